@@ -1,0 +1,28 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both create .venv when
+# missing and reinstall only when setup.cfg or the constraints change. Every install goes
+# through constraints.txt, which pins torch==2.13.0 (the CPU wheel; any other torch pulls CUDA).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: demo test lint env
+env: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+demo: env
+	$(VENV)/bin/hwnas search examples/demo.yaml
+	$(VENV)/bin/hwnas pareto runs/demo
+	$(VENV)/bin/hwnas export runs/demo --top 1 --format onnx -o runs/demo/export
+
+lint: env
+	$(VENV)/bin/ruff check hwnas tests benchmarks
+	$(VENV)/bin/ruff format --check hwnas tests benchmarks
+
+test: lint
+	$(PY) -m pytest -q

@@ -1,0 +1,47 @@
+"""The `hwnas` command: one Typer app; each area (spaces, latency, experiments) adds its own
+commands from its module. Failures print one line naming the cause and exit non-zero; pass
+`--debug` anywhere for the full traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="hwnas",
+    help="Hardware-aware neural architecture search for PyTorch.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from hwnas.cli import spaces
+
+    app.add_typer(spaces.app, name="spaces")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    _register()
+    try:
+        app(args=args, prog_name="hwnas", standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("hwnas: aborted", err=True)
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the one place errors become a one-line cause
+        if debug:
+            raise
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        typer.echo(f"hwnas: error: {e}", err=True)
+        sys.exit(1)

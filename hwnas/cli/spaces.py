@@ -1,0 +1,76 @@
+"""`hwnas spaces`: list, show and sample search spaces."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import typer
+
+from hwnas.spaces import builtin_spaces, get_space
+
+app = typer.Typer(help="Search spaces: list, show, sample.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_spaces() -> None:
+    """The built-in spaces and their sizes."""
+    for name in builtin_spaces():
+        space = get_space(name)
+        typer.echo(
+            f"{name:<14} v{space.version}  10^{space.log10_cardinality:.1f} architectures"
+            f"  input {tuple(space.input_shape)}"
+        )
+
+
+@app.command()
+def show(
+    space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """The choices of a space and its exact cardinality."""
+    desc = get_space(space).describe()
+    if as_json:
+        typer.echo(json.dumps(desc, indent=2))
+        return
+    for key, value in desc.items():
+        if key != "stages":
+            typer.echo(f"{key}: {value}")
+    for i, stage in enumerate(desc.get("stages", [])):
+        typer.echo(
+            f"stage {i}: depth {stage['depth']} width {stage['width']} "
+            f"stride {stage['stride']} feature map {stage['feature_map']}"
+        )
+        for mixer, knobs in stage["mixers"].items():
+            shown = ", ".join(f"k{k}d{d}" for k, d in knobs if k is not None)
+            typer.echo(f"    {mixer:<10} {shown}")
+        typer.echo(f"    expansions {stage['expansions']} precisions {stage['precisions']}")
+
+
+@app.command()
+def sample(
+    space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
+    n: int = typer.Option(1, "-n", min=1, help="how many architectures"),
+    seed: int = typer.Option(0, "--seed", help="random seed"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
+) -> None:
+    """Random architectures with their key and analytic cost."""
+    sp = get_space(space)
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        arch = sp.sample(rng)
+        cost = sp.cost(arch)
+        record = {
+            "arch": arch.to_dict(),
+            "key": arch.key,
+            "params": cost.params,
+            "macs": cost.macs,
+            "size_bytes": cost.size_bytes,
+        }
+        if as_json:
+            typer.echo(json.dumps(record))
+        else:
+            typer.echo(
+                f"{arch.key}  params {cost.params:>9,}  MACs {cost.macs:>12,}  "
+                f"size {cost.size_bytes:>9,} B"
+            )

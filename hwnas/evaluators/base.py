@@ -1,0 +1,21 @@
+"""The `Evaluator` protocol: turn an `Arch` into `Metrics`, nothing else.
+
+An evaluator never decides what to try next (that is a searcher's job); it must be picklable
+so executors can ship it to Ray workers once.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from hwnas.evaluators.metrics import Metrics
+from hwnas.spaces import Arch, SearchSpace
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    space: SearchSpace
+
+    def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
+        """Score one architecture; failures come back as `Metrics.failed(reason)`."""
+        ...

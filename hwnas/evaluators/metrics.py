@@ -1,0 +1,80 @@
+"""`Metrics`: what an evaluation returns, a flat mapping of floats plus a status."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+OK, FAILED = "ok", "failed"
+
+
+class Metrics(Mapping[str, float]):
+    """Flat float metrics (`accuracy`, `latency_ms`, `params`, ...) with `status` and `reason`.
+
+    A failed evaluation is still a `Metrics` (status `failed`, the reason in words, and any
+    values known before the failure, such as the analytic costs), so a searcher can be told
+    about it and a run never stops because one candidate broke.
+    """
+
+    __slots__ = ("_values", "reason", "status")
+
+    def __init__(
+        self, values: Mapping[str, Any] | None = None, *, status: str = OK, reason: str = ""
+    ):
+        if status not in (OK, FAILED):
+            raise ValueError(f"status must be {OK!r} or {FAILED!r}, not {status!r}")
+        self._values = {str(k): float(v) for k, v in (values or {}).items()}
+        self.status, self.reason = status, reason
+
+    @classmethod
+    def failed(cls, reason: str, values: Mapping[str, Any] | None = None) -> Metrics:
+        return cls(values, status=FAILED, reason=reason)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def merged(self, other: Mapping[str, Any]) -> Metrics:
+        """These metrics with `other`'s values added (a failure in either wins)."""
+        status, reason = self.status, self.reason
+        if isinstance(other, Metrics) and not other.ok and self.ok:
+            status, reason = other.status, other.reason
+        return Metrics({**self._values, **dict(other)}, status=status, reason=reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"values": dict(self._values), "status": self.status, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Metrics:
+        return cls(
+            data.get("values", {}), status=data.get("status", OK), reason=data.get("reason", "")
+        )
+
+    def __getitem__(self, key: str) -> float:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Metrics):
+            return NotImplemented
+        same = self._values.keys() == other._values.keys() and all(
+            a == b or (math.isnan(a) and math.isnan(b))
+            for a, b in ((self._values[k], other._values[k]) for k in self._values)
+        )
+        return same and (self.status, self.reason) == (other.status, other.reason)
+
+    def __repr__(self) -> str:
+        tail = f", reason={self.reason!r}" if self.reason else ""
+        return f"Metrics({self._values}, status={self.status!r}{tail})"
+
+    def __reduce__(self):
+        return (Metrics, (self._values,), {"status": self.status, "reason": self.reason})
+
+    def __setstate__(self, state):
+        self.status, self.reason = state["status"], state["reason"]

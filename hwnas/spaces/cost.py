@@ -1,0 +1,79 @@
+"""Analytic cost of a network: parameters, multiply-accumulates, size and activation traffic.
+
+Counted on a `meta`-device copy of the model, so it costs no memory or arithmetic: hooks on
+every convolution and linear layer (and the attention products) read the real shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from hwnas.spaces.mixers import AttentionMixer
+from hwnas.spaces.quant import QUANTIZED_LAYERS, WEIGHT_BYTES
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Per-sample cost. `size_bytes` counts weights at their block's precision, the rest as
+    fp32; `activations` counts elements read and written by the conv/linear/attention layers
+    (a proxy for memory traffic)."""
+
+    params: int
+    macs: int
+    size_bytes: int
+    activations: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def _layer_macs(module: nn.Module, out: torch.Tensor) -> int:
+    if isinstance(module, nn.Linear):
+        return out.numel() // out.shape[0] * module.in_features
+    kernel = math.prod(module.kernel_size)
+    return out.numel() // out.shape[0] * (module.in_channels // module.groups) * kernel
+
+
+def _attention_macs(module: AttentionMixer, x: torch.Tensor) -> int:
+    channels, positions = x.shape[1], math.prod(x.shape[2:])
+    return 2 * positions * positions * channels  # q^T k and v attn^T
+
+
+def count_cost(model: nn.Module, input_shape: tuple[int, ...]) -> Cost:
+    """Cost of one sample through `model` (a module built on the meta device, or any device)."""
+    totals = {"macs": 0, "activations": 0}
+
+    def on_layer(module, inputs, out):
+        totals["macs"] += _layer_macs(module, out)
+        totals["activations"] += (inputs[0].numel() + out.numel()) // out.shape[0]
+
+    def on_attention(module, inputs, out):
+        totals["macs"] += _attention_macs(module, inputs[0])
+
+    hooks = []
+    for m in model.modules():
+        if isinstance(m, QUANTIZED_LAYERS):
+            hooks.append(m.register_forward_hook(on_layer))
+        elif isinstance(m, AttentionMixer):
+            hooks.append(m.register_forward_hook(on_attention))
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape), device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+
+    params = sum(p.numel() for p in model.parameters())
+    size = 0.0
+    counted: set[int] = set()
+    for m in model.modules():
+        if isinstance(m, QUANTIZED_LAYERS):
+            size += m.weight.numel() * WEIGHT_BYTES[m.precision]
+            counted.add(id(m.weight))
+    size += sum(4 * p.numel() for p in model.parameters() if id(p) not in counted)
+    return Cost(params, totals["macs"], int(math.ceil(size)), totals["activations"])

@@ -1,0 +1,250 @@
+"""The NAS-Bench-201 cell space: 6 edges x 5 ops (15625 cells) and its macro network.
+
+Choices are the edges `"j<-i"` of the 4-node cell. `enumerate()` yields the cells in the
+official `arch_idx` order (all cells in op order, then `random.seed(88); random.shuffle`, as
+the NAS-Bench-201 release generated them), so tables keyed by index line up.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import nn
+
+from hwnas.spaces.arch import Arch, Choice
+from hwnas.spaces.errors import SpaceError
+from hwnas.spaces.mixers import conv
+from hwnas.spaces.space import RngLike, SearchSpace, as_rng
+from hwnas.spaces.spec import format_validation_error
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
+
+
+class NasBench201Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    version: int = Field(1, ge=1)
+    kind: str = "nasbench201"
+    description: str = ""
+    input: dict[str, int] = {"channels": 3, "height": 32, "width": 32}
+    classes: int = Field(10, ge=2)
+    channels: int = Field(16, ge=1)
+    cells_per_stage: int = Field(5, ge=1)
+
+
+class ReLUConvBN(nn.Sequential):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
+        super().__init__(
+            nn.ReLU(), conv(2, cin, cout, kernel, stride=stride, bias=False), nn.BatchNorm2d(cout)
+        )
+
+
+def _edge_op(op: str, channels: int) -> nn.Module | None:
+    if op == "none":
+        return None
+    if op == "skip_connect":
+        return nn.Identity()
+    if op == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    return ReLUConvBN(channels, channels, 1 if op == "nor_conv_1x1" else 3)
+
+
+class Cell(nn.Module):
+    def __init__(self, ops: Mapping[str, str], channels: int):
+        super().__init__()
+        self.edges = nn.ModuleDict()
+        for edge in EDGES:
+            op = _edge_op(ops[edge], channels)
+            if op is not None:
+                self.edges[edge.replace("<-", "_")] = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for j in (1, 2, 3):
+            inputs = [
+                self.edges[f"{j}_{i}"](nodes[i]) for i in range(j) if f"{j}_{i}" in self.edges
+            ]
+            nodes.append(sum(inputs[1:], inputs[0]) if inputs else torch.zeros_like(x))
+        return nodes[3]
+
+
+class ResidualReduction(nn.Module):
+    """NB201's basic residual block between stages (stride 2, channels doubled)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv_a = ReLUConvBN(cin, cout, 3, stride=2)
+        self.conv_b = ReLUConvBN(cout, cout, 3)
+        self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2), conv(2, cin, cout, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+class NasBench201Net(nn.Module):
+    def __init__(
+        self, ops: Mapping[str, str], in_channels: int, channels: int, cells: int, num_classes: int
+    ):
+        super().__init__()
+        layers: list[nn.Module] = [
+            conv(2, in_channels, channels, 3, bias=False),
+            nn.BatchNorm2d(channels),
+        ]
+        c = channels
+        for stage in range(3):
+            if stage:
+                layers.append(ResidualReduction(c, 2 * c))
+                c *= 2
+            layers += [Cell(ops, c) for _ in range(cells)]
+        layers += [nn.BatchNorm2d(c), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.classifier = conv(2, c, num_classes, 1)  # a linear layer on the pooled features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x).mean(dim=(2, 3), keepdim=True)
+        return self.classifier(x).flatten(1)
+
+
+class NasBench201Space(SearchSpace):
+    def __init__(self, spec: NasBench201Spec, source: str = "<spec>"):
+        self.spec, self.source = spec, source
+        self.name, self.version = spec.name, spec.version
+        try:
+            inp = spec.input
+            self.input_shape = (inp["channels"], inp["height"], inp["width"])
+        except KeyError as e:
+            raise SpaceError(f"{source}: input.{e.args[0]}: missing") from None
+        self.num_classes = spec.classes
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], source: str, *, input_shape=None, num_classes=None):
+        try:
+            spec = NasBench201Spec.model_validate(data)
+        except ValidationError as e:
+            raise SpaceError(format_validation_error(e, source)) from None
+        if input_shape is not None:
+            c, h, w = (int(v) for v in input_shape)
+            spec = spec.model_copy(update={"input": {"channels": c, "height": h, "width": w}})
+        if num_classes is not None:
+            spec = spec.model_copy(update={"classes": int(num_classes)})
+        return cls(spec, source)
+
+    def choice_values(self) -> dict[str, list[Choice]]:
+        return {e: list(OPS) for e in EDGES}
+
+    def canonical(self, choices: Mapping[str, Choice]) -> Arch:
+        unknown = sorted(set(choices) - set(EDGES))
+        missing = [e for e in EDGES if e not in choices]
+        if unknown or missing:
+            raise SpaceError(f"space {self.name!r}: unknown edges {unknown}, missing {missing}")
+        return Arch(self.name, self.version, {e: str(choices[e]) for e in EDGES})
+
+    def validate(self, arch: Arch) -> Arch:
+        self._check_space(arch)
+        if set(arch) != set(EDGES):
+            raise SpaceError(f"space {self.name!r}: arch must have exactly the edges {EDGES}")
+        for e in EDGES:
+            if arch[e] not in OPS:
+                raise SpaceError(f"space {self.name!r}: {e}: {arch[e]!r} not in {list(OPS)}")
+        return arch
+
+    def sample(self, rng: RngLike = None) -> Arch:
+        rng = as_rng(rng)
+        return self.canonical({e: OPS[rng.integers(len(OPS))] for e in EDGES})
+
+    def mutate(self, arch: Arch, rng: RngLike = None) -> Arch:
+        rng = as_rng(rng)
+        self.validate(arch)
+        edge = EDGES[rng.integers(len(EDGES))]
+        others = [op for op in OPS if op != arch[edge]]
+        return arch.replace(**{edge: others[rng.integers(len(others))]})
+
+    def crossover(self, a: Arch, b: Arch, rng: RngLike = None) -> Arch:
+        rng = as_rng(rng)
+        parents = (self.validate(a), self.validate(b))
+        return self.canonical({e: parents[rng.integers(2)][e] for e in EDGES})
+
+    def encode(self, arch: Arch) -> np.ndarray:
+        self.validate(arch)
+        return np.asarray([float(arch[e] == op) for e in EDGES for op in OPS], dtype=np.float32)
+
+    def suggest(self, trial: Any) -> Arch:
+        return self.canonical({e: trial.suggest_categorical(e, list(OPS)) for e in EDGES})
+
+    @property
+    def cardinality(self) -> int:
+        return len(OPS) ** len(EDGES)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "kind": "nasbench201",
+            "source": self.source,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "edges": list(EDGES),
+            "ops": list(OPS),
+            "cardinality": str(self.cardinality),
+            "log10_cardinality": round(self.log10_cardinality, 3),
+        }
+
+    def build(
+        self,
+        arch: Arch,
+        *,
+        input_shape: Sequence[int] | None = None,
+        num_classes: int | None = None,
+    ) -> nn.Module:
+        self.validate(arch)
+        in_channels = (input_shape or self.input_shape)[0]
+        return NasBench201Net(
+            arch,
+            in_channels,
+            self.spec.channels,
+            self.spec.cells_per_stage,
+            num_classes or self.num_classes,
+        )
+
+    # -- the standard string form and index ------------------------------------------------
+    def to_string(self, arch: Arch) -> str:
+        a = self.validate(arch)
+        return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*(a[e] for e in EDGES))
+
+    def from_string(self, text: str) -> Arch:
+        nodes = text.strip().split("+")
+        ops: dict[str, str] = {}
+        for j, node in enumerate(nodes, start=1):
+            for token in filter(None, node.strip("|").split("|")):
+                op, _, src = token.partition("~")
+                ops[f"{j}<-{src}"] = op
+        if len(nodes) != 3 or set(ops) != set(EDGES):
+            raise SpaceError(f"not a NAS-Bench-201 cell string: {text!r}")
+        return self.validate(self.canonical(ops))
+
+    @cached_property
+    def _official_order(self) -> list[tuple[str, ...]]:
+        cells = list(itertools.product(OPS, repeat=len(EDGES)))
+        random.Random(88).shuffle(cells)
+        return cells
+
+    @cached_property
+    def _index_of(self) -> dict[tuple[str, ...], int]:
+        return {cell: i for i, cell in enumerate(self._official_order)}
+
+    def enumerate(self) -> Iterator[Arch]:
+        """Every cell, in the official NAS-Bench-201 `arch_idx` order."""
+        for cell in self._official_order:
+            yield Arch(self.name, self.version, dict(zip(EDGES, cell)))
+
+    def index(self, arch: Arch) -> int:
+        """The official NAS-Bench-201 `arch_idx` of a cell."""
+        return self._index_of[tuple(self.validate(arch)[e] for e in EDGES)]

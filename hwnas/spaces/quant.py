@@ -1,0 +1,111 @@
+"""Fake quantization: per-block precision simulated during training.
+
+A candidate's accuracy must reflect the precision it will run at, so every convolution and
+linear layer of a block is a `QConv`/`QLinear` that carries the block's precision and, while
+fake quantization is on, rounds its weights (per output channel, symmetric) and its input
+activations (per tensor) with a straight-through estimator. The real integer kernels used for
+latency are the latency backends' business; these layers stay plain float modules otherwise,
+so they export to ONNX unchanged when fake quantization is off.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+#: precision name -> (weight bits, activation bits); None means a float format.
+PRECISIONS: dict[str, tuple[int | None, int | None]] = {
+    "fp32": (None, None),
+    "fp16": (None, None),
+    "int8": (8, 8),
+    "w4a8": (4, 8),
+}
+#: storage bytes per weight element at each precision.
+WEIGHT_BYTES: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "w4a8": 0.5}
+
+
+def _round_ste(x: torch.Tensor) -> torch.Tensor:
+    return x + (torch.round(x) - x).detach()
+
+
+def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Symmetric per-output-channel fake quantization of a weight tensor."""
+    qmax = 2 ** (bits - 1) - 1
+    flat = w.detach().reshape(w.shape[0], -1)
+    scale = flat.abs().amax(dim=1).clamp_min(1e-8) / qmax
+    scale = scale.reshape(-1, *([1] * (w.dim() - 1)))
+    return torch.clamp(_round_ste(w / scale), -qmax, qmax) * scale
+
+
+def quantize_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Symmetric per-tensor fake quantization of an activation (scale from the batch)."""
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.detach().abs().amax().clamp_min(1e-8) / qmax
+    return torch.clamp(_round_ste(x / scale), -qmax, qmax) * scale
+
+
+def _half_round_trip(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.float16).to(x.dtype)
+
+
+class _Quantized:
+    """Mixin: weight and input quantization of one layer at a named precision."""
+
+    precision: str = "fp32"
+    fake_quant: bool = True
+
+    def _set_precision(self, precision: str) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose from {list(PRECISIONS)}")
+        self.precision = precision
+
+    def _quant_input_and_weight(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w = self.weight  # type: ignore[attr-defined]
+        if not self.fake_quant or self.precision == "fp32":
+            return x, w
+        if self.precision == "fp16":
+            return _half_round_trip(x), _half_round_trip(w)
+        w_bits, a_bits = PRECISIONS[self.precision]
+        return quantize_activation(x, a_bits), quantize_weight(w, w_bits)
+
+
+class QConv1d(_Quantized, nn.Conv1d):
+    def __init__(self, *args, precision: str = "fp32", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._set_precision(precision)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, w = self._quant_input_and_weight(x)
+        return self._conv_forward(x, w, self.bias)
+
+
+class QConv2d(_Quantized, nn.Conv2d):
+    def __init__(self, *args, precision: str = "fp32", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._set_precision(precision)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, w = self._quant_input_and_weight(x)
+        return self._conv_forward(x, w, self.bias)
+
+
+class QLinear(_Quantized, nn.Linear):
+    def __init__(self, *args, precision: str = "fp32", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._set_precision(precision)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, w = self._quant_input_and_weight(x)
+        return F.linear(x, w, self.bias)
+
+
+QUANTIZED_LAYERS = (QConv1d, QConv2d, QLinear)
+
+
+def set_fake_quant(model: nn.Module, enabled: bool) -> nn.Module:
+    """Turn fake quantization on (training, accuracy) or off (float export for latency)."""
+    for m in model.modules():
+        if isinstance(m, QUANTIZED_LAYERS):
+            m.fake_quant = enabled
+    return model

@@ -1,0 +1,163 @@
+"""`SearchSpace`: the interface every space implements, and the registry `get_space`."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.spaces.arch import Arch, Choice
+from hwnas.spaces.cost import Cost, count_cost
+from hwnas.spaces.errors import SpaceError
+
+RngLike = np.random.Generator | int | None
+
+
+def as_rng(rng: RngLike) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+class SearchSpace(ABC):
+    """A declarative space of architectures: sample, mutate, cross over, encode, build, cost.
+
+    Spaces only describe and manipulate architectures; they never train or measure them.
+    """
+
+    name: str
+    version: int
+    input_shape: tuple[int, ...]  # without batch
+    num_classes: int
+
+    # -- choices ---------------------------------------------------------------------------
+    @abstractmethod
+    def canonical(self, choices: Mapping[str, Choice]) -> Arch:
+        """The canonical `Arch` of these choices (unused choices dropped); not yet validated."""
+
+    @abstractmethod
+    def validate(self, arch: Arch) -> Arch:
+        """Return `arch` if it belongs to this space, else raise `SpaceError` naming the field."""
+
+    @abstractmethod
+    def sample(self, rng: RngLike = None) -> Arch:
+        """A uniformly random architecture of the space."""
+
+    @abstractmethod
+    def mutate(self, arch: Arch, rng: RngLike = None) -> Arch:
+        """A valid architecture that differs from `arch` in one choice."""
+
+    @abstractmethod
+    def crossover(self, a: Arch, b: Arch, rng: RngLike = None) -> Arch:
+        """A valid child mixing the choices of two parents."""
+
+    @abstractmethod
+    def encode(self, arch: Arch) -> np.ndarray:
+        """A fixed-length float vector describing `arch`, for predictors."""
+
+    @abstractmethod
+    def suggest(self, trial: Any) -> Arch:
+        """Sample an architecture through an Optuna trial (define-by-run, conditional)."""
+
+    @abstractmethod
+    def choice_values(self) -> dict[str, list[Choice]]:
+        """Every choice name any architecture may have, with all the values it may take."""
+
+    @property
+    @abstractmethod
+    def cardinality(self) -> int:
+        """The exact number of distinct architectures."""
+
+    @property
+    def log10_cardinality(self) -> float:
+        return math.log10(self.cardinality)
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able summary of the choices, for `hwnas spaces show`."""
+
+    # -- models ----------------------------------------------------------------------------
+    @abstractmethod
+    def build(
+        self,
+        arch: Arch,
+        *,
+        input_shape: Sequence[int] | None = None,
+        num_classes: int | None = None,
+    ) -> nn.Module:
+        """The torch model of `arch` (fake quantization on, training mode)."""
+
+    def cost(self, arch: Arch) -> Cost:
+        """Params, MACs, size in bytes at the chosen precisions, activation traffic (cached)."""
+        return _cached_cost(self, self.validate(arch))
+
+    def arch(self, choices: Mapping[str, Choice]) -> Arch:
+        """The validated, canonical `Arch` for these choices."""
+        return self.validate(self.canonical(choices))
+
+    def to_string(self, arch: Arch) -> str:
+        raise NotImplementedError(f"space {self.name!r} has no standard string form")
+
+    def from_string(self, text: str) -> Arch:
+        raise NotImplementedError(f"space {self.name!r} has no standard string form")
+
+    def _check_space(self, arch: Arch) -> None:
+        if arch.space != self.name or arch.version != self.version:
+            raise SpaceError(
+                f"arch is from space {arch.space!r} v{arch.version}, "
+                f"not {self.name!r} v{self.version}"
+            )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} v{self.version}>"
+
+
+@lru_cache(maxsize=65536)
+def _cached_cost(space: SearchSpace, arch: Arch) -> Cost:
+    with torch.device("meta"):
+        model = space.build(arch)
+    return count_cost(model, space.input_shape)
+
+
+LIBRARY = resources.files("hwnas.spaces") / "library"
+
+
+def builtin_spaces() -> list[str]:
+    """Names of the spaces shipped in `hwnas/spaces/library/`."""
+    return sorted(
+        p.name.removesuffix(".yaml") for p in LIBRARY.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def get_space(
+    name_or_path: str | Path,
+    *,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+) -> SearchSpace:
+    """A built-in space by name, or a space YAML file by path, optionally with another input
+    shape (without batch) or number of classes."""
+    from hwnas.spaces.metaformer import MetaFormerSpace
+    from hwnas.spaces.nasbench201 import NasBench201Space
+    from hwnas.spaces.spec import read_yaml
+
+    text = str(name_or_path)
+    path = Path(text)
+    if text in builtin_spaces():
+        path = Path(str(LIBRARY / f"{text}.yaml"))
+    elif not path.suffix:
+        raise SpaceError(f"unknown space {text!r}; built-in spaces: {', '.join(builtin_spaces())}")
+    data = read_yaml(path)
+    kind = data.get("kind", "metaformer")
+    overrides = {"input_shape": input_shape, "num_classes": num_classes}
+    if kind == "metaformer":
+        return MetaFormerSpace.from_data(data, str(path), **overrides)
+    if kind == "nasbench201":
+        return NasBench201Space.from_data(data, str(path), **overrides)
+    raise SpaceError(f"{path}: kind: unknown space kind {kind!r} (metaformer, nasbench201)")
