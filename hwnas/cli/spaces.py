@@ -42,7 +42,7 @@ def show(
             f"stride {stage['stride']} feature map {stage['feature_map']}"
         )
         for mixer, knobs in stage["mixers"].items():
-            shown = ", ".join(f"k{k}d{d}" for k, d in knobs if k is not None)
+            shown = ", ".join(f"k{k}" + (f"d{d}" if d else "") for k, d in knobs if k)
             typer.echo(f"    {mixer:<10} {shown}")
         typer.echo(f"    expansions {stage['expansions']} precisions {stage['precisions']}")
 

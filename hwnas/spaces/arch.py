@@ -12,10 +12,14 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
 Choice = int | float | str
 
 
 def _check_value(name: str, value: Any) -> Choice:
+    if isinstance(value, np.generic):  # numpy scalars from samplers and arrays
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(f"choice {name!r} must be an int, float or str, not {type(value).__name__}")
     return value

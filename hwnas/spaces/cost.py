@@ -13,14 +13,14 @@ import torch
 from torch import nn
 
 from hwnas.spaces.mixers import AttentionMixer
-from hwnas.spaces.quant import QUANTIZED_LAYERS, WEIGHT_BYTES
+from hwnas.spaces.quant import QUANTIZED_LAYERS, WEIGHT_BYTES, set_fake_quant
 
 
 @dataclass(frozen=True)
 class Cost:
-    """Per-sample cost. `size_bytes` counts weights at their block's precision, the rest as
-    fp32; `activations` counts elements read and written by the conv/linear/attention layers
-    (a proxy for memory traffic)."""
+    """Per-sample cost. `size_bytes` counts weights at their block's precision (each tensor
+    packed into whole bytes), the rest as fp32; `activations` counts elements read and
+    written by the conv/linear/attention layers (a proxy for memory traffic)."""
 
     params: int
     macs: int
@@ -29,6 +29,15 @@ class Cost:
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
+
+    def __add__(self, other: Cost) -> Cost:
+        """Costs of disjoint parts of a network add up to the cost of the whole."""
+        return Cost(
+            self.params + other.params,
+            self.macs + other.macs,
+            self.size_bytes + other.size_bytes,
+            self.activations + other.activations,
+        )
 
 
 def _layer_macs(module: nn.Module, out: torch.Tensor) -> int:
@@ -43,8 +52,40 @@ def _attention_macs(module: AttentionMixer, x: torch.Tensor) -> int:
     return 2 * positions * positions * channels  # q^T k and v attn^T
 
 
-def count_cost(model: nn.Module, input_shape: tuple[int, ...]) -> Cost:
-    """Cost of one sample through `model` (a module built on the meta device, or any device)."""
+def weight_bytes(numel: int, precision: str) -> int:
+    """Storage of one weight tensor at `precision`, packed into whole bytes."""
+    return math.ceil(numel * WEIGHT_BYTES[precision])
+
+
+def _shape_only(model: nn.Module) -> nn.Module:
+    """Replace norms and activations by identities in a throwaway model: they change no shape
+    and no counted quantity, and on the meta device they are most of the forward's time."""
+    for name, child in model.named_children():
+        if isinstance(child, _POINTWISE):
+            setattr(model, name, nn.Identity())
+        else:
+            _shape_only(child)
+    return model
+
+
+_POINTWISE = (nn.modules.batchnorm._BatchNorm, nn.GELU, nn.ReLU)
+
+
+def count_cost(model: nn.Module, input_shape: tuple[int, ...], *, throwaway: bool = False) -> Cost:
+    """Cost of one sample through `model` (a module built on the meta device, or any device).
+    With `throwaway`, the model is changed to trace shapes faster (fake quantization off, eval
+    mode, norms and activations removed) and must not be used afterwards."""
+    params = sum(p.numel() for p in model.parameters())
+    size = 0
+    counted: set[int] = set()
+    for m in model.modules():
+        if isinstance(m, QUANTIZED_LAYERS):
+            size += weight_bytes(m.weight.numel(), m.precision)
+            counted.add(id(m.weight))
+    size += sum(4 * p.numel() for p in model.parameters() if id(p) not in counted)
+    if throwaway:
+        model = _shape_only(set_fake_quant(model, False).eval())
+
     totals = {"macs": 0, "activations": 0}
 
     def on_layer(module, inputs, out):
@@ -60,20 +101,11 @@ def count_cost(model: nn.Module, input_shape: tuple[int, ...]) -> Cost:
             hooks.append(m.register_forward_hook(on_layer))
         elif isinstance(m, AttentionMixer):
             hooks.append(m.register_forward_hook(on_attention))
-    device = next(model.parameters()).device
+    device = next(model.parameters(), torch.empty(0)).device
     try:
         with torch.no_grad():
             model(torch.zeros((1, *input_shape), device=device))
     finally:
         for h in hooks:
             h.remove()
-
-    params = sum(p.numel() for p in model.parameters())
-    size = 0.0
-    counted: set[int] = set()
-    for m in model.modules():
-        if isinstance(m, QUANTIZED_LAYERS):
-            size += m.weight.numel() * WEIGHT_BYTES[m.precision]
-            counted.add(id(m.weight))
-    size += sum(4 * p.numel() for p in model.parameters() if id(p) not in counted)
-    return Cost(params, totals["macs"], int(math.ceil(size)), totals["activations"])
+    return Cost(params, totals["macs"], size, totals["activations"])

@@ -13,16 +13,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
+import torch
 
 from hwnas.spaces.arch import Arch, Choice
+from hwnas.spaces.cost import Cost, count_cost, weight_bytes
 from hwnas.spaces.errors import SpaceError
 from hwnas.spaces.mixers import MIXERS, receptive_field, tokens
-from hwnas.spaces.network import BlockConfig, MetaFormerNet, StageConfig
-from hwnas.spaces.quant import PRECISIONS
-from hwnas.spaces.space import RngLike, SearchSpace, as_rng
+from hwnas.spaces.network import BlockConfig, MetaFormerBlock, MetaFormerNet, StageConfig
+from hwnas.spaces.quant import PRECISIONS, QUANTIZED_LAYERS
+from hwnas.spaces.space import RngLike, SearchSpace, as_rng, meta_cost
 from hwnas.spaces.spec import BlockSpec, MetaFormerSpec, parse_metaformer
 
 MIXER_NAMES = list(MIXERS)
@@ -37,6 +40,25 @@ _FIELD_TYPES = {
     "expansion": float,
     "precision": str,
 }
+
+
+def _coerce(space: str, name: str, value: Any) -> Choice:
+    """The value of choice `name` as its field's type (int, float or str); integral floats
+    count as ints (JSON and Optuna may give 2.0), anything else is a SpaceError."""
+    kind = _FIELD_TYPES[name.rsplit(".", 1)[1]]
+    if isinstance(value, np.generic):
+        value = value.item()
+    ok = not isinstance(value, bool) and (
+        (kind is str and isinstance(value, str))
+        or (kind is float and isinstance(value, int | float))
+        or (
+            kind is int
+            and (isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
+        )
+    )
+    if not ok:
+        raise SpaceError(f"space {space!r}: {name}: {value!r} is not {kind.__name__}")
+    return kind(value)
 
 
 @dataclass(frozen=True)
@@ -62,9 +84,13 @@ class StagePlan:
     def block_count(self) -> int:
         return len(self.options) * len(self.expansions) * len(self.precisions)
 
-    @property
+    @cached_property
     def mixers(self) -> list[str]:
         return list(dict.fromkeys(o.mixer for o in self.options))
+
+    @cached_property
+    def option_set(self) -> frozenset[Option]:
+        return frozenset(self.options)
 
     def values(self, attr: str) -> list[Any]:
         return sorted({getattr(o, attr) for o in self.options} - {None})
@@ -75,12 +101,15 @@ def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 class MetaFormerSpace(SearchSpace):
-    def __init__(self, spec: MetaFormerSpec, source: str = "<spec>"):
+    """A MetaFormer space. `check_unused` rejects listed kernels/dilations that fit no feature
+    map (a spec error at the declared input); an input override merely drops them."""
+
+    def __init__(self, spec: MetaFormerSpec, source: str = "<spec>", check_unused: bool = True):
         self.spec, self.source = spec, source
         self.name, self.version = spec.name, spec.version
         self.input_shape = spec.input.shape()
         self.num_classes = spec.classes
-        self.plans = self._plan()
+        self.plans = self._plan(check_unused)
 
     @classmethod
     def from_data(
@@ -97,25 +126,22 @@ class MetaFormerSpace(SearchSpace):
         self, input_shape: Sequence[int] | None = None, num_classes: int | None = None
     ) -> MetaFormerSpace:
         """The same space for another input shape (without batch) or number of classes."""
-        if input_shape is None and num_classes is None:
+        shape = self.input_shape if input_shape is None else tuple(input_shape)
+        classes = self.num_classes if num_classes is None else num_classes
+        if shape == self.input_shape and classes == self.num_classes:
             return self
-        inp = self.spec.input
-        if input_shape is not None:
-            shape = tuple(int(s) for s in input_shape)
-            if len(shape) != len(self.input_shape):
-                raise SpaceError(
-                    f"{self.source}: input: override {shape} must have {len(self.input_shape)} "
-                    f"dimensions (channels + spatial) like {self.input_shape}"
-                )
-            names = ("length",) if len(shape) == 2 else ("height", "width")
-            inp = inp.model_copy(update={"channels": shape[0], **dict(zip(names, shape[1:]))})
-        spec = self.spec.model_copy(
-            update={"input": inp, "classes": num_classes or self.spec.classes}
-        )
-        return MetaFormerSpace(spec, self.source)
+        if len(shape) != len(self.input_shape):
+            raise SpaceError(
+                f"{self.source}: input: override {shape} must have {len(self.input_shape)} "
+                f"dimensions (channels + spatial) like {self.input_shape}"
+            )
+        names = ("channels", "length") if len(shape) == 2 else ("channels", "height", "width")
+        data = self.spec.model_dump()
+        data.update(input=dict(zip(names, shape)), classes=classes)
+        return MetaFormerSpace(parse_metaformer(data, self.source), self.source, False)
 
     # -- planning: which options each stage really has ---------------------------------------
-    def _plan(self) -> tuple[StagePlan, ...]:
+    def _plan(self, check_unused: bool) -> tuple[StagePlan, ...]:
         spec, src = self.spec, self.source
         spatial = tuple(
             _conv_out(s, spec.stem.kernel, spec.stem.stride, spec.stem.kernel // 2)
@@ -132,8 +158,9 @@ class MetaFormerSpace(SearchSpace):
             options = self._options(block, spatial, where, usable, listed)
             if not options:
                 raise SpaceError(
-                    f"{src}: stages[{i}]: no mixer fits its feature map {spatial} "
-                    f"(max_attention_tokens={spec.max_attention_tokens})"
+                    f"{src}: {where}.mixers: none fits the feature map {spatial} of stages[{i}] "
+                    f"(receptive field too large, or attention above max_attention_tokens="
+                    f"{spec.max_attention_tokens})"
                 )
             plans.append(
                 StagePlan(
@@ -148,7 +175,7 @@ class MetaFormerSpace(SearchSpace):
             )
         for (where, mixer, field), values in listed.items():
             unused = sorted(values - usable.get((where, mixer, field), set()))
-            if unused:
+            if unused and check_unused:
                 raise SpaceError(
                     f"{src}: {where}.mixers.{mixer}.{field}: {unused} never fit: the receptive "
                     f"field dilation*(kernel-1)+1 is larger than every feature map it applies to"
@@ -180,23 +207,27 @@ class MetaFormerSpace(SearchSpace):
         return options
 
     # -- canonical form and validation -------------------------------------------------------
-    def choice_values(self) -> dict[str, list[Choice]]:
-        values: dict[str, list[Choice]] = {}
+    @cached_property
+    def _choice_values(self) -> dict[str, tuple[Choice, ...]]:
+        values: dict[str, tuple[Choice, ...]] = {}
         for i, p in enumerate(self.plans):
-            values[f"s{i}.depth"] = list(p.depths)
-            values[f"s{i}.width"] = list(p.widths)
+            values[f"s{i}.depth"] = p.depths
+            values[f"s{i}.width"] = p.widths
             for j in range(max(p.depths)):
                 b = f"s{i}.b{j}"
-                values[f"{b}.mixer"] = p.mixers
+                values[f"{b}.mixer"] = tuple(p.mixers)
                 for attr in ("kernel", "dilation"):
                     if p.values(attr):
-                        values[f"{b}.{attr}"] = p.values(attr)
-                values[f"{b}.expansion"] = list(p.expansions)
-                values[f"{b}.precision"] = list(p.precisions)
+                        values[f"{b}.{attr}"] = tuple(p.values(attr))
+                values[f"{b}.expansion"] = p.expansions
+                values[f"{b}.precision"] = p.precisions
         return values
 
+    def choice_values(self) -> dict[str, list[Choice]]:
+        return {name: list(values) for name, values in self._choice_values.items()}
+
     def canonical(self, choices: Mapping[str, Choice]) -> Arch:
-        known = self.choice_values()
+        known = self._choice_values
         unknown = sorted(set(choices) - set(known))
         if unknown:
             raise SpaceError(f"space {self.name!r}: unknown choices {unknown}")
@@ -205,17 +236,12 @@ class MetaFormerSpace(SearchSpace):
         def take(name: str) -> Choice:
             if name not in choices:
                 raise SpaceError(f"space {self.name!r}: {name}: missing")
-            kind = _FIELD_TYPES[name.rsplit(".", 1)[1]]
-            try:
-                out[name] = kind(choices[name])
-            except (TypeError, ValueError):
-                raise SpaceError(
-                    f"space {self.name!r}: {name}: {choices[name]!r} is not {kind.__name__}"
-                ) from None
+            out[name] = _coerce(self.name, name, choices[name])
             return out[name]
 
-        for i in range(len(self.plans)):
+        for i, p in enumerate(self.plans):
             depth = take(f"s{i}.depth")
+            self._check_in(f"s{i}.depth", depth, p.depths)
             take(f"s{i}.width")
             for j in range(int(depth)):
                 mixer = take(f"s{i}.b{j}.mixer")
@@ -229,13 +255,18 @@ class MetaFormerSpace(SearchSpace):
 
     def validate(self, arch: Arch) -> Arch:
         self._check_space(arch)
-        if self.canonical(arch) != arch:
-            raise SpaceError(f"space {self.name!r}: arch {arch.key} is not in canonical form")
+        canon = self.canonical(arch)
+        if canon.key != arch.key:
+            differ = sorted(
+                k for k in set(arch) | set(canon) if repr(arch.get(k)) != repr(canon.get(k))
+            )
+            raise SpaceError(
+                f"space {self.name!r}: arch {arch.key} is not in canonical form "
+                f"(fields {differ}); build it with space.arch(choices)"
+            )
         for i, p in enumerate(self.plans):
-            depth, width = arch[f"s{i}.depth"], arch[f"s{i}.width"]
-            self._check_in(f"s{i}.depth", depth, p.depths)
-            self._check_in(f"s{i}.width", width, p.widths)
-            for j in range(int(depth)):
+            self._check_in(f"s{i}.width", arch[f"s{i}.width"], p.widths)
+            for j in range(int(arch[f"s{i}.depth"])):
                 self._validate_block(arch, i, j, p)
         return arch
 
@@ -247,7 +278,7 @@ class MetaFormerSpace(SearchSpace):
         b = f"s{i}.b{j}"
         option = Option(arch[f"{b}.mixer"], arch.get(f"{b}.kernel"), arch.get(f"{b}.dilation"))
         self._check_in(f"{b}.mixer", option.mixer, plan.mixers)
-        if option not in plan.options:
+        if option not in plan.option_set:
             if option.kernel is not None:
                 rf = receptive_field(option.kernel, option.dilation or 1)
                 if rf > min(plan.spatial):
@@ -485,14 +516,54 @@ class MetaFormerSpace(SearchSpace):
         *,
         input_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
-    ):
+    ) -> MetaFormerNet:
         space = self.with_input(input_shape, num_classes)
-        stages = space._stages(space.validate(arch))
+        return space._network(space._stages(space.validate(arch)))
+
+    def _network(self, stages: Sequence[tuple[int, Sequence[BlockConfig]]]) -> MetaFormerNet:
         configs = [
             StageConfig(width, p.stride, p.spatial, tuple(blocks))
-            for (width, blocks), p in zip(stages, space.plans)
+            for (width, blocks), p in zip(stages, self.plans)
         ]
-        stem = space.spec.stem
+        stem = self.spec.stem
         return MetaFormerNet(
-            space.input_shape[0], stem.width, stem.kernel, stem.stride, configs, space.num_classes
+            self.input_shape[0], stem.width, stem.kernel, stem.stride, configs, self.num_classes
         )
+
+    def _count_cost(self, arch: Arch) -> Cost:
+        """The frame's cost (stem, downsamples, head: it depends only on the stage widths) plus
+        each block's (its width, feature map and config), each part counted once and cached.
+        Every counted quantity is a sum over layers, so this equals counting the whole network,
+        and after a short warm-up a new arch costs only look-ups."""
+        stages = self._stages(arch)
+        total = _frame_cost(self, tuple(width for width, _ in stages))
+        dim = len(self.input_shape) - 1
+        for (width, blocks), p in zip(stages, self.plans):
+            for block in blocks:
+                total += _block_cost(dim, width, block, p.spatial)
+        return total
+
+
+@lru_cache(maxsize=4096)
+def _frame_cost(space: MetaFormerSpace, widths: tuple[int, ...]) -> Cost:
+    return meta_cost(lambda: space._network([(w, ()) for w in widths]), space.input_shape)
+
+
+@lru_cache(maxsize=65536)
+def _block_cost(dim: int, width: int, block: BlockConfig, spatial: tuple[int, ...]) -> Cost:
+    """Counted once per structure (at fp32): every layer of a block has the block's precision,
+    which changes only the bytes of its weights."""
+    cost, weights = _block_structure(dim, width, replace(block, precision="fp32"), spatial)
+    size = sum(weight_bytes(n, block.precision) - weight_bytes(n, "fp32") for n in weights)
+    return replace(cost, size_bytes=cost.size_bytes + size)
+
+
+@lru_cache(maxsize=16384)
+def _block_structure(
+    dim: int, width: int, block: BlockConfig, spatial: tuple[int, ...]
+) -> tuple[Cost, tuple[int, ...]]:
+    """A block's cost and the sizes of its quantizable weights."""
+    with torch.device("meta"):
+        model = MetaFormerBlock(dim, width, block, spatial)
+    weights = tuple(m.weight.numel() for m in model.modules() if isinstance(m, QUANTIZED_LAYERS))
+    return count_cost(model, (width, *spatial), throwaway=True), weights

@@ -166,7 +166,7 @@ class LKConvMixer(nn.Module):
             groups=channels,
             bias=True,
             precision=self.large.precision,
-        )
+        ).to(device=w_large.device, dtype=w_large.dtype)
         merged.weight.copy_(w_large + w_small)
         merged.bias.copy_(b_large + b_small)
         merged.fake_quant = self.large.fake_quant

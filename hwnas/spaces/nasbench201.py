@@ -10,8 +10,8 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from functools import cached_property
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -19,22 +19,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from hwnas.spaces.arch import Arch, Choice
+from hwnas.spaces.cost import Cost
 from hwnas.spaces.errors import SpaceError
 from hwnas.spaces.mixers import conv
-from hwnas.spaces.space import RngLike, SearchSpace, as_rng
+from hwnas.spaces.space import RngLike, SearchSpace, as_rng, meta_cost
 from hwnas.spaces.spec import format_validation_error
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
 
 
+class NasBench201Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    channels: int = Field(3, ge=1)
+    height: int = Field(32, ge=1)
+    width: int = Field(32, ge=1)
+
+
 class NasBench201Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     version: int = Field(1, ge=1)
-    kind: str = "nasbench201"
+    kind: Literal["nasbench201"] = "nasbench201"
     description: str = ""
-    input: dict[str, int] = {"channels": 3, "height": 32, "width": 32}
+    input: NasBench201Input = NasBench201Input()
     classes: int = Field(10, ge=2)
     channels: int = Field(16, ge=1)
     cells_per_stage: int = Field(5, ge=1)
@@ -83,7 +91,10 @@ class ResidualReduction(nn.Module):
         super().__init__()
         self.conv_a = ReLUConvBN(cin, cout, 3, stride=2)
         self.conv_b = ReLUConvBN(cout, cout, 3)
-        self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2), conv(2, cin, cout, 1, bias=False))
+        # ceil_mode: same as NB201 on even sizes, and matches conv_a on odd ones
+        self.shortcut = nn.Sequential(
+            nn.AvgPool2d(2, 2, ceil_mode=True), conv(2, cin, cout, 1, bias=False)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
@@ -117,24 +128,25 @@ class NasBench201Space(SearchSpace):
     def __init__(self, spec: NasBench201Spec, source: str = "<spec>"):
         self.spec, self.source = spec, source
         self.name, self.version = spec.name, spec.version
-        try:
-            inp = spec.input
-            self.input_shape = (inp["channels"], inp["height"], inp["width"])
-        except KeyError as e:
-            raise SpaceError(f"{source}: input.{e.args[0]}: missing") from None
+        self.input_shape = (spec.input.channels, spec.input.height, spec.input.width)
         self.num_classes = spec.classes
 
     @classmethod
     def from_data(cls, data: dict[str, Any], source: str, *, input_shape=None, num_classes=None):
+        data = dict(data)
+        if input_shape is not None:
+            if len(input_shape) != 3:
+                raise SpaceError(
+                    f"{source}: input: override {tuple(input_shape)} must be (channels, height, "
+                    f"width)"
+                )
+            data["input"] = dict(zip(("channels", "height", "width"), input_shape))
+        if num_classes is not None:
+            data["classes"] = num_classes
         try:
             spec = NasBench201Spec.model_validate(data)
         except ValidationError as e:
             raise SpaceError(format_validation_error(e, source)) from None
-        if input_shape is not None:
-            c, h, w = (int(v) for v in input_shape)
-            spec = spec.model_copy(update={"input": {"channels": c, "height": h, "width": w}})
-        if num_classes is not None:
-            spec = spec.model_copy(update={"classes": int(num_classes)})
         return cls(spec, source)
 
     def choice_values(self) -> dict[str, list[Choice]]:
@@ -214,6 +226,29 @@ class NasBench201Space(SearchSpace):
             num_classes or self.num_classes,
         )
 
+    @cached_property
+    def _cell_shapes(self) -> list[tuple[int, int, int]]:
+        """(channels, height, width) that the cells of each of the three stages see."""
+        c, h, w = self.spec.channels, *self.input_shape[1:]
+        shapes = [(c, h, w)]
+        for _ in range(2):  # each reduction: 3x3 conv, stride 2, padding 1; channels doubled
+            c, h, w = 2 * c, (h - 1) // 2 + 1, (w - 1) // 2 + 1
+            shapes.append((c, h, w))
+        return shapes
+
+    def _count_cost(self, arch: Arch) -> Cost:
+        """The frame's cost (the network with every edge `none`) plus each edge op's, each
+        counted once and cached: equal to counting the whole network (costs are sums over
+        layers) and, once the few distinct parts are counted, only look-ups."""
+        cell = Cost(0, 0, 0, 0)
+        for shape in self._cell_shapes:
+            for edge in EDGES:
+                cell += _edge_cost(arch[edge], shape)
+        total = _frame_cost(self)
+        for _ in range(self.spec.cells_per_stage):
+            total += cell
+        return total
+
     # -- the standard string form and index ------------------------------------------------
     def to_string(self, arch: Arch) -> str:
         a = self.validate(arch)
@@ -248,3 +283,16 @@ class NasBench201Space(SearchSpace):
     def index(self, arch: Arch) -> int:
         """The official NAS-Bench-201 `arch_idx` of a cell."""
         return self._index_of[tuple(self.validate(arch)[e] for e in EDGES)]
+
+
+@lru_cache(maxsize=256)
+def _frame_cost(space: NasBench201Space) -> Cost:
+    empty = Arch(space.name, space.version, dict.fromkeys(EDGES, "none"))
+    return meta_cost(lambda: space.build(empty), space.input_shape)
+
+
+@lru_cache(maxsize=256)
+def _edge_cost(op: str, shape: tuple[int, int, int]) -> Cost:
+    if op == "none":
+        return Cost(0, 0, 0, 0)
+    return meta_cost(lambda: _edge_op(op, shape[0]), shape)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -97,6 +97,10 @@ class SearchSpace(ABC):
         """Params, MACs, size in bytes at the chosen precisions, activation traffic (cached)."""
         return _cached_cost(self, self.validate(arch))
 
+    def _count_cost(self, arch: Arch) -> Cost:
+        """The uncached cost of a validated `arch`: counted on its whole network."""
+        return meta_cost(lambda: self.build(arch), self.input_shape)
+
     def arch(self, choices: Mapping[str, Choice]) -> Arch:
         """The validated, canonical `Arch` for these choices."""
         return self.validate(self.canonical(choices))
@@ -120,9 +124,15 @@ class SearchSpace(ABC):
 
 @lru_cache(maxsize=65536)
 def _cached_cost(space: SearchSpace, arch: Arch) -> Cost:
+    return space._count_cost(arch)
+
+
+def meta_cost(model_fn: Callable[[], nn.Module], input_shape: Sequence[int]) -> Cost:
+    """Cost of the model `model_fn` builds, counted on a throwaway meta-device copy (no
+    memory, no arithmetic)."""
     with torch.device("meta"):
-        model = space.build(arch)
-    return count_cost(model, space.input_shape)
+        model = model_fn()
+    return count_cost(model, tuple(input_shape), throwaway=True)
 
 
 LIBRARY = resources.files("hwnas.spaces") / "library"

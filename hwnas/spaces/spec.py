@@ -169,11 +169,11 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:
-    lines = []
-    for e in err.errors():
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {_field_path(e['loc'])}: {msg}")
-    return "\n".join(lines)
+    """One line naming the file and, for each problem, the field and what is wrong."""
+    problems = [
+        f"{_field_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
+    ]
+    return f"{source}: " + "; ".join(problems)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -183,7 +183,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except OSError as e:
         raise SpaceError(f"{path}: cannot read: {e.strerror}") from None
     except yaml.YAMLError as e:
-        raise SpaceError(f"{path}: not valid YAML: {e}") from None
+        raise SpaceError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
         raise SpaceError(f"{path}: expected a mapping at the top level")
     return data

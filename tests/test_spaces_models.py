@@ -1,0 +1,310 @@
+"""Models the spaces build: every mixer at every option, the merged large kernel, analytic
+costs against torch's own counters, and input/class overrides."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from hwnas.spaces import (
+    MIXERS,
+    PRECISIONS,
+    SpaceError,
+    get_space,
+    reparameterize,
+    set_fake_quant,
+)
+from hwnas.spaces.mixers import LKConvMixer, receptive_field
+from hwnas.spaces.network import BlockConfig, MetaFormerBlock
+from hwnas.spaces.quant import QUANTIZED_LAYERS
+
+METAFORMER_SPACES = ("conv1d", "conv2d")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module", params=METAFORMER_SPACES)
+def space(request):
+    return get_space(request.param)
+
+
+def _stage_options(space) -> list[tuple[int, object]]:
+    return [(i, o) for i, p in enumerate(space.plans) for o in p.options]
+
+
+def _expected_options(space, i: int) -> set[tuple[str, int | None, int | None]]:
+    """The options of stage i recomputed from the spec: listed kernels x dilations whose
+    receptive field fits the feature map, attention only up to the token bound."""
+    plan, spec = space.plans[i], space.spec
+    block = spec.stages[i].block.merged_over(spec.block) if spec.stages[i].block else spec.block
+    expected = set()
+    for mixer, opts in block.mixers.items():
+        uses_kernel, uses_dilation = MIXERS[mixer]
+        if mixer == "attn" and np.prod(plan.spatial) > spec.max_attention_tokens:
+            continue
+        if not uses_kernel:
+            expected.add((mixer, None, None))
+            continue
+        dilations = (opts.dilations or [1]) if uses_dilation else [None]
+        for k, d in itertools.product(opts.kernels, dilations):
+            if receptive_field(k, d or 1) <= min(plan.spatial):
+                expected.add((mixer, k, d))
+    return expected
+
+
+def test_stage_options_are_the_listed_ones_that_fit(space):
+    for i, plan in enumerate(space.plans):
+        got = {(o.mixer, o.kernel, o.dilation) for o in plan.options}
+        assert got == _expected_options(space, i)
+        assert len(got) == len(plan.options)
+    # every mixer is usable in at least one stage of the built-in spaces
+    assert {o.mixer for p in space.plans for o in p.options} == set(MIXERS)
+
+
+def test_every_mixer_option_builds_runs_forward_and_backward(space):
+    """One MetaFormerBlock per (stage, mixer, kernel, dilation), at the stage's feature map,
+    cycling through the precisions so fake quantization is exercised everywhere."""
+    torch.manual_seed(0)
+    dim = len(space.input_shape) - 1
+    precisions = itertools.cycle(PRECISIONS)
+    options = _stage_options(space)
+    assert len(options) > 20
+    for i, option in options:
+        plan = space.plans[i]
+        cfg = BlockConfig(option.mixer, option.kernel, option.dilation, 2.0, next(precisions))
+        block = MetaFormerBlock(dim, min(plan.widths), cfg, plan.spatial)
+        x = torch.randn(2, min(plan.widths), *plan.spatial, requires_grad=True)
+        y = block(x)
+        assert y.shape == x.shape, (i, option)
+        y.square().mean().backward()
+        assert x.grad is not None and torch.isfinite(x.grad).all(), (i, option)
+        grads = [p.grad for p in block.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads), (i, option)
+
+
+def _mixer_arch(space, mixer: str, precision: str = "fp32", depth=min):
+    """An arch whose every block uses `mixer` where its stage allows it (else the stage's
+    first option), at the smallest widths."""
+    choices = {}
+    for i, plan in enumerate(space.plans):
+        d = depth(plan.depths)
+        choices[f"s{i}.depth"] = d
+        choices[f"s{i}.width"] = min(plan.widths)
+        usable = [o for o in plan.options if o.mixer == mixer] or list(plan.options)
+        for j in range(d):
+            o = usable[j % len(usable)]
+            b = f"s{i}.b{j}"
+            choices.update(
+                {f"{b}.mixer": o.mixer, f"{b}.expansion": 2, f"{b}.precision": precision}
+            )
+            if o.kernel is not None:
+                choices[f"{b}.kernel"] = o.kernel
+            if o.dilation is not None:
+                choices[f"{b}.dilation"] = o.dilation
+    return space.arch(choices)
+
+
+@pytest.mark.parametrize("mixer", list(MIXERS))
+def test_whole_network_per_mixer_returns_batch_by_classes(space, mixer):
+    torch.manual_seed(0)
+    arch = _mixer_arch(space, mixer, precision=list(PRECISIONS)[list(MIXERS).index(mixer) % 4])
+    assert any(v == mixer for k, v in arch.items() if k.endswith(".mixer"))
+    model = space.build(arch)
+    assert model.training
+    x = torch.randn(2, *space.input_shape)
+    out = model(x)
+    assert out.shape == (2, space.num_classes)
+    out.logsumexp(dim=1).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert sum(p.grad is not None for p in model.parameters()) > 0
+
+
+def _randomise_bn(module: torch.nn.Module, gen: torch.Generator) -> None:
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=gen))
+            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.randn(n, generator=gen))
+            m.bias.data.copy_(torch.randn(n, generator=gen))
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize(("kernel", "dilation"), [(3, 1), (7, 1), (11, 2), (5, 3)])
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_lkconv_merged_kernel_equals_two_branches(dim, kernel, dilation, precision):
+    gen = torch.Generator().manual_seed(kernel * 10 + dilation)
+    spatial = (23,) * dim
+    mixer = LKConvMixer(dim, 6, kernel, dilation, precision, spatial)
+    _randomise_bn(mixer, gen)
+    set_fake_quant(mixer, False)
+    mixer.eval()
+    x = torch.randn(2, 6, *spatial, generator=gen)
+    with torch.no_grad():
+        branches = mixer(x)
+        mixer.reparameterize()
+        merged = mixer(x)
+    assert mixer.merged is not None
+    assert mixer.merged.weight.shape[-1] == kernel
+    assert not torch.equal(branches, torch.zeros_like(branches))
+    torch.testing.assert_close(merged, branches, rtol=1e-5, atol=1e-5)
+
+
+def test_lkconv_merge_keeps_dtype_and_device():
+    mixer = LKConvMixer(2, 4, 7, 2, "fp32", (15, 15)).double()
+    _randomise_bn(mixer, torch.Generator().manual_seed(3))
+    set_fake_quant(mixer, False).eval()
+    x = torch.randn(1, 4, 15, 15, dtype=torch.float64)
+    with torch.no_grad():
+        branches = mixer(x)
+        mixer.reparameterize()
+        merged = mixer(x)
+    assert mixer.merged.weight.dtype == torch.float64
+    assert mixer.merged.weight.device == x.device
+    torch.testing.assert_close(merged, branches)
+
+
+def test_reparameterize_whole_network_keeps_its_output(space):
+    arch = _mixer_arch(space, "lkconv", depth=max)
+    model = space.build(arch)
+    _randomise_bn(model, torch.Generator().manual_seed(1))
+    set_fake_quant(model, False).eval()
+    x = torch.randn(2, *space.input_shape)
+    with torch.no_grad():
+        before = model(x)
+        reparameterize(model)
+        after = model(x)
+    merged = [m for m in model.modules() if isinstance(m, LKConvMixer)]
+    assert merged and all(m.merged is not None for m in merged)
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+
+
+# -- analytic costs ---------------------------------------------------------------------------
+def _flop_counter_macs(model: torch.nn.Module, input_shape) -> int:
+    set_fake_quant(model, False).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.randn(1, *input_shape))
+    return counter.get_total_flops() // 2
+
+
+def _cost_archs(space):
+    rng = np.random.default_rng(7)
+    archs = [space.sample(rng) for _ in range(6)]
+    if space.name != "nasbench201":
+        archs += [_mixer_arch(space, m, depth=max) for m in MIXERS]
+    return archs
+
+
+@pytest.mark.parametrize("name", [*METAFORMER_SPACES, "nasbench201"])
+def test_params_and_macs_match_the_built_model(name):
+    space = get_space(name)
+    checked = 0
+    for arch in _cost_archs(space):
+        cost = space.cost(arch)
+        model = space.build(arch)
+        assert cost.params == sum(p.numel() for p in model.parameters())
+        if any(v == "fft" for v in arch.values()):
+            continue  # the flop counter has no formula for FFTs; the analytic count skips them
+        assert cost.macs == _flop_counter_macs(model, space.input_shape), arch.to_json()
+        checked += 1
+    assert checked >= 5
+    assert space.cost(arch) is space.cost(arch)  # cached
+
+
+def test_attention_macs_formula():
+    space = get_space("conv1d")
+    plan = space.plans[2]
+    width, tokens = max(plan.widths), plan.spatial[0]
+    block = MetaFormerBlock(1, width, BlockConfig("attn", None, None, 2.0, "fp32"), plan.spatial)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        block.mixer(torch.randn(1, width, tokens))
+    qkv_and_proj = tokens * width * 3 * width + tokens * width * width
+    products = 2 * tokens * tokens * width  # q^T k and v attn^T
+    assert counter.get_total_flops() // 2 == qkv_and_proj + products
+
+
+@pytest.mark.parametrize("name", METAFORMER_SPACES)
+@pytest.mark.parametrize("precision", ["fp16", "int8", "w4a8"])
+def test_size_bytes_follows_the_precisions(name, precision):
+    space = get_space(name)
+    fp32 = _mixer_arch(space, "conv", "fp32", depth=max)
+    low = fp32.replace(**{k: precision for k in fp32 if k.endswith(".precision")})
+    low = space.arch(low)
+    model = space.build(low)
+    block_weights = sum(
+        m.weight.numel()
+        for block in model.modules()
+        if isinstance(block, MetaFormerBlock)
+        for m in block.modules()
+        if isinstance(m, QUANTIZED_LAYERS)
+    )
+    assert block_weights > 0
+    full, reduced = space.cost(fp32), space.cost(low)
+    assert full.size_bytes == 4 * full.params  # everything fp32
+    saved = block_weights * (4 - {"fp16": 2, "int8": 1, "w4a8": 0.5}[precision])
+    assert full.size_bytes - reduced.size_bytes == pytest.approx(
+        saved, abs=len(list(model.modules()))
+    )
+    assert (full.params, full.macs) == (reduced.params, reduced.macs)
+
+
+# -- input and class overrides ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "shape", "classes"),
+    [
+        ("conv2d", (1, 8, 8), 3),
+        ("conv2d", (3, 20, 24), 7),
+        ("conv1d", (3, 16), 2),
+        ("conv1d", (2, 150), 5),
+        ("nasbench201", (1, 16, 16), 4),
+        ("nasbench201", (2, 15, 15), 3),
+    ],
+)
+def test_get_space_overrides_input_and_classes(name, shape, classes):
+    space = get_space(name, input_shape=shape, num_classes=classes)
+    assert (space.input_shape, space.num_classes) == (shape, classes)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        arch = space.sample(rng)
+        model = space.build(arch)
+        assert model(torch.randn(2, *shape)).shape == (2, classes)
+        cost = space.cost(arch)
+        assert cost.params == sum(p.numel() for p in model.parameters())
+        if "fft" not in arch.values():
+            assert cost.macs == _flop_counter_macs(model, shape)
+
+
+def test_build_overrides_input_and_classes():
+    space = get_space("conv2d")
+    arch = _mixer_arch(space, "dwconv")
+    model = space.build(arch, input_shape=(1, 64, 48), num_classes=5)
+    assert model(torch.randn(2, 1, 64, 48)).shape == (2, 5)
+    nb = get_space("nasbench201")
+    cell = nb.from_string(
+        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|none~1|avg_pool_3x3~2|"
+    )
+    assert nb.build(cell, input_shape=(1, 16, 16), num_classes=3)(
+        torch.randn(2, 1, 16, 16)
+    ).shape == (
+        2,
+        3,
+    )
+
+
+def test_bad_overrides_are_space_errors():
+    with pytest.raises(SpaceError, match="input"):
+        get_space("conv2d", input_shape=(3, 32))
+    with pytest.raises(SpaceError, match="classes"):
+        get_space("conv2d", num_classes=1)
+    with pytest.raises(SpaceError, match="input"):
+        get_space("nasbench201", input_shape=(3, 32))
+    with pytest.raises(SpaceError, match="height"):
+        get_space("nasbench201", input_shape=(3, 0, 32))
+    space = get_space("conv2d")
+    big = space.arch({**_mixer_arch(space, "lkconv"), "s0.b0.kernel": 11, "s0.b0.dilation": 1})
+    space.build(big)  # an 11x11 kernel fits the 16x16 map of stage 0, not an 8x8 one
+    with pytest.raises(SpaceError, match=r"s[02]\.b0"):
+        space.build(big, input_shape=(3, 16, 16))

@@ -1,0 +1,316 @@
+"""Property tests over thousands of sampled architectures per space: validity, JSON round
+trip, stable keys across processes, mutation and crossover, encoding, canonical form, exact
+cardinality, and Optuna define-by-run suggestions."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from hwnas.spaces import Arch, SpaceError, get_space
+from hwnas.spaces.quant import QUANTIZED_LAYERS
+
+SPACES = ("conv1d", "conv2d", "nasbench201")
+SAMPLES = 2000
+VARIATIONS = 400
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module", params=SPACES)
+def space(request):
+    return get_space(request.param)
+
+
+@pytest.fixture(scope="module")
+def samples(space):
+    rng = np.random.default_rng(2024)
+    return [space.sample(rng) for _ in range(SAMPLES)]
+
+
+def test_samples_validate_round_trip_and_encode(space, samples):
+    codes = set()
+    for arch in samples:
+        assert space.validate(arch) is arch
+        assert (arch.space, arch.version) == (space.name, space.version)
+        again = Arch.from_json(arch.to_json())
+        assert again == arch and again.key == arch.key and dict(again) == dict(arch)
+        assert Arch.from_dict(json.loads(json.dumps(arch.to_dict()))) == arch
+        code = space.encode(arch)
+        assert code.dtype == np.float32 and np.isfinite(code).all()
+        codes.add(code.tobytes())
+    shallow = [_shallowest(space, a) for a in samples[:20]]
+    assert {space.encode(a).shape for a in shallow + samples[::40]} == {code.shape}
+    keys = {a.key for a in samples}
+    assert len(keys) > 0.9 * len(samples) or space.name == "nasbench201"
+    assert len(codes) == len(keys)  # distinct archs have distinct encodings (for predictors)
+
+
+def _shallowest(space, arch: Arch) -> Arch:
+    """`arch` cut to the smallest depth of every stage (MetaFormer spaces)."""
+    plans = getattr(space, "plans", ())
+    return space.arch({**arch, **{f"s{i}.depth": min(p.depths) for i, p in enumerate(plans)}})
+
+
+def test_sampling_is_seeded(space):
+    assert [space.sample(5) for _ in range(3)] == [space.sample(5)] * 3
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    assert [space.sample(rng_a) for _ in range(20)] == [space.sample(rng_b) for _ in range(20)]
+
+
+def _changed(a: Arch, b: Arch) -> set[str]:
+    return {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+
+
+def test_mutate_makes_one_small_valid_change(space, samples):
+    rng = np.random.default_rng(1)
+    for arch in samples[:VARIATIONS]:
+        child = space.mutate(arch, rng)
+        assert space.validate(child) is child
+        assert child != arch
+        # each single change shows in the encoding (predictors must tell neighbours apart)
+        assert not np.array_equal(space.encode(child), space.encode(arch))
+        changed = _changed(arch, child)
+        if space.name == "nasbench201":
+            assert len(changed) == 1
+            continue
+        stages = {name.split(".")[0] for name in changed}
+        assert len(stages) == 1, changed  # one stage
+        stage = stages.pop()
+        if arch[f"{stage}.depth"] == child[f"{stage}.depth"]:
+            units = {".".join(name.split(".")[:2]) for name in changed}
+            assert len(units) == 1, changed  # one block, or the width
+
+
+def test_crossover_mixes_parents_and_stays_valid(space, samples):
+    rng = np.random.default_rng(2)
+    pairs = zip(samples[:VARIATIONS], samples[1 : VARIATIONS + 1])
+    for a, b in pairs:
+        child = space.crossover(a, b, rng)
+        assert space.validate(child) is child
+        for name, value in child.items():
+            assert value in (a.get(name), b.get(name)), name
+        assert space.crossover(a, a, rng) == a
+
+
+def test_mutate_and_crossover_accept_seeds_and_reject_foreign_archs(space):
+    a, b = space.sample(0), space.sample(1)
+    assert space.mutate(a, 3) == space.mutate(a, 3)
+    assert space.crossover(a, b, 3) == space.crossover(a, b, 3)
+    other = get_space("conv2d" if space.name != "conv2d" else "conv1d")
+    with pytest.raises(SpaceError, match=other.name):
+        space.mutate(other.sample(0), 0)
+
+
+_KEYS_SCRIPT = """
+import json, sys
+from hwnas.spaces import get_space
+out = {}
+for name in sys.argv[1:]:
+    space = get_space(name)
+    out[name] = [space.sample(seed).key for seed in range(100)]
+print(json.dumps(out))
+"""
+
+
+def test_keys_are_stable_across_processes():
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    result = subprocess.run(
+        [sys.executable, "-c", _KEYS_SCRIPT, *SPACES],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    theirs = json.loads(result.stdout)
+    for name in SPACES:
+        space = get_space(name)
+        assert theirs[name] == [space.sample(seed).key for seed in range(100)]
+
+
+def test_key_is_the_documented_content_hash():
+    arch = Arch("s", 2, {"b": 2.0, "a": 1, "c": "x"})
+    payload = {"space": "s", "version": 2, "choices": {"a": 1, "b": 2.0, "c": "x"}}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    assert arch.key == hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert arch.to_json() == text
+    assert Arch("s", 2, {"a": np.int64(1), "b": np.float32(2.0), "c": "x"}) == arch
+    assert Arch("s", 3, dict(arch)) != arch
+    with pytest.raises(TypeError):
+        Arch("s", 1, {"a": True})
+
+
+# -- canonical form ---------------------------------------------------------------------------
+def test_canonical_form_makes_equal_networks_equal():
+    space = get_space("conv2d")
+    base = dict(space.sample(11))
+    base.update({"s2.depth": 1, "s2.b0.mixer": "attn"})
+    for field in ("kernel", "dilation"):
+        base.pop(f"s2.b0.{field}", None)
+    for name in [k for k in base if k.startswith(("s2.b1.", "s2.b2."))]:
+        base.pop(name)
+    canonical = space.arch(base)
+    variants = [
+        {**base, "s2.b0.kernel": 3, "s2.b0.dilation": 1},  # attention has no kernel
+        {**base, "s2.b1.mixer": "conv", "s2.b1.kernel": 3, "s2.b1.expansion": 4},  # beyond depth
+        {**base, "s2.b0.expansion": int(base["s2.b0.expansion"])},  # int vs float
+        {**base, "s2.depth": 1.0, "s2.width": np.int64(base["s2.width"])},
+        {k: base[k] for k in reversed(list(base))},  # order
+    ]
+    for variant in variants:
+        arch = space.arch(variant)
+        assert arch == canonical and arch.key == canonical.key
+        assert arch.to_json() == canonical.to_json()
+    # a non-canonical Arch is rejected by validate, with the offending fields named
+    raw = Arch(space.name, space.version, variants[0])
+    with pytest.raises(SpaceError, match="s2.b0.kernel"):
+        space.validate(raw)
+    for bad, field in (
+        ({**base, "s2.depth": 1.5}, "s2.depth"),
+        ({**base, "s2.width": "64"}, "s2.width"),
+        ({**base, "s2.depth": 7}, "s2.depth"),
+        ({**base, "s2.b0.mixer": "mlp"}, "s2.b0.mixer"),
+        ({**base, "s9.depth": 1}, "s9.depth"),
+        ({k: v for k, v in base.items() if k != "s0.width"}, "s0.width"),
+    ):
+        with pytest.raises(SpaceError, match=field.replace(".", r"\.")):
+            space.arch(bad)
+
+
+def _signature(space, arch) -> tuple:
+    """What the built network is: its module tree and every layer's precision."""
+    model = space.build(arch)
+    precisions = tuple(m.precision for m in model.modules() if isinstance(m, QUANTIZED_LAYERS))
+    return repr(model), precisions
+
+
+TINY_SPACE = {
+    "name": "tiny",
+    "input": {"channels": 2, "length": 12},
+    "classes": 3,
+    "stem": {"width": 8, "kernel": 3},
+    "block": {
+        "mixers": {
+            "conv": {"kernels": [3], "dilations": [1, 2]},
+            "pool": {"kernels": [3]},
+            "attn": {},
+        },
+        "expansions": [2],
+        "precisions": ["fp32", "int8"],
+    },
+    "stages": [
+        {"depth": [1, 2], "width": [8]},
+        {
+            "depth": [1],
+            "width": [8, 16],
+            "stride": 2,
+            "block": {"mixers": {"conv": {"kernels": [3, 5], "dilations": [1, 2]}, "fft": {}}},
+        },
+    ],
+    "max_attention_tokens": 12,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("spaces") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY_SPACE))
+    return get_space(path)
+
+
+def _brute_force(space) -> set[str]:
+    """Every canonical, valid Arch reachable from the full product of all choice values."""
+    values = space.choice_values()
+    names = sorted(values)
+    keys = set()
+    for combo in itertools.product(*(values[n] for n in names)):
+        with contextlib.suppress(SpaceError):
+            keys.add(space.arch(dict(zip(names, combo))).key)
+    return keys
+
+
+def test_cardinality_is_exact_by_brute_force(tiny):
+    # stage 0 (12 positions): conv k3 d1/d2, pool, attn = 4 options x 2 precisions, depth 1
+    # or 2; stage 1 (6 positions): conv k3 d1/d2, k5 d1 (k5 d2 does not fit), fft = 4 options
+    # x 2 precisions, 2 widths
+    assert len(tiny.plans[0].options) == 4 and len(tiny.plans[1].options) == 4
+    expected = (8 + 8**2) * (2 * 8)
+    assert tiny.cardinality == expected
+    assert tiny.log10_cardinality == pytest.approx(math.log10(expected))
+    keys = _brute_force(tiny)
+    assert len(keys) == expected
+    # sampling stays inside the space and is uniform: m draws from n equally likely archs
+    # hit n * (1 - (1 - 1/n)^m) distinct ones on average
+    rng = np.random.default_rng(0)
+    draws = 3 * expected
+    seen = {tiny.sample(rng).key for _ in range(draws)}
+    assert seen <= keys
+    uniform = expected * (1 - (1 - 1 / expected) ** draws)
+    assert len(seen) == pytest.approx(uniform, rel=0.02)
+
+
+def test_equal_networks_have_equal_keys_and_different_ones_differ(tiny):
+    rng = np.random.default_rng(3)
+    by_key: dict[str, tuple] = {}
+    by_signature: dict[tuple, str] = {}
+    for _ in range(150):
+        arch = tiny.sample(rng)
+        sig = _signature(tiny, arch)
+        assert by_key.setdefault(arch.key, sig) == sig
+        assert by_signature.setdefault(sig, arch.key) == arch.key
+    assert len(by_key) > 50
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_log10_cardinality(name):
+    space = get_space(name)
+    assert isinstance(space.cardinality, int) and space.cardinality > 1000
+    assert space.log10_cardinality == pytest.approx(math.log10(space.cardinality))
+
+
+# -- Optuna define-by-run ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", SPACES)
+def test_suggest_with_a_real_optuna_study(name):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = get_space(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    distributions: dict[str, optuna.distributions.BaseDistribution] = {}
+    archs = []
+    values = space.choice_values()
+    for i in range(150):
+        trial = study.ask()
+        arch = space.suggest(trial)
+        assert space.validate(arch) is arch
+        for param, dist in trial.distributions.items():
+            assert param in values
+            assert distributions.setdefault(param, dist) == dist, param
+            assert list(dist.choices) == values[param]
+        study.tell(trial, float(i % 7))
+        archs.append(arch)
+    assert len({a.key for a in archs}) > 100
+    used = {v for a in archs for k, v in a.items() if k.endswith(".mixer") or "<-" in k}
+    assert len(used) >= 5
+    # the study re-creates the architectures from the stored params alone
+    replay = optuna.create_study()
+    for trial, arch in zip(study.trials, archs):
+        replay.enqueue_trial(trial.params)
+        assert space.suggest(replay.ask()) == arch
+
+
+def test_choice_values_cover_every_choice_of_every_arch(space, samples):
+    values = space.choice_values()
+    for arch in samples[:300]:
+        for name, value in arch.items():
+            assert value in values[name], name

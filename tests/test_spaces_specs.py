@@ -1,0 +1,248 @@
+"""Space files: bad specs give one error type naming the field and the file, and the
+`hwnas spaces` commands print results or a one-line error."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hwnas.cli import main
+from hwnas.spaces import Arch, SpaceError, builtin_spaces, get_space
+
+GOOD = {
+    "name": "small",
+    "input": {"channels": 1, "length": 16},
+    "classes": 4,
+    "stem": {"width": 8},
+    "block": {
+        "mixers": {"conv": {"kernels": [3, 5], "dilations": [1, 2]}, "attn": {}},
+        "expansions": [2],
+        "precisions": ["fp32", "int8"],
+    },
+    "stages": [{"depth": [1, 2], "width": [8]}, {"depth": [1], "width": [16], "stride": 2}],
+}
+
+
+def _with(change) -> dict:
+    data = copy.deepcopy(GOOD)
+    change(data)
+    return data
+
+
+BAD_SPECS = {
+    "unknown_mixer": (
+        _with(lambda d: d["block"]["mixers"].update(swirl={})),
+        ["block.mixers", "swirl"],
+    ),
+    "even_kernel": (
+        _with(lambda d: d["block"]["mixers"]["conv"].update(kernels=[3, 4])),
+        ["block.mixers.conv.kernels", "odd", "[4]"],
+    ),
+    "receptive_field": (
+        _with(lambda d: d["block"]["mixers"]["conv"].update(dilations=[1, 8])),
+        ["block.mixers.conv.dilations", "[8]", "receptive field"],
+    ),
+    "kernel_never_fits": (
+        _with(lambda d: d["block"]["mixers"]["conv"].update(kernels=[3, 21])),
+        ["block.mixers.conv.kernels", "[21]"],
+    ),
+    "missing_field": (_with(lambda d: d.pop("classes")), ["classes", "required"]),
+    "missing_stage_field": (
+        _with(lambda d: d["stages"][1].pop("width")),
+        ["stages[1].width", "required"],
+    ),
+    "wrong_type": (
+        _with(lambda d: d["stages"][0].update(depth=[1, "two"])),
+        ["stages[0].depth[1]", "integer"],
+    ),
+    "wrong_type_classes": (_with(lambda d: d.update(classes="ten")), ["classes", "integer"]),
+    "unknown_key": (_with(lambda d: d.update(colour="red")), ["colour", "not permitted"]),
+    "unknown_stage_key": (
+        _with(lambda d: d["stages"][0].update(kernel=3)),
+        ["stages[0].kernel", "not permitted"],
+    ),
+    "kernel_on_attention": (
+        _with(lambda d: d["block"]["mixers"].update(attn={"kernels": [3]})),
+        ["block.mixers", "attn", "no kernel"],
+    ),
+    "unknown_precision": (
+        _with(lambda d: d["block"].update(precisions=["fp32", "int3"])),
+        ["block.precisions", "int3"],
+    ),
+    "input_without_length": (
+        _with(lambda d: d["input"].pop("length")),
+        ["input", "length"],
+    ),
+    "stage_mixer_too_big": (
+        _with(lambda d: d["stages"][1].update(block={"mixers": {"conv": {"kernels": [11]}}})),
+        ["stages[1].block.mixers", "(8,)", "receptive field"],
+    ),
+    "bad_kind": (_with(lambda d: d.update(kind="resnet")), ["kind", "resnet"]),
+}
+
+
+def _write(tmp_path: Path, name: str, data) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def test_good_spec_loads(tmp_path):
+    space = get_space(_write(tmp_path, "good", GOOD))
+    assert space.input_shape == (1, 16) and space.num_classes == 4
+    assert space.cardinality > 0
+    space.validate(space.sample(0))
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPECS))
+def test_bad_spec_is_one_error_naming_field_and_file(tmp_path, case):
+    data, words = BAD_SPECS[case]
+    path = _write(tmp_path, case, data)
+    with pytest.raises(SpaceError) as info:
+        get_space(path)
+    message = str(info.value)
+    assert str(path) in message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_yaml_object_tags_are_refused_not_constructed(tmp_path):
+    marker = tmp_path / "constructed"
+    text = f"name: !!python/object/apply:os.mkdir ['{marker}']\n" + yaml.safe_dump(
+        {k: v for k, v in GOOD.items() if k != "name"}
+    )
+    path = _write(tmp_path, "tagged", text)
+    with pytest.raises(SpaceError, match="tagged.yaml"):
+        get_space(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "text", ["name: !!python/object/apply:os.getcwd []\n", "name: [unclosed\n", "- a\n- b\n"]
+)
+def test_cli_unreadable_yaml_is_one_line(tmp_path, capsys, text):
+    path = _write(tmp_path, "unreadable", text)
+    code, out, err = _run(capsys, "spaces", "show", str(path))
+    assert code != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1 and str(path) in err
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("- just\n- a list\n", ["mapping"]), ("name: [unclosed\n", ["not valid YAML"])],
+)
+def test_malformed_files(tmp_path, text, words):
+    path = _write(tmp_path, "malformed", text)
+    with pytest.raises(SpaceError, match=str(path)) as info:
+        get_space(path)
+    assert all(w in str(info.value) for w in words)
+
+
+def test_missing_file_and_unknown_name():
+    with pytest.raises(SpaceError, match="nowhere.yaml"):
+        get_space("/nonexistent/nowhere.yaml")
+    with pytest.raises(SpaceError, match="conv2d"):
+        get_space("resnet")  # the message lists the built-in spaces
+
+
+# -- CLI --------------------------------------------------------------------------------------
+def _run(capsys, *args) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as e:
+        code = e.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("case", ["unknown_mixer", "even_kernel", "wrong_type"])
+def test_cli_show_bad_spec_prints_one_line(tmp_path, capsys, case):
+    path = _write(tmp_path, case, BAD_SPECS[case][0])
+    code, out, err = _run(capsys, "spaces", "show", str(path))
+    assert code != 0
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "Traceback" not in err
+
+
+def test_several_problems_are_reported_on_one_line(tmp_path, capsys):
+    data = _with(lambda d: d.update(classes="ten", colour="red"))
+    path = _write(tmp_path, "two", data)
+    with pytest.raises(SpaceError) as info:
+        get_space(path)
+    assert "\n" not in str(info.value)
+    assert "classes" in str(info.value) and "colour" in str(info.value)
+    code, _, err = _run(capsys, "spaces", "show", str(path))
+    assert code != 0 and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_reports_bad_spec_without_traceback(tmp_path):
+    path = _write(tmp_path, "bad", BAD_SPECS["unknown_mixer"][0])
+    hwnas = Path(sys.executable).parent / "hwnas"
+    command = [str(hwnas)] if hwnas.exists() else [sys.executable, "-m", "hwnas.cli"]
+    result = subprocess.run(
+        [*command, "spaces", "show", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "swirl" in result.stderr
+
+
+def test_cli_list(capsys):
+    code, out, _ = _run(capsys, "spaces", "list")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == builtin_spaces()
+    assert {"conv1d", "conv2d", "nasbench201"} <= set(builtin_spaces())
+
+
+@pytest.mark.parametrize("name", ["conv2d", "nasbench201"])
+def test_cli_show_json(capsys, name):
+    code, out, _ = _run(capsys, "spaces", "show", name, "--json")
+    assert code == 0
+    shown = json.loads(out)
+    space = get_space(name)
+    assert shown["cardinality"] == str(space.cardinality)
+    assert shown["input_shape"] == list(space.input_shape)
+    code, text, _ = _run(capsys, "spaces", "show", name)
+    assert code == 0 and str(space.cardinality) in text
+
+
+def test_cli_show_reads_a_user_file(tmp_path, capsys):
+    path = _write(tmp_path, "good", GOOD)
+    code, out, _ = _run(capsys, "spaces", "show", str(path), "--json")
+    assert code == 0 and json.loads(out)["name"] == "small"
+
+
+@pytest.mark.parametrize("name", ["conv1d", "nasbench201"])
+def test_cli_sample_json_lines(capsys, name):
+    code, out, _ = _run(capsys, "spaces", "sample", name, "-n", "3", "--seed", "4", "--json")
+    assert code == 0
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert len(records) == 3
+    space = get_space(name)
+    for record in records:
+        assert set(record) == {"arch", "key", "params", "macs", "size_bytes"}
+        arch = space.validate(Arch.from_dict(record["arch"]))
+        assert arch.key == record["key"]
+        cost = space.cost(arch)
+        assert (record["params"], record["macs"], record["size_bytes"]) == (
+            cost.params,
+            cost.macs,
+            cost.size_bytes,
+        )
+    assert _run(capsys, "spaces", "sample", name, "-n", "3", "--seed", "4", "--json")[1] == out
+    code, text, _ = _run(capsys, "spaces", "sample", name, "-n", "2")
+    assert code == 0 and len(text.strip().splitlines()) == 2
+
+
+def test_cli_sample_rejects_zero(capsys):
+    code, _, err = _run(capsys, "spaces", "sample", "conv1d", "-n", "0")
+    assert code != 0 and "Traceback" not in err
