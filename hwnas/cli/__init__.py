@@ -18,9 +18,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from hwnas.cli import spaces
+    from hwnas.cli import latency, spaces
 
     app.add_typer(spaces.app, name="spaces")
+    app.add_typer(latency.app, name="latency")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if a != "--debug"]
     _register()
     try:
-        app(args=args, prog_name="hwnas", standalone_mode=False)
+        # without standalone mode, click returns the code of a `typer.Exit` instead of raising
+        code = app(args=args, prog_name="hwnas", standalone_mode=False)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
@@ -45,3 +47,5 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(e.exit_code)
         typer.echo(f"hwnas: error: {e}", err=True)
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -1,0 +1,43 @@
+"""Shared pieces of the search benchmarks: the NB201 table, a search loop, the HV protocol.
+
+Protocol (../shared/benchdata/README.md): searchers see `accuracy` =
+cifar10valid_valid_acc_200ep; the reported result is `test_accuracy` = cifar10_test_200ep of
+the architecture a searcher returns (its best by validation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwnas.evaluators.tabular import TabularEvaluator, load_nb201
+from hwnas.search import get_searcher, hypervolume
+from hwnas.spaces import get_space
+
+SPACE = get_space("nasbench201")
+EVALUATOR = TabularEvaluator(SPACE, cost=False)
+
+
+def search(name, objectives, constraints=(), seed=0, budget=100, batch=1, **settings):
+    """Run a searcher on the table; the metrics of every evaluation in ask order."""
+    searcher = get_searcher(name, SPACE, objectives, constraints, seed=seed, **settings)
+    results = []
+    while len(results) < budget:
+        for arch in searcher.ask(min(batch, budget - len(results))):
+            metrics = EVALUATOR.evaluate(arch)
+            searcher.tell(arch, metrics)
+            results.append(metrics)
+    return results
+
+
+def hv_ratio_setup(latency: str):
+    """Normalisation, reference point and the hypervolume of all 15625 rows (README)."""
+    table = load_nb201(latency=False)
+    points = np.stack([100 - table["cifar10valid_valid_acc_200ep"], table[latency]], axis=1)
+    low = points.min(axis=0)
+    ref = np.array([15.0, np.percentile(table[latency], 95)])
+    scale = ref - low
+
+    def normalised_hv(p: np.ndarray) -> float:
+        return hypervolume((p - low) / scale, np.ones(2))
+
+    return normalised_hv, normalised_hv(points)

@@ -1,0 +1,63 @@
+"""Multi-objective NB201 search: hypervolume ratio of accuracy vs a device's latency.
+
+    .venv/bin/python benchmarks/search_multi.py --seeds 20 --jobs 2
+
+Objectives `accuracy` (max) and the latency column (min), as the searchers see them; the HV
+ratio follows ../shared/benchdata/README.md (normalise by the minimum over all rows,
+ref = (15.0 error, 95th percentile latency), points outside the box count nothing). Searchers
+ask in batches of `--batch` (as an asynchronous run with that many workers would).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from joblib import Parallel, delayed
+from search_common import hv_ratio_setup, search
+
+BUDGETS = (100, 300)
+
+
+def ratios(name: str, latency: str, seed: int, batch: int) -> list[float]:
+    normalised_hv, total = hv_ratio_setup(latency)
+    results = search(
+        name, [("accuracy", "max"), (latency, "min")], seed=seed, budget=max(BUDGETS), batch=batch
+    )
+    points = np.array([[100 - m["accuracy"], m[latency]] for m in results])
+    return [normalised_hv(points[:b]) / total for b in BUDGETS]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--searchers", nargs="+", default=["random", "nsga2", "predictor"])
+    parser.add_argument(
+        "--latency", nargs="+", default=["hw_fpga_latency_ms", "hw_pixel3_latency_ms"]
+    )
+    args = parser.parse_args()
+    table = []
+    for latency in args.latency:
+        for name in args.searchers:
+            start = time.time()
+            r = np.array(
+                Parallel(n_jobs=args.jobs)(
+                    delayed(ratios)(name, latency, s, args.batch) for s in range(args.seeds)
+                )
+            )
+            row = {f"hv@{b}": (r[:, i].mean(), r[:, i].std()) for i, b in enumerate(BUDGETS)}
+            print(latency, name, json.dumps(row), f"{time.time() - start:.0f}s", flush=True)
+            table.append((latency, name, row))
+    print("\n| latency | searcher | " + " | ".join(f"HV ratio @{b}" for b in BUDGETS) + " |")
+    print("|---|---|" + "---|" * len(BUDGETS))
+    for latency, name, row in table:
+        cells = " | ".join(f"{row[f'hv@{b}'][0]:.3f} ± {row[f'hv@{b}'][1]:.3f}" for b in BUDGETS)
+        print(f"| {latency} | {name} | {cells} |")
+
+
+if __name__ == "__main__":
+    main()

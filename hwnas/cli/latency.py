@@ -1,0 +1,120 @@
+"""`hwnas latency`: profile a space on a backend, fit predictors, score them on held-out
+architectures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from hwnas.predictors.measure import DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
+from hwnas.predictors.parts import BLOCK_COPIES
+from hwnas.spaces import get_space
+
+app = typer.Typer(
+    help="Latency: profile a space on real hardware, fit and evaluate predictors.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def profile(
+    space: str = typer.Option(..., "--space", help="built-in name or path to a space YAML"),
+    out: Path = typer.Option(..., "--out", help="profile CSV to write or resume (+ .json)"),
+    backend: str = typer.Option("onnxruntime-cpu", "--backend", help="runtime to measure on"),
+    samples: int = typer.Option(100, "--samples", min=0, help="whole random architectures"),
+    precision: list[str] = typer.Option(
+        None, "--precision", help="precisions to profile (repeat; default: the space's)"
+    ),
+    seed: int = typer.Option(0, "--seed", help="seed of the random architectures"),
+    archs_only: bool = typer.Option(
+        False, "--archs-only", help="only whole architectures (a held-out set)"
+    ),
+    threads: int = typer.Option(1, "--threads", min=1, help="intra-op threads"),
+    batch_size: int = typer.Option(1, "--batch-size", min=1),
+    warmup: int = typer.Option(DEFAULT_WARMUP, "--warmup", min=0),
+    runs: int = typer.Option(DEFAULT_RUNS, "--runs", min=1, help="timed runs per round"),
+    block_copies: int = typer.Option(
+        BLOCK_COPIES, "--block-copies", min=1, help="time blocks as chains of this many copies"
+    ),
+    rounds: int = typer.Option(DEFAULT_ROUNDS, "--rounds", min=1),
+    clock: str = typer.Option(
+        "auto", "--clock", help="auto, thread (CPU time of the one inference thread) or wall"
+    ),
+    limit: int = typer.Option(None, "--limit", min=1, help="stop after this many new rows"),
+) -> None:
+    """Measure a space's parts and N random architectures into a profile (resumable)."""
+    from hwnas.predictors import build_profile  # heavy: imported per command
+
+    result = build_profile(
+        get_space(space),
+        out,
+        backend=backend,
+        precisions=[p for item in precision or [] for p in item.split(",") if p],
+        samples=samples,
+        seed=seed,
+        archs_only=archs_only,
+        threads=threads,
+        batch_size=batch_size,
+        warmup=warmup,
+        runs=runs,
+        rounds=rounds,
+        clock=clock,
+        block_copies=block_copies,
+        limit=limit,
+    )
+    failed = result.rows[result.rows["status"] != "ok"]
+    typer.echo(f"{out}: {len(result.rows)} rows ({len(failed)} failed)")
+    for _, row in failed.head(5).iterrows():
+        typer.echo(f"  failed {row['row_id']}: {row['error'][:160]}")
+
+
+@app.command()
+def fit(
+    profile_path: Path = typer.Argument(..., help="profile CSV"),
+    out: Path = typer.Option(..., "-o", "--out", help="predictor file to write (JSON)"),
+    kind: str = typer.Option("lut", "--kind", help="lut or learned"),
+    parts: Path = typer.Option(
+        None, "--parts", help="take the lookup table from this profile's parts instead"
+    ),
+) -> None:
+    """Build a predictor from a profile and save it as data."""
+    from hwnas.predictors.evaluation import fit_from_profile
+
+    predictor = fit_from_profile(profile_path, kind, parts=parts)
+    predictor.save(out)
+    typer.echo(f"{out}: {kind} predictor for space {predictor.space.name!r}")
+
+
+@app.command("eval")
+def evaluate(
+    predictor_path: Path = typer.Argument(..., help="predictor file"),
+    holdout: str = typer.Option(
+        ...,
+        "--holdout",
+        help="a profile of whole architectures never used for fitting, or N: hold out the "
+        "last N whole architectures of the predictor's own profile and refit without them",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Score a predictor on held-out measured architectures (RMSE, MAPE, within 5%/10%,
+    Kendall tau, Spearman)."""
+    from hwnas.predictors import load_predictor
+    from hwnas.predictors.evaluation import (
+        holdout_from_own_profile,
+        holdout_from_profile,
+        score,
+    )
+
+    predictor = load_predictor(predictor_path)
+    if holdout.isdigit():
+        predictor, archs, measured = holdout_from_own_profile(predictor, int(holdout))
+    else:
+        archs, measured = holdout_from_profile(predictor, holdout)
+    result = {"predictor": predictor.kind, "holdout": holdout, **score(predictor, archs, measured)}
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        typer.echo(f"{key:>13}: {value:.4g}" if isinstance(value, float) else f"{key:>13}: {value}")

@@ -1,0 +1,68 @@
+"""Evaluators turn an `Arch` into `Metrics`; executors run many evaluations at once.
+
+`get_evaluator(name, space, **settings)` with `train`, `zero_cost`, `tabular` or `latency`, or
+a list of names for one evaluator that merges them all (`get_evaluator(["train", "latency"],
+space, train={...}, latency={...})`). `LocalExecutor` runs evaluations in-process and
+`RayExecutor` on an embedded or existing Ray cluster, with one interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import import_module
+from typing import Any
+
+from hwnas.evaluators.base import Evaluator
+from hwnas.evaluators.composite import CompositeEvaluator
+from hwnas.evaluators.datasets import Dataset, DatasetError, dataset_names, load_dataset
+from hwnas.evaluators.executors import Executor, LocalExecutor, RayExecutor
+from hwnas.evaluators.metrics import Metrics
+from hwnas.spaces import SearchSpace
+
+#: evaluator name -> "module:class", imported on first use (the tabular one needs pandas data).
+EVALUATORS = {
+    "train": "hwnas.evaluators.train:TrainEvaluator",
+    "zero_cost": "hwnas.evaluators.zero_cost:ZeroCostEvaluator",
+    "latency": "hwnas.evaluators.latency:LatencyEvaluator",
+    "tabular": "hwnas.evaluators.tabular:TabularEvaluator",
+}
+
+
+def _evaluator_class(name: str) -> type:
+    if name not in EVALUATORS:
+        raise ValueError(f"unknown evaluator {name!r}; choose from {sorted(EVALUATORS)}")
+    module, cls = EVALUATORS[name].split(":")
+    return getattr(import_module(module), cls)
+
+
+def get_evaluator(name: str | Sequence[str], space: SearchSpace, **settings: Any) -> Evaluator:
+    """One evaluator by name (settings are its keyword arguments), or a `CompositeEvaluator`
+    for a list of names (settings keyed by evaluator name, each a mapping of its arguments)."""
+    if isinstance(name, str):
+        return _evaluator_class(name)(space, **settings)
+    names = list(name)
+    if unknown := sorted(set(settings) - set(names)):
+        raise ValueError(f"settings for {unknown} but the evaluators are {names}")
+    parts = []
+    for part in names:
+        part_settings = settings.get(part) or {}
+        if not isinstance(part_settings, Mapping):
+            raise ValueError(f"settings for {part!r} must be a mapping, not {part_settings!r}")
+        parts.append(_evaluator_class(part)(space, **part_settings))
+    return CompositeEvaluator(parts)
+
+
+__all__ = [
+    "EVALUATORS",
+    "CompositeEvaluator",
+    "Dataset",
+    "DatasetError",
+    "Evaluator",
+    "Executor",
+    "LocalExecutor",
+    "Metrics",
+    "RayExecutor",
+    "dataset_names",
+    "get_evaluator",
+    "load_dataset",
+]

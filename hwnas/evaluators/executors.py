@@ -1,0 +1,375 @@
+"""Executors run evaluations: `LocalExecutor` in-process, `RayExecutor` on a Ray cluster.
+
+Both have one interface, built for an asynchronous searcher that keeps workers busy:
+`submit(arch)`, `results(timeout)` (whatever has completed, in completion order), `in_flight`,
+`run(archs)` (an iterator of `(arch, metrics)` as evaluations complete), `cancel()`, `close()`
+and use as a context manager. An evaluation that raises, diverges, times out or whose worker
+keeps dying comes back as failed `Metrics` with the reason; it never stops the executor.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hwnas.evaluators.base import Evaluator
+from hwnas.evaluators.failures import failed_metrics, failure_reason
+from hwnas.evaluators.metrics import Metrics
+from hwnas.spaces import Arch
+
+Result = tuple[Arch, Metrics]
+
+
+class Executor(Protocol):
+    @property
+    def in_flight(self) -> int: ...
+
+    def submit(self, arch: Arch, budget: float | None = None) -> None: ...
+
+    def results(self, timeout: float | None = None) -> list[Result]: ...
+
+    def run(self, archs: Iterable[Arch], budget: float | None = None) -> Iterator[Result]: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def safe_evaluate(evaluator: Evaluator, arch: Arch, budget: float | None) -> Metrics:
+    """`evaluator.evaluate`, with any exception turned into failed `Metrics`."""
+    try:
+        return evaluator.evaluate(arch, budget)
+    except Exception as e:
+        return failed_metrics(evaluator.space, arch, failure_reason(e))
+
+
+class _ExecutorBase:
+    """`run` and the context manager on top of `submit` / `results` / `cancel` / `close`."""
+
+    def run(self, archs: Iterable[Arch], budget: float | None = None) -> Iterator[Result]:
+        """Evaluate `archs`, yielding `(arch, metrics)` as each completes. Interrupting (Ctrl-C)
+        or abandoning the iterator cancels the outstanding evaluations."""
+        for arch in archs:
+            self.submit(arch, budget)
+        try:
+            while self.in_flight:
+                yield from self.results()
+        except (KeyboardInterrupt, GeneratorExit):
+            self.cancel()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalExecutor(_ExecutorBase):
+    """Evaluations one at a time in this process (for debugging and tests). `results` runs
+    the next submitted evaluation and returns it; it cannot interrupt one, so `timeout` only
+    bounds the waiting, not the evaluation."""
+
+    def __init__(self, evaluator: Evaluator):
+        self.evaluator = evaluator
+        self._queue: deque[tuple[Arch, float | None]] = deque()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._queue)
+
+    def submit(self, arch: Arch, budget: float | None = None) -> None:
+        self._queue.append((arch, budget))
+
+    def results(self, timeout: float | None = None) -> list[Result]:
+        if not self._queue:
+            return []
+        arch, budget = self._queue.popleft()
+        return [(arch, safe_evaluate(self.evaluator, arch, budget))]
+
+    def cancel(self) -> None:
+        self._queue.clear()
+
+    def close(self) -> None:
+        self.cancel()
+
+
+# -- Ray -----------------------------------------------------------------------------------
+_WORKER_EVALUATORS: dict[str, Evaluator] = {}
+STARTED = "started"
+
+
+def _worker_evaluator(evaluator_ref: Any) -> Evaluator:
+    """The evaluator, fetched from the object store once per worker process (so its dataset
+    is read once and its space's cost cache survives between tasks)."""
+    import ray
+
+    key = evaluator_ref.hex()
+    if key not in _WORKER_EVALUATORS:
+        _WORKER_EVALUATORS.clear()
+        _WORKER_EVALUATORS[key] = ray.get(evaluator_ref)
+    return _WORKER_EVALUATORS[key]
+
+
+def _evaluate_streaming(evaluator_ref: list[Any], arch: Arch, budget: float | None):
+    """The Ray task, a generator: it yields `STARTED` as the evaluation begins (so the
+    executor's timeout counts the evaluation, not worker start-up and imports), then the
+    metrics."""
+    evaluator = _worker_evaluator(evaluator_ref[0])
+    yield STARTED
+    yield safe_evaluate(evaluator, arch, budget)
+
+
+def _evaluate_once(evaluator_ref: list[Any], arch: Arch, budget: float | None) -> Metrics:
+    """The Ray task for Ray Client connections (`ray://`), which cannot stream results: the
+    timeout then counts from dispatch."""
+    return safe_evaluate(_worker_evaluator(evaluator_ref[0]), arch, budget)
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    text = address.removeprefix("ray://")
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"Ray address {address!r} is not 'auto', 'host:port' or 'ray://host:port'")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Raise `ConnectionError` quickly when no Ray cluster answers at `address`."""
+    if address == "auto":
+        from ray._private.services import get_ray_address_from_environment
+
+        found = get_ray_address_from_environment("auto", None)  # raises if none is running
+        if found in (None, "auto", "local"):
+            raise ConnectionError("could not find a running Ray cluster for address 'auto'")
+        address = found
+    host, port = _host_port(address)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as e:
+        raise ConnectionError(
+            f"Ray cluster at {address!r} is unreachable ({e}); start one with `ray start "
+            "--head`, or give no address for an embedded local Ray"
+        ) from None
+
+
+def _connect(address: str | None, num_cpus: int | None) -> bool:
+    """Start (address None or "local") or join a Ray cluster; True if this call started the
+    connection.
+    An already initialised Ray in this process is used as it is."""
+    import ray
+
+    if address == "local":
+        address = None
+    if address is not None:
+        check_reachable(address)
+    if ray.is_initialized():
+        return False
+    if address is None:
+        ray.init(
+            address="local",
+            num_cpus=num_cpus or os.cpu_count() or 1,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+        return True
+    ray.init(address=address, log_to_driver=False)
+    return True
+
+
+def _task_options(resources: Mapping[str, float]) -> dict[str, Any]:
+    """Ray task options for per-evaluation resources: num_cpus, num_gpus (fractional allowed),
+    memory (bytes); any other name is a custom Ray resource."""
+    for name, value in resources.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"resources.{name} must be a number >= 0, not {value!r}")
+    builtin = {k: v for k, v in resources.items() if k in ("num_cpus", "num_gpus", "memory")}
+    custom = {k: float(v) for k, v in resources.items() if k not in builtin}
+    return {"num_cpus": 1, **builtin, **({"resources": custom} if custom else {})}
+
+
+def _capacity(options: Mapping[str, Any]) -> int:
+    """How many evaluations with these options fit on the cluster at once (at least 1)."""
+    import ray
+
+    total = ray.cluster_resources()
+    needs = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0)}
+    needs.update(options.get("resources", {}))
+    fits = [int(total.get(name, 0) / need + 1e-9) for name, need in needs.items() if need > 0]
+    return max(1, min(fits, default=os.cpu_count() or 1))
+
+
+def _worker_died_errors() -> tuple[type[BaseException], ...]:
+    from ray import exceptions as rex
+
+    return (
+        rex.WorkerCrashedError,
+        rex.LocalRayletDiedError,
+        rex.NodeDiedError,
+        rex.OutOfMemoryError,
+    )
+
+
+@dataclass
+class _Task:
+    arch: Arch
+    budget: float | None
+    attempts: int = 0
+    started: float | None = None  # when a worker began it (None: not yet)
+
+
+class RayExecutor(_ExecutorBase):
+    """Evaluations as Ray tasks on an embedded local Ray (`address=None`) or an existing
+    cluster (`"auto"`, `"host:port"`, `"ray://host:port"`).
+
+    The evaluator (and its dataset) goes into the object store once. `resources` per
+    evaluation (`num_cpus`, default 1; `num_gpus`, fractional allowed; `memory`; custom);
+    `max_in_flight` evaluations run at once (default: as many as the cluster fits). An
+    evaluation running longer than `timeout_s` (from its start on a worker; from its dispatch
+    over Ray Client, which cannot stream) is force-cancelled and reported as `failed: timeout
+    after N s`; one whose worker process dies is rerun up to `max_retries` times. `num_cpus`
+    sizes the embedded Ray (default: all cores). `close` shuts down only a Ray this executor
+    started; a Ray already initialised in this process is used as it is.
+    """
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        address: str | None = None,
+        max_in_flight: int | None = None,
+        resources: Mapping[str, float] | None = None,
+        timeout_s: float | None = None,
+        max_retries: int = 2,
+        *,
+        num_cpus: int | None = None,
+    ):
+        import ray
+        from ray.util.client import ray as ray_client
+
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, not {max_in_flight}")
+        if timeout_s is not None and timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, not {timeout_s}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, not {max_retries}")
+        options = _task_options(resources or {})
+        self._owns_ray = _connect(address, num_cpus)
+        self._ray = ray
+        self._streaming = not ray_client.is_connected()
+        if self._streaming:
+            self._remote = ray.remote(_evaluate_streaming)
+            self._options = {**options, "max_retries": 0, "num_returns": "streaming"}
+        else:
+            self._remote = ray.remote(_evaluate_once)
+            self._options = {**options, "max_retries": 0}
+        self._evaluator_ref = ray.put(evaluator)
+        self.space = evaluator.space
+        self.max_in_flight = max_in_flight or _capacity(self._options)
+        self.timeout_s, self.max_retries = timeout_s, max_retries
+        self._died = _worker_died_errors()
+        self._queue: deque[_Task] = deque()
+        self._running: dict[Any, _Task] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._queue) + len(self._running)
+
+    def submit(self, arch: Arch, budget: float | None = None) -> None:
+        self._queue.append(_Task(arch, budget))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self._queue and len(self._running) < self.max_in_flight:
+            self._start(self._queue.popleft())
+
+    def _start(self, task: _Task) -> None:
+        task.attempts += 1
+        task.started = None if self._streaming else time.monotonic()
+        ref = self._remote.options(**self._options).remote(
+            [self._evaluator_ref], task.arch, task.budget
+        )
+        self._running[ref] = task
+
+    def results(self, timeout: float | None = None) -> list[Result]:
+        """Block until at least one evaluation completes (or `timeout` s pass); return every
+        evaluation completed by then, in completion order."""
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._dispatch()
+            if not self._running:
+                return []
+            ready = self._wait(until)
+            done = [r for r in (self._receive(ref) for ref in ready) if r is not None]
+            done += self._expire()
+            if done or (until is not None and time.monotonic() >= until):
+                return done
+
+    def _wait(self, until: float | None) -> list[Any]:
+        deadlines = [until] if until is not None else []
+        if self.timeout_s is not None:
+            deadlines += [
+                t.started + self.timeout_s for t in self._running.values() if t.started is not None
+            ]
+        wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        refs = list(self._running)
+        ready, _ = self._ray.wait(refs, num_returns=1, timeout=wait_s)
+        if ready:
+            ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        return ready
+
+    def _receive(self, ref: Any) -> Result | None:
+        """Take what a task yielded: its start (None), its result, or its failure (None when
+        its worker died and it was rerun)."""
+        task = self._running[ref]
+        try:
+            if task.started is None:  # the first item says a worker began the evaluation
+                self._ray.get(next(ref))
+                task.started = time.monotonic()
+                if not self._ray.wait([ref], timeout=0)[0]:
+                    return None
+            metrics = self._ray.get(next(ref) if self._streaming else ref)
+            del self._running[ref]
+            return task.arch, metrics
+        except self._died as e:
+            del self._running[ref]
+            if task.attempts <= self.max_retries:
+                self._start(task)
+                return None
+            reason = f"worker died {task.attempts} times: {type(e).__name__}"
+            return task.arch, failed_metrics(self.space, task.arch, reason)
+        except Exception as e:  # a Ray task error carries the worker-side error as its cause
+            del self._running[ref]
+            reason = failure_reason(getattr(e, "cause", None) or e)
+            return task.arch, failed_metrics(self.space, task.arch, reason)
+
+    def _expire(self) -> list[Result]:
+        """Force-cancel evaluations past `timeout_s` and report them as timed out."""
+        if self.timeout_s is None:
+            return []
+        now, expired = time.monotonic(), []
+        for ref, task in list(self._running.items()):
+            if task.started is not None and now - task.started >= self.timeout_s:
+                self._ray.cancel(ref, force=True)
+                del self._running[ref]
+                reason = f"timeout after {self.timeout_s:g} s"
+                expired.append((task.arch, failed_metrics(self.space, task.arch, reason)))
+        return expired
+
+    def cancel(self) -> None:
+        """Drop queued evaluations and force-cancel running ones (their results are lost)."""
+        self._queue.clear()
+        for ref in self._running:
+            self._ray.cancel(ref, force=True)
+        self._running.clear()
+
+    def close(self) -> None:
+        """Cancel outstanding work; shut Ray down if this executor started it."""
+        self.cancel()
+        if self._owns_ray and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._owns_ray = False

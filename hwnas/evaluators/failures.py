@@ -1,0 +1,39 @@
+"""How an evaluation fails: one-line reasons, and failed `Metrics` that still carry the costs.
+
+A failed evaluation is a result, not a crash: the searcher is told, the run goes on.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hwnas.evaluators.metrics import Metrics
+from hwnas.spaces import Arch, SearchSpace
+
+
+class EvaluationFailed(Exception):
+    """An evaluation stopped for a reason of its own (diverged, out of its time limit)."""
+
+
+def cost_metrics(space: SearchSpace, arch: Arch) -> dict[str, float]:
+    """params, macs and size_bytes of `arch`: the analytic costs every evaluator reports."""
+    cost = space.cost(arch)
+    return {"params": cost.params, "macs": cost.macs, "size_bytes": cost.size_bytes}
+
+
+def failure_reason(error: BaseException) -> str:
+    """A one-line reason: the failure's own message, `out of memory: ...`, or `Type: message`."""
+    if isinstance(error, EvaluationFailed):
+        return str(error)
+    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+        return f"out of memory: {error}".strip().rstrip(":")
+    return f"{type(error).__name__}: {error}"
+
+
+def failed_metrics(space: SearchSpace, arch: Arch, reason: str) -> Metrics:
+    """`Metrics.failed(reason)` with the analytic costs when they can be computed."""
+    try:
+        costs = cost_metrics(space, arch)
+    except Exception:  # an arch the space rejects has no costs; the reason says why it failed
+        costs = {}
+    return Metrics.failed(reason, costs)

@@ -1,0 +1,77 @@
+"""`LatencyEvaluator`: a candidate's latency, predicted from a fitted predictor or measured.
+
+With `predictor` (a fitted `hwnas.predictors` predictor, or the path of a saved one), latency is
+predicted without running anything; without it, the candidate's float inference model
+(reparameterized, fake quantization off) is measured on `backend` with
+`hwnas.predictors.measure_latency`. Either way the result is `latency_ms`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from hwnas.evaluators.failures import cost_metrics, failure_reason
+from hwnas.evaluators.metrics import Metrics
+from hwnas.spaces import Arch, SearchSpace, reparameterize, set_fake_quant
+
+
+class Predictor(Protocol):
+    def predict(self, archs: list[Arch]) -> Any: ...
+
+
+class LatencyEvaluator:
+    """Report `latency_ms` (and the analytic costs) of each candidate.
+
+    `measure` holds extra keyword arguments for `measure_latency` (warmup, runs, rounds, ...);
+    they apply only when no predictor is given.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        predictor: Predictor | str | Path | None = None,
+        *,
+        backend: str = "onnxruntime-cpu",
+        precision: str = "fp32",
+        batch_size: int = 1,
+        threads: int = 1,
+        **measure: Any,
+    ):
+        self.space = space
+        if isinstance(predictor, str | Path):
+            from hwnas.predictors import load_predictor
+
+            predictor = load_predictor(predictor, space)
+        if predictor is not None and measure:
+            raise ValueError(f"measurement settings {sorted(measure)} need predictor=None")
+        self.predictor = predictor
+        self.backend, self.precision = backend, precision
+        self.batch_size, self.threads, self.measure = batch_size, threads, measure
+
+    def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
+        """`budget` is ignored."""
+        costs: dict[str, float] = {}
+        try:
+            costs = cost_metrics(self.space, arch)
+            return Metrics({**costs, "latency_ms": self._latency_ms(arch)})
+        except Exception as e:  # a model the backend cannot run is that candidate's result
+            return Metrics.failed(failure_reason(e), costs)
+
+    def _latency_ms(self, arch: Arch) -> float:
+        if self.predictor is not None:
+            return float(self.predictor.predict([arch])[0])
+        from hwnas.predictors import measure_latency
+
+        model = self.space.build(arch).eval()
+        set_fake_quant(reparameterize(model), False)
+        measurement = measure_latency(
+            model,
+            self.space.input_shape,
+            backend=self.backend,
+            precision=self.precision,
+            batch_size=self.batch_size,
+            threads=self.threads,
+            **self.measure,
+        )
+        return float(measurement.median_ms)

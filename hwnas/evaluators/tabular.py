@@ -1,0 +1,121 @@
+"""The tabular evaluator: NAS-Bench-201 results looked up in published tables, in microseconds.
+
+Searchers are benchmarked against real, external numbers this way: `nb201.csv.gz` holds the
+trained accuracies of all 15625 cells and `nb201_latency_24devices.csv.gz` their measured
+latency on 24 devices (see `../shared/benchdata/README.md`). Rows are found by the official
+`arch_idx` (`space.index(arch)`), so no string matching happens per evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hwnas.evaluators.metrics import Metrics
+from hwnas.spaces import Arch, NasBench201Space, SearchSpace
+
+ACCURACY_TABLE = "nb201.csv.gz"
+LATENCY_TABLE = "nb201_latency_24devices.csv.gz"
+
+#: Metric name -> column of `nb201.csv.gz`. The search sees the validation accuracy (the
+#: protocol of the NAS-Bench-201 paper); the test accuracy is what benchmarks report.
+DEFAULT_METRICS: dict[str, str] = {
+    "accuracy": "cifar10valid_valid_acc_200ep",
+    "test_accuracy": "cifar10_test_200ep",
+    "train_time_s": "cifar10valid_train_time_s_200ep",
+}
+
+
+def benchdata_dir(must_exist: bool = True) -> Path:
+    """The benchmark data folder: `$HWNAS_BENCHDATA`, else `../shared/benchdata` beside the repo.
+
+    With `must_exist`, a missing folder raises `FileNotFoundError` saying how to point at it.
+    """
+    env = os.environ.get("HWNAS_BENCHDATA")
+    root = Path(__file__).resolve().parents[2]
+    path = Path(env) if env else root.parent / "shared" / "benchdata"
+    if must_exist and not path.is_dir():
+        source = "HWNAS_BENCHDATA" if env else "the default location"
+        raise FileNotFoundError(
+            f"benchmark data folder {path} (from {source}) does not exist; "
+            "set HWNAS_BENCHDATA to the folder holding nb201.csv.gz"
+        )
+    return path
+
+
+@lru_cache(maxsize=4)
+def _load_table(path: Path) -> pd.DataFrame:
+    """One NB201 table indexed by `arch_idx`, checked to cover every cell exactly once."""
+    if not path.is_file():
+        raise FileNotFoundError(f"NAS-Bench-201 table {path} does not exist")
+    table = pd.read_csv(path)
+    if "arch_idx" not in table.columns:
+        raise ValueError(f"{path}: has no 'arch_idx' column")
+    table = table.set_index("arch_idx").sort_index()
+    if not table.index.equals(pd.RangeIndex(15625)):
+        raise ValueError(f"{path}: arch_idx must cover 0..15624 exactly once")
+    return table
+
+
+def load_nb201(path: str | Path | None = None, latency: bool = True) -> pd.DataFrame:
+    """The NB201 accuracy table (indexed by `arch_idx`), joined with the 24-device latency table
+    as `lat_<device>_ms` columns when `latency` and that file sits beside it."""
+    path = Path(path) if path is not None else benchdata_dir()
+    accuracy_path = path / ACCURACY_TABLE if path.is_dir() else path
+    table = _load_table(accuracy_path)
+    latency_path = accuracy_path.parent / LATENCY_TABLE
+    if latency and latency_path.is_file():
+        devices = _load_table(latency_path).drop(columns="arch_str")
+        table = table.join(devices.rename(columns=lambda d: f"lat_{d}_ms"))
+    return table
+
+
+class TabularEvaluator:
+    """Looks NAS-Bench-201 cells up in the published tables.
+
+    Returns `accuracy` (validation, what a searcher optimises), `test_accuracy`, `train_time_s`
+    (or whatever `metrics` maps names to), every `hw_*_latency_ms` column and every device of the
+    24-device table as `lat_<device>_ms`, plus `params`, `macs`, `size_bytes` from `space.cost`
+    when `cost` is true (about 0.1 s per new cell; benchmarks that need speed turn it off).
+    `budget` is ignored: the table holds final 200-epoch results.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        path: str | Path | None = None,
+        metrics: Mapping[str, str] | None = None,
+        *,
+        latency: bool = True,
+        cost: bool = True,
+    ):
+        if not isinstance(space, NasBench201Space):
+            raise TypeError(
+                f"the tabular evaluator needs a nasbench201 space, not {space.name!r} "
+                f"({type(space).__name__})"
+            )
+        self.space, self.cost = space, cost
+        table = load_nb201(path, latency=latency)
+        self.metrics = dict(DEFAULT_METRICS if metrics is None else metrics)
+        unknown = sorted(c for c in self.metrics.values() if c not in table.columns)
+        if unknown:
+            raise ValueError(
+                f"metrics: unknown table columns {unknown}; available: {list(table.columns)}"
+            )
+        extra = [c for c in table.columns if c.startswith(("hw_", "lat_"))]
+        columns = {**self.metrics, **{c: c for c in extra if c not in self.metrics}}
+        self.names = list(columns)
+        self._values = table[list(columns.values())].to_numpy(dtype=np.float64)
+
+    def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
+        """The table row of `arch` as metrics (plus its analytic cost)."""
+        row = self._values[self.space.index(arch)]
+        values = dict(zip(self.names, row.tolist()))
+        if self.cost:
+            values.update(self.space.cost(arch).as_dict())
+        return Metrics(values)

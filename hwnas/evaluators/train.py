@@ -1,0 +1,186 @@
+"""`TrainEvaluator`: train a candidate from scratch on a dataset and report its accuracy.
+
+The model comes from `space.build` (fake quantization at each block's precision is on), so
+the accuracy reflects the precisions the candidate will run at. Training is AdamW with a
+linear warm-up and cosine decay, seeded weights and a seeded data order, one torch thread by
+default: the same arch, seed and budget give the same metrics. Divergence (NaN/inf loss), out
+of memory, exceptions and the evaluator's own time limit come back as failed `Metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from hwnas.evaluators.datasets import Dataset, resolve_dataset
+from hwnas.evaluators.failures import EvaluationFailed, cost_metrics, failure_reason
+from hwnas.evaluators.metrics import Metrics
+from hwnas.spaces import Arch, SearchSpace
+
+
+def device_of(device: str | None) -> torch.device:
+    """The torch device to run on: the one named, else CUDA when present, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+@dataclass
+class _Clock:
+    limit_s: float | None
+    start: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def check(self) -> None:
+        if self.limit_s is not None and self.elapsed > self.limit_s:
+            raise EvaluationFailed(f"timeout after {self.limit_s:g} s")
+
+
+class TrainEvaluator:
+    """Train each candidate from scratch for `epochs` (or `steps`) and report val/test accuracy.
+
+    `budget` in `evaluate` overrides `epochs` (fractions allowed: 0.5 trains half an epoch).
+    `time_limit_s` bounds one evaluation (checked every step); `threads` is torch's intra-op
+    thread count during the evaluation. Reports `accuracy` (= `val_accuracy`) and
+    `test_accuracy` in percent, like the NAS-Bench-201 tables, plus `loss` (training loss over
+    the last epoch), `val_loss`, `train_time_s`, `epochs`, `steps` and the analytic costs.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        dataset: str | Path | Dataset = "digits",
+        *,
+        epochs: float = 10,
+        steps: int | None = None,
+        batch_size: int = 64,
+        lr: float = 3e-3,
+        weight_decay: float = 0.05,
+        warmup_fraction: float = 0.05,
+        label_smoothing: float = 0.0,
+        seed: int = 0,
+        threads: int | None = 1,
+        time_limit_s: float | None = None,
+        device: str | None = None,
+    ):
+        if epochs <= 0 and steps is None:
+            raise ValueError(f"epochs must be > 0, not {epochs}")
+        if steps is not None and steps <= 0:
+            raise ValueError(f"steps must be > 0, not {steps}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be > 0, not {batch_size}")
+        self.space = space
+        self.dataset = resolve_dataset(dataset, space, seed=seed)
+        self.epochs, self.steps, self.batch_size = epochs, steps, batch_size
+        self.lr, self.weight_decay, self.warmup_fraction = lr, weight_decay, warmup_fraction
+        self.label_smoothing = label_smoothing
+        self.seed, self.threads, self.time_limit_s, self.device = (
+            seed,
+            threads,
+            time_limit_s,
+            device,
+        )
+
+    def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
+        costs: dict[str, float] = {}
+        previous_threads = torch.get_num_threads()
+        try:
+            costs = cost_metrics(self.space, arch)
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            return Metrics({**costs, **self._train(arch, budget)})
+        except Exception as e:  # every failure is a result, never a crash of the caller
+            return Metrics.failed(failure_reason(e), costs)
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def _total_steps(self, budget: float | None) -> int:
+        per_epoch = math.ceil(len(self.dataset.y_train) / self.batch_size)
+        if budget is not None:
+            return max(1, round(budget * per_epoch))
+        return self.steps if self.steps is not None else max(1, round(self.epochs * per_epoch))
+
+    def _train(self, arch: Arch, budget: float | None) -> dict[str, float]:
+        clock = _Clock(self.time_limit_s)
+        device = device_of(self.device)
+        torch.manual_seed(self.seed)
+        model = self.space.build(arch).to(device)
+        data = self.dataset
+        total = self._total_steps(budget)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )
+        schedule = self._schedule(optimizer, total)
+        order = np.random.default_rng(self.seed)
+        n, step, losses = len(data.y_train), 0, []
+        model.train()
+        while step < total:
+            for batch in np.array_split(order.permutation(n), math.ceil(n / self.batch_size)):
+                if step == total:
+                    break
+                x = torch.from_numpy(data.x_train[batch]).to(device)
+                y = torch.from_numpy(data.y_train[batch]).to(device)
+                loss = F.cross_entropy(model(x), y, label_smoothing=self.label_smoothing)
+                if not torch.isfinite(loss):
+                    raise EvaluationFailed(f"diverged: loss is {loss.item()} at step {step}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                losses.append(loss.item())
+                step += 1
+                clock.check()
+        train_time = clock.elapsed
+        val_acc, val_loss = self._score(model, *data.split("val"), device, clock)
+        test_acc, _ = self._score(model, *data.split("test"), device, clock)
+        per_epoch = math.ceil(n / self.batch_size)
+        return {
+            "accuracy": val_acc,
+            "val_accuracy": val_acc,
+            "test_accuracy": test_acc,
+            "val_loss": val_loss,
+            "loss": float(np.mean(losses[-per_epoch:])),
+            "train_time_s": train_time,
+            "epochs": total / per_epoch,
+            "steps": total,
+        }
+
+    def _schedule(
+        self, optimizer: torch.optim.Optimizer, total: int
+    ) -> torch.optim.lr_scheduler.LRScheduler:
+        """Linear warm-up over `warmup_fraction` of the steps, then cosine decay to zero."""
+        warmup = max(1, round(self.warmup_fraction * total))
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * s / total))),
+        )
+
+    @torch.no_grad()
+    def _score(
+        self, model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, clock: _Clock
+    ) -> tuple[float, float]:
+        """Accuracy in percent and mean loss on one split, in eval mode."""
+        model.eval()
+        correct, loss = 0, 0.0
+        for start in range(0, len(y), 512):
+            xb = torch.from_numpy(x[start : start + 512]).to(device)
+            yb = torch.from_numpy(y[start : start + 512]).to(device)
+            logits = model(xb)
+            correct += int((logits.argmax(1) == yb).sum())
+            loss += float(F.cross_entropy(logits, yb, reduction="sum"))
+            clock.check()
+        model.train()
+        if not math.isfinite(loss):
+            raise EvaluationFailed(f"diverged: validation loss is {loss}")
+        return 100.0 * correct / max(1, len(y)), loss / max(1, len(y))

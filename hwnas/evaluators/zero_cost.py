@@ -1,0 +1,177 @@
+"""`ZeroCostEvaluator`: training-free proxies of a candidate's trainability, from a few batches.
+
+Each proxy is computed on a freshly initialised (seeded) model and reported as `zc_<name>`:
+
+- `synflow` (Tanaka et al. 2020): sum |theta * dR/dtheta| for R = sum of the output of the
+  network with |weights| on an all-ones input (float64, eval-mode norms, no fake
+  quantization: fp16 rounding would overflow); data-free.
+- `naswot` (Mellor et al. 2021): log-determinant of the kernel of binary activation codes of
+  the ReLU/GELU units over a batch (K = C C^T + (1-C)(1-C)^T).
+- `jacob_cov` (Mellor et al. 2021, v1): -sum(log(lambda + k) + 1/(lambda + k)) over the
+  eigenvalues of the correlation of input Jacobians across the batch (at most as many samples
+  as the input has elements, so small inputs do not make it singular by construction).
+- `grad_norm` (Abdelfattah et al. 2021): the norm of the loss gradient over all weights.
+- `snip` (Lee et al. 2019): sum |theta * dL/dtheta|.
+- `params`: the parameter count, the baseline every proxy must beat.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from hwnas.evaluators.datasets import Dataset, resolve_dataset
+from hwnas.evaluators.failures import cost_metrics, failure_reason
+from hwnas.evaluators.metrics import Metrics
+from hwnas.evaluators.train import device_of
+from hwnas.spaces import Arch, SearchSpace, set_fake_quant
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def _weights(model: nn.Module) -> list[nn.Parameter]:
+    """Weights of convolutions and linear layers (the tensors the proxies score)."""
+    return [
+        m.weight
+        for m in model.modules()
+        if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Linear) and m.weight.requires_grad
+    ]
+
+
+def synflow(model: nn.Module, batch: Batch) -> float:
+    net = set_fake_quant(copy.deepcopy(model).double().eval(), False)
+    with torch.no_grad():
+        for p in net.state_dict().values():
+            p.abs_()
+    net.zero_grad()
+    ones = torch.ones((1, *batch[0].shape[1:]), dtype=torch.float64, device=batch[0].device)
+    net(ones).sum().backward()
+    with torch.no_grad():
+        return float(sum((w * w.grad).abs().sum() for w in _weights(net) if w.grad is not None))
+
+
+def _loss_grads(model: nn.Module, batch: Batch) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    model.zero_grad()
+    F.cross_entropy(model(batch[0]), batch[1]).backward()
+    return [(w, w.grad) for w in _weights(model) if w.grad is not None]
+
+
+def grad_norm(model: nn.Module, batch: Batch) -> float:
+    grads = _loss_grads(model, batch)
+    with torch.no_grad():
+        return float(torch.sqrt(sum((g**2).sum() for _, g in grads)))
+
+
+def snip(model: nn.Module, batch: Batch) -> float:
+    grads = _loss_grads(model, batch)
+    with torch.no_grad():
+        return float(sum((w * g).abs().sum() for w, g in grads))
+
+
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU)
+
+
+def naswot(model: nn.Module, batch: Batch) -> float:
+    codes: list[torch.Tensor] = []
+
+    def record(module, inputs, out):
+        codes.append((out.detach().flatten(1) > 0).double())
+
+    units = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
+    if not units:
+        raise ValueError("naswot needs ReLU-like activation modules, the model has none")
+    hooks = [m.register_forward_hook(record) for m in units]
+    try:
+        with torch.no_grad():
+            model(batch[0])
+    finally:
+        for h in hooks:
+            h.remove()
+    c = torch.cat(codes, dim=1)
+    kernel = c @ c.T + (1 - c) @ (1 - c).T
+    return float(torch.linalg.slogdet(kernel)[1])
+
+
+def jacob_cov(model: nn.Module, batch: Batch) -> float:
+    # at most as many samples as input dimensions, else the correlation is singular by design
+    x = batch[0][: batch[0][0].numel()].clone().requires_grad_(True)
+    model.zero_grad()
+    model(x).sum().backward()
+    jacobians = x.grad.flatten(1).double()
+    corr = torch.nan_to_num(torch.corrcoef(jacobians))
+    eigenvalues = torch.linalg.eigvalsh(corr)
+    k = 1e-5
+    return float(-torch.sum(torch.log(eigenvalues.clamp_min(0) + k) + 1.0 / (eigenvalues + k)))
+
+
+PROXIES: dict[str, Callable[[nn.Module, Batch], float]] = {
+    "synflow": synflow,
+    "naswot": naswot,
+    "jacob_cov": jacob_cov,
+    "grad_norm": grad_norm,
+    "snip": snip,
+}
+
+
+class ZeroCostEvaluator:
+    """Score candidates without training: each proxy averaged over `batches` batches of
+    `batch_size` training samples (a fixed, seeded selection), plus `zc_params`."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        dataset: str | Path | Dataset = "digits",
+        *,
+        proxies: Sequence[str] = tuple(PROXIES),
+        batch_size: int = 64,
+        batches: int = 1,
+        seed: int = 0,
+        threads: int | None = 1,
+        device: str | None = None,
+    ):
+        unknown = sorted(set(proxies) - set(PROXIES) - {"params"})
+        if unknown:
+            raise ValueError(f"unknown proxies {unknown}; choose from {[*PROXIES, 'params']}")
+        self.space = space
+        self.dataset = resolve_dataset(dataset, space, seed=seed)
+        self.proxies = [p for p in proxies if p != "params"]
+        self.batch_size, self.batches, self.seed = batch_size, batches, seed
+        self.threads, self.device = threads, device
+
+    def _batches(self, device: torch.device) -> list[Batch]:
+        n = len(self.dataset.y_train)
+        picks = np.random.default_rng(self.seed).permutation(n)
+        out = []
+        for i in range(self.batches):
+            idx = np.sort(picks[i * self.batch_size : (i + 1) * self.batch_size])
+            x = torch.from_numpy(self.dataset.x_train[idx]).to(device)
+            out.append((x, torch.from_numpy(self.dataset.y_train[idx]).to(device)))
+        return out
+
+    def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
+        """`budget` is ignored: proxies cost one forward/backward pass per batch."""
+        costs: dict[str, float] = {}
+        previous_threads = torch.get_num_threads()
+        try:
+            costs = cost_metrics(self.space, arch)
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            device = device_of(self.device)
+            batches = self._batches(device)
+            scores = {"zc_params": costs["params"]}
+            for name in self.proxies:
+                torch.manual_seed(self.seed)
+                model = self.space.build(arch).to(device)
+                values = [PROXIES[name](model, b) for b in batches]
+                scores[f"zc_{name}"] = float(np.mean(values))
+            return Metrics({**costs, **scores})
+        except Exception as e:  # a proxy that breaks on one candidate is that candidate's result
+            return Metrics.failed(failure_reason(e), costs)
+        finally:
+            torch.set_num_threads(previous_threads)

@@ -1,0 +1,43 @@
+"""Latency predictors built from real measurements: measuring models on runtimes (ONNX Runtime,
+PyTorch), device profiles, lookup-table, learned and transfer predictors, accuracy metrics.
+
+Names are imported on first use, so importing one submodule (or the CLI) does not pull in
+scikit-learn and ONNX Runtime.
+"""
+
+from importlib import import_module
+
+_EXPORTS = {
+    "BACKENDS": "backends",
+    "BackendError": "backends",
+    "LatencyPredictor": "base",
+    "PredictorError": "base",
+    "device_fingerprint": "fingerprint",
+    "LearnedPredictor": "learned",
+    "LUTPredictor": "lut",
+    "Measurement": "measure",
+    "MeasurementError": "measure",
+    "measure_latency": "measure",
+    "Profile": "profile",
+    "ProfileError": "profile",
+    "build_profile": "profile",
+    "read_profile": "profile",
+    "KINDS": "registry",
+    "get_predictor": "registry",
+    "load_predictor": "registry",
+    "TransferPredictor": "transfer",
+    "latency_accuracy": "accuracy",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hwnas.predictors' has no attribute {name!r}")
+    value = getattr(import_module(f"hwnas.predictors.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

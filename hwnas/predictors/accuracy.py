@@ -1,0 +1,66 @@
+"""How close predicted latencies are to measured ones: errors and rank agreement.
+
+Searchers need both: small relative errors (for latency constraints) and the right order
+(for ranking candidates), so every predictor is scored with the same set of numbers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+from hwnas.predictors.base import PredictorError
+
+
+def _as_vector(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise PredictorError(
+            f"{name}: expected a flat sequence of latencies, got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise PredictorError(f"{name}: latencies must be finite numbers")
+    return array
+
+
+def _rank_correlation(test, measured: np.ndarray, predicted: np.ndarray) -> float:
+    """NaN where ranks say nothing (fewer than two values, or a constant side)."""
+    if len(measured) < 2 or np.ptp(measured) == 0 or np.ptp(predicted) == 0:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(test(measured, predicted).statistic)
+
+
+def latency_accuracy(
+    measured: Sequence[float] | np.ndarray, predicted: Sequence[float] | np.ndarray
+) -> dict[str, float]:
+    """Accuracy of `predicted` against `measured` latencies (same order, same unit).
+
+    Keys: `rmse` (unit of the inputs), `mape` (percent), `within_5pct` / `within_10pct`
+    (share 0..1 of predictions with |predicted - measured| / measured <= 0.05 / 0.10),
+    `kendall_tau`, `spearman` (NaN when undefined), `n`.
+    """
+    y = _as_vector(measured, "measured")
+    p = _as_vector(predicted, "predicted")
+    if len(y) != len(p):
+        raise PredictorError(f"measured has {len(y)} values but predicted has {len(p)}")
+    if len(y) == 0:
+        raise PredictorError("measured and predicted are empty: nothing to score")
+    if np.any(y <= 0):
+        raise PredictorError(
+            "measured: latencies must be positive (relative errors divide by them)"
+        )
+    relative = np.abs(p - y) / y
+    return {
+        "rmse": float(np.sqrt(np.mean((p - y) ** 2))),
+        "mape": float(100 * np.mean(relative)),
+        "within_5pct": float(np.mean(relative <= 0.05 + 1e-12)),
+        "within_10pct": float(np.mean(relative <= 0.10 + 1e-12)),
+        "kendall_tau": _rank_correlation(stats.kendalltau, y, p),
+        "spearman": _rank_correlation(stats.spearmanr, y, p),
+        "n": len(y),
+    }

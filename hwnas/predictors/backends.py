@@ -1,0 +1,212 @@
+"""Latency backends: the runtimes a model is timed on, each reporting what it cannot run.
+
+- `onnxruntime-cpu`: the model exported to ONNX, run by ONNX Runtime's CPU provider with a
+  fixed number of intra-op threads; fp16 as a float16 graph, int8 through static QDQ
+  quantization (real integer kernels), w4a8 measured as int8 because ONNX Runtime has no 4-bit
+  convolution on CPU (the substitution is recorded as `measured_precision`).
+- `torch-cpu`: eager PyTorch on the CPU with `torch.set_num_threads`; fp32 and fp16.
+- `torch-cuda`: eager PyTorch on the GPU timed with CUDA events; fp32 and fp16.
+
+A backend turns a model into `Runner`s (one per precision) that run it once and return the
+elapsed milliseconds on a clock (`CLOCKS`); `hwnas.predictors.measure` does the statistics.
+The `thread` clock is the CPU time of the calling thread: with one intra-op thread all the
+inference runs on that thread, so it is the compute latency on one core without the time the
+process waits for the CPU when other processes share it (`wall` includes that wait).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from hwnas.predictors.onnx_export import INPUT_NAME, ExportError, export_onnx
+
+Runner = Callable[[], float]
+CLOCKS: dict[str, Callable[[], int]] = {"wall": time.perf_counter_ns, "thread": time.thread_time_ns}
+#: precision of a whole model: one name, or module name -> precision (see onnx_precision)
+PrecisionSpec = str | Mapping[str, str]
+FLOAT_PRECISIONS = ("fp32", "fp16")
+
+
+class BackendError(RuntimeError):
+    """A backend cannot run this model or precision; the message names the backend and cause."""
+
+
+class Backend(Protocol):
+    name: str
+
+    def measured_precision(self, precision: str) -> str:
+        """The precision really measured for `precision` (the closest real kernel)."""
+
+    def runners(
+        self,
+        model: nn.Module,
+        example: torch.Tensor,
+        precisions: Sequence[PrecisionSpec],
+        threads: int,
+        clock: str,
+    ) -> list[Runner]:
+        """One runner per precision (already measured precisions), sharing one preparation."""
+
+
+def _substituted(precision: PrecisionSpec, backend: Backend) -> PrecisionSpec:
+    if isinstance(precision, str):
+        return backend.measured_precision(precision)
+    return {k: backend.measured_precision(v) for k, v in precision.items()}
+
+
+class OnnxRuntimeCPU:
+    name = "onnxruntime-cpu"
+    substitutions = {"w4a8": "int8"}
+
+    def measured_precision(self, precision: str) -> str:
+        return self.substitutions.get(precision, precision)
+
+    def runners(self, model, example, precisions, threads, clock):
+        import onnxruntime as ort
+
+        from hwnas.predictors.onnx_precision import apply_precisions
+
+        _check_runs_in_torch(self.name, model, example)
+        try:
+            graph = export_onnx(model, example)
+        except ExportError as e:
+            raise BackendError(f"backend {self.name!r}: {e}") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        feed = {INPUT_NAME: example.numpy()}
+        runners = []
+        for precision in precisions:
+            try:
+                variant = apply_precisions(graph, tuple(example.shape), precision)
+                session = ort.InferenceSession(
+                    variant.SerializeToString(), options, providers=["CPUExecutionProvider"]
+                )
+                session.run(None, feed)
+            except Exception as e:  # noqa: BLE001 - ORT raises its own error types
+                raise BackendError(
+                    f"backend {self.name!r} cannot run this model at precision "
+                    f"{_describe(precision)}: {e}"
+                ) from None
+            runners.append(_clock_runner(lambda s=session: s.run(None, feed), clock))
+        return runners
+
+
+class TorchEager:
+    """Eager PyTorch on one device; float precisions only (no integer kernels in eager)."""
+
+    def __init__(self, name: str, device: str):
+        self.name, self.device = name, device
+
+    def measured_precision(self, precision: str) -> str:
+        return precision
+
+    def runners(self, model, example, precisions, threads, clock):
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise BackendError(
+                f"backend {self.name!r}: no CUDA GPU is available on this machine "
+                "(torch.cuda.is_available() is False)"
+            )
+        runners = []
+        for precision in precisions:
+            if not isinstance(precision, str) and len(set(precision.values())) == 1:
+                precision = next(iter(precision.values()))
+            if not isinstance(precision, str) or precision not in FLOAT_PRECISIONS:
+                raise BackendError(
+                    f"backend {self.name!r} has no integer kernels in eager mode; it runs "
+                    f"{' and '.join(FLOAT_PRECISIONS)} only, not {_describe(precision)} "
+                    "(use onnxruntime-cpu for int8/w4a8)"
+                )
+            dtype = torch.float16 if precision == "fp16" else torch.float32
+            net = model.to(device=self.device, dtype=dtype)
+            x = example.to(device=self.device, dtype=dtype)
+            step = _inference(net, x)
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001
+                raise BackendError(
+                    f"backend {self.name!r} cannot run this model at {precision}: {e}"
+                ) from None
+            runners.append(
+                _cuda_event_runner(step) if self.device == "cuda" else _clock_runner(step, clock)
+            )
+        return runners
+
+
+def _check_runs_in_torch(backend: str, model: nn.Module, example: torch.Tensor) -> None:
+    try:
+        _inference(model, example)()
+    except Exception as e:  # noqa: BLE001
+        raise BackendError(
+            f"backend {backend!r} cannot run this model: it fails in PyTorch on an input of "
+            f"shape {tuple(example.shape)}: {e}"
+        ) from None
+
+
+def _inference(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    def step():
+        with torch.inference_mode():
+            return model(x)
+
+    return step
+
+
+def _clock_runner(step: Callable[[], object], clock: str) -> Runner:
+    now = CLOCKS[clock]
+
+    def run() -> float:
+        start = now()
+        step()
+        return (now() - start) / 1e6
+
+    return run
+
+
+def _cuda_event_runner(step: Callable[[], object]) -> Runner:
+    def run() -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step()
+        end.record()
+        torch.cuda.synchronize()
+        return float(start.elapsed_time(end))
+
+    return run
+
+
+def _describe(precision: PrecisionSpec) -> str:
+    if isinstance(precision, str):
+        return precision
+    return "mixed(" + ", ".join(sorted(set(precision.values()))) + ")"
+
+
+BACKENDS: dict[str, Backend] = {
+    "onnxruntime-cpu": OnnxRuntimeCPU(),
+    "torch-cpu": TorchEager("torch-cpu", "cpu"),
+    "torch-cuda": TorchEager("torch-cuda", "cuda"),
+}
+
+
+def get_backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    return BACKENDS[name]
+
+
+def measured_precision(backend: Backend, precision: PrecisionSpec) -> PrecisionSpec:
+    """`precision` with every part replaced by what `backend` really measures for it."""
+    return _substituted(precision, backend)
+
+
+def summarize_precision(precision: PrecisionSpec) -> str:
+    """One name for a precision spec: the name, or the sorted distinct names joined by '+'."""
+    if isinstance(precision, str):
+        return precision
+    return "+".join(sorted(set(precision.values()))) or "fp32"

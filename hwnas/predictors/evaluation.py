@@ -1,0 +1,96 @@
+"""Fitting predictors from profiles and scoring them on held-out architectures.
+
+Held-out architectures are never used for fitting: either another profile's whole-network
+rows, or the last N whole-network rows of the predictor's own profile, removed from its
+training data before it is refitted. Scores come from `hwnas.predictors.accuracy`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.predictors.base import LatencyPredictor, PredictorError
+from hwnas.predictors.learned import LearnedPredictor
+from hwnas.predictors.lut import LUTPredictor
+from hwnas.predictors.profile import read_profile
+from hwnas.spaces import Arch, SearchSpace
+
+
+def fit_from_profile(
+    path: str | Path,
+    kind: str = "lut",
+    space: SearchSpace | None = None,
+    exclude_last: int = 0,
+    parts: str | Path | None = None,
+    **settings: Any,
+) -> LatencyPredictor:
+    """A `lut` or `learned` predictor from a profile (learned: fitted on its whole-network
+    rows, except the last `exclude_last`). The table (the lut, and the learned predictor's
+    table features) comes from the measured parts of `parts`, by default the same profile."""
+    profile = read_profile(path)
+    space = space or profile.space()
+    table = parts or path
+    if kind == "lut":
+        return LUTPredictor.from_profile(table, space, **settings)
+    if kind != "learned":
+        raise PredictorError(f"fit from a profile supports kinds lut and learned, not {kind!r}")
+    archs, y = profile.arch_records(space)
+    if exclude_last:
+        archs, y = archs[:-exclude_last], y[:-exclude_last]
+    if len(archs) == 0:
+        raise PredictorError(f"{path}: no whole-architecture rows left to fit on")
+    has_parts = not read_profile(table).parts().empty
+    lut = LUTPredictor.from_profile(table, space) if has_parts else None
+    return LearnedPredictor(space, lut, source=str(path), **settings).fit(archs, y)
+
+
+def holdout_from_own_profile(
+    predictor: LatencyPredictor, n: int
+) -> tuple[LatencyPredictor, list[Arch], np.ndarray]:
+    """(the predictor refitted without them, the last `n` whole-network rows of its own
+    profile, their measured latencies)."""
+    source = getattr(predictor, "source", "") or ""
+    if not source or not Path(source).is_file():
+        raise PredictorError(
+            f"the predictor's profile {source!r} is not available; give --holdout a profile file"
+        )
+    archs, y = read_profile(source).arch_records(predictor.space)
+    if not 0 < n < len(archs) + (predictor.kind == "lut"):
+        raise PredictorError(
+            f"cannot hold out {n} of the {len(archs)} whole-architecture rows of {source}"
+        )
+    test, measured = archs[-n:], y[-n:]
+    if isinstance(predictor, LearnedPredictor):
+        held = {a.key for a in test}
+        train, lat = predictor.train_data
+        keep = [i for i, a in enumerate(train) if a.key not in held]
+        if not keep:
+            raise PredictorError("nothing left to fit on after holding out those rows")
+        predictor = LearnedPredictor(
+            predictor.space, predictor.lut, predictor.hyperparameters, predictor.source
+        ).fit([train[i] for i in keep], [lat[i] for i in keep])
+    return predictor, test, measured
+
+
+def holdout_from_profile(
+    predictor: LatencyPredictor, path: str | Path
+) -> tuple[list[Arch], np.ndarray]:
+    """The whole-network rows of another profile, minus any the predictor was trained on."""
+    archs, y = read_profile(path).arch_records(predictor.space)
+    if isinstance(predictor, LearnedPredictor):
+        seen = {a.key for a in predictor.train_data[0]}
+        keep = [i for i, a in enumerate(archs) if a.key not in seen]
+        archs, y = [archs[i] for i in keep], y[keep]
+    if not archs:
+        raise PredictorError(f"{path}: no held-out whole-architecture rows to evaluate on")
+    return archs, y
+
+
+def score(predictor: LatencyPredictor, archs: list[Arch], measured: np.ndarray) -> dict:
+    """Accuracy of `predictor` on these measured architectures."""
+    from hwnas.predictors.accuracy import latency_accuracy
+
+    return dict(latency_accuracy(np.asarray(measured), predictor.predict(archs)))

@@ -1,0 +1,167 @@
+"""`LUTPredictor`: latency as the sum of separately measured parts (FBNet / OFA style).
+
+latency(arch) = base_latency(stage widths) + sum of block_latency over its blocks, where
+base_latency = one runtime call overhead + stem + downsamples + head, and every part's
+latency is its profiled median minus the runtime's per-call overhead at its input shape
+(measured on pass-through models), because a network pays that overhead once, not per part
+(blocks are profiled as chains of copies, so they carry 1/copies of it).
+`expected_latency` is the same table as a differentiable function of block probabilities,
+for the differentiable searcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hwnas.predictors.base import LatencyPredictor, PredictorError, check_training_data
+from hwnas.predictors.parts import (
+    block_id,
+    downsample_id,
+    downsample_needed,
+    head_id,
+    overhead_id,
+    stage_inputs,
+)
+from hwnas.predictors.profile import read_profile
+from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.metaformer import MetaFormerSpace
+from hwnas.spaces.network import BlockConfig
+
+
+class LUTPredictor(LatencyPredictor):
+    """Lookup table of part latencies; `table` maps profile row ids (part id + '|' +
+    precision) to median milliseconds."""
+
+    kind = "lut"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        table: Mapping[str, float],
+        *,
+        subtract_overhead: bool = True,
+        block_copies: int = 1,
+        source: str = "",
+    ):
+        if not isinstance(space, MetaFormerSpace):
+            raise PredictorError(
+                f"the lookup-table predictor needs a MetaFormer space (stem, stages of "
+                f"blocks, head); {space.name!r} is not one: use the learned predictor"
+            )
+        super().__init__(space)
+        self.table = {str(k): float(v) for k, v in table.items()}
+        self.subtract_overhead = subtract_overhead
+        self.block_copies = block_copies
+        self.source = source
+        self._inputs = stage_inputs(space)
+
+    @classmethod
+    def from_profile(
+        cls, path: str | Path, space: SearchSpace | None = None, **settings: Any
+    ) -> LUTPredictor:
+        """The table of a profile's measured parts (whole-arch rows are not used)."""
+        profile = read_profile(path)
+        space = space or profile.space()
+        if (space.name, space.version) != (profile.meta["space"], profile.meta["space_version"]):
+            raise PredictorError(
+                f"{path}: profile of space {profile.meta['space']!r}, not {space.name!r}"
+            )
+        parts = profile.parts()
+        if parts.empty:
+            raise PredictorError(f"{path}: the profile has no measured parts for a lookup table")
+        table = dict(zip(parts["row_id"], parts["median_ms"].astype(float)))
+        copies = profile.meta.get("block_copies", 1)
+        return cls(space, table, source=str(path), block_copies=copies, **settings)
+
+    # -- the table ---------------------------------------------------------------------------
+    def _lookup(self, part_id: str, precision: str = "fp32") -> float:
+        key = f"{part_id}|{precision}"
+        if key not in self.table:
+            have = sorted({k.rsplit("|", 1)[1] for k in self.table if k.startswith("block|")})
+            raise PredictorError(
+                f"the latency table has no measurement for {part_id} at {precision} "
+                f"(profiled block precisions: {have}); profile it with these choices"
+            )
+        return self.table[key]
+
+    def _overhead(self, shape: Sequence[int]) -> float:
+        return self._lookup(overhead_id(tuple(shape))) if self.subtract_overhead else 0.0
+
+    def _net(self, part_id: str, shape: Sequence[int], precision: str = "fp32") -> float:
+        return self._lookup(part_id, precision) - self._overhead(shape)
+
+    def block_latency(self, stage: int, width: int, block: BlockConfig) -> float:
+        """Latency (ms) a block adds to a network in `stage` at `width` channels."""
+        shape = (width, *self.space.plans[stage].spatial)
+        per_copy = self._lookup(block_id(stage, width, block), block.precision)
+        return per_copy - self._overhead(shape) / self.block_copies
+
+    def base_latency(self, widths: Sequence[int]) -> float:
+        """Latency (ms) of everything but the blocks for these stage widths: one call
+        overhead, the stem, the downsamples and the head."""
+        if len(widths) != len(self.space.plans):
+            raise PredictorError(
+                f"widths needs one width per stage ({len(self.space.plans)}), got {list(widths)}"
+            )
+        total = self._overhead(self.space.input_shape)
+        total += self._net("stem", self.space.input_shape)
+        cin = self.space.spec.stem.width
+        for i, ((spatial, _), width) in enumerate(zip(self._inputs, widths)):
+            if downsample_needed(self.space.plans[i].stride, cin, width):
+                total += self._net(downsample_id(i, cin, width), (cin, *spatial))
+            cin = width
+        return total + self._net(head_id(cin), (cin, *self.space.plans[-1].spatial))
+
+    def expected_latency(
+        self, probs: torch.Tensor, blocks: Sequence[BlockConfig], stage: int, width: int
+    ) -> torch.Tensor:
+        """probs @ (latencies of `blocks`): the expected block latency under a distribution
+        over candidate blocks, differentiable in `probs` (last dimension = candidates)."""
+        if probs.shape[-1] != len(blocks):
+            raise PredictorError(f"probs has {probs.shape[-1]} entries for {len(blocks)} blocks")
+        table = torch.tensor(
+            [self.block_latency(stage, width, b) for b in blocks],
+            dtype=probs.dtype,
+            device=probs.device,
+        )
+        return probs @ table
+
+    # -- LatencyPredictor --------------------------------------------------------------------
+    def parts_of(self, arch: Arch) -> tuple[float, list[list[float]]]:
+        """(base latency, per stage the list of block latencies) of `arch`."""
+        stages = self.space._stages(self.space.validate(arch))
+        base = self.base_latency([w for w, _ in stages])
+        blocks = [[self.block_latency(i, w, b) for b in bs] for i, (w, bs) in enumerate(stages)]
+        return base, blocks
+
+    def predict_one(self, arch: Arch) -> float:
+        base, blocks = self.parts_of(arch)
+        return base + sum(sum(stage) for stage in blocks)
+
+    def predict(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.array([self.predict_one(a) for a in archs], dtype=float)
+
+    def fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> LUTPredictor:
+        """A lookup table is measured, not learned: checks the data and changes nothing
+        (use the `learned` predictor to correct the sum with whole-network measurements)."""
+        check_training_data(archs, latencies)
+        return self
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "settings": {
+                "subtract_overhead": self.subtract_overhead,
+                "block_copies": self.block_copies,
+            },
+            "source": self.source,
+            "table": self.table,
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], space: SearchSpace) -> LUTPredictor:
+        return cls(space, data["table"], source=data.get("source", ""), **data["settings"])

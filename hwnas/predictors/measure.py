@@ -1,0 +1,227 @@
+"""Timing a model on a backend: warm-up, then the median of many runs in several rounds.
+
+The median over all timed runs is the latency; the spread (IQR), the medians of the rounds and
+their coefficient of variation (run-to-run variation), and the number of outlier runs (outside
+the Tukey fences) say how much to trust it. Thread count is fixed for the whole measurement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.predictors.backends import (
+    CLOCKS,
+    PrecisionSpec,
+    get_backend,
+    measured_precision,
+    summarize_precision,
+)
+from hwnas.predictors.fingerprint import device_fingerprint
+from hwnas.predictors.onnx_precision import layer_precisions
+from hwnas.spaces.quant import PRECISIONS
+
+DEFAULT_WARMUP = 10
+DEFAULT_RUNS = 100
+DEFAULT_ROUNDS = 3
+
+
+class MeasurementError(ValueError):
+    """Measurement settings that make no sense (no runs, no rounds, bad shapes)."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Latency of one model on one backend, with its spread and the device fingerprint."""
+
+    median_ms: float
+    iqr_ms: float
+    mean_ms: float
+    min_ms: float
+    round_medians_ms: tuple[float, ...]
+    variation: float  # coefficient of variation of the round medians (run-to-run variation)
+    outliers: int  # timed runs outside the Tukey fences (Q1 - 1.5 IQR, Q3 + 1.5 IQR)
+    backend: str
+    precision: str
+    measured_precision: str
+    batch_size: int
+    threads: int
+    warmup: int
+    runs: int
+    rounds: int
+    clock: str  # "thread" (CPU time of the one inference thread) or "wall"
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    def as_row(self) -> dict[str, Any]:
+        """A flat record (the round medians as a ';'-joined string, fingerprint fields
+        prefixed `fp_`), for a profile table."""
+        row = asdict(self)
+        row["round_medians_ms"] = ";".join(f"{v:.6g}" for v in self.round_medians_ms)
+        for key, value in row.pop("fingerprint").items():
+            row[f"fp_{key}"] = value
+        return row
+
+
+def summarize(times_ms: np.ndarray) -> dict[str, Any]:
+    """Median, IQR, mean, min, round medians, variation and outliers of (rounds, runs) times."""
+    flat = times_ms.ravel()
+    q1, median, q3 = np.percentile(flat, [25, 50, 75])
+    iqr = q3 - q1
+    rounds = np.median(times_ms, axis=1)
+    mean_rounds = float(np.mean(rounds))
+    return {
+        "median_ms": float(median),
+        "iqr_ms": float(iqr),
+        "mean_ms": float(np.mean(flat)),
+        "min_ms": float(np.min(flat)),
+        "round_medians_ms": tuple(float(r) for r in rounds),
+        "variation": float(np.std(rounds) / mean_rounds) if mean_rounds > 0 else 0.0,
+        "outliers": int(np.sum((flat < q1 - 1.5 * iqr) | (flat > q3 + 1.5 * iqr))),
+    }
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def resolve_clock(clock: str, backend: str, threads: int) -> str:
+    """`auto` is the thread's CPU time with one thread on a CPU backend (immune to other
+    processes taking the CPU), else wall-clock time."""
+    if clock == "auto":
+        return "thread" if threads == 1 and backend != "torch-cuda" else "wall"
+    if clock not in CLOCKS:
+        raise MeasurementError(f"unknown clock {clock!r}; choose auto, {', '.join(CLOCKS)}")
+    if clock == "thread" and (threads != 1 or backend == "torch-cuda"):
+        raise MeasurementError(
+            "clock 'thread' measures one CPU thread: it needs threads=1 on a CPU backend"
+        )
+    return clock
+
+
+def _check_settings(input_shape, batch_size, threads, warmup, runs, rounds) -> None:
+    for name, value, least in (
+        ("batch_size", batch_size, 1),
+        ("threads", threads, 1),
+        ("warmup", warmup, 0),
+        ("runs", runs, 1),
+        ("rounds", rounds, 1),
+    ):
+        if not isinstance(value, int) or value < least:
+            raise MeasurementError(f"{name} must be an integer >= {least}, got {value!r}")
+    if not input_shape or any(int(s) < 1 for s in input_shape):
+        raise MeasurementError(
+            f"input_shape must be positive sizes without the batch, got {input_shape!r}"
+        )
+
+
+def _resolve(model: nn.Module, precision: PrecisionSpec) -> PrecisionSpec:
+    if isinstance(precision, str):
+        if precision == "mixed":
+            return layer_precisions(model)
+        if precision not in PRECISIONS:
+            raise MeasurementError(
+                f"unknown precision {precision!r}; choose from {list(PRECISIONS)} or 'mixed'"
+            )
+    return precision
+
+
+def measure_latencies(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    precisions: Sequence[PrecisionSpec],
+    *,
+    backend: str = "onnxruntime-cpu",
+    batch_size: int = 1,
+    threads: int = 1,
+    warmup: int = DEFAULT_WARMUP,
+    runs: int = DEFAULT_RUNS,
+    rounds: int = DEFAULT_ROUNDS,
+    clock: str = "auto",
+) -> list[Measurement]:
+    """Latency of `model` at each precision, sharing one export (see `measure_latency`)."""
+    _check_settings(input_shape, batch_size, threads, warmup, runs, rounds)
+    clock = resolve_clock(clock, backend, threads)
+    be = get_backend(backend)
+    wanted = [_resolve(model, p) for p in precisions]
+    measured = [measured_precision(be, p) for p in wanted]
+    example = torch.randn(batch_size, *(int(s) for s in input_shape))
+    model = model.eval()
+    distinct = list({summarize_precision(p): p for p in measured}.values())
+    stats = {}
+    with torch_threads(threads):
+        runners = be.runners(model, example, distinct, threads, clock)
+        for got, run in zip(distinct, runners):
+            for _ in range(warmup):
+                run()
+            times = np.array([[run() for _ in range(runs)] for _ in range(rounds)])
+            stats[summarize_precision(got)] = summarize(times)
+    out = []
+    for asked, got in zip(wanted, measured):
+        name = summarize_precision(asked)
+        out.append(
+            Measurement(
+                **stats[summarize_precision(got)],
+                backend=backend,
+                precision=name,
+                measured_precision=summarize_precision(got),
+                batch_size=batch_size,
+                threads=threads,
+                warmup=warmup,
+                runs=runs,
+                rounds=rounds,
+                clock=clock,
+                fingerprint=device_fingerprint(backend, name, batch_size, threads),
+            )
+        )
+    return out
+
+
+def measure_latency(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    backend: str = "onnxruntime-cpu",
+    precision: str | Mapping[str, str] = "fp32",
+    batch_size: int = 1,
+    threads: int = 1,
+    warmup: int = DEFAULT_WARMUP,
+    runs: int = DEFAULT_RUNS,
+    rounds: int = DEFAULT_ROUNDS,
+    clock: str = "auto",
+) -> Measurement:
+    """Latency of `model` (an eval-mode float model; fake quantization off) for inputs of
+    `input_shape` (without batch) on `backend`.
+
+    `precision` is one of fp32, fp16, int8, w4a8 for the whole model, `mixed` for each block
+    at the precision its layers carry (stem, downsampling and head stay fp32), or a mapping of
+    module name -> precision. Where the backend has no kernel for a precision, the closest
+    real one is measured and `measured_precision` says which (w4a8 -> int8 on CPU).
+    `clock` `auto` times one-thread CPU runs by the thread's CPU time (so other processes
+    sharing the CPU do not inflate it) and everything else by wall-clock time; `wall` or
+    `thread` force one.
+    Raises `MeasurementError` for nonsense settings and `BackendError` when the backend cannot
+    run the model (the message names the backend and the cause).
+    """
+    return measure_latencies(
+        model,
+        input_shape,
+        [precision],
+        backend=backend,
+        batch_size=batch_size,
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        rounds=rounds,
+        clock=clock,
+    )[0]

@@ -1,0 +1,97 @@
+"""Export torch models to ONNX, and map ONNX nodes back to the torch modules they came from.
+
+The TorchScript exporter (`dynamo=False`) is fast (~0.25 s for a small model) but cannot
+export FFT ops; the dynamo exporter can (~3 s), so it is the fallback. Both keep the module
+path of every node (in the node name, or in the `pkg.torch.onnx.name_scopes` metadata), which
+is how per-block precisions are applied to the exported graph.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import logging
+import warnings
+from collections.abc import Sequence
+
+import onnx
+import torch
+from torch import nn
+
+from hwnas.spaces.mixers import FFTMixer
+
+INPUT_NAME = "x"
+
+
+class ExportError(RuntimeError):
+    """The model could not be exported to ONNX."""
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor) -> onnx.ModelProto:
+    """The ONNX graph of `model` (eval mode, float), via TorchScript, else dynamo (directly
+    for models with FFT mixers, which TorchScript cannot export)."""
+    if any(isinstance(m, FFTMixer) for m in model.modules()):
+        return _export(model, example, dynamo=True)
+    try:
+        return _export(model, example, dynamo=False)
+    except Exception as first:  # noqa: BLE001 - unsupported ops show up as many error types
+        try:
+            return _export(model, example, dynamo=True)
+        except Exception as second:  # noqa: BLE001
+            raise ExportError(
+                f"ONNX export failed: TorchScript exporter: {_first_line(first)}; "
+                f"dynamo exporter: {_first_line(second)}"
+            ) from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
+def _export(model: nn.Module, example: torch.Tensor, *, dynamo: bool) -> onnx.ModelProto:
+    buffer = io.BytesIO()
+    quiet = io.StringIO()
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(quiet),
+        contextlib.redirect_stderr(quiet),
+        torch.no_grad(),
+    ):
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        if dynamo:
+            program = torch.onnx.export(
+                model, (example,), input_names=[INPUT_NAME], dynamo=True, verbose=False
+            )
+            return program.model_proto
+        torch.onnx.export(
+            model, (example,), buffer, input_names=[INPUT_NAME], dynamo=False, opset_version=17
+        )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def node_scopes(node: onnx.NodeProto) -> list[str]:
+    """Qualified names of the torch modules enclosing `node`, outermost first."""
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            names = ast.literal_eval(prop.value)
+            return [n for n in names[:-1] if n]
+    parts = node.name.split("/")
+    return [p for p in parts[1:-1] if p]
+
+
+def nodes_in_scopes(
+    graph: onnx.ModelProto, precision_of: dict[str, str], precisions: Sequence[str]
+) -> list[onnx.NodeProto]:
+    """The nodes whose innermost enclosing module with a known precision has one of
+    `precisions` (modules absent from `precision_of` count as fp32)."""
+    return [n for n in graph.graph.node if node_precision(n, precision_of) in precisions]
+
+
+def node_precision(node: onnx.NodeProto, precision_of: dict[str, str]) -> str:
+    for scope in reversed(node_scopes(node)):
+        if scope in precision_of:
+            return precision_of[scope]
+    return "fp32"

@@ -1,0 +1,112 @@
+"""Run an exported float ONNX graph at real reduced precisions for ONNX Runtime.
+
+- `int8` (W8A8): ONNX Runtime static QDQ quantization (`quantize_static`): per-channel int8
+  weights, uint8 activations calibrated on a few random inputs, on the Conv/MatMul/Gemm nodes;
+  ONNX Runtime fuses each QuantizeLinear/DequantizeLinear pair into real integer kernels.
+- `fp16`: the graph's float tensors converted to float16 (inputs and outputs stay float32).
+- Per-block precision: only the nodes of the blocks at a precision are converted, found through
+  the torch module each node was exported from (see `hwnas.predictors.onnx_export`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.transformers.float16 import convert_float_to_float16
+from torch import nn
+
+from hwnas.predictors.onnx_export import INPUT_NAME, nodes_in_scopes
+from hwnas.spaces.quant import QUANTIZED_LAYERS
+
+QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
+CALIBRATION_SAMPLES = 4
+
+
+def layer_precisions(model: nn.Module) -> dict[str, str]:
+    """Module name -> precision, for every module whose quantizable layers share one precision
+    (a MetaFormer block and all its sub-modules, the stem, the head)."""
+    out = {}
+    for name, module in model.named_modules():
+        found = {m.precision for m in module.modules() if isinstance(m, QUANTIZED_LAYERS)}
+        if name and len(found) == 1:
+            out[name] = found.pop()
+    return out
+
+
+class _RandomInputs(CalibrationDataReader):
+    def __init__(self, shape: Sequence[int], seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self._batches = iter(
+            [
+                {INPUT_NAME: rng.standard_normal(shape).astype(np.float32)}
+                for _ in range(CALIBRATION_SAMPLES)
+            ]
+        )
+
+    def get_next(self):
+        return next(self._batches, None)
+
+
+def quantize_int8(
+    graph: onnx.ModelProto, input_shape: Sequence[int], nodes: Sequence[str]
+) -> onnx.ModelProto:
+    """Static QDQ int8 quantization of the named nodes (per-channel int8 weights, uint8
+    activations calibrated on random inputs of `input_shape`, batch included)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(graph, src)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # quantize_static logs advice on every call
+        try:
+            quantize_static(
+                src,
+                dst,
+                _RandomInputs(input_shape),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_quantize=list(nodes),
+            )
+        finally:
+            root.setLevel(level)
+        return onnx.load(dst)
+
+
+def apply_precisions(
+    graph: onnx.ModelProto,
+    input_shape: Sequence[int],
+    precision: str | Mapping[str, str],
+) -> onnx.ModelProto:
+    """`graph` with its nodes at `precision` (one for all nodes, or module name -> precision,
+    modules not named staying fp32). Precisions must already be ones the runtime has
+    (`fp32`, `fp16`, `int8`)."""
+    scoped = dict(precision) if isinstance(precision, Mapping) else None
+
+    def names(target: str, ops: Sequence[str] | None = None) -> list[str]:
+        if scoped is None:
+            nodes = list(graph.graph.node) if precision == target else []
+        else:
+            nodes = nodes_in_scopes(graph, scoped, [target])
+        return [n.name for n in nodes if ops is None or n.op_type in ops]
+
+    int8_nodes = names("int8", QUANTIZED_OPS)
+    fp16_nodes = set(names("fp16"))
+    if int8_nodes:
+        graph = quantize_int8(graph, input_shape, int8_nodes)
+    if fp16_nodes:
+        blocked = [n.name for n in graph.graph.node if n.name not in fp16_nodes]
+        graph = convert_float_to_float16(graph, keep_io_types=True, node_block_list=blocked)
+    return graph

@@ -1,0 +1,421 @@
+"""Device profiles: tables of real latency measurements of a space on one backend.
+
+A profile is a CSV file (one row per measurement, with the device fingerprint) plus a JSON
+metadata file beside it (`name.csv` + `name.json`); never a pickle. It holds what the
+predictors need: every distinct part of the space's networks (see `hwnas.predictors.parts`),
+at every precision profiled, for a lookup table; and whole random architectures, for learned
+predictors and for checking how additive latency is.
+
+Rows are appended and flushed one at a time and each has a unique `row_id`, so an interrupted
+run resumes where it stopped: rows already present are skipped, a half-written last line is
+dropped, and the finished file has no duplicate or missing rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from hwnas.predictors.backends import BackendError
+from hwnas.predictors.measure import (
+    DEFAULT_ROUNDS,
+    DEFAULT_RUNS,
+    DEFAULT_WARMUP,
+    Measurement,
+    measure_latencies,
+    resolve_clock,
+)
+from hwnas.predictors.parts import BLOCK_COPIES, Part, build_part, metaformer_parts
+from hwnas.spaces import Arch, SearchSpace, reparameterize, set_fake_quant
+from hwnas.spaces.metaformer import MetaFormerSpace
+from hwnas.spaces.quant import PRECISIONS
+
+FORMAT_VERSION = 1
+MEASUREMENT_COLUMNS = [
+    "median_ms",
+    "iqr_ms",
+    "mean_ms",
+    "min_ms",
+    "round_medians_ms",
+    "variation",
+    "outliers",
+    "backend",
+    "precision",
+    "measured_precision",
+    "batch_size",
+    "threads",
+    "warmup",
+    "runs",
+    "rounds",
+    "clock",
+]
+FINGERPRINT_COLUMNS = [
+    "fp_backend",
+    "fp_cpu",
+    "fp_cores",
+    "fp_gpu",
+    "fp_os",
+    "fp_python",
+    "fp_torch_version",
+    "fp_onnxruntime_version",
+    "fp_onnx_version",
+    "fp_numpy_version",
+    "fp_threads",
+    "fp_batch_size",
+    "fp_precision",
+]
+COLUMNS = [
+    "row_id",
+    "kind",
+    "part_id",
+    "stage",
+    "width",
+    "cin",
+    "input_shape",
+    "arch_key",
+    "arch",
+    "status",
+    "error",
+    "measured_at",
+    "copies",
+    *MEASUREMENT_COLUMNS,
+    *FINGERPRINT_COLUMNS,
+]
+#: metadata fields that must match for a run to resume (append to) an existing profile
+RESUME_FIELDS = (
+    "space",
+    "space_version",
+    "input_shape",
+    "backend",
+    "precisions",
+    "samples",
+    "seed",
+    "archs_only",
+    "threads",
+    "batch_size",
+    "warmup",
+    "runs",
+    "rounds",
+    "clock",
+    "block_copies",
+)
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used (missing, malformed, other settings)."""
+
+
+def metadata_path(path: Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+@dataclass
+class Profile:
+    """A loaded profile: `meta` (settings, space, fingerprint) and `rows` (a DataFrame)."""
+
+    path: Path
+    meta: dict[str, Any]
+    rows: pd.DataFrame
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.rows[self.rows["status"] == "ok"]
+
+    def parts(self) -> pd.DataFrame:
+        """Measured parts (blocks, stem, downsamples, head, overheads)."""
+        return self.ok[self.ok["kind"] != "arch"]
+
+    def archs(self) -> pd.DataFrame:
+        """Measured whole architectures, in measurement order."""
+        return self.ok[self.ok["kind"] == "arch"]
+
+    def arch_records(self, space: SearchSpace) -> tuple[list[Arch], np.ndarray]:
+        rows = self.archs()
+        archs = [space.validate(Arch.from_json(text)) for text in rows["arch"]]
+        return archs, rows["median_ms"].to_numpy(dtype=float)
+
+    def space(self) -> SearchSpace:
+        """The profile's space, from its YAML source (or built-in name)."""
+        from hwnas.spaces import get_space
+
+        source = self.meta.get("space_source") or self.meta["space"]
+        shape = self.meta.get("input_shape")
+        try:
+            return get_space(source, input_shape=shape)
+        except Exception:  # noqa: BLE001 - the file moved; fall back to the built-in name
+            return get_space(self.meta["space"], input_shape=shape)
+
+
+def read_profile(path: str | Path) -> Profile:
+    """Load a profile (CSV rows + JSON metadata); a clear `ProfileError` when unusable."""
+    path = Path(path)
+    meta_file = metadata_path(path)
+    if not path.is_file():
+        raise ProfileError(f"{path}: profile not found")
+    if not meta_file.is_file():
+        raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except json.JSONDecodeError as e:
+        raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
+    data = path.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]  # a row still being written is not read
+    try:
+        rows = pd.read_csv(
+            io.BytesIO(complete), dtype={"arch_key": str, "error": str}, keep_default_na=False
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ProfileError(f"{path}: not a profile table: {e}") from None
+    missing = [c for c in ("row_id", "kind", "status", "median_ms") if c not in rows.columns]
+    if missing:
+        raise ProfileError(f"{path}: not a profile table, columns missing: {missing}")
+    rows["median_ms"] = pd.to_numeric(rows["median_ms"], errors="coerce")
+    return Profile(path, meta, rows)
+
+
+def _truncate_partial_line(path: Path) -> None:
+    """Drop a last line left half-written by a killed run (rows always end with a newline)."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def sample_archs(space: SearchSpace, n: int, seed: int, precisions: Sequence[str]) -> list[Arch]:
+    """`n` distinct random architectures (deterministic in `seed`), with each block's
+    precision drawn from `precisions` (the ones being profiled)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, Arch] = {}
+    attempts = 0
+    while len(out) < n and attempts < 100 * n:
+        attempts += 1
+        arch = space.sample(rng)
+        changes = {
+            k: precisions[rng.integers(len(precisions))] for k in arch if k.endswith(".precision")
+        }
+        arch = space.validate(arch.replace(**changes)) if changes else arch
+        out.setdefault(arch.key, arch)
+    return list(out.values())
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One model to export and measure at some precisions, giving one row per precision."""
+
+    kind: str
+    part_id: str
+    input_shape: tuple[int, ...]
+    precisions: tuple[str, ...]
+    part: Part | None = None
+    arch: Arch | None = None
+
+    def row_id(self, precision: str) -> str:
+        return f"{self.part_id}|{precision}"
+
+
+def _jobs(space, precisions, samples, seed, archs_only) -> Iterator[_Job]:
+    if isinstance(space, MetaFormerSpace) and not archs_only:
+        for part in metaformer_parts(space):
+            per = precisions if part.kind == "block" else ("fp32",)
+            yield _Job(part.kind, part.id, part.input_shape, tuple(per), part=part)
+    for arch in sample_archs(space, samples, seed, precisions):
+        yield _Job("arch", f"arch|{arch.key}", tuple(space.input_shape), ("mixed",), arch=arch)
+
+
+def _float_model(space: SearchSpace, job: _Job, copies: int):
+    if job.arch is not None:
+        model = space.build(job.arch)
+    else:
+        model = build_part(space, job.part, copies if job.kind == "block" else 1)
+    model = model.eval()
+    reparameterize(model)
+    set_fake_quant(model, False)
+    return model
+
+
+def _per_copy(m: Measurement, copies: int) -> Measurement:
+    """A chain's measurement as the latency of one of its `copies` blocks."""
+    if copies == 1:
+        return m
+    return replace(
+        m,
+        median_ms=m.median_ms / copies,
+        iqr_ms=m.iqr_ms / copies,
+        mean_ms=m.mean_ms / copies,
+        min_ms=m.min_ms / copies,
+        round_medians_ms=tuple(r / copies for r in m.round_medians_ms),
+    )
+
+
+def _row(job: _Job, precision: str, m: Measurement | None, error: str = "") -> dict[str, Any]:
+    part = job.part
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row.update(
+        row_id=job.row_id(precision),
+        kind=job.kind,
+        part_id=job.part_id,
+        stage=part.stage if part else "",
+        width=part.width if part else "",
+        cin=part.cin if part and part.kind == "downsample" else "",
+        input_shape="x".join(str(s) for s in job.input_shape),
+        arch_key=job.arch.key if job.arch else "",
+        arch=job.arch.to_json() if job.arch else "",
+        status="ok" if m is not None else "failed",
+        error=error,
+        measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    if m is not None:
+        row.update(m.as_row())
+    else:
+        row.update(precision=precision)
+    return row
+
+
+class _Appender:
+    """Appends rows to the CSV, one flushed line each, writing the header once."""
+
+    def __init__(self, path: Path):
+        fresh = not path.exists() or path.stat().st_size == 0
+        self._file = path.open("a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="raise")
+        if fresh:
+            self._writer.writeheader()
+            self._file.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _check_resume(path: Path, meta: dict[str, Any]) -> None:
+    old = json.loads(metadata_path(path).read_text())
+    diff = [f for f in RESUME_FIELDS if old.get(f) != meta.get(f)]
+    if diff:
+        shown = ", ".join(f"{f}: {old.get(f)!r} != {meta.get(f)!r}" for f in diff)
+        raise ProfileError(
+            f"{path}: exists with other settings ({shown}); use another --out or the same "
+            "settings to resume it"
+        )
+
+
+def build_profile(
+    space: SearchSpace,
+    out: str | Path,
+    *,
+    backend: str = "onnxruntime-cpu",
+    precisions: Sequence[str] | None = None,
+    samples: int = 100,
+    seed: int = 0,
+    archs_only: bool = False,
+    threads: int = 1,
+    batch_size: int = 1,
+    warmup: int = DEFAULT_WARMUP,
+    runs: int = DEFAULT_RUNS,
+    rounds: int = DEFAULT_ROUNDS,
+    clock: str = "auto",
+    block_copies: int = BLOCK_COPIES,
+    limit: int | None = None,
+    progress: bool = True,
+) -> Profile:
+    """Measure `space` on `backend` into the profile `out` (a .csv path; its .json beside it),
+    resuming it if it exists with the same settings. `precisions` defaults to those of the
+    space; `samples` whole random architectures (seeded) are measured after the parts;
+    blocks are timed as chains of `block_copies` copies (see `hwnas.predictors.parts`);
+    `limit` stops after that many new rows (for a partial run). Returns the profile."""
+    out = Path(out)
+    if out.suffix != ".csv":
+        raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
+    if samples < 0:
+        raise ProfileError(f"samples must be >= 0, got {samples}")
+    if block_copies < 1:
+        raise ProfileError(f"block_copies must be >= 1, got {block_copies}")
+    precisions = tuple(precisions or _space_precisions(space))
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown:
+        raise ProfileError(f"unknown precisions {unknown}; choose from {list(PRECISIONS)}")
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "space": space.name,
+        "space_version": space.version,
+        "space_source": getattr(space, "source", space.name),
+        "input_shape": list(space.input_shape),
+        "num_classes": space.num_classes,
+        "backend": backend,
+        "precisions": list(precisions),
+        "samples": samples,
+        "seed": seed,
+        "archs_only": archs_only,
+        "threads": threads,
+        "batch_size": batch_size,
+        "warmup": warmup,
+        "runs": runs,
+        "rounds": rounds,
+        "clock": resolve_clock(clock, backend, threads),
+        "block_copies": block_copies,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and metadata_path(out).exists():
+        _check_resume(out, meta)
+        _truncate_partial_line(out)
+        done = set(read_profile(out).rows["row_id"])
+    else:
+        out.unlink(missing_ok=True)
+        done = set()
+        metadata_path(out).write_text(json.dumps(meta, indent=2) + "\n")
+    jobs = list(_jobs(space, precisions, samples, seed, archs_only))
+    todo = [j for j in jobs if any(j.row_id(p) not in done for p in j.precisions)]
+    writer = _Appender(out)
+    written = 0
+    settings = dict(
+        backend=backend,
+        batch_size=batch_size,
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        rounds=rounds,
+        clock=meta["clock"],
+    )
+    try:
+        bar = tqdm(todo, desc=f"profile {space.name} on {backend}", disable=not progress)
+        for job in bar:
+            wanted = [p for p in job.precisions if job.row_id(p) not in done]
+            if limit is not None:
+                wanted = wanted[: max(0, limit - written)]
+            if not wanted:
+                break
+            for row in _measure_job(space, job, wanted, settings, meta["block_copies"]):
+                writer.write(row)
+                written += 1
+            bar.set_postfix_str(job.part_id[:40])
+    finally:
+        writer.close()
+    return read_profile(out)
+
+
+def _measure_job(space, job: _Job, precisions: Sequence[str], settings, copies) -> list[dict]:
+    copies = copies if job.kind == "block" else 1
+    try:
+        model = _float_model(space, job, copies)
+        found = measure_latencies(model, job.input_shape, precisions, **settings)
+    except BackendError as e:
+        return [_row(job, p, None, str(e)[:500]) | {"copies": copies} for p in precisions]
+    return [
+        _row(job, p, _per_copy(m, copies)) | {"copies": copies} for p, m in zip(precisions, found)
+    ]
+
+
+def _space_precisions(space: SearchSpace) -> list[str]:
+    values = {v for k, vs in space.choice_values().items() if k.endswith(".precision") for v in vs}
+    return [p for p in PRECISIONS if p in values] or ["fp32"]

@@ -1,0 +1,70 @@
+"""Predictors by name: `get_predictor(kind, space, **settings)` and `load_predictor(path)`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hwnas.predictors.base import (
+    LatencyPredictor,
+    PredictorError,
+    check_space,
+    space_from_reference,
+)
+from hwnas.predictors.learned import LearnedPredictor
+from hwnas.predictors.lut import LUTPredictor
+from hwnas.spaces import SearchSpace
+
+KINDS = ("lut", "learned", "transfer")
+
+
+def _predictor_class(kind: str) -> type[LatencyPredictor]:
+    if kind == "lut":
+        return LUTPredictor
+    if kind == "learned":
+        return LearnedPredictor
+    if kind == "transfer":
+        from hwnas.predictors.transfer import TransferPredictor
+
+        return TransferPredictor
+    raise PredictorError(f"unknown predictor kind {kind!r}; choose from {', '.join(KINDS)}")
+
+
+def get_predictor(kind: str, space: SearchSpace, **settings: Any) -> LatencyPredictor:
+    """A predictor of `kind` for `space`.
+
+    - `lut`: `profile=PATH` (a profile with measured parts), optional `subtract_overhead`.
+    - `learned`: optional `profile=PATH` (its parts become lookup-table features; without it
+      only the encoding and analytic costs are used), optional `hyperparameters={...}`; then
+      `fit(archs, latencies)`.
+    - `transfer`: the settings of `TransferPredictor` (e.g. `sources=DataFrame`).
+    """
+    cls = _predictor_class(kind)
+    if kind == "lut":
+        if "profile" not in settings:
+            raise PredictorError("the lut predictor needs profile=PATH (a latency profile)")
+        return LUTPredictor.from_profile(settings.pop("profile"), space, **settings)
+    if kind == "learned":
+        profile = settings.pop("profile", None)
+        lut = LUTPredictor.from_profile(profile, space) if profile else None
+        return LearnedPredictor(space, lut, **settings)
+    return cls(space=space, **settings)
+
+
+def load_predictor(path: str | Path, space: SearchSpace | None = None) -> LatencyPredictor:
+    """A predictor saved with `.save(path)`, rebuilt from its data (refit where learned)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as e:
+        raise PredictorError(f"{path}: cannot read predictor: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise PredictorError(f"{path}: not a predictor file (invalid JSON: {e})") from None
+    if not isinstance(data, dict) or "kind" not in data or "space" not in data:
+        raise PredictorError(f"{path}: not a predictor file (no 'kind' and 'space')")
+    cls = _predictor_class(data["kind"])
+    if space is None:
+        space = space_from_reference(data["space"])
+    check_space(space, data["space"], str(path))
+    return cls.from_data(data, space)

@@ -1,0 +1,64 @@
+"""Searchers: what to evaluate next, through one ask/tell protocol (`Searcher`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwnas.search.base import Constraint, Objective, Searcher, Trial
+from hwnas.search.evolution import EvolutionSearcher
+from hwnas.search.nsga2 import NSGA2Searcher
+from hwnas.search.pareto import dominates, hypervolume, pareto_mask
+from hwnas.search.predictor import PredictorSearcher
+from hwnas.search.random import RandomSearcher
+from hwnas.spaces import SearchSpace
+
+SEARCHERS: dict[str, type[Searcher]] = {
+    "random": RandomSearcher,
+    "evolution": EvolutionSearcher,
+    "nsga2": NSGA2Searcher,
+    "predictor": PredictorSearcher,
+}
+NAMES = (*SEARCHERS, "differentiable")
+
+
+def get_searcher(
+    name: str,
+    space: SearchSpace,
+    objectives: Any,
+    constraints: Any = (),
+    seed: int = 0,
+    **settings: Any,
+) -> Searcher:
+    """A searcher by name (`random`, `evolution`, `nsga2`, `predictor`, `differentiable`).
+
+    `objectives` are `[(metric, "min"|"max"), ...]`, `constraints` `[(metric, bound), ...]`
+    meaning `metric <= bound`; `settings` go to the searcher's constructor.
+    """
+    if name == "differentiable":  # imported lazily: it pulls in the supernet and training
+        from hwnas.search.differentiable import DifferentiableSearcher
+
+        return DifferentiableSearcher(space, objectives, constraints, seed=seed, **settings)
+    if name not in SEARCHERS:
+        raise ValueError(f"unknown searcher {name!r}; choose one of {', '.join(NAMES)}")
+    try:
+        return SEARCHERS[name](space, objectives, constraints, seed, **settings)
+    except TypeError as e:
+        raise ValueError(f"searcher {name!r}: {e}") from None
+
+
+__all__ = [
+    "NAMES",
+    "SEARCHERS",
+    "Constraint",
+    "EvolutionSearcher",
+    "NSGA2Searcher",
+    "Objective",
+    "PredictorSearcher",
+    "RandomSearcher",
+    "Searcher",
+    "Trial",
+    "dominates",
+    "get_searcher",
+    "hypervolume",
+    "pareto_mask",
+]

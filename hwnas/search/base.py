@@ -1,0 +1,294 @@
+"""The `Searcher` ask/tell protocol: objectives, constraints, trials, feasibility and fronts.
+
+A searcher decides what to evaluate next and nothing else. It is asynchronous-friendly:
+`ask(n)` may be called while earlier candidates are still being evaluated (they count as
+seen, so no architecture is ever proposed twice), and results are `tell`-ed in any order.
+
+Reproducibility and resuming: a searcher keeps no random state between calls. Each proposal
+draws from a generator derived from `(seed, number of architectures asked so far)`, and
+everything else it uses is a function of its trials ordered by ask index (which results
+arrived, not when). `restore(history)` therefore rebuilds the exact state from the stored
+trials in ask order, and the next `ask` proposes what the uninterrupted searcher would have.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from hwnas.evaluators.metrics import Metrics
+from hwnas.search.pareto import pareto_mask
+from hwnas.spaces import Arch, SearchSpace
+
+Direction = Literal["min", "max"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One metric to optimise; `sign` turns it into a quantity to minimise."""
+
+    metric: str
+    direction: Direction = "min"
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.direction == "min" else -1.0
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """`metric <= bound`."""
+
+    metric: str
+    bound: float
+
+
+@dataclass
+class Trial:
+    """One proposed architecture: its ask index and, once finished, its metrics."""
+
+    index: int
+    arch: Arch
+    metrics: Metrics | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.metrics is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.metrics is not None and self.metrics.ok
+
+
+def parse_objectives(objectives: Any) -> tuple[Objective, ...]:
+    """`[(metric, "min"|"max"), ...]` (or one such pair) as `Objective`s, with clear errors."""
+    if isinstance(objectives, tuple) and len(objectives) == 2 and isinstance(objectives[1], str):
+        objectives = [objectives]
+    if isinstance(objectives, str | bytes) or not isinstance(objectives, Iterable):
+        raise ValueError(f"objectives must be a list of (metric, 'min'|'max'), not {objectives!r}")
+    parsed = []
+    for i, item in enumerate(objectives):
+        if isinstance(item, Objective):
+            item = (item.metric, item.direction)
+        if not (isinstance(item, Sequence) and len(item) == 2 and isinstance(item[0], str)):
+            raise ValueError(f"objectives[{i}]: expected (metric, 'min'|'max'), got {item!r}")
+        metric, direction = item
+        if direction not in ("min", "max"):
+            raise ValueError(f"objectives[{i}] ({metric}): direction must be 'min' or 'max'")
+        parsed.append(Objective(metric, direction))
+    if not parsed:
+        raise ValueError("objectives: at least one (metric, 'min'|'max') is needed")
+    names = [o.metric for o in parsed]
+    if len(set(names)) != len(names):
+        raise ValueError(f"objectives: metric named twice in {names}")
+    return tuple(parsed)
+
+
+def parse_constraints(constraints: Any) -> tuple[Constraint, ...]:
+    """`[(metric, bound), ...]` (or a `{metric: bound}` mapping) meaning `metric <= bound`."""
+    if isinstance(constraints, Mapping):
+        constraints = list(constraints.items())
+    if isinstance(constraints, str | bytes) or not isinstance(constraints, Iterable):
+        raise ValueError(f"constraints must be a list of (metric, bound), not {constraints!r}")
+    parsed = []
+    for i, item in enumerate(constraints):
+        if isinstance(item, Constraint):
+            item = (item.metric, item.bound)
+        if not (isinstance(item, Sequence) and len(item) == 2 and isinstance(item[0], str)):
+            raise ValueError(f"constraints[{i}]: expected (metric, bound), got {item!r}")
+        try:
+            bound = float(item[1])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"constraints[{i}] ({item[0]}): bound {item[1]!r} is not a number"
+            ) from None
+        if not math.isfinite(bound):
+            raise ValueError(f"constraints[{i}] ({item[0]}): bound must be finite")
+        parsed.append(Constraint(item[0], bound))
+    return tuple(parsed)
+
+
+def derive_rng(*entropy: int) -> np.random.Generator:
+    """A generator that depends only on these integers (seed, counters, ...)."""
+    return np.random.default_rng([int(e) for e in entropy])
+
+
+class Searcher(ABC):
+    """Base of every searcher: bookkeeping of trials, objectives and constraints.
+
+    Subclasses implement `_propose(n)`, returning `n` distinct architectures not yet seen,
+    drawing randomness only from `self.rng_for_ask()` (or generators derived like it) and
+    reading only `self.trials`, so that `restore` is exact. `max_tries` bounds the draws
+    spent looking for an unseen architecture in a nearly exhausted space.
+    """
+
+    name = "searcher"
+    multi_objective = True  # whether more than one objective is supported
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objectives: Any,
+        constraints: Any = (),
+        seed: int = 0,
+    ):
+        self.space = space
+        self.objectives = parse_objectives(objectives)
+        self.constraints = parse_constraints(constraints)
+        if len(self.objectives) > 1 and not self.multi_objective:
+            raise ValueError(
+                f"searcher {self.name!r} optimises one objective; got "
+                f"{[o.metric for o in self.objectives]} (use 'nsga2' or 'predictor')"
+            )
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
+        self.seed = int(seed)
+        self.trials: list[Trial] = []
+        self._by_key: dict[str, Trial] = {}
+
+    # -- the protocol ----------------------------------------------------------------------
+    def ask(self, n: int = 1) -> list[Arch]:
+        """`n` new architectures to evaluate (fewer only when the space is exhausted)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"ask(n): n must be a positive integer, not {n!r}")
+        n = min(n, self.space.cardinality - len(self.trials))
+        archs = self._propose(n) if n > 0 else []
+        for arch in archs:
+            self._register(arch)
+        return archs
+
+    def tell(self, arch: Arch, metrics: Metrics | Mapping[str, float] | None) -> None:
+        """The result of evaluating `arch` (asked before, or an outside result to learn from).
+
+        `None` or a failed `Metrics` marks a failed evaluation. An ok result whose objective or
+        constraint values are missing raises (a configuration error); non-finite values turn
+        the result into a failure (for example a diverged training).
+        """
+        trial = self._by_key.get(arch.key) or self._register(self.space.validate(arch))
+        if trial.finished:
+            raise ValueError(f"arch {arch.key} was already told")
+        trial.metrics = self._checked(metrics)
+        self._told(trial)
+
+    def restore(self, history: Iterable[tuple[Arch, Metrics | None]]) -> None:
+        """Rebuild the state of a searcher from its stored trials, in ask order.
+
+        `history` yields `(arch, metrics)` for every architecture asked (and any told from
+        outside), in the order they were asked; `metrics` is `None` for an evaluation still in
+        flight (it stays pending: it is not proposed again and may be told later). Call it on a
+        fresh searcher with the same space, objectives, constraints, seed and settings; the
+        next `ask` then proposes what the uninterrupted searcher would.
+        """
+        if self.trials:
+            raise RuntimeError("restore() needs a fresh searcher (this one has trials)")
+        for arch, metrics in history:
+            if arch.key in self._by_key:
+                raise ValueError(f"restore: arch {arch.key} appears twice in the history")
+            trial = self._register(self.space.validate(arch))
+            if metrics is None:
+                self._restored_pending(trial)
+            else:
+                self.tell(arch, metrics)
+
+    # -- results ---------------------------------------------------------------------------
+    def best(self) -> Trial | None:
+        """The best feasible successful trial (single objective), or `None` if there is none."""
+        if len(self.objectives) > 1:
+            raise ValueError("best() needs a single objective; use pareto_front()")
+        done = self.feasible_trials()
+        return min(done, key=lambda t: self.loss(t.metrics)[0]) if done else None
+
+    def pareto_front(self) -> list[Trial]:
+        """The non-dominated feasible successful trials, in ask order."""
+        done = self.feasible_trials()
+        if not done:
+            return []
+        mask = pareto_mask(np.stack([self.loss(t.metrics) for t in done]))
+        return [t for t, keep in zip(done, mask) if keep]
+
+    def feasible_trials(self) -> list[Trial]:
+        return [t for t in self.trials if t.ok and self.is_feasible(t.metrics)]
+
+    # -- helpers for subclasses ------------------------------------------------------------
+    def loss(self, metrics: Mapping[str, float]) -> np.ndarray:
+        """The objective values as a vector to minimise."""
+        return np.array([o.sign * metrics[o.metric] for o in self.objectives], dtype=float)
+
+    def violation(self, metrics: Mapping[str, float]) -> float:
+        """Total relative amount by which the constraints are exceeded (0 when feasible)."""
+        return float(
+            sum(
+                max(0.0, metrics[c.metric] - c.bound) / max(abs(c.bound), 1e-12)
+                for c in self.constraints
+            )
+        )
+
+    def is_feasible(self, metrics: Mapping[str, float]) -> bool:
+        return all(metrics[c.metric] <= c.bound for c in self.constraints)
+
+    def seen(self, arch: Arch) -> bool:
+        """Whether `arch` was already asked or told (pending included)."""
+        return arch.key in self._by_key
+
+    def rng_for_ask(self, *extra: int) -> np.random.Generator:
+        """The generator for the next proposal: a function of the seed and the ask count."""
+        return derive_rng(self.seed, len(self.trials), *extra)
+
+    def sample_unseen(
+        self, rng: np.random.Generator, exclude: set[str] = frozenset(), tries: int = 10_000
+    ) -> Arch:
+        """A uniform sample of the space that was neither seen nor is in `exclude`."""
+        for _ in range(tries):
+            arch = self.space.sample(rng)
+            if not self.seen(arch) and arch.key not in exclude:
+                return arch
+        raise RuntimeError(f"no unseen architecture found in {tries} samples")
+
+    @abstractmethod
+    def _propose(self, n: int) -> list[Arch]:
+        """`n` distinct architectures, none seen before."""
+
+    def _told(self, trial: Trial) -> None:
+        """Hook: a trial just finished (subclasses update their own state)."""
+        return None
+
+    def _restored_pending(self, trial: Trial) -> None:
+        """Hook: `restore` met a trial still in flight (subclasses update their own state)."""
+        return None
+
+    # -- internals -------------------------------------------------------------------------
+    def _register(self, arch: Arch) -> Trial:
+        if arch.key in self._by_key:
+            raise RuntimeError(f"searcher {self.name!r} proposed arch {arch.key} twice")
+        trial = Trial(len(self.trials), arch)
+        self.trials.append(trial)
+        self._by_key[arch.key] = trial
+        return trial
+
+    def _checked(self, metrics: Metrics | Mapping[str, float] | None) -> Metrics:
+        if metrics is None:
+            return Metrics.failed("no result")
+        if not isinstance(metrics, Metrics):
+            metrics = Metrics(metrics)
+        if not metrics.ok:
+            return metrics
+        needed = [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
+        missing = [m for m in needed if m not in metrics]
+        if missing:
+            raise KeyError(
+                f"metrics lack {missing} needed by the objectives/constraints; "
+                f"they have {sorted(metrics)}"
+            )
+        bad = [m for m in needed if not math.isfinite(metrics[m])]
+        if bad:
+            return Metrics.failed(f"non-finite {bad}", dict(metrics))
+        return metrics
+
+    def __repr__(self) -> str:
+        objectives = ", ".join(f"{o.metric}:{o.direction}" for o in self.objectives)
+        return f"<{type(self).__name__} [{objectives}] trials={len(self.trials)}>"

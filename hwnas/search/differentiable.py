@@ -1,0 +1,357 @@
+"""Differentiable, latency-aware search (FBNet / GDAS style) on a weight-sharing supernet.
+
+One search trains a `SuperNet` on a dataset: after `warmup_epochs` of weight updates alone
+(uniformly sampled paths), every weight step on a training batch is followed by an
+architecture step on a validation batch, minimising
+
+    cross-entropy + latency_weight * latency_term(E[latency] / target)
+
+where E[latency] is the LUT expectation over the Gumbel-softmax gates' probabilities (see
+`hwnas.search.supernet`) and the latency term is `|log(E / target)|` ("log_ratio", pulls the
+expectation onto the target from both sides) or `max(0, log(E / target))` ("hinge", only
+penalises exceeding it). The Gumbel temperature anneals exponentially from `tau_start` to
+`tau_end` over the architecture epochs. The discrete architecture is the argmax of every gate,
+then, with a target, the most probable changes per millisecond saved until its LUT latency
+meets the target (`SuperNet.fit_latency`: the argmax of spread-out gates is often far slower
+than the expectation the search brought to the target). With `derive_samples=K`, K more
+architectures drawn from the gates (each fitted to the target the same way) compete with it,
+ranked by their accuracy inside the trained supernet on the validation split (FBNet also
+samples its final candidates from the learned distribution).
+
+`DifferentiableSearcher.ask` runs one search per latency target (`latency_targets_ms` sweeps a
+front) lazily, as architectures are asked for, and returns the derived architectures, which
+are then evaluated like any other candidate. Searches are deterministic for a seed, so a
+searcher restored from its trials proposes the same next architectures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from hwnas.evaluators.datasets import Dataset, resolve_dataset
+from hwnas.search.base import Searcher
+from hwnas.search.supernet import BlockLatencyModel, LatencyTable, SuperNet
+from hwnas.spaces import Arch, SearchSpace
+
+LatencyLoss = Literal["log_ratio", "hinge"]
+
+
+@dataclass(frozen=True)
+class SupernetSettings:
+    """How one supernet search trains (see the module docstring)."""
+
+    epochs: int = 10
+    warmup_epochs: int = 2
+    batch_size: int = 128
+    weight_lr: float = 3e-3
+    weight_decay: float = 0.01
+    arch_lr: float = 0.1
+    tau_start: float = 5.0
+    tau_end: float = 0.5
+    latency_weight: float = 1.0
+    latency_loss: LatencyLoss = "log_ratio"
+    hard: bool = True
+    derive_samples: int = 0  # also rank this many sampled archs by supernet accuracy
+    mixers: tuple[str, ...] | None = None  # candidate mixers (all of the space when None)
+    precisions: tuple[str, ...] | None = None  # candidate precisions (all when None)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "warmup_epochs": 0 <= self.warmup_epochs < self.epochs,
+            "batch_size": self.batch_size >= 1,
+            "weight_lr": self.weight_lr > 0,
+            "arch_lr": self.arch_lr > 0,
+            "tau_start": self.tau_start > 0,
+            "tau_end": 0 < self.tau_end <= self.tau_start,
+            "latency_weight": self.latency_weight >= 0,
+            "derive_samples": self.derive_samples >= 0,
+            "latency_loss": self.latency_loss in ("log_ratio", "hinge"),
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = {name: getattr(self, name) for name in bad}
+            raise ValueError(f"differentiable search settings out of range: {values}")
+
+
+@dataclass
+class SearchResult:
+    """What one supernet search found, and how it got there."""
+
+    target_ms: float | None
+    arch: Arch
+    expected_latency_ms: float | None  # E[latency] under the final gate probabilities
+    arch_latency_ms: float | None  # LUT latency of the derived (argmax) architecture
+    wall_time_s: float
+    history: list[dict[str, float]] = field(default_factory=list)  # one record per epoch
+    supernet_accuracy: float | None = None  # of the chosen arch, when candidates were ranked
+
+
+def latency_term(expected: torch.Tensor, target: float, kind: LatencyLoss) -> torch.Tensor:
+    """The latency penalty of an expected latency against its target (0 on target)."""
+    log_ratio = torch.log(expected / target)
+    return log_ratio.abs() if kind == "log_ratio" else F.relu(log_ratio)
+
+
+def lut_latency(predictor: BlockLatencyModel, space: SearchSpace, arch: Arch) -> float:
+    """The LUT latency of one architecture: base (stem, downsampling, head) plus its blocks."""
+    stages = space._stages(space.validate(arch))
+    base = predictor.base_latency([width for width, _ in stages])
+    return float(
+        base
+        + sum(
+            predictor.block_latency(i, width, block)
+            for i, (width, blocks) in enumerate(stages)
+            for block in blocks
+        )
+    )
+
+
+def load_lut(path: str | Path, space: SearchSpace) -> BlockLatencyModel:
+    """A lookup-table predictor from a latency profile (.csv) or a saved `lut` predictor."""
+    from hwnas.predictors import LUTPredictor, load_predictor
+
+    predictor = (
+        LUTPredictor.from_profile(path, space)
+        if str(path).endswith(".csv")
+        else load_predictor(path, space)
+    )
+    if not isinstance(predictor, LUTPredictor):
+        raise ValueError(
+            f"{path}: the differentiable searcher needs a lookup-table (lut) predictor"
+        )
+    return predictor
+
+
+class SupernetSearch:
+    """One latency-aware supernet search on a dataset; `run(target_ms)` returns its result."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        dataset: Dataset,
+        settings: SupernetSettings,
+        predictor: BlockLatencyModel | None = None,
+        *,
+        seed: int = 0,
+        device: str | None = None,
+        progress: bool = True,
+    ):
+        self.space, self.dataset, self.settings = space, dataset, settings
+        self.predictor, self.seed, self.progress = predictor, seed, progress
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    def build(self) -> tuple[SuperNet, LatencyTable | None]:
+        """A fresh supernet (seeded weights) and its latency table on the search device."""
+        torch.manual_seed(self.seed)
+        s = self.settings
+        net = SuperNet(self.space, mixers=s.mixers, precisions=s.precisions, hard=s.hard)
+        table = None
+        if self.predictor is not None:
+            try:
+                table = LatencyTable(net, self.predictor)
+            except (KeyError, ValueError) as e:
+                raise ValueError(
+                    f"latency_predictor cannot price every supernet choice ({e}); restrict "
+                    "the choices with the `precisions` / `mixers` settings"
+                ) from e
+        net.to(self.device)
+        return net, table.to(self.device) if table is not None else None
+
+    def run(self, target_ms: float | None = None) -> SearchResult:
+        if target_ms is not None and not target_ms > 0:
+            raise ValueError(f"latency_target_ms must be > 0, not {target_ms}")
+        if target_ms is not None and self.predictor is None:
+            raise ValueError("a latency target needs a latency_predictor (a LUT)")
+        start = time.perf_counter()
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            net, table = self.build()
+            history = self._train(net, table, target_ms)
+            arch, accuracy = self._derive(net, table, target_ms)
+        with torch.no_grad():
+            expected = float(net.expected_latency(table)) if table is not None else None
+        latency = lut_latency(self.predictor, self.space, arch) if self.predictor else None
+        return SearchResult(
+            target_ms, arch, expected, latency, time.perf_counter() - start, history, accuracy
+        )
+
+    def _derive(self, net: SuperNet, table, target_ms) -> tuple[Arch, float | None]:
+        """The argmax architecture, and with `derive_samples` also that many drawn from the
+        gates (each fitted to the target), ranked by their accuracy inside the supernet
+        (validation split, batch-norm statistics of the batch), as FBNet samples its final
+        candidates from the learned distribution."""
+        generator = torch.Generator().manual_seed(self.seed)
+        draws = [net.sample_selection(generator) for _ in range(self.settings.derive_samples)]
+        candidates = {}
+        for picks in [net.argmax_selection(), *draws]:
+            if table is not None and target_ms is not None:
+                picks = net.fit_latency(picks, table, target_ms)
+            candidates.setdefault(net.arch_of(picks), picks)
+        if len(candidates) == 1:
+            return next(iter(candidates)), None
+        scored = [(self._supernet_accuracy(net, picks), arch) for arch, picks in candidates.items()]
+        accuracy, arch = max(scored, key=lambda pair: pair[0])  # first of equals: the argmax
+        return arch, accuracy
+
+    @torch.no_grad()
+    def _supernet_accuracy(self, net: SuperNet, picks) -> float:
+        net.use(picks)
+        net.train()  # batch statistics: the shared running ones belong to no single path
+        x, y = self.dataset.split("val")
+        correct = 0
+        for start in range(0, len(y), 512):
+            xb = torch.from_numpy(x[start : start + 512]).to(self.device)
+            yb = torch.from_numpy(y[start : start + 512]).to(self.device)
+            correct += int((net(xb).argmax(1) == yb).sum())
+        return 100.0 * correct / len(y)
+
+    def _batches(self, split: str, rng: np.random.Generator):
+        """Endless shuffled mini-batches of one split, as tensors on the device."""
+        x, y = self.dataset.split(split)
+        size = self.settings.batch_size
+        while True:
+            order = rng.permutation(len(y))
+            for i in range(0, max(1, len(y) - size + 1), size):  # full batches only
+                idx = order[i : i + size]
+                yield (
+                    torch.from_numpy(x[idx]).to(self.device),
+                    torch.from_numpy(y[idx]).to(self.device),
+                )
+
+    def _train(
+        self, net: SuperNet, table: LatencyTable | None, target_ms: float | None
+    ) -> list[dict[str, float]]:
+        s = self.settings
+        weight_opt = torch.optim.AdamW(
+            net.weight_parameters(), lr=s.weight_lr, weight_decay=s.weight_decay
+        )
+        arch_opt = torch.optim.Adam(net.arch_parameters(), lr=s.arch_lr, betas=(0.5, 0.999))
+        rng = np.random.default_rng(self.seed)
+        train, val = self._batches("train", rng), self._batches("val", rng)
+        steps = max(1, len(self.dataset.y_train) // s.batch_size)
+        arch_steps = max(1, (s.epochs - s.warmup_epochs) * steps)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, s.epochs * steps)
+        history, arch_step = [], 0
+        epochs = tqdm(range(s.epochs), desc="supernet", disable=not self.progress, leave=False)
+        for epoch in epochs:
+            totals: dict[str, float] = {}
+            for _ in range(steps):
+                tau = s.tau_start * (s.tau_end / s.tau_start) ** min(1.0, arch_step / arch_steps)
+                net.train()
+                net.sample(tau)
+                x, y = next(train)
+                loss = F.cross_entropy(net(x), y)
+                weight_opt.zero_grad(set_to_none=True)
+                loss.backward()
+                weight_opt.step()
+                schedule.step()
+                _add(totals, train_loss=loss.item())
+                if epoch >= s.warmup_epochs:
+                    _add(totals, **self._arch_step(net, table, target_ms, arch_opt, next(val)))
+                    arch_step += 1
+            record = {"epoch": epoch + 1, "tau": tau, **{k: v / steps for k, v in totals.items()}}
+            if table is not None:
+                with torch.no_grad():
+                    record["expected_latency_ms"] = float(net.expected_latency(table))
+            history.append(record)
+            epochs.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
+        return history
+
+    def _arch_step(self, net, table, target_ms, optimizer, batch) -> dict[str, float]:
+        x, y = batch
+        net.sample()
+        ce = F.cross_entropy(net(x), y)
+        loss = ce
+        out = {"arch_ce": ce.item()}
+        if table is not None and target_ms is not None:
+            expected = net.expected_latency(table)
+            penalty = latency_term(expected, target_ms, self.settings.latency_loss)
+            loss = loss + self.settings.latency_weight * penalty
+            out["latency_term"] = penalty.item()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return out
+
+
+def _add(totals: dict[str, float], **values: float) -> None:
+    for k, v in values.items():
+        totals[k] = totals.get(k, 0.0) + v
+
+
+class DifferentiableSearcher(Searcher):
+    """Supernet search as a `Searcher`: `ask` trains the supernet (one search per latency
+    target, lazily) and returns the derived architectures; `tell` records their metrics.
+
+    `dataset`: a dataset name (`digits`, `mnist1d`, ... see `hwnas.evaluators.datasets`), a
+    `.npz` path or a `Dataset`. `latency_predictor`: anything with `block_latency(stage,
+    width, block)` and `base_latency(widths)` in ms (a `LUTPredictor`, or the path of a profile
+    .csv or a saved lut predictor to load one from). `latency_target_ms`
+    (one target) or `latency_targets_ms` (a sweep, one search each). Once every target's
+    architecture has been asked, `ask` returns an empty list. Other settings are the fields of
+    `SupernetSettings`; `device` defaults to CUDA when present.
+    """
+
+    name = "differentiable"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objectives: Any = (("accuracy", "max"),),
+        constraints: Any = (),
+        seed: int = 0,
+        *,
+        dataset: str | Path | Dataset = "digits",
+        latency_predictor: BlockLatencyModel | str | Path | None = None,
+        latency_target_ms: float | None = None,
+        latency_targets_ms: Sequence[float] | None = None,
+        device: str | None = None,
+        progress: bool = True,
+        **settings: Any,
+    ):
+        super().__init__(space, objectives, constraints, seed)
+        if latency_target_ms is not None and latency_targets_ms is not None:
+            raise ValueError("give latency_target_ms or latency_targets_ms, not both")
+        unknown = sorted(set(settings) - set(SupernetSettings.__dataclass_fields__))
+        if unknown:
+            known = sorted(SupernetSettings.__dataclass_fields__)
+            raise ValueError(f"differentiable searcher: unknown settings {unknown}; known: {known}")
+        for name in ("mixers", "precisions"):
+            if settings.get(name) is not None:
+                settings[name] = tuple(settings[name])
+        targets = latency_targets_ms if latency_targets_ms is not None else [latency_target_ms]
+        self.targets: list[float | None] = [None if t is None else float(t) for t in targets]
+        if isinstance(latency_predictor, str | Path):
+            latency_predictor = load_lut(latency_predictor, space)
+        self.search = SupernetSearch(
+            space,
+            resolve_dataset(dataset, space, seed=seed),
+            SupernetSettings(**settings),
+            latency_predictor,
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
+        if any(t is not None for t in self.targets) and latency_predictor is None:
+            raise ValueError("latency targets need a latency_predictor (a LUT)")
+        self.results: list[SearchResult] = []
+
+    def _propose(self, n: int) -> list[Arch]:
+        proposed: list[Arch] = []
+        while len(proposed) < n and len(self.results) < len(self.targets):
+            result = self.search.run(self.targets[len(self.results)])
+            self.results.append(result)
+            fresh = not self.seen(result.arch) and all(a != result.arch for a in proposed)
+            if fresh:
+                proposed.append(result.arch)
+        return proposed

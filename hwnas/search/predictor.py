@@ -1,0 +1,299 @@
+"""Predictor-guided evolution (BANANAS / NPENAS style), single- and multi-objective.
+
+Every `ask`: fit an ensemble surrogate (scikit-learn, on `space.encode`) for each objective and
+constraint metric that has no given predictor, generate many candidates by mutating the best
+trials (the Pareto front when multi-objective) plus a few uniform samples, score them, and
+propose only the most promising:
+- single objective: expected improvement over the best feasible value, times the predicted
+  probability of meeting the constraints;
+- several objectives: hypervolume improvement of the optimistic prediction (mean - `beta` x
+  std) over the current front, times the probability of feasibility, picked greedily with the
+  picked points added to the front so one batch spreads along it.
+
+Learned metrics are modelled on normal scores of their ranks (a Gaussian copula, as in HEBO):
+accuracies are heavy-tailed (broken networks at 10 %), and ranks are what the search needs.
+Acquisitions are computed on that scale (every map is monotone, so dominance is unchanged).
+Known models (a fitted latency predictor: any object with `.predict(archs)`) replace the
+learned surrogate for their metric, so latency comes from the device's predictor rather than
+from the few latencies observed so far. Surrogates are refit when new results arrived, with a
+random state derived from the seed and the number of results (see `base`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm, rankdata
+from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, RandomForestRegressor
+from sklearn.neural_network import MLPRegressor
+
+from hwnas.search.base import Searcher, Trial, derive_rng
+from hwnas.search.pareto import hypervolume, pareto_mask
+from hwnas.spaces import Arch
+
+SURROGATES = ("gradient_boosting", "extra_trees", "random_forest", "mlp")
+
+
+class Ensemble:
+    """Mean and spread of an ensemble's predictions: several models trained with different
+    seeds (gradient boosting with subsampling, MLPs), or the trees of a forest."""
+
+    def __init__(self, kind: str, size: int, seed: int):
+        if kind not in SURROGATES:
+            raise ValueError(f"surrogate: unknown {kind!r}; choose one of {SURROGATES}")
+        if size < 2:
+            raise ValueError("ensemble_size: at least 2 members are needed for a spread")
+        self.kind, self.size, self.seed = kind, size, seed
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> Ensemble:
+        if self.kind in ("extra_trees", "random_forest"):
+            forest = ExtraTreesRegressor if self.kind == "extra_trees" else RandomForestRegressor
+            model = forest(n_estimators=self.size, bootstrap=True, random_state=self.seed)
+            self.members = model.fit(x, y).estimators_
+        else:
+            self.members = [self._member(i).fit(x, y) for i in range(self.size)]
+        return self
+
+    def _member(self, i: int):
+        if self.kind == "gradient_boosting":
+            return GradientBoostingRegressor(
+                n_estimators=50, subsample=0.8, random_state=self.seed + i
+            )
+        return MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=500, random_state=self.seed + i)
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        preds = np.stack([m.predict(x) for m in self.members])
+        return preds.mean(axis=0), preds.std(axis=0)
+
+
+class GaussianCopula:
+    """Monotone map of a metric's values to the normal scores of their ranks among the
+    observed values (linear in between, clamped outside)."""
+
+    def __init__(self, observed: np.ndarray):
+        scores = norm.ppf(rankdata(observed) / (len(observed) + 1))
+        self.values, inverse = np.unique(observed, return_inverse=True)
+        self.scores = np.bincount(inverse, scores) / np.bincount(inverse)
+
+    def __call__(self, values: np.ndarray | float) -> np.ndarray:
+        return np.interp(values, self.values, self.scores)
+
+
+class Identity:
+    def __call__(self, values):
+        return np.asarray(values, dtype=float)
+
+
+class PredictorSearcher(Searcher):
+    name = "predictor"
+
+    def __init__(
+        self,
+        space,
+        objectives,
+        constraints=(),
+        seed: int = 0,
+        *,
+        predictors: Mapping[str, Any] | None = None,
+        latency_predictor: Any = None,
+        latency_metric: str | None = None,
+        initial: int = 10,
+        candidates: int = 300,
+        parents: int = 10,
+        explore: float = 0.1,
+        surrogate: str = "gradient_boosting",
+        ensemble_size: int = 3,
+        beta: float = 1.0,
+    ):
+        super().__init__(space, objectives, constraints, seed)
+        self.predictors = dict(predictors or {})
+        if latency_predictor is not None:
+            self.predictors[latency_metric or self._latency_metric()] = latency_predictor
+        metrics = self._modelled_metrics()
+        for metric, model in self.predictors.items():
+            if metric not in metrics:
+                raise ValueError(f"predictors: {metric!r} is no objective or constraint metric")
+            if not callable(getattr(model, "predict", None)):
+                raise TypeError(f"predictors[{metric!r}] has no predict(archs) method")
+        Ensemble(surrogate, ensemble_size, seed)  # validates the settings early
+        if initial < 0 or candidates < 1 or parents < 1 or not 0 <= explore <= 1:
+            raise ValueError("initial >= 0, candidates >= 1, parents >= 1, 0 <= explore <= 1")
+        self.initial, self.candidates, self.parents = initial, candidates, parents
+        self.explore, self.surrogate, self.ensemble_size = explore, surrogate, ensemble_size
+        self.beta = beta
+        self._fit: tuple[int, dict] = (-1, {})
+        self._encodings: dict[str, np.ndarray] = {}
+
+    def _modelled_metrics(self) -> list[str]:
+        return [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
+
+    def _latency_metric(self) -> str:
+        names = [m for m in self._modelled_metrics() if "latency" in m]
+        if len(names) != 1:
+            raise ValueError(
+                "latency_metric: name the metric the latency predictor predicts "
+                f"(objective/constraint metrics with 'latency' in the name: {names})"
+            )
+        return names[0]
+
+    # -- proposing -------------------------------------------------------------------------
+    def _propose(self, n: int) -> list[Arch]:
+        rng = self.rng_for_ask()
+        done = [t for t in self.trials if t.ok]
+        batch: list[Arch] = []
+        random_phase = len(self.trials) < self.initial or len(done) < 2
+        while len(batch) < n and (random_phase or len(self.trials) + len(batch) < self.initial):
+            batch.append(self.sample_unseen(rng, {a.key for a in batch}))
+        if len(batch) == n:
+            return batch
+        pool = self._candidates(done, rng, {a.key for a in batch})
+        batch += self._select(pool, done, min(n - len(batch), len(pool)), rng)
+        while len(batch) < n:  # a tiny pool (nearly exhausted space): top up uniformly
+            batch.append(self.sample_unseen(rng, {a.key for a in batch}))
+        return batch
+
+    def _candidates(
+        self, done: list[Trial], rng: np.random.Generator, exclude: set[str]
+    ) -> list[Arch]:
+        """Mutants (1 to 3 changes) of the best trials, and some uniform samples."""
+        parents = self._parents(done)
+        pool: dict[str, Arch] = {}
+        for _ in range(20 * self.candidates):
+            if len(pool) >= self.candidates:
+                break
+            if rng.random() < self.explore:
+                arch = self.space.sample(rng)
+            else:
+                arch = parents[rng.integers(len(parents))].arch
+                for _ in range(1 + (int(rng.geometric(0.6)) - 1) % 3):
+                    arch = self.space.mutate(arch, rng)
+            if not self.seen(arch) and arch.key not in exclude:
+                pool[arch.key] = arch
+        if not pool:
+            arch = self.sample_unseen(rng, exclude)
+            pool[arch.key] = arch
+        return list(pool.values())
+
+    def _parents(self, done: list[Trial]) -> list[Trial]:
+        """The trials to mutate: the best feasible ones, or successive Pareto layers."""
+        losses = np.stack([self.loss(t.metrics) for t in done])
+        violation = np.array([self.violation(t.metrics) for t in done])
+        if len(self.objectives) == 1:
+            order = np.lexsort((losses[:, 0], violation))
+            return [done[i] for i in order[: self.parents]]
+        chosen: list[int] = []
+        remaining = np.arange(len(done))
+        while len(chosen) < self.parents and len(remaining):
+            feasible = remaining[violation[remaining] == 0]
+            layer = feasible if len(feasible) else remaining
+            front = layer[pareto_mask(losses[layer])]
+            chosen += front.tolist()
+            remaining = np.setdiff1d(remaining, front)
+        return [done[i] for i in chosen]
+
+    # -- predicting ------------------------------------------------------------------------
+    def _models(self, done: list[Trial]) -> dict[str, tuple[Any, Ensemble | None]]:
+        """Per metric: its scale (copula or identity) and the surrogate fitted on that scale."""
+        if self._fit[0] != len(done):
+            x = self._encode([t.arch for t in done])
+            seed = int(derive_rng(self.seed, len(done)).integers(2**31))
+            models: dict[str, tuple[Any, Ensemble | None]] = {}
+            for m in self._modelled_metrics():
+                if m in self.predictors:
+                    models[m] = (Identity(), None)
+                    continue
+                y = np.array([t.metrics[m] for t in done])
+                scale = GaussianCopula(y)
+                models[m] = (
+                    scale,
+                    Ensemble(self.surrogate, self.ensemble_size, seed).fit(x, scale(y)),
+                )
+            self._fit = (len(done), models)
+        return self._fit[1]
+
+    def _predict(self, models, pool: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std (candidates x metrics) of every modelled metric, on its scale."""
+        x = np.stack([self.space.encode(a) for a in pool])
+        means, stds = [], []
+        for m, (_, model) in models.items():
+            if model is None:
+                means.append(np.asarray(self.predictors[m].predict(pool), dtype=float))
+                stds.append(np.zeros(len(pool)))
+            else:
+                mu, sigma = model.predict(x)
+                means.append(mu)
+                stds.append(sigma)
+        return np.stack(means, axis=1), np.stack(stds, axis=1)
+
+    def _encode(self, archs: list[Arch]) -> np.ndarray:
+        """Encodings of evaluated archs, cached (they are re-encoded at every refit)."""
+        for a in archs:
+            if a.key not in self._encodings:
+                self._encodings[a.key] = self.space.encode(a)
+        return np.stack([self._encodings[a.key] for a in archs])
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _select(
+        self, pool: list[Arch], done: list[Trial], n: int, rng: np.random.Generator
+    ) -> list[Arch]:
+        models = self._models(done)
+        mean, std = self._predict(models, pool)
+        k = len(self.objectives)
+        scales = [scale for scale, _ in models.values()]
+        signs = np.array([o.sign for o in self.objectives])
+        feasible = np.ones(len(pool))
+        for j, c in enumerate(self.constraints):
+            bound = scales[k + j](c.bound)
+            sigma = np.maximum(std[:, k + j], 1e-9)
+            feasible *= norm.cdf((bound - mean[:, k + j]) / sigma)
+        observed = np.array(
+            [
+                [signs[i] * scales[i](t.metrics[o.metric]) for i, o in enumerate(self.objectives)]
+                for t in done
+                if self.is_feasible(t.metrics)
+            ]
+        ).reshape(-1, k)
+        loss_mean, loss_std = mean[:, :k] * signs, std[:, :k]
+        if k == 1:
+            score = expected_improvement(loss_mean[:, 0], loss_std[:, 0], observed[:, 0])
+            order = np.lexsort((np.arange(len(pool)), -score * feasible))
+            return [pool[i] for i in order[:n]]
+        optimistic = loss_mean - self.beta * loss_std
+        return [pool[i] for i in greedy_hypervolume(optimistic, feasible, observed, n)]
+
+
+def expected_improvement(mu: np.ndarray, sigma: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """EI of minimising below the best observed value; without one, a ranking by the mean."""
+    if len(observed) == 0:
+        return np.exp(-(mu - mu.min()) / (np.ptp(mu) + 1e-12))
+    gap = observed.min() - mu
+    sigma = np.maximum(sigma, 1e-9)
+    z = gap / sigma
+    return gap * norm.cdf(z) + sigma * norm.pdf(z)
+
+
+def greedy_hypervolume(
+    points: np.ndarray, feasible: np.ndarray, observed: np.ndarray, n: int
+) -> list[int]:
+    """Indices of `n` points picked one by one by hypervolume improvement over the observed
+    front times the probability of feasibility; each pick joins the front for the next."""
+    front = observed[pareto_mask(observed)] if len(observed) else observed
+    everything = np.vstack([front, points])
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    ref = high + 0.1 * np.maximum(high - low, 1e-9)
+    picked: list[int] = []
+    for _ in range(n):
+        base = hypervolume(front, ref)
+        gains = np.array([hypervolume(np.vstack([front, p]), ref) - base for p in points])
+        score = gains * feasible
+        if np.max(np.delete(score, picked)) <= 0:  # nothing improves: closest to the front
+            gap = np.abs(points[:, None, :] - front[None]).sum(-1).min(axis=1)
+            score = -gap if len(front) else -points.sum(axis=1)
+        score[picked] = -np.inf
+        best = int(np.argmax(score))
+        picked.append(best)
+        if feasible[best] >= 0.5:
+            front = np.vstack([front, points[best]])
+    return picked

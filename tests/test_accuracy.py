@@ -1,0 +1,56 @@
+"""Latency accuracy metrics against values computed by hand on a small table."""
+
+import math
+
+import numpy as np
+import pytest
+
+from hwnas.predictors import PredictorError
+from hwnas.predictors.accuracy import latency_accuracy
+
+# measured, predicted; relative errors 0.04, 0.09, 0.5, 0.05, 0.12; one swapped pair (3 <-> 4)
+MEASURED = [1.0, 2.0, 3.0, 4.0, 5.0]
+PREDICTED = [1.04, 2.18, 4.5, 3.8, 5.6]
+
+
+def test_metrics_match_hand_computed_values():
+    scores = latency_accuracy(MEASURED, PREDICTED)
+    # squared errors 0.0016 + 0.0324 + 2.25 + 0.04 + 0.36 = 2.684
+    assert scores["rmse"] == pytest.approx(math.sqrt(2.684 / 5))
+    assert scores["mape"] == pytest.approx(100 * 0.80 / 5)  # 16 %
+    assert scores["within_5pct"] == pytest.approx(2 / 5)  # 0.04 and exactly 0.05
+    assert scores["within_10pct"] == pytest.approx(3 / 5)
+    assert scores["kendall_tau"] == pytest.approx((9 - 1) / 10)  # 1 discordant pair of 10
+    assert scores["spearman"] == pytest.approx(1 - 6 * 2 / (5 * 24))  # sum d^2 = 2
+    assert scores["n"] == 5
+
+
+def test_perfect_prediction_and_numpy_input():
+    y = np.array([3.0, 1.0, 2.0])
+    scores = latency_accuracy(y, y.copy())
+    assert scores["rmse"] == 0 and scores["mape"] == 0
+    assert scores["within_5pct"] == scores["within_10pct"] == 1.0
+    assert scores["kendall_tau"] == pytest.approx(1.0) and scores["spearman"] == pytest.approx(1.0)
+
+
+def test_rank_correlation_is_nan_when_undefined():
+    single = latency_accuracy([2.0], [2.2])
+    assert single["n"] == 1 and single["within_10pct"] == 1.0
+    assert math.isnan(single["kendall_tau"]) and math.isnan(single["spearman"])
+    assert math.isnan(latency_accuracy([1.0, 2.0], [1.5, 1.5])["spearman"])
+
+
+@pytest.mark.parametrize(
+    ("measured", "predicted", "message"),
+    [
+        ([1.0, 2.0], [1.0], "2 values but predicted has 1"),
+        ([], [], "empty"),
+        ([1.0, 0.0], [1.0, 1.0], "measured: latencies must be positive"),
+        ([1.0, -2.0], [1.0, 1.0], "measured: latencies must be positive"),
+        ([1.0, 2.0], [1.0, float("nan")], "predicted: latencies must be finite"),
+        ([[1.0, 2.0]], [[1.0, 2.0]], "measured: expected a flat sequence"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_error(measured, predicted, message):
+    with pytest.raises(PredictorError, match=message):
+        latency_accuracy(measured, predicted)

@@ -1,0 +1,211 @@
+"""The differentiable searcher: supernet gradients, LUT expectation, derivation, search loop.
+
+Uses a tiny 2D space (tests/data/tiny2d.yaml, 1x8x8 digits) and its real ONNX Runtime profile
+measured on this project's CPU (tests/data/tiny2d_ort.csv).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from hwnas.evaluators.datasets import load_dataset
+from hwnas.evaluators.metrics import Metrics
+from hwnas.predictors import LUTPredictor
+from hwnas.search import get_searcher
+from hwnas.search.differentiable import DifferentiableSearcher, lut_latency
+from hwnas.search.supernet import LatencyTable, SuperNet
+from hwnas.spaces import Arch, SpaceError, get_space
+
+DATA = Path(__file__).parent / "data"
+FAST = dict(epochs=3, warmup_epochs=1, batch_size=64, derive_samples=4, progress=False)
+torch.set_num_threads(1)  # 2 shared cores: no oversubscription
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space(DATA / "tiny2d.yaml")
+
+
+@pytest.fixture(scope="module")
+def lut(space):
+    return LUTPredictor.from_profile(DATA / "tiny2d_ort.csv", space)
+
+
+def point_logits_at(net: SuperNet, arch: Arch) -> None:
+    """Set every gate's logits so that its argmax (and almost all its mass) is `arch`'s value."""
+    with torch.no_grad():
+        for i, stage in enumerate(net.stages):
+            depth = arch[f"s{i}.depth"]
+            pairs = [(stage.depth, depth), (stage.width, arch[f"s{i}.width"])]
+            for j, block in enumerate(stage.blocks[:depth]):
+                b = f"s{i}.b{j}"
+                option = next(
+                    o
+                    for o in block.option.values
+                    if (o.mixer, o.kernel, o.dilation)
+                    == (arch[f"{b}.mixer"], arch.get(f"{b}.kernel"), arch.get(f"{b}.dilation"))
+                )
+                pairs += [
+                    (block.option, option),
+                    (block.expansion, arch[f"{b}.expansion"]),
+                    (block.precision, arch[f"{b}.precision"]),
+                ]
+            for gate, value in pairs:
+                gate.logits.fill_(-30.0)
+                gate.logits[gate.values.index(value)] = 30.0
+
+
+def test_expected_latency_of_a_point_mass_is_the_lut_sum_and_derive_returns_it(space, lut):
+    net = SuperNet(space)
+    table = LatencyTable(net, lut)
+    for seed in range(5):
+        arch = space.sample(seed)
+        point_logits_at(net, arch)
+        assert net.derive() == arch
+        expected = net.expected_latency(table).item()
+        assert expected == pytest.approx(lut.predict([arch])[0], rel=1e-4)
+        assert lut_latency(lut, space, arch) == pytest.approx(lut.predict([arch])[0])
+
+
+def test_derive_under_a_target_trades_the_least_probability_for_latency(space, lut):
+    net = SuperNet(space)
+    table = LatencyTable(net, lut)
+    slow = max((space.sample(s) for s in range(50)), key=lambda a: lut.predict([a])[0])
+    point_logits_at(net, slow)
+    slow_ms = lut.predict([slow])[0]
+    assert net.derive(table, target_ms=slow_ms * 1.01) == slow  # already meets it
+    fitted = net.derive(table, target_ms=0.7 * slow_ms)
+    assert fitted != slow and lut.predict([fitted])[0] <= 0.7 * slow_ms
+    floor = net.derive(table, target_ms=1e-6)  # unreachable: as fast as single changes get
+    assert lut.predict([floor])[0] <= min(lut.predict([space.sample(s) for s in range(50)]))
+
+
+def test_gradients_reach_every_gate_and_the_weights(space, lut):
+    torch.manual_seed(0)
+    net = SuperNet(space)
+    table = LatencyTable(net, lut)
+    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))
+
+    net.sample(1.0)
+    F.cross_entropy(net(x), y).backward()
+    stage = net.stages[0]
+    for gate in (stage.width, stage.blocks[0].expansion, stage.blocks[0].precision):
+        assert gate.logits.grad is not None and gate.logits.grad.abs().sum() > 0, gate.values
+    assert net.head.weight.grad.abs().sum() > 0 and net.stem[0].weight.grad.abs().sum() > 0
+    assert not {id(p) for p in net.arch_parameters()} & {id(p) for p in net.weight_parameters()}
+
+    net.zero_grad()
+    net.expected_latency(table).backward()
+    for gate in net.gates():
+        assert torch.isfinite(gate.logits.grad).all()
+        assert gate.logits.grad.abs().sum() > 0, gate.values
+
+
+@pytest.fixture(scope="module")
+def digits(space):
+    """A 256-image training split of digits (validation and test splits as loaded)."""
+    data = load_dataset("digits")
+    return replace(data, x_train=data.x_train[:256], y_train=data.y_train[:256])
+
+
+@pytest.fixture(scope="module")
+def sweep(space, lut, digits):
+    """A searcher that swept a far-too-low and a far-too-high latency target."""
+    fastest = min(lut.predict([space.sample(s) for s in range(300)]))
+    searcher = get_searcher(
+        "differentiable",
+        space,
+        [("accuracy", "max")],
+        seed=0,
+        dataset=digits,
+        latency_predictor=lut,
+        latency_targets_ms=[fastest, 3 * fastest + 0.1],
+        **FAST,
+    )
+    return searcher, searcher.ask(2)
+
+
+def test_search_moves_expected_latency_toward_the_target_and_derives_valid_archs(space, lut, sweep):
+    searcher, archs = sweep
+    uniform = SuperNet(space).expected_latency(LatencyTable(SuperNet(space), lut)).item()
+    low, high = searcher.results
+    assert low.target_ms < uniform < high.target_ms
+    for result, arch in zip((low, high), archs):
+        assert result.arch == arch and space.validate(arch) == arch
+        assert result.arch_latency_ms == pytest.approx(lut.predict([arch])[0])
+    down = [h["expected_latency_ms"] for h in low.history]
+    up = [h["expected_latency_ms"] for h in high.history]
+    assert down[-1] < down[0] < uniform * 1.05  # the warm-up epoch leaves the gates as they are
+    assert up[-1] > up[0]
+    assert low.expected_latency_ms < 0.8 * uniform < high.expected_latency_ms
+    assert low.arch_latency_ms <= low.target_ms  # derived under the target
+    assert all(0 <= r.supernet_accuracy <= 100 for r in (low, high))  # candidates were ranked
+    assert searcher.ask(1) == []  # one architecture per target
+
+
+def test_same_seed_same_search_and_restore_continues_the_sweep(space, lut, digits, sweep):
+    searcher, (first, second) = sweep
+    searcher.tell(first, Metrics({"accuracy": 50.0}))
+    assert searcher.best().arch == first
+
+    restored = DifferentiableSearcher(
+        space,
+        seed=0,
+        dataset=digits,
+        latency_predictor=lut,
+        latency_targets_ms=[r.target_ms for r in searcher.results],
+        **FAST,
+    )
+    restored.restore([(first, Metrics({"accuracy": 50.0}))])
+    assert restored.ask(1) == [second]  # what the uninterrupted searcher proposed next
+    assert restored.results[0].history == searcher.results[0].history  # same seed, same search
+
+
+def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
+    net = SuperNet(space, mixers=["dwconv", "identity"], precisions=["int8"])
+    for _ in range(3):
+        net.sample(1.0)
+        arch = net.derive()
+        assert {arch[k] for k in arch if k.endswith(".mixer")} <= {"dwconv", "identity"}
+        assert {arch[k] for k in arch if k.endswith(".precision")} == {"int8"}
+    with pytest.raises(SpaceError, match="mixers"):
+        SuperNet(space, mixers=["attn"])
+    with pytest.raises(ValueError, match="arch_lr"):
+        DifferentiableSearcher(space, dataset="digits", arch_lr=-1)
+    with pytest.raises(ValueError, match="unknown settings \\['epoch'\\]"):
+        DifferentiableSearcher(space, dataset="digits", epoch=3)
+    with pytest.raises(ValueError, match="latency_predictor"):
+        DifferentiableSearcher(space, dataset="digits", latency_target_ms=1.0)
+    wider = tmp_path / "tiny2d.yaml"  # the same space with a precision the profile lacks
+    text = (DATA / "tiny2d.yaml").read_text()
+    wider.write_text(text.replace("[fp32, int8]", "[fp32, int8, w4a8]"))
+    with pytest.raises(ValueError, match="w4a8.*`precisions`"):
+        DifferentiableSearcher(get_space(wider), dataset="digits", latency_predictor=lut).ask(1)
+    with pytest.raises(SpaceError, match="MetaFormer"):
+        SuperNet(get_space("nasbench201"))
+
+
+def test_soft_mixture_runs_every_candidate(space):
+    net = SuperNet(space, hard=False)
+    net.sample(1.0)
+    weights = net.stages[0].blocks[0].option.weights
+    assert torch.all(weights > 0)
+    out = net(torch.randn(4, 1, 8, 8))
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
+    assert np.isclose(weights.sum().item(), 1.0)
+
+
+def test_latency_predictor_may_be_a_profile_or_a_saved_lut(space, lut, tmp_path):
+    lut.save(tmp_path / "lut.json")
+    arch = space.sample(7)
+    for source in (DATA / "tiny2d_ort.csv", tmp_path / "lut.json"):
+        searcher = DifferentiableSearcher(space, dataset="digits", latency_predictor=str(source))
+        assert lut_latency(searcher.search.predictor, space, arch) == pytest.approx(
+            lut.predict([arch])[0]
+        )

@@ -1,0 +1,241 @@
+"""Datasets, the training / zero-cost / latency evaluators, composition and LocalExecutor.
+
+Real training on real (small) data: scikit-learn digits on a tiny 2D MetaFormer space.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hwnas.evaluators import (
+    CompositeEvaluator,
+    DatasetError,
+    LocalExecutor,
+    Metrics,
+    get_evaluator,
+    load_dataset,
+)
+from hwnas.evaluators.train import TrainEvaluator
+from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator
+from hwnas.spaces import get_space
+
+TINY_2D = """
+name: tiny2d
+version: 1
+kind: metaformer
+input: {channels: 1, height: 8, width: 8}
+classes: 10
+stem: {width: 16, kernel: 3, stride: 1}
+block:
+  mixers:
+    conv: {kernels: [3], dilations: [1]}
+    dwconv: {kernels: [3], dilations: [1, 2]}
+    pool: {kernels: [3]}
+    identity: {}
+  expansions: [2]
+  precisions: [fp32, int8]
+stages:
+  - {depth: [1], width: [16, 24], stride: 1}
+  - {depth: [1, 2], width: [32], stride: 2}
+"""
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    path = tmp_path_factory.mktemp("space") / "tiny2d.yaml"
+    path.write_text(TINY_2D)
+    return get_space(path)
+
+
+@pytest.fixture(scope="module")
+def trainer(space):
+    return TrainEvaluator(space, "digits", epochs=3, seed=0)
+
+
+def _without_time(m: Metrics) -> dict[str, float]:
+    return {k: v for k, v in m.items() if k != "train_time_s"}
+
+
+# -- datasets --------------------------------------------------------------------------------
+def test_builtin_datasets_have_their_shapes_and_deterministic_splits():
+    digits = load_dataset("digits", seed=1)
+    assert digits.input_shape == (1, 8, 8) and digits.num_classes == 10
+    sizes = [len(digits.split(s)[1]) for s in ("train", "val", "test")]
+    assert sum(sizes) == 1797 and min(sizes) > 250
+    again, other = load_dataset("digits", seed=1), load_dataset("digits", seed=2)
+    assert np.array_equal(digits.x_val, again.x_val)
+    assert not np.array_equal(digits.y_train, other.y_train)
+    assert abs(float(digits.x_train.mean())) < 1e-3  # standardised by training statistics
+
+    mnist1d = load_dataset("mnist1d")
+    assert mnist1d.input_shape == (1, 40) and len(mnist1d.y_test) == 1000
+    gunpoint = load_dataset("ucr:GunPoint")
+    assert gunpoint.input_shape == (1, 150) and gunpoint.num_classes == 2
+    assert load_dataset("uea:BasicMotions").input_shape == (6, 100)
+
+
+def test_unknown_dataset_names_the_choices():
+    with pytest.raises(DatasetError, match="unknown dataset 'cifar10'.*mnist1d"):
+        load_dataset("cifar10")
+    with pytest.raises(DatasetError, match="not bundled"):
+        load_dataset("ucr:ECG200")
+
+
+def _write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def test_npz_dataset_with_validation_split_loads(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {s: rng.normal(size=(n, 1, 40)) for s, n in [("train", 30), ("val", 10), ("test", 12)]}
+    path = _write_npz(
+        tmp_path / "ok.npz",
+        **{f"x_{s}": a for s, a in arrays.items()},
+        **{f"y_{s}": rng.integers(0, 3, len(a)) for s, a in arrays.items()},
+    )
+    data = load_dataset(path)
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (30, 10, 12)
+    assert data.check_fits(get_space("conv1d")) is data
+
+
+def test_wrong_shape_npz_is_rejected_naming_the_field(tmp_path):
+    rng = np.random.default_rng(0)
+    path = _write_npz(
+        tmp_path / "bad.npz",
+        x_train=rng.normal(size=(20, 3, 32)),
+        y_train=rng.integers(0, 10, 20),
+        x_test=rng.normal(size=(5, 3, 32)),
+        y_test=rng.integers(0, 10, 5),
+    )
+    with pytest.raises(DatasetError, match=r"x_train has shape \(N, 3, 32\).*conv1d.*\(1, 40\)"):
+        get_evaluator("train", get_space("conv1d"), dataset=str(path))
+
+    mismatched = _write_npz(
+        tmp_path / "mismatch.npz",
+        x_train=rng.normal(size=(20, 1, 40)),
+        y_train=rng.integers(0, 10, 20),
+        x_test=rng.normal(size=(5, 1, 41)),
+        y_test=rng.integers(0, 10, 5),
+    )
+    with pytest.raises(DatasetError, match="x_test has shape"):
+        load_dataset(mismatched)
+
+
+def test_bad_npz_files_are_rejected_safely(tmp_path):
+    missing = _write_npz(tmp_path / "missing.npz", x_train=np.zeros((4, 1, 40)))
+    with pytest.raises(DatasetError, match=r"missing arrays \['x_test', 'y_test', 'y_train'\]"):
+        load_dataset(missing)
+    pickled = _write_npz(
+        tmp_path / "pickled.npz",
+        x_train=np.array([object()], dtype=object),
+        y_train=np.zeros(1),
+        x_test=np.zeros((1, 1, 40)),
+        y_test=np.zeros(1),
+    )
+    with pytest.raises(DatasetError, match="pickled.npz"):
+        load_dataset(pickled)
+    labels = _write_npz(
+        tmp_path / "labels.npz",
+        x_train=np.zeros((4, 1, 40)),
+        y_train=np.array([0, 1, 2, 12]),
+        x_test=np.zeros((2, 1, 40)),
+        y_test=np.array([0, 1]),
+    )
+    with pytest.raises(DatasetError, match="y_train has label 12.*10 classes"):
+        load_dataset(labels).check_fits(get_space("conv1d"))
+
+
+# -- training --------------------------------------------------------------------------------
+def test_training_on_digits_reaches_a_sensible_accuracy(space, trainer):
+    m = trainer.evaluate(space.sample(0))
+    assert m.ok, m.reason
+    assert m["val_accuracy"] > 60 and m["test_accuracy"] > 60  # 10 classes: chance is 10
+    assert m["accuracy"] == m["val_accuracy"] and m["epochs"] == 3
+    cost = space.cost(space.sample(0))
+    assert (m["params"], m["macs"], m["size_bytes"]) == (cost.params, cost.macs, cost.size_bytes)
+    assert math.isfinite(m["loss"]) and m["train_time_s"] > 0
+
+
+def test_same_seed_gives_the_same_metrics(space, trainer):
+    arch = space.sample(1)
+    first, second = trainer.evaluate(arch, budget=0.5), trainer.evaluate(arch, budget=0.5)
+    assert first.ok and _without_time(first) == _without_time(second)
+    other_seed = TrainEvaluator(space, "digits", seed=1).evaluate(arch, budget=0.5)
+    assert _without_time(other_seed) != _without_time(first)
+
+
+def test_divergence_timeout_and_errors_are_failed_metrics(space):
+    arch = space.sample(2)
+    diverged = TrainEvaluator(space, "digits", lr=1e4).evaluate(arch, budget=1)
+    assert not diverged.ok and diverged.reason.startswith("diverged: loss is nan")
+    assert diverged["params"] == space.cost(arch).params  # costs survive a failure
+    timed_out = TrainEvaluator(space, "digits", time_limit_s=1e-9).evaluate(arch)
+    assert timed_out.status == "failed" and timed_out.reason == "timeout after 1e-09 s"
+    foreign = get_space("conv1d").sample(0)
+    wrong = TrainEvaluator(space, "digits").evaluate(foreign, budget=0.1)
+    assert not wrong.ok and wrong.reason.startswith("SpaceError: arch is from space 'conv1d'")
+
+
+# -- zero-cost, latency, composition ---------------------------------------------------------
+def test_zero_cost_proxies_are_reported_and_deterministic(space):
+    evaluator = ZeroCostEvaluator(space, "digits", batch_size=32)
+    arch = space.sample(3)
+    m = evaluator.evaluate(arch)
+    assert m.ok, m.reason
+    assert {f"zc_{p}" for p in [*PROXIES, "params"]} <= set(m)
+    assert all(math.isfinite(m[f"zc_{p}"]) for p in PROXIES)
+    assert m["zc_params"] == m["params"] and m["zc_synflow"] > 0 and m["zc_grad_norm"] > 0
+    assert evaluator.evaluate(arch) == m
+    with pytest.raises(ValueError, match="unknown proxies"):
+        ZeroCostEvaluator(space, "digits", proxies=["fisher"])
+
+
+def test_latency_evaluator_measures_on_onnxruntime(space):
+    predictors = pytest.importorskip("hwnas.predictors")
+    if not hasattr(predictors, "measure_latency"):
+        pytest.skip("hwnas.predictors.measure_latency is not available yet")
+    evaluator = get_evaluator("latency", space, warmup=2, runs=5, rounds=1)
+    m = evaluator.evaluate(space.sample(4))
+    assert m.ok, m.reason
+    assert m["latency_ms"] > 0 and m["macs"] == space.cost(space.sample(4)).macs
+
+
+def test_composite_merges_every_part(space):
+    evaluator = get_evaluator(
+        ["train", "zero_cost"],
+        space,
+        train={"dataset": "digits", "epochs": 0.5},
+        zero_cost={"dataset": "digits", "proxies": ["synflow"]},
+    )
+    assert isinstance(evaluator, CompositeEvaluator)
+    m = evaluator.evaluate(space.sample(5))
+    assert m.ok and {"accuracy", "zc_synflow", "params", "macs", "size_bytes"} <= set(m)
+    with pytest.raises(ValueError, match=r"settings for \['latency'\]"):
+        get_evaluator(["train"], space, latency={})
+    with pytest.raises(ValueError, match="unknown evaluator 'magic'"):
+        get_evaluator("magic", space)
+
+
+class _Raising:
+    def __init__(self, space):
+        self.space = space
+
+    def evaluate(self, arch, budget=None):
+        if arch == self.space.sample(0):
+            raise RuntimeError("boom")
+        return Metrics({"accuracy": 1.0})
+
+
+def test_local_executor_returns_every_result_and_survives_exceptions(space):
+    archs = [space.sample(i) for i in range(3)]
+    with LocalExecutor(_Raising(space)) as executor:
+        results = dict((a.key, m) for a, m in executor.run(archs))
+        assert executor.in_flight == 0
+    assert set(results) == {a.key for a in archs}
+    assert results[archs[0].key].reason == "RuntimeError: boom"
+    assert results[archs[0].key]["params"] == space.cost(archs[0]).params
+    assert all(results[a.key].ok for a in archs[1:])

@@ -1,0 +1,179 @@
+"""RayExecutor on a real local Ray runtime: completion order, failures, timeouts, worker death.
+
+One Ray per module (starting one costs seconds). The evaluators below script what a
+candidate does (finish, raise, hang, wait for another, report its PID to be killed) and train
+for real on digits otherwise; they are pickled by value so the Ray workers need not import
+this test module.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hwnas.evaluators import Metrics, RayExecutor
+from hwnas.evaluators.train import TrainEvaluator
+from hwnas.spaces import get_space
+
+ray = pytest.importorskip("ray")
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space("conv1d")
+
+
+class Scripted:
+    """Does what `plan[arch.key]` says: ("train",), ("nan",), ("raise", msg), ("hang",),
+    ("wait_for", file) until that file exists, ("touch", file), ("killable", dir) writes its
+    PID to dir/attempt-N and waits to be killed on the first attempt, ("die",) kills itself."""
+
+    def __init__(self, space, plan):
+        self.space, self.plan = space, plan
+        self.trainer = TrainEvaluator(space, "mnist1d", batch_size=128)
+        self.diverging = TrainEvaluator(space, "mnist1d", batch_size=128, lr=1e4)
+
+    def evaluate(self, arch, budget=None):
+        action, *args = self.plan.get(arch.key, ("train",))
+        if action == "train":
+            return self.trainer.evaluate(arch, budget=0.1)
+        if action == "nan":
+            return self.diverging.evaluate(arch, budget=0.5)
+        if action == "raise":
+            raise RuntimeError(args[0])
+        if action == "hang":
+            time.sleep(600)
+        if action == "wait_for":
+            _wait_for(Path(args[0]))
+        if action == "touch":
+            Path(args[0]).touch()
+        if action == "killable":
+            attempt = len(list(Path(args[0]).iterdir())) + 1
+            (Path(args[0]) / f"attempt-{attempt}").write_text(str(os.getpid()))
+            if attempt == 1:
+                time.sleep(600)
+            return Metrics({"attempt": attempt})
+        if action == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return Metrics({"done": 1.0})
+
+
+def _wait_for(path: Path, limit_s: float = 120.0) -> None:
+    stop = time.monotonic() + limit_s
+    while not path.exists():
+        if time.monotonic() > stop:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+def test_results_arrive_as_completed_not_in_submission_order(space, tmp_path):
+    first, second = space.sample(0), space.sample(1)
+    marker = tmp_path / "second-done"
+    plan = {first.key: ("wait_for", str(marker)), second.key: ("touch", str(marker))}
+    with RayExecutor(Scripted(space, plan), max_in_flight=2) as executor:
+        order = [arch.key for arch, metrics in executor.run([first, second]) if metrics.ok]
+    assert order == [second.key, first.key]
+    assert ray.is_initialized()  # the executor did not start this Ray, so it left it running
+
+
+def test_failures_come_back_with_reasons_while_others_complete(space):
+    archs = [space.sample(i) for i in range(4)]
+    plan = {archs[0].key: ("nan",), archs[1].key: ("raise", "bad candidate")}
+    with RayExecutor(Scripted(space, plan)) as executor:
+        results = {arch.key: metrics for arch, metrics in executor.run(archs)}
+    assert set(results) == {a.key for a in archs}
+    assert results[archs[0].key].reason.startswith("diverged: loss is nan")
+    assert results[archs[1].key].reason == "RuntimeError: bad candidate"
+    for arch in archs[:2]:
+        assert results[arch.key].status == "failed"
+        assert results[arch.key]["params"] == space.cost(arch).params
+    for arch in archs[2:]:
+        assert results[arch.key].ok and results[arch.key]["accuracy"] > 0
+
+
+def test_an_evaluation_past_its_timeout_is_cancelled_and_failed(space):
+    hanging, quick = space.sample(0), space.sample(1)
+    plan = {hanging.key: ("hang",), quick.key: ("done",)}
+    with RayExecutor(Scripted(space, plan), timeout_s=3) as executor:
+        results = {arch.key: metrics for arch, metrics in executor.run([hanging, quick])}
+        assert executor.in_flight == 0
+    assert results[hanging.key].status == "failed"
+    assert results[hanging.key].reason == "timeout after 3 s"
+    assert results[hanging.key]["macs"] == space.cost(hanging).macs
+    assert results[quick.key].ok
+
+
+def _kill_first_attempt(folder: Path) -> None:
+    attempt = folder / "attempt-1"
+    _wait_for(attempt)
+    while not attempt.read_text():
+        time.sleep(0.01)
+    os.kill(int(attempt.read_text()), signal.SIGKILL)
+
+
+def test_a_killed_worker_is_retried_and_every_result_returns(space, tmp_path):
+    archs = [space.sample(i) for i in range(3)]
+    plan = {archs[0].key: ("killable", str(tmp_path)), archs[1].key: ("done",)}
+    killer = threading.Thread(target=_kill_first_attempt, args=(tmp_path,), daemon=True)
+    killer.start()
+    with RayExecutor(Scripted(space, plan), max_retries=2) as executor:
+        results = {arch.key: metrics for arch, metrics in executor.run(archs)}
+    killer.join(timeout=1)
+    assert set(results) == {a.key for a in archs}
+    assert results[archs[0].key].ok and results[archs[0].key]["attempt"] == 2
+    assert all(m.ok for m in results.values())
+
+
+def test_a_worker_that_keeps_dying_is_reported_failed_after_the_retries(space):
+    arch = space.sample(0)
+    with RayExecutor(Scripted(space, {arch.key: ("die",)}), max_retries=1) as executor:
+        [(returned, metrics)] = list(executor.run([arch]))
+    assert returned == arch and metrics.status == "failed"
+    assert metrics.reason == "worker died 2 times: WorkerCrashedError"
+
+
+def test_cancel_and_abandoned_run_drop_outstanding_work(space):
+    archs = [space.sample(i) for i in range(4)]
+    plan = {a.key: ("hang",) for a in archs[1:]} | {archs[0].key: ("done",)}
+    with RayExecutor(Scripted(space, plan), max_in_flight=1) as executor:
+        results = executor.run(archs)
+        arch, metrics = next(results)
+        assert arch == archs[0] and metrics.ok and executor.in_flight == 3
+        results.close()  # what Ctrl-C or a `break` out of the loop does
+        assert executor.in_flight == 0 and executor.results(timeout=0.1) == []
+        for a in archs[1:]:
+            executor.submit(a)
+        executor.cancel()
+        assert executor.in_flight == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_unreachable_address_fails_fast_with_a_clear_error(space, scheme):
+    address = f"{scheme}127.0.0.1:{_free_port()}"
+    with pytest.raises(ConnectionError, match=f"Ray cluster at '{address}' is unreachable"):
+        RayExecutor(Scripted(space, {}), address=address)
+    with pytest.raises(ValueError, match="not 'auto', 'host:port'"):
+        RayExecutor(Scripted(space, {}), address="nowhere")

@@ -1,0 +1,312 @@
+"""Latency measurement, profiles, lookup-table and learned predictors, and the latency CLI.
+
+Everything runs for real on ONNX Runtime with a tiny space (tests/data/tiny_space.yaml) and
+few timed runs, so a whole profile takes seconds; accuracy targets live in benchmarks/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hwnas.cli import main
+from hwnas.predictors import (
+    BackendError,
+    LUTPredictor,
+    MeasurementError,
+    PredictorError,
+    ProfileError,
+    build_profile,
+    get_predictor,
+    load_predictor,
+    measure_latency,
+    read_profile,
+)
+from hwnas.predictors.onnx_export import export_onnx, node_scopes
+from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
+from hwnas.predictors.parts import metaformer_parts
+from hwnas.spaces import get_space, reparameterize, set_fake_quant
+from hwnas.spaces.network import BlockConfig
+
+TINY = Path(__file__).parent / "data" / "tiny_space.yaml"
+FAST = dict(warmup=1, runs=5, rounds=2)
+PROFILE_FAST = dict(FAST, block_copies=2)
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space(TINY)
+
+
+@pytest.fixture(scope="module")
+def profile_path(space, tmp_path_factory):
+    path = tmp_path_factory.mktemp("profile") / "tiny.csv"
+    build_profile(space, path, samples=8, progress=False, **PROFILE_FAST)
+    return path
+
+
+def _float_model(space, arch):
+    model = space.build(arch).eval()
+    return set_fake_quant(reparameterize(model), False)
+
+
+# -- measurement --------------------------------------------------------------------------------
+def test_measurement_has_median_spread_and_fingerprint():
+    model = nn.Sequential(nn.Conv1d(4, 8, 3, padding=1), nn.GELU())
+    m = measure_latency(model, (4, 32), warmup=2, runs=20, rounds=3)
+    assert m.median_ms > 0 and m.iqr_ms >= 0 and m.min_ms <= m.median_ms
+    assert len(m.round_medians_ms) == 3 and m.variation >= 0 and 0 <= m.outliers <= 60
+    assert (m.backend, m.precision, m.measured_precision) == ("onnxruntime-cpu", "fp32", "fp32")
+    assert m.clock == "thread"  # one thread on a CPU backend: the thread's CPU time
+    fp = m.fingerprint
+    assert fp["threads"] == 1 and fp["batch_size"] == 1 and fp["precision"] == "fp32"
+    assert fp["cpu"] and fp["cores"] >= 1 and fp["onnxruntime_version"] != "absent"
+
+
+@pytest.mark.parametrize(
+    "settings, field",
+    [
+        ({"runs": 0}, "runs"),
+        ({"rounds": 0}, "rounds"),
+        ({"threads": 0}, "threads"),
+        ({"threads": 2, "clock": "thread"}, "threads=1"),
+        ({"clock": "sundial"}, "sundial"),
+    ],
+)
+def test_measurement_refuses_nonsense(settings, field):
+    with pytest.raises(MeasurementError, match=field):
+        measure_latency(nn.Linear(4, 4), (4,), **settings)
+
+
+def test_unknown_precision_and_backend_are_refused():
+    with pytest.raises(MeasurementError, match="int4"):
+        measure_latency(nn.Linear(4, 4), (4,), precision="int4")
+    with pytest.raises(ValueError, match="tpu"):
+        measure_latency(nn.Linear(4, 4), (4,), backend="tpu")
+
+
+class _Broken(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("this model cannot run")
+
+
+def test_model_that_fails_on_the_backend_names_backend_and_cause():
+    with pytest.raises(BackendError, match="onnxruntime-cpu.*cannot run"):
+        measure_latency(_Broken(), (4,), **FAST)
+    with pytest.raises(BackendError, match="torch-cpu.*int8"):
+        measure_latency(nn.Linear(4, 4), (4,), backend="torch-cpu", precision="int8", **FAST)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_torch_cuda_without_gpu_says_so():
+    with pytest.raises(BackendError, match="no CUDA GPU"):
+        measure_latency(nn.Linear(4, 4), (4,), backend="torch-cuda", **FAST)
+
+
+def test_torch_cpu_backend_measures_eager():
+    m = measure_latency(nn.Linear(8, 8), (8,), backend="torch-cpu", **FAST)
+    assert m.median_ms > 0 and m.fingerprint["backend"] == "torch-cpu"
+
+
+def test_int8_is_real_qdq_and_w4a8_records_the_substitution():
+    model = nn.Sequential(nn.Conv1d(8, 16, 3, padding=1), nn.GELU(), nn.Conv1d(16, 8, 1))
+    graph = export_onnx(model.eval(), torch.randn(1, 8, 32))
+    quantized = apply_precisions(graph, (1, 8, 32), "int8")
+    ops = {n.op_type for n in quantized.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert "QuantizeLinear" not in {n.op_type for n in graph.graph.node}
+    m = measure_latency(model, (8, 32), precision="w4a8", **FAST)
+    assert (m.precision, m.measured_precision) == ("w4a8", "int8")
+
+
+def test_mixed_precision_quantizes_only_the_int8_blocks(space):
+    arch = space.sample(0)
+    changes = {k: "fp32" for k in arch if k.endswith(".precision")}
+    changes["s0.b0.precision"] = "int8"
+    model = _float_model(space, space.validate(arch.replace(**changes)))
+    graph = export_onnx(model, torch.randn(1, *space.input_shape))
+    quantized = apply_precisions(graph, (1, *space.input_shape), layer_precisions(model))
+    produced_by = {o: n for n in quantized.graph.node for o in n.output}
+    for node in quantized.graph.node:
+        if node.op_type != "Conv":
+            continue
+        weight_from_dq = produced_by.get(node.input[1]) is not None and (
+            produced_by[node.input[1]].op_type == "DequantizeLinear"
+        )
+        in_int8_block = "stages.0.1" in node_scopes(node)
+        assert weight_from_dq == in_int8_block, node.name
+
+
+# -- profiles -----------------------------------------------------------------------------------
+def _expected_row_ids(space, samples_rows):
+    ids = set()
+    for part in metaformer_parts(space):
+        precisions = ("fp32", "int8", "w4a8") if part.kind == "block" else ("fp32",)
+        ids |= {f"{part.id}|{p}" for p in precisions}
+    return ids | set(samples_rows)
+
+
+def test_profile_has_every_part_and_arch_once(space, profile_path):
+    profile = read_profile(profile_path)
+    rows = profile.rows
+    assert rows["row_id"].is_unique and (rows["status"] == "ok").all()
+    archs = rows[rows["kind"] == "arch"]
+    assert len(archs) == 8
+    assert set(rows["row_id"]) == _expected_row_ids(space, archs["row_id"])
+    w4a8 = rows[rows["row_id"].str.endswith("|w4a8")]
+    assert len(w4a8) > 0 and (w4a8["measured_precision"] == "int8").all()
+    assert (rows.loc[rows["kind"] == "block", "copies"] == 2).all()
+    assert (rows["fp_cpu"] != "").all() and (rows["median_ms"] > 0).all()
+    meta = json.loads(profile_path.with_suffix(".json").read_text())
+    assert meta["space"] == "tiny" and meta["precisions"] == ["fp32", "int8", "w4a8"]
+
+
+def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path):
+    out, whole = tmp_path / "resumed.csv", tmp_path / "whole.csv"
+    settings = dict(samples=3, precisions=["fp32"], progress=False, **PROFILE_FAST)
+    first = build_profile(space, out, limit=7, **settings)
+    assert len(first.rows) == 7
+    with out.open("a") as f:  # a run killed in the middle of writing a row
+        f.write("block|s9|half-written")
+    resumed = build_profile(space, out, **settings)
+    assert resumed.rows["row_id"].is_unique
+    assert set(resumed.rows["row_id"]) == set(
+        build_profile(space, whole, **settings).rows["row_id"]
+    )
+    again = build_profile(space, out, **settings)
+    assert len(again.rows) == len(resumed.rows)
+    lut = LUTPredictor.from_profile(out, space)
+    arch = space.sample(1)
+    int8 = arch.replace(**{k: "int8" for k in arch if k.endswith(".precision")})
+    with pytest.raises(PredictorError, match="int8"):
+        lut.predict([int8])
+
+
+def test_resuming_with_other_settings_is_refused(space, profile_path, tmp_path):
+    out = tmp_path / "p.csv"
+    build_profile(space, out, samples=1, archs_only=True, progress=False, **PROFILE_FAST)
+    with pytest.raises(ProfileError, match="samples"):
+        build_profile(space, out, samples=2, archs_only=True, progress=False, **PROFILE_FAST)
+
+
+# -- lookup table -------------------------------------------------------------------------------
+def test_lut_sum_equals_sum_of_its_parts(space, profile_path):
+    lut = LUTPredictor.from_profile(profile_path, space)
+    table = read_profile(profile_path).rows.set_index("row_id")["median_ms"]
+    arch = space.sample(3)
+    stages = space._stages(arch)
+    base = lut.base_latency([w for w, _ in stages])
+    blocks = [lut.block_latency(i, w, b) for i, (w, bs) in enumerate(stages) for b in bs]
+    assert lut.predict([arch])[0] == pytest.approx(base + sum(blocks), rel=1e-12)
+    width, (block, *_) = stages[0]
+    shape = "x".join(map(str, (width, *space.plans[0].spatial)))
+    expected = (
+        table[
+            f"block|s0|w{width}|{block.mixer}|k{block.kernel}|d{block.dilation}"
+            f"|e{block.expansion:g}|{block.precision}"
+        ]
+        - table[f"overhead|{shape}|fp32"] / 2  # blocks were timed as chains of 2 copies
+    )
+    assert lut.block_latency(0, width, block) == pytest.approx(expected, rel=1e-12)
+
+
+def test_expected_latency_is_differentiable_and_matches_the_table(space, profile_path):
+    lut = LUTPredictor.from_profile(profile_path, space)
+    plan = space.plans[1]
+    blocks = [BlockConfig(o.mixer, o.kernel, o.dilation, 2.0, "int8") for o in plan.options]
+    logits = torch.zeros(len(blocks), requires_grad=True)
+    lut.expected_latency(torch.softmax(logits, 0), blocks, 1, 16).backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    for k, block in enumerate(blocks):
+        one_hot = torch.nn.functional.one_hot(torch.tensor(k), len(blocks)).double()
+        value = lut.expected_latency(one_hot, blocks, 1, 16).item()
+        assert value == pytest.approx(lut.block_latency(1, 16, block), rel=1e-12)
+
+
+def test_lut_needs_a_metaformer_space():
+    with pytest.raises(PredictorError, match="MetaFormer"):
+        LUTPredictor(get_space("nasbench201"), {})
+
+
+# -- fit / save / load --------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["lut", "learned"])
+def test_fit_save_load_predict_is_identical(space, profile_path, tmp_path, kind):
+    archs, y = read_profile(profile_path).arch_records(space)
+    predictor = get_predictor(kind, space, profile=profile_path).fit(archs, y)
+    path = predictor.save(tmp_path / f"{kind}.json")
+    loaded = load_predictor(path)
+    fresh = [space.sample(s) for s in range(20, 30)]
+    np.testing.assert_array_equal(loaded.predict(fresh), predictor.predict(fresh))
+    assert (loaded.predict(fresh) > 0).all()
+    assert json.loads(path.read_text())["kind"] == kind
+
+
+def test_learned_without_a_table_fits_on_costs_and_encoding(space, profile_path):
+    archs, y = read_profile(profile_path).arch_records(space)
+    predictor = get_predictor("learned", space).fit(archs, y)
+    assert predictor.predict(archs).shape == (len(archs),)
+    with pytest.raises(PredictorError, match="latencies"):
+        predictor.fit(archs, y[:-1])
+    with pytest.raises(PredictorError, match="at least 5"):
+        predictor.fit(archs[:2], y[:2])
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+def test_cli_profile_fit_eval(profile_path, tmp_path, capsys):
+    from hwnas.predictors.accuracy import latency_accuracy
+
+    holdout = tmp_path / "holdout.csv"
+    main(
+        [
+            "latency",
+            "profile",
+            "--space",
+            str(TINY),
+            "--samples",
+            "4",
+            "--archs-only",
+            "--seed",
+            "7",
+            "--runs",
+            "5",
+            "--rounds",
+            "2",
+            "--warmup",
+            "1",
+            "--out",
+            str(holdout),
+        ]
+    )
+    out = tmp_path / "learned.json"
+    main(["latency", "fit", str(profile_path), "-o", str(out), "--kind", "learned"])
+    capsys.readouterr()
+    main(["latency", "eval", str(out), "--holdout", str(holdout), "--json"])
+    scores = json.loads(capsys.readouterr().out)
+    predictor = load_predictor(out)
+    archs, measured = read_profile(holdout).arch_records(predictor.space)
+    predicted = predictor.predict(archs)
+    expected = latency_accuracy(measured, predicted)
+    for key in ("rmse", "mape", "within_5pct", "within_10pct", "kendall_tau", "spearman"):
+        assert scores[key] == pytest.approx(expected[key], nan_ok=True)
+    assert scores["rmse"] == pytest.approx(np.sqrt(np.mean((predicted - measured) ** 2)))
+    assert scores["mape"] == pytest.approx(100 * np.mean(np.abs(predicted / measured - 1)))
+
+    main(["latency", "eval", str(out), "--holdout", "3", "--json"])
+    assert json.loads(capsys.readouterr().out)["n"] == 3
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["latency", "fit", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "p.json")])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert "missing.csv" in err and "Traceback" not in err
+
+
+def test_profile_file_is_data_not_pickle(profile_path):
+    head = profile_path.read_bytes()[:200]
+    assert head.startswith(b"row_id,kind,")

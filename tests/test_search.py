@@ -1,0 +1,200 @@
+"""Black-box searchers on the NAS-Bench-201 table: protocol, constraints, restore, quality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwnas.evaluators.metrics import Metrics
+from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir
+from hwnas.search import NAMES, get_searcher, hypervolume, pareto_mask
+from hwnas.spaces import get_space
+
+DATA = benchdata_dir(must_exist=False)
+pytestmark = pytest.mark.skipif(
+    not (DATA / "nb201.csv.gz").is_file(), reason=f"benchmark data absent at {DATA}"
+)
+BLACK_BOX = ["random", "evolution", "nsga2", "predictor"]
+ACCURACY = [("accuracy", "max")]
+FAST = {"predictor": {"candidates": 100}}  # fewer candidates scored: a faster test
+BUDGET = {"predictor": 40}  # the surrogate learns fast; the others are cheap to run longer
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space("nasbench201")
+
+
+@pytest.fixture(scope="module")
+def evaluator(space):
+    return TabularEvaluator(space, cost=False)
+
+
+def make(name, space, objectives=ACCURACY, constraints=(), seed=0, **settings):
+    return get_searcher(
+        name, space, objectives, constraints, seed=seed, **FAST.get(name, {}), **settings
+    )
+
+
+def run(searcher, evaluator, budget, batch=1):
+    while len(searcher.trials) < budget:
+        for arch in searcher.ask(min(batch, budget - len(searcher.trials))):
+            searcher.tell(arch, evaluator.evaluate(arch))
+    return searcher
+
+
+def asynchronous_history(searcher, evaluator, rounds, rng):
+    """Ask in batches while earlier candidates are in flight; tell in a shuffled order."""
+    pending = []
+    for _ in range(rounds):
+        pending += searcher.ask(3)
+        rng.shuffle(pending)
+        for arch in pending[:2]:
+            result = evaluator.evaluate(arch) if rng.random() > 0.1 else Metrics.failed("boom")
+            searcher.tell(arch, result)
+        pending = pending[2:]
+    return pending
+
+
+def test_get_searcher_errors(space):
+    with pytest.raises(ValueError, match="unknown searcher 'annealing'"):
+        get_searcher("annealing", space, ACCURACY)
+    with pytest.raises(ValueError, match=r"objectives\[0\].*direction"):
+        get_searcher("random", space, [("accuracy", "up")])
+    with pytest.raises(ValueError, match="at least one"):
+        get_searcher("random", space, [])
+    with pytest.raises(ValueError, match=r"constraints\[0\].*not a number"):
+        get_searcher("random", space, ACCURACY, [("latency_ms", "fast")])
+    with pytest.raises(ValueError, match="one objective"):
+        get_searcher("evolution", space, [("accuracy", "max"), ("latency_ms", "min")])
+    with pytest.raises(ValueError, match="population_size"):
+        get_searcher("evolution", space, ACCURACY, tournament_size=0)
+    with pytest.raises(ValueError, match="searcher 'random'.*unexpected keyword"):
+        get_searcher("random", space, ACCURACY, population_size=3)
+    assert "differentiable" in NAMES
+
+
+@pytest.mark.parametrize("name", BLACK_BOX)
+def test_no_duplicates_with_candidates_in_flight(name, space, evaluator):
+    searcher = make(name, space)
+    pending = asynchronous_history(searcher, evaluator, 12, np.random.default_rng(1))
+    keys = [t.arch.key for t in searcher.trials]
+    assert len(keys) == len(set(keys)) == 36
+    assert {a.key for a in pending} == {t.arch.key for t in searcher.trials if not t.finished}
+    with pytest.raises(ValueError, match="already told"):
+        done = next(t for t in searcher.trials if t.finished)
+        searcher.tell(done.arch, evaluator.evaluate(done.arch))
+
+
+@pytest.mark.parametrize("name", BLACK_BOX)
+def test_restore_continues_the_same_search(name, space, evaluator):
+    objectives = ACCURACY if name != "nsga2" else [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    searcher = make(
+        name,
+        space,
+        objectives,
+        seed=3,
+        **({"population_size": 8} if name in ("nsga2", "evolution") else {}),
+    )
+    asynchronous_history(searcher, evaluator, 12, np.random.default_rng(2))
+    history = [(t.arch, t.metrics) for t in searcher.trials]
+    assert any(m is None for _, m in history) and any(
+        m is not None and not m.ok for _, m in history
+    )
+    restored = make(
+        name,
+        space,
+        objectives,
+        seed=3,
+        **({"population_size": 8} if name in ("nsga2", "evolution") else {}),
+    )
+    restored.restore(history)
+    for _ in range(3):
+        expected, got = searcher.ask(4), restored.ask(4)
+        assert [a.key for a in got] == [a.key for a in expected]
+        for arch in expected:
+            searcher.tell(arch, evaluator.evaluate(arch))
+            restored.tell(arch, evaluator.evaluate(arch))
+
+
+@pytest.mark.parametrize("name", BLACK_BOX)
+def test_failed_evaluations_are_handled(name, space, evaluator):
+    searcher = make(name, space)
+    for i in range(30):
+        (arch,) = searcher.ask(1)
+        if i % 3 == 0:
+            searcher.tell(arch, Metrics.failed("out of memory"))
+        elif i % 3 == 1:
+            searcher.tell(arch, Metrics({"accuracy": float("nan")}))
+        else:
+            searcher.tell(arch, evaluator.evaluate(arch))
+    assert sum(t.ok for t in searcher.trials) == 10
+    best = searcher.best()
+    assert best.ok and best.metrics["accuracy"] == max(
+        t.metrics["accuracy"] for t in searcher.trials if t.ok
+    )
+    with pytest.raises(KeyError, match="accuracy"):
+        searcher.tell(searcher.ask(1)[0], Metrics({"acc": 1.0}))
+
+
+@pytest.mark.parametrize("name", ["evolution", "predictor", "nsga2"])
+def test_constraints_are_honoured(name, space, evaluator):
+    constraints = [("hw_fpga_latency_ms", 4.0)]
+    best, share = {}, {}
+    for n in (name, "random"):
+        for seed in range(3):
+            searcher = make(n, space, constraints=constraints, seed=seed)
+            run(searcher, evaluator, BUDGET.get(name, 150), batch=5)
+            assert searcher.best().metrics["hw_fpga_latency_ms"] <= 4.0
+            front = searcher.pareto_front()
+            assert front and all(t.metrics["hw_fpga_latency_ms"] <= 4.0 for t in front)
+            best.setdefault(n, []).append(searcher.best().metrics["accuracy"])
+            feasible = [t.metrics["hw_fpga_latency_ms"] <= 4.0 for t in searcher.trials]
+            share.setdefault(n, []).append(np.mean(feasible))
+    if name == "predictor":  # it ranks by accuracy x P(feasible): a better feasible result
+        assert np.mean(best[name]) > np.mean(best["random"])
+    else:  # evolution and NSGA-II prefer feasible parents: more of the budget is feasible
+        assert np.mean(share[name]) > np.mean(share["random"])
+
+
+@pytest.mark.parametrize("name", ["evolution", "predictor"])
+def test_single_objective_beats_random(name, space, evaluator):
+    def mean_best(n):
+        return np.mean(
+            [
+                run(make(n, space, seed=s), evaluator, BUDGET.get(name, 80), 5)
+                .best()
+                .metrics["accuracy"]
+                for s in range(3)
+            ]
+        )
+
+    assert mean_best(name) > mean_best("random")
+
+
+@pytest.mark.parametrize("name", ["nsga2", "predictor"])
+def test_multi_objective_beats_random(name, space, evaluator):
+    objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
+
+    def mean_hypervolume(n):
+        volumes = []
+        for seed in range(3):
+            budget = BUDGET.get(name, 150)
+            searcher = run(make(n, space, objectives, seed=seed), evaluator, budget, batch=10)
+            front = np.array(
+                [
+                    [100 - t.metrics["accuracy"], t.metrics["hw_fpga_latency_ms"]]
+                    for t in searcher.pareto_front()
+                ]
+            )
+            volumes.append(hypervolume(front, np.array([15.0, 8.0])))
+        return np.mean(volumes)
+
+    assert mean_hypervolume(name) > mean_hypervolume("random")
+
+
+def test_pareto_helpers():
+    points = np.array([[1.0, 5.0], [2.0, 2.0], [3.0, 3.0], [2.0, 2.0], [5.0, 1.0]])
+    assert pareto_mask(points).tolist() == [True, True, False, True, True]
+    assert hypervolume(points, np.array([6.0, 6.0])) == pytest.approx(5 + 12 + 1)
+    assert hypervolume(np.array([[7.0, 1.0]]), np.array([6.0, 6.0])) == 0.0

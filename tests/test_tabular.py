@@ -1,0 +1,79 @@
+"""The tabular evaluator returns the published NAS-Bench-201 values (skips without the data)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir, load_nb201
+from hwnas.spaces import get_space
+
+DATA = benchdata_dir(must_exist=False)
+needs_data = pytest.mark.skipif(
+    not (DATA / "nb201.csv.gz").is_file(), reason=f"benchmark data absent at {DATA}"
+)
+BEST_CIFAR10 = (
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
+    "+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+)
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space("nasbench201")
+
+
+@pytest.fixture(scope="module")
+def evaluator(space):
+    return TabularEvaluator(space, cost=False)
+
+
+@needs_data
+def test_published_optimum(space, evaluator):
+    arch = space.from_string(BEST_CIFAR10)
+    assert space.index(arch) == 6111
+    metrics = evaluator.evaluate(arch)
+    assert metrics.ok
+    assert metrics["test_accuracy"] == pytest.approx(94.3733, abs=1e-4)
+    assert metrics["accuracy"] == pytest.approx(91.6067, abs=1e-4)
+    assert metrics["hw_fpga_latency_ms"] == pytest.approx(6.67856, abs=1e-5)
+    assert metrics["lat_fpga_ms"] == pytest.approx(metrics["hw_fpga_latency_ms"])
+    assert metrics["train_time_s"] > 0
+
+
+@needs_data
+def test_values_match_table_rows(space, evaluator):
+    table = load_nb201()
+    for idx in (0, 1, 9930, 15624):
+        arch = space.from_string(table.loc[idx, "arch_str"])
+        metrics = evaluator.evaluate(arch)
+        assert metrics["test_accuracy"] == table.loc[idx, "cifar10_test_200ep"]
+        assert metrics["hw_pixel3_latency_ms"] == table.loc[idx, "hw_pixel3_latency_ms"]
+        assert metrics["lat_raspi4_ms"] == table.loc[idx, "lat_raspi4_ms"]
+
+
+@needs_data
+def test_custom_metrics_and_cost(space):
+    evaluator = TabularEvaluator(space, metrics={"accuracy": "cifar100_test_200ep"}, latency=False)
+    arch = space.from_string(BEST_CIFAR10)
+    metrics = evaluator.evaluate(arch)
+    assert metrics["accuracy"] == pytest.approx(73.22, abs=1e-2)
+    assert "test_accuracy" not in metrics and "lat_fpga_ms" not in metrics
+    assert metrics["params"] == space.cost(arch).params
+
+
+@needs_data
+def test_bad_input_is_named(space, tmp_path):
+    with pytest.raises(ValueError, match="no_such_column"):
+        TabularEvaluator(space, metrics={"accuracy": "no_such_column"})
+    with pytest.raises(FileNotFoundError, match="nb201.csv.gz"):
+        TabularEvaluator(space, path=tmp_path)
+    with pytest.raises(TypeError, match="nasbench201"):
+        TabularEvaluator(get_space("conv1d"))
+
+
+def test_benchdata_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HWNAS_BENCHDATA", str(tmp_path))
+    assert benchdata_dir() == tmp_path
+    monkeypatch.setenv("HWNAS_BENCHDATA", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="HWNAS_BENCHDATA"):
+        benchdata_dir()

@@ -1,0 +1,119 @@
+"""TransferPredictor: beats a FLOPs ranking on real devices (benchdata), is deterministic,
+saves as data, and names what it cannot predict."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from hwnas.predictors import PredictorError, get_predictor, load_predictor
+from hwnas.predictors.transfer import TransferPredictor
+from hwnas.spaces import get_space
+
+BENCHDATA = Path(
+    os.environ.get(
+        "HWNAS_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
+    )
+)
+LATENCIES = BENCHDATA / "nb201_latency_24devices.csv.gz"
+SOURCES = ["1080ti_1", "1080ti_256", "silver_4114", "samsung_a50", "pixel3"]
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space("nasbench201")
+
+
+@pytest.fixture(scope="module")
+def table(space):
+    """A seeded sample of 600 NB201 rows: their Arch, source latencies and target devices."""
+    if not LATENCIES.is_file():
+        pytest.skip(f"benchmark data not found at {LATENCIES} (set HWNAS_BENCHDATA)")
+    rows = pd.read_csv(LATENCIES).sample(600, random_state=0)
+    rows["arch"] = [space.from_string(s) for s in rows["arch_str"]]
+    return rows.set_index(rows["arch"].map(lambda a: a.key))
+
+
+@pytest.fixture(scope="module")
+def small(space):
+    """A small made-up source table (no benchdata needed): latency grows with conv ops."""
+    archs = list(dict.fromkeys(space.sample(i) for i in range(40)))
+    convs = np.array([sum(op.startswith("nor_conv") for op in a.values()) for a in archs])
+    pools = np.array([sum(op == "avg_pool_3x3" for op in a.values()) for a in archs])
+    sources = pd.DataFrame(
+        {"cpu": 2.0 + 1.5 * convs + 0.2 * pools, "gpu": 1.0 + 0.3 * convs + 0.1 * pools},
+        index=[a.key for a in archs],
+    )
+    target = 3.0 + 2.0 * convs + 0.5 * pools + 0.1 * (np.arange(len(archs)) % 3)
+    return archs, sources, target
+
+
+def test_transfer_beats_a_flops_ranking_on_unseen_devices(space, table):
+    train, held_out = table.iloc[:20], table.iloc[570:]  # 30 held-out architectures
+    flops = [space.cost(a).macs for a in held_out["arch"]]
+    for device in ("eyeriss", "raspi4"):  # two of HELP's unseen test devices
+        predictor = TransferPredictor(table[SOURCES], space)
+        predictor.fit(list(train["arch"]), train[device])
+        predicted = predictor.predict(list(held_out["arch"]))
+        rho_transfer = spearmanr(predicted, held_out[device]).statistic
+        rho_flops = spearmanr(flops, held_out[device]).statistic
+        assert rho_transfer > rho_flops + 0.02, (device, rho_transfer, rho_flops)
+
+
+def test_fit_predict_is_deterministic_and_survives_save_load(space, small, tmp_path):
+    archs, sources, target = small
+    first = TransferPredictor(sources, space).fit(archs[:12], target[:12])
+    second = TransferPredictor(sources, space).fit(archs[:12], target[:12])
+    expected = first.predict(archs)
+    assert np.array_equal(expected, second.predict(archs))
+    assert np.all(expected > 0) and set(first.member_weights) == {"sources", "additive"}
+    assert sum(first.member_weights.values()) == pytest.approx(1.0)
+
+    path = first.save(tmp_path / "transfer.json")
+    data = json.loads(path.read_text())
+    assert data["kind"] == "transfer" and len(data["train"]["archs"]) == 12
+    assert np.array_equal(load_predictor(path).predict(archs), expected)
+
+
+def test_get_predictor_builds_it_with_the_space(space, small):
+    archs, sources, target = small
+    predictor = get_predictor("transfer", space, sources=sources, weight_power=2.0)
+    assert isinstance(predictor, TransferPredictor) and predictor.space is space
+    assert predictor.fit(archs[:10], target[:10]).predict(archs[10:]).shape == (len(archs) - 10,)
+
+
+def test_missing_keys_are_named_unless_fallback(space, small):
+    archs, sources, target = small
+    unknown = next(
+        a for a in (space.sample(1000 + i) for i in range(50)) if a.key not in sources.index
+    )
+    with pytest.raises(PredictorError, match=unknown.key):
+        TransferPredictor(sources).fit([*archs[:5], unknown], [*target[:5], 4.0])
+    predictor = TransferPredictor(sources, space).fit(archs[:10], target[:10])
+    with pytest.raises(
+        PredictorError, match=f"1 architectures have no row in sources.*{unknown.key}"
+    ):
+        predictor.predict([archs[0], unknown])
+    fallback = TransferPredictor(sources, space, fallback=True).fit(archs[:10], target[:10])
+    both = fallback.predict([archs[0], unknown])
+    assert both[0] == pytest.approx(predictor.predict([archs[0]])[0]) and both[1] > 0
+
+
+def test_bad_sources_and_settings_are_refused(space, small):
+    archs, sources, _ = small
+    broken = sources.copy()
+    broken.iloc[3, 1] = 0.0
+    with pytest.raises(PredictorError, match="column 'gpu'"):
+        TransferPredictor(broken)
+    with pytest.raises(PredictorError, match="DataFrame"):
+        TransferPredictor(sources.to_numpy())
+    with pytest.raises(PredictorError, match="sources_alpha"):
+        TransferPredictor(sources, sources_alpha=-1)
+    with pytest.raises(PredictorError, match="fallback: needs a space"):
+        TransferPredictor(sources, fallback=True)
+    with pytest.raises(PredictorError, match="not fitted"):
+        TransferPredictor(sources).predict(archs[:2])
