@@ -5,6 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export RAY_USAGE_STATS_ENABLED := 0
+export RAY_AUTH_MODE := disabled
 
 .PHONY: demo test lint env
 env: $(VENV)/.installed

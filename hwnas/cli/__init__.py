@@ -18,10 +18,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from hwnas.cli import latency, spaces
+    from hwnas.cli import experiments, latency, spaces
 
     app.add_typer(spaces.app, name="spaces")
     app.add_typer(latency.app, name="latency")
+    app.add_typer(experiments.app)  # search, status, pareto, export, build: on the root
 
 
 def main(argv: list[str] | None = None) -> None:

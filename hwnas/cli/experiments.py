@@ -1,0 +1,202 @@
+"""`hwnas search / status / pareto / export / build`: run a search from an experiment file,
+inspect it, and export and rebuild its winners. These commands sit directly on the root app."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+
+app = typer.Typer()
+
+ObjectivesOption = typer.Option(
+    None,
+    "--objectives",
+    help="objectives as metric:min|max, comma separated or repeated (default: the run's)",
+)
+
+
+@app.command()
+def search(
+    experiment: Path = typer.Argument(..., help="experiment YAML file (see examples/)"),
+    address: str = typer.Option(
+        None, "--address", help="Ray cluster address (auto, host:port, ray://...)"
+    ),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in its run_dir"),
+    quiet: bool = typer.Option(False, "--quiet", help="no live progress display"),
+) -> None:
+    """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
+    from hwnas.experiments import load_experiment, run_experiment
+
+    config = load_experiment(experiment)
+    try:
+        summary = run_experiment(config, address=address, resume=resume, progress=not quiet)
+    except KeyboardInterrupt:
+        typer.echo(f"hwnas: interrupted; resume with: hwnas search {experiment} --resume", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(
+        f"run {summary.run_dir}: {summary.evaluated} evaluations "
+        f"({summary.failed} failed, {summary.by_this_driver} by this driver); "
+        f"stopped by {summary.stopped_by}"
+    )
+
+
+@app.command()
+def status(run: Path = typer.Argument(..., help="run directory")) -> None:
+    """Counts of evaluations, the objectives, best values and hypervolume of a run."""
+    from hwnas.experiments import load
+    from hwnas.experiments.storage import outcome_of
+
+    results = load(run)
+    by_outcome: dict[str, int] = {}
+    for t in results.study.get_trials(deepcopy=False):
+        outcome = outcome_of(t)
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
+    df = results.trials
+    target = results.config.evaluations
+    typer.echo(f"run {run} (study {results.config.name!r}, space {results.config.space.name})")
+    typer.echo(
+        f"evaluations: {len(df)}{f' of {target}' if target else ''} "
+        f"(ok {by_outcome.get('ok', 0)}, failed {by_outcome.get('failed', 0)}, "
+        f"in flight {by_outcome.get('running', 0)}, rerun after a stop "
+        f"{by_outcome.get('stale', 0) + by_outcome.get('interrupted', 0)})"
+    )
+    objectives = ", ".join(f"{m} ({d})" for m, d in results.objectives)
+    typer.echo(f"objectives: {objectives}")
+    if results.constraints:
+        typer.echo("constraints: " + ", ".join(f"{m} <= {b:g}" for m, b in results.constraints))
+    if results.candidates().empty:
+        typer.echo("no feasible successful evaluation yet")
+        return
+    front = results.pareto()
+    typer.echo(f"feasible: {len(results.candidates())}; Pareto front: {len(front)}")
+    for metric, direction in results.objectives:
+        best = front[metric].max() if direction == "max" else front[metric].min()
+        typer.echo(f"best {metric}: {best:.6g}")
+    if len(results.objectives) > 1:
+        typer.echo(f"hypervolume: {results.hypervolume():.6g}")
+    if len(df):
+        typer.echo(f"elapsed: {df['finished_s'].max():.1f} s")
+
+
+def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:
+    from hwnas.experiments.results import parse_objectives
+
+    if not specs:
+        return results.objectives
+    flat = [s.strip() for spec in specs for s in spec.split(",") if s.strip()]
+    return parse_objectives(flat, results.objectives)
+
+
+@app.command()
+def pareto(
+    run: Path = typer.Argument(..., help="run directory"),
+    objectives: list[str] = ObjectivesOption,
+    html: Path = typer.Option(None, "--html", help="write an interactive plotly report here"),
+    as_json: bool = typer.Option(False, "--json", help="print the front as JSON"),
+) -> None:
+    """The Pareto front of a run as a table (or JSON), its hypervolume, and an HTML report."""
+    from hwnas.experiments import load
+
+    results = load(run)
+    objs = _objectives(results, objectives)
+    front = results.pareto(objs)
+    shown = [m for m, _ in objs] + [m for m, _ in results.constraints]
+    shown += ["params", "macs", "size_bytes"]
+    metrics = [m for m in dict.fromkeys(shown) if m in front.columns]
+    hv = results.hypervolume(objs) if len(objs) > 1 and not front.empty else None
+    if as_json:
+        rows = [
+            {
+                "trial": int(r["number"]),
+                "key": r["key"],
+                "arch": results.describe(results.arch(int(r["number"]))),
+                **{m: float(r[m]) for m in metrics},
+            }
+            for _, r in front.iterrows()
+        ]
+        typer.echo(json.dumps({"objectives": objs, "hypervolume": hv, "front": rows}, indent=2))
+    else:
+        _print_front(results, front, metrics, objs, hv)
+    if html is not None:
+        from hwnas.experiments.plots import write_report
+
+        write_report(results, objs, html)
+        typer.echo(f"wrote {html}")
+
+
+def _print_front(results, front, metrics, objs, hv) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"Pareto front of {results.run_dir}: {len(front)} of {len(results.trials)} evaluations"
+    table = Table(title=title)
+    for column in ("trial", *metrics, "architecture"):
+        table.add_column(column, overflow="fold")
+    for _, r in front.iterrows():
+        values = [_fmt(r[m]) for m in metrics]
+        arch = results.describe(results.arch(int(r["number"])))
+        table.add_row(str(int(r["number"])), *values, arch)
+    Console(width=160).print(table)
+    if hv is not None:
+        typer.echo(f"hypervolume ({', '.join(f'{m} {d}' for m, d in objs)}): {hv:.6g}")
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="run directory"),
+    top: int = typer.Option(None, "--top", min=1, help="export the K best of the front"),
+    trial: int = typer.Option(None, "--trial", min=0, help="export this trial number"),
+    fmt: str = typer.Option("json", "--format", help="json, yaml, onnx or torch"),
+    out: Path = typer.Option(None, "-o", "--out", help="output folder (default RUN/export)"),
+) -> None:
+    """Export winning architectures as self-contained configs (plus ONNX or torch weights)."""
+    from hwnas.experiments import ExperimentError, export_run, load
+
+    if top is not None and trial is not None:
+        raise ExperimentError("give --top or --trial, not both")
+    if fmt not in ("json", "yaml", "onnx", "torch"):
+        raise ExperimentError(f"--format must be json, yaml, onnx or torch, not {fmt!r}")
+    results = load(run)
+    written = export_run(results, out or run / "export", top=top, trial=trial, fmt=fmt)
+    for path in written:
+        data = json.loads(path.read_text()) if path.suffix == ".json" else None
+        extra = ""
+        if data and "onnx" in data:
+            onnx = data["onnx"]
+            diff = onnx["max_abs_diff"]
+            extra = f" + {onnx['file']} (ONNX Runtime matches torch, max diff {diff:.2g})"
+        elif data and "weights" in data:
+            extra = f" + {data['weights']}"
+        typer.echo(f"wrote {path}{extra}")
+
+
+@app.command()
+def build(
+    config: Path = typer.Argument(..., help="exported architecture config (.json or .yaml)"),
+    weights: Path = typer.Option(None, "--weights", help="state_dict saved with torch.save"),
+) -> None:
+    """Rebuild the torch model of an exported config and check it runs."""
+    import torch
+
+    from hwnas.experiments.export import build as build_model
+    from hwnas.experiments.export import config_space, read_config
+
+    data = read_config(config)
+    model = build_model(config, weights).eval()
+    space = config_space(data)
+    with torch.no_grad():
+        out = model(torch.zeros(1, *space.input_shape))
+    params = sum(p.numel() for p in model.parameters())
+    typer.echo(
+        f"built {data['space']['name']} v{data['space']['version']} arch {data.get('key')}: "
+        f"{params:,} parameters, input {tuple(space.input_shape)} -> output {tuple(out.shape)}"
+    )

@@ -1,0 +1,109 @@
+"""The parts an experiment file names, built from it: space, evaluator, executor, searcher.
+
+Only names and settings are translated here; every part is the real one from its package
+(`hwnas.spaces`, `hwnas.evaluators`, `hwnas.search`, `hwnas.predictors`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hwnas.experiments.config import ExperimentConfig, ExperimentError
+from hwnas.spaces import SearchSpace, SpaceError, get_space
+
+
+def make_space(config: ExperimentConfig) -> SearchSpace:
+    s = config.space
+    try:
+        return get_space(s.name, input_shape=s.input, num_classes=s.classes)
+    except SpaceError as e:
+        raise ExperimentError(f"space: {e}") from None
+
+
+def evaluator_settings(config: ExperimentConfig, space: SearchSpace) -> dict[str, dict[str, Any]]:
+    """Each evaluator's settings, with the experiment-wide dataset, benchmark, latency
+    predictor and seed filled in where that evaluator takes them and the file did not."""
+    settings = {n: dict(config.evaluator.settings.get(n, {})) for n in config.evaluator.names}
+    for name, own in settings.items():
+        if name in ("train", "zero_cost"):
+            if config.dataset:
+                own.setdefault("dataset", config.dataset)
+            own.setdefault("seed", config.seed)
+        if name == "tabular" and config.benchmark:
+            own.setdefault("path", config.benchmark)
+        if name == "latency" and config.latency and "predictor" not in own:
+            own["predictor"] = latency_predictor(config, space)
+    return settings
+
+
+def make_evaluator(config: ExperimentConfig, space: SearchSpace):
+    from hwnas.evaluators import get_evaluator
+
+    names, settings = config.evaluator.names, evaluator_settings(config, space)
+    try:
+        if len(names) == 1:
+            return get_evaluator(names[0], space, **settings[names[0]])
+        return get_evaluator(names, space, **settings)
+    except (TypeError, ValueError, FileNotFoundError) as e:
+        raise ExperimentError(f"evaluator: {e}") from None
+
+
+def make_executor(config: ExperimentConfig, evaluator, address: str | None = None):
+    """`LocalExecutor` or `RayExecutor` (an embedded Ray unless an address is given)."""
+    from hwnas.evaluators import LocalExecutor, RayExecutor
+
+    ex = config.executor
+    if ex.kind == "local" and not address:
+        return LocalExecutor(evaluator)
+    return RayExecutor(
+        evaluator,
+        address=address or ex.address,
+        max_in_flight=ex.max_in_flight,
+        resources=ex.resources,
+        timeout_s=ex.timeout_s,
+        max_retries=ex.max_retries,
+    )
+
+
+def latency_predictor(config: ExperimentConfig, space: SearchSpace):
+    """The configured latency predictor: a fitted predictor file, or a LUT from a profile."""
+    if config.latency is None:
+        return None
+    from hwnas.predictors import LUTPredictor, load_predictor
+
+    try:
+        if config.latency.predictor:
+            return load_predictor(Path(config.latency.predictor), space=space)
+        return LUTPredictor.from_profile(Path(config.latency.profile), space)
+    except (OSError, ValueError, RuntimeError) as e:  # the predictors' errors name the file
+        raise ExperimentError(f"latency: {e}") from None
+
+
+def make_searcher(config: ExperimentConfig, space: SearchSpace, progress: bool = True):
+    """The configured searcher; the differentiable one also gets the dataset (and shows its
+    supernet training when `progress`), and it and the predictor-guided one get the latency
+    predictor (a LUT from a profile, or a fitted file)."""
+    from hwnas.search import get_searcher
+
+    settings = dict(config.searcher.settings)
+    name = config.searcher.name
+    if name == "differentiable":
+        settings.setdefault("progress", progress)
+        if config.dataset:
+            settings.setdefault("dataset", config.dataset)
+    if name in ("differentiable", "predictor") and config.latency:
+        settings.setdefault("latency_predictor", latency_predictor(config, space))
+    if name == "differentiable" and config.latency and config.latency.target_ms:
+        settings.setdefault("latency_target_ms", config.latency.target_ms)
+    try:
+        return get_searcher(
+            config.searcher.name,
+            space,
+            config.objective_pairs,
+            constraints=config.constraint_pairs,
+            seed=config.seed,
+            **settings,
+        )
+    except (TypeError, ValueError) as e:
+        raise ExperimentError(f"searcher: {e}") from None

@@ -1,0 +1,257 @@
+"""The experiment file: one YAML document that says what to search, how, and where to store it.
+
+Parsing is safe (`yaml.safe_load`: tags that would construct Python objects are rejected) and
+strict (unknown keys are errors). Every error is an `ExperimentError` naming the file, the field
+and, when the YAML says where it is, the line. Loading a file never writes anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ExperimentError(ValueError):
+    """A problem with an experiment file or run directory, named in one line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def inside_run_dir(path: str, field: str) -> str:
+    """`path` unchanged if it is a relative path that stays inside the run directory."""
+    parts = PurePosixPath(path.replace("\\", "/"))
+    if parts.is_absolute() or Path(path).is_absolute() or ".." in parts.parts or not path:
+        raise ValueError(f"{field} must be a relative path inside the run directory, not {path!r}")
+    return path
+
+
+class SpaceConfig(_Strict):
+    """A built-in space name or a space YAML path, with optional input and class overrides."""
+
+    name: str
+    input: list[int] | None = Field(None, description="input shape without batch")
+    classes: int | None = Field(None, ge=2)
+
+    @field_validator("input")
+    @classmethod
+    def _positive(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(d <= 0 for d in v)):
+            raise ValueError(f"input must be a non-empty list of positive sizes, got {v}")
+        return v
+
+
+class EvaluatorConfig(_Strict):
+    """One evaluator name or several (composed), their settings by name, and the budget."""
+
+    name: str | list[str]
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    budget: float | None = Field(None, gt=0)
+
+    @property
+    def names(self) -> list[str]:
+        return [self.name] if isinstance(self.name, str) else list(self.name)
+
+    @model_validator(mode="after")
+    def _settings_for_known(self) -> EvaluatorConfig:
+        unknown = set(self.settings) - set(self.names)
+        if unknown:
+            raise ValueError(f"settings for evaluators not in name: {sorted(unknown)}")
+        return self
+
+
+class Objective(_Strict):
+    metric: str
+    direction: Literal["min", "max"]
+
+
+class Constraint(_Strict):
+    """`metric <= max`."""
+
+    metric: str
+    max: float
+
+
+class SearcherConfig(_Strict):
+    name: Literal["random", "evolution", "nsga2", "predictor", "differentiable"]
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExecutorConfig(_Strict):
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = None
+    resources: dict[str, float] | None = None
+    max_in_flight: int = Field(1, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
+    max_retries: int = Field(2, ge=0)
+
+
+class StorageConfig(_Strict):
+    """Where the Optuna study lives: default a SQLite file in the run directory; or an Optuna
+    journal file (relative to the run directory); or any Optuna RDB URL (shared storage)."""
+
+    journal: str | None = None
+    url: str | None = None
+    heartbeat_s: float = Field(5.0, gt=0, description="how often a driver says it is alive")
+    grace_s: float | None = Field(None, gt=0, description="silence after which it is dead")
+
+    @field_validator("journal")
+    @classmethod
+    def _journal_inside(cls, v: str | None) -> str | None:
+        return v if v is None else inside_run_dir(v, "journal")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StorageConfig:
+        if self.journal and self.url:
+            raise ValueError("give either journal or url, not both")
+        return self
+
+
+class LatencyConfig(_Strict):
+    """A fitted latency predictor file or a measured profile (one of them)."""
+
+    predictor: str | None = None
+    profile: str | None = None
+    target_ms: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LatencyConfig:
+        if bool(self.predictor) == bool(self.profile):
+            raise ValueError("give exactly one of predictor or profile")
+        return self
+
+
+class ExperimentConfig(_Strict):
+    """Everything one search needs; see `examples/*.yaml` and docs/guide.md."""
+
+    name: str = Field("hwnas", pattern=r"^[A-Za-z0-9_.-]+$")
+    space: SpaceConfig
+    dataset: str | None = None
+    benchmark: str | None = None
+    evaluator: EvaluatorConfig
+    objectives: list[Objective] = Field(min_length=1)
+    constraints: list[Constraint] = Field(default_factory=list)
+    searcher: SearcherConfig
+    evaluations: int | None = Field(None, ge=1)
+    time_limit_s: float | None = Field(None, gt=0)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    latency: LatencyConfig | None = None
+    seed: int = 0
+    run_dir: str
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("searcher", mode="before")
+    @classmethod
+    def _searcher_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("evaluator", mode="before")
+    @classmethod
+    def _evaluator_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str | list) else v
+
+    @field_validator("run_dir")
+    @classmethod
+    def _no_parent(cls, v: str) -> str:
+        if not v or ".." in PurePosixPath(v.replace("\\", "/")).parts:
+            raise ValueError(f"run_dir must not contain '..', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        if self.evaluations is None and self.time_limit_s is None:
+            raise ValueError("set evaluations, time_limit_s or both")
+        names = [o.metric for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"objectives repeat a metric: {names}")
+        if self.executor.address and self.executor.kind != "ray":
+            raise ValueError("executor.address needs executor.kind: ray")
+        return self
+
+    @property
+    def objective_pairs(self) -> list[tuple[str, str]]:
+        return [(o.metric, o.direction) for o in self.objectives]
+
+    @property
+    def constraint_pairs(self) -> list[tuple[str, float]]:
+        return [(c.metric, c.max) for c in self.constraints]
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON-able data that `ExperimentConfig.model_validate` reads back."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at field path `loc` (the deepest one that exists)."""
+    node, line = root, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
+            if not match:
+                hit = [k for k, _ in node.value if getattr(k, "value", None) == str(part)]
+                return hit[0].start_mark.line + 1 if hit else line
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _schema_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union-member tags (`str`, `list[str]`, ...) from an error location."""
+    return tuple(p for p in loc if isinstance(p, int) or "[" not in p and p not in {"str"})
+
+
+def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfig:
+    """Validate experiment YAML text; errors name `source`, the field and the line."""
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" line {where.line + 1}:" if where else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ExperimentError(f"{source}:{line} not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ExperimentError(f"{source}: expected a mapping of fields at the top level")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            loc = _schema_loc(e["loc"])
+            line = _line_of(root, loc)
+            at = f" line {line}:" if line else ""
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}:{at} {_field_path(loc)}: {msg}")
+        raise ExperimentError("; ".join(dict.fromkeys(lines))) from None
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment YAML file (nothing is written)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ExperimentError(f"{path}: cannot read: {e.strerror}") from None
+    return parse_experiment(text, str(path))

@@ -1,0 +1,235 @@
+"""Exporting winners: self-contained architecture configs, torch weights and ONNX models.
+
+An exported config holds everything needed to rebuild the exact torch model anywhere hwnas is
+installed: the space's name, version and full YAML source (so a later change to a built-in
+space cannot silently change the model), the input shape and classes, the choices, and the
+metrics the search measured. `build(config)` turns it back into the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from torch import nn
+
+from hwnas.experiments.config import ExperimentError
+from hwnas.spaces import Arch, SearchSpace, get_space, reparameterize, set_fake_quant
+
+FORMAT = "hwnas-arch/1"
+ONNX_INPUT, ONNX_OUTPUT = "x", "logits"
+Format = Literal["json", "yaml", "onnx", "torch"]
+
+
+def arch_config(space: SearchSpace, arch: Arch, metrics: Mapping[str, Any] | None = None) -> dict:
+    """The self-contained config of `arch` (see the module docstring)."""
+    space.validate(arch)
+    return {
+        "format": FORMAT,
+        "space": {
+            "name": space.name,
+            "version": space.version,
+            "input": list(space.input_shape),
+            "classes": space.num_classes,
+            "source": Path(space.source).read_text(),
+        },
+        "key": arch.key,
+        "choices": dict(arch),
+        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+    }
+
+
+def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A config as data: a mapping as is, or a `.json` / `.yaml` file (parsed safely)."""
+    if isinstance(config, Mapping):
+        data = dict(config)
+        source = "config"
+    else:
+        path = Path(config)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise ExperimentError(f"{path}: cannot read: {e.strerror}") from None
+        try:
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as e:
+            raise ExperimentError(f"{path}: not valid {path.suffix[1:] or 'YAML'}: {e}") from None
+        source = str(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ExperimentError(f"{source}: not an hwnas architecture config (format {FORMAT})")
+    for field in ("space", "choices"):
+        if not isinstance(data.get(field), dict):
+            raise ExperimentError(f"{source}: {field}: missing or not a mapping")
+    return data
+
+
+def config_space(data: Mapping[str, Any]) -> SearchSpace:
+    """The space a config was exported from, rebuilt from its embedded YAML source."""
+    s = data["space"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{s['name']}.yaml"
+        path.write_text(s["source"])
+        space = get_space(path, input_shape=s.get("input"), num_classes=s.get("classes"))
+    if (space.name, space.version) != (s["name"], s["version"]):
+        raise ExperimentError(
+            f"space source is {space.name!r} v{space.version}, config says "
+            f"{s['name']!r} v{s['version']}"
+        )
+    return space
+
+
+def build(config: str | Path | Mapping[str, Any], weights: str | Path | None = None) -> nn.Module:
+    """The exact torch model of an exported config (training mode, as the search built it).
+
+    Weights come from `weights`, else from the file the config names beside it (a state_dict
+    saved with `torch.save`, loaded with `weights_only=True`); without either the model is
+    freshly initialised."""
+    data = read_config(config)
+    space = config_space(data)
+    arch = space.arch(data["choices"])
+    if data.get("key") and data["key"] != arch.key:
+        raise ExperimentError(f"choices give key {arch.key}, config says {data['key']}")
+    model = space.build(arch)
+    if weights is None and data.get("weights") and not isinstance(config, Mapping):
+        weights = Path(config).parent / data["weights"]
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model
+
+
+def inference_model(model: nn.Module) -> nn.Module:
+    """The deployable float form of a built model: eval mode, large-kernel branches merged,
+    fake quantization off (the blocks' precisions stay in the config for the deployment
+    toolchain, e.g. ONNX Runtime static quantization)."""
+    model = reparameterize(model.eval())
+    return set_fake_quant(model, False)
+
+
+def export_onnx_checked(
+    model: nn.Module, input_shape: tuple[int, ...], path: Path, seed: int = 0
+) -> float:
+    """Write the inference form of `model` as ONNX (batch dimension dynamic) and return the
+    largest absolute difference between ONNX Runtime's output and torch's on a random batch
+    (raises when they disagree)."""
+    import onnxruntime as ort
+
+    model = inference_model(model)
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((3, *input_shape)))
+    x = x.float()
+    _export_dynamic_batch(model, x, path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {ONNX_INPUT: x.numpy()})
+    with torch.no_grad():
+        want = model(x).numpy()
+    diff = float(np.max(np.abs(got - want)))
+    if not np.allclose(got, want, rtol=1e-3, atol=1e-4):
+        raise ExperimentError(f"{path}: ONNX Runtime output differs from torch by {diff:.3g}")
+    return diff
+
+
+def _export_dynamic_batch(model: nn.Module, x: torch.Tensor, path: Path) -> None:
+    """The TorchScript exporter (fast), or the dynamo exporter where the model has FFT
+    mixers (TorchScript cannot export FFT ops); their chatter is kept off the console."""
+    from hwnas.spaces.mixers import FFTMixer
+
+    names = {"input_names": [ONNX_INPUT], "output_names": [ONNX_OUTPUT]}
+    dynamo = any(isinstance(m, FFTMixer) for m in model.modules())
+    quiet = logging.getLogger("torch.onnx")
+    level, quiet.level = quiet.level, logging.ERROR  # "torchvision is not installed" lines
+    chatter = io.StringIO()
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(chatter),
+            contextlib.redirect_stderr(chatter),
+            torch.no_grad(),
+        ):
+            warnings.simplefilter("ignore")
+            if dynamo:
+                batch = torch.export.Dim("batch", min=1)
+                torch.onnx.export(
+                    model, (x,), dynamo=True, dynamic_shapes=({0: batch},), verbose=False, **names
+                ).save(str(path))
+            else:
+                axes = {ONNX_INPUT: {0: "batch"}, ONNX_OUTPUT: {0: "batch"}}
+                torch.onnx.export(
+                    model,
+                    (x,),
+                    str(path),
+                    dynamo=False,
+                    opset_version=17,
+                    dynamic_axes=axes,
+                    **names,
+                )
+    except Exception as e:  # noqa: BLE001 - exporters raise many types; keep their first line
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ExperimentError(f"ONNX export failed: {first_line}") from None
+    finally:
+        quiet.setLevel(level)
+
+
+def export_run(
+    results,
+    out_dir: Path,
+    *,
+    top: int | None = None,
+    trial: int | None = None,
+    fmt: Format = "json",
+    seed: int = 0,
+) -> list[Path]:
+    """Export the `top` front members (best first) or one `trial` of a run into `out_dir`;
+    returns the config files written."""
+    rows = _pick(results, top, trial)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for _, row in rows.iterrows():
+        arch = results.arch(int(row["number"]))
+        metrics = {m: row[m] for m in results.metrics() if pd.notna(row.get(m))}
+        data = arch_config(results.space, arch, metrics)
+        data["run"] = {"name": results.config.name, "trial": int(row["number"])}
+        stem = out_dir / f"trial{int(row['number'])}-{arch.key}"
+        if fmt in ("onnx", "torch"):
+            torch.manual_seed(seed)
+            model = results.space.build(arch)
+            torch.save(model.state_dict(), stem.with_suffix(".pt"))
+            data["weights"] = stem.with_suffix(".pt").name
+            if fmt == "onnx":
+                diff = export_onnx_checked(
+                    model, results.space.input_shape, stem.with_suffix(".onnx")
+                )
+                data["onnx"] = {
+                    "file": stem.with_suffix(".onnx").name,
+                    "form": "float inference model (fake quantization off, branches merged)",
+                    "max_abs_diff": diff,
+                }
+        path = stem.with_suffix(".yaml" if fmt == "yaml" else ".json")
+        if fmt == "yaml":
+            path.write_text(yaml.safe_dump(data, sort_keys=False))
+        else:
+            path.write_text(json.dumps(data, indent=2))
+        written.append(path)
+    return written
+
+
+def _pick(results, top: int | None, trial: int | None) -> pd.DataFrame:
+    if trial is not None:
+        df = results.trials
+        rows = df[df["number"] == trial]
+        if rows.empty:
+            raise ExperimentError(f"{results.run_dir}: no evaluation with trial number {trial}")
+        return rows
+    front = results.pareto()
+    if front.empty:
+        raise ExperimentError(f"{results.run_dir}: no feasible successful evaluation to export")
+    return front.head(top or 1)

@@ -1,0 +1,197 @@
+"""Plotly figures of a run: Pareto fronts (2D, 3D), hypervolume and best-so-far over
+evaluations and time, which choices win along the front, and parallel coordinates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+if TYPE_CHECKING:
+    from hwnas.experiments.results import Objectives, RunResults
+
+#: block choice kinds whose frequencies along the front are shown (NB201 edges show "op")
+CHOICE_KINDS = ("mixer", "kernel", "dilation", "precision", "expansion", "op")
+
+
+def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> list[str]:
+    shown = [m for m, _ in objectives] + [
+        m for m in ("params", "macs", "size_bytes") if m in df.columns
+    ]
+    texts = []
+    for _, row in df.iterrows():
+        arch = results.describe(results.arch(int(row["number"])))
+        values = "<br>".join(f"{m}: {row[m]:.4g}" for m in dict.fromkeys(shown))
+        texts.append(f"#{int(row['number'])} {row['key']}<br>{arch}<br>{values}")
+    return texts
+
+
+def _ok_points(results: RunResults) -> dict[str, pd.DataFrame]:
+    df = results.trials
+    ok = df[df["status"] == "ok"]
+    return {"feasible": ok[ok["feasible"].astype(bool)], "infeasible": ok[~ok["feasible"]]}
+
+
+def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
+    """Every successful evaluation on two objectives; the front as a line, infeasible greyed."""
+    (x, dx), (y, dy) = objectives[:2]
+    fig = go.Figure()
+    styles = {"feasible": dict(color="#1f77b4"), "infeasible": dict(color="#bbbbbb", symbol="x")}
+    for label, df in _ok_points(results).items():
+        fig.add_scatter(
+            x=df[x],
+            y=df[y],
+            mode="markers",
+            name=label,
+            marker=styles[label],
+            text=_hover(results, df, objectives),
+            hoverinfo="text",
+        )
+    front = results.pareto(objectives[:2]).sort_values(x)
+    fig.add_scatter(
+        x=front[x],
+        y=front[y],
+        mode="lines+markers",
+        name="Pareto front",
+        line=dict(shape="hv", color="#d62728"),
+        marker=dict(size=10, color="#d62728"),
+        text=_hover(results, front, objectives),
+        hoverinfo="text",
+    )
+    fig.update_layout(title=f"Pareto front: {x} ({dx}) vs {y} ({dy})", xaxis_title=x, yaxis_title=y)
+    return fig
+
+
+def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
+    """Three objectives in 3D; front points larger and red, infeasible greyed."""
+    (x, _), (y, _), (z, _) = objectives[:3]
+    fig = go.Figure()
+    front_keys = set(results.pareto(objectives[:3])["key"])
+    for label, df in _ok_points(results).items():
+        on_front = df["key"].isin(front_keys)
+        for part, name in ((df[~on_front], label), (df[on_front], "Pareto front")):
+            if part.empty:
+                continue
+            color = "#d62728" if name == "Pareto front" else "#1f77b4"
+            color = "#bbbbbb" if label == "infeasible" else color
+            fig.add_scatter3d(
+                x=part[x],
+                y=part[y],
+                z=part[z],
+                mode="markers",
+                name=name,
+                marker=dict(size=6 if name == "Pareto front" else 3, color=color),
+                text=_hover(results, part, objectives),
+                hoverinfo="text",
+            )
+    fig.update_layout(
+        title=f"Pareto front: {x}, {y}, {z}",
+        scene=dict(xaxis_title=x, yaxis_title=y, zaxis_title=z),
+    )
+    return fig
+
+
+def progress_figure(results: RunResults, objectives: Objectives, over: str) -> go.Figure:
+    """Hypervolume and best value so far of each objective, over evaluations or seconds."""
+    progress = results.progress(objectives)
+    x = "evaluation" if over == "evaluations" else "finished_s"
+    rows = ["hypervolume"] * (len(objectives) > 1) + [f"best_{m}" for m, _ in objectives]
+    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, subplot_titles=rows)
+    for i, column in enumerate(rows, start=1):
+        fig.add_scatter(
+            x=progress[x],
+            y=progress[column],
+            mode="lines",
+            line_shape="hv",
+            name=column,
+            row=i,
+            col=1,
+        )
+    fig.update_xaxes(title_text="evaluations" if x == "evaluation" else "seconds", row=len(rows))
+    fig.update_layout(title=f"Search progress over {over}", showlegend=False)
+    return fig
+
+
+def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure:
+    """How often each value of each block choice kind appears along the front (all blocks of
+    all front architectures), against the same count over all feasible evaluations."""
+    front, everything = results.pareto(objectives), results.candidates()
+    kinds = [k for k in CHOICE_KINDS if _kind_columns(everything, k)]
+    if not kinds:  # a space whose choices are not per block: NB201 edges and the like
+        kinds = ["op"]
+    fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=kinds)
+    for i, kind in enumerate(kinds, start=1):
+        for label, df, color in (("all", everything, "#bbbbbb"), ("front", front, "#d62728")):
+            counts = _count(df, kind)
+            total = sum(counts.values()) or 1
+            values = sorted(counts, key=str)
+            fig.add_bar(
+                x=[str(v) for v in values],
+                y=[counts[v] / total for v in values],
+                name=label,
+                marker_color=color,
+                showlegend=i == 1,
+                row=1,
+                col=i,
+            )
+    fig.update_layout(title="Choices along the Pareto front (share of blocks)", barmode="group")
+    return fig
+
+
+def _kind_columns(df: pd.DataFrame, kind: str) -> list[str]:
+    return [c for c in df.columns if c.endswith(f".{kind}")]
+
+
+def _count(df: pd.DataFrame, kind: str) -> Counter:
+    columns = _kind_columns(df, kind) or [c for c in df.columns if "<-" in c]
+    return Counter(v for c in columns for v in df[c].dropna())
+
+
+def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figure:
+    """Objectives, costs and the numeric stage choices of every feasible evaluation."""
+    df = results.candidates()
+    metrics = [m for m, _ in objectives] + [
+        m for m in ("params", "macs", "size_bytes") if m in df.columns
+    ]
+    choices = [c for c in df.columns if c.endswith((".depth", ".width"))]
+    columns = list(dict.fromkeys(metrics + choices))
+    first = objectives[0][0]
+    return px.parallel_coordinates(
+        df, dimensions=columns, color=first, title="Parallel coordinates (feasible evaluations)"
+    )
+
+
+def all_figures(results: RunResults, objectives: Objectives) -> dict[str, go.Figure]:
+    """Every figure that applies to these objectives, by title."""
+    figures: dict[str, go.Figure] = {}
+    if results.candidates().empty:
+        return figures
+    if len(objectives) >= 2:
+        figures["pareto_2d"] = pareto_2d(results, objectives)
+    if len(objectives) >= 3:
+        figures["pareto_3d"] = pareto_3d(results, objectives)
+    figures["progress_evaluations"] = progress_figure(results, objectives, "evaluations")
+    figures["progress_time"] = progress_figure(results, objectives, "time")
+    figures["choices"] = choice_frequencies(results, objectives)
+    figures["parallel"] = parallel_coordinates(results, objectives)
+    return figures
+
+
+def write_report(results: RunResults, objectives: Objectives, path: Path) -> Path:
+    """All figures in one self-contained HTML file (plotly.js embedded: works offline)."""
+    figures = all_figures(results, objectives)
+    parts = [
+        fig.to_html(full_html=False, include_plotlyjs=i == 0)
+        for i, fig in enumerate(figures.values())
+    ]
+    title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
+    path.write_text(
+        f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"
+    )
+    return path

@@ -1,0 +1,247 @@
+"""Reading a run: the trials as a DataFrame, the Pareto front, hypervolume, and plots.
+
+`load(run_dir)` works on any run directory, finished, interrupted or still running, because a
+run is just an Optuna study plus the experiment file it was started from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
+from hwnas.experiments.storage import (
+    ARCH,
+    EVALUATED,
+    KEY,
+    OUTCOME,
+    REASON,
+    SNAPSHOT,
+    open_optuna_storage,
+    outcome_of,
+)
+from hwnas.search.pareto import hypervolume, pareto_mask
+from hwnas.spaces import Arch, SearchSpace
+
+INFO_COLUMNS = ["number", "key", "status", "reason", "feasible", "finished_s"]
+
+Objectives = Sequence[tuple[str, str]]
+
+
+def load(run_dir: str | Path) -> RunResults:
+    """The results of the run in `run_dir` (written by `hwnas search`)."""
+    return RunResults(Path(run_dir))
+
+
+def parse_objectives(specs: Sequence[str], known: Objectives) -> list[tuple[str, str]]:
+    """`["accuracy:max", "latency_ms"]` as (metric, direction) pairs; a bare metric takes its
+    direction from the run's objectives."""
+    directions = dict(known)
+    out = []
+    for spec in specs:
+        metric, _, direction = spec.partition(":")
+        direction = direction or directions.get(metric, "")
+        if direction not in ("min", "max"):
+            raise ExperimentError(f"objective {spec!r}: say metric:min or metric:max")
+        out.append((metric, direction))
+    return out
+
+
+class RunResults:
+    """One run's evaluations (see `trials`) with the run's objectives and constraints."""
+
+    def __init__(self, run_dir: Path):
+        if not (run_dir / SNAPSHOT).is_file():
+            raise ExperimentError(f"{run_dir} is not a run directory (no {SNAPSHOT})")
+        self.run_dir = run_dir
+        self.config: ExperimentConfig = load_experiment(run_dir / SNAPSHOT)
+        storage = open_optuna_storage(self.config.storage, run_dir)
+        try:
+            self.study = optuna.load_study(study_name=self.config.name, storage=storage)
+        except KeyError:
+            name = self.config.name
+            raise ExperimentError(f"{run_dir}: no study {name!r} in its storage") from None
+        self.objectives: list[tuple[str, str]] = self.config.objective_pairs
+        self.constraints: list[tuple[str, float]] = self.config.constraint_pairs
+
+    @cached_property
+    def space(self) -> SearchSpace:
+        from hwnas.experiments.components import make_space
+
+        return make_space(self.config)
+
+    @cached_property
+    def trials(self) -> pd.DataFrame:
+        """One row per evaluation in finishing order: number, key, status, reason, feasible,
+        finished_s (seconds since the run's first trial started), one column per choice and
+        one per metric."""
+        done = [t for t in self.study.get_trials(deepcopy=False) if _evaluated(t)]
+        done.sort(key=lambda t: (t.datetime_complete, t.number))
+        if not done:
+            return pd.DataFrame(columns=INFO_COLUMNS)
+        start = min(t.datetime_start for t in self.study.get_trials(deepcopy=False))
+        rows = []
+        for t in done:
+            arch = Arch.from_json(t.user_attrs[ARCH])
+            metrics = {k: v for k, v in t.user_attrs.items() if not k.startswith("hwnas_")}
+            rows.append(
+                {
+                    "number": t.number,
+                    "key": t.user_attrs[KEY],
+                    "status": t.user_attrs[OUTCOME],
+                    "reason": t.user_attrs.get(REASON, ""),
+                    "finished_s": (t.datetime_complete - start).total_seconds(),
+                    **dict(arch),
+                    **metrics,
+                }
+            )
+        df = pd.DataFrame(rows)
+        df.insert(4, "feasible", self._feasible(df))
+        info = [c for c in INFO_COLUMNS if c in df.columns]
+        choices = [c for c in self.space.choice_values() if c in df.columns]
+        metrics = sorted(set(df.columns) - set(info) - set(choices))
+        return df[info + choices + metrics].reset_index(drop=True)
+
+    def _feasible(self, df: pd.DataFrame) -> pd.Series:
+        ok = df["status"] == "ok"
+        for metric, bound in self.constraints:
+            ok &= df.get(metric, pd.Series(np.nan, index=df.index)) <= bound
+        return ok
+
+    def arch(self, number: int) -> Arch:
+        """The `Arch` of the evaluation with this trial number."""
+        trial = self._by_number.get(number)
+        if trial is None or ARCH not in trial.user_attrs:
+            raise ExperimentError(f"{self.run_dir}: no evaluated trial number {number}")
+        return Arch.from_json(trial.user_attrs[ARCH])
+
+    @cached_property
+    def _by_number(self) -> dict[int, optuna.trial.FrozenTrial]:
+        return {t.number: t for t in self.study.get_trials(deepcopy=False)}
+
+    def describe(self, arch: Arch) -> str:
+        """The architecture in one line (the cell string for NAS-Bench-201)."""
+        try:
+            return self.space.to_string(arch)
+        except NotImplementedError:
+            return describe_blocks(arch)
+
+    # -- fronts ----------------------------------------------------------------------------
+    def _objectives(self, objectives: Objectives | None) -> list[tuple[str, str]]:
+        objectives = list(objectives or self.objectives)
+        missing = [m for m, _ in objectives if m not in self.trials.columns]
+        if missing and len(self.trials):
+            raise ExperimentError(f"no metric {missing} in this run; it has {self.metrics()}")
+        return objectives
+
+    def metrics(self) -> list[str]:
+        fixed = set(INFO_COLUMNS) | set(self.space.choice_values())
+        return [c for c in self.trials.columns if c not in fixed]
+
+    def losses(self, df: pd.DataFrame, objectives: Objectives) -> np.ndarray:
+        """The objective columns of `df` as values to minimise."""
+        cols = [df[m].to_numpy(float) * (-1 if d == "max" else 1) for m, d in objectives]
+        return np.stack(cols, axis=1) if cols else np.zeros((len(df), 0))
+
+    def candidates(self) -> pd.DataFrame:
+        """The successful, feasible evaluations (those a front is made of)."""
+        df = self.trials
+        return df[df["status"].eq("ok") & df["feasible"].astype(bool)]
+
+    def pareto(self, objectives: Objectives | None = None) -> pd.DataFrame:
+        """The feasible non-dominated evaluations, sorted by the first objective."""
+        objectives = self._objectives(objectives)
+        df = self.candidates()
+        if df.empty:
+            return df
+        front = df[pareto_mask(self.losses(df, objectives))]
+        metric, direction = objectives[0]
+        return front.sort_values(metric, ascending=direction == "min")
+
+    def reference_point(self, objectives: Objectives | None = None) -> np.ndarray:
+        """The worst feasible value of each objective, pushed 10% of its range further (as a
+        loss), so every front point adds volume."""
+        losses = self.losses(self.candidates(), self._objectives(objectives))
+        if len(losses) == 0:
+            raise ExperimentError("no feasible successful evaluations to take a reference from")
+        lo, hi = losses.min(axis=0), losses.max(axis=0)
+        return hi + 0.1 * np.where(hi > lo, hi - lo, np.maximum(np.abs(hi), 1.0))
+
+    def hypervolume(
+        self, objectives: Objectives | None = None, reference: Sequence[float] | None = None
+    ) -> float:
+        """Hypervolume of the feasible front, in the objectives' units (maximised objectives
+        negated); the reference point is given as losses or taken from the data."""
+        objectives = self._objectives(objectives)
+        ref = self._reference(objectives, reference)
+        return hypervolume(self.losses(self.candidates(), objectives), ref)
+
+    def _reference(self, objectives: Objectives, reference: Sequence[float] | None) -> np.ndarray:
+        if reference is None:
+            return self.reference_point(objectives)
+        ref = np.asarray(reference, float)
+        if ref.shape != (len(objectives),):
+            raise ExperimentError(f"reference needs {len(objectives)} values, got {list(ref)}")
+        return ref
+
+    def progress(
+        self, objectives: Objectives | None = None, reference: Sequence[float] | None = None
+    ) -> pd.DataFrame:
+        """After each evaluation: elapsed seconds, hypervolume so far and the best value so far
+        of each objective (feasible successful evaluations only)."""
+        objectives = self._objectives(objectives)
+        ref = self._reference(objectives, reference)
+        df = self.trials
+        usable = (df["status"] == "ok") & df["feasible"].astype(bool)
+        losses = self.losses(df, objectives)
+        rows = []
+        for i in range(len(df)):
+            seen = losses[: i + 1][usable.to_numpy()[: i + 1]]
+            row = {"evaluation": i + 1, "finished_s": df["finished_s"].iloc[i]}
+            row["hypervolume"] = hypervolume(seen, ref) if len(seen) else 0.0
+            for j, (metric, direction) in enumerate(objectives):
+                best = seen[:, j].min() if len(seen) else np.nan
+                row[f"best_{metric}"] = -best if direction == "max" else best
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    # -- figures (plotly) ------------------------------------------------------------------
+    def figures(self, objectives: Objectives | None = None) -> dict:
+        """Every figure of `hwnas.experiments.plots` for this run, by title."""
+        from hwnas.experiments import plots
+
+        return plots.all_figures(self, self._objectives(objectives))
+
+
+def _evaluated(trial: optuna.trial.FrozenTrial) -> bool:
+    return outcome_of(trial) in EVALUATED and trial.datetime_complete is not None
+
+
+def describe_blocks(arch: Arch) -> str:
+    """`s0 d2 w32: conv k5 d1 e4 int8 | ...; s1 ...` for MetaFormer-style choices; other
+    spaces as `name=value` pairs."""
+    stages: dict[str, dict[str, object]] = {}
+    for name, value in arch.items():
+        stage, _, rest = name.partition(".")
+        stages.setdefault(stage, {})[rest] = value
+    if not all(s.startswith("s") and s[1:].isdigit() for s in stages):
+        return " ".join(f"{k}={v}" for k, v in arch.items())
+    parts = []
+    for stage in sorted(stages, key=lambda s: int(s[1:])):
+        c = stages[stage]
+        blocks = []
+        for j in range(int(c.get("depth", 0))):
+            b = {k.split(".", 1)[1]: v for k, v in c.items() if k.startswith(f"b{j}.")}
+            knobs = [str(b.get("mixer", "?"))]
+            knobs += [f"k{b['kernel']}"] if "kernel" in b else []
+            knobs += [f"d{b['dilation']}"] if "dilation" in b else []
+            knobs += [f"e{b['expansion']:g}"] if "expansion" in b else []
+            knobs += [str(b["precision"])] if "precision" in b else []
+            blocks.append(" ".join(knobs))
+        parts.append(f"{stage} w{c.get('width', '?')}: " + " | ".join(blocks))
+    return "; ".join(parts)

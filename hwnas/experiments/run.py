@@ -1,0 +1,195 @@
+"""The run loop: ask the searcher, claim in storage, evaluate on the executor, store, tell.
+
+The loop keeps `executor.max_in_flight` evaluations busy, stops at the requested number of
+evaluations (counted over every driver sharing the study) or at the time limit, and can always
+be resumed: on start it rebuilds the searcher from the stored trials (`Searcher.restore`) and
+evaluates again the candidates a stopped driver left unfinished. Ctrl-C gives the in-flight
+claims back and leaves a resumable run; a failed evaluation is a result like any other.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hwnas.evaluators.metrics import Metrics
+from hwnas.experiments.components import make_evaluator, make_executor, make_searcher, make_space
+from hwnas.experiments.config import ExperimentConfig, ExperimentError
+from hwnas.experiments.progress import SearchProgress
+from hwnas.experiments.storage import (
+    KEY,
+    RUNNING,
+    SNAPSHOT,
+    SURPLUS,
+    Claim,
+    ClaimLost,
+    RunStore,
+    check_run_dir,
+    outcome_of,
+    trial_metrics,
+)
+from hwnas.spaces import Arch
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How a `run_experiment` call ended."""
+
+    run_dir: Path
+    evaluated: int  # evaluations in the store (every driver), ok and failed
+    failed: int
+    by_this_driver: int
+    stopped_by: str  # "evaluations", "time limit", "exhausted" or "interrupted"
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    address: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> RunSummary:
+    """Run (or continue) the search `config` describes; see the module docstring."""
+    run_dir = Path(config.run_dir)
+    if resume and not (run_dir / SNAPSHOT).is_file():
+        raise ExperimentError(f"--resume: no run to resume in {run_dir} (no {SNAPSHOT})")
+    space = make_space(config)  # every part is built (and checked) before anything is written
+    searcher = make_searcher(config, space, progress)
+    evaluator = make_evaluator(config, space)
+    check_run_dir(run_dir)
+    store = RunStore(config, run_dir, space)
+    store.check_same_experiment()
+    (run_dir / SNAPSHOT).write_text(yaml.safe_dump(config.to_data(), sort_keys=False))
+    executor = make_executor(config, evaluator, address)
+    return _Loop(config, store, searcher, executor).run(progress)
+
+
+class _Loop:
+    def __init__(self, config: ExperimentConfig, store: RunStore, searcher, executor):
+        self.config, self.store, self.searcher, self.executor = config, store, searcher, executor
+        self.limit = config.evaluations
+        self.in_flight: dict[str, Claim] = {}
+        self.waiting: dict[str, Arch] = {}  # asked by us, being evaluated by another driver
+        self.rerun: list[Arch] = []
+        self.by_me = 0
+        self.exhausted = False
+
+    def run(self, show: bool) -> RunSummary:
+        store = self.store
+        store.fail_stale()
+        history = store.history()
+        if history:
+            self.searcher.restore(history)
+        live = {t.user_attrs.get(KEY) for t in store.trials() if _running(t)}
+        self.rerun = [a for a, m in history if m is None and a.key not in live]
+        counts = store.counts()
+        display = SearchProgress(
+            self.config.objective_pairs,
+            self.config.constraint_pairs,
+            self.limit,
+            done=counts["ok"] + counts["failed"],
+            failed=counts["failed"],
+            enabled=show,
+        )
+        for _, metrics in history:
+            if metrics is not None:
+                display.add_known(metrics)
+        stopped_by = "interrupted"
+        with store.beating():
+            try:
+                with self.executor, display:
+                    stopped_by = self._loop(display)
+            finally:
+                if self.in_flight:
+                    store.release(self.in_flight.values())
+        counts = store.counts()
+        return RunSummary(
+            Path(self.config.run_dir),
+            counts["ok"] + counts["failed"],
+            counts["failed"],
+            self.by_me,
+            stopped_by,
+        )
+
+    def _loop(self, display: SearchProgress) -> str:
+        time_limit = self.config.time_limit_s
+        deadline = time.monotonic() + time_limit if time_limit else None
+        beat_every, last_check = self.config.storage.heartbeat_s, time.monotonic()
+        while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                self.executor.cancel()
+                return "time limit"
+            if time.monotonic() - last_check >= beat_every:
+                self.rerun.extend(self.store.fail_stale())
+                last_check = time.monotonic()
+            done, running = self._global_counts()
+            self._settle_waiting()
+            if self.limit is not None and done >= self.limit and not self.in_flight:
+                return "evaluations"
+            self._launch(done, running)
+            display.set_in_flight(len(self.in_flight))
+            if not self.in_flight:
+                if self.exhausted and not self.rerun and not self.waiting and not running:
+                    return "exhausted"
+                time.sleep(min(0.5, beat_every))  # other drivers are evaluating; wait
+                continue
+            for arch, metrics in self.executor.results(timeout=0.5):
+                self._finish(arch, metrics, display)
+            display.set_in_flight(len(self.in_flight))
+
+    def _global_counts(self) -> tuple[int, int]:
+        counts = self.store.counts()
+        return counts["ok"] + counts["failed"], counts[RUNNING]
+
+    def _launch(self, done: int, running: int) -> None:
+        """Claim and submit candidates while a slot is free and the limit leaves room."""
+        free = self.config.executor.max_in_flight - len(self.in_flight)
+        room = free if self.limit is None else min(free, self.limit - done - running)
+        if room <= 0:
+            return
+        candidates, self.rerun = self.rerun[:room], self.rerun[room:]
+        if len(candidates) < room and not self.exhausted:
+            asked = self.searcher.ask(room - len(candidates))
+            self.exhausted = len(asked) < room - len(candidates)
+            candidates += asked
+        for outcome in self.store.claim(candidates, self.limit):
+            arch = outcome.claim.arch
+            if outcome.won:
+                self.in_flight[arch.key] = outcome.claim
+                self.executor.submit(arch, self.config.evaluator.budget)
+            elif outcome.metrics is not None:
+                self._tell(arch, outcome.metrics)
+            elif outcome.why == SURPLUS:
+                self.rerun.insert(0, arch)
+            else:
+                self.waiting[arch.key] = arch
+
+    def _settle_waiting(self) -> None:
+        """Tell the searcher about its candidates that another driver has now evaluated."""
+        if not self.waiting:
+            return
+        evaluated = self.store.evaluated()
+        for key in [k for k in self.waiting if k in evaluated]:
+            self._tell(self.waiting[key], trial_metrics(evaluated[key]))
+
+    def _finish(self, arch: Arch, metrics: Metrics, display: SearchProgress) -> None:
+        claim = self.in_flight.pop(arch.key)
+        try:
+            metrics = self.store.finish(claim, metrics)
+        except ClaimLost:  # another driver evaluates it again; learn its result from there
+            self.waiting[arch.key] = arch
+            return
+        self._tell(arch, metrics)
+        self.by_me += 1
+        display.result(metrics)
+
+    def _tell(self, arch: Arch, metrics: Metrics) -> None:
+        self.waiting.pop(arch.key, None)
+        self.searcher.tell(arch, metrics)
+
+
+def _running(trial) -> bool:
+    return outcome_of(trial) == RUNNING

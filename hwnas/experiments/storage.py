@@ -1,0 +1,390 @@
+"""Run storage: one Optuna study is one run; every evaluated candidate is one Optuna trial.
+
+A trial's params are the `Arch`'s choices (categorical distributions over the space's values),
+its user attributes are all the metrics plus `hwnas_key`, `hwnas_arch`, `hwnas_outcome` and
+`hwnas_reason`, and its values are the objectives, so `optuna-dashboard` and Optuna's plots work
+on any run.
+
+Before a candidate is evaluated the driver *claims* it: a RUNNING trial naming the candidate's
+key and the driver. Claims are ordered by trial number, which the storage assigns atomically,
+so every driver sharing a study agrees which claim of a key wins (the lowest live one) and
+whether a claim still fits in the requested number of evaluations. A driver writes a heartbeat
+into the study; the RUNNING claims of a driver that stopped beating (or whose process is gone)
+are marked stale and their candidates evaluated again, once, by whoever claims them next.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from hwnas.evaluators.metrics import Metrics
+from hwnas.experiments.config import ExperimentConfig, ExperimentError, StorageConfig
+from hwnas.spaces import Arch, SearchSpace
+
+MIN_FREE_BYTES = 64 * 2**20
+SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from
+KEY, ARCH, OUTCOME, REASON, DRIVER = (
+    "hwnas_key",
+    "hwnas_arch",
+    "hwnas_outcome",
+    "hwnas_reason",
+    "hwnas_driver",
+)
+#: outcomes of a trial; only "ok" and "failed" are evaluations, the rest are bookkeeping
+EVALUATED = ("ok", "failed")
+RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
+    "running",
+    "stale",
+    "duplicate",
+    "surplus",
+    "interrupted",
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def check_run_dir(run_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Fail now, not after an hour of work, when the run directory cannot take the results."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-probe-{os.getpid()}"
+        with open(probe, "wb") as f:
+            f.write(b"0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as e:
+        raise ExperimentError(f"run directory {run_dir} is not writable: {e.strerror}") from None
+    free = shutil.disk_usage(run_dir).free
+    if free < min_free_bytes:
+        raise ExperimentError(
+            f"run directory {run_dir} has only {free / 2**20:.0f} MiB free "
+            f"(need at least {min_free_bytes / 2**20:.0f} MiB)"
+        )
+
+
+def open_optuna_storage(config: StorageConfig, run_dir: Path) -> optuna.storages.BaseStorage:
+    """The Optuna storage a run uses: SQLite in the run dir, a journal file, or an RDB URL."""
+    if config.journal:
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(str(run_dir / config.journal)))
+    url = config.url or f"sqlite:///{(run_dir / 'study.db').resolve()}"
+    sqlite = url.startswith("sqlite")
+    try:
+        storage = optuna.storages.RDBStorage(
+            url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {}
+        )
+    except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds; say which URL failed
+        raise ExperimentError(f"storage.url: cannot open {url!r}: {e}") from None
+    if sqlite:
+        _write_ahead_log(storage.engine)
+    return storage
+
+
+def _write_ahead_log(engine: Any) -> None:
+    """SQLite in WAL mode with normal sync: ~4x faster commits (one per stored metric), still
+    safe against a killed process; readers never block the driver."""
+    import sqlalchemy
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _pragmas(connection, _record) -> None:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+    engine.dispose()
+
+
+class ClaimLost(RuntimeError):
+    """Another driver took this claim as stale (this driver looked dead to it)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed candidate: the trial that will hold its evaluation."""
+
+    arch: Arch
+    trial_id: int
+    number: int
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    """What became of an attempted claim: `won`, or the reason it was dropped."""
+
+    claim: Claim
+    won: bool
+    why: str = ""
+    metrics: Metrics | None = None  # the stored result when the key was already evaluated
+
+
+def outcome_of(trial: FrozenTrial) -> str:
+    """What a trial is: an evaluation ("ok", "failed"), a live or dead claim ("running",
+    "stale", "interrupted"), or a dropped claim ("duplicate", "surplus"). A trial whose result
+    is being written (the outcome is set but the state not yet) still counts as running."""
+    outcome = trial.user_attrs.get(OUTCOME, "")
+    if outcome in EVALUATED and not trial.state.is_finished():
+        return RUNNING
+    return outcome
+
+
+def trial_metrics(trial: FrozenTrial) -> Metrics | None:
+    """The `Metrics` stored on an evaluated trial (None for claims that were never finished)."""
+    outcome = outcome_of(trial)
+    if outcome not in EVALUATED:
+        return None
+    values = {
+        k: v
+        for k, v in trial.user_attrs.items()
+        if not k.startswith("hwnas_") and isinstance(v, int | float)
+    }
+    status = "ok" if outcome == "ok" else "failed"
+    return Metrics(values, status=status, reason=trial.user_attrs.get(REASON, ""))
+
+
+class RunStore:
+    """The Optuna study of one run, with claim / finish / heartbeat for the run loop."""
+
+    def __init__(self, config: ExperimentConfig, run_dir: Path, space: SearchSpace):
+        self.config, self.run_dir, self.space = config, run_dir, space
+        self.storage = open_optuna_storage(config.storage, run_dir)
+        self.study = optuna.create_study(
+            storage=self.storage,
+            study_name=config.name,
+            directions=[
+                "maximize" if d == "max" else "minimize" for _, d in config.objective_pairs
+            ],
+            load_if_exists=True,
+        )
+        self.study_id = self.study._study_id
+        self.driver = uuid.uuid4().hex[:12]
+        self.grace_s = config.storage.grace_s or max(30.0, 4 * config.storage.heartbeat_s)
+        self._distributions = {
+            name: CategoricalDistribution(values) for name, values in space.choice_values().items()
+        }
+
+    # -- the run's identity ----------------------------------------------------------------
+    def check_same_experiment(self) -> None:
+        """Refuse to continue a run with a different space, objectives or searcher."""
+        stored = self.study.user_attrs.get("hwnas_experiment")
+        mine = self.config.to_data()
+        if stored is None:
+            self.study.set_user_attr("hwnas_experiment", mine)
+            return
+        fixed = ("space", "objectives", "constraints", "searcher", "evaluator", "seed", "dataset")
+        changed = [f for f in fixed if stored.get(f) != mine.get(f)]
+        if changed:
+            raise ExperimentError(
+                f"run {self.run_dir} was started with a different {', '.join(changed)}; "
+                "use a new run_dir (or name) for a different experiment"
+            )
+
+    # -- liveness --------------------------------------------------------------------------
+    def heartbeat(self, stopped: bool = False) -> None:
+        beat = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+        self.study.set_user_attr(f"hwnas_driver:{self.driver}", {**beat, "stopped": stopped})
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        """Heartbeats from a background thread while the block runs (an evaluation in this
+        process may block the run loop for long); a final `stopped` beat when it ends."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.config.storage.heartbeat_s):
+                self.heartbeat()
+
+        self.heartbeat()
+        thread = threading.Thread(target=beat, name="hwnas-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            self.heartbeat(stopped=True)
+
+    def _dead_drivers(self) -> set[str]:
+        dead, now, host = set(), time.time(), socket.gethostname()
+        for name, beat in self.study.user_attrs.items():
+            if not name.startswith("hwnas_driver:") or name.endswith(self.driver):
+                continue
+            gone = beat["host"] == host and not _pid_alive(beat["pid"])
+            if beat.get("stopped") or gone or now - beat["time"] > self.grace_s:
+                dead.add(name.removeprefix("hwnas_driver:"))
+        return dead
+
+    def fail_stale(self) -> list[Arch]:
+        """Mark RUNNING claims of dead drivers stale; their archs, to evaluate again."""
+        dead = self._dead_drivers()
+        stale = []
+        for t in self.trials():
+            if t.state == TrialState.RUNNING and t.user_attrs.get(DRIVER) in dead:
+                why = "its driver stopped before the evaluation ended"
+                if self._close(t._trial_id, STALE, why):
+                    stale.append(Arch.from_json(t.user_attrs[ARCH]))
+        return stale
+
+    # -- trials ----------------------------------------------------------------------------
+    def trials(self) -> list[FrozenTrial]:
+        return self.study.get_trials(deepcopy=False)
+
+    def evaluated(self) -> dict[str, FrozenTrial]:
+        """The evaluated trial of every key (ok or failed evaluation)."""
+        return {t.user_attrs[KEY]: t for t in self.trials() if outcome_of(t) in EVALUATED}
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys((*EVALUATED, RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED), 0)
+        for t in self.trials():
+            outcome = outcome_of(t)
+            if outcome in out:
+                out[outcome] += 1
+        return out
+
+    def history(self) -> list[tuple[Arch, Metrics | None]]:
+        """Every candidate any driver claimed, in claim order, with its result (None while not
+        evaluated): what `Searcher.restore` rebuilds its state from."""
+        first: dict[str, Arch] = {}
+        results: dict[str, Metrics] = {}
+        for t in sorted(self.trials(), key=lambda t: t.number):
+            key = t.user_attrs.get(KEY)
+            if key is None or outcome_of(t) in (DUPLICATE, SURPLUS):
+                continue
+            first.setdefault(key, Arch.from_json(t.user_attrs[ARCH]))
+            metrics = trial_metrics(t)
+            if metrics is not None:
+                results[key] = metrics
+        return [(arch, results.get(key)) for key, arch in first.items()]
+
+    def claim(self, archs: Sequence[Arch], limit: int | None) -> list[ClaimOutcome]:
+        """Claim `archs` for evaluation by this driver; `limit` caps the run's evaluations.
+
+        A claim wins when no evaluation of its key exists, no live claim of its key has a lower
+        trial number, and the evaluations plus live claims before it leave room under `limit`.
+        """
+        claims = [self._create_claim(a) for a in archs]
+        trials = sorted(self.trials(), key=lambda t: t.number)
+        outcomes = []
+        for c in claims:
+            why, metrics = self._judge(c, trials, limit)
+            if why:
+                self._close(c.trial_id, SURPLUS if why == SURPLUS else DUPLICATE, why)
+            outcomes.append(ClaimOutcome(c, not why, why, metrics))
+        return outcomes
+
+    def _judge(
+        self, claim: Claim, trials: list[FrozenTrial], limit: int | None
+    ) -> tuple[str, Metrics | None]:
+        before = 0
+        for t in trials:
+            outcome = outcome_of(t)
+            same = t.user_attrs.get(KEY) == claim.arch.key and t.number != claim.number
+            if same and outcome in EVALUATED:
+                return "evaluated before", trial_metrics(t)
+            if t.number >= claim.number:
+                continue
+            if same and outcome == RUNNING:
+                return "claimed by another evaluation", None
+            before += outcome in (*EVALUATED, RUNNING)
+        if limit is not None and before >= limit:
+            return SURPLUS, None
+        return "", None
+
+    def _create_claim(self, arch: Arch) -> Claim:
+        params = {k: v for k, v in arch.items() if k in self._distributions}
+        template = FrozenTrial(
+            number=0,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=datetime.now(tz=UTC),
+            datetime_complete=None,
+            params=params,
+            distributions={k: self._distributions[k] for k in params},
+            user_attrs={
+                KEY: arch.key,
+                ARCH: arch.to_json(),
+                OUTCOME: RUNNING,
+                DRIVER: self.driver,
+            },
+            system_attrs={},
+            intermediate_values={},
+            trial_id=0,
+        )
+        trial_id = self.storage.create_new_trial(self.study_id, template_trial=template)
+        return Claim(arch, trial_id, self.storage.get_trial_number_from_id(trial_id))
+
+    def finish(self, claim: Claim, metrics: Metrics) -> Metrics:
+        """Store an evaluation on its claim (raises `ClaimLost` when another driver closed the
+        claim meanwhile); a missing or NaN objective or constraint metric makes it failed."""
+        needed = [m for m, _ in self.config.objective_pairs + self.config.constraint_pairs]
+        bad = [m for m in needed if not math.isfinite(metrics.get(m, math.nan))]
+        if metrics.ok and bad:
+            metrics = Metrics.failed(f"metrics {bad} missing or not finite", metrics)
+        try:
+            self._write_result(claim.trial_id, metrics)
+        except UpdateFinishedTrialError:
+            raise ClaimLost(f"trial {claim.number} was closed by another driver") from None
+        return metrics
+
+    def _write_result(self, trial_id: int, metrics: Metrics) -> None:
+        for name, value in metrics.items():
+            self.storage.set_trial_user_attr(trial_id, name, value)
+        if metrics.ok and self.config.constraints:
+            violation = [metrics[m] - bound for m, bound in self.config.constraint_pairs]
+            self.storage.set_trial_system_attr(trial_id, "constraints", violation)
+        self.storage.set_trial_user_attr(trial_id, REASON, metrics.reason)
+        self.storage.set_trial_user_attr(trial_id, OUTCOME, metrics.status)
+        if metrics.ok:
+            values = [metrics[m] for m, _ in self.config.objective_pairs]
+            self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values)
+        else:
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+
+    def release(self, claims: Iterable[Claim], why: str = "the driver was interrupted") -> None:
+        """Give claims back unevaluated (Ctrl-C): a resumed run evaluates them again."""
+        for c in claims:
+            self._close(c.trial_id, INTERRUPTED, why)
+
+    def _close(self, trial_id: int, outcome: str, reason: str) -> bool:
+        """End a claim unevaluated; False when another driver already closed it."""
+        try:
+            self.storage.set_trial_user_attr(trial_id, REASON, reason)
+            self.storage.set_trial_user_attr(trial_id, OUTCOME, outcome)
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            return False
+        return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (OSError, IndexError):
+        return False

@@ -1,0 +1,83 @@
+"""`hwnas search / status / pareto / export / build` on a real NB201 run: --help everywhere,
+exit 0 on success, one line and a non-zero exit on failure."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from hwnas.cli import main
+
+BENCHDATA = Path(
+    os.environ.get(
+        "HWNAS_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
+    )
+)
+COMMANDS = ["search", "status", "pareto", "export", "build"]
+
+
+def hwnas(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help(command: str, capsys: pytest.CaptureFixture) -> None:
+    assert hwnas(command, "--help") == 0
+    assert "Usage: hwnas " + command in capsys.readouterr().out
+
+
+def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert hwnas("status", str(tmp_path)) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"hwnas: error: {tmp_path} is not a run directory (no experiment.yaml)"
+
+
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "name: cli\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}, "
+        "{metric: hw_pixel3_latency_ms, direction: min}]\n"
+        f"searcher: random\nevaluations: 12\nrun_dir: {run}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert "12 evaluations (0 failed" in capsys.readouterr().out
+
+    assert hwnas("search", str(exp), "--resume", "--quiet") == 0  # already complete: no-op
+    assert "12 evaluations (0 failed, 0 by this driver)" in capsys.readouterr().out
+
+    assert hwnas("status", str(run)) == 0
+    out = capsys.readouterr().out
+    assert "evaluations: 12 of 12 (ok 12, failed 0" in out and "hypervolume:" in out
+
+    assert hwnas("pareto", str(run), "--json") == 0
+    front = json.loads(capsys.readouterr().out)
+    assert front["objectives"] == [["accuracy", "max"], ["hw_pixel3_latency_ms", "min"]]
+    assert front["hypervolume"] > 0 and front["front"][0]["arch"].startswith("|")
+
+    html = tmp_path / "report.html"
+    assert (
+        hwnas("pareto", str(run), "--objectives", "accuracy,train_time_s:min", "--html", str(html))
+        == 0
+    )
+    assert "Pareto front" in capsys.readouterr().out and "plotly" in html.read_text()[:5000]
+
+    assert hwnas("export", str(run), "--top", "1", "--trial", "2") == 1
+    assert capsys.readouterr().err.strip() == "hwnas: error: give --top or --trial, not both"
+
+    out_dir = tmp_path / "export"
+    assert hwnas("export", str(run), "--top", "2", "-o", str(out_dir)) == 0
+    written = sorted(out_dir.glob("*.json"))
+    assert len(written) == min(2, len(front["front"]))
+    assert hwnas("build", str(written[0])) == 0
+    assert "-> output (1, 10)" in capsys.readouterr().out

@@ -1,0 +1,126 @@
+"""Experiment files: every example validates; malformed or hostile files are rejected with an
+error naming the field and line, and nothing is written; an unusable run dir fails at start."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hwnas.experiments.config import ExperimentError, load_experiment, parse_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHDATA = Path(os.environ.get("HWNAS_BENCHDATA", ROOT.parent / "shared" / "benchdata"))
+
+VALID = """\
+name: t
+space: nasbench201
+evaluator: tabular
+objectives:
+  - {metric: accuracy, direction: max}
+searcher: random
+evaluations: 4
+run_dir: runs/t
+"""
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_validate(path: Path) -> None:
+    config = load_experiment(path)
+    assert config.objectives and config.run_dir.startswith("runs/")
+
+
+def test_defaults_and_short_forms() -> None:
+    config = parse_experiment(VALID)
+    assert config.space.name == "nasbench201" and config.evaluator.names == ["tabular"]
+    assert config.executor.kind == "local" and config.storage.journal is None
+    assert config.objective_pairs == [("accuracy", "max")]
+
+
+HOSTILE = {
+    "wrong type": (VALID.replace("evaluations: 4", "evaluations: four"), "line 7: evaluations"),
+    "unknown key": (VALID + "sneaky: 1\n", "line 9: sneaky: Extra inputs"),
+    "nested unknown key": (
+        VALID + "executor: {kind: ray, gpus: 2}\n",
+        "line 9: executor.gpus: Extra inputs",
+    ),
+    "python tag": (
+        VALID.replace("searcher: random", "searcher: !!python/object/apply:os.system [touch x]"),
+        "could not determine a constructor",
+    ),
+    "journal escapes run dir": (
+        VALID + "storage: {journal: ../../elsewhere.log}\n",
+        "storage.journal: journal must be a relative path inside the run directory",
+    ),
+    "absolute journal": (
+        VALID + "storage: {journal: /tmp/x.log}\n",
+        "storage.journal: journal must be a relative path",
+    ),
+    "run dir climbs out": (
+        VALID.replace("run_dir: runs/t", "run_dir: runs/../../t"),
+        "line 8: run_dir: run_dir must not contain '..'",
+    ),
+    "bad direction": (
+        VALID.replace("direction: max", "direction: up"),
+        "line 5: objectives[0].direction",
+    ),
+    "no stopping rule": (VALID.replace("evaluations: 4\n", ""), "set evaluations, time_limit_s"),
+    "unknown searcher": (VALID.replace("searcher: random", "searcher: magic"), "searcher.name"),
+    "not a mapping": ("- just\n- a list\n", "expected a mapping"),
+    "broken yaml": ("space: [conv1d\n", "not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("text,expected", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_files_are_rejected_naming_the_field(text: str, expected: str) -> None:
+    with pytest.raises(ExperimentError) as err:
+        parse_experiment(text, "exp.yaml")
+    assert str(err.value).startswith("exp.yaml:")
+    assert expected in str(err.value)
+
+
+def _hwnas(*args: str) -> int:
+    from hwnas.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def test_cli_rejects_hostile_file_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "exp.yaml"
+    bad.write_text(
+        VALID.replace("searcher: random", "searcher: !!python/object/apply:os.system [touch x]")
+    )
+    assert _hwnas("search", str(bad)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err  # one line
+    assert "not valid YAML" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
+
+
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_unwritable_run_dir_fails_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "blocker").write_text("a file where the run directory's parent should be")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(VALID.replace("run_dir: runs/t", "run_dir: blocker/run"))
+    assert _hwnas("search", str(exp)) == 1
+    err = capsys.readouterr().err
+    assert "run directory blocker/run is not writable" in err and "Traceback" not in err
+
+
+def test_full_disk_fails_at_start(tmp_path: Path) -> None:
+    from hwnas.experiments.storage import check_run_dir
+
+    check_run_dir(tmp_path / "ok")
+    with pytest.raises(ExperimentError, match="MiB free"):
+        check_run_dir(tmp_path / "full", min_free_bytes=2**62)

@@ -1,0 +1,27 @@
+"""examples/pareto.ipynb executes headless (nbclient) and shows its figures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHDATA = Path(os.environ.get("HWNAS_BENCHDATA", ROOT.parent / "shared" / "benchdata"))
+
+
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_pareto_notebook_runs(tmp_path: Path) -> None:
+    notebook = nbformat.read(ROOT / "examples" / "pareto.ipynb", as_version=4)
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
+    )
+    client.execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(plots) == 6  # 2D front, 2 progress, choices, parallel coordinates, 3D front
+    assert (tmp_path / "runs" / "pareto-notebook" / "experiment.yaml").is_file()

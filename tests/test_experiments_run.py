@@ -1,0 +1,200 @@
+"""The run loop on real storage with the NAS-Bench-201 table: a run, its results, a driver
+killed with SIGKILL and resumed, two drivers on one journal, and failed evaluations."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from hwnas.experiments import load, run_experiment
+from hwnas.experiments.config import parse_experiment
+from hwnas.experiments.storage import KEY, STALE, outcome_of
+
+BENCHDATA = Path(
+    os.environ.get(
+        "HWNAS_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
+    )
+)
+pytestmark = pytest.mark.skipif(
+    not (BENCHDATA / "nb201.csv.gz").is_file(), reason="benchmark data not found"
+)
+
+
+def nb201_experiment(run_dir: Path, evaluations: int, **extra: str) -> str:
+    """An NB201 tabular experiment (cost off: microseconds per evaluation) as YAML text."""
+    lines = [
+        "name: nb",
+        "space: nasbench201",
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}",
+        "objectives: [{metric: accuracy, direction: max}, "
+        "{metric: hw_fpga_latency_ms, direction: min}]",
+        "constraints: [{metric: hw_fpga_latency_ms, max: 4.0}]",
+        "searcher: {name: nsga2, settings: {population_size: 8}}",
+        f"evaluations: {evaluations}",
+        "storage: {journal: study.log, heartbeat_s: 0.5}",
+        f"run_dir: {run_dir}",
+        *(f"{k}: {v}" for k, v in extra.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def evaluated_keys(run_dir: Path) -> list[str]:
+    return list(load(run_dir).trials["key"])
+
+
+def test_run_then_results(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    summary = run_experiment(parse_experiment(nb201_experiment(run_dir, 24)), progress=False)
+    assert (summary.evaluated, summary.stopped_by) == (24, "evaluations")
+
+    results = load(run_dir)
+    df = results.trials
+    assert len(df) == 24 and df["key"].is_unique and set(df["status"]) == {"ok"}
+    assert {"1<-0", "3<-2", "accuracy", "hw_fpga_latency_ms", "feasible"} <= set(df.columns)
+    assert list(df["feasible"]) == list(df["hw_fpga_latency_ms"] <= 4.0)
+
+    front = results.pareto()
+    feasible = df[df["feasible"]]
+    assert len(front) >= 1 and set(front["key"]) <= set(feasible["key"])
+    for _, p in front.iterrows():  # nothing feasible dominates a front member
+        better = (feasible["accuracy"] >= p["accuracy"]) & (
+            feasible["hw_fpga_latency_ms"] <= p["hw_fpga_latency_ms"]
+        )
+        strictly = (feasible["accuracy"] > p["accuracy"]) | (
+            feasible["hw_fpga_latency_ms"] < p["hw_fpga_latency_ms"]
+        )
+        assert not (better & strictly).any()
+
+    ref = [-50.0, 5.0]  # losses: -accuracy, latency
+    pts = front.sort_values("hw_fpga_latency_ms")[["accuracy", "hw_fpga_latency_ms"]].to_numpy()
+    area, best_acc = 0.0, 50.0  # exact 2D staircase by hand
+    for i, (acc, lat) in enumerate(pts):
+        right = pts[i + 1][1] if i + 1 < len(pts) else ref[1]
+        best_acc = max(best_acc, acc)
+        area += (right - lat) * (best_acc - 50.0)
+    assert results.hypervolume(reference=ref) == pytest.approx(area)
+
+    progress = results.progress()
+    assert len(progress) == 24 and np.all(np.diff(progress["hypervolume"]) >= -1e-9)
+    figures = results.figures()
+    assert {"pareto_2d", "progress_evaluations", "progress_time", "choices", "parallel"} <= set(
+        figures
+    )
+    hover = " ".join(figures["pareto_2d"].data[-1].text)
+    assert "|" in hover and "~0|" in hover  # the NB201 cell string of each front member
+
+    optuna_study = optuna.load_study(study_name="nb", storage=results.study._storage)
+    assert len(optuna_study.best_trials) >= 1  # a plain Optuna study: dashboard and plots work
+
+
+DRIVER = """
+import sys
+from hwnas.experiments import run_experiment
+from hwnas.experiments.config import load_experiment
+run_experiment(load_experiment(sys.argv[1]), progress=False)
+"""
+
+
+def start_driver(exp: Path) -> subprocess.Popen:
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(exp)], env=env, stderr=subprocess.PIPE, text=True
+    )
+
+
+def trials_of(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    log = run_dir / "study.log"
+    if not log.exists():
+        return []
+    storage = JournalStorage(JournalFileBackend(str(log)))
+    try:
+        return optuna.load_study(study_name="nb", storage=storage).get_trials(deepcopy=False)
+    except KeyError:
+        return []
+
+
+def digits_training_experiment(run_dir: Path, evaluations: int) -> str:
+    """NB201 cells trained for real on 8x8 digits for a few steps: about a second each, so a
+    SIGKILL lands mid-run however fast the machine is."""
+    return (
+        "\n".join(
+            [
+                "name: nb",
+                "space: {name: nasbench201, input: [1, 8, 8]}",
+                "dataset: digits",
+                "evaluator: {name: train, settings: {train: {steps: 15, batch_size: 32}}}",
+                "objectives: [{metric: accuracy, direction: max},"
+                " {metric: params, direction: min}]",
+                "searcher: {name: nsga2, settings: {population_size: 8}}",
+                f"evaluations: {evaluations}",
+                "storage: {journal: study.log, heartbeat_s: 0.5}",
+                f"run_dir: {run_dir}",
+            ]
+        )
+        + "\n"
+    )
+
+
+def test_sigkill_then_resume_gives_exactly_the_requested_evaluations(tmp_path: Path) -> None:
+    run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
+    requested = 12
+    exp.write_text(digits_training_experiment(run_dir, requested))
+    driver = start_driver(exp)
+    deadline = time.monotonic() + 300  # a cap for slow machines, not a timing check
+    while time.monotonic() < deadline and driver.poll() is None:
+        done = [t for t in trials_of(run_dir) if outcome_of(t) == "ok"]
+        if len(done) >= 3:
+            break
+        time.sleep(0.2)
+    assert driver.poll() is None, driver.stderr.read()
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    before = {t.user_attrs[KEY]: t.values for t in trials_of(run_dir) if t.values}
+    in_flight = {t.user_attrs[KEY] for t in trials_of(run_dir) if outcome_of(t) == "running"}
+    assert 3 <= len(before) < requested
+
+    summary = run_experiment(parse_experiment(exp.read_text()), resume=True, progress=False)
+    assert summary.evaluated == requested and summary.stopped_by == "evaluations"
+    keys = evaluated_keys(run_dir)
+    assert len(keys) == requested == len(set(keys))  # exactly the requested, no duplicates
+    after = {t.user_attrs[KEY]: t.values for t in trials_of(run_dir) if t.values}
+    assert all(after[k] == v for k, v in before.items())  # nothing lost or redone
+    stale = {t.user_attrs[KEY] for t in trials_of(run_dir) if outcome_of(t) == STALE}
+    assert stale == in_flight  # the killed driver's in-flight candidates were marked stale ...
+    assert stale <= set(keys)  # ... and evaluated again, once
+
+
+def test_two_drivers_share_one_journal_without_duplicates(tmp_path: Path) -> None:
+    run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
+    exp.write_text(nb201_experiment(run_dir, 40))
+    drivers = [start_driver(exp) for _ in range(2)]  # same seed: they propose the same archs
+    for d in drivers:
+        assert d.wait(timeout=180) == 0, d.stderr.read()
+    trials = trials_of(run_dir)
+    keys = evaluated_keys(run_dir)
+    assert len(keys) == 40 and len(set(keys)) == 40
+    assert not [t for t in trials if outcome_of(t) == "running"]
+    drivers_used = {t.user_attrs["hwnas_driver"] for t in trials if t.values}
+    assert 1 <= len(drivers_used) <= 2
+
+
+def test_failed_evaluations_do_not_end_the_run(tmp_path: Path) -> None:
+    """An objective the table lacks for every row: each evaluation fails with the reason,
+    is stored and told, and the run still reaches its count."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 6).replace("hw_fpga_latency_ms", "no_such_latency_ms")
+    summary = run_experiment(parse_experiment(text), progress=False)
+    assert (summary.evaluated, summary.failed, summary.stopped_by) == (6, 6, "evaluations")
+    df = load(run_dir).trials
+    assert set(df["status"]) == {"failed"}
+    assert df["reason"].str.contains("no_such_latency_ms").all()
