@@ -63,7 +63,7 @@ def measured_ms(space: SearchSpace, arch: Arch) -> float:
     model = space.build(arch).eval()
     reparameterize(model)
     set_fake_quant(model, False)
-    return measure_latency(model, space.input_shape, precision="mixed").median_ms
+    return measure_latency(model, space.input_shape, precision="mixed").latency_ms
 
 
 def lut_ms(lut: LUTPredictor, arch: Arch) -> float | None:

@@ -6,6 +6,8 @@ Objectives `accuracy` (max) and the latency column (min), as the searchers see t
 ratio follows ../shared/benchdata/README.md (normalise by the minimum over all rows,
 ref = (15.0 error, 95th percentile latency), points outside the box count nothing). Searchers
 ask in batches of `--batch` (as an asynchronous run with that many workers would).
+`--reference` tells the `predictor` searcher the protocol's box (accuracy 85, the latency's
+95th percentile) as its `reference` setting, so it spends no evaluations outside it.
 """
 
 from __future__ import annotations
@@ -21,10 +23,18 @@ from search_common import hv_ratio_setup, search
 BUDGETS = (100, 300)
 
 
-def ratios(name: str, latency: str, seed: int, batch: int) -> list[float]:
-    normalised_hv, total = hv_ratio_setup(latency)
+def ratios(name: str, latency: str, seed: int, batch: int, reference: bool) -> list[float]:
+    normalised_hv, total, ref = hv_ratio_setup(latency)
+    settings = {}
+    if reference and name == "predictor":
+        settings["reference"] = {"accuracy": 100 - ref[0], latency: ref[1]}
     results = search(
-        name, [("accuracy", "max"), (latency, "min")], seed=seed, budget=max(BUDGETS), batch=batch
+        name,
+        [("accuracy", "max"), (latency, "min")],
+        seed=seed,
+        budget=max(BUDGETS),
+        batch=batch,
+        **settings,
     )
     points = np.array([[100 - m["accuracy"], m[latency]] for m in results])
     return [normalised_hv(points[:b]) / total for b in BUDGETS]
@@ -35,6 +45,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--reference", action="store_true", help="predictor knows the box")
     parser.add_argument("--searchers", nargs="+", default=["random", "nsga2", "predictor"])
     parser.add_argument(
         "--latency", nargs="+", default=["hw_fpga_latency_ms", "hw_pixel3_latency_ms"]
@@ -46,7 +57,8 @@ def main() -> None:
             start = time.time()
             r = np.array(
                 Parallel(n_jobs=args.jobs)(
-                    delayed(ratios)(name, latency, s, args.batch) for s in range(args.seeds)
+                    delayed(ratios)(name, latency, s, args.batch, args.reference)
+                    for s in range(args.seeds)
                 )
             )
             row = {f"hv@{b}": (r[:, i].mean(), r[:, i].std()) for i, b in enumerate(BUDGETS)}

@@ -6,6 +6,7 @@ few timed runs, so a whole profile takes seconds; accuracy targets live in bench
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from torch import nn
 from hwnas.cli import main
 from hwnas.predictors import (
     BackendError,
+    LearnedPredictor,
     LUTPredictor,
     MeasurementError,
     PredictorError,
@@ -193,15 +195,31 @@ def test_resuming_with_other_settings_is_refused(space, profile_path, tmp_path):
         build_profile(space, out, samples=2, archs_only=True, progress=False, **PROFILE_FAST)
 
 
+def test_resuming_a_profile_with_other_columns_is_refused_and_leaves_it_intact(space, tmp_path):
+    out = tmp_path / "p.csv"
+    build_profile(space, out, samples=1, archs_only=True, progress=False, **PROFILE_FAST)
+    text = out.read_text()
+    old = text.replace(",copies,", ",", 1)  # the header of a profile from an older version
+    out.write_text(old)
+    with pytest.raises(ProfileError, match="columns differ"):
+        build_profile(space, out, samples=1, archs_only=True, progress=False, **PROFILE_FAST)
+    assert out.read_text() == old
+
+
 # -- lookup table -------------------------------------------------------------------------------
 def test_lut_sum_equals_sum_of_its_parts(space, profile_path):
     lut = LUTPredictor.from_profile(profile_path, space)
-    table = read_profile(profile_path).rows.set_index("row_id")["median_ms"]
+    table = read_profile(profile_path).rows.set_index("row_id")["latency_ms"]
     arch = space.sample(3)
     stages = space._stages(arch)
     base = lut.base_latency([w for w, _ in stages])
     blocks = [lut.block_latency(i, w, b) for i, (w, bs) in enumerate(stages) for b in bs]
     assert lut.predict([arch])[0] == pytest.approx(base + sum(blocks), rel=1e-12)
+    groups = lut.parts_of(arch)
+    assert groups["base"] == base and sum(groups.values()) == pytest.approx(base + sum(blocks))
+    assert len(groups) - 1 == len(
+        {(i, b.mixer, b.precision) for i, (_, bs) in enumerate(stages) for b in bs}
+    )
     width, (block, *_) = stages[0]
     shape = "x".join(map(str, (width, *space.plans[0].spatial)))
     expected = (
@@ -243,6 +261,32 @@ def test_fit_save_load_predict_is_identical(space, profile_path, tmp_path, kind)
     np.testing.assert_array_equal(loaded.predict(fresh), predictor.predict(fresh))
     assert (loaded.predict(fresh) > 0).all()
     assert json.loads(path.read_text())["kind"] == kind
+
+
+def test_latency_is_the_best_round_median(profile_path):
+    rows = read_profile(profile_path).ok
+    best = [min(float(v) for v in text.split(";")) for text in rows["round_medians_ms"]]
+    np.testing.assert_allclose(rows["latency_ms"], best)
+
+
+def test_learned_calibrates_each_table_group_and_keeps_unseen_ones(space, profile_path):
+    lut = LUTPredictor.from_profile(profile_path, space)
+    pool = [space.sample(s) for s in range(150)]
+    counts = Counter(g for a in pool for g in lut.parts_of(a) if g.startswith("s1."))
+    held_out = counts.most_common(1)[0][0]  # a stage-1 group no training network will have
+    train = [a for a in pool if held_out not in lut.parts_of(a)][:40]
+    test = [a for a in pool if held_out in lut.parts_of(a)][:10]
+
+    def slower(a):  # networks where every stage-0 block costs 1.5x its table value
+        return sum(v * (1.5 if g.startswith("s0.") else 1.0) for g, v in lut.parts_of(a).items())
+
+    learned = LearnedPredictor(space, lut, {"alpha": 1e-6}).fit(train, [slower(a) for a in train])
+    factors = learned.coefficients
+    assert held_out not in factors
+    for group, factor in factors.items():
+        assert factor == pytest.approx(1.5 if group.startswith("s0.") else 1.0, rel=1e-3)
+    # the held-out group keeps its table value, which is right here
+    np.testing.assert_allclose(learned.predict(test), [slower(a) for a in test], rtol=1e-3)
 
 
 def test_learned_without_a_table_fits_on_costs_and_encoding(space, profile_path):

@@ -48,6 +48,23 @@ def test_cell_string_round_trip(space):
         assert space.from_string(space.to_string(a)) == a
 
 
+def test_encoding_is_edge_one_hot_then_paths(space):
+    arch = space.from_string(CELL)
+    code = space.encode(arch)
+    assert code.shape == (30 + 4 + 16 + 16 + 64,)
+    assert code[:30].sum() == 6  # one op per edge
+    # paths 0-3 (skip), 0-1-3 (conv3x3, conv3x3), 0-2-3 (conv3x3, skip), 0-1-2-3 (conv3x3,
+    # avg_pool, skip); live ops index skip 0, conv1x1 1, conv3x3 2, avg_pool 3
+    assert np.flatnonzero(code[30:]).tolist() == [
+        0,
+        4 + 2 * 4 + 2,
+        20 + 2 * 4 + 0,
+        36 + 2 * 16 + 3 * 4 + 0,
+    ]
+    cut = arch.replace(**{"3<-2": "none"})  # cuts the two paths through edge 3<-2
+    assert np.flatnonzero(space.encode(cut)[30:]).tolist() == [0, 4 + 2 * 4 + 2]
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -74,4 +74,4 @@ class LatencyEvaluator:
             threads=self.threads,
             **self.measure,
         )
-        return float(measurement.median_ms)
+        return float(measurement.latency_ms)

@@ -1,13 +1,20 @@
-"""`LearnedPredictor`: gradient boosting on architecture features, trained on whole networks.
+"""`LearnedPredictor`: a scikit-learn regressor trained on whole-network measurements.
 
-Features: the space's encoding, analytic costs (log MACs, params, size, activation traffic:
-a proxy for memory traffic) and, when a lookup table is given, the table's base latency, its
-per-stage block sums and its total. With a table the model learns the log-ratio of measured
-latency to the table's sum (what a pure sum misses: fusion, per-call overhead, cache effects),
-so a few hundred measured networks suffice; without one it learns log latency directly.
+With a lookup table (the usual case) it calibrates the table. A network's latency is modelled
+as the table's sum with one coefficient per part group (the base, and every stage x mixer x
+precision, see `LUTPredictor.parts_of`): what a pure sum cannot see (a mixer that fuses with
+its neighbours, or whose weights leave the cache inside a network, per-call overheads) shows
+up as a group that costs more or less in a network than alone. The coefficients are fitted by
+ridge regression on relative errors and shrunk toward 1 (the plain sum), so a group that no
+training network used keeps its table value, and the model stays a sum of measured parts that
+generalises to unseen combinations. A few hundred measured networks suffice; gradient boosting
+on the log-ratio to the table was less accurate on held-out networks (docs/benchmarks.md).
+
+Without a table: gradient boosting on the space's encoding and analytic costs (log MACs,
+params, size, activation traffic: a proxy for memory traffic) learns log latency directly.
 
 Saved as data (the training architectures and latencies, the hyperparameters and the table);
-loading refits with the same seed, which gives the same predictions.
+loading refits, which gives the same predictions.
 """
 
 from __future__ import annotations
@@ -17,13 +24,16 @@ from typing import Any
 
 import numpy as np
 from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.linear_model import Ridge
 
 from hwnas.predictors.base import LatencyPredictor, PredictorError, check_training_data
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import Arch, SearchSpace
 
 MIN_TRAINING_ARCHS = 5
-DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
+# ridge penalty on (coefficient - 1) of the table's groups, errors relative to the latency
+CALIBRATION_HYPERPARAMETERS: dict[str, Any] = {"alpha": 0.1}
+BOOSTING_HYPERPARAMETERS: dict[str, Any] = {
     "n_estimators": 400,
     "learning_rate": 0.05,
     "max_depth": 3,
@@ -46,8 +56,10 @@ class LearnedPredictor(LatencyPredictor):
         super().__init__(space)
         self.source = source  # the profile it was fitted from, if any
         self.lut = lut
-        self.hyperparameters = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
-        self._model: GradientBoostingRegressor | None = None
+        defaults = CALIBRATION_HYPERPARAMETERS if lut is not None else BOOSTING_HYPERPARAMETERS
+        self.hyperparameters = {**defaults, **(hyperparameters or {})}
+        self._coefficients: dict[str, float] | None = None  # calibration (with a table)
+        self._model: GradientBoostingRegressor | None = None  # boosting (without one)
         self._train_archs: list[Arch] = []
         self._train_latencies: list[float] = []
 
@@ -56,24 +68,21 @@ class LearnedPredictor(LatencyPredictor):
         """The architectures and latencies (ms) it was fitted on."""
         return list(self._train_archs), list(self._train_latencies)
 
+    @property
+    def coefficients(self) -> dict[str, float]:
+        """The fitted factor of every table group seen in training (1 = the plain sum)."""
+        if self._coefficients is None:
+            raise PredictorError("no calibrated table: fitted without a lookup table, or unfitted")
+        return dict(self._coefficients)
+
     def features(self, archs: Sequence[Arch]) -> np.ndarray:
-        """One feature row per architecture (see the module docstring)."""
-        return np.stack([self._features(a) for a in archs])
-
-    def _features(self, arch: Arch) -> np.ndarray:
-        cost = self.space.cost(arch)
-        analytic = np.log1p([cost.macs, cost.params, cost.size_bytes, cost.activations])
-        parts = [self.space.encode(arch), analytic]
-        if self.lut is not None:
-            base, blocks = self.lut.parts_of(arch)
-            sums = [sum(stage) for stage in blocks]
-            parts.append(np.array([base, *sums, base + sum(sums), float(len(sum(blocks, [])))]))
-        return np.concatenate(parts).astype(float)
-
-    def _baseline(self, archs: Sequence[Arch]) -> np.ndarray:
-        if self.lut is None:
-            return np.ones(len(archs))
-        return np.maximum(self.lut.predict(archs), 1e-6)
+        """The boosting model's input (without a table): encoding and log analytic costs."""
+        rows = []
+        for arch in archs:
+            cost = self.space.cost(arch)
+            analytic = np.log1p([cost.macs, cost.params, cost.size_bytes, cost.activations])
+            rows.append(np.concatenate([self.space.encode(arch), analytic]))
+        return np.stack(rows).astype(float)
 
     def fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> LearnedPredictor:
         y = check_training_data(archs, latencies)
@@ -83,23 +92,40 @@ class LearnedPredictor(LatencyPredictor):
                 f"architectures, got {len(y)}"
             )
         archs = [self.space.validate(a) for a in archs]
-        target = np.log(y / self._baseline(archs))
-        model = GradientBoostingRegressor(**self.hyperparameters)
-        model.fit(self.features(archs), target)
-        self._model = model
+        if self.lut is not None:
+            self._coefficients = self._calibrate(archs, y)
+        else:
+            model = GradientBoostingRegressor(**self.hyperparameters)
+            self._model = model.fit(self.features(archs), np.log(y))
         self._train_archs, self._train_latencies = list(archs), [float(v) for v in y]
         return self
 
+    def _calibrate(self, archs: list[Arch], y: np.ndarray) -> dict[str, float]:
+        """Group coefficients minimising the squared relative error plus alpha x the squared
+        distance from 1: a ridge regression of (y - sum) / y on the group latencies / y."""
+        parts = [self.lut.parts_of(a) for a in archs]
+        groups = sorted({g for p in parts for g in p})
+        x = np.array([[p.get(g, 0.0) for g in groups] for p in parts])
+        relative_gap = (y - x.sum(axis=1)) / y
+        ridge = Ridge(fit_intercept=False, **self.hyperparameters)
+        delta = ridge.fit(x / y[:, None], relative_gap).coef_
+        return {g: 1.0 + float(d) for g, d in zip(groups, delta)}
+
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
-        if self._model is None:
+        if self._coefficients is None and self._model is None:
             raise PredictorError("the learned predictor is not fitted: call fit() first")
         archs = list(archs)
         if not archs:
             return np.zeros(0)
-        return self._baseline(archs) * np.exp(self._model.predict(self.features(archs)))
+        if self._model is not None:
+            return np.exp(self._model.predict(self.features(archs)))
+        factor = self._coefficients
+        return np.array(
+            [sum(v * factor.get(g, 1.0) for g, v in self.lut.parts_of(a).items()) for a in archs]
+        )
 
     def to_data(self) -> dict[str, Any]:
-        if self._model is None:
+        if self._coefficients is None and self._model is None:
             raise PredictorError("the learned predictor is not fitted: nothing to save")
         return {
             "hyperparameters": self.hyperparameters,

@@ -2,9 +2,10 @@
 
 latency(arch) = base_latency(stage widths) + sum of block_latency over its blocks, where
 base_latency = one runtime call overhead + stem + downsamples + head, and every part's
-latency is its profiled median minus the runtime's per-call overhead at its input shape
-(measured on pass-through models), because a network pays that overhead once, not per part
-(blocks are profiled as chains of copies, so they carry 1/copies of it).
+latency is its profiled latency (`Measurement.latency_ms`) minus the runtime's per-call
+overhead at its input shape (measured on pass-through models), because a network pays that
+overhead once, not per part (blocks are profiled as chains of copies, so they carry 1/copies
+of it).
 `expected_latency` is the same table as a differentiable function of block probabilities,
 for the differentiable searcher.
 """
@@ -35,7 +36,7 @@ from hwnas.spaces.network import BlockConfig
 
 class LUTPredictor(LatencyPredictor):
     """Lookup table of part latencies; `table` maps profile row ids (part id + '|' +
-    precision) to median milliseconds."""
+    precision) to latencies in milliseconds."""
 
     kind = "lut"
 
@@ -74,7 +75,7 @@ class LUTPredictor(LatencyPredictor):
         parts = profile.parts()
         if parts.empty:
             raise PredictorError(f"{path}: the profile has no measured parts for a lookup table")
-        table = dict(zip(parts["row_id"], parts["median_ms"].astype(float)))
+        table = dict(zip(parts["row_id"], parts["latency_ms"].astype(float)))
         copies = profile.meta.get("block_copies", 1)
         return cls(space, table, source=str(path), block_copies=copies, **settings)
 
@@ -132,16 +133,20 @@ class LUTPredictor(LatencyPredictor):
         return probs @ table
 
     # -- LatencyPredictor --------------------------------------------------------------------
-    def parts_of(self, arch: Arch) -> tuple[float, list[list[float]]]:
-        """(base latency, per stage the list of block latencies) of `arch`."""
+    def parts_of(self, arch: Arch) -> dict[str, float]:
+        """`arch`'s latency split by part group: `base` (see `base_latency`) and, per
+        `s{stage}.{mixer}.{precision}`, the summed latency of those blocks. The groups add up
+        to the prediction; the learned predictor calibrates each."""
         stages = self.space._stages(self.space.validate(arch))
-        base = self.base_latency([w for w, _ in stages])
-        blocks = [[self.block_latency(i, w, b) for b in bs] for i, (w, bs) in enumerate(stages)]
-        return base, blocks
+        groups = {"base": self.base_latency([w for w, _ in stages])}
+        for i, (width, blocks) in enumerate(stages):
+            for b in blocks:
+                key = f"s{i}.{b.mixer}.{b.precision}"
+                groups[key] = groups.get(key, 0.0) + self.block_latency(i, width, b)
+        return groups
 
     def predict_one(self, arch: Arch) -> float:
-        base, blocks = self.parts_of(arch)
-        return base + sum(sum(stage) for stage in blocks)
+        return sum(self.parts_of(arch).values())
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         return np.array([self.predict_one(a) for a in archs], dtype=float)

@@ -32,6 +32,7 @@ from hwnas.predictors.measure import (
     DEFAULT_RUNS,
     DEFAULT_WARMUP,
     Measurement,
+    best_round_ms,
     measure_latencies,
     resolve_clock,
 )
@@ -142,7 +143,7 @@ class Profile:
     def arch_records(self, space: SearchSpace) -> tuple[list[Arch], np.ndarray]:
         rows = self.archs()
         archs = [space.validate(Arch.from_json(text)) for text in rows["arch"]]
-        return archs, rows["median_ms"].to_numpy(dtype=float)
+        return archs, rows["latency_ms"].to_numpy(dtype=float)
 
     def space(self) -> SearchSpace:
         """The profile's space, from its YAML source (or built-in name)."""
@@ -180,7 +181,18 @@ def read_profile(path: str | Path) -> Profile:
     if missing:
         raise ProfileError(f"{path}: not a profile table, columns missing: {missing}")
     rows["median_ms"] = pd.to_numeric(rows["median_ms"], errors="coerce")
+    rows["latency_ms"] = [_latency(r) for r in rows.itertuples()]
     return Profile(path, meta, rows)
+
+
+def _latency(row: Any) -> float:
+    """A row's latency (`Measurement.latency_ms`): its best round median where the rounds are
+    recorded, else its overall median."""
+    rounds = str(getattr(row, "round_medians_ms", "") or "")
+    try:
+        return best_round_ms([float(v) for v in rounds.split(";")])
+    except ValueError:  # failed row, or a table without round medians
+        return float(row.median_ms)
 
 
 def _truncate_partial_line(path: Path) -> None:
@@ -285,6 +297,14 @@ class _Appender:
 
     def __init__(self, path: Path):
         fresh = not path.exists() or path.stat().st_size == 0
+        if not fresh:
+            with path.open(newline="") as f:
+                header = next(csv.reader(f), [])
+            if header != COLUMNS:
+                raise ProfileError(
+                    f"{path}: written by another hwnas version (its columns differ); "
+                    "resume it with that version or start a new profile (another --out)"
+                )
         self._file = path.open("a", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="raise")
         if fresh:

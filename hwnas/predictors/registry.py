@@ -35,9 +35,9 @@ def get_predictor(kind: str, space: SearchSpace, **settings: Any) -> LatencyPred
     """A predictor of `kind` for `space`.
 
     - `lut`: `profile=PATH` (a profile with measured parts), optional `subtract_overhead`.
-    - `learned`: optional `profile=PATH` (its parts become lookup-table features; without it
-      only the encoding and analytic costs are used), optional `hyperparameters={...}`; then
-      `fit(archs, latencies)`.
+    - `learned`: optional `profile=PATH` (its parts form the lookup table it calibrates;
+      without it, boosting on the encoding and analytic costs), optional
+      `hyperparameters={...}`; then `fit(archs, latencies)`.
     - `transfer`: the settings of `TransferPredictor` (e.g. `sources=DataFrame`).
     """
     cls = _predictor_class(kind)

@@ -8,7 +8,9 @@ propose only the most promising:
   probability of meeting the constraints;
 - several objectives: hypervolume improvement of the optimistic prediction (mean - `beta` x
   std) over the current front, times the probability of feasibility, picked greedily with the
-  picked points added to the front so one batch spreads along it.
+  picked points added to the front so one batch spreads along it. `reference` (objective
+  bounds, as BoTorch's ref_point) says where a point stops being worth anything; without it
+  the box is the observed range plus a margin.
 
 Learned metrics are modelled on normal scores of their ranks (a Gaussian copula, as in HEBO):
 accuracies are heavy-tailed (broken networks at 10 %), and ranks are what the search needs.
@@ -106,6 +108,7 @@ class PredictorSearcher(Searcher):
         surrogate: str = "gradient_boosting",
         ensemble_size: int = 3,
         beta: float = 1.0,
+        reference: Mapping[str, float] | None = None,
     ):
         super().__init__(space, objectives, constraints, seed)
         self.predictors = dict(predictors or {})
@@ -123,6 +126,13 @@ class PredictorSearcher(Searcher):
         self.initial, self.candidates, self.parents = initial, candidates, parents
         self.explore, self.surrogate, self.ensemble_size = explore, surrogate, ensemble_size
         self.beta = beta
+        self.reference = dict(reference or {})
+        objective_metrics = [o.metric for o in self.objectives]
+        if self.reference and sorted(self.reference) != sorted(objective_metrics):
+            raise ValueError(
+                f"reference: give a bound for every objective {objective_metrics}, "
+                f"got {sorted(self.reference)}"
+            )
         self._fit: tuple[int, dict] = (-1, {})
         self._encodings: dict[str, np.ndarray] = {}
 
@@ -261,7 +271,15 @@ class PredictorSearcher(Searcher):
             order = np.lexsort((np.arange(len(pool)), -score * feasible))
             return [pool[i] for i in order[:n]]
         optimistic = loss_mean - self.beta * loss_std
-        return [pool[i] for i in greedy_hypervolume(optimistic, feasible, observed, n)]
+        ref = None
+        if self.reference:
+            ref = np.array(
+                [
+                    signs[i] * scales[i](self.reference[o.metric])
+                    for i, o in enumerate(self.objectives)
+                ]
+            )
+        return [pool[i] for i in greedy_hypervolume(optimistic, feasible, observed, n, ref)]
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -275,14 +293,20 @@ def expected_improvement(mu: np.ndarray, sigma: np.ndarray, observed: np.ndarray
 
 
 def greedy_hypervolume(
-    points: np.ndarray, feasible: np.ndarray, observed: np.ndarray, n: int
+    points: np.ndarray,
+    feasible: np.ndarray,
+    observed: np.ndarray,
+    n: int,
+    ref: np.ndarray | None = None,
 ) -> list[int]:
-    """Indices of `n` points picked one by one by hypervolume improvement over the observed
-    front times the probability of feasibility; each pick joins the front for the next."""
+    """Indices of `n` points picked one by one by hypervolume improvement (up to `ref`; by
+    default the range of all points plus a margin) over the observed front times the
+    probability of feasibility; each pick joins the front for the next."""
     front = observed[pareto_mask(observed)] if len(observed) else observed
-    everything = np.vstack([front, points])
-    low, high = everything.min(axis=0), everything.max(axis=0)
-    ref = high + 0.1 * np.maximum(high - low, 1e-9)
+    if ref is None:
+        everything = np.vstack([front, points])
+        low, high = everything.min(axis=0), everything.max(axis=0)
+        ref = high + 0.1 * np.maximum(high - low, 1e-9)
     picked: list[int] = []
     for _ in range(n):
         base = hypervolume(front, ref)

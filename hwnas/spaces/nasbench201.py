@@ -27,6 +27,9 @@ from hwnas.spaces.spec import format_validation_error
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
+# the cell's input-to-output paths, as edge sequences; a path carries data unless an edge is none
+PATHS = (("3<-0",), ("1<-0", "3<-1"), ("2<-0", "3<-2"), ("1<-0", "2<-1", "3<-2"))
+LIVE_OPS = OPS[1:]
 
 
 class NasBench201Input(BaseModel):
@@ -185,8 +188,15 @@ class NasBench201Space(SearchSpace):
         return self.canonical({e: parents[rng.integers(2)][e] for e in EDGES})
 
     def encode(self, arch: Arch) -> np.ndarray:
+        """One-hot op per edge, then the path encoding of BANANAS (White et al., 2021): for
+        each input-to-output path, a one-hot of its op sequence (all zero when a `none` edge
+        cuts it). Paths say what the one-hot cannot (which ops feed which), and surrogates
+        fitted on both rank NB201 cells better (docs/benchmarks.md)."""
         self.validate(arch)
-        return np.asarray([float(arch[e] == op) for e in EDGES for op in OPS], dtype=np.float32)
+        edges = [float(arch[e] == op) for e in EDGES for op in OPS]
+        return np.concatenate(
+            [np.asarray(edges, dtype=np.float32), *(_path_one_hot(arch, p) for p in PATHS)]
+        )
 
     def suggest(self, trial: Any) -> Arch:
         return self.canonical({e: trial.suggest_categorical(e, list(OPS)) for e in EDGES})
@@ -296,3 +306,15 @@ def _edge_cost(op: str, shape: tuple[int, int, int]) -> Cost:
     if op == "none":
         return Cost(0, 0, 0, 0)
     return meta_cost(lambda: _edge_op(op, shape[0]), shape)
+
+
+def _path_one_hot(arch: Arch, path: tuple[str, ...]) -> np.ndarray:
+    """One-hot of the op sequence along `path` over the live ops, zero if a `none` cuts it."""
+    code = np.zeros(len(LIVE_OPS) ** len(path), dtype=np.float32)
+    ops = [arch[e] for e in path]
+    if "none" not in ops:
+        index = 0
+        for op in ops:
+            index = index * len(LIVE_OPS) + LIVE_OPS.index(op)
+        code[index] = 1.0
+    return code
