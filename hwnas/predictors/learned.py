@@ -4,11 +4,13 @@ With a lookup table (the usual case) it calibrates the table. A network's latenc
 as the table's sum with one coefficient per part group (the base, and every stage x mixer x
 precision, see `LUTPredictor.parts_of`): what a pure sum cannot see (a mixer that fuses with
 its neighbours, or whose weights leave the cache inside a network, per-call overheads) shows
-up as a group that costs more or less in a network than alone. The coefficients are fitted by
-ridge regression on relative errors and shrunk toward 1 (the plain sum), so a group that no
+up as a group that costs more or less in a network than alone. The coefficients are fitted on
+relative errors with a Huber loss (a network measured while the machine was busy must not pull
+them) and an L2 penalty that shrinks them toward 1 (the plain sum), so a group that no
 training network used keeps its table value, and the model stays a sum of measured parts that
 generalises to unseen combinations. A few hundred measured networks suffice; gradient boosting
-on the log-ratio to the table was less accurate on held-out networks (docs/benchmarks.md).
+on the log-ratio to the table, and a squared loss, were less accurate on held-out networks
+(docs/benchmarks.md).
 
 Without a table: gradient boosting on the space's encoding and analytic costs (log MACs,
 params, size, activation traffic: a proxy for memory traffic) learns log latency directly.
@@ -24,15 +26,16 @@ from typing import Any
 
 import numpy as np
 from sklearn.ensemble import GradientBoostingRegressor
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import HuberRegressor
 
 from hwnas.predictors.base import LatencyPredictor, PredictorError, check_training_data
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import Arch, SearchSpace
 
 MIN_TRAINING_ARCHS = 5
-# ridge penalty on (coefficient - 1) of the table's groups, errors relative to the latency
-CALIBRATION_HYPERPARAMETERS: dict[str, Any] = {"alpha": 0.1}
+# Huber loss on relative errors (epsilon: where it turns linear, in robust standard deviations)
+# plus alpha x the squared distance of the table's group coefficients from 1
+CALIBRATION_HYPERPARAMETERS: dict[str, Any] = {"alpha": 0.1, "epsilon": 1.35}
 BOOSTING_HYPERPARAMETERS: dict[str, Any] = {
     "n_estimators": 400,
     "learning_rate": 0.05,
@@ -101,14 +104,14 @@ class LearnedPredictor(LatencyPredictor):
         return self
 
     def _calibrate(self, archs: list[Arch], y: np.ndarray) -> dict[str, float]:
-        """Group coefficients minimising the squared relative error plus alpha x the squared
-        distance from 1: a ridge regression of (y - sum) / y on the group latencies / y."""
+        """Group coefficients: a robust regression of the relative gap (y - sum) / y on the
+        group latencies / y, whose coefficients are each group's factor minus 1."""
         parts = [self.lut.parts_of(a) for a in archs]
         groups = sorted({g for p in parts for g in p})
         x = np.array([[p.get(g, 0.0) for g in groups] for p in parts])
         relative_gap = (y - x.sum(axis=1)) / y
-        ridge = Ridge(fit_intercept=False, **self.hyperparameters)
-        delta = ridge.fit(x / y[:, None], relative_gap).coef_
+        huber = HuberRegressor(fit_intercept=False, max_iter=1000, **self.hyperparameters)
+        delta = huber.fit(x / y[:, None], relative_gap).coef_
         return {g: 1.0 + float(d) for g, d in zip(groups, delta)}
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
