@@ -103,7 +103,7 @@ class PredictorSearcher(Searcher):
         latency_metric: str | None = None,
         initial: int = 10,
         candidates: int = 300,
-        parents: int = 10,
+        parents: int = 20,
         explore: float = 0.1,
         surrogate: str = "gradient_boosting",
         ensemble_size: int = 3,
