@@ -289,6 +289,24 @@ def test_learned_calibrates_each_table_group_and_keeps_unseen_ones(space, profil
     np.testing.assert_allclose(learned.predict(test), [slower(a) for a in test], rtol=1e-3)
 
 
+def test_learned_rejects_foreign_hyperparameters_and_refits_older_files(
+    space, profile_path, tmp_path
+):
+    lut = LUTPredictor.from_profile(profile_path, space)
+    with pytest.raises(PredictorError, match=r"\['n_estimators'\].*calibration"):
+        LearnedPredictor(space, lut, {"n_estimators": 10})
+    archs, y = read_profile(profile_path).arch_records(space)
+    predictor = LearnedPredictor(space, lut).fit(archs, y)
+    path = predictor.save(tmp_path / "learned.json")
+    data = json.loads(path.read_text())
+    # as an older version saved it: boosting hyperparameters beside a table, no model name
+    data.pop("model")
+    data["hyperparameters"] = {"n_estimators": 400, "max_depth": 3}
+    path.write_text(json.dumps(data))
+    fresh = [space.sample(s) for s in range(40, 45)]
+    np.testing.assert_allclose(load_predictor(path).predict(fresh), predictor.predict(fresh))
+
+
 def test_learned_without_a_table_fits_on_costs_and_encoding(space, profile_path):
     archs, y = read_profile(profile_path).arch_records(space)
     predictor = get_predictor("learned", space).fit(archs, y)

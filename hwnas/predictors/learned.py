@@ -15,8 +15,9 @@ on the log-ratio to the table, and a squared loss, were less accurate on held-ou
 Without a table: gradient boosting on the space's encoding and analytic costs (log MACs,
 params, size, activation traffic: a proxy for memory traffic) learns log latency directly.
 
-Saved as data (the training architectures and latencies, the hyperparameters and the table);
-loading refits, which gives the same predictions.
+Saved as data (the model, the training architectures and latencies, the hyperparameters and the
+table); loading refits, which gives the same predictions. A file saved by a version with
+another model is refit with this version's model and defaults.
 """
 
 from __future__ import annotations
@@ -59,7 +60,14 @@ class LearnedPredictor(LatencyPredictor):
         super().__init__(space)
         self.source = source  # the profile it was fitted from, if any
         self.lut = lut
+        self.model = "calibration" if lut is not None else "boosting"
         defaults = CALIBRATION_HYPERPARAMETERS if lut is not None else BOOSTING_HYPERPARAMETERS
+        unknown = sorted(set(hyperparameters or {}) - set(defaults))
+        if unknown:
+            raise PredictorError(
+                f"hyperparameters {unknown} do not apply to the learned predictor's {self.model} "
+                f"model; it takes {sorted(defaults)}"
+            )
         self.hyperparameters = {**defaults, **(hyperparameters or {})}
         self._coefficients: dict[str, float] | None = None  # calibration (with a table)
         self._model: GradientBoostingRegressor | None = None  # boosting (without one)
@@ -131,6 +139,7 @@ class LearnedPredictor(LatencyPredictor):
         if self._coefficients is None and self._model is None:
             raise PredictorError("the learned predictor is not fitted: nothing to save")
         return {
+            "model": self.model,
             "hyperparameters": self.hyperparameters,
             "source": self.source,
             "lut": self.lut.to_data() if self.lut is not None else None,
@@ -143,6 +152,10 @@ class LearnedPredictor(LatencyPredictor):
     @classmethod
     def from_data(cls, data: dict[str, Any], space: SearchSpace) -> LearnedPredictor:
         lut = LUTPredictor.from_data(data["lut"], space) if data.get("lut") else None
-        predictor = cls(space, lut, data["hyperparameters"], data.get("source", ""))
+        # a file saved for another model (an older version boosted on top of the table) is
+        # refit from its data with this version's defaults
+        same_model = data.get("model", "boosting") == ("calibration" if lut else "boosting")
+        hyperparameters = data["hyperparameters"] if same_model else None
+        predictor = cls(space, lut, hyperparameters, data.get("source", ""))
         archs = [Arch.from_dict(a) for a in data["train"]["archs"]]
         return predictor.fit(archs, data["train"]["latencies_ms"])
