@@ -217,3 +217,14 @@ def test_greedy_hypervolume_ignores_points_outside_the_reference():
     assert greedy_hypervolume(points, feasible, observed, 1) == [0]
     # in a box ending at latency 2.5 it is worth nothing, and the small step is the pick
     assert greedy_hypervolume(points, feasible, observed, 1, np.array([4.0, 2.5])) == [1]
+
+
+def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
+    single = get_searcher("predictor", space, ACCURACY)
+    multi = get_searcher("predictor", space, [("accuracy", "max"), ("hw_fpga_latency_ms", "min")])
+    assert (single.surrogate, single.ensemble_size) == ("gradient_boosting", 3)
+    assert (multi.surrogate, multi.ensemble_size) == ("extra_trees", 50)
+    with pytest.raises(ValueError, match="ensemble_size: at least 2"):
+        get_searcher("predictor", space, ACCURACY, ensemble_size=0)
+    with pytest.raises(ValueError, match="surrogate: unknown 'svm'"):
+        get_searcher("predictor", space, ACCURACY, surrogate="svm")

@@ -12,6 +12,9 @@ propose only the most promising:
   bounds, as BoTorch's ref_point) says where a point stops being worth anything; without it
   the box is the observed range plus a margin.
 
+The surrogate is a gradient-boosting ensemble of 3 for one objective and a 50-tree
+extra-trees forest for several (`surrogate` and `ensemble_size` override them).
+
 Learned metrics are modelled on normal scores of their ranks (a Gaussian copula, as in HEBO):
 accuracies are heavy-tailed (broken networks at 10 %), and ranks are what the search needs.
 Acquisitions are computed on that scale (every map is monotone, so dominance is unchanged).
@@ -36,6 +39,10 @@ from hwnas.search.pareto import hypervolume, pareto_mask
 from hwnas.spaces import Arch
 
 SURROGATES = ("gradient_boosting", "extra_trees", "random_forest", "mlp")
+# by "several objectives?": boosting ranks single-objective candidates best; a forest's spread
+# drives the optimistic hypervolume acquisition better (NAS-Bench-201, docs/benchmarks.md)
+DEFAULT_SURROGATE = {False: "gradient_boosting", True: "extra_trees"}
+DEFAULT_ENSEMBLE_SIZE = {"gradient_boosting": 3, "mlp": 3, "extra_trees": 50, "random_forest": 50}
 
 
 class Ensemble:
@@ -105,8 +112,8 @@ class PredictorSearcher(Searcher):
         candidates: int = 300,
         parents: int = 20,
         explore: float = 0.1,
-        surrogate: str = "gradient_boosting",
-        ensemble_size: int = 3,
+        surrogate: str | None = None,
+        ensemble_size: int | None = None,
         beta: float = 1.0,
         reference: Mapping[str, float] | None = None,
     ):
@@ -120,6 +127,9 @@ class PredictorSearcher(Searcher):
                 raise ValueError(f"predictors: {metric!r} is no objective or constraint metric")
             if not callable(getattr(model, "predict", None)):
                 raise TypeError(f"predictors[{metric!r}] has no predict(archs) method")
+        surrogate = surrogate or DEFAULT_SURROGATE[len(self.objectives) > 1]
+        if ensemble_size is None:
+            ensemble_size = DEFAULT_ENSEMBLE_SIZE.get(surrogate, 3)
         Ensemble(surrogate, ensemble_size, seed)  # validates the settings early
         if initial < 0 or candidates < 1 or parents < 1 or not 0 <= explore <= 1:
             raise ValueError("initial >= 0, candidates >= 1, parents >= 1, 0 <= explore <= 1")
