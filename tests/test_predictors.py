@@ -218,7 +218,7 @@ def test_lut_sum_equals_sum_of_its_parts(space, profile_path):
     groups = lut.parts_of(arch)
     assert groups["base"] == base and sum(groups.values()) == pytest.approx(base + sum(blocks))
     assert len(groups) - 1 == len(
-        {(i, b.mixer, b.precision) for i, (_, bs) in enumerate(stages) for b in bs}
+        {(i, w, b.mixer, b.precision) for i, (w, bs) in enumerate(stages) for b in bs}
     )
     width, (block, *_) = stages[0]
     shape = "x".join(map(str, (width, *space.plans[0].spatial)))
@@ -287,6 +287,32 @@ def test_learned_calibrates_each_table_group_and_keeps_unseen_ones(space, profil
         assert factor == pytest.approx(1.5 if group.startswith("s0.") else 1.0, rel=1e-3)
     # the held-out group keeps its table value, which is right here
     np.testing.assert_allclose(learned.predict(test), [slower(a) for a in test], rtol=1e-3)
+
+
+def test_learned_picks_per_width_groups_only_when_the_data_supports_them(space, profile_path):
+    lut = LUTPredictor.from_profile(profile_path, space)
+    archs = [space.sample(s) for s in range(200)]
+    wide = next(g for a in archs for g in lut.parts_of(a) if g.startswith("s1.w16."))
+
+    def latency(a):  # one stage-1 mixer is 1.5x slower at width 16 only
+        return sum(v * (1.5 if g == wide else 1.0) for g, v in lut.parts_of(a).items())
+
+    many = LearnedPredictor(space, lut).fit(archs[:150], [latency(a) for a in archs[:150]])
+    assert many.grouping == "width" and many.coefficients[wide] == pytest.approx(1.5, rel=0.02)
+    np.testing.assert_allclose(
+        many.predict(archs[150:]), [latency(a) for a in archs[150:]], rtol=0.02
+    )
+    # the same effect at every width is one mixer-level factor, which the fewer groups fit best
+    mixer = ".".join(p for p in wide.split(".") if not p.startswith("w"))
+
+    def every_width(a):
+        return sum(
+            v * (1.5 if ".".join(p for p in g.split(".") if not p.startswith("w")) == mixer else 1)
+            for g, v in lut.parts_of(a).items()
+        )
+
+    few = LearnedPredictor(space, lut).fit(archs[:12], [every_width(a) for a in archs[:12]])
+    assert few.grouping == "mixer"
 
 
 def test_learned_rejects_foreign_hyperparameters_and_refits_older_files(

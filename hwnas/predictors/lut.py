@@ -135,13 +135,13 @@ class LUTPredictor(LatencyPredictor):
     # -- LatencyPredictor --------------------------------------------------------------------
     def parts_of(self, arch: Arch) -> dict[str, float]:
         """`arch`'s latency split by part group: `base` (see `base_latency`) and, per
-        `s{stage}.{mixer}.{precision}`, the summed latency of those blocks. The groups add up
-        to the prediction; the learned predictor calibrates each."""
+        `s{stage}.w{width}.{mixer}.{precision}`, the summed latency of those blocks. The groups
+        add up to the prediction; the learned predictor calibrates each."""
         stages = self.space._stages(self.space.validate(arch))
         groups = {"base": self.base_latency([w for w, _ in stages])}
         for i, (width, blocks) in enumerate(stages):
             for b in blocks:
-                key = f"s{i}.{b.mixer}.{b.precision}"
+                key = f"s{i}.w{width}.{b.mixer}.{b.precision}"
                 groups[key] = groups.get(key, 0.0) + self.block_latency(i, width, b)
         return groups
 
