@@ -302,12 +302,15 @@ def test_learned_picks_per_width_groups_only_when_the_data_supports_them(space, 
     np.testing.assert_allclose(
         many.predict(archs[150:]), [latency(a) for a in archs[150:]], rtol=0.02
     )
+
     # the same effect at every width is one mixer-level factor, which the fewer groups fit best
-    mixer = ".".join(p for p in wide.split(".") if not p.startswith("w"))
+    def without_width(group):
+        stage, _width, rest = group.split(".", 2)
+        return f"{stage}.{rest}"
 
     def every_width(a):
         return sum(
-            v * (1.5 if ".".join(p for p in g.split(".") if not p.startswith("w")) == mixer else 1)
+            v * (1.5 if g != "base" and without_width(g) == without_width(wide) else 1.0)
             for g, v in lut.parts_of(a).items()
         )
 

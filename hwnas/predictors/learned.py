@@ -73,7 +73,7 @@ class LearnedPredictor(LatencyPredictor):
             )
         self.hyperparameters = {**defaults, **(hyperparameters or {})}
         self._coefficients: dict[str, float] | None = None  # calibration (with a table)
-        self.grouping = "width"  # the calibration's groups: see GROUPINGS
+        self.grouping = GROUPINGS[0]  # the calibration's groups, chosen by fit()
         self._model: GradientBoostingRegressor | None = None  # boosting (without one)
         self._train_archs: list[Arch] = []
         self._train_latencies: list[float] = []
@@ -108,22 +108,22 @@ class LearnedPredictor(LatencyPredictor):
             )
         archs = [self.space.validate(a) for a in archs]
         if self.lut is not None:
-            self._coefficients = self._calibrate(archs, y)
+            self.grouping, self._coefficients = self._calibrate(archs, y)
         else:
             model = GradientBoostingRegressor(**self.hyperparameters)
             self._model = model.fit(self.features(archs), np.log(y))
         self._train_archs, self._train_latencies = list(archs), [float(v) for v in y]
         return self
 
-    def _calibrate(self, archs: list[Arch], y: np.ndarray) -> dict[str, float]:
-        """Group coefficients at the grouping (with or without the stage width) that predicts
-        the training networks better in 5-fold cross-validation: per-width factors need a few
-        hundred networks (fp32 conv2d: 94 % vs 92.5 % within +-10 % held out), and overfit
-        a hundred (int8: 38 % vs 68 %)."""
+    def _calibrate(self, archs: list[Arch], y: np.ndarray) -> tuple[str, dict[str, float]]:
+        """The grouping (with or without the stage width) that predicts the training networks
+        better in 5-fold cross-validation, and its group coefficients: per-width factors need
+        a few hundred networks (fp32 conv2d: 94 % vs 92.5 % within +-10 % held out), and
+        overfit a hundred (int8: 38 % vs 68 %)."""
         parts = [self.lut.parts_of(a) for a in archs]
-        best = min(GROUPINGS, key=lambda name: _cv_error(parts, y, name, self.hyperparameters))
-        self.grouping = best
-        return _fit_groups(parts, y, best, self.hyperparameters)
+        grouped = {name: [_regroup(p, name) for p in parts] for name in GROUPINGS}
+        best = min(GROUPINGS, key=lambda name: _cv_error(grouped[name], y, self.hyperparameters))
+        return best, _fit_groups(grouped[best], y, self.hyperparameters)
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         if self._coefficients is None and self._model is None:
@@ -134,7 +134,10 @@ class LearnedPredictor(LatencyPredictor):
         if self._model is not None:
             return np.exp(self._model.predict(self.features(archs)))
         return np.array(
-            [_calibrated(self.lut.parts_of(a), self._coefficients, self.grouping) for a in archs]
+            [
+                _calibrated(_regroup(self.lut.parts_of(a), self.grouping), self._coefficients)
+                for a in archs
+            ]
         )
 
     def to_data(self) -> dict[str, Any]:
@@ -163,10 +166,9 @@ class LearnedPredictor(LatencyPredictor):
         return predictor.fit(archs, data["train"]["latencies_ms"])
 
 
-def _fit_groups(parts, y: np.ndarray, grouping: str, hyperparameters) -> dict[str, float]:
+def _fit_groups(grouped, y: np.ndarray, hyperparameters) -> dict[str, float]:
     """A robust regression of the relative gap (y - sum) / y on the grouped latencies / y:
     its coefficients are each group's factor minus 1."""
-    grouped = [_regroup(p, grouping) for p in parts]
     groups = sorted({g for p in grouped for g in p})
     x = np.array([[p.get(g, 0.0) for g in groups] for p in grouped])
     relative_gap = (y - x.sum(axis=1)) / y
@@ -176,26 +178,28 @@ def _fit_groups(parts, y: np.ndarray, grouping: str, hyperparameters) -> dict[st
 
 
 def _regroup(parts: Mapping[str, float], grouping: str) -> dict[str, float]:
-    """Table groups (`s{stage}.w{width}.{mixer}.{precision}`) merged to `grouping`."""
+    """Table groups (`base`, `s{stage}.w{width}.{mixer}.{precision}`) merged to `grouping`."""
     if grouping == "width":
         return dict(parts)
     merged: dict[str, float] = {}
     for group, value in parts.items():
-        key = ".".join(p for p in group.split(".") if not p.startswith("w"))
-        merged[key] = merged.get(key, 0.0) + value
+        if group != "base":
+            stage, _width, mixer_precision = group.split(".", 2)
+            group = f"{stage}.{mixer_precision}"
+        merged[group] = merged.get(group, 0.0) + value
     return merged
 
 
-def _calibrated(parts: Mapping[str, float], factor: Mapping[str, float], grouping: str) -> float:
-    """A network's latency from its table groups and the fitted factors (1 where unseen)."""
-    return sum(v * factor.get(g, 1.0) for g, v in _regroup(parts, grouping).items())
+def _calibrated(grouped: Mapping[str, float], factor: Mapping[str, float]) -> float:
+    """A network's latency from its grouped table latencies and the fitted factors (1 where
+    a group was never seen)."""
+    return sum(v * factor.get(g, 1.0) for g, v in grouped.items())
 
 
-def _cv_error(parts, y: np.ndarray, grouping: str, hyperparameters) -> float:
+def _cv_error(grouped, y: np.ndarray, hyperparameters) -> float:
     """Mean absolute relative error of the calibration in 5-fold cross-validation."""
     errors = []
     for train, test in KFold(min(5, len(y)), shuffle=True, random_state=0).split(y):
-        factor = _fit_groups([parts[i] for i in train], y[train], grouping, hyperparameters)
-        for i in test:
-            errors.append(abs(_calibrated(parts[i], factor, grouping) - y[i]) / y[i])
+        factor = _fit_groups([grouped[i] for i in train], y[train], hyperparameters)
+        errors += [abs(_calibrated(grouped[i], factor) - y[i]) / y[i] for i in test]
     return float(np.mean(errors))
