@@ -48,7 +48,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--archs-only", action="store_true")
     ap.add_argument("--block-copies", type=int, default=8)
+    ap.add_argument("--passes", type=int, default=1)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--timing-out", default=None, help="default: <out>.timing.json")
     args = ap.parse_args()
     space = get_space(args.space)
     sampler = LoadSampler()
@@ -63,6 +65,7 @@ def main() -> None:
         seed=args.seed,
         archs_only=args.archs_only,
         block_copies=args.block_copies,
+        passes=args.passes,
     )
     wall = time.perf_counter() - start
     load = sampler.stop()
@@ -72,6 +75,7 @@ def main() -> None:
         "precisions": profile.meta["precisions"],
         "samples": args.samples,
         "archs_only": args.archs_only,
+        "passes": profile.meta["passes"],
         "wall_s": round(wall, 1),
         "rows": len(profile.rows),
         "failed_rows": int((profile.rows["status"] != "ok").sum()),
@@ -81,7 +85,8 @@ def main() -> None:
             "max": round(max(load), 2),
         },
     }
-    Path(args.out).with_suffix(".timing.json").write_text(json.dumps(record, indent=2) + "\n")
+    timing = Path(args.timing_out or Path(args.out).with_suffix(".timing.json"))
+    timing.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record))
 
 

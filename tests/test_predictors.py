@@ -188,6 +188,26 @@ def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path)
         lut.predict([int8])
 
 
+def test_more_passes_remeasure_every_model_and_keep_its_lowest_latency(space, tmp_path):
+    out = tmp_path / "passes.csv"
+    settings = dict(samples=3, archs_only=True, progress=False, **PROFILE_FAST)
+    once = build_profile(space, out, **settings)
+    assert once.meta["passes"] == 1 and (once.ok["passes"] == 1).all()
+    build_profile(space, out, passes=2, limit=1, **settings)  # interrupted in pass 2
+    twice = build_profile(space, out, passes=2, **settings)
+    rows = twice.rows
+    assert rows["row_id"].is_unique and len(rows) == 6
+    assert rows["row_id"].str.endswith("|pass2").sum() == 3
+    assert list(twice.ok["row_id"]) == list(once.ok["row_id"])  # one row per model, in order
+    model = rows["row_id"].str.removesuffix("|pass2")
+    lowest = rows.groupby(model)["latency_ms"].min()
+    np.testing.assert_allclose(twice.ok["latency_ms"], lowest[twice.ok["row_id"]])
+    assert (twice.ok["passes"] == 2).all() and twice.meta["passes"] == 2
+    assert len(build_profile(space, out, **settings).rows) == 6  # fewer passes: nothing new
+    with pytest.raises(ProfileError, match="passes"):
+        build_profile(space, tmp_path / "none.csv", passes=0, **settings)
+
+
 def test_resuming_with_other_settings_is_refused(space, profile_path, tmp_path):
     out = tmp_path / "p.csv"
     build_profile(space, out, samples=1, archs_only=True, progress=False, **PROFILE_FAST)

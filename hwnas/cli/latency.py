@@ -42,6 +42,9 @@ def profile(
     clock: str = typer.Option(
         "auto", "--clock", help="auto, thread (CPU time of the one inference thread) or wall"
     ),
+    passes: int = typer.Option(
+        1, "--passes", min=1, help="measure everything this many times, a pass after another"
+    ),
     limit: int = typer.Option(None, "--limit", min=1, help="stop after this many new rows"),
 ) -> None:
     """Measure a space's parts and N random architectures into a profile (resumable)."""
@@ -62,6 +65,7 @@ def profile(
         rounds=rounds,
         clock=clock,
         block_copies=block_copies,
+        passes=passes,
         limit=limit,
     )
     failed = result.rows[result.rows["status"] != "ok"]

@@ -9,6 +9,13 @@ predictors and for checking how additive latency is.
 Rows are appended and flushed one at a time and each has a unique `row_id`, so an interrupted
 run resumes where it stopped: rows already present are skipped, a half-written last line is
 dropped, and the finished file has no duplicate or missing rows.
+
+With `passes` > 1 every part and architecture is measured again in later passes over the
+whole list (row ids `...|pass2`, ...), minutes after the first: a disturbance of the machine
+that lasts seconds (another process, the VM's host) slows down all the consecutive rounds of
+one measurement alike, but rarely the same model in two passes. A profile's latency of a
+model is the lowest over its passes (`Profile.ok`); a profile can be resumed with more passes
+to firm up an existing one.
 """
 
 from __future__ import annotations
@@ -110,6 +117,7 @@ RESUME_FIELDS = (
     "clock",
     "block_copies",
 )
+PASS_SUFFIX = "|pass"
 
 
 class ProfileError(ValueError):
@@ -130,7 +138,17 @@ class Profile:
 
     @property
     def ok(self) -> pd.DataFrame:
-        return self.rows[self.rows["status"] == "ok"]
+        """Successful measurements, one row per model and precision (the first pass's, in
+        measurement order), with `latency_ms` the lowest over the passes and `passes` how
+        many passes measured it."""
+        ok = self.rows[self.rows["status"] == "ok"]
+        model = ok["row_id"].str.replace(r"\|pass\d+$", "", regex=True)
+        by_model = ok.groupby(model)["latency_ms"]
+        first = ~model.duplicated()
+        return ok[first].assign(
+            latency_ms=by_model.transform("min")[first],
+            passes=by_model.transform("size")[first],
+        )
 
     def parts(self) -> pd.DataFrame:
         """Measured parts (blocks, stem, downsamples, head, overheads)."""
@@ -230,8 +248,9 @@ class _Job:
     part: Part | None = None
     arch: Arch | None = None
 
-    def row_id(self, precision: str) -> str:
-        return f"{self.part_id}|{precision}"
+    def row_id(self, precision: str, measured_pass: int = 1) -> str:
+        suffix = f"{PASS_SUFFIX}{measured_pass}" if measured_pass > 1 else ""
+        return f"{self.part_id}|{precision}{suffix}"
 
 
 def _jobs(space, precisions, samples, seed, archs_only) -> Iterator[_Job]:
@@ -268,11 +287,13 @@ def _per_copy(m: Measurement, copies: int) -> Measurement:
     )
 
 
-def _row(job: _Job, precision: str, m: Measurement | None, error: str = "") -> dict[str, Any]:
+def _row(
+    job: _Job, precision: str, measured_pass: int, m: Measurement | None, error: str = ""
+) -> dict[str, Any]:
     part = job.part
     row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
     row.update(
-        row_id=job.row_id(precision),
+        row_id=job.row_id(precision, measured_pass),
         kind=job.kind,
         part_id=job.part_id,
         stage=part.stage if part else "",
@@ -319,7 +340,16 @@ class _Appender:
         self._file.close()
 
 
-def _check_resume(path: Path, meta: dict[str, Any]) -> None:
+def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
+    """Write the metadata file whole (a temporary file renamed over it)."""
+    target = metadata_path(path)
+    temporary = target.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(meta, indent=2) + "\n")
+    temporary.replace(target)
+
+
+def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """The existing profile's metadata, if a run with `meta` may resume it."""
     old = json.loads(metadata_path(path).read_text())
     diff = [f for f in RESUME_FIELDS if old.get(f) != meta.get(f)]
     if diff:
@@ -328,6 +358,7 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> None:
             f"{path}: exists with other settings ({shown}); use another --out or the same "
             "settings to resume it"
         )
+    return old
 
 
 def build_profile(
@@ -346,6 +377,7 @@ def build_profile(
     rounds: int = DEFAULT_ROUNDS,
     clock: str = "auto",
     block_copies: int = BLOCK_COPIES,
+    passes: int = 1,
     limit: int | None = None,
     progress: bool = True,
 ) -> Profile:
@@ -353,7 +385,9 @@ def build_profile(
     resuming it if it exists with the same settings. `precisions` defaults to those of the
     space; `samples` whole random architectures (seeded) are measured after the parts;
     blocks are timed as chains of `block_copies` copies (see `hwnas.predictors.parts`);
-    `limit` stops after that many new rows (for a partial run). Returns the profile."""
+    `passes` measures everything that many times, one pass after the other (see the module
+    docstring); `limit` stops after that many new rows (for a partial run). Returns the
+    profile."""
     out = Path(out)
     if out.suffix != ".csv":
         raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
@@ -361,6 +395,8 @@ def build_profile(
         raise ProfileError(f"samples must be >= 0, got {samples}")
     if block_copies < 1:
         raise ProfileError(f"block_copies must be >= 1, got {block_copies}")
+    if passes < 1:
+        raise ProfileError(f"passes must be >= 1, got {passes}")
     precisions = tuple(precisions or _space_precisions(space))
     unknown = [p for p in precisions if p not in PRECISIONS]
     if unknown:
@@ -384,18 +420,25 @@ def build_profile(
         "rounds": rounds,
         "clock": resolve_clock(clock, backend, threads),
         "block_copies": block_copies,
+        "passes": passes,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and metadata_path(out).exists():
-        _check_resume(out, meta)
+        old = _check_resume(out, meta)
         _truncate_partial_line(out)
         done = set(read_profile(out).rows["row_id"])
+        meta["passes"] = max(passes, old.get("passes", 1))
     else:
         out.unlink(missing_ok=True)
         done = set()
-        metadata_path(out).write_text(json.dumps(meta, indent=2) + "\n")
+    _write_metadata(out, meta)
     jobs = list(_jobs(space, precisions, samples, seed, archs_only))
-    todo = [j for j in jobs if any(j.row_id(p) not in done for p in j.precisions)]
+    todo = [
+        (k, job)
+        for k in range(1, passes + 1)
+        for job in jobs
+        if any(job.row_id(p, k) not in done for p in job.precisions)
+    ]
     writer = _Appender(out)
     written = 0
     settings = dict(
@@ -409,30 +452,35 @@ def build_profile(
     )
     try:
         bar = tqdm(todo, desc=f"profile {space.name} on {backend}", disable=not progress)
-        for job in bar:
-            wanted = [p for p in job.precisions if job.row_id(p) not in done]
+        for measured_pass, job in bar:
+            wanted = [p for p in job.precisions if job.row_id(p, measured_pass) not in done]
             if limit is not None:
                 wanted = wanted[: max(0, limit - written)]
             if not wanted:
                 break
-            for row in _measure_job(space, job, wanted, settings, meta["block_copies"]):
+            rows = _measure_job(space, job, wanted, measured_pass, settings, block_copies)
+            for row in rows:
                 writer.write(row)
                 written += 1
-            bar.set_postfix_str(job.part_id[:40])
+            bar.set_postfix_str(f"pass {measured_pass}/{passes} {job.part_id[:40]}")
     finally:
         writer.close()
     return read_profile(out)
 
 
-def _measure_job(space, job: _Job, precisions: Sequence[str], settings, copies) -> list[dict]:
+def _measure_job(
+    space, job: _Job, precisions: Sequence[str], measured_pass: int, settings, copies
+) -> list[dict]:
     copies = copies if job.kind == "block" else 1
     try:
         model = _float_model(space, job, copies)
         found = measure_latencies(model, job.input_shape, precisions, **settings)
     except BackendError as e:
-        return [_row(job, p, None, str(e)[:500]) | {"copies": copies} for p in precisions]
+        error = str(e)[:500]
+        return [_row(job, p, measured_pass, None, error) | {"copies": copies} for p in precisions]
     return [
-        _row(job, p, _per_copy(m, copies)) | {"copies": copies} for p, m in zip(precisions, found)
+        _row(job, p, measured_pass, _per_copy(m, copies)) | {"copies": copies}
+        for p, m in zip(precisions, found)
     ]
 
 
