@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
-from torch.nn.utils import parametrize
 
 from hwnas.evaluators.datasets import load_dataset
 from hwnas.evaluators.metrics import Metrics
@@ -106,35 +105,6 @@ def test_gradients_reach_every_gate_and_the_weights(space, lut):
     for gate in net.gates():
         assert torch.isfinite(gate.logits.grad).all()
         assert gate.logits.grad.abs().sum() > 0, gate.values
-
-
-def _weight_grad(layer: torch.nn.Module) -> torch.Tensor | None:
-    """The gradient of a layer's weight parameter (under its precision parametrization)."""
-    if parametrize.is_parametrized(layer, "weight"):
-        return layer.parametrizations.weight.original.grad
-    return layer.weight.grad
-
-
-def test_the_largest_path_trains_every_block_slot_at_full_width(space):
-    torch.manual_seed(0)
-    net = SuperNet(space)
-    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))
-    net.sample(1.0)
-    for stage in net.stages:  # the shallowest, narrowest path: later slots are skipped
-        for gate in (stage.depth, stage.width):
-            gate.weights = torch.nn.functional.one_hot(torch.tensor(0), len(gate.values)).float()
-    F.cross_entropy(net(x), y).backward(retain_graph=True)
-    assert _weight_grad(net.stages[0].blocks[-1].fc1) is None
-
-    net.use_largest()
-    F.cross_entropy(net(x), y).backward()
-    for stage in net.stages:
-        assert stage.depth.weights[-1] == 1 and stage.width.weights[-1] == 1
-        for block in stage.blocks:
-            assert _weight_grad(block.fc1).abs().sum() > 0
-        # every output channel of the widest width is trained
-        assert (_weight_grad(stage.blocks[0].fc2).abs().sum(dim=(1, 2, 3)) > 0).all()
-    assert not any(gate.weights.requires_grad for gate in net.gates())  # a weight step only
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,6 @@ architectures drawn from the gates (each fitted to the target the same way) comp
 ranked by their accuracy inside the trained supernet on the validation split (FBNet also
 samples its final candidates from the learned distribution).
 
-With `sandwich` (the default; BigNAS's sandwich rule, its largest path only) every weight
-step also trains the sampled path at full depth and width. Without it the later block slots
-of a stage are trained only when a deeper stage is sampled, so inside the shared network deep
-paths look worse than they are alone and the gates drift to shallow networks (on `conv1d` /
-`mnist1d` the derived network reached 78 % test accuracy without it, 93 % with it;
-docs/benchmarks.md).
-
 `DifferentiableSearcher.ask` runs one search per latency target (`latency_targets_ms` sweeps a
 front) lazily, as architectures are asked for, and returns the derived architectures, which
 are then evaluated like any other candidate. Searches are deterministic for a seed, so a
@@ -67,7 +60,6 @@ class SupernetSettings:
     latency_weight: float = 1.0
     latency_loss: LatencyLoss = "log_ratio"
     hard: bool = True
-    sandwich: bool = True  # also train the sampled path at full depth and width
     derive_samples: int = 0  # also rank this many sampled archs by supernet accuracy
     mixers: tuple[str, ...] | None = None  # candidate mixers (all of the space when None)
     precisions: tuple[str, ...] | None = None  # candidate precisions (all when None)
@@ -258,12 +250,9 @@ class SupernetSearch:
                 net.train()
                 net.sample(tau)
                 x, y = next(train)
-                weight_opt.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(net(x), y)
+                weight_opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if s.sandwich:
-                    net.use_largest()
-                    F.cross_entropy(net(x), y).backward()
                 weight_opt.step()
                 schedule.step()
                 _add(totals, train_loss=loss.item())

@@ -326,17 +326,6 @@ class SuperNet(nn.Module):
             for g in self.gates()
         }
 
-    def use_largest(self) -> None:
-        """Fix every stage's depth and width gate to its largest value, keeping the other
-        gates' current sample (detached from the logits): the sampled path at full depth
-        and width, which the sandwich rule trains alongside every sampled path."""
-        for gate in self.gates():
-            gate.weights = gate.weights.detach()
-        for stage in self.stages:
-            for gate in (stage.depth, stage.width):
-                largest = max(range(len(gate.values)), key=gate.values.__getitem__)
-                gate.weights = F.one_hot(torch.tensor(largest), len(gate.values)).to(gate.logits)
-
     def use(self, picks: Selection) -> None:
         """Fix every gate to its picked value for the following forward passes."""
         for g in self.gates():
