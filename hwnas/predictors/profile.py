@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -142,7 +143,7 @@ class Profile:
         measurement order), with `latency_ms` the lowest over the passes and `passes` how
         many passes measured it."""
         ok = self.rows[self.rows["status"] == "ok"]
-        model = ok["row_id"].str.replace(r"\|pass\d+$", "", regex=True)
+        model = ok["row_id"].str.replace(rf"{re.escape(PASS_SUFFIX)}\d+$", "", regex=True)
         by_model = ok.groupby(model)["latency_ms"]
         first = ~model.duplicated()
         return ok[first].assign(
