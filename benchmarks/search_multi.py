@@ -8,6 +8,8 @@ ref = (15.0 error, 95th percentile latency), points outside the box count nothin
 ask in batches of `--batch` (as an asynchronous run with that many workers would).
 `--reference` tells the `predictor` searcher the protocol's box (accuracy 85, the latency's
 95th percentile) as its `reference` setting, so it spends no evaluations outside it.
+`--settings` passes other searcher settings (JSON), `--first-seed` moves the seeds (a settings
+sweep on other seeds and latency columns than the reported ones).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from search_common import hv_ratio_setup, search
 BUDGETS = (100, 300)
 
 
-def ratios(name: str, latency: str, seed: int, batch: int, reference: bool) -> list[float]:
+def ratios(
+    name: str, latency: str, seed: int, batch: int, reference: bool, settings: dict
+) -> list[float]:
     normalised_hv, total, ref = hv_ratio_setup(latency)
-    settings = {}
+    settings = dict(settings)
     if reference and name == "predictor":
         settings["reference"] = {"accuracy": 100 - ref[0], latency: ref[1]}
     results = search(
@@ -47,6 +51,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--reference", action="store_true", help="predictor knows the box")
     parser.add_argument("--searchers", nargs="+", default=["random", "nsga2", "predictor"])
+    parser.add_argument("--settings", type=json.loads, default={}, help="searcher settings")
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument(
         "--latency", nargs="+", default=["hw_fpga_latency_ms", "hw_pixel3_latency_ms"]
     )
@@ -57,8 +63,8 @@ def main() -> None:
             start = time.time()
             r = np.array(
                 Parallel(n_jobs=args.jobs)(
-                    delayed(ratios)(name, latency, s, args.batch, args.reference)
-                    for s in range(args.seeds)
+                    delayed(ratios)(name, latency, s, args.batch, args.reference, args.settings)
+                    for s in range(args.first_seed, args.first_seed + args.seeds)
                 )
             )
             row = {f"hv@{b}": (r[:, i].mean(), r[:, i].std()) for i, b in enumerate(BUDGETS)}
