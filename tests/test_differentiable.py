@@ -18,7 +18,7 @@ from hwnas.evaluators.datasets import load_dataset
 from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors import LUTPredictor
 from hwnas.search import get_searcher
-from hwnas.search.differentiable import DifferentiableSearcher, lut_latency
+from hwnas.search.differentiable import DifferentiableSearcher, lut_latency, score_function
 from hwnas.search.supernet import LatencyTable, SuperNet
 from hwnas.spaces import Arch, SpaceError, get_space
 
@@ -107,6 +107,46 @@ def test_gradients_reach_every_gate_and_the_weights(space, lut):
         assert gate.logits.grad.abs().sum() > 0, gate.values
 
 
+def test_log_prob_counts_only_the_gates_that_shape_the_network(space):
+    torch.manual_seed(0)
+    net = SuperNet(space)
+    with torch.no_grad():
+        for gate in net.gates():
+            gate.logits.normal_()
+    stage = net.stages[0]
+    picks = {**net.sample_selection(torch.Generator().manual_seed(0)), stage.depth: 0}  # depth 1
+    unused, used = stage.blocks[1].option, stage.blocks[0].option
+    other = {**picks, unused: (picks[unused] + 1) % len(unused.values)}
+    assert net.log_prob(other).item() == pytest.approx(net.log_prob(picks).item())
+    changed = {**picks, used: (picks[used] + 1) % len(used.values)}
+    assert net.log_prob(changed).item() != pytest.approx(net.log_prob(picks).item())
+    net.log_prob(picks).backward()
+    assert unused.logits.grad is None and used.logits.grad.abs().sum() > 0
+
+
+def test_score_function_moves_the_gates_toward_the_path_with_the_lower_loss(space):
+    torch.manual_seed(0)
+    net = SuperNet(space)
+    x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
+    generator = torch.Generator().manual_seed(1)
+    paths = [net.sample_selection(generator) for _ in range(2)]
+    losses = []
+    for picks in paths:
+        net.use(picks)
+        with torch.no_grad():
+            losses.append(F.cross_entropy(net(x), y).item())
+    assert losses[0] != pytest.approx(losses[1])
+    better, worse = sorted(paths, key=lambda p: losses[paths.index(p)])
+
+    ce, surrogate = score_function(net, paths, x, y)
+    assert ce.item() == pytest.approx(np.mean(losses))
+    margin = (net.log_prob(better) - net.log_prob(worse)).item()
+    optimizer = torch.optim.SGD(net.arch_parameters(), lr=0.5)
+    surrogate.backward()
+    optimizer.step()
+    assert (net.log_prob(better) - net.log_prob(worse)).item() > margin
+
+
 @pytest.fixture(scope="module")
 def digits(space):
     """A 256-image training split of digits (validation and test splits as loaded)."""
@@ -167,6 +207,28 @@ def test_same_seed_same_search_and_restore_continues_the_sweep(space, lut, digit
     assert restored.results[0].history == searcher.results[0].history  # same seed, same search
 
 
+def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):
+    target = float(np.median(lut.predict([space.sample(s) for s in range(100)])))
+    settings = dict(FAST, derive_samples=6, derive_count=3)
+    searcher = DifferentiableSearcher(
+        space, seed=0, dataset=digits, latency_predictor=lut, latency_target_ms=target, **settings
+    )
+    first = searcher.ask(1)
+    assert searcher.ask(5) and searcher.ask(1) == []  # the other two (fewer if equal ones)
+    (result,) = searcher.results
+    archs = [d.arch for d in result.derived]
+    assert first == archs[:1] and len(set(archs)) == len(archs) == 3
+    accuracies = [d.supernet_accuracy for d in result.derived]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert all(d.latency_ms <= target for d in result.derived)
+
+    restored = DifferentiableSearcher(
+        space, seed=0, dataset=digits, latency_predictor=lut, latency_target_ms=target, **settings
+    )
+    restored.restore([(archs[0], Metrics({"accuracy": 50.0}))])
+    assert restored.ask(2) == archs[1:]
+
+
 def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
     net = SuperNet(space, mixers=["dwconv", "identity"], precisions=["int8"])
     for _ in range(3):
@@ -178,6 +240,12 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         SuperNet(space, mixers=["attn"])
     with pytest.raises(ValueError, match="arch_lr"):
         DifferentiableSearcher(space, dataset="digits", arch_lr=-1)
+    with pytest.raises(ValueError, match="estimator"):
+        DifferentiableSearcher(space, dataset="digits", estimator="adam")
+    with pytest.raises(ValueError, match="reinforce_samples"):
+        DifferentiableSearcher(space, dataset="digits", reinforce_samples=1)
+    with pytest.raises(ValueError, match="derive_count"):
+        DifferentiableSearcher(space, dataset="digits", derive_count=2)  # 1 candidate only
     with pytest.raises(ValueError, match="unknown settings \\['epoch'\\]"):
         DifferentiableSearcher(space, dataset="digits", epoch=3)
     with pytest.raises(ValueError, match="latency_predictor"):

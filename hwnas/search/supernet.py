@@ -319,12 +319,25 @@ class SuperNet(nn.Module):
     def argmax_selection(self) -> Selection:
         return {g: int(torch.argmax(g.logits.detach())) for g in self.gates()}
 
-    def sample_selection(self, generator: torch.Generator) -> Selection:
-        """A selection drawn from the gates' probabilities."""
+    def sample_selection(self, generator: torch.Generator | None = None) -> Selection:
+        """A selection drawn from the gates' probabilities (torch's global generator when
+        none is given)."""
         return {
             g: int(torch.multinomial(g.probs().detach().cpu(), 1, generator=generator))
             for g in self.gates()
         }
+
+    def log_prob(self, picks: Selection) -> torch.Tensor:
+        """Log-probability of a selection under the gates, counting only the gates that shape
+        the network (not those of block slots beyond the picked depth): differentiable in the
+        logits."""
+        total = torch.zeros((), device=self.stages[0].width.logits.device)
+        for stage in self.stages:
+            depth = stage.depth.values[picks[stage.depth]]
+            gates = [stage.width, stage.depth]
+            gates += [g for b in stage.blocks[:depth] for g in (b.option, b.expansion, b.precision)]
+            total = total + sum(torch.log_softmax(g.logits, 0)[picks[g]] for g in gates)
+        return total
 
     def use(self, picks: Selection) -> None:
         """Fix every gate to its picked value for the following forward passes."""
