@@ -196,8 +196,10 @@ def main() -> None:
     budget = args.compute_ratio * derived_compute
     if args.max_random_s is not None:
         budget = min(budget, args.max_random_s)
-    seen = [d.arch for d in result.derived]
-    randoms = random_search(sampled, lut, target, evaluator, budget, args.workers, rng, seen)
+    derived_archs = [d.arch for d in result.derived]
+    randoms = random_search(
+        sampled, lut, target, evaluator, budget, args.workers, rng, derived_archs
+    )
     spent = sum(r[2].get("train_time_s", 0.0) for r in randoms)
     ok = [r for r in randoms if r[2].ok]
     best_arch, best_lut, best = max(ok, key=lambda r: r[2]["accuracy"])

@@ -331,13 +331,12 @@ class SuperNet(nn.Module):
         """Log-probability of a selection under the gates, counting only the gates that shape
         the network (not those of block slots beyond the picked depth): differentiable in the
         logits."""
-        total = torch.zeros((), device=self.stages[0].width.logits.device)
+        gates: list[ArchGate] = []
         for stage in self.stages:
             depth = stage.depth.values[picks[stage.depth]]
-            gates = [stage.width, stage.depth]
+            gates += [stage.width, stage.depth]
             gates += [g for b in stage.blocks[:depth] for g in (b.option, b.expansion, b.precision)]
-            total = total + sum(torch.log_softmax(g.logits, 0)[picks[g]] for g in gates)
-        return total
+        return sum(torch.log_softmax(g.logits, 0)[picks[g]] for g in gates)
 
     def use(self, picks: Selection) -> None:
         """Fix every gate to its picked value for the following forward passes."""
