@@ -201,6 +201,21 @@ def test_pareto_helpers():
     assert hypervolume(np.array([[7.0, 1.0]]), np.array([6.0, 6.0])) == 0.0
 
 
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_hypervolume_improvements_match_the_added_hypervolume(dims):
+    from hwnas.search.pareto import hypervolume_improvements
+
+    rng = np.random.default_rng(dims)
+    ref = np.full(dims, 1.0)
+    for size in (0, 1, 6):
+        front = rng.random((size, dims))
+        points = rng.random((40, dims)) * 1.2  # some outside the box, some dominated
+        base = hypervolume(front, ref)
+        added = [hypervolume(np.vstack([front, p]), ref) - base for p in points]
+        assert hypervolume_improvements(points, front, ref) == pytest.approx(added, abs=1e-12)
+        assert np.count_nonzero(added) not in (0, len(points))
+
 def test_reference_must_bound_every_objective(space):
     objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
     with pytest.raises(ValueError, match="reference: give a bound for every objective"):

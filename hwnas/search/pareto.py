@@ -46,3 +46,27 @@ def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
         return float(np.sum((ref[0] - front[:, 0]) * (upper - front[:, 1])))
     front = np.unique(inside[pareto_mask(inside)], axis=0)
     return float(compute_hypervolume(front, ref, assume_pareto=True))
+
+
+def hypervolume_improvements(points: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Hypervolume each row of `points` (... x d) would add to `front` inside the box below
+    `ref`, one value per row. Two objectives are computed in one vectorised sweep over the
+    front's staircase (an acquisition scores thousands of points per pick); more, one by one."""
+    points = np.asarray(points, dtype=float)
+    ref = np.asarray(ref, dtype=float)
+    front = np.asarray(front, dtype=float).reshape(-1, len(ref))
+    front = front[np.all(front < ref, axis=1)]
+    if len(ref) != 2:
+        base = hypervolume(front, ref)
+        flat = points.reshape(-1, len(ref))
+        gains = [hypervolume(np.vstack([front, p]), ref) - base for p in flat]
+        return np.array(gains).reshape(points.shape[:-1])
+    front = front[pareto_mask(front)] if len(front) else front
+    front = front[np.argsort(front[:, 0])]
+    # the uncovered region is a staircase: left edges and the height below which it is free
+    left = np.concatenate([[-np.inf], front[:, 0]])
+    right = np.concatenate([front[:, 0], [ref[0]]])
+    height = np.concatenate([[ref[1]], np.minimum.accumulate(front[:, 1])])
+    x, y = points[..., :1], points[..., 1:]
+    width = np.clip(right - np.maximum(left, x), 0, None)
+    return np.sum(width * np.clip(height - y, 0, None), axis=-1)

@@ -35,7 +35,7 @@ from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, Ran
 from sklearn.neural_network import MLPRegressor
 
 from hwnas.search.base import Searcher, Trial, derive_rng
-from hwnas.search.pareto import hypervolume, pareto_mask
+from hwnas.search.pareto import hypervolume_improvements, pareto_mask
 from hwnas.spaces import Arch
 
 SURROGATES = ("gradient_boosting", "extra_trees", "random_forest", "mlp")
@@ -319,9 +319,7 @@ def greedy_hypervolume(
         ref = high + 0.1 * np.maximum(high - low, 1e-9)
     picked: list[int] = []
     for _ in range(n):
-        base = hypervolume(front, ref)
-        gains = np.array([hypervolume(np.vstack([front, p]), ref) - base for p in points])
-        score = gains * feasible
+        score = hypervolume_improvements(points, front, ref) * feasible
         if np.max(np.delete(score, picked)) <= 0:  # nothing improves: closest to the front
             gap = np.abs(points[:, None, :] - front[None]).sum(-1).min(axis=1)
             score = -gap if len(front) else -points.sum(axis=1)
