@@ -201,7 +201,6 @@ def test_pareto_helpers():
     assert hypervolume(np.array([[7.0, 1.0]]), np.array([6.0, 6.0])) == 0.0
 
 
-
 @pytest.mark.parametrize("dims", [2, 3])
 def test_hypervolume_improvements_match_the_added_hypervolume(dims):
     from hwnas.search.pareto import hypervolume_improvements
@@ -215,6 +214,7 @@ def test_hypervolume_improvements_match_the_added_hypervolume(dims):
         added = [hypervolume(np.vstack([front, p]), ref) - base for p in points]
         assert hypervolume_improvements(points, front, ref) == pytest.approx(added, abs=1e-12)
         assert np.count_nonzero(added) not in (0, len(points))
+
 
 def test_reference_must_bound_every_objective(space):
     objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
