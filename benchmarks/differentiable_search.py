@@ -136,6 +136,9 @@ def main() -> None:
     parser.add_argument("--arch-lr", type=float, default=0.1)
     parser.add_argument("--estimator", choices=["gumbel", "reinforce"], default="reinforce")
     parser.add_argument("--reinforce-samples", type=int, default=4)
+    parser.add_argument(
+        "--share-kernels", action="store_true", help="ops of one mixer share kernel weights"
+    )
     parser.add_argument("--train-epochs", type=float, default=3, help="per-arch training budget")
     parser.add_argument("--compute-ratio", type=float, default=10.0)
     parser.add_argument("--max-random-s", type=float, default=None)
@@ -171,6 +174,7 @@ def main() -> None:
         arch_lr=args.arch_lr,
         estimator=args.estimator,
         reinforce_samples=args.reinforce_samples,
+        share_kernels=args.share_kernels,
         precisions=precisions,
         mixers=args.mixers,
         derive_samples=args.derive_samples,

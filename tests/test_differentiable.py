@@ -147,6 +147,25 @@ def test_score_function_moves_the_gates_toward_the_path_with_the_lower_loss(spac
     assert (net.log_prob(better) - net.log_prob(worse)).item() > margin
 
 
+@pytest.mark.parametrize("share", [False, True])
+def test_shared_kernels_are_centres_of_the_largest_and_trained_by_every_op(share):
+    torch.manual_seed(0)
+    net = SuperNet(get_space("conv1d"), mixers=["conv"], precisions=["fp32"], share_kernels=share)
+    block = net.stages[0].blocks[0]
+    layers = {(o.kernel, o.dilation): op[0] for o, op in zip(block.option.values, block.ops)}
+    small, large, dilated = layers[3, 1], layers[9, 1], layers[9, 4]
+    centre = large.weight[..., 3:6]
+    assert torch.equal(small.weight, centre) == share
+    assert torch.equal(dilated.weight, large.weight) == share
+
+    small(torch.randn(2, small.in_channels, 16)).sum().backward()
+    assert (large.weight.grad is not None) == share  # the largest op holds the shared tensor
+    if share:
+        assert small.parametrizations.weight.original.grad is None
+        grad = large.weight.grad
+        assert grad[..., 3:6].abs().sum() > 0 and grad[..., :3].abs().sum() == 0
+
+
 @pytest.fixture(scope="module")
 def digits(space):
     """A 256-image training split of digits (validation and test splits as loaded)."""

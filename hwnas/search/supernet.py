@@ -7,6 +7,7 @@ and Gumbel-softmax gates over the slot's choices:
 - option (mixer, kernel, dilation): a mixture of the candidate ops. With `hard=True` (the
   default; GDAS / single-path style) a straight-through one-hot sample runs only the sampled op,
   so a step costs about one network; with `hard=False` every op runs (FBNet's soft mixture).
+  With `share_kernels=True` the ops of one mixer share their weights (`share_kernel_weights`).
 - expansion: a soft channel mask over the MLP hidden units (`round(width * expansion)` kept).
 - precision: the same weights (and input activations) of every layer in the slot fake-quantized
   at each precision (`hwnas.spaces.quant`), mixed by the gate's weights (EdMIPS-style composite
@@ -120,6 +121,59 @@ def mix_precisions(module: nn.Module, gate: ArchGate) -> None:
         layer.register_forward_pre_hook(mix.input_hook)
 
 
+class CentreOf(nn.Module):
+    """Parametrization that replaces a layer's own tensor with the centre (in every dimension
+    where it is larger) of another layer's tensor, read before that layer's own
+    parametrizations."""
+
+    def __init__(self, source: nn.Module, name: str, shape: torch.Size):
+        super().__init__()
+        self._source = (source, name)  # referenced, not a child: its parameters stay its own
+        self.shape = shape
+
+    def forward(self, _own: torch.Tensor) -> torch.Tensor:
+        source, name = self._source
+        if parametrize.is_parametrized(source, name):
+            full = source.parametrizations[name].original
+        else:
+            full = getattr(source, name)
+        return full[
+            tuple(slice((n - k) // 2, (n - k) // 2 + k) for n, k in zip(full.shape, self.shape))
+        ]
+
+
+def share_kernel_weights(ops: Sequence[nn.Module], mixers: Sequence[str]) -> None:
+    """Let the ops of one mixer share their weights (Once-for-All's elastic kernel): every
+    tensor of an op is the centre of the same tensor in the mixer's largest op, and dilations
+    of one kernel size share it whole. Each weight is then trained whenever any op of its
+    mixer is sampled, not only on its own op's share of the steps. Ops whose layers do not
+    line up with the largest op's keep their own weights. (A sharing op's own tensors stay
+    registered but unused: they get no gradient, so the optimizer skips them.)"""
+    groups: dict[str, list[nn.Module]] = {}
+    for op, mixer in zip(ops, mixers):
+        groups.setdefault(mixer, []).append(op)
+    for group in groups.values():
+        largest = max(group, key=lambda op: sum(p.numel() for p in op.parameters()))
+        full = dict(largest.named_parameters())
+        for op in group:
+            own = dict(op.named_parameters())
+            if op is largest or not own or own.keys() != full.keys():
+                continue
+            if not all(_centred_within(p.shape, full[n].shape) for n, p in own.items()):
+                continue
+            for name, tensor in own.items():
+                path, _, attr = name.rpartition(".")
+                layer, source = op.get_submodule(path), largest.get_submodule(path)
+                centre = CentreOf(source, attr, tensor.shape)
+                parametrize.register_parametrization(layer, attr, centre, unsafe=True)
+
+
+def _centred_within(small: torch.Size, large: torch.Size) -> bool:
+    return len(small) == len(large) and all(
+        k <= n and (n - k) % 2 == 0 for k, n in zip(small, large)
+    )
+
+
 def weighted_sum(weights: torch.Tensor, terms: Sequence[Callable[[], torch.Tensor]]):
     """sum_k weights[k] * terms[k](), running only the terms whose weight is not exactly zero
     (a hard Gumbel sample runs one op; its straight-through weight still carries the gradient)."""
@@ -142,7 +196,9 @@ Selection = dict[ArchGate, int]  # a discrete architecture: gate -> index of its
 class SuperBlock(nn.Module):
     """One block slot: a MetaFormer block whose mixer, MLP expansion and precision are gated."""
 
-    def __init__(self, dim: int, plan: StagePlan, width_gate: ArchGate, hard: bool):
+    def __init__(
+        self, dim: int, plan: StagePlan, width_gate: ArchGate, hard: bool, share_kernels: bool
+    ):
         super().__init__()
         self.dim, self.hard = dim, hard
         self.width_gate = (width_gate,)  # the stage's gate, referenced (not a child module)
@@ -157,6 +213,8 @@ class SuperBlock(nn.Module):
             or nn.Identity()
             for o in plan.options
         )
+        if share_kernels:
+            share_kernel_weights(self.ops, [o.mixer for o in plan.options])
         self.norm1, self.norm2 = norm(dim, channels), norm(dim, channels)
         hidden = [[max(1, round(w * e)) for e in plan.expansions] for w in plan.widths]
         hidden_max = max(map(max, hidden))
@@ -190,14 +248,16 @@ class SuperBlock(nn.Module):
 class SuperStage(nn.Module):
     """Downsampling, then `max(depths)` block slots, with width and depth gates."""
 
-    def __init__(self, dim: int, plan: StagePlan, downsample: nn.Module, hard: bool):
+    def __init__(
+        self, dim: int, plan: StagePlan, downsample: nn.Module, hard: bool, share_kernels: bool
+    ):
         super().__init__()
         self.dim, self.plan, self.hard = dim, plan, hard
         self.downsample = downsample
         self.width = ArchGate(plan.widths)
         self.depth = ArchGate(plan.depths)
         self.blocks = nn.ModuleList(
-            SuperBlock(dim, plan, self.width, hard) for _ in range(max(plan.depths))
+            SuperBlock(dim, plan, self.width, hard, share_kernels) for _ in range(max(plan.depths))
         )
         self.register_buffer("width_masks", prefix_masks(plan.widths, max(plan.widths)))
         # presence[d, j] = 1 when a stage of depth plan.depths[d] has block j
@@ -232,6 +292,7 @@ class SuperNet(nn.Module):
         mixers: Sequence[str] | None = None,
         precisions: Sequence[str] | None = None,
         hard: bool = True,
+        share_kernels: bool = False,
     ):
         super().__init__()
         if not isinstance(space, MetaFormerSpace):
@@ -252,7 +313,8 @@ class SuperNet(nn.Module):
         self.spatial_dims = frame.spatial_dims
         self.stem, self.head_norm, self.head = frame.stem, frame.head_norm, frame.head
         self.stages = nn.ModuleList(
-            SuperStage(dim, p, frame.stages[i][0], hard) for i, p in enumerate(self.plans)
+            SuperStage(dim, p, frame.stages[i][0], hard, share_kernels)
+            for i, p in enumerate(self.plans)
         )
         self.tau = 1.0
 
