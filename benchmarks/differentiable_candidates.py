@@ -19,21 +19,16 @@ import pandas as pd
 
 
 def candidates(paths: list[str]) -> pd.DataFrame:
-    """One row per distinct candidate: its choices (blocks beyond a stage's depth dropped) and
-    its retrained test accuracy."""
+    """One row per distinct candidate: its choices (canonical archs hold only the blocks a
+    stage's depth uses) and its retrained test accuracy."""
     rows = {}
     for path in paths:
         with open(path) as f:
             derived = json.load(f)["derived"]
         for c in derived["candidates"]:
             choices = c["arch"]["choices"]
-            active = {
-                k: v
-                for k, v in choices.items()
-                if ".b" not in k or int(k.split(".b")[1].split(".")[0]) < choices[f"{k[:2]}.depth"]
-            }
-            key = json.dumps(active, sort_keys=True)
-            rows[key] = {**active, "test_accuracy": c["metrics"]["test_accuracy"]}
+            key = json.dumps(choices, sort_keys=True)
+            rows[key] = {**choices, "test_accuracy": c["metrics"]["test_accuracy"]}
     return pd.DataFrame(list(rows.values()))
 
 

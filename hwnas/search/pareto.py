@@ -61,9 +61,9 @@ def hypervolume_improvements(points: np.ndarray, front: np.ndarray, ref: np.ndar
         flat = points.reshape(-1, len(ref))
         gains = [hypervolume(np.vstack([front, p]), ref) - base for p in flat]
         return np.array(gains).reshape(points.shape[:-1])
-    front = front[pareto_mask(front)] if len(front) else front
     front = front[np.argsort(front[:, 0])]
     # the uncovered region is a staircase: left edges and the height below which it is free
+    # (the running minimum makes dominated points add steps of no height, so no filtering)
     left = np.concatenate([[-np.inf], front[:, 0]])
     right = np.concatenate([front[:, 0], [ref[0]]])
     height = np.concatenate([[ref[1]], np.minimum.accumulate(front[:, 1])])
