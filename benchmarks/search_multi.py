@@ -8,6 +8,8 @@ ref = (15.0 error, 95th percentile latency), points outside the box count nothin
 ask in batches of `--batch` (as an asynchronous run with that many workers would).
 `--reference` tells the `predictor` searcher the protocol's box (accuracy 85, the latency's
 95th percentile) as its `reference` setting, so it spends no evaluations outside it.
+`--known-latency` gives it the table's latency column as a known (exact) latency predictor
+instead of learning latency from the evaluated architectures.
 `--settings` passes other searcher settings (JSON), `--first-seed` moves the seeds (a settings
 sweep on other seeds and latency columns than the reported ones).
 """
@@ -20,18 +22,18 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed
-from search_common import hv_ratio_setup, search
+from search_common import TableLatency, hv_ratio_setup, search
 
 BUDGETS = (100, 300)
 
 
-def ratios(
-    name: str, latency: str, seed: int, batch: int, reference: bool, settings: dict
-) -> list[float]:
+def ratios(name: str, latency: str, seed: int, batch: int, args: argparse.Namespace) -> list[float]:
     normalised_hv, total, ref = hv_ratio_setup(latency)
-    settings = dict(settings)
-    if reference and name == "predictor":
+    settings = dict(args.settings)
+    if args.reference and name == "predictor":
         settings["reference"] = {"accuracy": 100 - ref[0], latency: ref[1]}
+    if args.known_latency and name == "predictor":
+        settings["predictors"] = {latency: TableLatency(latency)}
     results = search(
         name,
         [("accuracy", "max"), (latency, "min")],
@@ -50,6 +52,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--reference", action="store_true", help="predictor knows the box")
+    parser.add_argument(
+        "--known-latency", action="store_true", help="predictor is given the exact latency"
+    )
     parser.add_argument("--searchers", nargs="+", default=["random", "nsga2", "predictor"])
     parser.add_argument("--settings", type=json.loads, default={}, help="searcher settings")
     parser.add_argument("--first-seed", type=int, default=0)
@@ -63,7 +68,7 @@ def main() -> None:
             start = time.time()
             r = np.array(
                 Parallel(n_jobs=args.jobs)(
-                    delayed(ratios)(name, latency, s, args.batch, args.reference, args.settings)
+                    delayed(ratios)(name, latency, s, args.batch, args)
                     for s in range(args.first_seed, args.first_seed + args.seeds)
                 )
             )
