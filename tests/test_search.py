@@ -243,3 +243,39 @@ def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
         get_searcher("predictor", space, ACCURACY, ensemble_size=0)
     with pytest.raises(ValueError, match="surrogate: unknown 'svm'"):
         get_searcher("predictor", space, ACCURACY, surrogate="svm")
+
+
+class TableLatency:
+    """The table's fpga latency as a known latency predictor (what a fitted one would give)."""
+
+    def __init__(self, evaluator):
+        self.evaluator = evaluator
+
+    def predict(self, archs):
+        return [self.evaluator.evaluate(a)["hw_fpga_latency_ms"] for a in archs]
+
+
+def test_predictor_uses_a_known_latency_model(space, evaluator):
+    from scipy.stats import spearmanr
+
+    objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
+    known = {"hw_fpga_latency_ms": TableLatency(evaluator)}
+    rng = np.random.default_rng(0)
+    unseen = [space.sample(rng) for _ in range(200)]
+    exact = np.array(known["hw_fpga_latency_ms"].predict(unseen))
+
+    def predicted_latency(**settings):
+        searcher = run(make("predictor", space, objectives, **settings), evaluator, 20, batch=10)
+        models = searcher._models([t for t in searcher.trials if t.ok])
+        scale, _ = models["hw_fpga_latency_ms"]
+        return scale(exact), searcher._predict(models, unseen)[0][:, 1]
+
+    # as a feature (the default) the learned latency ranks unseen cells better than without
+    with_model, without_model = predicted_latency(predictors=known), predicted_latency()
+    assert spearmanr(*with_model)[0] > max(0.95, spearmanr(*without_model)[0])
+    # replacing the surrogate, the known model's value is taken as it is
+    assert predicted_latency(predictors=known, known_models="replace")[1] == pytest.approx(exact)
+    with pytest.raises(ValueError, match="known_models: 'exact' is not one of"):
+        make("predictor", space, objectives, predictors=known, known_models="exact")
+    with pytest.raises(ValueError, match="predictors: 'params' is no objective"):
+        make("predictor", space, objectives, predictors={"params": known["hw_fpga_latency_ms"]})

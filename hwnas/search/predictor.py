@@ -18,10 +18,17 @@ extra-trees forest for several (`surrogate` and `ensemble_size` override them).
 Learned metrics are modelled on normal scores of their ranks (a Gaussian copula, as in HEBO):
 accuracies are heavy-tailed (broken networks at 10 %), and ranks are what the search needs.
 Acquisitions are computed on that scale (every map is monotone, so dominance is unchanged).
-Known models (a fitted latency predictor: any object with `.predict(archs)`) replace the
-learned surrogate for their metric, so latency comes from the device's predictor rather than
-from the few latencies observed so far. Surrogates are refit when new results arrived, with a
-random state derived from the seed and the number of results (see `base`).
+Known models (a fitted latency predictor: any object with `.predict(archs)`) are used, by
+default (`known_models="feature"`), as inputs: their predictions are appended to the encoding
+of every surrogate, and every metric is still learned from the told values. So the latency
+surrogate starts from the device's predictor instead of the few latencies observed so far and
+learns where measurements differ from it, and the accuracy surrogate can use latency as the
+size signal it is. With `known_models="replace"` a known model's prediction is taken as exact
+instead. On NAS-Bench-201 that searched worse (the exact latency draws the optimistic
+acquisition to the fastest, poorest cells); learning latency without the predictor searched
+worse on the large conv1d space at 50-100 evaluations (docs/benchmarks.md). Surrogates are
+refit when new results arrived, with a random state derived from the seed and the number of
+results (see `base`).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ SURROGATES = ("gradient_boosting", "extra_trees", "random_forest", "mlp")
 # drives the optimistic hypervolume acquisition better (NAS-Bench-201, docs/benchmarks.md)
 DEFAULT_SURROGATE = {False: "gradient_boosting", True: "extra_trees"}
 DEFAULT_ENSEMBLE_SIZE = {"gradient_boosting": 3, "mlp": 3, "extra_trees": 50, "random_forest": 50}
+KNOWN_MODEL_USES = ("feature", "replace")
 
 
 class Ensemble:
@@ -116,6 +124,7 @@ class PredictorSearcher(Searcher):
         ensemble_size: int | None = None,
         beta: float = 1.0,
         reference: Mapping[str, float] | None = None,
+        known_models: str = "feature",
     ):
         super().__init__(space, objectives, constraints, seed)
         self.predictors = dict(predictors or {})
@@ -135,7 +144,9 @@ class PredictorSearcher(Searcher):
             raise ValueError("initial >= 0, candidates >= 1, parents >= 1, 0 <= explore <= 1")
         self.initial, self.candidates, self.parents = initial, candidates, parents
         self.explore, self.surrogate, self.ensemble_size = explore, surrogate, ensemble_size
-        self.beta = beta
+        if known_models not in KNOWN_MODEL_USES:
+            raise ValueError(f"known_models: {known_models!r} is not one of {KNOWN_MODEL_USES}")
+        self.beta, self.known_models = beta, known_models
         self.reference = dict(reference or {})
         objective_metrics = [o.metric for o in self.objectives]
         if self.reference and sorted(self.reference) != sorted(objective_metrics):
@@ -221,7 +232,7 @@ class PredictorSearcher(Searcher):
             seed = int(derive_rng(self.seed, len(done)).integers(2**31))
             models: dict[str, tuple[Any, Ensemble | None]] = {}
             for m in self._modelled_metrics():
-                if m in self.predictors:
+                if m in self.predictors and self.known_models == "replace":
                     models[m] = (Identity(), None)
                     continue
                 y = np.array([t.metrics[m] for t in done])
@@ -235,7 +246,7 @@ class PredictorSearcher(Searcher):
 
     def _predict(self, models, pool: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std (candidates x metrics) of every modelled metric, on its scale."""
-        x = np.stack([self.space.encode(a) for a in pool])
+        x = self._features(pool)
         means, stds = [], []
         for m, (_, model) in models.items():
             if model is None:
@@ -247,11 +258,20 @@ class PredictorSearcher(Searcher):
                 stds.append(sigma)
         return np.stack(means, axis=1), np.stack(stds, axis=1)
 
+    def _features(self, archs: list[Arch]) -> np.ndarray:
+        """Surrogate inputs: the space's encoding, then the known models' predictions when
+        they are used as features."""
+        x = np.stack([self.space.encode(a) for a in archs])
+        if self.known_models != "feature" or not self.predictors:
+            return x
+        known = [np.asarray(m.predict(archs), dtype=float) for m in self.predictors.values()]
+        return np.column_stack([x, *known])
+
     def _encode(self, archs: list[Arch]) -> np.ndarray:
-        """Encodings of evaluated archs, cached (they are re-encoded at every refit)."""
-        for a in archs:
-            if a.key not in self._encodings:
-                self._encodings[a.key] = self.space.encode(a)
+        """Features of evaluated archs, cached (they are re-encoded at every refit)."""
+        new = [a for a in dict.fromkeys(archs) if a.key not in self._encodings]
+        if new:
+            self._encodings.update(zip([a.key for a in new], self._features(new), strict=True))
         return np.stack([self._encodings[a.key] for a in archs])
 
     # -- scoring ---------------------------------------------------------------------------
