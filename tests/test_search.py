@@ -238,7 +238,7 @@ def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
     single = get_searcher("predictor", space, ACCURACY)
     multi = get_searcher("predictor", space, [("accuracy", "max"), ("hw_fpga_latency_ms", "min")])
     assert (single.surrogate, single.ensemble_size) == ("gradient_boosting", 3)
-    assert (multi.surrogate, multi.ensemble_size) == ("extra_trees", 50)
+    assert (multi.surrogate, multi.ensemble_size) == ("mlp", 5)
     with pytest.raises(ValueError, match="ensemble_size: at least 2"):
         get_searcher("predictor", space, ACCURACY, ensemble_size=0)
     with pytest.raises(ValueError, match="surrogate: unknown 'svm'"):
@@ -272,7 +272,7 @@ def test_predictor_uses_a_known_latency_model(space, evaluator):
 
     # as a feature (the default) the learned latency ranks unseen cells better than without
     with_model, without_model = predicted_latency(predictors=known), predicted_latency()
-    assert spearmanr(*with_model)[0] > max(0.95, spearmanr(*without_model)[0])
+    assert spearmanr(*with_model)[0] > max(0.8, spearmanr(*without_model)[0] + 0.2)
     # replacing the surrogate, the known model's value is taken as it is
     assert predicted_latency(predictors=known, known_models="replace")[1] == pytest.approx(exact)
     with pytest.raises(ValueError, match="known_models: 'exact' is not one of"):
