@@ -4,6 +4,8 @@
 
 The returned arch is the best feasible one by validation accuracy; the oracle is the best
 test accuracy among the table's feasible rows chosen the same way (by validation).
+`--known-latency` gives the predictor searcher the table's latency as a known model,
+`--settings` passes other searcher settings (JSON).
 """
 
 from __future__ import annotations
@@ -13,19 +15,34 @@ import json
 
 import numpy as np
 from joblib import Parallel, delayed
-from search_common import search
+from search_common import TableLatency, search
 
 from hwnas.evaluators.tabular import load_nb201
 
 METRIC, BOUND = "hw_fpga_latency_ms", 4.0
 
 
-def returned_test(name: str, seed: int, budget: int, batch: int) -> float:
+def returned(name: str, seed: int, args: argparse.Namespace) -> tuple[float, float, float]:
+    """Test and validation accuracy of the returned arch (NaN when none is feasible) and the
+    share of the evaluations that were feasible."""
+    settings = dict(args.settings)
+    if args.known_latency and name == "predictor":
+        settings["predictors"] = {METRIC: TableLatency(METRIC)}
     results = search(
-        name, [("accuracy", "max")], [(METRIC, BOUND)], seed=seed, budget=budget, batch=batch
+        name,
+        [("accuracy", "max")],
+        [(METRIC, BOUND)],
+        seed=seed,
+        budget=args.budget,
+        batch=args.batch,
+        **settings,
     )
     feasible = [m for m in results if m[METRIC] <= BOUND]
-    return max(feasible, key=lambda m: m["accuracy"])["test_accuracy"] if feasible else np.nan
+    share = len(feasible) / len(results)
+    if not feasible:
+        return np.nan, np.nan, share
+    best = max(feasible, key=lambda m: m["accuracy"])
+    return best["test_accuracy"], best["accuracy"], share
 
 
 def main() -> None:
@@ -35,6 +52,10 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=100)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--searchers", nargs="+", default=["random", "evolution", "predictor"])
+    parser.add_argument(
+        "--known-latency", action="store_true", help="predictor is given the exact latency"
+    )
+    parser.add_argument("--settings", type=json.loads, default={}, help="searcher settings")
     args = parser.parse_args()
     table = load_nb201(latency=False)
     feasible = table[table[METRIC] <= BOUND]
@@ -46,17 +67,18 @@ def main() -> None:
     )
     for name in args.searchers:
         r = np.array(
-            Parallel(n_jobs=args.jobs)(
-                delayed(returned_test)(name, s, args.budget, args.batch) for s in range(args.seeds)
-            )
+            Parallel(n_jobs=args.jobs)(delayed(returned)(name, s, args) for s in range(args.seeds))
         )
+        test, valid, share = r.T
         print(
             name,
             json.dumps(
                 {
-                    "mean": np.nanmean(r),
-                    "std": np.nanstd(r),
-                    "no_feasible_found": int(np.isnan(r).sum()),
+                    "mean": np.nanmean(test),
+                    "std": np.nanstd(test),
+                    "validation_mean": np.nanmean(valid),
+                    "feasible_share": np.mean(share),
+                    "no_feasible_found": int(np.isnan(test).sum()),
                 }
             ),
             flush=True,
