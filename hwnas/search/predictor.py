@@ -156,7 +156,7 @@ class PredictorSearcher(Searcher):
                 f"got {sorted(self.reference)}"
             )
         self._fit: tuple[int, dict] = (-1, {})
-        self._encodings: dict[str, np.ndarray] = {}
+        self._evaluated_features: dict[str, np.ndarray] = {}
 
     def _modelled_metrics(self) -> list[str]:
         return [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
@@ -229,7 +229,7 @@ class PredictorSearcher(Searcher):
     def _models(self, done: list[Trial]) -> dict[str, tuple[Any, Ensemble | None]]:
         """Per metric: its scale (copula or identity) and the surrogate fitted on that scale."""
         if self._fit[0] != len(done):
-            x = self._encode([t.arch for t in done])
+            x = self._cached_features([t.arch for t in done])
             seed = int(derive_rng(self.seed, len(done)).integers(2**31))
             models: dict[str, tuple[Any, Ensemble | None]] = {}
             for m in self._modelled_metrics():
@@ -268,12 +268,13 @@ class PredictorSearcher(Searcher):
         known = [np.asarray(m.predict(archs), dtype=float) for m in self.predictors.values()]
         return np.column_stack([x, *known])
 
-    def _encode(self, archs: list[Arch]) -> np.ndarray:
+    def _cached_features(self, archs: list[Arch]) -> np.ndarray:
         """Features of evaluated archs, cached (they are re-encoded at every refit)."""
-        new = [a for a in dict.fromkeys(archs) if a.key not in self._encodings]
+        cache = self._evaluated_features
+        new = [a for a in dict.fromkeys(archs) if a.key not in cache]
         if new:
-            self._encodings.update(zip([a.key for a in new], self._features(new), strict=True))
-        return np.stack([self._encodings[a.key] for a in archs])
+            cache.update(zip([a.key for a in new], self._features(new), strict=True))
+        return np.stack([cache[a.key] for a in archs])
 
     # -- scoring ---------------------------------------------------------------------------
     def _select(
