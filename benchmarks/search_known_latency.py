@@ -11,7 +11,8 @@ given the LUT (`predictors`, what an experiment with a latency config does) as a
 input (`known_models="feature"`, the default) or as the exact latency (`"replace"`), or learns
 latency from the told values alone (`learned`); random search is the baseline. Hypervolume:
 both objectives normalised by the minimum and the 95th percentile of every point evaluated in
-any run, so all modes share one box.
+any run, so all modes share one box. `--surrogates` runs every predictor mode with each of
+those surrogates (in the same box).
 """
 
 from __future__ import annotations
@@ -37,15 +38,17 @@ BUDGETS = (30, 50, 100, 150)
 MODES = ("feature", "replace", "learned", "random")
 
 
-def run(mode: str, seed: int, budget: int, batch: int) -> list[tuple[float, float]]:
+def run(
+    mode: str, seed: int, budget: int, batch: int, surrogate: str | None = None
+) -> list[tuple[float, float]]:
     """(-naswot, latency) of every evaluation in ask order (NaN for failed ones)."""
     torch.set_num_threads(1)
     space = with_precisions(get_space("conv1d"), ["fp32"])
     lut = LUTPredictor.from_profile(PROFILE, space)
     evaluator = get_evaluator("zero_cost", space, dataset="mnist1d", proxies=("naswot",))
-    settings = {}
+    settings = {"surrogate": surrogate} if surrogate else {}
     if mode in ("feature", "replace"):
-        settings = {"predictors": {"latency_ms": lut}, "known_models": mode}
+        settings |= {"predictors": {"latency_ms": lut}, "known_models": mode}
     objectives = [("zc_naswot", "max"), ("latency_ms", "min")]
     name = "random" if mode == "random" else "predictor"
     searcher = get_searcher(name, space, objectives, seed=seed, **settings)
@@ -83,13 +86,19 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--out", type=Path, help="write every run's points here (JSON)")
+    parser.add_argument("--surrogates", nargs="+", default=[None], help="predictor surrogates")
     args = parser.parse_args()
     start = time.time()
-    runs = {
-        mode: Parallel(n_jobs=args.jobs)(
-            delayed(run)(mode, s, max(BUDGETS), args.batch) for s in range(args.seeds)
-        )
+    variants = [
+        (mode, surrogate)
         for mode in MODES
+        for surrogate in ([None] if mode == "random" else args.surrogates)
+    ]
+    runs = {
+        f"{mode} ({surrogate})" if surrogate else mode: Parallel(n_jobs=args.jobs)(
+            delayed(run)(mode, s, max(BUDGETS), args.batch, surrogate) for s in range(args.seeds)
+        )
+        for mode, surrogate in variants
     }
     if args.out:
         args.out.write_text(json.dumps(runs))
