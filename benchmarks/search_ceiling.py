@@ -21,7 +21,7 @@ import zlib
 
 import numpy as np
 from joblib import Parallel, delayed
-from search_common import EVALUATOR, SPACE, TableLatency, hv_ratio_setup, search
+from search_common import EVALUATOR, SPACE, hv_ratio_setup, search
 
 from hwnas.search import get_searcher
 
@@ -47,7 +47,7 @@ def ratios(latency: str, seed: int, error: float, learn_latency: bool) -> list[f
     normalised_hv, total, _ = hv_ratio_setup(latency)
     known = {"accuracy": NoisyAccuracy(error)}
     if not learn_latency:
-        known[latency] = TableLatency(latency)
+        known[latency] = EVALUATOR.predictor(latency)
     results = search(
         "predictor",
         [OBJECTIVES, (latency, "min")],

@@ -29,16 +29,6 @@ def search(name, objectives, constraints=(), seed=0, budget=100, batch=1, **sett
     return results
 
 
-class TableLatency:
-    """The table's latency column as a known latency predictor (an exact one)."""
-
-    def __init__(self, column: str):
-        self.column = column
-
-    def predict(self, archs) -> list[float]:
-        return [EVALUATOR.evaluate(a)[self.column] for a in archs]
-
-
 def hv_ratio_setup(latency: str):
     """The normalised HV function, the hypervolume of all 15625 rows and the reference point
     (error, latency) of the README's protocol."""

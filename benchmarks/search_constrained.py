@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 from joblib import Parallel, delayed
-from search_common import TableLatency, search
+from search_common import EVALUATOR, search
 
 from hwnas.evaluators.tabular import load_nb201
 
@@ -27,7 +27,7 @@ def returned(name: str, seed: int, args: argparse.Namespace) -> tuple[float, flo
     share of the evaluations that were feasible."""
     settings = dict(args.settings)
     if args.known_latency and name == "predictor":
-        settings["predictors"] = {METRIC: TableLatency(METRIC)}
+        settings["predictors"] = {METRIC: EVALUATOR.predictor(METRIC)}
     results = search(
         name,
         [("accuracy", "max")],

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed
-from search_common import TableLatency, hv_ratio_setup, search
+from search_common import EVALUATOR, hv_ratio_setup, search
 
 BUDGETS = (100, 300)
 
@@ -33,7 +33,7 @@ def ratios(name: str, latency: str, seed: int, batch: int, args: argparse.Namesp
     if args.reference and name == "predictor":
         settings["reference"] = {"accuracy": 100 - ref[0], latency: ref[1]}
     if args.known_latency and name == "predictor":
-        settings["predictors"] = {latency: TableLatency(latency)}
+        settings["predictors"] = {latency: EVALUATOR.predictor(latency)}
     results = search(
         name,
         [("accuracy", "max"), (latency, "min")],

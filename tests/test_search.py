@@ -251,16 +251,6 @@ def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
         get_searcher("predictor", space, ACCURACY, surrogate="gaussian_process", ensemble_size=5)
 
 
-class TableLatency:
-    """The table's fpga latency as a known latency predictor (what a fitted one would give)."""
-
-    def __init__(self, evaluator):
-        self.evaluator = evaluator
-
-    def predict(self, archs):
-        return [self.evaluator.evaluate(a)["hw_fpga_latency_ms"] for a in archs]
-
-
 # the Gaussian process weighs the appended column like one of the encoding's 130: it gains less
 @pytest.mark.parametrize(
     ("surrogate", "floor", "margin"), [("mlp", 0.8, 0.2), ("gaussian_process", 0.6, 0.05)]
@@ -269,7 +259,7 @@ def test_predictor_uses_a_known_latency_model(surrogate, floor, margin, space, e
     from scipy.stats import spearmanr
 
     objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
-    known = {"hw_fpga_latency_ms": TableLatency(evaluator)}
+    known = {"hw_fpga_latency_ms": evaluator.predictor("hw_fpga_latency_ms")}
     rng = np.random.default_rng(0)
     unseen = [space.sample(rng) for _ in range(200)]
     exact = np.array(known["hw_fpga_latency_ms"].predict(unseen))

@@ -52,6 +52,19 @@ def test_values_match_table_rows(space, evaluator):
 
 
 @needs_data
+def test_a_column_as_a_known_model(space, evaluator):
+    table = load_nb201()
+    archs = [space.from_string(table.loc[idx, "arch_str"]) for idx in (15624, 0, 9930)]
+    latency = evaluator.predictor("hw_pixel3_latency_ms")
+    assert (
+        latency.predict(archs).tolist()
+        == table.loc[[15624, 0, 9930], "hw_pixel3_latency_ms"].tolist()
+    )
+    with pytest.raises(ValueError, match="metric: 'hw_tpu_latency_ms' is not in the table"):
+        evaluator.predictor("hw_tpu_latency_ms")
+
+
+@needs_data
 def test_custom_metrics_and_cost(space):
     evaluator = TabularEvaluator(space, metrics={"accuracy": "cifar100_test_200ep"}, latency=False)
     arch = space.from_string(BEST_CIFAR10)

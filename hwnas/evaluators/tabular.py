@@ -9,7 +9,7 @@ latency on 24 devices (see `../shared/benchdata/README.md`). Rows are found by t
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -119,3 +119,21 @@ class TabularEvaluator:
         if self.cost:
             values.update(self.space.cost(arch).as_dict())
         return Metrics(values)
+
+    def predictor(self, metric: str) -> TableColumn:
+        """The table's `metric` as a model with `predict(archs)`: a measured latency column
+        handed to a searcher as its known latency model, as a fitted predictor would be."""
+        if metric not in self.names:
+            raise ValueError(f"metric: {metric!r} is not in the table; available: {self.names}")
+        return TableColumn(self, self.names.index(metric))
+
+
+class TableColumn:
+    """One column of a tabular evaluator's table, looked up by architecture."""
+
+    def __init__(self, evaluator: TabularEvaluator, column: int):
+        self.evaluator, self.column = evaluator, column
+
+    def predict(self, archs: Sequence[Arch]) -> np.ndarray:
+        rows = [self.evaluator.space.index(a) for a in archs]
+        return self.evaluator._values[rows, self.column]
