@@ -33,14 +33,11 @@ class NoisyAccuracy:
     """The table's validation accuracy plus a fixed normal error per architecture."""
 
     def __init__(self, error: float):
-        self.error = error
+        self.error, self.accuracy = error, EVALUATOR.predictor("accuracy")
 
-    def predict(self, archs) -> list[float]:
-        return [
-            EVALUATOR.evaluate(a)["accuracy"]
-            + self.error * np.random.default_rng(zlib.crc32(a.key.encode())).standard_normal()
-            for a in archs
-        ]
+    def predict(self, archs) -> np.ndarray:
+        noise = [np.random.default_rng(zlib.crc32(a.key.encode())).standard_normal() for a in archs]
+        return self.accuracy.predict(archs) + self.error * np.array(noise)
 
 
 def ratios(latency: str, seed: int, error: float, learn_latency: bool) -> list[float]:
