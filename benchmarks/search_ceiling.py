@@ -4,7 +4,7 @@
 
 The searcher (its candidate pool, mutants of the front, and its greedy hypervolume pick) is run
 on NAS-Bench-201 with known models in place of learned surrogates (`known_models="replace"`):
-the table's exact latency, and the table's validation accuracy plus a fixed error per
+a latency model (below), and the table's validation accuracy plus a fixed error per
 architecture (normal, standard deviation `--errors` points; 0 is the exact accuracy).
 `--latency-model` sets what the searcher knows of latency: the table's value (`exact`), what
 the default surrogate learns from the evaluated cells (`learned`), or what a model trained on
