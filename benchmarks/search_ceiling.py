@@ -134,7 +134,7 @@ def main() -> None:
         help="searcher settings (JSON) whose learned accuracy error to measure",
     )
     args = parser.parse_args()
-    print("| latency | accuracy error (sd, points) | HV ratio @100 | HV ratio @300 |")
+    print("| latency (model) | accuracy error (sd, points) | HV ratio @100 | HV ratio @300 |")
     print("|---|---|---|---|")
     for latency in args.latency:
         known_latency = latency_model(latency, args.latency_model)
@@ -145,7 +145,7 @@ def main() -> None:
                 )
             )
             cells = " | ".join(f"{m:.3f}" for m in r.mean(axis=0))
-            print(f"| {latency} | {error} | {cells} |", flush=True)
+            print(f"| {latency} ({args.latency_model}) | {error} | {cells} |", flush=True)
     for settings in args.measure:
         for latency in args.latency:
             rows = Parallel(n_jobs=args.jobs)(
