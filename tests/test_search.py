@@ -67,11 +67,47 @@ def test_get_searcher_errors(space):
         get_searcher("random", space, ACCURACY, [("latency_ms", "fast")])
     with pytest.raises(ValueError, match="one objective"):
         get_searcher("evolution", space, [("accuracy", "max"), ("latency_ms", "min")])
-    with pytest.raises(ValueError, match="population_size"):
+    with pytest.raises(ValueError, match="tournament_size"):
         get_searcher("evolution", space, ACCURACY, tournament_size=0)
     with pytest.raises(ValueError, match="searcher 'random'.*unexpected keyword"):
         get_searcher("random", space, ACCURACY, population_size=3)
     assert "differentiable" in NAMES
+
+
+@pytest.mark.parametrize(
+    ("name", "setting", "value", "message"),
+    [
+        ("evolution", "population_size", 2.5, "population_size must be an integer >= 1"),
+        ("evolution", "mutation_tries", -1, "mutation_tries must be an integer >= 1"),
+        ("nsga2", "population_size", 1, "population_size must be an integer >= 2"),
+        ("nsga2", "crossover_prob", 1.5, r"crossover_prob must be in \[0, 1\]"),
+        ("nsga2", "max_tries", -5, "max_tries must be an integer >= 1"),
+        ("predictor", "initial", 2.5, "initial must be an integer >= 0"),
+        ("predictor", "parents", "20", "parents must be an integer >= 1"),
+        ("predictor", "beta", -3, "beta must be in"),
+        ("predictor", "reference", {"accuracy": "high"}, "reference\\['accuracy'\\] must be a"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(name, setting, value, message, space):
+    with pytest.raises(ValueError, match=message):
+        get_searcher(name, space, ACCURACY, **{setting: value})
+
+
+def test_a_bad_result_for_an_unasked_arch_leaves_no_trace(space):
+    searcher = make("random", space)
+    arch = space.sample(0)
+    with pytest.raises(KeyError, match="accuracy"):
+        searcher.tell(arch, Metrics({"acc": 1.0}))
+    assert not searcher.seen(arch) and searcher.trials == []
+
+
+def test_the_last_unseen_architectures_are_found(space):
+    archs = list(space.enumerate())
+    for seed in range(6):  # 10 000 uniform draws miss the last one about every other time
+        searcher = make("random", space, seed=seed)
+        searcher.restore((a, Metrics({"accuracy": 1.0})) for a in archs[:-1])
+        assert searcher.ask(2) == archs[-1:]
+        assert searcher.ask(1) == []
 
 
 @pytest.mark.parametrize("name", BLACK_BOX)
@@ -117,6 +153,55 @@ def test_restore_continues_the_same_search(name, space, evaluator):
             restored.tell(arch, evaluator.evaluate(arch))
 
 
+def test_nsga2_proposes_while_one_parent_is_in(space, evaluator):
+    objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    for seed in range(5):  # the rest of generation 0 in flight: nothing to cross yet
+        searcher = make("nsga2", space, objectives, seed=seed)
+        first = searcher.ask(10)
+        searcher.tell(first[0], evaluator.evaluate(first[0]))
+        assert len(searcher.ask(1)) == 1
+    searcher = make("nsga2", space, objectives, population_size=4)  # the rest failed
+    first = searcher.ask(4)
+    searcher.tell(first[0], evaluator.evaluate(first[0]))
+    for arch in first[1:]:
+        searcher.tell(arch, Metrics.failed("out of memory"))
+    assert len({a.key for a in searcher.ask(4)}) == 4
+
+
+def test_nsga2_restores_a_run_of_hundreds_of_generations(space, evaluator):
+    objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    history = [(a, evaluator.evaluate(a)) for a in list(space.enumerate())[:6000]]
+    searcher = make("nsga2", space, objectives)  # 600 generations of parents to rebuild
+    searcher.restore(history)
+    (arch,) = searcher.ask(1)
+    assert not any(arch == a for a, _ in history)
+
+
+def test_predictor_takes_a_constraint_on_an_objective_metric(space, evaluator):
+    objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    constraints = [("hw_fpga_latency_ms", 4.0)]  # as examples/conv2d_mnist5k_latency.yaml
+    known = evaluator.predictor("hw_fpga_latency_ms")
+    for settings in ({}, {"latency_predictor": known}):
+        searcher = make("predictor", space, objectives, constraints, **settings)
+        run(searcher, evaluator, 20, batch=5)  # 10 guided proposals after the initial 10
+        assert searcher.pareto_front()
+    assert searcher.predictors == {"hw_fpga_latency_ms": known}
+
+
+def test_predictor_guides_from_the_initial_count_on(space, evaluator, monkeypatch):
+    from hwnas.search.predictor import PredictorSearcher
+
+    guided, select = [], PredictorSearcher._select
+
+    def counting_select(self, pool, done, n, rng):
+        guided.append((len(self.trials), n))
+        return select(self, pool, done, n, rng)
+
+    monkeypatch.setattr(PredictorSearcher, "_select", counting_select)
+    run(make("predictor", space, initial=10), evaluator, 16, batch=4)
+    assert guided == [(8, 2), (12, 4)]  # uniform samples for the first 10 only
+
+
 @pytest.mark.parametrize("name", BLACK_BOX)
 def test_failed_evaluations_are_handled(name, space, evaluator):
     searcher = make(name, space)
@@ -140,7 +225,7 @@ def test_failed_evaluations_are_handled(name, space, evaluator):
 @pytest.mark.parametrize("name", ["evolution", "predictor", "nsga2"])
 def test_constraints_are_honoured(name, space, evaluator):
     constraints = [("hw_fpga_latency_ms", 4.0)]
-    best, share = {}, {}
+    best, share, filtered = {}, {}, []
     seeds = 12 if name == "predictor" else 3  # its margin at 40 evaluations needs more seeds
     for n in (name, "random"):
         for seed in range(seeds):
@@ -150,8 +235,11 @@ def test_constraints_are_honoured(name, space, evaluator):
             front = searcher.pareto_front()
             assert front and all(t.metrics["hw_fpga_latency_ms"] <= 4.0 for t in front)
             best.setdefault(n, []).append(searcher.best().metrics["accuracy"])
+            top = max(t.metrics["accuracy"] for t in searcher.trials if t.ok)
+            filtered.append(top > best[n][-1])  # an infeasible trial was better
             feasible = [t.metrics["hw_fpga_latency_ms"] <= 4.0 for t in searcher.trials]
             share.setdefault(n, []).append(np.mean(feasible))
+    assert any(filtered)  # so best() and pareto_front() above had something to leave out
     if name == "predictor":  # it ranks by accuracy x P(feasible): a better feasible result
         assert np.mean(best[name]) > np.mean(best["random"])
     else:  # evolution and NSGA-II prefer feasible parents: more of the budget is feasible
@@ -205,15 +293,22 @@ def test_pareto_helpers():
     assert hypervolume(np.array([[7.0, 1.0]]), np.array([6.0, 6.0])) == 0.0
 
 
-@pytest.mark.parametrize("dims", [2, 3])
-def test_hypervolume_improvements_match_the_added_hypervolume(dims):
+def test_hypervolume_in_three_dimensions_counts_the_covered_cells():
+    rng = np.random.default_rng(0)
+    points = rng.integers(0, 5, size=(8, 3)).astype(float)  # on a lattice: the volume is
+    cells = np.stack(np.meshgrid(*[np.arange(5.0)] * 3), axis=-1).reshape(-1, 3)  # exact
+    covered = [np.any(np.all(points <= c, axis=1)) for c in cells]
+    assert hypervolume(points, np.full(3, 5.0)) == sum(covered)
+
+
+def test_hypervolume_improvements_match_the_added_hypervolume():
     from hwnas.search.pareto import hypervolume_improvements
 
-    rng = np.random.default_rng(dims)
-    ref = np.full(dims, 1.0)
+    rng = np.random.default_rng(2)
+    ref = np.full(2, 1.0)
     for size in (0, 1, 6):
-        front = rng.random((size, dims))
-        points = rng.random((40, dims)) * 1.2  # some outside the box, some dominated
+        front = rng.random((size, 2))
+        points = rng.random((40, 2)) * 1.2  # some outside the box, some dominated
         base = hypervolume(front, ref)
         added = [hypervolume(np.vstack([front, p]), ref) - base for p in points]
         assert hypervolume_improvements(points, front, ref) == pytest.approx(added, abs=1e-12)
@@ -243,7 +338,7 @@ def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
     multi = get_searcher("predictor", space, [("accuracy", "max"), ("hw_fpga_latency_ms", "min")])
     assert (single.surrogate, single.ensemble_size) == ("gradient_boosting", 3)
     assert (multi.surrogate, multi.ensemble_size) == ("mlp", 5)
-    with pytest.raises(ValueError, match="ensemble_size: at least 2"):
+    with pytest.raises(ValueError, match="ensemble_size must be an integer >= 2"):
         get_searcher("predictor", space, ACCURACY, ensemble_size=0)
     with pytest.raises(ValueError, match="surrogate: unknown 'svm'"):
         get_searcher("predictor", space, ACCURACY, surrogate="svm")

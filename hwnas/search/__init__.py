@@ -37,12 +37,14 @@ def get_searcher(
     if name == "differentiable":  # imported lazily: it pulls in the supernet and training
         from hwnas.search.differentiable import DifferentiableSearcher
 
-        return DifferentiableSearcher(space, objectives, constraints, seed=seed, **settings)
-    if name not in SEARCHERS:
+        searcher_class: type[Searcher] = DifferentiableSearcher
+    elif name in SEARCHERS:
+        searcher_class = SEARCHERS[name]
+    else:
         raise ValueError(f"unknown searcher {name!r}; choose one of {', '.join(NAMES)}")
     try:
-        return SEARCHERS[name](space, objectives, constraints, seed, **settings)
-    except TypeError as e:
+        return searcher_class(space, objectives, constraints, seed, **settings)
+    except TypeError as e:  # an unknown or missing setting
         raise ValueError(f"searcher {name!r}: {e}") from None
 
 

@@ -113,6 +113,22 @@ def parse_constraints(constraints: Any) -> tuple[Constraint, ...]:
     return tuple(parsed)
 
 
+def integer_setting(name: str, value: Any, minimum: int = 1) -> int:
+    """`value` as an int, or a ValueError naming the setting (a float or bool is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    return int(value)
+
+
+def number_setting(name: str, value: Any, low: float, high: float = math.inf) -> float:
+    """`value` as a float in [low, high], or a ValueError naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], not {value!r}")
+    return float(value)
+
+
 def derive_rng(*entropy: int) -> np.random.Generator:
     """A generator that depends only on these integers (seed, counters, ...)."""
     return np.random.default_rng([int(e) for e in entropy])
@@ -123,8 +139,7 @@ class Searcher(ABC):
 
     Subclasses implement `_propose(n)`, returning `n` distinct architectures not yet seen,
     drawing randomness only from `self.rng_for_ask()` (or generators derived like it) and
-    reading only `self.trials`, so that `restore` is exact. `max_tries` bounds the draws
-    spent looking for an unseen architecture in a nearly exhausted space.
+    reading only `self.trials`, so that `restore` is exact.
     """
 
     name = "searcher"
@@ -145,9 +160,7 @@ class Searcher(ABC):
                 f"searcher {self.name!r} optimises one objective; got "
                 f"{[o.metric for o in self.objectives]} (use 'nsga2' or 'predictor')"
             )
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
-        self.seed = int(seed)
+        self.seed = integer_setting("seed", seed, minimum=0)
         self.trials: list[Trial] = []
         self._by_key: dict[str, Trial] = {}
 
@@ -169,10 +182,12 @@ class Searcher(ABC):
         constraint values are missing raises (a configuration error); non-finite values turn
         the result into a failure (for example a diverged training).
         """
-        trial = self._by_key.get(arch.key) or self._register(self.space.validate(arch))
-        if trial.finished:
+        trial = self._by_key.get(arch.key)
+        if trial is not None and trial.finished:
             raise ValueError(f"arch {arch.key} was already told")
-        trial.metrics = self._checked(metrics)
+        checked = self._checked(metrics)  # before registering: a bad result leaves no trace
+        trial = trial or self._register(self.space.validate(arch))
+        trial.metrics = checked
         self._told(trial)
 
     def restore(self, history: Iterable[tuple[Arch, Metrics | None]]) -> None:
@@ -219,14 +234,14 @@ class Searcher(ABC):
         """The objective values as a vector to minimise."""
         return np.array([o.sign * metrics[o.metric] for o in self.objectives], dtype=float)
 
+    def constraint_excess(self, metrics: Mapping[str, float]) -> list[float]:
+        """Per constraint, `(metric - bound) / |bound|` (<= 0 when met): relative, so that
+        constraints in different units weigh alike."""
+        return [(metrics[c.metric] - c.bound) / max(abs(c.bound), 1e-12) for c in self.constraints]
+
     def violation(self, metrics: Mapping[str, float]) -> float:
         """Total relative amount by which the constraints are exceeded (0 when feasible)."""
-        return float(
-            sum(
-                max(0.0, metrics[c.metric] - c.bound) / max(abs(c.bound), 1e-12)
-                for c in self.constraints
-            )
-        )
+        return float(sum(max(0.0, e) for e in self.constraint_excess(metrics)))
 
     def is_feasible(self, metrics: Mapping[str, float]) -> bool:
         return all(metrics[c.metric] <= c.bound for c in self.constraints)
@@ -239,15 +254,22 @@ class Searcher(ABC):
         """The generator for the next proposal: a function of the seed and the ask count."""
         return derive_rng(self.seed, len(self.trials), *extra)
 
-    def sample_unseen(
-        self, rng: np.random.Generator, exclude: set[str] = frozenset(), tries: int = 10_000
-    ) -> Arch:
-        """A uniform sample of the space that was neither seen nor is in `exclude`."""
+    def sample_unseen(self, rng: np.random.Generator, exclude: set[str] = frozenset()) -> Arch:
+        """A uniform sample of the space that was neither seen nor is in `exclude`.
+
+        Draws until one is new: at least 10 000 times, and in a nearly exhausted space 20
+        times the draws one new architecture takes on average (missing it then has odds of
+        e^-20), so the last unseen architectures are found too.
+        """
+        unseen = self.space.cardinality - len(self.trials) - len(exclude)
+        tries = max(10_000, 20 * -(-self.space.cardinality // max(unseen, 1)))
         for _ in range(tries):
             arch = self.space.sample(rng)
             if not self.seen(arch) and arch.key not in exclude:
                 return arch
-        raise RuntimeError(f"no unseen architecture found in {tries} samples")
+        raise RuntimeError(
+            f"no unseen architecture found in {tries} samples ({unseen} should be left)"
+        )
 
     @abstractmethod
     def _propose(self, n: int) -> list[Arch]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwnas.search.base import Searcher, Trial
+from hwnas.search.base import Searcher, Trial, integer_setting
 from hwnas.spaces import Arch
 
 
@@ -33,11 +33,9 @@ class EvolutionSearcher(Searcher):
         mutation_tries: int = 100,
     ):
         super().__init__(space, objectives, constraints, seed)
-        if population_size < 1 or not tournament_size >= 1:
-            raise ValueError("population_size and tournament_size must be positive integers")
-        self.population_size = population_size
-        self.tournament_size = tournament_size
-        self.mutation_tries = mutation_tries
+        self.population_size = integer_setting("population_size", population_size)
+        self.tournament_size = integer_setting("tournament_size", tournament_size)
+        self.mutation_tries = integer_setting("mutation_tries", mutation_tries)
 
     def population(self) -> list[Trial]:
         """The youngest `population_size` successful trials (by ask index)."""

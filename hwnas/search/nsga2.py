@@ -2,13 +2,17 @@
 
 An in-memory Optuna study is the searcher's working state: `ask` calls `study.ask()` and
 `space.suggest(trial)`, `tell` calls `study.tell()` with the objective values and the
-constraint values (`metric - bound`, feasible when <= 0) set on the trial.
+constraint values set on the trial (`Searcher.constraint_excess`: relative excess over
+the bound, feasible when <= 0).
 
 Two changes make it fit an asynchronous, resumable search:
 - generations follow ask order (the k-th proposal belongs to generation k // population_size)
-  instead of the completion order, and a generation's parents are cached only once every
-  trial they come from has finished, so the search depends on which results are in, not on
-  when they arrived, and `restore` rebuilds it exactly;
+  instead of the completion order, so the search depends on which results are in, not on
+  when they arrived, and `restore` rebuilds it exactly. A generation's parents are computed
+  from those of the generation before (iteratively, so long runs do not recurse) and kept
+  until a result of an earlier generation arrives. Until two results of the generation
+  before are in (the others still running, or failed) there is nothing to cross, and the
+  proposal is a uniform sample, as in generation 0;
 - the sampler is reseeded before each proposal from (seed, ask count, attempt): parallel asks
   get different streams (no duplicates within a batch), and a proposal whose architecture was
   already seen is discarded and asked again, so duplicates are never returned.
@@ -20,14 +24,16 @@ for Optuna's defaults of population 50 / crossover 0.9 scaled to population 20).
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
-from optuna.distributions import CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import NSGAIISampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from hwnas.evaluators.metrics import Metrics
-from hwnas.search.base import Searcher, Trial, derive_rng
+from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
 from hwnas.spaces import Arch
 
 CONSTRAINT_PREFIX = "constraints:"
@@ -36,11 +42,11 @@ CONSTRAINT_PREFIX = "constraints:"
 class AskOrderNSGAIISampler(NSGAIISampler):
     """`NSGAIISampler` whose generations are set by the caller (ask order)."""
 
-    def __init__(self, *, generation_finished, **settings):
+    def __init__(self, **settings):
         super().__init__(**settings)
         self.next_generation = 0
-        self._generation_finished = generation_finished
-        self._final_parents: dict[int, list[FrozenTrial]] = {}
+        self._parents: dict[int, list[FrozenTrial]] = {0: []}
+        self._shared_choices: dict[str, BaseDistribution] | None = None
 
     def get_trial_generation(self, study: Study, trial: FrozenTrial) -> int:
         generation = trial.system_attrs.get(self._get_generation_key())
@@ -52,18 +58,42 @@ class AskOrderNSGAIISampler(NSGAIISampler):
         return generation
 
     def get_parent_population(self, study: Study, generation: int) -> list[FrozenTrial]:
-        if generation == 0:
-            return []
-        if generation in self._final_parents:
-            return self._final_parents[generation]
-        parents = self.select_parent(study, generation)
-        if self._is_final(generation):
-            self._final_parents[generation] = parents
+        known = max(g for g in self._parents if g <= generation)
+        parents = self._parents[known]
+        for g in range(known + 1, generation + 1):
+            population = self.get_population(study, g - 1) + parents
+            parents = self._elite_population_selection_strategy(study, population)
+            self._parents[g] = parents
         return parents
 
-    def _is_final(self, generation: int) -> bool:
-        """Parents of `generation` can no longer change: all earlier generations finished."""
-        return all(self._generation_finished(g) for g in range(generation))
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        parents = self.get_parent_population(study, self.get_trial_generation(study, trial))
+        if len(parents) < 2:  # nothing to cross yet: every parameter is sampled uniformly
+            return {}
+        return self._child_generation_strategy(study, search_space, parents)
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        """The choices every completed trial has (what crossover may mix), as Optuna's
+        `IntersectionSearchSpace` gives them, but kept up to date as results arrive: Optuna's
+        rescans every trial after the oldest unfinished one, at each ask."""
+        shared = self._shared_choices or {}
+        return {name: d for name, d in sorted(shared.items()) if not d.single()}
+
+    def result_arrived(self, generation: int, choices: dict[str, BaseDistribution]) -> None:
+        """A trial of `generation` completed with these choices: the parents of later
+        generations may change, and the shared choices shrink to those it has too."""
+        for g in [g for g in self._parents if g > generation]:
+            del self._parents[g]
+        shared = self._shared_choices
+        self._shared_choices = (
+            dict(choices)
+            if shared is None
+            else {name: d for name, d in shared.items() if choices.get(name) == d}
+        )
 
     def reseed(self, seed: int) -> None:
         self._rng.rng.seed(seed)
@@ -87,14 +117,16 @@ class NSGA2Searcher(Searcher):
         max_tries: int = 1000,
     ):
         super().__init__(space, objectives, constraints, seed)
-        self.population_size, self.max_tries = population_size, max_tries
+        self.population_size = integer_setting("population_size", population_size, minimum=2)
+        self.max_tries = integer_setting("max_tries", max_tries)
         self.sampler = AskOrderNSGAIISampler(
-            population_size=population_size,
-            crossover_prob=crossover_prob,
-            swapping_prob=swapping_prob,
-            mutation_prob=mutation_prob,
+            population_size=self.population_size,
+            crossover_prob=number_setting("crossover_prob", crossover_prob, 0, 1),
+            swapping_prob=number_setting("swapping_prob", swapping_prob, 0, 1),
+            mutation_prob=None
+            if mutation_prob is None
+            else number_setting("mutation_prob", mutation_prob, 0, 1),
             seed=seed,
-            generation_finished=self._generation_finished,
         )
         directions = ["minimize" if o.direction == "min" else "maximize" for o in self.objectives]
         verbosity = optuna.logging.get_verbosity()
@@ -107,10 +139,6 @@ class NSGA2Searcher(Searcher):
         self._distributions = {
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
         }
-
-    def _generation_finished(self, generation: int) -> bool:
-        members = self.trials[generation * self.population_size :][: self.population_size]
-        return len(members) == self.population_size and all(t.finished for t in members)
 
     def _propose(self, n: int) -> list[Arch]:
         batch: list[Arch] = []
@@ -148,29 +176,34 @@ class NSGA2Searcher(Searcher):
         if not metrics.ok:
             self.study.tell(optuna_trial, state=TrialState.FAIL)
             return
-        for c in self.constraints:
-            optuna_trial.set_constraint(c.metric, metrics[c.metric] - c.bound)
+        for c, excess in zip(self.constraints, self.constraint_excess(metrics), strict=True):
+            optuna_trial.set_constraint(c.metric, excess)
         self.study.tell(optuna_trial, [metrics[o.metric] for o in self.objectives])
+        self.sampler.result_arrived(trial.index // self.population_size, self._choices(trial))
 
     def _add_finished(self, trial: Trial) -> None:
         metrics: Metrics = trial.metrics
-        attrs = {self.sampler._get_generation_key(): trial.index // self.population_size}
+        generation = trial.index // self.population_size
+        attrs = {self.sampler._get_generation_key(): generation}
         if metrics.ok:
+            excess = self.constraint_excess(metrics)
             attrs.update(
-                {
-                    CONSTRAINT_PREFIX + c.metric: metrics[c.metric] - c.bound
-                    for c in self.constraints
-                }
+                {CONSTRAINT_PREFIX + c.metric: e for c, e in zip(self.constraints, excess)}
             )
         self.study.add_trial(
             optuna.trial.create_trial(
                 state=TrialState.COMPLETE if metrics.ok else TrialState.FAIL,
                 params=dict(trial.arch),
-                distributions={k: self._distributions[k] for k in trial.arch},
+                distributions=self._choices(trial),
                 values=[metrics[o.metric] for o in self.objectives] if metrics.ok else None,
                 system_attrs=attrs,
             )
         )
+        if metrics.ok:
+            self.sampler.result_arrived(generation, self._choices(trial))
+
+    def _choices(self, trial: Trial) -> dict[str, CategoricalDistribution]:
+        return {k: self._distributions[k] for k in trial.arch}
 
     def _restored_pending(self, trial: Trial) -> None:
         self.sampler.next_generation = trial.index // self.population_size

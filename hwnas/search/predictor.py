@@ -35,6 +35,7 @@ results (see `base`).
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -49,7 +50,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from hwnas.search.base import Searcher, Trial, derive_rng
+from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
 from hwnas.search.pareto import hypervolume_improvements, pareto_mask
 from hwnas.spaces import Arch
 
@@ -70,8 +71,7 @@ class Ensemble:
     def __init__(self, kind: str, size: int, seed: int):
         if kind not in ENSEMBLES:
             raise ValueError(f"surrogate: unknown {kind!r}; choose one of {SURROGATES}")
-        if size < 2:
-            raise ValueError("ensemble_size: at least 2 members are needed for a spread")
+        size = integer_setting("ensemble_size", size, minimum=2)  # a spread needs two
         self.kind, self.size, self.seed = kind, size, seed
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> Ensemble:
@@ -183,14 +183,18 @@ class PredictorSearcher(Searcher):
         if ensemble_size is None and surrogate in ENSEMBLES:
             ensemble_size = DEFAULT_ENSEMBLE_SIZE[surrogate]
         make_surrogate(surrogate, ensemble_size, seed)  # validates the settings early
-        if initial < 0 or candidates < 1 or parents < 1 or not 0 <= explore <= 1:
-            raise ValueError("initial >= 0, candidates >= 1, parents >= 1, 0 <= explore <= 1")
-        self.initial, self.candidates, self.parents = initial, candidates, parents
-        self.explore, self.surrogate, self.ensemble_size = explore, surrogate, ensemble_size
+        self.initial = integer_setting("initial", initial, minimum=0)
+        self.candidates = integer_setting("candidates", candidates)
+        self.parents = integer_setting("parents", parents)
+        self.explore = number_setting("explore", explore, 0, 1)
+        self.surrogate, self.ensemble_size = surrogate, ensemble_size
         if known_models not in KNOWN_MODEL_USES:
             raise ValueError(f"known_models: {known_models!r} is not one of {KNOWN_MODEL_USES}")
-        self.beta, self.known_models = beta, known_models
-        self.reference = dict(reference or {})
+        self.beta, self.known_models = number_setting("beta", beta, 0), known_models
+        self.reference = {
+            m: number_setting(f"reference[{m!r}]", v, -math.inf)
+            for m, v in (reference or {}).items()
+        }
         objective_metrics = [o.metric for o in self.objectives]
         if self.reference and sorted(self.reference) != sorted(objective_metrics):
             raise ValueError(
@@ -201,7 +205,9 @@ class PredictorSearcher(Searcher):
         self._evaluated_features: dict[str, np.ndarray] = {}
 
     def _modelled_metrics(self) -> list[str]:
-        return [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
+        """Objective metrics, then the other constraint metrics, each once."""
+        names = [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
+        return list(dict.fromkeys(names))
 
     def _latency_metric(self) -> str:
         names = [m for m in self._modelled_metrics() if "latency" in m]
@@ -217,7 +223,7 @@ class PredictorSearcher(Searcher):
         rng = self.rng_for_ask()
         done = [t for t in self.trials if t.ok]
         batch: list[Arch] = []
-        random_phase = len(self.trials) < self.initial or len(done) < 2
+        random_phase = len(done) < 2  # nothing to fit a surrogate on
         while len(batch) < n and (random_phase or len(self.trials) + len(batch) < self.initial):
             batch.append(self.sample_unseen(rng, {a.key for a in batch}))
         if len(batch) == n:
@@ -321,15 +327,16 @@ class PredictorSearcher(Searcher):
         self, pool: list[Arch], done: list[Trial], n: int, rng: np.random.Generator
     ) -> list[Arch]:
         models = self._models(done)
-        mean, std = self._predict(models, pool)
-        k = len(self.objectives)
-        scales = [scale for scale, _ in models.values()]
+        mean, std = self._predict(models, pool)  # columns: the metrics of `models`, in order
+        column = {metric: j for j, metric in enumerate(models)}
+        scales = [models[o.metric][0] for o in self.objectives]
         signs = np.array([o.sign for o in self.objectives])
         feasible = np.ones(len(pool))
-        for j, c in enumerate(self.constraints):
-            bound = scales[k + j](c.bound)
-            sigma = np.maximum(std[:, k + j], 1e-9)
-            feasible *= norm.cdf((bound - mean[:, k + j]) / sigma)
+        for c in self.constraints:
+            j = column[c.metric]
+            bound = models[c.metric][0](c.bound)
+            feasible *= norm.cdf((bound - mean[:, j]) / np.maximum(std[:, j], 1e-9))
+        k = len(self.objectives)  # the objectives are the first k columns
         observed = np.array(
             [
                 [signs[i] * scales[i](t.metrics[o.metric]) for i, o in enumerate(self.objectives)]
