@@ -61,13 +61,13 @@ def point_logits_at(net: SuperNet, arch: Arch) -> None:
                 gate.logits[gate.values.index(value)] = 30.0
 
 
-def test_expected_latency_of_a_point_mass_is_the_lut_sum_and_derive_returns_it(space, lut):
+def test_expected_latency_of_a_point_mass_is_the_lut_sum_and_argmax_returns_it(space, lut):
     net = SuperNet(space)
     table = LatencyTable(net, lut)
     for seed in range(5):
         arch = space.sample(seed)
         point_logits_at(net, arch)
-        assert net.derive() == arch
+        assert net.arch_of(net.argmax_selection()) == arch
         expected = net.expected_latency(table).item()
         assert expected == pytest.approx(lut.predict([arch])[0], rel=1e-4)
         assert lut_latency(lut, space, arch) == pytest.approx(lut.predict([arch])[0])
@@ -79,10 +79,14 @@ def test_derive_under_a_target_trades_the_least_probability_for_latency(space, l
     slow = max((space.sample(s) for s in range(50)), key=lambda a: lut.predict([a])[0])
     point_logits_at(net, slow)
     slow_ms = lut.predict([slow])[0]
-    assert net.derive(table, target_ms=slow_ms * 1.01) == slow  # already meets it
-    fitted = net.derive(table, target_ms=0.7 * slow_ms)
+
+    def derive(target_ms: float):
+        return net.arch_of(net.fit_latency(net.argmax_selection(), table, target_ms))
+
+    assert derive(slow_ms * 1.01) == slow  # already meets it
+    fitted = derive(0.7 * slow_ms)
     assert fitted != slow and lut.predict([fitted])[0] <= 0.7 * slow_ms
-    floor = net.derive(table, target_ms=1e-6)  # unreachable: as fast as single changes get
+    floor = derive(1e-6)  # unreachable: as fast as single changes get
     assert lut.predict([floor])[0] <= min(lut.predict([space.sample(s) for s in range(50)]))
 
 
@@ -252,7 +256,7 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
     net = SuperNet(space, mixers=["dwconv", "identity"], precisions=["int8"])
     for _ in range(3):
         net.sample(1.0)
-        arch = net.derive()
+        arch = net.arch_of(net.argmax_selection())
         assert {arch[k] for k in arch if k.endswith(".mixer")} <= {"dwconv", "identity"}
         assert {arch[k] for k in arch if k.endswith(".precision")} == {"int8"}
     with pytest.raises(SpaceError, match="mixers"):
@@ -269,6 +273,20 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         DifferentiableSearcher(space, dataset="digits", epoch=3)
     with pytest.raises(ValueError, match="latency_predictor"):
         DifferentiableSearcher(space, dataset="digits", latency_target_ms=1.0)
+    with pytest.raises(ValueError, match="epochs must be int, not 1.5"):
+        DifferentiableSearcher(space, dataset="digits", epochs=1.5)
+    with pytest.raises(ValueError, match="hard must be bool"):
+        DifferentiableSearcher(space, dataset="digits", hard=1)
+    with pytest.raises(ValueError, match="latency_targets_ms: give a non-empty list"):
+        DifferentiableSearcher(
+            space, dataset="digits", latency_predictor=lut, latency_targets_ms=[]
+        )
+    with pytest.raises(ValueError, match=r"latency_targets_ms\[1\] must be > 0"):
+        DifferentiableSearcher(
+            space, dataset="digits", latency_predictor=lut, latency_targets_ms=[1.0, 0]
+        )
+    with pytest.warns(UserWarning, match="constraints: the differentiable searcher does not"):
+        DifferentiableSearcher(space, constraints=[("latency_ms", 1.0)], dataset="digits")
     wider = tmp_path / "tiny2d.yaml"  # the same space with a precision the profile lacks
     text = (DATA / "tiny2d.yaml").read_text()
     wider.write_text(text.replace("[fp32, int8]", "[fp32, int8, w4a8]"))

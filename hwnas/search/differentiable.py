@@ -45,8 +45,9 @@ searcher restored from its trials proposes the same next architectures.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,7 +57,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
-from hwnas.search.base import Searcher
+from hwnas.search.base import Searcher, number_setting
 from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
 
@@ -88,6 +89,15 @@ class SupernetSettings:
     share_kernels: bool = False  # ops of one mixer share their (centred) kernel weights
 
     def __post_init__(self) -> None:
+        kinds = {"int": (int,), "float": (int, float), "bool": (bool,)}
+        for f in fields(self):
+            value, kind = getattr(self, f.name), kinds.get(f.type)
+            if kind and (
+                isinstance(value, bool) != (f.type == "bool") or not isinstance(value, kind)
+            ):
+                raise ValueError(
+                    f"differentiable search setting {f.name} must be {f.type}, not {value!r}"
+                )
         checks = {
             "epochs": self.epochs >= 1,
             "warmup_epochs": 0 <= self.warmup_epochs < self.epochs,
@@ -219,10 +229,10 @@ class SupernetSearch:
         return net, table.to(self.device) if table is not None else None
 
     def run(self, target_ms: float | None = None) -> SearchResult:
-        if target_ms is not None and not target_ms > 0:
-            raise ValueError(f"latency_target_ms must be > 0, not {target_ms}")
-        if target_ms is not None and self.predictor is None:
-            raise ValueError("a latency target needs a latency_predictor (a LUT)")
+        if target_ms is not None:
+            latency_target("latency_target_ms", target_ms)
+            if self.predictor is None:
+                raise ValueError("a latency target needs a latency_predictor (a LUT)")
         start = time.perf_counter()
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -360,6 +370,13 @@ def score_function(
     return loss.mean(), ((loss - baseline) * log_prob).mean()
 
 
+def latency_target(name: str, value: Any) -> float:
+    """A latency target in ms, checked: a positive number."""
+    if number_setting(name, value, 0) == 0:
+        raise ValueError(f"{name} must be > 0 ms, not 0")
+    return float(value)
+
+
 def _add(totals: dict[str, float], **values: float) -> None:
     for k, v in values.items():
         totals[k] = totals.get(k, 0.0) + v
@@ -377,6 +394,11 @@ class DifferentiableSearcher(Searcher):
     `derive_count` architectures. Once every target's architectures have been asked, `ask`
     returns an empty list. Other settings are the fields of
     `SupernetSettings`; `device` defaults to CUDA when present.
+
+    The supernet always minimises cross-entropy plus the latency term; `objectives` and
+    `constraints` only rank and filter the evaluated architectures (`best`, `pareto_front`),
+    and constraints draw a warning, since the search does not steer toward them (a latency
+    bound is a `latency_target_ms`).
     """
 
     name = "differentiable"
@@ -397,6 +419,13 @@ class DifferentiableSearcher(Searcher):
         **settings: Any,
     ):
         super().__init__(space, objectives, constraints, seed)
+        if self.constraints:
+            warnings.warn(
+                "constraints: the differentiable searcher does not steer toward them (they only "
+                "keep infeasible results off best() and the front); steer latency with "
+                "latency_target_ms or latency_targets_ms",
+                stacklevel=2,
+            )
         if latency_target_ms is not None and latency_targets_ms is not None:
             raise ValueError("give latency_target_ms or latency_targets_ms, not both")
         unknown = sorted(set(settings) - set(SupernetSettings.__dataclass_fields__))
@@ -406,8 +435,19 @@ class DifferentiableSearcher(Searcher):
         for name in ("mixers", "precisions"):
             if settings.get(name) is not None:
                 settings[name] = tuple(settings[name])
-        targets = latency_targets_ms if latency_targets_ms is not None else [latency_target_ms]
-        self.targets: list[float | None] = [None if t is None else float(t) for t in targets]
+        if latency_targets_ms is not None:
+            if isinstance(latency_targets_ms, str) or not latency_targets_ms:
+                raise ValueError("latency_targets_ms: give a non-empty list of targets in ms")
+            self.targets: list[float | None] = [
+                latency_target(f"latency_targets_ms[{i}]", t)
+                for i, t in enumerate(latency_targets_ms)
+            ]
+        else:
+            self.targets = [
+                None
+                if latency_target_ms is None
+                else latency_target("latency_target_ms", latency_target_ms)
+            ]
         if isinstance(latency_predictor, str | Path):
             latency_predictor = load_lut(latency_predictor, space)
         self.search = SupernetSearch(

@@ -19,7 +19,7 @@ and Gumbel-softmax gates over the slot's choices:
 
 The expected latency under the gates' probabilities is the LUT expectation (FBNet): base
 latency over the stage widths plus, per slot, P(present) x probs @ block latencies. It is
-differentiable in the architecture logits. `derive()` takes the argmax of every gate and,
+differentiable in the architecture logits. A search derives the argmax of every gate and,
 given a latency target, then trades the least probability per millisecond saved until the
 LUT latency of the discrete architecture meets the target (`SuperNet.fit_latency`).
 """
@@ -404,14 +404,6 @@ class SuperNet(nn.Module):
         """Fix every gate to its picked value for the following forward passes."""
         for g in self.gates():
             g.weights = F.one_hot(torch.tensor(picks[g]), len(g.values)).to(g.logits)
-
-    def derive(self, table: LatencyTable | None = None, target_ms: float | None = None) -> Arch:
-        """The discrete architecture, validated in the space: the argmax of every gate, then,
-        given a latency table and target, `fit_latency` until the LUT latency meets it."""
-        picks = self.argmax_selection()
-        if table is not None and target_ms is not None:
-            picks = self.fit_latency(picks, table, target_ms)
-        return self.arch_of(picks)
 
     def fit_latency(self, picks: Selection, table: LatencyTable, target_ms: float) -> Selection:
         """Greedy most-probable selection under a latency bound: while the selection's LUT
