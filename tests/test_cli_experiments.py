@@ -33,6 +33,17 @@ def test_help(command: str, capsys: pytest.CaptureFixture) -> None:
     assert "Usage: hwnas " + command in capsys.readouterr().out
 
 
+def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
+    assert hwnas("export", "runs/x", "--top", "0") == 2
+    err = capsys.readouterr().err
+    assert "Invalid value for '--top'" in err and "Usage: hwnas export" in err
+    assert hwnas("frobnicate") == 2
+    assert "No such command 'frobnicate'" in capsys.readouterr().err
+    assert hwnas() == 2  # no arguments: the help, and no empty error line
+    out, err = capsys.readouterr()
+    assert "Usage: hwnas" in out and "error" not in err
+
+
 def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert hwnas("status", str(tmp_path)) == 1
     err = capsys.readouterr().err.strip()

@@ -25,6 +25,13 @@ def _register() -> None:
     app.add_typer(experiments.app)  # search, status, pareto, export, build: on the root
 
 
+def is_usage_error(e: Exception) -> bool:
+    """Whether `e` is a click usage error (a bad option value, an unknown command...), from
+    click itself or from the copy of click that typer bundles (typer 0.2x): it names the
+    option and shows the usage line itself."""
+    return callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
@@ -41,10 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001 - the one place errors become a one-line cause
         if debug:
             raise
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
+        if is_usage_error(e):
+            if e.format_message():  # empty when the help was printed instead (no arguments)
+                e.show()
             sys.exit(e.exit_code)
         typer.echo(f"hwnas: error: {e}", err=True)
         sys.exit(1)
