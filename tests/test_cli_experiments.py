@@ -17,6 +17,7 @@ BENCHDATA = Path(
     )
 )
 COMMANDS = ["search", "status", "pareto", "export", "build"]
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def hwnas(*args: str) -> int:
@@ -42,6 +43,69 @@ def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
     assert hwnas() == 2  # no arguments: the help, and no empty error line
     out, err = capsys.readouterr()
     assert "Usage: hwnas" in out and "error" not in err
+
+
+def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latency_ms") -> Path:
+    """The tiny 2D space with these precisions, scored by the LUT of its real profile (which
+    measured fp32 and int8 only): cheap evaluations that fail where the profile has no data."""
+    space = tmp_path / "tiny2d.yaml"
+    space.write_text((DATA / "tiny2d.yaml").read_text().replace("[fp32, int8]", precisions))
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"name: lat\nspace: {space}\nevaluator: latency\n"
+        f"latency: {{profile: {DATA / 'tiny2d_ort.csv'}}}\n"
+        f"objectives: [{{metric: {objective}, direction: min}}]\n"
+        f"searcher: random\nevaluations: 8\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    return exp
+
+
+def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32, int8, w4a8]"))) == 0
+    out = capsys.readouterr().out
+    assert "8 evaluations (" in out and "(0 failed" not in out  # some had w4a8 blocks
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "no measurement for block" in capsys.readouterr().out  # the reasons, by count
+
+    only = tmp_path / "only_w4a8"
+    only.mkdir()
+    assert hwnas("search", str(latency_experiment(only, "[w4a8]"))) == 1
+    err = capsys.readouterr().err
+    assert f"hwnas: error: every evaluation failed; why: hwnas status {only / 'run'}" in err
+
+
+def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp)) == 0
+    capsys.readouterr()
+    lut = tmp_path / "lut.json"
+    assert hwnas("latency", "fit", str(DATA / "tiny2d_ort.csv"), "-o", str(lut)) == 0
+    text = exp.read_text().replace(f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {lut}")
+    exp.write_text(text.replace("evaluations: 8", "evaluations: 12"))
+    assert hwnas("search", str(exp)) == 1
+    assert "was started with a different latency" in capsys.readouterr().err
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "evaluations: 8 of 8" in capsys.readouterr().out  # the snapshot was kept
+
+
+def test_reading_a_run_without_storage_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]"))) == 0
+    db = tmp_path / "run" / "study.db"
+    db.unlink()
+    capsys.readouterr()
+    assert hwnas("status", str(tmp_path / "run")) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hwnas: error: {db}: not found (the run has no stored results)"
+    )
+    assert not db.exists()
+    db.write_text("not a database")
+    assert hwnas("pareto", str(tmp_path / "run")) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"hwnas: error: {db}: cannot open") and "\n" not in err
 
 
 def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

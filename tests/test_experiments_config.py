@@ -67,6 +67,10 @@ HOSTILE = {
     ),
     "no stopping rule": (VALID.replace("evaluations: 4\n", ""), "set evaluations, time_limit_s"),
     "unknown searcher": (VALID.replace("searcher: random", "searcher: magic"), "searcher.name"),
+    "latency nothing uses": (
+        VALID + "latency: {predictor: nosuch.json}\n",
+        "latency is set but nothing uses it",
+    ),
     "not a mapping": ("- just\n- a list\n", "expected a mapping"),
     "broken yaml": ("space: [conv1d\n", "not valid YAML"),
 }

@@ -15,7 +15,7 @@ import optuna
 import pytest
 
 from hwnas.experiments import load, run_experiment
-from hwnas.experiments.config import parse_experiment
+from hwnas.experiments.config import ExperimentError, parse_experiment
 from hwnas.experiments.storage import KEY, STALE, outcome_of
 
 BENCHDATA = Path(
@@ -174,6 +174,33 @@ def test_sigkill_then_resume_gives_exactly_the_requested_evaluations(tmp_path: P
     assert stale <= set(keys)  # ... and evaluated again, once
 
 
+def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path) -> None:
+    """`timeout` or a batch scheduler sends SIGTERM: the claims are given back, the exit
+    code is 143 and the resume command is printed (Ray's own handler would abort instead)."""
+    run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
+    ray = "executor: {kind: ray, max_in_flight: 2, resources: {num_cpus: 1}}\n"
+    exp.write_text(digits_training_experiment(run_dir, 40) + ray)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    cli = "from hwnas.cli import main; main()"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", cli, "search", str(exp), "--quiet"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300  # a cap for slow machines, not a timing check
+    while time.monotonic() < deadline and driver.poll() is None:
+        if sum(outcome_of(t) == "ok" for t in trials_of(run_dir)) >= 2:
+            break
+        time.sleep(0.2)
+    assert driver.poll() is None, driver.stderr.read()
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=120) == 143
+    assert f"hwnas: terminated; resume with: hwnas search {exp} --resume" in driver.stderr.read()
+    outcomes = [outcome_of(t) for t in trials_of(run_dir)]
+    assert "running" not in outcomes and outcomes.count("ok") >= 2
+
+
 def test_two_drivers_share_one_journal_without_duplicates(tmp_path: Path) -> None:
     run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
     exp.write_text(nb201_experiment(run_dir, 40))
@@ -188,13 +215,13 @@ def test_two_drivers_share_one_journal_without_duplicates(tmp_path: Path) -> Non
     assert 1 <= len(drivers_used) <= 2
 
 
-def test_failed_evaluations_do_not_end_the_run(tmp_path: Path) -> None:
-    """An objective the table lacks for every row: each evaluation fails with the reason,
-    is stored and told, and the run still reaches its count."""
+def test_a_metric_no_evaluation_returns_stops_the_run_at_once(tmp_path: Path) -> None:
+    """An objective the evaluator never returns is a configuration error: the first result
+    is stored as failed with the reason and the run stops, instead of spending its budget."""
     run_dir = tmp_path / "run"
     text = nb201_experiment(run_dir, 6).replace("hw_fpga_latency_ms", "no_such_latency_ms")
-    summary = run_experiment(parse_experiment(text), progress=False)
-    assert (summary.evaluated, summary.failed, summary.stopped_by) == (6, 6, "evaluations")
+    with pytest.raises(ExperimentError, match=r"returns no \['no_such_latency_ms'\]"):
+        run_experiment(parse_experiment(text), progress=False)
     df = load(run_dir).trials
-    assert set(df["status"]) == {"failed"}
+    assert len(df) == 1 and set(df["status"]) == {"failed"}
     assert df["reason"].str.contains("no_such_latency_ms").all()

@@ -29,18 +29,22 @@ def search(
 ) -> None:
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.experiments import load_experiment, run_experiment
+    from hwnas.experiments.run import Terminated
 
     config = load_experiment(experiment)
     try:
         summary = run_experiment(config, address=address, resume=resume, progress=not quiet)
-    except KeyboardInterrupt:
-        typer.echo(f"hwnas: interrupted; resume with: hwnas search {experiment} --resume", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:
+        why = "terminated" if isinstance(e, Terminated) else "interrupted"
+        typer.echo(f"hwnas: {why}; resume with: hwnas search {experiment} --resume", err=True)
+        raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
     typer.echo(
         f"run {summary.run_dir}: {summary.evaluated} evaluations "
         f"({summary.failed} failed, {summary.by_this_driver} by this driver); "
         f"stopped by {summary.stopped_by}"
     )
+    if summary.evaluated and summary.failed == summary.evaluated:
+        raise RuntimeError(f"every evaluation failed; why: hwnas status {summary.run_dir}")
 
 
 @app.command()
@@ -63,6 +67,9 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         f"in flight {by_outcome.get('running', 0)}, rerun after a stop "
         f"{by_outcome.get('stale', 0) + by_outcome.get('interrupted', 0)})"
     )
+    reasons = df.loc[df["status"] == "failed", "reason"].value_counts()
+    for reason, count in reasons.head(3).items():
+        typer.echo(f"failed x{count}: {reason}")
     objectives = ", ".join(f"{m} ({d})" for m, d in results.objectives)
     typer.echo(f"objectives: {objectives}")
     if results.constraints:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+LATENCY_USERS = ("predictor", "differentiable")  # searchers that take the `latency` section
+
 
 class ExperimentError(ValueError):
     """A problem with an experiment file or run directory, named in one line."""
@@ -175,6 +177,12 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"objectives repeat a metric: {names}")
         if self.executor.address and self.executor.kind != "ray":
             raise ValueError("executor.address needs executor.kind: ray")
+        uses_latency = "latency" in self.evaluator.names or self.searcher.name in LATENCY_USERS
+        if self.latency and not uses_latency:
+            raise ValueError(
+                "latency is set but nothing uses it: add the `latency` evaluator or use the "
+                f"{' or '.join(LATENCY_USERS)} searcher"
+            )
         return self
 
     @property

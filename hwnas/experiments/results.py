@@ -60,7 +60,7 @@ class RunResults:
             raise ExperimentError(f"{run_dir} is not a run directory (no {SNAPSHOT})")
         self.run_dir = run_dir
         self.config: ExperimentConfig = load_experiment(run_dir / SNAPSHOT)
-        storage = open_optuna_storage(self.config.storage, run_dir)
+        storage = open_optuna_storage(self.config.storage, run_dir, create=False)
         try:
             self.study = optuna.load_study(study_name=self.config.name, storage=storage)
         except KeyError:

@@ -3,13 +3,19 @@
 The loop keeps `executor.max_in_flight` evaluations busy, stops at the requested number of
 evaluations (counted over every driver sharing the study) or at the time limit, and can always
 be resumed: on start it rebuilds the searcher from the stored trials (`Searcher.restore`) and
-evaluates again the candidates a stopped driver left unfinished. Ctrl-C gives the in-flight
-claims back and leaves a resumable run; a failed evaluation is a result like any other.
+evaluates again the candidates a stopped driver left unfinished. Ctrl-C (or SIGTERM, as from
+`timeout` or a batch scheduler) gives the in-flight claims back and leaves a resumable run; a
+failed evaluation is a result like any other. An evaluation that succeeds without a metric the
+objectives or constraints name stops the run at once: no candidate would ever have it.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +106,7 @@ class _Loop:
         stopped_by = "interrupted"
         with store.beating():
             try:
-                with self.executor, display:
+                with self.executor, display, _terminate_as_interrupt():
                     stopped_by = self._loop(display)
             finally:
                 if self.in_flight:
@@ -177,18 +183,55 @@ class _Loop:
 
     def _finish(self, arch: Arch, metrics: Metrics, display: SearchProgress) -> None:
         claim = self.in_flight.pop(arch.key)
+        needed = [m for m, _ in self.config.objective_pairs + self.config.constraint_pairs]
+        missing = [m for m in dict.fromkeys(needed) if metrics.ok and m not in metrics]
         try:
-            metrics = self.store.finish(claim, metrics)
+            stored = self.store.finish(claim, metrics)
         except ClaimLost:  # another driver evaluates it again; learn its result from there
             self.waiting[arch.key] = arch
             return
-        self._tell(arch, metrics)
+        if missing:  # stored as failed; no other candidate would have the metric either
+            raise ExperimentError(
+                f"objectives/constraints: the evaluator returns no {missing} (it returns "
+                f"{sorted(metrics)}); fix the experiment and start a new run_dir"
+            )
+        self._tell(arch, stored)
         self.by_me += 1
-        display.result(metrics)
+        display.result(stored)
 
     def _tell(self, arch: Arch, metrics: Metrics) -> None:
         self.waiting.pop(arch.key, None)
         self.searcher.tell(arch, metrics)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop like Ctrl-C (claims given back, a resumable run)."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into `Terminated` while the block runs (in the main thread only: Python
+    delivers signals there). Installed after Ray started, which sets a handler of its own;
+    Ray turns the interrupt of a blocking call into a plain KeyboardInterrupt, so the signal
+    is remembered and the interrupt raised again as `Terminated` on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+
+    def terminate(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if received:
+            raise Terminated() from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _running(trial) -> bool:

@@ -80,20 +80,29 @@ def check_run_dir(run_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         )
 
 
-def open_optuna_storage(config: StorageConfig, run_dir: Path) -> optuna.storages.BaseStorage:
-    """The Optuna storage a run uses: SQLite in the run dir, a journal file, or an RDB URL."""
+def open_optuna_storage(
+    config: StorageConfig, run_dir: Path, create: bool = True
+) -> optuna.storages.BaseStorage:
+    """The Optuna storage a run uses: SQLite in the run dir, a journal file, or an RDB URL.
+    With `create=False` (reading results) a missing study.db or journal file is an error
+    instead of a new, empty storage."""
+    file = run_dir / (config.journal or "study.db") if not config.url else None
+    if not create and file is not None and not file.is_file():
+        raise ExperimentError(f"{file}: not found (the run has no stored results)")
     if config.journal:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        return JournalStorage(JournalFileBackend(str(run_dir / config.journal)))
-    url = config.url or f"sqlite:///{(run_dir / 'study.db').resolve()}"
+        return JournalStorage(JournalFileBackend(str(file)))
+    url = config.url or f"sqlite:///{file.resolve()}"
     sqlite = url.startswith("sqlite")
     try:
         storage = optuna.storages.RDBStorage(
             url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {}
         )
     except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds; say which URL failed
-        raise ExperimentError(f"storage.url: cannot open {url!r}: {e}") from None
+        where = "storage.url" if config.url else str(file)
+        cause = str(e).splitlines()[0]  # SQLAlchemy appends the SQL and a help link
+        raise ExperimentError(f"{where}: cannot open {url!r}: {cause}") from None
     if sqlite:
         _write_ahead_log(storage.engine)
     return storage
@@ -182,13 +191,23 @@ class RunStore:
 
     # -- the run's identity ----------------------------------------------------------------
     def check_same_experiment(self) -> None:
-        """Refuse to continue a run with a different space, objectives or searcher."""
+        """Refuse to continue a run with a different space, objectives, searcher, evaluator,
+        latency source, seed or dataset: its stored results would mix two experiments."""
         stored = self.study.user_attrs.get("hwnas_experiment")
         mine = self.config.to_data()
         if stored is None:
             self.study.set_user_attr("hwnas_experiment", mine)
             return
-        fixed = ("space", "objectives", "constraints", "searcher", "evaluator", "seed", "dataset")
+        fixed = (
+            "space",
+            "objectives",
+            "constraints",
+            "searcher",
+            "evaluator",
+            "latency",
+            "seed",
+            "dataset",
+        )
         changed = [f for f in fixed if stored.get(f) != mine.get(f)]
         if changed:
             raise ExperimentError(
