@@ -84,6 +84,15 @@ def test_unknown_dataset_names_the_choices():
         load_dataset("ucr:ECG200")
 
 
+def test_mistyped_settings_are_named(space):
+    with pytest.raises(ValueError, match="train.epochs: Input should be a valid number"):
+        get_evaluator("train", space, dataset="digits", epochs="two")
+    with pytest.raises(ValueError, match="zero_cost.threads: Input should be a valid integer"):
+        get_evaluator(["zero_cost"], space, zero_cost={"threads": 1.5})
+    evaluator = get_evaluator("train", space, dataset="digits", epochs="3", threads="1")
+    assert (evaluator.epochs, evaluator.threads) == (3.0, 1)  # lax: numbers given as text
+
+
 def _write_npz(path, **arrays):
     np.savez(path, **arrays)
     return path

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib import import_module
-from typing import Any
+from typing import Any, get_type_hints
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.composite import CompositeEvaluator
@@ -35,11 +37,29 @@ def _evaluator_class(name: str) -> type:
     return getattr(import_module(module), cls)
 
 
+def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evaluator:
+    """The evaluator `name`, its settings checked against its constructor's type hints first
+    (pydantic, lax: `"3"` is an int, `"two"` or `"nope"` for a bool are not), so that a
+    mistyped setting from an experiment file is named instead of failing deep inside."""
+    cls = _evaluator_class(name)
+    hints = get_type_hints(cls.__init__)
+    checked = dict(settings)
+    for key, value in settings.items():
+        if key in hints:
+            adapter = TypeAdapter(hints[key], config=ConfigDict(arbitrary_types_allowed=True))
+            try:
+                checked[key] = adapter.validate_python(value)
+            except ValidationError as e:
+                why = e.errors()[0]["msg"]
+                raise ValueError(f"{name}.{key}: {why}, not {value!r}") from None
+    return cls(space, **checked)
+
+
 def get_evaluator(name: str | Sequence[str], space: SearchSpace, **settings: Any) -> Evaluator:
     """One evaluator by name (settings are its keyword arguments), or a `CompositeEvaluator`
     for a list of names (settings keyed by evaluator name, each a mapping of its arguments)."""
     if isinstance(name, str):
-        return _evaluator_class(name)(space, **settings)
+        return _build(name, space, settings)
     names = list(name)
     if unknown := sorted(set(settings) - set(names)):
         raise ValueError(f"settings for {unknown} but the evaluators are {names}")
@@ -48,7 +68,7 @@ def get_evaluator(name: str | Sequence[str], space: SearchSpace, **settings: Any
         part_settings = settings.get(part) or {}
         if not isinstance(part_settings, Mapping):
             raise ValueError(f"settings for {part!r} must be a mapping, not {part_settings!r}")
-        parts.append(_evaluator_class(part)(space, **part_settings))
+        parts.append(_build(part, space, part_settings))
     return CompositeEvaluator(parts)
 
 
