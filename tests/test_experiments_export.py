@@ -82,5 +82,9 @@ def test_yaml_export_and_bad_configs(run_dir: Path, tmp_path: Path) -> None:
     hostile.write_text("format: !!python/object/apply:os.system [echo hi]\n")
     with pytest.raises(ExperimentError, match="not valid yaml"):
         hwnas.build(hostile)
+    binary = tmp_path / "model.onnx"
+    binary.write_bytes(b"\x08\x07\xcd\xff\xfe")
+    with pytest.raises(ExperimentError, match="model.onnx: not an hwnas architecture config"):
+        hwnas.build(binary)
     with pytest.raises(ExperimentError, match="no evaluation with trial number 99"):
         export_run(load(run_dir), tmp_path, trial=99)

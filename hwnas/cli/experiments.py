@@ -176,13 +176,11 @@ def export(
     written = export_run(results, out or run / "export", top=top, trial=trial, fmt=fmt)
     for path in written:
         data = json.loads(path.read_text()) if path.suffix == ".json" else None
-        extra = ""
+        extra = f" + {data['weights']}" if data and "weights" in data else ""
         if data and "onnx" in data:
             onnx = data["onnx"]
             diff = onnx["max_abs_diff"]
-            extra = f" + {onnx['file']} (ONNX Runtime matches torch, max diff {diff:.2g})"
-        elif data and "weights" in data:
-            extra = f" + {data['weights']}"
+            extra += f" + {onnx['file']} (ONNX Runtime matches torch, max diff {diff:.2g})"
         typer.echo(f"wrote {path}{extra}")
 
 

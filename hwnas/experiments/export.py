@@ -61,6 +61,11 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             text = path.read_text()
         except OSError as e:
             raise ExperimentError(f"{path}: cannot read: {e.strerror}") from None
+        except UnicodeDecodeError:  # an .onnx or .pt file, say
+            raise ExperimentError(
+                f"{path}: not an hwnas architecture config (a binary file; give the "
+                ".json or .yaml that `hwnas export` wrote)"
+            ) from None
         try:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as e:
