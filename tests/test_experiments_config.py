@@ -67,6 +67,10 @@ HOSTILE = {
     ),
     "no stopping rule": (VALID.replace("evaluations: 4\n", ""), "set evaluations, time_limit_s"),
     "unknown searcher": (VALID.replace("searcher: random", "searcher: magic"), "searcher.name"),
+    "misspelt evaluator with settings": (
+        VALID.replace("evaluator: tabular", "evaluator: {name: tabluar, settings: {tabular: {}}}"),
+        "settings for evaluators not in name: ['tabular'] (name is ['tabluar'])",
+    ),
     "latency nothing uses": (
         VALID + "latency: {predictor: nosuch.json}\n",
         "latency is set but nothing uses it",

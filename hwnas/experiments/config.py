@@ -62,7 +62,9 @@ class EvaluatorConfig(_Strict):
     def _settings_for_known(self) -> EvaluatorConfig:
         unknown = set(self.settings) - set(self.names)
         if unknown:
-            raise ValueError(f"settings for evaluators not in name: {sorted(unknown)}")
+            raise ValueError(
+                f"settings for evaluators not in name: {sorted(unknown)} (name is {self.names})"
+            )
         return self
 
 
