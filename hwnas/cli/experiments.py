@@ -109,6 +109,12 @@ def pareto(
 
     results = load(run)
     objs = _objectives(results, objectives)
+    if results.candidates().empty:  # nothing to rank: no evaluation, or all failed/infeasible
+        if as_json:
+            typer.echo(json.dumps({"objectives": objs, "hypervolume": None, "front": []}))
+        else:
+            typer.echo(f"{run}: no feasible successful evaluation yet (of {len(results.trials)})")
+        return
     front = results.pareto(objs)
     shown = [m for m, _ in objs] + [m for m, _ in results.constraints]
     shown += ["params", "macs", "size_bytes"]

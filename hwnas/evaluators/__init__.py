@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import Any, get_type_hints
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, PydanticSchemaGenerationError, TypeAdapter, ValidationError
+from pydantic_core import SchemaError
 
 from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.composite import CompositeEvaluator
@@ -45,13 +46,15 @@ def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evalua
     hints = get_type_hints(cls.__init__)
     checked = dict(settings)
     for key, value in settings.items():
-        if key in hints:
+        try:
             adapter = TypeAdapter(hints[key], config=ConfigDict(arbitrary_types_allowed=True))
-            try:
-                checked[key] = adapter.validate_python(value)
-            except ValidationError as e:
-                why = e.errors()[0]["msg"]
-                raise ValueError(f"{name}.{key}: {why}, not {value!r}") from None
+        except (KeyError, SchemaError, PydanticSchemaGenerationError):
+            continue  # not a parameter, or a type pydantic cannot check (a protocol): the
+            # constructor checks it
+        try:
+            checked[key] = adapter.validate_python(value)
+        except ValidationError as e:
+            raise ValueError(f"{name}.{key}: {e.errors()[0]['msg']}, not {value!r}") from None
     return cls(space, **checked)
 
 
