@@ -195,6 +195,11 @@ class ExperimentConfig(_Strict):
     def constraint_pairs(self) -> list[tuple[str, float]]:
         return [(c.metric, c.max) for c in self.constraints]
 
+    @property
+    def needed_metrics(self) -> list[str]:
+        """The metrics every successful evaluation must have (objectives, constraints)."""
+        return list(dict.fromkeys(m for m, _ in self.objective_pairs + self.constraint_pairs))
+
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-able data that `ExperimentConfig.model_validate` reads back."""
         return self.model_dump(mode="json", exclude_none=True)

@@ -183,8 +183,7 @@ class _Loop:
 
     def _finish(self, arch: Arch, metrics: Metrics, display: SearchProgress) -> None:
         claim = self.in_flight.pop(arch.key)
-        needed = [m for m, _ in self.config.objective_pairs + self.config.constraint_pairs]
-        missing = [m for m in dict.fromkeys(needed) if metrics.ok and m not in metrics]
+        missing = [m for m in self.config.needed_metrics if metrics.ok and m not in metrics]
         try:
             stored = self.store.finish(claim, metrics)
         except ClaimLost:  # another driver evaluates it again; learn its result from there

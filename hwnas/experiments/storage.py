@@ -352,8 +352,7 @@ class RunStore:
     def finish(self, claim: Claim, metrics: Metrics) -> Metrics:
         """Store an evaluation on its claim (raises `ClaimLost` when another driver closed the
         claim meanwhile); a missing or NaN objective or constraint metric makes it failed."""
-        needed = [m for m, _ in self.config.objective_pairs + self.config.constraint_pairs]
-        bad = [m for m in needed if not math.isfinite(metrics.get(m, math.nan))]
+        bad = [m for m in self.config.needed_metrics if not math.isfinite(metrics.get(m, math.nan))]
         if metrics.ok and bad:
             metrics = Metrics.failed(f"metrics {bad} missing or not finite", metrics)
         try:
