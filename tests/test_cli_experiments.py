@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,8 @@ def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
     assert hwnas() == 2  # no arguments: the help, and no empty error line
     out, err = capsys.readouterr()
     assert "Usage: hwnas" in out and "error" not in err
+    assert hwnas("--version") == 0
+    assert capsys.readouterr().out.strip() == f"hwnas {version('hwnas')}"
 
 
 def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latency_ms") -> Path:

@@ -10,11 +10,29 @@ import typer
 
 app = typer.Typer(
     name="hwnas",
-    help="Hardware-aware neural architecture search for PyTorch.",
+    help="Hardware-aware neural architecture search for PyTorch. Add --debug to any command "
+    "for the full traceback of an error.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"hwnas {version('hwnas')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="print the version"
+    ),
+) -> None:
+    return None
 
 
 def _register() -> None:
