@@ -80,6 +80,9 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert hwnas("pareto", str(only / "run")) == 0
     out = capsys.readouterr().out
     assert out.strip() == f"{only / 'run'}: no feasible successful evaluation yet (of 8)"
+    assert hwnas("export", str(only / "run"), "--trial", "0") == 0
+    err = capsys.readouterr().err
+    assert "note: the evaluation of trial 0 failed (PredictorError" in err
 
 
 def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -180,6 +180,11 @@ def export(
         raise ExperimentError(f"--format must be json, yaml, onnx or torch, not {fmt!r}")
     results = load(run)
     written = export_run(results, out or run / "export", top=top, trial=trial, fmt=fmt)
+    if trial is not None:
+        row = results.trials.set_index("number").loc[trial]
+        if row["status"] != "ok":
+            why = f"evaluation of trial {trial} {row['status']} ({row['reason']})"
+            typer.echo(f"hwnas: note: the {why}; its architecture is exported anyway", err=True)
     for path in written:
         data = json.loads(path.read_text()) if path.suffix == ".json" else None
         extra = f" + {data['weights']}" if data and "weights" in data else ""
