@@ -28,6 +28,7 @@ from hwnas.predictors import (
     measure_latency,
     read_profile,
 )
+from hwnas.predictors.measure import measure_latencies
 from hwnas.predictors.onnx_export import export_onnx, node_scopes
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.predictors.parts import metaformer_parts
@@ -112,6 +113,42 @@ def test_torch_cuda_without_gpu_says_so():
 def test_torch_cpu_backend_measures_eager():
     m = measure_latency(nn.Linear(8, 8), (8,), backend="torch-cpu", **FAST)
     assert m.median_ms > 0 and m.fingerprint["backend"] == "torch-cpu"
+
+
+def test_torch_backend_times_each_float_precision_on_its_own_copy():
+    model = nn.Sequential(nn.Conv1d(4, 8, 3), nn.GELU())
+    weight = model[0].weight
+    ms = measure_latencies(model, (4, 16), ["fp32", "fp16"], backend="torch-cpu", **FAST)
+    assert [m.precision for m in ms] == ["fp32", "fp16"] and all(m.median_ms > 0 for m in ms)
+    assert model[0].weight is weight and weight.dtype == torch.float32  # the caller's model
+
+
+def test_mixed_precision_mappings_with_the_same_precisions_are_measured_apart(monkeypatch):
+    import hwnas.predictors.measure as measure
+
+    timed, get_backend = [], measure.get_backend
+
+    def recording_backend(name):
+        backend = get_backend(name)
+        runners = backend.runners
+
+        def recording_runners(model, example, precisions, *args):
+            timed.extend(precisions)
+            return runners(model, example, precisions, *args)
+
+        backend.runners = recording_runners
+        return backend
+
+    monkeypatch.setattr(measure, "get_backend", recording_backend)
+    model = nn.Sequential(nn.Conv1d(4, 4, 1), nn.Conv1d(4, 8, 3))
+    cheap_fp16, costly_fp16 = {"0": "fp16", "1": "fp32"}, {"0": "fp32", "1": "fp16"}
+    ms = measure_latencies(model, (4, 16), [cheap_fp16, costly_fp16, dict(cheap_fp16)], **FAST)
+    assert timed == [cheap_fp16, costly_fp16]  # two models, the repeated mapping once
+    assert ms[0].round_medians_ms == ms[2].round_medians_ms
+    with pytest.raises(MeasurementError, match=r"unknown precisions \['int4'\]"):
+        measure_latencies(model, (4, 16), [{"0": "int4"}], **FAST)
+    with pytest.raises(MeasurementError, match=r"layers the model lacks: \['nosuch'\]"):
+        measure_latencies(model, (4, 16), [{"nosuch": "int8"}], **FAST)
 
 
 def test_int8_is_real_qdq_and_w4a8_records_the_substitution():

@@ -16,6 +16,7 @@ process waits for the CPU when other processes share it (`wall` includes that wa
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
@@ -125,7 +126,8 @@ class TorchEager:
                     "(use onnxruntime-cpu for int8/w4a8)"
                 )
             dtype = torch.float16 if precision == "fp16" else torch.float32
-            net = model.to(device=self.device, dtype=dtype)
+            net = copy.deepcopy(model).to(device=self.device, dtype=dtype)  # the caller's
+            # model stays as it is, and each precision times its own copy
             x = example.to(device=self.device, dtype=dtype)
             step = _inference(net, x)
             try:

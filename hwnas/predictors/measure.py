@@ -13,6 +13,7 @@ measurement.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -149,7 +150,21 @@ def _resolve(model: nn.Module, precision: PrecisionSpec) -> PrecisionSpec:
             raise MeasurementError(
                 f"unknown precision {precision!r}; choose from {list(PRECISIONS)} or 'mixed'"
             )
+        return precision
+    unknown = sorted({v for v in precision.values() if v not in PRECISIONS})
+    if unknown:
+        raise MeasurementError(f"unknown precisions {unknown}; choose from {list(PRECISIONS)}")
+    layers = {name for name, _ in model.named_modules()}
+    missing = sorted(set(precision) - layers)
+    if missing:
+        raise MeasurementError(f"precision names layers the model lacks: {missing}")
     return precision
+
+
+def _identity(precision: PrecisionSpec) -> str:
+    """What tells two precisions apart: the whole per-layer mapping, not its summary (two
+    mappings with the same set of precisions are different models)."""
+    return precision if isinstance(precision, str) else json.dumps(precision, sort_keys=True)
 
 
 def measure_latencies(
@@ -173,7 +188,7 @@ def measure_latencies(
     measured = [measured_precision(be, p) for p in wanted]
     example = torch.randn(batch_size, *(int(s) for s in input_shape))
     model = model.eval()
-    distinct = list({summarize_precision(p): p for p in measured}.values())
+    distinct = list({_identity(p): p for p in measured}.values())
     stats = {}
     with torch_threads(threads):
         runners = be.runners(model, example, distinct, threads, clock)
@@ -181,13 +196,13 @@ def measure_latencies(
             for _ in range(warmup):
                 run()
             times = np.array([[run() for _ in range(runs)] for _ in range(rounds)])
-            stats[summarize_precision(got)] = summarize(times)
+            stats[_identity(got)] = summarize(times)
     out = []
     for asked, got in zip(wanted, measured):
         name = summarize_precision(asked)
         out.append(
             Measurement(
-                **stats[summarize_precision(got)],
+                **stats[_identity(got)],
                 backend=backend,
                 precision=name,
                 measured_precision=summarize_precision(got),
