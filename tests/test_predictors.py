@@ -204,6 +204,32 @@ def test_profile_has_every_part_and_arch_once(space, profile_path):
     assert meta["space"] == "tiny" and meta["precisions"] == ["fp32", "int8", "w4a8"]
 
 
+def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
+    out = tmp_path / "orphan.csv"
+    out.write_text("row_id,kind\nblock|x,block\n")
+    with pytest.raises(ProfileError, match="exists without its metadata file orphan.json"):
+        build_profile(space, out, samples=0, progress=False, **PROFILE_FAST)
+    assert out.read_text() == "row_id,kind\nblock|x,block\n"  # nothing deleted
+    out.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ProfileError, match="orphan.json: not valid JSON"):
+        build_profile(space, out, samples=0, progress=False, **PROFILE_FAST)
+
+
+def test_a_malformed_latency_is_refused_and_a_moved_profile_finds_its_space(tmp_path, monkeypatch):
+    data = Path(__file__).parent / "data"
+    for name in ("tiny2d_ort.csv", "tiny2d_ort.json", "tiny2d.yaml"):
+        (tmp_path / name).write_bytes((data / name).read_bytes())
+    monkeypatch.chdir(tmp_path)  # the metadata's relative space path does not resolve here
+    profile = tmp_path / "tiny2d_ort.csv"
+    assert LUTPredictor.from_profile(profile).predict([read_profile(profile).space().sample(0)])
+    lines = profile.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[12], cells[16] = "abc", ""  # median_ms, round_medians_ms of an ok row
+    profile.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    with pytest.raises(ProfileError, match=r"row block\|s0\|w8\|conv.*'abc'.* positive number"):
+        read_profile(profile)
+
+
 def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path):
     out, whole = tmp_path / "resumed.csv", tmp_path / "whole.csv"
     settings = dict(samples=3, precisions=["fp32"], progress=False, **PROFILE_FAST)

@@ -165,15 +165,18 @@ class Profile:
         return archs, rows["latency_ms"].to_numpy(dtype=float)
 
     def space(self) -> SearchSpace:
-        """The profile's space, from its YAML source (or built-in name)."""
+        """The profile's space: from its YAML file where it was, or beside the profile (a
+        relative path from another directory, a copied profile), else the built-in space of
+        that name; at the profile's input shape and classes."""
         from hwnas.spaces import get_space
 
-        source = self.meta.get("space_source") or self.meta["space"]
-        shape = self.meta.get("input_shape")
-        try:
-            return get_space(source, input_shape=shape)
-        except Exception:  # noqa: BLE001 - the file moved; fall back to the built-in name
-            return get_space(self.meta["space"], input_shape=shape)
+        source = Path(self.meta.get("space_source") or self.meta["space"])
+        found = [f for f in (source, self.path.parent / source.name) if f.is_file()]
+        return get_space(
+            found[0] if found else self.meta["space"],
+            input_shape=self.meta.get("input_shape"),
+            num_classes=self.meta.get("num_classes"),
+        )
 
 
 def read_profile(path: str | Path) -> Profile:
@@ -184,10 +187,7 @@ def read_profile(path: str | Path) -> Profile:
         raise ProfileError(f"{path}: profile not found")
     if not meta_file.is_file():
         raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as e:
-        raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
+    meta = _read_metadata(path)
     data = path.read_bytes()
     complete = data[: data.rfind(b"\n") + 1]  # a row still being written is not read
     try:
@@ -199,9 +199,29 @@ def read_profile(path: str | Path) -> Profile:
     missing = [c for c in ("row_id", "kind", "status", "median_ms") if c not in rows.columns]
     if missing:
         raise ProfileError(f"{path}: not a profile table, columns missing: {missing}")
+    written = rows["median_ms"].astype(str)
     rows["median_ms"] = pd.to_numeric(rows["median_ms"], errors="coerce")
     rows["latency_ms"] = [_latency(r) for r in rows.itertuples()]
+    bad = (rows["status"] == "ok") & ~(rows["latency_ms"] > 0)  # not a number, or <= 0
+    if bad.any():
+        first = bad.idxmax()
+        raise ProfileError(
+            f"{path}: row {rows.at[first, 'row_id']} is ok but its latency "
+            f"({written[first]!r}) is not a positive number ({bad.sum()} such rows)"
+        )
     return Profile(path, meta, rows)
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """A profile's JSON metadata, checked to be a mapping that names its space."""
+    meta_file = metadata_path(path)
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
+    if not isinstance(meta, dict) or not {"space", "space_version"} <= set(meta):
+        raise ProfileError(f"{meta_file}: not profile metadata (a mapping with space, version)")
+    return meta
 
 
 def _latency(row: Any) -> float:
@@ -212,6 +232,13 @@ def _latency(row: Any) -> float:
         return best_round_ms([float(v) for v in rounds.split(";")])
     except ValueError:  # failed row, or a table without round medians
         return float(row.median_ms)
+
+
+def _absolute_source(source: str) -> str:
+    """A space file's absolute path (a profile is read from other directories too); a
+    built-in space name as it is."""
+    path = Path(source)
+    return str(path.resolve()) if path.suffix in (".yaml", ".yml") else source
 
 
 def _truncate_partial_line(path: Path) -> None:
@@ -351,7 +378,7 @@ def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
 
 def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """The existing profile's metadata, if a run with `meta` may resume it."""
-    old = json.loads(metadata_path(path).read_text())
+    old = _read_metadata(path)
     diff = [f for f in RESUME_FIELDS if old.get(f) != meta.get(f)]
     if diff:
         shown = ", ".join(f"{f}: {old.get(f)!r} != {meta.get(f)!r}" for f in diff)
@@ -406,7 +433,7 @@ def build_profile(
         "format_version": FORMAT_VERSION,
         "space": space.name,
         "space_version": space.version,
-        "space_source": getattr(space, "source", space.name),
+        "space_source": _absolute_source(getattr(space, "source", space.name)),
         "input_shape": list(space.input_shape),
         "num_classes": space.num_classes,
         "backend": backend,
@@ -424,13 +451,17 @@ def build_profile(
         "passes": passes,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and metadata_path(out).exists():
+    if out.exists() and not metadata_path(out).exists():
+        raise ProfileError(
+            f"{out}: exists without its metadata file {metadata_path(out).name}, so it cannot "
+            "be resumed; move it away or give another --out (nothing was deleted)"
+        )
+    if out.exists():
         old = _check_resume(out, meta)
         _truncate_partial_line(out)
         done = set(read_profile(out).rows["row_id"])
         meta["passes"] = max(passes, old.get("passes", 1))
     else:
-        out.unlink(missing_ok=True)
         done = set()
     _write_metadata(out, meta)
     jobs = list(_jobs(space, precisions, samples, seed, archs_only))
