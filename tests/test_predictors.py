@@ -230,6 +230,19 @@ def test_a_malformed_latency_is_refused_and_a_moved_profile_finds_its_space(tmp_
         read_profile(profile)
 
 
+def test_a_profile_or_predictor_of_another_input_shape_is_refused(tmp_path):
+    data = Path(__file__).parent / "data"
+    larger = get_space(data / "tiny2d.yaml", input_shape=(1, 32, 32))  # profiled at 1x8x8
+    with pytest.raises(PredictorError, match=r"input_shape \[1, 8, 8\].*\[1, 32, 32\]"):
+        LUTPredictor.from_profile(data / "tiny2d_ort.csv", larger)
+    saved = LUTPredictor.from_profile(data / "tiny2d_ort.csv").save(tmp_path / "lut.json")
+    with pytest.raises(PredictorError, match="input_shape"):
+        load_predictor(saved, space=larger)
+    fewer = get_space(data / "tiny2d.yaml", num_classes=3)
+    with pytest.raises(PredictorError, match="num_classes 10.* 3"):
+        load_predictor(saved, space=fewer)
+
+
 def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path):
     out, whole = tmp_path / "resumed.csv", tmp_path / "whole.csv"
     settings = dict(samples=3, precisions=["fp32"], progress=False, **PROFILE_FAST)

@@ -49,11 +49,20 @@ def space_from_reference(ref: dict[str, Any]) -> SearchSpace:
 
 
 def check_space(space: SearchSpace, ref: dict[str, Any], where: str) -> None:
+    """Refuse a predictor or profile of another space, or of this space at another input
+    shape or number of classes: its measurements would not be this space's latencies."""
     if (space.name, space.version) != (ref.get("name"), ref.get("version")):
         raise PredictorError(
             f"{where} is for space {ref.get('name')!r} v{ref.get('version')}, "
             f"not {space.name!r} v{space.version}"
         )
+    mine = space_reference(space)
+    for field in ("input_shape", "num_classes"):
+        if ref.get(field) is not None and ref[field] != mine[field]:
+            raise PredictorError(
+                f"{where} was measured with {field} {ref[field]}, but the space has "
+                f"{mine[field]}; profile the space at that {field}"
+            )
 
 
 class LatencyPredictor(ABC):

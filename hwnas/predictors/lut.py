@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from hwnas.predictors.base import LatencyPredictor, PredictorError, check_training_data
+from hwnas.predictors.base import (
+    LatencyPredictor,
+    PredictorError,
+    check_space,
+    check_training_data,
+)
 from hwnas.predictors.parts import (
     block_id,
     downsample_id,
@@ -68,10 +73,7 @@ class LUTPredictor(LatencyPredictor):
         """The table of a profile's measured parts (whole-arch rows are not used)."""
         profile = read_profile(path)
         space = space or profile.space()
-        if (space.name, space.version) != (profile.meta["space"], profile.meta["space_version"]):
-            raise PredictorError(
-                f"{path}: profile of space {profile.meta['space']!r}, not {space.name!r}"
-            )
+        check_space(space, profile.space_reference(), f"{path}: the profile")
         parts = profile.parts()
         if parts.empty:
             raise PredictorError(f"{path}: the profile has no measured parts for a lookup table")

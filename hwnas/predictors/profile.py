@@ -164,6 +164,16 @@ class Profile:
         archs = [space.validate(Arch.from_json(text)) for text in rows["arch"]]
         return archs, rows["latency_ms"].to_numpy(dtype=float)
 
+    def space_reference(self) -> dict[str, Any]:
+        """The space the profile measured, as `base.space_reference` describes one."""
+        meta = self.meta
+        return {
+            "name": meta["space"],
+            "version": meta["space_version"],
+            "input_shape": meta.get("input_shape"),
+            "num_classes": meta.get("num_classes"),
+        }
+
     def space(self) -> SearchSpace:
         """The profile's space: from its YAML file where it was, or beside the profile (a
         relative path from another directory, a copied profile), else the built-in space of
