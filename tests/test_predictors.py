@@ -204,6 +204,25 @@ def test_profile_has_every_part_and_arch_once(space, profile_path):
     assert meta["space"] == "tiny" and meta["precisions"] == ["fp32", "int8", "w4a8"]
 
 
+def test_a_stage_that_restricts_precisions_is_profiled_at_those_only(tmp_path):
+    spec = tmp_path / "restricted.yaml"
+    spec.write_text(
+        "name: restricted\nversion: 1\nkind: metaformer\ninput: {channels: 1, length: 16}\n"
+        "classes: 4\nstem: {width: 8, kernel: 3, stride: 1}\n"
+        "block: {mixers: {dwconv: {kernels: [3], dilations: [1]}}, expansions: [2], "
+        "precisions: [fp32, int8]}\n"
+        "stages:\n  - {depth: [1], width: [8], stride: 1}\n"
+        "  - {depth: [1], width: [8], stride: 2, block: {precisions: [fp32]}}\n"
+    )
+    space = get_space(spec)
+    rows = build_profile(space, tmp_path / "p.csv", samples=2, progress=False, **PROFILE_FAST).rows
+    blocks = rows[rows["kind"] == "block"]
+    stage = blocks["stage"].astype(int)
+    assert set(blocks.loc[stage == 0, "precision"]) == {"fp32", "int8"}
+    assert set(blocks.loc[stage == 1, "precision"]) == {"fp32"}
+    assert (rows["kind"] == "arch").sum() == 2 and (rows["status"] == "ok").all()  # both archs
+
+
 def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
     out = tmp_path / "orphan.csv"
     out.write_text("row_id,kind\nblock|x,block\n")

@@ -260,16 +260,20 @@ def _truncate_partial_line(path: Path) -> None:
 
 def sample_archs(space: SearchSpace, n: int, seed: int, precisions: Sequence[str]) -> list[Arch]:
     """`n` distinct random architectures (deterministic in `seed`), with each block's
-    precision drawn from `precisions` (the ones being profiled)."""
+    precision drawn from `precisions` (the ones being profiled) that its stage allows (a block
+    whose stage allows none of them keeps its sampled precision)."""
     rng = np.random.default_rng(seed)
+    allowed = space.choice_values()
     out: dict[str, Arch] = {}
     attempts = 0
     while len(out) < n and attempts < 100 * n:
         attempts += 1
         arch = space.sample(rng)
-        changes = {
-            k: precisions[rng.integers(len(precisions))] for k in arch if k.endswith(".precision")
-        }
+        changes = {}
+        for k in (k for k in arch if k.endswith(".precision")):
+            usable = [p for p in precisions if p in allowed[k]]
+            if usable:
+                changes[k] = usable[rng.integers(len(usable))]
         arch = space.validate(arch.replace(**changes)) if changes else arch
         out.setdefault(arch.key, arch)
     return list(out.values())
@@ -293,8 +297,13 @@ class _Job:
 
 def _jobs(space, precisions, samples, seed, archs_only) -> Iterator[_Job]:
     if isinstance(space, MetaFormerSpace) and not archs_only:
+        stage_precisions = [plan.precisions for plan in space.plans]
         for part in metaformer_parts(space):
-            per = precisions if part.kind == "block" else ("fp32",)
+            per = ("fp32",)
+            if part.kind == "block":  # the precisions its stage allows, of those profiled
+                per = tuple(p for p in precisions if p in stage_precisions[part.stage])
+                if not per:
+                    continue
             yield _Job(part.kind, part.id, part.input_shape, tuple(per), part=part)
     for arch in sample_archs(space, samples, seed, precisions):
         yield _Job("arch", f"arch|{arch.key}", tuple(space.input_shape), ("mixed",), arch=arch)
