@@ -249,6 +249,19 @@ def test_a_malformed_latency_is_refused_and_a_moved_profile_finds_its_space(tmp_
         read_profile(profile)
 
 
+def test_a_damaged_predictor_file_is_named(tmp_path):
+    data = Path(__file__).parent / "data"
+    saved = LUTPredictor.from_profile(data / "tiny2d_ort.csv").save(tmp_path / "lut.json")
+    record = json.loads(saved.read_text())
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps({k: v for k, v in record.items() if k != "table"}))
+    with pytest.raises(PredictorError, match="damaged.json: not a valid lut predictor file"):
+        load_predictor(damaged)
+    damaged.write_text(json.dumps({**record, "format_version": 99}))
+    with pytest.raises(PredictorError, match="damaged.json: format_version 99"):
+        load_predictor(damaged)
+
+
 def test_a_profile_or_predictor_of_another_input_shape_is_refused(tmp_path):
     data = Path(__file__).parent / "data"
     larger = get_space(data / "tiny2d.yaml", input_shape=(1, 32, 32))  # profiled at 1x8x8

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.predictors.base import (
+    FORMAT_VERSION,
     LatencyPredictor,
     PredictorError,
     check_space,
@@ -61,10 +62,24 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
         raise PredictorError(f"{path}: cannot read predictor: {e.strerror}") from None
     except json.JSONDecodeError as e:
         raise PredictorError(f"{path}: not a predictor file (invalid JSON: {e})") from None
-    if not isinstance(data, dict) or "kind" not in data or "space" not in data:
+    if not isinstance(data, dict) or "kind" not in data or not isinstance(data.get("space"), dict):
         raise PredictorError(f"{path}: not a predictor file (no 'kind' and 'space')")
+    version = data.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise PredictorError(
+            f"{path}: format_version {version!r} is not one this hwnas reads "
+            f"(up to {FORMAT_VERSION}); a newer hwnas wrote it?"
+        )
     cls = _predictor_class(data["kind"])
     if space is None:
         space = space_from_reference(data["space"])
     check_space(space, data["space"], str(path))
-    return cls.from_data(data, space)
+    try:
+        return cls.from_data(data, space)
+    except PredictorError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as e:  # a damaged or edited file
+        what = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+        raise PredictorError(
+            f"{path}: not a valid {data['kind']} predictor file ({what})"
+        ) from None
