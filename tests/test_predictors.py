@@ -31,7 +31,7 @@ from hwnas.predictors import (
 from hwnas.predictors.measure import measure_latencies
 from hwnas.predictors.onnx_export import export_onnx, node_scopes
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
-from hwnas.predictors.parts import metaformer_parts
+from hwnas.predictors.parts import build_part, metaformer_parts
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.network import BlockConfig
 
@@ -202,6 +202,17 @@ def test_profile_has_every_part_and_arch_once(space, profile_path):
     assert (rows["fp_cpu"] != "").all() and (rows["median_ms"] > 0).all()
     meta = json.loads(profile_path.with_suffix(".json").read_text())
     assert meta["space"] == "tiny" and meta["precisions"] == ["fp32", "int8", "w4a8"]
+
+
+def test_the_stem_part_is_the_network_stem_for_an_even_kernel(tmp_path):
+    spec = tmp_path / "even.yaml"
+    spec.write_text(TINY.read_text().replace("kernel: 3", "kernel: 4", 1))
+    space = get_space(spec)
+    assert space.spec.stem.kernel == 4
+    (stem,) = [p for p in metaformer_parts(space) if p.kind == "stem"]
+    x = torch.randn(1, *space.input_shape)
+    network = space.build(space.sample(0)).stem
+    assert build_part(space, stem)(x).shape == network(x).shape
 
 
 def test_a_stage_that_restricts_precisions_is_profiled_at_those_only(tmp_path):

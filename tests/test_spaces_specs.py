@@ -144,9 +144,13 @@ def test_malformed_files(tmp_path, text, words):
     assert all(w in str(info.value) for w in words)
 
 
-def test_missing_file_and_unknown_name():
+def test_missing_file_binary_file_and_unknown_name(tmp_path):
     with pytest.raises(SpaceError, match="nowhere.yaml"):
         get_space("/nonexistent/nowhere.yaml")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00name")
+    with pytest.raises(SpaceError, match="binary.yaml: not a text"):
+        get_space(binary)
     with pytest.raises(SpaceError, match="conv2d"):
         get_space("resnet")  # the message lists the built-in spaces
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from hwnas.spaces.metaformer import MetaFormerSpace
-from hwnas.spaces.mixers import conv, norm
-from hwnas.spaces.network import BlockConfig, MetaFormerBlock, downsample
+from hwnas.spaces.mixers import norm
+from hwnas.spaces.network import BlockConfig, MetaFormerBlock, downsample, stem
 from hwnas.spaces.quant import QLinear
 
 BLOCK_COPIES = 8
@@ -140,9 +140,8 @@ def build_part(space: MetaFormerSpace, part: Part, copies: int = 1) -> nn.Module
             *(MetaFormerBlock(dim, part.width, part.block, spatial) for _ in range(copies))
         )
     if part.kind == "stem":
-        stem = space.spec.stem
-        c = conv(dim, space.input_shape[0], stem.width, stem.kernel, stride=stem.stride)
-        return nn.Sequential(c, norm(dim, stem.width), nn.GELU())
+        s = space.spec.stem
+        return stem(dim, space.input_shape[0], s.width, s.kernel, s.stride)
     if part.kind == "downsample":
         return downsample(dim, part.cin, part.width, space.plans[part.stage].stride)
     if part.kind == "head":

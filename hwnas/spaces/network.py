@@ -55,6 +55,12 @@ class MetaFormerBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def stem(dim: int, cin: int, width: int, kernel: int, stride: int) -> nn.Module:
+    """The input conv (padding kernel // 2, also for an even kernel), norm and GELU."""
+    c = conv(dim, cin, width, kernel, stride=stride, padding=kernel // 2)
+    return nn.Sequential(c, norm(dim, width), nn.GELU())
+
+
 def downsample(dim: int, cin: int, cout: int, stride: int) -> nn.Module:
     """Patch-merging conv (kernel = stride) between stages, or a 1x1 conv for a width change."""
     if stride > 1:
@@ -79,18 +85,7 @@ class MetaFormerNet(nn.Module):
         super().__init__()
         dim = len(stages[0].spatial)
         self.spatial_dims = tuple(range(2, 2 + dim))
-        self.stem = nn.Sequential(
-            conv(
-                dim,
-                in_channels,
-                stem_width,
-                stem_kernel,
-                stride=stem_stride,
-                padding=stem_kernel // 2,
-            ),
-            norm(dim, stem_width),
-            nn.GELU(),
-        )
+        self.stem = stem(dim, in_channels, stem_width, stem_kernel, stem_stride)
         layers, cin = [], stem_width
         for st in stages:
             blocks = [MetaFormerBlock(dim, st.width, b, st.spatial) for b in st.blocks]

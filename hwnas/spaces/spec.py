@@ -182,6 +182,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except OSError as e:
         raise SpaceError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise SpaceError(f"{path}: not a text (UTF-8) YAML file") from None
     except yaml.YAMLError as e:
         raise SpaceError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
