@@ -93,6 +93,26 @@ def test_mutate_makes_one_small_valid_change(space, samples):
             assert len(units) == 1, changed  # one block, or the width
 
 
+def test_a_kernel_mutation_keeps_the_dilation_where_the_mixer_has_that_pair():
+    space, rng = get_space("conv1d"), np.random.default_rng(3)
+    kernel_changes = 0
+    for _ in range(1500):
+        arch = space.sample(rng)
+        child = space.mutate(arch, rng)
+        for name in [n for n in _changed(arch, child) if n.endswith(".kernel")]:
+            block, stage = name.removesuffix(".kernel"), int(name[1 : name.index(".")])
+            mixer, dilation = f"{block}.mixer", f"{block}.dilation"
+            both = all(k in a for k in (name, mixer, dilation) for a in (arch, child))
+            if not both or arch[mixer] != child[mixer]:
+                continue  # a block added or removed, a new mixer, or one without dilations
+            kernel_changes += 1
+            options = space.plans[stage].options
+            pairs = {(o.kernel, o.dilation) for o in options if o.mixer == child[mixer]}
+            kept = (child[name], arch[dilation])
+            assert child[dilation] == arch[dilation] or kept not in pairs, (arch, child)
+    assert kernel_changes > 50
+
+
 def test_crossover_mixes_parents_and_stays_valid(space, samples):
     rng = np.random.default_rng(2)
     pairs = zip(samples[:VARIATIONS], samples[1 : VARIATIONS + 1])

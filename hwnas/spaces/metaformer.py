@@ -348,8 +348,10 @@ class MetaFormerSpace(SearchSpace):
     def _block_alternatives(
         self, plan: StagePlan, blk: BlockConfig, field: str
     ) -> list[list[BlockConfig]]:
-        """Groups of valid blocks that differ from `blk` in `field`, the rest kept where the
-        stage allows it (a new mixer keeps the kernel and dilation if it has them)."""
+        """Groups of valid blocks that differ from `blk` in `field` (one group per new value),
+        the rest kept where the stage allows it: a new mixer keeps the kernel and dilation if
+        it has them, a new kernel keeps the dilation if the mixer pairs them (else any of
+        that kernel's dilations), a new dilation keeps the kernel."""
         if field in ("expansion", "precision"):
             pool = plan.expansions if field == "expansion" else plan.precisions
             return [[replace(blk, **{field: v})] for v in pool if v != getattr(blk, field)]
@@ -365,13 +367,15 @@ class MetaFormerSpace(SearchSpace):
             ]
         else:
             keep = "dilation" if field == "kernel" else "kernel"
-            picked = [
-                [o]
-                for o in plan.options
-                if o.mixer == blk.mixer
-                and getattr(o, field) != getattr(blk, field)
-                and (field == "kernel" or getattr(o, keep) == getattr(blk, keep))
-            ]
+            by_value: dict[int, list[Option]] = {}
+            for o in plan.options:
+                if o.mixer == blk.mixer and getattr(o, field) != getattr(blk, field):
+                    by_value.setdefault(getattr(o, field), []).append(o)
+            picked = []
+            for opts in by_value.values():
+                kept = [o for o in opts if getattr(o, keep) == getattr(blk, keep)]
+                picked.append(kept or (opts if field == "kernel" else []))
+            picked = [g for g in picked if g]
         return [
             [replace(blk, mixer=o.mixer, kernel=o.kernel, dilation=o.dilation) for o in g]
             for g in picked
