@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,9 +15,12 @@ import numpy as np
 import optuna
 import pytest
 
+from hwnas.evaluators.tabular import TabularEvaluator
 from hwnas.experiments import load, run_experiment
+from hwnas.experiments.components import make_searcher, make_space
 from hwnas.experiments.config import ExperimentError, parse_experiment
-from hwnas.experiments.storage import KEY, STALE, outcome_of
+from hwnas.experiments.run import _Loop
+from hwnas.experiments.storage import KEY, STALE, RunStore, check_run_dir, outcome_of
 
 BENCHDATA = Path(
     os.environ.get(
@@ -199,6 +203,78 @@ def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path) -> None:
     assert f"hwnas: terminated; resume with: hwnas search {exp} --resume" in driver.stderr.read()
     outcomes = [outcome_of(t) for t in trials_of(run_dir)]
     assert "running" not in outcomes and outcomes.count("ok") >= 2
+
+
+def test_claims_a_live_peer_gives_back_are_evaluated(tmp_path: Path) -> None:
+    """Driver B holds the claims A's searcher asks for; B evaluates some and gives the rest
+    back (it was stopped): A evaluates those, rather than leaving them asked forever."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 4, time_limit_s="120"))
+    space = make_space(config)
+    check_run_dir(run_dir)
+    peer = RunStore(config, run_dir, space)
+    peer.check_same_experiment()
+    asked = make_searcher(config, space).ask(4)  # what A's searcher (same seed) asks first
+    result = {}
+    with peer.beating():
+        claims = [o.claim for o in peer.claim(asked, config.evaluations)]
+        driver = threading.Thread(
+            target=lambda: result.update(a=run_experiment(config, progress=False))
+        )
+        driver.start()
+        time.sleep(2)  # A asks the same 4: all held by B, so A waits on them
+        evaluator = TabularEvaluator(space, cost=False, latency=False)
+        for c in claims[:2]:
+            peer.finish(c, evaluator.evaluate(c.arch))
+        peer.release(claims[2:])
+    driver.join(timeout=150)
+    assert result["a"].stopped_by == "evaluations" and result["a"].by_this_driver == 2
+    assert set(evaluated_keys(run_dir)) == {a.key for a in asked}
+
+
+def test_a_dead_peers_stray_claim_of_an_evaluated_key_is_not_told_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 30))
+    finish, finished = _Loop._finish, []
+
+    def finish_then_a_peer_claims_it_and_dies(self, arch, metrics, display):
+        finish(self, arch, metrics, display)
+        finished.append(arch)
+        if len(finished) == 5:  # killed between creating the claim and judging it
+            peer = RunStore(config, run_dir, self.searcher.space)
+            peer.heartbeat()
+            peer._create_claim(arch)
+            peer.heartbeat(stopped=True)
+            self.rerun.extend(self.store.fail_stale())
+
+    monkeypatch.setattr(_Loop, "_finish", finish_then_a_peer_claims_it_and_dies)
+    summary = run_experiment(config, progress=False)
+    assert summary.evaluated == 30 and len(set(evaluated_keys(run_dir))) == 30
+
+
+def test_ctrl_c_while_claiming_leaves_no_claim_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 10))
+    space = make_space(config)
+    check_run_dir(run_dir)
+    store = RunStore(config, run_dir, space)
+    judge, judged = RunStore._judge, []
+
+    def interrupted_judge(self, claim, trials, limit):
+        judged.append(claim)
+        if len(judged) == 2:
+            raise KeyboardInterrupt
+        return judge(self, claim, trials, limit)
+
+    monkeypatch.setattr(RunStore, "_judge", interrupted_judge)
+    with pytest.raises(KeyboardInterrupt):
+        store.claim(make_searcher(config, space).ask(4), config.evaluations)
+    outcomes = [outcome_of(t) for t in store.trials()]
+    assert len(outcomes) == 4 and "running" not in outcomes
 
 
 def test_two_drivers_share_one_journal_without_duplicates(tmp_path: Path) -> None:

@@ -26,7 +26,6 @@ from hwnas.experiments.components import make_evaluator, make_executor, make_sea
 from hwnas.experiments.config import ExperimentConfig, ExperimentError
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.storage import (
-    KEY,
     RUNNING,
     SNAPSHOT,
     SURPLUS,
@@ -34,7 +33,6 @@ from hwnas.experiments.storage import (
     ClaimLost,
     RunStore,
     check_run_dir,
-    outcome_of,
     trial_metrics,
 )
 from hwnas.spaces import Arch
@@ -89,8 +87,9 @@ class _Loop:
         history = store.history()
         if history:
             self.searcher.restore(history)
-        live = {t.user_attrs.get(KEY) for t in store.trials() if _running(t)}
+        live = store.running_keys()
         self.rerun = [a for a, m in history if m is None and a.key not in live]
+        self.waiting = {a.key: a for a, m in history if m is None and a.key in live}
         counts = store.counts()
         display = SearchProgress(
             self.config.objective_pairs,
@@ -161,10 +160,11 @@ class _Loop:
             asked = self.searcher.ask(room - len(candidates))
             self.exhausted = len(asked) < room - len(candidates)
             candidates += asked
-        for outcome in self.store.claim(candidates, self.limit):
+        outcomes = self.store.claim(candidates, self.limit)
+        self.in_flight.update({o.claim.arch.key: o.claim for o in outcomes if o.won})  # first:
+        for outcome in outcomes:  # a Ctrl-C while submitting still gives every claim back
             arch = outcome.claim.arch
             if outcome.won:
-                self.in_flight[arch.key] = outcome.claim
                 self.executor.submit(arch, self.config.evaluator.budget)
             elif outcome.metrics is not None:
                 self._tell(arch, outcome.metrics)
@@ -174,21 +174,28 @@ class _Loop:
                 self.waiting[arch.key] = arch
 
     def _settle_waiting(self) -> None:
-        """Tell the searcher about its candidates that another driver has now evaluated."""
+        """Tell the searcher about its candidates that another driver has now evaluated, and
+        evaluate those the other driver gave back unevaluated (stopped, or interrupted)."""
         if not self.waiting:
             return
-        evaluated = self.store.evaluated()
-        for key in [k for k in self.waiting if k in evaluated]:
-            self._tell(self.waiting[key], trial_metrics(evaluated[key]))
+        evaluated, running = self.store.evaluated(), self.store.running_keys()
+        for key, arch in list(self.waiting.items()):
+            if key in evaluated:
+                self._tell(arch, trial_metrics(evaluated[key]))
+            elif key not in running:
+                del self.waiting[key]
+                self.rerun.append(arch)
 
     def _finish(self, arch: Arch, metrics: Metrics, display: SearchProgress) -> None:
-        claim = self.in_flight.pop(arch.key)
+        claim = self.in_flight[arch.key]  # kept until stored: a Ctrl-C meanwhile gives it back
         missing = [m for m in self.config.needed_metrics if metrics.ok and m not in metrics]
         try:
             stored = self.store.finish(claim, metrics)
         except ClaimLost:  # another driver evaluates it again; learn its result from there
+            del self.in_flight[arch.key]
             self.waiting[arch.key] = arch
             return
+        del self.in_flight[arch.key]
         if missing:  # stored as failed; no other candidate would have the metric either
             raise ExperimentError(
                 f"objectives/constraints: the evaluator returns no {missing} (it returns "
@@ -200,7 +207,8 @@ class _Loop:
 
     def _tell(self, arch: Arch, metrics: Metrics) -> None:
         self.waiting.pop(arch.key, None)
-        self.searcher.tell(arch, metrics)
+        if not self.searcher.told(arch):  # a dead driver's stray claim of an evaluated key
+            self.searcher.tell(arch, metrics)
 
 
 class Terminated(KeyboardInterrupt):
@@ -231,7 +239,3 @@ def _terminate_as_interrupt() -> Iterator[None]:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _running(trial) -> bool:
-    return outcome_of(trial) == RUNNING

@@ -298,15 +298,24 @@ class RunStore:
         A claim wins when no evaluation of its key exists, no live claim of its key has a lower
         trial number, and the evaluations plus live claims before it leave room under `limit`.
         """
-        claims = [self._create_claim(a) for a in archs]
-        trials = sorted(self.trials(), key=lambda t: t.number)
-        outcomes = []
-        for c in claims:
-            why, metrics = self._judge(c, trials, limit)
-            if why:
-                self._close(c.trial_id, SURPLUS if why == SURPLUS else DUPLICATE, why)
-            outcomes.append(ClaimOutcome(c, not why, why, metrics))
+        claims: list[Claim] = []
+        try:
+            claims += [self._create_claim(a) for a in archs]
+            trials = sorted(self.trials(), key=lambda t: t.number)
+            outcomes = []
+            for c in claims:
+                why, metrics = self._judge(c, trials, limit)
+                if why:
+                    self._close(c.trial_id, SURPLUS if why == SURPLUS else DUPLICATE, why)
+                outcomes.append(ClaimOutcome(c, not why, why, metrics))
+        except BaseException:  # Ctrl-C midway: no claim of this call is left RUNNING
+            self.release(claims)
+            raise
         return outcomes
+
+    def running_keys(self) -> set[str]:
+        """Keys with a live (RUNNING) claim of any driver."""
+        return {t.user_attrs[KEY] for t in self.trials() if outcome_of(t) == RUNNING}
 
     def _judge(
         self, claim: Claim, trials: list[FrozenTrial], limit: int | None

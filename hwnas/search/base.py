@@ -246,6 +246,11 @@ class Searcher(ABC):
     def is_feasible(self, metrics: Mapping[str, float]) -> bool:
         return all(metrics[c.metric] <= c.bound for c in self.constraints)
 
+    def told(self, arch: Arch) -> bool:
+        """Whether `arch` has a result already (ok or failed)."""
+        trial = self._by_key.get(arch.key)
+        return trial is not None and trial.finished
+
     def seen(self, arch: Arch) -> bool:
         """Whether `arch` was already asked or told (pending included)."""
         return arch.key in self._by_key
