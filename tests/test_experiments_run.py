@@ -205,6 +205,21 @@ def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path) -> None:
     assert "running" not in outcomes and outcomes.count("ok") >= 2
 
 
+def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4)
+    run_experiment(parse_experiment(text), progress=False)
+    changes = {
+        "storage": text.replace("journal: study.log", "journal: other.log"),
+        "name": text.replace("name: nb", "name: nb2"),
+        "benchmark": text + f"benchmark: {BENCHDATA / 'nb201.csv.gz'}\n",
+    }
+    for field, changed in changes.items():
+        with pytest.raises(ExperimentError, match=f"started with a different {field}"):
+            run_experiment(parse_experiment(changed), progress=False)
+    assert len(load(run_dir).trials) == 4 and not (run_dir / "other.log").exists()
+
+
 def test_claims_a_live_peer_gives_back_are_evaluated(tmp_path: Path) -> None:
     """Driver B holds the claims A's searcher asks for; B evaluates some and gives the rest
     back (it was stopped): A evaluates those, rather than leaving them asked forever."""

@@ -23,7 +23,7 @@ import yaml
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.components import make_evaluator, make_executor, make_searcher, make_space
-from hwnas.experiments.config import ExperimentConfig, ExperimentError
+from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.storage import (
     RUNNING,
@@ -64,11 +64,34 @@ def run_experiment(
     searcher = make_searcher(config, space, progress)
     evaluator = make_evaluator(config, space)
     check_run_dir(run_dir)
+    check_same_storage(config, run_dir)
     store = RunStore(config, run_dir, space)
     store.check_same_experiment()
     (run_dir / SNAPSHOT).write_text(yaml.safe_dump(config.to_data(), sort_keys=False))
     executor = make_executor(config, evaluator, address)
     return _Loop(config, store, searcher, executor).run(progress)
+
+
+def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
+    """Refuse to continue a run under another name or storage: a new, empty study would
+    start there and the run directory would stop pointing at the stored results."""
+    snapshot = run_dir / SNAPSHOT
+    if not snapshot.is_file():
+        return
+    before = load_experiment(snapshot)
+    where = {
+        "name": (before.name, config.name),
+        "storage": (
+            (before.storage.journal, before.storage.url),
+            (config.storage.journal, config.storage.url),
+        ),
+    }
+    changed = [field for field, (old, new) in where.items() if old != new]
+    if changed:
+        raise ExperimentError(
+            f"run {run_dir} was started with a different {' and '.join(changed)}; its results "
+            "are in the first one: use a new run_dir (or name) for a different experiment"
+        )
 
 
 class _Loop:

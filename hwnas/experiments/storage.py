@@ -192,7 +192,8 @@ class RunStore:
     # -- the run's identity ----------------------------------------------------------------
     def check_same_experiment(self) -> None:
         """Refuse to continue a run with a different space, objectives, searcher, evaluator,
-        latency source, seed or dataset: its stored results would mix two experiments."""
+        latency source, seed, dataset or benchmark: its stored results would mix two
+        experiments."""
         stored = self.study.user_attrs.get("hwnas_experiment")
         mine = self.config.to_data()
         if stored is None:
@@ -207,6 +208,7 @@ class RunStore:
             "latency",
             "seed",
             "dataset",
+            "benchmark",
         )
         changed = [f for f in fixed if stored.get(f) != mine.get(f)]
         if changed:
