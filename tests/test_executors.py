@@ -177,3 +177,10 @@ def test_an_unreachable_address_fails_fast_with_a_clear_error(space, scheme):
         RayExecutor(Scripted(space, {}), address=address)
     with pytest.raises(ValueError, match="not 'auto', 'host:port'"):
         RayExecutor(Scripted(space, {}), address="nowhere")
+
+
+def test_resources_the_machine_lacks_are_refused_instead_of_queued_forever(space):
+    with pytest.raises(ValueError, match=r"resources: an evaluation needs \{'tpu_v9': 1.0\}"):
+        RayExecutor(Scripted(space, {}), resources={"tpu_v9": 1})
+    with pytest.raises(ValueError, match="needs {'CPU': 100000}"):
+        RayExecutor(Scripted(space, {}), resources={"num_cpus": 100_000})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -193,15 +194,32 @@ def _task_options(resources: Mapping[str, float]) -> dict[str, Any]:
     return {"num_cpus": 1, **builtin, **({"resources": custom} if custom else {})}
 
 
+def _needs(options: Mapping[str, Any]) -> dict[str, float]:
+    """The cluster resources one evaluation with these options takes (names as Ray counts)."""
+    needs = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0)}
+    needs.update(options.get("resources", {}))
+    return {name: need for name, need in needs.items() if need > 0}
+
+
 def _capacity(options: Mapping[str, Any]) -> int:
     """How many evaluations with these options fit on the cluster at once (at least 1)."""
     import ray
 
     total = ray.cluster_resources()
-    needs = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0)}
-    needs.update(options.get("resources", {}))
-    fits = [int(total.get(name, 0) / need + 1e-9) for name, need in needs.items() if need > 0]
+    fits = [int(total.get(name, 0) / need + 1e-9) for name, need in _needs(options).items()]
     return max(1, min(fits, default=os.cpu_count() or 1))
+
+
+def _unavailable(options: Mapping[str, Any]) -> str | None:
+    """What one evaluation needs that the whole cluster lacks (Ray would queue it forever)."""
+    import ray
+
+    total = ray.cluster_resources()
+    short = {n: need for n, need in _needs(options).items() if total.get(n, 0) + 1e-9 < need}
+    if not short:
+        return None
+    have = {n: total.get(n, 0) for n in short}
+    return f"an evaluation needs {short} but the Ray cluster has {have}"
 
 
 def _worker_died_errors() -> tuple[type[BaseException], ...]:
@@ -260,6 +278,12 @@ class RayExecutor(_ExecutorBase):
         options = _task_options(resources or {})
         self._owns_ray = _connect(address, num_cpus)
         self._ray = ray
+        if short := _unavailable(options):
+            if address in (None, "local"):  # an embedded Ray gets no more resources later
+                if self._owns_ray:
+                    ray.shutdown()
+                raise ValueError(f"resources: {short}")
+            warnings.warn(f"resources: {short}; evaluations wait until it has them", stacklevel=2)
         self._streaming = not ray_client.is_connected()
         if self._streaming:
             self._remote = ray.remote(_evaluate_streaming)
