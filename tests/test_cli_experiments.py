@@ -77,6 +77,8 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert hwnas("search", str(latency_experiment(only, "[w4a8]"))) == 1
     err = capsys.readouterr().err
     assert f"hwnas: error: every evaluation failed; why: hwnas status {only / 'run'}" in err
+    assert hwnas("pareto", str(tmp_path / "run"), "--objectives", "key:min") == 1
+    assert "no metric ['key'] in this run" in capsys.readouterr().err  # not a metric column
     assert hwnas("pareto", str(only / "run")) == 0
     out = capsys.readouterr().out
     assert out.strip() == f"{only / 'run'}: no feasible successful evaluation yet (of 8)"

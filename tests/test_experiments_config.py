@@ -71,6 +71,10 @@ HOSTILE = {
         VALID.replace("evaluator: tabular", "evaluator: {name: tabluar, settings: {tabular: {}}}"),
         "settings for evaluators not in name: ['tabular'] (name is ['tabluar'])",
     ),
+    "grace shorter than heartbeats": (
+        VALID + "storage: {heartbeat_s: 2, grace_s: 0.1}\n",
+        "grace_s (0.1) must be at least twice heartbeat_s (2.0)",
+    ),
     "latency nothing uses": (
         VALID + "latency: {predictor: nosuch.json}\n",
         "latency is set but nothing uses it",

@@ -112,6 +112,11 @@ class StorageConfig(_Strict):
     def _one_kind(self) -> StorageConfig:
         if self.journal and self.url:
             raise ValueError("give either journal or url, not both")
+        if self.grace_s is not None and self.grace_s < 2 * self.heartbeat_s:
+            raise ValueError(
+                f"grace_s ({self.grace_s}) must be at least twice heartbeat_s "
+                f"({self.heartbeat_s}), or live drivers are taken for dead"
+            )
         return self
 
 

@@ -134,12 +134,13 @@ class RunResults:
     # -- fronts ----------------------------------------------------------------------------
     def _objectives(self, objectives: Objectives | None) -> list[tuple[str, str]]:
         objectives = list(objectives or self.objectives)
-        missing = [m for m, _ in objectives if m not in self.trials.columns]
+        missing = [m for m, _ in objectives if m not in self.metrics()]
         if missing and len(self.trials):
             raise ExperimentError(f"no metric {missing} in this run; it has {self.metrics()}")
         return objectives
 
     def metrics(self) -> list[str]:
+        """The numeric result columns (not the trial's number, key, status or choices)."""
         fixed = set(INFO_COLUMNS) | set(self.space.choice_values())
         return [c for c in self.trials.columns if c not in fixed]
 
