@@ -220,6 +220,13 @@ def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(tmp_pat
     assert len(load(run_dir).trials) == 4 and not (run_dir / "other.log").exists()
 
 
+def test_ray_settings_with_the_local_executor_are_refused(tmp_path: Path) -> None:
+    text = nb201_experiment(tmp_path / "run", 4) + "executor: {kind: local, timeout_s: 5}\n"
+    with pytest.raises(ExperimentError, match="executor: timeout_s need kind: ray"):
+        run_experiment(parse_experiment(text), progress=False)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
 def test_claims_a_live_peer_gives_back_are_evaluated(tmp_path: Path) -> None:
     """Driver B holds the claims A's searcher asks for; B evaluates some and gives the rest
     back (it was stopped): A evaluates those, rather than leaving them asked forever."""

@@ -49,6 +49,18 @@ def make_evaluator(config: ExperimentConfig, space: SearchSpace):
         raise ExperimentError(f"evaluator: {e}") from None
 
 
+def check_executor(config: ExperimentConfig, address: str | None = None) -> None:
+    """Refuse Ray-only executor settings for the local executor (checked before any work:
+    building the executor may start Ray)."""
+    ex = config.executor
+    ray_only = {"resources", "max_in_flight", "timeout_s", "max_retries"} & ex.model_fields_set
+    if ex.kind == "local" and not address and ray_only:
+        raise ExperimentError(
+            f"executor: {', '.join(sorted(ray_only))} need kind: ray (the local executor runs "
+            "one evaluation at a time in this process and cannot stop or retry it)"
+        )
+
+
 def make_executor(config: ExperimentConfig, evaluator, address: str | None = None):
     """`LocalExecutor` or `RayExecutor` (an embedded Ray unless an address is given)."""
     from hwnas.evaluators import LocalExecutor, RayExecutor

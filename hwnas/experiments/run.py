@@ -22,7 +22,13 @@ from pathlib import Path
 import yaml
 
 from hwnas.evaluators.metrics import Metrics
-from hwnas.experiments.components import make_evaluator, make_executor, make_searcher, make_space
+from hwnas.experiments.components import (
+    check_executor,
+    make_evaluator,
+    make_executor,
+    make_searcher,
+    make_space,
+)
 from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.storage import (
@@ -61,6 +67,7 @@ def run_experiment(
     if resume and not (run_dir / SNAPSHOT).is_file():
         raise ExperimentError(f"--resume: no run to resume in {run_dir} (no {SNAPSHOT})")
     space = make_space(config)  # every part is built (and checked) before anything is written
+    check_executor(config, address)
     searcher = make_searcher(config, space, progress)
     evaluator = make_evaluator(config, space)
     check_run_dir(run_dir)
