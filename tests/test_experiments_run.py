@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -300,17 +301,19 @@ def test_ctrl_c_while_claiming_leaves_no_claim_running(
 
 
 def test_two_drivers_share_one_journal_without_duplicates(tmp_path: Path) -> None:
+    """Two drivers (same seed: they propose the same archs) on evaluations of about a second
+    each, so both are at work at once however fast the machine is."""
     run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
-    exp.write_text(nb201_experiment(run_dir, 40))
-    drivers = [start_driver(exp) for _ in range(2)]  # same seed: they propose the same archs
+    exp.write_text(digits_training_experiment(run_dir, 16))
+    drivers = [start_driver(exp) for _ in range(2)]
     for d in drivers:
-        assert d.wait(timeout=180) == 0, d.stderr.read()
+        assert d.wait(timeout=300) == 0, d.stderr.read()
     trials = trials_of(run_dir)
     keys = evaluated_keys(run_dir)
-    assert len(keys) == 40 and len(set(keys)) == 40
+    assert len(keys) == 16 and len(set(keys)) == 16
     assert not [t for t in trials if outcome_of(t) == "running"]
-    drivers_used = {t.user_attrs["hwnas_driver"] for t in trials if t.values}
-    assert 1 <= len(drivers_used) <= 2
+    by_driver = Counter(t.user_attrs["hwnas_driver"] for t in trials if outcome_of(t) == "ok")
+    assert len(by_driver) == 2, by_driver  # both evaluated some: the work was shared
 
 
 def test_a_metric_no_evaluation_returns_stops_the_run_at_once(tmp_path: Path) -> None:
