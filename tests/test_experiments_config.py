@@ -71,6 +71,10 @@ HOSTILE = {
         VALID.replace("evaluator: tabular", "evaluator: {name: tabluar, settings: {tabular: {}}}"),
         "settings for evaluators not in name: ['tabular'] (name is ['tabluar'])",
     ),
+    "relative sqlite url": (
+        VALID + "storage: {url: 'sqlite:///shared.db'}\n",
+        "url: a relative SQLite path depends on the directory",
+    ),
     "grace shorter than heartbeats": (
         VALID + "storage: {heartbeat_s: 2, grace_s: 0.1}\n",
         "grace_s (0.1) must be at least twice heartbeat_s (2.0)",

@@ -112,6 +112,15 @@ class StorageConfig(_Strict):
     def _one_kind(self) -> StorageConfig:
         if self.journal and self.url:
             raise ValueError("give either journal or url, not both")
+        if (
+            self.url
+            and self.url.startswith("sqlite:///")
+            and not self.url.startswith("sqlite:////")
+        ):
+            raise ValueError(
+                "url: a relative SQLite path depends on the directory hwnas runs in; give an "
+                "absolute one (sqlite:////abs/path.db) or leave url out (study.db in the run)"
+            )
         if self.grace_s is not None and self.grace_s < 2 * self.heartbeat_s:
             raise ValueError(
                 f"grace_s ({self.grace_s}) must be at least twice heartbeat_s "

@@ -52,7 +52,7 @@ class RunSummary:
     evaluated: int  # evaluations in the store (every driver), ok and failed
     failed: int
     by_this_driver: int
-    stopped_by: str  # "evaluations", "time limit", "exhausted" or "interrupted"
+    stopped_by: str  # "evaluations", "time limit" or "exhausted" (an interrupt raises)
 
 
 def run_experiment(
@@ -132,14 +132,15 @@ class _Loop:
         for _, metrics in history:
             if metrics is not None:
                 display.add_known(metrics)
-        stopped_by = "interrupted"
+        stopped_by = None  # stays None when interrupted (the exception goes on up)
         with store.beating():
             try:
                 with self.executor, display, _terminate_as_interrupt():
                     stopped_by = self._loop(display)
             finally:
                 if self.in_flight:
-                    store.release(self.in_flight.values())
+                    why = f"the driver stopped ({stopped_by or 'interrupted'})"
+                    store.release(self.in_flight.values(), why)
         counts = store.counts()
         return RunSummary(
             Path(self.config.run_dir),

@@ -87,13 +87,15 @@ def open_optuna_storage(
     With `create=False` (reading results) a missing study.db or journal file is an error
     instead of a new, empty storage."""
     file = run_dir / (config.journal or "study.db") if not config.url else None
+    if config.url and config.url.startswith("sqlite:////"):
+        file = Path(config.url.removeprefix("sqlite:///").split("?")[0])
     if not create and file is not None and not file.is_file():
         raise ExperimentError(f"{file}: not found (the run has no stored results)")
     if config.journal:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(str(file)))
-    url = config.url or f"sqlite:///{file.resolve()}"
+    url = config.url or f"sqlite:///{file.resolve()}"  # file is set when url is not
     sqlite = url.startswith("sqlite")
     try:
         storage = optuna.storages.RDBStorage(
