@@ -278,20 +278,23 @@ class RayExecutor(_ExecutorBase):
         options = _task_options(resources or {})
         self._owns_ray = _connect(address, num_cpus)
         self._ray = ray
-        if short := _unavailable(options):
-            if address in (None, "local"):  # an embedded Ray gets no more resources later
-                if self._owns_ray:
-                    ray.shutdown()
-                raise ValueError(f"resources: {short}")
-            warnings.warn(f"resources: {short}; evaluations wait until it has them", stacklevel=2)
-        self._streaming = not ray_client.is_connected()
-        if self._streaming:
-            self._remote = ray.remote(_evaluate_streaming)
-            self._options = {**options, "max_retries": 0, "num_returns": "streaming"}
-        else:
-            self._remote = ray.remote(_evaluate_once)
-            self._options = {**options, "max_retries": 0}
-        self._evaluator_ref = ray.put(evaluator)
+        try:  # a Ray this call started is stopped again if the executor cannot be built
+            if short := _unavailable(options):
+                if address in (None, "local"):  # an embedded Ray gets no more resources later
+                    raise ValueError(f"resources: {short}")
+                warnings.warn(f"resources: {short}; evaluations wait for them", stacklevel=2)
+            self._streaming = not ray_client.is_connected()
+            if self._streaming:
+                self._remote = ray.remote(_evaluate_streaming)
+                self._options = {**options, "max_retries": 0, "num_returns": "streaming"}
+            else:
+                self._remote = ray.remote(_evaluate_once)
+                self._options = {**options, "max_retries": 0}
+            self._evaluator_ref = ray.put(evaluator)
+        except BaseException:
+            if self._owns_ray:
+                ray.shutdown()
+            raise
         self.space = evaluator.space
         self.max_in_flight = max_in_flight or _capacity(self._options)
         self.timeout_s, self.max_retries = timeout_s, max_retries

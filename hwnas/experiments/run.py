@@ -74,7 +74,10 @@ def run_experiment(
     check_same_storage(config, run_dir)
     store = RunStore(config, run_dir, space)
     store.check_same_experiment()
-    (run_dir / SNAPSHOT).write_text(yaml.safe_dump(config.to_data(), sort_keys=False))
+    # written whole, then renamed: a kill or a full disk never leaves an unreadable snapshot
+    partial = run_dir / f"{SNAPSHOT}.tmp"
+    partial.write_text(yaml.safe_dump(config.to_data(), sort_keys=False))
+    partial.replace(run_dir / SNAPSHOT)
     executor = make_executor(config, evaluator, address)
     return _Loop(config, store, searcher, executor).run(progress)
 
