@@ -84,6 +84,15 @@ BAD_SPECS = {
         ["stages[1].block.mixers", "(8,)", "receptive field"],
     ),
     "bad_kind": (_with(lambda d: d.update(kind="resnet")), ["kind", "resnet"]),
+    "inception_too_narrow": (
+        _with(
+            lambda d: (
+                d["block"]["mixers"].update(inception={"kernels": [3]}),
+                d["stages"][0].update(width=[1, 8]),
+            )
+        ),
+        ["stages[0].width", "inception needs at least 2 channels", "[1]"],
+    ),
 }
 
 
@@ -91,6 +100,14 @@ def _write(tmp_path: Path, name: str, data) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
     return path
+
+
+def test_a_one_wide_kernel_is_one_option_at_any_dilation(tmp_path):
+    data = copy.deepcopy(GOOD)
+    data["block"]["mixers"] = {"conv": {"kernels": [1, 3], "dilations": [1, 2]}}
+    space = get_space(_write(tmp_path, "k1", data))
+    conv = {(o.kernel, o.dilation) for o in space.plans[0].options}
+    assert conv == {(1, 1), (3, 1), (3, 2)}  # (1, 2) is the same network as (1, 1)
 
 
 def test_good_spec_loads(tmp_path):

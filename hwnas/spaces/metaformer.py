@@ -156,6 +156,12 @@ class MetaFormerSpace(SearchSpace):
             where = f"stages[{i}].block" if own else "block"
             block = st.block.merged_over(spec.block) if st.block else spec.block
             options = self._options(block, spatial, where, usable, listed)
+            narrow = [w for w in st.width if w < len(spatial) + 1]  # inception: a branch each
+            if narrow and any(o.mixer == "inception" for o in options):
+                raise SpaceError(
+                    f"{src}: stages[{i}].width: inception needs at least {len(spatial) + 1} "
+                    f"channels (one per branch), not {narrow}; drop those widths or the mixer"
+                )
             if not options:
                 raise SpaceError(
                     f"{src}: {where}.mixers: none fits the feature map {spatial} of stages[{i}] "
@@ -199,7 +205,8 @@ class MetaFormerSpace(SearchSpace):
             if uses_dilation:
                 listed.setdefault((where, mixer, "dilations"), set()).update(dilations)
             for k in opts.kernels:
-                for d in dilations:
+                # a 1-wide kernel computes the same at every dilation: it is one option
+                for d in dilations[:1] if k == 1 else dilations:
                     if receptive_field(k, d or 1) <= min(spatial):
                         options.append(Option(mixer, k, d))
                         usable.setdefault((where, mixer, "kernels"), set()).add(k)
