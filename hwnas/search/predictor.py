@@ -28,7 +28,7 @@ learns where measurements differ from it, and the accuracy surrogate can use lat
 size signal it is. With `known_models="replace"` a known model's prediction is taken as exact
 instead. On NAS-Bench-201 that searched worse (the exact latency draws the optimistic
 acquisition to the fastest, poorest cells). On the large conv1d space the three ways tie from
-100 evaluations on, and `replace` leads below 50 (docs/benchmarks.md). Surrogates are
+100 evaluations on, and `replace` leads at 30 and 50 (docs/benchmarks.md). Surrogates are
 refit when new results arrived, with a random state derived from the seed and the number of
 results (see `base`).
 """
