@@ -18,9 +18,12 @@ from hwnas.spaces.quant import QUANTIZED_LAYERS, WEIGHT_BYTES, set_fake_quant
 
 @dataclass(frozen=True)
 class Cost:
-    """Per-sample cost. `size_bytes` counts weights at their block's precision (each tensor
-    packed into whole bytes), the rest as fp32; `activations` counts elements read and
-    written by the conv/linear/attention layers (a proxy for memory traffic)."""
+    """Per-sample cost. `macs` counts the multiply-accumulates of conv, linear and attention
+    layers (not the FFT mixer's transforms); `size_bytes` counts the weights of quantized
+    layers at their block's precision (each tensor packed into whole bytes) and every other
+    parameter (norms, the FFT mixer's frequency filter, which stays fp32) as fp32;
+    `activations` counts elements read and written by the conv/linear/attention layers (a
+    proxy for memory traffic)."""
 
     params: int
     macs: int

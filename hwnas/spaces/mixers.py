@@ -236,7 +236,9 @@ class AttentionMixer(nn.Module):
 
 
 class FFTMixer(nn.Module):
-    """Global frequency filter (GFNet): FFT, learned complex weights, inverse FFT."""
+    """Global frequency filter (GFNet): FFT, learned complex weights, inverse FFT. The filter
+    and the transforms stay fp32 at any block precision (there are no integer FFT kernels);
+    the block's MLP is quantized as usual."""
 
     def __init__(self, dim, channels, kernel, dilation, precision, spatial: Sequence[int]):
         super().__init__()
