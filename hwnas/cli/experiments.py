@@ -64,7 +64,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     typer.echo(
         f"evaluations: {len(df)}{f' of {target}' if target else ''} "
         f"(ok {by_outcome.get('ok', 0)}, failed {by_outcome.get('failed', 0)}, "
-        f"in flight {by_outcome.get('running', 0)}, rerun after a stop "
+        f"in flight {by_outcome.get('running', 0)}, given back by a stopped driver "
         f"{by_outcome.get('stale', 0) + by_outcome.get('interrupted', 0)})"
     )
     reasons = df.loc[df["status"] == "failed", "reason"].value_counts()
