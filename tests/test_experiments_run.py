@@ -277,6 +277,30 @@ def test_a_dead_peers_stray_claim_of_an_evaluated_key_is_not_told_twice(
     assert summary.evaluated == 30 and len(set(evaluated_keys(run_dir))) == 30
 
 
+def test_a_failed_heartbeat_is_retried_not_the_end_of_heartbeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 4))  # heartbeat_s 0.5
+    check_run_dir(run_dir)
+    store = RunStore(config, run_dir, make_space(config))
+    beat, calls = RunStore.heartbeat, []
+
+    def flaky_heartbeat(self, stopped=False):
+        calls.append(stopped)
+        if len(calls) == 2:  # the first beat of the thread hits a locked storage
+            raise RuntimeError("database is locked")
+        beat(self, stopped)
+
+    monkeypatch.setattr(RunStore, "heartbeat", flaky_heartbeat)
+    locked = "heartbeat not stored \\(database is locked\\)"
+    with pytest.warns(UserWarning, match=locked), store.beating():
+        deadline = time.monotonic() + 60  # a cap for slow machines, not a timing check
+        while len(calls) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert len(calls) >= 5 and calls[-1] is True  # beats went on, then the final one
+
+
 def test_ctrl_c_while_claiming_leaves_no_claim_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -232,7 +233,11 @@ class RunStore:
 
         def beat() -> None:
             while not done.wait(self.config.storage.heartbeat_s):
-                self.heartbeat()
+                try:
+                    self.heartbeat()
+                except Exception as e:  # noqa: BLE001 - a storage hiccup: beat again next time,
+                    # or peers would soon take this live driver's claims for stale ones
+                    warnings.warn(f"heartbeat not stored ({e}); trying again", stacklevel=1)
 
         self.heartbeat()
         thread = threading.Thread(target=beat, name="hwnas-heartbeat", daemon=True)
