@@ -221,6 +221,26 @@ def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(tmp_pat
     assert len(load(run_dir).trials) == 4 and not (run_dir / "other.log").exists()
 
 
+def test_two_drivers_starting_a_new_run_with_different_experiments_do_not_both_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    mine = parse_experiment(nb201_experiment(run_dir, 4))
+    theirs = parse_experiment(nb201_experiment(run_dir, 4, seed="7"))
+    check_run_dir(run_dir)
+    store = RunStore(mine, run_dir, make_space(mine))
+    set_user_attr = optuna.Study.set_user_attr
+
+    def the_other_driver_writes_last(study, key, value):
+        set_user_attr(study, key, value)
+        if key == "hwnas_experiment" and value["seed"] == 0:
+            set_user_attr(study, key, theirs.to_data())
+
+    monkeypatch.setattr(optuna.Study, "set_user_attr", the_other_driver_writes_last)
+    with pytest.raises(ExperimentError, match="started with a different seed"):
+        store.check_same_experiment()
+
+
 def test_ray_settings_with_the_local_executor_are_refused(tmp_path: Path) -> None:
     text = nb201_experiment(tmp_path / "run", 4) + "executor: {kind: local, timeout_s: 5}\n"
     with pytest.raises(ExperimentError, match="executor: timeout_s need kind: ray"):

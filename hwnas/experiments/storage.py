@@ -197,11 +197,12 @@ class RunStore:
         """Refuse to continue a run with a different space, objectives, searcher, evaluator,
         latency source, seed, dataset or benchmark: its stored results would mix two
         experiments."""
-        stored = self.study.user_attrs.get("hwnas_experiment")
         mine = self.config.to_data()
-        if stored is None:
+        if "hwnas_experiment" not in self.study.user_attrs:
             self.study.set_user_attr("hwnas_experiment", mine)
-            return
+        # read back: a driver starting on the same new study at the same moment may have
+        # written its own experiment last, and then this one must not go on
+        stored = self.study.user_attrs["hwnas_experiment"]
         fixed = (
             "space",
             "objectives",
