@@ -195,8 +195,9 @@ class _Loop:
             self.exhausted = len(asked) < room - len(candidates)
             candidates += asked
         outcomes = self.store.claim(candidates, self.limit)
-        self.in_flight.update({o.claim.arch.key: o.claim for o in outcomes if o.won})  # first:
-        for outcome in outcomes:  # a Ctrl-C while submitting still gives every claim back
+        # every won claim is in flight before any is submitted: a Ctrl-C meanwhile gives it back
+        self.in_flight.update({o.claim.arch.key: o.claim for o in outcomes if o.won})
+        for outcome in outcomes:
             arch = outcome.claim.arch
             if outcome.won:
                 self.executor.submit(arch, self.config.evaluator.budget)
