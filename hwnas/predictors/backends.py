@@ -126,8 +126,8 @@ class TorchEager:
                     "(use onnxruntime-cpu for int8/w4a8)"
                 )
             dtype = torch.float16 if precision == "fp16" else torch.float32
-            net = copy.deepcopy(model).to(device=self.device, dtype=dtype)  # the caller's
-            # model stays as it is, and each precision times its own copy
+            # each precision times its own copy; the caller's model stays as it is
+            net = copy.deepcopy(model).to(device=self.device, dtype=dtype)
             x = example.to(device=self.device, dtype=dtype)
             step = _inference(net, x)
             try:

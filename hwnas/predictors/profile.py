@@ -35,6 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from hwnas.predictors.backends import BackendError
+from hwnas.predictors.base import space_reference
 from hwnas.predictors.measure import (
     DEFAULT_ROUNDS,
     DEFAULT_RUNS,
@@ -244,13 +245,6 @@ def _latency(row: Any) -> float:
         return float(row.median_ms)
 
 
-def _absolute_source(source: str) -> str:
-    """A space file's absolute path (a profile is read from other directories too); a
-    built-in space name as it is."""
-    path = Path(source)
-    return str(path.resolve()) if path.suffix in (".yaml", ".yml") else source
-
-
 def _truncate_partial_line(path: Path) -> None:
     """Drop a last line left half-written by a killed run (rows always end with a newline)."""
     data = path.read_bytes()
@@ -452,7 +446,7 @@ def build_profile(
         "format_version": FORMAT_VERSION,
         "space": space.name,
         "space_version": space.version,
-        "space_source": _absolute_source(getattr(space, "source", space.name)),
+        "space_source": space_reference(space)["source"],  # absolute: read from anywhere
         "input_shape": list(space.input_shape),
         "num_classes": space.num_classes,
         "backend": backend,
