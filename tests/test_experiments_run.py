@@ -338,10 +338,25 @@ def test_ctrl_c_while_claiming_leaves_no_claim_running(
         return judge(self, claim, trials, limit)
 
     monkeypatch.setattr(RunStore, "_judge", interrupted_judge)
+    asked = make_searcher(config, space).ask(8)
     with pytest.raises(KeyboardInterrupt):
-        store.claim(make_searcher(config, space).ask(4), config.evaluations)
+        store.claim(asked[:4], config.evaluations)
     outcomes = [outcome_of(t) for t in store.trials()]
     assert len(outcomes) == 4 and "running" not in outcomes
+
+    create, created = RunStore._create_claim, []
+
+    def interrupted_create(self, arch):  # the third claim of the call is never made
+        created.append(arch)
+        if len(created) == 3:
+            raise KeyboardInterrupt
+        return create(self, arch)
+
+    monkeypatch.setattr(RunStore, "_create_claim", interrupted_create)
+    with pytest.raises(KeyboardInterrupt):
+        store.claim(asked[4:], config.evaluations)
+    outcomes = [outcome_of(t) for t in store.trials()]
+    assert len(outcomes) == 6 and "running" not in outcomes
 
 
 def test_two_drivers_share_one_journal_without_duplicates(tmp_path: Path) -> None:

@@ -134,7 +134,8 @@ class RunResults:
     # -- fronts ----------------------------------------------------------------------------
     def _objectives(self, objectives: Objectives | None) -> list[tuple[str, str]]:
         objectives = list(objectives or self.objectives)
-        missing = [m for m, _ in objectives if m not in self.metrics()]
+        metrics = self.metrics()
+        missing = [m for m, _ in objectives if m not in metrics]
         if missing and len(self.trials):
             raise ExperimentError(f"no metric {missing} in this run; it has {self.metrics()}")
         return objectives

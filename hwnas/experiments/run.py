@@ -29,7 +29,7 @@ from hwnas.experiments.components import (
     make_searcher,
     make_space,
 )
-from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
+from hwnas.experiments.config import ExperimentConfig, ExperimentError
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.storage import (
     RUNNING,
@@ -39,6 +39,7 @@ from hwnas.experiments.storage import (
     ClaimLost,
     RunStore,
     check_run_dir,
+    check_same_storage,
     trial_metrics,
 )
 from hwnas.spaces import Arch
@@ -80,28 +81,6 @@ def run_experiment(
     partial.replace(run_dir / SNAPSHOT)
     executor = make_executor(config, evaluator, address)
     return _Loop(config, store, searcher, executor).run(progress)
-
-
-def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
-    """Refuse to continue a run under another name or storage: a new, empty study would
-    start there and the run directory would stop pointing at the stored results."""
-    snapshot = run_dir / SNAPSHOT
-    if not snapshot.is_file():
-        return
-    before = load_experiment(snapshot)
-    where = {
-        "name": (before.name, config.name),
-        "storage": (
-            (before.storage.journal, before.storage.url),
-            (config.storage.journal, config.storage.url),
-        ),
-    }
-    changed = [field for field, (old, new) in where.items() if old != new]
-    if changed:
-        raise ExperimentError(
-            f"run {run_dir} was started with a different {' and '.join(changed)}; its results "
-            "are in the first one: use a new run_dir (or name) for a different experiment"
-        )
 
 
 class _Loop:

@@ -36,7 +36,12 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hwnas.evaluators.metrics import Metrics
-from hwnas.experiments.config import ExperimentConfig, ExperimentError, StorageConfig
+from hwnas.experiments.config import (
+    ExperimentConfig,
+    ExperimentError,
+    StorageConfig,
+    load_experiment,
+)
 from hwnas.spaces import Arch, SearchSpace
 
 MIN_FREE_BYTES = 64 * 2**20
@@ -78,6 +83,28 @@ def check_run_dir(run_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         raise ExperimentError(
             f"run directory {run_dir} has only {free / 2**20:.0f} MiB free "
             f"(need at least {min_free_bytes / 2**20:.0f} MiB)"
+        )
+
+
+def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
+    """Refuse to continue a run under another name or storage: a new, empty study would
+    start there and the run directory would stop pointing at the stored results."""
+    snapshot = run_dir / SNAPSHOT
+    if not snapshot.is_file():
+        return
+    before = load_experiment(snapshot)
+    where = {
+        "name": (before.name, config.name),
+        "storage": (
+            (before.storage.journal, before.storage.url),
+            (config.storage.journal, config.storage.url),
+        ),
+    }
+    changed = [field for field, (old, new) in where.items() if old != new]
+    if changed:
+        raise ExperimentError(
+            f"run {run_dir} was started with a different {' and '.join(changed)}; its results "
+            "are in the first one: use a new run_dir (or name) for a different experiment"
         )
 
 
@@ -310,7 +337,8 @@ class RunStore:
         """
         claims: list[Claim] = []
         try:
-            claims += [self._create_claim(a) for a in archs]
+            for a in archs:  # one by one: an interrupt keeps those already created
+                claims.append(self._create_claim(a))
             trials = sorted(self.trials(), key=lambda t: t.number)
             outcomes = []
             for c in claims:

@@ -183,7 +183,7 @@ class NSGA2Searcher(Searcher):
 
     def _add_finished(self, trial: Trial) -> None:
         metrics: Metrics = trial.metrics
-        generation = trial.index // self.population_size
+        generation, choices = trial.index // self.population_size, self._choices(trial)
         attrs = {self.sampler._get_generation_key(): generation}
         if metrics.ok:
             excess = self.constraint_excess(metrics)
@@ -194,13 +194,13 @@ class NSGA2Searcher(Searcher):
             optuna.trial.create_trial(
                 state=TrialState.COMPLETE if metrics.ok else TrialState.FAIL,
                 params=dict(trial.arch),
-                distributions=self._choices(trial),
+                distributions=choices,
                 values=[metrics[o.metric] for o in self.objectives] if metrics.ok else None,
                 system_attrs=attrs,
             )
         )
         if metrics.ok:
-            self.sampler.result_arrived(generation, self._choices(trial))
+            self.sampler.result_arrived(generation, choices)
 
     def _choices(self, trial: Trial) -> dict[str, CategoricalDistribution]:
         return {k: self._distributions[k] for k in trial.arch}
