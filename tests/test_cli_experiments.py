@@ -8,9 +8,12 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 
+import optuna
 import pytest
+import yaml
 
 from hwnas.cli import main
+from hwnas.experiments import ExperimentConfig
 
 BENCHDATA = Path(
     os.environ.get(
@@ -99,6 +102,47 @@ def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.Capt
     assert "was started with a different latency" in capsys.readouterr().err
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 8 of 8" in capsys.readouterr().out  # the snapshot was kept
+
+
+def test_a_run_reads_its_inputs_from_any_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inputs named relative to where `hwnas search` ran are stored absolute in the run."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    for name in ("tiny2d_ort.csv", "tiny2d_ort.json"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    text = (
+        exp.read_text().replace(f"{tmp_path}/", "").replace(str(DATA / "tiny2d_ort"), "tiny2d_ort")
+    )
+    exp.write_text(text)
+    assert "space: tiny2d.yaml" in text and "profile: tiny2d_ort.csv" in text
+    assert "run_dir: run" in text
+    monkeypatch.chdir(tmp_path)
+    assert hwnas("search", "exp.yaml") == 0
+    snapshot = (tmp_path / "run" / "experiment.yaml").read_text()
+    assert f"name: {tmp_path / 'tiny2d.yaml'}" in snapshot
+    assert f"profile: {tmp_path / 'tiny2d_ort.csv'}" in snapshot
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert (
+        hwnas("export", str(tmp_path / "run"), "--top", "1", "--format", "onnx", "-o", "out") == 0
+    )
+    assert len(list((elsewhere / "out").glob("*.onnx"))) == 1
+
+    # a run stored before: its experiment holds the relative paths, and resuming it from the
+    # directory it was started in is the same experiment
+    monkeypatch.chdir(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'run' / 'study.db'}"
+    study = optuna.load_study(study_name="lat", storage=storage)
+    study.set_user_attr(
+        "hwnas_experiment", ExperimentConfig.model_validate(yaml.safe_load(text)).to_data()
+    )
+    exp.write_text(text.replace("evaluations: 8", "evaluations: 10"))
+    assert hwnas("search", "exp.yaml") == 0
+    assert "10 evaluations (" in capsys.readouterr().out
 
 
 def test_reading_a_run_without_storage_creates_none(

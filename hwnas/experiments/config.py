@@ -218,6 +218,33 @@ class ExperimentConfig(_Strict):
         """Plain JSON-able data that `ExperimentConfig.model_validate` reads back."""
         return self.model_dump(mode="json", exclude_none=True)
 
+    def with_absolute_inputs(self, base: Path) -> ExperimentConfig:
+        """This experiment with its input files (a space YAML, a `.npz` dataset, the
+        benchmark table, a latency predictor or profile) named by absolute paths when they
+        are files relative to `base`, so that the run directory's copy of the experiment
+        reads the same files whichever directory `hwnas status`, `pareto` or `export` runs in.
+        Names of built-ins, absolute paths and missing files stay as written (a missing file
+        is then reported under the name the user gave). Paths inside evaluator settings are
+        the evaluators' own and stay as written."""
+
+        def absolute(value: str | None) -> str | None:
+            if not value or not Path(value).suffix or Path(value).is_absolute():
+                return value
+            path = base / value
+            return str(path.resolve()) if path.is_file() else value
+
+        update: dict[str, Any] = {
+            "space": self.space.model_copy(update={"name": absolute(self.space.name)}),
+            "dataset": absolute(self.dataset),
+            "benchmark": absolute(self.benchmark),
+        }
+        if self.latency:
+            source = {"predictor": self.latency.predictor, "profile": self.latency.profile}
+            update["latency"] = self.latency.model_copy(
+                update={k: absolute(v) for k, v in source.items()}
+            )
+        return self.model_copy(update=update)
+
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """The 1-based line of the YAML node at field path `loc` (the deepest one that exists)."""

@@ -64,6 +64,7 @@ def run_experiment(
     progress: bool = True,
 ) -> RunSummary:
     """Run (or continue) the search `config` describes; see the module docstring."""
+    config = config.with_absolute_inputs(Path.cwd())
     run_dir = Path(config.run_dir)
     if resume and not (run_dir / SNAPSHOT).is_file():
         raise ExperimentError(f"--resume: no run to resume in {run_dir} (no {SNAPSHOT})")

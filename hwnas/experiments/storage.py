@@ -230,6 +230,8 @@ class RunStore:
         # read back: a driver starting on the same new study at the same moment may have
         # written its own experiment last, and then this one must not go on
         stored = self.study.user_attrs["hwnas_experiment"]
+        # a run started before input paths were stored absolute holds them as written
+        stored = ExperimentConfig.model_validate(stored).with_absolute_inputs(Path.cwd()).to_data()
         fixed = (
             "space",
             "objectives",
