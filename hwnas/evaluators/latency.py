@@ -8,16 +8,35 @@ predicted without running anything; without it, the candidate's float inference 
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from hwnas.evaluators.failures import cost_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
-from hwnas.spaces import Arch, SearchSpace, reparameterize, set_fake_quant
+from hwnas.spaces import PRECISIONS, Arch, SearchSpace, reparameterize, set_fake_quant
 
 
 class Predictor(Protocol):
     def predict(self, archs: list[Arch]) -> Any: ...
+
+
+def _check_measurement(backend: str, precision: str, measure: Mapping[str, Any]) -> None:
+    """Refuse, by name, a backend, precision or setting that `measure_latency` would refuse
+    for every candidate (a typo in an experiment file would otherwise fail them all)."""
+    from hwnas.predictors import BACKENDS, measure_latency
+
+    own = {"model", "input_shape", "backend", "precision", "batch_size", "threads"}
+    known = sorted(set(inspect.signature(measure_latency).parameters) - own)
+    if unknown := sorted(set(measure) - set(known)):
+        raise ValueError(f"unknown measurement settings {unknown}; choose from {known}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: unknown backend {backend!r}; choose from {list(BACKENDS)}")
+    if precision not in (*PRECISIONS, "mixed"):
+        raise ValueError(
+            f"precision: unknown precision {precision!r}; choose from {[*PRECISIONS, 'mixed']}"
+        )
 
 
 class LatencyEvaluator:
@@ -45,6 +64,8 @@ class LatencyEvaluator:
             predictor = load_predictor(predictor, space)
         if predictor is not None and measure:
             raise ValueError(f"measurement settings {sorted(measure)} need predictor=None")
+        if predictor is None:
+            _check_measurement(backend, precision, measure)
         self.predictor = predictor
         self.backend, self.precision = backend, precision
         self.batch_size, self.threads, self.measure = batch_size, threads, measure

@@ -9,6 +9,18 @@ from typing import Any
 OK, FAILED = "ok", "failed"
 
 
+def same_value(a: float, b: float) -> bool:
+    """Equal, counting two NaNs as the same value (a metric that is NaN in both)."""
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"metric {name!r}: {value!r} is not a number") from None
+
+
 class Metrics(Mapping[str, float]):
     """Flat float metrics (`accuracy`, `latency_ms`, `params`, ...) with `status` and `reason`.
 
@@ -24,7 +36,7 @@ class Metrics(Mapping[str, float]):
     ):
         if status not in (OK, FAILED):
             raise ValueError(f"status must be {OK!r} or {FAILED!r}, not {status!r}")
-        self._values = {str(k): float(v) for k, v in (values or {}).items()}
+        self._values = {str(k): _number(str(k), v) for k, v in (values or {}).items()}
         self.status, self.reason = status, reason
 
     @classmethod
@@ -64,8 +76,7 @@ class Metrics(Mapping[str, float]):
         if not isinstance(other, Metrics):
             return NotImplemented
         same = self._values.keys() == other._values.keys() and all(
-            a == b or (math.isnan(a) and math.isnan(b))
-            for a, b in ((self._values[k], other._values[k]) for k in self._values)
+            same_value(v, other._values[k]) for k, v in self._values.items()
         )
         return same and (self.status, self.reason) == (other.status, other.reason)
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hwnas.evaluators.failures import failure_reason
 from hwnas.evaluators.metrics import Metrics
-from hwnas.spaces import Arch, NasBench201Space, SearchSpace
+from hwnas.spaces import Arch, Cost, NasBench201Space, SearchSpace, SpaceError
 
 ACCURACY_TABLE = "nb201.csv.gz"
 LATENCY_TABLE = "nb201_latency_24devices.csv.gz"
@@ -67,7 +69,7 @@ def load_nb201(path: str | Path | None = None, latency: bool = True) -> pd.DataF
     as `lat_<device>_ms` columns when `latency` and that file sits beside it."""
     path = Path(path) if path is not None else benchdata_dir()
     accuracy_path = path / ACCURACY_TABLE if path.is_dir() else path
-    table = _load_table(accuracy_path)
+    table = _load_table(accuracy_path).copy()  # the caller's own: changing it spares the cache
     latency_path = accuracy_path.parent / LATENCY_TABLE
     if latency and latency_path.is_file():
         devices = _load_table(latency_path).drop(columns="arch_str")
@@ -107,18 +109,25 @@ class TabularEvaluator:
             raise ValueError(
                 f"metrics: unknown table columns {unknown}; available: {list(table.columns)}"
             )
+        if cost and (clash := sorted(set(self.metrics) & {f.name for f in fields(Cost)})):
+            raise ValueError(
+                f"metrics: {clash} are also the analytic costs this evaluator reports; "
+                "rename them or set cost=False"
+            )
         extra = [c for c in table.columns if c.startswith(("hw_", "lat_"))]
         columns = {**self.metrics, **{c: c for c in extra if c not in self.metrics}}
         self.names = list(columns)
         self._values = table[list(columns.values())].to_numpy(dtype=np.float64)
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
-        """The table row of `arch` as metrics (plus its analytic cost)."""
-        row = self._values[self.space.index(arch)]
-        values = dict(zip(self.names, row.tolist()))
-        if self.cost:
-            values.update(self.space.cost(arch).as_dict())
-        return Metrics(values)
+        """The table row of `arch` as metrics (plus its analytic cost); failed `Metrics` for an
+        arch the space rejects (from another space, an unknown operation)."""
+        try:
+            index = self.space.index(arch)
+            costs = self.space.cost(arch).as_dict() if self.cost else {}
+        except SpaceError as e:
+            return Metrics.failed(failure_reason(e))
+        return Metrics({**dict(zip(self.names, self._values[index].tolist())), **costs})
 
     def predictor(self, metric: str) -> TableColumn:
         """The table's `metric` as a model with `predict(archs)`: a measured latency column

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +30,24 @@ from hwnas.spaces import Arch, SearchSpace
 def device_of(device: str | None) -> torch.device:
     """The torch device to run on: the one named, else CUDA when present, else the CPU."""
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
+    """Refuse the first `(setting, value, ok, rule)` that is not ok, naming it: a bad setting
+    stops the evaluator being built instead of failing every candidate one by one."""
+    for setting, value, ok, rule in rules:
+        if not ok:
+            raise ValueError(f"{setting} must be {rule}, not {value!r}")
+
+
+def check_device(device: str | None) -> None:
+    """Refuse a device name torch cannot parse (`gpu`); whether the device is present is for
+    the worker that runs the evaluation to find out."""
+    if device is not None:
+        try:
+            torch.device(device)
+        except (RuntimeError, ValueError) as e:
+            raise ValueError(f"device {device!r}: {e}") from None
 
 
 @dataclass
@@ -74,12 +94,20 @@ class TrainEvaluator:
         time_limit_s: float | None = None,
         device: str | None = None,
     ):
-        if epochs <= 0 and steps is None:
-            raise ValueError(f"epochs must be > 0, not {epochs}")
-        if steps is not None and steps <= 0:
-            raise ValueError(f"steps must be > 0, not {steps}")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be > 0, not {batch_size}")
+        check_settings(
+            [
+                ("epochs", epochs, epochs > 0 or steps is not None, "> 0"),
+                ("steps", steps, steps is None or steps > 0, "> 0"),
+                ("batch_size", batch_size, batch_size > 0, "> 0"),
+                ("lr", lr, lr > 0, "> 0"),
+                ("weight_decay", weight_decay, weight_decay >= 0, ">= 0"),
+                ("warmup_fraction", warmup_fraction, 0 <= warmup_fraction <= 1, "in [0, 1]"),
+                ("label_smoothing", label_smoothing, 0 <= label_smoothing <= 1, "in [0, 1]"),
+                ("threads", threads, threads is None or threads >= 1, ">= 1 or None"),
+                ("time_limit_s", time_limit_s, time_limit_s is None or time_limit_s > 0, "> 0"),
+            ]
+        )
+        check_device(device)
         self.space = space
         self.dataset = resolve_dataset(dataset, space, seed=seed)
         self.epochs, self.steps, self.batch_size = epochs, steps, batch_size

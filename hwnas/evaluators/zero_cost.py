@@ -18,6 +18,7 @@ Each proxy is computed on a freshly initialised (seeded) model and reported as `
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,9 +28,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
-from hwnas.evaluators.failures import cost_metrics, failure_reason
+from hwnas.evaluators.failures import EvaluationFailed, cost_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
-from hwnas.evaluators.train import device_of
+from hwnas.evaluators.train import check_device, check_settings, device_of
 from hwnas.spaces import Arch, SearchSpace, set_fake_quant
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -121,7 +122,8 @@ PROXIES: dict[str, Callable[[nn.Module, Batch], float]] = {
 
 class ZeroCostEvaluator:
     """Score candidates without training: each proxy averaged over `batches` batches of
-    `batch_size` training samples (a fixed, seeded selection), plus `zc_params`."""
+    `batch_size` training samples (a fixed, seeded selection), plus `zc_params`. A proxy that
+    comes out NaN (overflow) fails the candidate, naming the proxy."""
 
     def __init__(
         self,
@@ -140,6 +142,24 @@ class ZeroCostEvaluator:
             raise ValueError(f"unknown proxies {unknown}; choose from {[*PROXIES, 'params']}")
         self.space = space
         self.dataset = resolve_dataset(dataset, space, seed=seed)
+        # one sample has no batch statistics, no kernel and no correlation to score, so every
+        # batch needs two (the last may be short, and one batch may be all a small set has)
+        n = len(self.dataset.y_train)
+        most = (n - 2) // max(batch_size, 1) + 1
+        check_settings(
+            [
+                ("batch_size", batch_size, batch_size >= 2, ">= 2"),
+                (
+                    "batches",
+                    batches,
+                    1 <= batches <= most,
+                    f"in [1, {most}] (the {n} training samples of {self.dataset.name!r} in "
+                    f"batches of {batch_size})",
+                ),
+                ("threads", threads, threads is None or threads >= 1, ">= 1 or None"),
+            ]
+        )
+        check_device(device)
         self.proxies = [p for p in proxies if p != "params"]
         self.batch_size, self.batches, self.seed = batch_size, batches, seed
         self.threads, self.device = threads, device
@@ -168,8 +188,10 @@ class ZeroCostEvaluator:
             for name in self.proxies:
                 torch.manual_seed(self.seed)
                 model = self.space.build(arch).to(device)
-                values = [PROXIES[name](model, b) for b in batches]
-                scores[f"zc_{name}"] = float(np.mean(values))
+                score = float(np.mean([PROXIES[name](model, b) for b in batches]))
+                if math.isnan(score):  # no order among candidates: a failure, not a score
+                    raise EvaluationFailed(f"zc_{name} is nan")
+                scores[f"zc_{name}"] = score
             return Metrics({**costs, **scores})
         except Exception as e:  # a proxy that breaks on one candidate is that candidate's result
             return Metrics.failed(failure_reason(e), costs)
