@@ -4,6 +4,7 @@ rebuilt model is the exported one, and the ONNX file runs in ONNX Runtime like t
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,11 @@ import torch
 import yaml
 
 import hwnas
+from hwnas.cli import main
 from hwnas.experiments import ExperimentError, export_run, load, run_experiment
 from hwnas.experiments.config import parse_experiment
-from hwnas.experiments.export import inference_model, read_config
+from hwnas.experiments.export import arch_config, inference_model, read_config
+from hwnas.spaces import get_space
 
 EXPERIMENT = """\
 name: zc
@@ -88,3 +91,198 @@ def test_yaml_export_and_bad_configs(run_dir: Path, tmp_path: Path) -> None:
         hwnas.build(binary)
     with pytest.raises(ExperimentError, match="no evaluation with trial number 99"):
         export_run(load(run_dir), tmp_path, trial=99)
+
+
+# -- what a finished run gives a user: fronts, figures, exports, rebuilds ------------------
+DATA = Path(__file__).resolve().parent / "data"
+BENCHDATA = Path(
+    os.environ.get("HWNAS_BENCHDATA", Path(__file__).resolve().parents[2] / "shared" / "benchdata")
+)
+needs_benchdata = pytest.mark.skipif(
+    not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data"
+)
+
+
+def hwnas_cli(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="module")
+def failed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny 2D space at w4a8 only, scored by a latency table that measured fp32 and int8:
+    every evaluation fails (and stores no latency)."""
+    tmp = tmp_path_factory.mktemp("failed")
+    space = tmp / "tiny2d.yaml"
+    space.write_text((DATA / "tiny2d.yaml").read_text().replace("[fp32, int8]", "[w4a8]"))
+    experiment = (
+        f"name: lat\nspace: {space}\nevaluator: latency\n"
+        f"latency: {{profile: {DATA / 'tiny2d_ort.csv'}}}\n"
+        "objectives: [{metric: latency_ms, direction: min}, {metric: size_bytes, direction: min}]\n"
+        f"searcher: random\nevaluations: 3\nrun_dir: {tmp / 'run'}\n"
+    )
+    summary = run_experiment(parse_experiment(experiment), progress=False)
+    assert summary.evaluated == summary.failed == 3
+    return tmp / "run"
+
+
+@pytest.fixture(scope="module")
+def nb201_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """NAS-Bench-201 from its table: accuracy (max) vs FPGA latency (min), constrained on the
+    Pixel 3 latency (neither an objective nor a cost), so some points are infeasible."""
+    run_dir = tmp_path_factory.mktemp("nb201") / "run"
+    experiment = (
+        "name: nb\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}, "
+        "{metric: hw_fpga_latency_ms, direction: min}]\n"
+        "constraints: [{metric: hw_pixel3_latency_ms, max: 12.0}]\n"
+        f"searcher: random\nevaluations: 30\nseed: 0\nrun_dir: {run_dir}\n"
+    )
+    summary = run_experiment(parse_experiment(experiment), progress=False)
+    assert summary.evaluated == 30 and summary.failed == 0
+    return run_dir
+
+
+def test_a_run_without_a_successful_evaluation_has_an_empty_front(
+    failed_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    results = load(failed_run)
+    assert results.pareto().empty and results.figures() == {}
+    progress = results.progress()
+    assert len(progress) == 3 and (progress["hypervolume"] == 0).all()
+    assert progress["best_latency_ms"].isna().all()
+    with pytest.raises(ExperimentError, match="no feasible successful evaluation to export"):
+        export_run(results, tmp_path / "out")
+    html = tmp_path / "report.html"
+    assert hwnas_cli("pareto", str(failed_run), "--html", str(html)) == 0
+    assert f"{html} not written" in capsys.readouterr().err and not html.exists()
+
+
+def staircase_corners(fig) -> list[tuple[float, float]]:
+    """The corners plotly draws between consecutive points of the front line."""
+    front = fig.data[-1]
+    assert front.name == "Pareto front"
+    xs, ys = list(front.x), list(front.y)
+    if front.line.shape == "hv":
+        return [(xs[i + 1], ys[i]) for i in range(len(xs) - 1)]
+    assert front.line.shape == "vh"
+    return [(xs[i], ys[i + 1]) for i in range(len(xs) - 1)]
+
+
+@needs_benchdata
+@pytest.mark.parametrize("flip", [False, True])
+def test_the_front_staircase_bounds_what_the_front_dominates(nb201_run: Path, flip: bool) -> None:
+    results = load(nb201_run)
+    objectives = results.objectives[::-1] if flip else results.objectives
+    front = results.pareto(objectives)
+    assert len(front) >= 3
+    losses = results.losses(front, objectives)
+    sign = np.array([-1 if d == "max" else 1 for _, d in objectives])
+    for corner in staircase_corners(results.figures(objectives)["pareto_2d"]):
+        # every corner of the attainment curve is weakly dominated by a front point
+        assert np.any(np.all(losses <= np.array(corner) * sign, axis=1)), corner
+
+
+@needs_benchdata
+def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
+    results = load(nb201_run)
+    fig = results.figures()["pareto_2d"]
+    (infeasible,) = [t for t in fig.data if t.name == "infeasible"]
+    assert len(infeasible.text) == (~results.trials["feasible"]).sum() > 0
+    assert all("hw_pixel3_latency_ms: " in text for text in infeasible.text)
+    assert fig.layout.xaxis.title.text == "accuracy"
+
+
+@needs_benchdata
+def test_export_notes_a_short_front_and_an_infeasible_trial(
+    nb201_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    results = load(nb201_run)
+    size = len(results.pareto())
+    assert hwnas_cli("export", str(nb201_run), "--top", "25", "-o", str(tmp_path)) == 0
+    out, err = capsys.readouterr()
+    assert out.count("wrote ") == size and f"front has only {size} members" in err
+    infeasible = int(results.trials.loc[~results.trials["feasible"], "number"].iloc[0])
+    assert hwnas_cli("export", str(nb201_run), "--trial", str(infeasible), "-o", str(tmp_path)) == 0
+    err = capsys.readouterr().err
+    assert f"trial {infeasible} is infeasible (breaks hw_pixel3_latency_ms <= 12)" in err
+
+    again = ("export", str(nb201_run), "--trial", str(infeasible), "-o", str(tmp_path))
+    assert hwnas_cli(*again, "--format", "yaml") == 0  # another file name: nothing in the way
+    assert hwnas_cli(*again, "--format", "torch") == 1  # its .json would lose nothing silently
+    assert "exists with other content" in capsys.readouterr().err
+    assert hwnas_cli(*again, "--format", "torch", "--force") == 0
+
+
+def test_export_never_silently_replaces_a_changed_file(run_dir: Path, tmp_path: Path) -> None:
+    results = load(run_dir)
+    (config,) = export_run(results, tmp_path, top=1, fmt="torch")
+    weights = tmp_path / json.loads(config.read_text())["weights"]
+    assert export_run(results, tmp_path, top=1, fmt="torch") == [config]  # same files: a no-op
+
+    trained = {
+        k: v + 1 if v.is_floating_point() else v
+        for k, v in hwnas.build(config).state_dict().items()
+    }
+    torch.save(trained, weights)  # the user trained the exported model in place
+    kept = weights.read_bytes()
+    with pytest.raises(ExperimentError, match=f"{weights.name}: exists with other content"):
+        export_run(results, tmp_path, top=1, fmt="torch")
+    with pytest.raises(ExperimentError, match=f"{config.name}: exists with other content"):
+        export_run(results, tmp_path, top=1, fmt="json")  # would drop the weights reference
+    assert weights.read_bytes() == kept and "weights" in json.loads(config.read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([config.name, weights.name])
+
+    export_run(results, tmp_path, top=1, fmt="torch", overwrite=True)
+    assert weights.read_bytes() != kept
+
+
+def test_build_names_the_bad_file_or_field(run_dir: Path, tmp_path: Path) -> None:
+    results = load(run_dir)
+    (first,) = export_run(results, tmp_path, top=1, fmt="torch")
+    best = int(results.pareto()["number"].iloc[0])
+    another = next(int(n) for n in results.trials["number"] if n != best)
+    (second,) = export_run(results, tmp_path, trial=another, fmt="torch")
+    other = tmp_path / json.loads(second.read_text())["weights"]
+    with pytest.raises(ExperimentError, match=f"{other}: weights of another architecture"):
+        hwnas.build(first, weights=other)
+    with pytest.raises(ExperimentError, match=f"{first}: not a state_dict"):
+        hwnas.build(first, weights=first)
+
+    data = json.loads(first.read_text())
+    del data["space"]["version"]
+    with pytest.raises(ExperimentError, match="config: space.version: missing"):
+        hwnas.build(data)
+    data = json.loads(first.read_text())
+    data["space"]["source"] = "name: conv1d\nversion: 1\n"
+    with pytest.raises(ExperimentError, match="^space.source: .*stem"):
+        hwnas.build(data)
+    data = json.loads(first.read_text())
+    data["space"]["name"] = str(tmp_path / "planted")  # a name must not choose a file to write
+    with pytest.raises(ExperimentError, match="config says"):
+        hwnas.build(data)
+    assert not (tmp_path / "planted.yaml").exists()
+
+
+def test_2d_quantized_and_nb201_archs_rebuild_exactly() -> None:
+    rng = np.random.default_rng(0)
+    for name, override in (("conv2d", {"precision": "int8", "mixer": "fft"}), ("nasbench201", {})):
+        space = get_space(name)
+        choices = dict(space.sample(rng))
+        for choice in choices:
+            kind = choice.rsplit(".", 1)[-1]
+            choices[choice] = override.get(kind, choices[choice])
+        arch = space.arch(choices)
+        torch.manual_seed(0)
+        original = space.build(arch)
+        rebuilt = hwnas.build(arch_config(space, arch))
+        rebuilt.load_state_dict(original.state_dict())
+        x = torch.randn(2, *space.input_shape)
+        with torch.no_grad():
+            assert torch.equal(original.eval()(x), rebuilt.eval()(x))
+        count = sum(p.numel() for p in original.parameters())
+        assert sum(p.numel() for p in rebuilt.parameters()) == count

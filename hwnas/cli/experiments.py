@@ -114,6 +114,8 @@ def pareto(
             typer.echo(json.dumps({"objectives": objs, "hypervolume": None, "front": []}))
         else:
             typer.echo(f"{run}: no feasible successful evaluation yet (of {len(results.trials)})")
+        if html is not None:
+            typer.echo(f"hwnas: note: nothing to plot, {html} not written", err=True)
         return
     front = results.pareto(objs)
     shown = [m for m, _ in objs] + [m for m, _ in results.constraints]
@@ -170,6 +172,9 @@ def export(
     trial: int = typer.Option(None, "--trial", min=0, help="export this trial number"),
     fmt: str = typer.Option("json", "--format", help="json, yaml, onnx or torch"),
     out: Path = typer.Option(None, "-o", "--out", help="output folder (default RUN/export)"),
+    force: bool = typer.Option(
+        False, "--force", help="replace existing files of the same name that differ"
+    ),
 ) -> None:
     """Export winning architectures as self-contained configs (plus ONNX or torch weights)."""
     from hwnas.experiments import ExperimentError, export_run, load
@@ -179,12 +184,12 @@ def export(
     if fmt not in ("json", "yaml", "onnx", "torch"):
         raise ExperimentError(f"--format must be json, yaml, onnx or torch, not {fmt!r}")
     results = load(run)
-    written = export_run(results, out or run / "export", top=top, trial=trial, fmt=fmt)
+    out = out or run / "export"
+    written = export_run(results, out, top=top, trial=trial, fmt=fmt, overwrite=force)
     if trial is not None:
-        row = results.trials.set_index("number").loc[trial]
-        if row["status"] != "ok":
-            why = f"evaluation of trial {trial} {row['status']} ({row['reason']})"
-            typer.echo(f"hwnas: note: the {why}; its architecture is exported anyway", err=True)
+        _note_unusable(results, trial)
+    elif top is not None and len(written) < top:
+        typer.echo(f"hwnas: note: the Pareto front has only {len(written)} members", err=True)
     for path in written:
         data = json.loads(path.read_text()) if path.suffix == ".json" else None
         extra = f" + {data['weights']}" if data and "weights" in data else ""
@@ -193,6 +198,19 @@ def export(
             diff = onnx["max_abs_diff"]
             extra += f" + {onnx['file']} (ONNX Runtime matches torch, max diff {diff:.2g})"
         typer.echo(f"wrote {path}{extra}")
+
+
+def _note_unusable(results, trial: int) -> None:
+    """Say on stderr when an exported trial failed or breaks the run's constraints."""
+    row = results.trials.set_index("number").loc[trial]
+    if row["status"] != "ok":
+        why = f"the evaluation of trial {trial} {row['status']} ({row['reason']})"
+    elif not row["feasible"]:
+        broken = [f"{m} <= {b:g}" for m, b in results.constraints if not row.get(m, math.nan) <= b]
+        why = f"trial {trial} is infeasible (breaks {', '.join(broken)})"
+    else:
+        return
+    typer.echo(f"hwnas: note: {why}; its architecture is exported anyway", err=True)
 
 
 @app.command()

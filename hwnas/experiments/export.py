@@ -25,7 +25,14 @@ import yaml
 from torch import nn
 
 from hwnas.experiments.config import ExperimentError
-from hwnas.spaces import Arch, SearchSpace, get_space, reparameterize, set_fake_quant
+from hwnas.spaces import (
+    Arch,
+    SearchSpace,
+    SpaceError,
+    get_space,
+    reparameterize,
+    set_fake_quant,
+)
 
 FORMAT = "hwnas-arch/1"
 ONNX_INPUT, ONNX_OUTPUT = "x", "logits"
@@ -76,6 +83,11 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     for field in ("space", "choices"):
         if not isinstance(data.get(field), dict):
             raise ExperimentError(f"{source}: {field}: missing or not a mapping")
+    for field, kind, what in (("name", str, "text"), ("version", int, "a number")):
+        if not isinstance(data["space"].get(field), kind):
+            raise ExperimentError(f"{source}: space.{field}: missing or not {what}")
+    if not isinstance(data["space"].get("source"), str):
+        raise ExperimentError(f"{source}: space.source: missing or not the space's YAML text")
     return data
 
 
@@ -83,9 +95,12 @@ def config_space(data: Mapping[str, Any]) -> SearchSpace:
     """The space a config was exported from, rebuilt from its embedded YAML source."""
     s = data["space"]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{s['name']}.yaml"
+        path = Path(tmp) / "space.yaml"  # never a path taken from the config
         path.write_text(s["source"])
-        space = get_space(path, input_shape=s.get("input"), num_classes=s.get("classes"))
+        try:
+            space = get_space(path, input_shape=s.get("input"), num_classes=s.get("classes"))
+        except SpaceError as e:  # named after the config's field, not the scratch file
+            raise ExperimentError(str(e).replace(str(path), "space.source")) from None
     if (space.name, space.version) != (s["name"], s["version"]):
         raise ExperimentError(
             f"space source is {space.name!r} v{space.version}, config says "
@@ -109,8 +124,31 @@ def build(config: str | Path | Mapping[str, Any], weights: str | Path | None = N
     if weights is None and data.get("weights") and not isinstance(config, Mapping):
         weights = Path(config).parent / data["weights"]
     if weights is not None:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        _load_weights(model, Path(weights))
     return model
+
+
+def _load_weights(model: nn.Module, path: Path) -> None:
+    """Load the state_dict in `path` into `model`; an unreadable file, or weights of another
+    architecture, is an error naming the file (not torch's list of every tensor)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as e:
+        raise ExperimentError(f"{path}: cannot read weights: {e.strerror or e}") from None
+    except Exception:  # noqa: BLE001 - unpickling and zip errors come in many types
+        state = None
+    if not isinstance(state, Mapping):
+        raise ExperimentError(f"{path}: not a state_dict saved with torch.save")
+    mine = model.state_dict()
+    misfits = sorted(mine.keys() ^ state.keys()) + sorted(
+        k for k in mine.keys() & state.keys() if getattr(state[k], "shape", None) != mine[k].shape
+    )
+    if misfits:
+        raise ExperimentError(
+            f"{path}: weights of another architecture ({len(misfits)} tensors do not fit "
+            f"this config's model, e.g. {misfits[0]!r})"
+        )
+    model.load_state_dict(state)
 
 
 def inference_model(model: nn.Module) -> nn.Module:
@@ -192,39 +230,61 @@ def export_run(
     trial: int | None = None,
     fmt: Format = "json",
     seed: int = 0,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Export the `top` front members (best first) or one `trial` of a run into `out_dir`;
-    returns the config files written."""
+    returns the config files written.
+
+    Every file is made in a scratch folder inside `out_dir` and moved in only once all are
+    made, so a failed export leaves nothing half-written. Re-exporting the same files is a
+    no-op; an existing file with other content (weights trained since, an edited config, an
+    export in another format) is replaced only with `overwrite`, never silently."""
     rows = _pick(results, top, trial)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for _, row in rows.iterrows():
-        arch = results.arch(int(row["number"]))
-        metrics = {m: row[m] for m in results.metrics() if pd.notna(row.get(m))}
-        data = arch_config(results.space, arch, metrics)
-        data["run"] = {"name": results.config.name, "trial": int(row["number"])}
-        stem = out_dir / f"trial{int(row['number'])}-{arch.key}"
-        if fmt in ("onnx", "torch"):
-            torch.manual_seed(seed)
-            model = results.space.build(arch)
-            torch.save(model.state_dict(), stem.with_suffix(".pt"))
-            data["weights"] = stem.with_suffix(".pt").name
-            if fmt == "onnx":
-                diff = export_onnx_checked(
-                    model, results.space.input_shape, stem.with_suffix(".onnx")
-                )
-                data["onnx"] = {
-                    "file": stem.with_suffix(".onnx").name,
-                    "form": "float inference model (fake quantization off, branches merged)",
-                    "max_abs_diff": diff,
-                }
-        path = stem.with_suffix(".yaml" if fmt == "yaml" else ".json")
-        if fmt == "yaml":
-            path.write_text(yaml.safe_dump(data, sort_keys=False))
-        else:
-            path.write_text(json.dumps(data, indent=2))
-        written.append(path)
-    return written
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
+        staged = Path(tmp)
+        configs = [_export_one(results, row, staged, fmt, seed) for _, row in rows.iterrows()]
+        files = sorted(staged.iterdir())
+        changed = [out_dir / f.name for f in files if _differs(f, out_dir / f.name)]
+        if changed and not overwrite:
+            raise ExperimentError(
+                f"{', '.join(map(str, changed))}: exists with other content (trained weights, "
+                "an edited config or another format?); export elsewhere or overwrite (--force)"
+            )
+        for f in files:
+            f.replace(out_dir / f.name)
+    return [out_dir / c.name for c in configs]
+
+
+def _differs(new: Path, old: Path) -> bool:
+    return old.exists() and (not old.is_file() or old.read_bytes() != new.read_bytes())
+
+
+def _export_one(results, row: pd.Series, out_dir: Path, fmt: Format, seed: int) -> Path:
+    """Write the config of one evaluated row (plus weights / ONNX) into `out_dir`."""
+    arch = results.arch(int(row["number"]))
+    metrics = {m: row[m] for m in results.metrics() if pd.notna(row.get(m))}
+    data = arch_config(results.space, arch, metrics)
+    data["run"] = {"name": results.config.name, "trial": int(row["number"])}
+    stem = out_dir / f"trial{int(row['number'])}-{arch.key}"
+    if fmt in ("onnx", "torch"):
+        torch.manual_seed(seed)
+        model = results.space.build(arch)
+        torch.save(model.state_dict(), stem.with_suffix(".pt"))
+        data["weights"] = stem.with_suffix(".pt").name
+        if fmt == "onnx":
+            diff = export_onnx_checked(model, results.space.input_shape, stem.with_suffix(".onnx"))
+            data["onnx"] = {
+                "file": stem.with_suffix(".onnx").name,
+                "form": "float inference model (fake quantization off, branches merged)",
+                "max_abs_diff": diff,
+            }
+    path = stem.with_suffix(".yaml" if fmt == "yaml" else ".json")
+    if fmt == "yaml":
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    else:
+        path.write_text(json.dumps(data, indent=2))
+    return path
 
 
 def _pick(results, top: int | None, trial: int | None) -> pd.DataFrame:

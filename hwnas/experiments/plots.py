@@ -20,9 +20,10 @@ CHOICE_KINDS = ("mixer", "kernel", "dilation", "precision", "expansion", "op")
 
 
 def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> list[str]:
-    shown = [m for m, _ in objectives] + [
-        m for m in ("params", "macs", "size_bytes") if m in df.columns
-    ]
+    """Per point: trial, key, architecture, objectives, constrained metrics (why a point is
+    infeasible) and costs."""
+    extra = [m for m, _ in results.constraints] + ["params", "macs", "size_bytes"]
+    shown = [m for m, _ in objectives] + [m for m in extra if m in df.columns]
     texts = []
     for _, row in df.iterrows():
         arch = results.describe(results.arch(int(row["number"])))
@@ -53,12 +54,14 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
             hoverinfo="text",
         )
     front = results.pareto(objectives[:2]).sort_values(x)
+    # the staircase bounds the region the front dominates: its steps run along x first when
+    # x is minimised (each point covers larger x), along y first when x is maximised
     fig.add_scatter(
         x=front[x],
         y=front[y],
         mode="lines+markers",
         name="Pareto front",
-        line=dict(shape="hv", color="#d62728"),
+        line=dict(shape="hv" if dx == "min" else "vh", color="#d62728"),
         marker=dict(size=10, color="#d62728"),
         text=_hover(results, front, objectives),
         hoverinfo="text",

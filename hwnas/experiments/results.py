@@ -136,8 +136,10 @@ class RunResults:
         objectives = list(objectives or self.objectives)
         metrics = self.metrics()
         missing = [m for m, _ in objectives if m not in metrics]
-        if missing and len(self.trials):
-            raise ExperimentError(f"no metric {missing} in this run; it has {self.metrics()}")
+        # failed evaluations store no objective values: with no successful one, a front is
+        # empty rather than a view of metrics the run does not have
+        if missing and not self.candidates().empty:
+            raise ExperimentError(f"no metric {missing} in this run; it has {metrics}")
         return objectives
 
     def metrics(self) -> list[str]:
@@ -168,9 +170,10 @@ class RunResults:
     def reference_point(self, objectives: Objectives | None = None) -> np.ndarray:
         """The worst feasible value of each objective, pushed 10% of its range further (as a
         loss), so every front point adds volume."""
-        losses = self.losses(self.candidates(), self._objectives(objectives))
-        if len(losses) == 0:
+        objectives = self._objectives(objectives)
+        if self.candidates().empty:
             raise ExperimentError("no feasible successful evaluations to take a reference from")
+        losses = self.losses(self.candidates(), objectives)
         lo, hi = losses.min(axis=0), losses.max(axis=0)
         return hi + 0.1 * np.where(hi > lo, hi - lo, np.maximum(np.abs(hi), 1.0))
 
@@ -195,12 +198,15 @@ class RunResults:
         self, objectives: Objectives | None = None, reference: Sequence[float] | None = None
     ) -> pd.DataFrame:
         """After each evaluation: elapsed seconds, hypervolume so far and the best value so far
-        of each objective (feasible successful evaluations only)."""
+        of each objective (feasible successful evaluations only; while there is none, a
+        hypervolume of 0 and no best values)."""
         objectives = self._objectives(objectives)
-        ref = self._reference(objectives, reference)
         df = self.trials
         usable = (df["status"] == "ok") & df["feasible"].astype(bool)
-        losses = self.losses(df, objectives)
+        if usable.any():
+            ref, losses = self._reference(objectives, reference), self.losses(df, objectives)
+        else:  # failed evaluations may lack the objective columns; nothing to measure yet
+            ref, losses = None, np.zeros((len(df), len(objectives)))
         rows = []
         for i in range(len(df)):
             seen = losses[: i + 1][usable.to_numpy()[: i + 1]]
@@ -210,7 +216,8 @@ class RunResults:
                 best = seen[:, j].min() if len(seen) else np.nan
                 row[f"best_{metric}"] = -best if direction == "max" else best
             rows.append(row)
-        return pd.DataFrame(rows)
+        columns = ["evaluation", "finished_s", "hypervolume", *(f"best_{m}" for m, _ in objectives)]
+        return pd.DataFrame(rows, columns=columns)
 
     # -- figures (plotly) ------------------------------------------------------------------
     def figures(self, objectives: Objectives | None = None) -> dict:
