@@ -13,10 +13,11 @@ from hwnas.experiments.config import ExperimentConfig, ExperimentError
 from hwnas.spaces import SearchSpace, SpaceError, get_space
 
 
-def make_space(config: ExperimentConfig) -> SearchSpace:
+def make_space(config: ExperimentConfig, source: Path | None = None) -> SearchSpace:
+    """The experiment's space, read from `source` (a run's copy of its YAML) when given."""
     s = config.space
     try:
-        return get_space(s.name, input_shape=s.input, num_classes=s.classes)
+        return get_space(source or s.name, input_shape=s.input, num_classes=s.classes)
     except SpaceError as e:
         raise ExperimentError(f"space: {e}") from None
 

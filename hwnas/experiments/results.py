@@ -22,6 +22,7 @@ from hwnas.experiments.storage import (
     OUTCOME,
     REASON,
     SNAPSHOT,
+    SPACE_SNAPSHOT,
     open_optuna_storage,
     outcome_of,
 )
@@ -71,9 +72,12 @@ class RunResults:
 
     @cached_property
     def space(self) -> SearchSpace:
+        """The space as the run used it: the run's copy of its YAML (a run started before
+        runs kept one reads the file its experiment names)."""
         from hwnas.experiments.components import make_space
 
-        return make_space(self.config)
+        copy = self.run_dir / SPACE_SNAPSHOT
+        return make_space(self.config, copy if copy.is_file() else None)
 
     @cached_property
     def trials(self) -> pd.DataFrame:

@@ -34,13 +34,16 @@ from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.storage import (
     RUNNING,
     SNAPSHOT,
+    SPACE_SNAPSHOT,
     SURPLUS,
     Claim,
     ClaimLost,
     RunStore,
     check_run_dir,
     check_same_storage,
+    space_source,
     trial_metrics,
+    write_whole,
 )
 from hwnas.spaces import Arch
 
@@ -76,10 +79,8 @@ def run_experiment(
     check_same_storage(config, run_dir)
     store = RunStore(config, run_dir, space)
     store.check_same_experiment()
-    # written whole, then renamed: a kill or a full disk never leaves an unreadable snapshot
-    partial = run_dir / f"{SNAPSHOT}.tmp"
-    partial.write_text(yaml.safe_dump(config.to_data(), sort_keys=False))
-    partial.replace(run_dir / SNAPSHOT)
+    write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
+    write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
     executor = make_executor(config, evaluator, address)
     return _Loop(config, store, searcher, executor).run(progress)
 

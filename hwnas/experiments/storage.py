@@ -46,6 +46,7 @@ from hwnas.spaces import Arch, SearchSpace
 
 MIN_FREE_BYTES = 64 * 2**20
 SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from
+SPACE_SNAPSHOT = "space.yaml"  # the space YAML it was started with (what its archs mean)
 KEY, ARCH, OUTCOME, REASON, DRIVER = (
     "hwnas_key",
     "hwnas_arch",
@@ -84,6 +85,19 @@ def check_run_dir(run_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
             f"run directory {run_dir} has only {free / 2**20:.0f} MiB free "
             f"(need at least {min_free_bytes / 2**20:.0f} MiB)"
         )
+
+
+def space_source(space: SearchSpace) -> str:
+    """The YAML text `space` was read from (for a built-in, the packaged file)."""
+    return Path(space.source).read_text()
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file renamed over it: a kill or a full disk
+    never leaves a half-written file."""
+    partial = path.with_name(f"{path.name}.tmp")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
@@ -248,6 +262,21 @@ class RunStore:
             raise ExperimentError(
                 f"run {self.run_dir} was started with a different {', '.join(changed)}; "
                 "use a new run_dir (or name) for a different experiment"
+            )
+        self._check_same_space()
+
+    def _check_same_space(self) -> None:
+        """Refuse to continue after the space's YAML changed: the stored architectures were
+        proposed and evaluated in the space as it was (a run started before the YAML was
+        stored is taken to have had the current one)."""
+        source = space_source(self.space)
+        if "hwnas_space_source" not in self.study.user_attrs:
+            self.study.set_user_attr("hwnas_space_source", source)
+        if self.study.user_attrs["hwnas_space_source"] != source:
+            raise ExperimentError(
+                f"run {self.run_dir}: the space file {self.space.source} changed since the run "
+                f"started ({SPACE_SNAPSHOT} in the run holds the one it started with); use a "
+                "new run_dir (or name) for the changed space"
             )
 
     # -- liveness --------------------------------------------------------------------------
