@@ -24,7 +24,7 @@ from hwnas.spaces import Arch, SpaceError, get_space
 
 DATA = Path(__file__).parent / "data"
 FAST = dict(epochs=3, warmup_epochs=1, batch_size=64, derive_samples=4, progress=False)
-torch.set_num_threads(1)  # 2 shared cores: no oversubscription
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

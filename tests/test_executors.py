@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,16 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray():
+def local_ray(ray_temp_dir):
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=str(ray_temp_dir),
+    )
     yield
     ray.shutdown()
 
@@ -75,12 +82,26 @@ class Scripted:
         return Metrics({"done": 1.0})
 
 
-def _wait_for(path: Path, limit_s: float = 120.0) -> None:
-    stop = time.monotonic() + limit_s
-    while not path.exists():
+def _wait_until(done: Callable[[], bool], what: str, limit_s: float = 120.0) -> None:
+    stop = time.monotonic() + limit_s  # a cap for slow machines, not a timing check
+    while not done():
         if time.monotonic() > stop:
-            raise TimeoutError(f"{path} never appeared")
+            raise TimeoutError(f"{what} never happened")
         time.sleep(0.05)
+
+
+def _wait_for(path: Path) -> None:
+    _wait_until(path.exists, f"{path} appearing")
+
+
+def _stopped(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie, killed but not yet reaped, has too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def test_results_arrive_as_completed_not_in_submission_order(space, tmp_path):
@@ -120,12 +141,15 @@ def test_an_evaluation_past_its_timeout_is_cancelled_and_failed(space):
     assert results[quick.key].ok
 
 
-def _kill_first_attempt(folder: Path) -> None:
+def _first_attempt_pid(folder: Path) -> int:
+    """The PID a "killable" evaluation writes to folder/attempt-1 once it runs."""
     attempt = folder / "attempt-1"
-    _wait_for(attempt)
-    while not attempt.read_text():
-        time.sleep(0.01)
-    os.kill(int(attempt.read_text()), signal.SIGKILL)
+    _wait_until(lambda: attempt.exists() and attempt.read_text(), f"{attempt} written")
+    return int(attempt.read_text())
+
+
+def _kill_first_attempt(folder: Path) -> None:
+    os.kill(_first_attempt_pid(folder), signal.SIGKILL)
 
 
 def test_a_killed_worker_is_retried_and_every_result_returns(space, tmp_path):
@@ -149,9 +173,10 @@ def test_a_worker_that_keeps_dying_is_reported_failed_after_the_retries(space):
     assert metrics.reason == "worker died 2 times: WorkerCrashedError"
 
 
-def test_cancel_and_abandoned_run_drop_outstanding_work(space):
+def test_cancel_and_abandoned_run_drop_outstanding_work(space, tmp_path):
     archs = [space.sample(i) for i in range(4)]
-    plan = {a.key: ("hang",) for a in archs[1:]} | {archs[0].key: ("done",)}
+    plan = {a.key: ("hang",) for a in archs[2:]} | {archs[0].key: ("done",)}
+    plan[archs[1].key] = ("killable", str(tmp_path))  # hangs once it wrote its PID
     with RayExecutor(Scripted(space, plan), max_in_flight=1) as executor:
         results = executor.run(archs)
         arch, metrics = next(results)
@@ -160,8 +185,10 @@ def test_cancel_and_abandoned_run_drop_outstanding_work(space):
         assert executor.in_flight == 0 and executor.results(timeout=0.1) == []
         for a in archs[1:]:
             executor.submit(a)
+        pid = _first_attempt_pid(tmp_path)  # archs[1] runs on a worker
         executor.cancel()
         assert executor.in_flight == 0
+        _wait_until(lambda: _stopped(pid), "the cancelled evaluation's worker stopping", 60)
 
 
 def _free_port() -> int:

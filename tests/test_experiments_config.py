@@ -138,5 +138,6 @@ def test_full_disk_fails_at_start(tmp_path: Path) -> None:
     from hwnas.experiments.storage import check_run_dir
 
     check_run_dir(tmp_path / "ok")
+    assert [p.name for p in tmp_path.iterdir()] == ["ok"] and not any((tmp_path / "ok").iterdir())
     with pytest.raises(ExperimentError, match="MiB free"):
         check_run_dir(tmp_path / "full", min_free_bytes=2**62)

@@ -179,13 +179,18 @@ def test_sigkill_then_resume_gives_exactly_the_requested_evaluations(tmp_path: P
     assert stale <= set(keys)  # ... and evaluated again, once
 
 
-def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path) -> None:
+def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path, ray_temp_dir: Path) -> None:
     """`timeout` or a batch scheduler sends SIGTERM: the claims are given back, the exit
     code is 143 and the resume command is printed (Ray's own handler would abort instead)."""
     run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
     ray = "executor: {kind: ray, max_in_flight: 2, resources: {num_cpus: 1}}\n"
     exp.write_text(digits_training_experiment(run_dir, 40) + ray)
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_TMPDIR": str(ray_temp_dir),
+    }
     cli = "from hwnas.cli import main; main()"
     driver = subprocess.Popen(
         [sys.executable, "-c", cli, "search", str(exp), "--quiet"],
@@ -248,6 +253,18 @@ def test_ray_settings_with_the_local_executor_are_refused(tmp_path: Path) -> Non
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
+def _wait_for_another_driver(store: RunStore) -> None:
+    """Until a driver other than `store`'s beats: it has read the run's claims (it restores
+    them before its first heartbeat)."""
+    deadline = time.monotonic() + 120  # a cap for slow machines, not a timing check
+    while not any(
+        name.startswith("hwnas_driver:") and not name.endswith(store.driver)
+        for name in store.study.user_attrs
+    ):
+        assert time.monotonic() < deadline, "the other driver never started"
+        time.sleep(0.05)
+
+
 def test_claims_a_live_peer_gives_back_are_evaluated(tmp_path: Path) -> None:
     """Driver B holds the claims A's searcher asks for; B evaluates some and gives the rest
     back (it was stopped): A evaluates those, rather than leaving them asked forever."""
@@ -265,7 +282,7 @@ def test_claims_a_live_peer_gives_back_are_evaluated(tmp_path: Path) -> None:
             target=lambda: result.update(a=run_experiment(config, progress=False))
         )
         driver.start()
-        time.sleep(2)  # A asks the same 4: all held by B, so A waits on them
+        _wait_for_another_driver(peer)  # A has read B's 4 live claims: it waits on them
         evaluator = TabularEvaluator(space, cost=False, latency=False)
         for c in claims[:2]:
             peer.finish(c, evaluator.evaluate(c.arch))

@@ -66,16 +66,16 @@ def test_encoding_is_edge_one_hot_then_paths(space):
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "message"),
     [
-        "",
-        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|",
-        CELL.replace("nor_conv_3x3~0", "conv_5x5~0", 1),
-        CELL.replace("~2|", "~1|"),
+        ("", "not a NAS-Bench-201 cell string: ''"),
+        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|", "not a NAS-Bench-201 cell string"),
+        (CELL.replace("nor_conv_3x3~0", "conv_5x5~0", 1), "1<-0: 'conv_5x5' not in"),
+        (CELL.replace("~2|", "~1|"), "not a NAS-Bench-201 cell string"),
     ],
 )
-def test_bad_cell_strings_are_space_errors(space, text):
-    with pytest.raises(SpaceError):
+def test_bad_cell_strings_are_space_errors(space, text, message):
+    with pytest.raises(SpaceError, match=message):
         space.from_string(text)
 
 

@@ -168,7 +168,7 @@ def test_key_is_the_documented_content_hash():
     assert arch.to_json() == text
     assert Arch("s", 2, {"a": np.int64(1), "b": np.float32(2.0), "c": "x"}) == arch
     assert Arch("s", 3, dict(arch)) != arch
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="choice 'a' must be an int, float or str, not bool"):
         Arch("s", 1, {"a": True})
 
 

@@ -207,7 +207,8 @@ def test_several_problems_are_reported_on_one_line(tmp_path, capsys):
 def test_console_script_reports_bad_spec_without_traceback(tmp_path):
     path = _write(tmp_path, "bad", BAD_SPECS["unknown_mixer"][0])
     hwnas = Path(sys.executable).parent / "hwnas"
-    command = [str(hwnas)] if hwnas.exists() else [sys.executable, "-m", "hwnas.cli"]
+    script = [sys.executable, "-c", "from hwnas.cli import main; main()"]  # what it runs
+    command = [str(hwnas)] if hwnas.exists() else script  # (hwnas.cli has no __main__)
     result = subprocess.run(
         [*command, "spaces", "show", str(path)], capture_output=True, text=True, timeout=120
     )
@@ -267,3 +268,4 @@ def test_cli_sample_json_lines(capsys, name):
 def test_cli_sample_rejects_zero(capsys):
     code, _, err = _run(capsys, "spaces", "sample", "conv1d", "-n", "0")
     assert code != 0 and "Traceback" not in err
+    assert "'-n'" in err and "greater than or equal to 1" in err
