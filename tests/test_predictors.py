@@ -248,6 +248,16 @@ def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
         build_profile(space, out, samples=0, progress=False, **PROFILE_FAST)
 
 
+def test_an_unusable_backend_is_refused_before_anything_is_written(space, tmp_path):
+    out = tmp_path / "p.csv"
+    with pytest.raises(ProfileError, match="unknown backend 'onnx'; choose from onnxruntime-cpu"):
+        build_profile(space, out, backend="onnx", samples=0, progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ProfileError, match="'torch-cuda': no CUDA GPU is available"):
+            build_profile(space, out, backend="torch-cuda", samples=0, progress=False)
+    assert list(tmp_path.iterdir()) == []  # no profile left to block the corrected command
+
+
 def test_a_malformed_latency_is_refused_and_a_moved_profile_finds_its_space(tmp_path, monkeypatch):
     data = Path(__file__).parent / "data"
     for name in ("tiny2d_ort.csv", "tiny2d_ort.json", "tiny2d.yaml"):

@@ -40,6 +40,9 @@ class BackendError(RuntimeError):
 class Backend(Protocol):
     name: str
 
+    def check_available(self) -> None:
+        """Raise `BackendError` if this machine cannot run the backend at all."""
+
     def measured_precision(self, precision: str) -> str:
         """The precision really measured for `precision` (the closest real kernel)."""
 
@@ -63,6 +66,9 @@ def _substituted(precision: PrecisionSpec, backend: Backend) -> PrecisionSpec:
 class OnnxRuntimeCPU:
     name = "onnxruntime-cpu"
     substitutions = {"w4a8": "int8"}
+
+    def check_available(self) -> None:
+        return None  # ONNX Runtime's CPU provider is a dependency
 
     def measured_precision(self, precision: str) -> str:
         return self.substitutions.get(precision, precision)
@@ -106,15 +112,18 @@ class TorchEager:
     def __init__(self, name: str, device: str):
         self.name, self.device = name, device
 
-    def measured_precision(self, precision: str) -> str:
-        return precision
-
-    def runners(self, model, example, precisions, threads, clock):
+    def check_available(self) -> None:
         if self.device == "cuda" and not torch.cuda.is_available():
             raise BackendError(
                 f"backend {self.name!r}: no CUDA GPU is available on this machine "
                 "(torch.cuda.is_available() is False)"
             )
+
+    def measured_precision(self, precision: str) -> str:
+        return precision
+
+    def runners(self, model, example, precisions, threads, clock):
+        self.check_available()
         runners = []
         for precision in precisions:
             if not isinstance(precision, str) and len(set(precision.values())) == 1:

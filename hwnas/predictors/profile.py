@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from hwnas.predictors.backends import BackendError
+from hwnas.predictors.backends import BackendError, get_backend
 from hwnas.predictors.base import space_reference
 from hwnas.predictors.measure import (
     DEFAULT_ROUNDS,
@@ -438,6 +438,10 @@ def build_profile(
         raise ProfileError(f"block_copies must be >= 1, got {block_copies}")
     if passes < 1:
         raise ProfileError(f"passes must be >= 1, got {passes}")
+    try:  # before anything is written: a typo must not leave a profile that blocks a rerun
+        get_backend(backend).check_available()
+    except (ValueError, BackendError) as e:
+        raise ProfileError(str(e)) from None
     precisions = tuple(precisions or _space_precisions(space))
     unknown = [p for p in precisions if p not in PRECISIONS]
     if unknown:
