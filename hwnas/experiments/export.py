@@ -224,7 +224,7 @@ def _export_dynamic_batch(model: nn.Module, x: torch.Tensor, path: Path) -> None
 
 def export_run(
     results,
-    out_dir: Path,
+    out_dir: str | Path,
     *,
     top: int | None = None,
     trial: int | None = None,
@@ -240,6 +240,7 @@ def export_run(
     no-op; an existing file with other content (weights trained since, an edited config, an
     export in another format) is replaced only with `overwrite`, never silently."""
     rows = _pick(results, top, trial)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
         staged = Path(tmp)

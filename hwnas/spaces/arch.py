@@ -26,15 +26,25 @@ def _check_value(name: str, value: Any) -> Choice:
 
 
 class Arch(Mapping[str, Choice]):
-    """A frozen mapping of choice names to values, tagged with its space's name and version."""
+    """A frozen mapping of choice names to values, tagged with its space's name and version.
+
+    Its attributes cannot be set after construction: the key is computed once, so a changed
+    space, version or choice would leave equality and hashing describing another network."""
 
     __slots__ = ("_choices", "_key", "space", "version")
 
     def __init__(self, space: str, version: int, choices: Mapping[str, Choice]):
-        self.space = str(space)
-        self.version = int(version)
-        self._choices = {str(k): _check_value(k, v) for k, v in sorted(choices.items())}
-        self._key = hashlib.sha256(self._canonical_json().encode()).hexdigest()[:16]
+        init = object.__setattr__
+        init(self, "space", str(space))
+        init(self, "version", int(version))
+        init(self, "_choices", {str(k): _check_value(k, v) for k, v in sorted(choices.items())})
+        init(self, "_key", hashlib.sha256(self._canonical_json().encode()).hexdigest()[:16])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Arch is immutable: cannot set {name!r}; use arch.replace(...)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Arch is immutable: cannot delete {name!r}")
 
     def _canonical_json(self) -> str:
         payload = {"space": self.space, "version": self.version, "choices": self._choices}
@@ -57,10 +67,23 @@ class Arch(Mapping[str, Choice]):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Arch:
+        """The `Arch` of a `to_dict()` record; a `ValueError` naming the field if it is bad."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"arch record must be a mapping, not {type(data).__name__}")
         missing = {"space", "version", "choices"} - set(data)
         if missing:
             raise ValueError(f"arch record is missing {sorted(missing)}")
-        return cls(data["space"], data["version"], data["choices"])
+        space, version, choices = data["space"], data["version"], data["choices"]
+        if not isinstance(space, str):
+            raise ValueError(f"arch record: space must be a name, not {space!r}")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"arch record: version must be an integer, not {version!r}")
+        if not isinstance(choices, Mapping):
+            raise ValueError(f"arch record: choices must be a mapping, not {choices!r}")
+        try:
+            return cls(space, version, choices)
+        except TypeError as e:  # a choice value that is not an int, float or str
+            raise ValueError(f"arch record: {e}") from None
 
     @classmethod
     def from_json(cls, text: str) -> Arch:

@@ -1,0 +1,265 @@
+"""The architecture and public API of `/work/shared/DESIGN.md`, enforced.
+
+Package boundaries: every import in `hwnas/` (module level, inside functions, under
+`TYPE_CHECKING`, and module names handed to `import_module`) is checked against the table
+"Packages and what each may import". Public contracts: the named functions, classes and
+signatures exist and behave as described.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import pickle
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import hwnas
+from hwnas.spaces import Arch, get_space
+
+PACKAGE = Path(hwnas.__file__).parent
+DATA = Path(__file__).parent / "data"
+
+#: package -> the hwnas packages it may import (DESIGN.md, "Packages and what each may import").
+#: `search` may import only the evaluator protocol of `evaluators` (see PROTOCOL).
+MAY_IMPORT = {
+    "spaces": set(),
+    "predictors": {"spaces"},
+    "evaluators": {"spaces", "predictors"},
+    "search": {"spaces", "predictors", "evaluators"},
+    "experiments": {"spaces", "predictors", "evaluators", "search"},
+    "cli": {"spaces", "predictors", "evaluators", "search", "experiments"},
+    "<root>": {"experiments"},  # hwnas.build, a lazy alias of hwnas.experiments.build
+}
+#: what "the evaluator protocol" is: `Evaluator` and `Metrics`.
+PROTOCOL = {"hwnas.evaluators", "hwnas.evaluators.base", "hwnas.evaluators.metrics"}
+#: The one sanctioned crossing: DESIGN lets the differentiable searcher train its supernet,
+#: and training data comes from the dataset loader (owned by `evaluators`, shared with the
+#: training evaluator so both read a dataset name or .npz file the same way).
+SANCTIONED = {("hwnas.search.differentiable", "hwnas.evaluators.datasets")}
+#: third-party packages `spaces` may use: torch and numpy (DESIGN), plus YAML and pydantic
+#: for the declarative YAML spec it owns; no optuna, ray, pandas, sklearn, onnx...
+SPACES_THIRD_PARTY = {"torch", "numpy", "yaml", "pydantic"}
+_MODULE_STRING = re.compile(r"hwnas(\.\w+)+(:\w+)?")
+
+
+def _module_name(path: Path) -> tuple[str, str]:
+    """(module name, the package its relative imports start from)."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    if parts[-1] == "__init__":
+        return ".".join(parts[:-1]), ".".join(parts[:-1])
+    return ".".join(parts), ".".join(parts[:-1])
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "<root>"
+
+
+def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
+    """(line, module) of every import in `source` (anywhere in the tree, relative ones
+    resolved), and of module names written out for `import_module` ("hwnas.x.y" or
+    "hwnas.x.y:Name", or an f-string starting "hwnas.x.")."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                name = f"{base}.{node.module}" if node.module else base
+            else:
+                name = node.module or ""
+            found.append((node.lineno, name))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if _MODULE_STRING.fullmatch(node.value):
+                found.append((node.lineno, node.value.split(":")[0]))
+        elif isinstance(node, ast.JoinedStr) and node.values:
+            head = node.values[0]
+            if isinstance(head, ast.Constant) and re.fullmatch(r"hwnas(\.\w+)+\.", head.value):
+                found.append((node.lineno, head.value.rstrip(".")))
+    return found
+
+
+def boundary_violations(source: str, module: str, package: str | None = None) -> list[str]:
+    """Imports of `module` (given its source, and the package its relative imports start
+    from: by default the one containing it) that the design's table forbids."""
+    own = _package(module)
+    bad = []
+    for line, target in imported_modules(source, package or module.rpartition(".")[0]):
+        top = target.split(".")[0]
+        if top == "hwnas":
+            other = _package(target)
+            if other == own or (module, target) in SANCTIONED:
+                continue
+            if other not in MAY_IMPORT[own]:
+                bad.append(f"{module}:{line} imports {target}")
+            elif own == "search" and other == "evaluators" and target not in PROTOCOL:
+                bad.append(f"{module}:{line} imports {target} (not the evaluator protocol)")
+        elif own == "spaces" and top not in sys.stdlib_module_names | SPACES_THIRD_PARTY:
+            bad.append(f"{module}:{line} imports third-party {target}")
+    return bad
+
+
+def test_every_import_in_hwnas_respects_the_package_table():
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert len(files) > 40  # the whole package, not an empty glob
+    bad = [v for f in files for v in boundary_violations(f.read_text(), *_module_name(f))]
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        ("hwnas.spaces.cost", "def f():\n    from hwnas.predictors import LUTPredictor\n"),
+        ("hwnas.spaces.space", "import optuna\n"),
+        ("hwnas.predictors.lut", "from hwnas.evaluators import Metrics\n"),
+        ("hwnas.evaluators.train", "from ..search import get_searcher\n"),
+        ("hwnas.search.nsga2", "from hwnas.evaluators.train import TrainEvaluator\n"),
+        ("hwnas.search.evolution", "from hwnas.evaluators.datasets import load_dataset\n"),
+        ("hwnas.evaluators.latency", "import_module('hwnas.experiments.storage')\n"),
+        ("hwnas.predictors", "X = {'a': 'hwnas.cli:main'}\n"),
+        ("hwnas.search", "import_module(f'hwnas.experiments.{name}')\n"),
+        ("hwnas.predictors.lut", "from ...experiments import load\n"),
+    ],
+)
+def test_the_boundary_check_catches_forbidden_imports(module, source):
+    """The check above is only as good as its parser: each of these must be caught."""
+    assert len(boundary_violations(source, module)) == 1
+
+
+# -- Arch ----------------------------------------------------------------------------------
+def test_arch_is_frozen():
+    """DESIGN: `Arch` is a frozen, hashable record. Changing its space or version would leave
+    its key (and so its hash and equality) describing another architecture."""
+    space = get_space("nasbench201")
+    arch = space.sample(0)
+    key, choices = arch.key, dict(arch)
+    for name, value in (("space", "other"), ("version", 2), ("_choices", {}), ("_key", "0")):
+        with pytest.raises(AttributeError, match="immutable"):
+            setattr(arch, name, value)
+        with pytest.raises(AttributeError, match="immutable"):
+            delattr(arch, name)
+    arch.choices["1<-0"] = "changed"  # a copy: the arch is untouched
+    assert (arch.space, arch.version, arch.key, dict(arch)) == (space.name, 1, key, choices)
+    assert pickle.loads(pickle.dumps(arch)) == arch
+    assert Arch.from_json(arch.to_json()).key == key
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"space": "s", "version": "one", "choices": {}}, "version"),
+        ({"space": "s", "version": 1.5, "choices": {}}, "version"),
+        ({"space": "s", "version": True, "choices": {}}, "version"),
+        ({"space": "s", "version": 1, "choices": [1, 2]}, "choices"),
+        ({"space": 3, "version": 1, "choices": {}}, "space"),
+        ({"space": "s", "version": 1, "choices": {"a": [1]}}, "'a'"),
+        ([1, 2], "arch record"),
+    ],
+)
+def test_a_bad_arch_record_is_refused_naming_the_field(record, field):
+    with pytest.raises(ValueError, match=re.escape(field)):
+        Arch.from_json(json.dumps(record))
+
+
+def test_arch_keys_canonicalise_unused_choices():
+    """An attention mixer has no kernel: giving one must not change the network's key."""
+    space = get_space("conv1d")
+    choices = dict(space.sample(0))
+    choices.update({"s0.b0.mixer": "attn"})
+    for knob in ("s0.b0.kernel", "s0.b0.dilation"):
+        choices.pop(knob, None)
+    plain = space.arch(choices)
+    with_kernel = space.arch({**choices, "s0.b0.kernel": 3, "s0.b0.dilation": 2})
+    assert plain == with_kernel and plain.key == with_kernel.key
+    assert "s0.b0.kernel" not in with_kernel
+
+
+# -- the rest of the public API: names and signatures ---------------------------------------
+def _parameters(fn) -> list[tuple[str, object]]:
+    return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+def test_the_named_public_api_exists_with_its_signatures():
+    from hwnas.evaluators import LocalExecutor, Metrics, RayExecutor, get_evaluator
+    from hwnas.predictors import LatencyPredictor, TransferPredictor
+    from hwnas.search import Searcher, get_searcher
+    from hwnas.spaces import SearchSpace
+
+    for method in ("sample", "mutate", "crossover", "encode", "suggest", "validate", "build"):
+        assert callable(getattr(SearchSpace, method))
+    for method in ("cost", "to_string", "from_string"):
+        assert callable(getattr(SearchSpace, method))
+    assert isinstance(SearchSpace.cardinality, property)
+    assert _parameters(get_evaluator)[:2] == [("name", inspect.Parameter.empty)] + [
+        ("space", inspect.Parameter.empty)
+    ]
+    assert _parameters(get_searcher)[:5] == [
+        ("name", inspect.Parameter.empty),
+        ("space", inspect.Parameter.empty),
+        ("objectives", inspect.Parameter.empty),
+        ("constraints", ()),
+        ("seed", 0),
+    ]
+    assert [n for n, _ in _parameters(RayExecutor)[:6]] == [
+        "evaluator",
+        "address",
+        "max_in_flight",
+        "resources",
+        "timeout_s",
+        "max_retries",
+    ]
+    assert [d for _, d in _parameters(RayExecutor)[1:5]] == [None] * 4
+    assert [n for n, _ in _parameters(LocalExecutor)] == ["evaluator"]
+    for executor in (LocalExecutor, RayExecutor):
+        for method in ("run", "submit", "results"):
+            assert callable(getattr(executor, method))
+    assert [n for n, _ in _parameters(Searcher.ask)] == ["self", "n"]
+    assert [n for n, _ in _parameters(Searcher.tell)] == ["self", "arch", "metrics"]
+    for cls in (LatencyPredictor, TransferPredictor):
+        assert [n for n, _ in _parameters(cls.fit)] == ["self", "archs", "latencies"]
+        assert [n for n, _ in _parameters(cls.predict)] == ["self", "archs"]
+    assert next(iter(inspect.signature(TransferPredictor).parameters)) == "sources"
+    failed = Metrics.failed("diverged", {"params": 3})
+    assert (failed.status, failed.reason, dict(failed)) == ("failed", "diverged", {"params": 3.0})
+
+
+# -- experiments ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def latency_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run: the tiny 2D space scored by the lookup table of its measured profile."""
+    from hwnas.experiments import run_experiment
+    from hwnas.experiments.config import parse_experiment
+
+    run_dir = tmp_path_factory.mktemp("design") / "run"
+    experiment = (
+        f"name: lat\nspace: {DATA / 'tiny2d.yaml'}\nevaluator: latency\n"
+        f"latency: {{profile: {DATA / 'tiny2d_ort.csv'}}}\n"
+        "objectives: [{metric: latency_ms, direction: min}, {metric: size_bytes, direction: min}]\n"
+        f"searcher: random\nevaluations: 3\nrun_dir: {run_dir}\n"
+    )
+    summary = run_experiment(parse_experiment(experiment), progress=False)
+    assert summary.evaluated == 3 and summary.failed == 0
+    return run_dir
+
+
+def test_export_run_takes_a_string_folder(latency_run: Path, tmp_path: Path):
+    """`export_run` is public API; a notebook passes the output folder as a string."""
+    from hwnas.experiments import build, export_run, load
+
+    results = load(str(latency_run))
+    [config] = export_run(results, str(tmp_path / "out"), top=1)
+    assert config.parent == tmp_path / "out" and config.is_file()
+    model = build(config)
+    arch = results.arch(int(results.pareto().iloc[0]["number"]))
+    assert json.loads(config.read_text())["key"] == arch.key
+    assert sum(p.numel() for p in model.parameters()) == results.space.cost(arch).params
+    x = torch.from_numpy(np.zeros((1, *results.space.input_shape), dtype=np.float32))
+    assert tuple(model.eval()(x).shape) == (1, results.space.num_classes)
