@@ -1,7 +1,8 @@
 """Latency backends: the runtimes a model is timed on, each reporting what it cannot run.
 
 - `onnxruntime-cpu`: the model exported to ONNX, run by ONNX Runtime's CPU provider with a
-  fixed number of intra-op threads; fp16 as a float16 graph, int8 through static QDQ
+  fixed number of intra-op threads; fp16 as a float16 graph (an op without a float16 CPU
+  kernel, as convolutions on x86, runs in float32 between casts), int8 through static QDQ
   quantization (real integer kernels), w4a8 measured as int8 because ONNX Runtime has no 4-bit
   convolution on CPU (the substitution is recorded as `measured_precision`).
 - `torch-cpu`: eager PyTorch on the CPU with `torch.set_num_threads`; fp32 and fp16.
@@ -122,18 +123,30 @@ class TorchEager:
     def measured_precision(self, precision: str) -> str:
         return precision
 
+    def _one_float_precision(self, precision: PrecisionSpec) -> str:
+        """The one float precision the whole model runs at, or a `BackendError` saying why
+        there is none."""
+        if not isinstance(precision, str):
+            if len(set(precision.values())) > 1:
+                raise BackendError(
+                    f"backend {self.name!r} runs the whole model at one float precision, not "
+                    f"a precision per layer ({_describe(precision)}); use onnxruntime-cpu "
+                    "for per-block precisions"
+                )
+            precision = next(iter(precision.values()), "fp32")
+        if precision not in FLOAT_PRECISIONS:
+            raise BackendError(
+                f"backend {self.name!r} has no integer kernels in eager mode; it runs "
+                f"{' and '.join(FLOAT_PRECISIONS)} only, not {precision} "
+                "(use onnxruntime-cpu for int8/w4a8)"
+            )
+        return precision
+
     def runners(self, model, example, precisions, threads, clock):
         self.check_available()
         runners = []
-        for precision in precisions:
-            if not isinstance(precision, str) and len(set(precision.values())) == 1:
-                precision = next(iter(precision.values()))
-            if not isinstance(precision, str) or precision not in FLOAT_PRECISIONS:
-                raise BackendError(
-                    f"backend {self.name!r} has no integer kernels in eager mode; it runs "
-                    f"{' and '.join(FLOAT_PRECISIONS)} only, not {_describe(precision)} "
-                    "(use onnxruntime-cpu for int8/w4a8)"
-                )
+        for spec in precisions:
+            precision = self._one_float_precision(spec)
             dtype = torch.float16 if precision == "fp16" else torch.float32
             # each precision times its own copy; the caller's model stays as it is
             net = copy.deepcopy(model).to(device=self.device, dtype=dtype)

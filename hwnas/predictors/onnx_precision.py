@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx import TensorProto
 from onnxruntime.quantization import (
     CalibrationDataReader,
     QuantFormat,
@@ -109,4 +110,42 @@ def apply_precisions(
     if fp16_nodes:
         blocked = [n.name for n in graph.graph.node if n.name not in fp16_nodes]
         graph = convert_float_to_float16(graph, keep_io_types=True, node_block_list=blocked)
+        _drop_cast_round_trips(graph.graph)
     return graph
+
+
+def _cast_to(node: onnx.NodeProto) -> int | None:
+    if node.op_type != "Cast":
+        return None
+    return next(a.i for a in node.attribute if a.name == "to")
+
+
+def _drop_cast_round_trips(graph: onnx.GraphProto) -> None:
+    """Let float32 nodes read float32 tensors directly. `convert_float_to_float16` types every
+    tensor float16 and wraps each node left float32 (the other blocks, the stem, the head) in
+    casts, so a tensor between two float32 nodes goes fp32 -> fp16 -> fp32: extra kernels,
+    and between a DequantizeLinear and its Conv it hides the QDQ pattern ONNX Runtime fuses
+    into an integer kernel (the int8 blocks would run as float convolutions)."""
+    types = {v.name: v.type.tensor_type.elem_type for v in (*graph.input, *graph.value_info)}
+    produced_by = {o: n for n in graph.node for o in n.output}
+    original = {}
+    for node in graph.node:
+        first = produced_by.get(node.input[0]) if _cast_to(node) == TensorProto.FLOAT else None
+        is_round_trip = first is not None and _cast_to(first) == TensorProto.FLOAT16
+        source = first.input[0] if is_round_trip else None
+        if source is not None and types.get(source) == TensorProto.FLOAT:
+            original[node.output[0]] = source
+            node.input[0] = source  # a float32 copy, kept where it is a graph output
+    for node in graph.node:
+        node.input[:] = [original.get(name, name) for name in node.input]
+    _drop_unused_casts(graph)
+
+
+def _drop_unused_casts(graph: onnx.GraphProto) -> None:
+    while True:
+        used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
+        unused = [n for n in graph.node if n.op_type == "Cast" and n.output[0] not in used]
+        if not unused:
+            return
+        for node in unused:
+            graph.node.remove(node)

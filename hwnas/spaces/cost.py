@@ -76,8 +76,10 @@ _POINTWISE = (nn.modules.batchnorm._BatchNorm, nn.GELU, nn.ReLU)
 
 def count_cost(model: nn.Module, input_shape: tuple[int, ...], *, throwaway: bool = False) -> Cost:
     """Cost of one sample through `model` (a module built on the meta device, or any device).
-    With `throwaway`, the model is changed to trace shapes faster (fake quantization off, eval
-    mode, norms and activations removed) and must not be used afterwards."""
+    The model is left as it was (the sample runs in eval mode, so a training model's norm
+    statistics do not move); with `throwaway`, it is changed to trace shapes faster (fake
+    quantization off, eval mode, norms and activations removed) and must not be used
+    afterwards."""
     params = sum(p.numel() for p in model.parameters())
     size = 0
     counted: set[int] = set()
@@ -105,10 +107,13 @@ def count_cost(model: nn.Module, input_shape: tuple[int, ...], *, throwaway: boo
         elif isinstance(m, AttentionMixer):
             hooks.append(m.register_forward_hook(on_attention))
     device = next(model.parameters(), torch.empty(0)).device
+    modes = {m: m.training for m in model.modules()}
     try:
-        with torch.no_grad():
-            model(torch.zeros((1, *input_shape), device=device))
+        with torch.no_grad():  # eval mode: a training model's norm statistics stay as they are
+            model.eval()(torch.zeros((1, *input_shape), device=device))
     finally:
         for h in hooks:
             h.remove()
+        for m, training in modes.items():
+            m.training = training
     return Cost(params, totals["macs"], size, totals["activations"])

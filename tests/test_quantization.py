@@ -1,0 +1,83 @@
+"""Per-block precisions: the ONNX Runtime graphs a mixed-precision model is measured as, the
+backends' refusals, and the analytic cost of a quantized model."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto
+
+from hwnas.predictors import BackendError, measure_latency
+from hwnas.predictors.onnx_export import export_onnx
+from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
+from hwnas.spaces import get_space, reparameterize, set_fake_quant
+from hwnas.spaces.cost import count_cost
+from hwnas.spaces.network import BlockConfig
+
+FAST = dict(warmup=1, runs=3, rounds=1)
+
+
+def _conv2d_net(precisions: tuple[str, ...], train: bool = False) -> torch.nn.Module:
+    """A small conv2d network with one depthwise-separable block per stage at `precisions`."""
+    space = get_space("conv2d", input_shape=[3, 16, 16])
+    stages = [
+        (plan.widths[0], [BlockConfig("dwconv", 3, 1, 2.0, p)])
+        for plan, p in zip(space.plans, precisions)
+    ]
+    model = space._network(stages)
+    if train:
+        return model
+    return set_fake_quant(reparameterize(model.eval()), False)
+
+
+def _runtime_ops(graph) -> list[str]:
+    """The op types ONNX Runtime's CPU provider really runs for `graph` (after its fusions)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.log_severity_level = 3
+    with tempfile.TemporaryDirectory() as tmp:
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        return [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+
+
+def test_int8_blocks_beside_fp16_blocks_still_run_integer_kernels():
+    model = _conv2d_net(("int8", "fp16", "int8"))
+    x = torch.randn(1, 3, 16, 16)
+    graph = apply_precisions(export_onnx(model, x), tuple(x.shape), layer_precisions(model))
+    # every conv of the two int8 blocks (depthwise, pointwise, two MLP convs) is fused into an
+    # integer kernel, as it is without the fp16 block
+    assert _runtime_ops(graph).count("QLinearConv") == 8
+    # no float tensor makes an fp32 -> fp16 -> fp32 round trip between two fp32 nodes
+    produced_by = {o: n for n in graph.graph.node for o in n.output}
+    for node in graph.graph.node:
+        first = produced_by.get(node.input[0]) if node.op_type == "Cast" else None
+        to_fp32 = node.op_type == "Cast" and node.attribute[0].i == TensorProto.FLOAT
+        assert not (to_fp32 and first is not None and first.op_type == "Cast"), node.name
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"x": x.numpy()})[0]
+    assert torch.allclose(torch.from_numpy(out), model(x), atol=0.1)
+
+
+def test_count_cost_leaves_a_training_models_norm_statistics_alone():
+    model = _conv2d_net(("int8", "w4a8", "fp16"), train=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cost = count_cost(model, (3, 16, 16))
+    assert cost.macs > 0 and model.training
+    after = model.state_dict()
+    changed = [k for k, v in before.items() if not torch.equal(v, after[k])]
+    assert changed == []
+
+
+def test_eager_backend_names_per_layer_float_precisions_as_the_reason_it_refuses():
+    model = _conv2d_net(("fp16", "fp32", "fp16"))
+    with pytest.raises(BackendError, match=r"one float precision.*mixed\(fp16, fp32\)") as e:
+        measure_latency(model, (3, 16, 16), backend="torch-cpu", precision="mixed", **FAST)
+    assert "integer" not in str(e.value)
+    with pytest.raises(BackendError, match="no integer kernels.*not int8"):
+        measure_latency(model, (3, 16, 16), backend="torch-cpu", precision="int8", **FAST)
