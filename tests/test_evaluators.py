@@ -318,13 +318,22 @@ def test_a_nan_proxy_fails_the_candidate_naming_the_proxy(space):
 
 
 def test_latency_evaluator_measures_on_onnxruntime(space):
-    predictors = pytest.importorskip("hwnas.predictors")
-    if not hasattr(predictors, "measure_latency"):
-        pytest.skip("hwnas.predictors.measure_latency is not available yet")
     evaluator = get_evaluator("latency", space, warmup=2, runs=5, rounds=1)
     m = evaluator.evaluate(space.sample(4))
     assert m.ok, m.reason
     assert m["latency_ms"] > 0 and m["macs"] == space.cost(space.sample(4)).macs
+
+
+def test_latency_is_measured_at_the_architectures_own_precisions(space):
+    """By default each block runs at its own precision: eager torch runs a whole network at
+    one float precision, so an arch with an int8 block cannot be measured there unless fp32
+    is asked for."""
+    arch = next(a for a in map(space.sample, range(100)) if "int8" in a.values())
+    fast = {"warmup": 1, "runs": 2, "rounds": 1}
+    m = get_evaluator("latency", space, backend="torch-cpu", **fast).evaluate(arch)
+    assert not m.ok and "mixed(fp32, int8)); use onnxruntime-cpu" in m.reason
+    as_fp32 = get_evaluator("latency", space, backend="torch-cpu", precision="fp32", **fast)
+    assert as_fp32.evaluate(arch).ok
 
 
 def test_latency_measurement_settings_are_checked_at_construction(space):

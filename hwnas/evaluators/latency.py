@@ -1,9 +1,11 @@
 """`LatencyEvaluator`: a candidate's latency, predicted from a fitted predictor or measured.
 
 With `predictor` (a fitted `hwnas.predictors` predictor, or the path of a saved one), latency is
-predicted without running anything; without it, the candidate's float inference model
+predicted without running anything; without it, the candidate's inference model
 (reparameterized, fake quantization off) is measured on `backend` with
-`hwnas.predictors.measure_latency`. Either way the result is `latency_ms`.
+`hwnas.predictors.measure_latency`, by default with each block at the precision the
+architecture gives it (`precision="mixed"`; one name such as "fp32" times the whole network at
+that precision instead). Either way the result is `latency_ms`.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class LatencyEvaluator:
         predictor: Predictor | str | Path | None = None,
         *,
         backend: str = "onnxruntime-cpu",
-        precision: str = "fp32",
+        precision: str = "mixed",
         batch_size: int = 1,
         threads: int = 1,
         **measure: Any,
