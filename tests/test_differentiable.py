@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import load_dataset
 from hwnas.evaluators.metrics import Metrics
-from hwnas.predictors import LUTPredictor
+from hwnas.predictors import LearnedPredictor, LUTPredictor
 from hwnas.search import get_searcher
 from hwnas.search.differentiable import DifferentiableSearcher, lut_latency, score_function
 from hwnas.search.supernet import LatencyTable, SuperNet
@@ -88,6 +88,18 @@ def test_derive_under_a_target_trades_the_least_probability_for_latency(space, l
     assert fitted != slow and lut.predict([fitted])[0] <= 0.7 * slow_ms
     floor = derive(1e-6)  # unreachable: as fast as single changes get
     assert lut.predict([floor])[0] <= min(lut.predict([space.sample(s) for s in range(50)]))
+
+
+def test_a_fitted_selection_meets_its_target_as_lut_latency_prices_it(space, lut):
+    net = SuperNet(space)
+    table = LatencyTable(net, lut)
+    for seed in range(40):  # a target equal to an arch's latency: that arch already meets it
+        arch = space.sample(seed)
+        point_logits_at(net, arch)
+        exact = lut_latency(lut, space, arch)
+        assert net.arch_of(net.fit_latency(net.argmax_selection(), table, exact)) == arch
+        fitted = net.arch_of(net.fit_latency(net.argmax_selection(), table, 0.9 * exact))
+        assert lut_latency(lut, space, fitted) <= 0.9 * exact
 
 
 def test_gradients_reach_every_gate_and_the_weights(space, lut):
@@ -208,6 +220,7 @@ def test_search_moves_expected_latency_toward_the_target_and_derives_valid_archs
     assert up[-1] > up[0]
     assert low.expected_latency_ms < 0.8 * uniform < high.expected_latency_ms
     assert low.arch_latency_ms <= low.target_ms  # derived under the target
+    assert [h["tau"] for h in low.history][::2] == pytest.approx([5.0, 0.5])  # annealed fully
     assert all(0 <= r.supernet_accuracy <= 100 for r in (low, high))  # candidates were ranked
     assert searcher.ask(1) == []  # one architecture per target
 
@@ -230,6 +243,33 @@ def test_same_seed_same_search_and_restore_continues_the_sweep(space, lut, digit
     assert restored.results[0].history == searcher.results[0].history  # same seed, same search
 
 
+def test_an_interrupted_sweep_still_proposes_what_the_finished_searches_derived(
+    space, lut, digits, sweep
+):
+    searcher, archs = sweep
+    again = DifferentiableSearcher(
+        space,
+        seed=0,
+        dataset=digits,
+        latency_predictor=lut,
+        latency_targets_ms=[r.target_ms for r in searcher.results],
+        **FAST,
+    )
+    run = again.search.run
+
+    def interrupted_second_search(target_ms):
+        if again.results:  # Ctrl-C while the second supernet trains
+            raise KeyboardInterrupt
+        return run(target_ms)
+
+    again.search.run = interrupted_second_search
+    with pytest.raises(KeyboardInterrupt):
+        again.ask(2)
+    assert again.trials == []
+    again.search.run = run
+    assert again.ask(2) == archs  # the first search's arch is not lost
+
+
 def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):
     target = float(np.median(lut.predict([space.sample(s) for s in range(100)])))
     settings = dict(FAST, derive_samples=6, derive_count=3)
@@ -250,6 +290,19 @@ def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lu
     )
     restored.restore([(archs[0], Metrics({"accuracy": 50.0}))])
     assert restored.ask(2) == archs[1:]
+
+
+def test_an_unreachable_target_warns_and_progress_reports_every_epoch(space, lut, digits, capsys):
+    settings = dict(FAST, derive_samples=0, progress=True)
+    searcher = DifferentiableSearcher(
+        space, seed=0, dataset=digits, latency_predictor=lut, latency_target_ms=1e-6, **settings
+    )
+    with pytest.warns(UserWarning, match="latency target 1e-06 ms is out of reach"):
+        (arch,) = searcher.ask(1)
+    assert lut.predict([arch])[0] > 1e-6
+    lines = capsys.readouterr().err.splitlines()
+    for epoch in (1, 3):
+        assert any(f"(target 1e-06 ms) epoch {epoch}/3: " in line for line in lines), lines
 
 
 def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
@@ -290,10 +343,38 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
     wider = tmp_path / "tiny2d.yaml"  # the same space with a precision the profile lacks
     text = (DATA / "tiny2d.yaml").read_text()
     wider.write_text(text.replace("[fp32, int8]", "[fp32, int8, w4a8]"))
-    with pytest.raises(ValueError, match="w4a8.*`precisions`"):
-        DifferentiableSearcher(get_space(wider), dataset="digits", latency_predictor=lut).ask(1)
+    with pytest.raises(ValueError, match="w4a8.*`precisions`"):  # refused before any search
+        DifferentiableSearcher(get_space(wider), dataset="digits", latency_predictor=lut)
     with pytest.raises(SpaceError, match="MetaFormer"):
         SuperNet(get_space("nasbench201"))
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(mixers=["conv", "atn"]), r"mixers: \['atn'\] not in the space"),
+        (dict(precisions=["fp32", "int4"]), r"precisions: \['int4'\] not in the space"),
+        (dict(mixers="conv"), "mixers must be a non-empty list of names, not 'conv'"),
+        (dict(weight_decay=-0.1), "weight_decay"),
+        (dict(weight_lr=float("inf")), "weight_lr must be finite"),
+        (dict(latency_targets_ms=0.2), "latency_targets_ms: give a non-empty list"),
+        (dict(latency_targets_ms=[0.2, 0.3, 0.2]), r"latency_targets_ms: \[0.2\] given more"),
+        (dict(latency_target_ms=float("inf")), "latency_target_ms must be > 0 ms and finite"),
+        (dict(device="gpu"), "device 'gpu'"),
+        (dict(device=f"cuda:{torch.cuda.device_count()}"), "no such CUDA device"),
+    ],
+)
+def test_bad_settings_are_refused_when_the_searcher_is_built(space, lut, settings, message):
+    with pytest.raises(ValueError, match=message):
+        DifferentiableSearcher(space, dataset="digits", latency_predictor=lut, **settings)
+
+
+def test_a_predictor_without_block_latencies_or_an_empty_split_is_refused(space, digits):
+    with pytest.raises(ValueError, match="latency_predictor: .*lookup-table.*not LearnedPredictor"):
+        DifferentiableSearcher(space, dataset=digits, latency_predictor=LearnedPredictor(space))
+    no_val = replace(digits, x_val=digits.x_val[:0], y_val=digits.y_val[:0])
+    with pytest.raises(ValueError, match="val split, which is empty"):
+        DifferentiableSearcher(space, dataset=no_val)
 
 
 def test_soft_mixture_runs_every_candidate(space):

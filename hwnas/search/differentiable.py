@@ -44,6 +44,8 @@ searcher restored from its trials proposes the same next architectures.
 
 from __future__ import annotations
 
+import math
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -54,7 +56,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.search.base import Searcher, number_setting
@@ -92,17 +93,32 @@ class SupernetSettings:
         kinds = {"int": (int,), "float": (int, float), "bool": (bool,)}
         for f in fields(self):
             value, kind = getattr(self, f.name), kinds.get(f.type)
-            if kind and (
-                isinstance(value, bool) != (f.type == "bool") or not isinstance(value, kind)
-            ):
+            if not kind:
+                continue
+            if isinstance(value, bool) != (f.type == "bool") or not isinstance(value, kind):
                 raise ValueError(
                     f"differentiable search setting {f.name} must be {f.type}, not {value!r}"
                 )
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"differentiable search setting {f.name} must be finite, not {value!r}"
+                )
+        for name in ("mixers", "precisions"):
+            names = getattr(self, name)
+            if names is None:
+                continue
+            if isinstance(names, str) or not isinstance(names, Sequence) or not names:
+                raise ValueError(
+                    f"differentiable search setting {name} must be a non-empty list of names, "
+                    f"not {names!r}"
+                )
+            object.__setattr__(self, name, tuple(names))
         checks = {
             "epochs": self.epochs >= 1,
             "warmup_epochs": 0 <= self.warmup_epochs < self.epochs,
             "batch_size": self.batch_size >= 1,
             "weight_lr": self.weight_lr > 0,
+            "weight_decay": self.weight_decay >= 0,
             "arch_lr": self.arch_lr > 0,
             "tau_start": self.tau_start > 0,
             "tau_end": 0 < self.tau_end <= self.tau_start,
@@ -171,20 +187,48 @@ def lut_latency(predictor: BlockLatencyModel, space: SearchSpace, arch: Arch) ->
     )
 
 
-def load_lut(path: str | Path, space: SearchSpace) -> BlockLatencyModel:
-    """A lookup-table predictor from a latency profile (.csv) or a saved `lut` predictor."""
+def latency_model(source: Any, space: SearchSpace) -> BlockLatencyModel | None:
+    """The block latency model of `latency_predictor`: None, one given (a `LUTPredictor`), or
+    a lookup table loaded from a latency profile (.csv) or a saved `lut` predictor. A predictor
+    without per-block latencies (a fitted `learned` or `transfer` one) is refused here."""
     from hwnas.predictors import LUTPredictor, load_predictor
 
-    predictor = (
-        LUTPredictor.from_profile(path, space)
-        if str(path).endswith(".csv")
-        else load_predictor(path, space)
-    )
-    if not isinstance(predictor, LUTPredictor):
-        raise ValueError(
-            f"{path}: the differentiable searcher needs a lookup-table (lut) predictor"
+    if isinstance(source, str | Path):
+        name = source
+        source = (
+            LUTPredictor.from_profile(source, space)
+            if str(source).endswith(".csv")
+            else load_predictor(source, space)
         )
-    return predictor
+    else:
+        name = "latency_predictor"
+    if source is not None and not all(
+        callable(getattr(source, m, None)) for m in ("block_latency", "base_latency")
+    ):
+        raise ValueError(
+            f"{name}: the differentiable searcher needs a lookup-table (lut) predictor, not "
+            f"{type(source).__name__} (it has no per-block latencies)"
+        )
+    return source
+
+
+def search_device(device: str | None) -> torch.device:
+    """The device the supernet trains on (CUDA when present, by default). A name torch cannot
+    parse, or a GPU this machine lacks, is refused here rather than deep in the first search
+    (the searcher trains in this process, so the device must be here)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise ValueError(f"device {device!r}: {e}") from None
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if parsed.type == "cuda" and (parsed.index or 0) >= count:
+        raise ValueError(
+            f"device {device!r}: no such CUDA device on this machine ({count} visible); "
+            "use device: cpu"
+        )
+    return parsed
 
 
 class SupernetSearch:
@@ -203,11 +247,25 @@ class SupernetSearch:
     ):
         self.space, self.dataset, self.settings = space, dataset, settings
         self.predictor, self.seed, self.progress = predictor, seed, progress
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = search_device(device)
+        for split in ("train", "val"):
+            if not len(dataset.split(split)[1]):
+                raise ValueError(
+                    f"dataset {dataset.name!r}: the differentiable searcher trains on its "
+                    f"{split} split, which is empty"
+                )
+        with torch.random.fork_rng(devices=[]):
+            self._supernet()  # the candidates and their latencies, checked before any search
 
     def build(self) -> tuple[SuperNet, LatencyTable | None]:
         """A fresh supernet (seeded weights) and its latency table on the search device."""
         torch.manual_seed(self.seed)
+        net, table = self._supernet()
+        net.to(self.device)
+        return net, table.to(self.device) if table is not None else None
+
+    def _supernet(self) -> tuple[SuperNet, LatencyTable | None]:
+        """A supernet of the settings' candidates and its latency table, on the CPU."""
         s = self.settings
         net = SuperNet(
             self.space,
@@ -225,8 +283,7 @@ class SupernetSearch:
                     f"latency_predictor cannot price every supernet choice ({e}); restrict "
                     "the choices with the `precisions` / `mixers` settings"
                 ) from e
-        net.to(self.device)
-        return net, table.to(self.device) if table is not None else None
+        return net, table
 
     def run(self, target_ms: float | None = None) -> SearchResult:
         if target_ms is not None:
@@ -249,6 +306,14 @@ class SupernetSearch:
             )
             for arch, accuracy in ranked[: self.settings.derive_count]
         ]
+        over = [d.latency_ms for d in derived if target_ms is not None and d.latency_ms > target_ms]
+        if over:
+            warnings.warn(
+                f"latency target {target_ms} ms is out of reach: {len(over)} of the "
+                f"{len(derived)} derived architecture(s) exceed it (the fastest takes "
+                f"{min(over):.4g} ms in the LUT, as fast as single changes get); proposed anyway",
+                stacklevel=2,
+            )
         return SearchResult(target_ms, derived, expected, time.perf_counter() - start, history)
 
     def _derive(self, net: SuperNet, table, target_ms) -> list[tuple[Arch, float | None]]:
@@ -303,14 +368,14 @@ class SupernetSearch:
         rng = np.random.default_rng(self.seed)
         train, val = self._batches("train", rng), self._batches("val", rng)
         steps = max(1, len(self.dataset.y_train) // s.batch_size)
-        arch_steps = max(1, (s.epochs - s.warmup_epochs) * steps)
+        last_arch_step = max(1, (s.epochs - s.warmup_epochs) * steps - 1)  # runs at tau_end
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, s.epochs * steps)
         history, arch_step = [], 0
-        epochs = tqdm(range(s.epochs), desc="supernet", disable=not self.progress, leave=False)
-        for epoch in epochs:
+        for epoch in range(s.epochs):
             totals: dict[str, float] = {}
             for _ in range(steps):
-                tau = s.tau_start * (s.tau_end / s.tau_start) ** min(1.0, arch_step / arch_steps)
+                annealed = min(1.0, arch_step / last_arch_step)
+                tau = s.tau_start * (s.tau_end / s.tau_start) ** annealed
                 net.train()
                 net.sample(tau)
                 x, y = next(train)
@@ -328,7 +393,8 @@ class SupernetSearch:
                 with torch.no_grad():
                     record["expected_latency_ms"] = float(net.expected_latency(table))
             history.append(record)
-            epochs.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
+            if self.progress:
+                report_epoch(record, s.epochs, target_ms)
         return history
 
     def _arch_step(self, net, table, target_ms, optimizer, batch) -> dict[str, float]:
@@ -371,10 +437,38 @@ def score_function(
 
 
 def latency_target(name: str, value: Any) -> float:
-    """A latency target in ms, checked: a positive number."""
-    if number_setting(name, value, 0) == 0:
-        raise ValueError(f"{name} must be > 0 ms, not 0")
-    return float(value)
+    """A latency target in ms, checked: a positive, finite number."""
+    ms = number_setting(name, value, 0)
+    if not 0 < ms < math.inf:
+        raise ValueError(f"{name} must be > 0 ms and finite, not {value!r}")
+    return ms
+
+
+def latency_targets(one: Any, sweep: Any) -> list[float | None]:
+    """The targets of the searches, in order: `latency_target_ms`, the list
+    `latency_targets_ms` (distinct: a repeated target repeats a whole search that proposes
+    nothing new), or one search without a target."""
+    if one is not None and sweep is not None:
+        raise ValueError("give latency_target_ms or latency_targets_ms, not both")
+    if sweep is None:
+        return [None if one is None else latency_target("latency_target_ms", one)]
+    if isinstance(sweep, str) or not isinstance(sweep, Sequence | np.ndarray) or not len(sweep):
+        raise ValueError(
+            f"latency_targets_ms: give a non-empty list of targets in ms, not {sweep!r}"
+        )
+    targets = [latency_target(f"latency_targets_ms[{i}]", t) for i, t in enumerate(sweep)]
+    repeated = sorted({t for t in targets if targets.count(t) > 1})
+    if repeated:
+        raise ValueError(f"latency_targets_ms: {repeated} given more than once")
+    return targets
+
+
+def report_epoch(record: dict[str, float], epochs: int, target_ms: float | None) -> None:
+    """One line on stderr per supernet epoch: whole lines, so they also show above a live
+    display that holds the terminal (the experiment's), where a redrawn bar would not."""
+    target = "no latency target" if target_ms is None else f"target {target_ms:g} ms"
+    values = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+    print(f"supernet ({target}) epoch {record['epoch']}/{epochs}: {values}", file=sys.stderr)
 
 
 def _add(totals: dict[str, float], **values: float) -> None:
@@ -426,54 +520,39 @@ class DifferentiableSearcher(Searcher):
                 "latency_target_ms or latency_targets_ms",
                 stacklevel=2,
             )
-        if latency_target_ms is not None and latency_targets_ms is not None:
-            raise ValueError("give latency_target_ms or latency_targets_ms, not both")
         unknown = sorted(set(settings) - set(SupernetSettings.__dataclass_fields__))
         if unknown:
             known = sorted(SupernetSettings.__dataclass_fields__)
             raise ValueError(f"differentiable searcher: unknown settings {unknown}; known: {known}")
-        for name in ("mixers", "precisions"):
-            if settings.get(name) is not None:
-                settings[name] = tuple(settings[name])
-        if latency_targets_ms is not None:
-            if isinstance(latency_targets_ms, str) or not latency_targets_ms:
-                raise ValueError("latency_targets_ms: give a non-empty list of targets in ms")
-            self.targets: list[float | None] = [
-                latency_target(f"latency_targets_ms[{i}]", t)
-                for i, t in enumerate(latency_targets_ms)
-            ]
-        else:
-            self.targets = [
-                None
-                if latency_target_ms is None
-                else latency_target("latency_target_ms", latency_target_ms)
-            ]
-        if isinstance(latency_predictor, str | Path):
-            latency_predictor = load_lut(latency_predictor, space)
+        self.targets = latency_targets(latency_target_ms, latency_targets_ms)
+        if any(t is not None for t in self.targets) and latency_predictor is None:
+            raise ValueError("latency targets need a latency_predictor (a LUT)")
         self.search = SupernetSearch(
             space,
             resolve_dataset(dataset, space, seed=seed),
             SupernetSettings(**settings),
-            latency_predictor,
+            latency_model(latency_predictor, space),
             seed=seed,
             device=device,
             progress=progress,
         )
-        if any(t is not None for t in self.targets) and latency_predictor is None:
-            raise ValueError("latency targets need a latency_predictor (a LUT)")
         self.results: list[SearchResult] = []
         self._queued: list[Arch] = []  # derived by the last search, not yet proposed
 
     def _propose(self, n: int) -> list[Arch]:
         proposed: list[Arch] = []
-        while len(proposed) < n:
-            if not self._queued:
-                if len(self.results) == len(self.targets):
-                    break
-                result = self.search.run(self.targets[len(self.results)])
-                self.results.append(result)
-                self._queued = [d.arch for d in result.derived]
-            arch = self._queued.pop(0)
-            if not self.seen(arch) and arch not in proposed:
-                proposed.append(arch)
+        try:
+            while len(proposed) < n:
+                if not self._queued:
+                    if len(self.results) == len(self.targets):
+                        break
+                    result = self.search.run(self.targets[len(self.results)])
+                    self.results.append(result)
+                    self._queued = [d.arch for d in result.derived]
+                arch = self._queued.pop(0)
+                if not self.seen(arch) and arch not in proposed:
+                    proposed.append(arch)
+        except BaseException:  # a later search failed or was interrupted (Ctrl-C)
+            self._queued[:0] = proposed  # nothing was proposed: offer these first next time
+            raise
         return proposed

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -298,6 +299,8 @@ class SuperNet(nn.Module):
         if not isinstance(space, MetaFormerSpace):
             raise SpaceError(f"space {space.name!r}: the supernet needs a MetaFormer space")
         self.space = space
+        known_names("mixers", mixers, [m for p in space.plans for m in p.mixers])
+        known_names("precisions", precisions, [q for p in space.plans for q in p.precisions])
         self.plans = tuple(
             restrict_plan(p, i, mixers, precisions) for i, p in enumerate(space.plans)
         )
@@ -369,14 +372,16 @@ class SuperNet(nn.Module):
         return total
 
     def selection_latency(self, table: LatencyTable, picks: Selection) -> float:
-        """The LUT latency (ms) of a discrete selection (gate -> index of its value)."""
-        total = table.base_ms[tuple(picks[s.width] for s in self.stages)]
+        """The LUT latency (ms) of a discrete selection (gate -> index of its value), summed
+        as `hwnas.search.differentiable.lut_latency` sums it (base + sum of the blocks), so a
+        selection fitted to a target meets it to the last bit there too."""
+        blocks = 0.0
         for i, stage in enumerate(self.stages):
             width = picks[stage.width]
             for block in stage.blocks[: stage.depth.values[picks[stage.depth]]]:
                 option, expansion = picks[block.option], picks[block.expansion]
-                total += table.blocks_ms[i][width, option, expansion, picks[block.precision]]
-        return float(total)
+                blocks += table.blocks_ms[i][width, option, expansion, picks[block.precision]]
+        return float(table.base_ms[tuple(picks[s.width] for s in self.stages)] + blocks)
 
     def argmax_selection(self) -> Selection:
         return {g: int(torch.argmax(g.logits.detach())) for g in self.gates()}
@@ -447,6 +452,16 @@ class SuperNet(nn.Module):
         return self.space.arch(choices)
 
 
+def known_names(setting: str, names: Sequence[str] | None, known: Sequence[str]) -> None:
+    """Refuse names in a candidate restriction that no stage of the space has: a typo would
+    otherwise silently leave that candidate out of the search."""
+    unknown = [n for n in names or () if n not in known]
+    if unknown:
+        raise SpaceError(
+            f"{setting}: {unknown} not in the space (it has {list(dict.fromkeys(known))})"
+        )
+
+
 def restrict_plan(
     plan: StagePlan,
     stage: int,
@@ -479,23 +494,30 @@ class LatencyTable(nn.Module):
     def __init__(self, supernet: SuperNet, predictor: BlockLatencyModel):
         super().__init__()
         plans = supernet.plans
-        for i, p in enumerate(plans):
-            values = [
-                predictor.block_latency(i, w, BlockConfig(o.mixer, o.kernel, o.dilation, e, q))
-                for w, o, e, q in itertools.product(p.widths, p.options, p.expansions, p.precisions)
-            ]
-            shape = (len(p.widths), len(p.options), len(p.expansions), len(p.precisions))
-            self.register_buffer(f"block{i}", torch.tensor(values).reshape(shape))
-        combos = list(itertools.product(*(p.widths for p in plans)))
-        base = [predictor.base_latency(c) for c in combos]
-        self.register_buffer("base", torch.tensor(base).reshape([len(p.widths) for p in plans]))
-        self.stages = len(plans)
-        # numpy copies for fast lookups of discrete selections
-        self.base_ms = self.base.numpy().astype(float)
-        self.blocks_ms = [b.numpy().astype(float) for b in self.blocks]
-        values = torch.cat([self.base.flatten(), *(b.flatten() for b in self.blocks)])
-        if not bool(torch.all(torch.isfinite(values))):
+        # float64 for lookups of discrete selections: the predictor's own values, so that a
+        # derived architecture meets a target exactly as `lut_latency` prices it
+        self.blocks_ms = [
+            np.array(
+                [
+                    predictor.block_latency(i, w, BlockConfig(o.mixer, o.kernel, o.dilation, e, q))
+                    for w, o, e, q in itertools.product(
+                        p.widths, p.options, p.expansions, p.precisions
+                    )
+                ],
+                dtype=float,
+            ).reshape(len(p.widths), len(p.options), len(p.expansions), len(p.precisions))
+            for i, p in enumerate(plans)
+        ]
+        combos = itertools.product(*(p.widths for p in plans))
+        self.base_ms = np.array([predictor.base_latency(c) for c in combos], dtype=float).reshape(
+            [len(p.widths) for p in plans]
+        )
+        if not all(np.isfinite(a).all() for a in (self.base_ms, *self.blocks_ms)):
             raise ValueError("latency predictor returned a non-finite latency")
+        for i, block in enumerate(self.blocks_ms):
+            self.register_buffer(f"block{i}", torch.tensor(block, dtype=torch.float32))
+        self.register_buffer("base", torch.tensor(self.base_ms, dtype=torch.float32))
+        self.stages = len(plans)
 
     @property
     def blocks(self) -> list[torch.Tensor]:
