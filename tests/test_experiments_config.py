@@ -83,6 +83,19 @@ HOSTILE = {
         VALID + "latency: {predictor: nosuch.json}\n",
         "latency is set but nothing uses it",
     ),
+    "latency target for another searcher": (
+        VALID.replace("searcher: random", "searcher: predictor")
+        + "latency: {predictor: p.json, target_ms: 2}\n",
+        "latency.target_ms is a target for the differentiable searcher, not predictor",
+    ),
+    "latency target given twice": (
+        VALID.replace(
+            "searcher: random",
+            "searcher: {name: differentiable, settings: {latency_targets_ms: [1]}}",
+        )
+        + "latency: {profile: p.csv, target_ms: 2}\n",
+        "latency.target_ms and searcher.settings.latency_targets_ms: give one of them",
+    ),
     "not a mapping": ("- just\n- a list\n", "expected a mapping"),
     "broken yaml": ("space: [conv1d\n", "not valid YAML"),
 }

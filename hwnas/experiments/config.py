@@ -199,7 +199,23 @@ class ExperimentConfig(_Strict):
                 "latency is set but nothing uses it: add the `latency` evaluator or use the "
                 f"{' or '.join(LATENCY_USERS)} searcher"
             )
+        if self.latency and self.latency.target_ms is not None:
+            self._one_latency_target()
         return self
+
+    def _one_latency_target(self) -> None:
+        """`latency.target_ms` steers the differentiable searcher only, and must not compete
+        with a target in its settings (which one would win is not obvious)."""
+        if self.searcher.name != "differentiable":
+            raise ValueError(
+                "latency.target_ms is a target for the differentiable searcher, not "
+                f"{self.searcher.name}; use a constraint ({{metric: latency_ms, max: ...}})"
+            )
+        for setting in ("latency_target_ms", "latency_targets_ms"):
+            if setting in self.searcher.settings:
+                raise ValueError(
+                    f"latency.target_ms and searcher.settings.{setting}: give one of them"
+                )
 
     @property
     def objective_pairs(self) -> list[tuple[str, str]]:
