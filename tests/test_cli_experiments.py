@@ -235,3 +235,52 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     assert len(written) == min(2, len(front["front"]))
     assert hwnas("build", str(written[0])) == 0
     assert "-> output (1, 10)" in capsys.readouterr().out
+
+
+def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
+    capsys.readouterr()
+    run, html = str(tmp_path / "run"), tmp_path / "report.html"
+    assert hwnas("pareto", run, "--json", "--html", str(html)) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["front"] and f"wrote {html}" in err  # stdout is the JSON alone
+    assert "plotly" in html.read_text()[:5000]
+
+    assert hwnas("pareto", run, "--objectives", ",") == 1  # not a table without metrics
+    out, err = capsys.readouterr()
+    assert not out and "--objectives: give metric:min|max" in err
+
+
+NO_TABLE = pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no table")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "demo",
+        "conv1d_mnist1d",
+        "conv2d_mnist5k_latency",
+        "differentiable",
+        pytest.param("nb201_multiobjective", marks=NO_TABLE),
+    ],
+)
+def test_examples_build_every_part(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each example's space, searcher and evaluator build from the repository root as the
+    guide runs them: a renamed setting or a moved profile fails here, not in a user's run."""
+    from hwnas.experiments import load_experiment
+    from hwnas.experiments.components import (
+        check_executor,
+        make_evaluator,
+        make_searcher,
+        make_space,
+    )
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    config = load_experiment(f"examples/{name}.yaml").with_absolute_inputs(root)
+    space = make_space(config)
+    check_executor(config)
+    assert make_searcher(config, space, progress=False).space is space
+    assert make_evaluator(config, space) is not None

@@ -89,11 +89,14 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
 
 
 def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:
+    from hwnas.experiments import ExperimentError
     from hwnas.experiments.results import parse_objectives
 
     if not specs:
         return results.objectives
     flat = [s.strip() for spec in specs for s in spec.split(",") if s.strip()]
+    if not flat:  # an empty value (an unset shell variable, say) is a mistake, not the default
+        raise ExperimentError(f"--objectives: give metric:min|max, not {','.join(specs)!r}")
     return parse_objectives(flat, results.objectives)
 
 
@@ -139,7 +142,7 @@ def pareto(
         from hwnas.experiments.plots import write_report
 
         write_report(results, objs, html)
-        typer.echo(f"wrote {html}")
+        typer.echo(f"wrote {html}", err=as_json)  # with --json, stdout is the JSON alone
 
 
 def _print_front(results, front, metrics, objs, hv) -> None:
@@ -168,7 +171,12 @@ def _fmt(value: float) -> str:
 @app.command()
 def export(
     run: Path = typer.Argument(..., help="run directory"),
-    top: int = typer.Option(None, "--top", min=1, help="export the K best of the front"),
+    top: int = typer.Option(
+        None,
+        "--top",
+        min=1,
+        help="export the K front members best in the first objective (default 1)",
+    ),
     trial: int = typer.Option(None, "--trial", min=0, help="export this trial number"),
     fmt: str = typer.Option("json", "--format", help="json, yaml, onnx or torch"),
     out: Path = typer.Option(None, "-o", "--out", help="output folder (default RUN/export)"),
