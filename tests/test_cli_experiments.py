@@ -251,6 +251,8 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     assert hwnas("pareto", run, "--objectives", ",") == 1  # not a table without metrics
     out, err = capsys.readouterr()
     assert not out and "--objectives: give metric:min|max" in err
+    assert hwnas("pareto", run, "--objectives", "latency_ms:min,latency_ms:max") == 1
+    assert "objective 'latency_ms:max': latency_ms is given twice" in capsys.readouterr().err
 
 
 NO_TABLE = pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no table")

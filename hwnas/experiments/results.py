@@ -49,6 +49,8 @@ def parse_objectives(specs: Sequence[str], known: Objectives) -> list[tuple[str,
         direction = direction or directions.get(metric, "")
         if direction not in ("min", "max"):
             raise ExperimentError(f"objective {spec!r}: say metric:min or metric:max")
+        if metric in dict(out):
+            raise ExperimentError(f"objective {spec!r}: {metric} is given twice")
         out.append((metric, direction))
     return out
 

@@ -118,7 +118,7 @@ def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
     if changed:
         raise ExperimentError(
             f"run {run_dir} was started with a different {' and '.join(changed)}; its results "
-            "are in the first one: use a new run_dir (or name) for a different experiment"
+            "are in the first one: use a new run_dir for a different experiment"
         )
 
 
@@ -261,7 +261,7 @@ class RunStore:
         if changed:
             raise ExperimentError(
                 f"run {self.run_dir} was started with a different {', '.join(changed)}; "
-                "use a new run_dir (or name) for a different experiment"
+                "use a new run_dir for a different experiment"
             )
         self._check_same_space()
 
@@ -276,7 +276,7 @@ class RunStore:
             raise ExperimentError(
                 f"run {self.run_dir}: the space file {self.space.source} changed since the run "
                 f"started ({SPACE_SNAPSHOT} in the run holds the one it started with); use a "
-                "new run_dir (or name) for the changed space"
+                "new run_dir for the changed space"
             )
 
     # -- liveness --------------------------------------------------------------------------
