@@ -6,6 +6,7 @@ few timed runs, so a whole profile takes seconds; accuracy targets live in bench
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from hwnas.predictors import (
     measure_latency,
     read_profile,
 )
+from hwnas.predictors.evaluation import fit_from_profile
 from hwnas.predictors.measure import measure_latencies
 from hwnas.predictors.onnx_export import export_onnx, node_scopes
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
@@ -554,3 +556,95 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def test_profile_file_is_data_not_pickle(profile_path):
     head = profile_path.read_bytes()[:200]
     assert head.startswith(b"row_id,kind,")
+
+
+# -- the device a predictor predicts for ---------------------------------------------------------
+def _as_measured_elsewhere(profile: Path, out: Path, cpu: str = "Other CPU 9000") -> Path:
+    """A copy of `profile` as if another machine had measured it (its rows name that CPU)."""
+    from hwnas.predictors.fingerprint import cpu_model
+
+    out.write_text(profile.read_text().replace(cpu_model(), cpu))
+    out.with_suffix(".json").write_text(profile.with_suffix(".json").read_text())
+    return out
+
+
+def test_a_predictor_records_its_device_and_eval_says_when_the_holdout_is_another(
+    space, profile_path, tmp_path, capsys
+):
+    from hwnas.predictors.fingerprint import cpu_model
+
+    lut = tmp_path / "lut.json"
+    main(["latency", "fit", str(profile_path), "-o", str(lut)])
+    assert load_predictor(lut).measured_on["cpu"] == cpu_model()
+    assert f"predicting latencies on {cpu_model()} (" in capsys.readouterr().out
+    main(["latency", "eval", str(lut), "--holdout", str(profile_path)])
+    captured = capsys.readouterr()
+    assert f"device: {cpu_model()}" in captured.out and captured.err == ""
+
+    elsewhere = _as_measured_elsewhere(profile_path, tmp_path / "elsewhere.csv")
+    main(["latency", "eval", str(lut), "--holdout", str(elsewhere), "--json"])
+    captured = capsys.readouterr()
+    scores = json.loads(captured.out)
+    assert scores["holdout_device"].startswith("Other CPU 9000")
+    assert "another device" in captured.err and "Other CPU 9000" in captured.err
+
+    old = json.loads(lut.read_text())  # a file written before devices were recorded
+    del old["measured_on"]
+    lut.write_text(json.dumps(old))
+    assert load_predictor(lut).measured_on is None
+    main(["latency", "eval", str(lut), "--holdout", str(profile_path)])
+    assert "device: not recorded" in capsys.readouterr().out
+
+
+def test_a_table_and_networks_from_two_devices_are_not_mixed(space, profile_path, tmp_path):
+    elsewhere = _as_measured_elsewhere(profile_path, tmp_path / "elsewhere.csv")
+    with pytest.raises(PredictorError, match="Other CPU 9000"):
+        fit_from_profile(profile_path, "learned", parts=elsewhere)
+    learned = fit_from_profile(elsewhere, "learned")
+    assert learned.measured_on["cpu"] == "Other CPU 9000"
+    saved = learned.save(tmp_path / "learned.json")
+    assert load_predictor(saved).measured_on == learned.measured_on
+
+
+def test_a_profile_is_not_resumed_on_another_device(space, tmp_path):
+    first = tmp_path / "first.csv"
+    build_profile(space, first, samples=0, limit=2, progress=False, **PROFILE_FAST)
+    elsewhere = _as_measured_elsewhere(first, tmp_path / "elsewhere.csv")
+    before = elsewhere.read_text()
+    with pytest.raises(ProfileError, match="Other CPU 9000"):
+        build_profile(space, elsewhere, samples=0, limit=2, progress=False, **PROFILE_FAST)
+    assert elsewhere.read_text() == before
+
+
+def test_eval_with_too_few_holdout_networks_to_rank_says_so(profile_path, tmp_path, capsys):
+    lut = tmp_path / "lut.json"
+    main(["latency", "fit", str(profile_path), "-o", str(lut)])
+    capsys.readouterr()
+    main(["latency", "eval", str(lut), "--holdout", "1"])
+    out = capsys.readouterr().out
+    assert "nan" not in out.lower()
+    assert "kendall_tau: n/a" in out and "at least 2" in out
+    main(["latency", "eval", str(lut), "--holdout", "1", "--json"])
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    scores = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert scores["n"] == 1 and scores["kendall_tau"] is None and scores["spearman"] is None
+
+
+def test_a_predictor_or_profile_with_unusable_numbers_or_a_newer_format_is_refused(tmp_path):
+    data = Path(__file__).parent / "data"
+    saved = LUTPredictor.from_profile(data / "tiny2d_ort.csv").save(tmp_path / "lut.json")
+    record = json.loads(saved.read_text())
+    entry = next(iter(record["table"]))
+    for bad in (float("nan"), -1.0):
+        saved.write_text(json.dumps({**record, "table": {**record["table"], entry: bad}}))
+        with pytest.raises(PredictorError, match=rf"lut.json: .*{re.escape(entry)}"):
+            load_predictor(saved)
+    for name in ("tiny2d_ort.csv", "tiny2d.yaml"):
+        (tmp_path / name).write_bytes((data / name).read_bytes())
+    meta = json.loads((data / "tiny2d_ort.json").read_text())
+    (tmp_path / "tiny2d_ort.json").write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(ProfileError, match="tiny2d_ort.json: format_version 99"):
+        read_profile(tmp_path / "tiny2d_ort.csv")

@@ -117,3 +117,13 @@ def test_bad_sources_and_settings_are_refused(space, small):
         TransferPredictor(sources, fallback=True)
     with pytest.raises(PredictorError, match="not fitted"):
         TransferPredictor(sources).predict(archs[:2])
+
+
+def test_fewer_than_two_distinct_measurements_are_refused(space, small):
+    archs, sources, target = small
+    with pytest.raises(PredictorError, match="at least 2"):
+        TransferPredictor(sources, space).fit(archs[:1], target[:1])
+    with pytest.raises(PredictorError, match="at least 2"):
+        TransferPredictor(sources, space).fit([archs[0]] * 4, [target[0]] * 4)
+    with pytest.raises(PredictorError, match="all equal"):
+        TransferPredictor(sources, space).fit(archs[:4], [5.0] * 4)

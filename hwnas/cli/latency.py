@@ -4,6 +4,7 @@ architectures."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -11,6 +12,12 @@ import typer
 from hwnas.predictors.measure import DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.parts import BLOCK_COPIES
 from hwnas.spaces import get_space
+
+RANK_SCORES = ("kendall_tau", "spearman")
+RANKS_UNDEFINED = (
+    "ranking needs at least 2 held-out networks, with measured and predicted latencies that "
+    "are not all equal"
+)
 
 app = typer.Typer(
     help="Latency: profile a space on real hardware, fit and evaluate predictors.",
@@ -85,10 +92,14 @@ def fit(
 ) -> None:
     """Build a predictor from a profile and save it as data."""
     from hwnas.predictors.evaluation import fit_from_profile
+    from hwnas.predictors.fingerprint import describe_device
 
     predictor = fit_from_profile(profile_path, kind, parts=parts)
     predictor.save(out)
-    typer.echo(f"{out}: {kind} predictor for space {predictor.space.name!r}")
+    typer.echo(
+        f"{out}: {kind} predictor for space {predictor.space.name!r}, predicting latencies on "
+        f"{describe_device(predictor.measured_on)}"
+    )
 
 
 @app.command("eval")
@@ -103,22 +114,39 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Score a predictor on held-out measured architectures (RMSE, MAPE, within 5%/10%,
-    Kendall tau, Spearman)."""
-    from hwnas.predictors import load_predictor
+    Kendall tau, Spearman), and say which device each side was measured on."""
+    from hwnas.predictors import load_predictor, read_profile
     from hwnas.predictors.evaluation import (
         holdout_from_own_profile,
         holdout_from_profile,
         score,
     )
+    from hwnas.predictors.fingerprint import describe_device, device_differences
 
     predictor = load_predictor(predictor_path)
+    result = {"predictor": predictor.kind, "device": describe_device(predictor.measured_on)}
     if holdout.isdigit():
         predictor, archs, measured = holdout_from_own_profile(predictor, int(holdout))
+        result["holdout"] = holdout
     else:
         archs, measured = holdout_from_profile(predictor, holdout)
-    result = {"predictor": predictor.kind, "holdout": holdout, **score(predictor, archs, measured)}
-    if as_json:
-        typer.echo(json.dumps(result))
+        holdout_device = read_profile(holdout).measured_on()
+        result.update(holdout=holdout, holdout_device=describe_device(holdout_device))
+        if None not in (predictor.measured_on, holdout_device):
+            differences = device_differences(predictor.measured_on, holdout_device)
+            if differences:
+                typer.echo(
+                    f"warning: the holdout was measured on another device than the predictor "
+                    f"({'; '.join(differences)}): these scores say how well one device's "
+                    "latencies predict another's, not how good the predictor is",
+                    err=True,
+                )
+    result.update(score(predictor, archs, measured))
+    undefined = [k for k in RANK_SCORES if math.isnan(result[k])]
+    if as_json:  # NaN is not JSON: an undefined rank correlation is null
+        typer.echo(json.dumps({k: None if k in undefined else v for k, v in result.items()}))
         return
     for key, value in result.items():
-        typer.echo(f"{key:>13}: {value:.4g}" if isinstance(value, float) else f"{key:>13}: {value}")
+        if key in undefined:
+            value = f"n/a ({RANKS_UNDEFINED})"
+        typer.echo(f"{key:>14}: {value:.4g}" if isinstance(value, float) else f"{key:>14}: {value}")

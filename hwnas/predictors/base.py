@@ -1,9 +1,10 @@
 """`LatencyPredictor`: the interface every latency predictor implements, and its data files.
 
 A predictor maps architectures of one space to latencies in milliseconds for the device its
-data was measured on. It is saved as data (JSON: its kind, its space, its settings and the
-measurements it was built from), never as a pickle, and a loaded predictor is rebuilt (refit
-deterministically) from that data, so files survive library upgrades.
+data was measured on (`measured_on`, whichever machine asks it). It is saved as data (JSON:
+its kind, its space, its settings, the measurements it was built from and their device),
+never as a pickle, and a loaded predictor is rebuilt (refit deterministically) from that
+data, so files survive library upgrades.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class LatencyPredictor(ABC):
     """Predicts latency (ms) of architectures of `space` on one device."""
 
     kind: ClassVar[str]
+    #: the device and settings its latencies are for (`fingerprint.device_of` of the profile
+    #: it was built from), whichever machine asks it; None where not recorded
+    measured_on: dict[str, str] | None = None
 
     def __init__(self, space: SearchSpace):
         self.space = space
@@ -98,6 +102,7 @@ class LatencyPredictor(ABC):
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
             "space": space_reference(self.space),
+            "measured_on": self.measured_on,
             **self.to_data(),
         }
         path.write_text(json.dumps(record) + "\n")

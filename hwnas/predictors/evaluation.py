@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.predictors.base import LatencyPredictor, PredictorError
+from hwnas.predictors.fingerprint import describe_device, device_differences
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.predictors.profile import read_profile
@@ -44,7 +45,18 @@ def fit_from_profile(
         raise PredictorError(f"{path}: no whole-architecture rows left to fit on")
     has_parts = not read_profile(table).parts().empty
     lut = LUTPredictor.from_profile(table, space) if has_parts else None
-    return LearnedPredictor(space, lut, source=str(path), **settings).fit(archs, y)
+    measured_on = profile.measured_on()
+    if lut is not None and None not in (lut.measured_on, measured_on):
+        differences = device_differences(measured_on, lut.measured_on)
+        if differences:
+            raise PredictorError(
+                f"{path}: its networks were measured on {describe_device(measured_on)}, but "
+                f"the table of {table} on {describe_device(lut.measured_on)} "
+                f"({'; '.join(differences)}); fit a predictor from one device's measurements"
+            )
+    predictor = LearnedPredictor(space, lut, source=str(path), **settings).fit(archs, y)
+    predictor.measured_on = measured_on
+    return predictor
 
 
 def holdout_from_own_profile(

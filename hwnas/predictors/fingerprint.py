@@ -3,12 +3,16 @@
 A latency is only meaningful for the device, runtime and settings that produced it, so every
 measurement and profile row carries the CPU model and core count (or the GPU name), the
 runtime and library versions, the thread count, the batch size and the precision.
+Profiles and the predictors fitted from them keep the part of it that says which device and
+settings their latencies are for (`DEVICE_FIELDS`), so a user can see what a predictor
+predicts, and two devices' measurements are never mixed in one profile or predictor.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import metadata
 from typing import Any
@@ -16,6 +20,8 @@ from typing import Any
 import torch
 
 LIBRARIES = ("torch", "onnxruntime", "onnx", "numpy")
+#: the fingerprint fields that say which device and settings a latency is for
+DEVICE_FIELDS = ("backend", "cpu", "cores", "gpu", "threads", "batch_size")
 
 
 @lru_cache(maxsize=1)
@@ -55,3 +61,29 @@ def device_fingerprint(
         "batch_size": batch_size,
         "precision": precision,
     }
+
+
+def device_of(fingerprint: Mapping[str, Any]) -> dict[str, str]:
+    """The `DEVICE_FIELDS` of a fingerprint, as strings (equal devices give equal dicts)."""
+    return {f: str(fingerprint.get(f, "")) for f in DEVICE_FIELDS}
+
+
+def describe_device(device: Mapping[str, str] | None) -> str:
+    """One line for a device of `device_of`, e.g. 'AMD EPYC (2 cores), onnxruntime-cpu,
+    1 thread(s), batch 1'."""
+    if not device:
+        return "not recorded"
+    gpu = f", {device['gpu']}" if device.get("gpu") else ""
+    return (
+        f"{device['cpu']} ({device['cores']} cores){gpu}, {device['backend']}, "
+        f"{device['threads']} thread(s), batch {device['batch_size']}"
+    )
+
+
+def device_differences(first: Mapping[str, str], second: Mapping[str, str]) -> list[str]:
+    """'field: first != second' for every device field in which two devices differ."""
+    return [
+        f"{f}: {first.get(f)!r} != {second.get(f)!r}"
+        for f in DEVICE_FIELDS
+        if first.get(f) != second.get(f)
+    ]

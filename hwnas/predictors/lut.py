@@ -61,6 +61,12 @@ class LUTPredictor(LatencyPredictor):
             )
         super().__init__(space)
         self.table = {str(k): float(v) for k, v in table.items()}
+        bad = [k for k, v in self.table.items() if not (np.isfinite(v) and v > 0)]
+        if bad:
+            raise PredictorError(
+                f"table: {bad[0]} is {self.table[bad[0]]}, not a positive latency (ms) "
+                f"({len(bad)} such entries)"
+            )
         self.subtract_overhead = subtract_overhead
         self.block_copies = block_copies
         self.source = source
@@ -79,7 +85,9 @@ class LUTPredictor(LatencyPredictor):
             raise PredictorError(f"{path}: the profile has no measured parts for a lookup table")
         table = dict(zip(parts["row_id"], parts["latency_ms"].astype(float)))
         copies = profile.meta.get("block_copies", 1)
-        return cls(space, table, source=str(path), block_copies=copies, **settings)
+        predictor = cls(space, table, source=str(path), block_copies=copies, **settings)
+        predictor.measured_on = profile.measured_on()
+        return predictor
 
     # -- the table ---------------------------------------------------------------------------
     def _lookup(self, part_id: str, precision: str = "fp32") -> float:

@@ -36,6 +36,13 @@ from tqdm import tqdm
 
 from hwnas.predictors.backends import BackendError, get_backend
 from hwnas.predictors.base import space_reference
+from hwnas.predictors.fingerprint import (
+    DEVICE_FIELDS,
+    describe_device,
+    device_differences,
+    device_fingerprint,
+    device_of,
+)
 from hwnas.predictors.measure import (
     DEFAULT_ROUNDS,
     DEFAULT_RUNS,
@@ -165,6 +172,24 @@ class Profile:
         archs = [space.validate(Arch.from_json(text)) for text in rows["arch"]]
         return archs, rows["latency_ms"].to_numpy(dtype=float)
 
+    def measured_on(self) -> dict[str, str] | None:
+        """The device and settings of its measurements (`fingerprint.device_of`); None for a
+        profile without successful rows or fingerprints; a `ProfileError` where its rows were
+        measured on several devices (their latencies are not one device's)."""
+        ok = self.rows[self.rows["status"] == "ok"]
+        columns = [f"fp_{f}" for f in DEVICE_FIELDS if f"fp_{f}" in ok.columns]
+        if ok.empty or not columns:
+            return None
+        distinct = ok[columns].astype(str).drop_duplicates()
+        devices = [device_of({c[3:]: v for c, v in row.items()}) for _, row in distinct.iterrows()]
+        if len(devices) > 1:
+            raise ProfileError(
+                f"{self.path}: its rows were measured on {len(devices)} devices "
+                f"({'; '.join(describe_device(d) for d in devices[:3])}); a profile must hold "
+                "one device's latencies"
+            )
+        return devices[0]
+
     def space_reference(self) -> dict[str, Any]:
         """The space the profile measured, as `base.space_reference` describes one."""
         meta = self.meta
@@ -232,6 +257,12 @@ def _read_metadata(path: Path) -> dict[str, Any]:
         raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
     if not isinstance(meta, dict) or not {"space", "space_version"} <= set(meta):
         raise ProfileError(f"{meta_file}: not profile metadata (a mapping with space, version)")
+    version = meta.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ProfileError(
+            f"{meta_file}: format_version {version!r} is not one this hwnas reads "
+            f"(up to {FORMAT_VERSION}); a newer hwnas wrote it?"
+        )
     return meta
 
 
@@ -402,6 +433,18 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     return old
 
 
+def _check_same_device(profile: Profile, here: dict[str, str]) -> None:
+    """Refuse to resume a profile that another machine measured: its rows and this
+    machine's would mix two devices' latencies."""
+    there = profile.measured_on()
+    if there is not None and there != here:
+        raise ProfileError(
+            f"{profile.path}: measured on {describe_device(there)}, but this machine is "
+            f"{describe_device(here)} ({'; '.join(device_differences(there, here))}); a profile "
+            "holds one device's latencies: give another --out to profile this machine"
+        )
+
+
 def build_profile(
     space: SearchSpace,
     out: str | Path,
@@ -476,7 +519,11 @@ def build_profile(
     if out.exists():
         old = _check_resume(out, meta)
         _truncate_partial_line(out)
-        done = set(read_profile(out).rows["row_id"])
+        existing = read_profile(out)
+        _check_same_device(
+            existing, device_of(device_fingerprint(backend, "", batch_size, threads))
+        )
+        done = set(existing.rows["row_id"])
         meta["passes"] = max(passes, old.get("passes", 1))
     else:
         done = set()

@@ -13,6 +13,7 @@ from hwnas.predictors.base import (
     check_space,
     space_from_reference,
 )
+from hwnas.predictors.fingerprint import device_of
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import SearchSpace
@@ -74,12 +75,17 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
     if space is None:
         space = space_from_reference(data["space"])
     check_space(space, data["space"], str(path))
+    measured_on = data.get("measured_on")
+    if measured_on is not None and not isinstance(measured_on, dict):
+        raise PredictorError(f"{path}: measured_on must be a device record, not {measured_on!r}")
     try:
-        return cls.from_data(data, space)
-    except PredictorError:
-        raise
+        predictor = cls.from_data(data, space)
+    except PredictorError as e:  # the data does not make a predictor: name the file
+        raise PredictorError(f"{path}: {e}") from None
     except (KeyError, TypeError, AttributeError, ValueError) as e:  # a damaged or edited file
         what = f"missing field {e}" if isinstance(e, KeyError) else str(e)
         raise PredictorError(
             f"{path}: not a valid {data['kind']} predictor file ({what})"
         ) from None
+    predictor.measured_on = device_of(measured_on) if measured_on is not None else None
+    return predictor

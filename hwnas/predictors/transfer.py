@@ -160,6 +160,16 @@ class TransferPredictor(LatencyPredictor):
     def fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> TransferPredictor:
         y = check_training_data(archs, latencies)
         archs = list(archs)
+        if len({a.key for a in archs}) < 2:
+            raise PredictorError(
+                "the transfer predictor needs at least 2 different measured architectures "
+                "(10 or more for good ranks); with one it predicts the same latency for all"
+            )
+        if np.ptp(y) == 0:
+            raise PredictorError(
+                "the target latencies are all equal: they say nothing about which "
+                "architecture is faster; measure architectures that differ"
+            )
         log_y = np.log(y)
         self._floor = 0.1 * float(y.min())
         coefs, loo = {}, {}
