@@ -93,7 +93,8 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
 def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp)) == 0
-    capsys.readouterr()
+    device = "predicts latencies on Intel(R) Xeon(R) Processor (2 cores), onnxruntime-cpu"
+    assert f"latency: {DATA / 'tiny2d_ort.csv'} {device}" in capsys.readouterr().err
     lut = tmp_path / "lut.json"
     assert hwnas("latency", "fit", str(DATA / "tiny2d_ort.csv"), "-o", str(lut)) == 0
     text = exp.read_text().replace(f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {lut}")

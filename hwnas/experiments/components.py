@@ -22,9 +22,12 @@ def make_space(config: ExperimentConfig, source: Path | None = None) -> SearchSp
         raise ExperimentError(f"space: {e}") from None
 
 
-def evaluator_settings(config: ExperimentConfig, space: SearchSpace) -> dict[str, dict[str, Any]]:
+def evaluator_settings(
+    config: ExperimentConfig, space: SearchSpace, predictor: Any = None
+) -> dict[str, dict[str, Any]]:
     """Each evaluator's settings, with the experiment-wide dataset, benchmark, latency
-    predictor and seed filled in where that evaluator takes them and the file did not."""
+    predictor (`predictor`, else loaded from the experiment's `latency`) and seed filled in
+    where that evaluator takes them and the file did not."""
     settings = {n: dict(config.evaluator.settings.get(n, {})) for n in config.evaluator.names}
     for name, own in settings.items():
         if name in ("train", "zero_cost"):
@@ -34,14 +37,14 @@ def evaluator_settings(config: ExperimentConfig, space: SearchSpace) -> dict[str
         if name == "tabular" and config.benchmark:
             own.setdefault("path", config.benchmark)
         if name == "latency" and config.latency and "predictor" not in own:
-            own["predictor"] = latency_predictor(config, space)
+            own["predictor"] = predictor or latency_predictor(config, space)
     return settings
 
 
-def make_evaluator(config: ExperimentConfig, space: SearchSpace):
+def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any = None):
     from hwnas.evaluators import get_evaluator
 
-    names, settings = config.evaluator.names, evaluator_settings(config, space)
+    names, settings = config.evaluator.names, evaluator_settings(config, space, predictor)
     try:
         if len(names) == 1:
             return get_evaluator(names[0], space, **settings[names[0]])
@@ -93,10 +96,13 @@ def latency_predictor(config: ExperimentConfig, space: SearchSpace):
         raise ExperimentError(f"latency: {e}") from None
 
 
-def make_searcher(config: ExperimentConfig, space: SearchSpace, progress: bool = True):
+def make_searcher(
+    config: ExperimentConfig, space: SearchSpace, progress: bool = True, predictor: Any = None
+):
     """The configured searcher; the differentiable one also gets the dataset (and shows its
     supernet training when `progress`), and it and the predictor-guided one get the latency
-    predictor (a LUT from a profile, or a fitted file)."""
+    predictor (`predictor`, else a LUT from a profile or a fitted file, as the experiment's
+    `latency` says)."""
     from hwnas.search import get_searcher
 
     settings = dict(config.searcher.settings)
@@ -106,7 +112,7 @@ def make_searcher(config: ExperimentConfig, space: SearchSpace, progress: bool =
         if config.dataset:
             settings.setdefault("dataset", config.dataset)
     if name in ("differentiable", "predictor") and config.latency:
-        settings.setdefault("latency_predictor", latency_predictor(config, space))
+        settings.setdefault("latency_predictor", predictor or latency_predictor(config, space))
     if name == "differentiable" and config.latency and config.latency.target_ms:
         settings.setdefault("latency_target_ms", config.latency.target_ms)
     try:

@@ -12,6 +12,7 @@ objectives or constraints name stops the run at once: no candidate would ever ha
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import yaml
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.components import (
     check_executor,
+    latency_predictor,
     make_evaluator,
     make_executor,
     make_searcher,
@@ -73,8 +75,11 @@ def run_experiment(
         raise ExperimentError(f"--resume: no run to resume in {run_dir} (no {SNAPSHOT})")
     space = make_space(config)  # every part is built (and checked) before anything is written
     check_executor(config, address)
-    searcher = make_searcher(config, space, progress)
-    evaluator = make_evaluator(config, space)
+    predictor = latency_predictor(config, space)
+    if predictor is not None and progress:
+        _say_latency_device(config, predictor)
+    searcher = make_searcher(config, space, progress, predictor)
+    evaluator = make_evaluator(config, space, predictor)
     check_run_dir(run_dir)
     check_same_storage(config, run_dir)
     store = RunStore(config, run_dir, space)
@@ -83,6 +88,16 @@ def run_experiment(
     write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
     executor = make_executor(config, evaluator, address)
     return _Loop(config, store, searcher, executor).run(progress)
+
+
+def _say_latency_device(config: ExperimentConfig, predictor) -> None:
+    """Say which device the latency source predicts: a profile measured on another machine
+    predicts that machine, not this one (a line on stderr, above the live display)."""
+    from hwnas.predictors.fingerprint import describe_device
+
+    source = config.latency.predictor or config.latency.profile
+    device = describe_device(predictor.measured_on)
+    print(f"latency: {source} predicts latencies on {device}", file=sys.stderr)
 
 
 class _Loop:
