@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from hwnas.spaces import Arch, SpaceError, get_space
 
@@ -87,6 +88,37 @@ def test_bad_archs_are_rejected(space):
         space.canonical({"1<-0": "none"})
     with pytest.raises(SpaceError, match="conv2d"):
         space.validate(Arch("conv2d", 1, dict(arch)))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"num_classes": 0}, "classes"),  # was silently the space's 10 classes
+        ({"num_classes": 1}, "classes"),
+        ({"num_classes": 2.5}, "classes"),
+        ({"input_shape": (0, 32, 32)}, "input.channels"),
+        ({"input_shape": (3,)}, "input"),
+    ],
+)
+def test_build_overrides_are_validated_like_get_space(space, overrides, field):
+    arch = space.from_string(CELL)
+    with pytest.raises(SpaceError, match=field):
+        space.build(arch, **overrides)
+    with pytest.raises(SpaceError, match=field):
+        get_space("nasbench201", **overrides)
+    model = space.build(arch, input_shape=(1, 9, 9), num_classes=2)
+    assert model(torch.randn(2, 1, 9, 9)).shape == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("channels", 10**9), ("cells_per_stage", 10**6), ("classes", 10**9), ("version", 0)],
+)
+def test_spec_sizes_no_network_could_have_are_refused(tmp_path, field, value):
+    path = tmp_path / "nb.yaml"
+    path.write_text(f"name: nb\nkind: nasbench201\n{field}: {value}\n")
+    with pytest.raises(SpaceError, match=rf"nb.yaml: line 3: {field}:"):
+        get_space(path)
 
 
 @pytest.mark.skipif(not NB201_TABLE.exists(), reason=f"{NB201_TABLE} is absent")

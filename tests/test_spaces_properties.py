@@ -16,10 +16,12 @@ import sys
 import numpy as np
 import optuna
 import pytest
+import torch
 import yaml
 
-from hwnas.spaces import Arch, SpaceError, get_space
+from hwnas.spaces import MIXERS, Arch, MetaFormerSpace, SpaceError, get_space
 from hwnas.spaces.quant import QUANTIZED_LAYERS
+from hwnas.spaces.spec import parse_metaformer
 
 SPACES = ("conv1d", "conv2d", "nasbench201")
 SAMPLES = 2000
@@ -252,13 +254,7 @@ def tiny(tmp_path_factory):
 
 def _brute_force(space) -> set[str]:
     """Every canonical, valid Arch reachable from the full product of all choice values."""
-    values = space.choice_values()
-    names = sorted(values)
-    keys = set()
-    for combo in itertools.product(*(values[n] for n in names)):
-        with contextlib.suppress(SpaceError):
-            keys.add(space.arch(dict(zip(names, combo))).key)
-    return keys
+    return {arch.key for arch in _valid_combinations(space)}
 
 
 def test_cardinality_is_exact_by_brute_force(tiny):
@@ -291,6 +287,86 @@ def test_equal_networks_have_equal_keys_and_different_ones_differ(tiny):
         assert by_key.setdefault(arch.key, sig) == sig
         assert by_signature.setdefault(sig, arch.key) == arch.key
     assert len(by_key) > 50
+
+
+def _random_spec(rng: np.random.Generator) -> dict:
+    """A small random MetaFormer spec, 1D or 2D, any mixers, strides and input sizes."""
+
+    def some(values, most=2):
+        return sorted(rng.choice(values, rng.integers(1, most + 1), replace=False).tolist())
+
+    mixers = {}
+    for name in some(list(MIXERS), 3):
+        uses_kernel, uses_dilation = MIXERS[name]
+        options = {"kernels": some([1, 3, 5])} if uses_kernel else {}
+        if uses_dilation and rng.random() < 0.6:
+            options["dilations"] = some([1, 2])
+        mixers[name] = options
+    dim = int(rng.integers(1, 3))
+    sizes = some([5, 6, 7, 8, 11], dim)
+    sizes = sizes * dim if len(sizes) < dim else sizes
+    names = ("length",) if dim == 1 else ("height", "width")
+    stages = [
+        {"depth": some([1, 2]), "width": some([4, 8]), "stride": int(rng.integers(1, 3))}
+        for _ in range(rng.integers(1, 3))
+    ]
+    return {
+        "name": "random",
+        "input": {"channels": 2, **dict(zip(names, sizes))},
+        "classes": 3,
+        "stem": {"width": 4, "kernel": int(rng.integers(1, 4)), "stride": int(rng.integers(1, 3))},
+        "block": {"mixers": mixers, "expansions": [1, 2], "precisions": some(["fp32", "int8"])},
+        "stages": stages,
+        "max_attention_tokens": int(rng.choice([4, 64])),
+    }
+
+
+def _random_spaces(count: int) -> list:
+    """`count` random spaces of at most 10000 choice combinations (specs that fit no feature
+    map are skipped: their SpaceError is what `test_specs` checks)."""
+    rng, spaces = np.random.default_rng(11), []
+    while len(spaces) < count:
+        with contextlib.suppress(SpaceError):
+            space = MetaFormerSpace(parse_metaformer(_random_spec(rng), "random"), "random")
+            if math.prod(len(v) for v in space.choice_values().values()) <= 10000:
+                spaces.append(space)
+    return spaces
+
+
+@pytest.mark.parametrize("space", _random_spaces(20), ids=lambda s: str(s.input_shape))
+def test_random_small_spaces_hold_every_property(space):
+    """Cardinality is exact, suggest reaches exactly the archs sample draws from, mutation
+    and crossover stay inside, encodings have one length and tell archs apart, and every
+    arch builds and runs in train and eval mode."""
+    every = {a.key: a for a in map(space.arch, _valid_combinations(space))}
+    assert len(every) == space.cardinality
+    values = space.choice_values()
+    for arch in every.values():
+        assert space.suggest(optuna.trial.FixedTrial(dict(arch))) == arch
+    rng = np.random.default_rng(0)
+    for _ in range(30):  # any parameters Optuna may suggest give an arch of the space
+        params = {name: v[rng.integers(len(v))] for name, v in values.items()}
+        assert space.suggest(optuna.trial.FixedTrial(params)).key in every
+    codes = {space.encode(a).tobytes() for a in every.values()}
+    assert len(codes) == len(every) and len({len(c) for c in codes}) == 1
+    for _ in range(20):
+        arch, other = space.sample(rng), space.sample(rng)
+        assert arch.key in every and space.crossover(arch, other, rng).key in every
+        mutant = space.mutate(arch, rng)
+        assert mutant.key in every and (mutant != arch or space.cardinality == 1)
+    for arch in list(every.values())[:: max(1, len(every) // 4)]:
+        model = space.build(arch)
+        assert model(torch.randn(2, *space.input_shape)).shape == (2, 3)
+        with torch.no_grad():
+            assert model.eval()(torch.randn(1, *space.input_shape)).shape == (1, 3)
+
+
+def _valid_combinations(space):
+    values = space.choice_values()
+    names = sorted(values)
+    for combo in itertools.product(*(values[n] for n in names)):
+        with contextlib.suppress(SpaceError):
+            yield space.arch(dict(zip(names, combo)))
 
 
 @pytest.mark.parametrize("name", SPACES)

@@ -93,6 +93,46 @@ BAD_SPECS = {
         ),
         ["stages[0].width", "inception needs at least 2 channels", "[1]"],
     ),
+    # a repeated precision would count every arch twice and sample it twice as often
+    "duplicate_precision": (
+        _with(lambda d: d["block"].update(precisions=["fp32", "int8", "fp32"])),
+        ["block.precisions", "duplicate"],
+    ),
+    "empty_precisions": (
+        _with(lambda d: d["block"].update(precisions=[])),
+        ["block.precisions", "at least one"],
+    ),
+    "empty_depth": (_with(lambda d: d["stages"][0].update(depth=[])), ["stages[0].depth"]),
+    "nan_expansion": (
+        _with(lambda d: d["block"].update(expansions=[float("nan")])),
+        ["block.expansions", "nan"],
+    ),
+    "infinite_expansion": (
+        _with(lambda d: d["block"].update(expansions=[2, float("inf")])),
+        ["block.expansions", "inf"],
+    ),
+    # sizes no network could have fail here, not as a hang or an allocation failure in torch
+    "huge_width": (
+        _with(lambda d: d["stages"][0].update(width=[8, 10**12])),
+        ["stages[0].width", "at most"],
+    ),
+    "huge_depth": (_with(lambda d: d["stages"][0].update(depth=[1, 5000])), ["stages[0].depth"]),
+    "huge_classes": (_with(lambda d: d.update(classes=10**9)), ["classes", "less than"]),
+    "huge_stem_width": (_with(lambda d: d["stem"].update(width=10**9)), ["stem.width"]),
+    "huge_input_channels": (
+        _with(lambda d: d["input"].update(channels=10**9)),
+        ["input.channels"],
+    ),
+    # pool(x) - x with a 1-wide window is zero: the network of the identity mixer
+    "pool_kernel_one": (
+        _with(lambda d: d["block"]["mixers"].update(pool={"kernels": [1, 3]})),
+        ["block.mixers", "pool", "identity"],
+    ),
+    # two expansions that round to one MLP width would be two keys for one network
+    "expansions_same_mlp_width": (
+        _with(lambda d: d["block"].update(expansions=[1, 1.05])),
+        ["block.expansions", "[1.0, 1.05]", "width 8"],
+    ),
 }
 
 
@@ -159,6 +199,51 @@ def test_malformed_files(tmp_path, text, words):
     with pytest.raises(SpaceError, match=str(path)) as info:
         get_space(path)
     assert all(w in str(info.value) for w in words)
+
+
+def test_duplicate_yaml_keys_are_refused_naming_key_and_line(tmp_path):
+    # plain YAML keeps the last of two equal keys: a silently different space
+    text = yaml.safe_dump(GOOD, sort_keys=False).replace("classes: 4\n", "classes: 4\nclasses: 5\n")
+    path = _write(tmp_path, "twice", text)
+    line = text.splitlines().index("classes: 5") + 1
+    with pytest.raises(SpaceError, match=rf"twice.yaml: line {line}: .*duplicate key 'classes'"):
+        get_space(path)
+    flow = yaml.safe_dump(GOOD, sort_keys=False).replace(
+        "stem:\n  width: 8", "stem: {width: 8, width: 16}"
+    )
+    path = _write(tmp_path, "flow", flow)
+    with pytest.raises(SpaceError, match="duplicate key 'width'"):
+        get_space(path)
+
+
+def test_merge_keys_are_not_duplicates(tmp_path):
+    text = yaml.safe_dump({k: v for k, v in GOOD.items() if k != "stages"}, sort_keys=False)
+    text += "stages:\n- &s {depth: [1, 2], width: [8]}\n- {<<: *s, width: [16], stride: 2}\n"
+    space = get_space(_write(tmp_path, "merged", text))
+    assert [p.widths for p in space.plans] == [(8,), (16,)]
+
+
+def test_schema_errors_name_the_line(tmp_path):
+    text = (
+        "name: lines\n"
+        "input: {channels: 1, length: 16}\n"
+        "classes: ten\n"
+        "stem: {width: 8}\n"
+        "block:\n"
+        "  mixers: {attn: {}}\n"
+        "  expansions: [2]\n"
+        "  precisions: [fp32]\n"
+        "stages:\n"
+        "  - {depth: [1], width: [8]}\n"
+        "  - depth: [1]\n"
+        "    width: [8, -16]\n"
+    )
+    path = _write(tmp_path, "lines", text)
+    with pytest.raises(SpaceError) as info:
+        get_space(path)
+    message = str(info.value)
+    assert f"{path}: line 3: classes:" in message
+    assert "line 12: stages[1].width:" in message
 
 
 def test_missing_file_binary_file_and_unknown_name(tmp_path):

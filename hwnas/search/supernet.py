@@ -40,7 +40,7 @@ from torch.nn.utils import parametrize
 from hwnas.spaces import Arch, SpaceError
 from hwnas.spaces.metaformer import MetaFormerSpace, Option, StagePlan
 from hwnas.spaces.mixers import build_mixer, conv, norm
-from hwnas.spaces.network import BlockConfig, MetaFormerNet, StageConfig
+from hwnas.spaces.network import BlockConfig, MetaFormerNet, StageConfig, mlp_width
 from hwnas.spaces.quant import PRECISIONS, QUANTIZED_LAYERS, quantize_activation, quantize_weight
 
 
@@ -217,7 +217,7 @@ class SuperBlock(nn.Module):
         if share_kernels:
             share_kernel_weights(self.ops, [o.mixer for o in plan.options])
         self.norm1, self.norm2 = norm(dim, channels), norm(dim, channels)
-        hidden = [[max(1, round(w * e)) for e in plan.expansions] for w in plan.widths]
+        hidden = [[mlp_width(w, e) for e in plan.expansions] for w in plan.widths]
         hidden_max = max(map(max, hidden))
         self.register_buffer(
             "hidden_masks", torch.stack([prefix_masks(row, hidden_max) for row in hidden])

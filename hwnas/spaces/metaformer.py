@@ -23,10 +23,16 @@ from hwnas.spaces.arch import Arch, Choice
 from hwnas.spaces.cost import Cost, count_cost, weight_bytes
 from hwnas.spaces.errors import SpaceError
 from hwnas.spaces.mixers import MIXERS, receptive_field, tokens
-from hwnas.spaces.network import BlockConfig, MetaFormerBlock, MetaFormerNet, StageConfig
+from hwnas.spaces.network import (
+    BlockConfig,
+    MetaFormerBlock,
+    MetaFormerNet,
+    StageConfig,
+    mlp_width,
+)
 from hwnas.spaces.quant import PRECISIONS, QUANTIZED_LAYERS
 from hwnas.spaces.space import RngLike, SearchSpace, as_rng, meta_cost
-from hwnas.spaces.spec import BlockSpec, MetaFormerSpec, parse_metaformer
+from hwnas.spaces.spec import BlockSpec, MetaFormerSpec, StageSpec, parse_metaformer
 
 MIXER_NAMES = list(MIXERS)
 PRECISION_NAMES = list(PRECISIONS)
@@ -156,6 +162,7 @@ class MetaFormerSpace(SearchSpace):
             where = f"stages[{i}].block" if own else "block"
             block = st.block.merged_over(spec.block) if st.block else spec.block
             options = self._options(block, spatial, where, usable, listed)
+            self._check_expansions(i, st, block)
             narrow = [w for w in st.width if w < len(spatial) + 1]  # inception: a branch each
             if narrow and any(o.mixer == "inception" for o in options):
                 raise SpaceError(
@@ -187,6 +194,22 @@ class MetaFormerSpace(SearchSpace):
                     f"field dilation*(kernel-1)+1 is larger than every feature map it applies to"
                 )
         return tuple(plans)
+
+    def _check_expansions(self, i: int, stage: StageSpec, block: BlockSpec) -> None:
+        """Two expansions that give one MLP width at some stage width would be two keys for
+        one network."""
+        own = stage.block is not None and stage.block.expansions is not None
+        where = f"stages[{i}].block" if own else "block"
+        for width in stage.width:
+            hidden: dict[int, list[float]] = {}
+            for e in block.expansions:
+                hidden.setdefault(mlp_width(width, e), []).append(e)
+            same = next((es for es in hidden.values() if len(es) > 1), None)
+            if same:
+                raise SpaceError(
+                    f"{self.source}: {where}.expansions: {same} give the same MLP width "
+                    f"{mlp_width(width, same[0])} at width {width} of stages[{i}]; keep one"
+                )
 
     def _options(self, block: BlockSpec, spatial, where, usable, listed) -> list[Option]:
         options = []

@@ -23,7 +23,12 @@ from hwnas.spaces.cost import Cost
 from hwnas.spaces.errors import SpaceError
 from hwnas.spaces.mixers import conv
 from hwnas.spaces.space import RngLike, SearchSpace, as_rng, meta_cost
-from hwnas.spaces.spec import format_validation_error
+from hwnas.spaces.spec import (
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_LENGTH,
+    format_validation_error,
+)
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
@@ -34,9 +39,9 @@ LIVE_OPS = OPS[1:]
 
 class NasBench201Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    channels: int = Field(3, ge=1)
-    height: int = Field(32, ge=1)
-    width: int = Field(32, ge=1)
+    channels: int = Field(3, ge=1, le=MAX_CHANNELS)
+    height: int = Field(32, ge=1, le=MAX_LENGTH)
+    width: int = Field(32, ge=1, le=MAX_LENGTH)
 
 
 class NasBench201Spec(BaseModel):
@@ -46,9 +51,9 @@ class NasBench201Spec(BaseModel):
     kind: Literal["nasbench201"] = "nasbench201"
     description: str = ""
     input: NasBench201Input = NasBench201Input()
-    classes: int = Field(10, ge=2)
-    channels: int = Field(16, ge=1)
-    cells_per_stage: int = Field(5, ge=1)
+    classes: int = Field(10, ge=2, le=MAX_CHANNELS)
+    channels: int = Field(16, ge=1, le=MAX_CHANNELS // 4)  # doubled in each of 2 reductions
+    cells_per_stage: int = Field(5, ge=1, le=MAX_DEPTH)
 
 
 class ReLUConvBN(nn.Sequential):
@@ -136,21 +141,31 @@ class NasBench201Space(SearchSpace):
 
     @classmethod
     def from_data(cls, data: dict[str, Any], source: str, *, input_shape=None, num_classes=None):
-        data = dict(data)
+        merged = dict(data)
         if input_shape is not None:
             if len(input_shape) != 3:
                 raise SpaceError(
                     f"{source}: input: override {tuple(input_shape)} must be (channels, height, "
                     f"width)"
                 )
-            data["input"] = dict(zip(("channels", "height", "width"), input_shape))
+            merged["input"] = dict(zip(("channels", "height", "width"), input_shape))
         if num_classes is not None:
-            data["classes"] = num_classes
+            merged["classes"] = num_classes
         try:
-            spec = NasBench201Spec.model_validate(data)
+            spec = NasBench201Spec.model_validate(merged)
         except ValidationError as e:
-            raise SpaceError(format_validation_error(e, source)) from None
+            raise SpaceError(format_validation_error(e, source, data)) from None
         return cls(spec, source)
+
+    def with_input(
+        self, input_shape: Sequence[int] | None = None, num_classes: int | None = None
+    ) -> NasBench201Space:
+        """The same space for another input shape (without batch) or number of classes."""
+        if input_shape is None and num_classes is None:
+            return self
+        return NasBench201Space.from_data(
+            self.spec.model_dump(), self.source, input_shape=input_shape, num_classes=num_classes
+        )
 
     def choice_values(self) -> dict[str, list[Choice]]:
         return {e: list(OPS) for e in EDGES}
@@ -227,13 +242,13 @@ class NasBench201Space(SearchSpace):
         num_classes: int | None = None,
     ) -> nn.Module:
         self.validate(arch)
-        in_channels = (input_shape or self.input_shape)[0]
+        space = self.with_input(input_shape, num_classes)
         return NasBench201Net(
             arch,
-            in_channels,
+            space.input_shape[0],
             self.spec.channels,
             self.spec.cells_per_stage,
-            num_classes or self.num_classes,
+            space.num_classes,
         )
 
     @cached_property

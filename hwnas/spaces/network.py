@@ -34,6 +34,11 @@ class StageConfig:
     blocks: tuple[BlockConfig, ...]
 
 
+def mlp_width(channels: int, expansion: float) -> int:
+    """The hidden width of a block's MLP."""
+    return max(1, round(channels * expansion))
+
+
 class MetaFormerBlock(nn.Module):
     def __init__(self, dim: int, channels: int, cfg: BlockConfig, spatial: Sequence[int]):
         super().__init__()
@@ -41,7 +46,7 @@ class MetaFormerBlock(nn.Module):
             cfg.mixer, dim, channels, cfg.kernel or 1, cfg.dilation or 1, cfg.precision, spatial
         )
         self.norm1 = norm(dim, channels) if self.mixer is not None else None
-        hidden = max(1, round(channels * cfg.expansion))
+        hidden = mlp_width(channels, cfg.expansion)
         self.norm2 = norm(dim, channels)
         self.mlp = nn.Sequential(
             conv(dim, channels, hidden, 1, precision=cfg.precision),

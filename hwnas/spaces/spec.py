@@ -1,11 +1,13 @@
 """The YAML schema of a MetaFormer-style search space (stem -> stages -> head), validated.
 
-Parsing is safe (`yaml.safe_load`: no tags that construct objects) and strict (unknown keys
-are errors), and every error is a `SpaceError` naming the file and the offending field.
+Parsing is safe (a `yaml.SafeLoader`: no tags that construct objects) and strict (unknown and
+repeated keys are errors), and every error is a `SpaceError` naming the file, the offending
+field and, for schema errors, its line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,18 +18,32 @@ from hwnas.spaces.errors import SpaceError
 from hwnas.spaces.mixers import MIXERS
 from hwnas.spaces.quant import PRECISIONS
 
+# Bounds far beyond any network hwnas can build, so that a typo such as 1e12 is a spec error
+# here rather than a hang (sampling weighs depths by options ** depth) or an allocation
+# failure deep inside torch.
+MAX_CHANNELS = 2**16  # input channels, stem and stage widths, classes
+MAX_LENGTH = 2**24  # input sizes, kernels, dilations, strides
+MAX_DEPTH = 1024  # blocks of one stage, cells of one stage
+MAX_EXPANSION = 64.0  # MLP width / block width
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
-def _positive_unique(values: list[Any], what: str) -> list[Any]:
+def _listed(values: list[Any], what: str) -> list[Any]:
+    """`values` if it is a non-empty list without repeats (a repeat would count twice)."""
     if not values:
         raise ValueError(f"{what} must list at least one value")
     if len(set(values)) != len(values):
         raise ValueError(f"{what} has duplicate values: {values}")
-    if any(v <= 0 for v in values):
-        raise ValueError(f"{what} must be positive: {values}")
+    return values
+
+
+def _positive_unique(values: list[Any], what: str, most: float = MAX_LENGTH) -> list[Any]:
+    _listed(values, what)
+    if any(not 0 < v <= most for v in values):  # also refuses nan
+        raise ValueError(f"{what} must be positive and at most {most}: {values}")
     return sorted(values)
 
 
@@ -78,20 +94,22 @@ class BlockSpec(_Strict):
                 raise ValueError(f"mixer {name!r} has no dilation; remove its dilations")
             if uses_kernel and opts.kernels is None:
                 raise ValueError(f"mixer {name!r} needs a kernels list")
+            if name == "pool" and 1 in opts.kernels:
+                raise ValueError("pool kernel 1 mixes nothing (avg_pool(x) - x = 0): use identity")
         return v
 
     @field_validator("expansions")
     @classmethod
     def _expansions(cls, v):
-        return v if v is None else _positive_unique(v, "expansions")
+        return v if v is None else _positive_unique(v, "expansions", MAX_EXPANSION)
 
     @field_validator("precisions")
     @classmethod
     def _precisions(cls, v):
         if v is None:
             return v
-        bad = [p for p in v if p not in PRECISIONS]
-        if bad or not v:
+        bad = [p for p in _listed(v, "precisions") if p not in PRECISIONS]
+        if bad:
             raise ValueError(f"unknown precisions {bad}; choose from {list(PRECISIONS)}")
         return v
 
@@ -106,25 +124,25 @@ class BlockSpec(_Strict):
 class StageSpec(_Strict):
     depth: list[int]
     width: list[int]
-    stride: int = Field(1, ge=1)
+    stride: int = Field(1, ge=1, le=MAX_LENGTH)
     block: BlockSpec | None = None
 
     @field_validator("depth")
     @classmethod
     def _depth(cls, v):
-        return _positive_unique(v, "depth")
+        return _positive_unique(v, "depth", MAX_DEPTH)
 
     @field_validator("width")
     @classmethod
     def _width(cls, v):
-        return _positive_unique(v, "width")
+        return _positive_unique(v, "width", MAX_CHANNELS)
 
 
 class InputSpec(_Strict):
-    channels: int = Field(ge=1)
-    length: int | None = Field(None, ge=1)
-    height: int | None = Field(None, ge=1)
-    width: int | None = Field(None, ge=1)
+    channels: int = Field(ge=1, le=MAX_CHANNELS)
+    length: int | None = Field(None, ge=1, le=MAX_LENGTH)
+    height: int | None = Field(None, ge=1, le=MAX_LENGTH)
+    width: int | None = Field(None, ge=1, le=MAX_LENGTH)
 
     def shape(self) -> tuple[int, ...]:
         if self.length is not None and self.height is None and self.width is None:
@@ -135,9 +153,9 @@ class InputSpec(_Strict):
 
 
 class StemSpec(_Strict):
-    width: int = Field(ge=1)
-    kernel: int = Field(3, ge=1)
-    stride: int = Field(1, ge=1)
+    width: int = Field(ge=1, le=MAX_CHANNELS)
+    kernel: int = Field(3, ge=1, le=MAX_LENGTH)
+    stride: int = Field(1, ge=1, le=MAX_LENGTH)
 
 
 class MetaFormerSpec(_Strict):
@@ -146,7 +164,7 @@ class MetaFormerSpec(_Strict):
     kind: Literal["metaformer"] = "metaformer"
     description: str = ""
     input: InputSpec
-    classes: int = Field(ge=2)
+    classes: int = Field(ge=2, le=MAX_CHANNELS)
     stem: StemSpec
     block: BlockSpec
     stages: list[StageSpec] = Field(min_length=1)
@@ -168,24 +186,80 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return path or "(top level)"
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
-    """One line naming the file and, for each problem, the field and what is wrong."""
-    problems = [
-        f"{_field_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in err.errors()
-    ]
+def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest part of field path `loc` found in `data`, where its mappings
+    were read by `read_yaml` (plain dicts, such as overrides, have no lines)."""
+    line = None
+    for part in loc:
+        if isinstance(data, YamlMapping):
+            line = data.key_lines.get(part, data.line)
+            if part not in data:
+                break
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            break
+    return line
+
+
+def format_validation_error(err: ValidationError, source: str, data: Any = None) -> str:
+    """One line naming the file and, for each problem, its line (when `data` came from
+    `read_yaml`), the field and what is wrong."""
+    problems = []
+    for e in err.errors():
+        line = line_of(data, e["loc"])
+        at = f"line {line}: " if line else ""
+        problems.append(f"{at}{_field_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}")
     return f"{source}: " + "; ".join(problems)
 
 
+class YamlMapping(dict):
+    """A YAML mapping that remembers its line and each key's, for error messages."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class YamlLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses repeated keys (plain YAML silently keeps the last) and
+    reads mappings as `YamlMapping`s."""
+
+    def construct_yaml_map(self, node: yaml.MappingNode):
+        data = YamlMapping()
+        yield data
+        data.line, data.key_lines = node.start_mark.line + 1, {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` entries are overridden by the mapping's own keys
+            key = self.construct_object(key_node)
+            if isinstance(key, Hashable):  # unhashable keys: construct_mapping refuses them
+                if key in data.key_lines:
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"duplicate key {key!r} (first on line {data.key_lines[key]})",
+                        problem_mark=key_node.start_mark,
+                    )
+                data.key_lines[key] = key_node.start_mark.line + 1
+        data.update(self.construct_mapping(node))
+
+
+YamlLoader.add_constructor("tag:yaml.org,2002:map", YamlLoader.construct_yaml_map)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Safely parse a YAML mapping; any problem is a SpaceError naming the file."""
+    """Safely parse a YAML mapping; any problem is a SpaceError naming the file (and, for a
+    syntax error or a repeated key, the line)."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=YamlLoader)
     except OSError as e:
         raise SpaceError(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
         raise SpaceError(f"{path}: not a text (UTF-8) YAML file") from None
     except yaml.YAMLError as e:
-        raise SpaceError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
+        mark = getattr(e, "problem_mark", None)
+        at = f" line {mark.line + 1}:" if mark else ""
+        problem = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise SpaceError(f"{path}:{at} not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise SpaceError(f"{path}: expected a mapping at the top level")
     return data
@@ -196,7 +270,7 @@ def parse_metaformer(data: dict[str, Any], source: str) -> MetaFormerSpec:
         spec = MetaFormerSpec.model_validate(data)
         spec.input.shape()
     except ValidationError as e:
-        raise SpaceError(format_validation_error(e, source)) from None
+        raise SpaceError(format_validation_error(e, source, data)) from None
     except ValueError as e:
         raise SpaceError(f"{source}: input: {e}") from None
     return spec
