@@ -96,6 +96,8 @@ HOSTILE = {
         + "latency: {profile: p.csv, target_ms: 2}\n",
         "latency.target_ms and searcher.settings.latency_targets_ms: give one of them",
     ),
+    "repeated key": (VALID + "evaluations: 8\n", "line 9: not valid YAML: duplicate key"),
+    "missing field": (VALID.replace("space: nasbench201\n", ""), "exp.yaml: space: Field required"),
     "not a mapping": ("- just\n- a list\n", "expected a mapping"),
     "broken yaml": ("space: [conv1d\n", "not valid YAML"),
 }

@@ -1,8 +1,9 @@
 """The experiment file: one YAML document that says what to search, how, and where to store it.
 
-Parsing is safe (`yaml.safe_load`: tags that would construct Python objects are rejected) and
-strict (unknown keys are errors). Every error is an `ExperimentError` naming the file, the field
-and, when the YAML says where it is, the line. Loading a file never writes anything.
+Parsing is safe (a safe YAML loader: tags that would construct Python objects are rejected)
+and strict (unknown and repeated keys are errors). Every error is an `ExperimentError` naming
+the file, the field and, when the YAML says where it is, the line. Loading a file never writes
+anything.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hwnas.spaces.spec import YamlLoader, field_path, line_of, yaml_problem
 
 LATENCY_USERS = ("predictor", "differentiable")  # searchers that take the `latency` section
 
@@ -262,33 +265,6 @@ class ExperimentConfig(_Strict):
         return self.model_copy(update=update)
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the YAML node at field path `loc` (the deepest one that exists)."""
-    node, line = root, None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = [v for k, v in node.value if getattr(k, "value", None) == str(part)]
-            if not match:
-                hit = [k for k, _ in node.value if getattr(k, "value", None) == str(part)]
-                return hit[0].start_mark.line + 1 if hit else line
-            node = match[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                return line
-            node = node.value[part]
-        else:
-            return line
-        line = node.start_mark.line + 1
-    return line
-
-
-def _field_path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(top level)"
-
-
 def _schema_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Drop pydantic's union-member tags (`str`, `list[str]`, ...) from an error location."""
     return tuple(p for p in loc if isinstance(p, int) or "[" not in p and p not in {"str"})
@@ -297,13 +273,9 @@ def _schema_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfig:
     """Validate experiment YAML text; errors name `source`, the field and the line."""
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=YamlLoader)  # safe; a repeated key is an error
     except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        line = f" line {where.line + 1}:" if where else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ExperimentError(f"{source}:{line} not valid YAML: {problem}") from None
+        raise ExperimentError(f"{source}:{yaml_problem(e)}") from None
     if not isinstance(data, dict):
         raise ExperimentError(f"{source}: expected a mapping of fields at the top level")
     try:
@@ -312,10 +284,10 @@ def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfi
         lines = []
         for e in err.errors():
             loc = _schema_loc(e["loc"])
-            line = _line_of(root, loc)
+            line = line_of(data, loc)
             at = f" line {line}:" if line else ""
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}:{at} {_field_path(loc)}: {msg}")
+            lines.append(f"{source}:{at} {field_path(loc)}: {msg}")
         raise ExperimentError("; ".join(dict.fromkeys(lines))) from None
 
 

@@ -179,7 +179,8 @@ class MetaFormerSpec(_Strict):
         return v
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def field_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as the user writes the field: `stages[1].width`."""
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
@@ -188,13 +189,14 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
     """The line of the deepest part of field path `loc` found in `data`, where its mappings
-    were read by `read_yaml` (plain dicts, such as overrides, have no lines)."""
+    were read with `YamlLoader` (plain dicts, such as overrides, have no lines). A missing
+    field is placed at the key of the mapping that lacks it (no line at the top level)."""
     line = None
     for part in loc:
         if isinstance(data, YamlMapping):
-            line = data.key_lines.get(part, data.line)
             if part not in data:
                 break
+            line = data.key_lines.get(part, data.line)
             data = data[part]
         elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
             data = data[part]
@@ -210,7 +212,7 @@ def format_validation_error(err: ValidationError, source: str, data: Any = None)
     for e in err.errors():
         line = line_of(data, e["loc"])
         at = f"line {line}: " if line else ""
-        problems.append(f"{at}{_field_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}")
+        problems.append(f"{at}{field_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}")
     return f"{source}: " + "; ".join(problems)
 
 
@@ -246,6 +248,14 @@ class YamlLoader(yaml.SafeLoader):
 YamlLoader.add_constructor("tag:yaml.org,2002:map", YamlLoader.construct_yaml_map)
 
 
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error in one line: ' line N: not valid YAML: problem' (N where known)."""
+    mark = getattr(e, "problem_mark", None)
+    at = f" line {mark.line + 1}:" if mark else ""
+    problem = getattr(e, "problem", None) or " ".join(str(e).split())
+    return f"{at} not valid YAML: {problem}"
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Safely parse a YAML mapping; any problem is a SpaceError naming the file (and, for a
     syntax error or a repeated key, the line)."""
@@ -256,10 +266,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise SpaceError(f"{path}: not a text (UTF-8) YAML file") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" line {mark.line + 1}:" if mark else ""
-        problem = getattr(e, "problem", None) or " ".join(str(e).split())
-        raise SpaceError(f"{path}:{at} not valid YAML: {problem}") from None
+        raise SpaceError(f"{path}:{yaml_problem(e)}") from None
     if not isinstance(data, dict):
         raise SpaceError(f"{path}: expected a mapping at the top level")
     return data
