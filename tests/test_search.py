@@ -71,7 +71,18 @@ def test_get_searcher_errors(space):
         get_searcher("evolution", space, ACCURACY, tournament_size=0)
     with pytest.raises(ValueError, match="searcher 'random'.*unexpected keyword"):
         get_searcher("random", space, ACCURACY, population_size=3)
+    # NSGA-II keys constraint values by metric: a second bound would silently be dropped
+    with pytest.raises(ValueError, match=r"constraints: metric named twice.*latency_ms"):
+        get_searcher("nsga2", space, ACCURACY, [("latency_ms", 6.0), ("latency_ms", 3.0)])
     assert "differentiable" in NAMES
+
+
+def test_ask_takes_any_integer_and_refuses_the_rest(space):
+    searcher = make("random", space)
+    assert len(searcher.ask(np.int64(2))) == 2  # a count computed with numpy
+    for n in (0, -1, 1.0, True):
+        with pytest.raises(ValueError, match=r"ask\(n\): n must be an integer >= 1"):
+            searcher.ask(n)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +143,7 @@ def test_restore_continues_the_same_search(name, space, evaluator):
         seed=3,
         **({"population_size": 8} if name in ("nsga2", "evolution") else {}),
     )
-    asynchronous_history(searcher, evaluator, 12, np.random.default_rng(2))
+    pending = asynchronous_history(searcher, evaluator, 12, np.random.default_rng(2))
     history = [(t.arch, t.metrics) for t in searcher.trials]
     assert any(m is None for _, m in history) and any(
         m is not None and not m.ok for _, m in history
@@ -145,6 +156,9 @@ def test_restore_continues_the_same_search(name, space, evaluator):
         **({"population_size": 8} if name in ("nsga2", "evolution") else {}),
     )
     restored.restore(history)
+    for arch in pending:  # evaluations in flight at the restore finish (a resumed run's reruns)
+        searcher.tell(arch, evaluator.evaluate(arch))
+        restored.tell(arch, evaluator.evaluate(arch))
     for _ in range(3):
         expected, got = searcher.ask(4), restored.ask(4)
         assert [a.key for a in got] == [a.key for a in expected]
@@ -295,6 +309,13 @@ def test_pareto_helpers():
     assert pareto_mask(points).tolist() == [True, True, False, True, True]
     assert hypervolume(points, np.array([6.0, 6.0])) == pytest.approx(5 + 12 + 1)
     assert hypervolume(np.array([[7.0, 1.0]]), np.array([6.0, 6.0])) == 0.0
+
+
+def test_hypervolume_refuses_points_and_reference_of_different_dimensions():
+    points = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])  # once read as three 2-D points
+    with pytest.raises(ValueError, match=r"one value per objective \(3\), not shape \(2,\)"):
+        hypervolume(points, np.array([2.0, 2.0]))
+    assert hypervolume(np.array([1.0, 1.0]), np.array([2.0, 2.0])) == 1.0  # one point
 
 
 def test_hypervolume_in_three_dimensions_counts_the_covered_cells():

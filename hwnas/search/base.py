@@ -4,11 +4,14 @@ A searcher decides what to evaluate next and nothing else. It is asynchronous-fr
 `ask(n)` may be called while earlier candidates are still being evaluated (they count as
 seen, so no architecture is ever proposed twice), and results are `tell`-ed in any order.
 
-Reproducibility and resuming: a searcher keeps no random state between calls. Each proposal
+Reproducibility and resuming: a searcher keeps no random state between calls. Each `ask`
 draws from a generator derived from `(seed, number of architectures asked so far)`, and
 everything else it uses is a function of its trials ordered by ask index (which results
 arrived, not when). `restore(history)` therefore rebuilds the exact state from the stored
 trials in ask order, and the next `ask` proposes what the uninterrupted searcher would have.
+So a run that evaluates one candidate at a time proposes the same sequence however often it
+is interrupted and resumed. With several in flight, which results are in at each `ask`, and
+how many candidates one `ask` requests, depend on timing: such a run is not repeatable.
 """
 
 from __future__ import annotations
@@ -83,9 +86,7 @@ def parse_objectives(objectives: Any) -> tuple[Objective, ...]:
         parsed.append(Objective(metric, direction))
     if not parsed:
         raise ValueError("objectives: at least one (metric, 'min'|'max') is needed")
-    names = [o.metric for o in parsed]
-    if len(set(names)) != len(names):
-        raise ValueError(f"objectives: metric named twice in {names}")
+    _check_named_once("objectives", [o.metric for o in parsed])
     return tuple(parsed)
 
 
@@ -110,7 +111,15 @@ def parse_constraints(constraints: Any) -> tuple[Constraint, ...]:
         if not math.isfinite(bound):
             raise ValueError(f"constraints[{i}] ({item[0]}): bound must be finite")
         parsed.append(Constraint(item[0], bound))
+    _check_named_once("constraints", [c.metric for c in parsed])
     return tuple(parsed)
+
+
+def _check_named_once(field: str, names: list[str]) -> None:
+    """Refuse a metric listed twice: an objective would count double, and a second bound on
+    one metric would be dropped where constraint values are keyed by metric (NSGA-II)."""
+    if len(set(names)) != len(names):
+        raise ValueError(f"{field}: metric named twice in {names}")
 
 
 def integer_setting(name: str, value: Any, minimum: int = 1) -> int:
@@ -167,9 +176,7 @@ class Searcher(ABC):
     # -- the protocol ----------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[Arch]:
         """`n` new architectures to evaluate (fewer only when the space is exhausted)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"ask(n): n must be a positive integer, not {n!r}")
-        n = min(n, self.space.cardinality - len(self.trials))
+        n = min(integer_setting("ask(n): n", n), self.space.cardinality - len(self.trials))
         archs = self._propose(n) if n > 0 else []
         for arch in archs:
             self._register(arch)

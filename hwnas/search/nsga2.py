@@ -162,9 +162,15 @@ class NSGA2Searcher(Searcher):
         return arch
 
     def _enqueued(self, arch: Arch) -> optuna.Trial:
+        """A study trial with `arch`'s choices fixed, in the sampler's `next_generation`.
+        Optuna samples nothing for fixed choices, so the sampler never gives the trial its
+        generation itself, and its result would join no population."""
         self.study.enqueue_trial(dict(arch))
         trial = self.study.ask()
         self.space.suggest(trial)
+        self.sampler.get_trial_generation(
+            self.study, self.study._storage.get_trial(trial._trial_id)
+        )
         return trial
 
     def _told(self, trial: Trial) -> None:

@@ -31,10 +31,17 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
 def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
     """Hypervolume dominated by `points` (minimised) inside the box below `ref`.
 
-    Points not strictly below `ref` in every objective count for nothing.
+    Points not strictly below `ref` in every objective count for nothing; `points` may be a
+    single point (d values).
     """
-    points = np.asarray(points, dtype=float).reshape(-1, len(ref))
-    ref = np.asarray(ref, dtype=float)
+    points, ref = np.asarray(points, dtype=float), np.asarray(ref, dtype=float)
+    objectives = points.shape[-1] if points.size else len(ref)
+    if ref.shape != (objectives,):
+        raise ValueError(
+            f"hypervolume: the reference point needs one value per objective ({objectives}), "
+            f"not shape {ref.shape}"
+        )
+    points = points.reshape(-1, len(ref))
     inside = points[np.all(points < ref, axis=1)]
     if len(inside) == 0:
         return 0.0
