@@ -225,19 +225,24 @@ def test_search_moves_expected_latency_toward_the_target_and_derives_valid_archs
     assert searcher.ask(1) == []  # one architecture per target
 
 
-def test_same_seed_same_search_and_restore_continues_the_sweep(space, lut, digits, sweep):
-    searcher, (first, second) = sweep
-    searcher.tell(first, Metrics({"accuracy": 50.0}))
-    assert searcher.best().arch == first
-
-    restored = DifferentiableSearcher(
-        space,
+def same_sweep(searcher: DifferentiableSearcher, digits, lut) -> DifferentiableSearcher:
+    """A new searcher set up as the `sweep` fixture's (same seed, data and targets)."""
+    return DifferentiableSearcher(
+        searcher.space,
         seed=0,
         dataset=digits,
         latency_predictor=lut,
         latency_targets_ms=[r.target_ms for r in searcher.results],
         **FAST,
     )
+
+
+def test_same_seed_same_search_and_restore_continues_the_sweep(space, lut, digits, sweep):
+    searcher, (first, second) = sweep
+    searcher.tell(first, Metrics({"accuracy": 50.0}))
+    assert searcher.best().arch == first
+
+    restored = same_sweep(searcher, digits, lut)
     restored.restore([(first, Metrics({"accuracy": 50.0}))])
     assert restored.ask(1) == [second]  # what the uninterrupted searcher proposed next
     assert restored.results[0].history == searcher.results[0].history  # same seed, same search
@@ -247,14 +252,7 @@ def test_an_interrupted_sweep_still_proposes_what_the_finished_searches_derived(
     space, lut, digits, sweep
 ):
     searcher, archs = sweep
-    again = DifferentiableSearcher(
-        space,
-        seed=0,
-        dataset=digits,
-        latency_predictor=lut,
-        latency_targets_ms=[r.target_ms for r in searcher.results],
-        **FAST,
-    )
+    again = same_sweep(searcher, digits, lut)
     run = again.search.run
 
     def interrupted_second_search(target_ms):
@@ -356,6 +354,7 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         (dict(precisions=["fp32", "int4"]), r"precisions: \['int4'\] not in the space"),
         (dict(mixers="conv"), "mixers must be a non-empty list of names, not 'conv'"),
         (dict(weight_decay=-0.1), "weight_decay"),
+        (dict(batch_size=1), "batch_size"),
         (dict(weight_lr=float("inf")), "weight_lr must be finite"),
         (dict(latency_targets_ms=0.2), "latency_targets_ms: give a non-empty list"),
         (dict(latency_targets_ms=[0.2, 0.3, 0.2]), r"latency_targets_ms: \[0.2\] given more"),

@@ -116,7 +116,7 @@ class SupernetSettings:
         checks = {
             "epochs": self.epochs >= 1,
             "warmup_epochs": 0 <= self.warmup_epochs < self.epochs,
-            "batch_size": self.batch_size >= 1,
+            "batch_size": self.batch_size >= 2,  # batch norm needs two samples
             "weight_lr": self.weight_lr > 0,
             "weight_decay": self.weight_decay >= 0,
             "arch_lr": self.arch_lr > 0,
