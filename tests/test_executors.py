@@ -14,7 +14,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,7 @@ ray = pytest.importorskip("ray")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def local_ray(ray_temp_dir):
+def _start_local_ray(temp_dir: Path) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
@@ -36,10 +36,42 @@ def local_ray(ray_temp_dir):
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
-        _temp_dir=str(ray_temp_dir),
+        _temp_dir=str(temp_dir),
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray(ray_temp_dir):
+    _start_local_ray(ray_temp_dir)
     yield
     ray.shutdown()
+
+
+@contextmanager
+def _through_ray_client(temp_dir: Path) -> Iterator[None]:
+    """This process's Ray used through a real Ray Client (`ray://`) connection, as a driver
+    on another machine uses a cluster. The client server shuts Ray down when its client
+    leaves, so the module's Ray is started again afterwards."""
+    from ray._private.client_mode_hook import disable_client_hook, enable_client_mode
+    from ray.util.client import ray as client
+    from ray.util.client.server.server import serve
+
+    port = _free_port()
+    server = serve("127.0.0.1", port, ray_connect_handler=lambda job_config=None, **kw: None)
+    try:
+        with enable_client_mode():
+            client._inside_client_test = True  # the mode ends with the block, not the process
+            client.connect(f"127.0.0.1:{port}")
+            try:
+                yield
+            finally:
+                client.disconnect()
+                client._inside_client_test = False
+    finally:
+        server.stop(0)
+        with disable_client_hook():
+            _wait_until(lambda: not ray.is_initialized(), "the client server stopping Ray")
+        _start_local_ray(temp_dir)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +111,20 @@ class Scripted:
             return Metrics({"attempt": attempt})
         if action == "die":
             os.kill(os.getpid(), signal.SIGKILL)
+        return Metrics({"done": 1.0})
+
+
+class Unloadable:
+    """An evaluator the Ray workers cannot unpickle, as one needing a module or file that
+    only the driver's machine has."""
+
+    def __init__(self, space):
+        self.space = space
+
+    def __setstate__(self, state):
+        raise ModuleNotFoundError("No module named 'only_on_the_driver'")
+
+    def evaluate(self, arch, budget=None):
         return Metrics({"done": 1.0})
 
 
@@ -141,6 +187,18 @@ def test_an_evaluation_past_its_timeout_is_cancelled_and_failed(space):
     assert results[quick.key].ok
 
 
+def test_over_ray_client_evaluations_waiting_for_a_worker_do_not_time_out(space, ray_temp_dir):
+    hanging, waiting = [space.sample(0), space.sample(1)], [space.sample(2), space.sample(3)]
+    plan = {a.key: ("hang",) for a in hanging} | {a.key: ("done",) for a in waiting}
+    with _through_ray_client(ray_temp_dir):
+        with pytest.warns(UserWarning, match="so only 2 are dispatched at once"):
+            executor = RayExecutor(Scripted(space, plan), max_in_flight=4, timeout_s=20)
+        with executor:  # 2 CPUs: the waiting two start once the hanging two are cancelled
+            results = {arch.key: metrics for arch, metrics in executor.run(hanging + waiting)}
+    assert [results[a.key].reason for a in hanging] == ["timeout after 20 s"] * 2
+    assert [results[a.key].status for a in waiting] == ["ok", "ok"]
+
+
 def _first_attempt_pid(folder: Path) -> int:
     """The PID a "killable" evaluation writes to folder/attempt-1 once it runs."""
     attempt = folder / "attempt-1"
@@ -171,6 +229,16 @@ def test_a_worker_that_keeps_dying_is_reported_failed_after_the_retries(space):
         [(returned, metrics)] = list(executor.run([arch]))
     assert returned == arch and metrics.status == "failed"
     assert metrics.reason == "worker died 2 times: WorkerCrashedError"
+
+
+def test_an_evaluator_the_workers_cannot_load_stops_the_executor_with_the_cause(space):
+    archs = [space.sample(i) for i in range(3)]
+    cause = r"\(ModuleNotFoundError: No module named 'only_on_the_driver'\); every machine"
+    with RayExecutor(Unloadable(space)) as executor:
+        results = executor.run(archs)
+        with pytest.raises(RuntimeError, match=f"cannot load the evaluator {cause}"):
+            next(results)  # not one failed result per candidate: none could ever succeed
+        assert executor.in_flight == 0
 
 
 def test_cancel_and_abandoned_run_drop_outstanding_work(space, tmp_path):

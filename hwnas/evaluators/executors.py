@@ -105,6 +105,24 @@ _WORKER_EVALUATORS: dict[str, Evaluator] = {}
 STARTED = "started"
 
 
+class EvaluatorUnavailable(RuntimeError):
+    """The Ray workers cannot load the evaluator (a module or file their machine lacks): no
+    candidate can be evaluated there, so the executor stops rather than fail each one."""
+
+
+def _ray_cause(error: BaseException) -> BaseException:
+    """The error behind a Ray wrapper: a task's own exception, or what a system error (such as
+    unpickling an argument in the worker) was raised for."""
+    cause = getattr(error, "cause", None) or getattr(error, "client_exc", None)
+    return cause if isinstance(cause, BaseException) else error
+
+
+def _one_line(error: BaseException) -> str:
+    """`failure_reason` of what is behind a Ray error, cut to its first line (Ray appends
+    tracebacks to the messages of its own errors)."""
+    return failure_reason(_ray_cause(error)).strip().splitlines()[0]
+
+
 def _worker_evaluator(evaluator_ref: Any) -> Evaluator:
     """The evaluator, fetched from the object store once per worker process (so its dataset
     is read once and its space's cost cache survives between tasks)."""
@@ -113,7 +131,13 @@ def _worker_evaluator(evaluator_ref: Any) -> Evaluator:
     key = evaluator_ref.hex()
     if key not in _WORKER_EVALUATORS:
         _WORKER_EVALUATORS.clear()
-        _WORKER_EVALUATORS[key] = ray.get(evaluator_ref)
+        try:
+            _WORKER_EVALUATORS[key] = ray.get(evaluator_ref)
+        except Exception as e:
+            raise EvaluatorUnavailable(
+                f"a Ray worker cannot load the evaluator ({_one_line(e)}); every machine of "
+                "the cluster needs the modules and files the evaluator uses"
+            ) from None
     return _WORKER_EVALUATORS[key]
 
 
@@ -249,8 +273,9 @@ class RayExecutor(_ExecutorBase):
     evaluation (`num_cpus`, default 1; `num_gpus`, fractional allowed; `memory`; custom);
     `max_in_flight` evaluations run at once (default: as many as the cluster fits). An
     evaluation running longer than `timeout_s` (from its start on a worker; from its dispatch
-    over Ray Client, which cannot stream) is force-cancelled and reported as `failed: timeout
-    after N s`; one whose worker process dies is rerun up to `max_retries` times. `num_cpus`
+    over Ray Client, which cannot stream, and which then gets no more evaluations at once
+    than the cluster fits) is force-cancelled and reported as `failed: timeout after N s`;
+    one whose worker process dies is rerun up to `max_retries` times. `num_cpus`
     sizes the embedded Ray (default: all cores). `close` shuts down only a Ray this executor
     started; a Ray already initialised in this process is used as it is.
     """
@@ -296,11 +321,28 @@ class RayExecutor(_ExecutorBase):
                 ray.shutdown()
             raise
         self.space = evaluator.space
-        self.max_in_flight = max_in_flight or _capacity(self._options)
+        self.max_in_flight = self._dispatch_limit(max_in_flight, timeout_s)
         self.timeout_s, self.max_retries = timeout_s, max_retries
         self._died = _worker_died_errors()
         self._queue: deque[_Task] = deque()
         self._running: dict[Any, _Task] = {}
+
+    def _dispatch_limit(self, max_in_flight: int | None, timeout_s: float | None) -> int:
+        """How many evaluations go to Ray at once: `max_in_flight`, default what the cluster
+        fits. Over Ray Client the timeout counts from dispatch, so no more than fit are sent
+        (an evaluation waiting in Ray's queue would time out without having run)."""
+        fits = _capacity(self._options)
+        if max_in_flight is None:
+            return fits
+        if timeout_s is not None and not self._streaming and max_in_flight > fits:
+            warnings.warn(
+                f"max_in_flight {max_in_flight} is more than the {fits} evaluations the Ray "
+                f"cluster fits; over Ray Client timeout_s counts from dispatch, so only {fits} "
+                "are dispatched at once",
+                stacklevel=3,
+            )
+            return fits
+        return max_in_flight
 
     @property
     def in_flight(self) -> int:
@@ -371,8 +413,10 @@ class RayExecutor(_ExecutorBase):
             return task.arch, failed_metrics(self.space, task.arch, reason)
         except Exception as e:  # a Ray task error carries the worker-side error as its cause
             del self._running[ref]
-            reason = failure_reason(getattr(e, "cause", None) or e)
-            return task.arch, failed_metrics(self.space, task.arch, reason)
+            if isinstance(_ray_cause(e), EvaluatorUnavailable):
+                self.cancel()
+                raise _ray_cause(e) from None
+            return task.arch, failed_metrics(self.space, task.arch, _one_line(e))
 
     def _expire(self) -> list[Result]:
         """Force-cancel evaluations past `timeout_s` and report them as timed out."""
