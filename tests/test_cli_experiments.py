@@ -287,3 +287,82 @@ def test_examples_build_every_part(name: str, monkeypatch: pytest.MonkeyPatch) -
     check_executor(config)
     assert make_searcher(config, space, progress=False).space is space
     assert make_evaluator(config, space) is not None
+
+
+def test_status_counts_add_up_while_a_driver_stores_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver stores an evaluation while `hwnas status` reads the run: every count it
+    prints comes from one read, so ok + failed is the number of evaluations."""
+    from hwnas.experiments.components import make_evaluator, make_searcher, make_space
+    from hwnas.experiments.config import parse_experiment
+    from hwnas.experiments.storage import RunStore
+
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    config = parse_experiment(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
+    space = make_space(config)
+    peer = RunStore(config, tmp_path / "run", space)
+    asked = make_searcher(config.model_copy(update={"seed": 7}), space).ask(3)
+    claim = next(o.claim for o in peer.claim(asked, None) if o.won)  # one still in flight
+    get_trials, reads = optuna.Study.get_trials, []
+
+    def the_driver_stores_its_result_after_the_first_read(study, *args, **kwargs):
+        trials = get_trials(study, *args, **kwargs)
+        reads.append(len(trials))
+        if len(reads) == 1:
+            peer.finish(claim, make_evaluator(config, space).evaluate(claim.arch))
+        return trials
+
+    monkeypatch.setattr(
+        optuna.Study, "get_trials", the_driver_stores_its_result_after_the_first_read
+    )
+    capsys.readouterr()
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
+    evaluations, ok, failed = (
+        int(line.split(word)[1].split()[0].strip(",")) for word in ("evaluations:", "(ok", "failed")
+    )
+    assert ok + failed == evaluations, line
+
+
+def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture) -> None:
+    """stderr is not a terminal (a pipe, a batch job's log): the last state is one line, not
+    cut at 80 columns ('30/…')."""
+    from hwnas.evaluators.metrics import Metrics
+    from hwnas.experiments.progress import SearchProgress
+
+    objectives = [("accuracy", "max"), ("latency_ms", "min")]
+    with SearchProgress(objectives, [], total=1000) as display:
+        for i in range(300):
+            display.result(Metrics({"accuracy": i, "latency_ms": 1000 - i}))
+    (line,) = capsys.readouterr().err.splitlines()
+    assert " 300/1000 " in line and "…" not in line
+    assert line.endswith("done 300 | failed 0 | in flight 0 | front 1" + line.split("front 1")[1])
+    assert "| eta " in line
+
+
+def test_a_run_in_a_read_only_directory_can_be_read(tmp_path: Path) -> None:
+    """Another user's run, or one on read-only media: `status` reads its SQLite file
+    without writing beside it. Needs a real read-only mount (a private mount namespace)."""
+    import shutil
+    import subprocess
+    import sys
+
+    cli = f"{sys.executable} -c 'from hwnas.cli import main; main()'"
+    exp = latency_experiment(tmp_path, "[fp32]")
+    subprocess.run(f"{cli} search {exp} --quiet", shell=True, check=True)  # closed when done
+    run = tmp_path / "run"
+    files = sorted(p.name for p in run.iterdir())
+    assert "study.db-wal" not in files
+    mount = f"mount --bind {run} {run} && mount -o remount,bind,ro {run}"
+    probe = ["unshare", "-m", "sh", "-c", f"{mount} && ! touch {run}/x"]
+    if not shutil.which("unshare") or subprocess.run(probe, capture_output=True).returncode:
+        pytest.skip("no private read-only mount here")
+    status = f"{cli} status {run}"
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"{mount} && {status}"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "evaluations: 8 of 8 (ok 8" in done.stdout
+    assert sorted(p.name for p in run.iterdir()) == files

@@ -402,3 +402,121 @@ def test_a_metric_no_evaluation_returns_stops_the_run_at_once(tmp_path: Path) ->
     df = load(run_dir).trials
     assert len(df) == 1 and set(df["status"]) == {"failed"}
     assert df["reason"].str.contains("no_such_latency_ms").all()
+
+
+def test_a_journal_cut_off_mid_record_is_refused_not_glued_to(tmp_path: Path) -> None:
+    """A journal whose last record was cut off (a full disk, a crash) is read without it;
+    a driver refuses to append to it, which would make the whole journal unreadable."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 4)), progress=False)
+    log = run_dir / "study.log"
+    whole = log.stat().st_size
+    with open(log, "ab") as f:
+        f.write(b'{"op_code":5,"worker_id":"w","trial_id":3,"us')  # a record cut off
+    cut = log.read_bytes()
+    more = parse_experiment(nb201_experiment(run_dir, 6))
+    with pytest.raises(ExperimentError, match=f"cut off .* `truncate -s {whole} {log}`"):
+        run_experiment(more, progress=False)
+    assert log.read_bytes() == cut and len(evaluated_keys(run_dir)) == 4
+    os.truncate(log, whole)  # as the error says
+    assert run_experiment(more, progress=False).evaluated == 6
+
+
+def test_a_locked_sqlite_storage_is_a_clear_error_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from hwnas.experiments import storage
+
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4).replace("journal: study.log, ", "")
+    run_experiment(parse_experiment(text), progress=False)
+    monkeypatch.setattr(storage, "SQLITE_TIMEOUT_S", 1)  # wait 1 s for the lock, not 60
+    other = sqlite3.connect(run_dir / "study.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds a write transaction
+    more = parse_experiment(text.replace("evaluations: 4", "evaluations: 6"))
+    try:
+        with pytest.raises(ExperimentError) as error:
+            run_experiment(more, progress=False)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert str(error.value) == (
+        f"{run_dir / 'study.db'}: database is locked; the stored "
+        "results are kept: run the search again to go on"
+    )
+    assert len(evaluated_keys(run_dir)) == 4
+    assert run_experiment(more, progress=False).evaluated == 6
+
+
+def test_the_display_counts_every_drivers_evaluations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A peer stores evaluations while this driver runs: the live line counts them, and its
+    last state is the run's (stderr is not a terminal here: one whole line at the end)."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 10))
+    finish = _Loop._finish
+
+    def finish_then_a_peer_evaluates_five(self, arch, metrics, display):
+        finish(self, arch, metrics, display)
+        if self.by_me == 1:
+            peer = RunStore(config, run_dir, self.searcher.space)
+            evaluator = TabularEvaluator(self.searcher.space, cost=False, latency=False)
+            others = make_searcher(config.model_copy(update={"seed": 7}), self.searcher.space)
+            for outcome in peer.claim(others.ask(5), config.evaluations):
+                peer.finish(outcome.claim, evaluator.evaluate(outcome.claim.arch))
+
+    monkeypatch.setattr(_Loop, "_finish", finish_then_a_peer_evaluates_five)
+    summary = run_experiment(config, progress=True)
+    assert summary.evaluated == 10 and summary.by_this_driver == 5
+    err = capsys.readouterr().err
+    assert " 10/10 " in err and "done 10 | failed 0 | in flight 0 | front" in err
+
+
+def test_drivers_writing_the_snapshot_at_once_each_write_a_whole_file(tmp_path: Path) -> None:
+    from hwnas.experiments.storage import write_whole
+
+    path, errors = tmp_path / "experiment.yaml", []
+
+    def write(text: str) -> None:
+        for _ in range(200):
+            try:
+                write_whole(path, text)
+            except OSError as e:
+                errors.append(e)
+
+    texts = [f"name: driver{i}\n" * 5000 for i in range(2)]
+    writers = [threading.Thread(target=write, args=(t,)) for t in texts]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    assert not errors and path.read_text() in texts
+    assert [p.name for p in tmp_path.iterdir()] == ["experiment.yaml"]  # no temporary left
+
+
+def test_drivers_starting_a_new_sqlite_run_at_once_all_open_it(tmp_path: Path) -> None:
+    """Drivers started together (a job array, say) race to create the tables of the run's
+    new study.db: none of them fails for it."""
+    from hwnas.experiments.config import StorageConfig
+    from hwnas.experiments.storage import open_optuna_storage
+
+    errors = []
+
+    def open_storage(run_dir: Path) -> None:
+        try:
+            open_optuna_storage(StorageConfig(), run_dir)
+        except ExperimentError as e:
+            errors.append(e)
+
+    for attempt in range(5):
+        run_dir = tmp_path / str(attempt)
+        run_dir.mkdir()
+        drivers = [threading.Thread(target=open_storage, args=(run_dir,)) for _ in range(4)]
+        for d in drivers:
+            d.start()
+        for d in drivers:
+            d.join()
+    assert not errors, errors[0]

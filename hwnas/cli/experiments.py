@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -54,16 +55,14 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     from hwnas.experiments.storage import outcome_of
 
     results = load(run)
-    by_outcome: dict[str, int] = {}
-    for t in results.study.get_trials(deepcopy=False):
-        outcome = outcome_of(t)
-        by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
-    df = results.trials
+    df = results.trials  # read first: an evaluation stored meanwhile is no longer in flight
+    by_outcome = Counter(outcome_of(t) for t in results.study.get_trials(deepcopy=False))
+    statuses = Counter(df["status"])  # ok and failed as in every line below, from one read
     target = results.config.evaluations
     typer.echo(f"run {run} (study {results.config.name!r}, space {results.config.space.name})")
     typer.echo(
         f"evaluations: {len(df)}{f' of {target}' if target else ''} "
-        f"(ok {by_outcome.get('ok', 0)}, failed {by_outcome.get('failed', 0)}, "
+        f"(ok {statuses['ok']}, failed {statuses['failed']}, "
         f"in flight {by_outcome.get('running', 0)}, given back by a stopped driver "
         f"{by_outcome.get('stale', 0) + by_outcome.get('interrupted', 0)})"
     )

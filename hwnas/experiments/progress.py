@@ -13,9 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hwnas.evaluators.metrics import Metrics
 from hwnas.search.pareto import pareto_mask
 
+#: the line's width when stderr is not a terminal (a log file, a pipe): rich would cut it at 80
+LOG_WIDTH = 200
+
 
 class SearchProgress:
-    """Tracks results as they arrive and renders one live line (a no-op when `enabled` is off).
+    """Tracks results as they arrive (every driver's) and renders one live line (a no-op when
+    `enabled` is off; when stderr is not a terminal, only the last state, as one whole line).
     Best so far and the front count feasible successful evaluations only."""
 
     def __init__(
@@ -23,24 +27,25 @@ class SearchProgress:
         objectives: list[tuple[str, str]],
         constraints: list[tuple[str, float]],
         total: int | None,
-        done: int,
-        failed: int,
         enabled: bool = True,
     ):
         self.objectives, self.constraints, self.total = objectives, constraints, total
-        self.done, self.failed, self.in_flight = done, failed, 0
-        self.started, self.done_at_start = time.monotonic(), done
+        self.done, self.failed, self.in_flight = 0, 0, 0
+        self.started, self.done_at_start = time.monotonic(), 0
         self._points: list[list[float]] = []
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            console.width = LOG_WIDTH
         self._progress = Progress(
             TextColumn("[bold]search"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[info]}"),
-            console=Console(stderr=True),
+            console=console,
             disable=not enabled,
         )
-        self._task = self._progress.add_task("search", total=total, completed=done, info="")
+        self._task = self._progress.add_task("search", total=total, completed=0, info="")
 
     def __enter__(self) -> SearchProgress:
         self._progress.__enter__()
@@ -51,14 +56,19 @@ class SearchProgress:
         self._progress.__exit__(*exc)
 
     def add_known(self, metrics: Metrics) -> None:
-        """A result stored before this driver started (for best-so-far and the front)."""
-        self._add_point(metrics)
+        """A result stored before this driver started (not part of the rate the ETA uses)."""
+        self._count(metrics)
+        self.done_at_start += 1
 
     def result(self, metrics: Metrics) -> None:
+        """A result stored while this driver runs (by it or by another driver)."""
+        self._count(metrics)
+        self._render()
+
+    def _count(self, metrics: Metrics) -> None:
         self.done += 1
         self.failed += not metrics.ok
         self._add_point(metrics)
-        self._render()
 
     def set_in_flight(self, n: int) -> None:
         if n != self.in_flight:

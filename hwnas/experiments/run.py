@@ -15,12 +15,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
 import yaml
+from optuna.trial import FrozenTrial
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.components import (
@@ -43,7 +45,9 @@ from hwnas.experiments.storage import (
     RunStore,
     check_run_dir,
     check_same_storage,
+    first_line,
     space_source,
+    storage_name,
     trial_metrics,
     write_whole,
 )
@@ -82,12 +86,18 @@ def run_experiment(
     evaluator = make_evaluator(config, space, predictor)
     check_run_dir(run_dir)
     check_same_storage(config, run_dir)
-    store = RunStore(config, run_dir, space)
-    store.check_same_experiment()
-    write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
-    write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
-    executor = make_executor(config, evaluator, address)
-    return _Loop(config, store, searcher, executor).run(progress)
+    try:
+        store = RunStore(config, run_dir, space)
+        store.check_same_experiment()
+        write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
+        write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
+        executor = make_executor(config, evaluator, address)
+        return _Loop(config, store, searcher, executor).run(progress)
+    except optuna.exceptions.StorageInternalError as e:  # a locked or unreachable database
+        raise ExperimentError(
+            f"{storage_name(config.storage, run_dir)}: {first_line(e)}; the stored results are "
+            "kept: run the search again to go on"
+        ) from e
 
 
 def _say_latency_device(config: ExperimentConfig, predictor) -> None:
@@ -109,6 +119,7 @@ class _Loop:
         self.rerun: list[Arch] = []
         self.by_me = 0
         self.exhausted = False
+        self.shown: set[int] = set()  # trial numbers of the evaluations the display has
 
     def run(self, show: bool) -> RunSummary:
         store = self.store
@@ -119,23 +130,16 @@ class _Loop:
         live = store.running_keys()
         self.rerun = [a for a, m in history if m is None and a.key not in live]
         self.waiting = {a.key: a for a, m in history if m is None and a.key in live}
-        counts = store.counts()
         display = SearchProgress(
-            self.config.objective_pairs,
-            self.config.constraint_pairs,
-            self.limit,
-            done=counts["ok"] + counts["failed"],
-            failed=counts["failed"],
-            enabled=show,
+            self.config.objective_pairs, self.config.constraint_pairs, self.limit, enabled=show
         )
-        for _, metrics in history:
-            if metrics is not None:
-                display.add_known(metrics)
+        self._show(store.trials(), display.add_known)
         stopped_by = None  # stays None when interrupted (the exception goes on up)
         with store.beating():
             try:
                 with self.executor, display, _terminate_as_interrupt():
                     stopped_by = self._loop(display)
+                    self._show(store.trials(), display.result)  # the last line: the run's end
             finally:
                 if self.in_flight:
                     why = f"the driver stopped ({stopped_by or 'interrupted'})"
@@ -160,7 +164,7 @@ class _Loop:
             if time.monotonic() - last_check >= beat_every:
                 self.rerun.extend(self.store.fail_stale())
                 last_check = time.monotonic()
-            done, running = self._global_counts()
+            done, running = self._global_counts(display)
             self._settle_waiting()
             if self.limit is not None and done >= self.limit and not self.in_flight:
                 return "evaluations"
@@ -175,9 +179,19 @@ class _Loop:
                 self._finish(arch, metrics, display)
             display.set_in_flight(len(self.in_flight))
 
-    def _global_counts(self) -> tuple[int, int]:
-        counts = self.store.counts()
+    def _global_counts(self, display: SearchProgress) -> tuple[int, int]:
+        """Evaluations and live claims of every driver; shows the new evaluations."""
+        trials = self.store.trials()
+        self._show(trials, display.result)
+        counts = self.store.counts(trials)
         return counts["ok"] + counts["failed"], counts[RUNNING]
+
+    def _show(self, trials: list[FrozenTrial], show: Callable[[Metrics], None]) -> None:
+        """Give the display the evaluations it has not had yet, whichever driver stored them."""
+        for t in trials:
+            if t.number not in self.shown and (metrics := trial_metrics(t)) is not None:
+                self.shown.add(t.number)
+                show(metrics)
 
     def _launch(self, done: int, running: int) -> None:
         """Claim and submit candidates while a slot is free and the limit leaves room."""
@@ -234,6 +248,7 @@ class _Loop:
             )
         self._tell(arch, stored)
         self.by_me += 1
+        self.shown.add(claim.number)
         display.result(stored)
 
     def _tell(self, arch: Arch, metrics: Metrics) -> None:

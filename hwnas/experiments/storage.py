@@ -45,6 +45,8 @@ from hwnas.experiments.config import (
 from hwnas.spaces import Arch, SearchSpace
 
 MIN_FREE_BYTES = 64 * 2**20
+SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's lock
+STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creating too
 SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from
 SPACE_SNAPSHOT = "space.yaml"  # the space YAML it was started with (what its archs mean)
 KEY, ARCH, OUTCOME, REASON, DRIVER = (
@@ -94,10 +96,14 @@ def space_source(space: SearchSpace) -> str:
 
 def write_whole(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file renamed over it: a kill or a full disk
-    never leaves a half-written file."""
-    partial = path.with_name(f"{path.name}.tmp")
-    partial.write_text(text)
-    partial.replace(path)
+    never leaves a half-written file. The temporary name is this writer's own: drivers that
+    start together each rename a whole file of their own."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
@@ -128,28 +134,105 @@ def open_optuna_storage(
     """The Optuna storage a run uses: SQLite in the run dir, a journal file, or an RDB URL.
     With `create=False` (reading results) a missing study.db or journal file is an error
     instead of a new, empty storage."""
-    file = run_dir / (config.journal or "study.db") if not config.url else None
-    if config.url and config.url.startswith("sqlite:////"):
-        file = Path(config.url.removeprefix("sqlite:///").split("?")[0])
+    file = storage_file(config, run_dir)
     if not create and file is not None and not file.is_file():
         raise ExperimentError(f"{file}: not found (the run has no stored results)")
     if config.journal:
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        return JournalStorage(JournalFileBackend(str(file)))
-    url = config.url or f"sqlite:///{file.resolve()}"  # file is set when url is not
+        return _open_journal(file, create)
+    url = config.url or _sqlite_url(file, read_only=not create)  # file is set when url is not
     sqlite = url.startswith("sqlite")
     try:
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {}
+        storage = _rdb_storage(
+            url, {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if sqlite else {}
         )
     except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds; say which URL failed
-        where = "storage.url" if config.url else str(file)
-        cause = str(e).splitlines()[0]  # SQLAlchemy appends the SQL and a help link
-        raise ExperimentError(f"{where}: cannot open {url!r}: {cause}") from None
+        raise ExperimentError(
+            f"{storage_name(config, run_dir)}: cannot open {url!r}: {first_line(e)}"
+        ) from None
     if sqlite:
         _write_ahead_log(storage.engine)
     return storage
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage. Drivers that start on a new database at once race to create its
+    tables and stamp its schema version (`table ... already exists`, a UNIQUE constraint):
+    the losers try again once the winner is done."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(1, STORAGE_CREATE_TRIES):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (IntegrityError, OperationalError) as e:
+            if isinstance(e, OperationalError) and "already exists" not in str(e):
+                raise
+            time.sleep(0.2 * attempt)
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)  # the last try
+
+
+def _sqlite_url(file: Path, read_only: bool) -> str:
+    """The URL of a run directory's SQLite file. Reading a run in a directory this process
+    cannot write (another user's run, read-only media) must not write: SQLite would create
+    its write-ahead index beside the file. Without a `-wal` file no driver is writing."""
+    path = file.resolve()
+    if not read_only or os.access(path.parent, os.W_OK):
+        return f"sqlite:///{path}"
+    mode = "mode=ro" if path.with_name(f"{path.name}-wal").exists() else "immutable=1"
+    return f"sqlite:///file:{path}?{mode}&uri=true"
+
+
+def storage_file(config: StorageConfig, run_dir: Path) -> Path | None:
+    """The file a run's storage lives in (None for a server database)."""
+    if config.url:
+        if config.url.startswith("sqlite:////"):
+            return Path(config.url.removeprefix("sqlite:///").split("?")[0])
+        return None
+    return run_dir / (config.journal or "study.db")
+
+
+def storage_name(config: StorageConfig, run_dir: Path) -> str:
+    """How errors name a run's storage: its file, or `storage.url`."""
+    file = storage_file(config, run_dir)
+    return str(file) if file is not None else "storage.url"
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of the deepest cause of `e`: what the database said (Optuna wraps
+    every SQLAlchemy error in one generic message, and SQLAlchemy appends the SQL)."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
+def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
+    """A journal file storage; a driver (`create`) first checks, under the journal's lock,
+    that the file does not end in a cut-off record: Optuna skips one when reading, but the
+    next record appended would be glued to it, and the whole journal become unreadable."""
+    from optuna.storages.journal import (
+        JournalFileBackend,
+        JournalFileSymlinkLock,
+        JournalStorage,
+    )
+
+    lock = JournalFileSymlinkLock(str(file))
+    backend = JournalFileBackend(str(file), lock_obj=lock)
+    if create:
+        lock.acquire()
+        try:
+            text = file.read_bytes()
+        finally:
+            lock.release()
+        whole = text.rfind(b"\n") + 1  # the bytes up to the end of the last whole record
+        if whole < len(text):
+            raise ExperimentError(
+                f"{file}: its last record is cut off (a write was interrupted, or the file was "
+                "truncated); nothing was written. The records before it are whole: to go on, "
+                f"cut it off with `truncate -s {whole} {file}`"
+            )
+    try:
+        return JournalStorage(backend)
+    except ValueError as e:  # a record that is not JSON (json.JSONDecodeError is a ValueError)
+        raise ExperimentError(f"{file}: not a readable Optuna journal: {e}") from None
 
 
 def _write_ahead_log(engine: Any) -> None:
@@ -337,9 +420,10 @@ class RunStore:
         """The evaluated trial of every key (ok or failed evaluation)."""
         return {t.user_attrs[KEY]: t for t in self.trials() if outcome_of(t) in EVALUATED}
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, trials: list[FrozenTrial] | None = None) -> dict[str, int]:
+        """Trials by outcome: of `trials` when given (one read of the storage), else of all."""
         out = dict.fromkeys((*EVALUATED, RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED), 0)
-        for t in self.trials():
+        for t in self.trials() if trials is None else trials:
             outcome = outcome_of(t)
             if outcome in out:
                 out[outcome] += 1
