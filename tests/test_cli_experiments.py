@@ -366,3 +366,14 @@ def test_a_run_in_a_read_only_directory_can_be_read(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "evaluations: 8 of 8 (ok 8" in done.stdout
     assert sorted(p.name for p in run.iterdir()) == files
+
+
+def test_resources_ray_lacks_are_refused_before_the_run_directory_gets_a_storage(
+    tmp_path: Path, capsys: pytest.CaptureFixture, ray_temp_dir: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_temp_dir))
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(exp.read_text() + "executor: {kind: ray, resources: {tpu_v9: 1}}\n")
+    assert hwnas("search", str(exp), "--quiet") == 1
+    assert "hwnas: error: executor: resources: an evaluation needs" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())

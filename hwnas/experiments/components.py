@@ -72,14 +72,17 @@ def make_executor(config: ExperimentConfig, evaluator, address: str | None = Non
     ex = config.executor
     if ex.kind == "local" and not address:
         return LocalExecutor(evaluator)
-    return RayExecutor(
-        evaluator,
-        address=address or ex.address,
-        max_in_flight=ex.max_in_flight,
-        resources=ex.resources,
-        timeout_s=ex.timeout_s,
-        max_retries=ex.max_retries,
-    )
+    try:
+        return RayExecutor(
+            evaluator,
+            address=address or ex.address,
+            max_in_flight=ex.max_in_flight,
+            resources=ex.resources,
+            timeout_s=ex.timeout_s,
+            max_retries=ex.max_retries,
+        )
+    except ValueError as e:  # resources the cluster lacks, a bad setting
+        raise ExperimentError(f"executor: {e}") from None
 
 
 def latency_predictor(config: ExperimentConfig, space: SearchSpace):

@@ -86,18 +86,30 @@ def run_experiment(
     evaluator = make_evaluator(config, space, predictor)
     check_run_dir(run_dir)
     check_same_storage(config, run_dir)
+    # may start Ray and refuse its resources: before the run directory gets a storage
+    executor = make_executor(config, evaluator, address)
     try:
-        store = RunStore(config, run_dir, space)
-        store.check_same_experiment()
-        write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
-        write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
-        executor = make_executor(config, evaluator, address)
+        with _closed_on_error(executor):
+            store = RunStore(config, run_dir, space)
+            store.check_same_experiment()
+            write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
+            write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
         return _Loop(config, store, searcher, executor).run(progress)
     except optuna.exceptions.StorageInternalError as e:  # a locked or unreachable database
         raise ExperimentError(
             f"{storage_name(config.storage, run_dir)}: {first_line(e)}; the stored results are "
             "kept: run the search again to go on"
         ) from e
+
+
+@contextmanager
+def _closed_on_error(executor) -> Iterator[None]:
+    """Close `executor` (and a Ray it started) if the run is refused before its loop."""
+    try:
+        yield
+    except BaseException:
+        executor.close()
+        raise
 
 
 def _say_latency_device(config: ExperimentConfig, predictor) -> None:
