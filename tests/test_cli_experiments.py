@@ -209,7 +209,10 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     assert "12 evaluations (0 failed" in capsys.readouterr().out
 
     assert hwnas("search", str(exp), "--resume", "--quiet") == 0  # already complete: no-op
-    assert "12 evaluations (0 failed, 0 by this driver)" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == (
+        f"run {run} is already complete: 12 evaluations (0 failed); raise `evaluations` in "
+        f"{exp} to go on"
+    )
 
     assert hwnas("status", str(run)) == 0
     out = capsys.readouterr().out
@@ -377,3 +380,21 @@ def test_resources_ray_lacks_are_refused_before_the_run_directory_gets_a_storage
     assert hwnas("search", str(exp), "--quiet") == 1
     assert "hwnas: error: executor: resources: an evaluation needs" in capsys.readouterr().err
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_a_complete_run_started_again_starts_no_executor(
+    tmp_path: Path, capsys: pytest.CaptureFixture, ray_temp_dir: Path, monkeypatch
+) -> None:
+    """Executor settings may change on resume; a complete run does not even build one."""
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_temp_dir))
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    exp.write_text(exp.read_text() + "executor: {kind: ray, resources: {tpu_v9: 1}}\n")
+    capsys.readouterr()
+    assert hwnas("search", str(exp), "--quiet") == 0  # no Ray, so nothing to refuse
+    assert "is already complete: 8 evaluations (0 failed)" in capsys.readouterr().out
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
+    assert hwnas("search", str(exp), "--quiet") == 1  # now it has work: the executor is made
+    assert "hwnas: error: executor: resources: an evaluation needs" in capsys.readouterr().err
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "evaluations: 8 of 9" in capsys.readouterr().out  # nothing lost

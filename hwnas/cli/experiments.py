@@ -30,7 +30,7 @@ def search(
 ) -> None:
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.experiments import load_experiment, run_experiment
-    from hwnas.experiments.run import Terminated
+    from hwnas.experiments.run import ALREADY_COMPLETE, Terminated
 
     config = load_experiment(experiment)
     try:
@@ -39,11 +39,17 @@ def search(
         why = "terminated" if isinstance(e, Terminated) else "interrupted"
         typer.echo(f"hwnas: {why}; resume with: hwnas search {experiment} --resume", err=True)
         raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
-    typer.echo(
-        f"run {summary.run_dir}: {summary.evaluated} evaluations "
-        f"({summary.failed} failed, {summary.by_this_driver} by this driver); "
-        f"stopped by {summary.stopped_by}"
-    )
+    if summary.stopped_by == ALREADY_COMPLETE:
+        typer.echo(
+            f"run {summary.run_dir} is already complete: {summary.evaluated} evaluations "
+            f"({summary.failed} failed); raise `evaluations` in {experiment} to go on"
+        )
+    else:
+        typer.echo(
+            f"run {summary.run_dir}: {summary.evaluated} evaluations "
+            f"({summary.failed} failed, {summary.by_this_driver} by this driver); "
+            f"stopped by {summary.stopped_by}"
+        )
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(f"every evaluation failed; why: hwnas status {summary.run_dir}")
 

@@ -53,6 +53,8 @@ from hwnas.experiments.storage import (
 )
 from hwnas.spaces import Arch
 
+ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -62,7 +64,8 @@ class RunSummary:
     evaluated: int  # evaluations in the store (every driver), ok and failed
     failed: int
     by_this_driver: int
-    stopped_by: str  # "evaluations", "time limit" or "exhausted" (an interrupt raises)
+    # "evaluations", "time limit", "exhausted" or ALREADY_COMPLETE (an interrupt raises)
+    stopped_by: str
 
 
 def run_experiment(
@@ -86,14 +89,19 @@ def run_experiment(
     evaluator = make_evaluator(config, space, predictor)
     check_run_dir(run_dir)
     check_same_storage(config, run_dir)
-    # may start Ray and refuse its resources: before the run directory gets a storage
-    executor = make_executor(config, evaluator, address)
+    existing = (run_dir / SNAPSHOT).is_file()
+    # a new run's executor (which may start Ray and refuse its resources) is made before the
+    # run directory gets a storage; an existing run is checked first: a complete one needs none
+    executor = None if existing else make_executor(config, evaluator, address)
     try:
         with _closed_on_error(executor):
             store = RunStore(config, run_dir, space)
             store.check_same_experiment()
             write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
             write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
+            if existing and (complete := _already_complete(config, store)):
+                return complete
+        executor = executor or make_executor(config, evaluator, address)
         return _Loop(config, store, searcher, executor).run(progress)
     except optuna.exceptions.StorageInternalError as e:  # a locked or unreachable database
         raise ExperimentError(
@@ -102,13 +110,23 @@ def run_experiment(
         ) from e
 
 
+def _already_complete(config: ExperimentConfig, store: RunStore) -> RunSummary | None:
+    """The summary of a run that already has its `evaluations`: nothing to start."""
+    counts = store.counts()
+    done = counts["ok"] + counts["failed"]
+    if config.evaluations is None or done < config.evaluations:
+        return None
+    return RunSummary(Path(config.run_dir), done, counts["failed"], 0, ALREADY_COMPLETE)
+
+
 @contextmanager
 def _closed_on_error(executor) -> Iterator[None]:
-    """Close `executor` (and a Ray it started) if the run is refused before its loop."""
+    """Close `executor` (and a Ray it started) if the run is refused or ends before its loop."""
     try:
         yield
     except BaseException:
-        executor.close()
+        if executor is not None:
+            executor.close()
         raise
 
 
