@@ -121,7 +121,7 @@ def _already_complete(config: ExperimentConfig, store: RunStore) -> RunSummary |
 
 @contextmanager
 def _closed_on_error(executor) -> Iterator[None]:
-    """Close `executor` (and a Ray it started) if the run is refused or ends before its loop."""
+    """Close `executor` (and a Ray it started) if the run is refused before its loop."""
     try:
         yield
     except BaseException:
