@@ -62,16 +62,17 @@ def main() -> None:
     space = train.space()
     table = args.parts or args.profile
     learned = fit_from_profile(args.profile, "learned", space, parts=table)
-    if args.holdout.isdigit():
+    held_out = None if args.holdout.isdigit() else read_profile(args.holdout)
+    if held_out is None:
         learned, archs, measured = holdout_from_own_profile(learned, int(args.holdout))
     else:
-        archs, measured = holdout_from_profile(learned, args.holdout)
+        archs, measured = holdout_from_profile(learned, held_out)
     lut = LUTPredictor.from_profile(table, space)
     plain = LUTPredictor.from_profile(table, space, subtract_overhead=False)
     # the table never sees whole networks: every measured network is held out for it
     all_archs, all_measured = train.arch_records(space)
-    if not args.holdout.isdigit():
-        more, more_measured = read_profile(args.holdout).arch_records(space)
+    if held_out is not None:
+        more, more_measured = held_out.arch_records(space)
         all_archs, all_measured = all_archs + more, np.concatenate([all_measured, more_measured])
     train_archs, train_y = learned.train_data
     no_table = get_predictor("learned", space).fit(train_archs, train_y)

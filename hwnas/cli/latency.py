@@ -129,8 +129,9 @@ def evaluate(
         predictor, archs, measured = holdout_from_own_profile(predictor, int(holdout))
         result["holdout"] = holdout
     else:
-        archs, measured = holdout_from_profile(predictor, holdout)
-        holdout_device = read_profile(holdout).measured_on()
+        profile = read_profile(holdout)
+        archs, measured = holdout_from_profile(predictor, profile)
+        holdout_device = profile.measured_on()
         result.update(holdout=holdout, holdout_device=describe_device(holdout_device))
         if None not in (predictor.measured_on, holdout_device):
             differences = device_differences(predictor.measured_on, holdout_device)

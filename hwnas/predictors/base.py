@@ -26,6 +26,18 @@ class PredictorError(ValueError):
     """A predictor that cannot be built, loaded or asked about an architecture."""
 
 
+def unreadable_format(data: dict[str, Any], newest: int) -> str | None:
+    """Why a data file's `format_version` is not one this hwnas reads (a newer hwnas wrote
+    it, or it is not a number), or None when it is readable (absent means the first)."""
+    version = data.get("format_version", newest)
+    if isinstance(version, int) and version <= newest:
+        return None
+    return (
+        f"format_version {version!r} is not one this hwnas reads (up to {newest}); a newer "
+        "hwnas wrote it?"
+    )
+
+
 def space_reference(space: SearchSpace) -> dict[str, Any]:
     """What identifies `space` in a data file: name, version, YAML source, input, classes."""
     source = str(getattr(space, "source", space.name))

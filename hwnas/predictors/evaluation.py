@@ -16,7 +16,7 @@ from hwnas.predictors.base import LatencyPredictor, PredictorError
 from hwnas.predictors.fingerprint import describe_device, device_differences
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
-from hwnas.predictors.profile import read_profile
+from hwnas.predictors.profile import Profile, read_profile
 from hwnas.spaces import Arch, SearchSpace
 
 
@@ -88,16 +88,16 @@ def holdout_from_own_profile(
 
 
 def holdout_from_profile(
-    predictor: LatencyPredictor, path: str | Path
+    predictor: LatencyPredictor, profile: Profile
 ) -> tuple[list[Arch], np.ndarray]:
     """The whole-network rows of another profile, minus any the predictor was trained on."""
-    archs, y = read_profile(path).arch_records(predictor.space)
+    archs, y = profile.arch_records(predictor.space)
     if isinstance(predictor, LearnedPredictor):
         seen = {a.key for a in predictor.train_data[0]}
         keep = [i for i, a in enumerate(archs) if a.key not in seen]
         archs, y = [archs[i] for i in keep], y[keep]
     if not archs:
-        raise PredictorError(f"{path}: no held-out whole-architecture rows to evaluate on")
+        raise PredictorError(f"{profile.path}: no held-out whole-architecture rows to evaluate on")
     return archs, y
 
 

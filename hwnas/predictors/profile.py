@@ -35,7 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from hwnas.predictors.backends import BackendError, get_backend
-from hwnas.predictors.base import space_reference
+from hwnas.predictors.base import space_reference, unreadable_format
 from hwnas.predictors.fingerprint import (
     DEVICE_FIELDS,
     describe_device,
@@ -257,12 +257,8 @@ def _read_metadata(path: Path) -> dict[str, Any]:
         raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
     if not isinstance(meta, dict) or not {"space", "space_version"} <= set(meta):
         raise ProfileError(f"{meta_file}: not profile metadata (a mapping with space, version)")
-    version = meta.get("format_version", FORMAT_VERSION)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ProfileError(
-            f"{meta_file}: format_version {version!r} is not one this hwnas reads "
-            f"(up to {FORMAT_VERSION}); a newer hwnas wrote it?"
-        )
+    if problem := unreadable_format(meta, FORMAT_VERSION):
+        raise ProfileError(f"{meta_file}: {problem}")
     return meta
 
 

@@ -12,6 +12,7 @@ from hwnas.predictors.base import (
     PredictorError,
     check_space,
     space_from_reference,
+    unreadable_format,
 )
 from hwnas.predictors.fingerprint import device_of
 from hwnas.predictors.learned import LearnedPredictor
@@ -65,12 +66,8 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
         raise PredictorError(f"{path}: not a predictor file (invalid JSON: {e})") from None
     if not isinstance(data, dict) or "kind" not in data or not isinstance(data.get("space"), dict):
         raise PredictorError(f"{path}: not a predictor file (no 'kind' and 'space')")
-    version = data.get("format_version", FORMAT_VERSION)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise PredictorError(
-            f"{path}: format_version {version!r} is not one this hwnas reads "
-            f"(up to {FORMAT_VERSION}); a newer hwnas wrote it?"
-        )
+    if problem := unreadable_format(data, FORMAT_VERSION):
+        raise PredictorError(f"{path}: {problem}")
     cls = _predictor_class(data["kind"])
     if space is None:
         space = space_from_reference(data["space"])
