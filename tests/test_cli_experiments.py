@@ -11,8 +11,8 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from cli_runner import hwnas
 
-from hwnas.cli import main
 from hwnas.experiments import ExperimentConfig
 
 BENCHDATA = Path(
@@ -22,14 +22,6 @@ BENCHDATA = Path(
 )
 COMMANDS = ["search", "status", "pareto", "export", "build"]
 DATA = Path(__file__).resolve().parent / "data"
-
-
-def hwnas(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 @pytest.mark.parametrize("command", COMMANDS)

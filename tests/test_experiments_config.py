@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from cli_runner import hwnas
 
 from hwnas.experiments.config import ExperimentError, load_experiment, parse_experiment
 
@@ -111,16 +112,6 @@ def test_hostile_files_are_rejected_naming_the_field(text: str, expected: str) -
     assert expected in str(err.value)
 
 
-def _hwnas(*args: str) -> int:
-    from hwnas.cli import main
-
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
-
-
 def test_cli_rejects_hostile_file_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
@@ -129,7 +120,7 @@ def test_cli_rejects_hostile_file_and_writes_nothing(
     bad.write_text(
         VALID.replace("searcher: random", "searcher: !!python/object/apply:os.system [touch x]")
     )
-    assert _hwnas("search", str(bad)) == 1
+    assert hwnas("search", str(bad)) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err  # one line
     assert "not valid YAML" in err
@@ -144,7 +135,7 @@ def test_unwritable_run_dir_fails_at_start(
     (tmp_path / "blocker").write_text("a file where the run directory's parent should be")
     exp = tmp_path / "exp.yaml"
     exp.write_text(VALID.replace("run_dir: runs/t", "run_dir: blocker/run"))
-    assert _hwnas("search", str(exp)) == 1
+    assert hwnas("search", str(exp)) == 1
     err = capsys.readouterr().err
     assert "run directory blocker/run is not writable" in err and "Traceback" not in err
 

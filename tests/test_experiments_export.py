@@ -12,9 +12,9 @@ import onnxruntime as ort
 import pytest
 import torch
 import yaml
+from cli_runner import hwnas as hwnas_cli
 
 import hwnas
-from hwnas.cli import main
 from hwnas.experiments import ExperimentError, export_run, load, run_experiment
 from hwnas.experiments.config import parse_experiment
 from hwnas.experiments.export import arch_config, inference_model, read_config
@@ -101,14 +101,6 @@ BENCHDATA = Path(
 needs_benchdata = pytest.mark.skipif(
     not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data"
 )
-
-
-def hwnas_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_runner import hwnas
 
-from hwnas.cli import main
 from hwnas.spaces import Arch, SpaceError, builtin_spaces, get_space
 
 GOOD = {
@@ -259,11 +259,7 @@ def test_missing_file_binary_file_and_unknown_name(tmp_path):
 
 # -- CLI --------------------------------------------------------------------------------------
 def _run(capsys, *args) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as e:
-        code = e.code or 0
+    code = hwnas(*args)
     out, err = capsys.readouterr()
     return code, out, err
 
