@@ -16,6 +16,8 @@ from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import load_dataset
 from hwnas.evaluators.metrics import Metrics
+from hwnas.evaluators.train import TrainEvaluator
+from hwnas.evaluators.zero_cost import ZeroCostEvaluator
 from hwnas.predictors import LearnedPredictor, LUTPredictor
 from hwnas.search import get_searcher
 from hwnas.search.differentiable import DifferentiableSearcher, lut_latency, score_function
@@ -394,3 +396,17 @@ def test_latency_predictor_may_be_a_profile_or_a_saved_lut(space, lut, tmp_path)
         assert lut_latency(searcher.search.predictor, space, arch) == pytest.approx(
             lut.predict([arch])[0]
         )
+
+
+def test_every_seed_of_searcher_and_evaluators_sees_one_set_of_splits(space):
+    """A supernet with seed 1 must not train on the test samples of an evaluator with seed 0."""
+    reference = load_dataset("digits")
+    users = [
+        DifferentiableSearcher(space, dataset="digits", seed=1).search.dataset,
+        TrainEvaluator(space, "digits", seed=2).dataset,
+        ZeroCostEvaluator(space, "digits", seed=3).dataset,
+    ]
+    for data in users:
+        for split in ("train", "val", "test"):
+            assert np.array_equal(data.split(split)[1], reference.split(split)[1]), split
+            assert np.array_equal(data.split(split)[0], reference.split(split)[0]), split

@@ -298,8 +298,8 @@ def load_dataset(
     normalize: bool = True,
 ) -> Dataset:
     """Load a dataset by name (see `dataset_names`) or `.npz` path, with deterministic
-    train/val/test splits for `seed` (test split only where the data has none) and per-channel
-    standardisation by training-set statistics."""
+    train/val/test splits for the split seed `seed` (test split only where the data has none)
+    and per-channel standardisation by training-set statistics."""
     for setting, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0 < fraction < 1:
             raise DatasetError(f"{setting}={fraction}: must be between 0 and 1 (exclusive)")
@@ -332,7 +332,11 @@ def load_dataset(
     )
 
 
-def resolve_dataset(dataset: str | Path | Dataset, space: SearchSpace, seed: int = 0) -> Dataset:
-    """A `Dataset` (loaded if given by name) checked against `space`."""
-    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, seed=seed)
+def resolve_dataset(dataset: str | Path | Dataset, space: SearchSpace) -> Dataset:
+    """A `Dataset` checked against `space`. A name is loaded with the default split seed, so
+    every evaluator and searcher sees the same train / validation / test samples whatever its
+    own training seed: a supernet never trains on an evaluator's test samples, and runs that
+    differ only in their seed are scored on one test set. Other splits: pass a `Dataset` from
+    `load_dataset(name, seed=...)`."""
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     return data.check_fits(space)

@@ -109,7 +109,7 @@ class TrainEvaluator:
         )
         check_device(device)
         self.space = space
-        self.dataset = resolve_dataset(dataset, space, seed=seed)
+        self.dataset = resolve_dataset(dataset, space)
         self.epochs, self.steps, self.batch_size = epochs, steps, batch_size
         self.lr, self.weight_decay, self.warmup_fraction = lr, weight_decay, warmup_fraction
         self.label_smoothing = label_smoothing

@@ -141,7 +141,7 @@ class ZeroCostEvaluator:
         if unknown:
             raise ValueError(f"unknown proxies {unknown}; choose from {[*PROXIES, 'params']}")
         self.space = space
-        self.dataset = resolve_dataset(dataset, space, seed=seed)
+        self.dataset = resolve_dataset(dataset, space)
         # one sample has no batch statistics, no kernel and no correlation to score, so every
         # batch needs two (the last may be short, and one batch may be all a small set has)
         n = len(self.dataset.y_train)

@@ -529,7 +529,7 @@ class DifferentiableSearcher(Searcher):
             raise ValueError("latency targets need a latency_predictor (a LUT)")
         self.search = SupernetSearch(
             space,
-            resolve_dataset(dataset, space, seed=seed),
+            resolve_dataset(dataset, space),
             SupernetSettings(**settings),
             latency_model(latency_predictor, space),
             seed=seed,
