@@ -274,6 +274,21 @@ def test_an_unreachable_address_fails_fast_with_a_clear_error(space, scheme):
         RayExecutor(Scripted(space, {}), address="nowhere")
 
 
+def test_an_embedded_ray_takes_the_cpus_a_container_grants(space, ray_temp_dir, monkeypatch):
+    """On a host with 8 cores, a container allowed 1 CPU must not start 8 parallel trainings."""
+    from ray._private import utils
+
+    ray.shutdown()
+    try:
+        monkeypatch.setattr(os, "cpu_count", lambda: 8)
+        monkeypatch.setattr(utils, "_get_docker_cpus", lambda *args, **kwargs: 1.0)
+        with RayExecutor(Scripted(space, {})):
+            assert ray.cluster_resources()["CPU"] == 1
+    finally:
+        monkeypatch.undo()
+        _start_local_ray(ray_temp_dir)
+
+
 def test_resources_the_machine_lacks_are_refused_instead_of_queued_forever(space):
     with pytest.raises(ValueError, match=r"resources: an evaluation needs \{'tpu_v9': 1.0\}"):
         RayExecutor(Scripted(space, {}), resources={"tpu_v9": 1})

@@ -198,7 +198,7 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
     if address is None:
         ray.init(
             address="local",
-            num_cpus=num_cpus or os.cpu_count() or 1,
+            num_cpus=num_cpus,  # None: Ray's count, which honours a container's CPU quota
             include_dashboard=False,
             log_to_driver=False,
         )
@@ -276,7 +276,8 @@ class RayExecutor(_ExecutorBase):
     over Ray Client, which cannot stream, and which then gets no more evaluations at once
     than the cluster fits) is force-cancelled and reported as `failed: timeout after N s`;
     one whose worker process dies is rerun up to `max_retries` times. `num_cpus`
-    sizes the embedded Ray (default: all cores). `close` shuts down only a Ray this executor
+    sizes the embedded Ray (default: the CPUs Ray detects, which are a container's CPU quota
+    where one is set, not the host's cores). `close` shuts down only a Ray this executor
     started; a Ray already initialised in this process is used as it is.
     """
 
