@@ -311,6 +311,20 @@ def test_pareto_helpers():
     assert hypervolume(np.array([[7.0, 1.0]]), np.array([6.0, 6.0])) == 0.0
 
 
+@pytest.mark.parametrize("objectives", [1, 2, 3])
+def test_a_front_kept_point_by_point_is_the_front_of_all_points(objectives):
+    from hwnas.search.pareto import add_to_front
+
+    rng = np.random.default_rng(objectives)
+    points = rng.integers(0, 30, size=(300, objectives)).astype(float)  # ties, duplicates
+    front = np.empty((0, objectives))
+    for i, point in enumerate(points):
+        front = add_to_front(front, point)
+        expected = points[: i + 1][pareto_mask(points[: i + 1])]
+        assert sorted(map(tuple, front)) == sorted(map(tuple, expected))
+    assert len(front) > 1
+
+
 def test_hypervolume_refuses_points_and_reference_of_different_dimensions():
     points = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])  # once read as three 2-D points
     with pytest.raises(ValueError, match=r"one value per objective \(3\), not shape \(2,\)"):

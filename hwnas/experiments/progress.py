@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwnas.evaluators.metrics import Metrics
-from hwnas.search.pareto import pareto_mask
+from hwnas.search.pareto import add_to_front
 
 #: the line's width when stderr is not a terminal (a log file, a pipe): rich would cut it at 80
 LOG_WIDTH = 200
@@ -32,7 +32,7 @@ class SearchProgress:
         self.objectives, self.constraints, self.total = objectives, constraints, total
         self.done, self.failed, self.in_flight = 0, 0, 0
         self.started, self.done_at_start = time.monotonic(), 0
-        self._points: list[list[float]] = []
+        self._front = np.empty((0, len(objectives)))  # the feasible results' front, minimised
         console = Console(stderr=True)
         if not console.is_terminal:
             console.width = LOG_WIDTH
@@ -78,19 +78,18 @@ class SearchProgress:
     def _add_point(self, metrics: Metrics) -> None:
         feasible = all(metrics.get(m, math.inf) <= bound for m, bound in self.constraints)
         if metrics.ok and feasible and all(m in metrics for m, _ in self.objectives):
-            self._points.append(
-                [metrics[m] * (-1 if d == "max" else 1) for m, d in self.objectives]
-            )
+            point = [metrics[m] * (-1 if d == "max" else 1) for m, d in self.objectives]
+            self._front = add_to_front(self._front, point)
 
     def summary(self) -> str:
         parts = [f"done {self.done}", f"failed {self.failed}", f"in flight {self.in_flight}"]
-        if self._points:
-            points = np.asarray(self._points)
+        if len(self._front):
             if len(self.objectives) == 1:
                 metric, d = self.objectives[0]
-                parts.append(f"best {metric} {points[:, 0].min() * (-1 if d == 'max' else 1):.4g}")
+                best = self._front[:, 0].min() * (-1 if d == "max" else 1)
+                parts.append(f"best {metric} {best:.4g}")
             else:
-                parts.append(f"front {int(pareto_mask(points).sum())}")
+                parts.append(f"front {len(self._front)}")
         return " | ".join(parts) + self._eta()
 
     def _eta(self) -> str:

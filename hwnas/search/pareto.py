@@ -28,6 +28,20 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
     return mask
 
 
+def add_to_front(front: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """The non-dominated rows of `front` (n x d, minimised) plus `point` (d values): `front`
+    itself when `point` is dominated, else `point` appended and the rows it dominates dropped.
+    Keeps a front up to date in time proportional to its size, not to every point seen, with
+    `pareto_mask`'s answer (duplicates all kept)."""
+    point = np.asarray(point, dtype=float).reshape(1, -1)
+    front = np.asarray(front, dtype=float).reshape(-1, point.shape[1])
+    no_worse, better = front <= point, front < point
+    if np.any(np.all(no_worse, axis=1) & np.any(better, axis=1)):
+        return front
+    dominated = np.all(~better, axis=1) & np.any(~no_worse, axis=1)
+    return np.vstack([front[~dominated], point])
+
+
 def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
     """Hypervolume dominated by `points` (minimised) inside the box below `ref`.
 
