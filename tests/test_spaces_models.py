@@ -294,6 +294,15 @@ def test_build_overrides_input_and_classes():
     )
 
 
+def test_an_rng_of_another_kind_is_refused_by_name():
+    import random
+
+    space = get_space("conv1d")
+    with pytest.raises(TypeError, match="rng must be a numpy Generator, an int seed or None"):
+        space.sample(random.Random(1))
+    assert space.sample(np.int64(3)) == space.sample(3)
+
+
 def test_bad_overrides_are_space_errors():
     with pytest.raises(SpaceError, match="input"):
         get_space("conv2d", input_shape=(3, 32))

@@ -83,7 +83,15 @@ BAD_SPECS = {
         _with(lambda d: d["stages"][1].update(block={"mixers": {"conv": {"kernels": [11]}}})),
         ["stages[1].block.mixers", "(8,)", "receptive field"],
     ),
-    "bad_kind": (_with(lambda d: d.update(kind="resnet")), ["kind", "resnet"]),
+    "bad_kind": (_with(lambda d: d.update(kind="resnet")), ["line ", "kind", "resnet"]),
+    # padded by kernel // 2, an even stem kernel grows the map by one and changes the space
+    "even_stem_kernel": (_with(lambda d: d["stem"].update(kernel=4)), ["stem.kernel", "odd"]),
+    # lax parsing would read true as a width of 1
+    "boolean_width": (
+        _with(lambda d: d["stages"][0].update(width=[True, 8])),
+        ["stages[0].width", "boolean"],
+    ),
+    "boolean_stem_width": (_with(lambda d: d["stem"].update(width=True)), ["stem.width"]),
     "inception_too_narrow": (
         _with(
             lambda d: (

@@ -22,7 +22,14 @@ RngLike = np.random.Generator | int | None
 
 
 def as_rng(rng: RngLike) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    """`rng` itself, or a numpy generator seeded with it (an int, or None for fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is not None and (isinstance(rng, bool) or not isinstance(rng, int | np.integer)):
+        raise TypeError(
+            f"rng must be a numpy Generator, an int seed or None, not {type(rng).__name__}"
+        )
+    return np.random.default_rng(rng)
 
 
 class SearchSpace(ABC):
@@ -155,7 +162,7 @@ def get_space(
     shape (without batch) or number of classes."""
     from hwnas.spaces.metaformer import MetaFormerSpace
     from hwnas.spaces.nasbench201 import NasBench201Space
-    from hwnas.spaces.spec import read_yaml
+    from hwnas.spaces.spec import line_of, read_yaml
 
     text = str(name_or_path)
     path = Path(text)
@@ -170,4 +177,5 @@ def get_space(
         return MetaFormerSpace.from_data(data, str(path), **overrides)
     if kind == "nasbench201":
         return NasBench201Space.from_data(data, str(path), **overrides)
-    raise SpaceError(f"{path}: kind: unknown space kind {kind!r} (metaformer, nasbench201)")
+    at = f"line {line}: " if (line := line_of(data, ("kind",))) else ""
+    raise SpaceError(f"{path}: {at}kind: unknown space kind {kind!r} (metaformer, nasbench201)")

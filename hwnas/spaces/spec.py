@@ -30,6 +30,15 @@ MAX_EXPANSION = 64.0  # MLP width / block width
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, v: Any) -> Any:
+        """Refuse `true`/`false` where a number or name belongs: lax parsing reads them as 1
+        and 0 (`width: [true]` would be a width of 1). No spec field is a boolean."""
+        if isinstance(v, bool) or isinstance(v, list) and any(isinstance(x, bool) for x in v):
+            raise ValueError(f"must not be a boolean, got {v!r}")
+        return v
+
 
 def _listed(values: list[Any], what: str) -> list[Any]:
     """`values` if it is a non-empty list without repeats (a repeat would count twice)."""
@@ -156,6 +165,15 @@ class StemSpec(_Strict):
     width: int = Field(ge=1, le=MAX_CHANNELS)
     kernel: int = Field(3, ge=1, le=MAX_LENGTH)
     stride: int = Field(1, ge=1, le=MAX_LENGTH)
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        """An even kernel padded by kernel // 2 grows the map by one (length 32 -> 33),
+        silently changing which blocks fit the stages."""
+        if v % 2 == 0:
+            raise ValueError(f"kernel must be odd, got {v}")
+        return v
 
 
 class MetaFormerSpec(_Strict):
