@@ -154,7 +154,8 @@ def _load_weights(model: nn.Module, path: Path) -> None:
 def inference_model(model: nn.Module) -> nn.Module:
     """The deployable float form of a built model: eval mode, large-kernel branches merged,
     fake quantization off (the blocks' precisions stay in the config for the deployment
-    toolchain, e.g. ONNX Runtime static quantization)."""
+    toolchain, e.g. ONNX Runtime static quantization). `model` itself is changed (no copy of
+    its weights is made) and returned."""
     model = reparameterize(model.eval())
     return set_fake_quant(model, False)
 
@@ -162,9 +163,9 @@ def inference_model(model: nn.Module) -> nn.Module:
 def export_onnx_checked(
     model: nn.Module, input_shape: tuple[int, ...], path: Path, seed: int = 0
 ) -> float:
-    """Write the inference form of `model` as ONNX (batch dimension dynamic) and return the
-    largest absolute difference between ONNX Runtime's output and torch's on a random batch
-    (raises when they disagree)."""
+    """Turn `model` into its inference form (`inference_model`, in place), write it as ONNX
+    (batch dimension dynamic) and return the largest absolute difference between ONNX
+    Runtime's output and torch's on a random batch (raises when they disagree)."""
     import onnxruntime as ort
 
     model = inference_model(model)
