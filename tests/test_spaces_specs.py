@@ -177,6 +177,12 @@ def test_bad_spec_is_one_error_naming_field_and_file(tmp_path, case):
         assert word in message, (word, message)
 
 
+def test_an_experiment_file_given_as_a_space_is_named_as_such():
+    demo = Path(__file__).parents[1] / "examples" / "demo.yaml"
+    with pytest.raises(SpaceError, match=r"demo.yaml: an experiment file \(it has evaluator, "):
+        get_space(demo)
+
+
 def test_yaml_object_tags_are_refused_not_constructed(tmp_path):
     marker = tmp_path / "constructed"
     text = f"name: !!python/object/apply:os.mkdir ['{marker}']\n" + yaml.safe_dump(

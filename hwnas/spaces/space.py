@@ -171,6 +171,11 @@ def get_space(
     elif not path.suffix:
         raise SpaceError(f"unknown space {text!r}; built-in spaces: {', '.join(builtin_spaces())}")
     data = read_yaml(path)
+    if experiment_keys := sorted({"searcher", "evaluator", "objectives"} & data.keys()):
+        raise SpaceError(
+            f"{path}: an experiment file (it has {', '.join(experiment_keys)}), not a space "
+            "file: run it with `hwnas search`; give the space its `space:` names here instead"
+        )
     kind = data.get("kind", "metaformer")
     overrides = {"input_shape": input_shape, "num_classes": num_classes}
     if kind == "metaformer":
