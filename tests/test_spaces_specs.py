@@ -13,6 +13,7 @@ import pytest
 import yaml
 from cli_runner import hwnas
 
+from hwnas.experiments.results import describe_arch
 from hwnas.spaces import Arch, SpaceError, builtin_spaces, get_space
 
 GOOD = {
@@ -346,8 +347,9 @@ def test_cli_sample_json_lines(capsys, name):
     assert len(records) == 3
     space = get_space(name)
     for record in records:
-        assert set(record) == {"arch", "key", "params", "macs", "size_bytes"}
+        assert set(record) == {"arch", "key", "params", "macs", "size_bytes", "description"}
         arch = space.validate(Arch.from_dict(record["arch"]))
+        assert record["description"] == describe_arch(space, arch)
         assert arch.key == record["key"]
         cost = space.cost(arch)
         assert (record["params"], record["macs"], record["size_bytes"]) == (
@@ -356,8 +358,11 @@ def test_cli_sample_json_lines(capsys, name):
             cost.size_bytes,
         )
     assert _run(capsys, "spaces", "sample", name, "-n", "3", "--seed", "4", "--json")[1] == out
-    code, text, _ = _run(capsys, "spaces", "sample", name, "-n", "2")
-    assert code == 0 and len(text.strip().splitlines()) == 2
+    code, text, _ = _run(capsys, "spaces", "sample", name, "-n", "3", "--seed", "4")
+    lines = text.strip().splitlines()
+    assert code == 0 and lines[1::2] == [f"    {r['description']}" for r in records]
+    if name == "nasbench201":  # the standard cell string
+        assert all(r["description"].startswith("|") for r in records)
 
 
 def test_cli_sample_rejects_zero(capsys):

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import typer
 
+from hwnas.experiments.results import describe_arch
 from hwnas.spaces import builtin_spaces, get_space
 
 app = typer.Typer(help="Search spaces: list, show, sample.", no_args_is_help=True)
@@ -66,11 +67,12 @@ def sample(
             "params": cost.params,
             "macs": cost.macs,
             "size_bytes": cost.size_bytes,
+            "description": describe_arch(sp, arch),
         }
         if as_json:
             typer.echo(json.dumps(record))
         else:
             typer.echo(
                 f"{arch.key}  params {cost.params:>9,}  MACs {cost.macs:>12,}  "
-                f"size {cost.size_bytes:>9,} B"
+                f"size {cost.size_bytes:>9,} B\n    {record['description']}"
             )

@@ -132,10 +132,7 @@ class RunResults:
 
     def describe(self, arch: Arch) -> str:
         """The architecture in one line (the cell string for NAS-Bench-201)."""
-        try:
-            return self.space.to_string(arch)
-        except NotImplementedError:
-            return describe_blocks(arch)
+        return describe_arch(self.space, arch)
 
     # -- fronts ----------------------------------------------------------------------------
     def _objectives(self, objectives: Objectives | None) -> list[tuple[str, str]]:
@@ -235,6 +232,15 @@ class RunResults:
 
 def _evaluated(trial: optuna.trial.FrozenTrial) -> bool:
     return outcome_of(trial) in EVALUATED and trial.datetime_complete is not None
+
+
+def describe_arch(space: SearchSpace, arch: Arch) -> str:
+    """An architecture of `space` in one line: the space's standard string where it has one
+    (the NAS-Bench-201 cell string), else `describe_blocks`."""
+    try:
+        return space.to_string(arch)
+    except NotImplementedError:
+        return describe_blocks(arch)
 
 
 def describe_blocks(arch: Arch) -> str:
