@@ -5,6 +5,7 @@ few timed runs, so a whole profile takes seconds; accuracy targets live in bench
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections import Counter
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_runner import hwnas
 from torch import nn
 
 from hwnas.cli import main
@@ -209,11 +211,11 @@ def test_profile_has_every_part_and_arch_once(space, profile_path):
     assert meta["space"] == "tiny" and meta["precisions"] == ["fp32", "int8", "w4a8"]
 
 
-def test_the_stem_part_is_the_network_stem_for_an_even_kernel(tmp_path):
-    spec = tmp_path / "even.yaml"
-    spec.write_text(TINY.read_text().replace("kernel: 3", "kernel: 4", 1))
+def test_the_stem_part_is_the_network_stem_for_a_wide_strided_kernel(tmp_path):
+    spec = tmp_path / "wide.yaml"
+    spec.write_text(TINY.read_text().replace("kernel: 3, stride: 1", "kernel: 5, stride: 2", 1))
     space = get_space(spec)
-    assert space.spec.stem.kernel == 4
+    assert (space.spec.stem.kernel, space.spec.stem.stride) == (5, 2)
     (stem,) = [p for p in metaformer_parts(space) if p.kind == "stem"]
     x = torch.randn(1, *space.input_shape)
     network = space.build(space.sample(0)).stem
@@ -648,3 +650,132 @@ def test_a_predictor_or_profile_with_unusable_numbers_or_a_newer_format_is_refus
     (tmp_path / "tiny2d_ort.json").write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(ProfileError, match="tiny2d_ort.json: format_version 99"):
         read_profile(tmp_path / "tiny2d_ort.csv")
+
+
+# -- what a profile or predictor must hold ------------------------------------------------------
+def test_profile_refuses_a_precision_the_space_lacks_and_an_empty_held_out_set(tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    common = ("latency", "profile", "--space", str(TINY), "--out", str(out))
+    assert hwnas(*common, "--precision", "fp16", "--samples", "1") == 1
+    assert "--precision fp16: not a precision of space 'tiny' (fp32, int8, w4a8)" in (
+        capsys.readouterr().err
+    )
+    assert hwnas(*common, "--samples", "0", "--archs-only") == 1
+    assert "measures nothing" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def _edited_profile(tmp_path: Path, field: str, value: str, row: int = 1) -> Path:
+    """A copy of tests/data/tiny2d_ort.csv (and its metadata) with one field of a row set."""
+    data = Path(__file__).parent / "data"
+    rows = list(csv.reader((data / "tiny2d_ort.csv").open(newline="")))
+    rows[row][rows[0].index(field)] = value
+    out = tmp_path / "tiny2d_ort.csv"
+    with out.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    out.with_suffix(".json").write_bytes((data / "tiny2d_ort.json").read_bytes())
+    return out
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("round_medians_ms", "-5;-5"),
+        ("round_medians_ms", "0.01;abc"),
+        ("round_medians_ms", ""),
+        ("median_ms", "abc"),
+        ("median_ms", "nan"),
+        ("median_ms", "-1"),
+        ("kind", "blok"),
+        ("status", ""),
+    ],
+)
+def test_a_bad_row_is_refused_quoting_its_field_and_value(tmp_path, field, value):
+    profile = _edited_profile(tmp_path, field, value)
+    with pytest.raises(ProfileError, match=rf"tiny2d_ort.csv: row .*: {field} {value!r} is not"):
+        read_profile(profile)
+
+
+def test_fit_refuses_a_profile_without_every_part(space, profile_path, tmp_path, capsys):
+    partial = tmp_path / "partial.csv"
+    build_profile(space, partial, samples=0, limit=3, progress=False, **PROFILE_FAST)
+    assert hwnas("latency", "fit", str(partial), "-o", str(tmp_path / "lut.json")) == 1
+    err = capsys.readouterr().err
+    expected = len(read_profile(profile_path).parts())
+    assert f"partial.csv: {expected - 3} of the {expected} parts" in err
+    assert "e.g. block|s0|" in err and "re-running the same `hwnas latency profile`" in err
+    assert not (tmp_path / "lut.json").exists()
+    with pytest.raises(ProfileError, match=f"partial.csv: {expected - 3} of the {expected}"):
+        fit_from_profile(profile_path, "learned", parts=partial)
+
+
+def test_a_predictor_is_read_from_any_directory_and_without_its_space_file(
+    profile_path, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(profile_path.parent)
+    assert hwnas("latency", "fit", profile_path.name, "-o", "lut.json", "--kind", "learned") == 0
+    saved = profile_path.parent / "lut.json"
+    monkeypatch.chdir(tmp_path)
+    assert hwnas("latency", "eval", str(saved), "--holdout", "2") == 0
+    record = json.loads(saved.read_text())
+    assert record["source"] == str(profile_path)
+    moved = tmp_path / "moved.json"  # its space file gone: rebuilt from the file's definition
+    moved.write_text(json.dumps({**record, "space": {**record["space"], "source": "gone.yaml"}}))
+    archs = [load_predictor(saved).space.sample(s) for s in range(3)]
+    np.testing.assert_array_equal(
+        load_predictor(moved).predict(archs), load_predictor(saved).predict(archs)
+    )
+    older = dict(record["space"], source=str(tmp_path / "gone.yaml"))  # no definition
+    del older["definition"]
+    moved.write_text(json.dumps({**record, "space": older}))
+    with pytest.raises(PredictorError, match=r"moved.json: its space file .*gone.yaml is missing"):
+        load_predictor(moved)
+
+
+def test_eval_and_fit_refuse_a_profile_of_another_input_or_space_definition(
+    space, profile_path, tmp_path, capsys
+):
+    lut = tmp_path / "lut.json"
+    assert hwnas("latency", "fit", str(profile_path), "-o", str(lut)) == 0
+    wider = tmp_path / "tiny.yaml"  # the same name and version, a wider stem
+    wider.write_text(TINY.read_text().replace("stem: {width: 8", "stem: {width: 16"))
+    settings = dict(samples=2, archs_only=True, progress=False, **PROFILE_FAST)
+    for other, why in (
+        (get_space(TINY, input_shape=(1, 32)), r"input_shape \[1, 32\].*has \[1, 16\]"),
+        (get_space(wider), "another definition of space 'tiny'"),
+    ):
+        holdout = build_profile(other, tmp_path / f"{other.spec.stem.width}.csv", **settings).path
+        assert hwnas("latency", "eval", str(lut), "--holdout", str(holdout)) == 1
+        err = capsys.readouterr().err
+        assert str(holdout) in err and str(lut) in err and re.search(why, err)
+    with pytest.raises(PredictorError, match="16.csv: the profile .*another definition"):
+        fit_from_profile(profile_path, "learned", parts=tmp_path / "16.csv")
+
+
+def test_eval_prints_units_and_a_predictor_without_format_version_is_refused(
+    profile_path, tmp_path, capsys
+):
+    lut = tmp_path / "lut.json"
+    assert hwnas("latency", "fit", str(profile_path), "-o", str(lut)) == 0
+    capsys.readouterr()
+    assert hwnas("latency", "eval", str(lut), "--holdout", "4") == 0
+    lines = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines()}
+    assert lines["rmse"].endswith(" ms") and lines["mape"].endswith(" %")
+    assert lines["within_5pct"].endswith("(fraction of networks)")
+    record = json.loads(lut.read_text())
+    del record["format_version"]
+    lut.write_text(json.dumps(record))
+    with pytest.raises(PredictorError, match="lut.json: no format_version"):
+        load_predictor(lut)
+
+
+def test_an_interrupted_profile_says_it_is_kept_and_resumable(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hwnas.predictors.build_profile", interrupted)
+    out = tmp_path / "p.csv"
+    assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out)) == 130
+    assert capsys.readouterr().err == (
+        f"interrupted: {out} is kept; re-running the same command resumes it\n"
+    )

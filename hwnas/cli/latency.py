@@ -14,6 +14,13 @@ from hwnas.predictors.parts import BLOCK_COPIES
 from hwnas.spaces import get_space
 
 RANK_SCORES = ("kendall_tau", "spearman")
+#: the units of the scores, printed after them (`--json` gives the same numbers, no units)
+UNITS = {
+    "rmse": "ms",
+    "mape": "%",
+    "within_5pct": "(fraction of networks)",
+    "within_10pct": "(fraction of networks)",
+}
 RANKS_UNDEFINED = (
     "ranking needs at least 2 held-out networks, with measured and predicted latencies that "
     "are not all equal"
@@ -57,24 +64,28 @@ def profile(
     """Measure a space's parts and N random architectures into a profile (resumable)."""
     from hwnas.predictors import build_profile  # heavy: imported per command
 
-    result = build_profile(
-        get_space(space),
-        out,
-        backend=backend,
-        precisions=[p for item in precision or [] for p in item.split(",") if p],
-        samples=samples,
-        seed=seed,
-        archs_only=archs_only,
-        threads=threads,
-        batch_size=batch_size,
-        warmup=warmup,
-        runs=runs,
-        rounds=rounds,
-        clock=clock,
-        block_copies=block_copies,
-        passes=passes,
-        limit=limit,
-    )
+    try:
+        result = build_profile(
+            get_space(space),
+            out,
+            backend=backend,
+            precisions=[p for item in precision or [] for p in item.split(",") if p],
+            samples=samples,
+            seed=seed,
+            archs_only=archs_only,
+            threads=threads,
+            batch_size=batch_size,
+            warmup=warmup,
+            runs=runs,
+            rounds=rounds,
+            clock=clock,
+            block_copies=block_copies,
+            passes=passes,
+            limit=limit,
+        )
+    except KeyboardInterrupt:  # the rows measured so far are flushed to the profile
+        typer.echo(f"interrupted: {out} is kept; re-running the same command resumes it", err=True)
+        raise typer.Exit(130) from None
     failed = result.rows[result.rows["status"] != "ok"]
     typer.echo(f"{out}: {len(result.rows)} rows ({len(failed)} failed)")
     for _, row in failed.head(5).iterrows():
@@ -130,7 +141,7 @@ def evaluate(
         result["holdout"] = holdout
     else:
         profile = read_profile(holdout)
-        archs, measured = holdout_from_profile(predictor, profile)
+        archs, measured = holdout_from_profile(predictor, profile, str(predictor_path))
         holdout_device = profile.measured_on()
         result.update(holdout=holdout, holdout_device=describe_device(holdout_device))
         if None not in (predictor.measured_on, holdout_device):
@@ -150,4 +161,5 @@ def evaluate(
     for key, value in result.items():
         if key in undefined:
             value = f"n/a ({RANKS_UNDEFINED})"
-        typer.echo(f"{key:>14}: {value:.4g}" if isinstance(value, float) else f"{key:>14}: {value}")
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        typer.echo(f"{key:>14}: {text} {UNITS.get(key, '')}".rstrip())

@@ -9,6 +9,7 @@ data, so files survive library upgrades.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwnas.spaces import Arch, SearchSpace, get_space
+from hwnas.spaces import Arch, SearchSpace, builtin_spaces, get_space, space_from_data
 
 FORMAT_VERSION = 1
 
@@ -26,9 +27,12 @@ class PredictorError(ValueError):
     """A predictor that cannot be built, loaded or asked about an architecture."""
 
 
-def unreadable_format(data: dict[str, Any], newest: int) -> str | None:
+def unreadable_format(data: dict[str, Any], newest: int, required: bool = False) -> str | None:
     """Why a data file's `format_version` is not one this hwnas reads (a newer hwnas wrote
-    it, or it is not a number), or None when it is readable (absent means the first)."""
+    it, it is not a number, or it is absent where `required`), or None when it is readable
+    (absent, where not required, means the first)."""
+    if required and "format_version" not in data:
+        return f"no format_version (this hwnas reads up to {newest}); not a file hwnas wrote?"
     version = data.get("format_version", newest)
     if isinstance(version, int) and version <= newest:
         return None
@@ -38,44 +42,92 @@ def unreadable_format(data: dict[str, Any], newest: int) -> str | None:
     )
 
 
+def space_definition(space: SearchSpace) -> dict[str, Any]:
+    """The space's declarative definition (its YAML content, input shape and classes included,
+    defaults left out), enough to rebuild it without its YAML file."""
+    return {"kind": space.spec.kind, **space.spec.model_dump(mode="json", exclude_defaults=True)}
+
+
+#: fields of a space definition that say which choices it offers (blocks, depths, widths),
+#: not what network a given architecture is: spaces that differ only there (one restricted to
+#: fewer precisions, say) build the same network for an architecture both allow
+CHOICE_FIELDS = ("description", "block", "max_attention_tokens")
+STAGE_CHOICE_FIELDS = ("depth", "width", "block")
+
+
+def space_digest(definition: dict[str, Any]) -> str:
+    """A stable hash of what a space definition makes of an architecture (input, classes,
+    stem, stage strides, NAS-Bench-201 channels and cells): two spaces of one name and
+    version whose networks differ (another stem width, input length) differ in it."""
+    content = {k: v for k, v in definition.items() if k not in CHOICE_FIELDS}
+    if "stages" in content:
+        content["stages"] = [
+            {k: v for k, v in stage.items() if k not in STAGE_CHOICE_FIELDS}
+            for stage in content["stages"]
+        ]
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def space_reference(space: SearchSpace) -> dict[str, Any]:
-    """What identifies `space` in a data file: name, version, YAML source, input, classes."""
+    """What identifies `space` in a data file: name, version, YAML source (absolute), input,
+    classes, its definition (to rebuild it where the YAML file is gone) and that digest."""
     source = str(getattr(space, "source", space.name))
     if Path(source).is_file():
         source = str(Path(source).resolve())
+    definition = space_definition(space)
     return {
         "name": space.name,
         "version": space.version,
         "source": source,
         "input_shape": list(space.input_shape),
         "num_classes": space.num_classes,
+        "digest": space_digest(definition),
+        "definition": definition,
     }
 
 
-def space_from_reference(ref: dict[str, Any]) -> SearchSpace:
-    """The space a data file names (its YAML source, else the built-in of that name)."""
+def space_from_reference(ref: dict[str, Any], where: str, near: Path | None = None) -> SearchSpace:
+    """The space a data file (`where`) names: rebuilt from its stored definition, else read
+    from its YAML source (or a file of that name in the folder `near`, for a moved profile),
+    else the built-in space of its name; a `PredictorError` naming the missing YAML file."""
     kwargs = {"input_shape": ref.get("input_shape"), "num_classes": ref.get("num_classes")}
-    source = ref.get("source") or ref["name"]
-    if not Path(source).is_file():
-        source = ref["name"]
-    return get_space(source, **kwargs)
+    if isinstance(definition := ref.get("definition"), dict):
+        source = ref.get("source") or ref["name"]
+        return space_from_data(definition, source, **kwargs)
+    source = Path(ref.get("source") or ref["name"])
+    found = [f for f in (source, near and near / source.name) if f and f.is_file()]
+    if found:
+        return get_space(found[0], **kwargs)
+    if ref["name"] in builtin_spaces():
+        return get_space(ref["name"], **kwargs)
+    raise PredictorError(f"{where}: its space file {source} is missing (space {ref['name']!r})")
 
 
-def check_space(space: SearchSpace, ref: dict[str, Any], where: str) -> None:
-    """Refuse a predictor or profile of another space, or of this space at another input
-    shape or number of classes: its measurements would not be this space's latencies."""
+def check_space(space: SearchSpace, ref: dict[str, Any], where: str, against: str = "") -> None:
+    """Refuse a predictor or profile (`where`) of another space, or of this space at another
+    input shape or number of classes, or of another definition under the same name (where
+    both record a digest): its measurements would not be `space`'s latencies. `against` names
+    where `space` comes from, for the message."""
+    mine = space_reference(space)
+    theirs = f"the space of {against}" if against else "the space"
     if (space.name, space.version) != (ref.get("name"), ref.get("version")):
         raise PredictorError(
             f"{where} is for space {ref.get('name')!r} v{ref.get('version')}, "
-            f"not {space.name!r} v{space.version}"
+            f"not {space.name!r} v{space.version}" + (f" like {against}" if against else "")
         )
-    mine = space_reference(space)
     for field in ("input_shape", "num_classes"):
         if ref.get(field) is not None and ref[field] != mine[field]:
             raise PredictorError(
-                f"{where} was measured with {field} {ref[field]}, but the space has "
+                f"{where} was measured with {field} {ref[field]}, but {theirs} has "
                 f"{mine[field]}; profile the space at that {field}"
             )
+    if ref.get("digest") and ref["digest"] != mine["digest"]:
+        raise PredictorError(
+            f"{where} was measured on another definition of space {space.name!r} "
+            f"v{space.version} than {theirs} (its stem, stage strides or other settings that "
+            f"shape every network differ: digest {ref['digest']} != {mine['digest']}); give "
+            "the space a new name or version when you change those"
+        )
 
 
 class LatencyPredictor(ABC):

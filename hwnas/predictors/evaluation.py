@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.predictors.base import LatencyPredictor, PredictorError
+from hwnas.predictors.base import LatencyPredictor, PredictorError, check_space
 from hwnas.predictors.fingerprint import describe_device, device_differences
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
@@ -30,12 +30,15 @@ def fit_from_profile(
 ) -> LatencyPredictor:
     """A `lut` or `learned` predictor from a profile (learned: fitted on its whole-network
     rows, except the last `exclude_last`). The table (the lut, and the learned predictor's
-    table features) comes from the measured parts of `parts`, by default the same profile."""
+    table features) comes from the measured parts of `parts`, by default the same profile,
+    which must hold every part the space can produce (a saved predictor must price every
+    network); a learned predictor of an archs-only profile without `parts` has no table."""
     profile = read_profile(path)
     space = space or profile.space()
+    check_space(space, profile.space_reference(), f"{path}: the profile")
     table = parts or path
     if kind == "lut":
-        return LUTPredictor.from_profile(table, space, **settings)
+        return LUTPredictor.from_profile(table, space, complete=True, **settings)
     if kind != "learned":
         raise PredictorError(f"fit from a profile supports kinds lut and learned, not {kind!r}")
     archs, y = profile.arch_records(space)
@@ -43,8 +46,10 @@ def fit_from_profile(
         archs, y = archs[:-exclude_last], y[:-exclude_last]
     if len(archs) == 0:
         raise PredictorError(f"{path}: no whole-architecture rows left to fit on")
-    has_parts = not read_profile(table).parts().empty
-    lut = LUTPredictor.from_profile(table, space) if has_parts else None
+    # a profile with parts (not archs-only), or one given as `parts`, gives a table, which
+    # must then be complete
+    has_parts = parts is not None or bool(read_profile(table).expected_parts(space))
+    lut = LUTPredictor.from_profile(table, space, complete=True) if has_parts else None
     measured_on = profile.measured_on()
     if lut is not None and None not in (lut.measured_on, measured_on):
         differences = device_differences(measured_on, lut.measured_on)
@@ -54,7 +59,8 @@ def fit_from_profile(
                 f"the table of {table} on {describe_device(lut.measured_on)} "
                 f"({'; '.join(differences)}); fit a predictor from one device's measurements"
             )
-    predictor = LearnedPredictor(space, lut, source=str(path), **settings).fit(archs, y)
+    source = str(Path(path).resolve())  # read from any directory
+    predictor = LearnedPredictor(space, lut, source=source, **settings).fit(archs, y)
     predictor.measured_on = measured_on
     return predictor
 
@@ -88,9 +94,17 @@ def holdout_from_own_profile(
 
 
 def holdout_from_profile(
-    predictor: LatencyPredictor, profile: Profile
+    predictor: LatencyPredictor, profile: Profile, predictor_name: str = "the predictor"
 ) -> tuple[list[Arch], np.ndarray]:
-    """The whole-network rows of another profile, minus any the predictor was trained on."""
+    """The whole-network rows of another profile of the predictor's space (refused for
+    another input shape or definition of the space), minus any the predictor was trained
+    on."""
+    check_space(
+        predictor.space,
+        profile.space_reference(),
+        f"{profile.path}: the held-out profile",
+        against=predictor_name,
+    )
     archs, y = profile.arch_records(predictor.space)
     if isinstance(predictor, LearnedPredictor):
         seen = {a.key for a in predictor.train_data[0]}

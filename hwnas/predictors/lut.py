@@ -74,18 +74,28 @@ class LUTPredictor(LatencyPredictor):
 
     @classmethod
     def from_profile(
-        cls, path: str | Path, space: SearchSpace | None = None, **settings: Any
+        cls,
+        path: str | Path,
+        space: SearchSpace | None = None,
+        complete: bool = False,
+        **settings: Any,
     ) -> LUTPredictor:
-        """The table of a profile's measured parts (whole-arch rows are not used)."""
+        """The table of a profile's measured parts (whole-arch rows are not used). `complete`
+        refuses a profile without every part the space can produce at its precisions (a
+        predictor to save: it must price every network); else a missing part fails only the
+        architectures that use it."""
         profile = read_profile(path)
         space = space or profile.space()
         check_space(space, profile.space_reference(), f"{path}: the profile")
         parts = profile.parts()
-        if parts.empty:
+        if complete:
+            profile.check_parts(space)
+        elif parts.empty:
             raise PredictorError(f"{path}: the profile has no measured parts for a lookup table")
         table = dict(zip(parts["row_id"], parts["latency_ms"].astype(float)))
         copies = profile.meta.get("block_copies", 1)
-        predictor = cls(space, table, source=str(path), block_copies=copies, **settings)
+        source = str(Path(path).resolve())  # read from any directory
+        predictor = cls(space, table, source=source, block_copies=copies, **settings)
         predictor.measured_on = profile.measured_on()
         return predictor
 
@@ -93,10 +103,10 @@ class LUTPredictor(LatencyPredictor):
     def _lookup(self, part_id: str, precision: str = "fp32") -> float:
         key = f"{part_id}|{precision}"
         if key not in self.table:
-            have = sorted({k.rsplit("|", 1)[1] for k in self.table if k.startswith("block|")})
+            have = sorted({k.rsplit("|", 1)[1] for k in self.table if k.startswith(f"{part_id}|")})
             raise PredictorError(
-                f"the latency table has no measurement for {part_id} at {precision} "
-                f"(profiled block precisions: {have}); profile it with these choices"
+                f"the latency table has no measurement for {part_id} at {precision} (it has "
+                f"that part at: {', '.join(have) or 'none'}); profile the space at {precision}"
             )
         return self.table[key]
 

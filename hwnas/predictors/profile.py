@@ -35,7 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from hwnas.predictors.backends import BackendError, get_backend
-from hwnas.predictors.base import space_reference, unreadable_format
+from hwnas.predictors.base import space_from_reference, space_reference, unreadable_format
 from hwnas.predictors.fingerprint import (
     DEVICE_FIELDS,
     describe_device,
@@ -191,28 +191,67 @@ class Profile:
         return devices[0]
 
     def space_reference(self) -> dict[str, Any]:
-        """The space the profile measured, as `base.space_reference` describes one."""
+        """The space the profile measured, as `base.space_reference` describes one (an older
+        profile has no digest or definition of it)."""
         meta = self.meta
         return {
             "name": meta["space"],
             "version": meta["space_version"],
+            "source": meta.get("space_source"),
             "input_shape": meta.get("input_shape"),
             "num_classes": meta.get("num_classes"),
+            "digest": meta.get("space_digest"),
+            "definition": meta.get("space_definition"),
         }
 
     def space(self) -> SearchSpace:
-        """The profile's space: from its YAML file where it was, or beside the profile (a
-        relative path from another directory, a copied profile), else the built-in space of
-        that name; at the profile's input shape and classes."""
-        from hwnas.spaces import get_space
+        """The profile's space (`base.space_from_reference`; its YAML file is also looked for
+        beside the profile, for a copied one), at the profile's input shape and classes."""
+        return space_from_reference(self.space_reference(), str(self.path), self.path.parent)
 
-        source = Path(self.meta.get("space_source") or self.meta["space"])
-        found = [f for f in (source, self.path.parent / source.name) if f.is_file()]
-        return get_space(
-            found[0] if found else self.meta["space"],
-            input_shape=self.meta.get("input_shape"),
-            num_classes=self.meta.get("num_classes"),
+    def expected_parts(self, space: SearchSpace) -> list[str]:
+        """The row ids of every part the profiler measures for a lookup table of `space` at
+        the profile's precisions (none for an archs-only profile)."""
+        if self.meta.get("archs_only"):
+            return []
+        jobs = _jobs(space, self._precisions(space), samples=0, seed=0, archs_only=False)
+        return [job.row_id(p) for job in jobs for p in job.precisions]
+
+    def check_parts(self, space: SearchSpace) -> None:
+        """Refuse a profile that lacks parts a lookup table of `space` needs (an interrupted
+        or `--limit`ed run, failed measurements): the table could not price every network."""
+        expected = self.expected_parts(space)
+        if not expected:
+            raise ProfileError(
+                f"{self.path}: the profile has no parts for a lookup table (an archs-only "
+                "profile, or a space without MetaFormer parts)"
+            )
+        measured = set(self.parts()["row_id"])
+        missing = [row_id for row_id in expected if row_id not in measured]
+        if not missing:
+            return
+        failed = self.rows[(self.rows["status"] != "ok") & self.rows["row_id"].isin(missing)]
+        advice = []
+        if len(missing) > len(failed):
+            advice.append(
+                "re-running the same `hwnas latency profile` command resumes the profile and "
+                "measures them"
+            )
+        if len(failed):
+            first = failed.iloc[0]
+            advice.append(
+                f"{len(failed)} of them failed to measure, which a resumed run does not retry "
+                f"(first: {first['row_id']}: {first['error'][:160]})"
+            )
+        raise ProfileError(
+            f"{self.path}: {len(missing)} of the {len(expected)} parts a lookup table of space "
+            f"{space.name!r} needs at precisions {', '.join(self._precisions(space))} are not "
+            f"in the profile (e.g. {', '.join(missing[:3])}); {'; '.join(advice)}"
         )
+
+    def _precisions(self, space: SearchSpace) -> list[str]:
+        """The precisions profiled (those of the space where an older profile omits them)."""
+        return self.meta.get("precisions") or _space_precisions(space)
 
 
 def read_profile(path: str | Path) -> Profile:
@@ -228,24 +267,71 @@ def read_profile(path: str | Path) -> Profile:
     complete = data[: data.rfind(b"\n") + 1]  # a row still being written is not read
     try:
         rows = pd.read_csv(
-            io.BytesIO(complete), dtype={"arch_key": str, "error": str}, keep_default_na=False
+            io.BytesIO(complete),
+            dtype={c: str for c in ("arch_key", "error", "median_ms", "round_medians_ms")},
+            keep_default_na=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ProfileError(f"{path}: not a profile table: {e}") from None
     missing = [c for c in ("row_id", "kind", "status", "median_ms") if c not in rows.columns]
     if missing:
         raise ProfileError(f"{path}: not a profile table, columns missing: {missing}")
-    written = rows["median_ms"].astype(str)
+    _check_labels(path, rows)
+    ok = rows["status"] == "ok"
+    median = rows["median_ms"].map(_positive_ms)
+    _check_positive(path, rows, ok, "median_ms", median)
+    latency = median
+    if "round_medians_ms" in rows.columns:  # absent from a table without round medians
+        latency = rows["round_medians_ms"].map(_best_round_ms)
+        _check_positive(path, rows, ok, "round_medians_ms", latency)
     rows["median_ms"] = pd.to_numeric(rows["median_ms"], errors="coerce")
-    rows["latency_ms"] = [_latency(r) for r in rows.itertuples()]
-    bad = (rows["status"] == "ok") & ~(rows["latency_ms"] > 0)  # not a number, or <= 0
+    rows["latency_ms"] = latency.where(ok, np.nan)
+    return Profile(path, meta, rows)
+
+
+#: the values a profile row's `kind` and `status` may have
+ROW_LABELS = {
+    "kind": ("block", "stem", "downsample", "head", "overhead", "arch"),
+    "status": ("ok", "failed"),
+}
+
+
+def _check_labels(path: Path, rows: pd.DataFrame) -> None:
+    """Refuse a row whose kind or status is none this hwnas writes (a typo would otherwise
+    drop it from the table without a word)."""
+    for field, allowed in ROW_LABELS.items():
+        _refuse_rows(path, rows, ~rows[field].isin(allowed), field, f"not one of {allowed}")
+
+
+def _check_positive(path: Path, rows: pd.DataFrame, ok: pd.Series, field: str, values) -> None:
+    """Refuse an ok row whose `field` did not parse (`values` NaN) to positive milliseconds."""
+    _refuse_rows(path, rows, ok & values.isna(), field, "not a positive number of ms")
+
+
+def _refuse_rows(path: Path, rows: pd.DataFrame, bad: pd.Series, field: str, why: str) -> None:
+    """A `ProfileError` naming the file, the first `bad` row and its `field` and value."""
     if bad.any():
         first = bad.idxmax()
         raise ProfileError(
-            f"{path}: row {rows.at[first, 'row_id']} is ok but its latency "
-            f"({written[first]!r}) is not a positive number ({bad.sum()} such rows)"
+            f"{path}: row {rows.at[first, 'row_id']}: {field} "
+            f"{rows.at[first, field]!r} is {why} ({bad.sum()} such rows)"
         )
-    return Profile(path, meta, rows)
+
+
+def _positive_ms(text: str) -> float:
+    """A written latency as a float, NaN unless it is a finite positive number."""
+    try:
+        value = float(text)
+    except ValueError:
+        return np.nan
+    return value if np.isfinite(value) and value > 0 else np.nan
+
+
+def _best_round_ms(text: str) -> float:
+    """A row's latency from its ';'-joined round medians (`Measurement.latency_ms`), NaN
+    unless every one is a finite positive number."""
+    values = [_positive_ms(v) for v in text.split(";")]
+    return np.nan if np.isnan(values).any() else best_round_ms(values)
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
@@ -260,16 +346,6 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     if problem := unreadable_format(meta, FORMAT_VERSION):
         raise ProfileError(f"{meta_file}: {problem}")
     return meta
-
-
-def _latency(row: Any) -> float:
-    """A row's latency (`Measurement.latency_ms`): its best round median where the rounds are
-    recorded, else its overall median."""
-    rounds = str(getattr(row, "round_medians_ms", "") or "")
-    try:
-        return best_round_ms([float(v) for v in rounds.split(";")])
-    except ValueError:  # failed row, or a table without round medians
-        return float(row.median_ms)
 
 
 def _truncate_partial_line(path: Path) -> None:
@@ -381,19 +457,24 @@ def _row(
     return row
 
 
+def _check_columns(path: Path) -> None:
+    """Refuse to append to a profile whose columns are not this version's."""
+    with path.open(newline="") as f:
+        header = next(csv.reader(f), [])
+    if header != COLUMNS:
+        raise ProfileError(
+            f"{path}: written by another hwnas version (its columns differ); "
+            "resume it with that version or start a new profile (another --out)"
+        )
+
+
 class _Appender:
     """Appends rows to the CSV, one flushed line each, writing the header once."""
 
     def __init__(self, path: Path):
         fresh = not path.exists() or path.stat().st_size == 0
         if not fresh:
-            with path.open(newline="") as f:
-                header = next(csv.reader(f), [])
-            if header != COLUMNS:
-                raise ProfileError(
-                    f"{path}: written by another hwnas version (its columns differ); "
-                    "resume it with that version or start a new profile (another --out)"
-                )
+            _check_columns(path)
         self._file = path.open("a", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="raise")
         if fresh:
@@ -420,6 +501,8 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """The existing profile's metadata, if a run with `meta` may resume it."""
     old = _read_metadata(path)
     diff = [f for f in RESUME_FIELDS if old.get(f) != meta.get(f)]
+    if old.get("space_digest", meta["space_digest"]) != meta["space_digest"]:
+        diff.append("space_digest")  # the space's YAML changed (an older profile has none)
     if diff:
         shown = ", ".join(f"{f}: {old.get(f)!r} != {meta.get(f)!r}" for f in diff)
         raise ProfileError(
@@ -473,6 +556,8 @@ def build_profile(
         raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
     if samples < 0:
         raise ProfileError(f"samples must be >= 0, got {samples}")
+    if archs_only and samples == 0:
+        raise ProfileError("an archs-only profile of 0 samples measures nothing; give samples")
     if block_copies < 1:
         raise ProfileError(f"block_copies must be >= 1, got {block_copies}")
     if passes < 1:
@@ -481,15 +566,15 @@ def build_profile(
         get_backend(backend).check_available()
     except (ValueError, BackendError) as e:
         raise ProfileError(str(e)) from None
-    precisions = tuple(precisions or _space_precisions(space))
-    unknown = [p for p in precisions if p not in PRECISIONS]
-    if unknown:
-        raise ProfileError(f"unknown precisions {unknown}; choose from {list(PRECISIONS)}")
+    precisions = _check_precisions(space, precisions or _space_precisions(space))
+    reference = space_reference(space)
     meta = {
         "format_version": FORMAT_VERSION,
         "space": space.name,
         "space_version": space.version,
-        "space_source": space_reference(space)["source"],  # absolute: read from anywhere
+        "space_source": reference["source"],  # absolute: read from anywhere
+        "space_digest": reference["digest"],
+        "space_definition": reference["definition"],  # the space without its YAML file
         "input_shape": list(space.input_shape),
         "num_classes": space.num_classes,
         "backend": backend,
@@ -514,6 +599,7 @@ def build_profile(
         )
     if out.exists():
         old = _check_resume(out, meta)
+        _check_columns(out)
         _truncate_partial_line(out)
         existing = read_profile(out)
         _check_same_device(
@@ -542,8 +628,8 @@ def build_profile(
         rounds=rounds,
         clock=meta["clock"],
     )
+    bar = tqdm(todo, desc=f"profile {space.name} on {backend}", disable=not progress)
     try:
-        bar = tqdm(todo, desc=f"profile {space.name} on {backend}", disable=not progress)
         for measured_pass, job in bar:
             wanted = [p for p in job.precisions if job.row_id(p, measured_pass) not in done]
             if limit is not None:
@@ -555,7 +641,8 @@ def build_profile(
                 writer.write(row)
                 written += 1
             bar.set_postfix_str(f"pass {measured_pass}/{passes} {job.part_id[:40]}")
-    finally:
+    finally:  # an interrupted run ends its progress line and keeps every row written
+        bar.close()
         writer.close()
     return read_profile(out)
 
@@ -574,6 +661,22 @@ def _measure_job(
         _row(job, p, measured_pass, _per_copy(m, copies)) | {"copies": copies}
         for p, m in zip(precisions, found)
     ]
+
+
+def _check_precisions(space: SearchSpace, precisions: Sequence[str]) -> tuple[str, ...]:
+    """`precisions`, refused where one is unknown or not a precision of the space (no block
+    of the space could be profiled at it)."""
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown:
+        raise ProfileError(f"unknown precisions {unknown}; choose from {list(PRECISIONS)}")
+    own = _space_precisions(space)
+    foreign = [p for p in precisions if p not in own]
+    if foreign:
+        raise ProfileError(
+            f"--precision {', '.join(foreign)}: not a precision of space {space.name!r} "
+            f"({', '.join(own)})"
+        )
+    return tuple(precisions)
 
 
 def _space_precisions(space: SearchSpace) -> list[str]:

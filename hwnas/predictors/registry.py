@@ -66,11 +66,11 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
         raise PredictorError(f"{path}: not a predictor file (invalid JSON: {e})") from None
     if not isinstance(data, dict) or "kind" not in data or not isinstance(data.get("space"), dict):
         raise PredictorError(f"{path}: not a predictor file (no 'kind' and 'space')")
-    if problem := unreadable_format(data, FORMAT_VERSION):
+    if problem := unreadable_format(data, FORMAT_VERSION, required=True):
         raise PredictorError(f"{path}: {problem}")
     cls = _predictor_class(data["kind"])
     if space is None:
-        space = space_from_reference(data["space"])
+        space = space_from_reference(data["space"], str(path))
     check_space(space, data["space"], str(path))
     measured_on = data.get("measured_on")
     if measured_on is not None and not isinstance(measured_on, dict):

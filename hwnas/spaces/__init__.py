@@ -8,7 +8,7 @@ from hwnas.spaces.mixers import MIXERS
 from hwnas.spaces.nasbench201 import NasBench201Space
 from hwnas.spaces.network import reparameterize
 from hwnas.spaces.quant import PRECISIONS, set_fake_quant
-from hwnas.spaces.space import SearchSpace, builtin_spaces, get_space
+from hwnas.spaces.space import SearchSpace, builtin_spaces, get_space, space_from_data
 
 __all__ = [
     "MIXERS",
@@ -22,6 +22,7 @@ __all__ = [
     "SpaceError",
     "builtin_spaces",
     "get_space",
+    "space_from_data",
     "reparameterize",
     "set_fake_quant",
 ]

@@ -160,9 +160,7 @@ def get_space(
 ) -> SearchSpace:
     """A built-in space by name, or a space YAML file by path, optionally with another input
     shape (without batch) or number of classes."""
-    from hwnas.spaces.metaformer import MetaFormerSpace
-    from hwnas.spaces.nasbench201 import NasBench201Space
-    from hwnas.spaces.spec import line_of, read_yaml
+    from hwnas.spaces.spec import read_yaml
 
     text = str(name_or_path)
     path = Path(text)
@@ -176,11 +174,27 @@ def get_space(
             f"{path}: an experiment file (it has {', '.join(experiment_keys)}), not a space "
             "file: run it with `hwnas search`; give the space its `space:` names here instead"
         )
+    return space_from_data(data, str(path), input_shape=input_shape, num_classes=num_classes)
+
+
+def space_from_data(
+    data: dict[str, Any],
+    source: str,
+    *,
+    input_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+) -> SearchSpace:
+    """The space a parsed space file (or a definition stored elsewhere, as in a predictor
+    file) declares; `source` names it in errors."""
+    from hwnas.spaces.metaformer import MetaFormerSpace
+    from hwnas.spaces.nasbench201 import NasBench201Space
+    from hwnas.spaces.spec import line_of
+
     kind = data.get("kind", "metaformer")
     overrides = {"input_shape": input_shape, "num_classes": num_classes}
     if kind == "metaformer":
-        return MetaFormerSpace.from_data(data, str(path), **overrides)
+        return MetaFormerSpace.from_data(data, source, **overrides)
     if kind == "nasbench201":
-        return NasBench201Space.from_data(data, str(path), **overrides)
+        return NasBench201Space.from_data(data, source, **overrides)
     at = f"line {line}: " if (line := line_of(data, ("kind",))) else ""
-    raise SpaceError(f"{path}: {at}kind: unknown space kind {kind!r} (metaformer, nasbench201)")
+    raise SpaceError(f"{source}: {at}kind: unknown space kind {kind!r} (metaformer, nasbench201)")
