@@ -251,6 +251,44 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     assert "objective 'latency_ms:max': latency_ms is given twice" in capsys.readouterr().err
 
 
+def test_pareto_report_makes_its_folder_or_fails_before_printing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
+    capsys.readouterr()
+    run, html = str(tmp_path / "run"), tmp_path / "new" / "folder" / "report.html"
+    assert hwnas("pareto", run, "--json", "--html", str(html)) == 0  # as export -o: folder made
+    assert json.loads(capsys.readouterr().out)["front"] and "plotly" in html.read_text()[:5000]
+
+    blocked = tmp_path / "exp.yaml" / "report.html"  # a file where its folder would be
+    assert hwnas("pareto", run, "--json", "--html", str(blocked)) == 1
+    out, err = capsys.readouterr()
+    assert not out and f"hwnas: error: --html {blocked}: cannot write the report" in err
+
+
+def test_a_bare_objective_keeps_its_direction_in_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert hwnas("pareto", "--help") == 0
+    help_text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "a bare metric that is one of the run's objectives keeps the run's direction" in (
+        help_text
+    )
+    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
+    capsys.readouterr()
+    run = str(tmp_path / "run")
+    assert hwnas("pareto", run, "--json", "--objectives", "latency_ms,size_bytes:max") == 0
+    assert json.loads(capsys.readouterr().out)["objectives"] == [
+        ["latency_ms", "min"],
+        ["size_bytes", "max"],
+    ]
+    assert hwnas("pareto", run, "--objectives", "size_bytes") == 1  # no direction to keep
+    assert (
+        "objective 'size_bytes': not one of the run's objectives, so give its direction: "
+        "size_bytes:min or size_bytes:max"
+    ) in capsys.readouterr().err
+
+
 NO_TABLE = pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no table")
 
 

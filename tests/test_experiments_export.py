@@ -233,6 +233,38 @@ def test_export_never_silently_replaces_a_changed_file(run_dir: Path, tmp_path: 
     assert weights.read_bytes() != kept
 
 
+def test_export_again_says_unchanged_and_leaves_the_files_as_they_are(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    export = ("export", str(run_dir), "--format", "torch", "-o", str(tmp_path))
+    assert hwnas_cli(*export) == 0
+    first = capsys.readouterr().out
+    assert first.startswith(f"wrote {tmp_path}") and ".pt" in first
+    files = sorted(tmp_path.iterdir())
+    stamps = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
+
+    assert hwnas_cli(*export) == 0
+    assert capsys.readouterr().out == first.replace("wrote ", "unchanged ", 1)
+    assert sorted(tmp_path.iterdir()) == files
+    assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files] == stamps
+
+    (weights,) = tmp_path.glob("*.pt")
+    torch.save({}, weights)  # changed since: only --force writes it, and says so
+    assert hwnas_cli(*export, "--force") == 0
+    assert capsys.readouterr().out == first
+
+
+def test_build_of_a_loaded_config_needs_the_weights_it_names(run_dir: Path, tmp_path: Path) -> None:
+    (config,) = export_run(load(run_dir), tmp_path, top=1, fmt="torch")
+    data = json.loads(config.read_text())
+    with pytest.raises(ExperimentError, match=f"names weights '{data['weights']}'.*weights=PATH"):
+        hwnas.build(data)  # a mapping has no folder: never a silently fresh model
+    from_file = hwnas.build(config).state_dict()
+    from_data = hwnas.build(data, weights=tmp_path / data["weights"]).state_dict()
+    assert from_file.keys() == from_data.keys()
+    assert all(torch.equal(from_file[k], v) for k, v in from_data.items())
+
+
 def test_build_names_the_bad_file_or_field(run_dir: Path, tmp_path: Path) -> None:
     results = load(run_dir)
     (first,) = export_run(results, tmp_path, top=1, fmt="torch")

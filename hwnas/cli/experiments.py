@@ -15,7 +15,8 @@ app = typer.Typer()
 ObjectivesOption = typer.Option(
     None,
     "--objectives",
-    help="objectives as metric:min|max, comma separated or repeated (default: the run's)",
+    help="objectives as metric:min|max, comma separated or repeated; a bare metric that is "
+    "one of the run's objectives keeps the run's direction (default: the run's objectives)",
 )
 
 
@@ -109,7 +110,9 @@ def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:
 def pareto(
     run: Path = typer.Argument(..., help="run directory"),
     objectives: list[str] = ObjectivesOption,
-    html: Path = typer.Option(None, "--html", help="write an interactive plotly report here"),
+    html: Path = typer.Option(
+        None, "--html", help="write an interactive plotly report here (folder made if missing)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the front as JSON"),
 ) -> None:
     """The Pareto front of a run as a table (or JSON), its hypervolume, and an HTML report."""
@@ -130,6 +133,8 @@ def pareto(
     shown += ["params", "macs", "size_bytes"]
     metrics = [m for m in dict.fromkeys(shown) if m in front.columns]
     hv = results.hypervolume(objs) if len(objs) > 1 and not front.empty else None
+    if html is not None:  # first: when the report cannot be written, no front is printed
+        _write_report(results, objs, html)
     if as_json:
         rows = [
             {
@@ -144,10 +149,21 @@ def pareto(
     else:
         _print_front(results, front, metrics, objs, hv)
     if html is not None:
-        from hwnas.experiments.plots import write_report
-
-        write_report(results, objs, html)
         typer.echo(f"wrote {html}", err=as_json)  # with --json, stdout is the JSON alone
+
+
+def _write_report(results, objs, html: Path) -> None:
+    """The HTML report of `pareto --html` (its folder made, as `export -o` makes its own);
+    a failure is an error naming the option and the path."""
+    from hwnas.experiments import ExperimentError
+    from hwnas.experiments.plots import write_report
+
+    try:
+        write_report(results, objs, html)
+    except OSError as e:
+        raise ExperimentError(
+            f"--html {html}: cannot write the report: {e.strerror or e}"
+        ) from None
 
 
 def _print_front(results, front, metrics, objs, hv) -> None:
@@ -191,6 +207,7 @@ def export(
 ) -> None:
     """Export winning architectures as self-contained configs (plus ONNX or torch weights)."""
     from hwnas.experiments import ExperimentError, export_run, load
+    from hwnas.experiments.export import read_config
 
     if top is not None and trial is not None:
         raise ExperimentError("give --top or --trial, not both")
@@ -198,19 +215,32 @@ def export(
         raise ExperimentError(f"--format must be json, yaml, onnx or torch, not {fmt!r}")
     results = load(run)
     out = out or run / "export"
+    before = _stamps(out)
     written = export_run(results, out, top=top, trial=trial, fmt=fmt, overwrite=force)
     if trial is not None:
         _note_unusable(results, trial)
     elif top is not None and len(written) < top:
         typer.echo(f"hwnas: note: the Pareto front has only {len(written)} members", err=True)
+    after = _stamps(out)
     for path in written:
-        data = json.loads(path.read_text()) if path.suffix == ".json" else None
-        extra = f" + {data['weights']}" if data and "weights" in data else ""
-        if data and "onnx" in data:
+        data = read_config(path)
+        files = [path.name, data.get("weights"), data.get("onnx", {}).get("file")]
+        same = all(before.get(name) == after.get(name) for name in files if name)
+        extra = f" + {data['weights']}" if "weights" in data else ""
+        if "onnx" in data:
             onnx = data["onnx"]
             diff = onnx["max_abs_diff"]
             extra += f" + {onnx['file']} (ONNX Runtime matches torch, max diff {diff:.2g})"
-        typer.echo(f"wrote {path}{extra}")
+        typer.echo(f"{'unchanged' if same else 'wrote'} {path}{extra}")
+
+
+def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file of `folder` by name: its inode and modification time. Export leaves a file
+    it would write again with the same content as it is, so an equal stamp after an export
+    means the file is unchanged."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: (s.st_ino, s.st_mtime_ns) for p in folder.iterdir() for s in [p.lstat()]}
 
 
 def _note_unusable(results, trial: int) -> None:

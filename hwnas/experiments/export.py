@@ -113,19 +113,32 @@ def build(config: str | Path | Mapping[str, Any], weights: str | Path | None = N
     """The exact torch model of an exported config (training mode, as the search built it).
 
     Weights come from `weights`, else from the file the config names beside it (a state_dict
-    saved with `torch.save`, loaded with `weights_only=True`); without either the model is
-    freshly initialised."""
+    saved with `torch.save`, loaded with `weights_only=True`); a config naming none gives a
+    freshly initialised model. A config given as a mapping has no folder to find its weights
+    file in: when it names one, `weights` is required (never a silently fresh model)."""
     data = read_config(config)
     space = config_space(data)
     arch = space.arch(data["choices"])
     if data.get("key") and data["key"] != arch.key:
         raise ExperimentError(f"choices give key {arch.key}, config says {data['key']}")
     model = space.build(arch)
-    if weights is None and data.get("weights") and not isinstance(config, Mapping):
-        weights = Path(config).parent / data["weights"]
+    weights = weights if weights is not None else _named_weights(config, data)
     if weights is not None:
         _load_weights(model, Path(weights))
     return model
+
+
+def _named_weights(config: str | Path | Mapping[str, Any], data: Mapping[str, Any]) -> Path | None:
+    """The weights file a config names, beside the config file it was read from."""
+    name = data.get("weights")
+    if not name:
+        return None
+    if isinstance(config, Mapping):
+        raise ExperimentError(
+            f"config: names weights {name!r}, but a config given as a mapping has no folder "
+            "to find them in; pass weights=PATH, or build from the config's file"
+        )
+    return Path(config).parent / name
 
 
 def _load_weights(model: nn.Module, path: Path) -> None:
@@ -238,28 +251,30 @@ def export_run(
 
     Every file is made in a scratch folder inside `out_dir` and moved in only once all are
     made, so a failed export leaves nothing half-written. Re-exporting the same files is a
-    no-op; an existing file with other content (weights trained since, an edited config, an
-    export in another format) is replaced only with `overwrite`, never silently."""
+    no-op: a file already there with the same content is left as it is (the same file, its
+    modification time unchanged); an existing file with other content (weights trained since,
+    an edited config, an export in another format) is replaced only with `overwrite`, never
+    silently."""
     rows = _pick(results, top, trial)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
         staged = Path(tmp)
         configs = [_export_one(results, row, staged, fmt, seed) for _, row in rows.iterrows()]
-        files = sorted(staged.iterdir())
-        changed = [out_dir / f.name for f in files if _differs(f, out_dir / f.name)]
+        fresh = [f for f in sorted(staged.iterdir()) if not _same(f, out_dir / f.name)]
+        changed = [out_dir / f.name for f in fresh if (out_dir / f.name).exists()]
         if changed and not overwrite:
             raise ExperimentError(
                 f"{', '.join(map(str, changed))}: exists with other content (trained weights, "
                 "an edited config or another format?); export elsewhere or overwrite (--force)"
             )
-        for f in files:
+        for f in fresh:
             f.replace(out_dir / f.name)
     return [out_dir / c.name for c in configs]
 
 
-def _differs(new: Path, old: Path) -> bool:
-    return old.exists() and (not old.is_file() or old.read_bytes() != new.read_bytes())
+def _same(new: Path, old: Path) -> bool:
+    return old.is_file() and old.read_bytes() == new.read_bytes()
 
 
 def _export_one(results, row: pd.Series, out_dir: Path, fmt: Format, seed: int) -> Path:

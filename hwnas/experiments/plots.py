@@ -186,13 +186,15 @@ def all_figures(results: RunResults, objectives: Objectives) -> dict[str, go.Fig
 
 
 def write_report(results: RunResults, objectives: Objectives, path: Path) -> Path:
-    """All figures in one self-contained HTML file (plotly.js embedded: works offline)."""
+    """All figures in one self-contained HTML file (plotly.js embedded: works offline), in a
+    folder made when missing."""
     figures = all_figures(results, objectives)
     parts = [
         fig.to_html(full_html=False, include_plotlyjs=i == 0)
         for i, fig in enumerate(figures.values())
     ]
     title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"

@@ -41,12 +41,17 @@ def load(run_dir: str | Path) -> RunResults:
 
 def parse_objectives(specs: Sequence[str], known: Objectives) -> list[tuple[str, str]]:
     """`["accuracy:max", "latency_ms"]` as (metric, direction) pairs; a bare metric takes its
-    direction from the run's objectives."""
+    direction from the run's objectives (`known`), so it must be one of them."""
     directions = dict(known)
     out = []
     for spec in specs:
-        metric, _, direction = spec.partition(":")
-        direction = direction or directions.get(metric, "")
+        metric, colon, direction = spec.partition(":")
+        if not colon and metric not in directions:
+            raise ExperimentError(
+                f"objective {spec!r}: not one of the run's objectives, so give its direction: "
+                f"{metric}:min or {metric}:max"
+            )
+        direction = direction if colon else directions[metric]
         if direction not in ("min", "max"):
             raise ExperimentError(f"objective {spec!r}: say metric:min or metric:max")
         if metric in dict(out):
