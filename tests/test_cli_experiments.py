@@ -92,7 +92,7 @@ def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.Capt
     text = exp.read_text().replace(f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {lut}")
     exp.write_text(text.replace("evaluations: 8", "evaluations: 12"))
     assert hwnas("search", str(exp)) == 1
-    assert "was started with a different latency" in capsys.readouterr().err
+    assert "was started with other settings of latency" in capsys.readouterr().err
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 8 of 8" in capsys.readouterr().out  # the snapshot was kept
 
@@ -359,6 +359,37 @@ def test_status_counts_add_up_while_a_driver_stores_results(
     assert ok + failed == evaluations, line
 
 
+def test_status_does_not_count_a_killed_drivers_claim_as_in_flight(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A driver killed with SIGKILL leaves its claim RUNNING until the next search marks it
+    stale; `status` must not report that claim as being evaluated."""
+    import socket
+    import subprocess
+    import time
+
+    from hwnas.experiments.components import make_searcher, make_space
+    from hwnas.experiments.config import parse_experiment
+    from hwnas.experiments.storage import RunStore
+
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    config = parse_experiment(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
+    space = make_space(config)
+    killed = RunStore(config, tmp_path / "run", space)
+    asked = make_searcher(config.model_copy(update={"seed": 7}), space).ask(3)
+    won = sum(o.won for o in killed.claim(asked, None))
+    assert won > 0
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process of this host that no longer exists
+    beat = {"host": socket.gethostname(), "pid": gone.pid, "time": time.time(), "stopped": False}
+    killed.study.set_user_attr(f"hwnas_driver:{killed.driver}", beat)
+    capsys.readouterr()
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
+    assert f"in flight 0, left by a stopped driver {won})" in line, line
+
+
 def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture) -> None:
     """stderr is not a terminal (a pipe, a batch job's log): the last state is one line, not
     cut at 80 columns ('30/…')."""
@@ -409,7 +440,25 @@ def test_resources_ray_lacks_are_refused_before_the_run_directory_gets_a_storage
     exp.write_text(exp.read_text() + "executor: {kind: ray, resources: {tpu_v9: 1}}\n")
     assert hwnas("search", str(exp), "--quiet") == 1
     assert "hwnas: error: executor: resources: an evaluation needs" in capsys.readouterr().err
-    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+    assert not (tmp_path / "run").exists()  # no empty directory that looks like a run
+
+
+def test_ctrl_c_before_the_run_is_stored_says_to_start_it_not_to_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """Ray takes seconds to start: a Ctrl-C meanwhile leaves no run, so `--resume` would
+    fail; the plain command starts it."""
+    from hwnas.experiments import run as run_module
+
+    def interrupted_while_ray_starts(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "make_executor", interrupted_while_ray_starts)
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp), "--quiet") == 130
+    err = capsys.readouterr().err
+    assert f"interrupted before the run was stored; start it with: hwnas search {exp}" in err
+    assert "--resume" not in err and not (tmp_path / "run").exists()
 
 
 def test_a_complete_run_started_again_starts_no_executor(
@@ -423,6 +472,11 @@ def test_a_complete_run_started_again_starts_no_executor(
     capsys.readouterr()
     assert hwnas("search", str(exp), "--quiet") == 0  # no Ray, so nothing to refuse
     assert "is already complete: 8 evaluations (0 failed)" in capsys.readouterr().out
+    lowered = tmp_path / "lowered.yaml"  # a run that starts nothing keeps its stored target
+    lowered.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 5"))
+    assert hwnas("search", str(lowered), "--quiet") == 0
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "evaluations: 8 of 8" in capsys.readouterr().out
     exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
     assert hwnas("search", str(exp), "--quiet") == 1  # now it has work: the executor is made
     assert "hwnas: error: executor: resources: an evaluation needs" in capsys.readouterr().err

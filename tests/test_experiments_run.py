@@ -221,7 +221,7 @@ def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(tmp_pat
         "benchmark": text + f"benchmark: {BENCHDATA / 'nb201.csv.gz'}\n",
     }
     for field, changed in changes.items():
-        with pytest.raises(ExperimentError, match=f"started with a different {field}"):
+        with pytest.raises(ExperimentError, match=f"started with other settings of {field}"):
             run_experiment(parse_experiment(changed), progress=False)
     assert len(load(run_dir).trials) == 4 and not (run_dir / "other.log").exists()
 
@@ -242,7 +242,7 @@ def test_two_drivers_starting_a_new_run_with_different_experiments_do_not_both_g
             set_user_attr(study, key, theirs.to_data())
 
     monkeypatch.setattr(optuna.Study, "set_user_attr", the_other_driver_writes_last)
-    with pytest.raises(ExperimentError, match="started with a different seed"):
+    with pytest.raises(ExperimentError, match="started with other settings of seed"):
         store.check_same_experiment()
 
 

@@ -32,13 +32,20 @@ def search(
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.experiments import load_experiment, run_experiment
     from hwnas.experiments.run import ALREADY_COMPLETE, Terminated
+    from hwnas.experiments.storage import SNAPSHOT
 
     config = load_experiment(experiment)
     try:
         summary = run_experiment(config, address=address, resume=resume, progress=not quiet)
     except KeyboardInterrupt as e:
         why = "terminated" if isinstance(e, Terminated) else "interrupted"
-        typer.echo(f"hwnas: {why}; resume with: hwnas search {experiment} --resume", err=True)
+        if (Path(config.run_dir) / SNAPSHOT).is_file():
+            typer.echo(f"hwnas: {why}; resume with: hwnas search {experiment} --resume", err=True)
+        else:
+            typer.echo(
+                f"hwnas: {why} before the run was stored; start it with: hwnas search {experiment}",
+                err=True,
+            )
         raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
     if summary.stopped_by == ALREADY_COMPLETE:
         typer.echo(
@@ -59,19 +66,22 @@ def search(
 def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run."""
     from hwnas.experiments import load
-    from hwnas.experiments.storage import outcome_of
+    from hwnas.experiments.storage import DRIVER, RUNNING, dead_drivers, grace_of, outcome_of
 
     results = load(run)
     df = results.trials  # read first: an evaluation stored meanwhile is no longer in flight
-    by_outcome = Counter(outcome_of(t) for t in results.study.get_trials(deepcopy=False))
+    trials = results.study.get_trials(deepcopy=False)
+    by_outcome = Counter(outcome_of(t) for t in trials)
+    dead = dead_drivers(results.study, grace_of(results.config))
+    orphans = sum(outcome_of(t) == RUNNING and t.user_attrs.get(DRIVER) in dead for t in trials)
     statuses = Counter(df["status"])  # ok and failed as in every line below, from one read
     target = results.config.evaluations
     typer.echo(f"run {run} (study {results.config.name!r}, space {results.config.space.name})")
     typer.echo(
         f"evaluations: {len(df)}{f' of {target}' if target else ''} "
         f"(ok {statuses['ok']}, failed {statuses['failed']}, "
-        f"in flight {by_outcome.get('running', 0)}, given back by a stopped driver "
-        f"{by_outcome.get('stale', 0) + by_outcome.get('interrupted', 0)})"
+        f"in flight {by_outcome.get(RUNNING, 0) - orphans}, left by a stopped driver "
+        f"{by_outcome.get('stale', 0) + by_outcome.get('interrupted', 0) + orphans})"
     )
     reasons = df.loc[df["status"] == "failed", "reason"].value_counts()
     for reason, count in reasons.head(3).items():

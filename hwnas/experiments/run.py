@@ -11,6 +11,7 @@ objectives or constraints name stops the run at once: no candidate would ever ha
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -87,20 +88,22 @@ def run_experiment(
         _say_latency_device(config, predictor)
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
-    check_run_dir(run_dir)
-    check_same_storage(config, run_dir)
-    existing = (run_dir / SNAPSHOT).is_file()
-    # a new run's executor (which may start Ray and refuse its resources) is made before the
-    # run directory gets a storage; an existing run is checked first: a complete one needs none
-    executor = None if existing else make_executor(config, evaluator, address)
+    with _removed_if_left_empty(run_dir):
+        check_run_dir(run_dir)
+        check_same_storage(config, run_dir)
+        existing = (run_dir / SNAPSHOT).is_file()
+        # a new run's executor (which may start Ray and refuse its resources) is made before
+        # the run directory gets a storage; an existing run is checked first: a complete one
+        # needs none
+        executor = None if existing else make_executor(config, evaluator, address)
     try:
         with _closed_on_error(executor):
             store = RunStore(config, run_dir, space)
             store.check_same_experiment()
+            if existing and (complete := _already_complete(config, store)):
+                return complete  # the stored experiment stays the one that made the run
             write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
             write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
-            if existing and (complete := _already_complete(config, store)):
-                return complete
         executor = executor or make_executor(config, evaluator, address)
         return _Loop(config, store, searcher, executor).run(progress)
     except optuna.exceptions.StorageInternalError as e:  # a locked or unreachable database
@@ -117,6 +120,21 @@ def _already_complete(config: ExperimentConfig, store: RunStore) -> RunSummary |
     if config.evaluations is None or done < config.evaluations:
         return None
     return RunSummary(Path(config.run_dir), done, counts["failed"], 0, ALREADY_COMPLETE)
+
+
+@contextmanager
+def _removed_if_left_empty(run_dir: Path) -> Iterator[None]:
+    """Take back the run directory this call made if the start fails (a refused executor, a
+    Ctrl-C while Ray starts) before anything is stored in it: an empty directory would look
+    like a run to resume."""
+    made = not run_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):  # not empty: something was stored after all
+                run_dir.rmdir()
+        raise
 
 
 @contextmanager

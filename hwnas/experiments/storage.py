@@ -123,8 +123,9 @@ def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
     changed = [field for field, (old, new) in where.items() if old != new]
     if changed:
         raise ExperimentError(
-            f"run {run_dir} was started with a different {' and '.join(changed)}; its results "
-            "are in the first one: use a new run_dir for a different experiment"
+            f"run {run_dir} was started with other settings of {' and '.join(changed)}, and its "
+            "results are stored under those: change them back, or use a new run_dir for a "
+            "different experiment"
         )
 
 
@@ -271,6 +272,24 @@ class ClaimOutcome:
     metrics: Metrics | None = None  # the stored result when the key was already evaluated
 
 
+def grace_of(config: ExperimentConfig) -> float:
+    """Seconds without a heartbeat after which a driver is taken for dead."""
+    return config.storage.grace_s or max(30.0, 4 * config.storage.heartbeat_s)
+
+
+def dead_drivers(study: optuna.Study, grace_s: float) -> set[str]:
+    """The drivers of `study` that stopped, whose process on this host is gone, or that were
+    silent for `grace_s`: their RUNNING claims will never be finished."""
+    dead, now, host = set(), time.time(), socket.gethostname()
+    for name, beat in study.user_attrs.items():
+        if not name.startswith("hwnas_driver:"):
+            continue
+        gone = beat["host"] == host and not _pid_alive(beat["pid"])
+        if beat.get("stopped") or gone or now - beat["time"] > grace_s:
+            dead.add(name.removeprefix("hwnas_driver:"))
+    return dead
+
+
 def outcome_of(trial: FrozenTrial) -> str:
     """What a trial is: an evaluation ("ok", "failed"), a live or dead claim ("running",
     "stale", "interrupted"), or a dropped claim ("duplicate", "surplus"). A trial whose result
@@ -311,7 +330,7 @@ class RunStore:
         )
         self.study_id = self.study._study_id
         self.driver = uuid.uuid4().hex[:12]
-        self.grace_s = config.storage.grace_s or max(30.0, 4 * config.storage.heartbeat_s)
+        self.grace_s = grace_of(config)
         self._distributions = {
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
         }
@@ -343,7 +362,7 @@ class RunStore:
         changed = [f for f in fixed if stored.get(f) != mine.get(f)]
         if changed:
             raise ExperimentError(
-                f"run {self.run_dir} was started with a different {', '.join(changed)}; "
+                f"run {self.run_dir} was started with other settings of {', '.join(changed)}; "
                 "use a new run_dir for a different experiment"
             )
         self._check_same_space()
@@ -392,14 +411,7 @@ class RunStore:
             self.heartbeat(stopped=True)
 
     def _dead_drivers(self) -> set[str]:
-        dead, now, host = set(), time.time(), socket.gethostname()
-        for name, beat in self.study.user_attrs.items():
-            if not name.startswith("hwnas_driver:") or name.endswith(self.driver):
-                continue
-            gone = beat["host"] == host and not _pid_alive(beat["pid"])
-            if beat.get("stopped") or gone or now - beat["time"] > self.grace_s:
-                dead.add(name.removeprefix("hwnas_driver:"))
-        return dead
+        return dead_drivers(self.study, self.grace_s) - {self.driver}
 
     def fail_stale(self) -> list[Arch]:
         """Mark RUNNING claims of dead drivers stale; their archs, to evaluate again."""
