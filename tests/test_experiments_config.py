@@ -70,7 +70,25 @@ HOSTILE = {
     "unknown searcher": (VALID.replace("searcher: random", "searcher: magic"), "searcher.name"),
     "misspelt evaluator with settings": (
         VALID.replace("evaluator: tabular", "evaluator: {name: tabluar, settings: {tabular: {}}}"),
-        "settings for evaluators not in name: ['tabular'] (name is ['tabluar'])",
+        "line 3: evaluator.name: unknown evaluator 'tabluar'; choose from",
+    ),
+    "misspelt searcher setting": (
+        VALID.replace(
+            "searcher: random", "searcher: {name: nsga2, settings: {population_sise: 4}}"
+        ),
+        "line 6: searcher.settings: searcher 'nsga2' has no setting 'population_sise' (did you "
+        "mean 'population_size'?); its settings: population_size,",
+    ),
+    "seed among searcher settings": (
+        VALID.replace("searcher: random", "searcher: {name: evolution, settings: {seed: 1}}"),
+        "searcher 'evolution' has no setting 'seed'",
+    ),
+    "misspelt evaluator setting": (
+        VALID.replace(
+            "evaluator: tabular", "evaluator: {name: tabular, settings: {tabular: {cots: false}}}"
+        ),
+        "line 3: evaluator.settings: evaluator 'tabular' has no setting 'cots' (did you "
+        "mean 'cost'?)",
     ),
     "relative sqlite url": (
         VALID + "storage: {url: 'sqlite:///shared.db'}\n",

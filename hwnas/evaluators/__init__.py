@@ -31,7 +31,8 @@ EVALUATORS = {
 }
 
 
-def _evaluator_class(name: str) -> type:
+def evaluator_class(name: str) -> type:
+    """The class of the evaluator `name` (imported on first use)."""
     if name not in EVALUATORS:
         raise ValueError(f"unknown evaluator {name!r}; choose from {sorted(EVALUATORS)}")
     module, cls = EVALUATORS[name].split(":")
@@ -42,7 +43,7 @@ def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evalua
     """The evaluator `name`, its settings checked against its constructor's type hints first
     (pydantic, lax: `"3"` is an int, `"two"` or `"nope"` for a bool are not), so that a
     mistyped setting from an experiment file is named instead of failing deep inside."""
-    cls = _evaluator_class(name)
+    cls = evaluator_class(name)
     hints = get_type_hints(cls.__init__)
     checked = dict(settings)
     for key, value in settings.items():
@@ -86,6 +87,7 @@ __all__ = [
     "Metrics",
     "RayExecutor",
     "dataset_names",
+    "evaluator_class",
     "get_evaluator",
     "load_dataset",
 ]

@@ -8,11 +8,22 @@ anything.
 
 from __future__ import annotations
 
+import difflib
+import inspect
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hwnas.spaces.spec import YamlLoader, field_path, line_of, yaml_problem
 
@@ -50,6 +61,26 @@ class SpaceConfig(_Strict):
         return v
 
 
+def check_setting_names(
+    owner: str, target: Callable[..., Any], settings: dict[str, Any], given: tuple[str, ...]
+) -> None:
+    """Refuse a setting `target` (a searcher's or evaluator's class) has no parameter for,
+    suggesting the closest one, when the file is read: not as a TypeError once the run
+    starts. The arguments hwnas passes itself (`given`) are not settings; a constructor
+    taking any keyword names its unknown settings itself."""
+    params = inspect.signature(target).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    known = [n for n in params if n not in given]
+    for key in settings:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"{owner} has no setting {key!r}{hint}; its settings: {', '.join(known)}"
+            )
+
+
 class EvaluatorConfig(_Strict):
     """One evaluator name or several (composed), their settings by name, and the budget."""
 
@@ -61,14 +92,35 @@ class EvaluatorConfig(_Strict):
     def names(self) -> list[str]:
         return [self.name] if isinstance(self.name, str) else list(self.name)
 
-    @model_validator(mode="after")
-    def _settings_for_known(self) -> EvaluatorConfig:
-        unknown = set(self.settings) - set(self.names)
+    @field_validator("name")
+    @classmethod
+    def _known_names(cls, v: str | list[str]) -> str | list[str]:
+        from hwnas.evaluators import EVALUATORS
+
+        for name in [v] if isinstance(v, str) else v:
+            if name not in EVALUATORS:
+                raise ValueError(f"unknown evaluator {name!r}; choose from {sorted(EVALUATORS)}")
+        return v
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(
+        cls, v: dict[str, dict[str, Any]], info: ValidationInfo
+    ) -> dict[str, dict[str, Any]]:
+        from hwnas.evaluators import evaluator_class
+
+        if "name" not in info.data:  # the name itself was refused, and said so
+            return v
+        given = info.data["name"]
+        names = [given] if isinstance(given, str) else list(given)
+        unknown = set(v) - set(names)
         if unknown:
             raise ValueError(
-                f"settings for evaluators not in name: {sorted(unknown)} (name is {self.names})"
+                f"settings for evaluators not in name: {sorted(unknown)} (name is {names})"
             )
-        return self
+        for name, settings in v.items():
+            check_setting_names(f"evaluator {name!r}", evaluator_class(name), settings, ("space",))
+        return v
 
 
 class Objective(_Strict):
@@ -86,6 +138,17 @@ class Constraint(_Strict):
 class SearcherConfig(_Strict):
     name: Literal["random", "evolution", "nsga2", "predictor", "differentiable"]
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from hwnas.search import SEARCHERS
+
+        name = info.data.get("name")
+        if name in SEARCHERS:  # the differentiable searcher checks its own settings
+            given = ("space", "objectives", "constraints", "seed")  # the experiment's seed
+            check_setting_names(f"searcher {name!r}", SEARCHERS[name], v, given)
+        return v
 
 
 class ExecutorConfig(_Strict):
