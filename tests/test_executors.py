@@ -274,6 +274,20 @@ def test_an_unreachable_address_fails_fast_with_a_clear_error(space, scheme):
         RayExecutor(Scripted(space, {}), address="nowhere")
 
 
+def test_auto_without_a_cluster_says_how_to_get_one(monkeypatch):
+    from ray._private import services
+
+    from hwnas.evaluators.executors import check_reachable
+
+    def no_cluster(*args, **kwargs):  # what Ray raises on a machine running none
+        raise ConnectionError("Could not find any running Ray instance. Please specify ...")
+
+    monkeypatch.setattr(services, "get_ray_address_from_environment", no_cluster)
+    with pytest.raises(ConnectionError, match="Ray cluster at 'auto': none is running") as e:
+        check_reachable("auto")
+    assert "ray start --head" in str(e.value) and "Please specify" not in str(e.value)
+
+
 def test_an_embedded_ray_takes_the_cpus_a_container_grants(space, ray_temp_dir, monkeypatch):
     """On a host with 8 cores, a container allowed 1 CPU must not start 8 parallel trainings."""
     from ray._private import utils

@@ -24,7 +24,10 @@ ObjectivesOption = typer.Option(
 def search(
     experiment: Path = typer.Argument(..., help="experiment YAML file (see examples/)"),
     address: str = typer.Option(
-        None, "--address", help="Ray cluster address (auto, host:port, ray://...)"
+        None,
+        "--address",
+        help="run the evaluations on this Ray cluster (auto, host:port, ray://...), whatever "
+        "the experiment's executor.kind says",
     ),
     resume: bool = typer.Option(False, "--resume", help="continue the run in its run_dir"),
     quiet: bool = typer.Option(False, "--quiet", help="no live progress display"),

@@ -169,9 +169,16 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     if address == "auto":
         from ray._private.services import get_ray_address_from_environment
 
-        found = get_ray_address_from_environment("auto", None)  # raises if none is running
+        try:
+            found = get_ray_address_from_environment("auto", None)
+        except ConnectionError:  # Ray's own words ask for a flag hwnas does not have
+            found = None
         if found in (None, "auto", "local"):
-            raise ConnectionError("could not find a running Ray cluster for address 'auto'")
+            raise ConnectionError(
+                "Ray cluster at 'auto': none is running on this machine (and RAY_ADDRESS is "
+                "not set); start one with `ray start --head`, give its host:port, or give no "
+                "address for an embedded local Ray"
+            )
         address = found
     host, port = _host_port(address)
     try:
