@@ -8,9 +8,11 @@ stays light).
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
-__all__ = ["build"]
+__version__ = version("hwnas")
+__all__ = ["__version__", "build"]
 
 
 def __getattr__(name: str) -> Any:

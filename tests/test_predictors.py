@@ -663,6 +663,10 @@ def test_profile_refuses_a_precision_the_space_lacks_and_an_empty_held_out_set(t
     assert hwnas(*common, "--samples", "0", "--archs-only") == 1
     assert "measures nothing" in capsys.readouterr().err
     assert not out.exists()
+    quick = ("--warmup", "1", "--runs", "3", "--rounds", "1")
+    assert hwnas(*common, "--samples", "1", "--archs-only", *quick) == 0
+    said = capsys.readouterr().out
+    assert f"{out}: 1 rows (0 failed), measured on " in said and "onnxruntime-cpu" in said
 
 
 def _edited_profile(tmp_path: Path, field: str, value: str, row: int = 1) -> Path:

@@ -63,6 +63,7 @@ def profile(
 ) -> None:
     """Measure a space's parts and N random architectures into a profile (resumable)."""
     from hwnas.predictors import build_profile  # heavy: imported per command
+    from hwnas.predictors.fingerprint import describe_device
 
     try:
         result = build_profile(
@@ -87,7 +88,8 @@ def profile(
         typer.echo(f"interrupted: {out} is kept; re-running the same command resumes it", err=True)
         raise typer.Exit(130) from None
     failed = result.rows[result.rows["status"] != "ok"]
-    typer.echo(f"{out}: {len(result.rows)} rows ({len(failed)} failed)")
+    device = describe_device(result.measured_on())
+    typer.echo(f"{out}: {len(result.rows)} rows ({len(failed)} failed), measured on {device}")
     for _, row in failed.head(5).iterrows():
         typer.echo(f"  failed {row['row_id']}: {row['error'][:160]}")
 
