@@ -86,6 +86,11 @@ def test_run_then_results(tmp_path: Path) -> None:
         best_acc = max(best_acc, acc)
         area += (right - lat) * (best_acc - 50.0)
     assert results.hypervolume(reference=ref) == pytest.approx(area)
+    as_strings = ["accuracy:max", "hw_fpga_latency_ms"]  # as the CLI takes them
+    assert results.hypervolume(as_strings, reference=ref) == pytest.approx(area)
+    for misspelt in ("MAX", "up", "maximize"):  # once taken for min: the worst arch as front
+        with pytest.raises(ExperimentError, match=f"'accuracy:{misspelt}': say metric:min"):
+            results.pareto([("accuracy", misspelt)])
 
     progress = results.progress()
     assert len(progress) == 24 and np.all(np.diff(progress["hypervolume"]) >= -1e-9)

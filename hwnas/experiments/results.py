@@ -61,7 +61,10 @@ def parse_objectives(specs: Sequence[str], known: Objectives) -> list[tuple[str,
 
 
 class RunResults:
-    """One run's evaluations (see `trials`) with the run's objectives and constraints."""
+    """One run's evaluations (see `trials`) with the run's objectives and constraints.
+
+    Methods taking `objectives` default to the run's and accept (metric, "min" or "max")
+    pairs or the CLI's "metric:max" strings."""
 
     def __init__(self, run_dir: Path):
         if not (run_dir / SNAPSHOT).is_file():
@@ -140,8 +143,13 @@ class RunResults:
         return describe_arch(self.space, arch)
 
     # -- fronts ----------------------------------------------------------------------------
-    def _objectives(self, objectives: Objectives | None) -> list[tuple[str, str]]:
-        objectives = list(objectives or self.objectives)
+    def _objectives(self, objectives: Objectives | Sequence[str] | None) -> list[tuple[str, str]]:
+        """`objectives` as checked (metric, direction) pairs: pairs, or "metric:max" strings
+        as the CLI takes them (a bare metric keeps its direction in the run); a direction
+        other than min or max is refused, not taken for min."""
+        given = [objectives] if isinstance(objectives, str) else objectives or self.objectives
+        specs = [o if isinstance(o, str) else ":".join(o) for o in given]
+        objectives = parse_objectives(specs, self.objectives)
         metrics = self.metrics()
         missing = [m for m, _ in objectives if m not in metrics]
         # failed evaluations store no objective values: with no successful one, a front is
