@@ -6,6 +6,7 @@ Real training on real (small) data: scikit-learn digits on a tiny 2D MetaFormer 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,6 +112,18 @@ def test_npz_dataset_with_validation_split_loads(tmp_path):
     data = load_dataset(path)
     assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (30, 10, 12)
     assert data.check_fits(get_space("conv1d")) is data
+
+
+def test_a_shape_mismatch_suggests_a_fix_that_works():
+    tiny = get_space(Path(__file__).parent / "data" / "tiny2d.yaml")  # 1x8x8, a space file
+    data = load_dataset("mnist5k")  # 1x28x28
+    with pytest.raises(DatasetError, match="expects") as e:
+        data.check_fits(tiny)
+    fix = str(e.value).split("; ")[-1]
+    assert fix == f"use get_space({tiny.source!r}, input_shape=(1, 28, 28), num_classes=10)"
+    assert get_space(tiny.source, input_shape=(1, 28, 28), num_classes=10)  # it works
+    with pytest.raises(DatasetError, match="it needs a space of 1-D inputs"):
+        load_dataset("mnist1d").check_fits(tiny)  # no input_shape makes a 2D space 1D
 
 
 def test_wrong_shape_npz_is_rejected_naming_the_field(tmp_path):
@@ -256,6 +269,9 @@ def test_divergence_timeout_and_errors_are_failed_metrics(space):
     foreign = get_space("conv1d").sample(0)
     wrong = TrainEvaluator(space, "digits").evaluate(foreign, budget=0.1)
     assert not wrong.ok and wrong.reason.startswith("SpaceError: arch is from space 'conv1d'")
+    for budget in (0, -1, "2"):  # once trained one step and reported ok
+        m = TrainEvaluator(space, "digits").evaluate(arch, budget=budget)
+        assert not m.ok and "budget must be a number of epochs > 0" in m.reason
 
 
 @pytest.mark.parametrize(
@@ -359,6 +375,8 @@ def test_composite_merges_every_part(space):
         get_evaluator(["train"], space, latency={})
     with pytest.raises(ValueError, match="unknown evaluator 'magic'"):
         get_evaluator("magic", space)
+    with pytest.raises(ValueError, match=r"evaluators \['train'\] are named twice"):
+        get_evaluator(["train", "train"], space)
 
 
 class _Raising:
@@ -389,6 +407,25 @@ def test_a_metric_that_is_not_a_number_is_named():
         Metrics({"accuracy": None})
     with pytest.raises(ValueError, match="metric 'loss'"):
         Metrics({"loss": "low"})
+
+
+class _ReturningADict:
+    def __init__(self, space):
+        self.space = space
+
+    def evaluate(self, arch, budget=None):
+        return {"accuracy": 1.0}
+
+
+def test_an_evaluator_returning_no_metrics_and_a_closed_executor_are_named(space):
+    with LocalExecutor(_ReturningADict(space)) as executor:
+        [(_, m)] = executor.run([space.sample(0)])
+    assert not m.ok and m.reason == (
+        "TypeError: _ReturningADict.evaluate returned a dict, not Metrics (wrap the values: "
+        "Metrics({...}))"
+    )
+    with pytest.raises(RuntimeError, match="this LocalExecutor is closed; make a new one"):
+        executor.submit(space.sample(1))
 
 
 def test_local_executor_returns_every_result_and_survives_exceptions(space):

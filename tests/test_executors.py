@@ -274,6 +274,15 @@ def test_an_unreachable_address_fails_fast_with_a_clear_error(space, scheme):
         RayExecutor(Scripted(space, {}), address="nowhere")
 
 
+def test_a_closed_executor_starts_no_ray_of_its_own(space):
+    executor = RayExecutor(Scripted(space, {}))
+    executor.close()
+    with pytest.raises(RuntimeError, match="this RayExecutor is closed; make a new one"):
+        executor.submit(space.sample(0))
+    with pytest.raises(ValueError, match="max_in_flight must be an integer >= 1, not 1.5"):
+        RayExecutor(Scripted(space, {}), max_in_flight=1.5)
+
+
 def test_auto_without_a_cluster_says_how_to_get_one(monkeypatch):
     from ray._private import services
 

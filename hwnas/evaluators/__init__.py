@@ -65,6 +65,8 @@ def get_evaluator(name: str | Sequence[str], space: SearchSpace, **settings: Any
     if isinstance(name, str):
         return _build(name, space, settings)
     names = list(name)
+    if repeated := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"evaluators {repeated} are named twice: each reports its metrics once")
     if unknown := sorted(set(settings) - set(names)):
         raise ValueError(f"settings for {unknown} but the evaluators are {names}")
     parts = []

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.spaces import SearchSpace
+from hwnas.spaces import SearchSpace, builtin_spaces
 
 SPLITS = ("train", "val", "test")
 Arrays = dict[str, np.ndarray]
@@ -57,19 +57,26 @@ class Dataset:
     def check_fits(self, space: SearchSpace) -> Dataset:
         """Return self if every split matches the space's input shape and class count."""
         expected = tuple(space.input_shape)
+        # what get_space takes to load this space again: a built-in's name, else its file
+        named = space.name if space.name in builtin_spaces() else str(space.source)
         for split in SPLITS:
             x, y = self.split(split)
             if tuple(x.shape[1:]) != expected:
+                fix = (
+                    f"use get_space({named!r}, input_shape={self.input_shape}, "
+                    f"num_classes={self.num_classes})"
+                    if len(x.shape) == len(expected) + 1
+                    else f"it needs a space of {len(x.shape) - 2}-D inputs"
+                )
                 raise DatasetError(
                     f"dataset {self.name!r}: x_{split} has shape {_shape(x)} but space "
-                    f"{space.name} expects {expected}; use get_space({space.name!r}, "
-                    f"input_shape={self.input_shape}, num_classes={self.num_classes})"
+                    f"{space.name} expects {expected}; {fix}"
                 )
             if len(y) and int(y.max()) >= space.num_classes:
                 raise DatasetError(
                     f"dataset {self.name!r}: y_{split} has label {int(y.max())} but space "
                     f"{space.name} has {space.num_classes} classes; use get_space("
-                    f"{space.name!r}, num_classes={self.num_classes})"
+                    f"{named!r}, num_classes={self.num_classes})"
                 )
         return self
 

@@ -42,15 +42,30 @@ class Executor(Protocol):
 
 
 def safe_evaluate(evaluator: Evaluator, arch: Arch, budget: float | None) -> Metrics:
-    """`evaluator.evaluate`, with any exception turned into failed `Metrics`."""
+    """`evaluator.evaluate`, with any exception, or a result that is not `Metrics` (a
+    user's evaluator returning a dict), turned into failed `Metrics` saying so."""
     try:
-        return evaluator.evaluate(arch, budget)
+        result = evaluator.evaluate(arch, budget)
+        if not isinstance(result, Metrics):
+            raise TypeError(
+                f"{type(evaluator).__name__}.evaluate returned a {type(result).__name__}, not "
+                "Metrics (wrap the values: Metrics({...}))"
+            )
+        return result
     except Exception as e:
         return failed_metrics(evaluator.space, arch, failure_reason(e))
 
 
 class _ExecutorBase:
-    """`run` and the context manager on top of `submit` / `results` / `cancel` / `close`."""
+    """`run` and the context manager on top of `submit` / `results` / `cancel` / `close`.
+    A closed executor evaluates nothing more (a closed `RayExecutor` would otherwise start
+    a Ray of its own that nothing stops)."""
+
+    closed = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(f"this {type(self).__name__} is closed; make a new one")
 
     def run(self, archs: Iterable[Arch], budget: float | None = None) -> Iterator[Result]:
         """Evaluate `archs`, yielding `(arch, metrics)` as each completes. Interrupting (Ctrl-C)
@@ -85,6 +100,7 @@ class LocalExecutor(_ExecutorBase):
         return len(self._queue)
 
     def submit(self, arch: Arch, budget: float | None = None) -> None:
+        self._check_open()
         self._queue.append((arch, budget))
 
     def results(self, timeout: float | None = None) -> list[Result]:
@@ -98,6 +114,7 @@ class LocalExecutor(_ExecutorBase):
 
     def close(self) -> None:
         self.cancel()
+        self.closed = True
 
 
 # -- Ray -----------------------------------------------------------------------------------
@@ -302,8 +319,9 @@ class RayExecutor(_ExecutorBase):
         import ray
         from ray.util.client import ray as ray_client
 
-        if max_in_flight is not None and max_in_flight < 1:
-            raise ValueError(f"max_in_flight must be >= 1, not {max_in_flight}")
+        whole = isinstance(max_in_flight, int) and not isinstance(max_in_flight, bool)
+        if max_in_flight is not None and (not whole or max_in_flight < 1):
+            raise ValueError(f"max_in_flight must be an integer >= 1, not {max_in_flight!r}")
         if timeout_s is not None and timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, not {timeout_s}")
         if max_retries < 0:
@@ -357,6 +375,7 @@ class RayExecutor(_ExecutorBase):
         return len(self._queue) + len(self._running)
 
     def submit(self, arch: Arch, budget: float | None = None) -> None:
+        self._check_open()
         self._queue.append(_Task(arch, budget))
         self._dispatch()
 
@@ -452,3 +471,4 @@ class RayExecutor(_ExecutorBase):
         if self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()
         self._owns_ray = False
+        self.closed = True

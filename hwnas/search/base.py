@@ -175,7 +175,9 @@ class Searcher(ABC):
 
     # -- the protocol ----------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[Arch]:
-        """`n` new architectures to evaluate (fewer only when the space is exhausted)."""
+        """`n` new architectures to evaluate; fewer only when the searcher has no more: the
+        space is exhausted, or (the differentiable searcher) every latency target's derived
+        architectures were asked."""
         n = min(integer_setting("ask(n): n", n), self.space.cardinality - len(self.trials))
         archs = self._propose(n) if n > 0 else []
         for arch in archs:
