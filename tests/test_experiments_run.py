@@ -86,6 +86,8 @@ def test_run_then_results(tmp_path: Path) -> None:
         best_acc = max(best_acc, acc)
         area += (right - lat) * (best_acc - 50.0)
     assert results.hypervolume(reference=ref) == pytest.approx(area)
+    with pytest.raises(ExperimentError, match=r"reference needs 2 values, got \[0.0\]$"):
+        results.hypervolume(reference=[0])
     as_strings = ["accuracy:max", "hw_fpga_latency_ms"]  # as the CLI takes them
     assert results.hypervolume(as_strings, reference=ref) == pytest.approx(area)
     for misspelt in ("MAX", "up", "maximize"):  # once taken for min: the worst arch as front

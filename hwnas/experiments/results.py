@@ -207,7 +207,7 @@ class RunResults:
             return self.reference_point(objectives)
         ref = np.asarray(reference, float)
         if ref.shape != (len(objectives),):
-            raise ExperimentError(f"reference needs {len(objectives)} values, got {list(ref)}")
+            raise ExperimentError(f"reference needs {len(objectives)} values, got {ref.tolist()}")
         return ref
 
     def progress(
