@@ -361,6 +361,22 @@ def test_latency_measurement_settings_are_checked_at_construction(space):
         get_evaluator("latency", space, precision="int3")
 
 
+class _Constant:
+    def predict(self, archs):
+        return np.full(len(archs), 0.5)
+
+
+@pytest.mark.parametrize(
+    "setting", [{"precision": "fp32"}, {"threads": 2}, {"batch_size": 8}, {"backend": "torch-cpu"}]
+)
+def test_measurement_settings_beside_a_predictor_are_refused_not_ignored(space, setting):
+    """They once changed nothing: the predictor's latency came back whatever they said."""
+    with pytest.raises(ValueError, match=f"measurement settings \\['{next(iter(setting))}'\\]"):
+        get_evaluator("latency", space, predictor=_Constant(), **setting)
+    given_defaults = get_evaluator("latency", space, predictor=_Constant(), precision="mixed")
+    assert given_defaults.evaluate(space.sample(0))["latency_ms"] == 0.5
+
+
 def test_composite_merges_every_part(space):
     evaluator = get_evaluator(
         ["train", "zero_cost"],

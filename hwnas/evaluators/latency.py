@@ -41,6 +41,15 @@ def _check_measurement(backend: str, precision: str, measure: Mapping[str, Any])
         )
 
 
+#: the measurement settings' defaults: another value only makes sense when measuring
+MEASURE_DEFAULTS = {
+    "backend": "onnxruntime-cpu",
+    "precision": "mixed",
+    "batch_size": 1,
+    "threads": 1,
+}
+
+
 class LatencyEvaluator:
     """Report `latency_ms` (and the analytic costs) of each candidate.
 
@@ -64,8 +73,15 @@ class LatencyEvaluator:
             from hwnas.predictors import load_predictor
 
             predictor = load_predictor(predictor, space)
-        if predictor is not None and measure:
-            raise ValueError(f"measurement settings {sorted(measure)} need predictor=None")
+        given = dict(backend=backend, precision=precision, batch_size=batch_size, threads=threads)
+        measuring = {k: v for k, v in given.items() if v != MEASURE_DEFAULTS[k]}
+        if predictor is not None and (measure or measuring):
+            raise ValueError(
+                f"measurement settings {sorted({**measure, **measuring})} apply only when "
+                "latency is measured, but a predictor gives it: give predictor=None "
+                "(`predictor: null` in an experiment's latency evaluator settings, where the "
+                "`latency` section would fill it in) to measure each candidate"
+            )
         if predictor is None:
             _check_measurement(backend, precision, measure)
         self.predictor = predictor
