@@ -65,8 +65,14 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     assert hwnas("search", str(latency_experiment(tmp_path, "[fp32, int8, w4a8]"))) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "8 evaluations (" in out and "(0 failed" not in out  # some had w4a8 blocks
+    assert (  # said before any candidate failed
+        "latency: warning: " in err
+        and "tiny2d_ort.csv: measured at fp32, int8 only, not at w4a8, which space 'tiny2d' "
+        "also offers; candidates that use them will fail"
+        in err
+    )
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "no measurement for block" in capsys.readouterr().out  # the reasons, by count
 

@@ -86,6 +86,7 @@ def run_experiment(
     predictor = latency_predictor(config, space)
     if predictor is not None and progress:
         _say_latency_device(config, predictor)
+    _say_latency_gaps(config, space)
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
     with _removed_if_left_empty(run_dir):
@@ -156,6 +157,17 @@ def _say_latency_device(config: ExperimentConfig, predictor) -> None:
     source = config.latency.predictor or config.latency.profile
     device = describe_device(predictor.measured_on)
     print(f"latency: {source} predicts latencies on {device}", file=sys.stderr)
+
+
+def _say_latency_gaps(config: ExperimentConfig, space) -> None:
+    """Say at the start what of the space the latency profile cannot price: the candidates
+    that use it will fail, and the user may rather profile it (or drop it from the space)."""
+    if config.latency is None or config.latency.profile is None:
+        return
+    from hwnas.predictors.profile import read_profile
+
+    if gap := read_profile(config.latency.profile).unpriced(space):
+        print(f"latency: warning: {gap}; candidates that use them will fail", file=sys.stderr)
 
 
 class _Loop:

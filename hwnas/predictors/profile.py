@@ -249,6 +249,23 @@ class Profile:
             f"in the profile (e.g. {', '.join(missing[:3])}); {'; '.join(advice)}"
         )
 
+    def unpriced(self, space: SearchSpace) -> str | None:
+        """What of `space` this profile's table cannot price, in one line, or None: parts
+        missing at the profiled precisions (a space edited since, an unfinished profile), or
+        precisions of the space it did not measure. A search with it fails the candidates
+        that use them, so it is said before the search starts."""
+        try:
+            self.check_parts(space)
+        except ProfileError as e:
+            return str(e)
+        profiled = self._precisions(space)
+        if unmeasured := [p for p in _space_precisions(space) if p not in profiled]:
+            return (
+                f"{self.path}: measured at {', '.join(profiled)} only, not at "
+                f"{', '.join(unmeasured)}, which space {space.name!r} also offers"
+            )
+        return None
+
     def _precisions(self, space: SearchSpace) -> list[str]:
         """The precisions profiled (those of the space where an older profile omits them)."""
         return self.meta.get("precisions") or _space_precisions(space)
