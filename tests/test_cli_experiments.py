@@ -74,7 +74,9 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
         in err
     )
     assert hwnas("status", str(tmp_path / "run")) == 0
-    assert "no measurement for block" in capsys.readouterr().out  # the reasons, by count
+    out = capsys.readouterr().out
+    assert "no measurement for block" in out  # the reasons, by count
+    assert f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}" in out
 
     only = tmp_path / "only_w4a8"
     only.mkdir()

@@ -165,3 +165,22 @@ def test_full_disk_fails_at_start(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["ok"] and not any((tmp_path / "ok").iterdir())
     with pytest.raises(ExperimentError, match="MiB free"):
         check_run_dir(tmp_path / "full", min_free_bytes=2**62)
+
+
+def test_the_latency_source_is_said_in_words() -> None:
+    from hwnas.experiments.components import latency_source
+
+    latency = VALID.replace("evaluator: tabular", "evaluator: latency")
+    assert latency_source(parse_experiment(VALID)) is None
+    assert latency_source(parse_experiment(latency)) == (
+        "measured by each evaluation on its own machine (onnxruntime-cpu, precision mixed, "
+        "1 thread(s), batch 1)"
+    )
+    section = latency.replace("searcher: random", "searcher: predictor") + (
+        "latency: {profile: p.csv}\n"
+    )
+    assert latency_source(parse_experiment(section)) == "predicted from p.csv"
+    measured = section.replace(
+        "evaluator: latency", "evaluator: {name: latency, settings: {latency: {predictor: null}}}"
+    )
+    assert latency_source(parse_experiment(measured)).startswith("measured by each evaluation")

@@ -69,6 +69,7 @@ def search(
 def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run."""
     from hwnas.experiments import load
+    from hwnas.experiments.components import latency_source
     from hwnas.experiments.storage import DRIVER, RUNNING, dead_drivers, grace_of, outcome_of
 
     results = load(run)
@@ -91,6 +92,8 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         typer.echo(f"failed x{count}: {reason}")
     objectives = ", ".join(f"{m} ({d})" for m, d in results.objectives)
     typer.echo(f"objectives: {objectives}")
+    if source := latency_source(results.config):
+        typer.echo(f"latency_ms: {source}")
     if results.constraints:
         typer.echo("constraints: " + ", ".join(f"{m} <= {b:g}" for m, b in results.constraints))
     if results.candidates().empty:
@@ -183,6 +186,8 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from hwnas.experiments.components import latency_source
+
     title = f"Pareto front of {results.run_dir}: {len(front)} of {len(results.trials)} evaluations"
     table = Table(title=title)
     for column in ("trial", *metrics, "architecture"):
@@ -194,6 +199,8 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     Console(width=160).print(table)
     if hv is not None:
         typer.echo(f"hypervolume ({', '.join(f'{m} {d}' for m, d in objs)}): {hv:.6g}")
+    if "latency_ms" in metrics and (source := latency_source(results.config)):
+        typer.echo(f"latency_ms: {source}")
 
 
 def _fmt(value: float) -> str:

@@ -41,6 +41,24 @@ def evaluator_settings(
     return settings
 
 
+def latency_source(config: ExperimentConfig) -> str | None:
+    """Where the `latency` evaluator's `latency_ms` comes from, in words (None when the run
+    has no latency evaluator): a prediction and a measurement can differ by far, and both
+    are stored under the one name."""
+    from hwnas.evaluators.latency import MEASURE_DEFAULTS
+
+    if "latency" not in config.evaluator.names:
+        return None
+    own = {**MEASURE_DEFAULTS, **config.evaluator.settings.get("latency", {})}
+    section = config.latency and (config.latency.predictor or config.latency.profile)
+    if source := own.get("predictor", section):
+        return f"predicted from {source}"
+    return (
+        f"measured by each evaluation on its own machine ({own['backend']}, precision "
+        f"{own['precision']}, {own['threads']} thread(s), batch {own['batch_size']})"
+    )
+
+
 def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any = None):
     from hwnas.evaluators import get_evaluator
 
