@@ -46,6 +46,17 @@ def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
     assert package.__version__ == version("hwnas")
 
 
+def test_hwnas_warnings_are_one_line_like_its_errors() -> None:
+    """Not Python's `file:line: UserWarning: ...` plus the source line."""
+    import hwnas.search.differentiable as searcher
+    from hwnas.cli import _one_line_warning
+
+    said = _one_line_warning(UserWarning("target out of reach"), UserWarning, searcher.__file__, 9)
+    assert said == "hwnas: warning: target out of reach\n"
+    theirs = _one_line_warning(UserWarning("x"), UserWarning, "/usr/lib/python3/ray/a.py", 9)
+    assert "UserWarning: x" in theirs  # other libraries' warnings as Python shows them
+
+
 def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latency_ms") -> Path:
     """The tiny 2D space with these precisions, scored by the LUT of its real profile (which
     measured fp32 and int8 only): cheap evaluations that fail where the profile has no data."""

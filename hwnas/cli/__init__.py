@@ -4,7 +4,9 @@ commands from its module. Failures print one line naming the cause and exit non-
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 
 import typer
 
@@ -50,10 +52,22 @@ def is_usage_error(e: Exception) -> bool:
     return callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int)
 
 
+_python_warning = warnings.formatwarning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """hwnas's own warnings as one line, as its errors are; others as Python shows them."""
+    if f"{os.sep}hwnas{os.sep}" in str(filename):
+        return f"hwnas: warning: {message}\n"
+    return _python_warning(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
+    if not debug:
+        warnings.formatwarning = _one_line_warning
     _register()
     try:
         # without standalone mode, click returns the code of a `typer.Exit` instead of raising

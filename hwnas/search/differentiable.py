@@ -255,7 +255,8 @@ class SupernetSearch:
                     f"{split} split, which is empty"
                 )
         with torch.random.fork_rng(devices=[]):
-            self._supernet()  # the candidates and their latencies, checked before any search
+            net, table = self._supernet()  # the candidates and latencies, checked up front
+        self.fastest_ms = table.fastest_ms(net) if table is not None else None
 
     def build(self) -> tuple[SuperNet, LatencyTable | None]:
         """A fresh supernet (seeded weights) and its latency table on the search device."""
@@ -536,6 +537,13 @@ class DifferentiableSearcher(Searcher):
             device=device,
             progress=progress,
         )
+        fastest = self.search.fastest_ms
+        if below := [t for t in self.targets if t is not None and t < fastest]:
+            warnings.warn(
+                f"latency targets {below} ms are below the fastest architecture the LUT prices "
+                f"({fastest:.4g} ms): no search can meet them; each derives the fastest it can",
+                stacklevel=2,
+            )
         self.results: list[SearchResult] = []
         self._queued: list[Arch] = []  # derived by the last search, not yet proposed
 

@@ -522,3 +522,14 @@ class LatencyTable(nn.Module):
     @property
     def blocks(self) -> list[torch.Tensor]:
         return [getattr(self, f"block{i}") for i in range(self.stages)]
+
+    def fastest_ms(self, supernet: SuperNet) -> float:
+        """The least latency (ms) any architecture of `supernet` has in this table: over
+        every combination of stage widths, its base plus each stage's fewest blocks, each at
+        its fastest choice. A target below it cannot be met."""
+        fewest = [min(stage.depth.values) for stage in supernet.stages]
+        return min(
+            float(self.base_ms[widths])
+            + sum(n * self.blocks_ms[i][w].min() for i, (w, n) in enumerate(zip(widths, fewest)))
+            for widths in itertools.product(*(range(n) for n in self.base_ms.shape))
+        )
