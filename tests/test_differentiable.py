@@ -307,6 +307,9 @@ def test_an_unreachable_target_warns_and_progress_reports_every_epoch(space, lut
     lines = capsys.readouterr().err.splitlines()
     for epoch in (1, 3):
         assert any(f"(target 1e-06 ms) epoch {epoch}/3: " in line for line in lines), lines
+    priced = lut.predict([arch])[0]
+    derived = f"supernet (target 1e-06 ms): derived 1 architecture(s), LUT latency {priced:.4g} ms"
+    assert any(line.startswith(derived) for line in lines), lines
 
 
 def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):

@@ -315,7 +315,10 @@ class SupernetSearch:
                 f"{min(over):.4g} ms in the LUT, as fast as single changes get); proposed anyway",
                 stacklevel=2,
             )
-        return SearchResult(target_ms, derived, expected, time.perf_counter() - start, history)
+        result = SearchResult(target_ms, derived, expected, time.perf_counter() - start, history)
+        if self.progress:
+            report_derived(result)
+        return result
 
     def _derive(self, net: SuperNet, table, target_ms) -> list[tuple[Arch, float | None]]:
         """The argmax architecture, and with `derive_samples` also that many drawn from the
@@ -462,6 +465,19 @@ def latency_targets(one: Any, sweep: Any) -> list[float | None]:
     if repeated:
         raise ValueError(f"latency_targets_ms: {repeated} given more than once")
     return targets
+
+
+def report_derived(result: SearchResult) -> None:
+    """One line on stderr per finished search: what it derived, at what LUT latency (a
+    prediction, not a measurement), and how long it took."""
+    target = "no latency target" if result.target_ms is None else f"target {result.target_ms:g} ms"
+    priced = [d.latency_ms for d in result.derived if d.latency_ms is not None]
+    latency = f", LUT latency {', '.join(f'{ms:.4g}' for ms in priced)} ms" if priced else ""
+    print(
+        f"supernet ({target}): derived {len(result.derived)} architecture(s){latency} in "
+        f"{result.wall_time_s:.0f} s; each is now evaluated like any other candidate",
+        file=sys.stderr,
+    )
 
 
 def report_epoch(record: dict[str, float], epochs: int, target_ms: float | None) -> None:
