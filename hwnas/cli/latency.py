@@ -14,6 +14,7 @@ from hwnas.predictors.parts import BLOCK_COPIES
 from hwnas.spaces import get_space
 
 RANK_SCORES = ("kendall_tau", "spearman")
+FEW_HELD_OUT = 20  # below it, `eval` says its scores are rough
 #: the units of the scores, printed after them (`--json` gives the same numbers, no units)
 UNITS = {
     "rmse": "ms",
@@ -156,6 +157,12 @@ def evaluate(
                     err=True,
                 )
     result.update(score(predictor, archs, measured))
+    if len(archs) < FEW_HELD_OUT:
+        typer.echo(
+            f"note: {len(archs)} held-out networks give rough scores (one disturbed measurement "
+            f"moves them far); {FEW_HELD_OUT} or more say more",
+            err=True,
+        )
     undefined = [k for k in RANK_SCORES if math.isnan(result[k])]
     if as_json:  # NaN is not JSON: an undefined rank correlation is null
         typer.echo(json.dumps({k: None if k in undefined else v for k, v in result.items()}))
