@@ -344,12 +344,10 @@ def test_examples_build_every_part(name: str, monkeypatch: pytest.MonkeyPatch) -
     assert make_evaluator(config, space) is not None
 
 
-def test_status_counts_add_up_while_a_driver_stores_results(
-    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A driver stores an evaluation while `hwnas status` reads the run: every count it
-    prints comes from one read, so ok + failed is the number of evaluations."""
-    from hwnas.experiments.components import make_evaluator, make_searcher, make_space
+def a_complete_run_and_another_driver(tmp_path: Path):
+    """A complete 8-evaluation run, its experiment raised to 9, the storage of a second
+    driver on it, and 3 candidates that driver could claim: (config, space, store, archs)."""
+    from hwnas.experiments.components import make_searcher, make_space
     from hwnas.experiments.config import parse_experiment
     from hwnas.experiments.storage import RunStore
 
@@ -357,8 +355,18 @@ def test_status_counts_add_up_while_a_driver_stores_results(
     assert hwnas("search", str(exp), "--quiet") == 0
     config = parse_experiment(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
     space = make_space(config)
-    peer = RunStore(config, tmp_path / "run", space)
-    asked = make_searcher(config.model_copy(update={"seed": 7}), space).ask(3)
+    store = RunStore(config, tmp_path / "run", space)
+    return config, space, store, make_searcher(config.model_copy(update={"seed": 7}), space).ask(3)
+
+
+def test_status_counts_add_up_while_a_driver_stores_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver stores an evaluation while `hwnas status` reads the run: every count it
+    prints comes from one read, so ok + failed is the number of evaluations."""
+    from hwnas.experiments.components import make_evaluator
+
+    config, space, peer, asked = a_complete_run_and_another_driver(tmp_path)
     claim = next(o.claim for o in peer.claim(asked, None) if o.won)  # one still in flight
     get_trials, reads = optuna.Study.get_trials, []
 
@@ -390,16 +398,7 @@ def test_status_does_not_count_a_killed_drivers_claim_as_in_flight(
     import subprocess
     import time
 
-    from hwnas.experiments.components import make_searcher, make_space
-    from hwnas.experiments.config import parse_experiment
-    from hwnas.experiments.storage import RunStore
-
-    exp = latency_experiment(tmp_path, "[fp32]")
-    assert hwnas("search", str(exp), "--quiet") == 0
-    config = parse_experiment(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
-    space = make_space(config)
-    killed = RunStore(config, tmp_path / "run", space)
-    asked = make_searcher(config.model_copy(update={"seed": 7}), space).ask(3)
+    _, _, killed, asked = a_complete_run_and_another_driver(tmp_path)
     won = sum(o.won for o in killed.claim(asked, None))
     assert won > 0
     gone = subprocess.Popen(["true"])
