@@ -475,7 +475,7 @@ def report_derived(result: SearchResult) -> None:
     latency = f", LUT latency {', '.join(f'{ms:.4g}' for ms in priced)} ms" if priced else ""
     print(
         f"supernet ({target}): derived {len(result.derived)} architecture(s){latency} in "
-        f"{result.wall_time_s:.0f} s; each is now evaluated like any other candidate",
+        f"{result.wall_time_s:.0f} s",
         file=sys.stderr,
     )
 
