@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,7 @@ class TrainEvaluator:
     def _total_steps(self, budget: float | None) -> int:
         per_epoch = math.ceil(len(self.dataset.y_train) / self.batch_size)
         if budget is not None:
-            if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
+            if isinstance(budget, bool) or not isinstance(budget, Real) or not budget > 0:
                 raise ValueError(f"budget must be a number of epochs > 0, not {budget!r}")
             return max(1, round(budget * per_epoch))
         return self.steps if self.steps is not None else max(1, round(self.epochs * per_epoch))
