@@ -237,9 +237,10 @@ def measure_latency(
     at the precision its layers carry (stem, downsampling and head stay fp32), or a mapping of
     module name -> precision. Where the backend has no kernel for a precision, the closest
     real one is measured and `measured_precision` says which (w4a8 -> int8 on CPU).
-    `clock` `auto` times one-thread CPU runs by the thread's CPU time (so other processes
-    sharing the CPU do not inflate it) and everything else by wall-clock time; `wall` or
-    `thread` force one.
+    `clock` `auto` times one-thread CPU runs by the thread's CPU time (time spent waiting for
+    other processes is not counted; their pressure on caches and memory bandwidth, and on a
+    virtual machine the host's, still slows the run) and everything else by wall-clock time;
+    `wall` or `thread` force one.
     Raises `MeasurementError` for nonsense settings and `BackendError` when the backend cannot
     run the model (the message names the backend and the cause).
     """
