@@ -344,11 +344,16 @@ def test_more_passes_remeasure_every_model_and_keep_its_lowest_latency(space, tm
         build_profile(space, tmp_path / "none.csv", passes=0, **settings)
 
 
-def test_resuming_with_other_settings_is_refused(space, profile_path, tmp_path):
+def test_resuming_with_other_settings_is_refused_but_more_samples_extend(space, tmp_path):
     out = tmp_path / "p.csv"
-    build_profile(space, out, samples=1, archs_only=True, progress=False, **PROFILE_FAST)
-    with pytest.raises(ProfileError, match="samples"):
-        build_profile(space, out, samples=2, archs_only=True, progress=False, **PROFILE_FAST)
+    settings = dict(archs_only=True, progress=False, **PROFILE_FAST)
+    first = build_profile(space, out, samples=1, **settings).rows["row_id"].tolist()
+    more = build_profile(space, out, samples=3, **settings).rows["row_id"].tolist()
+    assert len(more) == 3 and more[:1] == first  # the same first network, two more after it
+    with pytest.raises(ProfileError, match=r"samples: 3 != 2"):
+        build_profile(space, out, samples=2, **settings)
+    with pytest.raises(ProfileError, match=r"seed: 0 != 1"):
+        build_profile(space, out, samples=3, seed=1, **settings)
 
 
 def test_resuming_a_profile_with_other_columns_is_refused_and_leaves_it_intact(space, tmp_path):

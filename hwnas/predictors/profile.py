@@ -517,7 +517,9 @@ def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
 def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """The existing profile's metadata, if a run with `meta` may resume it."""
     old = _read_metadata(path)
-    diff = [f for f in RESUME_FIELDS if old.get(f) != meta.get(f)]
+    # more samples extend the profile: `sample_archs` draws the same first ones for any count
+    more = meta["samples"] > old.get("samples", 0)
+    diff = [f for f in RESUME_FIELDS if old.get(f) != meta.get(f) and not (f == "samples" and more)]
     if old.get("space_digest", meta["space_digest"]) != meta["space_digest"]:
         diff.append("space_digest")  # the space's YAML changed (an older profile has none)
     if diff:
