@@ -151,6 +151,24 @@ def _write(tmp_path: Path, name: str, data) -> Path:
     return path
 
 
+@pytest.mark.parametrize(
+    ("case", "key"),
+    [
+        ("stage_mixer_too_big", "mixers"),
+        ("inception_too_narrow", "width"),
+        ("expansions_same_mlp_width", "expansions"),
+        ("input_without_length", "input"),
+    ],
+)
+def test_errors_found_while_planning_stages_name_the_line(tmp_path, case, key):
+    """Found after parsing (the feature maps are known only then), still placed in the file."""
+    path = _write(tmp_path, case, BAD_SPECS[case][0])
+    with pytest.raises(SpaceError) as info:
+        get_space(path)
+    line = int(str(info.value).split(": line ")[1].split(":")[0])
+    assert f"{key}:" in path.read_text().splitlines()[line - 1]
+
+
 def test_a_one_wide_kernel_is_one_option_at_any_dilation(tmp_path):
     data = copy.deepcopy(GOOD)
     data["block"]["mixers"] = {"conv": {"kernels": [1, 3], "dilations": [1, 2]}}

@@ -3,4 +3,9 @@
 
 class SpaceError(ValueError):
     """Raised for an invalid search-space spec or architecture; the message names the field
-    (and the file, when the spec came from one)."""
+    (and the file, when the spec came from one). `field` is the spec field's path where the
+    error is about one (`stages[1].width`)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field

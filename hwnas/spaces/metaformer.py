@@ -32,7 +32,14 @@ from hwnas.spaces.network import (
 )
 from hwnas.spaces.quant import PRECISIONS, QUANTIZED_LAYERS
 from hwnas.spaces.space import RngLike, SearchSpace, as_rng, meta_cost
-from hwnas.spaces.spec import BlockSpec, MetaFormerSpec, StageSpec, parse_metaformer
+from hwnas.spaces.spec import (
+    BlockSpec,
+    MetaFormerSpec,
+    StageSpec,
+    field_loc,
+    line_of,
+    parse_metaformer,
+)
 
 MIXER_NAMES = list(MIXERS)
 PRECISION_NAMES = list(PRECISIONS)
@@ -126,7 +133,16 @@ class MetaFormerSpace(SearchSpace):
         input_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
     ) -> MetaFormerSpace:
-        return cls(parse_metaformer(data, source), source).with_input(input_shape, num_classes)
+        try:
+            space = cls(parse_metaformer(data, source), source)
+        except SpaceError as e:
+            line = e.field and line_of(data, field_loc(e.field))
+            if not line:
+                raise
+            raise SpaceError(
+                str(e).replace(f"{source}: ", f"{source}: line {line}: ", 1), field=e.field
+            ) from None
+        return space.with_input(input_shape, num_classes)
 
     def with_input(
         self, input_shape: Sequence[int] | None = None, num_classes: int | None = None
@@ -148,7 +164,7 @@ class MetaFormerSpace(SearchSpace):
 
     # -- planning: which options each stage really has ---------------------------------------
     def _plan(self, check_unused: bool) -> tuple[StagePlan, ...]:
-        spec, src = self.spec, self.source
+        spec = self.spec
         spatial = tuple(
             _conv_out(s, spec.stem.kernel, spec.stem.stride, spec.stem.kernel // 2)
             for s in self.input_shape[1:]
@@ -157,7 +173,7 @@ class MetaFormerSpace(SearchSpace):
         for i, st in enumerate(spec.stages):
             spatial = tuple(s // st.stride for s in spatial)
             if min(spatial) < 1:
-                raise SpaceError(f"{src}: stages[{i}].stride: the feature map shrinks to nothing")
+                raise self._spec_error(f"stages[{i}].stride", "the feature map shrinks to nothing")
             own = st.block is not None and st.block.mixers is not None
             where = f"stages[{i}].block" if own else "block"
             block = st.block.merged_over(spec.block) if st.block else spec.block
@@ -165,15 +181,16 @@ class MetaFormerSpace(SearchSpace):
             self._check_expansions(i, st, block)
             narrow = [w for w in st.width if w < len(spatial) + 1]  # inception: a branch each
             if narrow and any(o.mixer == "inception" for o in options):
-                raise SpaceError(
-                    f"{src}: stages[{i}].width: inception needs at least {len(spatial) + 1} "
-                    f"channels (one per branch), not {narrow}; drop those widths or the mixer"
+                raise self._spec_error(
+                    f"stages[{i}].width",
+                    f"inception needs at least {len(spatial) + 1} channels (one per branch), "
+                    f"not {narrow}; drop those widths or the mixer",
                 )
             if not options:
-                raise SpaceError(
-                    f"{src}: {where}.mixers: none fits the feature map {spatial} of stages[{i}] "
-                    f"(receptive field too large, or attention above max_attention_tokens="
-                    f"{spec.max_attention_tokens})"
+                raise self._spec_error(
+                    f"{where}.mixers",
+                    f"none fits the feature map {spatial} of stages[{i}] (receptive field too "
+                    f"large, or attention above max_attention_tokens={spec.max_attention_tokens})",
                 )
             plans.append(
                 StagePlan(
@@ -189,11 +206,17 @@ class MetaFormerSpace(SearchSpace):
         for (where, mixer, field), values in listed.items():
             unused = sorted(values - usable.get((where, mixer, field), set()))
             if unused and check_unused:
-                raise SpaceError(
-                    f"{src}: {where}.mixers.{mixer}.{field}: {unused} never fit: the receptive "
-                    f"field dilation*(kernel-1)+1 is larger than every feature map it applies to"
+                raise self._spec_error(
+                    f"{where}.mixers.{mixer}.{field}",
+                    f"{unused} never fit: the receptive field dilation*(kernel-1)+1 is larger "
+                    "than every feature map it applies to",
                 )
         return tuple(plans)
+
+    def _spec_error(self, field: str, problem: str) -> SpaceError:
+        """An error in the spec's `field` (a path such as `stages[1].width`), which
+        `from_data` places on its line of the file."""
+        return SpaceError(f"{self.source}: {field}: {problem}", field=field)
 
     def _check_expansions(self, i: int, stage: StageSpec, block: BlockSpec) -> None:
         """Two expansions that give one MLP width at some stage width would be two keys for
@@ -206,9 +229,10 @@ class MetaFormerSpace(SearchSpace):
                 hidden.setdefault(mlp_width(width, e), []).append(e)
             same = next((es for es in hidden.values() if len(es) > 1), None)
             if same:
-                raise SpaceError(
-                    f"{self.source}: {where}.expansions: {same} give the same MLP width "
-                    f"{mlp_width(width, same[0])} at width {width} of stages[{i}]; keep one"
+                raise self._spec_error(
+                    f"{where}.expansions",
+                    f"{same} give the same MLP width {mlp_width(width, same[0])} at width "
+                    f"{width} of stages[{i}]; keep one",
                 )
 
     def _options(self, block: BlockSpec, spatial, where, usable, listed) -> list[Option]:

@@ -7,6 +7,7 @@ field and, for schema errors, its line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal
@@ -205,6 +206,13 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return path or "(top level)"
 
 
+def field_loc(path: str) -> tuple[Any, ...]:
+    """A field path as `field_path` writes it (`stages[1].width`) as a location tuple."""
+    return tuple(
+        int(part) if part.isdigit() else part for part in re.split(r"[.\[\]]+", path) if part
+    )
+
+
 def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
     """The line of the deepest part of field path `loc` found in `data`, where its mappings
     were read with `YamlLoader` (plain dicts, such as overrides, have no lines). A missing
@@ -297,5 +305,6 @@ def parse_metaformer(data: dict[str, Any], source: str) -> MetaFormerSpec:
     except ValidationError as e:
         raise SpaceError(format_validation_error(e, source, data)) from None
     except ValueError as e:
-        raise SpaceError(f"{source}: input: {e}") from None
+        at = f"line {line}: " if (line := line_of(data, ("input",))) else ""
+        raise SpaceError(f"{source}: {at}input: {e}", field="input") from None
     return spec
