@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from hwnas.spaces.spec import YamlLoader, field_path, line_of, yaml_problem
+from hwnas.spaces.spec import YamlLoader, at_line, field_path, yaml_problem
 
 LATENCY_USERS = ("predictor", "differentiable")  # searchers that take the `latency` section
 
@@ -347,10 +347,8 @@ def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfi
         lines = []
         for e in err.errors():
             loc = _schema_loc(e["loc"])
-            line = line_of(data, loc)
-            at = f" line {line}:" if line else ""
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}:{at} {field_path(loc)}: {msg}")
+            lines.append(f"{source}: {at_line(data, loc)}{field_path(loc)}: {msg}")
         raise ExperimentError("; ".join(dict.fromkeys(lines))) from None
 
 

@@ -36,8 +36,8 @@ from hwnas.spaces.spec import (
     BlockSpec,
     MetaFormerSpec,
     StageSpec,
+    at_line,
     field_loc,
-    line_of,
     parse_metaformer,
 )
 
@@ -136,12 +136,9 @@ class MetaFormerSpace(SearchSpace):
         try:
             space = cls(parse_metaformer(data, source), source)
         except SpaceError as e:
-            line = e.field and line_of(data, field_loc(e.field))
-            if not line:
+            if not (e.field and (at := at_line(data, field_loc(e.field)))):
                 raise
-            raise SpaceError(
-                str(e).replace(f"{source}: ", f"{source}: line {line}: ", 1), field=e.field
-            ) from None
+            raise SpaceError(str(e).replace(f"{source}: ", f"{source}: {at}", 1), e.field) from None
         return space.with_input(input_shape, num_classes)
 
     def with_input(

@@ -188,7 +188,7 @@ def space_from_data(
     file) declares; `source` names it in errors."""
     from hwnas.spaces.metaformer import MetaFormerSpace
     from hwnas.spaces.nasbench201 import NasBench201Space
-    from hwnas.spaces.spec import line_of
+    from hwnas.spaces.spec import at_line
 
     kind = data.get("kind", "metaformer")
     overrides = {"input_shape": input_shape, "num_classes": num_classes}
@@ -196,5 +196,7 @@ def space_from_data(
         return MetaFormerSpace.from_data(data, source, **overrides)
     if kind == "nasbench201":
         return NasBench201Space.from_data(data, source, **overrides)
-    at = f"line {line}: " if (line := line_of(data, ("kind",))) else ""
-    raise SpaceError(f"{source}: {at}kind: unknown space kind {kind!r} (metaformer, nasbench201)")
+    raise SpaceError(
+        f"{source}: {at_line(data, ('kind',))}kind: unknown space kind {kind!r} (metaformer, "
+        "nasbench201)"
+    )

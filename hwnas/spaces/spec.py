@@ -231,14 +231,20 @@ def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
+def at_line(data: Any, loc: tuple[Any, ...]) -> str:
+    """`line N: ` for field `loc` of `data` (see `line_of`), or nothing where it has no line:
+    the prefix every spec and experiment error puts before the field it names."""
+    line = line_of(data, loc)
+    return f"line {line}: " if line else ""
+
+
 def format_validation_error(err: ValidationError, source: str, data: Any = None) -> str:
     """One line naming the file and, for each problem, its line (when `data` came from
     `read_yaml`), the field and what is wrong."""
-    problems = []
-    for e in err.errors():
-        line = line_of(data, e["loc"])
-        at = f"line {line}: " if line else ""
-        problems.append(f"{at}{field_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}")
+    problems = [
+        f"{at_line(data, e['loc'])}{field_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+        for e in err.errors()
+    ]
     return f"{source}: " + "; ".join(problems)
 
 
@@ -305,6 +311,6 @@ def parse_metaformer(data: dict[str, Any], source: str) -> MetaFormerSpec:
     except ValidationError as e:
         raise SpaceError(format_validation_error(e, source, data)) from None
     except ValueError as e:
-        at = f"line {line}: " if (line := line_of(data, ("input",))) else ""
+        at = at_line(data, ("input",))
         raise SpaceError(f"{source}: {at}input: {e}", field="input") from None
     return spec
