@@ -161,8 +161,14 @@ def _say_latency_device(config: ExperimentConfig, predictor) -> None:
 
 def _say_latency_gaps(config: ExperimentConfig, space) -> None:
     """Say at the start what of the space the latency profile cannot price: the candidates
-    that use it will fail, and the user may rather profile it (or drop it from the space)."""
-    if config.latency is None or config.latency.profile is None:
+    that use it will fail, and the user may rather profile it (or drop it from the space).
+    The differentiable searcher proposes only what its supernet's table priced (it refuses a
+    profile lacking any of its choices), so its runs have no such candidates."""
+    if (
+        config.latency is None
+        or not config.latency.profile
+        or config.searcher.name == "differentiable"
+    ):
         return
     from hwnas.predictors.profile import read_profile
 
