@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
 from cli_runner import hwnas
 
-from hwnas.experiments import ExperimentConfig
+from hwnas.experiments import ExperimentConfig, load
 
 BENCHDATA = Path(
     os.environ.get(
@@ -182,6 +184,41 @@ def test_a_run_keeps_the_space_it_was_started_with(
     assert hwnas("export", str(tmp_path / "run"), "--top", "1") == 0
     (config,) = (tmp_path / "run" / "export").glob("*.json")
     assert json.loads(config.read_text())["space"]["source"] == started_with
+
+
+def test_a_run_refuses_a_dataset_file_whose_contents_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same .npz path with other data (relabelled, replaced) would mix two datasets."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.normal(size=(30, 1, 40)),
+        "y_train": np.arange(30) % 3,
+        "x_test": rng.normal(size=(6, 1, 40)),
+        "y_test": np.arange(6) % 3,
+    }
+    data = tmp_path / "data.npz"
+    np.savez(data, **arrays)
+    exp = tmp_path / "exp.yaml"
+    text = (
+        "name: npz\nspace: {name: conv1d, classes: 3}\ndataset: data.npz\n"
+        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow]}}}\n"
+        "objectives: [{metric: zc_synflow, direction: max}]\nsearcher: random\n"
+        f"executor: {{kind: local}}\nevaluations: 2\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    exp.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert hwnas("search", "exp.yaml") == 0
+    np.savez(data, **{**arrays, "y_train": rng.permutation(arrays["y_train"])})
+    exp.write_text(text.replace("evaluations: 2", "evaluations: 3"))
+    capsys.readouterr()
+    assert hwnas("search", "exp.yaml") == 1
+    assert f"the dataset file {data} changed since the run started" in capsys.readouterr().err
+    assert len(load(tmp_path / "run").trials) == 2  # nothing was added
+    time.sleep(1.1)  # a zip's entries keep their time: the file's bytes differ, its arrays not
+    np.savez(data, **arrays)  # the data it started with: the run goes on
+    assert hwnas("search", "exp.yaml") == 0
+    assert len(load(tmp_path / "run").trials) == 3
 
 
 def test_reading_a_run_without_storage_creates_none(

@@ -11,6 +11,7 @@ keeps it zero-copy in the object store.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import random
@@ -242,6 +243,16 @@ def _npz(path: Path) -> Arrays:
     if ("x_val" in arrays) != ("y_val" in arrays):
         raise DatasetError(f"dataset file {path}: x_val and y_val must be given together")
     return arrays
+
+
+def npz_digest(path: str | Path) -> str:
+    """A digest of the split arrays of the `.npz` dataset `path`: their names, types, shapes
+    and values, so saving the same arrays again keeps it and any change to them does not."""
+    digest = hashlib.sha256()
+    for name, array in sorted(_npz(Path(path)).items()):
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 BUILTINS: dict[str, Callable[[], Arrays]] = {

@@ -35,6 +35,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from hwnas.evaluators.datasets import npz_digest
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.config import (
     ExperimentConfig,
@@ -366,6 +367,25 @@ class RunStore:
                 "use a new run_dir for a different experiment"
             )
         self._check_same_space()
+        self._check_same_data()
+
+    def _check_same_data(self) -> None:
+        """Refuse to continue after the arrays of a `.npz` dataset changed (edited, relabelled,
+        or another file under the same name): the stored results were scored on the data as
+        it was (a run started before the digest was stored is taken to have had the current
+        arrays)."""
+        path = self.config.dataset
+        if not path or not path.lower().endswith(".npz") or not Path(path).is_file():
+            return  # a built-in, or a missing file the evaluator reports
+        digest = npz_digest(path)
+        if "hwnas_dataset_digest" not in self.study.user_attrs:
+            self.study.set_user_attr("hwnas_dataset_digest", digest)
+        if self.study.user_attrs["hwnas_dataset_digest"] != digest:
+            raise ExperimentError(
+                f"run {self.run_dir}: the dataset file {path} changed since the run started (its "
+                "arrays differ: new results would mix two datasets); restore it, or use a new "
+                "run_dir for the new data"
+            )
 
     def _check_same_space(self) -> None:
         """Refuse to continue after the space's YAML changed: the stored architectures were
