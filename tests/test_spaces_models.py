@@ -312,6 +312,9 @@ def test_bad_overrides_are_space_errors():
         get_space("nasbench201", input_shape=(3, 32))
     with pytest.raises(SpaceError, match="height"):
         get_space("nasbench201", input_shape=(3, 0, 32))
+    with pytest.raises(SpaceError, match=r"input \(1, 3\) is too small .* must be 4 or more"):
+        get_space("conv1d", input_shape=(1, 3))  # says what input would do, not only the stride
+    assert get_space("conv1d", input_shape=(1, 4)).input_shape == (1, 4)
     space = get_space("conv2d")
     big = space.arch({**_mixer_arch(space, "lkconv"), "s0.b0.kernel": 11, "s0.b0.dilation": 1})
     space.build(big)  # an 11x11 kernel fits the 16x16 map of stage 0, not an 8x8 one

@@ -170,7 +170,12 @@ class MetaFormerSpace(SearchSpace):
         for i, st in enumerate(spec.stages):
             spatial = tuple(s // st.stride for s in spatial)
             if min(spatial) < 1:
-                raise self._spec_error(f"stages[{i}].stride", "the feature map shrinks to nothing")
+                raise self._spec_error(
+                    f"stages[{i}].stride",
+                    f"the feature map shrinks to nothing: the input {self.input_shape} is too "
+                    f"small for the strides (each spatial size must be {self._smallest_input()} "
+                    "or more)",
+                )
             own = st.block is not None and st.block.mixers is not None
             where = f"stages[{i}].block" if own else "block"
             block = st.block.merged_over(spec.block) if st.block else spec.block
@@ -209,6 +214,18 @@ class MetaFormerSpace(SearchSpace):
                     "than every feature map it applies to",
                 )
         return tuple(plans)
+
+    def _smallest_input(self) -> int:
+        """The smallest spatial size the stem and every stage's stride leave a pixel of."""
+        stem = self.spec.stem
+        size = 1
+        while True:
+            left = _conv_out(size, stem.kernel, stem.stride, stem.kernel // 2)
+            for st in self.spec.stages:
+                left //= st.stride
+            if left >= 1:
+                return size
+            size += 1
 
     def _spec_error(self, field: str, problem: str) -> SpaceError:
         """An error in the spec's `field` (a path such as `stages[1].width`), which
