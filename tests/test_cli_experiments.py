@@ -219,6 +219,12 @@ def test_a_run_refuses_a_dataset_file_whose_contents_changed(
     np.savez(data, **arrays)  # the data it started with: the run goes on
     assert hwnas("search", "exp.yaml") == 0
     assert len(load(tmp_path / "run").trials) == 3
+    data.unlink()  # export still works, and says it could not read the data's scaling
+    assert hwnas("export", "run", "-o", "out") == 0
+    (config,) = (tmp_path / "out").glob("*.json")
+    record = json.loads(config.read_text())["data"]
+    assert record["dataset"] == str(data) and record["standardisation"] is None
+    assert "data.npz does not exist" in record["note"]
 
 
 def test_reading_a_run_without_storage_creates_none(

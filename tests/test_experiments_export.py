@@ -15,6 +15,7 @@ import yaml
 from cli_runner import hwnas as hwnas_cli
 
 import hwnas
+from hwnas.evaluators import load_dataset
 from hwnas.experiments import ExperimentError, export_run, load, run_experiment
 from hwnas.experiments.config import parse_experiment
 from hwnas.experiments.export import arch_config, inference_model, read_config
@@ -38,6 +39,15 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     summary = run_experiment(parse_experiment(EXPERIMENT.format(run_dir=run_dir)), progress=False)
     assert summary.evaluated == 3 and summary.failed == 0
     return run_dir
+
+
+def test_export_records_the_standardisation_the_inputs_got(run_dir: Path, tmp_path: Path) -> None:
+    (config,) = export_run(load(run_dir), tmp_path, top=1)
+    data = json.loads(config.read_text())["data"]
+    assert data["dataset"] == "mnist1d"
+    mean, std = (np.array(data["standardisation"][k]).reshape(1, -1, 1) for k in ("mean", "std"))
+    raw, scaled = load_dataset("mnist1d", normalize=False), load_dataset("mnist1d")
+    assert np.allclose((raw.x_test - mean) / std, scaled.x_test, atol=1e-5)  # what deploying needs
 
 
 def test_torch_export_then_build_gives_the_same_model(run_dir: Path, tmp_path: Path) -> None:

@@ -35,9 +35,19 @@ class DatasetError(ValueError):
     """A dataset that cannot be loaded or does not fit a space; the message names the field."""
 
 
+@dataclass(frozen=True)
+class Standardisation:
+    """The per-channel scaling the arrays got, `(x - mean[c]) / std[c]`: what a deployed
+    model's inputs need too."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Train / validation / test arrays: `x_*` float32 (N, channels, *spatial), `y_*` int64."""
+    """Train / validation / test arrays: `x_*` float32 (N, channels, *spatial), `y_*` int64;
+    `standardisation` says how the `x_*` were scaled (None: as loaded)."""
 
     name: str
     x_train: np.ndarray
@@ -47,6 +57,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    standardisation: Standardisation | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -369,19 +380,20 @@ def load_dataset(
         x_val, y_val = arrays["x_val"], arrays["y_val"]
     else:
         x, y, x_val, y_val = _split_off(name, x, y, "val_fraction", val_fraction, seed)
-    if normalize:
-        x, x_val, x_test = _standardised(x, x_val, x_test)
-    splits = {"train": (x, y), "val": (x_val, y_val), "test": (x_test, y_test)}
-    for split, (xs, _) in splits.items():
+    for split, xs in (("val", x_val), ("test", x_test)):
         if xs.shape[1:] != x.shape[1:]:
             raise DatasetError(
                 f"dataset {name!r}: x_{split} has shape {_shape(xs)} but x_train has {_shape(x)}"
             )
+    scaling = _standardisation(x) if normalize else None
+    if scaling is not None:
+        x, x_val, x_test = (_scaled(a, scaling) for a in (x, x_val, x_test))
     num_classes = int(max(y.max(), y_val.max(initial=0), y_test.max(initial=0))) + 1
     return Dataset(
         name,
         *(np.ascontiguousarray(a, dtype=a.dtype) for a in (x, y, x_val, y_val, x_test, y_test)),
         num_classes=num_classes,
+        standardisation=scaling,
     )
 
 
@@ -409,14 +421,20 @@ def _check_labels(name: str, arrays: Arrays) -> None:
         )
 
 
-def _standardised(x: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
-    """`x` and `others` standardised per channel by the statistics of `x`, computed in float64
-    (float32 overflows on large values); a constant channel is only centred."""
+def _standardisation(x: np.ndarray) -> Standardisation:
+    """Per-channel mean and standard deviation of `x`, computed in float64 (float32 overflows
+    on large values); a constant channel keeps a std of 1, so it is only centred."""
     axes = (0, *range(2, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
-    std = x.std(axis=axes, keepdims=True, dtype=np.float64)
+    mean = x.mean(axis=axes, dtype=np.float64)
+    std = x.std(axis=axes, dtype=np.float64)
     std[std <= 1e-12 * np.maximum(np.abs(mean), 1.0)] = 1.0
-    return tuple(((a - mean) / std).astype(np.float32) for a in (x, *others))
+    return Standardisation(tuple(mean.tolist()), tuple(std.tolist()))
+
+
+def _scaled(x: np.ndarray, scaling: Standardisation) -> np.ndarray:
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean, std = (np.reshape(v, shape) for v in (scaling.mean, scaling.std))
+    return ((x - mean) / std).astype(np.float32)
 
 
 def resolve_dataset(dataset: str | Path | Dataset, space: SearchSpace) -> Dataset:

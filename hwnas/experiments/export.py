@@ -24,6 +24,7 @@ import torch
 import yaml
 from torch import nn
 
+from hwnas.evaluators.datasets import DatasetError, load_dataset
 from hwnas.experiments.config import ExperimentError
 from hwnas.spaces import (
     Arch,
@@ -258,9 +259,10 @@ def export_run(
     rows = _pick(results, top, trial)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    data = data_record(results.config.dataset)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
         staged = Path(tmp)
-        configs = [_export_one(results, row, staged, fmt, seed) for _, row in rows.iterrows()]
+        configs = [_export_one(results, row, staged, fmt, seed, data) for _, row in rows.iterrows()]
         fresh = [f for f in sorted(staged.iterdir()) if not _same(f, out_dir / f.name)]
         changed = [out_dir / f.name for f in fresh if (out_dir / f.name).exists()]
         if changed and not overwrite:
@@ -277,12 +279,36 @@ def _same(new: Path, old: Path) -> bool:
     return old.is_file() and old.read_bytes() == new.read_bytes()
 
 
-def _export_one(results, row: pd.Series, out_dir: Path, fmt: Format, seed: int) -> Path:
+def data_record(dataset: str | None) -> dict[str, Any] | None:
+    """The run's dataset and the per-channel standardisation its inputs got in the search,
+    which a deployed model's inputs need as well (None for a run without a dataset, such as
+    a benchmark table's)."""
+    if not dataset:
+        return None
+    try:
+        scaling = load_dataset(dataset).standardisation
+    except DatasetError as e:  # moved or changed since: the config still names it
+        return {"dataset": dataset, "standardisation": None, "note": f"not read at export: {e}"}
+    return {
+        "dataset": dataset,
+        "standardisation": {
+            "mean": list(scaling.mean),
+            "std": list(scaling.std),
+            "applied_as": "(x - mean[c]) / std[c] for each input channel c",
+        },
+    }
+
+
+def _export_one(
+    results, row: pd.Series, out_dir: Path, fmt: Format, seed: int, data_used: dict | None
+) -> Path:
     """Write the config of one evaluated row (plus weights / ONNX) into `out_dir`."""
     arch = results.arch(int(row["number"]))
     metrics = {m: row[m] for m in results.metrics() if pd.notna(row.get(m))}
     data = arch_config(results.space, arch, metrics)
     data["run"] = {"name": results.config.name, "trial": int(row["number"])}
+    if data_used is not None:
+        data["data"] = data_used
     stem = out_dir / f"trial{int(row['number'])}-{arch.key}"
     if fmt in ("onnx", "torch"):
         torch.manual_seed(seed)
