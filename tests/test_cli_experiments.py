@@ -451,7 +451,7 @@ def test_status_does_not_count_a_killed_drivers_claim_as_in_flight(
     capsys.readouterr()
     assert hwnas("status", str(tmp_path / "run")) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
-    assert f"in flight 0, left by a stopped driver {won})" in line, line
+    assert f"in flight 0, left by a stopped driver and not evaluated since {won})" in line, line
 
 
 def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture) -> None:
@@ -523,6 +523,70 @@ def test_ctrl_c_before_the_run_is_stored_says_to_start_it_not_to_resume(
     err = capsys.readouterr().err
     assert f"interrupted before the run was stored; start it with: hwnas search {exp}" in err
     assert "--resume" not in err and not (tmp_path / "run").exists()
+
+
+def test_a_lost_ray_cluster_stops_the_run_resumably_and_costs_no_evaluations(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """What RayExecutor raises when its raylet dies (`ray stop` on the cluster) ends the run
+    with its claims given back, not recorded as failed evaluations, and a resume hint that
+    keeps the address; `status` counts the given-back claims until they are evaluated.
+    (The executor stands in for a cluster: stopping a real one mid-test can end the test
+    process too, as Ray then may exit its driver.)"""
+    from hwnas.evaluators import ClusterLost, LocalExecutor
+    from hwnas.experiments import run as run_module
+
+    class _ClusterGoesAway(LocalExecutor):
+        def results(self, timeout=None):
+            if len(self._queue) and load(tmp_path / "run").trials.shape[0] >= 2:
+                raise ClusterLost("lost the Ray cluster (LocalRayletDiedError)")
+            return super().results(timeout)
+
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(exp.read_text() + "executor: {kind: ray, max_in_flight: 3}\n")
+    monkeypatch.setattr(run_module, "check_executor", lambda config, address: None)
+    monkeypatch.setattr(
+        run_module, "make_executor", lambda config, evaluator, address: _ClusterGoesAway(evaluator)
+    )
+    assert hwnas("search", str(exp), "--quiet", "--address", "auto") == 1
+    err = capsys.readouterr().err
+    assert "hwnas: error: lost the Ray cluster (LocalRayletDiedError); the evaluations in " in err
+    assert f"resume with: hwnas search {exp} --resume --address auto" in err
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
+    assert line.startswith("evaluations: 2 of 8 (ok 2, failed 0, in flight 0, ") and (
+        "left by a stopped driver and not evaluated since 3)" in line
+    ), line
+    monkeypatch.setattr(
+        run_module, "make_executor", lambda c, evaluator, a: LocalExecutor(evaluator)
+    )
+    assert hwnas("search", str(exp), "--quiet", "--resume") == 0
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
+    assert (
+        "(ok 8, failed 0, in flight 0, left by a stopped driver and not evaluated since 0)" in line
+    )
+
+
+def test_ctrl_c_while_the_commands_load_is_one_line(
+    capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """A Ctrl-C in the first second (the commands' modules importing) ends like any other,
+    not with a traceback."""
+    from hwnas import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_register", interrupted)
+    assert hwnas("status", "runs/x") == 130
+    assert capsys.readouterr().err == "hwnas: interrupted\n"
+
+
+def test_an_empty_address_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp), "--address", " ") == 2
+    assert "--address" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_a_complete_run_started_again_starts_no_executor(

@@ -68,14 +68,17 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if a != "--debug"]
     if not debug:
         warnings.formatwarning = _one_line_warning
-    _register()
     try:
+        _register()  # imports every command's module: a Ctrl-C may land here
         # without standalone mode, click returns the code of a `typer.Exit` instead of raising
         code = app(args=args, prog_name="hwnas", standalone_mode=False)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
         typer.echo("hwnas: aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:  # before a command runs (typer ends one interrupted with 130)
+        typer.echo("hwnas: interrupted", err=True)
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the one place errors become a one-line cause
         if debug:

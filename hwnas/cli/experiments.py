@@ -33,17 +33,33 @@ def search(
     quiet: bool = typer.Option(False, "--quiet", help="no live progress display"),
 ) -> None:
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
+    from hwnas.evaluators import ClusterLost
     from hwnas.experiments import load_experiment, run_experiment
     from hwnas.experiments.run import ALREADY_COMPLETE, Terminated
     from hwnas.experiments.storage import SNAPSHOT
 
+    if address is not None and not address.strip():
+        raise typer.BadParameter(
+            "empty; give auto, host:port or ray://host:port, or leave it out",
+            param_hint="--address",
+        )
     config = load_experiment(experiment)
+    resume_with = f"hwnas search {experiment} --resume"
+    if address:
+        resume_with += f" --address {address}"
     try:
         summary = run_experiment(config, address=address, resume=resume, progress=not quiet)
+    except ClusterLost as e:
+        typer.echo(
+            f"hwnas: error: {e}; the evaluations in flight were given back: once the cluster is "
+            f"up again, resume with: {resume_with}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
     except KeyboardInterrupt as e:
         why = "terminated" if isinstance(e, Terminated) else "interrupted"
         if (Path(config.run_dir) / SNAPSHOT).is_file():
-            typer.echo(f"hwnas: {why}; resume with: hwnas search {experiment} --resume", err=True)
+            typer.echo(f"hwnas: {why}; resume with: {resume_with}", err=True)
         else:
             typer.echo(
                 f"hwnas: {why} before the run was stored; start it with: hwnas search {experiment}",
@@ -70,22 +86,34 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run."""
     from hwnas.experiments import load
     from hwnas.experiments.components import latency_source
-    from hwnas.experiments.storage import DRIVER, RUNNING, dead_drivers, grace_of, outcome_of
+    from hwnas.experiments.storage import (
+        DRIVER,
+        INTERRUPTED,
+        KEY,
+        RUNNING,
+        STALE,
+        dead_drivers,
+        grace_of,
+        outcome_of,
+    )
 
     results = load(run)
     df = results.trials  # read first: an evaluation stored meanwhile is no longer in flight
     trials = results.study.get_trials(deepcopy=False)
     by_outcome = Counter(outcome_of(t) for t in trials)
     dead = dead_drivers(results.study, grace_of(results.config))
-    orphans = sum(outcome_of(t) == RUNNING and t.user_attrs.get(DRIVER) in dead for t in trials)
+    orphaned = [t for t in trials if outcome_of(t) == RUNNING and t.user_attrs.get(DRIVER) in dead]
+    # claims a stopped driver left (given back, or still marked running): owed until evaluated
+    left = orphaned + [t for t in trials if outcome_of(t) in (STALE, INTERRUPTED)]
+    owed = {t.user_attrs.get(KEY) for t in left} - set(df["key"])
     statuses = Counter(df["status"])  # ok and failed as in every line below, from one read
     target = results.config.evaluations
     typer.echo(f"run {run} (study {results.config.name!r}, space {results.config.space.name})")
     typer.echo(
         f"evaluations: {len(df)}{f' of {target}' if target else ''} "
         f"(ok {statuses['ok']}, failed {statuses['failed']}, "
-        f"in flight {by_outcome.get(RUNNING, 0) - orphans}, left by a stopped driver "
-        f"{by_outcome.get('stale', 0) + by_outcome.get('interrupted', 0) + orphans})"
+        f"in flight {by_outcome.get(RUNNING, 0) - len(orphaned)}, left by a stopped driver "
+        f"and not evaluated since {len(owed)})"
     )
     reasons = df.loc[df["status"] == "failed", "reason"].value_counts()
     for reason, count in reasons.head(3).items():

@@ -18,7 +18,7 @@ from pydantic_core import SchemaError
 from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.composite import CompositeEvaluator
 from hwnas.evaluators.datasets import Dataset, DatasetError, dataset_names, load_dataset
-from hwnas.evaluators.executors import Executor, LocalExecutor, RayExecutor
+from hwnas.evaluators.executors import ClusterLost, Executor, LocalExecutor, RayExecutor
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import SearchSpace
 
@@ -80,6 +80,7 @@ def get_evaluator(name: str | Sequence[str], space: SearchSpace, **settings: Any
 
 __all__ = [
     "EVALUATORS",
+    "ClusterLost",
     "CompositeEvaluator",
     "Dataset",
     "DatasetError",

@@ -270,6 +270,11 @@ def _unavailable(options: Mapping[str, Any]) -> str | None:
     return f"an evaluation needs {short} but the Ray cluster has {have}"
 
 
+class ClusterLost(RuntimeError):
+    """The Ray this driver is connected to went away (its local raylet died): nothing more can
+    be evaluated, and none of the evaluations in flight failed by itself."""
+
+
 def _worker_died_errors() -> tuple[type[BaseException], ...]:
     from ray import exceptions as rex
 
@@ -433,6 +438,10 @@ class RayExecutor(_ExecutorBase):
             return task.arch, metrics
         except self._died as e:
             del self._running[ref]
+            if isinstance(e, self._ray.exceptions.LocalRayletDiedError):
+                self._queue.clear()  # Ray is gone: nothing to cancel there
+                self._running.clear()
+                raise ClusterLost(f"lost the Ray cluster ({type(e).__name__})") from None
             if task.attempts <= self.max_retries:
                 self._start(task)
                 return None

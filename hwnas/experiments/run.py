@@ -25,6 +25,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial
 
+from hwnas.evaluators.executors import ClusterLost
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.components import (
     check_executor,
@@ -206,6 +207,9 @@ class _Loop:
                 with self.executor, display, _terminate_as_interrupt():
                     stopped_by = self._loop(display)
                     self._show(store.trials(), display.result)  # the last line: the run's end
+            except ClusterLost:
+                stopped_by = "the Ray cluster was lost"
+                raise
             finally:
                 if self.in_flight:
                     why = f"the driver stopped ({stopped_by or 'interrupted'})"
