@@ -6,6 +6,7 @@ measured on this project's CPU (tests/data/tiny2d_ort.csv).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -195,16 +196,17 @@ def digits(space):
 def sweep(space, lut, digits):
     """A searcher that swept a far-too-low and a far-too-high latency target."""
     fastest = min(lut.predict([space.sample(s) for s in range(300)]))
-    searcher = get_searcher(
-        "differentiable",
-        space,
-        [("accuracy", "max")],
-        seed=0,
-        dataset=digits,
-        latency_predictor=lut,
-        latency_targets_ms=[fastest, 3 * fastest + 0.1],
-        **FAST,
-    )
+    with pytest.warns(UserWarning, match="above the slowest"):  # far too high, as meant
+        searcher = get_searcher(
+            "differentiable",
+            space,
+            [("accuracy", "max")],
+            seed=0,
+            dataset=digits,
+            latency_predictor=lut,
+            latency_targets_ms=[fastest, 3 * fastest + 0.1],
+            **FAST,
+        )
     return searcher, searcher.ask(2)
 
 
@@ -229,14 +231,15 @@ def test_search_moves_expected_latency_toward_the_target_and_derives_valid_archs
 
 def same_sweep(searcher: DifferentiableSearcher, digits, lut) -> DifferentiableSearcher:
     """A new searcher set up as the `sweep` fixture's (same seed, data and targets)."""
-    return DifferentiableSearcher(
-        searcher.space,
-        seed=0,
-        dataset=digits,
-        latency_predictor=lut,
-        latency_targets_ms=[r.target_ms for r in searcher.results],
-        **FAST,
-    )
+    with pytest.warns(UserWarning, match="above the slowest"):
+        return DifferentiableSearcher(
+            searcher.space,
+            seed=0,
+            dataset=digits,
+            latency_predictor=lut,
+            latency_targets_ms=[r.target_ms for r in searcher.results],
+            **FAST,
+        )
 
 
 def test_same_seed_same_search_and_restore_continues_the_sweep(space, lut, digits, sweep):
@@ -312,6 +315,52 @@ def test_an_unreachable_target_warns_and_progress_reports_every_epoch(space, lut
     assert any(line.startswith(derived) for line in lines), lines
 
 
+def test_targets_above_every_network_and_objectives_it_cannot_steer_are_said(space, lut, digits):
+    """A target above the slowest network pulls a log_ratio search toward slow networks; an
+    objective the supernet does not optimise only ranks results: both said up front. Two
+    searches deriving one network say so instead of proposing nothing silently."""
+    settings = dict(FAST, derive_samples=0)
+    with pytest.warns(UserWarning, match=r"targets \[1000000.0\] ms are above the slowest"):
+        searcher = DifferentiableSearcher(
+            space, dataset=digits, latency_predictor=lut, latency_target_ms=1e6, **settings
+        )
+    sampled = [lut_latency(lut, space, space.sample(i)) for i in range(200)]
+    assert max(sampled) <= searcher.search.slowest_ms + 1e-9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # hinge: a target above everything is no pull
+        DifferentiableSearcher(
+            space,
+            objectives=[("accuracy", "max"), ("latency_ms", "min")],
+            dataset=digits,
+            latency_predictor=lut,
+            latency_targets_ms=[1e6, 2e6],
+            latency_loss="hinge",
+            **settings,
+        )
+    with pytest.warns(UserWarning, match=r"objectives \['latency_ms \(min\)', 'params \(min\)'\]"):
+        DifferentiableSearcher(
+            space,
+            objectives=[("accuracy", "max"), ("latency_ms", "min"), ("params", "min")],
+            dataset=digits,
+            latency_predictor=lut,
+            **settings,
+        )
+    sweep = DifferentiableSearcher(
+        space,
+        dataset=digits,
+        latency_predictor=lut,
+        latency_targets_ms=[1e6, 2e6],
+        latency_loss="hinge",
+        latency_weight=0.0,  # the two searches are then the same search
+        **settings,
+    )
+    with pytest.warns(
+        UserWarning,
+        match="target 2000000.0 ms derived architecture .*, which the one with target 1000000.0",
+    ):
+        assert len(sweep.ask(2)) == 1
+
+
 def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
     net = SuperNet(space, mixers=["dwconv", "identity"], precisions=["int8"])
     for _ in range(3):
@@ -327,10 +376,12 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         DifferentiableSearcher(space, dataset="digits", estimator="adam")
     with pytest.raises(ValueError, match="reinforce_samples"):
         DifferentiableSearcher(space, dataset="digits", reinforce_samples=1)
-    with pytest.raises(ValueError, match="derive_count"):
+    with pytest.raises(ValueError, match=r"derive_count 2 \(must be 1 to 1 \+ derive_samples\)"):
         DifferentiableSearcher(space, dataset="digits", derive_count=2)  # 1 candidate only
-    with pytest.raises(ValueError, match="unknown settings \\['epoch'\\]"):
+    with pytest.raises(ValueError, match="unknown settings \\['epoch'\\] \\(did you mean 'epochs'"):
         DifferentiableSearcher(space, dataset="digits", epoch=3)
+    with pytest.raises(ValueError, match="did you mean 'latency_target_ms'"):  # not a field
+        DifferentiableSearcher(space, dataset="digits", latency_target=3)
     with pytest.raises(ValueError, match="latency_predictor"):
         DifferentiableSearcher(space, dataset="digits", latency_target_ms=1.0)
     with pytest.raises(ValueError, match="epochs must be int, not 1.5"):
@@ -368,6 +419,7 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         (dict(latency_targets_ms=0.2), "latency_targets_ms: give a non-empty list"),
         (dict(latency_targets_ms=[0.2, 0.3, 0.2]), r"latency_targets_ms: \[0.2\] given more"),
         (dict(latency_target_ms=float("inf")), "latency_target_ms must be > 0 ms and finite"),
+        (dict(latency_target_ms=-1), "latency_target_ms must be > 0 ms and finite, not -1"),
         (dict(device="gpu"), "device 'gpu'"),
         (dict(device=f"cuda:{torch.cuda.device_count()}"), "no such CUDA device"),
     ],

@@ -81,7 +81,12 @@ HOSTILE = {
     ),
     "seed among searcher settings": (
         VALID.replace("searcher: random", "searcher: {name: evolution, settings: {seed: 1}}"),
-        "searcher 'evolution' has no setting 'seed'",
+        "searcher 'evolution': 'seed' is not one of its settings: hwnas passes the experiment's "
+        "own (seed: at the top level of the file)",
+    ),
+    "seed among differentiable settings": (
+        VALID.replace("searcher: random", "searcher: {name: differentiable, settings: {seed: 1}}"),
+        "searcher 'differentiable': 'seed' is not one of its settings",
     ),
     "misspelt evaluator setting": (
         VALID.replace(
@@ -184,3 +189,30 @@ def test_the_latency_source_is_said_in_words() -> None:
         "evaluator: latency", "evaluator: {name: latency, settings: {latency: {predictor: null}}}"
     )
     assert latency_source(parse_experiment(measured)).startswith("measured by each evaluation")
+
+
+@pytest.mark.parametrize(
+    "dataset, settings, expected",
+    [
+        ("", "{}", "dataset: the differentiable searcher trains its supernet on the experiment's"),
+        (
+            "dataset: digits\n",
+            "{dataset: mnist1d}",
+            "searcher.settings.dataset: 'mnist1d' is not the experiment's dataset 'digits'",
+        ),
+    ],
+)
+def test_the_supernet_trains_on_the_experiments_dataset_only(
+    dataset: str, settings: str, expected: str
+) -> None:
+    """No silent default (digits) and no second dataset beside the evaluators' one."""
+    from hwnas.experiments.components import make_searcher, make_space
+
+    config = parse_experiment(
+        f"name: d\nspace: {Path(__file__).parent / 'data' / 'tiny2d.yaml'}\n{dataset}"
+        "evaluator: zero_cost\nobjectives: [{metric: zc_synflow, direction: max}]\n"
+        f"searcher: {{name: differentiable, settings: {settings}}}\nevaluations: 1\n"
+        "run_dir: runs/d\n"
+    )
+    with pytest.raises(ExperimentError, match=expected):
+        make_searcher(config, make_space(config), progress=False)

@@ -130,8 +130,17 @@ def make_searcher(
     name = config.searcher.name
     if name == "differentiable":
         settings.setdefault("progress", progress)
-        if config.dataset:
-            settings.setdefault("dataset", config.dataset)
+        if config.dataset is None:
+            raise ExperimentError(
+                "dataset: the differentiable searcher trains its supernet on the experiment's "
+                "dataset; name one (dataset: mnist1d, a .npz file, ...)"
+            )
+        if settings.setdefault("dataset", config.dataset) != config.dataset:
+            raise ExperimentError(
+                f"searcher.settings.dataset: {settings['dataset']!r} is not the experiment's "
+                f"dataset {config.dataset!r}: the supernet would train on other data than the "
+                "evaluators score; drop the setting"
+            )
     if name in ("differentiable", "predictor") and config.latency:
         settings.setdefault("latency_predictor", predictor or latency_predictor(config, space))
     if name == "differentiable" and config.latency and config.latency.target_ms:

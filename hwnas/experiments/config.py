@@ -62,12 +62,20 @@ class SpaceConfig(_Strict):
 
 
 def check_setting_names(
-    owner: str, target: Callable[..., Any], settings: dict[str, Any], given: tuple[str, ...]
+    owner: str, target: Callable[..., Any] | None, settings: dict[str, Any], given: tuple[str, ...]
 ) -> None:
     """Refuse a setting `target` (a searcher's or evaluator's class) has no parameter for,
     suggesting the closest one, when the file is read: not as a TypeError once the run
     starts. The arguments hwnas passes itself (`given`) are not settings; a constructor
-    taking any keyword names its unknown settings itself."""
+    taking any keyword (or a `target` of None, one not imported to read a file) names its
+    unknown settings itself."""
+    if passed := sorted(set(settings) & set(given)):
+        raise ValueError(
+            f"{owner}: {passed[0]!r} is not one of its settings: hwnas passes the experiment's "
+            f"own ({passed[0]}: at the top level of the file)"
+        )
+    if target is None:
+        return
     params = inspect.signature(target).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
@@ -145,9 +153,9 @@ class SearcherConfig(_Strict):
         from hwnas.search import SEARCHERS
 
         name = info.data.get("name")
-        if name in SEARCHERS:  # the differentiable searcher checks its own settings
-            given = ("space", "objectives", "constraints", "seed")  # the experiment's seed
-            check_setting_names(f"searcher {name!r}", SEARCHERS[name], v, given)
+        given = ("space", "objectives", "constraints", "seed")  # the experiment's seed
+        # the differentiable searcher (torch, not imported to read a file) checks the rest
+        check_setting_names(f"searcher {name!r}", SEARCHERS.get(name), v, given)
         return v
 
 

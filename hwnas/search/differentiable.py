@@ -44,6 +44,8 @@ searcher restored from its trials proposes the same next architectures.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 import sys
 import time
@@ -113,26 +115,32 @@ class SupernetSettings:
                     f"not {names!r}"
                 )
             object.__setattr__(self, name, tuple(names))
-        checks = {
-            "epochs": self.epochs >= 1,
-            "warmup_epochs": 0 <= self.warmup_epochs < self.epochs,
-            "batch_size": self.batch_size >= 2,  # batch norm needs two samples
-            "weight_lr": self.weight_lr > 0,
-            "weight_decay": self.weight_decay >= 0,
-            "arch_lr": self.arch_lr > 0,
-            "tau_start": self.tau_start > 0,
-            "tau_end": 0 < self.tau_end <= self.tau_start,
-            "latency_weight": self.latency_weight >= 0,
-            "derive_samples": self.derive_samples >= 0,
-            "derive_count": 1 <= self.derive_count <= 1 + self.derive_samples,
-            "latency_loss": self.latency_loss in ("log_ratio", "hinge"),
-            "estimator": self.estimator in ("gumbel", "reinforce"),
-            "reinforce_samples": self.reinforce_samples >= 2,
+        rules = {  # name: (ok, the rule)
+            "epochs": (self.epochs >= 1, ">= 1"),
+            "warmup_epochs": (0 <= self.warmup_epochs < self.epochs, "0 to epochs - 1"),
+            "batch_size": (self.batch_size >= 2, ">= 2"),  # batch norm needs two samples
+            "weight_lr": (self.weight_lr > 0, "> 0"),
+            "weight_decay": (self.weight_decay >= 0, ">= 0"),
+            "arch_lr": (self.arch_lr > 0, "> 0"),
+            "tau_start": (self.tau_start > 0, "> 0"),
+            "tau_end": (0 < self.tau_end <= self.tau_start, "> 0 and at most tau_start"),
+            "latency_weight": (self.latency_weight >= 0, ">= 0"),
+            "derive_samples": (self.derive_samples >= 0, ">= 0"),
+            "derive_count": (
+                1 <= self.derive_count <= 1 + self.derive_samples,
+                "1 to 1 + derive_samples",
+            ),
+            "latency_loss": (self.latency_loss in ("log_ratio", "hinge"), "log_ratio or hinge"),
+            "estimator": (self.estimator in ("gumbel", "reinforce"), "reinforce or gumbel"),
+            "reinforce_samples": (self.reinforce_samples >= 2, ">= 2"),
         }
-        bad = [name for name, ok in checks.items() if not ok]
+        bad = [
+            f"{name} {getattr(self, name)!r} (must be {rule})"
+            for name, (ok, rule) in rules.items()
+            if not ok
+        ]
         if bad:
-            values = {name: getattr(self, name) for name in bad}
-            raise ValueError(f"differentiable search settings out of range: {values}")
+            raise ValueError(f"differentiable search settings out of range: {'; '.join(bad)}")
 
 
 @dataclass(frozen=True)
@@ -256,7 +264,9 @@ class SupernetSearch:
                 )
         with torch.random.fork_rng(devices=[]):
             net, table = self._supernet()  # the candidates and latencies, checked up front
-        self.fastest_ms = table.fastest_ms(net) if table is not None else None
+        self.fastest_ms, self.slowest_ms = (
+            table.latency_range_ms(net) if table is not None else (None, None)
+        )
 
     def build(self) -> tuple[SuperNet, LatencyTable | None]:
         """A fresh supernet (seeded weights) and its latency table on the search device."""
@@ -442,7 +452,7 @@ def score_function(
 
 def latency_target(name: str, value: Any) -> float:
     """A latency target in ms, checked: a positive, finite number."""
-    ms = number_setting(name, value, 0)
+    ms = number_setting(name, value, -math.inf)
     if not 0 < ms < math.inf:
         raise ValueError(f"{name} must be > 0 ms and finite, not {value!r}")
     return ms
@@ -486,6 +496,23 @@ def report_epoch(record: dict[str, float], epochs: int, target_ms: float | None)
     target = "no latency target" if target_ms is None else f"target {target_ms:g} ms"
     values = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
     print(f"supernet ({target}) epoch {record['epoch']}/{epochs}: {values}", file=sys.stderr)
+
+
+def _check_setting_names(settings: dict[str, Any]) -> None:
+    """Refuse settings the searcher has no use for, naming the closest known one."""
+    own = [
+        name
+        for name, p in inspect.signature(DifferentiableSearcher.__init__).parameters.items()
+        if p.kind is p.KEYWORD_ONLY
+    ]
+    known = sorted([*own, *SupernetSettings.__dataclass_fields__])
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"differentiable searcher: unknown settings {unknown}{hint}; known: {known}"
+        )
 
 
 def _add(totals: dict[str, float], **values: float) -> None:
@@ -537,13 +564,14 @@ class DifferentiableSearcher(Searcher):
                 "latency_target_ms or latency_targets_ms",
                 stacklevel=2,
             )
-        unknown = sorted(set(settings) - set(SupernetSettings.__dataclass_fields__))
-        if unknown:
-            known = sorted(SupernetSettings.__dataclass_fields__)
-            raise ValueError(f"differentiable searcher: unknown settings {unknown}; known: {known}")
+        _check_setting_names(settings)
         self.targets = latency_targets(latency_target_ms, latency_targets_ms)
         if any(t is not None for t in self.targets) and latency_predictor is None:
-            raise ValueError("latency targets need a latency_predictor (a LUT)")
+            raise ValueError(
+                "latency targets need a latency_predictor (a LUT; in an experiment file, "
+                "latency: {profile: PROFILE.csv})"
+            )
+        self._warn_unsteered_objectives()
         self.search = SupernetSearch(
             space,
             resolve_dataset(dataset, space),
@@ -553,15 +581,43 @@ class DifferentiableSearcher(Searcher):
             device=device,
             progress=progress,
         )
-        fastest = self.search.fastest_ms
+        fastest, slowest = self.search.fastest_ms, self.search.slowest_ms
         if below := [t for t in self.targets if t is not None and t < fastest]:
             warnings.warn(
                 f"latency targets {below} ms are below the fastest architecture the LUT prices "
                 f"({fastest:.4g} ms): no search can meet them; each derives the fastest it can",
                 stacklevel=2,
             )
+        above = [t for t in self.targets if t is not None and t > slowest]
+        if above and self.search.settings.latency_loss == "log_ratio":
+            warnings.warn(
+                f"latency targets {above} ms are above the slowest architecture the LUT prices "
+                f"({slowest:.4g} ms): the log_ratio latency loss pulls those searches toward "
+                "the slowest networks; use latency_loss: hinge (it only penalises exceeding a "
+                "target) or a lower target",
+                stacklevel=2,
+            )
         self.results: list[SearchResult] = []
         self._queued: list[Arch] = []  # derived by the last search, not yet proposed
+        self._derived_by: dict[str, float | None] = {}  # arch key: the first search's target
+
+    def _warn_unsteered_objectives(self) -> None:
+        """Say which objectives the supernet does not optimise: it minimises cross-entropy
+        (accuracy) and, toward a target, latency; any other objective only ranks results."""
+        targeted = any(t is not None for t in self.targets)
+        unsteered = [
+            f"{o.metric} ({o.direction})"
+            for o in self.objectives
+            if not ("accuracy" in o.metric and o.direction == "max")
+            and not ("latency" in o.metric and o.direction == "min" and targeted)
+        ]
+        if unsteered:
+            warnings.warn(
+                f"objectives {unsteered}: the differentiable searcher does not steer toward "
+                "them (its supernet minimises cross-entropy, and latency only toward "
+                "latency_target_ms / latency_targets_ms); they only rank the evaluated results",
+                stacklevel=3,
+            )
 
     def _propose(self, n: int) -> list[Arch]:
         proposed: list[Arch] = []
@@ -574,8 +630,17 @@ class DifferentiableSearcher(Searcher):
                     self.results.append(result)
                     self._queued = [d.arch for d in result.derived]
                 arch = self._queued.pop(0)
+                target = self.results[-1].target_ms
+                first_by = self._derived_by.setdefault(arch.key, target)
                 if not self.seen(arch) and arch not in proposed:
                     proposed.append(arch)
+                elif first_by != target:  # not a resumed search finding its own again
+                    warnings.warn(
+                        f"the supernet search with latency target {target} ms derived "
+                        f"architecture {arch.key}, which the one with target {first_by} ms "
+                        "derived too: nothing new from it",
+                        stacklevel=3,
+                    )
         except BaseException:  # a later search failed or was interrupted (Ctrl-C)
             self._queued[:0] = proposed  # nothing was proposed: offer these first next time
             raise

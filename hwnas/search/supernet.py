@@ -523,13 +523,18 @@ class LatencyTable(nn.Module):
     def blocks(self) -> list[torch.Tensor]:
         return [getattr(self, f"block{i}") for i in range(self.stages)]
 
-    def fastest_ms(self, supernet: SuperNet) -> float:
-        """The least latency (ms) any architecture of `supernet` has in this table: over
-        every combination of stage widths, its base plus each stage's fewest blocks, each at
-        its fastest choice. A target below it cannot be met."""
-        fewest = [min(stage.depth.values) for stage in supernet.stages]
-        return min(
+    def latency_range_ms(self, supernet: SuperNet) -> tuple[float, float]:
+        """The least and the most latency (ms) any architecture of `supernet` has in this
+        table: over every combination of stage widths, its base plus each stage's fewest
+        (most) blocks, each at its fastest (slowest) choice. A target outside it is one no
+        architecture is on."""
+        return self._extreme_ms(supernet, slowest=False), self._extreme_ms(supernet, slowest=True)
+
+    def _extreme_ms(self, supernet: SuperNet, slowest: bool) -> float:
+        pick, each = (max, np.max) if slowest else (min, np.min)
+        depths = [pick(stage.depth.values) for stage in supernet.stages]
+        return pick(
             float(self.base_ms[widths])
-            + sum(n * self.blocks_ms[i][w].min() for i, (w, n) in enumerate(zip(widths, fewest)))
+            + sum(n * each(self.blocks_ms[i][w]) for i, (w, n) in enumerate(zip(widths, depths)))
             for widths in itertools.product(*(range(n) for n in self.base_ms.shape))
         )
