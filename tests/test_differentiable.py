@@ -6,6 +6,7 @@ measured on this project's CPU (tests/data/tiny2d_ort.csv).
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from hwnas.evaluators.datasets import load_dataset
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.evaluators.zero_cost import ZeroCostEvaluator
+from hwnas.experiments import load
 from hwnas.predictors import LearnedPredictor, LUTPredictor
 from hwnas.search import get_searcher
 from hwnas.search.differentiable import DifferentiableSearcher, lut_latency, score_function
@@ -271,6 +273,57 @@ def test_an_interrupted_sweep_still_proposes_what_the_finished_searches_derived(
     assert again.trials == []
     again.search.run = run
     assert again.ask(2) == archs  # the first search's arch is not lost
+
+
+def test_a_memo_keeps_finished_searches_so_a_restored_searcher_trains_none_again(
+    space, lut, digits, sweep
+):
+    searcher, archs = sweep
+    first, memo = same_sweep(searcher, digits, lut), {}
+    first.memo = memo
+    assert first.ask(2) == archs and len(memo) == 2
+    resumed = same_sweep(searcher, digits, lut)
+    resumed.memo = json.loads(json.dumps(memo))  # JSON, as a run's storage keeps it
+
+    def trained_again(target_ms):
+        raise AssertionError(f"the search for {target_ms} ms was trained again")
+
+    resumed.search.run = trained_again
+    resumed.restore([(archs[0], Metrics({"accuracy": 50.0}))])
+    assert resumed.ask(1) == archs[1:]
+    assert [r.arch for r in resumed.results] == archs
+    assert resumed.results[1].history == first.results[1].history
+
+
+def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
+    tmp_path, capsys, monkeypatch
+):
+    """End to end: the run's storage keeps the search, which a resume takes from there.
+    (zc_synflow stands in for accuracy, which would need training: the searcher warns that
+    it does not steer toward it.)"""
+    from cli_runner import hwnas
+
+    exp = tmp_path / "exp.yaml"
+    text = (
+        f"name: d\nspace: {DATA / 'tiny2d.yaml'}\ndataset: digits\n"
+        f"latency: {{profile: {DATA / 'tiny2d_ort.csv'}, target_ms: 0.05}}\n"
+        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow]}}}\n"
+        "objectives: [{metric: zc_synflow, direction: max}]\n"
+        "searcher: {name: differentiable, settings: {epochs: 2, warmup_epochs: 1, "
+        "batch_size: 64, derive_samples: 2, derive_count: 2}}\n"
+        f"executor: {{kind: local}}\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    exp.write_text(text)
+    assert hwnas("search", str(exp)) == 0
+    trained = capsys.readouterr().err
+    assert "supernet (target 0.05 ms) epoch 2/2" in trained
+    exp.write_text(text.replace("evaluations: 1", "evaluations: 2"))
+    assert hwnas("search", str(exp)) == 0
+    err = capsys.readouterr().err
+    assert "epoch" not in err, err
+    assert "supernet (target 0.05 ms): derived 2 architecture(s)" in err
+    assert "kept from its first run (not trained again)" in err
+    assert len(load(tmp_path / "run").trials) == 2
 
 
 def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):

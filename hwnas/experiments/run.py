@@ -102,6 +102,7 @@ def run_experiment(
         with _closed_on_error(executor):
             store = RunStore(config, run_dir, space)
             store.check_same_experiment()
+            searcher.memo = store.memo()
             if existing and (complete := _already_complete(config, store)):
                 return complete  # the stored experiment stays the one that made the run
             write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -315,6 +315,32 @@ def trial_metrics(trial: FrozenTrial) -> Metrics | None:
     return Metrics(values, status=status, reason=trial.user_attrs.get(REASON, ""))
 
 
+class StudyMemo(MutableMapping[str, Any]):
+    """A `Searcher.memo` kept in the study's user attributes, so every driver of a run (on any
+    machine that shares its storage) and every later resume sees what one of them kept."""
+
+    prefix = "hwnas_memo:"
+
+    def __init__(self, study: optuna.Study):
+        self.study = study
+
+    def __getitem__(self, key: str) -> Any:
+        return self.study.user_attrs[self.prefix + key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.study.set_user_attr(self.prefix + key, value)
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("a run's memo keeps what it was given")
+
+    def __iter__(self) -> Iterator[str]:
+        keys = [k for k in self.study.user_attrs if k.startswith(self.prefix)]
+        return (k.removeprefix(self.prefix) for k in keys)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class RunStore:
     """The Optuna study of one run, with claim / finish / heartbeat for the run loop."""
 
@@ -335,6 +361,10 @@ class RunStore:
         self._distributions = {
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
         }
+
+    def memo(self) -> StudyMemo:
+        """Where the run's searcher keeps costly work between processes (`Searcher.memo`)."""
+        return StudyMemo(self.study)
 
     # -- the run's identity ----------------------------------------------------------------
     def check_same_experiment(self) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -153,6 +153,11 @@ class Searcher(ABC):
 
     name = "searcher"
     multi_objective = True  # whether more than one objective is supported
+    #: Where a searcher may keep costly work between processes: a mapping from string keys
+    #: to JSON-able data (the differentiable searcher keeps its finished supernet searches
+    #: there, so a resumed run does not train them again), or None to keep nothing.
+    #: `hwnas.experiments` gives every searcher one kept in the run's storage.
+    memo: MutableMapping[str, Any] | None = None
 
     def __init__(
         self,

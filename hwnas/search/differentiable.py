@@ -39,7 +39,9 @@ is off by default until a full benchmark run confirms it.
 `DifferentiableSearcher.ask` runs one search per latency target (`latency_targets_ms` sweeps a
 front) lazily, as architectures are asked for, and returns the derived architectures, which
 are then evaluated like any other candidate. Searches are deterministic for a seed, so a
-searcher restored from its trials proposes the same next architectures.
+searcher restored from its trials proposes the same next architectures; with a `memo` (a run's
+storage gives one) each finished search is kept, and a restored searcher takes it from there
+instead of training it again.
 """
 
 from __future__ import annotations
@@ -477,16 +479,49 @@ def latency_targets(one: Any, sweep: Any) -> list[float | None]:
     return targets
 
 
-def report_derived(result: SearchResult) -> None:
+def report_derived(result: SearchResult, reused: bool = False) -> None:
     """One line on stderr per finished search: what it derived, at what LUT latency (a
-    prediction, not a measurement), and how long it took."""
+    prediction, not a measurement), and how long it took (or that it was kept from before)."""
     target = "no latency target" if result.target_ms is None else f"target {result.target_ms:g} ms"
     priced = [d.latency_ms for d in result.derived if d.latency_ms is not None]
     latency = f", LUT latency {', '.join(f'{ms:.4g}' for ms in priced)} ms" if priced else ""
+    how = (
+        "kept from its first run (not trained again)"
+        if reused
+        else f"in {result.wall_time_s:.0f} s"
+    )
     print(
-        f"supernet ({target}): derived {len(result.derived)} architecture(s){latency} in "
-        f"{result.wall_time_s:.0f} s",
+        f"supernet ({target}): derived {len(result.derived)} architecture(s){latency} {how}",
         file=sys.stderr,
+    )
+
+
+def result_to_data(result: SearchResult) -> dict[str, Any]:
+    """A search result as JSON-able data (architectures as their choices)."""
+    return {
+        "target_ms": result.target_ms,
+        "derived": [
+            {"choices": dict(d.arch), "latency_ms": d.latency_ms, "accuracy": d.supernet_accuracy}
+            for d in result.derived
+        ],
+        "expected_latency_ms": result.expected_latency_ms,
+        "wall_time_s": result.wall_time_s,
+        "history": result.history,
+    }
+
+
+def result_from_data(data: dict[str, Any], space: SearchSpace) -> SearchResult:
+    """The search result `result_to_data` wrote, its architectures checked against `space`."""
+    derived = [
+        DerivedArch(space.arch(d["choices"]), d["latency_ms"], d["accuracy"])
+        for d in data["derived"]
+    ]
+    return SearchResult(
+        data["target_ms"],
+        derived,
+        data["expected_latency_ms"],
+        data["wall_time_s"],
+        data["history"],
     )
 
 
@@ -601,6 +636,21 @@ class DifferentiableSearcher(Searcher):
         self._queued: list[Arch] = []  # derived by the last search, not yet proposed
         self._derived_by: dict[str, float | None] = {}  # arch key: the first search's target
 
+    def _search(self, i: int) -> SearchResult:
+        """The supernet search for the `i`-th target: kept in `memo` when there is one, and
+        taken from there when an earlier process (a run now resumed) finished it."""
+        target = self.targets[i]
+        key = f"supernet:{i}:{target}"
+        if self.memo is not None and (kept := self.memo.get(key)) is not None:
+            result = result_from_data(kept, self.space)
+            if self.search.progress:
+                report_derived(result, reused=True)
+            return result
+        result = self.search.run(target)
+        if self.memo is not None:
+            self.memo[key] = result_to_data(result)
+        return result
+
     def _warn_unsteered_objectives(self) -> None:
         """Say which objectives the supernet does not optimise: it minimises cross-entropy
         (accuracy) and, toward a target, latency; any other objective only ranks results."""
@@ -626,7 +676,7 @@ class DifferentiableSearcher(Searcher):
                 if not self._queued:
                     if len(self.results) == len(self.targets):
                         break
-                    result = self.search.run(self.targets[len(self.results)])
+                    result = self._search(len(self.results))
                     self.results.append(result)
                     self._queued = [d.arch for d in result.derived]
                 arch = self._queued.pop(0)
