@@ -116,7 +116,9 @@ def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.Capt
     text = exp.read_text().replace(f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {lut}")
     exp.write_text(text.replace("evaluations: 8", "evaluations: 12"))
     assert hwnas("search", str(exp)) == 1
-    assert "was started with other settings of latency" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "was started with other settings of latency (latency.predictor: unset, now " in err
+    assert f"{lut!s}'); use a new run_dir" in err  # which field, and what it was and is
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 8 of 8" in capsys.readouterr().out  # the snapshot was kept
 
@@ -295,7 +297,7 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     written = sorted(out_dir.glob("*.json"))
     assert len(written) == min(2, len(front["front"]))
     assert hwnas("build", str(written[0])) == 0
-    assert "-> output (1, 10)" in capsys.readouterr().out
+    assert "input (batch, 3, 32, 32) -> output (batch, 10)" in capsys.readouterr().out
 
 
 def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(

@@ -135,7 +135,10 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     if len(results.objectives) > 1:
         typer.echo(f"hypervolume: {results.hypervolume():.6g}")
     if len(df):
-        typer.echo(f"elapsed: {df['finished_s'].max():.1f} s")
+        typer.echo(
+            f"elapsed: {df['finished_s'].max():.1f} s from the first claim to the last result "
+            "(pauses between runs included)"
+        )
 
 
 def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:
@@ -323,5 +326,6 @@ def build(
     params = sum(p.numel() for p in model.parameters())
     typer.echo(
         f"built {data['space']['name']} v{data['space']['version']} arch {data.get('key')}: "
-        f"{params:,} parameters, input {tuple(space.input_shape)} -> output {tuple(out.shape)}"
+        f"{params:,} parameters, input (batch, {', '.join(map(str, space.input_shape))}) -> "
+        f"output (batch, {out.shape[1]})"
     )

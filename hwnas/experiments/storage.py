@@ -315,6 +315,23 @@ def trial_metrics(trial: FrozenTrial) -> Metrics | None:
     return Metrics(values, status=status, reason=trial.user_attrs.get(REASON, ""))
 
 
+def _difference(old: Any, new: Any, path: str) -> str:
+    """Where two experiment values first differ, and how: `searcher.settings.x: 8, now 10`."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys(), key=str):
+            if old.get(key) != new.get(key):
+                return _difference(old.get(key), new.get(key), f"{path}.{key}")
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            if a != b:
+                return _difference(a, b, f"{path}[{i}]")
+    return f"{path}: {_shown(old)}, now {_shown(new)}"
+
+
+def _shown(value: Any) -> str:
+    return "unset" if value is None else repr(value)
+
+
 class StudyMemo(MutableMapping[str, Any]):
     """A `Searcher.memo` kept in the study's user attributes, so every driver of a run (on any
     machine that shares its storage) and every later resume sees what one of them kept."""
@@ -392,9 +409,10 @@ class RunStore:
         )
         changed = [f for f in fixed if stored.get(f) != mine.get(f)]
         if changed:
+            details = "; ".join(_difference(stored.get(f), mine.get(f), f) for f in changed)
             raise ExperimentError(
-                f"run {self.run_dir} was started with other settings of {', '.join(changed)}; "
-                "use a new run_dir for a different experiment"
+                f"run {self.run_dir} was started with other settings of {', '.join(changed)} "
+                f"({details}); use a new run_dir for a different experiment"
             )
         self._check_same_space()
         self._check_same_data()
