@@ -272,6 +272,8 @@ def test_an_unreachable_address_fails_fast_with_a_clear_error(space, scheme):
         RayExecutor(Scripted(space, {}), address=address)
     with pytest.raises(ValueError, match="not 'auto', 'host:port'"):
         RayExecutor(Scripted(space, {}), address="nowhere")
+    with pytest.raises(ValueError, match="http:// is not Ray's; give 'auto', 'host:port'"):
+        RayExecutor(Scripted(space, {}), address="http://127.0.0.1:6379")
 
 
 def test_a_closed_executor_starts_no_ray_of_its_own(space):

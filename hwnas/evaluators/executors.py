@@ -175,6 +175,12 @@ def _evaluate_once(evaluator_ref: list[Any], arch: Arch, budget: float | None) -
 
 def _host_port(address: str) -> tuple[str, int]:
     text = address.removeprefix("ray://")
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise ValueError(
+            f"Ray address {address!r}: {scheme}:// is not Ray's; give 'auto', 'host:port' (the "
+            "GCS port, 6379 by default) or 'ray://host:port' (Ray Client, 10001 by default)"
+        )
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
         raise ValueError(f"Ray address {address!r} is not 'auto', 'host:port' or 'ray://host:port'")
