@@ -221,6 +221,11 @@ def test_a_run_refuses_a_dataset_file_whose_contents_changed(
     np.savez(data, **arrays)  # the data it started with: the run goes on
     assert hwnas("search", "exp.yaml") == 0
     assert len(load(tmp_path / "run").trials) == 3
+    np.savez(data, **{**arrays, "x_train": arrays["x_train"] * 2})
+    assert hwnas("export", "run", "-o", "changed") == 0  # never the scaling of other data
+    (config,) = (tmp_path / "changed").glob("*.json")
+    record = json.loads(config.read_text())["data"]
+    assert record["standardisation"] is None and "changed since the run started" in record["note"]
     data.unlink()  # export still works, and says it could not read the data's scaling
     assert hwnas("export", "run", "-o", "out") == 0
     (config,) = (tmp_path / "out").glob("*.json")
@@ -454,6 +459,14 @@ def test_status_does_not_count_a_killed_drivers_claim_as_in_flight(
     assert hwnas("status", str(tmp_path / "run")) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
     assert f"in flight 0, left by a stopped driver and not evaluated since {won})" in line, line
+    from hwnas.experiments.storage import RunStore
+
+    resumed = RunStore(killed.config, tmp_path / "run", killed.space)  # a live driver again
+    again = resumed.fail_stale()
+    assert len(again) == won and all(o.won for o in resumed.claim(again, None))
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
+    assert f"in flight {won}, left by a stopped driver and not evaluated since 0)" in line, line
 
 
 def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture) -> None:

@@ -322,7 +322,7 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     err = capsys.readouterr().err
     assert "epoch" not in err, err
     assert "supernet (target 0.05 ms): derived 2 architecture(s)" in err
-    assert "kept from its first run (not trained again)" in err
+    assert "kept from an earlier run (not trained again)" in err
     assert len(load(tmp_path / "run").trials) == 2
 
 

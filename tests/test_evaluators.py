@@ -151,7 +151,7 @@ def test_a_class_count_unlike_the_spaces_is_refused(tmp_path):
     with pytest.raises(
         DatasetError,
         match=r"has 2 classes .* conv1d has 10 outputs; set space: "
-        r"\{name: conv1d, classes: 2\}",
+        r"\{name: conv1d, input: \[1, 40\], classes: 2\}",
     ):
         load_dataset(two).check_fits(get_space("conv1d"))
     assert load_dataset(two).check_fits(get_space("conv1d", num_classes=2)).num_classes == 2
@@ -161,8 +161,8 @@ def test_wrong_shape_npz_is_rejected_naming_the_field(tmp_path):
     rng = np.random.default_rng(0)
     path = _write_npz(
         tmp_path / "bad.npz",
-        x_train=rng.normal(size=(20, 3, 32)),
-        y_train=np.arange(20) % 10,
+        x_train=rng.normal(size=(100, 3, 32)),
+        y_train=np.arange(100) % 10,
         x_test=rng.normal(size=(5, 3, 32)),
         y_test=np.arange(5),
     )
@@ -171,8 +171,8 @@ def test_wrong_shape_npz_is_rejected_naming_the_field(tmp_path):
 
     mismatched = _write_npz(
         tmp_path / "mismatch.npz",
-        x_train=rng.normal(size=(20, 1, 40)),
-        y_train=np.arange(20) % 10,
+        x_train=rng.normal(size=(100, 1, 40)),
+        y_train=np.arange(100) % 10,
         x_test=rng.normal(size=(5, 1, 41)),
         y_test=np.arange(5),
     )
@@ -283,6 +283,10 @@ def test_labels_that_are_not_class_indices_are_refused(tmp_path):
         DatasetError, match=r"up to 1000000000 .* no \[3, 4, 5\] and 999999995 more"
     ):
         load_dataset(stray)
+    lonely = np.roll([0] * 20 + [1] * 19 + [2], 5)  # class 2's one sample goes to validation
+    alone = _npz_dataset(tmp_path / "alone.npz", n_train=40, y_train=lonely)
+    with pytest.raises(DatasetError, match=r"classes \[2\] have too few samples .* x_val/y_val"):
+        load_dataset(alone)
     single = _npz_dataset(tmp_path / "single.npz", y_train=np.zeros(20), y_test=np.zeros(5))
     with pytest.raises(DatasetError, match="y_train holds one class only"):
         load_dataset(single)
@@ -297,6 +301,11 @@ def test_standardisation_copes_with_large_and_constant_channels(tmp_path):
     path = _npz_dataset(tmp_path / "big.npz", shape=(2, 40), x_train=x, x_test=test)
     data = load_dataset(path)
     assert np.isclose(data.x_train[:, 0].std(), 1.0, atol=0.1)
+    tiny = _npz_dataset(tmp_path / "tiny_scale.npz", x_train=x[:, :1] * 1e-38)  # a real signal
+    assert np.isclose(load_dataset(tiny).x_train.std(), 1.0, atol=0.1)
+    ulp = 1000 + np.where(np.arange(40) % 2, 0, np.spacing(np.float32(1000)))  # constant, but
+    rounded = _npz_dataset(tmp_path / "ulp.npz", x_train=np.tile(ulp, (20, 1, 1)))  # for rounding
+    assert np.abs(load_dataset(rounded).x_train).max() < 1e-3  # centred, noise not blown up
     assert np.all(data.x_train[:, 1] == 0)
     assert np.allclose(data.x_test[:, 1], test[:, 1] - 7.0, atol=1e-5)
 

@@ -276,6 +276,38 @@ def test_an_unreachable_address_fails_fast_with_a_clear_error(space, scheme):
         RayExecutor(Scripted(space, {}), address="http://127.0.0.1:6379")
 
 
+class _RayletDied:
+    """Ray as a driver sees it once its node's raylet is gone (`ray stop` on the cluster):
+    fetching any result raises LocalRayletDiedError. Stopping the real raylet under the test
+    would let Ray end the test process itself."""
+
+    def __init__(self, ray):
+        self._ray = ray
+
+    def __getattr__(self, name):
+        return getattr(self._ray, name)
+
+    def get(self, *args, **kwargs):
+        raise self._ray.exceptions.LocalRayletDiedError()
+
+
+def test_a_dead_raylet_is_a_lost_cluster_not_failed_evaluations(space):
+    from hwnas.evaluators import ClusterLost
+
+    executor = RayExecutor(Scripted(space, {}), max_retries=2)
+    ray = executor._ray
+    try:
+        for seed in range(2):
+            executor.submit(space.sample(seed))
+        executor._ray = _RayletDied(ray)
+        with pytest.raises(ClusterLost, match=r"lost the Ray cluster \(LocalRayletDiedError\)"):
+            executor.results(timeout=60)  # not retried, not reported as failed metrics
+        assert executor.in_flight == 0
+    finally:
+        executor._ray = ray
+        executor.close()
+
+
 def test_a_closed_executor_starts_no_ray_of_its_own(space):
     executor = RayExecutor(Scripted(space, {}))
     executor.close()

@@ -216,3 +216,29 @@ def test_the_supernet_trains_on_the_experiments_dataset_only(
     )
     with pytest.raises(ExperimentError, match=expected):
         make_searcher(config, make_space(config), progress=False)
+
+
+def test_the_experiments_dataset_named_again_in_the_settings_is_the_same_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path in both places is one file (the experiment's own is made absolute)."""
+    import numpy as np
+
+    from hwnas.evaluators import load_dataset
+    from hwnas.experiments.components import make_searcher, make_space
+
+    digits = load_dataset("digits", normalize=False)
+    np.savez(
+        tmp_path / "data.npz",
+        **{f"{xy}_{s}": getattr(digits, f"{xy}_{s}") for xy in "xy" for s in ("train", "test")},
+    )
+    monkeypatch.chdir(tmp_path)
+    config = parse_experiment(
+        f"name: d\nspace: {Path(__file__).parent / 'data' / 'tiny2d.yaml'}\ndataset: data.npz\n"
+        "evaluator: zero_cost\nobjectives: [{metric: accuracy, direction: max}]\n"
+        "searcher: {name: differentiable, settings: {dataset: data.npz, epochs: 1, "
+        "warmup_epochs: 0}}\nevaluations: 1\nrun_dir: runs/d\n"
+    ).with_absolute_inputs(tmp_path)
+    assert (
+        make_searcher(config, make_space(config), progress=False).search.dataset.num_classes == 10
+    )

@@ -44,15 +44,16 @@ def search(
             param_hint="--address",
         )
     config = load_experiment(experiment)
-    resume_with = f"hwnas search {experiment} --resume"
-    if address:
-        resume_with += f" --address {address}"
+    on_cluster = f" --address {address}" if address else ""
+    start_with = f"hwnas search {experiment}{on_cluster}"
+    resume_with = f"hwnas search {experiment} --resume{on_cluster}"
     try:
         summary = run_experiment(config, address=address, resume=resume, progress=not quiet)
     except ClusterLost as e:
+        again = f"once the cluster at {address} is up again, " if address else ""
         typer.echo(
-            f"hwnas: error: {e}; the evaluations in flight were given back: once the cluster is "
-            f"up again, resume with: {resume_with}",
+            f"hwnas: error: {e}; the evaluations in flight were given back: {again}resume "
+            f"with: {resume_with}",
             err=True,
         )
         raise typer.Exit(1) from None
@@ -62,7 +63,7 @@ def search(
             typer.echo(f"hwnas: {why}; resume with: {resume_with}", err=True)
         else:
             typer.echo(
-                f"hwnas: {why} before the run was stored; start it with: hwnas search {experiment}",
+                f"hwnas: {why} before the run was stored; start it with: {start_with}",
                 err=True,
             )
         raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
@@ -105,7 +106,13 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     orphaned = [t for t in trials if outcome_of(t) == RUNNING and t.user_attrs.get(DRIVER) in dead]
     # claims a stopped driver left (given back, or still marked running): owed until evaluated
     left = orphaned + [t for t in trials if outcome_of(t) in (STALE, INTERRUPTED)]
-    owed = {t.user_attrs.get(KEY) for t in left} - set(df["key"])
+    live = {
+        t.user_attrs.get(KEY)
+        for t in trials
+        if outcome_of(t) == RUNNING and t.user_attrs.get(DRIVER) not in dead
+    }
+    # owed: neither evaluated since nor being evaluated again (then it counts as in flight)
+    owed = {t.user_attrs.get(KEY) for t in left} - set(df["key"]) - live - {None}
     statuses = Counter(df["status"])  # ok and failed as in every line below, from one read
     target = results.config.evaluations
     typer.echo(f"run {run} (study {results.config.name!r}, space {results.config.space.name})")

@@ -78,9 +78,9 @@ class Dataset:
                 )
         if self.num_classes != space.num_classes:
             raise DatasetError(
-                f"dataset {self.name!r} has {self.num_classes} classes (labels 0..."
+                f"dataset {self.name!r} has {self.num_classes} classes (labels 0.."
                 f"{self.num_classes - 1}) but space {space.name} has {space.num_classes} "
-                f"outputs; {_space_fix(space, num_classes=self.num_classes)}"
+                f"outputs; {_space_fix(space, input_shape=expected, num_classes=self.num_classes)}"
             )
         return self
 
@@ -138,6 +138,10 @@ def _read_npz(path: Path, keys: Collection[str] | None = None) -> Arrays:
     archive (a plain .npy, a truncated zip, a text file, ...)."""
     if path.is_dir():
         raise DatasetError(f"dataset file {path}: is a directory, not a numpy .npz file")
+    try:
+        path.open("rb").close()
+    except OSError as e:
+        raise DatasetError(f"dataset file {path}: cannot read ({e.strerror})") from None
     if not zipfile.is_zipfile(path):
         raise DatasetError(
             f"dataset file {path}: cannot read as a numpy .npz (not a zip archive of named "
@@ -153,7 +157,10 @@ def _read_npz(path: Path, keys: Collection[str] | None = None) -> Arrays:
             return arrays
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         where = f" array {key!r}" if key else ""
-        raise DatasetError(f"dataset file {path}:{where} cannot read as a numpy .npz ({e})") from e
+        why = "it holds Python objects, which hwnas never unpickles" if "pickle" in str(e) else e
+        raise DatasetError(
+            f"dataset file {path}:{where} cannot read as a numpy .npz ({why})"
+        ) from None
 
 
 def _save_whole(path: Path, arrays: Arrays) -> None:
@@ -249,7 +256,8 @@ def _npz(path: Path) -> Arrays:
     arrays = _read_npz(path, fields)
     required = {"x_train", "y_train", "x_test", "y_test"}
     if missing := sorted(required - arrays.keys()):
-        names = sorted(np.load(path, allow_pickle=False).files)
+        with np.load(path, allow_pickle=False) as f:
+            names = sorted(f.files)
         raise DatasetError(f"dataset file {path}: missing arrays {missing} (has {names})")
     if ("x_val" in arrays) != ("y_val" in arrays):
         raise DatasetError(f"dataset file {path}: x_val and y_val must be given together")
@@ -385,10 +393,16 @@ def load_dataset(
             raise DatasetError(
                 f"dataset {name!r}: x_{split} has shape {_shape(xs)} but x_train has {_shape(x)}"
             )
+    num_classes = int(max(y.max(), y_val.max(initial=0), y_test.max(initial=0))) + 1
+    if lacking := sorted(set(range(num_classes)) - set(np.unique(y).tolist())):
+        raise DatasetError(
+            f"dataset {name!r}: classes {lacking} have too few samples to keep one in y_train "
+            "once the validation and test splits are drawn; add samples, or give x_val/y_val "
+            "(and x_test/y_test)"
+        )
     scaling = _standardisation(x) if normalize else None
     if scaling is not None:
         x, x_val, x_test = (_scaled(a, scaling) for a in (x, x_val, x_test))
-    num_classes = int(max(y.max(), y_val.max(initial=0), y_test.max(initial=0))) + 1
     return Dataset(
         name,
         *(np.ascontiguousarray(a, dtype=a.dtype) for a in (x, y, x_val, y_val, x_test, y_test)),
@@ -427,7 +441,7 @@ def _standardisation(x: np.ndarray) -> Standardisation:
     axes = (0, *range(2, x.ndim))
     mean = x.mean(axis=axes, dtype=np.float64)
     std = x.std(axis=axes, dtype=np.float64)
-    std[std <= 1e-12 * np.maximum(np.abs(mean), 1.0)] = 1.0
+    std[std <= 1e-6 * np.abs(mean)] = 1.0  # 0, or float32 rounding of a constant
     return Standardisation(tuple(mean.tolist()), tuple(std.tolist()))
 
 

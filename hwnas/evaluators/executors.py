@@ -363,6 +363,7 @@ class RayExecutor(_ExecutorBase):
         self._died = _worker_died_errors()
         self._queue: deque[_Task] = deque()
         self._running: dict[Any, _Task] = {}
+        self._lost: ClusterLost | None = None  # raised by the next `results`
 
     def _dispatch_limit(self, max_in_flight: int | None, timeout_s: float | None) -> int:
         """How many evaluations go to Ray at once: `max_in_flight`, default what the cluster
@@ -405,13 +406,15 @@ class RayExecutor(_ExecutorBase):
     def results(self, timeout: float | None = None) -> list[Result]:
         """Block until at least one evaluation completes (or `timeout` s pass); return every
         evaluation completed by then, in completion order."""
+        if self._lost is not None:
+            raise self._lost
         until = None if timeout is None else time.monotonic() + timeout
         while True:
             self._dispatch()
             if not self._running:
                 return []
             ready = self._wait(until)
-            done = [r for r in (self._receive(ref) for ref in ready) if r is not None]
+            done = self._receive_all(ready)
             done += self._expire()
             if done or (until is not None and time.monotonic() >= until):
                 return done
@@ -428,6 +431,23 @@ class RayExecutor(_ExecutorBase):
         if ready:
             ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
         return ready
+
+    def _receive_all(self, ready: list[Any]) -> list[Result]:
+        """The results of the `ready` tasks. When Ray is lost on the way, those already
+        received are returned and the loss is raised by the next call, so no finished
+        evaluation is thrown away."""
+        done = []
+        for ref in ready:
+            try:
+                result = self._receive(ref)
+            except ClusterLost as e:
+                if not done:
+                    raise
+                self._lost = e
+                break
+            if result is not None:
+                done.append(result)
+        return done
 
     def _receive(self, ref: Any) -> Result | None:
         """Take what a task yielded: its start (None), its result, or its failure (None when

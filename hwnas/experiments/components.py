@@ -117,6 +117,11 @@ def latency_predictor(config: ExperimentConfig, space: SearchSpace):
         raise ExperimentError(f"latency: {e}") from None
 
 
+def _same_dataset(a: str, b: str) -> bool:
+    """Whether two dataset names are one dataset: the same built-in, or the same file."""
+    return a == b or Path(a).is_file() and Path(b).is_file() and Path(a).samefile(b)
+
+
 def make_searcher(
     config: ExperimentConfig, space: SearchSpace, progress: bool = True, predictor: Any = None
 ):
@@ -130,15 +135,16 @@ def make_searcher(
     name = config.searcher.name
     if name == "differentiable":
         settings.setdefault("progress", progress)
-        if config.dataset is None:
+        own = settings.setdefault("dataset", config.dataset)
+        if own is None:
             raise ExperimentError(
                 "dataset: the differentiable searcher trains its supernet on the experiment's "
                 "dataset; name one (dataset: mnist1d, a .npz file, ...)"
             )
-        if settings.setdefault("dataset", config.dataset) != config.dataset:
+        if config.dataset is not None and not _same_dataset(own, config.dataset):
             raise ExperimentError(
-                f"searcher.settings.dataset: {settings['dataset']!r} is not the experiment's "
-                f"dataset {config.dataset!r}: the supernet would train on other data than the "
+                f"searcher.settings.dataset: {own!r} is not the experiment's dataset "
+                f"{config.dataset!r}: the supernet would train on other data than the "
                 "evaluators score; drop the setting"
             )
     if name in ("differentiable", "predictor") and config.latency:

@@ -24,8 +24,9 @@ import torch
 import yaml
 from torch import nn
 
-from hwnas.evaluators.datasets import DatasetError, load_dataset
+from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.config import ExperimentError
+from hwnas.experiments.storage import DATASET_DIGEST
 from hwnas.spaces import (
     Arch,
     SearchSpace,
@@ -259,7 +260,7 @@ def export_run(
     rows = _pick(results, top, trial)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = data_record(results.config.dataset)
+    data = data_record(results.config.dataset, results.study.user_attrs.get(DATASET_DIGEST))
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
         staged = Path(tmp)
         configs = [_export_one(results, row, staged, fmt, seed, data) for _, row in rows.iterrows()]
@@ -279,13 +280,16 @@ def _same(new: Path, old: Path) -> bool:
     return old.is_file() and old.read_bytes() == new.read_bytes()
 
 
-def data_record(dataset: str | None) -> dict[str, Any] | None:
+def data_record(dataset: str | None, digest: str | None = None) -> dict[str, Any] | None:
     """The run's dataset and the per-channel standardisation its inputs got in the search,
     which a deployed model's inputs need as well (None for a run without a dataset, such as
-    a benchmark table's)."""
+    a benchmark table's). `digest`: the `npz_digest` the run stored of its `.npz` file; a file
+    that no longer has it gets no standardisation, only a note."""
     if not dataset:
         return None
     try:
+        if digest is not None and npz_digest(dataset) != digest:
+            raise DatasetError(f"{dataset}: its arrays changed since the run started")
         scaling = load_dataset(dataset).standardisation
     except DatasetError as e:  # moved or changed since: the config still names it
         return {"dataset": dataset, "standardisation": None, "note": f"not read at export: {e}"}

@@ -59,6 +59,7 @@ KEY, ARCH, OUTCOME, REASON, DRIVER = (
 )
 #: outcomes of a trial; only "ok" and "failed" are evaluations, the rest are bookkeeping
 EVALUATED = ("ok", "failed")
+DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' digest
 RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
     "running",
     "stale",
@@ -426,9 +427,9 @@ class RunStore:
         if not path or not path.lower().endswith(".npz") or not Path(path).is_file():
             return  # a built-in, or a missing file the evaluator reports
         digest = npz_digest(path)
-        if "hwnas_dataset_digest" not in self.study.user_attrs:
-            self.study.set_user_attr("hwnas_dataset_digest", digest)
-        if self.study.user_attrs["hwnas_dataset_digest"] != digest:
+        if DATASET_DIGEST not in self.study.user_attrs:
+            self.study.set_user_attr(DATASET_DIGEST, digest)
+        if self.study.user_attrs[DATASET_DIGEST] != digest:
             raise ExperimentError(
                 f"run {self.run_dir}: the dataset file {path} changed since the run started (its "
                 "arrays differ: new results would mix two datasets); restore it, or use a new "

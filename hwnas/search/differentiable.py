@@ -62,7 +62,7 @@ import torch
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
-from hwnas.search.base import Searcher, number_setting
+from hwnas.search.base import Searcher
 from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
 
@@ -454,10 +454,11 @@ def score_function(
 
 def latency_target(name: str, value: Any) -> float:
     """A latency target in ms, checked: a positive, finite number."""
-    ms = number_setting(name, value, -math.inf)
-    if not 0 < ms < math.inf:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{name} must be a number of ms, not {value!r}")
+    if not 0 < value < math.inf:  # NaN too
         raise ValueError(f"{name} must be > 0 ms and finite, not {value!r}")
-    return ms
+    return float(value)
 
 
 def latency_targets(one: Any, sweep: Any) -> list[float | None]:
@@ -486,7 +487,7 @@ def report_derived(result: SearchResult, reused: bool = False) -> None:
     priced = [d.latency_ms for d in result.derived if d.latency_ms is not None]
     latency = f", LUT latency {', '.join(f'{ms:.4g}' for ms in priced)} ms" if priced else ""
     how = (
-        "kept from its first run (not trained again)"
+        "kept from an earlier run (not trained again)"
         if reused
         else f"in {result.wall_time_s:.0f} s"
     )
@@ -659,6 +660,7 @@ class DifferentiableSearcher(Searcher):
             f"{o.metric} ({o.direction})"
             for o in self.objectives
             if not ("accuracy" in o.metric and o.direction == "max")
+            and not ("loss" in o.metric and o.direction == "min")
             and not ("latency" in o.metric and o.direction == "min" and targeted)
         ]
         if unsteered:
