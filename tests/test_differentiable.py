@@ -370,6 +370,29 @@ def test_an_unreachable_target_warns_and_progress_reports_every_epoch(space, lut
     assert any(line.startswith(derived) for line in lines), lines
 
 
+class _BelowZero:
+    """A LUT whose blocks are priced below zero, as one is when its per-block overhead share
+    exceeds a block's own time: then the deepest networks are the fastest."""
+
+    def __init__(self, lut):
+        self.lut = lut
+
+    def block_latency(self, stage, width, block):
+        return self.lut.block_latency(stage, width, block) - 1.0
+
+    def base_latency(self, widths):
+        return self.lut.base_latency(widths)
+
+
+def test_the_latency_range_holds_every_network_whatever_the_sign_of_block_latencies(space, lut):
+    for model in (lut, _BelowZero(lut)):
+        net = SuperNet(space)
+        fastest, slowest = LatencyTable(net, model).latency_range_ms(net)
+        priced = [lut_latency(model, space, space.sample(i)) for i in range(300)]
+        assert fastest - 1e-9 <= min(priced) and max(priced) <= slowest + 1e-9
+        assert fastest < slowest and isinstance(fastest, float)
+
+
 def test_targets_above_every_network_and_objectives_it_cannot_steer_are_said(space, lut, digits):
     """A target above the slowest network pulls a log_ratio search toward slow networks; an
     objective the supernet does not optimise only ranks results: both said up front. Two

@@ -525,16 +525,21 @@ class LatencyTable(nn.Module):
 
     def latency_range_ms(self, supernet: SuperNet) -> tuple[float, float]:
         """The least and the most latency (ms) any architecture of `supernet` has in this
-        table: over every combination of stage widths, its base plus each stage's fewest
-        (most) blocks, each at its fastest (slowest) choice. A target outside it is one no
-        architecture is on."""
+        table: over every combination of stage widths, its base plus, per stage, the depth
+        whose blocks, each at its fastest (slowest) choice, add least (most; a block may be
+        priced below zero, when the LUT's per-block overhead share exceeds it). A target
+        outside it is one no architecture is on."""
         return self._extreme_ms(supernet, slowest=False), self._extreme_ms(supernet, slowest=True)
 
     def _extreme_ms(self, supernet: SuperNet, slowest: bool) -> float:
         pick, each = (max, np.max) if slowest else (min, np.min)
-        depths = [pick(stage.depth.values) for stage in supernet.stages]
-        return pick(
-            float(self.base_ms[widths])
-            + sum(n * each(self.blocks_ms[i][w]) for i, (w, n) in enumerate(zip(widths, depths)))
-            for widths in itertools.product(*(range(n) for n in self.base_ms.shape))
+        return float(
+            pick(
+                self.base_ms[widths]
+                + sum(
+                    pick(n * each(self.blocks_ms[i][w]) for n in stage.depth.values)
+                    for i, (w, stage) in enumerate(zip(widths, supernet.stages))
+                )
+                for widths in itertools.product(*(range(n) for n in self.base_ms.shape))
+            )
         )
