@@ -6,6 +6,7 @@ Real training on real (small) data: scikit-learn digits on a tiny 2D MetaFormer 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -290,6 +291,24 @@ def test_labels_that_are_not_class_indices_are_refused(tmp_path):
     single = _npz_dataset(tmp_path / "single.npz", y_train=np.zeros(20), y_test=np.zeros(5))
     with pytest.raises(DatasetError, match="y_train holds one class only"):
         load_dataset(single)
+
+
+def test_a_small_or_skewed_validation_split_is_said_when_training_is_set_up(tmp_path):
+    space = get_space("conv1d", num_classes=2)
+    skewed = np.array([0] * 45 + [1] * 5)
+    path = _npz_dataset(
+        tmp_path / "skewed.npz", n_train=50, y_train=skewed, y_test=np.arange(5) % 2
+    )
+    with pytest.warns(UserWarning) as said:
+        TrainEvaluator(space, str(path))
+    caveats = [str(w.message) for w in said]
+    assert any(
+        "validation split has 10 samples, so accuracy moves in steps of 10" in c for c in caveats
+    )
+    assert any("class 0 is 90 % of the validation split" in c for c in caveats), caveats
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # balanced and large: nothing to say
+        TrainEvaluator(get_space("conv1d"), "mnist1d")
 
 
 def test_standardisation_copes_with_large_and_constant_channels(tmp_path):

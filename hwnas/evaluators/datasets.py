@@ -115,6 +115,28 @@ def _space_fix(space: SearchSpace, **changes) -> str:
     return f"set space: {{name: {named}, {fields}}} (in Python: get_space({named!r}, {args}))"
 
 
+def validation_caveats(dataset: Dataset) -> list[str]:
+    """What makes accuracy on the validation split (the searches' objective) easy to misread:
+    so few samples that it moves in large steps, or a class so common that always predicting
+    it scores high."""
+    y = dataset.y_val
+    caveats = []
+    if len(y) < 50:
+        caveats.append(
+            f"dataset {dataset.name!r}: the validation split has {len(y)} samples, so accuracy "
+            f"moves in steps of {100 / len(y):.3g} points"
+        )
+    counts = np.bincount(y, minlength=dataset.num_classes)
+    share = counts.max() / len(y)
+    if share > 0.5 and share >= 1.5 / dataset.num_classes:  # well above a balanced share
+        caveats.append(
+            f"dataset {dataset.name!r}: class {int(counts.argmax())} is "
+            f"{100 * share:.3g} % of the validation split, which is the accuracy "
+            "of always predicting it"
+        )
+    return caveats
+
+
 def _shape(x: np.ndarray) -> str:
     return "(N, " + ", ".join(str(s) for s in x.shape[1:]) + ")"
 

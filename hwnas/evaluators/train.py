@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Real
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hwnas.evaluators.datasets import Dataset, resolve_dataset
+from hwnas.evaluators.datasets import Dataset, resolve_dataset, validation_caveats
 from hwnas.evaluators.failures import EvaluationFailed, cost_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, SearchSpace
@@ -111,6 +112,8 @@ class TrainEvaluator:
         check_device(device)
         self.space = space
         self.dataset = resolve_dataset(dataset, space)
+        for caveat in validation_caveats(self.dataset):
+            warnings.warn(caveat, stacklevel=2)
         self.epochs, self.steps, self.batch_size = epochs, steps, batch_size
         self.lr, self.weight_decay, self.warmup_fraction = lr, weight_decay, warmup_fraction
         self.label_smoothing = label_smoothing
