@@ -300,8 +300,12 @@ def test_a_small_or_skewed_validation_split_is_said_when_training_is_set_up(tmp_
         tmp_path / "skewed.npz", n_train=50, y_train=skewed, y_test=np.arange(5) % 2
     )
     with pytest.warns(UserWarning) as said:
-        TrainEvaluator(space, str(path))
+        TrainEvaluator(space, str(path))  # 40 training samples, batches of 64
     caveats = [str(w.message) for w in said]
+    assert any(
+        "40 training samples are fewer than batch_size 64, so each epoch is one" in c
+        for c in caveats
+    )
     assert any(
         "validation split has 10 samples, so accuracy moves in steps of 10" in c for c in caveats
     )

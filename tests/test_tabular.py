@@ -112,7 +112,8 @@ def test_a_composite_refuses_two_parts_reporting_one_metric_differently(space, e
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(8, 3, 32, 32)).astype(np.float32), np.arange(8) % 10
     data = Dataset("noise", x, y, x, y, x, y, num_classes=10)
-    trained = TrainEvaluator(space, data, steps=1, batch_size=8)
+    with pytest.warns(UserWarning, match="validation split has 8 samples"):  # as it should
+        trained = TrainEvaluator(space, data, steps=1, batch_size=8)
     arch = space.from_string(BEST_CIFAR10)
     metrics = CompositeEvaluator([trained, evaluator]).evaluate(arch)
     assert not metrics.ok

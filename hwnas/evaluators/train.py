@@ -114,6 +114,13 @@ class TrainEvaluator:
         self.dataset = resolve_dataset(dataset, space)
         for caveat in validation_caveats(self.dataset):
             warnings.warn(caveat, stacklevel=2)
+        if steps is None and len(self.dataset.y_train) < batch_size:
+            warnings.warn(
+                f"dataset {self.dataset.name!r}: its {len(self.dataset.y_train)} training "
+                f"samples are fewer than batch_size {batch_size}, so each epoch is one step; "
+                "lower batch_size or raise epochs",
+                stacklevel=2,
+            )
         self.epochs, self.steps, self.batch_size = epochs, steps, batch_size
         self.lr, self.weight_decay, self.warmup_fraction = lr, weight_decay, warmup_fraction
         self.label_smoothing = label_smoothing
