@@ -498,6 +498,7 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         (dict(latency_targets_ms=[0.2, 0.3, 0.2]), r"latency_targets_ms: \[0.2\] given more"),
         (dict(latency_target_ms=float("inf")), "latency_target_ms must be > 0 ms and finite"),
         (dict(latency_target_ms=-1), "latency_target_ms must be > 0 ms and finite, not -1"),
+        (dict(latency_target_ms=float("nan")), "latency_target_ms must be a number, not nan"),
         (dict(device="gpu"), "device 'gpu'"),
         (dict(device=f"cuda:{torch.cuda.device_count()}"), "no such CUDA device"),
     ],

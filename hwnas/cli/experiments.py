@@ -101,16 +101,12 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     results = load(run)
     df = results.trials  # read first: an evaluation stored meanwhile is no longer in flight
     trials = results.study.get_trials(deepcopy=False)
-    by_outcome = Counter(outcome_of(t) for t in trials)
     dead = dead_drivers(results.study, grace_of(results.config))
-    orphaned = [t for t in trials if outcome_of(t) == RUNNING and t.user_attrs.get(DRIVER) in dead]
+    running = [t for t in trials if outcome_of(t) == RUNNING]
+    orphaned = [t for t in running if t.user_attrs.get(DRIVER) in dead]
+    live = {t.user_attrs.get(KEY) for t in running if t.user_attrs.get(DRIVER) not in dead}
     # claims a stopped driver left (given back, or still marked running): owed until evaluated
     left = orphaned + [t for t in trials if outcome_of(t) in (STALE, INTERRUPTED)]
-    live = {
-        t.user_attrs.get(KEY)
-        for t in trials
-        if outcome_of(t) == RUNNING and t.user_attrs.get(DRIVER) not in dead
-    }
     # owed: neither evaluated since nor being evaluated again (then it counts as in flight)
     owed = {t.user_attrs.get(KEY) for t in left} - set(df["key"]) - live - {None}
     statuses = Counter(df["status"])  # ok and failed as in every line below, from one read
@@ -119,7 +115,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     typer.echo(
         f"evaluations: {len(df)}{f' of {target}' if target else ''} "
         f"(ok {statuses['ok']}, failed {statuses['failed']}, "
-        f"in flight {by_outcome.get(RUNNING, 0) - len(orphaned)}, left by a stopped driver "
+        f"in flight {len(running) - len(orphaned)}, left by a stopped driver "
         f"and not evaluated since {len(owed)})"
     )
     reasons = df.loc[df["status"] == "failed", "reason"].value_counts()

@@ -80,7 +80,7 @@ class Dataset:
             raise DatasetError(
                 f"dataset {self.name!r} has {self.num_classes} classes (labels 0.."
                 f"{self.num_classes - 1}) but space {space.name} has {space.num_classes} "
-                f"outputs; {_space_fix(space, input_shape=expected, num_classes=self.num_classes)}"
+                f"outputs; {_space_fix(space, expected, self.num_classes)}"
             )
         return self
 
@@ -91,7 +91,7 @@ class Dataset:
             if shape[-1] == expected[0] and shape[:-1] == expected[1:]:
                 axes = (0, x.ndim - 1, *range(1, x.ndim - 1))
                 return f"the data looks channels-last: put channels first, x.transpose{axes}"
-            return _space_fix(space, input_shape=shape, num_classes=self.num_classes)
+            return _space_fix(space, shape, self.num_classes)
         if len(shape) == len(expected) - 1 and shape == expected[1:]:
             return "the data has no channel axis: add one, x[:, None]"
         if len(shape) in (2, 3):
@@ -102,17 +102,16 @@ class Dataset:
         return "spaces take (N, channels, length) or (N, channels, height, width) inputs"
 
 
-def _space_fix(space: SearchSpace, **changes) -> str:
-    """How to get `space` with other `input_shape` / `num_classes`: in an experiment file, and
+def _space_fix(space: SearchSpace, input_shape: tuple[int, ...], num_classes: int) -> str:
+    """How to get `space` for this input shape and class count: in an experiment file, and
     in Python."""
     # what get_space takes to load this space again: a built-in's name, else its file
     named = space.name if space.name in builtin_spaces() else str(space.source)
-    yaml_keys = {"input_shape": "input", "num_classes": "classes"}
-    fields = ", ".join(
-        f"{yaml_keys[k]}: {list(v) if isinstance(v, tuple) else v}" for k, v in changes.items()
+    return (
+        f"set space: {{name: {named}, input: {list(input_shape)}, classes: {num_classes}}} "
+        f"(in Python: get_space({named!r}, input_shape={input_shape}, "
+        f"num_classes={num_classes}))"
     )
-    args = ", ".join(f"{k}={v}" for k, v in changes.items())
-    return f"set space: {{name: {named}, {fields}}} (in Python: get_space({named!r}, {args}))"
 
 
 def validation_caveats(dataset: Dataset) -> list[str]:

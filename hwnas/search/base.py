@@ -131,7 +131,7 @@ def integer_setting(name: str, value: Any, minimum: int = 1) -> int:
 
 def number_setting(name: str, value: Any, low: float, high: float = math.inf) -> float:
     """`value` as a float in [low, high], or a ValueError naming the setting."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or value != value:
         raise ValueError(f"{name} must be a number, not {value!r}")
     if not low <= value <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], not {value!r}")

@@ -62,7 +62,7 @@ import torch
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
-from hwnas.search.base import Searcher
+from hwnas.search.base import Searcher, number_setting
 from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
 
@@ -454,11 +454,10 @@ def score_function(
 
 def latency_target(name: str, value: Any) -> float:
     """A latency target in ms, checked: a positive, finite number."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise ValueError(f"{name} must be a number of ms, not {value!r}")
-    if not 0 < value < math.inf:  # NaN too
+    ms = number_setting(name, value, -math.inf)
+    if not 0 < ms < math.inf:
         raise ValueError(f"{name} must be > 0 ms and finite, not {value!r}")
-    return float(value)
+    return ms
 
 
 def latency_targets(one: Any, sweep: Any) -> list[float | None]:
@@ -635,7 +634,6 @@ class DifferentiableSearcher(Searcher):
             )
         self.results: list[SearchResult] = []
         self._queued: list[Arch] = []  # derived by the last search, not yet proposed
-        self._derived_by: dict[str, float | None] = {}  # arch key: the first search's target
 
     def _search(self, i: int) -> SearchResult:
         """The supernet search for the `i`-th target: kept in `memo` when there is one, and
@@ -683,7 +681,9 @@ class DifferentiableSearcher(Searcher):
                     self._queued = [d.arch for d in result.derived]
                 arch = self._queued.pop(0)
                 target = self.results[-1].target_ms
-                first_by = self._derived_by.setdefault(arch.key, target)
+                first_by = next(
+                    r.target_ms for r in self.results if any(d.arch == arch for d in r.derived)
+                )
                 if not self.seen(arch) and arch not in proposed:
                     proposed.append(arch)
                 elif first_by != target:  # not a resumed search finding its own again
