@@ -325,7 +325,17 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     assert "epoch" not in err, err
     assert "supernet (target 0.05 ms): derived 2 architecture(s)" in err
     assert "kept from an earlier run (not trained again)" in err
-    assert len(load(tmp_path / "run").trials) == 2
+    trials = load(tmp_path / "run").trials
+    assert len(trials) == 2
+    # which search derived each trial is stored with it, also for the resumed driver's trial
+    assert trials["origin_latency_target_ms"].tolist() == [0.05, 0.05]
+    assert sorted(trials["origin_derived_rank"]) == [1, 2]
+    assert hwnas("pareto", str(tmp_path / "run"), "--json") == 0
+    (best,) = json.loads(capsys.readouterr().out)["front"]
+    assert best["origin"]["latency_target_ms"] == 0.05
+    assert hwnas("export", str(tmp_path / "run"), "-o", str(tmp_path / "out")) == 0
+    (config,) = (tmp_path / "out").glob("*.json")
+    assert json.loads(config.read_text())["run"]["origin"] == best["origin"]
 
 
 def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):
@@ -348,6 +358,9 @@ def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lu
     )
     restored.restore([(archs[0], Metrics({"accuracy": 50.0}))])
     assert restored.ask(2) == archs[1:]
+    for searched in (searcher, restored):  # what a run stores with each evaluation
+        assert searched.origin(archs[2]) == {"latency_target_ms": target, "derived_rank": 3}
+        assert searched.origin(space.sample(12345)) == {}
 
 
 def test_an_unreachable_target_warns_and_progress_reports_every_epoch(space, lut, digits, capsys):

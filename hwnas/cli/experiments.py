@@ -192,6 +192,7 @@ def pareto(
                 "key": r["key"],
                 "arch": results.describe(results.arch(int(r["number"]))),
                 **{m: float(r[m]) for m in metrics},
+                **({"origin": origin} if (origin := results.origin(r)) else {}),
             }
             for _, r in front.iterrows()
         ]
@@ -224,10 +225,12 @@ def _print_front(results, front, metrics, objs, hv) -> None:
 
     title = f"Pareto front of {results.run_dir}: {len(front)} of {len(results.trials)} evaluations"
     table = Table(title=title)
-    for column in ("trial", *metrics, "architecture"):
+    origin = [c for c in results.origin_columns() if front[c].notna().any()]
+    for column in ("trial", *metrics, *origin, "architecture"):
         table.add_column(column, overflow="fold")
     for _, r in front.iterrows():
         values = [_fmt(r[m]) for m in metrics]
+        values += [_fmt(r[c]) if math.isfinite(r[c]) else "" for c in origin]
         arch = results.describe(results.arch(int(r["number"])))
         table.add_row(str(int(r["number"])), *values, arch)
     Console(width=160).print(table)

@@ -311,6 +311,8 @@ def _export_one(
     metrics = {m: row[m] for m in results.metrics() if pd.notna(row.get(m))}
     data = arch_config(results.space, arch, metrics)
     data["run"] = {"name": results.config.name, "trial": int(row["number"])}
+    if origin := results.origin(row):
+        data["run"]["origin"] = origin
     if data_used is not None:
         data["data"] = data_used
     stem = out_dir / f"trial{int(row['number'])}-{arch.key}"

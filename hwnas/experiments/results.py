@@ -19,6 +19,7 @@ from hwnas.experiments.storage import (
     ARCH,
     EVALUATED,
     KEY,
+    ORIGIN,
     OUTCOME,
     REASON,
     SNAPSHOT,
@@ -30,6 +31,7 @@ from hwnas.search.pareto import hypervolume, pareto_mask
 from hwnas.spaces import Arch, SearchSpace
 
 INFO_COLUMNS = ["number", "key", "status", "reason", "feasible", "finished_s"]
+ORIGIN_PREFIX = "origin_"  # columns of what the searcher noted of a proposal's origin
 
 Objectives = Sequence[tuple[str, str]]
 
@@ -92,8 +94,10 @@ class RunResults:
     @cached_property
     def trials(self) -> pd.DataFrame:
         """One row per evaluation in finishing order: number, key, status, reason, feasible,
-        finished_s (seconds since the run's first trial started), one column per choice and
-        one per metric."""
+        finished_s (seconds since the run's first trial started), the searcher's notes of where
+        each proposal came from as `origin_*` columns (the differentiable searcher's
+        `origin_latency_target_ms`, `origin_derived_rank`), one column per choice and one per
+        metric."""
         done = [t for t in self.study.get_trials(deepcopy=False) if _evaluated(t)]
         done.sort(key=lambda t: (t.datetime_complete, t.number))
         if not done:
@@ -110,6 +114,7 @@ class RunResults:
                     "status": t.user_attrs[OUTCOME],
                     "reason": t.user_attrs.get(REASON, ""),
                     "finished_s": (t.datetime_complete - start).total_seconds(),
+                    **{ORIGIN_PREFIX + k: v for k, v in t.user_attrs.get(ORIGIN, {}).items()},
                     **dict(arch),
                     **metrics,
                 }
@@ -117,9 +122,10 @@ class RunResults:
         df = pd.DataFrame(rows)
         df.insert(4, "feasible", self._feasible(df))
         info = [c for c in INFO_COLUMNS if c in df.columns]
+        origin = [c for c in df.columns if c.startswith(ORIGIN_PREFIX)]
         choices = [c for c in self.space.choice_values() if c in df.columns]
-        metrics = sorted(set(df.columns) - set(info) - set(choices))
-        return df[info + choices + metrics].reset_index(drop=True)
+        metrics = sorted(set(df.columns) - set(info) - set(origin) - set(choices))
+        return df[info + origin + choices + metrics].reset_index(drop=True)
 
     def _feasible(self, df: pd.DataFrame) -> pd.Series:
         ok = df["status"] == "ok"
@@ -159,9 +165,19 @@ class RunResults:
         return objectives
 
     def metrics(self) -> list[str]:
-        """The numeric result columns (not the trial's number, key, status or choices)."""
-        fixed = set(INFO_COLUMNS) | set(self.space.choice_values())
+        """The numeric result columns (not the trial's number, key, status, origin or
+        choices)."""
+        fixed = set(INFO_COLUMNS) | set(self.origin_columns()) | set(self.space.choice_values())
         return [c for c in self.trials.columns if c not in fixed]
+
+    def origin_columns(self) -> list[str]:
+        """The `origin_*` columns: what the searcher noted of where proposals came from."""
+        return [c for c in self.trials.columns if c.startswith(ORIGIN_PREFIX)]
+
+    def origin(self, row: pd.Series) -> dict[str, float | int]:
+        """The searcher's note on one row's proposal, by field name (empty when it has none)."""
+        values = {c.removeprefix(ORIGIN_PREFIX): float(row[c]) for c in self.origin_columns()}
+        return {k: int(v) if v.is_integer() else v for k, v in values.items() if not np.isnan(v)}
 
     def losses(self, df: pd.DataFrame, objectives: Objectives) -> np.ndarray:
         """The objective columns of `df` as values to minimise."""

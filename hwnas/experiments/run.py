@@ -275,7 +275,7 @@ class _Loop:
             asked = self.searcher.ask(room - len(candidates))
             self.exhausted = len(asked) < room - len(candidates)
             candidates += asked
-        outcomes = self.store.claim(candidates, self.limit)
+        outcomes = self.store.claim(candidates, self.limit, self.searcher.origin)
         # every won claim is in flight before any is submitted: a Ctrl-C meanwhile gives it back
         self.in_flight.update({o.claim.arch.key: o.claim for o in outcomes if o.won})
         for outcome in outcomes:

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,12 +50,13 @@ SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's loc
 STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creating too
 SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from
 SPACE_SNAPSHOT = "space.yaml"  # the space YAML it was started with (what its archs mean)
-KEY, ARCH, OUTCOME, REASON, DRIVER = (
+KEY, ARCH, OUTCOME, REASON, DRIVER, ORIGIN = (
     "hwnas_key",
     "hwnas_arch",
     "hwnas_outcome",
     "hwnas_reason",
     "hwnas_driver",
+    "hwnas_origin",  # what the searcher said of where the arch came from (`Searcher.origin`)
 )
 #: outcomes of a trial; only "ok" and "failed" are evaluations, the rest are bookkeeping
 EVALUATED = ("ok", "failed")
@@ -525,8 +526,14 @@ class RunStore:
                 results[key] = metrics
         return [(arch, results.get(key)) for key, arch in first.items()]
 
-    def claim(self, archs: Sequence[Arch], limit: int | None) -> list[ClaimOutcome]:
-        """Claim `archs` for evaluation by this driver; `limit` caps the run's evaluations.
+    def claim(
+        self,
+        archs: Sequence[Arch],
+        limit: int | None,
+        origin: Callable[[Arch], dict[str, float | int]] = lambda arch: {},
+    ) -> list[ClaimOutcome]:
+        """Claim `archs` for evaluation by this driver; `limit` caps the run's evaluations;
+        `origin(arch)` (the searcher's note of where it came from) is stored with each claim.
 
         A claim wins when no evaluation of its key exists, no live claim of its key has a lower
         trial number, and the evaluations plus live claims before it leave room under `limit`.
@@ -534,7 +541,7 @@ class RunStore:
         claims: list[Claim] = []
         try:
             for a in archs:  # one by one: an interrupt keeps those already created
-                claims.append(self._create_claim(a))
+                claims.append(self._create_claim(a, origin(a)))
             trials = sorted(self.trials(), key=lambda t: t.number)
             outcomes = []
             for c in claims:
@@ -569,7 +576,7 @@ class RunStore:
             return SURPLUS, None
         return "", None
 
-    def _create_claim(self, arch: Arch) -> Claim:
+    def _create_claim(self, arch: Arch, origin: dict[str, float | int]) -> Claim:
         params = {k: v for k, v in arch.items() if k in self._distributions}
         template = FrozenTrial(
             number=0,
@@ -584,6 +591,7 @@ class RunStore:
                 ARCH: arch.to_json(),
                 OUTCOME: RUNNING,
                 DRIVER: self.driver,
+                **({ORIGIN: origin} if origin else {}),
             },
             system_attrs={},
             intermediate_values={},

@@ -224,6 +224,12 @@ class Searcher(ABC):
             else:
                 self.tell(arch, metrics)
 
+    def origin(self, arch: Arch) -> dict[str, float | int]:
+        """Where this searcher's proposal `arch` came from, as named numbers a run stores with
+        its evaluation (the differentiable searcher: the latency target of the supernet search
+        that derived it). Empty for searchers whose proposals need no such note."""
+        return {}
+
     # -- results ---------------------------------------------------------------------------
     def best(self) -> Trial | None:
         """The best feasible successful trial (single objective), or `None` if there is none."""

@@ -681,9 +681,7 @@ class DifferentiableSearcher(Searcher):
                     self._queued = [d.arch for d in result.derived]
                 arch = self._queued.pop(0)
                 target = self.results[-1].target_ms
-                first_by = next(
-                    r.target_ms for r in self.results if any(d.arch == arch for d in r.derived)
-                )
+                first_by = self._first_derived_by(arch)[0].target_ms
                 if not self.seen(arch) and arch not in proposed:
                     proposed.append(arch)
                 elif first_by != target:  # not a resumed search finding its own again
@@ -697,3 +695,20 @@ class DifferentiableSearcher(Searcher):
             self._queued[:0] = proposed  # nothing was proposed: offer these first next time
             raise
         return proposed
+
+    def _first_derived_by(self, arch: Arch) -> tuple[SearchResult, int] | tuple[None, None]:
+        """The first search that derived `arch`, and its rank there (1: that search's pick)."""
+        for result in self.results:
+            for rank, derived in enumerate(result.derived, 1):
+                if derived.arch == arch:
+                    return result, rank
+        return None, None
+
+    def origin(self, arch: Arch) -> dict[str, float | int]:
+        """The latency target of the search that first derived `arch` (absent for a search
+        without one) and `arch`'s rank among that search's `derive_count` picks."""
+        result, rank = self._first_derived_by(arch)
+        if result is None:
+            return {}
+        target = {} if result.target_ms is None else {"latency_target_ms": result.target_ms}
+        return {**target, "derived_rank": rank}
