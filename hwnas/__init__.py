@@ -2,7 +2,8 @@
 
 Subpackages: `hwnas.spaces`, `hwnas.predictors`, `hwnas.evaluators`, `hwnas.search`,
 `hwnas.experiments`; the `hwnas` command lives in `hwnas.cli`. `hwnas.build(config)` rebuilds
-the torch model of an exported architecture config (imported lazily, so `import hwnas.spaces`
+the torch model of an exported architecture config, and `hwnas.inference_model(model)` turns it
+into the float form its exported ONNX holds (both imported lazily, so `import hwnas.spaces`
 stays light).
 """
 
@@ -12,12 +13,12 @@ from importlib.metadata import version
 from typing import Any
 
 __version__ = version("hwnas")
-__all__ = ["__version__", "build"]
+__all__ = ["__version__", "build", "inference_model"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "build":
-        from hwnas.experiments.export import build
+    if name in ("build", "inference_model"):
+        from hwnas.experiments import export
 
-        return build
+        return getattr(export, name)
     raise AttributeError(f"module 'hwnas' has no attribute {name!r}")

@@ -96,6 +96,10 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert hwnas("search", str(latency_experiment(only, "[w4a8]"))) == 1
     err = capsys.readouterr().err
     assert f"hwnas: error: every evaluation failed; why: hwnas status {only / 'run'}" in err
+    assert hwnas("status", str(only / "run")) == 0
+    failures = [line for line in capsys.readouterr().out.splitlines() if line.startswith("failed")]
+    assert len(failures) == 4 and "other reasons" in failures[-1]  # the 4th and later in one
+    assert sum(int(line.split(":")[0].removeprefix("failed x")) for line in failures) == 8
     assert hwnas("pareto", str(tmp_path / "run"), "--objectives", "key:min") == 1
     assert "no metric ['key'] in this run" in capsys.readouterr().err  # not a metric column
     assert hwnas("pareto", str(only / "run")) == 0
@@ -104,6 +108,9 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert hwnas("export", str(only / "run"), "--trial", "0") == 0
     err = capsys.readouterr().err
     assert "note: the evaluation of trial 0 failed (PredictorError" in err
+    (config,) = (only / "run" / "export").glob("trial0-*.json")
+    run = json.loads(config.read_text())["run"]  # the file itself says so too
+    assert run["status"] == "failed" and not run["feasible"] and "w4a8" in run["reason"]
 
 
 def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -256,6 +263,11 @@ def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert hwnas("status", str(tmp_path)) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"hwnas: error: {tmp_path} is not a run directory (no experiment.yaml)"
+    assert hwnas("pareto", str(tmp_path / "typo")) == 1
+    assert (
+        capsys.readouterr().err.strip()
+        == f"hwnas: error: {tmp_path / 'typo'}: no such run directory"
+    )
 
 
 @pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
@@ -286,6 +298,9 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     front = json.loads(capsys.readouterr().out)
     assert front["objectives"] == [["accuracy", "max"], ["hw_pixel3_latency_ms", "min"]]
     assert front["hypervolume"] > 0 and front["front"][0]["arch"].startswith("|")
+    results = load(run)  # the reference point the hypervolume was taken against, as losses
+    assert front["reference"] == results.reference_point().tolist()
+    assert front["hypervolume"] == pytest.approx(results.hypervolume(reference=front["reference"]))
 
     html = tmp_path / "report.html"
     assert (
@@ -302,7 +317,8 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     written = sorted(out_dir.glob("*.json"))
     assert len(written) == min(2, len(front["front"]))
     assert hwnas("build", str(written[0])) == 0
-    assert "input (batch, 3, 32, 32) -> output (batch, 10)" in capsys.readouterr().out
+    out = capsys.readouterr().out  # a json export names no weights: build says so
+    assert "input (batch, 3, 32, 32) -> output (batch, 10); initial weights (the config" in out
 
 
 def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
@@ -335,7 +351,31 @@ def test_pareto_report_makes_its_folder_or_fails_before_printing(
     blocked = tmp_path / "exp.yaml" / "report.html"  # a file where its folder would be
     assert hwnas("pareto", run, "--json", "--html", str(blocked)) == 1
     out, err = capsys.readouterr()
-    assert not out and f"hwnas: error: --html {blocked}: cannot write the report" in err
+    assert not out and f"hwnas: error: --html {blocked}: {blocked.parent} is a file, not a " in err
+    assert hwnas("pareto", run, "--html", str(tmp_path)) == 1  # a folder where the file goes
+    assert f"--html {tmp_path}: cannot write the report: Is a directory" in capsys.readouterr().err
+    for out_dir in (blocked.parent, blocked):  # export's folder is a file, or below one
+        assert hwnas("export", run, "-o", str(out_dir)) == 1
+        err = capsys.readouterr().err
+        assert f"export folder {out_dir}: {blocked.parent} is a file, not a folder" in err
+
+
+def test_the_front_table_fits_the_terminal_width(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
+    capsys.readouterr()
+
+    def widest_table_line() -> int:
+        lines = capsys.readouterr().out.splitlines()
+        return max(len(line) for line in lines if line[:1] in "┏┃┡│└")
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert hwnas("pareto", str(tmp_path / "run")) == 0  # piped: 160 columns
+    assert widest_table_line() > 80
+    monkeypatch.setenv("COLUMNS", "80")  # as a terminal 80 wide says
+    assert hwnas("pareto", str(tmp_path / "run")) == 0
+    assert widest_table_line() <= 80
 
 
 def test_a_bare_objective_keeps_its_direction_in_the_run(

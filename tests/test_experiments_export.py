@@ -18,7 +18,7 @@ import hwnas
 from hwnas.evaluators import load_dataset
 from hwnas.experiments import ExperimentError, export_run, load, run_experiment
 from hwnas.experiments.config import parse_experiment
-from hwnas.experiments.export import arch_config, inference_model, read_config
+from hwnas.experiments.export import arch_config, read_config
 from hwnas.spaces import get_space
 
 EXPERIMENT = """\
@@ -73,7 +73,7 @@ def test_onnx_export_matches_torch_in_onnx_runtime(run_dir: Path, tmp_path: Path
     data = json.loads(config.read_text())
     assert data["run"]["trial"] == 1
     session = ort.InferenceSession(str(tmp_path / data["onnx"]["file"]))
-    model = inference_model(hwnas.build(config))  # eval, merged branches, no fake quant
+    model = hwnas.inference_model(hwnas.build(config))  # eval, merged, no fake quant
     x = np.random.default_rng(1).standard_normal((3, *data["space"]["input"])).astype(np.float32)
     (got,) = session.run(None, {session.get_inputs()[0].name: x})
     with torch.no_grad():
@@ -89,8 +89,12 @@ def test_yaml_export_and_bad_configs(run_dir: Path, tmp_path: Path) -> None:
 
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps({**data, "key": "0" * 16}))
-    with pytest.raises(ExperimentError, match="config says 0000"):
+    with pytest.raises(ExperimentError, match=f"{tampered}: choices give key .* config says 0000"):
         hwnas.build(tampered)
+    name, value = next((k, v) for k, v in data["choices"].items() if k.endswith("kernel"))
+    tampered.write_text(json.dumps({**data, "choices": {**data["choices"], name: value + 1}}))
+    with pytest.raises(ExperimentError, match=f"{tampered}: choices: .*{name.rsplit('.', 1)[0]}"):
+        hwnas.build(tampered)  # an even kernel: not in the space
     hostile = tmp_path / "hostile.yaml"
     hostile.write_text("format: !!python/object/apply:os.system [echo hi]\n")
     with pytest.raises(ExperimentError, match="not valid yaml"):
@@ -264,9 +268,13 @@ def test_export_again_says_unchanged_and_leaves_the_files_as_they_are(
     assert capsys.readouterr().out == first
 
 
-def test_build_of_a_loaded_config_needs_the_weights_it_names(run_dir: Path, tmp_path: Path) -> None:
+def test_build_of_a_loaded_config_needs_the_weights_it_names(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     (config,) = export_run(load(run_dir), tmp_path, top=1, fmt="torch")
     data = json.loads(config.read_text())
+    assert hwnas_cli("build", str(config)) == 0  # says which weights it loaded
+    assert capsys.readouterr().out.strip().endswith(f"; weights {tmp_path / data['weights']}")
     with pytest.raises(ExperimentError, match=f"names weights '{data['weights']}'.*weights=PATH"):
         hwnas.build(data)  # a mapping has no folder: never a silently fresh model
     from_file = hwnas.build(config).state_dict()
@@ -293,7 +301,7 @@ def test_build_names_the_bad_file_or_field(run_dir: Path, tmp_path: Path) -> Non
         hwnas.build(data)
     data = json.loads(first.read_text())
     data["space"]["source"] = "name: conv1d\nversion: 1\n"
-    with pytest.raises(ExperimentError, match="^space.source: .*stem"):
+    with pytest.raises(ExperimentError, match="^config: space.source: .*stem"):
         hwnas.build(data)
     data = json.loads(first.read_text())
     data["space"]["name"] = str(tmp_path / "planted")  # a name must not choose a file to write

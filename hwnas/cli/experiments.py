@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -121,6 +123,11 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     reasons = df.loc[df["status"] == "failed", "reason"].value_counts()
     for reason, count in reasons.head(3).items():
         typer.echo(f"failed x{count}: {reason}")
+    if len(reasons) > 3:  # every failure is counted somewhere
+        typer.echo(
+            f"failed x{reasons.iloc[3:].sum()}: {len(reasons) - 3} other reasons (all of them: "
+            "the reason column of load(run).trials)"
+        )
     objectives = ", ".join(f"{m} ({d})" for m, d in results.objectives)
     typer.echo(f"objectives: {objectives}")
     if source := latency_source(results.config):
@@ -172,7 +179,8 @@ def pareto(
     objs = _objectives(results, objectives)
     if results.candidates().empty:  # nothing to rank: no evaluation, or all failed/infeasible
         if as_json:
-            typer.echo(json.dumps({"objectives": objs, "hypervolume": None, "front": []}))
+            empty = {"objectives": objs, "hypervolume": None, "reference": None, "front": []}
+            typer.echo(json.dumps(empty))
         else:
             typer.echo(f"{run}: no feasible successful evaluation yet (of {len(results.trials)})")
         if html is not None:
@@ -196,7 +204,9 @@ def pareto(
             }
             for _, r in front.iterrows()
         ]
-        typer.echo(json.dumps({"objectives": objs, "hypervolume": hv, "front": rows}, indent=2))
+        reference = None if hv is None else results.reference_point(objs).tolist()
+        summary = {"objectives": objs, "hypervolume": hv, "reference": reference}
+        typer.echo(json.dumps({**summary, "front": rows}, indent=2))
     else:
         _print_front(results, front, metrics, objs, hv)
     if html is not None:
@@ -208,7 +218,9 @@ def _write_report(results, objs, html: Path) -> None:
     a failure is an error naming the option and the path."""
     from hwnas.experiments import ExperimentError
     from hwnas.experiments.plots import write_report
+    from hwnas.experiments.storage import make_folder
 
+    make_folder(html.parent, f"--html {html}")
     try:
         write_report(results, objs, html)
     except OSError as e:
@@ -233,7 +245,9 @@ def _print_front(results, front, metrics, objs, hv) -> None:
         values += [_fmt(r[c]) if math.isfinite(r[c]) else "" for c in origin]
         arch = results.describe(results.arch(int(r["number"])))
         table.add_row(str(int(r["number"])), *values, arch)
-    Console(width=160).print(table)
+    # the terminal's width (or COLUMNS); 160 when piped, where rich would assume 80
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    Console(width=None if wide else 160).print(table)
     if hv is not None:
         typer.echo(f"hypervolume ({', '.join(f'{m} {d}' for m, d in objs)}): {hv:.6g}")
     if "latency_ms" in metrics and (source := latency_source(results.config)):
@@ -273,7 +287,9 @@ def export(
     results = load(run)
     out = out or run / "export"
     before = _stamps(out)
-    written = export_run(results, out, top=top, trial=trial, fmt=fmt, overwrite=force)
+    written = export_run(
+        results, out, top=top, trial=trial, fmt=fmt, overwrite=force, progress=True
+    )
     if trial is not None:
         _note_unusable(results, trial)
     elif top is not None and len(written) < top:
@@ -322,16 +338,18 @@ def build(
     import torch
 
     from hwnas.experiments.export import build as build_model
-    from hwnas.experiments.export import config_space, read_config
+    from hwnas.experiments.export import config_space, read_config, weights_file
 
     data = read_config(config)
     model = build_model(config, weights).eval()
-    space = config_space(data)
+    shape = config_space(data, str(config)).input_shape
     with torch.no_grad():
-        out = model(torch.zeros(1, *space.input_shape))
+        out = model(torch.zeros(1, *shape))
     params = sum(p.numel() for p in model.parameters())
+    loaded = weights_file(config, data, weights)
     typer.echo(
         f"built {data['space']['name']} v{data['space']['version']} arch {data.get('key')}: "
-        f"{params:,} parameters, input (batch, {', '.join(map(str, space.input_shape))}) -> "
-        f"output (batch, {out.shape[1]})"
+        f"{params:,} parameters, input (batch, {', '.join(map(str, shape))}) -> "
+        f"output (batch, {out.shape[1]}); "
+        + (f"weights {loaded}" if loaded else "initial weights (the config names no file)")
     )

@@ -23,10 +23,11 @@ import pandas as pd
 import torch
 import yaml
 from torch import nn
+from tqdm import tqdm
 
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.config import ExperimentError
-from hwnas.experiments.storage import DATASET_DIGEST
+from hwnas.experiments.storage import DATASET_DIGEST, make_folder
 from hwnas.spaces import (
     Arch,
     SearchSpace,
@@ -61,9 +62,9 @@ def arch_config(space: SearchSpace, arch: Arch, metrics: Mapping[str, Any] | Non
 
 def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """A config as data: a mapping as is, or a `.json` / `.yaml` file (parsed safely)."""
+    source = _config_source(config)
     if isinstance(config, Mapping):
         data = dict(config)
-        source = "config"
     else:
         path = Path(config)
         try:
@@ -79,7 +80,6 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as e:
             raise ExperimentError(f"{path}: not valid {path.suffix[1:] or 'YAML'}: {e}") from None
-        source = str(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ExperimentError(f"{source}: not an hwnas architecture config (format {FORMAT})")
     for field in ("space", "choices"):
@@ -93,8 +93,14 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def config_space(data: Mapping[str, Any]) -> SearchSpace:
-    """The space a config was exported from, rebuilt from its embedded YAML source."""
+def _config_source(config: str | Path | Mapping[str, Any]) -> str:
+    """How errors name a config: its file, or "config" for one given as data."""
+    return "config" if isinstance(config, Mapping) else str(config)
+
+
+def config_space(data: Mapping[str, Any], source: str = "config") -> SearchSpace:
+    """The space a config (`source` in errors) was exported from, rebuilt from its embedded
+    YAML source."""
     s = data["space"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "space.yaml"  # never a path taken from the config
@@ -102,10 +108,11 @@ def config_space(data: Mapping[str, Any]) -> SearchSpace:
         try:
             space = get_space(path, input_shape=s.get("input"), num_classes=s.get("classes"))
         except SpaceError as e:  # named after the config's field, not the scratch file
-            raise ExperimentError(str(e).replace(str(path), "space.source")) from None
+            message = str(e).replace(str(path), "space.source")
+            raise ExperimentError(f"{source}: {message}") from None
     if (space.name, space.version) != (s["name"], s["version"]):
         raise ExperimentError(
-            f"space source is {space.name!r} v{space.version}, config says "
+            f"{source}: space source is {space.name!r} v{space.version}, config says "
             f"{s['name']!r} v{s['version']}"
         )
     return space
@@ -119,19 +126,30 @@ def build(config: str | Path | Mapping[str, Any], weights: str | Path | None = N
     freshly initialised model. A config given as a mapping has no folder to find its weights
     file in: when it names one, `weights` is required (never a silently fresh model)."""
     data = read_config(config)
-    space = config_space(data)
-    arch = space.arch(data["choices"])
+    source = _config_source(config)
+    space = config_space(data, source)
+    try:
+        arch = space.arch(data["choices"])
+    except SpaceError as e:
+        raise ExperimentError(f"{source}: choices: {e}") from None
     if data.get("key") and data["key"] != arch.key:
-        raise ExperimentError(f"choices give key {arch.key}, config says {data['key']}")
+        raise ExperimentError(f"{source}: choices give key {arch.key}, config says {data['key']}")
     model = space.build(arch)
-    weights = weights if weights is not None else _named_weights(config, data)
-    if weights is not None:
-        _load_weights(model, Path(weights))
+    path = weights_file(config, data, weights)
+    if path is not None:
+        _load_weights(model, path)
     return model
 
 
-def _named_weights(config: str | Path | Mapping[str, Any], data: Mapping[str, Any]) -> Path | None:
-    """The weights file a config names, beside the config file it was read from."""
+def weights_file(
+    config: str | Path | Mapping[str, Any],
+    data: Mapping[str, Any],
+    weights: str | Path | None = None,
+) -> Path | None:
+    """The weights `build` loads: `weights`, else the file the config names beside the
+    config file; None when there are none (a freshly initialised model)."""
+    if weights is not None:
+        return Path(weights)
     name = data.get("weights")
     if not name:
         return None
@@ -247,9 +265,11 @@ def export_run(
     fmt: Format = "json",
     seed: int = 0,
     overwrite: bool = False,
+    progress: bool = False,
 ) -> list[Path]:
     """Export the `top` front members (best first) or one `trial` of a run into `out_dir`;
-    returns the config files written.
+    returns the config files written. `progress` shows a bar on a terminal (an ONNX export
+    takes seconds per model).
 
     Every file is made in a scratch folder inside `out_dir` and moved in only once all are
     made, so a failed export leaves nothing half-written. Re-exporting the same files is a
@@ -259,11 +279,18 @@ def export_run(
     silently."""
     rows = _pick(results, top, trial)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir, f"export folder {out_dir}")
     data = data_record(results.config.dataset, results.study.user_attrs.get(DATASET_DIGEST))
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
         staged = Path(tmp)
-        configs = [_export_one(results, row, staged, fmt, seed, data) for _, row in rows.iterrows()]
+        bar = tqdm(
+            [row for _, row in rows.iterrows()],
+            desc=f"export {fmt}",
+            unit="model",
+            leave=False,
+            disable=None if progress else True,  # None: shown on a terminal only
+        )
+        configs = [_export_one(results, row, staged, fmt, seed, data) for row in bar]
         fresh = [f for f in sorted(staged.iterdir()) if not _same(f, out_dir / f.name)]
         changed = [out_dir / f.name for f in fresh if (out_dir / f.name).exists()]
         if changed and not overwrite:
@@ -310,7 +337,13 @@ def _export_one(
     arch = results.arch(int(row["number"]))
     metrics = {m: row[m] for m in results.metrics() if pd.notna(row.get(m))}
     data = arch_config(results.space, arch, metrics)
-    data["run"] = {"name": results.config.name, "trial": int(row["number"])}
+    data["run"] = {
+        "name": results.config.name,
+        "trial": int(row["number"]),
+        "status": row["status"],  # a failed or infeasible export says so in its own file
+        **({"reason": row["reason"]} if row["status"] != "ok" else {}),
+        "feasible": bool(row["feasible"]),
+    }
     if origin := results.origin(row):
         data["run"]["origin"] = origin
     if data_used is not None:

@@ -12,6 +12,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from hwnas.experiments.storage import make_folder
+
 if TYPE_CHECKING:
     from hwnas.experiments.results import Objectives, RunResults
 
@@ -194,7 +196,7 @@ def write_report(results: RunResults, objectives: Objectives, path: Path) -> Pat
         for i, fig in enumerate(figures.values())
     ]
     title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent, f"report {path}")
     path.write_text(
         f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"

@@ -69,6 +69,8 @@ class RunResults:
     pairs or the CLI's "metric:max" strings."""
 
     def __init__(self, run_dir: Path):
+        if not run_dir.exists():
+            raise ExperimentError(f"{run_dir}: no such run directory")
         if not (run_dir / SNAPSHOT).is_file():
             raise ExperimentError(f"{run_dir} is not a run directory (no {SNAPSHOT})")
         self.run_dir = run_dir

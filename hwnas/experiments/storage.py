@@ -109,6 +109,18 @@ def write_whole(path: Path, text: str) -> None:
         partial.unlink(missing_ok=True)
 
 
+def make_folder(folder: Path, label: str) -> None:
+    """Make `folder` and its parents, or raise an error that starts with `label` and names
+    the file standing where a folder must be (the OS says only "File exists")."""
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ExperimentError(f"{label}: {blocking} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExperimentError(f"{label}: cannot make folder {folder}: {e.strerror or e}") from None
+
+
 def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
     """Refuse to continue a run under another name or storage: a new, empty study would
     start there and the run directory would stop pointing at the stored results."""
