@@ -85,6 +85,8 @@ def test_onnx_export_matches_torch_in_onnx_runtime(run_dir: Path, tmp_path: Path
 def test_yaml_export_and_bad_configs(run_dir: Path, tmp_path: Path) -> None:
     (config,) = export_run(load(run_dir), tmp_path, top=1, fmt="yaml")
     data = yaml.safe_load(config.read_text())
+    text = config.read_text()  # the space's source reads as in its own file, not one line
+    assert "  source: |\n" in text and "\n    name: conv1d\n" in text
     assert hwnas.build(config)(torch.zeros(1, *data["space"]["input"])).shape == (1, 10)
 
     tampered = tmp_path / "tampered.json"

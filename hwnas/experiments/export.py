@@ -303,6 +303,19 @@ def export_run(
     return [out_dir / c.name for c in configs]
 
 
+class ReadableDumper(yaml.SafeDumper):
+    """Safe YAML with multi-line text (the embedded space's source) as a literal block, as
+    it reads in its own file, instead of one quoted line of escapes."""
+
+
+def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None  # PyYAML falls back to quotes where | cannot hold it
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+ReadableDumper.add_representer(str, _text)
+
+
 def _same(new: Path, old: Path) -> bool:
     return old.is_file() and old.read_bytes() == new.read_bytes()
 
@@ -363,7 +376,7 @@ def _export_one(
             }
     path = stem.with_suffix(".yaml" if fmt == "yaml" else ".json")
     if fmt == "yaml":
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        path.write_text(yaml.dump(data, Dumper=ReadableDumper, sort_keys=False))
     else:
         path.write_text(json.dumps(data, indent=2))
     return path
