@@ -122,9 +122,13 @@ def test_torch_cpu_backend_measures_eager():
 def test_torch_backend_times_each_float_precision_on_its_own_copy():
     model = nn.Sequential(nn.Conv1d(4, 8, 3), nn.GELU())
     weight = model[0].weight
-    ms = measure_latencies(model, (4, 16), ["fp32", "fp16"], backend="torch-cpu", **FAST)
-    assert [m.precision for m in ms] == ["fp32", "fp16"] and all(m.median_ms > 0 for m in ms)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    floats = ["fp32", "fp16"] if device == "cuda" else ["fp32"]
+    ms = measure_latencies(model, (4, 16), floats, backend=f"torch-{device}", **FAST)
+    assert [m.precision for m in ms] == floats and all(m.median_ms > 0 for m in ms)
     assert model[0].weight is weight and weight.dtype == torch.float32  # the caller's model
+    with pytest.raises(BackendError, match="torch-cpu' does not time fp16"):
+        measure_latencies(model, (4, 16), ["fp32", "fp16"], backend="torch-cpu", **FAST)
 
 
 def test_mixed_precision_mappings_with_the_same_precisions_are_measured_apart(monkeypatch):
@@ -677,6 +681,18 @@ def test_profile_refuses_a_precision_the_space_lacks_and_an_empty_held_out_set(t
     assert hwnas(*common, "--samples", "1", "--archs-only", *quick) == 0
     said = capsys.readouterr().out
     assert f"{out}: 1 rows (0 failed), measured on " in said and "onnxruntime-cpu" in said
+    again = tmp_path / "again.csv"  # a repeated precision is profiled once
+    repeated = ("--precision", "fp32", "--precision", "fp32,fp32")
+    assert hwnas(*common[:-1], str(again), "--samples", "1", "--archs-only", *repeated, *quick) == 0
+    assert read_profile(again).meta["precisions"] == ["fp32"] and len(read_profile(again).rows) == 1
+
+    torch_cpu = (*common[:-1], str(tmp_path / "t.csv"), "--backend", "torch-cpu", *quick)
+    assert hwnas(*torch_cpu, "--samples", "1") == 1  # the space's int8: refused, not N failed rows
+    assert "torch-cpu' has no integer kernels" in capsys.readouterr().err
+    conv1d = ["latency", "profile", "--space", "conv1d", *torch_cpu[4:], "--precision", "fp16"]
+    assert hwnas(*conv1d) == 1  # would run for minutes in PyTorch's CPU fallbacks
+    assert "does not time fp16" in capsys.readouterr().err
+    assert not (tmp_path / "t.csv").exists()
 
 
 def _edited_profile(tmp_path: Path, field: str, value: str, row: int = 1) -> Path:
@@ -708,6 +724,22 @@ def test_a_bad_row_is_refused_quoting_its_field_and_value(tmp_path, field, value
     profile = _edited_profile(tmp_path, field, value)
     with pytest.raises(ProfileError, match=rf"tiny2d_ort.csv: row .*: {field} {value!r} is not"):
         read_profile(profile)
+
+
+def test_fit_never_writes_over_its_profile_and_names_unusable_files(profile_path, tmp_path, capsys):
+    profile = tmp_path / "p.csv"
+    profile.write_bytes(profile_path.read_bytes())
+    meta = profile.with_suffix(".json")
+    meta.write_bytes(profile_path.with_suffix(".json").read_bytes())
+    for out in (meta, profile):
+        assert hwnas("latency", "fit", str(profile), "-o", str(out)) == 1
+        assert f"-o {out}: that is a file of the profile {profile}" in capsys.readouterr().err
+    assert meta.read_bytes() == profile_path.with_suffix(".json").read_bytes()  # intact
+    assert hwnas("latency", "fit", str(profile), "-o", str(tmp_path)) == 1
+    assert f"{tmp_path}: is a folder" in capsys.readouterr().err
+    profile.write_bytes(bytes(range(256)) * 8)  # binary, not a table
+    assert hwnas("latency", "fit", str(profile), "-o", str(tmp_path / "lut.json")) == 1
+    assert f"{profile}: not a profile table" in capsys.readouterr().err
 
 
 def test_fit_refuses_a_profile_without_every_part(space, profile_path, tmp_path, capsys):

@@ -107,7 +107,13 @@ def fit(
     """Build a predictor from a profile and save it as data."""
     from hwnas.predictors.evaluation import fit_from_profile
     from hwnas.predictors.fingerprint import describe_device
+    from hwnas.predictors.profile import ProfileError, metadata_path
 
+    for source in filter(None, (profile_path, parts)):  # never written over: that loses data
+        if out.resolve() in (source.resolve(), metadata_path(source).resolve()):
+            raise ProfileError(
+                f"-o {out}: that is a file of the profile {source}; give the predictor another name"
+            )
     predictor = fit_from_profile(profile_path, kind, parts=parts)
     predictor.save(out)
     typer.echo(

@@ -47,6 +47,9 @@ class Backend(Protocol):
     def measured_precision(self, precision: str) -> str:
         """The precision really measured for `precision` (the closest real kernel)."""
 
+    def check_precision(self, precision: str) -> None:
+        """Raise `BackendError` if the backend cannot time `precision` at all."""
+
     def runners(
         self,
         model: nn.Module,
@@ -73,6 +76,9 @@ class OnnxRuntimeCPU:
 
     def measured_precision(self, precision: str) -> str:
         return self.substitutions.get(precision, precision)
+
+    def check_precision(self, precision: str) -> None:
+        return None  # every precision: float kernels, QDQ int8 (w4a8 timed as int8)
 
     def runners(self, model, example, precisions, threads, clock):
         import onnxruntime as ort
@@ -137,10 +143,23 @@ class TorchEager:
         if precision not in FLOAT_PRECISIONS:
             raise BackendError(
                 f"backend {self.name!r} has no integer kernels in eager mode; it runs "
-                f"{' and '.join(FLOAT_PRECISIONS)} only, not {precision} "
+                f"{' and '.join(self.float_precisions)} only, not {precision} "
                 "(use onnxruntime-cpu for int8/w4a8)"
             )
+        if precision not in self.float_precisions:
+            raise BackendError(
+                f"backend {self.name!r} does not time fp16: PyTorch's fp16 kernels on a CPU "
+                "are unoptimised fallbacks (a depthwise convolution ran for minutes), no "
+                "deployment speed; use torch-cuda for fp16, or fp32"
+            )
         return precision
+
+    @property
+    def float_precisions(self) -> tuple[str, ...]:
+        return FLOAT_PRECISIONS if self.device == "cuda" else ("fp32",)
+
+    def check_precision(self, precision: str) -> None:
+        self._one_float_precision(precision)
 
     def runners(self, model, example, precisions, threads, clock):
         self.check_available()

@@ -161,6 +161,8 @@ class LatencyPredictor(ABC):
     def save(self, path: str | Path) -> Path:
         """Write the predictor as a JSON data file."""
         path = Path(path)
+        if path.is_dir():
+            raise PredictorError(f"{path}: is a folder; give the predictor file's path (.json)")
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "format_version": FORMAT_VERSION,

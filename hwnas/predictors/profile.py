@@ -288,7 +288,7 @@ def read_profile(path: str | Path) -> Profile:
             dtype={c: str for c in ("arch_key", "error", "median_ms", "round_medians_ms")},
             keep_default_na=False,
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ProfileError(f"{path}: not a profile table: {e}") from None
     missing = [c for c in ("row_id", "kind", "status", "median_ms") if c not in rows.columns]
     if missing:
@@ -581,11 +581,17 @@ def build_profile(
         raise ProfileError(f"block_copies must be >= 1, got {block_copies}")
     if passes < 1:
         raise ProfileError(f"passes must be >= 1, got {passes}")
+    precisions = _check_precisions(space, precisions or _space_precisions(space))
     try:  # before anything is written: a typo must not leave a profile that blocks a rerun
-        get_backend(backend).check_available()
+        runtime = get_backend(backend)
+        runtime.check_available()
     except (ValueError, BackendError) as e:
         raise ProfileError(str(e)) from None
-    precisions = _check_precisions(space, precisions or _space_precisions(space))
+    for precision in precisions:  # not row by row: one failure marked a batch's every row
+        try:
+            runtime.check_precision(precision)
+        except BackendError as e:
+            raise ProfileError(f"{e}; give --precision with those it times") from None
     reference = space_reference(space)
     meta = {
         "format_version": FORMAT_VERSION,
@@ -695,7 +701,7 @@ def _check_precisions(space: SearchSpace, precisions: Sequence[str]) -> tuple[st
             f"--precision {', '.join(foreign)}: not a precision of space {space.name!r} "
             f"({', '.join(own)})"
         )
-    return tuple(precisions)
+    return tuple(dict.fromkeys(precisions))  # each once: a repeat would time every part twice
 
 
 def _space_precisions(space: SearchSpace) -> list[str]:
