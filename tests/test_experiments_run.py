@@ -370,11 +370,11 @@ def test_ctrl_c_while_claiming_leaves_no_claim_running(
 
     create, created = RunStore._create_claim, []
 
-    def interrupted_create(self, arch):  # the third claim of the call is never made
+    def interrupted_create(self, arch, origin):  # the third claim of the call is never made
         created.append(arch)
         if len(created) == 3:
             raise KeyboardInterrupt
-        return create(self, arch)
+        return create(self, arch, origin)
 
     monkeypatch.setattr(RunStore, "_create_claim", interrupted_create)
     with pytest.raises(KeyboardInterrupt):
@@ -397,6 +397,27 @@ def test_two_drivers_share_one_journal_without_duplicates(tmp_path: Path) -> Non
     assert not [t for t in trials if outcome_of(t) == "running"]
     by_driver = Counter(t.user_attrs["hwnas_driver"] for t in trials if outcome_of(t) == "ok")
     assert len(by_driver) == 2, by_driver  # both evaluated some: the work was shared
+
+
+def test_a_driver_that_joins_a_run_of_fast_evaluations_shares_the_work(tmp_path: Path) -> None:
+    """Table lookups take microseconds. A second driver (same seed) that joined once the
+    first had results used to propose only what the first had already claimed, since its
+    searcher never heard of the other's newer claims, and evaluated nothing."""
+    run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
+    exp.write_text(nb201_experiment(run_dir, 1200))
+    first = start_driver(exp)
+    deadline = time.monotonic() + 120
+    while sum(outcome_of(t) == "ok" for t in trials_of(run_dir)) < 20:
+        assert time.monotonic() < deadline and first.poll() is None, "the first driver stopped"
+        time.sleep(0.1)
+    second = start_driver(exp)
+    for d in (first, second):
+        assert d.wait(timeout=300) == 0, d.stderr.read()
+    keys = evaluated_keys(run_dir)
+    assert len(keys) == 1200 and len(set(keys)) == 1200
+    trials = trials_of(run_dir)
+    by_driver = Counter(t.user_attrs["hwnas_driver"] for t in trials if outcome_of(t) == "ok")
+    assert len(by_driver) == 2 and min(by_driver.values()) >= 100, by_driver
 
 
 def test_a_metric_no_evaluation_returns_stops_the_run_at_once(tmp_path: Path) -> None:

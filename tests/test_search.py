@@ -167,6 +167,32 @@ def test_restore_continues_the_same_search(name, space, evaluator):
             restored.tell(arch, evaluator.evaluate(arch))
 
 
+@pytest.mark.parametrize("name", BLACK_BOX)
+def test_streams_of_one_seed_propose_apart_and_learn_what_others_evaluate(name, space, evaluator):
+    """Two drivers of a run: the same seed and trials, other streams, other candidates; what
+    one evaluates is told to the other, and what it has in flight is pending there."""
+    objectives = ACCURACY if name != "nsga2" else [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    first, second = make(name, space, objectives), make(name, space, objectives)
+    second.stream = 1
+    for _ in range(4):
+        mine, theirs = first.ask(3), second.ask(3)
+        assert not {a.key for a in mine} & {a.key for a in theirs}
+        in_flight = theirs.pop()  # still being evaluated by the second driver
+        first.pending(in_flight)
+        for arch in mine:
+            first.tell(arch, evaluator.evaluate(arch))
+            second.tell(arch, evaluator.evaluate(arch))  # an outside result there
+        for arch in theirs:
+            second.tell(arch, evaluator.evaluate(arch))
+            first.tell(arch, evaluator.evaluate(arch))
+        second.tell(in_flight, evaluator.evaluate(in_flight))
+        first.tell(in_flight, evaluator.evaluate(in_flight))
+    assert {t.arch.key for t in first.trials} == {t.arch.key for t in second.trials}
+    alone = make(name, space, objectives)  # stream 0 proposes what a lone searcher does
+    alone.restore([(t.arch, t.metrics) for t in first.trials])
+    assert [a.key for a in alone.ask(3)] == [a.key for a in first.ask(3)]
+
+
 def test_nsga2_proposes_while_one_parent_is_in(space, evaluator):
     objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
     for seed in range(5):  # the rest of generation 0 in flight: nothing to cross yet

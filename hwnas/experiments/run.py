@@ -38,6 +38,9 @@ from hwnas.experiments.components import (
 from hwnas.experiments.config import ExperimentConfig, ExperimentError
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.storage import (
+    ARCH,
+    EVALUATED,
+    KEY,
     RUNNING,
     SNAPSHOT,
     SPACE_SNAPSHOT,
@@ -48,6 +51,7 @@ from hwnas.experiments.storage import (
     check_run_dir,
     check_same_storage,
     first_line,
+    outcome_of,
     space_source,
     storage_name,
     trial_metrics,
@@ -188,6 +192,7 @@ class _Loop:
         self.by_me = 0
         self.exhausted = False
         self.shown: set[int] = set()  # trial numbers of the evaluations the display has
+        self.learned: set[int] = set()  # trial numbers the searcher has been kept in step with
 
     def run(self, show: bool) -> RunSummary:
         store = self.store
@@ -195,6 +200,7 @@ class _Loop:
         history = store.history()
         if history:
             self.searcher.restore(history)
+        self.searcher.stream = store.stream()
         live = store.running_keys()
         self.rerun = [a for a, m in history if m is None and a.key not in live]
         self.waiting = {a.key: a for a, m in history if m is None and a.key in live}
@@ -234,6 +240,7 @@ class _Loop:
                 return "time limit"
             if time.monotonic() - last_check >= beat_every:
                 self.rerun.extend(self.store.fail_stale())
+                self.searcher.stream = self.store.stream()  # drivers came or went
                 last_check = time.monotonic()
             done, running = self._global_counts(display)
             self._settle_waiting()
@@ -251,11 +258,32 @@ class _Loop:
             display.set_in_flight(len(self.in_flight))
 
     def _global_counts(self, display: SearchProgress) -> tuple[int, int]:
-        """Evaluations and live claims of every driver; shows the new evaluations."""
+        """Evaluations and live claims of every driver; shows the new evaluations and keeps
+        the searcher in step with the other drivers."""
         trials = self.store.trials()
         self._show(trials, display.result)
+        self._learn_from_others(trials)
         counts = self.store.counts(trials)
         return counts["ok"] + counts["failed"], counts[RUNNING]
+
+    def _learn_from_others(self, trials: list[FrozenTrial]) -> None:
+        """Tell the searcher what other drivers evaluated, and mark their live claims pending
+        (awaited like our own candidates they evaluate), so drivers sharing a run search as one
+        searcher with more workers: without this, drivers of one seed proposed the same
+        candidates, and the one behind evaluated none."""
+        for t in trials:
+            if t.number in self.learned:
+                continue
+            self.learned.add(t.number)
+            outcome, key = outcome_of(t), t.user_attrs.get(KEY)
+            if key is None or key in self.in_flight:  # our own: told when it is stored
+                continue
+            arch = Arch.from_json(t.user_attrs[ARCH])
+            if outcome in EVALUATED:
+                self._tell(arch, trial_metrics(t))
+            elif outcome == RUNNING and not self.searcher.seen(arch):
+                self.searcher.pending(arch)
+                self.waiting[key] = arch
 
     def _show(self, trials: list[FrozenTrial], show: Callable[[Metrics], None]) -> None:
         """Give the display the evaluations it has not had yet, whichever driver stored them."""

@@ -492,6 +492,14 @@ class RunStore:
             thread.join()
             self.heartbeat(stopped=True)
 
+    def stream(self) -> int:
+        """This driver's place among the drivers alive (0 when alone): its searcher's
+        proposal stream, so drivers sharing a run propose different candidates."""
+        prefix = "hwnas_driver:"
+        drivers = {n.removeprefix(prefix) for n in self.study.user_attrs if n.startswith(prefix)}
+        alive = (drivers - self._dead_drivers()) | {self.driver}
+        return sorted(alive).index(self.driver)
+
     def _dead_drivers(self) -> set[str]:
         return dead_drivers(self.study, self.grace_s) - {self.driver}
 
@@ -588,7 +596,7 @@ class RunStore:
             return SURPLUS, None
         return "", None
 
-    def _create_claim(self, arch: Arch, origin: dict[str, float | int]) -> Claim:
+    def _create_claim(self, arch: Arch, origin: dict[str, float | int] | None = None) -> Claim:
         params = {k: v for k, v in arch.items() if k in self._distributions}
         template = FrozenTrial(
             number=0,

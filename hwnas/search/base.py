@@ -138,6 +138,9 @@ def number_setting(name: str, value: Any, low: float, high: float = math.inf) ->
     return float(value)
 
 
+STREAM_TAG = 0x5EED  # marks a stream in `Searcher.entropy`, apart from the counters
+
+
 def derive_rng(*entropy: int) -> np.random.Generator:
     """A generator that depends only on these integers (seed, counters, ...)."""
     return np.random.default_rng([int(e) for e in entropy])
@@ -158,6 +161,11 @@ class Searcher(ABC):
     #: there, so a resumed run does not train them again), or None to keep nothing.
     #: `hwnas.experiments` gives every searcher one kept in the run's storage.
     memo: MutableMapping[str, Any] | None = None
+    #: Which of several drivers sharing a run this searcher proposes for: each stream draws
+    #: other candidates from the same seed and trials (drivers of one seed would otherwise
+    #: propose the same ones, and the slower would evaluate none). Stream 0 proposes what a
+    #: lone searcher does. `hwnas.experiments` sets it from the drivers alive.
+    stream: int = 0
 
     def __init__(
         self,
@@ -218,11 +226,17 @@ class Searcher(ABC):
         for arch, metrics in history:
             if arch.key in self._by_key:
                 raise ValueError(f"restore: arch {arch.key} appears twice in the history")
-            trial = self._register(self.space.validate(arch))
             if metrics is None:
-                self._restored_pending(trial)
+                self.pending(arch)
             else:
                 self.tell(arch, metrics)
+
+    def pending(self, arch: Arch) -> None:
+        """`arch` is being evaluated elsewhere (another driver asked it): it counts as asked,
+        so it is never proposed again, and its result may be told later."""
+        if arch.key in self._by_key:
+            raise ValueError(f"pending: arch {arch.key} was already asked or told")
+        self._restored_pending(self._register(self.space.validate(arch)))
 
     def origin(self, arch: Arch) -> dict[str, float | int]:
         """Where this searcher's proposal `arch` came from, as named numbers a run stores with
@@ -276,8 +290,14 @@ class Searcher(ABC):
         return arch.key in self._by_key
 
     def rng_for_ask(self, *extra: int) -> np.random.Generator:
-        """The generator for the next proposal: a function of the seed and the ask count."""
-        return derive_rng(self.seed, len(self.trials), *extra)
+        """The generator for the next proposal: a function of the seed, the ask count (and
+        the stream)."""
+        return derive_rng(*self.entropy(len(self.trials), *extra))
+
+    def entropy(self, *counters: int) -> tuple[int, ...]:
+        """What a proposal's generator is seeded with: the seed, `counters`, and the stream
+        unless it is 0."""
+        return (self.seed, *counters, *((STREAM_TAG, self.stream) if self.stream else ()))
 
     def sample_unseen(self, rng: np.random.Generator, exclude: set[str] = frozenset()) -> Arch:
         """A uniform sample of the space that was neither seen nor is in `exclude`.
@@ -305,7 +325,8 @@ class Searcher(ABC):
         return None
 
     def _restored_pending(self, trial: Trial) -> None:
-        """Hook: `restore` met a trial still in flight (subclasses update their own state)."""
+        """Hook: a trial in flight elsewhere was registered (`pending`, also from `restore`);
+        subclasses update their own state."""
         return None
 
     # -- internals -------------------------------------------------------------------------

@@ -150,14 +150,14 @@ class NSGA2Searcher(Searcher):
 
     def _propose_one(self, index: int, batch_keys: set[str]) -> Arch:
         for attempt in range(self.max_tries):
-            self.sampler.reseed(int(derive_rng(self.seed, index, attempt).integers(2**32)))
+            self.sampler.reseed(int(derive_rng(*self.entropy(index, attempt)).integers(2**32)))
             trial = self.study.ask()
             arch = self.space.suggest(trial)
             if not self.seen(arch) and arch.key not in batch_keys:
                 self._optuna_trials[arch.key] = trial
                 return arch
             self.study.tell(trial, state=TrialState.FAIL)
-        arch = self.sample_unseen(derive_rng(self.seed, index, self.max_tries), batch_keys)
+        arch = self.sample_unseen(derive_rng(*self.entropy(index, self.max_tries)), batch_keys)
         self._optuna_trials[arch.key] = self._enqueued(arch)
         return arch
 
