@@ -253,6 +253,13 @@ def test_reading_a_run_without_storage_creates_none(
         f"hwnas: error: {db}: not found (the run has no stored results)"
     )
     assert not db.exists()
+    db.touch()  # an empty file: read commands do not write Optuna's tables into it
+    assert hwnas("status", str(tmp_path / "run")) == 1
+    assert (
+        capsys.readouterr().err.strip()
+        == f"hwnas: error: {db}: empty (the run has no stored results)"
+    )
+    assert db.stat().st_size == 0
     db.write_text("not a database")
     assert hwnas("pareto", str(tmp_path / "run")) == 1
     err = capsys.readouterr().err.strip()

@@ -153,6 +153,8 @@ def open_optuna_storage(
     file = storage_file(config, run_dir)
     if not create and file is not None and not file.is_file():
         raise ExperimentError(f"{file}: not found (the run has no stored results)")
+    if not create and file is not None and file.stat().st_size == 0:  # opening would write it
+        raise ExperimentError(f"{file}: empty (the run has no stored results)")
     if config.journal:
         return _open_journal(file, create)
     url = config.url or _sqlite_url(file, read_only=not create)  # file is set when url is not
