@@ -336,8 +336,12 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     run, html = str(tmp_path / "run"), tmp_path / "report.html"
     assert hwnas("pareto", run, "--json", "--html", str(html)) == 0
     out, err = capsys.readouterr()
-    assert json.loads(out)["front"] and f"wrote {html}" in err  # stdout is the JSON alone
-    assert "plotly" in html.read_text()[:5000]
+    front = json.loads(out)
+    assert front["front"] and f"wrote {html}" in err  # stdout is the JSON alone
+    report = html.read_text()
+    assert "plotly" in report[:5000]
+    assert f"<h2>Pareto front: {len(front['front'])} members</h2>" in report  # the table too
+    assert all(f"<td>{row['trial']}</td>" in report for row in front["front"])
 
     assert hwnas("pareto", run, "--objectives", ",") == 1  # not a table without metrics
     out, err = capsys.readouterr()

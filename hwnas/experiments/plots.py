@@ -199,6 +199,28 @@ def write_report(results: RunResults, objectives: Objectives, path: Path) -> Pat
     make_folder(path.parent, f"report {path}")
     path.write_text(
         f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1>{''.join(parts)}</body></html>"
+        f"<body><h1>{title}</h1>{front_summary(results, objectives)}{''.join(parts)}"
+        "</body></html>"
     )
     return path
+
+
+def front_summary(results: RunResults, objectives: Objectives) -> str:
+    """The front as an HTML table (trial, objectives, architecture) with its hypervolume
+    and reference point, as `hwnas pareto` prints them; a line when nothing is feasible."""
+    if results.candidates().empty:
+        return "<p>No feasible successful evaluation yet.</p>"
+    front = results.pareto(objectives)
+    table = pd.DataFrame(
+        {
+            "trial": front["number"],
+            **{m: front[m] for m, _ in objectives},
+            "architecture": [results.describe(results.arch(int(n))) for n in front["number"]],
+        }
+    )
+    html = f"<h2>Pareto front: {len(front)} members</h2>{table.to_html(index=False)}"
+    if len(objectives) > 1:
+        reference = ", ".join(f"{v:.6g}" for v in results.reference_point(objectives))
+        hv = results.hypervolume(objectives)
+        html += f"<p>hypervolume {hv:.6g} (reference point, as losses: {reference})</p>"
+    return html
