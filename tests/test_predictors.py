@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -824,4 +827,14 @@ def test_an_interrupted_profile_says_it_is_kept_and_resumable(tmp_path, monkeypa
     assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out)) == 130
     assert capsys.readouterr().err == (
         f"interrupted: {out} is kept; re-running the same command resumes it\n"
+    )
+
+    def terminated(*args, **kwargs):  # a batch scheduler's SIGTERM while measuring
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal handler interrupts this
+
+    monkeypatch.setattr("hwnas.predictors.build_profile", terminated)
+    assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out)) == 143
+    assert capsys.readouterr().err == (
+        f"terminated: {out} is kept; re-running the same command resumes it\n"
     )

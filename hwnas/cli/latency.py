@@ -63,31 +63,35 @@ def profile(
     limit: int = typer.Option(None, "--limit", min=1, help="stop after this many new rows"),
 ) -> None:
     """Measure a space's parts and N random architectures into a profile (resumable)."""
+    from hwnas.experiments.run import Terminated, terminate_as_interrupt
     from hwnas.predictors import build_profile  # heavy: imported per command
     from hwnas.predictors.fingerprint import describe_device
 
     try:
-        result = build_profile(
-            get_space(space),
-            out,
-            backend=backend,
-            precisions=[p for item in precision or [] for p in item.split(",") if p],
-            samples=samples,
-            seed=seed,
-            archs_only=archs_only,
-            threads=threads,
-            batch_size=batch_size,
-            warmup=warmup,
-            runs=runs,
-            rounds=rounds,
-            clock=clock,
-            block_copies=block_copies,
-            passes=passes,
-            limit=limit,
-        )
-    except KeyboardInterrupt:  # the rows measured so far are flushed to the profile
-        typer.echo(f"interrupted: {out} is kept; re-running the same command resumes it", err=True)
-        raise typer.Exit(130) from None
+        with terminate_as_interrupt():  # SIGTERM (a batch scheduler's stop) as Ctrl-C
+            result = build_profile(
+                get_space(space),
+                out,
+                backend=backend,
+                precisions=[p for item in precision or [] for p in item.split(",") if p],
+                samples=samples,
+                seed=seed,
+                archs_only=archs_only,
+                threads=threads,
+                batch_size=batch_size,
+                warmup=warmup,
+                runs=runs,
+                rounds=rounds,
+                clock=clock,
+                block_copies=block_copies,
+                passes=passes,
+                limit=limit,
+            )
+    except KeyboardInterrupt as e:  # the rows measured so far are flushed to the profile
+        terminated = isinstance(e, Terminated)
+        why = "terminated" if terminated else "interrupted"
+        typer.echo(f"{why}: {out} is kept; re-running the same command resumes it", err=True)
+        raise typer.Exit(143 if terminated else 130) from None
     failed = result.rows[result.rows["status"] != "ok"]
     device = describe_device(result.measured_on())
     typer.echo(f"{out}: {len(result.rows)} rows ({len(failed)} failed), measured on {device}")

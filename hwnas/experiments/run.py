@@ -211,7 +211,7 @@ class _Loop:
         stopped_by = None  # stays None when interrupted (the exception goes on up)
         with store.beating():
             try:
-                with self.executor, display, _terminate_as_interrupt():
+                with self.executor, display, terminate_as_interrupt():
                     stopped_by = self._loop(display)
                     self._show(store.trials(), display.result)  # the last line: the run's end
             except ClusterLost:
@@ -361,7 +361,7 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM into `Terminated` while the block runs (in the main thread only: Python
     delivers signals there). Installed after Ray started, which sets a handler of its own;
     Ray turns the interrupt of a blocking call into a plain KeyboardInterrupt, so the signal
