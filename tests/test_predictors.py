@@ -688,6 +688,22 @@ def test_profile_refuses_a_precision_the_space_lacks_and_an_empty_held_out_set(t
     repeated = ("--precision", "fp32", "--precision", "fp32,fp32")
     assert hwnas(*common[:-1], str(again), "--samples", "1", "--archs-only", *repeated, *quick) == 0
     assert read_profile(again).meta["precisions"] == ["fp32"] and len(read_profile(again).rows) == 1
+    many = str(len(os.sched_getaffinity(0)) + 1)  # more threads than cores: said, still measured
+    with pytest.warns(UserWarning, match=f"threads: {many} is more than the .* cores"):
+        assert (
+            hwnas(
+                *common[:-1],
+                str(tmp_path / "m.csv"),
+                "--samples",
+                "1",
+                "--archs-only",
+                "--threads",
+                many,
+                *quick,
+            )
+            == 0
+        )
+    capsys.readouterr()
 
     torch_cpu = (*common[:-1], str(tmp_path / "t.csv"), "--backend", "torch-cpu", *quick)
     assert hwnas(*torch_cpu, "--samples", "1") == 1  # the space's int8: refused, not N failed rows

@@ -23,8 +23,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -582,6 +584,13 @@ def build_profile(
     if passes < 1:
         raise ProfileError(f"passes must be >= 1, got {passes}")
     precisions = _check_precisions(space, precisions or _space_precisions(space))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if cores and threads > cores:
+        warnings.warn(
+            f"threads: {threads} is more than the {cores} cores this process may use: the "
+            "threads would compete for them and the latencies vary from run to run",
+            stacklevel=2,
+        )
     try:  # before anything is written: a typo must not leave a profile that blocks a rerun
         runtime = get_backend(backend)
         runtime.check_available()
