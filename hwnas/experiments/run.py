@@ -242,8 +242,9 @@ class _Loop:
                 self.rerun.extend(self.store.fail_stale())
                 self.searcher.stream = self.store.stream()  # drivers came or went
                 last_check = time.monotonic()
-            done, running = self._global_counts(display)
-            self._settle_waiting()
+            trials = self.store.trials()  # one read of the storage per round
+            done, running = self._global_counts(trials, display)
+            self._settle_waiting(trials)
             if self.limit is not None and done >= self.limit and not self.in_flight:
                 return "evaluations"
             self._launch(done, running)
@@ -257,10 +258,9 @@ class _Loop:
                 self._finish(arch, metrics, display)
             display.set_in_flight(len(self.in_flight))
 
-    def _global_counts(self, display: SearchProgress) -> tuple[int, int]:
+    def _global_counts(self, trials: list[FrozenTrial], display: SearchProgress) -> tuple[int, int]:
         """Evaluations and live claims of every driver; shows the new evaluations and keeps
         the searcher in step with the other drivers."""
-        trials = self.store.trials()
         self._show(trials, display.result)
         self._learn_from_others(trials)
         counts = self.store.counts(trials)
@@ -317,12 +317,12 @@ class _Loop:
             else:
                 self.waiting[arch.key] = arch
 
-    def _settle_waiting(self) -> None:
+    def _settle_waiting(self, trials: list[FrozenTrial]) -> None:
         """Tell the searcher about its candidates that another driver has now evaluated, and
         evaluate those the other driver gave back unevaluated (stopped, or interrupted)."""
         if not self.waiting:
             return
-        evaluated, running = self.store.evaluated(), self.store.running_keys()
+        evaluated, running = self.store.evaluated(trials), self.store.running_keys(trials)
         for key, arch in list(self.waiting.items()):
             if key in evaluated:
                 self._tell(arch, trial_metrics(evaluated[key]))

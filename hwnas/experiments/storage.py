@@ -520,9 +520,11 @@ class RunStore:
     def trials(self) -> list[FrozenTrial]:
         return self.study.get_trials(deepcopy=False)
 
-    def evaluated(self) -> dict[str, FrozenTrial]:
-        """The evaluated trial of every key (ok or failed evaluation)."""
-        return {t.user_attrs[KEY]: t for t in self.trials() if outcome_of(t) in EVALUATED}
+    def evaluated(self, trials: list[FrozenTrial] | None = None) -> dict[str, FrozenTrial]:
+        """The evaluated trial of every key (ok or failed evaluation), of `trials` when
+        given (one read of the storage), else of all."""
+        trials = self.trials() if trials is None else trials
+        return {t.user_attrs[KEY]: t for t in trials if outcome_of(t) in EVALUATED}
 
     def counts(self, trials: list[FrozenTrial] | None = None) -> dict[str, int]:
         """Trials by outcome: of `trials` when given (one read of the storage), else of all."""
@@ -576,9 +578,10 @@ class RunStore:
             raise
         return outcomes
 
-    def running_keys(self) -> set[str]:
-        """Keys with a live (RUNNING) claim of any driver."""
-        return {t.user_attrs[KEY] for t in self.trials() if outcome_of(t) == RUNNING}
+    def running_keys(self, trials: list[FrozenTrial] | None = None) -> set[str]:
+        """Keys with a live (RUNNING) claim of any driver, of `trials` when given."""
+        trials = self.trials() if trials is None else trials
+        return {t.user_attrs[KEY] for t in trials if outcome_of(t) == RUNNING}
 
     def _judge(
         self, claim: Claim, trials: list[FrozenTrial], limit: int | None
