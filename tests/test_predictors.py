@@ -854,3 +854,17 @@ def test_an_interrupted_profile_says_it_is_kept_and_resumable(tmp_path, monkeypa
     assert capsys.readouterr().err == (
         f"terminated: {out} is kept; re-running the same command resumes it\n"
     )
+
+
+def test_a_profile_whose_every_row_failed_is_an_error_and_is_kept(tmp_path, monkeypatch, capsys):
+    def cannot_run(*args, **kwargs):  # a runtime that refuses every network of the space
+        raise BackendError("backend 'onnxruntime-cpu' cannot run this model: no kernel")
+
+    monkeypatch.setattr("hwnas.predictors.profile.measure_latencies", cannot_run)
+    out = tmp_path / "p.csv"
+    quick = ("--warmup", "1", "--runs", "3", "--rounds", "1", "--samples", "2", "--archs-only")
+    assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out), *quick) == 1
+    said = capsys.readouterr()
+    assert f"{out}: 2 rows (2 failed)" in said.out and "no kernel" in said.out
+    assert "every row failed to measure" in said.err and "p.json" in said.err
+    assert len(read_profile(out).rows) == 2  # kept, for the errors it records

@@ -66,6 +66,7 @@ def profile(
     from hwnas.experiments.run import Terminated, terminate_as_interrupt
     from hwnas.predictors import build_profile  # heavy: imported per command
     from hwnas.predictors.fingerprint import describe_device
+    from hwnas.predictors.profile import ProfileError, metadata_path
 
     try:
         with terminate_as_interrupt():  # SIGTERM (a batch scheduler's stop) as Ctrl-C
@@ -97,6 +98,12 @@ def profile(
     typer.echo(f"{out}: {len(result.rows)} rows ({len(failed)} failed), measured on {device}")
     for _, row in failed.head(5).iterrows():
         typer.echo(f"  failed {row['row_id']}: {row['error'][:160]}")
+    if len(failed) and len(failed) == len(result.rows):  # nothing to fit: not a success
+        raise ProfileError(
+            f"{out}: every row failed to measure, so no predictor can be fitted from it; a "
+            f"resumed run does not retry failed rows: fix the cause, then delete {out} and "
+            f"{metadata_path(out).name}"
+        )
 
 
 @app.command()
