@@ -589,6 +589,30 @@ def test_ctrl_c_before_the_run_is_stored_says_to_start_it_not_to_resume(
     err = capsys.readouterr().err
     assert f"interrupted before the run was stored; start it with: hwnas search {exp}" in err
     assert "--resume" not in err and not (tmp_path / "run").exists()
+    assert "hwnas: interrupted\n" not in err  # said once, with what to do
+
+
+def test_an_interrupted_export_says_so_and_leaves_no_folder_or_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """Typer ends a Ctrl-C'd command with exit 130 and no word; an export stopped while it
+    makes its files keeps none of them and removes the folders it made."""
+    from hwnas.experiments import export as export_module
+
+    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
+    capsys.readouterr()
+    asked = []
+
+    def interrupted(model, *args, **kwargs):  # its weights are written by then
+        asked.append(model)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module, "export_onnx_checked", interrupted)
+    out_dir = tmp_path / "new" / "export"
+    run = str(tmp_path / "run")
+    assert hwnas("export", run, "--format", "onnx", "-o", str(out_dir)) == 130
+    assert capsys.readouterr().err == "hwnas: interrupted\n"
+    assert asked and not (tmp_path / "new").exists()
 
 
 def test_a_lost_ray_cluster_stops_the_run_resumably_and_costs_no_evaluations(

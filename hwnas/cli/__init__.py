@@ -45,6 +45,18 @@ def _register() -> None:
     app.add_typer(experiments.app)  # search, status, pareto, export, build: on the root
 
 
+_stop_said = False  # whether a stopped command said itself what it left
+
+
+def stopped(message: str, terminated: bool) -> typer.Exit:
+    """The exit of a command stopped by Ctrl-C (130) or SIGTERM (143), once `message` (what
+    is kept, how to go on) is printed; other stopped commands get a plain "interrupted"."""
+    global _stop_said
+    typer.echo(message, err=True)
+    _stop_said = True
+    return typer.Exit(143 if terminated else 130)
+
+
 def is_usage_error(e: Exception) -> bool:
     """Whether `e` is a click usage error (a bad option value, an unknown command...), from
     click itself or from the copy of click that typer bundles (typer 0.2x): it names the
@@ -63,6 +75,8 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global _stop_said
+    _stop_said = False
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
@@ -77,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("hwnas: aborted", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:  # before a command runs (typer ends one interrupted with 130)
+    except KeyboardInterrupt:  # before a command runs
         typer.echo("hwnas: interrupted", err=True)
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the one place errors become a one-line cause
@@ -89,5 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(e.exit_code)
         typer.echo(f"hwnas: error: {e}", err=True)
         sys.exit(1)
+    if code in (130, 143) and not _stop_said:  # typer ends a Ctrl-C'd command silently
+        typer.echo("hwnas: interrupted", err=True)
     if isinstance(code, int) and code:
         sys.exit(code)

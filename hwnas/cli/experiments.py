@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from hwnas.cli import stopped
+
 app = typer.Typer()
 
 ObjectivesOption = typer.Option(
@@ -60,15 +62,13 @@ def search(
         )
         raise typer.Exit(1) from None
     except KeyboardInterrupt as e:
-        why = "terminated" if isinstance(e, Terminated) else "interrupted"
+        terminated = isinstance(e, Terminated)
+        why = "terminated" if terminated else "interrupted"
         if (Path(config.run_dir) / SNAPSHOT).is_file():
-            typer.echo(f"hwnas: {why}; resume with: {resume_with}", err=True)
-        else:
-            typer.echo(
-                f"hwnas: {why} before the run was stored; start it with: {start_with}",
-                err=True,
-            )
-        raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
+            raise stopped(f"hwnas: {why}; resume with: {resume_with}", terminated) from None
+        raise stopped(
+            f"hwnas: {why} before the run was stored; start it with: {start_with}", terminated
+        ) from None
     if summary.stopped_by == ALREADY_COMPLETE:
         typer.echo(
             f"run {summary.run_dir} is already complete: {summary.evaluated} evaluations "
@@ -218,11 +218,9 @@ def _write_report(results, objs, html: Path) -> None:
     a failure is an error naming the option and the path."""
     from hwnas.experiments import ExperimentError
     from hwnas.experiments.plots import write_report
-    from hwnas.experiments.storage import make_folder
 
-    make_folder(html.parent, f"--html {html}")
     try:
-        write_report(results, objs, html)
+        write_report(results, objs, html, label=f"--html {html}")
     except OSError as e:
         raise ExperimentError(
             f"--html {html}: cannot write the report: {e.strerror or e}"

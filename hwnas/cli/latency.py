@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from hwnas.cli import stopped
 from hwnas.predictors.measure import DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.parts import BLOCK_COPIES
 from hwnas.spaces import get_space
@@ -91,8 +92,8 @@ def profile(
     except KeyboardInterrupt as e:  # the rows measured so far are flushed to the profile
         terminated = isinstance(e, Terminated)
         why = "terminated" if terminated else "interrupted"
-        typer.echo(f"{why}: {out} is kept; re-running the same command resumes it", err=True)
-        raise typer.Exit(143 if terminated else 130) from None
+        message = f"{why}: {out} is kept; re-running the same command resumes it"
+        raise stopped(message, terminated) from None
     failed = result.rows[result.rows["status"] != "ok"]
     device = describe_device(result.measured_on())
     typer.echo(f"{out}: {len(result.rows)} rows ({len(failed)} failed), measured on {device}")

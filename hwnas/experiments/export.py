@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.config import ExperimentError
-from hwnas.experiments.storage import DATASET_DIGEST, make_folder
+from hwnas.experiments.storage import DATASET_DIGEST, folder_for
 from hwnas.spaces import (
     Arch,
     SearchSpace,
@@ -272,16 +272,18 @@ def export_run(
     takes seconds per model).
 
     Every file is made in a scratch folder inside `out_dir` and moved in only once all are
-    made, so a failed export leaves nothing half-written. Re-exporting the same files is a
-    no-op: a file already there with the same content is left as it is (the same file, its
-    modification time unchanged); an existing file with other content (weights trained since,
-    an edited config, an export in another format) is replaced only with `overwrite`, never
-    silently."""
+    made, so a failed or interrupted export leaves nothing half-written (nor a folder it
+    made). Re-exporting the same files is a no-op: a file already there with the same
+    content is left as it is (the same file, its modification time unchanged); an existing
+    file with other content (weights trained since, an edited config, an export in another
+    format) is replaced only with `overwrite`, never silently."""
     rows = _pick(results, top, trial)
     out_dir = Path(out_dir)
-    make_folder(out_dir, f"export folder {out_dir}")
     data = data_record(results.config.dataset, results.study.user_attrs.get(DATASET_DIGEST))
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
+    with (
+        folder_for(out_dir, f"export folder {out_dir}"),
+        tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp,
+    ):
         staged = Path(tmp)
         bar = tqdm(
             [row for _, row in rows.iterrows()],

@@ -12,7 +12,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from hwnas.experiments.storage import make_folder
+from hwnas.experiments.storage import folder_for
 
 if TYPE_CHECKING:
     from hwnas.experiments.results import Objectives, RunResults
@@ -187,21 +187,23 @@ def all_figures(results: RunResults, objectives: Objectives) -> dict[str, go.Fig
     return figures
 
 
-def write_report(results: RunResults, objectives: Objectives, path: Path) -> Path:
+def write_report(
+    results: RunResults, objectives: Objectives, path: Path, label: str | None = None
+) -> Path:
     """All figures in one self-contained HTML file (plotly.js embedded: works offline), in a
-    folder made when missing."""
+    folder made when missing; `label` starts the error that a folder cannot be made."""
     figures = all_figures(results, objectives)
     parts = [
         fig.to_html(full_html=False, include_plotlyjs=i == 0)
         for i, fig in enumerate(figures.values())
     ]
     title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
-    make_folder(path.parent, f"report {path}")
-    path.write_text(
-        f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1>{front_summary(results, objectives)}{''.join(parts)}"
-        "</body></html>"
-    )
+    with folder_for(path.parent, label or f"report {path}"):
+        path.write_text(
+            f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1>{front_summary(results, objectives)}{''.join(parts)}"
+            "</body></html>"
+        )
     return path
 
 

@@ -109,6 +109,24 @@ def write_whole(path: Path, text: str) -> None:
         partial.unlink(missing_ok=True)
 
 
+@contextmanager
+def folder_for(folder: Path, label: str) -> Iterator[Path]:
+    """`folder`, made as `make_folder` makes it, for a body that fills it; when the body
+    fails or is interrupted, the folders made here that it left empty are removed again, so
+    a command that wrote nothing leaves nothing behind."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    make_folder(folder, label)
+    try:
+        yield folder
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()  # only an empty folder goes
+            except OSError:
+                break
+        raise
+
+
 def make_folder(folder: Path, label: str) -> None:
     """Make `folder` and its parents, or raise an error that starts with `label` and names
     the file standing where a folder must be (the OS says only "File exists")."""
