@@ -338,6 +338,7 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     out, err = capsys.readouterr()
     front = json.loads(out)
     assert front["front"] and f"wrote {html}" in err  # stdout is the JSON alone
+    assert all(type(row[m]) is int for row in front["front"] for m in ("params", "macs"))
     report = html.read_text()
     assert "plotly" in report[:5000]
     assert f"<h2>Pareto front: {len(front['front'])} members</h2>" in report  # the table too

@@ -199,7 +199,7 @@ def pareto(
                 "trial": int(r["number"]),
                 "key": r["key"],
                 "arch": results.describe(results.arch(int(r["number"]))),
-                **{m: float(r[m]) for m in metrics},
+                **{m: _json_number(r[m]) for m in metrics},
                 **({"origin": origin} if (origin := results.origin(r)) else {}),
             }
             for _, r in front.iterrows()
@@ -250,6 +250,15 @@ def _print_front(results, front, metrics, objs, hv) -> None:
         typer.echo(f"hypervolume ({', '.join(f'{m} {d}' for m, d in objs)}): {hv:.6g}")
     if "latency_ms" in metrics and (source := latency_source(results.config)):
         typer.echo(f"latency_ms: {source}")
+
+
+def _json_number(value: float) -> int | float | None:
+    """A metric as JSON: counts (params, bytes) as integers, a missing value as null (NaN is
+    no JSON)."""
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return int(value) if value == int(value) else value
 
 
 def _fmt(value: float) -> str:
