@@ -3,6 +3,7 @@ saves as data, and names what it cannot predict."""
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +128,13 @@ def test_fewer_than_two_distinct_measurements_are_refused(space, small):
         TransferPredictor(sources, space).fit([archs[0]] * 4, [target[0]] * 4)
     with pytest.raises(PredictorError, match="all equal"):
         TransferPredictor(sources, space).fit(archs[:4], [5.0] * 4)
+
+
+def test_a_source_that_is_the_target_itself_is_warned_about(space, small):
+    archs, sources, target = small
+    leaked = sources.assign(target=target)  # the device being fitted is also a source
+    with pytest.warns(UserWarning, match="column 'target' holds exactly the latencies being"):
+        TransferPredictor(leaked, space).fit(archs[:10], target[:10])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the honest table: no warning
+        TransferPredictor(sources, space).fit(archs[:10], target[:10])

@@ -19,6 +19,7 @@ rows) and refit on load.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,7 @@ class TransferPredictor(LatencyPredictor):
                 "the target latencies are all equal: they say nothing about which "
                 "architecture is faster; measure architectures that differ"
             )
+        self._warn_if_a_source_is_the_target(archs, y)
         log_y = np.log(y)
         self._floor = 0.1 * float(y.min())
         coefs, loo = {}, {}
@@ -185,6 +187,22 @@ class TransferPredictor(LatencyPredictor):
         self.member_weights = self._weights(loo, log_y)
         self._train_archs, self._train_latencies = archs, [float(v) for v in y]
         return self
+
+    def _warn_if_a_source_is_the_target(self, archs: Sequence[Arch], y: np.ndarray) -> None:
+        """A source column equal to the measurements being fitted is the target device
+        itself: the predictions copy it, and no score of them says how well latency
+        transfers (a leak easy to make when sources and target come from one table)."""
+        keys = [a.key for a in archs if a.key in self.sources.index]
+        if len(keys) < len(archs):
+            return  # fit names the missing keys
+        for device in self.sources.columns:
+            if np.allclose(self.sources.loc[keys, device].to_numpy(), y, rtol=1e-9, atol=0):
+                warnings.warn(
+                    f"sources: column {device!r} holds exactly the latencies being fitted: "
+                    "the target device is among the sources, so the predictions copy it; "
+                    "leave it out of sources to predict a new device",
+                    stacklevel=3,
+                )
 
     def _weights(self, loo: dict[str, np.ndarray], log_y: np.ndarray) -> dict[str, float]:
         if len(log_y) < 3:  # leave-one-out says nothing yet
