@@ -203,6 +203,14 @@ def test_bad_npz_files_are_rejected_safely(tmp_path):
     )
     with pytest.raises(DatasetError, match=r"labels run up to 12 but y_train has no \[3, 4, 5\]"):
         load_dataset(labels)
+    for y, problem in (
+        (np.array([0.5, 1.5, 0.0, 1.0]), "y_train holds fractional values, not whole class"),
+        (np.array([0, 1, -1, 1]), "y_train holds negative values"),
+        (np.zeros((4, 1)), r"y_train has shape \(4, 1\), not \(N,\)"),
+    ):
+        bad = _write_npz(tmp_path / "y.npz", **{**np.load(labels), "y_train": y})
+        with pytest.raises(DatasetError, match=problem):
+            load_dataset(bad)
 
 
 def _npz_dataset(path, n_train=20, n_test=5, shape=(1, 40), **extra):

@@ -348,9 +348,10 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
             if not np.isfinite(out[field]).all():
                 raise DatasetError(f"dataset {name!r}: {field} has values beyond float32's range")
         else:
-            if a.ndim != 1 or a.dtype.kind == "f" and not np.all(a == np.round(a)) or a.min() < 0:
+            if problem := _label_problem(a):
                 raise DatasetError(
-                    f"dataset {name!r}: {field} must be a 1-D array of class indices >= 0"
+                    f"dataset {name!r}: {field} {problem}; labels are a 1-D array of class "
+                    "indices 0..C-1"
                 )
             out[field] = a.astype(np.int64)
     for split in SPLITS:
@@ -430,6 +431,17 @@ def load_dataset(
         num_classes=num_classes,
         standardisation=scaling,
     )
+
+
+def _label_problem(y: np.ndarray) -> str | None:
+    """What keeps `y` from being class indices, in words (None when nothing does)."""
+    if y.ndim != 1:
+        return f"has shape {y.shape}, not (N,)"
+    if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+        return "holds fractional values, not whole class numbers"
+    if y.min() < 0:
+        return "holds negative values"
+    return None
 
 
 def _check_labels(name: str, arrays: Arrays) -> None:
