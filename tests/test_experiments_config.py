@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from cli_runner import hwnas
 
 from hwnas.experiments.config import ExperimentError, load_experiment, parse_experiment
@@ -61,6 +62,22 @@ HOSTILE = {
     "run dir climbs out": (
         VALID.replace("run_dir: runs/t", "run_dir: runs/../../t"),
         "line 8: run_dir: run_dir must not contain '..'",
+    ),
+    "empty run dir": (
+        VALID.replace("run_dir: runs/t", "run_dir: ''"),
+        "run_dir: run_dir is empty; name the folder that keeps the run",
+    ),
+    "training without a dataset": (
+        VALID.replace("evaluator: tabular", "evaluator: train"),
+        "dataset: the train evaluator runs candidates on data; name it",
+    ),
+    "a second dataset in the evaluator settings": (
+        VALID.replace(
+            "evaluator: tabular",
+            "dataset: mnist1d\nevaluator: {name: zero_cost, settings: {zero_cost: "
+            "{dataset: digits}}}",
+        ),
+        "evaluator.settings.zero_cost.dataset: name the dataset once, as the top-level",
     ),
     "bad direction": (
         VALID.replace("direction: max", "direction: up"),
@@ -163,6 +180,50 @@ def test_unwritable_run_dir_fails_at_start(
     assert "run directory blocker/run is not writable" in err and "Traceback" not in err
 
 
+def test_a_file_that_is_not_utf8_text_is_named(tmp_path: Path) -> None:
+    latin1 = tmp_path / "exp.yaml"
+    latin1.write_bytes(VALID.replace("name: t", "name: t # café").encode("latin-1"))
+    with pytest.raises(ExperimentError, match=f"{latin1}: not a text \\(UTF-8\\) YAML file"):
+        load_experiment(latin1)
+
+
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_a_new_run_refuses_a_folder_of_other_files_and_a_seed_beyond_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """run_dir: . (or a project folder, or /) would mix the run's files into the user's."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(VALID.replace("run_dir: runs/t", "run_dir: ."))
+    assert hwnas("search", str(exp), "--quiet") == 1
+    err = capsys.readouterr().err
+    assert "run_dir . holds files that are not this run's (exp.yaml, notes.txt): a new run" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml", "notes.txt"]
+    exp.write_text(VALID.replace("evaluations: 4", "evaluations: 4\nseed: 99999999999999"))
+    assert hwnas("search", str(exp), "--quiet") == 1
+    assert "seed must be an integer <= 4294967295" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_training_on_a_cuda_device_this_machine_lacks_is_refused_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        VALID.replace(
+            "evaluator: tabular",
+            "dataset: digits\nevaluator: {name: train, settings: {train: {device: cuda}}}",
+        ).replace("nasbench201", "{name: nasbench201, input: [1, 8, 8]}")
+    )
+    assert hwnas("search", str(exp), "--quiet") == 1
+    err = capsys.readouterr().err
+    assert "evaluator.settings.train.device: 'cuda', but the evaluations run on this" in err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_full_disk_fails_at_start(tmp_path: Path) -> None:
     from hwnas.experiments.storage import check_run_dir
 
@@ -210,7 +271,7 @@ def test_the_supernet_trains_on_the_experiments_dataset_only(
 
     config = parse_experiment(
         f"name: d\nspace: {Path(__file__).parent / 'data' / 'tiny2d.yaml'}\n{dataset}"
-        "evaluator: zero_cost\nobjectives: [{metric: zc_synflow, direction: max}]\n"
+        "evaluator: latency\nobjectives: [{metric: latency_ms, direction: min}]\n"
         f"searcher: {{name: differentiable, settings: {settings}}}\nevaluations: 1\n"
         "run_dir: runs/d\n"
     )

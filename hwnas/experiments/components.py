@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwnas.experiments.config import ExperimentConfig, ExperimentError
+from hwnas.experiments.config import DATA_USERS, ExperimentConfig, ExperimentError
 from hwnas.spaces import SearchSpace, SpaceError, get_space
 
 
@@ -72,15 +72,37 @@ def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any 
 
 
 def check_executor(config: ExperimentConfig, address: str | None = None) -> None:
-    """Refuse Ray-only executor settings for the local executor (checked before any work:
+    """Refuse Ray-only executor settings for the local executor, and a CUDA device for the
+    evaluators when they run on this machine and it has none (checked before any work:
     building the executor may start Ray)."""
     ex = config.executor
+    if not (address or ex.address):
+        _check_local_devices(config)
     ray_only = {"resources", "max_in_flight", "timeout_s", "max_retries"} & ex.model_fields_set
     if ex.kind == "local" and not address and ray_only:
         raise ExperimentError(
             f"executor: {', '.join(sorted(ray_only))} need kind: ray (the local executor runs "
             "one evaluation at a time in this process and cannot stop or retry it)"
         )
+
+
+def _check_local_devices(config: ExperimentConfig) -> None:
+    """Every evaluation would fail on a CUDA device this machine lacks; a cluster's workers
+    (an address) may have one, so only evaluations run here are checked."""
+    import torch
+
+    for name in DATA_USERS:
+        device = config.evaluator.settings.get(name, {}).get("device")
+        try:
+            kind = torch.device(device).type if device is not None else "cpu"
+        except (RuntimeError, TypeError, ValueError):
+            continue  # not a device name at all: the evaluator says so
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ExperimentError(
+                f"evaluator.settings.{name}.device: {device!r}, but the evaluations run on "
+                "this machine, which has no CUDA GPU (torch.cuda.is_available() is False); "
+                "use cpu, or a Ray cluster with GPU workers (--address)"
+            )
 
 
 def make_executor(config: ExperimentConfig, evaluator, address: str | None = None):

@@ -28,6 +28,7 @@ from pydantic import (
 from hwnas.spaces.spec import YamlLoader, at_line, field_path, yaml_problem
 
 LATENCY_USERS = ("predictor", "differentiable")  # searchers that take the `latency` section
+DATA_USERS = ("train", "zero_cost")  # evaluators that run candidates on the `dataset`
 
 
 class ExperimentError(ValueError):
@@ -254,7 +255,9 @@ class ExperimentConfig(_Strict):
     @field_validator("run_dir")
     @classmethod
     def _no_parent(cls, v: str) -> str:
-        if not v or ".." in PurePosixPath(v.replace("\\", "/")).parts:
+        if not v.strip():
+            raise ValueError("run_dir is empty; name the folder that keeps the run")
+        if ".." in PurePosixPath(v.replace("\\", "/")).parts:
             raise ValueError(f"run_dir must not contain '..', got {v!r}")
         return v
 
@@ -275,7 +278,24 @@ class ExperimentConfig(_Strict):
             )
         if self.latency and self.latency.target_ms is not None:
             self._one_latency_target()
+        self._one_named_dataset()
         return self
+
+    def _one_named_dataset(self) -> None:
+        """The evaluators that run candidates on data take the top-level `dataset`, which the
+        run records (export passes on its standardisation) and checks for changes on resume;
+        no silent default, and no second dataset in their settings."""
+        for name in [n for n in self.evaluator.names if n in DATA_USERS]:
+            if self.dataset is None:
+                raise ValueError(
+                    f"dataset: the {name} evaluator runs candidates on data; name it "
+                    "(dataset: mnist1d, digits, a .npz file, ...)"
+                )
+            if "dataset" in self.evaluator.settings.get(name, {}):
+                raise ValueError(
+                    f"evaluator.settings.{name}.dataset: name the dataset once, as the "
+                    "top-level `dataset`, which the run records and checks for changes"
+                )
 
     def _one_latency_target(self) -> None:
         """`latency.target_ms` steers the differentiable searcher only, and must not compete
@@ -367,4 +387,6 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         text = path.read_text()
     except OSError as e:
         raise ExperimentError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ExperimentError(f"{path}: not a text (UTF-8) YAML file") from None
     return parse_experiment(text, str(path))

@@ -48,6 +48,7 @@ from hwnas.experiments.storage import (
     Claim,
     ClaimLost,
     RunStore,
+    check_new_run_dir,
     check_run_dir,
     check_same_storage,
     first_line,
@@ -95,6 +96,7 @@ def run_experiment(
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
     with _removed_if_left_empty(run_dir):
+        check_new_run_dir(config, run_dir)
         check_run_dir(run_dir)
         check_same_storage(config, run_dir)
         existing = (run_dir / SNAPSHOT).is_file()

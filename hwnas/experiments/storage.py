@@ -92,6 +92,28 @@ def check_run_dir(run_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         )
 
 
+def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
+    """A new run goes into a new or empty folder: one that already holds other files (the
+    current directory, a folder of runs, a project) would mix the run's files into them.
+    What a start of this same run may have left (its storage, snapshots being written) is
+    no obstacle: several drivers may start one run at once."""
+    if (run_dir / SNAPSHOT).is_file() or not run_dir.is_dir():
+        return
+    storage = storage_file(config.storage, run_dir)
+    ours = [SNAPSHOT, SPACE_SNAPSHOT, *([storage.name] if storage else [])]
+    others = sorted(
+        p.name
+        for p in run_dir.iterdir()
+        if not p.name.startswith(".") and not any(p.name.startswith(n) for n in ours)
+    )
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise ExperimentError(
+            f"run_dir {run_dir} holds files that are not this run's ({shown}): a new run "
+            "needs a new or empty folder; give another run_dir"
+        )
+
+
 def space_source(space: SearchSpace) -> str:
     """The YAML text `space` was read from (for a built-in, the packaged file)."""
     return Path(space.source).read_text()

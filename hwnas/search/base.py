@@ -122,10 +122,15 @@ def _check_named_once(field: str, names: list[str]) -> None:
         raise ValueError(f"{field}: metric named twice in {names}")
 
 
-def integer_setting(name: str, value: Any, minimum: int = 1) -> int:
+MAX_SEED = 2**32 - 1  # what every seeded library takes (numpy's legacy RandomState the least)
+
+
+def integer_setting(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
     """`value` as an int, or a ValueError naming the setting (a float or bool is refused)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, not {value!r}")
     return int(value)
 
 
@@ -182,7 +187,7 @@ class Searcher(ABC):
                 f"searcher {self.name!r} optimises one objective; got "
                 f"{[o.metric for o in self.objectives]} (use 'nsga2' or 'predictor')"
             )
-        self.seed = integer_setting("seed", seed, minimum=0)
+        self.seed = integer_setting("seed", seed, minimum=0, maximum=MAX_SEED)
         self.trials: list[Trial] = []
         self._by_key: dict[str, Trial] = {}
 
