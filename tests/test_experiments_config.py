@@ -105,6 +105,10 @@ HOSTILE = {
         VALID.replace("searcher: random", "searcher: {name: differentiable, settings: {seed: 1}}"),
         "searcher 'differentiable': 'seed' is not one of its settings",
     ),
+    "a setting for a searcher that takes none": (
+        VALID.replace("searcher: random", "searcher: {name: random, settings: {population: 4}}"),
+        "searcher 'random' has no setting 'population'; it takes no settings",
+    ),
     "misspelt evaluator setting": (
         VALID.replace(
             "evaluator: tabular", "evaluator: {name: tabular, settings: {tabular: {cots: false}}}"

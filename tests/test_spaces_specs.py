@@ -53,6 +53,15 @@ BAD_SPECS = {
         _with(lambda d: d["block"]["mixers"]["conv"].update(kernels=[3, 21])),
         ["block.mixers.conv.kernels", "[21]"],
     ),
+    "quoted_kernel": (
+        _with(lambda d: d["block"]["mixers"]["conv"].update(kernels=["3", 5])),
+        ["block.mixers.conv.kernels[0]", "valid integer"],
+    ),
+    "float_kernel": (
+        _with(lambda d: d["block"]["mixers"]["conv"].update(kernels=[3, 5.0])),
+        ["block.mixers.conv.kernels[1]", "valid integer"],
+    ),
+    "name_with_a_path": (_with(lambda d: d.update(name="a b/../x")), ["name", "pattern"]),
     "missing_field": (_with(lambda d: d.pop("classes")), ["classes", "required"]),
     "missing_stage_field": (
         _with(lambda d: d["stages"][1].pop("width")),
@@ -165,6 +174,7 @@ def test_errors_found_while_planning_stages_name_the_line(tmp_path, case, key):
     path = _write(tmp_path, case, BAD_SPECS[case][0])
     with pytest.raises(SpaceError) as info:
         get_space(path)
+    assert str(info.value).count(": line ") == 1, str(info.value)
     line = int(str(info.value).split(": line ")[1].split(":")[0])
     assert f"{key}:" in path.read_text().splitlines()[line - 1]
 
@@ -387,3 +397,5 @@ def test_cli_sample_rejects_zero(capsys):
     code, _, err = _run(capsys, "spaces", "sample", "conv1d", "-n", "0")
     assert code != 0 and "Traceback" not in err
     assert "'-n'" in err and "greater than or equal to 1" in err
+    code, _, err = _run(capsys, "spaces", "sample", "conv1d", "--seed", "-1")
+    assert code != 0 and "'--seed'" in err and "greater than or equal to 0" in err

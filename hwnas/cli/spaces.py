@@ -52,7 +52,7 @@ def show(
 def sample(
     space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
     n: int = typer.Option(1, "-n", min=1, help="how many architectures"),
-    seed: int = typer.Option(0, "--seed", help="random seed"),
+    seed: int = typer.Option(0, "--seed", min=0, help="random seed"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
 ) -> None:
     """Random architectures with their key and analytic cost."""

@@ -85,9 +85,8 @@ def check_setting_names(
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"{owner} has no setting {key!r}{hint}; its settings: {', '.join(known)}"
-            )
+            listed = f"its settings: {', '.join(known)}" if known else "it takes no settings"
+            raise ValueError(f"{owner} has no setting {key!r}{hint}; {listed}")
 
 
 class EvaluatorConfig(_Strict):

@@ -136,7 +136,8 @@ class MetaFormerSpace(SearchSpace):
         try:
             space = cls(parse_metaformer(data, source), source)
         except SpaceError as e:
-            if not (e.field and (at := at_line(data, field_loc(e.field)))):
+            has_line = str(e).startswith(f"{source}: line ")
+            if has_line or not (e.field and (at := at_line(data, field_loc(e.field)))):
                 raise
             raise SpaceError(str(e).replace(f"{source}: ", f"{source}: {at}", 1), e.field) from None
         return space.with_input(input_shape, num_classes)

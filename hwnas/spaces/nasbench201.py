@@ -27,6 +27,7 @@ from hwnas.spaces.spec import (
     MAX_CHANNELS,
     MAX_DEPTH,
     MAX_LENGTH,
+    NAME_PATTERN,
     format_validation_error,
 )
 
@@ -38,15 +39,15 @@ LIVE_OPS = OPS[1:]
 
 
 class NasBench201Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     channels: int = Field(3, ge=1, le=MAX_CHANNELS)
     height: int = Field(32, ge=1, le=MAX_LENGTH)
     width: int = Field(32, ge=1, le=MAX_LENGTH)
 
 
 class NasBench201Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    name: str = Field(pattern=NAME_PATTERN)
     version: int = Field(1, ge=1)
     kind: Literal["nasbench201"] = "nasbench201"
     description: str = ""

@@ -26,10 +26,12 @@ MAX_CHANNELS = 2**16  # input channels, stem and stage widths, classes
 MAX_LENGTH = 2**24  # input sizes, kernels, dilations, strides
 MAX_DEPTH = 1024  # blocks of one stage, cells of one stage
 MAX_EXPANSION = 64.0  # MLP width / block width
+#: a space's name: it names runs' and profiles' spaces, so no spaces, slashes or other marks
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -178,7 +180,7 @@ class StemSpec(_Strict):
 
 
 class MetaFormerSpec(_Strict):
-    name: str
+    name: str = Field(pattern=NAME_PATTERN)
     version: int = Field(1, ge=1)
     kind: Literal["metaformer"] = "metaformer"
     description: str = ""
