@@ -569,3 +569,19 @@ def test_local_executor_returns_every_result_and_survives_exceptions(space):
     assert results[archs[0].key].reason == "RuntimeError: boom"
     assert results[archs[0].key]["params"] == space.cost(archs[0]).params
     assert all(results[a.key].ok for a in archs[1:])
+
+
+def test_every_evaluator_lists_the_metrics_it_returns(space):
+    """`metric_names` is what a run checks objectives against before evaluating anything,
+    so it must be exactly what a successful evaluation returns."""
+    arch = space.sample(0)
+    evaluators = [
+        TrainEvaluator(space, "digits", steps=2, batch_size=32),
+        ZeroCostEvaluator(space, "digits", proxies=["synflow", "params"], batch_size=16),
+        get_evaluator("latency", space, warmup=1, runs=3, rounds=1),
+    ]
+    evaluators.append(CompositeEvaluator(evaluators[1:]))
+    for evaluator in evaluators:
+        metrics = evaluator.evaluate(arch, budget=None)
+        assert metrics.ok, metrics.reason
+        assert sorted(metrics) == sorted(evaluator.metric_names), type(evaluator).__name__

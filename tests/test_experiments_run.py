@@ -420,10 +420,25 @@ def test_a_driver_that_joins_a_run_of_fast_evaluations_shares_the_work(tmp_path:
     assert len(by_driver) == 2 and min(by_driver.values()) >= 100, by_driver
 
 
-def test_a_metric_no_evaluation_returns_stops_the_run_at_once(tmp_path: Path) -> None:
-    """An objective the evaluator never returns is a configuration error: the first result
-    is stored as failed with the reason and the run stops, instead of spending its budget."""
+def test_a_metric_no_evaluation_returns_stops_the_run_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An objective the evaluator never returns is a configuration error: refused before
+    anything runs when the evaluator lists its metrics; otherwise the first result is stored
+    as failed with the reason and the run stops, instead of spending its budget."""
+    from hwnas.evaluators.tabular import TabularEvaluator
+
     run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 6).replace("hw_fpga_latency_ms", "hw_fpga_latency_sm")
+    with pytest.raises(
+        ExperimentError,
+        match="returns no 'hw_fpga_latency_sm' \\(did you mean 'hw_fpga_latency_ms'\\?\\); it "
+        "returns accuracy, test_accuracy",
+    ):
+        run_experiment(parse_experiment(text), progress=False)
+    assert not run_dir.exists()
+
+    monkeypatch.setattr(TabularEvaluator, "metric_names", None)  # as an evaluator of one's own
     text = nb201_experiment(run_dir, 6).replace("hw_fpga_latency_ms", "no_such_latency_ms")
     with pytest.raises(ExperimentError, match=r"returns no \['no_such_latency_ms'\]"):
         run_experiment(parse_experiment(text), progress=False)

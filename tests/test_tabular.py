@@ -75,6 +75,8 @@ def test_custom_metrics_and_cost(space):
     assert metrics["accuracy"] == pytest.approx(73.22, abs=1e-2)
     assert "test_accuracy" not in metrics and "lat_fpga_ms" not in metrics
     assert metrics["params"] == space.cost(arch).params
+    for listed in (evaluator, TabularEvaluator(space, cost=False)):  # what a run checks
+        assert sorted(listed.metric_names) == sorted(listed.evaluate(arch))
 
 
 @needs_data

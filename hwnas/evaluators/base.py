@@ -1,7 +1,9 @@
 """The `Evaluator` protocol: turn an `Arch` into `Metrics`, nothing else.
 
 An evaluator never decides what to try next (that is a searcher's job); it must be picklable
-so executors can ship it to Ray workers once.
+so executors can ship it to Ray workers once. It may say which metrics a successful
+evaluation returns (`metric_names`, as every built-in one does): a run then refuses an
+objective or constraint it cannot score before anything is evaluated.
 """
 
 from __future__ import annotations

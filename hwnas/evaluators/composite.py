@@ -28,6 +28,14 @@ class CompositeEvaluator:
         self.parts = list(parts)
         self.space = parts[0].space
 
+    @property
+    def metric_names(self) -> tuple[str, ...] | None:
+        """Every part's metrics; None when a part does not say which it returns."""
+        names = [getattr(part, "metric_names", None) for part in self.parts]
+        if any(n is None for n in names):
+            return None
+        return tuple(dict.fromkeys(m for part in names for m in part))
+
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         result = Metrics()
         owners: dict[str, str] = {}  # metric -> the part that reported it first

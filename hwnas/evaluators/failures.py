@@ -15,10 +15,13 @@ class EvaluationFailed(Exception):
     """An evaluation stopped for a reason of its own (diverged, out of its time limit)."""
 
 
+COST_METRICS = ("params", "macs", "size_bytes")
+
+
 def cost_metrics(space: SearchSpace, arch: Arch) -> dict[str, float]:
     """params, macs and size_bytes of `arch`: the analytic costs every evaluator reports."""
     cost = space.cost(arch)
-    return {"params": cost.params, "macs": cost.macs, "size_bytes": cost.size_bytes}
+    return {name: getattr(cost, name) for name in COST_METRICS}
 
 
 def failure_reason(error: BaseException) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from hwnas.evaluators.failures import cost_metrics, failure_reason
+from hwnas.evaluators.failures import COST_METRICS, cost_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import PRECISIONS, Arch, SearchSpace, reparameterize, set_fake_quant
 
@@ -87,6 +87,11 @@ class LatencyEvaluator:
         self.predictor = predictor
         self.backend, self.precision = backend, precision
         self.batch_size, self.threads, self.measure = batch_size, threads, measure
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The metrics of a successful evaluation (checked against objectives at start)."""
+        return (*COST_METRICS, "latency_ms")
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         """`budget` is ignored."""

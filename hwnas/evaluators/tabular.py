@@ -119,6 +119,11 @@ class TabularEvaluator:
         self.names = list(columns)
         self._values = table[list(columns.values())].to_numpy(dtype=np.float64)
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The metrics of a successful evaluation (checked against objectives at start)."""
+        return (*self.names, *([f.name for f in fields(Cost)] if self.cost else []))
+
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         """The table row of `arch` as metrics (plus its analytic cost); failed `Metrics` for an
         arch the space rejects (from another space, an unknown operation)."""

@@ -24,9 +24,26 @@ from torch import nn
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset, validation_caveats
-from hwnas.evaluators.failures import EvaluationFailed, cost_metrics, failure_reason
+from hwnas.evaluators.failures import (
+    COST_METRICS,
+    EvaluationFailed,
+    cost_metrics,
+    failure_reason,
+)
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, SearchSpace
+
+#: what a trained candidate reports besides its costs (`accuracy` is the validation accuracy)
+TRAINED_METRICS = (
+    "accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "val_loss",
+    "loss",
+    "train_time_s",
+    "epochs",
+    "steps",
+)
 
 
 def device_of(device: str | None) -> torch.device:
@@ -131,6 +148,11 @@ class TrainEvaluator:
             device,
         )
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The metrics of a successful evaluation (checked against objectives at start)."""
+        return (*COST_METRICS, *TRAINED_METRICS)
+
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         costs: dict[str, float] = {}
         previous_threads = torch.get_num_threads()
@@ -186,7 +208,7 @@ class TrainEvaluator:
         val_acc, val_loss = self._score(model, *data.split("val"), device, clock)
         test_acc, _ = self._score(model, *data.split("test"), device, clock)
         per_epoch = math.ceil(n / self.batch_size)
-        return {
+        return {  # TRAINED_METRICS
             "accuracy": val_acc,
             "val_accuracy": val_acc,
             "test_accuracy": test_acc,

@@ -28,7 +28,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
-from hwnas.evaluators.failures import EvaluationFailed, cost_metrics, failure_reason
+from hwnas.evaluators.failures import (
+    COST_METRICS,
+    EvaluationFailed,
+    cost_metrics,
+    failure_reason,
+)
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.train import check_device, check_settings, device_of
 from hwnas.spaces import Arch, SearchSpace, set_fake_quant
@@ -163,6 +168,11 @@ class ZeroCostEvaluator:
         self.proxies = [p for p in proxies if p != "params"]
         self.batch_size, self.batches, self.seed = batch_size, batches, seed
         self.threads, self.device = threads, device
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The metrics of a successful evaluation (checked against objectives at start)."""
+        return (*COST_METRICS, "zc_params", *(f"zc_{name}" for name in self.proxies))
 
     def _batches(self, device: torch.device) -> list[Batch]:
         n = len(self.dataset.y_train)

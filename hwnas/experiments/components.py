@@ -6,6 +6,7 @@ Only names and settings are translated here; every part is the real one from its
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,23 @@ def evaluator_settings(
         if name == "latency" and config.latency and "predictor" not in own:
             own["predictor"] = predictor or latency_predictor(config, space)
     return settings
+
+
+def check_scored_metrics(config: ExperimentConfig, evaluator) -> None:
+    """Refuse an objective or constraint metric the evaluator never returns (a typo, or
+    `accuracy` from a zero-cost evaluator) before anything is evaluated; an evaluator that
+    does not list its metrics is checked on its first result instead."""
+    names = getattr(evaluator, "metric_names", None)
+    if names is None:
+        return
+    for metric in config.needed_metrics:
+        if metric not in names:
+            close = difflib.get_close_matches(metric, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ExperimentError(
+                f"objectives/constraints: the evaluator returns no {metric!r}{hint}; it "
+                f"returns {', '.join(names)}"
+            )
 
 
 def latency_source(config: ExperimentConfig) -> str | None:

@@ -29,6 +29,7 @@ from hwnas.evaluators.executors import ClusterLost
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.components import (
     check_executor,
+    check_scored_metrics,
     latency_predictor,
     make_evaluator,
     make_executor,
@@ -95,6 +96,7 @@ def run_experiment(
     _say_latency_gaps(config, space)
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
+    check_scored_metrics(config, evaluator)
     with _removed_if_left_empty(run_dir):
         check_new_run_dir(config, run_dir)
         check_run_dir(run_dir)
