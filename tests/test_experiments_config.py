@@ -124,6 +124,17 @@ HOSTILE = {
         VALID + "storage: {heartbeat_s: 2, grace_s: 0.1}\n",
         "grace_s (0.1) must be at least twice heartbeat_s (2.0)",
     ),
+    "benchmark nothing uses": (
+        VALID.replace("evaluator: tabular", "evaluator: latency") + "benchmark: nofile.csv\n",
+        "benchmark is set but nothing uses it",
+    ),
+    "budget and epochs": (
+        VALID.replace(
+            "evaluator: tabular",
+            "dataset: digits\nevaluator: {name: train, budget: 2, settings: {train: {epochs: 1}}}",
+        ),
+        "evaluator.budget and evaluator.settings.train.epochs: give one of them",
+    ),
     "latency nothing uses": (
         VALID + "latency: {predictor: nosuch.json}\n",
         "latency is set but nothing uses it",

@@ -275,6 +275,14 @@ class ExperimentConfig(_Strict):
                 "latency is set but nothing uses it: add the `latency` evaluator or use the "
                 f"{' or '.join(LATENCY_USERS)} searcher"
             )
+        if self.benchmark and "tabular" not in self.evaluator.names:
+            raise ValueError("benchmark is set but nothing uses it: it is the tabular evaluator's")
+        epochs = self.evaluator.settings.get("train", {}).get("epochs")
+        if self.evaluator.budget is not None and epochs is not None:
+            raise ValueError(
+                "evaluator.budget and evaluator.settings.train.epochs: give one of them (the "
+                "budget is the epochs of every training)"
+            )
         if self.latency and self.latency.target_ms is not None:
             self._one_latency_target()
         self._one_named_dataset()
