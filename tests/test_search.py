@@ -440,3 +440,26 @@ def test_predictor_uses_a_known_latency_model(surrogate, floor, margin, space, e
         make("predictor", space, objectives, predictors=known, known_models="exact")
     with pytest.raises(ValueError, match="predictors: 'params' is no objective"):
         make("predictor", space, objectives, predictors={"params": known["hw_fpga_latency_ms"]})
+
+
+def test_ctrl_c_while_an_mlp_surrogate_trains_stops_the_search():
+    """scikit-learn's MLP swallows KeyboardInterrupt (it stops training and warns), so a
+    predictor searcher ignored Ctrl-C and SIGTERM while it refit; the interrupt goes through."""
+    import signal
+    import threading
+
+    from sklearn.neural_network import MLPRegressor
+
+    from hwnas.search.predictor import fit_interruptibly
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4000, 50)), rng.normal(size=4000)
+    model = MLPRegressor(hidden_layer_sizes=(256, 256), max_iter=2000, tol=0, random_state=0)
+    timer = threading.Timer(0.5, signal.raise_signal, (signal.SIGINT,))  # lands mid-training
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit_interruptibly(model, x, y)
+    finally:
+        timer.cancel()
+    assert model.n_iter_ < 2000  # stopped in its training, not after it

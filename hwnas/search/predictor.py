@@ -80,7 +80,7 @@ class Ensemble:
             model = forest(n_estimators=self.size, bootstrap=True, random_state=self.seed)
             self.members = model.fit(x, y).estimators_
         else:
-            self.members = [self._member(i).fit(x, y) for i in range(self.size)]
+            self.members = [fit_interruptibly(self._member(i), x, y) for i in range(self.size)]
         return self
 
     def _member(self, i: int):
@@ -93,6 +93,20 @@ class Ensemble:
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         preds = np.stack([m.predict(x) for m in self.members])
         return preds.mean(axis=0), preds.std(axis=0)
+
+
+def fit_interruptibly(model, x: np.ndarray, y: np.ndarray):
+    """`model.fit(x, y)`, letting Ctrl-C (and SIGTERM, which a run turns into one) through:
+    scikit-learn's MLP catches the interrupt, stops training early and only warns, so the
+    search went on with a half-trained surrogate instead of stopping."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "Training interrupted by user", UserWarning)
+        try:
+            return model.fit(x, y)
+        except UserWarning as e:
+            if "Training interrupted by user" in str(e):
+                raise KeyboardInterrupt from None
+            raise
 
 
 class GaussianProcess:
