@@ -128,6 +128,12 @@ HOSTILE = {
         VALID.replace("evaluator: tabular", "evaluator: latency") + "benchmark: nofile.csv\n",
         "benchmark is set but nothing uses it",
     ),
+    "a table in the tabular settings": (
+        VALID.replace(
+            "evaluator: tabular", "evaluator: {name: tabular, settings: {tabular: {path: t.csv}}}"
+        ),
+        "evaluator.settings.tabular.path: name the table once, as the top-level `benchmark`",
+    ),
     "budget and epochs": (
         VALID.replace(
             "evaluator: tabular",

@@ -218,18 +218,32 @@ def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path, ray_temp_dir: Path) 
     assert "running" not in outcomes and outcomes.count("ok") >= 2
 
 
-def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(tmp_path: Path) -> None:
+def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default table is recorded as the one found at the start: naming it is no change,
+    while another table (named, or found through another $HWNAS_BENCHDATA) is."""
     run_dir = tmp_path / "run"
     text = nb201_experiment(run_dir, 4)
     run_experiment(parse_experiment(text), progress=False)
+    elsewhere = tmp_path / "benchdata"
+    elsewhere.mkdir()
+    (elsewhere / "nb201.csv.gz").write_bytes((BENCHDATA / "nb201.csv.gz").read_bytes())
     changes = {
         "storage": text.replace("journal: study.log", "journal: other.log"),
         "name": text.replace("name: nb", "name: nb2"),
-        "benchmark": text + f"benchmark: {BENCHDATA / 'nb201.csv.gz'}\n",
+        "benchmark": text + f"benchmark: {elsewhere / 'nb201.csv.gz'}\n",
     }
     for field, changed in changes.items():
         with pytest.raises(ExperimentError, match=f"started with other settings of {field}"):
             run_experiment(parse_experiment(changed), progress=False)
+    named = text + f"benchmark: {(BENCHDATA / 'nb201.csv.gz').resolve()}\n"
+    assert run_experiment(parse_experiment(named), progress=False).evaluated == 4
+    monkeypatch.setenv("HWNAS_BENCHDATA", str(elsewhere))
+    with pytest.raises(
+        ExperimentError, match=f"benchmark: '{BENCHDATA.resolve()}.*, now '{elsewhere}"
+    ):
+        run_experiment(parse_experiment(text), progress=False)
     assert len(load(run_dir).trials) == 4 and not (run_dir / "other.log").exists()
 
 

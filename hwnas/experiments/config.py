@@ -277,6 +277,11 @@ class ExperimentConfig(_Strict):
             )
         if self.benchmark and "tabular" not in self.evaluator.names:
             raise ValueError("benchmark is set but nothing uses it: it is the tabular evaluator's")
+        if "path" in self.evaluator.settings.get("tabular", {}):
+            raise ValueError(
+                "evaluator.settings.tabular.path: name the table once, as the top-level "
+                "`benchmark`, which the run records and checks for changes"
+            )
         epochs = self.evaluator.settings.get("train", {}).get("epochs")
         if self.evaluator.budget is not None and epochs is not None:
             raise ValueError(
@@ -341,8 +346,10 @@ class ExperimentConfig(_Strict):
         are files relative to `base`, so that the run directory's copy of the experiment
         reads the same files whichever directory `hwnas status`, `pareto` or `export` runs in.
         Names of built-ins, absolute paths and missing files stay as written (a missing file
-        is then reported under the name the user gave). Paths inside evaluator settings are
-        the evaluators' own and stay as written."""
+        is then reported under the name the user gave). An unset `benchmark` of the tabular
+        evaluator becomes the table it finds ($HWNAS_BENCHDATA, else the default folder),
+        which can differ between a run's start and its resume: named, it is recorded and
+        checked like any input."""
 
         def absolute(value: str | None) -> str | None:
             if not value or not Path(value).suffix or Path(value).is_absolute():
@@ -353,7 +360,7 @@ class ExperimentConfig(_Strict):
         update: dict[str, Any] = {
             "space": self.space.model_copy(update={"name": absolute(self.space.name)}),
             "dataset": absolute(self.dataset),
-            "benchmark": absolute(self.benchmark),
+            "benchmark": absolute(self.benchmark) or self._found_benchmark(),
         }
         if self.latency:
             source = {"predictor": self.latency.predictor, "profile": self.latency.profile}
@@ -361,6 +368,15 @@ class ExperimentConfig(_Strict):
                 update={k: absolute(v) for k, v in source.items()}
             )
         return self.model_copy(update=update)
+
+    def _found_benchmark(self) -> str | None:
+        """The table the tabular evaluator reads when no `benchmark` is given, if any."""
+        if "tabular" not in self.evaluator.names:
+            return None
+        from hwnas.evaluators.tabular import ACCURACY_TABLE, benchdata_dir
+
+        table = benchdata_dir(must_exist=False) / ACCURACY_TABLE
+        return str(table.resolve()) if table.is_file() else None
 
 
 def _schema_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
