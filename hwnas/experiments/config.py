@@ -89,6 +89,15 @@ def check_setting_names(
             raise ValueError(f"{owner} has no setting {key!r}{hint}; {listed}")
 
 
+def without_defaults(target: Callable[..., Any] | None, settings: dict[str, Any]) -> dict:
+    """`settings` less those equal to `target`'s own defaults: writing a default out is no
+    change of the experiment (all of them, when `target` is not known here)."""
+    if target is None:
+        return dict(settings)
+    params = inspect.signature(target).parameters
+    return {k: v for k, v in settings.items() if k not in params or params[k].default != v}
+
+
 class EvaluatorConfig(_Strict):
     """One evaluator name or several (composed), their settings by name, and the budget."""
 
@@ -339,6 +348,22 @@ class ExperimentConfig(_Strict):
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-able data that `ExperimentConfig.model_validate` reads back."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def effective_data(self) -> dict[str, Any]:
+        """`to_data` without searcher and evaluator settings that restate a default: what
+        decides whether two experiments are the same."""
+        from hwnas.evaluators import evaluator_class
+        from hwnas.search import SEARCHERS
+
+        data = self.to_data()
+        data["searcher"]["settings"] = without_defaults(
+            SEARCHERS.get(self.searcher.name), self.searcher.settings
+        )
+        data["evaluator"]["settings"] = {
+            name: without_defaults(evaluator_class(name), settings)
+            for name, settings in self.evaluator.settings.items()
+        }
+        return data
 
     def with_absolute_inputs(self, base: Path) -> ExperimentConfig:
         """This experiment with its input files (a space YAML, a `.npz` dataset, the

@@ -451,7 +451,8 @@ class RunStore:
         # written its own experiment last, and then this one must not go on
         stored = self.study.user_attrs["hwnas_experiment"]
         # a run started before input paths were stored absolute holds them as written
-        stored = ExperimentConfig.model_validate(stored).with_absolute_inputs(Path.cwd()).to_data()
+        stored, mine = ExperimentConfig.model_validate(stored), self.config
+        stored, mine = (c.with_absolute_inputs(Path.cwd()).effective_data() for c in (stored, mine))
         fixed = (
             "space",
             "objectives",
