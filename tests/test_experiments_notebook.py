@@ -25,3 +25,30 @@ def test_pareto_notebook_runs(tmp_path: Path) -> None:
     plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plots) == 6  # 2D front, 2 progress, choices, parallel coordinates, 3D front
     assert (tmp_path / "runs" / "pareto-notebook" / "experiment.yaml").is_file()
+
+
+def test_the_notebook_reads_a_metaformer_run_too(tmp_path: Path) -> None:
+    """Its cells after the first (which makes the NB201 run) work on any run directory."""
+    from hwnas.experiments import run_experiment
+    from hwnas.experiments.config import parse_experiment
+
+    data, run_dir = ROOT / "tests" / "data", tmp_path / "run"
+    run_experiment(
+        parse_experiment(
+            f"name: mf\nspace: {data / 'tiny2d.yaml'}\nevaluator: latency\n"
+            f"latency: {{profile: {data / 'tiny2d_ort.csv'}}}\n"
+            "objectives: [{metric: latency_ms, direction: min}, "
+            "{metric: size_bytes, direction: min}]\n"
+            f"searcher: random\nevaluations: 8\nrun_dir: {run_dir}\n"
+        ),
+        progress=False,
+    )
+    notebook = nbformat.read(ROOT / "examples" / "pareto.ipynb", as_version=4)
+    first = next(c for c in notebook.cells if c.cell_type == "code")
+    imports = "from pathlib import Path\nfrom hwnas.experiments import load\n"
+    first.source = f"{imports}RUN_DIR = Path({str(run_dir)!r})"
+    NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(plots) == 6
