@@ -213,7 +213,9 @@ def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path, ray_temp_dir: Path) 
     assert driver.poll() is None, driver.stderr.read()
     driver.send_signal(signal.SIGTERM)
     assert driver.wait(timeout=120) == 143
-    assert f"hwnas: terminated; resume with: hwnas search {exp} --resume" in driver.stderr.read()
+    said = driver.stderr.read()
+    assert f"hwnas: terminated; resume with: hwnas search {exp} --resume" in said
+    assert "Started a local Ray instance" not in said  # --quiet: no notes of Ray's either
     outcomes = [outcome_of(t) for t in trials_of(run_dir)]
     assert "running" not in outcomes and outcomes.count("ok") >= 2
 

@@ -9,6 +9,7 @@ keeps dying comes back as failed `Metrics` with the reason; it never stops the e
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -231,9 +232,10 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
             num_cpus=num_cpus,  # None: Ray's count, which honours a container's CPU quota
             include_dashboard=False,
             log_to_driver=False,
+            logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
         )
         return True
-    ray.init(address=address, log_to_driver=False)
+    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     return True
 
 
