@@ -223,7 +223,9 @@ def test_a_new_run_refuses_a_folder_of_other_files_and_a_seed_beyond_range(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml", "notes.txt"]
     exp.write_text(VALID.replace("evaluations: 4", "evaluations: 4\nseed: 99999999999999"))
     assert hwnas("search", str(exp), "--quiet") == 1
-    assert "seed must be an integer <= 4294967295" in capsys.readouterr().err
+    assert "line 8: seed: Input should be less than or equal to 4294967295" in (
+        capsys.readouterr().err
+    )
     assert not (tmp_path / "runs").exists()
 
 

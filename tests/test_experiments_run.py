@@ -273,7 +273,7 @@ def test_two_drivers_starting_a_new_run_with_different_experiments_do_not_both_g
 
 def test_ray_settings_with_the_local_executor_are_refused(tmp_path: Path) -> None:
     text = nb201_experiment(tmp_path / "run", 4) + "executor: {kind: local, timeout_s: 5}\n"
-    with pytest.raises(ExperimentError, match="executor: timeout_s need kind: ray"):
+    with pytest.raises(ExperimentError, match="executor: timeout_s needs kind: ray"):
         run_experiment(parse_experiment(text), progress=False)
     assert not (tmp_path / "run").exists()  # refused before anything was written
 

@@ -98,9 +98,10 @@ def check_executor(config: ExperimentConfig, address: str | None = None) -> None
         _check_local_devices(config)
     ray_only = {"resources", "max_in_flight", "timeout_s", "max_retries"} & ex.model_fields_set
     if ex.kind == "local" and not address and ray_only:
+        verb = "needs" if len(ray_only) == 1 else "need"
         raise ExperimentError(
-            f"executor: {', '.join(sorted(ray_only))} need kind: ray (the local executor runs "
-            "one evaluation at a time in this process and cannot stop or retry it)"
+            f"executor: {', '.join(sorted(ray_only))} {verb} kind: ray (the local executor "
+            "runs one evaluation at a time in this process and cannot stop or retry it)"
         )
 
 

@@ -242,7 +242,7 @@ class ExperimentConfig(_Strict):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     latency: LatencyConfig | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # the searchers' MAX_SEED (numpy's RandomState)
     run_dir: str
 
     @field_validator("space", mode="before")
