@@ -601,3 +601,32 @@ def test_the_latency_gap_warning_is_for_searchers_that_can_propose_unpriced_bloc
     )
     _say_latency_gaps(evolving, space)
     assert "not at fp16, int8, w4a8, which space 'conv1d' also offers" in capsys.readouterr().err
+
+
+def test_a_candidate_evaluated_again_keeps_the_origin_its_first_claim_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restored searcher may not know where a given-back candidate came from (the
+    differentiable one rebuilds its searches only when asked): the resumed run's claim
+    carries the note the interrupted claim stored."""
+    from hwnas.search.nsga2 import NSGA2Searcher
+
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4)
+    monkeypatch.setattr(NSGA2Searcher, "origin", lambda self, arch: {"derived_rank": 7})
+    evaluate, calls = TabularEvaluator.evaluate, []
+
+    def interrupted_at_the_third(self, arch, budget=None):
+        calls.append(arch)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return evaluate(self, arch, budget)
+
+    monkeypatch.setattr(TabularEvaluator, "evaluate", interrupted_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(parse_experiment(text), progress=False)
+    monkeypatch.setattr(NSGA2Searcher, "origin", lambda self, arch: {})  # a restored searcher
+    monkeypatch.setattr(TabularEvaluator, "evaluate", evaluate)
+    assert run_experiment(parse_experiment(text), progress=False).evaluated == 4
+    trials = load(run_dir).trials.set_index("key")
+    assert trials.loc[calls[2].key, "origin_derived_rank"] == 7  # evaluated on the resume

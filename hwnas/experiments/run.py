@@ -193,6 +193,7 @@ class _Loop:
         self.in_flight: dict[str, Claim] = {}
         self.waiting: dict[str, Arch] = {}  # asked by us, being evaluated by another driver
         self.rerun: list[Arch] = []
+        self.origins: dict[str, dict] = {}  # of the candidates' earlier claims, by key
         self.by_me = 0
         self.exhausted = False
         self.shown: set[int] = set()  # trial numbers of the evaluations the display has
@@ -205,13 +206,14 @@ class _Loop:
         if history:
             self.searcher.restore(history)
         self.searcher.stream = store.stream()
-        live = store.running_keys()
+        trials = store.trials()
+        live, self.origins = store.running_keys(trials), store.origins(trials)
         self.rerun = [a for a, m in history if m is None and a.key not in live]
         self.waiting = {a.key: a for a, m in history if m is None and a.key in live}
         display = SearchProgress(
             self.config.objective_pairs, self.config.constraint_pairs, self.limit, enabled=show
         )
-        self._show(store.trials(), display.add_known)
+        self._show(trials, display.add_known)
         stopped_by = None  # stays None when interrupted (the exception goes on up)
         with store.beating():
             try:
@@ -243,7 +245,9 @@ class _Loop:
                 self.executor.cancel()
                 return "time limit"
             if time.monotonic() - last_check >= beat_every:
-                self.rerun.extend(self.store.fail_stale())
+                if stale := self.store.fail_stale():
+                    self.rerun.extend(stale)
+                    self.origins = self.store.origins()
                 self.searcher.stream = self.store.stream()  # drivers came or went
                 last_check = time.monotonic()
             trials = self.store.trials()  # one read of the storage per round
@@ -307,7 +311,7 @@ class _Loop:
             asked = self.searcher.ask(room - len(candidates))
             self.exhausted = len(asked) < room - len(candidates)
             candidates += asked
-        outcomes = self.store.claim(candidates, self.limit, self.searcher.origin)
+        outcomes = self.store.claim(candidates, self.limit, self._origin)
         # every won claim is in flight before any is submitted: a Ctrl-C meanwhile gives it back
         self.in_flight.update({o.claim.arch.key: o.claim for o in outcomes if o.won})
         for outcome in outcomes:
@@ -353,6 +357,12 @@ class _Loop:
         self.by_me += 1
         self.shown.add(claim.number)
         display.result(stored)
+
+    def _origin(self, arch: Arch) -> dict[str, float | int]:
+        """Where `arch` came from: the searcher's note, or for a candidate evaluated again
+        (given back, or left by a stopped driver) the one its earlier claim stored, which a
+        restored searcher may lack (the differentiable one rebuilds its searches when asked)."""
+        return self.searcher.origin(arch) or self.origins.get(arch.key, {})
 
     def _tell(self, arch: Arch, metrics: Metrics) -> None:
         self.waiting.pop(arch.key, None)

@@ -619,6 +619,11 @@ class RunStore:
             raise
         return outcomes
 
+    def origins(self, trials: list[FrozenTrial] | None = None) -> dict[str, dict]:
+        """The origin each key's claims stored (`Searcher.origin`), of `trials` when given."""
+        trials = self.trials() if trials is None else trials
+        return {t.user_attrs[KEY]: t.user_attrs[ORIGIN] for t in trials if ORIGIN in t.user_attrs}
+
     def running_keys(self, trials: list[FrozenTrial] | None = None) -> set[str]:
         """Keys with a live (RUNNING) claim of any driver, of `trials` when given."""
         trials = self.trials() if trials is None else trials
