@@ -701,3 +701,27 @@ def test_a_complete_run_started_again_starts_no_executor(
     assert "hwnas: error: executor: resources: an evaluation needs" in capsys.readouterr().err
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 8 of 9" in capsys.readouterr().out  # nothing lost
+
+
+def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Fewer evaluations than asked, yet exit 0: the note says the space ran out."""
+    space = tmp_path / "two.yaml"
+    space.write_text(
+        "name: two\nversion: 1\nkind: metaformer\ninput: {channels: 1, height: 8, width: 8}\n"
+        "classes: 10\nstem: {width: 8, kernel: 3, stride: 1}\nblock:\n  mixers:\n"
+        "    conv: {kernels: [3], dilations: [1]}\n    identity: {}\n  expansions: [1]\n"
+        "  precisions: [fp32]\nstages:\n  - {depth: [1], width: [8], stride: 1}\n"
+    )
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"name: two\nspace: {space}\n"
+        "evaluator: {name: latency, settings: {latency: {warmup: 1, runs: 3, rounds: 1}}}\n"
+        "objectives: [{metric: latency_ms, direction: min}]\nsearcher: random\n"
+        f"evaluations: 5\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    out, err = capsys.readouterr()
+    assert "2 evaluations (0 failed, 2 by this driver); stopped by exhausted" in out
+    assert "the searcher had no more candidates to propose: every architecture" in err

@@ -39,7 +39,7 @@ def search(
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.evaluators import ClusterLost
     from hwnas.experiments import load_experiment, run_experiment
-    from hwnas.experiments.run import ALREADY_COMPLETE, Terminated
+    from hwnas.experiments.run import ALREADY_COMPLETE, EXHAUSTED, Terminated
     from hwnas.experiments.storage import SNAPSHOT
 
     if address is not None and not address.strip():
@@ -79,6 +79,13 @@ def search(
             f"run {summary.run_dir}: {summary.evaluated} evaluations "
             f"({summary.failed} failed, {summary.by_this_driver} by this driver); "
             f"stopped by {summary.stopped_by}"
+        )
+    if summary.stopped_by == EXHAUSTED:
+        typer.echo(
+            "hwnas: note: the searcher had no more candidates to propose: every architecture "
+            "of the space was evaluated, or (the differentiable searcher) each latency target "
+            "gave its derive_count architectures; raise derive_count or add targets for more",
+            err=True,
         )
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(f"every evaluation failed; why: hwnas status {summary.run_dir}")

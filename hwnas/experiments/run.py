@@ -62,6 +62,7 @@ from hwnas.experiments.storage import (
 from hwnas.spaces import Arch
 
 ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started
+EXHAUSTED = "exhausted"  # the searcher proposed no more candidates
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class RunSummary:
     evaluated: int  # evaluations in the store (every driver), ok and failed
     failed: int
     by_this_driver: int
-    # "evaluations", "time limit", "exhausted" or ALREADY_COMPLETE (an interrupt raises)
+    # "evaluations", "time limit", EXHAUSTED or ALREADY_COMPLETE (an interrupt raises)
     stopped_by: str
 
 
@@ -259,7 +260,7 @@ class _Loop:
             display.set_in_flight(len(self.in_flight))
             if not self.in_flight:
                 if self.exhausted and not self.rerun and not self.waiting and not running:
-                    return "exhausted"
+                    return EXHAUSTED
                 time.sleep(min(0.5, beat_every))  # other drivers are evaluating; wait
                 continue
             for arch, metrics in self.executor.results(timeout=0.5):
