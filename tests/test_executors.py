@@ -351,3 +351,5 @@ def test_resources_the_machine_lacks_are_refused_instead_of_queued_forever(space
         RayExecutor(Scripted(space, {}), resources={"tpu_v9": 1})
     with pytest.raises(ValueError, match="needs {'CPU': 100000}"):
         RayExecutor(Scripted(space, {}), resources={"num_cpus": 100_000})
+    with pytest.raises(ValueError, match="needs {'memory': 1000000000000000.0} but the Ray"):
+        RayExecutor(Scripted(space, {}), resources={"memory": 1e15})  # a petabyte

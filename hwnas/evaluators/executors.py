@@ -252,7 +252,11 @@ def _task_options(resources: Mapping[str, float]) -> dict[str, Any]:
 
 def _needs(options: Mapping[str, Any]) -> dict[str, float]:
     """The cluster resources one evaluation with these options takes (names as Ray counts)."""
-    needs = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0)}
+    needs = {
+        "CPU": options.get("num_cpus", 1),
+        "GPU": options.get("num_gpus", 0),
+        "memory": options.get("memory", 0),  # bytes
+    }
     needs.update(options.get("resources", {}))
     return {name: need for name, need in needs.items() if need > 0}
 
