@@ -319,6 +319,13 @@ def export(
             diff = onnx["max_abs_diff"]
             extra += f" + {onnx['file']} (ONNX Runtime matches torch, max diff {diff:.2g})"
         typer.echo(f"{'unchanged' if same else 'wrote'} {path}{extra}")
+    if fmt in ("onnx", "torch") and written:
+        typer.echo(
+            "hwnas: note: the weights are the initial ones (the search keeps no trained "
+            "weights): train the exported model before deploying it"
+            + ("; the ONNX file is its float inference form" if fmt == "onnx" else ""),
+            err=True,
+        )
 
 
 def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
