@@ -174,22 +174,26 @@ def test_a_run_reads_its_inputs_from_any_directory(
 def test_a_run_keeps_the_space_it_was_started_with(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """An edited space file is refused on resume, and read commands use the run's copy."""
+    """An edited space file is refused on resume (a comment is no edit), and read commands
+    use the run's copy."""
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp)) == 0
     space_file = tmp_path / "tiny2d.yaml"
-    started_with = space_file.read_text()
-    assert (tmp_path / "run" / "space.yaml").read_text() == started_with
+    assert (tmp_path / "run" / "space.yaml").read_text() == space_file.read_text()
+    started_with = f"# my notes on it\n{space_file.read_text()}"
+    space_file.write_text(started_with)
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 10"))
+    assert hwnas("search", str(exp)) == 0  # the same space, commented
     space_file.write_text(started_with.replace("[8, 16]", "[8, 24]", 1))
     assert started_with != space_file.read_text()
-    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 12"))
+    exp.write_text(exp.read_text().replace("evaluations: 10", "evaluations: 12"))
     capsys.readouterr()
     assert hwnas("search", str(exp)) == 1
     err = capsys.readouterr().err
     assert f"the space file {space_file} changed since the run started" in err
     space_file.unlink()  # the run does not need it any more
     assert hwnas("status", str(tmp_path / "run")) == 0
-    assert "evaluations: 8 of 8" in capsys.readouterr().out
+    assert "evaluations: 10 of 10" in capsys.readouterr().out
     assert hwnas("export", str(tmp_path / "run"), "--top", "1") == 0
     (config,) = (tmp_path / "run" / "export").glob("*.json")
     assert json.loads(config.read_text())["space"]["source"] == started_with

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import yaml
 from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
@@ -112,6 +113,14 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
             f"run_dir {run_dir} holds files that are not this run's ({shown}): a new run "
             "needs a new or empty folder; give another run_dir"
         )
+
+
+def _same_yaml(a: str, b: str) -> bool:
+    """Whether two YAML texts say the same (comments, layout and quoting aside)."""
+    try:
+        return yaml.safe_load(a) == yaml.safe_load(b)
+    except yaml.YAMLError:
+        return a == b
 
 
 def space_source(space: SearchSpace) -> str:
@@ -495,11 +504,11 @@ class RunStore:
     def _check_same_space(self) -> None:
         """Refuse to continue after the space's YAML changed: the stored architectures were
         proposed and evaluated in the space as it was (a run started before the YAML was
-        stored is taken to have had the current one)."""
+        stored is taken to have had the current one). Comments and layout are no change."""
         source = space_source(self.space)
         if "hwnas_space_source" not in self.study.user_attrs:
             self.study.set_user_attr("hwnas_space_source", source)
-        if self.study.user_attrs["hwnas_space_source"] != source:
+        if not _same_yaml(self.study.user_attrs["hwnas_space_source"], source):
             raise ExperimentError(
                 f"run {self.run_dir}: the space file {self.space.source} changed since the run "
                 f"started ({SPACE_SNAPSHOT} in the run holds the one it started with); use a "
