@@ -597,6 +597,9 @@ def test_ctrl_c_before_the_run_is_stored_says_to_start_it_not_to_resume(
     assert f"interrupted before the run was stored; start it with: hwnas search {exp}" in err
     assert "--resume" not in err and not (tmp_path / "run").exists()
     assert "hwnas: interrupted\n" not in err  # said once, with what to do
+    assert hwnas("search", str(exp), "--quiet", "--resume") == 1  # as a user may try anyway
+    assert "no run to resume in" in (err := capsys.readouterr().err)
+    assert "without --resume the command starts it" in err
 
 
 def test_an_interrupted_export_says_so_and_leaves_no_folder_or_file(

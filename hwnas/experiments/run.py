@@ -88,7 +88,10 @@ def run_experiment(
     config = config.with_absolute_inputs(Path.cwd())
     run_dir = Path(config.run_dir)
     if resume and not (run_dir / SNAPSHOT).is_file():
-        raise ExperimentError(f"--resume: no run to resume in {run_dir} (no {SNAPSHOT})")
+        raise ExperimentError(
+            f"--resume: no run to resume in {run_dir} (no {SNAPSHOT}); without --resume the "
+            "command starts it"
+        )
     space = make_space(config)  # every part is built (and checked) before anything is written
     check_executor(config, address)
     predictor = latency_predictor(config, space)
