@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from cli_runner import hwnas
@@ -399,3 +400,14 @@ def test_cli_sample_rejects_zero(capsys):
     assert "'-n'" in err and "greater than or equal to 1" in err
     code, _, err = _run(capsys, "spaces", "sample", "conv1d", "--seed", "-1")
     assert code != 0 and "'--seed'" in err and "greater than or equal to 0" in err
+
+
+@pytest.mark.parametrize("name", ["conv1d", "conv2d", "nasbench201"])
+def test_overrides_from_code_take_numpy_integers_and_refuse_fractions(name):
+    """Space files take numbers strictly; shapes computed in code often hold numpy ints."""
+    shape = np.array(get_space(name).input_shape, dtype=np.int64)
+    shape[-1] -= 1
+    space = get_space(name, input_shape=tuple(shape), num_classes=np.int64(5))
+    assert space.input_shape == tuple(int(d) for d in shape) and space.num_classes == 5
+    with pytest.raises(SpaceError, match="overrides must be whole numbers"):
+        get_space(name, num_classes=5.5)

@@ -39,6 +39,7 @@ from hwnas.spaces.spec import (
     at_line,
     field_loc,
     parse_metaformer,
+    whole_overrides,
 )
 
 MIXER_NAMES = list(MIXERS)
@@ -146,7 +147,8 @@ class MetaFormerSpace(SearchSpace):
         self, input_shape: Sequence[int] | None = None, num_classes: int | None = None
     ) -> MetaFormerSpace:
         """The same space for another input shape (without batch) or number of classes."""
-        shape = self.input_shape if input_shape is None else tuple(input_shape)
+        input_shape, num_classes = whole_overrides(input_shape, num_classes)
+        shape = self.input_shape if input_shape is None else input_shape
         classes = self.num_classes if num_classes is None else num_classes
         if shape == self.input_shape and classes == self.num_classes:
             return self

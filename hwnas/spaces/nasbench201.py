@@ -29,6 +29,7 @@ from hwnas.spaces.spec import (
     MAX_LENGTH,
     NAME_PATTERN,
     format_validation_error,
+    whole_overrides,
 )
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -142,6 +143,7 @@ class NasBench201Space(SearchSpace):
 
     @classmethod
     def from_data(cls, data: dict[str, Any], source: str, *, input_shape=None, num_classes=None):
+        input_shape, num_classes = whole_overrides(input_shape, num_classes)
         merged = dict(data)
         if input_shape is not None:
             if len(input_shape) != 3:

@@ -7,8 +7,9 @@ field and, for schema errors, its line.
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -288,6 +289,21 @@ def yaml_problem(e: yaml.YAMLError) -> str:
     at = f" line {mark.line + 1}:" if mark else ""
     problem = getattr(e, "problem", None) or " ".join(str(e).split())
     return f"{at} not valid YAML: {problem}"
+
+
+def whole_overrides(
+    input_shape: Sequence[Any] | None, num_classes: Any
+) -> tuple[tuple[int, ...] | None, int | None]:
+    """An input shape and class count given in code as Python ints, refusing fractions: space
+    files take numbers strictly, but shapes from code often hold numpy integers."""
+    try:
+        shape = None if input_shape is None else tuple(operator.index(d) for d in input_shape)
+        classes = None if num_classes is None else operator.index(num_classes)
+    except TypeError:
+        raise SpaceError(
+            f"input/classes overrides must be whole numbers, not {input_shape!r} / {num_classes!r}"
+        ) from None
+    return shape, classes
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
