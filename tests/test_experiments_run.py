@@ -51,6 +51,21 @@ def nb201_experiment(run_dir: Path, evaluations: int, **extra: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def interrupted_at_call(n: int, method):
+    """`method` (taking an arch or a claim first) raising KeyboardInterrupt at its n-th call,
+    as a Ctrl-C landing there would; what it was called with is in `.archs`."""
+    archs = []
+
+    def wrapper(self, arch, *args, **kwargs):
+        archs.append(arch)
+        if len(archs) == n:
+            raise KeyboardInterrupt
+        return method(self, arch, *args, **kwargs)
+
+    wrapper.archs = archs
+    return wrapper
+
+
 def evaluated_keys(run_dir: Path) -> list[str]:
     return list(load(run_dir).trials["key"])
 
@@ -371,30 +386,15 @@ def test_ctrl_c_while_claiming_leaves_no_claim_running(
     space = make_space(config)
     check_run_dir(run_dir)
     store = RunStore(config, run_dir, space)
-    judge, judged = RunStore._judge, []
-
-    def interrupted_judge(self, claim, trials, limit):
-        judged.append(claim)
-        if len(judged) == 2:
-            raise KeyboardInterrupt
-        return judge(self, claim, trials, limit)
-
-    monkeypatch.setattr(RunStore, "_judge", interrupted_judge)
+    monkeypatch.setattr(RunStore, "_judge", interrupted_at_call(2, RunStore._judge))
     asked = make_searcher(config, space).ask(8)
     with pytest.raises(KeyboardInterrupt):
         store.claim(asked[:4], config.evaluations)
     outcomes = [outcome_of(t) for t in store.trials()]
     assert len(outcomes) == 4 and "running" not in outcomes
 
-    create, created = RunStore._create_claim, []
-
-    def interrupted_create(self, arch, origin):  # the third claim of the call is never made
-        created.append(arch)
-        if len(created) == 3:
-            raise KeyboardInterrupt
-        return create(self, arch, origin)
-
-    monkeypatch.setattr(RunStore, "_create_claim", interrupted_create)
+    # the third claim of the call is never made
+    monkeypatch.setattr(RunStore, "_create_claim", interrupted_at_call(3, RunStore._create_claim))
     with pytest.raises(KeyboardInterrupt):
         store.claim(asked[4:], config.evaluations)
     outcomes = [outcome_of(t) for t in store.trials()]
@@ -614,19 +614,13 @@ def test_a_candidate_evaluated_again_keeps_the_origin_its_first_claim_stored(
     run_dir = tmp_path / "run"
     text = nb201_experiment(run_dir, 4)
     monkeypatch.setattr(NSGA2Searcher, "origin", lambda self, arch: {"derived_rank": 7})
-    evaluate, calls = TabularEvaluator.evaluate, []
-
-    def interrupted_at_the_third(self, arch, budget=None):
-        calls.append(arch)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return evaluate(self, arch, budget)
-
-    monkeypatch.setattr(TabularEvaluator, "evaluate", interrupted_at_the_third)
+    evaluate = TabularEvaluator.evaluate
+    interrupted = interrupted_at_call(3, evaluate)
+    monkeypatch.setattr(TabularEvaluator, "evaluate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(parse_experiment(text), progress=False)
     monkeypatch.setattr(NSGA2Searcher, "origin", lambda self, arch: {})  # a restored searcher
     monkeypatch.setattr(TabularEvaluator, "evaluate", evaluate)
     assert run_experiment(parse_experiment(text), progress=False).evaluated == 4
     trials = load(run_dir).trials.set_index("key")
-    assert trials.loc[calls[2].key, "origin_derived_rank"] == 7  # evaluated on the resume
+    assert trials.loc[interrupted.archs[2].key, "origin_derived_rank"] == 7  # on the resume
