@@ -411,3 +411,17 @@ def test_overrides_from_code_take_numpy_integers_and_refuse_fractions(name):
     assert space.input_shape == tuple(int(d) for d in shape) and space.num_classes == 5
     with pytest.raises(SpaceError, match="overrides must be whole numbers"):
         get_space(name, num_classes=5.5)
+
+
+def test_cli_show_for_another_input_lists_the_options_that_still_fit(capsys):
+    """What an experiment's `space: {input, classes}` leaves of a space, before running it."""
+    code, out, _ = _run(capsys, "spaces", "show", "conv2d", "--json")
+    full = json.loads(out)
+    code, out, _ = _run(
+        capsys, "spaces", "show", "conv2d", "--input", "1,8,8", "--classes", "4", "--json"
+    )
+    small = json.loads(out)
+    assert code == 0 and small["input_shape"] == [1, 8, 8] and small["num_classes"] == 4
+    assert small["cardinality"] < full["cardinality"]  # large kernels no longer fit
+    code, _, err = _run(capsys, "spaces", "show", "conv2d", "--input", "1,x")
+    assert code != 0 and "--input" in err and "separated by commas" in err

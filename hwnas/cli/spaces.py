@@ -28,9 +28,23 @@ def list_spaces() -> None:
 def show(
     space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    input_shape: str = typer.Option(
+        None, "--input", help="another input shape, as an experiment's space.input: C,L or C,H,W"
+    ),
+    classes: int = typer.Option(None, "--classes", min=2, help="another number of classes"),
 ) -> None:
-    """The choices of a space and its exact cardinality."""
-    desc = get_space(space).describe()
+    """The choices of a space and its exact cardinality (for another input shape or number
+    of classes, the options that still fit)."""
+    shape = None
+    if input_shape is not None:
+        try:
+            shape = [int(d) for d in input_shape.split(",")]
+        except ValueError:
+            raise typer.BadParameter(
+                f"{input_shape!r}: give sizes separated by commas, e.g. 1,64 or 3,32,32",
+                param_hint="--input",
+            ) from None
+    desc = get_space(space, input_shape=shape, num_classes=classes).describe()
     if as_json:
         typer.echo(json.dumps(desc, indent=2))
         return
