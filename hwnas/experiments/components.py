@@ -6,11 +6,10 @@ Only names and settings are translated here; every part is the real one from its
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
-from hwnas.experiments.config import DATA_USERS, ExperimentConfig, ExperimentError
+from hwnas.experiments.config import DATA_USERS, ExperimentConfig, ExperimentError, did_you_mean
 from hwnas.spaces import SearchSpace, SpaceError, get_space
 
 
@@ -26,17 +25,16 @@ def make_space(config: ExperimentConfig, source: Path | None = None) -> SearchSp
 def evaluator_settings(
     config: ExperimentConfig, space: SearchSpace, predictor: Any = None
 ) -> dict[str, dict[str, Any]]:
-    """Each evaluator's settings, with the experiment-wide dataset, benchmark, latency
-    predictor (`predictor`, else loaded from the experiment's `latency`) and seed filled in
-    where that evaluator takes them and the file did not."""
+    """Each evaluator's settings, with the experiment-wide dataset and benchmark (named only
+    at the top level), and the latency predictor (`predictor`, else loaded from the
+    experiment's `latency`) and seed where that evaluator takes them and the file did not."""
     settings = {n: dict(config.evaluator.settings.get(n, {})) for n in config.evaluator.names}
     for name, own in settings.items():
-        if name in ("train", "zero_cost"):
-            if config.dataset:
-                own.setdefault("dataset", config.dataset)
+        if name in DATA_USERS:
+            own["dataset"] = config.dataset
             own.setdefault("seed", config.seed)
         if name == "tabular" and config.benchmark:
-            own.setdefault("path", config.benchmark)
+            own["path"] = config.benchmark
         if name == "latency" and config.latency and "predictor" not in own:
             own["predictor"] = predictor or latency_predictor(config, space)
     return settings
@@ -51,10 +49,9 @@ def check_scored_metrics(config: ExperimentConfig, evaluator) -> None:
         return
     for metric in config.needed_metrics:
         if metric not in names:
-            close = difflib.get_close_matches(metric, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ExperimentError(
-                f"objectives/constraints: the evaluator returns no {metric!r}{hint}; it "
+                f"objectives/constraints: the evaluator returns no {metric!r}"
+                f"{did_you_mean(metric, names)}; it "
                 f"returns {', '.join(names)}"
             )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -62,6 +62,12 @@ class SpaceConfig(_Strict):
         return v
 
 
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """` (did you mean 'x'?)` for the choice closest to a misspelt `word`, or nothing."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def check_setting_names(
     owner: str, target: Callable[..., Any] | None, settings: dict[str, Any], given: tuple[str, ...]
 ) -> None:
@@ -83,8 +89,7 @@ def check_setting_names(
     known = [n for n in params if n not in given]
     for key in settings:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(key, known)
             listed = f"its settings: {', '.join(known)}" if known else "it takes no settings"
             raise ValueError(f"{owner} has no setting {key!r}{hint}; {listed}")
 

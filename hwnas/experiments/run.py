@@ -11,7 +11,6 @@ objectives or constraints name stops the run at once: no candidate would ever ha
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
 import threading
@@ -54,6 +53,7 @@ from hwnas.experiments.storage import (
     check_same_storage,
     first_line,
     outcome_of,
+    removed_if_left_empty,
     space_source,
     storage_name,
     trial_metrics,
@@ -101,7 +101,7 @@ def run_experiment(
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
     check_scored_metrics(config, evaluator)
-    with _removed_if_left_empty(run_dir):
+    with removed_if_left_empty(run_dir):
         check_new_run_dir(config, run_dir)
         check_run_dir(run_dir)
         check_same_storage(config, run_dir)
@@ -135,21 +135,6 @@ def _already_complete(config: ExperimentConfig, store: RunStore) -> RunSummary |
     if config.evaluations is None or done < config.evaluations:
         return None
     return RunSummary(Path(config.run_dir), done, counts["failed"], 0, ALREADY_COMPLETE)
-
-
-@contextmanager
-def _removed_if_left_empty(run_dir: Path) -> Iterator[None]:
-    """Take back the run directory this call made if the start fails (a refused executor, a
-    Ctrl-C while Ray starts) before anything is stored in it: an empty directory would look
-    like a run to resume."""
-    made = not run_dir.exists()
-    try:
-        yield
-    except BaseException:
-        if made:
-            with contextlib.suppress(OSError):  # not empty: something was stored after all
-                run_dir.rmdir()
-        raise
 
 
 @contextmanager

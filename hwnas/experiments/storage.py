@@ -141,14 +141,14 @@ def write_whole(path: Path, text: str) -> None:
 
 
 @contextmanager
-def folder_for(folder: Path, label: str) -> Iterator[Path]:
-    """`folder`, made as `make_folder` makes it, for a body that fills it; when the body
-    fails or is interrupted, the folders made here that it left empty are removed again, so
-    a command that wrote nothing leaves nothing behind."""
+def removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """For a body that makes `folder` and fills it: when the body fails or is interrupted,
+    the folders of its path that did not exist before and were left empty are removed again,
+    so a command that wrote nothing leaves nothing behind (an empty run directory would look
+    like a run to resume)."""
     made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
-    make_folder(folder, label)
     try:
-        yield folder
+        yield
     except BaseException:
         for path in made:
             try:
@@ -156,6 +156,15 @@ def folder_for(folder: Path, label: str) -> Iterator[Path]:
             except OSError:
                 break
         raise
+
+
+@contextmanager
+def folder_for(folder: Path, label: str) -> Iterator[Path]:
+    """`folder`, made as `make_folder` makes it, for a body that fills it, and removed again
+    if the body fails before writing anything (`removed_if_left_empty`)."""
+    with removed_if_left_empty(folder):
+        make_folder(folder, label)
+        yield folder
 
 
 def make_folder(folder: Path, label: str) -> None:
