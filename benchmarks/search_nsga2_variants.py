@@ -1,0 +1,137 @@
+"""Variants of the nsga2 searcher tried against the HV target, none kept.
+
+    cd benchmarks && ../.venv/bin/python search_nsga2_variants.py --variant box \
+        --first-seed 100 --seeds 20 --latency hw_eyeriss_latency_ms hw_raspi4_latency_ms
+
+Each variant replaces one piece of the searcher in this process only; the default nsga2 on
+the same seeds is `search_multi.py --searchers nsga2 --jobs 1` with the same `--latency` and
+`--first-seed`.
+
+- `box`: the HV protocol's box as two extra NSGA-II constraints. Points outside it (accuracy
+  below 100 - 15, latency above the column's 95th percentile) add nothing to the
+  hypervolume; with their relative excess over both bounds as constraints they lose every
+  comparison with points inside.
+- `hv-truncation`: the elite selection fills the population front by front as NSGA-II does,
+  but cuts the front that does not fit by dropping, one at a time, the point of least
+  exclusive hypervolume contribution (SMS-EMOA's rule) instead of the most crowded.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from optuna.samplers.nsgaii._elite_population_selection_strategy import (
+    NSGAIIElitePopulationSelectionStrategy,
+    _rank_population,
+)
+from optuna.study import StudyDirection
+from optuna.study._constrained_optimization import _is_constrained_optimization
+from optuna.trial import TrialState
+from search_common import hv_ratio_setup, search
+
+from hwnas.search.nsga2 import AskOrderNSGAIISampler, NSGA2Searcher
+
+BUDGETS = (100, 300)
+BOX: dict[str, float | str] = {}  # the box of the latency column being searched
+
+
+def _box_excess(metrics) -> dict[str, float]:
+    accuracy_min, latency_max = BOX["accuracy"], BOX["latency"]
+    return {
+        "box:accuracy": (accuracy_min - metrics["accuracy"]) / accuracy_min,
+        "box:latency": (metrics[BOX["metric"]] - latency_max) / latency_max,
+    }
+
+
+def _told_with_box(self, trial) -> None:
+    """`NSGA2Searcher._told` for a searcher without constraints of its own, plus the box."""
+    optuna_trial = self._optuna_trials.pop(trial.arch.key, None)
+    if optuna_trial is None:
+        self._add_finished(trial)
+        return
+    if not trial.metrics.ok:
+        self.study.tell(optuna_trial, state=TrialState.FAIL)
+        return
+    for name, excess in _box_excess(trial.metrics).items():
+        optuna_trial.set_constraint(name, excess)
+    self.study.tell(optuna_trial, [trial.metrics[o.metric] for o in self.objectives])
+    self.sampler.result_arrived(trial.index // self.population_size, self._choices(trial))
+
+
+def hv_contributions(points: np.ndarray) -> np.ndarray:
+    """Exclusive 2-D hypervolume of each point of a non-dominated set (both minimised), in
+    units of the set's span, against a reference 10 % of the span beyond its worst corner."""
+    order = np.argsort(points[:, 0])
+    p = points[order]
+    span = p.max(0) - p.min(0) + 1e-12
+    ref = p.max(0) + 0.1 * span
+    right = np.append(p[1:, 0], ref[0])
+    up = np.insert(p[:-1, 1], 0, ref[1])
+    contributions = np.empty(len(p))
+    contributions[order] = (right - p[:, 0]) / span[0] * (up - p[:, 1]) / span[1]
+    return contributions
+
+
+class HVTruncation(NSGAIIElitePopulationSelectionStrategy):
+    def __call__(self, study, population):
+        ranks = _rank_population(
+            population, study.directions, is_constrained=_is_constrained_optimization(population)
+        )
+        sign = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
+        elite: list = []
+        for front in ranks:
+            front = list(front)
+            while len(elite) + len(front) > self._population_size:
+                points = np.array([t.values for t in front]) * sign
+                front.pop(int(np.argmin(hv_contributions(points))))
+            elite.extend(front)
+            if len(elite) == self._population_size:
+                break
+        return elite
+
+
+def _use_hv_truncation() -> None:
+    init = AskOrderNSGAIISampler.__init__
+
+    def with_hv_truncation(self, **settings):
+        init(self, **settings)
+        self._elite_population_selection_strategy = HVTruncation(
+            population_size=settings["population_size"]
+        )
+
+    AskOrderNSGAIISampler.__init__ = with_hv_truncation
+
+
+def ratios(latency: str, seed: int) -> list[float]:
+    normalised_hv, total, ref = hv_ratio_setup(latency)
+    BOX.update(accuracy=100 - ref[0], latency=ref[1], metric=latency)
+    objectives = [("accuracy", "max"), (latency, "min")]
+    results = search("nsga2", objectives, seed=seed, budget=max(BUDGETS), batch=10)
+    points = np.array([[100 - m["accuracy"], m[latency]] for m in results])
+    return [normalised_hv(points[:b]) / total for b in BUDGETS]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--variant", choices=["box", "hv-truncation"], required=True)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=100)
+    parser.add_argument(
+        "--latency", nargs="+", default=["hw_eyeriss_latency_ms", "hw_raspi4_latency_ms"]
+    )
+    args = parser.parse_args()
+    if args.variant == "box":
+        NSGA2Searcher._told = _told_with_box
+    else:
+        _use_hv_truncation()
+    for latency in args.latency:
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        r = np.array([ratios(latency, s) for s in seeds])
+        cells = ", ".join(f"@{b}: {r[:, i].mean():.3f}" for i, b in enumerate(BUDGETS))
+        error = r[:, -1].std() / np.sqrt(len(r))
+        print(f"{latency} nsga2 {args.variant}, HV ratio {cells} (± {error:.3f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
