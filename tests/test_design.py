@@ -19,8 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import hwnas
+import hwnas.evaluators
+import hwnas.predictors
+import hwnas.search
 from hwnas.spaces import Arch, get_space
 
 PACKAGE = Path(hwnas.__file__).parent
@@ -132,6 +136,31 @@ def test_every_import_in_hwnas_respects_the_package_table():
 def test_the_boundary_check_catches_forbidden_imports(module, source):
     """The check above is only as good as its parser: each of these must be caught."""
     assert len(boundary_violations(source, module)) == 1
+
+
+# -- names -------------------------------------------------------------------------------
+def _space_with_mixers(mixers: dict) -> object:
+    data = yaml.safe_load((DATA / "tiny_space.yaml").read_text())
+    return hwnas.spaces.space_from_data({**data, "block": {**data["block"], "mixers": mixers}}, "s")
+
+
+@pytest.mark.parametrize(
+    ("lookup", "hint"),
+    [
+        (
+            lambda: hwnas.search.get_searcher("nsgaii", get_space("conv1d"), [("params", "min")]),
+            "'nsga2'",
+        ),
+        (lambda: get_space("conv1"), "'conv1d'"),
+        (lambda: hwnas.evaluators.load_dataset("mnist_1d"), "'mnist1d'"),
+        (lambda: hwnas.evaluators.get_evaluator("tabluar", get_space("nasbench201")), "'tabular'"),
+        (lambda: hwnas.predictors.get_predictor("learnt", get_space("conv1d")), "'learned'"),
+        (lambda: _space_with_mixers({"dwcnv": {}}), "'dwconv'"),
+    ],
+)
+def test_a_misspelt_name_is_answered_with_the_closest_one(lookup, hint):
+    with pytest.raises(ValueError, match=f"did you mean {hint}"):
+        lookup()
 
 
 # -- Arch ----------------------------------------------------------------------------------

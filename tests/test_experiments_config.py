@@ -87,7 +87,7 @@ HOSTILE = {
     "unknown searcher": (VALID.replace("searcher: random", "searcher: magic"), "searcher.name"),
     "misspelt evaluator with settings": (
         VALID.replace("evaluator: tabular", "evaluator: {name: tabluar, settings: {tabular: {}}}"),
-        "line 3: evaluator.name: unknown evaluator 'tabluar'; choose from",
+        "line 3: evaluator.name: unknown evaluator 'tabluar' (did you mean 'tabular'?); choose",
     ),
     "misspelt searcher setting": (
         VALID.replace(

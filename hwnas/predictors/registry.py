@@ -18,6 +18,7 @@ from hwnas.predictors.fingerprint import device_of
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import SearchSpace
+from hwnas.spaces.errors import did_you_mean
 
 KINDS = ("lut", "learned", "transfer")
 
@@ -31,7 +32,10 @@ def _predictor_class(kind: str) -> type[LatencyPredictor]:
         from hwnas.predictors.transfer import TransferPredictor
 
         return TransferPredictor
-    raise PredictorError(f"unknown predictor kind {kind!r}; choose from {', '.join(KINDS)}")
+    raise PredictorError(
+        f"unknown predictor kind {kind!r}{did_you_mean(kind, KINDS)}; "
+        f"choose from {', '.join(KINDS)}"
+    )
 
 
 def get_predictor(kind: str, space: SearchSpace, **settings: Any) -> LatencyPredictor:

@@ -11,6 +11,7 @@ from hwnas.search.pareto import dominates, hypervolume, pareto_mask
 from hwnas.search.predictor import PredictorSearcher
 from hwnas.search.random import RandomSearcher
 from hwnas.spaces import SearchSpace
+from hwnas.spaces.errors import did_you_mean
 
 SEARCHERS: dict[str, type[Searcher]] = {
     "random": RandomSearcher,
@@ -41,7 +42,10 @@ def get_searcher(
     elif name in SEARCHERS:
         searcher_class = SEARCHERS[name]
     else:
-        raise ValueError(f"unknown searcher {name!r}; choose one of {', '.join(NAMES)}")
+        raise ValueError(
+            f"unknown searcher {name!r}{did_you_mean(name, NAMES)}; "
+            f"choose one of {', '.join(NAMES)}"
+        )
     try:
         return searcher_class(space, objectives, constraints, seed, **settings)
     except TypeError as e:  # an unknown or missing setting

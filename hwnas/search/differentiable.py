@@ -46,7 +46,6 @@ instead of training it again.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 import sys
@@ -65,6 +64,7 @@ from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.search.base import Searcher, number_setting
 from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.errors import did_you_mean
 
 LatencyLoss = Literal["log_ratio", "hinge"]
 Estimator = Literal["gumbel", "reinforce"]
@@ -543,10 +543,9 @@ def _check_setting_names(settings: dict[str, Any]) -> None:
     known = sorted([*own, *SupernetSettings.__dataclass_fields__])
     unknown = sorted(set(settings) - set(known))
     if unknown:
-        close = difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(
-            f"differentiable searcher: unknown settings {unknown}{hint}; known: {known}"
+            f"differentiable searcher: unknown settings {unknown}"
+            f"{did_you_mean(unknown[0], known)}; known: {known}"
         )
 
 

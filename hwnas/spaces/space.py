@@ -16,7 +16,7 @@ from torch import nn
 
 from hwnas.spaces.arch import Arch, Choice
 from hwnas.spaces.cost import Cost, count_cost
-from hwnas.spaces.errors import SpaceError
+from hwnas.spaces.errors import SpaceError, did_you_mean
 
 RngLike = np.random.Generator | int | None
 
@@ -167,7 +167,10 @@ def get_space(
     if text in builtin_spaces():
         path = Path(str(LIBRARY / f"{text}.yaml"))
     elif not path.suffix:
-        raise SpaceError(f"unknown space {text!r}; built-in spaces: {', '.join(builtin_spaces())}")
+        raise SpaceError(
+            f"unknown space {text!r}{did_you_mean(text, builtin_spaces())}; "
+            f"built-in spaces: {', '.join(builtin_spaces())}"
+        )
     data = read_yaml(path)
     if experiment_keys := sorted({"searcher", "evaluator", "objectives"} & data.keys()):
         raise SpaceError(

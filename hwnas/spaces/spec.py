@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hwnas.spaces.errors import SpaceError
+from hwnas.spaces.errors import SpaceError, did_you_mean
 from hwnas.spaces.mixers import MIXERS
 from hwnas.spaces.quant import PRECISIONS
 
@@ -99,7 +99,10 @@ class BlockSpec(_Strict):
             raise ValueError("mixers must name at least one mixer")
         for name, opts in v.items():
             if name not in MIXERS:
-                raise ValueError(f"unknown mixer {name!r}; known: {', '.join(MIXERS)}")
+                raise ValueError(
+                    f"unknown mixer {name!r}{did_you_mean(name, list(MIXERS))}; "
+                    f"known: {', '.join(MIXERS)}"
+                )
             uses_kernel, uses_dilation = MIXERS[name]
             if opts.kernels is not None and not uses_kernel:
                 raise ValueError(f"mixer {name!r} has no kernel; remove its kernels")
