@@ -3,8 +3,13 @@ exit 0 on success, one line and a non-zero exit on failure."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -14,6 +19,7 @@ import optuna
 import pytest
 import yaml
 from cli_runner import hwnas
+from net import free_port
 
 from hwnas.experiments import ExperimentConfig, load
 
@@ -666,6 +672,88 @@ def test_a_lost_ray_cluster_stops_the_run_resumably_and_costs_no_evaluations(
     assert (
         "(ok 8, failed 0, in flight 0, left by a stopped driver and not evaluated since 0)" in line
     )
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _until(done, what: str, limit_s: float = 120.0) -> None:
+    stop = time.monotonic() + limit_s  # a cap for slow machines, not a timing check
+    while not done():
+        if time.monotonic() > stop:
+            raise TimeoutError(f"{what} never happened")
+        time.sleep(0.5)
+
+
+def _process_named(name: str, group: int) -> int:
+    """The PID of the process `name` in process group `group`."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            comm, fields = stat.read_text().rsplit(")", 1)
+            if comm.split("(", 1)[1] == name and int(fields.split()[2]) == group:
+                return int(stat.parent.name)
+    raise LookupError(f"no {name} process in group {group}")
+
+
+def _in_flight(run: Path, capsys: pytest.CaptureFixture) -> int:
+    if not (run / "study.db").exists() or hwnas("status", str(run)) != 0:
+        return 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
+    return int(line.split("in flight ")[1].split(",")[0])
+
+
+def test_a_real_cluster_whose_gcs_dies_ends_the_search_with_its_resume_hint(
+    tmp_path: Path, ray_temp_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A real cluster (`ray start --head`) whose GCS process dies mid-run: `hwnas search` (its
+    own process, as Ray may end a driver) gives the cluster up and says how to resume, instead
+    of waiting without a word until Ray ends it. Ray's reconnect timeout of 10 s in the driver
+    makes it give up after 5 s, not 30."""
+    port, client_port = free_port(), free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_bin = Path(sys.executable).parent / "ray"
+    cluster = subprocess.Popen(
+        [ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
+         "--include-dashboard=false", f"--ray-client-server-port={client_port}",
+         f"--temp-dir={ray_temp_dir}"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    search = None
+    try:
+        _until(lambda: _accepts(port), "the cluster starting")
+        exp = tmp_path / "exp.yaml"
+        exp.write_text(
+            "name: lost\nspace: conv1d\ndataset: mnist1d\n"
+            "evaluator: {name: train, settings: {train: {epochs: 200}}}\n"
+            "objectives: [{metric: accuracy, direction: max}]\n"
+            f"searcher: random\nevaluations: 4\nrun_dir: {tmp_path / 'run'}\n"
+        )
+        address = f"127.0.0.1:{port}"
+        search = subprocess.Popen(
+            [Path(sys.executable).parent / "hwnas", "search", str(exp), "--quiet",
+             "--address", address],
+            env={**env, "RAY_gcs_rpc_server_reconnect_timeout_s": "10"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _until(lambda: _in_flight(tmp_path / "run", capsys) > 0, "an evaluation starting")
+        os.kill(_process_named("gcs_server", group=cluster.pid), signal.SIGKILL)
+        _, err = search.communicate(timeout=120)
+    finally:
+        os.killpg(cluster.pid, signal.SIGKILL)
+        cluster.wait()
+        if search is not None and search.poll() is None:
+            search.kill()
+    assert search.returncode == 1, err
+    assert "hwnas: error: lost the Ray cluster (its GCS at " in err
+    assert f"resume with: hwnas search {exp} --resume --address {address}" in err
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
+    assert "in flight 0, left by a stopped driver and not evaluated since 1)" in line, line
 
 
 def test_ctrl_c_while_the_commands_load_is_one_line(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from net import free_port
 
 from hwnas.evaluators import Metrics, RayExecutor
 from hwnas.evaluators.train import TrainEvaluator
@@ -56,7 +56,7 @@ def _through_ray_client(temp_dir: Path) -> Iterator[None]:
     from ray.util.client import ray as client
     from ray.util.client.server.server import serve
 
-    port = _free_port()
+    port = free_port()
     server = serve("127.0.0.1", port, ray_connect_handler=lambda job_config=None, **kw: None)
     try:
         with enable_client_mode():
@@ -259,15 +259,9 @@ def test_cancel_and_abandoned_run_drop_outstanding_work(space, tmp_path):
         _wait_until(lambda: _stopped(pid), "the cancelled evaluation's worker stopping", 60)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("scheme", ["", "ray://"])
 def test_an_unreachable_address_fails_fast_with_a_clear_error(space, scheme):
-    address = f"{scheme}127.0.0.1:{_free_port()}"
+    address = f"{scheme}127.0.0.1:{free_port()}"
     with pytest.raises(ConnectionError, match=f"Ray cluster at '{address}' is unreachable"):
         RayExecutor(Scripted(space, {}), address=address)
     with pytest.raises(ValueError, match="not 'auto', 'host:port'"):

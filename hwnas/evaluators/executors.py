@@ -9,9 +9,13 @@ keeps dying comes back as failed `Metrics` with the reason; it never stops the e
 
 from __future__ import annotations
 
+import _thread
+import atexit
+import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 import warnings
 from collections import deque
@@ -204,14 +208,29 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
                 "address for an embedded local Ray"
             )
         address = found
-    host, port = _host_port(address)
-    try:
-        socket.create_connection((host, port), timeout=timeout_s).close()
-    except OSError as e:
+    if refused := _refusal(address, timeout_s):
         raise ConnectionError(
-            f"Ray cluster at {address!r} is unreachable ({e}); start one with `ray start "
+            f"Ray cluster at {address!r} is unreachable ({refused}); start one with `ray start "
             "--head`, or give no address for an embedded local Ray"
-        ) from None
+        )
+
+
+def _refusal(address: str, timeout_s: float) -> OSError | None:
+    """Why nothing accepts a connection at `address` within `timeout_s`, or None if it does."""
+    try:
+        socket.create_connection(_host_port(address), timeout=timeout_s).close()
+    except OSError as e:
+        return e
+    return None
+
+
+def _gcs_patience_s() -> float:
+    """How long a driver waits for its cluster's GCS to answer again before giving the cluster
+    up: half the time after which Ray itself ends the driver's process (its
+    `gcs_rpc_server_reconnect_timeout_s`, 60 s by default), so hwnas can still store the run
+    and say how to resume it."""
+    ray_s = os.environ.get("RAY_gcs_rpc_server_reconnect_timeout_s", 60)  # noqa: SIM112 (Ray's)
+    return 0.5 * float(ray_s)
 
 
 def _connect(address: str | None, num_cpus: int | None) -> bool:
@@ -283,8 +302,56 @@ def _unavailable(options: Mapping[str, Any]) -> str | None:
 
 
 class ClusterLost(RuntimeError):
-    """The Ray this driver is connected to went away (its local raylet died): nothing more can
-    be evaluated, and none of the evaluations in flight failed by itself."""
+    """The Ray this driver is connected to went away (its local raylet died, or its GCS stopped
+    answering): nothing more can be evaluated, and none of the evaluations in flight failed by
+    itself."""
+
+
+class _GcsWatch:
+    """Watches that a cluster's GCS still accepts connections, from a thread of its own.
+
+    A driver whose whole cluster stopped gets no error from Ray: its waits and fetches block
+    or come back empty until Ray ends the process, with no word of how to resume. Once the
+    GCS has refused connections for `_gcs_patience_s`, the watch records the loss and, while
+    the driver waits for results inside `with watch:`, interrupts it (as Ctrl-C would) so the
+    executor can raise `ClusterLost` in its place."""
+
+    CHECK_S = 5.0  # between two connection attempts
+
+    def __init__(self, address: str):
+        self.address = address
+        self.lost: ClusterLost | None = None
+        self._waiting = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="hwnas-gcs-watch", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> _GcsWatch:
+        self._waiting = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._waiting = False
+
+    def _watch(self) -> None:
+        silent_since = None
+        while not self._stop.wait(self.CHECK_S):
+            if _refusal(self.address, timeout_s=1.0) is None:
+                silent_since = None
+                continue
+            now = time.monotonic()
+            silent_since = now if silent_since is None else silent_since
+            if now - silent_since >= _gcs_patience_s():
+                self.lost = ClusterLost(
+                    f"lost the Ray cluster (its GCS at {self.address} has not answered for "
+                    f"{now - silent_since:.0f} s)"
+                )
+                if self._waiting:
+                    _thread.interrupt_main()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def _worker_died_errors() -> tuple[type[BaseException], ...]:
@@ -316,7 +383,9 @@ class RayExecutor(_ExecutorBase):
     evaluation running longer than `timeout_s` (from its start on a worker; from its dispatch
     over Ray Client, which cannot stream, and which then gets no more evaluations at once
     than the cluster fits) is force-cancelled and reported as `failed: timeout after N s`;
-    one whose worker process dies is rerun up to `max_retries` times. `num_cpus`
+    one whose worker process dies is rerun up to `max_retries` times. A lost cluster (the
+    local raylet dead, or the GCS refusing connections for half of Ray's reconnect timeout)
+    raises `ClusterLost` from `results`. `num_cpus`
     sizes the embedded Ray (default: the CPUs Ray detects, which are a container's CPU quota
     where one is set, not the host's cores). `close` shuts down only a Ray this executor
     started; a Ray already initialised in this process is used as it is.
@@ -370,6 +439,8 @@ class RayExecutor(_ExecutorBase):
         self._queue: deque[_Task] = deque()
         self._running: dict[Any, _Task] = {}
         self._lost: ClusterLost | None = None  # raised by the next `results`
+        # over Ray Client there is no GCS to watch: the client server ends the connection
+        self._gcs = _GcsWatch(ray.get_runtime_context().gcs_address) if self._streaming else None
 
     def _dispatch_limit(self, max_in_flight: int | None, timeout_s: float | None) -> int:
         """How many evaluations go to Ray at once: `max_in_flight`, default what the cluster
@@ -412,8 +483,27 @@ class RayExecutor(_ExecutorBase):
     def results(self, timeout: float | None = None) -> list[Result]:
         """Block until at least one evaluation completes (or `timeout` s pass); return every
         evaluation completed by then, in completion order."""
+        if self._lost is None and self._gcs is not None and self._gcs.lost is not None:
+            self._cluster_lost(self._gcs.lost)
         if self._lost is not None:
             raise self._lost
+        try:
+            with self._gcs or contextlib.nullcontext():
+                return self._results(timeout)
+        except KeyboardInterrupt:
+            if self._gcs is None or self._gcs.lost is None:
+                raise
+            raise self._cluster_lost(self._gcs.lost) from None
+
+    def _cluster_lost(self, lost: ClusterLost) -> ClusterLost:
+        """Forget the work Ray had (it is gone: nothing to cancel there); `lost` is then
+        raised by every later `results`."""
+        self._queue.clear()
+        self._running.clear()
+        self._lost = lost
+        return lost
+
+    def _results(self, timeout: float | None) -> list[Result]:
         until = None if timeout is None else time.monotonic() + timeout
         while True:
             self._dispatch()
@@ -446,10 +536,9 @@ class RayExecutor(_ExecutorBase):
         for ref in ready:
             try:
                 result = self._receive(ref)
-            except ClusterLost as e:
+            except ClusterLost:  # kept in `_lost` for the next call
                 if not done:
                     raise
-                self._lost = e
                 break
             if result is not None:
                 done.append(result)
@@ -471,9 +560,8 @@ class RayExecutor(_ExecutorBase):
         except self._died as e:
             del self._running[ref]
             if isinstance(e, self._ray.exceptions.LocalRayletDiedError):
-                self._queue.clear()  # Ray is gone: nothing to cancel there
-                self._running.clear()
-                raise ClusterLost(f"lost the Ray cluster ({type(e).__name__})") from None
+                lost = ClusterLost(f"lost the Ray cluster ({type(e).__name__})")
+                raise self._cluster_lost(lost) from None
             if task.attempts <= self.max_retries:
                 self._start(task)
                 return None
@@ -508,8 +596,14 @@ class RayExecutor(_ExecutorBase):
 
     def close(self) -> None:
         """Cancel outstanding work; shut Ray down if this executor started it."""
+        if self._gcs is not None:
+            self._gcs.stop()
         self.cancel()
-        if self._owns_ray and self._ray.is_initialized():
+        if self._lost is not None:
+            # shutting down a Ray whose cluster is gone blocks until Ray ends the process, and
+            # so would Ray's own exit handler: neither runs, so the driver can say what to do
+            atexit.unregister(self._ray.shutdown)
+        elif self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()
         self._owns_ray = False
         self.closed = True
