@@ -205,6 +205,45 @@ def test_a_run_keeps_the_space_it_was_started_with(
     assert json.loads(config.read_text())["space"]["source"] == started_with
 
 
+@pytest.mark.parametrize("source", ["profile", "predictor"])
+def test_a_run_refuses_a_latency_file_whose_contents_changed(
+    source: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A refitted predictor or a re-measured profile under the same name would mix two
+    latency models in one run; restored, the run goes on."""
+    profile = tmp_path / "profile.csv"
+    for suffix in (".csv", ".json"):
+        profile.with_suffix(suffix).write_bytes(
+            (DATA / "tiny2d_ort").with_suffix(suffix).read_bytes()
+        )
+    exp = latency_experiment(tmp_path, "[fp32]")
+    changed = profile
+    if source == "predictor":
+        changed = tmp_path / "lut.json"
+        assert hwnas("latency", "fit", str(profile), "--kind", "lut", "-o", str(changed)) == 0
+    text = exp.read_text().replace(f"profile: {DATA / 'tiny2d_ort.csv'}", f"{source}: {changed}")
+    exp.write_text(text)
+    assert f"{source}: {changed}" in text
+    assert hwnas("search", str(exp)) == 0
+    started_with = changed.read_bytes()
+    header, first, *rest = profile.read_text().splitlines()
+    fields = first.split(",")
+    rounds = header.split(",").index("round_medians_ms")  # what the LUT takes of a part
+    fields[rounds] = ";".join(str(2 * float(ms)) for ms in fields[rounds].split(";"))
+    profile.write_text("\n".join([header, ",".join(fields), *rest]) + "\n")
+    if source == "predictor":  # refitted under the same name
+        assert hwnas("latency", "fit", str(profile), "--kind", "lut", "-o", str(changed)) == 0
+    assert changed.read_bytes() != started_with
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 10"))
+    capsys.readouterr()
+    assert hwnas("search", str(exp)) == 1
+    assert f"the latency file {changed} changed since the run started" in capsys.readouterr().err
+    assert len(load(tmp_path / "run").trials) == 8  # nothing was added
+    changed.write_bytes(started_with)
+    assert hwnas("search", str(exp)) == 0
+    assert len(load(tmp_path / "run").trials) == 10
+
+
 def test_a_run_refuses_a_dataset_file_whose_contents_changed(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

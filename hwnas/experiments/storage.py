@@ -15,6 +15,7 @@ are marked stale and their candidates evaluated again, once, by whoever claims t
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
@@ -62,6 +63,7 @@ KEY, ARCH, OUTCOME, REASON, DRIVER, ORIGIN = (
 #: outcomes of a trial; only "ok" and "failed" are evaluations, the rest are bookkeeping
 EVALUATED = ("ok", "failed")
 DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' digest
+LATENCY_DIGESTS = "hwnas_latency_digests"  # study attribute: {latency file: its sha256}
 RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
     "running",
     "stale",
@@ -177,6 +179,18 @@ def make_folder(folder: Path, label: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ExperimentError(f"{label}: cannot make folder {folder}: {e.strerror or e}") from None
+
+
+def _latency_files(config: ExperimentConfig) -> list[Path]:
+    """The files the experiment's latency section reads (absolute): a predictor, or a profile's
+    table and metadata."""
+    latency = config.with_absolute_inputs(Path.cwd()).latency
+    if latency is None:
+        return []
+    if latency.predictor:
+        return [Path(latency.predictor)]
+    table = Path(str(latency.profile))
+    return [table, table.with_suffix(".json")]
 
 
 def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
@@ -491,6 +505,7 @@ class RunStore:
             )
         self._check_same_space()
         self._check_same_data()
+        self._check_same_latency()
 
     def _check_same_data(self) -> None:
         """Refuse to continue after the arrays of a `.npz` dataset changed (edited, relabelled,
@@ -508,6 +523,23 @@ class RunStore:
                 f"run {self.run_dir}: the dataset file {path} changed since the run started (its "
                 "arrays differ: new results would mix two datasets); restore it, or use a new "
                 "run_dir for the new data"
+            )
+
+    def _check_same_latency(self) -> None:
+        """Refuse to continue after the latency predictor or profile file changed (refitted,
+        re-measured, another pass added): the stored latencies came from the files as they
+        were, and new ones would be another model's (a run started before the digests were
+        stored is taken to have had the current files)."""
+        files = [f for f in _latency_files(self.config) if f.is_file()]
+        digests = {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+        if LATENCY_DIGESTS not in self.study.user_attrs:
+            self.study.set_user_attr(LATENCY_DIGESTS, digests)
+        stored = self.study.user_attrs[LATENCY_DIGESTS]
+        if changed := [f for f, digest in digests.items() if stored.get(f, digest) != digest]:
+            raise ExperimentError(
+                f"run {self.run_dir}: the latency file {changed[0]} changed since the run "
+                "started (new latencies would come from another model than the stored ones); "
+                "restore it, or use a new run_dir for the new one"
             )
 
     def _check_same_space(self) -> None:
