@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,25 @@ def test_onnx_export_matches_torch_in_onnx_runtime(run_dir: Path, tmp_path: Path
         want = model(torch.from_numpy(x)).numpy()
     assert got.shape == (3, 10)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("choice", "error"),
+    [
+        ({"fmt": "onxx"}, "format must be json, yaml, onnx or torch, not 'onxx'"),
+        ({"top": 0}, "top must be an integer >= 1, not 0"),
+        ({"top": -1}, "top must be an integer >= 1, not -1"),
+        ({"trial": 1.5}, "trial must be an integer >= 0, not 1.5"),
+        ({"top": 2, "trial": 0}, "give top or trial, not both"),
+    ],
+)
+def test_export_refuses_a_bad_choice_of_what_to_export(
+    choice: dict, error: str, run_dir: Path, tmp_path: Path
+) -> None:
+    """Not a quiet JSON-only export for a misspelt format, nor front.head(-1)."""
+    with pytest.raises(ExperimentError, match=re.escape(error)):
+        export_run(load(run_dir), tmp_path / "out", **choice)
+    assert not (tmp_path / "out").exists()
 
 
 def test_yaml_export_and_bad_configs(run_dir: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ killed with SIGKILL and resumed, two drivers on one journal, and failed evaluati
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import optuna
 import pytest
 
 from hwnas.evaluators.tabular import TabularEvaluator
-from hwnas.experiments import load, run_experiment
+from hwnas.experiments import load, plots, run_experiment
 from hwnas.experiments.components import make_searcher, make_space
 from hwnas.experiments.config import ExperimentError, parse_experiment
 from hwnas.experiments.run import _Loop
@@ -101,8 +102,17 @@ def test_run_then_results(tmp_path: Path) -> None:
         best_acc = max(best_acc, acc)
         area += (right - lat) * (best_acc - 50.0)
     assert results.hypervolume(reference=ref) == pytest.approx(area)
-    with pytest.raises(ExperimentError, match=r"reference needs 2 values, got \[0.0\]$"):
-        results.hypervolume(reference=[0])
+    for bad in ([0], [math.nan, 5.0], [-50.0, math.inf], {"accuracy": -50.0}):
+        with pytest.raises(ExperimentError, match=r"reference needs 2 finite numbers .* got "):
+            results.hypervolume(reference=bad)  # not a hypervolume of 0 or inf
+        with pytest.raises(ExperimentError, match="reference needs 2 finite"):
+            results.progress(reference=bad)
+    with pytest.raises(ExperimentError, match="objectives: give at least one"):
+        results.pareto([])  # not quietly the run's own objectives
+    number = int(front["number"].iloc[0])
+    assert results.arch(np.int64(number)) == results.arch(number)
+    with pytest.raises(ExperimentError, match="a trial number is an integer, not '3'"):
+        results.arch("3")
     as_strings = ["accuracy:max", "hw_fpga_latency_ms"]  # as the CLI takes them
     assert results.hypervolume(as_strings, reference=ref) == pytest.approx(area)
     for misspelt in ("MAX", "up", "maximize"):  # once taken for min: the worst arch as front
@@ -117,6 +127,14 @@ def test_run_then_results(tmp_path: Path) -> None:
     )
     hover = " ".join(figures["pareto_2d"].data[-1].text)
     assert "|" in hover and "~0|" in hover  # the NB201 cell string of each front member
+    as_strings = plots.pareto_2d(results, ["accuracy:max", "hw_fpga_latency_ms:min"])
+    assert as_strings.to_dict() == figures["pareto_2d"].to_dict()  # as the docstring allows
+    with pytest.raises(ExperimentError, match="pareto_3d needs 3 objectives"):
+        plots.pareto_3d(results, results.objectives)
+    with pytest.raises(ExperimentError, match=r"no metric \['acuracy'\]"):
+        plots.parallel_coordinates(results, [("acuracy", "max")])
+    with pytest.raises(ExperimentError, match="over must be 'evaluations' or 'time'"):
+        plots.progress_figure(results, results.objectives, "seconds")
 
     optuna_study = optuna.load_study(study_name="nb", storage=results.study._storage)
     assert len(optuna_study.best_trials) >= 1  # a plain Optuna study: dashboard and plots work

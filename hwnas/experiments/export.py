@@ -16,7 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -277,6 +277,7 @@ def export_run(
     content is left as it is (the same file, its modification time unchanged); an existing
     file with other content (weights trained since, an edited config, an export in another
     format) is replaced only with `overwrite`, never silently."""
+    _check_choice(top, trial, fmt)
     rows = _pick(results, top, trial)
     out_dir = Path(out_dir)
     data = data_record(results.config.dataset, results.study.user_attrs.get(DATASET_DIGEST))
@@ -382,6 +383,19 @@ def _export_one(
     else:
         path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def _check_choice(top: int | None, trial: int | None, fmt: str) -> None:
+    """Refuse what to export, by name, before anything is read or made."""
+    if top is not None and trial is not None:
+        raise ExperimentError("give top or trial, not both")
+    for name, value in (("top", top), ("trial", trial)):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        least = 1 if name == "top" else 0
+        if value is not None and (not whole or value < least):
+            raise ExperimentError(f"{name} must be an integer >= {least}, not {value!r}")
+    if fmt not in get_args(Format):
+        raise ExperimentError(f"format must be json, yaml, onnx or torch, not {fmt!r}")
 
 
 def _pick(results, top: int | None, trial: int | None) -> pd.DataFrame:

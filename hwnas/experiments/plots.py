@@ -12,6 +12,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.storage import folder_for
 
 if TYPE_CHECKING:
@@ -40,8 +41,17 @@ def _ok_points(results: RunResults) -> dict[str, pd.DataFrame]:
     return {"feasible": ok[ok["feasible"].astype(bool)], "infeasible": ok[~ok["feasible"]]}
 
 
+def _at_least(results: RunResults, objectives: Objectives, least: int, figure: str) -> Objectives:
+    """`objectives` checked by the run (pairs or "metric:max" strings), at least `least`."""
+    objectives = results.objectives_of(objectives)
+    if len(objectives) < least:
+        raise ExperimentError(f"{figure} needs {least} objectives, got {objectives}")
+    return objectives
+
+
 def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
     """Every successful evaluation on two objectives; the front as a line, infeasible greyed."""
+    objectives = _at_least(results, objectives, 2, "pareto_2d")
     (x, dx), (y, dy) = objectives[:2]
     fig = go.Figure()
     styles = {"feasible": dict(color="#1f77b4"), "infeasible": dict(color="#bbbbbb", symbol="x")}
@@ -74,6 +84,7 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
 
 def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
     """Three objectives in 3D; front points larger and red, infeasible greyed."""
+    objectives = _at_least(results, objectives, 3, "pareto_3d")
     (x, _), (y, _), (z, _) = objectives[:3]
     fig = go.Figure()
     front_keys = set(results.pareto(objectives[:3])["key"])
@@ -102,7 +113,11 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
 
 
 def progress_figure(results: RunResults, objectives: Objectives, over: str) -> go.Figure:
-    """Hypervolume and best value so far of each objective, over evaluations or seconds."""
+    """Hypervolume and best value so far of each objective, over `over`: "evaluations" or
+    "time" (seconds)."""
+    if over not in ("evaluations", "time"):
+        raise ExperimentError(f"over must be 'evaluations' or 'time', not {over!r}")
+    objectives = _at_least(results, objectives, 1, "progress_figure")
     progress = results.progress(objectives)
     x = "evaluation" if over == "evaluations" else "finished_s"
     rows = ["hypervolume"] * (len(objectives) > 1) + [f"best_{m}" for m, _ in objectives]
@@ -159,6 +174,7 @@ def _count(df: pd.DataFrame, kind: str) -> Counter:
 
 def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figure:
     """Objectives, costs and the numeric stage choices of every feasible evaluation."""
+    objectives = _at_least(results, objectives, 1, "parallel_coordinates")
     df = results.candidates()
     metrics = [m for m, _ in objectives] + [
         m for m in ("params", "macs", "size_bytes") if m in df.columns

@@ -137,7 +137,9 @@ class RunResults:
 
     def arch(self, number: int) -> Arch:
         """The `Arch` of the evaluation with this trial number."""
-        trial = self._by_number.get(number)
+        if isinstance(number, bool) or not isinstance(number, int | np.integer):
+            raise ExperimentError(f"a trial number is an integer, not {number!r}")
+        trial = self._by_number.get(int(number))
         if trial is None or ARCH not in trial.user_attrs:
             raise ExperimentError(f"{self.run_dir}: no evaluated trial number {number}")
         return Arch.from_json(trial.user_attrs[ARCH])
@@ -151,10 +153,14 @@ class RunResults:
         return describe_arch(self.space, arch)
 
     # -- fronts ----------------------------------------------------------------------------
-    def _objectives(self, objectives: Objectives | Sequence[str] | None) -> list[tuple[str, str]]:
+    def objectives_of(
+        self, objectives: Objectives | Sequence[str] | None = None
+    ) -> list[tuple[str, str]]:
         """`objectives` as checked (metric, direction) pairs: pairs, or "metric:max" strings
         as the CLI takes them (a bare metric keeps its direction in the run); a direction
         other than min or max is refused, not taken for min."""
+        if objectives is not None and not len(objectives):
+            raise ExperimentError("objectives: give at least one, or None for the run's own")
         given = [objectives] if isinstance(objectives, str) else objectives or self.objectives
         specs = [o if isinstance(o, str) else ":".join(o) for o in given]
         objectives = parse_objectives(specs, self.objectives)
@@ -193,7 +199,7 @@ class RunResults:
 
     def pareto(self, objectives: Objectives | None = None) -> pd.DataFrame:
         """The feasible non-dominated evaluations, sorted by the first objective."""
-        objectives = self._objectives(objectives)
+        objectives = self.objectives_of(objectives)
         df = self.candidates()
         if df.empty:
             return df
@@ -204,7 +210,7 @@ class RunResults:
     def reference_point(self, objectives: Objectives | None = None) -> np.ndarray:
         """The worst feasible value of each objective, pushed 10% of its range further (as a
         loss), so every front point adds volume."""
-        objectives = self._objectives(objectives)
+        objectives = self.objectives_of(objectives)
         if self.candidates().empty:
             raise ExperimentError("no feasible successful evaluations to take a reference from")
         losses = self.losses(self.candidates(), objectives)
@@ -216,16 +222,22 @@ class RunResults:
     ) -> float:
         """Hypervolume of the feasible front, in the objectives' units (maximised objectives
         negated); the reference point is given as losses or taken from the data."""
-        objectives = self._objectives(objectives)
+        objectives = self.objectives_of(objectives)
         ref = self._reference(objectives, reference)
         return hypervolume(self.losses(self.candidates(), objectives), ref)
 
     def _reference(self, objectives: Objectives, reference: Sequence[float] | None) -> np.ndarray:
         if reference is None:
             return self.reference_point(objectives)
-        ref = np.asarray(reference, float)
-        if ref.shape != (len(objectives),):
-            raise ExperimentError(f"reference needs {len(objectives)} values, got {ref.tolist()}")
+        try:
+            ref = np.asarray(reference, float)
+        except (TypeError, ValueError):
+            ref = None
+        if ref is None or ref.shape != (len(objectives),) or not np.isfinite(ref).all():
+            raise ExperimentError(
+                f"reference needs {len(objectives)} finite numbers (losses: maximised "
+                f"objectives negated), got {reference!r}"
+            )
         return ref
 
     def progress(
@@ -234,7 +246,7 @@ class RunResults:
         """After each evaluation: elapsed seconds, hypervolume so far and the best value so far
         of each objective (feasible successful evaluations only; while there is none, a
         hypervolume of 0 and no best values)."""
-        objectives = self._objectives(objectives)
+        objectives = self.objectives_of(objectives)
         df = self.trials
         usable = (df["status"] == "ok") & df["feasible"].astype(bool)
         if usable.any():
@@ -258,7 +270,7 @@ class RunResults:
         """Every figure of `hwnas.experiments.plots` for this run, by title."""
         from hwnas.experiments import plots
 
-        return plots.all_figures(self, self._objectives(objectives))
+        return plots.all_figures(self, self.objectives_of(objectives))
 
 
 def _evaluated(trial: optuna.trial.FrozenTrial) -> bool:
