@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -39,6 +40,14 @@ def space(request):
 def samples(space):
     rng = np.random.default_rng(2024)
     return [space.sample(rng) for _ in range(SAMPLES)]
+
+
+def test_validate_names_a_value_the_space_lacks(space, samples):
+    """Not "not in canonical form" for a misspelt mixer or op, which is what is wrong."""
+    arch = samples[0]
+    name = next(k for k in arch if k.endswith("mixer")) if space.name != "nasbench201" else "1<-0"
+    with pytest.raises(SpaceError, match=rf"{re.escape(name)}: 'foo' not in \["):
+        space.validate(arch.replace(**{name: "foo"}))
 
 
 def test_samples_validate_round_trip_and_encode(space, samples):

@@ -327,6 +327,8 @@ class MetaFormerSpace(SearchSpace):
     def validate(self, arch: Arch) -> Arch:
         self._check_space(arch)
         canon = self.canonical(arch)
+        for name, value in arch.items():  # a value the space lacks, named before the form
+            self._check_in(name, value, self._choice_values[name])
         if canon.key != arch.key:
             differ = sorted(
                 k for k in set(arch) | set(canon) if repr(arch.get(k)) != repr(canon.get(k))
