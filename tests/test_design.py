@@ -163,6 +163,29 @@ def test_a_misspelt_name_is_answered_with_the_closest_one(lookup, hint):
         lookup()
 
 
+def test_a_space_may_be_named_where_the_api_takes_one():
+    """A built-in's name or a space file is as good as the space; anything else is refused by
+    name, not an AttributeError at first use."""
+    searcher = hwnas.search.get_searcher("random", "nasbench201", [("accuracy", "max")])
+    assert searcher.space.name == "nasbench201" and len(searcher.ask(2)) == 2
+    evaluator = hwnas.evaluators.get_evaluator("latency", DATA / "tiny_space.yaml")
+    assert evaluator.space.name == "tiny"
+    assert hwnas.predictors.get_predictor("learned", "conv1d").space.name == "conv1d"
+    with pytest.raises(TypeError, match="space must be a SearchSpace, a built-in space's name"):
+        hwnas.search.get_searcher("random", None, [("accuracy", "max")])
+
+
+def test_predict_refuses_one_arch_on_its_own():
+    """An Arch is a mapping: iterated, its choice names would be taken for architectures."""
+    space = get_space("conv1d")
+    predictor = hwnas.predictors.get_predictor("learned", space)
+    archs = [space.sample(seed) for seed in range(6)]
+    predictor.fit(archs, [1.0 + i for i in range(6)])
+    with pytest.raises(hwnas.predictors.PredictorError, match=r"predict\(\[arch\]\)"):
+        predictor.predict(archs[0])
+    assert predictor.predict(archs[:1]).shape == (1,)
+
+
 # -- Arch ----------------------------------------------------------------------------------
 def test_arch_is_frozen():
     """DESIGN: `Arch` is a frozen, hashable record. Changing its space or version would leave

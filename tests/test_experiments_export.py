@@ -37,7 +37,9 @@ run_dir: {run_dir}
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("zc") / "run"
-    summary = run_experiment(parse_experiment(EXPERIMENT.format(run_dir=run_dir)), progress=False)
+    experiment = run_dir.parent / "zc.yaml"
+    experiment.write_text(EXPERIMENT.format(run_dir=run_dir))
+    summary = run_experiment(str(experiment), progress=False)  # a file's name will do
     assert summary.evaluated == 3 and summary.failed == 0
     return run_dir
 
@@ -81,6 +83,14 @@ def test_onnx_export_matches_torch_in_onnx_runtime(run_dir: Path, tmp_path: Path
         want = model(torch.from_numpy(x)).numpy()
     assert got.shape == (3, 10)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
+def test_export_takes_a_run_folder_too(run_dir: Path, tmp_path: Path) -> None:
+    (by_folder,) = export_run(str(run_dir), tmp_path / "a", top=1)
+    (by_results,) = export_run(load(run_dir), tmp_path / "b", top=1)
+    assert by_folder.read_text() == by_results.read_text()
+    with pytest.raises(TypeError, match="config must be an ExperimentConfig or an experiment"):
+        run_experiment({"name": "x"})
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def asynchronous_history(searcher, evaluator, rounds, rng):
 def test_get_searcher_errors(space):
     with pytest.raises(ValueError, match="unknown searcher 'annealing'"):
         get_searcher("annealing", space, ACCURACY)
-    with pytest.raises(ValueError, match=r"objectives\[0\].*direction"):
+    with pytest.raises(ValueError, match=r"objectives\[0\].*direction .*, not 'up'"):
         get_searcher("random", space, [("accuracy", "up")])
     with pytest.raises(ValueError, match="at least one"):
         get_searcher("random", space, [])

@@ -20,7 +20,7 @@ from hwnas.evaluators.composite import CompositeEvaluator
 from hwnas.evaluators.datasets import Dataset, DatasetError, dataset_names, load_dataset
 from hwnas.evaluators.executors import ClusterLost, Executor, LocalExecutor, RayExecutor
 from hwnas.evaluators.metrics import Metrics
-from hwnas.spaces import SearchSpace
+from hwnas.spaces import SearchSpace, as_space
 from hwnas.spaces.errors import did_you_mean
 
 #: evaluator name -> "module:class", imported on first use (the tabular one needs pandas data).
@@ -68,9 +68,13 @@ def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evalua
     return cls(space, **checked)
 
 
-def get_evaluator(name: str | Sequence[str], space: SearchSpace, **settings: Any) -> Evaluator:
+def get_evaluator(
+    name: str | Sequence[str], space: SearchSpace | str, **settings: Any
+) -> Evaluator:
     """One evaluator by name (settings are its keyword arguments), or a `CompositeEvaluator`
-    for a list of names (settings keyed by evaluator name, each a mapping of its arguments)."""
+    for a list of names (settings keyed by evaluator name, each a mapping of its arguments).
+    `space` may be named (a built-in or a space file)."""
+    space = as_space(space)
     if isinstance(name, str):
         return _build(name, space, settings)
     names = list(name)

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.config import ExperimentError
+from hwnas.experiments.results import RunResults, load
 from hwnas.experiments.storage import DATASET_DIGEST, folder_for
 from hwnas.spaces import (
     Arch,
@@ -257,7 +258,7 @@ def _export_dynamic_batch(model: nn.Module, x: torch.Tensor, path: Path) -> None
 
 
 def export_run(
-    results,
+    results: RunResults | str | Path,
     out_dir: str | Path,
     *,
     top: int | None = None,
@@ -267,9 +268,9 @@ def export_run(
     overwrite: bool = False,
     progress: bool = False,
 ) -> list[Path]:
-    """Export the `top` front members (best first) or one `trial` of a run into `out_dir`;
-    returns the config files written. `progress` shows a bar on a terminal (an ONNX export
-    takes seconds per model).
+    """Export the `top` front members (best first) or one `trial` of a run (its results, or
+    its folder) into `out_dir`; returns the config files written. `progress` shows a bar on
+    a terminal (an ONNX export takes seconds per model).
 
     Every file is made in a scratch folder inside `out_dir` and moved in only once all are
     made, so a failed or interrupted export leaves nothing half-written (nor a folder it
@@ -278,6 +279,8 @@ def export_run(
     file with other content (weights trained since, an edited config, an export in another
     format) is replaced only with `overwrite`, never silently."""
     _check_choice(top, trial, fmt)
+    if isinstance(results, str | Path):
+        results = load(results)
     rows = _pick(results, top, trial)
     out_dir = Path(out_dir)
     data = data_record(results.config.dataset, results.study.user_attrs.get(DATASET_DIGEST))

@@ -35,7 +35,7 @@ from hwnas.experiments.components import (
     make_searcher,
     make_space,
 )
-from hwnas.experiments.config import ExperimentConfig, ExperimentError
+from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.storage import (
     ARCH,
@@ -78,13 +78,18 @@ class RunSummary:
 
 
 def run_experiment(
-    config: ExperimentConfig,
+    config: ExperimentConfig | str | Path,
     *,
     address: str | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> RunSummary:
-    """Run (or continue) the search `config` describes; see the module docstring."""
+    """Run (or continue) the search `config` (or the experiment file it names) describes;
+    see the module docstring."""
+    if isinstance(config, str | Path):
+        config = load_experiment(config)
+    if not isinstance(config, ExperimentConfig):
+        raise TypeError(f"config must be an ExperimentConfig or an experiment file, not {config!r}")
     config = config.with_absolute_inputs(Path.cwd())
     run_dir = Path(config.run_dir)
     if resume and not (run_dir / SNAPSHOT).is_file():

@@ -175,6 +175,14 @@ class LatencyPredictor(ABC):
         return path
 
 
+def arch_list(archs: Sequence[Arch]) -> list[Arch]:
+    """`archs` as a list; one `Arch` on its own (a mapping, whose keys would be taken for
+    architectures) is refused."""
+    if isinstance(archs, Arch):
+        raise PredictorError("predict takes a list of architectures, not one: predict([arch])")
+    return list(archs)
+
+
 def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np.ndarray:
     y = np.asarray(latencies, dtype=float)
     if len(archs) != len(y):

@@ -30,7 +30,12 @@ from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import HuberRegressor
 from sklearn.model_selection import KFold
 
-from hwnas.predictors.base import LatencyPredictor, PredictorError, check_training_data
+from hwnas.predictors.base import (
+    LatencyPredictor,
+    PredictorError,
+    arch_list,
+    check_training_data,
+)
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import Arch, SearchSpace
 
@@ -129,7 +134,7 @@ class LearnedPredictor(LatencyPredictor):
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         if self._coefficients is None and self._model is None:
             raise PredictorError("the learned predictor is not fitted: call fit() first")
-        archs = list(archs)
+        archs = arch_list(archs)
         if not archs:
             return np.zeros(0)
         if self._model is not None:

@@ -22,6 +22,7 @@ import torch
 from hwnas.predictors.base import (
     LatencyPredictor,
     PredictorError,
+    arch_list,
     check_space,
     check_training_data,
 )
@@ -169,7 +170,7 @@ class LUTPredictor(LatencyPredictor):
         return sum(self.parts_of(arch).values())
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
-        return np.array([self.predict_one(a) for a in archs], dtype=float)
+        return np.array([self.predict_one(a) for a in arch_list(archs)], dtype=float)
 
     def fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> LUTPredictor:
         """A lookup table is measured, not learned: checks the data and changes nothing

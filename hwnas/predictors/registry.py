@@ -17,7 +17,7 @@ from hwnas.predictors.base import (
 from hwnas.predictors.fingerprint import device_of
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
-from hwnas.spaces import SearchSpace
+from hwnas.spaces import SearchSpace, as_space
 from hwnas.spaces.errors import did_you_mean
 
 KINDS = ("lut", "learned", "transfer")
@@ -38,8 +38,8 @@ def _predictor_class(kind: str) -> type[LatencyPredictor]:
     )
 
 
-def get_predictor(kind: str, space: SearchSpace, **settings: Any) -> LatencyPredictor:
-    """A predictor of `kind` for `space`.
+def get_predictor(kind: str, space: SearchSpace | str, **settings: Any) -> LatencyPredictor:
+    """A predictor of `kind` for `space` (or the built-in space or space file it names).
 
     - `lut`: `profile=PATH` (a profile with measured parts), optional `subtract_overhead`.
     - `learned`: optional `profile=PATH` (its parts form the lookup table it calibrates;
@@ -47,7 +47,7 @@ def get_predictor(kind: str, space: SearchSpace, **settings: Any) -> LatencyPred
       `hyperparameters={...}`; then `fit(archs, latencies)`.
     - `transfer`: the settings of `TransferPredictor` (e.g. `sources=DataFrame`).
     """
-    cls = _predictor_class(kind)
+    cls, space = _predictor_class(kind), as_space(space)
     if kind == "lut":
         if "profile" not in settings:
             raise PredictorError("the lut predictor needs profile=PATH (a latency profile)")

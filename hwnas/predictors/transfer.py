@@ -27,7 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwnas.predictors.base import LatencyPredictor, PredictorError, check_training_data
+from hwnas.predictors.base import (
+    LatencyPredictor,
+    PredictorError,
+    arch_list,
+    check_training_data,
+)
 from hwnas.spaces import Arch, SearchSpace
 
 MEMBERS = ("sources", "additive")
@@ -221,7 +226,7 @@ class TransferPredictor(LatencyPredictor):
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         if not self._coefs:
             raise PredictorError("the transfer predictor is not fitted: call fit() first")
-        archs = list(archs)
+        archs = arch_list(archs)
         if not archs:
             return np.zeros(0)
         known = np.array([a.key in self._log_sources.index for a in archs])

@@ -10,7 +10,7 @@ from hwnas.search.nsga2 import NSGA2Searcher
 from hwnas.search.pareto import dominates, hypervolume, pareto_mask
 from hwnas.search.predictor import PredictorSearcher
 from hwnas.search.random import RandomSearcher
-from hwnas.spaces import SearchSpace
+from hwnas.spaces import SearchSpace, as_space
 from hwnas.spaces.errors import did_you_mean
 
 SEARCHERS: dict[str, type[Searcher]] = {
@@ -24,7 +24,7 @@ NAMES = (*SEARCHERS, "differentiable")
 
 def get_searcher(
     name: str,
-    space: SearchSpace,
+    space: SearchSpace | str,
     objectives: Any,
     constraints: Any = (),
     seed: int = 0,
@@ -33,8 +33,10 @@ def get_searcher(
     """A searcher by name (`random`, `evolution`, `nsga2`, `predictor`, `differentiable`).
 
     `objectives` are `[(metric, "min"|"max"), ...]`, `constraints` `[(metric, bound), ...]`
-    meaning `metric <= bound`; `settings` go to the searcher's constructor.
+    meaning `metric <= bound`; `settings` go to the searcher's constructor. `space` may be
+    named (a built-in or a space file).
     """
+    space = as_space(space)
     if name == "differentiable":  # imported lazily: it pulls in the supernet and training
         from hwnas.search.differentiable import DifferentiableSearcher
 

@@ -82,7 +82,9 @@ def parse_objectives(objectives: Any) -> tuple[Objective, ...]:
             raise ValueError(f"objectives[{i}]: expected (metric, 'min'|'max'), got {item!r}")
         metric, direction = item
         if direction not in ("min", "max"):
-            raise ValueError(f"objectives[{i}] ({metric}): direction must be 'min' or 'max'")
+            raise ValueError(
+                f"objectives[{i}] ({metric}): direction must be 'min' or 'max', not {direction!r}"
+            )
         parsed.append(Objective(metric, direction))
     if not parsed:
         raise ValueError("objectives: at least one (metric, 'min'|'max') is needed")

@@ -8,7 +8,13 @@ from hwnas.spaces.mixers import MIXERS
 from hwnas.spaces.nasbench201 import NasBench201Space
 from hwnas.spaces.network import reparameterize
 from hwnas.spaces.quant import PRECISIONS, set_fake_quant
-from hwnas.spaces.space import SearchSpace, builtin_spaces, get_space, space_from_data
+from hwnas.spaces.space import (
+    SearchSpace,
+    as_space,
+    builtin_spaces,
+    get_space,
+    space_from_data,
+)
 
 __all__ = [
     "MIXERS",
@@ -21,6 +27,7 @@ __all__ = [
     "SearchSpace",
     "SpaceError",
     "builtin_spaces",
+    "as_space",
     "get_space",
     "space_from_data",
     "reparameterize",

@@ -152,6 +152,18 @@ def builtin_spaces() -> list[str]:
     )
 
 
+def as_space(space: SearchSpace | str | Path) -> SearchSpace:
+    """`space` itself, or the built-in space or space file it names (what every public
+    function taking a space accepts)."""
+    if isinstance(space, SearchSpace):
+        return space
+    if isinstance(space, str | Path):
+        return get_space(space)
+    raise TypeError(
+        f"space must be a SearchSpace, a built-in space's name or a space file, not {space!r}"
+    )
+
+
 def get_space(
     name_or_path: str | Path,
     *,
