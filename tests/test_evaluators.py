@@ -457,13 +457,14 @@ def test_latency_evaluator_measures_on_onnxruntime(space):
 
 
 def test_latency_is_measured_at_the_architectures_own_precisions(space):
-    """By default each block runs at its own precision: eager torch runs a whole network at
-    one float precision, so an arch with an int8 block cannot be measured there unless fp32
-    is asked for."""
+    """By default each block runs at its own precision (int8 as ONNX Runtime's QDQ): eager
+    torch runs a whole network at one float precision, so it is refused for a space with int8
+    blocks unless fp32 is asked for."""
     arch = next(a for a in map(space.sample, range(100)) if "int8" in a.values())
     fast = {"warmup": 1, "runs": 2, "rounds": 1}
-    m = get_evaluator("latency", space, backend="torch-cpu", **fast).evaluate(arch)
-    assert not m.ok and "mixed(fp32, int8)); use onnxruntime-cpu" in m.reason
+    assert get_evaluator("latency", space, **fast).evaluate(arch).ok
+    with pytest.raises(ValueError, match="precision mixed .* backend 'torch-cpu'"):
+        get_evaluator("latency", space, backend="torch-cpu", **fast)
     as_fp32 = get_evaluator("latency", space, backend="torch-cpu", precision="fp32", **fast)
     assert as_fp32.evaluate(arch).ok
 
@@ -475,6 +476,27 @@ def test_latency_measurement_settings_are_checked_at_construction(space):
         get_evaluator("latency", space, backend="onnx")
     with pytest.raises(ValueError, match="precision: unknown precision 'int3'"):
         get_evaluator("latency", space, precision="int3")
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"runs": 0}, "measurement settings: runs must be an integer >= 1, got 0"),
+        ({"warmup": -1}, "measurement settings: warmup must be an integer >= 0"),
+        ({"threads": 0}, "measurement settings: threads must be an integer >= 1"),
+        ({"backend": "torch-cpu", "precision": "int8"}, "precision int8: backend 'torch-cpu'"),
+        ({"backend": "torch-cpu"}, r"precision mixed \(the space's blocks take fp32, int8"),
+    ],
+)
+def test_latency_settings_no_candidate_could_be_measured_with_are_refused(settings, error):
+    """Not a run of failed evaluations, nor (torch-cpu at each block's precision) one whose
+    only successes are the all-fp32 candidates."""
+    space = get_space(Path(__file__).parent / "data" / "tiny_space.yaml")
+    assert space.precisions == ["fp32", "int8", "w4a8"]
+    with pytest.raises(ValueError, match=error):
+        get_evaluator("latency", space, **settings)
+    fp32 = get_evaluator("latency", space, backend="torch-cpu", precision="fp32", runs=5)
+    assert fp32.evaluate(space.sample(0)).ok
 
 
 class _Constant:

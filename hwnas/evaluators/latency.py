@@ -24,14 +24,21 @@ class Predictor(Protocol):
     def predict(self, archs: list[Arch]) -> Any: ...
 
 
-def _check_measurement(backend: str, precision: str, measure: Mapping[str, Any]) -> None:
+def _check_measurement(
+    space: SearchSpace, backend: str, precision: str, given: Mapping[str, Any]
+) -> None:
     """Refuse, by name, a backend, precision or setting that `measure_latency` would refuse
-    for every candidate (a typo in an experiment file would otherwise fail them all)."""
-    from hwnas.predictors import BACKENDS, measure_latency
+    for every candidate, or for every candidate using one of the space's precisions (a typo
+    in an experiment file would otherwise fail them all, or quietly steer the search to the
+    candidates that can be measured)."""
+    from hwnas.predictors import BACKENDS, BackendError, measure_latency
+    from hwnas.predictors.backends import get_backend
+    from hwnas.predictors.measure import MeasurementError, check_settings
 
-    own = {"model", "input_shape", "backend", "precision", "batch_size", "threads"}
-    known = sorted(set(inspect.signature(measure_latency).parameters) - own)
-    if unknown := sorted(set(measure) - set(known)):
+    parameters = inspect.signature(measure_latency).parameters
+    own = {"model", "input_shape", "backend", "precision"}
+    known = sorted(set(parameters) - own)
+    if unknown := sorted(set(given) - set(known)):
         raise ValueError(f"unknown measurement settings {unknown}; choose from {known}")
     if backend not in BACKENDS:
         raise ValueError(f"backend: unknown backend {backend!r}; choose from {list(BACKENDS)}")
@@ -39,6 +46,20 @@ def _check_measurement(backend: str, precision: str, measure: Mapping[str, Any])
         raise ValueError(
             f"precision: unknown precision {precision!r}; choose from {[*PRECISIONS, 'mixed']}"
         )
+    settings = {name: given.get(name, parameters[name].default) for name in known}
+    try:
+        check_settings(space.input_shape, *(settings[n] for n in CHECKED_SETTINGS))
+        for timed in space.precisions if precision == "mixed" else [precision]:
+            get_backend(backend).check_precision(timed)
+    except (MeasurementError, BackendError) as e:
+        what = f"precision {precision}" if isinstance(e, BackendError) else "measurement settings"
+        if isinstance(e, BackendError) and precision == "mixed":
+            what += f" (the space's blocks take {', '.join(space.precisions)})"
+        raise ValueError(f"{what}: {e}") from None
+
+
+#: the settings `check_settings` takes after the input shape, in its order
+CHECKED_SETTINGS = ("batch_size", "threads", "warmup", "runs", "rounds")
 
 
 #: the measurement settings' defaults: another value only makes sense when measuring
@@ -83,7 +104,8 @@ class LatencyEvaluator:
                 "`latency` section would fill it in) to measure each candidate"
             )
         if predictor is None:
-            _check_measurement(backend, precision, measure)
+            sizes = {"batch_size": batch_size, "threads": threads}
+            _check_measurement(space, backend, precision, {**sizes, **measure})
         self.predictor = predictor
         self.backend, self.precision = backend, precision
         self.batch_size, self.threads, self.measure = batch_size, threads, measure

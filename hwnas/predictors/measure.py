@@ -126,7 +126,8 @@ def resolve_clock(clock: str, backend: str, threads: int) -> str:
     return clock
 
 
-def _check_settings(input_shape, batch_size, threads, warmup, runs, rounds) -> None:
+def check_settings(input_shape, batch_size, threads, warmup, runs, rounds) -> None:
+    """Refuse, by name, a measurement setting no measurement can take."""
     for name, value, least in (
         ("batch_size", batch_size, 1),
         ("threads", threads, 1),
@@ -181,7 +182,7 @@ def measure_latencies(
     clock: str = "auto",
 ) -> list[Measurement]:
     """Latency of `model` at each precision, sharing one export (see `measure_latency`)."""
-    _check_settings(input_shape, batch_size, threads, warmup, runs, rounds)
+    check_settings(input_shape, batch_size, threads, warmup, runs, rounds)
     clock = resolve_clock(clock, backend, threads)
     be = get_backend(backend)
     wanted = [_resolve(model, p) for p in precisions]

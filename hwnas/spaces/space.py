@@ -17,6 +17,7 @@ from torch import nn
 from hwnas.spaces.arch import Arch, Choice
 from hwnas.spaces.cost import Cost, count_cost
 from hwnas.spaces.errors import SpaceError, did_you_mean
+from hwnas.spaces.quant import PRECISIONS
 
 RngLike = np.random.Generator | int | None
 
@@ -84,6 +85,14 @@ class SearchSpace(ABC):
     @property
     def log10_cardinality(self) -> float:
         return math.log10(self.cardinality)
+
+    @property
+    def precisions(self) -> list[str]:
+        """The precisions its architectures may give their blocks, in `PRECISIONS` order (fp32
+        alone for a space without a precision choice)."""
+        choices = self.choice_values().items()
+        given = {v for name, values in choices if name.endswith(".precision") for v in values}
+        return [p for p in PRECISIONS if p in given] or ["fp32"]
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
