@@ -42,7 +42,8 @@ from hwnas.predictors.parts import build_part, metaformer_parts
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.network import BlockConfig
 
-TINY = Path(__file__).parent / "data" / "tiny_space.yaml"
+DATA = Path(__file__).parent / "data"
+TINY = DATA / "tiny_space.yaml"
 FAST = dict(warmup=1, runs=5, rounds=2)
 PROFILE_FAST = dict(FAST, block_copies=2)
 
@@ -257,6 +258,53 @@ def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
     out.with_suffix(".json").write_text("{not json")
     with pytest.raises(ProfileError, match="orphan.json: not valid JSON"):
         build_profile(space, out, samples=0, progress=False, **PROFILE_FAST)
+
+
+def test_a_metadata_file_that_is_not_this_profiles_is_kept_and_refused(space, tmp_path):
+    settings = dict(samples=1, archs_only=True, progress=False, **PROFILE_FAST)
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"my": "important config"}')
+    with pytest.raises(ProfileError, match=r"mine.json: not profile metadata.*nothing was deleted"):
+        build_profile(space, tmp_path / "mine.csv", **settings)
+    other = tmp_path / "tiny2d_ort.json"  # another profile's metadata, its table moved away
+    other.write_bytes((DATA / "tiny2d_ort.json").read_bytes())
+    with pytest.raises(
+        ProfileError, match=r"tiny2d_ort.json: the metadata of a profile with other"
+    ):
+        build_profile(space, other.with_suffix(".csv"), **settings)
+    assert mine.read_text() == '{"my": "important config"}'
+    assert other.read_bytes() == (DATA / "tiny2d_ort.json").read_bytes()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["mine.json", "tiny2d_ort.json"]
+
+
+def test_an_empty_table_beside_its_metadata_is_measured_afresh(space, tmp_path):
+    out = tmp_path / "p.csv"
+    settings = dict(samples=2, archs_only=True, progress=False, **PROFILE_FAST)
+    build_profile(space, out, limit=1, **settings)
+    out.write_bytes(b"")  # its metadata written, no row yet
+    rows = build_profile(space, out, **settings).rows
+    assert len(rows) == 2 and (rows["status"] == "ok").all()
+
+
+def test_the_progress_bar_counts_the_rows_it_writes(space, tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    settings = dict(samples=1, precisions=["fp32", "int8"], **PROFILE_FAST)
+
+    def bar_counts() -> set[tuple[str, str]]:
+        return set(re.findall(r"(\d+)/(\d+) \[", capsys.readouterr().err))
+
+    build_profile(space, out, limit=5, **settings)
+    assert bar_counts() >= {("0", "5"), ("5", "5")}  # 5 rows, where blocks have 2 each
+    total = len(build_profile(space, out, passes=2, **settings).rows)
+    left = str(total - 5)
+    assert {t for _, t in bar_counts()} == {left}
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs a folder where files cannot be made")
+def test_a_profile_that_cannot_be_written_names_it(space):
+    out = Path("/proc/nope.csv")
+    with pytest.raises(ProfileError, match=r"^/proc/nope.csv: cannot write the profile there: "):
+        build_profile(space, out, samples=1, archs_only=True, progress=False, **PROFILE_FAST)
 
 
 def test_an_unusable_backend_is_refused_before_anything_is_written(space, tmp_path):
@@ -556,7 +604,8 @@ def test_cli_profile_fit_eval(profile_path, tmp_path, capsys):
     assert scores["mape"] == pytest.approx(100 * np.mean(np.abs(predicted / measured - 1)))
 
     main(["latency", "eval", str(out), "--holdout", "3", "--json"])
-    assert json.loads(capsys.readouterr().out)["n"] == 3
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["n"] == 3 and scores["holdout"] == 3
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -714,16 +763,65 @@ def test_profile_refuses_a_precision_the_space_lacks_and_an_empty_held_out_set(t
     assert not (tmp_path / "t.csv").exists()
 
 
-def _edited_profile(tmp_path: Path, field: str, value: str, row: int = 1) -> Path:
-    """A copy of tests/data/tiny2d_ort.csv (and its metadata) with one field of a row set."""
-    data = Path(__file__).parent / "data"
-    rows = list(csv.reader((data / "tiny2d_ort.csv").open(newline="")))
-    rows[row][rows[0].index(field)] = value
+def _committed_rows() -> list[list[str]]:
+    """The table of tests/data/tiny2d_ort.csv, header first, as lists of cells to edit."""
+    return list(csv.reader((DATA / "tiny2d_ort.csv").open(newline="")))
+
+
+def _copied_profile(tmp_path: Path, rows: list[list[str]]) -> Path:
+    """tmp_path/tiny2d_ort.csv holding `rows` (the committed table, edited), with the
+    committed metadata and space file beside it."""
     out = tmp_path / "tiny2d_ort.csv"
     with out.open("w", newline="") as f:
         csv.writer(f).writerows(rows)
-    out.with_suffix(".json").write_bytes((data / "tiny2d_ort.json").read_bytes())
+    for name in ("tiny2d_ort.json", "tiny2d.yaml"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
     return out
+
+
+def _edited_profile(tmp_path: Path, field: str, value: str, row: int = 1) -> Path:
+    """A copy of tests/data/tiny2d_ort.csv (and its metadata) with one field of a row set."""
+    rows = _committed_rows()
+    rows[row][rows[0].index(field)] = value
+    return _copied_profile(tmp_path, rows)
+
+
+def _set_fields(row: list[str], header: list[str], **fields: str) -> None:
+    """Set fields of a table row (a list of cells under `header`) by column name."""
+    for field, value in fields.items():
+        row[header.index(field)] = value
+
+
+def test_a_part_measured_only_in_a_later_pass_is_priced_and_a_failed_one_can_be_retried(
+    tmp_path, capsys
+):
+    rows = _committed_rows()
+    header, first = rows[0], rows[1]
+    later = [f"{first[0]}|pass2", *first[1:]]  # its second pass, which measured it
+    rows.append(later)
+    _set_fields(first, header, status="failed", error="boom", median_ms="")
+    profile = _copied_profile(tmp_path, rows)
+    lut = tmp_path / "lut.json"
+    assert hwnas("latency", "fit", str(profile), "-o", str(lut)) == 0
+    assert not read_profile(profile).ok["row_id"].str.contains("pass").any()
+    measured = min(float(v) for v in later[header.index("round_medians_ms")].split(";"))
+    assert load_predictor(lut).table[first[0]] == pytest.approx(measured)
+
+    _set_fields(later, header, status="failed", error="boom", median_ms="")  # both passes
+    profile = _copied_profile(tmp_path, rows)
+    assert hwnas("latency", "fit", str(profile), "-o", str(lut)) == 1
+    err = capsys.readouterr().err
+    assert f"1 of them failed to measure (first: {first[0]}: boom)" in err
+    assert "re-run the same `hwnas latency profile` command with --retry-failed" in err
+
+
+def test_a_predictor_file_given_as_a_profile_says_it_is_a_predictor(tmp_path, capsys):
+    saved = LUTPredictor.from_profile(DATA / "tiny2d_ort.csv").save(tmp_path / "lut.json")
+    said = f"{saved}: a lut predictor file, not a profile; give it as a predictor (`predictor:`"
+    assert hwnas("latency", "fit", str(saved), "-o", str(tmp_path / "o.json")) == 1
+    assert said in capsys.readouterr().err
+    with pytest.raises(ProfileError, match=re.escape(said)):  # an experiment's `profile:`
+        LUTPredictor.from_profile(saved)
 
 
 @pytest.mark.parametrize(
@@ -759,6 +857,20 @@ def test_fit_never_writes_over_its_profile_and_names_unusable_files(profile_path
     profile.write_bytes(bytes(range(256)) * 8)  # binary, not a table
     assert hwnas("latency", "fit", str(profile), "-o", str(tmp_path / "lut.json")) == 1
     assert f"{profile}: not a profile table" in capsys.readouterr().err
+
+
+def test_fit_never_writes_over_another_profiles_metadata_but_over_its_predictor(
+    profile_path, tmp_path, capsys
+):
+    other = _copied_profile(tmp_path, _committed_rows())
+    meta = other.with_suffix(".json")
+    assert hwnas("latency", "fit", str(profile_path), "-o", str(meta)) == 1
+    assert f"-o {meta}: that is a file of the profile {other}" in capsys.readouterr().err
+    assert meta.read_bytes() == (DATA / "tiny2d_ort.json").read_bytes()  # intact
+    lut = tmp_path / "lut.json"
+    for _ in range(2):  # an earlier predictor is written over
+        assert hwnas("latency", "fit", str(profile_path), "-o", str(lut)) == 0
+    assert load_predictor(lut).kind == "lut"
 
 
 def test_fit_refuses_a_profile_without_every_part(space, profile_path, tmp_path, capsys):
@@ -866,5 +978,11 @@ def test_a_profile_whose_every_row_failed_is_an_error_and_is_kept(tmp_path, monk
     assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out), *quick) == 1
     said = capsys.readouterr()
     assert f"{out}: 2 rows (2 failed)" in said.out and "no kernel" in said.out
-    assert "every row failed to measure" in said.err and "p.json" in said.err
+    assert "every row failed to measure" in said.err and "with --retry-failed" in said.err
     assert len(read_profile(out).rows) == 2  # kept, for the errors it records
+    monkeypatch.undo()  # the cause fixed
+    rerun = ("latency", "profile", "--space", str(TINY), "--out", str(out), *quick)
+    assert hwnas(*rerun) == 1 and f"{out}: 2 rows (2 failed)" in capsys.readouterr().out
+    assert hwnas(*rerun, "--retry-failed") == 0
+    assert f"{out}: 2 rows (0 failed)" in capsys.readouterr().out
+    assert read_profile(out).rows["row_id"].is_unique

@@ -62,12 +62,15 @@ def profile(
         1, "--passes", min=1, help="measure everything this many times, a pass after another"
     ),
     limit: int = typer.Option(None, "--limit", min=1, help="stop after this many new rows"),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="measure again the rows that failed to measure"
+    ),
 ) -> None:
     """Measure a space's parts and N random architectures into a profile (resumable)."""
     from hwnas.experiments.run import Terminated, terminate_as_interrupt
     from hwnas.predictors import build_profile  # heavy: imported per command
     from hwnas.predictors.fingerprint import describe_device
-    from hwnas.predictors.profile import ProfileError, metadata_path
+    from hwnas.predictors.profile import ProfileError
 
     try:
         with terminate_as_interrupt():  # SIGTERM (a batch scheduler's stop) as Ctrl-C
@@ -88,6 +91,7 @@ def profile(
                 block_copies=block_copies,
                 passes=passes,
                 limit=limit,
+                retry_failed=retry_failed,
             )
     except KeyboardInterrupt as e:  # the rows measured so far are flushed to the profile
         terminated = isinstance(e, Terminated)
@@ -101,9 +105,8 @@ def profile(
         typer.echo(f"  failed {row['row_id']}: {row['error'][:160]}")
     if len(failed) and len(failed) == len(result.rows):  # nothing to fit: not a success
         raise ProfileError(
-            f"{out}: every row failed to measure, so no predictor can be fitted from it; a "
-            f"resumed run does not retry failed rows: fix the cause, then delete {out} and "
-            f"{metadata_path(out).name}"
+            f"{out}: every row failed to measure, so no predictor can be fitted from it; fix "
+            "the cause, then re-run the same command with --retry-failed"
         )
 
 
@@ -119,19 +122,31 @@ def fit(
     """Build a predictor from a profile and save it as data."""
     from hwnas.predictors.evaluation import fit_from_profile
     from hwnas.predictors.fingerprint import describe_device
-    from hwnas.predictors.profile import ProfileError, metadata_path
+    from hwnas.predictors.profile import ProfileError
 
-    for source in filter(None, (profile_path, parts)):  # never written over: that loses data
-        if out.resolve() in (source.resolve(), metadata_path(source).resolve()):
-            raise ProfileError(
-                f"-o {out}: that is a file of the profile {source}; give the predictor another name"
-            )
+    if owner := _profile_written_over(out, [p for p in (profile_path, parts) if p]):
+        raise ProfileError(
+            f"-o {out}: that is a file of the profile {owner}; give the predictor another name"
+        )
     predictor = fit_from_profile(profile_path, kind, parts=parts)
     predictor.save(out)
     typer.echo(
         f"{out}: {kind} predictor for space {predictor.space.name!r}, predicting latencies on "
         f"{describe_device(predictor.measured_on)}"
     )
+
+
+def _profile_written_over(out: Path, sources: list[Path]) -> Path | None:
+    """The profile that writing the predictor to `out` would damage (never done: that loses
+    data): one of `sources` whose CSV or metadata `out` is, or the profile (`NAME.csv`) whose
+    metadata `out` is; None where `out` is no profile's file (a new name, an earlier
+    predictor)."""
+    from hwnas.predictors.profile import is_profile_metadata, metadata_path
+
+    for source in sources:
+        if out.resolve() in (source.resolve(), metadata_path(source).resolve()):
+            return source
+    return out.with_suffix(".csv") if is_profile_metadata(out) else None
 
 
 @app.command("eval")
@@ -159,7 +174,7 @@ def evaluate(
     result = {"predictor": predictor.kind, "device": describe_device(predictor.measured_on)}
     if holdout.isdigit():
         predictor, archs, measured = holdout_from_own_profile(predictor, int(holdout))
-        result["holdout"] = holdout
+        result["holdout"] = int(holdout)
     else:
         profile = read_profile(holdout)
         archs, measured = holdout_from_profile(predictor, profile, str(predictor_path))

@@ -175,6 +175,12 @@ class LatencyPredictor(ABC):
         return path
 
 
+def is_predictor_data(data: Any) -> bool:
+    """Whether JSON `data` is a saved predictor (`LatencyPredictor.save`: its kind beside a
+    space record)."""
+    return isinstance(data, dict) and "kind" in data and isinstance(data.get("space"), dict)
+
+
 def arch_list(archs: Sequence[Arch]) -> list[Arch]:
     """`archs` as a list; one `Arch` on its own (a mapping, whose keys would be taken for
     architectures) is refused."""

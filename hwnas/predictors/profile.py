@@ -8,7 +8,9 @@ predictors and for checking how additive latency is.
 
 Rows are appended and flushed one at a time and each has a unique `row_id`, so an interrupted
 run resumes where it stopped: rows already present are skipped, a half-written last line is
-dropped, and the finished file has no duplicate or missing rows.
+dropped, and the finished file has no duplicate or missing rows. A row that failed to measure
+is kept with its error and skipped too, unless the run is asked to retry failed rows (they
+are then dropped from the file first, and measured again).
 
 With `passes` > 1 every part and architecture is measured again in later passes over the
 whole list (row ids `...|pass2`, ...), minutes after the first: a disturbance of the machine
@@ -29,6 +31,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from hwnas.predictors.backends import BackendError, get_backend
-from hwnas.predictors.base import space_from_reference, space_reference, unreadable_format
+from hwnas.predictors.base import (
+    is_predictor_data,
+    space_from_reference,
+    space_reference,
+    unreadable_format,
+)
 from hwnas.predictors.fingerprint import (
     DEVICE_FIELDS,
     describe_device,
@@ -149,14 +157,16 @@ class Profile:
 
     @property
     def ok(self) -> pd.DataFrame:
-        """Successful measurements, one row per model and precision (the first pass's, in
-        measurement order), with `latency_ms` the lowest over the passes and `passes` how
-        many passes measured it."""
+        """Successful measurements, one row per model and precision (its first successful
+        one, in measurement order), with `row_id` the model's without the pass suffix (a
+        part measured only in a later pass is that part), `latency_ms` the lowest over the
+        passes and `passes` how many passes measured it."""
         ok = self.rows[self.rows["status"] == "ok"]
         model = ok["row_id"].str.replace(rf"{re.escape(PASS_SUFFIX)}\d+$", "", regex=True)
         by_model = ok.groupby(model)["latency_ms"]
         first = ~model.duplicated()
         return ok[first].assign(
+            row_id=model[first],
             latency_ms=by_model.transform("min")[first],
             passes=by_model.transform("size")[first],
         )
@@ -242,8 +252,9 @@ class Profile:
         if len(failed):
             first = failed.iloc[0]
             advice.append(
-                f"{len(failed)} of them failed to measure, which a resumed run does not retry "
-                f"(first: {first['row_id']}: {first['error'][:160]})"
+                f"{len(failed)} of them failed to measure (first: {first['row_id']}: "
+                f"{first['error'][:160]}): fix the cause, then re-run the same `hwnas latency "
+                "profile` command with --retry-failed"
             )
         raise ProfileError(
             f"{self.path}: {len(missing)} of the {len(expected)} parts a lookup table of space "
@@ -261,7 +272,7 @@ class Profile:
         except ProfileError as e:
             return str(e)
         profiled = self._precisions(space)
-        if unmeasured := [p for p in _space_precisions(space) if p not in profiled]:
+        if unmeasured := [p for p in space.precisions if p not in profiled]:
             return (
                 f"{self.path}: measured at {', '.join(profiled)} only, not at "
                 f"{', '.join(unmeasured)}, which space {space.name!r} also offers"
@@ -270,7 +281,7 @@ class Profile:
 
     def _precisions(self, space: SearchSpace) -> list[str]:
         """The precisions profiled (those of the space where an older profile omits them)."""
-        return self.meta.get("precisions") or _space_precisions(space)
+        return self.meta.get("precisions") or space.precisions
 
 
 def read_profile(path: str | Path) -> Profile:
@@ -354,17 +365,38 @@ def _best_round_ms(text: str) -> float:
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
-    """A profile's JSON metadata, checked to be a mapping that names its space."""
+    """A profile's JSON metadata, checked to be a mapping that names its space (a predictor
+    file given where a profile belongs is said to be one)."""
     meta_file = metadata_path(path)
     try:
         meta = json.loads(meta_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
-    if not isinstance(meta, dict) or not {"space", "space_version"} <= set(meta):
+    if is_predictor_data(meta):
+        raise ProfileError(
+            f"{meta_file}: a {meta['kind']} predictor file, not a profile; give it as a "
+            "predictor (`predictor:` in an experiment's latency section, the predictor "
+            "argument of `hwnas latency eval`)"
+        )
+    if not _is_metadata(meta):
         raise ProfileError(f"{meta_file}: not profile metadata (a mapping with space, version)")
     if problem := unreadable_format(meta, FORMAT_VERSION):
         raise ProfileError(f"{meta_file}: {problem}")
     return meta
+
+
+def _is_metadata(data: Any) -> bool:
+    """Whether JSON `data` is a profile's metadata: a mapping that names its space."""
+    return isinstance(data, dict) and {"space", "space_version"} <= set(data)
+
+
+def is_profile_metadata(path: str | Path) -> bool:
+    """Whether `path` is a file holding a profile's metadata (whatever its name or format
+    version): writing over it would leave that profile unusable."""
+    try:
+        return _is_metadata(json.loads(Path(path).read_text()))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
 
 
 def _truncate_partial_line(path: Path) -> None:
@@ -509,16 +541,57 @@ class _Appender:
 
 
 def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
-    """Write the metadata file whole (a temporary file renamed over it)."""
+    """Write the metadata file whole (a temporary file renamed over it), making its folder;
+    a `ProfileError` naming the profile `path` where that cannot be written."""
     target = metadata_path(path)
     temporary = target.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(meta, indent=2) + "\n")
-    temporary.replace(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(meta, indent=2) + "\n")
+        temporary.replace(target)
+    except OSError as e:
+        raise ProfileError(f"{path}: cannot write the profile there: {e.strerror}") from None
+
+
+def _resume(out: Path, meta: dict[str, Any], retry_failed: bool) -> set[str]:
+    """The row ids of the profile `out` that a run with `meta` resumes (none for a new one,
+    or one whose metadata was written but no row yet), raising `meta["passes"]` to the
+    profile's; a `ProfileError`, deleting nothing, where `out` or its metadata file exists
+    but is not such a profile's. `retry_failed` drops its failed rows, to measure them again."""
+    if not metadata_path(out).exists():
+        if out.exists():
+            raise ProfileError(
+                f"{out}: exists without its metadata file {metadata_path(out).name}, so it "
+                "cannot be resumed; move it away or give another --out (nothing was deleted)"
+            )
+        return set()
+    old = _check_resume(out, meta)
+    meta["passes"] = max(meta["passes"], old.get("passes", 1))
+    if not out.exists() or out.stat().st_size == 0:
+        return set()
+    _check_columns(out)
+    _truncate_partial_line(out)
+    existing = read_profile(out)
+    here = device_fingerprint(meta["backend"], "", meta["batch_size"], meta["threads"])
+    _check_same_device(existing, device_of(here))
+    rows = existing.rows
+    if retry_failed and (rows["status"] == "failed").any():
+        _drop_failed_rows(out)
+        rows = rows[rows["status"] != "failed"]
+    return set(rows["row_id"])
 
 
 def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """The existing profile's metadata, if a run with `meta` may resume it."""
-    old = _read_metadata(path)
+    """The existing profile's metadata, if a run with `meta` may resume it; a `ProfileError`
+    naming the metadata file where it is not (another file, another profile's settings)."""
+    meta_file = metadata_path(path)
+    try:
+        old = _read_metadata(path)
+    except ProfileError as e:
+        raise ProfileError(
+            f"{e}; a profile {path.name} cannot be written beside it: move {meta_file.name} "
+            "away or give another --out (nothing was deleted)"
+        ) from None
     # more samples extend the profile: `sample_archs` draws the same first ones for any count
     more = meta["samples"] > old.get("samples", 0)
     diff = [f for f in RESUME_FIELDS if old.get(f) != meta.get(f) and not (f == "samples" and more)]
@@ -527,10 +600,23 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     if diff:
         shown = ", ".join(f"{f}: {old.get(f)!r} != {meta.get(f)!r}" for f in diff)
         raise ProfileError(
-            f"{path}: exists with other settings ({shown}); use another --out or the same "
-            "settings to resume it"
+            f"{meta_file}: the metadata of a profile with other settings ({shown}); use "
+            "another --out, or the same settings to resume it (nothing was deleted)"
         )
     return old
+
+
+def _drop_failed_rows(path: Path) -> None:
+    """Rewrite the profile table without its failed rows (a temporary file renamed over
+    it), so that the resumed run measures them again."""
+    with path.open(newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["status"] != "failed"]
+    temporary = path.with_suffix(".csv.tmp")
+    with temporary.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    temporary.replace(path)
 
 
 def _check_same_device(profile: Profile, here: dict[str, str]) -> None:
@@ -563,6 +649,7 @@ def build_profile(
     block_copies: int = BLOCK_COPIES,
     passes: int = 1,
     limit: int | None = None,
+    retry_failed: bool = False,
     progress: bool = True,
 ) -> Profile:
     """Measure `space` on `backend` into the profile `out` (a .csv path; its .json beside it),
@@ -570,8 +657,8 @@ def build_profile(
     space; `samples` whole random architectures (seeded) are measured after the parts;
     blocks are timed as chains of `block_copies` copies (see `hwnas.predictors.parts`);
     `passes` measures everything that many times, one pass after the other (see the module
-    docstring); `limit` stops after that many new rows (for a partial run). Returns the
-    profile."""
+    docstring); `limit` stops after that many new rows (for a partial run); `retry_failed`
+    measures again the rows of the profile that failed to measure. Returns the profile."""
     out = Path(out)
     if out.suffix != ".csv":
         raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
@@ -583,7 +670,7 @@ def build_profile(
         raise ProfileError(f"block_copies must be >= 1, got {block_copies}")
     if passes < 1:
         raise ProfileError(f"passes must be >= 1, got {passes}")
-    precisions = _check_precisions(space, precisions or _space_precisions(space))
+    precisions = _check_precisions(space, precisions or space.precisions)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if cores and threads > cores:
         warnings.warn(
@@ -625,34 +712,11 @@ def build_profile(
         "block_copies": block_copies,
         "passes": passes,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not metadata_path(out).exists():
-        raise ProfileError(
-            f"{out}: exists without its metadata file {metadata_path(out).name}, so it cannot "
-            "be resumed; move it away or give another --out (nothing was deleted)"
-        )
-    if out.exists():
-        old = _check_resume(out, meta)
-        _check_columns(out)
-        _truncate_partial_line(out)
-        existing = read_profile(out)
-        _check_same_device(
-            existing, device_of(device_fingerprint(backend, "", batch_size, threads))
-        )
-        done = set(existing.rows["row_id"])
-        meta["passes"] = max(passes, old.get("passes", 1))
-    else:
-        done = set()
+    done = _resume(out, meta, retry_failed)
     _write_metadata(out, meta)
     jobs = list(_jobs(space, precisions, samples, seed, archs_only))
-    todo = [
-        (k, job)
-        for k in range(1, passes + 1)
-        for job in jobs
-        if any(job.row_id(p, k) not in done for p in job.precisions)
-    ]
+    todo = _todo(jobs, passes, done, limit)
     writer = _Appender(out)
-    written = 0
     settings = dict(
         backend=backend,
         batch_size=batch_size,
@@ -662,23 +726,38 @@ def build_profile(
         rounds=rounds,
         clock=meta["clock"],
     )
-    bar = tqdm(todo, desc=f"profile {space.name} on {backend}", disable=not progress)
+    bar = tqdm(
+        total=sum(len(wanted) for *_, wanted in todo),
+        desc=f"profile {space.name} on {backend}",
+        unit="row",
+        disable=not progress,
+    )
     try:
-        for measured_pass, job in bar:
-            wanted = [p for p in job.precisions if job.row_id(p, measured_pass) not in done]
-            if limit is not None:
-                wanted = wanted[: max(0, limit - written)]
-            if not wanted:
-                break
-            rows = _measure_job(space, job, wanted, measured_pass, settings, block_copies)
-            for row in rows:
+        for measured_pass, job, wanted in todo:
+            for row in _measure_job(space, job, wanted, measured_pass, settings, block_copies):
                 writer.write(row)
-                written += 1
+            bar.update(len(wanted))
             bar.set_postfix_str(f"pass {measured_pass}/{passes} {job.part_id[:40]}")
     finally:  # an interrupted run ends its progress line and keeps every row written
         bar.close()
         writer.close()
     return read_profile(out)
+
+
+def _todo(
+    jobs: Sequence[_Job], passes: int, done: set[str], limit: int | None
+) -> list[tuple[int, _Job, list[str]]]:
+    """What is left to measure, in order: (pass, job, its precisions whose rows are not in
+    `done`), at most `limit` rows in all (None: no limit)."""
+    rows = [
+        (measured_pass, job, precision)
+        for measured_pass in range(1, passes + 1)
+        for job in jobs
+        for precision in job.precisions
+        if job.row_id(precision, measured_pass) not in done
+    ][:limit]
+    grouped = groupby(rows, key=lambda row: row[:2])
+    return [(k, job, [precision for *_, precision in group]) for (k, job), group in grouped]
 
 
 def _measure_job(
@@ -703,7 +782,7 @@ def _check_precisions(space: SearchSpace, precisions: Sequence[str]) -> tuple[st
     unknown = [p for p in precisions if p not in PRECISIONS]
     if unknown:
         raise ProfileError(f"unknown precisions {unknown}; choose from {list(PRECISIONS)}")
-    own = _space_precisions(space)
+    own = space.precisions
     foreign = [p for p in precisions if p not in own]
     if foreign:
         raise ProfileError(
@@ -711,8 +790,3 @@ def _check_precisions(space: SearchSpace, precisions: Sequence[str]) -> tuple[st
             f"({', '.join(own)})"
         )
     return tuple(dict.fromkeys(precisions))  # each once: a repeat would time every part twice
-
-
-def _space_precisions(space: SearchSpace) -> list[str]:
-    values = {v for k, vs in space.choice_values().items() if k.endswith(".precision") for v in vs}
-    return [p for p in PRECISIONS if p in values] or ["fp32"]

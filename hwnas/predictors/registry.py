@@ -11,6 +11,7 @@ from hwnas.predictors.base import (
     LatencyPredictor,
     PredictorError,
     check_space,
+    is_predictor_data,
     space_from_reference,
     unreadable_format,
 )
@@ -68,7 +69,7 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
         raise PredictorError(f"{path}: cannot read predictor: {e.strerror}") from None
     except json.JSONDecodeError as e:
         raise PredictorError(f"{path}: not a predictor file (invalid JSON: {e})") from None
-    if not isinstance(data, dict) or "kind" not in data or not isinstance(data.get("space"), dict):
+    if not is_predictor_data(data):
         raise PredictorError(f"{path}: not a predictor file (no 'kind' and 'space')")
     if problem := unreadable_format(data, FORMAT_VERSION, required=True):
         raise PredictorError(f"{path}: {problem}")
