@@ -49,8 +49,9 @@ def _check_measurement(
     settings = {name: given.get(name, parameters[name].default) for name in known}
     try:
         check_settings(space.input_shape, *(settings[n] for n in CHECKED_SETTINGS))
+        runtime = get_backend(backend)
         for timed in space.precisions if precision == "mixed" else [precision]:
-            get_backend(backend).check_precision(timed)
+            runtime.check_precision(timed)
     except (MeasurementError, BackendError) as e:
         what = f"precision {precision}" if isinstance(e, BackendError) else "measurement settings"
         if isinstance(e, BackendError) and precision == "mixed":

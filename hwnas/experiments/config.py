@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from hwnas.spaces.errors import did_you_mean
-from hwnas.spaces.spec import YamlLoader, at_line, field_path, yaml_problem
+from hwnas.spaces.spec import NAME_PATTERN, YamlLoader, at_line, field_path, yaml_problem
 
 LATENCY_USERS = ("predictor", "differentiable")  # searchers that take the `latency` section
 DATA_USERS = ("train", "zero_cost")  # evaluators that run candidates on the `dataset`
@@ -227,7 +227,7 @@ class LatencyConfig(_Strict):
 class ExperimentConfig(_Strict):
     """Everything one search needs; see `examples/*.yaml` and docs/guide.md."""
 
-    name: str = Field("hwnas", pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field("hwnas", pattern=NAME_PATTERN)
     space: SpaceConfig
     dataset: str | None = None
     benchmark: str | None = None

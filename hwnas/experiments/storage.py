@@ -476,12 +476,9 @@ class RunStore:
         """Refuse to continue a run with a different space, objectives, searcher, evaluator,
         latency source, seed, dataset or benchmark: its stored results would mix two
         experiments."""
-        mine = self.config.to_data()
-        if "hwnas_experiment" not in self.study.user_attrs:
-            self.study.set_user_attr("hwnas_experiment", mine)
         # read back: a driver starting on the same new study at the same moment may have
         # written its own experiment last, and then this one must not go on
-        stored = self.study.user_attrs["hwnas_experiment"]
+        stored = self._recorded("hwnas_experiment", self.config.to_data())
         # a run started before input paths were stored absolute holds them as written
         stored, mine = ExperimentConfig.model_validate(stored), self.config
         stored, mine = (c.with_absolute_inputs(Path.cwd()).effective_data() for c in (stored, mine))
@@ -507,6 +504,13 @@ class RunStore:
         self._check_same_data()
         self._check_same_latency()
 
+    def _recorded(self, attr: str, value: Any) -> Any:
+        """What the run recorded as `attr` (a study attribute), recording `value` first where
+        it has none yet (a new run, or one started before hwnas recorded it)."""
+        if attr not in self.study.user_attrs:
+            self.study.set_user_attr(attr, value)
+        return self.study.user_attrs[attr]
+
     def _check_same_data(self) -> None:
         """Refuse to continue after the arrays of a `.npz` dataset changed (edited, relabelled,
         or another file under the same name): the stored results were scored on the data as
@@ -516,9 +520,7 @@ class RunStore:
         if not path or not path.lower().endswith(".npz") or not Path(path).is_file():
             return  # a built-in, or a missing file the evaluator reports
         digest = npz_digest(path)
-        if DATASET_DIGEST not in self.study.user_attrs:
-            self.study.set_user_attr(DATASET_DIGEST, digest)
-        if self.study.user_attrs[DATASET_DIGEST] != digest:
+        if self._recorded(DATASET_DIGEST, digest) != digest:
             raise ExperimentError(
                 f"run {self.run_dir}: the dataset file {path} changed since the run started (its "
                 "arrays differ: new results would mix two datasets); restore it, or use a new "
@@ -532,9 +534,7 @@ class RunStore:
         stored is taken to have had the current files)."""
         files = [f for f in _latency_files(self.config) if f.is_file()]
         digests = {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
-        if LATENCY_DIGESTS not in self.study.user_attrs:
-            self.study.set_user_attr(LATENCY_DIGESTS, digests)
-        stored = self.study.user_attrs[LATENCY_DIGESTS]
+        stored = self._recorded(LATENCY_DIGESTS, digests)
         if changed := [f for f, digest in digests.items() if stored.get(f, digest) != digest]:
             raise ExperimentError(
                 f"run {self.run_dir}: the latency file {changed[0]} changed since the run "
@@ -547,9 +547,7 @@ class RunStore:
         proposed and evaluated in the space as it was (a run started before the YAML was
         stored is taken to have had the current one). Comments and layout are no change."""
         source = space_source(self.space)
-        if "hwnas_space_source" not in self.study.user_attrs:
-            self.study.set_user_attr("hwnas_space_source", source)
-        if not _same_yaml(self.study.user_attrs["hwnas_space_source"], source):
+        if not _same_yaml(self._recorded("hwnas_space_source", source), source):
             raise ExperimentError(
                 f"run {self.run_dir}: the space file {self.space.source} changed since the run "
                 f"started ({SPACE_SNAPSHOT} in the run holds the one it started with); use a "
