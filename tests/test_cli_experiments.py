@@ -644,7 +644,7 @@ def test_ctrl_c_before_the_run_is_stored_says_to_start_it_not_to_resume(
     assert "hwnas: interrupted\n" not in err  # said once, with what to do
     assert hwnas("search", str(exp), "--quiet", "--resume") == 1  # as a user may try anyway
     assert "no run to resume in" in (err := capsys.readouterr().err)
-    assert "without --resume the command starts it" in err
+    assert "leave out --resume (resume=True in Python) to start it" in err
 
 
 def test_an_interrupted_export_says_so_and_leaves_no_folder_or_file(

@@ -94,8 +94,8 @@ def run_experiment(
     run_dir = Path(config.run_dir)
     if resume and not (run_dir / SNAPSHOT).is_file():
         raise ExperimentError(
-            f"--resume: no run to resume in {run_dir} (no {SNAPSHOT}); without --resume the "
-            "command starts it"
+            f"no run to resume in {run_dir} (no {SNAPSHOT}); leave out --resume (resume=True "
+            "in Python) to start it"
         )
     space = make_space(config)  # every part is built (and checked) before anything is written
     check_executor(config, address)
