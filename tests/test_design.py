@@ -156,6 +156,23 @@ def _space_with_mixers(mixers: dict) -> object:
         (lambda: hwnas.evaluators.get_evaluator("tabluar", get_space("nasbench201")), "'tabular'"),
         (lambda: hwnas.predictors.get_predictor("learnt", get_space("conv1d")), "'learned'"),
         (lambda: _space_with_mixers({"dwcnv": {}}), "'dwconv'"),
+        # settings, checked before the constructor's TypeError about a keyword argument
+        (
+            lambda: hwnas.search.get_searcher(
+                "evolution", "conv1d", [("accuracy", "max")], population=4
+            ),
+            "'population_size'",
+        ),
+        (lambda: hwnas.evaluators.get_evaluator("zero_cost", "conv1d", datset="x"), "'dataset'"),
+        (
+            lambda: hwnas.evaluators.get_evaluator(
+                ["latency", "zero_cost"], "conv1d", latency={"run": 3}
+            ),
+            "'runs'",
+        ),
+        (lambda: hwnas.predictors.get_predictor("lut", "conv1d", profiel="x"), "'profile'"),
+        (lambda: hwnas.predictors.get_predictor("learned", "conv1d", hyperparams={}), "'hyper"),
+        (lambda: hwnas.predictors.get_predictor("transfer", "conv1d", source=None), "'sources'"),
     ],
 )
 def test_a_misspelt_name_is_answered_with_the_closest_one(lookup, hint):

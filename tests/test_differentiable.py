@@ -469,7 +469,7 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         DifferentiableSearcher(space, dataset="digits", reinforce_samples=1)
     with pytest.raises(ValueError, match=r"derive_count 2 \(must be 1 to 1 \+ derive_samples\)"):
         DifferentiableSearcher(space, dataset="digits", derive_count=2)  # 1 candidate only
-    with pytest.raises(ValueError, match="unknown settings \\['epoch'\\] \\(did you mean 'epochs'"):
+    with pytest.raises(ValueError, match="has no setting 'epoch' \\(did you mean 'epochs'"):
         DifferentiableSearcher(space, dataset="digits", epoch=3)
     with pytest.raises(ValueError, match="did you mean 'latency_target_ms'"):  # not a field
         DifferentiableSearcher(space, dataset="digits", latency_target=3)

@@ -470,7 +470,9 @@ def test_latency_is_measured_at_the_architectures_own_precisions(space):
 
 
 def test_latency_measurement_settings_are_checked_at_construction(space):
-    with pytest.raises(ValueError, match=r"unknown measurement settings \['warmpu'\]"):
+    with pytest.raises(
+        ValueError, match=r"latency evaluator has no setting 'warmpu' \(did you mean 'warmup'"
+    ):
         get_evaluator("latency", space, warmpu=2)
     with pytest.raises(ValueError, match="backend: unknown backend 'onnx'"):
         get_evaluator("latency", space, backend="onnx")

@@ -21,7 +21,7 @@ from hwnas.evaluators.datasets import Dataset, DatasetError, dataset_names, load
 from hwnas.evaluators.executors import ClusterLost, Executor, LocalExecutor, RayExecutor
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import SearchSpace, as_space
-from hwnas.spaces.errors import did_you_mean
+from hwnas.spaces.errors import check_setting_names, did_you_mean
 
 #: evaluator name -> "module:class", imported on first use (the tabular one needs pandas data).
 EVALUATORS = {
@@ -53,6 +53,7 @@ def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evalua
     (pydantic, lax: `"3"` is an int, `"two"` or `"nope"` for a bool are not), so that a
     mistyped setting from an experiment file is named instead of failing deep inside."""
     cls = evaluator_class(name)
+    check_setting_names(f"evaluator {name!r}", settings, cls.__init__, passed=["space"])
     hints = get_type_hints(cls.__init__)
     checked = dict(settings)
     for key, value in settings.items():

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from hwnas.evaluators.failures import COST_METRICS, cost_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import PRECISIONS, Arch, SearchSpace, reparameterize, set_fake_quant
+from hwnas.spaces.errors import check_setting_names
 
 
 class Predictor(Protocol):
@@ -36,10 +37,8 @@ def _check_measurement(
     from hwnas.predictors.measure import MeasurementError, check_settings
 
     parameters = inspect.signature(measure_latency).parameters
-    own = {"model", "input_shape", "backend", "precision"}
-    known = sorted(set(parameters) - own)
-    if unknown := sorted(set(given) - set(known)):
-        raise ValueError(f"unknown measurement settings {unknown}; choose from {known}")
+    known = list(parameters)[2:]  # after the model and its input shape: the evaluator's own
+    check_setting_names("latency evaluator", given, known=[*known, "predictor"])
     if backend not in BACKENDS:
         raise ValueError(f"backend: unknown backend {backend!r}; choose from {list(BACKENDS)}")
     if precision not in (*PRECISIONS, "mixed"):

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from hwnas.spaces.errors import did_you_mean
+from hwnas.spaces.errors import check_setting_names
 from hwnas.spaces.spec import NAME_PATTERN, YamlLoader, at_line, field_path, yaml_problem
 
 LATENCY_USERS = ("predictor", "differentiable")  # searchers that take the `latency` section
@@ -62,30 +62,20 @@ class SpaceConfig(_Strict):
         return v
 
 
-def check_setting_names(
+def check_settings_of(
     owner: str, target: Callable[..., Any] | None, settings: dict[str, Any], given: tuple[str, ...]
 ) -> None:
     """Refuse a setting `target` (a searcher's or evaluator's class) has no parameter for,
     suggesting the closest one, when the file is read: not as a TypeError once the run
-    starts. The arguments hwnas passes itself (`given`) are not settings; a constructor
-    taking any keyword (or a `target` of None, one not imported to read a file) names its
-    unknown settings itself."""
+    starts. The arguments hwnas passes itself (`given`) are not settings; a `target` of None
+    (one not imported to read a file) names its unknown settings itself."""
     if passed := sorted(set(settings) & set(given)):
         raise ValueError(
             f"{owner}: {passed[0]!r} is not one of its settings: hwnas passes the experiment's "
             f"own ({passed[0]}: at the top level of the file)"
         )
-    if target is None:
-        return
-    params = inspect.signature(target).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    known = [n for n in params if n not in given]
-    for key in settings:
-        if key not in known:
-            hint = did_you_mean(key, known)
-            listed = f"its settings: {', '.join(known)}" if known else "it takes no settings"
-            raise ValueError(f"{owner} has no setting {key!r}{hint}; {listed}")
+    if target is not None:
+        check_setting_names(owner, settings, target, passed=given)
 
 
 def without_defaults(target: Callable[..., Any] | None, settings: dict[str, Any]) -> dict:
@@ -134,7 +124,7 @@ class EvaluatorConfig(_Strict):
                 f"settings for evaluators not in name: {sorted(unknown)} (name is {names})"
             )
         for name, settings in v.items():
-            check_setting_names(f"evaluator {name!r}", evaluator_class(name), settings, ("space",))
+            check_settings_of(f"evaluator {name!r}", evaluator_class(name), settings, ("space",))
         return v
 
 
@@ -158,11 +148,11 @@ class SearcherConfig(_Strict):
     @classmethod
     def _known_settings(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         from hwnas.search import SEARCHERS
+        from hwnas.search.base import PASSED
 
         name = info.data.get("name")
-        given = ("space", "objectives", "constraints", "seed")  # the experiment's seed
         # the differentiable searcher (torch, not imported to read a file) checks the rest
-        check_setting_names(f"searcher {name!r}", SEARCHERS.get(name), v, given)
+        check_settings_of(f"searcher {name!r}", SEARCHERS.get(name), v, PASSED)
         return v
 
 

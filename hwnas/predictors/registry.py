@@ -19,7 +19,7 @@ from hwnas.predictors.fingerprint import device_of
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import SearchSpace, as_space
-from hwnas.spaces.errors import did_you_mean
+from hwnas.spaces.errors import check_setting_names, did_you_mean
 
 KINDS = ("lut", "learned", "transfer")
 
@@ -39,6 +39,13 @@ def _predictor_class(kind: str) -> type[LatencyPredictor]:
     )
 
 
+#: the settings of the kinds `get_predictor` builds from a profile
+PROFILE_SETTINGS = {
+    "lut": ("profile", "subtract_overhead"),
+    "learned": ("profile", "hyperparameters"),
+}
+
+
 def get_predictor(kind: str, space: SearchSpace | str, **settings: Any) -> LatencyPredictor:
     """A predictor of `kind` for `space` (or the built-in space or space file it names).
 
@@ -49,6 +56,11 @@ def get_predictor(kind: str, space: SearchSpace | str, **settings: Any) -> Laten
     - `transfer`: the settings of `TransferPredictor` (e.g. `sources=DataFrame`).
     """
     cls, space = _predictor_class(kind), as_space(space)
+    owner = f"the {kind} predictor"
+    if kind in PROFILE_SETTINGS:  # built from a profile: these are all a user gives
+        check_setting_names(owner, settings, known=PROFILE_SETTINGS[kind])
+    else:
+        check_setting_names(owner, settings, cls.__init__)
     if kind == "lut":
         if "profile" not in settings:
             raise PredictorError("the lut predictor needs profile=PATH (a latency profile)")

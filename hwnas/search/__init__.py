@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwnas.search.base import Constraint, Objective, Searcher, Trial
+from hwnas.search.base import PASSED, Constraint, Objective, Searcher, Trial
 from hwnas.search.evolution import EvolutionSearcher
 from hwnas.search.nsga2 import NSGA2Searcher
 from hwnas.search.pareto import dominates, hypervolume, pareto_mask
 from hwnas.search.predictor import PredictorSearcher
 from hwnas.search.random import RandomSearcher
 from hwnas.spaces import SearchSpace, as_space
-from hwnas.spaces.errors import did_you_mean
+from hwnas.spaces.errors import check_setting_names, did_you_mean
 
 SEARCHERS: dict[str, type[Searcher]] = {
     "random": RandomSearcher,
@@ -43,15 +43,13 @@ def get_searcher(
         searcher_class: type[Searcher] = DifferentiableSearcher
     elif name in SEARCHERS:
         searcher_class = SEARCHERS[name]
+        check_setting_names(f"searcher {name!r}", settings, searcher_class.__init__, passed=PASSED)
     else:
         raise ValueError(
             f"unknown searcher {name!r}{did_you_mean(name, NAMES)}; "
             f"choose one of {', '.join(NAMES)}"
         )
-    try:
-        return searcher_class(space, objectives, constraints, seed, **settings)
-    except TypeError as e:  # an unknown or missing setting
-        raise ValueError(f"searcher {name!r}: {e}") from None
+    return searcher_class(space, objectives, constraints, seed, **settings)
 
 
 __all__ = [

@@ -153,6 +153,10 @@ def derive_rng(*entropy: int) -> np.random.Generator:
     return np.random.default_rng([int(e) for e in entropy])
 
 
+#: what every searcher's constructor is given before its settings (`get_searcher`'s arguments)
+PASSED = ("space", "objectives", "constraints", "seed")
+
+
 class Searcher(ABC):
     """Base of every searcher: bookkeeping of trials, objectives and constraints.
 

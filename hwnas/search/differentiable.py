@@ -46,7 +46,6 @@ instead of training it again.
 
 from __future__ import annotations
 
-import inspect
 import math
 import sys
 import time
@@ -61,10 +60,10 @@ import torch
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
-from hwnas.search.base import Searcher, number_setting
+from hwnas.search.base import PASSED, Searcher, number_setting
 from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.errors import did_you_mean
+from hwnas.spaces.errors import check_setting_names
 
 LatencyLoss = Literal["log_ratio", "hinge"]
 Estimator = Literal["gumbel", "reinforce"]
@@ -533,22 +532,6 @@ def report_epoch(record: dict[str, float], epochs: int, target_ms: float | None)
     print(f"supernet ({target}) epoch {record['epoch']}/{epochs}: {values}", file=sys.stderr)
 
 
-def _check_setting_names(settings: dict[str, Any]) -> None:
-    """Refuse settings the searcher has no use for, naming the closest known one."""
-    own = [
-        name
-        for name, p in inspect.signature(DifferentiableSearcher.__init__).parameters.items()
-        if p.kind is p.KEYWORD_ONLY
-    ]
-    known = sorted([*own, *SupernetSettings.__dataclass_fields__])
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        raise ValueError(
-            f"differentiable searcher: unknown settings {unknown}"
-            f"{did_you_mean(unknown[0], known)}; known: {known}"
-        )
-
-
 def _add(totals: dict[str, float], **values: float) -> None:
     for k, v in values.items():
         totals[k] = totals.get(k, 0.0) + v
@@ -598,7 +581,13 @@ class DifferentiableSearcher(Searcher):
                 "latency_target_ms or latency_targets_ms",
                 stacklevel=2,
             )
-        _check_setting_names(settings)
+        check_setting_names(
+            "differentiable searcher",
+            settings,
+            DifferentiableSearcher.__init__,
+            passed=PASSED,
+            known=SupernetSettings.__dataclass_fields__,
+        )
         self.targets = latency_targets(latency_target_ms, latency_targets_ms)
         if any(t is not None for t in self.targets) and latency_predictor is None:
             raise ValueError(

@@ -2,7 +2,8 @@
 and the hint every unknown-name error of hwnas gives."""
 
 import difflib
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Iterable, Sequence
 
 
 class SpaceError(ValueError):
@@ -19,3 +20,29 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
     """` (did you mean 'x'?)` for the choice closest to a misspelt `word`, or nothing."""
     close = difflib.get_close_matches(str(word), list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_setting_names(
+    owner: str,
+    settings: Iterable[str],
+    function: Callable | None = None,
+    *,
+    passed: Iterable[str] = (),
+    known: Iterable[str] = (),
+) -> None:
+    """Refuse a setting `owner` has no use for, naming the closest known one (a misspelt
+    setting would otherwise end in Python's TypeError about a keyword argument). The known
+    ones are `known` and the parameters of `function` (a constructor), less those hwnas
+    `passed` itself. A function that takes `**settings`, with nothing in `known` for them,
+    checks them itself."""
+    params = inspect.signature(function).parameters if function else {}
+    extra = list(known)
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()) and not extra:
+        return
+    keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    own = [n for n, p in params.items() if p.kind in keywords and n not in {"self", *passed}]
+    names = list(dict.fromkeys([*own, *extra]))
+    for key in settings:
+        if key not in names:
+            listed = f"its settings: {', '.join(names)}" if names else "it takes no settings"
+            raise ValueError(f"{owner} has no setting {key!r}{did_you_mean(key, names)}; {listed}")
