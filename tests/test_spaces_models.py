@@ -13,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from hwnas.spaces import (
     MIXERS,
     PRECISIONS,
+    Arch,
     SpaceError,
     get_space,
     reparameterize,
@@ -320,3 +321,14 @@ def test_bad_overrides_are_space_errors():
     space.build(big)  # an 11x11 kernel fits the 16x16 map of stage 0, not an 8x8 one
     with pytest.raises(SpaceError, match=r"s[02]\.b0"):
         space.build(big, input_shape=(3, 16, 16))
+
+
+def test_an_arch_of_a_larger_input_is_refused_with_the_reason():
+    """At a smaller input the last stages' maps fit no kernel, so their kernel choices are
+    gone: the error says so instead of only listing "unknown choices"."""
+    arch = get_space("conv1d").sample(0)
+    small = get_space("conv1d", input_shape=(1, 8))
+    with pytest.raises(SpaceError, match=r"unknown choices .*s2\.b0\.kernel.*: at input_shape"):
+        small.validate(arch)
+    with pytest.raises(SpaceError, match=r"unknown choices \['s0\.b9\.kernel'\]$"):
+        get_space("conv1d").validate(Arch("conv1d", arch.version, {**arch, "s0.b9.kernel": 3}))

@@ -301,7 +301,7 @@ class MetaFormerSpace(SearchSpace):
         known = self._choice_values
         unknown = sorted(set(choices) - set(known))
         if unknown:
-            raise SpaceError(f"space {self.name!r}: unknown choices {unknown}")
+            raise SpaceError(f"space {self.name!r}: unknown choices {unknown}{self._why(unknown)}")
         out: dict[str, Choice] = {}
 
         def take(name: str) -> Choice:
@@ -323,6 +323,19 @@ class MetaFormerSpace(SearchSpace):
                 take(f"s{i}.b{j}.expansion")
                 take(f"s{i}.b{j}.precision")
         return Arch(self.name, self.version, out)
+
+    def _why(self, unknown: Sequence[str]) -> str:
+        """Why blocks of this space lack a choice named for them: at this input shape their
+        feature maps fit no listed kernel (an architecture of the space at a larger input)."""
+        blocks = {name.rsplit(".", 1)[0] for name in unknown}
+        if all(name.endswith((".kernel", ".dilation")) for name in unknown) and all(
+            f"{b}.mixer" in self._choice_values for b in blocks
+        ):
+            return (
+                f": at input_shape {tuple(self.input_shape)} no listed kernel fits these "
+                "blocks' feature maps; was the architecture made for a larger input?"
+            )
+        return ""
 
     def validate(self, arch: Arch) -> Arch:
         self._check_space(arch)
