@@ -332,3 +332,14 @@ def test_an_arch_of_a_larger_input_is_refused_with_the_reason():
         small.validate(arch)
     with pytest.raises(SpaceError, match=r"unknown choices \['s0\.b9\.kernel'\]$"):
         get_space("conv1d").validate(Arch("conv1d", arch.version, {**arch, "s0.b9.kernel": 3}))
+
+
+def test_a_kernel_written_for_a_mixer_without_one_is_dropped():
+    """Hand-written choices may carry a kernel for an fft or identity block, whether or not
+    the block's stage has kernel choices at all (before, only where it had was it dropped)."""
+    space = get_space("conv1d", input_shape=(1, 8))  # stage 2 has no kernel choice here
+    arch = space.sample(0)
+    choices = {**arch, "s2.b0.mixer": "fft", "s2.b0.kernel": 3, "s2.b0.dilation": 1}
+    made = space.arch(choices)  # dropped, not "unknown choices"
+    assert made["s2.b0.mixer"] == "fft" and "s2.b0.kernel" not in made
+    assert space.arch({**choices, "s0.b0.mixer": "identity"})["s0.b0.mixer"] == "identity"

@@ -78,6 +78,11 @@ BAD_SPECS = {
         _with(lambda d: d["stages"][0].update(kernel=3)),
         ["stages[0].kernel", "not permitted"],
     ),
+    # as a kernel that fits no stage: a listed mixer the space would silently lack
+    "attention_never_fits": (
+        _with(lambda d: d.update(max_attention_tokens=4)),
+        ["block.mixers.attn", "[8, 16] tokens", "max_attention_tokens=4"],
+    ),
     "kernel_on_attention": (
         _with(lambda d: d["block"]["mixers"].update(attn={"kernels": [3]})),
         ["block.mixers", "attn", "no kernel"],

@@ -11,6 +11,7 @@ where the number of positions is at most `max_attention_tokens`).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
@@ -110,6 +111,23 @@ class StagePlan:
         return sorted({getattr(o, attr) for o in self.options} - {None})
 
 
+def _block_attr(name: str) -> tuple[int, str, str] | None:
+    """(stage, block, attr) of a block's kernel or dilation choice (`s1.b0.kernel`)."""
+    m = re.fullmatch(r"(s(\d+)\.b\d+)\.(kernel|dilation)", name)
+    return (int(m[2]), m[1], m[3]) if m else None
+
+
+def _unused_by_mixer(name: str, choices: Mapping[str, Choice]) -> bool:
+    """Whether `name` is a kernel or dilation choice of a block whose chosen mixer takes
+    none: hand-written choices may carry one, and it is dropped like any unused field."""
+    parts = _block_attr(name)
+    mixer = choices.get(f"{parts[1]}.mixer") if parts else None
+    if parts is None or mixer is None:
+        return False
+    uses = dict(zip(("kernel", "dilation"), MIXERS.get(str(mixer), (False, False))))
+    return not uses[parts[2]]
+
+
 def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
@@ -181,7 +199,7 @@ class MetaFormerSpace(SearchSpace):
                 )
             own = st.block is not None and st.block.mixers is not None
             where = f"stages[{i}].block" if own else "block"
-            block = st.block.merged_over(spec.block) if st.block else spec.block
+            block = self._block_spec(i)
             options = self._options(block, spatial, where, usable, listed)
             self._check_expansions(i, st, block)
             narrow = [w for w in st.width if w < len(spatial) + 1]  # inception: a branch each
@@ -208,15 +226,35 @@ class MetaFormerSpace(SearchSpace):
                     tuple(block.precisions),
                 )
             )
+        if check_unused:
+            self._check_unused(listed, usable)
+        return tuple(plans)
+
+    def _check_unused(self, listed: dict, usable: dict) -> None:
+        """Refuse a listed kernel or dilation that fits no feature map it applies to, and a
+        listed attention mixer that fits none (`listed` / `usable` hold, per block spec,
+        mixer and field, the values listed and those some stage can use; for attention the
+        token counts of the maps it applies to)."""
         for (where, mixer, field), values in listed.items():
-            unused = sorted(values - usable.get((where, mixer, field), set()))
-            if unused and check_unused:
+            fits = usable.get((where, mixer, field), set())
+            if field == "tokens" and not fits:
+                raise self._spec_error(
+                    f"{where}.mixers.attn",
+                    f"attention never fits: the feature maps it applies to have "
+                    f"{sorted(values)} tokens, more than max_attention_tokens="
+                    f"{self.spec.max_attention_tokens}; raise that, or drop attn",
+                )
+            if field != "tokens" and (unused := sorted(values - fits)):
                 raise self._spec_error(
                     f"{where}.mixers.{mixer}.{field}",
                     f"{unused} never fit: the receptive field dilation*(kernel-1)+1 is larger "
                     "than every feature map it applies to",
                 )
-        return tuple(plans)
+
+    def _block_spec(self, stage: int) -> BlockSpec:
+        """What the blocks of `stage` may choose: its own block spec over the default."""
+        own = self.spec.stages[stage].block
+        return own.merged_over(self.spec.block) if own else self.spec.block
 
     def _smallest_input(self) -> int:
         """The smallest spatial size the stem and every stage's stride leave a pixel of."""
@@ -259,8 +297,11 @@ class MetaFormerSpace(SearchSpace):
                 continue
             opts = block.mixers[mixer]
             uses_kernel, uses_dilation = MIXERS[mixer]
-            if mixer == "attn" and tokens(spatial) > self.spec.max_attention_tokens:
-                continue
+            if mixer == "attn":
+                listed.setdefault((where, mixer, "tokens"), set()).add(tokens(spatial))
+                if tokens(spatial) > self.spec.max_attention_tokens:
+                    continue
+                usable.setdefault((where, mixer, "tokens"), set()).add(tokens(spatial))
             if not uses_kernel:
                 options.append(Option(mixer, None, None))
                 continue
@@ -299,9 +340,10 @@ class MetaFormerSpace(SearchSpace):
 
     def canonical(self, choices: Mapping[str, Choice]) -> Arch:
         known = self._choice_values
-        unknown = sorted(set(choices) - set(known))
+        unknown = sorted(n for n in set(choices) - set(known) if not _unused_by_mixer(n, choices))
         if unknown:
-            raise SpaceError(f"space {self.name!r}: unknown choices {unknown}{self._why(unknown)}")
+            why = self._why(unknown, choices)
+            raise SpaceError(f"space {self.name!r}: unknown choices {unknown}{why}")
         out: dict[str, Choice] = {}
 
         def take(name: str) -> Choice:
@@ -324,18 +366,22 @@ class MetaFormerSpace(SearchSpace):
                 take(f"s{i}.b{j}.precision")
         return Arch(self.name, self.version, out)
 
-    def _why(self, unknown: Sequence[str]) -> str:
-        """Why blocks of this space lack a choice named for them: at this input shape their
-        feature maps fit no listed kernel (an architecture of the space at a larger input)."""
-        blocks = {name.rsplit(".", 1)[0] for name in unknown}
-        if all(name.endswith((".kernel", ".dilation")) for name in unknown) and all(
-            f"{b}.mixer" in self._choice_values for b in blocks
-        ):
-            return (
-                f": at input_shape {tuple(self.input_shape)} no listed kernel fits these "
-                "blocks' feature maps; was the architecture made for a larger input?"
-            )
-        return ""
+    def _why(self, unknown: Sequence[str], choices: Mapping[str, Choice]) -> str:
+        """Why blocks of this space lack a kernel or dilation choice named for them: their
+        stage lists the block's mixer, but at this input shape no listed kernel of it fits
+        the feature map (an architecture of the space at a larger input)."""
+        for name in unknown:
+            parts = _block_attr(name)
+            if parts is None or parts[0] >= len(self.plans):
+                return ""
+            stage, block, _ = parts
+            mixer = choices.get(f"{block}.mixer")
+            if mixer not in self._block_spec(stage).mixers or mixer in self.plans[stage].mixers:
+                return ""
+        return (
+            f": at input_shape {tuple(self.input_shape)} no listed kernel of these blocks' "
+            "mixers fits their feature maps; was the architecture made for a larger input?"
+        )
 
     def validate(self, arch: Arch) -> Arch:
         self._check_space(arch)
