@@ -272,6 +272,31 @@ def test_merge_keys_are_not_duplicates(tmp_path):
     assert [p.widths for p in space.plans] == [(8,), (16,)]
 
 
+def test_yaml_as_users_write_it(tmp_path):
+    """A bare mixer name (`identity:`, null) has no options; 5e-1 is a number (PyYAML's
+    YAML 1.1 wants a dot); a list where a mapping belongs is said in the file's terms."""
+    text = (
+        "name: bare\n"
+        "input: {channels: 1, length: 16}\n"
+        "classes: 4\n"
+        "stem: {width: 8}\n"
+        "block:\n"
+        "  mixers:\n"
+        "    conv: {kernels: [3]}\n"
+        "    identity:\n"
+        "  expansions: [5e-1, 2]\n"
+        "  precisions: [fp32]\n"
+        "stages:\n"
+        "  - {depth: [1], width: [8]}\n"
+    )
+    space = get_space(_write(tmp_path, "bare", text))
+    assert space.plans[0].mixers == ["conv", "identity"] and space.plans[0].expansions == (0.5, 2)
+    listed = text.replace("input: {channels: 1, length: 16}", "input: [1, 16]")
+    with pytest.raises(SpaceError, match="line 2: input: Input should be a mapping") as info:
+        get_space(_write(tmp_path, "listed", listed))
+    assert "InputSpec" not in str(info.value)
+
+
 def test_schema_errors_name_the_line(tmp_path):
     text = (
         "name: lines\n"

@@ -25,7 +25,14 @@ from pydantic import (
 )
 
 from hwnas.spaces.errors import check_setting_names
-from hwnas.spaces.spec import NAME_PATTERN, YamlLoader, at_line, field_path, yaml_problem
+from hwnas.spaces.spec import (
+    NAME_PATTERN,
+    YamlLoader,
+    at_line,
+    field_path,
+    problem_text,
+    yaml_problem,
+)
 
 LATENCY_USERS = ("predictor", "differentiable")  # searchers that take the `latency` section
 DATA_USERS = ("train", "zero_cost")  # evaluators that run candidates on the `dataset`
@@ -411,7 +418,7 @@ def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfi
         lines = []
         for e in err.errors():
             loc = _schema_loc(e["loc"])
-            msg = e["msg"].removeprefix("Value error, ")
+            msg = problem_text(e["msg"])
             lines.append(f"{source}: {at_line(data, loc)}{field_path(loc)}: {msg}")
         raise ExperimentError("; ".join(dict.fromkeys(lines))) from None
 

@@ -90,6 +90,12 @@ class BlockSpec(_Strict):
     expansions: list[float] | None = None
     precisions: list[str] | None = None
 
+    @field_validator("mixers", mode="before")
+    @classmethod
+    def _bare_mixers(cls, v: Any) -> Any:
+        """A mixer named with nothing after it (`identity:`, read as null) has no options."""
+        return {k: {} if o is None else o for k, o in v.items()} if isinstance(v, dict) else v
+
     @field_validator("mixers")
     @classmethod
     def _known_mixers(cls, v: dict[str, MixerOptions] | None):
@@ -244,11 +250,19 @@ def at_line(data: Any, loc: tuple[Any, ...]) -> str:
     return f"line {line}: " if line else ""
 
 
+def problem_text(message: str) -> str:
+    """A pydantic error message in a file's terms: without its "Value error, " prefix and
+    without the names of hwnas's schema classes ("a valid dictionary or instance of
+    InputSpec" is a mapping)."""
+    message = message.removeprefix("Value error, ")
+    return re.sub(r"a valid dictionary or instance of \w+", "a mapping (key: value lines)", message)
+
+
 def format_validation_error(err: ValidationError, source: str, data: Any = None) -> str:
     """One line naming the file and, for each problem, its line (when `data` came from
     `read_yaml`), the field and what is wrong."""
     problems = [
-        f"{at_line(data, e['loc'])}{field_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+        f"{at_line(data, e['loc'])}{field_path(e['loc'])}: {problem_text(e['msg'])}"
         for e in err.errors()
     ]
     return f"{source}: " + "; ".join(problems)
@@ -284,6 +298,13 @@ class YamlLoader(yaml.SafeLoader):
 
 
 YamlLoader.add_constructor("tag:yaml.org,2002:map", YamlLoader.construct_yaml_map)
+# YAML 1.1 (PyYAML) reads 1e-3 and 2e0 as strings, as it wants a dot; YAML 1.2 and every
+# user mean numbers
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
 
 
 def yaml_problem(e: yaml.YAMLError) -> str:
