@@ -23,7 +23,12 @@ from hwnas.evaluators.zero_cost import ZeroCostEvaluator
 from hwnas.experiments import load
 from hwnas.predictors import LearnedPredictor, LUTPredictor
 from hwnas.search import get_searcher
-from hwnas.search.differentiable import DifferentiableSearcher, lut_latency, score_function
+from hwnas.search.differentiable import (
+    DifferentiableSearcher,
+    SupernetDiverged,
+    lut_latency,
+    score_function,
+)
 from hwnas.search.supernet import LatencyTable, SuperNet
 from hwnas.spaces import Arch, SpaceError, get_space
 
@@ -293,6 +298,34 @@ def test_a_memo_keeps_finished_searches_so_a_restored_searcher_trains_none_again
     assert resumed.ask(1) == archs[1:]
     assert [r.arch for r in resumed.results] == archs
     assert resumed.results[1].history == first.results[1].history
+
+
+def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(space, digits):
+    """The memo key holds what the search depends on: a searcher with another seed or
+    another candidate set trains its own (before, it got the first one's architecture)."""
+    memo: dict = {}
+
+    def searched(**other) -> bool:
+        searcher = DifferentiableSearcher(space, dataset=digits, **{**FAST, **other})
+        searcher.memo, run, trained = memo, searcher.search.run, []
+        searcher.search.run = lambda target: trained.append(target) or run(target)
+        searcher.ask(1)
+        return bool(trained)
+
+    assert searched() and not searched()  # the same search again is taken from the memo
+    assert searched(seed=1) and searched(mixers=["identity"]) and len(memo) == 3
+
+
+@pytest.mark.parametrize("estimator", ["reinforce", "gumbel"])
+def test_a_diverged_supernet_derives_nothing(space, digits, estimator):
+    """NaN gates give the first value of every choice (argmax), or torch's error from
+    sampling them: neither may pass as a search's result."""
+    searcher = DifferentiableSearcher(
+        space, dataset=digits, **{**FAST, "weight_lr": 1e12, "estimator": estimator}
+    )
+    with pytest.raises(SupernetDiverged, match=r"diverged in epoch \d .*lower weight_lr \(now"):
+        searcher.ask(1)
+    assert searcher.results == []
 
 
 def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(

@@ -46,12 +46,14 @@ instead of training it again.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -399,7 +401,7 @@ class SupernetSearch:
                 loss.backward()
                 weight_opt.step()
                 schedule.step()
-                _add(totals, train_loss=loss.item())
+                _add(totals, train_loss=_finite(loss, "train loss", epoch, s))
                 if epoch >= s.warmup_epochs:
                     _add(totals, **self._arch_step(net, table, target_ms, arch_opt, next(val)))
                     arch_step += 1
@@ -420,16 +422,33 @@ class SupernetSearch:
         else:
             net.sample()
             ce = loss = F.cross_entropy(net(x), y)
-        out = {"arch_ce": ce.item()}
+        out = {"arch_ce": _finite(ce, "architecture step's cross-entropy", None, self.settings)}
         if table is not None and target_ms is not None:
             expected = net.expected_latency(table)
             penalty = latency_term(expected, target_ms, self.settings.latency_loss)
             loss = loss + self.settings.latency_weight * penalty
-            out["latency_term"] = penalty.item()
+            out["latency_term"] = _finite(penalty, "latency term", None, self.settings)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return out
+
+
+class SupernetDiverged(RuntimeError):
+    """The supernet's training went to NaN or infinity: its gates mean nothing, so no
+    architecture is derived from them."""
+
+
+def _finite(value: torch.Tensor, what: str, epoch: int | None, s: SupernetSettings) -> float:
+    """`value` as a float, or SupernetDiverged naming it and the learning rates to lower."""
+    number = value.item()
+    if not math.isfinite(number):
+        when = f" in epoch {epoch + 1}" if epoch is not None else ""
+        raise SupernetDiverged(
+            f"the supernet's training diverged{when} ({what} {number}): no architecture is "
+            f"derived from it; lower weight_lr (now {s.weight_lr}) or arch_lr (now {s.arch_lr})"
+        )
+    return number
 
 
 def score_function(
@@ -627,7 +646,7 @@ class DifferentiableSearcher(Searcher):
         """The supernet search for the `i`-th target: kept in `memo` when there is one, and
         taken from there when an earlier process (a run now resumed) finished it."""
         target = self.targets[i]
-        key = f"supernet:{i}:{target}"
+        key = f"supernet:{self._fingerprint}:{i}:{target}"
         if self.memo is not None and (kept := self.memo.get(key)) is not None:
             result = result_from_data(kept, self.space)
             if self.search.progress:
@@ -637,6 +656,25 @@ class DifferentiableSearcher(Searcher):
         if self.memo is not None:
             self.memo[key] = result_to_data(result)
         return result
+
+    @cached_property
+    def _fingerprint(self) -> str:
+        """What a search's result depends on besides its target: the seed, the settings, the
+        space, the data and the latency table. A memo shared by other searchers (or a run's,
+        whose experiment may not change) never hands back another search's result."""
+        search, data = self.search, self.search.dataset
+        digest = hashlib.sha256()
+        for part in (
+            self.seed,
+            sorted(asdict(search.settings).items()),
+            (self.space.name, self.space.version, tuple(self.space.input_shape)),
+            (data.name, data.num_classes),
+            getattr(search.predictor, "source", None) or type(search.predictor).__name__,
+        ):
+            digest.update(repr(part).encode())
+        for array in (data.x_train, data.y_train, data.x_val, data.y_val):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
 
     def _warn_unsteered_objectives(self) -> None:
         """Say which objectives the supernet does not optimise: it minimises cross-entropy
