@@ -326,3 +326,17 @@ def test_the_experiments_dataset_named_again_in_the_settings_is_the_same_one(
     assert (
         make_searcher(config, make_space(config), progress=False).search.dataset.num_classes == 10
     )
+
+
+def test_writing_out_a_default_setting_is_the_same_experiment() -> None:
+    """The differentiable searcher's own and supernet defaults too (before, only those of
+    the black-box searchers were known, and resuming refused `batch_size: 128`), and its
+    `progress` only shows the search."""
+    text = (ROOT / "examples" / "differentiable.yaml").read_text()
+    plain = parse_experiment(text)
+    written = "    precisions: [fp32]\n    batch_size: 128\n    hard: true\n    progress: false\n"
+    restated = parse_experiment(text.replace("    precisions: [fp32]\n", written))
+    assert restated.searcher.settings["batch_size"] == 128
+    assert restated.effective_data() == plain.effective_data()
+    other = text.replace("    precisions: [fp32]\n", "    precisions: [fp32]\n    batch_size: 64\n")
+    assert parse_experiment(other).effective_data() != plain.effective_data()

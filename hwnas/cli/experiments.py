@@ -84,7 +84,8 @@ def search(
         typer.echo(
             "hwnas: note: the searcher had no more candidates to propose: every architecture "
             "of the space was evaluated, or (the differentiable searcher) each latency target "
-            "gave its derive_count architectures; raise derive_count or add targets for more",
+            "gave its derive_count architectures; for more, start a new run (another run_dir) "
+            "with a higher derive_count or more targets",
             err=True,
         )
     if summary.evaluated and summary.failed == summary.evaluated:

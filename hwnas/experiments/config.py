@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -85,13 +86,29 @@ def check_settings_of(
         check_setting_names(owner, settings, target, passed=given)
 
 
-def without_defaults(target: Callable[..., Any] | None, settings: dict[str, Any]) -> dict:
-    """`settings` less those equal to `target`'s own defaults: writing a default out is no
-    change of the experiment (all of them, when `target` is not known here)."""
-    if target is None:
-        return dict(settings)
-    params = inspect.signature(target).parameters
-    return {k: v for k, v in settings.items() if k not in params or params[k].default != v}
+def without_defaults(defaults: dict[str, Any], settings: dict[str, Any]) -> dict:
+    """`settings` less those equal to their `defaults`: writing a default out is no change
+    of the experiment."""
+    return {k: v for k, v in settings.items() if k not in defaults or defaults[k] != v}
+
+
+def parameter_defaults(target: Callable[..., Any]) -> dict[str, Any]:
+    """The default of each of `target`'s parameters that has one."""
+    params = inspect.signature(target).parameters.values()
+    return {p.name: p.default for p in params if p.default is not p.empty}
+
+
+def searcher_defaults(name: str) -> dict[str, Any]:
+    """The default of each setting of the searcher `name` (none for an unknown name); the
+    differentiable searcher's include its supernet settings (imported here: it needs torch)."""
+    from hwnas.search import SEARCHERS
+
+    if name == "differentiable":
+        from hwnas.search.differentiable import DifferentiableSearcher, SupernetSettings
+
+        supernet = {f.name: f.default for f in fields(SupernetSettings)}
+        return {**parameter_defaults(DifferentiableSearcher.__init__), **supernet}
+    return parameter_defaults(SEARCHERS[name].__init__) if name in SEARCHERS else {}
 
 
 class EvaluatorConfig(_Strict):
@@ -348,14 +365,14 @@ class ExperimentConfig(_Strict):
         """`to_data` without searcher and evaluator settings that restate a default: what
         decides whether two experiments are the same."""
         from hwnas.evaluators import evaluator_class
-        from hwnas.search import SEARCHERS
 
         data = self.to_data()
-        data["searcher"]["settings"] = without_defaults(
-            SEARCHERS.get(self.searcher.name), self.searcher.settings
+        searcher = data["searcher"]["settings"] = without_defaults(
+            searcher_defaults(self.searcher.name), self.searcher.settings
         )
+        searcher.pop("progress", None)  # the differentiable searcher's display, not its search
         data["evaluator"]["settings"] = {
-            name: without_defaults(evaluator_class(name), settings)
+            name: without_defaults(parameter_defaults(evaluator_class(name)), settings)
             for name, settings in self.evaluator.settings.items()
         }
         return data
