@@ -24,6 +24,7 @@ from hwnas.evaluators import (
 from hwnas.evaluators.datasets import _disk_cached
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator
+from hwnas.search import get_searcher
 from hwnas.spaces import get_space
 
 TINY_2D = """
@@ -86,6 +87,18 @@ def test_unknown_dataset_names_the_choices():
         load_dataset("cifar10")
     with pytest.raises(DatasetError, match="not bundled"):
         load_dataset("ucr:ECG200")
+
+
+def test_the_default_dataset_that_does_not_fit_is_said_to_be_the_default():
+    """A user who named no dataset is told where `digits` came from and what to give."""
+    for build in (
+        lambda: get_evaluator("zero_cost", "conv1d"),
+        lambda: get_searcher("differentiable", "conv1d", [("accuracy", "max")]),
+    ):
+        with pytest.raises(DatasetError, match="digits is the default where no dataset is given"):
+            build()
+    with pytest.raises(DatasetError, match=r"expects \(1, 40\)[^(]*$"):  # named: no such hint
+        get_evaluator("zero_cost", "conv1d", dataset="mnist5k")
 
 
 def test_mistyped_settings_are_named(space):

@@ -488,6 +488,10 @@ def _scaled(x: np.ndarray, scaling: Standardisation) -> np.ndarray:
     return ((x - mean) / std).astype(np.float32)
 
 
+#: what evaluators and the differentiable searcher train on when no dataset is named
+DEFAULT_DATASET = "digits"
+
+
 def resolve_dataset(dataset: str | Path | Dataset, space: SearchSpace) -> Dataset:
     """A `Dataset` checked against `space`. A name is loaded with the default split seed, so
     every evaluator and searcher sees the same train / validation / test samples whatever its
@@ -495,4 +499,12 @@ def resolve_dataset(dataset: str | Path | Dataset, space: SearchSpace) -> Datase
     differ only in their seed are scored on one test set. Other splits: pass a `Dataset` from
     `load_dataset(name, seed=...)`."""
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    return data.check_fits(space)
+    try:
+        return data.check_fits(space)
+    except DatasetError as e:
+        if dataset != DEFAULT_DATASET:
+            raise
+        raise DatasetError(
+            f"{e} ({DEFAULT_DATASET} is the default where no dataset is given: name one that "
+            f"fits space {space.name}, from {dataset_names()} or an .npz file)"
+        ) from None

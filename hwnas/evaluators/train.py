@@ -23,7 +23,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hwnas.evaluators.datasets import Dataset, resolve_dataset, validation_caveats
+from hwnas.evaluators.datasets import (
+    DEFAULT_DATASET,
+    Dataset,
+    resolve_dataset,
+    validation_caveats,
+)
 from hwnas.evaluators.failures import (
     COST_METRICS,
     EvaluationFailed,
@@ -99,7 +104,7 @@ class TrainEvaluator:
     def __init__(
         self,
         space: SearchSpace,
-        dataset: str | Path | Dataset = "digits",
+        dataset: str | Path | Dataset = DEFAULT_DATASET,
         *,
         epochs: float = 10,
         steps: int | None = None,
