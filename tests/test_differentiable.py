@@ -512,6 +512,14 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         DifferentiableSearcher(space, dataset="digits", epochs=1.5)
     with pytest.raises(ValueError, match="hard must be bool"):
         DifferentiableSearcher(space, dataset="digits", hard=1)
+    with pytest.raises(ValueError, match="progress must be true or false, not 'no'"):
+        DifferentiableSearcher(space, dataset="digits", progress="no")
+    with pytest.raises(ValueError, match="device must be a name such as 'cpu'"):
+        DifferentiableSearcher(space, dataset="digits", device=0)
+    numpy = DifferentiableSearcher(
+        space, dataset="digits", epochs=np.int64(3), tau_end=np.float32(1)
+    )
+    assert type(numpy.search.settings.epochs) is int and numpy.search.settings.tau_end == 1.0
     with pytest.raises(ValueError, match="latency_targets_ms: give a non-empty list"):
         DifferentiableSearcher(
             space, dataset="digits", latency_predictor=lut, latency_targets_ms=[]

@@ -61,7 +61,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from hwnas.evaluators.datasets import Dataset, resolve_dataset
+from hwnas.evaluators.datasets import DEFAULT_DATASET, Dataset, resolve_dataset
 from hwnas.search.base import PASSED, Searcher, number_setting
 from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
@@ -95,12 +95,17 @@ class SupernetSettings:
     share_kernels: bool = False  # ops of one mixer share their (centred) kernel weights
 
     def __post_init__(self) -> None:
-        kinds = {"int": (int,), "float": (int, float), "bool": (bool,)}
+        kinds = {  # numpy scalars too, stored as Python's (one memo key for 2 and int64(2))
+            "int": ((int, np.integer), int),
+            "float": ((int, float, np.integer, np.floating), float),
+            "bool": ((bool, np.bool_), bool),
+        }
         for f in fields(self):
-            value, kind = getattr(self, f.name), kinds.get(f.type)
+            value, (kind, python) = getattr(self, f.name), kinds.get(f.type, (None, None))
             if not kind:
                 continue
-            if isinstance(value, bool) != (f.type == "bool") or not isinstance(value, kind):
+            is_bool = isinstance(value, bool | np.bool_)
+            if is_bool != (f.type == "bool") or not isinstance(value, kind):
                 raise ValueError(
                     f"differentiable search setting {f.name} must be {f.type}, not {value!r}"
                 )
@@ -108,6 +113,7 @@ class SupernetSettings:
                 raise ValueError(
                     f"differentiable search setting {f.name} must be finite, not {value!r}"
                 )
+            object.__setattr__(self, f.name, python(value))
         for name in ("mixers", "precisions"):
             names = getattr(self, name)
             if names is None:
@@ -229,6 +235,8 @@ def search_device(device: str | None) -> torch.device:
     (the searcher trains in this process, so the device must be here)."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, str):
+        raise ValueError(f"device must be a name such as 'cpu' or 'cuda:0', not {device!r}")
     try:
         parsed = torch.device(device)
     except (RuntimeError, ValueError, TypeError) as e:
@@ -256,6 +264,8 @@ class SupernetSearch:
         device: str | None = None,
         progress: bool = True,
     ):
+        if not isinstance(progress, bool):  # "no" would be true
+            raise ValueError(f"progress must be true or false, not {progress!r}")
         self.space, self.dataset, self.settings = space, dataset, settings
         self.predictor, self.seed, self.progress = predictor, seed, progress
         self.device = search_device(device)
@@ -584,7 +594,7 @@ class DifferentiableSearcher(Searcher):
         constraints: Any = (),
         seed: int = 0,
         *,
-        dataset: str | Path | Dataset = "digits",
+        dataset: str | Path | Dataset = DEFAULT_DATASET,
         latency_predictor: BlockLatencyModel | str | Path | None = None,
         latency_target_ms: float | None = None,
         latency_targets_ms: Sequence[float] | None = None,
