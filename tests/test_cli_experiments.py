@@ -398,6 +398,13 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     assert hwnas("pareto", run, "--objectives", ",") == 1  # not a table without metrics
     out, err = capsys.readouterr()
     assert not out and "--objectives: give metric:min|max" in err
+
+    # an exported config says its latency is the LUT's prediction, as status and pareto do
+    assert hwnas("export", run, "--top", "1", "-o", str(tmp_path / "export")) == 0
+    (config,) = (tmp_path / "export").glob("*.json")
+    exported = json.loads(config.read_text())
+    assert "latency_ms" in exported["metrics"]
+    assert exported["metric_sources"] == {"latency_ms": f"predicted from {DATA / 'tiny2d_ort.csv'}"}
     assert hwnas("pareto", run, "--objectives", "latency_ms:min,latency_ms:max") == 1
     assert "objective 'latency_ms:max': latency_ms is given twice" in capsys.readouterr().err
 

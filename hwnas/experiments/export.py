@@ -26,6 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
+from hwnas.experiments.components import latency_source
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.results import RunResults, load
 from hwnas.experiments.storage import DATASET_DIGEST, folder_for
@@ -356,6 +357,8 @@ def _export_one(
     arch = results.arch(int(row["number"]))
     metrics = {m: row[m] for m in results.metrics() if pd.notna(row.get(m))}
     data = arch_config(results.space, arch, metrics)
+    if "latency_ms" in metrics and (source := latency_source(results.config)):
+        data["metric_sources"] = {"latency_ms": source}  # a prediction, or measured where
     data["run"] = {
         "name": results.config.name,
         "trial": int(row["number"]),
