@@ -307,6 +307,10 @@ def test_build_of_a_loaded_config_needs_the_weights_it_names(
     data = json.loads(config.read_text())
     assert hwnas_cli("build", str(config)) == 0  # says which weights it loaded
     assert capsys.readouterr().out.strip().endswith(f"; weights {tmp_path / data['weights']}")
+    edited = tmp_path / "edited.json"  # by hand, without its key: build works it out
+    edited.write_text(json.dumps({k: v for k, v in data.items() if k != "key"}))
+    assert hwnas_cli("build", str(edited), "--weights", str(tmp_path / data["weights"])) == 0
+    assert f" arch {data['key']}: " in capsys.readouterr().out
     with pytest.raises(ExperimentError, match=f"names weights '{data['weights']}'.*weights=PATH"):
         hwnas.build(data)  # a mapping has no folder: never a silently fresh model
     from_file = hwnas.build(config).state_dict()

@@ -360,13 +360,14 @@ def build(
 
     data = read_config(config)
     model = build_model(config, weights).eval()
-    shape = config_space(data, str(config)).input_shape
+    space = config_space(data, str(config))
+    shape, key = space.input_shape, space.arch(data["choices"]).key  # a config may lack its key
     with torch.no_grad():
         out = model(torch.zeros(1, *shape))
     params = sum(p.numel() for p in model.parameters())
     loaded = weights_file(config, data, weights)
     typer.echo(
-        f"built {data['space']['name']} v{data['space']['version']} arch {data.get('key')}: "
+        f"built {data['space']['name']} v{data['space']['version']} arch {key}: "
         f"{params:,} parameters, input (batch, {', '.join(map(str, shape))}) -> "
         f"output (batch, {out.shape[1]}); "
         + (f"weights {loaded}" if loaded else "initial weights (the config names no file)")
