@@ -218,6 +218,25 @@ def test_an_experiment_file_given_as_a_space_is_named_as_such():
         get_space(demo)
 
 
+def test_a_file_without_suffix_a_run_folder_and_an_export_are_told_apart(tmp_path):
+    """A space file named without .yaml is read (it was taken for an unknown built-in); a
+    run folder points at the space it holds; an exported config is not a space file."""
+    plain = tmp_path / "myspace"
+    plain.write_text(yaml.safe_dump(GOOD))
+    assert get_space(plain).name == "small" and get_space(str(plain)).name == "small"
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(SpaceError, match=f"{run}: a folder, not a space file$"):
+        get_space(run)
+    (run / "space.yaml").write_text(plain.read_text())
+    with pytest.raises(SpaceError, match=f"the space a run started with is its {run}/space.yaml"):
+        get_space(run)
+    exported = tmp_path / "trial0.json"
+    exported.write_text(json.dumps({"format": "hwnas-arch/1", "space": {}, "choices": {}}))
+    with pytest.raises(SpaceError, match="an exported architecture config, not a space file"):
+        get_space(exported)
+
+
 def test_yaml_object_tags_are_refused_not_constructed(tmp_path):
     marker = tmp_path / "constructed"
     text = f"name: !!python/object/apply:os.mkdir ['{marker}']\n" + yaml.safe_dump(

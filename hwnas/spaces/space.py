@@ -187,7 +187,13 @@ def get_space(
     path = Path(text)
     if text in builtin_spaces():
         path = Path(str(LIBRARY / f"{text}.yaml"))
-    elif not path.suffix:
+    elif path.is_dir():
+        inside = f"; the space a run started with is its {path / 'space.yaml'}"
+        raise SpaceError(
+            f"{path}: a folder, not a space file"
+            + (inside if (path / "space.yaml").is_file() else "")
+        )
+    elif not path.suffix and not path.is_file():
         raise SpaceError(
             f"unknown space {text!r}{did_you_mean(text, builtin_spaces())}; "
             f"built-in spaces: {', '.join(builtin_spaces())}"
@@ -197,6 +203,11 @@ def get_space(
         raise SpaceError(
             f"{path}: an experiment file (it has {', '.join(experiment_keys)}), not a space "
             "file: run it with `hwnas search`; give the space its `space:` names here instead"
+        )
+    if str(data.get("format", "")).startswith("hwnas-arch/"):
+        raise SpaceError(
+            f"{path}: an exported architecture config, not a space file: `hwnas build` "
+            "rebuilds its model; the space it came from is in it (space.source)"
         )
     return space_from_data(data, str(path), input_shape=input_shape, num_classes=num_classes)
 
