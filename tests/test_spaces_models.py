@@ -316,6 +316,11 @@ def test_bad_overrides_are_space_errors():
     with pytest.raises(SpaceError, match=r"input \(1, 3\) is too small .* must be 4 or more"):
         get_space("conv1d", input_shape=(1, 3))  # says what input would do, not only the stride
     assert get_space("conv1d", input_shape=(1, 4)).input_shape == (1, 4)
+    # the file is fine: the override is named as what does not fit it
+    with pytest.raises(
+        SpaceError, match=r"input.length: .* \(with the input overridden to \(1, 0\)"
+    ):
+        get_space("conv1d", input_shape=(1, 0))
     space = get_space("conv2d")
     big = space.arch({**_mixer_arch(space, "lkconv"), "s0.b0.kernel": 11, "s0.b0.dilation": 1})
     space.build(big)  # an 11x11 kernel fits the 16x16 map of stage 0, not an 8x8 one

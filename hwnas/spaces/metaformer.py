@@ -178,7 +178,12 @@ class MetaFormerSpace(SearchSpace):
         names = ("channels", "length") if len(shape) == 2 else ("channels", "height", "width")
         data = self.spec.model_dump()
         data.update(input=dict(zip(names, shape)), classes=classes)
-        return MetaFormerSpace(parse_metaformer(data, self.source), self.source, False)
+        try:
+            return MetaFormerSpace(parse_metaformer(data, self.source), self.source, False)
+        except SpaceError as e:  # the file is fine: the override is what does not fit it
+            raise SpaceError(
+                f"{e} (with the input overridden to {shape}, classes {classes})", e.field
+            ) from None
 
     # -- planning: which options each stage really has ---------------------------------------
     def _plan(self, check_unused: bool) -> tuple[StagePlan, ...]:
