@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -312,6 +313,19 @@ def test_labels_that_are_not_class_indices_are_refused(tmp_path):
     single = _npz_dataset(tmp_path / "single.npz", y_train=np.zeros(20), y_test=np.zeros(5))
     with pytest.raises(DatasetError, match="y_train holds one class only"):
         load_dataset(single)
+
+
+def test_a_batch_size_that_leaves_batches_of_one_is_refused():
+    """Batch norm cannot train on one sample after a 1x1 map: every candidate of a space
+    with one would fail (3 samples in batches of 2 are split 2 + 1)."""
+    space = get_space("conv1d")
+    with pytest.raises(ValueError, match="batch_size 1: the 3200 training samples of 'mnist1d'"):
+        TrainEvaluator(space, "mnist1d", batch_size=1)
+    data = load_dataset("mnist1d")
+    three = replace(data, x_train=data.x_train[:3], y_train=data.y_train[:3])
+    with pytest.raises(ValueError, match="batches of one sample"):
+        TrainEvaluator(space, three, batch_size=2)
+    assert TrainEvaluator(space, three, batch_size=3, steps=1).batch_size == 3
 
 
 def test_a_small_or_skewed_validation_split_is_said_when_training_is_set_up(tmp_path):

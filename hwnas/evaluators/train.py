@@ -136,6 +136,14 @@ class TrainEvaluator:
         self.dataset = resolve_dataset(dataset, space)
         for caveat in validation_caveats(self.dataset):
             warnings.warn(caveat, stacklevel=2)
+        n = len(self.dataset.y_train)
+        if n // max(1, math.ceil(n / batch_size)) < 2:  # the smallest batch of an epoch
+            raise ValueError(
+                f"batch_size {batch_size}: the {n} training samples of "
+                f"{self.dataset.name!r} would give batches of one sample, on which batch norm "
+                "cannot train (after a 1x1 feature map every candidate fails); use a "
+                "batch_size that splits them into batches of 2 or more"
+            )
         if steps is None and len(self.dataset.y_train) < batch_size:
             warnings.warn(
                 f"dataset {self.dataset.name!r}: its {len(self.dataset.y_train)} training "
