@@ -348,3 +348,13 @@ def test_a_kernel_written_for_a_mixer_without_one_is_dropped():
     made = space.arch(choices)  # dropped, not "unknown choices"
     assert made["s2.b0.mixer"] == "fft" and "s2.b0.kernel" not in made
     assert space.arch({**choices, "s0.b0.mixer": "identity"})["s0.b0.mixer"] == "identity"
+
+
+def test_an_arch_not_in_canonical_form_is_told_what_each_field_should_be():
+    """An integer expansion written by hand is 2.0 in the space's form: validate says so."""
+    space = get_space("conv1d")
+    arch = space.sample(0)
+    loose = Arch("conv1d", arch.version, {**arch, "s0.b0.expansion": 2})
+    with pytest.raises(SpaceError, match=r"s0\.b0\.expansion: 2, canonical 2\.0\)"):
+        space.validate(loose)
+    assert space.arch(dict(loose)) == arch.replace(**{"s0.b0.expansion": 2.0})

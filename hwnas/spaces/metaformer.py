@@ -394,12 +394,14 @@ class MetaFormerSpace(SearchSpace):
         for name, value in arch.items():  # a value the space lacks, named before the form
             self._check_in(name, value, self._choice_values[name])
         if canon.key != arch.key:
-            differ = sorted(
-                k for k in set(arch) | set(canon) if repr(arch.get(k)) != repr(canon.get(k))
-            )
+            differ = [
+                f"{k}: {arch.get(k, '(none)')!r}, canonical {canon.get(k, '(none)')!r}"
+                for k in sorted(set(arch) | set(canon))
+                if repr(arch.get(k)) != repr(canon.get(k))
+            ]
             raise SpaceError(
                 f"space {self.name!r}: arch {arch.key} is not in canonical form "
-                f"(fields {differ}); build it with space.arch(choices)"
+                f"({'; '.join(differ)}); build it with space.arch(choices)"
             )
         for i, p in enumerate(self.plans):
             self._check_in(f"s{i}.width", arch[f"s{i}.width"], p.widths)
