@@ -79,6 +79,15 @@ HOSTILE = {
         ),
         "evaluator.settings.zero_cost.dataset: name the dataset once, as the top-level",
     ),
+    # as strict as a space file: text or a fraction is no size
+    "input size as text": (
+        VALID.replace("space: nasbench201", 'space: {name: nasbench201, input: [3, "16", 16]}'),
+        "line 2: space.input[1]: Input should be a valid integer",
+    ),
+    "classes as a fraction": (
+        VALID.replace("space: nasbench201", "space: {name: nasbench201, classes: 10.0}"),
+        "line 2: space.classes: Input should be a valid integer",
+    ),
     "bad direction": (
         VALID.replace("direction: max", "direction: up"),
         "line 5: objectives[0].direction",

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -59,8 +60,9 @@ class SpaceConfig(_Strict):
     """A built-in space name or a space YAML path, with optional input and class overrides."""
 
     name: str
-    input: list[int] | None = Field(None, description="input shape without batch")
-    classes: int | None = Field(None, ge=2)
+    # strict, as in a space file: "8" or 8.0 is no size
+    input: list[StrictInt] | None = Field(None, description="input shape without batch")
+    classes: StrictInt | None = Field(None, ge=2)
 
     @field_validator("input")
     @classmethod
