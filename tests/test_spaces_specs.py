@@ -443,6 +443,18 @@ def test_cli_sample_json_lines(capsys, name):
         assert all(r["description"].startswith("|") for r in records)
 
 
+def test_cli_sample_takes_the_overrides_show_takes(capsys):
+    """Sampled at another input shape and class count, as an experiment's space would be."""
+    args = ("spaces", "sample", "conv1d", "-n", "2", "--json", "--input", "1,8", "--classes", "3")
+    code, out, _ = _run(capsys, *args)
+    small = get_space("conv1d", input_shape=(1, 8), num_classes=3)
+    for line in out.strip().splitlines():
+        record = json.loads(line)
+        arch = small.validate(Arch.from_dict(record["arch"]))  # only choices that fit there
+        assert record["params"] == small.cost(arch).params
+    assert code == 0 and _run(capsys, "spaces", "sample", "conv1d", "--input", "1,x")[0] == 2
+
+
 def test_cli_sample_rejects_zero(capsys):
     code, _, err = _run(capsys, "spaces", "sample", "conv1d", "-n", "0")
     assert code != 0 and "Traceback" not in err

@@ -24,17 +24,15 @@ def list_spaces() -> None:
         )
 
 
-@app.command()
-def show(
-    space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
-    input_shape: str = typer.Option(
-        None, "--input", help="another input shape, as an experiment's space.input: C,L or C,H,W"
-    ),
-    classes: int = typer.Option(None, "--classes", min=2, help="another number of classes"),
-) -> None:
-    """The choices of a space and its exact cardinality (for another input shape or number
-    of classes, the options that still fit)."""
+#: the overrides `show` and `sample` take, as an experiment's space section does
+INPUT = typer.Option(
+    None, "--input", help="another input shape, as an experiment's space.input: C,L or C,H,W"
+)
+CLASSES = typer.Option(None, "--classes", min=2, help="another number of classes")
+
+
+def _space(space: str, input_shape: str | None, classes: int | None):
+    """The space `space` names, for the --input and --classes given."""
     shape = None
     if input_shape is not None:
         try:
@@ -44,7 +42,19 @@ def show(
                 f"{input_shape!r}: give sizes separated by commas, e.g. 1,64 or 3,32,32",
                 param_hint="--input",
             ) from None
-    desc = get_space(space, input_shape=shape, num_classes=classes).describe()
+    return get_space(space, input_shape=shape, num_classes=classes)
+
+
+@app.command()
+def show(
+    space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    input_shape: str = INPUT,
+    classes: int = CLASSES,
+) -> None:
+    """The choices of a space and its exact cardinality (for another input shape or number
+    of classes, the options that still fit)."""
+    desc = _space(space, input_shape, classes).describe()
     if as_json:
         typer.echo(json.dumps(desc, indent=2))
         return
@@ -68,9 +78,12 @@ def sample(
     n: int = typer.Option(1, "-n", min=1, help="how many architectures"),
     seed: int = typer.Option(0, "--seed", min=0, help="random seed"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
+    input_shape: str = INPUT,
+    classes: int = CLASSES,
 ) -> None:
-    """Random architectures with their key and analytic cost."""
-    sp = get_space(space)
+    """Random architectures with their key and analytic cost (at another input shape or
+    number of classes: of the space as it is there)."""
+    sp = _space(space, input_shape, classes)
     rng = np.random.default_rng(seed)
     for _ in range(n):
         arch = sp.sample(rng)
