@@ -486,3 +486,15 @@ def test_cli_show_for_another_input_lists_the_options_that_still_fit(capsys):
     assert small["cardinality"] < full["cardinality"]  # large kernels no longer fit
     code, _, err = _run(capsys, "spaces", "show", "conv2d", "--input", "1,x")
     assert code != 0 and "--input" in err and "separated by commas" in err
+
+
+def test_the_guides_space_file_and_python_example_work(tmp_path, monkeypatch):
+    """docs/guide.md's own space file loads, and its Python example for spaces runs."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
+    (space_yaml,) = [b for b in guide.split("```yaml\n")[1:] if b.startswith("name: tiny1d")]
+    space = get_space(_write(tmp_path, "tiny1d", space_yaml.split("```")[0]))
+    assert space.name == "tiny1d" and "identity" in space.plans[0].mixers
+    section = guide.split("In Python, a space is what `get_space` returns")[1]
+    code = section.split("```python\n")[1].split("```")[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "guide.md", "exec"), {})  # runs as a user would paste it
