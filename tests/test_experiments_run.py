@@ -642,3 +642,52 @@ def test_a_candidate_evaluated_again_keeps_the_origin_its_first_claim_stored(
     assert run_experiment(parse_experiment(text), progress=False).evaluated == 4
     trials = load(run_dir).trials.set_index("key")
     assert trials.loc[interrupted.archs[2].key, "origin_derived_rank"] == 7  # on the resume
+
+
+def test_an_interrupt_keeps_what_ray_finished_while_the_searcher_proposed(
+    tmp_path: Path, ray_temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The differentiable searcher trains a supernet inside `ask` for minutes, while Ray
+    finishes evaluations nobody collects: a Ctrl-C then stores them instead of giving them
+    back to be evaluated again."""
+    import ray
+
+    from hwnas.experiments import run as run_module
+
+    data = Path(__file__).resolve().parent / "data"
+    run_dir = tmp_path / "run"
+    text = (
+        f"name: lat\nspace: {data / 'tiny2d.yaml'}\nevaluator: latency\n"
+        f"latency: {{profile: {data / 'tiny2d_ort.csv'}}}\n"
+        "objectives: [{metric: latency_ms, direction: min}]\n"
+        "executor: {kind: ray, max_in_flight: 2, resources: {num_cpus: 1}}\n"
+        f"searcher: random\nevaluations: 8\nrun_dir: {run_dir}\n"
+    )
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_temp_dir))
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    executors, make_executor, make_searcher = [], run_module.make_executor, run_module.make_searcher
+
+    def kept(*args, **kwargs):
+        executors.append(make_executor(*args, **kwargs))
+        return executors[-1]
+
+    def working_when_interrupted(*args, **kwargs):
+        searcher = make_searcher(*args, **kwargs)
+        ask = searcher.ask
+
+        def ask_then_interrupted(n: int):
+            if not searcher.trials:
+                return ask(n)
+            running = list(executors[0]._running)  # the other evaluation, finishing meanwhile
+            assert len(ray.wait(running, num_returns=len(running), timeout=120)[0]) == 1
+            raise KeyboardInterrupt
+
+        searcher.ask = ask_then_interrupted
+        return searcher
+
+    monkeypatch.setattr(run_module, "make_executor", kept)
+    monkeypatch.setattr(run_module, "make_searcher", working_when_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(parse_experiment(text), progress=False)
+    statuses = Counter(load(run_dir).trials["status"])
+    assert statuses == {"ok": 2}, statuses  # before: ok 1, and one given back

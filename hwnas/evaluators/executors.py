@@ -39,6 +39,8 @@ class Executor(Protocol):
 
     def results(self, timeout: float | None = None) -> list[Result]: ...
 
+    def finished(self) -> list[Result]: ...
+
     def run(self, archs: Iterable[Arch], budget: float | None = None) -> Iterator[Result]: ...
 
     def cancel(self) -> None: ...
@@ -113,6 +115,10 @@ class LocalExecutor(_ExecutorBase):
             return []
         arch, budget = self._queue.popleft()
         return [(arch, safe_evaluate(self.evaluator, arch, budget))]
+
+    def finished(self) -> list[Result]:
+        """None: evaluations run only inside `results`, so none ever waits to be taken."""
+        return []
 
     def cancel(self) -> None:
         self._queue.clear()
@@ -494,6 +500,15 @@ class RayExecutor(_ExecutorBase):
             if self._gcs is None or self._gcs.lost is None:
                 raise
             raise self._cluster_lost(self._gcs.lost) from None
+
+    def finished(self) -> list[Result]:
+        """The evaluations complete by now, without waiting or submitting more: what a driver
+        that is stopping (Ctrl-C while its searcher proposes) keeps instead of giving back."""
+        if self._lost is not None or not self._running:
+            return []
+        refs = list(self._running)
+        ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        return self._receive_all(ready)
 
     def _cluster_lost(self, lost: ClusterLost) -> ClusterLost:
         """Forget the work Ray had (it is gone: nothing to cancel there); `lost` is then

@@ -212,7 +212,12 @@ class _Loop:
         with store.beating():
             try:
                 with self.executor, display, terminate_as_interrupt():
-                    stopped_by = self._loop(display)
+                    try:
+                        stopped_by = self._loop(display)
+                    except KeyboardInterrupt:  # keep what finished while the searcher worked
+                        for arch, metrics in self.executor.finished():
+                            self._finish(arch, metrics, display)
+                        raise
                     self._show(store.trials(), display.result)  # the last line: the run's end
             except ClusterLost:
                 stopped_by = "the Ray cluster was lost"
