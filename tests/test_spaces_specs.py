@@ -99,6 +99,11 @@ BAD_SPECS = {
         _with(lambda d: d["stages"][1].update(block={"mixers": {"conv": {"kernels": [11]}}})),
         ["stages[1].block.mixers", "(8,)", "receptive field"],
     ),
+    # the stage's stride is where it breaks, but the stem's stride is what shrank the map
+    "stem_stride_too_large": (
+        _with(lambda d: d["stem"].update(stride=16)),
+        ["stages[1].stride", "the stem, stride 16, leaves (1,)"],
+    ),
     "bad_kind": (_with(lambda d: d.update(kind="resnet")), ["line ", "kind", "resnet"]),
     # padded by kernel // 2, an even stem kernel grows the map by one and changes the space
     "even_stem_kernel": (_with(lambda d: d["stem"].update(kernel=4)), ["stem.kernel", "odd"]),

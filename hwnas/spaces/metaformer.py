@@ -192,6 +192,7 @@ class MetaFormerSpace(SearchSpace):
             _conv_out(s, spec.stem.kernel, spec.stem.stride, spec.stem.kernel // 2)
             for s in self.input_shape[1:]
         )
+        after_stem = spatial
         plans, usable, listed = [], {}, {}
         for i, st in enumerate(spec.stages):
             spatial = tuple(s // st.stride for s in spatial)
@@ -200,7 +201,7 @@ class MetaFormerSpace(SearchSpace):
                     f"stages[{i}].stride",
                     f"the feature map shrinks to nothing: the input {self.input_shape} is too "
                     f"small for the strides (each spatial size must be {self._smallest_input()} "
-                    "or more)",
+                    f"or more; the stem, stride {spec.stem.stride}, leaves {after_stem})",
                 )
             own = st.block is not None and st.block.mixers is not None
             where = f"stages[{i}].block" if own else "block"
