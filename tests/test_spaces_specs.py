@@ -99,6 +99,10 @@ BAD_SPECS = {
         _with(lambda d: d["stages"][1].update(block={"mixers": {"conv": {"kernels": [11]}}})),
         ["stages[1].block.mixers", "(8,)", "receptive field"],
     ),
+    "stem_kernel_larger_than_the_input": (
+        _with(lambda d: d["stem"].update(kernel=17)),
+        ["stem.kernel", "17 is larger than the input (16,)"],
+    ),
     # the stage's stride is where it breaks, but the stem's stride is what shrank the map
     "stem_stride_too_large": (
         _with(lambda d: d["stem"].update(stride=16)),

@@ -188,6 +188,12 @@ class MetaFormerSpace(SearchSpace):
     # -- planning: which options each stage really has ---------------------------------------
     def _plan(self, check_unused: bool) -> tuple[StagePlan, ...]:
         spec = self.spec
+        if check_unused and spec.stem.kernel > min(self.input_shape[1:]):
+            raise self._spec_error(
+                "stem.kernel",
+                f"{spec.stem.kernel} is larger than the input {self.input_shape[1:]}: most of "
+                "it would only ever see padding (as for a block's kernel, it must fit the map)",
+            )
         spatial = tuple(
             _conv_out(s, spec.stem.kernel, spec.stem.stride, spec.stem.kernel // 2)
             for s in self.input_shape[1:]
