@@ -691,3 +691,71 @@ def test_an_interrupt_keeps_what_ray_finished_while_the_searcher_proposed(
         run_experiment(parse_experiment(text), progress=False)
     statuses = Counter(load(run_dir).trials["status"])
     assert statuses == {"ok": 2}, statuses  # before: ok 1, and one given back
+
+
+def _lut_experiment(run_dir: Path, name: str = "lat", storage: str = "") -> str:
+    """The tiny 2D space priced by its real LUT: milliseconds per evaluation, no benchdata."""
+    data = Path(__file__).resolve().parent / "data"
+    return (
+        f"name: {name}\nspace: {data / 'tiny2d.yaml'}\nevaluator: latency\n"
+        f"latency: {{profile: {data / 'tiny2d_ort.csv'}}}\n"
+        "objectives: [{metric: latency_ms, direction: min}]\n"
+        f"searcher: random\nevaluations: 4\nrun_dir: {run_dir}\n{storage}"
+    )
+
+
+@pytest.mark.parametrize("journal", [False, True])
+def test_a_run_whose_stored_results_are_gone_is_not_started_over(
+    tmp_path: Path, journal: bool
+) -> None:
+    """Its experiment.yaml says it was started: a missing or empty storage file, or one
+    without its study, is refused (before, `--resume` quietly evaluated everything again
+    into a new, empty study)."""
+    run_dir = tmp_path / "run"
+    storage = "storage: {journal: study.log}\n" if journal else ""
+    text = _lut_experiment(run_dir, storage=storage)
+    assert run_experiment(parse_experiment(text), progress=False).evaluated == 4
+    stored = run_dir / ("study.log" if journal else "study.db")
+    for companion in run_dir.glob("study.db-*"):
+        companion.unlink()  # SQLite's write-ahead files, checkpointed when the run closed
+    kept = stored.rename(tmp_path / stored.name)
+    for resume in (True, False):
+        with pytest.raises(ExperimentError, match=f"{stored}: not found \\(the run in .* was"):
+            run_experiment(parse_experiment(text), resume=resume, progress=False)
+    assert not stored.exists()  # nothing made in its place
+    stored.touch()
+    with pytest.raises(ExperimentError, match=f"{stored}: empty \\(the run in"):
+        run_experiment(parse_experiment(text), resume=True, progress=False)
+    other = tmp_path / "other"  # a storage file with another run's study in it
+    run_experiment(parse_experiment(_lut_experiment(other, "lat2", storage)), progress=False)
+    for file in other.glob(f"{stored.name}*"):  # with its write-ahead files, if any
+        file.replace(run_dir / file.name)
+    with pytest.raises(ExperimentError, match=f"{stored}: no study 'lat' \\(the run in"):
+        run_experiment(parse_experiment(text), resume=True, progress=False)
+    for file in run_dir.glob(f"{stored.name}*"):
+        file.unlink()
+    kept.replace(stored)  # restored: the run goes on
+    assert run_experiment(parse_experiment(text), resume=True, progress=False).stopped_by == (
+        "already complete"
+    )
+
+
+def test_a_shared_database_names_the_study_that_clashes_and_leaves_no_folder(
+    tmp_path: Path,
+) -> None:
+    """In a storage.url shared by run folders a run's study is found by name: another
+    experiment of the same name is told to take another name (a new run_dir would not
+    help), and the folder its refused start made is removed again."""
+    url = f"storage: {{url: 'sqlite:///{tmp_path / 'shared.db'}'}}\n"
+    first = _lut_experiment(tmp_path / "a", "shared", url)
+    run_experiment(parse_experiment(first), progress=False)
+    second = _lut_experiment(tmp_path / "b", "shared", url) + "seed: 1\n"
+    with pytest.raises(
+        ExperimentError,
+        match=r"study 'shared' in storage.url was started with other settings of seed .*; "
+        "give it another name for a different experiment",
+    ):
+        run_experiment(parse_experiment(second), progress=False)
+    assert not (tmp_path / "b").exists()
+    renamed = second.replace("name: shared", "name: shared2")
+    assert run_experiment(parse_experiment(renamed), progress=False).evaluated == 4

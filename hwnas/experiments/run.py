@@ -106,24 +106,27 @@ def run_experiment(
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
     check_scored_metrics(config, evaluator)
-    with removed_if_left_empty(run_dir):
-        check_new_run_dir(config, run_dir)
-        check_run_dir(run_dir)
-        check_same_storage(config, run_dir)
-        existing = (run_dir / SNAPSHOT).is_file()
-        # a new run's executor (which may start Ray and refuse its resources) is made before
-        # the run directory gets a storage; an existing run is checked first: a complete one
-        # needs none
-        executor = None if existing else make_executor(config, evaluator, address)
+    store = None
     try:
-        with _closed_on_error(executor):
-            store = RunStore(config, run_dir, space)
-            store.check_same_experiment()
-            searcher.memo = store.memo()
-            if existing and (complete := _already_complete(config, store)):
-                return complete  # the stored experiment stays the one that made the run
-            write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
-            write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
+        # a folder this start made is removed again if it fails before storing anything (a
+        # refused shared-database run, say)
+        with removed_if_left_empty(run_dir):
+            check_new_run_dir(config, run_dir)
+            check_run_dir(run_dir)
+            check_same_storage(config, run_dir)
+            existing = (run_dir / SNAPSHOT).is_file()
+            # a new run's executor (which may start Ray and refuse its resources) is made
+            # before the run directory gets a storage; an existing run is checked first: a
+            # complete one needs none
+            executor = None if existing else make_executor(config, evaluator, address)
+            with _closed_on_error(executor):
+                store = RunStore(config, run_dir, space, existing)
+                store.check_same_experiment()
+                searcher.memo = store.memo()
+                if existing and (complete := _already_complete(config, store)):
+                    return complete  # the stored experiment stays the one that made the run
+                write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
+                write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
         executor = executor or make_executor(config, evaluator, address)
         return _Loop(config, store, searcher, executor).run(progress)
     except optuna.exceptions.StorageInternalError as e:  # a locked or unreachable database
@@ -131,6 +134,9 @@ def run_experiment(
             f"{storage_name(config.storage, run_dir)}: {first_line(e)}; the stored results are "
             "kept: run the search again to go on"
         ) from e
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _already_complete(config: ExperimentConfig, store: RunStore) -> RunSummary | None:

@@ -223,10 +223,8 @@ def open_optuna_storage(
     With `create=False` (reading results) a missing study.db or journal file is an error
     instead of a new, empty storage."""
     file = storage_file(config, run_dir)
-    if not create and file is not None and not file.is_file():
-        raise ExperimentError(f"{file}: not found (the run has no stored results)")
-    if not create and file is not None and file.stat().st_size == 0:  # opening would write it
-        raise ExperimentError(f"{file}: empty (the run has no stored results)")
+    if not create:
+        check_stored(file)
     if config.journal:
         return _open_journal(file, create)
     url = config.url or _sqlite_url(file, read_only=not create)  # file is set when url is not
@@ -242,6 +240,15 @@ def open_optuna_storage(
     if sqlite:
         _write_ahead_log(storage.engine)
     return storage
+
+
+def check_stored(file: Path | None, why: str = "the run has no stored results") -> None:
+    """Refuse a storage file that is missing or empty (opening it would make a new, empty
+    storage: reading would write it, and a driver would start the run over)."""
+    if file is not None and not file.is_file():
+        raise ExperimentError(f"{file}: not found ({why})")
+    if file is not None and file.stat().st_size == 0:
+        raise ExperimentError(f"{file}: empty ({why})")
 
 
 def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
@@ -449,23 +456,47 @@ class StudyMemo(MutableMapping[str, Any]):
 class RunStore:
     """The Optuna study of one run, with claim / finish / heartbeat for the run loop."""
 
-    def __init__(self, config: ExperimentConfig, run_dir: Path, space: SearchSpace):
+    def __init__(
+        self, config: ExperimentConfig, run_dir: Path, space: SearchSpace, existing: bool = False
+    ):
+        """`existing`: the run was started before (its experiment.yaml is there), so its
+        storage and study must be too; a new, empty one would start the run over."""
         self.config, self.run_dir, self.space = config, run_dir, space
-        self.storage = open_optuna_storage(config.storage, run_dir)
-        self.study = optuna.create_study(
-            storage=self.storage,
-            study_name=config.name,
-            directions=[
-                "maximize" if d == "max" else "minimize" for _, d in config.objective_pairs
-            ],
-            load_if_exists=True,
+        file = storage_file(config.storage, run_dir)
+        gone = (
+            f"the run in {run_dir} was started, but its stored results are not there: restore "
+            "the file (with its -wal file, if any) or start the experiment in a new run_dir"
         )
+        if existing:
+            check_stored(file, gone)
+        self.storage = open_optuna_storage(config.storage, run_dir)
+        directions = ["maximize" if d == "max" else "minimize" for _, d in config.objective_pairs]
+        try:
+            self.study = (
+                optuna.load_study(storage=self.storage, study_name=config.name)
+                if existing
+                else optuna.create_study(
+                    storage=self.storage,
+                    study_name=config.name,
+                    directions=directions,
+                    load_if_exists=True,
+                )
+            )
+        except KeyError:  # Optuna's "Record does not exist": no study of that name there
+            self.close()
+            where = storage_name(config.storage, run_dir)
+            raise ExperimentError(f"{where}: no study {config.name!r} ({gone})") from None
         self.study_id = self.study._study_id
         self.driver = uuid.uuid4().hex[:12]
         self.grace_s = grace_of(config)
         self._distributions = {
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
         }
+
+    def close(self) -> None:
+        """Let go of the database (its connections hold the files open)."""
+        if isinstance(self.storage, optuna.storages.RDBStorage):
+            self.storage.engine.dispose()
 
     def memo(self) -> StudyMemo:
         """Where the run's searcher keeps costly work between processes (`Searcher.memo`)."""
@@ -496,9 +527,14 @@ class RunStore:
         changed = [f for f in fixed if stored.get(f) != mine.get(f)]
         if changed:
             details = "; ".join(_difference(stored.get(f), mine.get(f), f) for f in changed)
+            what, advice = (  # a shared database finds a run's study by its name alone
+                (f"study {self.config.name!r} in storage.url", "give it another name")
+                if self.config.storage.url
+                else (f"run {self.run_dir}", "use a new run_dir")
+            )
             raise ExperimentError(
-                f"run {self.run_dir} was started with other settings of {', '.join(changed)} "
-                f"({details}); use a new run_dir for a different experiment"
+                f"{what} was started with other settings of {', '.join(changed)} "
+                f"({details}); {advice} for a different experiment"
             )
         self._check_same_space()
         self._check_same_data()
