@@ -193,6 +193,9 @@ def test_a_run_without_a_successful_evaluation_has_an_empty_front(
     progress = results.progress()
     assert len(progress) == 3 and (progress["hypervolume"] == 0).all()
     assert progress["best_latency_ms"].isna().all()
+    assert results.hypervolume(reference=[5.0, 1e6]) == 0.0  # was a KeyError: 'latency_ms'
+    with pytest.raises(ExperimentError, match="no feasible successful evaluations to take"):
+        results.hypervolume()  # nothing to take a reference from
     with pytest.raises(ExperimentError, match="no feasible successful evaluation to export"):
         export_run(results, tmp_path / "out")
     html = tmp_path / "report.html"

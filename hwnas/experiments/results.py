@@ -221,10 +221,14 @@ class RunResults:
         self, objectives: Objectives | None = None, reference: Sequence[float] | None = None
     ) -> float:
         """Hypervolume of the feasible front, in the objectives' units (maximised objectives
-        negated); the reference point is given as losses or taken from the data."""
+        negated); the reference point is given as losses or taken from the data. Against a
+        given reference, a run without a feasible success yet (a live one's first seconds)
+        has 0, as in `progress`."""
         objectives = self.objectives_of(objectives)
-        ref = self._reference(objectives, reference)
-        return hypervolume(self.losses(self.candidates(), objectives), ref)
+        ref, candidates = self._reference(objectives, reference), self.candidates()
+        if candidates.empty:  # failed evaluations may lack the objective columns
+            return 0.0
+        return hypervolume(self.losses(candidates, objectives), ref)
 
     def _reference(self, objectives: Objectives, reference: Sequence[float] | None) -> np.ndarray:
         if reference is None:
