@@ -347,3 +347,29 @@ def test_resources_the_machine_lacks_are_refused_instead_of_queued_forever(space
         RayExecutor(Scripted(space, {}), resources={"num_cpus": 100_000})
     with pytest.raises(ValueError, match="needs {'memory': 1000000000000000.0} but the Ray"):
         RayExecutor(Scripted(space, {}), resources={"memory": 1e15})  # a petabyte
+
+
+def test_a_second_ctrl_c_while_an_embedded_ray_shuts_down_is_ignored(
+    space, ray_temp_dir, monkeypatch
+):
+    """A user pressing Ctrl-C again while the executor closes stopped Ray's shutdown
+    half-way (exit status 1 and Ray processes left running); the handlers come back after."""
+    import signal
+
+    ray.shutdown()
+    try:
+        executor = RayExecutor(Scripted(space, {}))  # starts its own Ray: it shuts it down
+        shutdown = ray.shutdown
+
+        def interrupted_shutdown(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C
+            time.sleep(0.2)  # delivered here, between bytecodes
+            shutdown(*args, **kwargs)
+
+        monkeypatch.setattr(ray, "shutdown", interrupted_shutdown)
+        executor.close()
+        assert not ray.is_initialized()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        monkeypatch.undo()
+        _start_local_ray(ray_temp_dir)

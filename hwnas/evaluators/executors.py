@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -610,15 +611,34 @@ class RayExecutor(_ExecutorBase):
         self._running.clear()
 
     def close(self) -> None:
-        """Cancel outstanding work; shut Ray down if this executor started it."""
+        """Cancel outstanding work; shut Ray down if this executor started it. A second
+        Ctrl-C meanwhile is ignored: it would stop the shutdown half-way and leave Ray's
+        processes running (it takes a few seconds)."""
         if self._gcs is not None:
             self._gcs.stop()
-        self.cancel()
-        if self._lost is not None:
-            # shutting down a Ray whose cluster is gone blocks until Ray ends the process, and
-            # so would Ray's own exit handler: neither runs, so the driver can say what to do
-            atexit.unregister(self._ray.shutdown)
-        elif self._owns_ray and self._ray.is_initialized():
-            self._ray.shutdown()
+        with _signals_ignored(signal.SIGINT, signal.SIGTERM):
+            self.cancel()
+            if self._lost is not None:
+                # shutting down a Ray whose cluster is gone blocks until Ray ends the process,
+                # and so would Ray's own exit handler: neither runs, so the driver can say what
+                # to do
+                atexit.unregister(self._ray.shutdown)
+            elif self._owns_ray and self._ray.is_initialized():
+                self._ray.shutdown()
         self._owns_ray = False
         self.closed = True
+
+
+@contextlib.contextmanager
+def _signals_ignored(*signals: signal.Signals) -> Iterator[None]:
+    """`signals` ignored in the body (on the main thread: only it may set handlers), their
+    handlers restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
