@@ -9,6 +9,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -60,7 +61,7 @@ def search(
             f"with: {resume_with}",
             err=True,
         )
-        raise typer.Exit(1) from None
+        _exit_past_a_lost_ray(1)
     except KeyboardInterrupt as e:
         terminated = isinstance(e, Terminated)
         why = "terminated" if terminated else "interrupted"
@@ -90,6 +91,18 @@ def search(
         )
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(f"every evaluation failed; why: hwnas status {summary.run_dir}")
+
+
+def _exit_past_a_lost_ray(code: int) -> NoReturn:
+    """Exit with `code`. Ray's core worker, its cluster gone, crashes the interpreter's exit
+    (a segmentation fault after the message, status 139): the process leaves without its
+    exit handlers then; the run's results are stored and its storage closed by now."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise typer.Exit(code)
 
 
 @app.command()
