@@ -717,6 +717,15 @@ def test_a_lost_ray_cluster_stops_the_run_resumably_and_costs_no_evaluations(
     assert (
         "(ok 8, failed 0, in flight 0, left by a stopped driver and not evaluated since 0)" in line
     )
+    results = load(tmp_path / "run")  # a given-back claim is no evaluation: export says so
+    claim = min(set(range(len(results.study.trials))) - set(results.trials["number"]))
+    again = results.trials.loc[results.trials["key"] == results.arch(claim).key, "number"]
+    assert hwnas("export", str(tmp_path / "run"), "--trial", str(claim)) == 1
+    assert (
+        f"trial {claim} is a claim that was not evaluated (interrupted); its architecture "
+        in (err := capsys.readouterr().err)
+        and f"was evaluated as trial {int(again.iloc[0])}" in err
+    )
 
 
 def _accepts(port: int) -> bool:

@@ -409,7 +409,7 @@ def _pick(results, top: int | None, trial: int | None) -> pd.DataFrame:
         df = results.trials
         rows = df[df["number"] == trial]
         if rows.empty:
-            raise ExperimentError(f"{results.run_dir}: no evaluation with trial number {trial}")
+            raise ExperimentError(f"{results.run_dir}: {results.no_evaluation(trial)}")
         return rows
     front = results.pareto()
     if front.empty:

@@ -144,6 +144,20 @@ class RunResults:
             raise ExperimentError(f"{self.run_dir}: no evaluated trial number {number}")
         return Arch.from_json(trial.user_attrs[ARCH])
 
+    def no_evaluation(self, number: int) -> str:
+        """Why trial `number` has no row in `trials`: there is no such trial, or it is a claim
+        that was never evaluated (given back, or left by a stopped driver), whose architecture
+        may have been evaluated under another number since."""
+        claim = self._by_number.get(int(number))
+        if claim is None:
+            return f"no evaluation with trial number {number}"
+        again = self.trials.loc[self.trials["key"] == claim.user_attrs.get(KEY), "number"]
+        since = f"evaluated as trial {int(again.iloc[0])}" if len(again) else "not evaluated since"
+        return (
+            f"trial {number} is a claim that was not evaluated ({outcome_of(claim)}); its "
+            f"architecture was {since}"
+        )
+
     @cached_property
     def _by_number(self) -> dict[int, optuna.trial.FrozenTrial]:
         return {t.number: t for t in self.study.get_trials(deepcopy=False)}
