@@ -27,6 +27,7 @@ import numpy as np
 
 from hwnas.spaces import SearchSpace, builtin_spaces
 from hwnas.spaces.errors import did_you_mean
+from hwnas.spaces.spec import MAX_CHANNELS
 
 SPLITS = ("train", "val", "test")
 Arrays = dict[str, np.ndarray]
@@ -441,10 +442,14 @@ def _label_problem(y: np.ndarray) -> str | None:
     """What keeps `y` from being class indices, in words (None when nothing does)."""
     if y.ndim != 1:
         return f"has shape {y.shape}, not (N,)"
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        return "holds NaN or infinite values"
     if y.dtype.kind == "f" and not np.all(y == np.round(y)):
         return "holds fractional values, not whole class numbers"
     if y.min() < 0:
         return "holds negative values"
+    if y.max() >= MAX_CHANNELS:  # beyond any space's classes (and int64, for uint64 labels)
+        return f"holds {y.max()}, more than a space's {MAX_CHANNELS} classes"
     return None
 
 
