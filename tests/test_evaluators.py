@@ -102,6 +102,15 @@ def test_the_default_dataset_that_does_not_fit_is_said_to_be_the_default():
         get_evaluator("zero_cost", "conv1d", dataset="mnist5k")
 
 
+def test_settings_every_candidate_would_fail_on_are_refused_at_start(space):
+    """An infinite epoch count passed "> 0", and a negative seed failed in numpy, per
+    candidate."""
+    with pytest.raises(ValueError, match="epochs must be > 0 and finite, not inf"):
+        get_evaluator("train", space, dataset="digits", epochs=math.inf)
+    with pytest.raises(ValueError, match="seed must be >= 0, not -1"):
+        get_evaluator("train", space, dataset="digits", seed=-1)
+
+
 def test_mistyped_settings_are_named(space):
     with pytest.raises(ValueError, match="train.epochs: Input should be a valid number"):
         get_evaluator("train", space, dataset="digits", epochs="two")

@@ -79,6 +79,16 @@ HOSTILE = {
         ),
         "evaluator.settings.zero_cost.dataset: name the dataset once, as the top-level",
     ),
+    # no setting means them, and the run's stored experiment (JSON) cannot hold them: an
+    # infinite epoch count left a run folder that refused the corrected file
+    "infinite epochs": (
+        VALID.replace(
+            "evaluator: tabular",
+            "dataset: digits\nevaluator: {name: train, settings: {train: {epochs: .inf}}}",
+        ),
+        "evaluator.settings: train.epochs: must be a finite number, not inf",
+    ),
+    "infinite time limit": (VALID + "time_limit_s: .inf\n", "time_limit_s: Input should be a fin"),
     # as strict as a space file: text or a fraction is no size
     "input size as text": (
         VALID.replace("space: nasbench201", 'space: {name: nasbench201, input: [3, "16", 16]}'),

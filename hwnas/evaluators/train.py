@@ -60,8 +60,10 @@ def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
     """Refuse the first `(setting, value, ok, rule)` that is not ok, naming it: a bad setting
     stops the evaluator being built instead of failing every candidate one by one."""
     for setting, value, ok, rule in rules:
-        if not ok:
-            raise ValueError(f"{setting} must be {rule}, not {value!r}")
+        finite = not isinstance(value, float) or math.isfinite(value)  # inf passes "> 0"
+        if not ok or not finite:
+            also = "" if finite else " and finite"
+            raise ValueError(f"{setting} must be {rule}{also}, not {value!r}")
 
 
 def check_device(device: str | None) -> None:
@@ -129,6 +131,7 @@ class TrainEvaluator:
                 ("label_smoothing", label_smoothing, 0 <= label_smoothing <= 1, "in [0, 1]"),
                 ("threads", threads, threads is None or threads >= 1, ">= 1 or None"),
                 ("time_limit_s", time_limit_s, time_limit_s is None or time_limit_s > 0, "> 0"),
+                ("seed", seed, seed >= 0, ">= 0"),
             ]
         )
         check_device(device)

@@ -9,6 +9,7 @@ anything.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path, PurePosixPath
@@ -45,7 +46,7 @@ class ExperimentError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def inside_run_dir(path: str, field: str) -> str:
@@ -86,6 +87,20 @@ def check_settings_of(
         )
     if target is not None:
         check_setting_names(owner, settings, target, passed=given)
+
+
+def check_finite(value: Any, path: str = "") -> None:
+    """Refuse .inf and .nan anywhere in settings: no setting means them (an infinite epoch
+    count passes "> 0" and fails every candidate), and the run's stored copy of the
+    experiment (JSON) cannot hold them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}: must be a finite number, not {value}")
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            check_finite(inner, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            check_finite(inner, f"{path}[{i}]")
 
 
 def without_defaults(defaults: dict[str, Any], settings: dict[str, Any]) -> dict:
@@ -140,6 +155,8 @@ class EvaluatorConfig(_Strict):
     ) -> dict[str, dict[str, Any]]:
         from hwnas.evaluators import evaluator_class
 
+        check_finite(v)
+
         if "name" not in info.data:  # the name itself was refused, and said so
             return v
         given = info.data["name"]
@@ -173,6 +190,7 @@ class SearcherConfig(_Strict):
     @field_validator("settings")
     @classmethod
     def _known_settings(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        check_finite(v)
         from hwnas.search import SEARCHERS
         from hwnas.search.base import PASSED
 
