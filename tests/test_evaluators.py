@@ -98,8 +98,9 @@ def test_the_default_dataset_that_does_not_fit_is_said_to_be_the_default():
     ):
         with pytest.raises(DatasetError, match="digits is the default where no dataset is given"):
             build()
-    with pytest.raises(DatasetError, match=r"expects \(1, 40\)[^(]*$"):  # named: no such hint
-        get_evaluator("zero_cost", "conv1d", dataset="mnist5k")
+    for named in ("mnist5k", "digits"):  # named, even the default's name: no such hint
+        with pytest.raises(DatasetError, match=r"expects \(1, 40\)[^(]*$"):
+            get_evaluator("zero_cost", "conv1d", dataset=named)
 
 
 def test_settings_every_candidate_would_fail_on_are_refused_at_start(space):

@@ -493,21 +493,23 @@ def _scaled(x: np.ndarray, scaling: Standardisation) -> np.ndarray:
     return ((x - mean) / std).astype(np.float32)
 
 
-#: what evaluators and the differentiable searcher train on when no dataset is named
+#: what evaluators and the differentiable searcher train on when no dataset is named (None)
 DEFAULT_DATASET = "digits"
 
 
-def resolve_dataset(dataset: str | Path | Dataset, space: SearchSpace) -> Dataset:
+def resolve_dataset(dataset: str | Path | Dataset | None, space: SearchSpace) -> Dataset:
     """A `Dataset` checked against `space`. A name is loaded with the default split seed, so
     every evaluator and searcher sees the same train / validation / test samples whatever its
     own training seed: a supernet never trains on an evaluator's test samples, and runs that
     differ only in their seed are scored on one test set. Other splits: pass a `Dataset` from
     `load_dataset(name, seed=...)`."""
+    given = dataset is not None
+    dataset = dataset if given else DEFAULT_DATASET
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     try:
         return data.check_fits(space)
     except DatasetError as e:
-        if dataset != DEFAULT_DATASET:
+        if given:
             raise
         raise DatasetError(
             f"{e} ({DEFAULT_DATASET} is the default where no dataset is given: name one that "

@@ -24,7 +24,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import (
-    DEFAULT_DATASET,
     Dataset,
     resolve_dataset,
     validation_caveats,
@@ -106,7 +105,7 @@ class TrainEvaluator:
     def __init__(
         self,
         space: SearchSpace,
-        dataset: str | Path | Dataset = DEFAULT_DATASET,
+        dataset: str | Path | Dataset | None = None,
         *,
         epochs: float = 10,
         steps: int | None = None,

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hwnas.evaluators.datasets import DEFAULT_DATASET, Dataset, resolve_dataset
+from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.evaluators.failures import (
     COST_METRICS,
     EvaluationFailed,
@@ -133,7 +133,7 @@ class ZeroCostEvaluator:
     def __init__(
         self,
         space: SearchSpace,
-        dataset: str | Path | Dataset = DEFAULT_DATASET,
+        dataset: str | Path | Dataset | None = None,
         *,
         proxies: Sequence[str] = tuple(PROXIES),
         batch_size: int = 64,

@@ -61,7 +61,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from hwnas.evaluators.datasets import DEFAULT_DATASET, Dataset, resolve_dataset
+from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.search.base import PASSED, Searcher, number_setting
 from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
@@ -594,7 +594,7 @@ class DifferentiableSearcher(Searcher):
         constraints: Any = (),
         seed: int = 0,
         *,
-        dataset: str | Path | Dataset = DEFAULT_DATASET,
+        dataset: str | Path | Dataset | None = None,
         latency_predictor: BlockLatencyModel | str | Path | None = None,
         latency_target_ms: float | None = None,
         latency_targets_ms: Sequence[float] | None = None,
