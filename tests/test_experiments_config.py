@@ -160,6 +160,13 @@ HOSTILE = {
         ),
         "evaluator.budget and evaluator.settings.train.epochs: give one of them",
     ),
+    "budget and steps": (  # the budget replaced the steps without a word
+        VALID.replace(
+            "evaluator: tabular",
+            "dataset: digits\nevaluator: {name: train, budget: 0.1, settings: {train: {steps: 3}}}",
+        ),
+        "evaluator.budget and evaluator.settings.train.steps: give one of them",
+    ),
     "latency nothing uses": (
         VALID + "latency: {predictor: nosuch.json}\n",
         "latency is set but nothing uses it",

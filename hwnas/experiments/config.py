@@ -323,11 +323,13 @@ class ExperimentConfig(_Strict):
                 "evaluator.settings.tabular.path: name the table once, as the top-level "
                 "`benchmark`, which the run records and checks for changes"
             )
-        epochs = self.evaluator.settings.get("train", {}).get("epochs")
-        if self.evaluator.budget is not None and epochs is not None:
+        train = self.evaluator.settings.get("train", {})
+        if self.evaluator.budget is not None and (
+            given := [k for k in ("epochs", "steps") if k in train]
+        ):
             raise ValueError(
-                "evaluator.budget and evaluator.settings.train.epochs: give one of them (the "
-                "budget is the epochs of every training)"
+                f"evaluator.budget and evaluator.settings.train.{given[0]}: give one of them "
+                "(the budget is the epochs of every training, in place of either)"
             )
         if self.latency and self.latency.target_ms is not None:
             self._one_latency_target()
