@@ -525,6 +525,7 @@ def test_latency_measurement_settings_are_checked_at_construction(space):
         ({"runs": 0}, "measurement settings: runs must be an integer >= 1, got 0"),
         ({"warmup": -1}, "measurement settings: warmup must be an integer >= 0"),
         ({"threads": 0}, "measurement settings: threads must be an integer >= 1"),
+        ({"clock": "x"}, "measurement settings: unknown clock 'x'; choose auto, "),
         ({"backend": "torch-cpu", "precision": "int8"}, "precision int8: backend 'torch-cpu'"),
         ({"backend": "torch-cpu"}, r"precision mixed \(the space's blocks take fp32, int8"),
     ],

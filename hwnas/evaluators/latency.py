@@ -34,7 +34,7 @@ def _check_measurement(
     candidates that can be measured)."""
     from hwnas.predictors import BACKENDS, BackendError, measure_latency
     from hwnas.predictors.backends import get_backend
-    from hwnas.predictors.measure import MeasurementError, check_settings
+    from hwnas.predictors.measure import MeasurementError, check_settings, resolve_clock
 
     parameters = inspect.signature(measure_latency).parameters
     known = list(parameters)[2:]  # after the model and its input shape: the evaluator's own
@@ -48,6 +48,7 @@ def _check_measurement(
     settings = {name: given.get(name, parameters[name].default) for name in known}
     try:
         check_settings(space.input_shape, *(settings[n] for n in CHECKED_SETTINGS))
+        resolve_clock(settings["clock"], backend, settings["threads"])
         runtime = get_backend(backend)
         for timed in space.precisions if precision == "mixed" else [precision]:
             runtime.check_precision(timed)
