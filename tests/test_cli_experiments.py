@@ -867,3 +867,19 @@ def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
     out, err = capsys.readouterr()
     assert "2 evaluations (0 failed, 2 by this driver); stopped by exhausted" in out
     assert "the searcher had no more candidates to propose: every architecture" in err
+
+
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_selecting_on_the_test_split_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "name: t\nspace: nasbench201\nevaluator: tabular\n"
+        "objectives: [{metric: test_accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 2\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert "objectives: warning: test_accuracy selects on the test split" in (
+        capsys.readouterr().err
+    )

@@ -103,6 +103,7 @@ def run_experiment(
     if predictor is not None and progress:
         _say_latency_device(config, predictor)
     _say_latency_gaps(config, space)
+    _say_test_split_selects(config)
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
     check_scored_metrics(config, evaluator)
@@ -184,6 +185,19 @@ def _say_latency_gaps(config: ExperimentConfig, space) -> None:
 
     if gap := read_profile(config.latency.profile).unpriced(space):
         print(f"latency: warning: {gap}; candidates that use them will fail", file=sys.stderr)
+
+
+def _say_test_split_selects(config: ExperimentConfig) -> None:
+    """Say at the start when an objective or constraint is a test-split metric: selecting on
+    the test split makes its numbers no unbiased estimate any more (`accuracy` is the
+    validation split's)."""
+    chosen = [m for m, _ in (*config.objective_pairs, *config.constraint_pairs)]
+    if tested := [m for m in chosen if m.startswith("test_")]:
+        print(
+            f"objectives: warning: {', '.join(tested)} selects on the test split, which then "
+            "no longer estimates accuracy on unseen data; select on accuracy (validation)",
+            file=sys.stderr,
+        )
 
 
 class _Loop:
