@@ -486,6 +486,10 @@ def test_a_nan_proxy_fails_the_candidate_naming_the_proxy(space):
     )
     assert not m.ok and m.reason == "zc_grad_norm is nan"
     assert m["params"] == space.cost(space.sample(0)).params
+    same = np.repeat(x[:1] / 1e30, 32, axis=0)  # inputs no network tells apart
+    alike = Dataset("alike", same, y, same, y, same, y, num_classes=10)
+    m = ZeroCostEvaluator(space, alike, proxies=["naswot"], batch_size=16).evaluate(space.sample(0))
+    assert not m.ok and m.reason == "zc_naswot is -inf"  # was ok: it broke fronts
 
 
 def test_latency_evaluator_measures_on_onnxruntime(space):

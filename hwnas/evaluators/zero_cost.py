@@ -128,7 +128,7 @@ PROXIES: dict[str, Callable[[nn.Module, Batch], float]] = {
 class ZeroCostEvaluator:
     """Score candidates without training: each proxy averaged over `batches` batches of
     `batch_size` training samples (a fixed, seeded selection), plus `zc_params`. A proxy that
-    comes out NaN (overflow) fails the candidate, naming the proxy."""
+    comes out NaN (overflow) or infinite fails the candidate, naming the proxy."""
 
     def __init__(
         self,
@@ -199,8 +199,10 @@ class ZeroCostEvaluator:
                 torch.manual_seed(self.seed)
                 model = self.space.build(arch).to(device)
                 score = float(np.mean([PROXIES[name](model, b) for b in batches]))
-                if math.isnan(score):  # no order among candidates: a failure, not a score
-                    raise EvaluationFailed(f"zc_{name} is nan")
+                # nan orders nothing, and an infinite score (naswot's -inf for a singular
+                # kernel: inputs the network cannot tell apart) breaks fronts and hypervolumes
+                if not math.isfinite(score):
+                    raise EvaluationFailed(f"zc_{name} is {score}")
                 scores[f"zc_{name}"] = score
             return Metrics({**costs, **scores})
         except Exception as e:  # a proxy that breaks on one candidate is that candidate's result
