@@ -112,6 +112,17 @@ def test_settings_every_candidate_would_fail_on_are_refused_at_start(space):
         get_evaluator("train", space, dataset="digits", seed=-1)
 
 
+def test_a_refused_setting_names_the_evaluator_of_a_composite():
+    """Both parts take batch_size: the error says whose it is."""
+    with pytest.raises(ValueError, match="^zero_cost: batch_size must be >= 2, not 1"):
+        get_evaluator(
+            ["train", "zero_cost"],
+            "conv1d",
+            train={"dataset": "mnist1d"},
+            zero_cost={"dataset": "mnist1d", "batch_size": 1},
+        )
+
+
 def test_mistyped_settings_are_named(space):
     with pytest.raises(ValueError, match="train.epochs: Input should be a valid number"):
         get_evaluator("train", space, dataset="digits", epochs="two")

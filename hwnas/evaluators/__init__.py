@@ -66,7 +66,12 @@ def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evalua
             checked[key] = adapter.validate_python(value)
         except ValidationError as e:
             raise ValueError(f"{name}.{key}: {e.errors()[0]['msg']}, not {value!r}") from None
-    return cls(space, **checked)
+    try:
+        return cls(space, **checked)
+    except ValueError as e:
+        if type(e) is not ValueError:  # a DatasetError, say, names its own subject
+            raise
+        raise ValueError(f"{name}: {e}") from None  # which of composed evaluators refused
 
 
 def get_evaluator(
