@@ -23,11 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hwnas.evaluators.datasets import (
-    Dataset,
-    resolve_dataset,
-    validation_caveats,
-)
+from hwnas.evaluators.datasets import Dataset, resolve_dataset, validation_caveats
 from hwnas.evaluators.failures import (
     COST_METRICS,
     EvaluationFailed,
