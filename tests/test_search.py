@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -442,6 +444,43 @@ def test_predictor_uses_a_known_latency_model(surrogate, floor, margin, space, e
         make("predictor", space, objectives, predictors=known, known_models="exact")
     with pytest.raises(ValueError, match="predictors: 'params' is no objective"):
         make("predictor", space, objectives, predictors={"params": known["hw_fpga_latency_ms"]})
+
+
+def test_a_known_model_that_gives_non_finite_values_is_named(space, evaluator):
+    """scikit-learn refused its NaN inputs without saying whose (`feature`), and `replace`
+    took the NaN as exact."""
+    objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
+    exact = evaluator.predictor("hw_fpga_latency_ms")
+
+    class SometimesNaN:
+        def predict(self, archs):
+            return [math.nan if i == 3 else v for i, v in enumerate(exact.predict(archs))]
+
+    for use in ("feature", "replace"):
+        searcher = make(
+            "predictor",
+            space,
+            objectives,
+            predictors={"hw_fpga_latency_ms": SometimesNaN()},
+            known_models=use,
+            surrogate="extra_trees",
+        )
+        with pytest.raises(ValueError, match=r"predictors\['hw_fpga_latency_ms'\]: predict gave"):
+            run(searcher, evaluator, 20, batch=10)
+
+
+def test_settings_and_arguments_no_search_could_use_are_refused(space):
+    """An infinite beta made every score NaN (the first candidates of the pool were picked);
+    a tournament larger than the population was cut to it without a word; a dict told as an
+    architecture failed on `.key`."""
+    with pytest.raises(ValueError, match="beta must be a finite number, not inf"):
+        make("predictor", space, [("accuracy", "max")], beta=math.inf)
+    with pytest.raises(ValueError, match="tournament_size must be an integer <= 5, not 50"):
+        make("evolution", space, population_size=5, tournament_size=50)
+    searcher = make("random", space)
+    (arch,) = searcher.ask(1)
+    with pytest.raises(TypeError, match=r"tell takes an Arch, not a dict \(space.arch\(choices\)"):
+        searcher.tell(dict(arch), Metrics({"accuracy": 1.0}))
 
 
 def test_ctrl_c_while_an_mlp_surrogate_trains_stops_the_search():

@@ -137,9 +137,14 @@ def integer_setting(name: str, value: Any, minimum: int = 1, maximum: int | None
 
 
 def number_setting(name: str, value: Any, low: float, high: float = math.inf) -> float:
-    """`value` as a float in [low, high], or a ValueError naming the setting."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or value != value:
-        raise ValueError(f"{name} must be a number, not {value!r}")
+    """`value` as a finite float in [low, high], or a ValueError naming the setting (an
+    infinite `beta`, say, would turn every score into NaN)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.number)
+        or not math.isfinite(value)
+    ):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
     if not low <= value <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], not {value!r}")
     return float(value)
@@ -215,6 +220,11 @@ class Searcher(ABC):
         constraint values are missing raises (a configuration error); non-finite values turn
         the result into a failure (for example a diverged training).
         """
+        if not isinstance(arch, Arch):
+            raise TypeError(
+                f"tell takes an Arch, not a {type(arch).__name__} (space.arch(choices) makes "
+                "one from a mapping of choices)"
+            )
         trial = self._by_key.get(arch.key)
         if trial is not None and trial.finished:
             raise ValueError(f"arch {arch.key} was already told")

@@ -29,12 +29,18 @@ class EvolutionSearcher(Searcher):
         seed: int = 0,
         *,
         population_size: int = 20,
-        tournament_size: int = 10,
+        tournament_size: int | None = None,
         mutation_tries: int = 100,
     ):
         super().__init__(space, objectives, constraints, seed)
         self.population_size = integer_setting("population_size", population_size)
-        self.tournament_size = integer_setting("tournament_size", tournament_size)
+        # default 10, or the whole population when that is smaller; a larger one given would
+        # be the population
+        self.tournament_size = (
+            min(10, self.population_size)
+            if tournament_size is None
+            else integer_setting("tournament_size", tournament_size, maximum=self.population_size)
+        )
         self.mutation_tries = integer_setting("mutation_tries", mutation_tries)
 
     def population(self) -> list[Trial]:

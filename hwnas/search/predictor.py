@@ -311,7 +311,7 @@ class PredictorSearcher(Searcher):
         means, stds = [], []
         for m, (_, model) in models.items():
             if model is None:
-                means.append(np.asarray(self.predictors[m].predict(pool), dtype=float))
+                means.append(self._known(m, pool))
                 stds.append(np.zeros(len(pool)))
             else:
                 mu, sigma = model.predict(x)
@@ -325,8 +325,21 @@ class PredictorSearcher(Searcher):
         x = np.stack([self.space.encode(a) for a in archs])
         if self.known_models != "feature" or not self.predictors:
             return x
-        known = [np.asarray(m.predict(archs), dtype=float) for m in self.predictors.values()]
+        known = [self._known(m, archs) for m in self.predictors]
         return np.column_stack([x, *known])
+
+    def _known(self, metric: str, archs: list[Arch]) -> np.ndarray:
+        """What the known model of `metric` predicts for `archs`: finite numbers, or an error
+        naming it (scikit-learn would refuse NaN inputs without saying whose, and a NaN taken
+        as exact would silently rank nothing)."""
+        values = np.asarray(self.predictors[metric].predict(archs), dtype=float)
+        if values.shape != (len(archs),) or not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).sum()) if values.shape == (len(archs),) else None
+            what = f"non-finite values for {bad} of" if bad is not None else "no value each for"
+            raise ValueError(
+                f"predictors[{metric!r}]: predict gave {what} {len(archs)} architectures"
+            )
+        return values
 
     def _cached_features(self, archs: list[Arch]) -> np.ndarray:
         """Features of evaluated archs, cached (they are re-encoded at every refit)."""
