@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -504,3 +505,12 @@ def test_ctrl_c_while_an_mlp_surrogate_trains_stops_the_search():
     finally:
         timer.cancel()
     assert model.n_iter_ < 2000  # stopped in its training, not after it
+
+
+def test_the_guides_own_loop_example_runs(monkeypatch, tmp_path):
+    """docs/guide.md's ask/tell loop with an evaluator of one's own runs as pasted."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
+    section = guide.split("### Your own loop and evaluator in Python")[1]
+    code = section.split("```python\n")[1].split("```")[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "guide.md", "exec"), {})
