@@ -457,6 +457,7 @@ def test_cli_sample_takes_the_overrides_show_takes(capsys):
     args = ("spaces", "sample", "conv1d", "-n", "2", "--json", "--input", "1,8", "--classes", "3")
     code, out, _ = _run(capsys, *args)
     small = get_space("conv1d", input_shape=(1, 8), num_classes=3)
+    assert len(out.strip().splitlines()) == 2
     for line in out.strip().splitlines():
         record = json.loads(line)
         arch = small.validate(Arch.from_dict(record["arch"]))  # only choices that fit there
