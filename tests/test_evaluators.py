@@ -130,6 +130,8 @@ def test_mistyped_settings_are_named(space):
         get_evaluator(["zero_cost"], space, zero_cost={"threads": 1.5})
     evaluator = get_evaluator("train", space, dataset="digits", epochs="3", threads="1")
     assert (evaluator.epochs, evaluator.threads) == (3.0, 1)  # lax: numbers given as text
+    with pytest.raises(ValueError, match="train.epochs: a number, not True"):  # not 1.0
+        get_evaluator("train", space, dataset="digits", epochs=True)
 
 
 def _write_npz(path, **arrays):

@@ -66,6 +66,9 @@ def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evalua
             checked[key] = adapter.validate_python(value)
         except ValidationError as e:
             raise ValueError(f"{name}.{key}: {e.errors()[0]['msg']}, not {value!r}") from None
+        if isinstance(value, bool) and checked[key] is not value:
+            # lax pydantic reads true as 1 or 1.0 (epochs: true would train one epoch)
+            raise ValueError(f"{name}.{key}: a number, not {value!r}")
     try:
         return cls(space, **checked)
     except ValueError as e:
