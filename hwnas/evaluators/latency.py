@@ -34,7 +34,7 @@ def _check_measurement(
     candidates that can be measured)."""
     from hwnas.predictors import BACKENDS, BackendError, measure_latency
     from hwnas.predictors.backends import get_backend
-    from hwnas.predictors.measure import MeasurementError, check_settings, resolve_clock
+    from hwnas.predictors.measure import MeasurementError, check_settings
 
     parameters = inspect.signature(measure_latency).parameters
     known = list(parameters)[2:]  # after the model and its input shape: the evaluator's own
@@ -45,10 +45,9 @@ def _check_measurement(
         raise ValueError(
             f"precision: unknown precision {precision!r}; choose from {[*PRECISIONS, 'mixed']}"
         )
-    settings = {name: given.get(name, parameters[name].default) for name in known}
+    measuring = {n: given.get(n, parameters[n].default) for n in known if n not in MEASURE_OWN}
     try:
-        check_settings(space.input_shape, *(settings[n] for n in CHECKED_SETTINGS))
-        resolve_clock(settings["clock"], backend, settings["threads"])
+        check_settings(space.input_shape, backend=backend, **measuring)
         runtime = get_backend(backend)
         for timed in space.precisions if precision == "mixed" else [precision]:
             runtime.check_precision(timed)
@@ -59,8 +58,8 @@ def _check_measurement(
         raise ValueError(f"{what}: {e}") from None
 
 
-#: the settings `check_settings` takes after the input shape, in its order
-CHECKED_SETTINGS = ("batch_size", "threads", "warmup", "runs", "rounds")
+#: the evaluator's settings that `check_settings` does not take (checked on their own)
+MEASURE_OWN = ("backend", "precision")
 
 
 #: the measurement settings' defaults: another value only makes sense when measuring

@@ -126,8 +126,11 @@ def resolve_clock(clock: str, backend: str, threads: int) -> str:
     return clock
 
 
-def check_settings(input_shape, batch_size, threads, warmup, runs, rounds) -> None:
-    """Refuse, by name, a measurement setting no measurement can take."""
+def check_settings(
+    input_shape, *, backend, batch_size, threads, warmup, runs, rounds, clock
+) -> str:
+    """Refuse, by name, a measurement setting no measurement can take; the clock the
+    measurement then uses (`resolve_clock`)."""
     for name, value, least in (
         ("batch_size", batch_size, 1),
         ("threads", threads, 1),
@@ -141,6 +144,7 @@ def check_settings(input_shape, batch_size, threads, warmup, runs, rounds) -> No
         raise MeasurementError(
             f"input_shape must be positive sizes without the batch, got {input_shape!r}"
         )
+    return resolve_clock(clock, backend, threads)
 
 
 def _resolve(model: nn.Module, precision: PrecisionSpec) -> PrecisionSpec:
@@ -182,8 +186,16 @@ def measure_latencies(
     clock: str = "auto",
 ) -> list[Measurement]:
     """Latency of `model` at each precision, sharing one export (see `measure_latency`)."""
-    check_settings(input_shape, batch_size, threads, warmup, runs, rounds)
-    clock = resolve_clock(clock, backend, threads)
+    clock = check_settings(
+        input_shape,
+        backend=backend,
+        batch_size=batch_size,
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        rounds=rounds,
+        clock=clock,
+    )
     be = get_backend(backend)
     wanted = [_resolve(model, p) for p in precisions]
     measured = [measured_precision(be, p) for p in wanted]
