@@ -154,12 +154,21 @@ class NSGA2Searcher(Searcher):
             trial = self.study.ask()
             arch = self.space.suggest(trial)
             if not self.seen(arch) and arch.key not in batch_keys:
-                self._optuna_trials[arch.key] = trial
+                self._optuna_trials[arch.key] = self._holding(trial, arch)
                 return arch
             self.study.tell(trial, state=TrialState.FAIL)
         arch = self.sample_unseen(derive_rng(*self.entropy(index, self.max_tries)), batch_keys)
         self._optuna_trials[arch.key] = self._enqueued(arch)
         return arch
+
+    def _holding(self, trial: optuna.Trial, arch: Arch) -> optuna.Trial:
+        """`trial`, or in its place one with `arch`'s choices where the space's canonical form
+        changed a drawn choice (the pruned NB201 space turns dead ops into `none`): parents
+        must hold the choices `restore` gives them, which are the architecture's."""
+        if all(trial.params.get(name) == value for name, value in arch.items()):
+            return trial
+        self.study.tell(trial, state=TrialState.FAIL)
+        return self._enqueued(arch)
 
     def _enqueued(self, arch: Arch) -> optuna.Trial:
         """A study trial with `arch`'s choices fixed, in the sampler's `next_generation`.
