@@ -138,8 +138,18 @@ def test_no_duplicates_with_candidates_in_flight(name, space, evaluator):
         searcher.tell(done.arch, evaluator.evaluate(done.arch))
 
 
+@pytest.fixture(scope="module")
+def pruned_evaluator():
+    return TabularEvaluator(get_space("nasbench201-pruned"), cost=False)
+
+
+@pytest.mark.parametrize("pruned", [False, True], ids=["all-cells", "no-dead-ops"])
 @pytest.mark.parametrize("name", BLACK_BOX)
-def test_restore_continues_the_same_search(name, space, evaluator):
+def test_restore_continues_the_same_search(name, pruned, evaluator, pruned_evaluator):
+    """Also where the space's canonical form is not the choices drawn (the pruned NB201 space
+    turns dead ops into `none`): the restored searcher must see what the live one saw."""
+    evaluator = pruned_evaluator if pruned else evaluator
+    space = evaluator.space
     objectives = ACCURACY if name != "nsga2" else [*ACCURACY, ("hw_fpga_latency_ms", "min")]
     searcher = make(
         name,

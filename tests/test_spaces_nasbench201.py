@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from hwnas.spaces import Arch, SpaceError, get_space
+from hwnas.spaces.nasbench201 import EDGES, without_dead_ops
 
 BENCHDATA = Path(
     os.environ.get(
@@ -131,3 +132,72 @@ def test_enumeration_reproduces_the_official_arch_idx_order(space):
     sample = table.sample(200, random_state=0)
     for idx, text in zip(sample["arch_idx"], sample["arch_str"]):
         assert space.index(space.from_string(text)) == idx
+
+
+@pytest.fixture(scope="module")
+def pruned():
+    return get_space("nasbench201-pruned")
+
+
+def test_dead_ops_are_those_on_no_path_from_the_input_to_the_output():
+    ops = dict.fromkeys(("1<-0", "2<-0", "2<-1", "3<-0"), "nor_conv_3x3")
+    # node 2 reaches no path to the output, so its ops and node 1's (which only feed it) are dead
+    cut = without_dead_ops({**ops, "3<-1": "none", "3<-2": "none"})
+    assert cut == {**dict.fromkeys(EDGES, "none"), "3<-0": "nor_conv_3x3"}
+    # node 1 is fed nothing, so whatever leaves it is dead too
+    fed_nothing = {**ops, "1<-0": "none", "2<-1": "avg_pool_3x3", "3<-1": "nor_conv_1x1"}
+    assert without_dead_ops({**fed_nothing, "3<-2": "skip_connect"}) == {
+        **fed_nothing,
+        "2<-1": "none",
+        "3<-1": "none",
+        "3<-2": "skip_connect",
+    }
+    alive = {**ops, "3<-1": "skip_connect", "3<-2": "avg_pool_3x3"}
+    assert without_dead_ops(alive) == alive
+
+
+def test_pruned_space_holds_each_cell_without_dead_ops_once(space, pruned):
+    cells = list(pruned.enumerate())
+    assert pruned.cardinality == len(cells) == len({a.key for a in cells}) == 9445
+    assert all(without_dead_ops(dict(a)) == dict(a) for a in cells)
+    assert [pruned.index(a) for a in cells] == sorted(pruned.index(a) for a in cells)
+    twins = {tuple(without_dead_ops(dict(a)).values()) for a in space.enumerate()}
+    assert twins == {tuple(a.values()) for a in cells}
+    assert pruned.describe()["dead_ops"] == "prune" and space.describe()["dead_ops"] == "keep"
+
+
+def test_pruned_space_proposes_only_cells_without_dead_ops(pruned):
+    rng = np.random.default_rng(0)
+    archs = [pruned.sample(rng) for _ in range(300)]
+    children = [pruned.mutate(a, rng) for a in archs] + [
+        pruned.crossover(a, b, rng) for a, b in zip(archs, archs[1:])
+    ]
+    for arch in archs + children:
+        assert pruned.validate(arch) is arch
+    assert all(c != a for c, a in zip(children, archs))  # a mutation changes the cell
+
+
+def test_pruned_space_refuses_a_cell_with_dead_ops_and_canonical_removes_them(space, pruned):
+    dead = space.from_string(CELL).replace(**{"3<-1": "none", "3<-2": "none"})
+    with pytest.raises(SpaceError, match=r"dead_ops: prune.*\['1<-0', '2<-0', '2<-1'\]"):
+        pruned.validate(Arch(pruned.name, pruned.version, dict(dead)))
+    twin = pruned.canonical(dict(dead))
+    assert dict(twin) == {**dict.fromkeys(EDGES, "none"), "3<-0": "skip_connect"}
+    assert pruned.from_string(space.to_string(dead)) == twin
+
+
+def test_a_cell_and_its_twin_without_dead_ops_compute_the_same(space, pruned):
+    """Exactly the same while batch norm shifts are zero (as built): a convolution fed only
+    zeros adds its shift, a constant per channel, once trained."""
+    rng = np.random.default_rng(1)
+    pairs = [(a, pruned.canonical(dict(a))) for a in (space.sample(rng) for _ in range(60))]
+    pairs = [(a, t) for a, t in pairs if dict(a) != dict(t)]
+    assert len(pairs) >= 10
+    x = torch.randn(4, 3, 8, 8)
+    for arch, twin in pairs[:10]:
+        torch.manual_seed(0)
+        full = space.build(arch, input_shape=(3, 8, 8))
+        small = pruned.build(twin, input_shape=(3, 8, 8))
+        assert not small.load_state_dict(full.state_dict(), strict=False).missing_keys
+        assert torch.allclose(small(x), full(x), atol=1e-5), (dict(arch), dict(twin))
+        assert pruned.cost(twin).params <= space.cost(arch).params

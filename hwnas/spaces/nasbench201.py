@@ -3,6 +3,15 @@
 Choices are the edges `"j<-i"` of the 4-node cell. `enumerate()` yields the cells in the
 official `arch_idx` order (all cells in op order, then `random.seed(88); random.shuffle`, as
 the NAS-Bench-201 release generated them), so tables keyed by index line up.
+
+With `dead_ops: prune` the space holds only the cells whose every op lies on a path of ops from
+the cell's input to its output: an op that is not (cut off from the output, or fed nothing)
+is `none` in them. Such an op never sees the input; removing it leaves the cell's function
+as it was, up to a constant per channel where a convolution was fed only zeros (its batch
+norm's shift). The table's accuracies of a cell and its twin without dead ops differ only as
+much as retrained twins do, while hardware that runs dead ops (HW-NAS-Bench's FPGA and
+Eyeriss latencies count them) runs the twin faster, so the searchers never spend an
+evaluation on the slower one (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -39,6 +48,31 @@ PATHS = (("3<-0",), ("1<-0", "3<-1"), ("2<-0", "3<-2"), ("1<-0", "2<-1", "3<-2")
 LIVE_OPS = OPS[1:]
 
 
+def without_dead_ops(ops: Mapping[str, str]) -> dict[str, str]:
+    """The cell with `none` in place of each op on no path of ops from its input to its
+    output. Such an op never sees the input: it is cut off from the output, or fed only
+    zeros, which a skip or a pool passes on and a convolution turns into its batch norm's
+    shift, a constant per channel."""
+    fed, feeding = {0}, {3}
+    for j in (1, 2, 3):
+        if any(ops[f"{j}<-{i}"] != "none" for i in fed if i < j):
+            fed.add(j)
+    for i in (2, 1, 0):
+        if any(ops[f"{j}<-{i}"] != "none" for j in feeding if j > i):
+            feeding.add(i)
+    return {
+        e: op if _source(e) in fed and _target(e) in feeding else "none" for e, op in ops.items()
+    }
+
+
+def _source(edge: str) -> int:
+    return int(edge.partition("<-")[2])
+
+
+def _target(edge: str) -> int:
+    return int(edge.partition("<-")[0])
+
+
 class NasBench201Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     channels: int = Field(3, ge=1, le=MAX_CHANNELS)
@@ -56,6 +90,8 @@ class NasBench201Spec(BaseModel):
     classes: int = Field(10, ge=2, le=MAX_CHANNELS)
     channels: int = Field(16, ge=1, le=MAX_CHANNELS // 4)  # doubled in each of 2 reductions
     cells_per_stage: int = Field(5, ge=1, le=MAX_DEPTH)
+    # keep: all 15625 cells, as published; prune: only the cells without dead ops (module doc)
+    dead_ops: Literal["keep", "prune"] = "keep"
 
 
 class ReLUConvBN(nn.Sequential):
@@ -178,7 +214,17 @@ class NasBench201Space(SearchSpace):
         missing = [e for e in EDGES if e not in choices]
         if unknown or missing:
             raise SpaceError(f"space {self.name!r}: unknown edges {unknown}, missing {missing}")
-        return Arch(self.name, self.version, {e: str(choices[e]) for e in EDGES})
+        ops = {e: str(choices[e]) for e in EDGES}
+        return Arch(self.name, self.version, self._pruned(ops) if self._prunes else ops)
+
+    @property
+    def _prunes(self) -> bool:
+        return self.spec.dead_ops == "prune"
+
+    @staticmethod
+    def _pruned(ops: dict[str, str]) -> dict[str, str]:
+        """`ops` without dead ops, if all its ops are known ones (`validate` names the rest)."""
+        return without_dead_ops(ops) if all(op in OPS for op in ops.values()) else ops
 
     def validate(self, arch: Arch) -> Arch:
         self._check_space(arch)
@@ -187,6 +233,13 @@ class NasBench201Space(SearchSpace):
         for e in EDGES:
             if arch[e] not in OPS:
                 raise SpaceError(f"space {self.name!r}: {e}: {arch[e]!r} not in {list(OPS)}")
+        if self._prunes:
+            dead = [e for e, op in without_dead_ops(dict(arch)).items() if op != arch[e]]
+            if dead:
+                raise SpaceError(
+                    f"space {self.name!r} (dead_ops: prune): the ops on {dead} cannot change "
+                    f"the cell's output; space.canonical(choices) gives the cell without them"
+                )
         return arch
 
     def sample(self, rng: RngLike = None) -> Arch:
@@ -196,9 +249,12 @@ class NasBench201Space(SearchSpace):
     def mutate(self, arch: Arch, rng: RngLike = None) -> Arch:
         rng = as_rng(rng)
         self.validate(arch)
-        edge = EDGES[rng.integers(len(EDGES))]
-        others = [op for op in OPS if op != arch[edge]]
-        return arch.replace(**{edge: others[rng.integers(len(others))]})
+        while True:  # without dead ops, changing one edge may give back the same cell
+            edge = EDGES[rng.integers(len(EDGES))]
+            others = [op for op in OPS if op != arch[edge]]
+            child = self.canonical({**arch, edge: others[rng.integers(len(others))]})
+            if child != arch:
+                return child
 
     def crossover(self, a: Arch, b: Arch, rng: RngLike = None) -> Arch:
         rng = as_rng(rng)
@@ -221,7 +277,7 @@ class NasBench201Space(SearchSpace):
 
     @property
     def cardinality(self) -> int:
-        return len(OPS) ** len(EDGES)
+        return len(self._cells)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -233,6 +289,7 @@ class NasBench201Space(SearchSpace):
             "num_classes": self.num_classes,
             "edges": list(EDGES),
             "ops": list(OPS),
+            "dead_ops": self.spec.dead_ops,
             "cardinality": str(self.cardinality),
             "log10_cardinality": round(self.log10_cardinality, 3),
         }
@@ -303,9 +360,20 @@ class NasBench201Space(SearchSpace):
     def _index_of(self) -> dict[tuple[str, ...], int]:
         return {cell: i for i, cell in enumerate(self._official_order)}
 
+    @cached_property
+    def _cells(self) -> list[tuple[str, ...]]:
+        """The space's cells in `arch_idx` order: all, or those without dead ops."""
+        if not self._prunes:
+            return self._official_order
+        return [
+            c
+            for c in self._official_order
+            if self._pruned(dict(zip(EDGES, c))) == dict(zip(EDGES, c))
+        ]
+
     def enumerate(self) -> Iterator[Arch]:
-        """Every cell, in the official NAS-Bench-201 `arch_idx` order."""
-        for cell in self._official_order:
+        """Every cell of the space, in the official NAS-Bench-201 `arch_idx` order."""
+        for cell in self._cells:
             yield Arch(self.name, self.version, dict(zip(EDGES, cell)))
 
     def index(self, arch: Arch) -> int:
