@@ -7,6 +7,8 @@ the architecture a searcher returns (its best by validation).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from hwnas.evaluators.tabular import TabularEvaluator, load_nb201
@@ -15,15 +17,26 @@ from hwnas.spaces import get_space
 
 SPACE = get_space("nasbench201")
 EVALUATOR = TabularEvaluator(SPACE, cost=False)
+# the library's NB201 spaces: all 15625 cells, or only those without dead ops
+SPACES = ("nasbench201", "nasbench201-pruned")
 
 
-def search(name, objectives, constraints=(), seed=0, budget=100, batch=1, **settings):
+@lru_cache
+def tabular(space: str) -> TabularEvaluator:
+    """The table's evaluator for one of `SPACES`."""
+    return EVALUATOR if space == SPACE.name else TabularEvaluator(get_space(space), cost=False)
+
+
+def search(
+    name, objectives, constraints=(), seed=0, budget=100, batch=1, space=SPACE.name, **settings
+):
     """Run a searcher on the table; the metrics of every evaluation in ask order."""
-    searcher = get_searcher(name, SPACE, objectives, constraints, seed=seed, **settings)
+    evaluator = tabular(space)
+    searcher = get_searcher(name, evaluator.space, objectives, constraints, seed=seed, **settings)
     results = []
     while len(results) < budget:
         for arch in searcher.ask(min(batch, budget - len(results))):
-            metrics = EVALUATOR.evaluate(arch)
+            metrics = evaluator.evaluate(arch)
             searcher.tell(arch, metrics)
             results.append(metrics)
     return results

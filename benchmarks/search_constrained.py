@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 from joblib import Parallel, delayed
-from search_common import EVALUATOR, search
+from search_common import SPACES, search, tabular
 
 from hwnas.evaluators.tabular import load_nb201
 
@@ -27,7 +27,7 @@ def returned(name: str, seed: int, args: argparse.Namespace) -> tuple[float, flo
     share of the evaluations that were feasible."""
     settings = dict(args.settings)
     if args.known_latency and name == "predictor":
-        settings["predictors"] = {METRIC: EVALUATOR.predictor(METRIC)}
+        settings["predictors"] = {METRIC: tabular(args.space).predictor(METRIC)}
     results = search(
         name,
         [("accuracy", "max")],
@@ -35,6 +35,7 @@ def returned(name: str, seed: int, args: argparse.Namespace) -> tuple[float, flo
         seed=seed,
         budget=args.budget,
         batch=args.batch,
+        space=args.space,
         **settings,
     )
     feasible = [m for m in results if m[METRIC] <= BOUND]
@@ -56,6 +57,9 @@ def main() -> None:
         "--known-latency", action="store_true", help="predictor is given the exact latency"
     )
     parser.add_argument("--settings", type=json.loads, default={}, help="searcher settings")
+    parser.add_argument(
+        "--space", choices=SPACES, default=SPACES[0], help="nasbench201-pruned: no dead ops"
+    )
     args = parser.parse_args()
     table = load_nb201(latency=False)
     feasible = table[table[METRIC] <= BOUND]

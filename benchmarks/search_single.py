@@ -1,6 +1,8 @@
 """Single-objective NB201 search: test accuracy of the returned arch at 50/100/150 queries.
 
 .venv/bin/python benchmarks/search_single.py --seeds 20 --jobs 2
+
+`--space nasbench201-pruned` searches only the cells without dead ops.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed
-from search_common import search
+from search_common import SPACES, search
 
 BUDGETS = (50, 100, 150)
 TARGET = 94.2
 
 
-def curve(name: str, seed: int) -> list[float]:
+def curve(name: str, seed: int, space: str) -> list[float]:
     """Test accuracy of the best-by-validation arch after each query."""
-    results = search(name, [("accuracy", "max")], seed=seed, budget=max(BUDGETS))
+    results = search(name, [("accuracy", "max")], seed=seed, budget=max(BUDGETS), space=space)
     best, out = None, []
     for m in results:
         if best is None or m["accuracy"] > best["accuracy"]:
@@ -34,13 +36,14 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--searchers", nargs="+", default=["random", "evolution", "predictor"])
+    parser.add_argument("--space", choices=SPACES, default=SPACES[0])
     args = parser.parse_args()
     rows = {}
     for name in args.searchers:
         start = time.time()
         curves = np.array(
             Parallel(n_jobs=args.jobs)(
-                delayed(curve)(name, s)
+                delayed(curve)(name, s, args.space)
                 for s in range(args.first_seed, args.first_seed + args.seeds)
             )
         )
