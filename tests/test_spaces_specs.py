@@ -405,6 +405,7 @@ def test_cli_list(capsys):
     assert code == 0
     lines = out.strip().splitlines()
     assert [line.split()[0] for line in lines] == builtin_spaces()
+    assert len({line.index(" v") for line in lines}) == 1  # one column of versions
     assert {"conv1d", "conv2d", "nasbench201"} <= set(builtin_spaces())
 
 

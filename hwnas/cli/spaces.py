@@ -16,10 +16,12 @@ app = typer.Typer(help="Search spaces: list, show, sample.", no_args_is_help=Tru
 @app.command("list")
 def list_spaces() -> None:
     """The built-in spaces and their sizes."""
-    for name in builtin_spaces():
+    names = builtin_spaces()
+    width = max(map(len, names))
+    for name in names:
         space = get_space(name)
         typer.echo(
-            f"{name:<14} v{space.version}  10^{space.log10_cardinality:.1f} architectures"
+            f"{name:<{width}}  v{space.version}  10^{space.log10_cardinality:.1f} architectures"
             f"  input {tuple(space.input_shape)}"
         )
 
