@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from hwnas.evaluators import (
     CompositeEvaluator,
@@ -23,7 +25,7 @@ from hwnas.evaluators import (
     load_dataset,
 )
 from hwnas.evaluators.datasets import _disk_cached
-from hwnas.evaluators.train import TrainEvaluator
+from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
 from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator
 from hwnas.search import get_searcher
 from hwnas.spaces import get_space
@@ -442,9 +444,33 @@ def test_divergence_timeout_and_errors_are_failed_metrics(space):
         assert not m.ok and "budget must be a number of epochs > 0" in m.reason
 
 
+def test_precise_bn_sets_the_statistics_of_the_final_weights():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(2, 4, 3), nn.BatchNorm1d(4), nn.ReLU(), nn.BatchNorm1d(4))
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(48, 2, 9)).astype(np.float32)
+    model.eval()
+    recompute_batch_norm(model, x, 16, torch.device("cpu"))
+    with torch.no_grad():
+        features = model[0](torch.from_numpy(x))
+    assert torch.allclose(model[1].running_mean, features.mean(dim=(0, 2)), atol=1e-4)
+    assert model[1].num_batches_tracked == 3  # 48 samples, batches of 16
+    assert model[1].momentum == 0.1 and model[3].momentum == 0.1  # restored
+    assert model.training  # as after a training step; scoring switches to eval itself
+
+
+def test_precise_bn_is_what_lifts_a_short_training(space):
+    arch = space.sample(3)
+    plain = TrainEvaluator(space, "digits", precise_bn=False).evaluate(arch, budget=0.5)
+    precise = TrainEvaluator(space, "digits").evaluate(arch, budget=0.5)
+    assert plain.ok and precise.ok
+    assert precise["loss"] == plain["loss"]  # the same training ...
+    assert precise["val_loss"] < plain["val_loss"]  # ... scored with the final weights' statistics
+
+
 @pytest.mark.parametrize(
     "setting, value",
     [
+        ("precise_bn", "yes"),
         ("device", "gpu"),
         ("lr", -1.0),
         ("weight_decay", -0.1),

@@ -3,7 +3,10 @@
 The model comes from `space.build` (fake quantization at each block's precision is on), so
 the accuracy reflects the precisions the candidate will run at. Training is AdamW with a
 linear warm-up and cosine decay, seeded weights and a seeded data order, one torch thread by
-default: the same arch, seed and budget give the same metrics. Divergence (NaN/inf loss), out
+default: the same arch, seed and budget give the same metrics. Before scoring, batch-norm
+statistics are recomputed with the final weights (`precise_bn`): the running averages that
+training keeps trail weights that still move, which held a 2-epoch candidate's accuracy about
+4 points down (docs/benchmarks.md). Divergence (NaN/inf loss), out
 of memory, exceptions and the evaluator's own time limit come back as failed `Metrics`.
 """
 
@@ -32,6 +35,9 @@ from hwnas.evaluators.failures import (
 )
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, SearchSpace
+
+#: how many training samples `precise_bn` passes through the trained model at most
+PRECISE_BN_SAMPLES = 4096
 
 #: what a trained candidate reports besides its costs (`accuracy` is the validation accuracy)
 TRAINED_METRICS = (
@@ -96,6 +102,8 @@ class TrainEvaluator:
     thread count during the evaluation. Reports `accuracy` (= `val_accuracy`) and
     `test_accuracy` in percent, like the NAS-Bench-201 tables, plus `loss` (training loss over
     the last epoch), `val_loss`, `train_time_s`, `epochs`, `steps` and the analytic costs.
+    `precise_bn` recomputes batch-norm statistics on up to `PRECISE_BN_SAMPLES` training
+    samples before scoring (false: score with the running averages, as before 2026-12-02).
     """
 
     def __init__(
@@ -114,6 +122,7 @@ class TrainEvaluator:
         threads: int | None = 1,
         time_limit_s: float | None = None,
         device: str | None = None,
+        precise_bn: bool = True,
     ):
         check_settings(
             [
@@ -127,6 +136,7 @@ class TrainEvaluator:
                 ("threads", threads, threads is None or threads >= 1, ">= 1 or None"),
                 ("time_limit_s", time_limit_s, time_limit_s is None or time_limit_s > 0, "> 0"),
                 ("seed", seed, seed >= 0, ">= 0"),
+                ("precise_bn", precise_bn, isinstance(precise_bn, bool), "true or false"),
             ]
         )
         check_device(device)
@@ -151,7 +161,7 @@ class TrainEvaluator:
             )
         self.epochs, self.steps, self.batch_size = epochs, steps, batch_size
         self.lr, self.weight_decay, self.warmup_fraction = lr, weight_decay, warmup_fraction
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.precise_bn = label_smoothing, precise_bn
         self.seed, self.threads, self.time_limit_s, self.device = (
             seed,
             threads,
@@ -215,6 +225,8 @@ class TrainEvaluator:
                 losses.append(loss.item())
                 step += 1
                 clock.check()
+        if self.precise_bn:
+            recompute_batch_norm(model, data.x_train[:PRECISE_BN_SAMPLES], self.batch_size, device)
         train_time = clock.elapsed
         val_acc, val_loss = self._score(model, *data.split("val"), device, clock)
         test_acc, _ = self._score(model, *data.split("test"), device, clock)
@@ -258,3 +270,25 @@ class TrainEvaluator:
         if not math.isfinite(loss):
             raise EvaluationFailed(f"diverged: validation loss is {loss}")
         return 100.0 * correct / max(1, len(y)), loss / max(1, len(y))
+
+
+@torch.no_grad()
+def recompute_batch_norm(
+    model: nn.Module, x: np.ndarray, batch_size: int, device: torch.device
+) -> None:
+    """Set every batch norm's running statistics to their average over `x` with the model's
+    current weights (PreciseBN; Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches below
+    model.train()
+    try:
+        for batch in np.array_split(x, math.ceil(len(x) / batch_size)):  # as in training
+            model(torch.from_numpy(batch).to(device))
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
