@@ -7,11 +7,11 @@ the NAS-Bench-201 release generated them), so tables keyed by index line up.
 With `dead_ops: prune` the space holds only the cells whose every op lies on a path of ops from
 the cell's input to its output: an op that is not (cut off from the output, or fed nothing)
 is `none` in them. Such an op never sees the input; removing it leaves the cell's function
-as it was, up to a constant per channel where a convolution was fed only zeros (its batch
-norm's shift). The table's accuracies of a cell and its twin without dead ops differ only as
-much as retrained twins do, while hardware that runs dead ops (HW-NAS-Bench's FPGA and
-Eyeriss latencies count them) runs the twin faster, so the searchers never spend an
-evaluation on the slower one (docs/benchmarks.md).
+as it was, except where a convolution was fed only zeros: its batch norm's shift, a learned
+bias that no input changes, then passes through the ops after it. The table's accuracies of
+a cell and its twin without dead ops differ only as much as retrained twins do, while
+hardware that runs dead ops (HW-NAS-Bench's FPGA and Eyeriss latencies count them) runs the
+twin faster, so the searchers never spend an evaluation on the slower one (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def without_dead_ops(ops: Mapping[str, str]) -> dict[str, str]:
     """The cell with `none` in place of each op on no path of ops from its input to its
     output. Such an op never sees the input: it is cut off from the output, or fed only
     zeros, which a skip or a pool passes on and a convolution turns into its batch norm's
-    shift, a constant per channel."""
+    shift, a learned bias that no input changes."""
     fed, feeding = {0}, {3}
     for j in (1, 2, 3):
         if any(ops[f"{j}<-{i}"] != "none" for i in fed if i < j):
@@ -237,12 +237,15 @@ class NasBench201Space(SearchSpace):
             dead = [e for e, op in without_dead_ops(dict(arch)).items() if op != arch[e]]
             if dead:
                 raise SpaceError(
-                    f"space {self.name!r} (dead_ops: prune): the ops on {dead} cannot change "
-                    f"the cell's output; space.canonical(choices) gives the cell without them"
+                    f"space {self.name!r} (dead_ops: prune): the ops on {dead} lie on no path "
+                    f"from the cell's input to its output; space.canonical(choices) gives the "
+                    f"cell without them"
                 )
         return arch
 
     def sample(self, rng: RngLike = None) -> Arch:
+        """Each edge's op uniformly; with `dead_ops: prune` the cell then loses its dead ops, so
+        small cells, which many cells collapse into, are drawn more often than 1 in 9445."""
         rng = as_rng(rng)
         return self.canonical({e: OPS[rng.integers(len(OPS))] for e in EDGES})
 
@@ -345,6 +348,10 @@ class NasBench201Space(SearchSpace):
         for j, node in enumerate(nodes, start=1):
             for token in filter(None, node.strip("|").split("|")):
                 op, _, src = token.partition("~")
+                if f"{j}<-{src}" in ops:
+                    raise SpaceError(
+                        f"not a NAS-Bench-201 cell string: {text!r} (edge {j}<-{src} twice)"
+                    )
                 ops[f"{j}<-{src}"] = op
         if len(nodes) != 3 or set(ops) != set(EDGES):
             raise SpaceError(f"not a NAS-Bench-201 cell string: {text!r}")
