@@ -90,6 +90,16 @@ def test_bad_input_is_named(space, tmp_path):
 
 
 @needs_data
+def test_a_space_unlike_the_tables_networks_is_refused(space):
+    # was: CIFAR-10 results reported for a 1-channel 16x16 network with 4 classes
+    other = get_space("nasbench201-pruned", input_shape=(1, 16, 16), num_classes=4)
+    with pytest.raises(
+        ValueError, match=r"input \(1, 16, 16\) \(the table's: \(3, 32, 32\)\); classes 4"
+    ):
+        TabularEvaluator(other)
+    assert TabularEvaluator(get_space("nasbench201-pruned"), cost=False).space.cardinality == 9445
+
+
 def test_an_arch_of_another_space_is_a_failed_result(evaluator):
     metrics = evaluator.evaluate(get_space("conv1d").sample(0))
     assert not metrics.ok and "arch is from space 'conv1d'" in metrics.reason

@@ -20,6 +20,7 @@ import pandas as pd
 from hwnas.evaluators.failures import failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, Cost, NasBench201Space, SearchSpace, SpaceError
+from hwnas.spaces.nasbench201 import NasBench201Spec
 
 ACCURACY_TABLE = "nb201.csv.gz"
 LATENCY_TABLE = "nb201_latency_24devices.csv.gz"
@@ -101,6 +102,22 @@ class TabularEvaluator:
             raise TypeError(
                 f"the tabular evaluator needs a nasbench201 space, not {space.name!r} "
                 f"({type(space).__name__})"
+            )
+        published = NasBench201Space(NasBench201Spec(name="nasbench201"))
+        changed = [
+            f"{name} {mine} (the table's: {theirs})"
+            for name, mine, theirs in (
+                ("input", space.input_shape, published.input_shape),
+                ("classes", space.num_classes, published.num_classes),
+                ("channels", space.spec.channels, published.spec.channels),
+                ("cells_per_stage", space.spec.cells_per_stage, published.spec.cells_per_stage),
+            )
+            if mine != theirs
+        ]
+        if changed:
+            raise ValueError(
+                f"space {space.name!r}: the table holds the published NAS-Bench-201 networks "
+                f"(CIFAR-10), not these: {'; '.join(changed)}"
             )
         self.space, self.cost = space, cost
         table = load_nb201(path, latency=latency)
