@@ -6,8 +6,8 @@ linear warm-up and cosine decay, seeded weights and a seeded data order, one tor
 default: the same arch, seed and budget give the same metrics. Before scoring, batch-norm
 statistics are recomputed with the final weights (`precise_bn`): the running averages that
 training keeps trail weights that still move, which held a 2-epoch candidate's accuracy about
-4 points down (docs/benchmarks.md). Divergence (NaN/inf loss), out
-of memory, exceptions and the evaluator's own time limit come back as failed `Metrics`.
+4 points down (docs/benchmarks.md). Divergence (NaN/inf loss), out of memory, exceptions and
+the evaluator's own time limit come back as failed `Metrics`.
 """
 
 from __future__ import annotations
