@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 from joblib import Parallel, delayed
-from search_common import EVALUATOR, SPACE, hv_ratio_setup, search
+from search_common import EVALUATOR, SPACE, error_latency_points, hv_ratio_setup, search
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold, cross_val_predict
 
@@ -83,7 +83,7 @@ def ratios(latency: str, seed: int, error: float, known_latency) -> list[float]:
         predictors=known,
         known_models="replace",
     )
-    points = np.array([[100 - m["accuracy"], m[latency]] for m in results])
+    points = error_latency_points(results, latency)
     return [normalised_hv(points[:b]) / total for b in BUDGETS]
 
 

@@ -42,6 +42,11 @@ def search(
     return results
 
 
+def error_latency_points(metrics, latency: str) -> np.ndarray:
+    """(error, latency) of each evaluation, the plane the HV protocol scores."""
+    return np.array([[100 - m["accuracy"], m[latency]] for m in metrics])
+
+
 def hv_ratio_setup(latency: str):
     """The normalised HV function, the hypervolume of all 15625 rows and the reference point
     (error, latency) of the README's protocol."""

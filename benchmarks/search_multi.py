@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed
-from search_common import SPACES, hv_ratio_setup, search, tabular
+from search_common import SPACES, error_latency_points, hv_ratio_setup, search, tabular
 
 BUDGETS = (100, 300)
 
@@ -45,7 +45,7 @@ def ratios(name: str, latency: str, seed: int, batch: int, args: argparse.Namesp
         space=args.space,
         **settings,
     )
-    points = np.array([[100 - m["accuracy"], m[latency]] for m in results])
+    points = error_latency_points(results, latency)
     return [normalised_hv(points[:b]) / total for b in BUDGETS]
 
 
@@ -55,7 +55,7 @@ def space_ceiling(space: str, latency: str) -> float:
     evaluator = tabular(space)
     cells = list(evaluator.space.enumerate())
     metrics = [evaluator.evaluate(a) for a in cells]
-    points = np.array([[100 - m["accuracy"], m[latency]] for m in metrics])
+    points = error_latency_points(metrics, latency)
     return normalised_hv(points) / total
 
 

@@ -28,7 +28,7 @@ from optuna.samplers.nsgaii._elite_population_selection_strategy import (
 from optuna.study import StudyDirection
 from optuna.study._constrained_optimization import _is_constrained_optimization
 from optuna.trial import TrialState
-from search_common import hv_ratio_setup, search
+from search_common import error_latency_points, hv_ratio_setup, search
 
 from hwnas.search.nsga2 import AskOrderNSGAIISampler, NSGA2Searcher
 
@@ -108,7 +108,7 @@ def ratios(latency: str, seed: int) -> list[float]:
     BOX.update(accuracy=100 - ref[0], latency=ref[1], metric=latency)
     objectives = [("accuracy", "max"), (latency, "min")]
     results = search("nsga2", objectives, seed=seed, budget=max(BUDGETS), batch=10)
-    points = np.array([[100 - m["accuracy"], m[latency]] for m in results])
+    points = error_latency_points(results, latency)
     return [normalised_hv(points[:b]) / total for b in BUDGETS]
 
 

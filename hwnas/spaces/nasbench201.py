@@ -375,7 +375,7 @@ class NasBench201Space(SearchSpace):
         return [
             c
             for c in self._official_order
-            if self._pruned(dict(zip(EDGES, c))) == dict(zip(EDGES, c))
+            if tuple(without_dead_ops(dict(zip(EDGES, c))).values()) == c
         ]
 
     def enumerate(self) -> Iterator[Arch]:
