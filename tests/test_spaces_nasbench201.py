@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,34 @@ def test_pruned_space_proposes_only_cells_without_dead_ops(pruned):
     for arch in archs + children:
         assert pruned.validate(arch) is arch
     assert all(c != a for c, a in zip(children, archs))  # a mutation changes the cell
+
+
+def test_pruned_space_samples_its_cells_uniformly(pruned):
+    """Drawing each edge's op and then pruning would draw the small cells many cells collapse
+    into (the empty cell about 1 in 40) far more often than 1 in 9445."""
+    rng = np.random.default_rng(0)
+    counts = Counter(pruned.sample(rng).key for _ in range(3 * pruned.cardinality))
+    assert max(counts.values()) <= 15  # 3 expected per cell; the empty cell would be ~700
+    uniform = pruned.cardinality * (1 - (1 - 1 / pruned.cardinality) ** (3 * pruned.cardinality))
+    assert len(counts) == pytest.approx(uniform, rel=0.02)
+
+
+def test_pruned_mutation_grows_a_path_to_make_a_dead_position_live(pruned):
+    """A new op where it would be dead comes with the fewest ops that put it on a path (an edge
+    from the input into its source, one from its target to the output), so mutations reach
+    every cell: pruning the op alone would never leave the single-edge cells."""
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        parent = pruned.sample(rng)
+        child = pruned.mutate(parent, rng)
+        changed = [e for e in EDGES if child[e] != parent[e]]
+        removed = [e for e in changed if child[e] == "none"]
+        assert changed and (removed == changed or not removed), (dict(parent), dict(child))
+        if not removed:  # one edge set to another op, and the none edges that put it on a path
+            assert sum(parent[e] != "none" for e in changed) <= 1 and len(changed) <= 3
+    single = pruned.canonical({**dict.fromkeys(EDGES, "none"), "3<-0": "nor_conv_3x3"})
+    reached = {c.key: c for c in (pruned.mutate(single, rng) for _ in range(300))}.values()
+    assert any(c["3<-1"] != "none" for c in reached) and any(c["2<-1"] != "none" for c in reached)
 
 
 def test_pruned_space_refuses_a_cell_with_dead_ops_and_canonical_removes_them(space, pruned):

@@ -53,6 +53,14 @@ def without_dead_ops(ops: Mapping[str, str]) -> dict[str, str]:
     output. Such an op never sees the input: it is cut off from the output, or fed only
     zeros, which a skip or a pool passes on and a convolution turns into its batch norm's
     shift, a learned bias that no input changes."""
+    fed, feeding = _live_nodes(ops)
+    return {
+        e: op if _source(e) in fed and _target(e) in feeding else "none" for e, op in ops.items()
+    }
+
+
+def _live_nodes(ops: Mapping[str, str]) -> tuple[set[int], set[int]]:
+    """The nodes a path of ops from the input reaches, and those with a path to the output."""
     fed, feeding = {0}, {3}
     for j in (1, 2, 3):
         if any(ops[f"{j}<-{i}"] != "none" for i in fed if i < j):
@@ -60,9 +68,16 @@ def without_dead_ops(ops: Mapping[str, str]) -> dict[str, str]:
     for i in (2, 1, 0):
         if any(ops[f"{j}<-{i}"] != "none" for j in feeding if j > i):
             feeding.add(i)
-    return {
-        e: op if _source(e) in fed and _target(e) in feeding else "none" for e, op in ops.items()
-    }
+    return fed, feeding
+
+
+def _edges_to_a_path(ops: Mapping[str, str], edge: str) -> list[str]:
+    """The `none` edges whose ops would put `edge` on a path from the input to the output:
+    the one from the input into its source if nothing feeds that node, and the one from its
+    target to the output if that node reaches no output."""
+    fed, feeding = _live_nodes(ops)
+    source, target = _source(edge), _target(edge)
+    return [f"{source}<-0"] * (source not in fed) + [f"3<-{target}"] * (target not in feeding)
 
 
 def _source(edge: str) -> int:
@@ -244,20 +259,28 @@ class NasBench201Space(SearchSpace):
         return arch
 
     def sample(self, rng: RngLike = None) -> Arch:
-        """Each edge's op uniformly; with `dead_ops: prune` the cell then loses its dead ops, so
-        small cells, which many cells collapse into, are drawn more often than 1 in 9445."""
+        """Uniform over the space's cells. With `dead_ops: prune` a cell is drawn from the list
+        of cells without dead ops: drawing each edge's op and pruning would draw the small
+        cells that many cells collapse into (the empty one about 1 in 40) far too often."""
         rng = as_rng(rng)
+        if self._prunes:
+            return self._arch(self._cells[rng.integers(len(self._cells))])
         return self.canonical({e: OPS[rng.integers(len(OPS))] for e in EDGES})
 
     def mutate(self, arch: Arch, rng: RngLike = None) -> Arch:
+        """One edge set to another op. With `dead_ops: prune` a new op where it would be dead
+        comes with random ops on the fewest `none` edges that put it on a path
+        (`_edges_to_a_path`): pruned alone, it would leave the single-edge cells unable to grow.
+        """
         rng = as_rng(rng)
         self.validate(arch)
-        while True:  # without dead ops, changing one edge may give back the same cell
-            edge = EDGES[rng.integers(len(EDGES))]
-            others = [op for op in OPS if op != arch[edge]]
-            child = self.canonical({**arch, edge: others[rng.integers(len(others))]})
-            if child != arch:
-                return child
+        edge = EDGES[rng.integers(len(EDGES))]
+        others = [op for op in OPS if op != arch[edge]]
+        ops = {**arch, edge: others[rng.integers(len(others))]}
+        if self._prunes and ops[edge] != "none":
+            for path_edge in _edges_to_a_path(ops, edge):
+                ops[path_edge] = LIVE_OPS[rng.integers(len(LIVE_OPS))]
+        return self.canonical(ops)
 
     def crossover(self, a: Arch, b: Arch, rng: RngLike = None) -> Arch:
         rng = as_rng(rng)
@@ -381,7 +404,10 @@ class NasBench201Space(SearchSpace):
     def enumerate(self) -> Iterator[Arch]:
         """Every cell of the space, in the official NAS-Bench-201 `arch_idx` order."""
         for cell in self._cells:
-            yield Arch(self.name, self.version, dict(zip(EDGES, cell)))
+            yield self._arch(cell)
+
+    def _arch(self, cell: tuple[str, ...]) -> Arch:
+        return Arch(self.name, self.version, dict(zip(EDGES, cell)))
 
     def index(self, arch: Arch) -> int:
         """The official NAS-Bench-201 `arch_idx` of a cell."""
