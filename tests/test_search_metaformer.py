@@ -5,9 +5,10 @@ The metrics are the architectures' analytic costs: real values with a trade-off,
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from hwnas.evaluators.metrics import Metrics
-from hwnas.search import get_searcher
+from hwnas.search import get_searcher, nsga2
 from hwnas.spaces import get_space
 
 OBJECTIVES = [("params", "min"), ("macs", "max")]  # a front: small networks that compute a lot
@@ -38,3 +39,48 @@ def test_a_restored_searcher_proposes_what_the_live_one_does(name, space_name):
             for arch in expected:
                 live.tell(arch, cost(space, arch))
                 restored.tell(arch, cost(space, arch))
+
+
+SMALL_SPACE = {  # 8 options a block, one or two blocks: 72 architectures
+    "name": "small",
+    "input": {"channels": 2, "length": 12},
+    "classes": 3,
+    "stem": {"width": 8, "kernel": 3},
+    "block": {
+        "mixers": {
+            "conv": {"kernels": [3], "dilations": [1, 2]},
+            "pool": {"kernels": [3]},
+            "attn": {},
+        },
+        "expansions": [2],
+        "precisions": ["fp32", "int8"],
+    },
+    "stages": [{"depth": [1, 2], "width": [8]}],
+    "max_attention_tokens": 12,
+}
+
+
+def test_nsga2_drops_discarded_duplicates_from_its_study_and_proposes_the_same(
+    tmp_path, monkeypatch
+):
+    """Near the exhaustion of a small space most proposals are duplicates: the study, rebuilt
+    without them, stays small, and the search is the one the uncompacted study makes."""
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(SMALL_SPACE))
+    space = get_space(path)
+    assert space.cardinality == 72
+    runs, largest = {}, {}
+    for compact_after in (10**9, 0):
+        monkeypatch.setattr(nsga2, "COMPACT_AFTER", compact_after)
+        searcher = get_searcher("nsga2", space, OBJECTIVES, seed=1, population_size=6)
+        largest[compact_after] = 0
+        while batch := searcher.ask(4):
+            study_size = len(searcher.study.get_trials(deepcopy=False))
+            largest[compact_after] = max(largest[compact_after], study_size)
+            for arch in batch:
+                searcher.tell(arch, cost(space, arch))
+        runs[compact_after] = searcher
+    assert [t.arch.key for t in runs[0].trials] == [t.arch.key for t in runs[10**9].trials]
+    assert len(runs[0].trials) == 72
+    # compacted: the 72 trials and at most one batch's discarded tries (4 x (100 + 1))
+    assert largest[0] <= 72 + 4 * 101 < largest[10**9]

@@ -15,7 +15,9 @@ Two changes make it fit an asynchronous, resumable search:
   proposal is a uniform sample, as in generation 0;
 - the sampler is reseeded before each proposal from (seed, ask count, attempt): parallel asks
   get different streams (no duplicates within a batch), and a proposal whose architecture was
-  already seen is discarded and asked again, so duplicates are never returned.
+  already seen is discarded and asked again (up to `max_tries` times, then a uniform sample
+  of the unseen ones), so duplicates are never returned. The study is rebuilt without the
+  discarded proposals once they outnumber the searcher's trials (`_compact`).
 
 Defaults (population 10, crossover probability 0.5) were chosen on NAS-Bench-201, accuracy vs
 FPGA latency, 300 evaluations in batches of 10 (HV ratio 0.976 over 15 seeds, against 0.967
@@ -37,6 +39,9 @@ from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, numb
 from hwnas.spaces import Arch
 
 CONSTRAINT_PREFIX = "constraints:"
+#: discarded study trials (duplicates) past which, and past the searcher's trial count, the
+#: study is rebuilt without them
+COMPACT_AFTER = 2000
 
 
 class AskOrderNSGAIISampler(NSGAIISampler):
@@ -114,12 +119,12 @@ class NSGA2Searcher(Searcher):
         crossover_prob: float = 0.5,
         swapping_prob: float = 0.5,
         mutation_prob: float | None = None,
-        max_tries: int = 1000,
+        max_tries: int = 100,
     ):
         super().__init__(space, objectives, constraints, seed)
         self.population_size = integer_setting("population_size", population_size, minimum=2)
         self.max_tries = integer_setting("max_tries", max_tries)
-        self.sampler = AskOrderNSGAIISampler(
+        self._sampler_settings = dict(
             population_size=self.population_size,
             crossover_prob=number_setting("crossover_prob", crossover_prob, 0, 1),
             swapping_prob=number_setting("swapping_prob", swapping_prob, 0, 1),
@@ -128,6 +133,14 @@ class NSGA2Searcher(Searcher):
             else number_setting("mutation_prob", mutation_prob, 0, 1),
             seed=seed,
         )
+        self._distributions = {
+            name: CategoricalDistribution(values) for name, values in space.choice_values().items()
+        }
+        self._new_study()
+
+    def _new_study(self) -> None:
+        """An empty study and sampler: the state of a searcher without trials."""
+        self.sampler = AskOrderNSGAIISampler(**self._sampler_settings)
         directions = ["minimize" if o.direction == "min" else "maximize" for o in self.objectives]
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per run
@@ -136,11 +149,23 @@ class NSGA2Searcher(Searcher):
         finally:
             optuna.logging.set_verbosity(verbosity)
         self._optuna_trials: dict[str, optuna.Trial] = {}
-        self._distributions = {
-            name: CategoricalDistribution(values) for name, values in space.choice_values().items()
-        }
+        self._discarded = 0  # study trials that hold no trial of the searcher's
+
+    def _compact(self) -> None:
+        """Rebuild the study from the searcher's trials, as `restore` would, dropping the
+        proposals discarded as duplicates. Near the exhaustion of a small space most proposals
+        are duplicates; kept, they grew the study to 34 000 trials for a space of 1152
+        architectures (benchmarks/search_exhaustion.py), and Optuna scans them at each ask."""
+        self._new_study()
+        for trial in self.trials:
+            if trial.finished:
+                self._add_finished(trial)
+            else:
+                self._restored_pending(trial)
 
     def _propose(self, n: int) -> list[Arch]:
+        if self._discarded > max(COMPACT_AFTER, len(self.trials)):
+            self._compact()
         batch: list[Arch] = []
         for _ in range(n):
             index = len(self.trials) + len(batch)
@@ -156,7 +181,7 @@ class NSGA2Searcher(Searcher):
             if not self.seen(arch) and arch.key not in batch_keys:
                 self._optuna_trials[arch.key] = self._holding(trial, arch)
                 return arch
-            self.study.tell(trial, state=TrialState.FAIL)
+            self._discard(trial)
         arch = self.sample_unseen(derive_rng(*self.entropy(index, self.max_tries)), batch_keys)
         self._optuna_trials[arch.key] = self._enqueued(arch)
         return arch
@@ -167,8 +192,12 @@ class NSGA2Searcher(Searcher):
         must hold the choices `restore` gives them, which are the architecture's."""
         if all(trial.params.get(name) == value for name, value in arch.items()):
             return trial
-        self.study.tell(trial, state=TrialState.FAIL)
+        self._discard(trial)
         return self._enqueued(arch)
+
+    def _discard(self, trial: optuna.Trial) -> None:
+        self.study.tell(trial, state=TrialState.FAIL)
+        self._discarded += 1
 
     def _enqueued(self, arch: Arch) -> optuna.Trial:
         """A study trial with `arch`'s choices fixed, in the sampler's `next_generation`.
