@@ -64,7 +64,8 @@ def test_nsga2_drops_discarded_duplicates_from_its_study_and_proposes_the_same(
     tmp_path, monkeypatch
 ):
     """Near the exhaustion of a small space most proposals are duplicates: the study, rebuilt
-    without them, stays small, and the search is the one the uncompacted study makes."""
+    without them (and with the trials in flight), stays small, and the search is the one the
+    uncompacted study makes."""
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(SMALL_SPACE))
     space = get_space(path)
@@ -73,12 +74,13 @@ def test_nsga2_drops_discarded_duplicates_from_its_study_and_proposes_the_same(
     for compact_after in (10**9, 0):
         monkeypatch.setattr(nsga2, "COMPACT_AFTER", compact_after)
         searcher = get_searcher("nsga2", space, OBJECTIVES, seed=1, population_size=6)
-        largest[compact_after] = 0
-        while batch := searcher.ask(4):
+        largest[compact_after], in_flight = 0, []
+        while batch := searcher.ask(4):  # one batch stays in flight while the next is asked
             study_size = len(searcher.study.get_trials(deepcopy=False))
             largest[compact_after] = max(largest[compact_after], study_size)
-            for arch in batch:
+            for arch in in_flight:
                 searcher.tell(arch, cost(space, arch))
+            in_flight = batch
         runs[compact_after] = searcher
     assert [t.arch.key for t in runs[0].trials] == [t.arch.key for t in runs[10**9].trials]
     assert len(runs[0].trials) == 72
