@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/search_exhaustion.py [--settings '{"max_tries": 1000}']
 
-A 1152-architecture `conv1d`-style space (two stages, 8 block options each), objectives the
+A 1152-architecture MetaFormer space (tests/data/exhaustible_space.yaml), objectives the
 analytic cost (params min, MACs max), asked in batches of 10 until nothing is left. Near the
 end most of NSGA-II's proposals are architectures already seen, each discarded and asked
 again: this measures what that costs.
@@ -13,40 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import tempfile
 import time
 from pathlib import Path
-
-import yaml
 
 from hwnas.search import get_searcher
 from hwnas.spaces import get_space
 
-SPACE = {
-    "name": "exhaustible",
-    "input": {"channels": 2, "length": 12},
-    "classes": 3,
-    "stem": {"width": 8, "kernel": 3},
-    "block": {
-        "mixers": {
-            "conv": {"kernels": [3], "dilations": [1, 2]},
-            "pool": {"kernels": [3]},
-            "attn": {},
-        },
-        "expansions": [2],
-        "precisions": ["fp32", "int8"],
-    },
-    "stages": [
-        {"depth": [1, 2], "width": [8]},
-        {
-            "depth": [1],
-            "width": [8, 16],
-            "stride": 2,
-            "block": {"mixers": {"conv": {"kernels": [3, 5], "dilations": [1, 2]}, "fft": {}}},
-        },
-    ],
-    "max_attention_tokens": 12,
-}
+#: the tests' space of 1152 architectures (its cardinality is checked by brute force there)
+SPACE_FILE = Path(__file__).parents[1] / "tests" / "data" / "exhaustible_space.yaml"
 
 
 def main() -> None:
@@ -54,10 +28,7 @@ def main() -> None:
     parser.add_argument("--settings", type=json.loads, default={}, help="nsga2 settings")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "exhaustible.yaml"
-        path.write_text(yaml.safe_dump(SPACE))
-        space = get_space(path)
+    space = get_space(SPACE_FILE)
     objectives = [("params", "min"), ("macs", "max")]
     searcher = get_searcher("nsga2", space, objectives, seed=args.seed, **args.settings)
     print(f"space of {space.cardinality} architectures; settings {args.settings}")

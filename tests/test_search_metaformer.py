@@ -4,6 +4,8 @@ The metrics are the architectures' analytic costs: real values with a trade-off,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -41,33 +43,15 @@ def test_a_restored_searcher_proposes_what_the_live_one_does(name, space_name):
                 restored.tell(arch, cost(space, arch))
 
 
-SMALL_SPACE = {  # 8 options a block, one or two blocks: 72 architectures
-    "name": "small",
-    "input": {"channels": 2, "length": 12},
-    "classes": 3,
-    "stem": {"width": 8, "kernel": 3},
-    "block": {
-        "mixers": {
-            "conv": {"kernels": [3], "dilations": [1, 2]},
-            "pool": {"kernels": [3]},
-            "attn": {},
-        },
-        "expansions": [2],
-        "precisions": ["fp32", "int8"],
-    },
-    "stages": [{"depth": [1, 2], "width": [8]}],
-    "max_attention_tokens": 12,
-}
-
-
 def test_nsga2_drops_discarded_duplicates_from_its_study_and_proposes_the_same(
     tmp_path, monkeypatch
 ):
     """Near the exhaustion of a small space most proposals are duplicates: the study, rebuilt
     without them (and with the trials in flight), stays small, and the search is the one the
     uncompacted study makes."""
+    data = yaml.safe_load((Path(__file__).parent / "data" / "exhaustible_space.yaml").read_text())
     path = tmp_path / "small.yaml"
-    path.write_text(yaml.safe_dump(SMALL_SPACE))
+    path.write_text(yaml.safe_dump({**data, "stages": data["stages"][:1]}))
     space = get_space(path)
     assert space.cardinality == 72
     runs, largest = {}, {}

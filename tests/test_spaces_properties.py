@@ -13,12 +13,12 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
 import torch
-import yaml
 
 from hwnas.spaces import MIXERS, Arch, MetaFormerSpace, SpaceError, get_space
 from hwnas.spaces.quant import QUANTIZED_LAYERS
@@ -227,38 +227,9 @@ def _signature(space, arch) -> tuple:
     return repr(model), precisions
 
 
-TINY_SPACE = {
-    "name": "tiny",
-    "input": {"channels": 2, "length": 12},
-    "classes": 3,
-    "stem": {"width": 8, "kernel": 3},
-    "block": {
-        "mixers": {
-            "conv": {"kernels": [3], "dilations": [1, 2]},
-            "pool": {"kernels": [3]},
-            "attn": {},
-        },
-        "expansions": [2],
-        "precisions": ["fp32", "int8"],
-    },
-    "stages": [
-        {"depth": [1, 2], "width": [8]},
-        {
-            "depth": [1],
-            "width": [8, 16],
-            "stride": 2,
-            "block": {"mixers": {"conv": {"kernels": [3, 5], "dilations": [1, 2]}, "fft": {}}},
-        },
-    ],
-    "max_attention_tokens": 12,
-}
-
-
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    path = tmp_path_factory.mktemp("spaces") / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY_SPACE))
-    return get_space(path)
+def tiny():
+    return get_space(Path(__file__).parent / "data" / "exhaustible_space.yaml")
 
 
 def _brute_force(space) -> set[str]:
