@@ -11,13 +11,22 @@ Two changes make it fit an asynchronous, resumable search:
   when they arrived, and `restore` rebuilds it exactly. A generation's parents are computed
   from those of the generation before (iteratively, so long runs do not recurse) and kept
   until a result of an earlier generation arrives. Until two results of the generation
-  before are in (the others still running, or failed) there is nothing to cross, and the
-  proposal is a uniform sample, as in generation 0;
+  before are in (the others still running, or failed) there is nothing to cross, and each
+  choice is drawn uniformly, as in generation 0;
 - the sampler is reseeded before each proposal from (seed, ask count, attempt): parallel asks
   get different streams (no duplicates within a batch), and a proposal whose architecture was
   already seen is discarded and asked again (up to `max_tries` times, then a uniform sample
   of the unseen ones), so duplicates are never returned. The study is rebuilt without the
-  discarded proposals once they outnumber the searcher's trials (`_compact`).
+  discarded proposals once they outnumber both the searcher's trials and `COMPACT_AFTER`
+  (`_compact`).
+
+Its draws and mutations are per choice, through `space.suggest`, not `space.sample` and
+`space.mutate`. Where the canonical form merges draws (blocks beyond a stage's depth, dead
+ops of the pruned NB201 space), small architectures come up more often than a uniform sample
+of the space gives them (the empty pruned NB201 cell in about 1 draw in 45, not 1 in 9445),
+and a mutation that draws an op where it would be dead is pruned back: only crossover grows a
+pruned NB201 cell. On the NB201 latency fronts the same bias helped the predictor searcher
+(docs/benchmarks.md), so it is left as NSGA-II draws.
 
 Defaults (population 10, crossover probability 0.5) were chosen on NAS-Bench-201, accuracy vs
 FPGA latency, 300 evaluations in batches of 10 (HV ratio 0.976 over 15 seeds, against 0.967
