@@ -261,7 +261,7 @@ class NasBench201Space(SearchSpace):
     def sample(self, rng: RngLike = None) -> Arch:
         """Uniform over the space's cells. With `dead_ops: prune` a cell is drawn from the list
         of cells without dead ops: drawing each edge's op and pruning would draw the small
-        cells that many cells collapse into (the empty one about 1 in 40) far too often."""
+        cells that many cells collapse into (the empty one about 1 in 46) far too often."""
         rng = as_rng(rng)
         if self._prunes:
             return self._arch(self._cells[rng.integers(len(self._cells))])
