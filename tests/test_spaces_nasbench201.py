@@ -191,8 +191,8 @@ def test_pruned_space_samples_its_cells_uniformly(pruned):
 
 def test_pruned_mutation_grows_a_path_to_make_a_dead_position_live(pruned):
     """A new op where it would be dead comes with the fewest ops that put it on a path (an edge
-    from the input into its source, one from its target to the output), so mutations reach
-    every cell: pruning the op alone would never leave the single-edge cells."""
+    from the input into its source, one from its target to the output), so a single-edge cell
+    can grow: pruning the op alone would never leave the single-edge cells."""
     rng = np.random.default_rng(2)
     for _ in range(200):
         parent = pruned.sample(rng)
