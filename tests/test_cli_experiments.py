@@ -421,8 +421,17 @@ def test_pareto_report_makes_its_folder_or_fails_before_printing(
     assert hwnas("pareto", run, "--json", "--html", str(blocked)) == 1
     out, err = capsys.readouterr()
     assert not out and f"hwnas: error: --html {blocked}: {blocked.parent} is a file, not a " in err
-    assert hwnas("pareto", run, "--html", str(tmp_path)) == 1  # a folder where the file goes
-    assert f"--html {tmp_path}: cannot write the report: Is a directory" in capsys.readouterr().err
+    folder = tmp_path / "a.html"  # a folder where the file goes
+    folder.mkdir()
+    assert hwnas("pareto", run, "--html", str(folder)) == 1
+    assert f"--html {folder}: cannot write the report: Is a directory" in capsys.readouterr().err
+    for own in ("study.db", "experiment.yaml"):  # written over, they lost the run
+        before = (tmp_path / "run" / own).read_bytes()
+        assert hwnas("pareto", run, "--html", f"{run}/{own}") == 1
+        suffix = Path(own).suffix
+        assert f"file name ends in .html, not {suffix} (nothing" in capsys.readouterr().err
+        assert (tmp_path / "run" / own).read_bytes() == before
+    assert hwnas("status", run) == 0
     for out_dir in (blocked.parent, blocked):  # export's folder is a file, or below one
         assert hwnas("export", run, "-o", str(out_dir)) == 1
         err = capsys.readouterr().err

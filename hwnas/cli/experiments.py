@@ -189,7 +189,7 @@ def pareto(
     run: Path = typer.Argument(..., help="run directory"),
     objectives: list[str] = ObjectivesOption,
     html: Path = typer.Option(
-        None, "--html", help="write an interactive plotly report here (folder made if missing)"
+        None, "--html", help="write an interactive plotly report to this .html file (folder made)"
     ),
     as_json: bool = typer.Option(False, "--json", help="print the front as JSON"),
 ) -> None:

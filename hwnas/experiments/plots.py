@@ -207,7 +207,13 @@ def write_report(
     results: RunResults, objectives: Objectives, path: Path, label: str | None = None
 ) -> Path:
     """All figures in one self-contained HTML file (plotly.js embedded: works offline), in a
-    folder made when missing; `label` starts the error that a folder cannot be made."""
+    folder made when missing; `label` starts the errors. The name must end in .html (or
+    .htm): a report written over `study.db` or `experiment.yaml` lost the run."""
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ExperimentError(
+            f"{label or f'report {path}'}: a report's file name ends in .html, "
+            f"not {path.suffix or 'nothing'!s} (nothing written)"
+        )
     figures = all_figures(results, objectives)
     parts = [
         fig.to_html(full_html=False, include_plotlyjs=i == 0)
