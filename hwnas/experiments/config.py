@@ -333,6 +333,11 @@ class ExperimentConfig(_Strict):
             )
         if self.latency and self.latency.target_ms is not None:
             self._one_latency_target()
+        if self.latency and "latency_predictor" in self.searcher.settings:
+            raise ValueError(
+                "latency and searcher.settings.latency_predictor: give one of them (the "
+                "searcher gets the `latency` section's predictor, which the run reports)"
+            )
         self._one_named_dataset()
         return self
 
@@ -340,7 +345,14 @@ class ExperimentConfig(_Strict):
         """The evaluators that run candidates on data take the top-level `dataset`, which the
         run records (export passes on its standardisation) and checks for changes on resume;
         no silent default, and no second dataset in their settings."""
-        for name in [n for n in self.evaluator.names if n in DATA_USERS]:
+        users = [n for n in self.evaluator.names if n in DATA_USERS]
+        if self.dataset is not None and not users and self.searcher.name != "differentiable":
+            raise ValueError(
+                f"dataset: no part of this experiment uses data (evaluator "
+                f"{'+'.join(self.evaluator.names)}, searcher {self.searcher.name}); drop it "
+                "(export would pass on its standardisation as the model's)"
+            )
+        for name in users:
             if self.dataset is None:
                 raise ValueError(
                     f"dataset: the {name} evaluator runs candidates on data; name it "
