@@ -192,6 +192,11 @@ HOSTILE = {
         + "latency: {profile: p.csv}\n",
         "latency and searcher.settings.latency_predictor: give one of them",
     ),
+    "a yes for a seed": (VALID + "seed: yes\n", "line 9: seed: Input should be a valid integer"),
+    "a float count": (
+        VALID.replace("evaluations: 4", "evaluations: 2e1"),
+        "line 7: evaluations: Input should be a valid integer",
+    ),
     "a dataset nothing uses": (
         VALID + "dataset: mnist1d\n",
         "dataset: no part of this experiment uses data (evaluator tabular, searcher random)",

@@ -204,9 +204,9 @@ class ExecutorConfig(_Strict):
     kind: Literal["local", "ray"] = "local"
     address: str | None = None
     resources: dict[str, float] | None = None
-    max_in_flight: int = Field(1, ge=1)
+    max_in_flight: StrictInt = Field(1, ge=1)
     timeout_s: float | None = Field(None, gt=0)
-    max_retries: int = Field(2, ge=0)
+    max_retries: StrictInt = Field(2, ge=0)
 
 
 class StorageConfig(_Strict):
@@ -269,12 +269,12 @@ class ExperimentConfig(_Strict):
     objectives: list[Objective] = Field(min_length=1)
     constraints: list[Constraint] = Field(default_factory=list)
     searcher: SearcherConfig
-    evaluations: int | None = Field(None, ge=1)
+    evaluations: StrictInt | None = Field(None, ge=1)
     time_limit_s: float | None = Field(None, gt=0)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     latency: LatencyConfig | None = None
-    seed: int = Field(0, ge=0, le=2**32 - 1)  # the searchers' MAX_SEED (numpy's RandomState)
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)  # the searchers' MAX_SEED (numpy's RandomState)
     run_dir: str
 
     @field_validator("space", mode="before")
