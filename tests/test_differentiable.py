@@ -369,6 +369,11 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     assert hwnas("export", str(tmp_path / "run"), "-o", str(tmp_path / "out")) == 0
     (config,) = (tmp_path / "out").glob("*.json")
     assert json.loads(config.read_text())["run"]["origin"] == best["origin"]
+    exp.write_text(text.replace("evaluations: 1", "evaluations: 3"))  # its 2 are evaluated
+    with pytest.warns(UserWarning, match="does not steer toward them"):
+        assert hwnas("search", str(exp)) == 0
+    err = capsys.readouterr().err
+    assert "to propose: each latency target gave its derive_count architectures" in err
 
 
 def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):

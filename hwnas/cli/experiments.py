@@ -82,13 +82,13 @@ def search(
             f"stopped by {summary.stopped_by}"
         )
     if summary.stopped_by == EXHAUSTED:
-        typer.echo(
-            "hwnas: note: the searcher had no more candidates to propose: every architecture "
-            "of the space was evaluated, or (the differentiable searcher) each latency target "
-            "gave its derive_count architectures; for more, start a new run (another run_dir) "
-            "with a higher derive_count or more targets",
-            err=True,
+        why = (
+            "each latency target gave its derive_count architectures; for more, start a new "
+            "run (another run_dir) with a higher derive_count or more targets"
+            if config.searcher.name == "differentiable"
+            else "every architecture of the space was evaluated"
         )
+        typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(f"every evaluation failed; why: hwnas status {summary.run_dir}")
 
@@ -305,9 +305,11 @@ def export(
     ),
 ) -> None:
     """Export winning architectures as self-contained configs (plus ONNX or torch weights)."""
-    from hwnas.experiments import export_run, load
+    from hwnas.experiments import ExperimentError, export_run, load
     from hwnas.experiments.export import read_config
 
+    if top is not None and trial is not None:  # export_run says "top or trial": its arguments
+        raise ExperimentError("give --top or --trial, not both")
     results = load(run)
     out = out or run / "export"
     before = _stamps(out)
@@ -317,7 +319,8 @@ def export(
     if trial is not None:
         _note_unusable(results, trial)
     elif top is not None and len(written) < top:
-        typer.echo(f"hwnas: note: the Pareto front has only {len(written)} members", err=True)
+        members = "member" if len(written) == 1 else "members"
+        typer.echo(f"hwnas: note: the Pareto front has only {len(written)} {members}", err=True)
     after = _stamps(out)
     for path in written:
         data = read_config(path)
