@@ -7,9 +7,11 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from importlib.metadata import version
 from pathlib import Path
 
@@ -406,6 +408,29 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     assert exported["metric_sources"] == {"latency_ms": f"predicted from {DATA / 'tiny2d_ort.csv'}"}
     assert hwnas("pareto", run, "--objectives", "latency_ms:min,latency_ms:max") == 1
     assert "objective 'latency_ms:max': latency_ms is given twice" in capsys.readouterr().err
+
+
+def test_a_damaged_storage_file_is_named_and_called_damaged(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A page of the results table overwritten: Optuna said only "An exception is raised
+    during the commit", naming no file, and a resume was told to run the search again."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    run, db = tmp_path / "run", tmp_path / "run" / "study.db"
+    with closing(sqlite3.connect(db)) as c:
+        size = c.execute("PRAGMA page_size").fetchone()[0]
+        query = "SELECT rootpage FROM sqlite_master WHERE name = 'trial_user_attributes'"
+        page = c.execute(query).fetchone()[0]
+    with db.open("r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\xff" * size)
+    capsys.readouterr()
+    for command in (["status", str(run)], ["pareto", str(run)], ["search", str(exp), "--resume"]):
+        assert hwnas(*command) == 1
+        err = capsys.readouterr().err
+        assert f"hwnas: error: {db}: database disk image is malformed; the file is damaged" in err
+        assert "restore it from a copy" in err and "run the search again" not in err
 
 
 def test_pareto_report_makes_its_folder_or_fails_before_printing(

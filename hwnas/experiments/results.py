@@ -26,6 +26,7 @@ from hwnas.experiments.storage import (
     SPACE_SNAPSHOT,
     open_optuna_storage,
     outcome_of,
+    storage_errors,
 )
 from hwnas.search.pareto import hypervolume, pareto_mask
 from hwnas.spaces import Arch, SearchSpace
@@ -77,12 +78,21 @@ class RunResults:
         self.config: ExperimentConfig = load_experiment(run_dir / SNAPSHOT)
         storage = open_optuna_storage(self.config.storage, run_dir, create=False)
         try:
-            self.study = optuna.load_study(study_name=self.config.name, storage=storage)
+            with self._reading():
+                self.study = optuna.load_study(study_name=self.config.name, storage=storage)
         except KeyError:
             name = self.config.name
             raise ExperimentError(f"{run_dir}: no study {name!r} in its storage") from None
         self.objectives: list[tuple[str, str]] = self.config.objective_pairs
         self.constraints: list[tuple[str, float]] = self.config.constraint_pairs
+
+    def _reading(self):
+        """Storage errors while reading, naming the storage (a damaged file, a lost server)."""
+        return storage_errors(self.config.storage, self.run_dir, advice="")
+
+    def _stored_trials(self) -> list[optuna.trial.FrozenTrial]:
+        with self._reading():
+            return self.study.get_trials(deepcopy=False)
 
     @cached_property
     def space(self) -> SearchSpace:
@@ -100,11 +110,12 @@ class RunResults:
         each proposal came from as `origin_*` columns (the differentiable searcher's
         `origin_latency_target_ms`, `origin_derived_rank`), one column per choice and one per
         metric."""
-        done = [t for t in self.study.get_trials(deepcopy=False) if _evaluated(t)]
+        stored = self._stored_trials()
+        done = [t for t in stored if _evaluated(t)]
         done.sort(key=lambda t: (t.datetime_complete, t.number))
         if not done:
             return pd.DataFrame(columns=INFO_COLUMNS)
-        start = min(t.datetime_start for t in self.study.get_trials(deepcopy=False))
+        start = min(t.datetime_start for t in stored)
         rows = []
         for t in done:
             arch = Arch.from_json(t.user_attrs[ARCH])
@@ -160,7 +171,7 @@ class RunResults:
 
     @cached_property
     def _by_number(self) -> dict[int, optuna.trial.FrozenTrial]:
-        return {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        return {t.number: t for t in self._stored_trials()}
 
     def describe(self, arch: Arch) -> str:
         """The architecture in one line (the cell string for NAS-Bench-201)."""

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
 import yaml
 from optuna.trial import FrozenTrial
 
@@ -51,11 +50,10 @@ from hwnas.experiments.storage import (
     check_new_run_dir,
     check_run_dir,
     check_same_storage,
-    first_line,
     outcome_of,
     removed_if_left_empty,
     space_source,
-    storage_name,
+    storage_errors,
     trial_metrics,
     write_whole,
 )
@@ -63,6 +61,8 @@ from hwnas.spaces import Arch
 
 ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started
 EXHAUSTED = "exhausted"  # the searcher proposed no more candidates
+# after a locked or unreachable database
+STORED_RESULTS_KEPT = "the stored results are kept: run the search again to go on"
 
 
 @dataclass(frozen=True)
@@ -109,32 +109,30 @@ def run_experiment(
     check_scored_metrics(config, evaluator)
     store = None
     try:
-        # a folder this start made is removed again if it fails before storing anything (a
-        # refused shared-database run, say)
-        with removed_if_left_empty(run_dir):
-            check_new_run_dir(config, run_dir)
-            check_run_dir(run_dir)
-            check_same_storage(config, run_dir)
-            existing = (run_dir / SNAPSHOT).is_file()
-            # a new run's executor (which may start Ray and refuse its resources) is made
-            # before the run directory gets a storage; an existing run is checked first: a
-            # complete one needs none
-            executor = None if existing else make_executor(config, evaluator, address)
-            with _closed_on_error(executor):
-                store = RunStore(config, run_dir, space, existing)
-                store.check_same_experiment()
-                searcher.memo = store.memo()
-                if existing and (complete := _already_complete(config, store)):
-                    return complete  # the stored experiment stays the one that made the run
-                write_whole(run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False))
-                write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
-        executor = executor or make_executor(config, evaluator, address)
-        return _Loop(config, store, searcher, executor).run(progress)
-    except optuna.exceptions.StorageInternalError as e:  # a locked or unreachable database
-        raise ExperimentError(
-            f"{storage_name(config.storage, run_dir)}: {first_line(e)}; the stored results are "
-            "kept: run the search again to go on"
-        ) from e
+        with storage_errors(config.storage, run_dir, STORED_RESULTS_KEPT):
+            # a folder this start made is removed again if it fails before storing anything (a
+            # refused shared-database run, say)
+            with removed_if_left_empty(run_dir):
+                check_new_run_dir(config, run_dir)
+                check_run_dir(run_dir)
+                check_same_storage(config, run_dir)
+                existing = (run_dir / SNAPSHOT).is_file()
+                # a new run's executor (which may start Ray and refuse its resources) is made
+                # before the run directory gets a storage; an existing run is checked first: a
+                # complete one needs none
+                executor = None if existing else make_executor(config, evaluator, address)
+                with _closed_on_error(executor):
+                    store = RunStore(config, run_dir, space, existing)
+                    store.check_same_experiment()
+                    searcher.memo = store.memo()
+                    if existing and (complete := _already_complete(config, store)):
+                        return complete  # the stored experiment stays the one that made the run
+                    write_whole(
+                        run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False)
+                    )
+                    write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
+            executor = executor or make_executor(config, evaluator, address)
+            return _Loop(config, store, searcher, executor).run(progress)
     finally:
         if store is not None:
             store.close()

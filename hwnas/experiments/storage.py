@@ -293,6 +293,21 @@ def storage_name(config: StorageConfig, run_dir: Path) -> str:
     return str(file) if file is not None else "storage.url"
 
 
+@contextmanager
+def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterator[None]:
+    """Optuna's storage errors as an `ExperimentError` naming the storage and what the
+    database said (Optuna's own message, "An exception is raised during the commit", names
+    neither), then `advice`, or, for a damaged SQLite file, that it needs a copy."""
+    try:
+        yield
+    except optuna.exceptions.StorageInternalError as e:
+        cause = first_line(e)
+        if "malformed" in cause or "not a database" in cause:
+            advice = "the file is damaged (hwnas cannot repair it): restore it from a copy"
+        message = f"{storage_name(config, run_dir)}: {cause}"
+        raise ExperimentError(f"{message}; {advice}" if advice else message) from e
+
+
 def first_line(e: BaseException) -> str:
     """The first line of the deepest cause of `e`: what the database said (Optuna wraps
     every SQLAlchemy error in one generic message, and SQLAlchemy appends the SQL)."""
