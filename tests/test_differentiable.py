@@ -533,8 +533,16 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         DifferentiableSearcher(
             space, dataset="digits", latency_predictor=lut, latency_targets_ms=[1.0, 0]
         )
-    with pytest.warns(UserWarning, match="constraints: the differentiable searcher does not"):
+    with pytest.warns(UserWarning, match="front\\); steer latency with latency_target_ms"):
         DifferentiableSearcher(space, constraints=[("latency_ms", 1.0)], dataset="digits")
+    with pytest.warns(UserWarning, match=r"front\)$"):  # a target steers: no advice to set one
+        DifferentiableSearcher(
+            space,
+            constraints=[("latency_ms", 1.0)],
+            dataset="digits",
+            latency_predictor=lut,
+            latency_target_ms=0.05,
+        )
     wider = tmp_path / "tiny2d.yaml"  # the same space with a precision the profile lacks
     text = (DATA / "tiny2d.yaml").read_text()
     wider.write_text(text.replace("[fp32, int8]", "[fp32, int8, w4a8]"))

@@ -604,10 +604,16 @@ class DifferentiableSearcher(Searcher):
     ):
         super().__init__(space, objectives, constraints, seed)
         if self.constraints:
+            targeted = latency_target_ms is not None or latency_targets_ms is not None
+            steer = (
+                ""
+                if targeted
+                else "; steer latency with latency_target_ms or latency_targets_ms "
+                "(latency.target_ms in an experiment)"
+            )
             warnings.warn(
                 "constraints: the differentiable searcher does not steer toward them (they only "
-                "keep infeasible results off best() and the front); steer latency with "
-                "latency_target_ms or latency_targets_ms",
+                f"keep infeasible results off best() and the front){steer}",
                 stacklevel=2,
             )
         check_setting_names(
