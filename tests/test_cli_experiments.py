@@ -410,6 +410,35 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     assert "objective 'latency_ms:max': latency_ms is given twice" in capsys.readouterr().err
 
 
+def test_a_new_run_refuses_an_unused_dataset_and_a_second_latency_predictor(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Refused when a run starts, before its folder exists; a run stored before stays
+    readable, and its export leaves out the data section of a dataset nothing used (export
+    wrote mnist1d's 1-channel standardisation for a 3-channel model)."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    text, run = exp.read_text(), tmp_path / "run"
+    predictor = "searcher: {name: predictor, settings: {latency_predictor: lut.json}}\n"
+    for refused, error in (
+        (text + "dataset: mnist1d\n", "dataset: no part of this experiment uses data (evaluator "),
+        (
+            text.replace("searcher: random\n", predictor),
+            "latency and searcher.settings.latency_predictor: give one of them",
+        ),
+    ):
+        exp.write_text(refused)
+        assert hwnas("search", str(exp), "--quiet") == 1
+        assert error in capsys.readouterr().err and not run.exists()
+    exp.write_text(text)
+    assert hwnas("search", str(exp), "--quiet") == 0
+    snapshot = run / "experiment.yaml"  # as a run stored before the refusal has it
+    snapshot.write_text(snapshot.read_text() + "dataset: mnist1d\n")
+    assert hwnas("status", str(run)) == 0
+    assert hwnas("export", str(run), "-o", str(tmp_path / "out")) == 0
+    (config,) = (tmp_path / "out").glob("*.json")
+    assert json.loads(config.read_text()).get("data") is None
+
+
 def test_a_damaged_storage_file_is_named_and_called_damaged(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -184,22 +184,10 @@ HOSTILE = {
         + "latency: {profile: p.csv, target_ms: 2}\n",
         "latency.target_ms and searcher.settings.latency_targets_ms: give one of them",
     ),
-    "two latency predictors": (
-        VALID.replace(
-            "searcher: random",
-            "searcher: {name: predictor, settings: {latency_predictor: lut.json}}",
-        )
-        + "latency: {profile: p.csv}\n",
-        "latency and searcher.settings.latency_predictor: give one of them",
-    ),
     "a yes for a seed": (VALID + "seed: yes\n", "line 9: seed: Input should be a valid integer"),
     "a float count": (
         VALID.replace("evaluations: 4", "evaluations: 2e1"),
         "line 7: evaluations: Input should be a valid integer",
-    ),
-    "a dataset nothing uses": (
-        VALID + "dataset: mnist1d\n",
-        "dataset: no part of this experiment uses data (evaluator tabular, searcher random)",
     ),
     "repeated key": (VALID + "evaluations: 8\n", "line 9: not valid YAML: duplicate key"),
     "missing field": (VALID.replace("space: nasbench201\n", ""), "exp.yaml: space: Field required"),

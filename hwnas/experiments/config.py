@@ -333,11 +333,6 @@ class ExperimentConfig(_Strict):
             )
         if self.latency and self.latency.target_ms is not None:
             self._one_latency_target()
-        if self.latency and "latency_predictor" in self.searcher.settings:
-            raise ValueError(
-                "latency and searcher.settings.latency_predictor: give one of them (the "
-                "searcher gets the `latency` section's predictor, which the run reports)"
-            )
         self._one_named_dataset()
         return self
 
@@ -345,14 +340,7 @@ class ExperimentConfig(_Strict):
         """The evaluators that run candidates on data take the top-level `dataset`, which the
         run records (export passes on its standardisation) and checks for changes on resume;
         no silent default, and no second dataset in their settings."""
-        users = [n for n in self.evaluator.names if n in DATA_USERS]
-        if self.dataset is not None and not users and self.searcher.name != "differentiable":
-            raise ValueError(
-                f"dataset: no part of this experiment uses data (evaluator "
-                f"{'+'.join(self.evaluator.names)}, searcher {self.searcher.name}); drop it "
-                "(export would pass on its standardisation as the model's)"
-            )
-        for name in users:
+        for name in [n for n in self.evaluator.names if n in DATA_USERS]:
             if self.dataset is None:
                 raise ValueError(
                     f"dataset: the {name} evaluator runs candidates on data; name it "
@@ -453,6 +441,31 @@ class ExperimentConfig(_Strict):
 def _schema_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Drop pydantic's union-member tags (`str`, `list[str]`, ...) from an error location."""
     return tuple(p for p in loc if isinstance(p, int) or "[" not in p and p not in {"str"})
+
+
+def uses_dataset(config: ExperimentConfig) -> bool:
+    """Whether the search ran candidates on the experiment's `dataset` (an evaluator trained
+    or scored them on it, or the differentiable searcher trained its supernet there)."""
+    return config.searcher.name == "differentiable" or any(
+        n in DATA_USERS for n in config.evaluator.names
+    )
+
+
+def check_new_run(config: ExperimentConfig) -> None:
+    """What a new run refuses, though runs stored before it was refused stay readable (and
+    resumable): a `dataset` nothing uses (export would pass on its standardisation as the
+    model's), and a searcher's `latency_predictor` beside the `latency` section (the run would
+    report the section's predictor as the latency source)."""
+    if config.dataset is not None and not uses_dataset(config):
+        raise ExperimentError(
+            f"dataset: no part of this experiment uses data (evaluator "
+            f"{'+'.join(config.evaluator.names)}, searcher {config.searcher.name}); drop it"
+        )
+    if config.latency and "latency_predictor" in config.searcher.settings:
+        raise ExperimentError(
+            "latency and searcher.settings.latency_predictor: give one of them (the searcher "
+            "gets the `latency` section's predictor, which the run reports)"
+        )
 
 
 def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfig:

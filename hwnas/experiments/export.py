@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.components import latency_source
-from hwnas.experiments.config import ExperimentError
+from hwnas.experiments.config import ExperimentError, uses_dataset
 from hwnas.experiments.results import RunResults, load
 from hwnas.experiments.storage import DATASET_DIGEST, folder_for
 from hwnas.spaces import (
@@ -284,7 +284,8 @@ def export_run(
         results = load(results)
     rows = _pick(results, top, trial)
     out_dir = Path(out_dir)
-    data = data_record(results.config.dataset, results.study.user_attrs.get(DATASET_DIGEST))
+    dataset = results.config.dataset if uses_dataset(results.config) else None
+    data = data_record(dataset, results.study.user_attrs.get(DATASET_DIGEST))
     with (
         folder_for(out_dir, f"export folder {out_dir}"),
         tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp,

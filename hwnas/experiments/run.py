@@ -34,7 +34,12 @@ from hwnas.experiments.components import (
     make_searcher,
     make_space,
 )
-from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
+from hwnas.experiments.config import (
+    ExperimentConfig,
+    ExperimentError,
+    check_new_run,
+    load_experiment,
+)
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.storage import (
     ARCH,
@@ -97,6 +102,8 @@ def run_experiment(
             f"no run to resume in {run_dir} (no {SNAPSHOT}); leave out --resume (resume=True "
             "in Python) to start it"
         )
+    if not (run_dir / SNAPSHOT).is_file():
+        check_new_run(config)
     space = make_space(config)  # every part is built (and checked) before anything is written
     check_executor(config, address)
     predictor = latency_predictor(config, space)
