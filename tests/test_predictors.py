@@ -330,6 +330,9 @@ def test_a_malformed_latency_is_refused_and_a_moved_profile_finds_its_space(tmp_
     profile.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
     with pytest.raises(ProfileError, match=r"row block\|s0\|w8\|conv.*'abc'.* positive number"):
         read_profile(profile)
+    space = tmp_path / "tiny2d.yaml"  # given by mistake: was "its metadata ... is missing"
+    with pytest.raises(ProfileError, match="tiny2d.yaml: not a profile .a .csv written by"):
+        read_profile(space)
 
 
 def test_a_damaged_predictor_file_is_named(tmp_path):
