@@ -290,9 +290,9 @@ def read_profile(path: str | Path) -> Profile:
     meta_file = metadata_path(path)
     if not path.is_file():
         raise ProfileError(f"{path}: profile not found")
-    if path.suffix != ".csv":  # a space file or a fitted predictor given by mistake (as written)
-        raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
     if not meta_file.is_file():
+        if path.suffix != ".csv":  # a space file given by mistake: profiles are written as .csv
+            raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
         raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
     meta = _read_metadata(path)
     data = path.read_bytes()
