@@ -10,7 +10,12 @@ import pytest
 import torch
 from cli_runner import hwnas
 
-from hwnas.experiments.config import ExperimentError, load_experiment, parse_experiment
+from hwnas.experiments.config import (
+    ExperimentError,
+    check_new_run,
+    load_experiment,
+    parse_experiment,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHDATA = Path(os.environ.get("HWNAS_BENCHDATA", ROOT.parent / "shared" / "benchdata"))
@@ -31,6 +36,7 @@ run_dir: runs/t
 def test_examples_validate(path: Path) -> None:
     config = load_experiment(path)
     assert config.objectives and config.run_dir.startswith("runs/")
+    check_new_run(config)  # and each can start a run
 
 
 def test_defaults_and_short_forms() -> None:
