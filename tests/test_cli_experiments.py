@@ -367,7 +367,8 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     assert "Pareto front" in capsys.readouterr().out and "plotly" in html.read_text()[:5000]
 
     assert hwnas("export", str(run), "--top", "1", "--trial", "2") == 1
-    assert capsys.readouterr().err.strip() == "hwnas: error: give --top or --trial, not both"
+    both = "hwnas: error: give top or trial (--top or --trial), not both"
+    assert capsys.readouterr().err.strip() == both
 
     out_dir = tmp_path / "export"
     assert hwnas("export", str(run), "--top", "2", "-o", str(out_dir)) == 0

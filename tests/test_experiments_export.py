@@ -100,7 +100,7 @@ def test_export_takes_a_run_folder_too(run_dir: Path, tmp_path: Path) -> None:
         ({"top": 0}, "top must be an integer >= 1, not 0"),
         ({"top": -1}, "top must be an integer >= 1, not -1"),
         ({"trial": 1.5}, "trial must be an integer >= 0, not 1.5"),
-        ({"top": 2, "trial": 0}, "give top or trial, not both"),
+        ({"top": 2, "trial": 0}, "give top or trial (--top or --trial), not both"),
     ],
 )
 def test_export_refuses_a_bad_choice_of_what_to_export(

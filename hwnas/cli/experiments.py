@@ -305,11 +305,9 @@ def export(
     ),
 ) -> None:
     """Export winning architectures as self-contained configs (plus ONNX or torch weights)."""
-    from hwnas.experiments import ExperimentError, export_run, load
+    from hwnas.experiments import export_run, load
     from hwnas.experiments.export import read_config
 
-    if top is not None and trial is not None:  # export_run says "top or trial": its arguments
-        raise ExperimentError("give --top or --trial, not both")
     results = load(run)
     out = out or run / "export"
     before = _stamps(out)

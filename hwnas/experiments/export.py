@@ -395,7 +395,7 @@ def _export_one(
 def _check_choice(top: int | None, trial: int | None, fmt: str) -> None:
     """Refuse what to export, by name, before anything is read or made."""
     if top is not None and trial is not None:
-        raise ExperimentError("give top or trial, not both")
+        raise ExperimentError("give top or trial (--top or --trial), not both")
     for name, value in (("top", top), ("trial", trial)):
         whole = isinstance(value, int) and not isinstance(value, bool)
         least = 1 if name == "top" else 0
