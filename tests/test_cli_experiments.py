@@ -39,6 +39,23 @@ def test_help(command: str, capsys: pytest.CaptureFixture) -> None:
     assert "Usage: hwnas " + command in capsys.readouterr().out
 
 
+def test_help_imports_no_numeric_library() -> None:
+    """`hwnas --help` and each area's help answer at once: the commands' modules import
+    torch, numpy and the rest only when a command runs (a fresh process, to see its imports)."""
+    heavy = ("torch", "numpy", "scipy", "sklearn", "pandas", "onnx", "onnxruntime", "optuna")
+    script = (
+        "import sys\nfrom hwnas.cli import main\n"
+        "for args in ([], ['spaces'], ['latency'], ['search', '--help'], ['latency', 'profile',"
+        " '--help']):\n"
+        "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "--warmup" in result.stdout and "default: 10" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
     assert hwnas("export", "runs/x", "--top", "0") == 2
     err = capsys.readouterr().err

@@ -10,9 +10,7 @@ from pathlib import Path
 import typer
 
 from hwnas.cli import stopped
-from hwnas.predictors.measure import DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
-from hwnas.predictors.parts import BLOCK_COPIES
-from hwnas.spaces import get_space
+from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 
 RANK_SCORES = ("kendall_tau", "spearman")
 FEW_HELD_OUT = 20  # below it, `eval` says its scores are rough
@@ -71,6 +69,7 @@ def profile(
     from hwnas.predictors import build_profile  # heavy: imported per command
     from hwnas.predictors.fingerprint import describe_device
     from hwnas.predictors.profile import ProfileError
+    from hwnas.spaces import get_space
 
     try:
         with terminate_as_interrupt():  # SIGTERM (a batch scheduler's stop) as Ctrl-C

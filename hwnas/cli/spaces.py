@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import typer
-
-from hwnas.experiments.results import describe_arch
-from hwnas.spaces import builtin_spaces, get_space
 
 app = typer.Typer(help="Search spaces: list, show, sample.", no_args_is_help=True)
 
@@ -16,6 +12,8 @@ app = typer.Typer(help="Search spaces: list, show, sample.", no_args_is_help=Tru
 @app.command("list")
 def list_spaces() -> None:
     """The built-in spaces and their sizes."""
+    from hwnas.spaces import builtin_spaces, get_space  # torch: imported per command
+
     names = builtin_spaces()
     width = max(map(len, names))
     for name in names:
@@ -35,6 +33,8 @@ CLASSES = typer.Option(None, "--classes", min=2, help="another number of classes
 
 def _space(space: str, input_shape: str | None, classes: int | None):
     """The space `space` names, for the --input and --classes given."""
+    from hwnas.spaces import get_space  # torch: imported per command
+
     shape = None
     if input_shape is not None:
         try:
@@ -85,6 +85,10 @@ def sample(
 ) -> None:
     """Random architectures with their key and analytic cost (at another input shape or
     number of classes: of the space as it is there)."""
+    import numpy as np
+
+    from hwnas.experiments.results import describe_arch
+
     sp = _space(space, input_shape, classes)
     rng = np.random.default_rng(seed)
     for _ in range(n):

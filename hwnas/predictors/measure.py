@@ -29,13 +29,10 @@ from hwnas.predictors.backends import (
     measured_precision,
     summarize_precision,
 )
+from hwnas.predictors.defaults import DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import device_fingerprint
 from hwnas.predictors.onnx_precision import layer_precisions
 from hwnas.spaces.quant import PRECISIONS
-
-DEFAULT_WARMUP = 10
-DEFAULT_RUNS = 100
-DEFAULT_ROUNDS = 3
 
 
 class MeasurementError(ValueError):

@@ -7,10 +7,10 @@ and output width) and the head per last-stage width. `overhead` parts are pass-t
 at each of those input shapes: the runtime's fixed cost per call, which a sum of separately
 timed parts would otherwise count once per part instead of once per network.
 
-Blocks are timed as a chain of `BLOCK_COPIES` independent copies (latency / copies): a block
-timed alone keeps its weights in the core's cache from one run to the next, which it does not
-inside a network, where the other layers evict them (the large late-stage blocks are
-memory-bound at batch 1); a chain of copies with their own weights sees that traffic.
+Blocks are timed as a chain of `defaults.BLOCK_COPIES` independent copies (latency / copies):
+a block timed alone keeps its weights in the core's cache from one run to the next, which it
+does not inside a network, where the other layers evict them (the large late-stage blocks
+are memory-bound at batch 1); a chain of copies with their own weights sees that traffic.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from hwnas.spaces.metaformer import MetaFormerSpace
 from hwnas.spaces.mixers import norm
 from hwnas.spaces.network import BlockConfig, MetaFormerBlock, downsample, stem
 from hwnas.spaces.quant import QLinear
-
-BLOCK_COPIES = 8
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,7 @@ def metaformer_parts(space: MetaFormerSpace) -> Iterator[Part]:
 
 def build_part(space: MetaFormerSpace, part: Part, copies: int = 1) -> nn.Module:
     """The torch module of one part, as it appears inside a network; a block as a chain of
-    `copies` independent copies (same shape in and out), see `BLOCK_COPIES`."""
+    `copies` independent copies (same shape in and out), see `defaults.BLOCK_COPIES`."""
     dim = len(space.input_shape) - 1
     if part.kind == "block":
         spatial = space.plans[part.stage].spatial

@@ -46,6 +46,7 @@ from hwnas.predictors.base import (
     space_reference,
     unreadable_format,
 )
+from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import (
     DEVICE_FIELDS,
     describe_device,
@@ -54,15 +55,12 @@ from hwnas.predictors.fingerprint import (
     device_of,
 )
 from hwnas.predictors.measure import (
-    DEFAULT_ROUNDS,
-    DEFAULT_RUNS,
-    DEFAULT_WARMUP,
     Measurement,
     best_round_ms,
     measure_latencies,
     resolve_clock,
 )
-from hwnas.predictors.parts import BLOCK_COPIES, Part, build_part, metaformer_parts
+from hwnas.predictors.parts import Part, build_part, metaformer_parts
 from hwnas.spaces import Arch, SearchSpace, reparameterize, set_fake_quant
 from hwnas.spaces.metaformer import MetaFormerSpace
 from hwnas.spaces.quant import PRECISIONS
