@@ -267,20 +267,38 @@ def test_a_new_run_refuses_a_folder_of_other_files_and_a_seed_beyond_range(
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
-def test_training_on_a_cuda_device_this_machine_lacks_is_refused_at_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+@pytest.mark.parametrize(
+    ("evaluator", "said"),
+    [
+        (
+            "dataset: digits\nevaluator: {name: train, settings: {train: {device: cuda}}}",
+            "evaluator.settings.train.device: 'cuda', but the evaluations run on this machine",
+        ),
+        (
+            "evaluator: {name: latency, settings: {latency: {backend: torch-cuda, precision: "
+            "fp32}}}\nobjectives: [{metric: latency_ms, direction: min}]",
+            "evaluator.settings.latency.backend: 'torch-cuda', but the evaluations run on this "
+            "machine, which has no CUDA GPU (torch.cuda.is_available() is False); use "
+            "onnxruntime-cpu or torch-cpu",
+        ),
+    ],
+)
+def test_a_cuda_device_this_machine_lacks_is_refused_at_start(
+    evaluator: str,
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
+    """Not an evaluation failed per candidate: the run does not start."""
     monkeypatch.chdir(tmp_path)
     exp = tmp_path / "exp.yaml"
-    exp.write_text(
-        VALID.replace(
-            "evaluator: tabular",
-            "dataset: digits\nevaluator: {name: train, settings: {train: {device: cuda}}}",
-        ).replace("nasbench201", "{name: nasbench201, input: [1, 8, 8]}")
-    )
+    config = VALID.replace("nasbench201", "{name: nasbench201, input: [1, 8, 8]}")
+    if "objectives" in evaluator:  # in place of the valid one's
+        config = config.replace("objectives:\n  - {metric: accuracy, direction: max}\n", "")
+    exp.write_text(config.replace("evaluator: tabular", evaluator))
     assert hwnas("search", str(exp), "--quiet") == 1
-    err = capsys.readouterr().err
-    assert "evaluator.settings.train.device: 'cuda', but the evaluations run on this" in err
+    assert said in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 

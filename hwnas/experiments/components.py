@@ -104,22 +104,39 @@ def check_executor(config: ExperimentConfig, address: str | None = None) -> None
 
 
 def _check_local_devices(config: ExperimentConfig) -> None:
-    """Every evaluation would fail on a CUDA device this machine lacks; a cluster's workers
-    (an address) may have one, so only evaluations run here are checked."""
+    """Every evaluation would fail on a CUDA device this machine lacks (a training device, or
+    the latency evaluator's `torch-cuda` backend); a cluster's workers (an address) may have
+    one, so only evaluations run here are checked."""
     import torch
 
+    found = [] if torch.cuda.is_available() else _cuda_settings(config)
+    if found:
+        field, value, instead = found[0]
+        raise ExperimentError(
+            f"evaluator.settings.{field}: {value!r}, but the evaluations run on this machine, "
+            "which has no CUDA GPU (torch.cuda.is_available() is False); use "
+            f"{instead}, or a Ray cluster with GPU workers (--address)"
+        )
+
+
+def _cuda_settings(config: ExperimentConfig) -> list[tuple[str, str, str]]:
+    """(setting, value, the CPU values to use instead) of each evaluator setting that runs
+    the evaluations on a CUDA GPU."""
+    import torch
+
+    settings, found = config.evaluator.settings, []
     for name in DATA_USERS:
-        device = config.evaluator.settings.get(name, {}).get("device")
+        device = settings.get(name, {}).get("device")
         try:
             kind = torch.device(device).type if device is not None else "cpu"
         except (RuntimeError, TypeError, ValueError):
             continue  # not a device name at all: the evaluator says so
-        if kind == "cuda" and not torch.cuda.is_available():
-            raise ExperimentError(
-                f"evaluator.settings.{name}.device: {device!r}, but the evaluations run on "
-                "this machine, which has no CUDA GPU (torch.cuda.is_available() is False); "
-                "use cpu, or a Ray cluster with GPU workers (--address)"
-            )
+        if kind == "cuda":
+            found.append((f"{name}.device", device, "cpu"))
+    backend = settings.get("latency", {}).get("backend")
+    if "latency" in config.evaluator.names and backend == "torch-cuda":
+        found.append(("latency.backend", backend, "onnxruntime-cpu or torch-cpu"))
+    return found
 
 
 def make_executor(config: ExperimentConfig, evaluator, address: str | None = None):
