@@ -398,6 +398,44 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     assert "note: the weights are the initial ones" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_a_view_leaves_out_evaluations_without_its_metric(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A view's metric that some evaluations lack (NaN) neither joins the front nor makes the
+    hypervolume 0: those rows are left out, and the CLI says how many."""
+    import pandas as pd
+
+    table = pd.read_csv(BENCHDATA / "nb201.csv.gz")
+    gaps = table["arch_str"].str.startswith("|none~0|")  # a fifth of the cells
+    table.loc[gaps, "cifar10_test_200ep"] = float("nan")
+    table.to_csv(tmp_path / "gaps.csv.gz", index=False)
+    run = tmp_path / "run"
+    (tmp_path / "exp.yaml").write_text(
+        f"name: gaps\nspace: nasbench201\nbenchmark: {tmp_path / 'gaps.csv.gz'}\n"
+        "evaluator: {name: tabular, settings: {tabular: {latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 40\nrun_dir: {run}\n"
+    )
+    assert hwnas("search", str(tmp_path / "exp.yaml"), "--quiet") == 0
+    results = load(run)
+    view = [("test_accuracy", "max"), ("params", "min")]
+    lacking = results.trials["test_accuracy"].isna()
+    assert 0 < lacking.sum() < 40  # the seed draws cells of both kinds
+    front = results.pareto(view)
+    assert len(front) and front["test_accuracy"].notna().all()
+    assert len(results.candidates(view)) == 40 - lacking.sum()
+    assert np.isfinite(results.reference_point(view)).all()
+    assert results.hypervolume(view) > 0
+    assert results.progress(view)["hypervolume"].iloc[-1] == results.hypervolume(view)
+    assert set(results.figures(view)) >= {"pareto_2d", "parallel"}
+    capsys.readouterr()
+    assert hwnas("pareto", str(run), "--objectives", "test_accuracy:max,params:min") == 0
+    out, err = capsys.readouterr()
+    assert f"note: {lacking.sum()} of 40 feasible evaluations have no test_accuracy value" in err
+    assert "nan" not in out.lower()
+
+
 def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

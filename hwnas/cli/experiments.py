@@ -198,7 +198,8 @@ def pareto(
 
     results = load(run)
     objs = _objectives(results, objectives)
-    if results.candidates().empty:  # nothing to rank: no evaluation, or all failed/infeasible
+    _note_lacking(results, objs)
+    if results.candidates(objs).empty:  # nothing to rank: none evaluated, failed, infeasible
         if as_json:
             empty = {"objectives": objs, "hypervolume": None, "reference": None, "front": []}
             typer.echo(json.dumps(empty))
@@ -232,6 +233,19 @@ def pareto(
         _print_front(results, front, metrics, objs, hv)
     if html is not None:
         typer.echo(f"wrote {html}", err=as_json)  # with --json, stdout is the JSON alone
+
+
+def _note_lacking(results, objs: list[tuple[str, str]]) -> None:
+    """Say how many feasible evaluations a view leaves out for lacking one of its metrics
+    (the run's own objectives are in every successful evaluation)."""
+    everything, view = results.candidates(), results.candidates(objs)
+    if left := len(everything) - len(view):
+        lacking = [m for m, _ in objs if everything[m].isna().any()]
+        typer.echo(
+            f"hwnas: note: {left} of {len(everything)} feasible evaluations have no "
+            f"{' or '.join(lacking)} value: left out of this front",
+            err=True,
+        )
 
 
 def _write_report(results, objs, html: Path) -> None:

@@ -140,7 +140,7 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
 def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure:
     """How often each value of each block choice kind appears along the front (all blocks of
     all front architectures), against the same count over all feasible evaluations."""
-    front, everything = results.pareto(objectives), results.candidates()
+    front, everything = results.pareto(objectives), results.candidates(objectives)
     kinds = [k for k in CHOICE_KINDS if _kind_columns(everything, k)]
     if not kinds:  # a space whose choices are not per block: NB201 edges and the like
         kinds = ["op"]
@@ -175,7 +175,7 @@ def _count(df: pd.DataFrame, kind: str) -> Counter:
 def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figure:
     """Objectives, costs and the numeric stage choices of every feasible evaluation."""
     objectives = _at_least(results, objectives, 1, "parallel_coordinates")
-    df = results.candidates()
+    df = results.candidates(objectives)
     metrics = [m for m, _ in objectives] + [
         m for m in ("params", "macs", "size_bytes") if m in df.columns
     ]
@@ -190,7 +190,7 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
 def all_figures(results: RunResults, objectives: Objectives) -> dict[str, go.Figure]:
     """Every figure that applies to these objectives, by title."""
     figures: dict[str, go.Figure] = {}
-    if results.candidates().empty:
+    if results.candidates(objectives).empty:
         return figures
     if len(objectives) >= 2:
         figures["pareto_2d"] = pareto_2d(results, objectives)
@@ -232,7 +232,7 @@ def write_report(
 def front_summary(results: RunResults, objectives: Objectives) -> str:
     """The front as an HTML table (trial, objectives, architecture) with its hypervolume
     and reference point, as `hwnas pareto` prints them; a line when nothing is feasible."""
-    if results.candidates().empty:
+    if results.candidates(objectives).empty:
         return "<p>No feasible successful evaluation yet.</p>"
     front = results.pareto(objectives)
     table = pd.DataFrame(

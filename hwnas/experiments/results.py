@@ -193,7 +193,7 @@ class RunResults:
         missing = [m for m, _ in objectives if m not in metrics]
         # failed evaluations store no objective values: with no successful one, a front is
         # empty rather than a view of metrics the run does not have
-        if missing and not self.candidates().empty:
+        if missing and self._feasible_ok().any():
             raise ExperimentError(f"no metric {missing} in this run; it has {metrics}")
         return objectives
 
@@ -217,15 +217,29 @@ class RunResults:
         cols = [df[m].to_numpy(float) * (-1 if d == "max" else 1) for m, d in objectives]
         return np.stack(cols, axis=1) if cols else np.zeros((len(df), 0))
 
-    def candidates(self) -> pd.DataFrame:
-        """The successful, feasible evaluations (those a front is made of)."""
+    def _feasible_ok(self) -> pd.Series:
         df = self.trials
-        return df[df["status"].eq("ok") & df["feasible"].astype(bool)]
+        return df["status"].eq("ok") & df["feasible"].astype(bool)
+
+    def _usable(self, objectives: list[tuple[str, str]]) -> pd.Series:
+        """Which evaluations a front on `objectives` is made of: the successful, feasible ones
+        with a value of each (a view on a metric that not every evaluation reports, such as
+        a second evaluator's, leaves out those without it: NaN would dominate or be dominated
+        by nothing)."""
+        usable = self._feasible_ok()
+        for metric, _ in objectives:
+            usable &= self.trials[metric].notna() if metric in self.trials else False
+        return usable
+
+    def candidates(self, objectives: Objectives | None = None) -> pd.DataFrame:
+        """The successful, feasible evaluations with a value of every objective (the run's,
+        whose every success has them, or those given): those a front is made of."""
+        return self.trials[self._usable(self.objectives_of(objectives))]
 
     def pareto(self, objectives: Objectives | None = None) -> pd.DataFrame:
         """The feasible non-dominated evaluations, sorted by the first objective."""
         objectives = self.objectives_of(objectives)
-        df = self.candidates()
+        df = self.candidates(objectives)
         if df.empty:
             return df
         front = df[pareto_mask(self.losses(df, objectives))]
@@ -236,9 +250,10 @@ class RunResults:
         """The worst feasible value of each objective, pushed 10% of its range further (as a
         loss), so every front point adds volume."""
         objectives = self.objectives_of(objectives)
-        if self.candidates().empty:
+        candidates = self.candidates(objectives)
+        if candidates.empty:
             raise ExperimentError("no feasible successful evaluations to take a reference from")
-        losses = self.losses(self.candidates(), objectives)
+        losses = self.losses(candidates, objectives)
         lo, hi = losses.min(axis=0), losses.max(axis=0)
         return hi + 0.1 * np.where(hi > lo, hi - lo, np.maximum(np.abs(hi), 1.0))
 
@@ -250,7 +265,7 @@ class RunResults:
         given reference, a run without a feasible success yet (a live one's first seconds)
         has 0, as in `progress`."""
         objectives = self.objectives_of(objectives)
-        ref, candidates = self._reference(objectives, reference), self.candidates()
+        ref, candidates = self._reference(objectives, reference), self.candidates(objectives)
         if candidates.empty:  # failed evaluations may lack the objective columns
             return 0.0
         return hypervolume(self.losses(candidates, objectives), ref)
@@ -276,8 +291,7 @@ class RunResults:
         of each objective (feasible successful evaluations only; while there is none, a
         hypervolume of 0 and no best values)."""
         objectives = self.objectives_of(objectives)
-        df = self.trials
-        usable = (df["status"] == "ok") & df["feasible"].astype(bool)
+        df, usable = self.trials, self._usable(objectives)
         if usable.any():
             ref, losses = self._reference(objectives, reference), self.losses(df, objectives)
         else:  # failed evaluations may lack the objective columns; nothing to measure yet
