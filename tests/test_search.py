@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hwnas.evaluators.executors import LocalExecutor
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir
 from hwnas.search import NAMES, get_searcher, hypervolume, pareto_mask
@@ -492,6 +493,8 @@ def test_settings_and_arguments_no_search_could_use_are_refused(space):
     (arch,) = searcher.ask(1)
     with pytest.raises(TypeError, match=r"tell takes an Arch, not a dict \(space.arch\(choices\)"):
         searcher.tell(dict(arch), Metrics({"accuracy": 1.0}))
+    with pytest.raises(TypeError, match=r"restore takes an Arch, not a dict"):
+        make("random", space).restore([(dict(arch), Metrics({"accuracy": 1.0}))])
 
 
 def test_ctrl_c_while_an_mlp_surrogate_trains_stops_the_search():
@@ -517,10 +520,24 @@ def test_ctrl_c_while_an_mlp_surrogate_trains_stops_the_search():
     assert model.n_iter_ < 2000  # stopped in its training, not after it
 
 
-def test_the_guides_own_loop_example_runs(monkeypatch, tmp_path):
-    """docs/guide.md's ask/tell loop with an evaluator of one's own runs as pasted."""
+class LastFirstExecutor(LocalExecutor):
+    """Evaluates what was submitted last first: results come back in another order than
+    asked, as they do from Ray's workers."""
+
+    def results(self, timeout=None):
+        self._queue.rotate(1)
+        return super().results(timeout)
+
+
+@pytest.mark.parametrize("executor", ["LocalExecutor", "LastFirstExecutor"])
+def test_the_guides_own_loop_example_runs(executor, monkeypatch, tmp_path):
+    """docs/guide.md's ask/tell loop with an evaluator of one's own runs as pasted, and its
+    restored searcher goes on with the same search also when results come back out of ask
+    order (the loop first stored them as they came, which restore cannot replay)."""
     guide = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
     section = guide.split("### Your own loop and evaluator in Python")[1]
     code = section.split("```python\n")[1].split("```")[0]
+    assert "with LocalExecutor(DepthAndSize()) as executor:" in code
+    code = code.replace("with LocalExecutor(", f"with {executor}(")
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "guide.md", "exec"), {})
+    exec(compile(code, "guide.md", "exec"), {"LastFirstExecutor": LastFirstExecutor})

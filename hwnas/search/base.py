@@ -150,6 +150,14 @@ def number_setting(name: str, value: Any, low: float, high: float = math.inf) ->
     return float(value)
 
 
+def _check_arch(method: str, arch: Any) -> None:
+    if not isinstance(arch, Arch):
+        raise TypeError(
+            f"{method} takes an Arch, not a {type(arch).__name__} (space.arch(choices) makes "
+            "one from a mapping of choices)"
+        )
+
+
 STREAM_TAG = 0x5EED  # marks a stream in `Searcher.entropy`, apart from the counters
 
 
@@ -220,11 +228,7 @@ class Searcher(ABC):
         constraint values are missing raises (a configuration error); non-finite values turn
         the result into a failure (for example a diverged training).
         """
-        if not isinstance(arch, Arch):
-            raise TypeError(
-                f"tell takes an Arch, not a {type(arch).__name__} (space.arch(choices) makes "
-                "one from a mapping of choices)"
-            )
+        _check_arch("tell", arch)
         trial = self._by_key.get(arch.key)
         if trial is not None and trial.finished:
             raise ValueError(f"arch {arch.key} was already told")
@@ -245,6 +249,7 @@ class Searcher(ABC):
         if self.trials:
             raise RuntimeError("restore() needs a fresh searcher (this one has trials)")
         for arch, metrics in history:
+            _check_arch("restore", arch)
             if arch.key in self._by_key:
                 raise ValueError(f"restore: arch {arch.key} appears twice in the history")
             if metrics is None:
