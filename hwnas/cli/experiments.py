@@ -164,7 +164,11 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         best = front[metric].max() if direction == "max" else front[metric].min()
         typer.echo(f"best {metric}: {best:.6g}")
     if len(results.objectives) > 1:
-        typer.echo(f"hypervolume: {results.hypervolume():.6g}")
+        reference = ", ".join(f"{v:.6g}" for v in results.reference_point())
+        typer.echo(
+            f"hypervolume: {results.hypervolume():.6g} (reference point, as losses: "
+            f"{reference}; taken from the feasible evaluations, it moves as they come in)"
+        )
     if len(df):
         typer.echo(
             f"elapsed: {df['finished_s'].max():.1f} s from the first claim to the last result "
