@@ -135,6 +135,14 @@ def test_yaml_export_and_bad_configs(run_dir: Path, tmp_path: Path) -> None:
     binary.write_bytes(b"\x08\x07\xcd\xff\xfe")
     with pytest.raises(ExperimentError, match="model.onnx: not an hwnas architecture config"):
         hwnas.build(binary)
+    with pytest.raises(ExperimentError, match=r"\(format hwnas-arch/1\): format 'hwnas-arch/2'"):
+        hwnas.build({**data, "format": "hwnas-arch/2"})
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n")
+    with pytest.raises(ExperimentError, match="list.yaml: .*: it holds a list, not a mapping"):
+        hwnas.build(listing)
+    with pytest.raises(ExperimentError, match=r"config: give a path .*, not the text itself"):
+        hwnas.build(json.dumps(data))  # the text, not its file
     with pytest.raises(ExperimentError, match="no evaluation with trial number 99"):
         export_run(load(run_dir), tmp_path, trial=99)
 

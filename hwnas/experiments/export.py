@@ -65,6 +65,11 @@ def arch_config(space: SearchSpace, arch: Arch, metrics: Mapping[str, Any] | Non
 def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """A config as data: a mapping as is, or a `.json` / `.yaml` file (parsed safely)."""
     source = _config_source(config)
+    if isinstance(config, str) and config.lstrip().startswith(("{", "format:")):
+        raise ExperimentError(
+            "config: give a path to a .json or .yaml file, or the config as a dict "
+            "(json.loads(text) or yaml.safe_load(text) of this text), not the text itself"
+        )
     if isinstance(config, Mapping):
         data = dict(config)
     else:
@@ -83,7 +88,9 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         except (json.JSONDecodeError, yaml.YAMLError) as e:
             raise ExperimentError(f"{path}: not valid {path.suffix[1:] or 'YAML'}: {e}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ExperimentError(f"{source}: not an hwnas architecture config (format {FORMAT})")
+        raise ExperimentError(
+            f"{source}: not an hwnas architecture config (format {FORMAT}): {_found(data)}"
+        )
     for field in ("space", "choices"):
         if not isinstance(data.get(field), dict):
             raise ExperimentError(f"{source}: {field}: missing or not a mapping")
@@ -93,6 +100,13 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(data["space"].get("source"), str):
         raise ExperimentError(f"{source}: space.source: missing or not the space's YAML text")
     return data
+
+
+def _found(data: Any) -> str:
+    """What a file that is not a config holds instead, in words."""
+    if not isinstance(data, dict):
+        return f"it holds a {type(data).__name__}, not a mapping"
+    return f"format {data['format']!r}" if "format" in data else "it has no format field"
 
 
 def _config_source(config: str | Path | Mapping[str, Any]) -> str:
