@@ -644,8 +644,11 @@ def test_two_parts_reporting_one_metric_differently_fail_the_candidate(space):
 def test_a_metric_that_is_not_a_number_is_named():
     with pytest.raises(TypeError, match="metric 'accuracy'"):
         Metrics({"accuracy": None})
-    with pytest.raises(ValueError, match="metric 'loss'"):
+    with pytest.raises(TypeError, match="metric 'loss'"):
         Metrics({"loss": "low"})
+    with pytest.raises(TypeError, match="metric 'accuracy': '90' is text, not a number"):
+        Metrics({"accuracy": "90"})  # float() would take it
+    assert Metrics({"accuracy": np.float32(90.5), "params": np.int64(7)})["params"] == 7.0
 
 
 class _ReturningADict:

@@ -116,6 +116,9 @@ def test_a_bad_result_for_an_unasked_arch_leaves_no_trace(space):
     with pytest.raises(KeyError, match="accuracy"):
         searcher.tell(arch, Metrics({"acc": 1.0}))
     assert not searcher.seen(arch) and searcher.trials == []
+    bounded = get_searcher("random", space, ACCURACY, constraints=[("accuracy", 99.0)])
+    with pytest.raises(KeyError, match=r"metrics lack \['accuracy'\] needed"):  # once
+        bounded.tell(arch, Metrics({"acc": 1.0}))
 
 
 def test_the_last_unseen_architectures_are_found(space):

@@ -15,6 +15,8 @@ def same_value(a: float, b: float) -> bool:
 
 
 def _number(name: str, value: Any) -> float:
+    if isinstance(value, str | bytes):  # float("90") would pass a result read as text
+        raise TypeError(f"metric {name!r}: {value!r} is text, not a number")
     try:
         return float(value)
     except (TypeError, ValueError) as e:

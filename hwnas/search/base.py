@@ -371,7 +371,11 @@ class Searcher(ABC):
             metrics = Metrics(metrics)
         if not metrics.ok:
             return metrics
-        needed = [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
+        needed = list(
+            dict.fromkeys(
+                [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
+            )
+        )
         missing = [m for m in needed if m not in metrics]
         if missing:
             raise KeyError(
