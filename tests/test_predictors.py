@@ -862,10 +862,12 @@ def test_fit_never_writes_over_its_profile_and_names_unusable_files(profile_path
     profile.write_bytes(profile_path.read_bytes())
     meta = profile.with_suffix(".json")
     meta.write_bytes(profile_path.with_suffix(".json").read_bytes())
-    for out in (meta, profile):
-        assert hwnas("latency", "fit", str(profile), "-o", str(out)) == 1
-        assert f"-o {out}: that is a file of the profile {profile}" in capsys.readouterr().err
+    assert hwnas("latency", "fit", str(profile), "-o", str(meta)) == 1
+    assert f"-o {meta}: that is a file of the profile {profile}" in capsys.readouterr().err
+    assert hwnas("latency", "fit", str(profile), "-o", str(profile)) == 1
+    assert f"-o {profile}: a predictor file's name ends in .json" in capsys.readouterr().err
     assert meta.read_bytes() == profile_path.with_suffix(".json").read_bytes()  # intact
+    assert profile.read_bytes() == profile_path.read_bytes()
     assert hwnas("latency", "fit", str(profile), "-o", str(tmp_path)) == 1
     assert f"{tmp_path}: is a folder" in capsys.readouterr().err
     profile.write_bytes(bytes(range(256)) * 8)  # binary, not a table
@@ -877,10 +879,15 @@ def test_fit_never_writes_over_another_profiles_metadata_but_over_its_predictor(
     profile_path, tmp_path, capsys
 ):
     other = _copied_profile(tmp_path, _committed_rows())
-    meta = other.with_suffix(".json")
+    meta, table = other.with_suffix(".json"), other.read_bytes()
     assert hwnas("latency", "fit", str(profile_path), "-o", str(meta)) == 1
     assert f"-o {meta}: that is a file of the profile {other}" in capsys.readouterr().err
     assert meta.read_bytes() == (DATA / "tiny2d_ort.json").read_bytes()  # intact
+    assert hwnas("latency", "fit", str(profile_path), "-o", str(other)) == 1  # its table
+    assert f"-o {other}: a predictor file's name ends in .json" in capsys.readouterr().err
+    assert other.read_bytes() == table
+    with pytest.raises(PredictorError, match="that is a file of the profile"):
+        LUTPredictor.from_profile(profile_path).save(meta)  # the Python API, as the CLI
     lut = tmp_path / "lut.json"
     for _ in range(2):  # an earlier predictor is written over
         assert hwnas("latency", "fit", str(profile_path), "-o", str(lut)) == 0

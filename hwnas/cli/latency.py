@@ -119,33 +119,20 @@ def fit(
     ),
 ) -> None:
     """Build a predictor from a profile and save it as data."""
+    from hwnas.predictors.base import PredictorError, check_predictor_path
     from hwnas.predictors.evaluation import fit_from_profile
     from hwnas.predictors.fingerprint import describe_device
-    from hwnas.predictors.profile import ProfileError
 
-    if owner := _profile_written_over(out, [p for p in (profile_path, parts) if p]):
-        raise ProfileError(
-            f"-o {out}: that is a file of the profile {owner}; give the predictor another name"
-        )
+    try:  # before fitting, which may take a while
+        check_predictor_path(out)
+    except PredictorError as e:
+        raise PredictorError(f"-o {e}") from None
     predictor = fit_from_profile(profile_path, kind, parts=parts)
     predictor.save(out)
     typer.echo(
         f"{out}: {kind} predictor for space {predictor.space.name!r}, predicting latencies on "
         f"{describe_device(predictor.measured_on)}"
     )
-
-
-def _profile_written_over(out: Path, sources: list[Path]) -> Path | None:
-    """The profile that writing the predictor to `out` would damage (never done: that loses
-    data): one of `sources` whose CSV or metadata `out` is, or the profile (`NAME.csv`) whose
-    metadata `out` is; None where `out` is no profile's file (a new name, an earlier
-    predictor)."""
-    from hwnas.predictors.profile import is_profile_metadata, metadata_path
-
-    for source in sources:
-        if out.resolve() in (source.resolve(), metadata_path(source).resolve()):
-            return source
-    return out.with_suffix(".csv") if is_profile_metadata(out) else None
 
 
 @app.command("eval")

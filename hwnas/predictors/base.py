@@ -159,10 +159,8 @@ class LatencyPredictor(ABC):
         """Rebuild (and refit) a predictor from `to_data()` output."""
 
     def save(self, path: str | Path) -> Path:
-        """Write the predictor as a JSON data file."""
-        path = Path(path)
-        if path.is_dir():
-            raise PredictorError(f"{path}: is a folder; give the predictor file's path (.json)")
+        """Write the predictor as a JSON data file (see `check_predictor_path`)."""
+        path = check_predictor_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "format_version": FORMAT_VERSION,
@@ -173,6 +171,27 @@ class LatencyPredictor(ABC):
         }
         path.write_text(json.dumps(record) + "\n")
         return path
+
+
+def check_predictor_path(path: str | Path) -> Path:
+    """`path` as a predictor file may be written to: a `.json` name that is not a profile's
+    metadata (writing over a profile's table or metadata would lose its measurements)."""
+    from hwnas.predictors.profile import is_profile_metadata  # profile imports this module
+
+    path = Path(path)
+    if path.is_dir():
+        raise PredictorError(f"{path}: is a folder; give the predictor file's path (.json)")
+    if path.suffix.lower() != ".json":
+        raise PredictorError(
+            f"{path}: a predictor file's name ends in .json (a profile's table, say, would be "
+            "lost under it); nothing written"
+        )
+    if is_profile_metadata(path):
+        raise PredictorError(
+            f"{path}: that is a file of the profile {path.with_suffix('.csv')}; give the "
+            "predictor another name (nothing written)"
+        )
+    return path
 
 
 def is_predictor_data(data: Any) -> bool:
