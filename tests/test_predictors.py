@@ -622,6 +622,32 @@ def test_cli_profile_fit_eval(profile_path, tmp_path, capsys):
     assert scores["n"] == 3 and scores["holdout"] == 3
 
 
+def test_eval_holds_out_what_the_learned_predictor_was_fitted_on(profile_path, tmp_path, capsys):
+    """`--holdout N` scores the predictor in the file on the networks it records, not on its
+    profile as it is on disk now (re-measured, edited or gone); a held-out profile the
+    predictor was fitted on is refused saying so."""
+    from hwnas.predictors.accuracy import latency_accuracy
+
+    profile = tmp_path / "p.csv"
+    profile.write_bytes(profile_path.read_bytes())
+    profile.with_suffix(".json").write_bytes(profile_path.with_suffix(".json").read_bytes())
+    out = tmp_path / "learned.json"
+    assert hwnas("latency", "fit", str(profile), "-o", str(out), "--kind", "learned") == 0
+    capsys.readouterr()
+    assert hwnas("latency", "eval", str(out), "--holdout", "3", "--json") == 0
+    before = json.loads(capsys.readouterr().out)
+    assert hwnas("latency", "eval", str(out), "--holdout", str(profile)) == 1
+    assert "no held-out whole-architecture rows to evaluate on (all" in capsys.readouterr().err
+    profile.unlink()
+    assert hwnas("latency", "eval", str(out), "--holdout", "3", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == before
+    predictor = load_predictor(out)
+    archs, y = predictor.train_data
+    refitted = LearnedPredictor(predictor.space, predictor.lut).fit(archs[:-3], y[:-3])
+    expected = latency_accuracy(np.asarray(y[-3:]), refitted.predict(archs[-3:]))
+    assert before["rmse"] == pytest.approx(expected["rmse"])
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["latency", "fit", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "p.json")])

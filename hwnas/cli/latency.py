@@ -142,7 +142,8 @@ def evaluate(
         ...,
         "--holdout",
         help="a profile of whole architectures never used for fitting, or N: hold out the "
-        "last N whole architectures of the predictor's own profile and refit without them",
+        "last N whole architectures the predictor was fitted on and refit without them (a "
+        "lookup table, fitted on none: the last N of its profile)",
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:

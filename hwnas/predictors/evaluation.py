@@ -7,6 +7,7 @@ training data before it is refitted. Scores come from `hwnas.predictors.accuracy
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,28 +70,30 @@ def holdout_from_own_profile(
     predictor: LatencyPredictor, n: int
 ) -> tuple[LatencyPredictor, list[Arch], np.ndarray]:
     """(the predictor refitted without them, the last `n` whole-network rows of its own
-    profile, their measured latencies)."""
+    profile, their measured latencies). A learned predictor holds them out of the networks it
+    was fitted on, as its file records them (the profile may have changed or gone since); a
+    lookup table, which saw no whole network, is scored on the profile's rows as they are."""
+    if isinstance(predictor, LearnedPredictor):
+        archs, y = predictor.train_data
+        _check_holdout_count(n, len(archs), "networks the predictor was fitted on", minimum=1)
+        refitted = LearnedPredictor(
+            predictor.space, predictor.lut, predictor.hyperparameters, predictor.source
+        ).fit(archs[:-n], y[:-n])
+        return refitted, archs[-n:], np.asarray(y[-n:])
     source = getattr(predictor, "source", "") or ""
     if not source or not Path(source).is_file():
         raise PredictorError(
             f"the predictor's profile {source!r} is not available; give --holdout a profile file"
         )
     archs, y = read_profile(source).arch_records(predictor.space)
-    if not 0 < n < len(archs) + (predictor.kind == "lut"):
-        raise PredictorError(
-            f"cannot hold out {n} of the {len(archs)} whole-architecture rows of {source}"
-        )
-    test, measured = archs[-n:], y[-n:]
-    if isinstance(predictor, LearnedPredictor):
-        held = {a.key for a in test}
-        train, lat = predictor.train_data
-        keep = [i for i, a in enumerate(train) if a.key not in held]
-        if not keep:
-            raise PredictorError("nothing left to fit on after holding out those rows")
-        predictor = LearnedPredictor(
-            predictor.space, predictor.lut, predictor.hyperparameters, predictor.source
-        ).fit([train[i] for i in keep], [lat[i] for i in keep])
-    return predictor, test, measured
+    _check_holdout_count(n, len(archs), f"whole-architecture rows of {source}", minimum=0)
+    return predictor, archs[-n:], y[-n:]
+
+
+def _check_holdout_count(n: int, total: int, what: str, minimum: int) -> None:
+    """Refuse holding out `n` of `total`, leaving fewer than `minimum` to fit on."""
+    if not 0 < n <= total - minimum:
+        raise PredictorError(f"cannot hold out {n} of the {total} {what}")
 
 
 def holdout_from_profile(
@@ -98,7 +101,7 @@ def holdout_from_profile(
 ) -> tuple[list[Arch], np.ndarray]:
     """The whole-network rows of another profile of the predictor's space (refused for
     another input shape or definition of the space), minus any the predictor was trained
-    on."""
+    on (with a warning saying how many)."""
     check_space(
         predictor.space,
         profile.space_reference(),
@@ -106,12 +109,22 @@ def holdout_from_profile(
         against=predictor_name,
     )
     archs, y = profile.arch_records(predictor.space)
+    total = len(archs)
     if isinstance(predictor, LearnedPredictor):
         seen = {a.key for a in predictor.train_data[0]}
         keep = [i for i, a in enumerate(archs) if a.key not in seen]
         archs, y = [archs[i] for i in keep], y[keep]
     if not archs:
-        raise PredictorError(f"{profile.path}: no held-out whole-architecture rows to evaluate on")
+        why = f" (all {total} were used to fit {predictor_name})" if total else ""
+        raise PredictorError(
+            f"{profile.path}: no held-out whole-architecture rows to evaluate on{why}"
+        )
+    if len(archs) < total:
+        warnings.warn(
+            f"{profile.path}: {total - len(archs)} of its {total} networks were used to fit "
+            f"{predictor_name}, so they are left out of the held-out set",
+            stacklevel=2,
+        )
     return archs, y
 
 
