@@ -115,6 +115,25 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert "no measurement for block" in out  # the reasons, by count
     assert f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}" in out
 
+    from hwnas.predictors import LUTPredictor
+
+    fp32_only = tmp_path / "fp32_only"  # a predictor whose table lacks int8, space tiny2d's
+    fp32_only.mkdir()
+    lut = LUTPredictor.from_profile(DATA / "tiny2d_ort.csv")
+    lut.table = {k: v for k, v in lut.table.items() if not k.endswith("|int8")}
+    lut.save(fp32_only / "lut.json")
+    exp = latency_experiment(fp32_only, "[fp32, int8]")
+    exp.write_text(
+        exp.read_text().replace(
+            f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {fp32_only / 'lut.json'}"
+        )
+    )
+    assert hwnas("search", str(exp)) == 0
+    assert (
+        f"latency: warning: {fp32_only / 'lut.json'}: its table was measured without int8, "
+        "which space 'tiny2d' also offers; candidates that use them will fail"
+    ) in capsys.readouterr().err
+
     only = tmp_path / "only_w4a8"
     only.mkdir()
     assert hwnas("search", str(latency_experiment(only, "[w4a8]"))) == 1

@@ -109,7 +109,7 @@ def run_experiment(
     predictor = latency_predictor(config, space)
     if predictor is not None and progress:
         _say_latency_device(config, predictor)
-    _say_latency_gaps(config, space)
+    _say_latency_gaps(config, space, predictor)
     _say_test_split_selects(config)
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
@@ -175,20 +175,24 @@ def _say_latency_device(config: ExperimentConfig, predictor) -> None:
     print(f"latency: {source} predicts latencies on {device}", file=sys.stderr)
 
 
-def _say_latency_gaps(config: ExperimentConfig, space) -> None:
-    """Say at the start what of the space the latency profile cannot price: the candidates
-    that use it will fail, and the user may rather profile it (or drop it from the space).
-    The differentiable searcher proposes only what its supernet's table priced (it refuses a
-    profile lacking any of its choices), so its runs have no such candidates."""
-    if (
-        config.latency is None
-        or not config.latency.profile
-        or config.searcher.name == "differentiable"
-    ):
+def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
+    """Say at the start what of the space the latency profile or predictor cannot price: the
+    candidates that use it will fail, and the user may rather profile it (or drop it from the
+    space). The differentiable searcher proposes only what its supernet's table priced (it
+    refuses a profile lacking any of its choices), so its runs have no such candidates."""
+    if config.latency is None or config.searcher.name == "differentiable":
         return
     from hwnas.predictors.profile import read_profile
 
-    if gap := read_profile(config.latency.profile).unpriced(space):
+    gap = None
+    if config.latency.profile:
+        gap = read_profile(config.latency.profile).unpriced(space)
+    elif unpriced := predictor.unpriced_precisions():
+        gap = (
+            f"{config.latency.predictor}: its table was measured without "
+            f"{', '.join(unpriced)}, which space {space.name!r} also offers"
+        )
+    if gap:
         print(f"latency: warning: {gap}; candidates that use them will fail", file=sys.stderr)
 
 

@@ -153,6 +153,11 @@ class LatencyPredictor(ABC):
     def to_data(self) -> dict[str, Any]:
         """Everything needed to rebuild this predictor, as JSON-able data."""
 
+    def unpriced_precisions(self) -> list[str]:
+        """The precisions of its space it cannot price (a table measured at fewer): the
+        candidates using them fail, so a run says so before it starts. None by default."""
+        return []
+
     @classmethod
     @abstractmethod
     def from_data(cls, data: dict[str, Any], space: SearchSpace) -> LatencyPredictor:

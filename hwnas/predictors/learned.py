@@ -84,6 +84,10 @@ class LearnedPredictor(LatencyPredictor):
         self._train_archs: list[Arch] = []
         self._train_latencies: list[float] = []
 
+    def unpriced_precisions(self) -> list[str]:
+        """Those of its table (without one, it predicts every precision)."""
+        return self.lut.unpriced_precisions() if self.lut is not None else []
+
     @property
     def train_data(self) -> tuple[list[Arch], list[float]]:
         """The architectures and latencies (ms) it was fitted on."""

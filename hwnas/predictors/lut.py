@@ -101,6 +101,10 @@ class LUTPredictor(LatencyPredictor):
         return predictor
 
     # -- the table ---------------------------------------------------------------------------
+    def unpriced_precisions(self) -> list[str]:
+        measured = {key.rsplit("|", 1)[1] for key in self.table}
+        return [p for p in self.space.precisions if p not in measured]
+
     def _lookup(self, part_id: str, precision: str = "fp32") -> float:
         key = f"{part_id}|{precision}"
         if key not in self.table:
