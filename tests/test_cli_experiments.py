@@ -39,6 +39,22 @@ def test_help(command: str, capsys: pytest.CaptureFixture) -> None:
     assert "Usage: hwnas " + command in capsys.readouterr().out
 
 
+def test_every_command_sums_itself_up_in_one_line() -> None:
+    """The command lists keep a docstring's line breaks: a summary over two lines was cut
+    mid-sentence there."""
+    import typer
+
+    from hwnas.cli import _register, app
+
+    _register()
+    root = typer.main.get_command(app)
+    groups = [root, *(c for c in root.commands.values() if hasattr(c, "commands"))]
+    commands = [c for g in groups for c in g.commands.values() if not hasattr(c, "commands")]
+    assert len(commands) == 11
+    for command in commands:
+        assert "\n" not in (command.help or "").strip().split("\n\n")[0], command.name
+
+
 def test_help_imports_no_numeric_library() -> None:
     """`hwnas --help` and each area's help answer at once: the commands' modules import
     torch, numpy and the rest only when a command runs (a fresh process, to see its imports)."""

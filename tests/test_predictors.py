@@ -361,6 +361,25 @@ def test_a_profile_or_predictor_of_another_input_shape_is_refused(tmp_path):
         load_predictor(saved, space=fewer)
 
 
+def test_a_limited_or_resumed_profile_says_so(space, tmp_path, capsys):
+    """A --limit run ended on a full bar as if the profile were done; a resume restarted the
+    bar at 0 without a word. Folders given as the profile are named as folders."""
+    out = tmp_path / "p.csv"
+    settings = dict(samples=0, precisions=["fp32"], **PROFILE_FAST)
+    total = len(build_profile(space, tmp_path / "whole.csv", progress=False, **settings).rows)
+    build_profile(space, out, limit=2, **settings)
+    left = f"{out}: stopped by the limit with {total - 2} rows left to measure"
+    assert left in capsys.readouterr().err
+    build_profile(space, out, **settings)
+    err = capsys.readouterr().err
+    assert f"{out}: resuming, 2 rows measured before" in err and "stopped by" not in err
+    with pytest.raises(ProfileError, match=f"{tmp_path}: is a folder, not a profile"):
+        read_profile(tmp_path)
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(ProfileError, match="folder.csv: is a folder; give the profile's file"):
+        build_profile(space, tmp_path / "folder.csv", **settings)
+
+
 def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path):
     out, whole = tmp_path / "resumed.csv", tmp_path / "whole.csv"
     settings = dict(samples=3, precisions=["fp32"], progress=False, **PROFILE_FAST)
@@ -931,6 +950,11 @@ def test_fit_refuses_a_profile_without_every_part(space, profile_path, tmp_path,
     assert not (tmp_path / "lut.json").exists()
     with pytest.raises(ProfileError, match=f"partial.csv: {expected - 3} of the {expected}"):
         fit_from_profile(profile_path, "learned", parts=partial)
+    lut = str(tmp_path / "lut.json")  # a table from --parts would ignore the profile given
+    assert hwnas("latency", "fit", str(partial), "--parts", str(profile_path), "-o", lut) == 1
+    assert f"parts: a lookup table is the parts of one profile; give {profile_path} as" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_predictor_is_read_from_any_directory_and_without_its_space_file(

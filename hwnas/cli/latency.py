@@ -115,7 +115,9 @@ def fit(
     out: Path = typer.Option(..., "-o", "--out", help="predictor file to write (JSON)"),
     kind: str = typer.Option("lut", "--kind", help="lut or learned"),
     parts: Path = typer.Option(
-        None, "--parts", help="take the lookup table from this profile's parts instead"
+        None,
+        "--parts",
+        help="--kind learned: take the lookup table from this profile's parts instead",
     ),
 ) -> None:
     """Build a predictor from a profile and save it as data."""
@@ -147,8 +149,9 @@ def evaluate(
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Score a predictor on held-out measured architectures (RMSE, MAPE, within 5%/10%,
-    Kendall tau, Spearman), and say which device each side was measured on."""
+    """Score a predictor on held-out measured architectures.
+
+    RMSE, MAPE, within 5%/10%, Kendall tau, Spearman; the device each side was measured on."""
     from hwnas.predictors import load_predictor, read_profile
     from hwnas.predictors.evaluation import (
         holdout_from_own_profile,

@@ -54,8 +54,9 @@ def show(
     input_shape: str = INPUT,
     classes: int = CLASSES,
 ) -> None:
-    """The choices of a space and its exact cardinality (for another input shape or number
-    of classes, the options that still fit)."""
+    """The choices of a space and its exact cardinality.
+
+    For another input shape or number of classes: the options that still fit."""
     desc = _space(space, input_shape, classes).describe()
     if as_json:
         typer.echo(json.dumps(desc, indent=2))
@@ -83,8 +84,9 @@ def sample(
     input_shape: str = INPUT,
     classes: int = CLASSES,
 ) -> None:
-    """Random architectures with their key and analytic cost (at another input shape or
-    number of classes: of the space as it is there)."""
+    """Random architectures with their key and analytic cost.
+
+    At another input shape or number of classes: of the space as it is there."""
     import numpy as np
 
     from hwnas.experiments.results import describe_arch

@@ -39,6 +39,11 @@ def fit_from_profile(
     check_space(space, profile.space_reference(), f"{path}: the profile")
     table = parts or path
     if kind == "lut":
+        if parts is not None:  # the profile given would be read for nothing
+            raise PredictorError(
+                f"parts: a lookup table is the parts of one profile; give {parts} as the "
+                "profile (parts applies to the learned kind, fitted on the profile's networks)"
+            )
         return LUTPredictor.from_profile(table, space, complete=True, **settings)
     if kind != "learned":
         raise PredictorError(f"fit from a profile supports kinds lut and learned, not {kind!r}")

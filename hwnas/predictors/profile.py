@@ -27,6 +27,7 @@ import io
 import json
 import os
 import re
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -286,6 +287,8 @@ def read_profile(path: str | Path) -> Profile:
     """Load a profile (CSV rows + JSON metadata); a clear `ProfileError` when unusable."""
     path = Path(path)
     meta_file = metadata_path(path)
+    if path.is_dir():
+        raise ProfileError(f"{path}: is a folder, not a profile (a .csv file)")
     if not path.is_file():
         raise ProfileError(f"{path}: profile not found")
     if not meta_file.is_file():
@@ -379,7 +382,9 @@ def _read_metadata(path: Path) -> dict[str, Any]:
             "argument of `hwnas latency eval`)"
         )
     if not _is_metadata(meta):
-        raise ProfileError(f"{meta_file}: not profile metadata (a mapping with space, version)")
+        raise ProfileError(
+            f"{meta_file}: not profile metadata (a mapping with space and space_version)"
+        )
     if problem := unreadable_format(meta, FORMAT_VERSION):
         raise ProfileError(f"{meta_file}: {problem}")
     return meta
@@ -662,6 +667,8 @@ def build_profile(
     out = Path(out)
     if out.suffix != ".csv":
         raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
+    if out.is_dir():
+        raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
     if samples < 0:
         raise ProfileError(f"samples must be >= 0, got {samples}")
     if archs_only and samples == 0:
@@ -716,6 +723,9 @@ def build_profile(
     _write_metadata(out, meta)
     jobs = list(_jobs(space, precisions, samples, seed, archs_only))
     todo = _todo(jobs, passes, done, limit)
+    left = _rows(_todo(jobs, passes, done, None)) - _rows(todo)
+    if progress and done:
+        tqdm.write(f"{out}: resuming, {len(done)} rows measured before", file=sys.stderr)
     writer = _Appender(out)
     settings = dict(
         backend=backend,
@@ -727,7 +737,7 @@ def build_profile(
         clock=meta["clock"],
     )
     bar = tqdm(
-        total=sum(len(wanted) for *_, wanted in todo),
+        total=_rows(todo),
         desc=f"profile {space.name} on {backend}",
         unit="row",
         disable=not progress,
@@ -741,7 +751,18 @@ def build_profile(
     finally:  # an interrupted run ends its progress line and keeps every row written
         bar.close()
         writer.close()
+    if progress and left:
+        tqdm.write(
+            f"{out}: stopped by the limit with {left} rows left to measure; the same command "
+            "without it goes on",
+            file=sys.stderr,
+        )
     return read_profile(out)
+
+
+def _rows(todo: list[tuple[int, _Job, list[str]]]) -> int:
+    """How many rows `_todo`'s plan measures."""
+    return sum(len(wanted) for *_, wanted in todo)
 
 
 def _todo(
