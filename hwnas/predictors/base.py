@@ -155,7 +155,7 @@ class LatencyPredictor(ABC):
 
     def unpriced_precisions(self) -> list[str]:
         """The precisions of its space it cannot price (a table measured at fewer): the
-        candidates using them fail, so a run says so before it starts. None by default."""
+        candidates using them fail, so a run says so before it starts. Empty by default."""
         return []
 
     @classmethod

@@ -1,8 +1,9 @@
 """Fitting predictors from profiles and scoring them on held-out architectures.
 
 Held-out architectures are never used for fitting: either another profile's whole-network
-rows, or the last N whole-network rows of the predictor's own profile, removed from its
-training data before it is refitted. Scores come from `hwnas.predictors.accuracy`.
+rows, or the last N networks the predictor was fitted on, removed from its training data
+before it is refitted (a lookup table, fitted on none: the last N of its profile). Scores
+come from `hwnas.predictors.accuracy`.
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ def fit_from_profile(
 def holdout_from_own_profile(
     predictor: LatencyPredictor, n: int
 ) -> tuple[LatencyPredictor, list[Arch], np.ndarray]:
-    """(the predictor refitted without them, the last `n` whole-network rows of its own
-    profile, their measured latencies). A learned predictor holds them out of the networks it
-    was fitted on, as its file records them (the profile may have changed or gone since); a
-    lookup table, which saw no whole network, is scored on the profile's rows as they are."""
+    """(the predictor refitted without them, the last `n` networks it was fitted on, their
+    measured latencies), as its file records them (the profile may have changed or gone
+    since); a lookup table, which saw no whole network, is scored on the last `n` of its
+    profile's rows as they are."""
     if isinstance(predictor, LearnedPredictor):
         archs, y = predictor.train_data
         _check_holdout_count(n, len(archs), "networks the predictor was fitted on", minimum=1)
