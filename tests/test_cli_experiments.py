@@ -23,6 +23,7 @@ from cli_runner import hwnas
 from net import free_port
 
 from hwnas.experiments import ExperimentConfig, load
+from hwnas.experiments.storage import DATASET_SCALING
 
 BENCHDATA = Path(
     os.environ.get(
@@ -330,17 +331,28 @@ def test_a_run_refuses_a_dataset_file_whose_contents_changed(
     np.savez(data, **arrays)  # the data it started with: the run goes on
     assert hwnas("search", "exp.yaml") == 0
     assert len(load(tmp_path / "run").trials) == 3
+    from hwnas.evaluators.datasets import load_dataset
+
+    original = load_dataset(data).standardisation
     np.savez(data, **{**arrays, "x_train": arrays["x_train"] * 2})
-    assert hwnas("export", "run", "-o", "changed") == 0  # never the scaling of other data
-    (config,) = (tmp_path / "changed").glob("*.json")
-    record = json.loads(config.read_text())["data"]
-    assert record["standardisation"] is None and "changed since the run started" in record["note"]
-    data.unlink()  # export still works, and says it could not read the data's scaling
-    assert hwnas("export", "run", "-o", "out") == 0
-    (config,) = (tmp_path / "out").glob("*.json")
-    record = json.loads(config.read_text())["data"]
-    assert record["dataset"] == str(data) and record["standardisation"] is None
-    assert "data.npz does not exist" in record["note"]
+    for changed in ("rescaled", "deleted"):  # the scaling the run started with, recorded
+        data.unlink(missing_ok=changed == "deleted")
+        assert hwnas("export", "run", "-o", changed) == 0
+        (config,) = (tmp_path / changed).glob("*.json")
+        record = json.loads(config.read_text())["data"]
+        assert record["dataset"] == str(data) and "note" not in record
+        assert record["standardisation"]["mean"] == list(original.mean)
+        assert record["standardisation"]["std"] == list(original.std)
+    # a run that recorded no scaling (started before hwnas did) never gets other data's
+    with sqlite3.connect(tmp_path / "run" / "study.db") as db:
+        db.execute("DELETE FROM study_user_attributes WHERE key = ?", (DATASET_SCALING,))
+    capsys.readouterr()
+    assert hwnas("export", "run", "-o", "old") == 0
+    warning = "hwnas: warning: no input standardisation in the export: not read at export: "
+    assert warning + f"dataset file {data} does not exist" in capsys.readouterr().err
+    np.savez(data, **{**arrays, "x_train": arrays["x_train"] * 2})
+    assert hwnas("export", "run", "-o", "old2") == 0
+    assert "its arrays changed since the run started" in capsys.readouterr().err
 
 
 def test_reading_a_run_without_storage_creates_none(

@@ -338,6 +338,8 @@ def export(
         members = "member" if len(written) == 1 else "members"
         typer.echo(f"hwnas: note: the Pareto front has only {len(written)} {members}", err=True)
     after = _stamps(out)
+    if written and (note := read_config(written[0]).get("data", {}).get("note")):
+        typer.echo(f"hwnas: warning: no input standardisation in the export: {note}", err=True)
     for path in written:
         data = read_config(path)
         files = [path.name, data.get("weights"), data.get("onnx", {}).get("file")]

@@ -29,7 +29,7 @@ from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.components import latency_source
 from hwnas.experiments.config import ExperimentError, uses_dataset
 from hwnas.experiments.results import RunResults, load
-from hwnas.experiments.storage import DATASET_DIGEST, folder_for
+from hwnas.experiments.storage import DATASET_DIGEST, DATASET_SCALING, folder_for
 from hwnas.spaces import (
     Arch,
     SearchSpace,
@@ -299,7 +299,8 @@ def export_run(
     rows = _pick(results, top, trial)
     out_dir = Path(out_dir)
     dataset = results.config.dataset if uses_dataset(results.config) else None
-    data = data_record(dataset, results.study.user_attrs.get(DATASET_DIGEST))
+    attrs = results.study.user_attrs
+    data = data_record(dataset, attrs.get(DATASET_DIGEST), attrs.get(DATASET_SCALING))
     with (
         folder_for(out_dir, f"export folder {out_dir}"),
         tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp,
@@ -342,27 +343,28 @@ def _same(new: Path, old: Path) -> bool:
     return old.is_file() and old.read_bytes() == new.read_bytes()
 
 
-def data_record(dataset: str | None, digest: str | None = None) -> dict[str, Any] | None:
+def data_record(
+    dataset: str | None, digest: str | None = None, recorded: dict[str, list] | None = None
+) -> dict[str, Any] | None:
     """The run's dataset and the per-channel standardisation its inputs got in the search,
     which a deployed model's inputs need as well (None for a run without a dataset, such as
-    a benchmark table's). `digest`: the `npz_digest` the run stored of its `.npz` file; a file
-    that no longer has it gets no standardisation, only a note."""
+    a benchmark table's). `recorded`: the standardisation the run stored when it started
+    (of a `.npz`), used as it is; else it is read from the dataset, which for a `.npz` must
+    still have the `digest` the run stored (one changed or gone since gets no
+    standardisation, only a note)."""
     if not dataset:
         return None
-    try:
-        if digest is not None and npz_digest(dataset) != digest:
-            raise DatasetError(f"{dataset}: its arrays changed since the run started")
-        scaling = load_dataset(dataset).standardisation
-    except DatasetError as e:  # moved or changed since: the config still names it
-        return {"dataset": dataset, "standardisation": None, "note": f"not read at export: {e}"}
-    return {
-        "dataset": dataset,
-        "standardisation": {
-            "mean": list(scaling.mean),
-            "std": list(scaling.std),
-            "applied_as": "(x - mean[c]) / std[c] for each input channel c",
-        },
-    }
+    if recorded is None:
+        try:
+            if digest is not None and npz_digest(dataset) != digest:
+                raise DatasetError(f"{dataset}: its arrays changed since the run started")
+            scaling = load_dataset(dataset).standardisation
+        except DatasetError as e:  # moved or changed since: the config still names it
+            note = f"not read at export: {e}"
+            return {"dataset": dataset, "standardisation": None, "note": note}
+        recorded = {"mean": list(scaling.mean), "std": list(scaling.std)}
+    applied = "(x - mean[c]) / std[c] for each input channel c"
+    return {"dataset": dataset, "standardisation": {**recorded, "applied_as": applied}}
 
 
 def _export_one(

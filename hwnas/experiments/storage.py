@@ -37,7 +37,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from hwnas.evaluators.datasets import npz_digest
+from hwnas.evaluators.datasets import load_dataset, npz_digest
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.config import (
     ExperimentConfig,
@@ -63,6 +63,9 @@ KEY, ARCH, OUTCOME, REASON, DRIVER, ORIGIN = (
 #: outcomes of a trial; only "ok" and "failed" are evaluations, the rest are bookkeeping
 EVALUATED = ("ok", "failed")
 DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' digest
+#: study attribute: the per-channel standardisation of the .npz (mean and std lists), which
+#: export passes on even when the file has changed or gone since
+DATASET_SCALING = "hwnas_dataset_standardisation"
 LATENCY_DIGESTS = "hwnas_latency_digests"  # study attribute: {latency file: its sha256}
 RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
     "running",
@@ -577,6 +580,9 @@ class RunStore:
                 "arrays differ: new results would mix two datasets); restore it, or use a new "
                 "run_dir for the new data"
             )
+        if DATASET_SCALING not in self.study.user_attrs:
+            scaling = load_dataset(path).standardisation
+            self._recorded(DATASET_SCALING, {"mean": list(scaling.mean), "std": list(scaling.std)})
 
     def _check_same_latency(self) -> None:
         """Refuse to continue after the latency predictor or profile file changed (refitted,
