@@ -487,6 +487,13 @@ def test_bad_training_settings_are_refused_at_construction(space, setting, value
         TrainEvaluator(space, "digits", **{setting: value})
 
 
+def test_epochs_and_steps_together_are_refused(space):
+    """steps won without a word (the run reported 0.43 epochs for `epochs: 1, steps: 3`)."""
+    with pytest.raises(ValueError, match="^epochs and steps: give one of them"):
+        TrainEvaluator(space, "digits", epochs=1, steps=3)
+    assert TrainEvaluator(space, "digits").epochs == 10  # the default, when neither is given
+
+
 # -- zero-cost, latency, composition ---------------------------------------------------------
 def test_zero_cost_proxies_are_reported_and_deterministic(space):
     evaluator = ZeroCostEvaluator(space, "digits", batch_size=32)

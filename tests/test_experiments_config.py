@@ -266,24 +266,31 @@ def test_a_new_run_refuses_a_folder_of_other_files_and_a_seed_beyond_range(
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+@pytest.mark.skipif(
+    torch.cuda.is_available() or torch.backends.mps.is_available(),
+    reason="checks a machine without CUDA and MPS",
+)
 @pytest.mark.parametrize(
     ("evaluator", "said"),
     [
         (
             "dataset: digits\nevaluator: {name: train, settings: {train: {device: cuda}}}",
-            "evaluator.settings.train.device: 'cuda', but the evaluations run on this machine",
+            "evaluator.settings.train.device: 'cuda', but the evaluations run on this machine, "
+            "where torch cannot use cuda (",
+        ),
+        (
+            "dataset: digits\nevaluator: {name: zero_cost, settings: {zero_cost: {device: mps}}}",
+            "evaluator.settings.zero_cost.device: 'mps', but the evaluations run on this machine",
         ),
         (
             "evaluator: {name: latency, settings: {latency: {backend: torch-cuda, precision: "
             "fp32}}}\nobjectives: [{metric: latency_ms, direction: min}]",
             "evaluator.settings.latency.backend: 'torch-cuda', but the evaluations run on this "
-            "machine, which has no CUDA GPU (torch.cuda.is_available() is False); use "
-            "onnxruntime-cpu or torch-cpu",
+            "machine, where torch cannot use cuda (",
         ),
     ],
 )
-def test_a_cuda_device_this_machine_lacks_is_refused_at_start(
+def test_a_device_this_machine_lacks_is_refused_at_start(
     evaluator: str,
     said: str,
     tmp_path: Path,

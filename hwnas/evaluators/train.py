@@ -38,6 +38,7 @@ from hwnas.spaces import Arch, SearchSpace
 
 #: how many training samples `precise_bn` passes through the trained model at most
 PRECISE_BN_SAMPLES = 4096
+DEFAULT_EPOCHS = 10  # when neither epochs nor steps is given
 
 #: what a trained candidate reports besides its costs (`accuracy` is the validation accuracy)
 TRAINED_METRICS = (
@@ -95,7 +96,8 @@ class _Clock:
 
 
 class TrainEvaluator:
-    """Train each candidate from scratch for `epochs` (or `steps`) and report val/test accuracy.
+    """Train each candidate from scratch for `epochs` (default 10) or `steps`, not both, and
+    report val/test accuracy.
 
     `budget` in `evaluate` overrides `epochs` (fractions allowed: 0.5 trains half an epoch).
     `time_limit_s` bounds one evaluation (checked every step); `threads` is torch's intra-op
@@ -111,7 +113,7 @@ class TrainEvaluator:
         space: SearchSpace,
         dataset: str | Path | Dataset | None = None,
         *,
-        epochs: float = 10,
+        epochs: float | None = None,
         steps: int | None = None,
         batch_size: int = 64,
         lr: float = 3e-3,
@@ -124,9 +126,15 @@ class TrainEvaluator:
         device: str | None = None,
         precise_bn: bool = True,
     ):
+        if epochs is not None and steps is not None:  # steps would win without a word
+            raise ValueError(
+                "epochs and steps: give one of them (epochs counts passes over the training "
+                "split, steps the batches)"
+            )
+        epochs = DEFAULT_EPOCHS if epochs is None else epochs
         check_settings(
             [
-                ("epochs", epochs, epochs > 0 or steps is not None, "> 0"),
+                ("epochs", epochs, epochs > 0, "> 0"),
                 ("steps", steps, steps is None or steps > 0, "> 0"),
                 ("batch_size", batch_size, batch_size > 0, "> 0"),
                 ("lr", lr, lr > 0, "> 0"),

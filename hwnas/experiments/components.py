@@ -104,24 +104,21 @@ def check_executor(config: ExperimentConfig, address: str | None = None) -> None
 
 
 def _check_local_devices(config: ExperimentConfig) -> None:
-    """Every evaluation would fail on a CUDA device this machine lacks (a training device, or
-    the latency evaluator's `torch-cuda` backend); a cluster's workers (an address) may have
-    one, so only evaluations run here are checked."""
-    import torch
-
-    found = [] if torch.cuda.is_available() else _cuda_settings(config)
-    if found:
-        field, value, instead = found[0]
-        raise ExperimentError(
-            f"evaluator.settings.{field}: {value!r}, but the evaluations run on this machine, "
-            "which has no CUDA GPU (torch.cuda.is_available() is False); use "
-            f"{instead}, or a Ray cluster with GPU workers (--address)"
-        )
+    """Every evaluation would fail on a device this machine lacks (a training device such as
+    `cuda` or `mps`, or the latency evaluator's `torch-cuda` backend); a cluster's workers
+    (an address) may have it, so only evaluations run here are checked."""
+    for field, value, device, instead in _device_settings(config):
+        if why := _unusable(device):
+            raise ExperimentError(
+                f"evaluator.settings.{field}: {value!r}, but the evaluations run on this "
+                f"machine, where torch cannot use {device} ({why}); use {instead}, or a Ray "
+                "cluster whose workers have it (--address)"
+            )
 
 
-def _cuda_settings(config: ExperimentConfig) -> list[tuple[str, str, str]]:
-    """(setting, value, the CPU values to use instead) of each evaluator setting that runs
-    the evaluations on a CUDA GPU."""
+def _device_settings(config: ExperimentConfig) -> list[tuple[str, str, str, str]]:
+    """(setting, value, the torch device it runs the evaluations on, the values to use
+    instead) of each evaluator setting that picks a device other than the CPU."""
     import torch
 
     settings, found = config.evaluator.settings, []
@@ -131,12 +128,23 @@ def _cuda_settings(config: ExperimentConfig) -> list[tuple[str, str, str]]:
             kind = torch.device(device).type if device is not None else "cpu"
         except (RuntimeError, TypeError, ValueError):
             continue  # not a device name at all: the evaluator says so
-        if kind == "cuda":
-            found.append((f"{name}.device", device, "cpu"))
+        if kind != "cpu":
+            found.append((f"{name}.device", device, device, "cpu"))
     backend = settings.get("latency", {}).get("backend")
     if "latency" in config.evaluator.names and backend == "torch-cuda":
-        found.append(("latency.backend", backend, "onnxruntime-cpu or torch-cpu"))
+        found.append(("latency.backend", backend, "cuda", "onnxruntime-cpu or torch-cpu"))
     return found
+
+
+def _unusable(device: str) -> str | None:
+    """Why torch cannot place a tensor on `device` on this machine, or None where it can."""
+    import torch
+
+    try:
+        torch.empty(0, device=device)
+    except Exception as e:  # noqa: BLE001 - each backend fails its own way (assert, not built...)
+        return str(e).splitlines()[0][:120]
+    return None
 
 
 def make_executor(config: ExperimentConfig, evaluator, address: str | None = None):
