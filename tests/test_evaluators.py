@@ -240,8 +240,14 @@ def test_bad_npz_files_are_rejected_safely(tmp_path):
         x_test=np.zeros((2, 1, 40)),
         y_test=np.array([0, 1]),
     )
-    with pytest.raises(DatasetError, match=r"labels run up to 12 but y_train has no \[3, 4, 5\]"):
+    with pytest.raises(
+        DatasetError, match=r"labels run up to 12 \(in y_train\) but y_train has no \[3, 4, 5\]"
+    ):
         load_dataset(labels)
+    y = {"y_train": np.array([0, 1, 0, 1]), "y_test": np.array([0, 7])}  # y_test's label
+    test_only = _write_npz(tmp_path / "test_only.npz", **{**np.load(labels), **y})
+    with pytest.raises(DatasetError, match=r"up to 7 \(in y_test\) but y_train has no \[2, 3"):
+        load_dataset(test_only)
     for y, problem in (
         (np.array([0.5, 1.5, 0.0, 1.0]), "y_train holds fractional values, not whole class"),
         (np.array([0, 1, -1, 1]), "y_train holds negative values"),

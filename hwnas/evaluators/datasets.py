@@ -462,9 +462,10 @@ def _check_labels(name: str, arrays: Arrays) -> None:
             f"dataset {name!r}: y_train holds one class only ({trained[0]}); a classifier "
             "needs two or more"
         )
-    labels = [arrays[f"y_{split}"] for split in SPLITS if f"y_{split}" in arrays]
-    classes = int(max(y.max() for y in labels)) + 1
+    labels = {f"y_{split}": arrays[f"y_{split}"] for split in SPLITS if f"y_{split}" in arrays}
+    classes = int(max(y.max() for y in labels.values())) + 1
     if len(trained) < classes:
+        where = [name for name, y in labels.items() if int(y.max()) == classes - 1]
         known = set(trained.tolist())
         lacking = (k for k in range(classes) if k not in known)
         shown = [next(lacking) for _ in range(min(3, classes - len(trained)))]
@@ -472,7 +473,8 @@ def _check_labels(name: str, arrays: Arrays) -> None:
         more = f" and {left} more" if left else ""
         raise DatasetError(
             f"dataset {name!r}: labels must be the class indices 0..C-1, each in y_train; "
-            f"labels run up to {classes - 1} but y_train has no {shown}{more}; number the "
+            f"labels run up to {classes - 1} (in {', '.join(where)}) but y_train has no "
+            f"{shown}{more}; number the "
             "classes from 0 (e.g. np.unique(y, return_inverse=True)[1] over all labels)"
         )
 
