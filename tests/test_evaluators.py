@@ -184,6 +184,11 @@ def test_image_layouts_get_their_own_fix(tmp_path):
     flat = _write_npz(tmp_path / "flat.npz", **{f"x_{s}": a[:, 0] for s, a in x.items()}, **y)
     with pytest.raises(DatasetError, match=r"no channel axis: add one, x\[:, None\]"):
         load_dataset(flat).check_fits(space)
+    series = _write_npz(  # 1-D series without a channel axis: (N, L)
+        tmp_path / "series.npz", **{f"x_{s}": a[:, 0, 0] for s, a in x.items()}, **y
+    )
+    with pytest.raises(DatasetError, match=r"without a channel axis get one with x\[:, None\]"):
+        load_dataset(series)
 
 
 def test_a_class_count_unlike_the_spaces_is_refused(tmp_path):

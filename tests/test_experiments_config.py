@@ -83,7 +83,15 @@ HOSTILE = {
             "dataset: mnist1d\nevaluator: {name: zero_cost, settings: {zero_cost: "
             "{dataset: digits}}}",
         ),
-        "evaluator.settings.zero_cost.dataset: name the dataset once, as the top-level",
+        "evaluator 'zero_cost': 'dataset' is not one of its settings: hwnas passes the "
+        "experiment's own (dataset: at the top level of the file)",
+    ),
+    "a misspelt train setting, the list of settings leaving out the dataset": (
+        VALID.replace(
+            "evaluator: tabular",
+            "dataset: mnist1d\nevaluator: {name: train, settings: {train: {epoch: 1}}}",
+        ),
+        "has no setting 'epoch' (did you mean 'epochs'?); its settings: epochs, steps,",
     ),
     # no setting means them, and the run's stored experiment (JSON) cannot hold them: an
     # infinite epoch count left a run folder that refused the corrected file

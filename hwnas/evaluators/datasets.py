@@ -99,7 +99,7 @@ class Dataset:
         if len(shape) in (2, 3):
             fix = f"it needs a space of {len(shape) - 1}-D inputs"
             if len(shape) == len(expected) - 1:
-                fix += " (or, if it has no channel axis, add one: x[:, None])"
+                fix += " (or, if its axes are height and width without channels: x[:, None])"
             return fix
         return "spaces take (N, channels, length) or (N, channels, height, width) inputs"
 
@@ -343,9 +343,10 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
             raise DatasetError(f"dataset {name!r}: {field} has no samples")
         if field.startswith("x_"):
             if a.ndim < 3:
+                hint = "; series without a channel axis get one with x[:, None]" * (a.ndim == 2)
                 raise DatasetError(
                     f"dataset {name!r}: {field} has shape {a.shape}; expected (N, channels, "
-                    "length) or (N, channels, height, width)"
+                    f"length) or (N, channels, height, width){hint}"
                 )
             if not np.isfinite(a).all():
                 raise DatasetError(f"dataset {name!r}: {field} has NaN or infinite values")

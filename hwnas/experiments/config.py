@@ -167,7 +167,9 @@ class EvaluatorConfig(_Strict):
                 f"settings for evaluators not in name: {sorted(unknown)} (name is {names})"
             )
         for name, settings in v.items():
-            check_settings_of(f"evaluator {name!r}", evaluator_class(name), settings, ("space",))
+            # the data users' dataset is the top-level one, which the run records and checks
+            given = ("space", "dataset") if name in DATA_USERS else ("space",)
+            check_settings_of(f"evaluator {name!r}", evaluator_class(name), settings, given)
         return v
 
 
@@ -339,17 +341,12 @@ class ExperimentConfig(_Strict):
     def _one_named_dataset(self) -> None:
         """The evaluators that run candidates on data take the top-level `dataset`, which the
         run records (export passes on its standardisation) and checks for changes on resume;
-        no silent default, and no second dataset in their settings."""
+        no silent default (a dataset in their settings is refused with the settings)."""
         for name in [n for n in self.evaluator.names if n in DATA_USERS]:
             if self.dataset is None:
                 raise ValueError(
                     f"dataset: the {name} evaluator runs candidates on data; name it "
                     "(dataset: mnist1d, digits, a .npz file, ...)"
-                )
-            if "dataset" in self.evaluator.settings.get(name, {}):
-                raise ValueError(
-                    f"evaluator.settings.{name}.dataset: name the dataset once, as the "
-                    "top-level `dataset`, which the run records and checks for changes"
                 )
 
     def _one_latency_target(self) -> None:
