@@ -375,7 +375,8 @@ def test_the_supernet_trains_on_the_experiments_dataset_only(
 def test_the_experiments_dataset_named_again_in_the_settings_is_the_same_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A relative path in both places is one file (the experiment's own is made absolute)."""
+    """A relative path in both places is one file (the experiment's own is made absolute;
+    `~/` is the home folder, as in a shell)."""
     import numpy as np
 
     from hwnas.evaluators import load_dataset
@@ -387,6 +388,10 @@ def test_the_experiments_dataset_named_again_in_the_settings_is_the_same_one(
         **{f"{xy}_{s}": getattr(digits, f"{xy}_{s}") for xy in "xy" for s in ("train", "test")},
     )
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~/data.npz is that file too
+    text = VALID.replace("evaluator: tabular", "dataset: ~/data.npz\nevaluator: train")
+    home = parse_experiment(text).with_absolute_inputs(ROOT)
+    assert home.dataset == str(tmp_path / "data.npz")
     config = parse_experiment(
         f"name: d\nspace: {Path(__file__).parent / 'data' / 'tiny2d.yaml'}\ndataset: data.npz\n"
         "evaluator: zero_cost\nobjectives: [{metric: accuracy, direction: max}]\n"

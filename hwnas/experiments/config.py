@@ -401,15 +401,17 @@ class ExperimentConfig(_Strict):
         benchmark table, a latency predictor or profile) named by absolute paths when they
         are files relative to `base`, so that the run directory's copy of the experiment
         reads the same files whichever directory `hwnas status`, `pareto` or `export` runs in.
-        Names of built-ins, absolute paths and missing files stay as written (a missing file
-        is then reported under the name the user gave). An unset `benchmark` of the tabular
-        evaluator becomes the table it finds ($HWNAS_BENCHDATA, else the default folder),
-        which can differ between a run's start and its resume: named, it is recorded and
-        checked like any input."""
+        Names of built-ins, absolute paths (`~/` expanded) and missing files stay as written
+        (a missing file is then reported under the name the user gave). An unset `benchmark` of
+        the tabular evaluator becomes the table it finds ($HWNAS_BENCHDATA, else the default
+        folder), which can differ between a run's start and its resume: named, it is recorded
+        and checked like any input."""
 
         def absolute(value: str | None) -> str | None:
-            if not value or not Path(value).suffix or Path(value).is_absolute():
+            if not value or not Path(value).suffix:
                 return value
+            if (home := Path(value).expanduser()).is_absolute():  # ~/data.npz as a shell has it
+                return str(home)
             path = base / value
             return str(path.resolve()) if path.is_file() else value
 
