@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -165,6 +166,13 @@ class ZeroCostEvaluator:
             ]
         )
         check_device(device)
+        if n < batch_size * batches:  # proxy values depend on the batch size
+            warnings.warn(
+                f"dataset {self.dataset.name!r}: its {n} training samples are fewer than "
+                f"batch_size {batch_size} x batches {batches}, so the proxies score "
+                f"{'a batch' if batches == 1 else 'batches'} of fewer samples",
+                stacklevel=2,
+            )
         self.proxies = [p for p in proxies if p != "params"]
         self.batch_size, self.batches, self.seed = batch_size, batches, seed
         self.threads, self.device = threads, device
