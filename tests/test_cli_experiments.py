@@ -314,8 +314,8 @@ def test_a_run_refuses_a_dataset_file_whose_contents_changed(
     exp = tmp_path / "exp.yaml"
     text = (
         "name: npz\nspace: {name: conv1d, classes: 3}\ndataset: data.npz\n"
-        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow]}}}\n"
-        "objectives: [{metric: zc_synflow, direction: max}]\nsearcher: random\n"
+        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow], batch_size: "
+        "16}}}\nobjectives: [{metric: zc_synflow, direction: max}]\nsearcher: random\n"
         f"executor: {{kind: local}}\nevaluations: 2\nrun_dir: {tmp_path / 'run'}\n"
     )
     exp.write_text(text)

@@ -604,20 +604,22 @@ def test_drivers_starting_a_new_sqlite_run_at_once_all_open_it(tmp_path: Path) -
 def test_the_latency_gap_warning_is_for_searchers_that_can_propose_unpriced_blocks(capsys):
     """The differentiable example's fp32 profile cannot price the int8 blocks of `conv1d`,
     but its searcher proposes only fp32 ones: a warning there would be wrong."""
+    from hwnas.experiments.components import latency_predictor
     from hwnas.experiments.config import load_experiment
     from hwnas.experiments.run import _say_latency_gaps
 
     root = Path(__file__).resolve().parents[1]
     example = load_experiment(root / "examples" / "differentiable.yaml").with_absolute_inputs(root)
     space = make_space(example)
-    _say_latency_gaps(example, space)
+    table = latency_predictor(example, space)
+    _say_latency_gaps(example, space, table)
     assert capsys.readouterr().err == ""
     evolving = example.model_copy(
         update={
             "searcher": example.searcher.model_copy(update={"name": "evolution", "settings": {}})
         }
     )
-    _say_latency_gaps(evolving, space)
+    _say_latency_gaps(evolving, space, table)
     assert "not at fp16, int8, w4a8, which space 'conv1d' also offers" in capsys.readouterr().err
 
 
