@@ -58,6 +58,21 @@ def device_of(device: str | None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
+def device_problem(device: torch.device) -> str | None:
+    """Why torch cannot run on `device` on this machine, or None where it can. A CUDA device
+    is counted without starting CUDA (which would take GPU memory in a process that only
+    checks); others are asked to hold an empty tensor."""
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = device.index or 0
+        return None if index < count else f"no such CUDA device here, {count} visible"
+    try:
+        torch.empty(0, device=device)
+    except Exception as e:  # noqa: BLE001 - each backend fails its own way (assert, not built...)
+        return str(e).splitlines()[0][:120]
+    return None
+
+
 def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
     """Refuse the first `(setting, value, ok, rule)` that is not ok, naming it: a bad setting
     stops the evaluator being built instead of failing every candidate one by one."""

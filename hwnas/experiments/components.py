@@ -107,8 +107,10 @@ def _check_local_devices(config: ExperimentConfig) -> None:
     """Every evaluation would fail on a device this machine lacks (a training device such as
     `cuda` or `mps`, or the latency evaluator's `torch-cuda` backend); a cluster's workers
     (an address) may have it, so only evaluations run here are checked."""
+    from hwnas.evaluators.train import device_problem
+
     for field, value, device, instead in _device_settings(config):
-        if why := _unusable(device):
+        if why := device_problem(device):
             raise ExperimentError(
                 f"evaluator.settings.{field}: {value!r}, but the evaluations run on this "
                 f"machine, where torch cannot use {device} ({why}); use {instead}, or a Ray "
@@ -116,7 +118,7 @@ def _check_local_devices(config: ExperimentConfig) -> None:
             )
 
 
-def _device_settings(config: ExperimentConfig) -> list[tuple[str, str, str, str]]:
+def _device_settings(config: ExperimentConfig) -> list[tuple[str, str, Any, str]]:
     """(setting, value, the torch device it runs the evaluations on, the values to use
     instead) of each evaluator setting that picks a device other than the CPU."""
     import torch
@@ -125,26 +127,16 @@ def _device_settings(config: ExperimentConfig) -> list[tuple[str, str, str, str]
     for name in DATA_USERS:
         device = settings.get(name, {}).get("device")
         try:
-            kind = torch.device(device).type if device is not None else "cpu"
+            parsed = torch.device(device if device is not None else "cpu")
         except (RuntimeError, TypeError, ValueError):
             continue  # not a device name at all: the evaluator says so
-        if kind != "cpu":
-            found.append((f"{name}.device", device, device, "cpu"))
+        if parsed.type != "cpu":
+            found.append((f"{name}.device", device, parsed, "cpu"))
     backend = settings.get("latency", {}).get("backend")
     if "latency" in config.evaluator.names and backend == "torch-cuda":
-        found.append(("latency.backend", backend, "cuda", "onnxruntime-cpu or torch-cpu"))
+        cuda = torch.device("cuda")
+        found.append(("latency.backend", backend, cuda, "onnxruntime-cpu or torch-cpu"))
     return found
-
-
-def _unusable(device: str) -> str | None:
-    """Why torch cannot place a tensor on `device` on this machine, or None where it can."""
-    import torch
-
-    try:
-        torch.empty(0, device=device)
-    except Exception as e:  # noqa: BLE001 - each backend fails its own way (assert, not built...)
-        return str(e).splitlines()[0][:120]
-    return None
 
 
 def make_executor(config: ExperimentConfig, evaluator, address: str | None = None):
