@@ -571,6 +571,11 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         ),
         (dict(device="gpu"), "device 'gpu'"),
         (dict(device=f"cuda:{torch.cuda.device_count()}"), "no such CUDA device"),
+        pytest.param(
+            dict(device="mps"),
+            "device 'mps': .*; use device: cpu",
+            marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="an Apple GPU"),
+        ),
     ],
 )
 def test_bad_settings_are_refused_when_the_searcher_is_built(space, lut, settings, message):

@@ -34,6 +34,7 @@ from hwnas.evaluators.failures import (
     failure_reason,
 )
 from hwnas.evaluators.metrics import Metrics
+from hwnas.predictors.backends import torch_device
 from hwnas.spaces import Arch, SearchSpace
 
 #: how many training samples `precise_bn` passes through the trained model at most
@@ -53,26 +54,6 @@ TRAINED_METRICS = (
 )
 
 
-def device_of(device: str | None) -> torch.device:
-    """The torch device to run on: the one named, else CUDA when present, else the CPU."""
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
-def device_problem(device: torch.device) -> str | None:
-    """Why torch cannot run on `device` on this machine, or None where it can. A CUDA device
-    is counted without starting CUDA (which would take GPU memory in a process that only
-    checks); others are asked to hold an empty tensor."""
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = device.index or 0
-        return None if index < count else f"no such CUDA device here, {count} visible"
-    try:
-        torch.empty(0, device=device)
-    except Exception as e:  # noqa: BLE001 - each backend fails its own way (assert, not built...)
-        return str(e).splitlines()[0][:120]
-    return None
-
-
 def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
     """Refuse the first `(setting, value, ok, rule)` that is not ok, naming it: a bad setting
     stops the evaluator being built instead of failing every candidate one by one."""
@@ -81,16 +62,6 @@ def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
         if not ok or not finite:
             also = "" if finite else " and finite"
             raise ValueError(f"{setting} must be {rule}{also}, not {value!r}")
-
-
-def check_device(device: str | None) -> None:
-    """Refuse a device name torch cannot parse (`gpu`); whether the device is present is for
-    the worker that runs the evaluation to find out."""
-    if device is not None:
-        try:
-            torch.device(device)
-        except (RuntimeError, ValueError) as e:
-            raise ValueError(f"device {device!r}: {e}") from None
 
 
 @dataclass
@@ -162,7 +133,7 @@ class TrainEvaluator:
                 ("precise_bn", precise_bn, isinstance(precise_bn, bool), "true or false"),
             ]
         )
-        check_device(device)
+        torch_device(device)  # a name torch cannot parse is refused here
         self.space = space
         self.dataset = resolve_dataset(dataset, space)
         for caveat in validation_caveats(self.dataset):
@@ -220,7 +191,7 @@ class TrainEvaluator:
 
     def _train(self, arch: Arch, budget: float | None) -> dict[str, float]:
         clock = _Clock(self.time_limit_s)
-        device = device_of(self.device)
+        device = torch_device(self.device)
         torch.manual_seed(self.seed)
         model = self.space.build(arch).to(device)
         data = self.dataset

@@ -36,7 +36,8 @@ from hwnas.evaluators.failures import (
     failure_reason,
 )
 from hwnas.evaluators.metrics import Metrics
-from hwnas.evaluators.train import check_device, check_settings, device_of
+from hwnas.evaluators.train import check_settings
+from hwnas.predictors.backends import torch_device
 from hwnas.spaces import Arch, SearchSpace, set_fake_quant
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -165,7 +166,7 @@ class ZeroCostEvaluator:
                 ("threads", threads, threads is None or threads >= 1, ">= 1 or None"),
             ]
         )
-        check_device(device)
+        torch_device(device)  # a name torch cannot parse is refused here
         if n < batch_size * batches:  # proxy values depend on the batch size
             warnings.warn(
                 f"dataset {self.dataset.name!r}: its {n} training samples are fewer than "
@@ -200,7 +201,7 @@ class ZeroCostEvaluator:
             costs = cost_metrics(self.space, arch)
             if self.threads:
                 torch.set_num_threads(self.threads)
-            device = device_of(self.device)
+            device = torch_device(self.device)
             batches = self._batches(device)
             scores = {"zc_params": costs["params"]}
             for name in self.proxies:

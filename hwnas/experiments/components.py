@@ -107,7 +107,7 @@ def _check_local_devices(config: ExperimentConfig) -> None:
     """Every evaluation would fail on a device this machine lacks (a training device such as
     `cuda` or `mps`, or the latency evaluator's `torch-cuda` backend); a cluster's workers
     (an address) may have it, so only evaluations run here are checked."""
-    from hwnas.evaluators.train import device_problem
+    from hwnas.predictors.backends import device_problem
 
     for field, value, device, instead in _device_settings(config):
         if why := device_problem(device):

@@ -34,6 +34,35 @@ PrecisionSpec = str | Mapping[str, str]
 FLOAT_PRECISIONS = ("fp32", "fp16")
 
 
+def torch_device(name: str | None) -> torch.device:
+    """The torch device `name` names (`cpu`, `cuda:1`, ...), else CUDA when present, else the
+    CPU. A name torch cannot parse (`gpu`) is a ValueError naming it, so a setting is refused
+    where it is read rather than where the first model moves."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(name, str):
+        raise ValueError(f"device must be a name such as 'cpu' or 'cuda:0', not {name!r}")
+    try:
+        return torch.device(name)
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise ValueError(f"device {name!r}: {e}") from None
+
+
+def device_problem(device: torch.device) -> str | None:
+    """Why torch cannot run on `device` on this machine, or None where it can. A CUDA device
+    is counted without starting CUDA (which would take GPU memory in a process that only
+    checks); others are asked to hold an empty tensor."""
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = device.index or 0
+        return None if index < count else f"no such CUDA device here, {count} visible"
+    try:
+        torch.empty(0, device=device)
+    except Exception as e:  # noqa: BLE001 - each backend fails its own way (assert, not built...)
+        return str(e).splitlines()[0][:120]
+    return None
+
+
 class BackendError(RuntimeError):
     """A backend cannot run this model or precision; the message names the backend and cause."""
 

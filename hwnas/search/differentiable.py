@@ -62,6 +62,7 @@ import torch
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
+from hwnas.predictors.backends import device_problem, torch_device
 from hwnas.search.base import PASSED, Searcher, number_setting
 from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
@@ -231,22 +232,11 @@ def latency_model(source: Any, space: SearchSpace) -> BlockLatencyModel | None:
 
 def search_device(device: str | None) -> torch.device:
     """The device the supernet trains on (CUDA when present, by default). A name torch cannot
-    parse, or a GPU this machine lacks, is refused here rather than deep in the first search
-    (the searcher trains in this process, so the device must be here)."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, str):
-        raise ValueError(f"device must be a name such as 'cpu' or 'cuda:0', not {device!r}")
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError, TypeError) as e:
-        raise ValueError(f"device {device!r}: {e}") from None
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if parsed.type == "cuda" and (parsed.index or 0) >= count:
-        raise ValueError(
-            f"device {device!r}: no such CUDA device on this machine ({count} visible); "
-            "use device: cpu"
-        )
+    parse, or a device this machine lacks, is refused here rather than deep in the first
+    search (the searcher trains in this process, so the device must be here)."""
+    parsed = torch_device(device)
+    if why := device_problem(parsed):
+        raise ValueError(f"device {device!r}: {why}; use device: cpu")
     return parsed
 
 
