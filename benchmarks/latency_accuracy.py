@@ -47,6 +47,25 @@ def additivity(measured: np.ndarray, summed: np.ndarray) -> dict:
     }
 
 
+def learning_curve(learned, archs, measured: np.ndarray, sizes: list[int]) -> dict:
+    """Held-out Kendall tau and share within +-10 % of the learned predictor with and without
+    its table, fitted on the first n of its training networks, for each n."""
+    train_archs, train_y = learned.train_data
+    curve = {}
+    for n in sizes:
+        fitted = {
+            "learned": type(learned)(learned.space, learned.lut),
+            "learned_without_table": type(learned)(learned.space),
+        }
+        curve[n] = {}
+        for name, predictor in fitted.items():
+            scores = latency_accuracy(
+                measured, predictor.fit(train_archs[:n], train_y[:n]).predict(archs)
+            )
+            curve[n][name] = _rounded({k: scores[k] for k in ("kendall_tau", "within_10pct")})
+    return curve
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", required=True, help="profile with parts and whole archs")
@@ -56,6 +75,13 @@ def main() -> None:
         help="profile of held-out whole archs, or N: the last N whole archs of --profile",
     )
     ap.add_argument("--parts", default=None, help="profile whose parts form the table")
+    ap.add_argument(
+        "--curve",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also fit both learned predictors on the first N training networks, for each N",
+    )
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
     train = read_profile(args.profile)
@@ -99,6 +125,7 @@ def main() -> None:
         ),
         "additivity_plain_sum": additivity(all_measured, plain.predict(all_archs)),
         "additivity_overhead_corrected": additivity(all_measured, lut.predict(all_archs)),
+        "learning_curve": learning_curve(learned, archs, measured, args.curve),
         "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
     }
     text = json.dumps(record, indent=2)

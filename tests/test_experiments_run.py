@@ -245,8 +245,9 @@ def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path, ray_temp_dir: Path) 
         time.sleep(0.2)
     assert driver.poll() is None, driver.stderr.read()
     driver.send_signal(signal.SIGTERM)
-    assert driver.wait(timeout=120) == 143
+    code = driver.wait(timeout=120)
     said = driver.stderr.read()
+    assert code == 143, said
     assert f"hwnas: terminated; resume with: hwnas search {exp} --resume" in said
     assert "Started a local Ray instance" not in said  # --quiet: no notes of Ray's either
     outcomes = [outcome_of(t) for t in trials_of(run_dir)]

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -592,8 +593,22 @@ def test_learned_without_a_table_fits_on_costs_and_encoding(space, profile_path)
     np.testing.assert_allclose(predictor.predict(archs), y, rtol=0.15)  # it learned them
     with pytest.raises(PredictorError, match="latencies"):
         predictor.fit(archs, y[:-1])
-    with pytest.raises(PredictorError, match="at least 5"):
-        predictor.fit(archs[:2], y[:2])
+    with pytest.raises(PredictorError, match="without a lookup table needs at least 8"):
+        predictor.fit(archs[:7], y[:7])  # its trees could not split: one prediction for all
+
+
+def test_learned_without_a_table_on_few_networks_warns_and_its_file_loads_quietly(space, tmp_path):
+    archs = [space.sample(seed) for seed in range(8)]
+    y = [space.cost(a).macs / 1e6 + 0.1 for a in archs]
+    with pytest.warns(UserWarning, match="fitted on only 8 networks: below about 100"):
+        predictor = get_predictor("learned", space).fit(archs, y)
+    assert len(set(predictor.predict(archs))) > 1  # 8 is enough to split on
+    predictor.save(tmp_path / "few.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said when it was fitted, not at every load
+        np.testing.assert_allclose(
+            load_predictor(tmp_path / "few.json").predict(archs), predictor.predict(archs)
+        )
 
 
 # -- CLI ----------------------------------------------------------------------------------------

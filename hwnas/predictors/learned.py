@@ -22,6 +22,8 @@ another model is refit with this version's model and defaults.
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,6 +42,10 @@ from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import Arch, SearchSpace
 
 MIN_TRAINING_ARCHS = 5
+# below this many networks boosting without a table ranks unseen ones poorly (held-out Kendall
+# tau about 0.3 at 20 networks, 0.4-0.5 at 50, 0.5-0.75 at 100; calibrating a table 0.86-0.94
+# from 10 on: docs/benchmarks.md, "learning curve")
+FEW_NETWORKS_WITHOUT_TABLE = 100
 # calibration groups: per stage, width, mixer and precision, or without the width
 GROUPINGS = ("width", "mixer")
 # Huber loss on relative errors (epsilon: where it turns linear, in robust standard deviations)
@@ -110,11 +116,26 @@ class LearnedPredictor(LatencyPredictor):
         return np.stack(rows).astype(float)
 
     def fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> LearnedPredictor:
+        """Fit on measured whole networks; warns when, without a table, they are too few for
+        its predictions to rank unseen networks (they are used anyway)."""
+        self._fit(archs, latencies)
+        if self.lut is None and len(self._train_archs) < FEW_NETWORKS_WITHOUT_TABLE:
+            warnings.warn(
+                f"the learned predictor without a lookup table is fitted on only "
+                f"{len(self._train_archs)} networks: below about {FEW_NETWORKS_WITHOUT_TABLE} "
+                "it ranks unseen networks poorly (held-out Kendall tau about 0.3 at 20 "
+                "networks); give it a table (a profile with parts, or --parts) or measure more",
+                stacklevel=2,
+            )
+        return self
+
+    def _fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> None:
         y = check_training_data(archs, latencies)
-        if len(y) < MIN_TRAINING_ARCHS:
+        needed = MIN_TRAINING_ARCHS if self.lut is not None else self._boosting_minimum()
+        if len(y) < needed:
             raise PredictorError(
-                f"the learned predictor needs at least {MIN_TRAINING_ARCHS} measured "
-                f"architectures, got {len(y)}"
+                f"the learned predictor {'' if self.lut else 'without a lookup table '}needs "
+                f"at least {needed} measured architectures, got {len(y)}"
             )
         archs = [self.space.validate(a) for a in archs]
         if self.lut is not None:
@@ -123,7 +144,16 @@ class LearnedPredictor(LatencyPredictor):
             model = GradientBoostingRegressor(**self.hyperparameters)
             self._model = model.fit(self.features(archs), np.log(y))
         self._train_archs, self._train_latencies = list(archs), [float(v) for v in y]
-        return self
+
+    def _boosting_minimum(self) -> int:
+        """The fewest networks from which boosting's trees can split at all (each tree sees a
+        `subsample` of them and every leaf needs `min_samples_leaf`): below it every network
+        would get the same prediction."""
+        leaf = self.hyperparameters.get("min_samples_leaf", 1)
+        subsample = self.hyperparameters.get("subsample", 1.0)
+        if not isinstance(leaf, int) or not isinstance(subsample, float | int) or subsample <= 0:
+            return MIN_TRAINING_ARCHS  # scikit-learn names a bad value itself
+        return max(MIN_TRAINING_ARCHS, math.ceil(2 * leaf / subsample))
 
     def _calibrate(self, archs: list[Arch], y: np.ndarray) -> tuple[str, dict[str, float]]:
         """The grouping (with or without the stage width) that predicts the training networks
@@ -173,7 +203,8 @@ class LearnedPredictor(LatencyPredictor):
         hyperparameters = data["hyperparameters"] if same_model else None
         predictor = cls(space, lut, hyperparameters, data.get("source", ""))
         archs = [Arch.from_dict(a) for a in data["train"]["archs"]]
-        return predictor.fit(archs, data["train"]["latencies_ms"])
+        predictor._fit(archs, data["train"]["latencies_ms"])  # warned of when it was fitted
+        return predictor
 
 
 def _fit_groups(grouped, y: np.ndarray, hyperparameters) -> dict[str, float]:
