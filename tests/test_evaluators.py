@@ -112,6 +112,8 @@ def test_settings_every_candidate_would_fail_on_are_refused_at_start(space):
         get_evaluator("train", space, dataset="digits", epochs=math.inf)
     with pytest.raises(ValueError, match="seed must be >= 0, not -1"):
         get_evaluator("train", space, dataset="digits", seed=-1)
+    with pytest.raises(ValueError, match="epochs must be > 0, not 0$"):  # as a config reads it
+        get_evaluator("train", space, dataset="digits", epochs=0.0)
 
 
 def test_a_refused_setting_names_the_evaluator_of_a_composite():

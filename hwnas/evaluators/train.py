@@ -61,7 +61,9 @@ def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
         finite = not isinstance(value, float) or math.isfinite(value)  # inf passes "> 0"
         if not ok or not finite:
             also = "" if finite else " and finite"
-            raise ValueError(f"{setting} must be {rule}{also}, not {value!r}")
+            # a config reads `epochs: 0` as 0.0: shown as written
+            shown = f"{value:g}" if isinstance(value, float) else repr(value)
+            raise ValueError(f"{setting} must be {rule}{also}, not {shown}")
 
 
 @dataclass
