@@ -795,7 +795,7 @@ def test_resources_ray_lacks_are_refused_before_the_run_directory_gets_a_storage
     exp = latency_experiment(tmp_path, "[fp32]")
     exp.write_text(exp.read_text() + "executor: {kind: ray, resources: {tpu_v9: 1}}\n")
     assert hwnas("search", str(exp), "--quiet") == 1
-    assert "hwnas: error: executor: resources: an evaluation needs" in capsys.readouterr().err
+    assert "exp.yaml: line 9: executor: resources: an evaluation needs" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # no empty directory that looks like a run
 
 
@@ -1008,7 +1008,7 @@ def test_a_complete_run_started_again_starts_no_executor(
     assert "evaluations: 8 of 8" in capsys.readouterr().out
     exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
     assert hwnas("search", str(exp), "--quiet") == 1  # now it has work: the executor is made
-    assert "hwnas: error: executor: resources: an evaluation needs" in capsys.readouterr().err
+    assert "exp.yaml: line 9: executor: resources: an evaluation needs" in capsys.readouterr().err
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 8 of 9" in capsys.readouterr().out  # nothing lost
 

@@ -415,3 +415,54 @@ def test_writing_out_a_default_setting_is_the_same_experiment() -> None:
     assert restated.effective_data() == plain.effective_data()
     other = text.replace("    precisions: [fp32]\n", "    precisions: [fp32]\n    batch_size: 64\n")
     assert parse_experiment(other).effective_data() != plain.effective_data()
+
+
+@pytest.mark.parametrize(
+    "section, text, expected",
+    [
+        (
+            "evaluator",
+            "evaluator:\n  name: train\n  settings:\n    train:\n      lr: 0.01\n      epochs: 0\n",
+            "exp.yaml: line 6: evaluator: train: epochs must be > 0, not 0",
+        ),
+        (
+            "evaluator",  # a composite names the part whose setting it is
+            "evaluator:\n  name: [train, zero_cost]\n  settings:\n    zero_cost:\n"
+            "      batch_size: 1\n",
+            "exp.yaml: line 5: evaluator: zero_cost: batch_size must be >= 2, not 1",
+        ),
+        (
+            "searcher",
+            "searcher:\n  name: evolution\n  settings:\n    population_size: 10\n"
+            "    tournament_size: 50\n",
+            "exp.yaml: line 5: searcher: tournament_size must be an integer <= 10, not 50",
+        ),
+        (
+            "evaluator",  # the experiment's dataset, which the evaluator is given
+            "evaluator: train\nspace: conv1d\n",
+            "exp.yaml: line 4: evaluator: dataset 'digits': x_train has shape",
+        ),
+        (
+            "searcher",  # a problem of no one setting: the searcher's line
+            "searcher:\n  name: evolution\nobjectives: [{metric: accuracy, direction: max},\n"
+            "  {metric: params, direction: min}]\n",
+            "exp.yaml: line 1: searcher: searcher 'evolution' optimises one objective",
+        ),
+    ],
+)
+def test_a_setting_refused_after_parsing_names_its_line(
+    section: str, text: str, expected: str
+) -> None:
+    """Settings are checked by the evaluator or searcher they build, after the file parsed:
+    the error still names the file and the setting's line."""
+    from hwnas.experiments.components import make_evaluator, make_searcher, make_space
+
+    rest = "name: t\ndataset: digits\nevaluations: 2\nrun_dir: runs/t\n"
+    rest += "" if "objectives:" in text else "objectives: [{metric: accuracy, direction: max}]\n"
+    rest += "" if "space:" in text else f"space: {Path(__file__).parent / 'data' / 'tiny2d.yaml'}\n"
+    rest += "searcher: random\n" if section == "evaluator" else "evaluator: train\n"
+    config = parse_experiment(text + rest, "exp.yaml")
+    make = make_evaluator if section == "evaluator" else make_searcher
+    with pytest.raises(ExperimentError) as err:
+        make(config, make_space(config))
+    assert str(err.value).startswith(expected)

@@ -20,7 +20,7 @@ def make_space(config: ExperimentConfig, source: Path | None = None) -> SearchSp
     try:
         return get_space(source or s.name, input_shape=s.input, num_classes=s.classes)
     except SpaceError as e:
-        raise ExperimentError(f"space: {e}") from None
+        raise config.error_in("space", e) from None
 
 
 def evaluator_settings(
@@ -84,7 +84,7 @@ def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any 
             return get_evaluator(names[0], space, **settings[names[0]])
         return get_evaluator(names, space, **settings)
     except (TypeError, ValueError, FileNotFoundError) as e:
-        raise ExperimentError(f"evaluator: {e}") from None
+        raise config.error_in("evaluator", e) from None
 
 
 def check_executor(config: ExperimentConfig, address: str | None = None) -> None:
@@ -156,7 +156,7 @@ def make_executor(config: ExperimentConfig, evaluator, address: str | None = Non
             max_retries=ex.max_retries,
         )
     except ValueError as e:  # resources the cluster lacks, a bad setting
-        raise ExperimentError(f"executor: {e}") from None
+        raise config.error_in("executor", e) from None
 
 
 def latency_predictor(config: ExperimentConfig, space: SearchSpace):
@@ -170,7 +170,7 @@ def latency_predictor(config: ExperimentConfig, space: SearchSpace):
             return load_predictor(Path(config.latency.predictor), space=space)
         return LUTPredictor.from_profile(Path(config.latency.profile), space)
     except (OSError, ValueError, RuntimeError) as e:  # the predictors' errors name the file
-        raise ExperimentError(f"latency: {e}") from None
+        raise config.error_in("latency", e) from None
 
 
 def _same_dataset(a: str, b: str) -> bool:
@@ -217,4 +217,4 @@ def make_searcher(
             **settings,
         )
     except (TypeError, ValueError) as e:
-        raise ExperimentError(f"searcher: {e}") from None
+        raise config.error_in("searcher", e) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path, PurePosixPath
@@ -20,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictInt,
     ValidationError,
     ValidationInfo,
@@ -376,6 +378,20 @@ class ExperimentConfig(_Strict):
         """The metrics every successful evaluation must have (objectives, constraints)."""
         return list(dict.fromkeys(m for m, _ in self.objective_pairs + self.constraint_pairs))
 
+    # the file it was read from and its YAML (with lines), for errors found after parsing
+    _source: str = PrivateAttr("")
+    _yaml: Any = PrivateAttr(None)
+
+    def error_in(self, section: str, problem: Exception) -> ExperimentError:
+        """`problem` found in building `section` (its evaluator, searcher...) after the file
+        parsed, placed at the line of what the message starts by naming (see
+        `_named_field`)."""
+        if not self._source:
+            return ExperimentError(f"{section}: {problem}")
+        data = self._yaml if isinstance(self._yaml, dict) else {}
+        where = at_line(data, _named_field(data, section, str(problem)))
+        return ExperimentError(f"{self._source}: {where}{section}: {problem}")
+
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-able data that `ExperimentConfig.model_validate` reads back."""
         return self.model_dump(mode="json", exclude_none=True)
@@ -467,6 +483,23 @@ def check_new_run(config: ExperimentConfig) -> None:
         )
 
 
+def _named_field(data: dict[str, Any], section: str, message: str) -> tuple[str, ...]:
+    """The field of the file a problem of `section` lies in: the deepest of its settings the
+    message starts by naming (`train: epochs must be > 0`: evaluator.settings.train.epochs),
+    else a top-level field it names (`dataset 'digits': ...`, which the evaluator is given),
+    else the section's settings or the section."""
+    loc, node = (section,), data.get(section)
+    if isinstance(node, dict) and isinstance(node.get("settings"), dict):
+        loc, node = (section, "settings"), node["settings"]
+    named = re.match(r"([\w.-]+):? ", message)
+    if named and named[1] in data and not (isinstance(node, dict) and named[1] in node):
+        return (named[1],)
+    while named and isinstance(node, dict) and named[1] in node:
+        loc, node, message = (*loc, named[1]), node[named[1]], message[named.end() :]
+        named = re.match(r"([\w.-]+):? ", message)
+    return loc
+
+
 def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfig:
     """Validate experiment YAML text; errors name `source`, the field and the line."""
     try:
@@ -476,7 +509,7 @@ def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfi
     if not isinstance(data, dict):
         raise ExperimentError(f"{source}: expected a mapping of fields at the top level")
     try:
-        return ExperimentConfig.model_validate(data)
+        config = ExperimentConfig.model_validate(data)
     except ValidationError as err:
         lines = []
         for e in err.errors():
@@ -484,6 +517,8 @@ def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfi
             msg = problem_text(e["msg"])
             lines.append(f"{source}: {at_line(data, loc)}{field_path(loc)}: {msg}")
         raise ExperimentError("; ".join(dict.fromkeys(lines))) from None
+    config._source, config._yaml = source, data
+    return config
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
