@@ -251,12 +251,17 @@ def test_a_run_keeps_the_space_it_was_started_with(
     assert hwnas("search", str(exp)) == 1
     err = capsys.readouterr().err
     assert f"the space file {space_file} changed since the run started" in err
+    copy = tmp_path / "run" / "space.yaml"
+    copy.unlink()  # read commands write it again from the storage, not from the edited file
+    with pytest.warns(UserWarning, match=f"{copy} was missing: written again from the run's"):
+        assert hwnas("status", str(tmp_path / "run")) == 0
+    assert yaml.safe_load(copy.read_text()) == yaml.safe_load(started_with)  # not the edit
     space_file.unlink()  # the run does not need it any more
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 10 of 10" in capsys.readouterr().out
     assert hwnas("export", str(tmp_path / "run"), "--top", "1") == 0
     (config,) = (tmp_path / "run" / "export").glob("*.json")
-    assert json.loads(config.read_text())["space"]["source"] == started_with
+    assert json.loads(config.read_text())["space"]["source"] == copy.read_text()
 
 
 @pytest.mark.parametrize("source", ["profile", "predictor"])

@@ -23,9 +23,9 @@ from hwnas.experiments.storage import (
     OUTCOME,
     REASON,
     SNAPSHOT,
-    SPACE_SNAPSHOT,
     open_optuna_storage,
     outcome_of,
+    space_copy,
     storage_errors,
 )
 from hwnas.search.pareto import hypervolume, pareto_mask
@@ -100,8 +100,8 @@ class RunResults:
         runs kept one reads the file its experiment names)."""
         from hwnas.experiments.components import make_space
 
-        copy = self.run_dir / SPACE_SNAPSHOT
-        return make_space(self.config, copy if copy.is_file() else None)
+        with self._reading():
+            return make_space(self.config, space_copy(self.run_dir, self.study))
 
     @cached_property
     def trials(self) -> pd.DataFrame:

@@ -67,6 +67,7 @@ DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' dig
 #: export passes on even when the file has changed or gone since
 DATASET_SCALING = "hwnas_dataset_standardisation"
 LATENCY_DIGESTS = "hwnas_latency_digests"  # study attribute: {latency file: its sha256}
+SPACE_SOURCE = "hwnas_space_source"  # study attribute: the space YAML text the run started with
 RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
     "running",
     "stale",
@@ -131,6 +132,26 @@ def _same_yaml(a: str, b: str) -> bool:
 def space_source(space: SearchSpace) -> str:
     """The YAML text `space` was read from (for a built-in, the packaged file)."""
     return Path(space.source).read_text()
+
+
+def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
+    """The run's copy of the space YAML it ran in; a missing one is written again from the
+    text its storage recorded at the start (the file the experiment names may have changed
+    since). None for a run started before either was kept."""
+    copy = run_dir / SPACE_SNAPSHOT
+    if copy.is_file():
+        return copy
+    if (stored := study.user_attrs.get(SPACE_SOURCE)) is None:
+        return None
+    try:
+        write_whole(copy, stored)
+    except OSError as e:
+        raise ExperimentError(
+            f"{copy}: missing (the space the run's architectures belong to), and it cannot be "
+            f"written again from the run's storage: {e.strerror}"
+        ) from None
+    warnings.warn(f"{copy} was missing: written again from the run's storage", stacklevel=2)
+    return copy
 
 
 def write_whole(path: Path, text: str) -> None:
@@ -604,7 +625,7 @@ class RunStore:
         proposed and evaluated in the space as it was (a run started before the YAML was
         stored is taken to have had the current one). Comments and layout are no change."""
         source = space_source(self.space)
-        if not _same_yaml(self._recorded("hwnas_space_source", source), source):
+        if not _same_yaml(self._recorded(SPACE_SOURCE, source), source):
             raise ExperimentError(
                 f"run {self.run_dir}: the space file {self.space.source} changed since the run "
                 f"started ({SPACE_SNAPSHOT} in the run holds the one it started with); use a "
