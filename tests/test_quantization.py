@@ -81,3 +81,26 @@ def test_eager_backend_names_per_layer_float_precisions_as_the_reason_it_refuses
     assert "integer" not in str(e.value)
     with pytest.raises(BackendError, match="no integer kernels.*not int8"):
         measure_latency(model, (3, 16, 16), backend="torch-cpu", precision="int8", **FAST)
+
+
+def test_an_int8_sample_is_scored_alone_not_with_its_batch():
+    """In eval mode a quantized layer takes its input range from training (a running
+    average), as a deployed static-int8 model has one calibrated scale: a sample's output does
+    not depend on its neighbours. Weights saved before the ranges were kept still load."""
+    torch.manual_seed(0)
+    model = _conv2d_net(("int8", "w4a8", "int8", "int8"), train=True)
+    x = torch.randn(8, 3, 16, 16)
+    with torch.no_grad():
+        for _ in range(3):
+            model.train()(x)
+        model.eval()
+        alone, together = model(x[:1]), model(x)[:1]
+        beside_loud = model(torch.cat([x[:1], 50 * x[1:]]))[:1]
+    torch.testing.assert_close(alone, together)
+    torch.testing.assert_close(alone, beside_loud)
+    ranges = {k: v for k, v in model.state_dict().items() if k.endswith("activation_range")}
+    assert sum(bool(v > 0) for v in ranges.values()) >= 4  # the int8 and w4a8 layers
+    before = {k: v for k, v in model.state_dict().items() if k not in ranges}
+    older = _conv2d_net(("int8", "w4a8", "int8", "int8"), train=True)
+    older.load_state_dict(before)  # strict: the missing ranges stay unset (the batch's)
+    assert all(older.state_dict()[k] == 0 for k in ranges)

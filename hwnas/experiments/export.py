@@ -189,7 +189,9 @@ def _load_weights(model: nn.Module, path: Path) -> None:
     if not isinstance(state, Mapping):
         raise ExperimentError(f"{path}: not a state_dict saved with torch.save")
     mine = model.state_dict()
-    misfits = sorted(mine.keys() ^ state.keys()) + sorted(
+    # weights saved before quantized layers kept their activation ranges load without them
+    kept_since = {k for k in mine.keys() - state.keys() if k.endswith(".activation_range")}
+    misfits = sorted((mine.keys() ^ state.keys()) - kept_since) + sorted(
         k for k in mine.keys() & state.keys() if getattr(state[k], "shape", None) != mine[k].shape
     )
     if misfits:

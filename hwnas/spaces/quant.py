@@ -3,9 +3,12 @@
 A candidate's accuracy must reflect the precision it will run at, so every convolution and
 linear layer of a block is a `QConv`/`QLinear` that carries the block's precision and, while
 fake quantization is on, rounds its weights (per output channel, symmetric) and its input
-activations (per tensor) with a straight-through estimator. The real integer kernels used for
-latency are the latency backends' business; these layers stay plain float modules otherwise,
-so they export to ONNX unchanged when fake quantization is off.
+activations (per tensor) with a straight-through estimator. An activation's range is its
+batch's while training, and a running average of those (`activation_range`, a buffer) in eval
+mode, as a deployed static-int8 model has one calibrated scale: a sample's prediction must not
+depend on the other samples in its batch. The real integer kernels used for latency are the
+latency backends' business; these layers stay plain float modules otherwise, so they export
+to ONNX unchanged when fake quantization is off.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ PRECISIONS: dict[str, tuple[int | None, int | None]] = {
 }
 #: storage bytes per weight element at each precision.
 WEIGHT_BYTES: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "w4a8": 0.5}
+#: how far each training batch moves a layer's running activation range (as batch norm's)
+RANGE_MOMENTUM = 0.1
 
 
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -38,10 +43,14 @@ def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.clamp(_round_ste(w / scale), -qmax, qmax) * scale
 
 
-def quantize_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Symmetric per-tensor fake quantization of an activation (scale from the batch)."""
+def quantize_activation(
+    x: torch.Tensor, bits: int, absmax: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Symmetric per-tensor fake quantization of an activation whose range is `absmax` (by
+    default the batch's own)."""
     qmax = 2 ** (bits - 1) - 1
-    scale = x.detach().abs().amax().clamp_min(1e-8) / qmax
+    absmax = x.detach().abs().amax() if absmax is None else absmax
+    scale = absmax.clamp_min(1e-8) / qmax
     return torch.clamp(_round_ste(x / scale), -qmax, qmax) * scale
 
 
@@ -49,7 +58,7 @@ def _half_round_trip(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float16).to(x.dtype)
 
 
-class _Quantized:
+class _Quantized(nn.Module):
     """Mixin: weight and input quantization of one layer at a named precision."""
 
     precision: str = "fp32"
@@ -59,6 +68,8 @@ class _Quantized:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose from {list(PRECISIONS)}")
         self.precision = precision
+        # the input's running absolute maximum; 0 until a training batch has been seen
+        self.register_buffer("activation_range", torch.zeros(()))
 
     def _quant_input_and_weight(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         w = self.weight  # type: ignore[attr-defined]
@@ -67,7 +78,23 @@ class _Quantized:
         if self.precision == "fp16":
             return _half_round_trip(x), _half_round_trip(w)
         w_bits, a_bits = PRECISIONS[self.precision]
-        return quantize_activation(x, a_bits), quantize_weight(w, w_bits)
+        return quantize_activation(x, a_bits, self._input_range(x)), quantize_weight(w, w_bits)
+
+    def _input_range(self, x: torch.Tensor) -> torch.Tensor:
+        """The batch's range while training (which moves the running one toward it); the
+        running range in eval mode, or the batch's where no training batch was seen."""
+        batch = x.detach().abs().amax()
+        kept = self.activation_range
+        if self.training:
+            with torch.no_grad():
+                kept.copy_(torch.where(kept > 0, kept.lerp(batch, RANGE_MOMENTUM), batch))
+            return batch
+        return torch.where(kept > 0, kept, batch)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # weights saved before ranges were kept: the batch's range in eval mode, as then
+        state_dict.setdefault(prefix + "activation_range", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class QConv1d(_Quantized, nn.Conv1d):
