@@ -106,7 +106,12 @@ BAD_SPECS = {
     # the stage's stride is where it breaks, but the stem's stride is what shrank the map
     "stem_stride_too_large": (
         _with(lambda d: d["stem"].update(stride=16)),
-        ["stages[1].stride", "the stem, stride 16, leaves (1,)"],
+        ["stages[1].stride", "must be 17 or more; the stem, stride 16, leaves (1,)"],
+    ),
+    # the smallest input is computed: found by trying sizes, this took minutes
+    "stride_typo_of_millions": (
+        _with(lambda d: d["stages"][1].update(stride=2**24)),
+        ["stages[1].stride", "each spatial size must be 16777216 or more"],
     ),
     "bad_kind": (_with(lambda d: d.update(kind="resnet")), ["line ", "kind", "resnet"]),
     # padded by kernel // 2, an even stem kernel grows the map by one and changes the space

@@ -269,16 +269,12 @@ class MetaFormerSpace(SearchSpace):
         return own.merged_over(self.spec.block) if own else self.spec.block
 
     def _smallest_input(self) -> int:
-        """The smallest spatial size the stem and every stage's stride leave a pixel of."""
+        """The smallest spatial size the stem and every stage's stride leave a pixel of: the
+        stages' floored divisions are one by their product, so the stem must leave that many
+        pixels (computed, not searched: a typo'd stride of millions must not hang)."""
         stem = self.spec.stem
-        size = 1
-        while True:
-            left = _conv_out(size, stem.kernel, stem.stride, stem.kernel // 2)
-            for st in self.spec.stages:
-                left //= st.stride
-            if left >= 1:
-                return size
-            size += 1
+        strides = math.prod(st.stride for st in self.spec.stages)
+        return max(1, (strides - 1) * stem.stride + stem.kernel - 2 * (stem.kernel // 2))
 
     def _spec_error(self, field: str, problem: str) -> SpaceError:
         """An error in the spec's `field` (a path such as `stages[1].width`), which
