@@ -50,6 +50,14 @@ BAD_SPECS = {
         _with(lambda d: d["block"]["mixers"]["conv"].update(dilations=[1, 8])),
         ["block.mixers.conv.dilations", "[8]", "receptive field"],
     ),
+    "dilations_of_a_one_wide_kernel": (
+        _with(lambda d: d["block"]["mixers"]["conv"].update(kernels=[1])),
+        ["block.mixers.conv.dilations", "[2] never fit: a 1-wide kernel is the same network"],
+    ),
+    "pool_kernel_never_fits": (  # pooling has no dilation: no receptive-field formula
+        _with(lambda d: d["block"]["mixers"].update(pool={"kernels": [3, 17]})),
+        ["block.mixers.pool.kernels", "[17] never fit: the kernel is larger than every"],
+    ),
     "kernel_never_fits": (
         _with(lambda d: d["block"]["mixers"]["conv"].update(kernels=[3, 21])),
         ["block.mixers.conv.kernels", "[21]"],

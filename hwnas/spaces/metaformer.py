@@ -257,10 +257,15 @@ class MetaFormerSpace(SearchSpace):
                     f"{self.spec.max_attention_tokens}; raise that, or drop attn",
                 )
             if field != "tokens" and (unused := sorted(values - fits)):
+                if field == "dilations" and listed[(where, mixer, "kernels")] == {1}:
+                    why = "a 1-wide kernel is the same network at every dilation; drop them"
+                elif MIXERS[mixer][1]:  # the mixer dilates its kernel
+                    why = "the receptive field dilation*(kernel-1)+1 is larger than every "
+                    why += "feature map it applies to"
+                else:
+                    why = "the kernel is larger than every feature map it applies to"
                 raise self._spec_error(
-                    f"{where}.mixers.{mixer}.{field}",
-                    f"{unused} never fit: the receptive field dilation*(kernel-1)+1 is larger "
-                    "than every feature map it applies to",
+                    f"{where}.mixers.{mixer}.{field}", f"{unused} never fit: {why}"
                 )
 
     def _block_spec(self, stage: int) -> BlockSpec:
