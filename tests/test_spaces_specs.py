@@ -370,6 +370,13 @@ def test_missing_file_binary_file_and_unknown_name(tmp_path):
         get_space(binary)
     with pytest.raises(SpaceError, match="conv2d"):
         get_space("resnet")  # the message lists the built-in spaces
+    with pytest.raises(SpaceError, match=r"unknown space 'CONV1D' \(did you mean 'conv1d'\?\)"):
+        get_space("CONV1D")
+    with pytest.raises(SpaceError, match="the space is empty"):
+        get_space("")  # not the current folder
+    mine = _write(tmp_path, "mine", GOOD)
+    with pytest.raises(SpaceError, match=f"did you mean the file {mine}\\?"):
+        get_space(tmp_path / "mine")
 
 
 # -- CLI --------------------------------------------------------------------------------------

@@ -17,9 +17,11 @@ class SpaceError(ValueError):
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """` (did you mean 'x'?)` for the choice closest to a misspelt `word`, or nothing."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    """` (did you mean 'x'?)` for the choice closest to a misspelt `word` (case aside:
+    `CONV1D` is `conv1d` in capitals), or nothing."""
+    by_lower = {str(c).lower(): c for c in choices}
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
 def check_setting_names(

@@ -185,6 +185,8 @@ def get_space(
 
     text = str(name_or_path)
     path = Path(text)
+    if not text.strip():
+        raise SpaceError("the space is empty: name a built-in space or a space YAML file")
     if text in builtin_spaces():
         path = Path(str(LIBRARY / f"{text}.yaml"))
     elif path.is_dir():
@@ -194,8 +196,10 @@ def get_space(
             + (inside if (path / "space.yaml").is_file() else "")
         )
     elif not path.suffix and not path.is_file():
+        files = [f for f in (path.with_suffix(".yaml"), path.with_suffix(".yml")) if f.is_file()]
+        hint = f" (did you mean the file {files[0]}?)" if files else ""
         raise SpaceError(
-            f"unknown space {text!r}{did_you_mean(text, builtin_spaces())}; "
+            f"unknown space {text!r}{hint or did_you_mean(text, builtin_spaces())}; "
             f"built-in spaces: {', '.join(builtin_spaces())}"
         )
     data = read_yaml(path)
