@@ -1057,3 +1057,20 @@ def test_selecting_on_the_test_split_is_warned_about(
     assert "objectives: warning: test_accuracy selects on the test split" in (
         capsys.readouterr().err
     )
+
+
+def test_an_input_override_says_which_options_of_the_space_it_leaves_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """At length 20 the conv1d space's dilated large kernels fit no stage: the search would
+    never try them, and says so at the start instead of silently."""
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "name: short\nspace: {name: conv1d, input: [1, 20]}\n"
+        "evaluator: {name: latency, settings: {latency: {precision: fp32, warmup: 1, runs: 3, "
+        "rounds: 1}}}\nobjectives: [{metric: latency_ms, direction: min}]\n"
+        f"searcher: random\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    err = capsys.readouterr().err
+    assert "space: note: left out at input (1, 20): block.mixers.lkconv.dilations: [2]" in err

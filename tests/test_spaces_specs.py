@@ -514,9 +514,27 @@ def test_cli_show_for_another_input_lists_the_options_that_still_fit(capsys):
     )
     small = json.loads(out)
     assert code == 0 and small["input_shape"] == [1, 8, 8] and small["num_classes"] == 4
-    assert small["cardinality"] < full["cardinality"]  # large kernels no longer fit
+    assert int(small["cardinality"]) < int(full["cardinality"])  # large kernels no longer fit
+    assert full["left_out"] == [] and any("kernels" in line for line in small["left_out"])
+    code, out, _ = _run(capsys, "spaces", "show", "conv2d", "--input", "1,8,8")
+    assert "left out at this input: block.mixers." in out and "never fit" in out
     code, _, err = _run(capsys, "spaces", "show", "conv2d", "--input", "1,x")
     assert code != 0 and "--input" in err and "separated by commas" in err
+    code, _, err = _run(capsys, "spaces", "show", "conv1d", "--input", "1,2")
+    assert code != 0 and "stem.kernel: 3 is larger than the input (2,)" in err  # as in a file
+    assert "with the input overridden to (1, 2)" in err
+
+
+def test_cli_show_rounds_a_cardinality_of_hundreds_of_digits(tmp_path, capsys):
+    data = _with(lambda d: d["stages"][0].update(depth=[1, 200]))
+    data["description"] = "a deep one"
+    code, out, _ = _run(capsys, "spaces", "show", str(_write(tmp_path, "deep", data)))
+    shown = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    exact = str(get_space(tmp_path / "deep.yaml").cardinality)
+    assert code == 0 and len(exact) > 100 and shown["description"] == "a deep one"
+    assert shown["cardinality"] == f"about {exact[0]}.{exact[1:3]}e+{len(exact) - 1} " + (
+        f"({len(exact)} digits)"
+    )
 
 
 def test_the_guides_space_file_and_python_example_work(tmp_path, monkeypatch):

@@ -47,6 +47,9 @@ def _space(space: str, input_shape: str | None, classes: int | None):
     return get_space(space, input_shape=shape, num_classes=classes)
 
 
+CARDINALITY_DIGITS = 30  # longer cardinalities are shown rounded (--json has every digit)
+
+
 @app.command()
 def show(
     space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
@@ -62,8 +65,12 @@ def show(
         typer.echo(json.dumps(desc, indent=2))
         return
     for key, value in desc.items():
-        if key != "stages":
+        if key == "cardinality" and len(value) > CARDINALITY_DIGITS:  # log10 follows
+            value = f"about {value[0]}.{value[1:3]}e+{len(value) - 1} ({len(value)} digits)"
+        if key not in ("stages", "left_out") and value != "":
             typer.echo(f"{key}: {value}")
+    for line in desc.get("left_out", []):
+        typer.echo(f"left out at this input: {line}")
     for i, stage in enumerate(desc.get("stages", [])):
         typer.echo(
             f"stage {i}: depth {stage['depth']} width {stage['width']} "

@@ -111,6 +111,7 @@ def run_experiment(
         _say_latency_device(config, predictor)
     _say_latency_gaps(config, space, predictor)
     _say_test_split_selects(config)
+    _say_left_out(space)
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
     check_scored_metrics(config, evaluator)
@@ -194,6 +195,13 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
         )
     if gap:
         print(f"latency: warning: {gap}; candidates that use them will fail", file=sys.stderr)
+
+
+def _say_left_out(space) -> None:
+    """Say at the start which options of the space's file the experiment's input override
+    leaves out (no stage fits them there), so a search never trying them is no surprise."""
+    for line in getattr(space, "left_out", []):
+        print(f"space: note: left out at input {space.input_shape}: {line}", file=sys.stderr)
 
 
 def _say_test_split_selects(config: ExperimentConfig) -> None:

@@ -141,6 +141,9 @@ class MetaFormerSpace(SearchSpace):
         self.name, self.version = spec.name, spec.version
         self.input_shape = spec.input.shape()
         self.num_classes = spec.classes
+        #: options of the file that fit no stage at this input (an override's input), as
+        #: "field: why" lines; a file at its own input refuses them instead
+        self.left_out: list[str] = []
         self.plans = self._plan(check_unused)
 
     @classmethod
@@ -188,7 +191,7 @@ class MetaFormerSpace(SearchSpace):
     # -- planning: which options each stage really has ---------------------------------------
     def _plan(self, check_unused: bool) -> tuple[StagePlan, ...]:
         spec = self.spec
-        if check_unused and spec.stem.kernel > min(self.input_shape[1:]):
+        if spec.stem.kernel > min(self.input_shape[1:]):
             raise self._spec_error(
                 "stem.kernel",
                 f"{spec.stem.kernel} is larger than the input {self.input_shape[1:]}: most of "
@@ -238,23 +241,28 @@ class MetaFormerSpace(SearchSpace):
                     tuple(block.precisions),
                 )
             )
-        if check_unused:
-            self._check_unused(listed, usable)
+        unused = self._unused(listed, usable)
+        if check_unused and unused:
+            raise self._spec_error(*unused[0])
+        self.left_out = [f"{field}: {why}" for field, why in unused]
         return tuple(plans)
 
-    def _check_unused(self, listed: dict, usable: dict) -> None:
-        """Refuse a listed kernel or dilation that fits no feature map it applies to, and a
-        listed attention mixer that fits none (`listed` / `usable` hold, per block spec,
-        mixer and field, the values listed and those some stage can use; for attention the
-        token counts of the maps it applies to)."""
+    def _unused(self, listed: dict, usable: dict) -> list[tuple[str, str]]:
+        """(field, why) of each listed kernel or dilation that fits no feature map it applies
+        to, and of a listed attention mixer that fits none (`listed` / `usable` hold, per
+        block spec, mixer and field, the values listed and those some stage can use; for
+        attention the token counts of the maps it applies to)."""
+        found = []
         for (where, mixer, field), values in listed.items():
             fits = usable.get((where, mixer, field), set())
             if field == "tokens" and not fits:
-                raise self._spec_error(
-                    f"{where}.mixers.attn",
-                    f"attention never fits: the feature maps it applies to have "
-                    f"{sorted(values)} tokens, more than max_attention_tokens="
-                    f"{self.spec.max_attention_tokens}; raise that, or drop attn",
+                found.append(
+                    (
+                        f"{where}.mixers.attn",
+                        f"attention never fits: the feature maps it applies to have "
+                        f"{sorted(values)} tokens, more than max_attention_tokens="
+                        f"{self.spec.max_attention_tokens}; raise that, or drop attn",
+                    )
                 )
             if field != "tokens" and (unused := sorted(values - fits)):
                 if field == "dilations" and listed[(where, mixer, "kernels")] == {1}:
@@ -264,9 +272,8 @@ class MetaFormerSpace(SearchSpace):
                     why += "feature map it applies to"
                 else:
                     why = "the kernel is larger than every feature map it applies to"
-                raise self._spec_error(
-                    f"{where}.mixers.{mixer}.{field}", f"{unused} never fit: {why}"
-                )
+                found.append((f"{where}.mixers.{mixer}.{field}", f"{unused} never fit: {why}"))
+        return found
 
     def _block_spec(self, stage: int) -> BlockSpec:
         """What the blocks of `stage` may choose: its own block spec over the default."""
@@ -639,6 +646,7 @@ class MetaFormerSpace(SearchSpace):
             "name": self.name,
             "version": self.version,
             "kind": "metaformer",
+            "description": self.spec.description,
             "source": self.source,
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
@@ -659,6 +667,7 @@ class MetaFormerSpace(SearchSpace):
                 }
                 for p in self.plans
             ],
+            "left_out": list(self.left_out),
         }
 
     def build(

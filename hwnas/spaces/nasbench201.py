@@ -310,6 +310,7 @@ class NasBench201Space(SearchSpace):
             "name": self.name,
             "version": self.version,
             "kind": "nasbench201",
+            "description": self.spec.description,
             "source": self.source,
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
