@@ -244,9 +244,9 @@ class Profile:
         failed = self.rows[(self.rows["status"] != "ok") & self.rows["row_id"].isin(missing)]
         advice = []
         if len(missing) > len(failed):
-            advice.append(
-                "re-running the same `hwnas latency profile` command resumes the profile and "
-                "measures them"
+            advice.append(  # the space may have grown since (another width): name it
+                f"`hwnas latency profile --space {getattr(space, 'source', space.name)} --out "
+                f"{self.path}` with the profile's other settings resumes it and measures them"
             )
         if len(failed):
             first = failed.iloc[0]
