@@ -214,7 +214,7 @@ def test_a_run_reads_its_inputs_from_any_directory(
     monkeypatch.chdir(elsewhere)
     capsys.readouterr()
     assert (
-        hwnas("export", str(tmp_path / "run"), "--top", "1", "--format", "onnx", "-o", "out") == 0
+        hwnas("export", str(tmp_path / "run"), "--top", "1", "--format", "ONNX", "-o", "out") == 0
     )
     assert len(list((elsewhere / "out").glob("*.onnx"))) == 1
 

@@ -58,6 +58,10 @@ BAD_SPECS = {
         _with(lambda d: d["block"]["mixers"].update(pool={"kernels": [3, 17]})),
         ["block.mixers.pool.kernels", "[17] never fit: the kernel is larger than every"],
     ),
+    "mixers_as_a_list": (  # said in the file's terms, as every other mapping
+        _with(lambda d: d["block"].update(mixers=["conv"])),
+        ["block.mixers: Input should be a mapping (key: value lines)"],
+    ),
     "kernel_never_fits": (
         _with(lambda d: d["block"]["mixers"]["conv"].update(kernels=[3, 21])),
         ["block.mixers.conv.kernels", "[21]"],

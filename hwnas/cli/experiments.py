@@ -330,7 +330,7 @@ def export(
     out = out or run / "export"
     before = _stamps(out)
     written = export_run(
-        results, out, top=top, trial=trial, fmt=fmt, overwrite=force, progress=True
+        results, out, top=top, trial=trial, fmt=fmt.lower(), overwrite=force, progress=True
     )
     if trial is not None:
         _note_unusable(results, trial)

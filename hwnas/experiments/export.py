@@ -38,6 +38,7 @@ from hwnas.spaces import (
     reparameterize,
     set_fake_quant,
 )
+from hwnas.spaces.spec import yaml_problem
 
 FORMAT = "hwnas-arch/1"
 ONNX_INPUT, ONNX_OUTPUT = "x", "logits"
@@ -85,8 +86,10 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             ) from None
         try:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as e:
-            raise ExperimentError(f"{path}: not valid {path.suffix[1:] or 'YAML'}: {e}") from None
+        except json.JSONDecodeError as e:
+            raise ExperimentError(f"{path}: not valid json: {e}") from None
+        except yaml.YAMLError as e:  # one line, as every other error (no caret drawing)
+            raise ExperimentError(f"{path}:{yaml_problem(e)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ExperimentError(
             f"{source}: not an hwnas architecture config (format {FORMAT}): {_found(data)}"

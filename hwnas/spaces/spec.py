@@ -255,7 +255,9 @@ def problem_text(message: str) -> str:
     without the names of hwnas's schema classes ("a valid dictionary or instance of
     InputSpec" is a mapping)."""
     message = message.removeprefix("Value error, ")
-    return re.sub(r"a valid dictionary or instance of \w+", "a mapping (key: value lines)", message)
+    return re.sub(
+        r"a valid dictionary( or instance of \w+)?", "a mapping (key: value lines)", message
+    )
 
 
 def format_validation_error(err: ValidationError, source: str, data: Any = None) -> str:
