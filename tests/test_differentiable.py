@@ -376,6 +376,36 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     assert "to propose: each latency target gave its derive_count architectures" in err
 
 
+def test_a_run_whose_first_supernet_diverged_says_it_can_be_removed(tmp_path, capsys):
+    """The first start failed before any evaluation: the corrected file is still another
+    experiment for that run, but the refusal says nothing would be lost by removing it, and
+    names every changed setting (a setting written at its default is the default)."""
+    from cli_runner import hwnas
+
+    exp = tmp_path / "exp.yaml"
+    text = (
+        f"name: d\nspace: {DATA / 'tiny2d.yaml'}\ndataset: digits\n"
+        f"latency: {{profile: {DATA / 'tiny2d_ort.csv'}, target_ms: 0.05}}\n"
+        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow]}}}\n"
+        "objectives: [{metric: zc_synflow, direction: max}]\n"
+        "searcher: {name: differentiable, settings: {epochs: 2, warmup_epochs: 1, "
+        "batch_size: 64, weight_lr: 1.0e+12, arch_lr: 1.0e+12}}\n"
+        f"executor: {{kind: local}}\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    exp.write_text(text)
+    with pytest.warns(UserWarning, match="does not steer toward them"):
+        assert hwnas("search", str(exp)) == 1
+    assert "diverged" in capsys.readouterr().err
+    exp.write_text(
+        text.replace("weight_lr: 1.0e+12, arch_lr: 1.0e+12", "weight_lr: 0.001, arch_lr: 0.1")
+    )
+    assert hwnas("search", str(exp)) == 1
+    err = capsys.readouterr().err
+    assert "searcher.settings.arch_lr: 1000000000000.0, now the default;" in err
+    assert "searcher.settings.weight_lr: 1000000000000.0, now 0.001)" in err
+    assert f"it holds no evaluations: remove {tmp_path / 'run'}, or use a new run_dir," in err
+
+
 def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):
     target = float(np.median(lut.predict([space.sample(s) for s in range(100)])))
     settings = dict(FAST, derive_samples=6, derive_count=3)

@@ -449,21 +449,26 @@ def trial_metrics(trial: FrozenTrial) -> Metrics | None:
     return Metrics(values, status=status, reason=trial.user_attrs.get(REASON, ""))
 
 
-def _difference(old: Any, new: Any, path: str) -> str:
-    """Where two experiment values first differ, and how: `searcher.settings.x: 8, now 10`."""
+def _differences(old: Any, new: Any, path: str) -> list[str]:
+    """Where two experiment values differ, and how: `searcher.settings.x: 8, now 10`."""
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(old.keys() | new.keys(), key=str):
-            if old.get(key) != new.get(key):
-                return _difference(old.get(key), new.get(key), f"{path}.{key}")
+        keys = sorted(old.keys() | new.keys(), key=str)
+        found = [_differences(old.get(k), new.get(k), f"{path}.{k}") for k in keys]
+        return [d for part in found for d in part]
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            if a != b:
-                return _difference(a, b, f"{path}[{i}]")
-    return f"{path}: {_shown(old)}, now {_shown(new)}"
+        found = [_differences(a, b, f"{path}[{i}]") for i, (a, b) in enumerate(zip(old, new))]
+        return [d for part in found for d in part]
+    if old == new:
+        return []
+    return [f"{path}: {_shown(old, path)}, now {_shown(new, path)}"]
 
 
-def _shown(value: Any) -> str:
-    return "unset" if value is None else repr(value)
+def _shown(value: Any, path: str) -> str:
+    """A stored value in words; a setting left out (or written at its default, which is
+    compared as left out) is the default."""
+    if value is None:
+        return "the default" if ".settings." in path else "unset"
+    return repr(value)
 
 
 class StudyMemo(MutableMapping[str, Any]):
@@ -565,12 +570,18 @@ class RunStore:
         )
         changed = [f for f in fixed if stored.get(f) != mine.get(f)]
         if changed:
-            details = "; ".join(_difference(stored.get(f), mine.get(f), f) for f in changed)
+            details = "; ".join(
+                d for f in changed for d in _differences(stored.get(f), mine.get(f), f)
+            )
             what, advice = (  # a shared database finds a run's study by its name alone
                 (f"study {self.config.name!r} in storage.url", "give it another name")
                 if self.config.storage.url
                 else (f"run {self.run_dir}", "use a new run_dir")
             )
+            if not self.config.storage.url and not any(
+                outcome_of(t) in EVALUATED for t in self.study.get_trials(deepcopy=False)
+            ):  # a first start that failed (a diverged supernet, say): nothing would be lost
+                advice = f"it holds no evaluations: remove {self.run_dir}, or {advice},"
             raise ExperimentError(
                 f"{what} was started with other settings of {', '.join(changed)} "
                 f"({details}); {advice} for a different experiment"
