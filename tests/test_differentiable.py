@@ -406,6 +406,25 @@ def test_a_run_whose_first_supernet_diverged_says_it_can_be_removed(tmp_path, ca
     assert f"it holds no evaluations: remove {tmp_path / 'run'}, or use a new run_dir," in err
 
 
+def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
+    from cli_runner import hwnas
+
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"name: d\nspace: {DATA / 'tiny2d.yaml'}\ndataset: digits\n"
+        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow]}}}\n"
+        "objectives: [{metric: zc_synflow, direction: max}]\n"
+        "searcher: {name: differentiable, settings: {epochs: 2, warmup_epochs: 1, "
+        "batch_size: 64, derive_count: 1}}\n"
+        f"executor: {{kind: local}}\nevaluations: 2\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    with pytest.warns(UserWarning, match="does not steer toward them"):
+        assert hwnas("search", str(exp)) == 0
+    err = capsys.readouterr().err
+    assert "to propose: its one search (no latency target) gave its derive_count" in err
+    assert "with a higher derive_count or latency targets" in err
+
+
 def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):
     target = float(np.median(lut.predict([space.sample(s) for s in range(100)])))
     settings = dict(FAST, derive_samples=6, derive_count=3)

@@ -82,9 +82,17 @@ def search(
             f"stopped by {summary.stopped_by}"
         )
     if summary.stopped_by == EXHAUSTED:
+        targeted = bool(config.latency and config.latency.target_ms) or bool(
+            {"latency_target_ms", "latency_targets_ms"} & config.searcher.settings.keys()
+        )
+        searches, more = (
+            ("each latency target", "more latency targets")
+            if targeted
+            else ("its one search (no latency target)", "latency targets")
+        )
         why = (
-            "each latency target gave its derive_count architectures; for more, start a new "
-            "run (another run_dir) with a higher derive_count or more targets"
+            f"{searches} gave its derive_count architectures; for more, start a new run "
+            f"(another run_dir) with a higher derive_count or {more}"
             if config.searcher.name == "differentiable"
             else "every architecture of the space was evaluated"
         )
