@@ -529,11 +529,17 @@ def test_a_new_run_refuses_an_unused_dataset_and_a_second_latency_predictor(
     exp = latency_experiment(tmp_path, "[fp32]")
     text, run = exp.read_text(), tmp_path / "run"
     predictor = "searcher: {name: predictor, settings: {latency_predictor: lut.json}}\n"
+    searcher_line = text.splitlines().index("searcher: random") + 1
     for refused, error in (
-        (text + "dataset: mnist1d\n", "dataset: no part of this experiment uses data (evaluator "),
+        (
+            text + "dataset: mnist1d\n",
+            f"{exp}: line {len(text.splitlines()) + 1}: dataset: no part of this experiment "
+            "uses data (evaluator ",
+        ),
         (
             text.replace("searcher: random\n", predictor),
-            "latency and searcher.settings.latency_predictor: give one of them",
+            f"{exp}: line {searcher_line}: latency and searcher.settings.latency_predictor: "
+            "give one of them",
         ),
     ):
         exp.write_text(refused)

@@ -348,11 +348,16 @@ def test_the_latency_source_is_said_in_words() -> None:
 @pytest.mark.parametrize(
     "dataset, settings, expected",
     [
-        ("", "{}", "dataset: the differentiable searcher trains its supernet on the experiment's"),
+        (
+            "",
+            "{}",
+            "exp.yaml: line 5: dataset: the differentiable searcher trains its supernet on the",
+        ),
         (
             "dataset: digits\n",
             "{dataset: mnist1d}",
-            "searcher.settings.dataset: 'mnist1d' is not the experiment's dataset 'digits'",
+            "exp.yaml: line 6: searcher.settings.dataset: 'mnist1d' is not the experiment's "
+            "dataset 'digits'",
         ),
     ],
 )
@@ -366,10 +371,12 @@ def test_the_supernet_trains_on_the_experiments_dataset_only(
         f"name: d\nspace: {Path(__file__).parent / 'data' / 'tiny2d.yaml'}\n{dataset}"
         "evaluator: latency\nobjectives: [{metric: latency_ms, direction: min}]\n"
         f"searcher: {{name: differentiable, settings: {settings}}}\nevaluations: 1\n"
-        "run_dir: runs/d\n"
+        "run_dir: runs/d\n",
+        "exp.yaml",
     )
-    with pytest.raises(ExperimentError, match=expected):
+    with pytest.raises(ExperimentError) as err:
         make_searcher(config, make_space(config), progress=False)
+    assert str(err.value).startswith(expected)
 
 
 def test_the_experiments_dataset_named_again_in_the_settings_is_the_same_one(
@@ -466,3 +473,30 @@ def test_a_setting_refused_after_parsing_names_its_line(
     with pytest.raises(ExperimentError) as err:
         make(config, make_space(config))
     assert str(err.value).startswith(expected)
+
+
+def test_a_predictor_the_searcher_refuses_is_placed_at_the_latency_section(
+    tmp_path: Path,
+) -> None:
+    """hwnas passes the `latency` section's predictor to the searcher as its
+    `latency_predictor`: the refusal points at the section the user wrote."""
+    from hwnas.experiments.components import make_searcher, make_space
+    from hwnas.predictors import LearnedPredictor, LUTPredictor
+
+    data = Path(__file__).parent / "data"
+    space = make_space(parse_experiment(VALID.replace("nasbench201", str(data / "tiny2d.yaml"))))
+    lut = LUTPredictor.from_profile(data / "tiny2d_ort.csv", space)
+    archs = [space.sample(seed) for seed in range(10)]
+    LearnedPredictor(space, lut).fit(archs, lut.predict(archs)).save(tmp_path / "learned.json")
+    config = parse_experiment(
+        f"name: d\nspace: {data / 'tiny2d.yaml'}\ndataset: digits\n"
+        f"latency: {{predictor: {tmp_path / 'learned.json'}}}\n"
+        "evaluator: latency\nobjectives: [{metric: latency_ms, direction: min}]\n"
+        "searcher: differentiable\nevaluations: 1\n"
+        "run_dir: runs/d\n",
+        "exp.yaml",
+    )
+    with pytest.raises(ExperimentError) as err:
+        make_searcher(config, make_space(config), progress=False)
+    assert str(err.value).startswith("exp.yaml: line 4: searcher: latency_predictor: ")
+    assert "lookup-table" in str(err.value)

@@ -189,24 +189,30 @@ def make_searcher(
 
     settings = dict(config.searcher.settings)
     name = config.searcher.name
+    given: dict[str, tuple[str, ...]] = {}  # settings from other fields of the file: where
     if name == "differentiable":
         settings.setdefault("progress", progress)
         own = settings.setdefault("dataset", config.dataset)
         if own is None:
-            raise ExperimentError(
+            raise config.located(
+                ("searcher",),
                 "dataset: the differentiable searcher trains its supernet on the experiment's "
-                "dataset; name one (dataset: mnist1d, a .npz file, ...)"
+                "dataset; name one (dataset: mnist1d, a .npz file, ...)",
             )
         if config.dataset is not None and not _same_dataset(own, config.dataset):
-            raise ExperimentError(
+            raise config.located(
+                ("searcher", "settings", "dataset"),
                 f"searcher.settings.dataset: {own!r} is not the experiment's dataset "
                 f"{config.dataset!r}: the supernet would train on other data than the "
-                "evaluators score; drop the setting"
+                "evaluators score; drop the setting",
             )
+        given["dataset"] = ("dataset",)
     if name in ("differentiable", "predictor") and config.latency:
         settings.setdefault("latency_predictor", predictor or latency_predictor(config, space))
+        given["latency_predictor"] = ("latency",)
     if name == "differentiable" and config.latency and config.latency.target_ms:
         settings.setdefault("latency_target_ms", config.latency.target_ms)
+        given["latency_target_ms"] = ("latency", "target_ms")
     try:
         return get_searcher(
             config.searcher.name,
@@ -217,4 +223,4 @@ def make_searcher(
             **settings,
         )
     except (TypeError, ValueError) as e:
-        raise config.error_in("searcher", e) from None
+        raise config.error_in("searcher", e, given) from None

@@ -382,15 +382,24 @@ class ExperimentConfig(_Strict):
     _source: str = PrivateAttr("")
     _yaml: Any = PrivateAttr(None)
 
-    def error_in(self, section: str, problem: Exception) -> ExperimentError:
-        """`problem` found in building `section` (its evaluator, searcher...) after the file
-        parsed, placed at the line of what the message starts by naming (see
-        `_named_field`)."""
+    def located(self, loc: tuple[str, ...], message: str) -> ExperimentError:
+        """`message` after the file and the line of field `loc`, as a parse error has them
+        (an experiment made in Python has neither)."""
         if not self._source:
-            return ExperimentError(f"{section}: {problem}")
+            return ExperimentError(message)
         data = self._yaml if isinstance(self._yaml, dict) else {}
-        where = at_line(data, _named_field(data, section, str(problem)))
-        return ExperimentError(f"{self._source}: {where}{section}: {problem}")
+        return ExperimentError(f"{self._source}: {at_line(data, loc)}{message}")
+
+    def error_in(
+        self, section: str, problem: Exception, given: dict[str, tuple[str, ...]] | None = None
+    ) -> ExperimentError:
+        """`problem` found in building `section` (its evaluator, searcher...) after the file
+        parsed, placed at what the message starts by naming (see `_named_field`); `given`
+        places the settings hwnas passed from elsewhere in the file (the searcher's
+        `latency_predictor` from the `latency` section)."""
+        data = self._yaml if isinstance(self._yaml, dict) else {}
+        loc = _named_field(data, section, str(problem), given or {})
+        return self.located(loc, f"{section}: {problem}")
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-able data that `ExperimentConfig.model_validate` reads back."""
@@ -472,28 +481,36 @@ def check_new_run(config: ExperimentConfig) -> None:
     model's), and a searcher's `latency_predictor` beside the `latency` section (the run would
     report the section's predictor as the latency source)."""
     if config.dataset is not None and not uses_dataset(config):
-        raise ExperimentError(
+        raise config.located(
+            ("dataset",),
             f"dataset: no part of this experiment uses data (evaluator "
-            f"{'+'.join(config.evaluator.names)}, searcher {config.searcher.name}); drop it"
+            f"{'+'.join(config.evaluator.names)}, searcher {config.searcher.name}); drop it",
         )
     if config.latency and "latency_predictor" in config.searcher.settings:
-        raise ExperimentError(
+        raise config.located(
+            ("searcher", "settings", "latency_predictor"),
             "latency and searcher.settings.latency_predictor: give one of them (the searcher "
-            "gets the `latency` section's predictor, which the run reports)"
+            "gets the `latency` section's predictor, which the run reports)",
         )
 
 
-def _named_field(data: dict[str, Any], section: str, message: str) -> tuple[str, ...]:
+def _named_field(
+    data: dict[str, Any], section: str, message: str, given: dict[str, tuple[str, ...]]
+) -> tuple[str, ...]:
     """The field of the file a problem of `section` lies in: the deepest of its settings the
     message starts by naming (`train: epochs must be > 0`: evaluator.settings.train.epochs),
-    else a top-level field it names (`dataset 'digits': ...`, which the evaluator is given),
-    else the section's settings or the section."""
+    else a setting hwnas was `given` from another field, or a top-level field it names
+    (`dataset 'digits': ...`, which the evaluator is given), else the section's settings or
+    the section."""
     loc, node = (section,), data.get(section)
     if isinstance(node, dict) and isinstance(node.get("settings"), dict):
         loc, node = (section, "settings"), node["settings"]
     named = re.match(r"([\w.-]+):? ", message)
-    if named and named[1] in data and not (isinstance(node, dict) and named[1] in node):
-        return (named[1],)
+    if named and not (isinstance(node, dict) and named[1] in node):
+        if named[1] in given:
+            return given[named[1]]
+        if named[1] in data:
+            return (named[1],)
     while named and isinstance(node, dict) and named[1] in node:
         loc, node, message = (*loc, named[1]), node[named[1]], message[named.end() :]
         named = re.match(r"([\w.-]+):? ", message)
