@@ -554,7 +554,10 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         DifferentiableSearcher(space, dataset="digits", estimator="adam")
     with pytest.raises(ValueError, match="reinforce_samples"):
         DifferentiableSearcher(space, dataset="digits", reinforce_samples=1)
-    with pytest.raises(ValueError, match=r"derive_count 2 \(must be 1 to 1 \+ derive_samples\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"derive_count must be 1 to 1 \+ derive_samples \(derive_samples is 0\), not 2",
+    ):
         DifferentiableSearcher(space, dataset="digits", derive_count=2)  # 1 candidate only
     with pytest.raises(ValueError, match="has no setting 'epoch' \\(did you mean 'epochs'"):
         DifferentiableSearcher(space, dataset="digits", epoch=3)

@@ -450,6 +450,13 @@ def test_writing_out_a_default_setting_is_the_same_experiment() -> None:
             "exp.yaml: line 4: evaluator: dataset 'digits': x_train has shape",
         ),
         (
+            "searcher",  # every setting out of range is named; the line is the first one's
+            "searcher:\n  name: differentiable\n  settings:\n    tau_start: 0.01\n"
+            "    warmup_epochs: 5\n    epochs: 3\n",
+            "exp.yaml: line 5: searcher: warmup_epochs must be 0 to epochs - 1 (epochs is 3), "
+            "not 5; tau_end must be > 0 and at most tau_start, not ",
+        ),
+        (
             "searcher",  # a problem of no one setting: the searcher's line
             "searcher:\n  name: evolution\nobjectives: [{metric: accuracy, direction: max},\n"
             "  {metric: params, direction: min}]\n",

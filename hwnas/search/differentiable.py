@@ -127,7 +127,10 @@ class SupernetSettings:
             object.__setattr__(self, name, tuple(names))
         rules = {  # name: (ok, the rule)
             "epochs": (self.epochs >= 1, ">= 1"),
-            "warmup_epochs": (0 <= self.warmup_epochs < self.epochs, "0 to epochs - 1"),
+            "warmup_epochs": (
+                0 <= self.warmup_epochs < self.epochs,
+                f"0 to epochs - 1 (epochs is {self.epochs})",
+            ),
             "batch_size": (self.batch_size >= 2, ">= 2"),  # batch norm needs two samples
             "weight_lr": (self.weight_lr > 0, "> 0"),
             "weight_decay": (self.weight_decay >= 0, ">= 0"),
@@ -138,19 +141,19 @@ class SupernetSettings:
             "derive_samples": (self.derive_samples >= 0, ">= 0"),
             "derive_count": (
                 1 <= self.derive_count <= 1 + self.derive_samples,
-                "1 to 1 + derive_samples",
+                f"1 to 1 + derive_samples (derive_samples is {self.derive_samples})",
             ),
             "latency_loss": (self.latency_loss in ("log_ratio", "hinge"), "log_ratio or hinge"),
             "estimator": (self.estimator in ("gumbel", "reinforce"), "reinforce or gumbel"),
             "reinforce_samples": (self.reinforce_samples >= 2, ">= 2"),
         }
-        bad = [
-            f"{name} {getattr(self, name)!r} (must be {rule})"
+        bad = [  # every one, each first naming its setting (an experiment file's line)
+            f"{name} must be {rule}, not {getattr(self, name)!r}"
             for name, (ok, rule) in rules.items()
             if not ok
         ]
         if bad:
-            raise ValueError(f"differentiable search settings out of range: {'; '.join(bad)}")
+            raise ValueError("; ".join(bad))
 
 
 @dataclass(frozen=True)
