@@ -350,7 +350,8 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     with pytest.warns(UserWarning, match="does not steer toward them"):
         assert hwnas("search", str(exp)) == 0
     trained = capsys.readouterr().err
-    assert "supernet (target 0.05 ms) epoch 2/2" in trained
+    assert "supernet (target 0.05 ms) epoch 2/2: tau" in trained
+    assert "supernet (target 0.05 ms) epoch 1/2 (warm-up: weights only): tau" in trained
     exp.write_text(text.replace("evaluations: 1", "evaluations: 2"))
     with pytest.warns(UserWarning, match="does not steer toward them"):
         assert hwnas("search", str(exp)) == 0

@@ -551,7 +551,9 @@ def report_epoch(record: dict[str, float], epochs: int, target_ms: float | None)
     display that holds the terminal (the experiment's), where a redrawn bar would not."""
     target = "no latency target" if target_ms is None else f"target {target_ms:g} ms"
     values = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
-    print(f"supernet ({target}) epoch {record['epoch']}/{epochs}: {values}", file=sys.stderr)
+    phase = "" if "arch_ce" in record else " (warm-up: weights only)"
+    epoch = f"epoch {record['epoch']}/{epochs}{phase}"
+    print(f"supernet ({target}) {epoch}: {values}", file=sys.stderr)
 
 
 def _add(totals: dict[str, float], **values: float) -> None:
