@@ -1080,3 +1080,33 @@ def test_an_input_override_says_which_options_of_the_space_it_leaves_out(
     assert hwnas("search", str(exp), "--quiet") == 0
     err = capsys.readouterr().err
     assert "space: note: left out at input (1, 20): block.mixers.lkconv.dilations: [2]" in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_arriving_as_a_claim_is_written_leaves_no_live_claim(
+    signum: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop lands just after the storage created the third claim's trial, before the
+    driver knew of the claim: it used to stay a live ('running') claim nothing gave back."""
+    from hwnas.experiments import load_experiment, run_experiment
+    from hwnas.experiments.run import Terminated
+    from hwnas.experiments.storage import RunStore, outcome_of
+
+    created, create = [], RunStore._create_claim
+
+    def create_then_stop(self, arch, origin=None):
+        claim = create(self, arch, origin)
+        created.append(claim)
+        if len(created) == 3:
+            os.kill(os.getpid(), signum)  # delivered as soon as this write returns
+        return claim
+
+    monkeypatch.setattr(RunStore, "_create_claim", create_then_stop)
+    config = load_experiment(latency_experiment(tmp_path, "[fp32]"))
+    with pytest.raises(Terminated if signum == signal.SIGTERM else KeyboardInterrupt):
+        run_experiment(config, progress=False)
+    storage = f"sqlite:///{tmp_path / 'run' / 'study.db'}"
+    trials = optuna.load_study(study_name="lat", storage=storage).get_trials()
+    outcomes = [outcome_of(t) for t in trials]
+    assert len(outcomes) == 3 and "running" not in outcomes, outcomes
+    assert outcomes.count("interrupted") == 1  # given back: a resume evaluates it

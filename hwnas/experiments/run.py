@@ -262,7 +262,8 @@ class _Loop:
             finally:
                 if self.in_flight:
                     why = f"the driver stopped ({stopped_by or 'interrupted'})"
-                    store.release(self.in_flight.values(), why)
+                    with interrupts_held():  # a second Ctrl-C must not leave claims behind
+                        store.release(self.in_flight.values(), why)
         counts = store.counts()
         return RunSummary(
             Path(self.config.run_dir),
@@ -347,9 +348,9 @@ class _Loop:
             asked = self.searcher.ask(room - len(candidates))
             self.exhausted = len(asked) < room - len(candidates)
             candidates += asked
-        outcomes = self.store.claim(candidates, self.limit, self._origin)
-        # every won claim is in flight before any is submitted: a Ctrl-C meanwhile gives it back
-        self.in_flight.update({o.claim.arch.key: o.claim for o in outcomes if o.won})
+        with interrupts_held():  # claimed is in flight: a Ctrl-C from here on gives it back
+            outcomes = self.store.claim(candidates, self.limit, self._origin)
+            self.in_flight.update({o.claim.arch.key: o.claim for o in outcomes if o.won})
         for outcome in outcomes:
             arch = outcome.claim.arch
             if outcome.won:
@@ -378,7 +379,8 @@ class _Loop:
         claim = self.in_flight[arch.key]  # kept until stored: a Ctrl-C meanwhile gives it back
         missing = [m for m in self.config.needed_metrics if metrics.ok and m not in metrics]
         try:
-            stored = self.store.finish(claim, metrics)
+            with interrupts_held():  # a result half written would read as a live claim
+                stored = self.store.finish(claim, metrics)
         except ClaimLost:  # another driver evaluates it again; learn its result from there
             del self.in_flight[arch.key]
             self.waiting[arch.key] = arch
@@ -408,6 +410,27 @@ class _Loop:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: stop like Ctrl-C (claims given back, a resumable run)."""
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while the block writes claims or results, and deliver
+    them after it: an interrupt inside the storage's transaction left a claim that nothing
+    gave back (read as a live evaluation), or ended in the database library's own error
+    instead of a resumable stop. (Main thread only, where Python delivers signals.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _frame: held.append(signum)) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():  # None: a handler set outside Python
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 @contextmanager
