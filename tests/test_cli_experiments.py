@@ -745,16 +745,22 @@ def test_status_does_not_count_a_killed_drivers_claim_as_in_flight(
     killed.study.set_user_attr(f"hwnas_driver:{killed.driver}", beat)
     capsys.readouterr()
     assert hwnas("status", str(tmp_path / "run")) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("evaluations:"))
     assert f"in flight 0, left by a stopped driver and not evaluated since {won})" in line, line
+    assert "drivers: none running now" in out
     from hwnas.experiments.storage import RunStore
 
     resumed = RunStore(killed.config, tmp_path / "run", killed.space)  # a live driver again
+    resumed.heartbeat()
     again = resumed.fail_stale()
     assert len(again) == won and all(o.won for o in resumed.claim(again, None))
     assert hwnas("status", str(tmp_path / "run")) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("evaluations:"))
     assert f"in flight {won}, left by a stopped driver and not evaluated since 0)" in line, line
+    host = socket.gethostname()
+    assert f"drivers: 1 running now: {host} pid {os.getpid()} (heard from " in out
 
 
 def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture) -> None:

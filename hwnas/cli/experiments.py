@@ -113,6 +113,28 @@ def _exit_past_a_lost_ray(code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _say_drivers(study, dead: set[str]) -> None:
+    """Which drivers are running the search now (one may be busy without anything in
+    flight: training the differentiable searcher's supernet, say), from their heartbeats."""
+    import time
+
+    beats = {
+        name.removeprefix("hwnas_driver:"): beat
+        for name, beat in study.user_attrs.items()
+        if name.startswith("hwnas_driver:")
+    }
+    alive = [beat for name, beat in beats.items() if name not in dead]
+    shown = [
+        f"{b['host']} pid {b['pid']} (heard from {max(0.0, time.time() - b['time']):.0f} s ago)"
+        for b in alive
+    ]
+    typer.echo(
+        f"drivers: {len(alive)} running now: {', '.join(shown)}"
+        if alive
+        else "drivers: none running now"
+    )
+
+
 @app.command()
 def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run."""
@@ -149,6 +171,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         f"in flight {len(running) - len(orphaned)}, left by a stopped driver "
         f"and not evaluated since {len(owed)})"
     )
+    _say_drivers(results.study, dead)
     reasons = df.loc[df["status"] == "failed", "reason"].value_counts()
     for reason, count in reasons.head(3).items():
         typer.echo(f"failed x{count}: {reason}")
