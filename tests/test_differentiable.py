@@ -328,6 +328,20 @@ def test_a_diverged_supernet_derives_nothing(space, digits, estimator):
     assert searcher.results == []
 
 
+def supernet_experiment(run_dir, settings: str, target: bool = True, evaluations: int = 1) -> str:
+    """A differentiable search on the tiny 2D space and digits whose candidates a zero-cost
+    proxy scores (cheap; the searcher warns that it does not steer toward zc_synflow)."""
+    latency = f"latency: {{profile: {DATA / 'tiny2d_ort.csv'}, target_ms: 0.05}}\n"
+    return (
+        f"name: d\nspace: {DATA / 'tiny2d.yaml'}\ndataset: digits\n{latency if target else ''}"
+        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow]}}}\n"
+        "objectives: [{metric: zc_synflow, direction: max}]\n"
+        "searcher: {name: differentiable, settings: {epochs: 2, warmup_epochs: 1, "
+        f"batch_size: 64, {settings}}}}}\n"
+        f"executor: {{kind: local}}\nevaluations: {evaluations}\nrun_dir: {run_dir}\n"
+    )
+
+
 def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     tmp_path, capsys, monkeypatch
 ):
@@ -337,15 +351,7 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     from cli_runner import hwnas
 
     exp = tmp_path / "exp.yaml"
-    text = (
-        f"name: d\nspace: {DATA / 'tiny2d.yaml'}\ndataset: digits\n"
-        f"latency: {{profile: {DATA / 'tiny2d_ort.csv'}, target_ms: 0.05}}\n"
-        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow]}}}\n"
-        "objectives: [{metric: zc_synflow, direction: max}]\n"
-        "searcher: {name: differentiable, settings: {epochs: 2, warmup_epochs: 1, "
-        "batch_size: 64, derive_samples: 2, derive_count: 2}}\n"
-        f"executor: {{kind: local}}\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
-    )
+    text = supernet_experiment(tmp_path / "run", "derive_samples: 2, derive_count: 2")
     exp.write_text(text)
     with pytest.warns(UserWarning, match="does not steer toward them"):
         assert hwnas("search", str(exp)) == 0
@@ -384,15 +390,7 @@ def test_a_run_whose_first_supernet_diverged_says_it_can_be_removed(tmp_path, ca
     from cli_runner import hwnas
 
     exp = tmp_path / "exp.yaml"
-    text = (
-        f"name: d\nspace: {DATA / 'tiny2d.yaml'}\ndataset: digits\n"
-        f"latency: {{profile: {DATA / 'tiny2d_ort.csv'}, target_ms: 0.05}}\n"
-        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow]}}}\n"
-        "objectives: [{metric: zc_synflow, direction: max}]\n"
-        "searcher: {name: differentiable, settings: {epochs: 2, warmup_epochs: 1, "
-        "batch_size: 64, weight_lr: 1.0e+12, arch_lr: 1.0e+12}}\n"
-        f"executor: {{kind: local}}\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
-    )
+    text = supernet_experiment(tmp_path / "run", "weight_lr: 1.0e+12, arch_lr: 1.0e+12")
     exp.write_text(text)
     with pytest.warns(UserWarning, match="does not steer toward them"):
         assert hwnas("search", str(exp)) == 1
@@ -412,12 +410,7 @@ def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
 
     exp = tmp_path / "exp.yaml"
     exp.write_text(
-        f"name: d\nspace: {DATA / 'tiny2d.yaml'}\ndataset: digits\n"
-        "evaluator: {name: zero_cost, settings: {zero_cost: {proxies: [synflow]}}}\n"
-        "objectives: [{metric: zc_synflow, direction: max}]\n"
-        "searcher: {name: differentiable, settings: {epochs: 2, warmup_epochs: 1, "
-        "batch_size: 64, derive_count: 1}}\n"
-        f"executor: {{kind: local}}\nevaluations: 2\nrun_dir: {tmp_path / 'run'}\n"
+        supernet_experiment(tmp_path / "run", "derive_count: 1", target=False, evaluations=2)
     )
     with pytest.warns(UserWarning, match="does not steer toward them"):
         assert hwnas("search", str(exp)) == 0
