@@ -185,7 +185,8 @@ def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.Capt
     assert hwnas("search", str(exp)) == 1
     err = capsys.readouterr().err
     assert "was started with other settings of latency (latency.predictor: unset, now " in err
-    assert f"{lut!s}'); use a new run_dir" in err  # which field, and what it was and is
+    # every field that changed, what it was and what it is
+    assert f"now '{lut!s}'; latency.profile: '{DATA / 'tiny2d_ort.csv'}', now unset); use" in err
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 8 of 8" in capsys.readouterr().out  # the snapshot was kept
 
