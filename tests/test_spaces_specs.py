@@ -498,6 +498,19 @@ def test_cli_sample_rejects_zero(capsys):
     assert code != 0 and "'--seed'" in err and "greater than or equal to 0" in err
 
 
+def test_cli_sample_says_when_draws_must_repeat(tmp_path, capsys):
+    one = _with(lambda d: d["block"].update(mixers={"conv": {"kernels": [3]}}))
+    one["block"]["precisions"] = ["fp32"]
+    one["stages"] = [{"depth": [1], "width": [8]}]
+    path = _write(tmp_path, "one", one)
+    code, out, err = _run(capsys, "spaces", "sample", str(path), "-n", "3")
+    keys = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
+    assert code == 0 and len(keys) == 3 and len(set(keys)) == 1  # the one key, three times
+    assert "note: the space has only 1 architecture(s): draws repeat them" in err
+    code, _, err = _run(capsys, "spaces", "sample", "conv1d", "-n", "3")
+    assert code == 0 and "note:" not in err
+
+
 @pytest.mark.parametrize("name", ["conv1d", "conv2d", "nasbench201"])
 def test_overrides_from_code_take_numpy_integers_and_refuse_fractions(name):
     """Space files take numbers strictly; shapes computed in code often hold numpy ints."""

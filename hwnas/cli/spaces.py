@@ -99,6 +99,11 @@ def sample(
     from hwnas.experiments.results import describe_arch
 
     sp = _space(space, input_shape, classes)
+    if n > sp.cardinality:
+        typer.echo(
+            f"note: the space has only {sp.cardinality} architecture(s): draws repeat them",
+            err=True,
+        )
     rng = np.random.default_rng(seed)
     for _ in range(n):
         arch = sp.sample(rng)
