@@ -981,6 +981,8 @@ def test_a_real_cluster_whose_gcs_dies_ends_the_search_with_its_resume_hint(
             search.kill()
     assert search.returncode == 1, err
     assert "hwnas: error: lost the Ray cluster (its GCS at " in err
+    assert "hwnas: note: the Ray cluster (its GCS at " in err  # said when it fell silent
+    assert "does not answer; the search gives it up if it is still silent in 5 s" in err
     assert f"resume with: hwnas search {exp} --resume --address {address}" in err
     assert hwnas("status", str(tmp_path / "run")) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))

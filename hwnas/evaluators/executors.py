@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -347,6 +348,12 @@ class _GcsWatch:
                 silent_since = None
                 continue
             now = time.monotonic()
+            if silent_since is None:  # said once: the wait that follows is silent otherwise
+                print(
+                    f"hwnas: note: the Ray cluster (its GCS at {self.address}) does not answer; "
+                    f"the search gives it up if it is still silent in {_gcs_patience_s():.0f} s",
+                    file=sys.stderr,
+                )
             silent_since = now if silent_since is None else silent_since
             if now - silent_since >= _gcs_patience_s():
                 self.lost = ClusterLost(
