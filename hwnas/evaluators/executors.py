@@ -623,7 +623,7 @@ class RayExecutor(_ExecutorBase):
         processes running (it takes a few seconds)."""
         if self._gcs is not None:
             self._gcs.stop()
-        with _signals_ignored(signal.SIGINT, signal.SIGTERM):
+        with signals_handled(signal.SIG_IGN, signal.SIGINT, signal.SIGTERM):
             self.cancel()
             if self._lost is not None:
                 # shutting down a Ray whose cluster is gone blocks until Ray ends the process,
@@ -637,15 +637,16 @@ class RayExecutor(_ExecutorBase):
 
 
 @contextlib.contextmanager
-def _signals_ignored(*signals: signal.Signals) -> Iterator[None]:
-    """`signals` ignored in the body (on the main thread: only it may set handlers), their
-    handlers restored afterwards."""
+def signals_handled(handler: Any, *signals: signal.Signals) -> Iterator[None]:
+    """`signals` handled by `handler` (`signal.SIG_IGN` ignores them) in the body, their
+    handlers restored afterwards. On the main thread only, where Python delivers signals and
+    may set handlers; elsewhere the body runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in signals}
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        for s, before in previous.items():  # None: a handler set outside Python
+            signal.signal(s, signal.SIG_DFL if before is None else before)

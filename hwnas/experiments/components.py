@@ -121,20 +121,22 @@ def _check_local_devices(config: ExperimentConfig) -> None:
 def _device_settings(config: ExperimentConfig) -> list[tuple[str, str, Any, str]]:
     """(setting, value, the torch device it runs the evaluations on, the values to use
     instead) of each evaluator setting that picks a device other than the CPU."""
-    import torch
+    from hwnas.predictors.backends import torch_device
 
     settings, found = config.evaluator.settings, []
     for name in DATA_USERS:
         device = settings.get(name, {}).get("device")
+        if device is None:
+            continue  # the default: CUDA where present, else the CPU
         try:
-            parsed = torch.device(device if device is not None else "cpu")
-        except (RuntimeError, TypeError, ValueError):
+            parsed = torch_device(device)
+        except ValueError:
             continue  # not a device name at all: the evaluator says so
         if parsed.type != "cpu":
             found.append((f"{name}.device", device, parsed, "cpu"))
     backend = settings.get("latency", {}).get("backend")
     if "latency" in config.evaluator.names and backend == "torch-cuda":
-        cuda = torch.device("cuda")
+        cuda = torch_device("cuda")
         found.append(("latency.backend", backend, cuda, "onnxruntime-cpu or torch-cpu"))
     return found
 

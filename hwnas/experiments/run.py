@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from pathlib import Path
 import yaml
 from optuna.trial import FrozenTrial
 
-from hwnas.evaluators.executors import ClusterLost
+from hwnas.evaluators.executors import ClusterLost, signals_handled
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.components import (
     check_executor,
@@ -417,43 +416,36 @@ def interrupts_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM back while the block writes claims or results, and deliver
     them after it: an interrupt inside the storage's transaction left a claim that nothing
     gave back (read as a live evaluation), or ended in the database library's own error
-    instead of a resumable stop. (Main thread only, where Python delivers signals.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    instead of a resumable stop."""
     held: list[int] = []
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.signal(s, lambda signum, _frame: held.append(signum)) for s in signals}
+
+    def hold(signum, frame):
+        held.append(signum)
+
     try:
-        yield
+        with signals_handled(hold, signal.SIGINT, signal.SIGTERM):
+            yield
     finally:
-        for s, handler in previous.items():  # None: a handler set outside Python
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
         if held:
             signal.raise_signal(held[0])
 
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into `Terminated` while the block runs (in the main thread only: Python
-    delivers signals there). Installed after Ray started, which sets a handler of its own;
-    Ray turns the interrupt of a blocking call into a plain KeyboardInterrupt, so the signal
-    is remembered and the interrupt raised again as `Terminated` on the way out."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """Turn SIGTERM into `Terminated` while the block runs. Installed after Ray started,
+    which sets a handler of its own; Ray turns the interrupt of a blocking call into a plain
+    KeyboardInterrupt, so the signal is remembered and the interrupt raised again as
+    `Terminated` on the way out."""
     received = []
 
     def terminate(signum, frame):
         received.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        yield
+        with signals_handled(terminate, signal.SIGTERM):
+            yield
     except KeyboardInterrupt:
         if received:
             raise Terminated() from None
         raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
