@@ -14,6 +14,10 @@ the same seeds is `search_multi.py --searchers nsga2 --jobs 1` with the same `--
 - `hv-truncation`: the elite selection fills the population front by front as NSGA-II does,
   but cuts the front that does not fit by dropping, one at a time, the point of least
   exclusive hypervolume contribution (SMS-EMOA's rule) instead of the most crowded.
+- `space-mutation`: NSGA-II's selection and crossover as Optuna does them, but the child's
+  mutation is one `space.mutate` (one edge to another op, growing a path in the pruned
+  space) instead of redrawing each choice with probability 1/6, which leaves about a third
+  of the children unmutated and cannot grow a pruned cell.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from hwnas.search.nsga2 import AskOrderNSGAIISampler, NSGA2Searcher
 
 BUDGETS = (100, 300)
 BOX: dict[str, float | str] = {}  # the box of the latency column being searched
+SPACE_NAME = ["nasbench201"]  # the space searched (--space)
 
 
 def _box_excess(metrics) -> dict[str, float]:
@@ -103,28 +108,62 @@ def _use_hv_truncation() -> None:
     AskOrderNSGAIISampler.__init__ = with_hv_truncation
 
 
+class SpaceMutation:
+    """Optuna's child (crossover or a copy of a parent, no per-choice redraw), then one
+    `space.mutate` drawn from the sampler's reseeded stream."""
+
+    def __init__(self, space, strategy):
+        self.space, self.strategy = space, strategy
+        strategy._mutation_prob = 0.0
+
+    def __call__(self, study, search_space, parents):
+        child = self.strategy(study, search_space, parents)
+        rng = np.random.default_rng(self.strategy._rng.rng.randint(2**31))
+        mutated = self.space.mutate(self.space.canonical(child), rng)
+        return {name: value for name, value in mutated.items() if name in search_space}
+
+
+def _use_space_mutation() -> None:
+    new_study = NSGA2Searcher._new_study
+
+    def with_space_mutation(self):
+        new_study(self)
+        strategy = self.sampler._child_generation_strategy
+        self.sampler._child_generation_strategy = SpaceMutation(self.space, strategy)
+
+    NSGA2Searcher._new_study = with_space_mutation
+
+
 def ratios(latency: str, seed: int) -> list[float]:
     normalised_hv, total, ref = hv_ratio_setup(latency)
     BOX.update(accuracy=100 - ref[0], latency=ref[1], metric=latency)
     objectives = [("accuracy", "max"), (latency, "min")]
-    results = search("nsga2", objectives, seed=seed, budget=max(BUDGETS), batch=10)
+    results = search(
+        "nsga2", objectives, seed=seed, budget=max(BUDGETS), batch=10, space=SPACE_NAME[0]
+    )
     points = error_latency_points(results, latency)
     return [normalised_hv(points[:b]) / total for b in BUDGETS]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--variant", choices=["box", "hv-truncation"], required=True)
+    parser.add_argument(
+        "--variant", choices=["box", "hv-truncation", "space-mutation"], required=True
+    )
+    parser.add_argument("--space", default="nasbench201")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=100)
     parser.add_argument(
         "--latency", nargs="+", default=["hw_eyeriss_latency_ms", "hw_raspi4_latency_ms"]
     )
     args = parser.parse_args()
+    SPACE_NAME[0] = args.space
     if args.variant == "box":
         NSGA2Searcher._told = _told_with_box
-    else:
+    elif args.variant == "hv-truncation":
         _use_hv_truncation()
+    else:
+        _use_space_mutation()
     for latency in args.latency:
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         r = np.array([ratios(latency, s) for s in seeds])
