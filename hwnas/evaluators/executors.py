@@ -644,9 +644,12 @@ def signals_handled(handler: Any, *signals: signal.Signals) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, handler) for s in signals}
-    try:
+    # each handler is restored on its own, as soon as it is set: `signal.signal` first runs
+    # the handlers of signals already pending, and one that raises there (a SIGTERM handler
+    # turning the signal into KeyboardInterrupt) left the signals set before it swapped for
+    # the rest of the process (Ctrl-C ignored for good)
+    with contextlib.ExitStack() as restore:
+        for s in signals:
+            before = signal.signal(s, handler)  # None: a handler set outside Python
+            restore.callback(signal.signal, s, signal.SIG_DFL if before is None else before)
         yield
-    finally:
-        for s, before in previous.items():  # None: a handler set outside Python
-            signal.signal(s, signal.SIG_DFL if before is None else before)
