@@ -1056,6 +1056,10 @@ def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
     assert "2 evaluations (0 failed, 2 by this driver); stopped by exhausted" in out
     assert "the searcher had no more candidates to propose: every architecture" in err
     assert "derive_count" not in err  # the differentiable searcher's reason, not this one's
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    out = capsys.readouterr().out
+    assert "evaluations: 2 of 5" in out
+    assert "every architecture of the space (2) was evaluated: the run cannot reach 5" in out
 
 
 @pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")

@@ -171,6 +171,11 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         f"in flight {len(running) - len(orphaned)}, left by a stopped driver "
         f"and not evaluated since {len(owed)})"
     )
+    if target and len(df) < target and df["key"].nunique() >= results.space.cardinality:
+        typer.echo(
+            f"every architecture of the space ({results.space.cardinality}) was evaluated: "
+            f"the run cannot reach {target}"
+        )
     _say_drivers(results.study, dead)
     reasons = df.loc[df["status"] == "failed", "reason"].value_counts()
     for reason, count in reasons.head(3).items():
