@@ -115,6 +115,28 @@ def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latenc
     return exp
 
 
+def test_the_predictor_searcher_goes_on_past_candidates_the_table_cannot_price(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """It scored its pool with the latency table, which raised for every w4a8 candidate and
+    ended the search (and each resume) once the initial candidates were in."""
+    exp = latency_experiment(tmp_path, "[fp32, int8, w4a8]")
+    exp.write_text(
+        exp.read_text()
+        .replace("searcher: random", "searcher: {name: predictor, settings: {initial: 2}}")
+        .replace("evaluations: 8", "evaluations: 20")
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert "20 evaluations (" in capsys.readouterr().out
+    from hwnas.experiments import load
+
+    ok = load(tmp_path / "run").trials.sort_values("number")["status"].eq("ok").to_numpy()
+    # uniform samples until two succeeded (most have a w4a8 block); then the pool keeps
+    # only candidates the table prices, and every one proposed succeeds
+    from_the_pool = ok[np.flatnonzero(ok)[1] + 1 :]
+    assert len(from_the_pool) >= 5 and from_the_pool.all(), ok
+
+
 def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -132,7 +154,7 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert "no measurement for block" in out  # the reasons, by count
     assert f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}" in out
 
-    from hwnas.predictors import LUTPredictor
+    from hwnas.predictors import LUTPredictor, PredictorError
 
     fp32_only = tmp_path / "fp32_only"  # a predictor whose table lacks int8, space tiny2d's
     fp32_only.mkdir()
@@ -150,6 +172,25 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
         f"latency: warning: {fp32_only / 'lut.json'}: its table was measured without int8, "
         "which space 'tiny2d' also offers; candidates that use them will fail"
     ) in capsys.readouterr().err
+
+    no_w24 = tmp_path / "no_w24"  # stage 1 gained width 24 after the table was measured
+    no_w24.mkdir()
+    lut = LUTPredictor.from_profile(DATA / "tiny2d_ort.csv")
+    lut.table = {k: v for k, v in lut.table.items() if "|s1|w24|" not in k and "->24" not in k}
+    lut.save(no_w24 / "lut.json")
+    exp = latency_experiment(no_w24, "[fp32, int8]")
+    exp.write_text(
+        exp.read_text().replace(
+            f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {no_w24 / 'lut.json'}"
+        )
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert (
+        f"latency: warning: {no_w24 / 'lut.json'}: its table lacks 18 parts of space 'tiny2d' "
+        "(changed since it was profiled?), e.g. block|s1|w24|conv|k3|d1|e1|fp32"
+    ) in capsys.readouterr().err
+    with pytest.raises(PredictorError, match="none\\); the space has it, the profile not"):
+        lut.predict([lut.space.canonical({**lut.space.sample(0), "s1.width": 24})])
 
     only = tmp_path / "only_w4a8"
     only.mkdir()

@@ -187,11 +187,19 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
     gap = None
     if config.latency.profile:
         gap = read_profile(config.latency.profile).unpriced(space)
-    elif unpriced := predictor.unpriced_precisions():
-        gap = (
-            f"{config.latency.predictor}: its table was measured without "
-            f"{', '.join(unpriced)}, which space {space.name!r} also offers"
-        )
+    else:
+        gaps = []
+        if unpriced := predictor.unpriced_precisions():
+            gaps.append(
+                f"its table was measured without {', '.join(unpriced)}, which space "
+                f"{space.name!r} also offers"
+            )
+        if missing := predictor.unpriced_parts():
+            gaps.append(
+                f"its table lacks {len(missing)} parts of space {space.name!r} (changed since "
+                f"it was profiled?), e.g. {', '.join(missing[:3])}"
+            )
+        gap = f"{config.latency.predictor}: {'; '.join(gaps)}" if gaps else None
     if gap:
         print(f"latency: warning: {gap}; candidates that use them will fail", file=sys.stderr)
 

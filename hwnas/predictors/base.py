@@ -158,6 +158,11 @@ class LatencyPredictor(ABC):
         candidates using them fail, so a run says so before it starts. Empty by default."""
         return []
 
+    def unpriced_parts(self) -> list[str]:
+        """The parts (row ids) of its space a table lacks at the precisions it has: the
+        candidates using them fail, so a run says so before it starts. Empty by default."""
+        return []
+
     @classmethod
     @abstractmethod
     def from_data(cls, data: dict[str, Any], space: SearchSpace) -> LatencyPredictor:

@@ -94,6 +94,10 @@ class LearnedPredictor(LatencyPredictor):
         """Those of its table (without one, it predicts every precision)."""
         return self.lut.unpriced_precisions() if self.lut is not None else []
 
+    def unpriced_parts(self) -> list[str]:
+        """Those of its table (without one, it predicts every network)."""
+        return self.lut.unpriced_parts() if self.lut is not None else []
+
     @property
     def train_data(self) -> tuple[list[Arch], list[float]]:
         """The architectures and latencies (ms) it was fitted on."""

@@ -31,6 +31,7 @@ from hwnas.predictors.parts import (
     downsample_id,
     downsample_needed,
     head_id,
+    metaformer_parts,
     overhead_id,
     stage_inputs,
 )
@@ -105,13 +106,31 @@ class LUTPredictor(LatencyPredictor):
         measured = {key.rsplit("|", 1)[1] for key in self.table}
         return [p for p in self.space.precisions if p not in measured]
 
+    def unpriced_parts(self) -> list[str]:
+        """The parts of its space the table lacks at the precisions it measured (a width,
+        depth or option the space gained after profiling): candidates with them fail."""
+        measured = {key.rsplit("|", 1)[1] for key in self.table}
+        missing = []
+        for part in metaformer_parts(self.space):
+            precisions = ["fp32"]
+            if part.kind == "block":
+                precisions = [p for p in self.space.plans[part.stage].precisions if p in measured]
+            missing += [f"{part.id}|{p}" for p in precisions if f"{part.id}|{p}" not in self.table]
+        return missing
+
     def _lookup(self, part_id: str, precision: str = "fp32") -> float:
         key = f"{part_id}|{precision}"
         if key not in self.table:
             have = sorted({k.rsplit("|", 1)[1] for k in self.table if k.startswith(f"{part_id}|")})
+            advice = (
+                f"profile the space at {precision}"
+                if have
+                else "the space has it, the profile not (changed since?): profile the space "
+                f"again into {self.source or 'its profile'}, which measures only what it lacks"
+            )
             raise PredictorError(
                 f"the latency table has no measurement for {part_id} at {precision} (it has "
-                f"that part at: {', '.join(have) or 'none'}); profile the space at {precision}"
+                f"that part at: {', '.join(have) or 'none'}); {advice}"
             )
         return self.table[key]
 

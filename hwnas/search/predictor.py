@@ -50,6 +50,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
+from hwnas.predictors.base import PredictorError
 from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
 from hwnas.search.pareto import hypervolume_improvements, pareto_mask
 from hwnas.spaces import Arch
@@ -242,8 +243,9 @@ class PredictorSearcher(Searcher):
             batch.append(self.sample_unseen(rng, {a.key for a in batch}))
         if len(batch) == n:
             return batch
-        pool = self._candidates(done, rng, {a.key for a in batch})
-        batch += self._select(pool, done, min(n - len(batch), len(pool)), rng)
+        pool = self._priced(self._candidates(done, rng, {a.key for a in batch}))
+        if pool:
+            batch += self._select(pool, done, min(n - len(batch), len(pool)), rng)
         while len(batch) < n:  # a tiny pool (nearly exhausted space): top up uniformly
             batch.append(self.sample_unseen(rng, {a.key for a in batch}))
         return batch
@@ -269,6 +271,18 @@ class PredictorSearcher(Searcher):
             arch = self.sample_unseen(rng, exclude)
             pool[arch.key] = arch
         return list(pool.values())
+
+    def _priced(self, pool: list[Arch]) -> list[Arch]:
+        """The candidates every known model can predict. A latency table that lacks a part
+        (a precision or width the space gained after profiling) cannot price some: their
+        evaluation fails with the same error, so they leave the pool instead of ending the
+        search."""
+        for model in self.predictors.values():
+            try:
+                model.predict(pool)
+            except PredictorError:
+                pool = [a for a in pool if _can_predict(model, a)]
+        return pool
 
     def _parents(self, done: list[Trial]) -> list[Trial]:
         """The trials to mutate: the best feasible ones, or successive Pareto layers."""
@@ -425,3 +439,11 @@ def greedy_hypervolume(
         if feasible[best] >= 0.5:
             front = np.vstack([front, points[best]])
     return picked
+
+
+def _can_predict(model: Any, arch: Arch) -> bool:
+    try:
+        model.predict([arch])
+    except PredictorError:
+        return False
+    return True
