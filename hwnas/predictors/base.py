@@ -158,6 +158,17 @@ class LatencyPredictor(ABC):
         candidates using them fail, so a run says so before it starts. Empty by default."""
         return []
 
+    @property
+    def train_data(self) -> tuple[list[Arch], list[float]]:
+        """The whole networks and latencies (ms) it was fitted on: none for a table of parts.
+        A held-out score leaves them out."""
+        return [], []
+
+    def refitted(self, archs: Sequence[Arch], latencies: Sequence[float]) -> LatencyPredictor:
+        """A predictor of the same kind and settings fitted on these networks instead (to
+        score it on networks it did not see)."""
+        raise PredictorError(f"a {self.kind} predictor is not fitted on whole networks")
+
     def unpriced_parts(self) -> list[str]:
         """The parts (row ids) of its space a table lacks at the precisions it has: the
         candidates using them fail, so a run says so before it starts. Empty by default."""

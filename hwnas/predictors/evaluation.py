@@ -79,12 +79,17 @@ def holdout_from_own_profile(
     measured latencies), as its file records them (the profile may have changed or gone
     since); a lookup table, which saw no whole network, is scored on the last `n` of its
     profile's rows as they are."""
-    if isinstance(predictor, LearnedPredictor):
-        archs, y = predictor.train_data
-        _check_holdout_count(n, len(archs), "networks the predictor was fitted on", minimum=1)
-        refitted = LearnedPredictor(
-            predictor.space, predictor.lut, predictor.hyperparameters, predictor.source
-        ).fit(archs[:-n], y[:-n])
+    archs, y = predictor.train_data
+    if archs:
+        what = "networks the predictor was fitted on"
+        _check_holdout_count(n, len(archs), what, minimum=1)
+        try:
+            refitted = predictor.refitted(archs[:-n], y[:-n])
+        except PredictorError as e:
+            raise PredictorError(
+                f"cannot hold out {n} of the {len(archs)} {what}: refitted on the other "
+                f"{len(archs) - n}, {e}"
+            ) from None
         return refitted, archs[-n:], np.asarray(y[-n:])
     source = getattr(predictor, "source", "") or ""
     if not source or not Path(source).is_file():
@@ -116,10 +121,9 @@ def holdout_from_profile(
     )
     archs, y = profile.arch_records(predictor.space)
     total = len(archs)
-    if isinstance(predictor, LearnedPredictor):
-        seen = {a.key for a in predictor.train_data[0]}
-        keep = [i for i, a in enumerate(archs) if a.key not in seen]
-        archs, y = [archs[i] for i in keep], y[keep]
+    seen = {a.key for a in predictor.train_data[0]}
+    keep = [i for i, a in enumerate(archs) if a.key not in seen]
+    archs, y = [archs[i] for i in keep], y[keep]
     if not archs:
         why = f" (all {total} were used to fit {predictor_name})" if total else ""
         raise PredictorError(

@@ -103,6 +103,11 @@ class LearnedPredictor(LatencyPredictor):
         """The architectures and latencies (ms) it was fitted on."""
         return list(self._train_archs), list(self._train_latencies)
 
+    def refitted(self, archs: Sequence[Arch], latencies: Sequence[float]) -> LearnedPredictor:
+        refit = LearnedPredictor(self.space, self.lut, self.hyperparameters, self.source)
+        refit.measured_on = self.measured_on
+        return refit.fit(archs, latencies)
+
     @property
     def coefficients(self) -> dict[str, float]:
         """The fitted factor of every table group seen in training (1 = the plain sum)."""

@@ -193,6 +193,16 @@ class TransferPredictor(LatencyPredictor):
         self._train_archs, self._train_latencies = archs, [float(v) for v in y]
         return self
 
+    @property
+    def train_data(self) -> tuple[list[Arch], list[float]]:
+        """The target device's measured architectures and latencies (ms) it was fitted on."""
+        return list(self._train_archs), list(self._train_latencies)
+
+    def refitted(self, archs: Sequence[Arch], latencies: Sequence[float]) -> TransferPredictor:
+        refit = TransferPredictor(self.sources, self.space, **self.settings).fit(archs, latencies)
+        refit.measured_on = self.measured_on
+        return refit
+
     def _warn_if_a_source_is_the_target(self, archs: Sequence[Arch], y: np.ndarray) -> None:
         """A source column equal to the measurements being fitted is the target device
         itself: the predictions copy it, and no score of them says how well latency
