@@ -171,7 +171,11 @@ def _say_latency_device(config: ExperimentConfig, predictor) -> None:
     from hwnas.predictors.fingerprint import describe_device
 
     source = config.latency.predictor or config.latency.profile
-    device = describe_device(predictor.measured_on)
+    device = (
+        describe_device(predictor.measured_on)
+        if predictor.measured_on
+        else "a device it does not record (no measured_on: set it before saving)"
+    )
     print(f"latency: {source} predicts latencies on {device}", file=sys.stderr)
 
 
