@@ -191,8 +191,12 @@ class Profile:
         columns = [f"fp_{f}" for f in DEVICE_FIELDS if f"fp_{f}" in ok.columns]
         if ok.empty or not columns:
             return None
+        columns += ["clock"] if "clock" in ok.columns else []  # older profiles have none
         distinct = ok[columns].astype(str).drop_duplicates()
-        devices = [device_of({c[3:]: v for c, v in row.items()}) for _, row in distinct.iterrows()]
+        devices = [
+            device_of({c.removeprefix("fp_"): v for c, v in row.items()})
+            for _, row in distinct.iterrows()
+        ]
         if len(devices) > 1:
             raise ProfileError(
                 f"{self.path}: its rows were measured on {len(devices)} devices "
@@ -578,7 +582,7 @@ def _resume(out: Path, meta: dict[str, Any], retry_failed: bool) -> set[str]:
     _truncate_partial_line(out)
     existing = read_profile(out)
     here = device_fingerprint(meta["backend"], "", meta["batch_size"], meta["threads"])
-    _check_same_device(existing, device_of(here))
+    _check_same_device(existing, device_of({**here, "clock": meta["clock"]}))
     rows = existing.rows
     if retry_failed and (rows["status"] == "failed").any():
         _drop_failed_rows(out)
@@ -628,7 +632,7 @@ def _check_same_device(profile: Profile, here: dict[str, str]) -> None:
     """Refuse to resume a profile that another machine measured: its rows and this
     machine's would mix two devices' latencies."""
     there = profile.measured_on()
-    if there is not None and there != here:
+    if there is not None and device_differences(there, here):
         raise ProfileError(
             f"{profile.path}: measured on {describe_device(there)}, but this machine is "
             f"{describe_device(here)} ({'; '.join(device_differences(there, here))}); a profile "
