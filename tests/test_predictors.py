@@ -395,6 +395,12 @@ def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path)
     )
     again = build_profile(space, out, **settings)
     assert len(again.rows) == len(resumed.rows)
+    # a whole last row without its newline (an editor dropped it) is a row, kept on resume
+    out.write_bytes(out.read_bytes().rstrip(b"\n"))
+    assert read_profile(out).rows["row_id"].tolist() == again.rows["row_id"].tolist()
+    before = out.read_bytes()
+    assert len(build_profile(space, out, **settings).rows) == len(again.rows)
+    assert out.read_bytes() == before + b"\n"  # ended, not dropped and measured again
     lut = LUTPredictor.from_profile(out, space)
     arch = space.sample(1)
     int8 = arch.replace(**{k: "int8" for k in arch if k.endswith(".precision")})

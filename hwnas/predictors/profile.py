@@ -300,11 +300,9 @@ def read_profile(path: str | Path) -> Profile:
             raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
         raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
     meta = _read_metadata(path)
-    data = path.read_bytes()
-    complete = data[: data.rfind(b"\n") + 1]  # a row still being written is not read
     try:
         rows = pd.read_csv(
-            io.BytesIO(complete),
+            io.BytesIO(_complete_rows(path.read_bytes())),  # not a row still being written
             dtype={c: str for c in ("arch_key", "error", "median_ms", "round_medians_ms")},
             keep_default_na=False,
         )
@@ -409,10 +407,25 @@ def is_profile_metadata(path: str | Path) -> bool:
 
 
 def _truncate_partial_line(path: Path) -> None:
-    """Drop a last line left half-written by a killed run (rows always end with a newline)."""
+    """Drop a last line left half-written by a killed run, or end a whole one that lacks
+    its newline (`_complete_rows`), so rows appended next start on a line of their own."""
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
+    if (complete := _complete_rows(data)) != data:
+        path.write_bytes(complete)
+
+
+def _complete_rows(data: bytes) -> bytes:
+    """A profile table's bytes without a last line left half-written by a killed run (or
+    still being written). hwnas ends every row with a newline, but an editor may drop the
+    last one: a last line holding every column of the header is a whole row, and kept (cut
+    inside its last field, fp_precision, it lost nothing a latency is read from)."""
+    end = data.rfind(b"\n") + 1
+    if end == 0 or end == len(data):
+        return data[:end]
+    header, tail = data[: data.find(b"\n")], data[end:]
+    columns = next(csv.reader([header.decode(errors="replace")]))
+    fields = next(csv.reader([tail.decode(errors="replace")]), [])
+    return data + b"\n" if len(fields) == len(columns) else data[:end]
 
 
 def sample_archs(space: SearchSpace, n: int, seed: int, precisions: Sequence[str]) -> list[Arch]:
