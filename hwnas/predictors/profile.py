@@ -422,9 +422,12 @@ def _complete_rows(data: bytes) -> bytes:
     end = data.rfind(b"\n") + 1
     if end == 0 or end == len(data):
         return data[:end]
-    header, tail = data[: data.find(b"\n")], data[end:]
-    columns = next(csv.reader([header.decode(errors="replace")]))
-    fields = next(csv.reader([tail.decode(errors="replace")]), [])
+    header, tail = data[: data.find(b"\n")].rstrip(b"\r"), data[end:]
+    try:
+        columns = next(csv.reader([header.decode(errors="replace")]), [])
+        fields = next(csv.reader([tail.decode(errors="replace")]), [])
+    except csv.Error:  # not CSV (a stray carriage return): read_profile says so
+        return data[:end]
     return data + b"\n" if len(fields) == len(columns) else data[:end]
 
 
