@@ -301,6 +301,14 @@ def test_a_run_keeps_the_space_it_was_started_with(
     with pytest.warns(UserWarning, match=f"{copy} was missing: written again from the run's"):
         assert hwnas("status", str(tmp_path / "run")) == 0
     assert yaml.safe_load(copy.read_text()) == yaml.safe_load(started_with)  # not the edit
+    copy.unlink()  # a run folder it cannot be written to (a folder in its place stands for
+    copy.mkdir()  # a read-only run: tests run as root, who may write anywhere)
+    with pytest.warns(UserWarning, match="space.yaml is missing and cannot be written again"):
+        assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "evaluations: 10 of 10" in capsys.readouterr().out
+    copy.rmdir()
+    with pytest.warns(UserWarning, match="was missing: written again"):
+        assert hwnas("status", str(tmp_path / "run")) == 0
     space_file.unlink()  # the run does not need it any more
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 10 of 10" in capsys.readouterr().out

@@ -15,11 +15,13 @@ are marked stale and their candidates evaluated again, once, by whoever claims t
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import math
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -145,11 +147,16 @@ def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
         return None
     try:
         write_whole(copy, stored)
-    except OSError as e:
-        raise ExperimentError(
-            f"{copy}: missing (the space the run's architectures belong to), and it cannot be "
-            f"written again from the run's storage: {e.strerror}"
-        ) from None
+    except OSError as e:  # a read-only run (archived, another user's): read it all the same
+        private = Path(tempfile.mkdtemp(prefix="hwnas-space-")) / SPACE_SNAPSHOT
+        atexit.register(shutil.rmtree, private.parent, ignore_errors=True)
+        private.write_text(stored)
+        warnings.warn(
+            f"{copy} is missing and cannot be written again ({e.strerror}): the space is read "
+            f"from the run's storage, through {private} while this command runs",
+            stacklevel=2,
+        )
+        return private
     warnings.warn(f"{copy} was missing: written again from the run's storage", stacklevel=2)
     return copy
 
