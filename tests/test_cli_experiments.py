@@ -217,6 +217,37 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert run["status"] == "failed" and not run["feasible"] and "w4a8" in run["reason"]
 
 
+def test_the_choices_figure_labels_each_value_once_in_numeric_order(tmp_path: Path) -> None:
+    """Blocks beyond a stage's depth leave NaN, so some kernel columns are floats: kernel 3
+    was one bar as '3' and another as '3.0' (and labels sorted as strings: 11 before 3)."""
+    from hwnas.experiments import load, plots
+
+    space = tmp_path / "kernels.yaml"
+    space.write_text(
+        (DATA / "tiny2d.yaml")
+        .read_text()
+        .replace("conv: {kernels: [3], dilations: [1]}", "conv: {kernels: [3, 5], dilations: [1]}")
+        .replace("[fp32, int8]", "[fp32]")
+    )
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"name: k\nspace: {space}\nevaluator: zero_cost\ndataset: digits\n"
+        "objectives: [{metric: params, direction: min}, {metric: zc_synflow, direction: max}]\n"
+        f"searcher: random\nevaluations: 12\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    results = load(tmp_path / "run")
+    assert results.trials["s0.b1.kernel"].isna().any()  # a depth-1 stage: float columns
+    kernels = [t for t in results.figures()["choices"].data if t.xaxis == "x2"]
+    assert {t.name for t in kernels} == {"all", "front"}
+    for trace in kernels:
+        assert list(trace.x) == sorted(trace.x, key=lambda k: (k == "None", k != "None" and int(k)))
+        assert set(trace.x) <= {"3", "5", "None"}, list(trace.x)  # no '3.0'
+    assert [plots._numbers_first(v) for v in (3, 11, "None")] == sorted(
+        plots._numbers_first(v) for v in ("None", 11, 3)
+    )
+
+
 def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp)) == 0

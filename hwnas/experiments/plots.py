@@ -3,9 +3,10 @@ evaluations and time, which choices win along the front, and parallel coordinate
 
 from __future__ import annotations
 
+import numbers
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import plotly.express as px
@@ -149,7 +150,7 @@ def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure
         for label, df, color in (("all", everything, "#bbbbbb"), ("front", front, "#d62728")):
             counts = _count(df, kind)
             total = sum(counts.values()) or 1
-            values = sorted(counts, key=str)
+            values = sorted(counts, key=_numbers_first)
             fig.add_bar(
                 x=[str(v) for v in values],
                 y=[counts[v] / total for v in values],
@@ -168,8 +169,25 @@ def _kind_columns(df: pd.DataFrame, kind: str) -> list[str]:
 
 
 def _count(df: pd.DataFrame, kind: str) -> Counter:
+    """How often each value of `kind` appears. Blocks beyond a stage's depth leave NaN, which
+    makes that column's kernels floats: 7.0 counts (and is labelled) as 7, as in a full one."""
     columns = _kind_columns(df, kind) or [c for c in df.columns if "<-" in c]
-    return Counter(v for c in columns for v in df[c].dropna())
+    return Counter(_as_choice(v) for c in columns for v in df[c].dropna())
+
+
+def _as_choice(value: Any) -> Any:
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and float(value).is_integer():
+        return int(value)
+    return value
+
+
+def _numbers_first(value: Any) -> tuple:
+    """Numbers in numeric order (3, 5, 11, not 11, 3, 5), then names alphabetically."""
+    if isinstance(value, numbers.Real):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
 
 
 def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figure:
