@@ -332,6 +332,9 @@ def test_build_of_a_loaded_config_needs_the_weights_it_names(
     assert f" arch {data['key']}: " in capsys.readouterr().out
     with pytest.raises(ExperimentError, match=f"names weights '{data['weights']}'.*weights=PATH"):
         hwnas.build(data)  # a mapping has no folder: never a silently fresh model
+    edited.write_text(json.dumps({**data, "weights": 5}))  # not a TypeError of paths
+    with pytest.raises(ExperimentError, match="edited.json: weights: a file name beside it, not 5"):
+        hwnas.build(edited)
     from_file = hwnas.build(config).state_dict()
     from_data = hwnas.build(data, weights=tmp_path / data["weights"]).state_dict()
     assert from_file.keys() == from_data.keys()

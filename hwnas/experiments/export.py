@@ -172,6 +172,9 @@ def weights_file(
     name = data.get("weights")
     if not name:
         return None
+    if not isinstance(name, str):
+        where = "config" if isinstance(config, Mapping) else str(config)
+        raise ExperimentError(f"{where}: weights: a file name beside it, not {name!r}")
     if isinstance(config, Mapping):
         raise ExperimentError(
             f"config: names weights {name!r}, but a config given as a mapping has no folder "
