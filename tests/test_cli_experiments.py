@@ -206,9 +206,10 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert sum(int(line.split(":")[0].removeprefix("failed x")) for line in failures) == 8
     assert hwnas("pareto", str(tmp_path / "run"), "--objectives", "key:min") == 1
     assert "no metric ['key'] in this run" in capsys.readouterr().err  # not a metric column
-    assert hwnas("pareto", str(only / "run")) == 0
-    out = capsys.readouterr().out
+    assert hwnas("pareto", str(only / "run"), "--html", str(only / "r.html")) == 0
+    out, err = capsys.readouterr()
     assert out.strip() == f"{only / 'run'}: no feasible successful evaluation yet (of 8)"
+    assert "nothing to plot" in err and not (only / "r.html").exists()  # all failed
     assert hwnas("export", str(only / "run"), "--trial", "0") == 0
     err = capsys.readouterr().err
     assert "note: the evaluation of trial 0 failed (PredictorError" in err
@@ -246,6 +247,34 @@ def test_the_choices_figure_labels_each_value_once_in_numeric_order(tmp_path: Pa
     assert [plots._numbers_first(v) for v in (3, 11, "None")] == sorted(
         plots._numbers_first(v) for v in ("None", 11, 3)
     )
+
+
+def test_a_run_nothing_feasible_in_still_plots_its_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """figures() was {} and `pareto --html` wrote nothing while every successful evaluation
+    broke a constraint: the one time a user most needs to see how far off they are."""
+    from hwnas.experiments import load
+
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(
+        exp.read_text().replace(
+            "objectives: [{metric: latency_ms, direction: min}]",
+            "objectives: [{metric: latency_ms, direction: min}, {metric: params, direction: min}]"
+            "\nconstraints: [{metric: latency_ms, max: 0.000001}]",
+        )
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    results = load(tmp_path / "run")
+    assert results.pareto().empty
+    points = {t.name: len(t.x) for t in results.figures()["pareto_2d"].data}
+    assert points == {"feasible": 0, "infeasible": 8, "Pareto front": 0}
+    report = tmp_path / "report.html"
+    capsys.readouterr()
+    assert hwnas("pareto", str(tmp_path / "run"), "--html", str(report), "--json") == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["front"] == [] and f"wrote {report} (infeasible points only" in err
+    assert "No feasible successful evaluation yet" in report.read_text()
 
 
 def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

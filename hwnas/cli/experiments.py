@@ -235,17 +235,22 @@ def pareto(
 ) -> None:
     """The Pareto front of a run as a table (or JSON), its hypervolume, and an HTML report."""
     from hwnas.experiments import load
+    from hwnas.experiments.plots import plottable
 
     results = load(run)
     objs = _objectives(results, objectives)
     _note_lacking(results, objs)
     if results.candidates(objs).empty:  # nothing to rank: none evaluated, failed, infeasible
+        if html is not None and plottable(results, objs):  # infeasible points, greyed
+            _write_report(results, objs, html)
         if as_json:
             empty = {"objectives": objs, "hypervolume": None, "reference": None, "front": []}
-            typer.echo(json.dumps(empty))
+            typer.echo(json.dumps(empty, indent=2))
         else:
             typer.echo(f"{run}: no feasible successful evaluation yet (of {len(results.trials)})")
-        if html is not None:
+        if html is not None and plottable(results, objs):
+            typer.echo(f"wrote {html} (infeasible points only: no front yet)", err=as_json)
+        elif html is not None:
             typer.echo(f"hwnas: note: nothing to plot, {html} not written", err=True)
         return
     front = results.pareto(objs)

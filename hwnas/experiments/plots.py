@@ -205,10 +205,20 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
     )
 
 
+def plottable(results: RunResults, objectives: Objectives) -> bool:
+    """Whether a successful evaluation has a value of every objective, feasible or not: the
+    figures grey infeasible points, so a run whose constraints none meets yet still shows
+    how far off it is."""
+    ok = results.trials[results.trials["status"] == "ok"]
+    metrics = [m for m, _ in objectives]
+    return set(metrics) <= set(ok.columns) and bool(ok[metrics].notna().all(axis=1).any())
+
+
 def all_figures(results: RunResults, objectives: Objectives) -> dict[str, go.Figure]:
-    """Every figure that applies to these objectives, by title."""
+    """Every figure that applies to these objectives, by title ({} while no successful
+    evaluation has their values)."""
     figures: dict[str, go.Figure] = {}
-    if results.candidates(objectives).empty:
+    if not plottable(results, objectives):
         return figures
     if len(objectives) >= 2:
         figures["pareto_2d"] = pareto_2d(results, objectives)
