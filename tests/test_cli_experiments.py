@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from contextlib import closing
 from importlib.metadata import version
 from pathlib import Path
@@ -275,6 +276,27 @@ def test_a_run_nothing_feasible_in_still_plots_its_points(
     out, err = capsys.readouterr()
     assert json.loads(out)["front"] == [] and f"wrote {report} (infeasible points only" in err
     assert "No feasible successful evaluation yet" in report.read_text()
+
+
+def test_read_commands_use_the_recorded_settings_of_an_edited_run_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The run folder's experiment.yaml, edited to another objective, made status show a
+    front of an objective the run never searched for, without a word."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    snapshot = tmp_path / "run" / "experiment.yaml"
+    snapshot.write_text(snapshot.read_text().replace("metric: latency_ms", "metric: params"))
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match=r"experiment.yaml: edited since the run started \("):
+        assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "objectives: latency_ms (min)" in capsys.readouterr().out
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
+    assert hwnas("search", str(exp), "--quiet") == 0  # the snapshot is the search's again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "evaluations: 9 of 9" in capsys.readouterr().out
 
 
 def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -662,8 +684,16 @@ def test_a_new_run_refuses_an_unused_dataset_and_a_second_latency_predictor(
     assert hwnas("search", str(exp), "--quiet") == 0
     snapshot = run / "experiment.yaml"  # as a run stored before the refusal has it
     snapshot.write_text(snapshot.read_text() + "dataset: mnist1d\n")
-    assert hwnas("status", str(run)) == 0
-    assert hwnas("export", str(run), "-o", str(tmp_path / "out")) == 0
+    study = optuna.load_study(study_name="lat", storage=f"sqlite:///{run / 'study.db'}")
+    stored = study.user_attrs["hwnas_experiment"]
+    study.set_user_attr("hwnas_experiment", {**stored, "dataset": "mnist1d"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the stored experiment is the file's: no warning
+        assert hwnas("status", str(run)) == 0
+    study.set_user_attr("hwnas_experiment", stored)  # one the file was edited from
+    with pytest.warns(UserWarning, match="dataset: unset, now 'mnist1d'"):
+        assert hwnas("status", str(run)) == 0
+        assert hwnas("export", str(run), "-o", str(tmp_path / "out")) == 0
     (config,) = (tmp_path / "out").glob("*.json")
     assert json.loads(config.read_text()).get("data") is None
 

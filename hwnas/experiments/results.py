@@ -6,6 +6,7 @@ run is just an Optuna study plus the experiment file it was started from.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -18,11 +19,13 @@ from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_exp
 from hwnas.experiments.storage import (
     ARCH,
     EVALUATED,
+    EXPERIMENT,
     KEY,
     ORIGIN,
     OUTCOME,
     REASON,
     SNAPSHOT,
+    experiment_changes,
     open_optuna_storage,
     outcome_of,
     space_copy,
@@ -83,8 +86,30 @@ class RunResults:
         except KeyError:
             name = self.config.name
             raise ExperimentError(f"{run_dir}: no study {name!r} in its storage") from None
+        self.config = self._as_recorded(self.config)
         self.objectives: list[tuple[str, str]] = self.config.objective_pairs
         self.constraints: list[tuple[str, float]] = self.config.constraint_pairs
+
+    def _as_recorded(self, config: ExperimentConfig) -> ExperimentConfig:
+        """`config` (the run folder's experiment.yaml) with the settings that made the results
+        as the run's storage recorded them where the file was edited since (another
+        objective there would show a front the run never searched for)."""
+        if (stored := self.study.user_attrs.get(EXPERIMENT)) is None:
+            return config
+        changed, details = experiment_changes(stored, config)
+        if not changed:
+            return config
+        warnings.warn(
+            f"{self.run_dir / SNAPSHOT}: edited since the run started ({details}); the "
+            "settings the run's storage recorded, those it ran with, are used",
+            stacklevel=3,
+        )
+        recorded, data = ExperimentConfig.model_validate(stored).to_data(), config.to_data()
+        for f in changed:  # a setting left out is absent from the data
+            data.pop(f, None)
+            if f in recorded:
+                data[f] = recorded[f]
+        return ExperimentConfig.model_validate(data)
 
     def _reading(self):
         """Storage errors while reading, naming the storage (a damaged file, a lost server)."""

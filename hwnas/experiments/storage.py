@@ -456,6 +456,35 @@ def trial_metrics(trial: FrozenTrial) -> Metrics | None:
     return Metrics(values, status=status, reason=trial.user_attrs.get(REASON, ""))
 
 
+#: the study attribute holding the experiment a run was started with
+EXPERIMENT = "hwnas_experiment"
+#: the settings that make a run's results what they are: none may change while it runs
+FIXED_SETTINGS = (
+    "space",
+    "objectives",
+    "constraints",
+    "searcher",
+    "evaluator",
+    "latency",
+    "seed",
+    "dataset",
+    "benchmark",
+)
+
+
+def experiment_changes(stored: dict[str, Any], config: ExperimentConfig) -> tuple[list[str], str]:
+    """The `FIXED_SETTINGS` in which `config` differs from a run's stored experiment, and the
+    differences in words (`searcher.settings.x: 8, now 10`)."""
+    # a run started before input paths were stored absolute holds them as written
+    old, new = (
+        c.with_absolute_inputs(Path.cwd()).effective_data()
+        for c in (ExperimentConfig.model_validate(stored), config)
+    )
+    changed = [f for f in FIXED_SETTINGS if old.get(f) != new.get(f)]
+    details = "; ".join(d for f in changed for d in _differences(old.get(f), new.get(f), f))
+    return changed, details
+
+
 def _differences(old: Any, new: Any, path: str) -> list[str]:
     """Where two experiment values differ, and how: `searcher.settings.x: 8, now 10`."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -560,26 +589,9 @@ class RunStore:
         experiments."""
         # read back: a driver starting on the same new study at the same moment may have
         # written its own experiment last, and then this one must not go on
-        stored = self._recorded("hwnas_experiment", self.config.to_data())
-        # a run started before input paths were stored absolute holds them as written
-        stored, mine = ExperimentConfig.model_validate(stored), self.config
-        stored, mine = (c.with_absolute_inputs(Path.cwd()).effective_data() for c in (stored, mine))
-        fixed = (
-            "space",
-            "objectives",
-            "constraints",
-            "searcher",
-            "evaluator",
-            "latency",
-            "seed",
-            "dataset",
-            "benchmark",
-        )
-        changed = [f for f in fixed if stored.get(f) != mine.get(f)]
+        stored = self._recorded(EXPERIMENT, self.config.to_data())
+        changed, details = experiment_changes(stored, self.config)
         if changed:
-            details = "; ".join(
-                d for f in changed for d in _differences(stored.get(f), mine.get(f), f)
-            )
             what, advice = (  # a shared database finds a run's study by its name alone
                 (f"study {self.config.name!r} in storage.url", "give it another name")
                 if self.config.storage.url
