@@ -329,7 +329,7 @@ def test_a_malformed_latency_is_refused_and_a_moved_profile_finds_its_space(tmp_
     cells = lines[1].split(",")
     cells[12], cells[16] = "abc", ""  # median_ms, round_medians_ms of an ok row
     profile.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
-    with pytest.raises(ProfileError, match=r"row block\|s0\|w8\|conv.*'abc'.* positive number"):
+    with pytest.raises(ProfileError, match=r"line 2: row 'block\|s0\|w8\|conv.*'abc'.* positive"):
         read_profile(profile)
     space = tmp_path / "tiny2d.yaml"  # given by mistake: was "its metadata ... is missing"
     with pytest.raises(ProfileError, match="tiny2d.yaml: not a profile .a .csv written by"):
@@ -953,9 +953,23 @@ def test_a_predictor_file_given_as_a_profile_says_it_is_a_predictor(tmp_path, ca
     ],
 )
 def test_a_bad_row_is_refused_quoting_its_field_and_value(tmp_path, field, value):
-    profile = _edited_profile(tmp_path, field, value)
-    with pytest.raises(ProfileError, match=rf"tiny2d_ort.csv: row .*: {field} {value!r} is not"):
+    profile = _edited_profile(tmp_path, field, value, row=9)
+    said = rf"tiny2d_ort.csv: line 10: row .*: {field} {value!r} is not"
+    with pytest.raises(ProfileError, match=said):
         read_profile(profile)
+
+
+def test_a_row_cut_short_is_refused_naming_its_line(tmp_path):
+    """Padded with empty fields by pandas, it was read as measured on a second device."""
+    rows = _committed_rows()
+    rows[9] = rows[9][:20]
+    with pytest.raises(ProfileError, match="line 10: 20 fields where the header has 40 "):
+        read_profile(_copied_profile(tmp_path, rows))
+    rows = _committed_rows()  # hand-concatenated: a row again, with another latency
+    rows.append([*rows[3][:12], "9.5", *rows[3][13:]])
+    said = rf"line {len(rows)}: row '{re.escape(rows[3][0])}': row_id .* is measured twice"
+    with pytest.raises(ProfileError, match=said):
+        read_profile(_copied_profile(tmp_path, rows))
 
 
 def test_fit_never_writes_over_its_profile_and_names_unusable_files(profile_path, tmp_path, capsys):

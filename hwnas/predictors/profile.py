@@ -300,9 +300,10 @@ def read_profile(path: str | Path) -> Profile:
             raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
         raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
     meta = _read_metadata(path)
+    data = _complete_rows(path.read_bytes())  # not a row still being written
     try:
         rows = pd.read_csv(
-            io.BytesIO(_complete_rows(path.read_bytes())),  # not a row still being written
+            io.BytesIO(data),
             dtype={c: str for c in ("arch_key", "error", "median_ms", "round_medians_ms")},
             keep_default_na=False,
         )
@@ -311,7 +312,9 @@ def read_profile(path: str | Path) -> Profile:
     missing = [c for c in ("row_id", "kind", "status", "median_ms") if c not in rows.columns]
     if missing:
         raise ProfileError(f"{path}: not a profile table, columns missing: {missing}")
+    rows.index = _record_lines(path, data)  # errors below name the line
     _check_labels(path, rows)
+    _refuse_rows(path, rows, rows["row_id"].duplicated(), "row_id", "measured twice")
     ok = rows["status"] == "ok"
     median = rows["median_ms"].map(_positive_ms)
     _check_positive(path, rows, ok, "median_ms", median)
@@ -321,7 +324,29 @@ def read_profile(path: str | Path) -> Profile:
         _check_positive(path, rows, ok, "round_medians_ms", latency)
     rows["median_ms"] = pd.to_numeric(rows["median_ms"], errors="coerce")
     rows["latency_ms"] = latency.where(ok, np.nan)
-    return Profile(path, meta, rows)
+    return Profile(path, meta, rows.reset_index(drop=True))
+
+
+def _record_lines(path: Path, data: bytes) -> list[int]:
+    """The line each row of a profile table starts on. A row with more or fewer fields than
+    the header is refused, naming its line: pandas pads a row cut short with empty fields,
+    which then read as a row measured on another device."""
+    reader = csv.reader(io.StringIO(data.decode(errors="replace"), newline=""))
+    try:
+        header, lines = next(reader, []), []
+        start = reader.line_num + 1
+        for record in reader:
+            if record and len(record) != len(header):
+                raise ProfileError(
+                    f"{path}: line {start}: {len(record)} fields where the header has "
+                    f"{len(header)} (a row cut short, or edited by hand)"
+                )
+            if record:  # pandas skips blank lines
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise ProfileError(f"{path}: line {reader.line_num}: not a profile table: {e}") from None
+    return lines
 
 
 #: the values a profile row's `kind` and `status` may have
@@ -346,9 +371,9 @@ def _check_positive(path: Path, rows: pd.DataFrame, ok: pd.Series, field: str, v
 def _refuse_rows(path: Path, rows: pd.DataFrame, bad: pd.Series, field: str, why: str) -> None:
     """A `ProfileError` naming the file, the first `bad` row and its `field` and value."""
     if bad.any():
-        first = bad.idxmax()
+        first = bad.idxmax()  # the line it starts on (`_record_lines`)
         raise ProfileError(
-            f"{path}: row {rows.at[first, 'row_id']}: {field} "
+            f"{path}: line {first}: row {rows.at[first, 'row_id']!r}: {field} "
             f"{rows.at[first, field]!r} is {why} ({bad.sum()} such rows)"
         )
 
