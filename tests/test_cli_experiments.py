@@ -155,44 +155,42 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert "no measurement for block" in out  # the reasons, by count
     assert f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}" in out
 
-    from hwnas.predictors import LUTPredictor, PredictorError
+    from hwnas.predictors import LUTPredictor, PredictorError, load_predictor
+
+    def search_with_a_table_lacking(folder: Path, dropped, device: bool = True) -> None:
+        """Search the tiny space with its profile's table saved as a predictor, without the
+        entries `dropped` names."""
+        folder.mkdir()
+        lut = LUTPredictor.from_profile(DATA / "tiny2d_ort.csv")
+        lut.table = {k: v for k, v in lut.table.items() if not dropped(k)}
+        lut.measured_on = lut.measured_on if device else None
+        lut.save(folder / "lut.json")
+        exp = latency_experiment(folder, "[fp32, int8]")
+        exp.write_text(
+            exp.read_text().replace(
+                f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {folder / 'lut.json'}"
+            )
+        )
+        assert hwnas("search", str(exp)) == 0
 
     fp32_only = tmp_path / "fp32_only"  # a predictor whose table lacks int8, space tiny2d's
-    fp32_only.mkdir()
-    lut = LUTPredictor.from_profile(DATA / "tiny2d_ort.csv")
-    lut.table = {k: v for k, v in lut.table.items() if not k.endswith("|int8")}
-    lut.save(fp32_only / "lut.json")
-    exp = latency_experiment(fp32_only, "[fp32, int8]")
-    exp.write_text(
-        exp.read_text().replace(
-            f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {fp32_only / 'lut.json'}"
-        )
-    )
-    assert hwnas("search", str(exp)) == 0
+    search_with_a_table_lacking(fp32_only, lambda k: k.endswith("|int8"))
     assert (
         f"latency: warning: {fp32_only / 'lut.json'}: its table was measured without int8, "
         "which space 'tiny2d' also offers; candidates that use them will fail"
     ) in capsys.readouterr().err
 
-    no_w24 = tmp_path / "no_w24"  # stage 1 gained width 24 after the table was measured
-    no_w24.mkdir()
-    lut = LUTPredictor.from_profile(DATA / "tiny2d_ort.csv")
-    lut.table = {k: v for k, v in lut.table.items() if "|s1|w24|" not in k and "->24" not in k}
-    lut.measured_on = None  # and saved from Python without its device
-    lut.save(no_w24 / "lut.json")
-    exp = latency_experiment(no_w24, "[fp32, int8]")
-    exp.write_text(
-        exp.read_text().replace(
-            f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {no_w24 / 'lut.json'}"
-        )
+    no_w24 = tmp_path / "no_w24"  # stage 1 gained width 24 after the table was measured,
+    search_with_a_table_lacking(  # and it was saved from Python without its device
+        no_w24, lambda k: "|s1|w24|" in k or "->24" in k, device=False
     )
-    assert hwnas("search", str(exp)) == 0
     err = capsys.readouterr().err
     assert "lut.json predicts latencies on a device it does not record (no measured_on" in err
     assert (
         f"latency: warning: {no_w24 / 'lut.json'}: its table lacks 18 parts of space 'tiny2d' "
         "(changed since it was profiled?), e.g. block|s1|w24|conv|k3|d1|e1|fp32"
     ) in err
+    lut = load_predictor(no_w24 / "lut.json")
     with pytest.raises(PredictorError, match="none\\); the space has it, the profile not"):
         lut.predict([lut.space.canonical({**lut.space.sample(0), "s1.width": 24})])
 
