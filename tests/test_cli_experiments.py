@@ -619,7 +619,8 @@ def test_a_view_leaves_out_evaluations_without_its_metric(
     capsys.readouterr()
     assert hwnas("pareto", str(run), "--objectives", "test_accuracy:max,params:min") == 0
     out, err = capsys.readouterr()
-    assert f"note: {lacking.sum()} of 40 feasible evaluations have no test_accuracy value" in err
+    note = f"note: {lacking.sum()} of 40 feasible evaluations have no finite test_accuracy value"
+    assert note in err
     assert "nan" not in out.lower()
 
 
@@ -717,6 +718,32 @@ def test_a_damaged_storage_file_is_named_and_called_damaged(
         err = capsys.readouterr().err
         assert f"hwnas: error: {db}: database disk image is malformed; the file is damaged" in err
         assert "restore it from a copy" in err and "run the search again" not in err
+
+
+def test_an_infinity_edited_into_the_storage_is_named_and_left_out_of_the_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A run stores no infinite objective, but an edited file (or another evaluator's metric
+    in a view) may hold one: it used to win the front, make the hypervolume infinite and the
+    JSON invalid (`Infinity`)."""
+    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
+    run = tmp_path / "run"
+    with closing(sqlite3.connect(run / "study.db")) as c, c:
+        edit = "UPDATE trial_user_attributes SET value_json = ? WHERE key = ? AND trial_id = ?"
+        c.execute(edit, ("-Infinity", "latency_ms", 1))  # trial 0
+        c.execute(edit, ("Infinity", "macs", 2))  # trial 1: not an objective of the run
+    capsys.readouterr()
+    view = "latency_ms:min,macs:max"
+    stored = r"which a run never stores \(latency_ms in trials \[0\]; storage edited"
+    with pytest.warns(UserWarning, match=stored):
+        assert hwnas("pareto", str(run), "--json", "--objectives", view) == 0
+    out, err = capsys.readouterr()
+    front = json.loads(out, parse_constant=pytest.fail)  # strict JSON: no Infinity, no NaN
+    assert {row["trial"] for row in front["front"]}.isdisjoint({0, 1})
+    assert np.isfinite(front["hypervolume"]) and np.isfinite(front["reference"]).all()
+    assert "note: 1 of 7 feasible evaluations have no finite macs value" in err
+    with pytest.warns(UserWarning, match=stored):
+        assert load(run).pareto()["latency_ms"].min() > 0
 
 
 def test_pareto_report_makes_its_folder_or_fails_before_printing(

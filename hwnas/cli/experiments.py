@@ -271,9 +271,9 @@ def pareto(
             }
             for _, r in front.iterrows()
         ]
-        reference = None if hv is None else results.reference_point(objs).tolist()
-        summary = {"objectives": objs, "hypervolume": hv, "reference": reference}
-        typer.echo(json.dumps({**summary, "front": rows}, indent=2))
+        reference = None if hv is None else [_json_number(v) for v in results.reference_point(objs)]
+        summary = {"objectives": objs, "hypervolume": None if hv is None else _json_number(hv)}
+        typer.echo(json.dumps({**summary, "reference": reference, "front": rows}, indent=2))
     else:
         _print_front(results, front, metrics, objs, hv)
     if html is not None:
@@ -285,9 +285,9 @@ def _note_lacking(results, objs: list[tuple[str, str]]) -> None:
     (the run's own objectives are in every successful evaluation)."""
     everything, view = results.candidates(), results.candidates(objs)
     if left := len(everything) - len(view):
-        lacking = [m for m, _ in objs if everything[m].isna().any()]
+        lacking = [m for m, _ in objs if not everything[m].map(math.isfinite).all()]
         typer.echo(
-            f"hwnas: note: {left} of {len(everything)} feasible evaluations have no "
+            f"hwnas: note: {left} of {len(everything)} feasible evaluations have no finite "
             f"{' or '.join(lacking)} value: left out of this front",
             err=True,
         )

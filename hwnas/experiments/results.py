@@ -6,6 +6,7 @@ run is just an Optuna study plus the experiment file it was started from.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from functools import cached_property
@@ -159,11 +160,28 @@ class RunResults:
             )
         df = pd.DataFrame(rows)
         df.insert(4, "feasible", self._feasible(df))
+        self._warn_unstorable(df)
         info = [c for c in INFO_COLUMNS if c in df.columns]
         origin = [c for c in df.columns if c.startswith(ORIGIN_PREFIX)]
         choices = [c for c in self.space.choice_values() if c in df.columns]
         metrics = sorted(set(df.columns) - set(info) - set(origin) - set(choices))
         return df[info + origin + choices + metrics].reset_index(drop=True)
+
+    def _warn_unstorable(self, df: pd.DataFrame) -> None:
+        """Say which successes hold a missing or infinite objective or constraint value, which
+        a run never stores (it records such an evaluation as failed): the storage was edited
+        or damaged. They are left out of fronts and hypervolumes (see `_usable`)."""
+        ok = df[df["status"] == "ok"]
+        needed = dict.fromkeys([m for m, _ in self.objectives + self.constraints])
+        bad = {m: ok.loc[~ok[m].map(math.isfinite), "number"].tolist() for m in needed if m in ok}
+        if bad := {m: numbers for m, numbers in bad.items() if numbers}:
+            which = "; ".join(f"{m} in trials {numbers[:5]}" for m, numbers in bad.items())
+            warnings.warn(
+                f"{self.run_dir}: successful evaluations with a missing or infinite value, "
+                f"which a run never stores ({which}; storage edited or damaged?): left out of "
+                "fronts and hypervolumes",
+                stacklevel=4,
+            )
 
     def _feasible(self, df: pd.DataFrame) -> pd.Series:
         ok = df["status"] == "ok"
@@ -248,12 +266,14 @@ class RunResults:
 
     def _usable(self, objectives: list[tuple[str, str]]) -> pd.Series:
         """Which evaluations a front on `objectives` is made of: the successful, feasible ones
-        with a value of each (a view on a metric that not every evaluation reports, such as
-        a second evaluator's, leaves out those without it: NaN would dominate or be dominated
-        by nothing)."""
+        with a finite value of each (a view on a metric that not every evaluation reports,
+        such as a second evaluator's, leaves out those without it: NaN would dominate or be
+        dominated by nothing; an infinity, which a run never stores for its own objectives but
+        an edited file or another evaluator's metric may hold, would make the hypervolume and
+        its reference point infinite)."""
         usable = self._feasible_ok()
         for metric, _ in objectives:
-            usable &= self.trials[metric].notna() if metric in self.trials else False
+            usable &= np.isfinite(self.trials[metric]) if metric in self.trials else False
         return usable
 
     def candidates(self, objectives: Objectives | None = None) -> pd.DataFrame:
