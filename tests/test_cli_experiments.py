@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -718,6 +719,41 @@ def test_a_damaged_storage_file_is_named_and_called_damaged(
         err = capsys.readouterr().err
         assert f"hwnas: error: {db}: database disk image is malformed; the file is damaged" in err
         assert "restore it from a copy" in err and "run the search again" not in err
+
+
+def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the_storage(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Each used to end in the bare exception text ("Unterminated string starting at: line 1
+    column 1", "arch record is missing [...]"), or, for a key that is not its architecture's,
+    in nothing at all: the run went on with a wrong memo of what it had evaluated."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    edits = {  # trial 1 (trial_id 2) edited
+        "hwnas_arch": ('"{\\"choices', "a stored value is not JSON (Unterminated string"),
+        "hwnas_arch ": (json.dumps('{"choices": 5}'), "trial 1: its architecture is unreadable"),
+        "hwnas_key": (json.dumps("0" * 16), "trial 1: its stored key 0000000000000000 is not"),
+    }
+    for n, (attr, (value, said)) in enumerate(edits.items()):
+        run = tmp_path / f"run{n}"
+        shutil.copytree(tmp_path / "run", run)
+        other = exp.read_text().replace("evaluations: 8", "evaluations: 10")
+        (run / "exp.yaml").write_text(
+            other.replace(f"run_dir: {tmp_path / 'run'}", f"run_dir: {run}")
+        )
+        db = run / "study.db"
+        with closing(sqlite3.connect(db)) as c, c:
+            edit = "UPDATE trial_user_attributes SET value_json = ? WHERE key = ? AND trial_id = 2"
+            assert c.execute(edit, (value, attr.strip())).rowcount == 1
+        capsys.readouterr()
+        reads = (["status", str(run)], ["export", str(run), "--trial", "1"])
+        for command in (*reads, ["search", str(run / "exp.yaml"), "--resume", "--quiet"]):
+            assert hwnas(*command) == 1, command
+            err = capsys.readouterr().err
+            assert f"hwnas: error: {db}: {said}" in err, (command, err)
+            assert "the storage was edited or damaged; restore it from a copy" in err
+        with closing(sqlite3.connect(db)) as c:  # the resume claimed nothing
+            assert c.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 8
 
 
 def test_an_infinity_edited_into_the_storage_is_named_and_left_out_of_the_front(

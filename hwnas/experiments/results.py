@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -29,8 +30,10 @@ from hwnas.experiments.storage import (
     experiment_changes,
     open_optuna_storage,
     outcome_of,
+    read_trials,
     space_copy,
     storage_errors,
+    stored_arch,
 )
 from hwnas.search.pareto import hypervolume, pareto_mask
 from hwnas.spaces import Arch, SearchSpace
@@ -39,6 +42,21 @@ INFO_COLUMNS = ["number", "key", "status", "reason", "feasible", "finished_s"]
 ORIGIN_PREFIX = "origin_"  # columns of what the searcher noted of a proposal's origin
 
 Objectives = Sequence[tuple[str, str]]
+
+
+def _row(trial: optuna.trial.FrozenTrial, start: datetime) -> dict:
+    """One evaluation as a row of `RunResults.trials`."""
+    metrics = {k: v for k, v in trial.user_attrs.items() if not k.startswith("hwnas_")}
+    return {
+        "number": trial.number,
+        "key": trial.user_attrs[KEY],
+        "status": trial.user_attrs[OUTCOME],
+        "reason": trial.user_attrs.get(REASON, ""),
+        "finished_s": (trial.datetime_complete - start).total_seconds(),
+        **{ORIGIN_PREFIX + k: v for k, v in trial.user_attrs.get(ORIGIN, {}).items()},
+        **dict(stored_arch(trial)),
+        **metrics,
+    }
 
 
 def load(run_dir: str | Path) -> RunResults:
@@ -118,7 +136,7 @@ class RunResults:
 
     def _stored_trials(self) -> list[optuna.trial.FrozenTrial]:
         with self._reading():
-            return self.study.get_trials(deepcopy=False)
+            return read_trials(self.study)
 
     @cached_property
     def space(self) -> SearchSpace:
@@ -142,22 +160,8 @@ class RunResults:
         if not done:
             return pd.DataFrame(columns=INFO_COLUMNS)
         start = min(t.datetime_start for t in stored)
-        rows = []
-        for t in done:
-            arch = Arch.from_json(t.user_attrs[ARCH])
-            metrics = {k: v for k, v in t.user_attrs.items() if not k.startswith("hwnas_")}
-            rows.append(
-                {
-                    "number": t.number,
-                    "key": t.user_attrs[KEY],
-                    "status": t.user_attrs[OUTCOME],
-                    "reason": t.user_attrs.get(REASON, ""),
-                    "finished_s": (t.datetime_complete - start).total_seconds(),
-                    **{ORIGIN_PREFIX + k: v for k, v in t.user_attrs.get(ORIGIN, {}).items()},
-                    **dict(arch),
-                    **metrics,
-                }
-            )
+        with self._reading():  # an unreadable architecture names the storage
+            rows = [_row(t, start) for t in done]
         df = pd.DataFrame(rows)
         df.insert(4, "feasible", self._feasible(df))
         self._warn_unstorable(df)
@@ -196,7 +200,8 @@ class RunResults:
         trial = self._by_number.get(int(number))
         if trial is None or ARCH not in trial.user_attrs:
             raise ExperimentError(f"{self.run_dir}: no evaluated trial number {number}")
-        return Arch.from_json(trial.user_attrs[ARCH])
+        with self._reading():
+            return stored_arch(trial)
 
     def no_evaluation(self, number: int) -> str:
         """Why trial `number` has no row in `trials`: there is no such trial, or it is a claim

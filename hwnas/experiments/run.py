@@ -41,7 +41,6 @@ from hwnas.experiments.config import (
 )
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.storage import (
-    ARCH,
     EVALUATED,
     KEY,
     RUNNING,
@@ -58,6 +57,7 @@ from hwnas.experiments.storage import (
     removed_if_left_empty,
     space_source,
     storage_errors,
+    stored_arch,
     trial_metrics,
     write_whole,
 )
@@ -334,7 +334,7 @@ class _Loop:
             outcome, key = outcome_of(t), t.user_attrs.get(KEY)
             if key is None or key in self.in_flight:  # our own: told when it is stored
                 continue
-            arch = Arch.from_json(t.user_attrs[ARCH])
+            arch = stored_arch(t)
             if outcome in EVALUATED:
                 self._tell(arch, trial_metrics(t))
             elif outcome == RUNNING and not self.searcher.seen(arch):

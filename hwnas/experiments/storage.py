@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -331,12 +332,43 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
     neither), then `advice`, or, for a damaged SQLite file, that it needs a copy."""
     try:
         yield
-    except optuna.exceptions.StorageInternalError as e:
+    except (optuna.exceptions.StorageInternalError, DamagedRecord) as e:
         cause = first_line(e)
-        if "malformed" in cause or "not a database" in cause:
+        if isinstance(e, DamagedRecord):
+            advice = "hwnas wrote no such record: the storage was edited or damaged; restore it"
+            advice += " from a copy"
+        elif "malformed" in cause or "not a database" in cause:
             advice = "the file is damaged (hwnas cannot repair it): restore it from a copy"
         message = f"{storage_name(config, run_dir)}: {cause}"
         raise ExperimentError(f"{message}; {advice}" if advice else message) from e
+
+
+class DamagedRecord(ValueError):
+    """A stored record hwnas did not write: not JSON, or an architecture that is unreadable
+    or not the one its key names (`storage_errors` names the storage)."""
+
+
+def read_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """All of a study's trials; a stored value that is not JSON is a `DamagedRecord` (Optuna
+    let the decoder's bare "Unterminated string starting at ..." through)."""
+    try:
+        return study.get_trials(deepcopy=False)
+    except json.JSONDecodeError as e:
+        raise DamagedRecord(f"a stored value is not JSON ({e})") from None
+
+
+def stored_arch(trial: FrozenTrial) -> Arch:
+    """The architecture a trial stores, checked against the key stored with it: a
+    `DamagedRecord` naming the trial where the two disagree or the record is unreadable."""
+    try:
+        arch = Arch.from_json(trial.user_attrs[ARCH])
+    except (KeyError, TypeError, ValueError) as e:
+        raise DamagedRecord(f"trial {trial.number}: its architecture is unreadable ({e})") from None
+    if (key := trial.user_attrs.get(KEY)) is not None and key != arch.key:
+        raise DamagedRecord(
+            f"trial {trial.number}: its stored key {key} is not its architecture's ({arch.key})"
+        )
+    return arch
 
 
 def first_line(e: BaseException) -> str:
@@ -598,7 +630,7 @@ class RunStore:
                 else (f"run {self.run_dir}", "use a new run_dir")
             )
             if not self.config.storage.url and not any(
-                outcome_of(t) in EVALUATED for t in self.study.get_trials(deepcopy=False)
+                outcome_of(t) in EVALUATED for t in read_trials(self.study)
             ):  # a first start that failed (a diverged supernet, say): nothing would be lost
                 advice = f"it holds no evaluations: remove {self.run_dir}, or {advice},"
             raise ExperimentError(
@@ -710,12 +742,12 @@ class RunStore:
             if t.state == TrialState.RUNNING and t.user_attrs.get(DRIVER) in dead:
                 why = "its driver stopped before the evaluation ended"
                 if self._close(t._trial_id, STALE, why):
-                    stale.append(Arch.from_json(t.user_attrs[ARCH]))
+                    stale.append(stored_arch(t))
         return stale
 
     # -- trials ----------------------------------------------------------------------------
     def trials(self) -> list[FrozenTrial]:
-        return self.study.get_trials(deepcopy=False)
+        return read_trials(self.study)
 
     def evaluated(self, trials: list[FrozenTrial] | None = None) -> dict[str, FrozenTrial]:
         """The evaluated trial of every key (ok or failed evaluation), of `trials` when
@@ -741,7 +773,7 @@ class RunStore:
             key = t.user_attrs.get(KEY)
             if key is None or outcome_of(t) in (DUPLICATE, SURPLUS):
                 continue
-            first.setdefault(key, Arch.from_json(t.user_attrs[ARCH]))
+            first.setdefault(key, stored_arch(t))
             metrics = trial_metrics(t)
             if metrics is not None:
                 results[key] = metrics
