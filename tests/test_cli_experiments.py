@@ -302,7 +302,9 @@ def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.Capt
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp)) == 0
     device = "predicts latencies on Intel(R) Xeon(R) Processor (2 cores), onnxruntime-cpu"
-    assert f"latency: {DATA / 'tiny2d_ort.csv'} {device}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"latency: {DATA / 'tiny2d_ort.csv'} {device}" in err
+    assert "the searcher uses it" not in err  # the evaluations are its predictions
     lut = tmp_path / "lut.json"
     assert hwnas("latency", "fit", str(DATA / "tiny2d_ort.csv"), "-o", str(lut)) == 0
     text = exp.read_text().replace(f"profile: {DATA / 'tiny2d_ort.csv'}", f"predictor: {lut}")
@@ -314,6 +316,23 @@ def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.Capt
     assert f"now '{lut!s}'; latency.profile: '{DATA / 'tiny2d_ort.csv'}', now unset); use" in err
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 8 of 8" in capsys.readouterr().out  # the snapshot was kept
+
+
+def test_the_start_line_says_when_the_evaluations_measure_what_the_profile_predicts(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """With the latency evaluator measuring (`predictor: null`), the line said only that the
+    profile predicts, as if the stored latencies were its predictions."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    measuring = "evaluator: {name: latency, settings: {latency: {predictor: null}}}"
+    text = exp.read_text().replace("evaluator: latency", measuring)
+    exp.write_text(text.replace("evaluations: 8", "evaluations: 1"))
+    assert hwnas("search", str(exp)) == 0
+    err = capsys.readouterr().err
+    assert f"latency: {DATA / 'tiny2d_ort.csv'} predicts latencies on Intel(R) Xeon(R)" in err
+    scored = "latency_ms is measured by each evaluation on its own machine (onnxruntime-cpu, "
+    assert f"; the searcher uses it, while {scored}precision mixed, 1 thread(s), batch 1)" in err
+    assert load(tmp_path / "run").trials["latency_ms"].notna().all()
 
 
 def test_a_run_reads_its_inputs_from_any_directory(

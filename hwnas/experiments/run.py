@@ -28,6 +28,7 @@ from hwnas.experiments.components import (
     check_executor,
     check_scored_metrics,
     latency_predictor,
+    latency_source,
     make_evaluator,
     make_executor,
     make_searcher,
@@ -167,7 +168,8 @@ def _closed_on_error(executor) -> Iterator[None]:
 
 def _say_latency_device(config: ExperimentConfig, predictor) -> None:
     """Say which device the latency source predicts: a profile measured on another machine
-    predicts that machine, not this one (a line on stderr, above the live display)."""
+    predicts that machine, not this one; and, where the latency evaluator measures instead,
+    that only the searcher uses it (a line on stderr, above the live display)."""
     from hwnas.predictors.fingerprint import describe_device
 
     source = config.latency.predictor or config.latency.profile
@@ -176,7 +178,10 @@ def _say_latency_device(config: ExperimentConfig, predictor) -> None:
         if predictor.measured_on
         else "a device it does not record (no measured_on: set it before saving)"
     )
-    print(f"latency: {source} predicts latencies on {device}", file=sys.stderr)
+    line = f"latency: {source} predicts latencies on {device}"
+    if (scored := latency_source(config)) and not scored.startswith("predicted"):
+        line += f"; the searcher uses it, while latency_ms is {scored}"
+    print(line, file=sys.stderr)
 
 
 def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
