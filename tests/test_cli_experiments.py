@@ -547,6 +547,13 @@ def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFix
         capsys.readouterr().err.strip()
         == f"hwnas: error: {tmp_path / 'typo'}: no such run directory"
     )
+    exp = latency_experiment(tmp_path, "[fp32]")  # the experiment file given for its run
+    assert hwnas("status", str(exp)) == 1
+    err = capsys.readouterr().err.strip()
+    said = "is an experiment file, not a run directory: its run is in"
+    assert err == f"hwnas: error: {exp} {said} {tmp_path / 'run'}"
+    assert hwnas("export", str(DATA / "tiny2d_ort.csv")) == 1
+    assert capsys.readouterr().err.strip().endswith("tiny2d_ort.csv is a file, not a run directory")
 
 
 @pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")

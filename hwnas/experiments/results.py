@@ -59,6 +59,16 @@ def _row(trial: optuna.trial.FrozenTrial, start: datetime) -> dict:
     }
 
 
+def _a_file_for_a_run(path: Path) -> str:
+    """What to say of a file given where a run directory belongs; an experiment file (the
+    likely mix-up: `hwnas status exp.yaml`) names the run directory it writes."""
+    try:
+        run_dir = load_experiment(path).run_dir
+    except ExperimentError:
+        return f"{path} is a file, not a run directory"
+    return f"{path} is an experiment file, not a run directory: its run is in {run_dir}"
+
+
 def load(run_dir: str | Path) -> RunResults:
     """The results of the run in `run_dir` (written by `hwnas search`)."""
     return RunResults(Path(run_dir))
@@ -94,6 +104,8 @@ class RunResults:
     def __init__(self, run_dir: Path):
         if not run_dir.exists():
             raise ExperimentError(f"{run_dir}: no such run directory")
+        if run_dir.is_file():
+            raise ExperimentError(_a_file_for_a_run(run_dir))
         if not (run_dir / SNAPSHOT).is_file():
             raise ExperimentError(f"{run_dir} is not a run directory (no {SNAPSHOT})")
         self.run_dir = run_dir
