@@ -580,7 +580,8 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert "evaluations: 12 of 12 (ok 12, failed 0" in out
     reference = ", ".join(f"{v:.6g}" for v in load(run).reference_point())
-    assert f"(reference point, as losses: {reference}; taken from the feasible" in out
+    said = f"hypervolume (accuracy max, hw_pixel3_latency_ms min): {load(run).hypervolume():.6g}"
+    assert f"{said} (reference point, as losses: {reference}; taken from the feasible" in out
 
     assert hwnas("pareto", str(run), "--json") == 0
     front = json.loads(capsys.readouterr().out)
@@ -595,7 +596,12 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
         hwnas("pareto", str(run), "--objectives", "accuracy,train_time_s:min", "--html", str(html))
         == 0
     )
-    assert "Pareto front" in capsys.readouterr().out and "plotly" in html.read_text()[:5000]
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "plotly" in html.read_text()[:5000]
+    view = [("accuracy", "max"), ("train_time_s", "min")]  # the view's own reference point
+    reference = ", ".join(f"{v:.6g}" for v in results.reference_point(view))
+    assert f"(accuracy max, train_time_s min): {results.hypervolume(view):.6g} (reference" in out
+    assert f"(reference point, as losses: {reference}; taken" in out
 
     assert hwnas("export", str(run), "--top", "1", "--trial", "2") == 1
     both = "hwnas: error: give top or trial (--top or --trial), not both"

@@ -200,11 +200,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         best = front[metric].max() if direction == "max" else front[metric].min()
         typer.echo(f"best {metric}: {best:.6g}")
     if len(results.objectives) > 1:
-        reference = ", ".join(f"{v:.6g}" for v in results.reference_point())
-        typer.echo(
-            f"hypervolume: {results.hypervolume():.6g} (reference point, as losses: "
-            f"{reference}; taken from the feasible evaluations, it moves as they come in)"
-        )
+        _say_hypervolume(results, results.objectives, results.hypervolume())
     if len(df):
         typer.echo(
             f"elapsed: {df['finished_s'].max():.1f} s from the first claim to the last result "
@@ -327,9 +323,19 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     wide = sys.stdout.isatty() or "COLUMNS" in os.environ
     Console(width=None if wide else 160).print(table)
     if hv is not None:
-        typer.echo(f"hypervolume ({', '.join(f'{m} {d}' for m, d in objs)}): {hv:.6g}")
+        _say_hypervolume(results, objs, hv)
     if "latency_ms" in metrics and (source := latency_source(results.config)):
         typer.echo(f"latency_ms: {source}")
+
+
+def _say_hypervolume(results, objs: list[tuple[str, str]], hv: float) -> None:
+    """The hypervolume with the objectives and the reference point it was taken against: a
+    number without them cannot be compared with another run's."""
+    reference = ", ".join(f"{v:.6g}" for v in results.reference_point(objs))
+    typer.echo(
+        f"hypervolume ({', '.join(f'{m} {d}' for m, d in objs)}): {hv:.6g} (reference point, "
+        f"as losses: {reference}; taken from the feasible evaluations, it moves as they come in)"
+    )
 
 
 def _json_number(value: float) -> int | float | None:
