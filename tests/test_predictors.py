@@ -972,6 +972,15 @@ def test_a_row_cut_short_is_refused_naming_its_line(tmp_path):
         read_profile(_copied_profile(tmp_path, rows))
 
 
+def test_a_renamed_round_medians_column_is_refused_not_replaced_by_the_median(tmp_path):
+    """Its latency silently became median_ms (the median of all runs, not the best round's)."""
+    rows = _committed_rows()
+    rows[0] = ["round_ms" if c == "round_medians_ms" else c for c in rows[0]]
+    said = r"not a profile table, columns missing: \['round_medians_ms'\]"
+    with pytest.raises(ProfileError, match=said):
+        read_profile(_copied_profile(tmp_path, rows))
+
+
 def test_fit_never_writes_over_its_profile_and_names_unusable_files(profile_path, tmp_path, capsys):
     profile = tmp_path / "p.csv"
     profile.write_bytes(profile_path.read_bytes())

@@ -309,7 +309,10 @@ def read_profile(path: str | Path) -> Profile:
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ProfileError(f"{path}: not a profile table: {e}") from None
-    missing = [c for c in ("row_id", "kind", "status", "median_ms") if c not in rows.columns]
+    required = ["row_id", "kind", "status", "median_ms"]
+    if "rounds" in rows.columns:  # hwnas writes each round's median beside their count
+        required.append("round_medians_ms")  # renamed, it would fall back to median_ms
+    missing = [c for c in required if c not in rows.columns]
     if missing:
         raise ProfileError(f"{path}: not a profile table, columns missing: {missing}")
     rows.index = _record_lines(path, data)  # errors below name the line
@@ -319,7 +322,7 @@ def read_profile(path: str | Path) -> Profile:
     median = rows["median_ms"].map(_positive_ms)
     _check_positive(path, rows, ok, "median_ms", median)
     latency = median
-    if "round_medians_ms" in rows.columns:  # absent from a table without round medians
+    if "round_medians_ms" in rows.columns:  # absent from a hand-made table
         latency = rows["round_medians_ms"].map(_best_round_ms)
         _check_positive(path, rows, ok, "round_medians_ms", latency)
     rows["median_ms"] = pd.to_numeric(rows["median_ms"], errors="coerce")
