@@ -138,6 +138,14 @@ HOSTILE = {
         VALID.replace("searcher: random", "searcher: {name: differentiable, settings: {seed: 1}}"),
         "searcher 'differentiable': 'seed' is not one of its settings",
     ),
+    "two misspelt searcher settings, named at once": (
+        VALID.replace(
+            "searcher: random",
+            "searcher: {name: evolution, settings: {populaton_size: 4, tournament: 2}}",
+        ),
+        "searcher 'evolution' has no settings 'populaton_size' (did you mean 'population_size'?)"
+        ", 'tournament' (did you mean 'tournament_size'?); its settings: population_size,",
+    ),
     "a setting for a searcher that takes none": (
         VALID.replace("searcher: random", "searcher: {name: random, settings: {population: 4}}"),
         "searcher 'random' has no setting 'population'; it takes no settings",

@@ -44,7 +44,8 @@ def check_setting_names(
     keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     own = [n for n, p in params.items() if p.kind in keywords and n not in {"self", *passed}]
     names = list(dict.fromkeys([*own, *extra]))
-    for key in settings:
-        if key not in names:
-            listed = f"its settings: {', '.join(names)}" if names else "it takes no settings"
-            raise ValueError(f"{owner} has no setting {key!r}{did_you_mean(key, names)}; {listed}")
+    # every unknown one at once: a file with two typos is not sent back twice
+    if unknown := [f"{key!r}{did_you_mean(key, names)}" for key in settings if key not in names]:
+        listed = f"its settings: {', '.join(names)}" if names else "it takes no settings"
+        plural = "s" if len(unknown) > 1 else ""
+        raise ValueError(f"{owner} has no setting{plural} {', '.join(unknown)}; {listed}")
