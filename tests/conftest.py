@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_as_in_a_terminal():
+    """Each test starts with Ctrl-C raising KeyboardInterrupt, as in a terminal, and must end
+    so: a suite started as a background job of a script (`make test &`, where the shell
+    ignores SIGINT for it) inherited SIGINT ignored, and the tests of Ctrl-C failed; a test
+    that leaves the handler swapped fails here instead of a later test that sends Ctrl-C.
+    The inherited handler is restored afterwards."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    left = signal.signal(signal.SIGINT, inherited)
+    assert left is signal.default_int_handler, f"the test left SIGINT handled by {left!r}"
 
 
 @pytest.fixture(scope="module")
