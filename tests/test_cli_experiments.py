@@ -761,12 +761,12 @@ def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the
     in nothing at all: the run went on with a wrong memo of what it had evaluated."""
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp), "--quiet") == 0
-    edits = {  # trial 1 (trial_id 2) edited
-        "hwnas_arch": ('"{\\"choices', "a stored value is not JSON (Unterminated string"),
-        "hwnas_arch ": (json.dumps('{"choices": 5}'), "trial 1: its architecture is unreadable"),
-        "hwnas_key": (json.dumps("0" * 16), "trial 1: its stored key 0000000000000000 is not"),
-    }
-    for n, (attr, (value, said)) in enumerate(edits.items()):
+    edits = [  # of trial 1 (trial_id 2): attribute, its new JSON text, what the error says
+        ("hwnas_arch", '"{\\"choices', "a stored value is not JSON (Unterminated string"),
+        ("hwnas_arch", json.dumps('{"choices": 5}'), "trial 1: its architecture is unreadable"),
+        ("hwnas_key", json.dumps("0" * 16), "trial 1: its stored key 0000000000000000 is not"),
+    ]
+    for n, (attr, value, said) in enumerate(edits):
         run = tmp_path / f"run{n}"
         shutil.copytree(tmp_path / "run", run)
         other = exp.read_text().replace("evaluations: 8", "evaluations: 10")
@@ -776,7 +776,7 @@ def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the
         db = run / "study.db"
         with closing(sqlite3.connect(db)) as c, c:
             edit = "UPDATE trial_user_attributes SET value_json = ? WHERE key = ? AND trial_id = 2"
-            assert c.execute(edit, (value, attr.strip())).rowcount == 1
+            assert c.execute(edit, (value, attr)).rowcount == 1
         capsys.readouterr()
         reads = (["status", str(run)], ["export", str(run), "--trial", "1"])
         for command in (*reads, ["search", str(run / "exp.yaml"), "--resume", "--quiet"]):
