@@ -6,7 +6,6 @@ run is just an Optuna study plus the experiment file it was started from.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from datetime import datetime
@@ -189,7 +188,7 @@ class RunResults:
         or damaged. They are left out of fronts and hypervolumes (see `_usable`)."""
         ok = df[df["status"] == "ok"]
         needed = dict.fromkeys([m for m, _ in self.objectives + self.constraints])
-        bad = {m: ok.loc[~ok[m].map(math.isfinite), "number"].tolist() for m in needed if m in ok}
+        bad = {m: ok.loc[~np.isfinite(ok[m]), "number"].tolist() for m in needed if m in ok}
         if bad := {m: numbers for m, numbers in bad.items() if numbers}:
             which = "; ".join(f"{m} in trials {numbers[:5]}" for m, numbers in bad.items())
             warnings.warn(

@@ -335,8 +335,10 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
     except (optuna.exceptions.StorageInternalError, DamagedRecord) as e:
         cause = first_line(e)
         if isinstance(e, DamagedRecord):
-            advice = "hwnas wrote no such record: the storage was edited or damaged; restore it"
-            advice += " from a copy"
+            advice = (
+                "hwnas wrote no such record: the storage was edited or damaged; restore it "
+                "from a copy"
+            )
         elif "malformed" in cause or "not a database" in cause:
             advice = "the file is damaged (hwnas cannot repair it): restore it from a copy"
         message = f"{storage_name(config, run_dir)}: {cause}"
