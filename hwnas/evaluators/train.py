@@ -93,7 +93,8 @@ class TrainEvaluator:
     `test_accuracy` in percent, like the NAS-Bench-201 tables, plus `loss` (training loss over
     the last epoch), `val_loss`, `train_time_s`, `epochs`, `steps` and the analytic costs.
     `precise_bn` recomputes batch-norm statistics on up to `PRECISE_BN_SAMPLES` training
-    samples before scoring (false: score with the running averages, as before 2026-12-02).
+    samples, drawn at random (seeded), before scoring (false: score with the running
+    averages, as before 2026-12-02).
     """
 
     def __init__(
@@ -222,7 +223,11 @@ class TrainEvaluator:
                 step += 1
                 clock.check()
         if self.precise_bn:
-            recompute_batch_norm(model, data.x_train[:PRECISE_BN_SAMPLES], self.batch_size, device)
+            # a seeded random draw in random order, as the training batches are: a file's
+            # first samples may all be of one class, and sorted batches hide the variance
+            # between classes from the statistics
+            picks = order.permutation(n)[:PRECISE_BN_SAMPLES]
+            recompute_batch_norm(model, data.x_train[picks], self.batch_size, device)
         train_time = clock.elapsed
         val_acc, val_loss = self._score(model, *data.split("val"), device, clock)
         test_acc, _ = self._score(model, *data.split("test"), device, clock)
