@@ -219,6 +219,16 @@ def test_a_one_wide_kernel_is_one_option_at_any_dilation(tmp_path):
     assert conv == {(1, 1), (3, 1), (3, 2)}  # (1, 2) is the same network as (1, 1)
 
 
+def test_a_kernel_for_a_space_without_kernels_is_named_as_not_canonical(tmp_path):
+    """Was a bare KeyError from `validate` (so from build, cost, encode and mutate too)."""
+    data = copy.deepcopy(GOOD)
+    data["block"]["mixers"] = {"attn": {}, "identity": None}
+    space = get_space(_write(tmp_path, "kernelless", data))
+    arch = space.sample(0)
+    with pytest.raises(SpaceError, match=r"not in canonical form \(s0\.b0\.kernel: 3, canonical"):
+        space.validate(Arch(space.name, space.version, {**arch, "s0.b0.kernel": 3}))
+
+
 def test_good_spec_loads(tmp_path):
     space = get_space(_write(tmp_path, "good", GOOD))
     assert space.input_shape == (1, 16) and space.num_classes == 4

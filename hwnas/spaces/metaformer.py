@@ -406,8 +406,10 @@ class MetaFormerSpace(SearchSpace):
     def validate(self, arch: Arch) -> Arch:
         self._check_space(arch)
         canon = self.canonical(arch)
-        for name, value in arch.items():  # a value the space lacks, named before the form
-            self._check_in(name, value, self._choice_values[name])
+        # a value the space lacks, named before the form; a choice the space lacks (a kernel
+        # where no mixer takes one) is named by the form
+        for name in set(arch) & set(self._choice_values):
+            self._check_in(name, arch[name], self._choice_values[name])
         if canon.key != arch.key:
             differ = [
                 f"{k}: {arch.get(k, '(none)')!r}, canonical {canon.get(k, '(none)')!r}"
