@@ -555,6 +555,8 @@ def test_zero_cost_batches_beyond_the_data_are_refused(space):
         ZeroCostEvaluator(space, "digits", batch_size=1)
     with pytest.raises(ValueError, match="^device 'gpu'"):
         ZeroCostEvaluator(space, "digits", device="gpu")
+    with pytest.raises(ValueError, match="^seed must be >= 0, not -1"):  # failed every candidate
+        ZeroCostEvaluator(space, "digits", seed=-1)
 
 
 def test_a_nan_proxy_fails_the_candidate_naming_the_proxy(space):

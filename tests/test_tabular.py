@@ -83,6 +83,8 @@ def test_custom_metrics_and_cost(space):
 def test_bad_input_is_named(space, tmp_path):
     with pytest.raises(ValueError, match="no_such_column"):
         TabularEvaluator(space, metrics={"accuracy": "no_such_column"})
+    with pytest.raises(ValueError, match="not numbers: accuracy: 'arch_str'"):  # was numpy's
+        TabularEvaluator(space, metrics={"accuracy": "arch_str"}, cost=False)  # words alone
     with pytest.raises(FileNotFoundError, match="nb201.csv.gz"):
         TabularEvaluator(space, path=tmp_path)
     with pytest.raises(TypeError, match="nasbench201"):

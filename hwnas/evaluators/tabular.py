@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype as is_numeric
 
 from hwnas.evaluators.failures import failure_reason
 from hwnas.evaluators.metrics import Metrics
@@ -132,6 +133,9 @@ class TabularEvaluator:
                 f"metrics: {clash} are also the analytic costs this evaluator reports; "
                 "rename them or set cost=False"
             )
+        text = [f"{m}: {c!r}" for m, c in self.metrics.items() if not is_numeric(table[c])]
+        if text:
+            raise ValueError(f"metrics: table columns that are not numbers: {'; '.join(text)}")
         extra = [c for c in table.columns if c.startswith(("hw_", "lat_"))]
         columns = {**self.metrics, **{c: c for c in extra if c not in self.metrics}}
         self.names = list(columns)

@@ -163,6 +163,7 @@ class ZeroCostEvaluator:
                     f"in [1, {most}] (the {n} training samples of {self.dataset.name!r} in "
                     f"batches of {batch_size})",
                 ),
+                ("seed", seed, seed >= 0, ">= 0"),
                 ("threads", threads, threads is None or threads >= 1, ">= 1 or None"),
             ]
         )
