@@ -405,6 +405,42 @@ def test_reference_must_bound_every_objective(space):
         get_searcher("predictor", space, objectives, reference={"accuracy": 85.0})
 
 
+def test_reference_with_one_objective_is_refused(space):
+    """It bounds a hypervolume; with one objective it was accepted and did nothing."""
+    with pytest.raises(ValueError, match="^reference: bounds the hypervolume of several"):
+        get_searcher("predictor", space, [("accuracy", "max")], reference={"accuracy": 90.0})
+
+
+def test_a_reference_beyond_every_observed_value_leaves_room_beyond_them():
+    """The copula clamped it to the worst observed values: the observed points at the edge of
+    the range left the front, and a better point as slow as the slowest scored nothing."""
+    from hwnas.search.predictor import GaussianCopula, hypervolume_improvements
+
+    accuracy, latency = (
+        GaussianCopula(np.array([50.0, 60, 70])),
+        GaussianCopula(np.array([1.0, 2, 3])),
+    )
+    assert np.all(np.diff(latency(np.array([0.0, 1, 1.5, 3, 10]))) > 0)  # monotone throughout
+    assert latency(2.0) == latency.scores[1]  # the observed values keep their normal scores
+    observed = np.column_stack(
+        [-accuracy(np.array([50.0, 60, 70])), latency(np.array([1.0, 2, 3]))]
+    )
+    ref = np.array([-accuracy(0.0), latency(10.0)])
+    assert np.all(ref > observed.max(axis=0))
+    more_accurate_as_slow = np.array([[-accuracy(70.0) - 0.5, latency(3.0)]])
+    assert hypervolume_improvements(more_accurate_as_slow, observed, ref)[0] > 0
+
+
+def test_greedy_hypervolume_picks_with_nothing_feasible_seen_or_predicted():
+    """Crashed (a minimum over an empty front): a tight constraint on a known, exact model
+    gives every candidate feasibility 0 before any feasible result is in."""
+    from hwnas.search.predictor import greedy_hypervolume
+
+    points = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.4]])
+    picks = greedy_hypervolume(points, np.zeros(3), np.empty((0, 2)), 2)
+    assert picks == [2, 0]  # the smallest losses first, then the next, each once
+
+
 def test_greedy_hypervolume_ignores_points_outside_the_reference():
     from hwnas.search.predictor import greedy_hypervolume
 

@@ -9,8 +9,8 @@ propose only the most promising:
 - several objectives: hypervolume improvement of the optimistic prediction (mean - `beta` x
   std) over the current front, times the probability of feasibility, picked greedily with the
   picked points added to the front so one batch spreads along it. `reference` (objective
-  bounds, as BoTorch's ref_point) says where a point stops being worth anything; without it
-  the box is the observed range plus a margin.
+  bounds, as BoTorch's ref_point; several objectives only) says where a point stops being
+  worth anything; without it the box is the observed range plus a margin.
 
 The surrogate is a gradient-boosting ensemble of 3 for one objective and an ensemble of 5
 MLPs (as in BANANAS) for several (`surrogate` and `ensemble_size` override them).
@@ -145,15 +145,21 @@ def make_surrogate(kind: str, ensemble_size: int | None, seed: int) -> Surrogate
 
 class GaussianCopula:
     """Monotone map of a metric's values to the normal scores of their ranks among the
-    observed values (linear in between, clamped outside)."""
+    observed values: linear in between, and outside at the slope across the whole range,
+    so a bound or reference beyond every observed value still lies beyond their scores."""
 
     def __init__(self, observed: np.ndarray):
         scores = norm.ppf(rankdata(observed) / (len(observed) + 1))
         self.values, inverse = np.unique(observed, return_inverse=True)
         self.scores = np.bincount(inverse, scores) / np.bincount(inverse)
+        spread = self.values[-1] - self.values[0]
+        self.slope = (self.scores[-1] - self.scores[0]) / spread if spread > 0 else 0.0
 
     def __call__(self, values: np.ndarray | float) -> np.ndarray:
-        return np.interp(values, self.values, self.scores)
+        values = np.asarray(values, dtype=float)
+        low, high = self.values[0], self.values[-1]
+        beyond = np.minimum(values - low, 0) + np.maximum(values - high, 0)
+        return np.interp(values, self.values, self.scores) + self.slope * beyond
 
 
 class Identity:
@@ -211,6 +217,11 @@ class PredictorSearcher(Searcher):
             for m, v in (reference or {}).items()
         }
         objective_metrics = [o.metric for o in self.objectives]
+        if self.reference and len(objective_metrics) == 1:
+            raise ValueError(
+                "reference: bounds the hypervolume of several objectives; with one "
+                "objective it would be ignored"
+            )
         if self.reference and sorted(self.reference) != sorted(objective_metrics):
             raise ValueError(
                 f"reference: give a bound for every objective {objective_metrics}, "
@@ -431,8 +442,10 @@ def greedy_hypervolume(
     for _ in range(n):
         score = hypervolume_improvements(points, front, ref) * feasible
         if np.max(np.delete(score, picked)) <= 0:  # nothing improves: closest to the front
-            gap = np.abs(points[:, None, :] - front[None]).sum(-1).min(axis=1)
-            score = -gap if len(front) else -points.sum(axis=1)
+            if len(front):
+                score = -np.abs(points[:, None, :] - front[None]).sum(-1).min(axis=1)
+            else:  # nothing feasible seen yet either
+                score = -points.sum(axis=1)
         score[picked] = -np.inf
         best = int(np.argmax(score))
         picked.append(best)
