@@ -300,9 +300,10 @@ def test_a_memo_keeps_finished_searches_so_a_restored_searcher_trains_none_again
     assert resumed.results[1].history == first.results[1].history
 
 
-def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(space, digits):
-    """The memo key holds what the search depends on: a searcher with another seed or
-    another candidate set trains its own (before, it got the first one's architecture)."""
+def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(space, digits, lut):
+    """The memo key holds what the search depends on: a searcher with another seed,
+    another candidate set or another latency table trains its own (before, it got the first
+    one's architecture; with a table of other values but the same source, it still did)."""
     memo: dict = {}
 
     def searched(**other) -> bool:
@@ -314,6 +315,12 @@ def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(space, di
 
     assert searched() and not searched()  # the same search again is taken from the memo
     assert searched(seed=1) and searched(mixers=["identity"]) and len(memo) == 3
+    same = {"source": lut.source, "block_copies": lut.block_copies}
+    slower = LUTPredictor(space, {k: 2 * v for k, v in lut.table.items()}, **same)
+    for table in (lut, slower):  # a slower device, the same file name
+        assert searched(latency_predictor=table)
+    assert not searched(latency_predictor=LUTPredictor(space, lut.table, **same))
+    assert len(memo) == 5
 
 
 @pytest.mark.parametrize("estimator", ["reinforce", "gumbel"])

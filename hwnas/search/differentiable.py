@@ -273,6 +273,8 @@ class SupernetSearch:
         self.fastest_ms, self.slowest_ms = (
             table.latency_range_ms(net) if table is not None else (None, None)
         )
+        #: every latency (ms) the search prices its choices with, for the memo's fingerprint
+        self.latencies_ms = [] if table is None else [table.base_ms, *table.blocks_ms]
 
     def build(self) -> tuple[SuperNet, LatencyTable | None]:
         """A fresh supernet (seeded weights) and its latency table on the search device."""
@@ -680,10 +682,11 @@ class DifferentiableSearcher(Searcher):
             sorted(asdict(search.settings).items()),
             (self.space.name, self.space.version, tuple(self.space.input_shape)),
             (data.name, data.num_classes),
-            getattr(search.predictor, "source", None) or type(search.predictor).__name__,
         ):
             digest.update(repr(part).encode())
-        for array in (data.x_train, data.y_train, data.x_val, data.y_val):
+        # the latencies themselves: two tables from one profile path (another
+        # subtract_overhead) or built in memory have the same source, not the same values
+        for array in (data.x_train, data.y_train, data.x_val, data.y_val, *search.latencies_ms):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()[:16]
 
