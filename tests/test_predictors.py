@@ -261,6 +261,38 @@ def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
         build_profile(space, out, samples=0, progress=False, **PROFILE_FAST)
 
 
+@pytest.mark.parametrize(
+    "setting, value", [("runs", 0), ("warmup", -1), ("batch_size", 0), ("threads", 0)]
+)
+def test_a_bad_measuring_setting_is_refused_before_anything_is_written(
+    space, tmp_path, setting, value
+):
+    """Checked at the first measurement, after the metadata was written: the same command
+    with the typo mended was refused as a profile with other settings."""
+    out = tmp_path / "p.csv"
+    settings = dict(samples=1, archs_only=True, progress=False, **PROFILE_FAST)
+    with pytest.raises(ProfileError, match=f"^{setting} must be an integer >= "):
+        build_profile(space, out, **{**settings, setting: value})
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ProfileError, match="^limit must be >= 0"):  # dropped the last rows
+        build_profile(space, out, limit=-1, **settings)
+    assert len(build_profile(space, out, **settings).rows) == 1
+
+
+def test_a_measuring_error_of_several_lines_is_written_on_one(space, tmp_path, monkeypatch):
+    """A row is one line: a run killed inside a quoted error of several lines left a table
+    that neither a resume nor a read could parse."""
+
+    def cannot_run(*args, **kwargs):
+        raise BackendError("cannot run this model:\n  at node Conv_3\n  (no kernel)")
+
+    monkeypatch.setattr("hwnas.predictors.profile.measure_latencies", cannot_run)
+    out = tmp_path / "p.csv"
+    rows = build_profile(space, out, samples=2, archs_only=True, progress=False, **FAST).rows
+    assert list(rows["error"]) == ["cannot run this model: at node Conv_3 (no kernel)"] * 2
+    assert len(out.read_text().splitlines()) == 1 + len(rows)
+
+
 def test_a_metadata_file_that_is_not_this_profiles_is_kept_and_refused(space, tmp_path):
     settings = dict(samples=1, archs_only=True, progress=False, **PROFILE_FAST)
     mine = tmp_path / "mine.json"

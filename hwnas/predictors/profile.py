@@ -58,8 +58,8 @@ from hwnas.predictors.fingerprint import (
 from hwnas.predictors.measure import (
     Measurement,
     best_round_ms,
+    check_settings,
     measure_latencies,
-    resolve_clock,
 )
 from hwnas.predictors.parts import Part, build_part, metaformer_parts
 from hwnas.spaces import Arch, SearchSpace, reparameterize, set_fake_quant
@@ -725,7 +725,24 @@ def build_profile(
         raise ProfileError(f"block_copies must be >= 1, got {block_copies}")
     if passes < 1:
         raise ProfileError(f"passes must be >= 1, got {passes}")
+    if limit is not None and limit < 0:
+        raise ProfileError(f"limit must be >= 0 or None, got {limit}")
     precisions = _check_precisions(space, precisions or space.precisions)
+    try:  # before anything is written: a typo must not leave a profile that blocks a rerun
+        runtime = get_backend(backend)
+        runtime.check_available()
+        clock = check_settings(
+            space.input_shape,
+            backend=backend,
+            batch_size=batch_size,
+            threads=threads,
+            warmup=warmup,
+            runs=runs,
+            rounds=rounds,
+            clock=clock,
+        )
+    except (ValueError, BackendError) as e:
+        raise ProfileError(str(e)) from None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if cores and threads > cores:
         warnings.warn(
@@ -733,11 +750,6 @@ def build_profile(
             "threads would compete for them and the latencies vary from run to run",
             stacklevel=2,
         )
-    try:  # before anything is written: a typo must not leave a profile that blocks a rerun
-        runtime = get_backend(backend)
-        runtime.check_available()
-    except (ValueError, BackendError) as e:
-        raise ProfileError(str(e)) from None
     for precision in precisions:  # not row by row: one failure marked a batch's every row
         try:
             runtime.check_precision(precision)
@@ -763,7 +775,7 @@ def build_profile(
         "warmup": warmup,
         "runs": runs,
         "rounds": rounds,
-        "clock": resolve_clock(clock, backend, threads),
+        "clock": clock,
         "block_copies": block_copies,
         "passes": passes,
     }
@@ -837,7 +849,7 @@ def _measure_job(
         model = _float_model(space, job, copies)
         found = measure_latencies(model, job.input_shape, precisions, **settings)
     except BackendError as e:
-        error = str(e)[:500]
+        error = " ".join(str(e).split())[:500]  # one line: a row cut inside it is found
         return [_row(job, p, measured_pass, None, error) | {"copies": copies} for p in precisions]
     return [
         _row(job, p, measured_pass, _per_copy(m, copies)) | {"copies": copies}
