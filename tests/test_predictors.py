@@ -831,6 +831,32 @@ def test_a_profile_is_not_resumed_on_another_device(space, tmp_path):
     assert elsewhere.read_text() == before
 
 
+def test_eval_holding_out_n_checks_the_profile_a_lookup_table_was_read_from(
+    profile_path, tmp_path, capsys
+):
+    """`--holdout N` re-reads a table's profile at its recorded path: rewritten since with
+    another device's rows or for another input shape, it was scored without a word, while
+    the same file given as `--holdout FILE` was refused or warned about."""
+    own = tmp_path / "own.csv"
+    for path in (own, own.with_suffix(".json")):
+        path.write_bytes(profile_path.with_suffix(path.suffix).read_bytes())
+    lut = tmp_path / "lut.json"
+    assert hwnas("latency", "fit", str(own), "-o", str(lut)) == 0
+    assert hwnas("latency", "eval", str(lut), "--holdout", "1") == 0
+    capsys.readouterr()
+    _as_measured_elsewhere(profile_path, own)  # the same path, another machine's rows
+    assert hwnas("latency", "eval", str(lut), "--holdout", "1") == 1
+    err = capsys.readouterr().err
+    assert f"{own}: the predictor's profile now holds measurements on another device" in err
+    assert "Other CPU 9000" in err
+    meta = json.loads(own.with_suffix(".json").read_text())
+    own.with_suffix(".json").write_text(json.dumps({**meta, "input_shape": [1, 32]}))
+    assert hwnas("latency", "eval", str(lut), "--holdout", "1") == 1
+    assert (
+        "the predictor's profile was measured with input_shape [1, 32]" in capsys.readouterr().err
+    )
+
+
 def test_eval_with_too_few_holdout_networks_to_rank_says_so(profile_path, tmp_path, capsys):
     lut = tmp_path / "lut.json"
     main(["latency", "fit", str(profile_path), "-o", str(lut)])

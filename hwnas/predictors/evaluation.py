@@ -96,9 +96,25 @@ def holdout_from_own_profile(
         raise PredictorError(
             f"the predictor's profile {source!r} is not available; give --holdout a profile file"
         )
-    archs, y = read_profile(source).arch_records(predictor.space)
+    profile = read_profile(source)
+    _check_own_profile(predictor, profile)
+    archs, y = profile.arch_records(predictor.space)
     _check_holdout_count(n, len(archs), f"whole-architecture rows of {source}", minimum=0)
     return predictor, archs[-n:], y[-n:]
+
+
+def _check_own_profile(predictor: LatencyPredictor, profile: Profile) -> None:
+    """Refuse the profile at a lookup table's recorded path when it is no longer the one the
+    table was read from: of another space (or input shape), or measured on another device."""
+    where = f"{profile.path}: the predictor's profile"
+    check_space(predictor.space, profile.space_reference(), where, against="the predictor")
+    now, then = profile.measured_on(), predictor.measured_on
+    if None not in (then, now) and (differences := device_differences(then, now)):
+        raise PredictorError(
+            f"{where} now holds measurements on another device than the predictor's "
+            f"table ({'; '.join(differences)}): it changed since the table was fitted; "
+            "give --holdout a profile file of the predictor's device"
+        )
 
 
 def _check_holdout_count(n: int, total: int, what: str, minimum: int) -> None:
