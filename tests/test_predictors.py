@@ -1119,6 +1119,25 @@ def test_a_predictor_is_read_from_any_directory_and_without_its_space_file(
         load_predictor(moved)
 
 
+def test_a_broken_stored_space_is_blamed_on_the_file_that_stores_it(profile_path, tmp_path):
+    """Was blamed on the space's YAML file, which is fine, or was a bare KeyError: 'name'."""
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(profile_path.read_bytes())
+    meta = json.loads(profile_path.with_suffix(".json").read_text())
+    meta["space_definition"]["stem"]["width"] = -1
+    copy.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(PredictorError) as info:
+        LUTPredictor.from_profile(copy)
+    assert str(info.value).startswith(
+        f"{copy.with_suffix('.json')}: its stored space definition is not valid: stem.width:"
+    )
+    saved = LUTPredictor.from_profile(profile_path).save(tmp_path / "lut.json")
+    record = json.loads(saved.read_text())
+    saved.write_text(json.dumps({**record, "space": {}}))
+    with pytest.raises(PredictorError, match="lut.json: its space record names no space: {}"):
+        load_predictor(saved)
+
+
 def test_eval_and_fit_refuse_a_profile_of_another_input_or_space_definition(
     space, profile_path, tmp_path, capsys
 ):

@@ -18,7 +18,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwnas.spaces import Arch, SearchSpace, builtin_spaces, get_space, space_from_data
+from hwnas.spaces import (
+    Arch,
+    SearchSpace,
+    SpaceError,
+    builtin_spaces,
+    get_space,
+    space_from_data,
+)
 
 FORMAT_VERSION = 1
 
@@ -90,10 +97,18 @@ def space_from_reference(ref: dict[str, Any], where: str, near: Path | None = No
     """The space a data file (`where`) names: rebuilt from its stored definition, else read
     from its YAML source (or a file of that name in the folder `near`, for a moved profile),
     else the built-in space of its name; a `PredictorError` naming the missing YAML file."""
+    if not isinstance(ref, dict) or not ref.get("name"):
+        raise PredictorError(f"{where}: its space record names no space: {ref!r}")
     kwargs = {"input_shape": ref.get("input_shape"), "num_classes": ref.get("num_classes")}
     if isinstance(definition := ref.get("definition"), dict):
         source = ref.get("source") or ref["name"]
-        return space_from_data(definition, source, **kwargs)
+        try:
+            return space_from_data(definition, source, **kwargs)
+        except SpaceError as e:  # the stored copy is what is wrong, not its source's file
+            raise PredictorError(
+                f"{where}: its stored space definition is not valid: "
+                f"{str(e).removeprefix(f'{source}: ')}"
+            ) from None
     source = Path(ref.get("source") or ref["name"])
     found = [f for f in (source, near and near / source.name) if f and f.is_file()]
     if found:

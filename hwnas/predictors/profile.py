@@ -222,7 +222,8 @@ class Profile:
     def space(self) -> SearchSpace:
         """The profile's space (`base.space_from_reference`; its YAML file is also looked for
         beside the profile, for a copied one), at the profile's input shape and classes."""
-        return space_from_reference(self.space_reference(), str(self.path), self.path.parent)
+        where = str(metadata_path(self.path))  # what records the space
+        return space_from_reference(self.space_reference(), where, self.path.parent)
 
     def expected_parts(self, space: SearchSpace) -> list[str]:
         """The row ids of every part the profiler measures for a lookup table of `space` at
