@@ -1119,6 +1119,28 @@ def test_a_predictor_is_read_from_any_directory_and_without_its_space_file(
         load_predictor(moved)
 
 
+def test_an_arch_cell_that_is_no_arch_of_the_space_names_its_row(space, profile_path, tmp_path):
+    """Was the JSON decoder's "line 1 column 840" or the space's error, without the file."""
+    rows = list(csv.reader(profile_path.open(newline="")))
+    header = rows[0]
+    first = next(i for i, r in enumerate(rows) if r[header.index("kind")] == "arch")
+    arch, row_id = json.loads(rows[first][header.index("arch")]), rows[first][0]
+    copy = tmp_path / "copy.csv"
+    copy.with_suffix(".json").write_bytes(profile_path.with_suffix(".json").read_bytes())
+    kernel = next(k for k in arch["choices"] if k.endswith("kernel"))
+    no_such_kernel = json.dumps({**arch, "choices": {**arch["choices"], kernel: 99}})
+    for cell, why in [("{not json", "Expecting property name"), (no_such_kernel, "99 not in")]:
+        edited = [list(r) for r in rows]
+        edited[first][header.index("arch")] = cell
+        with copy.open("w", newline="") as f:
+            csv.writer(f).writerows(edited)
+        with pytest.raises(
+            ProfileError,
+            match=rf"^{re.escape(str(copy))}: row {re.escape(repr(row_id))}: arch: .*{why}",
+        ):
+            read_profile(copy).arch_records(space)
+
+
 def test_a_broken_stored_space_is_blamed_on_the_file_that_stores_it(profile_path, tmp_path):
     """Was blamed on the space's YAML file, which is fine, or was a bare KeyError: 'name'."""
     copy = tmp_path / "copy.csv"

@@ -179,8 +179,15 @@ class Profile:
         return self.ok[self.ok["kind"] == "arch"]
 
     def arch_records(self, space: SearchSpace) -> tuple[list[Arch], np.ndarray]:
+        """The measured whole architectures of `space` and their latencies (ms); a
+        `ProfileError` naming the row of an arch cell that is not one of them."""
         rows = self.archs()
-        archs = [space.validate(Arch.from_json(text)) for text in rows["arch"]]
+        archs = []
+        for row_id, text in zip(rows["row_id"], rows["arch"], strict=True):
+            try:
+                archs.append(space.validate(Arch.from_json(text)))
+            except ValueError as e:  # not JSON, not an arch record, not of this space
+                raise ProfileError(f"{self.path}: row {row_id!r}: arch: {e}") from None
         return archs, rows["latency_ms"].to_numpy(dtype=float)
 
     def measured_on(self) -> dict[str, str] | None:
