@@ -1141,6 +1141,23 @@ def test_an_arch_cell_that_is_no_arch_of_the_space_names_its_row(space, profile_
             read_profile(copy).arch_records(space)
 
 
+def test_a_bad_block_copies_or_subtract_overhead_is_refused_naming_the_file(profile_path, tmp_path):
+    """Loaded without a word, then failed every prediction (division by zero, by a string)."""
+    saved = LUTPredictor.from_profile(profile_path).save(tmp_path / "lut.json")
+    record = json.loads(saved.read_text())
+    for setting, value in [("block_copies", 0), ("block_copies", "2"), ("subtract_overhead", 1)]:
+        settings = {**record["settings"], setting: value}
+        saved.write_text(json.dumps({**record, "settings": settings}))
+        with pytest.raises(PredictorError, match=f"^{saved}: {setting} must be .*, not {value!r}"):
+            load_predictor(saved)
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(profile_path.read_bytes())
+    meta = json.loads(profile_path.with_suffix(".json").read_text())
+    copy.with_suffix(".json").write_text(json.dumps({**meta, "block_copies": 0}))
+    with pytest.raises(ProfileError, match=r"copy.json: block_copies must be an integer >= 1"):
+        read_profile(copy)
+
+
 def test_a_broken_stored_space_is_blamed_on_the_file_that_stores_it(profile_path, tmp_path):
     """Was blamed on the space's YAML file, which is fine, or was a bare KeyError: 'name'."""
     copy = tmp_path / "copy.csv"

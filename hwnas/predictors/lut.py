@@ -27,6 +27,7 @@ from hwnas.predictors.base import (
     check_training_data,
 )
 from hwnas.predictors.parts import (
+    block_copies_problem,
     block_id,
     downsample_id,
     downsample_needed,
@@ -68,6 +69,12 @@ class LUTPredictor(LatencyPredictor):
             raise PredictorError(
                 f"table: {bad[0]} is {self.table[bad[0]]}, not a positive latency (ms) "
                 f"({len(bad)} such entries)"
+            )
+        if problem := block_copies_problem(block_copies):
+            raise PredictorError(problem)
+        if not isinstance(subtract_overhead, bool):
+            raise PredictorError(
+                f"subtract_overhead must be true or false, not {subtract_overhead!r}"
             )
         self.subtract_overhead = subtract_overhead
         self.block_copies = block_copies

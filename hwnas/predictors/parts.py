@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -24,6 +25,14 @@ from hwnas.spaces.metaformer import MetaFormerSpace
 from hwnas.spaces.mixers import norm
 from hwnas.spaces.network import BlockConfig, MetaFormerBlock, downsample, stem
 from hwnas.spaces.quant import QLinear
+
+
+def block_copies_problem(value: Any) -> str | None:
+    """Why `value` cannot be a `block_copies` (an integer >= 1: a chain's latency is divided
+    by it), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return f"block_copies must be an integer >= 1, not {value!r}"
+    return None
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ from hwnas.predictors.measure import (
     check_settings,
     measure_latencies,
 )
-from hwnas.predictors.parts import Part, build_part, metaformer_parts
+from hwnas.predictors.parts import Part, block_copies_problem, build_part, metaformer_parts
 from hwnas.spaces import Arch, SearchSpace, reparameterize, set_fake_quant
 from hwnas.spaces.metaformer import MetaFormerSpace
 from hwnas.spaces.quant import PRECISIONS
@@ -425,6 +425,8 @@ def _read_metadata(path: Path) -> dict[str, Any]:
         )
     if problem := unreadable_format(meta, FORMAT_VERSION):
         raise ProfileError(f"{meta_file}: {problem}")
+    if problem := block_copies_problem(meta.get("block_copies", 1)):
+        raise ProfileError(f"{meta_file}: {problem}")
     return meta
 
 
@@ -729,8 +731,8 @@ def build_profile(
         raise ProfileError(f"samples must be >= 0, got {samples}")
     if archs_only and samples == 0:
         raise ProfileError("an archs-only profile of 0 samples measures nothing; give samples")
-    if block_copies < 1:
-        raise ProfileError(f"block_copies must be >= 1, got {block_copies}")
+    if problem := block_copies_problem(block_copies):
+        raise ProfileError(problem)
     if passes < 1:
         raise ProfileError(f"passes must be >= 1, got {passes}")
     if limit is not None and limit < 0:
