@@ -65,6 +65,14 @@ HOSTILE = {
         VALID + "storage: {journal: /tmp/x.log}\n",
         "storage.journal: journal must be a relative path",
     ),
+    "journal over the run's space copy": (  # the copy overwrote the journal: results lost
+        VALID + "storage: {journal: ./space.yaml}\n",
+        "storage.journal: journal: './space.yaml' is one of the files hwnas keeps in the run",
+    ),
+    "journal as the run directory": (
+        VALID + "storage: {journal: .}\n",
+        "storage.journal: journal must name a file in the run directory, not '.'",
+    ),
     "run dir climbs out": (
         VALID.replace("run_dir: runs/t", "run_dir: runs/../../t"),
         "line 8: run_dir: run_dir must not contain '..'",

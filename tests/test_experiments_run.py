@@ -502,6 +502,19 @@ def test_a_journal_cut_off_mid_record_is_refused_not_glued_to(tmp_path: Path) ->
     assert run_experiment(more, progress=False).evaluated == 6
 
 
+def test_a_journal_in_a_subfolder_is_made_and_one_that_is_a_folder_is_named(tmp_path: Path):
+    """Were the OS's bare "No such file or directory" and "Is a directory"."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 3).replace("journal: study.log", "journal: logs/study.log")
+    assert run_experiment(parse_experiment(text), progress=False).evaluated == 3
+    assert (run_dir / "logs" / "study.log").is_file() and len(evaluated_keys(run_dir)) == 3
+    folder = tmp_path / "other"
+    (folder / "logs").mkdir(parents=True)
+    text = nb201_experiment(folder, 3).replace("journal: study.log", "journal: logs")
+    with pytest.raises(ExperimentError, match=f"storage.journal: {folder / 'logs'} is a folder"):
+        run_experiment(parse_experiment(text), progress=False)
+
+
 def test_a_locked_sqlite_storage_is_a_clear_error_and_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -225,7 +225,19 @@ class StorageConfig(_Strict):
     @field_validator("journal")
     @classmethod
     def _journal_inside(cls, v: str | None) -> str | None:
-        return v if v is None else inside_run_dir(v, "journal")
+        if v is None:
+            return v
+        from hwnas.experiments.storage import DEFAULT_DATABASE, SNAPSHOT, SPACE_SNAPSHOT
+
+        name = str(PurePosixPath(inside_run_dir(v, "journal").replace("\\", "/")))
+        if name == ".":
+            raise ValueError(f"journal must name a file in the run directory, not {v!r}")
+        if name in (own := (SNAPSHOT, SPACE_SNAPSHOT, DEFAULT_DATABASE)):
+            raise ValueError(
+                f"journal: {v!r} is one of the files hwnas keeps in the run directory "
+                f"{list(own)}; name another file, such as study.log"
+            )
+        return v
 
     @model_validator(mode="after")
     def _one_kind(self) -> StorageConfig:

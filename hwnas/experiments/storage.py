@@ -55,6 +55,7 @@ SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's loc
 STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creating too
 SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from
 SPACE_SNAPSHOT = "space.yaml"  # the space YAML it was started with (what its archs mean)
+DEFAULT_DATABASE = "study.db"  # the SQLite file of a run without `storage`
 KEY, ARCH, OUTCOME, REASON, DRIVER, ORIGIN = (
     "hwnas_key",
     "hwnas_arch",
@@ -316,7 +317,7 @@ def storage_file(config: StorageConfig, run_dir: Path) -> Path | None:
         if config.url.startswith("sqlite:////"):
             return Path(config.url.removeprefix("sqlite:///").split("?")[0])
         return None
-    return run_dir / (config.journal or "study.db")
+    return run_dir / (config.journal or DEFAULT_DATABASE)
 
 
 def storage_name(config: StorageConfig, run_dir: Path) -> str:
@@ -391,6 +392,10 @@ def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
         JournalStorage,
     )
 
+    if file.is_dir():
+        raise ExperimentError(f"storage.journal: {file} is a folder; name a file in it")
+    if create:  # a journal in a subfolder of the run directory
+        file.parent.mkdir(parents=True, exist_ok=True)
     lock = JournalFileSymlinkLock(str(file))
     backend = JournalFileBackend(str(file), lock_obj=lock)
     if create:
