@@ -1015,6 +1015,14 @@ def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture)
     assert "| eta " in line
 
 
+def test_the_eta_counts_hours_past_a_day() -> None:
+    """1000 trainings of 5 minutes showed 'eta 11:15:00' (83 h 15 min, modulo a day)."""
+    from hwnas.experiments.progress import hours_minutes_seconds
+
+    assert hours_minutes_seconds(999 * 300) == "83:15:00"
+    assert hours_minutes_seconds(59.6) == "0:01:00" and hours_minutes_seconds(0) == "0:00:00"
+
+
 def test_a_run_in_a_read_only_directory_can_be_read(tmp_path: Path) -> None:
     """Another user's run, or one on read-only media: `status` reads its SQLite file
     without writing beside it. Needs a real read-only mount (a private mount namespace)."""

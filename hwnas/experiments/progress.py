@@ -97,7 +97,13 @@ class SearchProgress:
         if not self.total or new <= 0 or self.done >= self.total:
             return ""
         left = (time.monotonic() - self.started) / new * (self.total - self.done)
-        return f" | eta {time.strftime('%H:%M:%S', time.gmtime(left))}"
+        return f" | eta {hours_minutes_seconds(left)}"
 
     def _render(self) -> None:
         self._progress.update(self._task, completed=self.done, info=self.summary())
+
+
+def hours_minutes_seconds(seconds: float) -> str:
+    """`seconds` as H:MM:SS, the hours counting on past a day (83:15:00, not 11:15:00)."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
