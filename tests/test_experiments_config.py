@@ -440,6 +440,22 @@ def test_writing_out_a_default_setting_is_the_same_experiment() -> None:
     assert parse_experiment(other).effective_data() != plain.effective_data()
 
 
+def test_an_evaluator_written_with_its_defaults_or_no_settings_is_the_same_experiment() -> None:
+    """Resuming refused `settings: {tabular: {cost: true}}` (the default) as 'the default,
+    now {}'."""
+    plain = parse_experiment(VALID)
+    for settings in ("{tabular: {cost: true}}", "{tabular: {}}"):
+        text = VALID.replace(
+            "evaluator: tabular", f"evaluator: {{name: tabular, settings: {settings}}}"
+        )
+        assert parse_experiment(text).effective_data() == plain.effective_data(), settings
+
+
+def test_a_run_dir_under_home_is_there_not_a_folder_named_tilde() -> None:
+    config = parse_experiment(VALID.replace("run_dir: runs/t", "run_dir: ~/runs/t"))
+    assert config.run_dir == str(Path.home() / "runs" / "t")
+
+
 @pytest.mark.parametrize(
     "section, text, expected",
     [

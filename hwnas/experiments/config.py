@@ -315,7 +315,8 @@ class ExperimentConfig(_Strict):
             raise ValueError("run_dir is empty; name the folder that keeps the run")
         if ".." in PurePosixPath(v.replace("\\", "/")).parts:
             raise ValueError(f"run_dir must not contain '..', got {v!r}")
-        return v
+        # as a shell has it, as the input files are read: not a folder named '~' here
+        return str(Path(v).expanduser()) if v.startswith("~") else v
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
@@ -427,9 +428,10 @@ class ExperimentConfig(_Strict):
             searcher_defaults(self.searcher.name), self.searcher.settings
         )
         searcher.pop("progress", None)  # the differentiable searcher's display, not its search
-        data["evaluator"]["settings"] = {
-            name: without_defaults(parameter_defaults(evaluator_class(name)), settings)
+        data["evaluator"]["settings"] = {  # an evaluator left with none: not written
+            name: left
             for name, settings in self.evaluator.settings.items()
+            if (left := without_defaults(parameter_defaults(evaluator_class(name)), settings))
         }
         return data
 
