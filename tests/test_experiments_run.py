@@ -515,6 +515,18 @@ def test_a_journal_in_a_subfolder_is_made_and_one_that_is_a_folder_is_named(tmp_
         run_experiment(parse_experiment(text), progress=False)
 
 
+def test_an_experiment_file_kept_in_its_own_run_dir_is_said_to_be_one(tmp_path: Path):
+    """Was only 'the run was started, but its stored results are not there' for a run that
+    never started: the file has the name of a run's copy of its experiment."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    own = run_dir / "experiment.yaml"
+    own.write_text(nb201_experiment(run_dir, 3))
+    with pytest.raises(ExperimentError, match="if that experiment.yaml is your experiment file"):
+        run_experiment(own, progress=False)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["experiment.yaml"]  # nothing written
+
+
 def test_a_locked_sqlite_storage_is_a_clear_error_and_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -584,7 +584,9 @@ class RunStore:
         file = storage_file(config.storage, run_dir)
         gone = (
             f"the run in {run_dir} was started, but its stored results are not there: restore "
-            "the file (with its -wal file, if any) or start the experiment in a new run_dir"
+            "the file (with its -wal file, if any) or start the experiment in a new run_dir; "
+            f"or, if that {SNAPSHOT} is your experiment file and no run's copy, move it out of "
+            "run_dir, where hwnas keeps each run's copy under that name"
         )
         if existing:
             check_stored(file, gone)
