@@ -69,6 +69,10 @@ HOSTILE = {
         VALID + "storage: {journal: ./space.yaml}\n",
         "storage.journal: journal: './space.yaml' is one of the files hwnas keeps in the run",
     ),
+    "a boolean bound": (  # was a bound of 1
+        VALID + "constraints: [{metric: params, max: yes}]\n",
+        "line 9: constraints[0].max: must not be a boolean, got True",
+    ),
     "journal as the run directory": (
         VALID + "storage: {journal: .}\n",
         "storage.journal: journal must name a file in the run directory, not '.'",
@@ -214,7 +218,7 @@ HOSTILE = {
         + "latency: {profile: p.csv, target_ms: 2}\n",
         "latency.target_ms and searcher.settings.latency_targets_ms: give one of them",
     ),
-    "a yes for a seed": (VALID + "seed: yes\n", "line 9: seed: Input should be a valid integer"),
+    "a yes for a seed": (VALID + "seed: yes\n", "line 9: seed: must not be a boolean, got True"),
     "a float count": (
         VALID.replace("evaluations: 4", "evaluations: 2e1"),
         "line 7: evaluations: Input should be a valid integer",

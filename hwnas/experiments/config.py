@@ -36,6 +36,7 @@ from hwnas.spaces.spec import (
     at_line,
     field_path,
     problem_text,
+    refuse_booleans,
     yaml_problem,
 )
 
@@ -49,6 +50,8 @@ class ExperimentError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    _no_booleans = field_validator("*", mode="before")(refuse_booleans)  # no field is one
 
 
 def inside_run_dir(path: str, field: str) -> str:

@@ -31,17 +31,19 @@ MAX_EXPANSION = 64.0  # MLP width / block width
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
+def refuse_booleans(v: Any) -> Any:
+    """`v`, unless it is `true`/`false` (or lists one) where a number or name belongs: lax
+    parsing reads them as 1 and 0 (`width: [true]` would be a width of 1, `max: yes` a bound
+    of 1). For models without boolean fields."""
+    if isinstance(v, bool) or isinstance(v, list) and any(isinstance(x, bool) for x in v):
+        raise ValueError(f"must not be a boolean, got {v!r}")
+    return v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_booleans(cls, v: Any) -> Any:
-        """Refuse `true`/`false` where a number or name belongs: lax parsing reads them as 1
-        and 0 (`width: [true]` would be a width of 1). No spec field is a boolean."""
-        if isinstance(v, bool) or isinstance(v, list) and any(isinstance(x, bool) for x in v):
-            raise ValueError(f"must not be a boolean, got {v!r}")
-        return v
+    _no_booleans = field_validator("*", mode="before")(refuse_booleans)  # no field is one
 
 
 def _listed(values: list[Any], what: str) -> list[Any]:
