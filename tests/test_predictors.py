@@ -13,6 +13,7 @@ import signal
 import time
 import warnings
 from collections import Counter
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -308,6 +309,21 @@ def test_a_metadata_file_that_is_not_this_profiles_is_kept_and_refused(space, tm
     assert mine.read_text() == '{"my": "important config"}'
     assert other.read_bytes() == (DATA / "tiny2d_ort.json").read_bytes()
     assert sorted(f.name for f in tmp_path.iterdir()) == ["mine.json", "tiny2d_ort.json"]
+
+
+def test_resuming_a_profile_measured_with_another_runtime_version_says_so(space, tmp_path):
+    """The rows of two runtime versions mixed without a word (versions are no device field:
+    a patch release seldom changes a latency, so this is said, not refused)."""
+    out = tmp_path / "p.csv"
+    settings = dict(samples=2, archs_only=True, progress=False, **PROFILE_FAST)
+    build_profile(space, out, limit=1, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same versions: nothing to say
+        build_profile(space, out, limit=2, **settings)
+    now = version("onnxruntime")
+    out.write_text(out.read_text().replace(f",{now},", ",1.0.0,"))
+    with pytest.warns(UserWarning, match=rf"measured with onnxruntime 1.0.0 \(now {now}\)"):
+        assert len(build_profile(space, out, **settings).rows) == 2
 
 
 def test_an_empty_table_beside_its_metadata_is_measured_afresh(space, tmp_path):

@@ -50,6 +50,7 @@ from hwnas.predictors.base import (
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import (
     DEVICE_FIELDS,
+    LIBRARIES,
     describe_device,
     device_differences,
     device_fingerprint,
@@ -637,11 +638,30 @@ def _resume(out: Path, meta: dict[str, Any], retry_failed: bool) -> set[str]:
     existing = read_profile(out)
     here = device_fingerprint(meta["backend"], "", meta["batch_size"], meta["threads"])
     _check_same_device(existing, device_of({**here, "clock": meta["clock"]}))
+    _warn_other_versions(existing, here)
     rows = existing.rows
     if retry_failed and (rows["status"] == "failed").any():
         _drop_failed_rows(out)
         rows = rows[rows["status"] != "failed"]
     return set(rows["row_id"])
+
+
+def _warn_other_versions(profile: Profile, here: dict[str, Any]) -> None:
+    """Say where a profile being resumed was measured with other library versions than this
+    machine has (an upgraded runtime may time the same network differently); not refused,
+    as a patch release seldom changes a latency."""
+    ok = profile.rows[profile.rows["status"] == "ok"]
+    other = []
+    for lib in LIBRARIES:
+        column, now = f"fp_{lib}_version", str(here[f"{lib}_version"])
+        if then := set(ok[column].astype(str)) - {now} if column in ok.columns else set():
+            other.append(f"{lib} {', '.join(sorted(then))} (now {now})")
+    if other:
+        warnings.warn(  # from build_profile's caller
+            f"{profile.path}: rows measured with {'; '.join(other)}: the rows measured now "
+            "may time differently; give another --out to keep one set of versions",
+            stacklevel=4,
+        )
 
 
 def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
