@@ -758,19 +758,19 @@ def build_profile(
     if limit is not None and limit < 0:
         raise ProfileError(f"limit must be >= 0 or None, got {limit}")
     precisions = _check_precisions(space, precisions or space.precisions)
+    settings = dict(  # of every measurement
+        backend=backend,
+        batch_size=batch_size,
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        rounds=rounds,
+        clock=clock,
+    )
     try:  # before anything is written: a typo must not leave a profile that blocks a rerun
         runtime = get_backend(backend)
         runtime.check_available()
-        clock = check_settings(
-            space.input_shape,
-            backend=backend,
-            batch_size=batch_size,
-            threads=threads,
-            warmup=warmup,
-            runs=runs,
-            rounds=rounds,
-            clock=clock,
-        )
+        settings["clock"] = check_settings(space.input_shape, **settings)
     except (ValueError, BackendError) as e:
         raise ProfileError(str(e)) from None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -805,7 +805,7 @@ def build_profile(
         "warmup": warmup,
         "runs": runs,
         "rounds": rounds,
-        "clock": clock,
+        "clock": settings["clock"],
         "block_copies": block_copies,
         "passes": passes,
     }
@@ -817,15 +817,6 @@ def build_profile(
     if progress and done:
         tqdm.write(f"{out}: resuming, {len(done)} rows measured before", file=sys.stderr)
     writer = _Appender(out)
-    settings = dict(
-        backend=backend,
-        batch_size=batch_size,
-        threads=threads,
-        warmup=warmup,
-        runs=runs,
-        rounds=rounds,
-        clock=meta["clock"],
-    )
     bar = tqdm(
         total=_rows(todo),
         desc=f"profile {space.name} on {backend}",
