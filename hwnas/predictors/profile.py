@@ -795,17 +795,11 @@ def build_profile(
         "space_definition": reference["definition"],  # the space without its YAML file
         "input_shape": list(space.input_shape),
         "num_classes": space.num_classes,
-        "backend": backend,
+        **settings,  # backend, batch_size, threads, warmup, runs, rounds, clock
         "precisions": list(precisions),
         "samples": samples,
         "seed": seed,
         "archs_only": archs_only,
-        "threads": threads,
-        "batch_size": batch_size,
-        "warmup": warmup,
-        "runs": runs,
-        "rounds": rounds,
-        "clock": settings["clock"],
         "block_copies": block_copies,
         "passes": passes,
     }
