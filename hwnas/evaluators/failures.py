@@ -5,6 +5,8 @@ A failed evaluation is a result, not a crash: the searcher is told, the run goes
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import torch
 
 from hwnas.evaluators.metrics import Metrics
@@ -40,3 +42,27 @@ def failed_metrics(space: SearchSpace, arch: Arch, reason: str) -> Metrics:
     except Exception:  # an arch the space rejects has no costs; the reason says why it failed
         costs = {}
     return Metrics.failed(reason, costs)
+
+
+def scored_with_costs(
+    space: SearchSpace,
+    arch: Arch,
+    score: Callable[[Mapping[str, float]], Mapping[str, float]],
+    threads: int | None = None,
+) -> Metrics:
+    """`arch`'s analytic costs plus the metrics `score(costs)` measures: what every evaluator
+    returns. A failure anywhere is the candidate's result (failed `Metrics` with the costs
+    computed by then), never a crash of the caller. `threads`, when given, is torch's thread
+    count for the call; the process's own is restored after it.
+    """
+    costs: dict[str, float] = {}
+    previous_threads = torch.get_num_threads()
+    try:
+        costs = cost_metrics(space, arch)
+        if threads:
+            torch.set_num_threads(threads)
+        return Metrics({**costs, **score(costs)})
+    except Exception as e:  # every failure is a result, never a crash of the caller
+        return Metrics.failed(failure_reason(e), costs)
+    finally:
+        torch.set_num_threads(previous_threads)

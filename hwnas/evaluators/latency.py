@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from hwnas.evaluators.failures import COST_METRICS, cost_metrics, failure_reason
+from hwnas.evaluators.failures import COST_METRICS, scored_with_costs
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import PRECISIONS, Arch, SearchSpace, reparameterize, set_fake_quant
 from hwnas.spaces.errors import check_setting_names
@@ -117,12 +117,7 @@ class LatencyEvaluator:
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         """`budget` is ignored."""
-        costs: dict[str, float] = {}
-        try:
-            costs = cost_metrics(self.space, arch)
-            return Metrics({**costs, "latency_ms": self._latency_ms(arch)})
-        except Exception as e:  # a model the backend cannot run is that candidate's result
-            return Metrics.failed(failure_reason(e), costs)
+        return scored_with_costs(self.space, arch, lambda _: {"latency_ms": self._latency_ms(arch)})
 
     def _latency_ms(self, arch: Arch) -> float:
         if self.predictor is not None:

@@ -30,8 +30,7 @@ from hwnas.evaluators.datasets import Dataset, resolve_dataset, validation_cavea
 from hwnas.evaluators.failures import (
     COST_METRICS,
     EvaluationFailed,
-    cost_metrics,
-    failure_reason,
+    scored_with_costs,
 )
 from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
@@ -172,17 +171,9 @@ class TrainEvaluator:
         return (*COST_METRICS, *TRAINED_METRICS)
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
-        costs: dict[str, float] = {}
-        previous_threads = torch.get_num_threads()
-        try:
-            costs = cost_metrics(self.space, arch)
-            if self.threads:
-                torch.set_num_threads(self.threads)
-            return Metrics({**costs, **self._train(arch, budget)})
-        except Exception as e:  # every failure is a result, never a crash of the caller
-            return Metrics.failed(failure_reason(e), costs)
-        finally:
-            torch.set_num_threads(previous_threads)
+        return scored_with_costs(
+            self.space, arch, lambda _: self._train(arch, budget), self.threads
+        )
 
     def _total_steps(self, budget: float | None) -> int:
         per_epoch = math.ceil(len(self.dataset.y_train) / self.batch_size)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +32,7 @@ from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.evaluators.failures import (
     COST_METRICS,
     EvaluationFailed,
-    cost_metrics,
-    failure_reason,
+    scored_with_costs,
 )
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.train import check_settings
@@ -196,26 +195,21 @@ class ZeroCostEvaluator:
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         """`budget` is ignored: proxies cost one forward/backward pass per batch."""
-        costs: dict[str, float] = {}
-        previous_threads = torch.get_num_threads()
-        try:
-            costs = cost_metrics(self.space, arch)
-            if self.threads:
-                torch.set_num_threads(self.threads)
-            device = torch_device(self.device)
-            batches = self._batches(device)
-            scores = {"zc_params": costs["params"]}
-            for name in self.proxies:
-                torch.manual_seed(self.seed)
-                model = self.space.build(arch).to(device)
-                score = float(np.mean([PROXIES[name](model, b) for b in batches]))
-                # nan orders nothing, and an infinite score (naswot's -inf for a singular
-                # kernel: inputs the network cannot tell apart) breaks fronts and hypervolumes
-                if not math.isfinite(score):
-                    raise EvaluationFailed(f"zc_{name} is {score}")
-                scores[f"zc_{name}"] = score
-            return Metrics({**costs, **scores})
-        except Exception as e:  # a proxy that breaks on one candidate is that candidate's result
-            return Metrics.failed(failure_reason(e), costs)
-        finally:
-            torch.set_num_threads(previous_threads)
+        return scored_with_costs(
+            self.space, arch, lambda costs: self._scores(arch, costs), self.threads
+        )
+
+    def _scores(self, arch: Arch, costs: Mapping[str, float]) -> dict[str, float]:
+        device = torch_device(self.device)
+        batches = self._batches(device)
+        scores = {"zc_params": costs["params"]}
+        for name in self.proxies:
+            torch.manual_seed(self.seed)
+            model = self.space.build(arch).to(device)
+            score = float(np.mean([PROXIES[name](model, b) for b in batches]))
+            # nan orders nothing, and an infinite score (naswot's -inf for a singular
+            # kernel: inputs the network cannot tell apart) breaks fronts and hypervolumes
+            if not math.isfinite(score):
+                raise EvaluationFailed(f"zc_{name} is {score}")
+            scores[f"zc_{name}"] = score
+        return scores
