@@ -53,6 +53,30 @@ def test_export_records_the_standardisation_the_inputs_got(run_dir: Path, tmp_pa
     assert np.allclose((raw.x_test - mean) / std, scaled.x_test, atol=1e-5)  # what deploying needs
 
 
+@pytest.mark.parametrize(("own_seed", "expected"), [(None, 5), (7, 7)])
+def test_exported_weights_are_those_the_run_built_its_candidate_with(
+    tmp_path: Path, own_seed: int | None, expected: int
+) -> None:
+    """The run's seed (or the evaluator's own) seeds every candidate's weights; exported
+    weights made with seed 0 instead could not reproduce the run's accuracy from its recipe."""
+    proxies = "{proxies: [synflow], batch_size: 16"
+    settings = proxies + (f", seed: {own_seed}}}" if own_seed is not None else "}")
+    experiment = parse_experiment(
+        EXPERIMENT.format(run_dir=tmp_path / "run")
+        .replace(proxies + "}", settings)
+        .replace("evaluations: 3", "evaluations: 1\nseed: 5")
+    )
+    assert run_experiment(experiment, progress=False).failed == 0
+    results = load(tmp_path / "run")
+    (config,) = export_run(results, tmp_path / "out", top=1, fmt="torch")
+    data = read_config(config)
+    assert data["weights_seed"] == expected
+    torch.manual_seed(expected)
+    started = results.space.build(results.arch(0)).state_dict()
+    exported = torch.load(tmp_path / "out" / data["weights"], weights_only=True)
+    assert all(torch.equal(exported[k], v) for k, v in started.items())
+
+
 def test_torch_export_then_build_gives_the_same_model(run_dir: Path, tmp_path: Path) -> None:
     results = load(run_dir)
     (config,) = export_run(results, tmp_path, top=1, fmt="torch")

@@ -375,9 +375,10 @@ def export(
 
     results = load(run)
     out = out or run / "export"
+    fmt = fmt.lower()
     before = _stamps(out)
     written = export_run(
-        results, out, top=top, trial=trial, fmt=fmt.lower(), overwrite=force, progress=True
+        results, out, top=top, trial=trial, fmt=fmt, overwrite=force, progress=True
     )
     if trial is not None:
         _note_unusable(results, trial)
@@ -400,7 +401,8 @@ def export(
     if fmt in ("onnx", "torch") and written:
         typer.echo(
             "hwnas: note: the weights are the initial ones (the search keeps no trained "
-            "weights): train the exported model before deploying it"
+            "weights; built with the run's seed, `weights_seed` in the config): train the "
+            "exported model before deploying it"
             + ("; the ONNX file is its float inference form" if fmt == "onnx" else ""),
             err=True,
         )

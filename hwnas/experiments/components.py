@@ -41,6 +41,16 @@ def evaluator_settings(
     return settings
 
 
+def weights_seed(config: ExperimentConfig) -> int:
+    """The seed the run's candidates were built with before training or scoring (the `train`
+    and `zero_cost` evaluators seed torch with it): the first such evaluator's own `seed`,
+    else the run's, so an export can hand out the same initial weights."""
+    for name in DATA_USERS:
+        if name in config.evaluator.names:
+            return config.evaluator.settings.get(name, {}).get("seed", config.seed)
+    return config.seed
+
+
 def check_scored_metrics(config: ExperimentConfig, evaluator) -> None:
     """Refuse an objective or constraint metric the evaluator never returns (a typo, or
     `accuracy` from a zero-cost evaluator) before anything is evaluated; an evaluator that

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
-from hwnas.experiments.components import latency_source
+from hwnas.experiments.components import latency_source, weights_seed
 from hwnas.experiments.config import ExperimentError, uses_dataset
 from hwnas.experiments.results import RunResults, load
 from hwnas.experiments.storage import DATASET_DIGEST, DATASET_SCALING, folder_for
@@ -287,13 +287,15 @@ def export_run(
     top: int | None = None,
     trial: int | None = None,
     fmt: Format = "json",
-    seed: int = 0,
+    seed: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> list[Path]:
     """Export the `top` front members (best first) or one `trial` of a run (its results, or
     its folder) into `out_dir`; returns the config files written. `progress` shows a bar on
-    a terminal (an ONNX export takes seconds per model).
+    a terminal (an ONNX export takes seconds per model). The weights of `torch` and `onnx`
+    are the candidate's initial ones, built after `torch.manual_seed(seed)`; by default
+    (None) the seed the run's evaluators built its candidates with, which the config records.
 
     Every file is made in a scratch folder inside `out_dir` and moved in only once all are
     made, so a failed or interrupted export leaves nothing half-written (nor a folder it
@@ -321,6 +323,7 @@ def export_run(
             leave=False,
             disable=None if progress else True,  # None: shown on a terminal only
         )
+        seed = weights_seed(results.config) if seed is None else seed
         configs = [_export_one(results, row, staged, fmt, seed, data) for row in bar]
         fresh = [f for f in sorted(staged.iterdir()) if not _same(f, out_dir / f.name)]
         changed = [out_dir / f.name for f in fresh if (out_dir / f.name).exists()]
@@ -401,6 +404,7 @@ def _export_one(
         model = results.space.build(arch)
         torch.save(model.state_dict(), stem.with_suffix(".pt"))
         data["weights"] = stem.with_suffix(".pt").name
+        data["weights_seed"] = seed  # torch.manual_seed(seed) then build: the same weights
         if fmt == "onnx":
             diff = export_onnx_checked(model, results.space.input_shape, stem.with_suffix(".onnx"))
             data["onnx"] = {
