@@ -623,6 +623,8 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
             "latency_target_ms must be a finite number, not nan",
         ),
         (dict(device="gpu"), "device 'gpu'"),
+        (dict(threads=0), "threads must be a whole number >= 1 or null, not 0"),
+        (dict(threads=True), "threads must be a whole number >= 1 or null, not True"),
         (dict(device=f"cuda:{torch.cuda.device_count()}"), "no such CUDA device"),
         pytest.param(
             dict(device="mps"),
@@ -634,6 +636,31 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
 def test_bad_settings_are_refused_when_the_searcher_is_built(space, lut, settings, message):
     with pytest.raises(ValueError, match=message):
         DifferentiableSearcher(space, dataset="digits", latency_predictor=lut, **settings)
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, 1), (None, 2)])
+def test_the_supernet_trains_on_its_threads_and_gives_the_process_its_own_back(
+    space, digits, threads, expected
+):
+    """torch's default (every core) made a supernet search 8x slower on a busy 2-core
+    machine than one thread; `threads: null` keeps the process's setting."""
+    seen = set()
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda *_: seen.add(torch.get_num_threads())
+    )
+    torch.set_num_threads(2)
+    try:
+        few = replace(digits, x_train=digits.x_train[:64], y_train=digits.y_train[:64])
+        quick = dict(FAST, epochs=1, warmup_epochs=0, derive_samples=0)
+        searcher = get_searcher(
+            "differentiable", space, [("accuracy", "max")], dataset=few, threads=threads, **quick
+        )
+        assert len(searcher.ask(1)) == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        hook.remove()
+        torch.set_num_threads(1)
+    assert seen == {expected}
 
 
 def test_a_predictor_without_block_latencies_or_an_empty_split_is_refused(space, digits):

@@ -46,6 +46,7 @@ instead of training it again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import sys
@@ -63,6 +64,7 @@ from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.predictors.backends import device_problem, torch_device
+from hwnas.predictors.measure import torch_threads
 from hwnas.search.base import PASSED, Searcher, number_setting
 from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
@@ -255,13 +257,18 @@ class SupernetSearch:
         *,
         seed: int = 0,
         device: str | None = None,
+        threads: int | None = 1,
         progress: bool = True,
     ):
         if not isinstance(progress, bool):  # "no" would be true
             raise ValueError(f"progress must be true or false, not {progress!r}")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ValueError(f"threads must be a whole number >= 1 or null, not {threads!r}")
         self.space, self.dataset, self.settings = space, dataset, settings
         self.predictor, self.seed, self.progress = predictor, seed, progress
-        self.device = search_device(device)
+        self.device, self.threads = search_device(device), threads
         for split in ("train", "val"):
             if not len(dataset.split(split)[1]):
                 raise ValueError(
@@ -311,7 +318,8 @@ class SupernetSearch:
                 raise ValueError("a latency target needs a latency_predictor (a LUT)")
         start = time.perf_counter()
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        threads = torch_threads(self.threads) if self.threads else contextlib.nullcontext()
+        with threads, torch.random.fork_rng(devices=devices):
             net, table = self.build()
             history = self._train(net, table, target_ms)
             ranked = self._derive(net, table, target_ms)
@@ -574,7 +582,9 @@ class DifferentiableSearcher(Searcher):
     (one target) or `latency_targets_ms` (a sweep, one search each). Each search proposes
     `derive_count` architectures. Once every target's architectures have been asked, `ask`
     returns an empty list. Other settings are the fields of
-    `SupernetSettings`; `device` defaults to CUDA when present.
+    `SupernetSettings`; `device` defaults to CUDA when present. `threads` is torch's thread
+    count while a supernet trains: 1 by default, as the `train` evaluator's, since these
+    small networks train fastest on one thread of a shared CPU (null keeps torch's own).
 
     The supernet always minimises cross-entropy plus the latency term; `objectives` and
     `constraints` only rank and filter the evaluated architectures (`best`, `pareto_front`),
@@ -596,6 +606,7 @@ class DifferentiableSearcher(Searcher):
         latency_target_ms: float | None = None,
         latency_targets_ms: Sequence[float] | None = None,
         device: str | None = None,
+        threads: int | None = 1,
         progress: bool = True,
         **settings: Any,
     ):
@@ -634,6 +645,7 @@ class DifferentiableSearcher(Searcher):
             latency_model(latency_predictor, space),
             seed=seed,
             device=device,
+            threads=threads,
             progress=progress,
         )
         fastest, slowest = self.search.fastest_ms, self.search.slowest_ms
