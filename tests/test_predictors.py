@@ -6,6 +6,7 @@ few timed runs, so a whole profile takes seconds; accuracy targets live in bench
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -523,6 +524,26 @@ def test_lut_sum_equals_sum_of_its_parts(space, profile_path):
         - table[f"overhead|{shape}|fp32"] / 2  # blocks were timed as chains of 2 copies
     )
     assert lut.block_latency(0, width, block) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_part_missing_from_the_table_gets_the_advice_that_fixes_it(space, tmp_path):
+    """A precision never profiled used to get "profile the space again into this profile",
+    which measures nothing: a profile resumes only with the precisions it began with."""
+    path = tmp_path / "fp32.csv"
+    build_profile(space, path, samples=0, precisions=["fp32"], progress=False, **PROFILE_FAST)
+    lut = LUTPredictor.from_profile(path, space)
+    width, (block, *_) = space._stages(space.sample(0))[0]
+    int8 = dataclasses.replace(block, precision="int8")
+    with pytest.raises(
+        PredictorError,
+        match=r"measured no part at int8 \(only at fp32\): .*"
+        r"new profile .*--precision fp32,int8\)",
+    ):
+        lut.block_latency(0, width, int8)
+    fp32 = dataclasses.replace(block, precision="fp32")
+    lut.table = {k: v for k, v in lut.table.items() if not k.startswith("block|s0|")}
+    with pytest.raises(PredictorError, match=f"changed since.*profile the space again into {path}"):
+        lut.block_latency(0, width, fp32)
 
 
 def test_expected_latency_is_differentiable_and_matches_the_table(space, profile_path):

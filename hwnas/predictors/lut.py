@@ -109,14 +109,17 @@ class LUTPredictor(LatencyPredictor):
         return predictor
 
     # -- the table ---------------------------------------------------------------------------
+    @property
+    def measured_precisions(self) -> set[str]:
+        return {key.rsplit("|", 1)[1] for key in self.table}
+
     def unpriced_precisions(self) -> list[str]:
-        measured = {key.rsplit("|", 1)[1] for key in self.table}
-        return [p for p in self.space.precisions if p not in measured]
+        return [p for p in self.space.precisions if p not in self.measured_precisions]
 
     def unpriced_parts(self) -> list[str]:
         """The parts of its space the table lacks at the precisions it measured (a width,
         depth or option the space gained after profiling): candidates with them fail."""
-        measured = {key.rsplit("|", 1)[1] for key in self.table}
+        measured = self.measured_precisions
         missing = []
         for part in metaformer_parts(self.space):
             precisions = ["fp32"]
@@ -129,9 +132,12 @@ class LUTPredictor(LatencyPredictor):
         key = f"{part_id}|{precision}"
         if key not in self.table:
             have = sorted({k.rsplit("|", 1)[1] for k in self.table if k.startswith(f"{part_id}|")})
-            advice = (
-                f"profile the space at {precision}"
-                if have
+            measured = sorted(self.measured_precisions)
+            advice = (  # a new file: a profile resumes only with the settings it began with
+                f"the profile measured no part at {precision} (only at {', '.join(measured)}): "
+                "measure the space into a new profile with it too (hwnas latency profile "
+                f"--precision {','.join([*measured, precision])})"
+                if precision not in measured
                 else "the space has it, the profile not (changed since?): profile the space "
                 f"again into {self.source or 'its profile'}, which measures only what it lacks"
             )
