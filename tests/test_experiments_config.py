@@ -483,7 +483,17 @@ def test_a_run_dir_under_home_is_there_not_a_folder_named_tilde() -> None:
         (
             "evaluator",  # the experiment's dataset, which the evaluator is given
             "evaluator: train\nspace: conv1d\n",
-            "exp.yaml: line 4: evaluator: dataset 'digits': x_train has shape",
+            "exp.yaml: line 4: dataset: dataset 'digits': x_train has shape",
+        ),
+        (
+            "evaluator",  # was placed at, and named as, the evaluator
+            "evaluator: train\ndataset: digitz\n",
+            "exp.yaml: line 2: dataset: unknown dataset 'digitz' (did you mean 'digits'?)",
+        ),
+        (
+            "searcher",  # the differentiable searcher trains on it too
+            "searcher: differentiable\ndataset: digitz\n",
+            "exp.yaml: line 2: dataset: unknown dataset 'digitz' (did you mean 'digits'?)",
         ),
         (
             "searcher",  # every setting out of range is named; the line is the first one's
@@ -507,7 +517,8 @@ def test_a_setting_refused_after_parsing_names_its_line(
     the error still names the file and the setting's line."""
     from hwnas.experiments.components import make_evaluator, make_searcher, make_space
 
-    rest = "name: t\ndataset: digits\nevaluations: 2\nrun_dir: runs/t\n"
+    rest = "name: t\n" + ("" if "dataset:" in text else "dataset: digits\n")
+    rest += "evaluations: 2\nrun_dir: runs/t\n"
     rest += "" if "objectives:" in text else "objectives: [{metric: accuracy, direction: max}]\n"
     rest += "" if "space:" in text else f"space: {Path(__file__).parent / 'data' / 'tiny2d.yaml'}\n"
     rest += "searcher: random\n" if section == "evaluator" else "evaluator: train\n"

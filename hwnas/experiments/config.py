@@ -412,7 +412,12 @@ class ExperimentConfig(_Strict):
         """`problem` found in building `section` (its evaluator, searcher...) after the file
         parsed, placed at what the message starts by naming (see `_named_field`); `given`
         places the settings hwnas passed from elsewhere in the file (the searcher's
-        `latency_predictor` from the `latency` section)."""
+        `latency_predictor` from the `latency` section). A dataset that cannot be loaded or
+        does not fit the space is the top-level `dataset`'s problem, whoever loaded it."""
+        from hwnas.evaluators.datasets import DatasetError
+
+        if isinstance(problem, DatasetError) and self.dataset is not None:
+            return self.located(("dataset",), f"dataset: {problem}")
         data = self._yaml if isinstance(self._yaml, dict) else {}
         loc = _named_field(data, section, str(problem), given or {})
         return self.located(loc, f"{section}: {problem}")
