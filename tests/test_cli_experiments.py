@@ -205,7 +205,7 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert len(failures) == 4 and "other reasons" in failures[-1]  # the 4th and later in one
     assert sum(int(line.split(":")[0].removeprefix("failed x")) for line in failures) == 8
     assert hwnas("pareto", str(tmp_path / "run"), "--objectives", "key:min") == 1
-    assert "no metric ['key'] in this run" in capsys.readouterr().err  # not a metric column
+    assert "no metric 'key' in this run; it has " in capsys.readouterr().err  # not a metric
     assert hwnas("pareto", str(only / "run"), "--html", str(only / "r.html")) == 0
     out, err = capsys.readouterr()
     assert out.strip() == f"{only / 'run'}: no feasible successful evaluation yet (of 8)"
@@ -602,6 +602,11 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     reference = ", ".join(f"{v:.6g}" for v in results.reference_point(view))
     assert f"(accuracy max, train_time_s min): {results.hypervolume(view):.6g} (reference" in out
     assert f"(reference point, as losses: {reference}; taken" in out
+
+    for typo in ("acuracy", "acuracy:max"):  # a typo was asked for its direction
+        assert hwnas("pareto", str(run), "--objectives", typo) == 1
+        said = f"objective {typo!r}: no metric 'acuracy' in this run (did you mean 'accuracy'?)"
+        assert said in capsys.readouterr().err
 
     assert hwnas("export", str(run), "--top", "1", "--trial", "2") == 1
     both = "hwnas: error: give top or trial (--top or --trial), not both"

@@ -131,7 +131,7 @@ def test_run_then_results(tmp_path: Path) -> None:
     assert as_strings.to_dict() == figures["pareto_2d"].to_dict()  # as the docstring allows
     with pytest.raises(ExperimentError, match="pareto_3d needs 3 objectives"):
         plots.pareto_3d(results, results.objectives)
-    with pytest.raises(ExperimentError, match=r"no metric \['acuracy'\]"):
+    with pytest.raises(ExperimentError, match=r"no metric 'acuracy' .*did you mean 'accuracy'"):
         plots.parallel_coordinates(results, [("acuracy", "max")])
     with pytest.raises(ExperimentError, match="over must be 'evaluations' or 'time'"):
         plots.progress_figure(results, results.objectives, "seconds")

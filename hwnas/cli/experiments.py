@@ -210,14 +210,13 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
 
 def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:
     from hwnas.experiments import ExperimentError
-    from hwnas.experiments.results import parse_objectives
 
     if not specs:
         return results.objectives
     flat = [s.strip() for spec in specs for s in spec.split(",") if s.strip()]
     if not flat:  # an empty value (an unset shell variable, say) is a mistake, not the default
         raise ExperimentError(f"--objectives: give metric:min|max, not {','.join(specs)!r}")
-    return parse_objectives(flat, results.objectives)
+    return results.objectives_of(flat)
 
 
 @app.command()

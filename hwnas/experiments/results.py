@@ -36,6 +36,7 @@ from hwnas.experiments.storage import (
 )
 from hwnas.search.pareto import hypervolume, pareto_mask
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.errors import did_you_mean
 
 INFO_COLUMNS = ["number", "key", "status", "reason", "feasible", "finished_s"]
 ORIGIN_PREFIX = "origin_"  # columns of what the searcher noted of a proposal's origin
@@ -73,13 +74,21 @@ def load(run_dir: str | Path) -> RunResults:
     return RunResults(Path(run_dir))
 
 
-def parse_objectives(specs: Sequence[str], known: Objectives) -> list[tuple[str, str]]:
+def parse_objectives(
+    specs: Sequence[str], known: Objectives, metrics: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
     """`["accuracy:max", "latency_ms"]` as (metric, direction) pairs; a bare metric takes its
-    direction from the run's objectives (`known`), so it must be one of them."""
+    direction from the run's objectives (`known`), so it must be one of them. `metrics`,
+    when given, are the run's: a metric not among them (a typo) is refused first."""
     directions = dict(known)
     out = []
     for spec in specs:
         metric, colon, direction = spec.partition(":")
+        if metrics is not None and metric not in metrics:
+            raise ExperimentError(
+                f"objective {spec!r}: no metric {metric!r} in this run"
+                f"{did_you_mean(metric, metrics)}; it has {', '.join(metrics)}"
+            )
         if not colon and metric not in directions:
             raise ExperimentError(
                 f"objective {spec!r}: not one of the run's objectives, so give its direction: "
@@ -247,14 +256,10 @@ class RunResults:
             raise ExperimentError("objectives: give at least one, or None for the run's own")
         given = [objectives] if isinstance(objectives, str) else objectives or self.objectives
         specs = [o if isinstance(o, str) else ":".join(o) for o in given]
-        objectives = parse_objectives(specs, self.objectives)
-        metrics = self.metrics()
-        missing = [m for m, _ in objectives if m not in metrics]
         # failed evaluations store no objective values: with no successful one, a front is
         # empty rather than a view of metrics the run does not have
-        if missing and self._feasible_ok().any():
-            raise ExperimentError(f"no metric {missing} in this run; it has {metrics}")
-        return objectives
+        metrics = self.metrics() if self._feasible_ok().any() else None
+        return parse_objectives(specs, self.objectives, metrics)
 
     def metrics(self) -> list[str]:
         """The numeric result columns (not the trial's number, key, status, origin or
