@@ -142,6 +142,10 @@ def test_mutate_and_crossover_accept_seeds_and_reject_foreign_archs(space):
     other = get_space("conv2d" if space.name != "conv2d" else "conv1d")
     with pytest.raises(SpaceError, match=other.name):
         space.mutate(other.sample(0), 0)
+    choices = dict(a)  # a hand-written record: was an AttributeError ('dict' has no 'space')
+    for method in (space.validate, space.mutate, space.encode, space.cost, space.build):
+        with pytest.raises(SpaceError, match=r"takes an Arch, not a dict \(space.arch\(choices"):
+            method(choices)
 
 
 _KEYS_SCRIPT = """

@@ -128,6 +128,11 @@ class SearchSpace(ABC):
         raise NotImplementedError(f"space {self.name!r} has no standard string form")
 
     def _check_space(self, arch: Arch) -> None:
+        if not isinstance(arch, Arch):  # a dict of choices has no space to check
+            raise SpaceError(
+                f"space {self.name!r} takes an Arch, not a {type(arch).__name__} "
+                "(space.arch(choices) makes one from a mapping of choices)"
+            )
         if arch.space != self.name or arch.version != self.version:
             raise SpaceError(
                 f"arch is from space {arch.space!r} v{arch.version}, "
