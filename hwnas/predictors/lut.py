@@ -111,10 +111,12 @@ class LUTPredictor(LatencyPredictor):
     # -- the table ---------------------------------------------------------------------------
     @property
     def measured_precisions(self) -> set[str]:
+        """The precisions the table holds any part at (those its profile measured)."""
         return {key.rsplit("|", 1)[1] for key in self.table}
 
     def unpriced_precisions(self) -> list[str]:
-        return [p for p in self.space.precisions if p not in self.measured_precisions]
+        measured = self.measured_precisions
+        return [p for p in self.space.precisions if p not in measured]
 
     def unpriced_parts(self) -> list[str]:
         """The parts of its space the table lacks at the precisions it measured (a width,
