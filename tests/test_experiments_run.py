@@ -397,6 +397,37 @@ def test_a_failed_heartbeat_is_retried_not_the_end_of_heartbeats(
     assert len(calls) >= 5 and calls[-1] is True  # beats went on, then the final one
 
 
+class _InterruptsWhenCollected:
+    """Ctrl-C arriving while Python runs a finalizer (a `__del__` or weakref callback, as
+    SQLAlchemy's and Ray's are): Python prints the KeyboardInterrupt and drops it."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the drop
+def test_a_ctrl_c_python_drops_in_a_finalizer_still_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Such a Ctrl-C was lost: the run went on to its end and exited 0."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 12, executor="{kind: local}"))
+    evaluate, calls = TabularEvaluator.evaluate, []
+
+    def evaluate_then_collect(self, arch, budget=None):
+        calls.append(arch)
+        if len(calls) == 3:
+            _InterruptsWhenCollected()  # collected at once: its interrupt is dropped
+        return evaluate(self, arch, budget)
+
+    monkeypatch.setattr(TabularEvaluator, "evaluate", evaluate_then_collect)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, progress=False)
+    assert 3 <= len(load(run_dir).trials) < 12  # stopped at the next round, results kept
+    monkeypatch.setattr(TabularEvaluator, "evaluate", evaluate)
+    assert run_experiment(config, resume=True, progress=False).evaluated == 12
+
+
 def test_ctrl_c_while_claiming_leaves_no_claim_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -91,6 +91,18 @@ def run_experiment(
 ) -> RunSummary:
     """Run (or continue) the search `config` (or the experiment file it names) describes;
     see the module docstring."""
+    received: list[int] = []  # Ctrl-C and SIGTERM, kept in case a callback swallows one
+    with terminate_as_interrupt(received):
+        return _run_experiment(config, address, resume, progress, received)
+
+
+def _run_experiment(
+    config: ExperimentConfig | str | Path,
+    address: str | None,
+    resume: bool,
+    progress: bool,
+    received: list[int],
+) -> RunSummary:
     if isinstance(config, str | Path):
         config = load_experiment(config)
     if not isinstance(config, ExperimentConfig):
@@ -140,7 +152,7 @@ def run_experiment(
                     )
                     write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
             executor = executor or make_executor(config, evaluator, address)
-            return _Loop(config, store, searcher, executor).run(progress)
+            return _Loop(config, store, searcher, executor, received).run(progress)
     finally:
         if store is not None:
             store.close()
@@ -234,8 +246,18 @@ def _say_test_split_selects(config: ExperimentConfig) -> None:
 
 
 class _Loop:
-    def __init__(self, config: ExperimentConfig, store: RunStore, searcher, executor):
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        store: RunStore,
+        searcher,
+        executor,
+        received: list[int] | None = None,
+    ):
         self.config, self.store, self.searcher, self.executor = config, store, searcher, executor
+        #: the stop signals that arrived (see `terminate_as_interrupt`): one is acted on at
+        #: the next round even where Python dropped its KeyboardInterrupt
+        self.received = [] if received is None else received
         self.limit = config.evaluations
         self.in_flight: dict[str, Claim] = {}
         self.waiting: dict[str, Arch] = {}  # asked by us, being evaluated by another driver
@@ -264,7 +286,7 @@ class _Loop:
         stopped_by = None  # stays None when interrupted (the exception goes on up)
         with store.beating():
             try:
-                with self.executor, display, terminate_as_interrupt():
+                with self.executor, display, terminate_as_interrupt(self.received):
                     try:
                         stopped_by = self._loop(display)
                     except KeyboardInterrupt:  # keep what finished while the searcher worked
@@ -294,6 +316,8 @@ class _Loop:
         deadline = time.monotonic() + time_limit if time_limit else None
         beat_every, last_check = self.config.storage.heartbeat_s, time.monotonic()
         while True:
+            if self.received:  # a Ctrl-C whose KeyboardInterrupt a callback swallowed
+                raise KeyboardInterrupt
             if deadline is not None and time.monotonic() >= deadline:
                 self.executor.cancel()
                 return "time limit"
@@ -448,21 +472,25 @@ def interrupts_held() -> Iterator[None]:
 
 
 @contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into `Terminated` while the block runs. Installed after Ray started,
-    which sets a handler of its own; Ray turns the interrupt of a blocking call into a plain
+def terminate_as_interrupt(received: list[int] | None = None) -> Iterator[None]:
+    """Turn Ctrl-C and SIGTERM into KeyboardInterrupt (`Terminated` for SIGTERM) while the
+    block runs, and note each in `received`. Installed again after Ray started, which sets
+    a handler of its own; Ray turns the interrupt of a blocking call into a plain
     KeyboardInterrupt, so the signal is remembered and the interrupt raised again as
-    `Terminated` on the way out."""
-    received = []
+    `Terminated` on the way out. The note also outlives an interrupt Python drops: one
+    raised inside a `__del__` or a weakref callback (run at any moment: SQLAlchemy's, Ray's
+    object refs) is printed as "Exception ignored in ... KeyboardInterrupt:" and lost, and
+    the run went on to its end; the run loop checks `received` every round."""
+    received = [] if received is None else received
 
-    def terminate(signum, frame):
+    def interrupt(signum, frame):
         received.append(signum)
         raise KeyboardInterrupt
 
     try:
-        with signals_handled(terminate, signal.SIGTERM):
+        with signals_handled(interrupt, signal.SIGINT, signal.SIGTERM):
             yield
     except KeyboardInterrupt:
-        if received:
+        if signal.SIGTERM in received:
             raise Terminated() from None
         raise
