@@ -33,7 +33,7 @@ def evaluator_settings(
     for name, own in settings.items():
         if name in DATA_USERS:
             own["dataset"] = config.dataset
-            own.setdefault("seed", config.seed)
+            own["seed"] = _evaluator_seed(config, name)
         if name == "tabular" and config.benchmark:
             own["path"] = config.benchmark
         if name == "latency" and config.latency and "predictor" not in own:
@@ -41,14 +41,17 @@ def evaluator_settings(
     return settings
 
 
+def _evaluator_seed(config: ExperimentConfig, name: str) -> int:
+    """The seed evaluator `name` is given: its own `seed` setting, else the run's."""
+    return config.evaluator.settings.get(name, {}).get("seed", config.seed)
+
+
 def weights_seed(config: ExperimentConfig) -> int:
     """The seed the run's candidates were built with before training or scoring (the `train`
-    and `zero_cost` evaluators seed torch with it): the first such evaluator's own `seed`,
-    else the run's, so an export can hand out the same initial weights."""
-    for name in DATA_USERS:
-        if name in config.evaluator.names:
-            return config.evaluator.settings.get(name, {}).get("seed", config.seed)
-    return config.seed
+    and `zero_cost` evaluators seed torch with it): the first such evaluator's, else the
+    run's, so an export can hand out the same initial weights."""
+    users = [name for name in DATA_USERS if name in config.evaluator.names]
+    return _evaluator_seed(config, users[0]) if users else config.seed
 
 
 def check_scored_metrics(config: ExperimentConfig, evaluator) -> None:

@@ -307,6 +307,7 @@ def export_run(
     if isinstance(results, str | Path):
         results = load(results)
     rows = _pick(results, top, trial)
+    seed = weights_seed(results.config) if seed is None else seed
     out_dir = Path(out_dir)
     dataset = results.config.dataset if uses_dataset(results.config) else None
     attrs = results.study.user_attrs
@@ -323,7 +324,6 @@ def export_run(
             leave=False,
             disable=None if progress else True,  # None: shown on a terminal only
         )
-        seed = weights_seed(results.config) if seed is None else seed
         configs = [_export_one(results, row, staged, fmt, seed, data) for row in bar]
         fresh = [f for f in sorted(staged.iterdir()) if not _same(f, out_dir / f.name)]
         changed = [out_dir / f.name for f in fresh if (out_dir / f.name).exists()]

@@ -252,12 +252,12 @@ class _Loop:
         store: RunStore,
         searcher,
         executor,
-        received: list[int] | None = None,
+        received: list[int],
     ):
         self.config, self.store, self.searcher, self.executor = config, store, searcher, executor
         #: the stop signals that arrived (see `terminate_as_interrupt`): one is acted on at
         #: the next round even where Python dropped its KeyboardInterrupt
-        self.received = [] if received is None else received
+        self.received = received
         self.limit = config.evaluations
         self.in_flight: dict[str, Claim] = {}
         self.waiting: dict[str, Arch] = {}  # asked by us, being evaluated by another driver
