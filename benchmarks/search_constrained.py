@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/search_constrained.py --seeds 20 --jobs 2
 
 The returned arch is the best feasible one by validation accuracy; the oracle is the best
-test accuracy among the table's feasible rows chosen the same way (by validation).
+test accuracy among the feasible rows of the searched space's cells chosen the same way (by
+validation), printed with its validation accuracy.
 `--known-latency` gives the predictor searcher the table's latency as a known model,
 `--settings` passes other searcher settings (JSON).
 """
@@ -18,6 +19,7 @@ from joblib import Parallel, delayed
 from search_common import SPACES, search, tabular
 
 from hwnas.evaluators.tabular import load_nb201
+from hwnas.spaces import SearchSpace, get_space
 
 METRIC, BOUND = "hw_fpga_latency_ms", 4.0
 
@@ -46,6 +48,12 @@ def returned(name: str, seed: int, args: argparse.Namespace) -> tuple[float, flo
     return best["test_accuracy"], best["accuracy"], share
 
 
+def holds(space: SearchSpace, cell: str) -> bool:
+    """Whether the table's `cell` is one of `space`'s: the pruned space reads a cell with dead
+    ops as its live twin, another cell."""
+    return space.to_string(space.from_string(cell)) == cell
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=20)
@@ -62,12 +70,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     table = load_nb201(latency=False)
-    feasible = table[table[METRIC] <= BOUND]
+    space = get_space(args.space)
+    in_space = np.array([holds(space, cell) for cell in table["arch_str"]])
+    feasible = table[(table[METRIC] <= BOUND).to_numpy() & in_space]
     by_valid = feasible.loc[feasible["cifar10valid_valid_acc_200ep"].idxmax()]
     print(
-        f"oracle: best test {feasible['cifar10_test_200ep'].max():.2f}, "
-        f"best-by-validation test {by_valid['cifar10_test_200ep']:.2f}, "
-        f"{len(feasible)} feasible rows"
+        f"oracle of {args.space}: best test {feasible['cifar10_test_200ep'].max():.2f}, "
+        f"best-by-validation arch {by_valid.name} (test "
+        f"{by_valid['cifar10_test_200ep']:.2f}, validation "
+        f"{by_valid['cifar10valid_valid_acc_200ep']:.2f}), {len(feasible)} feasible rows"
     )
     for name in args.searchers:
         r = np.array(
