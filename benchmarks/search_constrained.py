@@ -92,6 +92,7 @@ def main() -> None:
                     "mean": np.nanmean(test),
                     "std": np.nanstd(test),
                     "validation_mean": np.nanmean(valid),
+                    "validation_per_seed": [round(v, 3) for v in valid.tolist()],
                     "feasible_share": np.mean(share),
                     "no_feasible_found": int(np.isnan(test).sum()),
                 }
