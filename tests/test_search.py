@@ -287,11 +287,13 @@ def test_failed_evaluations_are_handled(name, space, evaluator):
 def test_constraints_are_honoured(name, space, evaluator):
     constraints = [("hw_fpga_latency_ms", 4.0)]
     best, share, filtered = {}, {}, []
-    seeds = 12 if name == "predictor" else 3  # its margin at 40 evaluations needs more seeds
+    # the predictor's margin needs more seeds; in batches of 15 it refits less often (a 0.75
+    # point margin over random at 60 evaluations, against 0.3 at 40 in batches of 5)
+    seeds, budget, batch = (10, 60, 15) if name == "predictor" else (3, BUDGET.get(name, 150), 5)
     for n in (name, "random"):
         for seed in range(seeds):
             searcher = make(n, space, constraints=constraints, seed=seed)
-            run(searcher, evaluator, BUDGET.get(name, 150), batch=5)
+            run(searcher, evaluator, budget, batch=batch)
             assert searcher.best().metrics["hw_fpga_latency_ms"] <= 4.0
             front = searcher.pareto_front()
             assert front and all(t.metrics["hw_fpga_latency_ms"] <= 4.0 for t in front)
