@@ -25,5 +25,7 @@ lint: env
 	$(VENV)/bin/ruff check hwnas tests benchmarks
 	$(VENV)/bin/ruff format --check hwnas tests benchmarks
 
+# two test processes: most tests wait on one core (a training step, a Ray start, a child
+# process); pytest-xdist runs them side by side, about halving the suite's time here
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
