@@ -614,6 +614,29 @@ def test_learned_calibrates_each_table_group_and_keeps_unseen_ones(space, profil
     np.testing.assert_allclose(learned.predict(test), [slower(a) for a in test], rtol=1e-3)
 
 
+def test_learned_calibrates_on_one_blas_thread(space, profile_path, monkeypatch):
+    """Its regressions are small: a second BLAS thread only waited for a core, and on a busy
+    2-core machine made loading a predictor 4x slower. The caller's setting comes back."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import hwnas.predictors.learned as learned
+
+    threads, fit = [], learned.HuberRegressor.fit
+
+    def recording_fit(self, *args, **kwargs):
+        threads.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(learned.HuberRegressor, "fit", recording_fit)
+    lut = LUTPredictor.from_profile(profile_path, space)
+    archs = [space.sample(s) for s in range(12)]
+    with threadpool_limits(limits=2, user_api="blas"):
+        LearnedPredictor(space, lut).fit(archs, lut.predict(archs))
+        after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert threads and set(threads) == {1}  # 5-fold cross-validation of 2 groupings, 1 fit
+    assert set(after) == {2}
+
+
 def test_learned_picks_per_width_groups_only_when_the_data_supports_them(space, profile_path):
     lut = LUTPredictor.from_profile(profile_path, space)
     archs = [space.sample(s) for s in range(200)]

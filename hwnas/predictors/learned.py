@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import HuberRegressor
 from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
 
 from hwnas.predictors.base import (
     LatencyPredictor,
@@ -168,11 +169,16 @@ class LearnedPredictor(LatencyPredictor):
         """The grouping (with or without the stage width) that predicts the training networks
         better in 5-fold cross-validation, and its group coefficients: per-width factors need
         a few hundred networks (fp32 conv2d: 94 % vs 92.5 % within +-10 % held out), and
-        overfit a hundred (int8: 38 % vs 68 %)."""
+        overfit a hundred (int8: 38 % vs 68 %).
+
+        On one BLAS thread: the regressions' matrices are a few hundred by tens, and a second
+        thread only waits for a core. With the other core of a 2-core machine busy, a fit on
+        53 networks took 4.7 s instead of 1.0 s (docs/benchmarks.md); every load refits."""
         parts = [self.lut.parts_of(a) for a in archs]
         grouped = {name: [_regroup(p, name) for p in parts] for name in GROUPINGS}
-        best = min(GROUPINGS, key=lambda name: _cv_error(grouped[name], y, self.hyperparameters))
-        return best, _fit_groups(grouped[best], y, self.hyperparameters)
+        with threadpool_limits(limits=1, user_api="blas"):
+            best = min(GROUPINGS, key=lambda g: _cv_error(grouped[g], y, self.hyperparameters))
+            return best, _fit_groups(grouped[best], y, self.hyperparameters)
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         if self._coefficients is None and self._model is None:
