@@ -1,9 +1,10 @@
 """RayExecutor on a real local Ray runtime: completion order, failures, timeouts, worker death.
 
-One Ray per module (starting one costs seconds). The evaluators below script what a
-candidate does (finish, raise, hang, wait for another, report its PID to be killed) and train
-for real on digits otherwise; they are pickled by value so the Ray workers need not import
-this test module.
+One Ray per module (starting one costs seconds); the tests that stop it (over Ray Client, or
+for an embedded Ray of their own) come last, so that it is not started again. The evaluators
+below script what a candidate does (finish, raise, hang, wait for another, report its PID to
+be killed) and train for real on digits otherwise; they are pickled by value so the Ray
+workers need not import this test module.
 """
 
 from __future__ import annotations
@@ -40,18 +41,37 @@ def _start_local_ray(temp_dir: Path) -> None:
     )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def local_ray(ray_temp_dir):
-    _start_local_ray(ray_temp_dir)
+@pytest.fixture(scope="module")
+def local_ray():
+    """The module's Ray: started by the first test, shut down after the last."""
     yield
     ray.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def ray_running(request, local_ray, ray_temp_dir):
+    """Each test runs with the module's Ray running, started again where an earlier test
+    stopped it, except a test asking for `own_ray`, which runs with none."""
+    if "own_ray" in request.fixturenames:
+        ray.shutdown()
+    elif not ray.is_initialized():
+        _start_local_ray(ray_temp_dir)
+
+
+@pytest.fixture
+def own_ray():
+    """For a test whose RayExecutor starts an embedded Ray of its own: no Ray runs before it,
+    and none is left after it (the next test that needs the module's Ray starts it)."""
+    shutdown = ray.shutdown  # the real one, should the test have replaced it
+    yield
+    shutdown()
+
+
 @contextmanager
-def _through_ray_client(temp_dir: Path) -> Iterator[None]:
+def _through_ray_client() -> Iterator[None]:
     """This process's Ray used through a real Ray Client (`ray://`) connection, as a driver
     on another machine uses a cluster. The client server shuts Ray down when its client
-    leaves, so the module's Ray is started again afterwards."""
+    leaves: the next test that needs the module's Ray starts it again."""
     from ray._private.client_mode_hook import disable_client_hook, enable_client_mode
     from ray.util.client import ray as client
     from ray.util.client.server.server import serve
@@ -71,7 +91,6 @@ def _through_ray_client(temp_dir: Path) -> Iterator[None]:
         server.stop(0)
         with disable_client_hook():
             _wait_until(lambda: not ray.is_initialized(), "the client server stopping Ray")
-        _start_local_ray(temp_dir)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +105,9 @@ class Scripted:
 
     def __init__(self, space, plan):
         self.space, self.plan = space, plan
-        self.trainer = TrainEvaluator(space, "mnist1d", batch_size=128)
+        # precise BN (recomputing batch-norm statistics after training) took over half of a
+        # 2-step training here, and nothing in this module depends on it
+        self.trainer = TrainEvaluator(space, "mnist1d", batch_size=128, precise_bn=False)
         self.diverging = TrainEvaluator(space, "mnist1d", batch_size=128, lr=1e4)
 
     def evaluate(self, arch, budget=None):
@@ -185,18 +206,6 @@ def test_an_evaluation_past_its_timeout_is_cancelled_and_failed(space):
     assert results[hanging.key].reason == "timeout after 3 s"
     assert results[hanging.key]["macs"] == space.cost(hanging).macs
     assert results[quick.key].ok
-
-
-def test_over_ray_client_evaluations_waiting_for_a_worker_do_not_time_out(space, ray_temp_dir):
-    hanging, waiting = [space.sample(0), space.sample(1)], [space.sample(2), space.sample(3)]
-    plan = {a.key: ("hang",) for a in hanging} | {a.key: ("done",) for a in waiting}
-    with _through_ray_client(ray_temp_dir):
-        with pytest.warns(UserWarning, match="so only 2 are dispatched at once"):
-            executor = RayExecutor(Scripted(space, plan), max_in_flight=4, timeout_s=20)
-        with executor:  # 2 CPUs: the waiting two start once the hanging two are cancelled
-            results = {arch.key: metrics for arch, metrics in executor.run(hanging + waiting)}
-    assert [results[a.key].reason for a in hanging] == ["timeout after 20 s"] * 2
-    assert [results[a.key].status for a in waiting] == ["ok", "ok"]
 
 
 def _first_attempt_pid(folder: Path) -> int:
@@ -325,21 +334,6 @@ def test_auto_without_a_cluster_says_how_to_get_one(monkeypatch):
     assert "ray start --head" in str(e.value) and "Please specify" not in str(e.value)
 
 
-def test_an_embedded_ray_takes_the_cpus_a_container_grants(space, ray_temp_dir, monkeypatch):
-    """On a host with 8 cores, a container allowed 1 CPU must not start 8 parallel trainings."""
-    from ray._private import utils
-
-    ray.shutdown()
-    try:
-        monkeypatch.setattr(os, "cpu_count", lambda: 8)
-        monkeypatch.setattr(utils, "_get_docker_cpus", lambda *args, **kwargs: 1.0)
-        with RayExecutor(Scripted(space, {})):
-            assert ray.cluster_resources()["CPU"] == 1
-    finally:
-        monkeypatch.undo()
-        _start_local_ray(ray_temp_dir)
-
-
 def test_resources_the_machine_lacks_are_refused_instead_of_queued_forever(space):
     with pytest.raises(ValueError, match=r"resources: an evaluation needs \{'tpu_v9': 1.0\}"):
         RayExecutor(Scripted(space, {}), resources={"tpu_v9": 1})
@@ -380,27 +374,40 @@ def test_a_signal_pending_while_handlers_are_swapped_leaves_none_swapped(monkeyp
         swap(signal.SIGTERM, sigterm)
 
 
-def test_a_second_ctrl_c_while_an_embedded_ray_shuts_down_is_ignored(
-    space, ray_temp_dir, monkeypatch
+# -- last: these stop the module's Ray ---------------------------------------------------------
+def test_over_ray_client_evaluations_waiting_for_a_worker_do_not_time_out(space):
+    hanging, waiting = [space.sample(0), space.sample(1)], [space.sample(2), space.sample(3)]
+    plan = {a.key: ("hang",) for a in hanging} | {a.key: ("done",) for a in waiting}
+    with _through_ray_client():
+        with pytest.warns(UserWarning, match="so only 2 are dispatched at once"):
+            executor = RayExecutor(Scripted(space, plan), max_in_flight=4, timeout_s=20)
+        with executor:  # 2 CPUs: the waiting two start once the hanging two are cancelled
+            results = {arch.key: metrics for arch, metrics in executor.run(hanging + waiting)}
+    assert [results[a.key].reason for a in hanging] == ["timeout after 20 s"] * 2
+    assert [results[a.key].status for a in waiting] == ["ok", "ok"]
+
+
+def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at_shutdown(
+    space, own_ray, monkeypatch
 ):
-    """A user pressing Ctrl-C again while the executor closes stopped Ray's shutdown
-    half-way (exit status 1 and Ray processes left running); the handlers come back after."""
-    import signal
+    """On a host with 8 cores, a container allowed 1 CPU must not start 8 parallel trainings.
+    A user pressing Ctrl-C again while the executor closes stopped Ray's shutdown half-way
+    (exit status 1 and Ray processes left running); the handlers come back after. One test,
+    one embedded Ray: starting one costs seconds."""
+    from ray._private import utils
 
-    ray.shutdown()
-    try:
-        executor = RayExecutor(Scripted(space, {}))  # starts its own Ray: it shuts it down
-        shutdown = ray.shutdown
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(utils, "_get_docker_cpus", lambda *args, **kwargs: 1.0)
+    executor = RayExecutor(Scripted(space, {}))  # starts its own Ray: it shuts it down
+    assert ray.cluster_resources()["CPU"] == 1
+    shutdown = ray.shutdown
 
-        def interrupted_shutdown(*args, **kwargs):
-            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C
-            time.sleep(0.2)  # delivered here, between bytecodes
-            shutdown(*args, **kwargs)
+    def interrupted_shutdown(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C
+        time.sleep(0.2)  # delivered here, between bytecodes
+        shutdown(*args, **kwargs)
 
-        monkeypatch.setattr(ray, "shutdown", interrupted_shutdown)
-        executor.close()
-        assert not ray.is_initialized()
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    finally:
-        monkeypatch.undo()
-        _start_local_ray(ray_temp_dir)
+    monkeypatch.setattr(ray, "shutdown", interrupted_shutdown)
+    executor.close()
+    assert not ray.is_initialized()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
