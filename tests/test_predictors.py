@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 import torch
 from cli_runner import hwnas
-from threadpoolctl import threadpool_limits
 from torch import nn
 
 from hwnas.cli import main
@@ -50,15 +49,6 @@ DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny_space.yaml"
 FAST = dict(warmup=1, runs=5, rounds=2)
 PROFILE_FAST = dict(FAST, block_copies=2)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_blas_thread():
-    """Fit the learned predictor's small regressions (a few networks, tens of groups) on one
-    BLAS thread: on a busy 2-core machine a second OpenBLAS thread only spins, and each
-    calibration took 4-10x longer (e.g. 9 s instead of 1 s). Restored afterwards."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 @pytest.fixture(scope="module")
