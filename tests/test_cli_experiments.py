@@ -42,6 +42,21 @@ def test_help(command: str, capsys: pytest.CaptureFixture) -> None:
     assert "Usage: hwnas " + command in capsys.readouterr().out
 
 
+def test_calling_main_again_adds_no_commands(capsys: pytest.CaptureFixture) -> None:
+    """Each `main()` call used to add every area's commands once more: in a notebook or a
+    test process the command tree grew with each call, and building it took seconds."""
+    from hwnas.cli import app, experiments, latency, spaces
+
+    for _ in range(3):
+        assert hwnas("status", "--help") == 0
+    assert [g.typer_instance for g in app.registered_groups] == [
+        spaces.app,
+        latency.app,
+        experiments.app,
+    ]
+    assert capsys.readouterr().out.count("Usage: hwnas status") == 3
+
+
 def test_every_command_sums_itself_up_in_one_line() -> None:
     """The command lists keep a docstring's line breaks: a summary over two lines was cut
     mid-sentence there."""

@@ -38,8 +38,13 @@ def _root(
 
 
 def _register() -> None:
-    from hwnas.cli import experiments, latency, spaces
+    """Add each area's commands, once per process: added again on each `main()` call (a
+    notebook's or a test process's), typer built every copy each time, and a call took
+    seconds after a few hundred."""
+    from hwnas.cli import experiments, latency, spaces  # a Ctrl-C may land here, before any
 
+    if app.registered_groups:
+        return
     app.add_typer(spaces.app, name="spaces")
     app.add_typer(latency.app, name="latency")
     app.add_typer(experiments.app)  # search, status, pareto, export, build: on the root
