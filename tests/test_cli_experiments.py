@@ -132,6 +132,28 @@ def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latenc
     return exp
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One complete run of `latency_experiment(folder, "[fp32]")` (8 evaluations), shared by
+    the tests that only read it; a test that edits or resumes a run copies it first
+    (`copy_of`)."""
+    folder = tmp_path_factory.mktemp("finished")
+    assert hwnas("search", str(latency_experiment(folder, "[fp32]")), "--quiet") == 0
+    return folder / "run"
+
+
+def copy_of(finished_run: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the shared finished run in tmp_path, and its experiment file (the shared
+    run's, with `run_dir` pointing at the copy): (exp, run)."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    exp = tmp_path / "exp.yaml"
+    text = (finished_run.parent / "exp.yaml").read_text()
+    exp.write_text(text.replace(f"run_dir: {finished_run}", f"run_dir: {run}"))
+    assert f"run_dir: {run}\n" in exp.read_text()
+    return exp, run
+
+
 def test_the_predictor_searcher_goes_on_past_candidates_the_table_cannot_price(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -141,10 +163,10 @@ def test_the_predictor_searcher_goes_on_past_candidates_the_table_cannot_price(
     exp.write_text(
         exp.read_text()
         .replace("searcher: random", "searcher: {name: predictor, settings: {initial: 2}}")
-        .replace("evaluations: 8", "evaluations: 20")
+        .replace("evaluations: 8", "evaluations: 17")
     )
     assert hwnas("search", str(exp), "--quiet") == 0
-    assert "20 evaluations (" in capsys.readouterr().out
+    assert "17 evaluations (" in capsys.readouterr().out
     from hwnas.experiments import load
 
     ok = load(tmp_path / "run").trials.sort_values("number")["status"].eq("ok").to_numpy()
@@ -529,9 +551,9 @@ def test_a_run_refuses_a_dataset_file_whose_contents_changed(
 
 
 def test_reading_a_run_without_storage_creates_none(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]"))) == 0
+    copy_of(finished_run, tmp_path)
     db = tmp_path / "run" / "study.db"
     db.unlink()
     capsys.readouterr()
@@ -678,11 +700,9 @@ def test_a_view_leaves_out_evaluations_without_its_metric(
 
 
 def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
-    capsys.readouterr()
-    run, html = str(tmp_path / "run"), tmp_path / "report.html"
+    run, html = str(finished_run), tmp_path / "report.html"
     assert hwnas("pareto", run, "--json", "--html", str(html)) == 0
     out, err = capsys.readouterr()
     front = json.loads(out)
@@ -751,13 +771,12 @@ def test_a_new_run_refuses_an_unused_dataset_and_a_second_latency_predictor(
 
 
 def test_a_damaged_storage_file_is_named_and_called_damaged(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """A page of the results table overwritten: Optuna said only "An exception is raised
     during the commit", naming no file, and a resume was told to run the search again."""
-    exp = latency_experiment(tmp_path, "[fp32]")
-    assert hwnas("search", str(exp), "--quiet") == 0
-    run, db = tmp_path / "run", tmp_path / "run" / "study.db"
+    exp, run = copy_of(finished_run, tmp_path)
+    db = run / "study.db"
     with closing(sqlite3.connect(db)) as c:
         size = c.execute("PRAGMA page_size").fetchone()[0]
         query = "SELECT rootpage FROM sqlite_master WHERE name = 'trial_user_attributes'"
@@ -774,13 +793,12 @@ def test_a_damaged_storage_file_is_named_and_called_damaged(
 
 
 def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the_storage(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """Each used to end in the bare exception text ("Unterminated string starting at: line 1
     column 1", "arch record is missing [...]"), or, for a key that is not its architecture's,
     in nothing at all: the run went on with a wrong memo of what it had evaluated."""
-    exp = latency_experiment(tmp_path, "[fp32]")
-    assert hwnas("search", str(exp), "--quiet") == 0
+    exp = finished_run.parent / "exp.yaml"
     edits = [  # of trial 1 (trial_id 2): attribute, its new JSON text, what the error says
         ("hwnas_arch", '"{\\"choices', "a stored value is not JSON (Unterminated string"),
         ("hwnas_arch", json.dumps('{"choices": 5}'), "trial 1: its architecture is unreadable"),
@@ -788,11 +806,10 @@ def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the
     ]
     for n, (attr, value, said) in enumerate(edits):
         run = tmp_path / f"run{n}"
-        shutil.copytree(tmp_path / "run", run)
+        shutil.copytree(finished_run, run)
         other = exp.read_text().replace("evaluations: 8", "evaluations: 10")
-        (run / "exp.yaml").write_text(
-            other.replace(f"run_dir: {tmp_path / 'run'}", f"run_dir: {run}")
-        )
+        (run / "exp.yaml").write_text(other.replace(f"run_dir: {finished_run}", f"run_dir: {run}"))
+        assert f"run_dir: {run}\n" in (run / "exp.yaml").read_text()
         db = run / "study.db"
         with closing(sqlite3.connect(db)) as c, c:
             edit = "UPDATE trial_user_attributes SET value_json = ? WHERE key = ? AND trial_id = 2"
@@ -809,13 +826,12 @@ def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the
 
 
 def test_an_infinity_edited_into_the_storage_is_named_and_left_out_of_the_front(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """A run stores no infinite objective, but an edited file (or another evaluator's metric
     in a view) may hold one: it used to win the front, make the hypervolume infinite and the
     JSON invalid (`Infinity`)."""
-    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
-    run = tmp_path / "run"
+    _, run = copy_of(finished_run, tmp_path)
     with closing(sqlite3.connect(run / "study.db")) as c, c:
         edit = "UPDATE trial_user_attributes SET value_json = ? WHERE key = ? AND trial_id = ?"
         c.execute(edit, ("-Infinity", "latency_ms", 1))  # trial 0
@@ -835,14 +851,13 @@ def test_an_infinity_edited_into_the_storage_is_named_and_left_out_of_the_front(
 
 
 def test_pareto_report_makes_its_folder_or_fails_before_printing(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
-    capsys.readouterr()
-    run, html = str(tmp_path / "run"), tmp_path / "new" / "folder" / "report.html"
+    run, html = str(finished_run), tmp_path / "new" / "folder" / "report.html"
     assert hwnas("pareto", run, "--json", "--html", str(html)) == 0  # as export -o: folder made
     assert json.loads(capsys.readouterr().out)["front"] and "plotly" in html.read_text()[:5000]
 
+    (tmp_path / "exp.yaml").write_text("a file\n")
     blocked = tmp_path / "exp.yaml" / "report.html"  # a file where its folder would be
     assert hwnas("pareto", run, "--json", "--html", str(blocked)) == 1
     out, err = capsys.readouterr()
@@ -852,11 +867,11 @@ def test_pareto_report_makes_its_folder_or_fails_before_printing(
     assert hwnas("pareto", run, "--html", str(folder)) == 1
     assert f"--html {folder}: cannot write the report: Is a directory" in capsys.readouterr().err
     for own in ("study.db", "experiment.yaml"):  # written over, they lost the run
-        before = (tmp_path / "run" / own).read_bytes()
+        before = (finished_run / own).read_bytes()
         assert hwnas("pareto", run, "--html", f"{run}/{own}") == 1
         suffix = Path(own).suffix
         assert f"file name ends in .html, not {suffix} (nothing" in capsys.readouterr().err
-        assert (tmp_path / "run" / own).read_bytes() == before
+        assert (finished_run / own).read_bytes() == before
     assert hwnas("status", run) == 0
     for out_dir in (blocked.parent, blocked):  # export's folder is a file, or below one
         assert hwnas("export", run, "-o", str(out_dir)) == 1
@@ -865,34 +880,30 @@ def test_pareto_report_makes_its_folder_or_fails_before_printing(
 
 
 def test_the_front_table_fits_the_terminal_width(
-    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    finished_run: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
-    capsys.readouterr()
 
     def widest_table_line() -> int:
         lines = capsys.readouterr().out.splitlines()
         return max(len(line) for line in lines if line[:1] in "┏┃┡│└")
 
     monkeypatch.delenv("COLUMNS", raising=False)
-    assert hwnas("pareto", str(tmp_path / "run")) == 0  # piped: 160 columns
+    assert hwnas("pareto", str(finished_run)) == 0  # piped: 160 columns
     assert widest_table_line() > 80
     monkeypatch.setenv("COLUMNS", "80")  # as a terminal 80 wide says
-    assert hwnas("pareto", str(tmp_path / "run")) == 0
+    assert hwnas("pareto", str(finished_run)) == 0
     assert widest_table_line() <= 80
 
 
 def test_a_bare_objective_keeps_its_direction_in_the_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    finished_run: Path, capsys: pytest.CaptureFixture
 ) -> None:
     assert hwnas("pareto", "--help") == 0
     help_text = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert "a bare metric that is one of the run's objectives keeps the run's direction" in (
         help_text
     )
-    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
-    capsys.readouterr()
-    run = str(tmp_path / "run")
+    run = str(finished_run)
     assert hwnas("pareto", run, "--json", "--objectives", "latency_ms,size_bytes:max") == 0
     assert json.loads(capsys.readouterr().out)["objectives"] == [
         ["latency_ms", "min"],
@@ -1052,7 +1063,7 @@ def test_a_run_in_a_read_only_directory_can_be_read(tmp_path: Path) -> None:
 
     cli = f"{sys.executable} -c 'from hwnas.cli import main; main()'"
     exp = latency_experiment(tmp_path, "[fp32]")
-    subprocess.run(f"{cli} search {exp} --quiet", shell=True, check=True)  # closed when done
+    assert hwnas("search", str(exp), "--quiet") == 0  # the storage is closed when it is done
     run = tmp_path / "run"
     files = sorted(p.name for p in run.iterdir())
     assert "study.db-wal" not in files
@@ -1103,14 +1114,12 @@ def test_ctrl_c_before_the_run_is_stored_says_to_start_it_not_to_resume(
 
 
 def test_an_interrupted_export_says_so_and_leaves_no_folder_or_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ) -> None:
     """Typer ends a Ctrl-C'd command with exit 130 and no word; an export stopped while it
     makes its files keeps none of them and removes the folders it made."""
     from hwnas.experiments import export as export_module
 
-    assert hwnas("search", str(latency_experiment(tmp_path, "[fp32]")), "--quiet") == 0
-    capsys.readouterr()
     asked = []
 
     def interrupted(model, *args, **kwargs):  # its weights are written by then
@@ -1119,7 +1128,7 @@ def test_an_interrupted_export_says_so_and_leaves_no_folder_or_file(
 
     monkeypatch.setattr(export_module, "export_onnx_checked", interrupted)
     out_dir = tmp_path / "new" / "export"
-    run = str(tmp_path / "run")
+    run = str(finished_run)
     assert hwnas("export", run, "--format", "onnx", "-o", str(out_dir)) == 130
     assert capsys.readouterr().err == "hwnas: interrupted\n"
     assert asked and not (tmp_path / "new").exists()
