@@ -1283,12 +1283,15 @@ def test_an_empty_address_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_a_complete_run_started_again_starts_no_executor(
-    tmp_path: Path, capsys: pytest.CaptureFixture, ray_temp_dir: Path, monkeypatch
+    finished_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    ray_temp_dir: Path,
+    monkeypatch,
 ) -> None:
     """Executor settings may change on resume; a complete run does not even build one."""
     monkeypatch.setenv("RAY_TMPDIR", str(ray_temp_dir))
-    exp = latency_experiment(tmp_path, "[fp32]")
-    assert hwnas("search", str(exp), "--quiet") == 0
+    exp, _ = copy_of(finished_run, tmp_path)
     exp.write_text(exp.read_text() + "executor: {kind: ray, resources: {tpu_v9: 1}}\n")
     capsys.readouterr()
     assert hwnas("search", str(exp), "--quiet") == 0  # no Ray, so nothing to refuse
