@@ -168,6 +168,13 @@ def test_pruned_space_holds_each_cell_without_dead_ops_once(space, pruned):
     assert pruned.describe()["dead_ops"] == "prune" and space.describe()["dead_ops"] == "keep"
 
 
+def test_every_pruned_space_object_shares_one_list_of_cells(pruned):
+    """Listing the 9445 cells without dead ops took 0.7 s, and each space object (every
+    `get_space`, every `with_input`) listed them again."""
+    other = get_space("nasbench201-pruned").with_input([1, 8, 8])
+    assert other is not pruned and other._cells is pruned._cells
+
+
 def test_pruned_space_proposes_only_cells_without_dead_ops(pruned):
     rng = np.random.default_rng(0)
     archs = [pruned.sample(rng) for _ in range(300)]
