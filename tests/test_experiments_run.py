@@ -479,7 +479,7 @@ def test_a_driver_that_joins_a_run_of_fast_evaluations_shares_the_work(tmp_path:
     first had results used to propose only what the first had already claimed, since its
     searcher never heard of the other's newer claims, and evaluated nothing."""
     run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
-    exp.write_text(nb201_experiment(run_dir, 1200))
+    exp.write_text(nb201_experiment(run_dir, 800))  # the joiner evaluates about 200
     first = start_driver(exp)
     deadline = time.monotonic() + 120
     while sum(outcome_of(t) == "ok" for t in trials_of(run_dir)) < 20:
@@ -489,10 +489,10 @@ def test_a_driver_that_joins_a_run_of_fast_evaluations_shares_the_work(tmp_path:
     for d in (first, second):
         assert d.wait(timeout=300) == 0, d.stderr.read()
     keys = evaluated_keys(run_dir)
-    assert len(keys) == 1200 and len(set(keys)) == 1200
+    assert len(keys) == 800 and len(set(keys)) == 800
     trials = trials_of(run_dir)
     by_driver = Counter(t.user_attrs["hwnas_driver"] for t in trials if outcome_of(t) == "ok")
-    assert len(by_driver) == 2 and min(by_driver.values()) >= 100, by_driver
+    assert len(by_driver) == 2 and min(by_driver.values()) >= 50, by_driver
 
 
 def test_a_metric_no_evaluation_returns_stops_the_run_at_once(
