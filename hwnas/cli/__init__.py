@@ -41,7 +41,8 @@ def _register() -> None:
     """Add each area's commands, once per process: added again on each `main()` call (a
     notebook's or a test process's), typer built every copy each time, and a call took
     seconds after a few hundred."""
-    from hwnas.cli import experiments, latency, spaces  # a Ctrl-C may land here, before any
+    # imported first: a Ctrl-C landing in the imports leaves no group added
+    from hwnas.cli import experiments, latency, spaces
 
     if app.registered_groups:
         return

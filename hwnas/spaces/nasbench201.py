@@ -382,10 +382,6 @@ class NasBench201Space(SearchSpace):
         return self.validate(self.canonical(ops))
 
     @property
-    def _index_of(self) -> dict[tuple[str, ...], int]:
-        return _index_of()
-
-    @property
     def _cells(self) -> tuple[tuple[str, ...], ...]:
         """The space's cells in `arch_idx` order: all, or those without dead ops."""
         return _cells_in_order(self._prunes)
@@ -400,7 +396,7 @@ class NasBench201Space(SearchSpace):
 
     def index(self, arch: Arch) -> int:
         """The official NAS-Bench-201 `arch_idx` of a cell."""
-        return self._index_of[tuple(self.validate(arch)[e] for e in EDGES)]
+        return _index_of()[tuple(self.validate(arch)[e] for e in EDGES)]
 
 
 @lru_cache(maxsize=1)
