@@ -90,6 +90,21 @@ def test_help_imports_no_numeric_library() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_reading_a_run_imports_no_searcher_library(finished_run: Path) -> None:
+    """`hwnas status` (as `pareto` and `export`) reads stored results: it imported the
+    predictor searcher's scikit-learn and scipy (1.7 s of its 6.7 s here) for nothing."""
+    script = (
+        "import sys\nfrom hwnas.cli import main\n"
+        f"try:\n    main(['status', {str(finished_run)!r}])\nexcept SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print(sorted(m for m in ('sklearn', 'scipy.stats') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "evaluations: 8 of 8" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
     assert hwnas("export", "runs/x", "--top", "0") == 2
     err = capsys.readouterr().err
