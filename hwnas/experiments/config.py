@@ -123,14 +123,14 @@ def parameter_defaults(target: Callable[..., Any]) -> dict[str, Any]:
 def searcher_defaults(name: str) -> dict[str, Any]:
     """The default of each setting of the searcher `name` (none for an unknown name); the
     differentiable searcher's include its supernet settings (imported here: it needs torch)."""
-    from hwnas.search import SEARCHERS
+    from hwnas.search import SEARCHERS, searcher_class
 
     if name == "differentiable":
         from hwnas.search.differentiable import DifferentiableSearcher, SupernetSettings
 
         supernet = {f.name: f.default for f in fields(SupernetSettings)}
         return {**parameter_defaults(DifferentiableSearcher.__init__), **supernet}
-    return parameter_defaults(SEARCHERS[name].__init__) if name in SEARCHERS else {}
+    return parameter_defaults(searcher_class(name).__init__) if name in SEARCHERS else {}
 
 
 class EvaluatorConfig(_Strict):
@@ -198,12 +198,13 @@ class SearcherConfig(_Strict):
     @classmethod
     def _known_settings(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         check_finite(v)
-        from hwnas.search import SEARCHERS
+        from hwnas.search import SEARCHERS, searcher_class
         from hwnas.search.base import PASSED
 
         name = info.data.get("name")
         # the differentiable searcher (torch, not imported to read a file) checks the rest
-        check_settings_of(f"searcher {name!r}", SEARCHERS.get(name), v, PASSED)
+        target = searcher_class(name) if name in SEARCHERS else None
+        check_settings_of(f"searcher {name!r}", target, v, PASSED)
         return v
 
 
