@@ -18,6 +18,12 @@ the same seeds is `search_multi.py --searchers nsga2 --jobs 1` with the same `--
   mutation is one `space.mutate` (one edge to another op, growing a path in the pruned
   space) instead of redrawing each choice with probability 1/6, which leaves about a third
   of the children unmutated and cannot grow a pruned cell.
+- `whole-front`: the elite selection keeps the whole first front when it outgrows the
+  population (the parents of the next generation are then every non-dominated point found),
+  instead of cutting it to `population_size` by crowding distance.
+- `naive`: not NSGA-II; the benchdata README's "naive multi-objective evolution" as we read
+  it (SEMO): 10 uniform samples, then each proposal is one `space.mutate` of a uniformly drawn
+  member of the Pareto front of everything evaluated so far, asked in batches of 10.
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from optuna.samplers.nsgaii._elite_population_selection_strategy import (
 from optuna.study import StudyDirection
 from optuna.study._constrained_optimization import _is_constrained_optimization
 from optuna.trial import TrialState
-from search_common import error_latency_points, hv_ratio_setup, search
+from search_common import error_latency_points, hv_ratio_setup, search, tabular
 
 from hwnas.search.nsga2 import AskOrderNSGAIISampler, NSGA2Searcher
+from hwnas.search.pareto import pareto_mask
 
 BUDGETS = (100, 300)
 BOX: dict[str, float | str] = {}  # the box of the latency column being searched
@@ -96,16 +103,25 @@ class HVTruncation(NSGAIIElitePopulationSelectionStrategy):
         return elite
 
 
-def _use_hv_truncation() -> None:
+class WholeFront(NSGAIIElitePopulationSelectionStrategy):
+    def __call__(self, study, population):
+        constrained = _is_constrained_optimization(population)
+        first = _rank_population(population, study.directions, is_constrained=constrained)[0]
+        if len(first) >= self._population_size:
+            return list(first)
+        return super().__call__(study, population)
+
+
+def _use_elite_selection(strategy) -> None:
     init = AskOrderNSGAIISampler.__init__
 
-    def with_hv_truncation(self, **settings):
+    def with_strategy(self, **settings):
         init(self, **settings)
-        self._elite_population_selection_strategy = HVTruncation(
+        self._elite_population_selection_strategy = strategy(
             population_size=settings["population_size"]
         )
 
-    AskOrderNSGAIISampler.__init__ = with_hv_truncation
+    AskOrderNSGAIISampler.__init__ = with_strategy
 
 
 class SpaceMutation:
@@ -134,12 +150,41 @@ def _use_space_mutation() -> None:
     NSGA2Searcher._new_study = with_space_mutation
 
 
-def ratios(latency: str, seed: int) -> list[float]:
+def naive_evolution(latency: str, seed: int, budget: int, batch: int = 10, initial: int = 10):
+    """SEMO on the table: mutations of uniformly drawn front members, never a duplicate."""
+    evaluator = tabular(SPACE_NAME[0])
+    rng = np.random.default_rng(seed)
+    archs, results = [], []
+    while len(results) < budget:
+        points = error_latency_points(results, latency) if results else np.empty((0, 2))
+        front = [archs[i] for i in np.flatnonzero(pareto_mask(points))]
+        seen = {a.key for a in archs}
+        for _ in range(min(batch, budget - len(results))):
+            for _ in range(200):
+                young = len(archs) < initial
+                arch = (
+                    evaluator.space.sample(rng)
+                    if young
+                    else evaluator.space.mutate(front[rng.integers(len(front))], rng)
+                )
+                if arch.key not in seen:
+                    break
+            seen.add(arch.key)
+            archs.append(arch)
+        results += [evaluator.evaluate(a) for a in archs[len(results) :]]
+    return results
+
+
+def ratios(latency: str, seed: int, variant: str) -> list[float]:
     normalised_hv, total, ref = hv_ratio_setup(latency)
     BOX.update(accuracy=100 - ref[0], latency=ref[1], metric=latency)
     objectives = [("accuracy", "max"), (latency, "min")]
-    results = search(
-        "nsga2", objectives, seed=seed, budget=max(BUDGETS), batch=10, space=SPACE_NAME[0]
+    results = (
+        naive_evolution(latency, seed, max(BUDGETS))
+        if variant == "naive"
+        else search(
+            "nsga2", objectives, seed=seed, budget=max(BUDGETS), batch=10, space=SPACE_NAME[0]
+        )
     )
     points = error_latency_points(results, latency)
     return [normalised_hv(points[:b]) / total for b in BUDGETS]
@@ -148,7 +193,9 @@ def ratios(latency: str, seed: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--variant", choices=["box", "hv-truncation", "space-mutation"], required=True
+        "--variant",
+        choices=["box", "hv-truncation", "space-mutation", "whole-front", "naive"],
+        required=True,
     )
     parser.add_argument("--space", default="nasbench201")
     parser.add_argument("--seeds", type=int, default=20)
@@ -161,15 +208,17 @@ def main() -> None:
     if args.variant == "box":
         NSGA2Searcher._told = _told_with_box
     elif args.variant == "hv-truncation":
-        _use_hv_truncation()
-    else:
+        _use_elite_selection(HVTruncation)
+    elif args.variant == "whole-front":
+        _use_elite_selection(WholeFront)
+    elif args.variant == "space-mutation":
         _use_space_mutation()
     for latency in args.latency:
         seeds = range(args.first_seed, args.first_seed + args.seeds)
-        r = np.array([ratios(latency, s) for s in seeds])
+        r = np.array([ratios(latency, s, args.variant) for s in seeds])
         cells = ", ".join(f"@{b}: {r[:, i].mean():.3f}" for i, b in enumerate(BUDGETS))
         error = r[:, -1].std() / np.sqrt(len(r))
-        print(f"{latency} nsga2 {args.variant}, HV ratio {cells} (± {error:.3f})", flush=True)
+        print(f"{latency} {args.variant}, HV ratio {cells} (± {error:.3f})", flush=True)
 
 
 if __name__ == "__main__":
