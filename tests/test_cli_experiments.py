@@ -207,6 +207,8 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     out = capsys.readouterr().out
     assert "no measurement for block" in out  # the reasons, by count
     assert f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}" in out
+    assert "elapsed: " in out and "supernet" not in out  # a random search trains none
+    assert load(tmp_path / "run").supernet_searches().empty
 
     from hwnas.predictors import LUTPredictor, PredictorError, load_predictor
 

@@ -365,6 +365,14 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     trained = capsys.readouterr().err
     assert "supernet (target 0.05 ms) epoch 2/2: tau" in trained
     assert "supernet (target 0.05 ms) epoch 1/2 (warm-up: weights only): tau" in trained
+    (searches,) = load(tmp_path / "run").supernet_searches().itertuples(index=False)
+    assert searches.target_ms == 0.05 and searches.derived == 2 and searches.wall_time_s > 0
+    assert hwnas("status", str(tmp_path / "run")) == 0  # its training time, apart from elapsed
+    assert (
+        "supernet: 1 search (latency target 0.05 ms) trained for "
+        f"{searches.wall_time_s:.1f} s before their architectures were claimed (not in the "
+        "elapsed time)"
+    ) in capsys.readouterr().out
     exp.write_text(text.replace("evaluations: 1", "evaluations: 2"))
     with pytest.warns(UserWarning, match="does not steer toward them"):
         assert hwnas("search", str(exp)) == 0

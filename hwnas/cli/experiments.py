@@ -191,6 +191,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         typer.echo(f"latency_ms: {source}")
     if results.constraints:
         typer.echo("constraints: " + ", ".join(f"{m} <= {b:g}" for m, b in results.constraints))
+    _say_supernet_searches(results.supernet_searches())
     if results.candidates().empty:
         typer.echo("no feasible successful evaluation yet")
         return
@@ -206,6 +207,19 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
             f"elapsed: {df['finished_s'].max():.1f} s from the first claim to the last result "
             "(pauses between runs included)"
         )
+
+
+def _say_supernet_searches(searches) -> None:
+    """The differentiable searcher's training time, which the elapsed time leaves out."""
+    if searches.empty:
+        return
+    targets = [f"{t:g} ms" for t in searches["target_ms"].dropna()]
+    which = f" (latency target{'s' * (len(targets) > 1)} {', '.join(targets)})" if targets else ""
+    typer.echo(
+        f"supernet: {len(searches)} search{'es' * (len(searches) > 1)}{which} trained for "
+        f"{searches['wall_time_s'].sum():.1f} s before their architectures were claimed "
+        "(not in the elapsed time)"
+    )
 
 
 def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from hwnas.experiments.storage import (
     OUTCOME,
     REASON,
     SNAPSHOT,
+    StudyMemo,
     experiment_changes,
     open_optuna_storage,
     outcome_of,
@@ -190,6 +191,21 @@ class RunResults:
         choices = [c for c in self.space.choice_values() if c in df.columns]
         metrics = sorted(set(df.columns) - set(info) - set(origin) - set(choices))
         return df[info + origin + choices + metrics].reset_index(drop=True)
+
+    def supernet_searches(self) -> pd.DataFrame:
+        """One row per supernet search the run's differentiable searcher finished (none for
+        other searchers), in target order: `target_ms` (NaN without a target), `derived` (how
+        many architectures it proposed) and `wall_time_s`, its training time, which
+        `trials.finished_s` leaves out (a search runs before its architectures are claimed)."""
+        columns = ["target_ms", "derived", "wall_time_s"]
+        if self.config.searcher.name != "differentiable":
+            return pd.DataFrame(columns=columns)
+        from hwnas.search.differentiable import memo_searches
+
+        with self._reading():
+            searches = memo_searches(StudyMemo(self.study))
+        rows = [(s["target_ms"], len(s["derived"]), s["wall_time_s"]) for s in searches]
+        return pd.DataFrame(rows, columns=columns).astype({"target_ms": float})
 
     def _warn_unstorable(self, df: pd.DataFrame) -> None:
         """Say which successes hold a missing or infinite objective or constraint value, which

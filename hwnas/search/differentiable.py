@@ -52,7 +52,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -71,6 +71,8 @@ from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names
 
 LatencyLoss = Literal["log_ratio", "hinge"]
+#: how a finished search's key in a searcher's `memo` starts
+MEMO_PREFIX = "supernet:"
 Estimator = Literal["gumbel", "reinforce"]
 
 
@@ -541,6 +543,14 @@ def result_to_data(result: SearchResult) -> dict[str, Any]:
     }
 
 
+def memo_searches(memo: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The finished supernet searches a `memo` keeps (a run's: its study), as
+    `result_to_data` wrote them, in target order: what a run's supernet training cost, which
+    its evaluations' times leave out (the searches run before their architectures are asked)."""
+    keys = [k for k in memo if k.startswith(MEMO_PREFIX)]
+    return [memo[k] for k in sorted(keys, key=lambda k: int(k.split(":")[2]))]
+
+
 def result_from_data(data: dict[str, Any], space: SearchSpace) -> SearchResult:
     """The search result `result_to_data` wrote, its architectures checked against `space`."""
     derived = [
@@ -671,7 +681,7 @@ class DifferentiableSearcher(Searcher):
         """The supernet search for the `i`-th target: kept in `memo` when there is one, and
         taken from there when an earlier process (a run now resumed) finished it."""
         target = self.targets[i]
-        key = f"supernet:{self._fingerprint}:{i}:{target}"
+        key = f"{MEMO_PREFIX}{self._fingerprint}:{i}:{target}"
         if self.memo is not None and (kept := self.memo.get(key)) is not None:
             result = result_from_data(kept, self.space)
             if self.search.progress:
