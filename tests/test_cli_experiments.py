@@ -966,6 +966,30 @@ def test_examples_build_every_part(name: str, monkeypatch: pytest.MonkeyPatch) -
     assert make_evaluator(config, space) is not None
 
 
+def test_a_run_records_its_versions_and_a_resume_with_others_warns(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A changed default or library may make a resumed run search or score otherwise: the
+    run keeps the versions it started with, and a driver with others says which."""
+    import torch
+
+    exp, run = copy_of(finished_run, tmp_path)
+    started = load(run).versions
+    assert started["hwnas"] == version("hwnas") and started["torch"] == torch.__version__
+    assert hwnas("status", str(run)) == 0
+    assert f"started with hwnas {version('hwnas')}, torch {torch.__version__}, " in (
+        capsys.readouterr().out
+    )
+    load(run).study.set_user_attr("hwnas_versions", {**started, "hwnas": "0.0.1"})
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
+    with pytest.warns(UserWarning, match=rf"started with hwnas 0.0.1 \(now {version('hwnas')}\):"):
+        assert hwnas("search", str(exp), "--quiet") == 0
+    assert len(load(run).trials) == 9  # warned, not refused
+    assert hwnas("export", str(run), "-o", str(tmp_path / "out"), "--top", "1") == 0
+    (config,) = (tmp_path / "out").glob("*.json")
+    assert json.loads(config.read_text())["run"]["versions"] == {**started, "hwnas": "0.0.1"}
+
+
 def a_complete_run_and_another_driver(tmp_path: Path):
     """A complete 8-evaluation run, its experiment raised to 9, the storage of a second
     driver on it, and 3 candidates that driver could claim: (config, space, store, archs)."""

@@ -165,6 +165,8 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     statuses = Counter(df["status"])  # ok and failed as in every line below, from one read
     target = results.config.evaluations
     typer.echo(f"run {run} (study {results.config.name!r}, space {results.config.space.name})")
+    if versions := results.versions:
+        typer.echo("started with " + ", ".join(f"{p} {v}" for p, v in versions.items()))
     typer.echo(
         f"evaluations: {len(df)}{f' of {target}' if target else ''} "
         f"(ok {statuses['ok']}, failed {statuses['failed']}, "

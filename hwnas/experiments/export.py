@@ -396,6 +396,8 @@ def _export_one(
     }
     if origin := results.origin(row):
         data["run"]["origin"] = origin
+    if versions := results.versions:
+        data["run"]["versions"] = versions  # what the run proposed and scored it with
     if data_used is not None:
         data["data"] = data_used
     stem = out_dir / f"trial{int(row['number'])}-{arch.key}"

@@ -26,6 +26,7 @@ from hwnas.experiments.storage import (
     OUTCOME,
     REASON,
     SNAPSHOT,
+    VERSIONS,
     StudyMemo,
     experiment_changes,
     open_optuna_storage,
@@ -191,6 +192,13 @@ class RunResults:
         choices = [c for c in self.space.choice_values() if c in df.columns]
         metrics = sorted(set(df.columns) - set(info) - set(origin) - set(choices))
         return df[info + origin + choices + metrics].reset_index(drop=True)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """The versions of hwnas and of the packages its results depend on when the run
+        started (a driver resuming it with others warns); empty for a run started before
+        hwnas recorded them."""
+        return dict(self.study.user_attrs.get(VERSIONS, {}))
 
     def supernet_searches(self) -> pd.DataFrame:
         """One row per supernet search the run's differentiable searcher finished (none for

@@ -48,6 +48,7 @@ from hwnas.experiments.config import (
     StorageConfig,
     load_experiment,
 )
+from hwnas.predictors.fingerprint import package_version
 from hwnas.spaces import Arch, SearchSpace
 
 MIN_FREE_BYTES = 64 * 2**20
@@ -72,6 +73,10 @@ DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' dig
 DATASET_SCALING = "hwnas_dataset_standardisation"
 LATENCY_DIGESTS = "hwnas_latency_digests"  # study attribute: {latency file: its sha256}
 SPACE_SOURCE = "hwnas_space_source"  # study attribute: the space YAML text the run started with
+VERSIONS = "hwnas_versions"  # study attribute: {package: version} of the run's first start
+#: the packages whose version can change what a run proposes or scores: hwnas's defaults,
+#: torch's training and weights, measured latencies, Optuna's NSGA-II, the surrogates
+RUN_PACKAGES = ("hwnas", "torch", "onnxruntime", "optuna", "scikit-learn", "numpy")
 RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
     "running",
     "stale",
@@ -247,6 +252,11 @@ def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
             "results are stored under those: change them back, or use a new run_dir for a "
             "different experiment"
         )
+
+
+def package_versions() -> dict[str, str]:
+    """The installed version of each of `RUN_PACKAGES` ("absent" where one is not)."""
+    return {p: package_version(p) for p in RUN_PACKAGES}
 
 
 def open_optuna_storage(
@@ -649,6 +659,7 @@ class RunStore:
         self._check_same_space()
         self._check_same_data()
         self._check_same_latency()
+        self._warn_other_versions()
 
     def _recorded(self, attr: str, value: Any) -> Any:
         """What the run recorded as `attr` (a study attribute), recording `value` first where
@@ -656,6 +667,22 @@ class RunStore:
         if attr not in self.study.user_attrs:
             self.study.set_user_attr(attr, value)
         return self.study.user_attrs[attr]
+
+    def _warn_other_versions(self) -> None:
+        """Say where the run was started with other versions of hwnas or of the packages its
+        results depend on (a run started before versions were recorded is taken to have had
+        these): a changed default or library may make the resumed part search or score
+        differently from the stored one. Not refused: most upgrades change neither."""
+        now = package_versions()
+        then = self._recorded(VERSIONS, now)
+        other = [f"{p} {then[p]} (now {v})" for p, v in now.items() if then.get(p, v) != v]
+        if other:
+            warnings.warn(
+                f"run {self.run_dir} was started with {', '.join(other)}: the resumed part may "
+                "search or score differently (other defaults or library behaviour); use a new "
+                "run_dir to keep one set of versions",
+                stacklevel=2,
+            )
 
     def _check_same_data(self) -> None:
         """Refuse to continue after the arrays of a `.npz` dataset changed (edited, relabelled,

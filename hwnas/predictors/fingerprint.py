@@ -41,9 +41,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _version(lib: str) -> str:
+def package_version(package: str) -> str:
+    """The installed version of `package` ("absent" where it is not installed)."""
     try:
-        return metadata.version(lib)
+        return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "absent"
 
@@ -60,7 +61,7 @@ def device_fingerprint(
         "gpu": gpu,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        **{f"{lib}_version": _version(lib) for lib in LIBRARIES},
+        **{f"{lib}_version": package_version(lib) for lib in LIBRARIES},
         "threads": threads,
         "batch_size": batch_size,
         "precision": precision,
