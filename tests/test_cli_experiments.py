@@ -130,6 +130,10 @@ def test_hwnas_warnings_are_one_line_like_its_errors() -> None:
     assert said == "hwnas: warning: target out of reach\n"
     theirs = _one_line_warning(UserWarning("x"), UserWarning, "/usr/lib/python3/ray/a.py", 9)
     assert "UserWarning: x" in theirs  # other libraries' warnings as Python shows them
+    # a clone named hwnas (`git clone ... hwnas`, as the guide does) holds its .venv
+    torch_file = "/home/me/hwnas/.venv/lib/python3.11/site-packages/torch/onnx/a.py"
+    theirs = _one_line_warning(UserWarning("y"), UserWarning, torch_file, 9)
+    assert theirs.startswith(f"{torch_file}:9: UserWarning: y")
 
 
 def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latency_ms") -> Path:

@@ -71,11 +71,14 @@ def is_usage_error(e: Exception) -> bool:
 
 
 _python_warning = warnings.formatwarning
+#: the installed `hwnas` package: its files' warnings are hwnas's own (a folder named `hwnas`
+#: elsewhere in a path, such as a clone's `hwnas/.venv/.../torch`, is not)
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     """hwnas's own warnings as one line, as its errors are; others as Python shows them."""
-    if f"{os.sep}hwnas{os.sep}" in str(filename):
+    if os.path.abspath(str(filename)).startswith(_PACKAGE):
         return f"hwnas: warning: {message}\n"
     return _python_warning(message, category, filename, lineno, line)
 
