@@ -143,3 +143,17 @@ def test_benchdata_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("HWNAS_BENCHDATA", str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="HWNAS_BENCHDATA"):
         benchdata_dir()
+
+
+def test_an_installed_hwnas_asks_for_hwnas_benchdata(monkeypatch, tmp_path):
+    """Installed from a wheel, the package sits in site-packages: "beside the repository"
+    would be a folder inside the Python installation, never the data's."""
+    import hwnas.evaluators.tabular as tabular
+
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    monkeypatch.setattr(tabular, "__file__", str(site / "hwnas" / "evaluators" / "tabular.py"))
+    monkeypatch.delenv("HWNAS_BENCHDATA", raising=False)
+    with pytest.raises(FileNotFoundError) as e:
+        benchdata_dir()
+    assert str(e.value).startswith("no benchmark data folder: set HWNAS_BENCHDATA")
+    assert str(site.parent / "shared") not in str(e.value)  # python3.11/shared/benchdata

@@ -38,16 +38,27 @@ DEFAULT_METRICS: dict[str, str] = {
 def benchdata_dir(must_exist: bool = True) -> Path:
     """The benchmark data folder: `$HWNAS_BENCHDATA`, else `../shared/benchdata` beside the repo.
 
-    With `must_exist`, a missing folder raises `FileNotFoundError` saying how to point at it.
+    With `must_exist`, a missing folder raises `FileNotFoundError` saying how to point at it;
+    an installed hwnas (no repository around it) has only `$HWNAS_BENCHDATA`, and says so
+    rather than naming a folder inside its Python installation.
     """
     env = os.environ.get("HWNAS_BENCHDATA")
     root = Path(__file__).resolve().parents[2]
     path = Path(env) if env else root.parent / "shared" / "benchdata"
     if must_exist and not path.is_dir():
-        source = "HWNAS_BENCHDATA" if env else "the default location"
+        hint = "set HWNAS_BENCHDATA to the folder holding nb201.csv.gz"
+        if env:
+            raise FileNotFoundError(
+                f"benchmark data folder {path} (from HWNAS_BENCHDATA) does not exist; {hint}"
+            )
+        if not (root / "setup.cfg").is_file():
+            raise FileNotFoundError(
+                f"no benchmark data folder: {hint} (hwnas is installed in {root}, not run "
+                "from its repository, so there is no ../shared/benchdata beside it)"
+            )
         raise FileNotFoundError(
-            f"benchmark data folder {path} (from {source}) does not exist; "
-            "set HWNAS_BENCHDATA to the folder holding nb201.csv.gz"
+            f"benchmark data folder {path} (the default, beside the repository) does not "
+            f"exist; {hint}"
         )
     return path
 
