@@ -9,11 +9,13 @@ signatures exist and behave as described.
 from __future__ import annotations
 
 import ast
+import configparser
 import inspect
 import json
 import pickle
 import re
 import sys
+from importlib.metadata import packages_distributions, requires
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +138,38 @@ def test_every_import_in_hwnas_respects_the_package_table():
 def test_the_boundary_check_catches_forbidden_imports(module, source):
     """The check above is only as good as its parser: each of these must be caught."""
     assert len(boundary_violations(source, module)) == 1
+
+
+# -- dependencies ------------------------------------------------------------------------
+#: requirements hwnas never imports itself: torch.onnx's dynamo exporter (FFT mixers) needs it
+IMPORTED_BY_TORCH = {"onnxscript"}
+
+
+def _distribution(name: str) -> str:
+    """A distribution's name as pip compares them (`PyYAML` is `pyyaml`, `a_b` is `a-b`)."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;]", name.strip())[0]).lower()
+
+
+def test_setup_cfg_requires_what_hwnas_imports_and_nothing_else():
+    """A pip install gets install_requires only: every third-party module hwnas imports
+    (lazily inside a function too) must come with a requirement (itself, or one it requires,
+    as optuna brings sqlalchemy), and every requirement must be used (pyarrow, 170 MB, was
+    installed and never imported)."""
+    config = configparser.ConfigParser()
+    config.read(PACKAGE.parent / "setup.cfg")
+    required = {_distribution(r) for r in config["options"]["install_requires"].split("\n") if r}
+    brought = {_distribution(r) for d in required for r in requires(d) or [] if "extra" not in r}
+    providers = packages_distributions()
+    imported: dict[str, str] = {}  # distribution -> one module importing it
+    for file in sorted(PACKAGE.rglob("*.py")):
+        module, package = _module_name(file)
+        for _, name in imported_modules(file.read_text(), package):
+            top = name.split(".")[0]
+            if top != "hwnas" and top not in sys.stdlib_module_names:
+                for dist in providers.get(top, [f"<no distribution has {top}>"]):
+                    imported.setdefault(_distribution(dist), module)
+    assert {d: m for d, m in imported.items() if d not in required | brought} == {}
+    assert required - imported.keys() - IMPORTED_BY_TORCH == set()
 
 
 # -- names -------------------------------------------------------------------------------
