@@ -14,7 +14,10 @@ import inspect
 import json
 import pickle
 import re
+import shutil
+import subprocess
 import sys
+import tarfile
 from importlib.metadata import packages_distributions, requires
 from pathlib import Path
 
@@ -140,7 +143,7 @@ def test_the_boundary_check_catches_forbidden_imports(module, source):
     assert len(boundary_violations(source, module)) == 1
 
 
-# -- dependencies ------------------------------------------------------------------------
+# -- packaging ---------------------------------------------------------------------------
 #: requirements hwnas never imports itself: torch.onnx's dynamo exporter (FFT mixers) needs it
 IMPORTED_BY_TORCH = {"onnxscript"}
 
@@ -170,6 +173,34 @@ def test_setup_cfg_requires_what_hwnas_imports_and_nothing_else():
                     imported.setdefault(_distribution(dist), module)
     assert {d: m for d, m in imported.items() if d not in required | brought} == {}
     assert required - imported.keys() - IMPORTED_BY_TORCH == set()
+
+
+def test_the_sdist_holds_the_tree_make_demo_and_make_test_run_in(tmp_path: Path):
+    """Built from a copy of the source tree (the build writes its egg-info beside setup.cfg),
+    the sdist has the Makefile, constraints, examples, docs, benchmark data and the whole test
+    suite: without a MANIFEST.in it held tests/test_*.py but not their conftest.py or data."""
+    root = PACKAGE.parent
+    junk = shutil.ignore_patterns(".*", "*.egg-info", "build", "dist", "runs", "__pycache__")
+    source = tmp_path / "source"
+    shutil.copytree(root, source, ignore=junk)
+    build = "from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))"
+    out = subprocess.run(
+        [sys.executable, "-c", f"import sys; {build}", str(tmp_path)],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()[-1]
+    with tarfile.open(tmp_path / out) as sdist:
+        held = {Path(*Path(n).parts[1:]) for n in sdist.getnames()}
+    wanted = {Path("Makefile"), Path("constraints.txt")} | {
+        f.relative_to(source)
+        for folder in ("examples", "docs", "tests", "benchmarks")
+        for f in (source / folder).rglob("*")
+        if f.is_file()
+    }
+    assert Path("tests/conftest.py") in wanted  # the copy is the tree, not an empty glob
+    assert sorted(wanted - held) == []
 
 
 # -- names -------------------------------------------------------------------------------
