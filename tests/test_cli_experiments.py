@@ -116,6 +116,9 @@ def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
     assert "Usage: hwnas" in out and "error" not in err
     assert hwnas("--version") == 0
     assert capsys.readouterr().out.strip() == f"hwnas {version('hwnas')}"
+    as_module = [sys.executable, "-m", "hwnas", "--version"]  # the same command
+    said = subprocess.run(as_module, capture_output=True, text=True, check=True).stdout
+    assert said.strip() == f"hwnas {version('hwnas')}"
     import hwnas as package  # the name `hwnas` here is the command runner
 
     assert package.__version__ == version("hwnas")

@@ -45,6 +45,7 @@ MAY_IMPORT = {
     "experiments": {"spaces", "predictors", "evaluators", "search"},
     "cli": {"spaces", "predictors", "evaluators", "search", "experiments"},
     "<root>": {"experiments"},  # hwnas.build, a lazy alias of hwnas.experiments.build
+    "__main__": {"cli"},  # python -m hwnas: the command line, nothing else
 }
 #: what "the evaluator protocol" is: `Evaluator` and `Metrics`.
 PROTOCOL = {"hwnas.evaluators", "hwnas.evaluators.base", "hwnas.evaluators.metrics"}

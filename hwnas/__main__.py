@@ -1,0 +1,5 @@
+"""`python -m hwnas`: the `hwnas` command."""
+
+from hwnas.cli import main
+
+main()
