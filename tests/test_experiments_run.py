@@ -19,10 +19,12 @@ import pytest
 
 from hwnas.evaluators.tabular import TabularEvaluator
 from hwnas.experiments import load, plots, run_experiment
+from hwnas.experiments import results as results_module
 from hwnas.experiments.components import make_searcher, make_space
 from hwnas.experiments.config import ExperimentError, parse_experiment
 from hwnas.experiments.run import _Loop
 from hwnas.experiments.storage import KEY, STALE, RunStore, check_run_dir, outcome_of
+from hwnas.search.pareto import hypervolume, pareto_mask
 
 BENCHDATA = Path(
     os.environ.get(
@@ -138,6 +140,32 @@ def test_run_then_results(tmp_path: Path) -> None:
 
     optuna_study = optuna.load_study(study_name="nb", storage=results.study._storage)
     assert len(optuna_study.best_trials) >= 1  # a plain Optuna study: dashboard and plots work
+
+
+def test_progress_measures_only_the_front_as_it_changes(tmp_path: Path, monkeypatch) -> None:
+    """`progress` gives the hypervolume only the front, once per change: recomputing it
+    from every evaluation so far after each one was quadratic (minutes at 50 000)."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 40)), progress=False)
+    results = load(run_dir)
+    given = []
+
+    def counted(points, ref):
+        given.append(np.asarray(points, dtype=float))
+        return hypervolume(points, ref)
+
+    monkeypatch.setattr(results_module, "hypervolume", counted)
+    progress = results.progress()
+    losses = results.losses(results.trials, results.objectives)
+    usable = results.candidates().index
+    assert 0 < len(given) <= len(usable)
+    for before, points in zip([None, *given], given):  # a front, and only once it changed
+        assert pareto_mask(points).all()
+        assert before is None or before.shape != points.shape or (before != points).any()
+    ref = results.reference_point()
+    for i, volume in enumerate(progress["hypervolume"]):  # as measured from every point so far
+        seen = losses[[j for j in usable if j <= i]]
+        assert volume == pytest.approx(hypervolume(seen, ref) if len(seen) else 0.0)
 
 
 DRIVER = """
