@@ -236,6 +236,19 @@ def test_nsga2_restores_a_run_of_hundreds_of_generations(space, evaluator):
     assert not any(arch == a for a, _ in history)
 
 
+def test_nsga2_reads_the_trials_once_to_rebuild_every_generation(space, evaluator):
+    """The first ask after a restore rebuilds the parents of every generation from one read
+    of the trials, not one per generation (quadratic in the run's length)."""
+    objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    history = [(a, evaluator.evaluate(a)) for a in list(space.enumerate())[:400]]
+    searcher = make("nsga2", space, objectives, population_size=10)  # 40 generations
+    searcher.restore(history)
+    reads, read = [], searcher.study._get_trials
+    searcher.study._get_trials = lambda *args, **kwargs: reads.append(1) or read(*args, **kwargs)
+    searcher.ask(1)
+    assert len(reads) == 1
+
+
 def test_predictor_takes_a_constraint_on_an_objective_metric(space, evaluator):
     objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
     constraints = [("hw_fpga_latency_ms", 4.0)]  # as examples/conv2d_mnist5k_latency.yaml

@@ -35,6 +35,7 @@ for Optuna's defaults of population 50 / crossover 0.9 scaled to population 20).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import optuna
@@ -74,11 +75,21 @@ class AskOrderNSGAIISampler(NSGAIISampler):
     def get_parent_population(self, study: Study, generation: int) -> list[FrozenTrial]:
         known = max(g for g in self._parents if g <= generation)
         parents = self._parents[known]
+        populations = self._populations(study) if known < generation else {}
         for g in range(known + 1, generation + 1):
-            population = self.get_population(study, g - 1) + parents
+            population = populations.get(g - 1, []) + parents
             parents = self._elite_population_selection_strategy(study, population)
             self._parents[g] = parents
         return parents
+
+    def _populations(self, study: Study) -> dict[int, list[FrozenTrial]]:
+        """The completed trials of each generation (`get_population` of all), in one pass:
+        a restored run rebuilds the parents of every generation, and a pass over all trials
+        per generation made resuming quadratic (seconds at 5000 evaluations)."""
+        key, populations = self._get_generation_key(), defaultdict(list)
+        for trial in study._get_trials(False, [TrialState.COMPLETE], use_cache=True):
+            populations[trial.system_attrs.get(key)].append(trial)
+        return populations
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
