@@ -20,10 +20,18 @@ import pytest
 from hwnas.evaluators.tabular import TabularEvaluator
 from hwnas.experiments import load, plots, run_experiment
 from hwnas.experiments import results as results_module
+from hwnas.experiments import storage as storage_module
 from hwnas.experiments.components import make_searcher, make_space
 from hwnas.experiments.config import ExperimentError, parse_experiment
 from hwnas.experiments.run import _Loop
-from hwnas.experiments.storage import KEY, STALE, RunStore, check_run_dir, outcome_of
+from hwnas.experiments.storage import (
+    KEY,
+    STALE,
+    RunStore,
+    check_run_dir,
+    outcome_of,
+    stored_arch,
+)
 from hwnas.search.pareto import hypervolume, pareto_mask
 
 BENCHDATA = Path(
@@ -857,3 +865,35 @@ def test_a_shared_database_names_the_study_that_clashes_and_leaves_no_folder(
     assert not (tmp_path / "b").exists()
     renamed = second.replace("name: shared", "name: shared2")
     assert run_experiment(parse_experiment(renamed), progress=False).evaluated == 4
+
+
+def test_a_round_reads_only_the_trials_after_the_finished_ones(tmp_path, monkeypatch) -> None:
+    """Counting a run's trials and judging a claim look again only at the trials after the
+    leading finished ones: the run loop does both every round, and looking at every trial
+    made long runs quadratic."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 30))
+    run_experiment(config, progress=False)
+    space = make_space(config)
+    store = RunStore(config, run_dir, space, existing=True)
+    try:
+        counts, evaluated = store.counts(), store.evaluated()
+        assert (counts["ok"] + counts["failed"], len(evaluated)) == (30, 30)
+        read = []
+        monkeypatch.setattr(
+            storage_module, "outcome_of", lambda t: read.append(t.number) or outcome_of(t)
+        )
+        trials = store.trials()
+        assert store.counts(trials) == counts and store.evaluated(trials).keys() == evaluated.keys()
+        assert store.running_keys(trials) == set() and read == []
+        rng = np.random.default_rng(0)
+        new = next(a for a in iter(lambda: space.sample(rng), None) if a.key not in evaluated)
+        earlier = next(iter(evaluated.values()))
+        won, lost = store.claim([new, stored_arch(earlier)], limit=None)
+        assert won.won and (lost.won, lost.why) == (False, "evaluated before")
+        # the new claims, and the evaluation whose result the second one takes
+        assert set(read) <= {won.claim.number, lost.claim.number, earlier.number}
+        store.release([won.claim])
+        assert store.counts()["interrupted"] == 1
+    finally:
+        store.close()

@@ -27,9 +27,10 @@ import threading
 import time
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -582,6 +583,34 @@ class StudyMemo(MutableMapping[str, Any]):
         return sum(1 for _ in self)
 
 
+@dataclass
+class _Settled:
+    """The finished trials that lead a run's trials (a finished trial never changes): how
+    many, their outcomes, and the first evaluation of each key among them. The run loop reads
+    every trial once per round; counting and judging claims from these plus the trials after
+    them, instead of from all, keeps a round's work from growing with the run (it made long
+    runs quadratic: a third of a tabular evaluation's time at 3000 trials)."""
+
+    size: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    evaluated: dict[str, FrozenTrial] = field(default_factory=dict)
+
+    def rest(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        """The trials after the settled ones, settling first the finished ones that lead
+        them. `trials` are all of the run's, in number order (as `RunStore.trials` reads them),
+        so the i-th has number i."""
+        if self.size and (len(trials) < self.size or trials[self.size - 1].number != self.size - 1):
+            raise ValueError("not all of the run's trials in number order")
+        while self.size < len(trials) and trials[self.size].state.is_finished():
+            trial = trials[self.size]
+            outcome = outcome_of(trial)
+            self.counts[outcome] += 1
+            if outcome in EVALUATED:
+                self.evaluated.setdefault(trial.user_attrs[KEY], trial)
+            self.size += 1
+        return trials[self.size :]
+
+
 class RunStore:
     """The Optuna study of one run, with claim / finish / heartbeat for the run loop."""
 
@@ -623,6 +652,7 @@ class RunStore:
         self._distributions = {
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
         }
+        self._settled = _Settled()
 
     def close(self) -> None:
         """Let go of the database (its connections hold the files open)."""
@@ -786,19 +816,21 @@ class RunStore:
         return read_trials(self.study)
 
     def evaluated(self, trials: list[FrozenTrial] | None = None) -> dict[str, FrozenTrial]:
-        """The evaluated trial of every key (ok or failed evaluation), of `trials` when
-        given (one read of the storage), else of all."""
+        """The first evaluated trial of every key (ok or failed evaluation), of `trials` (all
+        of the run's, as one read of the storage) when given, else of a new read."""
         trials = self.trials() if trials is None else trials
-        return {t.user_attrs[KEY]: t for t in trials if outcome_of(t) in EVALUATED}
+        found = dict(self._settled.evaluated)
+        for t in self._settled.rest(trials):
+            if outcome_of(t) in EVALUATED:
+                found.setdefault(t.user_attrs[KEY], t)
+        return found
 
     def counts(self, trials: list[FrozenTrial] | None = None) -> dict[str, int]:
-        """Trials by outcome: of `trials` when given (one read of the storage), else of all."""
-        out = dict.fromkeys((*EVALUATED, RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED), 0)
-        for t in self.trials() if trials is None else trials:
-            outcome = outcome_of(t)
-            if outcome in out:
-                out[outcome] += 1
-        return out
+        """Trials by outcome, of `trials` (all of the run's, as one read of the storage) when
+        given, else of a new read."""
+        trials = self.trials() if trials is None else trials
+        counts = self._settled.counts + Counter(map(outcome_of, self._settled.rest(trials)))
+        return {o: counts[o] for o in (*EVALUATED, RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED)}
 
     def history(self) -> list[tuple[Arch, Metrics | None]]:
         """Every candidate any driver claimed, in claim order, with its result (None while not
@@ -849,14 +881,22 @@ class RunStore:
         return {t.user_attrs[KEY]: t.user_attrs[ORIGIN] for t in trials if ORIGIN in t.user_attrs}
 
     def running_keys(self, trials: list[FrozenTrial] | None = None) -> set[str]:
-        """Keys with a live (RUNNING) claim of any driver, of `trials` when given."""
+        """Keys with a live (RUNNING) claim of any driver, of `trials` (all of the run's) when
+        given; a live claim is never among the settled trials."""
         trials = self.trials() if trials is None else trials
-        return {t.user_attrs[KEY] for t in trials if outcome_of(t) == RUNNING}
+        return {t.user_attrs[KEY] for t in self._settled.rest(trials) if outcome_of(t) == RUNNING}
 
     def _judge(
         self, claim: Claim, trials: list[FrozenTrial], limit: int | None
     ) -> tuple[str, Metrics | None]:
-        before = 0
+        """Why `claim` loses (and the stored result of its key, when evaluated before), or ""
+        when it wins; see `claim`. The settled trials all come before a live claim."""
+        before, rest = 0, self._settled.rest(trials)
+        if claim.number >= self._settled.size:
+            if (first := self._settled.evaluated.get(claim.arch.key)) is not None:
+                return "evaluated before", trial_metrics(first)
+            before = sum(self._settled.counts[o] for o in (*EVALUATED, RUNNING))
+            trials = rest
         for t in trials:
             outcome = outcome_of(t)
             same = t.user_attrs.get(KEY) == claim.arch.key and t.number != claim.number
