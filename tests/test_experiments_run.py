@@ -897,3 +897,20 @@ def test_a_round_reads_only_the_trials_after_the_finished_ones(tmp_path, monkeyp
         assert store.counts()["interrupted"] == 1
     finally:
         store.close()
+
+
+def test_each_round_looks_only_at_the_trials_not_yet_finished(tmp_path, monkeypatch) -> None:
+    """A round of the run loop shows and learns from the trials after the leading finished
+    ones only: looking at every trial each round made long runs quadratic."""
+    looked_at = []
+    learn = _Loop._learn_from_others
+
+    def counted(self, trials):
+        looked_at.append(len(trials))
+        return learn(self, trials)
+
+    monkeypatch.setattr(_Loop, "_learn_from_others", counted)
+    run_dir = tmp_path / "run"
+    summary = run_experiment(parse_experiment(nb201_experiment(run_dir, 30)), progress=False)
+    assert summary.evaluated == 30 and load(run_dir).trials["key"].is_unique
+    assert len(looked_at) >= 30 and max(looked_at) <= 2  # the claim in flight, one finished

@@ -267,6 +267,10 @@ class _Loop:
         self.exhausted = False
         self.shown: set[int] = set()  # trial numbers of the evaluations the display has
         self.learned: set[int] = set()  # trial numbers the searcher has been kept in step with
+        #: the leading trials (in number order) that are finished and were shown and learned:
+        #: no later round looks at them again (looking at every trial each round made long
+        #: runs quadratic)
+        self.looked = 0
 
     def run(self, show: bool) -> RunSummary:
         store = self.store
@@ -346,8 +350,12 @@ class _Loop:
     def _global_counts(self, trials: list[FrozenTrial], display: SearchProgress) -> tuple[int, int]:
         """Evaluations and live claims of every driver; shows the new evaluations and keeps
         the searcher in step with the other drivers."""
-        self._show(trials, display.result)
-        self._learn_from_others(trials)
+        fresh = trials[self.looked :]
+        self._show(fresh, display.result)
+        self._learn_from_others(fresh)
+        self.looked += next(
+            (i for i, t in enumerate(fresh) if not t.state.is_finished()), len(fresh)
+        )
         counts = self.store.counts(trials)
         return counts["ok"] + counts["failed"], counts[RUNNING]
 
