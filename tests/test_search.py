@@ -262,6 +262,28 @@ def test_predictor_takes_a_constraint_on_an_objective_metric(space, evaluator):
     assert searcher.predictors == {"hw_fpga_latency_ms": known}
 
 
+def test_predictor_fits_its_surrogates_on_one_blas_thread(space, evaluator, monkeypatch):
+    """Its MLPs' matrices are small: a second BLAS thread only waits for a core, and beside
+    running evaluations (the other core busy) each ask took about 3x longer. The caller's
+    setting comes back."""
+    from sklearn.neural_network import MLPRegressor
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads, fit = [], MLPRegressor.fit
+
+    def recording_fit(self, *args, **kwargs):
+        threads.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLPRegressor, "fit", recording_fit)
+    searcher = make("predictor", space, [("accuracy", "max"), ("hw_fpga_latency_ms", "min")])
+    with threadpool_limits(limits=2, user_api="blas"):
+        run(searcher, evaluator, 12, batch=6)  # one fit: 5 MLPs per metric, after 10 random
+        after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert len(threads) >= 10 and set(threads) == {1}
+    assert set(after) == {2}
+
+
 def test_predictor_guides_from_the_initial_count_on(space, evaluator, monkeypatch):
     from hwnas.search.predictor import PredictorSearcher
 

@@ -49,6 +49,7 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
+from threadpoolctl import threadpool_limits
 
 from hwnas.predictors.base import PredictorError
 from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
@@ -256,7 +257,10 @@ class PredictorSearcher(Searcher):
             return batch
         pool = self._priced(self._candidates(done, rng, {a.key for a in batch}))
         if pool:
-            batch += self._select(pool, done, min(n - len(batch), len(pool)), rng)
+            # the surrogates' matrices are small: a second BLAS thread only waits for a core,
+            # and beside running evaluations it made each ask about 3x slower (2 cores)
+            with threadpool_limits(limits=1, user_api="blas"):
+                batch += self._select(pool, done, min(n - len(batch), len(pool)), rng)
         while len(batch) < n:  # a tiny pool (nearly exhausted space): top up uniformly
             batch.append(self.sample_unseen(rng, {a.key for a in batch}))
         return batch
