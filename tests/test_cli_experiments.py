@@ -1094,6 +1094,23 @@ def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture)
     assert "| eta " in line
 
 
+def test_the_eta_follows_evaluations_that_get_slower(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluations of 1 s, then of 10 s (a surrogate refitted on more results, say): 60 left
+    take 10 minutes, not the 5 min 30 s the rate since the start promised."""
+    from hwnas.evaluators.metrics import Metrics
+    from hwnas.experiments import progress
+
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    display = progress.SearchProgress([("accuracy", "max")], [], total=100, enabled=False)
+    for step in [1.0] * 20 + [10.0] * 20:
+        now[0] += step
+        display.result(Metrics({"accuracy": 50.0}))
+    assert display.summary().endswith("| eta 0:10:00")
+    now[0] += 100.0  # no result for a while: the wait counts
+    assert display.summary().endswith("| eta 0:15:00")
+
+
 def test_the_eta_counts_hours_past_a_day() -> None:
     """1000 trainings of 5 minutes showed 'eta 11:15:00' (83 h 15 min, modulo a day)."""
     from hwnas.experiments.progress import hours_minutes_seconds

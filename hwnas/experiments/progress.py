@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 
 import numpy as np
 from rich.console import Console
@@ -15,6 +16,10 @@ from hwnas.search.pareto import add_to_front
 
 #: the line's width when stderr is not a terminal (a log file, a pipe): rich would cut it at 80
 LOG_WIDTH = 200
+#: the ETA's rate is that of this driver's latest results, this many: evaluations that get
+#: slower as a run goes on (a surrogate refitted on more results, larger candidates late in a
+#: search) made the rate since the start promise too early an end
+RATE_WINDOW = 20
 
 
 class SearchProgress:
@@ -32,6 +37,7 @@ class SearchProgress:
         self.objectives, self.constraints, self.total = objectives, constraints, total
         self.done, self.failed, self.in_flight = 0, 0, 0
         self.started, self.done_at_start = time.monotonic(), 0
+        self._latest = deque([self.started], maxlen=RATE_WINDOW + 1)  # times of the latest results
         self._front = np.empty((0, len(objectives)))  # the feasible results' front, minimised
         console = Console(stderr=True)
         if not console.is_terminal:
@@ -63,6 +69,7 @@ class SearchProgress:
     def result(self, metrics: Metrics) -> None:
         """A result stored while this driver runs (by it or by another driver)."""
         self._count(metrics)
+        self._latest.append(time.monotonic())
         self._render()
 
     def _count(self, metrics: Metrics) -> None:
@@ -93,10 +100,12 @@ class SearchProgress:
         return " | ".join(parts) + self._eta()
 
     def _eta(self) -> str:
-        new = self.done - self.done_at_start
-        if not self.total or new <= 0 or self.done >= self.total:
+        """Time left at the rate of the latest results (since the first of them, so a stall
+        lengthens it), from the start while fewer have come."""
+        results = len(self._latest) - 1
+        if not self.total or results <= 0 or self.done >= self.total:
             return ""
-        left = (time.monotonic() - self.started) / new * (self.total - self.done)
+        left = (time.monotonic() - self._latest[0]) / results * (self.total - self.done)
         return f" | eta {hours_minutes_seconds(left)}"
 
     def _render(self) -> None:
