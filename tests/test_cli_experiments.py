@@ -92,16 +92,18 @@ def test_help_imports_no_numeric_library() -> None:
 
 def test_reading_a_run_imports_no_searcher_library(finished_run: Path) -> None:
     """`hwnas status` (as `pareto` and `export`) reads stored results: it imported the
-    predictor searcher's scikit-learn and scipy (1.7 s of its 6.7 s here) for nothing."""
+    predictor searcher's scikit-learn and scipy (1.7 s of its 6.7 s here) for nothing; and
+    `hwnas pareto` without `--html` imported plotly (0.3 s) for a report it does not draw."""
     script = (
         "import sys\nfrom hwnas.cli import main\n"
-        f"try:\n    main(['status', {str(finished_run)!r}])\nexcept SystemExit as e:\n"
-        "    assert not e.code, e.code\n"
-        "print(sorted(m for m in ('sklearn', 'scipy.stats') if m in sys.modules))"
+        f"for command in ('status', 'pareto'):\n"
+        f"    try:\n        main([command, {str(finished_run)!r}])\n"
+        "    except SystemExit as e:\n        assert not e.code, e.code\n"
+        "print(sorted(m for m in ('sklearn', 'scipy.stats', 'plotly') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "evaluations: 8 of 8" in result.stdout
+    assert "evaluations: 8 of 8" in result.stdout and "Pareto front of" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 

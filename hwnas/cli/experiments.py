@@ -246,20 +246,19 @@ def pareto(
 ) -> None:
     """The Pareto front of a run as a table (or JSON), its hypervolume, and an HTML report."""
     from hwnas.experiments import load
-    from hwnas.experiments.plots import plottable
 
     results = load(run)
     objs = _objectives(results, objectives)
     _note_lacking(results, objs)
     if results.candidates(objs).empty:  # nothing to rank: none evaluated, failed, infeasible
-        if html is not None and plottable(results, objs):  # infeasible points, greyed
+        if html is not None and _plottable(results, objs):  # infeasible points, greyed
             _write_report(results, objs, html)
         if as_json:
             empty = {"objectives": objs, "hypervolume": None, "reference": None, "front": []}
             typer.echo(json.dumps(empty, indent=2))
         else:
             typer.echo(f"{run}: no feasible successful evaluation yet (of {len(results.trials)})")
-        if html is not None and plottable(results, objs):
+        if html is not None and _plottable(results, objs):
             typer.echo(f"wrote {html} (infeasible points only: no front yet)", err=as_json)
         elif html is not None:
             typer.echo(f"hwnas: note: nothing to plot, {html} not written", err=True)
@@ -302,6 +301,14 @@ def _note_lacking(results, objs: list[tuple[str, str]]) -> None:
             f"{' or '.join(lacking)} value: left out of this front",
             err=True,
         )
+
+
+def _plottable(results, objs: list[tuple[str, str]]) -> bool:
+    """`plots.plottable`, imported only for a report: plotly took a tenth of a second or
+    more of every `hwnas pareto` that draws nothing."""
+    from hwnas.experiments.plots import plottable
+
+    return plottable(results, objs)
 
 
 def _write_report(results, objs, html: Path) -> None:
