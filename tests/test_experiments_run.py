@@ -176,6 +176,27 @@ def test_progress_measures_only_the_front_as_it_changes(tmp_path: Path, monkeypa
         assert volume == pytest.approx(hypervolume(seen, ref) if len(seen) else 0.0)
 
 
+def test_each_stored_architecture_is_read_once(tmp_path: Path, monkeypatch) -> None:
+    """The rows, a front's architectures, a report's hover texts and an export read the
+    same stored architectures: each was parsed and hashed again every time (a report of
+    5000 evaluations read each twice)."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 24)), progress=False)
+    results = load(run_dir)
+    read = Counter()
+
+    def counted(trial):
+        read[trial.number] += 1
+        return storage_module.stored_arch(trial)
+
+    monkeypatch.setattr(results_module, "stored_arch", counted)
+    numbers = list(results.trials["number"])
+    archs = [results.arch(n) for n in numbers]
+    plots.write_report(results, results.objectives, tmp_path / "report.html")
+    assert [a.key for a in archs] == list(results.trials["key"])
+    assert read == Counter(numbers)
+
+
 DRIVER = """
 import sys
 from hwnas.experiments import run_experiment

@@ -46,8 +46,8 @@ ORIGIN_PREFIX = "origin_"  # columns of what the searcher noted of a proposal's 
 Objectives = Sequence[tuple[str, str]]
 
 
-def _row(trial: optuna.trial.FrozenTrial, start: datetime) -> dict:
-    """One evaluation as a row of `RunResults.trials`."""
+def _row(trial: optuna.trial.FrozenTrial, start: datetime, arch: Arch) -> dict:
+    """One evaluation (which stores `arch`) as a row of `RunResults.trials`."""
     metrics = {k: v for k, v in trial.user_attrs.items() if not k.startswith("hwnas_")}
     return {
         "number": trial.number,
@@ -56,7 +56,7 @@ def _row(trial: optuna.trial.FrozenTrial, start: datetime) -> dict:
         "reason": trial.user_attrs.get(REASON, ""),
         "finished_s": (trial.datetime_complete - start).total_seconds(),
         **{ORIGIN_PREFIX + k: v for k, v in trial.user_attrs.get(ORIGIN, {}).items()},
-        **dict(stored_arch(trial)),
+        **dict(arch),
         **metrics,
     }
 
@@ -130,6 +130,7 @@ class RunResults:
         self.config = self._as_recorded(self.config)
         self.objectives: list[tuple[str, str]] = self.config.objective_pairs
         self.constraints: list[tuple[str, float]] = self.config.constraint_pairs
+        self._archs: dict[int, Arch] = {}  # by trial number, see `_arch_of`
 
     def _as_recorded(self, config: ExperimentConfig) -> ExperimentConfig:
         """`config` (the run folder's experiment.yaml) with the settings that made the results
@@ -183,7 +184,7 @@ class RunResults:
             return pd.DataFrame(columns=INFO_COLUMNS)
         start = min(t.datetime_start for t in stored)
         with self._reading():  # an unreadable architecture names the storage
-            rows = [_row(t, start) for t in done]
+            rows = [_row(t, start, self._arch_of(t)) for t in done]
         df = pd.DataFrame(rows)
         df.insert(4, "feasible", self._feasible(df))
         self._warn_unstorable(df)
@@ -245,7 +246,16 @@ class RunResults:
         if trial is None or ARCH not in trial.user_attrs:
             raise ExperimentError(f"{self.run_dir}: no evaluated trial number {number}")
         with self._reading():
-            return stored_arch(trial)
+            return self._arch_of(trial)
+
+    def _arch_of(self, trial: optuna.trial.FrozenTrial) -> Arch:
+        """The architecture `trial` stores, read (and checked against its key) once: a front
+        table, a report's hover texts and an export ask again for architectures `trials`
+        read, and each read parsed the JSON and hashed the choices again (a report of
+        5000 evaluations read every one twice)."""
+        if (arch := self._archs.get(trial.number)) is None:
+            arch = self._archs[trial.number] = stored_arch(trial)
+        return arch
 
     def no_evaluation(self, number: int) -> str:
         """Why trial `number` has no row in `trials`: there is no such trial, or it is a claim
