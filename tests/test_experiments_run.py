@@ -33,7 +33,7 @@ from hwnas.experiments.storage import (
     outcome_of,
     stored_arch,
 )
-from hwnas.search.pareto import hypervolume, pareto_mask
+from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 
 BENCHDATA = Path(
     os.environ.get(
@@ -225,6 +225,34 @@ def test_hover_texts_build_no_pandas_row_per_point(tmp_path: Path, monkeypatch) 
         f"#{number} {row['key']}<br>{results.describe(results.arch(number))}<br>"
         f"accuracy: {row['accuracy']:.4g}<br>hw_fpga_latency_ms: {row['hw_fpga_latency_ms']:.4g}"
     )
+
+
+def test_a_report_ranks_the_front_and_measures_progress_once(tmp_path: Path, monkeypatch) -> None:
+    """A report's figures and its front table asked `pareto` four times and `progress` twice
+    for the same objectives, each ranking every evaluation again (seconds at 5000); each
+    caller still gets a front of its own to change."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 16)), progress=False)
+    results = load(run_dir)
+    ranked, measured = [], []
+
+    def counted_mask(points):
+        ranked.append(len(points))
+        return pareto_mask(points)
+
+    def counted_add(front, point):
+        measured.append(1)
+        return add_to_front(front, point)
+
+    monkeypatch.setattr(results_module, "pareto_mask", counted_mask)
+    monkeypatch.setattr(results_module, "add_to_front", counted_add)
+    plots.write_report(results, results.objectives, tmp_path / "report.html")
+    front = results.pareto()
+    assert ranked == [len(results.candidates())]
+    assert len(measured) == len(results.candidates())
+    front["accuracy"] = 0.0
+    assert (results.pareto()["accuracy"] > 0).all()
+    assert results.progress().equals(results.progress())
 
 
 DRIVER = """

@@ -131,6 +131,10 @@ class RunResults:
         self.objectives: list[tuple[str, str]] = self.config.objective_pairs
         self.constraints: list[tuple[str, float]] = self.config.constraint_pairs
         self._archs: dict[int, Arch] = {}  # by trial number, see `_arch_of`
+        # fronts and progress by objectives, made once from `trials` (itself read once): a
+        # report asked for the same front four times and the same progress twice
+        self._fronts: dict[tuple, pd.DataFrame] = {}
+        self._progress: dict[tuple, pd.DataFrame] = {}
 
     def _as_recorded(self, config: ExperimentConfig) -> ExperimentConfig:
         """`config` (the run folder's experiment.yaml) with the settings that made the results
@@ -339,6 +343,11 @@ class RunResults:
     def pareto(self, objectives: Objectives | None = None) -> pd.DataFrame:
         """The feasible non-dominated evaluations, sorted by the first objective."""
         objectives = self.objectives_of(objectives)
+        if (front := self._fronts.get(tuple(objectives))) is None:
+            front = self._fronts[tuple(objectives)] = self._front(objectives)
+        return front.copy()  # the caller's own: a change to it never reaches the next caller
+
+    def _front(self, objectives: list[tuple[str, str]]) -> pd.DataFrame:
         df = self.candidates(objectives)
         if df.empty:
             return df
@@ -391,6 +400,15 @@ class RunResults:
         of each objective (feasible successful evaluations only; while there is none, a
         hypervolume of 0 and no best values)."""
         objectives = self.objectives_of(objectives)
+        if reference is not None:
+            return self._measure_progress(objectives, reference)
+        if (progress := self._progress.get(tuple(objectives))) is None:
+            progress = self._progress[tuple(objectives)] = self._measure_progress(objectives)
+        return progress.copy()
+
+    def _measure_progress(
+        self, objectives: list[tuple[str, str]], reference: Sequence[float] | None = None
+    ) -> pd.DataFrame:
         df, usable = self.trials, self._usable(objectives)
         if usable.any():
             ref, losses = self._reference(objectives, reference), self.losses(df, objectives)
