@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from long_run import experiment
+
 from hwnas.experiments import parse_experiment, run_experiment
 
 CLI = "from hwnas.cli import main; main()"
@@ -39,18 +41,6 @@ OPTUNA = (
     "sys.argv[2] == 'journal' else f'sqlite:///{run}/study.db'; "
     "optuna.load_study(study_name=name, storage=storage).get_trials()"
 )
-
-
-def experiment(run_dir: Path, evaluations: int, store: str) -> str:
-    journal = "storage: {journal: study.log}\n" if store == "journal" else ""
-    return (
-        "name: big\nspace: nasbench201\n"
-        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
-        "objectives: [{metric: accuracy, direction: max}, "
-        "{metric: hw_fpga_latency_ms, direction: min}]\n"
-        f"searcher: random\nevaluations: {evaluations}\nexecutor: {{kind: local}}\nseed: 0\n"
-        f"run_dir: {run_dir}\n{journal}"
-    )
 
 
 def build_run(run_dir: Path, evaluations: int, store: str) -> None:
