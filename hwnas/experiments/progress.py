@@ -36,8 +36,8 @@ class SearchProgress:
     ):
         self.objectives, self.constraints, self.total = objectives, constraints, total
         self.done, self.failed, self.in_flight = 0, 0, 0
-        self.started, self.done_at_start = time.monotonic(), 0
-        self._latest = deque([self.started], maxlen=RATE_WINDOW + 1)  # times of the latest results
+        # the start, then the times of the latest results
+        self._latest = deque([time.monotonic()], maxlen=RATE_WINDOW + 1)
         self._front = np.empty((0, len(objectives)))  # the feasible results' front, minimised
         console = Console(stderr=True)
         if not console.is_terminal:
@@ -64,7 +64,6 @@ class SearchProgress:
     def add_known(self, metrics: Metrics) -> None:
         """A result stored before this driver started (not part of the rate the ETA uses)."""
         self._count(metrics)
-        self.done_at_start += 1
 
     def result(self, metrics: Metrics) -> None:
         """A result stored while this driver runs (by it or by another driver)."""

@@ -27,12 +27,13 @@ import threading
 import time
 import uuid
 import warnings
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from collections import ChainMap, Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import optuna
@@ -815,15 +816,17 @@ class RunStore:
     def trials(self) -> list[FrozenTrial]:
         return read_trials(self.study)
 
-    def evaluated(self, trials: list[FrozenTrial] | None = None) -> dict[str, FrozenTrial]:
+    def evaluated(self, trials: list[FrozenTrial] | None = None) -> Mapping[str, FrozenTrial]:
         """The first evaluated trial of every key (ok or failed evaluation), of `trials` (all
-        of the run's, as one read of the storage) when given, else of a new read."""
+        of the run's, as one read of the storage) when given, else of a new read. A read-only
+        view over the settled ones and those after them: the run loop asks each round, and a
+        copy of every settled evaluation would grow with the run."""
         trials = self.trials() if trials is None else trials
-        found = dict(self._settled.evaluated)
+        later: dict[str, FrozenTrial] = {}
         for t in self._settled.rest(trials):
             if outcome_of(t) in EVALUATED:
-                found.setdefault(t.user_attrs[KEY], t)
-        return found
+                later.setdefault(t.user_attrs[KEY], t)
+        return ChainMap(MappingProxyType(self._settled.evaluated), later)
 
     def counts(self, trials: list[FrozenTrial] | None = None) -> dict[str, int]:
         """Trials by outcome, of `trials` (all of the run's, as one read of the storage) when
