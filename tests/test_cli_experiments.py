@@ -90,16 +90,18 @@ def test_help_imports_no_numeric_library() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_reading_a_run_imports_no_searcher_library(finished_run: Path) -> None:
+def test_reading_a_run_imports_no_searcher_or_model_library(finished_run: Path) -> None:
     """`hwnas status` (as `pareto` and `export`) reads stored results: it imported the
-    predictor searcher's scikit-learn and scipy (1.7 s of its 6.7 s here) for nothing; and
-    `hwnas pareto` without `--html` imported plotly (0.3 s) for a report it does not draw."""
+    predictor searcher's scikit-learn and scipy (1.7 s of its 6.7 s here) for nothing;
+    `hwnas pareto` without `--html` imported plotly (0.3 s) for a report it does not draw; and
+    both imported torch (about 2.4 s) though they build no model."""
+    heavy = ("sklearn", "scipy.stats", "plotly", "torch")
     script = (
         "import sys\nfrom hwnas.cli import main\n"
         f"for command in ('status', 'pareto'):\n"
         f"    try:\n        main([command, {str(finished_run)!r}])\n"
         "    except SystemExit as e:\n        assert not e.code, e.code\n"
-        "print(sorted(m for m in ('sklearn', 'scipy.stats', 'plotly') if m in sys.modules))"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

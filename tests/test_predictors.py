@@ -43,7 +43,7 @@ from hwnas.predictors.onnx_export import export_onnx, node_scopes
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.predictors.parts import build_part, metaformer_parts
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
-from hwnas.spaces.network import BlockConfig
+from hwnas.spaces.blocks import BlockConfig
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny_space.yaml"

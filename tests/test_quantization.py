@@ -16,8 +16,8 @@ from hwnas.predictors import BackendError, measure_latency
 from hwnas.predictors.onnx_export import export_onnx
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
-from hwnas.spaces.cost import count_cost
-from hwnas.spaces.network import BlockConfig
+from hwnas.spaces.blocks import BlockConfig
+from hwnas.spaces.counting import count_cost
 
 FAST = dict(warmup=1, runs=3, rounds=1)
 

@@ -19,8 +19,9 @@ from hwnas.spaces import (
     reparameterize,
     set_fake_quant,
 )
-from hwnas.spaces.mixers import LKConvMixer, receptive_field
-from hwnas.spaces.network import BlockConfig, MetaFormerBlock
+from hwnas.spaces.blocks import BlockConfig, receptive_field
+from hwnas.spaces.mixers import LKConvMixer
+from hwnas.spaces.network import MetaFormerBlock
 from hwnas.spaces.quant import QUANTIZED_LAYERS
 
 METAFORMER_SPACES = ("conv1d", "conv2d")

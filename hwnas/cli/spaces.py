@@ -12,7 +12,7 @@ app = typer.Typer(help="Search spaces: list, show, sample.", no_args_is_help=Tru
 @app.command("list")
 def list_spaces() -> None:
     """The built-in spaces and their sizes."""
-    from hwnas.spaces import builtin_spaces, get_space  # torch: imported per command
+    from hwnas.spaces import builtin_spaces, get_space  # numpy: imported per command
 
     names = builtin_spaces()
     width = max(map(len, names))
@@ -33,7 +33,7 @@ CLASSES = typer.Option(None, "--classes", min=2, help="another number of classes
 
 def _space(space: str, input_shape: str | None, classes: int | None):
     """The space `space` names, for the --input and --classes given."""
-    from hwnas.spaces import get_space  # torch: imported per command
+    from hwnas.spaces import get_space  # numpy: imported per command
 
     shape = None
     if input_shape is not None:

@@ -5,9 +5,8 @@ A failed evaluation is a result, not a crash: the searcher is told, the run goes
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
-
-import torch
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, SearchSpace
@@ -30,9 +29,16 @@ def failure_reason(error: BaseException) -> str:
     """A one-line reason: the failure's own message, `out of memory: ...`, or `Type: message`."""
     if isinstance(error, EvaluationFailed):
         return str(error)
-    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+    if isinstance(error, MemoryError) or _torch_out_of_memory(error):
         return f"out of memory: {error}".strip().rstrip(":")
     return f"{type(error).__name__}: {error}"
+
+
+def _torch_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is torch's out-of-memory error (only raised once torch is imported:
+    reading results never imports it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(error, torch.OutOfMemoryError)
 
 
 def failed_metrics(space: SearchSpace, arch: Arch, reason: str) -> Metrics:
@@ -55,6 +61,8 @@ def scored_with_costs(
     computed by then), never a crash of the caller. `threads`, when given, is torch's thread
     count for the call; the process's own is restored after it.
     """
+    import torch  # evaluating builds models; importing this module must not need torch
+
     costs: dict[str, float] = {}
     previous_threads = torch.get_num_threads()
     try:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from hwnas.evaluators.failures import COST_METRICS, scored_with_costs
 from hwnas.evaluators.metrics import Metrics
-from hwnas.spaces import PRECISIONS, Arch, SearchSpace, reparameterize, set_fake_quant
+from hwnas.spaces import PRECISIONS, Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names
 
 
@@ -123,6 +123,7 @@ class LatencyEvaluator:
         if self.predictor is not None:
             return float(self.predictor.predict([arch])[0])
         from hwnas.predictors import measure_latency
+        from hwnas.spaces import reparameterize, set_fake_quant
 
         model = self.space.build(arch).eval()
         set_fake_quant(reparameterize(model), False)

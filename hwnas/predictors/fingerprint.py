@@ -17,8 +17,6 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
-import torch
-
 LIBRARIES = ("torch", "onnxruntime", "onnx", "numpy")
 #: the fingerprint fields that say which device and settings a latency is for; the clock
 #: (`measure.resolve_clock`, a profile's setting kept in its rows) is one too: a review
@@ -49,11 +47,17 @@ def package_version(package: str) -> str:
         return "absent"
 
 
+def _cuda_device_name() -> str:
+    import torch  # only a CUDA measurement asks it; reading a run's versions does not
+
+    return torch.cuda.get_device_name()
+
+
 def device_fingerprint(
     backend: str, precision: str, batch_size: int, threads: int
 ) -> dict[str, Any]:
     """A flat, JSON-able description of the device and settings of one measurement."""
-    gpu = torch.cuda.get_device_name() if backend == "torch-cuda" else ""
+    gpu = _cuda_device_name() if backend == "torch-cuda" else ""
     return {
         "backend": backend,
         "cpu": cpu_model(),

@@ -38,8 +38,8 @@ from hwnas.predictors.parts import (
 )
 from hwnas.predictors.profile import read_profile
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.metaformer import MetaFormerSpace
-from hwnas.spaces.network import BlockConfig
 
 
 class LUTPredictor(LatencyPredictor):

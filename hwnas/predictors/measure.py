@@ -32,7 +32,7 @@ from hwnas.predictors.backends import (
 from hwnas.predictors.defaults import DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import device_fingerprint
 from hwnas.predictors.onnx_precision import layer_precisions
-from hwnas.spaces.quant import PRECISIONS
+from hwnas.spaces.blocks import PRECISIONS
 
 
 class MeasurementError(ValueError):

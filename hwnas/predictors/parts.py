@@ -21,9 +21,10 @@ from typing import Any
 
 from torch import nn
 
+from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.metaformer import MetaFormerSpace
 from hwnas.spaces.mixers import norm
-from hwnas.spaces.network import BlockConfig, MetaFormerBlock, downsample, stem
+from hwnas.spaces.network import MetaFormerBlock, downsample, stem
 from hwnas.spaces.quant import QLinear
 
 

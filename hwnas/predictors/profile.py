@@ -64,8 +64,8 @@ from hwnas.predictors.measure import (
 )
 from hwnas.predictors.parts import Part, block_copies_problem, build_part, metaformer_parts
 from hwnas.spaces import Arch, SearchSpace, reparameterize, set_fake_quant
+from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.metaformer import MetaFormerSpace
-from hwnas.spaces.quant import PRECISIONS
 
 FORMAT_VERSION = 1
 MEASUREMENT_COLUMNS = [

@@ -38,10 +38,11 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
 from hwnas.spaces import Arch, SpaceError
+from hwnas.spaces.blocks import PRECISIONS, BlockConfig, StageConfig, mlp_width
 from hwnas.spaces.metaformer import MetaFormerSpace, Option, StagePlan
 from hwnas.spaces.mixers import build_mixer, conv, norm
-from hwnas.spaces.network import BlockConfig, MetaFormerNet, StageConfig, mlp_width
-from hwnas.spaces.quant import PRECISIONS, QUANTIZED_LAYERS, quantize_activation, quantize_weight
+from hwnas.spaces.network import MetaFormerNet
+from hwnas.spaces.quant import QUANTIZED_LAYERS, quantize_activation, quantize_weight
 
 
 class BlockLatencyModel(Protocol):

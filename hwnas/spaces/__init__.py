@@ -1,13 +1,19 @@
-"""Search spaces: architectures as immutable choice records, and the models they build."""
+"""Search spaces: architectures as immutable choice records, and the models they build.
+
+Reading, validating and searching a space needs no torch; the names that work on models
+(`reparameterize`, `set_fake_quant`) import it when first used, so a command that only reads
+stored results starts without it.
+"""
+
+from importlib import import_module
+from typing import Any
 
 from hwnas.spaces.arch import Arch, Choice
+from hwnas.spaces.blocks import MIXERS, PRECISIONS
 from hwnas.spaces.cost import Cost
 from hwnas.spaces.errors import SpaceError
 from hwnas.spaces.metaformer import MetaFormerSpace
-from hwnas.spaces.mixers import MIXERS
 from hwnas.spaces.nasbench201 import NasBench201Space
-from hwnas.spaces.network import reparameterize
-from hwnas.spaces.quant import PRECISIONS, set_fake_quant
 from hwnas.spaces.space import (
     SearchSpace,
     as_space,
@@ -15,6 +21,16 @@ from hwnas.spaces.space import (
     get_space,
     space_from_data,
 )
+
+#: public names that need torch -> the module that defines them
+_MODEL_NAMES = {"reparameterize": "network", "set_fake_quant": "quant"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODEL_NAMES:
+        return getattr(import_module(f"hwnas.spaces.{_MODEL_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MIXERS",

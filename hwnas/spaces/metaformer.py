@@ -15,24 +15,23 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from hwnas.spaces.arch import Arch, Choice
-from hwnas.spaces.cost import Cost, count_cost, weight_bytes
-from hwnas.spaces.errors import SpaceError
-from hwnas.spaces.mixers import MIXERS, receptive_field, tokens
-from hwnas.spaces.network import (
+from hwnas.spaces.blocks import (
+    MIXERS,
+    PRECISIONS,
     BlockConfig,
-    MetaFormerBlock,
-    MetaFormerNet,
     StageConfig,
     mlp_width,
+    receptive_field,
+    tokens,
 )
-from hwnas.spaces.quant import PRECISIONS, QUANTIZED_LAYERS
-from hwnas.spaces.space import RngLike, SearchSpace, as_rng, meta_cost
+from hwnas.spaces.cost import Cost
+from hwnas.spaces.errors import SpaceError
+from hwnas.spaces.space import RngLike, SearchSpace, as_rng
 from hwnas.spaces.spec import (
     BlockSpec,
     MetaFormerSpec,
@@ -42,6 +41,9 @@ from hwnas.spaces.spec import (
     parse_metaformer,
     whole_overrides,
 )
+
+if TYPE_CHECKING:
+    from hwnas.spaces.network import MetaFormerNet
 
 MIXER_NAMES = list(MIXERS)
 PRECISION_NAMES = list(PRECISIONS)
@@ -683,6 +685,8 @@ class MetaFormerSpace(SearchSpace):
         return space._network(space._stages(space.validate(arch)))
 
     def _network(self, stages: Sequence[tuple[int, Sequence[BlockConfig]]]) -> MetaFormerNet:
+        from hwnas.spaces.network import MetaFormerNet  # torch: imported to build
+
         configs = [
             StageConfig(width, p.stride, p.spatial, tuple(blocks))
             for (width, blocks), p in zip(stages, self.plans)
@@ -697,35 +701,19 @@ class MetaFormerSpace(SearchSpace):
         each block's (its width, feature map and config), each part counted once and cached.
         Every counted quantity is a sum over layers, so this equals counting the whole network,
         and after a short warm-up a new arch costs only look-ups."""
+        from hwnas.spaces.network import block_cost  # torch: imported to count
+
         stages = self._stages(arch)
         total = _frame_cost(self, tuple(width for width, _ in stages))
         dim = len(self.input_shape) - 1
         for (width, blocks), p in zip(stages, self.plans):
             for block in blocks:
-                total += _block_cost(dim, width, block, p.spatial)
+                total += block_cost(dim, width, block, p.spatial)
         return total
 
 
 @lru_cache(maxsize=4096)
 def _frame_cost(space: MetaFormerSpace, widths: tuple[int, ...]) -> Cost:
+    from hwnas.spaces.counting import meta_cost  # torch: imported to count
+
     return meta_cost(lambda: space._network([(w, ()) for w in widths]), space.input_shape)
-
-
-@lru_cache(maxsize=65536)
-def _block_cost(dim: int, width: int, block: BlockConfig, spatial: tuple[int, ...]) -> Cost:
-    """Counted once per structure (at fp32): every layer of a block has the block's precision,
-    which changes only the bytes of its weights."""
-    cost, weights = _block_structure(dim, width, replace(block, precision="fp32"), spatial)
-    size = sum(weight_bytes(n, block.precision) - weight_bytes(n, "fp32") for n in weights)
-    return replace(cost, size_bytes=cost.size_bytes + size)
-
-
-@lru_cache(maxsize=16384)
-def _block_structure(
-    dim: int, width: int, block: BlockConfig, spatial: tuple[int, ...]
-) -> tuple[Cost, tuple[int, ...]]:
-    """A block's cost and the sizes of its quantizable weights."""
-    with torch.device("meta"):
-        model = MetaFormerBlock(dim, width, block, spatial)
-    weights = tuple(m.weight.numel() for m in model.modules() if isinstance(m, QUANTIZED_LAYERS))
-    return count_cost(model, (width, *spatial), throwaway=True), weights

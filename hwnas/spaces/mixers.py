@@ -7,27 +7,14 @@ size the mixer will see (needed by the FFT filter and attention bounds).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hwnas.spaces.blocks import MIXERS
 from hwnas.spaces.quant import QConv1d, QConv2d
-
-#: mixer name -> (uses kernel, uses dilation)
-MIXERS: dict[str, tuple[bool, bool]] = {
-    "conv": (True, True),
-    "dwconv": (True, True),
-    "mbconv": (True, True),
-    "lkconv": (True, True),
-    "inception": (True, False),
-    "pool": (True, False),
-    "attn": (False, False),
-    "fft": (False, False),
-    "identity": (False, False),
-}
 
 
 def conv(
@@ -280,12 +267,3 @@ def build_mixer(
     if name == "identity":
         return None
     return MIXER_CLASSES[name](dim, channels, kernel, dilation, precision, spatial)
-
-
-def receptive_field(kernel: int, dilation: int) -> int:
-    """Effective extent of a dilated kernel: dilation * (kernel - 1) + 1."""
-    return dilation * (kernel - 1) + 1
-
-
-def tokens(spatial: Sequence[int]) -> int:
-    return math.prod(spatial)

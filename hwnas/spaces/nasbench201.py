@@ -20,18 +20,15 @@ import itertools
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from torch import nn
 
 from hwnas.spaces.arch import Arch, Choice
 from hwnas.spaces.cost import Cost
 from hwnas.spaces.errors import SpaceError
-from hwnas.spaces.mixers import conv
-from hwnas.spaces.space import RngLike, SearchSpace, as_rng, meta_cost
+from hwnas.spaces.space import RngLike, SearchSpace, as_rng
 from hwnas.spaces.spec import (
     MAX_CHANNELS,
     MAX_DEPTH,
@@ -40,6 +37,9 @@ from hwnas.spaces.spec import (
     format_validation_error,
     whole_overrides,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
@@ -107,82 +107,6 @@ class NasBench201Spec(BaseModel):
     cells_per_stage: int = Field(5, ge=1, le=MAX_DEPTH)
     # keep: all 15625 cells, as published; prune: only the cells without dead ops (module doc)
     dead_ops: Literal["keep", "prune"] = "keep"
-
-
-class ReLUConvBN(nn.Sequential):
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
-        super().__init__(
-            nn.ReLU(), conv(2, cin, cout, kernel, stride=stride, bias=False), nn.BatchNorm2d(cout)
-        )
-
-
-def _edge_op(op: str, channels: int) -> nn.Module | None:
-    if op == "none":
-        return None
-    if op == "skip_connect":
-        return nn.Identity()
-    if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    return ReLUConvBN(channels, channels, 1 if op == "nor_conv_1x1" else 3)
-
-
-class Cell(nn.Module):
-    def __init__(self, ops: Mapping[str, str], channels: int):
-        super().__init__()
-        self.edges = nn.ModuleDict()
-        for edge in EDGES:
-            op = _edge_op(ops[edge], channels)
-            if op is not None:
-                self.edges[edge.replace("<-", "_")] = op
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for j in (1, 2, 3):
-            inputs = [
-                self.edges[f"{j}_{i}"](nodes[i]) for i in range(j) if f"{j}_{i}" in self.edges
-            ]
-            nodes.append(sum(inputs[1:], inputs[0]) if inputs else torch.zeros_like(x))
-        return nodes[3]
-
-
-class ResidualReduction(nn.Module):
-    """NB201's basic residual block between stages (stride 2, channels doubled)."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.conv_a = ReLUConvBN(cin, cout, 3, stride=2)
-        self.conv_b = ReLUConvBN(cout, cout, 3)
-        # ceil_mode: same as NB201 on even sizes, and matches conv_a on odd ones
-        self.shortcut = nn.Sequential(
-            nn.AvgPool2d(2, 2, ceil_mode=True), conv(2, cin, cout, 1, bias=False)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.conv_b(self.conv_a(x))
-
-
-class NasBench201Net(nn.Module):
-    def __init__(
-        self, ops: Mapping[str, str], in_channels: int, channels: int, cells: int, num_classes: int
-    ):
-        super().__init__()
-        layers: list[nn.Module] = [
-            conv(2, in_channels, channels, 3, bias=False),
-            nn.BatchNorm2d(channels),
-        ]
-        c = channels
-        for stage in range(3):
-            if stage:
-                layers.append(ResidualReduction(c, 2 * c))
-                c *= 2
-            layers += [Cell(ops, c) for _ in range(cells)]
-        layers += [nn.BatchNorm2d(c), nn.ReLU()]
-        self.features = nn.Sequential(*layers)
-        self.classifier = conv(2, c, num_classes, 1)  # a linear layer on the pooled features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x).mean(dim=(2, 3), keepdim=True)
-        return self.classifier(x).flatten(1)
 
 
 class NasBench201Space(SearchSpace):
@@ -328,6 +252,8 @@ class NasBench201Space(SearchSpace):
         input_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
     ) -> nn.Module:
+        from hwnas.spaces.nasbench201_net import NasBench201Net  # torch: imported to build
+
         self.validate(arch)
         space = self.with_input(input_shape, num_classes)
         return NasBench201Net(
@@ -352,11 +278,13 @@ class NasBench201Space(SearchSpace):
         """The frame's cost (the network with every edge `none`) plus each edge op's, each
         counted once and cached: equal to counting the whole network (costs are sums over
         layers) and, once the few distinct parts are counted, only look-ups."""
+        from hwnas.spaces.nasbench201_net import edge_cost, frame_cost  # torch: to count
+
         cell = Cost(0, 0, 0, 0)
         for shape in self._cell_shapes:
             for edge in EDGES:
-                cell += _edge_cost(arch[edge], shape)
-        total = _frame_cost(self)
+                cell += edge_cost(arch[edge], shape)
+        total = frame_cost(self)
         for _ in range(self.spec.cells_per_stage):
             total += cell
         return total
@@ -420,19 +348,6 @@ def _cells_in_order(prune: bool) -> tuple[tuple[str, ...], ...]:
     return tuple(
         c for c in _official_order() if tuple(without_dead_ops(dict(zip(EDGES, c))).values()) == c
     )
-
-
-@lru_cache(maxsize=256)
-def _frame_cost(space: NasBench201Space) -> Cost:
-    empty = Arch(space.name, space.version, dict.fromkeys(EDGES, "none"))
-    return meta_cost(lambda: space.build(empty), space.input_shape)
-
-
-@lru_cache(maxsize=256)
-def _edge_cost(op: str, shape: tuple[int, int, int]) -> Cost:
-    if op == "none":
-        return Cost(0, 0, 0, 0)
-    return meta_cost(lambda: _edge_op(op, shape[0]), shape)
 
 
 def _path_one_hot(arch: Arch, path: tuple[str, ...]) -> np.ndarray:

@@ -8,35 +8,17 @@ precision (see `hwnas.spaces.quant`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
+from functools import lru_cache
 
 import torch
 from torch import nn
 
+from hwnas.spaces.blocks import BlockConfig, StageConfig, mlp_width
+from hwnas.spaces.cost import Cost, weight_bytes
+from hwnas.spaces.counting import count_cost
 from hwnas.spaces.mixers import LKConvMixer, build_mixer, conv, norm
-from hwnas.spaces.quant import QLinear
-
-
-@dataclass(frozen=True)
-class BlockConfig:
-    mixer: str
-    kernel: int | None
-    dilation: int | None
-    expansion: float
-    precision: str
-
-
-@dataclass(frozen=True)
-class StageConfig:
-    width: int
-    stride: int
-    spatial: tuple[int, ...]  # feature-map size inside the stage
-    blocks: tuple[BlockConfig, ...]
-
-
-def mlp_width(channels: int, expansion: float) -> int:
-    """The hidden width of a block's MLP."""
-    return max(1, round(channels * expansion))
+from hwnas.spaces.quant import QUANTIZED_LAYERS, QLinear
 
 
 class MetaFormerBlock(nn.Module):
@@ -111,3 +93,23 @@ def reparameterize(model: nn.Module) -> nn.Module:
         if isinstance(m, LKConvMixer):
             m.reparameterize()
     return model
+
+
+@lru_cache(maxsize=65536)
+def block_cost(dim: int, width: int, block: BlockConfig, spatial: tuple[int, ...]) -> Cost:
+    """Counted once per structure (at fp32): every layer of a block has the block's precision,
+    which changes only the bytes of its weights."""
+    cost, weights = _block_structure(dim, width, replace(block, precision="fp32"), spatial)
+    size = sum(weight_bytes(n, block.precision) - weight_bytes(n, "fp32") for n in weights)
+    return replace(cost, size_bytes=cost.size_bytes + size)
+
+
+@lru_cache(maxsize=16384)
+def _block_structure(
+    dim: int, width: int, block: BlockConfig, spatial: tuple[int, ...]
+) -> tuple[Cost, tuple[int, ...]]:
+    """A block's cost and the sizes of its quantizable weights."""
+    with torch.device("meta"):
+        model = MetaFormerBlock(dim, width, block, spatial)
+    weights = tuple(m.weight.numel() for m in model.modules() if isinstance(m, QUANTIZED_LAYERS))
+    return count_cost(model, (width, *spatial), throwaway=True), weights

@@ -17,15 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-#: precision name -> (weight bits, activation bits); None means a float format.
-PRECISIONS: dict[str, tuple[int | None, int | None]] = {
-    "fp32": (None, None),
-    "fp16": (None, None),
-    "int8": (8, 8),
-    "w4a8": (4, 8),
-}
-#: storage bytes per weight element at each precision.
-WEIGHT_BYTES: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "w4a8": 0.5}
+from hwnas.spaces.blocks import PRECISIONS
+
 #: how far each training batch moves a layer's running activation range (as batch norm's)
 RANGE_MOMENTUM = 0.1
 

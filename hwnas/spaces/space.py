@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from hwnas.spaces.arch import Arch, Choice
-from hwnas.spaces.cost import Cost, count_cost
+from hwnas.spaces.blocks import PRECISIONS
+from hwnas.spaces.cost import Cost
 from hwnas.spaces.errors import SpaceError, did_you_mean
-from hwnas.spaces.quant import PRECISIONS
+
+if TYPE_CHECKING:
+    from torch import nn
 
 RngLike = np.random.Generator | int | None
 
@@ -115,6 +116,8 @@ class SearchSpace(ABC):
 
     def _count_cost(self, arch: Arch) -> Cost:
         """The uncached cost of a validated `arch`: counted on its whole network."""
+        from hwnas.spaces.counting import meta_cost  # torch: imported to count
+
         return meta_cost(lambda: self.build(arch), self.input_shape)
 
     def arch(self, choices: Mapping[str, Choice]) -> Arch:
@@ -146,14 +149,6 @@ class SearchSpace(ABC):
 @lru_cache(maxsize=65536)
 def _cached_cost(space: SearchSpace, arch: Arch) -> Cost:
     return space._count_cost(arch)
-
-
-def meta_cost(model_fn: Callable[[], nn.Module], input_shape: Sequence[int]) -> Cost:
-    """Cost of the model `model_fn` builds, counted on a throwaway meta-device copy (no
-    memory, no arithmetic)."""
-    with torch.device("meta"):
-        model = model_fn()
-    return count_cost(model, tuple(input_shape), throwaway=True)
 
 
 LIBRARY = resources.files("hwnas.spaces") / "library"

@@ -16,9 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hwnas.spaces.blocks import MIXERS, PRECISIONS
 from hwnas.spaces.errors import SpaceError, did_you_mean
-from hwnas.spaces.mixers import MIXERS
-from hwnas.spaces.quant import PRECISIONS
 
 # Bounds far beyond any network hwnas can build, so that a typo such as 1e12 is a spec error
 # here rather than a hang (sampling weighs depths by options ** depth) or an allocation
