@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,10 +86,13 @@ BAD_SPECS = {
         ["stages[0].depth[1]", "integer"],
     ),
     "wrong_type_classes": (_with(lambda d: d.update(classes="ten")), ["classes", "integer"]),
-    "unknown_key": (_with(lambda d: d.update(colour="red")), ["colour", "not permitted"]),
+    "unknown_key": (
+        _with(lambda d: d.update(colour="red")),
+        ["colour: unknown key; the keys here: name,"],
+    ),
     "unknown_stage_key": (
         _with(lambda d: d["stages"][0].update(kernel=3)),
-        ["stages[0].kernel", "not permitted"],
+        ["stages[0].kernel: unknown key; the keys here: depth, width"],
     ),
     # as a kernel that fits no stage: a listed mixer the space would silently lack
     "attention_never_fits": (
@@ -373,6 +377,36 @@ def test_schema_errors_name_the_line(tmp_path):
     message = str(info.value)
     assert f"{path}: line 3: classes:" in message
     assert "line 12: stages[1].width:" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d.update(clases=4), "clases: unknown key (did you mean 'classes'?)"),
+        (
+            lambda d: d["stages"][1].update(strides=2),
+            "stages[1].strides: unknown key (did you mean 'stride'?); the keys here: depth, "
+            "width, stride, block",
+        ),
+        (
+            lambda d: d["block"]["mixers"]["conv"].update(dilation=[1]),
+            "block.mixers.conv.dilation: unknown key (did you mean 'dilations'?); the keys "
+            "here: kernels, dilations",
+        ),
+    ],
+)
+def test_an_unknown_key_names_the_keys_of_its_place(tmp_path, change, said):
+    """A misspelt key is named with the closest known one, not only "not permitted"."""
+    path = _write(tmp_path, "typo", yaml.safe_dump(_with(change)))
+    with pytest.raises(SpaceError, match=re.escape(said)):
+        get_space(path)
+
+
+def test_an_unknown_key_of_a_nasbench201_file_names_the_keys(tmp_path):
+    text = get_space("nasbench201-pruned").source
+    path = _write(tmp_path, "nb", Path(text).read_text() + "dead_op: prune\n")
+    with pytest.raises(SpaceError, match=r"dead_op: unknown key \(did you mean 'dead_ops'\?\)"):
+        get_space(path)
 
 
 def test_missing_file_binary_file_and_unknown_name(tmp_path):

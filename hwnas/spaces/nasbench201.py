@@ -132,7 +132,7 @@ class NasBench201Space(SearchSpace):
         try:
             spec = NasBench201Spec.model_validate(merged)
         except ValidationError as e:
-            raise SpaceError(format_validation_error(e, source, data)) from None
+            raise SpaceError(format_validation_error(e, source, data, NasBench201Spec)) from None
         return cls(spec, source)
 
     def with_input(

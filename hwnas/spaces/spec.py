@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import operator
 import re
+import types
 from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -261,11 +262,43 @@ def problem_text(message: str) -> str:
     )
 
 
-def format_validation_error(err: ValidationError, source: str, data: Any = None) -> str:
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The schema model whose mapping sits at field path `loc` of `model` (through optional
+    fields, list items and mapping values), or None where no model does."""
+    kind: Any = model
+    for part in (*loc, None):
+        if get_origin(kind) in (Union, types.UnionType):  # an optional field: `X | None`
+            kind = next((a for a in get_args(kind) if a is not type(None)), None)
+        if part is None:
+            break
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = kind.model_fields.get(part)
+            kind = field.annotation if field else None
+        elif get_origin(kind) in (list, dict):
+            kind = get_args(kind)[-1]  # a list's item, a mapping's value
+        else:
+            return None
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
+def _problem(e: dict[str, Any], model: type[BaseModel] | None) -> str:
+    """What is wrong, in a file's terms; an unknown key names the keys known in its place,
+    and the closest one (a typo such as `widht` is otherwise only "not permitted")."""
+    known = _model_at(model, e["loc"][:-1]) if model and e["type"] == "extra_forbidden" else None
+    if known is None:
+        return problem_text(e["msg"])
+    key, names = str(e["loc"][-1]), list(known.model_fields)
+    return f"unknown key{did_you_mean(key, names)}; the keys here: {', '.join(names)}"
+
+
+def format_validation_error(
+    err: ValidationError, source: str, data: Any = None, model: type[BaseModel] | None = None
+) -> str:
     """One line naming the file and, for each problem, its line (when `data` came from
-    `read_yaml`), the field and what is wrong."""
+    `read_yaml`), the field and what is wrong (for an unknown key, the keys `model`, the
+    schema that was validated, takes there)."""
     problems = [
-        f"{at_line(data, e['loc'])}{field_path(e['loc'])}: {problem_text(e['msg'])}"
+        f"{at_line(data, e['loc'])}{field_path(e['loc'])}: {_problem(e, model)}"
         for e in err.errors()
     ]
     return f"{source}: " + "; ".join(problems)
@@ -354,7 +387,7 @@ def parse_metaformer(data: dict[str, Any], source: str) -> MetaFormerSpec:
         spec = MetaFormerSpec.model_validate(data)
         spec.input.shape()
     except ValidationError as e:
-        raise SpaceError(format_validation_error(e, source, data)) from None
+        raise SpaceError(format_validation_error(e, source, data, MetaFormerSpec)) from None
     except ValueError as e:
         at = at_line(data, ("input",))
         raise SpaceError(f"{source}: {at}input: {e}", field="input") from None
