@@ -48,10 +48,14 @@ def test_defaults_and_short_forms() -> None:
 
 HOSTILE = {
     "wrong type": (VALID.replace("evaluations: 4", "evaluations: four"), "line 7: evaluations"),
-    "unknown key": (VALID + "sneaky: 1\n", "line 9: sneaky: Extra inputs"),
+    "unknown key": (VALID + "sneaky: 1\n", "line 9: sneaky: unknown key; the keys here: name,"),
+    "misspelt key": (
+        VALID.replace("evaluations: 4", "evaluatons: 4"),
+        "line 7: evaluatons: unknown key (did you mean 'evaluations'?)",
+    ),
     "nested unknown key": (
         VALID + "executor: {kind: ray, gpus: 2}\n",
-        "line 9: executor.gpus: Extra inputs",
+        "line 9: executor.gpus: unknown key; the keys here: kind, address, resources,",
     ),
     "python tag": (
         VALID.replace("searcher: random", "searcher: !!python/object/apply:os.system [touch x]"),

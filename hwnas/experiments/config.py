@@ -35,8 +35,8 @@ from hwnas.spaces.spec import (
     YamlLoader,
     at_line,
     field_path,
-    problem_text,
     refuse_booleans,
+    validation_problem,
     yaml_problem,
 )
 
@@ -554,7 +554,7 @@ def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfi
         lines = []
         for e in err.errors():
             loc = _schema_loc(e["loc"])
-            msg = problem_text(e["msg"])
+            msg = validation_problem({**e, "loc": loc}, ExperimentConfig)
             lines.append(f"{source}: {at_line(data, loc)}{field_path(loc)}: {msg}")
         raise ExperimentError("; ".join(dict.fromkeys(lines))) from None
     config._source, config._yaml = source, data

@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import re
 import types
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -281,9 +281,10 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
 
 
-def _problem(e: dict[str, Any], model: type[BaseModel] | None) -> str:
-    """What is wrong, in a file's terms; an unknown key names the keys known in its place,
-    and the closest one (a typo such as `widht` is otherwise only "not permitted")."""
+def validation_problem(e: Mapping[str, Any], model: type[BaseModel] | None) -> str:
+    """What pydantic error `e` says is wrong, in a file's terms; an unknown key names the keys
+    `model` (the validated schema) knows in its place, and the closest one (a typo such as
+    `widht` is otherwise only "not permitted")."""
     known = _model_at(model, e["loc"][:-1]) if model and e["type"] == "extra_forbidden" else None
     if known is None:
         return problem_text(e["msg"])
@@ -298,7 +299,7 @@ def format_validation_error(
     `read_yaml`), the field and what is wrong (for an unknown key, the keys `model`, the
     schema that was validated, takes there)."""
     problems = [
-        f"{at_line(data, e['loc'])}{field_path(e['loc'])}: {_problem(e, model)}"
+        f"{at_line(data, e['loc'])}{field_path(e['loc'])}: {validation_problem(e, model)}"
         for e in err.errors()
     ]
     return f"{source}: " + "; ".join(problems)
