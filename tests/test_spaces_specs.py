@@ -223,6 +223,24 @@ def test_a_one_wide_kernel_is_one_option_at_any_dilation(tmp_path):
     assert conv == {(1, 1), (3, 1), (3, 2)}  # (1, 2) is the same network as (1, 1)
 
 
+def test_inceptions_fixed_three_wide_branch_must_fit_the_feature_map(tmp_path):
+    """Only the listed kernel was held to the feature map: on a 2-long map `inception k1`
+    was an option whose built 3-wide branch sees mostly padding (a review's fuzzing)."""
+    data = copy.deepcopy(GOOD)
+    data["block"]["mixers"] = {"conv": {"kernels": [1]}, "inception": {"kernels": [1]}}
+    data["stages"][1]["stride"] = 8  # the second stage's map: 16 / 8 = 2
+    space = get_space(_write(tmp_path, "inception", data))
+    assert [p.spatial for p in space.plans] == [(16,), (2,)]
+    assert [sorted(p.mixers) for p in space.plans] == [["conv", "inception"], ["conv"]]
+    arch = space.sample(0)
+    choices = {**arch, "s1.b0.mixer": "inception", "s1.b0.kernel": 1}
+    with pytest.raises(SpaceError, match=r"s1\.b0\.mixer: 'inception' not in \['conv'\]"):
+        space.validate(Arch(space.name, space.version, choices))
+    data["stages"][0]["stride"], data["stages"][1]["stride"] = 8, 1  # maps 2 and 2: refused
+    with pytest.raises(SpaceError, match=r"\[1\] never fit: the kernel, or the mixer's fixed"):
+        get_space(_write(tmp_path, "nowhere", data))
+
+
 def test_a_kernel_for_a_space_without_kernels_is_named_as_not_canonical(tmp_path):
     """Was a bare KeyError from `validate` (so from build, cost, encode and mutate too)."""
     data = copy.deepcopy(GOOD)

@@ -23,6 +23,10 @@ MIXERS: dict[str, tuple[bool, bool]] = {
     "identity": (False, False),
 }
 
+#: mixers with a branch of fixed extent beside their kernel (inception's 3-wide square one):
+#: like the kernel, it must fit the feature map, or it mostly sees padding
+FIXED_BRANCH: dict[str, int] = {"inception": 3}
+
 #: precision name -> (weight bits, activation bits); None means a float format.
 PRECISIONS: dict[str, tuple[int | None, int | None]] = {
     "fp32": (None, None),
@@ -59,6 +63,11 @@ def mlp_width(channels: int, expansion: float) -> int:
 def receptive_field(kernel: int, dilation: int) -> int:
     """Effective extent of a dilated kernel: dilation * (kernel - 1) + 1."""
     return dilation * (kernel - 1) + 1
+
+
+def extent(mixer: str, kernel: int, dilation: int) -> int:
+    """How far the widest branch of a mixer reaches: its dilated kernel, or a fixed branch."""
+    return max(receptive_field(kernel, dilation), FIXED_BRANCH.get(mixer, 1))
 
 
 def tokens(spatial: Sequence[int]) -> int:

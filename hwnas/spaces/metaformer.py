@@ -21,10 +21,12 @@ import numpy as np
 
 from hwnas.spaces.arch import Arch, Choice
 from hwnas.spaces.blocks import (
+    FIXED_BRANCH,
     MIXERS,
     PRECISIONS,
     BlockConfig,
     StageConfig,
+    extent,
     mlp_width,
     receptive_field,
     tokens,
@@ -269,6 +271,9 @@ class MetaFormerSpace(SearchSpace):
             if field != "tokens" and (unused := sorted(values - fits)):
                 if field == "dilations" and listed[(where, mixer, "kernels")] == {1}:
                     why = "a 1-wide kernel is the same network at every dilation; drop them"
+                elif mixer in FIXED_BRANCH:
+                    why = f"the kernel, or the mixer's fixed {FIXED_BRANCH[mixer]}-wide branch, "
+                    why += "is larger than every feature map it applies to"
                 elif MIXERS[mixer][1]:  # the mixer dilates its kernel
                     why = "the receptive field dilation*(kernel-1)+1 is larger than every "
                     why += "feature map it applies to"
@@ -334,7 +339,7 @@ class MetaFormerSpace(SearchSpace):
             for k in opts.kernels:
                 # a 1-wide kernel computes the same at every dilation: it is one option
                 for d in dilations[:1] if k == 1 else dilations:
-                    if receptive_field(k, d or 1) <= min(spatial):
+                    if extent(mixer, k, d or 1) <= min(spatial):
                         options.append(Option(mixer, k, d))
                         usable.setdefault((where, mixer, "kernels"), set()).add(k)
                         usable.setdefault((where, mixer, "dilations"), set()).add(d)

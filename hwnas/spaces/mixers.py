@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hwnas.spaces.blocks import MIXERS
+from hwnas.spaces.blocks import FIXED_BRANCH, MIXERS
 from hwnas.spaces.quant import QConv1d, QConv2d
 
 
@@ -171,7 +171,7 @@ class InceptionMixer(nn.Module):
     def __init__(self, dim, channels, kernel, dilation, precision, spatial):
         super().__init__()
         gc = max(1, int(channels * self.branch_ratio))
-        shapes: list[tuple[int, ...]] = [(3,) * dim]
+        shapes: list[tuple[int, ...]] = [(FIXED_BRANCH["inception"],) * dim]
         if dim == 2:
             shapes += [(1, kernel), (kernel, 1)]
         else:
