@@ -727,6 +727,19 @@ def test_a_view_leaves_out_evaluations_without_its_metric(
     assert "nan" not in out.lower()
 
 
+def test_the_report_says_where_latency_came_from_as_pareto_does(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The report's front showed latency_ms without saying it was predicted (from which
+    file) or measured (where, how), which `hwnas pareto` prints under its table: a predicted
+    and a measured latency can differ by far."""
+    html = tmp_path / "report.html"
+    assert hwnas("pareto", str(finished_run), "--html", str(html)) == 0
+    source = f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}"
+    assert source in capsys.readouterr().out
+    assert f"<p>{source}</p>" in html.read_text()
+
+
 def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

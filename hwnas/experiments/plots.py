@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numbers
 from collections import Counter
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from hwnas.experiments.components import latency_source
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.storage import folder_for
 
@@ -261,7 +263,9 @@ def write_report(
 
 def front_summary(results: RunResults, objectives: Objectives) -> str:
     """The front as an HTML table (trial, objectives, architecture) with its hypervolume
-    and reference point, as `hwnas pareto` prints them; a line when nothing is feasible."""
+    and reference point, and where `latency_ms` came from (measured where and how, or
+    predicted from which file), as `hwnas pareto` prints them; a line when nothing is
+    feasible."""
     if results.candidates(objectives).empty:
         return "<p>No feasible successful evaluation yet.</p>"
     front = results.pareto(objectives)
@@ -276,5 +280,10 @@ def front_summary(results: RunResults, objectives: Objectives) -> str:
     if len(objectives) > 1:
         reference = ", ".join(f"{v:.6g}" for v in results.reference_point(objectives))
         hv = results.hypervolume(objectives)
-        html += f"<p>hypervolume {hv:.6g} (reference point, as losses: {reference})</p>"
+        html += (
+            f"<p>hypervolume {hv:.6g} (reference point, as losses: {reference}; taken from "
+            "the feasible evaluations, it moves as they come in)</p>"
+        )
+    if "latency_ms" in dict(objectives) and (source := latency_source(results.config)):
+        html += f"<p>latency_ms: {escape(source)}</p>"  # a prediction or a measurement
     return html
