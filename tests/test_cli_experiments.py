@@ -397,7 +397,15 @@ def test_the_start_line_says_when_the_evaluations_measure_what_the_profile_predi
     assert f"latency: {DATA / 'tiny2d_ort.csv'} predicts latencies on Intel(R) Xeon(R)" in err
     scored = "latency_ms is measured by each evaluation on its own machine (onnxruntime-cpu, "
     assert f"; the searcher uses it, while {scored}precision mixed, 1 thread(s), batch 1)" in err
-    assert load(tmp_path / "run").trials["latency_ms"].notna().all()
+    trials = load(tmp_path / "run").trials
+    assert trials["latency_ms"].notna().all()
+    # a measurement keeps its steadiness and the load it was taken at (a busy machine runs
+    # it slow), and status says the load
+    assert (trials["latency_variation"] >= 0).all() and (trials["load_per_core"] >= 0).all()
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    load_per_core = trials["load_per_core"].iloc[0]
+    said = f"latency_ms: measured at {load_per_core:.2f}-{load_per_core:.2f} load per core"
+    assert said in capsys.readouterr().out
 
 
 def test_a_run_reads_its_inputs_from_any_directory(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from cli_runner import hwnas
@@ -367,6 +369,19 @@ def test_the_latency_source_is_said_in_words() -> None:
         "evaluator: latency", "evaluator: {name: latency, settings: {latency: {predictor: null}}}"
     )
     assert latency_source(parse_experiment(measured)).startswith("measured by each evaluation")
+
+
+def test_the_load_latencies_were_measured_at_is_said_and_a_busy_machine_named() -> None:
+    """A measured latency runs slow on a machine with more work than cores (2.5x was seen by
+    a review): the reader is told the load, and how many were measured that busy."""
+    from hwnas.experiments.components import measuring_load
+
+    assert measuring_load(pd.DataFrame({"latency_ms": [1.0]})) is None  # predicted
+    quiet = pd.DataFrame({"load_per_core": [0.25, 0.5, np.nan]})
+    assert measuring_load(quiet) == "measured at 0.25-0.50 load per core (1-minute average)"
+    busy = measuring_load(pd.DataFrame({"load_per_core": [0.25, 3.5, 1.25]}))
+    assert busy.startswith("measured at 0.25-3.50 load per core (1-minute average); 2 of 3 on")
+    assert "compare only those measured at similar load" in busy
 
 
 @pytest.mark.parametrize(

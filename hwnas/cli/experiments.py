@@ -139,7 +139,6 @@ def _say_drivers(study, dead: set[str]) -> None:
 def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run."""
     from hwnas.experiments import load
-    from hwnas.experiments.components import latency_source
     from hwnas.experiments.storage import (
         DRIVER,
         INTERRUPTED,
@@ -189,8 +188,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         )
     objectives = ", ".join(f"{m} ({d})" for m, d in results.objectives)
     typer.echo(f"objectives: {objectives}")
-    if source := latency_source(results.config):
-        typer.echo(f"latency_ms: {source}")
+    _say_latency_source(results)
     if results.constraints:
         typer.echo("constraints: " + ", ".join(f"{m} <= {b:g}" for m, b in results.constraints))
     _say_supernet_searches(results.supernet_searches())
@@ -329,8 +327,6 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from hwnas.experiments.components import latency_source
-
     title = f"Pareto front of {results.run_dir}: {len(front)} of {len(results.trials)} evaluations"
     table = Table(title=title)
     origin = [c for c in results.origin_columns() if front[c].notna().any()]
@@ -346,8 +342,16 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     Console(width=None if wide else 160).print(table)
     if hv is not None:
         _say_hypervolume(results, objs, hv)
-    if "latency_ms" in metrics and (source := latency_source(results.config)):
-        typer.echo(f"latency_ms: {source}")
+    if "latency_ms" in metrics:
+        _say_latency_source(results)
+
+
+def _say_latency_source(results) -> None:
+    """Where latency_ms came from, and the load it was measured at."""
+    from hwnas.experiments.components import latency_notes
+
+    for note in latency_notes(results.config, results.trials):
+        typer.echo(f"latency_ms: {note}")
 
 
 def _say_hypervolume(results, objs: list[tuple[str, str]], hv: float) -> None:

@@ -11,6 +11,7 @@ that precision instead). Either way the result is `latency_ms`.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,6 +64,10 @@ MEASURE_OWN = ("backend", "precision")
 
 
 #: the measurement settings' defaults: another value only makes sense when measuring
+#: what a measuring evaluation stores beside `latency_ms`: the round medians' coefficient of
+#: variation, and the machine's 1-minute load average per core as the measurement ended
+MEASURING_CONDITIONS = ("latency_variation", "load_per_core")
+
 MEASURE_DEFAULTS = {
     "backend": "onnxruntime-cpu",
     "precision": "mixed",
@@ -113,15 +118,19 @@ class LatencyEvaluator:
     @property
     def metric_names(self) -> tuple[str, ...]:
         """The metrics of a successful evaluation (checked against objectives at start)."""
-        return (*COST_METRICS, "latency_ms")
+        conditions = MEASURING_CONDITIONS if self.predictor is None else ()
+        return (*COST_METRICS, "latency_ms", *conditions)
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         """`budget` is ignored."""
-        return scored_with_costs(self.space, arch, lambda _: {"latency_ms": self._latency_ms(arch)})
+        return scored_with_costs(self.space, arch, lambda _: self._latency(arch))
 
-    def _latency_ms(self, arch: Arch) -> float:
+    def _latency(self, arch: Arch) -> dict[str, float]:
+        """`latency_ms`, and when it is measured, how steady the measurement was and how busy
+        the machine: a measured latency runs slow on a busy machine (2.5x was seen at about
+        3.5 processes per core), so a run's numbers compare only at similar load."""
         if self.predictor is not None:
-            return float(self.predictor.predict([arch])[0])
+            return {"latency_ms": float(self.predictor.predict([arch])[0])}
         from hwnas.predictors import measure_latency
         from hwnas.spaces import reparameterize, set_fake_quant
 
@@ -136,4 +145,8 @@ class LatencyEvaluator:
             threads=self.threads,
             **self.measure,
         )
-        return float(measurement.latency_ms)
+        return {
+            "latency_ms": float(measurement.latency_ms),
+            "latency_variation": float(measurement.variation),
+            "load_per_core": os.getloadavg()[0] / (os.cpu_count() or 1),
+        }

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from hwnas.experiments.config import DATA_USERS, ExperimentConfig, ExperimentError
 from hwnas.spaces import SearchSpace, SpaceError, get_space
 from hwnas.spaces.errors import did_you_mean
@@ -86,6 +88,33 @@ def latency_source(config: ExperimentConfig) -> str | None:
         f"measured by each evaluation on its own machine ({own['backend']}, precision "
         f"{own['precision']}, {own['threads']} thread(s), batch {own['batch_size']})"
     )
+
+
+#: load per core above which a machine had more work than cores: measurements run slow
+BUSY_LOAD = 1.0
+
+
+def measuring_load(trials: pd.DataFrame) -> str | None:
+    """The load the run's latencies were measured at, in words (None when none was measured):
+    on a busy machine a measured latency runs slow (2.5x was seen at about 3.5 processes per
+    core), so numbers measured at very different loads do not compare."""
+    load = trials.get("load_per_core", pd.Series(dtype=float)).dropna()
+    if load.empty:
+        return None
+    said = f"measured at {load.min():.2f}-{load.max():.2f} load per core (1-minute average)"
+    if load.max() > BUSY_LOAD:
+        said += (
+            f"; {int((load > BUSY_LOAD).sum())} of {len(load)} on a machine with more work than "
+            "cores, where measured latencies run slow (2.5x seen): compare only those measured "
+            "at similar load"
+        )
+    return said
+
+
+def latency_notes(config: ExperimentConfig, trials: pd.DataFrame) -> list[str]:
+    """What a reader of `latency_ms` must know, in words: where it came from and, when it
+    was measured, at what load."""
+    return [n for n in (latency_source(config), measuring_load(trials)) if n]
 
 
 def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any = None):
