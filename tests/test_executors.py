@@ -9,6 +9,7 @@ workers need not import this test module.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -385,6 +386,26 @@ def test_over_ray_client_evaluations_waiting_for_a_worker_do_not_time_out(space)
             results = {arch.key: metrics for arch, metrics in executor.run(hanging + waiting)}
     assert [results[a.key].reason for a in hanging] == ["timeout after 20 s"] * 2
     assert [results[a.key].status for a in waiting] == ["ok", "ok"]
+
+
+def test_the_cluster_watch_ends_with_an_executor_dropped_unclosed_or_its_ray_shut_down(
+    space, monkeypatch, capfd
+):
+    """A notebook cell `executor = RayExecutor(...)` run again drops the last executor without
+    `close`; its watch thread ran on for good, and once the user shut their Ray down each
+    such watch printed that "the search gives it up" in 30 s."""
+    from hwnas.evaluators.executors import _GcsWatch
+
+    monkeypatch.setattr(_GcsWatch, "CHECK_S", 0.1)
+    dropped = RayExecutor(Scripted(space, {}))
+    watch = dropped._gcs
+    del dropped
+    gc.collect()
+    _wait_until(lambda: not watch._thread.is_alive(), "the dropped executor's watch ending", 20)
+    kept = RayExecutor(Scripted(space, {}))  # open, idle, while the user shuts Ray down
+    ray.shutdown()
+    _wait_until(lambda: not kept._gcs._thread.is_alive(), "the watch ending with Ray", 20)
+    assert "does not answer" not in capfd.readouterr().err
 
 
 def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at_shutdown(

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -322,7 +323,8 @@ class _GcsWatch:
     or come back empty until Ray ends the process, with no word of how to resume. Once the
     GCS has refused connections for `_gcs_patience_s`, the watch records the loss and, while
     the driver waits for results inside `with watch:`, interrupts it (as Ctrl-C would) so the
-    executor can raise `ClusterLost` in its place."""
+    executor can raise `ClusterLost` in its place. It ends without a word once this process's
+    Ray is shut down (by its user, with the executor left open): nothing is lost then."""
 
     CHECK_S = 5.0  # between two connection attempts
 
@@ -343,7 +345,9 @@ class _GcsWatch:
 
     def _watch(self) -> None:
         silent_since = None
-        while not self._stop.wait(self.CHECK_S):
+        import ray
+
+        while not self._stop.wait(self.CHECK_S) and ray.is_initialized():
             if _refusal(self.address, timeout_s=1.0) is None:
                 silent_since = None
                 continue
@@ -455,6 +459,8 @@ class RayExecutor(_ExecutorBase):
         self._lost: ClusterLost | None = None  # raised by the next `results`
         # over Ray Client there is no GCS to watch: the client server ends the connection
         self._gcs = _GcsWatch(ray.get_runtime_context().gcs_address) if self._streaming else None
+        if self._gcs is not None:  # an executor dropped unclosed (a notebook cell run again)
+            weakref.finalize(self, self._gcs.stop)
 
     def _dispatch_limit(self, max_in_flight: int | None, timeout_s: float | None) -> int:
         """How many evaluations go to Ray at once: `max_in_flight`, default what the cluster
