@@ -321,6 +321,24 @@ def test_a_closed_executor_starts_no_ray_of_its_own(space):
         RayExecutor(Scripted(space, {}), max_in_flight=1.5)
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("timeout_s", "10", "timeout_s must be a number > 0, not '10'"),
+        ("timeout_s", 0, "timeout_s must be a number > 0, not 0"),
+        ("max_retries", "2", "max_retries must be an integer >= 0, not '2'"),
+        ("max_retries", 1.5, "max_retries must be an integer >= 0, not 1.5"),
+        ("max_retries", -1, "max_retries must be an integer >= 0, not -1"),
+    ],
+)
+def test_a_wrong_setting_is_refused_naming_it(space, setting, value, message):
+    """From Python (a notebook), not through the checked experiment file: a string timeout
+    failed with "'<=' not supported between instances of 'str' and 'int'", a fractional
+    retry count was taken."""
+    with pytest.raises(ValueError, match=message):
+        RayExecutor(Scripted(space, {}), **{setting: value})
+
+
 def test_auto_without_a_cluster_says_how_to_get_one(monkeypatch):
     from ray._private import services
 

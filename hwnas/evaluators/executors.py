@@ -310,6 +310,15 @@ def _unavailable(options: Mapping[str, Any]) -> str | None:
     return f"an evaluation needs {short} but the Ray cluster has {have}"
 
 
+def _number(value: object) -> bool:
+    """Whether `value` is a real number (not a bool, not text such as a YAML-less "10")."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class ClusterLost(RuntimeError):
     """The Ray this driver is connected to went away (its local raylet died, or its GCS stopped
     answering): nothing more can be evaluated, and none of the evaluations in flight failed by
@@ -423,13 +432,12 @@ class RayExecutor(_ExecutorBase):
         import ray
         from ray.util.client import ray as ray_client
 
-        whole = isinstance(max_in_flight, int) and not isinstance(max_in_flight, bool)
-        if max_in_flight is not None and (not whole or max_in_flight < 1):
+        if max_in_flight is not None and not (_whole(max_in_flight) and max_in_flight >= 1):
             raise ValueError(f"max_in_flight must be an integer >= 1, not {max_in_flight!r}")
-        if timeout_s is not None and timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, not {timeout_s}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, not {max_retries}")
+        if timeout_s is not None and not (_number(timeout_s) and timeout_s > 0):
+            raise ValueError(f"timeout_s must be a number > 0, not {timeout_s!r}")
+        if not (_whole(max_retries) and max_retries >= 0):
+            raise ValueError(f"max_retries must be an integer >= 0, not {max_retries!r}")
         options = _task_options(resources or {})
         self._owns_ray = _connect(address, num_cpus)
         self._ray = ray
