@@ -16,6 +16,9 @@ from hwnas.spaces import Arch, SearchSpace
 
 @runtime_checkable
 class Evaluator(Protocol):
+    """What executors run: any picklable object with the `space` it scores and
+    `evaluate(arch, budget=None) -> Metrics` (see the module docstring)."""
+
     space: SearchSpace
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:

@@ -110,10 +110,12 @@ class LocalExecutor(_ExecutorBase):
         return len(self._queue)
 
     def submit(self, arch: Arch, budget: float | None = None) -> None:
+        """Queue `arch`; it is evaluated by the `results` call that returns it."""
         self._check_open()
         self._queue.append((arch, budget))
 
     def results(self, timeout: float | None = None) -> list[Result]:
+        """The next submitted evaluation, run now (`[]` when none is queued)."""
         if not self._queue:
             return []
         arch, budget = self._queue.popleft()
@@ -492,6 +494,7 @@ class RayExecutor(_ExecutorBase):
         return len(self._queue) + len(self._running)
 
     def submit(self, arch: Arch, budget: float | None = None) -> None:
+        """Queue `arch`; it goes to Ray as soon as fewer than `max_in_flight` are running."""
         self._check_open()
         self._queue.append(_Task(arch, budget))
         self._dispatch()

@@ -18,6 +18,10 @@ from hwnas.spaces import Arch
 
 
 class EvolutionSearcher(Searcher):
+    """Regularized evolution, one objective (see the module docstring): `population_size`
+    recent trials, tournaments of `tournament_size` (default 10, or the whole population when
+    that is smaller)."""
+
     name = "evolution"
     multi_objective = False
 

@@ -126,6 +126,9 @@ class AskOrderNSGAIISampler(NSGAIISampler):
 
 
 class NSGA2Searcher(Searcher):
+    """NSGA-II through Optuna's sampler, in generations of `population_size` asks (see the
+    module docstring)."""
+
     name = "nsga2"
 
     def __init__(

@@ -169,6 +169,9 @@ class Identity:
 
 
 class PredictorSearcher(Searcher):
+    """Predictor-guided evolution, one objective or several: surrogates refitted at every
+    `ask` pick the most promising of many mutated candidates (see the module docstring)."""
+
     name = "predictor"
 
     def __init__(

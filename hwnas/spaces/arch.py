@@ -60,6 +60,7 @@ class Arch(Mapping[str, Choice]):
         return dict(self._choices)
 
     def to_json(self) -> str:
+        """The canonical JSON record (space, version, choices) that `from_json` reads."""
         return self._canonical_json()
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +88,7 @@ class Arch(Mapping[str, Choice]):
 
     @classmethod
     def from_json(cls, text: str) -> Arch:
+        """The `Arch` of a `to_json` record."""
         return cls.from_dict(json.loads(text))
 
     def replace(self, **changes: Choice) -> Arch:

@@ -110,6 +110,9 @@ class NasBench201Spec(BaseModel):
 
 
 class NasBench201Space(SearchSpace):
+    """The NAS-Bench-201 cell space: one op per edge of the 6-edge cell, optionally only the
+    cells without dead ops (`dead_ops: prune`); see the module docstring."""
+
     def __init__(self, spec: NasBench201Spec, source: str = "<spec>"):
         self.spec, self.source = spec, source
         self.name, self.version = spec.name, spec.version
@@ -291,10 +294,12 @@ class NasBench201Space(SearchSpace):
 
     # -- the standard string form and index ------------------------------------------------
     def to_string(self, arch: Arch) -> str:
+        """The cell string, `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`."""
         a = self.validate(arch)
         return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*(a[e] for e in EDGES))
 
     def from_string(self, text: str) -> Arch:
+        """The canonical `Arch` of a cell string (a pruned space's twin for dead ops)."""
         nodes = text.strip().split("+")
         ops: dict[str, str] = {}
         for j, node in enumerate(nodes, start=1):

@@ -125,9 +125,11 @@ class SearchSpace(ABC):
         return self.validate(self.canonical(choices))
 
     def to_string(self, arch: Arch) -> str:
+        """The space's standard string form of `arch` (NAS-Bench-201's cell string)."""
         raise NotImplementedError(f"space {self.name!r} has no standard string form")
 
     def from_string(self, text: str) -> Arch:
+        """The canonical `Arch` that `text`, in the space's standard string form, names."""
         raise NotImplementedError(f"space {self.name!r} has no standard string form")
 
     def _check_space(self, arch: Arch) -> None:
