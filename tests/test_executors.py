@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from net import free_port
 
@@ -225,7 +226,8 @@ def test_a_killed_worker_is_retried_and_every_result_returns(space, tmp_path):
     plan = {archs[0].key: ("killable", str(tmp_path)), archs[1].key: ("done",)}
     killer = threading.Thread(target=_kill_first_attempt, args=(tmp_path,), daemon=True)
     killer.start()
-    with RayExecutor(Scripted(space, plan), max_retries=2) as executor:
+    # a count taken from numpy (a notebook's arrays) is a whole number too
+    with RayExecutor(Scripted(space, plan), max_retries=np.int64(2)) as executor:
         results = {arch.key: metrics for arch, metrics in executor.run(archs)}
     killer.join(timeout=1)
     assert set(results) == {a.key for a in archs}

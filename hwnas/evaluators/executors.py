@@ -13,6 +13,7 @@ import _thread
 import atexit
 import contextlib
 import logging
+import numbers
 import os
 import signal
 import socket
@@ -313,12 +314,12 @@ def _unavailable(options: Mapping[str, Any]) -> str | None:
 
 
 def _number(value: object) -> bool:
-    """Whether `value` is a real number (not a bool, not text such as a YAML-less "10")."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """Whether `value` is a real number, numpy's included (not a bool, not text such as "10")."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class ClusterLost(RuntimeError):
