@@ -303,6 +303,8 @@ def test_an_rng_of_another_kind_is_refused_by_name():
     with pytest.raises(TypeError, match="rng must be a numpy Generator, an int seed or None"):
         space.sample(random.Random(1))
     assert space.sample(np.int64(3)) == space.sample(3)
+    with pytest.raises(ValueError, match="rng must be a seed >= 0"):  # was numpy's own words
+        space.sample(-1)
 
 
 def test_bad_overrides_are_space_errors():

@@ -99,6 +99,10 @@ def test_missing_keys_are_named_unless_fallback(space, small):
         PredictorError, match=f"1 architectures have no row in sources.*{unknown.key}"
     ):
         predictor.predict([archs[0], unknown])
+    # sources indexed otherwise (NB201's arch_idx) are told what the index must hold
+    by_index = sources.reset_index(drop=True)
+    with pytest.raises(PredictorError, match=r"index must hold each architecture's `Arch.key`"):
+        TransferPredictor(by_index).fit(archs[:5], target[:5])
     fallback = TransferPredictor(sources, space, fallback=True).fit(archs[:10], target[:10])
     both = fallback.predict([archs[0], unknown])
     assert both[0] == pytest.approx(predictor.predict([archs[0]])[0]) and both[1] > 0

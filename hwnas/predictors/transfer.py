@@ -158,7 +158,9 @@ class TransferPredictor(LatencyPredictor):
         if missing:
             raise PredictorError(
                 f"{what}: {len(missing)} architectures have no row in sources "
-                f"(keys {missing[:5]}{' ...' if len(missing) > 5 else ''})"
+                f"(keys {missing[:5]}{' ...' if len(missing) > 5 else ''}; the sources' index "
+                f"must hold each architecture's `Arch.key`, and it begins "
+                f"{list(self._log_sources.index[:2])})"
             )
         return self._log_sources.loc[keys].to_numpy()
 

@@ -31,6 +31,8 @@ def as_rng(rng: RngLike) -> np.random.Generator:
         raise TypeError(
             f"rng must be a numpy Generator, an int seed or None, not {type(rng).__name__}"
         )
+    if rng is not None and rng < 0:
+        raise ValueError(f"rng must be a seed >= 0 (or a numpy Generator or None), not {rng}")
     return np.random.default_rng(rng)
 
 
