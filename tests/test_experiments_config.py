@@ -371,6 +371,27 @@ def test_the_latency_source_is_said_in_words() -> None:
     assert latency_source(parse_experiment(measured)).startswith("measured by each evaluation")
 
 
+def test_the_split_accuracy_is_scored_on_is_said_in_words() -> None:
+    """`accuracy` was printed bare: a reader took a validation split's 800 samples (or the
+    table's validation column) for a test accuracy (a review)."""
+    from hwnas.experiments.components import metric_notes
+
+    def notes(text: str) -> list[str]:
+        return metric_notes(parse_experiment(text), pd.DataFrame(), ["accuracy", "params"])
+
+    assert notes(VALID) == ["accuracy: the table's cifar10valid_valid_acc_200ep"]
+    twelve = "evaluator: {name: tabular, settings: {tabular: {metrics: {accuracy: c12}}}}"
+    assert notes(VALID.replace("evaluator: tabular", twelve)) == ["accuracy: the table's c12"]
+    trained = VALID.replace("evaluator: tabular", "dataset: digits\nevaluator: train")
+    trained = trained.replace("space: nasbench201", "space: conv2d")
+    assert notes(trained) == [
+        "accuracy: on the validation split of digits, after training (%); test_accuracy is on "
+        "its test split, which the search never ranks by"
+    ]
+    zero_cost = trained.replace("evaluator: train", "evaluator: zero_cost")
+    assert notes(zero_cost) == []
+
+
 def test_the_load_latencies_were_measured_at_is_said_and_a_busy_machine_named() -> None:
     """A measured latency runs slow on a machine with more work than cores (2.5x was seen by
     a review): the reader is told the load, and how many were measured that busy."""

@@ -188,7 +188,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         )
     objectives = ", ".join(f"{m} ({d})" for m, d in results.objectives)
     typer.echo(f"objectives: {objectives}")
-    _say_latency_source(results)
+    _say_metric_notes(results, [m for m, _ in results.objectives])
     if results.constraints:
         typer.echo("constraints: " + ", ".join(f"{m} <= {b:g}" for m, b in results.constraints))
     _say_supernet_searches(results.supernet_searches())
@@ -342,16 +342,15 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     Console(width=None if wide else 160).print(table)
     if hv is not None:
         _say_hypervolume(results, objs, hv)
-    if "latency_ms" in metrics:
-        _say_latency_source(results)
+    _say_metric_notes(results, metrics)
 
 
-def _say_latency_source(results) -> None:
-    """Where latency_ms came from, and the load it was measured at."""
-    from hwnas.experiments.components import latency_notes
+def _say_metric_notes(results, metrics) -> None:
+    """Which split accuracy is, where latency_ms came from and the load it was measured at."""
+    from hwnas.experiments.components import metric_notes
 
-    for note in latency_notes(results.config, results.trials):
-        typer.echo(f"latency_ms: {note}")
+    for note in metric_notes(results.config, results.trials, metrics):
+        typer.echo(note)
 
 
 def _say_hypervolume(results, objs: list[tuple[str, str]], hv: float) -> None:

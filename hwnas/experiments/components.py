@@ -6,6 +6,7 @@ Only names and settings are translated here; every part is the real one from its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,33 @@ def measuring_load(trials: pd.DataFrame) -> str | None:
     return said
 
 
-def latency_notes(config: ExperimentConfig, trials: pd.DataFrame) -> list[str]:
-    """What a reader of `latency_ms` must know, in words: where it came from and, when it
-    was measured, at what load."""
-    return [n for n in (latency_source(config), measuring_load(trials)) if n]
+def accuracy_source(config: ExperimentConfig) -> str | None:
+    """What `accuracy` is, in words (None when no evaluator reports it): the split the
+    search ranks by is not the one a paper's test accuracy comes from."""
+    names = config.evaluator.names
+    if "train" in names:
+        return (
+            f"on the validation split of {config.dataset}, after training (%); test_accuracy "
+            "is on its test split, which the search never ranks by"
+        )
+    if "tabular" in names:
+        from hwnas.evaluators.tabular import DEFAULT_METRICS
+
+        columns = config.evaluator.settings.get("tabular", {}).get("metrics") or DEFAULT_METRICS
+        return f"the table's {columns['accuracy']}" if "accuracy" in columns else None
+    return None
+
+
+def metric_notes(
+    config: ExperimentConfig, trials: pd.DataFrame, metrics: Sequence[str]
+) -> list[str]:
+    """What a reader of these metrics must know, as `metric: note` lines: which split
+    `accuracy` is, where `latency_ms` came from and, when it was measured, at what load."""
+    notes = {
+        "accuracy": [accuracy_source(config)],
+        "latency_ms": [latency_source(config), measuring_load(trials)],
+    }
+    return [f"{m}: {n}" for m in notes if m in metrics for n in notes[m] if n]
 
 
 def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any = None):

@@ -14,7 +14,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from hwnas.experiments.components import latency_notes
+from hwnas.experiments.components import metric_notes
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.storage import folder_for
 
@@ -284,7 +284,6 @@ def front_summary(results: RunResults, objectives: Objectives) -> str:
             f"<p>hypervolume {hv:.6g} (reference point, as losses: {reference}; taken from "
             "the feasible evaluations, it moves as they come in)</p>"
         )
-    if "latency_ms" in dict(objectives):  # a prediction or a measurement, and at what load
-        for note in latency_notes(results.config, results.trials):
-            html += f"<p>latency_ms: {escape(note)}</p>"
+    for note in metric_notes(results.config, results.trials, dict(objectives)):
+        html += f"<p>{escape(note)}</p>"  # which split, a prediction or a measurement, ...
     return html
