@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -1117,6 +1118,23 @@ def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture)
     assert " 300/1000 " in line and "…" not in line
     assert line.endswith("done 300 | failed 0 | in flight 0 | front 1" + line.split("front 1")[1])
     assert "| eta " in line
+
+
+def test_an_80_column_line_keeps_the_count_and_the_elapsed_time_whole(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In an 80-column terminal the info text took the line and cut the elapsed time to
+    '0:00:…' (a review); now the bar and the info text give way."""
+    from hwnas.evaluators.metrics import Metrics
+    from hwnas.experiments import progress
+
+    monkeypatch.setattr(progress, "LOG_WIDTH", 80)  # the width a non-terminal line is drawn at
+    with progress.SearchProgress([("accuracy", "max")], [], total=1000) as display:
+        for i in range(120):
+            display.result(Metrics({"accuracy": i}))
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("search ") and re.search(r" 120/1000 \d:\d\d:\d\d done 120 ", line)
+    assert len(line) <= 80
 
 
 def test_the_eta_follows_evaluations_that_get_slower(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from collections import deque
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.search.pareto import add_to_front
@@ -20,6 +21,12 @@ LOG_WIDTH = 200
 #: slower as a run goes on (a surrogate refitted on more results, larger candidates late in a
 #: search) made the rate since the start promise too early an end
 RATE_WINDOW = 20
+
+
+def _whole(width: int) -> Column:
+    """A column a narrow terminal leaves whole: the bar and the info text give way first (at
+    80 columns the count and the elapsed time were cut to '120/…' and '0:00:…')."""
+    return Column(no_wrap=True, min_width=width)
 
 
 class SearchProgress:
@@ -42,12 +49,15 @@ class SearchProgress:
         console = Console(stderr=True)
         if not console.is_terminal:
             console.width = LOG_WIDTH
+        count = 2 * len(str(total)) + 1 if total else len("0/?")
         self._progress = Progress(
-            TextColumn("[bold]search"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
+            TextColumn("[bold]search", table_column=_whole(len("search"))),
+            BarColumn(bar_width=None),
+            MofNCompleteColumn(table_column=_whole(count)),
+            TimeElapsedColumn(table_column=_whole(len("0:00:00"))),
+            TextColumn(
+                "{task.fields[info]}", table_column=Column(ratio=3, no_wrap=True, overflow="crop")
+            ),
             console=console,
             disable=not enabled,
         )
