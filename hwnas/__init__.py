@@ -22,3 +22,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(export, name)
     raise AttributeError(f"module 'hwnas' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names with those resolved on first use (tab completion, `help()`)."""
+    return sorted({*globals(), *__all__})

@@ -13,6 +13,7 @@ import configparser
 import inspect
 import json
 import pickle
+import pydoc
 import re
 import shutil
 import subprocess
@@ -28,8 +29,10 @@ import yaml
 
 import hwnas
 import hwnas.evaluators
+import hwnas.experiments
 import hwnas.predictors
 import hwnas.search
+import hwnas.spaces
 from hwnas.spaces import Arch, get_space
 
 PACKAGE = Path(hwnas.__file__).parent
@@ -384,6 +387,23 @@ def test_the_named_public_api_has_docstrings_of_its_own():
     methods += [x.submit for x in (LocalExecutor, RayExecutor)] + [LocalExecutor.results]
     for method in methods:
         assert method.__doc__, method.__qualname__
+
+
+@pytest.mark.parametrize(
+    "package",
+    [hwnas, hwnas.spaces, hwnas.experiments, hwnas.search, hwnas.predictors, hwnas.evaluators],
+    ids=lambda package: package.__name__,
+)
+def test_dir_and_help_of_a_package_list_its_public_names(package):
+    """The names a package resolves on first use (so that reading a run imports no torch)
+    were missing from `dir()`: a notebook's tab completion did not offer
+    `hwnas.spaces.reparameterize` or `hwnas.experiments.run_experiment`, and
+    `help(hwnas.spaces)` left them out."""
+    assert sorted(set(package.__all__) - set(dir(package))) == []
+    text = pydoc.render_doc(package, renderer=pydoc.plaintext)
+    for name in package.__all__:
+        if inspect.isfunction(getattr(package, name)):
+            assert f"{name}(" in text, name
 
 
 # -- experiments ---------------------------------------------------------------------------

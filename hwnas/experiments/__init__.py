@@ -34,6 +34,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The module's names with those resolved on first use (tab completion, `help()`)."""
+    return sorted({*globals(), *_MODEL_NAMES})
+
+
 __all__ = [
     "ExperimentConfig",
     "ExperimentError",

@@ -36,6 +36,12 @@ def __getattr__(name: str) -> type[Searcher]:
     return searcher_class(key)
 
 
+def __dir__() -> list[str]:
+    """The module's names with the searcher classes resolved on first use (tab completion,
+    `help()`)."""
+    return sorted({*globals(), *(path.split(":")[1] for path in SEARCHERS.values())})
+
+
 def get_searcher(
     name: str,
     space: SearchSpace | str,
