@@ -1,7 +1,8 @@
 """What a MetaFormer block may be, by name: its token mixers, its precisions, its config.
 
 Plain data and shape arithmetic, no torch: a space is read, validated and searched with these
-alone, and torch is imported only where a model is built or counted (`network`, `counting`).
+alone, and torch is imported only where a model is built or counted (the modules `counting`,
+`network`, `nasbench201_net` and the `mixers` and `quant` layers they use).
 """
 
 from __future__ import annotations
@@ -71,4 +72,5 @@ def extent(mixer: str, kernel: int, dilation: int) -> int:
 
 
 def tokens(spatial: Sequence[int]) -> int:
+    """The number of positions of a feature map (what attention's cost grows with)."""
     return math.prod(spatial)

@@ -4,8 +4,10 @@ precision, for 1D and 2D inputs, declared in YAML (see `hwnas.spaces.spec`).
 Choice names: `s{i}.depth`, `s{i}.width` per stage and `s{i}.b{j}.{mixer,kernel,dilation,
 expansion,precision}` per block. Blocks beyond a stage's depth and kernel/dilation of mixers
 that do not use them are canonicalised away. Per stage, the usable (mixer, kernel, dilation)
-options are the listed ones whose receptive field fits the feature map (and attention only
-where the number of positions is at most `max_attention_tokens`).
+options are the listed ones whose receptive field (and inception's fixed 3-wide branch)
+fits the feature map, and attention only where the number of positions is at most
+`max_attention_tokens`. The models themselves are built in `hwnas.spaces.network` (torch),
+imported when one is built or counted.
 """
 
 from __future__ import annotations
@@ -231,8 +233,9 @@ class MetaFormerSpace(SearchSpace):
             if not options:
                 raise self._spec_error(
                     f"{where}.mixers",
-                    f"none fits the feature map {spatial} of stages[{i}] (receptive field too "
-                    f"large, or attention above max_attention_tokens={spec.max_attention_tokens})",
+                    f"none fits the feature map {spatial} of stages[{i}] (receptive field, or "
+                    "inception's 3-wide branch, too large, or attention above "
+                    f"max_attention_tokens={spec.max_attention_tokens})",
                 )
             plans.append(
                 StagePlan(

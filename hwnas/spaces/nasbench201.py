@@ -1,4 +1,5 @@
-"""The NAS-Bench-201 cell space: 6 edges x 5 ops (15625 cells) and its macro network.
+"""The NAS-Bench-201 cell space: 6 edges x 5 ops (15625 cells); its macro network is built
+in `hwnas.spaces.nasbench201_net` (torch), imported when one is built or counted.
 
 Choices are the edges `"j<-i"` of the 4-node cell. `enumerate()` yields the cells in the
 official `arch_idx` order (all cells in op order, then `random.seed(88); random.shuffle`, as

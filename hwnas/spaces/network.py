@@ -2,7 +2,8 @@
 
 Every block is `x + mixer(norm(x))` then `x + mlp(norm(x))`, so any token mixer plugs in. The
 stem, the downsampling layers and the classifier stay fp32; each block runs at its own
-precision (see `hwnas.spaces.quant`).
+precision (see `hwnas.spaces.quant`). `block_cost` counts one block's cost, once per
+structure, for `MetaFormerSpace.cost`.
 """
 
 from __future__ import annotations
