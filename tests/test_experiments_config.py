@@ -259,6 +259,21 @@ def test_cli_rejects_hostile_file_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
 
 
+def test_the_guides_bad_experiment_prints_the_guides_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """docs/guide.md's `bad.yaml`, run as pasted, prints the error line the guide shows (the
+    guide showed an error no file of its own made, in pydantic's older words)."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
+    shown = guide.split("$ cat bad.yaml\n")[1].split("```")[0]
+    text, printed = shown.split("$ hwnas search bad.yaml\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text(text)
+    assert hwnas("search", "bad.yaml") == 1
+    assert capsys.readouterr().err == printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
 @pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
 def test_unwritable_run_dir_fails_at_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
