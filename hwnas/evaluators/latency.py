@@ -63,11 +63,11 @@ def _check_measurement(
 MEASURE_OWN = ("backend", "precision")
 
 
-#: the measurement settings' defaults: another value only makes sense when measuring
 #: what a measuring evaluation stores beside `latency_ms`: the round medians' coefficient of
 #: variation, and the machine's 1-minute load average per core as the measurement ended
 MEASURING_CONDITIONS = ("latency_variation", "load_per_core")
 
+#: the measurement settings' defaults: another value only makes sense when measuring
 MEASURE_DEFAULTS = {
     "backend": "onnxruntime-cpu",
     "precision": "mixed",
@@ -148,5 +148,12 @@ class LatencyEvaluator:
         return {
             "latency_ms": float(measurement.latency_ms),
             "latency_variation": float(measurement.variation),
-            "load_per_core": os.getloadavg()[0] / (os.cpu_count() or 1),
+            **_machine_load(),
         }
+
+
+def _machine_load() -> dict[str, float]:
+    """The 1-minute load average per core, where the OS keeps one (not on Windows)."""
+    if not hasattr(os, "getloadavg"):
+        return {}
+    return {"load_per_core": os.getloadavg()[0] / (os.cpu_count() or 1)}
