@@ -881,6 +881,15 @@ def test_a_table_and_networks_from_two_devices_are_not_mixed(space, profile_path
     assert load_predictor(saved).measured_on == learned.measured_on
 
 
+def test_the_advice_to_resume_a_built_in_spaces_profile_names_the_space(tmp_path):
+    """It named the built-in YAML inside the installed package as `--space`."""
+    out = tmp_path / "cut.csv"
+    built_in = get_space("conv1d")
+    build_profile(built_in, out, samples=0, limit=1, progress=False, **PROFILE_FAST)
+    with pytest.raises(ProfileError, match=f"`hwnas latency profile --space conv1d --out {out}`"):
+        read_profile(out).check_parts(built_in)
+
+
 def test_a_profile_is_not_resumed_on_another_device(space, tmp_path):
     first = tmp_path / "first.csv"
     build_profile(space, first, samples=0, limit=2, progress=False, **PROFILE_FAST)

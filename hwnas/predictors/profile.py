@@ -66,6 +66,7 @@ from hwnas.predictors.parts import Part, block_copies_problem, build_part, metaf
 from hwnas.spaces import Arch, SearchSpace, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.metaformer import MetaFormerSpace
+from hwnas.spaces.space import LIBRARY
 
 FORMAT_VERSION = 1
 MEASUREMENT_COLUMNS = [
@@ -258,8 +259,8 @@ class Profile:
         advice = []
         if len(missing) > len(failed):
             advice.append(  # the space may have grown since (another width): name it
-                f"`hwnas latency profile --space {getattr(space, 'source', space.name)} --out "
-                f"{self.path}` with the profile's other settings resumes it and measures them"
+                f"`hwnas latency profile --space {_space_option(space)} --out {self.path}` "
+                "with the profile's other settings resumes it and measures them"
             )
         if len(failed):
             first = failed.iloc[0]
@@ -294,6 +295,13 @@ class Profile:
     def _precisions(self, space: SearchSpace) -> list[str]:
         """The precisions profiled (those of the space where an older profile omits them)."""
         return self.meta.get("precisions") or space.precisions
+
+
+def _space_option(space: SearchSpace) -> str:
+    """The `--space` a user gives for `space`: a built-in space's name, else its file (the
+    resume advice named the built-in file inside the installed package)."""
+    source = getattr(space, "source", space.name)
+    return space.name if source == str(LIBRARY / f"{space.name}.yaml") else source
 
 
 def read_profile(path: str | Path) -> Profile:
