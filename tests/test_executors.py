@@ -362,6 +362,15 @@ def test_resources_the_machine_lacks_are_refused_instead_of_queued_forever(space
         RayExecutor(Scripted(space, {}), resources={"num_cpus": 100_000})
     with pytest.raises(ValueError, match="needs {'memory': 1000000000000000.0} but the Ray"):
         RayExecutor(Scripted(space, {}), resources={"memory": 1e15})  # a petabyte
+    # Ray's own names, or a dropped prefix, are custom resources no machine has
+    with pytest.raises(
+        ValueError, match=r"'cpus' is a custom Ray resource \(did you mean 'num_cpus'"
+    ):
+        RayExecutor(Scripted(space, {}), resources={"cpus": 1})
+    with pytest.raises(
+        ValueError, match=r"'GPU' is a custom Ray resource \(did you mean 'num_gpus'"
+    ):
+        RayExecutor(Scripted(space, {}), resources={"GPU": 1})
 
 
 def test_a_signal_pending_while_handlers_are_swapped_leaves_none_swapped(monkeypatch):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import _thread
 import atexit
 import contextlib
+import difflib
 import logging
 import numbers
 import os
@@ -310,7 +311,26 @@ def _unavailable(options: Mapping[str, Any]) -> str | None:
     if not short:
         return None
     have = {n: total.get(n, 0) for n in short}
-    return f"an evaluation needs {short} but the Ray cluster has {have}"
+    meant = "".join(_custom_meant(n) for n in short if n in options.get("resources", {}))
+    return f"an evaluation needs {short} but the Ray cluster has {have}{meant}"
+
+
+#: how a built-in resource may be misnamed (Ray's own names, a dropped prefix) -> the option
+_RESOURCE_NAMES = {
+    "num_cpus": "num_cpus",
+    "cpu": "num_cpus",
+    "num_gpus": "num_gpus",
+    "gpu": "num_gpus",
+    "memory": "memory",
+}
+
+
+def _custom_meant(name: str) -> str:
+    """For a custom resource named like a built-in one (`cpus`, `GPU`), which it may mean."""
+    close = difflib.get_close_matches(name.lower(), list(_RESOURCE_NAMES), n=1)
+    if not close:
+        return ""
+    return f"; {name!r} is a custom Ray resource (did you mean {_RESOURCE_NAMES[close[0]]!r}?)"
 
 
 def _number(value: object) -> bool:
