@@ -12,7 +12,6 @@ from __future__ import annotations
 import _thread
 import atexit
 import contextlib
-import difflib
 import logging
 import numbers
 import os
@@ -32,6 +31,7 @@ from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.failures import failed_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch
+from hwnas.spaces.errors import did_you_mean
 
 Result = tuple[Arch, Metrics]
 
@@ -327,10 +327,8 @@ _RESOURCE_NAMES = {
 
 def _custom_meant(name: str) -> str:
     """For a custom resource named like a built-in one (`cpus`, `GPU`), which it may mean."""
-    close = difflib.get_close_matches(name.lower(), list(_RESOURCE_NAMES), n=1)
-    if not close:
-        return ""
-    return f"; {name!r} is a custom Ray resource (did you mean {_RESOURCE_NAMES[close[0]]!r}?)"
+    meant = did_you_mean(name, _RESOURCE_NAMES)
+    return f"; {name!r} is a custom Ray resource{meant}" if meant else ""
 
 
 def _number(value: object) -> bool:

@@ -134,11 +134,12 @@ def metric_notes(
 ) -> list[str]:
     """What a reader of these metrics must know, as `metric: note` lines: which split
     `accuracy` is, where `latency_ms` came from and, when it was measured, at what load."""
-    notes = {
-        "accuracy": [accuracy_source(config)],
-        "latency_ms": [latency_source(config), measuring_load(trials)],
-    }
-    return [f"{m}: {n}" for m in notes if m in metrics for n in notes[m] if n]
+    notes = []
+    if "accuracy" in metrics:
+        notes.append(("accuracy", accuracy_source(config)))
+    if "latency_ms" in metrics:
+        notes += [("latency_ms", latency_source(config)), ("latency_ms", measuring_load(trials))]
+    return [f"{metric}: {note}" for metric, note in notes if note]
 
 
 def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any = None):

@@ -3,7 +3,7 @@ and the hint every unknown-name error of hwnas gives."""
 
 import difflib
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 
 class SpaceError(ValueError):
@@ -16,10 +16,12 @@ class SpaceError(ValueError):
         self.field = field
 
 
-def did_you_mean(word: str, choices: Sequence[str]) -> str:
+def did_you_mean(word: str, choices: Sequence[str] | Mapping[str, str]) -> str:
     """` (did you mean 'x'?)` for the choice closest to a misspelt `word` (case aside:
-    `CONV1D` is `conv1d` in capitals), or nothing."""
-    by_lower = {str(c).lower(): c for c in choices}
+    `CONV1D` is `conv1d` in capitals), or nothing. `choices` may map the ways a name is
+    written (other tools' names for it) to the name to suggest."""
+    pairs = choices.items() if isinstance(choices, Mapping) else ((c, c) for c in choices)
+    by_lower = {str(c).lower(): name for c, name in pairs}
     close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1)
     return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
