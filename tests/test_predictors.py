@@ -430,6 +430,19 @@ def test_a_limited_or_resumed_profile_says_so(space, tmp_path, capsys):
         build_profile(space, tmp_path / "folder.csv", **settings)
 
 
+def test_more_threads_than_cores_warns_at_the_callers_line(space, tmp_path):
+    """Threads beyond the cores compete and the latencies vary; the warning points at the
+    line that asked for them, and nothing is measured before it (limit 0)."""
+    cores = len(os.sched_getaffinity(0))
+    settings = dict(PROFILE_FAST, threads=cores + 1)
+    with pytest.warns(UserWarning, match=f"threads: {cores + 1} is more than the {cores} cores"):
+        build_profile(space, tmp_path / "p.csv", samples=0, limit=0, progress=False, **settings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_profile(space, tmp_path / "p.csv", samples=0, limit=0, progress=False, **settings)
+    assert [Path(w.filename).name for w in caught] == [Path(__file__).name]
+
+
 def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path):
     out, whole = tmp_path / "resumed.csv", tmp_path / "whole.csv"
     settings = dict(samples=3, precisions=["fp32"], progress=False, **PROFILE_FAST)

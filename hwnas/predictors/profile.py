@@ -751,20 +751,7 @@ def build_profile(
     docstring); `limit` stops after that many new rows (for a partial run); `retry_failed`
     measures again the rows of the profile that failed to measure. Returns the profile."""
     out = Path(out)
-    if out.suffix != ".csv":
-        raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
-    if out.is_dir():
-        raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
-    if samples < 0:
-        raise ProfileError(f"samples must be >= 0, got {samples}")
-    if archs_only and samples == 0:
-        raise ProfileError("an archs-only profile of 0 samples measures nothing; give samples")
-    if problem := block_copies_problem(block_copies):
-        raise ProfileError(problem)
-    if passes < 1:
-        raise ProfileError(f"passes must be >= 1, got {passes}")
-    if limit is not None and limit < 0:
-        raise ProfileError(f"limit must be >= 0 or None, got {limit}")
+    _check_arguments(out, samples, archs_only, block_copies, passes, limit)
     precisions = _check_precisions(space, precisions or space.precisions)
     settings = dict(  # of every measurement
         backend=backend,
@@ -775,34 +762,9 @@ def build_profile(
         rounds=rounds,
         clock=clock,
     )
-    try:  # before anything is written: a typo must not leave a profile that blocks a rerun
-        runtime = get_backend(backend)
-        runtime.check_available()
-        settings["clock"] = check_settings(space.input_shape, **settings)
-    except (ValueError, BackendError) as e:
-        raise ProfileError(str(e)) from None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if cores and threads > cores:
-        warnings.warn(
-            f"threads: {threads} is more than the {cores} cores this process may use: the "
-            "threads would compete for them and the latencies vary from run to run",
-            stacklevel=2,
-        )
-    for precision in precisions:  # not row by row: one failure marked a batch's every row
-        try:
-            runtime.check_precision(precision)
-        except BackendError as e:
-            raise ProfileError(f"{e}; give --precision with those it times") from None
-    reference = space_reference(space)
+    _check_runtime(space, settings, precisions)
     meta = {
-        "format_version": FORMAT_VERSION,
-        "space": space.name,
-        "space_version": space.version,
-        "space_source": reference["source"],  # absolute: read from anywhere
-        "space_digest": reference["digest"],
-        "space_definition": reference["definition"],  # the space without its YAML file
-        "input_shape": list(space.input_shape),
-        "num_classes": space.num_classes,
+        **_space_metadata(space),
         **settings,  # backend, batch_size, threads, warmup, runs, rounds, clock
         "precisions": list(precisions),
         "samples": samples,
@@ -818,10 +780,91 @@ def build_profile(
     left = _rows(_todo(jobs, passes, done, None)) - _rows(todo)
     if progress and done:
         tqdm.write(f"{out}: resuming, {len(done)} rows measured before", file=sys.stderr)
+    _measure_todo(space, out, todo, settings, block_copies, passes, progress)
+    if progress and left:
+        tqdm.write(
+            f"{out}: stopped by the limit with {left} rows left to measure; the same command "
+            "without it goes on",
+            file=sys.stderr,
+        )
+    return read_profile(out)
+
+
+def _check_arguments(
+    out: Path, samples: int, archs_only: bool, block_copies: int, passes: int, limit: int | None
+) -> None:
+    """Refuse a profile path or count that cannot work, before anything is measured."""
+    if out.suffix != ".csv":
+        raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
+    if out.is_dir():
+        raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
+    if samples < 0:
+        raise ProfileError(f"samples must be >= 0, got {samples}")
+    if archs_only and samples == 0:
+        raise ProfileError("an archs-only profile of 0 samples measures nothing; give samples")
+    if problem := block_copies_problem(block_copies):
+        raise ProfileError(problem)
+    if passes < 1:
+        raise ProfileError(f"passes must be >= 1, got {passes}")
+    if limit is not None and limit < 0:
+        raise ProfileError(f"limit must be >= 0 or None, got {limit}")
+
+
+def _check_runtime(space: SearchSpace, settings: dict, precisions: Sequence[str]) -> None:
+    """Check the backend, the measuring settings (`settings["clock"]` becomes the clock
+    `auto` resolves to) and that the backend times every precision, before anything is
+    written: a typo must not leave a profile that blocks a rerun. Warns when more threads
+    are asked than this process has cores."""
+    try:
+        runtime = get_backend(settings["backend"])
+        runtime.check_available()
+        settings["clock"] = check_settings(space.input_shape, **settings)
+    except (ValueError, BackendError) as e:
+        raise ProfileError(str(e)) from None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if cores and settings["threads"] > cores:
+        warnings.warn(
+            f"threads: {settings['threads']} is more than the {cores} cores this process may "
+            "use: the threads would compete for them and the latencies vary from run to run",
+            stacklevel=3,
+        )
+    for precision in precisions:  # not row by row: one failure marked a batch's every row
+        try:
+            runtime.check_precision(precision)
+        except BackendError as e:
+            raise ProfileError(f"{e}; give --precision with those it times") from None
+
+
+def _space_metadata(space: SearchSpace) -> dict:
+    """What a profile records of the space it measured, so it can be read (and the space
+    rebuilt) without the space's file."""
+    reference = space_reference(space)
+    return {
+        "format_version": FORMAT_VERSION,
+        "space": space.name,
+        "space_version": space.version,
+        "space_source": reference["source"],  # absolute: read from anywhere
+        "space_digest": reference["digest"],
+        "space_definition": reference["definition"],  # the space without its YAML file
+        "input_shape": list(space.input_shape),
+        "num_classes": space.num_classes,
+    }
+
+
+def _measure_todo(
+    space: SearchSpace,
+    out: Path,
+    todo: list[tuple[int, _Job, list[str]]],
+    settings: dict,
+    block_copies: int,
+    passes: int,
+    progress: bool,
+) -> None:
+    """Measure the planned rows, appending each to the profile as it is measured."""
     writer = _Appender(out)
     bar = tqdm(
         total=_rows(todo),
-        desc=f"profile {space.name} on {backend}",
+        desc=f"profile {space.name} on {settings['backend']}",
         unit="row",
         disable=not progress,
     )
@@ -834,13 +877,6 @@ def build_profile(
     finally:  # an interrupted run ends its progress line and keeps every row written
         bar.close()
         writer.close()
-    if progress and left:
-        tqdm.write(
-            f"{out}: stopped by the limit with {left} rows left to measure; the same command "
-            "without it goes on",
-            file=sys.stderr,
-        )
-    return read_profile(out)
 
 
 def _rows(todo: list[tuple[int, _Job, list[str]]]) -> int:
