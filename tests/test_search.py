@@ -617,3 +617,14 @@ def test_the_guides_own_loop_example_runs(executor, monkeypatch, tmp_path):
     code = code.replace("with LocalExecutor(", f"with {executor}(")
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "guide.md", "exec"), {"LastFirstExecutor": LastFirstExecutor})
+
+
+def test_a_result_at_its_bound_meets_the_constraint(space):
+    """Constraints mean `metric <= bound`: a result exactly at its bound is feasible (with
+    `<` it was left out of best() and the front, and no test noticed)."""
+    searcher = make("random", space, constraints=[("latency_ms", 4.0)])
+    at, over = searcher.ask(2)
+    searcher.tell(at, Metrics({"accuracy": 50.0, "latency_ms": 4.0}))
+    searcher.tell(over, Metrics({"accuracy": 90.0, "latency_ms": 4.001}))
+    assert searcher.best().arch == at
+    assert [t.arch for t in searcher.pareto_front()] == [at]
