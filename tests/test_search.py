@@ -628,3 +628,14 @@ def test_a_result_at_its_bound_meets_the_constraint(space):
     searcher.tell(over, Metrics({"accuracy": 90.0, "latency_ms": 4.001}))
     assert searcher.best().arch == at
     assert [t.arch for t in searcher.pareto_front()] == [at]
+
+
+def test_the_pareto_front_is_the_non_dominated_trials_in_ask_order(space):
+    """Checked only for feasibility before: the dominated trials passed for a front."""
+    objectives = [("accuracy", "max"), ("latency_ms", "min")]
+    searcher = make("random", space, objectives)
+    archs = searcher.ask(5)
+    values = [(70.0, 2.0), (80.0, 3.0), (75.0, 3.5), (90.0, 5.0), (70.0, 2.0)]
+    for arch, (accuracy, latency) in zip(archs, values, strict=True):
+        searcher.tell(arch, Metrics({"accuracy": accuracy, "latency_ms": latency}))
+    assert [t.arch for t in searcher.pareto_front()] == [archs[0], archs[1], archs[3], archs[4]]
