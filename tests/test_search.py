@@ -639,3 +639,12 @@ def test_the_pareto_front_is_the_non_dominated_trials_in_ask_order(space):
     for arch, (accuracy, latency) in zip(archs, values, strict=True):
         searcher.tell(arch, Metrics({"accuracy": accuracy, "latency_ms": latency}))
     assert [t.arch for t in searcher.pareto_front()] == [archs[0], archs[1], archs[3], archs[4]]
+
+
+@pytest.mark.parametrize("name", BLACK_BOX)
+def test_the_seed_decides_the_proposals(name, space):
+    """The same seed proposes the same; another seed, other architectures (a searcher that
+    ignored its seed made every seed of a benchmark one run)."""
+    first = [a.key for a in make(name, space, seed=0).ask(5)]
+    assert [a.key for a in make(name, space, seed=0).ask(5)] == first
+    assert [a.key for a in make(name, space, seed=1).ask(5)] != first
