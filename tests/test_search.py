@@ -648,3 +648,20 @@ def test_the_seed_decides_the_proposals(name, space):
     first = [a.key for a in make(name, space, seed=0).ask(5)]
     assert [a.key for a in make(name, space, seed=0).ask(5)] == first
     assert [a.key for a in make(name, space, seed=1).ask(5)] != first
+
+
+def test_nsga2_restore_keeps_the_constraint_values(space, evaluator):
+    """The restore test has no constraints: a restored study without the trials' constraint
+    values chose other parents than the live one."""
+    objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    constraints = [("hw_fpga_latency_ms", 3.0)]
+    searcher = make("nsga2", space, objectives, constraints, seed=1, population_size=6)
+    run(searcher, evaluator, 30, batch=3)
+    restored = make("nsga2", space, objectives, constraints, seed=1, population_size=6)
+    restored.restore((t.arch, t.metrics) for t in searcher.trials)
+    for _ in range(3):
+        expected, got = searcher.ask(3), restored.ask(3)
+        assert [a.key for a in got] == [a.key for a in expected]
+        for arch in expected:
+            searcher.tell(arch, evaluator.evaluate(arch))
+            restored.tell(arch, evaluator.evaluate(arch))
