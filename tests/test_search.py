@@ -665,3 +665,11 @@ def test_nsga2_restore_keeps_the_constraint_values(space, evaluator):
         for arch in expected:
             searcher.tell(arch, evaluator.evaluate(arch))
             restored.tell(arch, evaluator.evaluate(arch))
+
+
+def test_evolution_population_is_the_youngest_successful_trials(space, evaluator):
+    """Aging evolution: the oldest trials leave the population (failed ones never join)."""
+    searcher = make("evolution", space, population_size=4)
+    for i, arch in enumerate(searcher.ask(10)):
+        searcher.tell(arch, Metrics.failed("boom") if i == 8 else evaluator.evaluate(arch))
+    assert [t.index for t in searcher.population()] == [5, 6, 7, 9]
