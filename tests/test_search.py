@@ -673,3 +673,12 @@ def test_evolution_population_is_the_youngest_successful_trials(space, evaluator
     for i, arch in enumerate(searcher.ask(10)):
         searcher.tell(arch, Metrics.failed("boom") if i == 8 else evaluator.evaluate(arch))
     assert [t.index for t in searcher.population()] == [5, 6, 7, 9]
+
+
+def test_greedy_hypervolume_spreads_one_batch_along_the_front():
+    """Each pick joins the front: the point next to the first pick adds nothing after it."""
+    from hwnas.search.predictor import greedy_hypervolume
+
+    points = np.array([[0.0, 1.0], [0.01, 1.0], [1.0, 0.5]])
+    picks = greedy_hypervolume(points, np.ones(3), np.empty((0, 2)), 2, np.array([2.0, 2.0]))
+    assert picks == [0, 2]
