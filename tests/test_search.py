@@ -682,3 +682,9 @@ def test_greedy_hypervolume_spreads_one_batch_along_the_front():
     points = np.array([[0.0, 1.0], [0.01, 1.0], [1.0, 0.5]])
     picks = greedy_hypervolume(points, np.ones(3), np.empty((0, 2)), 2, np.array([2.0, 2.0]))
     assert picks == [0, 2]
+
+
+def test_hypervolume_of_two_objectives_in_a_box_that_is_no_square():
+    """The tests' references were all squares: a sweep reading the wrong bound passed."""
+    points = np.array([[1.0, 1.0], [2.0, 0.5]])
+    assert hypervolume(points, np.array([3.0, 2.0])) == pytest.approx(2.0 + 0.5)
