@@ -394,3 +394,18 @@ def test_choice_values_cover_every_choice_of_every_arch(space, samples):
     for arch in samples[:300]:
         for name, value in arch.items():
             assert value in values[name], name
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_crossover_children_take_each_choice_from_either_parent(name):
+    """A child always of the first parent, or with its width, passed the crossover test
+    (every value from a parent, crossover(a, a) == a)."""
+    space = get_space(name)
+    rng = np.random.default_rng(0)
+    a, b = space.sample(rng), space.sample(rng)
+    while sum(a.get(k) != b.get(k) for k in a) < 4:
+        b = space.sample(rng)
+    children = [space.crossover(a, b, seed) for seed in range(40)]
+    for k in set(a) & set(b):
+        values = {c.get(k) for c in children}
+        assert values >= {a[k], b[k]} or any(k not in c for c in children), k
