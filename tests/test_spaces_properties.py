@@ -409,3 +409,21 @@ def test_crossover_children_take_each_choice_from_either_parent(name):
     for k in set(a) & set(b):
         values = {c.get(k) for c in children}
         assert values >= {a[k], b[k]} or any(k not in c for c in children), k
+
+
+def test_crossover_mixes_the_blocks_of_one_stage():
+    """Blocks are inherited one by one, not as the whole stage of the parent giving the depth."""
+    space = get_space("conv1d")
+    rng = np.random.default_rng(1)
+
+    def blocks(arch):
+        fields = ("mixer", "kernel", "expansion", "precision")
+        return [{f: arch.get(f"s0.b{j}.{f}") for f in fields} for j in range(arch["s0.depth"])]
+
+    while True:
+        a, b = space.sample(rng), space.sample(rng)
+        pa, pb = blocks(a), blocks(b)
+        if a["s0.depth"] == b["s0.depth"] >= 2 and all(x != y for x, y in zip(pa, pb)):
+            break
+    children = [space.crossover(a, b, seed) for seed in range(40)]
+    assert any(blocks(c)[:2] in ([pa[0], pb[1]], [pb[0], pa[1]]) for c in children)
