@@ -427,3 +427,16 @@ def test_crossover_mixes_the_blocks_of_one_stage():
             break
     children = [space.crossover(a, b, seed) for seed in range(40)]
     assert any(blocks(c)[:2] in ([pa[0], pb[1]], [pb[0], pa[1]]) for c in children)
+
+
+def test_an_arch_of_another_version_of_the_space_is_refused():
+    for name in ("conv1d", "nasbench201"):
+        space = get_space(name)
+        other = Arch(space.name, space.version + 1, space.sample(0))
+        with pytest.raises(SpaceError, match=f"v{space.version + 1}, not"):
+            space.validate(other)
+
+
+def test_an_arch_record_with_a_bool_version_is_refused():
+    with pytest.raises(ValueError, match="version must be an integer, not True"):
+        Arch.from_dict({"space": "s", "version": True, "choices": {"a": 1}})
