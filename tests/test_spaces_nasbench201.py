@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from hwnas.spaces import Arch, SpaceError, get_space
-from hwnas.spaces.nasbench201 import EDGES, without_dead_ops
+from hwnas.spaces.nasbench201 import EDGES, OPS, without_dead_ops
 
 BENCHDATA = Path(
     os.environ.get(
@@ -238,3 +238,10 @@ def test_a_cell_and_its_twin_without_dead_ops_compute_the_same(space, pruned):
         assert not small.load_state_dict(full.state_dict(), strict=False).missing_keys
         assert torch.allclose(small(x), full(x), atol=1e-5), (dict(arch), dict(twin))
         assert pruned.cost(twin).params <= space.cost(arch).params
+
+
+def test_samples_draw_every_op_on_every_edge(space):
+    """An off-by-one that never drew the last op (avg_pool_3x3) passed every test."""
+    rng = np.random.default_rng(0)
+    samples = [space.sample(rng) for _ in range(300)]
+    assert all({s[e] for s in samples} == set(OPS) for e in EDGES)
