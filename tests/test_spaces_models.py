@@ -361,3 +361,15 @@ def test_an_arch_not_in_canonical_form_is_told_what_each_field_should_be():
     with pytest.raises(SpaceError, match=r"s0\.b0\.expansion: 2, canonical 2\.0\)"):
         space.validate(loose)
     assert space.arch(dict(loose)) == arch.replace(**{"s0.b0.expansion": 2.0})
+
+
+def test_a_packed_weight_rounds_up_to_whole_bytes_and_activations_count_in_and_out():
+    """Three 4-bit weights take 2 bytes, not 1; a layer reads its input and writes its output."""
+    from hwnas.spaces.cost import weight_bytes
+    from hwnas.spaces.counting import count_cost
+    from hwnas.spaces.quant import QLinear
+
+    assert weight_bytes(3, "w4a8") == 2
+    model = torch.nn.Sequential(QLinear(3, 1, bias=False, precision="w4a8"))
+    cost = count_cost(model, (3,))
+    assert (cost.size_bytes, cost.macs, cost.activations) == (2, 3, 3 + 1)
