@@ -202,12 +202,19 @@ def _cost_archs(space):
 
 @pytest.mark.parametrize("name", [*METAFORMER_SPACES, "nasbench201"])
 def test_params_and_macs_match_the_built_model(name):
+    """The cost added up from the space's parts is the cost counted on the whole model, every
+    field (a sum that dropped the activations passed a params and MACs check), and counting
+    leaves a training model training."""
+    from hwnas.spaces.counting import count_cost
+
     space = get_space(name)
     checked = 0
     for arch in _cost_archs(space):
         cost = space.cost(arch)
         model = space.build(arch)
         assert cost.params == sum(p.numel() for p in model.parameters())
+        assert cost == count_cost(model, space.input_shape), arch.to_json()
+        assert all(m.training for m in model.modules())
         if any(v == "fft" for v in arch.values()):
             continue  # the flop counter has no formula for FFTs; the analytic count skips them
         assert cost.macs == _flop_counter_macs(model, space.input_shape), arch.to_json()
