@@ -11,7 +11,7 @@ import pytest
 from hwnas.evaluators.executors import LocalExecutor
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir
-from hwnas.search import NAMES, get_searcher, hypervolume, pareto_mask
+from hwnas.search import NAMES, dominates, get_searcher, hypervolume, pareto_mask
 from hwnas.spaces import get_space
 
 DATA = benchdata_dir(must_exist=False)
@@ -391,6 +391,9 @@ def test_pareto_helpers():
     assert pareto_mask(points).tolist() == [True, True, False, True, True]
     assert hypervolume(points, np.array([6.0, 6.0])) == pytest.approx(5 + 12 + 1)
     assert hypervolume(np.array([[7.0, 1.0]]), np.array([6.0, 6.0])) == 0.0
+    assert dominates(np.array([1.0, 2.0]), np.array([1.0, 3.0]))
+    assert not dominates(np.array([1.0, 2.0]), np.array([1.0, 2.0]))  # equal: neither
+    assert not dominates(np.array([1.0, 3.0]), np.array([2.0, 2.0]))  # a trade-off
 
 
 @pytest.mark.parametrize("objectives", [1, 2, 3])
@@ -688,3 +691,25 @@ def test_hypervolume_of_two_objectives_in_a_box_that_is_no_square():
     """The tests' references were all squares: a sweep reading the wrong bound passed."""
     points = np.array([[1.0, 1.0], [2.0, 0.5]])
     assert hypervolume(points, np.array([3.0, 2.0])) == pytest.approx(2.0 + 0.5)
+
+
+def test_evolution_tournaments_draw_from_the_whole_population(space, evaluator):
+    """Tournaments of 2 out of 10: the children come from many members (a mutant whose
+    contenders were always the first two members survived the evolution tests)."""
+    searcher = make("evolution", space, population_size=10, tournament_size=2)
+    run(searcher, evaluator, 10)
+    members = [t.arch for t in searcher.population()]
+    parents = set()
+    for _ in range(30):
+        (child,) = searcher.ask(1)  # not told: the population stays the same
+        parents |= {i for i, m in enumerate(members) if sum(child[k] != m[k] for k in m) == 1}
+    assert len(parents) > 2, parents
+
+
+def test_sample_unseen_skips_what_it_is_told_to_exclude(space):
+    """`exclude` holds the batch being built (not yet seen): ignored, a searcher could
+    propose one architecture twice in a batch."""
+    searcher = make("random", space)
+    first = space.sample(np.random.default_rng(0))
+    assert searcher.sample_unseen(np.random.default_rng(0)) == first
+    assert searcher.sample_unseen(np.random.default_rng(0), {first.key}) != first

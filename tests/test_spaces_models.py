@@ -380,3 +380,11 @@ def test_a_packed_weight_rounds_up_to_whole_bytes_and_activations_count_in_and_o
     model = torch.nn.Sequential(QLinear(3, 1, bias=False, precision="w4a8"))
     cost = count_cost(model, (3,))
     assert (cost.size_bytes, cost.macs, cost.activations) == (2, 3, 3 + 1)
+
+
+def test_an_mlp_width_rounds_to_the_nearest_channel():
+    """Not truncated: 5 channels at expansion 1.5 are 7.5, so 8 (a mutant using int gave 7,
+    and other hidden widths and costs, unnoticed)."""
+    from hwnas.spaces.blocks import mlp_width
+
+    assert [mlp_width(5, 1.5), mlp_width(10, 0.25), mlp_width(1, 0.1)] == [8, 2, 1]

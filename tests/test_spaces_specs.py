@@ -223,6 +223,17 @@ def test_a_one_wide_kernel_is_one_option_at_any_dilation(tmp_path):
     assert conv == {(1, 1), (3, 1), (3, 2)}  # (1, 2) is the same network as (1, 1)
 
 
+def test_a_kernel_exactly_as_wide_as_the_feature_map_is_an_option(tmp_path):
+    """Wider than the map is refused; as wide is not (a mutant dropping it survived)."""
+    data = copy.deepcopy(GOOD)
+    data["input"]["length"] = 12
+    data["block"]["mixers"] = {"conv": {"kernels": [1, 3], "dilations": [1, 2]}}
+    data["stages"][1]["stride"] = 4  # the second stage's map: 12 / 4 = 3
+    space = get_space(_write(tmp_path, "edge", data))
+    assert [p.spatial for p in space.plans] == [(12,), (3,)]
+    assert {(o.kernel, o.dilation) for o in space.plans[1].options} == {(1, 1), (3, 1)}
+
+
 def test_inceptions_fixed_three_wide_branch_must_fit_the_feature_map(tmp_path):
     """Only the listed kernel was held to the feature map: on a 2-long map `inception k1`
     was an option whose built 3-wide branch sees mostly padding (a review's fuzzing)."""
