@@ -713,3 +713,21 @@ def test_sample_unseen_skips_what_it_is_told_to_exclude(space):
     first = space.sample(np.random.default_rng(0))
     assert searcher.sample_unseen(np.random.default_rng(0)) == first
     assert searcher.sample_unseen(np.random.default_rng(0), {first.key}) != first
+
+
+def test_a_reference_bounds_a_maximised_objective_from_below(space):
+    """Accuracy >= 85 in the box: its bound is signed like the accuracy it compares with (a
+    mutant dropping the sign put every point outside the box, unnoticed)."""
+    from hwnas.search.predictor import GaussianCopula
+
+    objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
+    reference = {"accuracy": 85.0, "hw_fpga_latency_ms": 5.0}
+    searcher = get_searcher("predictor", space, objectives, reference=reference)
+    accuracy = GaussianCopula(np.array([80.0, 90, 95]))
+    latency = GaussianCopula(np.array([1.0, 3, 9]))
+    ref = searcher._reference_losses([accuracy, latency])
+    inside, too_poor, too_slow = [
+        np.array([-accuracy(a), latency(t)]) for a, t in [(90.0, 3.0), (80.0, 3.0), (90.0, 9.0)]
+    ]
+    assert np.all(inside < ref)
+    assert too_poor[0] > ref[0] and too_slow[1] > ref[1]

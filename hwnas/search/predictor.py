@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -409,15 +409,17 @@ class PredictorSearcher(Searcher):
             order = np.lexsort((np.arange(len(pool)), -score * feasible))
             return [pool[i] for i in order[:n]]
         optimistic = loss_mean - self.beta * loss_std
-        ref = None
-        if self.reference:
-            ref = np.array(
-                [
-                    signs[i] * scales[i](self.reference[o.metric])
-                    for i, o in enumerate(self.objectives)
-                ]
-            )
+        ref = self._reference_losses(scales)
         return [pool[i] for i in greedy_hypervolume(optimistic, feasible, observed, n, ref)]
+
+    def _reference_losses(self, scales: list[Callable[[Any], Any]]) -> np.ndarray | None:
+        """The `reference` bounds on the scale the objectives are compared on (each
+        objective's scale, signed so that all are minimised), or None without them."""
+        if not self.reference:
+            return None
+        return np.array(
+            [o.sign * scale(self.reference[o.metric]) for o, scale in zip(self.objectives, scales)]
+        )
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, observed: np.ndarray) -> np.ndarray:
