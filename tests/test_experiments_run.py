@@ -446,6 +446,26 @@ def _wait_for_another_driver(store: RunStore) -> None:
         time.sleep(0.05)
 
 
+def test_a_driver_joining_later_never_takes_the_first_drivers_stream(tmp_path: Path) -> None:
+    """Streams follow the order the drivers started, not their random ids: the first driver
+    keeps stream 0 (a lone run's proposals) when a second one, whose id sorts first, joins."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 4))
+    space = make_space(config)
+    check_run_dir(run_dir)
+    first = RunStore(config, run_dir, space)
+    first.check_same_experiment()
+    first.driver = "f" * 12
+    first.heartbeat()
+    assert first.stream() == 0
+    second = RunStore(config, run_dir, space, existing=True)
+    second.driver = "0" * 12  # sorts before the first driver's id
+    second.heartbeat()
+    assert (first.stream(), second.stream()) == (0, 1)
+    first.heartbeat(stopped=True)  # the first stops: the second proposes as a lone run
+    assert second.stream() == 0
+
+
 def test_claims_a_live_peer_gives_back_are_evaluated(tmp_path: Path) -> None:
     """Driver B holds the claims A's searcher asks for; B evaluates some and gives the rest
     back (it was stopped): A evaluates those, rather than leaving them asked forever."""

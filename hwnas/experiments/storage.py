@@ -649,6 +649,7 @@ class RunStore:
             raise ExperimentError(f"{where}: no study {config.name!r} ({gone})") from None
         self.study_id = self.study._study_id
         self.driver = uuid.uuid4().hex[:12]
+        self.started = time.time()  # orders the drivers' streams (`stream`)
         self.grace_s = grace_of(config)
         self._distributions = {
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
@@ -764,7 +765,8 @@ class RunStore:
     # -- liveness --------------------------------------------------------------------------
     def heartbeat(self, stopped: bool = False) -> None:
         beat = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
-        self.study.set_user_attr(f"hwnas_driver:{self.driver}", {**beat, "stopped": stopped})
+        beat |= {"started": self.started, "stopped": stopped}  # started: orders the streams
+        self.study.set_user_attr(f"hwnas_driver:{self.driver}", beat)
 
     @contextmanager
     def beating(self) -> Iterator[None]:
@@ -791,12 +793,21 @@ class RunStore:
             self.heartbeat(stopped=True)
 
     def stream(self) -> int:
-        """This driver's place among the drivers alive (0 when alone): its searcher's
-        proposal stream, so drivers sharing a run propose different candidates."""
+        """This driver's place among the drivers alive, in the order they started (0 when
+        alone): its searcher's proposal stream, so drivers sharing a run propose different
+        candidates. By start, not by the random driver id: a driver joining later never
+        takes stream 0 from one already running, which goes on proposing what a lone run
+        would (a beat of a driver older than `started` sorts first)."""
         prefix = "hwnas_driver:"
-        drivers = {n.removeprefix(prefix) for n in self.study.user_attrs if n.startswith(prefix)}
-        alive = (drivers - self._dead_drivers()) | {self.driver}
-        return sorted(alive).index(self.driver)
+        beats = {
+            name.removeprefix(prefix): beat
+            for name, beat in self.study.user_attrs.items()
+            if name.startswith(prefix)
+        }
+        dead = self._dead_drivers()
+        alive = {d: beat.get("started", 0.0) for d, beat in beats.items() if d not in dead}
+        alive[self.driver] = self.started
+        return sorted(alive, key=lambda d: (alive[d], d)).index(self.driver)
 
     def _dead_drivers(self) -> set[str]:
         return dead_drivers(self.study, self.grace_s) - {self.driver}
