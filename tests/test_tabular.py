@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hwnas.evaluators import CompositeEvaluator, Dataset
@@ -135,6 +136,16 @@ def test_a_composite_refuses_two_parts_reporting_one_metric_differently(space, e
         "TrainEvaluator and TabularEvaluator both report ['accuracy', 'test_accuracy', "
         "'train_time_s']"
     )
+
+
+def test_a_table_with_a_cell_missing_or_repeated_is_refused(tmp_path):
+    """Rows are looked up by position: a table with a gap would give every later cell the
+    numbers of the cell after it, and one with a repeat those of the cell before."""
+    for name, cells in (("gap", range(1, 15625)), ("repeat", [0, *range(15624)])):
+        path = tmp_path / f"{name}.csv"
+        pd.DataFrame({"arch_idx": cells, "cifar10_test_200ep": 90.0}).to_csv(path, index=False)
+        with pytest.raises(ValueError, match="arch_idx must cover 0..15624 exactly once"):
+            load_nb201(path, latency=False)
 
 
 def test_benchdata_dir_from_environment(monkeypatch, tmp_path):
