@@ -38,7 +38,7 @@ from hwnas.predictors import (
     read_profile,
 )
 from hwnas.predictors.evaluation import fit_from_profile
-from hwnas.predictors.measure import measure_latencies
+from hwnas.predictors.measure import measure_latencies, summarize
 from hwnas.predictors.onnx_export import export_onnx, node_scopes
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.predictors.parts import build_part, metaformer_parts
@@ -79,6 +79,33 @@ def test_measurement_has_median_spread_and_fingerprint():
     fp = m.fingerprint
     assert fp["threads"] == 1 and fp["batch_size"] == 1 and fp["precision"] == "fp32"
     assert fp["cpu"] and fp["cores"] >= 1 and fp["onnxruntime_version"] != "absent"
+
+
+def test_the_summary_of_known_times_is_their_median_spread_and_outliers():
+    # two rounds of five runs; sorted: 10 50 51 52 53 54 55 56 57 100, so the quartiles are
+    # 51.25, 53.5 and 55.75 (linear), the IQR 4.5 and the Tukey fences 44.5 and 62.5
+    times = np.array([[50.0, 51.0, 52.0, 53.0, 10.0], [54.0, 55.0, 56.0, 57.0, 100.0]])
+    s = summarize(times)
+    assert (s["median_ms"], s["iqr_ms"], s["min_ms"]) == (53.5, 4.5, 10.0)
+    assert s["mean_ms"] == pytest.approx(53.8)
+    assert s["round_medians_ms"] == (51.0, 56.0)  # a round's median, not its mean (43.2, 64.4)
+    assert s["variation"] == pytest.approx(2.5 / 53.5)  # std / mean of the round medians
+    assert s["outliers"] == 2  # 10 below the lower fence, 100 above the upper one
+
+
+class _CountedLinear(nn.Linear):
+    calls = 0  # on the class: the backend times a copy of the model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        type(self).calls += 1
+        return super().forward(x)
+
+
+def test_a_measurement_warms_up_then_times_rounds_of_runs():
+    m = measure_latency(_CountedLinear(8, 8), (8,), backend="torch-cpu", warmup=4, runs=5, rounds=3)
+    assert _CountedLinear.calls == 1 + 4 + 3 * 5  # a check that it runs, warm-up, timed runs
+    assert len(m.round_medians_ms) == 3 and (m.warmup, m.runs, m.rounds) == (4, 5, 3)
+    assert m.latency_ms == min(m.round_medians_ms)
 
 
 @pytest.mark.parametrize(
