@@ -25,6 +25,7 @@ from hwnas.evaluators import (
     load_dataset,
 )
 from hwnas.evaluators.datasets import _disk_cached
+from hwnas.evaluators.failures import scored_with_costs
 from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
 from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator
 from hwnas.search import get_searcher
@@ -683,6 +684,42 @@ def test_two_parts_reporting_one_metric_differently_fail_the_candidate(space):
     m = CompositeEvaluator(parts).evaluate(space.sample(0), budget=0.1)
     assert not m.ok and m.reason.startswith("TrainEvaluator and TrainEvaluator both report [")
     assert "'loss'" in m.reason and "'params'" not in m.reason  # equal costs agree
+
+
+class _Fixed:
+    def __init__(self, space, values):
+        self.space, self.values = space, values
+
+    def evaluate(self, arch, budget=None):
+        return Metrics(self.values)
+
+
+def test_two_parts_reporting_one_nan_metric_agree(space):
+    parts = [_Fixed(space, {"zc_x": math.nan}), _Fixed(space, {"zc_x": math.nan, "y": 1.0})]
+    m = CompositeEvaluator(parts).evaluate(space.sample(0))
+    assert m.ok and math.isnan(m["zc_x"]) and m["y"] == 1.0
+
+
+def test_an_evaluation_on_its_own_threads_gives_the_callers_back(space):
+    """An evaluator's `threads` hold for its evaluation only: a notebook that evaluates one
+    candidate must not be left on one torch thread afterwards, even when scoring fails."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        seen = []
+
+        def score(_costs):
+            seen.append(torch.get_num_threads())
+            if len(seen) == 2:
+                raise RuntimeError("boom")
+            return {}
+
+        assert scored_with_costs(space, space.sample(0), score, threads=1).ok
+        assert torch.get_num_threads() == 3
+        assert not scored_with_costs(space, space.sample(0), score, threads=1).ok
+        assert seen == [1, 1] and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_a_metric_that_is_not_a_number_is_named():
