@@ -436,6 +436,26 @@ def test_training_on_digits_reaches_a_sensible_accuracy(space, trainer):
     assert math.isfinite(m["loss"]) and m["train_time_s"] > 0
 
 
+def test_each_accuracy_is_scored_on_its_own_split(space):
+    """Two classes and one set of inputs: the validation labels are the training labels
+    flipped and the test labels are the training labels, so whatever the model predicts,
+    validation and test accuracy add up to 100. With an odd number of samples, scoring a
+    split other than its own (the training split as validation, say) adds up to another sum."""
+    two = get_space(space.source, num_classes=2)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(51, 1, 8, 8)).astype(np.float32)
+    y = np.arange(51) % 2
+    data = Dataset("flipped", x, y, x, 1 - y, x, y, num_classes=2)
+    evaluator = TrainEvaluator(two, data, steps=4, batch_size=17)
+    m = evaluator.evaluate(two.sample(0))
+    assert m.ok, m.reason
+    assert m["accuracy"] + m["test_accuracy"] == pytest.approx(100.0)
+    assert m["accuracy"] == m["val_accuracy"] and m["accuracy"] != 50.0
+    assert (m["steps"], m["epochs"]) == (4, pytest.approx(4 / 3))  # 3 batches an epoch
+    budget = evaluator.evaluate(two.sample(0), budget=2 / 3)  # epochs, not steps
+    assert (budget["steps"], budget["epochs"]) == (2, pytest.approx(2 / 3))
+
+
 def test_same_seed_gives_the_same_metrics(space, trainer):
     arch = space.sample(1)
     first, second = trainer.evaluate(arch, budget=0.5), trainer.evaluate(arch, budget=0.5)
