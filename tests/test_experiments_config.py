@@ -183,6 +183,34 @@ HOSTILE = {
         VALID + "storage: {heartbeat_s: 2, grace_s: 0.1}\n",
         "grace_s (0.1) must be at least twice heartbeat_s (2.0)",
     ),
+    "grace between one and two heartbeats": (
+        VALID + "storage: {heartbeat_s: 2, grace_s: 3}\n",
+        "grace_s (3.0) must be at least twice heartbeat_s (2.0)",
+    ),
+    "journal and url": (
+        VALID + "storage: {journal: study.log, url: 'sqlite:////tmp/shared.db'}\n",
+        "give either journal or url, not both",
+    ),
+    "an objective named twice": (  # the front of one metric both maximised and minimised
+        VALID.replace(
+            "  - {metric: accuracy, direction: max}\n",
+            "  - {metric: accuracy, direction: max}\n  - {metric: accuracy, direction: min}\n",
+        ),
+        "objectives repeat a metric: ['accuracy', 'accuracy']",
+    ),
+    "a cluster address without ray": (
+        VALID + "executor: {address: 'ray://head:10001'}\n",
+        "executor.address needs executor.kind: ray",
+    ),
+    "latency predictor and profile": (
+        VALID.replace("searcher: random", "searcher: predictor")
+        + "latency: {predictor: p.json, profile: p.csv}\n",
+        "give exactly one of predictor or profile",
+    ),
+    "latency with neither predictor nor profile": (
+        VALID.replace("searcher: random", "searcher: predictor") + "latency: {}\n",
+        "give exactly one of predictor or profile",
+    ),
     "benchmark nothing uses": (
         VALID.replace("evaluator: tabular", "evaluator: latency") + "benchmark: nofile.csv\n",
         "benchmark is set but nothing uses it",
