@@ -451,6 +451,7 @@ def test_each_accuracy_is_scored_on_its_own_split(space):
     assert m.ok, m.reason
     assert m["accuracy"] + m["test_accuracy"] == pytest.approx(100.0)
     assert m["accuracy"] == m["val_accuracy"] and m["accuracy"] != 50.0
+    assert 0 < m["val_loss"] < 5  # a mean over the samples (about ln 2), not their sum
     assert (m["steps"], m["epochs"]) == (4, pytest.approx(4 / 3))  # 3 batches an epoch
     budget = evaluator.evaluate(two.sample(0), budget=2 / 3)  # epochs, not steps
     assert (budget["steps"], budget["epochs"]) == (2, pytest.approx(2 / 3))
