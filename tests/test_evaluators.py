@@ -86,6 +86,12 @@ def test_builtin_datasets_have_their_shapes_and_deterministic_splits():
     assert load_dataset("uea:BasicMotions").input_shape == (6, 100)
 
 
+def test_each_split_fraction_sizes_its_own_split():
+    data = load_dataset("digits", val_fraction=0.1, test_fraction=0.3)
+    # 1797 samples: ceil(0.3 * 1797) = 540 for test, then ceil(0.1 * 1257) = 126 for validation
+    assert [len(data.split(s)[1]) for s in ("train", "val", "test")] == [1131, 126, 540]
+
+
 def test_unknown_dataset_names_the_choices():
     with pytest.raises(DatasetError, match="unknown dataset 'cifar10'.*mnist1d"):
         load_dataset("cifar10")
