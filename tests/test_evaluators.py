@@ -161,6 +161,11 @@ def test_npz_dataset_with_validation_split_loads(tmp_path):
     data = load_dataset(path)
     assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (30, 10, 12)
     assert data.check_fits(get_space("conv1d", num_classes=3)) is data
+    halves = {"x_val": arrays["val"], "y_val": np.arange(10) % 3}
+    for name, array in halves.items():  # not a KeyError deep in the loader
+        half = _npz_dataset(tmp_path / f"{name}.npz", **{name: array})
+        with pytest.raises(DatasetError, match="x_val and y_val must be given together"):
+            load_dataset(half)
 
 
 def test_a_shape_mismatch_suggests_a_fix_that_works():
