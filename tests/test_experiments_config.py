@@ -46,6 +46,11 @@ def test_defaults_and_short_forms() -> None:
     assert config.space.name == "nasbench201" and config.evaluator.names == ["tabular"]
     assert config.executor.kind == "local" and config.storage.journal is None
     assert config.objective_pairs == [("accuracy", "max")]
+    two = parse_experiment(
+        VALID + "constraints: [{metric: params, max: 1.0e+6}, {metric: macs, max: 2.0e+8}]\n"
+    )
+    assert two.constraint_pairs == [("params", 1e6), ("macs", 2e8)]  # each one holds
+    assert two.needed_metrics == ["accuracy", "params", "macs"]
 
 
 HOSTILE = {
