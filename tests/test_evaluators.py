@@ -341,6 +341,9 @@ def test_empty_and_too_small_splits_are_named(tmp_path):
         load_dataset(tiny, val_fraction=0.6)
     with pytest.raises(DatasetError, match="val_fraction=0"):
         load_dataset("digits", val_fraction=0)
+    short = _npz_dataset(tmp_path / "short.npz", y_test=np.arange(4) % 3)  # 5 inputs
+    with pytest.raises(DatasetError, match="x_test has 5 samples but y_test has 4"):
+        load_dataset(short)
 
 
 def test_splits_are_stratified(tmp_path):
