@@ -123,6 +123,12 @@ def test_measurement_refuses_nonsense(settings, field):
         measure_latency(nn.Linear(4, 4), (4,), **settings)
 
 
+def test_an_input_shape_with_an_empty_axis_is_refused():
+    for shape in ((0,), (4, 0), ()):  # no input the model could be timed on
+        with pytest.raises(MeasurementError, match="input_shape must be positive sizes"):
+            measure_latency(nn.Linear(4, 4), shape)
+
+
 def test_unknown_precision_and_backend_are_refused():
     with pytest.raises(MeasurementError, match="int4"):
         measure_latency(nn.Linear(4, 4), (4,), precision="int4")
