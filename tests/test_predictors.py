@@ -123,6 +123,12 @@ def test_measurement_refuses_nonsense(settings, field):
         measure_latency(nn.Linear(4, 4), (4,), **settings)
 
 
+def test_the_auto_clock_times_several_threads_by_the_wall():
+    # the CPU time of one thread would leave out the work of the others
+    m = measure_latency(nn.Linear(4, 4), (4,), backend="torch-cpu", threads=2, **FAST)
+    assert (m.clock, m.threads) == ("wall", 2)
+
+
 def test_an_input_shape_with_an_empty_axis_is_refused():
     for shape in ((0,), (4, 0), ()):  # no input the model could be timed on
         with pytest.raises(MeasurementError, match="input_shape must be positive sizes"):
