@@ -616,6 +616,12 @@ def test_lut_needs_a_metaformer_space():
         LUTPredictor(get_space("nasbench201"), {})
 
 
+def test_a_table_latency_that_is_not_positive_is_refused(space):
+    for bad in (0.0, -0.2):  # a part that would make its networks faster than the rest
+        with pytest.raises(PredictorError, match=f"stem\\|fp32 is {bad}, not a positive latency"):
+            LUTPredictor(space, {"head|fp32": 0.1, "stem|fp32": bad})
+
+
 # -- fit / save / load --------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["lut", "learned"])
 def test_fit_save_load_predict_is_identical(space, profile_path, tmp_path, kind):
