@@ -578,6 +578,20 @@ def test_lut_sum_equals_sum_of_its_parts(space, profile_path):
     assert lut.block_latency(0, width, block) == pytest.approx(expected, rel=1e-12)
 
 
+def test_the_base_latency_is_the_stem_downsample_and_head_of_its_widths(space, profile_path):
+    """Widths 8 then 16 on a 1x16 input: the stage-1 downsample takes 8 channels at length 16
+    to 16, and the head takes 16 channels at length 8; each part's call overhead is taken off
+    and the network's one call added back."""
+    table = read_profile(profile_path).ok.set_index("row_id")["latency_ms"]
+    stem, downsample, head = (
+        table[f"{p}|fp32"] for p in ("stem", "downsample|s1|8->16", "head|w16")
+    )
+    overheads = table["overhead|8x16|fp32"] + table["overhead|16x8|fp32"]
+    expected = stem + downsample + head - overheads
+    lut = LUTPredictor.from_profile(profile_path, space)
+    assert lut.base_latency([8, 16]) == pytest.approx(expected, rel=1e-12)
+
+
 def test_a_part_missing_from_the_table_gets_the_advice_that_fixes_it(space, tmp_path):
     """A precision never profiled used to get "profile the space again into this profile",
     which measures nothing: a profile resumes only with the precisions it began with."""
