@@ -104,6 +104,10 @@ def test_run_then_results(tmp_path: Path) -> None:
             feasible["hw_fpga_latency_ms"] < p["hw_fpga_latency_ms"]
         )
         assert not (better & strictly).any()
+    assert list(front["accuracy"]) == sorted(front["accuracy"], reverse=True)  # best first
+    losses = results.losses(feasible, results.objectives)  # -accuracy, latency
+    lo, hi = losses.min(axis=0), losses.max(axis=0)
+    np.testing.assert_allclose(results.reference_point(), hi + 0.1 * (hi - lo))  # past the worst
 
     ref = [-50.0, 5.0]  # losses: -accuracy, latency
     pts = front.sort_values("hw_fpga_latency_ms")[["accuracy", "hw_fpga_latency_ms"]].to_numpy()
@@ -132,6 +136,9 @@ def test_run_then_results(tmp_path: Path) -> None:
 
     progress = results.progress()
     assert len(progress) == 24 and np.all(np.diff(progress["hypervolume"]) >= -1e-9)
+    last = progress.iloc[-1]  # the best so far, in the objectives' own units
+    assert last["best_accuracy"] == feasible["accuracy"].max()
+    assert last["best_hw_fpga_latency_ms"] == feasible["hw_fpga_latency_ms"].min()
     figures = results.figures()
     assert {"pareto_2d", "progress_evaluations", "progress_time", "choices", "parallel"} <= set(
         figures
