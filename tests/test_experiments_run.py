@@ -158,6 +158,27 @@ def test_run_then_results(tmp_path: Path) -> None:
     assert len(optuna_study.best_trials) >= 1  # a plain Optuna study: dashboard and plots work
 
 
+def test_a_value_at_a_constraints_bound_is_feasible(tmp_path: Path) -> None:
+    """A constraint is `metric <= max`: a candidate exactly at the bound meets it. The random
+    searcher proposes the same candidates whatever the bound, so a second run can set its
+    bound to a latency the first one met."""
+
+    def random_search(run_dir: Path, bound: float) -> None:
+        text = nb201_experiment(run_dir, 8).replace("max: 4.0", f"max: {bound!r}")
+        text = text.replace("{name: nsga2, settings: {population_size: 8}}", "random")
+        run_experiment(parse_experiment(text), progress=False)
+
+    random_search(tmp_path / "first", 4.0)
+    latencies = sorted(load(tmp_path / "first").trials["hw_fpga_latency_ms"])
+    bound = latencies[len(latencies) // 2]
+    random_search(tmp_path / "second", bound)
+    df = load(tmp_path / "second").trials
+    assert sorted(df["hw_fpga_latency_ms"]) == latencies
+    at_bound = df["hw_fpga_latency_ms"] == bound
+    assert at_bound.any() and df.loc[at_bound, "feasible"].all()
+    assert list(df["feasible"]) == list(df["hw_fpga_latency_ms"] <= bound)
+
+
 def test_progress_measures_only_the_front_as_it_changes(tmp_path: Path, monkeypatch) -> None:
     """`progress` gives the hypervolume only the front, once per change: recomputing it
     from every evaluation so far after each one was quadratic (minutes at 50 000)."""
