@@ -156,6 +156,10 @@ def test_run_then_results(tmp_path: Path) -> None:
 
     optuna_study = optuna.load_study(study_name="nb", storage=results.study._storage)
     assert len(optuna_study.best_trials) >= 1  # a plain Optuna study: dashboard and plots work
+    best = {t.user_attrs[KEY] for t in optuna_study.best_trials}  # Optuna's constrained front
+    assert best and best <= set(feasible["key"])
+    for t in optuna_study.trials:  # as Optuna's samplers and dashboard read feasibility
+        assert t.system_attrs["constraints"] == [t.user_attrs["hw_fpga_latency_ms"] - 4.0]
 
 
 def test_a_value_at_a_constraints_bound_is_feasible(tmp_path: Path) -> None:
