@@ -234,6 +234,18 @@ def test_a_kernel_exactly_as_wide_as_the_feature_map_is_an_option(tmp_path):
     assert {(o.kernel, o.dilation) for o in space.plans[1].options} == {(1, 1), (3, 1)}
 
 
+def test_a_dilated_kernel_reaching_exactly_across_the_feature_map_is_an_option(tmp_path):
+    """A 3-wide kernel at dilation 2 reaches 2 * (3 - 1) + 1 = 5 positions: it fits a 5-long
+    map, at dilation 3 (7) it does not (a mutant taking dilation * kernel, 6, dropped it)."""
+    data = copy.deepcopy(GOOD)
+    data["input"]["length"] = 20
+    data["block"]["mixers"] = {"conv": {"kernels": [3], "dilations": [1, 2, 3]}}
+    data["stages"][1]["stride"] = 4  # the second stage's map: 20 / 4 = 5
+    space = get_space(_write(tmp_path, "dilated", data))
+    assert [p.spatial for p in space.plans] == [(20,), (5,)]
+    assert {(o.kernel, o.dilation) for o in space.plans[1].options} == {(3, 1), (3, 2)}
+
+
 def test_inceptions_fixed_three_wide_branch_must_fit_the_feature_map(tmp_path):
     """Only the listed kernel was held to the feature map: on a 2-long map `inception k1`
     was an option whose built 3-wide branch sees mostly padding (a review's fuzzing)."""
