@@ -83,6 +83,14 @@ def test_get_searcher_errors(space):
     assert "differentiable" in NAMES
 
 
+@pytest.mark.parametrize("bound", [math.nan, math.inf, -math.inf])
+def test_a_constraint_bound_that_is_no_finite_number_is_refused(bound, space):
+    """Taken, a NaN bound met by nothing left every trial infeasible (best() None) and an
+    infinite one made every relative excess NaN (a mutant dropping the check survived)."""
+    with pytest.raises(ValueError, match=r"constraints\[1\] \(latency_ms\): bound must be fin"):
+        get_searcher("random", space, ACCURACY, [("accuracy", 99.0), ("latency_ms", bound)])
+
+
 def test_ask_takes_any_integer_and_refuses_the_rest(space):
     searcher = make("random", space)
     assert len(searcher.ask(np.int64(2))) == 2  # a count computed with numpy
