@@ -246,6 +246,16 @@ def test_a_dilated_kernel_reaching_exactly_across_the_feature_map_is_an_option(t
     assert {(o.kernel, o.dilation) for o in space.plans[1].options} == {(3, 1), (3, 2)}
 
 
+def test_a_spaces_precisions_come_in_the_documented_order_not_the_listed_one(tmp_path):
+    """`space.precisions` (the order a device profile measures them in) follows `PRECISIONS`,
+    fp32 before fp16: a mutant sorting them by name survived, every test space lacking fp16."""
+    data = copy.deepcopy(GOOD)
+    data["block"]["precisions"] = ["int8", "fp16", "fp32"]
+    space = get_space(_write(tmp_path, "fp16", data))
+    assert space.choice_values()["s0.b0.precision"] == ["int8", "fp16", "fp32"]
+    assert space.precisions == ["fp32", "fp16", "int8"]
+
+
 def test_inceptions_fixed_three_wide_branch_must_fit_the_feature_map(tmp_path):
     """Only the listed kernel was held to the feature map: on a 2-long map `inception k1`
     was an option whose built 3-wide branch sees mostly padding (a review's fuzzing)."""
