@@ -76,6 +76,7 @@ def test_encoding_is_edge_one_hot_then_paths(space):
         (CELL.replace("nor_conv_3x3~0", "conv_5x5~0", 1), "1<-0: 'conv_5x5' not in"),
         (CELL.replace("~2|", "~1|"), "not a NAS-Bench-201 cell string"),
         (CELL.replace("skip_connect~2|", "skip_connect~1|"), r"edge 3<-1 twice"),
+        (CELL + "+|", "not a NAS-Bench-201 cell string"),  # a fourth, empty node
     ],
 )
 def test_bad_cell_strings_are_space_errors(space, text, message):
