@@ -73,3 +73,30 @@ def test_nsga2_drops_discarded_duplicates_from_its_study_and_proposes_the_same(
     assert len(runs[0].trials) == 72
     # compacted: the 72 trials and at most one batch's discarded tries (4 x (100 + 1))
     assert largest[0] <= 72 + 4 * 101 < largest[10**9]
+
+
+@pytest.mark.parametrize("name", ["random", "evolution", "nsga2", "predictor"])
+def test_batches_across_each_phase_use_up_the_space_once_each(name, tmp_path):
+    """Asks of 25 in a space of 72: a batch draws uniform samples (the first generation, the
+    young population, the initial samples) and guided proposals after them, which must avoid
+    the samples of their own batch (mutants forgetting the batch, in NSGA-II's draws or the
+    predictor's candidate pool, proposed an architecture twice unnoticed)."""
+    data = yaml.safe_load((Path(__file__).parent / "data" / "exhaustible_space.yaml").read_text())
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump({**data, "stages": data["stages"][:1]}))
+    space = get_space(path)
+    settings = {
+        "evolution": {"population_size": 10},
+        "nsga2": {"population_size": 6},
+        "predictor": {"initial": 20, "candidates": 50},
+    }.get(name, {})
+    objectives = OBJECTIVES[:1] if name == "evolution" else OBJECTIVES
+    searcher = get_searcher(name, space, objectives, seed=0, **settings)
+    asked = searcher.ask(2)
+    for arch in asked:
+        searcher.tell(arch, cost(space, arch))
+    while batch := searcher.ask(25):
+        asked += batch
+        for arch in batch:
+            searcher.tell(arch, cost(space, arch))
+    assert len({a.key for a in asked}) == len(asked) == space.cardinality == 72
