@@ -739,3 +739,22 @@ def test_a_reference_bounds_a_maximised_objective_from_below(space):
     ]
     assert np.all(inside < ref)
     assert too_poor[0] > ref[0] and too_slow[1] > ref[1]
+
+
+def test_predictor_mutates_feasible_trials_before_better_infeasible_ones(space):
+    """Its parents are the best feasible trials (one objective), or the Pareto layers of the
+    feasible ones first (several): mutants ranking by the objectives first, or taking the
+    front of all trials, bred from the infeasible ones a constraint was set to exclude."""
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(5)]
+    # (accuracy, latency, params); params <= 1 is the constraint: the first two exceed it
+    results = [(95.0, 1.0, 2.0), (94.0, 1.5, 2.0), (80.0, 3.0, 0.5), (70.0, 4.0, 0.5)]
+    results.append((60.0, 2.0, 0.5))  # on the feasible front, beside the 80
+    two = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    for objectives, expected in [(ACCURACY, [2, 3]), (two, [2, 4])]:
+        searcher = make("predictor", space, objectives, [("params", 1.0)], parents=2)
+        for arch, (accuracy, latency, params) in zip(archs, results, strict=True):
+            metrics = {"accuracy": accuracy, "hw_fpga_latency_ms": latency, "params": params}
+            searcher.tell(arch, Metrics(metrics))
+        parents = searcher._parents(searcher.trials)
+        assert [t.index for t in parents] == expected, objectives
