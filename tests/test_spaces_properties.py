@@ -175,6 +175,34 @@ def test_keys_are_stable_across_processes():
         assert theirs[name] == [space.sample(seed).key for seed in range(100)]
 
 
+_FIRST_BAD_SCRIPT = """
+from hwnas.spaces import Arch, SpaceError, get_space
+space = get_space("conv1d")
+arch = space.sample(0)
+try:
+    space.validate(Arch(space.name, space.version, {**arch, "s0.width": 7, "s1.width": 9}))
+except SpaceError as e:
+    print(e)
+"""
+
+
+def test_of_several_bad_values_the_first_in_the_spaces_order_is_named_in_every_process():
+    """The values were checked in a set's order, which string hashing changes per process:
+    one run named s1.width, the next s0.width."""
+    said = {
+        subprocess.run(
+            [sys.executable, "-c", _FIRST_BAD_SCRIPT],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=True,
+            timeout=120,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert said == {"space 'conv1d': s0.width: 7 not in [16, 32]"}
+
+
 def test_key_is_the_documented_content_hash():
     arch = Arch("s", 2, {"b": 2.0, "a": 1, "c": "x"})
     payload = {"space": "s", "version": 2, "choices": {"a": 1, "b": 2.0, "c": "x"}}

@@ -417,9 +417,11 @@ class MetaFormerSpace(SearchSpace):
         self._check_space(arch)
         canon = self.canonical(arch)
         # a value the space lacks, named before the form; a choice the space lacks (a kernel
-        # where no mixer takes one) is named by the form
-        for name in set(arch) & set(self._choice_values):
-            self._check_in(name, arch[name], self._choice_values[name])
+        # where no mixer takes one) is named by the form. In the space's order: a set's order
+        # changes with the process's string hashing, and so did the value named first
+        for name, allowed in self._choice_values.items():
+            if name in arch:
+                self._check_in(name, arch[name], allowed)
         if canon.key != arch.key:
             differ = [
                 f"{k}: {arch.get(k, '(none)')!r}, canonical {canon.get(k, '(none)')!r}"
