@@ -433,7 +433,6 @@ class MetaFormerSpace(SearchSpace):
                 f"({'; '.join(differ)}); build it with space.arch(choices)"
             )
         for i, p in enumerate(self.plans):
-            self._check_in(f"s{i}.width", arch[f"s{i}.width"], p.widths)
             for j in range(int(arch[f"s{i}.depth"])):
                 self._validate_block(arch, i, j, p)
         return arch
@@ -443,9 +442,10 @@ class MetaFormerSpace(SearchSpace):
             raise SpaceError(f"space {self.name!r}: {name}: {value!r} not in {list(allowed)}")
 
     def _validate_block(self, arch: Arch, i: int, j: int, plan: StagePlan) -> None:
+        """The block's (mixer, kernel, dilation) is an option of its stage: each value alone
+        is one of the space's (checked by `validate`), but not every pair fits every map."""
         b = f"s{i}.b{j}"
         option = Option(arch[f"{b}.mixer"], arch.get(f"{b}.kernel"), arch.get(f"{b}.dilation"))
-        self._check_in(f"{b}.mixer", option.mixer, plan.mixers)
         if option not in plan.option_set:
             if option.kernel is not None:
                 rf = receptive_field(option.kernel, option.dilation or 1)
@@ -460,8 +460,6 @@ class MetaFormerSpace(SearchSpace):
                 f"space {self.name!r}: {b}: (kernel, dilation) = "
                 f"({option.kernel}, {option.dilation}) not allowed for {option.mixer}: {allowed}"
             )
-        self._check_in(f"{b}.expansion", arch[f"{b}.expansion"], plan.expansions)
-        self._check_in(f"{b}.precision", arch[f"{b}.precision"], plan.precisions)
 
     # -- structured view: stages of block configs --------------------------------------------
     def _stages(self, arch: Arch) -> list[tuple[int, list[BlockConfig]]]:
