@@ -797,7 +797,7 @@ class RunStore:
         alone): its searcher's proposal stream, so drivers sharing a run propose different
         candidates. By start, not by the random driver id: a driver joining later never
         takes stream 0 from one already running, which goes on proposing what a lone run
-        would (a beat of a driver older than `started` sorts first)."""
+        would (a beat written by an hwnas without `started` sorts first)."""
         prefix = "hwnas_driver:"
         beats = {
             name.removeprefix(prefix): beat
