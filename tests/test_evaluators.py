@@ -811,3 +811,12 @@ def test_every_evaluator_lists_the_metrics_it_returns(space):
         metrics = evaluator.evaluate(arch, budget=None)
         assert metrics.ok, metrics.reason
         assert sorted(metrics) == sorted(evaluator.metric_names), type(evaluator).__name__
+
+
+def test_metrics_are_equal_only_with_the_same_values_status_and_reason():
+    """Restored and stored results are compared with ==: two failures for other reasons
+    are not the same result (a mutant ignoring the reason survived)."""
+    assert Metrics({"accuracy": 90.0}) == Metrics({"accuracy": 90.0})
+    assert Metrics({"accuracy": float("nan")}) == Metrics({"accuracy": float("nan")})
+    assert Metrics.failed("timeout after 5 s") != Metrics.failed("diverged: loss is nan")
+    assert Metrics({"accuracy": 90.0}) != Metrics({"accuracy": 90.0}, status="failed")

@@ -18,6 +18,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.tabular import TabularEvaluator
 from hwnas.experiments import load, plots, run_experiment
 from hwnas.experiments import results as results_module
@@ -496,6 +497,27 @@ def test_a_driver_joining_later_never_takes_the_first_drivers_stream(tmp_path: P
     assert (first.stream(), second.stream()) == (0, 1)
     first.heartbeat(stopped=True)  # the first stops: the second proposes as a lone run
     assert second.stream() == 0
+
+
+def test_the_history_a_searcher_restores_from_keeps_failed_results(tmp_path: Path) -> None:
+    """A failed evaluation is restored as failed, not as pending (which a resumed searcher
+    would wait on, and a resumed run evaluate again); one not yet finished is pending."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 4))
+    space = make_space(config)
+    check_run_dir(run_dir)
+    store = RunStore(config, run_dir, space)
+    try:
+        store.check_same_experiment()
+        archs = [space.sample(i) for i in range(3)]
+        ok, failed, pending = (o.claim for o in store.claim(archs, limit=None))
+        good = store.finish(ok, Metrics({"accuracy": 90.0, "hw_fpga_latency_ms": 3.0}))
+        bad = store.finish(failed, Metrics.failed("diverged: loss is nan"))
+        assert good.ok and bad.reason == "diverged: loss is nan"
+        history = [(archs[0], good), (archs[1], bad), (archs[2], None)]
+        assert store.history() == history and pending.arch == archs[2]
+    finally:
+        store.close()
 
 
 def test_claims_a_live_peer_gives_back_are_evaluated(tmp_path: Path) -> None:
