@@ -102,6 +102,7 @@ class _CountedLinear(nn.Linear):
 
 
 def test_a_measurement_warms_up_then_times_rounds_of_runs():
+    _CountedLinear.calls = 0  # a rerun in the same process starts from 0 too
     m = measure_latency(_CountedLinear(8, 8), (8,), backend="torch-cpu", warmup=4, runs=5, rounds=3)
     assert _CountedLinear.calls == 1 + 4 + 3 * 5  # a check that it runs, warm-up, timed runs
     assert len(m.round_medians_ms) == 3 and (m.warmup, m.runs, m.rounds) == (4, 5, 3)
