@@ -47,6 +47,16 @@ def run(searcher, evaluator, budget, batch=1):
     return searcher
 
 
+def assert_proposes_alike(searcher, restored, evaluator, batch, rounds=3):
+    """`restored` asks what `searcher` asks, round after round, each told the same results."""
+    for _ in range(rounds):
+        expected, got = searcher.ask(batch), restored.ask(batch)
+        assert [a.key for a in got] == [a.key for a in expected]
+        for arch in expected:
+            searcher.tell(arch, evaluator.evaluate(arch))
+            restored.tell(arch, evaluator.evaluate(arch))
+
+
 def asynchronous_history(searcher, evaluator, rounds, rng):
     """Ask in batches while earlier candidates are in flight; tell in a shuffled order."""
     pending = []
@@ -186,12 +196,7 @@ def test_restore_continues_the_same_search(name, pruned, evaluator, pruned_evalu
     for arch in pending:  # evaluations in flight at the restore finish (a resumed run's reruns)
         searcher.tell(arch, evaluator.evaluate(arch))
         restored.tell(arch, evaluator.evaluate(arch))
-    for _ in range(3):
-        expected, got = searcher.ask(4), restored.ask(4)
-        assert [a.key for a in got] == [a.key for a in expected]
-        for arch in expected:
-            searcher.tell(arch, evaluator.evaluate(arch))
-            restored.tell(arch, evaluator.evaluate(arch))
+    assert_proposes_alike(searcher, restored, evaluator, batch=4)
 
 
 @pytest.mark.parametrize("name", BLACK_BOX)
@@ -670,12 +675,7 @@ def test_nsga2_restore_keeps_the_constraint_values(space, evaluator):
     run(searcher, evaluator, 30, batch=3)
     restored = make("nsga2", space, objectives, constraints, seed=1, population_size=6)
     restored.restore((t.arch, t.metrics) for t in searcher.trials)
-    for _ in range(3):
-        expected, got = searcher.ask(3), restored.ask(3)
-        assert [a.key for a in got] == [a.key for a in expected]
-        for arch in expected:
-            searcher.tell(arch, evaluator.evaluate(arch))
-            restored.tell(arch, evaluator.evaluate(arch))
+    assert_proposes_alike(searcher, restored, evaluator, batch=3)
 
 
 def test_evolution_population_is_the_youngest_successful_trials(space, evaluator):
