@@ -471,6 +471,19 @@ def test_each_accuracy_is_scored_on_its_own_split(space):
     assert (budget["steps"], budget["epochs"]) == (2, pytest.approx(2 / 3))
 
 
+def test_the_training_loss_is_that_of_the_last_epoch(space):
+    """Scored on the training split itself, the final weights' loss is close to the training
+    loss of the last epoch (the learning rate has decayed to nearly zero by then), and far
+    below the mean over all epochs, which the first epochs' high losses would pull up."""
+    d = load_dataset("digits")
+    on_train = Dataset(
+        "on_train", d.x_train, d.y_train, d.x_train, d.y_train, d.x_test, d.y_test, 10
+    )
+    m = TrainEvaluator(space, on_train, epochs=6).evaluate(space.sample(0))
+    assert m.ok, m.reason
+    assert m["loss"] == pytest.approx(m["val_loss"], rel=0.25)
+
+
 def test_same_seed_gives_the_same_metrics(space, trainer):
     arch = space.sample(1)
     first, second = trainer.evaluate(arch, budget=0.5), trainer.evaluate(arch, budget=0.5)
