@@ -29,6 +29,7 @@ from hwnas.experiments.run import _Loop
 from hwnas.experiments.storage import (
     KEY,
     STALE,
+    SURPLUS,
     RunStore,
     check_run_dir,
     outcome_of,
@@ -645,6 +646,24 @@ def test_ctrl_c_while_claiming_leaves_no_claim_running(
         store.claim(asked[4:], config.evaluations)
     outcomes = [outcome_of(t) for t in store.trials()]
     assert len(outcomes) == 6 and "running" not in outcomes
+
+
+def test_claims_past_the_evaluation_limit_lose(tmp_path: Path) -> None:
+    """The limit counts evaluations and live claims: at exactly `limit` of them, a further
+    claim loses (as when two drivers both ask for the last places), live or settled."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 3))
+    space = make_space(config)
+    check_run_dir(run_dir)
+    store = RunStore(config, run_dir, space)
+    asked = make_searcher(config, space).ask(7)
+    first = store.claim(asked[:5], config.evaluations)
+    assert [o.won for o in first] == [True, True, True, False, False]
+    assert {o.why for o in first[3:]} == {SURPLUS}
+    evaluator = TabularEvaluator(space, cost=False, latency=False)
+    for o in first[:3]:
+        store.finish(o.claim, evaluator.evaluate(o.claim.arch))
+    assert not any(o.won for o in store.claim(asked[5:], config.evaluations))
 
 
 def test_two_drivers_share_one_journal_without_duplicates(tmp_path: Path) -> None:
