@@ -484,6 +484,26 @@ def test_the_training_loss_is_that_of_the_last_epoch(space):
     assert m["loss"] == pytest.approx(m["val_loss"], rel=0.25)
 
 
+def test_scoring_passes_no_more_samples_at_once_than_training():
+    """A user lowers batch_size until training fits in memory; scoring 512 samples at once
+    then took a long-signal candidate from 1.6 to 9.6 GB (attention on long inputs: more)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 1, 16)).astype(np.float32)
+    y = np.arange(600) % 2
+    data = Dataset("many_val", x[:32], y[:32], x, y, x[:40], y[:40], num_classes=2)
+    space = get_space("conv1d", input_shape=(1, 16), num_classes=2)
+    batches = []  # the batch of every call of every module, training and scoring
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, inputs: batches.append(len(inputs[0]))
+    )
+    try:
+        m = TrainEvaluator(space, data, steps=1, batch_size=16).evaluate(space.sample(0))
+    finally:
+        hook.remove()
+    assert m.ok, m.reason
+    assert max(batches) == 16, sorted(set(batches))
+
+
 def test_same_seed_gives_the_same_metrics(space, trainer):
     arch = space.sample(1)
     first, second = trainer.evaluate(arch, budget=0.5), trainer.evaluate(arch, budget=0.5)
