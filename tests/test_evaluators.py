@@ -366,6 +366,9 @@ def test_labels_that_are_not_class_indices_are_refused(tmp_path):
     alone = _npz_dataset(tmp_path / "alone.npz", n_train=40, y_train=lonely)
     with pytest.raises(DatasetError, match=r"classes \[2\] have too few samples .* x_val/y_val"):
         load_dataset(alone)
+    names = _npz_dataset(tmp_path / "names.npz", y_train=np.array(["cat", "dog"] * 10))
+    with pytest.raises(DatasetError, match=r"y_train has dtype <U3, not numeric; number class"):
+        load_dataset(names)
     single = _npz_dataset(tmp_path / "single.npz", y_train=np.zeros(20), y_test=np.zeros(5))
     with pytest.raises(DatasetError, match="y_train holds one class only"):
         load_dataset(single)

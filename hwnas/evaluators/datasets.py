@@ -338,7 +338,12 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
     out = {}
     for field, a in arrays.items():
         if a.dtype.kind not in "biuf":
-            raise DatasetError(f"dataset {name!r}: {field} has dtype {a.dtype}, not numeric")
+            fix = "; number class names 0..C-1, e.g. np.unique(y, return_inverse=True)[1] over "
+            fix += "all splits' labels together"
+            raise DatasetError(
+                f"dataset {name!r}: {field} has dtype {a.dtype}, not numeric"
+                + fix * field.startswith("y_")
+            )
         if a.size == 0:
             raise DatasetError(f"dataset {name!r}: {field} has no samples")
         if field.startswith("x_"):
