@@ -530,6 +530,18 @@ def test_divergence_timeout_and_errors_are_failed_metrics(space):
         assert not m.ok and "budget must be a number of epochs > 0" in m.reason
 
 
+def test_running_out_of_memory_on_the_cpu_is_said_so(space):
+    """Attention on a long input asked the CPU allocator for 8 GB; the failure read
+    `RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0. ...`, not as out of memory
+    (as a GPU's does)."""
+
+    def allocate(_):
+        torch.empty(2**60, dtype=torch.uint8)  # beyond any machine's address space
+
+    m = scored_with_costs(space, space.sample(0), allocate)
+    assert not m.ok and m.reason.startswith("out of memory: "), m.reason
+
+
 def test_precise_bn_sets_the_statistics_of_the_final_weights():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv1d(2, 4, 3), nn.BatchNorm1d(4), nn.ReLU(), nn.BatchNorm1d(4))

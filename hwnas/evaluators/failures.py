@@ -35,10 +35,14 @@ def failure_reason(error: BaseException) -> str:
 
 
 def _torch_out_of_memory(error: BaseException) -> bool:
-    """Whether `error` is torch's out-of-memory error (only raised once torch is imported:
-    reading results never imports it)."""
+    """Whether `error` is one of torch's out-of-memory errors (only raised once torch is
+    imported: reading results never imports it)."""
     torch = sys.modules.get("torch")
-    return torch is not None and isinstance(error, torch.OutOfMemoryError)
+    if torch is None:
+        return False
+    # a GPU's is its own type; the CPU allocator's is a RuntimeError saying so
+    cpu = isinstance(error, RuntimeError) and "DefaultCPUAllocator: can't allocate" in str(error)
+    return cpu or isinstance(error, torch.OutOfMemoryError)
 
 
 def failed_metrics(space: SearchSpace, arch: Arch, reason: str) -> Metrics:
