@@ -211,6 +211,19 @@ def test_progress_measures_only_the_front_as_it_changes(tmp_path: Path, monkeypa
         assert volume == pytest.approx(hypervolume(seen, ref) if len(seen) else 0.0)
 
 
+def test_progress_counts_the_first_evaluation(tmp_path: Path) -> None:
+    """The first evaluation (all feasible here) is the best so far after one, and has a
+    hypervolume of its own: progress begins with it, not with nothing."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4).replace("max: 4.0", "max: 1000.0")
+    run_experiment(parse_experiment(text), progress=False)
+    results = load(run_dir)
+    first, progress = results.trials.iloc[0], results.progress()
+    assert progress.loc[0, "best_accuracy"] == first["accuracy"]
+    assert progress.loc[0, "best_hw_fpga_latency_ms"] == first["hw_fpga_latency_ms"]
+    assert progress.loc[0, "hypervolume"] > 0
+
+
 def test_each_stored_architecture_is_read_once(tmp_path: Path, monkeypatch) -> None:
     """The rows, a front's architectures, a report's hover texts and an export read the
     same stored architectures: each was parsed and hashed again every time (a report of
