@@ -80,6 +80,19 @@ def test_fit_predict_is_deterministic_and_survives_save_load(space, small, tmp_p
     assert np.array_equal(load_predictor(path).predict(archs), expected)
 
 
+def test_the_member_that_explains_the_device_gets_the_weight(space, small):
+    """Latency that is exactly a sum of per-op costs, with sources unrelated to it: the
+    additive model (its leave-one-out error near 0) carries the prediction."""
+    archs, sources, _ = small
+    convs = np.array([sum(op.startswith("nor_conv") for op in a.values()) for a in archs])
+    target = 3.0 + 2.0 * convs
+    rng = np.random.default_rng(0)
+    unrelated = pd.DataFrame(rng.uniform(1, 5, sources.shape), sources.index, sources.columns)
+    predictor = TransferPredictor(unrelated, space).fit(archs[:20], target[:20])
+    assert predictor.member_weights["additive"] > 0.9
+    np.testing.assert_allclose(predictor.predict(archs[20:]), target[20:], rtol=0.05)
+
+
 def test_get_predictor_builds_it_with_the_space(space, small):
     archs, sources, target = small
     predictor = get_predictor("transfer", space, sources=sources, weight_power=2.0)
