@@ -410,3 +410,16 @@ def test_2d_quantized_and_nb201_archs_rebuild_exactly() -> None:
             assert torch.equal(original.eval()(x), rebuilt.eval()(x))
         count = sum(p.numel() for p in original.parameters())
         assert sum(p.numel() for p in rebuilt.parameters()) == count
+
+
+def test_a_config_rebuilds_the_model_with_its_spaces_classes() -> None:
+    """A space built for 3 classes exports them: the rebuilt model has 3 logits, and the
+    weights of the searched one load into it."""
+    space = get_space("conv1d", num_classes=3)
+    arch = space.sample(0)
+    config = arch_config(space, arch)
+    assert config["space"]["classes"] == 3
+    rebuilt = hwnas.build(config)
+    rebuilt.load_state_dict(space.build(arch).state_dict())
+    with torch.no_grad():
+        assert rebuilt.eval()(torch.randn(2, *space.input_shape)).shape == (2, 3)
