@@ -762,6 +762,20 @@ def test_learned_rejects_foreign_hyperparameters_and_refits_older_files(
     np.testing.assert_allclose(load_predictor(path).predict(fresh), predictor.predict(fresh))
 
 
+def test_a_loaded_learned_predictor_keeps_the_hyperparameters_it_was_fitted_with(
+    space, profile_path, tmp_path
+):
+    """Loading refits: with the saved hyperparameters, not the defaults, so the loaded
+    predictor predicts what the saved one did."""
+    lut = LUTPredictor.from_profile(profile_path, space)
+    archs, y = read_profile(profile_path).arch_records(space)
+    saved = LearnedPredictor(space, lut, {"alpha": 10.0}).fit(archs, y)
+    loaded = load_predictor(saved.save(tmp_path / "learned.json"))
+    assert loaded.hyperparameters == saved.hyperparameters
+    fresh = [space.sample(s) for s in range(40, 45)]
+    np.testing.assert_allclose(loaded.predict(fresh), saved.predict(fresh))
+
+
 def test_learned_without_a_table_fits_on_costs_and_encoding(space, profile_path):
     archs, y = read_profile(profile_path).arch_records(space)
     predictor = get_predictor("learned", space).fit(archs, y)
