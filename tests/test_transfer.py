@@ -129,6 +129,8 @@ def test_bad_sources_and_settings_are_refused(space, small):
         TransferPredictor(broken)
     with pytest.raises(PredictorError, match="DataFrame"):
         TransferPredictor(sources.to_numpy())
+    with pytest.raises(PredictorError, match=r"columns \['flat'\] are constant"):
+        TransferPredictor(sources.assign(flat=3.0))  # not an SVD that did not converge
     with pytest.raises(PredictorError, match="sources_alpha"):
         TransferPredictor(sources, sources_alpha=-1)
     with pytest.raises(PredictorError, match="fallback: needs a space"):
