@@ -93,6 +93,18 @@ def test_the_member_that_explains_the_device_gets_the_weight(space, small):
     np.testing.assert_allclose(predictor.predict(archs[20:]), target[20:], rtol=0.05)
 
 
+def test_the_ridge_penalty_leaves_the_devices_overall_speed_alone(small):
+    """The penalty shrinks the sources' coefficients, not the intercept: fitted on a
+    device 10x slower than a source, its log predictions of the fitted networks are right
+    on average, and every prediction is within 15 %."""
+    archs, sources, _ = small
+    target = 10 * sources["cpu"].to_numpy()
+    predictor = TransferPredictor(sources).fit(archs[:12], target[:12])
+    fitted = np.log(predictor.predict(archs[:12]))
+    assert fitted.mean() == pytest.approx(np.log(target[:12]).mean())
+    np.testing.assert_allclose(predictor.predict(archs[12:]), target[12:], rtol=0.15)
+
+
 def test_get_predictor_builds_it_with_the_space(space, small):
     archs, sources, target = small
     predictor = get_predictor("transfer", space, sources=sources, weight_power=2.0)
