@@ -657,6 +657,16 @@ def test_latency_is_the_best_round_median(profile_path):
     np.testing.assert_allclose(rows["latency_ms"], best)
 
 
+def test_a_blocks_latency_is_per_copy_like_its_median(profile_path):
+    """Blocks are timed as chains of copies; a row's round medians, which give its latency,
+    are per block like its median. The best round median is never above the median of all
+    runs (with an odd number of runs, each round has most of its runs at or above its own
+    median); a chain's round medians (2 copies here) would be twice it."""
+    rows = read_profile(profile_path).ok
+    assert (rows["kind"] == "block").any()
+    assert (rows["latency_ms"] <= rows["median_ms"] * (1 + 1e-5)).all()  # 6 digits written
+
+
 def test_learned_calibrates_each_table_group_and_keeps_unseen_ones(space, profile_path):
     lut = LUTPredictor.from_profile(profile_path, space)
     pool = [space.sample(s) for s in range(150)]
