@@ -525,6 +525,9 @@ def test_more_passes_remeasure_every_model_and_keep_its_lowest_latency(space, tm
     lowest = rows.groupby(model)["latency_ms"].min()
     np.testing.assert_allclose(twice.ok["latency_ms"], lowest[twice.ok["row_id"]])
     assert (twice.ok["passes"] == 2).all() and twice.meta["passes"] == 2
+    archs, latencies = twice.arch_records(space)  # what a learned predictor is fitted on
+    assert archs == once.arch_records(space)[0]  # each network once, as in one pass
+    np.testing.assert_allclose(latencies, lowest[twice.ok["row_id"]])
     fewer = build_profile(space, out, **settings)  # fewer passes: nothing new, and the
     assert len(fewer.rows) == 6 and fewer.meta["passes"] == 2  # profile still says 2 passes
     with pytest.raises(ProfileError, match="passes"):
