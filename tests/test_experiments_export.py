@@ -19,7 +19,7 @@ import hwnas
 from hwnas.evaluators import load_dataset
 from hwnas.experiments import ExperimentError, export_run, load, run_experiment
 from hwnas.experiments.config import parse_experiment
-from hwnas.experiments.export import arch_config, read_config
+from hwnas.experiments.export import arch_config, export_onnx_checked, read_config
 from hwnas.spaces import get_space
 
 EXPERIMENT = """\
@@ -423,3 +423,16 @@ def test_a_config_rebuilds_the_model_with_its_spaces_classes() -> None:
     rebuilt.load_state_dict(space.build(arch).state_dict())
     with torch.no_grad():
         assert rebuilt.eval()(torch.randn(2, *space.input_shape)).shape == (2, 3)
+
+
+def test_an_fft_mixer_exports_to_onnx_and_runs_in_onnx_runtime(tmp_path: Path) -> None:
+    """FFT mixers take the dynamo exporter, which needs onnxscript (0.6 brings the API torch
+    2.13 calls), and their inverse real DFT needs onnxruntime 1.27 (older ones refuse the
+    node, or fail on the 2-D one); no other test exports an FFT model."""
+    space = get_space("conv2d")
+    choices = dict(space.sample(np.random.default_rng(0)))
+    for choice in choices:
+        kind = choice.rsplit(".", 1)[-1]
+        choices[choice] = {"precision": "int8", "mixer": "fft"}.get(kind, choices[choice])
+    model = space.build(space.arch(choices))
+    assert export_onnx_checked(model, space.input_shape, tmp_path / "fft.onnx") < 1e-4
