@@ -986,15 +986,6 @@ def test_a_table_and_networks_from_two_devices_are_not_mixed(space, profile_path
     assert load_predictor(saved).measured_on == learned.measured_on
 
 
-def test_fitting_from_a_profile_can_leave_out_its_last_networks(space, profile_path):
-    """`exclude_last` keeps the latest networks out of the fit (to score it on them): the
-    others, in measurement order, are what it is fitted on."""
-    archs, y = read_profile(profile_path).arch_records(space)
-    fitted, latencies = fit_from_profile(profile_path, "learned", exclude_last=3).train_data
-    assert [a.key for a in fitted] == [a.key for a in archs[:-3]]
-    assert latencies == pytest.approx(y[:-3])
-
-
 def test_the_advice_to_resume_a_built_in_spaces_profile_names_the_space(tmp_path):
     """It named the built-in YAML inside the installed package as `--space`."""
     out = tmp_path / "cut.csv"

@@ -26,15 +26,14 @@ def fit_from_profile(
     path: str | Path,
     kind: str = "lut",
     space: SearchSpace | None = None,
-    exclude_last: int = 0,
     parts: str | Path | None = None,
     **settings: Any,
 ) -> LatencyPredictor:
     """A `lut` or `learned` predictor from a profile (learned: fitted on its whole-network
-    rows, except the last `exclude_last`). The table (the lut, and the learned predictor's
-    table features) comes from the measured parts of `parts`, by default the same profile,
-    which must hold every part the space can produce (a saved predictor must price every
-    network); a learned predictor of an archs-only profile without `parts` has no table."""
+    rows). The table (the lut, and the learned predictor's table features) comes from the
+    measured parts of `parts`, by default the same profile, which must hold every part the
+    space can produce (a saved predictor must price every network); a learned predictor of an
+    archs-only profile without `parts` has no table."""
     profile = read_profile(path)
     space = space or profile.space()
     check_space(space, profile.space_reference(), f"{path}: the profile")
@@ -49,8 +48,6 @@ def fit_from_profile(
     if kind != "learned":
         raise PredictorError(f"fit from a profile supports kinds lut and learned, not {kind!r}")
     archs, y = profile.arch_records(space)
-    if exclude_last:
-        archs, y = archs[:-exclude_last], y[:-exclude_last]
     if len(archs) == 0:
         raise PredictorError(f"{path}: no whole-architecture rows left to fit on")
     # a profile with parts (not archs-only), or one given as `parts`, gives a table, which
