@@ -292,6 +292,33 @@ def _npz_dataset(path, n_train=20, n_test=5, shape=(1, 40), **extra):
     return _write_npz(path, **{**arrays, **extra})
 
 
+def test_loading_a_large_npz_needs_little_more_than_its_data(tmp_path, monkeypatch):
+    """Float64 work on the whole array (standardising, scaling) and arrays kept after they were
+    split used to make a load peak at over 5x the data's size: a 10 GB set needed 50 GB."""
+    import tracemalloc
+
+    from hwnas.evaluators import datasets
+
+    monkeypatch.setattr(datasets, "CHUNK_VALUES", 1 << 12, raising=False)  # as for 10 GB
+    rng = np.random.default_rng(0)
+    x, test = (rng.normal(3.0, 2.0, size=(n, 2, 512)).astype(np.float32) for n in (600, 60))
+    labels = {"y_train": np.arange(600) % 3, "y_test": np.arange(60) % 3}
+    path = _npz_dataset(tmp_path / "big.npz", x_train=x, x_test=test, **labels)
+    load_dataset(path)  # the first load imports what splitting needs
+    tracemalloc.start()
+    try:
+        data = load_dataset(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.6 * x.nbytes, peak / x.nbytes  # the split copies, then the scaled ones
+    assert np.allclose(data.x_train.mean(axis=(0, 2)), 0, atol=1e-5)  # by its own statistics
+    assert np.allclose(data.x_train.std(axis=(0, 2)), 1, atol=1e-5)
+    scaling = data.standardisation
+    mean, std = (np.reshape(v, (1, 2, 1)) for v in (scaling.mean, scaling.std))
+    assert np.allclose(data.x_test, (test - mean) / std, atol=1e-6)
+
+
 def test_unreadable_npz_files_are_named(tmp_path):
     npy = tmp_path / "array.npz"
     with open(npy, "wb") as f:

@@ -30,6 +30,7 @@ from hwnas.spaces.errors import did_you_mean
 from hwnas.spaces.spec import MAX_CHANNELS
 
 SPLITS = ("train", "val", "test")
+CHUNK_VALUES = 1 << 22  # values per chunk of samples worked in float64 (32 MiB)
 Arrays = dict[str, np.ndarray]
 
 
@@ -355,7 +356,7 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
                 )
             if not np.isfinite(a).all():
                 raise DatasetError(f"dataset {name!r}: {field} has NaN or infinite values")
-            out[field] = a.astype(np.float32)
+            out[field] = a.astype(np.float32, copy=False)  # a large float32 x: no copy
             if not np.isfinite(out[field]).all():
                 raise DatasetError(f"dataset {name!r}: {field} has values beyond float32's range")
         else:
@@ -412,13 +413,13 @@ def load_dataset(
     name = str(name)
     arrays = _checked(name, _raw(name))
     _check_labels(name, arrays)
-    x, y = arrays["x_train"], arrays["y_train"]
+    x, y = arrays.pop("x_train"), arrays.pop("y_train")  # freed once split
     if "x_test" in arrays:
-        x_test, y_test = arrays["x_test"], arrays["y_test"]
+        x_test, y_test = arrays.pop("x_test"), arrays.pop("y_test")
     else:
         x, y, x_test, y_test = _split_off(name, x, y, "test_fraction", test_fraction, seed)
     if "x_val" in arrays:
-        x_val, y_val = arrays["x_val"], arrays["y_val"]
+        x_val, y_val = arrays.pop("x_val"), arrays.pop("y_val")
     else:
         x, y, x_val, y_val = _split_off(name, x, y, "val_fraction", val_fraction, seed)
     for split, xs in (("val", x_val), ("test", x_test)):
@@ -434,8 +435,9 @@ def load_dataset(
             "(and x_test/y_test)"
         )
     scaling = _standardisation(x) if normalize else None
-    if scaling is not None:
-        x, x_val, x_test = (_scaled(a, scaling) for a in (x, x_val, x_test))
+    # new arrays either way: unscaled ones may be a cached built-in's own
+    change = (lambda a: _scaled(a, scaling)) if scaling is not None else np.copy
+    x, x_val, x_test = (change(a) for a in (x, x_val, x_test))
     return Dataset(
         name,
         *(np.ascontiguousarray(a, dtype=a.dtype) for a in (x, y, x_val, y_val, x_test, y_test)),
@@ -485,20 +487,35 @@ def _check_labels(name: str, arrays: Arrays) -> None:
         )
 
 
+def _sample_chunks(x: np.ndarray) -> list[slice]:
+    """Slices of `x`'s samples of about 4M values each: float64 work on a chunk at a time
+    keeps the memory a large dataset needs near its own size (float64 of the whole would
+    double it, and more than once)."""
+    step = max(1, CHUNK_VALUES // max(1, x[0].size))
+    return [slice(i, i + step) for i in range(0, len(x), step)]
+
+
 def _standardisation(x: np.ndarray) -> Standardisation:
     """Per-channel mean and standard deviation of `x`, computed in float64 (float32 overflows
     on large values); a constant channel keeps a std of 1, so it is only centred."""
-    axes = (0, *range(2, x.ndim))
-    mean = x.mean(axis=axes, dtype=np.float64)
-    std = x.std(axis=axes, dtype=np.float64)
+    axes, count = (0, *range(2, x.ndim)), x.size // x.shape[1]
+    chunks = _sample_chunks(x)
+    mean = sum(x[c].sum(axis=axes, dtype=np.float64) for c in chunks) / count
+    centred = mean.reshape(1, -1, *(1,) * (x.ndim - 2))
+    variance = sum(np.square(x[c] - centred).sum(axis=axes) for c in chunks) / count
+    std = np.sqrt(variance)
     std[std <= 1e-6 * np.abs(mean)] = 1.0  # 0, or float32 rounding of a constant
     return Standardisation(tuple(mean.tolist()), tuple(std.tolist()))
 
 
 def _scaled(x: np.ndarray, scaling: Standardisation) -> np.ndarray:
+    """`(x - mean) / std` per channel, worked in float64 and stored as float32."""
     shape = (1, -1) + (1,) * (x.ndim - 2)
     mean, std = (np.reshape(v, shape) for v in (scaling.mean, scaling.std))
-    return ((x - mean) / std).astype(np.float32)
+    out = np.empty(x.shape, np.float32)
+    for c in _sample_chunks(x):
+        out[c] = (x[c] - mean) / std
+    return out
 
 
 #: what evaluators and the differentiable searcher train on when no dataset is named (None)
