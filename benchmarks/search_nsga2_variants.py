@@ -188,13 +188,17 @@ def motpe(latency: str, seed: int, budget: int, batch: int = 10):
     )
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     evaluated, results = {}, []
+
+    def told(trial, metrics) -> None:
+        study.tell(trial, [metrics["accuracy"], metrics[latency]])
+
     while len(results) < budget:
         proposals = {}
         while len(proposals) < min(batch, budget - len(results)):
             trial = study.ask()
             arch = evaluator.space.suggest(trial)
             if arch.key in evaluated:
-                study.tell(trial, [evaluated[arch.key]["accuracy"], evaluated[arch.key][latency]])
+                told(trial, evaluated[arch.key])
             elif arch.key in proposals:
                 study.tell(trial, state=TrialState.FAIL)
             else:
@@ -202,8 +206,11 @@ def motpe(latency: str, seed: int, budget: int, batch: int = 10):
         for key, (trial, arch) in proposals.items():
             evaluated[key] = evaluator.evaluate(arch)
             results.append(evaluated[key])
-            study.tell(trial, [evaluated[key]["accuracy"], evaluated[key][latency]])
+            told(trial, evaluated[key])
     return results
+
+
+ALTERNATIVES = {"naive": naive_evolution, "motpe": motpe}  # searchers other than NSGA-II
 
 
 def ratios(latency: str, seed: int, variant: str) -> list[float]:
@@ -218,9 +225,6 @@ def ratios(latency: str, seed: int, variant: str) -> list[float]:
         )
     points = error_latency_points(results, latency)
     return [normalised_hv(points[:b]) / total for b in BUDGETS]
-
-
-ALTERNATIVES = {"naive": naive_evolution, "motpe": motpe}  # searchers other than NSGA-II
 
 
 def main() -> None:

@@ -299,7 +299,7 @@ def test_loading_a_large_npz_needs_little_more_than_its_data(tmp_path, monkeypat
 
     from hwnas.evaluators import datasets
 
-    monkeypatch.setattr(datasets, "CHUNK_VALUES", 1 << 12, raising=False)  # as for 10 GB
+    monkeypatch.setattr(datasets, "CHUNK_VALUES", 1 << 12)  # chunks as small as for 10 GB
     rng = np.random.default_rng(0)
     x, test = (rng.normal(3.0, 2.0, size=(n, 2, 512)).astype(np.float32) for n in (600, 60))
     labels = {"y_train": np.arange(600) % 3, "y_test": np.arange(60) % 3}
