@@ -761,6 +761,45 @@ def test_a_journal_cut_off_mid_record_is_refused_not_glued_to(tmp_path: Path) ->
     assert run_experiment(more, progress=False).evaluated == 6
 
 
+def test_a_journal_lock_left_by_a_killed_driver_is_broken_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver killed (SIGKILL, the OOM killer) while appending to its journal leaves the
+    journal's lock behind. With a relative run_dir the lock's link dangled: the resumed run
+    spun on it forever at 100% CPU instead of breaking it after the grace period."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(storage_module, "JOURNAL_LOCK_GRACE_S", 3)
+    run_dir = Path("run")  # relative, as in the examples
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 3)), progress=False)
+    killed_holding_the_lock = (  # the driver dies as it would release its first lock
+        "import os, sys\n"
+        "from optuna.storages.journal import JournalFileSymlinkLock\n"
+        "from hwnas.experiments import run_experiment\n"
+        "from hwnas.experiments.config import parse_experiment\n"
+        "JournalFileSymlinkLock.release = lambda self: os.kill(os.getpid(), 9)\n"
+        "run_experiment(parse_experiment(sys.stdin.read()), progress=False)\n"
+    )
+    more = nb201_experiment(run_dir, 5)
+    code = subprocess.run(
+        [sys.executable, "-c", killed_holding_the_lock], input=more, text=True, check=False
+    ).returncode
+    lock = run_dir / "study.log.lock"
+    assert code == -signal.SIGKILL and lock.is_symlink()
+    resumed: list = []
+    driver = threading.Thread(
+        target=lambda: resumed.append(run_experiment(parse_experiment(more), progress=False)),
+        daemon=True,
+    )
+    driver.start()
+    driver.join(timeout=120)  # a guard against the hang, not a measure of speed
+    try:
+        assert not driver.is_alive() and resumed[0].evaluated == 5
+    finally:
+        lock.unlink(missing_ok=True)  # lets a hung driver go on (and end) after a failure
+        driver.join()
+    assert len(set(evaluated_keys(run_dir))) == 5 and not lock.is_symlink()
+
+
 def test_a_journal_in_a_subfolder_is_made_and_one_that_is_a_folder_is_named(tmp_path: Path):
     """Were the OS's bare "No such file or directory" and "Is a directory"."""
     run_dir = tmp_path / "run"

@@ -56,6 +56,9 @@ from hwnas.spaces import Arch, SearchSpace
 MIN_FREE_BYTES = 64 * 2**20
 SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's lock
 STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creating too
+#: seconds after which a journal's lock whose file saw no write is taken for one a killed
+#: driver left behind, and broken (Optuna's default)
+JOURNAL_LOCK_GRACE_S = 30
 SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from
 SPACE_SNAPSHOT = "space.yaml"  # the space YAML it was started with (what its archs mean)
 DEFAULT_DATABASE = "study.db"  # the SQLite file of a run without `storage`
@@ -408,8 +411,12 @@ def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
         raise ExperimentError(f"storage.journal: {file} is a folder; name a file in it")
     if create:  # a journal in a subfolder of the run directory
         file.parent.mkdir(parents=True, exist_ok=True)
-    lock = JournalFileSymlinkLock(str(file))
-    backend = JournalFileBackend(str(file), lock_obj=lock)
+    # the lock is a link to the journal, by absolute path: a relative one (a relative run_dir)
+    # dangles, and Optuna, unable to see the age of the journal through it, then spins
+    # forever (all of a core) on the lock a driver killed while appending left behind
+    path = os.path.abspath(file)
+    lock = JournalFileSymlinkLock(path, grace_period=JOURNAL_LOCK_GRACE_S)
+    backend = JournalFileBackend(path, lock_obj=lock)
     if create:
         lock.acquire()
         try:
