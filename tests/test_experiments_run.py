@@ -800,6 +800,39 @@ def test_a_journal_lock_left_by_a_killed_driver_is_broken_on_resume(
     assert len(set(evaluated_keys(run_dir))) == 5 and not lock.is_symlink()
 
 
+def test_a_full_disk_under_a_journal_is_an_error_naming_it_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """A journal append that finds no room (here a file-size limit, as `ulimit -f` sets,
+    which Python reports as a write error) was the OS's bare "[Errno 27] File too large",
+    naming no file; the results stored before it are all kept."""
+    import resource
+
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 4)), progress=False)
+    before = set(evaluated_keys(run_dir))
+    exp = tmp_path / "more.yaml"
+    exp.write_text(nb201_experiment(run_dir, 400))
+    room = (run_dir / "study.log").stat().st_size + 20_000  # a few more evaluations' records
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
+
+    cli = "from hwnas.cli import main; main()"
+    driver = subprocess.run(
+        [sys.executable, "-c", cli, "search", str(exp), "--quiet"],
+        preexec_fn=limited,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    log = run_dir / "study.log"
+    assert driver.returncode == 1, driver.stderr
+    assert f"hwnas: error: {log}: [Errno 27] File too large; free some space" in driver.stderr
+    assert "Traceback" not in driver.stderr
+    assert before < set(evaluated_keys(run_dir))  # the ones stored before it, and more
+
+
 def test_a_journal_in_a_subfolder_is_made_and_one_that_is_a_folder_is_named(tmp_path: Path):
     """Were the OS's bare "No such file or directory" and "Is a directory"."""
     run_dir = tmp_path / "run"

@@ -16,6 +16,7 @@ are marked stale and their candidates evaluated again, once, by whoever claims t
 from __future__ import annotations
 
 import atexit
+import errno
 import hashlib
 import json
 import math
@@ -39,7 +40,8 @@ from typing import Any
 import optuna
 import yaml
 from optuna.distributions import CategoricalDistribution
-from optuna.exceptions import UpdateFinishedTrialError
+from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from hwnas.evaluators.datasets import load_dataset, npz_digest
@@ -348,7 +350,7 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
     neither), then `advice`, or, for a damaged SQLite file, that it needs a copy."""
     try:
         yield
-    except (optuna.exceptions.StorageInternalError, DamagedRecord) as e:
+    except (StorageInternalError, DamagedRecord) as e:
         cause = first_line(e)
         if isinstance(e, DamagedRecord):
             advice = (
@@ -357,8 +359,20 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
             )
         elif "malformed" in cause or "not a database" in cause:
             advice = "the file is damaged (hwnas cannot repair it): restore it from a copy"
+        elif "disk is full" in cause or _disk_full(e):
+            advice = "free some space, then run the search again (the stored results are kept)"
         message = f"{storage_name(config, run_dir)}: {cause}"
         raise ExperimentError(f"{message}; {advice}" if advice else message) from e
+
+
+#: the OS errors of a write that found no room: a full disk, a full quota, a file-size limit
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _disk_full(e: BaseException) -> bool:
+    """Whether `e` was caused by a write that found no room (`NO_ROOM`)."""
+    root = deepest_cause(e)
+    return isinstance(root, OSError) and root.errno in NO_ROOM
 
 
 class DamagedRecord(ValueError):
@@ -392,21 +406,21 @@ def stored_arch(trial: FrozenTrial) -> Arch:
 def first_line(e: BaseException) -> str:
     """The first line of the deepest cause of `e`: what the database said (Optuna wraps
     every SQLAlchemy error in one generic message, and SQLAlchemy appends the SQL)."""
+    e = deepest_cause(e)
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
+def deepest_cause(e: BaseException) -> BaseException:
+    """The exception at the end of `e`'s chain of causes (`raise ... from`)."""
     while e.__cause__ is not None:
         e = e.__cause__
-    return (str(e).splitlines() or [type(e).__name__])[0]
+    return e
 
 
 def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
     """A journal file storage; a driver (`create`) first checks, under the journal's lock,
     that the file does not end in a cut-off record: Optuna skips one when reading, but the
     next record appended would be glued to it, and the whole journal become unreadable."""
-    from optuna.storages.journal import (
-        JournalFileBackend,
-        JournalFileSymlinkLock,
-        JournalStorage,
-    )
-
     if file.is_dir():
         raise ExperimentError(f"storage.journal: {file} is a folder; name a file in it")
     if create:  # a journal in a subfolder of the run directory
@@ -416,7 +430,7 @@ def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
     # forever (all of a core) on the lock a driver killed while appending left behind
     path = os.path.abspath(file)
     lock = JournalFileSymlinkLock(path, grace_period=JOURNAL_LOCK_GRACE_S)
-    backend = JournalFileBackend(path, lock_obj=lock)
+    backend = _JournalFile(path, lock_obj=lock)
     if create:
         lock.acquire()
         try:
@@ -434,6 +448,18 @@ def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
         return JournalStorage(backend)
     except ValueError as e:  # a record that is not JSON (json.JSONDecodeError is a ValueError)
         raise ExperimentError(f"{file}: not a readable Optuna journal: {e}") from None
+
+
+class _JournalFile(JournalFileBackend):
+    """Optuna's journal file, whose failed appends (a full disk, a file-size limit) are
+    storage errors, which `storage_errors` says with the journal's name: the OS's bare
+    "[Errno 28] No space left on device" named no file."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        try:
+            super().append_logs(logs)
+        except OSError as e:
+            raise StorageInternalError(f"cannot append to the journal: {e}") from e
 
 
 def _write_ahead_log(engine: Any) -> None:
