@@ -491,6 +491,29 @@ def test_a_run_keeps_the_space_it_was_started_with(
     assert json.loads(config.read_text())["space"]["source"] == copy.read_text()
 
 
+def test_read_commands_pass_over_an_edited_space_copy_in_the_run(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The run's space.yaml edited after the run (wider stages, say) was read as it was:
+    status, pareto and export described, and exported, other networks than those evaluated.
+    The space the storage recorded is used, with a warning; a comment is no edit."""
+    _, run = copy_of(finished_run, tmp_path)
+    copy = run / "space.yaml"
+    started_with = copy.read_text()
+    copy.write_text(f"# my notes\n{started_with}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert hwnas("status", str(run)) == 0
+    copy.write_text(started_with.replace("width: [8, 16]", "width: [32, 64]", 1))
+    with pytest.warns(UserWarning, match=f"{copy}: edited since the run started; the space"):
+        assert hwnas("export", str(run), "--top", "1") == 0
+    (config,) = (run / "export").glob("*.json")
+    assert json.loads(config.read_text())["space"]["source"] == started_with
+    with pytest.warns(UserWarning, match="edited since the run started"):
+        assert hwnas("pareto", str(run)) == 0
+    assert "Pareto front of" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("source", ["profile", "predictor"])
 def test_a_run_refuses_a_latency_file_whose_contents_changed(
     source: str, tmp_path: Path, capsys: pytest.CaptureFixture

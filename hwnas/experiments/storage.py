@@ -153,18 +153,25 @@ def space_source(space: SearchSpace) -> str:
 def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
     """The run's copy of the space YAML it ran in; a missing one is written again from the
     text its storage recorded at the start (the file the experiment names may have changed
-    since). None for a run started before either was kept."""
+    since), and an edited one is passed over for that text (it would describe and export
+    other networks than the evaluated ones). None for a run started before either was kept."""
     copy = run_dir / SPACE_SNAPSHOT
-    if copy.is_file():
-        return copy
     if (stored := study.user_attrs.get(SPACE_SOURCE)) is None:
-        return None
+        return copy if copy.is_file() else None
+    if copy.is_file():
+        if _same_yaml(copy.read_text(errors="replace"), stored):
+            return copy
+        private = _private_space(stored)
+        warnings.warn(
+            f"{copy}: edited since the run started; the space the run's storage recorded, the "
+            f"one it ran in, is used (through {private} while this command runs)",
+            stacklevel=2,
+        )
+        return private
     try:
         write_whole(copy, stored)
     except OSError as e:  # a read-only run (archived, another user's): read it all the same
-        private = Path(tempfile.mkdtemp(prefix="hwnas-space-")) / SPACE_SNAPSHOT
-        atexit.register(shutil.rmtree, private.parent, ignore_errors=True)
-        private.write_text(stored)
+        private = _private_space(stored)
         warnings.warn(
             f"{copy} is missing and cannot be written again ({e.strerror}): the space is read "
             f"from the run's storage, through {private} while this command runs",
@@ -173,6 +180,14 @@ def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
         return private
     warnings.warn(f"{copy} was missing: written again from the run's storage", stacklevel=2)
     return copy
+
+
+def _private_space(text: str) -> Path:
+    """A space YAML holding `text` in a folder of its own, removed when the process ends."""
+    private = Path(tempfile.mkdtemp(prefix="hwnas-space-")) / SPACE_SNAPSHOT
+    atexit.register(shutil.rmtree, private.parent, ignore_errors=True)
+    private.write_text(text)
+    return private
 
 
 def write_whole(path: Path, text: str) -> None:
