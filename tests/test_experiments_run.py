@@ -833,6 +833,25 @@ def test_a_full_disk_under_a_journal_is_an_error_naming_it_and_loses_nothing(
     assert before < set(evaluated_keys(run_dir))  # the ones stored before it, and more
 
 
+@pytest.mark.parametrize("record", ['{"a": 1}', '{"op_code": 99}', "[1, 2]"])
+def test_a_journal_of_json_that_is_no_journal_record_is_an_error_naming_it(
+    tmp_path: Path, record: str
+) -> None:
+    """JSON lines that are no journal records (a file replaced, a record edited) were Optuna's
+    bare KeyError 'op_code', 'Should not reach.' or a TypeError, naming no file."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 3)
+    run_experiment(parse_experiment(text), progress=False)
+    log = run_dir / "study.log"
+    log.write_text(f"{record}\n{log.read_text()}")
+    damaged = log.read_bytes()
+    config = parse_experiment(text)
+    for read in (lambda: load(run_dir), lambda: run_experiment(config, progress=False)):
+        with pytest.raises(ExperimentError, match=f"{log}: not a readable Optuna journal"):
+            read()
+    assert log.read_bytes() == damaged
+
+
 def test_a_journal_in_a_subfolder_is_made_and_one_that_is_a_folder_is_named(tmp_path: Path):
     """Were the OS's bare "No such file or directory" and "Is a directory"."""
     run_dir = tmp_path / "run"

@@ -461,8 +461,13 @@ def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
             )
     try:
         return JournalStorage(backend)
-    except ValueError as e:  # a record that is not JSON (json.JSONDecodeError is a ValueError)
-        raise ExperimentError(f"{file}: not a readable Optuna journal: {e}") from None
+    # a record that is not JSON (a json.JSONDecodeError is a ValueError), or JSON that is no
+    # journal record (Optuna's replay raised a bare KeyError 'op_code', naming no file)
+    except (ValueError, LookupError, TypeError, AssertionError) as e:
+        raise ExperimentError(
+            f"{file}: not a readable Optuna journal ({type(e).__name__}: {e}); restore it "
+            "from a copy"
+        ) from None
 
 
 class _JournalFile(JournalFileBackend):
