@@ -635,6 +635,22 @@ def test_reading_a_run_without_storage_creates_none(
     assert err.startswith(f"hwnas: error: {db}: cannot open") and "\n" not in err
 
 
+def test_a_run_that_lost_its_experiment_yaml_is_said_to_hold_results(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Was "not a run directory" of a run whose study.db holds every result: a search with
+    its experiment file writes the copy again, and nothing is evaluated twice."""
+    exp, run = copy_of(finished_run, tmp_path)
+    (run / "experiment.yaml").unlink()
+    assert hwnas("status", str(run)) == 1
+    err = capsys.readouterr().err
+    assert f"{run} is not a run directory (no experiment.yaml), but it holds a run's" in err
+    assert "study.db: if its experiment.yaml was deleted, `hwnas search` with the run's" in err
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert "8 evaluations (0 failed, 0 by this driver)" in capsys.readouterr().out
+    assert hwnas("status", str(run)) == 0
+
+
 def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert hwnas("status", str(tmp_path)) == 1
     err = capsys.readouterr().err.strip()

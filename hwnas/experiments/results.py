@@ -19,6 +19,7 @@ import pandas as pd
 from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
 from hwnas.experiments.storage import (
     ARCH,
+    DEFAULT_DATABASE,
     EVALUATED,
     EXPERIMENT,
     KEY,
@@ -71,6 +72,18 @@ def _a_file_for_a_run(path: Path) -> str:
     return f"{path} is an experiment file, not a run directory: its run is in {run_dir}"
 
 
+def _not_a_run(run_dir: Path) -> str:
+    """What to say of a folder without a run's experiment.yaml; one whose SQLite storage is
+    there lost its copy of the experiment, which a search writes again."""
+    said = f"{run_dir} is not a run directory (no {SNAPSHOT})"
+    if (run_dir / DEFAULT_DATABASE).is_file():
+        said += (
+            f", but it holds a run's {DEFAULT_DATABASE}: if its {SNAPSHOT} was deleted, "
+            "`hwnas search` with the run's experiment file writes it again"
+        )
+    return said
+
+
 def load(run_dir: str | Path) -> RunResults:
     """The results of the run in `run_dir` (written by `hwnas search`)."""
     return RunResults(Path(run_dir))
@@ -117,7 +130,7 @@ class RunResults:
         if run_dir.is_file():
             raise ExperimentError(_a_file_for_a_run(run_dir))
         if not (run_dir / SNAPSHOT).is_file():
-            raise ExperimentError(f"{run_dir} is not a run directory (no {SNAPSHOT})")
+            raise ExperimentError(_not_a_run(run_dir))
         self.run_dir = run_dir
         self.config: ExperimentConfig = load_experiment(run_dir / SNAPSHOT)
         storage = open_optuna_storage(self.config.storage, run_dir, create=False)
