@@ -670,6 +670,27 @@ def test_zero_cost_batches_beyond_the_data_are_refused(space):
         ZeroCostEvaluator(space, "digits", seed=-1)
 
 
+def test_jacob_cov_is_refused_for_a_one_value_input(tmp_path):
+    """jacob_cov correlates the input Jacobians of at most as many samples as the input has
+    values: of one sample for a 1x1 input, on which batch norm cannot train, so every
+    candidate failed with torch's "Expected more than 1 value per channel"."""
+    path = tmp_path / "point.yaml"
+    path.write_text(
+        "name: point\ninput: {channels: 1, height: 1, width: 1}\nclasses: 10\n"
+        "stem: {width: 8, kernel: 1}\nblock: {mixers: {conv: {kernels: [1]}, identity: {}}, "
+        "expansions: [2], precisions: [fp32]}\nstages: [{depth: [1, 2], width: [8]}]\n"
+    )
+    point = get_space(path)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 1, 1, 1)).astype(np.float32), np.arange(32) % 10
+    data = Dataset("point", x, y, x, y, x, y, num_classes=10)
+    with pytest.raises(ValueError, match=r"^proxies: jacob_cov needs an input of 2 or more"):
+        ZeroCostEvaluator(point, data, batch_size=16)
+    others = ["synflow", "grad_norm", "snip"]
+    m = ZeroCostEvaluator(point, data, proxies=others, batch_size=16).evaluate(point.sample(0))
+    assert m.ok, m.reason
+
+
 def test_a_nan_proxy_fails_the_candidate_naming_the_proxy(space):
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(32, 1, 8, 8)) * 1e30).astype(np.float32)  # overflows to nan

@@ -146,6 +146,13 @@ class ZeroCostEvaluator:
         unknown = sorted(set(proxies) - set(PROXIES) - {"params"})
         if unknown:
             raise ValueError(f"unknown proxies {unknown}; choose from {[*PROXIES, 'params']}")
+        if "jacob_cov" in proxies and math.prod(space.input_shape) < 2:
+            # one sample then: no correlation to score, and batch norm cannot train on it
+            raise ValueError(
+                "proxies: jacob_cov needs an input of 2 or more values (it correlates the input "
+                "Jacobians of at most as many samples as the input has values), but space "
+                f"{space.name!r} has input {tuple(space.input_shape)}; leave it out of proxies"
+            )
         self.space = space
         self.dataset = resolve_dataset(dataset, space)
         # one sample has no batch statistics, no kernel and no correlation to score, so every
