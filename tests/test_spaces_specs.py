@@ -407,6 +407,19 @@ def test_yaml_as_users_write_it(tmp_path):
     assert "InputSpec" not in str(info.value)
 
 
+def test_zero_padded_and_base_60_numbers_are_not_yaml_1_1_integers(tmp_path):
+    """PyYAML (YAML 1.1) reads 016 as octal 14 and 1:30 as 90 (base 60): a silently other
+    space. As in YAML 1.2, 016 is 16 (0o40 and 0x18 are octal and hexadecimal) and 1:30 is no
+    number."""
+    text = yaml.safe_dump({k: v for k, v in GOOD.items() if k != "stages"}, sort_keys=False)
+    padded = text + "stages:\n- {depth: [01, 02], width: [016, 0o40, 0x18]}\n"
+    space = get_space(_write(tmp_path, "padded", padded))
+    assert space.plans[0].depths == (1, 2) and space.plans[0].widths == (16, 24, 32)
+    sexagesimal = text + "stages:\n- {depth: [1], width: [1:30]}\n"
+    with pytest.raises(SpaceError, match=r"stages\[0\]\.width\[0\]: Input should be a valid int"):
+        get_space(_write(tmp_path, "sexagesimal", sexagesimal))
+
+
 def test_schema_errors_name_the_line(tmp_path):
     text = (
         "name: lines\n"

@@ -335,6 +335,31 @@ class YamlLoader(yaml.SafeLoader):
 
 
 YamlLoader.add_constructor("tag:yaml.org,2002:map", YamlLoader.construct_yaml_map)
+
+# YAML 1.1 (PyYAML) reads 016 as octal 14 and 1:30 as 90 (base 60); YAML 1.2, and every user,
+# means 16 and no number: integers are decimal, 0o octal or 0x hexadecimal
+_INT = "tag:yaml.org,2002:int"
+YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _INT]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+YamlLoader.add_implicit_resolver(
+    _INT, re.compile(r"^[-+]?(0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$"), list("-+0123456789")
+)
+
+
+def _construct_int(loader: YamlLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node).replace("_", "")
+    prefixed = text.lstrip("+-")[:2] in ("0o", "0x")
+    try:
+        return int(text, 0 if prefixed else 10)
+    except ValueError:  # an explicit `!!int` on what is none
+        raise yaml.constructor.ConstructorError(
+            problem=f"{text!r} is not an integer", problem_mark=node.start_mark
+        ) from None
+
+
+YamlLoader.add_constructor(_INT, _construct_int)
 # YAML 1.1 (PyYAML) reads 1e-3 and 2e0 as strings, as it wants a dot; YAML 1.2 and every
 # user mean numbers
 YamlLoader.add_implicit_resolver(
