@@ -677,6 +677,27 @@ def test_a_predictor_without_block_latencies_or_an_empty_split_is_refused(space,
     no_val = replace(digits, x_val=digits.x_val[:0], y_val=digits.y_val[:0])
     with pytest.raises(ValueError, match="val split, which is empty"):
         DifferentiableSearcher(space, dataset=no_val)
+    one = replace(digits, x_train=digits.x_train[:1], y_train=digits.y_train[:1])
+    with pytest.raises(ValueError, match="train split, which has one sample .batch norm"):
+        DifferentiableSearcher(space, dataset=one)
+
+
+def test_candidates_are_ranked_on_a_split_one_past_a_scoring_chunk():
+    """The candidates are scored on the validation split in chunks of 512 samples in train
+    mode (batch statistics): 513 samples left a last chunk of one, which batch norm refused
+    after the 1x1 feature map of conv2d on 8x8 digits."""
+    small = get_space("conv2d", input_shape=(1, 8, 8), num_classes=10)  # 4x4, 2x2, 1x1 maps
+    data = load_dataset("digits")
+    x_val, y_val = (np.concatenate([a, a])[:513] for a in (data.x_val, data.y_val))
+    data = replace(
+        data, x_train=data.x_train[:128], y_train=data.y_train[:128], x_val=x_val, y_val=y_val
+    )
+    quick = dict(FAST, epochs=1, warmup_epochs=0, derive_count=2)
+    searcher = DifferentiableSearcher(
+        small, dataset=data, mixers=["pool", "identity"], precisions=["fp32"], **quick
+    )
+    assert len(searcher.ask(2)) == 2
+    assert all(d.supernet_accuracy is not None for d in searcher.results[0].derived)
 
 
 def test_soft_mixture_runs_every_candidate(space):

@@ -272,10 +272,11 @@ class SupernetSearch:
         self.predictor, self.seed, self.progress = predictor, seed, progress
         self.device, self.threads = search_device(device), threads
         for split in ("train", "val"):
-            if not len(dataset.split(split)[1]):
+            if (n := len(dataset.split(split)[1])) < 2:
                 raise ValueError(
                     f"dataset {dataset.name!r}: the differentiable searcher trains on its "
-                    f"{split} split, which is empty"
+                    f"{split} split, which {'has one sample' if n else 'is empty'} (batch "
+                    "norm on batch statistics needs two or more)"
                 )
         with torch.random.fork_rng(devices=[]):
             net, table = self._supernet()  # the candidates and latencies, checked up front
@@ -369,10 +370,14 @@ class SupernetSearch:
         net.use(picks)
         net.train()  # batch statistics: the shared running ones belong to no single path
         x, y = self.dataset.split("val")
+        starts = list(range(0, len(y), 512))
+        if len(starts) > 1 and len(y) - starts[-1] == 1:
+            starts.pop()  # a lone last sample joins the chunk before: batch norm on batch
+            # statistics cannot normalise one sample after a 1x1 feature map
         correct = 0
-        for start in range(0, len(y), 512):
-            xb = torch.from_numpy(x[start : start + 512]).to(self.device)
-            yb = torch.from_numpy(y[start : start + 512]).to(self.device)
+        for start, stop in zip(starts, [*starts[1:], len(y)]):
+            xb = torch.from_numpy(x[start:stop]).to(self.device)
+            yb = torch.from_numpy(y[start:stop]).to(self.device)
             correct += int((net(xb).argmax(1) == yb).sum())
         return 100.0 * correct / len(y)
 
