@@ -1227,6 +1227,33 @@ def test_a_run_in_a_read_only_directory_can_be_read(tmp_path: Path) -> None:
     assert sorted(p.name for p in run.iterdir()) == files
 
 
+def test_a_search_on_a_read_only_study_file_says_to_make_it_writable(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A read-only `study.db` in a writable folder: the advice was to run the search again,
+    which met the same refusal. Needs a real read-only mount of the file (root ignores
+    file modes)."""
+    import subprocess
+    import sys
+
+    exp, run = copy_of(finished_run, tmp_path)
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 12"))
+    db = run / "study.db"
+    mount = f"mount --bind {db} {db} && mount -o remount,bind,ro {db}"
+    probe = ["unshare", "-m", "sh", "-c", f"{mount} && ! sh -c 'echo >> {db}' 2>/dev/null"]
+    if not shutil.which("unshare") or subprocess.run(probe, capture_output=True).returncode:
+        pytest.skip("no private read-only mount here")
+    search = f"{sys.executable} -c 'from hwnas.cli import main; main()' search {exp} --quiet"
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"{mount} && {search}"], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert f"{db}: attempt to write a readonly database; the file is read-only here" in done.stderr
+    assert "make it writable" in done.stderr and "Traceback" not in done.stderr
+    assert hwnas("status", str(run)) == 0
+    assert "evaluations: 8 of 12 (ok 8" in capsys.readouterr().out  # nothing was lost
+
+
 def test_resources_ray_lacks_are_refused_before_the_run_directory_gets_a_storage(
     tmp_path: Path, capsys: pytest.CaptureFixture, ray_temp_dir: Path, monkeypatch
 ) -> None:

@@ -374,6 +374,11 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
             )
         elif "malformed" in cause or "not a database" in cause:
             advice = "the file is damaged (hwnas cannot repair it): restore it from a copy"
+        elif "readonly database" in cause:  # running again meets the same refusal
+            advice = (
+                "the file is read-only here: make it writable (or copy the run to a writable "
+                "place), then run the search again (the stored results are kept)"
+            )
         elif "disk is full" in cause or _disk_full(e):
             advice = "free some space, then run the search again (the stored results are kept)"
         message = f"{storage_name(config, run_dir)}: {cause}"
