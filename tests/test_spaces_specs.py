@@ -622,7 +622,7 @@ def test_cli_sample_says_when_draws_must_repeat(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["conv1d", "conv2d", "nasbench201"])
-def test_overrides_from_code_take_numpy_integers_and_refuse_fractions(name):
+def test_overrides_from_code_take_numpy_integers_and_refuse_fractions_and_bools(name):
     """Space files take numbers strictly; shapes computed in code often hold numpy ints."""
     shape = np.array(get_space(name).input_shape, dtype=np.int64)
     shape[-1] -= 1
@@ -630,6 +630,9 @@ def test_overrides_from_code_take_numpy_integers_and_refuse_fractions(name):
     assert space.input_shape == tuple(int(d) for d in shape) and space.num_classes == 5
     with pytest.raises(SpaceError, match="overrides must be whole numbers"):
         get_space(name, num_classes=5.5)
+    for flagged in ({"num_classes": True}, {"input_shape": (True, *shape[1:])}):
+        with pytest.raises(SpaceError, match="overrides must be whole numbers"):
+            get_space(name, **flagged)  # taken for 1 before
 
 
 def test_cli_show_for_another_input_lists_the_options_that_still_fit(capsys):

@@ -383,13 +383,20 @@ def whole_overrides(
     """An input shape and class count given in code as Python ints, refusing fractions: space
     files take numbers strictly, but shapes from code often hold numpy integers."""
     try:
-        shape = None if input_shape is None else tuple(operator.index(d) for d in input_shape)
-        classes = None if num_classes is None else operator.index(num_classes)
+        shape = None if input_shape is None else tuple(map(_whole, input_shape))
+        classes = None if num_classes is None else _whole(num_classes)
     except TypeError:
         raise SpaceError(
             f"input/classes overrides must be whole numbers, not {input_shape!r} / {num_classes!r}"
         ) from None
     return shape, classes
+
+
+def _whole(value: Any) -> int:
+    """`value` as an int; a bool is refused (True is no count, though Python takes it for 1)."""
+    if isinstance(value, bool):
+        raise TypeError("a bool is not a whole number")
+    return operator.index(value)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
