@@ -633,6 +633,19 @@ def test_reading_a_run_without_storage_creates_none(
     assert hwnas("pareto", str(tmp_path / "run")) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"hwnas: error: {db}: cannot open") and "\n" not in err
+    db.unlink()  # another program's SQLite database: read commands wrote Optuna's tables in
+    with sqlite3.connect(db) as other:
+        other.execute("CREATE TABLE notes (text TEXT)")
+    other.close()
+    assert hwnas("status", str(tmp_path / "run")) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hwnas: error: {db}: a SQLite database without Optuna's tables (another program's?), "
+        "not a run's stored results"
+    )
+    with sqlite3.connect(db) as other:
+        tables = [row[0] for row in other.execute("SELECT name FROM sqlite_master")]
+    other.close()
+    assert tables == ["notes"]
 
 
 def test_a_run_that_lost_its_experiment_yaml_is_said_to_hold_results(

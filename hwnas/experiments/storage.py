@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import socket
+import sqlite3
 import tempfile
 import threading
 import time
@@ -30,7 +31,7 @@ import uuid
 import warnings
 from collections import ChainMap, Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -292,6 +293,8 @@ def open_optuna_storage(
         check_stored(file)
     if config.journal:
         return _open_journal(file, create)
+    if not create and file is not None:
+        _check_optuna_tables(file)
     url = config.url or _sqlite_url(file, read_only=not create)  # file is set when url is not
     sqlite = url.startswith("sqlite")
     try:
@@ -314,6 +317,22 @@ def check_stored(file: Path | None, why: str = "the run has no stored results") 
         raise ExperimentError(f"{file}: not found ({why})")
     if file is not None and file.stat().st_size == 0:
         raise ExperimentError(f"{file}: empty ({why})")
+
+
+def _check_optuna_tables(file: Path) -> None:
+    """Refuse a SQLite file that holds tables but not Optuna's (another program's database):
+    opening it as a storage would write Optuna's tables into it. A file SQLite cannot read
+    is left to the storage, which says what is wrong with it."""
+    try:
+        with closing(sqlite3.connect(f"file:{file.resolve()}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error:
+        return
+    if tables and "studies" not in tables:
+        raise ExperimentError(
+            f"{file}: a SQLite database without Optuna's tables (another program's?), not a "
+            "run's stored results"
+        )
 
 
 def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
