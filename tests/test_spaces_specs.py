@@ -420,6 +420,16 @@ def test_zero_padded_and_base_60_numbers_are_not_yaml_1_1_integers(tmp_path):
         get_space(_write(tmp_path, "sexagesimal", sexagesimal))
 
 
+@pytest.mark.parametrize("tagged", ["!!int x", "!!float x", "!!timestamp x"])
+def test_a_tag_on_a_value_it_cannot_read_is_an_error_naming_the_line(tmp_path, tagged):
+    """Was a bare ValueError traceback from PyYAML's reader of the tag."""
+    text = yaml.safe_dump(GOOD, sort_keys=False) + f"note: {tagged}\n"
+    line = text.count("\n")
+    said = rf"tagged\.yaml: line {line}: not valid YAML: cannot read 'x' as {tagged[:-2]}"
+    with pytest.raises(SpaceError, match=said):
+        get_space(_write(tmp_path, "tagged", text))
+
+
 def test_schema_errors_name_the_line(tmp_path):
     text = (
         "name: lines\n"

@@ -316,6 +316,15 @@ class YamlLoader(yaml.SafeLoader):
     """`yaml.SafeLoader` that refuses repeated keys (plain YAML silently keeps the last) and
     reads mappings as `YamlMapping`s."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, AttributeError):  # `!!float x`: the tag's own reader
+            tag = node.tag.rpartition(":")[2]  # failed, naming no line (or as PyYAML's
+            raise yaml.constructor.ConstructorError(  # timestamp reader does, with None)
+                problem=f"cannot read {node.value!r} as !!{tag}", problem_mark=node.start_mark
+            ) from None
+
     def construct_yaml_map(self, node: yaml.MappingNode):
         data = YamlMapping()
         yield data
@@ -351,12 +360,7 @@ YamlLoader.add_implicit_resolver(
 def _construct_int(loader: YamlLoader, node: yaml.ScalarNode) -> int:
     text = loader.construct_scalar(node).replace("_", "")
     prefixed = text.lstrip("+-")[:2] in ("0o", "0x")
-    try:
-        return int(text, 0 if prefixed else 10)
-    except ValueError:  # an explicit `!!int` on what is none
-        raise yaml.constructor.ConstructorError(
-            problem=f"{text!r} is not an integer", problem_mark=node.start_mark
-        ) from None
+    return int(text, 0 if prefixed else 10)
 
 
 YamlLoader.add_constructor(_INT, _construct_int)
