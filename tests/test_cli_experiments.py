@@ -1214,27 +1214,31 @@ def test_the_eta_counts_hours_past_a_day() -> None:
     assert hours_minutes_seconds(59.6) == "0:01:00" and hours_minutes_seconds(0) == "0:00:00"
 
 
+def cli_on_read_only(path: Path, arguments: str) -> subprocess.CompletedProcess:
+    """`hwnas <arguments>` run with `path` (a folder or a file) mounted read-only, in a
+    private mount namespace: file modes do not stop root. Skips where no such mount can be
+    made here."""
+    mount = f"mount --bind {path} {path} && mount -o remount,bind,ro {path}"
+    probe = ["unshare", "-m", "sh", "-c", f"{mount} && ! touch {path} 2>/dev/null"]
+    if not shutil.which("unshare") or subprocess.run(probe, capture_output=True).returncode:
+        pytest.skip("no private read-only mount here")
+    cli = f"{sys.executable} -c 'from hwnas.cli import main; main()'"
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"{mount} && {cli} {arguments}"],
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_a_run_in_a_read_only_directory_can_be_read(tmp_path: Path) -> None:
     """Another user's run, or one on read-only media: `status` reads its SQLite file
     without writing beside it. Needs a real read-only mount (a private mount namespace)."""
-    import shutil
-    import subprocess
-    import sys
-
-    cli = f"{sys.executable} -c 'from hwnas.cli import main; main()'"
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp), "--quiet") == 0  # the storage is closed when it is done
     run = tmp_path / "run"
     files = sorted(p.name for p in run.iterdir())
     assert "study.db-wal" not in files
-    mount = f"mount --bind {run} {run} && mount -o remount,bind,ro {run}"
-    probe = ["unshare", "-m", "sh", "-c", f"{mount} && ! touch {run}/x"]
-    if not shutil.which("unshare") or subprocess.run(probe, capture_output=True).returncode:
-        pytest.skip("no private read-only mount here")
-    status = f"{cli} status {run}"
-    done = subprocess.run(
-        ["unshare", "-m", "sh", "-c", f"{mount} && {status}"], capture_output=True, text=True
-    )
+    done = cli_on_read_only(run, f"status {run}")
     assert done.returncode == 0, done.stderr
     assert "evaluations: 8 of 8 (ok 8" in done.stdout
     assert sorted(p.name for p in run.iterdir()) == files
@@ -1246,20 +1250,10 @@ def test_a_search_on_a_read_only_study_file_says_to_make_it_writable(
     """A read-only `study.db` in a writable folder: the advice was to run the search again,
     which met the same refusal. Needs a real read-only mount of the file (root ignores
     file modes)."""
-    import subprocess
-    import sys
-
     exp, run = copy_of(finished_run, tmp_path)
     exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 12"))
     db = run / "study.db"
-    mount = f"mount --bind {db} {db} && mount -o remount,bind,ro {db}"
-    probe = ["unshare", "-m", "sh", "-c", f"{mount} && ! sh -c 'echo >> {db}' 2>/dev/null"]
-    if not shutil.which("unshare") or subprocess.run(probe, capture_output=True).returncode:
-        pytest.skip("no private read-only mount here")
-    search = f"{sys.executable} -c 'from hwnas.cli import main; main()' search {exp} --quiet"
-    done = subprocess.run(
-        ["unshare", "-m", "sh", "-c", f"{mount} && {search}"], capture_output=True, text=True
-    )
+    done = cli_on_read_only(db, f"search {exp} --quiet")
     assert done.returncode == 1
     assert f"{db}: attempt to write a readonly database; the file is read-only here" in done.stderr
     assert "make it writable" in done.stderr and "Traceback" not in done.stderr
