@@ -648,6 +648,25 @@ def test_reading_a_run_without_storage_creates_none(
     assert tables == ["notes"]
 
 
+def test_a_damaged_experiment_yaml_in_a_run_is_said_to_be_written_again_by_a_search(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The run's copy of its experiment, damaged: the error named it but not the way out,
+    which the storage makes safe (it keeps what the run recorded)."""
+    exp, run = copy_of(finished_run, tmp_path)
+    snapshot = run / "experiment.yaml"
+    snapshot.write_text("{{{ not yaml")
+    for command in (("status", str(run)), ("search", str(exp), "--quiet")):
+        assert hwnas(*command) == 1
+        err = capsys.readouterr().err
+        assert f"{snapshot}: line 1: not valid YAML" in err
+        assert "delete it and run `hwnas search` with the experiment file" in err
+    snapshot.unlink()
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert "(0 failed, 0 by this driver)" in capsys.readouterr().out  # nothing evaluated again
+    assert hwnas("status", str(run)) == 0 and "8 of 8" in capsys.readouterr().out
+
+
 def test_a_run_that_lost_its_experiment_yaml_is_said_to_hold_results(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -30,6 +30,7 @@ from hwnas.experiments.storage import (
     VERSIONS,
     StudyMemo,
     experiment_changes,
+    load_snapshot,
     open_optuna_storage,
     outcome_of,
     read_trials,
@@ -132,7 +133,7 @@ class RunResults:
         if not (run_dir / SNAPSHOT).is_file():
             raise ExperimentError(_not_a_run(run_dir))
         self.run_dir = run_dir
-        self.config: ExperimentConfig = load_experiment(run_dir / SNAPSHOT)
+        self.config: ExperimentConfig = load_snapshot(run_dir)
         storage = open_optuna_storage(self.config.storage, run_dir, create=False)
         try:
             with self._reading():

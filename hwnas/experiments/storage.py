@@ -254,13 +254,26 @@ def _latency_files(config: ExperimentConfig) -> list[Path]:
     return [table, table.with_suffix(".json")]
 
 
+def load_snapshot(run_dir: Path) -> ExperimentConfig:
+    """The run's copy of its experiment (`SNAPSHOT`); one that cannot be read is said to be
+    replaceable: a search with the experiment file writes it again, and the run's storage keeps
+    what the run recorded."""
+    try:
+        return load_experiment(run_dir / SNAPSHOT)
+    except ExperimentError as e:
+        raise ExperimentError(
+            f"{e} (the run's copy of its experiment: if it was damaged, delete it and run "
+            "`hwnas search` with the experiment file, which writes it again; nothing stored is "
+            "evaluated again)"
+        ) from None
+
+
 def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
     """Refuse to continue a run under another name or storage: a new, empty study would
     start there and the run directory would stop pointing at the stored results."""
-    snapshot = run_dir / SNAPSHOT
-    if not snapshot.is_file():
+    if not (run_dir / SNAPSHOT).is_file():
         return
-    before = load_experiment(snapshot)
+    before = load_snapshot(run_dir)
     where = {
         "name": (before.name, config.name),
         "storage": (
