@@ -300,14 +300,18 @@ def test_a_memo_keeps_finished_searches_so_a_restored_searcher_trains_none_again
     assert resumed.results[1].history == first.results[1].history
 
 
-def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(space, digits, lut):
+def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(
+    space, digits, lut, tmp_path
+):
     """The memo key holds what the search depends on: a searcher with another seed,
-    another candidate set or another latency table trains its own (before, it got the first
-    one's architecture; with a table of other values but the same source, it still did)."""
+    another candidate set, another latency table or an edited space of the same name and
+    version trains its own (before, it got the first one's architecture; with a table of other
+    values but the same source, or an edited space, it still did)."""
     memo: dict = {}
 
     def searched(**other) -> bool:
-        searcher = DifferentiableSearcher(space, dataset=digits, **{**FAST, **other})
+        settings = {"space": space, "dataset": digits, **FAST, **other}
+        searcher = DifferentiableSearcher(**settings)
         searcher.memo, run, trained = memo, searcher.search.run, []
         searcher.search.run = lambda target: trained.append(target) or run(target)
         searcher.ask(1)
@@ -321,6 +325,11 @@ def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(space, di
         assert searched(latency_predictor=table)
     assert not searched(latency_predictor=LUTPredictor(space, lut.table, **same))
     assert len(memo) == 5
+    edited_file = tmp_path / "tiny2d.yaml"  # the same name and version, one mixer fewer
+    edited_file.write_text((DATA / "tiny2d.yaml").read_text().replace("pool: {kernels: [3]}", ""))
+    edited = get_space(edited_file)
+    assert (edited.name, edited.version) == (space.name, space.version)
+    assert searched(space=edited) and len(memo) == 6
 
 
 @pytest.mark.parametrize("estimator", ["reinforce", "gumbel"])

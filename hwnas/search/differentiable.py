@@ -707,7 +707,9 @@ class DifferentiableSearcher(Searcher):
         for part in (
             self.seed,
             sorted(asdict(search.settings).items()),
-            (self.space.name, self.space.version, tuple(self.space.input_shape)),
+            # the whole declaration (an edited space keeps its name and version)
+            (self.space.spec.model_dump(mode="json", exclude={"description"}),),
+            tuple(self.space.input_shape),
             (data.name, data.num_classes),
         ):
             digest.update(repr(part).encode())
