@@ -26,6 +26,7 @@ from hwnas.search import get_searcher
 from hwnas.search.differentiable import (
     DifferentiableSearcher,
     SupernetDiverged,
+    SupernetSearch,
     lut_latency,
     score_function,
 )
@@ -247,6 +248,27 @@ def same_sweep(searcher: DifferentiableSearcher, digits, lut) -> DifferentiableS
             latency_targets_ms=[r.target_ms for r in searcher.results],
             **FAST,
         )
+
+
+def test_a_sweep_trains_its_warm_up_once_and_each_search_is_the_one_it_would_be_alone(
+    space, lut, sweep, capsys
+):
+    """The warm-up epochs, which no target steers, are trained by a sweep's first search and
+    copied for the others (weights, optimiser, schedule, batch order, random state): each
+    search ends exactly as a search for its target alone would, in either order."""
+    searcher, _ = sweep
+    alone = SupernetSearch(
+        space, searcher.search.dataset, searcher.search.settings, lut, seed=0, progress=True
+    )
+    capsys.readouterr()
+    for result in reversed(searcher.results):
+        again = alone.run(result.target_ms)
+        assert again.history == result.history and len(again.history) == FAST["epochs"]
+        assert again.derived == result.derived
+        assert again.expected_latency_ms == result.expected_latency_ms
+    err = capsys.readouterr().err
+    assert err.count("(warm-up: weights only)") == FAST["warmup_epochs"]  # trained once
+    assert err.count("warm-up epoch(s) taken from an earlier search") == 1
 
 
 def test_same_seed_same_search_and_restore_continues_the_sweep(space, lut, digits, sweep):

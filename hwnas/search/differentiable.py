@@ -38,7 +38,8 @@ is off by default until a full benchmark run confirms it.
 
 `DifferentiableSearcher.ask` runs one search per latency target (`latency_targets_ms` sweeps a
 front) lazily, as architectures are asked for, and returns the derived architectures, which
-are then evaluated like any other candidate. Searches are deterministic for a seed, so a
+are then evaluated like any other candidate. The searches of a sweep share their warm-up
+epochs (no target steers them): trained once, then each search goes on from a copy. Searches are deterministic for a seed, so a
 searcher restored from its trials proposes the same next architectures; with a `memo` (a run's
 storage gives one) each finished search is kept, and a restored searcher takes it from there
 instead of training it again.
@@ -47,6 +48,7 @@ instead of training it again.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import math
 import sys
@@ -192,6 +194,49 @@ class SearchResult:
         return self.derived[0].supernet_accuracy
 
 
+class BatchStream:
+    """Endless shuffled full mini-batches of one split, as tensors on a device. An object,
+    not a generator, so that a training in progress can be copied and go on twice."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        size: int,
+        rng: np.random.Generator,
+        device: torch.device,
+    ):
+        self.x, self.y, self.rng, self.device = x, y, rng, device
+        self.starts = range(0, max(1, len(y) - size + 1), size)  # full batches only
+        self.size, self.order, self.next = size, np.empty(0, dtype=np.int64), len(self.starts)
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.next == len(self.starts):  # a new pass, shuffled when first needed
+            self.order, self.next = self.rng.permutation(len(self.y)), 0
+        start = self.starts[self.next]
+        idx = self.order[start : start + self.size]
+        self.next += 1
+        return (
+            torch.from_numpy(self.x[idx]).to(self.device),
+            torch.from_numpy(self.y[idx]).to(self.device),
+        )
+
+
+@dataclass
+class Training:
+    """A supernet's training in progress: everything its next epoch depends on, so that a
+    copy taken after the warm-up goes on exactly as the original would."""
+
+    net: SuperNet
+    table: LatencyTable | None
+    weight_opt: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    train: BatchStream
+    val: BatchStream  # shares the train stream's numpy generator
+    history: list[dict[str, float]] = field(default_factory=list)  # one record per epoch
+    rng_states: list[torch.Tensor] = field(default_factory=list)  # torch's, when copied
+
+
 def latency_term(expected: torch.Tensor, target: float, kind: LatencyLoss) -> torch.Tensor:
     """The latency penalty of an expected latency against its target (0 on target)."""
     log_ratio = torch.log(expected / target)
@@ -285,6 +330,7 @@ class SupernetSearch:
         )
         #: every latency (ms) the search prices its choices with, for the memo's fingerprint
         self.latencies_ms = [] if table is None else [table.base_ms, *table.blocks_ms]
+        self._warm: Training | None = None  # the training after its warm-up, once trained
 
     def build(self) -> tuple[SuperNet, LatencyTable | None]:
         """A fresh supernet (seeded weights) and its latency table on the search device."""
@@ -323,8 +369,11 @@ class SupernetSearch:
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         threads = torch_threads(self.threads) if self.threads else contextlib.nullcontext()
         with threads, torch.random.fork_rng(devices=devices):
-            net, table = self.build()
-            history = self._train(net, table, target_ms)
+            training = self._warmed_up(target_ms)
+            self._train(
+                training, target_ms, range(self.settings.warmup_epochs, self.settings.epochs)
+            )
+            net, table, history = training.net, training.table, training.history
             ranked = self._derive(net, table, target_ms)
         with torch.no_grad():
             expected = float(net.expected_latency(table)) if table is not None else None
@@ -381,58 +430,93 @@ class SupernetSearch:
             correct += int((net(xb).argmax(1) == yb).sum())
         return 100.0 * correct / len(y)
 
-    def _batches(self, split: str, rng: np.random.Generator):
-        """Endless shuffled mini-batches of one split, as tensors on the device."""
-        x, y = self.dataset.split(split)
-        size = self.settings.batch_size
-        while True:
-            order = rng.permutation(len(y))
-            for i in range(0, max(1, len(y) - size + 1), size):  # full batches only
-                idx = order[i : i + size]
-                yield (
-                    torch.from_numpy(x[idx]).to(self.device),
-                    torch.from_numpy(y[idx]).to(self.device),
-                )
-
-    def _train(
-        self, net: SuperNet, table: LatencyTable | None, target_ms: float | None
-    ) -> list[dict[str, float]]:
+    def _warmed_up(self, target_ms: float | None) -> Training:
+        """The training after its warm-up epochs, which no target steers: the first search
+        trains them, and each search goes on from a copy (weights, optimiser, schedule, batch
+        order and random state), so a sweep trains its warm-up once and every search of it is
+        the one it would be alone."""
         s = self.settings
+        if self._warm is None:
+            training = self._start()
+            self._train(training, target_ms, range(s.warmup_epochs))
+            training.rng_states = self._rng_states()
+            for gate in training.net.gates():  # the last sample's: redrawn before it is used
+                gate.weights = gate.weights.detach()  # (a tensor in a graph cannot be copied)
+            self._warm = training
+        elif self.progress and s.warmup_epochs:
+            print(
+                f"supernet ({target_text(target_ms)}): {s.warmup_epochs} warm-up epoch(s) taken "
+                "from an earlier search of the sweep (weights only, no target steers them)",
+                file=sys.stderr,
+            )
+        data = (self._warm.train.x, self._warm.train.y, self._warm.val.x, self._warm.val.y)
+        training = copy.deepcopy(self._warm, {id(array): array for array in data})  # not the data
+        self._set_rng_states(training.rng_states)
+        return training
+
+    def _start(self) -> Training:
+        """A fresh supernet (seeded weights), its weight optimiser and the batch streams."""
+        s = self.settings
+        net, table = self.build()
         weight_opt = torch.optim.AdamW(
             net.weight_parameters(), lr=s.weight_lr, weight_decay=s.weight_decay
         )
-        arch_opt = torch.optim.Adam(net.arch_parameters(), lr=s.arch_lr, betas=(0.5, 0.999))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, s.epochs * self._steps)
         rng = np.random.default_rng(self.seed)
-        train, val = self._batches("train", rng), self._batches("val", rng)
-        steps = max(1, len(self.dataset.y_train) // s.batch_size)
+        train, val = (
+            BatchStream(*self.dataset.split(split), s.batch_size, rng, self.device)
+            for split in ("train", "val")
+        )
+        return Training(net, table, weight_opt, schedule, train, val)
+
+    def _rng_states(self) -> list[torch.Tensor]:
+        """Torch's random states the supernet draws its paths from (the CPU's, the GPU's)."""
+        cuda = [torch.cuda.get_rng_state(self.device)] if self.device.type == "cuda" else []
+        return [torch.get_rng_state(), *cuda]
+
+    def _set_rng_states(self, states: list[torch.Tensor]) -> None:
+        torch.set_rng_state(states[0])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(states[1], self.device)
+
+    @property
+    def _steps(self) -> int:
+        """Weight steps per epoch."""
+        return max(1, len(self.dataset.y_train) // self.settings.batch_size)
+
+    def _train(self, training: Training, target_ms: float | None, epochs: range) -> None:
+        """Train `epochs` of the supernet: weight steps, and after the warm-up each followed
+        by an architecture step. Appends one record per epoch to the training's history."""
+        s, net, table, steps = self.settings, training.net, training.table, self._steps
+        arch_opt = torch.optim.Adam(net.arch_parameters(), lr=s.arch_lr, betas=(0.5, 0.999))
         last_arch_step = max(1, (s.epochs - s.warmup_epochs) * steps - 1)  # runs at tau_end
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, s.epochs * steps)
-        history, arch_step = [], 0
-        for epoch in range(s.epochs):
+        for epoch in epochs:
             totals: dict[str, float] = {}
-            for _ in range(steps):
+            for step in range(steps):
+                arch_step = max(0, (epoch - s.warmup_epochs) * steps + step)  # 0 in warm-up
                 annealed = min(1.0, arch_step / last_arch_step)
                 tau = s.tau_start * (s.tau_end / s.tau_start) ** annealed
                 net.train()
                 net.sample(tau)
-                x, y = next(train)
+                x, y = next(training.train)
                 loss = F.cross_entropy(net(x), y)
-                weight_opt.zero_grad(set_to_none=True)
+                training.weight_opt.zero_grad(set_to_none=True)
                 loss.backward()
-                weight_opt.step()
-                schedule.step()
+                training.weight_opt.step()
+                training.schedule.step()
                 _add(totals, train_loss=_finite(loss, "train loss", epoch, s))
                 if epoch >= s.warmup_epochs:
-                    _add(totals, **self._arch_step(net, table, target_ms, arch_opt, next(val)))
-                    arch_step += 1
+                    _add(
+                        totals,
+                        **self._arch_step(net, table, target_ms, arch_opt, next(training.val)),
+                    )
             record = {"epoch": epoch + 1, "tau": tau, **{k: v / steps for k, v in totals.items()}}
             if table is not None:
                 with torch.no_grad():
                     record["expected_latency_ms"] = float(net.expected_latency(table))
-            history.append(record)
+            training.history.append(record)
             if self.progress:
                 report_epoch(record, s.epochs, target_ms)
-        return history
 
     def _arch_step(self, net, table, target_ms, optimizer, batch) -> dict[str, float]:
         x, y = batch
@@ -520,7 +604,6 @@ def latency_targets(one: Any, sweep: Any) -> list[float | None]:
 def report_derived(result: SearchResult, reused: bool = False) -> None:
     """One line on stderr per finished search: what it derived, at what LUT latency (a
     prediction, not a measurement), and how long it took (or that it was kept from before)."""
-    target = "no latency target" if result.target_ms is None else f"target {result.target_ms:g} ms"
     priced = [d.latency_ms for d in result.derived if d.latency_ms is not None]
     latency = f", LUT latency {', '.join(f'{ms:.4g}' for ms in priced)} ms" if priced else ""
     how = (
@@ -529,7 +612,8 @@ def report_derived(result: SearchResult, reused: bool = False) -> None:
         else f"in {result.wall_time_s:.0f} s"
     )
     print(
-        f"supernet ({target}): derived {len(result.derived)} architecture(s){latency} {how}",
+        f"supernet ({target_text(result.target_ms)}): derived {len(result.derived)} "
+        f"architecture(s){latency} {how}",
         file=sys.stderr,
     )
 
@@ -574,11 +658,15 @@ def result_from_data(data: dict[str, Any], space: SearchSpace) -> SearchResult:
 def report_epoch(record: dict[str, float], epochs: int, target_ms: float | None) -> None:
     """One line on stderr per supernet epoch: whole lines, so they also show above a live
     display that holds the terminal (the experiment's), where a redrawn bar would not."""
-    target = "no latency target" if target_ms is None else f"target {target_ms:g} ms"
     values = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
     phase = "" if "arch_ce" in record else " (warm-up: weights only)"
     epoch = f"epoch {record['epoch']}/{epochs}{phase}"
-    print(f"supernet ({target}) {epoch}: {values}", file=sys.stderr)
+    print(f"supernet ({target_text(target_ms)}) {epoch}: {values}", file=sys.stderr)
+
+
+def target_text(target_ms: float | None) -> str:
+    """How progress lines name a search: by its latency target."""
+    return "no latency target" if target_ms is None else f"target {target_ms:g} ms"
 
 
 def _add(totals: dict[str, float], **values: float) -> None:
