@@ -3,13 +3,17 @@ error naming the field and line, and nothing is written; an unusable run dir fai
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from cli_runner import hwnas
 
 from hwnas.experiments.config import (
@@ -305,6 +309,57 @@ def test_the_guides_bad_experiment_prints_the_guides_error(
     assert hwnas("search", "bad.yaml") == 1
     assert capsys.readouterr().err == printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def _guide_setting_rows() -> dict[str, str]:
+    """The rows of docs/guide.md's searcher and evaluator settings tables, by name."""
+    guide = (ROOT / "docs" / "guide.md").read_text()
+    section = guide.split("### Searcher and evaluator settings")[1].split("\n### ")[0]
+    rows = re.findall(r"^\| `(\w+)` \| (.*) \|$", section, flags=re.MULTILINE)
+    return dict(rows)
+
+
+def _code_settings() -> dict[str, dict[str, Any]]:
+    """Every setting an experiment file may give each searcher and evaluator, with its
+    default (inspect.Parameter.empty where it has none)."""
+    from hwnas.evaluators import EVALUATORS, evaluator_class
+    from hwnas.experiments.config import searcher_defaults
+    from hwnas.predictors import measure_latency
+    from hwnas.search import NAMES
+    from hwnas.search.base import PASSED
+
+    def parameters(target: Any, skip: int = 1) -> dict[str, Any]:
+        params = list(inspect.signature(target).parameters.values())[skip:]
+        return {
+            p.name: p.default for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        }
+
+    # the file's `dataset` and `latency` sections and the tabular `benchmark` fill these in
+    from_the_file = {*PASSED, "dataset", "latency_predictor", "predictors", "path"}
+    found = {name: searcher_defaults(name) for name in NAMES}
+    for name in EVALUATORS:
+        found[name] = parameters(evaluator_class(name).__init__, skip=2)
+    # its own defaults first: it measures at precision `mixed`, not measure_latency's fp32
+    found["latency"] = {**parameters(measure_latency, skip=2), **found["latency"]}
+    return {
+        owner: {k: v for k, v in settings.items() if k not in from_the_file}
+        for owner, settings in found.items()
+    }
+
+
+def test_the_guide_lists_every_setting_with_its_default() -> None:
+    """docs/guide.md's settings tables name every setting of every searcher and evaluator,
+    with the default the code has (the guide named none of the searchers' settings but
+    `threads` and `device`, and none of the latency or tabular evaluators' but a few)."""
+    rows = _guide_setting_rows()
+    for owner, settings in _code_settings().items():
+        row = rows[owner]
+        missing = [name for name in settings if f"`{name}`" not in row]
+        assert not missing, f"{owner}: the guide does not name {missing}"
+        for name, default in settings.items():
+            if isinstance(default, bool | int | float | str):  # None: described in words
+                shown = re.search(rf"`{name}` \((?:default )?`?([^;,):`]+)", row)
+                assert shown and yaml.safe_load(shown[1]) == default, (owner, name, default)
 
 
 @pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
