@@ -43,6 +43,38 @@ def test_help(command: str, capsys: pytest.CaptureFixture) -> None:
     assert "Usage: hwnas " + command in capsys.readouterr().out
 
 
+def test_every_option_says_what_it_takes() -> None:
+    """Every option of every command has a help text, and one that takes a name from a fixed
+    set lists the set (`latency profile --help` named no backend and no precision, and said
+    nothing of --batch-size, --warmup or --rounds)."""
+    import typer
+
+    from hwnas.cli import _register, app
+    from hwnas.predictors import BACKENDS
+    from hwnas.spaces import PRECISIONS
+
+    _register()
+    root = typer.main.get_command(app)
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, (*path, name))
+            else:
+                yield (*path, name), command
+
+    helps = {}
+    for path, command in commands(root):
+        for param in command.params:
+            if param.param_type_name == "option":
+                helps[(*path, param.opts[-1])] = param.help or ""
+    assert [option for option, text in helps.items() if not text] == []
+    backend = helps[("latency", "profile", "--backend")]
+    precision = helps[("latency", "profile", "--precision")]
+    assert all(name in backend for name in BACKENDS), backend
+    assert all(name in precision for name in PRECISIONS), precision
+
+
 def test_calling_main_again_adds_no_commands(capsys: pytest.CaptureFixture) -> None:
     """Each `main()` call used to add every area's commands once more: in a notebook or a
     test process the command tree grew with each call, and building it took seconds."""

@@ -36,23 +36,37 @@ app = typer.Typer(
 def profile(
     space: str = typer.Option(..., "--space", help="built-in name or path to a space YAML"),
     out: Path = typer.Option(..., "--out", help="profile CSV to write or resume (+ .json)"),
-    backend: str = typer.Option("onnxruntime-cpu", "--backend", help="runtime to measure on"),
+    backend: str = typer.Option(
+        "onnxruntime-cpu",
+        "--backend",
+        help="runtime to measure on: onnxruntime-cpu, torch-cpu (fp32 only) or torch-cuda "
+        "(fp32 and fp16)",
+    ),
     samples: int = typer.Option(100, "--samples", min=0, help="whole random architectures"),
     precision: list[str] = typer.Option(
-        None, "--precision", help="precisions to profile (repeat; default: the space's)"
+        None,
+        "--precision",
+        help="fp32, fp16, int8 or w4a8: the precisions to profile (repeat; default: the space's)",
     ),
     seed: int = typer.Option(0, "--seed", help="seed of the random architectures"),
     archs_only: bool = typer.Option(
         False, "--archs-only", help="only whole architectures (a held-out set)"
     ),
     threads: int = typer.Option(1, "--threads", min=1, help="intra-op threads"),
-    batch_size: int = typer.Option(1, "--batch-size", min=1),
-    warmup: int = typer.Option(DEFAULT_WARMUP, "--warmup", min=0),
+    batch_size: int = typer.Option(1, "--batch-size", min=1, help="inputs per inference"),
+    warmup: int = typer.Option(
+        DEFAULT_WARMUP, "--warmup", min=0, help="untimed runs before each measurement"
+    ),
     runs: int = typer.Option(DEFAULT_RUNS, "--runs", min=1, help="timed runs per round"),
     block_copies: int = typer.Option(
         BLOCK_COPIES, "--block-copies", min=1, help="time blocks as chains of this many copies"
     ),
-    rounds: int = typer.Option(DEFAULT_ROUNDS, "--rounds", min=1),
+    rounds: int = typer.Option(
+        DEFAULT_ROUNDS,
+        "--rounds",
+        min=1,
+        help="rounds of timed runs; the latency is the median of the least disturbed one",
+    ),
     clock: str = typer.Option(
         "auto", "--clock", help="auto, thread (CPU time of the one inference thread) or wall"
     ),
