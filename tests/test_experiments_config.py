@@ -358,7 +358,7 @@ def test_the_guide_lists_every_setting_with_its_default() -> None:
         assert not missing, f"{owner}: the guide does not name {missing}"
         for name, default in settings.items():
             if isinstance(default, bool | int | float | str):  # None: described in words
-                shown = re.search(rf"`{name}` \((?:default )?`?([^;,):`]+)", row)
+                shown = re.search(rf"`{name}` \((?:default )?`?([^;,):` ]+)", row)
                 assert shown and yaml.safe_load(shown[1]) == default, (owner, name, default)
 
 
@@ -596,6 +596,80 @@ def test_an_evaluator_written_with_its_defaults_or_no_settings_is_the_same_exper
             "evaluator: tabular", f"evaluator: {{name: tabular, settings: {settings}}}"
         )
         assert parse_experiment(text).effective_data() == plain.effective_data(), settings
+
+
+DEFAULTS_WRITTEN_OUT = [  # evaluator, its settings; searcher, its settings without, with
+    ("train", "{epochs: 10}", "random", "{}", "{}"),
+    ("train", "{seed: 5}", "random", "{}", "{}"),  # the run's seed
+    ("zero_cost", "{proxies: [synflow, naswot, jacob_cov, grad_norm, snip]}", "random", "{}", "{}"),
+    (
+        "tabular",
+        "{metrics: {accuracy: cifar10valid_valid_acc_200ep, test_accuracy: cifar10_test_200ep, "
+        "train_time_s: cifar10valid_train_time_s_200ep}}",
+        "random",
+        "{}",
+        "{}",
+    ),
+    ("latency", "{warmup: 10, runs: 100, rounds: 3, clock: auto}", "random", "{}", "{}"),
+    ("tabular", "{}", "evolution", "{}", "{tournament_size: 10}"),
+    (
+        "tabular",
+        "{}",
+        "evolution",
+        "{population_size: 4}",
+        "{population_size: 4, tournament_size: 4}",
+    ),
+    ("tabular", "{}", "predictor", "{}", "{surrogate: gradient_boosting, ensemble_size: 3}"),
+    (
+        "tabular",
+        "{}",
+        "predictor",
+        "{surrogate: extra_trees}",
+        "{surrogate: extra_trees, ensemble_size: 50}",
+    ),
+]
+
+
+def _experiment(evaluator: str, settings: str, searcher: str, searcher_settings: str) -> str:
+    space = "nasbench201" if evaluator in ("tabular", "latency") else "conv1d\ndataset: digits"
+    return (
+        f"space: {space}\nevaluator: {{name: {evaluator}, settings: {{{evaluator}: {settings}}}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: {{name: {searcher}, settings: {searcher_settings}}}\n"
+        "evaluations: 3\nseed: 5\nrun_dir: runs/t\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("evaluator", "settings", "searcher", "plain", "written"), DEFAULTS_WRITTEN_OUT
+)
+def test_writing_out_a_default_the_code_fills_in_is_the_same_experiment(
+    evaluator: str, settings: str, searcher: str, plain: str, written: str
+) -> None:
+    """A default behind a `None` (train's epochs, tabular's metrics, evolution's tournament,
+    the predictor searcher's surrogate and ensemble), one of the measurement's own (warmup,
+    runs), a list default (zero_cost's proxies) and the run's seed were each taken for a
+    change, so a resume that wrote one out was refused, though the guide says it is none."""
+    without = parse_experiment(_experiment(evaluator, "{}", searcher, plain))
+    restated = parse_experiment(_experiment(evaluator, settings, searcher, written))
+    assert restated.effective_data() == without.effective_data()
+
+
+@pytest.mark.parametrize(
+    ("setting", "latency_section"),
+    [("{seed: 0}", ""), ("{predictor: null}", "latency: {profile: p.csv}\n")],
+)
+def test_a_setting_at_its_signature_default_that_changes_the_run_is_a_change(
+    setting: str, latency_section: str
+) -> None:
+    """A train `seed: 0` beside the run's seed 5 seeds the weights with 0, and the latency
+    evaluator's `predictor: null` measures where the `latency` section would predict: both
+    equal their constructor's default, so they were dropped as defaults and a resume that
+    added one went on with another experiment."""
+    evaluator = "train" if "seed" in setting else "latency"
+    base = _experiment(evaluator, "{}", "random", "{}") + latency_section
+    changed = _experiment(evaluator, setting, "random", "{}") + latency_section
+    assert parse_experiment(changed).effective_data() != parse_experiment(base).effective_data()
 
 
 def test_a_run_dir_under_home_is_there_not_a_folder_named_tilde() -> None:

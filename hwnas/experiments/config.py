@@ -115,22 +115,77 @@ def without_defaults(defaults: dict[str, Any], settings: dict[str, Any]) -> dict
 
 
 def parameter_defaults(target: Callable[..., Any]) -> dict[str, Any]:
-    """The default of each of `target`'s parameters that has one."""
+    """The default of each of `target`'s parameters that has one (a tuple as the list a
+    file writes)."""
     params = inspect.signature(target).parameters.values()
-    return {p.name: p.default for p in params if p.default is not p.empty}
+    return {
+        p.name: list(p.default) if isinstance(p.default, tuple) else p.default
+        for p in params
+        if p.default is not p.empty
+    }
 
 
-def searcher_defaults(name: str) -> dict[str, Any]:
-    """The default of each setting of the searcher `name` (none for an unknown name); the
-    differentiable searcher's include its supernet settings (imported here: it needs torch)."""
+def searcher_defaults(
+    name: str, settings: dict[str, Any] | None = None, objectives: int = 1
+) -> dict[str, Any]:
+    """The value each setting of the searcher `name` takes when left out (none for an
+    unknown name): its constructor's default, or what stands behind a `None` there, given
+    the other `settings` and the number of `objectives` (evolution's tournament size, the
+    predictor searcher's surrogate and ensemble size); the differentiable searcher's include
+    its supernet settings (imported here: it needs torch)."""
     from hwnas.search import SEARCHERS, searcher_class
 
+    settings = settings or {}
     if name == "differentiable":
         from hwnas.search.differentiable import DifferentiableSearcher, SupernetSettings
 
         supernet = {f.name: f.default for f in fields(SupernetSettings)}
         return {**parameter_defaults(DifferentiableSearcher.__init__), **supernet}
-    return parameter_defaults(searcher_class(name).__init__) if name in SEARCHERS else {}
+    if name not in SEARCHERS:
+        return {}
+    defaults = parameter_defaults(searcher_class(name).__init__)
+    if name == "evolution":
+        from hwnas.search.evolution import default_tournament_size
+
+        population = settings.get("population_size", defaults["population_size"])
+        if isinstance(population, int):  # else refused when the searcher is made
+            defaults["tournament_size"] = default_tournament_size(population)
+    elif name == "predictor":
+        from hwnas.search.predictor import DEFAULT_ENSEMBLE_SIZE, DEFAULT_SURROGATE
+
+        defaults["surrogate"] = DEFAULT_SURROGATE[objectives > 1]
+        surrogate = settings.get("surrogate", defaults["surrogate"])
+        if isinstance(surrogate, str):
+            defaults["ensemble_size"] = DEFAULT_ENSEMBLE_SIZE.get(surrogate)
+    return defaults
+
+
+def evaluator_defaults(name: str, seed: int, latency_section: bool) -> dict[str, Any]:
+    """The value each setting of the evaluator `name` takes when an experiment leaves it
+    out: its constructor's default, or what stands behind a `None` there (train's epochs,
+    tabular's metrics), the measurement's defaults the latency evaluator passes on, and what
+    hwnas gives it: the run's `seed`, and the `latency` section's predictor (with one, no
+    written `predictor` is a default: `null` measures instead)."""
+    from hwnas.evaluators import evaluator_class
+
+    defaults = parameter_defaults(evaluator_class(name))
+    if "seed" in defaults:
+        defaults["seed"] = seed
+    if name == "train":
+        from hwnas.evaluators.train import DEFAULT_EPOCHS
+
+        defaults["epochs"] = DEFAULT_EPOCHS
+    elif name == "tabular":
+        from hwnas.evaluators.tabular import DEFAULT_METRICS
+
+        defaults["metrics"] = dict(DEFAULT_METRICS)
+    elif name == "latency":
+        from hwnas.predictors import measure_latency
+
+        defaults = {**parameter_defaults(measure_latency), **defaults}
+        if latency_section:
+            del defaults["predictor"]
+    return defaults
 
 
 class EvaluatorConfig(_Strict):
@@ -430,17 +485,16 @@ class ExperimentConfig(_Strict):
     def effective_data(self) -> dict[str, Any]:
         """`to_data` without searcher and evaluator settings that restate a default: what
         decides whether two experiments are the same."""
-        from hwnas.evaluators import evaluator_class
-
         data = self.to_data()
-        searcher = data["searcher"]["settings"] = without_defaults(
-            searcher_defaults(self.searcher.name), self.searcher.settings
-        )
+        given = (self.seed, self.latency is not None)  # what hwnas gives the evaluators
+        settings = self.searcher.settings
+        defaults = searcher_defaults(self.searcher.name, settings, len(self.objectives))
+        searcher = data["searcher"]["settings"] = without_defaults(defaults, settings)
         searcher.pop("progress", None)  # the differentiable searcher's display, not its search
         data["evaluator"]["settings"] = {  # an evaluator left with none: not written
             name: left
             for name, settings in self.evaluator.settings.items()
-            if (left := without_defaults(parameter_defaults(evaluator_class(name)), settings))
+            if (left := without_defaults(evaluator_defaults(name, *given), settings))
         }
         return data
 

@@ -17,6 +17,11 @@ from hwnas.search.base import Searcher, Trial, integer_setting
 from hwnas.spaces import Arch
 
 
+def default_tournament_size(population_size: int) -> int:
+    """The tournament size when none is given: 10, or the whole population when smaller."""
+    return min(10, population_size)
+
+
 class EvolutionSearcher(Searcher):
     """Regularized evolution, one objective (see the module docstring): `population_size`
     recent trials, tournaments of `tournament_size` (default 10, or the whole population when
@@ -38,10 +43,9 @@ class EvolutionSearcher(Searcher):
     ):
         super().__init__(space, objectives, constraints, seed)
         self.population_size = integer_setting("population_size", population_size)
-        # default 10, or the whole population when that is smaller; a larger one given would
-        # be the population
+        # at most the population: a larger tournament would be all of it
         self.tournament_size = (
-            min(10, self.population_size)
+            default_tournament_size(self.population_size)
             if tournament_size is None
             else integer_setting("tournament_size", tournament_size, maximum=self.population_size)
         )
