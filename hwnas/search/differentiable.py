@@ -39,10 +39,10 @@ is off by default until a full benchmark run confirms it.
 `DifferentiableSearcher.ask` runs one search per latency target (`latency_targets_ms` sweeps a
 front) lazily, as architectures are asked for, and returns the derived architectures, which
 are then evaluated like any other candidate. The searches of a sweep share their warm-up
-epochs (no target steers them): trained once, then each search goes on from a copy. Searches are deterministic for a seed, so a
-searcher restored from its trials proposes the same next architectures; with a `memo` (a run's
-storage gives one) each finished search is kept, and a restored searcher takes it from there
-instead of training it again.
+epochs (no target steers them): trained once, then each search goes on from a copy. Searches
+are deterministic for a seed, so a searcher restored from its trials proposes the same next
+architectures; with a `memo` (a run's storage gives one) each finished search is kept, and a
+restored searcher takes it from there instead of training it again.
 """
 
 from __future__ import annotations
