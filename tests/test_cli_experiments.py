@@ -880,7 +880,7 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     assert "objective 'latency_ms:max': latency_ms is given twice" in capsys.readouterr().err
 
 
-def test_a_new_run_refuses_an_unused_dataset_and_a_second_latency_predictor(
+def test_a_new_run_refuses_an_unused_dataset_and_a_latency_source_or_dataset_of_the_searcher(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """Refused when a run starts, before its folder exists; a run stored before stays
@@ -890,6 +890,7 @@ def test_a_new_run_refuses_an_unused_dataset_and_a_second_latency_predictor(
     text, run = exp.read_text(), tmp_path / "run"
     predictor = "searcher: {name: predictor, settings: {latency_predictor: lut.json}}\n"
     searcher_line = text.splitlines().index("searcher: random") + 1
+    latency_line = next(line for line in text.splitlines(True) if line.startswith("latency:"))
     for refused, error in (
         (
             text + "dataset: mnist1d\n",
@@ -900,6 +901,19 @@ def test_a_new_run_refuses_an_unused_dataset_and_a_second_latency_predictor(
             text.replace("searcher: random\n", predictor),
             f"{exp}: line {searcher_line}: latency and searcher.settings.latency_predictor: "
             "give one of them",
+        ),
+        (  # given to the searcher alone, the run would not record its latency source
+            text.replace("searcher: random\n", predictor).replace(latency_line, ""),
+            f"{exp}: line {searcher_line - 1}: searcher.settings.latency_predictor: give it as "
+            "the experiment's `latency` section",
+        ),
+        (
+            text.replace(
+                "searcher: random\n",
+                "searcher: {name: differentiable, settings: {dataset: digits}}\n",
+            ),
+            f"{exp}: line {searcher_line}: searcher.settings.dataset: give it as the "
+            "experiment's `dataset`",
         ),
     ):
         exp.write_text(refused)

@@ -555,20 +555,38 @@ def uses_dataset(config: ExperimentConfig) -> bool:
 def check_new_run(config: ExperimentConfig) -> None:
     """What a new run refuses, though runs stored before it was refused stay readable (and
     resumable): a `dataset` nothing uses (export would pass on its standardisation as the
-    model's), and a searcher's `latency_predictor` beside the `latency` section (the run would
-    report the section's predictor as the latency source)."""
+    model's), and a searcher's `latency_predictor` or `dataset` in place of the experiment's
+    `latency` section or `dataset` (the run records, checks on resume and reports those, so
+    a source given only to the searcher would go unrecorded), or beside its `latency`
+    section (the run would report the section's predictor as the latency source)."""
     if config.dataset is not None and not uses_dataset(config):
         raise config.located(
             ("dataset",),
             f"dataset: no part of this experiment uses data (evaluator "
             f"{'+'.join(config.evaluator.names)}, searcher {config.searcher.name}); drop it",
         )
-    if config.latency and "latency_predictor" in config.searcher.settings:
+    settings = config.searcher.settings
+    if config.latency and "latency_predictor" in settings:
         raise config.located(
             ("searcher", "settings", "latency_predictor"),
             "latency and searcher.settings.latency_predictor: give one of them (the searcher "
             "gets the `latency` section's predictor, which the run reports)",
         )
+    for setting, present, section in (
+        (
+            "latency_predictor",
+            config.latency,
+            "`latency` section (latency: {profile: FILE} or {predictor: FILE})",
+        ),
+        ("dataset", config.dataset, "`dataset` (dataset: mnist1d, a .npz file, ...)"),
+    ):
+        if setting in settings and present is None:
+            raise config.located(
+                ("searcher", "settings", setting),
+                f"searcher.settings.{setting}: give it as the experiment's {section}: the "
+                "searcher gets it from there, and the run records it, checks it on resume and "
+                "reports it",
+            )
 
 
 def _named_field(
