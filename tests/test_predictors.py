@@ -1214,6 +1214,36 @@ def test_a_renamed_round_medians_column_is_refused_not_replaced_by_the_median(tm
         read_profile(_copied_profile(tmp_path, rows))
 
 
+@pytest.mark.parametrize("column", ["arch", "error"])
+def test_a_column_its_rows_need_is_refused_when_missing_not_a_bare_key_error(
+    profile_path, tmp_path, capsys, column
+):
+    """Whole networks need `arch` (fitting reads it), failed rows `error` (a fit quotes it):
+    dropped by hand, `fit` said only `error: 'arch'`."""
+    rows = list(csv.reader(profile_path.open(newline="")))
+    _set_fields(rows[1], rows[0], status="failed", error="boom", median_ms="")
+    drop = rows[0].index(column)
+    profile = tmp_path / "edited.csv"
+    with profile.open("w", newline="") as f:
+        csv.writer(f).writerows(row[:drop] + row[drop + 1 :] for row in rows)
+    profile.with_suffix(".json").write_bytes(profile_path.with_suffix(".json").read_bytes())
+    out = str(tmp_path / "p.json")
+    assert hwnas("latency", "fit", str(profile), "--kind", "learned", "-o", out) == 1
+    said = f"{profile}: not a profile table, columns missing: ['{column}']"
+    assert said in capsys.readouterr().err
+
+
+def test_a_table_of_parts_only_needs_no_arch_column(tmp_path, capsys):
+    """It has no whole networks to fit on, and says so (it said `error: 'arch'`)."""
+    rows = _committed_rows()
+    drop = rows[0].index("arch")
+    profile = _copied_profile(tmp_path, [row[:drop] + row[drop + 1 :] for row in rows])
+    assert len(read_profile(profile).parts()) == len(rows) - 1
+    out = str(tmp_path / "p.json")
+    assert hwnas("latency", "fit", str(profile), "--kind", "learned", "-o", out) == 1
+    assert f"{profile}: no whole-architecture rows to fit on" in capsys.readouterr().err
+
+
 def test_fit_never_writes_over_its_profile_and_names_unusable_files(profile_path, tmp_path, capsys):
     profile = tmp_path / "p.csv"
     profile.write_bytes(profile_path.read_bytes())

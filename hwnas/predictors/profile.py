@@ -184,6 +184,8 @@ class Profile:
         """The measured whole architectures of `space` and their latencies (ms); a
         `ProfileError` naming the row of an arch cell that is not one of them."""
         rows = self.archs()
+        if rows.empty:  # a table of parts only may lack the `arch` column
+            return [], np.zeros(0)
         archs = []
         for row_id, text in zip(rows["row_id"], rows["arch"], strict=True):
             try:
@@ -326,11 +328,7 @@ def read_profile(path: str | Path) -> Profile:
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ProfileError(f"{path}: not a profile table: {e}") from None
-    required = ["row_id", "kind", "status", "median_ms"]
-    if "rounds" in rows.columns:  # hwnas writes each round's median beside their count
-        required.append("round_medians_ms")  # renamed, it would fall back to median_ms
-    missing = [c for c in required if c not in rows.columns]
-    if missing:
+    if missing := _missing_columns(rows):
         raise ProfileError(f"{path}: not a profile table, columns missing: {missing}")
     rows.index = _record_lines(path, data)  # errors below name the line
     _check_labels(path, rows)
@@ -345,6 +343,19 @@ def read_profile(path: str | Path) -> Profile:
     rows["median_ms"] = pd.to_numeric(rows["median_ms"], errors="coerce")
     rows["latency_ms"] = latency.where(ok, np.nan)
     return Profile(path, meta, rows.reset_index(drop=True))
+
+
+def _missing_columns(rows: pd.DataFrame) -> list[str]:
+    """The columns a profile table lacks: those every table has, then those its rows need:
+    `arch` for whole networks (fitting and scoring read it), `error` for failed rows (a fit
+    refusing them quotes it). Without them a fit failed on a bare KeyError."""
+    required = ["row_id", "kind", "status", "median_ms"]
+    if "rounds" in rows.columns:  # hwnas writes each round's median beside their count
+        required.append("round_medians_ms")  # renamed, it would fall back to median_ms
+    if missing := [c for c in required if c not in rows.columns]:
+        return missing
+    needed = {"arch": rows["kind"] == "arch", "error": rows["status"] != "ok"}
+    return [c for c, by in needed.items() if c not in rows.columns and by.any()]
 
 
 def _record_lines(path: Path, data: bytes) -> list[int]:
