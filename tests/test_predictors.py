@@ -238,6 +238,25 @@ def test_mixed_precision_quantizes_only_the_int8_blocks(space):
     assert convs == {True, False}  # convolutions inside and outside the int8 block were seen
 
 
+class _InterruptedWhileExportImports(nn.Module):
+    """Ctrl-C while the dynamo exporter first imports `torch._dynamo`: the half-imported
+    module makes torch's `except torch._dynamo.exc.UserError` raise an AttributeError in the
+    interrupt's place. This forward does the same in the exporters' own tracing."""
+
+    def forward(self, x):
+        try:
+            raise KeyboardInterrupt
+        except torch.no_such_submodule.Error:  # raises AttributeError, hiding the interrupt
+            return x
+
+
+def test_a_ctrl_c_hidden_behind_an_exporter_error_stops_the_export_not_fails_it():
+    """It said "Failed to export the model with torch.export" (a profile then ended with that
+    error, and a model falling back to dynamo was recorded as failing to measure)."""
+    with pytest.raises(KeyboardInterrupt):
+        export_onnx(_InterruptedWhileExportImports(), torch.randn(1, 4))
+
+
 # -- profiles -----------------------------------------------------------------------------------
 def _expected_row_ids(space, samples_rows):
     ids = set()

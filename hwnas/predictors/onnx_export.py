@@ -51,6 +51,33 @@ def _first_line(error: Exception) -> str:
 
 
 def _export(model: nn.Module, example: torch.Tensor, *, dynamo: bool) -> onnx.ModelProto:
+    try:
+        return _run_exporter(model, example, dynamo=dynamo)
+    except Exception as e:
+        if (interrupt := _hidden_interrupt(e)) is not None:
+            raise interrupt from None
+        raise
+
+
+def _hidden_interrupt(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM, as `terminate_as_interrupt` raises it) behind an exporter's
+    error, if any. A Ctrl-C while the dynamo exporter first imports `torch._dynamo` left it
+    half-imported; evaluating torch's `except torch._dynamo.exc.UserError` then raised an
+    AttributeError in its place, which torch reports as a failed export: a profile stopped
+    by Ctrl-C said "Failed to export the model" (and a model falling back to dynamo was
+    recorded as failing to measure)."""
+    seen, pending = set(), [error]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        if error is not None and id(error) not in seen:
+            seen.add(id(error))
+            pending += [error.__cause__, error.__context__]
+    return None
+
+
+def _run_exporter(model: nn.Module, example: torch.Tensor, *, dynamo: bool) -> onnx.ModelProto:
     buffer = io.BytesIO()
     quiet = io.StringIO()
     with (
