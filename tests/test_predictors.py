@@ -409,6 +409,17 @@ def test_the_progress_bar_counts_the_rows_it_writes(space, tmp_path, capsys):
     assert {t for _, t in bar_counts()} == {left}
 
 
+def test_the_progress_bar_names_the_model_it_is_measuring(space, tmp_path, capsys):
+    """It named the one measured before: waiting on a slow export (an fft block's, through
+    dynamo), it showed the previous block."""
+    out, fp32 = tmp_path / "p.csv", ["fp32"]  # a row per model
+    profile = build_profile(space, out, limit=2, samples=0, precisions=fp32, **PROFILE_FAST)
+    first, second = (row_id.rsplit("|", 1)[0] for row_id in profile.rows["row_id"])
+    bar = capsys.readouterr().err
+    assert re.search(rf" 0/2 \[[^]]*pass 1/1 {re.escape(first)}\]", bar)
+    assert re.search(rf" 1/2 \[[^]]*pass 1/1 {re.escape(second)}\]", bar)
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs a folder where files cannot be made")
 def test_a_profile_that_cannot_be_written_names_it(space):
     out = Path("/proc/nope.csv")

@@ -880,11 +880,11 @@ def _measure_todo(
         disable=not progress,
     )
     try:
-        for measured_pass, job, wanted in todo:
+        for measured_pass, job, wanted in todo:  # the bar names the model being measured
+            bar.set_postfix_str(f"pass {measured_pass}/{passes} {job.part_id[:40]}")
             for row in _measure_job(space, job, wanted, measured_pass, settings, block_copies):
                 writer.write(row)
             bar.update(len(wanted))
-            bar.set_postfix_str(f"pass {measured_pass}/{passes} {job.part_id[:40]}")
     finally:  # an interrupted run ends its progress line and keeps every row written
         bar.close()
         writer.close()
