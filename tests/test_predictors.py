@@ -317,9 +317,12 @@ def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
     with pytest.raises(ProfileError, match="exists without its metadata file orphan.json"):
         build_profile(space, out, samples=0, progress=False, **PROFILE_FAST)
     assert out.read_text() == "row_id,kind\nblock|x,block\n"  # nothing deleted
-    out.with_suffix(".json").write_text("{not json")
-    with pytest.raises(ProfileError, match="orphan.json: not valid JSON"):
-        build_profile(space, out, samples=0, progress=False, **PROFILE_FAST)
+    for garbage in ("{not json", "[" * 100_000):  # too deep: not a RecursionError
+        out.with_suffix(".json").write_text(garbage)
+        with pytest.raises(ProfileError, match="orphan.json: not valid JSON"):
+            build_profile(space, out, samples=0, progress=False, **PROFILE_FAST)
+        with pytest.raises(ProfileError, match="orphan.json: not valid JSON"):
+            read_profile(out)
 
 
 @pytest.mark.parametrize(
@@ -466,6 +469,13 @@ def test_a_damaged_predictor_file_is_named(tmp_path):
     damaged.write_text(json.dumps({**record, "format_version": 99}))
     with pytest.raises(PredictorError, match="damaged.json: format_version 99"):
         load_predictor(damaged)
+    damaged.write_text(json.dumps({**record, "kind": "lookup"}))  # the error named no file
+    with pytest.raises(PredictorError, match="damaged.json: unknown predictor kind 'lookup'"):
+        load_predictor(damaged)
+    for garbage in ("[" * 100_000, "9" * 5000):  # too deep, too many digits: not a traceback
+        damaged.write_text(garbage)
+        with pytest.raises(PredictorError, match="damaged.json: not a predictor file"):
+            load_predictor(damaged)
 
 
 def test_a_profile_or_predictor_of_another_input_shape_is_refused(tmp_path):

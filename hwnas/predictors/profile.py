@@ -431,7 +431,7 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     meta_file = metadata_path(path)
     try:
         meta = json.loads(meta_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # not JSON, not text, nested past reason
         raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
     if is_predictor_data(meta):
         raise ProfileError(
@@ -460,7 +460,7 @@ def is_profile_metadata(path: str | Path) -> bool:
     version): writing over it would leave that profile unusable."""
     try:
         return _is_metadata(json.loads(Path(path).read_text()))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+    except (OSError, ValueError, RecursionError):
         return False
 
 

@@ -79,13 +79,16 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
         data = json.loads(path.read_text())
     except OSError as e:
         raise PredictorError(f"{path}: cannot read predictor: {e.strerror}") from None
-    except json.JSONDecodeError as e:
+    except (ValueError, RecursionError) as e:  # not JSON, or JSON nested or sized past reason
         raise PredictorError(f"{path}: not a predictor file (invalid JSON: {e})") from None
     if not is_predictor_data(data):
         raise PredictorError(f"{path}: not a predictor file (no 'kind' and 'space')")
     if problem := unreadable_format(data, FORMAT_VERSION, required=True):
         raise PredictorError(f"{path}: {problem}")
-    cls = _predictor_class(data["kind"])
+    try:
+        cls = _predictor_class(data["kind"])
+    except PredictorError as e:
+        raise PredictorError(f"{path}: {e}") from None
     if space is None:
         space = space_from_reference(data["space"], str(path))
     check_space(space, data["space"], str(path))
