@@ -41,7 +41,7 @@ def unreadable_format(data: dict[str, Any], newest: int, required: bool = False)
     if required and "format_version" not in data:
         return f"no format_version (this hwnas reads up to {newest}); not a file hwnas wrote?"
     version = data.get("format_version", newest)
-    if isinstance(version, int) and version <= newest:
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= newest:
         return None
     return (
         f"format_version {version!r} is not one this hwnas reads (up to {newest}); a newer "

@@ -143,8 +143,9 @@ class LUTPredictor(LatencyPredictor):
                 else "the space has it, the profile not (changed since?): profile the space "
                 f"again into {self.source or 'its profile'}, which measures only what it lacks"
             )
+            table = f"the latency table {self.source}" if self.source else "the latency table"
             raise PredictorError(
-                f"the latency table has no measurement for {part_id} at {precision} (it has "
+                f"{table} has no measurement for {part_id} at {precision} (it has "
                 f"that part at: {', '.join(have) or 'none'}); {advice}"
             )
         return self.table[key]
