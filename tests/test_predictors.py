@@ -1255,12 +1255,13 @@ def test_a_renamed_round_medians_column_is_refused_not_replaced_by_the_median(tm
         read_profile(_copied_profile(tmp_path, rows))
 
 
-@pytest.mark.parametrize("column", ["arch", "error"])
+@pytest.mark.parametrize("column", ["arch", "error", "fp_cpu"])
 def test_a_column_its_rows_need_is_refused_when_missing_not_a_bare_key_error(
     profile_path, tmp_path, capsys, column
 ):
     """Whole networks need `arch` (fitting reads it), failed rows `error` (a fit quotes it):
-    dropped by hand, `fit` said only `error: 'arch'`."""
+    dropped by hand, `fit` said only `error: 'arch'`. A dropped device field (`fp_cpu`) was
+    taken for a device without a CPU name."""
     rows = list(csv.reader(profile_path.open(newline="")))
     _set_fields(rows[1], rows[0], status="failed", error="boom", median_ms="")
     drop = rows[0].index(column)

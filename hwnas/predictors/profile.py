@@ -49,6 +49,7 @@ from hwnas.predictors.base import (
 )
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import (
+    ADDED_FIELDS,
     DEVICE_FIELDS,
     LIBRARIES,
     describe_device,
@@ -348,8 +349,11 @@ def read_profile(path: str | Path) -> Profile:
 def _missing_columns(rows: pd.DataFrame) -> list[str]:
     """The columns a profile table lacks: those every table has, then those its rows need:
     `arch` for whole networks (fitting and scoring read it), `error` for failed rows (a fit
-    refusing them quotes it). Without them a fit failed on a bare KeyError."""
+    refusing them quotes it). Without them a fit failed on a bare KeyError. A table with
+    device fingerprints has all of them (with one dropped, its device read as another)."""
     required = ["row_id", "kind", "status", "median_ms"]
+    if any(c.startswith("fp_") for c in rows.columns):
+        required += [f"fp_{f}" for f in DEVICE_FIELDS if f not in ADDED_FIELDS]
     if "rounds" in rows.columns:  # hwnas writes each round's median beside their count
         required.append("round_medians_ms")  # renamed, it would fall back to median_ms
     if missing := [c for c in required if c not in rows.columns]:
