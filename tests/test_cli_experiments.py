@@ -1062,6 +1062,32 @@ def test_the_front_table_fits_the_terminal_width(
     assert widest_table_line() <= 80
 
 
+def test_files_are_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:
+    """Experiment, space and exported config files are UTF-8 (the errors say so), but were
+    read and written in the locale's encoding: under a C locale without Python's UTF-8 mode
+    (ASCII) a space file with a `µs` in its description was refused as "not a text (UTF-8)
+    YAML file", and a Latin-1 locale would have read it as other characters."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    space = tmp_path / "tiny2d.yaml"
+    text = space.read_text(encoding="utf-8")
+    space.write_text(text.replace("supernet tests", "supernet tests (µs, é)"), encoding="utf-8")
+    exp.write_text("# latence en µs\n" + exp.read_text(encoding="utf-8"), encoding="utf-8")
+    script = (
+        "from hwnas.cli import main\n"
+        f"for args in (['search', {str(exp)!r}, '--quiet'], ['export', {str(tmp_path / 'run')!r},"
+        f" '--format', 'yaml', '-o', {str(tmp_path / 'out')!r}]):\n"
+        "    try:\n        main(args)\n    except SystemExit as e:\n        assert not e.code\n"
+    )
+    ascii_locale = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=ascii_locale
+    )
+    assert done.returncode == 0, done.stderr
+    (config,) = (tmp_path / "out").glob("*.yaml")
+    assert "(µs, é)" in config.read_text(encoding="utf-8")
+    assert "(µs, é)" in (tmp_path / "run" / "space.yaml").read_text(encoding="utf-8")
+
+
 def test_a_bare_objective_keeps_its_direction_in_the_run(
     finished_run: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -637,7 +637,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML file (nothing is written)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ExperimentError(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:

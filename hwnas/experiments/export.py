@@ -55,7 +55,7 @@ def arch_config(space: SearchSpace, arch: Arch, metrics: Mapping[str, Any] | Non
             "version": space.version,
             "input": list(space.input_shape),
             "classes": space.num_classes,
-            "source": Path(space.source).read_text(),
+            "source": Path(space.source).read_text(encoding="utf-8"),
         },
         "key": arch.key,
         "choices": dict(arch),
@@ -76,7 +76,7 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     else:
         path = Path(config)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as e:
             raise ExperimentError(f"{path}: cannot read: {e.strerror}") from None
         except UnicodeDecodeError:  # an .onnx or .pt file, say
@@ -123,7 +123,7 @@ def config_space(data: Mapping[str, Any], source: str = "config") -> SearchSpace
     s = data["space"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "space.yaml"  # never a path taken from the config
-        path.write_text(s["source"])
+        path.write_text(s["source"], encoding="utf-8")
         try:
             space = get_space(path, input_shape=s.get("input"), num_classes=s.get("classes"))
         except SpaceError as e:  # named after the config's field, not the scratch file
@@ -416,9 +416,10 @@ def _export_one(
             }
     path = stem.with_suffix(".yaml" if fmt == "yaml" else ".json")
     if fmt == "yaml":
-        path.write_text(yaml.dump(data, Dumper=ReadableDumper, sort_keys=False))
+        text = yaml.dump(data, Dumper=ReadableDumper, sort_keys=False, allow_unicode=True)
+        path.write_text(text, encoding="utf-8")
     else:
-        path.write_text(json.dumps(data, indent=2))
+        path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
 
 

@@ -256,7 +256,8 @@ def write_report(
         path.write_text(
             f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
             f"<body><h1>{title}</h1>{front_summary(results, objectives)}{''.join(parts)}"
-            "</body></html>"
+            "</body></html>",
+            encoding="utf-8",
         )
     return path
 

@@ -148,7 +148,7 @@ def _same_yaml(a: str, b: str) -> bool:
 
 def space_source(space: SearchSpace) -> str:
     """The YAML text `space` was read from (for a built-in, the packaged file)."""
-    return Path(space.source).read_text()
+    return Path(space.source).read_text(encoding="utf-8")
 
 
 def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
@@ -160,7 +160,7 @@ def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
     if (stored := study.user_attrs.get(SPACE_SOURCE)) is None:
         return copy if copy.is_file() else None
     if copy.is_file():
-        if _same_yaml(copy.read_text(errors="replace"), stored):
+        if _same_yaml(copy.read_text(encoding="utf-8", errors="replace"), stored):
             return copy
         private = _private_space(stored)
         warnings.warn(
@@ -187,7 +187,7 @@ def _private_space(text: str) -> Path:
     """A space YAML holding `text` in a folder of its own, removed when the process ends."""
     private = Path(tempfile.mkdtemp(prefix="hwnas-space-")) / SPACE_SNAPSHOT
     atexit.register(shutil.rmtree, private.parent, ignore_errors=True)
-    private.write_text(text)
+    private.write_text(text, encoding="utf-8")
     return private
 
 
@@ -197,7 +197,7 @@ def write_whole(path: Path, text: str) -> None:
     start together each rename a whole file of their own."""
     partial = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        partial.write_text(text)
+        partial.write_text(text, encoding="utf-8")
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)

@@ -205,7 +205,7 @@ class LatencyPredictor(ABC):
             "measured_on": self.measured_on,
             **self.to_data(),
         }
-        path.write_text(json.dumps(record) + "\n")
+        path.write_text(json.dumps(record) + "\n", encoding="utf-8")
         return path
 
 

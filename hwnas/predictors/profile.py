@@ -434,7 +434,7 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     file given where a profile belongs is said to be one)."""
     meta_file = metadata_path(path)
     try:
-        meta = json.loads(meta_file.read_text())
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (ValueError, RecursionError) as e:  # not JSON, not text, nested past reason
         raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
     if is_predictor_data(meta):
@@ -463,7 +463,7 @@ def is_profile_metadata(path: str | Path) -> bool:
     """Whether `path` is a file holding a profile's metadata (whatever its name or format
     version): writing over it would leave that profile unusable."""
     try:
-        return _is_metadata(json.loads(Path(path).read_text()))
+        return _is_metadata(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError, RecursionError):
         return False
 
@@ -597,7 +597,7 @@ def _row(
 
 def _check_columns(path: Path) -> None:
     """Refuse to append to a profile whose columns are not this version's."""
-    with path.open(newline="") as f:
+    with path.open(encoding="utf-8", newline="") as f:
         header = next(csv.reader(f), [])
     if header != COLUMNS:
         raise ProfileError(
@@ -613,7 +613,7 @@ class _Appender:
         fresh = not path.exists() or path.stat().st_size == 0
         if not fresh:
             _check_columns(path)
-        self._file = path.open("a", newline="")
+        self._file = path.open("a", encoding="utf-8", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="raise")
         if fresh:
             self._writer.writeheader()
@@ -634,7 +634,7 @@ def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
     temporary = target.with_suffix(".json.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(meta, indent=2) + "\n")
+        temporary.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         temporary.replace(target)
     except OSError as e:
         raise ProfileError(f"{path}: cannot write the profile there: {e.strerror}") from None
@@ -715,10 +715,10 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
 def _drop_failed_rows(path: Path) -> None:
     """Rewrite the profile table without its failed rows (a temporary file renamed over
     it), so that the resumed run measures them again."""
-    with path.open(newline="") as f:
+    with path.open(encoding="utf-8", newline="") as f:
         rows = [row for row in csv.DictReader(f) if row["status"] != "failed"]
     temporary = path.with_suffix(".csv.tmp")
-    with temporary.open("w", newline="") as f:
+    with temporary.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)

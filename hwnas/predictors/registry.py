@@ -76,7 +76,7 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
     """A predictor saved with `.save(path)`, rebuilt from its data (refit where learned)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise PredictorError(f"{path}: cannot read predictor: {e.strerror}") from None
     except (ValueError, RecursionError) as e:  # not JSON, or JSON nested or sized past reason

@@ -407,7 +407,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """Safely parse a YAML mapping; any problem is a SpaceError naming the file (and, for a
     syntax error or a repeated key, the line)."""
     try:
-        data = yaml.load(path.read_text(), Loader=YamlLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=YamlLoader)
     except OSError as e:
         raise SpaceError(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
