@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,20 @@ def test_torch_export_then_build_gives_the_same_model(run_dir: Path, tmp_path: P
     torch.save(kept, older)
     loaded = hwnas.build(config, weights=older).state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in kept.items())
+
+
+def test_build_writes_no_scratch_file(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployed model is built where nothing may be writable (a container with a read-only
+    root and no /tmp): `hwnas.build` wrote the config's space to a temporary file to read it
+    back, and failed with "No such file or directory" where no temporary folder could be made."""
+    (config,) = export_run(load(run_dir), tmp_path, top=1, fmt="torch")
+    expected = hwnas.build(config).state_dict()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no temporary folder"))
+    rebuilt = hwnas.build(config).state_dict()
+    assert rebuilt.keys() == expected.keys()
+    assert all(torch.equal(rebuilt[k], v) for k, v in expected.items())
 
 
 def test_onnx_export_matches_torch_in_onnx_runtime(run_dir: Path, tmp_path: Path) -> None:

@@ -34,11 +34,11 @@ from hwnas.spaces import (
     Arch,
     SearchSpace,
     SpaceError,
-    get_space,
     reparameterize,
     set_fake_quant,
+    space_from_data,
 )
-from hwnas.spaces.spec import yaml_problem
+from hwnas.spaces.spec import parse_yaml, yaml_problem
 
 FORMAT = "hwnas-arch/1"
 ONNX_INPUT, ONNX_OUTPUT = "x", "logits"
@@ -121,14 +121,13 @@ def config_space(data: Mapping[str, Any], source: str = "config") -> SearchSpace
     """The space a config (`source` in errors) was exported from, rebuilt from its embedded
     YAML source."""
     s = data["space"]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "space.yaml"  # never a path taken from the config
-        path.write_text(s["source"], encoding="utf-8")
-        try:
-            space = get_space(path, input_shape=s.get("input"), num_classes=s.get("classes"))
-        except SpaceError as e:  # named after the config's field, not the scratch file
-            message = str(e).replace(str(path), "space.source")
-            raise ExperimentError(f"{source}: {message}") from None
+    try:  # parsed as it is: no scratch file, so a read-only system without /tmp builds too
+        definition = parse_yaml(s["source"], "space.source")
+        space = space_from_data(
+            definition, "space.source", input_shape=s.get("input"), num_classes=s.get("classes")
+        )
+    except SpaceError as e:
+        raise ExperimentError(f"{source}: {e}") from None
     if (space.name, space.version) != (s["name"], s["version"]):
         raise ExperimentError(
             f"{source}: space source is {space.name!r} v{space.version}, config says "

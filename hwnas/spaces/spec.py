@@ -404,18 +404,26 @@ def _whole(value: Any) -> int:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Safely parse a YAML mapping; any problem is a SpaceError naming the file (and, for a
-    syntax error or a repeated key, the line)."""
+    """Safely parse a YAML mapping file; any problem is a SpaceError naming the file (and,
+    for a syntax error or a repeated key, the line)."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=YamlLoader)
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise SpaceError(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
         raise SpaceError(f"{path}: not a text (UTF-8) YAML file") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """Safely parse YAML `text` that must hold a mapping; any problem is a SpaceError
+    naming `source` (and, for a syntax error or a repeated key, the line)."""
+    try:
+        data = yaml.load(text, Loader=YamlLoader)
     except yaml.YAMLError as e:
-        raise SpaceError(f"{path}:{yaml_problem(e)}") from None
+        raise SpaceError(f"{source}:{yaml_problem(e)}") from None
     if not isinstance(data, dict):
-        raise SpaceError(f"{path}: expected a mapping at the top level")
+        raise SpaceError(f"{source}: expected a mapping at the top level")
     return data
 
 
