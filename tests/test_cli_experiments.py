@@ -1088,6 +1088,21 @@ def test_files_are_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:
     assert "(µs, é)" in (tmp_path / "run" / "space.yaml").read_text(encoding="utf-8")
 
 
+def test_the_front_table_prints_on_an_ascii_stdout(finished_run: Path, tmp_path: Path) -> None:
+    """Under PYTHONIOENCODING=ascii (or another encoding short of the run's name), `pareto`
+    failed with "'ascii' codec can't encode character" for a run folder named with an
+    accent: rich wrote the table's title to stdout itself."""
+    run = tmp_path / "résultats"
+    shutil.copytree(finished_run, run)
+    done = subprocess.run(
+        [sys.executable, "-m", "hwnas", "pareto", str(run)],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"Pareto front of " in done.stdout and b"latency_ms" in done.stdout
+
+
 def test_a_bare_objective_keeps_its_direction_in_the_run(
     finished_run: Path, capsys: pytest.CaptureFixture
 ) -> None:

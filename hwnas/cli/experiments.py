@@ -339,7 +339,12 @@ def _print_front(results, front, metrics, objs, hv) -> None:
         table.add_row(str(int(r["number"])), *values, arch)
     # the terminal's width (or COLUMNS); 160 when piped, where rich would assume 80
     wide = sys.stdout.isatty() or "COLUMNS" in os.environ
-    Console(width=None if wide else 160).print(table)
+    console = Console(width=None if wide else 160)
+    with console.capture() as table_text:
+        console.print(table)
+    # through click, as every other line: rich wrote to an ASCII stdout (PYTHONIOENCODING)
+    # as it is, and a run folder named `résultats` in the title stopped it with an error
+    typer.echo(table_text.get(), nl=False)
     if hv is not None:
         _say_hypervolume(results, objs, hv)
     _say_metric_notes(results, metrics)
