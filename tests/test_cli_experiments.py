@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -1398,6 +1399,29 @@ def test_ctrl_c_before_the_run_is_stored_says_to_start_it_not_to_resume(
     assert hwnas("search", str(exp), "--quiet", "--resume") == 1  # as a user may try anyway
     assert "no run to resume in" in (err := capsys.readouterr().err)
     assert "leave out --resume (resume=True in Python) to start it" in err
+
+
+def test_the_commands_a_stopped_search_suggests_can_be_pasted_into_a_shell(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """`start it with: hwnas search my runs/exp.yaml` split the path at its space, and
+    `hwnas search -exp.yaml` took the file for an option: the suggested command is quoted,
+    and a name starting with a dash is given as ./-name."""
+    from hwnas.experiments import run as run_module
+
+    def interrupted_while_ray_starts(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "make_executor", interrupted_while_ray_starts)
+    folder = tmp_path / "my runs"
+    folder.mkdir()
+    exp = latency_experiment(folder, "[fp32]")
+    dashed = exp.rename(folder / "-exp.yaml")
+    monkeypatch.chdir(folder)
+    for given, pasted in ((str(dashed), str(dashed)), (dashed.name, "./-exp.yaml")):
+        assert hwnas("search", "--quiet", "--", given) == 130
+        command = capsys.readouterr().err.split("start it with: ")[1].strip()
+        assert shlex.split(command) == ["hwnas", "search", pasted]
 
 
 def test_an_interrupted_export_says_so_and_leaves_no_folder_or_file(

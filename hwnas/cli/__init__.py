@@ -5,6 +5,7 @@ commands from its module. Failures print one line naming the cause and exit non-
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import warnings
 
@@ -61,6 +62,14 @@ def stopped(message: str, terminated: bool) -> typer.Exit:
     typer.echo(message, err=True)
     _stop_said = True
     return typer.Exit(143 if terminated else 130)
+
+
+def shell_path(path: object) -> str:
+    """`path` as one word of a command a user pastes into a shell: quoted where it holds
+    spaces or other characters a shell reads otherwise, and ./-name for a name starting with
+    a dash (which a command would take for an option)."""
+    text = str(path)
+    return shlex.quote(f"./{text}" if text.startswith("-") else text)
 
 
 def is_usage_error(e: Exception) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sys
 from collections import Counter
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import NoReturn
 
 import typer
 
-from hwnas.cli import stopped
+from hwnas.cli import shell_path, stopped
 
 app = typer.Typer()
 
@@ -49,9 +50,9 @@ def search(
             param_hint="--address",
         )
     config = load_experiment(experiment)
-    on_cluster = f" --address {address}" if address else ""
-    start_with = f"hwnas search {experiment}{on_cluster}"
-    resume_with = f"hwnas search {experiment} --resume{on_cluster}"
+    on_cluster = f" --address {shlex.quote(address)}" if address else ""
+    start_with = f"hwnas search {shell_path(experiment)}{on_cluster}"
+    resume_with = f"hwnas search {shell_path(experiment)} --resume{on_cluster}"
     try:
         summary = run_experiment(config, address=address, resume=resume, progress=not quiet)
     except ClusterLost as e:
@@ -98,7 +99,9 @@ def search(
         )
         typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
     if summary.evaluated and summary.failed == summary.evaluated:
-        raise RuntimeError(f"every evaluation failed; why: hwnas status {summary.run_dir}")
+        raise RuntimeError(
+            f"every evaluation failed; why: hwnas status {shell_path(summary.run_dir)}"
+        )
 
 
 def _exit_past_a_lost_ray(code: int) -> NoReturn:

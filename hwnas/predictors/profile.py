@@ -27,6 +27,7 @@ import io
 import json
 import os
 import re
+import shlex
 import sys
 import time
 import warnings
@@ -262,7 +263,8 @@ class Profile:
         advice = []
         if len(missing) > len(failed):
             advice.append(  # the space may have grown since (another width): name it
-                f"`hwnas latency profile --space {_space_option(space)} --out {self.path}` "
+                f"`hwnas latency profile --space {shlex.quote(_space_option(space))} "
+                f"--out {shlex.quote(str(self.path))}` "
                 "with the profile's other settings resumes it and measures them"
             )
         if len(failed):
