@@ -1061,6 +1061,10 @@ def test_the_front_table_fits_the_terminal_width(
     monkeypatch.setenv("COLUMNS", "80")  # as a terminal 80 wide says
     assert hwnas("pareto", str(finished_run)) == 0
     assert widest_table_line() <= 80
+    for unusable in ("0", ""):  # as no COLUMNS: with 0, rich printed no table at all
+        monkeypatch.setenv("COLUMNS", unusable)
+        assert hwnas("pareto", str(finished_run)) == 0
+        assert widest_table_line() > 80
 
 
 def test_files_are_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -340,9 +341,9 @@ def _print_front(results, front, metrics, objs, hv) -> None:
         values += [_fmt(r[c]) if math.isfinite(r[c]) else "" for c in origin]
         arch = results.describe(results.arch(int(r["number"])))
         table.add_row(str(int(r["number"])), *values, arch)
-    # the terminal's width (or COLUMNS); 160 when piped, where rich would assume 80
-    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
-    console = Console(width=None if wide else 160)
+    # COLUMNS, else the terminal's width; 160 when piped, where rich would assume 80. A
+    # COLUMNS of 0 or no number is passed over: rich printed no table at all for 0
+    console = Console(width=shutil.get_terminal_size((160, 24)).columns)
     with console.capture() as table_text:
         console.print(table)
     # through click, as every other line: rich wrote to an ASCII stdout (PYTHONIOENCODING)
