@@ -59,9 +59,20 @@ def stopped(message: str, terminated: bool) -> typer.Exit:
     """The exit of a command stopped by Ctrl-C (130) or SIGTERM (143), once `message` (what
     is kept, how to go on) is printed; other stopped commands get a plain "interrupted"."""
     global _stop_said
-    typer.echo(message, err=True)
+    say(message)
     _stop_said = True
     return typer.Exit(143 if terminated else 130)
+
+
+def say(message: str) -> None:
+    """`message` on stderr; a reader gone (a `| tee` stopped by the same Ctrl-C) is no error:
+    what is still written goes nowhere, and the exit code says how the command ended."""
+    try:
+        typer.echo(message, err=True)
+    except BrokenPipeError:
+        from hwnas.experiments.progress import reader_gone
+
+        reader_gone()
 
 
 def shell_path(path: object) -> str:
@@ -107,10 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
-        typer.echo("hwnas: aborted", err=True)
+        say("hwnas: aborted")
         sys.exit(130)
     except KeyboardInterrupt:  # before a command runs
-        typer.echo("hwnas: interrupted", err=True)
+        say("hwnas: interrupted")
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the one place errors become a one-line cause
         if debug:
@@ -119,9 +130,9 @@ def main(argv: list[str] | None = None) -> None:
             if e.format_message():  # empty when the help was printed instead (no arguments)
                 e.show()
             sys.exit(e.exit_code)
-        typer.echo(f"hwnas: error: {e}", err=True)
+        say(f"hwnas: error: {e}")
         sys.exit(1)
     if code in (130, 143) and not _stop_said:  # typer ends a Ctrl-C'd command silently
-        typer.echo("hwnas: interrupted", err=True)
+        say("hwnas: interrupted")
     if isinstance(code, int) and code:
         sys.exit(code)

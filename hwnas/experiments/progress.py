@@ -4,6 +4,8 @@ size, elapsed and estimated time left (rich)."""
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from collections import deque
 
@@ -68,8 +70,13 @@ class SearchProgress:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._render()
-        self._progress.__exit__(*exc)
+        try:
+            self._render()
+            self._progress.__exit__(*exc)
+        except SystemExit as e:  # rich's answer to a reader gone: it silenced stdout only
+            if not isinstance(e.__context__, BrokenPipeError):
+                raise
+            reader_gone()  # the search's own ending (a Ctrl-C, say) goes on, not exit 1
 
     def add_known(self, metrics: Metrics) -> None:
         """A result stored before this driver started (not part of the rate the ETA uses)."""
@@ -125,3 +132,15 @@ def hours_minutes_seconds(seconds: float) -> str:
     """`seconds` as H:MM:SS, the hours counting on past a day (83:15:00, not 11:15:00)."""
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def reader_gone() -> None:
+    """Send what is still written to stdout and stderr nowhere: their reader is gone (the
+    `tee` of `hwnas search ... 2>&1 | tee log`, stopped by the same Ctrl-C), and the exit
+    code, not a failed write, must say how the command ended (130, and the run kept)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
