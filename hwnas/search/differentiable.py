@@ -796,7 +796,7 @@ class DifferentiableSearcher(Searcher):
             self.seed,
             sorted(asdict(search.settings).items()),
             # the whole declaration (an edited space keeps its name and version)
-            (self.space.spec.model_dump(mode="json", exclude={"description"}),),
+            self.space.spec.model_dump(mode="json", exclude={"description"}),
             tuple(self.space.input_shape),
             (data.name, data.num_classes),
         ):
