@@ -228,7 +228,15 @@ HOSTILE = {
         VALID.replace(
             "evaluator: tabular", "evaluator: {name: tabular, settings: {tabular: {path: t.csv}}}"
         ),
-        "evaluator.settings.tabular.path: name the table once, as the top-level `benchmark`",
+        "evaluator 'tabular': 'path' is not one of its settings: hwnas passes the "
+        "experiment's own (benchmark: at the top level of the file)",
+    ),
+    "a misspelt tabular setting, the list of settings leaving out the table": (
+        VALID.replace(
+            "evaluator: tabular", "evaluator: {name: tabular, settings: {tabular: {cots: false}}}"
+        ),
+        "evaluator 'tabular' has no setting 'cots' (did you mean 'cost'?); its settings: "
+        "metrics, latency, cost",
     ),
     "budget and epochs": (
         VALID.replace(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -79,16 +79,20 @@ class SpaceConfig(_Strict):
 
 
 def check_settings_of(
-    owner: str, target: Callable[..., Any] | None, settings: dict[str, Any], given: tuple[str, ...]
+    owner: str,
+    target: Callable[..., Any] | None,
+    settings: dict[str, Any],
+    given: Mapping[str, str],
 ) -> None:
     """Refuse a setting `target` (a searcher's or evaluator's class) has no parameter for,
     suggesting the closest one, when the file is read: not as a TypeError once the run
-    starts. The arguments hwnas passes itself (`given`) are not settings; a `target` of None
-    (one not imported to read a file) names its unknown settings itself."""
+    starts. The arguments hwnas passes itself (`given`, each with the top-level field it
+    comes from) are not settings; a `target` of None (one not imported to read a file) names
+    its unknown settings itself."""
     if passed := sorted(set(settings) & set(given)):
         raise ValueError(
             f"{owner}: {passed[0]!r} is not one of its settings: hwnas passes the experiment's "
-            f"own ({passed[0]}: at the top level of the file)"
+            f"own ({given[passed[0]]}: at the top level of the file)"
         )
     if target is not None:
         check_setting_names(owner, settings, target, passed=given)
@@ -227,10 +231,20 @@ class EvaluatorConfig(_Strict):
                 f"settings for evaluators not in name: {sorted(unknown)} (name is {names})"
             )
         for name, settings in v.items():
-            # the data users' dataset is the top-level one, which the run records and checks
-            given = ("space", "dataset") if name in DATA_USERS else ("space",)
+            given = _passed_to_evaluator(name)
             check_settings_of(f"evaluator {name!r}", evaluator_class(name), settings, given)
         return v
+
+
+def _passed_to_evaluator(name: str) -> dict[str, str]:
+    """What hwnas gives evaluator `name` itself, by argument, each from a top-level field of
+    the file: the run records and checks those (the data users' dataset, the table)."""
+    passed = {"space": "space"}
+    if name in DATA_USERS:
+        passed["dataset"] = "dataset"
+    if name == "tabular":
+        passed["path"] = "benchmark"
+    return passed
 
 
 class Objective(_Strict):
@@ -259,7 +273,7 @@ class SearcherConfig(_Strict):
         name = info.data.get("name")
         # the differentiable searcher (torch, not imported to read a file) checks the rest
         target = searcher_class(name) if name in SEARCHERS else None
-        check_settings_of(f"searcher {name!r}", target, v, PASSED)
+        check_settings_of(f"searcher {name!r}", target, v, {n: n for n in PASSED})
         return v
 
 
@@ -394,11 +408,6 @@ class ExperimentConfig(_Strict):
             )
         if self.benchmark and "tabular" not in self.evaluator.names:
             raise ValueError("benchmark is set but nothing uses it: it is the tabular evaluator's")
-        if "path" in self.evaluator.settings.get("tabular", {}):
-            raise ValueError(
-                "evaluator.settings.tabular.path: name the table once, as the top-level "
-                "`benchmark`, which the run records and checks for changes"
-            )
         train = self.evaluator.settings.get("train", {})
         if self.evaluator.budget is not None and (
             given := [k for k in ("epochs", "steps") if k in train]
