@@ -531,6 +531,8 @@ def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path)
     assert len(first.rows) == 7
     with out.open("a") as f:  # a run killed in the middle of writing a row
         f.write("block|s9|half-written")
+    with pytest.warns(UserWarning, match=r"resumed.csv: line 9 is cut short .*: left out"):
+        assert len(read_profile(out).rows) == 7
     resumed = build_profile(space, out, **settings)
     assert resumed.rows["row_id"].is_unique
     assert set(resumed.rows["row_id"]) == set(

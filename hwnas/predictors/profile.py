@@ -322,7 +322,7 @@ def read_profile(path: str | Path) -> Profile:
             raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
         raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
     meta = _read_metadata(path)
-    data = _complete_rows(path.read_bytes())  # not a row still being written
+    data = _complete_rows(raw := path.read_bytes())
     try:
         rows = pd.read_csv(
             io.BytesIO(data),
@@ -334,6 +334,13 @@ def read_profile(path: str | Path) -> Profile:
     if missing := _missing_columns(rows):
         raise ProfileError(f"{path}: not a profile table, columns missing: {missing}")
     rows.index = _record_lines(path, data)  # errors below name the line
+    if len(data) < len(raw):
+        line = data.count(b"\n") + 1
+        warnings.warn(
+            f"{path}: line {line} is cut short (a run killed while writing it, "
+            "one still writing it, or an edit): left out; resuming the profile measures it again",
+            stacklevel=2,
+        )
     _check_labels(path, rows)
     _refuse_rows(path, rows, rows["row_id"].duplicated(), "row_id", "measured twice")
     ok = rows["status"] == "ok"
