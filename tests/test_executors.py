@@ -407,6 +407,18 @@ def test_a_signal_pending_while_handlers_are_swapped_leaves_none_swapped(monkeyp
         swap(signal.SIGTERM, sigterm)
 
 
+def test_an_evaluator_that_cannot_be_pickled_is_refused_naming_its_attribute(space):
+    """Ray's own error blamed the `evaluate` method, in 30 lines, whatever held the lock."""
+    evaluator = Scripted(space, {}, trains=False)
+    evaluator.guard = threading.Lock()
+    with pytest.raises(TypeError) as e:
+        RayExecutor(evaluator)
+    assert str(e.value).startswith(
+        "the evaluator Scripted cannot be pickled to send it to the Ray workers (attribute "
+        "'guard': TypeError: cannot pickle '_thread.lock' object); keep no open file, lock"
+    )
+
+
 # -- last: these stop the module's Ray ---------------------------------------------------------
 def test_over_ray_client_evaluations_waiting_for_a_worker_do_not_time_out(space):
     hanging, waiting = [space.sample(0), space.sample(1)], [space.sample(2), space.sample(3)]

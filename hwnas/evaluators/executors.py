@@ -191,6 +191,38 @@ def _evaluate_once(evaluator_ref: list[Any], arch: Arch, budget: float | None) -
     return safe_evaluate(_worker_evaluator(evaluator_ref[0]), arch, budget)
 
 
+def _put_evaluator(evaluator: Evaluator) -> Any:
+    """`evaluator` in Ray's object store, or a `TypeError` naming what keeps it from being
+    pickled (Ray's own error points at the `evaluate` method, whatever the cause)."""
+    import pickle
+
+    import ray
+
+    try:
+        return ray.put(evaluator)
+    except (TypeError, pickle.PicklingError) as e:
+        cause = e.__cause__ or e
+        raise TypeError(
+            f"the evaluator {type(evaluator).__name__} cannot be pickled to send it to the Ray "
+            f"workers ({_unpicklable_part(evaluator)}{type(cause).__name__}: {cause}); keep no "
+            "open file, lock, connection or the like on it (open them inside `evaluate`, or "
+            "leave them out in `__getstate__`)"
+        ) from None
+
+
+def _unpicklable_part(evaluator: Evaluator) -> str:
+    """`attribute 'NAME': ` for the first attribute of `evaluator` that cannot be pickled on
+    its own, or nothing when none is found that way."""
+    from ray import cloudpickle
+
+    for name, value in getattr(evaluator, "__dict__", {}).items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception:
+            return f"attribute {name!r}: "
+    return ""
+
+
 def _host_port(address: str) -> tuple[str, int]:
     text = address.removeprefix("ray://")
     if "://" in text:
@@ -474,7 +506,7 @@ class RayExecutor(_ExecutorBase):
             else:
                 self._remote = ray.remote(_evaluate_once)
                 self._options = {**options, "max_retries": 0}
-            self._evaluator_ref = ray.put(evaluator)
+            self._evaluator_ref = _put_evaluator(evaluator)
         except BaseException:
             if self._owns_ray:
                 ray.shutdown()
