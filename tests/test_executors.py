@@ -481,3 +481,46 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     executor.close()
     assert not ray.is_initialized()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_evaluator_module_the_workers_lack_is_named_with_the_call_that_ships_it(
+    space, own_ray, ray_temp_dir, tmp_path
+):
+    """An evaluator class in the user's own module is pickled by reference: a worker on a
+    machine without the module (here, one not given the module's folder on its path) cannot
+    load it. The error names the `ray.init` call that ships the module, and that call made
+    before the RayExecutor is enough."""
+    (tmp_path / "driver_only.py").write_text(
+        "from hwnas.evaluators import Metrics\n\n\n"
+        "class Mine:\n"
+        "    def __init__(self, space):\n"
+        "        self.space = space\n\n"
+        "    def evaluate(self, arch, budget=None):\n"
+        "        return Metrics({'done': 1.0})\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import driver_only
+    finally:
+        sys.path.remove(str(tmp_path))  # before Ray starts: its workers get this path
+    try:
+        _start_local_ray(ray_temp_dir)
+        with RayExecutor(driver_only.Mine(space)) as executor, pytest.raises(RuntimeError) as e:
+            list(executor.run([space.sample(0)]))
+        assert "(ModuleNotFoundError: No module named 'driver_only'); every machine" in str(e.value)
+        shipping = "ray.init(address=..., runtime_env={'py_modules': [driver_only]})"
+        assert shipping in str(e.value)
+        ray.shutdown()
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            _temp_dir=str(ray_temp_dir),
+            runtime_env={"py_modules": [driver_only]},
+        )
+        with RayExecutor(driver_only.Mine(space)) as executor:
+            [(_, metrics)] = list(executor.run([space.sample(0)]))
+        assert metrics.ok, metrics
+    finally:
+        sys.modules.pop("driver_only", None)

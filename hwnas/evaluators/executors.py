@@ -171,9 +171,24 @@ def _worker_evaluator(evaluator_ref: Any) -> Evaluator:
         except Exception as e:
             raise EvaluatorUnavailable(
                 f"a Ray worker cannot load the evaluator ({_one_line(e)}); every machine of "
-                "the cluster needs the modules and files the evaluator uses"
+                "the cluster needs the modules and files the evaluator uses: install them "
+                f"there, or have Ray ship your code by connecting first with {_shipping(e)}, "
+                "then making the RayExecutor (it uses that Ray)"
             ) from None
     return _WORKER_EVALUATORS[key]
+
+
+def _shipping(error: BaseException) -> str:
+    """The `ray.init` call that ships the code a worker lacked (Ray's `runtime_env`), naming
+    the missing module where the error says which: an evaluator class in the user's own
+    module is pickled by reference, and a worker on another machine cannot import it."""
+    cause = _ray_cause(error)
+    name = getattr(cause, "name", None) if isinstance(cause, ModuleNotFoundError) else None
+    module = name.split(".")[0] if name else "your_module"
+    return (
+        f"`ray.init(address=..., runtime_env={{'py_modules': [{module}]}})` (or "
+        "`runtime_env={'working_dir': 'DIR'}`, the folder of your code and data files)"
+    )
 
 
 def _evaluate_streaming(evaluator_ref: list[Any], arch: Arch, budget: float | None):
