@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from net import free_port
 
-from hwnas.evaluators import Metrics, RayExecutor
+from hwnas.evaluators import LocalExecutor, Metrics, RayExecutor
 from hwnas.spaces import get_space
 
 ray = pytest.importorskip("ray")
@@ -524,3 +524,20 @@ def test_an_evaluator_module_the_workers_lack_is_named_with_the_call_that_ships_
         assert metrics.ok, metrics
     finally:
         sys.modules.pop("driver_only", None)
+
+
+class _Spaceless:
+    """A user's evaluator that forgot its `space`."""
+
+    def evaluate(self, arch, budget=None):
+        raise ValueError("its own failure")
+
+
+@pytest.mark.parametrize("executor", [RayExecutor, LocalExecutor])
+def test_an_object_without_space_is_refused_before_any_ray_starts(space, own_ray, executor):
+    """A RayExecutor left the embedded Ray it started running (nothing could close it), and a
+    LocalExecutor met the missing `space` only when reporting the first failure, with an
+    AttributeError in place of the evaluation's own error."""
+    with pytest.raises(TypeError, match="_Spaceless is not an evaluator: it lacks `space`; "):
+        executor(_Spaceless())
+    assert not ray.is_initialized()

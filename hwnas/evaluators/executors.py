@@ -68,6 +68,20 @@ def safe_evaluate(evaluator: Evaluator, arch: Arch, budget: float | None) -> Met
         return failed_metrics(evaluator.space, arch, failure_reason(e))
 
 
+def _check_evaluator(evaluator: object) -> None:
+    """Refuse an object that is no evaluator before anything starts: without `space` a
+    failure could not be reported (its costs come from the space), and a `RayExecutor`
+    would have started a Ray that nothing stops."""
+    missing = [name for name in ("space", "evaluate") if not hasattr(evaluator, name)]
+    if missing or not callable(evaluator.evaluate):
+        raise TypeError(
+            f"{type(evaluator).__name__} is not an evaluator: it lacks "
+            f"{' and '.join(f'`{m}`' for m in missing) or 'a callable `evaluate`'}; an "
+            "evaluator has `space` (the SearchSpace it scores) and `evaluate(arch, "
+            "budget=None)` returning Metrics"
+        )
+
+
 class _ExecutorBase:
     """`run` and the context manager on top of `submit` / `results` / `cancel` / `close`.
     A closed executor evaluates nothing more (a closed `RayExecutor` would otherwise start
@@ -104,6 +118,7 @@ class LocalExecutor(_ExecutorBase):
     bounds the waiting, not the evaluation."""
 
     def __init__(self, evaluator: Evaluator):
+        _check_evaluator(evaluator)
         self.evaluator = evaluator
         self._queue: deque[tuple[Arch, float | None]] = deque()
 
@@ -506,6 +521,7 @@ class RayExecutor(_ExecutorBase):
             raise ValueError(f"timeout_s must be a number > 0, not {timeout_s!r}")
         if not (_whole(max_retries) and max_retries >= 0):
             raise ValueError(f"max_retries must be an integer >= 0, not {max_retries!r}")
+        _check_evaluator(evaluator)
         options = _task_options(resources or {})
         self._owns_ray = _connect(address, num_cpus)
         self._ray = ray
