@@ -15,6 +15,7 @@ import contextlib
 import logging
 import numbers
 import os
+import pickle
 import signal
 import socket
 import sys
@@ -224,8 +225,6 @@ def _evaluate_once(evaluator_ref: list[Any], arch: Arch, budget: float | None) -
 def _put_evaluator(evaluator: Evaluator) -> Any:
     """`evaluator` in Ray's object store, or a `TypeError` naming what keeps it from being
     pickled (Ray's own error points at the `evaluate` method, whatever the cause)."""
-    import pickle
-
     import ray
 
     try:
