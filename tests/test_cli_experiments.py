@@ -192,6 +192,32 @@ def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latenc
     return exp
 
 
+def test_a_w4a8_winner_says_its_latency_was_timed_as_int8(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Where the user reads a w4a8 candidate's measured latency (status, pareto, the exported
+    config) they are told ONNX Runtime timed its w4a8 blocks as int8."""
+    space = tmp_path / "tiny2d.yaml"
+    space.write_text((DATA / "tiny2d.yaml").read_text().replace("[fp32, int8]", "[w4a8]"))
+    exp = tmp_path / "exp.yaml"
+    timing = "{warmup: 1, runs: 3, rounds: 1}"
+    exp.write_text(
+        f"name: w4\nspace: {space}\n"
+        f"evaluator: {{name: latency, settings: {{latency: {timing}}}}}\n"
+        "objectives: [{metric: latency_ms, direction: min}]\n"
+        f"searcher: random\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    said = "w4a8 blocks timed as int8 (ONNX Runtime has no 4-bit CPU kernel)"
+    for command in ("status", "pareto"):
+        capsys.readouterr()
+        assert hwnas(command, str(tmp_path / "run")) == 0
+        assert said in " ".join(capsys.readouterr().out.split())
+    assert hwnas("export", str(tmp_path / "run"), "-o", str(tmp_path / "export")) == 0
+    (config,) = (tmp_path / "export").glob("*.json")
+    assert json.loads(config.read_text())["metric_sources"]["latency_ms"].endswith(said)
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One complete run of `latency_experiment(folder, "[fp32]")` (8 evaluations), shared by

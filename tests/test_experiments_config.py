@@ -482,6 +482,31 @@ def test_the_latency_source_is_said_in_words() -> None:
     assert latency_source(parse_experiment(measured)).startswith("measured by each evaluation")
 
 
+def test_a_measured_latency_says_which_block_precisions_ran_as_another() -> None:
+    """ONNX Runtime's CPU provider has no 4-bit kernel: a w4a8 block is timed as int8, and an
+    fp16 block's convolutions run in float32 on x86. `status`, `pareto` and an exported
+    config showed such a latency beside `w4a8` blocks without a word (a review)."""
+    from hwnas.experiments.components import latency_source, metric_notes
+
+    config = parse_experiment(VALID.replace("evaluator: tabular", "evaluator: latency"))
+    plain = latency_source(config)
+    assert latency_source(config, ["fp32", "int8"]) == plain  # each timed as named
+    w4a8 = latency_source(config, ["int8", "w4a8"])
+    assert w4a8 == f"{plain}; w4a8 blocks timed as int8 (ONNX Runtime has no 4-bit CPU kernel)"
+    assert "fp16 blocks timed as a float16 graph whose convolutions" in latency_source(
+        config, ["fp16"]
+    )
+    trials = pd.DataFrame({"s0.b0.precision": ["fp32", "w4a8"], "s0.b1.precision": [None, "fp32"]})
+    assert f"latency_ms: {w4a8}" in metric_notes(config, trials, ["latency_ms"])
+    every = "evaluator: {name: latency, settings: {latency: {precision: w4a8}}}"
+    assert "w4a8 blocks timed as int8" in latency_source(
+        parse_experiment(VALID.replace("evaluator: tabular", every))
+    )  # whatever the architectures chose
+    fp32 = "evaluator: {name: latency, settings: {latency: {precision: fp32}}}"
+    fp32_config = parse_experiment(VALID.replace("evaluator: tabular", fp32))
+    assert latency_source(fp32_config, ["w4a8"]).endswith("batch 1)")  # all timed at fp32
+
+
 def test_the_split_accuracy_is_scored_on_is_said_in_words() -> None:
     """`accuracy` was printed bare: a reader took a validation split's 800 samples (or the
     table's validation column) for a test accuracy (a review)."""

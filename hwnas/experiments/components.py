@@ -6,7 +6,7 @@ Only names and settings are translated here; every part is the real one from its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +73,14 @@ def check_scored_metrics(config: ExperimentConfig, evaluator) -> None:
             )
 
 
-def latency_source(config: ExperimentConfig) -> str | None:
+def latency_source(config: ExperimentConfig, precisions: Iterable[str] = ()) -> str | None:
     """Where the `latency` evaluator's `latency_ms` comes from, in words (None when the run
     has no latency evaluator): a prediction and a measurement can differ by far, and both
-    are stored under the one name."""
+    are stored under the one name. A measurement also says how the backend ran the block
+    `precisions` given (those of the architectures reported) where that is not as named: a
+    w4a8 block timed as int8 was shown as `w4a8` beside a latency that was int8's."""
     from hwnas.evaluators.latency import MEASURE_DEFAULTS
+    from hwnas.predictors.backends import precision_caveats
 
     if "latency" not in config.evaluator.names:
         return None
@@ -85,10 +88,19 @@ def latency_source(config: ExperimentConfig) -> str | None:
     section = config.latency and (config.latency.predictor or config.latency.profile)
     if source := own.get("predictor", section):
         return f"predicted from {source}"
-    return (
+    measured = (
         f"measured by each evaluation on its own machine ({own['backend']}, precision "
         f"{own['precision']}, {own['threads']} thread(s), batch {own['batch_size']})"
     )
+    timed = precisions if own["precision"] == "mixed" else [own["precision"]]
+    caveats = precision_caveats(own["backend"], timed)
+    return f"{measured}; {caveats}" if caveats else measured
+
+
+def block_precisions(trials: pd.DataFrame) -> set[str]:
+    """The block precisions the evaluated architectures of `trials` use."""
+    columns = [c for c in trials.columns if c.endswith(".precision")]
+    return {str(p) for p in trials[columns].stack().dropna()} if columns else set()
 
 
 #: load per core above which a machine had more work than cores: measurements run slow
@@ -138,7 +150,8 @@ def metric_notes(
     if "accuracy" in metrics:
         notes.append(("accuracy", accuracy_source(config)))
     if "latency_ms" in metrics:
-        notes += [("latency_ms", latency_source(config)), ("latency_ms", measuring_load(trials))]
+        source = latency_source(config, block_precisions(trials))
+        notes += [("latency_ms", source), ("latency_ms", measuring_load(trials))]
     return [f"{metric}: {note}" for metric, note in notes if note]
 
 

@@ -384,7 +384,8 @@ def _export_one(
     arch = results.arch(int(row["number"]))
     metrics = {m: row[m] for m in results.metrics() if pd.notna(row.get(m))}
     data = arch_config(results.space, arch, metrics)
-    if "latency_ms" in metrics and (source := latency_source(results.config)):
+    precisions = [v for k, v in arch.items() if k.endswith(".precision")]
+    if "latency_ms" in metrics and (source := latency_source(results.config, precisions)):
         data["metric_sources"] = {"latency_ms": source}  # a prediction, or measured where
     data["run"] = {
         "name": results.config.name,
