@@ -80,7 +80,7 @@ def latency_source(config: ExperimentConfig, precisions: Iterable[str] = ()) -> 
     `precisions` given (those of the architectures reported) where that is not as named: a
     w4a8 block timed as int8 was shown as `w4a8` beside a latency that was int8's."""
     from hwnas.evaluators.latency import MEASURE_DEFAULTS
-    from hwnas.predictors.backends import precision_caveats
+    from hwnas.predictors.precision_notes import precision_caveats
 
     if "latency" not in config.evaluator.names:
         return None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import torch
@@ -69,8 +69,6 @@ class BackendError(RuntimeError):
 
 class Backend(Protocol):
     name: str
-    #: precision -> how the backend really runs it, where that differs from what its name says
-    precision_notes: Mapping[str, str]
 
     def check_available(self) -> None:
         """Raise `BackendError` if this machine cannot run the backend at all."""
@@ -100,12 +98,7 @@ def _substituted(precision: PrecisionSpec, backend: Backend) -> PrecisionSpec:
 
 class OnnxRuntimeCPU:
     name = "onnxruntime-cpu"
-    substitutions = {"w4a8": "int8"}
-    precision_notes = {
-        "w4a8": "timed as int8 (ONNX Runtime has no 4-bit CPU kernel)",
-        "fp16": "timed as a float16 graph whose convolutions and matrix products run in "
-        "float32 on x86 CPUs (no float16 kernels there)",
-    }
+    substitutions = {"w4a8": "int8"}  # said in words in `precision_notes.py`
 
     def check_available(self) -> None:
         return None  # ONNX Runtime's CPU provider is a dependency
@@ -151,8 +144,6 @@ class OnnxRuntimeCPU:
 
 class TorchEager:
     """Eager PyTorch on one device; float precisions only (no integer kernels in eager)."""
-
-    precision_notes: Mapping[str, str] = {}  # it runs what it times, or refuses it
 
     def __init__(self, name: str, device: str):
         self.name, self.device = name, device
@@ -279,16 +270,6 @@ def get_backend(name: str) -> Backend:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     return BACKENDS[name]
-
-
-def precision_caveats(backend: str, precisions: Iterable[str]) -> str | None:
-    """How `backend` times the blocks at `precisions` where that is not what their names say,
-    in words (None when it times each as named or is unknown): a w4a8 block's latency on
-    ONNX Runtime's CPU provider is an int8 one, which a reader of a w4a8 winner's latency
-    must know."""
-    notes = BACKENDS[backend].precision_notes if backend in BACKENDS else {}
-    said = [f"{p} blocks {notes[p]}" for p in sorted(set(precisions)) if p in notes]
-    return "; ".join(said) or None
 
 
 def measured_precision(backend: Backend, precision: PrecisionSpec) -> PrecisionSpec:

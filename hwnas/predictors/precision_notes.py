@@ -1,0 +1,26 @@
+"""How a latency backend really runs a block precision, where that is not what the precision's
+name says. Kept apart from the backends (which import torch) because the read commands
+(`status`, `pareto`) print it beside a measured latency and import no model library."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: backend name -> precision -> how the backend times a block at that precision
+PRECISION_NOTES: dict[str, dict[str, str]] = {
+    "onnxruntime-cpu": {
+        "w4a8": "timed as int8 (ONNX Runtime has no 4-bit CPU kernel)",
+        "fp16": "timed as a float16 graph whose convolutions and matrix products run in "
+        "float32 on x86 CPUs (no float16 kernels there)",
+    },
+    # the torch backends run what they time, or refuse it
+}
+
+
+def precision_caveats(backend: str, precisions: Iterable[str]) -> str | None:
+    """How `backend` times the blocks at `precisions` where that is not what their names say,
+    in words (None when it times each as named): a w4a8 block's latency on ONNX Runtime's CPU
+    provider is an int8 one, which a reader of a w4a8 winner's latency must know."""
+    notes = PRECISION_NOTES.get(backend, {})
+    said = [f"{p} blocks {notes[p]}" for p in sorted(set(precisions)) if p in notes]
+    return "; ".join(said) or None
