@@ -3,8 +3,9 @@
 Subpackages: `hwnas.spaces`, `hwnas.predictors`, `hwnas.evaluators`, `hwnas.search`,
 `hwnas.experiments`; the `hwnas` command lives in `hwnas.cli`. `hwnas.build(config)` rebuilds
 the torch model of an exported architecture config, and `hwnas.inference_model(model)` turns it
-into the float form its exported ONNX holds (both imported lazily, so `import hwnas.spaces`
-stays light).
+into the float form its exported ONNX holds; `hwnas.export_deployed_onnx` writes it as ONNX with
+its blocks at their precisions (all three imported lazily, so `import hwnas.spaces` stays
+light).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from importlib.metadata import version
 from typing import Any
 
 __version__ = version("hwnas")
-__all__ = ["__version__", "build", "inference_model"]
+__all__ = ["__version__", "build", "export_deployed_onnx", "inference_model"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("build", "inference_model"):
+    if name in ("build", "export_deployed_onnx", "inference_model"):
         from hwnas.experiments import export
 
         return getattr(export, name)

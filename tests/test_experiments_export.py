@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -20,7 +21,12 @@ import hwnas
 from hwnas.evaluators import load_dataset
 from hwnas.experiments import ExperimentError, export_run, load, run_experiment
 from hwnas.experiments.config import parse_experiment
-from hwnas.experiments.export import arch_config, export_onnx_checked, read_config
+from hwnas.experiments.export import (
+    arch_config,
+    export_deployed_onnx,
+    export_onnx_checked,
+    read_config,
+)
 from hwnas.spaces import get_space
 
 EXPERIMENT = """\
@@ -451,3 +457,74 @@ def test_an_fft_mixer_exports_to_onnx_and_runs_in_onnx_runtime(tmp_path: Path) -
         choices[choice] = {"precision": "int8", "mixer": "fft"}.get(kind, choices[choice])
     model = space.build(space.arch(choices))
     assert export_onnx_checked(model, space.input_shape, tmp_path / "fft.onnx") < 1e-4
+
+
+def _config_at(space, precision: str) -> dict:
+    """The config of one conv1d architecture with every block at `precision`."""
+    arch = space.sample(3)
+    return arch_config(space, arch.replace(**{k: precision for k in arch if "precision" in k}))
+
+
+def _input_scale(path: Path) -> float:
+    """The scale of the first QuantizeLinear of an ONNX file (the first quantized input)."""
+    graph = onnx.load(path)
+    constants = {i.name: onnx.numpy_helper.to_array(i) for i in graph.graph.initializer}
+    node = next(n for n in graph.graph.node if n.op_type == "QuantizeLinear")
+    return float(constants[node.input[1]])
+
+
+def test_the_deployed_onnx_runs_int8_blocks_quantized_with_ranges_from_the_calibration(
+    tmp_path: Path,
+) -> None:
+    """`export_deployed_onnx` writes the model at its blocks' precisions (w4a8 as int8) and
+    calibrates int8 activation ranges on the inputs given: ten times larger inputs give a
+    scale several times larger."""
+    space = get_space("conv1d")
+    inputs = load_dataset("mnist1d").x_train[:64]
+    for factor, name in ((1, "int8.onnx"), (10, "int8x10.onnx")):
+        model = hwnas.build(_config_at(space, "int8"))
+        diff = export_deployed_onnx(model, space.input_shape, tmp_path / name, inputs * factor)
+        assert 0 < diff < 0.1  # int8 rounding, but the same network
+    # the first quantized activation follows the fp32 stem (conv, batch norm): about 9x
+    assert _input_scale(tmp_path / "int8x10.onnx") > 5 * _input_scale(tmp_path / "int8.onnx")
+    w4a8 = export_deployed_onnx(
+        hwnas.build(_config_at(space, "w4a8")), space.input_shape, tmp_path / "w4a8.onnx"
+    )
+    assert 0 < w4a8 < 0.1 and _input_scale(tmp_path / "w4a8.onnx") > 0
+    session = ort.InferenceSession(str(tmp_path / "w4a8.onnx"))
+    (logits,) = session.run(None, {"x": inputs[:5]})  # any batch size
+    assert logits.shape == (5, 10)
+    with pytest.raises(ExperimentError, match=r"calibration: inputs of shape \(4, 40\)"):
+        export_deployed_onnx(model, space.input_shape, tmp_path / "x.onnx", inputs[:4, 0])
+
+
+def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    space = get_space("conv1d")
+    for precision in ("int8", "fp32"):
+        (tmp_path / f"{precision}.json").write_text(json.dumps(_config_at(space, precision)))
+    out = tmp_path / "deploy" / "int8.onnx"  # its folder is made
+    assert (
+        hwnas_cli(
+            "build", str(tmp_path / "int8.json"), "--onnx", str(out), "--calibration", "mnist1d"
+        )
+        == 0
+    )
+    said = capsys.readouterr()
+    assert "calibrated on 256 training inputs of mnist1d" in said.out and not said.err
+    assert "QuantizeLinear" in {n.op_type for n in onnx.load(out).graph.node}
+    assert hwnas_cli("build", str(tmp_path / "int8.json"), "--onnx", str(out)) == 0
+    assert "give --calibration with the run's dataset" in capsys.readouterr().err
+    assert hwnas_cli("build", str(tmp_path / "fp32.json"), "--onnx", str(out)) == 0
+    assert "no int8 blocks" in capsys.readouterr().out
+    assert "QuantizeLinear" not in {n.op_type for n in onnx.load(out).graph.node}
+    assert hwnas_cli("build", str(tmp_path / "int8.json"), "--calibration", "mnist1d") == 2
+    assert "needs --onnx" in capsys.readouterr().err
+    assert (
+        hwnas_cli(
+            "build", str(tmp_path / "int8.json"), "--onnx", str(out), "--calibration", "digits"
+        )
+        == 1
+    )
+    assert "dataset 'digits': x_train has shape (N, 1, 8, 8)" in capsys.readouterr().err

@@ -437,7 +437,12 @@ def export(
             "hwnas: note: the weights are the initial ones (the search keeps no trained "
             "weights; built with the run's seed, `weights_seed` in the config): train the "
             "exported model before deploying it"
-            + ("; the ONNX file is its float inference form" if fmt == "onnx" else ""),
+            + (
+                "; the ONNX file is its float inference form (`hwnas build CONFIG --weights "
+                "TRAINED --onnx FILE --calibration DATASET` writes it at its blocks' precisions)"
+                if fmt == "onnx"
+                else ""
+            ),
             err=True,
         )
 
@@ -464,17 +469,39 @@ def _note_unusable(results, trial: int) -> None:
     typer.echo(f"hwnas: note: {why}; its architecture is exported anyway", err=True)
 
 
+#: training inputs `hwnas build --onnx --calibration` calibrates int8 activation ranges on
+CALIBRATION_SAMPLES = 256
+
+
 @app.command()
 def build(
     config: Path = typer.Argument(..., help="exported architecture config (.json or .yaml)"),
     weights: Path = typer.Option(None, "--weights", help="state_dict saved with torch.save"),
+    onnx: Path = typer.Option(
+        None,
+        "--onnx",
+        help="also write the model as ONNX with its blocks at their precisions, as the search "
+        "timed them (int8 quantized, fp16 in float16)",
+    ),
+    calibration: str = typer.Option(
+        None,
+        "--calibration",
+        help=f"with --onnx: dataset (a name or an .npz) whose first {CALIBRATION_SAMPLES} "
+        "training inputs calibrate the int8 activation ranges; without it, random inputs "
+        "(right for timing, not for accuracy)",
+    ),
 ) -> None:
-    """Rebuild the torch model of an exported config and check it runs."""
+    """Rebuild the torch model of an exported config and check it runs; --onnx writes the
+    deployable ONNX model."""
     import torch
 
     from hwnas.experiments.export import build as build_model
     from hwnas.experiments.export import config_space, read_config, weights_file
 
+    if calibration is not None and onnx is None:
+        raise typer.BadParameter(
+            "needs --onnx (it calibrates that file)", param_hint="--calibration"
+        )
     data = read_config(config)
     model = build_model(config, weights).eval()
     space = config_space(data, str(config))
@@ -489,3 +516,32 @@ def build(
         f"output (batch, {out.shape[1]}); "
         + (f"weights {loaded}" if loaded else "initial weights (the config names no file)")
     )
+    if onnx is not None:
+        _write_deployed_onnx(model, space, onnx, calibration)
+
+
+def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> None:
+    """`hwnas build --onnx`: the model as ONNX at its blocks' precisions, calibrated on the
+    first training inputs of the dataset named (standardised as a run's are)."""
+    from hwnas.evaluators.datasets import resolve_dataset
+    from hwnas.experiments.export import export_deployed_onnx
+    from hwnas.predictors.onnx_precision import layer_precisions
+
+    inputs = None
+    if calibration is not None:
+        inputs = resolve_dataset(calibration, space).x_train[:CALIBRATION_SAMPLES]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    diff = export_deployed_onnx(model, space.input_shape, path, inputs)
+    quantized = {"int8", "w4a8"} & set(layer_precisions(model).values())
+    source = f"{len(inputs)} training inputs of {calibration}" if inputs is not None else None
+    calibrated = f"int8 activation ranges calibrated on {source or 'random inputs'}; "
+    typer.echo(
+        f"wrote {path}: {calibrated if quantized else 'no int8 blocks; '}ONNX Runtime's "
+        f"output differs from the float model's by up to {diff:.3g}"
+    )
+    if quantized and inputs is None:
+        typer.echo(
+            "hwnas: note: calibrated on random inputs, as the search timed it: give "
+            "--calibration with the run's dataset for a model to deploy",
+            err=True,
+        )

@@ -238,6 +238,52 @@ def export_onnx_checked(
     return diff
 
 
+def export_deployed_onnx(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    path: str | Path,
+    calibration: np.ndarray | None = None,
+) -> float:
+    """Write `model` (a built one; turned into its inference form in place) as ONNX with its
+    blocks at the precisions the search timed on ONNX Runtime: int8 blocks statically
+    quantized (QDQ, per-channel int8 weights) with activation ranges calibrated on
+    `calibration` (model inputs, N x `input_shape`, standardised as the run's were), w4a8
+    blocks as int8 (no 4-bit CPU kernel), fp16 blocks in float16. Without `calibration` the
+    ranges come from random inputs: right for timing, not for a deployed model's accuracy.
+    Returns the largest absolute difference between ONNX Runtime's output and the float
+    model's on (up to 64 of) the calibration inputs; quantization makes it larger than a
+    float export's, and it is reported, not checked."""
+    import onnx
+    import onnxruntime as ort
+
+    from hwnas.predictors.backends import get_backend, measured_precision
+    from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
+
+    path = Path(path)
+    if calibration is not None:
+        calibration = np.asarray(calibration, dtype=np.float32)
+        if calibration.ndim != len(input_shape) + 1 or calibration.shape[1:] != input_shape:
+            raise ExperimentError(
+                f"calibration: inputs of shape {calibration.shape}, where the model takes "
+                f"(N, {', '.join(map(str, input_shape))})"
+            )
+    model = inference_model(model)
+    precisions = measured_precision(get_backend("onnxruntime-cpu"), layer_precisions(model))
+    rng = np.random.default_rng(0)
+    x = calibration[:64] if calibration is not None else rng.standard_normal((3, *input_shape))
+    x = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        float_file, written = Path(scratch) / "float.onnx", Path(scratch) / path.name
+        _export_dynamic_batch(model, x, float_file)
+        graph = apply_precisions(onnx.load(float_file), tuple(x.shape), precisions, calibration)
+        onnx.save(graph, written)
+        session = ort.InferenceSession(str(written), providers=["CPUExecutionProvider"])
+        (got,) = session.run(None, {ONNX_INPUT: x.numpy()})
+        written.replace(path)
+    with torch.no_grad():
+        return float(np.max(np.abs(got - model(x).numpy())))
+
+
 def _export_dynamic_batch(model: nn.Module, x: torch.Tensor, path: Path) -> None:
     """The TorchScript exporter (fast), or the dynamo exporter where the model has FFT
     mixers (TorchScript cannot export FFT ops); their chatter is kept off the console."""

@@ -31,7 +31,8 @@ from hwnas.predictors.onnx_export import INPUT_NAME, nodes_in_scopes
 from hwnas.spaces.quant import QUANTIZED_LAYERS
 
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
-CALIBRATION_SAMPLES = 4
+CALIBRATION_SAMPLES = 4  # random batches, where no calibration inputs are given
+CALIBRATION_BATCH = 64  # given inputs are fed in batches of this many
 
 
 def layer_precisions(model: nn.Module) -> dict[str, str]:
@@ -45,25 +46,34 @@ def layer_precisions(model: nn.Module) -> dict[str, str]:
     return out
 
 
-class _RandomInputs(CalibrationDataReader):
-    def __init__(self, shape: Sequence[int], seed: int = 0):
-        rng = np.random.default_rng(seed)
-        self._batches = iter(
-            [
-                {INPUT_NAME: rng.standard_normal(shape).astype(np.float32)}
-                for _ in range(CALIBRATION_SAMPLES)
+class _Batches(CalibrationDataReader):
+    """Calibration inputs in batches: `inputs` given (model inputs, N x input), or
+    `CALIBRATION_SAMPLES` standard-normal batches of `shape` (batch included) drawn with a
+    fixed seed, the same scales every time (what a latency measurement needs, not accuracy)."""
+
+    def __init__(self, shape: Sequence[int], inputs: np.ndarray | None = None, seed: int = 0):
+        if inputs is None:
+            rng = np.random.default_rng(seed)
+            batches = [rng.standard_normal(shape) for _ in range(CALIBRATION_SAMPLES)]
+        else:
+            batches = [
+                inputs[i : i + CALIBRATION_BATCH] for i in range(0, len(inputs), CALIBRATION_BATCH)
             ]
-        )
+        self._batches = iter([{INPUT_NAME: b.astype(np.float32)} for b in batches])
 
     def get_next(self):
         return next(self._batches, None)
 
 
 def quantize_int8(
-    graph: onnx.ModelProto, input_shape: Sequence[int], nodes: Sequence[str]
+    graph: onnx.ModelProto,
+    input_shape: Sequence[int],
+    nodes: Sequence[str],
+    calibration: np.ndarray | None = None,
 ) -> onnx.ModelProto:
-    """Static QDQ int8 quantization of the named nodes (per-channel int8 weights, uint8
-    activations calibrated on random inputs of `input_shape`, batch included)."""
+    """Static QDQ int8 quantization of the named nodes: per-channel int8 weights, uint8
+    activations whose ranges are calibrated on `calibration` (model inputs), or on random
+    inputs of `input_shape` (batch included) where none are given."""
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         onnx.save(graph, src)
@@ -74,7 +84,7 @@ def quantize_int8(
             quantize_static(
                 src,
                 dst,
-                _RandomInputs(input_shape),
+                _Batches(input_shape, calibration),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 activation_type=QuantType.QUInt8,
@@ -90,10 +100,12 @@ def apply_precisions(
     graph: onnx.ModelProto,
     input_shape: Sequence[int],
     precision: str | Mapping[str, str],
+    calibration: np.ndarray | None = None,
 ) -> onnx.ModelProto:
     """`graph` with its nodes at `precision` (one for all nodes, or module name -> precision,
     modules not named staying fp32). Precisions must already be ones the runtime has
-    (`fp32`, `fp16`, `int8`)."""
+    (`fp32`, `fp16`, `int8`); int8 activation ranges come from `calibration` (model inputs)
+    or, without it, from random inputs of `input_shape` (`quantize_int8`)."""
     scoped = dict(precision) if isinstance(precision, Mapping) else None
 
     def names(target: str, ops: Sequence[str] | None = None) -> list[str]:
@@ -106,7 +118,7 @@ def apply_precisions(
     int8_nodes = names("int8", QUANTIZED_OPS)
     fp16_nodes = set(names("fp16"))
     if int8_nodes:
-        graph = quantize_int8(graph, input_shape, int8_nodes)
+        graph = quantize_int8(graph, input_shape, int8_nodes, calibration)
     if fp16_nodes:
         blocked = [n.name for n in graph.graph.node if n.name not in fp16_nodes]
         graph = convert_float_to_float16(graph, keep_io_types=True, node_block_list=blocked)
