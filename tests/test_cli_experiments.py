@@ -102,7 +102,7 @@ def test_every_command_sums_itself_up_in_one_line() -> None:
     root = typer.main.get_command(app)
     groups = [root, *(c for c in root.commands.values() if hasattr(c, "commands"))]
     commands = [c for g in groups for c in g.commands.values() if not hasattr(c, "commands")]
-    assert len(commands) == 11
+    assert len(commands) == 12
     for command in commands:
         assert "\n" not in (command.help or "").strip().split("\n\n")[0], command.name
 

@@ -528,3 +528,45 @@ def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
         == 1
     )
     assert "dataset 'digits': x_train has shape (N, 1, 8, 8)" in capsys.readouterr().err
+
+
+def test_train_reproduces_the_recorded_accuracy_and_build_deploys_the_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """An exported config records how the run trained its candidates; `hwnas train` trains
+    it that way (the same accuracy as recorded) and saves weights `build --onnx` deploys."""
+    experiment = tmp_path / "t.yaml"
+    experiment.write_text(
+        "name: t\nspace: conv1d\ndataset: mnist1d\nseed: 3\n"
+        "evaluator: {name: train, budget: 0.25, settings: {train: {batch_size: 32}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert run_experiment(str(experiment), progress=False).failed == 0
+    (config,) = export_run(tmp_path / "run", tmp_path / "out", top=1)
+    data = json.loads(config.read_text())
+    assert data["training"] == {"batch_size": 32, "seed": 3, "epochs": 0.25}
+    assert hwnas_cli("train", str(config)) == 0
+    said = capsys.readouterr()
+    recorded = data["metrics"]["val_accuracy"]
+    assert f"validation accuracy {recorded:.2f} % (the run recorded {recorded:.2f} %)" in said.out
+    assert "0.25 epochs (the run's recipe)" in said.err
+    weights = config.with_name(f"{config.stem}.trained.pt")
+    deployed = tmp_path / "deployed.onnx"
+    args = ("build", str(config), "--weights", str(weights), "--onnx", str(deployed))
+    assert hwnas_cli(*args, "--calibration", "mnist1d") == 0
+    x, y = load_dataset("mnist1d").split("val")
+    session = ort.InferenceSession(str(deployed))
+    (logits,) = session.run(None, {"x": x})
+    # int8 / w4a8 blocks really quantized: close to the recorded accuracy, not equal to it
+    assert abs(100 * float((logits.argmax(1) == y).mean()) - recorded) < 3
+    assert hwnas_cli("train", str(config)) == 1  # the weights are not silently replaced
+    assert f"{weights}: exists (trained weights?); give another -o" in capsys.readouterr().err
+    data["training"]["epoch"] = 1  # a hand-edited recipe is named
+    config.write_text(json.dumps(data))
+    assert hwnas_cli("train", str(config), "--force") == 1
+    assert "training has no setting 'epoch' (did you mean 'epochs'?)" in capsys.readouterr().err
+    bare = tmp_path / "bare.json"  # a config of no run: no dataset, no recipe
+    bare.write_text(json.dumps(arch_config(get_space("conv1d"), get_space("conv1d").sample(0))))
+    assert hwnas_cli("train", str(bare)) == 2
+    assert "the config records no dataset" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import typer
 
-from hwnas.cli import shell_path, stopped
+from hwnas.cli import say, shell_path, stopped
 
 app = typer.Typer()
 
@@ -469,6 +469,76 @@ def _note_unusable(results, trial: int) -> None:
     typer.echo(f"hwnas: note: {why}; its architecture is exported anyway", err=True)
 
 
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="exported architecture config (.json or .yaml)"),
+    dataset: str = typer.Option(
+        None,
+        "--dataset",
+        help="dataset to train on (a name or an .npz); default: the run's, which the config "
+        "records",
+    ),
+    epochs: float = typer.Option(
+        None,
+        "--epochs",
+        help="passes over the training split; default: as the run trained its candidates "
+        "(the config's `training`), else 10",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="file for the trained weights (a state_dict); default: CONFIG_NAME.trained.pt "
+        "beside the config",
+    ),
+    force: bool = typer.Option(False, "--force", help="write over an existing weights file"),
+) -> None:
+    """Train an exported architecture as its run trained candidates; save the weights.
+
+    The search keeps no trained weights: this trains them with the config's recipe."""
+    import torch
+
+    from hwnas.evaluators.train import TrainEvaluator
+    from hwnas.experiments import ExperimentError
+    from hwnas.experiments.export import config_space, read_config
+    from hwnas.spaces.errors import check_setting_names
+
+    data = read_config(config)
+    space = config_space(data, str(config))
+    arch = space.arch(data["choices"])
+    recipe = dict(data.get("training") or {})
+    check_setting_names(f"{config}: training", recipe, TrainEvaluator, passed=("space", "dataset"))
+    if epochs is not None:
+        recipe = {k: v for k, v in recipe.items() if k != "steps"} | {"epochs": epochs}
+    dataset = dataset or (data.get("data") or {}).get("dataset")
+    if not dataset:
+        raise typer.BadParameter(
+            "the config records no dataset (its run trained nothing on data): name one",
+            param_hint="--dataset",
+        )
+    out = out or config.with_name(f"{config.stem}.trained.pt")
+    if out.exists() and not force:
+        raise ExperimentError(f"{out}: exists (trained weights?); give another -o, or --force")
+    evaluator = TrainEvaluator(space, dataset, **recipe)
+    length = f"{evaluator.steps} steps" if evaluator.steps else f"{evaluator.epochs:g} epochs"
+    recipe_from = "the run's recipe" if data.get("training") else "the train evaluator's defaults"
+    say(f"training arch {arch.key} on {dataset}, {length} ({recipe_from}) ...")
+    if evaluator.threads:
+        torch.set_num_threads(evaluator.threads)
+    model, metrics = evaluator.train(arch)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out)
+    recorded = data.get("metrics", {}).get("val_accuracy")
+    said = f" (the run recorded {recorded:.2f} %)" if recorded is not None else ""
+    typer.echo(
+        f"trained {metrics['epochs']:g} epochs in {metrics['train_time_s']:.0f} s: validation "
+        f"accuracy {metrics['val_accuracy']:.2f} %{said}, test accuracy "
+        f"{metrics['test_accuracy']:.2f} %; wrote {out}\n"
+        f"deploy it: hwnas build {shell_path(config)} --weights {shell_path(out)} --onnx "
+        f"FILE.onnx --calibration {shlex.quote(str(dataset))}"
+    )
+
+
 #: training inputs `hwnas build --onnx --calibration` calibrates int8 activation ranges on
 CALIBRATION_SAMPLES = 256
 
@@ -491,8 +561,9 @@ def build(
         "(right for timing, not for accuracy)",
     ),
 ) -> None:
-    """Rebuild the torch model of an exported config and check it runs; --onnx writes the
-    deployable ONNX model."""
+    """Rebuild the torch model of an exported config and check it runs.
+
+    --onnx also writes the deployable ONNX model, its blocks at their precisions."""
     import torch
 
     from hwnas.experiments.export import build as build_model

@@ -172,7 +172,7 @@ class TrainEvaluator:
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         return scored_with_costs(
-            self.space, arch, lambda _: self._train(arch, budget), self.threads
+            self.space, arch, lambda _: self.train(arch, budget)[1], self.threads
         )
 
     def _total_steps(self, budget: float | None) -> int:
@@ -183,7 +183,9 @@ class TrainEvaluator:
             return max(1, round(budget * per_epoch))
         return self.steps if self.steps is not None else max(1, round(self.epochs * per_epoch))
 
-    def _train(self, arch: Arch, budget: float | None) -> dict[str, float]:
+    def train(self, arch: Arch, budget: float | None = None) -> tuple[nn.Module, dict[str, float]]:
+        """The trained model of `arch` and its metrics (what `evaluate` scores, less the
+        costs): `hwnas train` keeps the model, which a search does not."""
         clock = _Clock(self.time_limit_s)
         device = torch_device(self.device)
         torch.manual_seed(self.seed)
@@ -223,16 +225,19 @@ class TrainEvaluator:
         val_acc, val_loss = self._score(model, *data.split("val"), device, clock)
         test_acc, _ = self._score(model, *data.split("test"), device, clock)
         per_epoch = math.ceil(n / self.batch_size)
-        return {  # TRAINED_METRICS
-            "accuracy": val_acc,
-            "val_accuracy": val_acc,
-            "test_accuracy": test_acc,
-            "val_loss": val_loss,
-            "loss": float(np.mean(losses[-per_epoch:])),
-            "train_time_s": train_time,
-            "epochs": total / per_epoch,
-            "steps": total,
-        }
+        return (
+            model,
+            {  # TRAINED_METRICS
+                "accuracy": val_acc,
+                "val_accuracy": val_acc,
+                "test_accuracy": test_acc,
+                "val_loss": val_loss,
+                "loss": float(np.mean(losses[-per_epoch:])),
+                "train_time_s": train_time,
+                "epochs": total / per_epoch,
+                "steps": total,
+            },
+        )
 
     def _schedule(
         self, optimizer: torch.optim.Optimizer, total: int

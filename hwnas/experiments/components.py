@@ -44,6 +44,21 @@ def evaluator_settings(
     return settings
 
 
+def training_recipe(config: ExperimentConfig) -> dict[str, Any] | None:
+    """The `train` evaluator's settings as the run trained its candidates (its seed, and the
+    evaluator's budget as epochs), which an exported config records so `hwnas train` can
+    train the winner as the search did; None for a run that trained nothing."""
+    if "train" not in config.evaluator.names:
+        return None
+    recipe = {
+        **config.evaluator.settings.get("train", {}),
+        "seed": _evaluator_seed(config, "train"),
+    }
+    if config.evaluator.budget is not None:
+        recipe["epochs"] = config.evaluator.budget
+    return recipe
+
+
 def _evaluator_seed(config: ExperimentConfig, name: str) -> int:
     """The seed evaluator `name` is given: its own `seed` setting, else the run's."""
     return config.evaluator.settings.get(name, {}).get("seed", config.seed)

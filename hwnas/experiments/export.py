@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
-from hwnas.experiments.components import latency_source, weights_seed
+from hwnas.experiments.components import latency_source, training_recipe, weights_seed
 from hwnas.experiments.config import ExperimentError, uses_dataset
 from hwnas.experiments.results import RunResults, load
 from hwnas.experiments.storage import DATASET_DIGEST, DATASET_SCALING, folder_for
@@ -446,6 +446,8 @@ def _export_one(
         data["run"]["versions"] = versions  # what the run proposed and scored it with
     if data_used is not None:
         data["data"] = data_used
+    if (recipe := training_recipe(results.config)) is not None:
+        data["training"] = recipe  # what `hwnas train` trains it with, as the search did
     stem = out_dir / f"trial{int(row['number'])}-{arch.key}"
     if fmt in ("onnx", "torch"):
         torch.manual_seed(seed)
