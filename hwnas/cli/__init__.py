@@ -104,6 +104,26 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the `hwnas` command `argv` (default: the process's arguments); a failed or stopped
+    command ends in `SystemExit` with its status, and that status is the process's."""
+    try:
+        _main(argv)
+    finally:
+        _forget_caught_interrupts()
+
+
+def _forget_caught_interrupts() -> None:
+    """Clear CPython's note of a Ctrl-C that was never handled. CPython takes a
+    KeyboardInterrupt leaving code it runs from a string (`exec` or `eval` of source, as
+    dataclasses and namedtuple build methods in imports a Ctrl-C may land in) for one that
+    was never handled, even once the command caught it, and `python -m hwnas` then ended by
+    SIGINT after its stop message (a parent saw -2, not 130). Running code from a string
+    clears the note (`run_eval_code_obj` in CPython's Python/pythonrun.c); an interrupt
+    that escapes the command later is noted again."""
+    exec("")
+
+
+def _main(argv: list[str] | None) -> None:
     global _stop_said
     _stop_said = False
     args = list(sys.argv[1:] if argv is None else argv)
