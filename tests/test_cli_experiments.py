@@ -1119,10 +1119,9 @@ def test_files_are_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:
     assert "(µs, é)" in (tmp_path / "run" / "space.yaml").read_text(encoding="utf-8")
 
 
-def test_a_search_stopped_with_its_log_reader_exits_as_stopped(tmp_path: Path) -> None:
-    """`hwnas search exp.yaml 2>&1 | tee log` and Ctrl-C: the shell stops `tee` too, so the
-    live display's last line met a closed pipe, and rich's answer (exit 1) replaced the
-    stop's 130, the next messages failing likewise. The run is kept either way."""
+def _endless_latency_search(tmp_path: Path) -> Path:
+    """An experiment file whose search measures tiny models until it is stopped (its run
+    folder `tmp_path / "run"`)."""
     exp = tmp_path / "exp.yaml"
     exp.write_text(
         f"name: t\nspace: {DATA / 'tiny2d.yaml'}\n"
@@ -1130,6 +1129,14 @@ def test_a_search_stopped_with_its_log_reader_exits_as_stopped(tmp_path: Path) -
         "rounds: 1}}}\nobjectives: [{metric: latency_ms, direction: min}]\n"
         f"searcher: random\nevaluations: 10000\nrun_dir: {tmp_path / 'run'}\n"
     )
+    return exp
+
+
+def test_a_search_stopped_with_its_log_reader_exits_as_stopped(tmp_path: Path) -> None:
+    """`hwnas search exp.yaml 2>&1 | tee log` and Ctrl-C: the shell stops `tee` too, so the
+    live display's last line met a closed pipe, and rich's answer (exit 1) replaced the
+    stop's 130, the next messages failing likewise. The run is kept either way."""
+    exp = _endless_latency_search(tmp_path)
     search = subprocess.Popen(
         [sys.executable, "-m", "hwnas", "search", str(exp)],
         stdout=subprocess.PIPE,
@@ -1153,13 +1160,7 @@ def test_a_search_stopped_in_code_run_from_a_string_exits_as_stopped(tmp_path: P
     handled, even once caught, and `python -m hwnas` then ended by SIGINT after its stop
     message: about one Ctrl-C in ten gave -2, not 130. Here the Ctrl-C lands in such code as
     the search loop starts: `python -m ctrl_c_in_exec ARGS` is `python -m hwnas ARGS` so."""
-    exp = tmp_path / "exp.yaml"
-    exp.write_text(
-        f"name: t\nspace: {DATA / 'tiny2d.yaml'}\n"
-        "evaluator: {name: latency, settings: {latency: {precision: fp32, warmup: 1, runs: 3, "
-        "rounds: 1}}}\nobjectives: [{metric: latency_ms, direction: min}]\n"
-        f"searcher: random\nevaluations: 10000\nrun_dir: {tmp_path / 'run'}\n"
-    )
+    exp = _endless_latency_search(tmp_path)
     (tmp_path / "ctrl_c_in_exec.py").write_text(
         "import runpy, sys\n"
         "fired, looking = [], []\n"

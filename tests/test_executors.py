@@ -30,7 +30,7 @@ ray = pytest.importorskip("ray")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-def _start_local_ray(temp_dir: Path) -> None:
+def _start_local_ray(temp_dir: Path, **settings) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
@@ -39,6 +39,7 @@ def _start_local_ray(temp_dir: Path) -> None:
         include_dashboard=False,
         log_to_driver=False,
         _temp_dir=str(temp_dir),
+        **settings,
     )
 
 
@@ -511,14 +512,7 @@ def test_an_evaluator_module_the_workers_lack_is_named_with_the_call_that_ships_
         shipping = "ray.init(address=..., runtime_env={'py_modules': [driver_only]})"
         assert shipping in str(e.value)
         ray.shutdown()
-        ray.init(
-            address="local",
-            num_cpus=2,
-            include_dashboard=False,
-            log_to_driver=False,
-            _temp_dir=str(ray_temp_dir),
-            runtime_env={"py_modules": [driver_only]},
-        )
+        _start_local_ray(ray_temp_dir, runtime_env={"py_modules": [driver_only]})
         with RayExecutor(driver_only.Mine(space)) as executor:
             [(_, metrics)] = list(executor.run([space.sample(0)]))
         assert metrics.ok, metrics
