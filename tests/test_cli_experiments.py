@@ -27,7 +27,7 @@ from cli_runner import hwnas
 from net import free_port
 
 from hwnas.experiments import ExperimentConfig, load
-from hwnas.experiments.storage import DATASET_SCALING
+from hwnas.experiments.records import DATASET_SCALING
 
 BENCHDATA = Path(
     os.environ.get(
@@ -1791,8 +1791,9 @@ def test_a_stop_arriving_as_a_claim_is_written_leaves_no_live_claim(
     """The stop lands just after the storage created the third claim's trial, before the
     driver knew of the claim: it used to stay a live ('running') claim nothing gave back."""
     from hwnas.experiments import load_experiment, run_experiment
+    from hwnas.experiments.records import outcome_of
     from hwnas.experiments.run import Terminated
-    from hwnas.experiments.storage import RunStore, outcome_of
+    from hwnas.experiments.storage import RunStore
 
     created, create = [], RunStore._create_claim
 

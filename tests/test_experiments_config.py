@@ -455,7 +455,7 @@ def test_a_device_this_machine_lacks_is_refused_at_start(
 
 
 def test_full_disk_fails_at_start(tmp_path: Path) -> None:
-    from hwnas.experiments.storage import check_run_dir
+    from hwnas.experiments.run_dir import check_run_dir
 
     check_run_dir(tmp_path / "ok")
     assert [p.name for p in tmp_path.iterdir()] == ["ok"] and not any((tmp_path / "ok").iterdir())

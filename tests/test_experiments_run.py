@@ -20,21 +20,15 @@ import pytest
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.tabular import TabularEvaluator
-from hwnas.experiments import load, plots, run_experiment
+from hwnas.experiments import load, optuna_storage, plots, run_experiment
 from hwnas.experiments import results as results_module
 from hwnas.experiments import storage as storage_module
 from hwnas.experiments.components import make_searcher, make_space
 from hwnas.experiments.config import ExperimentError, parse_experiment
+from hwnas.experiments.records import KEY, STALE, SURPLUS, outcome_of, stored_arch
 from hwnas.experiments.run import _Loop
-from hwnas.experiments.storage import (
-    KEY,
-    STALE,
-    SURPLUS,
-    RunStore,
-    check_run_dir,
-    outcome_of,
-    stored_arch,
-)
+from hwnas.experiments.run_dir import check_run_dir
+from hwnas.experiments.storage import RunStore
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 
 BENCHDATA = Path(
@@ -235,7 +229,7 @@ def test_each_stored_architecture_is_read_once(tmp_path: Path, monkeypatch) -> N
 
     def counted(trial):
         read[trial.number] += 1
-        return storage_module.stored_arch(trial)
+        return stored_arch(trial)
 
     monkeypatch.setattr(results_module, "stored_arch", counted)
     numbers = list(results.trials["number"])
@@ -768,7 +762,7 @@ def test_a_journal_lock_left_by_a_killed_driver_is_broken_on_resume(
     journal's lock behind. With a relative run_dir the lock's link dangled: the resumed run
     spun on it forever at 100% CPU instead of breaking it after the grace period."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(storage_module, "JOURNAL_LOCK_GRACE_S", 3)
+    monkeypatch.setattr(optuna_storage, "JOURNAL_LOCK_GRACE_S", 3)
     run_dir = Path("run")  # relative, as in the examples
     run_experiment(parse_experiment(nb201_experiment(run_dir, 3)), progress=False)
     killed_holding_the_lock = (  # the driver dies as it would release its first lock
@@ -882,12 +876,10 @@ def test_a_locked_sqlite_storage_is_a_clear_error_and_loses_nothing(
 ) -> None:
     import sqlite3
 
-    from hwnas.experiments import storage
-
     run_dir = tmp_path / "run"
     text = nb201_experiment(run_dir, 4).replace("journal: study.log, ", "")
     run_experiment(parse_experiment(text), progress=False)
-    monkeypatch.setattr(storage, "SQLITE_TIMEOUT_S", 1)  # wait 1 s for the lock, not 60
+    monkeypatch.setattr(optuna_storage, "SQLITE_TIMEOUT_S", 1)  # wait 1 s for the lock, not 60
     other = sqlite3.connect(run_dir / "study.db", isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # another process holds a write transaction
     more = parse_experiment(text.replace("evaluations: 4", "evaluations: 6"))
@@ -931,7 +923,7 @@ def test_the_display_counts_every_drivers_evaluations(
 
 
 def test_drivers_writing_the_snapshot_at_once_each_write_a_whole_file(tmp_path: Path) -> None:
-    from hwnas.experiments.storage import write_whole
+    from hwnas.experiments.files import write_whole
 
     path, errors = tmp_path / "experiment.yaml", []
 
@@ -956,7 +948,7 @@ def test_drivers_starting_a_new_sqlite_run_at_once_all_open_it(tmp_path: Path) -
     """Drivers started together (a job array, say) race to create the tables of the run's
     new study.db: none of them fails for it."""
     from hwnas.experiments.config import StorageConfig
-    from hwnas.experiments.storage import open_optuna_storage
+    from hwnas.experiments.optuna_storage import open_optuna_storage
 
     errors = []
 

@@ -43,7 +43,7 @@ def search(
     from hwnas.evaluators import ClusterLost
     from hwnas.experiments import load_experiment, run_experiment
     from hwnas.experiments.run import ALREADY_COMPLETE, EXHAUSTED, Terminated
-    from hwnas.experiments.storage import SNAPSHOT
+    from hwnas.experiments.run_dir import SNAPSHOT
 
     if address is not None and not address.strip():
         raise typer.BadParameter(
@@ -143,16 +143,8 @@ def _say_drivers(study, dead: set[str]) -> None:
 def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run."""
     from hwnas.experiments import load
-    from hwnas.experiments.storage import (
-        DRIVER,
-        INTERRUPTED,
-        KEY,
-        RUNNING,
-        STALE,
-        dead_drivers,
-        grace_of,
-        outcome_of,
-    )
+    from hwnas.experiments.records import DRIVER, INTERRUPTED, KEY, RUNNING, STALE, outcome_of
+    from hwnas.experiments.storage import dead_drivers, grace_of
 
     results = load(run)
     df = results.trials  # read first: an evaluation stored meanwhile is no longer in flight

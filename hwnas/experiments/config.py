@@ -300,7 +300,8 @@ class StorageConfig(_Strict):
     def _journal_inside(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from hwnas.experiments.storage import DEFAULT_DATABASE, SNAPSHOT, SPACE_SNAPSHOT
+        from hwnas.experiments.optuna_storage import DEFAULT_DATABASE
+        from hwnas.experiments.run_dir import SNAPSHOT, SPACE_SNAPSHOT
 
         name = str(PurePosixPath(inside_run_dir(v, "journal").replace("\\", "/")))
         if name == ".":

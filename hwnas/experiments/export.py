@@ -28,8 +28,9 @@ from tqdm import tqdm
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.components import latency_source, training_recipe, weights_seed
 from hwnas.experiments.config import ExperimentError, uses_dataset
+from hwnas.experiments.files import folder_for
+from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import RunResults, load
-from hwnas.experiments.storage import DATASET_DIGEST, DATASET_SCALING, folder_for
 from hwnas.spaces import (
     Arch,
     SearchSpace,

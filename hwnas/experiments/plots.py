@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from hwnas.experiments.components import metric_notes
 from hwnas.experiments.config import ExperimentError
-from hwnas.experiments.storage import folder_for
+from hwnas.experiments.files import folder_for
 
 if TYPE_CHECKING:
     from hwnas.experiments.results import Objectives, RunResults

@@ -16,28 +16,24 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from hwnas.experiments.changes import experiment_changes
 from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
-from hwnas.experiments.storage import (
+from hwnas.experiments.optuna_storage import DEFAULT_DATABASE, open_optuna_storage, storage_errors
+from hwnas.experiments.records import (
     ARCH,
-    DEFAULT_DATABASE,
     EVALUATED,
     EXPERIMENT,
     KEY,
     ORIGIN,
     OUTCOME,
     REASON,
-    SNAPSHOT,
     VERSIONS,
-    StudyMemo,
-    experiment_changes,
-    load_snapshot,
-    open_optuna_storage,
     outcome_of,
     read_trials,
-    space_copy,
-    storage_errors,
     stored_arch,
 )
+from hwnas.experiments.run_dir import SNAPSHOT, load_snapshot, space_copy
+from hwnas.experiments.storage import StudyMemo
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean

@@ -40,28 +40,27 @@ from hwnas.experiments.config import (
     check_new_run,
     load_experiment,
 )
+from hwnas.experiments.files import removed_if_left_empty, write_whole
+from hwnas.experiments.optuna_storage import storage_errors
 from hwnas.experiments.progress import SearchProgress
-from hwnas.experiments.storage import (
+from hwnas.experiments.records import (
     EVALUATED,
     KEY,
     RUNNING,
+    SURPLUS,
+    outcome_of,
+    stored_arch,
+    trial_metrics,
+)
+from hwnas.experiments.run_dir import (
     SNAPSHOT,
     SPACE_SNAPSHOT,
-    SURPLUS,
-    Claim,
-    ClaimLost,
-    RunStore,
     check_new_run_dir,
     check_run_dir,
     check_same_storage,
-    outcome_of,
-    removed_if_left_empty,
     space_source,
-    storage_errors,
-    stored_arch,
-    trial_metrics,
-    write_whole,
 )
+from hwnas.experiments.storage import Claim, ClaimLost, RunStore
 from hwnas.spaces import Arch
 
 ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started

@@ -1,9 +1,5 @@
-"""Run storage: one Optuna study is one run; every evaluated candidate is one Optuna trial.
-
-A trial's params are the `Arch`'s choices (categorical distributions over the space's values),
-its user attributes are all the metrics plus `hwnas_key`, `hwnas_arch`, `hwnas_outcome` and
-`hwnas_reason`, and its values are the objectives, so `optuna-dashboard` and Optuna's plots work
-on any run.
+"""`RunStore`: a run's Optuna study as the run loop uses it: claims, results, heartbeats,
+and the checks that a continued run is still the experiment it was started as.
 
 Before a candidate is evaluated the driver *claims* it: a RUNNING trial naming the candidate's
 key and the driver. Claims are ordered by trial number, which the storage assigns atomically,
@@ -15,23 +11,17 @@ are marked stale and their candidates evaluated again, once, by whoever claims t
 
 from __future__ import annotations
 
-import atexit
-import errno
 import hashlib
-import json
 import math
 import os
-import shutil
 import socket
-import sqlite3
-import tempfile
 import threading
 import time
 import uuid
 import warnings
 from collections import ChainMap, Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,207 +29,51 @@ from types import MappingProxyType
 from typing import Any
 
 import optuna
-import yaml
 from optuna.distributions import CategoricalDistribution
-from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hwnas.evaluators.datasets import load_dataset, npz_digest
 from hwnas.evaluators.metrics import Metrics
-from hwnas.experiments.config import (
-    ExperimentConfig,
-    ExperimentError,
-    StorageConfig,
-    load_experiment,
+from hwnas.experiments.changes import experiment_changes
+from hwnas.experiments.config import ExperimentConfig, ExperimentError
+from hwnas.experiments.optuna_storage import (
+    check_stored,
+    open_optuna_storage,
+    storage_file,
+    storage_name,
 )
+from hwnas.experiments.records import (
+    ARCH,
+    DATASET_DIGEST,
+    DATASET_SCALING,
+    DRIVER,
+    DUPLICATE,
+    EVALUATED,
+    EXPERIMENT,
+    INTERRUPTED,
+    KEY,
+    LATENCY_DIGESTS,
+    ORIGIN,
+    OUTCOME,
+    REASON,
+    RUNNING,
+    SPACE_SOURCE,
+    STALE,
+    SURPLUS,
+    VERSIONS,
+    outcome_of,
+    read_trials,
+    stored_arch,
+    trial_metrics,
+)
+from hwnas.experiments.run_dir import SNAPSHOT, SPACE_SNAPSHOT, same_yaml, space_source
 from hwnas.predictors.fingerprint import package_version
 from hwnas.spaces import Arch, SearchSpace
 
-MIN_FREE_BYTES = 64 * 2**20
-SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's lock
-STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creating too
-#: seconds after which a journal's lock whose file saw no write is taken for one a killed
-#: driver left behind, and broken (Optuna's default)
-JOURNAL_LOCK_GRACE_S = 30
-SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from
-SPACE_SNAPSHOT = "space.yaml"  # the space YAML it was started with (what its archs mean)
-DEFAULT_DATABASE = "study.db"  # the SQLite file of a run without `storage`
-KEY, ARCH, OUTCOME, REASON, DRIVER, ORIGIN = (
-    "hwnas_key",
-    "hwnas_arch",
-    "hwnas_outcome",
-    "hwnas_reason",
-    "hwnas_driver",
-    "hwnas_origin",  # what the searcher said of where the arch came from (`Searcher.origin`)
-)
-#: outcomes of a trial; only "ok" and "failed" are evaluations, the rest are bookkeeping
-EVALUATED = ("ok", "failed")
-DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' digest
-#: study attribute: the per-channel standardisation of the .npz (mean and std lists), which
-#: export passes on even when the file has changed or gone since
-DATASET_SCALING = "hwnas_dataset_standardisation"
-LATENCY_DIGESTS = "hwnas_latency_digests"  # study attribute: {latency file: its sha256}
-SPACE_SOURCE = "hwnas_space_source"  # study attribute: the space YAML text the run started with
-VERSIONS = "hwnas_versions"  # study attribute: {package: version} of the run's first start
 #: the packages whose version can change what a run proposes or scores: hwnas's defaults,
 #: torch's training and weights, measured latencies, Optuna's NSGA-II, the surrogates
 RUN_PACKAGES = ("hwnas", "torch", "onnxruntime", "optuna", "scikit-learn", "numpy")
-RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
-    "running",
-    "stale",
-    "duplicate",
-    "surplus",
-    "interrupted",
-)
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def check_run_dir(run_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
-    """Fail now, not after an hour of work, when the run directory cannot take the results."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write-probe-{os.getpid()}"
-        with open(probe, "wb") as f:
-            f.write(b"0" * 4096)
-            f.flush()
-            os.fsync(f.fileno())
-        probe.unlink()
-    except OSError as e:
-        raise ExperimentError(f"run directory {run_dir} is not writable: {e.strerror}") from None
-    free = shutil.disk_usage(run_dir).free
-    if free < min_free_bytes:
-        raise ExperimentError(
-            f"run directory {run_dir} has only {free / 2**20:.0f} MiB free "
-            f"(need at least {min_free_bytes / 2**20:.0f} MiB)"
-        )
-
-
-def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
-    """A new run goes into a new or empty folder: one that already holds other files (the
-    current directory, a folder of runs, a project) would mix the run's files into them.
-    What a start of this same run may have left (its storage, snapshots being written) is
-    no obstacle: several drivers may start one run at once."""
-    if (run_dir / SNAPSHOT).is_file() or not run_dir.is_dir():
-        return
-    storage = storage_file(config.storage, run_dir)
-    ours = [SNAPSHOT, SPACE_SNAPSHOT, *([storage.name] if storage else [])]
-    others = sorted(
-        p.name
-        for p in run_dir.iterdir()
-        if not p.name.startswith(".") and not any(p.name.startswith(n) for n in ours)
-    )
-    if others:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise ExperimentError(
-            f"run_dir {run_dir} holds files that are not this run's ({shown}): a new run "
-            "needs a new or empty folder; give another run_dir"
-        )
-
-
-def _same_yaml(a: str, b: str) -> bool:
-    """Whether two YAML texts say the same (comments, layout and quoting aside)."""
-    try:
-        return yaml.safe_load(a) == yaml.safe_load(b)
-    except yaml.YAMLError:
-        return a == b
-
-
-def space_source(space: SearchSpace) -> str:
-    """The YAML text `space` was read from (for a built-in, the packaged file)."""
-    return Path(space.source).read_text(encoding="utf-8")
-
-
-def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
-    """The run's copy of the space YAML it ran in; a missing one is written again from the
-    text its storage recorded at the start (the file the experiment names may have changed
-    since), and an edited one is passed over for that text (it would describe and export
-    other networks than the evaluated ones). None for a run started before either was kept."""
-    copy = run_dir / SPACE_SNAPSHOT
-    if (stored := study.user_attrs.get(SPACE_SOURCE)) is None:
-        return copy if copy.is_file() else None
-    if copy.is_file():
-        if _same_yaml(copy.read_text(encoding="utf-8", errors="replace"), stored):
-            return copy
-        private = _private_space(stored)
-        warnings.warn(
-            f"{copy}: edited since the run started; the space the run's storage recorded, the "
-            f"one it ran in, is used (through {private} while this command runs)",
-            stacklevel=2,
-        )
-        return private
-    try:
-        write_whole(copy, stored)
-    except OSError as e:  # a read-only run (archived, another user's): read it all the same
-        private = _private_space(stored)
-        warnings.warn(
-            f"{copy} is missing and cannot be written again ({e.strerror}): the space is read "
-            f"from the run's storage, through {private} while this command runs",
-            stacklevel=2,
-        )
-        return private
-    warnings.warn(f"{copy} was missing: written again from the run's storage", stacklevel=2)
-    return copy
-
-
-def _private_space(text: str) -> Path:
-    """A space YAML holding `text` in a folder of its own, removed when the process ends."""
-    private = Path(tempfile.mkdtemp(prefix="hwnas-space-")) / SPACE_SNAPSHOT
-    atexit.register(shutil.rmtree, private.parent, ignore_errors=True)
-    private.write_text(text, encoding="utf-8")
-    return private
-
-
-def write_whole(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file renamed over it: a kill or a full disk
-    never leaves a half-written file. The temporary name is this writer's own: drivers that
-    start together each rename a whole file of their own."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-@contextmanager
-def removed_if_left_empty(folder: Path) -> Iterator[None]:
-    """For a body that makes `folder` and fills it: when the body fails or is interrupted,
-    the folders of its path that did not exist before and were left empty are removed again,
-    so a command that wrote nothing leaves nothing behind (an empty run directory would look
-    like a run to resume)."""
-    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
-    try:
-        yield
-    except BaseException:
-        for path in made:
-            try:
-                path.rmdir()  # only an empty folder goes
-            except OSError:
-                break
-        raise
-
-
-@contextmanager
-def folder_for(folder: Path, label: str) -> Iterator[Path]:
-    """`folder`, made as `make_folder` makes it, for a body that fills it, and removed again
-    if the body fails before writing anything (`removed_if_left_empty`)."""
-    with removed_if_left_empty(folder):
-        make_folder(folder, label)
-        yield folder
-
-
-def make_folder(folder: Path, label: str) -> None:
-    """Make `folder` and its parents, or raise an error that starts with `label` and names
-    the file standing where a folder must be (the OS says only "File exists")."""
-    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise ExperimentError(f"{label}: {blocking} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ExperimentError(f"{label}: cannot make folder {folder}: {e.strerror or e}") from None
 
 
 def _latency_files(config: ExperimentConfig) -> list[Path]:
@@ -254,282 +88,9 @@ def _latency_files(config: ExperimentConfig) -> list[Path]:
     return [table, table.with_suffix(".json")]
 
 
-def load_snapshot(run_dir: Path) -> ExperimentConfig:
-    """The run's copy of its experiment (`SNAPSHOT`); one that cannot be read is said to be
-    replaceable: a search with the experiment file writes it again, and the run's storage keeps
-    what the run recorded."""
-    try:
-        return load_experiment(run_dir / SNAPSHOT)
-    except ExperimentError as e:
-        raise ExperimentError(
-            f"{e} (the run's copy of its experiment: if it was damaged, delete it and run "
-            "`hwnas search` with the experiment file, which writes it again; nothing stored is "
-            "evaluated again)"
-        ) from None
-
-
-def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
-    """Refuse to continue a run under another name or storage: a new, empty study would
-    start there and the run directory would stop pointing at the stored results."""
-    if not (run_dir / SNAPSHOT).is_file():
-        return
-    before = load_snapshot(run_dir)
-    where = {
-        "name": (before.name, config.name),
-        "storage": (
-            (before.storage.journal, before.storage.url),
-            (config.storage.journal, config.storage.url),
-        ),
-    }
-    changed = [field for field, (old, new) in where.items() if old != new]
-    if changed:
-        raise ExperimentError(
-            f"run {run_dir} was started with other settings of {' and '.join(changed)}, and its "
-            "results are stored under those: change them back, or use a new run_dir for a "
-            "different experiment"
-        )
-
-
 def package_versions() -> dict[str, str]:
     """The installed version of each of `RUN_PACKAGES` ("absent" where one is not)."""
     return {p: package_version(p) for p in RUN_PACKAGES}
-
-
-def open_optuna_storage(
-    config: StorageConfig, run_dir: Path, create: bool = True
-) -> optuna.storages.BaseStorage:
-    """The Optuna storage a run uses: SQLite in the run dir, a journal file, or an RDB URL.
-    With `create=False` (reading results) a missing study.db or journal file is an error
-    instead of a new, empty storage."""
-    file = storage_file(config, run_dir)
-    if not create:
-        check_stored(file)
-    if config.journal:
-        return _open_journal(file, create)
-    if not create and file is not None:
-        _check_optuna_tables(file)
-    url = config.url or _sqlite_url(file, read_only=not create)  # file is set when url is not
-    sqlite = url.startswith("sqlite")
-    try:
-        storage = _rdb_storage(
-            url, {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if sqlite else {}
-        )
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds; say which URL failed
-        raise ExperimentError(
-            f"{storage_name(config, run_dir)}: cannot open {url!r}: {first_line(e)}"
-        ) from None
-    if sqlite:
-        _write_ahead_log(storage.engine)
-    return storage
-
-
-def check_stored(file: Path | None, why: str = "the run has no stored results") -> None:
-    """Refuse a storage file that is missing or empty (opening it would make a new, empty
-    storage: reading would write it, and a driver would start the run over)."""
-    if file is not None and not file.is_file():
-        raise ExperimentError(f"{file}: not found ({why})")
-    if file is not None and file.stat().st_size == 0:
-        raise ExperimentError(f"{file}: empty ({why})")
-
-
-def _check_optuna_tables(file: Path) -> None:
-    """Refuse a SQLite file that holds tables but not Optuna's (another program's database):
-    opening it as a storage would write Optuna's tables into it. A file SQLite cannot read
-    is left to the storage, which says what is wrong with it."""
-    try:
-        with closing(sqlite3.connect(f"file:{file.resolve()}?mode=ro", uri=True)) as db:
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.Error:
-        return
-    if tables and "studies" not in tables:
-        raise ExperimentError(
-            f"{file}: a SQLite database without Optuna's tables (another program's?), not a "
-            "run's stored results"
-        )
-
-
-def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage. Drivers that start on a new database at once race to create its
-    tables and stamp its schema version (`table ... already exists`, a UNIQUE constraint):
-    the losers try again once the winner is done."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
-
-    for attempt in range(1, STORAGE_CREATE_TRIES):
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except (IntegrityError, OperationalError) as e:
-            if isinstance(e, OperationalError) and "already exists" not in str(e):
-                raise
-            time.sleep(0.2 * attempt)
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)  # the last try
-
-
-def _sqlite_url(file: Path, read_only: bool) -> str:
-    """The URL of a run directory's SQLite file. Reading a run in a directory this process
-    cannot write (another user's run, read-only media) must not write: SQLite would create
-    its write-ahead index beside the file. Without a `-wal` file no driver is writing."""
-    path = file.resolve()
-    if not read_only or os.access(path.parent, os.W_OK):
-        return f"sqlite:///{path}"
-    mode = "mode=ro" if path.with_name(f"{path.name}-wal").exists() else "immutable=1"
-    return f"sqlite:///file:{path}?{mode}&uri=true"
-
-
-def storage_file(config: StorageConfig, run_dir: Path) -> Path | None:
-    """The file a run's storage lives in (None for a server database)."""
-    if config.url:
-        if config.url.startswith("sqlite:////"):
-            return Path(config.url.removeprefix("sqlite:///").split("?")[0])
-        return None
-    return run_dir / (config.journal or DEFAULT_DATABASE)
-
-
-def storage_name(config: StorageConfig, run_dir: Path) -> str:
-    """How errors name a run's storage: its file, or `storage.url`."""
-    file = storage_file(config, run_dir)
-    return str(file) if file is not None else "storage.url"
-
-
-@contextmanager
-def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterator[None]:
-    """Optuna's storage errors as an `ExperimentError` naming the storage and what the
-    database said (Optuna's own message, "An exception is raised during the commit", names
-    neither), then `advice`, or, for a damaged SQLite file, that it needs a copy."""
-    try:
-        yield
-    except (StorageInternalError, DamagedRecord) as e:
-        cause = first_line(e)
-        if isinstance(e, DamagedRecord):
-            advice = (
-                "hwnas wrote no such record: the storage was edited or damaged; restore it "
-                "from a copy"
-            )
-        elif "malformed" in cause or "not a database" in cause:
-            advice = "the file is damaged (hwnas cannot repair it): restore it from a copy"
-        elif "readonly database" in cause:  # running again meets the same refusal
-            advice = (
-                "the file is read-only here: make it writable (or copy the run to a writable "
-                "place), then run the search again (the stored results are kept)"
-            )
-        elif "disk is full" in cause or _disk_full(e):
-            advice = "free some space, then run the search again (the stored results are kept)"
-        message = f"{storage_name(config, run_dir)}: {cause}"
-        raise ExperimentError(f"{message}; {advice}" if advice else message) from e
-
-
-#: the OS errors of a write that found no room: a full disk, a full quota, a file-size limit
-NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-def _disk_full(e: BaseException) -> bool:
-    """Whether `e` was caused by a write that found no room (`NO_ROOM`)."""
-    root = deepest_cause(e)
-    return isinstance(root, OSError) and root.errno in NO_ROOM
-
-
-class DamagedRecord(ValueError):
-    """A stored record hwnas did not write: not JSON, or an architecture that is unreadable
-    or not the one its key names (`storage_errors` names the storage)."""
-
-
-def read_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """All of a study's trials; a stored value that is not JSON is a `DamagedRecord` (Optuna
-    let the decoder's bare "Unterminated string starting at ..." through)."""
-    try:
-        return study.get_trials(deepcopy=False)
-    except json.JSONDecodeError as e:
-        raise DamagedRecord(f"a stored value is not JSON ({e})") from None
-
-
-def stored_arch(trial: FrozenTrial) -> Arch:
-    """The architecture a trial stores, checked against the key stored with it: a
-    `DamagedRecord` naming the trial where the two disagree or the record is unreadable."""
-    try:
-        arch = Arch.from_json(trial.user_attrs[ARCH])
-    except (KeyError, TypeError, ValueError) as e:
-        raise DamagedRecord(f"trial {trial.number}: its architecture is unreadable ({e})") from None
-    if (key := trial.user_attrs.get(KEY)) is not None and key != arch.key:
-        raise DamagedRecord(
-            f"trial {trial.number}: its stored key {key} is not its architecture's ({arch.key})"
-        )
-    return arch
-
-
-def first_line(e: BaseException) -> str:
-    """The first line of the deepest cause of `e`: what the database said (Optuna wraps
-    every SQLAlchemy error in one generic message, and SQLAlchemy appends the SQL)."""
-    e = deepest_cause(e)
-    return (str(e).splitlines() or [type(e).__name__])[0]
-
-
-def deepest_cause(e: BaseException) -> BaseException:
-    """The exception at the end of `e`'s chain of causes (`raise ... from`)."""
-    while e.__cause__ is not None:
-        e = e.__cause__
-    return e
-
-
-def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
-    """A journal file storage; a driver (`create`) first checks, under the journal's lock,
-    that the file does not end in a cut-off record: Optuna skips one when reading, but the
-    next record appended would be glued to it, and the whole journal become unreadable."""
-    if file.is_dir():
-        raise ExperimentError(f"storage.journal: {file} is a folder; name a file in it")
-    if create:  # a journal in a subfolder of the run directory
-        file.parent.mkdir(parents=True, exist_ok=True)
-    # the lock is a link to the journal, by absolute path: a relative one (a relative run_dir)
-    # dangles, and Optuna, unable to see the age of the journal through it, then spins
-    # forever (all of a core) on the lock a driver killed while appending left behind
-    path = os.path.abspath(file)
-    lock = JournalFileSymlinkLock(path, grace_period=JOURNAL_LOCK_GRACE_S)
-    backend = _JournalFile(path, lock_obj=lock)
-    if create:
-        lock.acquire()
-        try:
-            text = file.read_bytes()
-        finally:
-            lock.release()
-        whole = text.rfind(b"\n") + 1  # the bytes up to the end of the last whole record
-        if whole < len(text):
-            raise ExperimentError(
-                f"{file}: its last record is cut off (a write was interrupted, or the file was "
-                "truncated); nothing was written. The records before it are whole: to go on, "
-                f"cut it off with `truncate -s {whole} {file}`"
-            )
-    try:
-        return JournalStorage(backend)
-    # a record that is not JSON (a json.JSONDecodeError is a ValueError), or JSON that is no
-    # journal record (Optuna's replay raised a bare KeyError 'op_code', naming no file)
-    except (ValueError, LookupError, TypeError, AssertionError) as e:
-        raise ExperimentError(
-            f"{file}: not a readable Optuna journal ({type(e).__name__}: {e}); restore it "
-            "from a copy"
-        ) from None
-
-
-class _JournalFile(JournalFileBackend):
-    """Optuna's journal file, whose failed appends (a full disk, a file-size limit) are
-    storage errors, which `storage_errors` says with the journal's name: the OS's bare
-    "[Errno 28] No space left on device" named no file."""
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        try:
-            super().append_logs(logs)
-        except OSError as e:
-            raise StorageInternalError(f"cannot append to the journal: {e}") from e
-
-
-def _write_ahead_log(engine: Any) -> None:
-    """SQLite in WAL mode with normal sync: ~4x faster commits (one per stored metric), still
-    safe against a killed process; readers never block the driver."""
-    import sqlalchemy
-
-    @sqlalchemy.event.listens_for(engine, "connect")
-    def _pragmas(connection, _record) -> None:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-
-    engine.dispose()
 
 
 class ClaimLost(RuntimeError):
@@ -571,81 +132,6 @@ def dead_drivers(study: optuna.Study, grace_s: float) -> set[str]:
         if beat.get("stopped") or gone or now - beat["time"] > grace_s:
             dead.add(name.removeprefix("hwnas_driver:"))
     return dead
-
-
-def outcome_of(trial: FrozenTrial) -> str:
-    """What a trial is: an evaluation ("ok", "failed"), a live or dead claim ("running",
-    "stale", "interrupted"), or a dropped claim ("duplicate", "surplus"). A trial whose result
-    is being written (the outcome is set but the state not yet) still counts as running."""
-    outcome = trial.user_attrs.get(OUTCOME, "")
-    if outcome in EVALUATED and not trial.state.is_finished():
-        return RUNNING
-    return outcome
-
-
-def trial_metrics(trial: FrozenTrial) -> Metrics | None:
-    """The `Metrics` stored on an evaluated trial (None for claims that were never finished)."""
-    outcome = outcome_of(trial)
-    if outcome not in EVALUATED:
-        return None
-    values = {
-        k: v
-        for k, v in trial.user_attrs.items()
-        if not k.startswith("hwnas_") and isinstance(v, int | float)
-    }
-    status = "ok" if outcome == "ok" else "failed"
-    return Metrics(values, status=status, reason=trial.user_attrs.get(REASON, ""))
-
-
-#: the study attribute holding the experiment a run was started with
-EXPERIMENT = "hwnas_experiment"
-#: the settings that make a run's results what they are: none may change while it runs
-FIXED_SETTINGS = (
-    "space",
-    "objectives",
-    "constraints",
-    "searcher",
-    "evaluator",
-    "latency",
-    "seed",
-    "dataset",
-    "benchmark",
-)
-
-
-def experiment_changes(stored: dict[str, Any], config: ExperimentConfig) -> tuple[list[str], str]:
-    """The `FIXED_SETTINGS` in which `config` differs from a run's stored experiment, and the
-    differences in words (`searcher.settings.x: 8, now 10`)."""
-    # a run started before input paths were stored absolute holds them as written
-    old, new = (
-        c.with_absolute_inputs(Path.cwd()).effective_data()
-        for c in (ExperimentConfig.model_validate(stored), config)
-    )
-    changed = [f for f in FIXED_SETTINGS if old.get(f) != new.get(f)]
-    details = "; ".join(d for f in changed for d in _differences(old.get(f), new.get(f), f))
-    return changed, details
-
-
-def _differences(old: Any, new: Any, path: str) -> list[str]:
-    """Where two experiment values differ, and how: `searcher.settings.x: 8, now 10`."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = sorted(old.keys() | new.keys(), key=str)
-        found = [_differences(old.get(k), new.get(k), f"{path}.{k}") for k in keys]
-        return [d for part in found for d in part]
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        found = [_differences(a, b, f"{path}[{i}]") for i, (a, b) in enumerate(zip(old, new))]
-        return [d for part in found for d in part]
-    if old == new:
-        return []
-    return [f"{path}: {_shown(old, path)}, now {_shown(new, path)}"]
-
-
-def _shown(value: Any, path: str) -> str:
-    """A stored value in words; a setting left out (or written at its default, which is
-    compared as left out) is the default."""
-    if value is None:
-        return "the default" if ".settings." in path else "unset"
-    return repr(value)
 
 
 class StudyMemo(MutableMapping[str, Any]):
@@ -845,7 +331,7 @@ class RunStore:
         proposed and evaluated in the space as it was (a run started before the YAML was
         stored is taken to have had the current one). Comments and layout are no change."""
         source = space_source(self.space)
-        if not _same_yaml(self._recorded(SPACE_SOURCE, source), source):
+        if not same_yaml(self._recorded(SPACE_SOURCE, source), source):
             raise ExperimentError(
                 f"run {self.run_dir}: the space file {self.space.source} changed since the run "
                 f"started ({SPACE_SNAPSHOT} in the run holds the one it started with); use a "

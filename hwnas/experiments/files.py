@@ -1,0 +1,64 @@
+"""Writing files and folders so that a failure leaves nothing half done: a file is written
+whole (renamed into place), and the folders a failed command made are removed again.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hwnas.experiments.config import ExperimentError
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file renamed over it: a kill or a full disk
+    never leaves a half-written file. The temporary name is this writer's own: drivers that
+    start together each rename a whole file of their own."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextmanager
+def removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """For a body that makes `folder` and fills it: when the body fails or is interrupted,
+    the folders of its path that did not exist before and were left empty are removed again,
+    so a command that wrote nothing leaves nothing behind (an empty run directory would look
+    like a run to resume)."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()  # only an empty folder goes
+            except OSError:
+                break
+        raise
+
+
+@contextmanager
+def folder_for(folder: Path, label: str) -> Iterator[Path]:
+    """`folder`, made as `make_folder` makes it, for a body that fills it, and removed again
+    if the body fails before writing anything (`removed_if_left_empty`)."""
+    with removed_if_left_empty(folder):
+        make_folder(folder, label)
+        yield folder
+
+
+def make_folder(folder: Path, label: str) -> None:
+    """Make `folder` and its parents, or raise an error that starts with `label` and names
+    the file standing where a folder must be (the OS says only "File exists")."""
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ExperimentError(f"{label}: {blocking} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExperimentError(f"{label}: cannot make folder {folder}: {e.strerror or e}") from None

@@ -1,0 +1,240 @@
+"""Opening a run's Optuna storage (a SQLite file in the run directory, a journal file, or a
+database server's URL) and saying its errors: naming the storage and what the database said,
+where Optuna's own messages name neither.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.exceptions import StorageInternalError
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
+
+from hwnas.experiments.config import ExperimentError, StorageConfig
+from hwnas.experiments.records import DamagedRecord
+
+SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's lock
+STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creating too
+#: seconds after which a journal's lock whose file saw no write is taken for one a killed
+#: driver left behind, and broken (Optuna's default)
+JOURNAL_LOCK_GRACE_S = 30
+DEFAULT_DATABASE = "study.db"  # the SQLite file of a run without `storage`
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_optuna_storage(
+    config: StorageConfig, run_dir: Path, create: bool = True
+) -> optuna.storages.BaseStorage:
+    """The Optuna storage a run uses: SQLite in the run dir, a journal file, or an RDB URL.
+    With `create=False` (reading results) a missing study.db or journal file is an error
+    instead of a new, empty storage."""
+    file = storage_file(config, run_dir)
+    if not create:
+        check_stored(file)
+    if config.journal:
+        return _open_journal(file, create)
+    if not create and file is not None:
+        _check_optuna_tables(file)
+    url = config.url or _sqlite_url(file, read_only=not create)  # file is set when url is not
+    sqlite = url.startswith("sqlite")
+    try:
+        storage = _rdb_storage(
+            url, {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if sqlite else {}
+        )
+    except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds; say which URL failed
+        raise ExperimentError(
+            f"{storage_name(config, run_dir)}: cannot open {url!r}: {first_line(e)}"
+        ) from None
+    if sqlite:
+        _write_ahead_log(storage.engine)
+    return storage
+
+
+def check_stored(file: Path | None, why: str = "the run has no stored results") -> None:
+    """Refuse a storage file that is missing or empty (opening it would make a new, empty
+    storage: reading would write it, and a driver would start the run over)."""
+    if file is not None and not file.is_file():
+        raise ExperimentError(f"{file}: not found ({why})")
+    if file is not None and file.stat().st_size == 0:
+        raise ExperimentError(f"{file}: empty ({why})")
+
+
+def _check_optuna_tables(file: Path) -> None:
+    """Refuse a SQLite file that holds tables but not Optuna's (another program's database):
+    opening it as a storage would write Optuna's tables into it. A file SQLite cannot read
+    is left to the storage, which says what is wrong with it."""
+    try:
+        with closing(sqlite3.connect(f"file:{file.resolve()}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error:
+        return
+    if tables and "studies" not in tables:
+        raise ExperimentError(
+            f"{file}: a SQLite database without Optuna's tables (another program's?), not a "
+            "run's stored results"
+        )
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage. Drivers that start on a new database at once race to create its
+    tables and stamp its schema version (`table ... already exists`, a UNIQUE constraint):
+    the losers try again once the winner is done."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(1, STORAGE_CREATE_TRIES):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (IntegrityError, OperationalError) as e:
+            if isinstance(e, OperationalError) and "already exists" not in str(e):
+                raise
+            time.sleep(0.2 * attempt)
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)  # the last try
+
+
+def _sqlite_url(file: Path, read_only: bool) -> str:
+    """The URL of a run directory's SQLite file. Reading a run in a directory this process
+    cannot write (another user's run, read-only media) must not write: SQLite would create
+    its write-ahead index beside the file. Without a `-wal` file no driver is writing."""
+    path = file.resolve()
+    if not read_only or os.access(path.parent, os.W_OK):
+        return f"sqlite:///{path}"
+    mode = "mode=ro" if path.with_name(f"{path.name}-wal").exists() else "immutable=1"
+    return f"sqlite:///file:{path}?{mode}&uri=true"
+
+
+def storage_file(config: StorageConfig, run_dir: Path) -> Path | None:
+    """The file a run's storage lives in (None for a server database)."""
+    if config.url:
+        if config.url.startswith("sqlite:////"):
+            return Path(config.url.removeprefix("sqlite:///").split("?")[0])
+        return None
+    return run_dir / (config.journal or DEFAULT_DATABASE)
+
+
+def storage_name(config: StorageConfig, run_dir: Path) -> str:
+    """How errors name a run's storage: its file, or `storage.url`."""
+    file = storage_file(config, run_dir)
+    return str(file) if file is not None else "storage.url"
+
+
+@contextmanager
+def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterator[None]:
+    """Optuna's storage errors as an `ExperimentError` naming the storage and what the
+    database said (Optuna's own message, "An exception is raised during the commit", names
+    neither), then `advice`, or, for a damaged SQLite file, that it needs a copy."""
+    try:
+        yield
+    except (StorageInternalError, DamagedRecord) as e:
+        cause = first_line(e)
+        if isinstance(e, DamagedRecord):
+            advice = (
+                "hwnas wrote no such record: the storage was edited or damaged; restore it "
+                "from a copy"
+            )
+        elif "malformed" in cause or "not a database" in cause:
+            advice = "the file is damaged (hwnas cannot repair it): restore it from a copy"
+        elif "readonly database" in cause:  # running again meets the same refusal
+            advice = (
+                "the file is read-only here: make it writable (or copy the run to a writable "
+                "place), then run the search again (the stored results are kept)"
+            )
+        elif "disk is full" in cause or _disk_full(e):
+            advice = "free some space, then run the search again (the stored results are kept)"
+        message = f"{storage_name(config, run_dir)}: {cause}"
+        raise ExperimentError(f"{message}; {advice}" if advice else message) from e
+
+
+#: the OS errors of a write that found no room: a full disk, a full quota, a file-size limit
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _disk_full(e: BaseException) -> bool:
+    """Whether `e` was caused by a write that found no room (`NO_ROOM`)."""
+    root = deepest_cause(e)
+    return isinstance(root, OSError) and root.errno in NO_ROOM
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of the deepest cause of `e`: what the database said (Optuna wraps
+    every SQLAlchemy error in one generic message, and SQLAlchemy appends the SQL)."""
+    e = deepest_cause(e)
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
+def deepest_cause(e: BaseException) -> BaseException:
+    """The exception at the end of `e`'s chain of causes (`raise ... from`)."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    return e
+
+
+def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
+    """A journal file storage; a driver (`create`) first checks, under the journal's lock,
+    that the file does not end in a cut-off record: Optuna skips one when reading, but the
+    next record appended would be glued to it, and the whole journal become unreadable."""
+    if file.is_dir():
+        raise ExperimentError(f"storage.journal: {file} is a folder; name a file in it")
+    if create:  # a journal in a subfolder of the run directory
+        file.parent.mkdir(parents=True, exist_ok=True)
+    # the lock is a link to the journal, by absolute path: a relative one (a relative run_dir)
+    # dangles, and Optuna, unable to see the age of the journal through it, then spins
+    # forever (all of a core) on the lock a driver killed while appending left behind
+    path = os.path.abspath(file)
+    lock = JournalFileSymlinkLock(path, grace_period=JOURNAL_LOCK_GRACE_S)
+    backend = _JournalFile(path, lock_obj=lock)
+    if create:
+        lock.acquire()
+        try:
+            text = file.read_bytes()
+        finally:
+            lock.release()
+        whole = text.rfind(b"\n") + 1  # the bytes up to the end of the last whole record
+        if whole < len(text):
+            raise ExperimentError(
+                f"{file}: its last record is cut off (a write was interrupted, or the file was "
+                "truncated); nothing was written. The records before it are whole: to go on, "
+                f"cut it off with `truncate -s {whole} {file}`"
+            )
+    try:
+        return JournalStorage(backend)
+    # a record that is not JSON (a json.JSONDecodeError is a ValueError), or JSON that is no
+    # journal record (Optuna's replay raised a bare KeyError 'op_code', naming no file)
+    except (ValueError, LookupError, TypeError, AssertionError) as e:
+        raise ExperimentError(
+            f"{file}: not a readable Optuna journal ({type(e).__name__}: {e}); restore it "
+            "from a copy"
+        ) from None
+
+
+class _JournalFile(JournalFileBackend):
+    """Optuna's journal file, whose failed appends (a full disk, a file-size limit) are
+    storage errors, which `storage_errors` says with the journal's name: the OS's bare
+    "[Errno 28] No space left on device" named no file."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        try:
+            super().append_logs(logs)
+        except OSError as e:
+            raise StorageInternalError(f"cannot append to the journal: {e}") from e
+
+
+def _write_ahead_log(engine: Any) -> None:
+    """SQLite in WAL mode with normal sync: ~4x faster commits (one per stored metric), still
+    safe against a killed process; readers never block the driver."""
+    import sqlalchemy
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _pragmas(connection, _record) -> None:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+    engine.dispose()

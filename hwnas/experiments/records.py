@@ -1,0 +1,98 @@
+"""What hwnas stores in a run's Optuna study, and reading it back.
+
+One Optuna study is one run; every evaluated candidate is one Optuna trial. A trial's params
+are the `Arch`'s choices (categorical distributions over the space's values), its user
+attributes are all the metrics plus `hwnas_key`, `hwnas_arch`, `hwnas_outcome` and
+`hwnas_reason`, and its values are the objectives, so `optuna-dashboard` and Optuna's plots work
+on any run. The study's user attributes record what the run was started with (its experiment,
+space, dataset, latency files and package versions), which a resumed run is checked against.
+"""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from hwnas.evaluators.metrics import Metrics
+from hwnas.spaces import Arch
+
+#: a trial's user attributes beside its metrics
+KEY, ARCH, OUTCOME, REASON, DRIVER, ORIGIN = (
+    "hwnas_key",
+    "hwnas_arch",
+    "hwnas_outcome",
+    "hwnas_reason",
+    "hwnas_driver",
+    "hwnas_origin",  # what the searcher said of where the arch came from (`Searcher.origin`)
+)
+#: outcomes of a trial; only "ok" and "failed" are evaluations, the rest are bookkeeping
+EVALUATED = ("ok", "failed")
+RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
+    "running",
+    "stale",
+    "duplicate",
+    "surplus",
+    "interrupted",
+)
+DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' digest
+#: study attribute: the per-channel standardisation of the .npz (mean and std lists), which
+#: export passes on even when the file has changed or gone since
+DATASET_SCALING = "hwnas_dataset_standardisation"
+LATENCY_DIGESTS = "hwnas_latency_digests"  # study attribute: {latency file: its sha256}
+SPACE_SOURCE = "hwnas_space_source"  # study attribute: the space YAML text the run started with
+VERSIONS = "hwnas_versions"  # study attribute: {package: version} of the run's first start
+EXPERIMENT = "hwnas_experiment"  # study attribute: the experiment the run was started with
+
+
+class DamagedRecord(ValueError):
+    """A stored record hwnas did not write: not JSON, or an architecture that is unreadable
+    or not the one its key names (`storage_errors` names the storage)."""
+
+
+def read_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """All of a study's trials; a stored value that is not JSON is a `DamagedRecord` (Optuna
+    let the decoder's bare "Unterminated string starting at ..." through)."""
+    try:
+        return study.get_trials(deepcopy=False)
+    except json.JSONDecodeError as e:
+        raise DamagedRecord(f"a stored value is not JSON ({e})") from None
+
+
+def stored_arch(trial: FrozenTrial) -> Arch:
+    """The architecture a trial stores, checked against the key stored with it: a
+    `DamagedRecord` naming the trial where the two disagree or the record is unreadable."""
+    try:
+        arch = Arch.from_json(trial.user_attrs[ARCH])
+    except (KeyError, TypeError, ValueError) as e:
+        raise DamagedRecord(f"trial {trial.number}: its architecture is unreadable ({e})") from None
+    if (key := trial.user_attrs.get(KEY)) is not None and key != arch.key:
+        raise DamagedRecord(
+            f"trial {trial.number}: its stored key {key} is not its architecture's ({arch.key})"
+        )
+    return arch
+
+
+def outcome_of(trial: FrozenTrial) -> str:
+    """What a trial is: an evaluation ("ok", "failed"), a live or dead claim ("running",
+    "stale", "interrupted"), or a dropped claim ("duplicate", "surplus"). A trial whose result
+    is being written (the outcome is set but the state not yet) still counts as running."""
+    outcome = trial.user_attrs.get(OUTCOME, "")
+    if outcome in EVALUATED and not trial.state.is_finished():
+        return RUNNING
+    return outcome
+
+
+def trial_metrics(trial: FrozenTrial) -> Metrics | None:
+    """The `Metrics` stored on an evaluated trial (None for claims that were never finished)."""
+    outcome = outcome_of(trial)
+    if outcome not in EVALUATED:
+        return None
+    values = {
+        k: v
+        for k, v in trial.user_attrs.items()
+        if not k.startswith("hwnas_") and isinstance(v, int | float)
+    }
+    status = "ok" if outcome == "ok" else "failed"
+    return Metrics(values, status=status, reason=trial.user_attrs.get(REASON, ""))

@@ -1,0 +1,157 @@
+"""The run directory: the files hwnas keeps in it beside the stored results (the copies of
+the experiment and of the space the run was started with), and the checks that a folder can
+take a run and that a run is continued as it was started.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import optuna
+import yaml
+
+from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
+from hwnas.experiments.files import write_whole
+from hwnas.experiments.optuna_storage import storage_file
+from hwnas.experiments.records import SPACE_SOURCE
+from hwnas.spaces import SearchSpace
+
+MIN_FREE_BYTES = 64 * 2**20
+SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from
+SPACE_SNAPSHOT = "space.yaml"  # the space YAML it was started with (what its archs mean)
+
+
+def check_run_dir(run_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Fail now, not after an hour of work, when the run directory cannot take the results."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-probe-{os.getpid()}"
+        with open(probe, "wb") as f:
+            f.write(b"0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as e:
+        raise ExperimentError(f"run directory {run_dir} is not writable: {e.strerror}") from None
+    free = shutil.disk_usage(run_dir).free
+    if free < min_free_bytes:
+        raise ExperimentError(
+            f"run directory {run_dir} has only {free / 2**20:.0f} MiB free "
+            f"(need at least {min_free_bytes / 2**20:.0f} MiB)"
+        )
+
+
+def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
+    """A new run goes into a new or empty folder: one that already holds other files (the
+    current directory, a folder of runs, a project) would mix the run's files into them.
+    What a start of this same run may have left (its storage, snapshots being written) is
+    no obstacle: several drivers may start one run at once."""
+    if (run_dir / SNAPSHOT).is_file() or not run_dir.is_dir():
+        return
+    storage = storage_file(config.storage, run_dir)
+    ours = [SNAPSHOT, SPACE_SNAPSHOT, *([storage.name] if storage else [])]
+    others = sorted(
+        p.name
+        for p in run_dir.iterdir()
+        if not p.name.startswith(".") and not any(p.name.startswith(n) for n in ours)
+    )
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise ExperimentError(
+            f"run_dir {run_dir} holds files that are not this run's ({shown}): a new run "
+            "needs a new or empty folder; give another run_dir"
+        )
+
+
+def same_yaml(a: str, b: str) -> bool:
+    """Whether two YAML texts say the same (comments, layout and quoting aside)."""
+    try:
+        return yaml.safe_load(a) == yaml.safe_load(b)
+    except yaml.YAMLError:
+        return a == b
+
+
+def space_source(space: SearchSpace) -> str:
+    """The YAML text `space` was read from (for a built-in, the packaged file)."""
+    return Path(space.source).read_text(encoding="utf-8")
+
+
+def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
+    """The run's copy of the space YAML it ran in; a missing one is written again from the
+    text its storage recorded at the start (the file the experiment names may have changed
+    since), and an edited one is passed over for that text (it would describe and export
+    other networks than the evaluated ones). None for a run started before either was kept."""
+    copy = run_dir / SPACE_SNAPSHOT
+    if (stored := study.user_attrs.get(SPACE_SOURCE)) is None:
+        return copy if copy.is_file() else None
+    if copy.is_file():
+        if same_yaml(copy.read_text(encoding="utf-8", errors="replace"), stored):
+            return copy
+        private = _private_space(stored)
+        warnings.warn(
+            f"{copy}: edited since the run started; the space the run's storage recorded, the "
+            f"one it ran in, is used (through {private} while this command runs)",
+            stacklevel=2,
+        )
+        return private
+    try:
+        write_whole(copy, stored)
+    except OSError as e:  # a read-only run (archived, another user's): read it all the same
+        private = _private_space(stored)
+        warnings.warn(
+            f"{copy} is missing and cannot be written again ({e.strerror}): the space is read "
+            f"from the run's storage, through {private} while this command runs",
+            stacklevel=2,
+        )
+        return private
+    warnings.warn(f"{copy} was missing: written again from the run's storage", stacklevel=2)
+    return copy
+
+
+def _private_space(text: str) -> Path:
+    """A space YAML holding `text` in a folder of its own, removed when the process ends."""
+    private = Path(tempfile.mkdtemp(prefix="hwnas-space-")) / SPACE_SNAPSHOT
+    atexit.register(shutil.rmtree, private.parent, ignore_errors=True)
+    private.write_text(text, encoding="utf-8")
+    return private
+
+
+def load_snapshot(run_dir: Path) -> ExperimentConfig:
+    """The run's copy of its experiment (`SNAPSHOT`); one that cannot be read is said to be
+    replaceable: a search with the experiment file writes it again, and the run's storage keeps
+    what the run recorded."""
+    try:
+        return load_experiment(run_dir / SNAPSHOT)
+    except ExperimentError as e:
+        raise ExperimentError(
+            f"{e} (the run's copy of its experiment: if it was damaged, delete it and run "
+            "`hwnas search` with the experiment file, which writes it again; nothing stored is "
+            "evaluated again)"
+        ) from None
+
+
+def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
+    """Refuse to continue a run under another name or storage: a new, empty study would
+    start there and the run directory would stop pointing at the stored results."""
+    if not (run_dir / SNAPSHOT).is_file():
+        return
+    before = load_snapshot(run_dir)
+    where = {
+        "name": (before.name, config.name),
+        "storage": (
+            (before.storage.journal, before.storage.url),
+            (config.storage.journal, config.storage.url),
+        ),
+    }
+    changed = [field for field, (old, new) in where.items() if old != new]
+    if changed:
+        raise ExperimentError(
+            f"run {run_dir} was started with other settings of {' and '.join(changed)}, and its "
+            "results are stored under those: change them back, or use a new run_dir for a "
+            "different experiment"
+        )
