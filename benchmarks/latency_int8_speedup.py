@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from hwnas.predictors.measure import measure_latencies
-from hwnas.predictors.profile import sample_archs
+from hwnas.predictors.profile_plan import sample_archs
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 
 

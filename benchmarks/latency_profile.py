@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from hwnas.predictors.profile import build_profile
+from hwnas.predictors.profiling import build_profile
 from hwnas.spaces import get_space
 
 

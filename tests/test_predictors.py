@@ -350,7 +350,7 @@ def test_a_measuring_error_of_several_lines_is_written_on_one(space, tmp_path, m
     def cannot_run(*args, **kwargs):
         raise BackendError("cannot run this model:\n  at node Conv_3\n  (no kernel)")
 
-    monkeypatch.setattr("hwnas.predictors.profile.measure_latencies", cannot_run)
+    monkeypatch.setattr("hwnas.predictors.profiling.measure_latencies", cannot_run)
     out = tmp_path / "p.csv"
     rows = build_profile(space, out, samples=2, archs_only=True, progress=False, **FAST).rows
     assert list(rows["error"]) == ["cannot run this model: at node Conv_3 (no kernel)"] * 2
@@ -1488,7 +1488,7 @@ def test_a_profile_whose_every_row_failed_is_an_error_and_is_kept(tmp_path, monk
     def cannot_run(*args, **kwargs):  # a runtime that refuses every network of the space
         raise BackendError("backend 'onnxruntime-cpu' cannot run this model: no kernel")
 
-    monkeypatch.setattr("hwnas.predictors.profile.measure_latencies", cannot_run)
+    monkeypatch.setattr("hwnas.predictors.profiling.measure_latencies", cannot_run)
     out = tmp_path / "p.csv"
     quick = ("--warmup", "1", "--runs", "3", "--rounds", "1", "--samples", "2", "--archs-only")
     assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out), *quick) == 1

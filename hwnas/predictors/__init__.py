@@ -20,7 +20,7 @@ _EXPORTS = {
     "measure_latency": "measure",
     "Profile": "profile",
     "ProfileError": "profile",
-    "build_profile": "profile",
+    "build_profile": "profiling",
     "read_profile": "profile",
     "KINDS": "registry",
     "get_predictor": "registry",
