@@ -530,6 +530,25 @@ def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
     assert "dataset 'digits': x_train has shape (N, 1, 8, 8)" in capsys.readouterr().err
 
 
+def test_build_never_writes_the_onnx_file_over_its_weights_or_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--onnx names a new .onnx file: a slip that names the weights (or the config) the model
+    is built from is refused before anything is written, and they are left as they were."""
+    space = get_space("conv1d")
+    config, weights = tmp_path / "a.json", tmp_path / "a.pt"
+    config.write_text(json.dumps(_config_at(space, "int8")))
+    torch.save(hwnas.build(config).state_dict(), weights)
+    kept = {f: f.read_bytes() for f in (config, weights)}
+    args = ("build", str(config), "--weights", str(weights), "--onnx")
+    for target in (weights, config):
+        assert hwnas_cli(*args, str(target)) == 1
+        said = capsys.readouterr().err
+        assert f"{target}: an ONNX model's file name ends in .onnx, not {target.suffix}" in said
+    assert {f: f.read_bytes() for f in kept} == kept
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
+
+
 def test_train_reproduces_the_recorded_accuracy_and_build_deploys_the_weights(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

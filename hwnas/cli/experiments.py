@@ -542,8 +542,8 @@ def build(
     onnx: Path = typer.Option(
         None,
         "--onnx",
-        help="also write the model as ONNX with its blocks at their precisions, as the search "
-        "timed them (int8 quantized, fp16 in float16)",
+        help="also write the model to this .onnx file (folder made) with its blocks at their "
+        "precisions, as the search timed them (int8 quantized, fp16 in float16)",
     ),
     calibration: str = typer.Option(
         None,
@@ -593,7 +593,6 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> N
     inputs = None
     if calibration is not None:
         inputs = resolve_dataset(calibration, space).x_train[:CALIBRATION_SAMPLES]
-    path.parent.mkdir(parents=True, exist_ok=True)
     diff = export_deployed_onnx(model, space.input_shape, path, inputs)
     quantized = {"int8", "w4a8"} & set(layer_precisions(model).values())
     source = f"{len(inputs)} training inputs of {calibration}" if inputs is not None else None

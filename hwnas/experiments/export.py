@@ -253,7 +253,8 @@ def export_deployed_onnx(
     ranges come from random inputs: right for timing, not for a deployed model's accuracy.
     Returns the largest absolute difference between ONNX Runtime's output and the float
     model's on (up to 64 of) the calibration inputs; quantization makes it larger than a
-    float export's, and it is reported, not checked."""
+    float export's, and it is reported, not checked. `path` must end in .onnx, so a slip
+    cannot write over the weights or config it was built from; its folder is made."""
     import onnx
     import onnxruntime as ort
 
@@ -261,6 +262,11 @@ def export_deployed_onnx(
     from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 
     path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise ExperimentError(
+            f"{path}: an ONNX model's file name ends in .onnx, not {path.suffix or 'nothing'} "
+            "(nothing written)"
+        )
     if calibration is not None:
         calibration = np.asarray(calibration, dtype=np.float32)
         if calibration.ndim != len(input_shape) + 1 or calibration.shape[1:] != input_shape:
@@ -273,6 +279,7 @@ def export_deployed_onnx(
     rng = np.random.default_rng(0)
     x = calibration[:64] if calibration is not None else rng.standard_normal((3, *input_shape))
     x = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         float_file, written = Path(scratch) / "float.onnx", Path(scratch) / path.name
         _export_dynamic_batch(model, x, float_file)
