@@ -589,3 +589,49 @@ def test_train_reproduces_the_recorded_accuracy_and_build_deploys_the_weights(
     bare.write_text(json.dumps(arch_config(get_space("conv1d"), get_space("conv1d").sample(0))))
     assert hwnas_cli("train", str(bare)) == 2
     assert "the config records no dataset" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:dataset .* the validation split has 24 samples")
+def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's accuracy is reproduced from another folder with the .npz given by a relative
+    path; --epochs over a `steps` recipe, or another dataset, is said not comparable; the
+    run's .npz relabelled since is refused unless named; the run's time limit per candidate
+    does not stop a final training."""
+    rng = np.random.default_rng(0)
+    y = np.arange(160) % 4
+    x = (rng.standard_normal((160, 1, 16)) + y[:, None, None] + 5).astype(np.float32)
+    npz = tmp_path / "data" / "sig.npz"
+    npz.parent.mkdir()
+    np.savez(npz, x_train=x[:120], y_train=y[:120], x_test=x[120:], y_test=y[120:])
+    experiment = tmp_path / "s.yaml"
+    experiment.write_text(
+        "name: s\nspace: {name: conv1d, input: [1, 16], classes: 4}\n"
+        f"dataset: {npz}\nseed: 3\nevaluator: {{name: train, settings: {{train: "
+        "{steps: 4, batch_size: 32, seed: 7, time_limit_s: 600}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert run_experiment(str(experiment), progress=False).failed == 0
+    (config,) = export_run(tmp_path / "run", tmp_path / "out", top=1)
+    data = json.loads(config.read_text())
+    assert data["training"]["steps"] == 4 and data["training"]["seed"] == 7
+    data["training"]["time_limit_s"] = 1e-6  # would stop the training at its first step
+    config.write_text(json.dumps(data))
+    recorded = f"{data['metrics']['val_accuracy']:.2f} %"
+    monkeypatch.chdir(tmp_path / "out")
+    assert hwnas_cli("train", config.name, "--dataset", "../data/sig.npz", "-o", "a.pt") == 0
+    assert f"accuracy {recorded} (the run recorded {recorded})" in capsys.readouterr().out
+    assert hwnas_cli("train", config.name, "--epochs", "0.5", "-o", "b.pt") == 0
+    said = capsys.readouterr()
+    assert "0.5 epochs (the run's recipe, epochs from --epochs)" in said.err
+    assert f"(the run recorded {recorded} with its own epochs: not comparable)" in said.out
+    np.savez(npz, x_train=x[:120], y_train=(y[:120] + 1) % 4, x_test=x[120:], y_test=y[120:])
+    assert hwnas_cli("train", config.name, "-o", "c.pt") == 1
+    assert f"{npz}: its arrays changed since the run" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "c.pt").exists()
+    assert hwnas_cli("train", config.name, "--dataset", str(npz), "-o", "c.pt") == 0
+    said = capsys.readouterr()
+    assert f"(the run recorded {recorded} with its own dataset: not comparable)" in said.out
+    assert "these weights take inputs standardised as" in said.err

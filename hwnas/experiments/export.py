@@ -415,7 +415,8 @@ def data_record(
     a benchmark table's). `recorded`: the standardisation the run stored when it started
     (of a `.npz`), used as it is; else it is read from the dataset, which for a `.npz` must
     still have the `digest` the run stored (one changed or gone since gets no
-    standardisation, only a note)."""
+    standardisation, only a note). A `.npz`'s `digest` is kept too: `hwnas train` refuses
+    to train the run's model on the file once its arrays changed."""
     if not dataset:
         return None
     if recorded is None:
@@ -425,10 +426,14 @@ def data_record(
             scaling = load_dataset(dataset).standardisation
         except DatasetError as e:  # moved or changed since: the config still names it
             note = f"not read at export: {e}"
-            return {"dataset": dataset, "standardisation": None, "note": note}
+            return {"dataset": dataset, "digest": digest, "standardisation": None, "note": note}
         recorded = {"mean": list(scaling.mean), "std": list(scaling.std)}
     applied = "(x - mean[c]) / std[c] for each input channel c"
-    return {"dataset": dataset, "standardisation": {**recorded, "applied_as": applied}}
+    return {
+        "dataset": dataset,
+        **({"digest": digest} if digest is not None else {}),  # `hwnas train` checks it
+        "standardisation": {**recorded, "applied_as": applied},
+    }
 
 
 def _export_one(
