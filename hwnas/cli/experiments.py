@@ -657,7 +657,8 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> N
     calibrated = f"int8 activation ranges calibrated on {source or 'random inputs'}; "
     typer.echo(
         f"wrote {path}: {calibrated if quantized else 'no int8 blocks; '}ONNX Runtime's "
-        f"output differs from the float model's by up to {diff:.3g}"
+        f"output differs from the float model's by up to {diff:.3g} on "
+        + ("the first of those inputs" if inputs is not None else "random inputs, not data")
     )
     if quantized and inputs is None:
         typer.echo(
