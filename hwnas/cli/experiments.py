@@ -488,105 +488,36 @@ def train(
     """Train an exported architecture as its run trained candidates; save the weights.
 
     The search keeps no trained weights: this trains them with the config's recipe."""
-    import torch
-
-    from hwnas.evaluators.train import TrainEvaluator
     from hwnas.experiments import ExperimentError
-    from hwnas.experiments.export import config_space, read_config
+    from hwnas.experiments.retrain import retraining, save_weights
 
-    data = read_config(config)
-    space = config_space(data, str(config))
-    arch = space.arch(data["choices"])
-    recipe, departures = _training_recipe(data, config, epochs)
-    dataset, the_runs = _training_data(data, config, dataset)
-    departures += [] if the_runs else ["dataset"]
+    training = retraining(config, dataset, epochs)
     out = out or config.with_name(f"{config.stem}.trained.pt")
     if out.exists() and not force:
         raise ExperimentError(f"{out}: exists (trained weights?); give another -o, or --force")
-    evaluator = TrainEvaluator(space, dataset, **recipe)
+    evaluator, recipe = training.evaluator, training.config.get("training")
     length = f"{evaluator.steps} steps" if evaluator.steps else f"{evaluator.epochs:g} epochs"
-    recipe_from = "the run's recipe" if data.get("training") else "the train evaluator's defaults"
+    recipe_from = "the run's recipe" if recipe else "the train evaluator's defaults"
     recipe_from += ", epochs from --epochs" if epochs is not None else ""
-    recipe_from += "" if data.get("training") else "; the run trained no candidate"
-    say(f"training arch {arch.key} on {dataset}, {length} ({recipe_from}) ...")
-    if evaluator.threads:
-        torch.set_num_threads(evaluator.threads)
-    model, metrics = evaluator.train(arch)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out)
+    recipe_from += "" if recipe else "; the run trained no candidate"
+    say(f"training arch {training.arch.key} on {training.dataset}, {length} ({recipe_from}) ...")
+    model, metrics = training.run()
+    save_weights(model, out)
+    recorded = f" ({said})" if (said := training.recorded()) else ""
     typer.echo(
-        f"trained {metrics['epochs']:g} epochs in {metrics['train_time_s']:.0f} s: validation "
-        f"accuracy {metrics['val_accuracy']:.2f} %{_recorded(data, departures)}, test accuracy "
+        f"trained {metrics['epochs']:.3g} epochs in {metrics['train_time_s']:.0f} s: validation "
+        f"accuracy {metrics['val_accuracy']:.2f} %{recorded}, test accuracy "
         f"{metrics['test_accuracy']:.2f} %; wrote {out}\n"
         f"deploy it: hwnas build {shell_path(config)} --weights {shell_path(out)} --onnx "
-        f"FILE.onnx --calibration {shlex.quote(str(dataset))}"
+        f"FILE.onnx --calibration {shlex.quote(str(training.dataset))}"
     )
-    if "dataset" in departures and (scaling := evaluator.dataset.standardisation) is not None:
+    scaling = evaluator.dataset.standardisation
+    if "dataset" in training.departures and scaling is not None:
         say(
-            f"hwnas: note: these weights take inputs standardised as {dataset}'s are (mean "
-            f"{[round(m, 6) for m in scaling.mean]}, std {[round(v, 6) for v in scaling.std]}), "
-            "not as the config's data.standardisation says"
+            f"hwnas: note: these weights take inputs standardised as {training.dataset}'s are "
+            f"(mean {[round(m, 6) for m in scaling.mean]}, std "
+            f"{[round(v, 6) for v in scaling.std]}), not as the config's data.standardisation says"
         )
-
-
-def _training_recipe(data: dict, config: Path, epochs: float | None) -> tuple[dict, list[str]]:
-    """The train evaluator's settings for `hwnas train`, and what in them departs from how the
-    run trained its candidates (the run's accuracy is not this training's then). The run's
-    `time_limit_s` is left out: a search's limit per candidate, no part of how it trains."""
-    from hwnas.evaluators.train import TrainEvaluator
-    from hwnas.spaces.errors import check_setting_names
-
-    recipe = dict(data.get("training") or {})
-    check_setting_names(f"{config}: training", recipe, TrainEvaluator, passed=("space", "dataset"))
-    recipe.pop("time_limit_s", None)
-    departures = [] if data.get("training") else ["recipe"]
-    if epochs is not None:
-        recipe = {k: v for k, v in recipe.items() if k != "steps"} | {"epochs": epochs}
-        departures.append("epochs")
-    return recipe, departures
-
-
-def _training_data(data: dict, config: Path, given: str | None) -> tuple[str, bool]:
-    """The dataset `hwnas train` trains on (`given`, else the run's) and whether it is the
-    run's as the run saw it (a `.npz` by any path to it, its arrays unchanged: the digest the
-    config records). The run's dataset changed since is refused unless given: trained on
-    it, the model would not be the run's."""
-    from hwnas.evaluators.datasets import npz_digest
-    from hwnas.experiments import ExperimentError
-
-    recorded = data.get("data") or {}
-    run_dataset, digest = recorded.get("dataset"), recorded.get("digest")
-    dataset = given or run_dataset
-    if not dataset:
-        raise typer.BadParameter(
-            "the config records no dataset (its run trained nothing on data): name one",
-            param_hint="--dataset",
-        )
-    if not run_dataset or not str(dataset).lower().endswith(".npz"):
-        return dataset, dataset == run_dataset
-    same_file = Path(dataset).resolve() == Path(run_dataset).resolve()
-    changed = same_file and digest is not None and npz_digest(dataset) != digest
-    if changed and given is None:
-        raise ExperimentError(
-            f"{dataset}: its arrays changed since the run (they lack the digest the config's "
-            "data records): the model trained on them would not be the run's; give --dataset "
-            f"{shell_path(dataset)} to train on the file as it is now"
-        )
-    return dataset, same_file and not changed
-
-
-def _recorded(data: dict, departures: list[str]) -> str:
-    """The run's validation accuracy, to set beside a training's: the same number where
-    nothing departs from the run's recipe, and said to differ in what where something does."""
-    recorded = (data.get("metrics") or {}).get("val_accuracy")
-    if recorded is None:
-        return ""
-    if not departures:
-        return f" (the run recorded {recorded:.2f} %)"
-    return (
-        f" (the run recorded {recorded:.2f} % with its own {' and '.join(departures)}: not "
-        "comparable)"
-    )
 
 
 #: training inputs `hwnas build --onnx --calibration` calibrates int8 activation ranges on

@@ -1,0 +1,122 @@
+"""Training an exported architecture as its run trained candidates (`hwnas train`).
+
+A search keeps no trained weights: it records accuracies. An exported config records the
+run's training recipe (`training`: the `train` evaluator's settings, its seed, the budget as
+epochs) and its dataset (`data`, with the `.npz` digest), so the winner can be trained again
+the same way, to the accuracy the run recorded. Whatever departs from the run's training (no
+recipe, other epochs, another dataset, the run's `.npz` changed since) is said, so the two
+accuracies are never set side by side as if comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hwnas.evaluators.datasets import npz_digest
+from hwnas.evaluators.train import TrainEvaluator
+from hwnas.experiments.config import ExperimentError
+from hwnas.experiments.export import config_space, read_config
+from hwnas.spaces import Arch
+from hwnas.spaces.errors import check_setting_names
+
+
+@dataclass
+class Retraining:
+    """One training of an exported architecture, set up from its config (`retraining`):
+    `departures` names what differs from how the run trained its candidates."""
+
+    config: dict[str, Any]
+    arch: Arch
+    dataset: str
+    evaluator: TrainEvaluator
+    departures: list[str] = field(default_factory=list)
+
+    def run(self) -> tuple[nn.Module, dict[str, float]]:
+        """The trained model and its metrics (validation and test accuracy, epochs, time)."""
+        if self.evaluator.threads:
+            torch.set_num_threads(self.evaluator.threads)
+        return self.evaluator.train(self.arch)
+
+    def recorded(self) -> str:
+        """The run's validation accuracy in words, to set beside this training's: the same
+        number where nothing departs from the run's recipe, said to differ where it does."""
+        recorded = (self.config.get("metrics") or {}).get("val_accuracy")
+        if recorded is None:
+            return ""
+        if not self.departures:
+            return f"the run recorded {recorded:.2f} %"
+        return (
+            f"the run recorded {recorded:.2f} % with its own {' and '.join(self.departures)}: "
+            "not comparable"
+        )
+
+
+def retraining(
+    config: str | Path | dict, dataset: str | None = None, epochs: float | None = None
+) -> Retraining:
+    """The training of `config`'s architecture as its run trained candidates, on the run's
+    dataset unless `dataset` is given, for the run's epochs unless `epochs` is."""
+    data = read_config(config)
+    source = str(config) if not isinstance(config, dict) else "config"
+    space = config_space(data, source)
+    recipe, departures = _recipe(data, source, epochs)
+    dataset, the_runs = _dataset(data, dataset)
+    evaluator = TrainEvaluator(space, dataset, **recipe)
+    departures += [] if the_runs else ["dataset"]
+    return Retraining(data, space.arch(data["choices"]), dataset, evaluator, departures)
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """`model`'s state_dict in `path` (folder made), through a temporary file renamed over
+    it: a kill or a full disk never leaves half-written weights."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        torch.save(model.state_dict(), partial)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _recipe(data: dict, source: str, epochs: float | None) -> tuple[dict, list[str]]:
+    """The train evaluator's settings, and what in them departs from the run's training. The
+    run's `time_limit_s` is left out: a search's limit per candidate, no part of how it
+    trains."""
+    recipe = dict(data.get("training") or {})
+    check_setting_names(f"{source}: training", recipe, TrainEvaluator, passed=("space", "dataset"))
+    recipe.pop("time_limit_s", None)
+    departures = [] if data.get("training") else ["recipe"]
+    if epochs is not None:
+        recipe = {k: v for k, v in recipe.items() if k != "steps"} | {"epochs": epochs}
+        departures.append("epochs")
+    return recipe, departures
+
+
+def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
+    """The dataset to train on (`given`, else the run's) and whether it is the run's as the
+    run saw it (a `.npz` by any path to it, its arrays unchanged: the digest the config
+    records). The run's `.npz` changed since is refused unless given: trained on it, the
+    model would not be the run's."""
+    recorded = data.get("data") or {}
+    run_dataset, digest = recorded.get("dataset"), recorded.get("digest")
+    dataset = given or run_dataset
+    if not dataset:
+        raise ExperimentError(
+            "--dataset: the config records no dataset (its run trained nothing on data): name one"
+        )
+    if not run_dataset or not str(dataset).lower().endswith(".npz"):
+        return dataset, dataset == run_dataset
+    same_file = Path(dataset).resolve() == Path(run_dataset).resolve()
+    changed = same_file and digest is not None and npz_digest(dataset) != digest
+    if changed and given is None:
+        raise ExperimentError(
+            f"{dataset}: its arrays changed since the run (they lack the digest the config's "
+            "data records): the model trained on them would not be the run's; give --dataset "
+            "with this file to train on it as it is now"
+        )
+    return dataset, same_file and not changed
