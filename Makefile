@@ -20,6 +20,11 @@ demo: env
 	$(VENV)/bin/hwnas search examples/demo.yaml
 	$(VENV)/bin/hwnas pareto runs/demo
 	$(VENV)/bin/hwnas export runs/demo --top 1 --format onnx -o runs/demo/export
+	for config in runs/demo/export/trial*.json; do \
+	    $(VENV)/bin/hwnas train $$config --force -o runs/demo/export/winner.trained.pt && \
+	    $(VENV)/bin/hwnas build $$config --weights runs/demo/export/winner.trained.pt \
+	        --onnx runs/demo/export/winner.onnx --calibration mnist1d || exit 1; \
+	done
 
 lint: env
 	$(VENV)/bin/ruff check hwnas tests benchmarks
