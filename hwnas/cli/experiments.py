@@ -521,7 +521,7 @@ def train(
 
 
 #: training inputs `hwnas build --onnx --calibration` calibrates int8 activation ranges on
-CALIBRATION_SAMPLES = 256
+CALIBRATION_INPUTS = 256
 
 
 @app.command()
@@ -537,7 +537,7 @@ def build(
     calibration: str = typer.Option(
         None,
         "--calibration",
-        help=f"with --onnx: dataset (a name or an .npz) whose first {CALIBRATION_SAMPLES} "
+        help=f"with --onnx: dataset (a name or an .npz) whose first {CALIBRATION_INPUTS} "
         "training inputs calibrate the int8 activation ranges; without it, random inputs "
         "(right for timing, not for accuracy)",
     ),
@@ -581,7 +581,7 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> N
 
     inputs = None
     if calibration is not None:
-        inputs = resolve_dataset(calibration, space).x_train[:CALIBRATION_SAMPLES]
+        inputs = resolve_dataset(calibration, space).x_train[:CALIBRATION_INPUTS]
     diff = export_deployed_onnx(model, space.input_shape, path, inputs)
     quantized = {"int8", "w4a8"} & set(layer_precisions(model).values())
     source = f"{len(inputs)} training inputs of {calibration}" if inputs is not None else None
