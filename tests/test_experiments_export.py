@@ -554,21 +554,29 @@ def test_build_never_writes_the_onnx_file_over_its_weights_or_config(
     assert sorted(tmp_path.iterdir()) == sorted(kept)
 
 
+def _trained_and_exported(tmp_path: Path, settings: str) -> tuple[Path, dict]:
+    """The exported config (file and data) of a one-evaluation run of the experiment whose
+    space, dataset, seed and evaluator lines are `settings`, ranked by accuracy."""
+    experiment = tmp_path / "t.yaml"
+    experiment.write_text(
+        f"name: t\n{settings}objectives: [{{metric: accuracy, direction: max}}]\n"
+        f"searcher: random\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert run_experiment(str(experiment), progress=False).failed == 0
+    (config,) = export_run(tmp_path / "run", tmp_path / "out", top=1)
+    return config, json.loads(config.read_text())
+
+
 def test_train_reproduces_the_recorded_accuracy_and_build_deploys_the_weights(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """An exported config records how the run trained its candidates; `hwnas train` trains
     it that way (the same accuracy as recorded) and saves weights `build --onnx` deploys."""
-    experiment = tmp_path / "t.yaml"
-    experiment.write_text(
-        "name: t\nspace: conv1d\ndataset: mnist1d\nseed: 3\n"
-        "evaluator: {name: train, budget: 0.25, settings: {train: {batch_size: 32}}}\n"
-        "objectives: [{metric: accuracy, direction: max}]\n"
-        f"searcher: random\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
+    config, data = _trained_and_exported(
+        tmp_path,
+        "space: conv1d\ndataset: mnist1d\nseed: 3\n"
+        "evaluator: {name: train, budget: 0.25, settings: {train: {batch_size: 32}}}\n",
     )
-    assert run_experiment(str(experiment), progress=False).failed == 0
-    (config,) = export_run(tmp_path / "run", tmp_path / "out", top=1)
-    data = json.loads(config.read_text())
     assert data["training"] == {"batch_size": 32, "seed": 3, "epochs": 0.25}
     assert hwnas_cli("train", str(config)) == 0
     said = capsys.readouterr()
@@ -610,17 +618,12 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     npz = tmp_path / "data" / "sig.npz"
     npz.parent.mkdir()
     np.savez(npz, x_train=x[:120], y_train=y[:120], x_test=x[120:], y_test=y[120:])
-    experiment = tmp_path / "s.yaml"
-    experiment.write_text(
-        "name: s\nspace: {name: conv1d, input: [1, 16], classes: 4}\n"
+    config, data = _trained_and_exported(
+        tmp_path,
+        "space: {name: conv1d, input: [1, 16], classes: 4}\n"
         f"dataset: {npz}\nseed: 3\nevaluator: {{name: train, settings: {{train: "
-        "{steps: 4, batch_size: 32, seed: 7, time_limit_s: 600}}}\n"
-        "objectives: [{metric: accuracy, direction: max}]\n"
-        f"searcher: random\nevaluations: 1\nrun_dir: {tmp_path / 'run'}\n"
+        "{steps: 4, batch_size: 32, seed: 7, time_limit_s: 600}}}\n",
     )
-    assert run_experiment(str(experiment), progress=False).failed == 0
-    (config,) = export_run(tmp_path / "run", tmp_path / "out", top=1)
-    data = json.loads(config.read_text())
     assert data["training"]["steps"] == 4 and data["training"]["seed"] == 7
     data["training"]["time_limit_s"] = 1e-6  # would stop the training at its first step
     config.write_text(json.dumps(data))
