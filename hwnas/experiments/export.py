@@ -8,12 +8,8 @@ metrics the search measured. `build(config)` turns it back into the model.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import logging
 import tempfile
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -31,6 +27,7 @@ from hwnas.experiments.config import ExperimentError, uses_dataset
 from hwnas.experiments.files import folder_for
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import RunResults, load
+from hwnas.predictors.onnx_export import INPUT_NAME, ExportError, export_onnx
 from hwnas.spaces import (
     Arch,
     SearchSpace,
@@ -42,7 +39,6 @@ from hwnas.spaces import (
 from hwnas.spaces.spec import parse_yaml, yaml_problem
 
 FORMAT = "hwnas-arch/1"
-ONNX_INPUT, ONNX_OUTPUT = "x", "logits"
 Format = Literal["json", "yaml", "onnx", "torch"]
 
 
@@ -223,14 +219,15 @@ def export_onnx_checked(
     """Turn `model` into its inference form (`inference_model`, in place), write it as ONNX
     (batch dimension dynamic) and return the largest absolute difference between ONNX
     Runtime's output and torch's on a random batch (raises when they disagree)."""
+    import onnx
     import onnxruntime as ort
 
     model = inference_model(model)
     x = torch.from_numpy(np.random.default_rng(seed).standard_normal((3, *input_shape)))
     x = x.float()
-    _export_dynamic_batch(model, x, path)
+    onnx.save(_onnx_graph(model, x), path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {ONNX_INPUT: x.numpy()})
+    (got,) = session.run(None, {INPUT_NAME: x.numpy()})
     with torch.no_grad():
         want = model(x).numpy()
     diff = float(np.max(np.abs(got - want)))
@@ -281,56 +278,26 @@ def export_deployed_onnx(
     x = torch.from_numpy(np.asarray(x, dtype=np.float32))
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        float_file, written = Path(scratch) / "float.onnx", Path(scratch) / path.name
-        _export_dynamic_batch(model, x, float_file)
-        graph = apply_precisions(onnx.load(float_file), tuple(x.shape), precisions, calibration)
+        written = Path(scratch) / path.name
+        graph = apply_precisions(_onnx_graph(model, x), tuple(x.shape), precisions, calibration)
         onnx.save(graph, written)
         session = ort.InferenceSession(str(written), providers=["CPUExecutionProvider"])
-        (got,) = session.run(None, {ONNX_INPUT: x.numpy()})
+        (got,) = session.run(None, {INPUT_NAME: x.numpy()})
         written.replace(path)
     with torch.no_grad():
         return float(np.max(np.abs(got - model(x).numpy())))
 
 
-def _export_dynamic_batch(model: nn.Module, x: torch.Tensor, path: Path) -> None:
-    """The TorchScript exporter (fast), or the dynamo exporter where the model has FFT
-    mixers (TorchScript cannot export FFT ops); their chatter is kept off the console."""
-    from hwnas.spaces.mixers import FFTMixer
-
-    names = {"input_names": [ONNX_INPUT], "output_names": [ONNX_OUTPUT]}
-    dynamo = any(isinstance(m, FFTMixer) for m in model.modules())
-    quiet = logging.getLogger("torch.onnx")
-    level, quiet.level = quiet.level, logging.ERROR  # "torchvision is not installed" lines
-    chatter = io.StringIO()
+def _onnx_graph(model: nn.Module, x: torch.Tensor):
+    """`model`'s ONNX graph taking any batch size (`x` is an example batch); an exporter's
+    failure is an `ExperimentError` naming it, a Ctrl-C during the export stays a Ctrl-C."""
     try:
-        with (
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(chatter),
-            contextlib.redirect_stderr(chatter),
-            torch.no_grad(),
-        ):
-            warnings.simplefilter("ignore")
-            if dynamo:
-                batch = torch.export.Dim("batch", min=1)
-                torch.onnx.export(
-                    model, (x,), dynamo=True, dynamic_shapes=({0: batch},), verbose=False, **names
-                ).save(str(path))
-            else:
-                axes = {ONNX_INPUT: {0: "batch"}, ONNX_OUTPUT: {0: "batch"}}
-                torch.onnx.export(
-                    model,
-                    (x,),
-                    str(path),
-                    dynamo=False,
-                    opset_version=17,
-                    dynamic_axes=axes,
-                    **names,
-                )
+        return export_onnx(model, x, dynamic_batch=True)
+    except ExportError as e:
+        raise ExperimentError(str(e)) from None
     except Exception as e:  # noqa: BLE001 - exporters raise many types; keep their first line
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ExperimentError(f"ONNX export failed: {first_line}") from None
-    finally:
-        quiet.setLevel(level)
 
 
 def export_run(

@@ -21,23 +21,26 @@ from torch import nn
 
 from hwnas.spaces.mixers import FFTMixer
 
-INPUT_NAME = "x"
+INPUT_NAME, OUTPUT_NAME = "x", "logits"
 
 
 class ExportError(RuntimeError):
     """The model could not be exported to ONNX."""
 
 
-def export_onnx(model: nn.Module, example: torch.Tensor) -> onnx.ModelProto:
+def export_onnx(
+    model: nn.Module, example: torch.Tensor, dynamic_batch: bool = False
+) -> onnx.ModelProto:
     """The ONNX graph of `model` (eval mode, float), via TorchScript, else dynamo (directly
-    for models with FFT mixers, which TorchScript cannot export)."""
+    for models with FFT mixers, which TorchScript cannot export). The batch dimension is
+    `example`'s, or any with `dynamic_batch` (an exported model's file)."""
     if any(isinstance(m, FFTMixer) for m in model.modules()):
-        return _export(model, example, dynamo=True)
+        return _export(model, example, dynamo=True, dynamic_batch=dynamic_batch)
     try:
-        return _export(model, example, dynamo=False)
+        return _export(model, example, dynamo=False, dynamic_batch=dynamic_batch)
     except Exception as first:  # noqa: BLE001 - unsupported ops show up as many error types
         try:
-            return _export(model, example, dynamo=True)
+            return _export(model, example, dynamo=True, dynamic_batch=dynamic_batch)
         except Exception as second:  # noqa: BLE001
             raise ExportError(
                 f"ONNX export failed: TorchScript exporter: {_first_line(first)}; "
@@ -50,9 +53,11 @@ def _first_line(error: Exception) -> str:
     return (text[0] if text else type(error).__name__)[:300]
 
 
-def _export(model: nn.Module, example: torch.Tensor, *, dynamo: bool) -> onnx.ModelProto:
+def _export(
+    model: nn.Module, example: torch.Tensor, *, dynamo: bool, dynamic_batch: bool
+) -> onnx.ModelProto:
     try:
-        return _run_exporter(model, example, dynamo=dynamo)
+        return _run_exporter(model, example, dynamo=dynamo, dynamic_batch=dynamic_batch)
     except Exception as e:
         if (interrupt := _hidden_interrupt(e)) is not None:
             raise interrupt from None
@@ -77,8 +82,11 @@ def _hidden_interrupt(error: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
-def _run_exporter(model: nn.Module, example: torch.Tensor, *, dynamo: bool) -> onnx.ModelProto:
+def _run_exporter(
+    model: nn.Module, example: torch.Tensor, *, dynamo: bool, dynamic_batch: bool
+) -> onnx.ModelProto:
     buffer = io.BytesIO()
+    names = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME]}
     quiet = io.StringIO()
     with (
         warnings.catch_warnings(),
@@ -89,12 +97,20 @@ def _run_exporter(model: nn.Module, example: torch.Tensor, *, dynamo: bool) -> o
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         if dynamo:
+            batch = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
             program = torch.onnx.export(
-                model, (example,), input_names=[INPUT_NAME], dynamo=True, verbose=False
+                model, (example,), dynamo=True, dynamic_shapes=batch, verbose=False, **names
             )
             return program.model_proto
+        axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
         torch.onnx.export(
-            model, (example,), buffer, input_names=[INPUT_NAME], dynamo=False, opset_version=17
+            model,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=17,
+            dynamic_axes=axes,
+            **names,
         )
     return onnx.load_from_string(buffer.getvalue())
 
