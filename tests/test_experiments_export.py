@@ -665,3 +665,27 @@ def test_saving_trained_weights_never_leaves_a_half_written_file(
     with pytest.raises(OSError, match="No space left"):
         retrain.save_weights(torch.nn.Linear(2, 2), weights)
     assert weights.read_bytes() == before and list(tmp_path.iterdir()) == [weights]
+
+
+def test_an_interrupted_deployed_export_leaves_no_folder_and_a_config_without_recipe_keeps_its_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C while `build --onnx` writes into a folder it made takes the folder away
+    again; a config whose run trained nothing (a zero-cost run's) trains from the initial
+    weights its export wrote (`weights_seed`), not from seed 0."""
+    from hwnas.experiments.retrain import retraining
+    from hwnas.predictors import onnx_precision
+
+    space = get_space("conv1d")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(onnx_precision, "apply_precisions", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_deployed_onnx(
+            hwnas.build(_config_at(space, "int8")), space.input_shape, tmp_path / "new" / "m.onnx"
+        )
+    assert list(tmp_path.iterdir()) == []
+    training = retraining({**_config_at(space, "int8"), "weights_seed": 5}, dataset="mnist1d")
+    assert training.evaluator.seed == 5 and training.departures == ["recipe", "dataset"]

@@ -496,7 +496,7 @@ def train(
     if out.exists() and not force:
         raise ExperimentError(f"{out}: exists (trained weights?); give another -o, or --force")
     evaluator, recipe = training.evaluator, training.config.get("training")
-    length = f"{evaluator.steps} steps" if evaluator.steps else f"{evaluator.epochs:g} epochs"
+    length = f"{evaluator.steps} steps" if evaluator.steps else _epochs(evaluator.epochs)
     recipe_from = "the run's recipe" if recipe else "the train evaluator's defaults"
     recipe_from += ", epochs from --epochs" if epochs is not None else ""
     recipe_from += "" if recipe else "; the run trained no candidate"
@@ -505,7 +505,7 @@ def train(
     save_weights(model, out)
     recorded = f" ({said})" if (said := training.recorded()) else ""
     typer.echo(
-        f"trained {metrics['epochs']:.3g} epochs in {metrics['train_time_s']:.0f} s: validation "
+        f"trained {_epochs(metrics['epochs'])} in {metrics['train_time_s']:.0f} s: validation "
         f"accuracy {metrics['val_accuracy']:.2f} %{recorded}, test accuracy "
         f"{metrics['test_accuracy']:.2f} %; wrote {out}\n"
         f"deploy it: hwnas build {shell_path(config)} --weights {shell_path(out)} --onnx "
@@ -518,6 +518,10 @@ def train(
             f"(mean {[round(m, 6) for m in scaling.mean]}, std "
             f"{[round(v, 6) for v in scaling.std]}), not as the config's data.standardisation says"
         )
+
+
+def _epochs(count: float) -> str:
+    return f"{count:.3g} epoch{'' if count == 1 else 's'}"
 
 
 #: training inputs `hwnas build --onnx --calibration` calibrates int8 activation ranges on

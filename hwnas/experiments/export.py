@@ -276,8 +276,10 @@ def export_deployed_onnx(
     rng = np.random.default_rng(0)
     x = calibration[:64] if calibration is not None else rng.standard_normal((3, *input_shape))
     x = torch.from_numpy(np.asarray(x, dtype=np.float32))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+    with (
+        folder_for(path.parent, f"{path}"),  # removed again if the export fails
+        tempfile.TemporaryDirectory(dir=path.parent) as scratch,
+    ):
         written = Path(scratch) / path.name
         graph = apply_precisions(_onnx_graph(model, x), tuple(x.shape), precisions, calibration)
         onnx.save(graph, written)

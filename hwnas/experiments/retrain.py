@@ -91,6 +91,8 @@ def _recipe(data: dict, source: str, epochs: float | None) -> tuple[dict, list[s
     check_setting_names(f"{source}: training", recipe, TrainEvaluator, passed=("space", "dataset"))
     recipe.pop("time_limit_s", None)
     departures = [] if data.get("training") else ["recipe"]
+    if not data.get("training") and isinstance(data.get("weights_seed"), int):
+        recipe["seed"] = data["weights_seed"]  # from the initial weights the export wrote
     if epochs is not None:
         recipe = {k: v for k, v in recipe.items() if k != "steps"} | {"epochs": epochs}
         departures.append("epochs")
