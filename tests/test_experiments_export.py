@@ -532,7 +532,10 @@ def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
         )
         == 1
     )
-    assert "dataset 'digits': x_train has shape (N, 1, 8, 8)" in capsys.readouterr().err
+    wrong = "dataset digits: inputs (1, 8, 8) in 10 classes, where the config's model takes (1, 40)"
+    assert wrong in capsys.readouterr().err  # another dataset, not another space, is the fix
+    assert hwnas_cli("train", str(tmp_path / "int8.json"), "--dataset", "digits") == 1
+    assert wrong in capsys.readouterr().err
 
 
 def test_build_never_writes_the_onnx_file_over_its_weights_or_config(

@@ -579,13 +579,13 @@ def build(
 def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> None:
     """`hwnas build --onnx`: the model as ONNX at its blocks' precisions, calibrated on the
     first training inputs of the dataset named (standardised as a run's are)."""
-    from hwnas.evaluators.datasets import resolve_dataset
     from hwnas.experiments.export import export_deployed_onnx
+    from hwnas.experiments.retrain import dataset_for
     from hwnas.predictors.onnx_precision import layer_precisions
 
     inputs = None
     if calibration is not None:
-        inputs = resolve_dataset(calibration, space).x_train[:CALIBRATION_INPUTS]
+        inputs = dataset_for(calibration, space).x_train[:CALIBRATION_INPUTS]
     diff = export_deployed_onnx(model, space.input_shape, path, inputs)
     quantized = {"int8", "w4a8"} & set(layer_precisions(model).values())
     source = f"{len(inputs)} training inputs of {calibration}" if inputs is not None else None

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from hwnas.evaluators.datasets import npz_digest
+from hwnas.evaluators.datasets import Dataset, DatasetError, load_dataset, npz_digest
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.export import config_space, read_config
-from hwnas.spaces import Arch
+from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names
 
 
@@ -66,9 +66,24 @@ def retraining(
     space = config_space(data, source)
     recipe, departures = _recipe(data, source, epochs)
     dataset, the_runs = _dataset(data, dataset)
-    evaluator = TrainEvaluator(space, dataset, **recipe)
+    evaluator = TrainEvaluator(space, dataset_for(dataset, space), **recipe)
     departures += [] if the_runs else ["dataset"]
     return Retraining(data, space.arch(data["choices"]), dataset, evaluator, departures)
+
+
+def dataset_for(name: str, space: SearchSpace) -> Dataset:
+    """Dataset `name` loaded as a run loads it, for the model of an exported config: its
+    input shape and classes are fixed by the architecture, so one that does not fit asks for
+    another dataset (not, as for an experiment, for a space that fits the data)."""
+    data = load_dataset(name)
+    try:
+        return data.check_fits(space)
+    except DatasetError:
+        raise ExperimentError(
+            f"dataset {name}: inputs {data.input_shape} in {data.num_classes} classes, where "
+            f"the config's model takes {space.input_shape} in {space.num_classes}: give a "
+            "dataset of those"
+        ) from None
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
