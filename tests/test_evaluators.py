@@ -916,3 +916,16 @@ def test_metrics_are_equal_only_with_the_same_values_status_and_reason():
     assert Metrics({"accuracy": float("nan")}) == Metrics({"accuracy": float("nan")})
     assert Metrics.failed("timeout after 5 s") != Metrics.failed("diverged: loss is nan")
     assert Metrics({"accuracy": 90.0}) != Metrics({"accuracy": 90.0}, status="failed")
+
+
+def test_training_reports_each_step_and_returns_the_model_it_scored() -> None:
+    """`train` (what `hwnas train` runs, with a progress bar) calls back after every step and
+    returns the trained model with the accuracy `evaluate` reports for the same recipe."""
+    space = get_space("conv2d", input_shape=(1, 8, 8))
+    evaluator = TrainEvaluator(space, "digits", steps=3, batch_size=32)
+    arch = space.sample(0)
+    steps: list[tuple[int, int]] = []
+    model, metrics = evaluator.train(arch, progress=lambda step, total: steps.append((step, total)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    assert isinstance(model, nn.Module) and sum(p.numel() for p in model.parameters()) > 0
+    assert metrics["val_accuracy"] == evaluator.evaluate(arch)["val_accuracy"]

@@ -501,7 +501,7 @@ def train(
     recipe_from += ", epochs from --epochs" if epochs is not None else ""
     recipe_from += "" if recipe else "; the run trained no candidate"
     say(f"training arch {training.arch.key} on {training.dataset}, {length} ({recipe_from}) ...")
-    model, metrics = training.run()
+    model, metrics = training.run(progress=True)
     save_weights(model, out)
     recorded = f" ({said})" if (said := training.recorded()) else ""
     typer.echo(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
@@ -31,6 +31,7 @@ from hwnas.evaluators.failures import (
     COST_METRICS,
     EvaluationFailed,
     scored_with_costs,
+    torch_threads,
 )
 from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
@@ -171,9 +172,7 @@ class TrainEvaluator:
         return (*COST_METRICS, *TRAINED_METRICS)
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
-        return scored_with_costs(
-            self.space, arch, lambda _: self.train(arch, budget)[1], self.threads
-        )
+        return scored_with_costs(self.space, arch, lambda _: self.train(arch, budget)[1])
 
     def _total_steps(self, budget: float | None) -> int:
         per_epoch = math.ceil(len(self.dataset.y_train) / self.batch_size)
@@ -183,9 +182,21 @@ class TrainEvaluator:
             return max(1, round(budget * per_epoch))
         return self.steps if self.steps is not None else max(1, round(self.epochs * per_epoch))
 
-    def train(self, arch: Arch, budget: float | None = None) -> tuple[nn.Module, dict[str, float]]:
+    def train(
+        self,
+        arch: Arch,
+        budget: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[nn.Module, dict[str, float]]:
         """The trained model of `arch` and its metrics (what `evaluate` scores, less the
-        costs): `hwnas train` keeps the model, which a search does not."""
+        costs) on its `threads`: `hwnas train` keeps the model, which a search does not.
+        `progress(step, total)` is called after each training step (a progress bar's)."""
+        with torch_threads(self.threads):
+            return self._train(arch, budget, progress)
+
+    def _train(
+        self, arch: Arch, budget: float | None, progress: Callable[[int, int], None] | None
+    ) -> tuple[nn.Module, dict[str, float]]:
         clock = _Clock(self.time_limit_s)
         device = torch_device(self.device)
         torch.manual_seed(self.seed)
@@ -215,6 +226,8 @@ class TrainEvaluator:
                 losses.append(loss.item())
                 step += 1
                 clock.check()
+                if progress is not None:
+                    progress(step, total)
         if self.precise_bn:
             # a seeded random draw in random order, as the training batches are: a file's
             # first samples may all be of one class, and sorted batches hide the variance

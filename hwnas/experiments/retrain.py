@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from hwnas.evaluators.datasets import Dataset, DatasetError, load_dataset, npz_digest
 from hwnas.evaluators.train import TrainEvaluator
@@ -36,11 +37,18 @@ class Retraining:
     evaluator: TrainEvaluator
     departures: list[str] = field(default_factory=list)
 
-    def run(self) -> tuple[nn.Module, dict[str, float]]:
-        """The trained model and its metrics (validation and test accuracy, epochs, time)."""
-        if self.evaluator.threads:
-            torch.set_num_threads(self.evaluator.threads)
-        return self.evaluator.train(self.arch)
+    def run(self, progress: bool = False) -> tuple[nn.Module, dict[str, float]]:
+        """The trained model and its metrics (validation and test accuracy, epochs, time);
+        `progress` shows a bar of the training steps on a terminal."""
+        with tqdm(
+            desc="train", unit="step", leave=False, disable=None if progress else True
+        ) as bar:
+
+            def advance(step: int, total: int) -> None:
+                bar.total = total
+                bar.update(step - bar.n)
+
+            return self.evaluator.train(self.arch, progress=advance)
 
     def recorded(self) -> str:
         """The run's validation accuracy in words, to set beside this training's: the same
