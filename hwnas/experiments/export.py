@@ -24,7 +24,7 @@ from tqdm import tqdm
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.components import latency_source, training_recipe, weights_seed
 from hwnas.experiments.config import ExperimentError, uses_dataset
-from hwnas.experiments.files import folder_for
+from hwnas.experiments.files import folder_for, written_whole
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import RunResults, load
 from hwnas.predictors.onnx_export import INPUT_NAME, ExportError, export_onnx
@@ -276,16 +276,12 @@ def export_deployed_onnx(
     rng = np.random.default_rng(0)
     x = calibration[:64] if calibration is not None else rng.standard_normal((3, *input_shape))
     x = torch.from_numpy(np.asarray(x, dtype=np.float32))
-    with (
-        folder_for(path.parent, f"{path}"),  # removed again if the export fails
-        tempfile.TemporaryDirectory(dir=path.parent) as scratch,
-    ):
-        written = Path(scratch) / path.name
+    # the folder is removed again, and `path` left as it was, if the export fails
+    with folder_for(path.parent, f"{path}"), written_whole(path) as partial:
         graph = apply_precisions(_onnx_graph(model, x), tuple(x.shape), precisions, calibration)
-        onnx.save(graph, written)
-        session = ort.InferenceSession(str(written), providers=["CPUExecutionProvider"])
+        onnx.save(graph, partial)
+        session = ort.InferenceSession(str(partial), providers=["CPUExecutionProvider"])
         (got,) = session.run(None, {INPUT_NAME: x.numpy()})
-        written.replace(path)
     with torch.no_grad():
         return float(np.max(np.abs(got - model(x).numpy())))
 

@@ -14,12 +14,20 @@ from hwnas.experiments.config import ExperimentError
 
 
 def write_whole(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file renamed over it: a kill or a full disk
-    never leaves a half-written file. The temporary name is this writer's own: drivers that
-    start together each rename a whole file of their own."""
+    """Write `text` to `path` whole (`written_whole`)."""
+    with written_whole(path) as partial:
+        partial.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` for the body to write, renamed over `path` once the
+    body ends: a kill or a full disk never leaves a half-written file, and a failed body
+    leaves `path` as it was. The temporary name is this writer's own: drivers that start
+    together each rename a whole file of their own."""
     partial = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        partial.write_text(text, encoding="utf-8")
+        yield partial
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)

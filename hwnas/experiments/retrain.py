@@ -22,6 +22,7 @@ from hwnas.evaluators.datasets import Dataset, DatasetError, load_dataset, npz_d
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.export import config_space, read_config
+from hwnas.experiments.files import written_whole
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names
 
@@ -98,12 +99,8 @@ def save_weights(model: nn.Module, path: Path) -> None:
     """`model`'s state_dict in `path` (folder made), through a temporary file renamed over
     it: a kill or a full disk never leaves half-written weights."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
+    with written_whole(path) as partial:
         torch.save(model.state_dict(), partial)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _recipe(data: dict, source: str, epochs: float | None) -> tuple[dict, list[str]]:
