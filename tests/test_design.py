@@ -390,14 +390,14 @@ def test_the_named_public_api_has_docstrings_of_its_own():
     """`help()` in a notebook: a class without a docstring shows its base's (the Evaluator
     protocol showed Python's "Base class for protocol classes", the searchers that
     `get_searcher` returns the note that subclasses implement `_propose`)."""
-    from hwnas.evaluators import Evaluator, LocalExecutor, RayExecutor, get_evaluator
+    from hwnas.evaluators import EVALUATORS, Evaluator, LocalExecutor, RayExecutor, evaluator_class
     from hwnas.search import SEARCHERS, get_searcher
     from hwnas.spaces import Arch, get_space
 
     space = get_space("nasbench201")
     searchers = [get_searcher(n, space, [("accuracy", "max")]) for n in SEARCHERS]
     classes = [Evaluator, LocalExecutor, RayExecutor, Arch, type(space)]
-    classes += [type(s) for s in searchers] + [type(get_evaluator("tabular", space))]
+    classes += [type(s) for s in searchers] + [evaluator_class(n) for n in EVALUATORS]
     for cls in classes:
         assert vars(cls).get("__doc__"), cls.__name__
     methods = [Arch.to_json, Arch.from_json, space.to_string, space.from_string]

@@ -103,6 +103,7 @@ def test_a_space_unlike_the_tables_networks_is_refused(space):
     assert TabularEvaluator(get_space("nasbench201-pruned"), cost=False).space.cardinality == 9445
 
 
+@needs_data
 def test_an_arch_of_another_space_is_a_failed_result(evaluator):
     metrics = evaluator.evaluate(get_space("conv1d").sample(0))
     assert not metrics.ok and "arch is from space 'conv1d'" in metrics.reason
