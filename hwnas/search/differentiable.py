@@ -68,7 +68,13 @@ from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.predictors.backends import device_problem, torch_device
 from hwnas.predictors.measure import torch_threads
 from hwnas.search.base import PASSED, Searcher, number_setting
-from hwnas.search.supernet import BlockLatencyModel, LatencyTable, Selection, SuperNet
+from hwnas.search.supernet import (
+    BlockLatencyModel,
+    LatencyTable,
+    Selection,
+    SuperNet,
+    network_latency,
+)
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names
 
@@ -246,14 +252,13 @@ def latency_term(expected: torch.Tensor, target: float, kind: LatencyLoss) -> to
 def lut_latency(predictor: BlockLatencyModel, space: SearchSpace, arch: Arch) -> float:
     """The LUT latency of one architecture: base (stem, downsampling, head) plus its blocks."""
     stages = space._stages(space.validate(arch))
-    base = predictor.base_latency([width for width, _ in stages])
-    return float(
-        base
-        + sum(
+    return network_latency(
+        predictor.base_latency([width for width, _ in stages]),
+        (
             predictor.block_latency(i, width, block)
             for i, (width, blocks) in enumerate(stages)
             for block in blocks
-        )
+        ),
     )
 
 

@@ -27,7 +27,7 @@ LUT latency of the discrete architecture meets the target (`SuperNet.fit_latency
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -373,16 +373,17 @@ class SuperNet(nn.Module):
         return total
 
     def selection_latency(self, table: LatencyTable, picks: Selection) -> float:
-        """The LUT latency (ms) of a discrete selection (gate -> index of its value), summed
-        as `hwnas.search.differentiable.lut_latency` sums it (base + sum of the blocks), so a
+        """The LUT latency (ms) of a discrete selection (gate -> index of its value), added up
+        as `hwnas.search.differentiable.lut_latency` adds it (`network_latency`), so a
         selection fitted to a target meets it to the last bit there too."""
-        blocks = 0.0
-        for i, stage in enumerate(self.stages):
-            width = picks[stage.width]
-            for block in stage.blocks[: stage.depth.values[picks[stage.depth]]]:
-                option, expansion = picks[block.option], picks[block.expansion]
-                blocks += table.blocks_ms[i][width, option, expansion, picks[block.precision]]
-        return float(table.base_ms[tuple(picks[s.width] for s in self.stages)] + blocks)
+        blocks = [
+            table.blocks_ms[i][
+                picks[stage.width], picks[b.option], picks[b.expansion], picks[b.precision]
+            ]
+            for i, stage in enumerate(self.stages)
+            for b in stage.blocks[: stage.depth.values[picks[stage.depth]]]
+        ]
+        return network_latency(table.base_ms[tuple(picks[s.width] for s in self.stages)], blocks)
 
     def argmax_selection(self) -> Selection:
         return {g: int(torch.argmax(g.logits.detach())) for g in self.gates()}
@@ -483,6 +484,14 @@ def restrict_plan(
             f"(it has {list(plan.precisions)})"
         )
     return replace(plan, options=options, precisions=kept)
+
+
+def network_latency(base_ms: float, blocks_ms: Iterable[float]) -> float:
+    """A network's LUT latency (ms): its base (stem, downsampling, head) plus its blocks, in
+    order. Every price of a discrete architecture adds up this one way: Python 3.12's `sum()`
+    rounds differently from 3.11's or a loop of `+=`, and a target met by one way of adding
+    was missed by the last bit by another."""
+    return float(base_ms + sum(blocks_ms))
 
 
 class LatencyTable(nn.Module):
