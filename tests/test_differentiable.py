@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reproducible import REPRODUCIBLE_DEVICE
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import load_dataset
@@ -235,6 +236,7 @@ def sweep(space, lut, digits):
             dataset=digits,
             latency_predictor=lut,
             latency_targets_ms=[fastest, 3 * fastest + 0.1],
+            device=REPRODUCIBLE_DEVICE,
             **FAST,
         )
     return searcher, searcher.ask(2)
@@ -268,6 +270,7 @@ def same_sweep(searcher: DifferentiableSearcher, digits, lut) -> DifferentiableS
             dataset=digits,
             latency_predictor=lut,
             latency_targets_ms=[r.target_ms for r in searcher.results],
+            device=REPRODUCIBLE_DEVICE,
             **FAST,
         )
 
@@ -279,8 +282,9 @@ def test_a_sweep_trains_its_warm_up_once_and_each_search_is_the_one_it_would_be_
     copied for the others (weights, optimiser, schedule, batch order, random state): each
     search ends exactly as a search for its target alone would, in either order."""
     searcher, _ = sweep
+    settings = searcher.search.settings
     alone = SupernetSearch(
-        space, searcher.search.dataset, searcher.search.settings, lut, seed=0, progress=True
+        space, searcher.search.dataset, settings, lut, seed=0, device=REPRODUCIBLE_DEVICE
     )
     capsys.readouterr()
     for result in reversed(searcher.results):

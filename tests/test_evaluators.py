@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reproducible import REPRODUCIBLE_DEVICE
 from torch import nn
 
 from hwnas.evaluators import (
@@ -534,11 +535,13 @@ def test_scoring_passes_no_more_samples_at_once_than_training():
     assert max(batches) == 16, sorted(set(batches))
 
 
-def test_same_seed_gives_the_same_metrics(space, trainer):
+def test_same_seed_gives_the_same_metrics(space):
     arch = space.sample(1)
+    trainer = TrainEvaluator(space, "digits", seed=0, device=REPRODUCIBLE_DEVICE)
     first, second = trainer.evaluate(arch, budget=0.5), trainer.evaluate(arch, budget=0.5)
     assert first.ok and _without_time(first) == _without_time(second)
-    other_seed = TrainEvaluator(space, "digits", seed=1).evaluate(arch, budget=0.5)
+    other_seed = TrainEvaluator(space, "digits", seed=1, device=REPRODUCIBLE_DEVICE)
+    other_seed = other_seed.evaluate(arch, budget=0.5)
     assert _without_time(other_seed) != _without_time(first)
 
 
@@ -585,8 +588,9 @@ def test_precise_bn_sets_the_statistics_of_the_final_weights():
 
 def test_precise_bn_is_what_lifts_a_short_training(space):
     arch = space.sample(3)
-    plain = TrainEvaluator(space, "digits", precise_bn=False).evaluate(arch, budget=0.5)
-    precise = TrainEvaluator(space, "digits").evaluate(arch, budget=0.5)
+    on_cpu = dict(device=REPRODUCIBLE_DEVICE)
+    plain = TrainEvaluator(space, "digits", precise_bn=False, **on_cpu).evaluate(arch, budget=0.5)
+    precise = TrainEvaluator(space, "digits", **on_cpu).evaluate(arch, budget=0.5)
     assert plain.ok and precise.ok
     assert precise["loss"] == plain["loss"]  # the same training ...
     assert precise["val_loss"] < plain["val_loss"]  # ... scored with the final weights' statistics
