@@ -42,6 +42,7 @@ from hwnas.predictors.measure import measure_latencies, summarize
 from hwnas.predictors.onnx_export import export_onnx, node_scopes
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.predictors.parts import build_part, metaformer_parts
+from hwnas.predictors.repeatability import round_agreement, unrepeatable_warning
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import BlockConfig
 
@@ -900,6 +901,50 @@ def test_cli_profile_fit_eval(profile_path, tmp_path, capsys):
     main(["latency", "eval", str(out), "--holdout", "3", "--json"])
     scores = json.loads(capsys.readouterr().out)
     assert scores["n"] == 3 and scores["holdout"] == 3
+
+
+def test_a_profile_whose_rounds_rank_its_rows_unlike_each_other_says_so(space, tmp_path, capsys):
+    """On an NVIDIA H200 the eager CUDA timings ranked networks unlike from one round to the
+    next (Kendall tau 0.66) and the predictors fitted on them ranked held-out networks at 0.24:
+    a profile whose rounds disagree says so when it is built or resumed."""
+    path = tmp_path / "archs.csv"
+    settings = dict(samples=20, archs_only=True, precisions=["fp32"], progress=False, **FAST)
+    with warnings.catch_warnings():  # how steady this machine's timings are is not tested here
+        warnings.simplefilter("ignore")
+        build_profile(space, path, **settings)
+    rows = list(csv.DictReader(path.open(newline="")))
+    for rank, row in enumerate(rows):  # the second round ranks them in the reverse order
+        row["round_medians_ms"] = f"{1 + rank / 100};{1 + (len(rows) - rank) / 100}"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    said = r"archs.csv: its timings do not repeat well: .* rank the 20 networks \(fp32\) at -1.000"
+    with pytest.warns(UserWarning, match=said):
+        build_profile(space, path, **settings)  # complete: resumed, nothing measured
+    quick = ["--samples", "20", "--archs-only", "--precision", "fp32", "--warmup", "1"]
+    quick += ["--runs", "5", "--rounds", "2"]
+    with pytest.warns(UserWarning, match=said):
+        main(["latency", "profile", "--space", str(TINY), "--out", str(path), *quick])
+    said = capsys.readouterr().out
+    assert "repeatability: its rounds rank the 20 networks (fp32) at -1.000" in said
+
+
+def test_repeatability_tells_the_h200s_cuda_timings_from_an_idle_cpus(tmp_path, capsys):
+    """The committed profiles: eager CUDA on an H200 VM against onnxruntime-cpu on an idle
+    2-core VM (docs/benchmarks.md); `latency eval` prints the holdout's."""
+    data = Path(__file__).parents[1] / "benchmarks" / "data"
+    h200 = read_profile(data / "h200" / "conv2d_cuda_fp32_holdout.csv")
+    assert str(round_agreement(h200, "arch")) == "180 networks (fp32) at 0.708"
+    assert "180 networks (fp32) at 0.708" in unrepeatable_warning(h200)
+    epyc = read_profile(data / "epyc" / "conv2d_ort_fp32_holdout.csv")
+    assert round_agreement(epyc, "arch").kendall_tau > 0.9 and unrepeatable_warning(epyc) is None
+    assert round_agreement(epyc, "block") is None  # it holds no blocks
+    lut = tmp_path / "lut.json"
+    main(["latency", "fit", str(data / "h200" / "conv2d_cuda_fp32.csv"), "-o", str(lut)])
+    capsys.readouterr()
+    main(["latency", "eval", str(lut), "--holdout", str(h200.path), "--json"])
+    assert json.loads(capsys.readouterr().out)["repeatability"] == pytest.approx(0.708, abs=5e-4)
 
 
 def test_eval_holds_out_what_the_learned_predictor_was_fitted_on(profile_path, tmp_path, capsys):

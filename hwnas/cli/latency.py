@@ -20,6 +20,8 @@ UNITS = {
     "mape": "%",
     "within_5pct": "(fraction of networks)",
     "within_10pct": "(fraction of networks)",
+    "repeatability": "(Kendall tau of the holdout's measuring rounds 1 and 2: how steady its "
+    "timings are; 0.9 or more on an idle CPU)",
 }
 RANKS_UNDEFINED = (
     "ranking needs at least 2 held-out networks, with measured and predicted latencies that "
@@ -83,6 +85,7 @@ def profile(
     from hwnas.predictors import build_profile  # heavy: imported per command
     from hwnas.predictors.fingerprint import describe_device
     from hwnas.predictors.profile import ProfileError
+    from hwnas.predictors.repeatability import agreements
     from hwnas.spaces import get_space
 
     try:
@@ -114,6 +117,8 @@ def profile(
     failed = result.rows[result.rows["status"] != "ok"]
     device = describe_device(result.measured_on())
     typer.echo(f"{out}: {len(result.rows)} rows ({len(failed)} failed), measured on {device}")
+    if found := agreements(result):
+        typer.echo(f"  repeatability: its rounds rank the {' and the '.join(map(str, found))}")
     for _, row in failed.head(5).iterrows():
         typer.echo(f"  failed {row['row_id']}: {row['error'][:160]}")
     if len(failed) and len(failed) == len(result.rows):  # nothing to fit: not a success
@@ -173,6 +178,7 @@ def evaluate(
         score,
     )
     from hwnas.predictors.fingerprint import describe_device, device_differences
+    from hwnas.predictors.repeatability import round_agreement
 
     predictor = load_predictor(predictor_path)
     result = {"predictor": predictor.kind, "device": describe_device(predictor.measured_on)}
@@ -184,6 +190,8 @@ def evaluate(
         archs, measured = holdout_from_profile(predictor, profile, str(predictor_path))
         holdout_device = profile.measured_on()
         result.update(holdout=holdout, holdout_device=describe_device(holdout_device))
+        if repeated := round_agreement(profile, "arch"):
+            result["repeatability"] = repeated.kendall_tau
         if None not in (predictor.measured_on, holdout_device):
             differences = device_differences(predictor.measured_on, holdout_device)
             if differences:

@@ -35,6 +35,11 @@ def _rank_correlation(test, measured: np.ndarray, predicted: np.ndarray) -> floa
         return float(test(measured, predicted).statistic)
 
 
+def kendall_tau(first: np.ndarray, second: np.ndarray) -> float:
+    """How alike two orders of the same items are: Kendall's tau-b (NaN where undefined)."""
+    return _rank_correlation(stats.kendalltau, first, second)
+
+
 def latency_accuracy(
     measured: Sequence[float] | np.ndarray, predicted: Sequence[float] | np.ndarray
 ) -> dict[str, float]:
@@ -60,7 +65,7 @@ def latency_accuracy(
         "mape": float(100 * np.mean(relative)),
         "within_5pct": float(np.mean(relative <= 0.05 + 1e-12)),
         "within_10pct": float(np.mean(relative <= 0.10 + 1e-12)),
-        "kendall_tau": _rank_correlation(stats.kendalltau, y, p),
+        "kendall_tau": kendall_tau(y, p),
         "spearman": _rank_correlation(stats.spearmanr, y, p),
         "n": len(y),
     }

@@ -55,6 +55,7 @@ from hwnas.predictors.profile import (
     read_profile,
 )
 from hwnas.predictors.profile_plan import Job, planned_jobs
+from hwnas.predictors.repeatability import unrepeatable_warning
 from hwnas.spaces import SearchSpace, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
 
@@ -344,7 +345,10 @@ def build_profile(
             "without it goes on",
             file=sys.stderr,
         )
-    return read_profile(out)
+    profile = read_profile(out)
+    if note := unrepeatable_warning(profile):
+        warnings.warn(note, stacklevel=2)
+    return profile
 
 
 def _check_arguments(

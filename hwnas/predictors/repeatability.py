@@ -1,0 +1,79 @@
+"""How well a profile's timings repeat: how the first and the second round of each
+measurement rank the profile's rows (Kendall tau), whole networks and blocks apart.
+
+A profile's latency is the best of its rounds (and passes), steadier than one round, so this
+is no ceiling on a predictor's rank agreement; but timings that one round ranks unlike the next
+make poor predictors, so a profile says so. Seen (docs/benchmarks.md): eager CUDA timings of
+conv2d networks on an NVIDIA H200 VM repeated at 0.66-0.71 and the predictors fitted on them
+ranked held-out networks at 0.24; onnxruntime-cpu on an idle 2-core VM repeated at 0.85-0.97
+(its predictors: 0.94-0.95), on the same VM under a load of 11-26 at 0.69-0.90.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwnas.predictors.accuracy import kendall_tau
+from hwnas.predictors.profile import Profile
+
+#: below this the rounds rank a profile's rows too differently to trust for ranking networks
+REPEATABLE_TAU = 0.8
+#: fewer rows than this give a rank agreement that says little either way
+MIN_ROWS = 20
+KINDS = {"arch": "networks", "block": "blocks"}
+
+
+@dataclass(frozen=True)
+class RoundAgreement:
+    """Kendall tau between the first and the second round medians of `rows` measured rows of
+    one kind at one precision."""
+
+    kind: str
+    precision: str
+    rows: int
+    kendall_tau: float
+
+    def __str__(self) -> str:
+        return f"{self.rows} {KINDS[self.kind]} ({self.precision}) at {self.kendall_tau:.3f}"
+
+
+def round_agreement(profile: Profile, kind: str) -> RoundAgreement | None:
+    """The agreement of the rounds over the successful rows of `kind` (`arch` or `block`), at
+    the precision where they agree least; None where no precision has `MIN_ROWS` such rows
+    measured in two rounds or more (or the profile records no rounds)."""
+    rows = profile.rows
+    if "round_medians_ms" not in rows.columns:  # a hand-made table
+        return None
+    rows = rows[(rows["status"] == "ok") & (rows["kind"] == kind)]
+    found = []
+    for precision, group in rows.groupby("precision"):
+        rounds = [str(text).split(";") for text in group["round_medians_ms"]]
+        if len(rounds) < MIN_ROWS or min(map(len, rounds)) < 2:
+            continue
+        first, second = (np.array([float(r[i]) for r in rounds]) for i in (0, 1))
+        tau = kendall_tau(first, second)
+        if not np.isnan(tau):
+            found.append(RoundAgreement(kind, str(precision), len(rounds), tau))
+    return min(found, key=lambda a: a.kendall_tau, default=None)
+
+
+def agreements(profile: Profile) -> list[RoundAgreement]:
+    """The round agreement of its whole networks and of its blocks, where each is known."""
+    return [a for kind in KINDS if (a := round_agreement(profile, kind)) is not None]
+
+
+def unrepeatable_warning(profile: Profile) -> str | None:
+    """What to tell the user of a profile whose rounds rank its rows too differently; None
+    where they agree well enough (or too few rows say)."""
+    low = [a for a in agreements(profile) if a.kendall_tau < REPEATABLE_TAU]
+    if not low:
+        return None
+    return (
+        f"{profile.path}: its timings do not repeat well: the first two rounds of each "
+        f"measurement rank the {' and the '.join(map(str, low))} (Kendall tau, below "
+        f"{REPEATABLE_TAU}), and predictors fitted on such timings rank networks poorly. A "
+        "quieter machine measures steadier (onnxruntime-cpu on an idle CPU repeats at 0.9 or "
+        "more); see the guide on latency"
+    )
