@@ -10,10 +10,13 @@ light).
 
 from __future__ import annotations
 
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-__version__ = version("hwnas")
+try:
+    __version__ = version("hwnas")
+except PackageNotFoundError:  # its source folder on the path, never installed: still usable
+    __version__ = "unknown (not installed)"
 __all__ = ["__version__", "build", "export_deployed_onnx", "inference_model"]
 
 

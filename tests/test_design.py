@@ -455,3 +455,16 @@ def test_export_run_takes_a_string_folder(latency_run: Path, tmp_path: Path):
     assert sum(p.numel() for p in model.parameters()) == results.space.cost(arch).params
     x = torch.from_numpy(np.zeros((1, *results.space.input_shape), dtype=np.float32))
     assert tuple(model.eval()(x).shape) == (1, results.space.num_classes)
+
+
+def test_a_source_tree_that_was_never_installed_imports(tmp_path):
+    """Run from its folder on the path with no installed metadata (a GPU machine's own Python,
+    say), `import hwnas` failed with PackageNotFoundError before anything could run."""
+    shutil.copytree(PACKAGE, tmp_path / "hwnas")
+    code = "import hwnas; print(hwnas.__version__)"
+    # -S: no site-packages, so no installed hwnas metadata is found (the package needs none)
+    said = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.strip() == "unknown (not installed)"

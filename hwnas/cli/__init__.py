@@ -23,9 +23,9 @@ app = typer.Typer(
 
 def _print_version(asked: bool) -> None:
     if asked:
-        from importlib.metadata import version
+        from hwnas import __version__
 
-        typer.echo(f"hwnas {version('hwnas')}")
+        typer.echo(f"hwnas {__version__}")
         raise typer.Exit()
 
 
