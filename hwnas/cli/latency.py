@@ -21,7 +21,7 @@ UNITS = {
     "within_5pct": "(fraction of networks)",
     "within_10pct": "(fraction of networks)",
     "repeatability": "(Kendall tau of the holdout's measuring rounds 1 and 2: how steady its "
-    "timings are; 0.9 or more on an idle CPU)",
+    "timings are; 0.85-0.97 on an idle CPU)",
 }
 RANKS_UNDEFINED = (
     "ranking needs at least 2 held-out networks, with measured and predicted latencies that "

@@ -6,7 +6,7 @@ is no ceiling on a predictor's rank agreement; but timings that one round ranks 
 make poor predictors, so a profile says so. Seen (docs/benchmarks.md): eager CUDA timings of
 conv2d networks on an NVIDIA H200 VM repeated at 0.66-0.71 and the predictors fitted on them
 ranked held-out networks at 0.24; onnxruntime-cpu on an idle 2-core VM repeated at 0.85-0.97
-(its predictors: 0.94-0.95), on the same VM under a load of 11-26 at 0.69-0.90.
+(its predictors: 0.94-0.95), on an Intel Xeon VM under a load of 11-26 at 0.69-0.90.
 """
 
 from __future__ import annotations
@@ -74,6 +74,6 @@ def unrepeatable_warning(profile: Profile) -> str | None:
         f"{profile.path}: its timings do not repeat well: the first two rounds of each "
         f"measurement rank the {' and the '.join(map(str, low))} (Kendall tau, below "
         f"{REPEATABLE_TAU}), and predictors fitted on such timings rank networks poorly. A "
-        "quieter machine measures steadier (onnxruntime-cpu on an idle CPU repeats at 0.9 or "
-        "more); see the guide on latency"
+        "quieter machine measures steadier (onnxruntime-cpu on an idle CPU repeated at "
+        "0.85-0.97); see the guide on latency"
     )
