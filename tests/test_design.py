@@ -46,7 +46,7 @@ MAY_IMPORT = {
     "evaluators": {"spaces", "predictors"},
     "search": {"spaces", "predictors", "evaluators"},
     "experiments": {"spaces", "predictors", "evaluators", "search"},
-    "cli": {"spaces", "predictors", "evaluators", "search", "experiments"},
+    "cli": {"spaces", "predictors", "evaluators", "search", "experiments", "<root>"},  # version
     "<root>": {"experiments"},  # hwnas.build, a lazy alias of hwnas.experiments.build
     "__main__": {"cli"},  # python -m hwnas: the command line, nothing else
 }
