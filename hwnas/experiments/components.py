@@ -91,18 +91,22 @@ def check_scored_metrics(config: ExperimentConfig, evaluator) -> None:
 def latency_source(config: ExperimentConfig, precisions: Iterable[str] = ()) -> str | None:
     """Where the `latency` evaluator's `latency_ms` comes from, in words (None when the run
     has no latency evaluator): a prediction and a measurement can differ by far, and both
-    are stored under the one name. A measurement also says how the backend ran the block
+    are stored under the one name. Either also says how the backend ran the block
     `precisions` given (those of the architectures reported) where that is not as named: a
-    w4a8 block timed as int8 was shown as `w4a8` beside a latency that was int8's."""
+    w4a8 block timed as int8 was shown as `w4a8` beside a latency that was int8's (for a
+    prediction, the backend its profile was measured on, where its file says)."""
     from hwnas.evaluators.latency import MEASURE_DEFAULTS
-    from hwnas.predictors.precision_notes import precision_caveats
+    from hwnas.predictors.precision_notes import measured_backend, precision_caveats
 
     if "latency" not in config.evaluator.names:
         return None
     own = {**MEASURE_DEFAULTS, **config.evaluator.settings.get("latency", {})}
     section = config.latency and (config.latency.predictor or config.latency.profile)
     if source := own.get("predictor", section):
-        return f"predicted from {source}"
+        predicted = f"predicted from {source}"
+        backend = measured_backend(source)
+        caveats = precision_caveats(backend, precisions) if backend else None
+        return f"{predicted}, measured on {backend}: {caveats}" if caveats else predicted
     measured = (
         f"measured by each evaluation on its own machine ({own['backend']}, precision "
         f"{own['precision']}, {own['threads']} thread(s), batch {own['batch_size']})"

@@ -4,7 +4,9 @@ name says. Kept apart from the backends (which import torch) because the read co
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from pathlib import Path
 
 #: backend name -> precision -> how the backend times a block at that precision
 PRECISION_NOTES: dict[str, dict[str, str]] = {
@@ -24,3 +26,21 @@ def precision_caveats(backend: str, precisions: Iterable[str]) -> str | None:
     notes = PRECISION_NOTES.get(backend, {})
     said = [f"{p} blocks {notes[p]}" for p in sorted(set(precisions)) if p in notes]
     return "; ".join(said) or None
+
+
+def measured_backend(source: str | Path) -> str | None:
+    """The backend whose measurements a latency profile (`.csv`, its settings in the `.json`
+    beside it) or a saved predictor (`.json`) holds; None where the file does not say (gone,
+    unreadable, of another format): a predicted latency carries the caveats of the
+    measurements it was fitted on."""
+    path = Path(source)
+    try:
+        data = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    found = data.get("backend") if path.suffix == ".csv" else data.get("measured_on")
+    if isinstance(found, dict):  # a predictor's device
+        found = found.get("backend")
+    return found if isinstance(found, str) else None
