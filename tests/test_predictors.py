@@ -833,6 +833,22 @@ def test_a_loaded_learned_predictor_keeps_the_hyperparameters_it_was_fitted_with
     np.testing.assert_allclose(loaded.predict(fresh), saved.predict(fresh))
 
 
+def test_a_predictor_file_asking_for_a_huge_model_is_refused_not_fitted(space, tmp_path):
+    """Loading a learned predictor fits it again: a file asking for a billion trees hung."""
+    archs = [space.sample(seed) for seed in range(8)]
+    y = [space.cost(a).macs / 1e6 + 0.1 for a in archs]
+    with warnings.catch_warnings():  # few networks: said, and not what is tested here
+        warnings.simplefilter("ignore")
+        path = get_predictor("learned", space).fit(archs, y).save(tmp_path / "learned.json")
+    data = json.loads(path.read_text())
+    data["hyperparameters"]["n_estimators"] = 20_000  # fitting these would take long, not hang
+    path.write_text(json.dumps(data))
+    with pytest.raises(PredictorError, match="n_estimators 20000 is more than 10000; the def"):
+        load_predictor(path)
+    with pytest.raises(PredictorError, match="max_depth 100 is more than 32"):
+        LearnedPredictor(space, hyperparameters={"max_depth": 100})
+
+
 def test_learned_without_a_table_fits_on_costs_and_encoding(space, profile_path):
     archs, y = read_profile(profile_path).arch_records(space)
     predictor = get_predictor("learned", space).fit(archs, y)

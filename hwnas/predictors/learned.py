@@ -61,6 +61,9 @@ BOOSTING_HYPERPARAMETERS: dict[str, Any] = {
     "random_state": 0,
 }
 
+#: the most of the boosting model's size settings (trees, depth) a predictor may ask for
+MODEL_SIZE_LIMITS = {"n_estimators": 10_000, "max_depth": 32}
+
 
 class LearnedPredictor(LatencyPredictor):
     kind = "learned"
@@ -85,6 +88,7 @@ class LearnedPredictor(LatencyPredictor):
                 f"model; it takes {sorted(defaults)}"
             )
         self.hyperparameters = {**defaults, **(hyperparameters or {})}
+        _check_model_size(self.hyperparameters)
         self._coefficients: dict[str, float] | None = None  # calibration (with a table)
         self.grouping = GROUPINGS[0]  # the calibration's groups, chosen by fit()
         self._model: GradientBoostingRegressor | None = None  # boosting (without one)
@@ -220,6 +224,18 @@ class LearnedPredictor(LatencyPredictor):
         archs = [Arch.from_dict(a) for a in data["train"]["archs"]]
         predictor._fit(archs, data["train"]["latencies_ms"])  # warned of when it was fitted
         return predictor
+
+
+def _check_model_size(hyperparameters: Mapping[str, Any]) -> None:
+    """Refuse a boosting model too large to fit in reasonable time: a predictor file is fitted
+    again when loaded, and one asking for a billion trees hung its load."""
+    for name, most in MODEL_SIZE_LIMITS.items():
+        value = hyperparameters.get(name)
+        if isinstance(value, int | float) and value > most:
+            raise PredictorError(
+                f"hyperparameters: {name} {value} is more than {most}; the default is "
+                f"{BOOSTING_HYPERPARAMETERS[name]}"
+            )
 
 
 def _fit_groups(grouped, y: np.ndarray, hyperparameters) -> dict[str, float]:
