@@ -27,6 +27,7 @@ LUT latency of the discrete architecture meets the target (`SuperNet.fit_latency
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -487,11 +488,12 @@ def restrict_plan(
 
 
 def network_latency(base_ms: float, blocks_ms: Iterable[float]) -> float:
-    """A network's LUT latency (ms): its base (stem, downsampling, head) plus its blocks, in
-    order. Every price of a discrete architecture adds up this one way: Python 3.12's `sum()`
-    rounds differently from 3.11's or a loop of `+=`, and a target met by one way of adding
-    was missed by the last bit by another."""
-    return float(base_ms + sum(blocks_ms))
+    """A network's LUT latency (ms): its base (stem, downsampling, head) plus its blocks.
+    Every price of a discrete architecture adds up this one way, and not by `sum()`: Python
+    3.12's compensates rounding for Python floats but not numpy's (the supernet's table holds
+    numpy's, a predictor returns Python's), 3.11's for neither, and a target met by one way
+    of adding was missed by the last bit by another. `math.fsum` rounds once, on any Python."""
+    return float(base_ms) + math.fsum(blocks_ms)
 
 
 class LatencyTable(nn.Module):
