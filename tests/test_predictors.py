@@ -963,6 +963,18 @@ def test_repeatability_tells_the_h200s_cuda_timings_from_an_idle_cpus(tmp_path, 
     assert json.loads(capsys.readouterr().out)["repeatability"] == pytest.approx(0.708, abs=5e-4)
 
 
+def test_repeatability_counts_networks_once_and_ranks_mixed_precisions_together():
+    """The EPYC holdout measured its 200 networks in 2 passes: it was said to rank "400
+    networks". The default profile's 100 networks mix 4 precisions in 4 ways: only the 80 of
+    one mix were ranked, named as if they were all."""
+    data = Path(__file__).parents[1] / "benchmarks" / "data" / "epyc"
+    passes = round_agreement(read_profile(data / "conv2d_ort_fp32_holdout.csv"), "arch")
+    assert (passes.models, passes.rows) == (200, 400)
+    assert str(passes) == "400 measurements of 200 networks (fp32) at 0.928"
+    mixed = round_agreement(read_profile(data / "conv2d_ort_default.csv"), "arch")
+    assert str(mixed) == "100 networks (fp16+fp32+int8+w4a8) at 0.908"
+
+
 def test_eval_holds_out_what_the_learned_predictor_was_fitted_on(profile_path, tmp_path, capsys):
     """`--holdout N` scores the predictor in the file on the networks it records, not on its
     profile as it is on disk now (re-measured, edited or gone); a held-out profile the

@@ -96,6 +96,11 @@ def metadata_path(path: Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def model_ids(row_ids: pd.Series) -> pd.Series:
+    """The model (and precision) each row id measured: the id without its pass suffix."""
+    return row_ids.str.replace(rf"{re.escape(PASS_SUFFIX)}\d+$", "", regex=True)
+
+
 @dataclass
 class Profile:
     """A loaded profile: `meta` (settings, space, fingerprint) and `rows` (a DataFrame)."""
@@ -111,7 +116,7 @@ class Profile:
         part measured only in a later pass is that part), `latency_ms` the lowest over the
         passes and `passes` how many passes measured it."""
         ok = self.rows[self.rows["status"] == "ok"]
-        model = ok["row_id"].str.replace(rf"{re.escape(PASS_SUFFIX)}\d+$", "", regex=True)
+        model = model_ids(ok["row_id"])
         by_model = ok.groupby(model)["latency_ms"]
         first = ~model.duplicated()
         return ok[first].assign(

@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from hwnas.predictors.accuracy import kendall_tau
-from hwnas.predictors.profile import Profile
+from hwnas.predictors.profile import Profile, model_ids
 
 #: below this the rounds rank a profile's rows too differently to trust for ranking networks
 REPEATABLE_TAU = 0.8
@@ -27,36 +28,52 @@ KINDS = {"arch": "networks", "block": "blocks"}
 
 @dataclass(frozen=True)
 class RoundAgreement:
-    """Kendall tau between the first and the second round medians of `rows` measured rows of
-    one kind at one precision."""
+    """Kendall tau between the first and the second round medians of `rows` measurements of
+    `models` models of one kind at one precision (a model measured in several passes gives
+    one measurement each)."""
 
     kind: str
     precision: str
+    models: int
     rows: int
     kendall_tau: float
 
     def __str__(self) -> str:
-        return f"{self.rows} {KINDS[self.kind]} ({self.precision}) at {self.kendall_tau:.3f}"
+        what = f"{self.models} {KINDS[self.kind]} ({self.precision})"
+        if self.rows != self.models:
+            what = f"{self.rows} measurements of {what}"
+        return f"{what} at {self.kendall_tau:.3f}"
 
 
 def round_agreement(profile: Profile, kind: str) -> RoundAgreement | None:
-    """The agreement of the rounds over the successful rows of `kind` (`arch` or `block`), at
-    the precision where they agree least; None where no precision has `MIN_ROWS` such rows
-    measured in two rounds or more (or the profile records no rounds)."""
+    """The agreement of the rounds over the successful measurements of `kind` (`arch` or
+    `block`), at the precision where they agree least (whole networks at all their precisions
+    together); None where no precision has `MIN_ROWS` such measurements in two rounds or more
+    (or the profile records no rounds)."""
     rows = profile.rows
     if "round_medians_ms" not in rows.columns:  # a hand-made table
         return None
     rows = rows[(rows["status"] == "ok") & (rows["kind"] == kind)]
     found = []
-    for precision, group in rows.groupby("precision"):
+    for precision, group in _by_precision(rows, kind):
         rounds = [str(text).split(";") for text in group["round_medians_ms"]]
         if len(rounds) < MIN_ROWS or min(map(len, rounds)) < 2:
             continue
         first, second = (np.array([float(r[i]) for r in rounds]) for i in (0, 1))
         tau = kendall_tau(first, second)
         if not np.isnan(tau):
-            found.append(RoundAgreement(kind, str(precision), len(rounds), tau))
+            models = model_ids(group["row_id"]).nunique()
+            found.append(RoundAgreement(kind, precision, models, len(rounds), tau))
     return min(found, key=lambda a: a.kendall_tau, default=None)
+
+
+def _by_precision(rows: pd.DataFrame, kind: str) -> list[tuple[str, pd.DataFrame]]:
+    """Blocks by precision; whole networks all together, under the precisions they mix (a
+    mixed-precision network's `precision` names its blocks' mix, one of many in a profile)."""
+    if kind != "arch":
+        return [(str(precision), group) for precision, group in rows.groupby("precision")]
+    mixed = {p for text in rows["precision"] for p in str(text).split("+")}
+    return [("+".join(sorted(mixed)), rows)] if len(rows) else []
 
 
 def agreements(profile: Profile) -> list[RoundAgreement]:
