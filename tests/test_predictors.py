@@ -952,7 +952,10 @@ def test_repeatability_tells_the_h200s_cuda_timings_from_an_idle_cpus(tmp_path, 
     data = Path(__file__).parents[1] / "benchmarks" / "data"
     h200 = read_profile(data / "h200" / "conv2d_cuda_fp32_holdout.csv")
     assert str(round_agreement(h200, "arch")) == "180 networks (fp32) at 0.708"
-    assert "180 networks (fp32) at 0.708" in unrepeatable_warning(h200)
+    warned = unrepeatable_warning(h200)
+    assert "180 networks (fp32) at 0.708" in warned
+    # its machine was nearly idle (load 1.4-5.6 on 16 cores): a quieter one is no remedy there
+    assert "quieter machine measures steadier" not in warned and "H200" in warned
     epyc = read_profile(data / "epyc" / "conv2d_ort_fp32_holdout.csv")
     assert round_agreement(epyc, "arch").kendall_tau > 0.9 and unrepeatable_warning(epyc) is None
     assert round_agreement(epyc, "block") is None  # it holds no blocks

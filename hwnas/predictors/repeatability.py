@@ -24,6 +24,14 @@ REPEATABLE_TAU = 0.8
 #: fewer rows than this give a rank agreement that says little either way
 MIN_ROWS = 20
 KINDS = {"arch": "networks", "block": "blocks"}
+#: backend -> what was seen to make its timings steadier, or not
+STEADIER = {
+    "onnxruntime-cpu": "A quieter machine measures steadier (onnxruntime-cpu on an idle CPU "
+    "repeated at 0.85-0.97)",
+    "torch-cuda": "A quieter machine may not help: eager torch-cuda timings of small networks "
+    "are bound by launching kernels from the host, and on a nearly idle NVIDIA H200 machine "
+    "they repeated at 0.66-0.71",
+}
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ def unrepeatable_warning(profile: Profile) -> str | None:
     return (
         f"{profile.path}: its timings do not repeat well: the first two rounds of each "
         f"measurement rank the {' and the '.join(map(str, low))} (Kendall tau, below "
-        f"{REPEATABLE_TAU}), and predictors fitted on such timings rank networks poorly. A "
-        "quieter machine measures steadier (onnxruntime-cpu on an idle CPU repeated at "
-        "0.85-0.97); see the guide on latency"
+        f"{REPEATABLE_TAU}), and predictors fitted on such timings rank networks poorly. "
+        f"{STEADIER.get(profile.meta.get('backend'), STEADIER['onnxruntime-cpu'])}; see the "
+        "guide on latency"
     )
