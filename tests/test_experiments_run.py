@@ -239,6 +239,20 @@ def test_each_stored_architecture_is_read_once(tmp_path: Path, monkeypatch) -> N
     assert read == Counter(numbers)
 
 
+def test_loaded_results_are_one_moment_of_a_run_that_goes_on(tmp_path: Path) -> None:
+    """A notebook's `load` of a live run: an architecture asked for before the trials were
+    read, and evaluations finished in between, left the figures unable to find the
+    architectures of the newer trials."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 6)), progress=False)
+    results = load(run_dir)
+    first = results.arch(0)
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 12)), progress=False)
+    assert len(results.trials) == 6 and results.arch(0) == first
+    assert "pareto_2d" in results.figures()
+    assert len(load(run_dir).trials) == 12
+
+
 def test_hover_texts_build_no_pandas_row_per_point(tmp_path: Path, monkeypatch) -> None:
     """A report's hover texts read the points' columns: a pandas row per point (`iterrows`)
     took a second of a 5000-evaluation report. The Series they make do not grow with the

@@ -82,7 +82,8 @@ def _not_a_run(run_dir: Path) -> str:
 
 
 def load(run_dir: str | Path) -> RunResults:
-    """The results of the run in `run_dir` (written by `hwnas search`)."""
+    """The results of the run in `run_dir` (written by `hwnas search`), as stored when they
+    are first read: load a live run again for the evaluations finished since."""
     return RunResults(Path(run_dir))
 
 
@@ -171,7 +172,11 @@ class RunResults:
         """Storage errors while reading, naming the storage (a damaged file, a lost server)."""
         return storage_errors(self.config.storage, self.run_dir, advice="")
 
+    @cached_property
     def _stored_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """Every trial of the study, read once: `trials`, `arch` and `no_evaluation` answer
+        from one moment of a live run (`arch` read earlier than `trials` knew none of the
+        evaluations finished in between, and the figures of those failed)."""
         with self._reading():
             return read_trials(self.study)
 
@@ -191,7 +196,7 @@ class RunResults:
         each proposal came from as `origin_*` columns (the differentiable searcher's
         `origin_latency_target_ms`, `origin_derived_rank`), one column per choice and one per
         metric."""
-        stored = self._stored_trials()
+        stored = self._stored_trials
         done = [t for t in stored if _evaluated(t)]
         done.sort(key=lambda t: (t.datetime_complete, t.number))
         if not done:
@@ -287,7 +292,7 @@ class RunResults:
 
     @cached_property
     def _by_number(self) -> dict[int, optuna.trial.FrozenTrial]:
-        return {t.number: t for t in self._stored_trials()}
+        return {t.number: t for t in self._stored_trials}
 
     def describe(self, arch: Arch) -> str:
         """The architecture in one line (the cell string for NAS-Bench-201)."""
