@@ -27,8 +27,11 @@ def test_pareto_notebook_runs(tmp_path: Path) -> None:
     assert (tmp_path / "runs" / "pareto-notebook" / "experiment.yaml").is_file()
 
 
-def test_the_notebook_reads_a_metaformer_run_too(tmp_path: Path) -> None:
-    """Its cells after the first (which makes the NB201 run) work on any run directory."""
+@pytest.mark.parametrize("second", ["size_bytes", "params"])
+def test_the_notebook_reads_a_metaformer_run_too(tmp_path: Path, second: str) -> None:
+    """Its cells after the first (which makes the NB201 run) work on any run directory of two
+    objectives, one of them the parameter count too (its third objective was `params` again:
+    'params is given twice')."""
     from hwnas.experiments import run_experiment
     from hwnas.experiments.config import parse_experiment
 
@@ -38,7 +41,7 @@ def test_the_notebook_reads_a_metaformer_run_too(tmp_path: Path) -> None:
             f"name: mf\nspace: {data / 'tiny2d.yaml'}\nevaluator: latency\n"
             f"latency: {{profile: {data / 'tiny2d_ort.csv'}}}\n"
             "objectives: [{metric: latency_ms, direction: min}, "
-            "{metric: size_bytes, direction: min}]\n"
+            f"{{metric: {second}, direction: min}}]\n"
             f"searcher: random\nevaluations: 8\nrun_dir: {run_dir}\n"
         ),
         progress=False,
