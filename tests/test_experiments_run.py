@@ -253,6 +253,21 @@ def test_loaded_results_are_one_moment_of_a_run_that_goes_on(tmp_path: Path) -> 
     assert len(load(run_dir).trials) == 12
 
 
+def test_a_misspelt_metric_is_named_while_no_evaluation_is_feasible(tmp_path: Path) -> None:
+    """Successes that all break a constraint have every metric: a view naming one the run
+    lacks is refused, not an empty front and no figures."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4).replace("max: 4.0", "max: 0.01")
+    run_experiment(parse_experiment(text), progress=False)
+    results = load(run_dir)
+    assert results.pareto().empty and "pareto_2d" in results.figures()
+    view = ["acuracy:max", "hw_fpga_latency_ms"]
+    with pytest.raises(ExperimentError, match="no metric 'acuracy' .*did you mean 'accuracy'"):
+        results.pareto(view)
+    with pytest.raises(ExperimentError, match="no metric 'acuracy'"):
+        results.figures(view)
+
+
 def test_hover_texts_build_no_pandas_row_per_point(tmp_path: Path, monkeypatch) -> None:
     """A report's hover texts read the points' columns: a pandas row per point (`iterrows`)
     took a second of a 5000-evaluation report. The Series they make do not grow with the

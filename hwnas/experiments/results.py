@@ -310,8 +310,9 @@ class RunResults:
         given = [objectives] if isinstance(objectives, str) else objectives or self.objectives
         specs = [o if isinstance(o, str) else ":".join(o) for o in given]
         # failed evaluations store no objective values: with no successful one, a front is
-        # empty rather than a view of metrics the run does not have
-        metrics = self.metrics() if self._feasible_ok().any() else None
+        # empty rather than a view of metrics the run does not have (successes that break a
+        # constraint have them all, and a misspelt metric among them is named)
+        metrics = self.metrics() if self.trials["status"].eq("ok").any() else None
         return parse_objectives(specs, self.objectives, metrics)
 
     def metrics(self) -> list[str]:
