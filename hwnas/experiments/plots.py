@@ -90,7 +90,7 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
 def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
     """Three objectives in 3D; front points larger and red, infeasible greyed."""
     objectives = _at_least(results, objectives, 3, "pareto_3d")
-    (x, _), (y, _), (z, _) = objectives[:3]
+    (x, dx), (y, dy), (z, dz) = objectives[:3]
     fig = go.Figure()
     front_keys = set(results.pareto(objectives[:3])["key"])
     for label, df in _ok_points(results).items():
@@ -111,7 +111,7 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
                 hoverinfo="text",
             )
     fig.update_layout(
-        title=f"Pareto front: {x}, {y}, {z}",
+        title=f"Pareto front: {x} ({dx}), {y} ({dy}), {z} ({dz})",
         scene=dict(xaxis_title=x, yaxis_title=y, zaxis_title=z),
     )
     return fig
