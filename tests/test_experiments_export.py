@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 from cli_runner import hwnas as hwnas_cli
+from reproducible import REPRODUCIBLE_DEVICE
 
 import hwnas
 from hwnas.evaluators import load_dataset
@@ -597,10 +598,10 @@ def test_train_reproduces_the_recorded_accuracy_and_build_deploys_the_weights(
     it that way (the same accuracy as recorded) and saves weights `build --onnx` deploys."""
     config, data = _trained_and_exported(
         tmp_path,
-        "space: conv1d\ndataset: mnist1d\nseed: 3\n"
-        "evaluator: {name: train, budget: 0.25, settings: {train: {batch_size: 32}}}\n",
+        "space: conv1d\ndataset: mnist1d\nseed: 3\nevaluator: {name: train, budget: 0.25, "
+        f"settings: {{train: {{batch_size: 32, device: {REPRODUCIBLE_DEVICE}}}}}}}\n",
     )
-    assert data["training"] == {"batch_size": 32, "seed": 3, "epochs": 0.25}
+    assert data["training"] == {"batch_size": 32, "device": "cpu", "seed": 3, "epochs": 0.25}
     assert hwnas_cli("train", str(config)) == 0
     said = capsys.readouterr()
     recorded = data["metrics"]["val_accuracy"]
@@ -645,7 +646,8 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
         tmp_path,
         "space: {name: conv1d, input: [1, 16], classes: 4}\n"
         f"dataset: {npz}\nseed: 3\nevaluator: {{name: train, settings: {{train: "
-        "{steps: 4, batch_size: 32, seed: 7, time_limit_s: 600}}}\n",
+        "{steps: 4, batch_size: 32, seed: 7, time_limit_s: 600, "
+        f"device: {REPRODUCIBLE_DEVICE}}}}}}}\n",
     )
     assert data["training"]["steps"] == 4 and data["training"]["seed"] == 7
     data["training"]["time_limit_s"] = 1e-6  # would stop the training at its first step
