@@ -12,9 +12,10 @@ for the differentiable searcher.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -40,6 +41,38 @@ from hwnas.predictors.profile import read_profile
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.metaformer import MetaFormerSpace
+
+
+class BlockLatencyModel(Protocol):
+    """Per-block latencies (`LUTPredictor` has them), as the differentiable searcher needs."""
+
+    def block_latency(self, stage: int, width: int, block: BlockConfig) -> float: ...
+
+    def base_latency(self, widths: Sequence[int]) -> float: ...
+
+
+def network_latency(base_ms: float, blocks_ms: Iterable[float]) -> float:
+    """A network's LUT latency (ms): its base (stem, downsampling, head) plus its blocks.
+    Every price of a discrete architecture adds up this one way, and not by `sum()`: Python
+    3.12's compensates rounding for Python floats but not numpy's (the supernet's table holds
+    numpy's, a predictor returns Python's), 3.11's for neither, and a target met by one way
+    of adding was missed by the last bit by another. `math.fsum` rounds once, on any Python."""
+    return float(base_ms) + math.fsum(blocks_ms)
+
+
+def lut_latency(model: BlockLatencyModel, space: SearchSpace, arch: Arch) -> float:
+    """The LUT latency of one architecture: base (stem, downsampling, head) plus its blocks.
+    `LUTPredictor.predict` and the differentiable searcher both price an arch by it, so the
+    `latency_ms` a run records is, to the last bit, what the supernet fitted to a target."""
+    stages = space._stages(space.validate(arch))
+    return network_latency(
+        model.base_latency([width for width, _ in stages]),
+        (
+            model.block_latency(i, width, block)
+            for i, (width, blocks) in enumerate(stages)
+            for block in blocks
+        ),
+    )
 
 
 class LUTPredictor(LatencyPredictor):
@@ -196,7 +229,7 @@ class LUTPredictor(LatencyPredictor):
     def parts_of(self, arch: Arch) -> dict[str, float]:
         """`arch`'s latency split by part group: `base` (see `base_latency`) and, per
         `s{stage}.w{width}.{mixer}.{precision}`, the summed latency of those blocks. The groups
-        add up to the prediction; the learned predictor calibrates each."""
+        add up to the prediction (to rounding); the learned predictor calibrates each."""
         stages = self.space._stages(self.space.validate(arch))
         groups = {"base": self.base_latency([w for w, _ in stages])}
         for i, (width, blocks) in enumerate(stages):
@@ -206,7 +239,7 @@ class LUTPredictor(LatencyPredictor):
         return groups
 
     def predict_one(self, arch: Arch) -> float:
-        return sum(self.parts_of(arch).values())
+        return lut_latency(self, self.space, arch)
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         return np.array([self.predict_one(a) for a in arch_list(archs)], dtype=float)

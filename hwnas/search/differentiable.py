@@ -66,15 +66,10 @@ from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.predictors.backends import device_problem, torch_device
+from hwnas.predictors.lut import BlockLatencyModel, lut_latency
 from hwnas.predictors.measure import torch_threads
 from hwnas.search.base import PASSED, Searcher, number_setting
-from hwnas.search.supernet import (
-    BlockLatencyModel,
-    LatencyTable,
-    Selection,
-    SuperNet,
-    network_latency,
-)
+from hwnas.search.supernet import LatencyTable, Selection, SuperNet
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names
 
@@ -247,19 +242,6 @@ def latency_term(expected: torch.Tensor, target: float, kind: LatencyLoss) -> to
     """The latency penalty of an expected latency against its target (0 on target)."""
     log_ratio = torch.log(expected / target)
     return log_ratio.abs() if kind == "log_ratio" else F.relu(log_ratio)
-
-
-def lut_latency(predictor: BlockLatencyModel, space: SearchSpace, arch: Arch) -> float:
-    """The LUT latency of one architecture: base (stem, downsampling, head) plus its blocks."""
-    stages = space._stages(space.validate(arch))
-    return network_latency(
-        predictor.base_latency([width for width, _ in stages]),
-        (
-            predictor.block_latency(i, width, block)
-            for i, (width, blocks) in enumerate(stages)
-            for block in blocks
-        ),
-    )
 
 
 def latency_model(source: Any, space: SearchSpace) -> BlockLatencyModel | None:

@@ -27,10 +27,8 @@ LUT latency of the discrete architecture meets the target (`SuperNet.fit_latency
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -38,20 +36,13 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
+from hwnas.predictors.lut import BlockLatencyModel, network_latency
 from hwnas.spaces import Arch, SpaceError
 from hwnas.spaces.blocks import PRECISIONS, BlockConfig, StageConfig, mlp_width
 from hwnas.spaces.metaformer import MetaFormerSpace, Option, StagePlan
 from hwnas.spaces.mixers import build_mixer, conv, norm
 from hwnas.spaces.network import MetaFormerNet
 from hwnas.spaces.quant import QUANTIZED_LAYERS, quantize_activation, quantize_weight
-
-
-class BlockLatencyModel(Protocol):
-    """What the supernet needs from a latency predictor (`LUTPredictor` has it)."""
-
-    def block_latency(self, stage: int, width: int, block: BlockConfig) -> float: ...
-
-    def base_latency(self, widths: Sequence[int]) -> float: ...
 
 
 class ArchGate(nn.Module):
@@ -375,7 +366,7 @@ class SuperNet(nn.Module):
 
     def selection_latency(self, table: LatencyTable, picks: Selection) -> float:
         """The LUT latency (ms) of a discrete selection (gate -> index of its value), added up
-        as `hwnas.search.differentiable.lut_latency` adds it (`network_latency`), so a
+        as `hwnas.predictors.lut.lut_latency` adds it (`network_latency`), so a
         selection fitted to a target meets it to the last bit there too."""
         blocks = [
             table.blocks_ms[i][
@@ -485,15 +476,6 @@ def restrict_plan(
             f"(it has {list(plan.precisions)})"
         )
     return replace(plan, options=options, precisions=kept)
-
-
-def network_latency(base_ms: float, blocks_ms: Iterable[float]) -> float:
-    """A network's LUT latency (ms): its base (stem, downsampling, head) plus its blocks.
-    Every price of a discrete architecture adds up this one way, and not by `sum()`: Python
-    3.12's compensates rounding for Python floats but not numpy's (the supernet's table holds
-    numpy's, a predictor returns Python's), 3.11's for neither, and a target met by one way
-    of adding was missed by the last bit by another. `math.fsum` rounds once, on any Python."""
-    return float(base_ms) + math.fsum(blocks_ms)
 
 
 class LatencyTable(nn.Module):
