@@ -143,6 +143,30 @@ def test_reading_a_run_imports_no_searcher_or_model_library(finished_run: Path) 
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_a_tabular_search_imports_no_torch(tmp_path: Path) -> None:
+    """A search of the NAS-Bench-201 table builds no model: it imported torch (a second or two
+    of a run of seconds) only to check the devices of evaluator settings it does not have."""
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "name: t\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 3\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    script = (
+        "import sys\nfrom hwnas.cli import main\n"
+        f"try:\n    main(['search', {str(exp)!r}, '--quiet'])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('torch' in sys.modules)"
+    )
+    env = {**os.environ, "HWNAS_BENCHDATA": str(BENCHDATA)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "3 evaluations (0 failed" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
     assert hwnas("export", "runs/x", "--top", "0") == 2
     err = capsys.readouterr().err

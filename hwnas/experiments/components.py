@@ -206,9 +206,12 @@ def _check_local_devices(config: ExperimentConfig) -> None:
     """Every evaluation would fail on a device this machine lacks (a training device such as
     `cuda` or `mps`, or the latency evaluator's `torch-cuda` backend); a cluster's workers
     (an address) may have it, so only evaluations run here are checked."""
+    found = _device_settings(config)
+    if not found:
+        return  # before importing torch (a second or two), which a tabular run never needs
     from hwnas.predictors.backends import device_problem
 
-    for field, value, device, instead in _device_settings(config):
+    for field, value, device, instead in found:
         if why := device_problem(device):
             raise ExperimentError(
                 f"evaluator.settings.{field}: {value!r}, but the evaluations run on this "
@@ -220,11 +223,15 @@ def _check_local_devices(config: ExperimentConfig) -> None:
 def _device_settings(config: ExperimentConfig) -> list[tuple[str, str, Any, str]]:
     """(setting, value, the torch device it runs the evaluations on, the values to use
     instead) of each evaluator setting that picks a device other than the CPU."""
+    settings, found = config.evaluator.settings, []
+    devices = {name: settings.get(name, {}).get("device") for name in DATA_USERS}
+    backend = settings.get("latency", {}).get("backend")
+    cuda_backend = "latency" in config.evaluator.names and backend == "torch-cuda"
+    if not cuda_backend and all(device is None for device in devices.values()):
+        return found  # no device picked: nothing for torch to parse
     from hwnas.predictors.backends import torch_device
 
-    settings, found = config.evaluator.settings, []
-    for name in DATA_USERS:
-        device = settings.get(name, {}).get("device")
+    for name, device in devices.items():
         if device is None:
             continue  # the default: CUDA where present, else the CPU
         try:
@@ -233,8 +240,7 @@ def _device_settings(config: ExperimentConfig) -> list[tuple[str, str, Any, str]
             continue  # not a device name at all: the evaluator says so
         if parsed.type != "cpu":
             found.append((f"{name}.device", device, parsed, "cpu"))
-    backend = settings.get("latency", {}).get("backend")
-    if "latency" in config.evaluator.names and backend == "torch-cuda":
+    if cuda_backend:
         cuda = torch_device("cuda")
         found.append(("latency.backend", backend, cuda, "onnxruntime-cpu or torch-cpu"))
     return found
