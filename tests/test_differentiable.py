@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from reproducible import REPRODUCIBLE_DEVICE
+from reproducible import REPRODUCIBLE_DEVICE, python312_sum
 from torch.nn import functional as F
 
 from hwnas.evaluators.datasets import load_dataset
@@ -131,32 +131,6 @@ def test_a_fitted_selection_meets_its_target_whatever_sum_this_python_has(space,
         point_logits_at(net, arch)
         exact = lut_latency(lut, space, arch)
         assert net.arch_of(net.fit_latency(net.argmax_selection(), table, exact)) == arch
-
-
-def python312_sum(values, start=0):
-    """`sum()` as CPython 3.12 adds (Python/bltinmodule.c; ints among floats aside): from an
-    int `start` by `+` while the total is an int, then exact floats with Neumaier's
-    compensation until an item of another type (numpy's float64 is one), then by `+`."""
-    items, total = iter(values), start
-    if type(total) is int:
-        for item in items:
-            total = total + item
-            if type(total) is not int:
-                break
-    if type(total) is float:
-        high, low = total, 0.0
-        for item in items:
-            if type(item) is not float:
-                total = high + low + item
-                break
-            added = high + item
-            low += (high - added) + item if abs(high) >= abs(item) else (item - added) + high
-            high = added
-        else:
-            return high + low
-    for item in items:
-        total = total + item
-    return total
 
 
 def test_python312_sum_adds_as_python_312_does():

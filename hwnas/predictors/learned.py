@@ -264,8 +264,9 @@ def _regroup(parts: Mapping[str, float], grouping: str) -> dict[str, float]:
 
 def _calibrated(grouped: Mapping[str, float], factor: Mapping[str, float]) -> float:
     """A network's latency from its grouped table latencies and the fitted factors (1 where
-    a group was never seen)."""
-    return sum(v * factor.get(g, 1.0) for g, v in grouped.items())
+    a group was never seen). Added by `math.fsum`, which rounds once on any Python: `sum()`
+    compensates rounding from Python 3.12 on, so 3.11 and 3.12 predicted otherwise."""
+    return math.fsum(v * factor.get(g, 1.0) for g, v in grouped.items())
 
 
 def _cv_error(grouped, y: np.ndarray, hyperparameters) -> float:
