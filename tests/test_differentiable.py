@@ -116,23 +116,6 @@ def test_a_fitted_selection_meets_its_target_as_lut_latency_prices_it(space, lut
         assert lut_latency(lut, space, fitted) <= 0.9 * exact
 
 
-def test_a_fitted_selection_meets_its_target_whatever_sum_this_python_has(space, lut, monkeypatch):
-    """Python 3.12's `sum()` compensates for rounding while it adds Python floats, 3.11's does
-    not: on 3.12 (the GPU machine's Python) an arch priced by `lut_latency` at a target did not
-    meet that target as the supernet priced it, by the last bit. Here the hwnas modules get
-    3.12's `sum`, whatever Python runs the test: it compensates only exact floats, so numpy's
-    float64 (the supernet's table) and Python floats (the predictor's) were added unlike."""
-    for module in (differentiable, supernet, lut_module):
-        monkeypatch.setattr(module, "sum", python312_sum, raising=False)
-    net = SuperNet(space)
-    table = LatencyTable(net, lut)
-    for seed in range(40):
-        arch = space.sample(seed)
-        point_logits_at(net, arch)
-        exact = lut_latency(lut, space, arch)
-        assert net.arch_of(net.fit_latency(net.argmax_selection(), table, exact)) == arch
-
-
 def test_python312_sum_adds_as_python_312_does():
     """0.1 ten times: 3.12's `sum()` gives 1.0, a loop of `+` (3.11's `sum()`, and 3.12's once
     an item is not an exact float) 0.9999999999999999."""
@@ -143,21 +126,25 @@ def test_python312_sum_adds_as_python_312_does():
 
 
 @pytest.mark.parametrize("adding", [sum, python312_sum], ids=["this_python", "python312"])
-def test_an_arch_meets_a_target_set_to_the_latency_its_run_recorded(
+def test_an_arch_meets_a_target_set_to_its_recorded_latency_whatever_sum_python_has(
     space, lut, monkeypatch, adding
 ):
     """The `latency` evaluator records `lut.predict` of an arch as its `latency_ms`; given as a
-    target, that arch must meet it as the supernet prices it. The predictor added its part
-    groups by `sum()`, so 110 of 300 archs were priced otherwise in the last bit (more with
-    3.12's `sum`), and a target copied from a run missed the arch it was copied from."""
-    monkeypatch.setattr(lut_module, "sum", adding, raising=False)
+    target (or as `lut_latency` prices it), that arch must meet it as the supernet prices it.
+    The predictor added its part groups by `sum()`, so 110 of 300 archs were priced otherwise
+    in the last bit; and Python 3.12's `sum()` compensates rounding for exact floats only, so
+    on 3.12 (the GPU machine's Python) numpy's float64 (the supernet's table) and Python floats
+    (the predictor's) were added unlike. Here the hwnas modules get this Python's `sum` and
+    3.12's, whatever Python runs the test."""
+    for module in (differentiable, supernet, lut_module):
+        monkeypatch.setattr(module, "sum", adding, raising=False)
     net = SuperNet(space)
     table = LatencyTable(net, lut)
     for seed in range(40):
         arch = space.sample(seed)
         point_logits_at(net, arch)
-        recorded = float(lut.predict([arch])[0])
-        assert net.arch_of(net.fit_latency(net.argmax_selection(), table, recorded)) == arch
+        for target in (lut_latency(lut, space, arch), float(lut.predict([arch])[0])):
+            assert net.arch_of(net.fit_latency(net.argmax_selection(), table, target)) == arch
 
 
 def test_gradients_reach_every_gate_and_the_weights(space, lut):
