@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reproducible import python312_sum
 
 from hwnas.evaluators.executors import LocalExecutor
 from hwnas.evaluators.metrics import Metrics
@@ -767,3 +768,19 @@ def test_nsga2_draws_a_repeated_proposal_again_from_another_stream(space, evalua
     objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
     searcher = run(make("nsga2", space, objectives), evaluator, 100, batch=10)
     assert len(searcher.study.get_trials(deepcopy=False)) < 2 * len(searcher.trials)
+
+
+def test_a_constraint_violation_is_the_same_whatever_sum_this_python_has(space, monkeypatch):
+    """The violation ranks infeasible candidates; Python 3.12's `sum()` compensates rounding
+    where 3.11's does not, so excesses of 0.1, 0.2 and 0.3 added up to 0.6 on one and to
+    0.6000000000000001 on the other (a tie broken otherwise on another Python)."""
+    from hwnas.search import base
+
+    limits = [("a", 10.0), ("b", 10.0), ("c", 10.0)]
+    searcher = get_searcher("random", space, ACCURACY, limits)
+    metrics = {"accuracy": 50.0, "a": 11.0, "b": 12.0, "c": 13.0}  # 0.1, 0.2, 0.3 over
+    added = {}
+    for adding in (sum, python312_sum):
+        monkeypatch.setattr(base, "sum", adding, raising=False)
+        added[adding] = searcher.violation(metrics)
+    assert added[sum] == added[python312_sum] == pytest.approx(0.6)

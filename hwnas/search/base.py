@@ -300,8 +300,10 @@ class Searcher(ABC):
         return [(metrics[c.metric] - c.bound) / max(abs(c.bound), 1e-12) for c in self.constraints]
 
     def violation(self, metrics: Mapping[str, float]) -> float:
-        """Total relative amount by which the constraints are exceeded (0 when feasible)."""
-        return float(sum(max(0.0, e) for e in self.constraint_excess(metrics)))
+        """Total relative amount by which the constraints are exceeded (0 when feasible),
+        added by `math.fsum`: Python 3.12's `sum()` rounds otherwise than 3.11's, and the
+        violation breaks ties among infeasible candidates."""
+        return math.fsum(max(0.0, e) for e in self.constraint_excess(metrics))
 
     def is_feasible(self, metrics: Mapping[str, float]) -> bool:
         return all(metrics[c.metric] <= c.bound for c in self.constraints)
