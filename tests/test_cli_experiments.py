@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shlex
 import shutil
@@ -1295,18 +1296,23 @@ def test_a_run_records_its_versions_and_a_resume_with_others_warns(
     exp, run = copy_of(finished_run, tmp_path)
     started = load(run).versions
     assert started["hwnas"] == version("hwnas") and started["torch"] == torch.__version__
+    assert started["python"] == platform.python_version()  # 3.12's sum() adds otherwise
     assert hwnas("status", str(run)) == 0
     assert f"started with hwnas {version('hwnas')}, torch {torch.__version__}, " in (
         capsys.readouterr().out
     )
-    load(run).study.set_user_attr("hwnas_versions", {**started, "hwnas": "0.0.1"})
+    load(run).study.set_user_attr(
+        "hwnas_versions", {**started, "hwnas": "0.0.1", "python": "3.10.0"}
+    )
     exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
-    with pytest.warns(UserWarning, match=rf"started with hwnas 0.0.1 \(now {version('hwnas')}\):"):
+    now = f"hwnas 0.0.1 \\(now {version('hwnas')}\\), .*python 3.10.0 \\(now "
+    with pytest.warns(UserWarning, match=rf"started with {now}"):
         assert hwnas("search", str(exp), "--quiet") == 0
     assert len(load(run).trials) == 9  # warned, not refused
     assert hwnas("export", str(run), "-o", str(tmp_path / "out"), "--top", "1") == 0
     (config,) = (tmp_path / "out").glob("*.json")
-    assert json.loads(config.read_text())["run"]["versions"] == {**started, "hwnas": "0.0.1"}
+    recorded = {**started, "hwnas": "0.0.1", "python": "3.10.0"}
+    assert json.loads(config.read_text())["run"]["versions"] == recorded
 
 
 def a_complete_run_and_another_driver(tmp_path: Path):

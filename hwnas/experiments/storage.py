@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import platform
 import socket
 import threading
 import time
@@ -89,8 +90,10 @@ def _latency_files(config: ExperimentConfig) -> list[Path]:
 
 
 def package_versions() -> dict[str, str]:
-    """The installed version of each of `RUN_PACKAGES` ("absent" where one is not)."""
-    return {p: package_version(p) for p in RUN_PACKAGES}
+    """The installed version of each of `RUN_PACKAGES` ("absent" where one is not), and
+    Python's: from 3.12 on `sum()` adds floats otherwise, and a result may differ in its last
+    digits."""
+    return {p: package_version(p) for p in RUN_PACKAGES} | {"python": platform.python_version()}
 
 
 class ClaimLost(RuntimeError):
