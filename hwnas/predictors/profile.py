@@ -382,10 +382,16 @@ def _positive_ms(text: str) -> float:
     return value if np.isfinite(value) and value > 0 else np.nan
 
 
+def round_medians(text: str) -> list[float]:
+    """A row's round medians (ms) from their ';'-joined text, NaN where one is not a finite
+    positive number."""
+    return [_positive_ms(v) for v in str(text).split(";")]
+
+
 def _best_round_ms(text: str) -> float:
     """A row's latency from its ';'-joined round medians (`Measurement.latency_ms`), NaN
     unless every one is a finite positive number."""
-    values = [_positive_ms(v) for v in text.split(";")]
+    values = round_medians(text)
     return np.nan if np.isnan(values).any() else best_round_ms(values)
 
 

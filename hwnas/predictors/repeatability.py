@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hwnas.predictors.accuracy import kendall_tau
-from hwnas.predictors.profile import Profile, model_ids
+from hwnas.predictors.profile import Profile, model_ids, round_medians
 
 #: below this the rounds rank a profile's rows too differently to trust for ranking networks
 REPEATABLE_TAU = 0.8
@@ -64,10 +64,10 @@ def round_agreement(profile: Profile, kind: str) -> RoundAgreement | None:
     rows = rows[(rows["status"] == "ok") & (rows["kind"] == kind)]
     found = []
     for precision, group in _by_precision(rows, kind):
-        rounds = [str(text).split(";") for text in group["round_medians_ms"]]
+        rounds = [round_medians(text) for text in group["round_medians_ms"]]
         if len(rounds) < MIN_ROWS or min(map(len, rounds)) < 2:
             continue
-        first, second = (np.array([float(r[i]) for r in rounds]) for i in (0, 1))
+        first, second = (np.array([r[i] for r in rounds]) for i in (0, 1))
         tau = kendall_tau(first, second)
         if not np.isnan(tau):
             models = model_ids(group["row_id"]).nunique()
