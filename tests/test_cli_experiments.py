@@ -389,7 +389,9 @@ def test_the_choices_figure_labels_each_value_once_in_numeric_order(tmp_path: Pa
     assert hwnas("search", str(exp), "--quiet") == 0
     results = load(tmp_path / "run")
     assert results.trials["s0.b1.kernel"].isna().any()  # a depth-1 stage: float columns
-    kernels = [t for t in results.figures()["choices"].data if t.xaxis == "x2"]
+    figure = results.figures()["choices"]
+    assert figure.layout.title.text == "Choices along the Pareto front (share of blocks)"
+    kernels = [t for t in figure.data if t.xaxis == "x2"]
     assert {t.name for t in kernels} == {"all", "front"}
     for trace in kernels:
         assert list(trace.x) == sorted(trace.x, key=lambda k: (k == "None", k != "None" and int(k)))
@@ -850,6 +852,28 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     assert "input (batch, 3, 32, 32) -> output (batch, 10); initial weights (the config" in out
     assert hwnas("export", str(run), "--format", "TORCH", "-o", str(tmp_path / "pt")) == 0
     assert "note: the weights are the initial ones" in capsys.readouterr().err  # any case
+
+
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_the_choices_figure_of_a_cell_space_counts_cell_edges(tmp_path: Path) -> None:
+    """NAS-Bench-201's choices are the ops of a cell's edges, not blocks: its figure said
+    "share of blocks"."""
+    (tmp_path / "exp.yaml").write_text(
+        "name: t\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 5\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert hwnas("search", str(tmp_path / "exp.yaml"), "--quiet") == 0
+    figure = load(tmp_path / "run").figures()["choices"]
+    assert figure.layout.title.text == "Choices along the Pareto front (share of cell edges)"
+    assert {v for t in figure.data for v in t.x} <= {
+        "none",
+        "skip_connect",
+        "nor_conv_1x1",
+        "nor_conv_3x3",
+        "avg_pool_3x3",
+    }
 
 
 @pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")

@@ -146,9 +146,9 @@ def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure
     """How often each value of each block choice kind appears along the front (all blocks of
     all front architectures), against the same count over all feasible evaluations."""
     front, everything = results.pareto(objectives), results.candidates(objectives)
-    kinds = [k for k in CHOICE_KINDS if _kind_columns(everything, k)]
+    kinds, unit = [k for k in CHOICE_KINDS if _kind_columns(everything, k)], "blocks"
     if not kinds:  # a space whose choices are not per block: NB201 edges and the like
-        kinds = ["op"]
+        kinds, unit = ["op"], "cell edges"
     fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=kinds)
     for i, kind in enumerate(kinds, start=1):
         for label, df, color in (("all", everything, "#bbbbbb"), ("front", front, "#d62728")):
@@ -164,7 +164,7 @@ def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure
                 row=1,
                 col=i,
             )
-    fig.update_layout(title="Choices along the Pareto front (share of blocks)", barmode="group")
+    fig.update_layout(title=f"Choices along the Pareto front (share of {unit})", barmode="group")
     return fig
 
 
