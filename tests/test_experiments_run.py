@@ -126,6 +126,10 @@ def test_run_then_results(tmp_path: Path) -> None:
         results.arch("3")
     as_strings = ["accuracy:max", "hw_fpga_latency_ms"]  # as the CLI takes them
     assert results.hypervolume(as_strings, reference=ref) == pytest.approx(area)
+    best = results.pareto([("accuracy", "max")])
+    assert len(best) == 1 and best["accuracy"].iloc[0] == feasible["accuracy"].max()
+    alone = results.pareto(("accuracy", "max"))  # one pair without its list: not two metrics
+    assert alone["number"].tolist() == best["number"].tolist()
     for misspelt in ("MAX", "up", "maximize"):  # once taken for min: the worst arch as front
         with pytest.raises(ExperimentError, match=f"'accuracy:{misspelt}': say metric:min"):
             results.pareto([("accuracy", misspelt)])

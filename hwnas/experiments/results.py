@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -303,11 +304,13 @@ class RunResults:
         self, objectives: Objectives | Sequence[str] | None = None
     ) -> list[tuple[str, str]]:
         """`objectives` as checked (metric, direction) pairs: pairs, or "metric:max" strings
-        as the CLI takes them (a bare metric keeps its direction in the run); a direction
-        other than min or max is refused, not taken for min."""
+        as the CLI takes them (a bare metric keeps its direction in the run), or one pair
+        alone (`("accuracy", "max")`, not read as two metrics); a direction other than min or
+        max is refused, not taken for min."""
         if objectives is not None and not len(objectives):
             raise ExperimentError("objectives: give at least one, or None for the run's own")
-        given = [objectives] if isinstance(objectives, str) else objectives or self.objectives
+        alone = isinstance(objectives, str) or _is_pair(objectives)
+        given = [objectives] if alone else objectives or self.objectives
         specs = [o if isinstance(o, str) else ":".join(o) for o in given]
         # failed evaluations store no objective values: with no successful one, a front is
         # empty rather than a view of metrics the run does not have (successes that break a
@@ -492,3 +495,13 @@ def describe_blocks(arch: Arch) -> str:
             blocks.append(" ".join(knobs))
         parts.append(f"{stage} w{c.get('width', '?')}: " + " | ".join(blocks))
     return "; ".join(parts)
+
+
+def _is_pair(objectives: Any) -> bool:
+    """One (metric, direction) pair given without its list."""
+    return (
+        isinstance(objectives, tuple)
+        and len(objectives) == 2
+        and all(isinstance(part, str) for part in objectives)
+        and objectives[1] in ("min", "max")
+    )
