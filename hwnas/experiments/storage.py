@@ -1,5 +1,5 @@
 """`RunStore`: a run's Optuna study as the run loop uses it: claims, results, heartbeats,
-and the checks that a continued run is still the experiment it was started as.
+and the check that a continued run is still the experiment it was started as.
 
 Before a candidate is evaluated the driver *claims* it: a RUNNING trial naming the candidate's
 key and the driver. Claims are ordered by trial number, which the storage assigns atomically,
@@ -11,10 +11,8 @@ are marked stale and their candidates evaluated again, once, by whoever claims t
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import platform
 import socket
 import threading
 import time
@@ -34,9 +32,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from hwnas.evaluators.datasets import load_dataset, npz_digest
 from hwnas.evaluators.metrics import Metrics
-from hwnas.experiments.changes import experiment_changes
 from hwnas.experiments.config import ExperimentConfig, ExperimentError
 from hwnas.experiments.optuna_storage import (
     check_stored,
@@ -46,54 +42,25 @@ from hwnas.experiments.optuna_storage import (
 )
 from hwnas.experiments.records import (
     ARCH,
-    DATASET_DIGEST,
-    DATASET_SCALING,
     DRIVER,
     DUPLICATE,
     EVALUATED,
-    EXPERIMENT,
     INTERRUPTED,
     KEY,
-    LATENCY_DIGESTS,
     ORIGIN,
     OUTCOME,
     REASON,
     RUNNING,
-    SPACE_SOURCE,
     STALE,
     SURPLUS,
-    VERSIONS,
     outcome_of,
     read_trials,
     stored_arch,
     trial_metrics,
 )
-from hwnas.experiments.run_dir import SNAPSHOT, SPACE_SNAPSHOT, same_yaml, space_source
-from hwnas.predictors.fingerprint import package_version
+from hwnas.experiments.run_dir import SNAPSHOT
+from hwnas.experiments.run_identity import check_same_experiment
 from hwnas.spaces import Arch, SearchSpace
-
-#: the packages whose version can change what a run proposes or scores: hwnas's defaults,
-#: torch's training and weights, measured latencies, Optuna's NSGA-II, the surrogates
-RUN_PACKAGES = ("hwnas", "torch", "onnxruntime", "optuna", "scikit-learn", "numpy")
-
-
-def _latency_files(config: ExperimentConfig) -> list[Path]:
-    """The files the experiment's latency section reads (absolute): a predictor, or a profile's
-    table and metadata."""
-    latency = config.with_absolute_inputs(Path.cwd()).latency
-    if latency is None:
-        return []
-    if latency.predictor:
-        return [Path(latency.predictor)]
-    table = Path(str(latency.profile))
-    return [table, table.with_suffix(".json")]
-
-
-def package_versions() -> dict[str, str]:
-    """The installed version of each of `RUN_PACKAGES` ("absent" where one is not), and
-    Python's: from 3.12 on `sum()` adds floats otherwise, and a result may differ in its last
-    digits."""
-    return {p: package_version(p) for p in RUN_PACKAGES} | {"python": platform.python_version()}
 
 
 class ClaimLost(RuntimeError):
@@ -244,102 +211,10 @@ class RunStore:
         """Where the run's searcher keeps costly work between processes (`Searcher.memo`)."""
         return StudyMemo(self.study)
 
-    # -- the run's identity ----------------------------------------------------------------
     def check_same_experiment(self) -> None:
-        """Refuse to continue a run with a different space, objectives, searcher, evaluator,
-        latency source, seed, dataset or benchmark: its stored results would mix two
-        experiments."""
-        # read back: a driver starting on the same new study at the same moment may have
-        # written its own experiment last, and then this one must not go on
-        stored = self._recorded(EXPERIMENT, self.config.to_data())
-        changed, details = experiment_changes(stored, self.config)
-        if changed:
-            what, advice = (  # a shared database finds a run's study by its name alone
-                (f"study {self.config.name!r} in storage.url", "give it another name")
-                if self.config.storage.url
-                else (f"run {self.run_dir}", "use a new run_dir")
-            )
-            if not self.config.storage.url and not any(
-                outcome_of(t) in EVALUATED for t in read_trials(self.study)
-            ):  # a first start that failed (a diverged supernet, say): nothing would be lost
-                advice = f"it holds no evaluations: remove {self.run_dir}, or {advice},"
-            raise ExperimentError(
-                f"{what} was started with other settings of {', '.join(changed)} "
-                f"({details}); {advice} for a different experiment"
-            )
-        self._check_same_space()
-        self._check_same_data()
-        self._check_same_latency()
-        self._warn_other_versions()
-
-    def _recorded(self, attr: str, value: Any) -> Any:
-        """What the run recorded as `attr` (a study attribute), recording `value` first where
-        it has none yet (a new run, or one started before hwnas recorded it)."""
-        if attr not in self.study.user_attrs:
-            self.study.set_user_attr(attr, value)
-        return self.study.user_attrs[attr]
-
-    def _warn_other_versions(self) -> None:
-        """Say where the run was started with other versions of hwnas or of the packages its
-        results depend on (a run started before versions were recorded is taken to have had
-        these): a changed default or library may make the resumed part search or score
-        differently from the stored one. Not refused: most upgrades change neither."""
-        now = package_versions()
-        then = self._recorded(VERSIONS, now)
-        other = [f"{p} {then[p]} (now {v})" for p, v in now.items() if then.get(p, v) != v]
-        if other:
-            warnings.warn(
-                f"run {self.run_dir} was started with {', '.join(other)}: the resumed part may "
-                "search or score differently (other defaults or library behaviour); use a new "
-                "run_dir to keep one set of versions",
-                stacklevel=2,
-            )
-
-    def _check_same_data(self) -> None:
-        """Refuse to continue after the arrays of a `.npz` dataset changed (edited, relabelled,
-        or another file under the same name): the stored results were scored on the data as
-        it was (a run started before the digest was stored is taken to have had the current
-        arrays)."""
-        path = self.config.dataset
-        if not path or not path.lower().endswith(".npz") or not Path(path).is_file():
-            return  # a built-in, or a missing file the evaluator reports
-        digest = npz_digest(path)
-        if self._recorded(DATASET_DIGEST, digest) != digest:
-            raise ExperimentError(
-                f"run {self.run_dir}: the dataset file {path} changed since the run started (its "
-                "arrays differ: new results would mix two datasets); restore it, or use a new "
-                "run_dir for the new data"
-            )
-        if DATASET_SCALING not in self.study.user_attrs:
-            scaling = load_dataset(path).standardisation
-            self._recorded(DATASET_SCALING, {"mean": list(scaling.mean), "std": list(scaling.std)})
-
-    def _check_same_latency(self) -> None:
-        """Refuse to continue after the latency predictor or profile file changed (refitted,
-        re-measured, another pass added): the stored latencies came from the files as they
-        were, and new ones would be another model's (a run started before the digests were
-        stored is taken to have had the current files)."""
-        files = [f for f in _latency_files(self.config) if f.is_file()]
-        digests = {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
-        stored = self._recorded(LATENCY_DIGESTS, digests)
-        if changed := [f for f, digest in digests.items() if stored.get(f, digest) != digest]:
-            raise ExperimentError(
-                f"run {self.run_dir}: the latency file {changed[0]} changed since the run "
-                "started (new latencies would come from another model than the stored ones); "
-                "restore it, or use a new run_dir for the new one"
-            )
-
-    def _check_same_space(self) -> None:
-        """Refuse to continue after the space's YAML changed: the stored architectures were
-        proposed and evaluated in the space as it was (a run started before the YAML was
-        stored is taken to have had the current one). Comments and layout are no change."""
-        source = space_source(self.space)
-        if not same_yaml(self._recorded(SPACE_SOURCE, source), source):
-            raise ExperimentError(
-                f"run {self.run_dir}: the space file {self.space.source} changed since the run "
-                f"started ({SPACE_SNAPSHOT} in the run holds the one it started with); use a "
-                "new run_dir for the changed space"
-            )
+        """Refuse to continue a run that is not the experiment it was started as
+        (`run_identity.check_same_experiment`)."""
+        check_same_experiment(self.study, self.config, self.run_dir, self.space)
 
     # -- liveness --------------------------------------------------------------------------
     def heartbeat(self, stopped: bool = False) -> None:

@@ -1,0 +1,161 @@
+"""The checks that a continued run is still the experiment it was started as.
+
+A run's study records what its results depend on when it starts (the experiment's settings,
+the space's YAML, the digests of a `.npz` dataset and of the latency files, the package
+versions); a driver that continues the run compares them with its own and refuses to mix
+two experiments in one storage (or, for package versions, warns).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from hwnas.evaluators.datasets import load_dataset, npz_digest
+from hwnas.experiments.changes import experiment_changes
+from hwnas.experiments.config import ExperimentConfig, ExperimentError
+from hwnas.experiments.records import (
+    DATASET_DIGEST,
+    DATASET_SCALING,
+    EVALUATED,
+    EXPERIMENT,
+    LATENCY_DIGESTS,
+    SPACE_SOURCE,
+    VERSIONS,
+    outcome_of,
+    read_trials,
+)
+from hwnas.experiments.run_dir import SPACE_SNAPSHOT, same_yaml, space_source
+from hwnas.predictors.fingerprint import package_version
+from hwnas.spaces import SearchSpace
+
+#: the packages whose version can change what a run proposes or scores: hwnas's defaults,
+#: torch's training and weights, measured latencies, Optuna's NSGA-II, the surrogates
+RUN_PACKAGES = ("hwnas", "torch", "onnxruntime", "optuna", "scikit-learn", "numpy")
+
+
+def package_versions() -> dict[str, str]:
+    """The installed version of each of `RUN_PACKAGES` ("absent" where one is not), and
+    Python's: from 3.12 on `sum()` adds floats otherwise, and a result may differ in its last
+    digits."""
+    return {p: package_version(p) for p in RUN_PACKAGES} | {"python": platform.python_version()}
+
+
+def check_same_experiment(
+    study: optuna.Study, config: ExperimentConfig, run_dir: Path, space: SearchSpace
+) -> None:
+    """Refuse to continue a run with a different space, objectives, searcher, evaluator,
+    latency source, seed, dataset or benchmark: its stored results would mix two
+    experiments. A new run records what it is started with."""
+    # read back: a driver starting on the same new study at the same moment may have
+    # written its own experiment last, and then this one must not go on
+    stored = _recorded(study, EXPERIMENT, config.to_data())
+    changed, details = experiment_changes(stored, config)
+    if changed:
+        what, advice = (  # a shared database finds a run's study by its name alone
+            (f"study {config.name!r} in storage.url", "give it another name")
+            if config.storage.url
+            else (f"run {run_dir}", "use a new run_dir")
+        )
+        if not config.storage.url and not any(
+            outcome_of(t) in EVALUATED for t in read_trials(study)
+        ):  # a first start that failed (a diverged supernet, say): nothing would be lost
+            advice = f"it holds no evaluations: remove {run_dir}, or {advice},"
+        raise ExperimentError(
+            f"{what} was started with other settings of {', '.join(changed)} "
+            f"({details}); {advice} for a different experiment"
+        )
+    _check_same_space(study, space, run_dir)
+    _check_same_data(study, config.dataset, run_dir)
+    _check_same_latency(study, config, run_dir)
+    _warn_other_versions(study, run_dir)
+
+
+def _recorded(study: optuna.Study, attr: str, value: Any) -> Any:
+    """What the run recorded as `attr` (a study attribute), recording `value` first where
+    it has none yet (a new run, or one started before hwnas recorded it)."""
+    if attr not in study.user_attrs:
+        study.set_user_attr(attr, value)
+    return study.user_attrs[attr]
+
+
+def _warn_other_versions(study: optuna.Study, run_dir: Path) -> None:
+    """Say where the run was started with other versions of hwnas or of the packages its
+    results depend on (a run started before versions were recorded is taken to have had
+    these): a changed default or library may make the resumed part search or score
+    differently from the stored one. Not refused: most upgrades change neither."""
+    now = package_versions()
+    then = _recorded(study, VERSIONS, now)
+    other = [f"{p} {then[p]} (now {v})" for p, v in now.items() if then.get(p, v) != v]
+    if other:
+        warnings.warn(
+            f"run {run_dir} was started with {', '.join(other)}: the resumed part may "
+            "search or score differently (other defaults or library behaviour); use a new "
+            "run_dir to keep one set of versions",
+            stacklevel=2,
+        )
+
+
+def _check_same_data(study: optuna.Study, path: str | None, run_dir: Path) -> None:
+    """Refuse to continue after the arrays of a `.npz` dataset changed (edited, relabelled,
+    or another file under the same name): the stored results were scored on the data as
+    it was (a run started before the digest was stored is taken to have had the current
+    arrays)."""
+    if not path or not path.lower().endswith(".npz") or not Path(path).is_file():
+        return  # a built-in, or a missing file the evaluator reports
+    digest = npz_digest(path)
+    if _recorded(study, DATASET_DIGEST, digest) != digest:
+        raise ExperimentError(
+            f"run {run_dir}: the dataset file {path} changed since the run started (its "
+            "arrays differ: new results would mix two datasets); restore it, or use a new "
+            "run_dir for the new data"
+        )
+    if DATASET_SCALING not in study.user_attrs:
+        scaling = load_dataset(path).standardisation
+        _recorded(study, DATASET_SCALING, {"mean": list(scaling.mean), "std": list(scaling.std)})
+
+
+def _check_same_latency(study: optuna.Study, config: ExperimentConfig, run_dir: Path) -> None:
+    """Refuse to continue after the latency predictor or profile file changed (refitted,
+    re-measured, another pass added): the stored latencies came from the files as they
+    were, and new ones would be another model's (a run started before the digests were
+    stored is taken to have had the current files)."""
+    files = [f for f in _latency_files(config) if f.is_file()]
+    digests = {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    stored = _recorded(study, LATENCY_DIGESTS, digests)
+    if changed := [f for f, digest in digests.items() if stored.get(f, digest) != digest]:
+        raise ExperimentError(
+            f"run {run_dir}: the latency file {changed[0]} changed since the run "
+            "started (new latencies would come from another model than the stored ones); "
+            "restore it, or use a new run_dir for the new one"
+        )
+
+
+def _latency_files(config: ExperimentConfig) -> list[Path]:
+    """The files the experiment's latency section reads (absolute): a predictor, or a profile's
+    table and metadata."""
+    latency = config.with_absolute_inputs(Path.cwd()).latency
+    if latency is None:
+        return []
+    if latency.predictor:
+        return [Path(latency.predictor)]
+    table = Path(str(latency.profile))
+    return [table, table.with_suffix(".json")]
+
+
+def _check_same_space(study: optuna.Study, space: SearchSpace, run_dir: Path) -> None:
+    """Refuse to continue after the space's YAML changed: the stored architectures were
+    proposed and evaluated in the space as it was (a run started before the YAML was
+    stored is taken to have had the current one). Comments and layout are no change."""
+    source = space_source(space)
+    if not same_yaml(_recorded(study, SPACE_SOURCE, source), source):
+        raise ExperimentError(
+            f"run {run_dir}: the space file {space.source} changed since the run "
+            f"started ({SPACE_SNAPSHOT} in the run holds the one it started with); use a "
+            "new run_dir for the changed space"
+        )
