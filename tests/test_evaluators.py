@@ -28,7 +28,7 @@ from hwnas.evaluators import (
 from hwnas.evaluators.datasets import _disk_cached
 from hwnas.evaluators.failures import scored_with_costs
 from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
-from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator
+from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator, grad_norm
 from hwnas.search import get_searcher
 from hwnas.spaces import get_space
 
@@ -693,6 +693,29 @@ def test_jacob_cov_is_refused_for_a_one_value_input(tmp_path):
     others = ["synflow", "grad_norm", "snip"]
     m = ZeroCostEvaluator(point, data, proxies=others, batch_size=16).evaluate(point.sample(0))
     assert m.ok, m.reason
+
+
+def _tiny_net_and_batch(length: int = 8, n: int = 12) -> tuple[nn.Module, tuple]:
+    """A seeded conv + batch norm + ReLU + linear network on 1 x `length` inputs, and a batch."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv1d(1, 4, 3),
+        nn.BatchNorm1d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * (length - 2), 3),
+    )
+    return net, (torch.randn(n, 1, length), torch.arange(n) % 3)
+
+
+def test_grad_norm_sums_the_norms_of_each_layers_gradient():
+    """Abdelfattah et al. 2021 (and their code) sum each layer's gradient norm; the proxy was
+    the one norm of all gradients, which ranks networks with many layers differently."""
+    net, (x, y) = _tiny_net_and_batch()
+    nn.functional.cross_entropy(net(x), y).backward()
+    expected = sum(float(net[i].weight.grad.norm()) for i in (0, 4))
+    net, batch = _tiny_net_and_batch()
+    assert grad_norm(net, batch) == pytest.approx(expected, rel=1e-6)
 
 
 def test_a_nan_proxy_fails_the_candidate_naming_the_proxy(space):

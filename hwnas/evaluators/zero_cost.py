@@ -10,7 +10,8 @@ Each proxy is computed on a freshly initialised (seeded) model and reported as `
 - `jacob_cov` (Mellor et al. 2021, v1): -sum(log(lambda + k) + 1/(lambda + k)) over the
   eigenvalues of the correlation of input Jacobians across the batch (at most as many samples
   as the input has elements, so small inputs do not make it singular by construction).
-- `grad_norm` (Abdelfattah et al. 2021): the norm of the loss gradient over all weights.
+- `grad_norm` (Abdelfattah et al. 2021): the sum over layers of the Euclidean norm of each
+  layer's loss gradient (their definition and code; not the one norm of all gradients).
 - `snip` (Lee et al. 2019): sum |theta * dL/dtheta|.
 - `params`: the parameter count, the baseline every proxy must beat.
 """
@@ -72,7 +73,7 @@ def _loss_grads(model: nn.Module, batch: Batch) -> list[tuple[torch.Tensor, torc
 def grad_norm(model: nn.Module, batch: Batch) -> float:
     grads = _loss_grads(model, batch)
     with torch.no_grad():
-        return float(torch.sqrt(sum((g**2).sum() for _, g in grads)))
+        return float(sum(torch.linalg.vector_norm(g) for _, g in grads))
 
 
 def snip(model: nn.Module, batch: Batch) -> float:
