@@ -28,7 +28,7 @@ from hwnas.evaluators import (
 from hwnas.evaluators.datasets import _disk_cached
 from hwnas.evaluators.failures import scored_with_costs
 from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
-from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator, grad_norm
+from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator, grad_norm, jacob_cov
 from hwnas.search import get_searcher
 from hwnas.spaces import get_space
 
@@ -675,8 +675,8 @@ def test_zero_cost_batches_beyond_the_data_are_refused(space):
 
 
 def test_jacob_cov_is_refused_for_a_one_value_input(tmp_path):
-    """jacob_cov correlates the input Jacobians of at most as many samples as the input has
-    values: of one sample for a 1x1 input, on which batch norm cannot train, so every
+    """jacob_cov correlates the input Jacobians of fewer samples than the input has values:
+    of one (then) for a 1x1 input, on which batch norm cannot train, so every
     candidate failed with torch's "Expected more than 1 value per channel"."""
     path = tmp_path / "point.yaml"
     path.write_text(
@@ -688,7 +688,7 @@ def test_jacob_cov_is_refused_for_a_one_value_input(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(32, 1, 1, 1)).astype(np.float32), np.arange(32) % 10
     data = Dataset("point", x, y, x, y, x, y, num_classes=10)
-    with pytest.raises(ValueError, match=r"^proxies: jacob_cov needs an input of 2 or more"):
+    with pytest.raises(ValueError, match=r"^proxies: jacob_cov needs an input of 3 or more"):
         ZeroCostEvaluator(point, data, batch_size=16)
     others = ["synflow", "grad_norm", "snip"]
     m = ZeroCostEvaluator(point, data, proxies=others, batch_size=16).evaluate(point.sample(0))
@@ -716,6 +716,20 @@ def test_grad_norm_sums_the_norms_of_each_layers_gradient():
     expected = sum(float(net[i].weight.grad.norm()) for i in (0, 4))
     net, batch = _tiny_net_and_batch()
     assert grad_norm(net, batch) == pytest.approx(expected, rel=1e-6)
+
+
+def test_jacob_cov_correlates_fewer_samples_than_input_values():
+    """Each Jacobian is centred over the input's 8 values, so 8 of them span 7 dimensions: the
+    correlation had a zero eigenvalue by construction, adding -1/k = -1e5 to every score (the
+    conv1d benchmark's scores were all about -1e5). Now the first 7 samples, scored as Mellor
+    et al. define it."""
+    net, (x, y) = _tiny_net_and_batch(length=8, n=12)
+    x = x[:7].clone().requires_grad_(True)
+    net(x).sum().backward()
+    eigenvalues = np.linalg.eigvalsh(np.corrcoef(x.grad.flatten(1).double().numpy()))
+    expected = -np.sum(np.log(eigenvalues + 1e-5) + 1 / (eigenvalues + 1e-5))
+    net, batch = _tiny_net_and_batch(length=8, n=12)
+    assert jacob_cov(net, batch) == pytest.approx(expected, rel=1e-6) and expected > -1e4
 
 
 def test_a_nan_proxy_fails_the_candidate_naming_the_proxy(space):

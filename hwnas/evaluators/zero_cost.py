@@ -8,8 +8,9 @@ Each proxy is computed on a freshly initialised (seeded) model and reported as `
 - `naswot` (Mellor et al. 2021): log-determinant of the kernel of binary activation codes of
   the ReLU/GELU units over a batch (K = C C^T + (1-C)(1-C)^T).
 - `jacob_cov` (Mellor et al. 2021, v1): -sum(log(lambda + k) + 1/(lambda + k)) over the
-  eigenvalues of the correlation of input Jacobians across the batch (at most as many samples
-  as the input has elements, so small inputs do not make it singular by construction).
+  eigenvalues of the correlation of input Jacobians across the batch (of fewer samples than the
+  input has elements: each Jacobian is centred over the input's D elements, so D of them span
+  D - 1 dimensions at most and a zero eigenvalue would add a constant -1/k to every score).
 - `grad_norm` (Abdelfattah et al. 2021): the sum over layers of the Euclidean norm of each
   layer's loss gradient (their definition and code; not the one norm of all gradients).
 - `snip` (Lee et al. 2019): sum |theta * dL/dtheta|.
@@ -107,8 +108,8 @@ def naswot(model: nn.Module, batch: Batch) -> float:
 
 
 def jacob_cov(model: nn.Module, batch: Batch) -> float:
-    # at most as many samples as input dimensions, else the correlation is singular by design
-    x = batch[0][: batch[0][0].numel()].clone().requires_grad_(True)
+    # fewer samples than input dimensions, else the correlation is singular by design
+    x = batch[0][: batch[0][0].numel() - 1].clone().requires_grad_(True)
     model.zero_grad()
     model(x).sum().backward()
     jacobians = x.grad.flatten(1).double()
@@ -147,11 +148,11 @@ class ZeroCostEvaluator:
         unknown = sorted(set(proxies) - set(PROXIES) - {"params"})
         if unknown:
             raise ValueError(f"unknown proxies {unknown}; choose from {[*PROXIES, 'params']}")
-        if "jacob_cov" in proxies and math.prod(space.input_shape) < 2:
-            # one sample then: no correlation to score, and batch norm cannot train on it
+        if "jacob_cov" in proxies and math.prod(space.input_shape) < 3:
+            # one sample at most then: no correlation to score, and batch norm cannot train on it
             raise ValueError(
-                "proxies: jacob_cov needs an input of 2 or more values (it correlates the input "
-                "Jacobians of at most as many samples as the input has values), but space "
+                "proxies: jacob_cov needs an input of 3 or more values (it correlates the input "
+                "Jacobians of fewer samples than the input has values), but space "
                 f"{space.name!r} has input {tuple(space.input_shape)}; leave it out of proxies"
             )
         self.space = space
