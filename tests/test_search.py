@@ -507,6 +507,21 @@ def test_greedy_hypervolume_ignores_points_outside_the_reference():
     assert greedy_hypervolume(points, feasible, observed, 1, np.array([4.0, 2.5])) == [1]
 
 
+def test_greedy_hypervolume_falls_back_to_a_likely_feasible_point():
+    """When no point improves the front, the pick was the nearest to it, even one certain to
+    violate a constraint (feasibility 0, as an exact latency model gives it) beside a feasible
+    one; with nothing likely feasible, the likeliest is picked."""
+    from hwnas.search.predictor import greedy_hypervolume
+
+    observed, ref = np.array([[0.0, 0.0]]), np.array([2.0, 2.0])
+    points = np.array([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]])  # all dominated
+    assert greedy_hypervolume(points, np.array([0.0, 1.0, 1.0]), observed, 2, ref) == [1, 2]
+    assert greedy_hypervolume(points, np.array([0.0, 0.2, 0.3]), observed, 1, ref) == [2]
+    # improving the front only where certainly infeasible improves nothing
+    points[0] = [-0.1, 0.1]
+    assert greedy_hypervolume(points, np.array([0.0, 1.0, 1.0]), observed, 1, ref) == [1]
+
+
 def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
     single = get_searcher("predictor", space, ACCURACY)
     multi = get_searcher("predictor", space, [("accuracy", "max"), ("hw_fpga_latency_ms", "min")])

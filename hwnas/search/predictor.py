@@ -441,7 +441,9 @@ def greedy_hypervolume(
 ) -> list[int]:
     """Indices of `n` points picked one by one by hypervolume improvement (up to `ref`; by
     default the range of all points plus a margin) over the observed front times the
-    probability of feasibility; each pick joins the front for the next."""
+    probability of feasibility; each pick joins the front for the next. When no point
+    improves, the pick is the one closest to the front among the likely feasible
+    (`closest_likely_feasible`)."""
     front = observed[pareto_mask(observed)] if len(observed) else observed
     if ref is None:
         everything = np.vstack([front, points])
@@ -450,17 +452,31 @@ def greedy_hypervolume(
     picked: list[int] = []
     for _ in range(n):
         score = hypervolume_improvements(points, front, ref) * feasible
-        if np.max(np.delete(score, picked)) <= 0:  # nothing improves: closest to the front
-            if len(front):
-                score = -np.abs(points[:, None, :] - front[None]).sum(-1).min(axis=1)
-            else:  # nothing feasible seen yet either
-                score = -points.sum(axis=1)
+        if np.max(np.delete(score, picked)) <= 0:
+            score = closest_likely_feasible(points, feasible, front, picked)
         score[picked] = -np.inf
         best = int(np.argmax(score))
         picked.append(best)
         if feasible[best] >= 0.5:
             front = np.vstack([front, points[best]])
     return picked
+
+
+def closest_likely_feasible(
+    points: np.ndarray, feasible: np.ndarray, front: np.ndarray, picked: list[int]
+) -> np.ndarray:
+    """Scores of the fallback pick, when no point improves the front: nearness to the front
+    (L1; without a front, the smallest losses), among the points likely feasible (>= 0.5,
+    the bar for joining the front), or when none of those is left, the likeliest ones; the
+    others score -inf. Nearness alone picked a point certain to violate a constraint (an
+    exact latency model's) over a feasible one."""
+    if len(front):
+        score = -np.abs(points[:, None, :] - front[None]).sum(-1).min(axis=1)
+    else:  # nothing feasible seen yet either
+        score = -points.sum(axis=1)
+    left = np.delete(feasible, picked)
+    score[feasible < min(0.5, left.max())] = -np.inf
+    return score
 
 
 def _can_predict(model: Any, arch: Arch) -> bool:
