@@ -522,6 +522,36 @@ def test_greedy_hypervolume_falls_back_to_a_likely_feasible_point():
     assert greedy_hypervolume(points, np.array([0.0, 1.0, 1.0]), observed, 1, ref) == [1]
 
 
+class FixedValues:
+    """A known model: one exact value per architecture."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def predict(self, archs):
+        return np.array([self.values[a.key] for a in archs])
+
+
+def test_a_candidate_known_to_be_at_its_bound_meets_the_constraint(space):
+    """`metric <= bound`: a known model taken as exact that predicts the bound itself meets it
+    for certain, but the normal CDF of a zero spread gave it odds of 1/2, halving its score."""
+    archs = [space.sample(seed) for seed in range(4)]
+    accuracy = dict(zip([a.key for a in archs], [50.0, 60.0, 90.0, 80.0]))
+    latency = dict(zip([a.key for a in archs], [1.0, 1.0, 4.0, 3.0]))
+    searcher = make(
+        "predictor",
+        space,
+        constraints=[("latency", 4.0)],
+        known_models="replace",
+        predictors={"accuracy": FixedValues(accuracy), "latency": FixedValues(latency)},
+    )
+    for arch in archs[:2]:
+        searcher.tell(arch, {"accuracy": accuracy[arch.key], "latency": latency[arch.key]})
+    done = list(searcher.trials)
+    pick = searcher._select(archs[2:], done, 1, np.random.default_rng(0))
+    assert pick == [archs[2]]  # 90 % at the bound, not 80 % below it
+
+
 def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
     single = get_searcher("predictor", space, ACCURACY)
     multi = get_searcher("predictor", space, [("accuracy", "max"), ("hw_fpga_latency_ms", "min")])

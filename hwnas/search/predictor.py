@@ -394,7 +394,7 @@ class PredictorSearcher(Searcher):
         for c in self.constraints:
             j = column[c.metric]
             bound = models[c.metric][0](c.bound)
-            feasible *= norm.cdf((bound - mean[:, j]) / np.maximum(std[:, j], 1e-9))
+            feasible *= probability_at_most(mean[:, j], std[:, j], bound)
         k = len(self.objectives)  # the objectives are the first k columns
         observed = np.array(
             [
@@ -420,6 +420,14 @@ class PredictorSearcher(Searcher):
         return np.array(
             [o.sign * scale(self.reference[o.metric]) for o, scale in zip(self.objectives, scales)]
         )
+
+
+def probability_at_most(mean: np.ndarray, std: np.ndarray, bound: float) -> np.ndarray:
+    """P(value <= bound) for normal predictions. One without spread (a known model taken as
+    exact) is certain: it meets a bound it equals, which the normal CDF gave odds of 1/2."""
+    spread = std > 0
+    odds = norm.cdf((bound - mean) / np.where(spread, std, 1.0))
+    return np.where(spread, odds, mean <= bound).astype(float)
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, observed: np.ndarray) -> np.ndarray:
