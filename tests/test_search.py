@@ -485,6 +485,19 @@ def test_a_reference_beyond_every_observed_value_leaves_room_beyond_them():
     assert hypervolume_improvements(more_accurate_as_slow, observed, ref)[0] > 0
 
 
+def test_a_bound_beyond_a_metric_observed_at_one_value_lies_beyond_it():
+    """Every value observed alike (a metric constant so far): the copula mapped any bound onto
+    that value's score, so a bound every result exceeds looked met, since the surrogates,
+    fitted on one value, predict its score without spread."""
+    from hwnas.search.predictor import GaussianCopula, probability_at_most
+
+    same = GaussianCopula(np.array([5.0, 5.0, 5.0]))
+    assert np.all(np.diff(same(np.array([3.0, 4.0, 5.0, 6.0]))) > 0)
+    predicted = same(np.array([5.0]))  # what a tree ensemble predicts, with zero spread
+    assert probability_at_most(predicted, np.zeros(1), same(4.0)) == 0.0
+    assert probability_at_most(predicted, np.zeros(1), same(6.0)) == 1.0
+
+
 def test_greedy_hypervolume_picks_with_nothing_feasible_seen_or_predicted():
     """Crashed (a minimum over an empty front): a tight constraint on a known, exact model
     gives every candidate feasibility 0 before any feasible result is in."""

@@ -146,15 +146,16 @@ def make_surrogate(kind: str, ensemble_size: int | None, seed: int) -> Surrogate
 
 class GaussianCopula:
     """Monotone map of a metric's values to the normal scores of their ranks among the
-    observed values: linear in between, and outside at the slope across the whole range,
-    so a bound or reference beyond every observed value still lies beyond their scores."""
+    observed values: linear in between, and outside at the slope across the whole range
+    (one score per unit when every observed value is the same), so a bound or reference
+    beyond every observed value still lies beyond their scores."""
 
     def __init__(self, observed: np.ndarray):
         scores = norm.ppf(rankdata(observed) / (len(observed) + 1))
         self.values, inverse = np.unique(observed, return_inverse=True)
         self.scores = np.bincount(inverse, scores) / np.bincount(inverse)
         spread = self.values[-1] - self.values[0]
-        self.slope = (self.scores[-1] - self.scores[0]) / spread if spread > 0 else 0.0
+        self.slope = (self.scores[-1] - self.scores[0]) / spread if spread > 0 else 1.0
 
     def __call__(self, values: np.ndarray | float) -> np.ndarray:
         values = np.asarray(values, dtype=float)
