@@ -100,3 +100,43 @@ def test_batches_across_each_phase_use_up_the_space_once_each(name, tmp_path):
         for arch in batch:
             searcher.tell(arch, cost(space, arch))
     assert len({a.key for a in asked}) == len(asked) == space.cardinality == 72
+
+
+def test_the_predictor_learns_from_measured_candidates_its_latency_table_cannot_price(tmp_path):
+    """A run that measures latency while the predictor searcher uses a table without w4a8
+    evaluates w4a8 candidates (its uniform samples) successfully: their features took the
+    table's price and raised, ending the search (and each resume) at its first guided ask.
+    They take the measured latency instead."""
+    from hwnas.predictors import LUTPredictor, PredictorError
+
+    data = Path(__file__).parent / "data"
+    path = tmp_path / "tiny2d.yaml"
+    path.write_text((data / "tiny2d.yaml").read_text().replace("[fp32, int8]", "[fp32, w4a8]"))
+    space = get_space(path)
+    table = LUTPredictor.from_profile(data / "tiny2d_ort.csv", space)  # measured fp32, int8
+
+    def measured(arch) -> Metrics:  # the costs stand in for a training and a measurement
+        c = space.cost(arch)
+        return Metrics({"accuracy": c.params / 100.0, "latency_ms": c.macs / 1e6})
+
+    searcher = get_searcher(
+        "predictor",
+        space,
+        [("accuracy", "max")],
+        [("latency_ms", 0.1)],
+        latency_predictor=table,
+        initial=4,
+        candidates=30,
+    )
+    for arch in searcher.ask(4):
+        searcher.tell(arch, measured(arch))
+    unpriced = [t.arch for t in searcher.trials if "w4a8" in t.arch.values()]
+    assert unpriced, "no uniform sample with a w4a8 block: the test checks nothing"
+    with pytest.raises(PredictorError):
+        table.predict(unpriced)
+    for _ in range(2):  # guided asks: the surrogates are fitted on every trial
+        asked = searcher.ask(3)
+        assert len({a.key for a in asked}) == 3
+        for arch in asked:
+            searcher.tell(arch, measured(arch))
+    assert searcher.best() is not None

@@ -51,6 +51,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 from threadpoolctl import threadpool_limits
 
+from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.base import PredictorError
 from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
 from hwnas.search.pareto import hypervolume_improvements, pareto_mask
@@ -324,7 +325,7 @@ class PredictorSearcher(Searcher):
     def _models(self, done: list[Trial]) -> dict[str, tuple[Any, Surrogate | None]]:
         """Per metric: its scale (copula or identity) and the surrogate fitted on that scale."""
         if self._fit[0] != len(done):
-            x = self._cached_features([t.arch for t in done])
+            x = self._cached_features(done)
             seed = int(derive_rng(self.seed, len(done)).integers(2**31))
             models: dict[str, tuple[Any, Surrogate | None]] = {}
             for m in self._modelled_metrics():
@@ -352,20 +353,30 @@ class PredictorSearcher(Searcher):
                 stds.append(sigma)
         return np.stack(means, axis=1), np.stack(stds, axis=1)
 
-    def _features(self, archs: list[Arch]) -> np.ndarray:
+    def _features(self, archs: list[Arch], told: list[Metrics] | None = None) -> np.ndarray:
         """Surrogate inputs: the space's encoding, then the known models' predictions when
-        they are used as features."""
+        they are used as features (for evaluated archs, with their `told` metrics)."""
         x = np.stack([self.space.encode(a) for a in archs])
         if self.known_models != "feature" or not self.predictors:
             return x
-        known = [self._known(m, archs) for m in self.predictors]
+        known = [self._known(m, archs, told) for m in self.predictors]
         return np.column_stack([x, *known])
 
-    def _known(self, metric: str, archs: list[Arch]) -> np.ndarray:
+    def _known(
+        self, metric: str, archs: list[Arch], told: list[Metrics] | None = None
+    ) -> np.ndarray:
         """What the known model of `metric` predicts for `archs`: finite numbers, or an error
         naming it (scikit-learn would refuse NaN inputs without saying whose, and a NaN taken
-        as exact would silently rank nothing)."""
-        values = np.asarray(self.predictors[metric].predict(archs), dtype=float)
+        as exact would silently rank nothing). Evaluated archs it cannot price (a latency
+        table without a precision, while the run measures latency) take their `told` value
+        of the metric instead: they succeeded, and their prediction raising ended the search."""
+        model = self.predictors[metric]
+        try:
+            values = np.asarray(model.predict(archs), dtype=float)
+        except PredictorError:
+            if told is None:
+                raise
+            values = np.array([_price(model, a, m[metric]) for a, m in zip(archs, told)])
         if values.shape != (len(archs),) or not np.isfinite(values).all():
             bad = int((~np.isfinite(values)).sum()) if values.shape == (len(archs),) else None
             what = f"non-finite values for {bad} of" if bad is not None else "no value each for"
@@ -374,13 +385,14 @@ class PredictorSearcher(Searcher):
             )
         return values
 
-    def _cached_features(self, archs: list[Arch]) -> np.ndarray:
-        """Features of evaluated archs, cached (they are re-encoded at every refit)."""
+    def _cached_features(self, done: list[Trial]) -> np.ndarray:
+        """Features of evaluated trials, cached (they are re-encoded at every refit)."""
         cache = self._evaluated_features
-        new = [a for a in dict.fromkeys(archs) if a.key not in cache]
+        new = [t for t in done if t.arch.key not in cache]
         if new:
-            cache.update(zip([a.key for a in new], self._features(new), strict=True))
-        return np.stack([cache[a.key] for a in archs])
+            features = self._features([t.arch for t in new], [t.metrics for t in new])
+            cache.update(zip([t.arch.key for t in new], features, strict=True))
+        return np.stack([cache[t.arch.key] for t in done])
 
     # -- scoring ---------------------------------------------------------------------------
     def _select(
@@ -486,6 +498,14 @@ def closest_likely_feasible(
     left = np.delete(feasible, picked)
     score[feasible < min(0.5, left.max())] = -np.inf
     return score
+
+
+def _price(model: Any, arch: Arch, told: float) -> float:
+    """What `model` predicts for `arch`, or the `told` value where it cannot price it."""
+    try:
+        return float(np.asarray(model.predict([arch]), dtype=float)[0])
+    except PredictorError:
+        return told
 
 
 def _can_predict(model: Any, arch: Arch) -> bool:
