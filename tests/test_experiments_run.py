@@ -1007,7 +1007,8 @@ def test_drivers_starting_a_new_sqlite_run_at_once_all_open_it(tmp_path: Path) -
 
 def test_the_latency_gap_warning_is_for_searchers_that_can_propose_unpriced_blocks(capsys):
     """The differentiable example's fp32 profile cannot price the int8 blocks of `conv1d`,
-    but its searcher proposes only fp32 ones: a warning there would be wrong."""
+    but its searcher proposes only fp32 ones: a warning there would be wrong. Nor do those
+    candidates fail where the latency evaluator measures them: a warning saying so was wrong."""
     from hwnas.experiments.components import latency_predictor
     from hwnas.experiments.config import load_experiment
     from hwnas.experiments.run import _say_latency_gaps
@@ -1025,6 +1026,21 @@ def test_the_latency_gap_warning_is_for_searchers_that_can_propose_unpriced_bloc
     )
     _say_latency_gaps(evolving, space, table)
     assert "not at fp16, int8, w4a8, which space 'conv1d' also offers" in capsys.readouterr().err
+
+    # where the latency evaluator measures, the candidates do not fail: only the predictor
+    # searcher uses the table, and it cannot price them
+    settings = {**example.evaluator.settings, "latency": {"predictor": None}}
+    measuring = evolving.model_copy(
+        update={"evaluator": example.evaluator.model_copy(update={"settings": settings})}
+    )
+    _say_latency_gaps(measuring, space, table)
+    assert capsys.readouterr().err == ""
+    guided = measuring.searcher.model_copy(update={"name": "predictor"})
+    _say_latency_gaps(measuring.model_copy(update={"searcher": guided}), space, table)
+    err = capsys.readouterr().err
+    assert "not at fp16, int8, w4a8, which space 'conv1d' also offers; the predictor " in err
+    assert "proposes candidates that use them only as uniform samples" in err
+    assert "will fail" not in err
 
 
 def test_a_candidate_evaluated_again_keeps_the_origin_its_first_claim_stored(

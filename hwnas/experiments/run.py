@@ -199,8 +199,20 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
     """Say at the start what of the space the latency profile or predictor cannot price: the
     candidates that use it will fail, and the user may rather profile it (or drop it from the
     space). The differentiable searcher proposes only what its supernet's table priced (it
-    refuses a profile lacking any of its choices), so its runs have no such candidates."""
+    refuses a profile lacking any of its choices), so its runs have no such candidates. Where
+    the latency evaluator measures, they do not fail: only the predictor searcher uses the
+    table then, and it proposes them only as uniform samples (its surrogates' pool keeps
+    candidates the table prices)."""
     if config.latency is None or config.searcher.name == "differentiable":
+        return
+    if (latency_source(config) or "predicted").startswith("predicted"):
+        effect = "candidates that use them will fail"
+    elif config.searcher.name == "predictor":
+        effect = (
+            "the predictor searcher, which uses the table while latency_ms is measured, "
+            "proposes candidates that use them only as uniform samples"
+        )
+    else:
         return
     from hwnas.predictors.profile import read_profile
 
@@ -221,7 +233,7 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
             )
         gap = f"{config.latency.predictor}: {'; '.join(gaps)}" if gaps else None
     if gap:
-        print(f"latency: warning: {gap}; candidates that use them will fail", file=sys.stderr)
+        print(f"latency: warning: {gap}; {effect}", file=sys.stderr)
 
 
 def _say_left_out(space) -> None:
