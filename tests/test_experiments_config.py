@@ -275,6 +275,24 @@ HOSTILE = {
         "line 7: evaluations: Input should be a valid integer",
     ),
     "repeated key": (VALID + "evaluations: 8\n", "line 9: not valid YAML: duplicate key"),
+    # a few lines that expand to millions of values, or nest past Python's recursion limit,
+    # took minutes or all memory to check (these are just past the bounds: fast either way)
+    "aliases of aliases": (
+        VALID
+        + "x: [&a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"
+        + "".join(f", &{b} [{', '.join([f'*{a}'] * 10)}]" for a, b in zip("abcd", "bcde"))
+        + "]\n",
+        "line 9: not valid YAML: this value holds more than 100000 values",
+    ),
+    "a value that contains itself": (
+        VALID.replace("searcher: random", "searcher: {name: random, settings: {x: &a [*a]}}"),
+        "line 6: not valid YAML: a value that contains itself",
+    ),
+    "nested too deeply": (VALID + "x: " + "[" * 70 + "]" * 70 + "\n", "nested more than 64"),
+    "nested too deeply through aliases": (
+        VALID + "x: [&a0 [1]" + "".join(f", &a{i + 1} [*a{i}]" for i in range(70)) + "]\n",
+        "line 9: not valid YAML: this value nests more than 64 levels deep",
+    ),
     "missing field": (VALID.replace("space: nasbench201\n", ""), "exp.yaml: space: Field required"),
     "not a mapping": ("- just\n- a list\n", "expected a mapping"),
     "broken yaml": ("space: [conv1d\n", "not valid YAML"),

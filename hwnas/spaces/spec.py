@@ -29,6 +29,11 @@ MAX_DEPTH = 1024  # blocks of one stage, cells of one stage
 MAX_EXPANSION = 64.0  # MLP width / block width
 #: a space's name: it names runs' and profiles' spaces, so no spaces, slashes or other marks
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+# Bounds on a YAML file's values far beyond any experiment or space: a file of a few lines whose
+# aliases repeat aliases ("billion laughs"), or of thousands of brackets, otherwise took minutes,
+# all memory (its values in one error message) or Python's recursion limit to check.
+MAX_YAML_VALUES = 100_000  # each alias (*name) counted with every value it repeats
+MAX_YAML_NESTING = 64  # levels of mappings and lists, aliases followed
 
 
 def refuse_booleans(v: Any) -> Any:
@@ -314,7 +319,29 @@ class YamlMapping(dict):
 
 class YamlLoader(yaml.SafeLoader):
     """`yaml.SafeLoader` that refuses repeated keys (plain YAML silently keeps the last) and
-    reads mappings as `YamlMapping`s."""
+    documents beyond `MAX_YAML_VALUES` or `MAX_YAML_NESTING`, and reads mappings as
+    `YamlMapping`s."""
+
+    _nesting = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """The next node, refused beyond `MAX_YAML_NESTING` before PyYAML's composer, which
+        recurses per level, reaches Python's recursion limit."""
+        if self._nesting >= MAX_YAML_NESTING:
+            raise yaml.composer.ComposerError(
+                problem=f"nested more than {MAX_YAML_NESTING} levels deep",
+                problem_mark=self.peek_event().start_mark,
+            )
+        self._nesting += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._nesting -= 1
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        check_expansion(node)
+        return node
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -344,6 +371,57 @@ class YamlLoader(yaml.SafeLoader):
 
 
 YamlLoader.add_constructor("tag:yaml.org,2002:map", YamlLoader.construct_yaml_map)
+
+
+def check_expansion(root: yaml.Node) -> None:
+    """Refuse a document that holds more than `MAX_YAML_VALUES` values or nests deeper than
+    `MAX_YAML_NESTING` once its aliases are followed, or holds a value that contains itself
+    (`&a [*a]`), naming the line of the first value found too large. Each node is sized once
+    (aliases share their node), in a loop rather than by recursion: alias chains are long."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels) once followed
+    open_: set[int] = set()  # nodes whose parts are being sized
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, parts_sized = stack.pop()
+        parts = _parts(node)
+        if not parts_sized:
+            if id(node) in sizes:
+                continue
+            if id(node) in open_:
+                raise yaml.composer.ComposerError(
+                    problem="a value that contains itself (an alias inside its own anchor)",
+                    problem_mark=node.start_mark,
+                )
+            open_.add(id(node))
+            stack.append((node, True))
+            stack.extend((part, False) for part in parts if id(part) not in sizes)
+            continue
+        open_.discard(id(node))
+        values = 1 + sum(sizes[id(p)][0] for p in parts)
+        levels = 1 + max((sizes[id(p)][1] for p in parts), default=0)
+        if too_much := _too_much(values, levels):
+            raise yaml.composer.ComposerError(
+                problem=f"this value {too_much}, its aliases (*name) followed",
+                problem_mark=node.start_mark,
+            )
+        sizes[id(node)] = (values, levels)
+
+
+def _too_much(values: int, levels: int) -> str | None:
+    """What is beyond the bounds in a value of `values` values nested `levels` deep."""
+    if values > MAX_YAML_VALUES:
+        return f"holds more than {MAX_YAML_VALUES} values"
+    if levels > MAX_YAML_NESTING:
+        return f"nests more than {MAX_YAML_NESTING} levels deep"
+    return None
+
+
+def _parts(node: yaml.Node) -> list[yaml.Node]:
+    """The nodes a mapping or list node holds (its keys too); none for a scalar."""
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
 
 # YAML 1.1 (PyYAML) reads 016 as octal 14 and 1:30 as 90 (base 60); YAML 1.2, and every user,
 # means 16 and no number: integers are decimal, 0o octal or 0x hexadecimal
