@@ -414,6 +414,31 @@ def test_build_names_the_bad_file_or_field(run_dir: Path, tmp_path: Path) -> Non
     assert not (tmp_path / "planted.yaml").exists()
 
 
+def test_a_config_of_aliases_of_aliases_or_nested_past_reason_is_named(tmp_path: Path) -> None:
+    """A config file a user was sent is read with the bounds of every hwnas YAML file: one
+    choice of 10^5 values in a few lines of aliases put them all in the error message (each
+    level 10x more: a 1 KB file filled memory), and thousands of brackets of JSON ended in
+    Python's recursion limit, naming no file."""
+    space = get_space("conv1d")
+    data = arch_config(space, space.sample(0))
+    text = yaml.safe_dump(data, sort_keys=False)
+    name = next(iter(data["choices"]))
+    bomb = "[&a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]" + "".join(
+        f", &{b} [{', '.join([f'*{a}'] * 10)}]" for a, b in zip("abcd", "bcde")
+    )
+    line = f"  {name}: {data['choices'][name]}\n"
+    assert line in text
+    bombed = tmp_path / "bombed.yaml"
+    bombed.write_text(text.replace(line, f"  {name}: {bomb}]\n"))
+    with pytest.raises(ExperimentError, match="bombed.yaml: line .*: this value holds more than"):
+        hwnas.build(bombed)
+    deep = tmp_path / "deep.json"
+    deep.write_text(json.dumps({**data, "metrics": {"x": "[" * 10**5 + "]" * 10**5}}))
+    deep.write_text(deep.read_text().replace('"[', "[").replace(']"', "]"))
+    with pytest.raises(ExperimentError, match="deep.json: not valid json: .*recursion"):
+        hwnas.build(deep)
+
+
 def test_2d_quantized_and_nb201_archs_rebuild_exactly() -> None:
     rng = np.random.default_rng(0)
     for name, override in (("conv2d", {"precision": "int8", "mixer": "fft"}), ("nasbench201", {})):

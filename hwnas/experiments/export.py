@@ -36,7 +36,7 @@ from hwnas.spaces import (
     set_fake_quant,
     space_from_data,
 )
-from hwnas.spaces.spec import parse_yaml, yaml_problem
+from hwnas.spaces.spec import BoundedLoader, parse_yaml, yaml_problem
 
 FORMAT = "hwnas-arch/1"
 Format = Literal["json", "yaml", "onnx", "torch"]
@@ -82,8 +82,10 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
                 ".json or .yaml that `hwnas export` wrote)"
             ) from None
         try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except json.JSONDecodeError as e:
+            # safe and bounded in size and nesting as every YAML hwnas reads; YAML 1.1 as
+            # the exporter's yaml.SafeDumper writes it (a key 1234e5 is left unquoted)
+            data = json.loads(text) if path.suffix == ".json" else yaml.load(text, BoundedLoader)
+        except (json.JSONDecodeError, RecursionError) as e:  # or nested past reason
             raise ExperimentError(f"{path}: not valid json: {e}") from None
         except yaml.YAMLError as e:  # one line, as every other error (no caret drawing)
             raise ExperimentError(f"{path}:{yaml_problem(e)}") from None

@@ -317,10 +317,10 @@ class YamlMapping(dict):
     key_lines: dict[Any, int]
 
 
-class YamlLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` that refuses repeated keys (plain YAML silently keeps the last) and
-    documents beyond `MAX_YAML_VALUES` or `MAX_YAML_NESTING`, and reads mappings as
-    `YamlMapping`s."""
+class BoundedLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses documents beyond `MAX_YAML_VALUES` or
+    `MAX_YAML_NESTING` (YAML 1.1 as PyYAML reads it otherwise: for files hwnas wrote with
+    `yaml.SafeDumper`, which quotes only what YAML 1.1 would read as another type)."""
 
     _nesting = 0
 
@@ -342,6 +342,11 @@ class YamlLoader(yaml.SafeLoader):
         node = super().compose_document()
         check_expansion(node)
         return node
+
+
+class YamlLoader(BoundedLoader):
+    """`BoundedLoader` that refuses repeated keys (plain YAML silently keeps the last), reads
+    numbers as YAML 1.2 and every user do, and mappings as `YamlMapping`s."""
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
