@@ -734,6 +734,35 @@ def test_reading_a_run_without_storage_creates_none(
     assert tables == ["notes"]
 
 
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_a_search_never_writes_its_tables_into_another_programs_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """An experiment file whose storage url names another program's SQLite database (sent by
+    someone, or a slip of the path): a search wrote Optuna's tables into it and turned on
+    its write-ahead log, as only the read commands refused it."""
+    db = tmp_path / "notes.db"
+    with closing(sqlite3.connect(db)) as other, other:
+        other.execute("CREATE TABLE notes (text TEXT)")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "name: t\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 2\nrun_dir: {tmp_path / 'run'}\n"
+        f"storage: {{url: 'sqlite:///{db}'}}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hwnas: error: {db}: a SQLite database without Optuna's tables (another program's?), "
+        "not a run's stored results"
+    )
+    with closing(sqlite3.connect(db)) as other:
+        tables = [row[0] for row in other.execute("SELECT name FROM sqlite_master")]
+        (mode,) = other.execute("PRAGMA journal_mode").fetchone()
+    assert (tables, mode) == (["notes"], "delete")
+
+
 def test_a_damaged_experiment_yaml_in_a_run_is_said_to_be_written_again_by_a_search(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

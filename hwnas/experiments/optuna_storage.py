@@ -42,7 +42,7 @@ def open_optuna_storage(
         check_stored(file)
     if config.journal:
         return _open_journal(file, create)
-    if not create and file is not None:
+    if file is not None:  # a driver too: it would write Optuna's tables into another's file
         _check_optuna_tables(file)
     url = config.url or _sqlite_url(file, read_only=not create)  # file is set when url is not
     sqlite = url.startswith("sqlite")
