@@ -481,6 +481,24 @@ def test_full_disk_fails_at_start(tmp_path: Path) -> None:
         check_run_dir(tmp_path / "full", min_free_bytes=2**62)
 
 
+def test_the_write_check_never_writes_through_a_link_planted_in_the_run_dir(
+    tmp_path: Path,
+) -> None:
+    """A run_dir in a folder others can write (/tmp/runs): the start's write check opened
+    `.write-probe-PID` as it found it, so a link planted under that name had 4 KiB of zeros
+    written over the file it points to."""
+    from hwnas.experiments.run_dir import check_run_dir
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / f".write-probe-{os.getpid()}").symlink_to(victim)
+    check_run_dir(run_dir)
+    assert victim.read_text() == "keep me"
+    assert [p.name for p in run_dir.iterdir()] == [f".write-probe-{os.getpid()}"]
+
+
 def test_the_latency_source_is_said_in_words() -> None:
     from hwnas.experiments.components import latency_source
 

@@ -30,12 +30,12 @@ def check_run_dir(run_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
     """Fail now, not after an hour of work, when the run directory cannot take the results."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write-probe-{os.getpid()}"
-        with open(probe, "wb") as f:
+        # a new file of its own (O_EXCL, an unguessable name, gone when closed): a probe of a
+        # fixed name was written through a link planted under it in a folder others can write
+        with tempfile.TemporaryFile(dir=run_dir, prefix=".write-probe-") as f:
             f.write(b"0" * 4096)
             f.flush()
             os.fsync(f.fileno())
-        probe.unlink()
     except OSError as e:
         raise ExperimentError(f"run directory {run_dir} is not writable: {e.strerror}") from None
     free = shutil.disk_usage(run_dir).free
