@@ -393,6 +393,28 @@ def test_resuming_a_profile_measured_with_another_runtime_version_says_so(space,
         assert len(build_profile(space, out, **settings).rows) == 2
 
 
+def test_a_profile_is_never_written_through_a_link_planted_beside_it(space, tmp_path):
+    """A profile written in a folder others can write (/tmp): its metadata, and its table
+    rewritten without the failed rows, went through temporary files of fixed names
+    (`p.json.tmp`, `p.csv.tmp`), so links planted under them had the file they point to
+    written over."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "p.csv"
+    settings = dict(samples=2, archs_only=True, progress=False, **PROFILE_FAST)
+    (tmp_path / "p.json.tmp").symlink_to(victim)
+    build_profile(space, out, limit=1, **settings)
+    with out.open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    rows[0][header.index("status")] = "failed"
+    with out.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    (tmp_path / "p.csv.tmp").symlink_to(victim)
+    assert len(build_profile(space, out, retry_failed=True, **settings).ok) == 2
+    assert victim.read_text() == "keep me"
+    assert not out.is_symlink() and not out.with_suffix(".json").is_symlink()
+
+
 def test_an_empty_table_beside_its_metadata_is_measured_afresh(space, tmp_path):
     out = tmp_path / "p.csv"
     settings = dict(samples=2, archs_only=True, progress=False, **PROFILE_FAST)
