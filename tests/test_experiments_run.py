@@ -27,7 +27,7 @@ from hwnas.experiments.components import make_searcher, make_space
 from hwnas.experiments.config import ExperimentError, parse_experiment
 from hwnas.experiments.records import KEY, STALE, SURPLUS, outcome_of, stored_arch
 from hwnas.experiments.run import _Loop
-from hwnas.experiments.run_dir import check_run_dir
+from hwnas.experiments.run_dir import check_run_dir, same_yaml
 from hwnas.experiments.storage import RunStore
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 
@@ -1234,3 +1234,14 @@ def test_each_round_looks_only_at_the_trials_not_yet_finished(tmp_path, monkeypa
     summary = run_experiment(parse_experiment(nb201_experiment(run_dir, 30)), progress=False)
     assert summary.evaluated == 30 and load(run_dir).trials["key"].is_unique
     assert len(looked_at) >= 30 and max(looked_at) <= 2  # the claim in flight, one finished
+
+
+def test_a_space_text_is_compared_as_a_space_file_is_read() -> None:
+    """The resume check compared the stored space text with PyYAML's YAML 1.1 reader, not the
+    one spaces are read with: 016 read as octal 14 (a change where hwnas reads 16 both times),
+    and a stored value containing itself (a run directory that is not the user's own) ended
+    in a RecursionError instead of a plain text comparison."""
+    assert same_yaml("widths: [016]", "widths: [16]")
+    assert same_yaml("a: 1  # a comment", "a:   1") and not same_yaml("a: 1", "a: 2")
+    hostile = "widths: &a [*a]\n"
+    assert same_yaml(hostile, hostile) and not same_yaml(hostile, "widths: [16]\n")

@@ -20,6 +20,7 @@ from hwnas.experiments.files import write_whole
 from hwnas.experiments.optuna_storage import storage_file
 from hwnas.experiments.records import SPACE_SOURCE
 from hwnas.spaces import SearchSpace
+from hwnas.spaces.spec import YamlLoader
 
 MIN_FREE_BYTES = 64 * 2**20
 SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from
@@ -69,9 +70,11 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
 
 
 def same_yaml(a: str, b: str) -> bool:
-    """Whether two YAML texts say the same (comments, layout and quoting aside)."""
+    """Whether two YAML texts say the same (comments, layout and quoting aside), as hwnas
+    reads a space file (YAML 1.2 numbers, bounded in size: a stored text comes from a run
+    directory, which may not be the user's own)."""
     try:
-        return yaml.safe_load(a) == yaml.safe_load(b)
+        return yaml.load(a, YamlLoader) == yaml.load(b, YamlLoader)
     except yaml.YAMLError:
         return a == b
 
