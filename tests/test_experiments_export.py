@@ -439,6 +439,19 @@ def test_a_config_of_aliases_of_aliases_or_nested_past_reason_is_named(tmp_path:
         hwnas.build(deep)
 
 
+def test_an_exported_yaml_quotes_text_a_yaml_12_reader_takes_for_a_number() -> None:
+    """SafeDumper quotes what YAML 1.1 would read as another type: an architecture key such
+    as 94763504507919e0 (hex digits) stayed plain, which YAML 1.2 readers (hwnas's own space
+    and experiment reader among them) read as the number 9.476e13."""
+    from hwnas.experiments.export import ReadableDumper
+    from hwnas.spaces.spec import YamlLoader
+
+    data = {"key": "94763504507919e0", "octal": "016", "plain": "conv1d", "text": "a\nb\n"}
+    text = yaml.dump(data, Dumper=ReadableDumper, sort_keys=False)
+    assert yaml.load(text, YamlLoader) == data and yaml.safe_load(text) == data
+    assert "plain: conv1d\n" in text and "text: |\n" in text  # quoted only where needed
+
+
 def test_2d_quantized_and_nb201_archs_rebuild_exactly() -> None:
     rng = np.random.default_rng(0)
     for name, override in (("conv2d", {"precision": "int8", "mixer": "fft"}), ("nasbench201", {})):

@@ -36,7 +36,7 @@ from hwnas.spaces import (
     set_fake_quant,
     space_from_data,
 )
-from hwnas.spaces.spec import BoundedLoader, parse_yaml, yaml_problem
+from hwnas.spaces.spec import BoundedLoader, YamlLoader, parse_yaml, yaml_problem
 
 FORMAT = "hwnas-arch/1"
 Format = Literal["json", "yaml", "onnx", "torch"]
@@ -363,8 +363,20 @@ class ReadableDumper(yaml.SafeDumper):
 
 
 def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in text else None  # PyYAML falls back to quotes where | cannot hold it
+    """Multi-line text as a literal block (PyYAML falls back to quotes where | cannot hold
+    it); one line quoted where a YAML 1.2 reader, hwnas's own included, would take it for
+    another type: SafeDumper quotes only what YAML 1.1 would, and leaves a key such as
+    94763504507919e0 plain, which YAML 1.2 reads as a number."""
+    if "\n" in text:
+        style = "|"
+    elif _YAML12.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str":
+        style = "'"
+    else:
+        style = None
     return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_YAML12 = YamlLoader("")  # its resolver only: which type a plain scalar reads as
 
 
 ReadableDumper.add_representer(str, _text)
