@@ -792,6 +792,35 @@ def test_a_learned_prediction_does_not_depend_on_the_pythons_sum(monkeypatch):
     assert predicted[0] == predicted[1]
 
 
+def test_no_calibrated_block_makes_a_network_faster():
+    """Networks where one group's blocks seemed to save time (noise, or a group seen in few
+    networks) fitted it a negative factor, so adding such a block lowered the prediction;
+    such a group is priced at no more than nothing."""
+    space = get_space(DATA / "tiny2d.yaml")
+    lut = LUTPredictor.from_profile(DATA / "tiny2d_ort.csv", space)
+    archs = [space.sample(s) for s in range(120)]
+    faster = "s1.w24.dwconv.fp32"
+
+    def latency(a):  # each such block takes half its table value off the network
+        return sum(v * (-0.5 if g == faster else 1.0) for g, v in lut.parts_of(a).items())
+
+    learned = LearnedPredictor(space, lut, {"alpha": 1e-6}).fit(archs, [latency(a) for a in archs])
+    assert learned.grouping == "width" and min(learned.coefficients.values()) >= 0
+    assert learned.coefficients[faster] == 0
+    # a network with one more such block is predicted no faster
+    one = space.arch(
+        {
+            "s0.depth": 1, "s0.width": 8, "s1.depth": 1, "s1.width": 24,
+            **{f"s{i}.b0.{k}": v for i in (0, 1) for k, v in DWCONV_FP32.items()},
+        }
+    )  # fmt: skip
+    two = one.replace(**{"s1.depth": 2, **{f"s1.b1.{k}": v for k, v in DWCONV_FP32.items()}})
+    assert learned.predict([two])[0] >= learned.predict([one])[0]
+
+
+DWCONV_FP32 = {"mixer": "dwconv", "kernel": 3, "dilation": 1, "expansion": 1.0, "precision": "fp32"}
+
+
 def test_learned_calibrates_on_one_blas_thread(space, profile_path, monkeypatch):
     """Its regressions are small: a second BLAS thread only waited for a core, and on a busy
     2-core machine made loading a predictor 4x slower. The caller's setting comes back."""
