@@ -171,6 +171,19 @@ def test_a_source_that_is_the_target_itself_is_warned_about(space, small):
         TransferPredictor(sources, space).fit(archs[:10], target[:10])
 
 
+def test_a_network_measured_twice_is_held_out_whole(space, small):
+    """Holding out the last measurements refitted on the others, and a network measured again
+    among the held-out was still in them: fitted on, then scored."""
+    from hwnas.predictors.evaluation import holdout_from_own_profile
+
+    archs, sources, target = small
+    again = [*archs[:10], archs[3]]
+    predictor = TransferPredictor(sources, space).fit(again, [*target[:10], target[3] * 1.01])
+    refitted, held_out, measured = holdout_from_own_profile(predictor, 1)
+    assert held_out == [archs[3]] and list(measured) == [target[3] * 1.01]
+    assert refitted.train_data[0] == archs[:3] + archs[4:10]
+
+
 def test_eval_holds_out_what_a_transfer_predictor_was_fitted_on(space, tmp_path, capsys):
     """`--holdout PROFILE` scored a transfer predictor on its own training networks too (only
     the learned predictor's were left out), and `--holdout N` asked for a profile it has not."""

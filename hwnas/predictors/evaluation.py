@@ -80,12 +80,13 @@ def holdout_from_own_profile(
     if archs:
         what = "networks the predictor was fitted on"
         _check_holdout_count(n, len(archs), what, minimum=1)
+        train = _without(archs[:-n], y[:-n], archs[-n:])
         try:
-            refitted = predictor.refitted(archs[:-n], y[:-n])
+            refitted = predictor.refitted(*train)
         except PredictorError as e:
             raise PredictorError(
                 f"cannot hold out {n} of the {len(archs)} {what}: refitted on the other "
-                f"{len(archs) - n}, {e}"
+                f"{len(train[0])}, {e}"
             ) from None
         return refitted, archs[-n:], np.asarray(y[-n:])
     source = getattr(predictor, "source", "") or ""
@@ -98,6 +99,16 @@ def holdout_from_own_profile(
     archs, y = profile.arch_records(predictor.space)
     _check_holdout_count(n, len(archs), f"whole-architecture rows of {source}", minimum=0)
     return predictor, archs[-n:], y[-n:]
+
+
+def _without(
+    archs: list[Arch], y: list[float], held_out: list[Arch]
+) -> tuple[list[Arch], list[float]]:
+    """The networks and latencies other than those of `held_out` (by key): a network measured
+    twice, once among the held-out, would otherwise be fitted on and scored."""
+    keys = {a.key for a in held_out}
+    kept = [i for i, a in enumerate(archs) if a.key not in keys]
+    return [archs[i] for i in kept], [y[i] for i in kept]
 
 
 def _check_own_profile(predictor: LatencyPredictor, profile: Profile) -> None:
