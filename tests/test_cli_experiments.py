@@ -327,8 +327,9 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     fp32_only = tmp_path / "fp32_only"  # a predictor whose table lacks int8, space tiny2d's
     search_with_a_table_lacking(fp32_only, lambda k: k.endswith("|int8"))
     assert (
-        f"latency: warning: {fp32_only / 'lut.json'}: its table was measured without int8, "
-        "which space 'tiny2d' also offers; candidates that use them will fail"
+        f"latency: warning: {fp32_only / 'lut.json'}: its measurements (a table, or the "
+        "networks it was fitted on) have no int8 blocks, which space 'tiny2d' also offers; "
+        "candidates that use them will fail"
     ) in capsys.readouterr().err
 
     no_w24 = tmp_path / "no_w24"  # stage 1 gained width 24 after the table was measured,

@@ -932,6 +932,21 @@ def test_learned_without_a_table_fits_on_costs_and_encoding(space, profile_path)
         predictor.fit(archs[:7], y[:7])  # its trees could not split: one prediction for all
 
 
+def test_learned_without_a_table_refuses_a_precision_none_of_its_networks_had(space):
+    """Fitted on fp32 networks only, it priced an int8 network as it would an fp32 one of the
+    same size (it never saw what int8 costs), where a table refuses a precision it lacks."""
+    fp32 = [space.sample(s) for s in range(12)]
+    fp32 = [a.replace(**{k: "fp32" for k in a if k.endswith(".precision")}) for a in fp32]
+    latencies = [space.cost(a).macs / 1e6 + 0.1 for a in fp32]
+    with pytest.warns(UserWarning, match="fitted on only 12 networks"):
+        predictor = get_predictor("learned", space).fit(fp32, latencies)
+    assert predictor.unpriced_precisions() == ["int8", "w4a8"]
+    assert predictor.predict(fp32[:2]).shape == (2,)
+    int8 = fp32[0].replace(**{k: "int8" for k in fp32[0] if k.endswith(".precision")})
+    with pytest.raises(PredictorError, match=f"no network with int8 blocks.*price {int8.key}"):
+        predictor.predict([fp32[1], int8])
+
+
 def test_learned_without_a_table_on_few_networks_warns_and_its_file_loads_quietly(space, tmp_path):
     archs = [space.sample(seed) for seed in range(8)]
     y = [space.cost(a).macs / 1e6 + 0.1 for a in archs]

@@ -223,8 +223,8 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
         gaps = []
         if unpriced := predictor.unpriced_precisions():
             gaps.append(
-                f"its table was measured without {', '.join(unpriced)}, which space "
-                f"{space.name!r} also offers"
+                f"its measurements (a table, or the networks it was fitted on) have no "
+                f"{', '.join(unpriced)} blocks, which space {space.name!r} also offers"
             )
         if missing := predictor.unpriced_parts():
             gaps.append(
