@@ -574,8 +574,8 @@ def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
     assert "calibrated on 256 training inputs of mnist1d" in said.out and not said.err
     assert "QuantizeLinear" in {n.op_type for n in onnx.load(out).graph.node}
     # the difference is said to be on the inputs it was measured on: random ones fit their
-    # own random calibration and understate the difference on data
-    assert "float model's by up to" in said.out and "on the first of those inputs" in said.out
+    # own random calibration and understate the difference on data; it names how many
+    assert "float model's by up to" in said.out and "on the first 64 of those inputs" in said.out
     assert hwnas_cli("build", str(tmp_path / "int8.json"), "--onnx", str(out)) == 0
     said = capsys.readouterr()
     assert "on random inputs, not data" in said.out

@@ -579,7 +579,7 @@ def build(
 def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> None:
     """`hwnas build --onnx`: the model as ONNX at its blocks' precisions, calibrated on the
     first training inputs of the dataset named (standardised as a run's are)."""
-    from hwnas.experiments.export import export_deployed_onnx
+    from hwnas.experiments.export import COMPARED_INPUTS, export_deployed_onnx
     from hwnas.experiments.retrain import dataset_for
     from hwnas.predictors.onnx_precision import layer_precisions
 
@@ -593,7 +593,11 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> N
     typer.echo(
         f"wrote {path}: {calibrated if quantized else 'no int8 blocks; '}ONNX Runtime's "
         f"output differs from the float model's by up to {diff:.3g} on "
-        + ("the first of those inputs" if inputs is not None else "random inputs, not data")
+        + (
+            f"the first {min(COMPARED_INPUTS, len(inputs))} of those inputs"
+            if inputs is not None
+            else "random inputs, not data"
+        )
     )
     if quantized and inputs is None:
         typer.echo(

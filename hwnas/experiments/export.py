@@ -39,6 +39,8 @@ from hwnas.spaces import (
 from hwnas.spaces.spec import BoundedLoader, YamlLoader, parse_yaml, yaml_problem
 
 FORMAT = "hwnas-arch/1"
+#: the calibration inputs (the first ones) that `export_deployed_onnx` measures its difference on
+COMPARED_INPUTS = 64
 Format = Literal["json", "yaml", "onnx", "torch"]
 
 
@@ -251,8 +253,8 @@ def export_deployed_onnx(
     blocks as int8 (no 4-bit CPU kernel), fp16 blocks in float16. Without `calibration` the
     ranges come from random inputs: right for timing, not for a deployed model's accuracy.
     Returns the largest absolute difference between ONNX Runtime's output and the float
-    model's on (up to 64 of) the calibration inputs; quantization makes it larger than a
-    float export's, and it is reported, not checked. `path` must end in .onnx, so a slip
+    model's on the first `COMPARED_INPUTS` calibration inputs; quantization makes it larger
+    than a float export's, and it is reported, not checked. `path` must end in .onnx, so a slip
     cannot write over the weights or config it was built from; its folder is made."""
     import onnx
     import onnxruntime as ort
@@ -275,8 +277,10 @@ def export_deployed_onnx(
             )
     model = inference_model(model)
     precisions = measured_precision(get_backend("onnxruntime-cpu"), layer_precisions(model))
-    rng = np.random.default_rng(0)
-    x = calibration[:64] if calibration is not None else rng.standard_normal((3, *input_shape))
+    if calibration is not None:
+        x = calibration[:COMPARED_INPUTS]
+    else:
+        x = np.random.default_rng(0).standard_normal((3, *input_shape))
     x = torch.from_numpy(np.asarray(x, dtype=np.float32))
     # the folder is removed again, and `path` left as it was, if the export fails
     with folder_for(path.parent, f"{path}"), written_whole(path) as partial:
