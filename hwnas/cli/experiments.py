@@ -473,8 +473,9 @@ def train(
     epochs: float = typer.Option(
         None,
         "--epochs",
-        help="passes over the training split; default: as the run trained its candidates "
-        "(the config's `training`), else 10",
+        help="passes over the training split (a fraction trains whole batches: 0.25 may "
+        "train 0.24); default: as the run trained its candidates (the config's `training`), "
+        "else 10",
     ),
     out: Path = typer.Option(
         None,
