@@ -560,6 +560,28 @@ def test_divergence_timeout_and_errors_are_failed_metrics(space):
         assert not m.ok and "budget must be a number of epochs > 0" in m.reason
 
 
+def test_the_test_split_never_fails_a_candidate():
+    """A test sample whose logits overflow (a sensor glitch in a user's test set) failed
+    every candidate as "diverged: validation loss is nan": the test split decided which
+    candidates the search kept, and the reason named the wrong split. A validation sample
+    like it still fails the candidate, naming the validation loss."""
+    space = get_space("conv1d", input_shape=(1, 16), num_classes=2)
+    x = np.random.default_rng(0).standard_normal((64, 1, 16)).astype(np.float32)
+    y = np.arange(64) % 2
+    glitch = x[:20].copy()
+    glitch[0] = 3e38
+    arch = space.sample(0)
+    data = Dataset("glitch", x[:32], y[:32], x[32:], y[32:], glitch, y[:20], num_classes=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 32 validation samples: said, not the point here
+        m = TrainEvaluator(space, data, steps=2, batch_size=16).evaluate(arch)
+        assert m.ok, m.reason
+        assert math.isfinite(m["val_loss"]) and 0 <= m["test_accuracy"] <= 100
+        in_val = replace(data, x_val=glitch, y_val=y[:20])
+        m = TrainEvaluator(space, in_val, steps=2, batch_size=16).evaluate(arch)
+    assert not m.ok and m.reason == "diverged: validation loss is nan", m.reason
+
+
 def test_running_out_of_memory_on_the_cpu_is_said_so(space):
     """Attention on a long input asked the CPU allocator for 8 GB; the failure read
     `RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0. ...`, not as out of memory

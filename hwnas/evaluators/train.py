@@ -236,6 +236,9 @@ class TrainEvaluator:
             recompute_batch_norm(model, data.x_train[picks], self.batch_size, device)
         train_time = clock.elapsed
         val_acc, val_loss = self._score(model, *data.split("val"), device, clock)
+        if not math.isfinite(val_loss):
+            raise EvaluationFailed(f"diverged: validation loss is {val_loss}")
+        # the test split never fails a candidate: whether one is kept must not depend on it
         test_acc, _ = self._score(model, *data.split("test"), device, clock)
         per_epoch = math.ceil(n / self.batch_size)
         return (
@@ -279,8 +282,6 @@ class TrainEvaluator:
             loss += float(F.cross_entropy(logits, yb, reduction="sum"))
             clock.check()
         model.train()
-        if not math.isfinite(loss):
-            raise EvaluationFailed(f"diverged: validation loss is {loss}")
         return 100.0 * correct / max(1, len(y)), loss / max(1, len(y))
 
 
