@@ -582,6 +582,12 @@ def test_the_split_accuracy_is_scored_on_is_said_in_words() -> None:
         "accuracy: on the validation split of digits, after training (%); test_accuracy is on "
         "its test split, which the search never ranks by"
     ]
+    on_test = trained.replace("metric: accuracy", "metric: test_accuracy")
+    assert notes(on_test) == [  # the run's start warns; the note must not contradict it
+        "accuracy: on the validation split of digits, after training (%); test_accuracy is on "
+        "its test split, which this search selected on (an objective or constraint), so it no "
+        "longer estimates accuracy on unseen data"
+    ]
     zero_cost = trained.replace("evaluator: train", "evaluator: zero_cost")
     assert notes(zero_cost) == []
 
