@@ -437,6 +437,35 @@ def test_a_small_or_skewed_validation_split_is_said_when_training_is_set_up(tmp_
         TrainEvaluator(get_space("conv1d"), "mnist1d")
 
 
+def test_samples_a_user_put_in_two_splits_are_said(tmp_path):
+    """A user's file holding some training samples in its validation and test arrays too
+    (one recording in two splits) got scored on them silently: the accuracies overstated
+    accuracy on unseen data."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 1, 40))
+    y = np.arange(80) % 2
+    x_val, x_test = x[40:60].copy(), x[60:].copy()
+    x_val[:2], x_test[:5] = x[:2], x[10:15]  # 2 and 5 samples copied from training
+    path = _write_npz(
+        tmp_path / "copies.npz",
+        x_train=x[:40],
+        y_train=y[:40],
+        x_val=x_val,
+        y_val=y[40:60],
+        x_test=x_test,
+        y_test=y[60:],
+    )
+    with pytest.warns(UserWarning) as said:
+        TrainEvaluator(get_space("conv1d", num_classes=2), str(path), batch_size=8)
+    caveats = [str(w.message) for w in said]
+    for copies, split in ((2, "validation"), (5, "test")):
+        assert any(
+            f"{copies} of the 20 {split} samples have the inputs of a training sample, so "
+            f"{split} accuracy overstates" in c
+            for c in caveats
+        ), caveats
+
+
 def test_standardisation_copes_with_large_and_constant_channels(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 2, 40))

@@ -119,8 +119,8 @@ def _space_fix(space: SearchSpace, input_shape: tuple[int, ...], num_classes: in
 
 def validation_caveats(dataset: Dataset) -> list[str]:
     """What makes accuracy on the validation split (the searches' objective) easy to misread:
-    so few samples that it moves in large steps, or a class so common that always predicting
-    it scores high."""
+    so few samples that it moves in large steps, a class so common that always predicting
+    it scores high, or samples (validation or test) that are training samples too."""
     y = dataset.y_val
     caveats = []
     if len(y) < 50:
@@ -136,7 +136,29 @@ def validation_caveats(dataset: Dataset) -> list[str]:
             f"{100 * share:.3g} % of the validation split, which is the accuracy "
             "of always predicting it"
         )
-    return caveats
+    return caveats + _training_copies(dataset)
+
+
+def _training_copies(dataset: Dataset) -> list[str]:
+    """The validation and test splits' samples whose inputs are a training sample's, in
+    words: a model that memorised them scores them right, so such a split overstates the
+    accuracy on unseen data (a user's file may hold one recording in two splits)."""
+    seen = {_digest(x) for x in dataset.x_train}
+    said = []
+    for split, named in (("val", "validation"), ("test", "test")):
+        x = dataset.split(split)[0]
+        if copies := sum(_digest(sample) in seen for sample in x):
+            said.append(
+                f"dataset {dataset.name!r}: {copies} of the {len(x)} {named} samples have "
+                f"the inputs of a training sample, so {named} accuracy overstates accuracy "
+                "on unseen data; keep each sample in one split"
+            )
+    return said
+
+
+def _digest(sample: np.ndarray) -> bytes:
+    """A short digest of one sample's values (a set of them costs far less than the data)."""
+    return hashlib.blake2b(np.ascontiguousarray(sample).tobytes(), digest_size=16).digest()
 
 
 def _shape(x: np.ndarray) -> str:
