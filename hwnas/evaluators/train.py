@@ -87,7 +87,8 @@ class TrainEvaluator:
     """Train each candidate from scratch for `epochs` (default 10) or `steps`, not both, and
     report val/test accuracy.
 
-    `budget` in `evaluate` overrides `epochs` (fractions allowed: 0.5 trains half an epoch).
+    `budget` in `evaluate` is epochs in place of `epochs` or `steps` (fractions allowed: 0.5
+    trains half an epoch).
     `time_limit_s` bounds one evaluation (checked every step); `threads` is torch's intra-op
     thread count during the evaluation. Reports `accuracy` (= `val_accuracy`) and
     `test_accuracy` in percent, like the NAS-Bench-201 tables, plus `loss` (training loss over
