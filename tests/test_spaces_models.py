@@ -155,6 +155,25 @@ def test_lkconv_merged_kernel_equals_two_branches(dim, kernel, dilation, precisi
     torch.testing.assert_close(merged, branches, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(("precision", "rounding"), [("int8", 0.1), ("w4a8", 0.5)])
+def test_lkconv_merged_with_fake_quant_keeps_the_calibrated_input_range(precision, rounding):
+    """The merged conv quantizes its input with the range the branches learned in training,
+    as they did: a sample's output does not depend on the others in its batch."""
+    gen = torch.Generator().manual_seed(5)
+    mixer = LKConvMixer(2, 4, 7, 1, precision, (11, 11))
+    x = torch.randn(4, 4, 11, 11, generator=gen)
+    with torch.no_grad():
+        mixer.train()(x)  # sets the branches' running input range
+        mixer.eval()
+        branches = mixer(x[:1])
+        mixer.reparameterize()
+        alone = mixer(x[:1])
+        beside_loud = mixer(torch.cat([x[:1], 50 * x[1:]]))[:1]
+    torch.testing.assert_close(alone, beside_loud)
+    # the merged kernel is rounded as a whole, so it differs from the branches a little
+    torch.testing.assert_close(alone, branches, rtol=0, atol=rounding)
+
+
 def test_lkconv_merge_keeps_dtype_and_device():
     mixer = LKConvMixer(2, 4, 7, 2, "fp32", (15, 15)).double()
     _randomise_bn(mixer, torch.Generator().manual_seed(3))

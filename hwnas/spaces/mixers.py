@@ -111,7 +111,8 @@ class LKConvMixer(nn.Module):
     """Large-kernel depthwise conv with a parallel small-kernel branch (RepLKNet/UniRepLKNet).
 
     Trains as two conv+BN branches; `reparameterize()` merges them (BN folded, small kernel
-    zero-padded into the large one, same dilation) into a single depthwise conv for inference.
+    zero-padded into the large one, same dilation) into a single depthwise conv for inference,
+    which keeps the branches' mode, fake quantization and calibrated input range.
     """
 
     def __init__(self, dim, channels, kernel, dilation, precision, spatial):
@@ -156,7 +157,11 @@ class LKConvMixer(nn.Module):
         ).to(device=w_large.device, dtype=w_large.dtype)
         merged.weight.copy_(w_large + w_small)
         merged.bias.copy_(b_large + b_small)
+        # as the branches: their mode, their fake quantization, and the calibrated range of
+        # the input they both read (an eval-mode sample must not take its batch's range)
+        merged.train(self.large.training)
         merged.fake_quant = self.large.fake_quant
+        merged.activation_range.copy_(self.large.activation_range)
         self.merged = merged
 
 
