@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from onnx import TensorProto
+from onnx import TensorProto, numpy_helper
 
 from hwnas.predictors import BackendError, measure_latency
 from hwnas.predictors.onnx_export import export_onnx
@@ -18,6 +18,7 @@ from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.counting import count_cost
+from hwnas.spaces.quant import QConv2d, quantize_weight
 
 FAST = dict(warmup=1, runs=3, rounds=1)
 
@@ -104,3 +105,24 @@ def test_an_int8_sample_is_scored_alone_not_with_its_batch():
     older = _conv2d_net(("int8", "w4a8", "int8", "int8"), train=True)
     older.load_state_dict(before)  # strict: the missing ranges stay unset (the batch's)
     assert all(older.state_dict()[k] == 0 for k in ranges)
+
+
+def test_int8_fake_quantized_weights_are_onnx_runtimes_dequantized_ones():
+    """The simulated int8 weights are the ones ONNX Runtime's static QDQ quantization deploys
+    (per output channel, symmetric, -127 to 127), as the guide says."""
+    torch.manual_seed(0)
+    model = set_fake_quant(torch.nn.Sequential(QConv2d(4, 6, 3, precision="int8")), False).eval()
+    x = torch.randn(1, 4, 8, 8)
+    graph = apply_precisions(export_onnx(model, x), tuple(x.shape), "int8")
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer}
+    dequantized = [n.input for n in graph.graph.node if n.op_type == "DequantizeLinear"]
+    ((q, scale, zero),) = [
+        [inits[i] for i in names]
+        for names in dequantized
+        if names[0] in inits and inits[names[0]].ndim == 4  # the weight, not the bias
+    ]
+    per_channel = (-1, 1, 1, 1)
+    deployed = (q.astype("float32") - zero.reshape(per_channel)) * scale.reshape(per_channel)
+    simulated = quantize_weight(model[0].weight.detach(), 8).numpy()
+    assert q.shape == (6, 4, 3, 3) and abs(q).max() == 127
+    assert abs(deployed - simulated).max() == 0

@@ -9,6 +9,10 @@ mode, as a deployed static-int8 model has one calibrated scale: a sample's predi
 depend on the other samples in its batch. The real integer kernels used for latency are the
 latency backends' business; these layers stay plain float modules otherwise, so they export
 to ONNX unchanged when fake quantization is off.
+
+int8 weights round as ONNX Runtime's static QDQ quantization rounds them (per channel,
+symmetric, -127 to 127). Its activations are asymmetric uint8 (minimum to maximum), these
+symmetric: on an input of one sign (after a GELU) the simulated step is twice the deployed one.
 """
 
 from __future__ import annotations
