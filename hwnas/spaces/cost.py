@@ -13,12 +13,13 @@ from hwnas.spaces.blocks import WEIGHT_BYTES
 
 @dataclass(frozen=True)
 class Cost:
-    """Per-sample cost. `macs` counts the multiply-accumulates of conv, linear and attention
-    layers (not the FFT mixer's transforms); `size_bytes` counts the weights of quantized
-    layers at their block's precision (each tensor packed into whole bytes) and every other
-    parameter (norms, the FFT mixer's frequency filter, which stays fp32) as fp32;
-    `activations` counts elements read and written by the conv/linear/attention layers (a
-    proxy for memory traffic)."""
+    """Per-sample cost. `macs` counts the multiply-accumulates of conv and linear layers and
+    of attention's two products (not the FFT mixer's transforms and filter, nor pooling);
+    `size_bytes` counts the weights of quantized layers at their block's precision (each
+    tensor packed into whole bytes) and every other parameter (biases, norms, the FFT mixer's
+    frequency filter, which stays fp32) as fp32; `activations` counts elements read and
+    written by the conv and linear layers (attention's through its qkv and output
+    projections: its score matrix is not counted), a proxy for memory traffic."""
 
     params: int
     macs: int
