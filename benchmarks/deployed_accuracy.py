@@ -4,7 +4,8 @@ conv1d candidates on MNIST-1D, drawn at random with every block precision the sp
 (fp32, fp16, int8, w4a8 mixed), each trained as the `train` evaluator trains a candidate (the
 accuracy a run records; `hwnas train` repeats it), then written as the ONNX file `hwnas build
 --onnx` writes (`export_deployed_onnx`: int8 blocks static QDQ, w4a8 as int8, fp16 in float16)
-with its int8 ranges calibrated on the first 256 training inputs, and once more on random
+with its int8 ranges calibrated on 256 training inputs drawn at random (`calibration_inputs`,
+as `hwnas build --calibration` draws them), and once more on random
 inputs (as the search timed it). Reports each file's validation accuracy under ONNX Runtime.
 
     .venv/bin/python benchmarks/deployed_accuracy.py --candidates 8 --epochs 4
@@ -25,7 +26,7 @@ import onnxruntime as ort
 import torch
 
 from hwnas.evaluators.train import TrainEvaluator
-from hwnas.experiments.export import export_deployed_onnx
+from hwnas.experiments.export import calibration_inputs, export_deployed_onnx
 from hwnas.spaces import get_space
 
 
@@ -58,7 +59,10 @@ def main() -> None:
                 "mixers": sorted({v for k, v in arch.items() if k.endswith(".mixer")}),
                 "recorded": metrics["val_accuracy"],
             }
-            for name, calibration in (("calibrated", data.x_train[:256]), ("random", None)):
+            for name, calibration in (
+                ("calibrated", calibration_inputs(data.x_train)),
+                ("random", None),
+            ):
                 path = Path(scratch) / f"{seed}-{name}.onnx"
                 export_deployed_onnx(copy.deepcopy(model), space.input_shape, path, calibration)
                 row[name] = onnx_accuracy(path, x_val, y_val)

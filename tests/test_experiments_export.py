@@ -558,6 +558,28 @@ def test_the_deployed_onnx_runs_int8_blocks_quantized_with_ranges_from_the_calib
         export_deployed_onnx(model, space.input_shape, tmp_path / "x.onnx", inputs[:4, 0])
 
 
+def test_build_calibrates_on_inputs_drawn_from_the_whole_training_split(tmp_path: Path) -> None:
+    """The int8 ranges were calibrated on the first 256 training inputs: of a file sorted
+    by class, its first classes only (here quiet ones, so loud inputs of later classes were
+    clipped). The draw is seeded: sorted or shuffled, the file calibrates alike."""
+    space = get_space("conv1d")
+    (tmp_path / "int8.json").write_text(json.dumps(_config_at(space, "int8")))
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 100)  # sorted by class
+    x = rng.standard_normal((1000, 1, 40)) * np.where(y < 5, 0.1, 10.0)[:, None, None]
+    shuffled = rng.permutation(1000)
+    scales = []
+    for name, order in (("sorted", np.arange(1000)), ("shuffled", shuffled)):
+        arrays = {"x_train": x[order].astype(np.float32), "y_train": y[order]}
+        held = {"x_val": x[::50], "y_val": y[::50], "x_test": x[1::50], "y_test": y[1::50]}
+        np.savez(tmp_path / f"{name}.npz", **arrays, **held)  # its own val: kept in order
+        out = tmp_path / f"{name}.onnx"
+        args = ("build", str(tmp_path / "int8.json"), "--onnx", str(out))
+        assert hwnas_cli(*args, "--calibration", str(tmp_path / f"{name}.npz")) == 0
+        scales.append(_input_scale(out))
+    assert scales[0] > 0.5 * scales[1]  # the first 256 sorted: about 0.1 of the shuffled
+
+
 def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

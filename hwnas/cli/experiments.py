@@ -525,10 +525,6 @@ def _epochs(count: float) -> str:
     return f"{count:.3g} epoch{'' if count == 1 else 's'}"
 
 
-#: training inputs `hwnas build --onnx --calibration` calibrates int8 activation ranges on
-CALIBRATION_INPUTS = 256
-
-
 @app.command()
 def build(
     config: Path = typer.Argument(..., help="exported architecture config (.json or .yaml)"),
@@ -542,8 +538,8 @@ def build(
     calibration: str = typer.Option(
         None,
         "--calibration",
-        help=f"with --onnx: dataset (a name or an .npz) whose first {CALIBRATION_INPUTS} "
-        "training inputs calibrate the int8 activation ranges; without it, random inputs "
+        help="with --onnx: dataset (a name or an .npz) of which 256 training inputs, drawn "
+        "at random (seeded), calibrate the int8 activation ranges; without it, random inputs "
         "(right for timing, not for accuracy)",
     ),
 ) -> None:
@@ -579,14 +575,18 @@ def build(
 
 def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> None:
     """`hwnas build --onnx`: the model as ONNX at its blocks' precisions, calibrated on the
-    first training inputs of the dataset named (standardised as a run's are)."""
-    from hwnas.experiments.export import COMPARED_INPUTS, export_deployed_onnx
+    training inputs of the dataset named, drawn at random (standardised as a run's are)."""
+    from hwnas.experiments.export import (
+        COMPARED_INPUTS,
+        calibration_inputs,
+        export_deployed_onnx,
+    )
     from hwnas.experiments.retrain import dataset_for
     from hwnas.predictors.onnx_precision import layer_precisions
 
     inputs = None
     if calibration is not None:
-        inputs = dataset_for(calibration, space).x_train[:CALIBRATION_INPUTS]
+        inputs = calibration_inputs(dataset_for(calibration, space).x_train)
     diff = export_deployed_onnx(model, space.input_shape, path, inputs)
     quantized = {"int8", "w4a8"} & set(layer_precisions(model).values())
     source = f"{len(inputs)} training inputs of {calibration}" if inputs is not None else None

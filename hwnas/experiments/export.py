@@ -41,6 +41,8 @@ from hwnas.spaces.spec import BoundedLoader, YamlLoader, parse_yaml, yaml_proble
 FORMAT = "hwnas-arch/1"
 #: the calibration inputs (the first ones) that `export_deployed_onnx` measures its difference on
 COMPARED_INPUTS = 64
+#: training inputs that calibrate a deployed model's int8 activation ranges (`hwnas build`)
+CALIBRATION_INPUTS = 256
 Format = Literal["json", "yaml", "onnx", "torch"]
 
 
@@ -238,6 +240,13 @@ def export_onnx_checked(
     if not np.allclose(got, want, rtol=1e-3, atol=1e-4):
         raise ExperimentError(f"{path}: ONNX Runtime output differs from torch by {diff:.3g}")
     return diff
+
+
+def calibration_inputs(x_train: np.ndarray, count: int = CALIBRATION_INPUTS) -> np.ndarray:
+    """Up to `count` training inputs drawn at random (seeded: a build is reproducible) to
+    calibrate int8 activation ranges on: a file's first inputs, where it is sorted by class,
+    describe its first classes only."""
+    return x_train[np.random.default_rng(0).permutation(len(x_train))[:count]]
 
 
 def export_deployed_onnx(
