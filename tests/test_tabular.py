@@ -149,6 +149,24 @@ def test_a_table_with_a_cell_missing_or_repeated_is_refused(tmp_path):
             load_nb201(path, latency=False)
 
 
+def test_a_table_whose_cell_strings_disagree_with_arch_idx_is_refused(space, tmp_path):
+    """A table numbered in another order (its own enumeration, sorted strings) would give every
+    cell another cell's numbers: its `arch_str` must be the official cell of each `arch_idx`."""
+    strings = [space.to_string(a) for a in space.enumerate()]
+    path = tmp_path / "own.csv"
+    table = pd.DataFrame({"arch_idx": range(15625), "arch_str": strings, "acc": 90.0})
+    table.to_csv(path, index=False)
+    assert load_nb201(path, latency=False)["arch_str"].tolist() == strings
+    path = tmp_path / "sorted.csv"  # another file: tables are cached by path
+    table.assign(arch_str=sorted(strings)).to_csv(path, index=False)
+    with pytest.raises(
+        ValueError,
+        match=r"sorted.csv: arch_str of arch_idx 0 is '\|avg_pool_3x3~0\|\+"
+        r"\|avg_pool_3x3~0\|avg_pool_3x3~1\|\+.*, not the official cell 0 ",
+    ):
+        load_nb201(path, latency=False)
+
+
 def test_benchdata_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("HWNAS_BENCHDATA", str(tmp_path))
     assert benchdata_dir() == tmp_path

@@ -74,7 +74,36 @@ def _load_table(path: Path) -> pd.DataFrame:
     table = table.set_index("arch_idx").sort_index()
     if not table.index.equals(pd.RangeIndex(15625)):
         raise ValueError(f"{path}: arch_idx must cover 0..15624 exactly once")
+    if "arch_str" in table.columns:
+        _check_cell_strings(table["arch_str"], path)
     return table
+
+
+def _check_cell_strings(strings: pd.Series, path: Path) -> None:
+    """Refuses a table whose `arch_str` is not the official cell of its `arch_idx`: rows are
+    looked up by index, so a table numbered in another order (its own enumeration, sorted
+    strings) would give every cell another cell's numbers."""
+    official = pd.Series(_official_strings(), index=strings.index)
+    wrong = strings.astype(str).str.strip() != official
+    if wrong.any():
+        i = int(wrong.idxmax())
+        raise ValueError(
+            f"{path}: arch_str of arch_idx {i} is {strings[i]!r}, not the official cell {i} "
+            f"{official[i]!r} ({int(wrong.sum())} rows disagree); rows are found by arch_idx, "
+            "which must be NAS-Bench-201's index of the row's cell"
+        )
+
+
+@lru_cache(maxsize=1)
+def _official_strings() -> tuple[str, ...]:
+    """The cell string of every `arch_idx`, listed once (0.2 s) for every table read."""
+    space = _published_space()
+    return tuple(space.to_string(a) for a in space.enumerate())
+
+
+def _published_space() -> NasBench201Space:
+    """The space of the published NAS-Bench-201 networks, the ones the tables hold."""
+    return NasBench201Space(NasBench201Spec(name="nasbench201"))
 
 
 def load_nb201(path: str | Path | None = None, latency: bool = True) -> pd.DataFrame:
@@ -115,7 +144,7 @@ class TabularEvaluator:
                 f"the tabular evaluator needs a nasbench201 space, not {space.name!r} "
                 f"({type(space).__name__})"
             )
-        published = NasBench201Space(NasBench201Spec(name="nasbench201"))
+        published = _published_space()
         changed = [
             f"{name} {mine} (the table's: {theirs})"
             for name, mine, theirs in (
