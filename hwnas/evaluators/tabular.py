@@ -1,4 +1,5 @@
-"""The tabular evaluator: NAS-Bench-201 results looked up in published tables, in microseconds.
+"""The tabular evaluator: NAS-Bench-201 results looked up in published tables (a lookup takes
+microseconds; the latency columns are in milliseconds).
 
 Searchers are benchmarked against real, external numbers this way: `nb201.csv.gz` holds the
 trained accuracies of all 15625 cells and `nb201_latency_24devices.csv.gz` their measured
