@@ -124,6 +124,27 @@ def test_a_kernel_mutation_keeps_the_dilation_where_the_mixer_has_that_pair():
     assert kernel_changes > 50
 
 
+def test_a_mixer_mutation_keeps_the_kernel_where_the_new_mixer_has_it():
+    """Between a dilated mixer and one without dilations the kernel stays, and a missing
+    dilation counts as 1 (conv k5 d1 <-> pool k5, conv k5 d2 -> pool k5): only the mixer,
+    and the dilation it has or lacks, changes."""
+    space = get_space("conv1d")
+    base = _shallowest(space, space.sample(0))  # few blocks: s0.b0's mixer mutates often
+    with_5 = {o.mixer for o in space.plans[0].options if o.kernel == 5}
+    for mixer, dilation in (("conv", 1), ("conv", 2), ("pool", None)):
+        block = {"s0.b0.mixer": mixer, "s0.b0.kernel": 5, "s0.b0.dilation": dilation}
+        start = space.arch({**base, **block})
+        new_mixers = 0
+        for seed in range(800):
+            child = space.mutate(start, seed)
+            if child["s0.b0.mixer"] in with_5 - {mixer}:
+                new_mixers += 1
+                assert child["s0.b0.kernel"] == 5, (block, dict(child))
+                if child["s0.b0.mixer"] != "pool":  # 5 pairs with every dilation there
+                    assert child["s0.b0.dilation"] == (dilation or 1), (block, dict(child))
+        assert new_mixers > 10
+
+
 def test_crossover_mixes_parents_and_stays_valid(space, samples):
     rng = np.random.default_rng(2)
     pairs = zip(samples[:VARIATIONS], samples[1 : VARIATIONS + 1])

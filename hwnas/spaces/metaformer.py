@@ -516,8 +516,9 @@ class MetaFormerSpace(SearchSpace):
     ) -> list[list[BlockConfig]]:
         """Groups of valid blocks that differ from `blk` in `field` (one group per new value),
         the rest kept where the stage allows it: a new mixer keeps the kernel and dilation if
-        it has them, a new kernel keeps the dilation if the mixer pairs them (else any of
-        that kernel's dilations), a new dilation keeps the kernel."""
+        it has that pair (a mixer without dilations counts as dilation 1: conv k5 d1 <-> pool
+        k5), else the kernel if it has it, a new kernel keeps the dilation if the mixer pairs
+        them (else any of that kernel's dilations), a new dilation keeps the kernel."""
         if field in ("expansion", "precision"):
             pool = plan.expansions if field == "expansion" else plan.precisions
             return [[replace(blk, **{field: v})] for v in pool if v != getattr(blk, field)]
@@ -526,9 +527,11 @@ class MetaFormerSpace(SearchSpace):
             for o in plan.options:
                 if o.mixer != blk.mixer:
                     groups.setdefault(o.mixer, []).append(o)
-            same_knobs = ((blk.kernel, blk.dilation),)
+            knobs = (blk.kernel, blk.dilation or 1)  # no dilation is dilation 1 (pool k5 ~ k5 d1)
             picked = [
-                [o for o in opts if (o.kernel, o.dilation) in same_knobs] or opts
+                [o for o in opts if (o.kernel, o.dilation or 1) == knobs]
+                or [o for o in opts if o.kernel == blk.kernel]
+                or opts
                 for opts in groups.values()
             ]
         else:
