@@ -13,6 +13,8 @@ import operator
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 import warnings
 from collections import Counter
@@ -577,6 +579,38 @@ def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path)
     int8 = arch.replace(**{k: "int8" for k in arch if k.endswith(".precision")})
     with pytest.raises(PredictorError, match="int8"):
         lut.predict([int8])
+
+
+def test_a_second_run_on_a_profile_being_written_is_refused(space, tmp_path):
+    """Two `hwnas latency profile` runs on one --out (two terminals, a cron job): each
+    measured every row, and the duplicate rows left a profile that could be neither read
+    nor resumed. The second run is refused; the first one's rows stay readable."""
+    out = tmp_path / "p.csv"
+    options = ["--samples", "200", "--precision", "fp32", "--block-copies", "2"]
+    options += ["--warmup", "1", "--runs", "5", "--rounds", "2"]  # PROFILE_FAST, as options
+    command = [sys.executable, "-m", "hwnas", "latency", "profile", "--space", str(TINY)]
+    first = subprocess.Popen([*command, "--out", str(out), *options], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while _lines(out) < 2 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first.send_signal(signal.SIGSTOP)  # frozen while measuring: the profile is its
+        assert _lines(out) >= 2, "the first run wrote no row"
+        before = out.read_bytes()
+        settings = dict(samples=200, precisions=["fp32"], progress=False, **PROFILE_FAST)
+        with pytest.raises(ProfileError, match=r"p.csv: another `hwnas latency profile` run"):
+            build_profile(space, out, **settings)
+        assert out.read_bytes() == before
+    finally:
+        first.kill()  # a killed run lets go of the profile
+        first.wait()
+    resumed = build_profile(space, out, limit=1, **settings)
+    assert resumed.rows["row_id"].is_unique and len(resumed.rows) == _lines(out) - 1
+
+
+def _lines(path: Path) -> int:
+    """The whole lines of a file being written (0 while it does not exist)."""
+    return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
 def test_more_passes_remeasure_every_model_and_keep_its_lowest_latency(space, tmp_path):

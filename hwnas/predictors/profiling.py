@@ -19,6 +19,7 @@ to firm up an existing one.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import sys
@@ -344,14 +345,15 @@ def build_profile(
         "block_copies": block_copies,
         "passes": passes,
     }
-    done = _resume(out, meta, retry_failed)
-    _write_metadata(out, meta)
-    jobs = list(planned_jobs(space, precisions, samples, seed, archs_only))
-    todo = _todo(jobs, passes, done, limit)
-    left = _rows(_todo(jobs, passes, done, None)) - _rows(todo)
-    if progress and done:
-        tqdm.write(f"{out}: resuming, {len(done)} rows measured before", file=sys.stderr)
-    _measure_todo(space, out, todo, settings, block_copies, passes, progress)
+    with _only_writer(out):
+        done = _resume(out, meta, retry_failed)
+        _write_metadata(out, meta)
+        jobs = list(planned_jobs(space, precisions, samples, seed, archs_only))
+        todo = _todo(jobs, passes, done, limit)
+        left = _rows(_todo(jobs, passes, done, None)) - _rows(todo)
+        if progress and done:
+            tqdm.write(f"{out}: resuming, {len(done)} rows measured before", file=sys.stderr)
+        _measure_todo(space, out, todo, settings, block_copies, passes, progress)
     if progress and left:
         tqdm.write(
             f"{out}: stopped by the limit with {left} rows left to measure; the same command "
@@ -362,6 +364,30 @@ def build_profile(
     if note := unrepeatable_warning(profile):
         warnings.warn(note, stacklevel=2)
     return profile
+
+
+@contextmanager
+def _only_writer(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the profile `out` (on a `.lock` file beside it, kept: the
+    table and metadata are renamed over, and a removed lock file could be locked twice) for
+    the body, or refuse with a `ProfileError` while another run holds it: two runs writing
+    one profile at once each measured every row, and the table's duplicate rows then
+    stopped the profile from being read or resumed."""
+    lock = out.with_name(f"{out.name}.lock")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        f = lock.open("a")
+    except OSError as e:
+        raise ProfileError(f"{out}: cannot write the profile there: {e.strerror}") from None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ProfileError(
+                f"{out}: another `hwnas latency profile` run is writing this profile (it holds "
+                f"{lock.name}); wait for it to end, or give another --out"
+            ) from None
+        yield  # the lock goes with the file's closing, also when the process is killed
 
 
 def _check_arguments(
