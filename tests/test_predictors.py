@@ -614,6 +614,27 @@ def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+def test_a_predictor_written_over_is_whole_or_as_it_was(space, profile_path, tmp_path):
+    """`hwnas latency fit -o p.json` over the predictor a search reads: the file was truncated,
+    then written, so a search starting meanwhile read half of it, and a write that failed (a
+    full disk; here a process's file-size limit) left it so. It is renamed into place whole."""
+    path = LUTPredictor.from_profile(profile_path, space).save(tmp_path / "p.json")
+    before = path.read_bytes()
+    script = (
+        "import resource, signal, sys\n"
+        "from hwnas.predictors import load_predictor\n"
+        "predictor = load_predictor(sys.argv[1])\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # a write past it fails instead
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))\n"
+        "predictor.save(sys.argv[1])\n"
+    )
+    failed = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True)
+    assert failed.returncode != 0 and b"File too large" in failed.stderr
+    assert path.read_bytes() == before
+    assert load_predictor(path).predict([space.sample(1)]).shape == (1,)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]  # no temporary file left
+
+
 def test_more_passes_remeasure_every_model_and_keep_its_lowest_latency(space, tmp_path):
     out = tmp_path / "passes.csv"
     settings = dict(samples=3, archs_only=True, progress=False, **PROFILE_FAST)

@@ -24,19 +24,18 @@ import json
 import os
 import sys
 import time
-import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from itertools import groupby
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from tqdm import tqdm
 
 from hwnas.predictors.backends import BackendError, get_backend
-from hwnas.predictors.base import space_reference
+from hwnas.predictors.base import replacing, space_reference
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import (
     LIBRARIES,
@@ -178,7 +177,7 @@ def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
     a `ProfileError` naming the profile `path` where that cannot be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _replacing(metadata_path(path)) as f:
+        with replacing(metadata_path(path)) as f:
             f.write(json.dumps(meta, indent=2) + "\n")
     except OSError as e:
         raise ProfileError(f"{path}: cannot write the profile there: {e.strerror}") from None
@@ -261,25 +260,10 @@ def _drop_failed_rows(path: Path) -> None:
     it), so that the resumed run measures them again."""
     with path.open(encoding="utf-8", newline="") as f:
         rows = [row for row in csv.DictReader(f) if row["status"] != "failed"]
-    with _replacing(path) as f:
+    with replacing(path) as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-
-
-@contextmanager
-def _replacing(target: Path) -> Iterator[TextIO]:
-    """A new text file beside `target` for the body to write, renamed over `target` once
-    the body ends (removed if it fails). It is made exclusively under a name of this
-    writer's own: one of a fixed name (`p.json.tmp`) was written through a link planted
-    under it in a folder others can write."""
-    temporary = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with temporary.open("x", encoding="utf-8", newline="") as f:
-            yield f
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _check_same_device(profile: Profile, here: dict[str, str]) -> None:
