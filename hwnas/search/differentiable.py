@@ -238,6 +238,22 @@ class Training:
     rng_states: list[torch.Tensor] = field(default_factory=list)  # torch's, when copied
 
 
+def _rescheduled(
+    schedule: torch.optim.lr_scheduler.CosineAnnealingLR,
+) -> torch.optim.lr_scheduler.CosineAnnealingLR:
+    """A deep copy's `schedule` made anew on its optimiser, in the same state and at the same
+    learning rates: a copied optimiser loses the mark torch's scheduler puts on its `step`,
+    and the first step of a copy taken before any (no warm-up) warned that `optimizer.step()`
+    had been overridden."""
+    optimizer = schedule.optimizer
+    rates = [group["lr"] for group in optimizer.param_groups]
+    fresh = type(schedule)(optimizer, schedule.T_max, eta_min=schedule.eta_min)
+    fresh.load_state_dict(schedule.state_dict())
+    for group, rate in zip(optimizer.param_groups, rates, strict=True):
+        group["lr"] = rate
+    return fresh
+
+
 def latency_term(expected: torch.Tensor, target: float, kind: LatencyLoss) -> torch.Tensor:
     """The latency penalty of an expected latency against its target (0 on target)."""
     log_ratio = torch.log(expected / target)
@@ -438,6 +454,7 @@ class SupernetSearch:
             )
         data = (self._warm.train.x, self._warm.train.y, self._warm.val.x, self._warm.val.y)
         training = copy.deepcopy(self._warm, {id(array): array for array in data})  # not the data
+        training.schedule = _rescheduled(training.schedule)
         self._set_rng_states(training.rng_states)
         return training
 
