@@ -1,36 +1,22 @@
 """Writing files and folders so that a failure leaves nothing half done: a file is written
-whole (renamed into place), and the folders a failed command made are removed again.
+whole (renamed into place, `hwnas.predictors.whole_files.written_whole`, used here as well),
+and the folders a failed command made are removed again.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from hwnas.experiments.config import ExperimentError
+from hwnas.predictors.whole_files import written_whole
 
 
 def write_whole(path: Path, text: str) -> None:
     """Write `text` to `path` whole (`written_whole`)."""
     with written_whole(path) as partial:
         partial.write_text(text, encoding="utf-8")
-
-
-@contextmanager
-def written_whole(path: Path) -> Iterator[Path]:
-    """A temporary file beside `path` for the body to write, renamed over `path` once the
-    body ends: a kill or a full disk never leaves a half-written file, and a failed body
-    leaves `path` as it was. The temporary name is this writer's own: drivers that start
-    together each rename a whole file of their own."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield partial
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar
 
 import numpy as np
 
+from hwnas.predictors.whole_files import written_whole
 from hwnas.spaces import (
     Arch,
     SearchSpace,
@@ -208,24 +206,9 @@ class LatencyPredictor(ABC):
             "measured_on": self.measured_on,
             **self.to_data(),
         }
-        with replacing(path) as f:  # a search reading it meanwhile reads the old file or
-            f.write(json.dumps(record) + "\n")  # the new one, and a full disk keeps the old
+        with written_whole(path) as partial:  # a search reading it meanwhile reads the old
+            partial.write_text(json.dumps(record) + "\n", encoding="utf-8")  # file or the new
         return path
-
-
-@contextmanager
-def replacing(target: Path) -> Iterator[TextIO]:
-    """A new text file beside `target` for the body to write, renamed over `target` once
-    the body ends (removed if it fails). It is made exclusively under a name of this
-    writer's own: one of a fixed name (`p.json.tmp`) was written through a link planted
-    under it in a folder others can write."""
-    temporary = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with temporary.open("x", encoding="utf-8", newline="") as f:
-            yield f
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def check_predictor_path(path: str | Path) -> Path:

@@ -35,7 +35,7 @@ from typing import Any
 from tqdm import tqdm
 
 from hwnas.predictors.backends import BackendError, get_backend
-from hwnas.predictors.base import replacing, space_reference
+from hwnas.predictors.base import space_reference
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import (
     LIBRARIES,
@@ -58,6 +58,7 @@ from hwnas.predictors.profile import (
 )
 from hwnas.predictors.profile_plan import Job, planned_jobs
 from hwnas.predictors.repeatability import unrepeatable_warning
+from hwnas.predictors.whole_files import written_whole
 from hwnas.spaces import SearchSpace, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
 
@@ -177,8 +178,8 @@ def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
     a `ProfileError` naming the profile `path` where that cannot be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(metadata_path(path)) as f:
-            f.write(json.dumps(meta, indent=2) + "\n")
+        with written_whole(metadata_path(path)) as partial:
+            partial.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     except OSError as e:
         raise ProfileError(f"{path}: cannot write the profile there: {e.strerror}") from None
 
@@ -260,7 +261,7 @@ def _drop_failed_rows(path: Path) -> None:
     it), so that the resumed run measures them again."""
     with path.open(encoding="utf-8", newline="") as f:
         rows = [row for row in csv.DictReader(f) if row["status"] != "failed"]
-    with replacing(path) as f:
+    with written_whole(path) as partial, partial.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
