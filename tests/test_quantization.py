@@ -18,7 +18,7 @@ from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.counting import count_cost
-from hwnas.spaces.quant import QConv2d, quantize_weight
+from hwnas.spaces.quant import QConv2d, QLinear, quantize_weight
 
 FAST = dict(warmup=1, runs=3, rounds=1)
 
@@ -126,3 +126,37 @@ def test_int8_fake_quantized_weights_are_onnx_runtimes_dequantized_ones():
     simulated = quantize_weight(model[0].weight.detach(), 8).numpy()
     assert q.shape == (6, 4, 3, 3) and abs(q).max() == 127
     assert abs(deployed - simulated).max() == 0
+
+
+def _rounded(x: torch.Tensor, absmax: torch.Tensor, bits: int) -> torch.Tensor:
+    """`x` on the symmetric grid of `bits` bits spanning +-absmax, computed apart from hwnas."""
+    step = absmax / (2 ** (bits - 1) - 1)
+    return torch.round(x / step) * step
+
+
+@pytest.mark.parametrize(("precision", "w_bits"), [("int8", 8), ("w4a8", 4)])
+def test_fake_quantization_rounds_per_channel_and_per_tensor_with_straight_through_gradients(
+    precision, w_bits
+):
+    """Training sees weights rounded per output channel and the input rounded per tensor
+    (8 bits), and gradients pass the rounding as if it were not there: a rounding without
+    the straight-through estimator gives zero gradients, and the quantized blocks never learn
+    (every other test still passed with either missing)."""
+    gen = torch.Generator().manual_seed(0)
+    layer = QLinear(6, 4, precision=precision).train()
+    with torch.no_grad():  # output channels of very different ranges
+        layer.weight.mul_(torch.tensor([[0.01], [1.0], [10.0], [0.1]]))
+    x = torch.randn(5, 6, generator=gen, requires_grad=True)
+    layer(x).square().sum().backward()
+
+    w = layer.weight.detach()
+    wq = _rounded(w, w.abs().amax(dim=1, keepdim=True), w_bits).requires_grad_()
+    xq = _rounded(x.detach(), x.detach().abs().amax(), 8).requires_grad_()
+    expected = torch.nn.functional.linear(xq, wq, layer.bias.detach())
+    expected.square().sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), expected)
+        assert not torch.allclose(layer(x), torch.nn.functional.linear(x, w, layer.bias))
+    torch.testing.assert_close(layer.weight.grad, wq.grad)
+    torch.testing.assert_close(x.grad, xq.grad)
+    assert layer.weight.grad.abs().min() > 0
