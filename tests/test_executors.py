@@ -187,6 +187,21 @@ def test_results_arrive_as_completed_not_in_submission_order(space, tmp_path):
     assert ray.is_initialized()  # the executor did not start this Ray, so it left it running
 
 
+def test_no_more_than_max_in_flight_evaluations_run_at_once(space, tmp_path):
+    """With one evaluation in flight, the first waits for a file only the second writes: the
+    second cannot start before the first ends, so the first runs out its time. (Beyond the
+    limit, both ran on the two CPUs and the first finished; only a test over Ray Client,
+    where Ray itself holds tasks back, noticed.)"""
+    first, second = space.sample(0), space.sample(1)
+    marker = tmp_path / "second-ran"
+    plan = {first.key: ("wait_for", str(marker)), second.key: ("touch", str(marker))}
+    evaluator = Scripted(space, plan, trains=False)
+    with RayExecutor(evaluator, max_in_flight=1, timeout_s=3) as executor:
+        results = {arch.key: metrics for arch, metrics in executor.run([first, second])}
+    assert (results[first.key].status, results[first.key].reason) == ("failed", "timeout after 3 s")
+    assert second.key in results
+
+
 def test_failures_come_back_with_reasons_while_others_complete(space):
     archs = [space.sample(i) for i in range(4)]
     plan = {archs[0].key: ("nan",), archs[1].key: ("raise", "bad candidate")}
