@@ -348,12 +348,16 @@ def start_driver(exp: Path) -> subprocess.Popen:
 
 
 def trials_of(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    """The trials of the run's journal, or of its default SQLite file when it has no journal."""
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    log = run_dir / "study.log"
-    if not log.exists():
+    log, db = run_dir / "study.log", run_dir / "study.db"
+    if log.exists():
+        storage = JournalStorage(JournalFileBackend(str(log)))
+    elif db.exists():
+        storage = f"sqlite:///{db}"
+    else:
         return []
-    storage = JournalStorage(JournalFileBackend(str(log)))
     try:
         return optuna.load_study(study_name="nb", storage=storage).get_trials(deepcopy=False)
     except KeyError:
@@ -709,11 +713,14 @@ def test_claims_past_the_evaluation_limit_lose(tmp_path: Path) -> None:
     assert not any(o.won for o in store.claim(asked[5:], config.evaluations))
 
 
-def test_two_drivers_share_one_journal_without_duplicates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_two_drivers_share_one_storage_without_duplicates(tmp_path: Path, storage: str) -> None:
     """Two drivers (same seed: they propose the same archs) on evaluations of about a second
-    each, so both are at work at once however fast the machine is."""
+    each, so both are at work at once however fast the machine is; on a journal and on the
+    default SQLite file, the two kinds of storage the issue names (only the journal was run)."""
     run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
-    exp.write_text(digits_training_experiment(run_dir, 16))
+    text = digits_training_experiment(run_dir, 16)
+    exp.write_text(text if storage == "journal" else text.replace("journal: study.log, ", ""))
     drivers = [start_driver(exp) for _ in range(2)]
     for d in drivers:
         assert d.wait(timeout=300) == 0, d.stderr.read()
