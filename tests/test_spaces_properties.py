@@ -422,6 +422,8 @@ def test_suggest_with_a_real_optuna_study(name):
         trial = study.ask()
         arch = space.suggest(trial)
         assert space.validate(arch) is arch
+        # conditional on depth: no choice of a block past the stage's depth is suggested
+        assert set(trial.params) == set(arch), arch.to_json()
         for param, dist in trial.distributions.items():
             assert param in values
             assert distributions.setdefault(param, dist) == dist, param
