@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -696,7 +697,9 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     """The run's accuracy is reproduced from another folder with the .npz given by a relative
     path; --epochs over a `steps` recipe, or another dataset, is said not comparable; the
     run's .npz relabelled since is refused unless named; the run's time limit per candidate
-    does not stop a final training."""
+    does not stop a final training; a copy of the run's .npz is the run's data."""
+    from hwnas.experiments.retrain import retraining
+
     rng = np.random.default_rng(0)
     y = np.arange(160) % 4
     x = (rng.standard_normal((160, 1, 16)) + y[:, None, None] + 5).astype(np.float32)
@@ -717,6 +720,8 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     monkeypatch.chdir(tmp_path / "out")
     assert hwnas_cli("train", config.name, "--dataset", "../data/sig.npz", "-o", "a.pt") == 0
     assert f"accuracy {recorded} (the run recorded {recorded})" in capsys.readouterr().out
+    shutil.copy(npz, tmp_path / "moved.npz")  # the same arrays elsewhere are the run's data
+    assert retraining(config, dataset=str(tmp_path / "moved.npz")).departures == []
     assert hwnas_cli("train", config.name, "--epochs", "0.5", "-o", "b.pt") == 0
     said = capsys.readouterr()
     assert "0.5 epochs (the run's recipe, epochs from --epochs)" in said.err

@@ -123,9 +123,10 @@ def _recipe(data: dict, source: str, epochs: float | None) -> tuple[dict, list[s
 
 def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
     """The dataset to train on (`given`, else the run's) and whether it is the run's as the
-    run saw it (a `.npz` by any path to it, its arrays unchanged: the digest the config
-    records). The run's `.npz` changed since is refused unless given: trained on it, the
-    model would not be the run's."""
+    run saw it: a `.npz` with the arrays the config's digest records, by any path (moved or
+    copied, the same arrays split and scale alike), else by a path to the run's file. The
+    run's `.npz` changed since is refused unless given: trained on it, the model would not
+    be the run's."""
     recorded = data.get("data") or {}
     run_dataset, digest = recorded.get("dataset"), recorded.get("digest")
     dataset = given or run_dataset
@@ -136,11 +137,13 @@ def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
     if not run_dataset or not str(dataset).lower().endswith(".npz"):
         return dataset, dataset == run_dataset
     same_file = Path(dataset).resolve() == Path(run_dataset).resolve()
-    changed = same_file and digest is not None and npz_digest(dataset) != digest
-    if changed and given is None:
+    if digest is None:
+        return dataset, same_file
+    same_arrays = npz_digest(dataset) == digest
+    if same_file and not same_arrays and given is None:
         raise ExperimentError(
             f"{dataset}: its arrays changed since the run (they lack the digest the config's "
             "data records): the model trained on them would not be the run's; give --dataset "
             "with this file to train on it as it is now"
         )
-    return dataset, same_file and not changed
+    return dataset, same_arrays
