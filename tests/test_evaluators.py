@@ -196,6 +196,16 @@ def test_image_layouts_get_their_own_fix(tmp_path):
         DatasetError, match=r"channels-last: put channels first, x.transpose\(0, 3, 1, 2\)"
     ):
         load_dataset(last).check_fits(space)
+    rgb = _write_npz(  # channels-last with other channels: not a space of 8 x 8 x 3 "channels"
+        tmp_path / "rgb.npz",
+        **{f"x_{s}": a.transpose(0, 2, 3, 1).repeat(3, -1) for s, a in x.items()},
+        **y,
+    )
+    with pytest.raises(
+        DatasetError,
+        match=r"x.transpose\(0, 3, 1, 2\), and set space: \{name: .*, input: \[3, 8, 8\]",
+    ):
+        load_dataset(rgb).check_fits(space)
     flat = _write_npz(tmp_path / "flat.npz", **{f"x_{s}": a[:, 0] for s, a in x.items()}, **y)
     with pytest.raises(DatasetError, match=r"no channel axis: add one, x\[:, None\]"):
         load_dataset(flat).check_fits(space)
