@@ -557,6 +557,14 @@ def test_the_deployed_onnx_runs_int8_blocks_quantized_with_ranges_from_the_calib
     assert logits.shape == (5, 10)
     with pytest.raises(ExperimentError, match=r"calibration: inputs of shape \(4, 40\)"):
         export_deployed_onnx(model, space.input_shape, tmp_path / "x.onnx", inputs[:4, 0])
+    nan = inputs.copy()
+    nan[3, 0, 5] = np.nan  # refused by name, not ONNX Runtime's bare "scale issue"
+    for bad, why in ((inputs[:0], "no inputs"), (nan, "inputs with NaN or infinite values")):
+        with pytest.raises(ExperimentError, match=f"calibration: {why}"):
+            export_deployed_onnx(model, space.input_shape, tmp_path / "x.onnx", bad)
+    assert not (tmp_path / "x.onnx").exists()
+    shape = _config_at(space, "int8")["space"]["input"]  # a list, as a config holds it
+    assert 0 < export_deployed_onnx(model, shape, tmp_path / "x.onnx", inputs) < 0.1
 
 
 def test_build_calibrates_on_inputs_drawn_from_the_whole_training_split(tmp_path: Path) -> None:

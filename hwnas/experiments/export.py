@@ -277,13 +277,9 @@ def export_deployed_onnx(
             f"{path}: an ONNX model's file name ends in .onnx, not {path.suffix or 'nothing'} "
             "(nothing written)"
         )
+    input_shape = tuple(input_shape)  # a config's `space.input` is a list
     if calibration is not None:
-        calibration = np.asarray(calibration, dtype=np.float32)
-        if calibration.ndim != len(input_shape) + 1 or calibration.shape[1:] != input_shape:
-            raise ExperimentError(
-                f"calibration: inputs of shape {calibration.shape}, where the model takes "
-                f"(N, {', '.join(map(str, input_shape))})"
-            )
+        calibration = _checked_calibration(np.asarray(calibration, dtype=np.float32), input_shape)
     model = inference_model(model)
     precisions = measured_precision(get_backend("onnxruntime-cpu"), layer_precisions(model))
     if calibration is not None:
@@ -299,6 +295,22 @@ def export_deployed_onnx(
         (got,) = session.run(None, {INPUT_NAME: x.numpy()})
     with torch.no_grad():
         return float(np.max(np.abs(got - model(x).numpy())))
+
+
+def _checked_calibration(calibration: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    """`calibration` if it is one or more finite model inputs of `input_shape`; else an
+    `ExperimentError` naming it (ONNX Runtime's calibrator fails on none, or on a NaN, with
+    an assertion that names neither)."""
+    if calibration.ndim != len(input_shape) + 1 or calibration.shape[1:] != input_shape:
+        raise ExperimentError(
+            f"calibration: inputs of shape {calibration.shape}, where the model takes "
+            f"(N, {', '.join(map(str, input_shape))})"
+        )
+    if len(calibration) == 0:
+        raise ExperimentError("calibration: no inputs; give one or more (or None: random ones)")
+    if not np.isfinite(calibration).all():
+        raise ExperimentError("calibration: inputs with NaN or infinite values")
+    return calibration
 
 
 def _onnx_graph(model: nn.Module, x: torch.Tensor):
