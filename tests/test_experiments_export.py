@@ -614,6 +614,11 @@ def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
     assert "give --calibration with the run's dataset" in said.err
     assert hwnas_cli("build", str(tmp_path / "fp32.json"), "--onnx", str(out)) == 0
     assert "no int8 blocks" in capsys.readouterr().out
+    # nothing calibrated: the inputs compared on are named, not "those"
+    args = ("build", str(tmp_path / "fp32.json"), "--onnx", str(out), "--calibration", "mnist1d")
+    assert hwnas_cli(*args) == 0
+    said = capsys.readouterr().out
+    assert "no int8 blocks" in said and "on the first 64 of 256 training inputs of mnist1d" in said
     assert "QuantizeLinear" not in {n.op_type for n in onnx.load(out).graph.node}
     assert hwnas_cli("build", str(tmp_path / "int8.json"), "--calibration", "mnist1d") == 2
     assert "needs --onnx" in capsys.readouterr().err
@@ -742,6 +747,11 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     said = capsys.readouterr()
     assert f"(the run recorded {recorded} with its own dataset: not comparable)" in said.out
     assert "these weights take inputs standardised as" in said.err
+    npz.unlink()  # moved away: the error says where to give its new place
+    assert hwnas_cli("train", config.name, "-o", "d.pt") == 1
+    assert f"{npz}: the run's dataset is no longer there (moved or deleted): give --dataset" in (
+        capsys.readouterr().err
+    )
 
 
 def test_saving_trained_weights_never_leaves_a_half_written_file(

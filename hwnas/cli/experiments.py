@@ -591,14 +591,13 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> N
     quantized = {"int8", "w4a8"} & set(layer_precisions(model).values())
     source = f"{len(inputs)} training inputs of {calibration}" if inputs is not None else None
     calibrated = f"int8 activation ranges calibrated on {source or 'random inputs'}; "
+    compared = "random inputs, not data"
+    if inputs is not None:
+        of = "those inputs" if quantized else source
+        compared = f"the first {min(COMPARED_INPUTS, len(inputs))} of {of}"
     typer.echo(
         f"wrote {path}: {calibrated if quantized else 'no int8 blocks; '}ONNX Runtime's "
-        f"output differs from the float model's by up to {diff:.3g} on "
-        + (
-            f"the first {min(COMPARED_INPUTS, len(inputs))} of those inputs"
-            if inputs is not None
-            else "random inputs, not data"
-        )
+        f"output differs from the float model's by up to {diff:.3g} on {compared}"
     )
     if quantized and inputs is None:
         typer.echo(

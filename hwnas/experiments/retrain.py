@@ -126,7 +126,7 @@ def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
     run saw it: a `.npz` with the arrays the config's digest records, by any path (moved or
     copied, the same arrays split and scale alike), else by a path to the run's file. The
     run's `.npz` changed since is refused unless given: trained on it, the model would not
-    be the run's."""
+    be the run's; one no longer there asks for `--dataset`."""
     recorded = data.get("data") or {}
     run_dataset, digest = recorded.get("dataset"), recorded.get("digest")
     dataset = given or run_dataset
@@ -136,6 +136,11 @@ def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
         )
     if not run_dataset or not str(dataset).lower().endswith(".npz"):
         return dataset, dataset == run_dataset
+    if given is None and not Path(dataset).exists():
+        raise ExperimentError(
+            f"{dataset}: the run's dataset is no longer there (moved or deleted): give "
+            "--dataset with where it is now"
+        )
     same_file = Path(dataset).resolve() == Path(run_dataset).resolve()
     if digest is None:
         return dataset, same_file
