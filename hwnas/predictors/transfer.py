@@ -35,8 +35,6 @@ from hwnas.predictors.base import (
 )
 from hwnas.spaces import Arch, SearchSpace
 
-MEMBERS = ("sources", "additive")
-
 
 def _ridge(features: np.ndarray, target: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """(coefficients with the unpenalised intercept first, leave-one-out predictions)."""
