@@ -47,7 +47,12 @@ from hwnas.predictors.measure import measure_latencies, summarize
 from hwnas.predictors.onnx_export import export_onnx, node_scopes
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.predictors.parts import build_part, metaformer_parts
-from hwnas.predictors.repeatability import round_agreement, unrepeatable_warning
+from hwnas.predictors.repeatability import (
+    REPEATABLE_TAU,
+    RoundAgreement,
+    round_agreement,
+    unrepeatable_warning,
+)
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import BlockConfig
 
@@ -1109,6 +1114,15 @@ def test_repeatability_tells_the_h200s_cuda_timings_from_an_idle_cpus(tmp_path, 
     assert json.loads(capsys.readouterr().out)["repeatability"] == pytest.approx(0.708, abs=5e-4)
 
 
+def test_a_round_agreement_just_below_the_bound_never_reads_as_the_bound():
+    """Printed rounded down: a tau of 0.79996 warned of as "below 0.8" read "at 0.800"."""
+    just_below = RoundAgreement("arch", "fp32", 20, 20, REPEATABLE_TAU - 4e-5)
+    assert str(just_below) == "20 networks (fp32) at 0.799"
+    assert str(RoundAgreement("block", "int8", 30, 60, 0.9)) == (
+        "60 measurements of 30 blocks (int8) at 0.900"
+    )
+
+
 def test_repeatability_counts_networks_once_and_ranks_mixed_precisions_together():
     """The EPYC holdout measured its 200 networks in 2 passes: it was said to rank "400
     networks". The default profile's 100 networks mix 4 precisions in 4 ways: only the 80 of
@@ -1187,6 +1201,8 @@ def test_a_predictor_records_its_device_and_eval_says_when_the_holdout_is_anothe
         f"note: {held_out} held-out networks give rough scores (one disturbed measurement "
         "moves them far); 20 or more say more\n"
     )
+    main(["latency", "eval", str(lut), "--holdout", "1"])  # the last network of its profile
+    assert "note: 1 held-out network gives rough scores" in capsys.readouterr().err
 
     elsewhere = _as_measured_elsewhere(profile_path, tmp_path / "elsewhere.csv")
     main(["latency", "eval", str(lut), "--holdout", str(elsewhere), "--json"])

@@ -204,7 +204,9 @@ def evaluate(
     result.update(score(predictor, archs, measured))
     if len(archs) < FEW_HELD_OUT:
         typer.echo(
-            f"note: {len(archs)} held-out networks give rough scores (one disturbed measurement "
+            f"note: {len(archs)} held-out "
+            + ("network gives" if len(archs) == 1 else "networks give")
+            + " rough scores (one disturbed measurement "
             f"moves them far); {FEW_HELD_OUT} or more say more",
             err=True,
         )

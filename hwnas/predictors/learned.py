@@ -44,7 +44,7 @@ from hwnas.spaces import Arch, SearchSpace
 
 MIN_TRAINING_ARCHS = 5
 # below this many networks boosting without a table ranks unseen ones poorly (held-out Kendall
-# tau about 0.3 at 20 networks, 0.4-0.5 at 50, 0.5-0.75 at 100; calibrating a table 0.86-0.94
+# tau about 0.3 at 20 networks, 0.37-0.51 at 50, 0.48-0.75 at 100; calibrating a table 0.86-0.95
 # from 10 on: docs/benchmarks.md, "learning curve")
 FEW_NETWORKS_WITHOUT_TABLE = 100
 # calibration groups: per stage, width, mixer and precision, or without the width
