@@ -1,8 +1,10 @@
 """Benchmark: build a latency profile and record its wall time and the machine's load.
 
 Runs the same code as `hwnas latency profile` and writes `<out>.timing.json` beside the
-profile: wall seconds, rows written, and the 1-minute load average sampled every 10 s (other
-processes on the machine make measurements noisier; the load says how much).
+profile: wall seconds, the profile's rows (`rows`, earlier runs' included when it resumed one,
+as a second pass does) and the rows this run added (`rows_added`; records written before
+2026-12-04 lack it), and the 1-minute load average sampled every 10 s (other processes on
+the machine make measurements noisier; the load says how much).
 
     .venv/bin/python benchmarks/latency_profile.py --space conv2d --precision fp32 \
         --samples 300 --out benchmarks/data/conv2d_ort_fp32.csv
@@ -11,6 +13,7 @@ processes on the machine make measurements noisier; the load says how much).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import threading
@@ -39,6 +42,14 @@ class LoadSampler(threading.Thread):
         return self.samples
 
 
+def _rows_in(path: Path) -> int:
+    """The data rows of the profile CSV at `path` (0 where there is none yet)."""
+    if not path.exists():
+        return 0
+    with path.open(encoding="utf-8", newline="") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--space", default="conv2d")
@@ -53,6 +64,7 @@ def main() -> None:
     ap.add_argument("--timing-out", default=None, help="default: <out>.timing.json")
     args = ap.parse_args()
     space = get_space(args.space)
+    before = _rows_in(Path(args.out))
     sampler = LoadSampler()
     sampler.start()
     start = time.perf_counter()
@@ -78,6 +90,7 @@ def main() -> None:
         "passes": profile.meta["passes"],
         "wall_s": round(wall, 1),
         "rows": len(profile.rows),
+        "rows_added": len(profile.rows) - before,
         "failed_rows": int((profile.rows["status"] != "ok").sum()),
         "loadavg_1min": {
             "mean": round(sum(load) / len(load), 2),
