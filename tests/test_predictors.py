@@ -1067,6 +1067,17 @@ def test_cli_profile_fit_eval(profile_path, tmp_path, capsys):
     assert scores["n"] == 3 and scores["holdout"] == 3
 
 
+def test_profile_draws_no_progress_bar_into_a_log(tmp_path, capsys):
+    """Off a terminal (a CI log, a batch job's file) the bar's every redraw stays: 765 of them
+    for a 426-row profile. There the profile says only what it measured, as export does."""
+    quick = ["--samples", "3", "--archs-only", "--warmup", "1", "--runs", "3", "--rounds", "1"]
+    out = tmp_path / "p.csv"
+    assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out), *quick) == 0
+    said = capsys.readouterr()
+    assert "row/s" not in said.err and "\r" not in said.err
+    assert f"{out}: 3 rows (0 failed)" in said.out
+
+
 def test_a_profile_whose_rounds_rank_its_rows_unlike_each_other_says_so(space, tmp_path, capsys):
     """On an NVIDIA H200 the eager CUDA timings ranked networks unlike from one round to the
     next (Kendall tau 0.66) and the predictors fitted on them ranked held-out networks at 0.24:
