@@ -1170,6 +1170,10 @@ def test_the_front_table_fits_the_terminal_width(
         monkeypatch.setenv("COLUMNS", unusable)
         assert hwnas("pareto", str(finished_run)) == 0
         assert widest_table_line() > 80
+    monkeypatch.setenv("COLUMNS", "20")  # narrower: drawn at 80, the terminal wraps it
+    assert hwnas("pareto", str(finished_run)) == 0
+    first_row = next(line for line in capsys.readouterr().out.splitlines() if line[:1] == "│")
+    assert re.match(r"│ \d+ +│ [\d.]+ +│", first_row), first_row  # its trial and latency
 
 
 def test_files_are_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:

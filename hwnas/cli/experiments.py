@@ -319,6 +319,11 @@ def _write_report(results, objs, html: Path) -> None:
         ) from None
 
 
+#: the front table is drawn at least this wide: at 20 columns rich gave most columns no room,
+#: and the trial numbers and metrics vanished (a narrow terminal wraps the lines instead)
+MIN_TABLE_WIDTH = 80
+
+
 def _print_front(results, front, metrics, objs, hv) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -335,7 +340,8 @@ def _print_front(results, front, metrics, objs, hv) -> None:
         table.add_row(str(int(r["number"])), *values, arch)
     # COLUMNS, else the terminal's width; 160 when piped, where rich would assume 80. A
     # COLUMNS of 0 or no number is passed over: rich printed no table at all for 0
-    console = Console(width=shutil.get_terminal_size((160, 24)).columns)
+    width = shutil.get_terminal_size((160, 24)).columns
+    console = Console(width=max(width, MIN_TABLE_WIDTH))
     with console.capture() as table_text:
         console.print(table)
     # through click, as every other line: rich wrote to an ASCII stdout (PYTHONIOENCODING)
