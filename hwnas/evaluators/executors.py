@@ -319,17 +319,41 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
         check_reachable(address)
     if ray.is_initialized():
         return False
-    if address is None:
-        ray.init(
-            address="local",
-            num_cpus=num_cpus,  # None: Ray's count, which honours a container's CPU quota
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
-        )
-        return True
-    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    with _sigterm_kept():
+        if address is None:
+            ray.init(
+                address="local",
+                num_cpus=num_cpus,  # None: Ray's count, which honours a container's CPU quota
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     return True
+
+
+@contextlib.contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """Keep the SIGTERM handler the caller set (a search's, which stops it resumably) through
+    the body: `ray.init` sets its own, `sys.exit(15)`, and a SIGTERM in the seconds Ray takes
+    to start (`timeout`, a batch scheduler) ended `hwnas search` with status 15 and no word.
+    The signal Ray's handler took goes to the caller's. Without a handler of the caller's
+    (Python's default), Ray's stays: it shuts Ray down on the way out."""
+    before = signal.getsignal(signal.SIGTERM)
+    if not callable(before) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        yield
+    except SystemExit as e:
+        if e.code != signal.SIGTERM or signal.getsignal(signal.SIGTERM) is before:
+            raise
+        signal.signal(signal.SIGTERM, before)
+        signal.raise_signal(signal.SIGTERM)  # the caller's handler raises its own stop
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _task_options(resources: Mapping[str, float]) -> dict[str, Any]:
