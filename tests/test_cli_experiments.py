@@ -1636,6 +1636,32 @@ def test_an_interrupted_export_says_so_and_leaves_no_folder_or_file(
     assert asked and not (tmp_path / "new").exists()
 
 
+def test_a_terminated_export_stops_as_an_interrupted_one(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    """SIGTERM (`timeout`, a batch scheduler) killed an export outright: its output folder
+    stayed, holding a staging folder of half-made files. Every command stops on it as on
+    Ctrl-C, with status 143."""
+    script = (
+        "import os, signal, sys\n"
+        "from hwnas.experiments import export\n"
+        "def terminated(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "export.export_onnx_checked = terminated\n"
+        "from hwnas.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    out_dir = tmp_path / "new" / "export"
+    done = subprocess.run(
+        [sys.executable, "-c", script, "export", str(finished_run), "--format", "onnx"]
+        + ["-o", str(out_dir)],
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stderr) == (143, "hwnas: terminated\n")
+    assert not (tmp_path / "new").exists()
+
+
 def test_a_lost_ray_cluster_stops_the_run_resumably_and_costs_no_evaluations(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ) -> None:

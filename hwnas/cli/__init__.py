@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 
@@ -123,6 +127,27 @@ def _forget_caught_interrupts() -> None:
     exec("")
 
 
+@contextmanager
+def _terminate_as_interrupt(received: list[int]) -> Iterator[None]:
+    """SIGTERM (`timeout`, `kill`, a batch scheduler) stops every command as Ctrl-C does,
+    noted in `received`: killed outright, an export left its half-made files in a staging
+    folder inside the output folder. `search` and `latency profile` set their own handler
+    inside (their stop messages say what is kept). On the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
+
+
 def _main(argv: list[str] | None) -> None:
     global _stop_said
     _stop_said = False
@@ -131,18 +156,19 @@ def _main(argv: list[str] | None) -> None:
     args = [a for a in args if a != "--debug"]
     if not debug:
         warnings.formatwarning = _one_line_warning
+    received: list[int] = []  # a SIGTERM: the stop's code is 143, not Ctrl-C's 130
     try:
-        _register()  # imports every command's module: a Ctrl-C may land here
-        # without standalone mode, click returns the code of a `typer.Exit` instead of raising
-        code = app(args=args, prog_name="hwnas", standalone_mode=False)
+        with _terminate_as_interrupt(received):
+            _register()  # imports every command's module: a Ctrl-C may land here
+            # without standalone mode, click returns the code of a `typer.Exit`, not raising
+            code = app(args=args, prog_name="hwnas", standalone_mode=False)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
         say("hwnas: aborted")
         sys.exit(130)
     except KeyboardInterrupt:  # before a command runs
-        say("hwnas: interrupted")
-        sys.exit(130)
+        code = 130
     except Exception as e:  # noqa: BLE001 - the one place errors become a one-line cause
         if debug:
             raise
@@ -152,7 +178,9 @@ def _main(argv: list[str] | None) -> None:
             sys.exit(e.exit_code)
         say(f"hwnas: error: {e}")
         sys.exit(1)
+    if code == 130 and signal.SIGTERM in received:
+        code = 143
     if code in (130, 143) and not _stop_said:  # typer ends a Ctrl-C'd command silently
-        say("hwnas: interrupted")
+        say(f"hwnas: {'terminated' if code == 143 else 'interrupted'}")
     if isinstance(code, int) and code:
         sys.exit(code)
