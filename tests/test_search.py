@@ -659,16 +659,27 @@ def test_ctrl_c_while_an_mlp_surrogate_trains_stops_the_search():
     from hwnas.search.predictor import fit_interruptibly
 
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(4000, 50)), rng.normal(size=4000)
+    x, y = rng.normal(size=(1000, 50)), rng.normal(size=1000)
     model = MLPRegressor(hidden_layer_sizes=(256, 256), max_iter=2000, tol=0, random_state=0)
-    timer = threading.Timer(0.5, signal.raise_signal, (signal.SIGINT,))  # lands mid-training
-    timer.start()
+    stop = threading.Event()
+
+    def ctrl_c_mid_training() -> None:
+        # once an epoch is done the MLP is in its training loop, where it catches Ctrl-C (a
+        # fixed 0.5 s delay landed before fit on a loaded machine: no n_iter_, and no MLP)
+        while getattr(model, "n_iter_", 0) < 1:
+            if stop.wait(0.01):
+                return
+        signal.raise_signal(signal.SIGINT)
+
+    interrupter = threading.Thread(target=ctrl_c_mid_training, daemon=True)
+    interrupter.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             fit_interruptibly(model, x, y)
     finally:
-        timer.cancel()
-    assert model.n_iter_ < 2000  # stopped in its training, not after it
+        stop.set()
+        interrupter.join()
+    assert 1 <= model.n_iter_ < 2000  # stopped in its training, not after it
 
 
 class LastFirstExecutor(LocalExecutor):
