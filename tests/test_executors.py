@@ -155,8 +155,10 @@ class Unloadable:
         return Metrics({"done": 1.0})
 
 
-def _wait_until(done: Callable[[], bool], what: str, limit_s: float = 120.0) -> None:
-    stop = time.monotonic() + limit_s  # a cap for slow machines, not a timing check
+def _wait_until(done: Callable[[], bool], what: str, limit_s: float = 300.0) -> None:
+    # a cap for slow machines, not a timing check: a first Ray worker importing torch beside
+    # 3 busy processes on 2 cores took 61 s to begin its evaluation, half of the 120 s it was
+    stop = time.monotonic() + limit_s
     while not done():
         if time.monotonic() > stop:
             raise TimeoutError(f"{what} never happened")
