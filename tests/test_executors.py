@@ -455,6 +455,22 @@ def test_over_ray_client_evaluations_waiting_for_a_worker_do_not_time_out(space)
     assert [(results[a.key].status, results[a.key].reason) for a in waiting] == [("ok", "")] * 2
 
 
+def test_the_cluster_watch_checks_often_enough_to_tell_a_loss_before_ray_ends_the_driver(
+    monkeypatch,
+):
+    """Ray ends a driver whose GCS is silent for its reconnect timeout; the watch gives the
+    cluster up at half of it. Checks at most a quarter of that patience apart tell the loss
+    by three quarters of Ray's timeout; 5 s apart, with Ray's timeout at 10 s, took up to 10."""
+    from hwnas.evaluators.executors import _gcs_patience_s, _GcsWatch
+
+    monkeypatch.delenv("RAY_gcs_rpc_server_reconnect_timeout_s", raising=False)
+    assert _GcsWatch.check_interval_s() == 5.0  # Ray's default 60 s: patience 30 s
+    for ray_timeout_s in (10, 2, 0.4):
+        monkeypatch.setenv("RAY_gcs_rpc_server_reconnect_timeout_s", str(ray_timeout_s))
+        patience = _gcs_patience_s()
+        assert patience + 2 * _GcsWatch.check_interval_s() <= 0.75 * ray_timeout_s
+
+
 def test_the_cluster_watch_ends_with_an_executor_dropped_unclosed_or_its_ray_shut_down(
     space, monkeypatch, capfd
 ):

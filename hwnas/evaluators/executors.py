@@ -441,7 +441,7 @@ class _GcsWatch:
     executor can raise `ClusterLost` in its place. It ends without a word once this process's
     Ray is shut down (by its user, with the executor left open): nothing is lost then."""
 
-    CHECK_S = 5.0  # between two connection attempts
+    CHECK_S = 5.0  # between two connection attempts, at most
 
     def __init__(self, address: str):
         self.address = address
@@ -458,11 +458,18 @@ class _GcsWatch:
     def __exit__(self, *exc: object) -> None:
         self._waiting = False
 
+    @classmethod
+    def check_interval_s(cls) -> float:
+        """Between two connection attempts: `CHECK_S`, or a quarter of the patience where that
+        is shorter. With Ray's timeout at 10 s (patience 5 s), checks 5 s apart told the loss
+        up to 10 s after it, when Ray may already have ended the driver without a word."""
+        return min(cls.CHECK_S, _gcs_patience_s() / 4)
+
     def _watch(self) -> None:
         silent_since = None
         import ray
 
-        while not self._stop.wait(self.CHECK_S) and ray.is_initialized():
+        while not self._stop.wait(self.check_interval_s()) and ray.is_initialized():
             if _refusal(self.address, timeout_s=1.0) is None:
                 silent_since = None
                 continue
