@@ -432,7 +432,8 @@ def test_an_empty_table_beside_its_metadata_is_measured_afresh(space, tmp_path):
     assert len(rows) == 2 and (rows["status"] == "ok").all()
 
 
-def test_the_progress_bar_counts_the_rows_it_writes(space, tmp_path, capsys):
+def test_the_progress_bar_counts_the_rows_it_writes(space, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # the bar is for terminals only
     out = tmp_path / "p.csv"
     settings = dict(samples=1, precisions=["fp32", "int8"], **PROFILE_FAST)
 
@@ -446,9 +447,10 @@ def test_the_progress_bar_counts_the_rows_it_writes(space, tmp_path, capsys):
     assert {t for _, t in bar_counts()} == {left}
 
 
-def test_the_progress_bar_names_the_model_it_is_measuring(space, tmp_path, capsys):
+def test_the_progress_bar_names_the_model_it_is_measuring(space, tmp_path, capsys, monkeypatch):
     """It named the one measured before: waiting on a slow export (an fft block's, through
     dynamo), it showed the previous block."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # the bar is for terminals only
     out, fp32 = tmp_path / "p.csv", ["fp32"]  # a row per model
     profile = build_profile(space, out, limit=2, samples=0, precisions=fp32, **PROFILE_FAST)
     first, second = (row_id.rsplit("|", 1)[0] for row_id in profile.rows["row_id"])
