@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from contextlib import closing
@@ -599,6 +600,22 @@ def test_read_commands_pass_over_an_edited_space_copy_in_the_run(
     with pytest.warns(UserWarning, match="edited since the run started"):
         assert hwnas("pareto", str(run)) == 0
     assert "Pareto front of" in capsys.readouterr().out
+
+
+def test_reading_an_edited_run_again_and_again_keeps_one_private_space_copy(
+    finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read of a run whose space.yaml was edited made a temporary folder holding the
+    stored space, kept until the process ended: a notebook polling `load(run)` for hours
+    filled the temporary folder. One copy serves every read."""
+    _, run = copy_of(finished_run, tmp_path)
+    copy = run / "space.yaml"
+    copy.write_text(copy.read_text().replace("width: [8, 16]", "width: [32, 64]", 1))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.warns(UserWarning, match="edited since the run started"):
+        sources = {load(run).space.source for _ in range(3)}
+    assert len(sources) == 1  # one copy (made by this test, or by an earlier read of that text)
+    assert len(list(tmp_path.glob("hwnas-space-*"))) <= 1
 
 
 @pytest.mark.parametrize("source", ["profile", "predictor"])

@@ -116,11 +116,20 @@ def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
     return copy
 
 
+#: the private copies made so far, by their text: one per text for the whole process
+_PRIVATE_SPACES: dict[str, Path] = {}
+
+
 def _private_space(text: str) -> Path:
-    """A space YAML holding `text` in a folder of its own, removed when the process ends."""
-    private = Path(tempfile.mkdtemp(prefix="hwnas-space-")) / SPACE_SNAPSHOT
-    atexit.register(shutil.rmtree, private.parent, ignore_errors=True)
-    private.write_text(text, encoding="utf-8")
+    """A space YAML holding `text` in a folder of its own, removed when the process ends; one
+    per text, however often a run is read (a notebook polling `load(run)` for hours made a
+    folder per read, each kept until the process ended)."""
+    private = _PRIVATE_SPACES.get(text)
+    if private is None or not private.is_file():
+        private = Path(tempfile.mkdtemp(prefix="hwnas-space-")) / SPACE_SNAPSHOT
+        atexit.register(shutil.rmtree, private.parent, ignore_errors=True)
+        private.write_text(text, encoding="utf-8")
+        _PRIVATE_SPACES[text] = private
     return private
 
 
