@@ -17,53 +17,32 @@ import numpy as np
 
 from hwnas.evaluators.tabular import load_nb201
 from hwnas.spaces import get_space
+from hwnas.spaces.nasbench201 import live_nodes
 
 LATENCIES = ("hw_fpga_latency_ms", "hw_eyeriss_latency_ms", "hw_pixel3_latency_ms")
 LATENCIES += ("hw_raspi4_latency_ms",)
-
-
-def edges(cell: str) -> dict[tuple[int, int], str]:
-    """(source node, target node) -> op of a cell string."""
-    ops = {}
-    for target, node in enumerate(cell.split("+"), start=1):
-        for token in node.strip("|").split("|"):
-            op, source = token.split("~")
-            ops[(int(source), target)] = op
-    return ops
-
-
-def reachable(ops: dict[tuple[int, int], str], start: int, forward: bool) -> set[int]:
-    """The nodes reached from `start` over ops other than `none` (backward: reaching it)."""
-    seen = {start}
-    grown = True
-    while grown:
-        grown = False
-        for (i, j), op in ops.items():
-            a, b = (i, j) if forward else (j, i)
-            if op != "none" and a in seen and b not in seen:
-                seen.add(b)
-                grown = True
-    return seen
+FULL = get_space("nasbench201")
 
 
 def same_function(cell: str) -> bool:
     """Whether the cell computes what its twin does: no dead convolution fed only zeros
     reaches the output."""
-    ops = edges(cell)
-    fed, feeding = reachable(ops, 0, True), reachable(ops, 3, False)
+    ops = dict(FULL.from_string(cell))
+    fed, feeding = live_nodes(ops)
     return not any(
-        op.startswith("nor_conv") and i not in fed and j in feeding for (i, j), op in ops.items()
+        op.startswith("nor_conv") and int(edge[-1]) not in fed and int(edge[0]) in feeding
+        for edge, op in ops.items()
     )
 
 
 def main() -> None:
     table = load_nb201(latency=False)
-    full, pruned = get_space("nasbench201"), get_space("nasbench201-pruned")
+    pruned = get_space("nasbench201-pruned")
     pairs, exact = [], []
     for index, cell in table["arch_str"].items():
         twin = pruned.to_string(pruned.from_string(cell))
         if twin != cell:
-            pairs.append((index, full.index(full.from_string(twin))))
+            pairs.append((index, FULL.index(FULL.from_string(twin))))
             exact.append(same_function(cell))
     pairs, exact = np.array(pairs), np.array(exact)
     print(f"cells with a twin without dead ops: {len(pairs)} of {len(table)}")

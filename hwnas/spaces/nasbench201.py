@@ -54,13 +54,13 @@ def without_dead_ops(ops: Mapping[str, str]) -> dict[str, str]:
     output. Such an op never sees the input: it is cut off from the output, or fed only
     zeros, which a skip or a pool passes on and a convolution turns into its batch norm's
     shift, a learned bias that no input changes."""
-    fed, feeding = _live_nodes(ops)
+    fed, feeding = live_nodes(ops)
     return {
         e: op if _source(e) in fed and _target(e) in feeding else "none" for e, op in ops.items()
     }
 
 
-def _live_nodes(ops: Mapping[str, str]) -> tuple[set[int], set[int]]:
+def live_nodes(ops: Mapping[str, str]) -> tuple[set[int], set[int]]:
     """The nodes a path of ops from the input reaches, and those with a path to the output."""
     fed, feeding = {0}, {3}
     for j in (1, 2, 3):
@@ -76,7 +76,7 @@ def _edges_to_a_path(ops: Mapping[str, str], edge: str) -> list[str]:
     """The `none` edges whose ops would put `edge` on a path from the input to the output:
     the one from the input into its source if nothing feeds that node, and the one from its
     target to the output if that node reaches no output."""
-    fed, feeding = _live_nodes(ops)
+    fed, feeding = live_nodes(ops)
     source, target = _source(edge), _target(edge)
     return [f"{source}<-0"] * (source not in fed) + [f"3<-{target}"] * (target not in feeding)
 
