@@ -24,6 +24,9 @@ the same seeds is `search_multi.py --searchers nsga2 --jobs 1` with the same `--
 - `naive`: not NSGA-II; the benchdata README's "naive multi-objective evolution" as we read
   it (SEMO): 10 uniform samples, then each proposal is one `space.mutate` of a uniformly drawn
   member of the Pareto front of everything evaluated so far, asked in batches of 10.
+- `pareto-local-search`: not NSGA-II; Pareto local search as SEMO's exhaustive sibling: each
+  front member in turn (drawn uniformly among those not yet explored) has all its unseen
+  neighbours evaluated, asked in batches of 10.
 - `motpe`: not NSGA-II either; Optuna's multi-objective TPE (multivariate, constant liar for
   the batches of 10, 10 random starts) through `space.suggest`. A proposal already evaluated
   is told its stored result and asked again, one repeated within its batch is told failed.
@@ -154,25 +157,64 @@ def _use_space_mutation() -> None:
     NSGA2Searcher._new_study = with_space_mutation
 
 
-def naive_evolution(latency: str, seed: int, budget: int, batch: int = 10, initial: int = 10):
+def _unseen(space, seen: set, rng, parents=()):
+    """The first of 200 mutations of uniformly drawn `parents` not in `seen`, else a uniform
+    sample not in `seen`. Once every neighbour of the front is evaluated, mutation gives
+    nothing new: on fpga SEMO got there in some seeds and, before this fallback, evaluated
+    duplicates."""
+    for _ in range(200 if parents else 0):
+        arch = space.mutate(parents[rng.integers(len(parents))], rng)
+        if arch.key not in seen:
+            return arch
+    while (arch := space.sample(rng)).key in seen:
+        pass
+    return arch
+
+
+def _neighbourhood(space, front, explored: set, seen: set, rng) -> list:
+    """The unseen neighbours (what 200 draws of `space.mutate` give: all 24 in nearly every
+    case) of a uniformly drawn front member not yet explored, the first such that has any."""
+    unexplored = [a for a in front if a.key not in explored]
+    while unexplored:
+        parent = unexplored.pop(rng.integers(len(unexplored)))
+        explored.add(parent.key)
+        draws = {m.key: m for m in (space.mutate(parent, rng) for _ in range(200))}
+        fresh = [m for key, m in draws.items() if key not in seen]
+        if fresh:
+            return fresh
+    return []
+
+
+def naive_evolution(latency: str, seed: int, budget: int, batch: int = 10):
     """SEMO on the table: mutations of uniformly drawn front members, never a duplicate."""
+    return _front_evolution(latency, seed, budget, batch, whole_neighbourhood=False)
+
+
+def pareto_local_search(latency: str, seed: int, budget: int, batch: int = 10):
+    """PLS on the table: every unseen neighbour of each front member, one member at a time."""
+    return _front_evolution(latency, seed, budget, batch, whole_neighbourhood=True)
+
+
+def _front_evolution(latency, seed, budget, batch, whole_neighbourhood, initial=10):
+    """Evolution from the Pareto front of everything evaluated, in batches of `batch` after
+    `initial` uniform samples: each proposal a mutation of a uniformly drawn front member
+    (SEMO), or with `whole_neighbourhood` the queued neighbours of one front member after
+    another (Pareto local search); uniform samples when neither gives anything new."""
     evaluator = tabular(SPACE_NAME[0])
-    rng = np.random.default_rng(seed)
-    archs, results = [], []
+    space, rng = evaluator.space, np.random.default_rng(seed)
+    archs, results, queue, explored = [], [], [], set()
     while len(results) < budget:
         points = error_latency_points(results, latency) if results else np.empty((0, 2))
         front = [archs[i] for i in np.flatnonzero(pareto_mask(points))]
         seen = {a.key for a in archs}
         for _ in range(min(batch, budget - len(results))):
-            for _ in range(200):
-                young = len(archs) < initial
-                arch = (
-                    evaluator.space.sample(rng)
-                    if young
-                    else evaluator.space.mutate(front[rng.integers(len(front))], rng)
-                )
-                if arch.key not in seen:
-                    break
+            if len(archs) < initial:
+                arch = _unseen(space, seen, rng)
+            elif whole_neighbourhood:
+                queue = queue or _neighbourhood(space, front, explored, seen, rng)
+                arch = queue.pop(0) if queue else _unseen(space, seen, rng)
+            else:
+                arch = _unseen(space, seen, rng, front)
             seen.add(arch.key)
             archs.append(arch)
         results += [evaluator.evaluate(a) for a in archs[len(results) :]]
@@ -210,7 +252,11 @@ def motpe(latency: str, seed: int, budget: int, batch: int = 10):
     return results
 
 
-ALTERNATIVES = {"naive": naive_evolution, "motpe": motpe}  # searchers other than NSGA-II
+ALTERNATIVES = {  # searchers other than NSGA-II
+    "naive": naive_evolution,
+    "pareto-local-search": pareto_local_search,
+    "motpe": motpe,
+}
 
 
 def ratios(latency: str, seed: int, variant: str) -> list[float]:
