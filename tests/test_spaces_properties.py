@@ -491,3 +491,9 @@ def test_an_arch_of_another_version_of_the_space_is_refused():
 def test_an_arch_record_with_a_bool_version_is_refused():
     with pytest.raises(ValueError, match="version must be an integer, not True"):
         Arch.from_dict({"space": "s", "version": True, "choices": {"a": 1}})
+
+
+def test_an_arch_record_with_a_choice_name_that_is_not_text_is_refused_by_name():
+    # a YAML record may hold `1: conv` beside `mixer: conv`; JSON names are always text
+    with pytest.raises(ValueError, match="choice names must be text, not 1"):
+        Arch.from_dict({"space": "s", "version": 1, "choices": {"a": 1, 1: "conv"}})

@@ -81,6 +81,9 @@ class Arch(Mapping[str, Choice]):
             raise ValueError(f"arch record: version must be an integer, not {version!r}")
         if not isinstance(choices, Mapping):
             raise ValueError(f"arch record: choices must be a mapping, not {choices!r}")
+        named = [name for name in choices if not isinstance(name, str)]
+        if named:
+            raise ValueError(f"arch record: choice names must be text, not {named[0]!r}")
         try:
             return cls(space, version, choices)
         except TypeError as e:  # a choice value that is not an int, float or str
