@@ -1390,6 +1390,53 @@ def test_a_run_records_its_versions_and_a_resume_with_others_warns(
     assert json.loads(config.read_text())["run"]["versions"] == recorded
 
 
+@pytest.mark.parametrize("record", ["versions without the code's", "no versions"])
+def test_a_run_an_earlier_hwnas_started_warns_when_resumed(
+    finished_run: Path, tmp_path: Path, record: str
+) -> None:
+    """hwnas stays 0.1.0 through its development, where the training's defaults changed (a
+    demo run started at one commit scored 35 % at 1 epoch, its part resumed at a later one
+    60 %): a run's record without the code's digest, as the earlier hwnas that started it
+    wrote it (versions without it, or none), says so on resume; its trials stay, and no
+    record of today's versions is made up for its stored results."""
+    exp, run = copy_of(finished_run, tmp_path)
+    earlier = {p: v for p, v in load(run).versions.items() if p not in ("hwnas source", "python")}
+    with closing(sqlite3.connect(run / "study.db")) as db, db:
+        if record == "no versions":
+            db.execute("DELETE FROM study_user_attributes WHERE key = 'hwnas_versions'")
+        else:
+            db.execute(
+                "UPDATE study_user_attributes SET value_json = ? WHERE key = 'hwnas_versions'",
+                (json.dumps(earlier),),
+            )
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 9"))
+    # the code alone is named: the packages a record lacks are taken to be as now
+    earlier_code = r"started with hwnas source unrecorded \(an earlier hwnas\) \(now \w{12}\):"
+    with pytest.warns(UserWarning, match=earlier_code):
+        assert hwnas("search", str(exp), "--quiet") == 0
+    assert len(load(run).trials) == 9
+    assert load(run).versions == ({} if record == "no versions" else earlier)
+
+
+def test_the_code_digest_follows_code_and_spaces_not_line_endings(tmp_path: Path) -> None:
+    """A resumed run compares the digest of hwnas's .py and .yaml files: an edit of either
+    changes it, a Windows checkout of the same files or another kind of file does not."""
+    from hwnas.experiments.run_identity import code_digest
+
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "run.py").write_text("EPOCHS = 1\n")
+    (tmp_path / "spaces" / "tiny.yaml").write_text("depth: 2\n")
+    digest = code_digest(tmp_path)
+    (tmp_path / "run.py").write_bytes(b"EPOCHS = 1\r\n")
+    (tmp_path / "notes.txt").write_text("not code")
+    assert code_digest(tmp_path) == digest
+    (tmp_path / "spaces" / "tiny.yaml").write_text("depth: 3\n")
+    assert code_digest(tmp_path) != digest
+    (tmp_path / "spaces" / "tiny.yaml").write_text("depth: 2\n")
+    (tmp_path / "run.py").write_text("EPOCHS = 2\n")
+    assert code_digest(tmp_path) != digest
+
+
 def a_complete_run_and_another_driver(tmp_path: Path):
     """A complete 8-evaluation run, its experiment raised to 9, the storage of a second
     driver on it, and 3 candidates that driver could claim: (config, space, store, archs)."""

@@ -8,6 +8,7 @@ two experiments in one storage (or, for package versions, warns).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
 import warnings
@@ -37,13 +38,36 @@ from hwnas.spaces import SearchSpace
 #: the packages whose version can change what a run proposes or scores: hwnas's defaults,
 #: torch's training and weights, measured latencies, Optuna's NSGA-II, the surrogates
 RUN_PACKAGES = ("hwnas", "torch", "onnxruntime", "optuna", "scikit-learn", "numpy")
+#: the versions' entry for hwnas's code (`source_digest`), and what a run started by an hwnas
+#: that did not record it has there
+SOURCE, UNRECORDED = "hwnas source", "unrecorded (an earlier hwnas)"
 
 
 def package_versions() -> dict[str, str]:
-    """The installed version of each of `RUN_PACKAGES` ("absent" where one is not), and
-    Python's: from 3.12 on `sum()` adds floats otherwise, and a result may differ in its last
-    digits."""
-    return {p: package_version(p) for p in RUN_PACKAGES} | {"python": platform.python_version()}
+    """The installed version of each of `RUN_PACKAGES` ("absent" where one is not), Python's
+    (from 3.12 on `sum()` adds floats otherwise, and a result may differ in its last digits)
+    and the digest of hwnas's code (`source_digest`)."""
+    versions = {p: package_version(p) for p in RUN_PACKAGES}
+    return versions | {"python": platform.python_version(), SOURCE: source_digest()}
+
+
+@functools.cache
+def source_digest() -> str:
+    """The digest of hwnas's own code and built-in spaces: its version number stays through
+    a series of changes (0.1.0 through all of its development), where another default (of
+    training, say) makes a resumed run score its new candidates otherwise than its stored
+    ones."""
+    return code_digest(Path(__file__).resolve().parents[1])
+
+
+def code_digest(root: Path) -> str:
+    """A digest of the `.py` and `.yaml` files under `root`, by relative path and content
+    (line endings as `\\n`: a Windows checkout of the same code is the same code)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def check_same_experiment(
@@ -86,11 +110,12 @@ def _recorded(study: optuna.Study, attr: str, value: Any) -> Any:
 
 def _warn_other_versions(study: optuna.Study, run_dir: Path) -> None:
     """Say where the run was started with other versions of hwnas or of the packages its
-    results depend on (a run started before versions were recorded is taken to have had
-    these): a changed default or library may make the resumed part search or score
-    differently from the stored one. Not refused: most upgrades change neither."""
+    results depend on (one a run's record lacks is taken to be as now, except hwnas's code:
+    an hwnas that did not record it is an earlier one): a changed default or library may
+    make the resumed part search or score differently from the stored one. Not refused:
+    most upgrades change neither."""
     now = package_versions()
-    then = _recorded(study, VERSIONS, now)
+    then = {SOURCE: UNRECORDED} | _started_with(study, now)
     other = [f"{p} {then[p]} (now {v})" for p, v in now.items() if then.get(p, v) != v]
     if other:
         warnings.warn(
@@ -99,6 +124,15 @@ def _warn_other_versions(study: optuna.Study, run_dir: Path) -> None:
             "run_dir to keep one set of versions",
             stacklevel=2,
         )
+
+
+def _started_with(study: optuna.Study, now: dict[str, str]) -> dict[str, str]:
+    """The versions the run was started with: `now` for a new run (recorded), none known
+    for one whose trials an hwnas that recorded no versions stored (left unrecorded: a record
+    of today's would claim they made its stored results)."""
+    if VERSIONS not in study.user_attrs and read_trials(study):
+        return {}
+    return _recorded(study, VERSIONS, now)
 
 
 def _check_same_data(study: optuna.Study, path: str | None, run_dir: Path) -> None:
