@@ -703,6 +703,30 @@ def test_train_reproduces_the_recorded_accuracy_and_build_deploys_the_weights(
     assert "--dataset: the config records no dataset" in capsys.readouterr().err
 
 
+def test_train_of_a_config_an_earlier_hwnas_exported_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Configs exported before hwnas recorded the run's dataset (`data`) and then its recipe
+    (`training`) hold the accuracy the run trained for: `hwnas train` said their run
+    "trained no candidate" or "trained nothing on data"; it says an earlier hwnas exported
+    them without, and the accuracies are still said not to be comparable."""
+    space = get_space("conv1d")
+    recorded = {"accuracy": 40.375, "val_accuracy": 40.375, "epochs": 1.0, "steps": 25.0}
+    config = tmp_path / "earlier.json"  # the fields a run's export had at the end of November
+    earlier = {**arch_config(space, space.sample(1), recorded), "run": {"name": "d", "trial": 1}}
+    config.write_text(json.dumps(earlier))
+    assert hwnas_cli("train", str(config)) == 1
+    without = "an earlier hwnas exported the config without its run's"
+    assert f"--dataset: the config records no dataset ({without} dataset)" in (
+        capsys.readouterr().err
+    )
+    config.write_text(json.dumps({**earlier, "data": {"dataset": "mnist1d"}}))  # early December
+    assert hwnas_cli("train", str(config), "--epochs", "0.05", "-o", str(tmp_path / "w.pt")) == 0
+    said = capsys.readouterr()
+    assert f"(the train evaluator's defaults, epochs from --epochs; {without} recipe)" in said.err
+    assert "(the run recorded 40.38 % with its own recipe and epochs: not comparable)" in said.out
+
+
 @pytest.mark.filterwarnings("ignore:dataset .* the validation split has 24 samples")
 def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch

@@ -496,7 +496,7 @@ def train(
 
     The search keeps no trained weights: this trains them with the config's recipe."""
     from hwnas.experiments import ExperimentError
-    from hwnas.experiments.retrain import retraining, save_weights
+    from hwnas.experiments.retrain import earlier_export, retraining, save_weights
 
     training = retraining(config, dataset, epochs)
     out = out or config.with_name(f"{config.stem}.trained.pt")
@@ -506,7 +506,9 @@ def train(
     length = f"{evaluator.steps} steps" if evaluator.steps else _epochs(evaluator.epochs)
     recipe_from = "the run's recipe" if recipe else "the train evaluator's defaults"
     recipe_from += ", epochs from --epochs" if epochs is not None else ""
-    recipe_from += "" if recipe else "; the run trained no candidate"
+    if not recipe:
+        why = earlier_export(training.config, "recipe") or "the run trained no candidate"
+        recipe_from += f"; {why}"
     say(f"training arch {training.arch.key} on {training.dataset}, {length} ({recipe_from}) ...")
     model, metrics = training.run(progress=True)
     save_weights(model, out)

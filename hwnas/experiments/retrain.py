@@ -82,6 +82,15 @@ def retraining(
     return Retraining(data, space.arch(data["choices"]), dataset, evaluator, departures)
 
 
+def earlier_export(config: dict, what: str) -> str | None:
+    """Why `config` records no `what` (`training` recipe or `data`set) where its run trained
+    the architecture (its `train` evaluator recorded a validation accuracy): an earlier hwnas
+    exported it without; None where the run trained nothing (and had no recipe to record)."""
+    if "val_accuracy" not in (config.get("metrics") or {}):
+        return None
+    return f"an earlier hwnas exported the config without its run's {what}"
+
+
 def dataset_for(name: str, space: SearchSpace) -> Dataset:
     """Dataset `name` loaded as a run loads it, for the model of an exported config: its
     input shape and classes are fixed by the architecture, so one that does not fit asks for
@@ -131,9 +140,8 @@ def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
     run_dataset, digest = recorded.get("dataset"), recorded.get("digest")
     dataset = given or run_dataset
     if not dataset:
-        raise ExperimentError(
-            "--dataset: the config records no dataset (its run trained nothing on data): name one"
-        )
+        why = earlier_export(data, "dataset") or "its run trained nothing on data"
+        raise ExperimentError(f"--dataset: the config records no dataset ({why}): name one")
     if not run_dataset or not str(dataset).lower().endswith(".npz"):
         return dataset, dataset == run_dataset
     if given is None and not Path(dataset).exists():
