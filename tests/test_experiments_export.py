@@ -822,3 +822,29 @@ def test_an_interrupted_deployed_export_leaves_no_folder_and_a_config_without_re
     assert list(tmp_path.iterdir()) == []
     training = retraining({**_config_at(space, "int8"), "weights_seed": 5}, dataset="mnist1d")
     assert training.evaluator.seed == 5 and training.departures == ["recipe", "dataset"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"metrics": "88.6"}, r"metrics: not a mapping"),
+        ({"data": ["mnist1d"]}, r"data: not a mapping"),
+        ({"training": 5}, r"training: not a mapping"),
+        ({"run": "tr"}, r"run: not a mapping"),
+        ({"metrics": {"val_accuracy": "high"}}, r"metrics\.val_accuracy: not a number"),
+        ({"training": {"epochs": 1, "seed": "zero"}}, r"training\.seed: .*integer.*'zero'"),
+        ({"training": {"epochs": [1]}}, r"training\.epochs: .*number.*\[1\]"),
+    ],
+)
+def test_retraining_a_hand_edited_config_names_the_field_it_breaks(
+    change: dict, named: str
+) -> None:
+    """A config's `metrics`, `data`, `training` and `run` sections of the wrong type, a
+    recorded accuracy that is not a number, or a training setting of the wrong type is named
+    with its file before anything trains (they ended in Python's AttributeError or TypeError:
+    `'str' object has no attribute 'get'`)."""
+    from hwnas.experiments.retrain import retraining
+
+    config = {**_config_at(get_space("conv1d"), "fp32"), "data": {"dataset": "mnist1d"}}
+    with pytest.raises(ExperimentError, match=f"^config: {named}"):
+        retraining({**config, **change}).recorded()

@@ -48,12 +48,10 @@ def evaluator_class(name: str) -> type:
     return getattr(import_module(module), cls)
 
 
-def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evaluator:
-    """The evaluator `name`, its settings checked against its constructor's type hints first
-    (pydantic, lax: `"3"` is an int, `"two"` or `"nope"` for a bool are not), so that a
-    mistyped setting from an experiment file is named instead of failing deep inside."""
-    cls = evaluator_class(name)
-    check_setting_names(f"evaluator {name!r}", settings, cls.__init__, passed=["space"])
+def typed_settings(owner: str, cls: type, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`settings` checked against the type hints of `cls`'s constructor (pydantic, lax: `"3"`
+    is an int, `"two"` or `"nope"` for a bool are not), so that a mistyped setting is named,
+    as `owner.setting`, instead of failing deep inside the constructor."""
     hints = get_type_hints(cls.__init__)
     checked = dict(settings)
     for key, value in settings.items():
@@ -65,10 +63,18 @@ def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evalua
         try:
             checked[key] = adapter.validate_python(value)
         except ValidationError as e:
-            raise ValueError(f"{name}.{key}: {e.errors()[0]['msg']}, not {value!r}") from None
+            raise ValueError(f"{owner}.{key}: {e.errors()[0]['msg']}, not {value!r}") from None
         if isinstance(value, bool) and checked[key] is not value:
             # lax pydantic reads true as 1 or 1.0 (epochs: true would train one epoch)
-            raise ValueError(f"{name}.{key}: a number, not {value!r}")
+            raise ValueError(f"{owner}.{key}: a number, not {value!r}")
+    return checked
+
+
+def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evaluator:
+    """The evaluator `name`, its settings' names and types checked first (`typed_settings`)."""
+    cls = evaluator_class(name)
+    check_setting_names(f"evaluator {name!r}", settings, cls.__init__, passed=["space"])
+    checked = typed_settings(name, cls, settings)
     try:
         return cls(space, **checked)
     except ValueError as e:
@@ -115,4 +121,5 @@ __all__ = [
     "evaluator_class",
     "get_evaluator",
     "load_dataset",
+    "typed_settings",
 ]

@@ -105,7 +105,20 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             raise ExperimentError(f"{source}: space.{field}: missing or not {what}")
     if not isinstance(data["space"].get("source"), str):
         raise ExperimentError(f"{source}: space.source: missing or not the space's YAML text")
+    _check_records(data, source)
     return data
+
+
+def _check_records(data: dict[str, Any], source: str) -> None:
+    """Refuse what export writes beside the architecture (`metrics`, `run`, `data`,
+    `training`) in another shape, as a hand edit can leave it: each a mapping where present,
+    the metrics numbers. `hwnas train` reads them, and failed on them deep inside."""
+    for field in ("metrics", "run", "data", "training"):
+        if data.get(field) is not None and not isinstance(data[field], dict):
+            raise ExperimentError(f"{source}: {field}: not a mapping: {data[field]!r}")
+    for name, value in (data.get("metrics") or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ExperimentError(f"{source}: metrics.{name}: not a number: {value!r}")
 
 
 def _found(data: Any) -> str:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from hwnas.evaluators import typed_settings
 from hwnas.evaluators.datasets import Dataset, DatasetError, load_dataset, npz_digest
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.experiments.config import ExperimentError
@@ -120,6 +121,10 @@ def _recipe(data: dict, source: str, epochs: float | None) -> tuple[dict, list[s
     trains."""
     recipe = dict(data.get("training") or {})
     check_setting_names(f"{source}: training", recipe, TrainEvaluator, passed=("space", "dataset"))
+    try:
+        recipe = typed_settings("training", TrainEvaluator, recipe)
+    except ValueError as e:
+        raise ExperimentError(f"{source}: {e}") from None
     recipe.pop("time_limit_s", None)
     departures = [] if data.get("training") else ["recipe"]
     if not data.get("training") and isinstance(data.get("weights_seed"), int):
