@@ -1673,6 +1673,18 @@ def test_a_broken_stored_space_is_blamed_on_the_file_that_stores_it(profile_path
         load_predictor(saved)
 
 
+def test_a_space_source_that_is_not_text_is_blamed_on_its_file(profile_path, tmp_path):
+    """A profile's `.json` whose space YAML source is not text (a hand edit) was a
+    TypeError (`expected str, bytes or os.PathLike object, not int`) naming no file."""
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(profile_path.read_bytes())
+    meta = json.loads(profile_path.with_suffix(".json").read_text())
+    meta.pop("space_definition")  # an older profile: its space is read from its source
+    copy.with_suffix(".json").write_text(json.dumps({**meta, "space_source": 3}))
+    with pytest.raises(PredictorError, match=rf"^{copy.with_suffix('.json')}: its space record"):
+        LUTPredictor.from_profile(copy)
+
+
 def test_eval_and_fit_refuse_a_profile_of_another_input_or_space_definition(
     space, profile_path, tmp_path, capsys
 ):

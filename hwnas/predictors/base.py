@@ -100,6 +100,10 @@ def space_from_reference(ref: dict[str, Any], where: str, near: Path | None = No
     else the built-in space of its name; a `PredictorError` naming the missing YAML file."""
     if not isinstance(ref, dict) or not ref.get("name"):
         raise PredictorError(f"{where}: its space record names no space: {ref!r}")
+    if not isinstance(ref.get("source") or "", str):
+        raise PredictorError(
+            f"{where}: its space record's source is not a space file's path: {ref['source']!r}"
+        )
     kwargs = {"input_shape": ref.get("input_shape"), "num_classes": ref.get("num_classes")}
     if isinstance(definition := ref.get("definition"), dict):
         source = ref.get("source") or ref["name"]
