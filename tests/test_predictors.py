@@ -337,13 +337,15 @@ def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "setting, value", [("runs", 0), ("warmup", -1), ("batch_size", 0), ("threads", 0)]
+    "setting, value",
+    [("runs", 0), ("warmup", -1), ("batch_size", 0), ("threads", 0), ("seed", -5)],
 )
 def test_a_bad_measuring_setting_is_refused_before_anything_is_written(
     space, tmp_path, setting, value
 ):
     """Checked at the first measurement, after the metadata was written: the same command
-    with the typo mended was refused as a profile with other settings."""
+    with the typo mended was refused as a profile with other settings. (A negative seed was
+    numpy's "expected non-negative integer", naming no setting.)"""
     out = tmp_path / "p.csv"
     settings = dict(samples=1, archs_only=True, progress=False, **PROFILE_FAST)
     with pytest.raises(ProfileError, match=f"^{setting} must be an integer >= "):

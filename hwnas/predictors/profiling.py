@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from itertools import groupby
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -308,7 +309,7 @@ def build_profile(
     docstring); `limit` stops after that many new rows (for a partial run); `retry_failed`
     measures again the rows of the profile that failed to measure. Returns the profile."""
     out = Path(out)
-    _check_arguments(out, samples, archs_only, block_copies, passes, limit)
+    _check_arguments(out, samples, seed, archs_only, block_copies, passes, limit)
     precisions = _check_precisions(space, precisions or space.precisions)
     settings = dict(  # of every measurement
         backend=backend,
@@ -376,15 +377,23 @@ def _only_writer(out: Path) -> Iterator[None]:
 
 
 def _check_arguments(
-    out: Path, samples: int, archs_only: bool, block_copies: int, passes: int, limit: int | None
+    out: Path,
+    samples: int,
+    seed: int,
+    archs_only: bool,
+    block_copies: int,
+    passes: int,
+    limit: int | None,
 ) -> None:
-    """Refuse a profile path or count that cannot work, before anything is measured."""
+    """Refuse a profile path, count or seed that cannot work, before anything is measured."""
     if out.suffix != ".csv":
         raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
     if out.is_dir():
         raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
     if samples < 0:
         raise ProfileError(f"samples must be >= 0, got {samples}")
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:  # numpy's too
+        raise ProfileError(f"seed must be an integer >= 0, got {seed!r}")
     if archs_only and samples == 0:
         raise ProfileError("an archs-only profile of 0 samples measures nothing; give samples")
     if problem := block_copies_problem(block_copies):
