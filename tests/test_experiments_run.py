@@ -799,10 +799,12 @@ def test_a_metric_no_evaluation_returns_stops_the_run_at_once(
     text = nb201_experiment(run_dir, 6).replace("hw_fpga_latency_ms", "hw_fpga_latency_sm")
     with pytest.raises(
         ExperimentError,
-        match="returns no 'hw_fpga_latency_sm' \\(did you mean 'hw_fpga_latency_ms'\\?\\); it "
-        "returns accuracy, test_accuracy",
+        # the file and line of the first objective or constraint naming it (they had neither)
+        match="^nb.yaml: line 4: objectives\\[1\\].metric: the evaluator returns no "
+        "'hw_fpga_latency_sm' \\(did you mean 'hw_fpga_latency_ms'\\?\\); it returns accuracy, "
+        "test_accuracy",
     ):
-        run_experiment(parse_experiment(text), progress=False)
+        run_experiment(parse_experiment(text, "nb.yaml"), progress=False)
     assert not run_dir.exists()
 
     monkeypatch.setattr(TabularEvaluator, "metric_names", None)  # as an evaluator of one's own

@@ -79,12 +79,14 @@ def check_scored_metrics(config: ExperimentConfig, evaluator) -> None:
     names = getattr(evaluator, "metric_names", None)
     if names is None:
         return
-    for metric in config.needed_metrics:
+    named = [("objectives", i, o.metric) for i, o in enumerate(config.objectives)]
+    named += [("constraints", i, c.metric) for i, c in enumerate(config.constraints)]
+    for section, i, metric in named:
         if metric not in names:
-            raise ExperimentError(
-                f"objectives/constraints: the evaluator returns no {metric!r}"
-                f"{did_you_mean(metric, names)}; it "
-                f"returns {', '.join(names)}"
+            raise config.located(
+                (section, i, "metric"),
+                f"{section}[{i}].metric: the evaluator returns no {metric!r}"
+                f"{did_you_mean(metric, names)}; it returns {', '.join(names)}",
             )
 
 
