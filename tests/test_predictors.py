@@ -544,6 +544,8 @@ def test_a_limited_or_resumed_profile_says_so(space, tmp_path, capsys):
     assert f"{out}: resuming, 2 rows measured before" in err and "stopped by" not in err
     with pytest.raises(ProfileError, match=f"{tmp_path}: is a folder, not a profile"):
         read_profile(tmp_path)
+    with pytest.raises(ProfileError, match=r"^\.: is a folder, not a profile"):
+        read_profile(".")  # was pathlib's "PosixPath('.') has an empty name" (and for "")
     (tmp_path / "folder.csv").mkdir()
     with pytest.raises(ProfileError, match="folder.csv: is a folder; give the profile's file"):
         build_profile(space, tmp_path / "folder.csv", **settings)

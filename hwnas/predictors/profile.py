@@ -263,11 +263,11 @@ def _space_option(space: SearchSpace) -> str:
 def read_profile(path: str | Path) -> Profile:
     """Load a profile (CSV rows + JSON metadata); a clear `ProfileError` when unusable."""
     path = Path(path)
-    meta_file = metadata_path(path)
-    if path.is_dir():
+    if path.is_dir():  # before its metadata's name: "." or "" has none
         raise ProfileError(f"{path}: is a folder, not a profile (a .csv file)")
     if not path.is_file():
         raise ProfileError(f"{path}: profile not found")
+    meta_file = metadata_path(path)
     if not meta_file.is_file():
         if path.suffix != ".csv":  # a space file given by mistake: profiles are written as .csv
             raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
