@@ -13,7 +13,9 @@ from hwnas.evaluators.executors import LocalExecutor
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir
 from hwnas.search import NAMES, dominates, get_searcher, hypervolume, pareto_mask
+from hwnas.search.predictor import measures_cost
 from hwnas.spaces import get_space
+from hwnas.spaces.nasbench201 import EDGES
 
 DATA = benchdata_dir(must_exist=False)
 pytestmark = pytest.mark.skipif(
@@ -579,8 +581,9 @@ def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
 
 
 # the Gaussian process weighs the appended column like one of the encoding's 130: it gains less
+# (seed 0: MLPs 0.82 against 0.60 without, the GP 0.76 against 0.70; seeds 1-3 gain more)
 @pytest.mark.parametrize(
-    ("surrogate", "floor", "margin"), [("mlp", 0.8, 0.2), ("gaussian_process", 0.6, 0.05)]
+    ("surrogate", "floor", "margin"), [("mlp", 0.8, 0.15), ("gaussian_process", 0.6, 0.03)]
 )
 def test_predictor_uses_a_known_latency_model(surrogate, floor, margin, space, evaluator):
     from scipy.stats import spearmanr
@@ -592,7 +595,8 @@ def test_predictor_uses_a_known_latency_model(surrogate, floor, margin, space, e
     exact = np.array(known["hw_fpga_latency_ms"].predict(unseen))
 
     def predicted_latency(**settings):
-        searcher = make("predictor", space, objectives, surrogate=surrogate, **settings)
+        # 20 uniform cells, the same with and without the model: fitted on the same data
+        searcher = make("predictor", space, objectives, surrogate=surrogate, initial=20, **settings)
         run(searcher, evaluator, 20, batch=10)
         models = searcher._models([t for t in searcher.trials if t.ok])
         scale, _ = models["hw_fpga_latency_ms"]
@@ -607,6 +611,39 @@ def test_predictor_uses_a_known_latency_model(surrogate, floor, margin, space, e
         make("predictor", space, objectives, predictors=known, known_models="exact")
     with pytest.raises(ValueError, match="predictors: 'params' is no objective"):
         make("predictor", space, objectives, predictors={"params": known["hw_fpga_latency_ms"]})
+
+
+def test_predictor_models_accuracy_on_the_live_cell_and_latency_on_every_op(space, evaluator):
+    """Twins that differ only in dead ops compute one function (the same accuracy up to
+    training noise) while fpga runs their every op: the accuracy surrogate reading the whole
+    cell told them apart, and searched the full NAS-Bench-201 space worse."""
+    objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
+    searcher = run(make("predictor", space, objectives), evaluator, 30, batch=10)
+    ops = {**dict.fromkeys(EDGES, "nor_conv_3x3"), "3<-1": "none", "3<-2": "none"}
+    dead, twin = space.arch(ops), space.arch({**dict.fromkeys(EDGES, "none"), "3<-0": ops["3<-0"]})
+    assert space.live(dead) == twin
+    models = searcher._models([t for t in searcher.trials if t.ok])
+    mean = searcher._predict(models, [dead, twin])[0]
+    assert mean[0, 0] == mean[1, 0]  # accuracy: one network
+    assert mean[0, 1] > mean[1, 1]  # latency: five more convolutions run
+    assert [measures_cost(m) for m in ("accuracy", "test_accuracy", "loss")] == [False] * 3
+    costs = ("latency_ms", "lat_pixel2_ms", "train_time_s", "params", "macs", "size_bytes")
+    assert all(measures_cost(m) for m in costs)
+    # the latency predictor's metric is a cost, whatever its name; another known model's not
+    objectives = [("accuracy", "max"), ("speed", "min")]
+    known = {"accuracy": evaluator.predictor("hw_fpga_latency_ms")}
+    timed = make(
+        "predictor",
+        space,
+        objectives,
+        latency_predictor=known["accuracy"],
+        latency_metric="speed",
+        predictors=known,
+    )
+    x = timed._features([dead, twin], None)
+    width = (x.shape[1] - 2) // 2
+    assert list(timed._columns("speed", x)) == [*range(width), 2 * width, 2 * width + 1]
+    assert list(timed._columns("accuracy", x))[:width] == list(range(width, 2 * width))
 
 
 def test_a_known_model_that_gives_non_finite_values_is_named(space, evaluator):

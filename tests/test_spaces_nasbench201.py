@@ -169,6 +169,19 @@ def test_pruned_space_holds_each_cell_without_dead_ops_once(space, pruned):
     assert pruned.describe()["dead_ops"] == "prune" and space.describe()["dead_ops"] == "keep"
 
 
+def test_live_gives_the_twin_without_dead_ops_in_the_space_asked(space, pruned):
+    ops = {**dict.fromkeys(EDGES, "nor_conv_3x3"), "3<-1": "none", "3<-2": "none"}
+    twin = space.live(space.arch(ops))
+    assert dict(twin) == {**dict.fromkeys(EDGES, "none"), "3<-0": "nor_conv_3x3"}
+    assert space.validate(twin) is twin  # a cell of the full space too
+    cell = pruned.sample(3)
+    assert pruned.live(cell) == cell and space.live(space.arch(dict(cell))) == space.arch(cell)
+    conv1d = get_space("conv1d")
+    assert conv1d.live(arch := conv1d.sample(0)) is arch  # a space without dead ops
+    with pytest.raises(SpaceError):
+        space.live(conv1d.sample(0))
+
+
 def test_every_pruned_space_object_shares_one_list_of_cells(pruned):
     """Listing the 9445 cells without dead ops took 0.7 s, and each space object (every
     `get_space`, every `with_input`) listed them again."""

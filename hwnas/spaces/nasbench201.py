@@ -215,6 +215,13 @@ class NasBench201Space(SearchSpace):
         parents = (self.validate(a), self.validate(b))
         return self.canonical({e: parents[rng.integers(2)][e] for e in EDGES})
 
+    def live(self, arch: Arch) -> Arch:
+        """The cell with `none` for its dead ops (`without_dead_ops`): the twin that computes
+        what `arch` computes, except where a convolution fed only zeros adds its batch norm's
+        shift, which no input changes (a cell of this space in either `dead_ops` mode)."""
+        self.validate(arch)
+        return Arch(self.name, self.version, without_dead_ops(dict(arch)))
+
     def encode(self, arch: Arch) -> np.ndarray:
         """One-hot op per edge, then the path encoding of BANANAS (White et al., 2021): for
         each input-to-output path, a one-hot of its op sequence (all zero when a `none` edge

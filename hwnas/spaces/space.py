@@ -72,6 +72,14 @@ class SearchSpace(ABC):
     def encode(self, arch: Arch) -> np.ndarray:
         """A fixed-length float vector describing `arch`, for predictors."""
 
+    def live(self, arch: Arch) -> Arch:
+        """The architecture of this space whose network computes what `arch`'s does, without
+        the ops that cannot change its output (NAS-Bench-201's dead ops); `arch` itself in a
+        space without such ops. Predictors of what a network computes (its accuracy) read it,
+        so twins that differ only in such ops are one network to them; what running it costs
+        (its latency) still counts every op."""
+        return self.validate(arch)
+
     @abstractmethod
     def suggest(self, trial: Any) -> Arch:
         """Sample an architecture through an Optuna trial (define-by-run, conditional)."""
