@@ -693,6 +693,10 @@ def test_train_reproduces_the_recorded_accuracy_and_build_deploys_the_weights(
     assert abs(100 * float((logits.argmax(1) == y).mean()) - recorded) < 3
     assert hwnas_cli("train", str(config)) == 1  # the weights are not silently replaced
     assert f"{weights}: exists (trained weights?); give another -o" in capsys.readouterr().err
+    before = config.read_bytes()  # --force never writes the weights over the config itself
+    assert hwnas_cli("train", str(config), "-o", str(config), "--force") == 1
+    assert "is what this trains from (the config or the dataset)" in capsys.readouterr().err
+    assert config.read_bytes() == before
     data["training"]["epoch"] = 1  # a hand-edited recipe is named
     config.write_text(json.dumps(data))
     assert hwnas_cli("train", str(config), "--force") == 1

@@ -500,6 +500,12 @@ def train(
 
     training = retraining(config, dataset, epochs)
     out = out or config.with_name(f"{config.stem}.trained.pt")
+    inputs = [config, Path(str(training.dataset))]  # a dataset's name is no file there
+    if out.exists() and any(p.exists() and out.samefile(p) for p in inputs):
+        raise ExperimentError(
+            f"{out}: is what this trains from (the config or the dataset), "
+            "even with --force; give the weights another -o"
+        )
     if out.exists() and not force:
         raise ExperimentError(f"{out}: exists (trained weights?); give another -o, or --force")
     evaluator, recipe = training.evaluator, training.config.get("training")
