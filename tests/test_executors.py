@@ -180,12 +180,19 @@ def _stopped(pid: int) -> bool:
 
 
 def test_results_arrive_as_completed_not_in_submission_order(space, tmp_path):
+    """The first waits until the driver has received the second's result: the second cannot
+    come after it. (When the first waited only for a file the second wrote, a driver slowed by
+    load polled once both were done and, once, got them in submission order.)"""
     first, second = space.sample(0), space.sample(1)
-    marker = tmp_path / "second-done"
-    plan = {first.key: ("wait_for", str(marker)), second.key: ("touch", str(marker))}
+    received = tmp_path / "second-received"
+    plan = {first.key: ("wait_for", str(received)), second.key: ("touch", str(tmp_path / "x"))}
+    order, failures = [], []
     with RayExecutor(Scripted(space, plan), max_in_flight=2) as executor:
-        order = [arch.key for arch, metrics in executor.run([first, second]) if metrics.ok]
-    assert order == [second.key, first.key]
+        for arch, metrics in executor.run([first, second]):
+            order.append(arch.key)
+            failures += [] if metrics.ok else [metrics.reason]
+            received.touch()
+    assert order == [second.key, first.key] and not failures, failures
     assert ray.is_initialized()  # the executor did not start this Ray, so it left it running
 
 
