@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -1046,6 +1047,29 @@ def test_drivers_starting_a_new_sqlite_run_at_once_all_open_it(tmp_path: Path) -
         for d in drivers:
             d.join()
     assert not errors, errors[0]
+
+
+def test_a_driver_opening_a_new_sqlite_run_another_writes_waits_for_it(tmp_path: Path) -> None:
+    """SQLite refuses at once (not after its timeout) to switch a file to WAL while another
+    connection writes to it, as a driver creating the run's tables does: the second of two
+    drivers started together ended with "database is locked"."""
+    import sqlalchemy
+
+    from hwnas.experiments.optuna_storage import _write_ahead_log
+
+    file = tmp_path / "study.db"
+    writer = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")  # the other driver's write, not yet committed
+    writer.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.5, lambda: writer.execute("COMMIT")).start()
+    engine = sqlalchemy.create_engine(f"sqlite:///{file}", connect_args={"timeout": 60})
+    _write_ahead_log(engine)
+    with engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    engine.dispose()
+    writer.close()
+    assert mode == "wal"
 
 
 def test_the_latency_gap_warning_is_for_searchers_that_can_propose_unpriced_blocks(capsys):

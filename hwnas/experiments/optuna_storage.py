@@ -9,7 +9,7 @@ import errno
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -234,7 +234,22 @@ def _write_ahead_log(engine: Any) -> None:
 
     @sqlalchemy.event.listens_for(engine, "connect")
     def _pragmas(connection, _record) -> None:
-        connection.execute("PRAGMA journal_mode=WAL")
+        _once_unlocked(lambda: connection.execute("PRAGMA journal_mode=WAL"))
         connection.execute("PRAGMA synchronous=NORMAL")
 
     engine.dispose()
+
+
+def _once_unlocked(statement: Callable[[], Any], limit_s: float = SQLITE_TIMEOUT_S) -> Any:
+    """`statement()`, tried again while SQLite says "database is locked", up to `limit_s`.
+    Switching a new file to WAL while another driver writes to it (creating the tables) is
+    refused at once, without waiting SQLite's timeout (waiting could deadlock), and ended
+    the second of two drivers started together."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
