@@ -440,6 +440,30 @@ def test_a_config_of_aliases_of_aliases_or_nested_past_reason_is_named(tmp_path:
         hwnas.build(deep)
 
 
+def test_a_config_with_a_repeated_key_or_an_unreadable_tag_is_named(tmp_path: Path) -> None:
+    """A hand-edited config that names a choice twice rebuilt the last silently (YAML and
+    JSON both keep it), which may not be the one its reader sees; and `!!float x` ended in
+    PyYAML's ValueError, naming no file."""
+    space = get_space("conv1d")
+    data = arch_config(space, space.sample(0))
+    name, value = next(iter(data["choices"].items()))
+    text = yaml.safe_dump(data, sort_keys=False)
+    line = f"  {name}: {value}\n"
+    repeated = tmp_path / "repeated.yaml"
+    repeated.write_text(text.replace(line, line + line))
+    with pytest.raises(ExperimentError, match=f"repeated.yaml: line .*duplicate key '{name}'"):
+        hwnas.build(repeated)
+    as_json = tmp_path / "repeated.json"
+    as_json.write_text(json.dumps(data).replace('"choices": {', f'"choices": {{"{name}": 0, '))
+    with pytest.raises(ExperimentError, match=f"repeated.json: .*duplicate key '{name}'"):
+        hwnas.build(as_json)
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text(text.replace(line, f"  {name}: !!float x\n"))
+    with pytest.raises(ExperimentError, match="tagged.yaml: line .*cannot read 'x' as !!float"):
+        hwnas.build(tagged)
+    assert hwnas.build(data) is not None  # the config as exported still builds
+
+
 def test_an_exported_yaml_quotes_text_a_yaml_12_reader_takes_for_a_number() -> None:
     """SafeDumper quotes what YAML 1.1 would read as another type: an architecture key such
     as 94763504507919e0 (hex digits) stayed plain, which YAML 1.2 readers (hwnas's own space

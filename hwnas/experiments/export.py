@@ -86,10 +86,14 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
                 ".json or .yaml that `hwnas export` wrote)"
             ) from None
         try:
-            # safe and bounded in size and nesting as every YAML hwnas reads; YAML 1.1 as
-            # the exporter's yaml.SafeDumper writes it (a key 1234e5 is left unquoted)
-            data = json.loads(text) if path.suffix == ".json" else yaml.load(text, BoundedLoader)
-        except (json.JSONDecodeError, RecursionError) as e:  # or nested past reason
+            # safe and bounded in size and nesting as every YAML hwnas reads, a repeated key
+            # refused; YAML 1.1 as the exporter's yaml.SafeDumper writes it (a key 1234e5 is
+            # left unquoted)
+            if path.suffix == ".json":
+                data = json.loads(text, object_pairs_hook=_unique_keys)
+            else:
+                data = yaml.load(text, BoundedLoader)
+        except (ValueError, RecursionError) as e:  # or nested past reason
             raise ExperimentError(f"{path}: not valid json: {e}") from None
         except yaml.YAMLError as e:  # one line, as every other error (no caret drawing)
             raise ExperimentError(f"{path}:{yaml_problem(e)}") from None
@@ -106,6 +110,16 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(data["space"].get("source"), str):
         raise ExperimentError(f"{source}: space.source: missing or not the space's YAML text")
     _check_records(data, source)
+    return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key repeats (`json` silently keeps the last)."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"duplicate key {key!r}")
+        data[key] = value
     return data
 
 

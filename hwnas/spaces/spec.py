@@ -319,8 +319,9 @@ class YamlMapping(dict):
 
 class BoundedLoader(yaml.SafeLoader):
     """`yaml.SafeLoader` that refuses documents beyond `MAX_YAML_VALUES` or
-    `MAX_YAML_NESTING` (YAML 1.1 as PyYAML reads it otherwise: for files hwnas wrote with
-    `yaml.SafeDumper`, which quotes only what YAML 1.1 would read as another type)."""
+    `MAX_YAML_NESTING` and repeated keys, and names the line of a value its tag cannot read
+    (YAML 1.1 as PyYAML reads it otherwise: for files hwnas wrote with `yaml.SafeDumper`,
+    which quotes only what YAML 1.1 would read as another type)."""
 
     _nesting = 0
 
@@ -343,11 +344,6 @@ class BoundedLoader(yaml.SafeLoader):
         check_expansion(node)
         return node
 
-
-class YamlLoader(BoundedLoader):
-    """`BoundedLoader` that refuses repeated keys (plain YAML silently keeps the last), reads
-    numbers as YAML 1.2 and every user do, and mappings as `YamlMapping`s."""
-
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
@@ -357,21 +353,36 @@ class YamlLoader(BoundedLoader):
                 problem=f"cannot read {node.value!r} as !!{tag}", problem_mark=node.start_mark
             ) from None
 
-    def construct_yaml_map(self, node: yaml.MappingNode):
-        data = YamlMapping()
-        yield data
-        data.line, data.key_lines = node.start_mark.line + 1, {}
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """The mapping, refused when a key repeats (plain YAML silently keeps the last)."""
+        self.key_lines(node)
+        return super().construct_mapping(node, deep)
+
+    def key_lines(self, node: yaml.MappingNode) -> dict[Any, int]:
+        """The line of each key of `node`; a repeated key is refused, naming both lines."""
+        lines: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *anchor` entries are overridden by the mapping's own keys
             key = self.construct_object(key_node)
             if isinstance(key, Hashable):  # unhashable keys: construct_mapping refuses them
-                if key in data.key_lines:
+                if key in lines:
                     raise yaml.constructor.ConstructorError(
-                        problem=f"duplicate key {key!r} (first on line {data.key_lines[key]})",
+                        problem=f"duplicate key {key!r} (first on line {lines[key]})",
                         problem_mark=key_node.start_mark,
                     )
-                data.key_lines[key] = key_node.start_mark.line + 1
+                lines[key] = key_node.start_mark.line + 1
+        return lines
+
+
+class YamlLoader(BoundedLoader):
+    """`BoundedLoader` that reads numbers as YAML 1.2 and every user do, and mappings as
+    `YamlMapping`s."""
+
+    def construct_yaml_map(self, node: yaml.MappingNode):
+        data = YamlMapping()
+        yield data
+        data.line, data.key_lines = node.start_mark.line + 1, self.key_lines(node)
         data.update(self.construct_mapping(node))
 
 
