@@ -12,8 +12,8 @@ from reproducible import python312_sum
 from hwnas.evaluators.executors import LocalExecutor
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir
-from hwnas.search import NAMES, dominates, get_searcher, hypervolume, pareto_mask
-from hwnas.search.predictor import measures_cost
+from hwnas.search import NAMES, dominates, get_searcher, hypervolume, pareto_mask, predictor
+from hwnas.search.predictor import Ensemble, GaussianCopula, GaussianProcess, measures_cost
 from hwnas.spaces import get_space
 from hwnas.spaces.nasbench201 import EDGES
 
@@ -571,13 +571,47 @@ def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
     single = get_searcher("predictor", space, ACCURACY)
     multi = get_searcher("predictor", space, [("accuracy", "max"), ("hw_fpga_latency_ms", "min")])
     assert (single.surrogate, single.ensemble_size) == ("gradient_boosting", 3)
-    assert (multi.surrogate, multi.ensemble_size) == ("mlp", 5)
+    assert (multi.surrogate, multi.ensemble_size) == ("mlp_then_gaussian_process", 5)
     with pytest.raises(ValueError, match="ensemble_size must be an integer >= 2"):
         get_searcher("predictor", space, ACCURACY, ensemble_size=0)
     with pytest.raises(ValueError, match="surrogate: unknown 'svm'"):
         get_searcher("predictor", space, ACCURACY, surrogate="svm")
     with pytest.raises(ValueError, match="ensemble_size: the gaussian_process surrogate is no"):
         get_searcher("predictor", space, ACCURACY, surrogate="gaussian_process", ensemble_size=5)
+
+
+def test_mlp_then_gaussian_process_switches_at_a_hundred_results(space, evaluator):
+    """The default with several objectives: MLPs searched better below about 50 results, the
+    Gaussian process from about 100 (docs/benchmarks.md)."""
+    objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
+    searcher = run(make("predictor", space, objectives, initial=100), evaluator, 100, batch=50)
+    done = [t for t in searcher.trials if t.ok]
+    early = searcher._models(done[:99])["accuracy"][1]
+    assert isinstance(early, Ensemble) and (early.kind, len(early.members)) == ("mlp", 5)
+    assert isinstance(searcher._models(done)["accuracy"][1], GaussianProcess)
+    mlps = make(
+        "predictor", space, objectives, surrogate="mlp_then_gaussian_process", ensemble_size=3
+    )
+    assert len(mlps._models(done[:50])["accuracy"][1].members) == 3
+
+
+def test_gaussian_process_fits_its_hyperparameters_on_a_sample_of_many_results(
+    space, evaluator, monkeypatch
+):
+    """Beyond 300 results the kernel is fitted on 300 of them (the likelihood costs the cube
+    of the results), the process is conditioned on all, and it predicts as the full fit."""
+    rng = np.random.default_rng(0)
+    cells = [space.sample(rng) for _ in range(700)]
+    x = np.stack([space.encode(space.live(a)) for a in cells])
+    y = np.array([evaluator.evaluate(a)["accuracy"] for a in cells])
+    y = GaussianCopula(y)(y)
+    sampled = GaussianProcess(0).fit(x[:400], y[:400])
+    assert sampled.model.X_train_.shape[0] == 400 and sampled.model.optimizer is None
+    monkeypatch.setattr(predictor, "HYPERPARAMETER_SAMPLE", 400)
+    full = GaussianProcess(0).fit(x[:400], y[:400])
+    assert full.model.optimizer is not None and full.model.kernel_ != sampled.model.kernel_
+    errors = [np.sqrt(np.mean((g.predict(x[400:])[0] - y[400:]) ** 2)) for g in (sampled, full)]
+    assert errors[0] < 1.05 * errors[1]
 
 
 # the Gaussian process weighs the appended column like one of the encoding's 130: it gains less
