@@ -595,6 +595,16 @@ def test_mlp_then_gaussian_process_switches_at_a_hundred_results(space, evaluato
     assert len(mlps._models(done[:50])["accuracy"][1].members) == 3
 
 
+def test_a_restored_multi_objective_predictor_asks_alike_past_the_switch(space, evaluator):
+    """Past 100 results the default fits Gaussian processes, on a sampled kernel fit beyond
+    300: a searcher rebuilt from the stored trials still asks what the uninterrupted one does."""
+    objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
+    searcher = run(make("predictor", space, objectives, initial=100), evaluator, 110, batch=10)
+    restored = make("predictor", space, objectives, initial=100)
+    restored.restore([(t.arch, t.metrics) for t in searcher.trials])
+    assert_proposes_alike(searcher, restored, evaluator, batch=5, rounds=2)
+
+
 def test_gaussian_process_fits_its_hyperparameters_on_a_sample_of_many_results(
     space, evaluator, monkeypatch
 ):
