@@ -129,8 +129,8 @@ class GaussianProcess:
     the encoding's one-hot columns. Its spread is the posterior standard deviation. Beyond
     `HYPERPARAMETER_SAMPLE` results the hyperparameters are fitted on a seeded sample of that
     many, and the process conditioned on all: the likelihood's optimisation costs the cube of
-    the results (4.4 s a metric at 1000 on one busy core, 0.4 s at 300, against 0.06 s to
-    condition on 1000), and three numbers are well estimated from a few hundred."""
+    the results (2.7 s a metric at 1000, 0.36 s at 300), and three numbers are well estimated
+    from a few hundred (predictions as good: benchmarks/gp_kernel_sample.py)."""
 
     def __init__(self, seed: int):
         self.seed = seed
