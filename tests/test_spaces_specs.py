@@ -17,6 +17,7 @@ from cli_runner import hwnas
 
 from hwnas.experiments.results import describe_arch
 from hwnas.spaces import Arch, SpaceError, builtin_spaces, get_space
+from hwnas.spaces.spec import BoundedLoader
 
 GOOD = {
     "name": "small",
@@ -380,6 +381,32 @@ def test_merge_keys_are_not_duplicates(tmp_path):
     text += "stages:\n- &s {depth: [1, 2], width: [8]}\n- {<<: *s, width: [16], stride: 2}\n"
     space = get_space(_write(tmp_path, "merged", text))
     assert [p.widths for p in space.plans] == [(8,), (16,)]
+
+
+def test_a_merged_mapping_may_override_what_it_merges_itself(tmp_path):
+    """PyYAML puts the merged entries into a mapping's own where it is merged: `wide` below
+    held `expansions` twice once `block` had merged it, and was refused as a repeated key
+    when constructed after that (it lies deeper than `block`)."""
+    text = (
+        "name: merged\n"
+        "input: {channels: 1, length: 16}\n"
+        "classes: 4\n"
+        "stem: {width: 8}\n"
+        "stages:\n"
+        "- depth: [1, 2]\n"
+        "  width: [8]\n"
+        "  block: &wide\n"
+        "    <<: {expansions: [2], precisions: [fp32]}\n"
+        "    expansions: [4]\n"
+        "block:\n"
+        "  <<: *wide\n"
+        "  mixers: {conv: {kernels: [3]}}\n"
+    )
+    assert get_space(_write(tmp_path, "merged", text)) is not None
+    assert yaml.load(text, BoundedLoader)["block"]["expansions"] == [4]  # exported configs'
+    twice = text.replace("    expansions: [4]\n", "    expansions: [4]\n    expansions: [8]\n")
+    with pytest.raises(SpaceError, match="line 11: .*duplicate key 'expansions' .*line 10"):
+        get_space(_write(tmp_path, "twice", twice))
 
 
 def test_yaml_as_users_write_it(tmp_path):

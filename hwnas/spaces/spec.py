@@ -325,6 +325,10 @@ class BoundedLoader(yaml.SafeLoader):
 
     _nesting = 0
 
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self._key_lines: dict[yaml.MappingNode, dict[Any, int]] = {}
+
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         """The next node, refused beyond `MAX_YAML_NESTING` before PyYAML's composer, which
         recurses per level, reaches Python's recursion limit."""
@@ -353,13 +357,20 @@ class BoundedLoader(yaml.SafeLoader):
                 problem=f"cannot read {node.value!r} as !!{tag}", problem_mark=node.start_mark
             ) from None
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        """The mapping, refused when a key repeats (plain YAML silently keeps the last)."""
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Put the entries `<<: *anchor` merges into `node` (before its own), once its own
+        keys are checked: a mapping is refused when a key repeats (plain YAML silently keeps
+        the last). PyYAML flattens every mapping it constructs or merges."""
         self.key_lines(node)
-        return super().construct_mapping(node, deep)
+        super().flatten_mapping(node)
 
     def key_lines(self, node: yaml.MappingNode) -> dict[Any, int]:
-        """The line of each key of `node`; a repeated key is refused, naming both lines."""
+        """The line of each of `node`'s own keys, a repeated one refused, naming both lines.
+        Read once, before `flatten_mapping` puts merged entries into `node`: a merged mapping
+        is flattened where it is merged, which can be before it is constructed, and there a
+        key it overrides is in its entries twice."""
+        if node in self._key_lines:
+            return self._key_lines[node]
         lines: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -372,6 +383,7 @@ class BoundedLoader(yaml.SafeLoader):
                         problem_mark=key_node.start_mark,
                     )
                 lines[key] = key_node.start_mark.line + 1
+        self._key_lines[node] = lines
         return lines
 
 
