@@ -595,9 +595,13 @@ def test_mlp_then_gaussian_process_switches_at_a_hundred_results(space, evaluato
     assert len(mlps._models(done[:50])["accuracy"][1].members) == 3
 
 
-def test_a_restored_multi_objective_predictor_asks_alike_past_the_switch(space, evaluator):
+def test_a_restored_multi_objective_predictor_asks_alike_past_the_switch(
+    space, evaluator, monkeypatch
+):
     """Past 100 results the default fits Gaussian processes, on a sampled kernel fit beyond
-    300: a searcher rebuilt from the stored trials still asks what the uninterrupted one does."""
+    300 (here 105, to be reached in few asks): a searcher rebuilt from the stored trials
+    still asks what the uninterrupted one does."""
+    monkeypatch.setattr(predictor, "HYPERPARAMETER_SAMPLE", 105)
     objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
     searcher = run(make("predictor", space, objectives, initial=100), evaluator, 110, batch=10)
     restored = make("predictor", space, objectives, initial=100)
