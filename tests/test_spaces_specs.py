@@ -409,6 +409,14 @@ def test_a_merged_mapping_may_override_what_it_merges_itself(tmp_path):
         get_space(_write(tmp_path, "twice", twice))
 
 
+def test_a_plain_equals_key_reads_as_text_and_is_checked_for_repeats():
+    """PyYAML reads a plain `=` key as the text "=" when it flattens a mapping; the repeated-key
+    check read the keys before that and refused it (no constructor for its YAML 1.1 tag)."""
+    assert yaml.load("choices: {=: 1, a: 2}", BoundedLoader) == {"choices": {"=": 1, "a": 2}}
+    with pytest.raises(yaml.YAMLError, match="duplicate key '='"):
+        yaml.load("choices: {=: 1, =: 2}", BoundedLoader)
+
+
 def test_yaml_as_users_write_it(tmp_path):
     """A bare mixer name (`identity:`, null) has no options; 5e-1 is a number (PyYAML's
     YAML 1.1 wants a dot); a list where a mapping belongs is said in the file's terms."""

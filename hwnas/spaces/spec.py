@@ -375,6 +375,8 @@ class BoundedLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *anchor` entries are overridden by the mapping's own keys
+            if key_node.tag == "tag:yaml.org,2002:value":
+                key_node.tag = "tag:yaml.org,2002:str"  # a plain `=` key, text as PyYAML has it
             key = self.construct_object(key_node)
             if isinstance(key, Hashable):  # unhashable keys: construct_mapping refuses them
                 if key in lines:
