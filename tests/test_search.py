@@ -628,6 +628,22 @@ def test_gaussian_process_fits_its_hyperparameters_on_a_sample_of_many_results(
     assert errors[0] < 1.05 * errors[1]
 
 
+def test_a_gaussian_process_whose_kernel_sample_is_all_ties_fits_on_all_results(monkeypatch):
+    """A metric that is nearly always one value (a rare 0/1 outcome): a sample that missed
+    every other value fitted a kernel of no amplitude, so the process predicted no spread
+    anywhere, near the value it had missed too."""
+    monkeypatch.setattr(predictor, "HYPERPARAMETER_SAMPLE", 50)
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 3))
+    sample = np.random.default_rng(0).choice(60, 50, replace=False)
+    odd = next(i for i in range(60) if i not in sample)
+    y = np.where(np.arange(60) == odd, 1.0, 0.0)
+    process = GaussianProcess(0).fit(x, y)
+    assert process.model.optimizer is not None  # the kernel fitted on all 60
+    assert process.predict(x[[odd]] + 0.01)[0][0] > 0.5  # near the value the sample missed
+    assert (process.predict(x[:3] + 0.3)[1] > 0.05).all()  # unsure away from the results
+
+
 # the Gaussian process weighs the appended column like one of the encoding's 130: it gains less
 # (seed 0: MLPs 0.82 against 0.60 without, the GP 0.76 against 0.70; seeds 1-3 gain more)
 @pytest.mark.parametrize(
