@@ -147,6 +147,15 @@ def test_an_input_shape_with_an_empty_axis_is_refused():
             measure_latency(nn.Linear(4, 4), shape)
 
 
+def test_a_batch_no_memory_holds_is_named_by_its_setting():
+    """torch's allocator said only "can't allocate memory: you tried to allocate 1.6e15
+    bytes", naming no setting (`hwnas latency profile --batch-size 1e13` ended so)."""
+    with pytest.raises(
+        MeasurementError, match=r"batch_size 10000000000000: .*\(10000000000000, 40\)"
+    ):
+        measure_latency(nn.Linear(40, 4), (40,), batch_size=10**13)
+
+
 def test_unknown_precision_and_backend_are_refused():
     with pytest.raises(MeasurementError, match="int4"):
         measure_latency(nn.Linear(4, 4), (4,), precision="int4")

@@ -144,6 +144,22 @@ def check_settings(
     return resolve_clock(clock, backend, threads)
 
 
+def example_input(batch_size: int, input_shape: Sequence[int]) -> torch.Tensor:
+    """A random input batch, or an error naming `batch_size` when memory cannot hold it
+    (torch's allocator names only the bytes it tried)."""
+    shape = (batch_size, *(int(s) for s in input_shape))
+    try:
+        return torch.randn(shape)
+    except RuntimeError as e:
+        if "allocate" not in str(e):
+            raise
+        gigabytes = 4 * np.prod(shape, dtype=float) / 1e9
+        raise MeasurementError(
+            f"batch_size {batch_size}: an input batch of shape {shape} takes {gigabytes:.3g} GB, "
+            "more than this machine can allocate"
+        ) from None
+
+
 def _resolve(model: nn.Module, precision: PrecisionSpec) -> PrecisionSpec:
     if isinstance(precision, str):
         if precision == "mixed":
@@ -196,7 +212,7 @@ def measure_latencies(
     be = get_backend(backend)
     wanted = [_resolve(model, p) for p in precisions]
     measured = [measured_precision(be, p) for p in wanted]
-    example = torch.randn(batch_size, *(int(s) for s in input_shape))
+    example = example_input(batch_size, input_shape)
     model = model.eval()
     distinct = list({_identity(p): p for p in measured}.values())
     stats = {}
