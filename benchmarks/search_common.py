@@ -27,19 +27,22 @@ def tabular(space: str) -> TabularEvaluator:
     return EVALUATOR if space == SPACE.name else TabularEvaluator(get_space(space), cost=False)
 
 
-def search(
+def searched(
     name, objectives, constraints=(), seed=0, budget=100, batch=1, space=SPACE.name, **settings
 ):
-    """Run a searcher on the table; the metrics of every evaluation in ask order."""
+    """A searcher run on the table for `budget` evaluations, asked in batches of `batch`;
+    its `trials` hold them in ask order."""
     evaluator = tabular(space)
     searcher = get_searcher(name, evaluator.space, objectives, constraints, seed=seed, **settings)
-    results = []
-    while len(results) < budget:
-        for arch in searcher.ask(min(batch, budget - len(results))):
-            metrics = evaluator.evaluate(arch)
-            searcher.tell(arch, metrics)
-            results.append(metrics)
-    return results
+    while len(searcher.trials) < budget:
+        for arch in searcher.ask(min(batch, budget - len(searcher.trials))):
+            searcher.tell(arch, evaluator.evaluate(arch))
+    return searcher
+
+
+def search(*args, **kwargs):
+    """Run a searcher on the table (`searched`); the metrics of every evaluation in ask order."""
+    return [t.metrics for t in searched(*args, **kwargs).trials]
 
 
 def error_latency_points(metrics, latency: str) -> np.ndarray:

@@ -16,9 +16,8 @@ import argparse
 import json
 
 import numpy as np
-from search_common import error_latency_points, hv_ratio_setup, tabular
+from search_common import error_latency_points, hv_ratio_setup, searched
 
-from hwnas.search import get_searcher
 from hwnas.search import predictor as predictor_module
 from hwnas.search.pareto import pareto_mask
 
@@ -28,19 +27,12 @@ BUDGETS = (100, 300)
 def run(latency: str, seed: int, settings: dict) -> tuple[list[float], float, float]:
     """HV ratios at `BUDGETS`, and the shares of cells with dead ops (evaluated, front)."""
     normalised_hv, total, ref = hv_ratio_setup(latency)
-    evaluator = tabular("nasbench201")
-    space = evaluator.space
     objectives = [("accuracy", "max"), (latency, "min")]
-    searcher = get_searcher("predictor", space, objectives, seed=seed, **settings)
-    archs, results = [], []
-    while len(results) < max(BUDGETS):
-        for arch in searcher.ask(10):
-            metrics = evaluator.evaluate(arch)
-            searcher.tell(arch, metrics)
-            archs.append(arch)
-            results.append(metrics)
-    points = error_latency_points(results, latency)
-    dead = np.array([space.live(a) != a for a in archs])
+    searcher = searched(
+        "predictor", objectives, seed=seed, budget=max(BUDGETS), batch=10, **settings
+    )
+    points = error_latency_points([t.metrics for t in searcher.trials], latency)
+    dead = np.array([searcher.space.live(t.arch) != t.arch for t in searcher.trials])
     front = pareto_mask(points) & (points <= ref).all(axis=1)
     ratios = [normalised_hv(points[:b]) / total for b in BUDGETS]
     return ratios, float(dead.mean()), float(dead[front].mean())

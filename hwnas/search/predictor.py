@@ -399,7 +399,7 @@ class PredictorSearcher(Searcher):
         their `told` metrics)."""
         encoded = [self.space.encode(a) for a in archs]
         twins = [self.space.live(a) for a in archs]
-        live = [x if t == a else self.space.encode(t) for a, t, x in zip(archs, twins, encoded)]
+        live = [e if t == a else self.space.encode(t) for a, t, e in zip(archs, twins, encoded)]
         x = np.column_stack([np.stack(encoded), np.stack(live)])
         if self.known_models != "feature" or not self.predictors:
             return x
