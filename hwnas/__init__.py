@@ -21,6 +21,7 @@ __all__ = ["__version__", "build", "export_deployed_onnx", "inference_model"]
 
 
 def __getattr__(name: str) -> Any:
+    """`build`, `export_deployed_onnx` and `inference_model`, imported on first use."""
     if name in ("build", "export_deployed_onnx", "inference_model"):
         from hwnas.experiments import export
 

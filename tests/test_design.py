@@ -406,11 +406,68 @@ def test_the_named_public_api_has_docstrings_of_its_own():
         assert method.__doc__, method.__qualname__
 
 
-@pytest.mark.parametrize(
-    "package",
-    [hwnas, hwnas.spaces, hwnas.experiments, hwnas.search, hwnas.predictors, hwnas.evaluators],
-    ids=lambda package: package.__name__,
-)
+PACKAGES = [
+    hwnas,
+    hwnas.spaces,
+    hwnas.experiments,
+    hwnas.search,
+    hwnas.predictors,
+    hwnas.evaluators,
+]
+
+
+def _public_members(cls: type) -> list[tuple[str, object]]:
+    """(name, function) of what `cls` itself defines for its users: methods, class and static
+    methods, and property getters (named `name.fget`); not those of Python or a library."""
+    found = []
+    for name, member in vars(cls).items():
+        if name.startswith("_") and name != "__init__":
+            continue
+        if isinstance(member, (classmethod, staticmethod)):
+            member = member.__func__
+        if isinstance(member, property):
+            name, member = f"{name}.fget", member.fget
+        if inspect.isfunction(member) and member.__module__.startswith("hwnas"):
+            found.append((name, member))
+    return found
+
+
+def _unannotated(fn) -> list[str]:
+    """The parameters of `fn` without a type hint, and its return when it has none."""
+    signature = inspect.signature(fn)
+    missing = [
+        p.name
+        for p in signature.parameters.values()
+        if p.name not in ("self", "cls") and p.annotation is inspect.Parameter.empty
+    ]
+    if signature.return_annotation is inspect.Signature.empty and fn.__name__ != "__init__":
+        missing.append("return")
+    return missing
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda package: package.__name__)
+def test_every_exported_name_has_type_hints_and_a_docstring(package):
+    """What a package exports is its public API (DESIGN: typed, documented): every class and
+    function has a docstring of its own, every method of a protocol (an interface its methods
+    alone describe, such as `Executor`) has one, and every parameter and return is typed.
+    `LearnedPredictor`, `CompositeEvaluator` and `Executor` had no docstring, and the searchers
+    took an untyped `space`, `objectives` and `constraints`."""
+    bad = []
+    for name in package.__all__:
+        value = getattr(package, name)
+        if inspect.isfunction(value):
+            bad += [f"{name}: no docstring"] * (not value.__doc__)
+            bad += [f"{name}({p}): no type hint" for p in _unannotated(value)]
+        elif inspect.isclass(value) and value.__module__.startswith("hwnas"):
+            bad += [f"{name}: no docstring"] * (not vars(value).get("__doc__"))
+            for method, fn in _public_members(value):
+                if getattr(value, "_is_protocol", False) and method != "__init__":
+                    bad += [f"{name}.{method}: no docstring"] * (not fn.__doc__)
+                bad += [f"{name}.{method}({p}): no type hint" for p in _unannotated(fn)]
+    assert bad == []
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda package: package.__name__)
 def test_dir_and_help_of_a_package_list_its_public_names(package):
     """The names a package resolves on first use (so that reading a run imports no torch)
     were missing from `dir()`: a notebook's tab completion did not offer

@@ -18,6 +18,9 @@ from hwnas.spaces import Arch
 
 
 class CompositeEvaluator:
+    """Several evaluators of one space as one: `evaluate` runs every part and merges their
+    metrics (what `get_evaluator([...], space)` returns for a list of names)."""
+
     def __init__(self, parts: Sequence[Evaluator]):
         if not parts:
             raise ValueError("a composite evaluator needs at least one part")

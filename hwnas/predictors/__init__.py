@@ -6,6 +6,7 @@ scikit-learn and ONNX Runtime.
 """
 
 from importlib import import_module
+from typing import Any
 
 _EXPORTS = {
     "BACKENDS": "backends",
@@ -31,7 +32,8 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use (then kept as an attribute)."""
     if name not in _EXPORTS:
         raise AttributeError(f"module 'hwnas.predictors' has no attribute {name!r}")
     value = getattr(import_module(f"hwnas.predictors.{_EXPORTS[name]}"), name)
@@ -40,4 +42,5 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
+    """The public names, those not imported yet included (tab completion, `help()`)."""
     return __all__

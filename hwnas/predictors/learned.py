@@ -66,6 +66,11 @@ MODEL_SIZE_LIMITS = {"n_estimators": 10_000, "max_depth": 32}
 
 
 class LearnedPredictor(LatencyPredictor):
+    """Latency learned from measured whole networks (`fit`): with a lookup table (`lut`), the
+    table's sum calibrated per part group, since a plain sum misses what blocks cost together
+    in a network (fusion, cache, per-call overhead); without one, gradient boosting on the
+    networks' encoding and costs alone, which takes a few hundred of them."""
+
     kind = "learned"
 
     def __init__(

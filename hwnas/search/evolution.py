@@ -11,10 +11,12 @@ candidate always beats an infeasible one; among infeasible ones the smaller viol
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from hwnas.search.base import Searcher, Trial, integer_setting
-from hwnas.spaces import Arch
+from hwnas.spaces import Arch, SearchSpace
 
 
 def default_tournament_size(population_size: int) -> int:
@@ -32,9 +34,9 @@ class EvolutionSearcher(Searcher):
 
     def __init__(
         self,
-        space,
-        objectives,
-        constraints=(),
+        space: SearchSpace,
+        objectives: Any,
+        constraints: Any = (),
         seed: int = 0,
         *,
         population_size: int = 20,

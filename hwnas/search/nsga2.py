@@ -46,7 +46,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
-from hwnas.spaces import Arch
+from hwnas.spaces import Arch, SearchSpace
 
 CONSTRAINT_PREFIX = "constraints:"
 #: discarded study trials (duplicates) past which, and past the searcher's trial count, the
@@ -133,9 +133,9 @@ class NSGA2Searcher(Searcher):
 
     def __init__(
         self,
-        space,
-        objectives,
-        constraints=(),
+        space: SearchSpace,
+        objectives: Any,
+        constraints: Any = (),
         seed: int = 0,
         *,
         population_size: int = 10,

@@ -57,7 +57,7 @@ from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.base import PredictorError
 from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
 from hwnas.search.pareto import hypervolume_improvements, pareto_mask
-from hwnas.spaces import Arch, Cost
+from hwnas.spaces import Arch, Cost, SearchSpace
 
 ENSEMBLES = ("gradient_boosting", "extra_trees", "random_forest", "mlp")
 SURROGATES = (*ENSEMBLES, "gaussian_process", "mlp_then_gaussian_process")
@@ -215,9 +215,9 @@ class PredictorSearcher(Searcher):
 
     def __init__(
         self,
-        space,
-        objectives,
-        constraints=(),
+        space: SearchSpace,
+        objectives: Any,
+        constraints: Any = (),
         seed: int = 0,
         *,
         predictors: Mapping[str, Any] | None = None,

@@ -161,6 +161,8 @@ class MetaFormerSpace(SearchSpace):
         input_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
     ) -> MetaFormerSpace:
+        """The space a `kind: metaformer` file's `data` describes (`source` names the file in
+        errors, with the line of a wrong field), with its input shape or classes overridden."""
         try:
             space = cls(parse_metaformer(data, source), source)
         except SpaceError as e:

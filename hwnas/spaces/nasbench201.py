@@ -121,7 +121,16 @@ class NasBench201Space(SearchSpace):
         self.num_classes = spec.classes
 
     @classmethod
-    def from_data(cls, data: dict[str, Any], source: str, *, input_shape=None, num_classes=None):
+    def from_data(
+        cls,
+        data: dict[str, Any],
+        source: str,
+        *,
+        input_shape: Sequence[int] | None = None,
+        num_classes: int | None = None,
+    ) -> NasBench201Space:
+        """The space a `kind: nasbench201` file's `data` describes (`source` names the file in
+        errors), with its input shape (channels, height, width) or classes overridden."""
         input_shape, num_classes = whole_overrides(input_shape, num_classes)
         merged = dict(data)
         if input_shape is not None:
