@@ -160,6 +160,7 @@ def test_run_then_results(tmp_path: Path) -> None:
 
     optuna_study = optuna.load_study(study_name="nb", storage=results.study._storage)
     assert len(optuna_study.best_trials) >= 1  # a plain Optuna study: dashboard and plots work
+    assert optuna_study.metric_names == ["accuracy", "hw_fpga_latency_ms"]  # the axes' labels
     best = {t.user_attrs[KEY] for t in optuna_study.best_trials}  # Optuna's constrained front
     assert best and best <= set(feasible["key"])
     for t in optuna_study.trials:  # as Optuna's samplers and dashboard read feasibility
