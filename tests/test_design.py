@@ -324,6 +324,13 @@ def test_a_bad_arch_record_is_refused_naming_the_field(record, field):
         Arch.from_json(json.dumps(record))
 
 
+def test_an_arch_record_nested_past_reason_is_refused_as_a_bad_record():
+    """A profile's `arch` cell or a run's stored architecture nested thousands of levels
+    deep ended in json's bare RecursionError, which named no file, row or trial."""
+    with pytest.raises(ValueError, match="arch record: nested too deeply"):
+        Arch.from_json("[" * 5000 + "]" * 5000)
+
+
 def test_arch_keys_canonicalise_unused_choices():
     """An attention mixer has no kernel: giving one must not change the network's key."""
     space = get_space("conv1d")

@@ -91,8 +91,13 @@ class Arch(Mapping[str, Choice]):
 
     @classmethod
     def from_json(cls, text: str) -> Arch:
-        """The `Arch` of a `to_json` record."""
-        return cls.from_dict(json.loads(text))
+        """The `Arch` of a `to_json` record; a `ValueError` if it is none (JSON nested past
+        Python's recursion limit too: a profile's cell or a stored record may be anything)."""
+        try:
+            record = json.loads(text)
+        except RecursionError:
+            raise ValueError("arch record: nested too deeply to be one") from None
+        return cls.from_dict(record)
 
     def replace(self, **changes: Choice) -> Arch:
         return Arch(self.space, self.version, {**self._choices, **changes})
