@@ -1095,6 +1095,7 @@ def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the
         ("hwnas_key", json.dumps("0" * 16), "trial 1: its stored key 0000000000000000 is not"),
         # nested past Python's recursion limit: json's bare RecursionError named nothing
         ("hwnas_arch", json.dumps("[" * 5000 + "]" * 5000), "trial 1: its architecture is"),
+        ("hwnas_driver", "[" * 5000 + "]" * 5000, "a stored value is JSON nested too deeply"),
     ]
     for n, (attr, value, said) in enumerate(edits):
         run = tmp_path / f"run{n}"

@@ -52,12 +52,15 @@ class DamagedRecord(ValueError):
 
 
 def read_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """All of a study's trials; a stored value that is not JSON is a `DamagedRecord` (Optuna
-    let the decoder's bare "Unterminated string starting at ..." through)."""
+    """All of a study's trials; a stored value that is not JSON, or nested past Python's
+    recursion limit, is a `DamagedRecord` (Optuna let the decoder's bare "Unterminated string
+    starting at ..." through)."""
     try:
         return study.get_trials(deepcopy=False)
     except json.JSONDecodeError as e:
         raise DamagedRecord(f"a stored value is not JSON ({e})") from None
+    except RecursionError:  # json's bare error named no storage
+        raise DamagedRecord("a stored value is JSON nested too deeply to read") from None
 
 
 def stored_arch(trial: FrozenTrial) -> Arch:
