@@ -96,6 +96,15 @@ HOSTILE = {
         VALID.replace("run_dir: runs/t", "run_dir: runs/../../t"),
         "line 8: run_dir: run_dir must not contain '..'",
     ),
+    # no file system takes one: the OS's "embedded null byte" named no field
+    "a NUL in the run dir": (
+        VALID.replace("run_dir: runs/t", 'run_dir: "runs/t\\0x"'),
+        "line 8: run_dir: run_dir must not contain a NUL character (\\0)",
+    ),
+    "a NUL in the journal": (
+        VALID + 'storage: {journal: "study\\0.log"}\n',
+        "storage.journal: journal must not contain a NUL character (\\0)",
+    ),
     "empty run dir": (
         VALID.replace("run_dir: runs/t", "run_dir: ''"),
         "run_dir: run_dir is empty; name the folder that keeps the run",

@@ -56,10 +56,18 @@ class _Strict(BaseModel):
 
 def inside_run_dir(path: str, field: str) -> str:
     """`path` unchanged if it is a relative path that stays inside the run directory."""
+    no_nul(path, field)
     parts = PurePosixPath(path.replace("\\", "/"))
     if parts.is_absolute() or Path(path).is_absolute() or ".." in parts.parts or not path:
         raise ValueError(f"{field} must be a relative path inside the run directory, not {path!r}")
     return path
+
+
+def no_nul(path: str, field: str) -> None:
+    """Refuse a path with a NUL character, which no file system takes: the OS's "embedded
+    null byte" came from deep inside a run's start, naming no field."""
+    if "\0" in path:
+        raise ValueError(f"{field} must not contain a NUL character (\\0), got {path!r}")
 
 
 class SpaceConfig(_Strict):
@@ -387,6 +395,7 @@ class ExperimentConfig(_Strict):
     def _no_parent(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("run_dir is empty; name the folder that keeps the run")
+        no_nul(v, "run_dir")
         if ".." in PurePosixPath(v.replace("\\", "/")).parts:
             raise ValueError(f"run_dir must not contain '..', got {v!r}")
         # as a shell has it, as the input files are read: not a folder named '~' here
