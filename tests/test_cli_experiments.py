@@ -750,6 +750,16 @@ def test_reading_a_run_without_storage_creates_none(
         tables = [row[0] for row in other.execute("SELECT name FROM sqlite_master")]
     other.close()
     assert tables == ["notes"]
+    db.unlink()  # a SQLite database of no tables: status wrote Optuna's tables in
+    with closing(sqlite3.connect(db)) as other:
+        other.execute("PRAGMA user_version = 7")  # a header and a page, as any database has
+    before = db.read_bytes()
+    assert hwnas("status", str(tmp_path / "run")) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hwnas: error: {db}: a SQLite database without Optuna's tables (another program's?), "
+        "not a run's stored results"
+    )
+    assert db.read_bytes() == before
 
 
 @pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")

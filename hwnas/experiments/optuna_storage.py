@@ -43,7 +43,7 @@ def open_optuna_storage(
     if config.journal:
         return _open_journal(file, create)
     if file is not None:  # a driver too: it would write Optuna's tables into another's file
-        _check_optuna_tables(file)
+        _check_optuna_tables(file, create)
     url = config.url or _sqlite_url(file, read_only=not create)  # file is set when url is not
     sqlite = url.startswith("sqlite")
     try:
@@ -68,16 +68,17 @@ def check_stored(file: Path | None, why: str = "the run has no stored results") 
         raise ExperimentError(f"{file}: empty ({why})")
 
 
-def _check_optuna_tables(file: Path) -> None:
-    """Refuse a SQLite file that holds tables but not Optuna's (another program's database):
-    opening it as a storage would write Optuna's tables into it. A file SQLite cannot read
-    is left to the storage, which says what is wrong with it."""
+def _check_optuna_tables(file: Path, create: bool) -> None:
+    """Refuse a SQLite file without Optuna's tables that holds others (another program's
+    database) or, to read results (not `create`), none at all: opening it as a storage would
+    write Optuna's tables into it. A file SQLite cannot read is left to the storage, which
+    says what is wrong with it."""
     try:
         with closing(sqlite3.connect(f"file:{file.resolve()}?mode=ro", uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     except sqlite3.Error:
         return
-    if tables and "studies" not in tables:
+    if "studies" not in tables and (tables or not create):
         raise ExperimentError(
             f"{file}: a SQLite database without Optuna's tables (another program's?), not a "
             "run's stored results"
