@@ -755,6 +755,27 @@ def test_train_of_a_config_an_earlier_hwnas_exported_says_so(
     assert "(the run recorded 40.38 % with its own recipe and epochs: not comparable)" in said.out
 
 
+def test_train_refuses_a_folder_as_its_weights_file_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`-o FOLDER --force` trained to the end, then the rename over the folder failed with
+    the OS's "Is a directory" naming a temporary file, and the trained weights were lost."""
+    space = get_space("conv1d")
+    config = tmp_path / "c.json"
+    config.write_text(
+        json.dumps({**arch_config(space, space.sample(0)), "data": {"dataset": "mnist1d"}})
+    )
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "kept.pt").write_bytes(b"mine")
+    args = ("train", str(config), "--epochs", "0.05", "-o", str(folder), "--force")
+    assert hwnas_cli(*args) == 1
+    said = capsys.readouterr()
+    assert f"hwnas: error: {folder}: is a folder; give the weights file's path" in said.err
+    assert "training arch" not in said.err  # refused before any training
+    assert [p.name for p in folder.iterdir()] == ["kept.pt"]
+
+
 @pytest.mark.filterwarnings("ignore:dataset .* the validation split has 24 samples")
 def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch

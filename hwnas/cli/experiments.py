@@ -500,6 +500,8 @@ def train(
 
     training = retraining(config, dataset, epochs)
     out = out or config.with_name(f"{config.stem}.trained.pt")
+    if out.is_dir():  # the rename over it would fail only once the training is done
+        raise ExperimentError(f"{out}: is a folder; give the weights file's path (-o FILE.pt)")
     inputs = [config, Path(str(training.dataset))]  # a dataset's name is no file there
     if out.exists() and any(p.exists() and out.samefile(p) for p in inputs):
         raise ExperimentError(
