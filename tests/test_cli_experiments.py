@@ -1128,6 +1128,32 @@ def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the
             assert c.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 8
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ('{"name', "a stored value is not JSON"),
+        ("[" * 5000 + "]" * 5000, "a stored value is JSON nested too deeply"),
+    ],
+)
+def test_an_unreadable_record_of_the_run_itself_names_the_storage(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, value: str, said: str
+) -> None:
+    """A study attribute (what the run was started with) that is not JSON, or is nested past
+    Python's recursion limit, ended in json's bare error ("Unterminated string starting at
+    ...", "maximum recursion depth exceeded"), naming no file."""
+    exp, run = copy_of(finished_run, tmp_path)
+    db = run / "study.db"
+    with closing(sqlite3.connect(db)) as c, c:
+        edit = "UPDATE study_user_attributes SET value_json = ? WHERE key = 'hwnas_experiment'"
+        assert c.execute(edit, (value,)).rowcount == 1
+    capsys.readouterr()
+    for command in (["status", str(run)], ["search", str(exp), "--resume", "--quiet"]):
+        assert hwnas(*command) == 1, command
+        err = capsys.readouterr().err
+        assert f"hwnas: error: {db}: {said}" in err, (command, err)
+        assert "the storage was edited or damaged; restore it from a copy" in err
+
+
 def test_an_infinity_edited_into_the_storage_is_named_and_left_out_of_the_front(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -11,6 +11,8 @@ space, dataset, latency files and package versions), which a resumed run is chec
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -55,8 +57,23 @@ def read_trials(study: optuna.Study) -> list[FrozenTrial]:
     """All of a study's trials; a stored value that is not JSON, or nested past Python's
     recursion limit, is a `DamagedRecord` (Optuna let the decoder's bare "Unterminated string
     starting at ..." through)."""
-    try:
+    with _stored_json():
         return study.get_trials(deepcopy=False)
+
+
+def check_study_attrs(study: optuna.Study) -> None:
+    """Read the study's own attributes (what the run was started with) once, when it is
+    opened, for a `DamagedRecord` where one is unreadable, as `read_trials` does for trials:
+    the many later reads of them would end in json's bare error."""
+    with _stored_json():
+        study.user_attrs  # noqa: B018 - read for its errors
+
+
+@contextmanager
+def _stored_json() -> Iterator[None]:
+    """Optuna's decoding of stored values, its errors as a `DamagedRecord`."""
+    try:
+        yield
     except json.JSONDecodeError as e:
         raise DamagedRecord(f"a stored value is not JSON ({e})") from None
     except RecursionError:  # json's bare error named no storage

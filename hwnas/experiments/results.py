@@ -29,6 +29,7 @@ from hwnas.experiments.records import (
     OUTCOME,
     REASON,
     VERSIONS,
+    check_study_attrs,
     outcome_of,
     read_trials,
     stored_arch,
@@ -136,6 +137,7 @@ class RunResults:
         try:
             with self._reading():
                 self.study = optuna.load_study(study_name=self.config.name, storage=storage)
+                check_study_attrs(self.study)
         except KeyError:
             name = self.config.name
             raise ExperimentError(f"{run_dir}: no study {name!r} in its storage") from None

@@ -53,6 +53,7 @@ from hwnas.experiments.records import (
     RUNNING,
     STALE,
     SURPLUS,
+    check_study_attrs,
     outcome_of,
     read_trials,
     stored_arch,
@@ -193,6 +194,7 @@ class RunStore:
             self.close()
             where = storage_name(config.storage, run_dir)
             raise ExperimentError(f"{where}: no study {config.name!r} ({gone})") from None
+        check_study_attrs(self.study)
         self._name_objectives()
         self.study_id = self.study._study_id
         self.driver = uuid.uuid4().hex[:12]
