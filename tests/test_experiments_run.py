@@ -629,6 +629,31 @@ def test_claims_a_live_peer_gives_back_are_evaluated(tmp_path: Path) -> None:
     assert set(evaluated_keys(run_dir)) == {a.key for a in asked}
 
 
+def test_a_claim_ended_with_optunas_own_tools_is_evaluated_again(tmp_path: Path) -> None:
+    """A RUNNING claim a killed driver left, marked FAIL by Optuna's documented clean-up
+    (`study.tell(n, state=FAIL)`, the dashboard's Fail button), keeps `hwnas_outcome:
+    running`: it counted as in flight forever, and the resumed run waited on it at its last
+    evaluation (here until its time limit) instead of evaluating its candidate again."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 4, time_limit_s="30"))
+    space = make_space(config)
+    check_run_dir(run_dir)
+    store = RunStore(config, run_dir, space)
+    try:
+        store.check_same_experiment()
+        store.heartbeat()
+        claim = store.claim([space.sample(0)], config.evaluations)[0].claim
+        store.heartbeat(stopped=True)  # the driver is gone, its claim left RUNNING
+        study = optuna.load_study(study_name="nb", storage=store.storage)
+        study.tell(claim.number, state=optuna.trial.TrialState.FAIL)
+        assert store.counts()["running"] == 0 and store.counts()[STALE] == 1
+    finally:
+        store.close()
+    summary = run_experiment(config, progress=False)  # continues the run (no experiment.yaml)
+    assert (summary.evaluated, summary.stopped_by) == (4, "evaluations")
+    assert claim.arch.key in evaluated_keys(run_dir)  # its candidate evaluated again
+
+
 def test_a_dead_peers_stray_claim_of_an_evaluated_key_is_not_told_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -97,10 +97,15 @@ def stored_arch(trial: FrozenTrial) -> Arch:
 def outcome_of(trial: FrozenTrial) -> str:
     """What a trial is: an evaluation ("ok", "failed"), a live or dead claim ("running",
     "stale", "interrupted"), or a dropped claim ("duplicate", "surplus"). A trial whose result
-    is being written (the outcome is set but the state not yet) still counts as running."""
+    is being written (the outcome is set but the state not yet) still counts as running. A
+    claim that Optuna's own tools ended (`study.tell(n, state=FAIL)`, the dashboard's Fail
+    button on a trial a killed driver left RUNNING) still says "running" but will never be
+    evaluated: it counts as stale, so its candidate is evaluated again, not waited for."""
     outcome = trial.user_attrs.get(OUTCOME, "")
     if outcome in EVALUATED and not trial.state.is_finished():
         return RUNNING
+    if outcome == RUNNING and trial.state.is_finished():
+        return STALE
     return outcome
 
 
