@@ -1249,8 +1249,12 @@ def test_a_run_whose_stored_results_are_gone_is_not_started_over(
     run_experiment(parse_experiment(_lut_experiment(other, "lat2", storage)), progress=False)
     for file in other.glob(f"{stored.name}*"):  # with its write-ahead files, if any
         file.replace(run_dir / file.name)
-    with pytest.raises(ExperimentError, match=f"{stored}: no study 'lat' \\(the run in"):
+    # such as a copy renamed by optuna.copy_study(..., to_study_name=...): name what it holds
+    held = "; it holds 'lat2', and a run reads only the study its experiment names"
+    with pytest.raises(ExperimentError, match=f"{stored}: no study 'lat'{held} \\(the run in"):
         run_experiment(parse_experiment(text), resume=True, progress=False)
+    with pytest.raises(ExperimentError, match=f"{run_dir}: no study 'lat' in its storage{held}$"):
+        load(run_dir)
     for file in run_dir.glob(f"{stored.name}*"):
         file.unlink()
     kept.replace(stored)  # restored: the run goes on

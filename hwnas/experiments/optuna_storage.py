@@ -59,6 +59,16 @@ def open_optuna_storage(
     return storage
 
 
+def studies_held(storage: optuna.storages.BaseStorage) -> str:
+    """For an error saying a storage has no study of the run's name: the studies it holds
+    instead, if any (one copied with `optuna.copy_study(..., to_study_name=...)` or made by
+    another run), since a run reads only the study its experiment names."""
+    names = ", ".join(repr(s.study_name) for s in storage.get_all_studies())
+    if not names:
+        return ""
+    return f"; it holds {names}, and a run reads only the study its experiment names"
+
+
 def check_stored(file: Path | None, why: str = "the run has no stored results") -> None:
     """Refuse a storage file that is missing or empty (opening it would make a new, empty
     storage: reading would write it, and a driver would start the run over)."""

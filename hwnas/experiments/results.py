@@ -19,7 +19,12 @@ import pandas as pd
 
 from hwnas.experiments.changes import experiment_changes
 from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
-from hwnas.experiments.optuna_storage import DEFAULT_DATABASE, open_optuna_storage, storage_errors
+from hwnas.experiments.optuna_storage import (
+    DEFAULT_DATABASE,
+    open_optuna_storage,
+    storage_errors,
+    studies_held,
+)
 from hwnas.experiments.records import (
     ARCH,
     EVALUATED,
@@ -140,7 +145,8 @@ class RunResults:
                 check_study_attrs(self.study)
         except KeyError:
             name = self.config.name
-            raise ExperimentError(f"{run_dir}: no study {name!r} in its storage") from None
+            held = studies_held(storage)
+            raise ExperimentError(f"{run_dir}: no study {name!r} in its storage{held}") from None
         self.config = self._as_recorded(self.config)
         self.objectives: list[tuple[str, str]] = self.config.objective_pairs
         self.constraints: list[tuple[str, float]] = self.config.constraint_pairs

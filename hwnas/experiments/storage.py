@@ -39,6 +39,7 @@ from hwnas.experiments.optuna_storage import (
     open_optuna_storage,
     storage_file,
     storage_name,
+    studies_held,
 )
 from hwnas.experiments.records import (
     ARCH,
@@ -191,9 +192,10 @@ class RunStore:
                 )
             )
         except KeyError:  # Optuna's "Record does not exist": no study of that name there
+            held = studies_held(self.storage)
             self.close()
             where = storage_name(config.storage, run_dir)
-            raise ExperimentError(f"{where}: no study {config.name!r} ({gone})") from None
+            raise ExperimentError(f"{where}: no study {config.name!r}{held} ({gone})") from None
         check_study_attrs(self.study)
         self._name_objectives()
         self.study_id = self.study._study_id
