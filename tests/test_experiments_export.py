@@ -345,6 +345,19 @@ def test_export_never_silently_replaces_a_changed_file(run_dir: Path, tmp_path: 
     assert weights.read_bytes() != kept
 
 
+def test_export_refuses_a_folder_named_as_one_of_its_files_before_moving_any(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """With `--force` the config was moved in, then the move of the weights over a folder of
+    their name failed with the OS's "Is a directory": half an export."""
+    (config,) = export_run(load(run_dir), tmp_path / "probe", top=1, fmt="torch")
+    weights = json.loads(config.read_text())["weights"]
+    (tmp_path / "out" / weights).mkdir(parents=True)
+    with pytest.raises(ExperimentError, match=f"{weights}: a folder .* where the export writes"):
+        export_run(load(run_dir), tmp_path / "out", top=1, fmt="torch", overwrite=True)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [weights]  # nothing moved in
+
+
 def test_export_again_says_unchanged_and_leaves_the_files_as_they_are(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -398,6 +398,7 @@ def export_run(
         )
         configs = [_export_one(results, row, staged, fmt, seed, data) for row in bar]
         fresh = [f for f in sorted(staged.iterdir()) if not _same(f, out_dir / f.name)]
+        _check_no_folder_in_the_way([out_dir / f.name for f in fresh])
         changed = [out_dir / f.name for f in fresh if (out_dir / f.name).exists()]
         if changed and not overwrite:
             raise ExperimentError(
@@ -407,6 +408,18 @@ def export_run(
         for f in fresh:
             f.replace(out_dir / f.name)
     return [out_dir / c.name for c in configs]
+
+
+def _check_no_folder_in_the_way(targets: list[Path]) -> None:
+    """Refuse, even with `overwrite`, targets that are folders (or other non-files): the
+    move of a file over one fails, and did so only after the files before it had been moved
+    in, leaving half an export."""
+    blocked = [t for t in targets if t.exists() and not t.is_file()]
+    if blocked:
+        raise ExperimentError(
+            f"{', '.join(map(str, blocked))}: a folder (or other non-file) where the export "
+            "writes a file; move it away or export elsewhere"
+        )
 
 
 class ReadableDumper(yaml.SafeDumper):
