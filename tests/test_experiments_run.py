@@ -491,6 +491,23 @@ def test_sigterm_while_ray_starts_stops_like_ctrl_c(tmp_path: Path, ray_temp_dir
     )
 
 
+def test_a_refused_resume_leaves_the_objective_names_the_study_holds(tmp_path: Path) -> None:
+    """The study's metric names label Optuna's plots; they were written as the study was
+    opened, before the check that refuses another experiment's objectives had run."""
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4)
+    run_experiment(parse_experiment(text), progress=False)
+    objective = "metric: hw_fpga_latency_ms, direction"
+    other = text.replace(objective, objective.replace("fpga", "pixel3"))
+    with pytest.raises(ExperimentError, match="started with other settings of objectives"):
+        run_experiment(parse_experiment(other), progress=False)
+    storage = JournalStorage(JournalFileBackend(str(run_dir / "study.log")))
+    names = optuna.load_study(study_name="nb", storage=storage).metric_names
+    assert names == ["accuracy", "hw_fpga_latency_ms"]
+
+
 def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

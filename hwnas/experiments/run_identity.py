@@ -98,6 +98,19 @@ def check_same_experiment(
     _check_same_data(study, config.dataset, run_dir)
     _check_same_latency(study, config, run_dir)
     _warn_other_versions(study, run_dir)
+    _name_objectives(study, config)
+
+
+def _name_objectives(study: optuna.Study, config: ExperimentConfig) -> None:
+    """Store the objectives' metric names in the study, so optuna-dashboard and Optuna's
+    plots label their axes `accuracy`, `latency_ms`, ... rather than "Objective 0", "Objective
+    1"; once the run is known to be this experiment, so a refused one is left as it was. A run
+    started by an hwnas that did not name them gets them when it is resumed."""
+    names = [metric for metric, _ in config.objective_pairs]
+    with warnings.catch_warnings():  # experimental in Optuna 5, stable enough to label
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if study.metric_names != names:
+            study.set_metric_names(names)
 
 
 def _recorded(study: optuna.Study, attr: str, value: Any) -> Any:

@@ -197,7 +197,6 @@ class RunStore:
             where = storage_name(config.storage, run_dir)
             raise ExperimentError(f"{where}: no study {config.name!r}{held} ({gone})") from None
         check_study_attrs(self.study)
-        self._name_objectives()
         self.study_id = self.study._study_id
         self.driver = uuid.uuid4().hex[:12]
         self.started = time.time()  # orders the drivers' streams (`stream`)
@@ -206,16 +205,6 @@ class RunStore:
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
         }
         self._settled = _Settled()
-
-    def _name_objectives(self) -> None:
-        """Store the objectives' metric names in the study, so Optuna's dashboard and plots
-        label their axes `accuracy`, `latency_ms`, ... rather than "Objective 0", "Objective 1".
-        A run started by an hwnas that did not name them gets them when it is resumed."""
-        names = [metric for metric, _ in self.config.objective_pairs]
-        with warnings.catch_warnings():  # experimental in Optuna 5, stable enough to label
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if self.study.metric_names != names:
-                self.study.set_metric_names(names)
 
     def close(self) -> None:
         """Let go of the database (its connections hold the files open)."""
