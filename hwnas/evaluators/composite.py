@@ -40,6 +40,8 @@ class CompositeEvaluator:
         return tuple(dict.fromkeys(m for part in names for m in part))
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
+        """Every part's metrics merged; a part's failure fails the whole, as do two parts
+        reporting one metric with different values (which would be the right one?)."""
         result = Metrics()
         owners: dict[str, str] = {}  # metric -> the part that reported it first
         for part in self.parts:

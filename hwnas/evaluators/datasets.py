@@ -64,9 +64,11 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input (channels first), without the batch dimension."""
         return tuple(self.x_train.shape[1:])
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs, labels) of the split `name`: "train", "val" or "test"."""
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
     def check_fits(self, space: SearchSpace) -> Dataset:

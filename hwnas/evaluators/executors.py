@@ -143,6 +143,7 @@ class LocalExecutor(_ExecutorBase):
 
     @property
     def in_flight(self) -> int:
+        """Evaluations submitted whose result has not been taken yet."""
         return len(self._queue)
 
     def submit(self, arch: Arch, budget: float | None = None) -> None:
@@ -162,9 +163,11 @@ class LocalExecutor(_ExecutorBase):
         return []
 
     def cancel(self) -> None:
+        """Drop the queued evaluations (their results are never returned)."""
         self._queue.clear()
 
     def close(self) -> None:
+        """Drop what is queued; nothing more can be submitted."""
         self.cancel()
         self.closed = True
 
@@ -621,6 +624,7 @@ class RayExecutor(_ExecutorBase):
 
     @property
     def in_flight(self) -> int:
+        """Evaluations submitted whose result has not been taken yet (queued or running)."""
         return len(self._queue) + len(self._running)
 
     def submit(self, arch: Arch, budget: float | None = None) -> None:

@@ -43,10 +43,12 @@ class Metrics(Mapping[str, float]):
 
     @classmethod
     def failed(cls, reason: str, values: Mapping[str, Any] | None = None) -> Metrics:
+        """A failed evaluation with its `reason`, keeping any `values` measured before it."""
         return cls(values, status=FAILED, reason=reason)
 
     @property
     def ok(self) -> bool:
+        """Whether the evaluation succeeded."""
         return self.status == OK
 
     def merged(self, other: Mapping[str, Any]) -> Metrics:
@@ -57,10 +59,12 @@ class Metrics(Mapping[str, float]):
         return Metrics({**self._values, **dict(other)}, status=status, reason=reason)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record (values, status, reason) that `from_dict` reads back."""
         return {"values": dict(self._values), "status": self.status, "reason": self.reason}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Metrics:
+        """The `Metrics` of a `to_dict` record (missing parts take their defaults)."""
         return cls(
             data.get("values", {}), status=data.get("status", OK), reason=data.get("reason", "")
         )

@@ -458,10 +458,12 @@ class ExperimentConfig(_Strict):
 
     @property
     def objective_pairs(self) -> list[tuple[str, str]]:
+        """The objectives as `(metric, "min"|"max")`, as `get_searcher` takes them."""
         return [(o.metric, o.direction) for o in self.objectives]
 
     @property
     def constraint_pairs(self) -> list[tuple[str, float]]:
+        """The constraints as `(metric, bound)`, meaning `metric <= bound`."""
         return [(c.metric, c.max) for c in self.constraints]
 
     @property

@@ -239,6 +239,8 @@ class LUTPredictor(LatencyPredictor):
         return groups
 
     def predict_one(self, arch: Arch) -> float:
+        """The latency of one arch (ms): its base (stem, downsampling, head) plus its blocks,
+        as measured in the profile (`lut_latency`)."""
         return lut_latency(self, self.space, arch)
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:

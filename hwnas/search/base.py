@@ -40,6 +40,7 @@ class Objective:
 
     @property
     def sign(self) -> float:
+        """+1 for "min", -1 for "max": the factor that turns the objective into a loss."""
         return 1.0 if self.direction == "min" else -1.0
 
 
@@ -61,10 +62,12 @@ class Trial:
 
     @property
     def finished(self) -> bool:
+        """Whether the trial has been told its result (ok or failed)."""
         return self.metrics is not None
 
     @property
     def ok(self) -> bool:
+        """Whether the trial has been told a successful result."""
         return self.metrics is not None and self.metrics.ok
 
 
@@ -287,6 +290,7 @@ class Searcher(ABC):
         return [t for t, keep in zip(done, mask) if keep]
 
     def feasible_trials(self) -> list[Trial]:
+        """The trials told as ok that meet every constraint."""
         return [t for t in self.trials if t.ok and self.is_feasible(t.metrics)]
 
     # -- helpers for subclasses ------------------------------------------------------------
@@ -306,6 +310,7 @@ class Searcher(ABC):
         return math.fsum(max(0.0, e) for e in self.constraint_excess(metrics))
 
     def is_feasible(self, metrics: Mapping[str, float]) -> bool:
+        """Whether `metrics` meet every constraint (`metric <= bound`, the bound included)."""
         return all(metrics[c.metric] <= c.bound for c in self.constraints)
 
     def told(self, arch: Arch) -> bool:

@@ -57,6 +57,7 @@ class Arch(Mapping[str, Choice]):
 
     @property
     def choices(self) -> dict[str, Choice]:
+        """A copy of the choices, name -> value (the arch itself stays immutable)."""
         return dict(self._choices)
 
     def to_json(self) -> str:
@@ -64,6 +65,7 @@ class Arch(Mapping[str, Choice]):
         return self._canonical_json()
 
     def to_dict(self) -> dict[str, Any]:
+        """A plain record (space, version, choices) that `from_dict` reads back."""
         return {"space": self.space, "version": self.version, "choices": self.choices}
 
     @classmethod
@@ -100,6 +102,8 @@ class Arch(Mapping[str, Choice]):
         return cls.from_dict(record)
 
     def replace(self, **changes: Choice) -> Arch:
+        """This arch with some choices changed (not checked against its space:
+        `space.validate` does that)."""
         return Arch(self.space, self.version, {**self._choices, **changes})
 
     def __getitem__(self, name: str) -> Choice:

@@ -27,6 +27,7 @@ class Cost:
     activations: int
 
     def as_dict(self) -> dict[str, float]:
+        """The counts as floats by field name, ready to merge into `Metrics`."""
         return {k: float(v) for k, v in asdict(self).items()}
 
     def __add__(self, other: Cost) -> Cost:

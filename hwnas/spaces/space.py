@@ -95,6 +95,7 @@ class SearchSpace(ABC):
 
     @property
     def log10_cardinality(self) -> float:
+        """log10 of the number of architectures (spaces too large to print as a count)."""
         return math.log10(self.cardinality)
 
     @property
