@@ -467,21 +467,47 @@ class PredictorSearcher(Searcher):
             bound = models[c.metric][0](c.bound)
             feasible *= probability_at_most(mean[:, j], std[:, j], bound)
         k = len(self.objectives)  # the objectives are the first k columns
-        observed = np.array(
-            [
-                [signs[i] * scales[i](t.metrics[o.metric]) for i, o in enumerate(self.objectives)]
-                for t in done
-                if self.is_feasible(t.metrics)
-            ]
-        ).reshape(-1, k)
+        observed = self._observed_losses(done, scales)
         loss_mean, loss_std = mean[:, :k] * signs, std[:, :k]
         if k == 1:
             score = expected_improvement(loss_mean[:, 0], loss_std[:, 0], observed[:, 0])
             order = np.lexsort((np.arange(len(pool)), -score * feasible))
             return [pool[i] for i in order[:n]]
-        optimistic = loss_mean - self.beta * loss_std
         ref = self._reference_losses(scales)
-        return [pool[i] for i in greedy_hypervolume(optimistic, feasible, observed, n, ref)]
+        return [
+            pool[i] for i in self._pick_several(loss_mean, loss_std, feasible, observed, n, ref)
+        ]
+
+    def _observed_losses(self, done: list[Trial], scales: list[Callable[[Any], Any]]) -> np.ndarray:
+        """The objectives of the feasible trials among `done` (one row each) on the scale the
+        candidates are compared on: each objective's scale, signed so that all are minimised."""
+        signs = [o.sign for o in self.objectives]
+        return np.array(
+            [
+                [
+                    sign * scale(t.metrics[o.metric])
+                    for o, sign, scale in zip(self.objectives, signs, scales)
+                ]
+                for t in done
+                if self.is_feasible(t.metrics)
+            ]
+        ).reshape(-1, len(self.objectives))
+
+    def _pick_several(
+        self,
+        loss_mean: np.ndarray,
+        loss_std: np.ndarray,
+        feasible: np.ndarray,
+        observed: np.ndarray,
+        n: int,
+        ref: np.ndarray | None,
+    ) -> list[int]:
+        """Indices of the `n` candidates to evaluate when there are several objectives: the
+        greedy hypervolume improvement of each one's optimistic point (mean - `beta` x std of
+        its minimised losses). benchmarks/search_predictor_variants.py replaces this with the
+        acquisitions tried against it."""
+        optimistic = loss_mean - self.beta * loss_std
+        return greedy_hypervolume(optimistic, feasible, observed, n, ref)
 
     def _reference_losses(self, scales: list[Callable[[Any], Any]]) -> np.ndarray | None:
         """The `reference` bounds on the scale the objectives are compared on (each

@@ -1,0 +1,209 @@
+"""Acquisitions tried for the predictor searcher's multi-objective picks, none kept.
+
+    cd benchmarks && ../.venv/bin/python search_predictor_variants.py --variant mc-ehvi \
+        --first-seed 0 --seeds 20 --latency hw_fpga_latency_ms hw_pixel3_latency_ms
+
+Each seed runs twice in this process, with the default searcher and with the variant, which
+replaces one piece of `PredictorSearcher` for the variant's runs only, so the difference
+per seed is paired (same seeds, same first 100 results). The protocol and settings are
+`search_multi.py`'s (batches of 10, HV ratio at 100 and 300, the predictor learning both
+metrics). Every variant acts once the default surrogate is a Gaussian process (100 results
+and more); below that the runs are the default's.
+
+- `mc-ehvi`: Monte Carlo expected hypervolume improvement, as in qEHVI (Daulton et al. 2020)
+  with independent draws: 64 draws of every candidate's losses from its posterior, common to
+  the whole batch; a candidate's score is its improvement of each draw's front, averaged;
+  each pick joins every draw's front with its own drawn point.
+- `parego`: ParEGO (Knowles 2006): each pick draws Dirichlet weights and takes the Monte
+  Carlo expected improvement of the augmented Chebyshev scalarisation (rho 0.05) on the
+  observed range scaled to [0, 1].
+- `bucb`: GP-BUCB (Desautels et al. 2014): the optimistic point's greedy hypervolume
+  improvement as by default, but each pick conditions every objective's Gaussian process on
+  a hallucinated result there, so the spread (and optimism) of candidates like it shrinks
+  before the next pick of the batch (exact joint posterior of the pool, no refit).
+"""
+
+from __future__ import annotations
+
+import argparse
+from types import SimpleNamespace
+
+import numpy as np
+from joblib import Parallel, delayed
+from search_multi import ratios
+
+from hwnas.search.pareto import hypervolume_improvements, pareto_mask
+from hwnas.search.predictor import (
+    GAUSSIAN_PROCESS_FROM,
+    GaussianProcess,
+    PredictorSearcher,
+    closest_likely_feasible,
+)
+
+BUDGETS = (100, 300)
+DRAWS = 64  # posterior draws of `mc-ehvi` and `parego`
+RHO = 0.05  # augmentation of ParEGO's Chebyshev scalarisation
+DEFAULT_SELECT = PredictorSearcher._select
+DEFAULT_PICK = PredictorSearcher._pick_several
+
+
+def _default_box(front: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """`greedy_hypervolume`'s box without a `reference`: the range plus 10 %."""
+    everything = np.vstack([front, points])
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    return high + 0.1 * np.maximum(high - low, 1e-9)
+
+
+def _select_keeping_rng(self, pool, done, n, rng):
+    """The default `_select`, leaving the ask's generator where `_pick_several` finds it."""
+    self.variant_rng = rng
+    return DEFAULT_SELECT(self, pool, done, n, rng)
+
+
+def _gp_phase(observed: np.ndarray) -> bool:
+    return len(observed) >= GAUSSIAN_PROCESS_FROM  # no constraints here: every result counts
+
+
+def pick_mc_ehvi(self, loss_mean, loss_std, feasible, observed, n, ref):
+    if not _gp_phase(observed):
+        return DEFAULT_PICK(self, loss_mean, loss_std, feasible, observed, n, ref)
+    optimistic = loss_mean - self.beta * loss_std
+    front = observed[pareto_mask(observed)]
+    ref = _default_box(front, optimistic) if ref is None else ref
+    draws = loss_mean[None] + loss_std[None] * self.variant_rng.standard_normal(
+        (DRAWS, *loss_mean.shape)
+    )
+    fronts = [front] * DRAWS
+    picked: list[int] = []
+    for _ in range(n):
+        score = np.zeros(len(loss_mean))
+        for s in range(DRAWS):
+            score += hypervolume_improvements(draws[s], fronts[s], ref)
+        score = score / DRAWS * feasible
+        score[picked] = -np.inf
+        if np.max(score) <= 0:
+            score = closest_likely_feasible(optimistic, feasible, front, picked)
+            score[picked] = -np.inf
+        best = int(np.argmax(score))
+        picked.append(best)
+        if feasible[best] >= 0.5:
+            fronts = [np.vstack([f, draws[s, best]]) for s, f in enumerate(fronts)]
+    return picked
+
+
+def chebyshev(weights: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """ParEGO's augmented Chebyshev scalarisation of `losses` (last axis: the objectives)."""
+    return np.max(weights * losses, axis=-1) + RHO * np.sum(weights * losses, axis=-1)
+
+
+def pick_parego(self, loss_mean, loss_std, feasible, observed, n, ref):
+    if not _gp_phase(observed):
+        return DEFAULT_PICK(self, loss_mean, loss_std, feasible, observed, n, ref)
+    rng = self.variant_rng
+    low, high = observed.min(axis=0), observed.max(axis=0)
+    span = np.maximum(high - low, 1e-9)
+    noise = rng.standard_normal((DRAWS, *loss_mean.shape))
+    draws = (loss_mean[None] + loss_std[None] * noise - low) / span
+    seen = (observed - low) / span
+    picked: list[int] = []
+    for _ in range(n):
+        weights = rng.dirichlet(np.ones(loss_mean.shape[1]))
+        best_seen = chebyshev(weights, seen).min()
+        score = np.maximum(best_seen - chebyshev(weights, draws), 0).mean(axis=0) * feasible
+        score[picked] = -np.inf
+        picked.append(int(np.argmax(score)))
+    return picked
+
+
+def select_bucb(self, pool, done, n, rng):
+    models = self._models(done)
+    processes = [models[o.metric][1] for o in self.objectives]
+    if self.constraints or not all(isinstance(p, GaussianProcess) for p in processes):
+        return DEFAULT_SELECT(self, pool, done, n, rng)
+    x = self._features(pool)
+    means, covariances = [], []
+    for o, process in zip(self.objectives, processes):
+        inputs = process.scaler.transform(x[:, self._columns(o.metric, x)])
+        mean, covariance = process.model.predict(inputs, return_cov=True)
+        means.append(o.sign * mean)
+        covariances.append(covariance)
+    loss_mean = np.stack(means, axis=1)
+    observed = self._observed_losses(done, [models[o.metric][0] for o in self.objectives])
+    front = observed[pareto_mask(observed)]
+    feasible = np.ones(len(pool))
+
+    def optimistic():
+        std = np.stack([np.sqrt(np.maximum(np.diag(c), 0)) for c in covariances], axis=1)
+        return loss_mean - self.beta * std
+
+    ref = _default_box(front, optimistic())
+    picked: list[int] = []
+    for _ in range(n):
+        points = optimistic()
+        score = hypervolume_improvements(points, front, ref)
+        if np.max(np.delete(score, picked)) <= 0:
+            score = closest_likely_feasible(points, feasible, front, picked)
+        score[picked] = -np.inf
+        best = int(np.argmax(score))
+        picked.append(best)
+        front = np.vstack([front, points[best]])
+        for j, c in enumerate(covariances):  # condition on a result at `best`
+            column = c[:, best].copy()
+            covariances[j] = c - np.outer(column, column) / max(c[best, best], 1e-12)
+    return [pool[i] for i in picked]
+
+
+VARIANTS = {
+    "mc-ehvi": {"_select": _select_keeping_rng, "_pick_several": pick_mc_ehvi},
+    "parego": {"_select": _select_keeping_rng, "_pick_several": pick_parego},
+    "bucb": {"_select": select_bucb},
+}
+
+
+def paired_ratios(variant: str, latency: str, seed: int) -> list[list[float]]:
+    """HV ratios at `BUDGETS` of the default searcher, then of `variant`, on one seed."""
+    args = SimpleNamespace(
+        settings={}, reference=False, known_latency=False, space="nasbench201", budgets=BUDGETS
+    )
+    runs = [ratios("predictor", latency, seed, 10, args)]
+    try:  # a worker process runs other seeds after this one: put the defaults back
+        for name, method in VARIANTS[variant].items():
+            setattr(PredictorSearcher, name, method)
+        runs.append(ratios("predictor", latency, seed, 10, args))
+    finally:
+        PredictorSearcher._select, PredictorSearcher._pick_several = DEFAULT_SELECT, DEFAULT_PICK
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--variant", choices=list(VARIANTS), required=True)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--latency", nargs="+", default=["hw_fpga_latency_ms", "hw_pixel3_latency_ms"]
+    )
+    args = parser.parse_args()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for latency in args.latency:
+        r = np.array(
+            Parallel(n_jobs=args.jobs)(
+                delayed(paired_ratios)(args.variant, latency, s) for s in seeds
+            )
+        )  # seeds x (default, variant) x budgets
+        for i, b in enumerate(BUDGETS):
+            default, variant, gain = r[:, 0, i], r[:, 1, i], r[:, 1, i] - r[:, 0, i]
+            print(
+                f"{latency} @{b}: default {default.mean():.4f}, {args.variant} "
+                f"{variant.mean():.4f}, paired difference {gain.mean():+.4f} "
+                f"± {gain.std() / np.sqrt(len(gain)):.4f} (standard error, {len(gain)} seeds)",
+                flush=True,
+            )
+        print(
+            f"{latency} {args.variant} per seed @{BUDGETS[-1]}:", np.round(r[:, 1, -1], 4).tolist()
+        )
+
+
+if __name__ == "__main__":
+    main()
