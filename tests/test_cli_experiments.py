@@ -1557,6 +1557,22 @@ def test_status_does_not_count_a_killed_drivers_claim_as_in_flight(
     assert f"drivers: 1 running now: {host} pid {os.getpid()} (heard from " in out
 
 
+def test_status_says_a_drivers_heartbeat_lies_in_the_future(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A driver on a machine whose clock is ahead: `status` said it was heard from 0 s ago,
+    hiding the disagreement of the clocks (which makes live drivers look dead to each other)."""
+    _, run = copy_of(finished_run, tmp_path)
+    study = optuna.load_study(study_name="lat", storage=f"sqlite:///{run / 'study.db'}")
+    beat = {"host": "elsewhere", "pid": 1, "time": time.time() + 120, "stopped": False}
+    study.set_user_attr("hwnas_driver:ahead", beat)
+    capsys.readouterr()
+    assert hwnas("status", str(run)) == 0
+    out = capsys.readouterr().out
+    said = r"drivers: 1 running now: elsewhere pid 1 \(its heartbeat (119|120) s ahead of this "
+    assert re.search(said + r"machine's clock: the clocks disagree\)", out), out
+
+
 def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture) -> None:
     """stderr is not a terminal (a pipe, a batch job's log): the last state is one line, not
     cut at 80 columns ('30/…')."""

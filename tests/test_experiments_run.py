@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -596,6 +597,32 @@ def test_a_driver_joining_later_never_takes_the_first_drivers_stream(tmp_path: P
     assert (first.stream(), second.stream()) == (0, 1)
     first.heartbeat(stopped=True)  # the first stops: the second proposes as a lone run
     assert second.stream() == 0
+
+
+def test_a_peer_whose_clock_is_ahead_is_warned_of_once(tmp_path: Path) -> None:
+    """Liveness compares heartbeats stamped by each driver's own clock: a peer on a machine
+    whose clock is ahead takes this driver's live claims for stale, silently evaluating them
+    again. Its heartbeats lie in this machine's future, which a driver says, once a peer."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 4))  # heartbeat_s 0.5, grace_s 30
+    space = make_space(config)
+    check_run_dir(run_dir)
+    mine = RunStore(config, run_dir, space)
+    try:
+        mine.check_same_experiment()
+        mine.heartbeat()
+        now = time.time()
+        ahead = {"host": "elsewhere", "pid": 1, "time": now + 60, "started": mine.started - 1}
+        mine.study.set_user_attr("hwnas_driver:peer", ahead | {"stopped": False})
+        said = r"the driver on elsewhere \(pid 1\) stamps its heartbeats 60 s ahead of this"
+        with pytest.warns(UserWarning, match=said + r".* storage.grace_s \(30 s\)"):
+            assert mine.fail_stale() == [] and mine.stream() == 1  # alive, started first
+        mine.study.set_user_attr("hwnas_driver:gone", ahead | {"stopped": True})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # said once; a stopped peer takes no claims
+            mine.fail_stale()
+    finally:
+        mine.close()
 
 
 def test_the_history_a_searcher_restores_from_keeps_failed_results(tmp_path: Path) -> None:

@@ -120,23 +120,27 @@ def _exit_past_a_lost_ray(code: int) -> NoReturn:
 def _say_drivers(study, dead: set[str]) -> None:
     """Which drivers are running the search now (one may be busy without anything in
     flight: training the differentiable searcher's supernet, say), from their heartbeats."""
-    import time
+    from hwnas.experiments.storage import driver_beats
 
-    beats = {
-        name.removeprefix("hwnas_driver:"): beat
-        for name, beat in study.user_attrs.items()
-        if name.startswith("hwnas_driver:")
-    }
-    alive = [beat for name, beat in beats.items() if name not in dead]
-    shown = [
-        f"{b['host']} pid {b['pid']} (heard from {max(0.0, time.time() - b['time']):.0f} s ago)"
-        for b in alive
-    ]
+    alive = [beat for name, beat in driver_beats(study).items() if name not in dead]
+    shown = [f"{b['host']} pid {b['pid']} ({_last_heard(b)})" for b in alive]
     typer.echo(
         f"drivers: {len(alive)} running now: {', '.join(shown)}"
         if alive
         else "drivers: none running now"
     )
+
+
+def _last_heard(beat: dict) -> str:
+    """When a driver's heartbeat was written, by this machine's clock; one written in its
+    future says the two machines' clocks disagree (which makes live drivers look dead)."""
+    import time
+
+    from hwnas.experiments.storage import ahead_s
+
+    if (ahead := ahead_s(beat)) >= 1:
+        return f"its heartbeat {ahead:.0f} s ahead of this machine's clock: the clocks disagree"
+    return f"heard from {max(0.0, time.time() - beat['time']):.0f} s ago"
 
 
 @app.command()

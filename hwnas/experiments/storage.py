@@ -93,16 +93,27 @@ def grace_of(config: ExperimentConfig) -> float:
     return config.storage.grace_s or max(30.0, 4 * config.storage.heartbeat_s)
 
 
+def driver_beats(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    """The last heartbeat of each driver that ran `study`, by driver id."""
+    prefix = "hwnas_driver:"
+    attrs = study.user_attrs.items()
+    return {name.removeprefix(prefix): beat for name, beat in attrs if name.startswith(prefix)}
+
+
+def ahead_s(beat: Mapping[str, Any]) -> float:
+    """How far a heartbeat's time lies in the future of this machine's clock (0 when it does
+    not): a beat is stamped before it is stored, so only clocks that disagree put it there."""
+    return max(0.0, beat["time"] - time.time())
+
+
 def dead_drivers(study: optuna.Study, grace_s: float) -> set[str]:
     """The drivers of `study` that stopped, whose process on this host is gone, or that were
     silent for `grace_s`: their RUNNING claims will never be finished."""
     dead, now, host = set(), time.time(), socket.gethostname()
-    for name, beat in study.user_attrs.items():
-        if not name.startswith("hwnas_driver:"):
-            continue
+    for driver, beat in driver_beats(study).items():
         gone = beat["host"] == host and not _pid_alive(beat["pid"])
         if beat.get("stopped") or gone or now - beat["time"] > grace_s:
-            dead.add(name.removeprefix("hwnas_driver:"))
+            dead.add(driver)
     return dead
 
 
@@ -201,6 +212,7 @@ class RunStore:
         self.driver = uuid.uuid4().hex[:12]
         self.started = time.time()  # orders the drivers' streams (`stream`)
         self.grace_s = grace_of(config)
+        self._said_ahead: set[str] = set()  # the drivers whose clock ahead was warned of
         self._distributions = {
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
         }
@@ -256,19 +268,34 @@ class RunStore:
         candidates. By start, not by the random driver id: a driver joining later never
         takes stream 0 from one already running, which goes on proposing what a lone run
         would (a beat written by an hwnas without `started` sorts first)."""
-        prefix = "hwnas_driver:"
-        beats = {
-            name.removeprefix(prefix): beat
-            for name, beat in self.study.user_attrs.items()
-            if name.startswith(prefix)
-        }
-        dead = self._dead_drivers()
+        beats, dead = driver_beats(self.study), self._dead_drivers()
         alive = {d: beat.get("started", 0.0) for d, beat in beats.items() if d not in dead}
         alive[self.driver] = self.started
         return sorted(alive, key=lambda d: (alive[d], d)).index(self.driver)
 
     def _dead_drivers(self) -> set[str]:
+        self._say_clocks_ahead()
         return dead_drivers(self.study, self.grace_s) - {self.driver}
+
+    def _say_clocks_ahead(self) -> None:
+        """Warn, once a driver, of a running peer whose heartbeats lie ahead of this machine's
+        clock by more than a heartbeat: liveness compares the clocks of the drivers' machines,
+        so the driver whose clock is behind looks silent to the other, which then takes its
+        live claims for stale and evaluates them again (the work of one of them is wasted)."""
+        for driver, beat in driver_beats(self.study).items():
+            ahead = ahead_s(beat)
+            quiet = beat.get("stopped") or driver in self._said_ahead
+            if quiet or ahead <= self.config.storage.heartbeat_s:
+                continue
+            self._said_ahead.add(driver)
+            warnings.warn(
+                f"the driver on {beat['host']} (pid {beat['pid']}) stamps its heartbeats "
+                f"{ahead:.0f} s ahead of this machine's clock: drivers sharing a run need "
+                f"clocks that agree well within storage.grace_s ({self.grace_s:g} s), or the "
+                "one whose clock is behind looks dead to the other, which takes its claims "
+                "for stale and evaluates them again; synchronise the clocks (NTP)",
+                stacklevel=3,
+            )
 
     def fail_stale(self) -> list[Arch]:
         """Mark RUNNING claims of dead drivers stale; their archs, to evaluate again."""
