@@ -599,10 +599,11 @@ def test_a_driver_joining_later_never_takes_the_first_drivers_stream(tmp_path: P
     assert second.stream() == 0
 
 
-def test_a_peer_whose_clock_is_ahead_is_warned_of_once(tmp_path: Path) -> None:
-    """Liveness compares heartbeats stamped by each driver's own clock: a peer on a machine
-    whose clock is ahead takes this driver's live claims for stale, silently evaluating them
-    again. Its heartbeats lie in this machine's future, which a driver says, once a peer."""
+def test_a_peer_whose_clock_disagrees_is_warned_of_once(tmp_path: Path) -> None:
+    """Liveness compares heartbeats stamped by each driver's own clock: of two drivers whose
+    machines' clocks disagree by more than grace_s, the one ahead silently takes the other's
+    live claims for stale and evaluates them again. Each says so, once a peer: the one behind
+    sees beats in its future; the one ahead sees new beats already older than grace_s."""
     run_dir = tmp_path / "run"
     config = parse_experiment(nb201_experiment(run_dir, 4))  # heartbeat_s 0.5, grace_s 30
     space = make_space(config)
@@ -611,15 +612,25 @@ def test_a_peer_whose_clock_is_ahead_is_warned_of_once(tmp_path: Path) -> None:
     try:
         mine.check_same_experiment()
         mine.heartbeat()
-        now = time.time()
-        ahead = {"host": "elsewhere", "pid": 1, "time": now + 60, "started": mine.started - 1}
-        mine.study.set_user_attr("hwnas_driver:peer", ahead | {"stopped": False})
-        said = r"the driver on elsewhere \(pid 1\) stamps its heartbeats 60 s ahead of this"
+
+        def beat(driver: str, off_s: float, stopped: bool = False) -> None:
+            now = time.time()
+            state = {"host": driver, "pid": 1, "started": mine.started - 1, "stopped": stopped}
+            mine.study.set_user_attr(f"hwnas_driver:{driver}", state | {"time": now + off_s})
+
+        beat("ahead", 60)
+        said = r"the driver on ahead \(pid 1\) stamps its heartbeats 60 s ahead of this"
         with pytest.warns(UserWarning, match=said + r".* storage.grace_s \(30 s\)"):
             assert mine.fail_stale() == [] and mine.stream() == 1  # alive, started first
-        mine.study.set_user_attr("hwnas_driver:gone", ahead | {"stopped": True})
+        beat("behind", -60)  # dead, or alive with a clock behind: no telling yet
+        beat("gone", 60, stopped=True)  # a stopped peer takes no claims
         with warnings.catch_warnings():
-            warnings.simplefilter("error")  # said once; a stopped peer takes no claims
+            warnings.simplefilter("error")  # and the one ahead was said already
+            mine.fail_stale()
+            mine.fail_stale()  # "behind" wrote no new beat: a dead driver
+        beat("behind", -60)  # a new beat, already older than grace_s: alive, clock behind
+        said = r"the driver on behind \(pid 1\) stamps its heartbeats 60 s behind this"
+        with pytest.warns(UserWarning, match=said):
             mine.fail_stale()
     finally:
         mine.close()

@@ -212,7 +212,8 @@ class RunStore:
         self.driver = uuid.uuid4().hex[:12]
         self.started = time.time()  # orders the drivers' streams (`stream`)
         self.grace_s = grace_of(config)
-        self._said_ahead: set[str] = set()  # the drivers whose clock ahead was warned of
+        self._said_skewed: set[str] = set()  # the peers whose clock was warned of
+        self._beat_times: dict[str, float] = {}  # each peer's heartbeat time last read
         self._distributions = {
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
         }
@@ -274,28 +275,42 @@ class RunStore:
         return sorted(alive, key=lambda d: (alive[d], d)).index(self.driver)
 
     def _dead_drivers(self) -> set[str]:
-        self._say_clocks_ahead()
+        self._say_clocks_off()
         return dead_drivers(self.study, self.grace_s) - {self.driver}
 
-    def _say_clocks_ahead(self) -> None:
-        """Warn, once a driver, of a running peer whose heartbeats lie ahead of this machine's
-        clock by more than a heartbeat: liveness compares the clocks of the drivers' machines,
-        so the driver whose clock is behind looks silent to the other, which then takes its
-        live claims for stale and evaluates them again (the work of one of them is wasted)."""
+    def _say_clocks_off(self) -> None:
+        """Warn, once a peer, of a running driver whose machine's clock disagrees with this
+        one's: liveness compares the clocks, so the driver whose clock is behind looks silent
+        to the other, which takes its live claims for stale and evaluates them again."""
         for driver, beat in driver_beats(self.study).items():
-            ahead = ahead_s(beat)
-            quiet = beat.get("stopped") or driver in self._said_ahead
-            if quiet or ahead <= self.config.storage.heartbeat_s:
+            off = self._clock_off(driver, beat)
+            if off is None or driver in self._said_skewed:
                 continue
-            self._said_ahead.add(driver)
+            self._said_skewed.add(driver)
             warnings.warn(
-                f"the driver on {beat['host']} (pid {beat['pid']}) stamps its heartbeats "
-                f"{ahead:.0f} s ahead of this machine's clock: drivers sharing a run need "
-                f"clocks that agree well within storage.grace_s ({self.grace_s:g} s), or the "
-                "one whose clock is behind looks dead to the other, which takes its claims "
-                "for stale and evaluates them again; synchronise the clocks (NTP)",
+                f"the driver on {beat['host']} (pid {beat['pid']}) stamps its heartbeats {off}: "
+                "drivers sharing a run need clocks that agree well within storage.grace_s "
+                f"({self.grace_s:g} s), or the one whose clock is behind looks dead to the "
+                "other, which takes its claims for stale and evaluates them again; "
+                "synchronise the clocks (NTP)",
                 stacklevel=3,
             )
+
+    def _clock_off(self, driver: str, beat: Mapping[str, Any]) -> str | None:
+        """How far a running peer's heartbeat shows its clock is off this machine's, or None:
+        more than a heartbeat in this machine's future (a beat is stamped before it is
+        stored), or new since the last look yet already older than `grace_s` (a paused
+        driver's new beat is new, a dead one writes none; one stored that late, from a
+        database locked that long, reads the same)."""
+        before, self._beat_times[driver] = self._beat_times.get(driver), beat["time"]
+        off = beat["time"] - time.time()
+        if beat.get("stopped") or driver == self.driver:
+            return None
+        if off > self.config.storage.heartbeat_s:
+            return f"{off:.0f} s ahead of this machine's clock"
+        if before not in (None, beat["time"]) and -off > self.grace_s:
+            return f"{-off:.0f} s behind this machine's clock (or stores them that late)"
+        return None
 
     def fail_stale(self) -> list[Arch]:
         """Mark RUNNING claims of dead drivers stale; their archs, to evaluate again."""
