@@ -13,6 +13,7 @@ import threading
 import time
 import warnings
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -558,6 +559,43 @@ def test_two_drivers_starting_a_new_run_with_different_experiments_do_not_both_g
     monkeypatch.setattr(optuna.Study, "set_user_attr", the_other_driver_writes_last)
     with pytest.raises(ExperimentError, match="started with other settings of seed"):
         store.check_same_experiment()
+
+
+@pytest.fixture
+def new_york_time():
+    """This process on New York time (a POSIX rule: no time zone files needed), whose clocks
+    went back from 2:00 EDT to 1:00 EST on 1 November 2026 (6:00 UTC)."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "EST5EDT,M3.2.0,M11.1.0"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def test_finished_s_counts_real_seconds_across_a_clock_change(
+    tmp_path: Path, new_york_time: None
+) -> None:
+    """Optuna gives a trial's times as naive local times: subtracted as they are, every
+    result after the autumn's clock change lost an hour of finished_s. Stored times (naive
+    UTC in study.db) put the trials either side of the change (none in the repeated hour,
+    which Optuna's naive times leave ambiguous)."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4).replace("journal: study.log, ", "")
+    assert run_experiment(parse_experiment(text), progress=False).evaluated == 4
+    utc = ["04:50", "05:00", "05:40", "07:10", "08:00"]  # 01:00, 01:40 EDT; 02:10, 03:00 EST
+    with closing(sqlite3.connect(run_dir / "study.db")) as db, db:
+        for number, (start, end) in enumerate(zip(utc, utc[1:])):
+            db.execute(
+                "UPDATE trials SET datetime_start = ?, datetime_complete = ? WHERE number = ?",
+                (f"2026-11-01 {start}:00.000000", f"2026-11-01 {end}:00.000000", number),
+            )
+    df = load(run_dir).trials
+    assert list(df["number"]) == [0, 1, 2, 3]  # in finishing order
+    assert list(df["finished_s"]) == [600.0, 3000.0, 8400.0, 11400.0]  # not 4800, 7800
 
 
 def test_ray_settings_with_the_local_executor_are_refused(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -59,11 +59,19 @@ def _row(trial: optuna.trial.FrozenTrial, start: datetime, arch: Arch) -> dict:
         "key": trial.user_attrs[KEY],
         "status": trial.user_attrs[OUTCOME],
         "reason": trial.user_attrs.get(REASON, ""),
-        "finished_s": (trial.datetime_complete - start).total_seconds(),
+        "finished_s": (_utc(trial.datetime_complete) - start).total_seconds(),
         **{ORIGIN_PREFIX + k: v for k, v in trial.user_attrs.get(ORIGIN, {}).items()},
         **dict(arch),
         **metrics,
     }
+
+
+def _utc(local: datetime) -> datetime:
+    """A trial's time as Optuna gives it (naive, in this machine's time zone) in UTC: naive
+    local times subtract wrongly across a clock change (every result after the autumn's lost
+    an hour). Within the hour the autumn's change repeats they stay ambiguous (Optuna drops
+    which of the two it was): read as the first."""
+    return local.astimezone(UTC)
 
 
 def _a_file_for_a_run(path: Path) -> str:
@@ -207,10 +215,10 @@ class RunResults:
         metric."""
         stored = self._stored_trials
         done = [t for t in stored if _evaluated(t)]
-        done.sort(key=lambda t: (t.datetime_complete, t.number))
+        done.sort(key=lambda t: (_utc(t.datetime_complete), t.number))
         if not done:
             return pd.DataFrame(columns=INFO_COLUMNS)
-        start = min(t.datetime_start for t in stored)
+        start = min(_utc(t.datetime_start) for t in stored)
         with self._reading():  # an unreadable architecture names the storage
             rows = [_row(t, start, self._arch_of(t)) for t in done]
         df = pd.DataFrame(rows)
