@@ -747,6 +747,34 @@ def test_a_claim_ended_with_optunas_own_tools_is_evaluated_again(tmp_path: Path)
     assert claim.arch.key in evaluated_keys(run_dir)  # its candidate evaluated again
 
 
+def test_a_result_of_a_claim_another_driver_closed_is_dropped_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A peer that took this driver for dead (paused past grace_s) closed two of its claims
+    while it evaluated them: their results here were dropped without a word, leaving only a
+    lower count of this driver's evaluations to puzzle over. Said once; the candidates are
+    evaluated again."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 6))
+    finish = _Loop._finish
+
+    def finish_after_a_peer_closed_it(self, arch, metrics, display):
+        claim = self.in_flight[arch.key]
+        if claim.number in (1, 2):
+            peer = RunStore(config, run_dir, self.searcher.space)
+            peer._close(claim.trial_id, STALE, "its driver stopped before the evaluation ended")
+            peer.close()
+        finish(self, arch, metrics, display)
+
+    monkeypatch.setattr(_Loop, "_finish", finish_after_a_peer_closed_it)
+    summary = run_experiment(config, progress=False)
+    err = capsys.readouterr().err
+    said = "storage: note: trial 1 was closed by another driver while this one evaluated it"
+    assert err.count(said) == 1 and "trial 2 was closed" not in err, err
+    assert (summary.evaluated, summary.by_this_driver) == (6, 6)
+    assert len(set(evaluated_keys(run_dir))) == 6
+
+
 def test_a_dead_peers_stray_claim_of_an_evaluated_key_is_not_told_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

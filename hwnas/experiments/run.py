@@ -275,6 +275,7 @@ class _Loop:
         self.rerun: list[Arch] = []
         self.origins: dict[str, dict] = {}  # of the candidates' earlier claims, by key
         self.by_me = 0
+        self.claim_lost = False  # whether a result was dropped as another driver closed its claim
         self.exhausted = False
         self.shown: set[int] = set()  # trial numbers of the evaluations the display has
         self.learned: set[int] = set()  # trial numbers the searcher has been kept in step with
@@ -440,7 +441,8 @@ class _Loop:
         try:
             with interrupts_held():  # a result half written would read as a live claim
                 stored = self.store.finish(claim, metrics)
-        except ClaimLost:  # another driver evaluates it again; learn its result from there
+        except ClaimLost as lost:  # another driver evaluates it again; learn its result there
+            self._say_claim_lost(lost)
             del self.in_flight[arch.key]
             self.waiting[arch.key] = arch
             return
@@ -454,6 +456,19 @@ class _Loop:
         self.by_me += 1
         self.shown.add(claim.number)
         display.result(stored)
+
+    def _say_claim_lost(self, lost: ClaimLost) -> None:
+        """Say, once a run, why a result is dropped: another driver took this one for dead
+        (silent for longer than `storage.grace_s`), so its own count comes out lower."""
+        if not self.claim_lost:
+            self.claim_lost = True
+            print(
+                f"storage: note: {lost} while this one evaluated it: it took this driver for "
+                "dead (paused for longer than storage.grace_s, or the machines' clocks "
+                "disagree); the result here is dropped and the other driver's evaluation "
+                "counts (said once)",
+                file=sys.stderr,
+            )
 
     def _origin(self, arch: Arch) -> dict[str, float | int]:
         """Where `arch` came from: the searcher's note, or for a candidate evaluated again
