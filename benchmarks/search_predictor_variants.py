@@ -1,14 +1,15 @@
-"""Acquisitions tried for the predictor searcher's multi-objective picks, none kept.
+"""What was tried for the predictor searcher's Gaussian-process phase with several
+objectives (acquisitions, a kernel), none kept.
 
     cd benchmarks && ../.venv/bin/python search_predictor_variants.py --variant mc-ehvi \
         --first-seed 0 --seeds 20 --latency hw_fpga_latency_ms hw_pixel3_latency_ms
 
-Each seed runs twice in this process, with the default searcher and with the variant, which
-replaces one piece of `PredictorSearcher` for the variant's runs only, so the difference
-per seed is paired (same seeds, same first 100 results). The protocol and settings are
-`search_multi.py`'s (batches of 10, HV ratio at 100 and 300, the predictor learning both
-metrics). Every variant acts once the default surrogate is a Gaussian process (100 results
-and more); below that the runs are the default's.
+Each seed runs twice in one process, with the default searcher and with the variant, which
+replaces one piece of `PredictorSearcher` (or of its `GaussianProcess`) for the variant's
+runs only, so the difference per seed is paired (same seeds, same first 100 results). The
+protocol and settings are `search_multi.py`'s (batches of 10, HV ratio at 100 and 300, the
+predictor learning both metrics). Every variant acts once the default surrogate is a
+Gaussian process (100 results and more); below that the runs are the default's.
 
 - `mc-ehvi`: Monte Carlo expected hypervolume improvement, as in qEHVI (Daulton et al. 2020)
   with independent draws: 64 draws of every candidate's losses from its posterior, common to
@@ -21,6 +22,10 @@ and more); below that the runs are the default's.
   improvement as by default, but each pick conditions every objective's Gaussian process on
   a hallucinated result there, so the spread (and optimism) of candidates like it shrinks
   before the next pick of the batch (exact joint posterior of the pool, no refit).
+- `linear-kernel`: the acquisition as by default, but the Gaussian processes' kernel gains a
+  linear term (a constant times a dot product) beside the Matern: a Bayesian linear model of
+  the encoding with a GP on what it leaves (fpga latency is linear in the ops; accuracy
+  nearly additive).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from types import SimpleNamespace
 import numpy as np
 from joblib import Parallel, delayed
 from search_multi import ratios
+from sklearn.gaussian_process.kernels import ConstantKernel, DotProduct
 
 from hwnas.search.pareto import hypervolume_improvements, pareto_mask
 from hwnas.search.predictor import (
@@ -45,6 +51,7 @@ DRAWS = 64  # posterior draws of `mc-ehvi` and `parego`
 RHO = 0.05  # augmentation of ParEGO's Chebyshev scalarisation
 DEFAULT_SELECT = PredictorSearcher._select
 DEFAULT_PICK = PredictorSearcher._pick_several
+DEFAULT_KERNEL = GaussianProcess._kernel
 
 
 def _default_box(front: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -153,10 +160,26 @@ def select_bucb(self, pool, done, n, rng):
     return [pool[i] for i in picked]
 
 
-VARIANTS = {
-    "mc-ehvi": {"_select": _select_keeping_rng, "_pick_several": pick_mc_ehvi},
-    "parego": {"_select": _select_keeping_rng, "_pick_several": pick_parego},
-    "bucb": {"_select": select_bucb},
+def linear_and_matern_kernel(self):
+    return DEFAULT_KERNEL(self) + ConstantKernel(0.1, (1e-4, 1e2)) * DotProduct(1.0, (1e-3, 1e2))
+
+
+DEFAULTS = {
+    (PredictorSearcher, "_select"): DEFAULT_SELECT,
+    (PredictorSearcher, "_pick_several"): DEFAULT_PICK,
+    (GaussianProcess, "_kernel"): DEFAULT_KERNEL,
+}
+VARIANTS = {  # what each variant replaces: (class, attribute) -> function
+    "mc-ehvi": {
+        (PredictorSearcher, "_select"): _select_keeping_rng,
+        (PredictorSearcher, "_pick_several"): pick_mc_ehvi,
+    },
+    "parego": {
+        (PredictorSearcher, "_select"): _select_keeping_rng,
+        (PredictorSearcher, "_pick_several"): pick_parego,
+    },
+    "bucb": {(PredictorSearcher, "_select"): select_bucb},
+    "linear-kernel": {(GaussianProcess, "_kernel"): linear_and_matern_kernel},
 }
 
 
@@ -167,11 +190,12 @@ def paired_ratios(variant: str, latency: str, seed: int) -> list[list[float]]:
     )
     runs = [ratios("predictor", latency, seed, 10, args)]
     try:  # a worker process runs other seeds after this one: put the defaults back
-        for name, method in VARIANTS[variant].items():
-            setattr(PredictorSearcher, name, method)
+        for (owner, name), method in VARIANTS[variant].items():
+            setattr(owner, name, method)
         runs.append(ratios("predictor", latency, seed, 10, args))
     finally:
-        PredictorSearcher._select, PredictorSearcher._pick_several = DEFAULT_SELECT, DEFAULT_PICK
+        for (owner, name), method in DEFAULTS.items():
+            setattr(owner, name, method)
     return runs
 
 

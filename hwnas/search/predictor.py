@@ -48,7 +48,7 @@ from scipy.stats import norm, rankdata
 from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import MinMaxScaler
 from threadpoolctl import threadpool_limits
@@ -140,8 +140,7 @@ class GaussianProcess:
     def fit(self, x: np.ndarray, y: np.ndarray) -> GaussianProcess:
         self.scaler = MinMaxScaler().fit(x)
         x = self.scaler.transform(x)
-        kernel = ConstantKernel(1.0, (1e-3, 1e2)) * Matern(3.0, (1e-2, 1e3), nu=2.5)
-        kernel += WhiteKernel(0.1, (1e-5, 1e1))
+        kernel = self._kernel()
         optimizer: str | None = "fmin_l_bfgs_b"
         if len(y) > HYPERPARAMETER_SAMPLE:
             rng = np.random.default_rng(self.seed)
@@ -151,6 +150,12 @@ class GaussianProcess:
                 optimizer = None
         self.model = self._fitted(kernel, optimizer, x, y)
         return self
+
+    def _kernel(self) -> Kernel:
+        """The kernel whose hyperparameters are fitted: a Matern 5/2 times a constant, plus
+        noise (benchmarks/search_predictor_variants.py replaces it with others tried)."""
+        matern = ConstantKernel(1.0, (1e-3, 1e2)) * Matern(3.0, (1e-2, 1e3), nu=2.5)
+        return matern + WhiteKernel(0.1, (1e-5, 1e1))
 
     def _fitted(self, kernel, optimizer: str | None, x: np.ndarray, y: np.ndarray):
         process = GaussianProcessRegressor(
