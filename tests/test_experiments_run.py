@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -670,6 +671,28 @@ def test_a_peer_whose_clock_disagrees_is_warned_of_once(tmp_path: Path) -> None:
         said = r"the driver on behind \(pid 1\) stamps its heartbeats 60 s behind this"
         with pytest.warns(UserWarning, match=said):
             mine.fail_stale()
+    finally:
+        mine.close()
+
+
+def test_a_peer_on_this_machine_is_never_warned_of_for_its_clock(tmp_path: Path) -> None:
+    """Drivers on one machine share its clock. A peer paused (`kill -STOP`) past grace_s
+    between stamping a heartbeat and storing it stores a beat already that old when it wakes:
+    two drivers on one machine were told to synchronise their clocks (NTP)."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 4))  # grace_s 30
+    space = make_space(config)
+    check_run_dir(run_dir)
+    mine = RunStore(config, run_dir, space)
+    try:
+        mine.check_same_experiment()
+        mine.heartbeat()
+        here = {"host": socket.gethostname(), "pid": os.getpid(), "stopped": False}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for _ in range(2):  # a beat new since the last look, stamped 60 s ago
+                mine.study.set_user_attr("hwnas_driver:paused", here | {"time": time.time() - 60})
+                mine.fail_stale()
     finally:
         mine.close()
 

@@ -301,10 +301,12 @@ class RunStore:
         more than a heartbeat in this machine's future (a beat is stamped before it is
         stored), or new since the last look yet already older than `grace_s` (a paused
         driver's new beat is new, a dead one writes none; one stored that late, from a
-        database locked that long, reads the same)."""
+        database locked that long, reads the same). None for a peer on this machine, which
+        shares its clock (paused between stamping a beat and storing it, it stores one that
+        old)."""
         before, self._beat_times[driver] = self._beat_times.get(driver), beat["time"]
         off = beat["time"] - time.time()
-        if beat.get("stopped") or driver == self.driver:
+        if beat.get("stopped") or driver == self.driver or beat["host"] == socket.gethostname():
             return None
         if off > self.config.storage.heartbeat_s:
             return f"{off:.0f} s ahead of this machine's clock"
