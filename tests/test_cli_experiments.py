@@ -1569,8 +1569,9 @@ def test_status_says_a_drivers_heartbeat_lies_in_the_future(
     capsys.readouterr()
     assert hwnas("status", str(run)) == 0
     out = capsys.readouterr().out
-    said = r"drivers: 1 running now: elsewhere pid 1 \(its heartbeat (119|120) s ahead of this "
-    assert re.search(said + r"machine's clock: the clocks disagree\)", out), out
+    said = r"drivers: 1 running now: elsewhere pid 1 \(its heartbeat (\d+) s ahead of this "
+    found = re.search(said + r"machine's clock: the clocks disagree\)", out)
+    assert found and 60 < int(found[1]) <= 120, out  # less the seconds `status` took
 
 
 def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture) -> None:
