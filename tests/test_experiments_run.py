@@ -599,6 +599,20 @@ def test_finished_s_counts_real_seconds_across_a_clock_change(
     assert list(df["finished_s"]) == [600.0, 3000.0, 8400.0, 11400.0]  # not 4800, 7800
 
 
+def test_a_trial_enqueued_with_optunas_own_tools_does_not_break_the_results(
+    tmp_path: Path,
+) -> None:
+    """A trial enqueued (WAITING) has no start: `load(run).trials`, and so `hwnas status`,
+    ended in "'NoneType' object has no attribute 'astimezone'"."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4).replace("journal: study.log, ", "")
+    run_experiment(parse_experiment(text), progress=False)
+    storage = f"sqlite:///{run_dir / 'study.db'}"
+    optuna.load_study(study_name="nb", storage=storage).enqueue_trial({})
+    df = load(run_dir).trials
+    assert len(df) == 4 and (df["finished_s"] >= 0).all(), df
+
+
 def test_ray_settings_with_the_local_executor_are_refused(tmp_path: Path) -> None:
     text = nb201_experiment(tmp_path / "run", 4) + "executor: {kind: local, timeout_s: 5}\n"
     with pytest.raises(ExperimentError, match="executor: timeout_s needs kind: ray"):

@@ -218,7 +218,7 @@ class RunResults:
         done.sort(key=lambda t: (_utc(t.datetime_complete), t.number))
         if not done:
             return pd.DataFrame(columns=INFO_COLUMNS)
-        start = min(_utc(t.datetime_start) for t in stored)
+        start = min(_utc(t.datetime_start) for t in stored if t.datetime_start)  # enqueued: None
         with self._reading():  # an unreadable architecture names the storage
             rows = [_row(t, start, self._arch_of(t)) for t in done]
         df = pd.DataFrame(rows)
