@@ -486,13 +486,9 @@ class PredictorSearcher(Searcher):
     def _observed_losses(self, done: list[Trial], scales: list[Callable[[Any], Any]]) -> np.ndarray:
         """The objectives of the feasible trials among `done` (one row each) on the scale the
         candidates are compared on: each objective's scale, signed so that all are minimised."""
-        signs = [o.sign for o in self.objectives]
         return np.array(
             [
-                [
-                    sign * scale(t.metrics[o.metric])
-                    for o, sign, scale in zip(self.objectives, signs, scales)
-                ]
+                [o.sign * scale(t.metrics[o.metric]) for o, scale in zip(self.objectives, scales)]
                 for t in done
                 if self.is_feasible(t.metrics)
             ]
