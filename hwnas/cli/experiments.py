@@ -117,12 +117,10 @@ def _exit_past_a_lost_ray(code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _say_drivers(study, dead: set[str]) -> None:
+def _say_drivers(beats: dict[str, dict], dead: set[str]) -> None:
     """Which drivers are running the search now (one may be busy without anything in
     flight: training the differentiable searcher's supernet, say), from their heartbeats."""
-    from hwnas.experiments.storage import driver_beats
-
-    alive = [beat for name, beat in driver_beats(study).items() if name not in dead]
+    alive = [beat for name, beat in beats.items() if name not in dead]
     shown = [f"{b['host']} pid {b['pid']} ({_last_heard(b)})" for b in alive]
     typer.echo(
         f"drivers: {len(alive)} running now: {', '.join(shown)}"
@@ -148,12 +146,13 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run."""
     from hwnas.experiments import load
     from hwnas.experiments.records import DRIVER, INTERRUPTED, KEY, RUNNING, STALE, outcome_of
-    from hwnas.experiments.storage import dead_drivers, grace_of
+    from hwnas.experiments.storage import dead_drivers, driver_beats, grace_of
 
     results = load(run)
     df = results.trials  # read first: an evaluation stored meanwhile is no longer in flight
     trials = results.study.get_trials(deepcopy=False)
-    dead = dead_drivers(results.study, grace_of(results.config))
+    beats = driver_beats(results.study)
+    dead = dead_drivers(beats, grace_of(results.config))
     running = [t for t in trials if outcome_of(t) == RUNNING]
     orphaned = [t for t in running if t.user_attrs.get(DRIVER) in dead]
     live = {t.user_attrs.get(KEY) for t in running if t.user_attrs.get(DRIVER) not in dead}
@@ -177,7 +176,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
             f"every architecture of the space ({results.space.cardinality}) was evaluated: "
             f"the run cannot reach {target}"
         )
-    _say_drivers(results.study, dead)
+    _say_drivers(beats, dead)
     reasons = df.loc[df["status"] == "failed", "reason"].value_counts()
     for reason, count in reasons.head(3).items():
         typer.echo(f"failed x{count}: {reason}")

@@ -465,8 +465,8 @@ class _Loop:
             print(
                 f"storage: note: {lost} while this one evaluated it: it took this driver for "
                 "dead (paused for longer than storage.grace_s, or the machines' clocks "
-                "disagree); the result here is dropped and the other driver's evaluation "
-                "counts (said once)",
+                "disagree); the result here is dropped and the candidate evaluated again, by "
+                "that driver or, once it has stopped, by this one (said once)",
                 file=sys.stderr,
             )
 

@@ -106,11 +106,11 @@ def ahead_s(beat: Mapping[str, Any]) -> float:
     return max(0.0, beat["time"] - time.time())
 
 
-def dead_drivers(study: optuna.Study, grace_s: float) -> set[str]:
-    """The drivers of `study` that stopped, whose process on this host is gone, or that were
-    silent for `grace_s`: their RUNNING claims will never be finished."""
+def dead_drivers(beats: Mapping[str, Mapping[str, Any]], grace_s: float) -> set[str]:
+    """The drivers among `beats` (`driver_beats`) that stopped, whose process on this host is
+    gone, or that were silent for `grace_s`: their RUNNING claims will never be finished."""
     dead, now, host = set(), time.time(), socket.gethostname()
-    for driver, beat in driver_beats(study).items():
+    for driver, beat in beats.items():
         gone = beat["host"] == host and not _pid_alive(beat["pid"])
         if beat.get("stopped") or gone or now - beat["time"] > grace_s:
             dead.add(driver)
@@ -269,20 +269,24 @@ class RunStore:
         candidates. By start, not by the random driver id: a driver joining later never
         takes stream 0 from one already running, which goes on proposing what a lone run
         would (a beat written by an hwnas without `started` sorts first)."""
-        beats, dead = driver_beats(self.study), self._dead_drivers()
+        beats = driver_beats(self.study)
+        dead = self._dead_drivers(beats)
         alive = {d: beat.get("started", 0.0) for d, beat in beats.items() if d not in dead}
         alive[self.driver] = self.started
         return sorted(alive, key=lambda d: (alive[d], d)).index(self.driver)
 
-    def _dead_drivers(self) -> set[str]:
-        self._say_clocks_off()
-        return dead_drivers(self.study, self.grace_s) - {self.driver}
+    def _dead_drivers(self, beats: Mapping[str, Mapping[str, Any]] | None = None) -> set[str]:
+        """The other drivers that are dead (`dead_drivers`), from `beats` when given (read
+        once from the storage), warning of clocks that disagree meanwhile."""
+        beats = driver_beats(self.study) if beats is None else beats
+        self._say_clocks_off(beats)
+        return dead_drivers(beats, self.grace_s) - {self.driver}
 
-    def _say_clocks_off(self) -> None:
+    def _say_clocks_off(self, beats: Mapping[str, Mapping[str, Any]]) -> None:
         """Warn, once a peer, of a running driver whose machine's clock disagrees with this
         one's: liveness compares the clocks, so the driver whose clock is behind looks silent
         to the other, which takes its live claims for stale and evaluates them again."""
-        for driver, beat in driver_beats(self.study).items():
+        for driver, beat in beats.items():
             off = self._clock_off(driver, beat)
             if off is None or driver in self._said_skewed:
                 continue
