@@ -14,6 +14,7 @@ import threading
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -652,63 +653,63 @@ def test_a_driver_joining_later_never_takes_the_first_drivers_stream(tmp_path: P
     assert second.stream() == 0
 
 
-def test_a_peer_whose_clock_disagrees_is_warned_of_once(tmp_path: Path) -> None:
+@pytest.fixture
+def beating_store(tmp_path: Path) -> Iterator[RunStore]:
+    """The storage of a new NB201 run (heartbeat_s 0.5, grace_s 30) with this driver's first
+    heartbeat."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 4))
+    check_run_dir(run_dir)
+    store = RunStore(config, run_dir, make_space(config))
+    try:
+        store.check_same_experiment()
+        store.heartbeat()
+        yield store
+    finally:
+        store.close()
+
+
+def test_a_peer_whose_clock_disagrees_is_warned_of_once(beating_store: RunStore) -> None:
     """Liveness compares heartbeats stamped by each driver's own clock: of two drivers whose
     machines' clocks disagree by more than grace_s, the one ahead silently takes the other's
     live claims for stale and evaluates them again. Each says so, once a peer: the one behind
     sees beats in its future; the one ahead sees new beats already older than grace_s."""
-    run_dir = tmp_path / "run"
-    config = parse_experiment(nb201_experiment(run_dir, 4))  # heartbeat_s 0.5, grace_s 30
-    space = make_space(config)
-    check_run_dir(run_dir)
-    mine = RunStore(config, run_dir, space)
-    try:
-        mine.check_same_experiment()
-        mine.heartbeat()
+    mine = beating_store
 
-        def beat(driver: str, off_s: float, stopped: bool = False) -> None:
-            now = time.time()
-            state = {"host": driver, "pid": 1, "started": mine.started - 1, "stopped": stopped}
-            mine.study.set_user_attr(f"hwnas_driver:{driver}", state | {"time": now + off_s})
+    def beat(driver: str, off_s: float, stopped: bool = False) -> None:
+        now = time.time()
+        state = {"host": driver, "pid": 1, "started": mine.started - 1, "stopped": stopped}
+        mine.study.set_user_attr(f"hwnas_driver:{driver}", state | {"time": now + off_s})
 
-        beat("ahead", 60)
-        said = r"the driver on ahead \(pid 1\) stamps its heartbeats 60 s ahead of this"
-        with pytest.warns(UserWarning, match=said + r".* storage.grace_s \(30 s\)"):
-            assert mine.fail_stale() == [] and mine.stream() == 1  # alive, started first
-        beat("behind", -60)  # dead, or alive with a clock behind: no telling yet
-        beat("gone", 60, stopped=True)  # a stopped peer takes no claims
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # and the one ahead was said already
-            mine.fail_stale()
-            mine.fail_stale()  # "behind" wrote no new beat: a dead driver
-        beat("behind", -60)  # a new beat, already older than grace_s: alive, clock behind
-        said = r"the driver on behind \(pid 1\) stamps its heartbeats 60 s behind this"
-        with pytest.warns(UserWarning, match=said):
-            mine.fail_stale()
-    finally:
-        mine.close()
+    beat("ahead", 60)
+    said = r"the driver on ahead \(pid 1\) stamps its heartbeats 60 s ahead of this"
+    with pytest.warns(UserWarning, match=said + r".* storage.grace_s \(30 s\)"):
+        assert mine.fail_stale() == [] and mine.stream() == 1  # alive, started first
+    beat("behind", -60)  # dead, or alive with a clock behind: no telling yet
+    beat("gone", 60, stopped=True)  # a stopped peer takes no claims
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and the one ahead was said already
+        mine.fail_stale()
+        mine.fail_stale()  # "behind" wrote no new beat: a dead driver
+    beat("behind", -60)  # a new beat, already older than grace_s: alive, clock behind
+    said = r"the driver on behind \(pid 1\) stamps its heartbeats 60 s behind this"
+    with pytest.warns(UserWarning, match=said):
+        mine.fail_stale()
 
 
-def test_a_peer_on_this_machine_is_never_warned_of_for_its_clock(tmp_path: Path) -> None:
+def test_a_peer_on_this_machine_is_never_warned_of_for_its_clock(
+    beating_store: RunStore,
+) -> None:
     """Drivers on one machine share its clock. A peer paused (`kill -STOP`) past grace_s
     between stamping a heartbeat and storing it stores a beat already that old when it wakes:
     two drivers on one machine were told to synchronise their clocks (NTP)."""
-    run_dir = tmp_path / "run"
-    config = parse_experiment(nb201_experiment(run_dir, 4))  # grace_s 30
-    space = make_space(config)
-    check_run_dir(run_dir)
-    mine = RunStore(config, run_dir, space)
-    try:
-        mine.check_same_experiment()
-        mine.heartbeat()
-        here = {"host": socket.gethostname(), "pid": os.getpid(), "stopped": False}
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            for _ in range(2):  # a beat new since the last look, stamped 60 s ago
-                mine.study.set_user_attr("hwnas_driver:paused", here | {"time": time.time() - 60})
-                mine.fail_stale()
-    finally:
-        mine.close()
+    here = {"host": socket.gethostname(), "pid": os.getpid(), "stopped": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):  # a beat new since the last look, stamped 60 s ago
+            beat = here | {"time": time.time() - 60}
+            beating_store.study.set_user_attr("hwnas_driver:paused", beat)
+            beating_store.fail_stale()
 
 
 def test_the_history_a_searcher_restores_from_keeps_failed_results(tmp_path: Path) -> None:
