@@ -21,10 +21,11 @@ from reproducible import REPRODUCIBLE_DEVICE
 
 import hwnas
 from hwnas.evaluators import load_dataset
-from hwnas.experiments import ExperimentError, export_run, load, run_experiment
+from hwnas.experiments import ExperimentError, export_run, load, load_experiment, run_experiment
 from hwnas.experiments.config import parse_experiment
 from hwnas.experiments.export import (
     arch_config,
+    build,
     export_deployed_onnx,
     export_onnx_checked,
     read_config,
@@ -910,3 +911,18 @@ def test_retraining_a_hand_edited_config_names_the_field_it_breaks(
     config = {**_config_at(get_space("conv1d"), "fp32"), "data": {"dataset": "mnist1d"}}
     with pytest.raises(ExperimentError, match=f"^config: {named}"):
         retraining({**config, **change}).recorded()
+
+
+def test_a_path_with_a_nul_is_named_by_its_argument(run_dir: Path, tmp_path: Path) -> None:
+    """No file system takes a NUL: the Python API ended in the OS's bare "embedded null
+    byte", naming neither the argument nor the path (the CLI cannot receive one)."""
+    (config,) = export_run(load(run_dir), tmp_path / "out", top=1)
+    calls = {
+        "experiment file": lambda: load_experiment(str(tmp_path / "zc\0.yaml")),
+        "config": lambda: read_config(str(config) + "\0"),
+        "weights": lambda: build(config, weights=str(tmp_path / "w\0.pt")),
+        "out_dir": lambda: export_run(load(run_dir), str(tmp_path / "o\0ut"), top=1),
+    }
+    for argument, call in calls.items():
+        with pytest.raises(ExperimentError, match=rf"^{argument} must not contain a NUL"):
+            call()

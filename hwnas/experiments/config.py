@@ -63,11 +63,11 @@ def inside_run_dir(path: str, field: str) -> str:
     return path
 
 
-def no_nul(path: str, field: str) -> None:
+def no_nul(path: str | Path, field: str) -> None:
     """Refuse a path with a NUL character, which no file system takes: the OS's "embedded
     null byte" came from deep inside a run's start, naming no field."""
-    if "\0" in path:
-        raise ValueError(f"{field} must not contain a NUL character (\\0), got {path!r}")
+    if "\0" in str(path):
+        raise ExperimentError(f"{field} must not contain a NUL character (\\0), got {path!r}")
 
 
 class SpaceConfig(_Strict):
@@ -656,6 +656,7 @@ def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfi
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML file (nothing is written)."""
+    no_nul(path, "experiment file")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

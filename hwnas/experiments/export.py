@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.components import latency_source, training_recipe, weights_seed
-from hwnas.experiments.config import ExperimentError, uses_dataset
+from hwnas.experiments.config import ExperimentError, no_nul, uses_dataset
 from hwnas.experiments.files import folder_for, written_whole
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import RunResults, load
@@ -75,6 +75,7 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(config, Mapping):
         data = dict(config)
     else:
+        no_nul(config, "config")
         path = Path(config)
         try:
             text = path.read_text(encoding="utf-8")
@@ -197,6 +198,7 @@ def weights_file(
     """The weights `build` loads: `weights`, else the file the config names beside the
     config file; None when there are none (a freshly initialised model)."""
     if weights is not None:
+        no_nul(weights, "weights")
         return Path(weights)
     name = data.get("weights")
     if not name:
@@ -376,6 +378,7 @@ def export_run(
     file with other content (weights trained since, an edited config, an export in another
     format) is replaced only with `overwrite`, never silently."""
     _check_choice(top, trial, fmt)
+    no_nul(out_dir, "out_dir")
     if isinstance(results, str | Path):
         results = load(results)
     rows = _pick(results, top, trial)
