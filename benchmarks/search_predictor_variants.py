@@ -44,6 +44,7 @@ from hwnas.search.predictor import (
     GaussianProcess,
     PredictorSearcher,
     closest_likely_feasible,
+    default_box,
 )
 
 BUDGETS = (100, 300)
@@ -52,13 +53,6 @@ RHO = 0.05  # augmentation of ParEGO's Chebyshev scalarisation
 DEFAULT_SELECT = PredictorSearcher._select
 DEFAULT_PICK = PredictorSearcher._pick_several
 DEFAULT_KERNEL = GaussianProcess._kernel
-
-
-def _default_box(front: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """`greedy_hypervolume`'s box without a `reference`: the range plus 10 %."""
-    everything = np.vstack([front, points])
-    low, high = everything.min(axis=0), everything.max(axis=0)
-    return high + 0.1 * np.maximum(high - low, 1e-9)
 
 
 def _select_keeping_rng(self, pool, done, n, rng):
@@ -76,7 +70,7 @@ def pick_mc_ehvi(self, loss_mean, loss_std, feasible, observed, n, ref):
         return DEFAULT_PICK(self, loss_mean, loss_std, feasible, observed, n, ref)
     optimistic = loss_mean - self.beta * loss_std
     front = observed[pareto_mask(observed)]
-    ref = _default_box(front, optimistic) if ref is None else ref
+    ref = default_box(front, optimistic) if ref is None else ref
     draws = loss_mean[None] + loss_std[None] * self.variant_rng.standard_normal(
         (DRAWS, *loss_mean.shape)
     )
@@ -143,7 +137,7 @@ def select_bucb(self, pool, done, n, rng):
         std = np.stack([np.sqrt(np.maximum(np.diag(c), 0)) for c in covariances], axis=1)
         return loss_mean - self.beta * std
 
-    ref = _default_box(front, optimistic())
+    ref = default_box(front, optimistic())
     picked: list[int] = []
     for _ in range(n):
         points = optimistic()

@@ -64,6 +64,8 @@ from hwnas.experiments.run_dir import SNAPSHOT
 from hwnas.experiments.run_identity import check_same_experiment
 from hwnas.spaces import Arch, SearchSpace
 
+BEAT_PREFIX = f"{DRIVER}:"  # a study attribute per driver: BEAT_PREFIX + its id -> its heartbeat
+
 
 class ClaimLost(RuntimeError):
     """Another driver took this claim as stale (this driver looked dead to it)."""
@@ -95,9 +97,8 @@ def grace_of(config: ExperimentConfig) -> float:
 
 def driver_beats(study: optuna.Study) -> dict[str, dict[str, Any]]:
     """The last heartbeat of each driver that ran `study`, by driver id."""
-    prefix = "hwnas_driver:"
     attrs = study.user_attrs.items()
-    return {name.removeprefix(prefix): beat for name, beat in attrs if name.startswith(prefix)}
+    return {n.removeprefix(BEAT_PREFIX): beat for n, beat in attrs if n.startswith(BEAT_PREFIX)}
 
 
 def ahead_s(beat: Mapping[str, Any]) -> float:
@@ -237,7 +238,7 @@ class RunStore:
     def heartbeat(self, stopped: bool = False) -> None:
         beat = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
         beat |= {"started": self.started, "stopped": stopped}  # started: orders the streams
-        self.study.set_user_attr(f"hwnas_driver:{self.driver}", beat)
+        self.study.set_user_attr(BEAT_PREFIX + self.driver, beat)
 
     @contextmanager
     def beating(self) -> Iterator[None]:

@@ -559,10 +559,7 @@ def greedy_hypervolume(
     improves, the pick is the one closest to the front among the likely feasible
     (`closest_likely_feasible`)."""
     front = observed[pareto_mask(observed)] if len(observed) else observed
-    if ref is None:
-        everything = np.vstack([front, points])
-        low, high = everything.min(axis=0), everything.max(axis=0)
-        ref = high + 0.1 * np.maximum(high - low, 1e-9)
+    ref = default_box(front, points) if ref is None else ref
     picked: list[int] = []
     for _ in range(n):
         score = hypervolume_improvements(points, front, ref) * feasible
@@ -574,6 +571,14 @@ def greedy_hypervolume(
         if feasible[best] >= 0.5:
             front = np.vstack([front, points[best]])
     return picked
+
+
+def default_box(front: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The hypervolume's reference point without a `reference`: the worst losses of the
+    front and the candidates, plus 10 % of their range."""
+    everything = np.vstack([front, points])
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    return high + 0.1 * np.maximum(high - low, 1e-9)
 
 
 def closest_likely_feasible(
