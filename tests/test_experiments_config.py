@@ -514,7 +514,8 @@ def test_a_device_this_machine_lacks_is_refused_at_start(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    """Not an evaluation failed per candidate: the run does not start."""
+    """Not an evaluation failed per candidate: the run does not start, and the error names
+    the file and the setting's line, as a parse error does (it named neither)."""
     monkeypatch.chdir(tmp_path)
     exp = tmp_path / "exp.yaml"
     config = VALID.replace("nasbench201", "{name: nasbench201, input: [1, 8, 8]}")
@@ -522,7 +523,7 @@ def test_a_device_this_machine_lacks_is_refused_at_start(
         config = config.replace("objectives:\n  - {metric: accuracy, direction: max}\n", "")
     exp.write_text(config.replace("evaluator: tabular", evaluator))
     assert hwnas("search", str(exp), "--quiet") == 1
-    assert said in capsys.readouterr().err
+    assert re.search(rf"exp\.yaml: line [34]: {re.escape(said)}", capsys.readouterr().err)
     assert not (tmp_path / "runs").exists()
 
 

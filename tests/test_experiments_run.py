@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -615,9 +616,12 @@ def test_a_trial_enqueued_with_optunas_own_tools_does_not_break_the_results(
 
 
 def test_ray_settings_with_the_local_executor_are_refused(tmp_path: Path) -> None:
+    """At the setting's line, as a parse error (the file and line were not named)."""
     text = nb201_experiment(tmp_path / "run", 4) + "executor: {kind: local, timeout_s: 5}\n"
-    with pytest.raises(ExperimentError, match="executor: timeout_s needs kind: ray"):
-        run_experiment(parse_experiment(text), progress=False)
+    line = len(text.splitlines())
+    said = f"exp.yaml: line {line}: executor: timeout_s needs kind: ray"
+    with pytest.raises(ExperimentError, match=re.escape(said)):
+        run_experiment(parse_experiment(text, "exp.yaml"), progress=False)
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 

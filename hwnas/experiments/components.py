@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from hwnas.experiments.config import DATA_USERS, ExperimentConfig, ExperimentError
+from hwnas.experiments.config import DATA_USERS, ExperimentConfig
 from hwnas.spaces import SearchSpace, SpaceError, get_space
 from hwnas.spaces.errors import did_you_mean
 
@@ -198,16 +198,19 @@ def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any 
 def check_executor(config: ExperimentConfig, address: str | None = None) -> None:
     """Refuse Ray-only executor settings for the local executor, and a CUDA device for the
     evaluators when they run on this machine and it has none (checked before any work:
-    building the executor may start Ray)."""
+    building the executor may start Ray); each at its line of the file, as a parse error."""
     ex = config.executor
     if not (address or ex.address):
         _check_local_devices(config)
-    ray_only = {"resources", "max_in_flight", "timeout_s", "max_retries"} & ex.model_fields_set
+    ray_only = sorted(
+        {"resources", "max_in_flight", "timeout_s", "max_retries"} & ex.model_fields_set
+    )
     if ex.kind == "local" and not address and ray_only:
         verb = "needs" if len(ray_only) == 1 else "need"
-        raise ExperimentError(
-            f"executor: {', '.join(sorted(ray_only))} {verb} kind: ray (the local executor "
-            "runs one evaluation at a time in this process and cannot stop or retry it)"
+        raise config.located(
+            ("executor", ray_only[0]),
+            f"executor: {', '.join(ray_only)} {verb} kind: ray (the local executor "
+            "runs one evaluation at a time in this process and cannot stop or retry it)",
         )
 
 
@@ -222,10 +225,11 @@ def _check_local_devices(config: ExperimentConfig) -> None:
 
     for field, value, device, instead in found:
         if why := device_problem(device):
-            raise ExperimentError(
+            raise config.located(
+                ("evaluator", "settings", *field.split(".")),
                 f"evaluator.settings.{field}: {value!r}, but the evaluations run on this "
                 f"machine, where torch cannot use {device} ({why}); use {instead}, or a Ray "
-                "cluster whose workers have it (--address)"
+                "cluster whose workers have it (--address)",
             )
 
 
