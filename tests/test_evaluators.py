@@ -712,7 +712,7 @@ def test_zero_cost_proxies_are_reported_and_deterministic(space):
     assert all(math.isfinite(m[f"zc_{p}"]) for p in PROXIES)
     assert m["zc_params"] == m["params"] and m["zc_synflow"] > 0 and m["zc_grad_norm"] > 0
     assert evaluator.evaluate(arch) == m
-    with pytest.raises(ValueError, match="unknown proxies"):
+    with pytest.raises(ValueError, match="proxies: unknown"):
         ZeroCostEvaluator(space, "digits", proxies=["fisher"])
 
 

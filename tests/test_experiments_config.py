@@ -872,6 +872,23 @@ def test_a_run_dir_under_home_is_there_not_a_folder_named_tilde() -> None:
             "not 5; tau_end must be > 0 and at most tau_start, not ",
         ),
         (
+            "evaluator",  # a setting of the wrong type, named with its evaluator's name
+            "evaluator:\n  name: train\n  settings:\n    train:\n      lr: 0.01\n"
+            "      steps: 1.5\n",
+            "exp.yaml: line 6: evaluator: train.steps: Input should be a valid integer",
+        ),
+        (
+            "evaluator",
+            "evaluator:\n  name: zero_cost\n  settings:\n    zero_cost:\n      batches: 1\n"
+            "      proxies: [fisher]\n",
+            "exp.yaml: line 6: evaluator: zero_cost: proxies: unknown ['fisher']",
+        ),
+        (
+            "searcher",
+            "searcher:\n  name: differentiable\n  settings:\n    hard: true\n    epochs: ten\n",
+            "exp.yaml: line 5: searcher: epochs must be int, not 'ten'",
+        ),
+        (
             "searcher",  # a problem of no one setting: the searcher's line
             "searcher:\n  name: evolution\nobjectives: [{metric: accuracy, direction: max},\n"
             "  {metric: params, direction: min}]\n",

@@ -147,7 +147,7 @@ class ZeroCostEvaluator:
     ):
         unknown = sorted(set(proxies) - set(PROXIES) - {"params"})
         if unknown:
-            raise ValueError(f"unknown proxies {unknown}; choose from {[*PROXIES, 'params']}")
+            raise ValueError(f"proxies: unknown {unknown}; choose from {[*PROXIES, 'params']}")
         if "jacob_cov" in proxies and math.prod(space.input_shape) < 3:
             # one sample at most then: no correlation to score, and batch norm cannot train on it
             raise ValueError(

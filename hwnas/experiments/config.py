@@ -622,15 +622,30 @@ def _named_field(
     if isinstance(node, dict) and isinstance(node.get("settings"), dict):
         loc, node = (section, "settings"), node["settings"]
     named = re.match(r"([\w.-]+):? ", message)
-    if named and not (isinstance(node, dict) and named[1] in node):
+    if named and not _key_path(node, named[1]):
         if named[1] in given:
             return given[named[1]]
         if named[1] in data:
             return (named[1],)
-    while named and isinstance(node, dict) and named[1] in node:
-        loc, node, message = (*loc, named[1]), node[named[1]], message[named.end() :]
+    while named and (path := _key_path(node, named[1])):
+        for key in path:
+            loc, node = (*loc, key), node[key]
+        message = message[named.end() :]
         named = re.match(r"([\w.-]+):? ", message)
     return loc
+
+
+def _key_path(node: Any, name: str) -> list[str]:
+    """The keys under `node` that `name` reaches: `name` itself, or a dotted name part by
+    part (`train.steps: Input should be a valid integer`, an evaluator's typed setting)."""
+    if isinstance(node, dict) and name in node:
+        return [name]
+    path = []
+    for part in name.split("."):
+        if not (isinstance(node, dict) and part in node):
+            break
+        path, node = [*path, part], node[part]
+    return path
 
 
 def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfig:

@@ -114,23 +114,16 @@ class SupernetSettings:
                 continue
             is_bool = isinstance(value, bool | np.bool_)
             if is_bool != (f.type == "bool") or not isinstance(value, kind):
-                raise ValueError(
-                    f"differentiable search setting {f.name} must be {f.type}, not {value!r}"
-                )
+                raise ValueError(f"{f.name} must be {f.type}, not {value!r}")
             if not math.isfinite(value):
-                raise ValueError(
-                    f"differentiable search setting {f.name} must be finite, not {value!r}"
-                )
+                raise ValueError(f"{f.name} must be finite, not {value!r}")
             object.__setattr__(self, f.name, python(value))
         for name in ("mixers", "precisions"):
             names = getattr(self, name)
             if names is None:
                 continue
             if isinstance(names, str) or not isinstance(names, Sequence) or not names:
-                raise ValueError(
-                    f"differentiable search setting {name} must be a non-empty list of names, "
-                    f"not {names!r}"
-                )
+                raise ValueError(f"{name} must be a non-empty list of names, not {names!r}")
             object.__setattr__(self, name, tuple(names))
         rules = {  # name: (ok, the rule)
             "epochs": (self.epochs >= 1, ">= 1"),
