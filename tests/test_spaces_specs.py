@@ -722,3 +722,29 @@ def test_the_guides_space_file_and_python_example_work(tmp_path, monkeypatch):
     code = section.split("```python\n")[1].split("```")[0]
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "guide.md", "exec"), {})  # runs as a user would paste it
+
+
+def test_the_guide_names_every_key_of_a_space_file() -> None:
+    """Every key a space file may hold, of either kind and at any depth, is in docs/guide.md's
+    section on space files (a `kind: nasbench201` file's `channels` and `cells_per_stage`
+    were not)."""
+    from pydantic import BaseModel
+
+    from hwnas.spaces.nasbench201 import NasBench201Spec
+    from hwnas.spaces.spec import MetaFormerSpec
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
+    section = guide.split("### Search spaces")[1].split("\n## ")[0]
+
+    def keys(model: type[BaseModel]) -> set[str]:
+        found = set(model.model_fields)
+        for field in model.model_fields.values():
+            for inner in [field.annotation, *getattr(field.annotation, "__args__", ())]:
+                for part in [inner, *getattr(inner, "__args__", ())]:  # list[X] | None, dict
+                    if isinstance(part, type) and issubclass(part, BaseModel):
+                        found |= keys(part)
+        return found
+
+    every = keys(MetaFormerSpec) | keys(NasBench201Spec)
+    missing = sorted(k for k in every if not re.search(rf"\b{k}\b", section))
+    assert not missing, missing
