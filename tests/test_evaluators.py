@@ -843,10 +843,10 @@ def test_latency_measurement_settings_are_checked_at_construction(space):
 @pytest.mark.parametrize(
     ("settings", "error"),
     [
-        ({"runs": 0}, "measurement settings: runs must be an integer >= 1, got 0"),
-        ({"warmup": -1}, "measurement settings: warmup must be an integer >= 0"),
-        ({"threads": 0}, "measurement settings: threads must be an integer >= 1"),
-        ({"clock": "x"}, "measurement settings: unknown clock 'x'; choose auto, "),
+        ({"runs": 0}, "runs must be an integer >= 1, got 0"),
+        ({"warmup": -1}, "warmup must be an integer >= 0"),
+        ({"threads": 0}, "threads must be an integer >= 1"),
+        ({"clock": "x"}, "clock: unknown 'x'; choose auto, "),
         ({"backend": "torch-cpu", "precision": "int8"}, "precision int8: backend 'torch-cpu'"),
         ({"backend": "torch-cpu"}, r"precision mixed \(the space's blocks take fp32, int8"),
     ],

@@ -884,6 +884,18 @@ def test_a_run_dir_under_home_is_there_not_a_folder_named_tilde() -> None:
             "exp.yaml: line 6: evaluator: zero_cost: proxies: unknown ['fisher']",
         ),
         (
+            "evaluator",  # a measurement setting (it was placed at the `latency:` line)
+            "evaluator:\n  name: latency\n  settings:\n    latency:\n      warmup: 1\n"
+            "      runs: 0\nobjectives: [{metric: latency_ms, direction: min}]\n",
+            "exp.yaml: line 6: evaluator: latency: runs must be an integer >= 1, got 0",
+        ),
+        (
+            "evaluator",
+            "evaluator:\n  name: latency\n  settings:\n    latency:\n      threads: 2\n"
+            "      clock: thread\nobjectives: [{metric: latency_ms, direction: min}]\n",
+            "exp.yaml: line 6: evaluator: latency: clock: 'thread' measures one CPU thread",
+        ),
+        (
             "searcher",
             "searcher:\n  name: differentiable\n  settings:\n    hard: true\n    epochs: ten\n",
             "exp.yaml: line 5: searcher: epochs must be int, not 'ten'",

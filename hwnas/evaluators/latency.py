@@ -52,9 +52,11 @@ def _check_measurement(
         runtime = get_backend(backend)
         for timed in space.precisions if precision == "mixed" else [precision]:
             runtime.check_precision(timed)
-    except (MeasurementError, BackendError) as e:
-        what = f"precision {precision}" if isinstance(e, BackendError) else "measurement settings"
-        if isinstance(e, BackendError) and precision == "mixed":
+    except MeasurementError as e:
+        raise ValueError(str(e)) from None  # it opens with the setting's name
+    except BackendError as e:
+        what = f"precision {precision}"
+        if precision == "mixed":
             what += f" (the space's blocks take {', '.join(space.precisions)})"
         raise ValueError(f"{what}: {e}") from None
 

@@ -115,10 +115,10 @@ def resolve_clock(clock: str, backend: str, threads: int) -> str:
     if clock == "auto":
         return "thread" if threads == 1 and backend != "torch-cuda" else "wall"
     if clock not in CLOCKS:
-        raise MeasurementError(f"unknown clock {clock!r}; choose auto, {', '.join(CLOCKS)}")
+        raise MeasurementError(f"clock: unknown {clock!r}; choose auto, {', '.join(CLOCKS)}")
     if clock == "thread" and (threads != 1 or backend == "torch-cuda"):
         raise MeasurementError(
-            "clock 'thread' measures one CPU thread: it needs threads=1 on a CPU backend"
+            "clock: 'thread' measures one CPU thread: it needs threads=1 on a CPU backend"
         )
     return clock
 
