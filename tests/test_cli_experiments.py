@@ -1624,6 +1624,42 @@ def test_the_eta_follows_evaluations_that_get_slower(monkeypatch: pytest.MonkeyP
     assert display.summary().endswith("| eta 0:15:00")
 
 
+def test_the_eta_is_no_later_than_the_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results every 10 s, 90 of 100 evaluations left, but the time limit stops the run in
+    60 s: the ETA said 0:15:00."""
+    from hwnas.evaluators.metrics import Metrics
+    from hwnas.experiments import progress
+
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    display = progress.SearchProgress([("accuracy", "max")], [], total=100, enabled=False)
+    display.deadline = 160.0
+    for _ in range(10):
+        now[0] += 10.0
+        display.result(Metrics({"accuracy": 50.0}))
+    assert display.summary().endswith("| eta 0:01:00")
+
+
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_a_run_stopped_by_its_time_limit_ends_without_an_eta(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A run of 100000 evaluations stopped by its 2 s time limit ended on a line promising
+    the rest in hours ('27/5000 ... | eta 0:10:22', stopped by time limit)."""
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "name: t\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 100000\ntime_limit_s: 2\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert hwnas("search", str(exp)) == 0
+    captured = capsys.readouterr()
+    assert captured.out.rstrip().endswith("stopped by time limit")
+    (line,) = captured.err.splitlines()  # stderr is no terminal: the last state only
+    assert "/100000 " in line and "eta" not in line
+
+
 def test_the_eta_counts_hours_past_a_day() -> None:
     """1000 trainings of 5 minutes showed 'eta 11:15:00' (83 h 15 min, modulo a day)."""
     from hwnas.experiments.progress import hours_minutes_seconds

@@ -44,6 +44,9 @@ class SearchProgress:
         enabled: bool = True,
     ):
         self.objectives, self.constraints, self.total = objectives, constraints, total
+        #: when the run's time limit stops it (`time.monotonic()`; None: no limit): the ETA
+        #: is no later
+        self.deadline: float | None = None
         self.done, self.failed, self.in_flight = 0, 0, 0
         # the start, then the times of the latest results
         self._latest = deque([time.monotonic()], maxlen=RATE_WINDOW + 1)
@@ -117,12 +120,15 @@ class SearchProgress:
 
     def _eta(self) -> str:
         """Time left at the rate of the latest results (since the first of them, so a stall
-        lengthens it), from the start while fewer have come."""
-        results = len(self._latest) - 1
+        lengthens it), from the start while fewer have come; at most the time to the run's
+        time limit, which stops it first (none once that has passed: the run is ending)."""
+        results, now = len(self._latest) - 1, time.monotonic()
         if not self.total or results <= 0 or self.done >= self.total:
             return ""
-        left = (time.monotonic() - self._latest[0]) / results * (self.total - self.done)
-        return f" | eta {hours_minutes_seconds(left)}"
+        left = (now - self._latest[0]) / results * (self.total - self.done)
+        if self.deadline is not None:
+            left = min(left, self.deadline - now)
+        return f" | eta {hours_minutes_seconds(left)}" if left > 0 else ""
 
     def _render(self) -> None:
         self._progress.update(self._task, completed=self.done, info=self.summary())

@@ -330,6 +330,7 @@ class _Loop:
     def _loop(self, display: SearchProgress) -> str:
         time_limit = self.config.time_limit_s
         deadline = time.monotonic() + time_limit if time_limit else None
+        display.deadline = deadline  # the time limit bounds the time left it shows
         beat_every, last_check = self.config.storage.heartbeat_s, time.monotonic()
         while True:
             if self.received:  # a Ctrl-C whose KeyboardInterrupt a callback swallowed
