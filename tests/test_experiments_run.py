@@ -894,6 +894,30 @@ def test_a_ctrl_c_python_drops_in_a_finalizer_still_stops_the_run(
     assert run_experiment(config, resume=True, progress=False).evaluated == 12
 
 
+def test_a_run_interrupted_while_it_stores_a_result_ends_on_the_stored_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A Ctrl-C landing while a result is stored is held until it is stored, then delivered:
+    the display never counted that result, and the run's last line said 'done 4 | ... | in
+    flight 1' of a run that had stored 5 with none in flight."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 12, executor="{kind: local}"))
+    finish, stored = RunStore.finish, []
+
+    def finish_during_a_ctrl_c(self, claim, metrics):
+        stored.append(finish(self, claim, metrics))
+        if len(stored) == 5:
+            signal.raise_signal(signal.SIGINT)  # held until the result is stored
+        return stored[-1]
+
+    monkeypatch.setattr(RunStore, "finish", finish_during_a_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, progress=True)
+    (line,) = capsys.readouterr().err.splitlines()  # stderr is no terminal: the last state
+    assert len(load(run_dir).trials) == 5
+    assert " 5/12 " in line and "done 5 | failed 0 | in flight 0" in line
+
+
 def test_ctrl_c_while_claiming_leaves_no_claim_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -440,23 +440,27 @@ class _Loop:
         claim = self.in_flight[arch.key]  # kept until stored: a Ctrl-C meanwhile gives it back
         missing = [m for m in self.config.needed_metrics if metrics.ok and m not in metrics]
         try:
-            with interrupts_held():  # a result half written would read as a live claim
+            # a result half written would read as a live claim; and a Ctrl-C held meanwhile
+            # is delivered once the display counts it: the last line of a run interrupted
+            # there said one evaluation fewer, and one more in flight, than it had
+            with interrupts_held():
                 stored = self.store.finish(claim, metrics)
+                del self.in_flight[arch.key]
+                self.by_me += 1
+                self.shown.add(claim.number)
+                display.set_in_flight(len(self.in_flight))
+                display.result(stored)
         except ClaimLost as lost:  # another driver evaluates it again; learn its result there
             self._say_claim_lost(lost)
             del self.in_flight[arch.key]
             self.waiting[arch.key] = arch
             return
-        del self.in_flight[arch.key]
         if missing:  # stored as failed; no other candidate would have the metric either
             raise ExperimentError(
                 f"objectives/constraints: the evaluator returns no {missing} (it returns "
                 f"{sorted(metrics)}); fix the experiment and start a new run_dir"
             )
         self._tell(arch, stored)
-        self.by_me += 1
-        self.shown.add(claim.number)
-        display.result(stored)
 
     def _say_claim_lost(self, lost: ClaimLost) -> None:
         """Say, once a run, why a result is dropped: another driver took this one for dead
