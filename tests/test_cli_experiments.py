@@ -394,7 +394,7 @@ def test_the_choices_figure_labels_each_value_once_in_numeric_order(tmp_path: Pa
     figure = results.figures()["choices"]
     assert figure.layout.title.text == "Choices along the Pareto front (share of blocks)"
     kernels = [t for t in figure.data if t.xaxis == "x2"]
-    assert {t.name for t in kernels} == {"all", "front"}
+    assert {t.name for t in kernels} == {"all feasible", "front"}
     for trace in kernels:
         assert list(trace.x) == sorted(trace.x, key=lambda k: (k == "None", k != "None" and int(k)))
         assert set(trace.x) <= {"3", "5", "None"}, list(trace.x)  # no '3.0'

@@ -267,6 +267,19 @@ def test_loaded_results_are_one_moment_of_a_run_that_goes_on(tmp_path: Path) -> 
     assert len(load(run_dir).trials) == 12
 
 
+def test_the_choices_figure_names_what_the_front_is_set_against(tmp_path: Path) -> None:
+    """The grey bars count the feasible successful evaluations only, but were named "all":
+    of a run with infeasible evaluations, read as shares over every evaluation."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 24)), progress=False)
+    results = load(run_dir)
+    assert not results.trials["feasible"].all()  # some break the latency constraint
+    bars = {t.name: dict(zip(t.x, t.y)) for t in results.figures()["choices"].data}
+    assert set(bars) == {"all feasible", "front"}
+    ops = Counter(results.candidates()[[c for c in results.trials if "<-" in c]].stack())
+    assert bars["all feasible"] == {op: n / ops.total() for op, n in ops.items()}
+
+
 def test_a_misspelt_metric_is_named_while_no_evaluation_is_feasible(tmp_path: Path) -> None:
     """Successes that all break a constraint have every metric: a view naming one the run
     lacks is refused, not an empty front and no figures."""

@@ -144,14 +144,18 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
 
 def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure:
     """How often each value of each block choice kind appears along the front (all blocks of
-    all front architectures), against the same count over all feasible evaluations."""
+    all front architectures), against the same count over all feasible evaluations (so
+    named: failed and infeasible ones are not counted)."""
     front, everything = results.pareto(objectives), results.candidates(objectives)
     kinds, unit = [k for k in CHOICE_KINDS if _kind_columns(everything, k)], "blocks"
     if not kinds:  # a space whose choices are not per block: NB201 edges and the like
         kinds, unit = ["op"], "cell edges"
     fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=kinds)
     for i, kind in enumerate(kinds, start=1):
-        for label, df, color in (("all", everything, "#bbbbbb"), ("front", front, "#d62728")):
+        for label, df, color in (
+            ("all feasible", everything, "#bbbbbb"),
+            ("front", front, "#d62728"),
+        ):
             counts = _count(df, kind)
             total = sum(counts.values()) or 1
             values = sorted(counts, key=_numbers_first)
