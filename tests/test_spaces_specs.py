@@ -712,6 +712,16 @@ def test_cli_show_rounds_a_cardinality_of_hundreds_of_digits(tmp_path, capsys):
     )
 
 
+def test_cli_show_rounds_a_long_cardinality_half_up(tmp_path, capsys):
+    """8888...8 (41 digits) was shown as 'about 8.88e+40', its first digits cut off."""
+    data = _with(lambda d: d["stages"][0].update(depth=list(range(1, 41))))
+    code, out, _ = _run(capsys, "spaces", "show", str(_write(tmp_path, "deep", data)))
+    exact = get_space(tmp_path / "deep.yaml").cardinality
+    digits = len(str(exact))
+    assert code == 0 and digits > 30 and str(exact)[:4] == "8888"
+    assert f"cardinality: about 8.89e+{digits - 1} ({digits} digits)" in out.splitlines()
+
+
 def test_the_guides_space_file_and_python_example_work(tmp_path, monkeypatch):
     """docs/guide.md's own space file loads, and its Python example for spaces runs."""
     guide = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()

@@ -66,7 +66,7 @@ def show(
         return
     for key, value in desc.items():
         if key == "cardinality" and len(value) > CARDINALITY_DIGITS:  # log10 follows
-            value = f"about {value[0]}.{value[1:3]}e+{len(value) - 1} ({len(value)} digits)"
+            value = f"about {_rounded(value)} ({len(value)} digits)"
         if key not in ("stages", "left_out") and value != "":
             typer.echo(f"{key}: {value}")
     for line in desc.get("left_out", []):
@@ -80,6 +80,14 @@ def show(
             shown = ", ".join(f"k{k}" + (f"d{d}" if d else "") for k, d in knobs if k)
             typer.echo(f"    {mixer:<10} {shown}")
         typer.echo(f"    expansions {stage['expansions']} precisions {stage['precisions']}")
+
+
+def _rounded(digits: str) -> str:
+    """A whole number of any length (given as its digits) to three significant digits,
+    rounded: its first three digits alone were shown (888...8 as 8.88e+40)."""
+    from decimal import Decimal
+
+    return f"{Decimal(digits):.2e}"
 
 
 @app.command()
