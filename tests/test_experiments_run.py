@@ -34,6 +34,7 @@ from hwnas.experiments.config import ExperimentError, parse_experiment
 from hwnas.experiments.records import KEY, STALE, SURPLUS, outcome_of, stored_arch
 from hwnas.experiments.run import _Loop
 from hwnas.experiments.run_dir import check_run_dir, same_yaml
+from hwnas.experiments.shown import metric_text, seconds_text
 from hwnas.experiments.storage import RunStore
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 
@@ -320,8 +321,22 @@ def test_hover_texts_build_no_pandas_row_per_point(tmp_path: Path, monkeypatch) 
     number = int(row["number"])
     assert texts[-1] == (
         f"#{number} {row['key']}<br>{results.describe(results.arch(number))}<br>"
-        f"accuracy: {row['accuracy']:.4g}<br>hw_fpga_latency_ms: {row['hw_fpga_latency_ms']:.4g}"
+        f"accuracy: {metric_text(row['accuracy'])}<br>"
+        f"hw_fpga_latency_ms: {metric_text(row['hw_fpga_latency_ms'])}"
     )
+
+
+def test_hover_texts_show_counts_as_the_front_table_does(tmp_path: Path) -> None:
+    """A network's parameter count in a figure's hover text is the whole number the front
+    table prints (185,306), not '1.853e+05'."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4).replace("cost: false", "cost: true")
+    run_experiment(parse_experiment(text), progress=False)
+    results = load(run_dir)
+    df = results.trials[results.trials["status"] == "ok"]
+    texts = plots._hover(results, df, results.objectives)
+    for hover, params in zip(texts, df["params"], strict=True):
+        assert f"<br>params: {int(params):,}<br>" in hover and "e+" not in hover
 
 
 def test_a_report_ranks_the_front_and_measures_progress_once(tmp_path: Path, monkeypatch) -> None:
@@ -1542,3 +1557,29 @@ def test_a_space_text_is_compared_as_a_space_file_is_read() -> None:
     assert same_yaml("a: 1  # a comment", "a:   1") and not same_yaml("a: 1", "a: 2")
     hostile = "widths: &a [*a]\n"
     assert same_yaml(hostile, hostile) and not same_yaml(hostile, "widths: [16]\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (93.68, "93.68"),
+        (12.345678, "12.35"),  # four significant digits
+        (99.9996, "99.9996"),  # not '100': no whole number it is not
+        (1.99999, "1.99999"),
+        (185306.0, "185,306"),  # a count
+        (185306.5, "185306.5"),  # not '1.853e+05' (a whole number in disguise)
+        (7, "7"),
+        (0.000123456, "0.0001235"),
+        (float("nan"), "nan"),
+    ],
+)
+def test_metric_text_never_rounds_to_a_whole_number_it_is_not(value: float, shown: str) -> None:
+    assert metric_text(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(0.42, "0.42 s"), (3.14159, "3.1 s"), (125.6, "126 s")]
+)
+def test_seconds_text_keeps_short_times_from_reading_zero(seconds: float, shown: str) -> None:
+    """`hwnas train` said a training of under half a second took '0 s'."""
+    assert seconds_text(seconds) == shown

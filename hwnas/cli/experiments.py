@@ -331,14 +331,16 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from hwnas.experiments.shown import metric_text
+
     title = f"Pareto front of {results.run_dir}: {len(front)} of {len(results.trials)} evaluations"
     table = Table(title=title)
     origin = [c for c in results.origin_columns() if front[c].notna().any()]
     for column in ("trial", *metrics, *origin, "architecture"):
         table.add_column(column, overflow="fold")
     for _, r in front.iterrows():
-        values = [_fmt(r[m]) for m in metrics]
-        values += [_fmt(r[c]) if math.isfinite(r[c]) else "" for c in origin]
+        values = [metric_text(r[m]) for m in metrics]
+        values += [metric_text(r[c]) if math.isfinite(r[c]) else "" for c in origin]
         arch = results.describe(results.arch(int(r["number"])))
         table.add_row(str(int(r["number"])), *values, arch)
     # COLUMNS, else the terminal's width; 160 when piped, where rich would assume 80. A
@@ -380,12 +382,6 @@ def _json_number(value: float) -> int | float | None:
     if not math.isfinite(value):
         return None
     return int(value) if value == int(value) else value
-
-
-def _fmt(value: float) -> str:
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return f"{int(value):,}"
-    return f"{value:.4g}"
 
 
 @app.command()
@@ -500,6 +496,7 @@ def train(
     The search keeps no trained weights: this trains them with the config's recipe."""
     from hwnas.experiments import ExperimentError
     from hwnas.experiments.retrain import earlier_export, retraining, save_weights
+    from hwnas.experiments.shown import seconds_text
 
     training = retraining(config, dataset, epochs)
     out = out or config.with_name(f"{config.stem}.trained.pt")
@@ -525,8 +522,8 @@ def train(
     save_weights(model, out)
     recorded = f" ({said})" if (said := training.recorded()) else ""
     typer.echo(
-        f"trained {_epochs(metrics['epochs'])} in {metrics['train_time_s']:.0f} s: validation "
-        f"accuracy {metrics['val_accuracy']:.2f} %{recorded}, test accuracy "
+        f"trained {_epochs(metrics['epochs'])} in {seconds_text(metrics['train_time_s'])}: "
+        f"validation accuracy {metrics['val_accuracy']:.2f} %{recorded}, test accuracy "
         f"{metrics['test_accuracy']:.2f} %; wrote {out}\n"
         f"deploy it: hwnas build {shell_path(config)} --weights {shell_path(out)} --onnx "
         f"FILE.onnx --calibration {shlex.quote(str(training.dataset))}"

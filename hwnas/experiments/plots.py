@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from hwnas.experiments.components import metric_notes
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.files import folder_for
+from hwnas.experiments.shown import metric_text
 
 if TYPE_CHECKING:
     from hwnas.experiments.results import Objectives, RunResults
@@ -35,7 +36,7 @@ def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> lis
     texts = []
     for number, key, *row in zip(*columns):
         arch = results.describe(results.arch(int(number)))
-        values = "<br>".join(f"{m}: {value:.4g}" for m, value in zip(shown, row))
+        values = "<br>".join(f"{m}: {metric_text(value)}" for m, value in zip(shown, row))
         texts.append(f"#{int(number)} {key}<br>{arch}<br>{values}")
     return texts
 

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column
 
 from hwnas.evaluators.metrics import Metrics
+from hwnas.experiments.shown import metric_text
 from hwnas.search.pareto import add_to_front
 
 #: the line's width when stderr is not a terminal (a log file, a pipe): rich would cut it at 80
@@ -113,7 +114,7 @@ class SearchProgress:
             if len(self.objectives) == 1:
                 metric, d = self.objectives[0]
                 best = self._front[:, 0].min() * (-1 if d == "max" else 1)
-                parts.append(f"best {metric} {best:.4g}")
+                parts.append(f"best {metric} {metric_text(best)}")
             else:
                 parts.append(f"front {len(self._front)}")
         return " | ".join(parts) + self._eta()
