@@ -29,6 +29,7 @@ from reproducible import python312_sum
 from torch import nn
 
 from hwnas.cli import main
+from hwnas.experiments.shown import metric_text
 from hwnas.predictors import (
     BackendError,
     LearnedPredictor,
@@ -1076,6 +1077,11 @@ def test_cli_profile_fit_eval(profile_path, tmp_path, capsys):
         assert scores[key] == pytest.approx(expected[key], nan_ok=True)
     assert scores["rmse"] == pytest.approx(np.sqrt(np.mean((predicted - measured) ** 2)))
     assert scores["mape"] == pytest.approx(100 * np.mean(np.abs(predicted / measured - 1)))
+    main(["latency", "eval", str(out), "--holdout", str(holdout)])  # as a person reads them
+    lines = [line.split(": ", 1) for line in capsys.readouterr().out.splitlines()]
+    shown = {key.strip(): text.split()[0] for key, text in lines}
+    for key in ("rmse", "mape", "within_5pct", "within_10pct", "kendall_tau", "spearman"):
+        assert shown[key] == metric_text(scores[key]), key
 
     main(["latency", "eval", str(out), "--holdout", "3", "--json"])
     scores = json.loads(capsys.readouterr().out)

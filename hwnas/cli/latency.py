@@ -210,6 +210,8 @@ def evaluate(
             f"moves them far); {FEW_HELD_OUT} or more say more",
             err=True,
         )
+    from hwnas.experiments.shown import metric_text
+
     undefined = [k for k in RANK_SCORES if math.isnan(result[k])]
     if as_json:  # NaN is not JSON: an undefined rank correlation is null
         typer.echo(json.dumps({k: None if k in undefined else v for k, v in result.items()}))
@@ -217,5 +219,5 @@ def evaluate(
     for key, value in result.items():
         if key in undefined:
             value = f"n/a ({RANKS_UNDEFINED})"
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        text = metric_text(value) if isinstance(value, float) else str(value)
         typer.echo(f"{key:>14}: {text} {UNITS.get(key, '')}".rstrip())
