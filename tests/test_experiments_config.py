@@ -152,7 +152,10 @@ HOSTILE = {
         VALID.replace("direction: max", "direction: up"),
         "line 5: objectives[0].direction",
     ),
-    "no stopping rule": (VALID.replace("evaluations: 4\n", ""), "set evaluations, time_limit_s"),
+    "no stopping rule": (  # names no field the file holds: no line
+        VALID.replace("evaluations: 4\n", ""),
+        "(top level): set evaluations, time_limit_s",
+    ),
     "unknown searcher": (VALID.replace("searcher: random", "searcher: magic"), "searcher.name"),
     "misspelt evaluator with settings": (
         VALID.replace("evaluator: tabular", "evaluator: {name: tabluar, settings: {tabular: {}}}"),
@@ -214,11 +217,11 @@ HOSTILE = {
             "  - {metric: accuracy, direction: max}\n",
             "  - {metric: accuracy, direction: max}\n  - {metric: accuracy, direction: min}\n",
         ),
-        "objectives repeat a metric: ['accuracy', 'accuracy']",
+        "line 4: objectives repeat a metric: ['accuracy', 'accuracy']",
     ),
     "a cluster address without ray": (
         VALID + "executor: {address: 'ray://head:10001'}\n",
-        "executor.address needs executor.kind: ray",
+        "line 9: executor.address needs executor.kind: ray",  # the field it names first
     ),
     "latency predictor and profile": (
         VALID.replace("searcher: random", "searcher: predictor")
@@ -231,7 +234,7 @@ HOSTILE = {
     ),
     "benchmark nothing uses": (
         VALID.replace("evaluator: tabular", "evaluator: latency") + "benchmark: nofile.csv\n",
-        "benchmark is set but nothing uses it",
+        "line 9: benchmark is set but nothing uses it",
     ),
     "a table in the tabular settings": (
         VALID.replace(
@@ -252,23 +255,23 @@ HOSTILE = {
             "evaluator: tabular",
             "dataset: digits\nevaluator: {name: train, budget: 2, settings: {train: {epochs: 1}}}",
         ),
-        "evaluator.budget and evaluator.settings.train.epochs: give one of them",
+        "line 4: evaluator.budget and evaluator.settings.train.epochs: give one of them",
     ),
     "budget and steps": (  # the budget replaced the steps without a word
         VALID.replace(
             "evaluator: tabular",
             "dataset: digits\nevaluator: {name: train, budget: 0.1, settings: {train: {steps: 3}}}",
         ),
-        "evaluator.budget and evaluator.settings.train.steps: give one of them",
+        "line 4: evaluator.budget and evaluator.settings.train.steps: give one of them",
     ),
     "latency nothing uses": (
         VALID + "latency: {predictor: nosuch.json}\n",
-        "latency is set but nothing uses it",
+        "line 9: latency is set but nothing uses it",
     ),
     "latency target for another searcher": (
         VALID.replace("searcher: random", "searcher: predictor")
         + "latency: {predictor: p.json, target_ms: 2}\n",
-        "latency.target_ms is a target for the differentiable searcher, not predictor",
+        "line 9: latency.target_ms is a target for the differentiable searcher, not predictor",
     ),
     "latency target given twice": (
         VALID.replace(
@@ -276,7 +279,7 @@ HOSTILE = {
             "searcher: {name: differentiable, settings: {latency_targets_ms: [1]}}",
         )
         + "latency: {profile: p.csv, target_ms: 2}\n",
-        "latency.target_ms and searcher.settings.latency_targets_ms: give one of them",
+        "line 9: latency.target_ms and searcher.settings.latency_targets_ms: give one of them",
     ),
     "a yes for a seed": (VALID + "seed: yes\n", "line 9: seed: must not be a boolean, got True"),
     "a float count": (

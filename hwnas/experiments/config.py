@@ -635,6 +635,13 @@ def _named_field(
     return loc
 
 
+def _first_named(data: dict[str, Any], message: str) -> tuple[str, ...]:
+    """The field of `data` that a check across fields names first (`executor.address needs
+    executor.kind: ray`), where its line is; empty when it names none the file holds."""
+    named = re.match(r"([\w.-]+):? ", message)
+    return tuple(_key_path(data, named[1])) if named else ()
+
+
 def _key_path(node: Any, name: str) -> list[str]:
     """The keys under `node` that `name` reaches: `name` itself, or a dotted name part by
     part (`train.steps: Input should be a valid integer`, an evaluator's typed setting)."""
@@ -663,7 +670,10 @@ def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfi
         for e in err.errors():
             loc = _schema_loc(e["loc"])
             msg = validation_problem({**e, "loc": loc}, ExperimentConfig)
-            lines.append(f"{source}: {at_line(data, loc)}{field_path(loc)}: {msg}")
+            if not loc and (named := _first_named(data, msg)):  # a check across fields
+                lines.append(f"{source}: {at_line(data, named)}{msg}")
+            else:
+                lines.append(f"{source}: {at_line(data, loc)}{field_path(loc)}: {msg}")
         raise ExperimentError("; ".join(dict.fromkeys(lines))) from None
     config._source, config._yaml = source, data
     return config
