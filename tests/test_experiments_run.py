@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -742,6 +743,42 @@ def test_a_peer_on_this_machine_is_never_warned_of_for_its_clock(
             beat = here | {"time": time.time() - 60}
             beating_store.study.set_user_attr("hwnas_driver:paused", beat)
             beating_store.fail_stale()
+
+
+def test_drivers_on_windows_are_checked_without_a_signal(monkeypatch) -> None:
+    """On Windows `os.kill(pid, 0)` checks nothing: signal 0 is CTRL_C_EVENT there, so
+    `hwnas search` and `hwnas status`, which check their own process among a run's drivers,
+    sent a Ctrl-C or failed with WinError 87. There the process's exit code is read instead
+    (Windows's `_winapi` simulated: pid 1 is another user's, pid 2 has ended, others are
+    gone), and every handle opened is closed."""
+
+    def no_signal(pid: int, sig: int) -> None:
+        raise AssertionError(f"os.kill({pid}, {sig}) on Windows sends a Ctrl-C")
+
+    handles: list[int] = []
+
+    def open_process(access: int, inherit: bool, pid: int) -> int:
+        if pid == 1:
+            raise PermissionError(13, "Access is denied")
+        if pid not in (2, os.getpid()):
+            raise OSError(22, "The parameter is incorrect")
+        handles.append(pid)
+        return pid
+
+    winapi = types.ModuleType("_winapi")
+    winapi.STILL_ACTIVE = 259
+    winapi.OpenProcess = open_process
+    winapi.GetExitCodeProcess = lambda handle: 0 if handle == 2 else winapi.STILL_ACTIVE
+    winapi.CloseHandle = handles.remove
+    pids = {"me": os.getpid(), "other user": 1, "ended": 2, "gone": 2**22 + 1}
+    here, now = socket.gethostname(), time.time()
+    beats = {d: {"host": here, "pid": pid, "time": now} for d, pid in pids.items()}
+    with monkeypatch.context() as windows:  # undone before pytest reports (its paths)
+        windows.setitem(sys.modules, "_winapi", winapi)
+        windows.setattr(os, "name", "nt")
+        windows.setattr(os, "kill", no_signal)
+        dead = storage_module.dead_drivers(beats, 30.0)
+    assert dead == {"ended", "gone"} and handles == []
 
 
 def test_the_history_a_searcher_restores_from_keeps_failed_results(tmp_path: Path) -> None:

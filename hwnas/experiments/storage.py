@@ -499,13 +499,39 @@ class RunStore:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process `pid` of this machine still runs (a zombie does not)."""
+    if os.name == "nt":
+        return _windows_pid_alive(pid)
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: the checks without a signal (not so on Windows)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return not _is_zombie(pid)
+
+
+#: OpenProcess's right to read a process's exit code (no _winapi constant names it)
+_QUERY_LIMITED_INFORMATION = 0x1000
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    """`_pid_alive` on Windows, where `os.kill(pid, 0)` sends a Ctrl-C (signal 0 is
+    CTRL_C_EVENT there) or fails with WinError 87: `hwnas search` and `hwnas status`,
+    which check their own process among a run's drivers, interrupted or failed at once.
+    A process that ended with exit code 259 (STILL_ACTIVE) reads as running."""
+    import _winapi
+
+    try:
+        handle = _winapi.OpenProcess(_QUERY_LIMITED_INFORMATION, False, pid)
+    except PermissionError:  # another user's process
+        return True
+    except OSError:  # no such process
+        return False
+    try:
+        return _winapi.GetExitCodeProcess(handle) == _winapi.STILL_ACTIVE
+    finally:
+        _winapi.CloseHandle(handle)
 
 
 def _is_zombie(pid: int) -> bool:
