@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import warnings
 from collections import Counter
 from importlib.metadata import version
@@ -48,6 +49,7 @@ from hwnas.predictors.measure import measure_latencies, summarize
 from hwnas.predictors.onnx_export import export_onnx, node_scopes
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.predictors.parts import build_part, metaformer_parts
+from hwnas.predictors.profiling import _only_writer
 from hwnas.predictors.repeatability import (
     REPEATABLE_TAU,
     RoundAgreement,
@@ -601,6 +603,30 @@ def test_interrupted_profile_resumes_without_duplicates_or_gaps(space, tmp_path)
     int8 = arch.replace(**{k: "int8" for k in arch if k.endswith(".precision")})
     with pytest.raises(PredictorError, match="int8"):
         lut.predict([int8])
+
+
+def test_a_profile_being_written_is_locked_on_windows_too(tmp_path, monkeypatch):
+    """Python on Windows has no fcntl: `hwnas latency profile` failed there with "No module
+    named 'fcntl'". It locks the profile with msvcrt's byte lock instead (simulated: a lock
+    on a file's byte held once), and a second writer is refused as on Linux."""
+    held = set()
+
+    def locking(fd: int, mode: int, nbytes: int) -> None:
+        assert mode == msvcrt.LK_NBLCK  # refused at once, never waited for
+        byte = (os.fstat(fd).st_ino, os.lseek(fd, 0, os.SEEK_CUR), nbytes)
+        if byte in held:
+            raise PermissionError(13, "Permission denied")
+        held.add(byte)
+
+    msvcrt = types.ModuleType("msvcrt")
+    msvcrt.LK_NBLCK, msvcrt.locking = 2, locking
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # `import fcntl` fails, as on Windows
+    monkeypatch.setitem(sys.modules, "msvcrt", msvcrt)
+    out = tmp_path / "p.csv"
+    refused = pytest.raises(ProfileError, match=r"p.csv: another `hwnas latency profile` run")
+    with _only_writer(out), refused, _only_writer(out):
+        pass
+    assert held == {(out.with_name("p.csv.lock").stat().st_ino, 0, 1)}
 
 
 def test_a_second_run_on_a_profile_being_written_is_refused(space, tmp_path):

@@ -19,7 +19,6 @@ to firm up an existing one.
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import os
 import sys
@@ -31,7 +30,7 @@ from dataclasses import replace
 from itertools import groupby
 from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tqdm import tqdm
 
@@ -366,14 +365,34 @@ def _only_writer(out: Path) -> Iterator[None]:
     except OSError as e:
         raise ProfileError(f"{out}: cannot write the profile there: {e.strerror}") from None
     with f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _locked(f):
             raise ProfileError(
                 f"{out}: another `hwnas latency profile` run is writing this profile (it holds "
                 f"{lock.name}); wait for it to end, or give another --out"
-            ) from None
+            )
         yield  # the lock goes with the file's closing, also when the process is killed
+
+
+def _locked(f: IO) -> bool:
+    """Lock the open file `f` for this process without waiting; False when another process
+    holds it. `flock` where there is `fcntl`; on Windows, which has none (`hwnas latency
+    profile` failed there with "No module named 'fcntl'"), msvcrt's lock on its first byte."""
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
+
+        f.seek(0)
+        try:
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _check_arguments(
