@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -111,16 +112,29 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 def resolve_clock(clock: str, backend: str, threads: int) -> str:
     """`auto` is the thread's CPU time with one thread on a CPU backend (immune to other
-    processes taking the CPU), else wall-clock time."""
+    processes taking the CPU) where that clock is fine-grained, else wall-clock time."""
     if clock == "auto":
-        return "thread" if threads == 1 and backend != "torch-cuda" else "wall"
+        one_thread = threads == 1 and backend != "torch-cuda"
+        return "thread" if one_thread and not thread_clock_ticks() else "wall"
     if clock not in CLOCKS:
         raise MeasurementError(f"clock: unknown {clock!r}; choose auto, {', '.join(CLOCKS)}")
     if clock == "thread" and (threads != 1 or backend == "torch-cuda"):
         raise MeasurementError(
             "clock: 'thread' measures one CPU thread: it needs threads=1 on a CPU backend"
         )
+    if clock == "thread" and thread_clock_ticks():
+        raise MeasurementError(
+            "clock: 'thread' counts a thread's CPU time in scheduler ticks (15.6 ms by "
+            "default) on Windows, more than a model's run takes; use wall"
+        )
     return clock
+
+
+def thread_clock_ticks() -> bool:
+    """Whether the thread clock advances only at scheduler ticks: Windows's GetThreadTimes
+    (15.6 ms by default; the 100 ns `resolution` Python reports is its unit, not its step),
+    where a run of 1 ms read 0 or 15.6 ms."""
+    return time.get_clock_info("thread_time").implementation == "GetThreadTimes()"
 
 
 def check_settings(
