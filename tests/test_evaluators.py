@@ -509,6 +509,29 @@ def test_a_corrupt_cache_file_is_regenerated(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["numbers.npz"]  # no temporary left
 
 
+def test_a_user_without_a_home_still_gets_generated_datasets(tmp_path, monkeypatch):
+    """A container run as a uid with no passwd entry and no $HOME has no home folder: loading
+    a generated dataset failed with "Could not determine home directory", even with
+    $HWNAS_CACHE set. $HWNAS_CACHE is used; without it the data is made, not kept."""
+    import pwd
+
+    def no_user(uid: int) -> None:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    for name in ("HOME", "XDG_CACHE_HOME", "HWNAS_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_user)
+
+    def _numbers():
+        return {"x_train": np.arange(3.0)}
+
+    load = _disk_cached(_numbers)
+    assert load()["x_train"].tolist() == [0, 1, 2]
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path))
+    assert load()["x_train"].tolist() == [0, 1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["numbers.npz"]
+
+
 # -- training --------------------------------------------------------------------------------
 def test_training_on_digits_reaches_a_sensible_accuracy(space, trainer):
     m = trainer.evaluate(space.sample(0))

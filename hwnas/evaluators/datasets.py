@@ -180,9 +180,18 @@ def _digits() -> Arrays:
     return {"x_train": data.images[:, None], "y_train": data.target}
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(os.environ.get("HWNAS_CACHE", Path(base) / "hwnas"))
+def _cache_dir() -> Path | None:
+    """The folder generated datasets are kept in: $HWNAS_CACHE, else `hwnas` in the user's
+    cache ($XDG_CACHE_HOME, or ~/.cache); None where the user has no home (no $HOME and no
+    passwd entry, as a container run as a bare uid), where a dataset failed to load with
+    "Could not determine home directory", even with $HWNAS_CACHE set."""
+    if cache := os.environ.get("HWNAS_CACHE"):
+        return Path(cache)
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError:
+        return None
+    return Path(base) / "hwnas"
 
 
 def _read_npz(path: Path, keys: Collection[str] | None = None) -> Arrays:
@@ -234,7 +243,9 @@ def _disk_cached(loader: Callable[[], Arrays]) -> Callable[[], Arrays]:
     unreadable)."""
 
     def load() -> Arrays:
-        path = _cache_dir() / f"{loader.__name__.strip('_')}.npz"
+        if (folder := _cache_dir()) is None:  # no cache to keep it in: made every time
+            return loader()
+        path = folder / f"{loader.__name__.strip('_')}.npz"
         if path.is_file():
             try:
                 return _read_npz(path)
