@@ -736,7 +736,7 @@ def test_a_peer_on_this_machine_is_never_warned_of_for_its_clock(
     """Drivers on one machine share its clock. A peer paused (`kill -STOP`) past grace_s
     between stamping a heartbeat and storing it stores a beat already that old when it wakes:
     two drivers on one machine were told to synchronise their clocks (NTP)."""
-    here = {"host": socket.gethostname(), "pid": os.getpid(), "stopped": False}
+    here = {"host": socket.gethostname(), "pid": os.getppid(), "stopped": False}  # alive
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for _ in range(2):  # a beat new since the last look, stamped 60 s ago
@@ -747,10 +747,10 @@ def test_a_peer_on_this_machine_is_never_warned_of_for_its_clock(
 
 def test_drivers_on_windows_are_checked_without_a_signal(monkeypatch) -> None:
     """On Windows `os.kill(pid, 0)` checks nothing: signal 0 is CTRL_C_EVENT there, so
-    `hwnas search` and `hwnas status`, which check their own process among a run's drivers,
-    sent a Ctrl-C or failed with WinError 87. There the process's exit code is read instead
-    (Windows's `_winapi` simulated: pid 1 is another user's, pid 2 has ended, others are
-    gone), and every handle opened is closed."""
+    `hwnas search` and `hwnas status`, which check the run's drivers on this machine, sent a
+    Ctrl-C (to their own process group) or failed with WinError 87. There the process's exit
+    code is read instead (Windows's `_winapi` simulated: pid 1 is another user's, pid 2 has
+    ended, pid 3 runs, others are gone), and every handle opened is closed."""
 
     def no_signal(pid: int, sig: int) -> None:
         raise AssertionError(f"os.kill({pid}, {sig}) on Windows sends a Ctrl-C")
@@ -760,7 +760,7 @@ def test_drivers_on_windows_are_checked_without_a_signal(monkeypatch) -> None:
     def open_process(access: int, inherit: bool, pid: int) -> int:
         if pid == 1:
             raise PermissionError(13, "Access is denied")
-        if pid not in (2, os.getpid()):
+        if pid not in (2, 3):
             raise OSError(22, "The parameter is incorrect")
         handles.append(pid)
         return pid
@@ -770,7 +770,7 @@ def test_drivers_on_windows_are_checked_without_a_signal(monkeypatch) -> None:
     winapi.OpenProcess = open_process
     winapi.GetExitCodeProcess = lambda handle: 0 if handle == 2 else winapi.STILL_ACTIVE
     winapi.CloseHandle = handles.remove
-    pids = {"me": os.getpid(), "other user": 1, "ended": 2, "gone": 2**22 + 1}
+    pids = {"running": 3, "other user": 1, "ended": 2, "gone": 2**22 + 1}
     here, now = socket.gethostname(), time.time()
     beats = {d: {"host": here, "pid": pid, "time": now} for d, pid in pids.items()}
     with monkeypatch.context() as windows:  # undone before pytest reports (its paths)
@@ -779,6 +779,25 @@ def test_drivers_on_windows_are_checked_without_a_signal(monkeypatch) -> None:
         windows.setattr(os, "kill", no_signal)
         dead = storage_module.dead_drivers(beats, 30.0)
     assert dead == {"ended", "gone"} and handles == []
+
+
+def test_a_killed_drivers_beat_with_this_pid_is_dead_in_a_restarted_container(
+    beating_store: RunStore,
+) -> None:
+    """A container restarted after its driver was killed (out of memory, `docker kill`) runs
+    the resumed driver at the killed one's pid (1, for an entrypoint) on the same host name.
+    The killed driver's last beat then looked alive for grace_s: the resumed run waited on
+    its claim and proposed from stream 1, another sequence than the run it continues."""
+    mine = beating_store
+    killed = RunStore(mine.config, mine.run_dir, mine.space, existing=True)
+    try:
+        killed.heartbeat()  # stamped with this host and, as in a restarted container, this pid
+        storage_module._DRIVERS_HERE.remove(killed.driver)  # as written by an earlier process
+        claim = killed.claim([mine.space.sample(0)], limit=None)[0].claim
+    finally:
+        killed.close()  # killed: no stopped beat, the claim left RUNNING
+    assert mine.stream() == 0
+    assert mine.fail_stale() == [claim.arch]
 
 
 def test_the_history_a_searcher_restores_from_keeps_failed_results(tmp_path: Path) -> None:

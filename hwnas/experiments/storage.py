@@ -112,10 +112,26 @@ def dead_drivers(beats: Mapping[str, Mapping[str, Any]], grace_s: float) -> set[
     gone, or that were silent for `grace_s`: their RUNNING claims will never be finished."""
     dead, now, host = set(), time.time(), socket.gethostname()
     for driver, beat in beats.items():
-        gone = beat["host"] == host and not _pid_alive(beat["pid"])
+        gone = beat["host"] == host and not _process_alive(driver, beat)
         if beat.get("stopped") or gone or now - beat["time"] > grace_s:
             dead.add(driver)
     return dead
+
+
+#: the drivers whose heartbeats this process writes (their ids): the only live ones with its pid
+_DRIVERS_HERE: set[str] = set()
+
+
+def _process_alive(driver: str, beat: Mapping[str, Any]) -> bool:
+    """Whether the process on this host that wrote `driver`'s `beat` still runs. A beat with
+    this process's own pid from a driver it did not start came from an earlier process with
+    that pid: a container restarted after its driver was killed (out of memory, `docker
+    kill`) runs the new driver at the old one's pid (often 1), and that beat looked alive for
+    `grace_s`, so the resumed run waited on the old claims and proposed as a second driver,
+    not as the run it continues."""
+    if beat["pid"] == os.getpid():
+        return driver in _DRIVERS_HERE
+    return _pid_alive(beat["pid"])
 
 
 class StudyMemo(MutableMapping[str, Any]):
@@ -238,6 +254,7 @@ class RunStore:
     def heartbeat(self, stopped: bool = False) -> None:
         beat = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
         beat |= {"started": self.started, "stopped": stopped}  # started: orders the streams
+        _DRIVERS_HERE.add(self.driver)
         self.study.set_user_attr(BEAT_PREFIX + self.driver, beat)
 
     @contextmanager
@@ -518,7 +535,7 @@ _QUERY_LIMITED_INFORMATION = 0x1000
 def _windows_pid_alive(pid: int) -> bool:
     """`_pid_alive` on Windows, where `os.kill(pid, 0)` sends a Ctrl-C (signal 0 is
     CTRL_C_EVENT there) or fails with WinError 87: `hwnas search` and `hwnas status`,
-    which check their own process among a run's drivers, interrupted or failed at once.
+    which check the run's drivers on this machine, interrupted or failed.
     A process that ended with exit code 259 (STILL_ACTIVE) reads as running."""
     import _winapi
 
