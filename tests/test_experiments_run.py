@@ -1627,6 +1627,10 @@ def test_a_space_text_is_compared_as_a_space_file_is_read() -> None:
         (7, "7"),
         (0.000123456, "0.0001235"),
         (float("nan"), "nan"),
+        (float("-inf"), "-inf"),
+        (2.0**53 - 1, "9,007,199,254,740,991"),  # the largest whole number a float is sure of
+        (1e300, "1e+300"),  # not its 301 digits, most of them the float's rounding error
+        (-1.2345678901234567e22, "-1.235e+22"),
     ],
 )
 def test_metric_text_never_rounds_to_a_whole_number_it_is_not(value: float, shown: str) -> None:

@@ -9,22 +9,26 @@ import math
 #: significant digits a metric is shown with, unless more are needed (see `metric_text`)
 METRIC_DIGITS = 4
 
+#: from here on a float holds whole numbers only, and not every one: its last digits are noise
+EXACT_WHOLE = 2.0**53
+
 
 def metric_text(value: float) -> str:
     """A metric: a whole number (a count of parameters or bytes, a whole percentage) with
     thousands separators, any other to `METRIC_DIGITS` significant digits, or to as many more
     as it takes not to read as a whole number (an accuracy of 99.9996 % is not shown as 100,
-    185 306.5 parameters not as 1.853e+05)."""
+    185 306.5 parameters not as 1.853e+05). Beyond `EXACT_WHOLE`, `METRIC_DIGITS` digits and
+    an exponent (1e300 was written as 301 digits, most of them the float's rounding error)."""
     value = float(value)
-    if not math.isfinite(value):
-        return str(value)
+    if not math.isfinite(value) or abs(value) >= EXACT_WHOLE:
+        return f"{value:.{METRIC_DIGITS}g}"
     if value == int(value):
         return f"{int(value):,}"
-    for digits in range(METRIC_DIGITS, 18):
+    for digits in range(METRIC_DIGITS, 17):
         text = f"{value:.{digits}g}"
         if float(text) != int(float(text)):
             return text
-    return repr(value)
+    return f"{value:.17g}"  # 17 digits tell every float apart
 
 
 def seconds_text(seconds: float) -> str:
