@@ -269,6 +269,32 @@ def test_loaded_results_are_one_moment_of_a_run_that_goes_on(tmp_path: Path) -> 
     assert len(load(run_dir).trials) == 12
 
 
+def test_a_report_written_over_is_whole_or_as_it_was(tmp_path: Path) -> None:
+    """`hwnas pareto --html r.html` again while a search runs, over the report a browser
+    shows: the file was truncated, then written, so a reload meanwhile read half of it, and
+    a write that failed (a full disk; here a process's file-size limit) left it cut off."""
+    run_dir, report = tmp_path / "run", tmp_path / "report.html"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 4)), progress=False)
+    results = load(run_dir)
+    plots.write_report(results, results.objectives, report)
+    before = report.read_bytes()
+    script = (
+        "import resource, signal, sys\n"
+        "from pathlib import Path\n"
+        "from hwnas.experiments import load, plots\n"
+        "results = load(sys.argv[1])\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # a write past it fails instead
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))\n"
+        "plots.write_report(results, results.objectives, Path(sys.argv[2]))\n"
+    )
+    failed = subprocess.run(
+        [sys.executable, "-c", script, str(run_dir), str(report)], capture_output=True
+    )
+    assert failed.returncode != 0 and b"File too large" in failed.stderr
+    assert report.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "run"]  # no temp left
+
+
 def test_the_choices_figure_names_what_the_front_is_set_against(tmp_path: Path) -> None:
     """The grey bars count the feasible successful evaluations only, but were named "all":
     of a run with infeasible evaluations, read as shares over every evaluation."""

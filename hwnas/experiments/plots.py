@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from hwnas.experiments.components import metric_notes
 from hwnas.experiments.config import ExperimentError
-from hwnas.experiments.files import folder_for
+from hwnas.experiments.files import folder_for, write_whole
 from hwnas.experiments.shown import metric_text
 
 if TYPE_CHECKING:
@@ -245,7 +245,10 @@ def write_report(
 ) -> Path:
     """All figures in one self-contained HTML file (plotly.js embedded: works offline), in a
     folder made when missing; `label` starts the errors. The name must end in .html (or
-    .htm): a report written over `study.db` or `experiment.yaml` lost the run."""
+    .htm): a report written over `study.db` or `experiment.yaml` lost the run. The file is
+    written whole (`write_whole`): a browser reloading a report that `hwnas pareto --html`
+    rewrites while a search runs read half of one, and a failed write (a full disk) left
+    the previous report cut off."""
     if path.suffix.lower() not in (".html", ".htm"):
         raise ExperimentError(
             f"{label or f'report {path}'}: a report's file name ends in .html, "
@@ -258,11 +261,11 @@ def write_report(
     ]
     title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
     with folder_for(path.parent, label or f"report {path}"):
-        path.write_text(
+        write_whole(
+            path,
             f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
             f"<body><h1>{title}</h1>{front_summary(results, objectives)}{''.join(parts)}"
             "</body></html>",
-            encoding="utf-8",
         )
     return path
 
