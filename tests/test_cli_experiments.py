@@ -1495,11 +1495,14 @@ def test_status_counts_add_up_while_a_driver_stores_results(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A driver stores an evaluation while `hwnas status` reads the run: every count it
-    prints comes from one read, so ok + failed is the number of evaluations."""
+    prints comes from one read, so ok + failed is the number of evaluations, and the
+    evaluation stored meanwhile is counted once, as in flight (the claims in flight were
+    read again after the evaluations: one finished in between was in neither count)."""
     from hwnas.experiments.components import make_evaluator
 
     config, space, peer, asked = a_complete_run_and_another_driver(tmp_path)
-    claim = next(o.claim for o in peer.claim(asked, None) if o.won)  # one still in flight
+    won = [o.claim for o in peer.claim(asked, None) if o.won]
+    claim = won[0]  # one still in flight
     get_trials, reads = optuna.Study.get_trials, []
 
     def the_driver_stores_its_result_after_the_first_read(study, *args, **kwargs):
@@ -1515,10 +1518,12 @@ def test_status_counts_add_up_while_a_driver_stores_results(
     capsys.readouterr()
     assert hwnas("status", str(tmp_path / "run")) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
-    evaluations, ok, failed = (
-        int(line.split(word)[1].split()[0].strip(",")) for word in ("evaluations:", "(ok", "failed")
+    evaluations, ok, failed, in_flight = (
+        int(line.split(word)[1].split()[0].strip(","))
+        for word in ("evaluations:", "(ok", "failed", "in flight")
     )
     assert ok + failed == evaluations, line
+    assert evaluations + in_flight == 8 + len(won), line
 
 
 def test_status_does_not_count_a_killed_drivers_claim_as_in_flight(

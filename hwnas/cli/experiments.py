@@ -149,8 +149,10 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     from hwnas.experiments.storage import dead_drivers, driver_beats, grace_of
 
     results = load(run)
-    df = results.trials  # read first: an evaluation stored meanwhile is no longer in flight
-    trials = results.study.get_trials(deepcopy=False)
+    df = results.trials
+    # the trials `df` was made of: every count below is of one moment of the run (read again,
+    # an evaluation stored in between was neither evaluated nor in flight)
+    trials = results._stored_trials
     beats = driver_beats(results.study)
     dead = dead_drivers(beats, grace_of(results.config))
     running = [t for t in trials if outcome_of(t) == RUNNING]
