@@ -152,7 +152,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     df = results.trials
     # the trials `df` was made of: every count below is of one moment of the run (read again,
     # an evaluation stored in between was neither evaluated nor in flight)
-    trials = results._stored_trials
+    trials = results.stored_trials
     beats = driver_beats(results.study)
     dead = dead_drivers(beats, grace_of(results.config))
     running = [t for t in trials if outcome_of(t) == RUNNING]

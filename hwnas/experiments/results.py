@@ -190,10 +190,11 @@ class RunResults:
         return storage_errors(self.config.storage, self.run_dir, advice="")
 
     @cached_property
-    def _stored_trials(self) -> list[optuna.trial.FrozenTrial]:
-        """Every trial of the study, read once: `trials`, `arch` and `no_evaluation` answer
-        from one moment of a live run (`arch` read earlier than `trials` knew none of the
-        evaluations finished in between, and the figures of those failed)."""
+    def stored_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """Every trial of the study (Optuna's, claims and enqueued ones too), read once:
+        `trials`, `arch`, `no_evaluation` and `hwnas status` answer from one moment of a live
+        run (`arch` read earlier than `trials` knew none of the evaluations finished in
+        between, and the figures of those failed)."""
         with self._reading():
             return read_trials(self.study)
 
@@ -213,7 +214,7 @@ class RunResults:
         each proposal came from as `origin_*` columns (the differentiable searcher's
         `origin_latency_target_ms`, `origin_derived_rank`), one column per choice and one per
         metric."""
-        stored = self._stored_trials
+        stored = self.stored_trials
         done = [t for t in stored if _evaluated(t)]
         done.sort(key=lambda t: (_utc(t.datetime_complete), t.number))
         if not done:
@@ -309,7 +310,7 @@ class RunResults:
 
     @cached_property
     def _by_number(self) -> dict[int, optuna.trial.FrozenTrial]:
-        return {t.number: t for t in self._stored_trials}
+        return {t.number: t for t in self.stored_trials}
 
     def describe(self, arch: Arch) -> str:
         """The architecture in one line (the cell string for NAS-Bench-201)."""
