@@ -263,12 +263,14 @@ def test_a_killed_worker_is_retried_and_every_result_returns(space, tmp_path):
     assert all(m.ok for m in results.values())
 
 
-def test_a_worker_that_keeps_dying_is_reported_failed_after_the_retries(space):
+@pytest.mark.parametrize("retries, died", [(0, "1 time"), (1, "2 times")])
+def test_a_worker_that_keeps_dying_is_reported_failed_after_the_retries(space, retries, died):
     arch = space.sample(0)
-    with RayExecutor(Scripted(space, {arch.key: ("die",)}), max_retries=1) as executor:
+    evaluator = Scripted(space, {arch.key: ("die",)}, trains=False)
+    with RayExecutor(evaluator, max_retries=retries) as executor:
         [(returned, metrics)] = list(executor.run([arch]))
     assert returned == arch and metrics.status == "failed"
-    assert metrics.reason == "worker died 2 times: WorkerCrashedError"
+    assert metrics.reason == f"worker died {died}: WorkerCrashedError"
 
 
 def test_an_evaluator_the_workers_cannot_load_stops_the_executor_with_the_cause(space):

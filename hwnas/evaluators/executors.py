@@ -739,7 +739,8 @@ class RayExecutor(_ExecutorBase):
             if task.attempts <= self.max_retries:
                 self._start(task)
                 return None
-            reason = f"worker died {task.attempts} times: {type(e).__name__}"
+            times = "1 time" if task.attempts == 1 else f"{task.attempts} times"  # max_retries 0
+            reason = f"worker died {times}: {type(e).__name__}"
             return task.arch, failed_metrics(self.space, task.arch, reason)
         except Exception as e:  # a Ray task error carries the worker-side error as its cause
             del self._running[ref]
