@@ -17,6 +17,7 @@ import types
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
@@ -32,11 +33,18 @@ from hwnas.experiments import results as results_module
 from hwnas.experiments import storage as storage_module
 from hwnas.experiments.components import make_searcher, make_space
 from hwnas.experiments.config import ExperimentError, parse_experiment
-from hwnas.experiments.records import KEY, STALE, SURPLUS, outcome_of, stored_arch
+from hwnas.experiments.records import (
+    KEY,
+    STALE,
+    SURPLUS,
+    outcome_of,
+    stored_arch,
+    trial_metrics,
+)
 from hwnas.experiments.run import _Loop
 from hwnas.experiments.run_dir import check_run_dir, same_yaml
 from hwnas.experiments.shown import metric_text, seconds_text
-from hwnas.experiments.storage import RunStore
+from hwnas.experiments.storage import Claim, RunStore
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 
 BENCHDATA = Path(
@@ -897,6 +905,75 @@ def test_a_claim_ended_with_optunas_own_tools_is_evaluated_again(tmp_path: Path)
     summary = run_experiment(config, progress=False)  # continues the run (no experiment.yaml)
     assert (summary.evaluated, summary.stopped_by) == (4, "evaluations")
     assert claim.arch.key in evaluated_keys(run_dir)  # its candidate evaluated again
+
+
+STORAGES = {"journal": "{journal: study.log, heartbeat_s: 0.5}", "sqlite": "{heartbeat_s: 0.5}"}
+
+
+@pytest.fixture(params=STORAGES)
+def two_drivers(request, tmp_path: Path) -> Iterator[tuple[RunStore, RunStore, Claim]]:
+    """Drivers A and B of one NB201 run on real storage (a journal file, SQLite): A holds a
+    claim and looks dead to B (its heartbeat 100 s old, from another host) though it is
+    alive, as a driver paused past grace_s or with its clock behind does."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4).replace(STORAGES["journal"], STORAGES[request.param])
+    config = parse_experiment(text)
+    space = make_space(config)
+    check_run_dir(run_dir)
+    a = RunStore(config, run_dir, space)
+    a.check_same_experiment()
+    b = RunStore(config, run_dir, space, existing=True)
+    try:
+        claim = a.claim([space.sample(0)], limit=None)[0].claim
+        beat = {"host": "elsewhere", "pid": 1, "time": time.time() - 100, "started": 0.0}
+        a.study.set_user_attr(storage_module.BEAT_PREFIX + a.driver, beat | {"stopped": False})
+        yield a, b, claim
+    finally:
+        a.close()
+        b.close()
+
+
+def paused_before_state_write(store: RunStore) -> tuple[threading.Event, threading.Event]:
+    """Make `store`'s trial state writes wait, as a driver paused just before one would: the
+    event set when one is reached, and the event that lets it go on."""
+    reached, go = threading.Event(), threading.Event()
+    write = store.storage.set_trial_state_values
+
+    def paused(*args, **kwargs):
+        reached.set()
+        assert go.wait(60)
+        return write(*args, **kwargs)
+
+    store.storage.set_trial_state_values = paused
+    return reached, go
+
+
+@pytest.mark.parametrize(
+    "result",
+    [Metrics({"accuracy": 90.0, "hw_fpga_latency_ms": 3.0}), Metrics.failed("diverged")],
+    ids=["ok", "failed"],
+)
+def test_a_result_stored_as_a_peer_takes_its_driver_for_dead_is_kept(
+    two_drivers: tuple[RunStore, RunStore, Claim], result: Metrics
+) -> None:
+    """A stores its result while B marks A's claim stale, A's state write landing first. B
+    wrote the outcome `stale` (and its reason) before its state write, over A's: the
+    evaluation A had stored read as a stale claim (a COMPLETE trial hwnas ignored, its
+    candidate evaluated again), while A counted it and B left it to A."""
+    a, b, claim = two_drivers
+    a_paused, a_go = paused_before_state_write(a)
+    b_paused, b_go = paused_before_state_write(b)
+    with ThreadPoolExecutor(2) as pool:
+        finished = pool.submit(a.finish, claim, result)
+        assert a_paused.wait(60)  # A wrote its metrics and outcome
+        stale = pool.submit(b.fail_stale)
+        assert b_paused.wait(60)  # B took A for dead
+        a_go.set()
+        stored = finished.result(60)  # A's state write lands first ...
+        b_go.set()
+        assert stale.result(60) == []  # ... so B's is refused
+    [trial] = [t for t in b.trials() if t.number == claim.number]
+    assert outcome_of(trial) == result.status and trial_metrics(trial) == stored == result
 
 
 def test_a_result_of_a_claim_another_driver_closed_is_dropped_with_a_note(

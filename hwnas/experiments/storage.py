@@ -337,15 +337,18 @@ class RunStore:
         return None
 
     def fail_stale(self) -> list[Arch]:
-        """Mark RUNNING claims of dead drivers stale; their archs, to evaluate again."""
+        """Mark RUNNING claims of dead drivers stale; their archs, to evaluate again. Only the
+        state is written (a claim ended still saying `running` reads as stale, `outcome_of`):
+        a driver taken for dead may be alive (paused past grace_s, a clock behind) and storing
+        its result meanwhile, and an outcome written here landed over its own, so a stored
+        evaluation read as a stale claim (evaluated again) and a failure lost its reason."""
         dead = self._dead_drivers()
-        stale = []
-        for t in self.trials():
-            if t.state == TrialState.RUNNING and t.user_attrs.get(DRIVER) in dead:
-                why = "its driver stopped before the evaluation ended"
-                if self._close(t._trial_id, STALE, why):
-                    stale.append(stored_arch(t))
-        return stale
+        left = [t for t in self.trials() if t.state == TrialState.RUNNING]
+        return [
+            stored_arch(t)
+            for t in left
+            if t.user_attrs.get(DRIVER) in dead and self._end(t._trial_id)
+        ]
 
     # -- trials ----------------------------------------------------------------------------
     def trials(self) -> list[FrozenTrial]:
@@ -509,6 +512,13 @@ class RunStore:
         try:
             self.storage.set_trial_user_attr(trial_id, REASON, reason)
             self.storage.set_trial_user_attr(trial_id, OUTCOME, outcome)
+        except UpdateFinishedTrialError:
+            return False
+        return self._end(trial_id)
+
+    def _end(self, trial_id: int) -> bool:
+        """Put a claim in the state FAIL; False when another driver already ended it."""
+        try:
             self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             return False
