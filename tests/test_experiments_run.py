@@ -976,6 +976,26 @@ def test_a_result_stored_as_a_peer_takes_its_driver_for_dead_is_kept(
     assert outcome_of(trial) == result.status and trial_metrics(trial) == stored == result
 
 
+def test_a_result_stored_before_a_peer_ended_its_claim_is_kept(
+    two_drivers: tuple[RunStore, RunStore, Claim],
+) -> None:
+    """B ends A's claim as stale after A stored its result (its metrics, then its outcome) but
+    before A's state write: A dropped the result as lost ("closed by another driver", to be
+    evaluated again) though the study holds it whole and every driver counts it. A keeps it
+    now, and B's claim of the candidate takes that result instead of evaluating it again."""
+    a, b, claim = two_drivers
+    result = Metrics({"accuracy": 90.0, "hw_fpga_latency_ms": 3.0})
+    a_paused, a_go = paused_before_state_write(a)
+    with ThreadPoolExecutor(1) as pool:
+        finished = pool.submit(a.finish, claim, result)
+        assert a_paused.wait(60)  # A wrote its metrics and outcome
+        assert b.fail_stale() == [claim.arch]  # B ends the claim first
+        a_go.set()
+        assert finished.result(60) == result  # A's state write is refused: stored all the same
+    again = b.claim([claim.arch], limit=None)[0]
+    assert (again.won, again.why, again.metrics) == (False, "evaluated before", result)
+
+
 def test_a_result_of_a_claim_another_driver_closed_is_dropped_with_a_note(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -97,10 +97,12 @@ def stored_arch(trial: FrozenTrial) -> Arch:
 def outcome_of(trial: FrozenTrial) -> str:
     """What a trial is: an evaluation ("ok", "failed"), a live or dead claim ("running",
     "stale", "interrupted"), or a dropped claim ("duplicate", "surplus"). A trial whose result
-    is being written (the outcome is set but the state not yet) still counts as running. A
-    claim that Optuna's own tools ended (`study.tell(n, state=FAIL)`, the dashboard's Fail
-    button on a trial a killed driver left RUNNING) still says "running" but will never be
-    evaluated: it counts as stale, so its candidate is evaluated again, not waited for."""
+    is being written (the outcome is set but the state not yet) still counts as running; once
+    the trial is finished, by its driver or by one that took that driver for dead, it is
+    evaluated. A claim ended while it still says "running" (by a driver that took its driver
+    for dead, `RunStore.fail_stale`, or with Optuna's own tools: `study.tell(n, state=FAIL)`,
+    the dashboard's Fail button) will never be evaluated: it counts as stale, so its
+    candidate is evaluated again, not waited for."""
     outcome = trial.user_attrs.get(OUTCOME, "")
     if outcome in EVALUATED and not trial.state.is_finished():
         return RUNNING

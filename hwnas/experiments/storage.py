@@ -20,7 +20,7 @@ import uuid
 import warnings
 from collections import ChainMap, Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -478,7 +478,8 @@ class RunStore:
 
     def finish(self, claim: Claim, metrics: Metrics) -> Metrics:
         """Store an evaluation on its claim (raises `ClaimLost` when another driver closed the
-        claim meanwhile); a missing or NaN objective or constraint metric makes it failed."""
+        claim before the result was stored); a missing or NaN objective or constraint metric
+        makes it failed."""
         bad = [m for m in self.config.needed_metrics if not math.isfinite(metrics.get(m, math.nan))]
         if metrics.ok and bad:
             metrics = Metrics.failed(f"metrics {bad} missing or not finite", metrics)
@@ -489,6 +490,11 @@ class RunStore:
         return metrics
 
     def _write_result(self, trial_id: int, metrics: Metrics) -> None:
+        """The metrics, then the outcome, which makes them an evaluation (`outcome_of` reads a
+        finished trial by its outcome), then the state. A driver that took this one for dead
+        may end the claim before the state write: the result is stored all the same (read as
+        evaluated by every driver, whose claim of the candidate takes it), so that write's
+        refusal is no lost claim."""
         for name, value in metrics.items():
             self.storage.set_trial_user_attr(trial_id, name, value)
         if metrics.ok and self.config.constraints:
@@ -496,11 +502,11 @@ class RunStore:
             self.storage.set_trial_system_attr(trial_id, "constraints", violation)
         self.storage.set_trial_user_attr(trial_id, REASON, metrics.reason)
         self.storage.set_trial_user_attr(trial_id, OUTCOME, metrics.status)
-        if metrics.ok:
-            values = [metrics[m] for m, _ in self.config.objective_pairs]
-            self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values)
-        else:
-            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        values = [metrics[m] for m, _ in self.config.objective_pairs] if metrics.ok else None
+        with suppress(UpdateFinishedTrialError):
+            self.storage.set_trial_state_values(
+                trial_id, TrialState.COMPLETE if metrics.ok else TrialState.FAIL, values
+            )
 
     def release(self, claims: Iterable[Claim], why: str = "the driver was interrupted") -> None:
         """Give claims back unevaluated (Ctrl-C): a resumed run evaluates them again."""
