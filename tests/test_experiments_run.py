@@ -303,6 +303,22 @@ def test_a_report_written_over_is_whole_or_as_it_was(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "run"]  # no temp left
 
 
+def test_a_report_written_through_a_link_updates_the_file_it_names(tmp_path: Path) -> None:
+    """`report.html` a link to the page a web server shows: written whole, the report was
+    renamed over the link, which became a file of its own, and the page was never updated."""
+    run_dir, served = tmp_path / "run", tmp_path / "www" / "nas.html"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 4)), progress=False)
+    served.parent.mkdir()
+    served.write_text("the old page")
+    link = tmp_path / "report.html"
+    link.symlink_to(served)
+    results = load(run_dir)
+    plots.write_report(results, results.objectives, link)
+    assert link.is_symlink() and link.resolve() == served
+    assert "4 evaluations" in served.read_text()
+    assert sorted(p.name for p in served.parent.iterdir()) == ["nas.html"]  # no temp left
+
+
 def test_the_choices_figure_names_what_the_front_is_set_against(tmp_path: Path) -> None:
     """The grey bars count the feasible successful evaluations only, but were named "all":
     of a run with infeasible evaluations, read as shares over every evaluation."""

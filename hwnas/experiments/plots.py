@@ -248,7 +248,8 @@ def write_report(
     .htm): a report written over `study.db` or `experiment.yaml` lost the run. The file is
     written whole (`write_whole`): a browser reloading a report that `hwnas pareto --html`
     rewrites while a search runs read half of one, and a failed write (a full disk) left
-    the previous report cut off."""
+    the previous report cut off. A link is followed: the file it names is the one written
+    (renamed over, the link was made a file, and the page it led to was no longer updated)."""
     if path.suffix.lower() not in (".html", ".htm"):
         raise ExperimentError(
             f"{label or f'report {path}'}: a report's file name ends in .html, "
@@ -262,7 +263,7 @@ def write_report(
     title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
     with folder_for(path.parent, label or f"report {path}"):
         write_whole(
-            path,
+            path.resolve(),
             f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
             f"<body><h1>{title}</h1>{front_summary(results, objectives)}{''.join(parts)}"
             "</body></html>",
