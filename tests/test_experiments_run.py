@@ -319,6 +319,21 @@ def test_a_report_written_through_a_link_updates_the_file_it_names(tmp_path: Pat
     assert sorted(p.name for p in served.parent.iterdir()) == ["nas.html"]  # no temp left
 
 
+def test_a_report_named_html_that_links_to_the_run_is_refused(tmp_path: Path) -> None:
+    """`report.html` a link to the run's `study.db` (or any file not named .html): written
+    through the link, the report replaced the run's results."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 4)), progress=False)
+    study = run_dir / "study.log"
+    before = study.read_bytes()
+    link = tmp_path / "report.html"
+    link.symlink_to(study)
+    results = load(run_dir)
+    with pytest.raises(ExperimentError, match=r"ends in \.html, not \.log \(.*links to"):
+        plots.write_report(results, results.objectives, link)
+    assert study.read_bytes() == before and link.is_symlink()
+
+
 def test_the_choices_figure_names_what_the_front_is_set_against(tmp_path: Path) -> None:
     """The grey bars count the feasible successful evaluations only, but were named "all":
     of a run with infeasible evaluations, read as shares over every evaluation."""

@@ -249,12 +249,16 @@ def write_report(
     written whole (`write_whole`): a browser reloading a report that `hwnas pareto --html`
     rewrites while a search runs read half of one, and a failed write (a full disk) left
     the previous report cut off. A link is followed: the file it names is the one written
-    (renamed over, the link was made a file, and the page it led to was no longer updated)."""
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise ExperimentError(
-            f"{label or f'report {path}'}: a report's file name ends in .html, "
-            f"not {path.suffix or 'nothing'!s} (nothing written)"
-        )
+    (renamed over, the link was made a file, and the page it led to was no longer updated),
+    and its name too must end in .html (a `report.html` linked to `study.db` lost the run)."""
+    for named in dict.fromkeys([path, path.resolve()]):
+        if named.suffix.lower() not in (".html", ".htm"):
+            raise ExperimentError(
+                f"{label or f'report {path}'}: a report's file name ends in .html, "
+                f"not {named.suffix or 'nothing'!s}"
+                + (f" ({path} links to {named})" if named != path else "")
+                + " (nothing written)"
+            )
     figures = all_figures(results, objectives)
     parts = [
         fig.to_html(full_html=False, include_plotlyjs=i == 0)
@@ -263,7 +267,7 @@ def write_report(
     title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
     with folder_for(path.parent, label or f"report {path}"):
         write_whole(
-            path.resolve(),
+            path.resolve(),  # through a link (checked above)
             f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
             f"<body><h1>{title}</h1>{front_summary(results, objectives)}{''.join(parts)}"
             "</body></html>",
