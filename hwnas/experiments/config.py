@@ -610,6 +610,10 @@ def check_new_run(config: ExperimentConfig) -> None:
             )
 
 
+#: the name a problem's message starts with (`train.steps: ...`, `latency is set but ...`)
+_NAMED = re.compile(r"([\w.-]+):? ")
+
+
 def _named_field(
     data: dict[str, Any], section: str, message: str, given: dict[str, tuple[str, ...]]
 ) -> tuple[str, ...]:
@@ -621,7 +625,7 @@ def _named_field(
     loc, node = (section,), data.get(section)
     if isinstance(node, dict) and isinstance(node.get("settings"), dict):
         loc, node = (section, "settings"), node["settings"]
-    named = re.match(r"([\w.-]+):? ", message)
+    named = _NAMED.match(message)
     if named and not _key_path(node, named[1]):
         if named[1] in given:
             return given[named[1]]
@@ -631,14 +635,14 @@ def _named_field(
         for key in path:
             loc, node = (*loc, key), node[key]
         message = message[named.end() :]
-        named = re.match(r"([\w.-]+):? ", message)
+        named = _NAMED.match(message)
     return loc
 
 
 def _first_named(data: dict[str, Any], message: str) -> tuple[str, ...]:
     """The field of `data` that a check across fields names first (`executor.address needs
     executor.kind: ray`), where its line is; empty when it names none the file holds."""
-    named = re.match(r"([\w.-]+):? ", message)
+    named = _NAMED.match(message)
     return tuple(_key_path(data, named[1])) if named else ()
 
 

@@ -251,7 +251,8 @@ def write_report(
     the previous report cut off. A link is followed: the file it names is the one written
     (renamed over, the link was made a file, and the page it led to was no longer updated),
     and its name too must end in .html (a `report.html` linked to `study.db` lost the run)."""
-    for named in dict.fromkeys([path, path.resolve()]):
+    target = path.resolve()  # what is written: a link's target (checked too)
+    for named in dict.fromkeys([path, target]):
         if named.suffix.lower() not in (".html", ".htm"):
             raise ExperimentError(
                 f"{label or f'report {path}'}: a report's file name ends in .html, "
@@ -267,7 +268,7 @@ def write_report(
     title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
     with folder_for(path.parent, label or f"report {path}"):
         write_whole(
-            path.resolve(),  # through a link (checked above)
+            target,
             f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
             f"<body><h1>{title}</h1>{front_summary(results, objectives)}{''.join(parts)}"
             "</body></html>",

@@ -1,6 +1,6 @@
 """Numbers as hwnas writes them for people: the front table, the live line, the figures'
-hover texts and `hwnas train`'s report agree on one form, and none of them rounds a value to
-a whole number it is not."""
+hover texts, `hwnas latency eval`'s scores and `hwnas train`'s time agree on one form, and
+none of them rounds a value to a whole number it is not."""
 
 from __future__ import annotations
 
