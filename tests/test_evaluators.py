@@ -384,6 +384,15 @@ def test_empty_and_too_small_splits_are_named(tmp_path):
         load_dataset(short)
 
 
+def test_inputs_whose_samples_hold_no_values_are_named_by_shape(tmp_path):
+    """x shaped (N, 0, L) or (N, C, 0) was said to have no samples, though it has N."""
+    for shape in ((0, 40), (1, 0)):
+        hollow = _npz_dataset(tmp_path / "hollow.npz", shape=shape)
+        said = rf"x_train has shape \(20, {shape[0]}, {shape[1]}\): its samples hold no values"
+        with pytest.raises(DatasetError, match=said):
+            load_dataset(hollow)
+
+
 def test_splits_are_stratified(tmp_path):
     y = np.array([0] * 40 + [1] * 10)
     path = _npz_dataset(tmp_path / "skewed.npz", n_train=50, y_train=y, y_test=np.arange(5) % 2)

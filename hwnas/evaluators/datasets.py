@@ -385,8 +385,9 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
                 f"dataset {name!r}: {field} has dtype {a.dtype}, not numeric"
                 + fix * field.startswith("y_")
             )
-        if a.size == 0:
-            raise DatasetError(f"dataset {name!r}: {field} has no samples")
+        if a.size == 0:  # no samples, or samples of an axis of length 0
+            empty = f"shape {a.shape}: its samples hold no values" if len(a) else "no samples"
+            raise DatasetError(f"dataset {name!r}: {field} has {empty}")
         if field.startswith("x_"):
             if a.ndim < 3:
                 hint = "; series without a channel axis get one with x[:, None]" * (a.ndim == 2)
