@@ -485,6 +485,35 @@ def test_samples_a_user_put_in_two_splits_are_said(tmp_path):
         ), caveats
 
 
+def test_test_samples_that_are_validation_samples_are_said(tmp_path):
+    """The search selects on the validation split, so test samples that are validation
+    samples too carry that selection into the test accuracy, which then overstates accuracy
+    on unseen data: only copies of training samples were said."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 1, 40))
+    y = np.arange(80) % 2
+    x_test = x[60:].copy()
+    x_test[:3] = x[40:43]  # 3 validation samples in the test split too
+    path = _write_npz(
+        tmp_path / "shared.npz",
+        x_train=x[:40],
+        y_train=y[:40],
+        x_val=x[40:60],
+        y_val=y[40:60],
+        x_test=x_test,
+        y_test=y[60:],
+    )
+    with pytest.warns(UserWarning) as said:
+        TrainEvaluator(get_space("conv1d", num_classes=2), str(path), batch_size=8)
+    caveats = [str(w.message) for w in said]
+    assert any(
+        "3 of the 20 test samples have the inputs of a validation sample, on which the search "
+        "selects, so test accuracy overstates" in c
+        for c in caveats
+    ), caveats
+    assert not any("training sample" in c for c in caveats), caveats
+
+
 def test_standardisation_copes_with_large_and_constant_channels(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 2, 40))

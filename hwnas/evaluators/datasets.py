@@ -127,7 +127,8 @@ def _space_fix(space: SearchSpace, input_shape: tuple[int, ...], num_classes: in
 def validation_caveats(dataset: Dataset) -> list[str]:
     """What makes accuracy on the validation split (the searches' objective) easy to misread:
     so few samples that it moves in large steps, a class so common that always predicting
-    it scores high, or samples (validation or test) that are training samples too."""
+    it scores high, or samples (validation or test) that are training samples too, or test
+    samples that are validation samples too."""
     y = dataset.y_val
     caveats = []
     if len(y) < 50:
@@ -147,18 +148,24 @@ def validation_caveats(dataset: Dataset) -> list[str]:
 
 
 def _training_copies(dataset: Dataset) -> list[str]:
-    """The validation and test splits' samples whose inputs are a training sample's, in
-    words: a model that memorised them scores them right, so such a split overstates the
-    accuracy on unseen data (a user's file may hold one recording in two splits)."""
-    seen = {_digest(x) for x in dataset.x_train}
+    """The validation and test splits' samples whose inputs are a training sample's, and
+    the test split's whose inputs are a validation sample's, in words: a model that memorised
+    them scores them right, and the search selects the models that score the validation
+    split best, so such a split overstates the accuracy on unseen data (a user's file may
+    hold one recording in two splits)."""
+    trained, validated = ({_digest(x) for x in dataset.split(s)[0]} for s in ("train", "val"))
     said = []
-    for split, named in (("val", "validation"), ("test", "test")):
+    for split, named, seen, whose in (
+        ("val", "validation", trained, "a training sample"),
+        ("test", "test", trained, "a training sample"),
+        ("test", "test", validated, "a validation sample, on which the search selects"),
+    ):
         x = dataset.split(split)[0]
         if copies := sum(_digest(sample) in seen for sample in x):
             said.append(
                 f"dataset {dataset.name!r}: {copies} of the {len(x)} {named} samples have "
-                f"the inputs of a training sample, so {named} accuracy overstates accuracy "
-                "on unseen data; keep each sample in one split"
+                f"the inputs of {whose}, so {named} accuracy overstates accuracy on unseen "
+                "data; keep each sample in one split"
             )
     return said
 
