@@ -216,6 +216,27 @@ def test_image_layouts_get_their_own_fix(tmp_path):
         load_dataset(series)
 
 
+def test_channels_last_data_of_other_sizes_than_the_space_is_not_taken_for_channels_first(
+    tmp_path,
+):
+    """Channels-last data whose height and width are not the space's (MNIST as 28 x 28 x 1
+    against a 1 x 8 x 8 space) was told to set the space's input to [28, 28, 1]: a space of
+    28 channels, which then fits and searches on the image's rows as channels."""
+    space = get_space(Path(__file__).parent / "data" / "tiny2d.yaml")  # 1x8x8
+    mnist = load_dataset("mnist5k")
+    x = {f"x_{s}": mnist.split(s)[0][:200].transpose(0, 2, 3, 1) for s in ("train", "test")}
+    y = {f"y_{s}": mnist.split(s)[1][:200] for s in ("train", "test")}
+    with pytest.raises(DatasetError) as e:
+        load_dataset(_write_npz(tmp_path / "last.npz", **x, **y)).check_fits(space)
+    said = str(e.value)
+    assert "if the data is channels-last: put channels first, x.transpose(0, 3, 1, 2)" in said
+    assert said.index("input: [1, 28, 28]") < said.index("input: [28, 28, 1]"), said
+    first = _npz_dataset(tmp_path / "first.npz", shape=(3, 40))  # channels first: as before
+    with pytest.raises(DatasetError) as e:
+        load_dataset(first).check_fits(get_space("conv1d"))
+    assert "channels-last" not in str(e.value) and "input: [3, 40]" in str(e.value)
+
+
 def test_a_class_count_unlike_the_spaces_is_refused(tmp_path):
     two = _npz_dataset(tmp_path / "two.npz", y_train=np.arange(20) % 2, y_test=np.arange(5) % 2)
     with pytest.raises(

@@ -93,15 +93,21 @@ class Dataset:
         """What makes data of `x`'s shape and a space of `space`'s input shape fit."""
         shape, expected = tuple(x.shape[1:]), tuple(space.input_shape)
         if len(shape) == len(expected):
+            axes = (0, x.ndim - 1, *range(1, x.ndim - 1))  # the last axis first
+            channels_first = (shape[-1], *shape[:-1])
             if shape[:-1] == expected[1:] and shape[1:] != expected[1:]:
                 # the space's spatial axes first, then channels (of any count)
-                axes = (0, x.ndim - 1, *range(1, x.ndim - 1))
                 fix = f"the data looks channels-last: put channels first, x.transpose{axes}"
                 if shape[-1] != expected[0]:
-                    channels_first = (shape[-1], *shape[:-1])
                     fix += f", and {_space_fix(space, channels_first, self.num_classes)}"
                 return fix
-            return _space_fix(space, shape, self.num_classes)
+            as_is = _space_fix(space, shape, self.num_classes)
+            if shape[-1] < min(shape[:-1]):  # few channels last, as a 28 x 28 x 1 image
+                return (
+                    f"if the data is channels-last: put channels first, x.transpose{axes}, and "
+                    f"{_space_fix(space, channels_first, self.num_classes)}; else {as_is}"
+                )
+            return as_is
         if len(shape) == len(expected) - 1 and shape == expected[1:]:
             return "the data has no channel axis: add one, x[:, None]"
         if len(shape) in (2, 3):
