@@ -313,6 +313,26 @@ def test_bad_npz_files_are_rejected_safely(tmp_path):
             load_dataset(bad)
 
 
+def test_series_padded_with_nan_to_one_length_are_told_to_be_cropped_or_resampled(tmp_path):
+    """UCR/UEA files pad series of unequal length with NaN: the error says so and what to do;
+    a NaN elsewhere (or in images) is only named."""
+    x = np.random.default_rng(0).normal(size=(6, 1, 40))
+    padded, holed = x.copy(), x.copy()
+    padded[2, :, 30:] = np.nan
+    holed[2, :, 10] = np.nan
+    for xs, hint in ((padded, True), (holed, False), (padded.reshape(6, 1, 8, 5), False)):
+        bad = _write_npz(
+            tmp_path / "series.npz",
+            x_train=xs,
+            y_train=np.arange(6) % 2,
+            x_test=x[:2],
+            y_test=np.arange(2),
+        )
+        with pytest.raises(DatasetError, match="series.npz.* x_train has NaN or infinite") as e:
+            load_dataset(bad)
+        assert ("crop or resample every series to one length" in str(e.value)) is hint
+
+
 def _npz_dataset(path, n_train=20, n_test=5, shape=(1, 40), **extra):
     rng = np.random.default_rng(0)
     arrays = {

@@ -419,7 +419,9 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
                     f"length) or (N, channels, height, width){hint}"
                 )
             if not np.isfinite(a).all():
-                raise DatasetError(f"dataset {name!r}: {field} has NaN or infinite values")
+                raise DatasetError(
+                    f"dataset {name!r}: {field} has NaN or infinite values{_padding_hint(a)}"
+                )
             out[field] = a.astype(np.float32, copy=False)  # a large float32 x: no copy
             if not np.isfinite(out[field]).all():
                 raise DatasetError(f"dataset {name!r}: {field} has values beyond float32's range")
@@ -523,6 +525,17 @@ def _label_problem(y: np.ndarray) -> str | None:
     if y.max() >= MAX_CHANNELS:  # beyond any space's classes (and int64, for uint64 labels)
         return f"holds {y.max()}, more than a space's {MAX_CHANNELS} classes"
     return None
+
+
+def _padding_hint(x: np.ndarray) -> str:
+    """Why series may end in NaN, with the fix: the UCR/UEA archives store series of unequal
+    length padded with NaN to the longest, which a network of one input length cannot take."""
+    if x.ndim != 3 or not np.isnan(x[..., -1]).any():
+        return ""
+    return (
+        "; series ending in NaN are how unequal lengths are padded (as in the UCR/UEA "
+        "archives): crop or resample every series to one length"
+    )
 
 
 def _check_labels(name: str, arrays: Arrays) -> None:
