@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from importlib.metadata import packages_distributions, requires
 from pathlib import Path
 
@@ -179,15 +180,13 @@ def test_setup_cfg_requires_what_hwnas_imports_and_nothing_else():
     assert required - imported.keys() - IMPORTED_BY_TORCH == set()
 
 
-def test_the_sdist_holds_the_tree_make_demo_and_make_test_run_in(tmp_path: Path):
-    """Built from a copy of the source tree (the build writes its egg-info beside setup.cfg),
-    the sdist has the Makefile, constraints, examples, docs, benchmark data and the whole test
-    suite: without a MANIFEST.in it held tests/test_*.py but not their conftest.py or data."""
-    root = PACKAGE.parent
+def _built(kind: str, tmp_path: Path) -> tuple[Path, Path]:
+    """The source tree's copy and the `kind` ("sdist" or "wheel") setuptools builds from it
+    (built from a copy: the build writes its egg-info beside setup.cfg)."""
     junk = shutil.ignore_patterns(".*", "*.egg-info", "build", "dist", "runs", "__pycache__")
     source = tmp_path / "source"
-    shutil.copytree(root, source, ignore=junk)
-    build = "from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))"
+    shutil.copytree(PACKAGE.parent, source, ignore=junk)
+    build = f"from setuptools import build_meta; print(build_meta.build_{kind}(sys.argv[1]))"
     out = subprocess.run(
         [sys.executable, "-c", f"import sys; {build}", str(tmp_path)],
         cwd=source,
@@ -195,8 +194,16 @@ def test_the_sdist_holds_the_tree_make_demo_and_make_test_run_in(tmp_path: Path)
         text=True,
         check=True,
     ).stdout.splitlines()[-1]
-    with tarfile.open(tmp_path / out) as sdist:
-        held = {Path(*Path(n).parts[1:]) for n in sdist.getnames()}
+    return source, tmp_path / out
+
+
+def test_the_sdist_holds_the_tree_make_demo_and_make_test_run_in(tmp_path: Path):
+    """The sdist has the Makefile, constraints, examples, docs, benchmark data and the whole
+    test suite: without a MANIFEST.in it held tests/test_*.py but not their conftest.py or
+    data."""
+    source, sdist = _built("sdist", tmp_path)
+    with tarfile.open(sdist) as archive:
+        held = {Path(*Path(n).parts[1:]) for n in archive.getnames()}
     wanted = {Path("Makefile"), Path("constraints.txt")} | {
         f.relative_to(source)
         for folder in ("examples", "docs", "tests", "benchmarks")
@@ -204,6 +211,16 @@ def test_the_sdist_holds_the_tree_make_demo_and_make_test_run_in(tmp_path: Path)
         if f.is_file()
     }
     assert Path("tests/conftest.py") in wanted  # the copy is the tree, not an empty glob
+    assert sorted(wanted - held) == []
+
+
+def test_the_wheel_installs_every_file_of_the_package_and_its_type_hints(tmp_path: Path):
+    """A `pip install hwnas` (not an editable one) gets the built-in spaces' YAML files and
+    the `py.typed` marker that lets a type checker read hwnas's hints, not only the modules."""
+    source, wheel = _built("wheel", tmp_path)
+    held = set(zipfile.ZipFile(wheel).namelist())
+    wanted = {f.relative_to(source).as_posix() for f in (source / "hwnas").rglob("*.*")}
+    assert {"hwnas/py.typed", "hwnas/spaces/library/conv1d.yaml"} <= wanted
     assert sorted(wanted - held) == []
 
 
