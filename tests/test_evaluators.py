@@ -964,6 +964,19 @@ def test_latency_settings_no_candidate_could_be_measured_with_are_refused(settin
     assert fp32.evaluate(space.sample(0)).ok
 
 
+def test_torch_cuda_at_each_blocks_precision_is_refused_for_a_space_with_fp16_blocks(tmp_path):
+    """torch-cuda times fp32 and fp16, but a whole model at one of them: a network with fp16
+    blocks keeps its stem, downsamples and head fp32, so every candidate with an fp16 block
+    failed to be measured and the search kept only the all-fp32 ones."""
+    path = tmp_path / "tiny_fp16.yaml"
+    path.write_text(TINY_2D.replace("[fp32, int8]", "[fp32, fp16]"))
+    space = get_space(path)
+    said = r"precision mixed \(the space's blocks take fp32, fp16\): .* one float precision"
+    with pytest.raises(ValueError, match=said):
+        get_evaluator("latency", space, backend="torch-cuda")
+    assert get_evaluator("latency", space, backend="torch-cuda", precision="fp16")
+
+
 class _Constant:
     def predict(self, archs):
         return np.full(len(archs), 0.5)

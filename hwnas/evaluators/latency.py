@@ -52,6 +52,8 @@ def _check_measurement(
         runtime = get_backend(backend)
         for timed in space.precisions if precision == "mixed" else [precision]:
             runtime.check_precision(timed)
+            if precision == "mixed":  # a network's stem, downsamples and head stay fp32
+                runtime.check_precision({"stem": "fp32", "blocks": timed})
     except MeasurementError as e:
         raise ValueError(str(e)) from None  # it opens with the setting's name
     except BackendError as e:

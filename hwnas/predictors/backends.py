@@ -76,8 +76,9 @@ class Backend(Protocol):
     def measured_precision(self, precision: str) -> str:
         """The precision really measured for `precision` (the closest real kernel)."""
 
-    def check_precision(self, precision: str) -> None:
-        """Raise `BackendError` if the backend cannot time `precision` at all."""
+    def check_precision(self, precision: PrecisionSpec) -> None:
+        """Raise `BackendError` if the backend cannot time `precision` at all (one name, or
+        module name -> precision: eager torch runs a whole model at one precision)."""
 
     def runners(
         self,
@@ -106,7 +107,7 @@ class OnnxRuntimeCPU:
     def measured_precision(self, precision: str) -> str:
         return self.substitutions.get(precision, precision)
 
-    def check_precision(self, precision: str) -> None:
+    def check_precision(self, precision: PrecisionSpec) -> None:
         return None  # every precision: float kernels, QDQ int8 (w4a8 timed as int8)
 
     def runners(self, model, example, precisions, threads, clock):
@@ -187,7 +188,7 @@ class TorchEager:
     def float_precisions(self) -> tuple[str, ...]:
         return FLOAT_PRECISIONS if self.device == "cuda" else ("fp32",)
 
-    def check_precision(self, precision: str) -> None:
+    def check_precision(self, precision: PrecisionSpec) -> None:
         self._one_float_precision(precision)
 
     def runners(self, model, example, precisions, threads, clock):
