@@ -507,6 +507,21 @@ def test_an_unusable_backend_is_refused_before_anything_is_written(space, tmp_pa
     assert list(tmp_path.iterdir()) == []  # no profile left to block the corrected command
 
 
+def test_eager_torch_is_refused_fp16_with_sampled_networks_whose_stem_stays_fp32():
+    """A torch-cuda profile of fp16 lost every sampled network with an fp16 block (eager
+    torch runs a model at one precision; the stem stays fp32), row by row; now refused up
+    front, while its parts alone at fp16 are timed."""
+    from hwnas.predictors.backends import get_backend
+    from hwnas.predictors.profiling import _check_timed
+
+    cuda = get_backend("torch-cuda")  # the check reads the settings, not the GPU
+    _check_timed(cuda, ["fp32", "fp16"], samples=0)
+    _check_timed(cuda, ["fp32"], samples=5)
+    with pytest.raises(ProfileError, match="fp32 beside fp16 blocks; give --samples 0 to time"):
+        _check_timed(cuda, ["fp32", "fp16"], samples=5)
+    _check_timed(get_backend("onnxruntime-cpu"), ["fp32", "fp16", "int8"], samples=5)
+
+
 def test_a_malformed_latency_is_refused_and_a_moved_profile_finds_its_space(tmp_path, monkeypatch):
     data = Path(__file__).parent / "data"
     for name in ("tiny2d_ort.csv", "tiny2d_ort.json", "tiny2d.yaml"):

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from hwnas.predictors.backends import BackendError, get_backend
+from hwnas.predictors.backends import Backend, BackendError, get_backend
 from hwnas.predictors.base import space_reference
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import (
@@ -319,7 +319,7 @@ def build_profile(
         rounds=rounds,
         clock=clock,
     )
-    _check_runtime(space, settings, precisions)
+    _check_runtime(space, settings, precisions, samples)
     meta = {
         **_space_metadata(space),
         **settings,  # backend, batch_size, threads, warmup, runs, rounds, clock
@@ -423,11 +423,13 @@ def _check_arguments(
         raise ProfileError(f"limit must be >= 0 or None, got {limit}")
 
 
-def _check_runtime(space: SearchSpace, settings: dict, precisions: Sequence[str]) -> None:
+def _check_runtime(
+    space: SearchSpace, settings: dict, precisions: Sequence[str], samples: int
+) -> None:
     """Check the backend, the measuring settings (`settings["clock"]` becomes the clock
-    `auto` resolves to) and that the backend times every precision, before anything is
-    written: a typo must not leave a profile that blocks a rerun. Warns when more threads
-    are asked than this process has cores."""
+    `auto` resolves to) and that the backend times every precision and `samples` networks
+    (`_check_timed`), before anything is written: a typo must not leave a profile that
+    blocks a rerun. Warns when more threads are asked than this process has cores."""
     try:
         runtime = get_backend(settings["backend"])
         runtime.check_available()
@@ -441,11 +443,29 @@ def _check_runtime(space: SearchSpace, settings: dict, precisions: Sequence[str]
             "use: the threads would compete for them and the latencies vary from run to run",
             stacklevel=3,
         )
-    for precision in precisions:  # not row by row: one failure marked a batch's every row
+    _check_timed(runtime, precisions, samples)
+
+
+def _check_timed(runtime: Backend, precisions: Sequence[str], samples: int) -> None:
+    """Check that `runtime` times the parts at each of `precisions` and, where `samples`
+    networks are measured, those networks: their stem, downsamples and head stay fp32 beside
+    blocks at the others, which eager torch cannot run (it runs a model at one precision).
+    Checked up front, not row by row: one failure marked a batch's every row."""
+    for precision in precisions:
         try:
             runtime.check_precision(precision)
         except BackendError as e:
             raise ProfileError(f"{e}; give --precision with those it times") from None
+        if not samples:
+            continue
+        try:
+            runtime.check_precision({"stem": "fp32", "blocks": precision})
+        except BackendError as e:
+            raise ProfileError(
+                f"{e}: the sampled networks keep their stem, downsamples and head at fp32 "
+                f"beside {precision} blocks; give --samples 0 to time only the parts at "
+                f"{precision}, or profile the networks at --precision fp32"
+            ) from None
 
 
 def _space_metadata(space: SearchSpace) -> dict:
