@@ -61,6 +61,10 @@ class _Quantized(nn.Module):
     precision: str = "fp32"
     fake_quant: bool = True
 
+    def __init__(self, *args, precision: str = "fp32", **kwargs):
+        super().__init__(*args, **kwargs)  # the layer's own (nn.Conv1d's, ...)
+        self._set_precision(precision)
+
     def _set_precision(self, precision: str) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose from {list(PRECISIONS)}")
@@ -94,30 +98,24 @@ class _Quantized(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-class QConv1d(_Quantized, nn.Conv1d):
-    def __init__(self, *args, precision: str = "fp32", **kwargs):
-        super().__init__(*args, **kwargs)
-        self._set_precision(precision)
+class _QuantizedConv(_Quantized):
+    """Mixin: a convolution whose weights and input are rounded at its precision."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, w = self._quant_input_and_weight(x)
-        return self._conv_forward(x, w, self.bias)
+        return self._conv_forward(x, w, self.bias)  # type: ignore[attr-defined]
 
 
-class QConv2d(_Quantized, nn.Conv2d):
-    def __init__(self, *args, precision: str = "fp32", **kwargs):
-        super().__init__(*args, **kwargs)
-        self._set_precision(precision)
+class QConv1d(_QuantizedConv, nn.Conv1d):
+    """`nn.Conv1d` at a block's precision."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, w = self._quant_input_and_weight(x)
-        return self._conv_forward(x, w, self.bias)
+
+class QConv2d(_QuantizedConv, nn.Conv2d):
+    """`nn.Conv2d` at a block's precision."""
 
 
 class QLinear(_Quantized, nn.Linear):
-    def __init__(self, *args, precision: str = "fp32", **kwargs):
-        super().__init__(*args, **kwargs)
-        self._set_precision(precision)
+    """`nn.Linear` at a block's precision."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, w = self._quant_input_and_weight(x)
