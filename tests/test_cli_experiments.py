@@ -126,22 +126,28 @@ def test_help_imports_no_numeric_library() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_reading_a_run_imports_no_searcher_or_model_library(finished_run: Path) -> None:
+def test_reading_a_run_imports_no_searcher_or_model_library(
+    finished_run: Path, tmp_path: Path
+) -> None:
     """`hwnas status` (as `pareto` and `export`) reads stored results: it imported the
     predictor searcher's scikit-learn and scipy (1.7 s of its 6.7 s here) for nothing;
     `hwnas pareto` without `--html` imported plotly (0.3 s) for a report it does not draw; and
-    both imported torch (about 2.4 s) though they build no model."""
-    heavy = ("sklearn", "scipy.stats", "plotly", "torch")
+    both imported torch (about 2.4 s) though they build no model. So did `hwnas export` of a
+    config (json, yaml), which builds no model either: torch and onnx were 2 of its 3.6 s."""
+    heavy = ("sklearn", "scipy.stats", "plotly", "torch", "onnx")
+    run, out = str(finished_run), str(tmp_path / "export")
     script = (
         "import sys\nfrom hwnas.cli import main\n"
-        f"for command in ('status', 'pareto'):\n"
-        f"    try:\n        main([command, {str(finished_run)!r}])\n"
+        f"for args in (['status', {run!r}], ['pareto', {run!r}], ['export', {run!r}, '-o', "
+        f"{out!r}], ['export', {run!r}, '--format', 'yaml', '-o', {out!r}]):\n"
+        "    try:\n        main(args)\n"
         "    except SystemExit as e:\n        assert not e.code, e.code\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "evaluations: 8 of 8" in result.stdout and "Pareto front of" in result.stdout
+    assert {p.suffix for p in (tmp_path / "export").iterdir()} == {".json", ".yaml"}
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 

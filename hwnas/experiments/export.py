@@ -4,6 +4,9 @@ An exported config holds everything needed to rebuild the exact torch model anyw
 installed: the space's name, version and full YAML source (so a later change to a built-in
 space cannot silently change the model), the input shape and classes, the choices, and the
 metrics the search measured. `build(config)` turns it back into the model.
+
+torch and the ONNX exporter are imported where a model is built or written: exporting
+configs alone (json, yaml) builds none, and their import was most of its time.
 """
 
 from __future__ import annotations
@@ -12,13 +15,11 @@ import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
-import torch
 import yaml
-from torch import nn
 from tqdm import tqdm
 
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
@@ -27,16 +28,12 @@ from hwnas.experiments.config import ExperimentError, no_nul, uses_dataset
 from hwnas.experiments.files import folder_for, written_whole
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import RunResults, load
-from hwnas.predictors.onnx_export import INPUT_NAME, ExportError, export_onnx
-from hwnas.spaces import (
-    Arch,
-    SearchSpace,
-    SpaceError,
-    reparameterize,
-    set_fake_quant,
-    space_from_data,
-)
+from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
 from hwnas.spaces.spec import BoundedLoader, YamlLoader, parse_yaml, yaml_problem
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 FORMAT = "hwnas-arch/1"
 #: the calibration inputs (the first ones) that `export_deployed_onnx` measures its difference on
@@ -217,6 +214,8 @@ def weights_file(
 def _load_weights(model: nn.Module, path: Path) -> None:
     """Load the state_dict in `path` into `model`; an unreadable file, or weights of another
     architecture, is an error naming the file (not torch's list of every tensor)."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as e:
@@ -244,6 +243,8 @@ def inference_model(model: nn.Module) -> nn.Module:
     fake quantization off (the blocks' precisions stay in the config for the deployment
     toolchain, e.g. ONNX Runtime static quantization). `model` itself is changed (no copy of
     its weights is made) and returned."""
+    from hwnas.spaces import reparameterize, set_fake_quant
+
     model = reparameterize(model.eval())
     return set_fake_quant(model, False)
 
@@ -256,6 +257,9 @@ def export_onnx_checked(
     Runtime's output and torch's on a random batch (raises when they disagree)."""
     import onnx
     import onnxruntime as ort
+    import torch
+
+    from hwnas.predictors.onnx_export import INPUT_NAME
 
     model = inference_model(model)
     x = torch.from_numpy(np.random.default_rng(seed).standard_normal((3, *input_shape)))
@@ -296,8 +300,10 @@ def export_deployed_onnx(
     cannot write over the weights or config it was built from; its folder is made."""
     import onnx
     import onnxruntime as ort
+    import torch
 
     from hwnas.predictors.backends import get_backend, measured_precision
+    from hwnas.predictors.onnx_export import INPUT_NAME
     from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 
     path = Path(path)
@@ -345,6 +351,8 @@ def _checked_calibration(calibration: np.ndarray, input_shape: tuple[int, ...]) 
 def _onnx_graph(model: nn.Module, x: torch.Tensor):
     """`model`'s ONNX graph taking any batch size (`x` is an example batch); an exporter's
     failure is an `ExperimentError` naming it, a Ctrl-C during the export stays a Ctrl-C."""
+    from hwnas.predictors.onnx_export import ExportError, export_onnx
+
     try:
         return export_onnx(model, x, dynamic_batch=True)
     except ExportError as e:
@@ -510,6 +518,8 @@ def _export_one(
         data["training"] = recipe  # what `hwnas train` trains it with, as the search did
     stem = out_dir / f"trial{int(row['number'])}-{arch.key}"
     if fmt in ("onnx", "torch"):
+        import torch
+
         torch.manual_seed(seed)
         model = results.space.build(arch)
         torch.save(model.state_dict(), stem.with_suffix(".pt"))
