@@ -38,6 +38,7 @@ from hwnas.experiments.records import (
     STALE,
     SURPLUS,
     outcome_of,
+    read_trials,
     stored_arch,
     trial_metrics,
 )
@@ -1737,6 +1738,39 @@ def test_a_round_reads_only_the_trials_after_the_finished_ones(tmp_path, monkeyp
         assert set(read) <= {won.claim.number, lost.claim.number, earlier.number}
         store.release([won.claim])
         assert store.counts()["interrupted"] == 1
+    finally:
+        store.close()
+
+
+def test_a_claim_goes_through_only_the_trials_after_the_finished_ones(
+    tmp_path, monkeypatch
+) -> None:
+    """A claim reads the run's trials as the storage gives them, in number order: it sorted
+    them again, going through every trial of the run at each claim (a tenth of a journal
+    run's time at 4000 evaluations, and growing with the run)."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 30))
+    run_experiment(config, progress=False)
+    space = make_space(config)
+    store = RunStore(config, run_dir, space, existing=True)
+
+    class Trials(list):  # notes each pass through all of the run's trials
+        def __iter__(self):
+            passes.append(len(self))
+            return super().__iter__()
+
+    passes: list[int] = []
+    monkeypatch.setattr(store, "trials", lambda: Trials(read_trials(store.study)))
+    try:
+        store.counts()  # the 30 evaluations settled, as after the run loop's first round
+        passes.clear()
+        rng = np.random.default_rng(0)
+        evaluated = store.evaluated()
+        new = next(a for a in iter(lambda: space.sample(rng), None) if a.key not in evaluated)
+        (outcome,) = store.claim([new], limit=None)
+        assert outcome.won and outcome.claim.number == 30
+        assert passes == []
+        store.release([outcome.claim])
     finally:
         store.close()
 

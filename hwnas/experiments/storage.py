@@ -352,6 +352,7 @@ class RunStore:
 
     # -- trials ----------------------------------------------------------------------------
     def trials(self) -> list[FrozenTrial]:
+        """All of the run's trials, in number order (as Optuna's storages give them)."""
         return read_trials(self.study)
 
     def evaluated(self, trials: list[FrozenTrial] | None = None) -> Mapping[str, FrozenTrial]:
@@ -404,7 +405,9 @@ class RunStore:
         try:
             for a in archs:  # one by one: an interrupt keeps those already created
                 claims.append(self._create_claim(a, origin(a)))
-            trials = sorted(self.trials(), key=lambda t: t.number)
+            # in number order already: sorting them again looked at every trial of the run at
+            # each claim (a tenth of a journal run's time at 4000 evaluations)
+            trials = self.trials()
             outcomes = []
             for c in claims:
                 why, metrics = self._judge(c, trials, limit)
