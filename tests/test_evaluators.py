@@ -553,6 +553,14 @@ def test_test_samples_that_are_validation_samples_are_said(tmp_path):
         for c in caveats
     ), caveats
     assert not any("training sample" in c for c in caveats), caveats
+    everywhere = _write_npz(  # copies of training samples are said as such, not twice
+        tmp_path / "everywhere.npz", x_train=x, y_train=y, x_val=x, y_val=y, x_test=x, y_test=y
+    )
+    with pytest.warns(UserWarning) as said:
+        TrainEvaluator(get_space("conv1d", num_classes=2), str(everywhere), batch_size=8)
+    caveats = [str(w.message) for w in said]
+    assert not any("inputs of a validation sample" in c for c in caveats), caveats
+    assert sum("have the inputs of a training sample" in c for c in caveats) == 2, caveats
 
 
 def test_standardisation_copes_with_large_and_constant_channels(tmp_path):

@@ -160,6 +160,7 @@ def _training_copies(dataset: Dataset) -> list[str]:
     split best, so such a split overstates the accuracy on unseen data (a user's file may
     hold one recording in two splits)."""
     trained, validated = ({_digest(x) for x in dataset.split(s)[0]} for s in ("train", "val"))
+    validated -= trained  # a training sample's copies are said once, as such
     said = []
     for split, named, seen, whose in (
         ("val", "validation", trained, "a training sample"),
