@@ -333,6 +333,20 @@ def test_series_padded_with_nan_to_one_length_are_told_to_be_cropped_or_resample
         assert ("crop or resample every series to one length" in str(e.value)) is hint
 
 
+def test_a_dataset_built_by_hand_of_other_types_is_refused_naming_the_array():
+    """A `Dataset` built directly with float64 inputs (numpy's default) or int32 labels made
+    every candidate fail inside torch ("expected scalar type Float"); it is refused at once."""
+    x = np.zeros((4, 1, 8), np.float32)
+    y = np.arange(4) % 2
+    Dataset("ok", x, y, x, y, x, y, num_classes=2)
+    with pytest.raises(DatasetError, match=r"'mine': x_val must be a float32 array, not float64"):
+        Dataset("mine", x, y, x.astype(np.float64), y, x, y, num_classes=2)
+    with pytest.raises(DatasetError, match=r"'mine': y_test must be an int64 array .* int32"):
+        Dataset("mine", x, y, x, y, x, y.astype(np.int32), num_classes=2)
+    with pytest.raises(DatasetError, match=r"x_train must be a float32 array, not list"):
+        Dataset("mine", x.tolist(), y, x, y, x, y, num_classes=2)
+
+
 def _npz_dataset(path, n_train=20, n_test=5, shape=(1, 40), **extra):
     rng = np.random.default_rng(0)
     arrays = {

@@ -62,6 +62,23 @@ class Dataset:
     num_classes: int
     standardisation: Standardisation | None = None
 
+    def __post_init__(self) -> None:
+        # one built by hand (not by `load_dataset`) would fail every candidate inside torch
+        for split in SPLITS:
+            x, y = self.split(split)
+            if getattr(x, "dtype", None) != np.float32:
+                raise DatasetError(
+                    f"dataset {self.name!r}: x_{split} must be a float32 array, not "
+                    f"{getattr(x, 'dtype', type(x).__name__)}: load it with load_dataset, or "
+                    "give x.astype(np.float32)"
+                )
+            if getattr(y, "dtype", None) != np.int64:
+                raise DatasetError(
+                    f"dataset {self.name!r}: y_{split} must be an int64 array of class "
+                    f"indices, not {getattr(y, 'dtype', type(y).__name__)}: load it with "
+                    "load_dataset, or give y.astype(np.int64)"
+                )
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         """The shape of one input (channels first), without the batch dimension."""
