@@ -293,6 +293,32 @@ def test_the_front_staircase_bounds_what_the_front_dominates(nb201_run: Path, fl
 
 
 @needs_benchdata
+def test_front_members_equal_in_the_first_objective_rank_by_the_next(tmp_path: Path) -> None:
+    """Three objectives, the first (params) shared by front members that trade the other two:
+    the front is best first by params, then by accuracy, and `--top` takes the better one."""
+    experiment = (
+        "name: nb\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {latency: false}}}\n"
+        "objectives: [{metric: params, direction: min}, {metric: accuracy, direction: max}, "
+        "{metric: hw_fpga_latency_ms, direction: min}]\n"
+        f"searcher: random\nevaluations: 30\nseed: 0\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    run_experiment(parse_experiment(experiment), progress=False)
+    results = load(tmp_path / "run")
+    front = results.pareto()
+    columns = ["params", "accuracy", "hw_fpga_latency_ms", "number"]
+    ranked = [(p, -a, f, n) for p, a, f, n in front[columns].itertuples(index=False)]
+    assert ranked == sorted(ranked)
+    smallest_tie = front[front["params"].duplicated(keep=False)]["params"].min()
+    tied = front[front["params"] == smallest_tie]
+    assert len(tied) >= 2  # the case in question: front members of one size
+    better = int(tied.loc[tied["accuracy"].idxmax(), "number"])
+    top = int((front["params"] < smallest_tie).sum()) + 1  # the first of the tied ones
+    written = export_run(results, tmp_path / "out", top=top)
+    assert written[-1].name.startswith(f"trial{better}-")
+
+
+@needs_benchdata
 def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
     results = load(nb201_run)
     fig = results.figures()["pareto_2d"]

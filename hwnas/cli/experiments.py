@@ -393,7 +393,7 @@ def export(
         None,
         "--top",
         min=1,
-        help="export the K front members best in the first objective (default 1)",
+        help="export the K front members best in the first objective, then the next (default 1)",
     ),
     trial: int = typer.Option(None, "--trial", min=0, help="export this trial number"),
     fmt: str = typer.Option("json", "--format", help="json, yaml, onnx or torch"),

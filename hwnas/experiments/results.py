@@ -377,7 +377,9 @@ class RunResults:
         return self.trials[self._usable(self.objectives_of(objectives))]
 
     def pareto(self, objectives: Objectives | None = None) -> pd.DataFrame:
-        """The feasible non-dominated evaluations, sorted by the first objective."""
+        """The feasible non-dominated evaluations, best in the first objective first; members
+        equal in it (a front of three or more objectives has such) by the next objective, and
+        so on, then by trial number."""
         objectives = self.objectives_of(objectives)
         if (front := self._fronts.get(tuple(objectives))) is None:
             front = self._fronts[tuple(objectives)] = self._front(objectives)
@@ -388,8 +390,11 @@ class RunResults:
         if df.empty:
             return df
         front = df[pareto_mask(self.losses(df, objectives))]
-        metric, direction = objectives[0]
-        return front.sort_values(metric, ascending=direction == "min")
+        # by every objective in turn: sorted by the first alone, members equal in it came in
+        # no set order, and `export --top K` could take the worse of two equal-sized networks
+        metrics = [m for m, _ in objectives] + ["number"]
+        ascending = [d == "min" for _, d in objectives] + [True]
+        return front.sort_values(metrics, ascending=ascending, kind="stable")
 
     def reference_point(self, objectives: Objectives | None = None) -> np.ndarray:
         """The worst feasible value of each objective, pushed 10% of its range further (as a
