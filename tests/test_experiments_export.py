@@ -293,6 +293,24 @@ def test_the_front_staircase_bounds_what_the_front_dominates(nb201_run: Path, fl
 
 
 @needs_benchdata
+def test_the_figures_of_four_objectives_mark_the_front_of_all_four(nb201_run: Path) -> None:
+    """The 2D and 3D figures plot two and three of four objectives, but their front is the
+    one the table lists and export takes (the figures marked the front of their axes alone,
+    leaving members of the run's front unmarked)."""
+    results = load(nb201_run)
+    view = [*results.objectives, ("hw_pixel3_latency_ms", "min"), ("test_accuracy", "max")]
+    front = set(results.pareto(view)["number"])
+    assert len(front) > len(results.pareto(view[:3])) > len(results.pareto(view[:2]))
+    figures = results.figures(view)
+    for name in ("pareto_2d", "pareto_3d"):
+        (marked,) = [t for t in figures[name].data if t.name == "Pareto front"]
+        assert {int(text.split()[0][1:]) for text in marked.text} == front, name
+    assert figures["pareto_2d"].data[-1].mode == "markers"  # no staircase: not a 2D front
+    assert figures["pareto_3d"].layout.title.text.endswith("(front of all 4 objectives)")
+    assert results.figures()["pareto_2d"].data[-1].mode == "lines+markers"
+
+
+@needs_benchdata
 def test_front_members_equal_in_the_first_objective_rank_by_the_next(tmp_path: Path) -> None:
     """Three objectives, the first (params) shared by front members that trade the other two:
     the front is best first by params, then by accuracy, and `--top` takes the better one."""

@@ -56,7 +56,9 @@ def _at_least(results: RunResults, objectives: Objectives, least: int, figure: s
 
 
 def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
-    """Every successful evaluation on two objectives; the front as a line, infeasible greyed."""
+    """Every successful evaluation on the first two objectives, infeasible greyed; the front
+    as a line, or with more objectives, its members (the front of them all, which is no
+    staircase in two of them) marked."""
     objectives = _at_least(results, objectives, 2, "pareto_2d")
     (x, dx), (y, dy) = objectives[:2]
     fig = go.Figure()
@@ -71,29 +73,33 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
             text=_hover(results, df, objectives),
             hoverinfo="text",
         )
-    front = results.pareto(objectives[:2]).sort_values(x)
+    # the front of every objective, as `pareto` lists it: that of the two axes alone left
+    # members of a front of three or four objectives unmarked beside the report's table
+    front = results.pareto(objectives).sort_values(x)
     # the staircase bounds the region the front dominates: its steps run along x first when
     # x is minimised (each point covers larger x), along y first when x is maximised
     fig.add_scatter(
         x=front[x],
         y=front[y],
-        mode="lines+markers",
+        mode="lines+markers" if len(objectives) == 2 else "markers",
         name="Pareto front",
         line=dict(shape="hv" if dx == "min" else "vh", color="#d62728"),
         marker=dict(size=10, color="#d62728"),
         text=_hover(results, front, objectives),
         hoverinfo="text",
     )
-    fig.update_layout(title=f"Pareto front: {x} ({dx}) vs {y} ({dy})", xaxis_title=x, yaxis_title=y)
+    title = f"Pareto front: {x} ({dx}) vs {y} ({dy}){_of_all(objectives, 2)}"
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y)
     return fig
 
 
 def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
-    """Three objectives in 3D; front points larger and red, infeasible greyed."""
+    """The first three objectives in 3D; the front's members (of every objective, as
+    `pareto` lists them) larger and red, infeasible greyed."""
     objectives = _at_least(results, objectives, 3, "pareto_3d")
     (x, dx), (y, dy), (z, dz) = objectives[:3]
     fig = go.Figure()
-    front_keys = set(results.pareto(objectives[:3])["key"])
+    front_keys = set(results.pareto(objectives)["key"])
     for label, df in _ok_points(results).items():
         on_front = df["key"].isin(front_keys)
         for part, name in ((df[~on_front], label), (df[on_front], "Pareto front")):
@@ -112,10 +118,15 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
                 hoverinfo="text",
             )
     fig.update_layout(
-        title=f"Pareto front: {x} ({dx}), {y} ({dy}), {z} ({dz})",
+        title=f"Pareto front: {x} ({dx}), {y} ({dy}), {z} ({dz}){_of_all(objectives, 3)}",
         scene=dict(xaxis_title=x, yaxis_title=y, zaxis_title=z),
     )
     return fig
+
+
+def _of_all(objectives: Objectives, axes: int) -> str:
+    """What a title adds where the figure's axes show fewer objectives than its front has."""
+    return f" (front of all {len(objectives)} objectives)" if len(objectives) > axes else ""
 
 
 def progress_figure(results: RunResults, objectives: Objectives, over: str) -> go.Figure:
