@@ -1352,6 +1352,21 @@ def test_the_front_table_prints_on_an_ascii_stdout(finished_run: Path, tmp_path:
     assert b"Pareto front of " in done.stdout and b"latency_ms" in done.stdout
 
 
+def test_a_view_of_other_objectives_still_shows_the_runs_own(
+    finished_run: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`pareto --objectives` of other metrics listed costs beside them but not the objectives
+    the run searched for (here latency_ms), the one column a reader compares the view with."""
+    run = str(finished_run)
+    assert hwnas("pareto", run, "--json", "--objectives", "size_bytes:max,params:min") == 0
+    rows = json.loads(capsys.readouterr().out)["front"]
+    assert rows and all(list(r)[3:6] == ["size_bytes", "params", "latency_ms"] for r in rows)
+    assert hwnas("pareto", run, "--objectives", "size_bytes:max,params:min") == 0
+    assert "latency_ms" in capsys.readouterr().out
+    figure = load(finished_run).figures(["size_bytes:max", "params:min"])["pareto_2d"]
+    assert all("<br>latency_ms: " in text for trace in figure.data for text in trace.text)
+
+
 def test_a_bare_objective_keeps_its_direction_in_the_run(
     finished_run: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -263,7 +263,8 @@ def pareto(
             typer.echo(f"hwnas: note: nothing to plot, {html} not written", err=True)
         return
     front = results.pareto(objs)
-    shown = [m for m, _ in objs] + [m for m, _ in results.constraints]
+    # a view's own objectives first, then the run's (a subset view left them out)
+    shown = [m for m, _ in objs + results.objectives + results.constraints]
     shown += ["params", "macs", "size_bytes"]
     metrics = [m for m in dict.fromkeys(shown) if m in front.columns]
     hv = results.hypervolume(objs) if len(objs) > 1 and not front.empty else None

@@ -27,10 +27,11 @@ CHOICE_KINDS = ("mixer", "kernel", "dilation", "precision", "expansion", "op")
 
 
 def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> list[str]:
-    """Per point: trial, key, architecture, objectives, constrained metrics (why a point is
-    infeasible) and costs. Read column by column: a pandas row per point (`iterrows`) took
-    a second of a 5000-evaluation report."""
-    extra = [m for m, _ in results.constraints] + ["params", "macs", "size_bytes"]
+    """Per point: trial, key, architecture, objectives (the view's, then the run's),
+    constrained metrics (why a point is infeasible) and costs. Read column by column: a
+    pandas row per point (`iterrows`) took a second of a 5000-evaluation report."""
+    extra = [m for m, _ in results.objectives + results.constraints]  # a view's leaves them
+    extra += ["params", "macs", "size_bytes"]
     shown = list(dict.fromkeys([m for m, _ in objectives] + [m for m in extra if m in df.columns]))
     columns = [df["number"].tolist(), df["key"].tolist(), *(df[m].tolist() for m in shown)]
     texts = []
