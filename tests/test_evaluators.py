@@ -347,6 +347,21 @@ def test_a_dataset_built_by_hand_of_other_types_is_refused_naming_the_array():
         Dataset("mine", x.tolist(), y, x, y, x, y, num_classes=2)
 
 
+def test_inputs_beyond_float32_are_one_error_without_numpy_s_overflow_warning(tmp_path):
+    """float64 inputs too large for float32 are refused, naming the file and the array; the
+    cast that finds them said "overflow encountered in cast" first, naming neither (the
+    `hwnas` command showed it as its own warning before the error)."""
+    x = np.random.default_rng(0).normal(size=(6, 1, 40))
+    x[2, 0, 5] = 1e300
+    huge = _write_npz(
+        tmp_path / "huge.npz", x_train=x, y_train=np.arange(6) % 2, x_test=x[:2], y_test=[0, 1]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DatasetError, match="huge.npz.* x_train has values beyond float32"):
+            load_dataset(huge)
+
+
 def _npz_dataset(path, n_train=20, n_test=5, shape=(1, 40), **extra):
     rng = np.random.default_rng(0)
     arrays = {

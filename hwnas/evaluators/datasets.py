@@ -440,7 +440,8 @@ def _checked(name: str, arrays: Arrays) -> Arrays:
                 raise DatasetError(
                     f"dataset {name!r}: {field} has NaN or infinite values{_padding_hint(a)}"
                 )
-            out[field] = a.astype(np.float32, copy=False)  # a large float32 x: no copy
+            with np.errstate(over="ignore"):  # said below, naming the file and the array
+                out[field] = a.astype(np.float32, copy=False)  # a large float32 x: no copy
             if not np.isfinite(out[field]).all():
                 raise DatasetError(f"dataset {name!r}: {field} has values beyond float32's range")
         else:
