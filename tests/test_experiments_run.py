@@ -1056,6 +1056,38 @@ def test_a_result_of_a_claim_another_driver_closed_is_dropped_with_a_note(
     assert len(set(evaluated_keys(run_dir))) == 6
 
 
+def test_a_peer_that_stops_mid_run_leaving_a_claim_has_it_evaluated_once_by_a_running_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer claims a candidate while this driver runs, then stops without evaluating it:
+    this driver, which awaits the claim as a peer's, marks it stale at its next check and
+    evaluates the candidate, once. It queued the candidate twice (from the check, and again as
+    an awaited claim now ended), and the second copy was stored as a `duplicate` claim."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 30, time_limit_s=60)
+    config = parse_experiment(text.replace("heartbeat_s: 0.5", "heartbeat_s: 0.05"))
+    finish, left = _Loop._finish, []
+
+    def finish_then_a_peer_claims_and_stops(self, arch, metrics, display):
+        finish(self, arch, metrics, display)
+        if not left:
+            peer = RunStore(config, run_dir, self.searcher.space)
+            peer.heartbeat()
+            left.append(self.searcher.sample_unseen(np.random.default_rng(0), set(self.in_flight)))
+            peer._create_claim(left[0])
+            peer.heartbeat(stopped=True)
+            peer.close()
+
+    monkeypatch.setattr(_Loop, "_finish", finish_then_a_peer_claims_and_stops)
+    summary = run_experiment(config, progress=False)
+    assert summary.stopped_by == "evaluations" and summary.evaluated == summary.by_this_driver == 30
+    keys = evaluated_keys(run_dir)
+    assert len(set(keys)) == 30 and left[0].key in keys
+    claims = [outcome_of(t) for t in trials_of(run_dir) if t.user_attrs.get(KEY) == left[0].key]
+    assert claims == [STALE, "ok"]
+    assert len(trials_of(run_dir)) == 31  # no other claim was made in vain
+
+
 def test_a_dead_peers_stray_claim_of_an_evaluated_key_is_not_told_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -340,7 +340,9 @@ class _Loop:
                 return "time limit"
             if time.monotonic() - last_check >= beat_every:
                 if stale := self.store.fail_stale():
-                    self.rerun.extend(stale)
+                    # a claim awaited as a peer's is rerun by `_settle_waiting` now it has
+                    # ended: queued here too, its candidate was claimed twice
+                    self.rerun.extend(a for a in stale if a.key not in self.waiting)
                     self.origins = self.store.origins()
                 self.searcher.stream = self.store.stream()  # drivers came or went
                 last_check = time.monotonic()
