@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -278,6 +279,18 @@ def test_predictor_takes_a_constraint_on_an_objective_metric(space, evaluator):
     assert searcher.predictors == {"hw_fpga_latency_ms": known}
 
 
+def test_predictor_guides_a_search_of_three_objectives(space, evaluator):
+    """Three objectives take the general hypervolume improvement (two have a sweep of their
+    own), which no search in the tests reached: its guided asks are new cells."""
+    objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min"), ("hw_eyeriss_latency_ms", "min")]
+    searcher = make("predictor", space, objectives, initial=10)
+    run(searcher, evaluator, 20, batch=5)  # 10 uniform samples, then 2 guided asks of 5
+    keys = [t.arch.key for t in searcher.trials]
+    assert len(set(keys)) == 20 and all(t.ok for t in searcher.trials)
+    front = searcher.pareto_front()
+    assert front and all(len(searcher.loss(t.metrics)) == 3 for t in front)
+
+
 def test_predictor_fits_its_surrogates_on_one_blas_thread(space, evaluator, monkeypatch):
     """Its MLPs' matrices are small: a second BLAS thread only waits for a core, and beside
     running evaluations (the other core busy) each ask took about 3x longer. The caller's
@@ -445,10 +458,10 @@ def test_hypervolume_improvements_match_the_added_hypervolume():
     from hwnas.search.pareto import hypervolume_improvements
 
     rng = np.random.default_rng(2)
-    ref = np.full(2, 1.0)
-    for size in (0, 1, 6):
-        front = rng.random((size, 2))
-        points = rng.random((40, 2)) * 1.2  # some outside the box, some dominated
+    for size, d in itertools.product((0, 1, 6), (2, 3)):  # 3: the general case, one by one
+        ref = np.full(d, 1.0)
+        front = rng.random((size, d))
+        points = rng.random((40, d)) * 1.2  # some outside the box, some dominated
         base = hypervolume(front, ref)
         added = [hypervolume(np.vstack([front, p]), ref) - base for p in points]
         assert hypervolume_improvements(points, front, ref) == pytest.approx(added, abs=1e-12)
