@@ -272,6 +272,29 @@ def test_search_moves_expected_latency_toward_the_target_and_derives_valid_archs
     assert searcher.ask(1) == []  # one architecture per target
 
 
+@pytest.mark.parametrize("hard", [True, False])
+def test_the_gumbel_estimator_moves_expected_latency_toward_the_target(space, lut, digits, hard):
+    """`estimator: gumbel`, the documented choice beside the default `reinforce`, trains the
+    gates through the relaxed sample itself; no other test ran its architecture step."""
+    uniform = SuperNet(space).expected_latency(LatencyTable(SuperNet(space), lut)).item()
+    searcher = DifferentiableSearcher(
+        space,
+        dataset=digits,
+        latency_predictor=lut,
+        latency_target_ms=0.5 * uniform,
+        estimator="gumbel",
+        hard=hard,
+        device=REPRODUCIBLE_DEVICE,
+        **FAST,
+    )
+    (arch,) = searcher.ask(1)
+    (result,) = searcher.results
+    latencies = [h["expected_latency_ms"] for h in result.history]
+    assert latencies[-1] < latencies[1] < latencies[0]  # the warm-up epoch leaves the gates
+    assert all(np.isfinite(h["arch_ce"]) for h in result.history[1:])
+    assert space.validate(arch) == arch and result.arch_latency_ms <= result.target_ms
+
+
 def same_sweep(searcher: DifferentiableSearcher, digits, lut) -> DifferentiableSearcher:
     """A new searcher set up as the `sweep` fixture's (same seed, data and targets)."""
     with pytest.warns(UserWarning, match="above the slowest"):
