@@ -34,6 +34,7 @@ from hwnas.experiments import storage as storage_module
 from hwnas.experiments.components import make_searcher, make_space
 from hwnas.experiments.config import ExperimentError, parse_experiment
 from hwnas.experiments.records import (
+    INTERRUPTED,
     KEY,
     STALE,
     SURPLUS,
@@ -1006,6 +1007,21 @@ def test_a_result_stored_as_a_peer_takes_its_driver_for_dead_is_kept(
         assert stale.result(60) == []  # ... so B's is refused
     [trial] = [t for t in b.trials() if t.number == claim.number]
     assert outcome_of(trial) == result.status and trial_metrics(trial) == stored == result
+
+
+def test_claims_given_back_after_a_peer_ended_one_are_all_released_and_it_stays_stale(
+    two_drivers: tuple[RunStore, RunStore, Claim],
+) -> None:
+    """A stops (Ctrl-C) after B took it for dead and ended one of its claims: giving that one
+    back is refused by the storage (a finished trial). That refusal must neither escape,
+    which would end the stop in Optuna's error with A's later claims still live, nor turn
+    the stale claim into an interrupted one."""
+    a, b, claim = two_drivers
+    assert b.fail_stale() == [claim.arch]
+    later = a.claim([a.space.sample(1)], limit=None)[0].claim
+    a.release([claim, later])
+    outcomes = {t.number: outcome_of(t) for t in b.trials()}
+    assert outcomes == {claim.number: STALE, later.number: INTERRUPTED}
 
 
 def test_a_result_stored_before_a_peer_ended_its_claim_is_kept(
