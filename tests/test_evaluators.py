@@ -526,27 +526,25 @@ def test_a_small_or_skewed_validation_split_is_said_when_training_is_set_up(tmp_
         TrainEvaluator(get_space("conv1d"), "mnist1d")
 
 
+def _split_caveats(path: Path, x: np.ndarray, x_val: np.ndarray, x_test: np.ndarray) -> list:
+    """The warnings a train evaluator gives on a file of x[:40] for training, `x_val` and
+    `x_test` (labels alternating)."""
+    y = np.arange(80) % 2
+    arrays = dict(x_train=x[:40], y_train=y[:40], x_val=x_val, y_val=y[40:60])
+    _write_npz(path, **arrays, x_test=x_test, y_test=y[60:])
+    with pytest.warns(UserWarning) as said:
+        TrainEvaluator(get_space("conv1d", num_classes=2), str(path), batch_size=8)
+    return [str(w.message) for w in said]
+
+
 def test_samples_a_user_put_in_two_splits_are_said(tmp_path):
     """A user's file holding some training samples in its validation and test arrays too
     (one recording in two splits) got scored on them silently: the accuracies overstated
     accuracy on unseen data."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(80, 1, 40))
-    y = np.arange(80) % 2
+    x = np.random.default_rng(0).normal(size=(80, 1, 40))
     x_val, x_test = x[40:60].copy(), x[60:].copy()
     x_val[:2], x_test[:5] = x[:2], x[10:15]  # 2 and 5 samples copied from training
-    path = _write_npz(
-        tmp_path / "copies.npz",
-        x_train=x[:40],
-        y_train=y[:40],
-        x_val=x_val,
-        y_val=y[40:60],
-        x_test=x_test,
-        y_test=y[60:],
-    )
-    with pytest.warns(UserWarning) as said:
-        TrainEvaluator(get_space("conv1d", num_classes=2), str(path), batch_size=8)
-    caveats = [str(w.message) for w in said]
+    caveats = _split_caveats(tmp_path / "copies.npz", x, x_val, x_test)
     for copies, split in ((2, "validation"), (5, "test")):
         assert any(
             f"{copies} of the 20 {split} samples have the inputs of a training sample, so "
@@ -559,35 +557,18 @@ def test_test_samples_that_are_validation_samples_are_said(tmp_path):
     """The search selects on the validation split, so test samples that are validation
     samples too carry that selection into the test accuracy, which then overstates accuracy
     on unseen data: only copies of training samples were said."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(80, 1, 40))
-    y = np.arange(80) % 2
+    x = np.random.default_rng(0).normal(size=(80, 1, 40))
     x_test = x[60:].copy()
     x_test[:3] = x[40:43]  # 3 validation samples in the test split too
-    path = _write_npz(
-        tmp_path / "shared.npz",
-        x_train=x[:40],
-        y_train=y[:40],
-        x_val=x[40:60],
-        y_val=y[40:60],
-        x_test=x_test,
-        y_test=y[60:],
-    )
-    with pytest.warns(UserWarning) as said:
-        TrainEvaluator(get_space("conv1d", num_classes=2), str(path), batch_size=8)
-    caveats = [str(w.message) for w in said]
+    caveats = _split_caveats(tmp_path / "shared.npz", x, x[40:60], x_test)
     assert any(
         "3 of the 20 test samples have the inputs of a validation sample, on which the search "
         "selects, so test accuracy overstates" in c
         for c in caveats
     ), caveats
     assert not any("training sample" in c for c in caveats), caveats
-    everywhere = _write_npz(  # copies of training samples are said as such, not twice
-        tmp_path / "everywhere.npz", x_train=x, y_train=y, x_val=x, y_val=y, x_test=x, y_test=y
-    )
-    with pytest.warns(UserWarning) as said:
-        TrainEvaluator(get_space("conv1d", num_classes=2), str(everywhere), batch_size=8)
-    caveats = [str(w.message) for w in said]
+    # copies of training samples in both are said as such, not again as validation samples
+    caveats = _split_caveats(tmp_path / "everywhere.npz", x, x[:20], x[:20])
     assert not any("inputs of a validation sample" in c for c in caveats), caveats
     assert sum("have the inputs of a training sample" in c for c in caveats) == 2, caveats
 
