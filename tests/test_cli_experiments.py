@@ -1367,6 +1367,20 @@ def test_a_view_of_other_objectives_still_shows_the_runs_own(
     assert all("<br>latency_ms: " in text for trace in figure.data for text in trace.text)
 
 
+def test_a_views_report_lists_the_runs_own_objectives_beside_its_front(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    """The report's front table of a view (`--objectives size_bytes,params --html`) had the
+    view's columns alone, not the objectives the run searched for, which the printed table,
+    the JSON and the figures' hover texts show beside them."""
+    html = tmp_path / "view.html"
+    view = ("--objectives", "size_bytes:max,params:min")
+    assert hwnas("pareto", str(finished_run), *view, "--html", str(html)) == 0
+    header = re.search(r"<thead>.*?</thead>", html.read_text(), re.S).group()
+    columns = ["trial", "size_bytes", "params", "latency_ms", "architecture"]
+    assert re.findall(r"<th>(\w+)</th>", header) == columns
+
+
 def test_a_bare_objective_keeps_its_direction_in_the_run(
     finished_run: Path, capsys: pytest.CaptureFixture
 ) -> None:

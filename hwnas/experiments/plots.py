@@ -289,17 +289,18 @@ def write_report(
 
 
 def front_summary(results: RunResults, objectives: Objectives) -> str:
-    """The front as an HTML table (trial, objectives, architecture) with its hypervolume
-    and reference point, and where `latency_ms` came from (measured where and how, or
-    predicted from which file), as `hwnas pareto` prints them; a line when nothing is
-    feasible."""
+    """The front as an HTML table (trial, objectives: a view's, then the run's, and
+    architecture) with its hypervolume and reference point, and where `latency_ms` came from
+    (measured where and how, or predicted from which file), as `hwnas pareto` prints them; a
+    line when nothing is feasible."""
     if results.candidates(objectives).empty:
         return "<p>No feasible successful evaluation yet.</p>"
     front = results.pareto(objectives)
+    shown = dict.fromkeys(m for m, _ in [*objectives, *results.objectives])
     table = pd.DataFrame(
         {
             "trial": front["number"],
-            **{m: front[m] for m, _ in objectives},
+            **{m: front[m] for m in shown if m in front.columns},
             "architecture": [results.describe(results.arch(int(n))) for n in front["number"]],
         }
     )
