@@ -1104,6 +1104,43 @@ def test_a_peer_that_stops_mid_run_leaving_a_claim_has_it_evaluated_once_by_a_ru
     assert len(trials_of(run_dir)) == 31  # no other claim was made in vain
 
 
+def test_a_queued_candidate_whose_peer_claim_goes_stale_is_claimed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed driver queues the candidates its run gave back; a peer claims one of them
+    while it is still queued (this driver evaluates one at a time) and stops: marked stale at
+    the next check, the candidate was queued a second time, and that copy's claim was stored
+    as a wasted `duplicate`."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 12, time_limit_s=60)
+    config = parse_experiment(text.replace("heartbeat_s: 0.5", "heartbeat_s: 0.05"))
+    run_experiment(config.model_copy(update={"evaluations": 2}), progress=False)
+    store = RunStore(config, run_dir, make_space(config), existing=True)
+    seen = set(evaluated_keys(run_dir))  # three others, given back (as by a Ctrl-C)
+    fresh = {a.key: a for a in map(store.space.sample, range(20)) if a.key not in seen}
+    store.release([o.claim for o in store.claim(list(fresh.values())[:3], limit=None)])
+    store.close()
+    finish, left = _Loop._finish, []
+
+    def finish_then_a_peer_claims_a_queued_one_and_stops(self, arch, metrics, display):
+        finish(self, arch, metrics, display)
+        if not left and self.rerun:
+            left.append(self.rerun[-1])
+            peer = RunStore(config, run_dir, self.searcher.space, existing=True)
+            peer.heartbeat()
+            peer._create_claim(left[0])
+            peer.heartbeat(stopped=True)
+            peer.close()
+            time.sleep(2 * config.storage.heartbeat_s)  # the stale check is due next round
+
+    monkeypatch.setattr(_Loop, "_finish", finish_then_a_peer_claims_a_queued_one_and_stops)
+    summary = run_experiment(config, progress=False)
+    assert left and summary.stopped_by == "evaluations" and summary.evaluated == 12
+    claims = [outcome_of(t) for t in trials_of(run_dir) if t.user_attrs.get(KEY) == left[0].key]
+    assert claims == [INTERRUPTED, STALE, "ok"]
+    assert len(trials_of(run_dir)) == 12 + 3 + 1  # no other claim was made in vain
+
+
 def test_a_dead_peers_stray_claim_of_an_evaluated_key_is_not_told_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -341,8 +341,10 @@ class _Loop:
             if time.monotonic() - last_check >= beat_every:
                 if stale := self.store.fail_stale():
                     # a claim awaited as a peer's is rerun by `_settle_waiting` now it has
-                    # ended: queued here too, its candidate was claimed twice
-                    self.rerun.extend(a for a in stale if a.key not in self.waiting)
+                    # ended, and one already queued (given back earlier) is rerun as queued:
+                    # queued here too, its candidate was claimed twice
+                    queued = {*self.waiting, *(a.key for a in self.rerun)}
+                    self.rerun.extend(a for a in stale if a.key not in queued)
                     self.origins = self.store.origins()
                 self.searcher.stream = self.store.stream()  # drivers came or went
                 last_check = time.monotonic()
