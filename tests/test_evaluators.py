@@ -343,8 +343,10 @@ def test_a_dataset_built_by_hand_of_other_types_is_refused_naming_the_array():
         Dataset("mine", x, y, x.astype(np.float64), y, x, y, num_classes=2)
     with pytest.raises(DatasetError, match=r"'mine': y_test must be an int64 array .* int32"):
         Dataset("mine", x, y, x, y, x, y.astype(np.int32), num_classes=2)
-    with pytest.raises(DatasetError, match=r"x_train must be a float32 array, not list"):
+    with pytest.raises(DatasetError, match=r"x_train must be shaped .* not list and \(4,\)"):
         Dataset("mine", x.tolist(), y, x, y, x, y, num_classes=2)
+    with pytest.raises(DatasetError, match=r"x_test must be shaped .* not float32 and \(4,\)"):
+        Dataset("mine", x, y, x, y, np.float32(1.0), y, num_classes=2)
 
 
 def test_inputs_beyond_float32_are_one_error_without_numpy_s_overflow_warning(tmp_path):

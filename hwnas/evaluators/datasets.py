@@ -22,6 +22,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,17 +67,23 @@ class Dataset:
         # one built by hand (not by `load_dataset`) would fail every candidate inside torch
         for split in SPLITS:
             x, y = self.split(split)
-            if getattr(x, "dtype", None) != np.float32:
+            arrays = isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
+            if not arrays or x.ndim < 3 or y.ndim != 1:
                 raise DatasetError(
-                    f"dataset {self.name!r}: x_{split} must be a float32 array, not "
-                    f"{getattr(x, 'dtype', type(x).__name__)}: load it with load_dataset, or "
-                    "give x.astype(np.float32)"
+                    f"dataset {self.name!r}: x_{split} must be shaped (N, channels, *spatial) "
+                    f"and y_{split} (N,), not {_shape_of(x)} and {_shape_of(y)}: load it with "
+                    "load_dataset"
                 )
-            if getattr(y, "dtype", None) != np.int64:
+            if x.dtype != np.float32:
+                raise DatasetError(
+                    f"dataset {self.name!r}: x_{split} must be a float32 array, not {x.dtype}: "
+                    "load it with load_dataset, or give x.astype(np.float32)"
+                )
+            if y.dtype != np.int64:
                 raise DatasetError(
                     f"dataset {self.name!r}: y_{split} must be an int64 array of class "
-                    f"indices, not {getattr(y, 'dtype', type(y).__name__)}: load it with "
-                    "load_dataset, or give y.astype(np.int64)"
+                    f"indices, not {y.dtype}: load it with load_dataset, or give "
+                    "y.astype(np.int64)"
                 )
 
     @property
@@ -197,6 +204,11 @@ def _training_copies(dataset: Dataset) -> list[str]:
 def _digest(sample: np.ndarray) -> bytes:
     """A short digest of one sample's values (a set of them costs far less than the data)."""
     return hashlib.blake2b(np.ascontiguousarray(sample).tobytes(), digest_size=16).digest()
+
+
+def _shape_of(a: Any) -> str:
+    """An array's shape, or the type of what is no array."""
+    return str(a.shape) if isinstance(a, np.ndarray) else type(a).__name__
 
 
 def _shape(x: np.ndarray) -> str:
