@@ -218,7 +218,8 @@ def test_the_wheel_installs_every_file_of_the_package_and_its_type_hints(tmp_pat
     """A `pip install hwnas` (not an editable one) gets the built-in spaces' YAML files and
     the `py.typed` marker that lets a type checker read hwnas's hints, not only the modules."""
     source, wheel = _built("wheel", tmp_path)
-    held = set(zipfile.ZipFile(wheel).namelist())
+    with zipfile.ZipFile(wheel) as archive:
+        held = set(archive.namelist())
     wanted = {f.relative_to(source).as_posix() for f in (source / "hwnas").rglob("*.*")}
     assert {"hwnas/py.typed", "hwnas/spaces/library/conv1d.yaml"} <= wanted
     assert sorted(wanted - held) == []

@@ -379,7 +379,7 @@ class RunStore:
         evaluated): what `Searcher.restore` rebuilds its state from."""
         first: dict[str, Arch] = {}
         results: dict[str, Metrics] = {}
-        for t in sorted(self.trials(), key=lambda t: t.number):
+        for t in self.trials():  # in number order: claim order
             key = t.user_attrs.get(KEY)
             if key is None or outcome_of(t) in (DUPLICATE, SURPLUS):
                 continue
