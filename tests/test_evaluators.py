@@ -1100,6 +1100,23 @@ def test_a_metric_that_is_not_a_number_is_named():
     assert Metrics({"accuracy": np.float32(90.5), "params": np.int64(7)})["params"] == 7.0
 
 
+def test_metrics_that_are_no_mapping_or_a_reason_that_is_no_text_are_refused(space):
+    # a single-objective loop telling the score itself, or a failure told with the exception:
+    # refused where they are made, not deep inside (`'float' object has no attribute
+    # 'items'`) or when the record is written out (a ValueError is not JSON serializable)
+    with pytest.raises(TypeError, match=r"Metrics takes a mapping \{metric: number\}, not a float"):
+        Metrics(0.93)
+    searcher = get_searcher("random", space, [("accuracy", "max")])
+    [arch] = searcher.ask(1)
+    with pytest.raises(TypeError, match="not a tuple"):
+        searcher.tell(arch, (0.9, 1e5))
+    assert not searcher.told(arch)
+    with pytest.raises(TypeError, match=r"reason must be text, not a ValueError \(str\(error\)"):
+        Metrics.failed(ValueError("diverged"))
+    with pytest.raises(TypeError, match="reason must be text, not a NoneType"):
+        Metrics({"accuracy": 1.0}, reason=None)
+
+
 class _ReturningADict:
     def __init__(self, space):
         self.space = space

@@ -38,6 +38,16 @@ class Metrics(Mapping[str, float]):
     ):
         if status not in (OK, FAILED):
             raise ValueError(f"status must be {OK!r} or {FAILED!r}, not {status!r}")
+        if values is not None and not isinstance(values, Mapping):  # a score told alone
+            raise TypeError(
+                f"Metrics takes a mapping {{metric: number}}, not a {type(values).__name__} "
+                f"({values!r})"
+            )
+        if not isinstance(reason, str):  # it is stored and written out as text (JSON)
+            raise TypeError(
+                f"reason must be text, not a {type(reason).__name__} (str(error) for an "
+                "exception's message)"
+            )
         self._values = {str(k): _number(str(k), v) for k, v in (values or {}).items()}
         self.status, self.reason = status, reason
 
