@@ -1136,6 +1136,18 @@ def test_an_evaluator_returning_no_metrics_and_a_closed_executor_are_named(space
         executor.submit(space.sample(1))
 
 
+def test_an_executor_refuses_what_is_no_arch_at_the_call(space):
+    # an Arch is a mapping: run(arch) evaluated its choice names, each "result" a failure
+    # (or, with an evaluator ignoring its input, an ok result for a string)
+    arch = space.sample(0)
+    with LocalExecutor(_ReturningADict(space)) as executor:
+        with pytest.raises(TypeError, match=r"run takes a list of Arch, not one Arch: run\(\[arch"):
+            list(executor.run(arch))
+        with pytest.raises(TypeError, match="submit takes an Arch, not a dict"):
+            executor.submit(dict(arch))
+        assert executor.in_flight == 0
+
+
 def test_local_executor_returns_every_result_and_survives_exceptions(space):
     archs = [space.sample(i) for i in range(3)]
     with LocalExecutor(_Raising(space)) as executor:

@@ -108,13 +108,22 @@ class _ExecutorBase:
 
     closed = False
 
-    def _check_open(self) -> None:
+    def _check_submit(self, arch: Arch) -> None:
+        """Refuse a submission a closed executor, or an evaluator, could not take (the
+        evaluator would report anything else as a failed candidate, far from the mistake)."""
         if self.closed:
             raise RuntimeError(f"this {type(self).__name__} is closed; make a new one")
+        if not isinstance(arch, Arch):
+            raise TypeError(
+                f"submit takes an Arch, not a {type(arch).__name__} (space.arch(choices) "
+                "makes one from a mapping of choices)"
+            )
 
     def run(self, archs: Iterable[Arch], budget: float | None = None) -> Iterator[Result]:
         """Evaluate `archs`, yielding `(arch, metrics)` as each completes. Interrupting (Ctrl-C)
         or abandoning the iterator cancels the outstanding evaluations."""
+        if isinstance(archs, Arch):  # itself a mapping: its choice names would be submitted
+            raise TypeError("run takes a list of Arch, not one Arch: run([arch])")
         for arch in archs:
             self.submit(arch, budget)
         try:
@@ -148,7 +157,7 @@ class LocalExecutor(_ExecutorBase):
 
     def submit(self, arch: Arch, budget: float | None = None) -> None:
         """Queue `arch`; it is evaluated by the `results` call that returns it."""
-        self._check_open()
+        self._check_submit(arch)
         self._queue.append((arch, budget))
 
     def results(self, timeout: float | None = None) -> list[Result]:
@@ -629,7 +638,7 @@ class RayExecutor(_ExecutorBase):
 
     def submit(self, arch: Arch, budget: float | None = None) -> None:
         """Queue `arch`; it goes to Ray as soon as fewer than `max_in_flight` are running."""
-        self._check_open()
+        self._check_submit(arch)
         self._queue.append(_Task(arch, budget))
         self._dispatch()
 
