@@ -47,6 +47,7 @@ from hwnas.experiments.run import _Loop
 from hwnas.experiments.run_dir import check_run_dir, same_yaml
 from hwnas.experiments.shown import metric_text, seconds_text
 from hwnas.experiments.storage import Claim, RunStore
+from hwnas.search import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 
 BENCHDATA = Path(
@@ -151,6 +152,15 @@ def test_run_then_results(tmp_path: Path) -> None:
     for misspelt in ("MAX", "up", "maximize"):  # once taken for min: the worst arch as front
         with pytest.raises(ExperimentError, match=f"'accuracy:{misspelt}': say metric:min"):
             results.pareto([("accuracy", misspelt)])
+    # a mapping's directions were ignored (its keys read as bare metrics: the run's min for
+    # latency); a searcher's Objectives and a direction that is no text were a TypeError
+    with pytest.raises(ExperimentError, match="not a mapping .* list\\(objectives.items"):
+        results.pareto({"accuracy": "max", "hw_fpga_latency_ms": "max"})
+    with pytest.raises(ExperimentError, match=r"objectives\[0\]: a \(metric, 'min'\|'max'\) pair"):
+        results.pareto([("accuracy", 1)])
+    searched = [Objective("accuracy", "max"), Objective("hw_fpga_latency_ms", "min")]
+    assert results.pareto(searched)["number"].tolist() == front["number"].tolist()
+    assert results.pareto(searched[0])["number"].tolist() == best["number"].tolist()
 
     progress = results.progress()
     assert len(progress) == 24 and np.all(np.diff(progress["hypervolume"]) >= -1e-9)

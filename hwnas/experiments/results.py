@@ -7,7 +7,7 @@ run is just an Optuna study plus the experiment file it was started from.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +41,7 @@ from hwnas.experiments.records import (
 )
 from hwnas.experiments.run_dir import SNAPSHOT, load_snapshot, space_copy
 from hwnas.experiments.storage import StudyMemo
+from hwnas.search.base import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean
@@ -320,15 +321,21 @@ class RunResults:
     def objectives_of(
         self, objectives: Objectives | Sequence[str] | None = None
     ) -> list[tuple[str, str]]:
-        """`objectives` as checked (metric, direction) pairs: pairs, or "metric:max" strings
+        """`objectives` as checked (metric, direction) pairs: pairs, a searcher's `Objective`s
+        (a mapping is refused: its directions would be dropped), or "metric:max" strings
         as the CLI takes them (a bare metric keeps its direction in the run), or one pair
         alone (`("accuracy", "max")`, not read as two metrics); a direction other than min or
         max is refused, not taken for min."""
-        if objectives is not None and not len(objectives):
+        if isinstance(objectives, Mapping):  # its keys alone would be read: bare metrics
+            raise ExperimentError(
+                f"objectives: (metric, direction) pairs, not a mapping ({objectives!r}): "
+                "list(objectives.items()) gives them"
+            )
+        alone = isinstance(objectives, str | Objective) or _is_pair(objectives)
+        if not alone and objectives is not None and not len(objectives):
             raise ExperimentError("objectives: give at least one, or None for the run's own")
-        alone = isinstance(objectives, str) or _is_pair(objectives)
         given = [objectives] if alone else objectives or self.objectives
-        specs = [o if isinstance(o, str) else ":".join(o) for o in given]
+        specs = [_as_spec(i, o) for i, o in enumerate(given)]
         # failed evaluations store no objective values: with no successful one, a front is
         # empty rather than a view of metrics the run does not have (successes that break a
         # constraint have them all, and a misspelt metric among them is named)
@@ -517,6 +524,20 @@ def describe_blocks(arch: Arch) -> str:
             blocks.append(" ".join(knobs))
         parts.append(f"{stage} w{c.get('width', '?')}: " + " | ".join(blocks))
     return "; ".join(parts)
+
+
+def _as_spec(i: int, objective: Any) -> str:
+    """One objective as the CLI's "metric:direction" (a bare metric keeps its direction in
+    the run): from that string, a (metric, direction) pair or an `Objective`."""
+    if isinstance(objective, Objective):
+        objective = (objective.metric, objective.direction)
+    if isinstance(objective, str):
+        return objective
+    if isinstance(objective, Sequence) and all(isinstance(part, str) for part in objective):
+        return ":".join(objective)
+    raise ExperimentError(
+        f"objectives[{i}]: a (metric, 'min'|'max') pair or 'metric:max', not {objective!r}"
+    )
 
 
 def _is_pair(objectives: Any) -> bool:
