@@ -862,6 +862,21 @@ def test_nsga2_restore_keeps_the_constraint_values(space, evaluator):
     assert_proposes_alike(searcher, restored, evaluator, batch=3)
 
 
+def test_restore_refuses_a_history_of_other_items_before_telling_any(space, evaluator):
+    """A dict of stored pairs (not its `.values()`), or bare archs, ended in Python's "too
+    many values to unpack" after the first items were told, so a retry with the right
+    history then needed a new searcher."""
+    searcher = make("random", space, seed=1)
+    run(searcher, evaluator, 4, batch=2)
+    stored = {t.arch.key: (t.arch, t.metrics) for t in searcher.trials}
+    fresh = make("random", space, seed=1)
+    for wrong, given in ((stored, "str"), ([t.arch for t in searcher.trials], "Arch")):
+        with pytest.raises(TypeError, match=rf"restore: history\[0\] is {given} .*, not an"):
+            fresh.restore(wrong)
+    fresh.restore(stored.values())  # the same searcher, nothing told by the refused calls
+    assert_proposes_alike(searcher, fresh, evaluator, batch=2)
+
+
 def test_evolution_population_is_the_youngest_successful_trials(space, evaluator):
     """Aging evolution: the oldest trials leave the population (failed ones never join)."""
     searcher = make("evolution", space, population_size=4)

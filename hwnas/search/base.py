@@ -251,7 +251,14 @@ class Searcher(ABC):
         """
         if self.trials:
             raise RuntimeError("restore() needs a fresh searcher (this one has trials)")
-        for arch, metrics in history:
+        items = list(history)
+        for i, item in enumerate(items):  # all before any is told: a retry needs no new searcher
+            if not (isinstance(item, Sequence) and len(item) == 2):  # a dict, not its .values()
+                raise TypeError(
+                    f"restore: history[{i}] is {type(item).__name__} {item!r:.60}, not an "
+                    "(arch, metrics or None) pair"
+                )
+        for arch, metrics in items:
             _check_arch("restore", arch)
             if arch.key in self._by_key:
                 raise ValueError(f"restore: arch {arch.key} appears twice in the history")
