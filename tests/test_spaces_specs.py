@@ -531,6 +531,9 @@ def test_missing_file_binary_file_and_unknown_name(tmp_path):
         get_space("CONV1D")
     with pytest.raises(SpaceError, match="the space is empty"):
         get_space("")  # not the current folder
+    for not_a_name in (None, get_space("conv1d"), {"name": "conv1d"}):  # not "unknown space"
+        with pytest.raises(TypeError, match="get_space takes a space's name or a space file"):
+            get_space(not_a_name)
     mine = _write(tmp_path, "mine", GOOD)
     with pytest.raises(SpaceError, match=f"did you mean the file {mine}\\?"):
         get_space(tmp_path / "mine")

@@ -196,6 +196,12 @@ def get_space(
     shape (without batch) or number of classes."""
     from hwnas.spaces.spec import read_yaml
 
+    if not isinstance(name_or_path, str | Path):  # str() of a space is no name of one
+        raise TypeError(
+            f"get_space takes a space's name or a space file's path, not a "
+            f"{type(name_or_path).__name__} (searchers and evaluators take a SearchSpace "
+            "itself)"
+        )
     text = str(name_or_path)
     path = Path(text)
     if not text.strip():
