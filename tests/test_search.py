@@ -97,6 +97,14 @@ def test_get_searcher_errors(space):
     assert "differentiable" in NAMES
 
 
+def test_an_empty_metric_name_is_refused_at_once(space):
+    """Taken, `("", "max")` was refused only at the first `tell`, as a missing metric ''."""
+    with pytest.raises(ValueError, match=r"objectives\[1\]: the metric name is empty"):
+        get_searcher("random", space, [*ACCURACY, ("", "max")])
+    with pytest.raises(ValueError, match=r"constraints\[0\]: the metric name is empty"):
+        get_searcher("random", space, ACCURACY, [(" ", 3.0)])
+
+
 @pytest.mark.parametrize("bound", [math.nan, math.inf, -math.inf])
 def test_a_constraint_bound_that_is_no_finite_number_is_refused(bound, space):
     """Taken, a NaN bound met by nothing left every trial infeasible (best() None) and an

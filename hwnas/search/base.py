@@ -84,6 +84,7 @@ def parse_objectives(objectives: Any) -> tuple[Objective, ...]:
         if not (isinstance(item, Sequence) and len(item) == 2 and isinstance(item[0], str)):
             raise ValueError(f"objectives[{i}]: expected (metric, 'min'|'max'), got {item!r}")
         metric, direction = item
+        _check_metric_name(f"objectives[{i}]", metric)
         if direction not in ("min", "max"):
             raise ValueError(
                 f"objectives[{i}] ({metric}): direction must be 'min' or 'max', not {direction!r}"
@@ -107,6 +108,7 @@ def parse_constraints(constraints: Any) -> tuple[Constraint, ...]:
             item = (item.metric, item.bound)
         if not (isinstance(item, Sequence) and len(item) == 2 and isinstance(item[0], str)):
             raise ValueError(f"constraints[{i}]: expected (metric, bound), got {item!r}")
+        _check_metric_name(f"constraints[{i}]", item[0])
         try:
             bound = float(item[1])
         except (TypeError, ValueError):
@@ -118,6 +120,13 @@ def parse_constraints(constraints: Any) -> tuple[Constraint, ...]:
         parsed.append(Constraint(item[0], bound))
     _check_named_once("constraints", [c.metric for c in parsed])
     return tuple(parsed)
+
+
+def _check_metric_name(field: str, metric: str) -> None:
+    """Refuse an empty metric name: taken, it was named only when the first result lacked
+    it, as a missing metric ''."""
+    if not metric.strip():
+        raise ValueError(f"{field}: the metric name is empty")
 
 
 def _check_named_once(field: str, names: list[str]) -> None:
