@@ -576,4 +576,8 @@ def test_an_object_without_space_is_refused_before_any_ray_starts(space, own_ray
     AttributeError in place of the evaluation's own error."""
     with pytest.raises(TypeError, match="_Spaceless is not an evaluator: it lacks `space`; "):
         executor(_Spaceless())
+    named = _Spaceless()
+    named.space = "conv1d"  # a name: failed candidates lost their costs without a word
+    with pytest.raises(TypeError, match="_Spaceless.space must be a SearchSpace, not a str"):
+        executor(named)
     assert not ray.is_initialized()

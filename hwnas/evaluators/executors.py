@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.failures import failed_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
-from hwnas.spaces import Arch
+from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean
 
 Result = tuple[Arch, Metrics]
@@ -88,9 +88,9 @@ def safe_evaluate(evaluator: Evaluator, arch: Arch, budget: float | None) -> Met
 
 
 def _check_evaluator(evaluator: object) -> None:
-    """Refuse an object that is no evaluator before anything starts: without `space` a
-    failure could not be reported (its costs come from the space), and a `RayExecutor`
-    would have started a Ray that nothing stops."""
+    """Refuse an object that is no evaluator before anything starts: without a `space` that
+    is a `SearchSpace` a failure could not be reported with its costs (they come from the
+    space), and a `RayExecutor` would have started a Ray that nothing stops."""
     missing = [name for name in ("space", "evaluate") if not hasattr(evaluator, name)]
     if missing or not callable(evaluator.evaluate):
         raise TypeError(
@@ -98,6 +98,11 @@ def _check_evaluator(evaluator: object) -> None:
             f"{' and '.join(f'`{m}`' for m in missing) or 'a callable `evaluate`'}; an "
             "evaluator has `space` (the SearchSpace it scores) and `evaluate(arch, "
             "budget=None)` returning Metrics"
+        )
+    if not isinstance(evaluator.space, SearchSpace):  # a failure's costs would be lost
+        raise TypeError(
+            f"{type(evaluator).__name__}.space must be a SearchSpace, not a "
+            f"{type(evaluator.space).__name__} (get_space(name) gives one)"
         )
 
 
