@@ -904,6 +904,12 @@ def test_a_run_dir_under_home_is_there_not_a_folder_named_tilde() -> None:
             "exp.yaml: line 5: searcher: epochs must be int, not 'ten'",
         ),
         (
+            "searcher",  # a target of a sweep, named with its index
+            "searcher:\n  name: differentiable\n  settings:\n    hard: true\n"
+            "    latency_targets_ms: [0.1, 0]\n",
+            "exp.yaml: line 5: searcher: latency_targets_ms[1] must be > 0 ms and finite, not 0",
+        ),
+        (
             "searcher",  # a problem of no one setting: the searcher's line
             "searcher:\n  name: evolution\nobjectives: [{metric: accuracy, direction: max},\n"
             "  {metric: params, direction: min}]\n",

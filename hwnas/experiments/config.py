@@ -610,8 +610,9 @@ def check_new_run(config: ExperimentConfig) -> None:
             )
 
 
-#: the name a problem's message starts with (`train.steps: ...`, `latency is set but ...`)
-_NAMED = re.compile(r"([\w.-]+):? ")
+#: the name a problem's message starts with (`train.steps: ...`, `latency is set but ...`),
+#: less the index of a list's item (`latency_targets_ms[1] must be > 0`: the list's line)
+_NAMED = re.compile(r"([\w.-]+)(?:\[\d+\])*:? ")
 
 
 def _named_field(
