@@ -832,6 +832,16 @@ def test_a_run_dir_under_home_is_there_not_a_folder_named_tilde() -> None:
     assert config.run_dir == str(Path.home() / "runs" / "t")
 
 
+def test_an_infinite_setting_names_its_line() -> None:
+    """.nan or .inf in settings is refused as the file is read, at the setting's own line
+    (it was the `settings:` line above it)."""
+    text = VALID.replace("searcher: random", "searcher:\n  name: random\n  settings:\n    x: .nan")
+    with pytest.raises(ExperimentError) as err:
+        parse_experiment(text, "exp.yaml")
+    line = text.splitlines().index("    x: .nan") + 1
+    assert f"exp.yaml: line {line}: searcher.settings: x: must be a finite number" in str(err.value)
+
+
 @pytest.mark.parametrize(
     "section, text, expected",
     [

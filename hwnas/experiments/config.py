@@ -640,6 +640,16 @@ def _named_field(
     return loc
 
 
+def _deepened(data: dict[str, Any], loc: tuple[Any, ...], message: str) -> tuple[Any, ...]:
+    """`loc` with the key under it that `message` starts by naming (`x: must be a finite
+    number` of `searcher.settings`), for the line of that key rather than its mapping's."""
+    node: Any = data
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+    named = _NAMED.match(message)
+    return (*loc, *_key_path(node, named[1])) if named else loc
+
+
 def _first_named(data: dict[str, Any], message: str) -> tuple[str, ...]:
     """The field of `data` that a check across fields names first (`executor.address needs
     executor.kind: ray`), where its line is; empty when it names none the file holds."""
@@ -678,7 +688,8 @@ def parse_experiment(text: str, source: str = "<experiment>") -> ExperimentConfi
             if not loc and (named := _first_named(data, msg)):  # a check across fields
                 lines.append(f"{source}: {at_line(data, named)}{msg}")
             else:
-                lines.append(f"{source}: {at_line(data, loc)}{field_path(loc)}: {msg}")
+                line = at_line(data, _deepened(data, loc, msg))
+                lines.append(f"{source}: {line}{field_path(loc)}: {msg}")
         raise ExperimentError("; ".join(dict.fromkeys(lines))) from None
     config._source, config._yaml = source, data
     return config
