@@ -454,6 +454,17 @@ def test_a_profile_is_never_written_through_a_link_planted_beside_it(space, tmp_
     assert not out.is_symlink() and not out.with_suffix(".json").is_symlink()
 
 
+def test_a_profile_resumes_with_its_precisions_given_in_another_order(space, tmp_path):
+    """The same precisions in another order were refused as a profile with other settings."""
+    out = tmp_path / "p.csv"
+    settings = dict(samples=0, progress=False, **PROFILE_FAST)
+    build_profile(space, out, limit=1, precisions=["fp32", "int8"], **settings)
+    rows = build_profile(space, out, precisions=["int8", "fp32", "int8"], **settings).rows
+    assert set(rows["precision"]) == {"fp32", "int8"} and rows["row_id"].is_unique
+    with pytest.raises(ProfileError, match=r"precisions: \['int8', 'fp32'\] != \['int8'\]"):
+        build_profile(space, out, precisions=["int8"], **settings)
+
+
 def test_an_empty_table_beside_its_metadata_is_measured_afresh(space, tmp_path):
     out = tmp_path / "p.csv"
     settings = dict(samples=2, archs_only=True, progress=False, **PROFILE_FAST)

@@ -244,7 +244,11 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
         ) from None
     # more samples extend the profile: `sample_archs` draws the same first ones for any count
     more = meta["samples"] > old.get("samples", 0)
-    diff = [f for f in RESUME_FIELDS if old.get(f) != meta.get(f) and not (f == "samples" and more)]
+    diff = [
+        f
+        for f in RESUME_FIELDS
+        if _differs(f, old.get(f), meta.get(f)) and not (f == "samples" and more)
+    ]
     if old.get("space_digest", meta["space_digest"]) != meta["space_digest"]:
         diff.append("space_digest")  # the space's YAML changed (an older profile has none)
     if diff:
@@ -254,6 +258,15 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
             "another --out, or the same settings to resume it (nothing was deleted)"
         )
     return old
+
+
+def _differs(field: str, old: Any, new: Any) -> bool:
+    """Whether the profile's setting `field`, `old`, differs from a run's `new`: precisions
+    as a set, since the order they are given in measures nothing else (`--precision int8
+    --precision fp32` was refused on a profile of fp32 and int8)."""
+    if field == "precisions" and isinstance(old, list):
+        return set(old) != set(new)
+    return old != new
 
 
 def _drop_failed_rows(path: Path) -> None:
