@@ -551,6 +551,15 @@ def test_a_malformed_latency_is_refused_and_a_moved_profile_finds_its_space(tmp_
         read_profile(space)
 
 
+def test_a_profile_given_by_its_metadata_file_names_the_table(tmp_path, capsys):
+    """It was read as the table and refused as "not a profile table, columns missing"."""
+    metadata = DATA / "tiny2d_ort.json"
+    said = f"{metadata}: the metadata file of the profile {DATA / 'tiny2d_ort.csv'}; give the"
+    assert hwnas("latency", "fit", str(metadata), "-o", str(tmp_path / "o.json")) == 1
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()
+
+
 def test_a_damaged_predictor_file_is_named(tmp_path):
     data = Path(__file__).parent / "data"
     saved = LUTPredictor.from_profile(data / "tiny2d_ort.csv").save(tmp_path / "lut.json")

@@ -267,6 +267,10 @@ def read_profile(path: str | Path) -> Profile:
         raise ProfileError(f"{path}: is a folder, not a profile (a .csv file)")
     if not path.is_file():
         raise ProfileError(f"{path}: profile not found")
+    if path.suffix == ".json" and (table := path.with_suffix(".csv")).is_file():
+        raise ProfileError(  # was read as the table: "not a profile table, columns missing"
+            f"{path}: the metadata file of the profile {table}; give the profile's .csv"
+        )
     meta_file = metadata_path(path)
     if not meta_file.is_file():
         if path.suffix != ".csv":  # a space file given by mistake: profiles are written as .csv
