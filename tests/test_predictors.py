@@ -1551,6 +1551,23 @@ def test_a_part_measured_only_in_a_later_pass_is_priced_and_a_failed_one_can_be_
     assert "re-run the same `hwnas latency profile` command with --retry-failed" in err
 
 
+def test_a_learned_fit_whose_networks_all_failed_says_how_to_retry_them(space, tmp_path, capsys):
+    """It said only "no whole-architecture rows to fit on", as if none had been planned."""
+    profile = tmp_path / "p.csv"
+    build_profile(space, profile, samples=2, archs_only=True, progress=False, **PROFILE_FAST)
+    with profile.open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    for row in rows:
+        _set_fields(row, header, status="failed", error="boom", median_ms="")
+    with profile.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    out = tmp_path / "learned.json"
+    assert hwnas("latency", "fit", str(profile), "--kind", "learned", "-o", str(out)) == 1
+    said = f"no whole-architecture rows to fit on; 2 failed to measure (first: {rows[0][0]}: "
+    err = capsys.readouterr().err
+    assert f"{said}boom)" in err and "command with --retry-failed" in err
+
+
 def test_a_predictor_file_given_as_a_profile_says_it_is_a_predictor(tmp_path, capsys):
     saved = LUTPredictor.from_profile(DATA / "tiny2d_ort.csv").save(tmp_path / "lut.json")
     said = f"{saved}: a lut predictor file, not a profile; give it as a predictor (`predictor:`"

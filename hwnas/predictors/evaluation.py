@@ -49,7 +49,10 @@ def fit_from_profile(
         raise PredictorError(f"fit from a profile supports kinds lut and learned, not {kind!r}")
     archs, y = profile.arch_records(space)
     if len(archs) == 0:
-        raise PredictorError(f"{path}: no whole-architecture rows to fit on")
+        failed = profile.failed_archs_note()
+        raise PredictorError(
+            f"{path}: no whole-architecture rows to fit on{f'; {failed}' if failed else ''}"
+        )
     # a profile with parts (not archs-only), or one given as `parts`, gives a table, which
     # must then be complete
     has_parts = parts is not None or bool(read_profile(table).expected_parts(space))

@@ -133,6 +133,14 @@ class Profile:
         """Measured whole architectures, in measurement order."""
         return self.ok[self.ok["kind"] == "arch"]
 
+    def failed_archs_note(self) -> str:
+        """How many whole architectures failed to measure in every pass, and how to measure
+        them again ("" where none did): what a fit short of networks says."""
+        rows = self.rows[(self.rows["kind"] == "arch") & (self.rows["status"] != "ok")]
+        models = model_ids(rows["row_id"])
+        failed = rows[~models.isin(set(self.archs()["row_id"])) & ~models.duplicated()]
+        return f"{len(failed)} {_failed_advice(failed)}" if len(failed) else ""
+
     def arch_records(self, space: SearchSpace) -> tuple[list[Arch], np.ndarray]:
         """The measured whole architectures of `space` and their latencies (ms); a
         `ProfileError` naming the row of an arch cell that is not one of them."""
@@ -219,12 +227,7 @@ class Profile:
                 "with the profile's other settings resumes it and measures them"
             )
         if len(failed):
-            first = failed.iloc[0]
-            advice.append(
-                f"{len(failed)} of them failed to measure (first: {first['row_id']}: "
-                f"{first['error'][:160]}): fix the cause, then re-run the same `hwnas latency "
-                "profile` command with --retry-failed"
-            )
+            advice.append(f"{len(failed)} of them {_failed_advice(failed)}")
         raise ProfileError(
             f"{self.path}: {len(missing)} of the {len(expected)} parts a lookup table of space "
             f"{space.name!r} needs at precisions {', '.join(self._precisions(space))} are not "
@@ -251,6 +254,15 @@ class Profile:
     def _precisions(self, space: SearchSpace) -> list[str]:
         """The precisions profiled (those of the space where an older profile omits them)."""
         return self.meta.get("precisions") or space.precisions
+
+
+def _failed_advice(failed: pd.DataFrame) -> str:
+    """The rest of a sentence on the `failed` rows: the first one's error, and what to do."""
+    first = failed.iloc[0]
+    return (
+        f"failed to measure (first: {first['row_id']}: {first['error'][:160]}): fix the cause, "
+        "then re-run the same `hwnas latency profile` command with --retry-failed"
+    )
 
 
 def _space_option(space: SearchSpace) -> str:
