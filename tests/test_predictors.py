@@ -581,6 +581,17 @@ def test_a_damaged_predictor_file_is_named(tmp_path):
             load_predictor(damaged)
 
 
+def test_a_profile_given_as_a_predictor_says_it_is_a_profile(tmp_path, capsys):
+    """Its table was "not a predictor file (invalid JSON: ...)", its metadata "no 'kind'"."""
+    table = DATA / "tiny2d_ort.csv"
+    said = f"a file of the latency profile {table}, not a predictor file; give the profile as"
+    for given in (table, DATA / "tiny2d_ort.json"):
+        with pytest.raises(PredictorError, match=f"^{re.escape(f'{given}: {said}')}"):
+            load_predictor(given)
+    assert hwnas("latency", "eval", str(table), "--holdout", "2") == 1
+    assert f"hwnas latency fit {table}`" in capsys.readouterr().err
+
+
 def test_a_profile_or_predictor_of_another_input_shape_is_refused(tmp_path):
     data = Path(__file__).parent / "data"
     larger = get_space(data / "tiny2d.yaml", input_shape=(1, 32, 32))  # profiled at 1x8x8

@@ -18,6 +18,7 @@ from hwnas.predictors.base import (
 from hwnas.predictors.fingerprint import device_of
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
+from hwnas.predictors.profile import metadata_path
 from hwnas.spaces import SearchSpace, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
 
@@ -80,9 +81,9 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
     except OSError as e:
         raise PredictorError(f"{path}: cannot read predictor: {e.strerror}") from None
     except (ValueError, RecursionError) as e:  # not JSON, or JSON nested or sized past reason
-        raise PredictorError(f"{path}: not a predictor file (invalid JSON: {e})") from None
+        raise _not_a_predictor(path, f"invalid JSON: {e}") from None
     if not is_predictor_data(data):
-        raise PredictorError(f"{path}: not a predictor file (no 'kind' and 'space')")
+        raise _not_a_predictor(path, "no 'kind' and 'space'")
     if problem := unreadable_format(data, FORMAT_VERSION, required=True):
         raise PredictorError(f"{path}: {problem}")
     try:
@@ -106,3 +107,16 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
         ) from None
     predictor.measured_on = device_of(measured_on) if measured_on is not None else None
     return predictor
+
+
+def _not_a_predictor(path: Path, why: str) -> PredictorError:
+    """The error for a file that is not a predictor, saying so of a profile's table or
+    metadata given in its place (it said "invalid JSON" of the table)."""
+    table = path.with_suffix(".csv")
+    if table.is_file() and metadata_path(table).is_file():
+        return PredictorError(
+            f"{path}: a file of the latency profile {table}, not a predictor file; give the "
+            f"profile as `profile:` in an experiment's latency section, or fit a predictor "
+            f"from it with `hwnas latency fit {table}`"
+        )
+    return PredictorError(f"{path}: not a predictor file ({why})")
