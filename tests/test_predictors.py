@@ -461,8 +461,16 @@ def test_a_profile_resumes_with_its_precisions_given_in_another_order(space, tmp
     build_profile(space, out, limit=1, precisions=["fp32", "int8"], **settings)
     rows = build_profile(space, out, precisions=["int8", "fp32", "int8"], **settings).rows
     assert set(rows["precision"]) == {"fp32", "int8"} and rows["row_id"].is_unique
-    with pytest.raises(ProfileError, match=r"precisions: \['int8', 'fp32'\] != \['int8'\]"):
+    with pytest.raises(ProfileError, match=r"precisions: \['fp32', 'int8'\] != \['int8'\]"):
         build_profile(space, out, precisions=["int8"], **settings)
+    # the order draws the sampled networks' precisions: a resume keeps the profile's, so it
+    # measures the networks the profile began with, not others
+    settings = dict(samples=3, archs_only=True, progress=False, **PROFILE_FAST)
+    whole = build_profile(space, tmp_path / "whole.csv", precisions=["fp32", "int8"], **settings)
+    resumed = tmp_path / "resumed.csv"
+    build_profile(space, resumed, limit=1, precisions=["fp32", "int8"], **settings)
+    rows = build_profile(space, resumed, precisions=["int8", "fp32"], **settings).rows
+    assert sorted(rows["row_id"]) == sorted(whole.rows["row_id"])
 
 
 def test_an_empty_table_beside_its_metadata_is_measured_afresh(space, tmp_path):

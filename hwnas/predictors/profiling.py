@@ -187,8 +187,9 @@ def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
 def _resume(out: Path, meta: dict[str, Any], retry_failed: bool) -> set[str]:
     """The row ids of the profile `out` that a run with `meta` resumes (none for a new one,
     or one whose metadata was written but no row yet), raising `meta["passes"]` to the
-    profile's; a `ProfileError`, deleting nothing, where `out` or its metadata file exists
-    but is not such a profile's. `retry_failed` drops its failed rows, to measure them again."""
+    profile's and taking its order of `meta["precisions"]`; a `ProfileError`, deleting
+    nothing, where `out` or its metadata file exists but is not such a profile's.
+    `retry_failed` drops its failed rows, to measure them again."""
     if not metadata_path(out).exists():
         if out.exists():
             raise ProfileError(
@@ -198,6 +199,8 @@ def _resume(out: Path, meta: dict[str, Any], retry_failed: bool) -> set[str]:
         return set()
     old = _check_resume(out, meta)
     meta["passes"] = max(meta["passes"], old.get("passes", 1))
+    # the profile's own order of its precisions: it draws the sampled networks' precisions
+    meta["precisions"] = old.get("precisions", meta["precisions"])
     if not out.exists() or out.stat().st_size == 0:
         return set()
     _check_columns(out)
@@ -346,7 +349,7 @@ def build_profile(
     with _only_writer(out):
         done = _resume(out, meta, retry_failed)
         _write_metadata(out, meta)
-        jobs = list(planned_jobs(space, precisions, samples, seed, archs_only))
+        jobs = list(planned_jobs(space, meta["precisions"], samples, seed, archs_only))
         todo = _todo(jobs, passes, done, limit)
         left = _rows(_todo(jobs, passes, done, None)) - _rows(todo)
         if progress and done:
