@@ -265,8 +265,8 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
 
 def _differs(field: str, old: Any, new: Any) -> bool:
     """Whether the profile's setting `field`, `old`, differs from a run's `new`: precisions
-    as a set, since the order they are given in measures nothing else (`--precision int8
-    --precision fp32` was refused on a profile of fp32 and int8)."""
+    as a set (`--precision int8 --precision fp32` was refused on a profile of fp32 and int8;
+    the resume then keeps the profile's order, `_resume`)."""
     if field == "precisions" and isinstance(old, list):
         return set(old) != set(new)
     return old != new
