@@ -1278,6 +1278,8 @@ def test_eval_holds_out_what_the_learned_predictor_was_fitted_on(profile_path, t
     capsys.readouterr()
     assert hwnas("latency", "eval", str(out), "--holdout", "3", "--json") == 0
     before = json.loads(capsys.readouterr().out)
+    assert hwnas("latency", "eval", str(out), "--holdout", "-1") == 1  # not a file named -1
+    assert "cannot hold out -1 of the" in capsys.readouterr().err
     assert hwnas("latency", "eval", str(out), "--holdout", str(profile)) == 1
     assert "no held-out whole-architecture rows to evaluate on (all" in capsys.readouterr().err
     profile.unlink()

@@ -182,7 +182,7 @@ def evaluate(
 
     predictor = load_predictor(predictor_path)
     result = {"predictor": predictor.kind, "device": describe_device(predictor.measured_on)}
-    if holdout.isdigit():
+    if holdout.removeprefix("-").isdigit():  # a count (-1 is refused as one, not a file)
         predictor, archs, measured = holdout_from_own_profile(predictor, int(holdout))
         result["holdout"] = int(holdout)
     else:
