@@ -486,7 +486,7 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     with pytest.warns(UserWarning, match="does not steer toward them"):
         assert hwnas("search", str(exp)) == 0
     err = capsys.readouterr().err
-    assert "to propose: each latency target gave its derive_count architectures" in err
+    assert "to propose: each latency target gave the architectures it derived (up to" in err
 
 
 def test_a_run_whose_first_supernet_diverged_says_it_can_be_removed(tmp_path, capsys):
@@ -521,7 +521,7 @@ def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
     with pytest.warns(UserWarning, match="does not steer toward them"):
         assert hwnas("search", str(exp)) == 0
     err = capsys.readouterr().err
-    assert "to propose: its one search (no latency target) gave its derive_count" in err
+    assert "to propose: its one search (no latency target) gave the architectures it" in err
     assert "with a higher derive_count or latency targets" in err
 
 

@@ -93,7 +93,8 @@ def search(
             else ("its one search (no latency target)", "latency targets")
         )
         why = (
-            f"{searches} gave its derive_count architectures; for more, start a new run "
+            f"{searches} gave the architectures it derived (up to derive_count, fewer where "
+            f"its picks coincide); for more, start a new run "
             f"(another run_dir) with a higher derive_count or {more}"
             if config.searcher.name == "differentiable"
             else "every architecture of the space was evaluated"
