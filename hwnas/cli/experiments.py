@@ -264,10 +264,7 @@ def pareto(
             typer.echo(f"hwnas: note: nothing to plot, {html} not written", err=True)
         return
     front = results.pareto(objs)
-    # a view's own objectives first, then the run's (a subset view left them out)
-    shown = [m for m, _ in objs + results.objectives + results.constraints]
-    shown += ["params", "macs", "size_bytes"]
-    metrics = [m for m in dict.fromkeys(shown) if m in front.columns]
+    metrics = results.shown_metrics(objs)
     hv = results.hypervolume(objs) if len(objs) > 1 and not front.empty else None
     if html is not None:  # first: when the report cannot be written, no front is printed
         _write_report(results, objs, html)

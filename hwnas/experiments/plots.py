@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from hwnas.experiments.components import metric_notes
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.files import folder_for, write_whole
+from hwnas.experiments.results import COSTS
 from hwnas.experiments.shown import metric_text
 
 if TYPE_CHECKING:
@@ -27,12 +28,9 @@ CHOICE_KINDS = ("mixer", "kernel", "dilation", "precision", "expansion", "op")
 
 
 def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> list[str]:
-    """Per point: trial, key, architecture, objectives (the view's, then the run's),
-    constrained metrics (why a point is infeasible) and costs. Read column by column: a
-    pandas row per point (`iterrows`) took a second of a 5000-evaluation report."""
-    extra = [m for m, _ in results.objectives + results.constraints]  # a view's leaves them
-    extra += ["params", "macs", "size_bytes"]
-    shown = list(dict.fromkeys([m for m, _ in objectives] + [m for m in extra if m in df.columns]))
+    """Per point: trial, key, architecture and `RunResults.shown_metrics`. Read column by
+    column: a pandas row per point (`iterrows`) took a second of a 5000-evaluation report."""
+    shown = results.shown_metrics(objectives)
     columns = [df["number"].tolist(), df["key"].tolist(), *(df[m].tolist() for m in shown)]
     texts = []
     for number, key, *row in zip(*columns):
@@ -215,9 +213,7 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
     """Objectives, costs and the numeric stage choices of every feasible evaluation."""
     objectives = _at_least(results, objectives, 1, "parallel_coordinates")
     df = results.candidates(objectives)
-    metrics = [m for m, _ in objectives] + [
-        m for m in ("params", "macs", "size_bytes") if m in df.columns
-    ]
+    metrics = [m for m, _ in objectives] + [m for m in COSTS if m in df.columns]
     choices = [c for c in df.columns if c.endswith((".depth", ".width"))]
     columns = list(dict.fromkeys(metrics + choices))
     first = objectives[0][0]

@@ -41,7 +41,7 @@ from hwnas.experiments.records import (
 )
 from hwnas.experiments.run_dir import SNAPSHOT, load_snapshot, space_copy
 from hwnas.experiments.storage import StudyMemo
-from hwnas.search.base import Objective
+from hwnas.search import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean
@@ -130,6 +130,10 @@ def parse_objectives(
             raise ExperimentError(f"objective {spec!r}: {metric} is given twice")
         out.append((metric, direction))
     return out
+
+
+#: the costs shown beside every point (where the evaluations have them)
+COSTS = ("params", "macs", "size_bytes")
 
 
 class RunResults:
@@ -377,6 +381,15 @@ class RunResults:
         for metric, _ in objectives:
             usable &= np.isfinite(self.trials[metric]) if metric in self.trials else False
         return usable
+
+    def shown_metrics(self, objectives: Objectives) -> list[str]:
+        """The metrics shown beside a view's points (`hwnas pareto`'s table and JSON, the
+        figures' hover texts), each once, those the evaluations have: the view's objectives,
+        then the run's (a view of other metrics left out what the run searched for), its
+        constrained metrics (why a point is infeasible) and the costs."""
+        shown = [m for m, _ in [*objectives, *self.objectives, *self.constraints]]
+        shown += list(COSTS)
+        return [m for m in dict.fromkeys(shown) if m in self.trials.columns]
 
     def candidates(self, objectives: Objectives | None = None) -> pd.DataFrame:
         """The successful, feasible evaluations with a value of every objective (the run's,
