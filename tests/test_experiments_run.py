@@ -1151,6 +1151,38 @@ def test_a_queued_candidate_whose_peer_claim_goes_stale_is_claimed_once(
     assert len(trials_of(run_dir)) == 12 + 3 + 1  # no other claim was made in vain
 
 
+@pytest.mark.parametrize("whose", ["evaluated", "in flight"])
+def test_a_dead_peers_stray_claim_of_a_key_this_driver_has_is_not_claimed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whose: str
+) -> None:
+    """A peer (taken for dead, or killed between creating a claim and judging it) left a live
+    claim of a key this driver has evaluated or has in flight: marked stale at the next check,
+    the candidate was queued again, and its claim was stored as a wasted `duplicate`."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 30, time_limit_s=60)
+    config = parse_experiment(text.replace("heartbeat_s: 0.5", "heartbeat_s: 0.05"))
+    launch, left = _Loop._launch, []
+
+    def launch_then_a_peer_claims_ours_and_stops(self, done, running):
+        launch(self, done, running)
+        if not left and done >= 5:
+            ours = self.store.history()[0][0] if whose == "evaluated" else None
+            left.append(ours or next(iter(self.in_flight.values())).arch)
+            peer = RunStore(config, run_dir, self.searcher.space, existing=True)
+            peer.heartbeat()
+            peer._create_claim(left[0])
+            peer.heartbeat(stopped=True)
+            peer.close()
+            time.sleep(2 * config.storage.heartbeat_s)  # the stale check is due next round
+
+    monkeypatch.setattr(_Loop, "_launch", launch_then_a_peer_claims_ours_and_stops)
+    summary = run_experiment(config, progress=False)
+    assert left and summary.stopped_by == "evaluations" and summary.evaluated == 30
+    claims = [outcome_of(t) for t in trials_of(run_dir) if t.user_attrs.get(KEY) == left[0].key]
+    assert sorted(claims) == sorted([STALE, "ok"])
+    assert len(trials_of(run_dir)) == 31  # no other claim was made in vain
+
+
 def test_a_dead_peers_stray_claim_of_an_evaluated_key_is_not_told_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

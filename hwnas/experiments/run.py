@@ -340,12 +340,7 @@ class _Loop:
                 return "time limit"
             if time.monotonic() - last_check >= beat_every:
                 if stale := self.store.fail_stale():
-                    # a claim awaited as a peer's is rerun by `_settle_waiting` now it has
-                    # ended, and one already queued (given back earlier) is rerun as queued:
-                    # queued here too, its candidate was claimed twice
-                    queued = {*self.waiting, *(a.key for a in self.rerun)}
-                    self.rerun.extend(a for a in stale if a.key not in queued)
-                    self.origins = self.store.origins()
+                    self._queue_stale(stale)
                 self.searcher.stream = self.store.stream()  # drivers came or went
                 last_check = time.monotonic()
             trials = self.store.trials()  # one read of the storage per round
@@ -363,6 +358,20 @@ class _Loop:
             for arch, metrics in self.executor.results(timeout=0.5):
                 self._finish(arch, metrics, display)
             display.set_in_flight(len(self.in_flight))
+
+    def _queue_stale(self, stale: list[Arch]) -> None:
+        """Queue the candidates of claims just marked stale for evaluation, except those that
+        need none: a claim awaited as a peer's is rerun by `_settle_waiting` now it has ended,
+        one already queued (given back earlier) is rerun as queued, and one this driver has in
+        flight or evaluated (a peer's stray claim of it) has its result; queued again, each
+        was claimed in vain, stored as a `duplicate`."""
+        skip = {*self.waiting, *self.in_flight, *(a.key for a in self.rerun)}
+        skip.update(self.store.evaluated())
+        for arch in stale:
+            if arch.key not in skip:
+                skip.add(arch.key)
+                self.rerun.append(arch)
+        self.origins = self.store.origins()
 
     def _global_counts(self, trials: list[FrozenTrial], display: SearchProgress) -> tuple[int, int]:
         """Evaluations and live claims of every driver; shows the new evaluations and keeps
