@@ -1589,6 +1589,24 @@ def test_a_learned_fit_whose_networks_all_failed_says_how_to_retry_them(space, t
     assert f"{said}boom)" in err and "command with --retry-failed" in err
 
 
+def test_a_learned_fit_short_of_networks_says_how_many_failed(space, tmp_path, capsys):
+    """With some networks measured but too few to fit, it said only how many it needed and
+    got, not that the others had failed to measure (nor how to measure them again)."""
+    profile = tmp_path / "p.csv"
+    build_profile(space, profile, samples=6, archs_only=True, progress=False, **PROFILE_FAST)
+    with profile.open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    for row in rows[2:]:
+        _set_fields(row, header, status="failed", error="boom", median_ms="")
+    with profile.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    out = tmp_path / "learned.json"
+    assert hwnas("latency", "fit", str(profile), "--kind", "learned", "-o", str(out)) == 1
+    err = capsys.readouterr().err
+    said = f"got 2; 4 failed to measure (first: {rows[2][0]}: boom)"
+    assert said in err and "command with --retry-failed" in err
+
+
 def test_a_predictor_file_given_as_a_profile_says_it_is_a_predictor(tmp_path, capsys):
     saved = LUTPredictor.from_profile(DATA / "tiny2d_ort.csv").save(tmp_path / "lut.json")
     said = f"{saved}: a lut predictor file, not a profile; give it as a predictor (`predictor:`"

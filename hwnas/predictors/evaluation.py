@@ -49,10 +49,7 @@ def fit_from_profile(
         raise PredictorError(f"fit from a profile supports kinds lut and learned, not {kind!r}")
     archs, y = profile.arch_records(space)
     if len(archs) == 0:
-        failed = profile.failed_archs_note()
-        raise PredictorError(
-            f"{path}: no whole-architecture rows to fit on{f'; {failed}' if failed else ''}"
-        )
+        raise _short_of_networks(path, profile, "no whole-architecture rows to fit on")
     # a profile with parts (not archs-only), or one given as `parts`, gives a table, which
     # must then be complete
     has_parts = parts is not None or bool(read_profile(table).expected_parts(space))
@@ -67,9 +64,22 @@ def fit_from_profile(
                 f"({'; '.join(differences)}); fit a predictor from one device's measurements"
             )
     source = str(Path(path).resolve())  # read from any directory
-    predictor = LearnedPredictor(space, lut, source=source, **settings).fit(archs, y)
+    predictor = LearnedPredictor(space, lut, source=source, **settings)
+    try:
+        predictor.fit(archs, y)
+    except PredictorError as e:
+        if len(archs) >= predictor.minimum_networks():
+            raise
+        raise _short_of_networks(path, profile, str(e)) from None
     predictor.measured_on = measured_on
     return predictor
+
+
+def _short_of_networks(path: str | Path, profile: Profile, why: str) -> PredictorError:
+    """The error of a fit short of measured networks, saying how many of the profile's failed
+    to measure and how to measure them again (where any did)."""
+    failed = profile.failed_archs_note()
+    return PredictorError(f"{path}: {why}{f'; {failed}' if failed else ''}")
 
 
 def holdout_from_own_profile(

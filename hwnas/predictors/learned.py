@@ -166,7 +166,7 @@ class LearnedPredictor(LatencyPredictor):
 
     def _fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> None:
         y = check_training_data(archs, latencies)
-        needed = MIN_TRAINING_ARCHS if self.lut is not None else self._boosting_minimum()
+        needed = self.minimum_networks()
         if len(y) < needed:
             raise PredictorError(
                 f"the learned predictor {'' if self.lut else 'without a lookup table '}needs "
@@ -180,10 +180,13 @@ class LearnedPredictor(LatencyPredictor):
             self._model = model.fit(self.features(archs), np.log(y))
         self._train_archs, self._train_latencies = list(archs), [float(v) for v in y]
 
-    def _boosting_minimum(self) -> int:
-        """The fewest networks from which boosting's trees can split at all (each tree sees a
-        `subsample` of them and every leaf needs `min_samples_leaf`): below it every network
+    def minimum_networks(self) -> int:
+        """The fewest measured networks it can be fitted on: with a table, a few to calibrate
+        it; without, the fewest from which boosting's trees can split at all (each tree sees
+        a `subsample` of them and every leaf needs `min_samples_leaf`): below it every network
         would get the same prediction."""
+        if self.lut is not None:
+            return MIN_TRAINING_ARCHS
         leaf = self.hyperparameters.get("min_samples_leaf", 1)
         subsample = self.hyperparameters.get("subsample", 1.0)
         if not isinstance(leaf, int) or not isinstance(subsample, float | int) or subsample <= 0:
