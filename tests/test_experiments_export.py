@@ -337,6 +337,26 @@ def test_front_members_equal_in_the_first_objective_rank_by_the_next(tmp_path: P
 
 
 @needs_benchdata
+def test_export_takes_the_front_of_a_view_of_other_objectives(
+    nb201_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`hwnas pareto --objectives` shows a front of other objectives, but export had no way
+    to take its members (only `--trial N`, one at a time)."""
+    view = ["accuracy", "hw_pixel3_latency_ms:min"]
+    front = load(nb201_run).pareto(view)
+    assert list(front["number"][:2]) != list(load(nb201_run).pareto()["number"][:2])
+    out = tmp_path / "out"
+    args = ["export", str(nb201_run), "--top", "2", "-o", str(out)]
+    assert hwnas_cli(*args, "--objectives", ",".join(view)) == 0
+    written = sorted(p.name.split("-")[0] for p in out.glob("*.json"))
+    assert written == sorted(f"trial{n}" for n in front["number"][:2])
+    again = export_run(nb201_run, tmp_path / "api", top=2, objectives=view)
+    assert [p.name.split("-")[0] for p in again] == [f"trial{n}" for n in front["number"][:2]]
+    assert hwnas_cli(*args[:2], "--trial", "0", "--objectives", view[0]) == 1
+    assert "give objectives with top, not with trial" in capsys.readouterr().err
+
+
+@needs_benchdata
 def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
     results = load(nb201_run)
     fig = results.figures()["pareto_2d"]

@@ -392,9 +392,11 @@ def export(
         None,
         "--top",
         min=1,
-        help="export the K front members best in the first objective, then the next (default 1)",
+        help="export the K front members best in the first objective, then the next (default 1), "
+        "of the run's front or that of --objectives",
     ),
     trial: int = typer.Option(None, "--trial", min=0, help="export this trial number"),
+    objectives: list[str] = ObjectivesOption,
     fmt: str = typer.Option("json", "--format", help="json, yaml, onnx or torch"),
     out: Path = typer.Option(None, "-o", "--out", help="output folder (default RUN/export)"),
     force: bool = typer.Option(
@@ -408,9 +410,19 @@ def export(
     results = load(run)
     out = out or run / "export"
     fmt = fmt.lower()
+    objs = _objectives(results, objectives) if objectives else None
+    if objs is not None and trial is None:
+        _note_lacking(results, objs)
     before = _stamps(out)
     written = export_run(
-        results, out, top=top, trial=trial, fmt=fmt, overwrite=force, progress=True
+        results,
+        out,
+        top=top,
+        trial=trial,
+        fmt=fmt,
+        overwrite=force,
+        progress=True,
+        objectives=objs,
     )
     if trial is not None:
         _note_unusable(results, trial)

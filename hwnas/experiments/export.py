@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -27,7 +27,7 @@ from hwnas.experiments.components import latency_source, training_recipe, weight
 from hwnas.experiments.config import ExperimentError, no_nul, uses_dataset
 from hwnas.experiments.files import folder_for, written_whole
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
-from hwnas.experiments.results import RunResults, load
+from hwnas.experiments.results import Objectives, RunResults, load
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
 from hwnas.spaces.spec import BoundedLoader, YamlLoader, parse_yaml, yaml_problem
 
@@ -372,9 +372,12 @@ def export_run(
     seed: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    objectives: Objectives | Sequence[str] | None = None,
 ) -> list[Path]:
     """Export the `top` front members (best first) or one `trial` of a run (its results, or
-    its folder) into `out_dir`; returns the config files written. `progress` shows a bar on
+    its folder) into `out_dir`; returns the config files written. The front is of the run's
+    objectives, or of `objectives` (as `RunResults.pareto` takes them: a view of other
+    metrics the run recorded). `progress` shows a bar on
     a terminal (an ONNX export takes seconds per model). The weights of `torch` and `onnx`
     are the candidate's initial ones, built after `torch.manual_seed(seed)`; by default
     (None) the seed the run's evaluators built its candidates with, which the config records.
@@ -385,11 +388,11 @@ def export_run(
     content is left as it is (the same file, its modification time unchanged); an existing
     file with other content (weights trained since, an edited config, an export in another
     format) is replaced only with `overwrite`, never silently."""
-    _check_choice(top, trial, fmt)
+    _check_choice(top, trial, fmt, objectives)
     no_nul(out_dir, "out_dir")
     if isinstance(results, str | Path):
         results = load(results)
-    rows = _pick(results, top, trial)
+    rows = _pick(results, top, trial, objectives)
     seed = weights_seed(results.config) if seed is None else seed
     out_dir = Path(out_dir)
     dataset = results.config.dataset if uses_dataset(results.config) else None
@@ -541,10 +544,12 @@ def _export_one(
     return path
 
 
-def _check_choice(top: int | None, trial: int | None, fmt: str) -> None:
+def _check_choice(top: int | None, trial: int | None, fmt: str, objectives: Any) -> None:
     """Refuse what to export, by name, before anything is read or made."""
     if top is not None and trial is not None:
         raise ExperimentError("give top or trial (--top or --trial), not both")
+    if objectives is not None and trial is not None:  # one trial is the same in any view
+        raise ExperimentError("give objectives with top, not with trial (--objectives, --trial)")
     for name, value in (("top", top), ("trial", trial)):
         whole = isinstance(value, int) and not isinstance(value, bool)
         least = 1 if name == "top" else 0
@@ -554,14 +559,14 @@ def _check_choice(top: int | None, trial: int | None, fmt: str) -> None:
         raise ExperimentError(f"format must be json, yaml, onnx or torch, not {fmt!r}")
 
 
-def _pick(results, top: int | None, trial: int | None) -> pd.DataFrame:
+def _pick(results, top: int | None, trial: int | None, objectives: Any) -> pd.DataFrame:
     if trial is not None:
         df = results.trials
         rows = df[df["number"] == trial]
         if rows.empty:
             raise ExperimentError(f"{results.run_dir}: {results.no_evaluation(trial)}")
         return rows
-    front = results.pareto()
+    front = results.pareto(objectives)
     if front.empty:
         raise ExperimentError(f"{results.run_dir}: no feasible successful evaluation to export")
     return front.head(top or 1)
