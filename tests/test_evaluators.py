@@ -93,6 +93,11 @@ def test_each_split_fraction_sizes_its_own_split():
     assert [len(data.split(s)[1]) for s in ("train", "val", "test")] == [1131, 126, 540]
 
 
+def test_an_unknown_split_is_refused_naming_the_splits():
+    with pytest.raises(ValueError, match="unknown split 'validation'; choose from train, val"):
+        load_dataset("digits").split("validation")
+
+
 def test_unknown_dataset_names_the_choices():
     with pytest.raises(DatasetError, match="unknown dataset 'cifar10'.*mnist1d"):
         load_dataset("cifar10")

@@ -92,7 +92,10 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(inputs, labels) of the split `name`: "train", "val" or "test"."""
+        """(inputs, labels) of the split `name`: "train", "val" or "test" (a `ValueError` for
+        another name)."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose from {', '.join(SPLITS)}")
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
     def check_fits(self, space: SearchSpace) -> Dataset:
