@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from hwnas.predictors.backends import (
+    BACKENDS,
     CLOCKS,
     PrecisionSpec,
     get_backend,
@@ -155,6 +156,9 @@ def check_settings(
         raise MeasurementError(
             f"input_shape must be positive sizes without the batch, got {input_shape!r}"
         )
+    if backend not in BACKENDS:  # a setting, as `measure_latency` documents: not get_backend's
+        # plain ValueError, which a caller catching MeasurementError would miss
+        raise MeasurementError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     return resolve_clock(clock, backend, threads)
 
 
