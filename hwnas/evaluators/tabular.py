@@ -124,10 +124,10 @@ class TabularEvaluator:
     """Looks NAS-Bench-201 cells up in the published tables.
 
     Returns `accuracy` (validation, what a searcher optimises), `test_accuracy`, `train_time_s`
-    (or whatever `metrics` maps names to), every `hw_*_latency_ms` column and every device of the
-    24-device table as `lat_<device>_ms`, plus `params`, `macs`, `size_bytes`, `activations`
-    from `space.cost` when `cost` is true (about 0.1 s per new cell; benchmarks that need
-    speed turn it off).
+    (or whatever `metrics` maps names to), every `hw_*_latency_ms` column and, when `latency`
+    is true, every device of the 24-device table as `lat_<device>_ms`, plus `params`, `macs`,
+    `size_bytes`, `activations` from `space.cost` when `cost` is true (about 0.1 s per new
+    cell; benchmarks that need speed turn it off).
     `budget` is ignored: the table holds final 200-epoch results.
     """
 

@@ -375,9 +375,10 @@ def export_run(
     objectives: Objectives | Sequence[str] | None = None,
 ) -> list[Path]:
     """Export the `top` front members (best first) or one `trial` of a run (its results, or
-    its folder) into `out_dir`; returns the config files written. The front is of the run's
-    objectives, or of `objectives` (as `RunResults.pareto` takes them: a view of other
-    metrics the run recorded). `progress` shows a bar on
+    its folder) into `out_dir`; returns the paths of the exported configs (those an earlier
+    export left unchanged included), best first. The front is of the run's objectives, or of
+    `objectives` (as `RunResults.pareto` takes them: a view of other metrics the run
+    recorded). `progress` shows a bar on
     a terminal (an ONNX export takes seconds per model). The weights of `torch` and `onnx`
     are the candidate's initial ones, built after `torch.manual_seed(seed)`; by default
     (None) the seed the run's evaluators built its candidates with, which the config records.

@@ -89,7 +89,12 @@ def run_experiment(
     progress: bool = True,
 ) -> RunSummary:
     """Run (or continue) the search `config` (or the experiment file it names) describes;
-    see the module docstring."""
+    see the module docstring. An existing run in its `run_dir` is continued; `resume=True`
+    requires one (an `ExperimentError` where there is none). `address` evaluates on that Ray
+    cluster (`auto`, `host:port`, `ray://...`) whatever the experiment's `executor.kind`
+    says; `progress` shows the live progress display. Ctrl-C raises `KeyboardInterrupt`
+    (SIGTERM: `Terminated`, a subclass of it) and a lost Ray cluster `ClusterLost`, each once
+    the evaluations in flight are given back: the run can be resumed."""
     received: list[int] = []  # Ctrl-C and SIGTERM, kept in case a callback swallows one
     with terminate_as_interrupt(received):
         return _run_experiment(config, address, resume, progress, received)

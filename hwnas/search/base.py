@@ -237,8 +237,10 @@ class Searcher(ABC):
         """The result of evaluating `arch` (asked before, or an outside result to learn from).
 
         `None` or a failed `Metrics` marks a failed evaluation. An ok result whose objective or
-        constraint values are missing raises (a configuration error); non-finite values turn
-        the result into a failure (for example a diverged training).
+        constraint values are missing raises a `KeyError` naming them (a configuration
+        error); non-finite values turn the result into a failure (for example a diverged
+        training). An `arch` told already is a `ValueError`, one of another space a
+        `SpaceError`.
         """
         _check_arch("tell", arch)
         trial = self._by_key.get(arch.key)

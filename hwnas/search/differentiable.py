@@ -679,8 +679,9 @@ class DifferentiableSearcher(Searcher):
     `.npz` path or a `Dataset`. `latency_predictor`: anything with `block_latency(stage,
     width, block)` and `base_latency(widths)` in ms (a `LUTPredictor`, or the path of a profile
     .csv or a saved lut predictor to load one from). `latency_target_ms`
-    (one target) or `latency_targets_ms` (a sweep, one search each). Each search proposes
-    `derive_count` architectures. Once every target's architectures have been asked, `ask`
+    (one target) or `latency_targets_ms` (a sweep, one search each). Each search derives up
+    to `derive_count` architectures (fewer where its picks coincide), and proposes those no
+    earlier search derived. Once every target's architectures have been asked, `ask`
     returns an empty list. Other settings are the fields of
     `SupernetSettings`; `device` defaults to CUDA when present. `threads` is torch's thread
     count while a supernet trains: 1 by default, as the `train` evaluator's, since these
