@@ -1036,6 +1036,14 @@ def test_composite_merges_every_part(space):
         get_evaluator(["train", "train"], space)
 
 
+def test_parts_made_with_two_copies_of_a_space_are_told_to_share_one():
+    """Two parts of `get_evaluator("latency", "conv1d")` each have their own space object:
+    the refusal listed the same space twice and did not say what to do."""
+    parts = [get_evaluator("latency", "conv1d"), get_evaluator("latency", "conv1d")]
+    with pytest.raises(ValueError, match=r"same space object, .*: make them with one \(each"):
+        CompositeEvaluator(parts)
+
+
 class _Raising:
     def __init__(self, space):
         self.space = space

@@ -18,8 +18,8 @@ from hwnas.spaces import Arch
 
 
 class CompositeEvaluator:
-    """Several evaluators of one space as one: `evaluate` runs every part and merges their
-    metrics (what `get_evaluator([...], space)` returns for a list of names)."""
+    """Several evaluators of one space object as one: `evaluate` runs every part and merges
+    their metrics (what `get_evaluator([...], space)` returns for a list of names)."""
 
     def __init__(self, parts: Sequence[Evaluator]):
         if not parts:
@@ -27,7 +27,10 @@ class CompositeEvaluator:
         spaces = {id(p.space) for p in parts}
         if len(spaces) > 1:
             names = [f"{type(p).__name__}: {p.space!r}" for p in parts]
-            raise ValueError(f"all parts must evaluate the same space object, got {names}")
+            raise ValueError(
+                f"all parts must evaluate the same space object, got {names}: make them with "
+                "one (each get_space or named space is a new object)"
+            )
         self.parts = list(parts)
         self.space = parts[0].space
 
