@@ -342,8 +342,9 @@ def test_a_stage_that_restricts_precisions_is_profiled_at_those_only(tmp_path):
         "stages:\n  - {depth: [1], width: [8], stride: 1}\n"
         "  - {depth: [1], width: [8], stride: 2, block: {precisions: [fp32]}}\n"
     )
-    space = get_space(spec)
-    rows = build_profile(space, tmp_path / "p.csv", samples=2, progress=False, **PROFILE_FAST).rows
+    # given as its file, as get_space, get_searcher and get_evaluator take it (it ended in an
+    # AttributeError of a str)
+    rows = build_profile(spec, tmp_path / "p.csv", samples=2, progress=False, **PROFILE_FAST).rows
     blocks = rows[rows["kind"] == "block"]
     stage = blocks["stage"].astype(int)
     assert set(blocks.loc[stage == 0, "precision"]) == {"fp32", "int8"}

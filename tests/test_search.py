@@ -13,7 +13,15 @@ from reproducible import python312_sum
 from hwnas.evaluators.executors import LocalExecutor
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir
-from hwnas.search import NAMES, dominates, get_searcher, hypervolume, pareto_mask, predictor
+from hwnas.search import (
+    NAMES,
+    dominates,
+    get_searcher,
+    hypervolume,
+    pareto_mask,
+    predictor,
+    searcher_class,
+)
 from hwnas.search.predictor import Ensemble, GaussianCopula, GaussianProcess, measures_cost
 from hwnas.spaces import get_space
 from hwnas.spaces.nasbench201 import EDGES
@@ -95,6 +103,18 @@ def test_get_searcher_errors(space):
     with pytest.raises(ValueError, match=r"constraints: metric named twice.*latency_ms"):
         get_searcher("nsga2", space, ACCURACY, [("latency_ms", 6.0), ("latency_ms", 3.0)])
     assert "differentiable" in NAMES
+
+
+@pytest.mark.parametrize("name", ["random", "evolution", "nsga2", "predictor", "differentiable"])
+def test_a_searcher_class_given_a_space_name_says_to_use_get_searcher(name):
+    """`get_searcher` takes a space's name; the classes, given one, failed later (random,
+    evolution, predictor: at `ask`) or at once, each with an AttributeError of a str."""
+    if name == "differentiable":
+        from hwnas.search.differentiable import DifferentiableSearcher as cls
+    else:
+        cls = searcher_class(name)
+    with pytest.raises(TypeError, match=r"space must be a SearchSpace, not 'conv1d' \(get_sea"):
+        cls("conv1d", ACCURACY)
 
 
 def test_an_empty_metric_name_is_refused_at_once(space):

@@ -59,7 +59,7 @@ from hwnas.predictors.profile import (
 from hwnas.predictors.profile_plan import Job, planned_jobs
 from hwnas.predictors.repeatability import unrepeatable_warning
 from hwnas.predictors.whole_files import written_whole
-from hwnas.spaces import SearchSpace, reparameterize, set_fake_quant
+from hwnas.spaces import SearchSpace, as_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
 
 #: metadata fields that must match for a run to resume (append to) an existing profile
@@ -296,7 +296,7 @@ def _check_same_device(profile: Profile, here: dict[str, str]) -> None:
 
 
 def build_profile(
-    space: SearchSpace,
+    space: SearchSpace | str | Path,
     out: str | Path,
     *,
     backend: str = "onnxruntime-cpu",
@@ -316,14 +316,15 @@ def build_profile(
     retry_failed: bool = False,
     progress: bool = True,
 ) -> Profile:
-    """Measure `space` on `backend` into the profile `out` (a .csv path; its .json beside it),
-    resuming it if it exists with the same settings. `precisions` defaults to those of the
+    """Measure `space` (or the built-in space or space file it names) on `backend` into the
+    profile `out` (a .csv path; its .json beside it), resuming it if it exists with the same
+    settings. `precisions` defaults to those of the
     space; `samples` whole random architectures (seeded) are measured after the parts;
     blocks are timed as chains of `block_copies` copies (see `hwnas.predictors.parts`);
     `passes` measures everything that many times, one pass after the other (see the module
     docstring); `limit` stops after that many new rows (for a partial run); `retry_failed`
     measures again the rows of the profile that failed to measure. Returns the profile."""
-    out = Path(out)
+    out, space = Path(out), as_space(space)
     _check_arguments(out, samples, seed, archs_only, block_copies, passes, limit)
     precisions = _check_precisions(space, precisions or space.precisions)
     settings = dict(  # of every measurement

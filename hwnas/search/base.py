@@ -210,6 +210,11 @@ class Searcher(ABC):
         constraints: Any = (),
         seed: int = 0,
     ):
+        if not isinstance(space, SearchSpace):  # a str failed later, as an AttributeError
+            raise TypeError(
+                f"{type(self).__name__}: space must be a SearchSpace, not {space!r} "
+                "(get_searcher takes a space's name or file)"
+            )
         self.space = space
         self.objectives = parse_objectives(objectives)
         self.constraints = parse_constraints(constraints)

@@ -176,8 +176,8 @@ def builtin_spaces() -> list[str]:
 
 def as_space(space: SearchSpace | str | Path) -> SearchSpace:
     """`space` itself, or the built-in space or space file it names (what `get_evaluator`,
-    `get_searcher` and `get_predictor` accept for their space; the classes and the other
-    functions take a `SearchSpace`)."""
+    `get_searcher`, `get_predictor` and `build_profile` accept for their space; the classes
+    and the other functions take a `SearchSpace`)."""
     if isinstance(space, SearchSpace):
         return space
     if isinstance(space, str | Path):
