@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from hwnas.evaluators.metrics import Metrics
-from hwnas.search import get_searcher, nsga2
-from hwnas.spaces import get_space
+from hwnas.search import Searcher, get_searcher, nsga2
+from hwnas.spaces import SpaceError, get_space
 
 OBJECTIVES = [("params", "min"), ("macs", "max")]  # a front: small networks that compute a lot
 
@@ -140,3 +140,50 @@ def test_the_predictor_learns_from_measured_candidates_its_latency_table_cannot_
         for arch in asked:
             searcher.tell(arch, measured(arch))
     assert searcher.best() is not None
+
+
+class Uniform(Searcher):
+    """A searcher of one's own, as the `Searcher` docstring says to write one: `_propose`
+    draws from `rng_for_ask`, so `restore` makes it propose what it would have."""
+
+    def _propose(self, n):
+        rng, batch = self.rng_for_ask(), []
+        while len(batch) < n:
+            batch.append(self.sample_unseen(rng, {a.key for a in batch}))
+        return batch
+
+
+def test_a_searcher_of_ones_own_is_restored_and_its_broken_proposals_named():
+    """A subclass's `_propose` answer is checked by `ask`, naming the class: dicts of
+    choices failed later with "'dict' object has no attribute 'key'", another space's
+    architectures were registered and sent to the evaluator, and more than asked were all
+    taken."""
+    space, other = get_space("conv1d"), get_space("conv2d")
+    live = Uniform(space, OBJECTIVES, seed=3)
+    for arch in live.ask(5):
+        live.tell(arch, cost(space, arch))
+    restored = Uniform(space, OBJECTIVES, seed=3)
+    restored.restore([(t.arch, t.metrics) for t in live.trials])
+    assert restored.ask(3) == live.ask(3)
+
+    class Dicts(Uniform):
+        def _propose(self, n):
+            return [dict(a) for a in super()._propose(n)]
+
+    class Elsewhere(Uniform):
+        def _propose(self, n):
+            return [other.sample(i) for i in range(n)]
+
+    class More(Uniform):
+        def _propose(self, n):
+            return super()._propose(n + 1)
+
+    for cls, said in [
+        (Dicts, r"Dicts\._propose\(2\) proposed .*takes an Arch, not a dict"),
+        (Elsewhere, r"Elsewhere\._propose\(2\) proposed .*from space 'conv2d'"),
+        (More, r"More\._propose\(2\) returned 3 architectures, more than asked"),
+    ]:
+        searcher = cls(space, OBJECTIVES)
+        with pytest.raises((SpaceError, RuntimeError), match=said):
+            searcher.ask(2)
+        assert searcher.trials == []  # nothing of the refused answer registered

@@ -26,7 +26,7 @@ import numpy as np
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.search.pareto import pareto_mask
-from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces import Arch, SearchSpace, SpaceError
 
 Direction = Literal["min", "max"]
 
@@ -233,7 +233,7 @@ class Searcher(ABC):
         space is exhausted, or (the differentiable searcher) every latency target's derived
         architectures were asked."""
         n = min(integer_setting("ask(n): n", n), self.space.cardinality - len(self.trials))
-        archs = self._propose(n) if n > 0 else []
+        archs = self._checked_proposals(list(self._propose(n)) if n > 0 else [], n)
         for arch in archs:
             self._register(arch)
         return archs
@@ -386,9 +386,26 @@ class Searcher(ABC):
         return None
 
     # -- internals -------------------------------------------------------------------------
+    def _checked_proposals(self, archs: list[Any], n: int) -> list[Arch]:
+        """`_propose(n)`'s answer, or an error naming the searcher's class where it breaks the
+        contract: a searcher of your own returning dicts of choices failed later with
+        "'dict' object has no attribute 'key'", one returning another space's architectures
+        had them evaluated, and one returning more than `n` had them all taken."""
+        owner = f"{type(self).__name__}._propose({n})"
+        if len(archs) > n:
+            raise RuntimeError(f"{owner} returned {len(archs)} architectures, more than asked")
+        for arch in archs:
+            try:
+                self.space.validate(arch)
+            except SpaceError as e:
+                raise SpaceError(f"{owner} proposed what the space refuses: {e}") from None
+        return archs
+
     def _register(self, arch: Arch) -> Trial:
         if arch.key in self._by_key:
-            raise RuntimeError(f"searcher {self.name!r} proposed arch {arch.key} twice")
+            raise RuntimeError(
+                f"searcher {self.name!r} ({type(self).__name__}) proposed arch {arch.key} twice"
+            )
         trial = Trial(len(self.trials), arch)
         self.trials.append(trial)
         self._by_key[arch.key] = trial
