@@ -943,6 +943,30 @@ def test_latency_evaluator_measures_on_onnxruntime(space):
     assert m["latency_ms"] > 0 and m["macs"] == space.cost(space.sample(4)).macs
 
 
+def test_a_predictor_of_ones_own_that_gives_no_array_is_named(space):
+    """The latency evaluator takes any object with `predict(archs)`: one of one's own giving
+    one latency per architecture scores, and one giving a bare float fails each candidate
+    naming its class (it said "'float' object is not subscriptable")."""
+
+    class PerMac:
+        def predict(self, archs):
+            return [space.cost(a).macs * 1e-6 for a in archs]
+
+    class Bare(PerMac):
+        def predict(self, archs):
+            return 1.0
+
+    arch = space.sample(0)
+    m = get_evaluator("latency", space, predictor=PerMac()).evaluate(arch)
+    assert m.ok and m["latency_ms"] == space.cost(arch).macs * 1e-6
+    m = get_evaluator("latency", space, predictor=Bare()).evaluate(arch)
+    assert not m.ok and m.reason == (
+        "TypeError: Bare.predict([arch]) returned an array of shape (), not one latency per "
+        "architecture (shape (1,))"
+    )
+    assert m["params"] == space.cost(arch).params
+
+
 def test_latency_is_measured_at_the_architectures_own_precisions(space):
     """By default each block runs at its own precision (int8 as ONNX Runtime's QDQ): eager
     torch runs a whole network at one float precision, so it is refused for a space with int8

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from hwnas.evaluators.failures import COST_METRICS, scored_with_costs
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import PRECISIONS, Arch, SearchSpace
@@ -134,7 +136,7 @@ class LatencyEvaluator:
         the machine: a measured latency runs slow on a busy machine (2.5x was seen at about
         3.5 processes per core), so a run's numbers compare only at similar load."""
         if self.predictor is not None:
-            return {"latency_ms": float(self.predictor.predict([arch])[0])}
+            return {"latency_ms": _predicted(self.predictor, arch)}
         from hwnas.predictors import measure_latency
         from hwnas.spaces import reparameterize, set_fake_quant
 
@@ -154,6 +156,20 @@ class LatencyEvaluator:
             "latency_variation": float(measurement.variation),
             **_machine_load(),
         }
+
+
+def _predicted(predictor: Predictor, arch: Arch) -> float:
+    """`predictor`'s latency of `arch`, or an error naming the predictor's class where its
+    `predict` gives no one value per architecture: a predictor of one's own returning a bare
+    float failed every candidate with "'float' object is not subscriptable", saying nothing of
+    whose mistake it was."""
+    values = np.asarray(predictor.predict([arch]), dtype=float)
+    if values.shape != (1,):
+        raise TypeError(
+            f"{type(predictor).__name__}.predict([arch]) returned an array of shape "
+            f"{values.shape}, not one latency per architecture (shape (1,))"
+        )
+    return float(values[0])
 
 
 def _machine_load() -> dict[str, float]:
