@@ -26,6 +26,7 @@ import optuna
 import pandas as pd
 import pytest
 
+import hwnas.experiments.run as run_module
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.tabular import TabularEvaluator
 from hwnas.experiments import load, optuna_storage, plots, run_experiment
@@ -600,6 +601,28 @@ def test_sigterm_while_ray_starts_stops_like_ctrl_c(tmp_path: Path, ray_temp_dir
     assert f"hwnas: terminated before the run was stored; start it with: hwnas search {exp}" in (
         done.stderr
     )
+
+
+def test_a_resume_reads_each_stored_architecture_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The searcher is rebuilt from the stored architectures; the first round of the loop then
+    parsed them all again, to tell it the evaluations it had just been given (a third of a
+    second at 5000 trials), from another read of the storage."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(nb201_experiment(run_dir, 20))
+    run_experiment(config, progress=False)
+    parsed = []
+
+    def counted(trial):
+        parsed.append(trial.number)
+        return stored_arch(trial)
+
+    monkeypatch.setattr(storage_module, "stored_arch", counted)
+    monkeypatch.setattr(run_module, "stored_arch", counted)
+    summary = run_experiment(config.model_copy(update={"evaluations": 25}), progress=False)
+    assert summary.evaluated == 25 and summary.by_this_driver == 5
+    assert sorted(parsed) == list(range(25))  # each once, the five new ones included
 
 
 def test_a_refused_resume_leaves_the_objective_names_the_study_holds(tmp_path: Path) -> None:

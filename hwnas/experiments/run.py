@@ -292,11 +292,12 @@ class _Loop:
     def run(self, show: bool) -> RunSummary:
         store = self.store
         store.fail_stale()
-        history = store.history()
-        if history:
-            self.searcher.restore(history)
-        self.searcher.stream = store.stream()
         trials = store.trials()
+        if history := store.history(trials):
+            self.searcher.restore(history)
+        # restored with every trial of this read: `_learn_from_others` need not parse them again
+        self.learned = {t.number for t in trials}
+        self.searcher.stream = store.stream()
         live, self.origins = store.running_keys(trials), store.origins(trials)
         self.rerun = [a for a, m in history if m is None and a.key not in live]
         self.waiting = {a.key: a for a, m in history if m is None and a.key in live}

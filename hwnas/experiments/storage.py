@@ -374,12 +374,13 @@ class RunStore:
         counts = self._settled.counts + Counter(map(outcome_of, self._settled.rest(trials)))
         return {o: counts[o] for o in (*EVALUATED, RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED)}
 
-    def history(self) -> list[tuple[Arch, Metrics | None]]:
+    def history(self, trials: list[FrozenTrial] | None = None) -> list[tuple[Arch, Metrics | None]]:
         """Every candidate any driver claimed, in claim order, with its result (None while not
-        evaluated): what `Searcher.restore` rebuilds its state from."""
+        evaluated): what `Searcher.restore` rebuilds its state from; of `trials` (all of the
+        run's, as one read of the storage) when given, else of a new read."""
         first: dict[str, Arch] = {}
         results: dict[str, Metrics] = {}
-        for t in self.trials():  # in number order: claim order
+        for t in self.trials() if trials is None else trials:  # in number order: claim order
             key = t.user_attrs.get(KEY)
             if key is None or outcome_of(t) in (DUPLICATE, SURPLUS):
                 continue
