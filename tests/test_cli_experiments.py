@@ -1368,17 +1368,22 @@ def test_a_view_of_other_objectives_still_shows_the_runs_own(
 
 
 def test_a_views_report_lists_the_runs_own_objectives_beside_its_front(
-    finished_run: Path, tmp_path: Path
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """The report's front table of a view (`--objectives size_bytes,params --html`) had the
     view's columns alone, not the objectives the run searched for, which the printed table,
-    the JSON and the figures' hover texts show beside them."""
+    the JSON and the figures' hover texts show beside them; then the objectives alone, not
+    the costs (macs here) they show too, nor the note on where latency_ms came from."""
     html = tmp_path / "view.html"
     view = ("--objectives", "size_bytes:max,params:min")
-    assert hwnas("pareto", str(finished_run), *view, "--html", str(html)) == 0
-    header = re.search(r"<thead>.*?</thead>", html.read_text(), re.S).group()
-    columns = ["trial", "size_bytes", "params", "latency_ms", "architecture"]
+    assert hwnas("pareto", str(finished_run), *view, "--json", "--html", str(html)) == 0
+    row = json.loads(capsys.readouterr().out)["front"][0]
+    report = html.read_text()
+    header = re.search(r"<thead>.*?</thead>", report, re.S).group()
+    columns = ["trial", "size_bytes", "params", "latency_ms", "macs", "architecture"]
     assert re.findall(r"<th>(\w+)</th>", header) == columns
+    assert columns[1:-1] == [m for m in row if m not in ("trial", "key", "arch")]  # as --json
+    assert f"<p>latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}</p>" in report
 
 
 def test_a_bare_objective_keeps_its_direction_in_the_run(

@@ -367,6 +367,21 @@ def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
 
 
 @needs_benchdata
+def test_the_reports_front_table_shows_the_constrained_metric(
+    nb201_run: Path, tmp_path: Path
+) -> None:
+    """The report's front table had the objectives alone: the constrained Pixel 3 latency,
+    which `hwnas pareto` prints beside them, was missing from it."""
+    html = tmp_path / "report.html"
+    assert hwnas_cli("pareto", str(nb201_run), "--html", str(html)) == 0
+    header = re.search(r"<thead>.*?</thead>", html.read_text(), re.S).group()
+    metrics = ["accuracy", "hw_fpga_latency_ms", "hw_pixel3_latency_ms"]
+    results = load(nb201_run)
+    assert results.shown_metrics(results.objectives) == metrics  # as the printed table
+    assert re.findall(r"<th>(\w+)</th>", header) == ["trial", *metrics, "architecture"]
+
+
+@needs_benchdata
 def test_export_notes_a_short_front_and_an_infeasible_trial(
     nb201_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -285,18 +285,18 @@ def write_report(
 
 
 def front_summary(results: RunResults, objectives: Objectives) -> str:
-    """The front as an HTML table (trial, objectives: a view's, then the run's, and
-    architecture) with its hypervolume and reference point, and where `latency_ms` came from
-    (measured where and how, or predicted from which file), as `hwnas pareto` prints them; a
-    line when nothing is feasible."""
+    """The front as an HTML table (trial, `RunResults.shown_metrics` and architecture) with
+    its hypervolume and reference point, and where `latency_ms` came from (measured where and
+    how, or predicted from which file), as `hwnas pareto` prints them; a line when nothing is
+    feasible."""
     if results.candidates(objectives).empty:
         return "<p>No feasible successful evaluation yet.</p>"
     front = results.pareto(objectives)
-    shown = dict.fromkeys(m for m, _ in [*objectives, *results.objectives])
+    shown = results.shown_metrics(objectives)
     table = pd.DataFrame(
         {
             "trial": front["number"],
-            **{m: front[m] for m in shown if m in front.columns},
+            **{m: front[m] for m in shown},
             "architecture": [results.describe(results.arch(int(n))) for n in front["number"]],
         }
     )
@@ -308,6 +308,6 @@ def front_summary(results: RunResults, objectives: Objectives) -> str:
             f"<p>hypervolume {hv:.6g} (reference point, as losses: {reference}; taken from "
             "the feasible evaluations, it moves as they come in)</p>"
         )
-    for note in metric_notes(results.config, results.trials, dict(objectives)):
+    for note in metric_notes(results.config, results.trials, shown):
         html += f"<p>{escape(note)}</p>"  # which split, a prediction or a measurement, ...
     return html
