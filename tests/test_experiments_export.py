@@ -408,6 +408,20 @@ def test_the_reports_front_table_writes_numbers_as_the_printed_one(
 
 
 @needs_benchdata
+def test_the_reports_hypervolume_names_its_objectives_as_printed(
+    nb201_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The report's hypervolume named no objectives (nor did the rest of the report, a
+    view's included), where `hwnas pareto` prints them with it: a number without them cannot
+    be compared with another."""
+    html, view = tmp_path / "report.html", "hw_pixel3_latency_ms:min,accuracy"
+    assert hwnas_cli("pareto", str(nb201_run), "--objectives", view, "--html", str(html)) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("hypervolume")]
+    assert line.startswith("hypervolume (hw_pixel3_latency_ms min, accuracy max): ")
+    assert f"<p>{line}</p>" in html.read_text()
+
+
+@needs_benchdata
 def test_export_notes_a_short_front_and_an_infeasible_trial(
     nb201_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

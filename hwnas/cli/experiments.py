@@ -367,13 +367,10 @@ def _say_metric_notes(results, metrics) -> None:
 
 
 def _say_hypervolume(results, objs: list[tuple[str, str]], hv: float) -> None:
-    """The hypervolume with the objectives and the reference point it was taken against: a
-    number without them cannot be compared with another run's."""
-    reference = ", ".join(f"{v:.6g}" for v in results.reference_point(objs))
-    typer.echo(
-        f"hypervolume ({', '.join(f'{m} {d}' for m, d in objs)}): {hv:.6g} (reference point, "
-        f"as losses: {reference}; taken from the feasible evaluations, it moves as they come in)"
-    )
+    """The hypervolume with the objectives and the reference point (`hypervolume_text`)."""
+    from hwnas.experiments.shown import hypervolume_text
+
+    typer.echo(hypervolume_text(objs, hv, results.reference_point(objs)))
 
 
 def _json_number(value: float) -> int | float | None:

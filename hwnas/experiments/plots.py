@@ -18,7 +18,7 @@ from hwnas.experiments.components import metric_notes
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.files import folder_for, write_whole
 from hwnas.experiments.results import COSTS
-from hwnas.experiments.shown import metric_text
+from hwnas.experiments.shown import hypervolume_text, metric_text
 
 if TYPE_CHECKING:
     from hwnas.experiments.results import Objectives, RunResults
@@ -302,13 +302,9 @@ def front_summary(results: RunResults, objectives: Objectives) -> str:
         }
     )
     html = f"<h2>Pareto front: {len(front)} members</h2>{table.to_html(index=False)}"
-    if len(objectives) > 1:
-        reference = ", ".join(f"{v:.6g}" for v in results.reference_point(objectives))
-        hv = results.hypervolume(objectives)
-        html += (
-            f"<p>hypervolume {hv:.6g} (reference point, as losses: {reference}; taken from "
-            "the feasible evaluations, it moves as they come in)</p>"
-        )
+    if len(objectives) > 1:  # named: the report said which objectives nowhere else
+        hv, reference = results.hypervolume(objectives), results.reference_point(objectives)
+        html += f"<p>{escape(hypervolume_text(objectives, hv, reference))}</p>"
     for note in metric_notes(results.config, results.trials, shown):
         html += f"<p>{escape(note)}</p>"  # which split, a prediction or a measurement, ...
     return html

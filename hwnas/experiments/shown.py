@@ -5,6 +5,7 @@ none of them rounds a value to a whole number it is not."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 #: significant digits a metric is shown with, unless more are needed (see `metric_text`)
 METRIC_DIGITS = 4
@@ -35,3 +36,17 @@ def seconds_text(seconds: float) -> str:
     """A duration: whole seconds from 10 s on, two significant digits below (a training of
     0.4 s is not 'in 0 s')."""
     return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.2g} s"
+
+
+def hypervolume_text(
+    objectives: Sequence[tuple[str, str]], volume: float, reference: Sequence[float]
+) -> str:
+    """A hypervolume with the objectives and the reference point it was taken against
+    (`hwnas status`, `hwnas pareto` and its report): a number without them cannot be compared
+    with another run's, nor a view's with the run's own."""
+    named = ", ".join(f"{m} {d}" for m, d in objectives)
+    point = ", ".join(f"{v:.6g}" for v in reference)
+    return (
+        f"hypervolume ({named}): {volume:.6g} (reference point, as losses: {point}; taken "
+        "from the feasible evaluations, it moves as they come in)"
+    )
