@@ -422,6 +422,23 @@ def test_the_reports_hypervolume_names_its_objectives_as_printed(
 
 
 @needs_benchdata
+def test_the_report_says_how_many_evaluations_were_infeasible_or_failed(
+    nb201_run: Path, tmp_path: Path
+) -> None:
+    """The report counted every evaluation in its title and said nowhere that the figures
+    grey the infeasible ones and leave the failed ones out."""
+    html = tmp_path / "report.html"
+    assert hwnas_cli("pareto", str(nb201_run), "--html", str(html)) == 0
+    infeasible = int((~load(nb201_run).trials["feasible"]).sum())
+    assert 0 < infeasible < 30
+    assert (
+        f"<p>Of the 30 evaluations, 30 succeeded ({30 - infeasible} feasible, {infeasible} "
+        "infeasible: off the front, grey in the Pareto figures) and 0 failed (no values to "
+        "plot: <code>hwnas status</code> says why).</p>"
+    ) in html.read_text()
+
+
+@needs_benchdata
 def test_export_notes_a_short_front_and_an_infeasible_trial(
     nb201_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -278,10 +278,25 @@ def write_report(
         write_whole(
             target,
             f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
-            f"<body><h1>{title}</h1>{front_summary(results, objectives)}{''.join(parts)}"
+            f"<body><h1>{title}</h1>{_counts(results)}{front_summary(results, objectives)}"
+            f"{''.join(parts)}"
             "</body></html>",
         )
     return path
+
+
+def _counts(results: RunResults) -> str:
+    """How many evaluations succeeded, were feasible and failed: the figures grey infeasible
+    ones and leave failed ones out, which the report said nowhere (its title counted them
+    all, and a run of mostly failed evaluations looked like a short one)."""
+    trials = results.trials
+    ok = int(trials["status"].eq("ok").sum())
+    feasible = int(trials["feasible"].astype(bool).sum())  # successful and within bounds
+    return (
+        f"<p>Of the {len(trials)} evaluations, {ok} succeeded ({feasible} feasible, "
+        f"{ok - feasible} infeasible: off the front, grey in the Pareto figures) and "
+        f"{len(trials) - ok} failed (no values to plot: <code>hwnas status</code> says why).</p>"
+    )
 
 
 def front_summary(results: RunResults, objectives: Objectives) -> str:
