@@ -144,6 +144,11 @@ def test_run_then_results(tmp_path: Path) -> None:
     assert results.arch(np.int64(number)) == results.arch(number)
     with pytest.raises(ExperimentError, match="a trial number is an integer, not '3'"):
         results.arch("3")
+    for bad in ("x", 2.5, None):  # 2.5 was read as trial 2, the others were Python's errors
+        with pytest.raises(ExperimentError, match=f"a trial number is an integer, not {bad!r}"):
+            results.no_evaluation(bad)
+    with pytest.raises(ExperimentError, match=r"objectives: a list of .* not 0$"):
+        results.pareto(0)  # was "object of type 'int' has no len()"
     as_strings = ["accuracy:max", "hw_fpga_latency_ms"]  # as the CLI takes them
     assert results.hypervolume(as_strings, reference=ref) == pytest.approx(area)
     best = results.pareto([("accuracy", "max")])

@@ -7,7 +7,7 @@ run is just an Optuna study plus the experiment file it was started from.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -282,9 +282,7 @@ class RunResults:
 
     def arch(self, number: int) -> Arch:
         """The `Arch` of the evaluation with this trial number."""
-        if isinstance(number, bool) or not isinstance(number, int | np.integer):
-            raise ExperimentError(f"a trial number is an integer, not {number!r}")
-        trial = self._by_number.get(int(number))
+        trial = self._by_number.get(_trial_number(number))
         if trial is None or ARCH not in trial.user_attrs:
             raise ExperimentError(f"{self.run_dir}: no evaluated trial number {number}")
         with self._reading():
@@ -303,7 +301,7 @@ class RunResults:
         """Why trial `number` has no row in `trials`: there is no such trial, or it is a claim
         that was never evaluated (given back, or left by a stopped driver), whose architecture
         may have been evaluated under another number since."""
-        claim = self._by_number.get(int(number))
+        claim = self._by_number.get(_trial_number(number))
         if claim is None:
             return f"no evaluation with trial number {number}"
         again = self.trials.loc[self.trials["key"] == claim.user_attrs.get(KEY), "number"]
@@ -336,9 +334,15 @@ class RunResults:
                 "list(objectives.items()) gives them"
             )
         alone = isinstance(objectives, str | Objective) or _is_pair(objectives)
-        if not alone and objectives is not None and not len(objectives):
+        if alone or objectives is None:
+            given = [objectives] if alone else self.objectives
+        elif not isinstance(objectives, Iterable):  # a number: not Python's "has no len()"
+            raise ExperimentError(
+                "objectives: a list of (metric, 'min'|'max') pairs or 'metric:max' strings, "
+                f"not {objectives!r}"
+            )
+        elif not (given := list(objectives)):
             raise ExperimentError("objectives: give at least one, or None for the run's own")
-        given = [objectives] if alone else objectives or self.objectives
         specs = [_as_spec(i, o) for i, o in enumerate(given)]
         # failed evaluations store no objective values: with no successful one, a front is
         # empty rather than a view of metrics the run does not have (successes that break a
@@ -537,6 +541,14 @@ def describe_blocks(arch: Arch) -> str:
             blocks.append(" ".join(knobs))
         parts.append(f"{stage} w{c.get('width', '?')}: " + " | ".join(blocks))
     return "; ".join(parts)
+
+
+def _trial_number(number: Any) -> int:
+    """`number` as a trial number, or an ExperimentError: text, a float (2.7 was read as
+    trial 2) or a bool is refused rather than converted."""
+    if isinstance(number, bool) or not isinstance(number, int | np.integer):
+        raise ExperimentError(f"a trial number is an integer, not {number!r}")
+    return int(number)
 
 
 def _as_spec(i: int, objective: Any) -> str:
