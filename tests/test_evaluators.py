@@ -1137,6 +1137,19 @@ def test_a_metric_that_is_not_a_number_is_named():
     assert Metrics({"accuracy": np.float32(90.5), "params": np.int64(7)})["params"] == 7.0
 
 
+def test_a_metric_that_is_a_truth_value_is_refused_not_taken_as_one_or_zero(space):
+    for flag in (True, np.False_):
+        with pytest.raises(TypeError, match=f"metric 'fits': {flag!r} is a truth value"):
+            Metrics({"accuracy": 0.9, "fits": flag})
+    searcher = get_searcher("random", space, [("accuracy", "max")], [("fits", 0.5)])
+    [arch] = searcher.ask(1)
+    with pytest.raises(TypeError, match="metric 'fits': False is a truth value"):
+        searcher.tell(arch, {"accuracy": 0.9, "fits": False})
+    assert not searcher.told(arch)
+    result = scored_with_costs(space, arch, lambda costs: {"fits": True}, threads=1)
+    assert not result.ok and "metric 'fits': True is a truth value" in result.reason
+
+
 def test_metrics_that_are_no_mapping_or_a_reason_that_is_no_text_are_refused(space):
     # a single-objective loop telling the score itself, or a failure told with the exception:
     # refused where they are made, not deep inside (`'float' object has no attribute

@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
 OK, FAILED = "ok", "failed"
 
 
@@ -17,6 +19,8 @@ def same_value(a: float, b: float) -> bool:
 def _number(name: str, value: Any) -> float:
     if isinstance(value, str | bytes):  # float("90") would pass a result read as text
         raise TypeError(f"metric {name!r}: {value!r} is text, not a number")
+    if isinstance(value, bool | np.bool_):  # float(True) would pass a check's answer as 1.0
+        raise TypeError(f"metric {name!r}: {value!r} is a truth value, not a number")
     try:
         return float(value)
     except (TypeError, ValueError) as e:
