@@ -453,6 +453,28 @@ def test_pareto_helpers():
     assert not dominates(np.array([1.0, 3.0]), np.array([2.0, 2.0]))  # a trade-off
 
 
+def test_pareto_helpers_refuse_nan_and_points_of_other_shapes():
+    # NaN compares false with everything: such a point was in every front, dominated
+    # nothing and was left out of a hypervolume; one value was broadcast against three
+    with pytest.raises(ValueError, match="pareto_mask: points holds NaN"):
+        pareto_mask(np.array([[np.nan, 1.0], [2.0, 2.0], [1.0, 3.0]]))
+    with pytest.raises(ValueError, match="hypervolume: points holds NaN"):
+        hypervolume(np.array([[np.nan, 1.0], [0.5, 0.5]]), np.array([2.0, 2.0]))
+    with pytest.raises(ValueError, match="hypervolume: ref holds NaN"):
+        hypervolume(np.ones((1, 2)), np.array([np.nan, 2.0]))
+    with pytest.raises(ValueError, match="dominates: b holds NaN"):
+        dominates(np.array([1.0, 1.0]), np.array([np.nan, 2.0]))
+    with pytest.raises(
+        ValueError, match="dominates: a and b need the same objectives, not 1 and 3"
+    ):
+        dominates(np.array([0.0]), np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match=r"pareto_mask: points must be n x d, not shape \(3,\)"):
+        pareto_mask(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="pareto_mask: points must be numbers of one shape"):
+        pareto_mask([[1.0, 2.0], [3.0]])
+    assert pareto_mask(np.empty((0, 2))).tolist() == [] and hypervolume([], [1.0, 1.0]) == 0.0
+
+
 @pytest.mark.parametrize("objectives", [1, 2, 3])
 def test_a_front_kept_point_by_point_is_the_front_of_all_points(objectives):
     from hwnas.search.pareto import add_to_front

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from optuna._hypervolume import compute_hypervolume
 
 
+def _checked(function: str, name: str, values: Any, ndim: tuple[int, ...]) -> np.ndarray:
+    """`values` as a float array of one of the dimensions `ndim` without NaN, or a ValueError
+    naming `function`'s argument `name`: NaN compares false with everything, so a point
+    holding one would dominate nothing and be dominated by nothing (kept in every front, left
+    out of a hypervolume), and `dominates` would compare a point of one value, broadcast,
+    with each objective of the other."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{function}: {name} must be numbers of one shape, not {values!r}"
+        ) from None
+    if array.ndim not in ndim and array.size:  # no points at all may come in any shape
+        shapes = " or ".join({1: "d values", 2: "n x d"}[n] for n in ndim)
+        raise ValueError(f"{function}: {name} must be {shapes}, not shape {array.shape}")
+    if np.isnan(array).any():
+        raise ValueError(
+            f"{function}: {name} holds NaN, which is neither better nor worse than any value"
+        )
+    return array
+
+
 def dominates(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether `a` Pareto-dominates `b` (no worse everywhere, better somewhere; minimised)."""
+    a, b = _checked("dominates", "a", a, (1,)), _checked("dominates", "b", b, (1,))
+    if len(a) != len(b):
+        raise ValueError(f"dominates: a and b need the same objectives, not {len(a)} and {len(b)}")
     return bool(np.all(a <= b) and np.any(a < b))
 
 
@@ -17,7 +44,7 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
     Rows are visited in lexicographic order, where no row can be dominated by a later one, so
     each is compared with the front found so far only. Duplicated points are all kept.
     """
-    points = np.asarray(points, dtype=float)
+    points = _checked("pareto_mask", "points", points, (2,))
     mask = np.zeros(len(points), dtype=bool)
     front: list[int] = []
     for i in np.lexsort(points.T[::-1]) if len(points) else []:
@@ -48,7 +75,13 @@ def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
     Points not strictly below `ref` in every objective count for nothing; `points` may be a
     single point (d values).
     """
-    points, ref = np.asarray(points, dtype=float), np.asarray(ref, dtype=float)
+    points = _checked("hypervolume", "points", points, (1, 2))
+    return _hypervolume(points, _checked("hypervolume", "ref", ref, (1,)))
+
+
+def _hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
+    """`hypervolume` without its checks of NaN and shapes, for `hypervolume_improvements`,
+    which asks it once per candidate with points made here."""
     objectives = points.shape[-1] if points.size else len(ref)
     if ref.shape != (objectives,):
         raise ValueError(
@@ -78,9 +111,9 @@ def hypervolume_improvements(points: np.ndarray, front: np.ndarray, ref: np.ndar
     front = np.asarray(front, dtype=float).reshape(-1, len(ref))
     front = front[np.all(front < ref, axis=1)]
     if len(ref) != 2:
-        base = hypervolume(front, ref)
+        base = _hypervolume(front, ref)
         flat = points.reshape(-1, len(ref))
-        gains = [hypervolume(np.vstack([front, p]), ref) - base for p in flat]
+        gains = [_hypervolume(np.vstack([front, p]), ref) - base for p in flat]
         return np.array(gains).reshape(points.shape[:-1])
     front = front[np.argsort(front[:, 0])]
     # the uncovered region is a staircase: left edges and the height below which it is free
