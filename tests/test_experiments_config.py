@@ -843,6 +843,34 @@ def test_an_infinite_setting_names_its_line() -> None:
 
 
 @pytest.mark.parametrize(
+    "section, expected",
+    [
+        (
+            "searcher:\n  name: nsga2\n  settings:\n    population_size: 8\n    populaton: 3\n",
+            "line 10: searcher.settings: searcher 'nsga2' has no setting 'populaton' (did you",
+        ),
+        (
+            "searcher:\n  name: evolution\n  settings:\n    population_size: 8\n    seed: 3\n",
+            "line 10: searcher.settings: searcher 'evolution': 'seed' is not one of its settings",
+        ),
+        (
+            "evaluator:\n  name: tabular\n  settings:\n    tabular:\n      cost: false\n"
+            "      cots: false\n",
+            "line 8: evaluator.settings: evaluator 'tabular' has no setting 'cots' (did you",
+        ),
+    ],
+    ids=["misspelt", "passed by hwnas", "an evaluator's"],
+)
+def test_an_unknown_setting_names_its_own_line(section: str, expected: str) -> None:
+    """A setting refused by its name is placed at its own line: it was the `settings:` line
+    above it, as far from a misspelt key as a long list of settings."""
+    name = section.split(":")[0]
+    text = re.sub(rf"^{name}: \w+\n", section, VALID, flags=re.MULTILINE)
+    with pytest.raises(ExperimentError, match=re.escape(f"exp.yaml: {expected}")):
+        parse_experiment(text, "exp.yaml")
+
+
+@pytest.mark.parametrize(
     "section, text, expected",
     [
         (
@@ -918,6 +946,11 @@ def test_an_infinite_setting_names_its_line() -> None:
             "searcher:\n  name: differentiable\n  settings:\n    hard: true\n"
             "    latency_targets_ms: [0.1, 0]\n",
             "exp.yaml: line 5: searcher: latency_targets_ms[1] must be > 0 ms and finite, not 0",
+        ),
+        (
+            "searcher",  # checked by the searcher itself (torch is not imported to read a file)
+            "searcher:\n  name: differentiable\n  settings:\n    hard: true\n    epoch: 1\n",
+            "exp.yaml: line 5: searcher: differentiable searcher has no setting 'epoch'",
         ),
         (
             "searcher",  # a problem of no one setting: the searcher's line

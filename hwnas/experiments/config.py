@@ -615,6 +615,27 @@ def check_new_run(config: ExperimentConfig) -> None:
 _NAMED = re.compile(r"([\w.-]+)(?:\[\d+\])*:? ")
 
 
+#: a setting refused by its name (`check_setting_names`, `check_settings_of`): `searcher
+#: 'nsga2' has no setting 'populaton' ...`, `evaluator 'tabular': 'path' is not one of ...`
+_REFUSED_SETTING = re.compile(
+    r"[\w ]*?(?:'(?P<owner>[^']+)')?(?::| has no settings?) '(?P<key>[^']+)'"
+)
+
+
+def _refused_setting(node: Any, message: str) -> list[str]:
+    """The keys under `node`, a section's settings, of the setting `message` refuses by name
+    (the first, where it names several): for its own line, not the `settings:` line. An
+    evaluator's settings lie under its name, a searcher's directly."""
+    refused = _REFUSED_SETTING.match(message)
+    if not (refused and isinstance(node, dict)):
+        return []
+    owner, key = refused["owner"], refused["key"]
+    if key in node:
+        return [key]
+    inner = node.get(owner)
+    return [owner, key] if isinstance(inner, dict) and key in inner else []
+
+
 def _named_field(
     data: dict[str, Any], section: str, message: str, given: dict[str, tuple[str, ...]]
 ) -> tuple[str, ...]:
@@ -626,6 +647,8 @@ def _named_field(
     loc, node = (section,), data.get(section)
     if isinstance(node, dict) and isinstance(node.get("settings"), dict):
         loc, node = (section, "settings"), node["settings"]
+    if refused := _refused_setting(node, message):
+        return (*loc, *refused)
     named = _NAMED.match(message)
     if named and not _key_path(node, named[1]):
         if named[1] in given:
@@ -641,11 +664,14 @@ def _named_field(
 
 
 def _deepened(data: dict[str, Any], loc: tuple[Any, ...], message: str) -> tuple[Any, ...]:
-    """`loc` with the key under it that `message` starts by naming (`x: must be a finite
-    number` of `searcher.settings`), for the line of that key rather than its mapping's."""
+    """`loc` with the key under it that `message` refuses (`_refused_setting`) or starts by
+    naming (`x: must be a finite number` of `searcher.settings`), for the line of that key
+    rather than its mapping's."""
     node: Any = data
     for part in loc:
         node = node.get(part) if isinstance(node, dict) else None
+    if refused := _refused_setting(node, message):
+        return (*loc, *refused)
     named = _NAMED.match(message)
     return (*loc, *_key_path(node, named[1])) if named else loc
 
