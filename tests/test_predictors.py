@@ -510,6 +510,22 @@ def test_the_progress_bar_names_the_model_it_is_measuring(space, tmp_path, capsy
     assert re.search(rf" 1/2 \[[^]]*pass 1/1 {re.escape(second)}\]", bar)
 
 
+def test_a_profile_named_in_capitals_is_written_and_read_as_one(space, tmp_path):
+    """`--out p.CSV` was refused ("give a path ending in .csv"); written, the file is read
+    as the profile it is wherever hwnas tells a profile from a predictor by its name."""
+    from hwnas.predictors.precision_notes import measured_backend
+    from hwnas.search.differentiable import latency_model
+
+    out = tmp_path / "p.CSV"
+    build_profile(space, out, samples=0, limit=2, progress=False, **PROFILE_FAST)
+    assert {"p.CSV", "p.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert len(read_profile(out).rows) == 2
+    assert isinstance(latency_model(str(out), space), LUTPredictor)  # not read as a predictor
+    assert measured_backend(out) == "onnxruntime-cpu"
+    with pytest.raises(ProfileError, match=r"p.json: the metadata file of the profile .*p.CSV"):
+        read_profile(tmp_path / "p.json")
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs a folder where files cannot be made")
 def test_a_profile_that_cannot_be_written_names_it(space):
     out = Path("/proc/nope.csv")

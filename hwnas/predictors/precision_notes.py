@@ -40,7 +40,7 @@ def measured_backend(source: str | Path) -> str | None:
         return None
     if not isinstance(data, dict):
         return None
-    found = data.get("backend") if path.suffix == ".csv" else data.get("measured_on")
+    found = data.get("backend") if path.suffix.lower() == ".csv" else data.get("measured_on")
     if isinstance(found, dict):  # a predictor's device
         found = found.get("backend")
     return found if isinstance(found, str) else None

@@ -96,6 +96,14 @@ def metadata_path(path: Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def table_beside(path: Path) -> Path | None:
+    """The profile table named as `path` (a metadata file, say) but for its extension, `.csv`
+    or `.CSV` (`--out p.CSV`), or None where there is none."""
+    return next(
+        (t for t in (path.with_suffix(".csv"), path.with_suffix(".CSV")) if t.is_file()), None
+    )
+
+
 def model_ids(row_ids: pd.Series) -> pd.Series:
     """The model (and precision) each row id measured: the id without its pass suffix."""
     return row_ids.str.replace(rf"{re.escape(PASS_SUFFIX)}\d+$", "", regex=True)
@@ -279,13 +287,13 @@ def read_profile(path: str | Path) -> Profile:
         raise ProfileError(f"{path}: is a folder, not a profile (a .csv file)")
     if not path.is_file():
         raise ProfileError(f"{path}: profile not found")
-    if path.suffix == ".json" and (table := path.with_suffix(".csv")).is_file():
+    if path.suffix.lower() == ".json" and (table := table_beside(path)):
         raise ProfileError(  # was read as the table: "not a profile table, columns missing"
             f"{path}: the metadata file of the profile {table}; give the profile's .csv"
         )
     meta_file = metadata_path(path)
     if not meta_file.is_file():
-        if path.suffix != ".csv":  # a space file given by mistake: profiles are written as .csv
+        if path.suffix.lower() != ".csv":  # a space file given by mistake: profiles are .csv
             raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
         raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
     meta = read_metadata(path)

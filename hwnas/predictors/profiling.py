@@ -422,7 +422,7 @@ def _check_arguments(
     limit: int | None,
 ) -> None:
     """Refuse a profile path, count or seed that cannot work, before anything is measured."""
-    if out.suffix != ".csv":
+    if out.suffix.lower() != ".csv":
         raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
     if out.is_dir():
         raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")

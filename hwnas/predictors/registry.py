@@ -18,7 +18,7 @@ from hwnas.predictors.base import (
 from hwnas.predictors.fingerprint import device_of
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
-from hwnas.predictors.profile import metadata_path
+from hwnas.predictors.profile import metadata_path, table_beside
 from hwnas.spaces import SearchSpace, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
 
@@ -112,8 +112,8 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
 def _not_a_predictor(path: Path, why: str) -> PredictorError:
     """The error for a file that is not a predictor, saying so of a profile's table or
     metadata given in its place (it said "invalid JSON" of the table)."""
-    table = path.with_suffix(".csv")
-    if table.is_file() and metadata_path(table).is_file():
+    table = table_beside(path)
+    if table and metadata_path(table).is_file():
         return PredictorError(
             f"{path}: a file of the latency profile {table}, not a predictor file; give the "
             f"profile as `profile:` in an experiment's latency section, or fit a predictor "

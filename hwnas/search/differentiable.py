@@ -263,7 +263,7 @@ def latency_model(source: Any, space: SearchSpace) -> BlockLatencyModel | None:
         name = source
         source = (
             LUTPredictor.from_profile(source, space)
-            if str(source).endswith(".csv")
+            if Path(source).suffix.lower() == ".csv"
             else load_predictor(source, space)
         )
     else:
