@@ -212,6 +212,14 @@ HOSTILE = {
         VALID + "storage: {journal: study.log, url: 'sqlite:////tmp/shared.db'}\n",
         "give either journal or url, not both",
     ),
+    "an empty objective metric": (  # refused only when the run started, at `objectives:`
+        VALID.replace("{metric: accuracy,", "{metric: ' ',"),
+        "line 5: objectives[0].metric: the metric name is empty",
+    ),
+    "an empty constraint metric": (
+        VALID + "constraints:\n  - {metric: '', max: 1}\n",
+        "line 10: constraints[0].metric: the metric name is empty",
+    ),
     "an objective named twice": (  # the front of one metric both maximised and minimised
         VALID.replace(
             "  - {metric: accuracy, direction: max}\n",

@@ -255,9 +255,19 @@ def _passed_to_evaluator(name: str) -> dict[str, str]:
     return passed
 
 
+def _named_metric(metric: str) -> str:
+    """Refuse an empty metric name as the file is read, at its own line (the searcher
+    refused it only when the run started, at the `objectives:` line)."""
+    if not metric.strip():
+        raise ValueError("the metric name is empty")
+    return metric
+
+
 class Objective(_Strict):
     metric: str
     direction: Literal["min", "max"]
+
+    _named = field_validator("metric")(_named_metric)
 
 
 class Constraint(_Strict):
@@ -265,6 +275,8 @@ class Constraint(_Strict):
 
     metric: str
     max: float
+
+    _named = field_validator("metric")(_named_metric)
 
 
 class SearcherConfig(_Strict):
