@@ -511,6 +511,27 @@ def test_a_run_whose_first_supernet_diverged_says_it_can_be_removed(tmp_path, ca
     assert f"it holds no evaluations: remove {tmp_path / 'run'}, or use a new run_dir," in err
 
 
+def test_a_sweep_stopped_by_its_evaluations_names_the_targets_it_did_not_search(tmp_path, capsys):
+    """One evaluation ends a sweep of three targets after its first search: the run says
+    which targets were not searched (it said nothing), and so does `hwnas status`."""
+    from cli_runner import hwnas
+
+    exp = tmp_path / "exp.yaml"
+    settings = "derive_count: 1, latency_targets_ms: [0.05, 0.06, 0.07]"
+    exp.write_text(supernet_experiment(tmp_path / "run", settings).replace(", target_ms: 0.05", ""))
+    with pytest.warns(UserWarning, match="does not steer toward them"):
+        assert hwnas("search", str(exp), "--quiet") == 0
+    assert (
+        "hwnas: note: latency targets 0.06 ms, 0.07 ms not searched before the run stopped: "
+        f"raise `evaluations` in {exp} and resume to search them"
+    ) in capsys.readouterr().err
+    assert load(tmp_path / "run").targets_not_searched() == [0.06, 0.07]
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    out = capsys.readouterr().out
+    assert "supernet: 1 search (latency target 0.05 ms) trained for" in out
+    assert "supernet: latency targets 0.06 ms, 0.07 ms not searched yet" in out
+
+
 def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
     from cli_runner import hwnas
 

@@ -41,7 +41,7 @@ def search(
 ) -> None:
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.evaluators import ClusterLost
-    from hwnas.experiments import load_experiment, run_experiment
+    from hwnas.experiments import load, load_experiment, run_experiment
     from hwnas.experiments.run import ALREADY_COMPLETE, EXHAUSTED, Terminated
     from hwnas.experiments.run_dir import SNAPSHOT
 
@@ -100,6 +100,15 @@ def search(
             else "every architecture of the space was evaluated"
         )
         typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
+    elif config.searcher.name == "differentiable" and (
+        left := load(summary.run_dir).targets_not_searched()
+    ):
+        them = "them" if len(left) > 1 else "it"
+        typer.echo(
+            f"hwnas: note: {_targets_text(left)} not searched before the run stopped: raise "
+            f"`evaluations` in {experiment} and resume to search {them}",
+            err=True,
+        )
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(
             f"every evaluation failed; why: hwnas status {shell_path(summary.run_dir)}"
@@ -193,7 +202,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     _say_metric_notes(results, [m for m, _ in results.objectives])
     if results.constraints:
         typer.echo("constraints: " + ", ".join(f"{m} <= {b:g}" for m, b in results.constraints))
-    _say_supernet_searches(results.supernet_searches())
+    _say_supernet_searches(results)
     if results.candidates().empty:
         typer.echo("no feasible successful evaluation yet")
         return
@@ -211,17 +220,26 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         )
 
 
-def _say_supernet_searches(searches) -> None:
-    """The differentiable searcher's training time, which the elapsed time leaves out."""
+def _say_supernet_searches(results) -> None:
+    """The differentiable searcher's training time, which the elapsed time leaves out, and
+    the targets of its sweep not searched yet."""
+    searches = results.supernet_searches()
     if searches.empty:
         return
-    targets = [f"{t:g} ms" for t in searches["target_ms"].dropna()]
-    which = f" (latency target{'s' * (len(targets) > 1)} {', '.join(targets)})" if targets else ""
+    targets = list(searches["target_ms"].dropna())
+    which = f" ({_targets_text(targets)})" if targets else ""
     typer.echo(
         f"supernet: {len(searches)} search{'es' * (len(searches) > 1)}{which} trained for "
         f"{searches['wall_time_s'].sum():.1f} s before their architectures were claimed "
         "(not in the elapsed time)"
     )
+    if left := results.targets_not_searched():
+        typer.echo(f"supernet: {_targets_text(left)} not searched yet (raise `evaluations`)")
+
+
+def _targets_text(targets: list[float]) -> str:
+    """Latency targets in words: `latency targets 0.3 ms, 0.4 ms`."""
+    return f"latency target{'s' * (len(targets) > 1)} {', '.join(f'{t:g} ms' for t in targets)}"
 
 
 def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:

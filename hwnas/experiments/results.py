@@ -258,6 +258,21 @@ class RunResults:
         rows = [(s["target_ms"], len(s["derived"]), s["wall_time_s"]) for s in searches]
         return pd.DataFrame(rows, columns=columns).astype({"target_ms": float})
 
+    def targets_not_searched(self) -> list[float]:
+        """The latency targets of the differentiable searcher's sweep that no finished
+        supernet search has, in the experiment's order: a sweep stopped (by `evaluations`,
+        say) before its last targets; raising `evaluations` and resuming searches them.
+        Empty for other searchers."""
+        if self.config.searcher.name != "differentiable":
+            return []
+        from hwnas.search.differentiable import latency_targets
+
+        settings, latency = self.config.searcher.settings, self.config.latency
+        one = settings.get("latency_target_ms", latency.target_ms if latency else None)
+        searched = set(self.supernet_searches()["target_ms"])
+        targets = latency_targets(one, settings.get("latency_targets_ms"))
+        return [t for t in targets if t is not None and t not in searched]
+
     def _warn_unstorable(self, df: pd.DataFrame) -> None:
         """Say which successes hold a missing or infinite objective or constraint value, which
         a run never stores (it records such an evaluation as failed): the storage was edited
