@@ -7,6 +7,7 @@ measured on this project's CPU (tests/data/tiny2d_ort.csv).
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import warnings
 from dataclasses import replace
@@ -530,6 +531,17 @@ def test_a_sweep_stopped_by_its_evaluations_names_the_targets_it_did_not_search(
     out = capsys.readouterr().out
     assert "supernet: 1 search (latency target 0.05 ms) trained for" in out
     assert "supernet: latency targets 0.06 ms, 0.07 ms not searched yet" in out
+    # read without torch, as other runs are: the supernet searches, the targets, the stored
+    # experiment's defaults and the evaluator's settings each imported it (3.5 s -> 1.2 s)
+    script = (
+        "import sys\nfrom hwnas.cli import main\n"
+        f"try:\n    main(['status', {str(tmp_path / 'run')!r}])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert "latency targets 0.06 ms, 0.07 ms not searched yet" in result.stdout
+    assert result.returncode == 0 and result.stdout.split()[-1] == "False", result.stderr
 
 
 def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwnas.experiments.config import ExperimentConfig
+from hwnas.experiments.config import ExperimentConfig, stored_experiment
 
 #: the settings that make a run's results what they are: none may change while it runs
 FIXED_SETTINGS = (
@@ -27,10 +27,15 @@ FIXED_SETTINGS = (
 def experiment_changes(stored: dict[str, Any], config: ExperimentConfig) -> tuple[list[str], str]:
     """The `FIXED_SETTINGS` in which `config` differs from a run's stored experiment, and the
     differences in words (`searcher.settings.x: 8, now 10`)."""
+    data = config.to_data()
+    if all(stored.get(f) == data.get(f) for f in FIXED_SETTINGS):
+        # written alike: no defaults to fill in, for which the searcher's and evaluators'
+        # modules (torch with them) were imported by every read of a training run
+        return [], ""
     # a run started before input paths were stored absolute holds them as written
     old, new = (
         c.with_absolute_inputs(Path.cwd()).effective_data()
-        for c in (ExperimentConfig.model_validate(stored), config)
+        for c in (stored_experiment(stored), config)
     )
     changed = [f for f in FIXED_SETTINGS if old.get(f) != new.get(f)]
     details = "; ".join(d for f in changed for d in _differences(old.get(f), new.get(f), f))

@@ -18,7 +18,12 @@ import optuna
 import pandas as pd
 
 from hwnas.experiments.changes import experiment_changes
-from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
+from hwnas.experiments.config import (
+    ExperimentConfig,
+    ExperimentError,
+    load_experiment,
+    stored_experiment,
+)
 from hwnas.experiments.optuna_storage import (
     DEFAULT_DATABASE,
     open_optuna_storage,
@@ -43,6 +48,7 @@ from hwnas.experiments.run_dir import SNAPSHOT, load_snapshot, space_copy
 from hwnas.experiments.storage import StudyMemo
 from hwnas.search import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
+from hwnas.search.sweep import latency_targets, memo_searches
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean
 
@@ -183,12 +189,12 @@ class RunResults:
             "settings the run's storage recorded, those it ran with, are used",
             stacklevel=3,
         )
-        recorded, data = ExperimentConfig.model_validate(stored).to_data(), config.to_data()
+        recorded, data = stored_experiment(stored).to_data(), config.to_data()
         for f in changed:  # a setting left out is absent from the data
             data.pop(f, None)
             if f in recorded:
                 data[f] = recorded[f]
-        return ExperimentConfig.model_validate(data)
+        return stored_experiment(data)
 
     def _reading(self):
         """Storage errors while reading, naming the storage (a damaged file, a lost server)."""
@@ -251,8 +257,6 @@ class RunResults:
         columns = ["target_ms", "derived", "wall_time_s"]
         if self.config.searcher.name != "differentiable":
             return pd.DataFrame(columns=columns)
-        from hwnas.search.differentiable import memo_searches
-
         with self._reading():
             searches = memo_searches(StudyMemo(self.study))
         rows = [(s["target_ms"], len(s["derived"]), s["wall_time_s"]) for s in searches]
@@ -265,8 +269,6 @@ class RunResults:
         Empty for other searchers."""
         if self.config.searcher.name != "differentiable":
             return []
-        from hwnas.search.differentiable import latency_targets
-
         settings, latency = self.config.searcher.settings, self.config.latency
         one = settings.get("latency_target_ms", latency.target_ms if latency else None)
         searched = set(self.supernet_searches()["target_ms"])

@@ -138,7 +138,7 @@ def load_snapshot(run_dir: Path) -> ExperimentConfig:
     replaceable: a search with the experiment file writes it again, and the run's storage keeps
     what the run recorded."""
     try:
-        return load_experiment(run_dir / SNAPSHOT)
+        return load_experiment(run_dir / SNAPSHOT, stored=True)
     except ExperimentError as e:
         raise ExperimentError(
             f"{e} (the run's copy of its experiment: if it was damaged, delete it and run "

@@ -54,7 +54,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -68,14 +68,14 @@ from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.predictors.backends import device_problem, torch_device
 from hwnas.predictors.lut import BlockLatencyModel, lut_latency
 from hwnas.predictors.measure import torch_threads
-from hwnas.search.base import PASSED, Searcher, number_setting
+from hwnas.search.base import PASSED, Searcher
 from hwnas.search.supernet import LatencyTable, Selection, SuperNet
+from hwnas.search.sweep import MEMO_PREFIX, latency_target, latency_targets
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names
 
 LatencyLoss = Literal["log_ratio", "hinge"]
 #: how a finished search's key in a searcher's `memo` starts
-MEMO_PREFIX = "supernet:"
 Estimator = Literal["gumbel", "reinforce"]
 
 
@@ -571,33 +571,6 @@ def score_function(
     return loss.mean(), ((loss - baseline) * log_prob).mean()
 
 
-def latency_target(name: str, value: Any) -> float:
-    """A latency target in ms, checked: a positive, finite number."""
-    ms = number_setting(name, value, -math.inf)
-    if not 0 < ms < math.inf:
-        raise ValueError(f"{name} must be > 0 ms and finite, not {value!r}")
-    return ms
-
-
-def latency_targets(one: Any, sweep: Any) -> list[float | None]:
-    """The targets of the searches, in order: `latency_target_ms`, the list
-    `latency_targets_ms` (distinct: a repeated target repeats a whole search that proposes
-    nothing new), or one search without a target."""
-    if one is not None and sweep is not None:
-        raise ValueError("give latency_target_ms or latency_targets_ms, not both")
-    if sweep is None:
-        return [None if one is None else latency_target("latency_target_ms", one)]
-    if isinstance(sweep, str) or not isinstance(sweep, Sequence | np.ndarray) or not len(sweep):
-        raise ValueError(
-            f"latency_targets_ms: give a non-empty list of targets in ms, not {sweep!r}"
-        )
-    targets = [latency_target(f"latency_targets_ms[{i}]", t) for i, t in enumerate(sweep)]
-    repeated = sorted({t for t in targets if targets.count(t) > 1})
-    if repeated:
-        raise ValueError(f"latency_targets_ms: {repeated} given more than once")
-    return targets
-
-
 def report_derived(result: SearchResult, reused: bool = False) -> None:
     """One line on stderr per finished search: what it derived, at what LUT latency (a
     prediction, not a measurement), and how long it took (or that it was kept from before)."""
@@ -627,14 +600,6 @@ def result_to_data(result: SearchResult) -> dict[str, Any]:
         "wall_time_s": result.wall_time_s,
         "history": result.history,
     }
-
-
-def memo_searches(memo: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The finished supernet searches a `memo` keeps (a run's: its study), as
-    `result_to_data` wrote them, in target order: what a run's supernet training cost, which
-    its evaluations' times leave out (the searches run before their architectures are asked)."""
-    keys = [k for k in memo if k.startswith(MEMO_PREFIX)]
-    return [memo[k] for k in sorted(keys, key=lambda k: int(k.split(":")[2]))]
 
 
 def result_from_data(data: dict[str, Any], space: SearchSpace) -> SearchResult:
