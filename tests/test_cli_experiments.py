@@ -194,6 +194,17 @@ def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
     assert package.__version__ == version("hwnas")
 
 
+def test_usage_errors_with_debug_are_usage_errors(capsys: pytest.CaptureFixture) -> None:
+    """--debug gives an error's traceback, not one of click's parser: a mistake on the command
+    line still prints the usage and exits 2 (it printed a traceback and exited 1)."""
+    assert hwnas("--debug") == 2  # the help alone, as without --debug
+    out, err = capsys.readouterr()
+    assert "Usage: hwnas" in out and "Traceback" not in err
+    assert hwnas("search", "--debug") == 2
+    err = capsys.readouterr().err
+    assert "Missing argument 'experiment'" in err and "Usage: hwnas search" in err
+
+
 def test_hwnas_warnings_are_one_line_like_its_errors() -> None:
     """Not Python's `file:line: UserWarning: ...` plus the source line."""
     import hwnas.search.differentiable as searcher

@@ -170,12 +170,14 @@ def _main(argv: list[str] | None) -> None:
     except KeyboardInterrupt:  # before a command runs
         code = 130
     except Exception as e:  # noqa: BLE001 - the one place errors become a one-line cause
-        if debug:
-            raise
+        # a usage error is shown as one even with --debug: its traceback is click's parser,
+        # and it exited 1 (`hwnas --debug` alone: the help, then a NoArgsIsHelpError)
         if is_usage_error(e):
             if e.format_message():  # empty when the help was printed instead (no arguments)
                 e.show()
             sys.exit(e.exit_code)
+        if debug:
+            raise
         say(f"hwnas: error: {e}")
         sys.exit(1)
     if code == 130 and signal.SIGTERM in received:
