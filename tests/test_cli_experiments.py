@@ -46,15 +46,11 @@ def test_help(command: str, capsys: pytest.CaptureFixture) -> None:
     assert "Usage: hwnas " + command in capsys.readouterr().out
 
 
-def test_every_option_says_what_it_takes() -> None:
-    """Every option of every command has a help text, and one that takes a name from a fixed
-    set lists the set (`latency profile --help` named no backend and no precision, and said
-    nothing of --batch-size, --warmup or --rounds)."""
+def option_helps() -> dict[tuple[str, ...], str]:
+    """The help text of every option of every command, by (command path..., option)."""
     import typer
 
     from hwnas.cli import _register, app
-    from hwnas.predictors import BACKENDS
-    from hwnas.spaces import PRECISIONS
 
     _register()
     root = typer.main.get_command(app)
@@ -71,11 +67,30 @@ def test_every_option_says_what_it_takes() -> None:
         for param in command.params:
             if param.param_type_name == "option":
                 helps[(*path, param.opts[-1])] = param.help or ""
+    return helps
+
+
+def test_every_option_says_what_it_takes() -> None:
+    """Every option of every command has a help text, and one that takes a name from a fixed
+    set lists the set (`latency profile --help` named no backend and no precision, and said
+    nothing of --batch-size, --warmup or --rounds)."""
+    from hwnas.predictors import BACKENDS
+    from hwnas.spaces import PRECISIONS
+
+    helps = option_helps()
     assert [option for option, text in helps.items() if not text] == []
     backend = helps[("latency", "profile", "--backend")]
     precision = helps[("latency", "profile", "--precision")]
     assert all(name in backend for name in BACKENDS), backend
     assert all(name in precision for name in PRECISIONS), precision
+
+
+def test_build_help_says_where_weights_come_from_without_weights() -> None:
+    """`build` without --weights loads the file the config names (an onnx or torch export's
+    .pt); its help said only "state_dict saved with torch.save", as if there were none."""
+    said = " ".join(option_helps()[("build", "--weights")].split())
+    assert "default: the file the config names beside it" in said
+    assert "else freshly initialised ones" in said
 
 
 def test_calling_main_again_adds_no_commands(capsys: pytest.CaptureFixture) -> None:

@@ -572,7 +572,12 @@ def _epochs(count: float) -> str:
 @app.command()
 def build(
     config: Path = typer.Argument(..., help="exported architecture config (.json or .yaml)"),
-    weights: Path = typer.Option(None, "--weights", help="state_dict saved with torch.save"),
+    weights: Path = typer.Option(
+        None,
+        "--weights",
+        help="state_dict saved with torch.save; default: the file the config names beside it "
+        "(an onnx or torch export's initial weights), else freshly initialised ones",
+    ),
     onnx: Path = typer.Option(
         None,
         "--onnx",
