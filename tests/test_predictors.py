@@ -1346,7 +1346,7 @@ def test_a_predictor_records_its_device_and_eval_says_when_the_holdout_is_anothe
     assert f"device: {cpu_model()}" in captured.out and "another device" not in captured.err
     held_out = int(captured.out.split(" n: ")[1].split()[0])
     assert held_out < 20 and captured.err == (  # a handful of networks: the scores are rough
-        f"note: {held_out} held-out networks give rough scores (one disturbed measurement "
+        f"hwnas: note: {held_out} held-out networks give rough scores (one disturbed measurement "
         "moves them far); 20 or more say more\n"
     )
     main(["latency", "eval", str(lut), "--holdout", "1"])  # the last network of its profile
@@ -1358,6 +1358,7 @@ def test_a_predictor_records_its_device_and_eval_says_when_the_holdout_is_anothe
     scores = json.loads(captured.out)
     assert scores["holdout_device"].startswith("Other CPU 9000")
     assert "another device" in captured.err and "Other CPU 9000" in captured.err
+    assert captured.err.startswith("hwnas: warning: the holdout was measured on another device")
 
     old = json.loads(lut.read_text())  # a file written before devices were recorded
     del old["measured_on"]
@@ -1900,7 +1901,7 @@ def test_an_interrupted_profile_says_it_is_kept_and_resumable(tmp_path, monkeypa
     out = tmp_path / "p.csv"
     assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out)) == 130
     assert capsys.readouterr().err == (
-        f"interrupted: {out} is kept; re-running the same command resumes it\n"
+        f"hwnas: interrupted: {out} is kept; re-running the same command resumes it\n"
     )
 
     def terminated(*args, **kwargs):  # a batch scheduler's SIGTERM while measuring
@@ -1910,7 +1911,7 @@ def test_an_interrupted_profile_says_it_is_kept_and_resumable(tmp_path, monkeypa
     monkeypatch.setattr("hwnas.predictors.build_profile", terminated)
     assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out)) == 143
     assert capsys.readouterr().err == (
-        f"terminated: {out} is kept; re-running the same command resumes it\n"
+        f"hwnas: terminated: {out} is kept; re-running the same command resumes it\n"
     )
 
 

@@ -112,7 +112,7 @@ def profile(
     except KeyboardInterrupt as e:  # the rows measured so far are flushed to the profile
         terminated = isinstance(e, Terminated)
         why = "terminated" if terminated else "interrupted"
-        message = f"{why}: {out} is kept; re-running the same command resumes it"
+        message = f"hwnas: {why}: {out} is kept; re-running the same command resumes it"
         raise stopped(message, terminated) from None
     failed = result.rows[result.rows["status"] != "ok"]
     device = describe_device(result.measured_on())
@@ -196,15 +196,15 @@ def evaluate(
             differences = device_differences(predictor.measured_on, holdout_device)
             if differences:
                 typer.echo(
-                    f"warning: the holdout was measured on another device than the predictor "
-                    f"({'; '.join(differences)}): these scores say how well one device's "
+                    "hwnas: warning: the holdout was measured on another device than the "
+                    f"predictor ({'; '.join(differences)}): these scores say how well one device's "
                     "latencies predict another's, not how good the predictor is",
                     err=True,
                 )
     result.update(score(predictor, archs, measured))
     if len(archs) < FEW_HELD_OUT:
         typer.echo(
-            f"note: {len(archs)} held-out "
+            f"hwnas: note: {len(archs)} held-out "
             + ("network gives" if len(archs) == 1 else "networks give")
             + " rough scores (one disturbed measurement "
             f"moves them far); {FEW_HELD_OUT} or more say more",

@@ -109,7 +109,7 @@ def sample(
     sp = _space(space, input_shape, classes)
     if n > sp.cardinality:
         typer.echo(
-            f"note: the space has only {sp.cardinality} architecture(s): draws repeat them",
+            f"hwnas: note: the space has only {sp.cardinality} architecture(s): draws repeat them",
             err=True,
         )
     rng = np.random.default_rng(seed)
