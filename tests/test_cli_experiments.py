@@ -93,6 +93,13 @@ def test_build_help_says_where_weights_come_from_without_weights() -> None:
     assert "else freshly initialised ones" in said
 
 
+def test_train_help_says_a_fraction_of_an_epoch_is_rounded_either_way() -> None:
+    """`--epochs 0.3` on 25 batches an epoch trains round(7.5) = 8 batches, 0.32 epochs: the
+    help said a fraction trains whole batches, "0.25 may train 0.24", as if only fewer."""
+    said = " ".join(option_helps()[("train", "--epochs")].split())
+    assert "the nearest whole number of batches, at least one" in said
+
+
 def test_calling_main_again_adds_no_commands(capsys: pytest.CaptureFixture) -> None:
     """Each `main()` call used to add every area's commands once more: in a notebook or a
     test process the command tree grew with each call, and building it took seconds."""

@@ -506,9 +506,9 @@ def train(
     epochs: float = typer.Option(
         None,
         "--epochs",
-        help="passes over the training split (a fraction trains whole batches: 0.25 may "
-        "train 0.24); default: as the run trained its candidates (the config's `training`), "
-        "else 10",
+        help="passes over the training split (a fraction trains the nearest whole number of "
+        "batches, at least one: 0.3 may train 0.32, 0.05 train 0.04); default: as the run "
+        "trained its candidates (the config's `training`), else 10",
     ),
     out: Path = typer.Option(
         None,
