@@ -100,6 +100,14 @@ def test_train_help_says_a_fraction_of_an_epoch_is_rounded_either_way() -> None:
     assert "the nearest whole number of batches, at least one" in said
 
 
+def test_search_help_says_a_run_is_continued_without_resume_too() -> None:
+    """`hwnas search EXP` continues a run already in its run_dir; --resume only refuses to
+    start one. Its help said "continue the run in its run_dir", as if without it the run
+    were started over."""
+    said = " ".join(option_helps()[("search", "--resume")].split())
+    assert "never start one (without it, a run already there is continued too)" in said
+
+
 def test_calling_main_again_adds_no_commands(capsys: pytest.CaptureFixture) -> None:
     """Each `main()` call used to add every area's commands once more: in a notebook or a
     test process the command tree grew with each call, and building it took seconds."""

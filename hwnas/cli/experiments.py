@@ -36,7 +36,12 @@ def search(
         help="run the evaluations on this Ray cluster (auto, host:port, ray://...), whatever "
         "the experiment's executor.kind says",
     ),
-    resume: bool = typer.Option(False, "--resume", help="continue the run in its run_dir"),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="only continue the run in its run_dir, never start one (without it, a run "
+        "already there is continued too)",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="no live progress display"),
 ) -> None:
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
