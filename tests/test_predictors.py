@@ -857,18 +857,39 @@ def test_the_base_latency_is_the_stem_downsample_and_head_of_its_widths(space, p
     assert lut.base_latency([8, 16]) == pytest.approx(expected, rel=1e-12)
 
 
-def test_a_part_missing_from_the_table_gets_the_advice_that_fixes_it(space, tmp_path):
+@pytest.mark.parametrize(
+    ("backend", "advice"),
+    [
+        (
+            "onnxruntime-cpu",
+            r"measure .* new profile .*--backend onnxruntime-cpu --precision fp32,int8\)",
+        ),
+        # the advice without --backend measured another backend; torch-cpu cannot time int8
+        ("torch-cpu", r"backend 'torch-cpu' has no integer kernels .*use onnxruntime-cpu"),
+    ],
+)
+def test_a_part_missing_from_the_table_gets_the_advice_that_fixes_it(
+    space, tmp_path, backend, advice
+):
     """A precision never profiled used to get "profile the space again into this profile",
     which measures nothing: a profile resumes only with the precisions it began with."""
     path = tmp_path / "fp32.csv"
-    build_profile(space, path, samples=0, precisions=["fp32"], progress=False, **PROFILE_FAST)
+    build_profile(
+        space,
+        path,
+        backend=backend,
+        samples=0,
+        precisions=["fp32"],
+        progress=False,
+        **PROFILE_FAST,
+    )
     lut = LUTPredictor.from_profile(path, space)
     width, (block, *_) = space._stages(space.sample(0))[0]
     int8 = dataclasses.replace(block, precision="int8")
     with pytest.raises(
         PredictorError,
         match=rf"^the latency table {path} has no measurement .*"  # which of a search's tables
-        r"measured no part at int8 \(only at fp32\): .*new profile .*--precision fp32,int8\)",
+        rf"measured no part at int8 \(only at fp32\): {advice}",
     ):
         lut.block_latency(0, width, int8)
     fp32 = dataclasses.replace(block, precision="fp32")

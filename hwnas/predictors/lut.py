@@ -163,15 +163,32 @@ class LUTPredictor(LatencyPredictor):
             missing += [f"{part.id}|{p}" for p in precisions if f"{part.id}|{p}" not in self.table]
         return missing
 
+    def _new_profile_advice(self, measured: list[str], precision: str) -> str:
+        """How to measure `precision` too: a new profile (one resumes only with the settings
+        it began with) on the profile's own backend, or why that backend cannot time it
+        (torch-cpu has no int8): without `--backend`, the advice measured another one."""
+        from hwnas.predictors.backends import BackendError, get_backend
+
+        backend = (self.measured_on or {}).get("backend")
+        try:
+            if backend is not None:
+                get_backend(backend).check_precision(precision)
+        except (BackendError, ValueError) as e:  # ValueError: a backend this hwnas lacks
+            return str(e)
+        option = f"--backend {backend} " if backend else ""
+        return (
+            "measure the space into a new profile with it too (hwnas latency profile "
+            f"{option}--precision {','.join([*measured, precision])})"
+        )
+
     def _lookup(self, part_id: str, precision: str = "fp32") -> float:
         key = f"{part_id}|{precision}"
         if key not in self.table:
             have = sorted({k.rsplit("|", 1)[1] for k in self.table if k.startswith(f"{part_id}|")})
             measured = sorted(self.measured_precisions)
-            advice = (  # a new file: a profile resumes only with the settings it began with
+            advice = (
                 f"the profile measured no part at {precision} (only at {', '.join(measured)}): "
-                "measure the space into a new profile with it too (hwnas latency profile "
-                f"--precision {','.join([*measured, precision])})"
+                + self._new_profile_advice(measured, precision)
                 if precision not in measured
                 else "the space has it, the profile not (changed since?): profile the space "
                 f"again into {self.source or 'its profile'}, which measures only what it lacks"
