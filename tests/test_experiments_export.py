@@ -358,6 +358,19 @@ def test_export_takes_the_front_of_a_view_of_other_objectives(
 
 
 @needs_benchdata
+def test_a_report_written_again_from_the_same_results_is_the_same_file(
+    nb201_run: Path, tmp_path: Path
+) -> None:
+    """Each figure's element had a random id, so two reports of unchanged results differed
+    (a report kept under version control, or compared, changed every time)."""
+    first, again = tmp_path / "a.html", tmp_path / "b.html"
+    assert hwnas_cli("pareto", str(nb201_run), "--html", str(first)) == 0
+    assert hwnas_cli("pareto", str(nb201_run), "--html", str(again)) == 0
+    assert first.read_bytes() == again.read_bytes()
+    assert 'id="hwnas-pareto_2d"' in first.read_text(encoding="utf-8")
+
+
+@needs_benchdata
 def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
     results = load(nb201_run)
     fig = results.figures()["pareto_2d"]

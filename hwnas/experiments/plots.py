@@ -269,9 +269,9 @@ def write_report(
                 + " (nothing written)"
             )
     figures = all_figures(results, objectives)
-    parts = [
-        fig.to_html(full_html=False, include_plotlyjs=i == 0)
-        for i, fig in enumerate(figures.values())
+    parts = [  # ids by figure: plotly's random ones made every report of the same run differ
+        fig.to_html(full_html=False, include_plotlyjs=i == 0, div_id=f"hwnas-{name}")
+        for i, (name, fig) in enumerate(figures.items())
     ]
     title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
     with folder_for(path.parent, label or f"report {path}"):
