@@ -371,6 +371,25 @@ def test_a_report_written_again_from_the_same_results_is_the_same_file(
 
 
 @needs_benchdata
+def test_the_progress_of_a_single_evaluation_is_drawn(tmp_path: Path) -> None:
+    """Progress is drawn as lines, and one point makes no line: a run of one evaluation had
+    empty progress figures."""
+    experiment = (
+        "name: nb\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}, "
+        "{metric: hw_fpga_latency_ms, direction: min}]\n"
+        f"searcher: random\nevaluations: 1\nseed: 0\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    run_experiment(parse_experiment(experiment), progress=False)
+    results = load(tmp_path / "run")
+    for over in ("evaluations", "time"):
+        fig = results.figures()[f"progress_{over}"]
+        assert [len(t.x) for t in fig.data] == [1, 1, 1]
+        assert all("markers" in t.mode for t in fig.data)
+
+
+@needs_benchdata
 def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
     results = load(nb201_run)
     fig = results.figures()["pareto_2d"]

@@ -142,7 +142,7 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
         fig.add_scatter(
             x=progress[x],
             y=progress[column],
-            mode="lines",
+            mode="lines" if len(progress) > 1 else "markers",  # one point makes no line
             line_shape="hv",
             name=column,
             row=i,
