@@ -480,6 +480,10 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     assert hwnas("pareto", str(tmp_path / "run"), "--json") == 0
     (best,) = json.loads(capsys.readouterr().out)["front"]
     assert best["origin"]["latency_target_ms"] == 0.05
+    report = tmp_path / "report.html"  # its front table as the printed one: with the origin
+    assert hwnas("pareto", str(tmp_path / "run"), "--html", str(report)) == 0
+    assert "<th>origin_latency_target_ms</th>" in report.read_text(encoding="utf-8")
+    assert "origin_latency_target_ms" in capsys.readouterr().out
     assert hwnas("export", str(tmp_path / "run"), "-o", str(tmp_path / "out")) == 0
     (config,) = (tmp_path / "out").glob("*.json")
     assert json.loads(config.read_text())["run"]["origin"] == best["origin"]

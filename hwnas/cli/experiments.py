@@ -355,16 +355,16 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from hwnas.experiments.shown import metric_text
+    from hwnas.experiments.shown import metric_text, origin_text
 
     title = f"Pareto front of {results.run_dir}: {len(front)} of {len(results.trials)} evaluations"
     table = Table(title=title)
-    origin = [c for c in results.origin_columns() if front[c].notna().any()]
+    origin = results.shown_origins(front)
     for column in ("trial", *metrics, *origin, "architecture"):
         table.add_column(column, overflow="fold")
     for _, r in front.iterrows():
         values = [metric_text(r[m]) for m in metrics]
-        values += [metric_text(r[c]) if math.isfinite(r[c]) else "" for c in origin]
+        values += [origin_text(r[c]) for c in origin]
         arch = results.describe(results.arch(int(r["number"])))
         table.add_row(str(int(r["number"])), *values, arch)
     # COLUMNS, else the terminal's width; 160 when piped, where rich would assume 80. A

@@ -18,7 +18,7 @@ from hwnas.experiments.components import metric_notes
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.files import folder_for, write_whole
 from hwnas.experiments.results import COSTS
-from hwnas.experiments.shown import hypervolume_text, metric_text
+from hwnas.experiments.shown import hypervolume_text, metric_text, origin_text
 
 if TYPE_CHECKING:
     from hwnas.experiments.results import Objectives, RunResults
@@ -301,9 +301,9 @@ def _counts(results: RunResults) -> str:
 
 def front_summary(results: RunResults, objectives: Objectives) -> str:
     """The front as an HTML table (trial, `RunResults.shown_metrics` written as `metric_text`
-    writes them, and architecture) with its hypervolume and reference point, and where
-    `latency_ms` came from (measured where and how, or predicted from which file), as `hwnas
-    pareto` prints them; a line when nothing is feasible."""
+    writes them, the searcher's `shown_origins`, and architecture) with its hypervolume and
+    reference point, and where `latency_ms` came from (measured where and how, or predicted
+    from which file), as `hwnas pareto` prints them; a line when nothing is feasible."""
     if results.candidates(objectives).empty:
         return "<p>No feasible successful evaluation yet.</p>"
     front = results.pareto(objectives)
@@ -313,6 +313,7 @@ def front_summary(results: RunResults, objectives: Objectives) -> str:
             "trial": front["number"],
             # as printed and hovered: pandas wrote an accuracy of 89.244 as 89.244000
             **{m: front[m].map(metric_text) for m in shown},
+            **{c: front[c].map(origin_text) for c in results.shown_origins(front)},
             "architecture": [results.describe(results.arch(int(n))) for n in front["number"]],
         }
     )

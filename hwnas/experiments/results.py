@@ -377,6 +377,11 @@ class RunResults:
         """The `origin_*` columns: what the searcher noted of where proposals came from."""
         return [c for c in self.trials.columns if c.startswith(ORIGIN_PREFIX)]
 
+    def shown_origins(self, front: pd.DataFrame) -> list[str]:
+        """The `origin_*` columns shown beside `front` (`hwnas pareto`'s table, the report's):
+        those with a value for any of its members."""
+        return [c for c in self.origin_columns() if front[c].notna().any()]
+
     def origin(self, row: pd.Series) -> dict[str, float | int]:
         """The searcher's note on one row's proposal, by field name (empty when it has none)."""
         values = {c.removeprefix(ORIGIN_PREFIX): float(row[c]) for c in self.origin_columns()}

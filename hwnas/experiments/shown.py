@@ -32,6 +32,12 @@ def metric_text(value: float) -> str:
     return f"{value:.17g}"  # 17 digits tell every float apart
 
 
+def origin_text(value: float) -> str:
+    """A searcher's note of where a proposal came from (an `origin_*` value, such as the
+    latency target of the search that derived it): blank where it noted none (NaN)."""
+    return metric_text(value) if math.isfinite(value) else ""
+
+
 def seconds_text(seconds: float) -> str:
     """A duration: whole seconds from 10 s on, two significant digits below (a training of
     0.4 s is not 'in 0 s')."""
