@@ -178,10 +178,15 @@ def test_a_searcher_of_ones_own_is_restored_and_its_broken_proposals_named():
         def _propose(self, n):
             return super()._propose(n + 1)
 
+    class Repeats(Uniform):  # the second copy was refused after the first was registered
+        def _propose(self, n):
+            return super()._propose(1) * n
+
     for cls, said in [
         (Dicts, r"Dicts\._propose\(2\) proposed .*takes an Arch, not a dict"),
         (Elsewhere, r"Elsewhere\._propose\(2\) proposed .*from space 'conv2d'"),
         (More, r"More\._propose\(2\) returned 3 architectures, more than asked"),
+        (Repeats, r"Repeats\._propose\(2\) proposed arch [0-9a-f]+ twice"),
     ]:
         searcher = cls(space, OBJECTIVES)
         with pytest.raises((SpaceError, RuntimeError), match=said):

@@ -390,7 +390,8 @@ class Searcher(ABC):
         """`_propose(n)`'s answer, or an error naming the searcher's class where it breaks the
         contract: a searcher of your own returning dicts of choices failed later with
         "'dict' object has no attribute 'key'", one returning another space's architectures
-        had them evaluated, and one returning more than `n` had them all taken."""
+        had them evaluated, one returning more than `n` had them all taken, and one repeating
+        an architecture had the copies before the repeat registered."""
         owner = f"{type(self).__name__}._propose({n})"
         if len(archs) > n:
             raise RuntimeError(f"{owner} returned {len(archs)} architectures, more than asked")
@@ -399,6 +400,10 @@ class Searcher(ABC):
                 self.space.validate(arch)
             except SpaceError as e:
                 raise SpaceError(f"{owner} proposed what the space refuses: {e}") from None
+        keys = [a.key for a in archs]  # before any is registered: none of a refused answer is
+        repeated = [k for i, k in enumerate(keys) if k in self._by_key or k in keys[:i]]
+        if repeated:
+            raise RuntimeError(f"{owner} proposed arch {repeated[0]} twice")
         return archs
 
     def _register(self, arch: Arch) -> Trial:
