@@ -1142,6 +1142,17 @@ def test_a_peer_that_stops_mid_run_leaving_a_claim_has_it_evaluated_once_by_a_ru
     assert len(trials_of(run_dir)) == 31  # no other claim was made in vain
 
 
+def a_peer_claims_then_stops(config, run_dir: Path, space, arch) -> None:
+    """A second driver claims `arch` in the run and stops without evaluating it, leaving
+    its claim live; then waits until the running driver's next stale check is due."""
+    peer = RunStore(config, run_dir, space, existing=True)
+    peer.heartbeat()
+    peer._create_claim(arch)
+    peer.heartbeat(stopped=True)
+    peer.close()
+    time.sleep(2 * config.storage.heartbeat_s)
+
+
 def test_a_queued_candidate_whose_peer_claim_goes_stale_is_claimed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1164,12 +1175,7 @@ def test_a_queued_candidate_whose_peer_claim_goes_stale_is_claimed_once(
         finish(self, arch, metrics, display)
         if not left and self.rerun:
             left.append(self.rerun[-1])
-            peer = RunStore(config, run_dir, self.searcher.space, existing=True)
-            peer.heartbeat()
-            peer._create_claim(left[0])
-            peer.heartbeat(stopped=True)
-            peer.close()
-            time.sleep(2 * config.storage.heartbeat_s)  # the stale check is due next round
+            a_peer_claims_then_stops(config, run_dir, self.searcher.space, left[0])
 
     monkeypatch.setattr(_Loop, "_finish", finish_then_a_peer_claims_a_queued_one_and_stops)
     summary = run_experiment(config, progress=False)
@@ -1196,12 +1202,7 @@ def test_a_dead_peers_stray_claim_of_a_key_this_driver_has_is_not_claimed_again(
         if not left and done >= 5:
             ours = self.store.history()[0][0] if whose == "evaluated" else None
             left.append(ours or next(iter(self.in_flight.values())).arch)
-            peer = RunStore(config, run_dir, self.searcher.space, existing=True)
-            peer.heartbeat()
-            peer._create_claim(left[0])
-            peer.heartbeat(stopped=True)
-            peer.close()
-            time.sleep(2 * config.storage.heartbeat_s)  # the stale check is due next round
+            a_peer_claims_then_stops(config, run_dir, self.searcher.space, left[0])
 
     monkeypatch.setattr(_Loop, "_launch", launch_then_a_peer_claims_ours_and_stops)
     summary = run_experiment(config, progress=False)
