@@ -130,7 +130,8 @@ class TrainEvaluator:
                 ("lr", lr, lr > 0, "> 0"),
                 ("weight_decay", weight_decay, weight_decay >= 0, ">= 0"),
                 ("warmup_fraction", warmup_fraction, 0 <= warmup_fraction <= 1, "in [0, 1]"),
-                ("label_smoothing", label_smoothing, 0 <= label_smoothing <= 1, "in [0, 1]"),
+                # at 1 the targets are uniform whatever the label: nothing is learnt
+                ("label_smoothing", label_smoothing, 0 <= label_smoothing < 1, "in [0, 1)"),
                 ("threads", threads, threads is None or threads >= 1, ">= 1 or None"),
                 ("time_limit_s", time_limit_s, time_limit_s is None or time_limit_s > 0, "> 0"),
                 ("seed", seed, seed >= 0, ">= 0"),
