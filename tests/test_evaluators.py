@@ -812,6 +812,9 @@ def test_precise_bn_draws_its_samples_from_the_whole_training_split():
         ("warmup_fraction", 1.5),
         ("label_smoothing", 1.5),
         ("label_smoothing", 1.0),  # uniform targets: every candidate scored as chance
+        ("steps", 2.5),  # trained a whole epoch, on a cosine that rose again, reporting 2.5
+        ("steps", True),  # failed every candidate: "metric 'steps': True is a truth value"
+        ("batch_size", 2.5),  # failed every candidate in the scoring's range()
         ("threads", -1),
         ("time_limit_s", 0.0),
     ],

@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,11 @@ def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
             # a config reads `epochs: 0` as 0.0: shown as written
             shown = f"{value:g}" if isinstance(value, float) else repr(value)
             raise ValueError(f"{setting} must be {rule}{also}, not {shown}")
+
+
+def _counting(value: Any) -> bool:
+    """Whether `value` is a whole number > 0 (numpy's too), not a truth value."""
+    return isinstance(value, Integral) and not isinstance(value, bool) and value > 0
 
 
 @dataclass
@@ -125,8 +130,9 @@ class TrainEvaluator:
         check_settings(
             [
                 ("epochs", epochs, epochs > 0, "> 0"),
-                ("steps", steps, steps is None or steps > 0, "> 0"),
-                ("batch_size", batch_size, batch_size > 0, "> 0"),
+                # a fractional count trained whole epochs and reported the fraction
+                ("steps", steps, steps is None or _counting(steps), "a whole number > 0"),
+                ("batch_size", batch_size, _counting(batch_size), "a whole number > 0"),
                 ("lr", lr, lr > 0, "> 0"),
                 ("weight_decay", weight_decay, weight_decay >= 0, ">= 0"),
                 ("warmup_fraction", warmup_fraction, 0 <= warmup_fraction <= 1, "in [0, 1]"),
