@@ -97,7 +97,8 @@ class TrainEvaluator:
     `time_limit_s` bounds one evaluation (checked every step); `threads` is torch's intra-op
     thread count during the evaluation. Reports `accuracy` (= `val_accuracy`) and
     `test_accuracy` in percent, like the NAS-Bench-201 tables, plus `loss` (training loss over
-    the last epoch), `val_loss`, `train_time_s`, `epochs`, `steps` and the analytic costs.
+    the last epoch, label smoothing included), `val_loss` (without it), `train_time_s` (build,
+    training and `precise_bn`), `epochs`, `steps` and the analytic costs.
     `precise_bn` recomputes batch-norm statistics on up to `PRECISE_BN_SAMPLES` training
     samples, drawn at random (seeded), before scoring (false: score with the running
     averages, as before 2026-12-02).
