@@ -12,6 +12,7 @@ import json
 import operator
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -606,7 +607,7 @@ def test_a_damaged_predictor_file_is_named(tmp_path):
             load_predictor(damaged)
 
 
-def test_a_profile_given_as_a_predictor_says_it_is_a_profile(tmp_path, capsys):
+def test_a_profile_given_as_a_predictor_says_it_is_a_profile(tmp_path, capsys, monkeypatch):
     """Its table was "not a predictor file (invalid JSON: ...)", its metadata "no 'kind'"."""
     table = DATA / "tiny2d_ort.csv"
     said = f"a file of the latency profile {table}, not a predictor file; give the profile as"
@@ -614,7 +615,10 @@ def test_a_profile_given_as_a_predictor_says_it_is_a_profile(tmp_path, capsys):
         with pytest.raises(PredictorError, match=f"^{re.escape(f'{given}: {said}')}"):
             load_predictor(given)
     assert hwnas("latency", "eval", str(table), "--holdout", "2") == 1
-    assert f"hwnas latency fit {table}`" in capsys.readouterr().err
+    advised = re.search(r"`(hwnas latency fit .*?)`", capsys.readouterr().err)[1]
+    monkeypatch.chdir(tmp_path)  # the advised command, pasted, fits (it lacked the needed -o)
+    assert hwnas(*shlex.split(advised)[1:]) == 0
+    assert load_predictor(tmp_path / "PREDICTOR.json").kind == "lut"
 
 
 def test_a_profile_or_predictor_of_another_input_shape_is_refused(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,6 @@ def _not_a_predictor(path: Path, why: str) -> PredictorError:
         return PredictorError(
             f"{path}: a file of the latency profile {table}, not a predictor file; give the "
             f"profile as `profile:` in an experiment's latency section, or fit a predictor "
-            f"from it with `hwnas latency fit {table}`"
+            f"from it with `hwnas latency fit {shlex.quote(str(table))} -o PREDICTOR.json`"
         )
     return PredictorError(f"{path}: not a predictor file ({why})")
