@@ -6,6 +6,7 @@ Real training on real (small) data: scikit-learn digits on a tiny 2D MetaFormer 
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -699,6 +700,25 @@ def test_scoring_passes_no_more_samples_at_once_than_training():
         hook.remove()
     assert m.ok, m.reason
     assert max(batches) == 16, sorted(set(batches))
+
+
+def test_the_time_limit_never_fails_a_candidate_while_its_test_split_is_scored(space, monkeypatch):
+    """Whether a candidate is kept must not depend on the test split, but the time limit was
+    checked while it was scored: a large test split (or a slow one to score) failed a
+    candidate that trained and was scored on the validation split in time."""
+    trainer = TrainEvaluator(space, "digits", steps=2, time_limit_s=3.0)
+    test_size = len(trainer.dataset.y_test)
+    score = TrainEvaluator._score
+
+    def slow_to_score_the_test_split(self, model, x, y, device, clock):
+        if len(y) == test_size:
+            time.sleep(3.5)  # past the limit, whatever the training took
+        return score(self, model, x, y, device, clock)
+
+    monkeypatch.setattr(TrainEvaluator, "_score", slow_to_score_the_test_split)
+    metrics = trainer.evaluate(space.sample(2))
+    assert metrics.ok, metrics.reason
+    assert 0 <= metrics["test_accuracy"] <= 100
 
 
 def test_same_seed_gives_the_same_metrics(space):

@@ -94,7 +94,8 @@ class TrainEvaluator:
 
     `budget` in `evaluate` is epochs in place of `epochs` or `steps` (fractions allowed: 0.5
     trains half an epoch).
-    `time_limit_s` bounds one evaluation (checked every step); `threads` is torch's intra-op
+    `time_limit_s` bounds one evaluation (checked every step) but for the test split's scoring,
+    which never fails a candidate; `threads` is torch's intra-op
     thread count during the evaluation. Reports `accuracy` (= `val_accuracy`) and
     `test_accuracy` in percent, like the NAS-Bench-201 tables, plus `loss` (training loss over
     the last epoch, label smoothing included), `val_loss` (without it), `train_time_s` (build,
@@ -247,8 +248,9 @@ class TrainEvaluator:
         val_acc, val_loss = self._score(model, *data.split("val"), device, clock)
         if not math.isfinite(val_loss):
             raise EvaluationFailed(f"diverged: validation loss is {val_loss}")
-        # the test split never fails a candidate: whether one is kept must not depend on it
-        test_acc, _ = self._score(model, *data.split("test"), device, clock)
+        # the test split never fails a candidate (nor does the time limit while it is scored):
+        # whether one is kept must not depend on it
+        test_acc, _ = self._score(model, *data.split("test"), device, _Clock(None))
         per_epoch = math.ceil(n / self.batch_size)
         return (
             model,
