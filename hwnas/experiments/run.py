@@ -14,6 +14,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -238,7 +239,7 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
             )
         gap = f"{config.latency.predictor}: {'; '.join(gaps)}" if gaps else None
     if gap:
-        print(f"latency: warning: {gap}; {effect}", file=sys.stderr)
+        warnings.warn(f"latency: {gap}; {effect}", stacklevel=1)
 
 
 def _say_left_out(space) -> None:
@@ -254,10 +255,10 @@ def _say_test_split_selects(config: ExperimentConfig) -> None:
     validation split's)."""
     chosen = [m for m, _ in (*config.objective_pairs, *config.constraint_pairs)]
     if tested := [m for m in chosen if m.startswith("test_")]:
-        print(
-            f"objectives: warning: {', '.join(tested)} selects on the test split, which then "
-            "no longer estimates accuracy on unseen data; select on accuracy (validation)",
-            file=sys.stderr,
+        warnings.warn(
+            f"objectives: {', '.join(tested)} selects on the test split, which then no longer "
+            "estimates accuracy on unseen data; select on accuracy (validation)",
+            stacklevel=1,
         )
 
 
