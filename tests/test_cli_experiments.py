@@ -164,21 +164,43 @@ def test_reading_a_run_imports_no_searcher_or_model_library(
     `hwnas pareto` without `--html` imported plotly (0.3 s) for a report it does not draw; and
     both imported torch (about 2.4 s) though they build no model. So did `hwnas export` of a
     config (json, yaml), which builds no model either: torch and onnx were 2 of its 3.6 s."""
+    out = reading_a_run(finished_run, tmp_path / "export")
+    assert "evaluations: 8 of 8" in out and "Pareto front of" in out
+    assert {p.suffix for p in (tmp_path / "export").iterdir()} == {".json", ".yaml"}
+
+
+def reading_a_run(run: Path, export_to: Path) -> str:
+    """What `hwnas status`, `pareto`, `pareto --json` and `export` (json, yaml) of `run`
+    print, in a fresh process, which must import no searcher's or model's library."""
     heavy = ("sklearn", "scipy.stats", "plotly", "torch", "onnx")
-    run, out = str(finished_run), str(tmp_path / "export")
+    run_, out = str(run), str(export_to)
     script = (
         "import sys\nfrom hwnas.cli import main\n"
-        f"for args in (['status', {run!r}], ['pareto', {run!r}], ['export', {run!r}, '-o', "
-        f"{out!r}], ['export', {run!r}, '--format', 'yaml', '-o', {out!r}]):\n"
+        f"for args in (['status', {run_!r}], ['pareto', {run_!r}], ['pareto', {run_!r}, "
+        f"'--json'], ['export', {run_!r}, '-o', {out!r}], ['export', {run_!r}, '--format', "
+        f"'yaml', '-o', {out!r}]):\n"
         "    try:\n        main(args)\n"
         "    except SystemExit as e:\n        assert not e.code, e.code\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "evaluations: 8 of 8" in result.stdout and "Pareto front of" in result.stdout
-    assert {p.suffix for p in (tmp_path / "export").iterdir()} == {".json", ".yaml"}
     assert result.stdout.strip().splitlines()[-1] == "[]"
+    return result.stdout
+
+
+def test_reading_a_predictor_searchers_run_imports_no_scikit_learn(tmp_path: Path) -> None:
+    """Reading the run's stored experiment checked its searcher's settings against the
+    searcher's class, as a new experiment's are: for the predictor searcher that imported
+    scikit-learn and scipy (over a second) into every `hwnas status`, `pareto` and `export`."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(
+        exp.read_text()
+        .replace("searcher: random", "searcher: {name: predictor, settings: {initial: 2}}")
+        .replace("evaluations: 8", "evaluations: 3")
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert "Pareto front of" in reading_a_run(tmp_path / "run", tmp_path / "export")
 
 
 @pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
