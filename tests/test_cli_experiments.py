@@ -189,6 +189,19 @@ def reading_a_run(run: Path, export_to: Path) -> str:
     return result.stdout
 
 
+def test_a_count_of_one_is_singular(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`search` and `pareto` printed '1 evaluations'."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 1"))
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert ": 1 evaluation (0 failed, 1 by this driver)" in capsys.readouterr().out
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert "is already complete: 1 evaluation (0 failed)" in capsys.readouterr().out
+    assert hwnas("pareto", str(tmp_path / "run")) == 0
+    title = capsys.readouterr().out.splitlines()[0]
+    assert title.strip().endswith(": 1 of 1 evaluation")
+
+
 def test_reading_a_predictor_searchers_run_imports_no_scikit_learn(tmp_path: Path) -> None:
     """Reading the run's stored experiment checked its searcher's settings against the
     searcher's class, as a new experiment's are: for the predictor searcher that imported
@@ -1247,7 +1260,7 @@ def test_an_infinity_edited_into_the_storage_is_named_and_left_out_of_the_front(
     front = json.loads(out, parse_constant=pytest.fail)  # strict JSON: no Infinity, no NaN
     assert {row["trial"] for row in front["front"]}.isdisjoint({0, 1})
     assert np.isfinite(front["hypervolume"]) and np.isfinite(front["reference"]).all()
-    assert "note: 1 of 7 feasible evaluations have no finite macs value" in err
+    assert "note: 1 of 7 feasible evaluations has no finite macs value" in err
     with pytest.warns(UserWarning, match=stored):
         assert load(run).pareto()["latency_ms"].min() > 0
 

@@ -1532,7 +1532,7 @@ def test_profile_refuses_a_precision_the_space_lacks_and_an_empty_held_out_set(t
     quick = ("--warmup", "1", "--runs", "3", "--rounds", "1")
     assert hwnas(*common, "--samples", "1", "--archs-only", *quick) == 0
     said = capsys.readouterr().out
-    assert f"{out}: 1 rows (0 failed), measured on " in said and "onnxruntime-cpu" in said
+    assert f"{out}: 1 row (0 failed), measured on " in said and "onnxruntime-cpu" in said
     again = tmp_path / "again.csv"  # a repeated precision is profiled once
     repeated = ("--precision", "fp32", "--precision", "fp32,fp32")
     assert hwnas(*common[:-1], str(again), "--samples", "1", "--archs-only", *repeated, *quick) == 0

@@ -49,6 +49,7 @@ def search(
     from hwnas.experiments import load, load_experiment, run_experiment
     from hwnas.experiments.run import ALREADY_COMPLETE, EXHAUSTED, Terminated
     from hwnas.experiments.run_dir import SNAPSHOT
+    from hwnas.experiments.shown import counted
 
     if address is not None and not address.strip():
         raise typer.BadParameter(
@@ -79,12 +80,13 @@ def search(
         ) from None
     if summary.stopped_by == ALREADY_COMPLETE:
         typer.echo(
-            f"run {summary.run_dir} is already complete: {summary.evaluated} evaluations "
+            f"run {summary.run_dir} is already complete: "
+            f"{counted(summary.evaluated, 'evaluation')} "
             f"({summary.failed} failed); raise `evaluations` in {experiment} to go on"
         )
     else:
         typer.echo(
-            f"run {summary.run_dir}: {summary.evaluated} evaluations "
+            f"run {summary.run_dir}: {counted(summary.evaluated, 'evaluation')} "
             f"({summary.failed} failed, {summary.by_this_driver} by this driver); "
             f"stopped by {summary.stopped_by}"
         )
@@ -314,12 +316,15 @@ def pareto(
 def _note_lacking(results, objs: list[tuple[str, str]]) -> None:
     """Say how many feasible evaluations a view leaves out for lacking one of its metrics
     (the run's own objectives are in every successful evaluation)."""
+    from hwnas.experiments.shown import counted
+
     everything, view = results.candidates(), results.candidates(objs)
     if left := len(everything) - len(view):
         lacking = [m for m, _ in objs if not everything[m].map(math.isfinite).all()]
         typer.echo(
-            f"hwnas: note: {left} of {len(everything)} feasible evaluations have no finite "
-            f"{' or '.join(lacking)} value: left out of this front",
+            f"hwnas: note: {left} of {counted(len(everything), 'feasible evaluation')} "
+            f"{'has' if left == 1 else 'have'} no finite {' or '.join(lacking)} value: left "
+            "out of this front",
             err=True,
         )
 
@@ -355,9 +360,10 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from hwnas.experiments.shown import metric_text, origin_text
+    from hwnas.experiments.shown import counted, metric_text, origin_text
 
-    title = f"Pareto front of {results.run_dir}: {len(front)} of {len(results.trials)} evaluations"
+    title = f"Pareto front of {results.run_dir}: {len(front)} of "
+    title += counted(len(results.trials), "evaluation")
     table = Table(title=title)
     origin = results.shown_origins(front)
     for column in ("trial", *metrics, *origin, "architecture"):
@@ -426,6 +432,7 @@ def export(
     """Export winning architectures as self-contained configs (plus ONNX or torch weights)."""
     from hwnas.experiments import export_run, load
     from hwnas.experiments.export import read_config
+    from hwnas.experiments.shown import counted
 
     results = load(run)
     out = out or run / "export"
@@ -447,8 +454,8 @@ def export(
     if trial is not None:
         _note_unusable(results, trial)
     elif top is not None and len(written) < top:
-        members = "member" if len(written) == 1 else "members"
-        typer.echo(f"hwnas: note: the Pareto front has only {len(written)} {members}", err=True)
+        only = counted(len(written), "member")
+        typer.echo(f"hwnas: note: the Pareto front has only {only}", err=True)
     after = _stamps(out)
     if written and (note := read_config(written[0]).get("data", {}).get("note")):
         typer.echo(f"hwnas: warning: no input standardisation in the export: {note}", err=True)
@@ -529,7 +536,7 @@ def train(
     The search keeps no trained weights: this trains them with the config's recipe."""
     from hwnas.experiments import ExperimentError
     from hwnas.experiments.retrain import earlier_export, retraining, save_weights
-    from hwnas.experiments.shown import seconds_text
+    from hwnas.experiments.shown import counted, seconds_text
 
     training = retraining(config, dataset, epochs)
     out = out or config.with_name(f"{config.stem}.trained.pt")
@@ -544,7 +551,7 @@ def train(
     if out.exists() and not force:
         raise ExperimentError(f"{out}: exists (trained weights?); give another -o, or --force")
     evaluator, recipe = training.evaluator, training.config.get("training")
-    length = f"{evaluator.steps} steps" if evaluator.steps else _epochs(evaluator.epochs)
+    length = counted(evaluator.steps, "step") if evaluator.steps else _epochs(evaluator.epochs)
     recipe_from = "the run's recipe" if recipe else "the train evaluator's defaults"
     recipe_from += ", epochs from --epochs" if epochs is not None else ""
     if not recipe:

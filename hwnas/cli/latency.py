@@ -82,6 +82,7 @@ def profile(
 ) -> None:
     """Measure a space's parts and N random architectures into a profile (resumable)."""
     from hwnas.experiments.run import Terminated, terminate_as_interrupt
+    from hwnas.experiments.shown import counted
     from hwnas.predictors import build_profile  # heavy: imported per command
     from hwnas.predictors.fingerprint import describe_device
     from hwnas.predictors.profile import ProfileError
@@ -116,7 +117,8 @@ def profile(
         raise stopped(message, terminated) from None
     failed = result.rows[result.rows["status"] != "ok"]
     device = describe_device(result.measured_on())
-    typer.echo(f"{out}: {len(result.rows)} rows ({len(failed)} failed), measured on {device}")
+    rows = counted(len(result.rows), "row")
+    typer.echo(f"{out}: {rows} ({len(failed)} failed), measured on {device}")
     if found := agreements(result):
         typer.echo(f"  repeatability: its rounds rank the {' and the '.join(map(str, found))}")
     for _, row in failed.head(5).iterrows():

@@ -38,6 +38,12 @@ def origin_text(value: float) -> str:
     return metric_text(value) if math.isfinite(value) else ""
 
 
+def counted(count: int, noun: str) -> str:
+    """`count` with `noun`, plural (an s added) unless it is one: "1 evaluation", not
+    "1 evaluations"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def seconds_text(seconds: float) -> str:
     """A duration: whole seconds from 10 s on, two significant digits below (a training of
     0.4 s is not 'in 0 s')."""
