@@ -666,6 +666,8 @@ def test_the_load_latencies_were_measured_at_is_said_and_a_busy_machine_named() 
     assert measuring_load(pd.DataFrame({"latency_ms": [1.0]})) is None  # predicted
     quiet = pd.DataFrame({"load_per_core": [0.25, 0.5, np.nan]})
     assert measuring_load(quiet) == "measured at 0.25-0.50 load per core (1-minute average)"
+    once = pd.DataFrame({"load_per_core": [0.451, 0.449]})  # one value, to the digits shown
+    assert measuring_load(once) == "measured at 0.45 load per core (1-minute average)"
     busy = measuring_load(pd.DataFrame({"load_per_core": [0.25, 3.5, 1.25]}))
     assert busy.startswith("measured at 0.25-3.50 load per core (1-minute average); 2 of 3 on")
     assert "compare only those measured at similar load" in busy

@@ -135,7 +135,9 @@ def measuring_load(trials: pd.DataFrame) -> str | None:
     load = trials.get("load_per_core", pd.Series(dtype=float)).dropna()
     if load.empty:
         return None
-    said = f"measured at {load.min():.2f}-{load.max():.2f} load per core (1-minute average)"
+    low, high = f"{load.min():.2f}", f"{load.max():.2f}"
+    at = low if low == high else f"{low}-{high}"  # one value: not a range `1.95-1.95`
+    said = f"measured at {at} load per core (1-minute average)"
     if load.max() > BUSY_LOAD:
         said += (
             f"; {int((load > BUSY_LOAD).sum())} of {len(load)} on a machine with more work than "
