@@ -100,6 +100,23 @@ def test_train_help_says_a_fraction_of_an_epoch_is_rounded_either_way() -> None:
     assert "the nearest whole number of batches, at least one" in said
 
 
+def test_train_help_names_the_default_weights_file_as_it_is_made() -> None:
+    """`train trial2-x.json` writes trial2-x.trained.pt (the .json dropped); the help said
+    CONFIG_NAME.trained.pt, which reads as trial2-x.json.trained.pt."""
+    said = " ".join(option_helps()[("train", "-o")].split())
+    assert "(trial2-x.json: trial2-x.trained.pt)" in said and "CONFIG_NAME" not in said
+
+
+def test_every_option_that_writes_somewhere_says_it_makes_the_folder() -> None:
+    """`latency profile --out`, `latency fit -o` and `train -o` make a missing folder as
+    `pareto --html` and `build --onnx` do, which said "(folder made)" while they said nothing."""
+    helps = option_helps()
+    files = [("latency", "profile", "--out"), ("latency", "fit", "--out"), ("train", "-o")]
+    files += [("pareto", "--html"), ("build", "--onnx")]
+    assert [o for o in files if "folder made" not in helps[o]] == []
+    assert "(made; default RUN/export)" in helps[("export", "--out")]  # itself a folder
+
+
 def test_search_help_says_a_run_is_continued_without_resume_too() -> None:
     """`hwnas search EXP` continues a run already in its run_dir; --resume only refuses to
     start one. Its help said "continue the run in its run_dir", as if without it the run

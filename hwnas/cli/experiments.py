@@ -424,7 +424,7 @@ def export(
     trial: int = typer.Option(None, "--trial", min=0, help="export this trial number"),
     objectives: list[str] = ObjectivesOption,
     fmt: str = typer.Option("json", "--format", help="json, yaml, onnx or torch"),
-    out: Path = typer.Option(None, "-o", "--out", help="output folder (default RUN/export)"),
+    out: Path = typer.Option(None, "-o", "--out", help="output folder (made; default RUN/export)"),
     force: bool = typer.Option(
         False, "--force", help="replace existing files of the same name that differ"
     ),
@@ -526,8 +526,9 @@ def train(
         None,
         "--out",
         "-o",
-        help="file for the trained weights (a state_dict); default: CONFIG_NAME.trained.pt "
-        "beside the config",
+        help="file for the trained weights (a state_dict; folder made); default: beside the "
+        "config, named as it is with .trained.pt for its .json or .yaml (trial2-x.json: "
+        "trial2-x.trained.pt)",
     ),
     force: bool = typer.Option(False, "--force", help="write over an existing weights file"),
 ) -> None:

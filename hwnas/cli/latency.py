@@ -37,7 +37,9 @@ app = typer.Typer(
 @app.command()
 def profile(
     space: str = typer.Option(..., "--space", help="built-in name or path to a space YAML"),
-    out: Path = typer.Option(..., "--out", help="profile CSV to write or resume (+ .json)"),
+    out: Path = typer.Option(
+        ..., "--out", help="profile CSV to write or resume (+ .json; folder made)"
+    ),
     backend: str = typer.Option(
         "onnxruntime-cpu",
         "--backend",
@@ -133,7 +135,9 @@ def profile(
 @app.command()
 def fit(
     profile_path: Path = typer.Argument(..., help="profile CSV"),
-    out: Path = typer.Option(..., "-o", "--out", help="predictor file to write (JSON)"),
+    out: Path = typer.Option(
+        ..., "-o", "--out", help="predictor file to write (JSON; folder made)"
+    ),
     kind: str = typer.Option("lut", "--kind", help="lut or learned"),
     parts: Path = typer.Option(
         None,
