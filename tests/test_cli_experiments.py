@@ -399,7 +399,10 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert "8 evaluations (" in result.stdout and "(0 failed" not in result.stdout  # w4a8
     assert (
         f"hwnas: warning: latency: {DATA / 'tiny2d_ort.csv'}: measured at fp32, int8 only, "
-        "not at w4a8, which space 'tiny2d' also offers; candidates that use them will fail\n"
+        "not at w4a8, which space 'tiny2d' also offers; candidates that use them will fail "
+        # following the profile's advice while the run lasts was refused at its next resume
+        "(the run keeps the file as it is: measured into, it stops the run from resuming; a "
+        "run with the completed file needs a new run_dir)\n"
     ) in result.stderr
     assert hwnas("status", str(tmp_path / "run")) == 0
     out = capsys.readouterr().out

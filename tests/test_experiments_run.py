@@ -1680,7 +1680,7 @@ def test_a_driver_opening_a_new_sqlite_run_another_writes_waits_for_it(tmp_path:
     assert mode == "wal"
 
 
-def test_the_latency_gap_warning_is_for_searchers_that_can_propose_unpriced_blocks(capsys):
+def test_the_latency_gap_warning_is_for_searchers_that_can_propose_unpriced_blocks():
     """The differentiable example's fp32 profile cannot price the int8 blocks of `conv1d`,
     but its searcher proposes only fp32 ones: a warning there would be wrong. Nor do those
     candidates fail where the latency evaluator measures them: a warning saying so was wrong."""
@@ -1692,15 +1692,16 @@ def test_the_latency_gap_warning_is_for_searchers_that_can_propose_unpriced_bloc
     example = load_experiment(root / "examples" / "differentiable.yaml").with_absolute_inputs(root)
     space = make_space(example)
     table = latency_predictor(example, space)
-    _say_latency_gaps(example, space, table)
-    assert capsys.readouterr().err == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none
+        _say_latency_gaps(example, space, table)
     evolving = example.model_copy(
         update={
             "searcher": example.searcher.model_copy(update={"name": "evolution", "settings": {}})
         }
     )
-    _say_latency_gaps(evolving, space, table)
-    assert "not at fp16, int8, w4a8, which space 'conv1d' also offers" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="not at fp16, int8, w4a8, which space 'conv1d' also"):
+        _say_latency_gaps(evolving, space, table)
 
     # where the latency evaluator measures, the candidates do not fail: only the predictor
     # searcher uses the table, and it cannot price them
@@ -1708,11 +1709,13 @@ def test_the_latency_gap_warning_is_for_searchers_that_can_propose_unpriced_bloc
     measuring = evolving.model_copy(
         update={"evaluator": example.evaluator.model_copy(update={"settings": settings})}
     )
-    _say_latency_gaps(measuring, space, table)
-    assert capsys.readouterr().err == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none
+        _say_latency_gaps(measuring, space, table)
     guided = measuring.searcher.model_copy(update={"name": "predictor"})
-    _say_latency_gaps(measuring.model_copy(update={"searcher": guided}), space, table)
-    err = capsys.readouterr().err
+    with pytest.warns(UserWarning) as said:
+        _say_latency_gaps(measuring.model_copy(update={"searcher": guided}), space, table)
+    err = str(said[0].message)
     assert "not at fp16, int8, w4a8, which space 'conv1d' also offers; the predictor " in err
     assert "proposes candidates that use them only as uniform samples" in err
     assert "will fail" not in err

@@ -239,7 +239,11 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
             )
         gap = f"{config.latency.predictor}: {'; '.join(gaps)}" if gaps else None
     if gap:
-        warnings.warn(f"latency: {gap}; {effect}", stacklevel=1)
+        warnings.warn(
+            f"latency: {gap}; {effect} (the run keeps the file as it is: measured into, it "
+            "stops the run from resuming; a run with the completed file needs a new run_dir)",
+            stacklevel=1,
+        )
 
 
 def _say_left_out(space) -> None:
