@@ -206,8 +206,11 @@ def reading_a_run(run: Path, export_to: Path) -> str:
     return result.stdout
 
 
-def test_a_count_of_one_is_singular(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_count_of_one_is_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`search` and `pareto` printed '1 evaluations'."""
+    monkeypatch.setenv("COLUMNS", "400")  # the table's title on one line, whatever the path
     exp = latency_experiment(tmp_path, "[fp32]")
     exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 1"))
     assert hwnas("search", str(exp), "--quiet") == 0

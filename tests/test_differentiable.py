@@ -481,6 +481,7 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     (best,) = json.loads(capsys.readouterr().out)["front"]
     assert best["origin"]["latency_target_ms"] == 0.05
     report = tmp_path / "report.html"  # its front table as the printed one: with the origin
+    monkeypatch.setenv("COLUMNS", "400")  # the printed table's headers unfolded
     assert hwnas("pareto", str(tmp_path / "run"), "--html", str(report)) == 0
     assert "<th>origin_latency_target_ms</th>" in report.read_text(encoding="utf-8")
     assert "origin_latency_target_ms" in capsys.readouterr().out
