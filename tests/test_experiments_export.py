@@ -387,6 +387,11 @@ def test_the_progress_of_a_single_evaluation_is_drawn(tmp_path: Path) -> None:
         fig = results.figures()[f"progress_{over}"]
         assert [len(t.x) for t in fig.data] == [1, 1, 1]
         assert all("markers" in t.mode for t in fig.data)
+    report = tmp_path / "report.html"  # counted as one: it said '1 evaluations', '1 members'
+    assert hwnas_cli("pareto", str(tmp_path / "run"), "--html", str(report)) == 0
+    text = report.read_text(encoding="utf-8")
+    assert "<h1>hwnas run nb: 1 evaluation</h1><p>Of the 1 evaluation, 1 succeeded" in text
+    assert "<h2>Pareto front: 1 member</h2>" in text
 
 
 @needs_benchdata

@@ -18,7 +18,7 @@ from hwnas.experiments.components import metric_notes
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.files import folder_for, write_whole
 from hwnas.experiments.results import COSTS
-from hwnas.experiments.shown import hypervolume_text, metric_text, origin_text
+from hwnas.experiments.shown import counted, hypervolume_text, metric_text, origin_text
 
 if TYPE_CHECKING:
     from hwnas.experiments.results import Objectives, RunResults
@@ -273,7 +273,7 @@ def write_report(
         fig.to_html(full_html=False, include_plotlyjs=i == 0, div_id=f"hwnas-{name}")
         for i, (name, fig) in enumerate(figures.items())
     ]
-    title = f"hwnas run {results.config.name}: {len(results.trials)} evaluations"
+    title = f"hwnas run {results.config.name}: {counted(len(results.trials), 'evaluation')}"
     with folder_for(path.parent, label or f"report {path}"):
         write_whole(
             target,
@@ -293,7 +293,7 @@ def _counts(results: RunResults) -> str:
     ok = int(trials["status"].eq("ok").sum())
     feasible = int(trials["feasible"].astype(bool).sum())  # successful and within bounds
     return (
-        f"<p>Of the {len(trials)} evaluations, {ok} succeeded ({feasible} feasible, "
+        f"<p>Of the {counted(len(trials), 'evaluation')}, {ok} succeeded ({feasible} feasible, "
         f"{ok - feasible} infeasible: off the front, grey in the Pareto figures) and "
         f"{len(trials) - ok} failed (no values to plot: <code>hwnas status</code> says why).</p>"
     )
@@ -317,7 +317,7 @@ def front_summary(results: RunResults, objectives: Objectives) -> str:
             "architecture": [results.describe(results.arch(int(n))) for n in front["number"]],
         }
     )
-    html = f"<h2>Pareto front: {len(front)} members</h2>{table.to_html(index=False)}"
+    html = f"<h2>Pareto front: {counted(len(front), 'member')}</h2>{table.to_html(index=False)}"
     if len(objectives) > 1:  # named: the report said which objectives nowhere else
         hv, reference = results.hypervolume(objectives), results.reference_point(objectives)
         html += f"<p>{escape(hypervolume_text(objectives, hv, reference))}</p>"
