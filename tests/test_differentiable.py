@@ -549,6 +549,30 @@ def test_a_sweep_stopped_by_its_evaluations_names_the_targets_it_did_not_search(
     assert result.returncode == 0 and result.stdout.split()[-1] == "False", result.stderr
 
 
+def test_a_sweep_stopped_by_its_time_limit_is_told_to_resume_not_to_raise_evaluations(
+    tmp_path, capsys
+):
+    """The time limit (per invocation) ends the sweep after its first search, with evaluations
+    to spare: the note and `hwnas status` said to raise `evaluations`, which searches nothing
+    more; resuming does."""
+    from cli_runner import hwnas
+
+    exp = tmp_path / "exp.yaml"
+    settings = "derive_count: 1, latency_targets_ms: [0.05, 0.06, 0.07]"
+    text = supernet_experiment(tmp_path / "run", settings, evaluations=10)
+    exp.write_text(text.replace(", target_ms: 0.05", "") + "time_limit_s: 0.01\n")
+    with pytest.warns(UserWarning, match="does not steer toward them"):
+        assert hwnas("search", str(exp), "--quiet") == 0
+    err = capsys.readouterr().err
+    assert (
+        "hwnas: note: latency targets 0.06 ms, 0.07 ms not searched before the run stopped: "
+        f"resume to search them: hwnas search {exp} --resume"
+    ) in err
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    out = capsys.readouterr().out
+    assert "0.07 ms not searched yet (the run searches them as it goes on or is resumed)" in out
+
+
 def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
     from cli_runner import hwnas
 

@@ -111,9 +111,14 @@ def search(
         left := load(summary.run_dir).targets_not_searched()
     ):
         them = "them" if len(left) > 1 else "it"
+        # stopped by its time limit (per invocation), a resume alone searches them
+        how = (
+            f"raise `evaluations` in {experiment} and resume to search {them}"
+            if summary.stopped_by in ("evaluations", ALREADY_COMPLETE)
+            else f"resume to search {them}: {resume_with}"
+        )
         typer.echo(
-            f"hwnas: note: {_targets_text(left)} not searched before the run stopped: raise "
-            f"`evaluations` in {experiment} and resume to search {them}",
+            f"hwnas: note: {_targets_text(left)} not searched before the run stopped: {how}",
             err=True,
         )
     if summary.evaluated and summary.failed == summary.evaluated:
@@ -241,7 +246,14 @@ def _say_supernet_searches(results) -> None:
         "(not in the elapsed time)"
     )
     if left := results.targets_not_searched():
-        typer.echo(f"supernet: {_targets_text(left)} not searched yet (raise `evaluations`)")
+        target = results.config.evaluations  # else stopped by its time limit, or going on
+        reached = target is not None and len(results.trials) >= target
+        how = (
+            "raise `evaluations` and resume to search them"
+            if reached
+            else "the run searches them as it goes on or is resumed"
+        )
+        typer.echo(f"supernet: {_targets_text(left)} not searched yet ({how})")
 
 
 def _targets_text(targets: list[float]) -> str:
