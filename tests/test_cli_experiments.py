@@ -30,6 +30,7 @@ from net import free_port
 
 from hwnas.experiments import ExperimentConfig, load
 from hwnas.experiments.records import DATASET_SCALING
+from hwnas.experiments.shown import counted
 
 BENCHDATA = Path(
     os.environ.get(
@@ -1105,7 +1106,8 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     assert all(type(row[m]) is int for row in front["front"] for m in ("params", "macs"))
     report = html.read_text()
     assert "plotly" in report[:5000]
-    assert f"<h2>Pareto front: {len(front['front'])} members</h2>" in report  # the table too
+    members = counted(len(front["front"]), "member")
+    assert f"<h2>Pareto front: {members}</h2>" in report  # the table too
     assert all(f"<td>{row['trial']}</td>" in report for row in front["front"])
 
     assert hwnas("pareto", run, "--objectives", ",") == 1  # not a table without metrics
