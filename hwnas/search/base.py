@@ -400,10 +400,11 @@ class Searcher(ABC):
                 self.space.validate(arch)
             except SpaceError as e:
                 raise SpaceError(f"{owner} proposed what the space refuses: {e}") from None
-        keys = [a.key for a in archs]  # before any is registered: none of a refused answer is
-        repeated = [k for i, k in enumerate(keys) if k in self._by_key or k in keys[:i]]
-        if repeated:
-            raise RuntimeError(f"{owner} proposed arch {repeated[0]} twice")
+        seen: set[str] = set()  # checked before any is registered: none of a refused answer is
+        for key in (a.key for a in archs):
+            if key in self._by_key or key in seen:
+                raise RuntimeError(f"{owner} proposed arch {key} twice")
+            seen.add(key)
         return archs
 
     def _register(self, arch: Arch) -> Trial:
