@@ -717,9 +717,10 @@ def parse_experiment(
     text: str, source: str = "<experiment>", *, stored: bool = False
 ) -> ExperimentConfig:
     """Validate experiment YAML text; errors name `source`, the field and the line. `stored`
-    is for a run's own copy (`run_dir.SNAPSHOT`), whose evaluator settings were checked when
-    the run started: checking them again imported the evaluators' modules, and with them
-    torch (2 of the 3.6 s of `hwnas status` of a training run)."""
+    is for a run's own copy (`run_dir.SNAPSHOT`), whose evaluator and searcher settings were
+    checked against their classes when the run started: checking them again imported those
+    modules, and with them torch or scikit-learn (2 of the 3.6 s of `hwnas status` of a
+    training run)."""
     try:
         data = yaml.load(text, Loader=YamlLoader)  # safe; a repeated key is an error
     except yaml.YAMLError as e:
@@ -744,8 +745,8 @@ def parse_experiment(
 
 
 def stored_experiment(data: dict[str, Any]) -> ExperimentConfig:
-    """A run's recorded experiment (`to_data()`, as its storage holds it) validated again: its
-    evaluator settings as `parse_experiment(stored=True)`."""
+    """A run's recorded experiment (`to_data()`, as its storage holds it) validated again, as
+    `parse_experiment(stored=True)` validates a run's own copy."""
     return ExperimentConfig.model_validate(data, context={STORED: True})
 
 
