@@ -462,7 +462,7 @@ def test_a_resumed_experiment_does_not_train_its_finished_supernet_search_again(
     assert hwnas("status", str(tmp_path / "run")) == 0  # its training time, apart from elapsed
     assert (
         "supernet: 1 search (latency target 0.05 ms) trained for "
-        f"{searches.wall_time_s:.1f} s before their architectures were claimed (not in the "
+        f"{searches.wall_time_s:.1f} s before its architectures were claimed (not in the "
         "elapsed time)"
     ) in capsys.readouterr().out
     exp.write_text(text.replace("evaluations: 1", "evaluations: 2"))

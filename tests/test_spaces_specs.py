@@ -664,7 +664,7 @@ def test_cli_sample_says_when_draws_must_repeat(tmp_path, capsys):
     code, out, err = _run(capsys, "spaces", "sample", str(path), "-n", "3")
     keys = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
     assert code == 0 and len(keys) == 3 and len(set(keys)) == 1  # the one key, three times
-    assert "hwnas: note: the space has only 1 architecture(s): draws repeat them" in err
+    assert "hwnas: note: the space has only 1 architecture: draws repeat them" in err
     code, _, err = _run(capsys, "spaces", "sample", "conv1d", "-n", "3")
     assert code == 0 and "note:" not in err
 

@@ -240,9 +240,10 @@ def _say_supernet_searches(results) -> None:
         return
     targets = list(searches["target_ms"].dropna())
     which = f" ({_targets_text(targets)})" if targets else ""
+    whose = "its" if len(searches) == 1 else "their"
     typer.echo(
         f"supernet: {len(searches)} search{'es' * (len(searches) > 1)}{which} trained for "
-        f"{searches['wall_time_s'].sum():.1f} s before their architectures were claimed "
+        f"{searches['wall_time_s'].sum():.1f} s before {whose} architectures were claimed "
         "(not in the elapsed time)"
     )
     if left := results.targets_not_searched():

@@ -105,11 +105,13 @@ def sample(
     import numpy as np
 
     from hwnas.experiments.results import describe_arch
+    from hwnas.experiments.shown import counted
 
     sp = _space(space, input_shape, classes)
     if n > sp.cardinality:
         typer.echo(
-            f"hwnas: note: the space has only {sp.cardinality} architecture(s): draws repeat them",
+            f"hwnas: note: the space has only {counted(sp.cardinality, 'architecture')}: draws "
+            "repeat them",
             err=True,
         )
     rng = np.random.default_rng(seed)
