@@ -2199,7 +2199,9 @@ def test_an_input_override_says_which_options_of_the_space_it_leaves_out(
     )
     assert hwnas("search", str(exp), "--quiet") == 0
     err = capsys.readouterr().err
-    assert "space: note: left out at input (1, 20): block.mixers.lkconv.dilations: [2]" in err
+    assert (
+        "hwnas: note: space: left out at input (1, 20): block.mixers.lkconv.dilations: [2]" in err
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

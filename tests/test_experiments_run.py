@@ -1104,7 +1104,7 @@ def test_a_result_of_a_claim_another_driver_closed_is_dropped_with_a_note(
     monkeypatch.setattr(_Loop, "_finish", finish_after_a_peer_closed_it)
     summary = run_experiment(config, progress=False)
     err = capsys.readouterr().err
-    said = "storage: note: trial 1 was closed by another driver while this one evaluated it"
+    said = "hwnas: note: storage: trial 1 was closed by another driver while this one evaluated it"
     assert err.count(said) == 1 and "trial 2 was closed" not in err, err
     assert (summary.evaluated, summary.by_this_driver) == (6, 6)
     assert len(set(evaluated_keys(run_dir))) == 6

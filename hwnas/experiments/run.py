@@ -250,7 +250,7 @@ def _say_left_out(space) -> None:
     """Say at the start which options of the space's file the experiment's input override
     leaves out (no stage fits them there), so a search never trying them is no surprise."""
     for line in getattr(space, "left_out", []):
-        print(f"space: note: left out at input {space.input_shape}: {line}", file=sys.stderr)
+        print(f"hwnas: note: space: left out at input {space.input_shape}: {line}", file=sys.stderr)
 
 
 def _say_test_split_selects(config: ExperimentConfig) -> None:
@@ -492,8 +492,8 @@ class _Loop:
         if not self.claim_lost:
             self.claim_lost = True
             print(
-                f"storage: note: {lost} while this one evaluated it: it took this driver for "
-                "dead (paused for longer than storage.grace_s, or the machines' clocks "
+                f"hwnas: note: storage: {lost} while this one evaluated it: it took this driver "
+                "for dead (paused for longer than storage.grace_s, or the machines' clocks "
                 "disagree); the result here is dropped and the candidate evaluated again, by "
                 "that driver or, once it has stopped, by this one (said once)",
                 file=sys.stderr,
