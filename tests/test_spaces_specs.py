@@ -607,6 +607,23 @@ def test_cli_show_reads_a_user_file(tmp_path, capsys):
     assert code == 0 and json.loads(out)["name"] == "small"
 
 
+def test_cli_show_prints_the_fixed_parts_of_the_network(tmp_path, capsys):
+    """`show` printed neither the stem (its width, kernel and stride build the network too, and
+    its stride sets the feature maps) nor the attention bound in effect, nor nasbench201's
+    channels and cells per stage: a file's mistake there went unseen."""
+    data = _with(lambda d: d["stem"].update(kernel=5, stride=2))
+    code, out, _ = _run(capsys, "spaces", "show", str(_write(tmp_path, "s", data)), "--json")
+    shown = json.loads(out)
+    assert shown["stem"] == {"width": 8, "kernel": 5, "stride": 2, "feature_map": [8]}
+    assert shown["max_attention_tokens"] == 256  # the default, unset in the file
+    code, out, _ = _run(capsys, "spaces", "show", str(tmp_path / "s.yaml"))
+    assert "stem: width 8 kernel 5 stride 2 feature map [8]" in out.splitlines()
+    assert "max_attention_tokens: 256" in out.splitlines()
+    nb = {"name": "nb", "kind": "nasbench201", "channels": 8, "cells_per_stage": 2}
+    code, out, _ = _run(capsys, "spaces", "show", str(_write(tmp_path, "nb", nb)))
+    assert code == 0 and {"channels: 8", "cells_per_stage: 2"} <= set(out.splitlines())
+
+
 @pytest.mark.parametrize("name", ["conv1d", "nasbench201"])
 def test_cli_sample_json_lines(capsys, name):
     code, out, _ = _run(capsys, "spaces", "sample", name, "-n", "3", "--seed", "4", "--json")

@@ -67,6 +67,8 @@ def show(
     for key, value in desc.items():
         if key == "cardinality" and len(value) > CARDINALITY_DIGITS:  # log10 follows
             value = f"about {_rounded(value)} ({len(value)} digits)"
+        if isinstance(value, dict):  # the stem: as the stages' lines below
+            value = " ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())
         if key not in ("stages", "left_out") and value != "":
             typer.echo(f"{key}: {value}")
     for line in desc.get("left_out", []):

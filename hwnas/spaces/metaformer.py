@@ -205,11 +205,7 @@ class MetaFormerSpace(SearchSpace):
                 f"{spec.stem.kernel} is larger than the input {self.input_shape[1:]}: most of "
                 "it would only ever see padding (as for a block's kernel, it must fit the map)",
             )
-        spatial = tuple(
-            _conv_out(s, spec.stem.kernel, spec.stem.stride, spec.stem.kernel // 2)
-            for s in self.input_shape[1:]
-        )
-        after_stem = spatial
+        spatial = after_stem = self._after_stem()
         plans, usable, listed = [], {}, {}
         for i, st in enumerate(spec.stages):
             spatial = tuple(s // st.stride for s in spatial)
@@ -255,6 +251,13 @@ class MetaFormerSpace(SearchSpace):
             raise self._spec_error(*unused[0])
         self.left_out = [f"{field}: {why}" for field, why in unused]
         return tuple(plans)
+
+    def _after_stem(self) -> tuple[int, ...]:
+        """The feature map the stem leaves, which the first stage's stride divides."""
+        stem = self.spec.stem
+        return tuple(
+            _conv_out(s, stem.kernel, stem.stride, stem.kernel // 2) for s in self.input_shape[1:]
+        )
 
     def _unused(self, listed: dict, usable: dict) -> list[tuple[str, str]]:
         """(field, why) of each listed kernel or dilation that fits no feature map it applies
@@ -667,6 +670,9 @@ class MetaFormerSpace(SearchSpace):
             "source": self.source,
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
+            # the fixed parts that make the network too: what a file sets or leaves to defaults
+            "stem": {**self.spec.stem.model_dump(), "feature_map": list(self._after_stem())},
+            "max_attention_tokens": self.spec.max_attention_tokens,
             "cardinality": str(self.cardinality),
             "log10_cardinality": round(self.log10_cardinality, 3),
             "stages": [

@@ -258,6 +258,8 @@ class NasBench201Space(SearchSpace):
             "source": self.source,
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
+            "channels": self.spec.channels,
+            "cells_per_stage": self.spec.cells_per_stage,
             "edges": list(EDGES),
             "ops": list(OPS),
             "dead_ops": self.spec.dead_ops,
