@@ -573,6 +573,27 @@ def test_a_sweep_stopped_by_its_time_limit_is_told_to_resume_not_to_raise_evalua
     assert "0.07 ms not searched yet (the run searches them as it goes on or is resumed)" in out
 
 
+def test_one_target_not_searched_is_named_as_one(tmp_path, capsys):
+    """A sweep of two targets stopped after its first search: `hwnas status` said 'raise
+    `evaluations` and resume to search them' of the one target left, as the note did not."""
+    from cli_runner import hwnas
+
+    exp = tmp_path / "exp.yaml"
+    settings = "derive_count: 1, latency_targets_ms: [0.05, 0.06]"
+    exp.write_text(supernet_experiment(tmp_path / "run", settings).replace(", target_ms: 0.05", ""))
+    with pytest.warns(UserWarning, match="does not steer toward them"):
+        assert hwnas("search", str(exp), "--quiet") == 0
+    assert "latency target 0.06 ms not searched before the run stopped: raise" in (
+        capsys.readouterr().err
+    )
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    out = capsys.readouterr().out
+    assert (
+        "supernet: latency target 0.06 ms not searched yet (raise `evaluations` and resume to "
+        "search it)"
+    ) in out
+
+
 def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
     from cli_runner import hwnas
 

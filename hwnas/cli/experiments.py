@@ -249,10 +249,11 @@ def _say_supernet_searches(results) -> None:
     if left := results.targets_not_searched():
         target = results.config.evaluations  # else stopped by its time limit, or going on
         reached = target is not None and len(results.trials) >= target
+        them = "them" if len(left) > 1 else "it"
         how = (
-            "raise `evaluations` and resume to search them"
+            f"raise `evaluations` and resume to search {them}"
             if reached
-            else "the run searches them as it goes on or is resumed"
+            else f"the run searches {them} as it goes on or is resumed"
         )
         typer.echo(f"supernet: {_targets_text(left)} not searched yet ({how})")
 
