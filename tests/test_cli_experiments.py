@@ -563,6 +563,24 @@ def test_read_commands_use_the_recorded_settings_of_an_edited_run_experiment(
     assert "evaluations: 9 of 9" in capsys.readouterr().out
 
 
+def test_a_local_run_resumes_from_its_own_copy_of_its_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The run folder's experiment.yaml held the local executor's max_in_flight and
+    max_retries at their defaults, which the local executor refuses: searched with (the
+    experiment file lost, say), it stopped with 'executor: max_in_flight, max_retries need
+    kind: ray'."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    snapshot = tmp_path / "run" / "experiment.yaml"
+    snapshot.write_text(snapshot.read_text().replace("evaluations: 8", "evaluations: 9"))
+    capsys.readouterr()
+    assert hwnas("search", str(snapshot), "--resume", "--quiet") == 0
+    assert "need kind: ray" not in capsys.readouterr().err
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "evaluations: 9 of 9" in capsys.readouterr().out
+
+
 def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp)) == 0
