@@ -1082,6 +1082,8 @@ def test_an_interrupted_deployed_export_leaves_no_folder_and_a_config_without_re
         ({"metrics": {"val_accuracy": "high"}}, r"metrics\.val_accuracy: not a number"),
         ({"training": {"epochs": 1, "seed": "zero"}}, r"training\.seed: .*integer.*'zero'"),
         ({"training": {"epochs": [1]}}, r"training\.epochs: .*number.*\[1\]"),
+        # taken by an earlier hwnas (a run of it exported so): said without the file
+        ({"training": {"label_smoothing": 1}}, r"training: label_smoothing must be in \[0, 1\)"),
     ],
 )
 def test_retraining_a_hand_edited_config_names_the_field_it_breaks(

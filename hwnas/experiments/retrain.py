@@ -84,7 +84,11 @@ def retraining(
     space = config_space(data, source)
     recipe, departures = _recipe(data, source, epochs)
     dataset, the_runs = _dataset(data, dataset)
-    evaluator = TrainEvaluator(space, dataset_for(dataset, space), **recipe)
+    train_data = dataset_for(dataset, space)
+    try:
+        evaluator = TrainEvaluator(space, train_data, **recipe)
+    except ValueError as e:  # a recipe an earlier hwnas took (label_smoothing 1, say)
+        raise ExperimentError(f"{source}: training: {e}") from None
     departures += [] if the_runs else ["dataset"]
     return Retraining(data, space.arch(data["choices"]), dataset, evaluator, departures)
 
