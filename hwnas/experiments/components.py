@@ -198,14 +198,18 @@ def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any 
 
 
 def check_executor(config: ExperimentConfig, address: str | None = None) -> None:
-    """Refuse Ray-only executor settings for the local executor, and a CUDA device for the
-    evaluators when they run on this machine and it has none (checked before any work:
-    building the executor may start Ray); each at its line of the file, as a parse error."""
+    """Refuse Ray-only executor settings for the local executor (but at their defaults, which
+    change nothing: a run's copy of its experiment held them so until 2026-12-05), and a
+    CUDA device for the evaluators when they run on this machine and it has none (checked
+    before any work: building the executor may start Ray); each at its line of the file, as
+    a parse error."""
     ex = config.executor
     if not (address or ex.address):
         _check_local_devices(config)
     ray_only = sorted(
-        {"resources", "max_in_flight", "timeout_s", "max_retries"} & ex.model_fields_set
+        name
+        for name in {"resources", "max_in_flight", "timeout_s", "max_retries"} & ex.model_fields_set
+        if getattr(ex, name) != type(ex).model_fields[name].default
     )
     if ex.kind == "local" and not address and ray_only:
         verb = "needs" if len(ray_only) == 1 else "need"
