@@ -233,20 +233,37 @@ def failed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "run"
 
 
+#: the NAS-Bench-201 runs' objectives: accuracy against the FPGA latency
+NB201_OBJECTIVES = (
+    "objectives: [{metric: accuracy, direction: max}, {metric: hw_fpga_latency_ms, direction: "
+    "min}]\n"
+)
+
+
+def nb201_search(
+    run_dir: Path,
+    evaluations: int,
+    objectives: str = NB201_OBJECTIVES,
+    extra: str = "",
+    cost: bool = False,
+):
+    """A random search (seed 0) of the NAS-Bench-201 table into `run_dir`; its summary."""
+    experiment = (
+        "name: nb\nspace: nasbench201\n"
+        f"evaluator: {{name: tabular, settings: {{tabular: {{cost: {str(cost).lower()}, "
+        f"latency: false}}}}}}\n{objectives}{extra}"
+        f"searcher: random\nevaluations: {evaluations}\nseed: 0\nrun_dir: {run_dir}\n"
+    )
+    return run_experiment(parse_experiment(experiment), progress=False)
+
+
 @pytest.fixture(scope="module")
 def nb201_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """NAS-Bench-201 from its table: accuracy (max) vs FPGA latency (min), constrained on the
     Pixel 3 latency (neither an objective nor a cost), so some points are infeasible."""
     run_dir = tmp_path_factory.mktemp("nb201") / "run"
-    experiment = (
-        "name: nb\nspace: nasbench201\n"
-        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
-        "objectives: [{metric: accuracy, direction: max}, "
-        "{metric: hw_fpga_latency_ms, direction: min}]\n"
-        "constraints: [{metric: hw_pixel3_latency_ms, max: 12.0}]\n"
-        f"searcher: random\nevaluations: 30\nseed: 0\nrun_dir: {run_dir}\n"
-    )
-    summary = run_experiment(parse_experiment(experiment), progress=False)
+    constraint = "constraints: [{metric: hw_pixel3_latency_ms, max: 12.0}]\n"
+    summary = nb201_search(run_dir, 30, extra=constraint)
     assert summary.evaluated == 30 and summary.failed == 0
     return run_dir
 
@@ -316,14 +333,11 @@ def test_the_figures_of_four_objectives_mark_the_front_of_all_four(nb201_run: Pa
 def test_front_members_equal_in_the_first_objective_rank_by_the_next(tmp_path: Path) -> None:
     """Three objectives, the first (params) shared by front members that trade the other two:
     the front is best first by params, then by accuracy, and `--top` takes the better one."""
-    experiment = (
-        "name: nb\nspace: nasbench201\n"
-        "evaluator: {name: tabular, settings: {tabular: {latency: false}}}\n"
+    objectives = (
         "objectives: [{metric: params, direction: min}, {metric: accuracy, direction: max}, "
         "{metric: hw_fpga_latency_ms, direction: min}]\n"
-        f"searcher: random\nevaluations: 30\nseed: 0\nrun_dir: {tmp_path / 'run'}\n"
     )
-    run_experiment(parse_experiment(experiment), progress=False)
+    nb201_search(tmp_path / "run", 30, objectives, cost=True)
     results = load(tmp_path / "run")
     front = results.pareto()
     columns = ["params", "accuracy", "hw_fpga_latency_ms", "number"]
@@ -375,14 +389,7 @@ def test_a_report_written_again_from_the_same_results_is_the_same_file(
 def test_the_progress_of_a_single_evaluation_is_drawn(tmp_path: Path) -> None:
     """Progress is drawn as lines, and one point makes no line: a run of one evaluation had
     empty progress figures."""
-    experiment = (
-        "name: nb\nspace: nasbench201\n"
-        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
-        "objectives: [{metric: accuracy, direction: max}, "
-        "{metric: hw_fpga_latency_ms, direction: min}]\n"
-        f"searcher: random\nevaluations: 1\nseed: 0\nrun_dir: {tmp_path / 'run'}\n"
-    )
-    run_experiment(parse_experiment(experiment), progress=False)
+    nb201_search(tmp_path / "run", 1)
     results = load(tmp_path / "run")
     for over in ("evaluations", "time"):
         fig = results.figures()[f"progress_{over}"]
