@@ -413,6 +413,32 @@ def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
 
 
 @needs_benchdata
+def test_the_figures_escape_names_that_plotly_reads_as_html(tmp_path: Path) -> None:
+    """A metric named `acc<b>x` made the rest of its axis title, hover lines and labels bold:
+    plotly reads them as HTML, so names are escaped (and shown as written)."""
+    name = "acc<b>x & y"
+    objectives = f"objectives: [{{metric: '{name}', direction: max}}]\n"
+    metrics = f"{{'{name}': cifar10valid_valid_acc_200ep}}"
+    experiment = (
+        "name: nb\nspace: nasbench201\nevaluator: {name: tabular, settings: {tabular: "
+        f"{{metrics: {metrics}, latency: false}}}}}}\n{objectives}"
+        "searcher: random\nevaluations: 3\nseed: 0\n"
+        f"run_dir: {tmp_path / 'run'}\n"
+    )
+    run_experiment(parse_experiment(experiment), progress=False)
+    results = load(tmp_path / "run")
+    shown, view = "acc&lt;b&gt;x &amp; y", [name, "hw_fpga_latency_ms:min"]
+    figures = results.figures(view)
+    pareto = figures["pareto_2d"]
+    assert pareto.layout.xaxis.title.text == shown and shown in pareto.layout.title.text
+    assert all(f"<br>{shown}: " in text for trace in pareto.data for text in trace.text)
+    progress = figures["progress_evaluations"]
+    assert f"best_{shown}" in [a.text for a in progress.layout.annotations]
+    assert [d.label for d in figures["parallel"].data[0].dimensions][0] == shown
+    assert name not in json.dumps(pareto.to_plotly_json(), default=str)
+
+
+@needs_benchdata
 def test_the_reports_front_table_shows_the_constrained_metric(
     nb201_run: Path, tmp_path: Path
 ) -> None:

@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 CHOICE_KINDS = ("mixer", "kernel", "dilation", "precision", "expansion", "op")
 
 
+def _text(name: Any) -> str:
+    """A name (metric, choice, key, architecture) as plotly text: plotly reads hover texts,
+    titles and labels as HTML, so a metric named `acc<b>x` showed a bold `x`; `<`, `>` and
+    `&` are escaped (quotes not: plotly shows `&quot;` as written)."""
+    return escape(str(name), quote=False)
+
+
 def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> list[str]:
     """Per point: trial, key, architecture and `RunResults.shown_metrics`. Read column by
     column: a pandas row per point (`iterrows`) took a second of a 5000-evaluation report."""
@@ -34,9 +41,9 @@ def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> lis
     columns = [df["number"].tolist(), df["key"].tolist(), *(df[m].tolist() for m in shown)]
     texts = []
     for number, key, *row in zip(*columns):
-        arch = results.describe(results.arch(int(number)))
-        values = "<br>".join(f"{m}: {metric_text(value)}" for m, value in zip(shown, row))
-        texts.append(f"#{int(number)} {key}<br>{arch}<br>{values}")
+        arch = _text(results.describe(results.arch(int(number))))
+        values = "<br>".join(f"{_text(m)}: {metric_text(value)}" for m, value in zip(shown, row))
+        texts.append(f"#{int(number)} {_text(key)}<br>{arch}<br>{values}")
     return texts
 
 
@@ -87,6 +94,7 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
         text=_hover(results, front, objectives),
         hoverinfo="text",
     )
+    x, y = _text(x), _text(y)
     title = f"Pareto front: {x} ({dx}) vs {y} ({dy}){_of_all(objectives, 2)}"
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y)
     return fig
@@ -116,6 +124,7 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
                 text=_hover(results, part, objectives),
                 hoverinfo="text",
             )
+    x, y, z = _text(x), _text(y), _text(z)
     fig.update_layout(
         title=f"Pareto front: {x} ({dx}), {y} ({dy}), {z} ({dz}){_of_all(objectives, 3)}",
         scene=dict(xaxis_title=x, yaxis_title=y, zaxis_title=z),
@@ -137,14 +146,15 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
     progress = results.progress(objectives)
     x = "evaluation" if over == "evaluations" else "finished_s"
     rows = ["hypervolume"] * (len(objectives) > 1) + [f"best_{m}" for m, _ in objectives]
-    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, subplot_titles=rows)
-    for i, column in enumerate(rows, start=1):
+    titles = [_text(row) for row in rows]
+    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, subplot_titles=titles)
+    for i, (column, title) in enumerate(zip(rows, titles), start=1):
         fig.add_scatter(
             x=progress[x],
             y=progress[column],
             mode="lines" if len(progress) > 1 else "markers",  # one point makes no line
             line_shape="hv",
-            name=column,
+            name=title,
             row=i,
             col=1,
         )
@@ -171,7 +181,7 @@ def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure
             total = sum(counts.values()) or 1
             values = sorted(counts, key=_numbers_first)
             fig.add_bar(
-                x=[str(v) for v in values],
+                x=[_text(v) for v in values],
                 y=[counts[v] / total for v in values],
                 name=label,
                 marker_color=color,
@@ -218,7 +228,11 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
     columns = list(dict.fromkeys(metrics + choices))
     first = objectives[0][0]
     return px.parallel_coordinates(
-        df, dimensions=columns, color=first, title="Parallel coordinates (feasible evaluations)"
+        df,
+        dimensions=columns,
+        color=first,
+        labels={c: _text(c) for c in columns},
+        title="Parallel coordinates (feasible evaluations)",
     )
 
 
