@@ -439,6 +439,23 @@ def test_the_figures_escape_names_that_plotly_reads_as_html(tmp_path: Path) -> N
 
 
 @needs_benchdata
+def test_figures_without_a_feasible_evaluation_say_so(tmp_path: Path) -> None:
+    """Where every successful evaluation breaks a constraint, the choices and parallel
+    coordinates were drawn empty and the progress a flat zero, with no word why."""
+    constraint = "constraints: [{metric: hw_pixel3_latency_ms, max: 0.1}]\n"
+    nb201_search(tmp_path / "run", 3, extra=constraint)
+    results = load(tmp_path / "run")
+    assert not results.trials["feasible"].any() and results.trials["status"].eq("ok").all()
+    figures = results.figures()
+    empty = ["progress_evaluations", "progress_time", "choices", "parallel"]
+    assert list(figures) == ["pareto_2d", *empty]  # as for a run with a front
+    for name in empty:
+        notes = [a.text for a in figures[name].layout.annotations]
+        assert "No feasible successful evaluation yet" in notes, name
+    assert not figures["pareto_2d"].layout.annotations  # its infeasible points are drawn
+
+
+@needs_benchdata
 def test_the_reports_front_table_shows_the_constrained_metric(
     nb201_run: Path, tmp_path: Path
 ) -> None:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: block choice kinds whose frequencies along the front are shown (NB201 edges show "op")
 CHOICE_KINDS = ("mixer", "kernel", "dilation", "precision", "expansion", "op")
+#: what the figures that show feasible evaluations alone, and the report, say without any
+NONE_FEASIBLE = "No feasible successful evaluation yet"
 
 
 def _text(name: Any) -> str:
@@ -160,7 +162,7 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
         )
     fig.update_xaxes(title_text="evaluations" if x == "evaluation" else "seconds", row=len(rows))
     fig.update_layout(title=f"Search progress over {over}", showlegend=False)
-    return fig
+    return _noted_if_empty(fig, results.candidates(objectives).empty)
 
 
 def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure:
@@ -190,6 +192,23 @@ def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure
                 col=i,
             )
     fig.update_layout(title=f"Choices along the Pareto front (share of {unit})", barmode="group")
+    return _noted_if_empty(fig, everything.empty)
+
+
+def _noted_if_empty(fig: go.Figure, empty: bool) -> go.Figure:
+    """`fig`, with a note across it where no evaluation is feasible (`empty`): the choices
+    and parallel coordinates were drawn empty and the progress a flat zero, with no word
+    why."""
+    if empty:
+        fig.add_annotation(
+            text=NONE_FEASIBLE,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font=dict(size=16),
+        )
     return fig
 
 
@@ -227,13 +246,14 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
     choices = [c for c in df.columns if c.endswith((".depth", ".width"))]
     columns = list(dict.fromkeys(metrics + choices))
     first = objectives[0][0]
-    return px.parallel_coordinates(
+    fig = px.parallel_coordinates(
         df,
         dimensions=columns,
         color=first,
         labels={c: _text(c) for c in columns},
         title="Parallel coordinates (feasible evaluations)",
     )
+    return _noted_if_empty(fig, df.empty)
 
 
 def plottable(results: RunResults, objectives: Objectives) -> bool:
@@ -319,7 +339,7 @@ def front_summary(results: RunResults, objectives: Objectives) -> str:
     reference point, and where `latency_ms` came from (measured where and how, or predicted
     from which file), as `hwnas pareto` prints them; a line when nothing is feasible."""
     if results.candidates(objectives).empty:
-        return "<p>No feasible successful evaluation yet.</p>"
+        return f"<p>{NONE_FEASIBLE}.</p>"
     front = results.pareto(objectives)
     shown = results.shown_metrics(objectives)
     table = pd.DataFrame(
