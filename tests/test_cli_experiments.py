@@ -261,6 +261,39 @@ def test_a_tabular_search_imports_no_torch(tmp_path: Path) -> None:
     assert result.stdout.strip().splitlines()[-1] == "False"
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("export", "runs/x", "--format", "pdf"), "'pdf' is not one of 'json', 'yaml', 'onnx'"),
+        (("train", "x.json", "--epochs", "-1"), "must be > 0 and finite, not -1"),
+        (("train", "x.json", "--epochs", "0"), "must be > 0 and finite, not 0"),
+        (("train", "x.json", "--epochs", "nan"), "must be > 0 and finite, not nan"),
+    ],
+)
+def test_option_values_the_library_refuses_are_usage_errors(
+    args: tuple[str, ...], said: str, capsys: pytest.CaptureFixture
+) -> None:
+    """A bad `--format` or `--epochs` is a usage error naming the option (exit 2), before the
+    run or config is read: the library's own errors named its parameters (`format must
+    be...`, `epochs must be > 0`), which the command has no such names for, and came only
+    after the config was read."""
+    option = args[2]
+    assert hwnas(*args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"Invalid value for '{option}'" in err and said in err
+    assert f"Usage: hwnas {args[0]}" in err
+
+
+def test_export_formats_are_the_librarys() -> None:
+    """`export --format` offers the formats `export_run` takes (the CLI does not import it)."""
+    from typing import get_args
+
+    from hwnas.cli.experiments import ExportFormat
+    from hwnas.experiments.export import Format
+
+    assert get_args(ExportFormat) == get_args(Format)
+
+
 def test_usage_errors_name_the_option(capsys: pytest.CaptureFixture) -> None:
     assert hwnas("export", "runs/x", "--top", "0") == 2
     err = capsys.readouterr().err

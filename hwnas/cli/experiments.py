@@ -11,13 +11,17 @@ import shutil
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import typer
 
 from hwnas.cli import say, shell_path, stopped
 
 app = typer.Typer()
+
+#: `export --format`, refused by click as a usage error naming the option; the same as
+#: `hwnas.experiments.export.Format`, which the CLI does not import (pandas) for its help
+ExportFormat = Literal["json", "yaml", "onnx", "torch"]
 
 ObjectivesOption = typer.Option(
     None,
@@ -437,7 +441,12 @@ def export(
     ),
     trial: int = typer.Option(None, "--trial", min=0, help="export this trial number"),
     objectives: list[str] = ObjectivesOption,
-    fmt: str = typer.Option("json", "--format", help="json, yaml, onnx or torch"),
+    fmt: ExportFormat = typer.Option(
+        "json",
+        "--format",
+        case_sensitive=False,
+        help="json or yaml: the configs; torch adds initial weights (.pt), onnx the ONNX model too",
+    ),
     out: Path = typer.Option(None, "-o", "--out", help="output folder (made; default RUN/export)"),
     force: bool = typer.Option(
         False, "--force", help="replace existing files of the same name that differ"
@@ -450,7 +459,6 @@ def export(
 
     results = load(run)
     out = out or run / "export"
-    fmt = fmt.lower()
     objs = _objectives(results, objectives) if objectives else None
     if objs is not None and trial is None:
         _note_lacking(results, objs)
@@ -520,6 +528,14 @@ def _note_unusable(results, trial: int) -> None:
     typer.echo(f"hwnas: note: {why}; its architecture is exported anyway", err=True)
 
 
+def _positive_epochs(epochs: float | None) -> float | None:
+    """`train --epochs`, refused as a usage error naming the option (exit 2) before the config
+    is read: the training's own check named its `epochs` setting, not the option."""
+    if epochs is not None and not 0 < epochs < math.inf:
+        raise typer.BadParameter(f"must be > 0 and finite, not {epochs:g}")
+    return epochs
+
+
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="exported architecture config (.json or .yaml)"),
@@ -532,7 +548,8 @@ def train(
     epochs: float = typer.Option(
         None,
         "--epochs",
-        help="passes over the training split (a fraction trains the nearest whole number of "
+        callback=_positive_epochs,
+        help="passes over the training split, > 0 (a fraction trains the nearest whole number of "
         "batches, at least one: 0.3 may train 0.32, 0.05 train 0.04); default: as the run "
         "trained its candidates (the config's `training`), else 10",
     ),
