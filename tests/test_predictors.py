@@ -1342,6 +1342,51 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "missing.csv" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("args", "option", "said"),
+    [
+        (
+            ("fit", str(DATA / "tiny2d_ort.csv"), "-o", "p.json", "--kind", "lookup"),
+            "--kind",
+            "'lookup' is not one of 'lut', 'learned'",
+        ),
+        (
+            ("profile", "--space", "conv1d", "--out", "p.csv", "--backend", "onnx"),
+            "--backend",
+            "'onnx' is not one of 'onnxruntime-cpu', 'torch-cpu', 'torch-cuda'",
+        ),
+        (
+            ("profile", "--space", "conv1d", "--out", "p.csv", "--clock", "cpu"),
+            "--clock",
+            "'cpu' is not one of 'auto', 'thread', 'wall'",
+        ),
+    ],
+)
+def test_cli_bad_choices_are_usage_errors(args, option, said, tmp_path, capsys, monkeypatch):
+    """A `--kind`, `--backend` or `--clock` hwnas has not is a usage error naming the option
+    (exit 2), before the space or profile is read: they were refused as `clock: unknown
+    'cpu'` (the library's setting, not the option) or `fit from a profile supports kinds...`,
+    exit 1, once the space was built or the profile read."""
+    monkeypatch.chdir(tmp_path)
+    assert hwnas("latency", *args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"Invalid value for '{option}'" in err and said in err
+    assert f"Usage: hwnas latency {args[0]}" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_choices_are_the_librarys():
+    """The CLI's `--backend` and `--clock` offer what the measuring code takes (the CLI does
+    not import it, torch, for its help)."""
+    from typing import get_args
+
+    from hwnas.cli.latency import Backend, Clock
+    from hwnas.predictors.backends import BACKENDS, CLOCKS
+
+    assert set(get_args(Backend)) == set(BACKENDS)
+    assert set(get_args(Clock)) == {"auto", *CLOCKS}
+
+
 def test_profile_file_is_data_not_pickle(profile_path):
     head = profile_path.read_bytes()[:200]
     assert head.startswith(b"row_id,kind,")

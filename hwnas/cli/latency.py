@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -28,6 +29,13 @@ RANKS_UNDEFINED = (
     "are not all equal"
 )
 
+#: the choices of `--backend`, `--clock` and `fit --kind`, refused by click as usage errors
+#: naming the option: those of `backends.BACKENDS`, `backends.CLOCKS` (+ auto) and
+#: `fit_from_profile`, which the CLI does not import (torch) for its help
+Backend = Literal["onnxruntime-cpu", "torch-cpu", "torch-cuda"]
+Clock = Literal["auto", "thread", "wall"]
+FitKind = Literal["lut", "learned"]
+
 app = typer.Typer(
     help="Latency: profile a space on real hardware, fit and evaluate predictors.",
     no_args_is_help=True,
@@ -40,7 +48,7 @@ def profile(
     out: Path = typer.Option(
         ..., "--out", help="profile CSV to write or resume (+ .json; folder made)"
     ),
-    backend: str = typer.Option(
+    backend: Backend = typer.Option(
         "onnxruntime-cpu",
         "--backend",
         help="runtime to measure on: onnxruntime-cpu, torch-cpu (fp32 only) or torch-cuda "
@@ -71,7 +79,7 @@ def profile(
         min=1,
         help="rounds of timed runs; the latency is the median of the least disturbed one",
     ),
-    clock: str = typer.Option(
+    clock: Clock = typer.Option(
         "auto", "--clock", help="auto, thread (CPU time of the one inference thread) or wall"
     ),
     passes: int = typer.Option(
@@ -138,7 +146,11 @@ def fit(
     out: Path = typer.Option(
         ..., "-o", "--out", help="predictor file to write (JSON; folder made)"
     ),
-    kind: str = typer.Option("lut", "--kind", help="lut or learned"),
+    kind: FitKind = typer.Option(
+        "lut",
+        "--kind",
+        help="lut (a lookup table of the profile's parts) or learned (fitted on its networks)",
+    ),
     parts: Path = typer.Option(
         None,
         "--parts",
