@@ -757,8 +757,8 @@ def test_ray_settings_with_the_local_executor_are_refused(tmp_path: Path) -> Non
     with pytest.raises(ExperimentError, match=re.escape(said)):
         run_experiment(parse_experiment(text, "exp.yaml"), progress=False)
     assert not (tmp_path / "run").exists()  # refused before anything was written
-    # at their defaults they change nothing: hwnas wrote them so into a run's copy of its
-    # experiment until 2026-12-05, which was refused when searched with to resume the run
+    # at their defaults they change nothing: hwnas writes them so into a run's copy of its
+    # experiment, which was refused when searched with to resume the run
     written = text.replace("timeout_s: 5", "max_in_flight: 1, max_retries: 2")
     assert run_experiment(parse_experiment(written), progress=False).evaluated == 4
     other = text.replace("timeout_s: 5", "max_in_flight: 1, max_retries: 3")

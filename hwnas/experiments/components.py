@@ -199,7 +199,7 @@ def make_evaluator(config: ExperimentConfig, space: SearchSpace, predictor: Any 
 
 def check_executor(config: ExperimentConfig, address: str | None = None) -> None:
     """Refuse Ray-only executor settings for the local executor (but at their defaults, which
-    change nothing: a run's copy of its experiment held them so until 2026-12-05), and a
+    change nothing: a run's copy of its experiment, `to_data`, holds them so), and a
     CUDA device for the evaluators when they run on this machine and it has none (checked
     before any work: building the executor may start Ray); each at its line of the file, as
     a parse error."""

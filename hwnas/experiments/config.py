@@ -517,15 +517,10 @@ class ExperimentConfig(_Strict):
         return self.located(loc, f"{section}: {problem}")
 
     def to_data(self) -> dict[str, Any]:
-        """Plain JSON-able data that `ExperimentConfig.model_validate` reads back. The local
-        executor's Ray-only settings at their defaults are left out: written out, the local
-        executor refuses them, and the run's copy of its experiment (`run_dir.SNAPSHOT`) could
-        not be searched with to resume the run."""
-        data = self.model_dump(mode="json", exclude_none=True)
-        if self.executor.kind == "local":
-            given = self.executor.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-            data["executor"] = {"kind": "local", **given}
-        return data
+        """Plain JSON-able data that `ExperimentConfig.model_validate` reads back (the local
+        executor's Ray-only settings at their defaults included: `check_executor` accepts
+        them, so the run's copy of its experiment resumes the run)."""
+        return self.model_dump(mode="json", exclude_none=True)
 
     def effective_data(self) -> dict[str, Any]:
         """`to_data` without searcher and evaluator settings that restate a default: what
