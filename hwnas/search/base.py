@@ -408,10 +408,8 @@ class Searcher(ABC):
         return archs
 
     def _register(self, arch: Arch) -> Trial:
-        if arch.key in self._by_key:
-            raise RuntimeError(
-                f"searcher {self.name!r} ({type(self).__name__}) proposed arch {arch.key} twice"
-            )
+        """A new trial of `arch`, which none has (its callers check: `ask` through
+        `_checked_proposals`, `tell` and `pending` by key)."""
         trial = Trial(len(self.trials), arch)
         self.trials.append(trial)
         self._by_key[arch.key] = trial
