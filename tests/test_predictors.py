@@ -382,9 +382,25 @@ def test_a_bad_measuring_setting_is_refused_before_anything_is_written(
     with pytest.raises(ProfileError, match=f"^{setting} must be an integer >= "):
         build_profile(space, out, **{**settings, setting: value})
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(ProfileError, match="^limit must be >= 0"):  # dropped the last rows
+    # a limit of -1 once dropped the last rows
+    with pytest.raises(ProfileError, match="^limit must be an integer >= 0"):
         build_profile(space, out, limit=-1, **settings)
     assert len(build_profile(space, out, **settings).rows) == 1
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [("samples", 2.5), ("samples", True), ("passes", 1.5), ("limit", 1.5), ("threads", True)],
+)
+def test_a_count_the_cli_refuses_is_refused_by_build_profile_too(space, tmp_path, setting, value):
+    """`hwnas latency profile` takes whole numbers only; `build_profile(samples=2.5)` measured
+    3 networks and recorded 2.5 as the profile's samples, `samples=True` one, `threads=True`
+    failed in torch after the profile's metadata was written, and a fractional `passes` or
+    `limit` failed with Python's TypeError, naming no setting."""
+    settings = dict(samples=1, archs_only=True, progress=False, **PROFILE_FAST)
+    with pytest.raises(ProfileError, match=f"^{setting} must be an integer >= "):
+        build_profile(space, tmp_path / "p.csv", **{**settings, setting: value})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_measuring_error_of_several_lines_is_written_on_one(space, tmp_path, monkeypatch):

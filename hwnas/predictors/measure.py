@@ -150,7 +150,7 @@ def check_settings(
         ("runs", runs, 1),
         ("rounds", rounds, 1),
     ):
-        if not isinstance(value, int) or value < least:
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:  # True: 1
             raise MeasurementError(f"{name} must be an integer >= {least}, got {value!r}")
     if not input_shape or any(int(s) < 1 for s in input_shape):
         raise MeasurementError(

@@ -421,23 +421,27 @@ def _check_arguments(
     passes: int,
     limit: int | None,
 ) -> None:
-    """Refuse a profile path, count or seed that cannot work, before anything is measured."""
+    """Refuse a profile path, count or seed that cannot work, before anything is measured.
+    The counts are whole numbers, as the CLI's options are: `samples=2.5` measured 3 networks
+    and recorded 2.5, and `samples=True` one."""
     if out.suffix.lower() != ".csv":
         raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
     if out.is_dir():
         raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
-    if samples < 0:
-        raise ProfileError(f"samples must be >= 0, got {samples}")
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:  # numpy's too
-        raise ProfileError(f"seed must be an integer >= 0, got {seed!r}")
+    for name, value, least in (("samples", samples, 0), ("seed", seed, 0), ("passes", passes, 1)):
+        _check_count(name, value, least)
     if archs_only and samples == 0:
         raise ProfileError("an archs-only profile of 0 samples measures nothing; give samples")
     if problem := block_copies_problem(block_copies):
         raise ProfileError(problem)
-    if passes < 1:
-        raise ProfileError(f"passes must be >= 1, got {passes}")
-    if limit is not None and limit < 0:
-        raise ProfileError(f"limit must be >= 0 or None, got {limit}")
+    if limit is not None:
+        _check_count("limit", limit, 0, " or None")
+
+
+def _check_count(name: str, value: Any, least: int, or_else: str = "") -> None:
+    """Refuse `value` unless it is an integer (numpy's too; not a bool) >= `least`."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < least:
+        raise ProfileError(f"{name} must be an integer >= {least}{or_else}, got {value!r}")
 
 
 def _check_runtime(
