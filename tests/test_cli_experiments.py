@@ -2166,7 +2166,8 @@ def test_ctrl_c_while_the_commands_load_is_one_line(
 def test_an_empty_address_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp), "--address", " ") == 2
-    assert "--address" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    said = "--address: ' ': give auto, host:port or ray://host:port, or leave it out"
+    assert said in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_a_complete_run_started_again_starts_no_executor(

@@ -766,6 +766,20 @@ def test_ray_settings_with_the_local_executor_are_refused(tmp_path: Path) -> Non
         run_experiment(parse_experiment(other), progress=False)
 
 
+@pytest.mark.parametrize("address", ["", "  "])
+def test_an_empty_address_is_refused_as_hwnas_search_refuses_it(
+    tmp_path: Path, address: str
+) -> None:
+    """`run_experiment(config, address=os.environ.get("RAY_HEAD", ""))` with the variable
+    unset ran the search on this machine ("" taken for no address), where `hwnas search
+    --address ""` is refused: both refuse it before anything is written."""
+    config = parse_experiment(nb201_experiment(tmp_path / "run", 4))
+    said = f"address: {address!r}: give auto, host:port or ray://host:port, or leave it out"
+    with pytest.raises(ExperimentError, match=re.escape(said)):
+        run_experiment(config, address=address, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def _wait_for_another_driver(store: RunStore) -> None:
     """Until a driver other than `store`'s beats: it has read the run's claims (it restores
     them before its first heartbeat)."""

@@ -51,15 +51,12 @@ def search(
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.evaluators import ClusterLost
     from hwnas.experiments import load, load_experiment, run_experiment
-    from hwnas.experiments.run import ALREADY_COMPLETE, EXHAUSTED, Terminated
+    from hwnas.experiments.run import ALREADY_COMPLETE, EXHAUSTED, Terminated, address_problem
     from hwnas.experiments.run_dir import SNAPSHOT
     from hwnas.experiments.shown import counted
 
-    if address is not None and not address.strip():
-        raise typer.BadParameter(
-            "empty; give auto, host:port or ray://host:port, or leave it out",
-            param_hint="--address",
-        )
+    if problem := address_problem(address):  # a usage error, as run_experiment's own check
+        raise typer.BadParameter(problem, param_hint="--address")
     config = load_experiment(experiment)
     on_cluster = f" --address {shlex.quote(address)}" if address else ""
     start_with = f"hwnas search {shell_path(experiment)}{on_cluster}"

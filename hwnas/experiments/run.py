@@ -93,12 +93,21 @@ def run_experiment(
     see the module docstring. An existing run in its `run_dir` is continued; `resume=True`
     requires one (an `ExperimentError` where there is none). `address` evaluates on that Ray
     cluster (`auto`, `host:port`, `ray://...`) whatever the experiment's `executor.kind`
-    says; `progress` shows the live progress display. Ctrl-C raises `KeyboardInterrupt`
-    (SIGTERM: `Terminated`, a subclass of it) and a lost Ray cluster `ClusterLost`, each once
-    the evaluations in flight are given back: the run can be resumed."""
+    says (an empty one is refused, as `hwnas search --address ""` is); `progress` shows the
+    live progress display. Ctrl-C raises `KeyboardInterrupt` (SIGTERM: `Terminated`, a
+    subclass of it) and a lost Ray cluster `ClusterLost`, each once the evaluations in flight
+    are given back: the run can be resumed."""
     received: list[int] = []  # Ctrl-C and SIGTERM, kept in case a callback swallows one
     with terminate_as_interrupt(received):
         return _run_experiment(config, address, resume, progress, received)
+
+
+def address_problem(address: str | None) -> str | None:
+    """Why `address` names no Ray cluster to run on, or None: an empty one (an unset shell
+    variable, say) is a mistake, not "no address" (which ran the search on this machine)."""
+    if address is None or (isinstance(address, str) and address.strip()):
+        return None
+    return f"{address!r}: give auto, host:port or ray://host:port, or leave it out"
 
 
 def _run_experiment(
@@ -108,6 +117,8 @@ def _run_experiment(
     progress: bool,
     received: list[int],
 ) -> RunSummary:
+    if problem := address_problem(address):
+        raise ExperimentError(f"address: {problem}")
     if isinstance(config, str | Path):
         config = load_experiment(config)
     if not isinstance(config, ExperimentConfig):
