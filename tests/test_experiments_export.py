@@ -4,6 +4,7 @@ rebuilt model is the exported one, and the ONNX file runs in ONNX Runtime like t
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -1148,6 +1149,19 @@ def test_retraining_a_hand_edited_config_names_the_field_it_breaks(
     config = {**_config_at(get_space("conv1d"), "fp32"), "data": {"dataset": "mnist1d"}}
     with pytest.raises(ExperimentError, match=f"^config: {named}"):
         retraining({**config, **change}).recorded()
+
+
+@pytest.mark.parametrize("epochs", [0, -1, math.nan, math.inf, True, "2"])
+def test_retraining_refuses_the_epochs_hwnas_train_refuses_naming_the_argument(epochs) -> None:
+    """`hwnas train --epochs` takes a number > 0 and finite; `retraining(config,
+    epochs=...)` blamed 0 or -1 on the config's `training` recipe, which was fine, trained
+    one epoch for True, and failed with Python's TypeError for "2"."""
+    from hwnas.experiments.retrain import retraining
+
+    config = {**_config_at(get_space("conv1d"), "fp32"), "data": {"dataset": "mnist1d"}}
+    said = f"epochs must be > 0 and finite, not {epochs!r}"
+    with pytest.raises(ExperimentError, match=f"^{re.escape(said)}$"):
+        retraining(config, epochs=epochs)
 
 
 def test_a_path_with_a_nul_is_named_by_its_argument(run_dir: Path, tmp_path: Path) -> None:
