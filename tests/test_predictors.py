@@ -1254,6 +1254,31 @@ def test_profile_draws_no_progress_bar_into_a_log(tmp_path, capsys):
     assert f"{out}: 3 rows (0 failed)" in said.out
 
 
+def test_profile_takes_an_experiments_input_and_classes_as_build_profile_does(tmp_path, capsys):
+    """An experiment's `space: {name, input, classes}` needs a profile at that input, which
+    `build_profile(get_space(NAME, input_shape=..., num_classes=...))` measured but `hwnas
+    latency profile` could not (examples/conv2d_mnist5k_latency.yaml asks for one at 1x28x28
+    of conv2d, 3x32x32 by default). The CLI's profile is the one Python makes: Python resumes
+    it, finding nothing left to measure (a profile of other settings is refused)."""
+    quick = ["--samples", "2", "--archs-only", "--precision", "fp32", "--warmup", "1"]
+    quick += ["--runs", "3", "--rounds", "1"]
+    out = tmp_path / "p.csv"
+    common = ("latency", "profile", "--space", str(TINY), "--out", str(out))
+    assert hwnas(*common, "--input", "2,32", "--classes", "3", *quick) == 0
+    space = read_profile(out).space()
+    assert (space.input_shape, space.num_classes) == ((2, 32), 3)
+    settings = dict(samples=2, archs_only=True, precisions=["fp32"], warmup=1, runs=3, rounds=1)
+    again = build_profile(
+        get_space(TINY, input_shape=(2, 32), num_classes=3), out, progress=False, **settings
+    )
+    assert len(again.rows) == 2
+    with pytest.raises(ProfileError, match=r"input_shape: \[2, 32\] != \[1, 16\]"):
+        build_profile(TINY, out, progress=False, **settings)  # at the file's own input
+    capsys.readouterr()
+    assert hwnas(*common, "--input", "2,x", *quick) == 2
+    assert "Invalid value for --input: '2,x'" in capsys.readouterr().err
+
+
 def test_a_profile_whose_rounds_rank_its_rows_unlike_each_other_says_so(space, tmp_path, capsys):
     """On an NVIDIA H200 the eager CUDA timings ranked networks unlike from one round to the
     next (Kendall tau 0.66) and the predictors fitted on them ranked held-out networks at 0.24:

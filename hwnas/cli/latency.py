@@ -11,6 +11,7 @@ from typing import Literal
 import typer
 
 from hwnas.cli import stopped
+from hwnas.cli.spaces import CLASSES, INPUT, space_at
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 
 RANK_SCORES = ("kendall_tau", "spearman")
@@ -45,6 +46,8 @@ app = typer.Typer(
 @app.command()
 def profile(
     space: str = typer.Option(..., "--space", help="built-in name or path to a space YAML"),
+    input_shape: str = INPUT,
+    classes: int = CLASSES,
     out: Path = typer.Option(
         ..., "--out", help="profile CSV to write or resume (+ .json; folder made)"
     ),
@@ -90,19 +93,20 @@ def profile(
         False, "--retry-failed", help="measure again the rows that failed to measure"
     ),
 ) -> None:
-    """Measure a space's parts and N random architectures into a profile (resumable)."""
+    """Measure a space's parts and N random architectures into a profile (resumable).
+
+    For an experiment that overrides the space's input or classes: --input and --classes."""
     from hwnas.experiments.run import Terminated, terminate_as_interrupt
     from hwnas.experiments.shown import counted
     from hwnas.predictors import build_profile  # heavy: imported per command
     from hwnas.predictors.fingerprint import describe_device
     from hwnas.predictors.profile import ProfileError
     from hwnas.predictors.repeatability import agreements
-    from hwnas.spaces import get_space
 
     try:
         with terminate_as_interrupt():  # SIGTERM (a batch scheduler's stop) as Ctrl-C
             result = build_profile(
-                get_space(space),
+                space_at(space, input_shape, classes),
                 out,
                 backend=backend,
                 precisions=[p for item in precision or [] for p in item.split(",") if p],

@@ -24,14 +24,15 @@ def list_spaces() -> None:
         )
 
 
-#: the overrides `show` and `sample` take, as an experiment's space section does
+#: the overrides `show`, `sample` and `latency profile` take, as an experiment's space section
+#: does
 INPUT = typer.Option(
     None, "--input", help="another input shape, as an experiment's space.input: C,L or C,H,W"
 )
 CLASSES = typer.Option(None, "--classes", min=2, help="another number of classes")
 
 
-def _space(space: str, input_shape: str | None, classes: int | None):
+def space_at(space: str, input_shape: str | None, classes: int | None):
     """The space `space` names, for the --input and --classes given."""
     from hwnas.spaces import get_space  # numpy: imported per command
 
@@ -60,7 +61,7 @@ def show(
     """The choices of a space and its exact cardinality.
 
     For another input shape or number of classes: the options that still fit."""
-    desc = _space(space, input_shape, classes).describe()
+    desc = space_at(space, input_shape, classes).describe()
     if as_json:
         typer.echo(json.dumps(desc, indent=2))
         return
@@ -109,7 +110,7 @@ def sample(
     from hwnas.experiments.results import describe_arch
     from hwnas.experiments.shown import counted
 
-    sp = _space(space, input_shape, classes)
+    sp = space_at(space, input_shape, classes)
     if n > sp.cardinality:
         typer.echo(
             f"hwnas: note: the space has only {counted(sp.cardinality, 'architecture')}: draws "
