@@ -852,6 +852,27 @@ def test_build_calibrates_on_inputs_drawn_from_the_whole_training_split(tmp_path
     assert scales[0] > 0.5 * scales[1]  # the first 256 sorted: about 0.1 of the shuffled
 
 
+def test_the_guides_python_for_build_calibration_writes_the_file_the_cli_writes(
+    tmp_path: Path,
+) -> None:
+    """docs/guide.md gives `calibration_inputs(load_dataset(NAME).x_train)` as the inputs
+    `hwnas build --onnx --calibration NAME` calibrates on: the same file, byte for byte (the
+    first 256 inputs, which a notebook takes by hand, calibrate another)."""
+    from hwnas.experiments.export import calibration_inputs
+
+    config = tmp_path / "int8.json"
+    config.write_text(json.dumps(_config_at(get_space("conv1d"), "int8")))
+    weights = tmp_path / "w.pt"
+    torch.save(build(config).state_dict(), weights)
+    args = ("build", str(config), "--weights", str(weights), "--calibration", "mnist1d")
+    assert hwnas_cli(*args, "--onnx", str(tmp_path / "cli.onnx")) == 0
+    x_train, shape = load_dataset("mnist1d").x_train, get_space("conv1d").input_shape
+    for name, inputs in (("python", calibration_inputs(x_train)), ("first", x_train[:256])):
+        export_deployed_onnx(build(config, weights), shape, tmp_path / f"{name}.onnx", inputs)
+    cli = (tmp_path / "cli.onnx").read_bytes()
+    assert cli == (tmp_path / "python.onnx").read_bytes() != (tmp_path / "first.onnx").read_bytes()
+
+
 def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
