@@ -1185,6 +1185,17 @@ def test_retraining_refuses_the_epochs_hwnas_train_refuses_naming_the_argument(e
         retraining(config, epochs=epochs)
 
 
+@pytest.mark.parametrize("dataset", ["", "  "])
+def test_retraining_refuses_an_empty_dataset_rather_than_training_on_the_runs(dataset) -> None:
+    """`hwnas train --dataset "$DATA"` with the variable unset trained on the run's dataset
+    as if no --dataset were given; `retraining(config, dataset="")` the same."""
+    from hwnas.experiments.retrain import retraining
+
+    config = {**_config_at(get_space("conv1d"), "fp32"), "data": {"dataset": "mnist1d"}}
+    with pytest.raises(ExperimentError, match=r"^--dataset: empty: name a dataset"):
+        retraining(config, dataset=dataset)
+
+
 def test_a_path_with_a_nul_is_named_by_its_argument(run_dir: Path, tmp_path: Path) -> None:
     """No file system takes a NUL: the Python API ended in the OS's bare "embedded null
     byte", naming neither the argument nor the path (the CLI cannot receive one)."""

@@ -163,7 +163,10 @@ def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
     run saw it: a `.npz` with the arrays the config's digest records, by any path (moved or
     copied, the same arrays split and scale alike), else by a path to the run's file. The
     run's `.npz` changed since is refused unless given: trained on it, the model would not
-    be the run's; one no longer there asks for `--dataset`."""
+    be the run's; one no longer there asks for `--dataset`. An empty `given` is refused: it
+    trained on the run's dataset as if none were given."""
+    if given is not None and not str(given).strip():  # an unset shell variable, say
+        raise ExperimentError("--dataset: empty: name a dataset (or an .npz), or leave it out")
     recorded = data.get("data") or {}
     run_dataset, digest = recorded.get("dataset"), recorded.get("digest")
     dataset = given or run_dataset
