@@ -3,6 +3,7 @@ backends' refusals, and the analytic cost of a quantized model."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -160,3 +161,15 @@ def test_fake_quantization_rounds_per_channel_and_per_tensor_with_straight_throu
     torch.testing.assert_close(layer.weight.grad, wq.grad)
     torch.testing.assert_close(x.grad, xq.grad)
     assert layer.weight.grad.abs().min() > 0
+
+
+def test_int8_quantization_leaves_the_root_logger_as_it_was(monkeypatch):
+    """ONNX Runtime's quantize_static logs through `logging.warning`, which gives a root logger
+    without handlers a stderr one (`logging.basicConfig`): left behind, it made a notebook's
+    own `logging.basicConfig(level=logging.INFO)` after a latency profile do nothing."""
+    monkeypatch.setattr(logging.root, "handlers", [])  # a process that set up no logging
+    level = logging.root.level
+    model = set_fake_quant(torch.nn.Sequential(QConv2d(4, 6, 3, precision="int8")), False).eval()
+    x = torch.randn(1, 4, 8, 8)
+    apply_precisions(export_onnx(model, x), tuple(x.shape), "int8")
+    assert logging.root.handlers == [] and logging.root.level == level

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -77,10 +78,7 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         onnx.save(graph, src)
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # quantize_static logs advice on every call
-        try:
+        with _root_logger_quiet():
             quantize_static(
                 src,
                 dst,
@@ -91,9 +89,25 @@ def quantize_int8(
                 weight_type=QuantType.QInt8,
                 nodes_to_quantize=list(nodes),
             )
-        finally:
-            root.setLevel(level)
         return onnx.load(dst)
+
+
+@contextmanager
+def _root_logger_quiet() -> Iterator[None]:
+    """The root logger at ERROR for the body (quantize_static logs advice on every call), its
+    level and handlers as they were after it. quantize_static logs through `logging.warning`,
+    which first configures a root logger without handlers (`logging.basicConfig`): the stderr
+    handler it added stayed, and the caller's own `logging.basicConfig(...)` later did
+    nothing."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def apply_precisions(
