@@ -173,3 +173,16 @@ def test_int8_quantization_leaves_the_root_logger_as_it_was(monkeypatch):
     x = torch.randn(1, 4, 8, 8)
     apply_precisions(export_onnx(model, x), tuple(x.shape), "int8")
     assert logging.root.handlers == [] and logging.root.level == level
+
+
+def test_onnx_export_leaves_the_torch_onnx_loggers_level_as_it_was():
+    """The exporter is quieted for its call only: the process's `torch.onnx` logger stayed at
+    ERROR after an export, its warnings hidden from the user's own exports."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # the caller's own choice
+    try:
+        export_onnx(torch.nn.Linear(4, 2).eval(), torch.randn(1, 4))
+        assert logger.level == logging.WARNING
+    finally:
+        logger.setLevel(level)

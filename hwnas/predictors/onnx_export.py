@@ -13,7 +13,7 @@ import contextlib
 import io
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import onnx
 import torch
@@ -93,9 +93,9 @@ def _run_exporter(
         contextlib.redirect_stdout(quiet),
         contextlib.redirect_stderr(quiet),
         torch.no_grad(),
+        logger_quiet(logging.getLogger("torch.onnx")),
     ):
         warnings.simplefilter("ignore")
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         if dynamo:
             batch = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
             program = torch.onnx.export(
@@ -113,6 +113,23 @@ def _run_exporter(
             **names,
         )
     return onnx.load_from_string(buffer.getvalue())
+
+
+@contextlib.contextmanager
+def logger_quiet(logger: logging.Logger) -> Iterator[None]:
+    """`logger` at ERROR for the body, its level and handlers as they were after it: the
+    caller's process keeps its own logging set-up. Without handlers, the root logger is given
+    a stderr one (`logging.basicConfig`) by the first `logging.warning(...)` call, as
+    ONNX Runtime's quantize_static makes; it stayed, and the caller's own
+    `logging.basicConfig(...)` afterwards did nothing."""
+    level, handlers = logger.level, list(logger.handlers)
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for handler in [h for h in logger.handlers if h not in handlers]:
+            logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def node_scopes(node: onnx.NodeProto) -> list[str]:

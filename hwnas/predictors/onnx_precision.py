@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from onnxruntime.quantization import (
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from torch import nn
 
-from hwnas.predictors.onnx_export import INPUT_NAME, nodes_in_scopes
+from hwnas.predictors.onnx_export import INPUT_NAME, logger_quiet, nodes_in_scopes
 from hwnas.spaces.quant import QUANTIZED_LAYERS
 
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
@@ -78,7 +77,7 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         onnx.save(graph, src)
-        with _root_logger_quiet():
+        with logger_quiet(logging.getLogger()):  # quantize_static logs advice on every call
             quantize_static(
                 src,
                 dst,
@@ -90,24 +89,6 @@ def quantize_int8(
                 nodes_to_quantize=list(nodes),
             )
         return onnx.load(dst)
-
-
-@contextmanager
-def _root_logger_quiet() -> Iterator[None]:
-    """The root logger at ERROR for the body (quantize_static logs advice on every call), its
-    level and handlers as they were after it. quantize_static logs through `logging.warning`,
-    which first configures a root logger without handlers (`logging.basicConfig`): the stderr
-    handler it added stayed, and the caller's own `logging.basicConfig(...)` later did
-    nothing."""
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for handler in [h for h in root.handlers if h not in handlers]:
-            root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def apply_precisions(
