@@ -541,6 +541,31 @@ def test_sigkill_then_resume_gives_exactly_the_requested_evaluations(tmp_path: P
     assert stale <= set(keys)  # ... and evaluated again, once
 
 
+def test_hwnas_leaves_optunas_verbosity_as_it_was_and_says_no_study_created(
+    tmp_path: Path,
+) -> None:
+    """Importing hwnas set Optuna's verbosity to WARNING for the whole process: a notebook's
+    own Optuna studies lost their INFO lines ("Trial 3 finished with value ..."). A run
+    quiets only the creation of its own study."""
+    code = (
+        "import sys, optuna\n"
+        "from hwnas.experiments import parse_experiment, run_experiment\n"
+        "print(optuna.logging.get_verbosity())\n"
+        "run_experiment(parse_experiment(sys.stdin.read()), progress=False)\n"
+        "print(optuna.logging.get_verbosity())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        input=nb201_experiment(tmp_path / "run", 4),
+        env={**os.environ, "HWNAS_BENCHDATA": str(BENCHDATA)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == [str(optuna.logging.INFO)] * 2
+    assert "A new study created" not in done.stderr
+
+
 def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path, ray_temp_dir: Path) -> None:
     """`timeout` or a batch scheduler sends SIGTERM: the claims are given back, the exit
     code is 143 and the resume command is printed (Ray's own handler would abort instead)."""

@@ -28,8 +28,6 @@ STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creati
 JOURNAL_LOCK_GRACE_S = 30
 DEFAULT_DATABASE = "study.db"  # the SQLite file of a run without `storage`
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
 
 def open_optuna_storage(
     config: StorageConfig, run_dir: Path, create: bool = True

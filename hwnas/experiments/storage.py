@@ -62,6 +62,7 @@ from hwnas.experiments.records import (
 )
 from hwnas.experiments.run_dir import SNAPSHOT
 from hwnas.experiments.run_identity import check_same_experiment
+from hwnas.search.nsga2 import optuna_quiet
 from hwnas.spaces import Arch, SearchSpace
 
 BEAT_PREFIX = f"{DRIVER}:"  # a study attribute per driver: BEAT_PREFIX + its id -> its heartbeat
@@ -209,16 +210,17 @@ class RunStore:
         self.storage = open_optuna_storage(config.storage, run_dir)
         directions = ["maximize" if d == "max" else "minimize" for _, d in config.objective_pairs]
         try:
-            self.study = (
-                optuna.load_study(storage=self.storage, study_name=config.name)
-                if existing
-                else optuna.create_study(
-                    storage=self.storage,
-                    study_name=config.name,
-                    directions=directions,
-                    load_if_exists=True,
+            with optuna_quiet():
+                self.study = (
+                    optuna.load_study(storage=self.storage, study_name=config.name)
+                    if existing
+                    else optuna.create_study(
+                        storage=self.storage,
+                        study_name=config.name,
+                        directions=directions,
+                        load_if_exists=True,
+                    )
                 )
-            )
         except KeyError:  # Optuna's "Record does not exist": no study of that name there
             held = studies_held(self.storage)
             self.close()

@@ -36,6 +36,8 @@ for Optuna's defaults of population 50 / crossover 0.9 scaled to population 20).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
@@ -52,6 +54,19 @@ CONSTRAINT_PREFIX = "constraints:"
 #: discarded study trials (duplicates) past which, and past the searcher's trial count, the
 #: study is rebuilt without them
 COMPACT_AFTER = 2000
+
+
+@contextmanager
+def optuna_quiet() -> Iterator[None]:
+    """Optuna's logging at WARNING for the body, the process's verbosity restored after it:
+    creating a study logs a line at INFO ("A new study created ..."), which a search need not
+    show, while a user's own Optuna studies in the same process keep their INFO lines."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 class AskOrderNSGAIISampler(NSGAIISampler):
@@ -165,12 +180,8 @@ class NSGA2Searcher(Searcher):
         """An empty study and sampler: the state of a searcher without trials."""
         self.sampler = AskOrderNSGAIISampler(**self._sampler_settings)
         directions = ["minimize" if o.direction == "min" else "maximize" for o in self.objectives]
-        verbosity = optuna.logging.get_verbosity()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per run
-        try:
+        with optuna_quiet():  # no "study created" line per run
             self.study = optuna.create_study(directions=directions, sampler=self.sampler)
-        finally:
-            optuna.logging.set_verbosity(verbosity)
         self._optuna_trials: dict[str, optuna.Trial] = {}
         self._discarded = 0  # study trials that hold no trial of the searcher's
 
