@@ -324,6 +324,20 @@ def test_usage_errors_with_debug_are_usage_errors(capsys: pytest.CaptureFixture)
     assert "Missing argument 'experiment'" in err and "Usage: hwnas search" in err
 
 
+def test_the_command_leaves_the_callers_warning_format_and_excepthook(monkeypatch) -> None:
+    """`main` called in-process (a notebook, a host application) set hwnas's one-line warning
+    format and typer's excepthook for the rest of the process."""
+
+    def mine(*args, **kwargs):
+        return "mine"
+
+    monkeypatch.setattr(warnings, "formatwarning", mine)
+    monkeypatch.setattr(sys, "excepthook", mine)
+    assert hwnas("spaces", "list") == 0
+    assert hwnas("status", "no-such-run") == 1
+    assert warnings.formatwarning is mine and sys.excepthook is mine
+
+
 def test_hwnas_warnings_are_one_line_like_its_errors() -> None:
     """Not Python's `file:line: UserWarning: ...` plus the source line."""
     import hwnas.search.differentiable as searcher

@@ -109,10 +109,14 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the `hwnas` command `argv` (default: the process's arguments); a failed or stopped
-    command ends in `SystemExit` with its status, and that status is the process's."""
+    command ends in `SystemExit` with its status, and that status is the process's. The
+    warning format and `sys.excepthook` it sets (typer sets its own) are the caller's again
+    afterwards: called in-process (a notebook, a host application), they stayed swapped."""
+    hooks = warnings.formatwarning, sys.excepthook
     try:
         _main(argv)
     finally:
+        warnings.formatwarning, sys.excepthook = hooks
         _forget_caught_interrupts()
 
 
