@@ -1150,6 +1150,24 @@ def test_an_evaluation_on_its_own_threads_gives_the_callers_back(space):
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("name", ["train", "zero_cost"])
+def test_an_evaluation_leaves_the_callers_torch_random_numbers(space, name):
+    """An evaluator seeds torch for its own draws (initial weights, dropout, proxies' inputs)
+    and gives the caller's generator back: it was left reseeded, so a notebook's
+    `torch.rand` after each evaluation repeated the one after the last."""
+    settings = {"epochs": 1} if name == "train" else {}
+    evaluator = get_evaluator(name, space, dataset="digits", seed=0, **settings)
+    arch = space.sample(0)
+    results = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        results.append(_without_time(evaluator.evaluate(arch)))
+        drawn = torch.rand(4)
+        torch.manual_seed(state)
+        assert torch.equal(drawn, torch.rand(4)), f"the caller's generator moved ({state})"
+    assert results[0] == results[1]  # and the evaluation draws its own numbers alike
+
+
 def test_a_metric_that_is_not_a_number_is_named():
     with pytest.raises(TypeError, match="metric 'accuracy'"):
         Metrics({"accuracy": None})

@@ -114,6 +114,18 @@ def test_torch_export_then_build_gives_the_same_model(run_dir: Path, tmp_path: P
     assert all(torch.equal(loaded[k], v) for k, v in kept.items())
 
 
+def test_a_torch_export_leaves_the_callers_torch_random_numbers(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """The exported weights are built after seeding torch with the run's seed; the caller's
+    generator was left reseeded (a notebook's next `torch.rand` the same after every export)."""
+    torch.manual_seed(7)
+    export_run(load(run_dir), tmp_path, top=1, fmt="torch")
+    drawn = torch.rand(4)
+    torch.manual_seed(7)
+    assert torch.equal(drawn, torch.rand(4))
+
+
 def test_build_writes_no_scratch_file(
     run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

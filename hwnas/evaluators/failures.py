@@ -6,8 +6,7 @@ A failed evaluation is a result, not a crash: the searcher is told, the run goes
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, SearchSpace
@@ -66,6 +65,8 @@ def scored_with_costs(
     computed by then), never a crash of the caller. `threads`, when given, is torch's thread
     count for the call; the process's own is restored after it.
     """
+    from hwnas.predictors.torch_state import torch_threads  # torch: only when evaluating
+
     costs: dict[str, float] = {}
     try:
         costs = cost_metrics(space, arch)
@@ -73,18 +74,3 @@ def scored_with_costs(
             return Metrics({**costs, **score(costs)})
     except Exception as e:  # every failure is a result, never a crash of the caller
         return Metrics.failed(failure_reason(e), costs)
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """torch's thread count set to `threads` (when given) for the body, the process's own
-    restored after it: a model's float results depend on the threads it ran on."""
-    import torch  # evaluating builds models; importing this module must not need torch
-
-    previous = torch.get_num_threads()
-    try:
-        if threads:
-            torch.set_num_threads(threads)
-        yield
-    finally:
-        torch.set_num_threads(previous)

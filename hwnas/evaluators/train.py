@@ -31,10 +31,10 @@ from hwnas.evaluators.failures import (
     COST_METRICS,
     EvaluationFailed,
     scored_with_costs,
-    torch_threads,
 )
 from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
+from hwnas.predictors.torch_state import torch_seeded, torch_threads
 from hwnas.spaces import Arch, SearchSpace
 
 #: how many training samples `precise_bn` passes through the trained model at most
@@ -201,7 +201,7 @@ class TrainEvaluator:
         """The trained model of `arch` and its metrics (what `evaluate` scores, less the
         costs) on its `threads`: `hwnas train` keeps the model, which a search does not.
         `progress(step, total)` is called after each training step (a progress bar's)."""
-        with torch_threads(self.threads):
+        with torch_threads(self.threads), torch_seeded(self.seed, torch_device(self.device)):
             return self._train(arch, budget, progress)
 
     def _train(
@@ -209,7 +209,6 @@ class TrainEvaluator:
     ) -> tuple[nn.Module, dict[str, float]]:
         clock = _Clock(self.time_limit_s)
         device = torch_device(self.device)
-        torch.manual_seed(self.seed)
         model = self.space.build(arch).to(device)
         data = self.dataset
         total = self._total_steps(budget)

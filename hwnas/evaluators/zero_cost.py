@@ -39,6 +39,7 @@ from hwnas.evaluators.failures import (
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.train import check_settings
 from hwnas.predictors.backends import torch_device
+from hwnas.predictors.torch_state import torch_seeded
 from hwnas.spaces import Arch, SearchSpace, set_fake_quant
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -213,9 +214,9 @@ class ZeroCostEvaluator:
         batches = self._batches(device)
         scores = {"zc_params": costs["params"]}
         for name in self.proxies:
-            torch.manual_seed(self.seed)
-            model = self.space.build(arch).to(device)
-            score = float(np.mean([PROXIES[name](model, b) for b in batches]))
+            with torch_seeded(self.seed, device):  # each proxy scores the same initial weights
+                model = self.space.build(arch).to(device)
+                score = float(np.mean([PROXIES[name](model, b) for b in batches]))
             # nan orders nothing, and an infinite score (naswot's -inf for a singular
             # kernel: inputs the network cannot tell apart) breaks fronts and hypervolumes
             if not math.isfinite(score):

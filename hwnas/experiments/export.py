@@ -524,8 +524,10 @@ def _export_one(
     if fmt in ("onnx", "torch"):
         import torch
 
-        torch.manual_seed(seed)
-        model = results.space.build(arch)
+        from hwnas.predictors.torch_state import torch_seeded
+
+        with torch_seeded(seed, torch.device("cpu")):
+            model = results.space.build(arch)
         torch.save(model.state_dict(), stem.with_suffix(".pt"))
         data["weights"] = stem.with_suffix(".pt").name
         data["weights_seed"] = seed  # torch.manual_seed(seed) then build: the same weights

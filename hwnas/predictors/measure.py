@@ -12,10 +12,9 @@ measurement.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,6 +33,7 @@ from hwnas.predictors.backends import (
 from hwnas.predictors.defaults import DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import device_fingerprint
 from hwnas.predictors.onnx_precision import layer_precisions
+from hwnas.predictors.torch_state import torch_threads
 from hwnas.spaces.blocks import PRECISIONS
 
 
@@ -99,16 +99,6 @@ def summarize(times_ms: np.ndarray) -> dict[str, Any]:
         "variation": float(np.std(rounds) / mean_rounds) if mean_rounds > 0 else 0.0,
         "outliers": int(np.sum((flat < q1 - 1.5 * iqr) | (flat > q3 + 1.5 * iqr))),
     }
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def resolve_clock(clock: str, backend: str, threads: int) -> str:

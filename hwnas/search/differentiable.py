@@ -47,7 +47,6 @@ restored searcher takes it from there instead of training it again.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import math
@@ -67,7 +66,7 @@ from torch.nn import functional as F
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.predictors.backends import device_problem, torch_device
 from hwnas.predictors.lut import BlockLatencyModel, lut_latency
-from hwnas.predictors.measure import torch_threads
+from hwnas.predictors.torch_state import torch_seeded, torch_threads
 from hwnas.search.base import PASSED, Searcher
 from hwnas.search.supernet import LatencyTable, Selection, SuperNet
 from hwnas.search.sweep import MEMO_PREFIX, latency_target, latency_targets
@@ -319,7 +318,7 @@ class SupernetSearch:
                     f"{split} split, which {'has one sample' if n else 'is empty'} (batch "
                     "norm on batch statistics needs two or more)"
                 )
-        with torch.random.fork_rng(devices=[]):
+        with torch_seeded(None, torch.device("cpu")):
             net, table = self._supernet()  # the candidates and latencies, checked up front
         self.fastest_ms, self.slowest_ms = (
             table.latency_range_ms(net) if table is not None else (None, None)
@@ -362,9 +361,7 @@ class SupernetSearch:
             if self.predictor is None:
                 raise ValueError("a latency target needs a latency_predictor (a LUT)")
         start = time.perf_counter()
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        threads = torch_threads(self.threads) if self.threads else contextlib.nullcontext()
-        with threads, torch.random.fork_rng(devices=devices):
+        with torch_threads(self.threads), torch_seeded(None, self.device):
             training = self._warmed_up(target_ms)
             self._train(
                 training, target_ms, range(self.settings.warmup_epochs, self.settings.epochs)

@@ -1,0 +1,40 @@
+"""torch's process-wide settings held for one piece of work and given back after it: the
+thread count and the global random generators. Measuring, training, scoring a proxy and
+building seeded weights each set them; the process that asked (a notebook, a host
+application, a Ray worker's next task) gets its own back."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's thread count set to `threads` (when given) for the body, the process's own
+    restored after it: a model's float results depend on the threads it ran on."""
+    previous = torch.get_num_threads()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def torch_seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """torch's global generators (the CPU's and, on an accelerator, `device`'s) seeded with
+    `seed` (when given) for the body, the caller's states restored after it: the work draws
+    the same numbers every time, and the caller's own random numbers are not reseeded (a
+    notebook's `torch.rand` after each evaluation repeated the one after the last)."""
+    accelerator = device.type != "cpu"
+    with torch.random.fork_rng(
+        devices=[device.index or 0] if accelerator else [],
+        device_type=device.type if accelerator else None,
+    ):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
