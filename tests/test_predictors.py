@@ -955,6 +955,17 @@ def test_fit_save_load_predict_is_identical(space, profile_path, tmp_path, kind)
     assert json.loads(path.read_text())["kind"] == kind
 
 
+def test_a_predictor_that_cannot_be_written_names_it(space, profile_path, tmp_path):
+    """A file where the predictor's folder must be: the OS said only "File exists: '...'",
+    naming neither the predictor nor its path (`hwnas latency fit -o FILE/p.json`)."""
+    (tmp_path / "taken").write_text("")
+    predictor = get_predictor("lut", space, profile=profile_path)
+    out = tmp_path / "taken" / "lut.json"
+    said = f"^{re.escape(str(out))}: cannot write the predictor there: File exists"
+    with pytest.raises(PredictorError, match=said):
+        predictor.save(out)
+
+
 def test_latency_is_the_best_round_median(profile_path):
     rows = read_profile(profile_path).ok
     best = [min(float(v) for v in text.split(";")) for text in rows["round_medians_ms"]]

@@ -200,9 +200,10 @@ class LatencyPredictor(ABC):
         """Rebuild (and refit) a predictor from `to_data()` output."""
 
     def save(self, path: str | Path) -> Path:
-        """Write the predictor as a JSON data file (see `check_predictor_path`)."""
+        """Write the predictor as a JSON data file (see `check_predictor_path`), making its
+        folder; a `PredictorError` naming `path` where it cannot be written (the OS named
+        only a parent folder, or the temporary file, as in "File exists: 'out'")."""
         path = check_predictor_path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
@@ -210,8 +211,14 @@ class LatencyPredictor(ABC):
             "measured_on": self.measured_on,
             **self.to_data(),
         }
-        with written_whole(path) as partial:  # a search reading it meanwhile reads the old
-            partial.write_text(json.dumps(record) + "\n", encoding="utf-8")  # file or the new
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with written_whole(path) as partial:  # a search reading it meanwhile reads the
+                partial.write_text(json.dumps(record) + "\n", encoding="utf-8")  # old or new
+        except OSError as e:
+            raise PredictorError(
+                f"{path}: cannot write the predictor there: {e.strerror}"
+            ) from None
         return path
 
 
