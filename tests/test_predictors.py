@@ -130,6 +130,7 @@ def test_a_measurement_warms_up_then_times_rounds_of_runs():
         ({"runs": 0}, "runs"),
         ({"rounds": 0}, "rounds"),
         ({"threads": 0}, "threads"),
+        ({"threads": True}, "threads must be an integer >= 1, got True"),
         ({"threads": 2, "clock": "thread"}, "threads=1"),
         ({"clock": "sundial"}, "sundial"),
     ],
@@ -162,8 +163,10 @@ def test_the_auto_clock_on_windows_is_the_wall(monkeypatch):
         measure_latency(nn.Linear(4, 4), (4,), clock="thread", **FAST)
 
 
-def test_an_input_shape_with_an_empty_axis_is_refused():
-    for shape in ((0,), (4, 0), ()):  # no input the model could be timed on
+def test_an_input_shape_with_an_empty_axis_or_no_size_is_refused():
+    """Sizes that are no whole numbers were Python's bare ValueError ('x'), TypeError
+    (None, or 4 without its tuple), or cut to a whole number unsaid (4.5)."""
+    for shape in ((0,), (4, 0), (), (4, "x"), (4, None), 4, (4.5,), (True,)):
         with pytest.raises(MeasurementError, match="input_shape must be positive sizes"):
             measure_latency(nn.Linear(4, 4), shape)
 

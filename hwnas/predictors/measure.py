@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -140,9 +141,10 @@ def check_settings(
         ("runs", runs, 1),
         ("rounds", rounds, 1),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:  # True: 1
+        # a bool is no count: threads=True reached torch as "expects an int, but got bool"
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise MeasurementError(f"{name} must be an integer >= {least}, got {value!r}")
-    if not input_shape or any(int(s) < 1 for s in input_shape):
+    if not _sizes(input_shape):
         raise MeasurementError(
             f"input_shape must be positive sizes without the batch, got {input_shape!r}"
         )
@@ -150,6 +152,17 @@ def check_settings(
         # plain ValueError, which a caller catching MeasurementError would miss
         raise MeasurementError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     return resolve_clock(clock, backend, threads)
+
+
+def _sizes(shape: Any) -> bool:
+    """Whether `shape` is one or more whole sizes >= 1: an int alone, a size 'x' or None
+    ended in Python's bare TypeError or ValueError, and 8.7 was cut to 8 unsaid."""
+    return (
+        isinstance(shape, Sequence)
+        and not isinstance(shape, str)
+        and len(shape) > 0
+        and all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape)
+    )
 
 
 def example_input(batch_size: int, input_shape: Sequence[int]) -> torch.Tensor:
