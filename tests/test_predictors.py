@@ -1626,6 +1626,8 @@ def test_profile_refuses_a_precision_the_space_lacks_and_an_empty_held_out_set(t
     assert "--precision fp16: not a precision of space 'tiny' (fp32, int8, w4a8)" in (
         capsys.readouterr().err
     )
+    assert hwnas(*common, "--precision", "fp8", "--samples", "1") == 1  # it named no option
+    assert "--precision fp8: unknown; choose from fp32, fp16, int8, w4a8" in capsys.readouterr().err
     assert hwnas(*common, "--samples", "0", "--archs-only") == 1
     assert "measures nothing" in capsys.readouterr().err
     assert not out.exists()

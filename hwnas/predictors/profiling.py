@@ -576,7 +576,9 @@ def _check_precisions(space: SearchSpace, precisions: Sequence[str]) -> tuple[st
     of the space could be profiled at it)."""
     unknown = [p for p in precisions if p not in PRECISIONS]
     if unknown:
-        raise ProfileError(f"unknown precisions {unknown}; choose from {list(PRECISIONS)}")
+        raise ProfileError(
+            f"--precision {', '.join(unknown)}: unknown; choose from {', '.join(PRECISIONS)}"
+        )
     own = space.precisions
     foreign = [p for p in precisions if p not in own]
     if foreign:
