@@ -1631,6 +1631,12 @@ def test_profile_refuses_a_precision_the_space_lacks_and_an_empty_held_out_set(t
     assert hwnas(*common, "--samples", "0", "--archs-only") == 1
     assert "measures nothing" in capsys.readouterr().err
     assert not out.exists()
+    cells = ("latency", "profile", "--space", "nasbench201", "--out", str(out), "--samples", "0")
+    assert hwnas(*cells) == 1  # exited 0 with an empty profile written
+    assert "a profile of nasbench201 of 0 samples measures nothing (its networks have no " in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
     quick = ("--warmup", "1", "--runs", "3", "--rounds", "1")
     assert hwnas(*common, "--samples", "1", "--archs-only", *quick) == 0
     said = capsys.readouterr().out

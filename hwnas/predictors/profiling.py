@@ -61,6 +61,7 @@ from hwnas.predictors.repeatability import unrepeatable_warning
 from hwnas.predictors.whole_files import written_whole
 from hwnas.spaces import SearchSpace, as_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
+from hwnas.spaces.metaformer import MetaFormerSpace
 
 #: metadata fields that must match for a run to resume (append to) an existing profile
 RESUME_FIELDS = (
@@ -325,7 +326,7 @@ def build_profile(
     docstring); `limit` stops after that many new rows (for a partial run); `retry_failed`
     measures again the rows of the profile that failed to measure. Returns the profile."""
     out, space = Path(out), as_space(space)
-    _check_arguments(out, samples, seed, archs_only, block_copies, passes, limit)
+    _check_arguments(out, space, samples, seed, archs_only, block_copies, passes, limit)
     precisions = _check_precisions(space, precisions or space.precisions)
     settings = dict(  # of every measurement
         backend=backend,
@@ -414,6 +415,7 @@ def _locked(f: IO) -> bool:
 
 def _check_arguments(
     out: Path,
+    space: SearchSpace,
     samples: int,
     seed: int,
     archs_only: bool,
@@ -423,15 +425,18 @@ def _check_arguments(
 ) -> None:
     """Refuse a profile path, count or seed that cannot work, before anything is measured.
     The counts are whole numbers, as the CLI's options are: `samples=2.5` measured 3 networks
-    and recorded 2.5, and `samples=True` one."""
+    and recorded 2.5, and `samples=True` one. No samples of a space without parts (cells
+    measured whole) measured nothing and wrote an empty profile."""
     if out.suffix.lower() != ".csv":
         raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
     if out.is_dir():
         raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
     for name, value, least in (("samples", samples, 0), ("seed", seed, 0), ("passes", passes, 1)):
         _check_count(name, value, least)
-    if archs_only and samples == 0:
-        raise ProfileError("an archs-only profile of 0 samples measures nothing; give samples")
+    if samples == 0 and (archs_only or not isinstance(space, MetaFormerSpace)):
+        what = "an archs-only profile" if archs_only else f"a profile of {space.name}"
+        whole = "" if archs_only else " (its networks have no parts: they are measured whole)"
+        raise ProfileError(f"{what} of 0 samples measures nothing{whole}; give samples")
     if problem := block_copies_problem(block_copies):
         raise ProfileError(problem)
     if limit is not None:
