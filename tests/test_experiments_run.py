@@ -1678,6 +1678,23 @@ def test_drivers_writing_the_snapshot_at_once_each_write_a_whole_file(tmp_path: 
     assert [p.name for p in tmp_path.iterdir()] == ["experiment.yaml"]  # no temporary left
 
 
+def test_a_storage_url_whose_database_driver_is_missing_says_to_install_it(
+    tmp_path: Path,
+) -> None:
+    """A postgresql:// URL without its driver installed said only "No module named
+    'psycopg'", leaving the user to work out that it is the database's driver."""
+    from hwnas.experiments.config import StorageConfig
+    from hwnas.experiments.optuna_storage import open_optuna_storage
+
+    url = "postgresql://user@localhost/hwnas"
+    said = (
+        rf"^storage.url: cannot open '{re.escape(url)}': No module named '\w+' \(the driver "
+        r"SQLAlchemy uses for this URL: install it\)$"
+    )
+    with pytest.raises(ExperimentError, match=said):
+        open_optuna_storage(StorageConfig(url=url), tmp_path)
+
+
 def test_drivers_starting_a_new_sqlite_run_at_once_all_open_it(tmp_path: Path) -> None:
     """Drivers started together (a job array, say) race to create the tables of the run's
     new study.db: none of them fails for it."""

@@ -49,8 +49,11 @@ def open_optuna_storage(
             url, {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if sqlite else {}
         )
     except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds; say which URL failed
+        # a database's driver is the user's to install (psycopg2 for postgresql://, ...)
+        driver = " (the driver SQLAlchemy uses for this URL: install it)"
         raise ExperimentError(
             f"{storage_name(config, run_dir)}: cannot open {url!r}: {first_line(e)}"
+            + (driver if isinstance(e, ImportError) else "")
         ) from None
     if sqlite:
         _write_ahead_log(storage.engine)
