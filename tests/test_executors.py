@@ -10,6 +10,7 @@ workers need not import this test module.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import signal
 import sys
@@ -505,14 +506,21 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
 ):
     """On a host with 8 cores, a container allowed 1 CPU must not start 8 parallel trainings.
     A user pressing Ctrl-C again while the executor closes stopped Ray's shutdown half-way
-    (exit status 1 and Ray processes left running); the handlers come back after. One test,
-    one embedded Ray: starting one costs seconds."""
+    (exit status 1 and Ray processes left running); the handlers come back after. The
+    settings `ray.init` changes come back too: a notebook's `breakpoint()` afterwards waited
+    for a debugger to attach to Ray's, and the `ray` logger stayed at hwnas's level. One
+    test, one embedded Ray: starting one costs seconds."""
     from ray._private import utils
+
+    monkeypatch.delenv("PYTHONBREAKPOINT", raising=False)
+    ray_logger = logging.getLogger("ray")
+    monkeypatch.setattr(ray_logger, "level", logging.INFO)
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.setattr(utils, "_get_docker_cpus", lambda *args, **kwargs: 1.0)
     executor = RayExecutor(Scripted(space, {}))  # starts its own Ray: it shuts it down
     assert ray.cluster_resources()["CPU"] == 1
+    assert "PYTHONBREAKPOINT" in os.environ and ray_logger.level == logging.WARNING  # Ray's
     shutdown = ray.shutdown
 
     def interrupted_shutdown(*args, **kwargs):
@@ -524,6 +532,7 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     executor.close()
     assert not ray.is_initialized()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert "PYTHONBREAKPOINT" not in os.environ and ray_logger.level == logging.INFO
 
 
 def test_an_evaluator_module_the_workers_lack_is_named_with_the_call_that_ships_it(

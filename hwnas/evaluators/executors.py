@@ -25,7 +25,7 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hwnas.evaluators.base import Evaluator
@@ -342,10 +342,30 @@ def _gcs_patience_s() -> float:
     return 0.5 * float(ray_s)
 
 
-def _connect(address: str | None, num_cpus: int | None) -> bool:
-    """Start (address None or "local") or join a Ray cluster; True if this call started the
-    connection.
-    An already initialised Ray in this process is used as it is."""
+@dataclass
+class _StartedRay:
+    """A Ray connection this process started, with the process settings `ray.init` changes
+    for Ray's own use: the breakpoint hook (`PYTHONBREAKPOINT`, pointed at Ray's remote
+    debugger, so a notebook's `breakpoint()` waited for a debugger to attach) and the `ray`
+    logger's level. Shut down, they are the caller's again."""
+
+    breakpoint_hook: str | None = field(default_factory=lambda: os.environ.get("PYTHONBREAKPOINT"))
+    ray_log_level: int = field(default_factory=lambda: logging.getLogger("ray").level)
+
+    def shutdown(self) -> None:
+        import ray
+
+        ray.shutdown()
+        if self.breakpoint_hook is None:
+            os.environ.pop("PYTHONBREAKPOINT", None)
+        else:
+            os.environ["PYTHONBREAKPOINT"] = self.breakpoint_hook
+        logging.getLogger("ray").setLevel(self.ray_log_level)
+
+
+def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
+    """Start (address None or "local") or join a Ray cluster: the connection this call
+    started, or None where a Ray already initialised in this process is used as it is."""
     import ray
 
     if address == "local":
@@ -353,7 +373,8 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
     if address is not None:
         check_reachable(address)
     if ray.is_initialized():
-        return False
+        return None
+    started = _StartedRay()
     with _sigterm_kept():
         if address is None:
             ray.init(
@@ -365,7 +386,7 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
             )
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-    return True
+    return started
 
 
 @contextlib.contextmanager
@@ -588,7 +609,7 @@ class RayExecutor(_ExecutorBase):
             raise ValueError(f"max_retries must be an integer >= 0, not {max_retries!r}")
         _check_evaluator(evaluator)
         options = _task_options(resources or {})
-        self._owns_ray = _connect(address, num_cpus)
+        self._started = _connect(address, num_cpus)
         self._ray = ray
         try:  # a Ray this call started is stopped again if the executor cannot be built
             if short := _unavailable(options):
@@ -604,8 +625,8 @@ class RayExecutor(_ExecutorBase):
                 self._options = {**options, "max_retries": 0}
             self._evaluator_ref = _put_evaluator(evaluator)
         except BaseException:
-            if self._owns_ray:
-                ray.shutdown()
+            if self._started:
+                self._started.shutdown()
             raise
         self.space = evaluator.space
         self.max_in_flight = self._dispatch_limit(max_in_flight, timeout_s)
@@ -796,9 +817,9 @@ class RayExecutor(_ExecutorBase):
                 # and so would Ray's own exit handler: neither runs, so the driver can say what
                 # to do
                 atexit.unregister(self._ray.shutdown)
-            elif self._owns_ray and self._ray.is_initialized():
-                self._ray.shutdown()
-        self._owns_ray = False
+            elif self._started:  # the process settings too, where the user shut Ray down
+                self._started.shutdown()
+        self._started = None
         self.closed = True
 
 
