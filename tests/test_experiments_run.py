@@ -281,6 +281,16 @@ def test_each_stored_architecture_is_read_once(tmp_path: Path, monkeypatch) -> N
     assert read == Counter(numbers)
 
 
+def test_the_runs_copy_of_its_experiment_reads_back_as_written(tmp_path: Path) -> None:
+    """The run's experiment.yaml is read as YAML 1.2 (as every experiment file): a name such
+    as `1e5`, quoted in the user's file, was written back plain by safe_dump (YAML 1.1 wants a
+    dot in a float), so `status`, `pareto` and a resume of the run read a number and refused
+    it ("name: Input should be a valid string")."""
+    text = nb201_experiment(tmp_path / "run", 2).replace("name: nb\n", "name: '1e5'\n")
+    run_experiment(parse_experiment(text), progress=False)
+    assert load(tmp_path / "run").config.name == "1e5"
+
+
 def test_loaded_results_are_one_moment_of_a_run_that_goes_on(tmp_path: Path) -> None:
     """A notebook's `load` of a live run: an architecture asked for before the trials were
     read, and evaluations finished in between, left the figures unable to find the

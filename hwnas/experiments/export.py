@@ -29,7 +29,7 @@ from hwnas.experiments.files import folder_for, written_whole
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import Objectives, RunResults, load
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
-from hwnas.spaces.spec import BoundedLoader, YamlLoader, parse_yaml, yaml_problem
+from hwnas.spaces.spec import BoundedLoader, ReadableDumper, parse_yaml, yaml_problem
 
 if TYPE_CHECKING:
     import torch
@@ -435,31 +435,6 @@ def _check_no_folder_in_the_way(targets: list[Path]) -> None:
             f"{', '.join(map(str, blocked))}: a folder (or other non-file) where the export "
             "writes a file; move it away or export elsewhere"
         )
-
-
-class ReadableDumper(yaml.SafeDumper):
-    """Safe YAML with multi-line text (the embedded space's source) as a literal block, as
-    it reads in its own file, instead of one quoted line of escapes."""
-
-
-def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    """Multi-line text as a literal block (PyYAML falls back to quotes where | cannot hold
-    it); one line quoted where a YAML 1.2 reader, hwnas's own included, would take it for
-    another type: SafeDumper quotes only what YAML 1.1 would, and leaves a key such as
-    94763504507919e0 plain, which YAML 1.2 reads as a number."""
-    if "\n" in text:
-        style = "|"
-    elif _YAML12.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str":
-        style = "'"
-    else:
-        style = None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_YAML12 = YamlLoader("")  # its resolver only: which type a plain scalar reads as
-
-
-ReadableDumper.add_representer(str, _text)
 
 
 def _same(new: Path, old: Path) -> bool:

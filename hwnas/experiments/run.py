@@ -63,6 +63,7 @@ from hwnas.experiments.run_dir import (
 )
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore
 from hwnas.spaces import Arch
+from hwnas.spaces.spec import ReadableDumper
 
 ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started
 EXHAUSTED = "exhausted"  # the searcher proposed no more candidates
@@ -163,9 +164,10 @@ def _run_experiment(
                     searcher.memo = store.memo()
                     if existing and (complete := _already_complete(config, store)):
                         return complete  # the stored experiment stays the one that made the run
-                    write_whole(
-                        run_dir / SNAPSHOT, yaml.safe_dump(config.to_data(), sort_keys=False)
-                    )
+                    # as hwnas reads it back: plain safe_dump left text such as a name
+                    # `1e5` unquoted, which the run then read as a number and refused
+                    snapshot = yaml.dump(config.to_data(), Dumper=ReadableDumper, sort_keys=False)
+                    write_whole(run_dir / SNAPSHOT, snapshot)
                     write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
             executor = executor or make_executor(config, evaluator, address)
             return _Loop(config, store, searcher, executor, received).run(progress)

@@ -481,6 +481,32 @@ YamlLoader.add_implicit_resolver(
 )
 
 
+class ReadableDumper(yaml.SafeDumper):
+    """Safe YAML that `YamlLoader` reads back as written (text that YAML 1.2 would take for
+    a number quoted), with multi-line text (an embedded space's source) as a literal block,
+    as it reads in its own file, instead of one quoted line of escapes."""
+
+
+def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    """Multi-line text as a literal block (PyYAML falls back to quotes where | cannot hold
+    it); one line quoted where a YAML 1.2 reader, hwnas's own included, would take it for
+    another type: SafeDumper quotes only what YAML 1.1 would, and leaves a key such as
+    94763504507919e0 plain, which YAML 1.2 reads as a number."""
+    if "\n" in text:
+        style = "|"
+    elif _YAML12.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str":
+        style = "'"
+    else:
+        style = None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_YAML12 = YamlLoader("")  # its resolver only: which type a plain scalar reads as
+
+
+ReadableDumper.add_representer(str, _text)
+
+
 def yaml_problem(e: yaml.YAMLError) -> str:
     """A YAML error in one line: ' line N: not valid YAML: problem' (N where known)."""
     mark = getattr(e, "problem_mark", None)
