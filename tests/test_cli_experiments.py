@@ -1149,6 +1149,39 @@ def test_a_view_leaves_out_evaluations_without_its_metric(
     assert "nan" not in out.lower()
 
 
+@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+def test_an_exported_config_is_strict_json_whatever_the_metrics_hold(tmp_path: Path) -> None:
+    """A table's infinite value (here of a metric no objective uses) was exported as
+    `Infinity`, which Python writes but JSON has not: jq, JavaScript and `hwnas train`'s
+    readers in other languages refused the file. It is left out, as a missing value is."""
+    import pandas as pd
+
+    table = pd.read_csv(BENCHDATA / "nb201.csv.gz")
+    table["robust"] = np.where(table["arch_idx"] % 2 == 0, np.inf, 1.0)
+    table.to_csv(tmp_path / "inf.csv.gz", index=False)
+    run = tmp_path / "run"
+    (tmp_path / "exp.yaml").write_text(
+        f"name: inf\nspace: nasbench201\nbenchmark: {tmp_path / 'inf.csv.gz'}\n"
+        "evaluator: {name: tabular, settings: {tabular: {latency: false, cost: false, "
+        "metrics: {accuracy: cifar10valid_valid_acc_200ep, robust: robust}}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 6\nrun_dir: {run}\n"
+    )
+    assert hwnas("search", str(tmp_path / "exp.yaml"), "--quiet") == 0
+    robust = load(run).trials["robust"]
+    assert np.isinf(robust).any() and (robust == 1.0).any()  # the seed draws both kinds
+    out = tmp_path / "export"
+    for trial in range(6):
+        assert hwnas("export", str(run), "--trial", str(trial), "-o", str(out)) == 0
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    configs = [json.loads(p.read_text(), parse_constant=refuse) for p in out.glob("*.json")]
+    kept = [c["metrics"]["robust"] for c in configs if "robust" in c["metrics"]]
+    assert len(configs) == 6 and kept == [v for v in robust if np.isfinite(v)]
+
+
 def test_the_report_says_where_latency_came_from_as_pareto_does(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -475,7 +475,8 @@ def _export_one(
 ) -> Path:
     """Write the config of one evaluated row (plus weights / ONNX) into `out_dir`."""
     arch = results.arch(int(row["number"]))
-    metrics = {m: row[m] for m in results.metrics() if pd.notna(row.get(m))}
+    # the finite values: a missing one (NaN) has none, and JSON holds no NaN or infinity
+    metrics = {m: row[m] for m in results.metrics() if np.isfinite(row[m])}
     data = arch_config(results.space, arch, metrics)
     precisions = [v for k, v in arch.items() if k.endswith(".precision")]
     if "latency_ms" in metrics and (source := latency_source(results.config, precisions)):
