@@ -291,6 +291,21 @@ def test_the_runs_copy_of_its_experiment_reads_back_as_written(tmp_path: Path) -
     assert load(tmp_path / "run").config.name == "1e5"
 
 
+@pytest.mark.parametrize("name", ["status", "key", "trial", "1<-0", "hwnas_arch", "origin_x"])
+def test_a_metric_named_as_a_column_of_the_results_is_refused(tmp_path: Path, name: str) -> None:
+    """A table's metric named `status` took the place of the evaluations' status in the
+    results (each read as neither ok nor failed: an empty front, `ok 0, failed 0`), `trial`
+    the trial number in `hwnas pareto --json`, `hwnas_arch` the stored architecture: such
+    names are refused before the run starts."""
+    metrics = f"metrics: {{accuracy: cifar10valid_valid_acc_200ep, '{name}': cifar10_test_200ep}}"
+    text = nb201_experiment(tmp_path / "run", 2).replace(
+        "latency: false", f"latency: false, {metrics}"
+    )
+    with pytest.raises(ExperimentError, match=f"evaluator: metrics named {re.escape(name)}: "):
+        run_experiment(parse_experiment(text), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_loaded_results_are_one_moment_of_a_run_that_goes_on(tmp_path: Path) -> None:
     """A notebook's `load` of a live run: an architecture asked for before the trials were
     read, and evaluations finished in between, left the figures unable to find the

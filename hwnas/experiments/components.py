@@ -79,6 +79,7 @@ def check_scored_metrics(config: ExperimentConfig, evaluator) -> None:
     names = getattr(evaluator, "metric_names", None)
     if names is None:
         return
+    _check_own_columns(config, names, evaluator.space)
     named = [("objectives", i, o.metric) for i, o in enumerate(config.objectives)]
     named += [("constraints", i, c.metric) for i, c in enumerate(config.constraints)]
     for section, i, metric in named:
@@ -88,6 +89,25 @@ def check_scored_metrics(config: ExperimentConfig, evaluator) -> None:
                 f"{section}[{i}].metric: the evaluator returns no {metric!r}"
                 f"{did_you_mean(metric, names)}; it returns {', '.join(names)}",
             )
+
+
+def _check_own_columns(config: ExperimentConfig, names: Sequence[str], space) -> None:
+    """Refuse metric names (a tabular evaluator's `metrics` are the user's) that a run's
+    results use for their own columns, fields or stored records: a metric `status` or `key`
+    took their place, so every evaluation read as neither ok nor failed and the front was
+    empty; one named `trial` replaced the trial number in `hwnas pareto --json`; one named
+    `hwnas_*` was dropped from the results or overwrote the stored architecture."""
+    from hwnas.experiments.results import ORIGIN_PREFIX, OWN_NAMES
+
+    own = {*OWN_NAMES, *space.choice_values()}
+    taken = [m for m in names if m in own or m.startswith((ORIGIN_PREFIX, "hwnas_"))]
+    if taken:
+        raise config.located(
+            ("evaluator",),
+            f"evaluator: metrics named {', '.join(taken)}: the run's results use these names "
+            f"for their own ({', '.join(OWN_NAMES)}, the space's choices, "
+            f"{ORIGIN_PREFIX}* and hwnas_*); give the metrics other names",
+        )
 
 
 def latency_source(config: ExperimentConfig, precisions: Iterable[str] = ()) -> str | None:

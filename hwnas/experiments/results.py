@@ -54,6 +54,9 @@ from hwnas.spaces.errors import did_you_mean
 
 INFO_COLUMNS = ["number", "key", "status", "reason", "feasible", "finished_s"]
 ORIGIN_PREFIX = "origin_"  # columns of what the searcher noted of a proposal's origin
+#: names no metric may have: the columns above, and the fields `hwnas pareto --json` writes
+#: beside the metrics of a front member
+OWN_NAMES = (*INFO_COLUMNS, "trial", "arch", "origin")
 
 Objectives = Sequence[tuple[str, str]]
 
