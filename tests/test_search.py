@@ -773,6 +773,18 @@ def test_predictor_models_accuracy_on_the_live_cell_and_latency_on_every_op(spac
     assert list(timed._columns("accuracy", x))[:width] == list(range(width, 2 * width))
 
 
+def test_a_latency_predictor_without_a_latency_to_predict_says_what_to_do(space, evaluator):
+    """With no latency objective or constraint the searcher asked to "name the metric the
+    latency predictor predicts" among an empty list: there was none to name."""
+    with pytest.raises(ValueError, match="no objective or constraint is a latency for it"):
+        make(
+            "predictor",
+            space,
+            [("accuracy", "max")],
+            latency_predictor=evaluator.predictor("hw_fpga_latency_ms"),
+        )
+
+
 def test_a_known_model_that_gives_non_finite_values_is_named(space, evaluator):
     """scikit-learn refused its NaN inputs without saying whose (`feature`), and `replace`
     took the NaN as exact."""

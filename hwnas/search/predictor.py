@@ -287,6 +287,12 @@ class PredictorSearcher(Searcher):
 
     def _latency_metric(self) -> str:
         names = [m for m in self._modelled_metrics() if "latency" in m]
+        if not names:  # "name the metric" among none left nothing to name
+            raise ValueError(
+                "latency_metric: a latency predictor is given, but no objective or constraint "
+                "is a latency for it to predict: add one (such as latency_ms), or leave the "
+                "predictor out"
+            )
         if len(names) != 1:
             raise ValueError(
                 "latency_metric: name the metric the latency predictor predicts "
