@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -783,6 +784,16 @@ def test_a_latency_predictor_without_a_latency_to_predict_says_what_to_do(space,
             [("accuracy", "max")],
             latency_predictor=evaluator.predictor("hw_fpga_latency_ms"),
         )
+
+
+def test_known_models_replace_without_known_models_is_said_to_change_nothing(space):
+    """`known_models: replace` in an experiment without a latency predictor ran silently as
+    if set: there is no known model whose predictions it could take as exact."""
+    with pytest.warns(UserWarning, match="known_models: 'replace' .* it changes nothing"):
+        make("predictor", space, [("accuracy", "max")], known_models="replace")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make("predictor", space, [("accuracy", "max")])  # the default says nothing
 
 
 def test_a_known_model_that_gives_non_finite_values_is_named(space, evaluator):

@@ -262,6 +262,12 @@ class PredictorSearcher(Searcher):
         if known_models not in KNOWN_MODEL_USES:
             raise ValueError(f"known_models: {known_models!r} is not one of {KNOWN_MODEL_USES}")
         self.beta, self.known_models = number_setting("beta", beta, 0), known_models
+        if known_models == "replace" and not self.predictors:  # a setting that does nothing
+            warnings.warn(
+                "known_models: 'replace' takes known models' predictions as exact, and there "
+                "are none (no latency predictor, no predictors): it changes nothing",
+                stacklevel=2,
+            )
         self.reference = {
             m: number_setting(f"reference[{m!r}]", v, -math.inf)
             for m, v in (reference or {}).items()
