@@ -1250,6 +1250,24 @@ def test_local_executor_returns_every_result_and_survives_exceptions(space):
     assert all(results[a.key].ok for a in archs[1:])
 
 
+class _RaisingBare:
+    def __init__(self, space):
+        self.space = space
+
+    def evaluate(self, arch, budget=None):
+        raise ValueError  # as a bare `assert` outside pytest: an exception without a message
+
+
+def test_an_exception_without_a_message_is_reported_with_where_it_was_raised(space):
+    # its reason was `ValueError: `, which names no cause to look for
+    with LocalExecutor(_RaisingBare(space)) as executor:
+        [(_, m)] = executor.run([space.sample(0)])
+    line = _RaisingBare.evaluate.__code__.co_firstlineno + 1
+    assert not m.ok and m.reason == (
+        f"ValueError with no message, raised at test_evaluators.py:{line} in evaluate"
+    )
+
+
 def test_every_evaluator_lists_the_metrics_it_returns(space):
     """`metric_names` is what a run checks objectives against before evaluating anything,
     so it must be exactly what a successful evaluation returns."""

@@ -6,7 +6,9 @@ A failed evaluation is a result, not a crash: the searcher is told, the run goes
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, SearchSpace
@@ -26,12 +28,26 @@ def cost_metrics(space: SearchSpace, arch: Arch) -> dict[str, float]:
 
 
 def failure_reason(error: BaseException) -> str:
-    """A one-line reason: the failure's own message, `out of memory: ...`, or `Type: message`."""
+    """A one-line reason: the failure's own message, `out of memory: ...`, or `Type: message`
+    (`Type with no message, raised at FILE:LINE in FUNCTION` for one without a message)."""
     if isinstance(error, EvaluationFailed):
         return str(error)
     if isinstance(error, MemoryError) or _torch_out_of_memory(error):
         return f"out of memory: {error}".strip().rstrip(":")
+    if not str(error).strip():
+        return f"{type(error).__name__} with no message{_raised_at(error)}"
     return f"{type(error).__name__}: {error}"
+
+
+def _raised_at(error: BaseException) -> str:
+    """`, raised at FILE:LINE in FUNCTION` (the innermost frame of `error`'s traceback), or ''
+    without one: the one clue to a failure without a message, such as a bare `assert` in an
+    evaluator (its reason was `AssertionError: `)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return ""
+    where = frames[-1]
+    return f", raised at {Path(where.filename).name}:{where.lineno} in {where.name}"
 
 
 def _torch_out_of_memory(error: BaseException) -> bool:
