@@ -513,7 +513,13 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert hwnas("status", str(only / "run")) == 0
     failures = [line for line in capsys.readouterr().out.splitlines() if line.startswith("failed")]
     assert len(failures) == 4 and "other reasons" in failures[-1]  # the 4th and later in one
-    assert sum(int(line.split(":")[0].removeprefix("failed x")) for line in failures) == 8
+    assert sum(int(line.split()[1].removeprefix("x").rstrip(":")) for line in failures) == 8
+    # each frequent reason names its trials, which `export --trial N` takes to look at one
+    reasons = load(only / "run").trials.set_index("number")["reason"]
+    for line in failures[:3]:
+        numbers, reason = line.split(" (trial", 1)[1].split("): ", 1)
+        numbers = [int(n) for n in numbers.removeprefix("s").split(", ")]
+        assert numbers and all(reasons[n] == reason for n in numbers), line
     assert hwnas("pareto", str(tmp_path / "run"), "--objectives", "key:min") == 1
     assert "no metric 'key' in this run; it has " in capsys.readouterr().err  # not a metric
     assert hwnas("pareto", str(only / "run"), "--html", str(only / "r.html")) == 0

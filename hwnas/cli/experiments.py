@@ -22,6 +22,8 @@ app = typer.Typer()
 #: `export --format`, refused by click as a usage error naming the option; the same as
 #: `hwnas.experiments.export.Format`, which the CLI does not import (pandas) for its help
 ExportFormat = Literal["json", "yaml", "onnx", "torch"]
+#: trial numbers `status` gives of each frequent failure reason (the first ones)
+FAILED_TRIALS_SHOWN = 5
 
 ObjectivesOption = typer.Option(
     None,
@@ -202,14 +204,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
             f"the run cannot reach {target}"
         )
     _say_drivers(beats, dead)
-    reasons = df.loc[df["status"] == "failed", "reason"].value_counts()
-    for reason, count in reasons.head(3).items():
-        typer.echo(f"failed x{count}: {reason}")
-    if len(reasons) > 3:  # every failure is counted somewhere
-        typer.echo(
-            f"failed x{reasons.iloc[3:].sum()}: {len(reasons) - 3} other reasons (all of them: "
-            "the reason column of load(run).trials)"
-        )
+    _say_failures(df.loc[df["status"] == "failed"])
     objectives = ", ".join(f"{m} ({d})" for m, d in results.objectives)
     typer.echo(f"objectives: {objectives}")
     _say_metric_notes(results, [m for m, _ in results.objectives])
@@ -230,6 +225,22 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         typer.echo(
             f"elapsed: {df['finished_s'].max():.1f} s from the first claim to the last result "
             "(pauses between runs included)"
+        )
+
+
+def _say_failures(failed) -> None:
+    """The three most frequent reasons of the `failed` rows, each with its first trial
+    numbers (what `hwnas export --trial N` takes to look at one), then a count of the rest."""
+    reasons = failed["reason"].value_counts()
+    for reason, count in reasons.head(3).items():
+        numbers = sorted(failed.loc[failed["reason"] == reason, "number"])
+        shown = ", ".join(str(n) for n in numbers[:FAILED_TRIALS_SHOWN])
+        more = ", ..." if len(numbers) > FAILED_TRIALS_SHOWN else ""
+        typer.echo(f"failed x{count} (trial{'s' * (count > 1)} {shown}{more}): {reason}")
+    if len(reasons) > 3:  # every failure is counted somewhere
+        typer.echo(
+            f"failed x{reasons.iloc[3:].sum()}: {len(reasons) - 3} other reasons (all of them: "
+            "the reason column of load(run).trials)"
         )
 
 
