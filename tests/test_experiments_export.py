@@ -292,7 +292,10 @@ def test_a_run_without_a_successful_evaluation_has_an_empty_front(
     assert results.hypervolume(reference=[5.0, 1e6]) == 0.0  # was a KeyError: 'latency_ms'
     with pytest.raises(ExperimentError, match="no feasible successful evaluations to take"):
         results.hypervolume()  # nothing to take a reference from
-    with pytest.raises(ExperimentError, match="no feasible successful evaluation to export"):
+    with pytest.raises(
+        ExperimentError,
+        match=r"no feasible successful evaluation to export; trial \(--trial N\) exports any",
+    ):
         export_run(results, tmp_path / "out")
     html = tmp_path / "report.html"
     assert hwnas_cli("pareto", str(failed_run), "--html", str(html)) == 0

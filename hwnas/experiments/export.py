@@ -547,5 +547,14 @@ def _pick(results, top: int | None, trial: int | None, objectives: Any) -> pd.Da
         return rows
     front = results.pareto(objectives)
     if front.empty:
-        raise ExperimentError(f"{results.run_dir}: no feasible successful evaluation to export")
+        # a failed or infeasible one is still a candidate to look at (retrain, rebuild)
+        other = (
+            "; trial (--trial N) exports any evaluated trial, a failed or infeasible one "
+            "too (hwnas status names failed trials)"
+            if len(results.trials)
+            else ""
+        )
+        raise ExperimentError(
+            f"{results.run_dir}: no feasible successful evaluation to export{other}"
+        )
     return front.head(top or 1)
