@@ -534,6 +534,40 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert run["status"] == "failed" and not run["feasible"] and "w4a8" in run["reason"]
 
 
+def test_a_failed_candidate_is_looked_at_as_the_guide_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Section 4's way to a failed candidate: `status` names its trial, `export --trial N`
+    writes it, `hwnas train` fails it again, and in Python `load(RUN).arch(N)` scored by an
+    evaluator made with the run's settings gives the stored reason."""
+    from hwnas.evaluators import get_evaluator
+
+    run = tmp_path / "run"
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        f"name: lr\nspace: {DATA / 'tiny2d.yaml'}\ndataset: digits\n"
+        "evaluator: {name: train, settings: {train: {steps: 3, batch_size: 32, lr: 1.0e+9}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 1\nrun_dir: {run}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 1  # it diverged
+    [reason] = load(run).trials["reason"]
+    assert reason.startswith("diverged: loss is nan")
+    assert hwnas("status", str(run)) == 0
+    assert f"failed x1 (trial 0): {reason}" in capsys.readouterr().out
+    assert hwnas("export", str(run), "--trial", "0", "-o", str(tmp_path / "x")) == 0
+    [config] = (tmp_path / "x").glob("trial0-*.json")
+    capsys.readouterr()
+    assert hwnas("train", str(config)) == 1
+    assert f"hwnas: error: {reason}" in capsys.readouterr().err
+    results = load(run)
+    settings = results.config.evaluator.settings["train"]
+    evaluator = get_evaluator(
+        "train", results.space, dataset="digits", seed=results.config.seed, **settings
+    )
+    assert evaluator.evaluate(results.arch(0)).reason == reason
+
+
 def test_the_choices_figure_labels_each_value_once_in_numeric_order(tmp_path: Path) -> None:
     """Blocks beyond a stage's depth leave NaN, so some kernel columns are floats: kernel 3
     was one bar as '3' and another as '3.0' (and labels sorted as strings: 11 before 3)."""
