@@ -736,7 +736,9 @@ def test_divergence_timeout_and_errors_are_failed_metrics(space):
     assert not diverged.ok and diverged.reason.startswith("diverged: loss is nan")
     assert diverged["params"] == space.cost(arch).params  # costs survive a failure
     timed_out = TrainEvaluator(space, "digits", time_limit_s=1e-9).evaluate(arch)
-    assert timed_out.status == "failed" and timed_out.reason == "timeout after 1e-09 s"
+    assert timed_out.status == "failed" and timed_out.reason == (
+        "timeout after 1e-09 s (the train evaluator's time_limit_s)"
+    )
     foreign = get_space("conv1d").sample(0)
     wrong = TrainEvaluator(space, "digits").evaluate(foreign, budget=0.1)
     assert not wrong.ok and wrong.reason.startswith("SpaceError: arch is from space 'conv1d'")

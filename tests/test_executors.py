@@ -208,7 +208,10 @@ def test_no_more_than_max_in_flight_evaluations_run_at_once(space, tmp_path):
     evaluator = Scripted(space, plan, trains=False)
     with RayExecutor(evaluator, max_in_flight=1, timeout_s=3) as executor:
         results = {arch.key: metrics for arch, metrics in executor.run([first, second])}
-    assert (results[first.key].status, results[first.key].reason) == ("failed", "timeout after 3 s")
+    assert (results[first.key].status, results[first.key].reason) == (
+        "failed",
+        "timeout after 3 s (the executor's timeout_s)",
+    )
     assert second.key in results
 
 
@@ -234,7 +237,7 @@ def test_an_evaluation_past_its_timeout_is_cancelled_and_failed(space):
         results = {arch.key: metrics for arch, metrics in executor.run([hanging, quick])}
         assert executor.in_flight == 0
     assert results[hanging.key].status == "failed"
-    assert results[hanging.key].reason == "timeout after 3 s"
+    assert results[hanging.key].reason == "timeout after 3 s (the executor's timeout_s)"
     assert results[hanging.key]["macs"] == space.cost(hanging).macs
     assert results[quick.key].ok
 
@@ -461,7 +464,9 @@ def test_over_ray_client_evaluations_waiting_for_a_worker_do_not_time_out(space)
         # a worker importing torch to unpickle the evaluator took longer on a loaded machine
         with executor:
             results = {arch.key: metrics for arch, metrics in executor.run(hanging + waiting)}
-    assert [results[a.key].reason for a in hanging] == ["timeout after 30 s"] * 2
+    assert [results[a.key].reason for a in hanging] == [
+        "timeout after 30 s (the executor's timeout_s)"
+    ] * 2
     assert [(results[a.key].status, results[a.key].reason) for a in waiting] == [("ok", "")] * 2
 
 

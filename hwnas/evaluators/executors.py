@@ -578,7 +578,8 @@ class RayExecutor(_ExecutorBase):
     `max_in_flight` evaluations run at once (default: as many as the cluster fits). An
     evaluation running longer than `timeout_s` (from its start on a worker; from its dispatch
     over Ray Client, which cannot stream, and which then gets no more evaluations at once
-    than the cluster fits) is force-cancelled and reported as `failed: timeout after N s`;
+    than the cluster fits) is force-cancelled and reported as `failed: timeout after N s (the
+    executor's timeout_s)`;
     one whose worker process dies is rerun up to `max_retries` times. A lost cluster (the
     local raylet dead, or the GCS refusing connections for half of Ray's reconnect timeout)
     raises `ClusterLost` from `results`. `num_cpus`
@@ -793,7 +794,7 @@ class RayExecutor(_ExecutorBase):
             if task.started is not None and now - task.started >= self.timeout_s:
                 self._ray.cancel(ref, force=True)
                 del self._running[ref]
-                reason = f"timeout after {self.timeout_s:g} s"
+                reason = f"timeout after {self.timeout_s:g} s (the executor's timeout_s)"
                 expired.append((task.arch, failed_metrics(self.space, task.arch, reason)))
         return expired
 

@@ -85,7 +85,9 @@ class _Clock:
 
     def check(self) -> None:
         if self.limit_s is not None and self.elapsed > self.limit_s:
-            raise EvaluationFailed(f"timeout after {self.limit_s:g} s")
+            raise EvaluationFailed(
+                f"timeout after {self.limit_s:g} s (the train evaluator's time_limit_s)"
+            )
 
 
 class TrainEvaluator:
