@@ -449,6 +449,9 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "8 evaluations (" in result.stdout and "(0 failed" not in result.stdout  # w4a8
+    failed = load(tmp_path / "run").trials["status"].eq("failed").sum()
+    why = f"hwnas: note: {counted(failed, 'evaluation')} failed; why: hwnas status {tmp_path}/run\n"
+    assert why in result.stderr  # the closing line's count alone named no way to the reasons
     assert (
         f"hwnas: warning: latency: {DATA / 'tiny2d_ort.csv'}: measured at fp32, int8 only, "
         "not at w4a8, which space 'tiny2d' also offers; candidates that use them will fail "

@@ -124,10 +124,11 @@ def search(
             f"hwnas: note: {_targets_text(left)} not searched before the run stopped: {how}",
             err=True,
         )
+    why = f"why: hwnas status {shell_path(summary.run_dir)}"
     if summary.evaluated and summary.failed == summary.evaluated:
-        raise RuntimeError(
-            f"every evaluation failed; why: hwnas status {shell_path(summary.run_dir)}"
-        )
+        raise RuntimeError(f"every evaluation failed; {why}")
+    if summary.failed:  # the count alone named no way to the reasons
+        typer.echo(f"hwnas: note: {counted(summary.failed, 'evaluation')} failed; {why}", err=True)
 
 
 def _exit_past_a_lost_ray(code: int) -> NoReturn:
