@@ -7,6 +7,7 @@ import signal
 import tempfile
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 
@@ -22,6 +23,18 @@ def ctrl_c_as_in_a_terminal():
     yield
     left = signal.signal(signal.SIGINT, inherited)
     assert left is signal.default_int_handler, f"the test left SIGINT handled by {left!r}"
+
+
+@pytest.fixture(autouse=True)
+def optuna_verbosity_as_found():
+    """Each test must leave Optuna's verbosity (process-wide) as it found it: one that set
+    WARNING and left it changed what every later test in its worker saw of Optuna's logging,
+    and hid from them a run that left the verbosity changed (a notebook's own studies losing
+    their INFO lines)."""
+    before = optuna.logging.get_verbosity()
+    yield
+    left = optuna.logging.get_verbosity()
+    assert left == before, f"the test left Optuna's verbosity at {left}, not {before}"
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -411,8 +412,8 @@ def test_log10_cardinality(name):
 
 # -- Optuna define-by-run ---------------------------------------------------------------------
 @pytest.mark.parametrize("name", SPACES)
-def test_suggest_with_a_real_optuna_study(name):
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def test_suggest_with_a_real_optuna_study(name, caplog):
+    caplog.set_level(logging.WARNING, logger="optuna")  # no "new study" line; restored after
     space = get_space(name)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     distributions: dict[str, optuna.distributions.BaseDistribution] = {}
