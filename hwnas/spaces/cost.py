@@ -17,7 +17,8 @@ class Cost:
     of attention's two products (not the FFT mixer's transforms and filter, nor pooling);
     `size_bytes` counts the weights of quantized layers at their block's precision (each
     tensor packed into whole bytes) and every other parameter (biases, norms, the FFT mixer's
-    frequency filter, which stays fp32) as fp32; `activations` counts elements read and
+    frequency filter, which stays fp32) as fp32, but not the quantization scales and zero
+    points a deployed model stores beside them; `activations` counts elements read and
     written by the conv and linear layers (attention's through its qkv and output
     projections: its score matrix is not counted), a proxy for memory traffic."""
 
