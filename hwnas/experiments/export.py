@@ -242,7 +242,8 @@ def inference_model(model: nn.Module) -> nn.Module:
     """The deployable float form of a built model: eval mode, large-kernel branches merged,
     fake quantization off (the blocks' precisions stay in the config for the deployment
     toolchain, e.g. ONNX Runtime static quantization). `model` itself is changed (no copy of
-    its weights is made) and returned."""
+    its weights is made) and returned; its merged `lkconv` blocks keep their training
+    branches, unused (see `LKConvMixer.reparameterize`)."""
     from hwnas.spaces import reparameterize, set_fake_quant
 
     model = reparameterize(model.eval())

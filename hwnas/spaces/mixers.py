@@ -139,7 +139,9 @@ class LKConvMixer(nn.Module):
 
     @torch.no_grad()
     def reparameterize(self) -> None:
-        """Replace the two branches by one equivalent depthwise conv (eval-mode statistics)."""
+        """Compute with one depthwise conv equivalent to the two branches (eval-mode
+        statistics) instead of them: the branches stay in the module, unused (its
+        `state_dict` holds both forms; the ONNX export traces only the merged one)."""
         w_large, b_large = self._fold(self.large, self.large_bn)
         w_small, b_small = self._fold(self.small, self.small_bn)
         pad = (self.kernel - self.small_kernel) // 2
