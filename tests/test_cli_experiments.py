@@ -1164,15 +1164,7 @@ def test_a_view_leaves_out_evaluations_without_its_metric(
     table = pd.read_csv(BENCHDATA / "nb201.csv.gz")
     gaps = table["arch_str"].str.startswith("|none~0|")  # a fifth of the cells
     table.loc[gaps, "cifar10_test_200ep"] = float("nan")
-    table.to_csv(tmp_path / "gaps.csv.gz", index=False)
-    run = tmp_path / "run"
-    (tmp_path / "exp.yaml").write_text(
-        f"name: gaps\nspace: nasbench201\nbenchmark: {tmp_path / 'gaps.csv.gz'}\n"
-        "evaluator: {name: tabular, settings: {tabular: {latency: false}}}\n"
-        "objectives: [{metric: accuracy, direction: max}]\n"
-        f"searcher: random\nevaluations: 40\nrun_dir: {run}\n"
-    )
-    assert hwnas("search", str(tmp_path / "exp.yaml"), "--quiet") == 0
+    run = _random_search_on(table, "{latency: false}", 40, tmp_path)
     results = load(run)
     view = [("test_accuracy", "max"), ("params", "min")]
     lacking = results.trials["test_accuracy"].isna()
@@ -1201,16 +1193,8 @@ def test_an_exported_config_is_strict_json_whatever_the_metrics_hold(tmp_path: P
 
     table = pd.read_csv(BENCHDATA / "nb201.csv.gz")
     table["robust"] = np.where(table["arch_idx"] % 2 == 0, np.inf, 1.0)
-    table.to_csv(tmp_path / "inf.csv.gz", index=False)
-    run = tmp_path / "run"
-    (tmp_path / "exp.yaml").write_text(
-        f"name: inf\nspace: nasbench201\nbenchmark: {tmp_path / 'inf.csv.gz'}\n"
-        "evaluator: {name: tabular, settings: {tabular: {latency: false, cost: false, "
-        "metrics: {accuracy: cifar10valid_valid_acc_200ep, robust: robust}}}}\n"
-        "objectives: [{metric: accuracy, direction: max}]\n"
-        f"searcher: random\nevaluations: 6\nrun_dir: {run}\n"
-    )
-    assert hwnas("search", str(tmp_path / "exp.yaml"), "--quiet") == 0
+    tabular = "{latency: false, cost: false, metrics: {accuracy: cifar10valid_valid_acc_200ep, "
+    run = _random_search_on(table, tabular + "robust: robust}}", 6, tmp_path)
     robust = load(run).trials["robust"]
     assert np.isinf(robust).any() and (robust == 1.0).any()  # the seed draws both kinds
     out = tmp_path / "export"
@@ -1223,6 +1207,21 @@ def test_an_exported_config_is_strict_json_whatever_the_metrics_hold(tmp_path: P
     configs = [json.loads(p.read_text(), parse_constant=refuse) for p in out.glob("*.json")]
     kept = [c["metrics"]["robust"] for c in configs if "robust" in c["metrics"]]
     assert len(configs) == 6 and kept == [v for v in robust if np.isfinite(v)]
+
+
+def _random_search_on(table, tabular: str, evaluations: int, tmp_path: Path) -> Path:
+    """The run folder of a random search of `evaluations` on `table` (an edited NB201 table)
+    through `hwnas search`, with the tabular evaluator's `tabular` settings (YAML)."""
+    table.to_csv(tmp_path / "table.csv.gz", index=False)
+    run = tmp_path / "run"
+    (tmp_path / "exp.yaml").write_text(
+        f"name: edited\nspace: nasbench201\nbenchmark: {tmp_path / 'table.csv.gz'}\n"
+        f"evaluator: {{name: tabular, settings: {{tabular: {tabular}}}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: {evaluations}\nrun_dir: {run}\n"
+    )
+    assert hwnas("search", str(tmp_path / "exp.yaml"), "--quiet") == 0
+    return run
 
 
 def test_the_report_says_where_latency_came_from_as_pareto_does(
