@@ -14,7 +14,7 @@ import torch
 from onnx import TensorProto, numpy_helper
 
 from hwnas.predictors import BackendError, measure_latency
-from hwnas.predictors.onnx_export import export_onnx
+from hwnas.predictors.onnx_export import export_onnx, logger_quiet
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import BlockConfig
@@ -184,5 +184,10 @@ def test_onnx_export_leaves_the_torch_onnx_loggers_level_as_it_was():
     try:
         export_onnx(torch.nn.Linear(4, 2).eval(), torch.randn(1, 4))
         assert logger.level == logging.WARNING
+        logger.setLevel(logging.CRITICAL)  # silenced by the caller: not louder meanwhile
+        seen = []
+        with logger_quiet(logger):
+            seen.append(logger.level)
+        assert seen == [logging.CRITICAL] and logger.level == logging.CRITICAL
     finally:
         logger.setLevel(level)

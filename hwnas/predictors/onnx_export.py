@@ -117,13 +117,13 @@ def _run_exporter(
 
 @contextlib.contextmanager
 def logger_quiet(logger: logging.Logger) -> Iterator[None]:
-    """`logger` at ERROR for the body, its level and handlers as they were after it: the
-    caller's process keeps its own logging set-up. Without handlers, the root logger is given
-    a stderr one (`logging.basicConfig`) by the first `logging.warning(...)` call, as
-    ONNX Runtime's quantize_static makes; it stayed, and the caller's own
-    `logging.basicConfig(...)` afterwards did nothing."""
+    """`logger` at ERROR (or quieter, as it was) for the body, its level and handlers as
+    they were after it: the caller's process keeps its own logging set-up. Without
+    handlers, the root logger is given a stderr one (`logging.basicConfig`) by the first
+    `logging.warning(...)` call, as ONNX Runtime's quantize_static makes; it stayed, and the
+    caller's own `logging.basicConfig(...)` afterwards did nothing."""
     level, handlers = logger.level, list(logger.handlers)
-    logger.setLevel(logging.ERROR)
+    logger.setLevel(max(level, logging.ERROR))  # a silenced (CRITICAL) logger stays so
     try:
         yield
     finally:
