@@ -29,7 +29,9 @@ def torch_seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     """torch's global generators (the CPU's and, on an accelerator, `device`'s) seeded with
     `seed` (when given) for the body, the caller's states restored after it: the work draws
     the same numbers every time, and the caller's own random numbers are not reseeded (a
-    notebook's `torch.rand` after each evaluation repeated the one after the last)."""
+    notebook's `torch.rand` after each evaluation repeated the one after the last). Only those
+    two are restored: `torch.manual_seed` also seeds the other CUDA devices of a GPU machine
+    (all of them when `device` is the CPU), which keep that seed."""
     accelerator = device.type != "cpu"
     with torch.random.fork_rng(
         devices=[device.index or 0] if accelerator else [],
