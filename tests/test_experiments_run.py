@@ -301,9 +301,11 @@ def test_a_metric_named_as_a_column_of_the_results_is_refused(tmp_path: Path, na
     text = nb201_experiment(tmp_path / "run", 2).replace(
         "latency: false", f"latency: false, {metrics}"
     )
-    with pytest.raises(ExperimentError, match=f"evaluator: metrics named {re.escape(name)}: "):
+    with pytest.raises(ExperimentError, match=f"evaluator: metrics named {re.escape(name)}: ") as e:
         run_experiment(parse_experiment(text), progress=False)
     assert not (tmp_path / "run").exists()
+    # renamed, a run of an earlier hwnas is another experiment: it resumes nowhere but anew
+    assert str(e.value).endswith("(a run started with them by an earlier hwnas: in a new run_dir)")
 
 
 def test_loaded_results_are_one_moment_of_a_run_that_goes_on(tmp_path: Path) -> None:

@@ -106,7 +106,8 @@ def _check_own_columns(config: ExperimentConfig, names: Sequence[str], space) ->
             ("evaluator",),
             f"evaluator: metrics named {', '.join(taken)}: the run's results use these names "
             f"for their own ({', '.join(OWN_NAMES)}, the space's choices, "
-            f"{ORIGIN_PREFIX}* and hwnas_*); give the metrics other names",
+            f"{ORIGIN_PREFIX}* and hwnas_*); give the metrics other names (a run started "
+            "with them by an earlier hwnas: in a new run_dir)",
         )
 
 
