@@ -126,6 +126,19 @@ def test_search_help_says_a_run_is_continued_without_resume_too() -> None:
     assert "never start one (without it, a run already there is continued too)" in said
 
 
+def test_export_and_status_help_say_how_to_reach_a_failed_trial(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """`export --trial N` exports a failed or infeasible trial too, and `status` names the
+    failed trials' numbers: the helps said only "export this trial number" and nothing of
+    the trial numbers, so the way to look at a failed candidate was in the guide only."""
+    said = " ".join(option_helps()[("export", "--trial")].split())
+    assert "any evaluated one, failed or infeasible too (hwnas status names the failed" in said
+    assert hwnas("status", "--help") == 0
+    status = " ".join(capsys.readouterr().out.split())
+    assert "failure reasons come with their first trial numbers (export --trial N)" in status
+
+
 def test_calling_main_again_adds_no_commands(capsys: pytest.CaptureFixture) -> None:
     """Each `main()` call used to add every area's commands once more: in a notebook or a
     test process the command tree grew with each call, and building it took seconds."""

@@ -169,7 +169,9 @@ def _last_heard(beat: dict) -> str:
 
 @app.command()
 def status(run: Path = typer.Argument(..., help="run directory")) -> None:
-    """Counts of evaluations, the objectives, best values and hypervolume of a run."""
+    """Counts of evaluations, the objectives, best values and hypervolume of a run.
+
+    The most frequent failure reasons come with their first trial numbers (export --trial N)."""
     from hwnas.experiments import load
     from hwnas.experiments.records import DRIVER, INTERRUPTED, KEY, RUNNING, STALE, outcome_of
     from hwnas.experiments.storage import dead_drivers, driver_beats, grace_of
@@ -448,7 +450,13 @@ def export(
         help="export the K front members best in the first objective, then the next (default 1), "
         "of the run's front or that of --objectives",
     ),
-    trial: int = typer.Option(None, "--trial", min=0, help="export this trial number"),
+    trial: int = typer.Option(
+        None,
+        "--trial",
+        min=0,
+        help="export this trial number: any evaluated one, failed or infeasible too (hwnas "
+        "status names the failed trials)",
+    ),
     objectives: list[str] = ObjectivesOption,
     fmt: ExportFormat = typer.Option(
         "json",
