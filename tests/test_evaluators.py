@@ -1270,6 +1270,21 @@ def test_an_exception_without_a_message_is_reported_with_where_it_was_raised(spa
     )
 
 
+def test_an_exception_without_a_message_raised_from_another_names_that_one(space):
+    """`raise RuntimeError() from error` kept only where it was raised: the cause, which
+    says what went wrong, was dropped."""
+
+    def score(_costs):
+        try:
+            return {"x": {}["missing"]}
+        except KeyError as error:
+            raise RuntimeError() from error
+
+    reason = scored_with_costs(space, space.sample(0), score).reason
+    assert reason.startswith("RuntimeError with no message, raised at test_evaluators.py:")
+    assert reason.endswith(" in score (from KeyError: 'missing')")
+
+
 def test_every_evaluator_lists_the_metrics_it_returns(space):
     """`metric_names` is what a run checks objectives against before evaluating anything,
     so it must be exactly what a successful evaluation returns."""

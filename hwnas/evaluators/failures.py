@@ -29,13 +29,16 @@ def cost_metrics(space: SearchSpace, arch: Arch) -> dict[str, float]:
 
 def failure_reason(error: BaseException) -> str:
     """A one-line reason: the failure's own message, `out of memory: ...`, or `Type: message`
-    (`Type with no message, raised at FILE:LINE in FUNCTION` for one without a message)."""
+    (`Type with no message, raised at FILE:LINE in FUNCTION` for one without a message, and
+    `(from ...)` the reason of the failure it was raised from, if any)."""
     if isinstance(error, EvaluationFailed):
         return str(error)
     if isinstance(error, MemoryError) or _torch_out_of_memory(error):
         return f"out of memory: {error}".strip().rstrip(":")
     if not str(error).strip():
-        return f"{type(error).__name__} with no message{_raised_at(error)}"
+        cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        source = f" (from {failure_reason(cause)})" if cause is not None else ""
+        return f"{type(error).__name__} with no message{_raised_at(error)}{source}"
     return f"{type(error).__name__}: {error}"
 
 
