@@ -548,8 +548,10 @@ def _note_unusable(results, trial: int) -> None:
 def _positive_epochs(epochs: float | None) -> float | None:
     """`train --epochs`, refused as a usage error naming the option (exit 2) before the config
     is read: the training's own check named its `epochs` setting, not the option."""
-    if epochs is not None and not 0 < epochs < math.inf:
-        raise typer.BadParameter(f"must be > 0 and finite, not {epochs:g}")
+    from hwnas.experiments.retrain import epochs_problem  # torch: only with --epochs given
+
+    if problem := epochs_problem(epochs):
+        raise typer.BadParameter(problem)
     return epochs
 
 

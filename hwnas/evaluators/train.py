@@ -61,9 +61,13 @@ def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
         finite = not isinstance(value, float) or math.isfinite(value)  # inf passes "> 0"
         if not ok or not finite:
             also = "" if finite else " and finite"
-            # a config reads `epochs: 0` as 0.0: shown as written
-            shown = f"{value:g}" if isinstance(value, float) else repr(value)
-            raise ValueError(f"{setting} must be {rule}{also}, not {shown}")
+            raise ValueError(f"{setting} must be {rule}{also}, not {setting_text(value)}")
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as a message shows it: a float as written (a config reads
+    `epochs: 0` as 0.0), anything else as Python writes it."""
+    return f"{value:g}" if isinstance(value, float) else repr(value)
 
 
 def _counting(value: Any) -> bool:

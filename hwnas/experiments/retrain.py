@@ -28,7 +28,7 @@ from hwnas.evaluators.datasets import (
     load_dataset,
     npz_digest,
 )
-from hwnas.evaluators.train import TrainEvaluator
+from hwnas.evaluators.train import TrainEvaluator, setting_text
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.export import config_space, read_config
 from hwnas.experiments.files import written_whole
@@ -81,7 +81,8 @@ def retraining(
 ) -> Retraining:
     """The training of `config`'s architecture as its run trained candidates, on the run's
     dataset unless `dataset` is given, for the run's epochs unless `epochs` is."""
-    _check_epochs(epochs)
+    if problem := epochs_problem(epochs):
+        raise ExperimentError(f"epochs {problem}")
     data = read_config(config)
     source = str(config) if not isinstance(config, dict) else "config"
     space = config_space(data, source)
@@ -96,14 +97,16 @@ def retraining(
     return Retraining(data, space.arch(data["choices"]), dataset, evaluator, departures)
 
 
-def _check_epochs(epochs: Any) -> None:
-    """Refuse `epochs` unless None or a number > 0 and finite, as `hwnas train --epochs` does,
-    naming the argument: checked with the recipe, it was blamed on the config's `training`,
-    True trained one epoch and "2" failed with Python's TypeError."""
-    if epochs is None:
-        return
-    if isinstance(epochs, bool) or not isinstance(epochs, Real) or not 0 < epochs < math.inf:
-        raise ExperimentError(f"epochs must be > 0 and finite, not {epochs!r}")
+def epochs_problem(epochs: Any) -> str | None:
+    """Why `epochs` is no number of epochs to train for (> 0 and finite; None: the run's), or
+    None; `retraining` and `hwnas train --epochs` refuse it with this, naming their argument
+    (checked with the recipe, it was blamed on the config's `training`, True trained one
+    epoch and "2" failed with Python's TypeError)."""
+    if epochs is None or (
+        not isinstance(epochs, bool) and isinstance(epochs, Real) and 0 < epochs < math.inf
+    ):
+        return None
+    return f"must be > 0 and finite, not {setting_text(epochs)}"
 
 
 def earlier_export(config: dict, what: str) -> str | None:
