@@ -246,7 +246,7 @@ class SuperStage(nn.Module):
         self, dim: int, plan: StagePlan, downsample: nn.Module, hard: bool, share_kernels: bool
     ):
         super().__init__()
-        self.dim, self.plan, self.hard = dim, plan, hard
+        self.dim, self.hard = dim, hard
         self.downsample = downsample
         self.width = ArchGate(plan.widths)
         self.depth = ArchGate(plan.depths)
