@@ -166,8 +166,6 @@ def _main(argv: list[str] | None) -> None:
             _register()  # imports every command's module: a Ctrl-C may land here
             # without standalone mode, click returns the code of a `typer.Exit`, not raising
             code = app(args=args, prog_name="hwnas", standalone_mode=False)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
     except typer.Abort:
         say("hwnas: aborted")
         sys.exit(130)
