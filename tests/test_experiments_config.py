@@ -1014,3 +1014,23 @@ def test_a_predictor_the_searcher_refuses_is_placed_at_the_latency_section(
         make_searcher(config, make_space(config), progress=False)
     assert str(err.value).startswith("exp.yaml: line 4: searcher: latency_predictor: ")
     assert "lookup-table" in str(err.value)
+
+
+def test_a_new_run_refuses_a_budget_no_evaluator_spends() -> None:
+    """Only the train evaluator spends `evaluator.budget` (its epochs): with a table, proxies
+    or a latency it was accepted and ignored, so `budget: 12` for NAS-Bench-201's 12-epoch
+    accuracies quietly scored the 200-epoch ones. A new run refuses it at its line; a run
+    stored with one stays readable, and a budget the train evaluator spends is kept."""
+    text = VALID.replace("evaluator: tabular", "evaluator:\n  name: tabular\n  budget: 12")
+    config = parse_experiment(text, "exp.yaml")
+    with pytest.raises(ExperimentError) as err:
+        check_new_run(config)
+    line = text.splitlines().index("  budget: 12") + 1
+    assert str(err.value).startswith(
+        f"exp.yaml: line {line}: evaluator.budget: only the train evaluator spends a budget"
+    )
+    assert "tabular ignores it" in str(err.value)
+    trained = VALID.replace("space: nasbench201", "space: conv1d\ndataset: digits").replace(
+        "evaluator: tabular", "evaluator: {name: [train, latency], budget: 0.5}"
+    )
+    check_new_run(parse_experiment(trained, "exp.yaml"))

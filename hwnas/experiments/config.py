@@ -595,15 +595,24 @@ def uses_dataset(config: ExperimentConfig) -> bool:
 def check_new_run(config: ExperimentConfig) -> None:
     """What a new run refuses, though runs stored before it was refused stay readable (and
     resumable): a `dataset` nothing uses (export would pass on its standardisation as the
-    model's), and a searcher's `latency_predictor` or `dataset` in place of the experiment's
-    `latency` section or `dataset` (the run records, checks on resume and reports those, so
-    a source given only to the searcher would go unrecorded), or beside its `latency`
-    section (the run would report the section's predictor as the latency source)."""
+    model's), an `evaluator.budget` without the `train` evaluator (the only one that spends
+    it, as epochs: the others ignored it without a word), and a searcher's
+    `latency_predictor` or `dataset` in place of the experiment's `latency` section or
+    `dataset` (the run records, checks on resume and reports those, so a source given only
+    to the searcher would go unrecorded), or beside its `latency` section (the run would
+    report the section's predictor as the latency source)."""
     if config.dataset is not None and not uses_dataset(config):
         raise config.located(
             ("dataset",),
             f"dataset: no part of this experiment uses data (evaluator "
             f"{'+'.join(config.evaluator.names)}, searcher {config.searcher.name}); drop it",
+        )
+    if config.evaluator.budget is not None and "train" not in config.evaluator.names:
+        names = config.evaluator.names
+        raise config.located(
+            ("evaluator", "budget"),
+            "evaluator.budget: only the train evaluator spends a budget (its epochs); "
+            f"{'+'.join(names)} {'ignores' if len(names) == 1 else 'ignore'} it; drop it",
         )
     settings = config.searcher.settings
     if config.latency and "latency_predictor" in settings:
