@@ -118,6 +118,26 @@ def test_every_option_that_writes_somewhere_says_it_makes_the_folder() -> None:
     assert "(made; default RUN/export)" in helps[("export", "--out")]  # itself a folder
 
 
+def test_every_out_option_is_also_o(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`export`, `train` and `latency fit` take `-o` for `--out`; `latency profile -o P.csv`
+    was refused as "No such option: -o" (exit 2), the one command where it was not."""
+    import typer
+
+    from hwnas.cli import _register, app
+
+    _register()
+    root = typer.main.get_command(app)
+    latency = root.commands["latency"].commands
+    commands = {**root.commands, **{f"latency {n}": c for n, c in latency.items()}}
+    outs = {n: p.opts for n, c in commands.items() for p in c.params if "--out" in p.opts}
+    assert sorted(outs) == ["export", "latency fit", "latency profile", "train"]
+    assert [n for n, opts in outs.items() if "-o" not in opts] == []
+    out = tmp_path / "p.csv"  # refused by the profile itself (no samples), not by the parser
+    cells = ("latency", "profile", "--space", "nasbench201", "--samples", "0", "-o", str(out))
+    assert hwnas(*cells) == 1
+    assert "a profile of nasbench201 of 0 samples measures nothing" in capsys.readouterr().err
+
+
 def test_search_help_says_a_run_is_continued_without_resume_too() -> None:
     """`hwnas search EXP` continues a run already in its run_dir; --resume only refuses to
     start one. Its help said "continue the run in its run_dir", as if without it the run

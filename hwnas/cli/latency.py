@@ -49,7 +49,7 @@ def profile(
     input_shape: str = INPUT,
     classes: int = CLASSES,
     out: Path = typer.Option(
-        ..., "--out", help="profile CSV to write or resume (+ .json; folder made)"
+        ..., "-o", "--out", help="profile CSV to write or resume (+ .json; folder made)"
     ),
     backend: Backend = typer.Option(
         "onnxruntime-cpu",
