@@ -118,6 +118,26 @@ def test_every_option_that_writes_somewhere_says_it_makes_the_folder() -> None:
     assert "(made; default RUN/export)" in helps[("export", "--out")]  # itself a folder
 
 
+def test_every_argument_is_named_by_what_it_is(capsys: pytest.CaptureFixture) -> None:
+    """The usage lines name an argument as its help does (`{run}`, `{config}`): `latency
+    fit` and `eval` showed their parameters' Python names, `{profile_path}` and
+    `{predictor_path}`, in the usage line and in "Missing argument 'profile_path'"."""
+    import typer
+
+    from hwnas.cli import _register, app
+
+    _register()
+    root = typer.main.get_command(app)
+    groups = [root, *(c for c in root.commands.values() if hasattr(c, "commands"))]
+    commands = [c for g in groups for c in g.commands.values() if not hasattr(c, "commands")]
+    names = {
+        p.metavar or p.name for c in commands for p in c.params if p.param_type_name == "argument"
+    }
+    assert names == {"experiment", "run", "config", "space", "profile", "predictor"}
+    assert hwnas("latency", "fit") == 2
+    assert "Missing argument 'profile'." in capsys.readouterr().err
+
+
 def test_every_out_option_is_also_o(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """`export`, `train` and `latency fit` take `-o` for `--out`; `latency profile -o P.csv`
     was refused as "No such option: -o" (exit 2), the one command where it was not."""

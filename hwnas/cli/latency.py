@@ -146,7 +146,7 @@ def profile(
 
 @app.command()
 def fit(
-    profile_path: Path = typer.Argument(..., help="profile CSV"),
+    profile_path: Path = typer.Argument(..., help="profile CSV", metavar="profile"),
     out: Path = typer.Option(
         ..., "-o", "--out", help="predictor file to write (JSON; folder made)"
     ),
@@ -180,7 +180,7 @@ def fit(
 
 @app.command("eval")
 def evaluate(
-    predictor_path: Path = typer.Argument(..., help="predictor file"),
+    predictor_path: Path = typer.Argument(..., help="predictor file", metavar="predictor"),
     holdout: str = typer.Option(
         ...,
         "--holdout",
