@@ -138,6 +138,20 @@ def test_every_argument_is_named_by_what_it_is(capsys: pytest.CaptureFixture) ->
     assert "Missing argument 'profile'." in capsys.readouterr().err
 
 
+def test_every_seed_option_refuses_a_negative_seed_as_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`spaces sample --seed -1` is a usage error naming --seed (exit 2); `latency profile
+    --seed -1` got past the parser and failed as "seed must be an integer >= 0" (exit 1),
+    naming no option."""
+    out = str(tmp_path / "p.csv")
+    profile = ("latency", "profile", "--space", "conv1d", "-o", out)
+    for args in (("spaces", "sample", "conv1d"), profile):
+        assert hwnas(*args, "--seed", "-1") == 2, args
+        assert "Invalid value for '--seed'" in capsys.readouterr().err
+    assert not Path(out).exists()
+
+
 def test_every_out_option_is_also_o(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """`export`, `train` and `latency fit` take `-o` for `--out`; `latency profile -o P.csv`
     was refused as "No such option: -o" (exit 2), the one command where it was not."""

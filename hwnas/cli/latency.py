@@ -63,7 +63,7 @@ def profile(
         "--precision",
         help="fp32, fp16, int8 or w4a8: the precisions to profile (repeat; default: the space's)",
     ),
-    seed: int = typer.Option(0, "--seed", help="seed of the random architectures"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the random architectures"),
     archs_only: bool = typer.Option(
         False, "--archs-only", help="only whole architectures (a held-out set)"
     ),
