@@ -35,6 +35,7 @@ from hwnas.spaces.spec import (
     YamlLoader,
     at_line,
     field_path,
+    read_text,
     refuse_booleans,
     validation_problem,
     yaml_problem,
@@ -766,10 +767,4 @@ def load_experiment(path: str | Path, *, stored: bool = False) -> ExperimentConf
     `parse_experiment`."""
     no_nul(path, "experiment file")
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ExperimentError(f"{path}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ExperimentError(f"{path}: not a text (UTF-8) YAML file") from None
-    return parse_experiment(text, str(path), stored=stored)
+    return parse_experiment(read_text(path, ExperimentError), str(path), stored=stored)

@@ -29,7 +29,13 @@ from hwnas.experiments.files import folder_for, written_whole
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import Objectives, RunResults, load
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
-from hwnas.spaces.spec import BoundedLoader, ReadableDumper, parse_yaml, yaml_problem
+from hwnas.spaces.spec import (
+    BoundedLoader,
+    ReadableDumper,
+    parse_yaml,
+    read_text,
+    yaml_problem,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -74,15 +80,12 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     else:
         no_nul(config, "config")
         path = Path(config)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ExperimentError(f"{path}: cannot read: {e.strerror}") from None
-        except UnicodeDecodeError:  # an .onnx or .pt file, say
-            raise ExperimentError(
-                f"{path}: not an hwnas architecture config (a binary file; give the "
-                ".json or .yaml that `hwnas export` wrote)"
-            ) from None
+        text = read_text(  # not text: an .onnx or .pt file, say
+            path,
+            ExperimentError,
+            "not an hwnas architecture config (a binary file; give the .json or .yaml that "
+            "`hwnas export` wrote)",
+        )
         try:
             # safe and bounded in size and nesting as every YAML hwnas reads, a repeated key
             # refused; YAML 1.1 as the exporter's yaml.SafeDumper writes it (a key 1234e5 is

@@ -537,16 +537,24 @@ def _whole(value: Any) -> int:
     return operator.index(value)
 
 
+def read_text(
+    path: Path, error: type[ValueError] = SpaceError, binary: str = "not a text (UTF-8) YAML file"
+) -> str:
+    """The UTF-8 text of the file `path`; one that cannot be read, or holds no UTF-8 text
+    (`binary` says what it is then), raises `error` naming the file: the space, experiment
+    and exported config files a user names are read alike."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise error(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: {binary}") from None
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Safely parse a YAML mapping file; any problem is a SpaceError naming the file (and,
     for a syntax error or a repeated key, the line)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SpaceError(f"{path}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise SpaceError(f"{path}: not a text (UTF-8) YAML file") from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(read_text(path), str(path))
 
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
