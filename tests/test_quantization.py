@@ -14,8 +14,9 @@ import torch
 from onnx import TensorProto, numpy_helper
 
 from hwnas.predictors import BackendError, measure_latency
-from hwnas.predictors.onnx_export import export_onnx, logger_quiet
+from hwnas.predictors.onnx_export import export_onnx
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
+from hwnas.predictors.quiet_loggers import logger_quiet
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.counting import count_cost

@@ -13,12 +13,13 @@ import contextlib
 import io
 import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import onnx
 import torch
 from torch import nn
 
+from hwnas.predictors.quiet_loggers import logger_quiet
 from hwnas.spaces.mixers import FFTMixer
 
 INPUT_NAME, OUTPUT_NAME = "x", "logits"
@@ -113,23 +114,6 @@ def _run_exporter(
             **names,
         )
     return onnx.load_from_string(buffer.getvalue())
-
-
-@contextlib.contextmanager
-def logger_quiet(logger: logging.Logger) -> Iterator[None]:
-    """`logger` at ERROR (or quieter, as it was) for the body, its level and handlers as
-    they were after it: the caller's process keeps its own logging set-up. Without
-    handlers, the root logger is given a stderr one (`logging.basicConfig`) by the first
-    `logging.warning(...)` call, as ONNX Runtime's quantize_static makes; it stayed, and the
-    caller's own `logging.basicConfig(...)` afterwards did nothing."""
-    level, handlers = logger.level, list(logger.handlers)
-    logger.setLevel(max(level, logging.ERROR))  # a silenced (CRITICAL) logger stays so
-    try:
-        yield
-    finally:
-        for handler in [h for h in logger.handlers if h not in handlers]:
-            logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def node_scopes(node: onnx.NodeProto) -> list[str]:

@@ -27,7 +27,8 @@ from onnxruntime.quantization import (
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from torch import nn
 
-from hwnas.predictors.onnx_export import INPUT_NAME, logger_quiet, nodes_in_scopes
+from hwnas.predictors.onnx_export import INPUT_NAME, nodes_in_scopes
+from hwnas.predictors.quiet_loggers import logger_quiet
 from hwnas.spaces.quant import QUANTIZED_LAYERS
 
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")

@@ -35,9 +35,9 @@ for Optuna's defaults of population 50 / crossover 0.9 scaled to population 20).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import optuna
@@ -47,6 +47,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from hwnas.evaluators.metrics import Metrics
+from hwnas.predictors.quiet_loggers import logger_quiet
 from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
 from hwnas.spaces import Arch, SearchSpace
 
@@ -56,17 +57,12 @@ CONSTRAINT_PREFIX = "constraints:"
 COMPACT_AFTER = 2000
 
 
-@contextmanager
-def optuna_quiet() -> Iterator[None]:
-    """Optuna's logging at WARNING for the body, the process's verbosity restored after it:
-    creating a study logs a line at INFO ("A new study created ..."), which a search need not
-    show, while a user's own Optuna studies in the same process keep their INFO lines."""
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(verbosity)
+def optuna_quiet() -> AbstractContextManager[None]:
+    """Optuna's logging at WARNING (or quieter, as it was) for the body, the process's
+    verbosity restored after it: creating a study logs a line at INFO ("A new study created
+    ..."), which a search need not show, while a user's own Optuna studies in the same
+    process keep their INFO lines."""
+    return logger_quiet(logging.getLogger("optuna"), logging.WARNING)
 
 
 class AskOrderNSGAIISampler(NSGAIISampler):
