@@ -32,7 +32,7 @@ from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.failures import failed_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.errors import did_you_mean
+from hwnas.spaces.errors import did_you_mean, whole_number
 
 Result = tuple[Arch, Metrics]
 
@@ -477,10 +477,6 @@ def _number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _whole(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 class ClusterLost(RuntimeError):
     """The Ray this driver is connected to went away (its local raylet died, or its GCS stopped
     answering): nothing more can be evaluated, and none of the evaluations in flight failed by
@@ -602,11 +598,11 @@ class RayExecutor(_ExecutorBase):
         import ray
         from ray.util.client import ray as ray_client
 
-        if max_in_flight is not None and not (_whole(max_in_flight) and max_in_flight >= 1):
+        if max_in_flight is not None and not (whole_number(max_in_flight) and max_in_flight >= 1):
             raise ValueError(f"max_in_flight must be an integer >= 1, not {max_in_flight!r}")
         if timeout_s is not None and not (_number(timeout_s) and timeout_s > 0):
             raise ValueError(f"timeout_s must be a number > 0, not {timeout_s!r}")
-        if not (_whole(max_retries) and max_retries >= 0):
+        if not (whole_number(max_retries) and max_retries >= 0):
             raise ValueError(f"max_retries must be an integer >= 0, not {max_retries!r}")
         _check_evaluator(evaluator)
         options = _task_options(resources or {})

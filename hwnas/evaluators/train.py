@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import torch_seeded, torch_threads
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.errors import whole_number
 
 #: how many training samples `precise_bn` passes through the trained model at most
 PRECISE_BN_SAMPLES = 4096
@@ -72,7 +73,7 @@ def setting_text(value: Any) -> str:
 
 def _counting(value: Any) -> bool:
     """Whether `value` is a whole number > 0 (numpy's too), not a truth value."""
-    return isinstance(value, Integral) and not isinstance(value, bool) and value > 0
+    return whole_number(value) and value > 0
 
 
 @dataclass

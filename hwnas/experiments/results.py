@@ -50,7 +50,7 @@ from hwnas.search import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 from hwnas.search.sweep import latency_targets, memo_searches
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.errors import did_you_mean
+from hwnas.spaces.errors import did_you_mean, whole_number
 
 INFO_COLUMNS = ["number", "key", "status", "reason", "feasible", "finished_s"]
 ORIGIN_PREFIX = "origin_"  # columns of what the searcher noted of a proposal's origin
@@ -571,7 +571,7 @@ def describe_blocks(arch: Arch) -> str:
 def _trial_number(number: Any) -> int:
     """`number` as a trial number, or an ExperimentError: text, a float (2.7 was read as
     trial 2) or a bool is refused rather than converted."""
-    if isinstance(number, bool) or not isinstance(number, int | np.integer):
+    if not whole_number(number):
         raise ExperimentError(f"a trial number is an integer, not {number!r}")
     return int(number)
 

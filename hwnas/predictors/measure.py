@@ -16,7 +16,6 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from hwnas.predictors.fingerprint import device_fingerprint
 from hwnas.predictors.onnx_precision import layer_precisions
 from hwnas.predictors.torch_state import torch_threads
 from hwnas.spaces.blocks import PRECISIONS
+from hwnas.spaces.errors import whole_number
 
 
 class MeasurementError(ValueError):
@@ -161,7 +161,7 @@ def _sizes(shape: Any) -> bool:
         isinstance(shape, Sequence)
         and not isinstance(shape, str)
         and len(shape) > 0
-        and all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape)
+        and all(whole_number(s) and s >= 1 for s in shape)
     )
 
 

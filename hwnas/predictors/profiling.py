@@ -28,7 +28,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from itertools import groupby
-from numbers import Integral
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,6 +60,7 @@ from hwnas.predictors.repeatability import unrepeatable_warning
 from hwnas.predictors.whole_files import written_whole
 from hwnas.spaces import SearchSpace, as_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
+from hwnas.spaces.errors import whole_number
 from hwnas.spaces.metaformer import MetaFormerSpace
 
 #: metadata fields that must match for a run to resume (append to) an existing profile
@@ -445,7 +445,7 @@ def _check_arguments(
 
 def _check_count(name: str, value: Any, least: int, or_else: str = "") -> None:
     """Refuse `value` unless it is an integer (numpy's too; not a bool) >= `least`."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < least:
+    if not whole_number(value) or value < least:
         raise ProfileError(f"{name} must be an integer >= {least}{or_else}, got {value!r}")
 
 

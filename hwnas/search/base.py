@@ -27,6 +27,7 @@ import numpy as np
 from hwnas.evaluators.metrics import Metrics
 from hwnas.search.pareto import pareto_mask
 from hwnas.spaces import Arch, SearchSpace, SpaceError
+from hwnas.spaces.errors import whole_number
 
 Direction = Literal["min", "max"]
 
@@ -141,7 +142,7 @@ MAX_SEED = 2**32 - 1  # what every seeded library takes (numpy's legacy RandomSt
 
 def integer_setting(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
     """`value` as an int, or a ValueError naming the setting (a float or bool is refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+    if not whole_number(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be an integer <= {maximum}, not {value!r}")

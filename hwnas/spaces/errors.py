@@ -1,9 +1,11 @@
 """The one error type of `hwnas.spaces` (a bad space file, a bad choice or an invalid Arch),
-and the hint every unknown-name error of hwnas gives."""
+the hint every unknown-name error of hwnas gives, and what its count settings take for a
+whole number."""
 
 import difflib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from numbers import Integral
 
 
 class SpaceError(ValueError):
@@ -14,6 +16,12 @@ class SpaceError(ValueError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+def whole_number(value: object) -> bool:
+    """Whether `value` is a whole number, numpy's included, and not a truth value: Python
+    takes True for 1, but `threads=True` or `steps: yes` is no count."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def did_you_mean(word: str, choices: Sequence[str] | Mapping[str, str]) -> str:
