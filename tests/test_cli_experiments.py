@@ -28,15 +28,12 @@ import yaml
 from cli_runner import hwnas
 from net import free_port
 
+from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.experiments import ExperimentConfig, load
 from hwnas.experiments.records import DATASET_SCALING
 from hwnas.experiments.shown import counted
 
-BENCHDATA = Path(
-    os.environ.get(
-        "HWNAS_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
-    )
-)
+BENCHDATA = benchdata_dir(must_exist=False)
 COMMANDS = ["search", "status", "pareto", "export", "build"]
 DATA = Path(__file__).resolve().parent / "data"
 

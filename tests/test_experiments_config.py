@@ -16,6 +16,7 @@ import torch
 import yaml
 from cli_runner import hwnas
 
+from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.experiments.config import (
     ExperimentError,
     check_new_run,
@@ -24,7 +25,7 @@ from hwnas.experiments.config import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHDATA = Path(os.environ.get("HWNAS_BENCHDATA", ROOT.parent / "shared" / "benchdata"))
+BENCHDATA = benchdata_dir(must_exist=False)
 
 VALID = """\
 name: t

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from reproducible import REPRODUCIBLE_DEVICE
 
 import hwnas
 from hwnas.evaluators import load_dataset
+from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.experiments import ExperimentError, export_run, load, load_experiment, run_experiment
 from hwnas.experiments.config import parse_experiment
 from hwnas.experiments.export import (
@@ -219,9 +219,7 @@ def test_yaml_export_and_bad_configs(run_dir: Path, tmp_path: Path) -> None:
 
 # -- what a finished run gives a user: fronts, figures, exports, rebuilds ------------------
 DATA = Path(__file__).resolve().parent / "data"
-BENCHDATA = Path(
-    os.environ.get("HWNAS_BENCHDATA", Path(__file__).resolve().parents[2] / "shared" / "benchdata")
-)
+BENCHDATA = benchdata_dir(must_exist=False)
 needs_benchdata = pytest.mark.skipif(
     not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data"
 )

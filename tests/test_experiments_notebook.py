@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from hwnas.evaluators.tabular import benchdata_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-BENCHDATA = Path(os.environ.get("HWNAS_BENCHDATA", ROOT.parent / "shared" / "benchdata"))
+BENCHDATA = benchdata_dir(must_exist=False)
 
 
 @pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")

@@ -28,7 +28,7 @@ import pytest
 
 import hwnas.experiments.run as run_module
 from hwnas.evaluators.metrics import Metrics
-from hwnas.evaluators.tabular import TabularEvaluator
+from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir
 from hwnas.experiments import load, optuna_storage, plots, run_experiment
 from hwnas.experiments import results as results_module
 from hwnas.experiments import storage as storage_module
@@ -51,11 +51,7 @@ from hwnas.experiments.storage import Claim, RunStore
 from hwnas.search import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 
-BENCHDATA = Path(
-    os.environ.get(
-        "HWNAS_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
-    )
-)
+BENCHDATA = benchdata_dir(must_exist=False)
 pytestmark = pytest.mark.skipif(
     not (BENCHDATA / "nb201.csv.gz").is_file(), reason="benchmark data not found"
 )

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import gzip
-import os
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.spaces import Arch, SpaceError, get_space
 from hwnas.spaces.nasbench201 import EDGES, OPS, without_dead_ops
 
-BENCHDATA = Path(
-    os.environ.get(
-        "HWNAS_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
-    )
-)
+BENCHDATA = benchdata_dir(must_exist=False)
 NB201_TABLE = BENCHDATA / "nb201.csv.gz"
 CELL = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"

@@ -2,24 +2,19 @@
 saves as data, and names what it cannot predict."""
 
 import json
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.predictors import PredictorError, get_predictor, load_predictor
 from hwnas.predictors.transfer import TransferPredictor
 from hwnas.spaces import get_space
 
-BENCHDATA = Path(
-    os.environ.get(
-        "HWNAS_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
-    )
-)
+BENCHDATA = benchdata_dir(must_exist=False)
 LATENCIES = BENCHDATA / "nb201_latency_24devices.csv.gz"
 SOURCES = ["1080ti_1", "1080ti_256", "silver_4114", "samsung_a50", "pixel3"]
 
