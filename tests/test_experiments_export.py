@@ -561,6 +561,25 @@ def test_export_notes_a_short_front_and_an_infeasible_trial(
     assert hwnas_cli(*again, "--format", "torch", "--force") == 0
 
 
+@needs_benchdata
+def test_status_and_export_give_a_constraint_bound_unrounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`status` and export's infeasible note printed bounds to 6 digits: 12.3456789 as
+    12.3457 and 1234567 as 1.23457e+06, other bounds than the trials were judged by."""
+    bounds = "[{metric: hw_pixel3_latency_ms, max: 12.3456789}, {metric: params, max: 1234567}]"
+    run_dir = tmp_path / "run"
+    nb201_search(run_dir, 12, extra=f"constraints: {bounds}\n", cost=True)
+    shown = "hw_pixel3_latency_ms <= 12.3456789, params <= 1,234,567"
+    assert hwnas_cli("status", str(run_dir)) == 0
+    assert f"constraints: {shown}\n" in capsys.readouterr().out
+    trials = load(run_dir).trials
+    infeasible = int(trials.loc[trials["hw_pixel3_latency_ms"] > 12.3456789, "number"].iloc[0])
+    export = ("export", str(run_dir), "--trial", str(infeasible), "-o", str(tmp_path / "out"))
+    assert hwnas_cli(*export) == 0
+    assert "(breaks hw_pixel3_latency_ms <= 12.3456789" in capsys.readouterr().err
+
+
 def test_export_never_silently_replaces_a_changed_file(run_dir: Path, tmp_path: Path) -> None:
     results = load(run_dir)
     (config,) = export_run(results, tmp_path, top=1, fmt="torch")

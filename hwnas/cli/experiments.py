@@ -174,6 +174,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     The most frequent failure reasons come with their first trial numbers (export --trial N)."""
     from hwnas.experiments import load
     from hwnas.experiments.records import DRIVER, INTERRUPTED, KEY, RUNNING, STALE, outcome_of
+    from hwnas.experiments.shown import bound_text
     from hwnas.experiments.storage import dead_drivers, driver_beats, grace_of
 
     results = load(run)
@@ -212,7 +213,9 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     typer.echo(f"objectives: {objectives}")
     _say_metric_notes(results, [m for m, _ in results.objectives])
     if results.constraints:
-        typer.echo("constraints: " + ", ".join(f"{m} <= {b:g}" for m, b in results.constraints))
+        typer.echo(
+            "constraints: " + ", ".join(f"{m} <= {bound_text(b)}" for m, b in results.constraints)
+        )
     _say_supernet_searches(results)
     if results.candidates().empty:
         typer.echo("no feasible successful evaluation yet")
@@ -534,11 +537,17 @@ def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
 
 def _note_unusable(results, trial: int) -> None:
     """Say on stderr when an exported trial failed or breaks the run's constraints."""
+    from hwnas.experiments.shown import bound_text
+
     row = results.trials.set_index("number").loc[trial]
     if row["status"] != "ok":
         why = f"the evaluation of trial {trial} {row['status']} ({row['reason']})"
     elif not row["feasible"]:
-        broken = [f"{m} <= {b:g}" for m, b in results.constraints if not row.get(m, math.nan) <= b]
+        broken = [
+            f"{m} <= {bound_text(b)}"
+            for m, b in results.constraints
+            if not row.get(m, math.nan) <= b
+        ]
         why = f"trial {trial} is infeasible (breaks {', '.join(broken)})"
     else:
         return

@@ -32,6 +32,18 @@ def metric_text(value: float) -> str:
     return f"{value:.17g}"  # 17 digits tell every float apart
 
 
+def bound_text(value: float) -> str:
+    """A constraint's bound as the experiment file gives it: a whole number with thousands
+    separators, as `metric_text` shows the metric, any other with every digit it holds (the
+    shortest text that reads back as the same float). Rounded, it read as another bound than
+    the one the trials were judged by: `params <= 1.23457e+06` for a bound of 1234567 made a
+    network of 1234568 parameters look feasible."""
+    value = float(value)
+    if math.isfinite(value) and value == int(value) and abs(value) < EXACT_WHOLE:
+        return f"{int(value):,}"
+    return repr(value)
+
+
 def origin_text(value: float) -> str:
     """A searcher's note of where a proposal came from (an `origin_*` value, such as the
     latency target of the search that derived it): blank where it noted none (NaN)."""
