@@ -1110,6 +1110,27 @@ def test_a_run_that_lost_its_experiment_yaml_is_said_to_hold_results(
     assert hwnas("status", str(run)) == 0
 
 
+def test_a_run_without_its_experiment_yaml_refuses_another_name(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Its experiment.yaml deleted and the experiment renamed, a search started a second
+    study in the run's study.db, and status and export then read that one: the stored
+    results were hidden."""
+    exp, run = copy_of(finished_run, tmp_path)
+    (run / "experiment.yaml").unlink()
+    name = re.search(r"^name: (.+)$", exp.read_text(), re.M).group(1)
+    exp.write_text(exp.read_text().replace(f"name: {name}\n", "name: renamed\n"))
+    capsys.readouterr()
+    assert hwnas("search", str(exp), "--quiet") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hwnas: error: {run / 'study.db'} holds the results of study {name!r}, not "
+        f"'renamed' (the run's experiment.yaml is missing): to continue that run, give the "
+        f"experiment name: {name}; for another experiment, use a new run_dir"
+    )
+    studies = optuna.get_all_study_names(f"sqlite:///{run / 'study.db'}")
+    assert studies == [name] and not (run / "experiment.yaml").exists()
+
+
 def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert hwnas("status", str(tmp_path)) == 1
     err = capsys.readouterr().err.strip()

@@ -208,6 +208,8 @@ class RunStore:
         if existing:
             check_stored(file, gone)
         self.storage = open_optuna_storage(config.storage, run_dir)
+        if not existing:
+            self._check_no_other_study()
         directions = ["maximize" if d == "max" else "minimize" for _, d in config.objective_pairs]
         try:
             with optuna_quiet():
@@ -237,6 +239,23 @@ class RunStore:
             name: CategoricalDistribution(values) for name, values in space.choice_values().items()
         }
         self._settled = _Settled()
+
+    def _check_no_other_study(self) -> None:
+        """Refuse to start a run in a run directory whose own storage holds another run's
+        study (its `experiment.yaml` deleted, then the experiment renamed): the new study
+        would hide the stored results from every command that reads the run. A shared
+        database (`storage.url`) holds many runs' studies."""
+        if self.config.storage.url:
+            return
+        others = [s.study_name for s in self.storage.get_all_studies()]
+        if others and self.config.name not in others:
+            self.close()
+            where = storage_name(self.config.storage, self.run_dir)
+            raise ExperimentError(
+                f"{where} holds the results of study {others[0]!r}, not {self.config.name!r} "
+                f"(the run's {SNAPSHOT} is missing): to continue that run, give the "
+                f"experiment name: {others[0]}; for another experiment, use a new run_dir"
+            )
 
     def close(self) -> None:
         """Let go of the database (its connections hold the files open)."""
