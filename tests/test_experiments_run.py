@@ -726,6 +726,29 @@ def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(
     assert len(load(run_dir).trials) == 4 and not (run_dir / "other.log").exists()
 
 
+def test_a_run_refuses_a_benchmark_table_whose_numbers_changed(tmp_path: Path) -> None:
+    """A table of one's own edited in place was read as it was now: a resumed run mixed two
+    tables' accuracies in one front. The same numbers written again are no change."""
+    table = tmp_path / "table.csv"
+    original = pd.read_csv(BENCHDATA / "nb201.csv.gz")
+    original.to_csv(table, index=False)
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4, benchmark=str(table))
+    run_experiment(parse_experiment(text), progress=False)
+    original.to_csv(table, index=False, lineterminator="\r\n")  # other bytes, same numbers
+    five = parse_experiment(text.replace("evaluations: 4", "evaluations: 5"))
+    assert run_experiment(five, progress=False).evaluated == 5
+    column = "cifar10valid_valid_acc_200ep"
+    original.assign(**{column: original[column] - 50}).to_csv(table, index=False)
+    more = parse_experiment(text.replace("evaluations: 4", "evaluations: 8"))
+    refused = f"run {run_dir}: the benchmark table {table} changed since the run started"
+    with pytest.raises(ExperimentError, match=refused):
+        run_experiment(more, progress=False)
+    assert len(load(run_dir).trials) == 5
+    original.to_csv(table, index=False)  # the numbers it started with: the run goes on
+    assert run_experiment(more, progress=False).evaluated == 8
+
+
 def test_two_drivers_starting_a_new_run_with_different_experiments_do_not_both_go_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,8 @@ latency on 24 devices (see `../shared/benchdata/README.md`). Rows are found by t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
@@ -64,11 +66,18 @@ def benchdata_dir(must_exist: bool = True) -> Path:
     return path
 
 
-@lru_cache(maxsize=4)
 def _load_table(path: Path) -> pd.DataFrame:
-    """One NB201 table indexed by `arch_idx`, checked to cover every cell exactly once."""
+    """One NB201 table indexed by `arch_idx`, checked to cover every cell exactly once; read
+    again once the file has changed (a notebook that edits its table and searches again)."""
     if not path.is_file():
         raise FileNotFoundError(f"NAS-Bench-201 table {path} does not exist")
+    stat = path.stat()
+    return _read_table(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _read_table(path: Path, mtime_ns: int, size: int) -> pd.DataFrame:
+    """`_load_table`'s read of `path` as it was at `mtime_ns` with `size` bytes."""
     table = pd.read_csv(path)
     if "arch_idx" not in table.columns:
         raise ValueError(f"{path}: has no 'arch_idx' column")
@@ -107,14 +116,30 @@ def _published_space() -> NasBench201Space:
     return NasBench201Space(NasBench201Spec(name="nasbench201"))
 
 
+def benchmark_files(path: str | Path | None = None, latency: bool = True) -> list[Path]:
+    """The tables `load_nb201(path, latency)` reads: the accuracy table, then the 24-device
+    latency table when `latency` and that file sits beside it."""
+    path = Path(path) if path is not None else benchdata_dir()
+    accuracy_path = path / ACCURACY_TABLE if path.is_dir() else path
+    latency_path = accuracy_path.parent / LATENCY_TABLE
+    return [accuracy_path, *([latency_path] if latency and latency_path.is_file() else [])]
+
+
+def table_digest(path: Path) -> str:
+    """A digest of the table `path` as read (its columns and values): the same numbers written
+    again (recompressed, reformatted) keep it, and any change to them does not."""
+    table = _load_table(path)
+    digest = hashlib.sha256(json.dumps([str(c) for c in table.columns]).encode())
+    digest.update(pd.util.hash_pandas_object(table).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 def load_nb201(path: str | Path | None = None, latency: bool = True) -> pd.DataFrame:
     """The NB201 accuracy table (indexed by `arch_idx`), joined with the 24-device latency table
     as `lat_<device>_ms` columns when `latency` and that file sits beside it."""
-    path = Path(path) if path is not None else benchdata_dir()
-    accuracy_path = path / ACCURACY_TABLE if path.is_dir() else path
+    accuracy_path, *latency_paths = benchmark_files(path, latency)
     table = _load_table(accuracy_path).copy()  # the caller's own: changing it spares the cache
-    latency_path = accuracy_path.parent / LATENCY_TABLE
-    if latency and latency_path.is_file():
+    for latency_path in latency_paths:
         devices = _load_table(latency_path).drop(columns="arch_str")
         table = table.join(devices.rename(columns=lambda d: f"lat_{d}_ms"))
     return table

@@ -43,6 +43,7 @@ DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' dig
 #: export passes on even when the file has changed or gone since
 DATASET_SCALING = "hwnas_dataset_standardisation"
 LATENCY_DIGESTS = "hwnas_latency_digests"  # study attribute: {latency file: its sha256}
+BENCHMARK_DIGESTS = "hwnas_benchmark_digests"  # study attribute: {table file: its digest}
 SPACE_SOURCE = "hwnas_space_source"  # study attribute: the space YAML text the run started with
 VERSIONS = "hwnas_versions"  # study attribute: {package: version} of the run's first start
 EXPERIMENT = "hwnas_experiment"  # study attribute: the experiment the run was started with

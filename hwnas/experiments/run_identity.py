@@ -18,9 +18,11 @@ from typing import Any
 import optuna
 
 from hwnas.evaluators.datasets import load_dataset, npz_digest
+from hwnas.evaluators.tabular import benchmark_files, table_digest
 from hwnas.experiments.changes import experiment_changes
 from hwnas.experiments.config import ExperimentConfig, ExperimentError
 from hwnas.experiments.records import (
+    BENCHMARK_DIGESTS,
     DATASET_DIGEST,
     DATASET_SCALING,
     EVALUATED,
@@ -97,6 +99,7 @@ def check_same_experiment(
     _check_same_space(study, space, run_dir)
     _check_same_data(study, config.dataset, run_dir)
     _check_same_latency(study, config, run_dir)
+    _check_same_benchmark(study, config, run_dir)
     _warn_other_versions(study, run_dir)
     _name_objectives(study, config)
 
@@ -174,11 +177,38 @@ def _check_same_latency(study: optuna.Study, config: ExperimentConfig, run_dir: 
     stored is taken to have had the current files)."""
     files = [f for f in _latency_files(config) if f.is_file()]
     digests = {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
-    stored = _recorded(study, LATENCY_DIGESTS, digests)
+    why = "new latencies would come from another model than the stored ones"
+    _check_same_files(study, LATENCY_DIGESTS, digests, run_dir, "latency file", why)
+
+
+def _check_same_benchmark(study: optuna.Study, config: ExperimentConfig, run_dir: Path) -> None:
+    """Refuse to continue after the tabular evaluator's tables changed (a table of your own
+    edited or regenerated with other numbers): the stored results were looked up in them as
+    they were (a run started before their digests were stored is taken to have had the
+    current tables)."""
+    if "tabular" not in config.evaluator.names or not config.benchmark:
+        return
+    latency = config.evaluator.settings.get("tabular", {}).get("latency", True)
+    files = [f for f in benchmark_files(config.benchmark, latency) if f.is_file()]
+    digests = {str(f): table_digest(f) for f in files}
+    why = "new results would be looked up in other numbers than the stored ones"
+    _check_same_files(study, BENCHMARK_DIGESTS, digests, run_dir, "benchmark table", why)
+
+
+def _check_same_files(
+    study: optuna.Study,
+    attr: str,
+    digests: dict[str, str],
+    run_dir: Path,
+    what: str,
+    why: str,
+) -> None:
+    """Refuse to continue when one of the files the run recorded (as `attr`, by path) has
+    another digest now; a file the record lacks is taken to be as it was."""
+    stored = _recorded(study, attr, digests)
     if changed := [f for f, digest in digests.items() if stored.get(f, digest) != digest]:
         raise ExperimentError(
-            f"run {run_dir}: the latency file {changed[0]} changed since the run "
-            "started (new latencies would come from another model than the stored ones); "
+            f"run {run_dir}: the {what} {changed[0]} changed since the run started ({why}); "
             "restore it, or use a new run_dir for the new one"
         )
 
