@@ -2103,6 +2103,27 @@ def test_resources_ray_lacks_are_refused_before_the_run_directory_gets_a_storage
     assert not (tmp_path / "run").exists()  # no empty directory that looks like a run
 
 
+def test_a_temp_folder_too_long_for_rays_sockets_is_named_with_its_remedy(tmp_path: Path) -> None:
+    """A batch scheduler's per-job $TMPDIR can be longer than the 107 bytes a socket path may
+    have once Ray adds its session folder: the embedded Ray refused to start with only "AF_UNIX
+    path length cannot exceed 107 bytes", naming neither the variable nor the way out."""
+    long_tmp = tmp_path / ("job-" + "x" * 60)
+    long_tmp.mkdir()
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(exp.read_text() + "executor: {kind: ray}\n")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_TMPDIR"}
+    done = subprocess.run(  # a process of its own: no Ray this test process started is reused
+        [sys.executable, "-m", "hwnas", "search", str(exp), "--quiet"],
+        capture_output=True,
+        text=True,
+        env={**env, "TMPDIR": str(long_tmp), "RAY_USAGE_STATS_ENABLED": "0"},
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "AF_UNIX path length" in done.stderr
+    assert "set RAY_TMPDIR to a shorter folder, such as RAY_TMPDIR=/tmp" in done.stderr
+
+
 def test_ctrl_c_before_the_run_is_stored_says_to_start_it_not_to_resume(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ) -> None:

@@ -377,16 +377,34 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
     started = _StartedRay()
     with _sigterm_kept():
         if address is None:
-            ray.init(
-                address="local",
-                num_cpus=num_cpus,  # None: Ray's count, which honours a container's CPU quota
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
-            )
+            try:
+                ray.init(
+                    address="local",
+                    num_cpus=num_cpus,  # None: Ray's count, honouring a container's CPU quota
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
+                )
+            except OSError as e:
+                if (remedy := _temp_dir_remedy(e)) is None:
+                    raise
+                raise OSError(f"{e} ({remedy})") from e
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     return started
+
+
+def _temp_dir_remedy(e: OSError) -> str | None:
+    """The cause and remedy of `e` where it is Ray's refusal of a socket path too long for the
+    OS ("AF_UNIX path length cannot exceed 107 bytes", which names neither): an embedded Ray
+    makes its sockets in a session folder under RAY_TMPDIR, else (on Linux) $TMPDIR, and a
+    batch scheduler's per-job $TMPDIR can be too long for them."""
+    if "AF_UNIX" not in str(e):
+        return None
+    return (
+        "an embedded Ray keeps its sockets under $RAY_TMPDIR, else $TMPDIR: "
+        "set RAY_TMPDIR to a shorter folder, such as RAY_TMPDIR=/tmp"
+    )
 
 
 @contextlib.contextmanager
