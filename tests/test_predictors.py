@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import functools
 import json
+import logging
 import operator
 import os
 import re
@@ -20,6 +21,7 @@ import time
 import types
 import warnings
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
@@ -280,6 +282,25 @@ def test_mixed_precision_quantizes_only_the_int8_blocks(space):
         assert weight_from_dq == in_int8_block, node.name
         convs.add(in_int8_block)
     assert convs == {True, False}  # convolutions inside and outside the int8 block were seen
+
+
+def test_measurements_from_several_threads_all_succeed_and_leave_the_process_as_it_was(space):
+    """torch's ONNX exporters are not thread-safe: measuring from threads of a notebook or a
+    service failed most models ("GLOBALS.in_onnx_export must be False", or the model "fails
+    in PyTorch" while another thread's dynamo export ran), and left stdout and stderr
+    swallowed by an export's redirection and the `torch.onnx` logger at ERROR for good."""
+    models = [_float_model(space, space.sample(seed)) for seed in range(3)]
+    streams, onnx_level = (sys.stdout, sys.stderr), logging.getLogger("torch.onnx").level
+
+    def measure(model, precision):
+        return measure_latency(model, space.input_shape, precision=precision, **FAST)
+
+    with ThreadPoolExecutor(6) as pool:
+        jobs = [pool.submit(measure, m, p) for m in models for p in ("fp32", "int8")]
+        measured = [job.result() for job in jobs]  # a failed measurement raises here
+    assert all(m.median_ms > 0 for m in measured)
+    assert (sys.stdout, sys.stderr) == streams
+    assert logging.getLogger("torch.onnx").level == onnx_level
 
 
 class _InterruptedWhileExportImports(nn.Module):

@@ -13,6 +13,7 @@ measurement.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,11 @@ from hwnas.predictors.onnx_precision import layer_precisions
 from hwnas.predictors.torch_state import torch_threads
 from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.errors import whole_number
+
+#: held by each measurement: two at once in one process (threads of a notebook or a service)
+#: would each time the other's load, and a dynamo export in one thread broke the other's
+#: PyTorch runs ("fake_mode.in_kernel_invocation must be False")
+MEASURING = threading.RLock()
 
 
 class MeasurementError(ValueError):
@@ -219,7 +225,8 @@ def measure_latencies(
     rounds: int = DEFAULT_ROUNDS,
     clock: str = "auto",
 ) -> list[Measurement]:
-    """Latency of `model` at each precision, sharing one export (see `measure_latency`)."""
+    """Latency of `model` at each precision, sharing one export (see `measure_latency`); one
+    measurement at a time in a process (a thread's waits for another's)."""
     clock = check_settings(
         input_shape,
         backend=backend,
@@ -237,7 +244,7 @@ def measure_latencies(
     model = model.eval()
     distinct = list({_identity(p): p for p in measured}.values())
     stats = {}
-    with torch_threads(threads):
+    with MEASURING, torch_threads(threads):
         runners = be.runners(model, example, distinct, threads, clock)
         for got, run in zip(distinct, runners):
             for _ in range(warmup):
@@ -289,7 +296,8 @@ def measure_latency(
     virtual machine the host's, still slows the run) and everything else by wall-clock time;
     `wall` or `thread` force one.
     Raises `MeasurementError` for nonsense settings and `BackendError` when the backend cannot
-    run the model (the message names the backend and the cause).
+    run the model (the message names the backend and the cause). Several threads may call it:
+    the measurements of one process run one at a time.
     """
     return measure_latencies(
         model,

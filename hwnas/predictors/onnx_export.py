@@ -12,6 +12,7 @@ import ast
 import contextlib
 import io
 import logging
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -23,6 +24,12 @@ from hwnas.predictors.quiet_loggers import logger_quiet
 from hwnas.spaces.mixers import FFTMixer
 
 INPUT_NAME, OUTPUT_NAME = "x", "logits"
+#: held by each export and each int8 quantization: torch's exporters keep process-wide state
+#: (`GLOBALS.in_onnx_export`, dynamo's patched modules), and both silence process-wide
+#: things for their body (stdout, stderr, warnings, the `torch.onnx` and root loggers); two
+#: at once from two threads failed each other ("GLOBALS.in_onnx_export must be False") and
+#: left stdout and stderr swallowed for good
+ONNX_LOCK = threading.RLock()
 
 
 class ExportError(RuntimeError):
@@ -34,7 +41,13 @@ def export_onnx(
 ) -> onnx.ModelProto:
     """The ONNX graph of `model` (eval mode, float), via TorchScript, else dynamo (directly
     for models with FFT mixers, which TorchScript cannot export). The batch dimension is
-    `example`'s, or any with `dynamic_batch` (an exported model's file)."""
+    `example`'s, or any with `dynamic_batch` (an exported model's file). One export at a
+    time in a process (`ONNX_LOCK`): a thread's export waits for another's."""
+    with ONNX_LOCK:
+        return _export_either(model, example, dynamic_batch)
+
+
+def _export_either(model: nn.Module, example: torch.Tensor, dynamic_batch: bool) -> onnx.ModelProto:
     if any(isinstance(m, FFTMixer) for m in model.modules()):
         return _export(model, example, dynamo=True, dynamic_batch=dynamic_batch)
     try:

@@ -27,7 +27,7 @@ from onnxruntime.quantization import (
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from torch import nn
 
-from hwnas.predictors.onnx_export import INPUT_NAME, nodes_in_scopes
+from hwnas.predictors.onnx_export import INPUT_NAME, ONNX_LOCK, nodes_in_scopes
 from hwnas.predictors.quiet_loggers import logger_quiet
 from hwnas.spaces.quant import QUANTIZED_LAYERS
 
@@ -78,7 +78,8 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         onnx.save(graph, src)
-        with logger_quiet(logging.getLogger()):  # quantize_static logs advice on every call
+        # quantize_static logs advice on every call; one thread's quantization at a time
+        with ONNX_LOCK, logger_quiet(logging.getLogger()):
             quantize_static(
                 src,
                 dst,
