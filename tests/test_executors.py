@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -538,6 +539,28 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     assert not ray.is_initialized()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert "PYTHONBREAKPOINT" not in os.environ and ray_logger.level == logging.INFO
+
+
+def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):
+    """Two threads of a notebook or a service each made a RayExecutor: both started Ray, and
+    one failed with Ray's "Perhaps you called ray.init twice by accident?" (the processes
+    its start had begun left running); and the first executor closed shut Ray down under
+    the other. Now they share the one Ray, which the last one closed shuts down."""
+    archs = [space.sample(seed) for seed in range(4)]
+    evaluator = Scripted(space, {arch.key: ("finish",) for arch in archs}, trains=False)
+    ready = threading.Barrier(2)
+
+    def make() -> RayExecutor:
+        ready.wait()
+        return RayExecutor(evaluator, max_in_flight=1, num_cpus=1)
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = [job.result() for job in [pool.submit(make), pool.submit(make)]]
+    first.close()
+    done = {arch.key: metrics for arch, metrics in second.run(archs)}
+    assert done == {arch.key: Metrics({"done": 1.0}) for arch in archs}
+    second.close()
+    assert not ray.is_initialized()
 
 
 def test_an_evaluator_module_the_workers_lack_is_named_with_the_call_that_ships_it(

@@ -347,15 +347,31 @@ class _StartedRay:
     """A Ray connection this process started, with the process settings `ray.init` changes
     for Ray's own use: the breakpoint hook (`PYTHONBREAKPOINT`, pointed at Ray's remote
     debugger, so a notebook's `breakpoint()` waited for a debugger to attach) and the `ray`
-    logger's level. Shut down, they are the caller's again."""
+    logger's level. `users` executors use it (every one made while it runs joins it); the
+    last one's `release` shuts it down, and the settings are the caller's again."""
 
     breakpoint_hook: str | None = field(default_factory=lambda: os.environ.get("PYTHONBREAKPOINT"))
     ray_log_level: int = field(default_factory=lambda: logging.getLogger("ray").level)
+    users: int = 1
+    keeper: threading.Event | None = None  # set to end the thread that started it (if any)
 
-    def shutdown(self) -> None:
+    def release(self) -> None:
+        """One executor fewer uses this Ray: the last one shuts it down."""
+        global _started_ray
+        with _RAY_LOCK:
+            self.users -= 1
+            if self.users:
+                return
+            if _started_ray is self:
+                _started_ray = None
+            self._shutdown()
+
+    def _shutdown(self) -> None:
         import ray
 
         ray.shutdown()
+        if self.keeper is not None:
+            self.keeper.set()
         if self.breakpoint_hook is None:
             os.environ.pop("PYTHONBREAKPOINT", None)
         else:
@@ -363,22 +379,35 @@ class _StartedRay:
         logging.getLogger("ray").setLevel(self.ray_log_level)
 
 
+#: the Ray this process's executors started, while one of them uses it; `_RAY_LOCK` makes
+#: looking for a Ray and starting one a single step. Two executors made at once (threads of a
+#: notebook or a service) both started one (Ray's "Perhaps you called ray.init twice by
+#: accident?", its processes left running), and the first one closed shut Ray down under the
+#: other
+_RAY_LOCK = threading.Lock()
+_started_ray: _StartedRay | None = None
+
+
 def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
-    """Start (address None or "local") or join a Ray cluster: the connection this call
-    started, or None where a Ray already initialised in this process is used as it is."""
+    """Start (address None or "local") or join a Ray cluster: the connection this process's
+    executors started, now with one more user, or None where a Ray the user initialised in
+    this process is used as it is."""
+    global _started_ray
     import ray
 
     if address == "local":
         address = None
     if address is not None:
         check_reachable(address)
-    if ray.is_initialized():
-        return None
-    started = _StartedRay()
-    with _sigterm_kept():
+    with _RAY_LOCK:
+        if ray.is_initialized():
+            if _started_ray is not None:
+                _started_ray.users += 1
+            return _started_ray
+        started = _StartedRay()
         if address is None:
             try:
-                ray.init(
+                started.keeper = _init_ray(
                     address="local",
                     num_cpus=num_cpus,  # None: Ray's count, honouring a container's CPU quota
                     include_dashboard=False,
@@ -390,8 +419,42 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
                     raise
                 raise OSError(f"{e} ({remedy})") from e
         else:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-    return started
+            started.keeper = _init_ray(
+                address=address, log_to_driver=False, logging_level=logging.WARNING
+            )
+        _started_ray = started
+        return started
+
+
+def _init_ray(**settings: Any) -> threading.Event | None:
+    """`ray.init(**settings)`; asked from another thread than the main one, it is called in a
+    thread of its own that lasts until the event returned is set (as that Ray shuts down):
+    Linux ends the processes of an embedded Ray with the thread that started them (Ray's
+    fate sharing), so a Ray started by a worker thread of a notebook or a service died as
+    that thread ended, under the executors still using it."""
+    import ray
+
+    if threading.current_thread() is threading.main_thread():
+        with _sigterm_kept():
+            ray.init(**settings)
+        return None
+    started, release, failed = threading.Event(), threading.Event(), []
+
+    def keep() -> None:
+        try:
+            ray.init(**settings)
+        except BaseException as e:
+            failed.append(e)
+            return
+        finally:
+            started.set()
+        release.wait()
+
+    threading.Thread(target=keep, name="hwnas-ray", daemon=True).start()
+    started.wait()
+    if failed:
+        raise failed[0]
+    return release
 
 
 def _temp_dir_remedy(e: OSError) -> str | None:
@@ -598,8 +661,9 @@ class RayExecutor(_ExecutorBase):
     local raylet dead, or the GCS refusing connections for half of Ray's reconnect timeout)
     raises `ClusterLost` from `results`. `num_cpus`
     sizes the embedded Ray (default: the CPUs Ray detects, which are a container's CPU quota
-    where one is set, not the host's cores). `close` shuts down only a Ray this executor
-    started; a Ray already initialised in this process is used as it is.
+    where one is set, not the host's cores). A Ray an executor started is used by every
+    executor made while it runs (in any thread) and shut down by the last one's `close`; a
+    Ray the user initialised in this process is used as it is, never shut down.
     """
 
     def __init__(
@@ -641,7 +705,7 @@ class RayExecutor(_ExecutorBase):
             self._evaluator_ref = _put_evaluator(evaluator)
         except BaseException:
             if self._started:
-                self._started.shutdown()
+                self._started.release()
             raise
         self.space = evaluator.space
         self.max_in_flight = self._dispatch_limit(max_in_flight, timeout_s)
@@ -833,7 +897,7 @@ class RayExecutor(_ExecutorBase):
                 # to do
                 atexit.unregister(self._ray.shutdown)
             elif self._started:  # the process settings too, where the user shut Ray down
-                self._started.shutdown()
+                self._started.release()
         self._started = None
         self.closed = True
 
