@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -728,6 +729,21 @@ def test_same_seed_gives_the_same_metrics(space):
     other_seed = TrainEvaluator(space, "digits", seed=1, device=REPRODUCIBLE_DEVICE)
     other_seed = other_seed.evaluate(arch, budget=0.5)
     assert _without_time(other_seed) != _without_time(first)
+
+
+def test_trainings_in_several_threads_at_once_give_the_metrics_each_gives_alone(space):
+    """torch's global generator is the process's: threads training at once (two searches of
+    a notebook or a service) drew each other's numbers and got other initial weights than
+    alone, so the same seed gave other metrics."""
+    trainer = TrainEvaluator(space, "digits", seed=0, device=REPRODUCIBLE_DEVICE, threads=1)
+    archs = [space.sample(seed) for seed in range(3)]
+
+    def train(arch):
+        return _without_time(trainer.evaluate(arch, budget=0.5))
+
+    alone = [train(arch) for arch in archs]
+    with ThreadPoolExecutor(len(archs)) as pool:
+        assert list(pool.map(train, archs)) == alone
 
 
 def test_divergence_timeout_and_errors_are_failed_metrics(space):

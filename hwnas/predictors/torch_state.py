@@ -6,9 +6,15 @@ application, a Ray worker's next task) gets its own back."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import torch
+
+#: held by each seeded body: torch's global generators are the process's, and two threads
+#: training at once (two searches of a notebook or a service) drew each other's numbers, each
+#: getting other initial weights than alone (other metrics for the same seed)
+_SEEDED = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -31,11 +37,15 @@ def torch_seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     the same numbers every time, and the caller's own random numbers are not reseeded (a
     notebook's `torch.rand` after each evaluation repeated the one after the last). Only those
     two are restored: `torch.manual_seed` also seeds the other CUDA devices of a GPU machine
-    (all of them when `device` is the CPU), which keep that seed."""
+    (all of them when `device` is the CPU), which keep that seed. One seeded body at a time
+    in a process: another thread's waits."""
     accelerator = device.type != "cpu"
-    with torch.random.fork_rng(
-        devices=[device.index or 0] if accelerator else [],
-        device_type=device.type if accelerator else None,
+    with (
+        _SEEDED,
+        torch.random.fork_rng(
+            devices=[device.index or 0] if accelerator else [],
+            device_type=device.type if accelerator else None,
+        ),
     ):
         if seed is not None:
             torch.manual_seed(seed)
