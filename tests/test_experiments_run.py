@@ -49,6 +49,7 @@ from hwnas.experiments.run_dir import check_run_dir, same_yaml
 from hwnas.experiments.shown import metric_text, seconds_text
 from hwnas.experiments.storage import Claim, RunStore
 from hwnas.search import Objective
+from hwnas.search.nsga2 import optuna_quiet
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 
 BENCHDATA = benchdata_dir(must_exist=False)
@@ -587,6 +588,37 @@ def test_hwnas_leaves_optunas_verbosity_as_it_was_and_says_no_study_created(
     )
     assert done.stdout.split() == [str(optuna.logging.INFO)] * 2
     assert "A new study created" not in done.stderr
+
+
+def test_runs_quieting_optuna_at_once_in_two_threads_leave_its_verbosity_as_it_was() -> None:
+    """Optuna's verbosity is process-wide: two runs of a notebook or a service creating their
+    studies at once each restored the verbosity it found, the second one the first's WARNING,
+    so the user's own studies lost their INFO lines for good; and a study created after the
+    first restored INFO logged "A new study created"."""
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    inside_second = []
+
+    def first() -> None:
+        with optuna_quiet():
+            first_in.set()
+            second_in.wait(60)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(60)
+        with optuna_quiet():
+            second_in.set()
+            first_out.wait(60)
+            inside_second.append(optuna.logging.get_verbosity())
+
+    before = optuna.logging.get_verbosity()
+    threads = [threading.Thread(target=body) for body in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert inside_second == [optuna.logging.WARNING]
+    assert optuna.logging.get_verbosity() == before
 
 
 def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path, ray_temp_dir: Path) -> None:
