@@ -2480,3 +2480,26 @@ def test_a_stop_arriving_as_a_claim_is_written_leaves_no_live_claim(
     outcomes = [outcome_of(t) for t in trials]
     assert len(outcomes) == 3 and "running" not in outcomes, outcomes
     assert outcomes.count("interrupted") == 1  # given back: a resume evaluates it
+
+
+def test_a_new_run_inside_another_runs_folder_is_refused(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """`cd RUN && hwnas search experiment.yaml` (the run's own copy, whose relative run_dir is
+    read from the current directory) started a fresh run nested in the old one and evaluated
+    everything again."""
+    exp, run = copy_of(finished_run, tmp_path)
+    snapshot = run / "experiment.yaml"
+    snapshot.write_text(re.sub(r"(?m)^run_dir: .*$", "run_dir: run", snapshot.read_text()))
+    monkeypatch.chdir(run)
+    capsys.readouterr()
+    assert hwnas("search", "experiment.yaml", "--quiet") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hwnas: error: run_dir run is inside the run {run}: a relative run_dir is read from "
+        f"the current directory ({run}); to go on with that run, search from the directory it "
+        "was started in; for a new run, give a run_dir outside it"
+    )
+    assert not (run / "run").exists()
+    monkeypatch.chdir(tmp_path)  # from where it was started, the same file resumes the run
+    assert hwnas("search", str(run / "experiment.yaml"), "--quiet") == 0
+    assert "already complete" in capsys.readouterr().out

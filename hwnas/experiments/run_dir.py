@@ -51,8 +51,19 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
     """A new run goes into a new or empty folder: one that already holds other files (the
     current directory, a folder of runs, a project) would mix the run's files into them.
     What a start of this same run may have left (its storage, snapshots being written) is
-    no obstacle: several drivers may start one run at once."""
-    if (run_dir / SNAPSHOT).is_file() or not run_dir.is_dir():
+    no obstacle: several drivers may start one run at once. Nor may it go inside another
+    run's folder: a run's own `experiment.yaml` searched from another directory than the one
+    the run was started in reads its relative `run_dir` from there, and started a fresh run
+    nested in the old one."""
+    if (run_dir / SNAPSHOT).is_file():
+        return
+    if (around := _enclosing_run(run_dir)) is not None:
+        raise ExperimentError(
+            f"run_dir {run_dir} is inside the run {around}: a relative run_dir is read from the "
+            f"current directory ({Path.cwd()}); to go on with that run, search from the "
+            "directory it was started in; for a new run, give a run_dir outside it"
+        )
+    if not run_dir.is_dir():
         return
     storage = storage_file(config.storage, run_dir)
     ours = [SNAPSHOT, SPACE_SNAPSHOT, *([storage.name] if storage else [])]
@@ -67,6 +78,22 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
             f"run_dir {run_dir} holds files that are not this run's ({shown}): a new run "
             "needs a new or empty folder; give another run_dir"
         )
+
+
+def _enclosing_run(run_dir: Path) -> Path | None:
+    """The run folder `run_dir` lies in, if any: a folder above it with a run's copies of its
+    experiment and space and the storage file that experiment names (a project folder with
+    files of those names of its own has no such storage)."""
+    for folder in run_dir.resolve().parents:
+        if not ((folder / SNAPSHOT).is_file() and (folder / SPACE_SNAPSHOT).is_file()):
+            continue
+        try:
+            storage = storage_file(load_experiment(folder / SNAPSHOT, stored=True).storage, folder)
+        except ExperimentError:
+            continue
+        if storage is not None and storage.parent == folder and storage.is_file():
+            return folder
+    return None
 
 
 def same_yaml(a: str, b: str) -> bool:
