@@ -566,13 +566,19 @@ def test_status_and_export_give_a_constraint_bound_unrounded(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """`status` and export's infeasible note printed bounds to 6 digits: 12.3456789 as
-    12.3457 and 1234567 as 1.23457e+06, other bounds than the trials were judged by."""
+    12.3457 and 1234567 as 1.23457e+06, other bounds than the trials were judged by; and
+    status's best value of a whole-numbered objective too (1.53155e+06 parameters)."""
     bounds = "[{metric: hw_pixel3_latency_ms, max: 12.3456789}, {metric: params, max: 1234567}]"
     run_dir = tmp_path / "run"
     nb201_search(run_dir, 12, extra=f"constraints: {bounds}\n", cost=True)
     shown = "hw_pixel3_latency_ms <= 12.3456789, params <= 1,234,567"
     assert hwnas_cli("status", str(run_dir)) == 0
     assert f"constraints: {shown}\n" in capsys.readouterr().out
+    objectives = "objectives: [{metric: size_bytes, direction: max}]\n"
+    nb201_search(tmp_path / "bytes", 4, objectives=objectives, cost=True)
+    largest = load(tmp_path / "bytes").trials["size_bytes"].max()
+    assert hwnas_cli("status", str(tmp_path / "bytes")) == 0  # whole, as the front table's
+    assert f"best size_bytes: {largest:,.0f}\n" in capsys.readouterr().out
     trials = load(run_dir).trials
     infeasible = int(trials.loc[trials["hw_pixel3_latency_ms"] > 12.3456789, "number"].iloc[0])
     export = ("export", str(run_dir), "--trial", str(infeasible), "-o", str(tmp_path / "out"))

@@ -174,7 +174,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     The most frequent failure reasons come with their first trial numbers (export --trial N)."""
     from hwnas.experiments import load
     from hwnas.experiments.records import DRIVER, INTERRUPTED, KEY, RUNNING, STALE, outcome_of
-    from hwnas.experiments.shown import bound_text
+    from hwnas.experiments.shown import bound_text, metric_text
     from hwnas.experiments.storage import dead_drivers, driver_beats, grace_of
 
     results = load(run)
@@ -224,7 +224,10 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     typer.echo(f"feasible: {len(results.candidates())}; Pareto front: {len(front)}")
     for metric, direction in results.objectives:
         best = front[metric].max() if direction == "max" else front[metric].min()
-        typer.echo(f"best {metric}: {best:.6g}")
+        # a whole number (parameters, bytes) as the front table writes it: 1,531,546, not
+        # 1.53155e+06
+        shown = metric_text(best) if float(best).is_integer() else f"{best:.6g}"
+        typer.echo(f"best {metric}: {shown}")
     if len(results.objectives) > 1:
         _say_hypervolume(results, results.objectives, results.hypervolume())
     if len(df):
