@@ -1773,6 +1773,22 @@ def test_a_storage_url_whose_database_driver_is_missing_says_to_install_it(
         open_optuna_storage(StorageConfig(url=url), tmp_path)
 
 
+def test_a_storage_url_that_cannot_be_opened_is_said_without_its_password(
+    tmp_path: Path,
+) -> None:
+    """The error of a database URL that could not be opened printed it whole, password and
+    all, into the terminal, logs and the issues users paste it into; it is shown as
+    SQLAlchemy shows it, the password as ***."""
+    from hwnas.experiments.config import StorageConfig
+    from hwnas.experiments.optuna_storage import open_optuna_storage
+
+    url = "postgresql://alice:s3cret-pw@localhost:5432/hwnas"
+    with pytest.raises(ExperimentError) as caught:
+        open_optuna_storage(StorageConfig(url=url), tmp_path)
+    assert "s3cret-pw" not in str(caught.value)
+    assert "cannot open 'postgresql://alice:***@localhost:5432/hwnas'" in str(caught.value)
+
+
 def test_drivers_starting_a_new_sqlite_run_at_once_all_open_it(tmp_path: Path) -> None:
     """Drivers started together (a job array, say) race to create the tables of the run's
     new study.db: none of them fails for it."""

@@ -312,6 +312,18 @@ class ExecutorConfig(_Strict):
     max_retries: StrictInt = Field(2, ge=0)
 
 
+#: the password of a database URL, as SQLAlchemy finds it (`dialect://user:password@...`)
+_URL_PASSWORD = re.compile(r"^([\w+]+://[^:/]*:)[^@]*@")
+
+
+def hide_password(url: str) -> str:
+    """`url` with its password shown as `***`, as SQLAlchemy's
+    `render_as_string(hide_password=True)` shows it: what hwnas prints (errors) or records
+    beyond the experiment file (the run's storage) must not give the database away to whoever
+    reads them."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
 class StorageConfig(_Strict):
     """Where the Optuna study lives: default a SQLite file in the run directory; or an Optuna
     journal file (relative to the run directory); or any Optuna RDB URL (shared storage)."""

@@ -18,7 +18,7 @@ import optuna
 from optuna.exceptions import StorageInternalError
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 
-from hwnas.experiments.config import ExperimentError, StorageConfig
+from hwnas.experiments.config import ExperimentError, StorageConfig, hide_password
 from hwnas.experiments.records import DamagedRecord
 
 SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's lock
@@ -52,8 +52,8 @@ def open_optuna_storage(
         # a database's driver is the user's to install (psycopg2 for postgresql://, ...)
         driver = " (the driver SQLAlchemy uses for this URL: install it)"
         raise ExperimentError(
-            f"{storage_name(config, run_dir)}: cannot open {url!r}: {first_line(e)}"
-            + (driver if isinstance(e, ImportError) else "")
+            f"{storage_name(config, run_dir)}: cannot open {hide_password(url)!r}: "
+            f"{first_line(e)}" + (driver if isinstance(e, ImportError) else "")
         ) from None
     if sqlite:
         _write_ahead_log(storage.engine)
