@@ -35,6 +35,7 @@ from hwnas.experiments import storage as storage_module
 from hwnas.experiments.components import make_searcher, make_space
 from hwnas.experiments.config import ExperimentError, parse_experiment
 from hwnas.experiments.records import (
+    EXPERIMENT,
     INTERRUPTED,
     KEY,
     STALE,
@@ -1787,6 +1788,27 @@ def test_a_storage_url_that_cannot_be_opened_is_said_without_its_password(
         open_optuna_storage(StorageConfig(url=url), tmp_path)
     assert "s3cret-pw" not in str(caught.value)
     assert "cannot open 'postgresql://alice:***@localhost:5432/hwnas'" in str(caught.value)
+
+
+def test_the_experiment_a_run_records_in_its_storage_hides_the_urls_password(
+    tmp_path: Path,
+) -> None:
+    """A run recorded its experiment in its study with `storage.url` whole: every reader of
+    the shared database (optuna-dashboard shows a study's attributes) got its password."""
+    from hwnas.experiments.run_identity import check_same_experiment
+
+    url = "postgresql://alice:s3cret-pw@db.example:5432/hwnas"
+    text = nb201_experiment(tmp_path / "run", 4).replace(
+        "storage: {journal: study.log, heartbeat_s: 0.5}", f"storage: {{url: '{url}'}}"
+    )
+    config = parse_experiment(text)
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'other.db'}", directions=["maximize", "minimize"]
+    )
+    check_same_experiment(study, config, tmp_path / "run", make_space(config))
+    recorded = study.user_attrs[EXPERIMENT]["storage"]["url"]
+    assert recorded == "postgresql://alice:***@db.example:5432/hwnas"
+    check_same_experiment(study, config, tmp_path / "run", make_space(config))  # the same run
 
 
 def test_drivers_starting_a_new_sqlite_run_at_once_all_open_it(tmp_path: Path) -> None:

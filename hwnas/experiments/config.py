@@ -535,6 +535,15 @@ class ExperimentConfig(_Strict):
         them, so the run's copy of its experiment resumes the run)."""
         return self.model_dump(mode="json", exclude_none=True)
 
+    def record_data(self) -> dict[str, Any]:
+        """`to_data` as the run's storage records it, the storage URL's password hidden
+        (`hide_password`): every reader of a shared database sees the record (optuna-dashboard
+        shows it), and only the settings that make the results are compared with it."""
+        data = self.to_data()
+        if self.storage.url:
+            data["storage"]["url"] = hide_password(self.storage.url)
+        return data
+
     def effective_data(self) -> dict[str, Any]:
         """`to_data` without searcher and evaluator settings that restate a default: what
         decides whether two experiments are the same."""

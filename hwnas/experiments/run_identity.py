@@ -80,7 +80,7 @@ def check_same_experiment(
     experiments. A new run records what it is started with."""
     # read back: a driver starting on the same new study at the same moment may have
     # written its own experiment last, and then this one must not go on
-    stored = _recorded(study, EXPERIMENT, config.to_data())
+    stored = _recorded(study, EXPERIMENT, config.record_data())
     changed, details = experiment_changes(stored, config)
     if changed:
         what, advice = (  # a shared database finds a run's study by its name alone
