@@ -25,6 +25,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import yaml
 
 import hwnas.experiments.run as run_module
 from hwnas.evaluators.metrics import Metrics
@@ -1809,6 +1810,26 @@ def test_the_experiment_a_run_records_in_its_storage_hides_the_urls_password(
     recorded = study.user_attrs[EXPERIMENT]["storage"]["url"]
     assert recorded == "postgresql://alice:***@db.example:5432/hwnas"
     check_same_experiment(study, config, tmp_path / "run", make_space(config))  # the same run
+
+
+def test_a_run_continues_with_its_databases_password_changed(tmp_path: Path) -> None:
+    """A run on a database whose password was changed (rotated) was refused as "started with
+    other settings of storage", its copy of the experiment holding the old password: it is
+    the same database. Another database still is refused."""
+    from hwnas.experiments.run_dir import SNAPSHOT, check_same_storage
+
+    def experiment(url: str):
+        return parse_experiment(
+            nb201_experiment(tmp_path, 4).replace(
+                "storage: {journal: study.log, heartbeat_s: 0.5}", f"storage: {{url: '{url}'}}"
+            )
+        )
+
+    started = experiment("postgresql://alice:old-pw@db.example/hwnas")
+    (tmp_path / SNAPSHOT).write_text(yaml.safe_dump(started.to_data()), encoding="utf-8")
+    check_same_storage(experiment("postgresql://alice:new-pw@db.example/hwnas"), tmp_path)
+    with pytest.raises(ExperimentError, match="started with other settings of storage"):
+        check_same_storage(experiment("postgresql://alice:old-pw@other.example/hwnas"), tmp_path)
 
 
 def test_drivers_starting_a_new_sqlite_run_at_once_all_open_it(tmp_path: Path) -> None:

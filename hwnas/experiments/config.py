@@ -351,6 +351,12 @@ class StorageConfig(_Strict):
             )
         return v
 
+    @property
+    def place(self) -> tuple[str | None, str | None]:
+        """Which storage this is: its journal file, or its database URL without the password
+        (a password changed, as one is rotated, still names the same database)."""
+        return self.journal, self.url and hide_password(self.url)
+
     @model_validator(mode="after")
     def _one_kind(self) -> StorageConfig:
         if self.journal and self.url:

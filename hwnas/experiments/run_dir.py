@@ -182,10 +182,7 @@ def check_same_storage(config: ExperimentConfig, run_dir: Path) -> None:
     before = load_snapshot(run_dir)
     where = {
         "name": (before.name, config.name),
-        "storage": (
-            (before.storage.journal, before.storage.url),
-            (config.storage.journal, config.storage.url),
-        ),
+        "storage": (before.storage.place, config.storage.place),
     }
     changed = [field for field, (old, new) in where.items() if old != new]
     if changed:
