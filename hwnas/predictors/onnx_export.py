@@ -30,6 +30,10 @@ INPUT_NAME, OUTPUT_NAME = "x", "logits"
 #: at once from two threads failed each other ("GLOBALS.in_onnx_export must be False") and
 #: left stdout and stderr swallowed for good
 ONNX_LOCK = threading.RLock()
+#: the dynamo exporter's record, on every node, of the Python stack that made it: hundreds of
+#: absolute paths of the exporting machine (its user's home, its environment's packages) in
+#: every ONNX file written and shared; nothing reads it
+STACK_TRACE = "pkg.torch.onnx.stack_trace"
 
 
 class ExportError(RuntimeError):
@@ -115,7 +119,7 @@ def _run_exporter(
             program = torch.onnx.export(
                 model, (example,), dynamo=True, dynamic_shapes=batch, verbose=False, **names
             )
-            return program.model_proto
+            return _without_stack_traces(program.model_proto)
         axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
         torch.onnx.export(
             model,
@@ -127,6 +131,16 @@ def _run_exporter(
             **names,
         )
     return onnx.load_from_string(buffer.getvalue())
+
+
+def _without_stack_traces(graph: onnx.ModelProto) -> onnx.ModelProto:
+    """`graph` with its nodes' `STACK_TRACE` records removed (in place)."""
+    for nodes in (graph.graph.node, *(f.node for f in graph.functions)):
+        for node in nodes:
+            kept = [p for p in node.metadata_props if p.key != STACK_TRACE]
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+    return graph
 
 
 def node_scopes(node: onnx.NodeProto) -> list[str]:
