@@ -39,6 +39,17 @@ run_dir: runs/t
 """
 
 
+def test_an_experiment_shows_its_storage_urls_password_hidden() -> None:
+    """`repr` and `str` of an experiment (a notebook's output of `load(run).config`, a log)
+    showed `storage.url` whole; they show its password as SQLAlchemy's URLs do, `***`, while
+    the URL itself, which opens the database, stays as written."""
+    url = "postgresql://alice:s3cret-pw@db.example:5432/hwnas"
+    config = parse_experiment(VALID + f"storage: {{url: '{url}'}}\n")
+    for shown in (repr(config), str(config), repr(config.storage), str(config.storage)):
+        assert "s3cret-pw" not in shown and "alice:***@db.example:5432/hwnas" in shown
+    assert config.storage.url == url and config.to_data()["storage"]["url"] == url
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
 def test_examples_validate(path: Path) -> None:
     config = load_experiment(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -350,6 +350,12 @@ class StorageConfig(_Strict):
                 f"{list(own)}; name another file, such as study.log"
             )
         return v
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The fields as `repr` and `str` show them (a notebook's output, a log), the URL's
+        password hidden (`hide_password`), as SQLAlchemy's own URLs show theirs."""
+        for name, value in super().__repr_args__():
+            yield name, hide_password(value) if name == "url" and value else value
 
     @property
     def place(self) -> tuple[str | None, str | None]:
