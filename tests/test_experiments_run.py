@@ -2069,6 +2069,37 @@ def test_a_shared_database_names_the_study_that_clashes_and_leaves_no_folder(
     assert run_experiment(parse_experiment(renamed), progress=False).evaluated == 4
 
 
+def test_a_shared_database_refuses_another_programs_study_of_the_runs_name(
+    tmp_path: Path,
+) -> None:
+    """An Optuna study of the experiment's name that hwnas did not make (no experiment
+    recorded) is refused, left as it was: before, the run recorded itself there and stored
+    its trials beside the study's own (with a warning of an "earlier hwnas"), or, where the
+    study had another number of objectives, failed with Optuna's bare error. An empty one in
+    the experiment's direction is a start stopped before its record, and goes on."""
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    with optuna_quiet():
+        theirs = optuna.create_study(study_name="theirs", storage=url)
+        theirs.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+        optuna.create_study(study_name="other_way", storage=url, direction="maximize")
+        optuna.create_study(study_name="stopped", storage=url)
+    storage = f"storage: {{url: '{url}'}}\n"
+    for name, held in (("theirs", "2 trials, directions minimize"), ("other_way", "0 trials")):
+        with pytest.raises(
+            ExperimentError,
+            match=rf"^study '{name}' in storage.url is not an hwnas run's \(no experiment "
+            rf"recorded; {held}.*give it another name",
+        ):
+            run_experiment(
+                parse_experiment(_lut_experiment(tmp_path / name, name, storage)), progress=False
+            )
+        assert not (tmp_path / name).exists()
+    theirs = optuna.load_study(study_name="theirs", storage=url)
+    assert (len(theirs.trials), theirs.user_attrs, theirs.metric_names) == (2, {}, None)
+    text = _lut_experiment(tmp_path / "stopped", "stopped", storage)
+    assert run_experiment(parse_experiment(text), progress=False).evaluated == 4
+
+
 def test_a_round_reads_only_the_trials_after_the_finished_ones(tmp_path, monkeypatch) -> None:
     """Counting a run's trials and judging a claim look again only at the trials after the
     leading finished ones: the run loop does both every round, and looking at every trial

@@ -34,6 +34,7 @@ from hwnas.experiments.records import (
     read_trials,
 )
 from hwnas.experiments.run_dir import SPACE_SNAPSHOT, same_yaml, space_source
+from hwnas.experiments.shown import counted
 from hwnas.predictors.fingerprint import package_version
 from hwnas.spaces import SearchSpace
 
@@ -78,16 +79,17 @@ def check_same_experiment(
     """Refuse to continue a run with a different space, objectives, searcher, evaluator,
     latency source, seed, dataset or benchmark: its stored results would mix two
     experiments. A new run records what it is started with."""
+    what, advice = (  # a shared database finds a run's study by its name alone
+        (f"study {config.name!r} in storage.url", "give it another name")
+        if config.storage.url
+        else (f"run {run_dir}", "use a new run_dir")
+    )
+    _check_made_by_hwnas(study, config, what, advice)
     # read back: a driver starting on the same new study at the same moment may have
     # written its own experiment last, and then this one must not go on
     stored = _recorded(study, EXPERIMENT, config.record_data())
     changed, details = experiment_changes(stored, config)
     if changed:
-        what, advice = (  # a shared database finds a run's study by its name alone
-            (f"study {config.name!r} in storage.url", "give it another name")
-            if config.storage.url
-            else (f"run {run_dir}", "use a new run_dir")
-        )
         if not config.storage.url and not any(
             outcome_of(t) in EVALUATED for t in read_trials(study)
         ):  # a first start that failed (a diverged supernet, say): nothing would be lost
@@ -102,6 +104,28 @@ def check_same_experiment(
     _check_same_benchmark(study, config, run_dir)
     _warn_other_versions(study, run_dir)
     _name_objectives(study, config)
+
+
+def _check_made_by_hwnas(
+    study: optuna.Study, config: ExperimentConfig, what: str, advice: str
+) -> None:
+    """Refuse a study hwnas did not make (another program's Optuna study of the experiment's
+    name in a shared database): the run would record its experiment there, mix its trials
+    with the study's own and write over its metric names. hwnas records the experiment
+    before its first claim, so a study without that record and without trials, in the
+    experiment's directions, is a start of this run stopped before it (or another driver's
+    start at this moment), and goes on."""
+    if EXPERIMENT in study.user_attrs:
+        return
+    directions = ["maximize" if d == "max" else "minimize" for _, d in config.objective_pairs]
+    theirs = [d.name.lower() for d in study.directions]
+    trials = len(read_trials(study))
+    if trials or theirs != directions:
+        raise ExperimentError(
+            f"{what} is not an hwnas run's (no experiment recorded; {counted(trials, 'trial')}, "
+            f"directions {', '.join(theirs)}): another program's study? {advice} for "
+            "this experiment"
+        )
 
 
 def _name_objectives(study: optuna.Study, config: ExperimentConfig) -> None:
