@@ -2069,6 +2069,24 @@ def test_a_shared_database_names_the_study_that_clashes_and_leaves_no_folder(
     assert run_experiment(parse_experiment(renamed), progress=False).evaluated == 4
 
 
+def test_a_new_run_dir_on_a_shared_databases_study_with_evaluations_says_it_continues_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shared database (storage.url) finds a run's study by its name alone: a run started
+    in another run_dir (or again after its run_dir was deleted) with the experiment's name
+    continues the study's evaluations, and says so (before, silently: "4 evaluations, 0 by
+    this driver")."""
+    url = f"storage: {{url: 'sqlite:///{tmp_path / 'team.db'}'}}\n"
+    run_experiment(parse_experiment(_lut_experiment(tmp_path / "a", "shared", url)))
+    assert "hwnas: note" not in capsys.readouterr().err
+    second = parse_experiment(_lut_experiment(tmp_path / "b", "shared", url))
+    assert run_experiment(second, progress=False).by_this_driver == 0
+    assert (
+        "hwnas: note: study 'shared' in storage.url holds 4 evaluations already (started in "
+        f"run_dir {tmp_path / 'a'}): this run continues it; give the experiment another name"
+    ) in capsys.readouterr().err
+
+
 def test_a_shared_database_refuses_another_programs_study_of_the_runs_name(
     tmp_path: Path,
 ) -> None:

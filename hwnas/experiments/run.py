@@ -46,6 +46,7 @@ from hwnas.experiments.optuna_storage import storage_errors
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.records import (
     EVALUATED,
+    EXPERIMENT,
     KEY,
     RUNNING,
     SURPLUS,
@@ -61,6 +62,7 @@ from hwnas.experiments.run_dir import (
     check_same_storage,
     space_source,
 )
+from hwnas.experiments.shown import counted
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore
 from hwnas.spaces import Arch
 from hwnas.spaces.spec import ReadableDumper
@@ -161,6 +163,8 @@ def _run_experiment(
                 with _closed_on_error(executor):
                     store = RunStore(config, run_dir, space, existing)
                     store.check_same_experiment()
+                    if not existing:
+                        _say_joined(config, store)
                     searcher.memo = store.memo()
                     if existing and (complete := _already_complete(config, store)):
                         return complete  # the stored experiment stays the one that made the run
@@ -174,6 +178,23 @@ def _run_experiment(
     finally:
         if store is not None:
             store.close()
+
+
+def _say_joined(config: ExperimentConfig, store: RunStore) -> None:
+    """Say when a new run directory starts on a shared database's study (`storage.url`) that
+    already holds evaluations: a run is found there by its name alone, so this run continues
+    them (another run directory's, or those of a run directory deleted since) rather than
+    searching anew, and it counts them toward its `evaluations`."""
+    counts = store.counts()
+    if not config.storage.url or not (done := counts["ok"] + counts["failed"]):
+        return
+    started_in = store.study.user_attrs[EXPERIMENT].get("run_dir")
+    print(
+        f"hwnas: note: study {config.name!r} in storage.url holds {counted(done, 'evaluation')} "
+        f"already (started in run_dir {started_in}): this run continues it; give the "
+        "experiment another name to search anew",
+        file=sys.stderr,
+    )
 
 
 def _already_complete(config: ExperimentConfig, store: RunStore) -> RunSummary | None:
