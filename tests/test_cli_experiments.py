@@ -2075,6 +2075,25 @@ def test_a_run_in_a_read_only_directory_can_be_read(tmp_path: Path) -> None:
     assert sorted(p.name for p in run.iterdir()) == files
 
 
+def test_a_run_whose_shared_database_is_in_a_read_only_folder_can_be_read(
+    tmp_path: Path,
+) -> None:
+    """A run whose `storage.url` names a SQLite file in a folder this process cannot write
+    (a team's database archived, or another user's): `status` reads it without writing
+    beside it (before, "cannot open ...: unable to open database file", as SQLite could not
+    make its write-ahead index there). Needs a real read-only mount (a private mount
+    namespace)."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    shared = tmp_path / "team"
+    shared.mkdir()
+    exp.write_text(exp.read_text() + f"storage: {{url: 'sqlite:///{shared / 'team.db'}'}}\n")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    done = cli_on_read_only(shared, f"status {tmp_path / 'run'}")
+    assert done.returncode == 0, done.stderr
+    assert "evaluations: 8 of 8 (ok 8" in done.stdout
+    assert sorted(p.name for p in shared.iterdir()) == ["team.db"]
+
+
 def test_a_search_on_a_read_only_study_file_says_to_make_it_writable(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -42,7 +42,8 @@ def open_optuna_storage(
         return _open_journal(file, create)
     if file is not None:  # a driver too: it would write Optuna's tables into another's file
         _check_optuna_tables(file, create)
-    url = config.url or _sqlite_url(file, read_only=not create)  # file is set when url is not
+    # file is set when url is not
+    url = _sqlite_url(file, not create, config.url) if file is not None else config.url
     sqlite = url.startswith("sqlite")
     try:
         storage = _rdb_storage(
@@ -112,13 +113,15 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> optuna.storages.RDB
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)  # the last try
 
 
-def _sqlite_url(file: Path, read_only: bool) -> str:
-    """The URL of a run directory's SQLite file. Reading a run in a directory this process
-    cannot write (another user's run, read-only media) must not write: SQLite would create
-    its write-ahead index beside the file. Without a `-wal` file no driver is writing."""
+def _sqlite_url(file: Path, read_only: bool, url: str | None = None) -> str:
+    """The URL of a run's SQLite file: `url` (`storage.url`) where given, else the run
+    directory's file. Reading a run whose file is in a directory this process cannot write
+    (another user's run or shared database, read-only media) must not write: SQLite would
+    create its write-ahead index beside the file (and, unable to, not open it at all).
+    Without a `-wal` file no driver is writing."""
     path = file.resolve()
     if not read_only or os.access(path.parent, os.W_OK):
-        return f"sqlite:///{path}"
+        return url or f"sqlite:///{path}"
     mode = "mode=ro" if path.with_name(f"{path.name}-wal").exists() else "immutable=1"
     return f"sqlite:///file:{path}?{mode}&uri=true"
 
