@@ -2239,3 +2239,15 @@ def test_metric_text_never_rounds_to_a_whole_number_it_is_not(value: float, show
 def test_seconds_text_keeps_short_times_from_reading_zero(seconds: float, shown: str) -> None:
     """`hwnas train` said a training of under half a second took '0 s'."""
     assert seconds_text(seconds) == shown
+
+
+def test_a_storage_without_the_runs_study_names_the_first_few_it_holds(tmp_path: Path) -> None:
+    """A shared database's every study was listed in one error line, however many the
+    team's database held."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'team.db'}")
+    for name in ("a", "b", "c", "d", "e"):
+        optuna.create_study(storage=storage, study_name=name)
+    assert optuna_storage.studies_held(storage) == (
+        "; it holds 'a', 'b', 'c' and 2 more, and a run reads only the study its experiment names"
+    )
+    storage.engine.dispose()

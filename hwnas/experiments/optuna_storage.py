@@ -20,6 +20,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, 
 
 from hwnas.experiments.config import ExperimentError, StorageConfig, hide_password
 from hwnas.experiments.records import DamagedRecord
+from hwnas.experiments.shown import some_of
 
 SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's lock
 STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creating too
@@ -64,11 +65,12 @@ def open_optuna_storage(
 def studies_held(storage: optuna.storages.BaseStorage) -> str:
     """For an error saying a storage has no study of the run's name: the studies it holds
     instead, if any (one copied with `optuna.copy_study(..., to_study_name=...)` or made by
-    another run), since a run reads only the study its experiment names."""
-    names = ", ".join(repr(s.study_name) for s in storage.get_all_studies())
+    another run), since a run reads only the study its experiment names; a shared database's
+    first few."""
+    names = [repr(s.study_name) for s in storage.get_all_studies()]
     if not names:
         return ""
-    return f"; it holds {names}, and a run reads only the study its experiment names"
+    return f"; it holds {some_of(names)}, and a run reads only the study its experiment names"
 
 
 def check_stored(file: Path | None, why: str = "the run has no stored results") -> None:

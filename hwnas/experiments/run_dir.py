@@ -19,6 +19,7 @@ from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_exp
 from hwnas.experiments.files import write_whole
 from hwnas.experiments.optuna_storage import storage_file
 from hwnas.experiments.records import SPACE_SOURCE
+from hwnas.experiments.shown import some_of
 from hwnas.spaces import SearchSpace
 from hwnas.spaces.spec import YamlLoader
 
@@ -73,9 +74,8 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
         if not p.name.startswith(".") and not any(p.name.startswith(n) for n in ours)
     )
     if others:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise ExperimentError(
-            f"run_dir {run_dir} holds files that are not this run's ({shown}): a new run "
+            f"run_dir {run_dir} holds files that are not this run's ({some_of(others)}): a new run "
             "needs a new or empty folder; give another run_dir"
         )
 

@@ -56,6 +56,13 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def some_of(names: Sequence[str], most: int = 3) -> str:
+    """The first `most` of `names`, with how many more there are: an error naming what a
+    folder or a shared database holds stays one readable line however much it holds."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
 def seconds_text(seconds: float) -> str:
     """A duration: whole seconds from 10 s on, two significant digits below (a training of
     0.4 s is not 'in 0 s')."""
