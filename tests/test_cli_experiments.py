@@ -2522,3 +2522,22 @@ def test_a_new_run_inside_another_runs_folder_is_refused(
     monkeypatch.chdir(tmp_path)  # from where it was started, the same file resumes the run
     assert hwnas("search", str(run / "experiment.yaml"), "--quiet") == 0
     assert "already complete" in capsys.readouterr().out
+
+
+def test_a_run_nested_by_an_earlier_hwnas_goes_on_without_its_experiment_file(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A run an earlier hwnas started inside another run's folder, whose experiment.yaml was
+    deleted since, was refused as a new run nested in the outer one ('search from the
+    directory it was started in'), though its study.db holds its results and it was searched
+    from there; it goes on, as an unnested run without its experiment.yaml does."""
+    exp, run = copy_of(finished_run, tmp_path)
+    inner = run / "inner"
+    shutil.copytree(finished_run, inner)
+    (inner / "experiment.yaml").unlink()
+    inner_exp = tmp_path / "inner.yaml"
+    inner_exp.write_text(exp.read_text().replace(f"run_dir: {run}", f"run_dir: {inner}"))
+    capsys.readouterr()
+    assert hwnas("search", str(inner_exp), "--quiet") == 0, capsys.readouterr().err
+    assert "8 evaluations (0 failed, 0 by this driver)" in capsys.readouterr().out
+    assert (inner / "experiment.yaml").is_file()

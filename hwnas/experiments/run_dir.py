@@ -55,10 +55,13 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
     no obstacle: several drivers may start one run at once. Nor may it go inside another
     run's folder: a run's own `experiment.yaml` searched from another directory than the one
     the run was started in reads its relative `run_dir` from there, and started a fresh run
-    nested in the old one."""
+    nested in the old one; a folder that holds this run's storage already is no such start
+    (a run nested by an earlier hwnas, whose `experiment.yaml` is gone since, goes on)."""
     if (run_dir / SNAPSHOT).is_file():
         return
-    if (around := _enclosing_run(run_dir)) is not None:
+    storage = storage_file(config.storage, run_dir)
+    stored = storage is not None and storage.is_relative_to(run_dir) and storage.is_file()
+    if not stored and (around := _enclosing_run(run_dir)) is not None:
         raise ExperimentError(
             f"run_dir {run_dir} is inside the run {around}: a relative run_dir is read from the "
             f"current directory ({Path.cwd()}); to go on with that run, search from the "
@@ -66,7 +69,6 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
         )
     if not run_dir.is_dir():
         return
-    storage = storage_file(config.storage, run_dir)
     ours = [SNAPSHOT, SPACE_SNAPSHOT, *([storage.name] if storage else [])]
     others = sorted(
         p.name
