@@ -13,7 +13,6 @@ import _thread
 import atexit
 import contextlib
 import logging
-import numbers
 import os
 import pickle
 import signal
@@ -32,7 +31,7 @@ from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.failures import failed_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.errors import did_you_mean, whole_number
+from hwnas.spaces.errors import did_you_mean, real_number, whole_number
 
 Result = tuple[Arch, Metrics]
 
@@ -553,11 +552,6 @@ def _custom_meant(name: str) -> str:
     return f"; {name!r} is a custom Ray resource{meant}" if meant else ""
 
 
-def _number(value: object) -> bool:
-    """Whether `value` is a real number, numpy's included (not a bool, not text such as "10")."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 class ClusterLost(RuntimeError):
     """The Ray this driver is connected to went away (its local raylet died, or its GCS stopped
     answering): nothing more can be evaluated, and none of the evaluations in flight failed by
@@ -682,7 +676,7 @@ class RayExecutor(_ExecutorBase):
 
         if max_in_flight is not None and not (whole_number(max_in_flight) and max_in_flight >= 1):
             raise ValueError(f"max_in_flight must be an integer >= 1, not {max_in_flight!r}")
-        if timeout_s is not None and not (_number(timeout_s) and timeout_s > 0):
+        if timeout_s is not None and not (real_number(timeout_s) and timeout_s > 0):
             raise ValueError(f"timeout_s must be a number > 0, not {timeout_s!r}")
         if not (whole_number(max_retries) and max_retries >= 0):
             raise ValueError(f"max_retries must be an integer >= 0, not {max_retries!r}")

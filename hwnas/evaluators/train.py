@@ -17,7 +17,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import torch_seeded, torch_threads
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.errors import whole_number
+from hwnas.spaces.errors import real_number, whole_number
 
 #: how many training samples `precise_bn` passes through the trained model at most
 PRECISE_BN_SAMPLES = 4096
@@ -194,7 +193,7 @@ class TrainEvaluator:
     def _total_steps(self, budget: float | None) -> int:
         per_epoch = math.ceil(len(self.dataset.y_train) / self.batch_size)
         if budget is not None:
-            if isinstance(budget, bool) or not isinstance(budget, Real) or not budget > 0:
+            if not real_number(budget) or not budget > 0:
                 raise ValueError(f"budget must be a number of epochs > 0, not {budget!r}")
             return max(1, round(budget * per_epoch))
         return self.steps if self.steps is not None else max(1, round(self.epochs * per_epoch))

@@ -504,6 +504,11 @@ class ExperimentConfig(_Strict):
         return [(o.metric, o.direction) for o in self.objectives]
 
     @property
+    def study_directions(self) -> list[str]:
+        """The objectives' directions as an Optuna study holds them (`maximize`, `minimize`)."""
+        return ["maximize" if o.direction == "max" else "minimize" for o in self.objectives]
+
+    @property
     def constraint_pairs(self) -> list[tuple[str, float]]:
         """The constraints as `(metric, bound)`, meaning `metric <= bound`."""
         return [(c.metric, c.max) for c in self.constraints]

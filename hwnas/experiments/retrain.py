@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from hwnas.experiments.export import config_space, read_config
 from hwnas.experiments.files import written_whole
 from hwnas.predictors.backends import torch_device
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.errors import check_setting_names
+from hwnas.spaces.errors import check_setting_names, real_number
 
 
 @dataclass
@@ -102,9 +101,7 @@ def epochs_problem(epochs: Any) -> str | None:
     None; `retraining` and `hwnas train --epochs` refuse it with this, naming their argument
     (checked with the recipe, it was blamed on the config's `training`, True trained one
     epoch and "2" failed with Python's TypeError)."""
-    if epochs is None or (
-        not isinstance(epochs, bool) and isinstance(epochs, Real) and 0 < epochs < math.inf
-    ):
+    if epochs is None or (real_number(epochs) and 0 < epochs < math.inf):
         return None
     return f"must be > 0 and finite, not {setting_text(epochs)}"
 

@@ -117,10 +117,9 @@ def _check_made_by_hwnas(
     start at this moment), and goes on."""
     if EXPERIMENT in study.user_attrs:
         return
-    directions = ["maximize" if d == "max" else "minimize" for _, d in config.objective_pairs]
     theirs = [d.name.lower() for d in study.directions]
     trials = len(read_trials(study))
-    if trials or theirs != directions:
+    if trials or theirs != config.study_directions:
         raise ExperimentError(
             f"{what} is not an hwnas run's (no experiment recorded; {counted(trials, 'trial')}, "
             f"directions {', '.join(theirs)}): another program's study? {advice} for "

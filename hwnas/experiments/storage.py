@@ -210,7 +210,6 @@ class RunStore:
         self.storage = open_optuna_storage(config.storage, run_dir)
         if not existing:
             self._check_no_other_study()
-        directions = ["maximize" if d == "max" else "minimize" for _, d in config.objective_pairs]
         try:
             with optuna_quiet():
                 self.study = (
@@ -219,7 +218,7 @@ class RunStore:
                     else optuna.create_study(
                         storage=self.storage,
                         study_name=config.name,
-                        directions=directions,
+                        directions=config.study_directions,
                         load_if_exists=True,
                     )
                 )

@@ -5,7 +5,7 @@ whole number."""
 import difflib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from numbers import Integral
+from numbers import Integral, Real
 
 
 class SpaceError(ValueError):
@@ -22,6 +22,12 @@ def whole_number(value: object) -> bool:
     """Whether `value` is a whole number, numpy's included, and not a truth value: Python
     takes True for 1, but `threads=True` or `steps: yes` is no count."""
     return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def real_number(value: object) -> bool:
+    """Whether `value` is a real number, numpy's included, and not a truth value (nor text
+    such as "10"): `epochs=True` is no number of epochs."""
+    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def did_you_mean(word: str, choices: Sequence[str] | Mapping[str, str]) -> str:
