@@ -2209,17 +2209,21 @@ def test_an_interrupted_export_says_so_and_leaves_no_folder_or_file(
     assert asked and not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize(
+    ("signum", "code", "word"),
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGHUP, 129, "hung up")],
+)
 def test_a_terminated_export_stops_as_an_interrupted_one(
-    finished_run: Path, tmp_path: Path
+    signum: int, code: int, word: str, finished_run: Path, tmp_path: Path
 ) -> None:
-    """SIGTERM (`timeout`, a batch scheduler) killed an export outright: its output folder
-    stayed, holding a staging folder of half-made files. Every command stops on it as on
-    Ctrl-C, with status 143."""
+    """SIGTERM (`timeout`, a batch scheduler) or SIGHUP (a closed terminal) killed an export
+    outright: its output folder stayed, holding a staging folder of half-made files. Every
+    command stops on them as on Ctrl-C, with status 128 + the signal's number."""
     script = (
         "import os, signal, sys\n"
         "from hwnas.experiments import export\n"
         "def terminated(*args, **kwargs):\n"
-        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"    os.kill(os.getpid(), {int(signum)})\n"
         "export.export_onnx_checked = terminated\n"
         "from hwnas.cli import main\n"
         "main(sys.argv[1:])\n"
@@ -2231,7 +2235,7 @@ def test_a_terminated_export_stops_as_an_interrupted_one(
         capture_output=True,
         text=True,
     )
-    assert (done.returncode, done.stderr) == (143, "hwnas: terminated\n")
+    assert (done.returncode, done.stderr) == (code, f"hwnas: {word}\n")
     assert not (tmp_path / "new").exists()
 
 
@@ -2470,7 +2474,7 @@ def test_an_input_override_says_which_options_of_the_space_it_leaves_out(
     )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_stop_arriving_as_a_claim_is_written_leaves_no_live_claim(
     signum: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -2492,8 +2496,10 @@ def test_a_stop_arriving_as_a_claim_is_written_leaves_no_live_claim(
 
     monkeypatch.setattr(RunStore, "_create_claim", create_then_stop)
     config = load_experiment(latency_experiment(tmp_path, "[fp32]"))
-    with pytest.raises(Terminated if signum == signal.SIGTERM else KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stop:
         run_experiment(config, progress=False)
+    assert getattr(stop.value, "signum", signal.SIGINT) == signum
+    assert isinstance(stop.value, Terminated) == (signum != signal.SIGINT)
     storage = f"sqlite:///{tmp_path / 'run' / 'study.db'}"
     trials = optuna.load_study(study_name="lat", storage=storage).get_trials()
     outcomes = [outcome_of(t) for t in trials]

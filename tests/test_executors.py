@@ -408,37 +408,6 @@ def test_resources_the_machine_lacks_are_refused_instead_of_queued_forever(space
         RayExecutor(Scripted(space, {}), resources={"GPU": 1})
 
 
-def test_a_signal_pending_while_handlers_are_swapped_leaves_none_swapped(monkeypatch):
-    """`signal.signal` first runs the handlers of pending signals: a SIGTERM turned into
-    KeyboardInterrupt there, while SIGINT was already ignored, left Ctrl-C ignored for the
-    rest of the process (two signal tests of the full suite failed after it)."""
-    from hwnas.evaluators.executors import signals_handled
-
-    swap = signal.signal
-
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    def pending_sigterm_first(signum, handler):
-        if signum == signal.SIGTERM:
-            signal.raise_signal(signal.SIGTERM)  # arrives as CPython checks before the swap
-        return swap(signum, handler)
-
-    sigint, sigterm = signal.getsignal(signal.SIGINT), swap(signal.SIGTERM, terminate)
-    try:
-        monkeypatch.setattr(signal, "signal", pending_sigterm_first)
-        with (
-            pytest.raises(KeyboardInterrupt),
-            signals_handled(signal.SIG_IGN, signal.SIGINT, signal.SIGTERM),
-        ):
-            pytest.fail("the body ran though the SIGTERM handler raised")
-        monkeypatch.undo()
-        assert signal.getsignal(signal.SIGINT) is sigint
-        assert signal.getsignal(signal.SIGTERM) is terminate
-    finally:
-        swap(signal.SIGTERM, sigterm)
-
-
 def test_an_evaluator_that_cannot_be_pickled_is_refused_naming_its_attribute(space):
     """Ray's own error blamed the `evaluate` method, in 30 lines, whatever held the lock."""
     evaluator = Scripted(space, {}, trains=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import select
 import signal
 import socket
 import sqlite3
@@ -623,9 +624,30 @@ def test_runs_quieting_optuna_at_once_in_two_threads_leave_its_verbosity_as_it_w
     assert optuna.logging.get_verbosity() == before
 
 
-def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path, ray_temp_dir: Path) -> None:
-    """`timeout` or a batch scheduler sends SIGTERM: the claims are given back, the exit
-    code is 143 and the resume command is printed (Ray's own handler would abort instead)."""
+def processes_naming(text: str) -> list[str]:
+    """The command lines of this machine's processes that contain `text`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        if text in line:
+            found.append(line)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "word"),
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGHUP, 129, "hung up")],
+)
+def test_sigterm_or_sighup_stops_like_ctrl_c_with_ray(
+    signum: int, code: int, word: str, tmp_path: Path, ray_temp_dir: Path
+) -> None:
+    """`timeout` or a batch scheduler sends SIGTERM, a closed terminal or a `kill -HUP` SIGHUP:
+    the claims are given back, the exit code is 128 + the signal's number, the resume command
+    is printed and the embedded Ray is shut down (Ray's own SIGTERM handler would abort
+    instead; SIGHUP ended the driver outright, its claims left live and its Ray running)."""
     run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
     ray = "executor: {kind: ray, max_in_flight: 2, resources: {num_cpus: 1}}\n"
     exp.write_text(digits_training_experiment(run_dir, 40) + ray)
@@ -648,12 +670,54 @@ def test_sigterm_stops_like_ctrl_c_with_ray(tmp_path: Path, ray_temp_dir: Path) 
             break
         time.sleep(0.2)
     assert driver.poll() is None, driver.stderr.read()
-    driver.send_signal(signal.SIGTERM)
-    code = driver.wait(timeout=120)
+    driver.send_signal(signum)
+    exit_code = driver.wait(timeout=120)
     said = driver.stderr.read()
-    assert code == 143, said
-    assert f"hwnas: terminated; resume with: hwnas search {exp} --resume" in said
+    assert exit_code == code, said
+    assert f"hwnas: {word}; resume with: hwnas search {exp} --resume" in said
     assert "Started a local Ray instance" not in said  # --quiet: no notes of Ray's either
+    outcomes = [outcome_of(t) for t in trials_of(run_dir)]
+    assert "running" not in outcomes and outcomes.count("ok") >= 2
+    deadline = time.monotonic() + 60  # Ray's processes end as it shuts down, not at once
+    while processes_naming(str(ray_temp_dir)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not processes_naming(str(ray_temp_dir))
+
+
+def test_a_closed_terminal_stops_the_search_resumably(tmp_path: Path) -> None:
+    """The terminal (or the ssh connection) of a search closed: SIGHUP ended it outright, its
+    claims left live, and once the search stopped on it, every write to the terminal that had
+    hung up failed (EIO), the stop message's too, and it ended as a failed command (1). Now
+    it stops as on Ctrl-C, with status 129. The search runs on a pseudo-terminal that is its
+    controlling terminal, as a login shell's command does, and the test closes it."""
+    import pty
+
+    run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
+    exp.write_text(digits_training_experiment(run_dir, 40))
+    terminal, its_end = pty.openpty()
+    cli = (
+        "import fcntl, termios\n"
+        "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"  # a new session's leader: its terminal
+        "from hwnas.cli import main; main()"
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", cli, "search", str(exp)],
+        stdin=its_end,
+        stdout=its_end,
+        stderr=its_end,
+        start_new_session=True,
+    )
+    os.close(its_end)
+    shown = []
+    deadline = time.monotonic() + 300  # a cap for slow machines, not a timing check
+    while time.monotonic() < deadline and driver.poll() is None:
+        if select.select([terminal], [], [], 0.2)[0]:
+            shown.append(os.read(terminal, 65536))  # a full terminal would block the search
+        if sum(outcome_of(t) == "ok" for t in trials_of(run_dir)) >= 2:
+            break
+    assert driver.poll() is None, b"".join(shown).decode(errors="replace")
+    os.close(terminal)  # the terminal hangs up: SIGHUP to the search
+    assert driver.wait(timeout=120) == 129
     outcomes = [outcome_of(t) for t in trials_of(run_dir)]
     assert "running" not in outcomes and outcomes.count("ok") >= 2
 

@@ -8,12 +8,13 @@ import os
 import shlex
 import signal
 import sys
-import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
+
+from hwnas.stop_signals import noting_interrupt, reader_gone, signals_handled, terminating_signals
 
 app = typer.Typer(
     name="hwnas",
@@ -59,13 +60,30 @@ def _register() -> None:
 _stop_said = False  # whether a stopped command said itself what it left
 
 
-def stopped(message: str, terminated: bool) -> typer.Exit:
-    """The exit of a command stopped by Ctrl-C (130) or SIGTERM (143), once `message` (what
-    is kept, how to go on) is printed; other stopped commands get a plain "interrupted"."""
+#: how a command stopped by each signal says it stopped
+_STOPPED_BY = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+if hasattr(signal, "SIGHUP"):  # none on Windows
+    _STOPPED_BY[signal.SIGHUP] = "hung up"
+
+
+def _stop_signal(e: KeyboardInterrupt) -> int:
+    """The signal behind `e`: Ctrl-C's, or the one a `Terminated` names."""
+    return getattr(e, "signum", signal.SIGINT)
+
+
+def stopped_word(e: KeyboardInterrupt) -> str:
+    """How a command stopped by `e` says it stopped: interrupted, terminated or hung up."""
+    return _STOPPED_BY[_stop_signal(e)]
+
+
+def stopped(message: str, e: KeyboardInterrupt) -> typer.Exit:
+    """The exit of a command stopped by `e`, once `message` (what is kept, how to go on) is
+    printed: 128 + the signal's number, as a shell gives (Ctrl-C 130, SIGTERM 143, SIGHUP
+    129); other stopped commands get a plain "interrupted" (or "terminated", "hung up")."""
     global _stop_said
     say(message)
     _stop_said = True
-    return typer.Exit(143 if terminated else 130)
+    return typer.Exit(128 + _stop_signal(e))
 
 
 def say(message: str) -> None:
@@ -74,8 +92,6 @@ def say(message: str) -> None:
     try:
         typer.echo(message, err=True)
     except BrokenPipeError:
-        from hwnas.experiments.progress import reader_gone
-
         reader_gone()
 
 
@@ -133,23 +149,13 @@ def _forget_caught_interrupts() -> None:
 
 @contextmanager
 def _terminate_as_interrupt(received: list[int]) -> Iterator[None]:
-    """SIGTERM (`timeout`, `kill`, a batch scheduler) stops every command as Ctrl-C does,
-    noted in `received`: killed outright, an export left its half-made files in a staging
-    folder inside the output folder. `search` and `latency profile` set their own handler
-    inside (their stop messages say what is kept). On the main thread only."""
-    if threading.current_thread() is not threading.main_thread():
+    """SIGTERM (`timeout`, `kill`, a batch scheduler) and SIGHUP (a closed terminal) stop
+    every command as Ctrl-C does, noted in `received`: killed outright, an export left its
+    half-made files in a staging folder inside the output folder. `search` and `latency
+    profile` set their own handler inside (their stop messages say what is kept). On the
+    main thread only."""
+    with signals_handled(noting_interrupt(received), *terminating_signals()):
         yield
-        return
-
-    def interrupt(signum, frame):
-        received.append(signum)
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
 
 
 def _main(argv: list[str] | None) -> None:
@@ -160,7 +166,7 @@ def _main(argv: list[str] | None) -> None:
     args = [a for a in args if a != "--debug"]
     if not debug:
         warnings.formatwarning = _one_line_warning
-    received: list[int] = []  # a SIGTERM: the stop's code is 143, not Ctrl-C's 130
+    received: list[int] = []  # a SIGTERM or SIGHUP: the stop's code is 143 or 129, not 130
     try:
         with _terminate_as_interrupt(received):
             _register()  # imports every command's module: a Ctrl-C may land here
@@ -182,9 +188,9 @@ def _main(argv: list[str] | None) -> None:
             raise
         say(f"hwnas: error: {e}")
         sys.exit(1)
-    if code == 130 and signal.SIGTERM in received:
-        code = 143
-    if code in (130, 143) and not _stop_said:  # typer ends a Ctrl-C'd command silently
-        say(f"hwnas: {'terminated' if code == 143 else 'interrupted'}")
+    if code == 130 and received:
+        code = 128 + received[0]
+    if code in (128 + s for s in _STOPPED_BY) and not _stop_said:  # typer ends it silently
+        say(f"hwnas: {_STOPPED_BY[code - 128]}")
     if isinstance(code, int) and code:
         sys.exit(code)

@@ -15,7 +15,7 @@ from typing import Literal, NoReturn
 
 import typer
 
-from hwnas.cli import say, shell_path, stopped
+from hwnas.cli import say, shell_path, stopped, stopped_word
 
 app = typer.Typer()
 
@@ -53,7 +53,7 @@ def search(
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.evaluators import ClusterLost
     from hwnas.experiments import load, load_experiment, run_experiment
-    from hwnas.experiments.run import ALREADY_COMPLETE, EXHAUSTED, Terminated, address_problem
+    from hwnas.experiments.run import ALREADY_COMPLETE, EXHAUSTED, address_problem
     from hwnas.experiments.run_dir import SNAPSHOT
     from hwnas.experiments.shown import counted
 
@@ -74,12 +74,11 @@ def search(
         )
         _exit_past_a_lost_ray(1)
     except KeyboardInterrupt as e:
-        terminated = isinstance(e, Terminated)
-        why = "terminated" if terminated else "interrupted"
+        why = stopped_word(e)
         if (Path(config.run_dir) / SNAPSHOT).is_file():
-            raise stopped(f"hwnas: {why}; resume with: {resume_with}", terminated) from None
+            raise stopped(f"hwnas: {why}; resume with: {resume_with}", e) from None
         raise stopped(
-            f"hwnas: {why} before the run was stored; start it with: {start_with}", terminated
+            f"hwnas: {why} before the run was stored; start it with: {start_with}", e
         ) from None
     if summary.stopped_by == ALREADY_COMPLETE:
         typer.echo(

@@ -10,7 +10,7 @@ from typing import Literal
 
 import typer
 
-from hwnas.cli import stopped
+from hwnas.cli import stopped, stopped_word
 from hwnas.cli.spaces import CLASSES, INPUT, space_at
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 
@@ -96,7 +96,7 @@ def profile(
     """Measure a space's parts and N random architectures into a profile (resumable).
 
     For an experiment that overrides the space's input or classes: --input and --classes."""
-    from hwnas.experiments.run import Terminated, terminate_as_interrupt
+    from hwnas.experiments.run import terminate_as_interrupt
     from hwnas.experiments.shown import counted
     from hwnas.predictors import build_profile  # heavy: imported per command
     from hwnas.predictors.fingerprint import describe_device
@@ -104,7 +104,7 @@ def profile(
     from hwnas.predictors.repeatability import agreements
 
     try:
-        with terminate_as_interrupt():  # SIGTERM (a batch scheduler's stop) as Ctrl-C
+        with terminate_as_interrupt():  # SIGTERM, SIGHUP as Ctrl-C
             result = build_profile(
                 space_at(space, input_shape, classes),
                 out,
@@ -125,10 +125,8 @@ def profile(
                 retry_failed=retry_failed,
             )
     except KeyboardInterrupt as e:  # the rows measured so far are flushed to the profile
-        terminated = isinstance(e, Terminated)
-        why = "terminated" if terminated else "interrupted"
-        message = f"hwnas: {why}: {out} is kept; re-running the same command resumes it"
-        raise stopped(message, terminated) from None
+        message = f"hwnas: {stopped_word(e)}: {out} is kept; re-running the same command resumes it"
+        raise stopped(message, e) from None
     failed = result.rows[result.rows["status"] != "ok"]
     device = describe_device(result.measured_on())
     rows = counted(len(result.rows), "row")

@@ -32,6 +32,7 @@ from hwnas.evaluators.failures import failed_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean, real_number, whole_number
+from hwnas.stop_signals import signals_handled, terminating_signals
 
 Result = tuple[Arch, Metrics]
 
@@ -883,7 +884,7 @@ class RayExecutor(_ExecutorBase):
         processes running (it takes a few seconds)."""
         if self._gcs is not None:
             self._gcs.stop()
-        with signals_handled(signal.SIG_IGN, signal.SIGINT, signal.SIGTERM):
+        with signals_handled(signal.SIG_IGN, signal.SIGINT, *terminating_signals()):
             self.cancel()
             if self._lost is not None:
                 # shutting down a Ray whose cluster is gone blocks until Ray ends the process,
@@ -894,22 +895,3 @@ class RayExecutor(_ExecutorBase):
                 self._started.release()
         self._started = None
         self.closed = True
-
-
-@contextlib.contextmanager
-def signals_handled(handler: Any, *signals: signal.Signals) -> Iterator[None]:
-    """`signals` handled by `handler` (`signal.SIG_IGN` ignores them) in the body, their
-    handlers restored afterwards. On the main thread only, where Python delivers signals and
-    may set handlers; elsewhere the body runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    # each handler is restored on its own, as soon as it is set: `signal.signal` first runs
-    # the handlers of signals already pending, and one that raises there (a SIGTERM handler
-    # turning the signal into KeyboardInterrupt) left the signals set before it swapped for
-    # the rest of the process (Ctrl-C ignored for good)
-    with contextlib.ExitStack() as restore:
-        for s in signals:
-            before = signal.signal(s, handler)  # None: a handler set outside Python
-            restore.callback(signal.signal, s, signal.SIG_DFL if before is None else before)
-        yield

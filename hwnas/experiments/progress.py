@@ -4,8 +4,6 @@ size, elapsed and estimated time left (rich)."""
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from collections import deque
 
@@ -17,6 +15,7 @@ from rich.table import Column
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.shown import metric_text
 from hwnas.search.pareto import add_to_front
+from hwnas.stop_signals import reader_gone
 
 #: the line's width when stderr is not a terminal (a log file, a pipe): rich would cut it at 80
 LOG_WIDTH = 200
@@ -139,15 +138,3 @@ def hours_minutes_seconds(seconds: float) -> str:
     """`seconds` as H:MM:SS, the hours counting on past a day (83:15:00, not 11:15:00)."""
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
-
-
-def reader_gone() -> None:
-    """Send what is still written to stdout and stderr nowhere: their reader is gone (the
-    `tee` of `hwnas search ... 2>&1 | tee log`, stopped by the same Ctrl-C), and the exit
-    code, not a failed write, must say how the command ended (130, and the run kept)."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            os.dup2(devnull, stream.fileno())
-    finally:
-        os.close(devnull)

@@ -4,9 +4,10 @@ The loop keeps `executor.max_in_flight` evaluations busy, stops at the requested
 evaluations (counted over every driver sharing the study) or at the time limit, and can always
 be resumed: on start it rebuilds the searcher from the stored trials (`Searcher.restore`) and
 evaluates again the candidates a stopped driver left unfinished. Ctrl-C (or SIGTERM, as from
-`timeout` or a batch scheduler) gives the in-flight claims back and leaves a resumable run; a
-failed evaluation is a result like any other. An evaluation that succeeds without a metric the
-objectives or constraints name stops the run at once: no candidate would ever have it.
+`timeout` or a batch scheduler, or SIGHUP, as from a closed terminal) gives the in-flight claims
+back and leaves a resumable run; a failed evaluation is a result like any other. An evaluation that
+succeeds without a metric the objectives or constraints name stops the run at once: no candidate
+would ever have it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import yaml
 from optuna.trial import FrozenTrial
 
-from hwnas.evaluators.executors import ClusterLost, signals_handled
+from hwnas.evaluators.executors import ClusterLost
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.components import (
     check_executor,
@@ -66,6 +67,7 @@ from hwnas.experiments.shown import counted
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore
 from hwnas.spaces import Arch
 from hwnas.spaces.spec import ReadableDumper
+from hwnas.stop_signals import noting_interrupt, signals_handled, terminating_signals
 
 ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started
 EXHAUSTED = "exhausted"  # the searcher proposed no more candidates
@@ -97,10 +99,10 @@ def run_experiment(
     requires one (an `ExperimentError` where there is none). `address` evaluates on that Ray
     cluster (`auto`, `host:port`, `ray://...`) whatever the experiment's `executor.kind`
     says (an empty one is refused, as `hwnas search --address ""` is); `progress` shows the
-    live progress display. Ctrl-C raises `KeyboardInterrupt` (SIGTERM: `Terminated`, a
-    subclass of it) and a lost Ray cluster `ClusterLost`, each once the evaluations in flight
-    are given back: the run can be resumed."""
-    received: list[int] = []  # Ctrl-C and SIGTERM, kept in case a callback swallows one
+    live progress display. Ctrl-C raises `KeyboardInterrupt` (SIGTERM and SIGHUP: `Terminated`, a
+    subclass of it) and a lost Ray cluster `ClusterLost`, each once the evaluations in flight are
+    given back: the run can be resumed."""
+    received: list[int] = []  # Ctrl-C, SIGTERM, SIGHUP, kept in case a callback swallows one
     with terminate_as_interrupt(received):
         return _run_experiment(config, address, resume, progress, received)
 
@@ -546,12 +548,17 @@ class _Loop:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived: stop like Ctrl-C (claims given back, a resumable run)."""
+    """SIGTERM or SIGHUP (`signum`) arrived: stop like Ctrl-C (claims given back, a
+    resumable run)."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__()
+        self.signum = signum
 
 
 @contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back while the block writes claims or results, and deliver
+    """Hold Ctrl-C, SIGTERM and SIGHUP back while the block writes claims or results, and deliver
     them after it: an interrupt inside the storage's transaction left a claim that nothing
     gave back (read as a live evaluation), or ended in the database library's own error
     instead of a resumable stop."""
@@ -561,7 +568,7 @@ def interrupts_held() -> Iterator[None]:
         held.append(signum)
 
     try:
-        with signals_handled(hold, signal.SIGINT, signal.SIGTERM):
+        with signals_handled(hold, signal.SIGINT, *terminating_signals()):
             yield
     finally:
         if held:
@@ -570,24 +577,19 @@ def interrupts_held() -> Iterator[None]:
 
 @contextmanager
 def terminate_as_interrupt(received: list[int] | None = None) -> Iterator[None]:
-    """Turn Ctrl-C and SIGTERM into KeyboardInterrupt (`Terminated` for SIGTERM) while the
-    block runs, and note each in `received`. Installed again after Ray started, which sets
-    a handler of its own; Ray turns the interrupt of a blocking call into a plain
-    KeyboardInterrupt, so the signal is remembered and the interrupt raised again as
-    `Terminated` on the way out. The note also outlives an interrupt Python drops: one
-    raised inside a `__del__` or a weakref callback (run at any moment: SQLAlchemy's, Ray's
-    object refs) is printed as "Exception ignored in ... KeyboardInterrupt:" and lost, and
-    the run went on to its end; the run loop checks `received` every round."""
+    """Turn Ctrl-C, SIGTERM and SIGHUP (see `terminating_signals`) into KeyboardInterrupt
+    (`Terminated` for the last two) while the block runs, and note each in `received`. Installed
+    again after Ray started, which sets a handler of its own; Ray turns the interrupt of a blocking
+    call into a plain KeyboardInterrupt, so the signal is remembered and the interrupt raised again
+    as `Terminated` on the way out. The note also outlives an interrupt Python drops: one raised
+    inside a `__del__` or a weakref callback (run at any moment: SQLAlchemy's, Ray's object refs) is
+    printed as "Exception ignored in ... KeyboardInterrupt:" and lost, and the run went on to its
+    end; the run loop checks `received` every round."""
     received = [] if received is None else received
-
-    def interrupt(signum, frame):
-        received.append(signum)
-        raise KeyboardInterrupt
-
     try:
-        with signals_handled(interrupt, signal.SIGINT, signal.SIGTERM):
+        with signals_handled(noting_interrupt(received), signal.SIGINT, *terminating_signals()):
             yield
     except KeyboardInterrupt:
-        if signal.SIGTERM in received:
-            raise Terminated() from None
+        if terminated := [s for s in received if s != signal.SIGINT]:
+            raise Terminated(terminated[0]) from None
         raise

@@ -1,0 +1,95 @@
+"""The signals that stop a command (Ctrl-C, SIGTERM, SIGHUP) and the standard streams a stopped
+command can no longer write to. Light (the standard library only): `hwnas.cli` sets its
+handlers before any command's module is imported."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+def terminating_signals() -> tuple[signal.Signals, ...]:
+    """The signals besides Ctrl-C's that stop a command as Ctrl-C does, resumably: SIGTERM
+    (`timeout`, `kill`, a batch scheduler) and SIGHUP (the terminal or ssh connection
+    closed: it ended a search outright, its claims left to go stale), except a SIGHUP that
+    is ignored (`nohup`: the user asked the command to outlive its terminal)."""
+    hangup = getattr(signal, "SIGHUP", None)  # none on Windows
+    if hangup is None or signal.getsignal(hangup) == signal.SIG_IGN:
+        return (signal.SIGTERM,)
+    return signal.SIGTERM, hangup
+
+
+def noting_interrupt(received: list[int]) -> Callable[[int, Any], None]:
+    """A signal handler that notes the signal in `received` and raises KeyboardInterrupt, as
+    Ctrl-C does. After a SIGHUP, what is still written to a terminal that hung up goes
+    nowhere first (`terminal_gone`)."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if signum == getattr(signal, "SIGHUP", None):
+            terminal_gone()
+        raise KeyboardInterrupt
+
+    return interrupt
+
+
+@contextlib.contextmanager
+def signals_handled(handler: Any, *signals: signal.Signals) -> Iterator[None]:
+    """`signals` handled by `handler` (`signal.SIG_IGN` ignores them) in the body, their
+    handlers restored afterwards. On the main thread only, where Python delivers signals and
+    may set handlers; elsewhere the body runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # each handler is restored on its own, as soon as it is set: `signal.signal` first runs
+    # the handlers of signals already pending, and one that raises there (a SIGTERM handler
+    # turning the signal into KeyboardInterrupt) left the signals set before it swapped for
+    # the rest of the process (Ctrl-C ignored for good)
+    with contextlib.ExitStack() as restore:
+        for s in signals:
+            before = signal.signal(s, handler)  # None: a handler set outside Python
+            restore.callback(signal.signal, s, signal.SIG_DFL if before is None else before)
+        yield
+
+
+def reader_gone() -> None:
+    """Send what is still written to stdout and stderr nowhere: their reader is gone (the
+    `tee` of `hwnas search ... 2>&1 | tee log`, stopped by the same Ctrl-C), and the exit
+    code, not a failed write, must say how the command ended (130, and the run kept)."""
+    _send_nowhere([sys.stdout, sys.stderr])
+
+
+def terminal_gone() -> None:
+    """Send what is still written to stdout or stderr nowhere where it is a terminal that hung
+    up (its window or ssh connection closed): every write there fails (EIO), the progress
+    display's and the stop message's included, and a search stopped by the hangup ended as a
+    failed command (status 1), not as a stopped one (129, the run kept). Streams written
+    elsewhere (a log file) keep what they are told."""
+    hung_up = []
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.write(stream.fileno(), b"")  # a terminal that hung up refuses even this
+        except OSError as e:  # io.UnsupportedOperation (no file) too
+            if e.errno == errno.EIO:
+                hung_up.append(stream)
+        except (AttributeError, ValueError):  # replaced by an object without a file, closed
+            pass
+    _send_nowhere(hung_up)
+
+
+def _send_nowhere(streams: list[Any]) -> None:
+    """Point the file descriptors of `streams` at the null device."""
+    if not streams:
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in streams:
+            os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
