@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from hwnas.experiments.run import terminate_as_interrupt
-from hwnas.stop_signals import signals_handled, terminating_signals
+from hwnas.predictors.stop_signals import signals_handled, terminating_signals
 
 
 def test_a_signal_pending_while_handlers_are_swapped_leaves_none_swapped(monkeypatch):

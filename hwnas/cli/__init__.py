@@ -14,7 +14,12 @@ from contextlib import contextmanager
 
 import typer
 
-from hwnas.stop_signals import noting_interrupt, reader_gone, signals_handled, terminating_signals
+from hwnas.predictors.stop_signals import (
+    noting_interrupt,
+    reader_gone,
+    signals_handled,
+    terminating_signals,
+)
 
 app = typer.Typer(
     name="hwnas",

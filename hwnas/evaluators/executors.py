@@ -30,9 +30,9 @@ from typing import Any, Protocol
 from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.failures import failed_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
+from hwnas.predictors.stop_signals import signals_handled, terminating_signals
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean, real_number, whole_number
-from hwnas.stop_signals import signals_handled, terminating_signals
 
 Result = tuple[Arch, Metrics]
 

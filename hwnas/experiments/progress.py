@@ -14,8 +14,8 @@ from rich.table import Column
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.shown import metric_text
+from hwnas.predictors.stop_signals import reader_gone
 from hwnas.search.pareto import add_to_front
-from hwnas.stop_signals import reader_gone
 
 #: the line's width when stderr is not a terminal (a log file, a pipe): rich would cut it at 80
 LOG_WIDTH = 200

@@ -65,9 +65,9 @@ from hwnas.experiments.run_dir import (
 )
 from hwnas.experiments.shown import counted
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore
+from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, terminating_signals
 from hwnas.spaces import Arch
 from hwnas.spaces.spec import ReadableDumper
-from hwnas.stop_signals import noting_interrupt, signals_handled, terminating_signals
 
 ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started
 EXHAUSTED = "exhausted"  # the searcher proposed no more candidates

@@ -1,6 +1,7 @@
 """The signals that stop a command (Ctrl-C, SIGTERM, SIGHUP) and the standard streams a stopped
-command can no longer write to. Light (the standard library only): `hwnas.cli` sets its
-handlers before any command's module is imported."""
+command can no longer write to. Here, in the lowest package that every stoppable work may
+import (a latency profile, a search, the CLI), and light (the standard library only):
+`hwnas.cli` sets its handlers before any command's module is imported."""
 
 from __future__ import annotations
 
