@@ -1677,14 +1677,16 @@ def test_a_full_disk_under_a_journal_is_an_error_naming_it_and_loses_nothing(
 ) -> None:
     """A journal append that finds no room (here a file-size limit, as `ulimit -f` sets,
     which Python reports as a write error) was the OS's bare "[Errno 27] File too large",
-    naming no file; the results stored before it are all kept."""
+    naming no file; the results stored before it are all kept. The failed append left the
+    part of its record that fitted at the journal's end, and the search run again once
+    there was room, as the error says, was refused: "its last record is cut off"."""
     import resource
 
     run_dir = tmp_path / "run"
     run_experiment(parse_experiment(nb201_experiment(run_dir, 4)), progress=False)
     before = set(evaluated_keys(run_dir))
     exp = tmp_path / "more.yaml"
-    exp.write_text(nb201_experiment(run_dir, 400))
+    exp.write_text(nb201_experiment(run_dir, 40))
     room = (run_dir / "study.log").stat().st_size + 20_000  # a few more evaluations' records
 
     def limited() -> None:
@@ -1703,6 +1705,8 @@ def test_a_full_disk_under_a_journal_is_an_error_naming_it_and_loses_nothing(
     assert f"hwnas: error: {log}: [Errno 27] File too large; free some space" in driver.stderr
     assert "Traceback" not in driver.stderr
     assert before < set(evaluated_keys(run_dir))  # the ones stored before it, and more
+    assert log.read_bytes().endswith(b"\n")  # no record cut off
+    assert run_experiment(parse_experiment(exp.read_text()), progress=False).evaluated == 40
 
 
 @pytest.mark.parametrize("record", ['{"a": 1}', '{"op_code": 99}', "[1, 2]"])

@@ -6,11 +6,12 @@ where Optuna's own messages name neither.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -234,14 +235,41 @@ def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
 
 class _JournalFile(JournalFileBackend):
     """Optuna's journal file, whose failed appends (a full disk, a file-size limit) are
-    storage errors, which `storage_errors` says with the journal's name: the OS's bare
-    "[Errno 28] No space left on device" named no file."""
+    storage errors, which `storage_errors` says with the journal's name (the OS's bare
+    "[Errno 28] No space left on device" named no file), and leave the journal as it was.
+    Optuna's own append left the part of its records that fitted, and the search run again
+    once there was room was refused: its journal's last record was cut off."""
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
         try:
-            super().append_logs(logs)
+            self._lock.acquire()
+            try:
+                _append_whole(self._file_path, text.encode("utf-8"))
+            finally:
+                self._lock.release()
         except OSError as e:
             raise StorageInternalError(f"cannot append to the journal: {e}") from e
+
+
+def _append_whole(path: str, data: bytes) -> None:
+    """Append `data` to the file at `path` and sync it, or, when that fails or is
+    interrupted, cut the file back to what it held before (what was written of `data` is
+    no whole record)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        before = os.fstat(fd).st_size
+        try:
+            rest = memoryview(data)
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+            os.fsync(fd)
+        except BaseException:
+            with suppress(OSError):
+                os.ftruncate(fd, before)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _write_ahead_log(engine: Any) -> None:
