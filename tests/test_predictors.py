@@ -814,6 +814,38 @@ def test_a_predictor_written_over_is_whole_or_as_it_was(space, profile_path, tmp
     assert [p.name for p in tmp_path.iterdir()] == ["p.json"]  # no temporary file left
 
 
+def test_a_profile_that_finds_no_room_is_an_error_naming_it_and_goes_on(space, tmp_path):
+    """`hwnas latency profile` whose next row found no room (a full disk; here a process's
+    file-size limit) ended on the OS's bare "[Errno 27] File too large", naming no file. The
+    rows measured before are kept, and the same command run again goes on from them."""
+    import resource
+
+    out = tmp_path / "p.csv"
+    fast = [f"--{k.replace('_', '-')}={v}" for k, v in PROFILE_FAST.items()]
+    command = ["latency", "profile", "--space", str(TINY), "-o", str(out), "--samples", "3"]
+    room = 3000  # the metadata file fits, the table does not
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
+
+    cli = "from hwnas.cli import main; main()"
+    failed = subprocess.run(
+        [sys.executable, "-c", cli, *command, "--precision", "fp32", *fast],
+        preexec_fn=limited,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1, failed.stderr
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"hwnas: error: {out}: cannot write to the profile: File too large")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the row the limit cut short
+        kept = set(read_profile(out).rows["row_id"])
+    settings = dict(samples=3, precisions=["fp32"], progress=False, **PROFILE_FAST)
+    resumed = build_profile(space, out, **settings).rows["row_id"]
+    assert kept and kept < set(resumed) and resumed.is_unique
+
+
 def test_more_passes_remeasure_every_model_and_keep_its_lowest_latency(space, tmp_path):
     out = tmp_path / "passes.csv"
     settings = dict(samples=3, archs_only=True, progress=False, **PROFILE_FAST)

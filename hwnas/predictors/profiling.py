@@ -19,6 +19,7 @@ to firm up an existing one.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -154,21 +155,40 @@ def _check_columns(path: Path) -> None:
 
 
 class _Appender:
-    """Appends rows to the CSV, one flushed line each, writing the header once."""
+    """Appends rows to the CSV, each line written to the file at once (no buffer), writing the
+    header once. A write that fails (a full disk, a file-size limit) is a `ProfileError`
+    naming the profile: it was the OS's bare "[Errno 28] No space left on device", and the
+    closing of a buffered file, which tried the write again, raised it a second time."""
 
     def __init__(self, path: Path):
         fresh = not path.exists() or path.stat().st_size == 0
         if not fresh:
             _check_columns(path)
-        self._file = path.open("a", encoding="utf-8", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="raise")
+        self._path = path
+        self._file = path.open("ab", buffering=0)
+        self._line = io.StringIO()
+        self._writer = csv.DictWriter(self._line, fieldnames=COLUMNS, extrasaction="raise")
         if fresh:
             self._writer.writeheader()
-            self._file.flush()
+            self._append()
 
     def write(self, row: dict[str, Any]) -> None:
         self._writer.writerow(row)
-        self._file.flush()
+        self._append()
+
+    def _append(self) -> None:
+        """Write the line the CSV writer made, all of it."""
+        rest = memoryview(self._line.getvalue().encode("utf-8"))
+        self._line.seek(0)
+        self._line.truncate()
+        try:
+            while rest:
+                rest = rest[self._file.write(rest) :]
+        except OSError as e:
+            raise ProfileError(
+                f"{self._path}: cannot write to the profile: {e.strerror or e}; the rows "
+                "measured before are kept, and the same command run again goes on from them"
+            ) from None
 
     def close(self) -> None:
         self._file.close()
