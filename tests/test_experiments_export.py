@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -1139,26 +1142,65 @@ def test_train_takes_a_built_in_dataset_named_in_another_case_or_alias_for_the_r
     assert _dataset({"data": {"dataset": "ucr:PigCVP"}}, "ucr:GunPoint")[1] is False
 
 
-def test_saving_trained_weights_never_leaves_a_half_written_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A save cut off (a full disk) leaves the weights that were there, and no partial file
-    for the next `hwnas train` to take for finished weights."""
+def _with_file_size_limit(script: str, limit: int, *args: object) -> str:
+    """The stderr of `script` run (with `args`) in a Python process whose files may not grow
+    past `limit` bytes (`ulimit -f`: what a full disk does to a write), which must fail."""
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    failed = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        preexec_fn=limited,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode != 0, failed.stdout
+    return failed.stderr
+
+
+def test_saving_trained_weights_never_leaves_a_half_written_file(tmp_path: Path) -> None:
+    """A save cut off (a full disk; here a file-size limit) leaves the weights that were
+    there, and no partial file for the next `hwnas train` to take for finished weights. It
+    is an error naming the file and the cause: torch's own writer said only "[enforce fail
+    at inline_container.cc:672] . unexpected pos 832 vs 726", naming neither."""
     from hwnas.experiments import retrain
 
     weights = tmp_path / "w.trained.pt"
-    model = torch.nn.Linear(2, 2)
-    retrain.save_weights(model, weights)
+    retrain.save_weights(torch.nn.Linear(2, 2), weights)
     before = weights.read_bytes()
-
-    def disk_full(state, path):
-        Path(path).write_bytes(b"PK\x03\x04 cut")
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(retrain.torch, "save", disk_full)
-    with pytest.raises(OSError, match="No space left"):
-        retrain.save_weights(torch.nn.Linear(2, 2), weights)
+    script = (
+        "import sys, torch\n"
+        "from pathlib import Path\n"
+        "from hwnas.experiments.retrain import save_weights\n"
+        "save_weights(torch.nn.Linear(200, 200), Path(sys.argv[1]))\n"
+    )
+    err = _with_file_size_limit(script, 100_000, weights)
+    assert f"ExperimentError: {weights}: cannot write the weights: File too large" in err
     assert weights.read_bytes() == before and list(tmp_path.iterdir()) == [weights]
+
+
+def test_an_export_that_finds_no_room_names_its_folder_and_writes_nothing(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """An export whose weights found no room (a full disk; here a file-size limit) failed
+    with torch's "[enforce fail at inline_container.cc:672]", naming no file; one whose
+    config found none, with the OS's bare "[Errno 27] File too large". Either is now an
+    error naming the export folder, and the files an earlier export left are as they were."""
+    out = tmp_path / "export"
+    (config,) = export_run(load(run_dir), out, top=1)
+    before = config.read_bytes()
+    script = (
+        "import sys\n"
+        "from hwnas.cli import main\n"
+        "main(['export', sys.argv[1], '--top', '1', '--format', sys.argv[2], '--force', "
+        "'-o', sys.argv[3]])\n"
+    )
+    for fmt, room in (("torch", 4_000), ("json", 100)):
+        err = _with_file_size_limit(script, room, run_dir, fmt, out)
+        cause = f"hwnas: error: export folder {out}: cannot write the export: File too large"
+        assert err.startswith(cause), err
+        assert [p.name for p in out.iterdir()] == [config.name] and config.read_bytes() == before
 
 
 def test_an_interrupted_deployed_export_leaves_no_folder_and_a_config_without_recipe_keeps_its_seed(

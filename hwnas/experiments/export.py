@@ -25,7 +25,7 @@ from tqdm import tqdm
 from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
 from hwnas.experiments.components import latency_source, training_recipe, weights_seed
 from hwnas.experiments.config import ExperimentError, no_nul, uses_dataset
-from hwnas.experiments.files import folder_for, written_whole
+from hwnas.experiments.files import folder_for, write_weights, written_whole
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import Objectives, RunResults, load
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
@@ -415,7 +415,13 @@ def export_run(
             leave=False,
             disable=None if progress else True,  # None: shown on a terminal only
         )
-        configs = [_export_one(results, row, staged, fmt, seed, data) for row in bar]
+        try:
+            configs = [_export_one(results, row, staged, fmt, seed, data) for row in bar]
+        except OSError as e:  # a full disk: the OS's error names no file
+            raise ExperimentError(
+                f"export folder {out_dir}: cannot write the export: {e.strerror or e} "
+                "(nothing was written)"
+            ) from None
         fresh = [f for f in sorted(staged.iterdir()) if not _same(f, out_dir / f.name)]
         _check_no_folder_in_the_way([out_dir / f.name for f in fresh])
         changed = [out_dir / f.name for f in fresh if (out_dir / f.name).exists()]
@@ -508,7 +514,7 @@ def _export_one(
 
         with torch_seeded(seed, torch.device("cpu")):
             model = results.space.build(arch)
-        torch.save(model.state_dict(), stem.with_suffix(".pt"))
+        write_weights(model, stem.with_suffix(".pt"))
         data["weights"] = stem.with_suffix(".pt").name
         data["weights_seed"] = seed  # torch.manual_seed(seed) then build: the same weights
         if fmt == "onnx":

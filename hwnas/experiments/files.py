@@ -5,18 +5,34 @@ and the folders a failed command made are removed again.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hwnas.experiments.config import ExperimentError
 from hwnas.predictors.whole_files import written_whole
+
+if TYPE_CHECKING:
+    import torch
 
 
 def write_whole(path: Path, text: str) -> None:
     """Write `text` to `path` whole (`written_whole`)."""
     with written_whole(path) as partial:
         partial.write_text(text, encoding="utf-8")
+
+
+def write_weights(model: torch.nn.Module, path: Path) -> None:
+    """`model`'s state_dict written to `path` as `torch.save` writes it, made in memory first:
+    a write that fails (a full disk) is then the OS's `OSError` saying why, where torch's own
+    file writer said only "[enforce fail at inline_container.cc:672] . unexpected pos"."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    path.write_bytes(buffer.getbuffer())
 
 
 @contextmanager

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 from tqdm import tqdm
 
@@ -30,7 +29,7 @@ from hwnas.evaluators.datasets import (
 from hwnas.evaluators.train import TrainEvaluator, setting_text
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.export import config_space, read_config
-from hwnas.experiments.files import written_whole
+from hwnas.experiments.files import make_folder, write_weights, written_whole
 from hwnas.predictors.backends import torch_device
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names, real_number
@@ -132,10 +131,14 @@ def dataset_for(name: str, space: SearchSpace) -> Dataset:
 
 def save_weights(model: nn.Module, path: Path) -> None:
     """`model`'s state_dict in `path` (folder made), through a temporary file renamed over
-    it: a kill or a full disk never leaves half-written weights."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with written_whole(path) as partial:
-        torch.save(model.state_dict(), partial)
+    it: a kill or a full disk never leaves half-written weights. A write that fails is an
+    `ExperimentError` naming `path` and the cause (`write_weights`)."""
+    make_folder(path.parent, f"{path}")
+    try:
+        with written_whole(path) as partial:
+            write_weights(model, partial)
+    except OSError as e:
+        raise ExperimentError(f"{path}: cannot write the weights: {e.strerror or e}") from None
 
 
 def _recipe(data: dict, source: str, epochs: float | None) -> tuple[dict, list[str]]:
