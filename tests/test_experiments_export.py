@@ -1203,6 +1203,22 @@ def test_an_export_that_finds_no_room_names_its_folder_and_writes_nothing(
         assert [p.name for p in out.iterdir()] == [config.name] and config.read_bytes() == before
 
 
+def test_a_deployed_onnx_that_finds_no_room_is_an_error_naming_it(tmp_path: Path) -> None:
+    """`hwnas build --onnx` whose model found no room (a full disk; here a file-size limit)
+    ended on the OS's bare "[Errno 27] File too large", naming no file; the file that was
+    there is kept."""
+    config, onnx_file = tmp_path / "c.json", tmp_path / "m.onnx"
+    config.write_text(json.dumps(_config_at(get_space("conv1d"), "fp32")))
+    onnx_file.write_bytes(b"the model deployed before")
+    script = "import sys\nfrom hwnas.cli import main\nmain(sys.argv[1:])\n"
+    err = _with_file_size_limit(script, 10_000, "build", config, "--onnx", onnx_file)
+    assert err.strip().splitlines()[-1] == (
+        f"hwnas: error: {onnx_file}: cannot write the model: File too large"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "m.onnx"]
+    assert onnx_file.read_bytes() == b"the model deployed before"
+
+
 def test_an_interrupted_deployed_export_leaves_no_folder_and_a_config_without_recipe_keeps_its_seed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -329,7 +329,10 @@ def export_deployed_onnx(
     # the folder is removed again, and `path` left as it was, if the export fails
     with folder_for(path.parent, f"{path}"), written_whole(path) as partial:
         graph = apply_precisions(_onnx_graph(model, x), tuple(x.shape), precisions, calibration)
-        onnx.save(graph, partial)
+        try:
+            onnx.save(graph, partial)
+        except OSError as e:  # a full disk: the OS's error names no file
+            raise ExperimentError(f"{path}: cannot write the model: {e.strerror or e}") from None
         session = ort.InferenceSession(str(partial), providers=["CPUExecutionProvider"])
         (got,) = session.run(None, {INPUT_NAME: x.numpy()})
     with torch.no_grad():
