@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from benchdata import needs_nb201
 
-from hwnas.evaluators.tabular import benchdata_dir, load_nb201
+from hwnas.evaluators.tabular import load_nb201
 from hwnas.search import get_searcher
 from hwnas.spaces import get_space
 
@@ -32,10 +33,7 @@ BENCHMARKS = ROOT / "benchmarks"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SCRIPT = re.compile(r"(?:\S*/)?(\w+)\.py")
 PLACEHOLDERS = {"N": ["0"], "SETTINGS": []}  # `--seed N [SETTINGS]`: one run per seed, column
-DATA = benchdata_dir(must_exist=False)
-pytestmark = pytest.mark.skipif(
-    not (DATA / "nb201.csv.gz").is_file(), reason=f"benchmark data absent at {DATA}"
-)
+pytestmark = needs_nb201
 NB201 = get_space("nasbench201")
 
 

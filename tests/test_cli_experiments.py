@@ -25,15 +25,14 @@ import numpy as np
 import optuna
 import pytest
 import yaml
+from benchdata import BENCHDATA, needs_nb201
 from cli_runner import hwnas
 from net import free_port
 
-from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.experiments import ExperimentConfig, load
 from hwnas.experiments.records import DATASET_SCALING
 from hwnas.experiments.shown import counted
 
-BENCHDATA = benchdata_dir(must_exist=False)
 COMMANDS = ["search", "status", "pareto", "export", "build"]
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -301,7 +300,7 @@ def test_reading_a_predictor_searchers_run_imports_no_scikit_learn(tmp_path: Pat
     assert "Pareto front of" in reading_a_run(tmp_path / "run", tmp_path / "export")
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_a_tabular_search_imports_no_torch(tmp_path: Path) -> None:
     """A search of the NAS-Bench-201 table builds no model: it imported torch (a second or two
     of a run of seconds) only to check the devices of evaluator settings it does not have."""
@@ -1046,7 +1045,7 @@ def test_reading_a_run_without_storage_creates_none(
     assert db.read_bytes() == before
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_a_search_never_writes_its_tables_into_another_programs_database(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -1149,7 +1148,7 @@ def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().err.strip().endswith("tiny2d_ort.csv is a file, not a run directory")
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     run = tmp_path / "run"
     exp = tmp_path / "exp.yaml"
@@ -1216,7 +1215,7 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     assert "note: the weights are the initial ones" in capsys.readouterr().err  # any case
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_the_choices_figure_of_a_cell_space_counts_cell_edges(tmp_path: Path) -> None:
     """NAS-Bench-201's choices are the ops of a cell's edges, not blocks: its figure said
     "share of blocks"."""
@@ -1238,7 +1237,7 @@ def test_the_choices_figure_of_a_cell_space_counts_cell_edges(tmp_path: Path) ->
     }
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_a_view_leaves_out_evaluations_without_its_metric(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -1269,7 +1268,7 @@ def test_a_view_leaves_out_evaluations_without_its_metric(
     assert "nan" not in out.lower()
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_an_exported_config_is_strict_json_whatever_the_metrics_hold(tmp_path: Path) -> None:
     """A table's infinite value (here of a metric no objective uses) was exported as
     `Infinity`, which Python writes but JSON has not: jq, JavaScript and `hwnas train`'s
@@ -1739,9 +1738,6 @@ def test_a_bare_objective_keeps_its_direction_in_the_run(
     ) in capsys.readouterr().err
 
 
-NO_TABLE = pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no table")
-
-
 @pytest.mark.parametrize(
     "name",
     [
@@ -1749,7 +1745,7 @@ NO_TABLE = pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason
         "conv1d_mnist1d",
         "conv2d_mnist5k_latency",
         "differentiable",
-        pytest.param("nb201_multiobjective", marks=NO_TABLE),
+        pytest.param("nb201_multiobjective", marks=needs_nb201),
     ],
 )
 def test_examples_build_every_part(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -2017,7 +2013,7 @@ def test_the_eta_is_no_later_than_the_time_limit(monkeypatch: pytest.MonkeyPatch
     assert display.summary().endswith("| eta 0:01:00")
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_a_run_stopped_by_its_time_limit_ends_without_an_eta(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -2443,7 +2439,7 @@ def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
     assert "every architecture of the space (2) was evaluated: the run cannot reach 5" in out
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_selecting_on_the_test_split_is_warned_about(tmp_path: Path) -> None:
     exp = tmp_path / "exp.yaml"
     exp.write_text(

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from benchdata import needs_nb201
 from cli_runner import hwnas
 
-from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.experiments.config import (
     ExperimentError,
     check_new_run,
@@ -25,7 +25,6 @@ from hwnas.experiments.config import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHDATA = benchdata_dir(must_exist=False)
 
 VALID = """\
 name: t
@@ -465,7 +464,7 @@ def test_the_guide_names_every_option_of_every_command() -> None:
     assert not missing, missing
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_unwritable_run_dir_fails_at_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
@@ -485,7 +484,7 @@ def test_a_file_that_is_not_utf8_text_is_named(tmp_path: Path) -> None:
         load_experiment(latin1)
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_a_new_run_refuses_a_folder_of_other_files_and_a_seed_beyond_range(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

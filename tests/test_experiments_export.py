@@ -19,12 +19,12 @@ import onnxruntime as ort
 import pytest
 import torch
 import yaml
+from benchdata import needs_nb201
 from cli_runner import hwnas as hwnas_cli
 from reproducible import REPRODUCIBLE_DEVICE
 
 import hwnas
 from hwnas.evaluators import load_dataset
-from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.experiments import ExperimentError, export_run, load, load_experiment, run_experiment
 from hwnas.experiments.config import parse_experiment
 from hwnas.experiments.export import (
@@ -222,10 +222,6 @@ def test_yaml_export_and_bad_configs(run_dir: Path, tmp_path: Path) -> None:
 
 # -- what a finished run gives a user: fronts, figures, exports, rebuilds ------------------
 DATA = Path(__file__).resolve().parent / "data"
-BENCHDATA = benchdata_dir(must_exist=False)
-needs_benchdata = pytest.mark.skipif(
-    not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data"
-)
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +310,7 @@ def staircase_corners(fig) -> list[tuple[float, float]]:
     return [(xs[i], ys[i + 1]) for i in range(len(xs) - 1)]
 
 
-@needs_benchdata
+@needs_nb201
 @pytest.mark.parametrize("flip", [False, True])
 def test_the_front_staircase_bounds_what_the_front_dominates(nb201_run: Path, flip: bool) -> None:
     results = load(nb201_run)
@@ -328,7 +324,7 @@ def test_the_front_staircase_bounds_what_the_front_dominates(nb201_run: Path, fl
         assert np.any(np.all(losses <= np.array(corner) * sign, axis=1)), corner
 
 
-@needs_benchdata
+@needs_nb201
 def test_the_figures_of_four_objectives_mark_the_front_of_all_four(nb201_run: Path) -> None:
     """The 2D and 3D figures plot two and three of four objectives, but their front is the
     one the table lists and export takes (the figures marked the front of their axes alone,
@@ -346,7 +342,7 @@ def test_the_figures_of_four_objectives_mark_the_front_of_all_four(nb201_run: Pa
     assert results.figures()["pareto_2d"].data[-1].mode == "lines+markers"
 
 
-@needs_benchdata
+@needs_nb201
 def test_front_members_equal_in_the_first_objective_rank_by_the_next(tmp_path: Path) -> None:
     """Three objectives, the first (params) shared by front members that trade the other two:
     the front is best first by params, then by accuracy, and `--top` takes the better one."""
@@ -369,7 +365,7 @@ def test_front_members_equal_in_the_first_objective_rank_by_the_next(tmp_path: P
     assert written[-1].name.startswith(f"trial{better}-")
 
 
-@needs_benchdata
+@needs_nb201
 def test_export_takes_the_front_of_a_view_of_other_objectives(
     nb201_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -389,7 +385,7 @@ def test_export_takes_the_front_of_a_view_of_other_objectives(
     assert "give objectives with top, not with trial" in capsys.readouterr().err
 
 
-@needs_benchdata
+@needs_nb201
 def test_a_report_written_again_from_the_same_results_is_the_same_file(
     nb201_run: Path, tmp_path: Path
 ) -> None:
@@ -402,7 +398,7 @@ def test_a_report_written_again_from_the_same_results_is_the_same_file(
     assert 'id="hwnas-pareto_2d"' in first.read_text(encoding="utf-8")
 
 
-@needs_benchdata
+@needs_nb201
 def test_the_progress_of_a_single_evaluation_is_drawn(tmp_path: Path) -> None:
     """Progress is drawn as lines, and one point makes no line: a run of one evaluation had
     empty progress figures."""
@@ -419,7 +415,7 @@ def test_the_progress_of_a_single_evaluation_is_drawn(tmp_path: Path) -> None:
     assert "<h2>Pareto front: 1 member</h2>" in text
 
 
-@needs_benchdata
+@needs_nb201
 def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
     results = load(nb201_run)
     fig = results.figures()["pareto_2d"]
@@ -429,7 +425,7 @@ def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
     assert fig.layout.xaxis.title.text == "accuracy"
 
 
-@needs_benchdata
+@needs_nb201
 def test_the_figures_escape_names_that_plotly_reads_as_html(tmp_path: Path) -> None:
     """A metric named `acc<b>x` made the rest of its axis title, hover lines and labels bold:
     plotly reads them as HTML, so names are escaped (and shown as written)."""
@@ -455,7 +451,7 @@ def test_the_figures_escape_names_that_plotly_reads_as_html(tmp_path: Path) -> N
     assert name not in json.dumps(pareto.to_plotly_json(), default=str)
 
 
-@needs_benchdata
+@needs_nb201
 def test_figures_without_a_feasible_evaluation_say_so(tmp_path: Path) -> None:
     """Where every successful evaluation breaks a constraint, the choices and parallel
     coordinates were drawn empty and the progress a flat zero, with no word why."""
@@ -472,7 +468,7 @@ def test_figures_without_a_feasible_evaluation_say_so(tmp_path: Path) -> None:
     assert not figures["pareto_2d"].layout.annotations  # its infeasible points are drawn
 
 
-@needs_benchdata
+@needs_nb201
 def test_the_reports_front_table_shows_the_constrained_metric(
     nb201_run: Path, tmp_path: Path
 ) -> None:
@@ -487,7 +483,7 @@ def test_the_reports_front_table_shows_the_constrained_metric(
     assert re.findall(r"<th>(\w+)</th>", header) == ["trial", *metrics, "architecture"]
 
 
-@needs_benchdata
+@needs_nb201
 def test_the_reports_front_table_writes_numbers_as_the_printed_one(
     nb201_run: Path, tmp_path: Path
 ) -> None:
@@ -512,7 +508,7 @@ def test_the_reports_front_table_writes_numbers_as_the_printed_one(
     ]
 
 
-@needs_benchdata
+@needs_nb201
 def test_the_reports_hypervolume_names_its_objectives_as_printed(
     nb201_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -526,7 +522,7 @@ def test_the_reports_hypervolume_names_its_objectives_as_printed(
     assert f"<p>{line}</p>" in html.read_text()
 
 
-@needs_benchdata
+@needs_nb201
 def test_the_report_says_how_many_evaluations_were_infeasible_or_failed(
     nb201_run: Path, tmp_path: Path
 ) -> None:
@@ -543,7 +539,7 @@ def test_the_report_says_how_many_evaluations_were_infeasible_or_failed(
     ) in html.read_text()
 
 
-@needs_benchdata
+@needs_nb201
 def test_export_notes_a_short_front_and_an_infeasible_trial(
     nb201_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -564,7 +560,7 @@ def test_export_notes_a_short_front_and_an_infeasible_trial(
     assert hwnas_cli(*again, "--format", "torch", "--force") == 0
 
 
-@needs_benchdata
+@needs_nb201
 def test_status_and_export_give_a_constraint_bound_unrounded(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

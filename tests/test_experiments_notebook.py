@@ -6,15 +6,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from benchdata import needs_nb201
 from nbclient import NotebookClient
 
-from hwnas.evaluators.tabular import benchdata_dir
-
 ROOT = Path(__file__).resolve().parents[1]
-BENCHDATA = benchdata_dir(must_exist=False)
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_pareto_notebook_runs(tmp_path: Path) -> None:
     notebook = nbformat.read(ROOT / "examples" / "pareto.ipynb", as_version=4)
     client = NotebookClient(
@@ -50,7 +48,7 @@ def test_the_notebook_reads_a_metaformer_run_too(tmp_path: Path, second: str) ->
     _run_the_notebook_on(run_dir)
 
 
-@pytest.mark.skipif(not (BENCHDATA / "nb201.csv.gz").is_file(), reason="no benchmark data")
+@needs_nb201
 def test_the_notebook_reads_an_nb201_run_of_pixel3_latency(tmp_path: Path) -> None:
     """examples/nb201_multiobjective.yaml searching for Pixel 3 instead of the FPGA: its
     3-objective cell took the Pixel 3 latency (an objective already) or a cost the run has not

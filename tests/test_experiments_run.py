@@ -27,10 +27,11 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from benchdata import BENCHDATA, needs_nb201
 
 import hwnas.experiments.run as run_module
 from hwnas.evaluators.metrics import Metrics
-from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir
+from hwnas.evaluators.tabular import TabularEvaluator
 from hwnas.experiments import load, optuna_storage, plots, run_experiment
 from hwnas.experiments import results as results_module
 from hwnas.experiments import storage as storage_module
@@ -55,10 +56,7 @@ from hwnas.search import Objective
 from hwnas.search.nsga2 import optuna_quiet
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 
-BENCHDATA = benchdata_dir(must_exist=False)
-pytestmark = pytest.mark.skipif(
-    not (BENCHDATA / "nb201.csv.gz").is_file(), reason="benchmark data not found"
-)
+pytestmark = needs_nb201
 
 
 def nb201_experiment(run_dir: Path, evaluations: int, **extra: str) -> str:

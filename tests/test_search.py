@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchdata import needs_nb201
 from reproducible import python312_sum
 
 from hwnas.evaluators.executors import LocalExecutor
 from hwnas.evaluators.metrics import Metrics
-from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir
+from hwnas.evaluators.tabular import TabularEvaluator
 from hwnas.search import (
     NAMES,
     dominates,
@@ -27,10 +28,7 @@ from hwnas.search.predictor import Ensemble, GaussianCopula, GaussianProcess, me
 from hwnas.spaces import get_space
 from hwnas.spaces.nasbench201 import EDGES
 
-DATA = benchdata_dir(must_exist=False)
-pytestmark = pytest.mark.skipif(
-    not (DATA / "nb201.csv.gz").is_file(), reason=f"benchmark data absent at {DATA}"
-)
+pytestmark = needs_nb201
 BLACK_BOX = ["random", "evolution", "nsga2", "predictor"]
 ACCURACY = [("accuracy", "max")]
 FAST = {"predictor": {"candidates": 100}}  # fewer candidates scored: a faster test

@@ -9,13 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from benchdata import NB201_TABLE, needs_nb201
 
-from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.spaces import Arch, SpaceError, get_space
 from hwnas.spaces.nasbench201 import EDGES, OPS, without_dead_ops
 
-BENCHDATA = benchdata_dir(must_exist=False)
-NB201_TABLE = BENCHDATA / "nb201.csv.gz"
 CELL = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
     "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -120,7 +118,7 @@ def test_spec_sizes_no_network_could_have_are_refused(tmp_path, field, value):
         get_space(path)
 
 
-@pytest.mark.skipif(not NB201_TABLE.exists(), reason=f"{NB201_TABLE} is absent")
+@needs_nb201
 def test_enumeration_reproduces_the_official_arch_idx_order(space):
     with gzip.open(NB201_TABLE, "rt") as f:
         table = pd.read_csv(f, usecols=["arch_idx", "arch_str"]).sort_values("arch_idx")

@@ -5,16 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from benchdata import needs_nb201
 
 from hwnas.evaluators import CompositeEvaluator, Dataset
 from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir, load_nb201
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.spaces import get_space
 
-DATA = benchdata_dir(must_exist=False)
-needs_data = pytest.mark.skipif(
-    not (DATA / "nb201.csv.gz").is_file(), reason=f"benchmark data absent at {DATA}"
-)
 BEST_CIFAR10 = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
     "+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -31,7 +28,7 @@ def evaluator(space):
     return TabularEvaluator(space, cost=False)
 
 
-@needs_data
+@needs_nb201
 def test_published_optimum(space, evaluator):
     arch = space.from_string(BEST_CIFAR10)
     assert space.index(arch) == 6111
@@ -44,7 +41,7 @@ def test_published_optimum(space, evaluator):
     assert metrics["train_time_s"] > 0
 
 
-@needs_data
+@needs_nb201
 def test_values_match_table_rows(space, evaluator):
     table = load_nb201()
     for idx in (0, 1, 9930, 15624):
@@ -55,7 +52,7 @@ def test_values_match_table_rows(space, evaluator):
         assert metrics["lat_raspi4_ms"] == table.loc[idx, "lat_raspi4_ms"]
 
 
-@needs_data
+@needs_nb201
 def test_a_column_as_a_known_model(space, evaluator):
     table = load_nb201()
     archs = [space.from_string(table.loc[idx, "arch_str"]) for idx in (15624, 0, 9930)]
@@ -68,7 +65,7 @@ def test_a_column_as_a_known_model(space, evaluator):
         evaluator.predictor("hw_tpu_latency_ms")
 
 
-@needs_data
+@needs_nb201
 def test_custom_metrics_and_cost(space):
     evaluator = TabularEvaluator(space, metrics={"accuracy": "cifar100_test_200ep"}, latency=False)
     arch = space.from_string(BEST_CIFAR10)
@@ -80,7 +77,7 @@ def test_custom_metrics_and_cost(space):
         assert sorted(listed.metric_names) == sorted(listed.evaluate(arch))
 
 
-@needs_data
+@needs_nb201
 def test_bad_input_is_named(space, tmp_path):
     with pytest.raises(ValueError, match="no_such_column"):
         TabularEvaluator(space, metrics={"accuracy": "no_such_column"})
@@ -92,7 +89,7 @@ def test_bad_input_is_named(space, tmp_path):
         TabularEvaluator(get_space("conv1d"))
 
 
-@needs_data
+@needs_nb201
 def test_a_space_unlike_the_tables_networks_is_refused(space):
     # was: CIFAR-10 results reported for a 1-channel 16x16 network with 4 classes
     other = get_space("nasbench201-pruned", input_shape=(1, 16, 16), num_classes=4)
@@ -103,27 +100,27 @@ def test_a_space_unlike_the_tables_networks_is_refused(space):
     assert TabularEvaluator(get_space("nasbench201-pruned"), cost=False).space.cardinality == 9445
 
 
-@needs_data
+@needs_nb201
 def test_an_arch_of_another_space_is_a_failed_result(evaluator):
     metrics = evaluator.evaluate(get_space("conv1d").sample(0))
     assert not metrics.ok and "arch is from space 'conv1d'" in metrics.reason
 
 
-@needs_data
+@needs_nb201
 def test_metric_names_that_clash_with_the_costs_are_refused(space):
     with pytest.raises(ValueError, match=r"metrics: \['params'\] are also the analytic costs"):
         TabularEvaluator(space, metrics={"params": "cifar10_test_200ep"})
     assert TabularEvaluator(space, metrics={"params": "cifar10_test_200ep"}, cost=False)
 
 
-@needs_data
+@needs_nb201
 def test_the_loaded_table_is_the_callers_own():
     table = load_nb201(latency=False)
     table["cifar10_test_200ep"] = -1.0
     assert (load_nb201(latency=False)["cifar10_test_200ep"] > 0).all()
 
 
-@needs_data
+@needs_nb201
 def test_a_composite_refuses_two_parts_reporting_one_metric_differently(space, evaluator):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(8, 3, 32, 32)).astype(np.float32), np.arange(8) % 10

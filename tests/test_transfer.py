@@ -7,14 +7,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from benchdata import BENCHDATA
 from scipy.stats import spearmanr
 
-from hwnas.evaluators.tabular import benchdata_dir
 from hwnas.predictors import PredictorError, get_predictor, load_predictor
 from hwnas.predictors.transfer import TransferPredictor
 from hwnas.spaces import get_space
 
-BENCHDATA = benchdata_dir(must_exist=False)
 LATENCIES = BENCHDATA / "nb201_latency_24devices.csv.gz"
 SOURCES = ["1080ti_1", "1080ti_256", "silver_4114", "samsung_a50", "pixel3"]
 
