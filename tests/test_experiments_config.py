@@ -682,6 +682,9 @@ def test_the_load_latencies_were_measured_at_is_said_and_a_busy_machine_named() 
     busy = measuring_load(pd.DataFrame({"load_per_core": [0.25, 3.5, 1.25]}))
     assert busy.startswith("measured at 0.25-3.50 load per core (1-minute average); 2 of 3 on")
     assert "compare only those measured at similar load" in busy
+    # busy as the reader sees it: 1.004 is shown as 1.00 cores' worth, no more than cores
+    at_one = pd.DataFrame({"load_per_core": [0.5, 1.004]})
+    assert measuring_load(at_one) == "measured at 0.50-1.00 load per core (1-minute average)"
 
 
 @pytest.mark.parametrize(

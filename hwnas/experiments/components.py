@@ -153,7 +153,8 @@ def measuring_load(trials: pd.DataFrame) -> str | None:
     """The load the run's latencies were measured at, in words (None when none was measured):
     on a busy machine a measured latency runs slow (2.5x was seen at about 3.5 processes per
     core), so numbers measured at very different loads do not compare."""
-    load = trials.get("load_per_core", pd.Series(dtype=float)).dropna()
+    # to the digits shown: a load of 1.004 read "1.00 ... more work than cores"
+    load = trials.get("load_per_core", pd.Series(dtype=float)).dropna().round(2)
     if load.empty:
         return None
     low, high = f"{load.min():.2f}", f"{load.max():.2f}"
