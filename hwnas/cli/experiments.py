@@ -597,6 +597,7 @@ def train(
 
     The search keeps no trained weights: this trains them with the config's recipe."""
     from hwnas.experiments import ExperimentError
+    from hwnas.experiments.files import check_writable, folder_for
     from hwnas.experiments.retrain import earlier_export, retraining, save_weights
     from hwnas.experiments.shown import counted, seconds_text
 
@@ -619,9 +620,15 @@ def train(
     if not recipe:
         why = earlier_export(training.config, "recipe") or "the run trained no candidate"
         recipe_from += f"; {why}"
-    say(f"training arch {training.arch.key} on {training.dataset}, {length} ({recipe_from}) ...")
-    model, metrics = training.run(progress=True)
-    save_weights(model, out)
+    # the weights' folder made, and found writable, before the training (removed again if
+    # it ends without weights)
+    with folder_for(out.parent, f"{out}"):
+        check_writable(out.parent, f"{out}")
+        say(
+            f"training arch {training.arch.key} on {training.dataset}, {length} ({recipe_from}) ..."
+        )
+        model, metrics = training.run(progress=True)
+        save_weights(model, out)
     recorded = f" ({said})" if (said := training.recorded()) else ""
     typer.echo(
         f"trained {_epochs(metrics['epochs'])} in {seconds_text(metrics['train_time_s'])}: "

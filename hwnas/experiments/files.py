@@ -6,6 +6,7 @@ and the folders a failed command made are removed again.
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +61,17 @@ def folder_for(folder: Path, label: str) -> Iterator[Path]:
     with removed_if_left_empty(folder):
         make_folder(folder, label)
         yield folder
+
+
+def check_writable(folder: Path, label: str) -> None:
+    """Raise an error that starts with `label` where no file can be made in `folder` (on
+    read-only media, another user's): for a long job that writes only at its end, said at its
+    start. `hwnas train` found out once the training was done, and its weights were lost."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ExperimentError(f"{label}: cannot write in {folder}: {e.strerror or e}") from None
 
 
 def make_folder(folder: Path, label: str) -> None:
