@@ -510,6 +510,25 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     assert "PYTHONBREAKPOINT" not in os.environ and ray_logger.level == logging.INFO
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs a CPU affinity of two cores or more to narrow",
+)
+def test_an_embedded_ray_takes_the_cpus_this_process_may_run_on(space, own_ray):
+    """`taskset -c 0 hwnas search` on a 2-core machine started a Ray of 2 CPUs: its workers,
+    held to the one core as the driver is, ran two trainings there at once, each at half
+    speed. The embedded Ray now counts the cores of the process's CPU affinity."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})  # this thread's, which Ray's processes inherit
+    try:
+        executor = RayExecutor(Scripted(space, {}, trains=False))
+    finally:
+        os.sched_setaffinity(0, allowed)
+    with executor:
+        assert ray.cluster_resources()["CPU"] == 1
+        assert executor.max_in_flight == 1
+
+
 def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):
     """Two threads of a notebook or a service each made a RayExecutor: both started Ray, and
     one failed with Ray's "Perhaps you called ray.init twice by accident?" (the processes

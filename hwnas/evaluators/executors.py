@@ -409,7 +409,7 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
             try:
                 started.keeper = _init_ray(
                     address="local",
-                    num_cpus=num_cpus,  # None: Ray's count, honouring a container's CPU quota
+                    num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
                     include_dashboard=False,
                     log_to_driver=False,
                     logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
@@ -424,6 +424,20 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
             )
         _started_ray = started
         return started
+
+
+def _usable_cpus() -> int | None:
+    """The CPUs this process may run on where they are fewer than an embedded Ray counts, else
+    None (Ray's count, which honours a container's CPU quota): Ray counts the machine's cores
+    but not a CPU affinity (`taskset -c 0`, a batch scheduler's cpuset on cgroup v2), which
+    its workers inherit, so a search held to one core of two ran two trainings on that core,
+    each at half speed and nearer its timeout."""
+    if not hasattr(os, "sched_getaffinity"):  # macOS, Windows: no affinity to honour
+        return None
+    from ray._private.utils import get_num_cpus
+
+    usable = len(os.sched_getaffinity(0))
+    return usable if usable < get_num_cpus(override_docker_cpu_warning=True) else None
 
 
 def _init_ray(**settings: Any) -> threading.Event | None:
@@ -656,9 +670,11 @@ class RayExecutor(_ExecutorBase):
     local raylet dead, or the GCS refusing connections for half of Ray's reconnect timeout)
     raises `ClusterLost` from `results`. `num_cpus`
     sizes the embedded Ray (default: the CPUs Ray detects, which are a container's CPU quota
-    where one is set, not the host's cores). A Ray an executor started is used by every
-    executor made while it runs (in any thread) and shut down by the last one's `close`; a
-    Ray the user initialised in this process is used as it is, never shut down.
+    where one is set, not the host's cores, or the CPUs this process may run on where fewer:
+    its CPU affinity, as `taskset` or a batch scheduler's cpuset sets it). A Ray an executor
+    started is used by every executor made while it runs (in any thread) and shut down by the
+    last one's `close`; a Ray the user initialised in this process is used as it is, never
+    shut down.
     """
 
     def __init__(
