@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -527,6 +528,52 @@ def test_an_embedded_ray_takes_the_cpus_this_process_may_run_on(space, own_ray):
     with executor:
         assert ray.cluster_resources()["CPU"] == 1
         assert executor.max_in_flight == 1
+
+
+_AS_LIMIT = 4 << 30  # `ulimit -v 4194304`, as a shared server or a batch scheduler may set
+
+
+def _ray_default_object_store() -> int:
+    from ray._private.utils import estimate_available_memory, resolve_object_store_memory
+
+    return resolve_object_store_memory(estimate_available_memory())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no address-space limit on Windows")
+@pytest.mark.skipif(
+    _ray_default_object_store() <= _AS_LIMIT // 2,
+    reason="Ray's own object store fits the limit on this machine",
+)
+def test_an_embedded_ray_starts_under_an_address_space_limit(ray_temp_dir):
+    """Under `ulimit -v 4194304` (4 GB) an embedded Ray's raylet could not map the object
+    store Ray sizes from the machine's memory (6.8 GB here): after a minute `hwnas search`
+    ended with "The current node timed out during startup", no word of memory. The store is
+    now sized within the limit, and the evaluation runs."""
+    import resource
+
+    script = (
+        "from hwnas.evaluators import Metrics, RayExecutor\n"
+        "from hwnas.spaces import get_space\n"
+        "class Done:\n"
+        "    space = get_space('conv1d')\n"
+        "    def evaluate(self, arch, budget=None):\n"
+        "        return Metrics({'done': 1.0})\n"
+        "with RayExecutor(Done(), max_in_flight=1) as executor:\n"
+        "    [(_, metrics)] = executor.run([Done.space.sample(0)])\n"
+        "print(metrics.status, metrics.reason)\n"
+    )
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    limit = _AS_LIMIT if hard == resource.RLIM_INFINITY else min(_AS_LIMIT, hard)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RAY_TMPDIR": str(ray_temp_dir)},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, hard)),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
 
 
 def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):

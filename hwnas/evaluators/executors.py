@@ -410,6 +410,7 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
                 started.keeper = _init_ray(
                     address="local",
                     num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
+                    object_store_memory=_object_store_bytes(),
                     include_dashboard=False,
                     log_to_driver=False,
                     logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
@@ -438,6 +439,28 @@ def _usable_cpus() -> int | None:
 
     usable = len(os.sched_getaffinity(0))
     return usable if usable < get_num_cpus(override_docker_cpu_warning=True) else None
+
+
+def _object_store_bytes() -> int | None:
+    """An embedded Ray's object store size under an address-space limit (`ulimit -v`, a batch
+    scheduler's `h_vmem`) where Ray's own (30 % of the free memory) takes more than an eighth
+    of it, else None (Ray's size): the driver, the raylet and every worker map the whole
+    store, and under a 4 GB limit the raylet's mapping of 6.8 GB was refused and Ray said
+    only "The current node timed out during startup". The rest of the limit is the
+    processes' own (with torch and Ray's threads, over 2 GB of address space each); hwnas
+    keeps only the evaluator in the store, which spills to disk past its size."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return None
+    from ray._private.ray_constants import OBJECT_STORE_MINIMUM_MEMORY_BYTES
+    from ray._private.utils import estimate_available_memory, resolve_object_store_memory
+
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return None
+    share = max(limit // 8, OBJECT_STORE_MINIMUM_MEMORY_BYTES)
+    return share if share < resolve_object_store_memory(estimate_available_memory()) else None
 
 
 def _init_ray(**settings: Any) -> threading.Event | None:
