@@ -576,6 +576,27 @@ def test_an_embedded_ray_starts_under_an_address_space_limit(ray_temp_dir):
     assert done.stdout.strip() == "ok"
 
 
+@pytest.mark.parametrize(
+    ("sized_by", "helper"),
+    [("_usable_cpus", "get_num_cpus"), ("_object_store_bytes", "resolve_object_store_memory")],
+)
+def test_an_embedded_ray_is_sized_as_ray_sizes_it_where_its_private_helpers_are_gone(
+    sized_by: str, helper: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CPU count and the object store size read private Ray helpers (`ray._private`),
+    which a later Ray may move: every search on Ray would then stop at its start on an
+    ImportError. Without them Ray sizes itself (None), as before either was read."""
+    import resource
+
+    from ray._private import utils
+
+    from hwnas.evaluators import executors
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (4 << 30, 4 << 30))
+    monkeypatch.delattr(utils, helper)
+    assert getattr(executors, sized_by)() is None
+
+
 def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):
     """Two threads of a notebook or a service each made a RayExecutor: both started Ray, and
     one failed with Ray's "Perhaps you called ray.init twice by accident?" (the processes

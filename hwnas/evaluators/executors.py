@@ -435,7 +435,10 @@ def _usable_cpus() -> int | None:
     each at half speed and nearer its timeout."""
     if not hasattr(os, "sched_getaffinity"):  # macOS, Windows: no affinity to honour
         return None
-    from ray._private.utils import get_num_cpus
+    try:
+        from ray._private.utils import get_num_cpus
+    except ImportError:  # a Ray whose private helper moved: its own count, as before
+        return None
 
     usable = len(os.sched_getaffinity(0))
     return usable if usable < get_num_cpus(override_docker_cpu_warning=True) else None
@@ -453,8 +456,11 @@ def _object_store_bytes() -> int | None:
         import resource
     except ImportError:  # Windows: no such limit
         return None
-    from ray._private.ray_constants import OBJECT_STORE_MINIMUM_MEMORY_BYTES
-    from ray._private.utils import estimate_available_memory, resolve_object_store_memory
+    try:
+        from ray._private.ray_constants import OBJECT_STORE_MINIMUM_MEMORY_BYTES
+        from ray._private.utils import estimate_available_memory, resolve_object_store_memory
+    except ImportError:  # a Ray whose private helpers moved: its own size, as before
+        return None
 
     limit, _ = resource.getrlimit(resource.RLIMIT_AS)
     if limit == resource.RLIM_INFINITY:
