@@ -626,6 +626,17 @@ def test_a_profile_given_by_its_metadata_file_names_the_table(tmp_path, capsys):
     assert not (tmp_path / "o.json").exists()
 
 
+@pytest.mark.parametrize("stem", ["p" * 250, "\u00e9" * 125], ids=["ascii", "two-byte"])
+def test_a_file_of_a_long_name_that_fits_is_written(tmp_path, stem):
+    """A predictor (or report, profile...) of a 255-byte name that the folder takes was
+    refused with "File name too long": its temporary file added the process ID and a random
+    part to the name; now they replace its end, and no temporary file is left."""
+    out = tmp_path / f"{stem}.json"
+    LUTPredictor.from_profile(DATA / "tiny2d_ort.csv").save(out)
+    assert load_predictor(out).kind == "lut"
+    assert os.listdir(tmp_path) == [out.name]
+
+
 def test_a_damaged_predictor_file_is_named(tmp_path):
     data = Path(__file__).parent / "data"
     saved = LUTPredictor.from_profile(data / "tiny2d_ort.csv").save(tmp_path / "lut.json")

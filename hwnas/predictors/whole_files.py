@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+#: the longest file name (in bytes) where the file system does not say: most take 255
+NAME_MAX = 255
+
 
 @contextmanager
 def written_whole(path: Path) -> Iterator[Path]:
@@ -19,10 +22,30 @@ def written_whole(path: Path) -> Iterator[Path]:
     is this writer's own (drivers that start together each rename a whole file of their
     own), and it is created exclusively: a link planted under a fixed name (`p.json.tmp`) was
     written through."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    partial = path.with_name(_partial_name(path))
     try:
         partial.touch(exist_ok=False)
         yield partial
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _partial_name(path: Path) -> str:
+    """The temporary file's name: `path`'s name, this process's ID and a random part, the
+    name cut short where all of it would be longer than the folder's file names may be (a
+    `latency fit -o` name of 240 bytes, which fits, was refused as "File name too long")."""
+    own = f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    room = name_max(path.parent) - len(os.fsencode(own))
+    name = path.name
+    while len(os.fsencode(name)) > room:  # by whole characters: a name cut mid-character
+        name = name[:-1]  # would not be one a user could read back
+    return name + own
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that the existing `folder` may hold."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or it cannot say
+        return NAME_MAX
