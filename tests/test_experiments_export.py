@@ -1076,6 +1076,26 @@ def test_train_refuses_a_folder_as_its_weights_file_before_training(
     assert [p.name for p in folder.iterdir()] == ["kept.pt"]
 
 
+def test_train_names_a_default_weights_file_too_long_for_its_folder_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A config of a 254-byte name, which fits, makes a default weights file of 260 bytes,
+    which does not: the OS's bare "[Errno 36] File name too long" named a file the user
+    never gave; now the error says it is the default and to give -o."""
+    space = get_space("conv1d")
+    config = tmp_path / f"{'c' * 249}.json"
+    config.write_text(
+        json.dumps({**arch_config(space, space.sample(0)), "data": {"dataset": "mnist1d"}})
+    )
+    assert hwnas_cli("train", str(config), "--epochs", "0.05") == 1
+    said = capsys.readouterr().err
+    assert (
+        f".trained.pt (the config's name with .trained.pt): '{'c' * 249}.trained.pt' is 260" in said
+    )
+    assert "give a shorter -o" in said and "training arch" not in said
+    assert [p.name for p in tmp_path.iterdir()] == [config.name]
+
+
 @pytest.mark.filterwarnings("ignore:dataset .* the validation split has 24 samples")
 def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch

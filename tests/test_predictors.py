@@ -496,6 +496,16 @@ def test_a_profile_is_never_written_through_a_link_planted_beside_it(space, tmp_
     assert not out.is_symlink() and not out.with_suffix(".json").is_symlink()
 
 
+def test_a_profile_whose_lock_file_name_is_too_long_is_refused_naming_it(space, tmp_path):
+    """A profile of a 252-byte name, which fits, keeps NAME.csv.lock of 257 beside it: it was
+    refused as "cannot write the profile there: File name too long" of the name given."""
+    out = tmp_path / f"{'q' * 248}.csv"
+    lock = f"'{out.name}.lock' is 257 bytes, more than the 255 a file name may have here"
+    with pytest.raises(ProfileError, match=re.escape(f"{lock} (a profile keeps NAME.csv.lock")):
+        build_profile(space, out, samples=2, archs_only=True, progress=False, **PROFILE_FAST)
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_profile_resumes_with_its_precisions_given_in_another_order(space, tmp_path):
     """The same precisions in another order were refused as a profile with other settings."""
     out = tmp_path / "p.csv"

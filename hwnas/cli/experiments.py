@@ -600,9 +600,13 @@ def train(
     from hwnas.experiments.files import check_writable, folder_for
     from hwnas.experiments.retrain import earlier_export, retraining, save_weights
     from hwnas.experiments.shown import counted, seconds_text
+    from hwnas.predictors.whole_files import name_too_long
 
     training = retraining(config, dataset, epochs)
-    out = out or config.with_name(f"{config.stem}.trained.pt")
+    given, out = out, out or config.with_name(f"{config.stem}.trained.pt")
+    if problem := name_too_long(out):  # found before the training, as is_dir's bare error was
+        named = "" if given else " (the config's name with .trained.pt)"
+        raise ExperimentError(f"{out}{named}: {problem}; give a shorter -o")
     if out.is_dir():  # the rename over it would fail only once the training is done
         raise ExperimentError(f"{out}: is a folder; give the weights file's path (-o FILE.pt)")
     inputs = [config, Path(str(training.dataset))]  # a dataset's name is no file there

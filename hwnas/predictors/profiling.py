@@ -58,7 +58,7 @@ from hwnas.predictors.profile import (
 )
 from hwnas.predictors.profile_plan import Job, planned_jobs
 from hwnas.predictors.repeatability import unrepeatable_warning
-from hwnas.predictors.whole_files import written_whole
+from hwnas.predictors.whole_files import name_too_long, written_whole
 from hwnas.spaces import SearchSpace, as_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.errors import whole_number
@@ -396,7 +396,7 @@ def _only_writer(out: Path) -> Iterator[None]:
     the body, or refuse with a `ProfileError` while another run holds it: two runs writing
     one profile at once each measured every row, and the table's duplicate rows then
     stopped the profile from being read or resumed."""
-    lock = out.with_name(f"{out.name}.lock")
+    lock = _lock_path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         f = lock.open("a")
@@ -409,6 +409,11 @@ def _only_writer(out: Path) -> Iterator[None]:
                 f"{lock.name}); wait for it to end, or give another --out"
             )
         yield  # the lock goes with the file's closing, also when the process is killed
+
+
+def _lock_path(out: Path) -> Path:
+    """The lock file of the profile `out`: the longest name a profile makes beside it."""
+    return out.with_name(f"{out.name}.lock")
 
 
 def _locked(f: IO) -> bool:
@@ -449,6 +454,10 @@ def _check_arguments(
     measured whole) measured nothing and wrote an empty profile."""
     if out.suffix.lower() != ".csv":
         raise ProfileError(f"{out}: a profile is written as CSV; give a path ending in .csv")
+    if problem := name_too_long(_lock_path(out)):  # is_dir gave the OS's bare error
+        raise ProfileError(
+            f"{out}: {problem} (a profile keeps NAME.csv.lock beside it); give a shorter path"
+        )
     if out.is_dir():
         raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
     for name, value, least in (("samples", samples, 0), ("seed", seed, 0), ("passes", passes, 1)):
