@@ -2542,6 +2542,14 @@ def test_a_new_run_inside_another_runs_folder_is_refused(
         "was started in; for a new run, give a run_dir outside it"
     )
     assert not (run / "run").exists()
+    # an absolute run_dir is read from nowhere: it said to search from another directory
+    nested = exp.with_name("nested.yaml")
+    nested.write_text(re.sub(r"(?m)^run_dir: .*$", f"run_dir: {run / 'new'}", exp.read_text()))
+    assert hwnas("search", str(nested), "--quiet") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hwnas: error: run_dir {run / 'new'} is inside the run {run}; for a new run, give a "
+        "run_dir outside it"
+    )
     monkeypatch.chdir(tmp_path)  # from where it was started, the same file resumes the run
     assert hwnas("search", str(run / "experiment.yaml"), "--quiet") == 0
     assert "already complete" in capsys.readouterr().out

@@ -62,10 +62,15 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
     storage = storage_file(config.storage, run_dir)
     stored = storage is not None and storage.is_relative_to(run_dir) and storage.is_file()
     if not stored and (around := _enclosing_run(run_dir)) is not None:
+        read_from = ""  # an absolute run_dir is read from nowhere: only a new run's advice
+        if not run_dir.is_absolute():
+            read_from = (
+                f": a relative run_dir is read from the current directory ({Path.cwd()}); to go "
+                "on with that run, search from the directory it was started in"
+            )
         raise ExperimentError(
-            f"run_dir {run_dir} is inside the run {around}: a relative run_dir is read from the "
-            f"current directory ({Path.cwd()}); to go on with that run, search from the "
-            "directory it was started in; for a new run, give a run_dir outside it"
+            f"run_dir {run_dir} is inside the run {around}{read_from}; for a new run, give a "
+            "run_dir outside it"
         )
     if not run_dir.is_dir():
         return
