@@ -116,6 +116,14 @@ HOSTILE = {
         VALID + 'storage: {journal: "study\\0.log"}\n',
         "storage.journal: journal must not contain a NUL character (\\0)",
     ),
+    "a NUL in the space file": (  # said only "embedded null byte", as the run started
+        VALID.replace("space: nasbench201", 'space: "my\\0space.yaml"'),
+        "line 2: space.name: space must not contain a NUL character (\\0)",
+    ),
+    "a NUL in the benchmark": (
+        VALID + 'benchmark: "nb\\0.csv"\n',
+        "line 9: benchmark: benchmark must not contain a NUL character (\\0)",
+    ),
     "empty run dir": (
         VALID.replace("run_dir: runs/t", "run_dir: ''"),
         "run_dir: run_dir is empty; name the folder that keeps the run",

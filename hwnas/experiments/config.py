@@ -72,6 +72,13 @@ def no_nul(path: str | Path, field: str) -> None:
         raise ExperimentError(f"{field} must not contain a NUL character (\\0), got {path!r}")
 
 
+def _path_without_nul(v: str | None, info: ValidationInfo) -> str | None:
+    """An input file's path (or a built-in's name) as `no_nul` takes it, named by its field."""
+    if v is not None:
+        no_nul(v, info.field_name or "path")
+    return v
+
+
 class SpaceConfig(_Strict):
     """A built-in space name or a space YAML path, with optional input and class overrides."""
 
@@ -79,6 +86,12 @@ class SpaceConfig(_Strict):
     # strict, as in a space file: "8" or 8.0 is no size
     input: list[StrictInt] | None = Field(None, description="input shape without batch")
     classes: StrictInt | None = Field(None, ge=2)
+
+    @field_validator("name")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        no_nul(v, "space")  # "embedded null byte" was all a space file of one said
+        return v
 
     @field_validator("input")
     @classmethod
@@ -391,6 +404,8 @@ class LatencyConfig(_Strict):
     profile: str | None = None
     target_ms: float | None = Field(None, gt=0)
 
+    _no_nul = field_validator("predictor", "profile")(_path_without_nul)
+
     @model_validator(mode="after")
     def _one_source(self) -> LatencyConfig:
         if bool(self.predictor) == bool(self.profile):
@@ -416,6 +431,8 @@ class ExperimentConfig(_Strict):
     latency: LatencyConfig | None = None
     seed: StrictInt = Field(0, ge=0, le=2**32 - 1)  # the searchers' MAX_SEED (numpy's RandomState)
     run_dir: str
+
+    _no_nul = field_validator("dataset", "benchmark")(_path_without_nul)
 
     @field_validator("space", mode="before")
     @classmethod
