@@ -596,27 +596,12 @@ def train(
     """Train an exported architecture as its run trained candidates; save the weights.
 
     The search keeps no trained weights: this trains them with the config's recipe."""
-    from hwnas.experiments import ExperimentError
     from hwnas.experiments.files import check_writable, folder_for
     from hwnas.experiments.retrain import earlier_export, retraining, save_weights
     from hwnas.experiments.shown import counted, seconds_text
-    from hwnas.predictors.whole_files import name_too_long
 
     training = retraining(config, dataset, epochs)
-    given, out = out, out or config.with_name(f"{config.stem}.trained.pt")
-    if problem := name_too_long(out):  # found before the training, as is_dir's bare error was
-        named = "" if given else " (the config's name with .trained.pt)"
-        raise ExperimentError(f"{out}{named}: {problem}; give a shorter -o")
-    if out.is_dir():  # the rename over it would fail only once the training is done
-        raise ExperimentError(f"{out}: is a folder; give the weights file's path (-o FILE.pt)")
-    inputs = [config, Path(str(training.dataset))]  # a dataset's name is no file there
-    if out.exists() and any(p.exists() and out.samefile(p) for p in inputs):
-        raise ExperimentError(
-            f"{out}: is what this trains from (the config or the dataset), "
-            "even with --force; give the weights another -o"
-        )
-    if out.exists() and not force:
-        raise ExperimentError(f"{out}: exists (trained weights?); give another -o, or --force")
+    out = _weights_file(out, config, Path(str(training.dataset)), force)
     evaluator, recipe = training.evaluator, training.config.get("training")
     length = counted(evaluator.steps, "step") if evaluator.steps else _epochs(evaluator.epochs)
     recipe_from = "the run's recipe" if recipe else "the train evaluator's defaults"
@@ -648,6 +633,31 @@ def train(
             f"(mean {[round(m, 6) for m in scaling.mean]}, std "
             f"{[round(v, 6) for v in scaling.std]}), not as the config's data.standardisation says"
         )
+
+
+def _weights_file(out: Path | None, config: Path, dataset: Path, force: bool) -> Path:
+    """The file `hwnas train` saves its weights to (`-o`, default beside the config), refused
+    before the training where the save at its end would fail or overwrite what it must not:
+    a name too long, a folder, the config or the dataset itself, or (without `--force`) an
+    existing file."""
+    from hwnas.experiments import ExperimentError
+    from hwnas.predictors.whole_files import name_too_long
+
+    given, out = out, out or config.with_name(f"{config.stem}.trained.pt")
+    if problem := name_too_long(out):
+        named = "" if given else " (the config's name with .trained.pt)"
+        raise ExperimentError(f"{out}{named}: {problem}; give a shorter -o")
+    if out.is_dir():
+        raise ExperimentError(f"{out}: is a folder; give the weights file's path (-o FILE.pt)")
+    inputs = [config, dataset]  # a dataset's name is no file there
+    if out.exists() and any(p.exists() and out.samefile(p) for p in inputs):
+        raise ExperimentError(
+            f"{out}: is what this trains from (the config or the dataset), "
+            "even with --force; give the weights another -o"
+        )
+    if out.exists() and not force:
+        raise ExperimentError(f"{out}: exists (trained weights?); give another -o, or --force")
+    return out
 
 
 def _epochs(count: float) -> str:
