@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine: `make demo` and `make test`. Both create .venv when
-# missing and reinstall only when setup.cfg or the constraints change. Every install goes
-# through constraints.txt, which pins torch==2.13.0 (the CPU wheel; any other torch pulls CUDA).
+# missing and reinstall when setup.cfg or the constraints change, or when what .venv holds
+# differs from them. Every install goes through constraints.txt, which pins torch==2.13.0
+# (the CPU wheel; any other torch pulls CUDA).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
@@ -10,8 +11,20 @@ export RAY_AUTH_MODE := disabled
 .PHONY: demo test lint env
 env: $(VENV)/.installed
 
+# A venv changed after its set-up (a `pip install` of another optuna into it) is reinstalled
+# from the constraints, not run as it is: DRIFT names what differs (.ci/venv_drift.py).
+DRIFT := $(strip $(if $(wildcard $(VENV)/.installed),\
+    $(shell $(PY) .ci/venv_drift.py constraints.txt 2>&1 || echo "$(PY) does not run")))
+ifneq ($(DRIFT),)
+$(info $(VENV) differs from constraints.txt, reinstalling: $(DRIFT))
+.PHONY: $(VENV)/.installed
+endif
+
+# A venv without pip (`python3 -m venv` stopped, or failed for want of Debian's python3-venv)
+# gets it from `python3 -m venv` again; one whose Python is gone cannot be mended.
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
-	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip --version >/dev/null 2>&1 || python3 -m venv $(VENV) || \
+	    { echo "$(VENV) cannot be made or mended: remove it and run make again"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $@

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-from importlib.metadata import packages_distributions, requires
+from importlib.metadata import packages_distributions, requires, version
 from pathlib import Path
 
 import numpy as np
@@ -183,7 +183,10 @@ def test_setup_cfg_requires_what_hwnas_imports_and_nothing_else():
 def _built(kind: str, tmp_path: Path) -> tuple[Path, Path]:
     """The source tree's copy and the `kind` ("sdist" or "wheel") setuptools builds from it
     (built from a copy: the build writes its egg-info beside setup.cfg)."""
-    junk = shutil.ignore_patterns(".*", "*.egg-info", "build", "dist", "runs", "__pycache__")
+    # .git, venvs, caches and build output, not .ci (the script the Makefile runs)
+    junk = shutil.ignore_patterns(
+        ".git", ".venv*", ".hypothesis", "*cache*", "*.egg-info", "build", "dist", "runs"
+    )
     source = tmp_path / "source"
     shutil.copytree(PACKAGE.parent, source, ignore=junk)
     build = f"from setuptools import build_meta; print(build_meta.build_{kind}(sys.argv[1]))"
@@ -198,20 +201,50 @@ def _built(kind: str, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_the_sdist_holds_the_tree_make_demo_and_make_test_run_in(tmp_path: Path):
-    """The sdist has the Makefile, constraints, examples, docs, benchmark data and the whole
-    test suite: without a MANIFEST.in it held tests/test_*.py but not their conftest.py or
-    data."""
+    """The sdist has the Makefile (and the .ci script it runs), constraints, examples, docs,
+    benchmark data and the whole test suite: without a MANIFEST.in it held tests/test_*.py
+    but not their conftest.py or data."""
     source, sdist = _built("sdist", tmp_path)
     with tarfile.open(sdist) as archive:
         held = {Path(*Path(n).parts[1:]) for n in archive.getnames()}
     wanted = {Path("Makefile"), Path("constraints.txt")} | {
         f.relative_to(source)
-        for folder in ("examples", "docs", "tests", "benchmarks")
+        for folder in (".ci", "examples", "docs", "tests", "benchmarks")
         for f in (source / folder).rglob("*")
         if f.is_file()
     }
     assert Path("tests/conftest.py") in wanted  # the copy is the tree, not an empty glob
     assert sorted(wanted - held) == []
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_env_reinstalls_a_venv_that_differs_from_the_constraints(tmp_path: Path):
+    """A `pip install` into .venv after its set-up (an older optuna) went unnoticed: the stamp
+    was newer than constraints.txt, so `make demo` and `make test` ran on what was there. Here
+    a venv (this Python, behind a wrapper) holds pytest at another version than the pin."""
+    root = PACKAGE.parent
+    for name in ("Makefile", "setup.cfg", "pyproject.toml"):
+        shutil.copy(root / name, tmp_path / name)
+    shutil.copytree(root / ".ci", tmp_path / ".ci")
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+
+    def make_env(pin: str) -> str:
+        """`make -n env` (what it would run) with pytest pinned at `pin`, the venv set up."""
+        (tmp_path / "constraints.txt").write_text(f"# pins\npytest=={pin}\n")
+        (tmp_path / "venv" / ".installed").touch()
+        said = subprocess.run(
+            ["make", "-n", "env", "VENV=venv"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert said.returncode == 0, said.stderr
+        return said.stdout
+
+    assert "pip install" not in make_env(version("pytest"))
+    stale = make_env("1.0")
+    assert f"reinstalling: pytest {version('pytest')} (constraints.txt: 1.0)" in stale
+    assert "pip install -q -c constraints.txt" in stale
 
 
 def test_the_wheel_installs_every_file_of_the_package_and_its_type_hints(tmp_path: Path):
