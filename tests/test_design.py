@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from packaging.requirements import Requirement
 
 import hwnas
 import hwnas.evaluators
@@ -178,6 +179,31 @@ def test_setup_cfg_requires_what_hwnas_imports_and_nothing_else():
                     imported.setdefault(_distribution(dist), module)
     assert {d: m for d, m in imported.items() if d not in required | brought} == {}
     assert required - imported.keys() - IMPORTED_BY_TORCH == set()
+
+
+def test_constraints_txt_pins_every_distribution_make_env_installs():
+    """`make env` installs what setup.cfg requires (the dev extra too) and what those require
+    in turn, each at its pin in constraints.txt, so that a new release on the index cannot
+    change what is tested: pytest-xdist (`make test`'s `pytest -n 2`) and its execnet had none."""
+    config = configparser.ConfigParser()
+    config.read(PACKAGE.parent / "setup.cfg")
+    options = config["options"]["install_requires"] + config["options.extras_require"]["dev"]
+    todo = [Requirement(r) for r in options.split("\n") if r]
+    installed: set[str] = set()
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        wanted = todo.pop()
+        if (wanted.name, frozenset(wanted.extras)) in seen:
+            continue
+        seen.add((wanted.name, frozenset(wanted.extras)))
+        installed.add(_distribution(wanted.name))
+        for line in requires(wanted.name) or []:
+            needed = Requirement(line)
+            extras = wanted.extras | {""}
+            if needed.marker is None or any(needed.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(needed)
+    constraints = (PACKAGE.parent / "constraints.txt").read_text().splitlines()
+    assert sorted(installed - {_distribution(c) for c in constraints if "==" in c}) == []
 
 
 def _built(kind: str, tmp_path: Path) -> tuple[Path, Path]:
