@@ -1,6 +1,14 @@
-"""Running the `hwnas` command in-process, as the tests of every CLI area do."""
+"""Running the `hwnas` command as the tests of every CLI area do: in-process, or in a process
+of its own on a read-only mount."""
 
 from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from hwnas.cli import main
 
@@ -12,3 +20,19 @@ def hwnas(*args: str) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     return 0
+
+
+def cli_on_read_only(path: Path, arguments: str) -> subprocess.CompletedProcess:
+    """`hwnas <arguments>` run with `path` (a folder or a file) mounted read-only, in a
+    private mount namespace: file modes do not stop root. Skips where no such mount can be
+    made here."""
+    mount = f"mount --bind {path} {path} && mount -o remount,bind,ro {path}"
+    probe = ["unshare", "-m", "sh", "-c", f"{mount} && ! touch {path} 2>/dev/null"]
+    if not shutil.which("unshare") or subprocess.run(probe, capture_output=True).returncode:
+        pytest.skip("no private read-only mount here")
+    cli = f"{sys.executable} -c 'from hwnas.cli import main; main()'"
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"{mount} && {cli} {arguments}"],
+        capture_output=True,
+        text=True,
+    )

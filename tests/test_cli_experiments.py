@@ -26,7 +26,7 @@ import optuna
 import pytest
 import yaml
 from benchdata import BENCHDATA, needs_nb201
-from cli_runner import hwnas
+from cli_runner import cli_on_read_only, hwnas
 from net import free_port
 
 from hwnas.experiments import ExperimentConfig, load
@@ -2041,22 +2041,6 @@ def test_the_eta_counts_hours_past_a_day() -> None:
     assert hours_minutes_seconds(59.6) == "0:01:00" and hours_minutes_seconds(0) == "0:00:00"
 
 
-def cli_on_read_only(path: Path, arguments: str) -> subprocess.CompletedProcess:
-    """`hwnas <arguments>` run with `path` (a folder or a file) mounted read-only, in a
-    private mount namespace: file modes do not stop root. Skips where no such mount can be
-    made here."""
-    mount = f"mount --bind {path} {path} && mount -o remount,bind,ro {path}"
-    probe = ["unshare", "-m", "sh", "-c", f"{mount} && ! touch {path} 2>/dev/null"]
-    if not shutil.which("unshare") or subprocess.run(probe, capture_output=True).returncode:
-        pytest.skip("no private read-only mount here")
-    cli = f"{sys.executable} -c 'from hwnas.cli import main; main()'"
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", f"{mount} && {cli} {arguments}"],
-        capture_output=True,
-        text=True,
-    )
-
-
 def test_a_run_in_a_read_only_directory_can_be_read(tmp_path: Path) -> None:
     """Another user's run, or one on read-only media: `status` reads its SQLite file
     without writing beside it. Needs a real read-only mount (a private mount namespace)."""
@@ -2158,6 +2142,26 @@ def test_a_temp_folder_too_long_for_rays_sockets_is_named_with_its_remedy(tmp_pa
     assert done.returncode == 1, done.stderr
     assert "AF_UNIX path length" in done.stderr
     assert "set RAY_TMPDIR to a shorter folder, such as RAY_TMPDIR=/tmp" in done.stderr
+
+
+def test_a_ray_temp_folder_this_user_cannot_write_is_named_with_its_remedy(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Another user's embedded Ray made the `ray` folder under the temp folder (or it is
+    read-only): the embedded Ray refused to start with only "[Errno 13] Permission denied:
+    '/tmp/ray'", naming neither RAY_TMPDIR nor the way out. Needs a real read-only mount
+    (root ignores file modes)."""
+    ray_tmp = tmp_path / "rt"
+    ray_tmp.mkdir()
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_tmp))
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(exp.read_text() + "executor: {kind: ray}\n")
+    done = cli_on_read_only(ray_tmp, f"search {exp} --quiet")
+    assert done.returncode == 1, done.stderr
+    where = "(an embedded Ray keeps its sockets under $RAY_TMPDIR"
+    assert f"'{ray_tmp / 'ray'}' {where}" in done.stderr
+    assert "set RAY_TMPDIR to a folder of your own" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
 
 
 def test_ctrl_c_before_the_run_is_stored_says_to_start_it_not_to_resume(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import _thread
 import atexit
 import contextlib
+import errno
 import logging
 import os
 import pickle
@@ -501,16 +502,21 @@ def _init_ray(**settings: Any) -> threading.Event | None:
 
 
 def _temp_dir_remedy(e: OSError) -> str | None:
-    """The cause and remedy of `e` where it is Ray's refusal of a socket path too long for the
-    OS ("AF_UNIX path length cannot exceed 107 bytes", which names neither): an embedded Ray
-    makes its sockets in a session folder under RAY_TMPDIR, else (on Linux) $TMPDIR, and a
-    batch scheduler's per-job $TMPDIR can be too long for them."""
-    if "AF_UNIX" not in str(e):
-        return None
-    return (
-        "an embedded Ray keeps its sockets under $RAY_TMPDIR, else $TMPDIR: "
-        "set RAY_TMPDIR to a shorter folder, such as RAY_TMPDIR=/tmp"
-    )
+    """The cause and remedy of `e` where it is Ray's refusal of its temp folder, which names
+    neither the variable nor the way out. An embedded Ray makes its session folder (and its
+    sockets in it) in `ray` under RAY_TMPDIR, else (on Linux) $TMPDIR, else /tmp: a batch
+    scheduler's per-job $TMPDIR can be too long for a socket path ("AF_UNIX path length
+    cannot exceed 107 bytes"), and the `ray` folder an embedded Ray of another user made
+    (without Ray's own mode 777) is not this user's to write ("Permission denied")."""
+    where = "an embedded Ray keeps its sockets under $RAY_TMPDIR, else $TMPDIR"
+    if "AF_UNIX" in str(e):
+        return f"{where}: set RAY_TMPDIR to a shorter folder, such as RAY_TMPDIR=/tmp"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"{where}, else /tmp, where this user cannot write (another user's Ray made the "
+            "folder?): set RAY_TMPDIR to a folder of your own, such as RAY_TMPDIR=/tmp/$USER"
+        )
+    return None
 
 
 @contextlib.contextmanager
