@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_runner import hwnas
+from cli_runner import cli_on_read_only, hwnas
 from reproducible import python312_sum
 from torch import nn
 
@@ -901,6 +901,25 @@ def test_resuming_with_other_settings_is_refused_but_more_samples_extend(space, 
         build_profile(space, out, samples=2, **settings)
     with pytest.raises(ProfileError, match=r"seed: 0 != 1"):
         build_profile(space, out, samples=3, seed=1, **settings)
+
+
+def test_resuming_a_profile_this_user_cannot_write_is_refused_before_anything_changes(
+    space, tmp_path
+):
+    """Another user's profile (or a read-only one) resumed to more samples: the run rewrote
+    its metadata, then ended on the OS's bare "[Errno 13] Permission denied: '.../p.csv'" at
+    its first row. Needs a real read-only mount of the table (root ignores file modes)."""
+    out = tmp_path / "p.csv"
+    settings = dict(samples=1, archs_only=True, precisions=["fp32"], progress=False)
+    build_profile(space, out, **settings, **PROFILE_FAST)
+    meta = (tmp_path / "p.json").read_text()
+    fast = " ".join(f"--{k.replace('_', '-')}={v}" for k, v in PROFILE_FAST.items())
+    more = f"--samples 3 --archs-only --precision fp32 {fast}"
+    done = cli_on_read_only(out, f"latency profile --space {TINY} -o {out} {more}")
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == f"hwnas: error: {out}: cannot write the profile there: Read-only file system"
+    assert (tmp_path / "p.json").read_text() == meta
 
 
 def test_resuming_a_profile_with_other_columns_is_refused_and_leaves_it_intact(space, tmp_path):

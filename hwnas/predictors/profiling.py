@@ -395,10 +395,14 @@ def _only_writer(out: Path) -> Iterator[None]:
     table and metadata are renamed over, and a removed lock file could be locked twice) for
     the body, or refuse with a `ProfileError` while another run holds it: two runs writing
     one profile at once each measured every row, and the table's duplicate rows then
-    stopped the profile from being read or resumed."""
+    stopped the profile from being read or resumed. A table this process cannot append to
+    (another user's, or read-only) is refused here too, before the run rewrites its metadata:
+    it met the OS's bare "[Errno 13] Permission denied" at its first row."""
     lock = _lock_path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        if out.is_file():
+            out.open("ab").close()  # opened to append, nothing written
         f = lock.open("a")
     except OSError as e:
         raise ProfileError(f"{out}: cannot write the profile there: {e.strerror}") from None
