@@ -2041,6 +2041,20 @@ def test_the_eta_counts_hours_past_a_day() -> None:
     assert hours_minutes_seconds(59.6) == "0:01:00" and hours_minutes_seconds(0) == "0:00:00"
 
 
+def test_a_runs_study_file_has_the_modes_the_umask_allows(tmp_path: Path) -> None:
+    """A group sharing its runs (umask 002) got every file of a run group-writable but its
+    study.db, which SQLite makes 0o644 at most: the group's other drivers could not write
+    it ("attempt to write a readonly database")."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    before = os.umask(0o002)
+    try:
+        assert hwnas("search", str(exp), "--quiet") == 0
+    finally:
+        os.umask(before)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()}
+    assert modes == {"experiment.yaml": 0o664, "space.yaml": 0o664, "study.db": 0o664}
+
+
 def test_a_run_in_a_read_only_directory_can_be_read(tmp_path: Path) -> None:
     """Another user's run, or one on read-only media: `status` reads its SQLite file
     without writing beside it. Needs a real read-only mount (a private mount namespace)."""

@@ -47,6 +47,8 @@ def open_optuna_storage(
     # file is set when url is not
     url = _sqlite_url(file, not create, config.url) if file is not None else config.url
     sqlite = url.startswith("sqlite")
+    if create and file is not None:
+        _create_as_umask_allows(file)
     try:
         storage = _rdb_storage(
             url, {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if sqlite else {}
@@ -61,6 +63,17 @@ def open_optuna_storage(
     if sqlite:
         _write_ahead_log(storage.engine)
     return storage
+
+
+def _create_as_umask_allows(file: Path) -> None:
+    """Create a missing SQLite file with the modes the umask allows (0o666 less the umask), as
+    every other file of a run is: SQLite makes its files 0o644 at most, so a group sharing its
+    runs (umask 002) got a study.db, and -wal and -shm beside it (SQLite gives those the
+    database's modes), that the group's other drivers could not write. SQLite takes an empty
+    file for a new database; what stops the creation is left to SQLite to say."""
+    if not file.exists():
+        with suppress(OSError):
+            os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o666))
 
 
 def studies_held(storage: optuna.storages.BaseStorage) -> str:
