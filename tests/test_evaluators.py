@@ -6,6 +6,7 @@ Real training on real (small) data: scikit-learn digits on a tiny 2D MetaFormer 
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -612,6 +613,22 @@ def test_a_corrupt_cache_file_is_regenerated(tmp_path, monkeypatch):
     assert load()["x_train"].tolist() == list(range(6)) and len(calls) == 1
     assert load()["x_train"].tolist() == list(range(6)) and len(calls) == 1  # now cached
     assert [p.name for p in tmp_path.iterdir()] == ["numbers.npz"]  # no temporary left
+
+
+def test_a_cached_dataset_has_the_modes_the_umask_allows(tmp_path, monkeypatch):
+    """A shared $HWNAS_CACHE: the cache file was 0600 whatever the umask (a temporary file of
+    `tempfile`'s renamed into place), so every other user made the dataset anew."""
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path))
+
+    def _numbers():
+        return {"x_train": np.arange(3.0)}
+
+    before = os.umask(0o022)
+    try:
+        _disk_cached(_numbers)()
+    finally:
+        os.umask(before)
+    assert (tmp_path / "numbers.npz").stat().st_mode & 0o777 == 0o644
 
 
 def test_a_user_without_a_home_still_gets_generated_datasets(tmp_path, monkeypatch):

@@ -15,7 +15,6 @@ import hashlib
 import math
 import os
 import random
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Collection
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.predictors.whole_files import written_whole
 from hwnas.spaces import SearchSpace, builtin_spaces
 from hwnas.spaces.errors import did_you_mean
 from hwnas.spaces.spec import MAX_CHANNELS
@@ -272,16 +272,13 @@ def _read_npz(path: Path, keys: Collection[str] | None = None) -> Arrays:
 
 
 def _save_whole(path: Path, arrays: Arrays) -> None:
-    """Write `arrays` to `path` as a temporary file renamed over it, so that no reader (another
-    worker, a later run) ever sees a half-written file."""
+    """Write `arrays` to `path` whole (`written_whole`), so that no reader (another worker, a
+    later run) ever sees a half-written file, with the modes the umask allows: a temporary
+    file of `tempfile`'s made the cache 0600, unreadable by the other users of a shared
+    $HWNAS_CACHE, who each made the dataset anew."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with written_whole(path) as partial, partial.open("wb") as f:
+        np.savez(f, **arrays)
 
 
 def _disk_cached(loader: Callable[[], Arrays]) -> Callable[[], Arrays]:
