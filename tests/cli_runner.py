@@ -3,6 +3,7 @@ of its own on a read-only mount."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -36,3 +37,16 @@ def cli_on_read_only(path: Path, arguments: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
     )
+
+
+def cli_bound_by_file_modes(arguments: str) -> subprocess.CompletedProcess:
+    """`hwnas <arguments>` run in a process that file modes bind, as they bind every user but
+    root: run by root, it drops the capabilities that let root read and write past them (the
+    modes of root's own files then bind it as they bind their owner). Skips where that
+    cannot be done here."""
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if root else []
+    if drop and (not shutil.which("setpriv") or subprocess.run([*drop, "true"]).returncode):
+        pytest.skip("no way to drop root's file capabilities here")
+    cli = [sys.executable, "-c", "from hwnas.cli import main; main()", *arguments.split()]
+    return subprocess.run([*drop, *cli], capture_output=True, text=True)

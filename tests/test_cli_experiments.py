@@ -26,7 +26,7 @@ import optuna
 import pytest
 import yaml
 from benchdata import BENCHDATA, needs_nb201
-from cli_runner import cli_on_read_only, hwnas
+from cli_runner import cli_bound_by_file_modes, cli_on_read_only, hwnas
 from net import free_port
 
 from hwnas.experiments import ExperimentConfig, load
@@ -2039,6 +2039,17 @@ def test_the_eta_counts_hours_past_a_day() -> None:
 
     assert hours_minutes_seconds(999 * 300) == "83:15:00"
     assert hours_minutes_seconds(59.6) == "0:01:00" and hours_minutes_seconds(0) == "0:00:00"
+
+
+def test_a_study_file_this_user_cannot_read_says_so(finished_run: Path, tmp_path: Path) -> None:
+    """Another user's run whose study.db its owner alone may read: `status` said "cannot
+    open 'sqlite:///file:...?immutable=1&uri=true': unable to open database file", not why."""
+    _, run = copy_of(finished_run, tmp_path)
+    db = run / "study.db"
+    db.chmod(0)
+    done = cli_bound_by_file_modes(f"status {run}")
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"hwnas: error: {db}: cannot read: Permission denied"
 
 
 def test_a_runs_study_file_has_the_modes_the_umask_allows(tmp_path: Path) -> None:

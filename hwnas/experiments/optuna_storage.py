@@ -89,11 +89,18 @@ def studies_held(storage: optuna.storages.BaseStorage) -> str:
 
 def check_stored(file: Path | None, why: str = "the run has no stored results") -> None:
     """Refuse a storage file that is missing or empty (opening it would make a new, empty
-    storage: reading would write it, and a driver would start the run over)."""
-    if file is not None and not file.is_file():
+    storage: reading would write it, and a driver would start the run over), or that this
+    process cannot read (another user's, readable by its owner only: SQLite said only "unable
+    to open database file"). The file is not opened to find out: closing a descriptor of
+    it lets go of the locks SQLite holds on it for this process's connections."""
+    if file is None:
+        return
+    if not file.is_file():
         raise ExperimentError(f"{file}: not found ({why})")
-    if file is not None and file.stat().st_size == 0:
+    if file.stat().st_size == 0:
         raise ExperimentError(f"{file}: empty ({why})")
+    if not os.access(file, os.R_OK):
+        raise ExperimentError(f"{file}: cannot read: {os.strerror(errno.EACCES)}")
 
 
 def _check_optuna_tables(file: Path, create: bool) -> None:
