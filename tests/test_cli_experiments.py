@@ -2137,6 +2137,22 @@ def test_train_refuses_a_weights_folder_it_cannot_write_before_training(tmp_path
     assert "training arch" not in done.stderr  # refused before any training
 
 
+def test_a_search_on_a_read_only_journal_says_to_make_it_writable(tmp_path: Path) -> None:
+    """As a read-only `study.db` does: the advice was "run the search again to go on", which
+    met the same refusal. Needs a real read-only mount of the file (root ignores file
+    modes)."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(exp.read_text() + "storage: {journal: study.log}\n")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 12"))
+    journal = tmp_path / "run" / "study.log"
+    done = cli_on_read_only(journal, f"search {exp} --quiet")
+    assert done.returncode == 1
+    assert f"{journal}: [Errno 30] Read-only file system" in done.stderr
+    assert "the file is read-only here: make it writable" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_resources_ray_lacks_are_refused_before_the_run_directory_gets_a_storage(
     tmp_path: Path, capsys: pytest.CaptureFixture, ray_temp_dir: Path, monkeypatch
 ) -> None:

@@ -180,12 +180,13 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
             )
         elif "malformed" in cause or "not a database" in cause:
             advice = "the file is damaged (hwnas cannot repair it): restore it from a copy"
-        elif "readonly database" in cause:  # running again meets the same refusal
+        # running again meets the same refusal (a journal's is the OS's "Permission denied")
+        elif "readonly database" in cause or _caused_by(e, NOT_WRITABLE):
             advice = (
                 "the file is read-only here: make it writable (or copy the run to a writable "
                 "place), then run the search again (the stored results are kept)"
             )
-        elif "disk is full" in cause or _disk_full(e):
+        elif "disk is full" in cause or _caused_by(e, NO_ROOM):
             advice = "free some space, then run the search again (the stored results are kept)"
         message = f"{storage_name(config, run_dir)}: {cause}"
         raise ExperimentError(f"{message}; {advice}" if advice else message) from e
@@ -193,12 +194,14 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
 
 #: the OS errors of a write that found no room: a full disk, a full quota, a file-size limit
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+#: the OS errors of a write to a file this process may not write: another user's, read-only
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def _disk_full(e: BaseException) -> bool:
-    """Whether `e` was caused by a write that found no room (`NO_ROOM`)."""
+def _caused_by(e: BaseException, errnos: tuple[int, ...]) -> bool:
+    """Whether `e` was caused by an OS error of one of `errnos`."""
     root = deepest_cause(e)
-    return isinstance(root, OSError) and root.errno in NO_ROOM
+    return isinstance(root, OSError) and root.errno in errnos
 
 
 def first_line(e: BaseException) -> str:
