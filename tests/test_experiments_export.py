@@ -20,6 +20,7 @@ import pytest
 import torch
 import yaml
 from benchdata import needs_nb201
+from cli_runner import cli_on_read_only
 from cli_runner import hwnas as hwnas_cli
 from reproducible import REPRODUCIBLE_DEVICE
 
@@ -1233,6 +1234,29 @@ def test_a_deployed_onnx_that_finds_no_room_is_an_error_naming_it(tmp_path: Path
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "m.onnx"]
     assert onnx_file.read_bytes() == b"the model deployed before"
+
+
+def test_an_export_or_deployed_onnx_into_a_folder_it_cannot_write_names_the_folder_or_file(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """A folder of another user's (or a read-only one): the export said "[Errno 13]
+    Permission denied: '.../.export-h295_2jx'", and `hwnas build --onnx` "...:
+    '.../m.onnx.4711.1eea8e67.tmp'", each naming a temporary name the user never gave.
+    Needs a real read-only mount (root ignores file modes)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    done = cli_on_read_only(out, f"export {run_dir} --top 1 -o {out}")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"hwnas: error: export folder {out}: cannot write the export: Read-only file system "
+        "(nothing was written)"
+    )
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(_config_at(get_space("conv1d"), "fp32")))
+    done = cli_on_read_only(out, f"build {config} --onnx {out / 'm.onnx'}")
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == f"hwnas: error: [Errno 30] Read-only file system: '{out / 'm.onnx'}'"
 
 
 def test_an_interrupted_deployed_export_leaves_no_folder_and_a_config_without_recipe_keeps_its_seed(

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -406,11 +407,7 @@ def export_run(
     dataset = results.config.dataset if uses_dataset(results.config) else None
     attrs = results.study.user_attrs
     data = data_record(dataset, attrs.get(DATASET_DIGEST), attrs.get(DATASET_SCALING))
-    with (
-        folder_for(out_dir, f"export folder {out_dir}"),
-        tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp,
-    ):
-        staged = Path(tmp)
+    with folder_for(out_dir, f"export folder {out_dir}"), _staging(out_dir) as staged:
         bar = tqdm(
             [row for _, row in rows.iterrows()],
             desc=f"export {fmt}",
@@ -436,6 +433,22 @@ def export_run(
         for f in fresh:
             f.replace(out_dir / f.name)
     return [out_dir / c.name for c in configs]
+
+
+@contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    """A temporary folder in `out_dir` for the export's files, removed afterwards; an
+    `ExperimentError` naming `out_dir` where it cannot be made (a folder of another user's, or
+    read-only): the OS named only the temporary folder ("Permission denied: '.export-h295_2jx'")."""
+    try:
+        staging = tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-")
+    except OSError as e:
+        raise ExperimentError(
+            f"export folder {out_dir}: cannot write the export: {e.strerror or e} (nothing was "
+            "written)"
+        ) from None
+    with staging as tmp:
+        yield Path(tmp)
 
 
 def _check_no_folder_in_the_way(targets: list[Path]) -> None:

@@ -21,10 +21,16 @@ def written_whole(path: Path) -> Iterator[Path]:
     once the body ends; a failed body leaves `path` as it was and no temporary file. Its name
     is this writer's own (drivers that start together each rename a whole file of their
     own), and it is created exclusively: a link planted under a fixed name (`p.json.tmp`) was
-    written through."""
+    written through. A temporary file that cannot be made (a folder of another user's, or
+    read-only) is the OS's error naming `path`: the temporary name, which the user never
+    gave, is all the OS named ("Permission denied: 'model.onnx.4711.1eea8e67.tmp'")."""
     partial = path.with_name(_partial_name(path))
     try:
         partial.touch(exist_ok=False)
+    except OSError as e:
+        # nothing was made: removing it anyway failed on read-only media (EROFS, not ENOENT)
+        raise OSError(e.errno, e.strerror, str(path)) from None
+    try:
         yield partial
         partial.replace(path)
     finally:
