@@ -13,18 +13,30 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def stops_as_in_a_terminal():
-    """Each test starts with Ctrl-C raising KeyboardInterrupt and SIGHUP ending the process,
-    as for a command a shell starts in a terminal, and must end so: a suite started as a
-    background job of a script (`make test &`, where the shell ignores SIGINT for it)
-    inherited SIGINT ignored, one under `nohup` SIGHUP, and the tests of those signals
-    failed; a test that leaves a handler swapped fails here instead of a later test that
-    sends its signal. The inherited handlers are restored afterwards."""
-    as_in_a_terminal = {signal.SIGINT: signal.default_int_handler, signal.SIGHUP: signal.SIG_DFL}
-    inherited = {s: signal.signal(s, handler) for s, handler in as_in_a_terminal.items()}
+def ctrl_c_as_in_a_terminal():
+    """Each test starts with Ctrl-C raising KeyboardInterrupt, as in a terminal, and must end
+    so: a suite started as a background job of a script (`make test &`, where the shell
+    ignores SIGINT for it) inherited SIGINT ignored, and the tests of Ctrl-C failed; a test
+    that leaves the handler swapped fails here instead of a later test that sends Ctrl-C.
+    The inherited handler is restored afterwards. SIGHUP is left as the suite found it (so
+    `nohup make test` outlives its terminal), and must be so after each test."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    hangup = signal.getsignal(signal.SIGHUP)
     yield
-    left = {s: signal.signal(s, handler) for s, handler in inherited.items()}
-    assert left == as_in_a_terminal, f"the test left the signals handled by {left!r}"
+    left = signal.signal(signal.SIGINT, inherited)
+    assert left is signal.default_int_handler, f"the test left SIGINT handled by {left!r}"
+    left = signal.getsignal(signal.SIGHUP)
+    assert left == hangup, f"the test left SIGHUP handled by {left!r}"
+
+
+@pytest.fixture
+def hangup_as_in_a_terminal():
+    """SIGHUP ending the process, as for a command a shell starts in a terminal (a suite run
+    under `nohup` inherits it ignored, and hwnas rightly leaves an ignored SIGHUP ignored),
+    for the tests of SIGHUP and the commands they start; restored afterwards."""
+    found = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, found)
 
 
 @pytest.fixture(autouse=True)

@@ -2276,7 +2276,12 @@ def test_an_interrupted_export_says_so_and_leaves_no_folder_or_file(
     [(signal.SIGTERM, 143, "terminated"), (signal.SIGHUP, 129, "hung up")],
 )
 def test_a_terminated_export_stops_as_an_interrupted_one(
-    signum: int, code: int, word: str, finished_run: Path, tmp_path: Path
+    signum: int,
+    code: int,
+    word: str,
+    finished_run: Path,
+    tmp_path: Path,
+    hangup_as_in_a_terminal: None,
 ) -> None:
     """SIGTERM (`timeout`, a batch scheduler) or SIGHUP (a closed terminal) killed an export
     outright: its output folder stayed, holding a staging folder of half-made files. Every
@@ -2538,7 +2543,7 @@ def test_an_input_override_says_which_options_of_the_space_it_leaves_out(
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_stop_arriving_as_a_claim_is_written_leaves_no_live_claim(
-    signum: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    signum: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hangup_as_in_a_terminal: None
 ) -> None:
     """The stop lands just after the storage created the third claim's trial, before the
     driver knew of the claim: it used to stay a live ('running') claim nothing gave back."""

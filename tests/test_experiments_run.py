@@ -640,7 +640,12 @@ def processes_naming(text: str) -> list[str]:
     [(signal.SIGTERM, 143, "terminated"), (signal.SIGHUP, 129, "hung up")],
 )
 def test_sigterm_or_sighup_stops_like_ctrl_c_with_ray(
-    signum: int, code: int, word: str, tmp_path: Path, ray_temp_dir: Path
+    signum: int,
+    code: int,
+    word: str,
+    tmp_path: Path,
+    ray_temp_dir: Path,
+    hangup_as_in_a_terminal: None,
 ) -> None:
     """`timeout` or a batch scheduler sends SIGTERM, a closed terminal or a `kill -HUP` SIGHUP:
     the claims are given back, the exit code is 128 + the signal's number, the resume command
@@ -682,7 +687,9 @@ def test_sigterm_or_sighup_stops_like_ctrl_c_with_ray(
     assert not processes_naming(str(ray_temp_dir))
 
 
-def test_a_closed_terminal_stops_the_search_resumably(tmp_path: Path) -> None:
+def test_a_closed_terminal_stops_the_search_resumably(
+    tmp_path: Path, hangup_as_in_a_terminal: None
+) -> None:
     """The terminal (or the ssh connection) of a search closed: SIGHUP ended it outright, its
     claims left live, and once the search stopped on it, every write to the terminal that had
     hung up failed (EIO), the stop message's too, and it ended as a failed command (1). Now

@@ -40,7 +40,7 @@ def test_a_signal_pending_while_handlers_are_swapped_leaves_none_swapped(monkeyp
         swap(signal.SIGTERM, sigterm)
 
 
-def test_a_sighup_that_nohup_ignores_stays_ignored() -> None:
+def test_a_sighup_that_nohup_ignores_stays_ignored(hangup_as_in_a_terminal: None) -> None:
     """`nohup hwnas search ...` asks the search to outlive its terminal: the SIGHUP a closed
     terminal sends must not stop it, as it stops a search started from a shell."""
     assert terminating_signals() == (signal.SIGTERM, signal.SIGHUP)
