@@ -647,6 +647,19 @@ def test_a_file_of_a_long_name_that_fits_is_written(tmp_path, stem):
     assert os.listdir(tmp_path) == [out.name]
 
 
+@pytest.mark.parametrize("said", [-1, 0])
+def test_a_folder_whose_name_limit_is_not_said_takes_the_usual_one(tmp_path, monkeypatch, said):
+    """`os.pathconf` answers -1 where a file system sets no limit: taken as the limit, every
+    name was "more than the -1 a file name may have here", and every `latency profile -o`
+    and `hwnas train` was refused. (The answer is made here: no folder of this machine's
+    gives it.)"""
+    from hwnas.predictors.whole_files import NAME_MAX, name_max, name_too_long
+
+    monkeypatch.setattr(os, "pathconf", lambda path, name: said)
+    assert name_max(tmp_path) == NAME_MAX
+    assert name_too_long(tmp_path / "p.csv.lock") is None
+
+
 def test_a_damaged_predictor_file_is_named(tmp_path):
     data = Path(__file__).parent / "data"
     saved = LUTPredictor.from_profile(data / "tiny2d_ort.csv").save(tmp_path / "lut.json")

@@ -50,11 +50,13 @@ def _partial_name(path: Path) -> str:
 
 
 def name_max(folder: Path) -> int:
-    """The longest file name, in bytes, that the existing `folder` may hold."""
+    """The longest file name, in bytes, that the existing `folder` may hold (`NAME_MAX` where
+    the system cannot say, or says -1, "no limit": taken as it was, it refused every name)."""
     try:
-        return os.pathconf(folder, "PC_NAME_MAX")
+        limit = os.pathconf(folder, "PC_NAME_MAX")
     except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or it cannot say
         return NAME_MAX
+    return limit if limit > 0 else NAME_MAX
 
 
 def name_too_long(path: Path) -> str | None:
