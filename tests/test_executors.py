@@ -534,9 +534,10 @@ _AS_LIMIT = 4 << 30  # `ulimit -v 4194304`, as a shared server or a batch schedu
 
 
 def _ray_default_object_store() -> int:
-    from ray._private.utils import estimate_available_memory, resolve_object_store_memory
+    """The object store Ray sizes from the machine's memory (0 where Ray cannot say)."""
+    from hwnas.evaluators.executors import _rays_own
 
-    return resolve_object_store_memory(estimate_available_memory())
+    return _rays_own(lambda u, _: u.resolve_object_store_memory(u.estimate_available_memory())) or 0
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no address-space limit on Windows")
@@ -576,16 +577,18 @@ def test_an_embedded_ray_starts_under_an_address_space_limit(ray_temp_dir):
     assert done.stdout.strip() == "ok"
 
 
+@pytest.mark.parametrize("change", ["gone", "another signature"])
 @pytest.mark.parametrize(
     ("sized_by", "helper"),
     [("_usable_cpus", "get_num_cpus"), ("_object_store_bytes", "resolve_object_store_memory")],
 )
-def test_an_embedded_ray_is_sized_as_ray_sizes_it_where_its_private_helpers_are_gone(
-    sized_by: str, helper: str, monkeypatch: pytest.MonkeyPatch
+def test_an_embedded_ray_is_sized_as_ray_sizes_it_where_its_private_helpers_changed(
+    sized_by: str, helper: str, change: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CPU count and the object store size read private Ray helpers (`ray._private`),
-    which a later Ray may move: every search on Ray would then stop at its start on an
-    ImportError. Without them Ray sizes itself (None), as before either was read."""
+    which a later Ray may move or change: every search on Ray would then stop at its start
+    on an ImportError or a TypeError. Without them Ray sizes itself (None), as before either
+    was read."""
     import resource
 
     from ray._private import utils
@@ -593,7 +596,10 @@ def test_an_embedded_ray_is_sized_as_ray_sizes_it_where_its_private_helpers_are_
     from hwnas.evaluators import executors
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (4 << 30, 4 << 30))
-    monkeypatch.delattr(utils, helper)
+    if change == "gone":
+        monkeypatch.delattr(utils, helper)
+    else:
+        monkeypatch.setattr(utils, helper, lambda: 1)
     assert getattr(executors, sized_by)() is None
 
 

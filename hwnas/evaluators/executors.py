@@ -24,7 +24,7 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -436,13 +436,9 @@ def _usable_cpus() -> int | None:
     each at half speed and nearer its timeout."""
     if not hasattr(os, "sched_getaffinity"):  # macOS, Windows: no affinity to honour
         return None
-    try:
-        from ray._private.utils import get_num_cpus
-    except ImportError:  # a Ray whose private helper moved: its own count, as before
-        return None
-
+    counted = _rays_own(lambda utils, _: utils.get_num_cpus(override_docker_cpu_warning=True))
     usable = len(os.sched_getaffinity(0))
-    return usable if usable < get_num_cpus(override_docker_cpu_warning=True) else None
+    return usable if counted is not None and usable < counted else None
 
 
 def _object_store_bytes() -> int | None:
@@ -457,17 +453,33 @@ def _object_store_bytes() -> int | None:
         import resource
     except ImportError:  # Windows: no such limit
         return None
-    try:
-        from ray._private.ray_constants import OBJECT_STORE_MINIMUM_MEMORY_BYTES
-        from ray._private.utils import estimate_available_memory, resolve_object_store_memory
-    except ImportError:  # a Ray whose private helpers moved: its own size, as before
-        return None
-
     limit, _ = resource.getrlimit(resource.RLIMIT_AS)
     if limit == resource.RLIM_INFINITY:
         return None
-    share = max(limit // 8, OBJECT_STORE_MINIMUM_MEMORY_BYTES)
-    return share if share < resolve_object_store_memory(estimate_available_memory()) else None
+    own = _rays_own(
+        lambda utils, constants: (
+            constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES,
+            utils.resolve_object_store_memory(utils.estimate_available_memory()),
+        )
+    )
+    if own is None:
+        return None
+    least, rays_size = own
+    share = max(limit // 8, least)
+    return share if share < rays_size else None
+
+
+def _rays_own(size: Callable[[Any, Any], Any]) -> Any:
+    """What `size` reads from Ray's private helpers (`ray._private.utils`, `ray_constants`), or
+    None where a later Ray moved or changed them (ray has no upper pin): the embedded Ray is
+    then sized as Ray sizes it, as before hwnas read them, rather than every search on Ray
+    stopping at its start."""
+    try:
+        from ray._private import ray_constants, utils
+
+        return size(utils, ray_constants)
+    except (ImportError, AttributeError, TypeError):
+        return None
 
 
 def _init_ray(**settings: Any) -> threading.Event | None:
