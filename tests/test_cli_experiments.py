@@ -2132,7 +2132,7 @@ def test_train_refuses_a_weights_folder_it_cannot_write_before_training(tmp_path
     folder.mkdir()
     done = cli_on_read_only(folder, f"train {config} --epochs 0.05 -o {folder / 'w.pt'}")
     assert done.returncode == 1, done.stderr
-    said = f"hwnas: error: {folder / 'w.pt'}: cannot write in {folder}: Read-only file system"
+    said = f"hwnas: error: {folder / 'w.pt'}: its folder {folder} is not writable: Read-only file"
     assert said in done.stderr
     assert "training arch" not in done.stderr  # refused before any training
 

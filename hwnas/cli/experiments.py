@@ -612,7 +612,7 @@ def train(
     # the weights' folder made, and found writable, before the training (removed again if
     # it ends without weights)
     with folder_for(out.parent, f"{out}"):
-        check_writable(out.parent, f"{out}")
+        check_writable(out.parent, f"{out}: its folder {out.parent}")
         say(
             f"training arch {training.arch.key} on {training.dataset}, {length} ({recipe_from}) ..."
         )

@@ -6,6 +6,7 @@ and the folders a failed command made are removed again.
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,14 +65,19 @@ def folder_for(folder: Path, label: str) -> Iterator[Path]:
 
 
 def check_writable(folder: Path, label: str) -> None:
-    """Raise an error that starts with `label` where no file can be made in `folder` (on
-    read-only media, another user's): for a long job that writes only at its end, said at its
-    start. `hwnas train` found out once the training was done, and its weights were lost."""
+    """Raise "`label` is not writable: CAUSE" where `folder` cannot take a new file's first
+    4 KiB (read-only media, another user's folder, a full disk): for a long job that writes
+    only at its end, said at its start (`hwnas train` found out once the training was done,
+    and its weights were lost). The probe is a file of its own (O_EXCL, an unguessable name,
+    gone when closed): a probe of a fixed name was written through a link planted under it
+    in a folder others can write."""
     try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-probe-") as f:
+            f.write(b"0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
     except OSError as e:
-        raise ExperimentError(f"{label}: cannot write in {folder}: {e.strerror or e}") from None
+        raise ExperimentError(f"{label} is not writable: {e.strerror or e}") from None
 
 
 def make_folder(folder: Path, label: str) -> None:

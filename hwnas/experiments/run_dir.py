@@ -6,7 +6,6 @@ take a run and that a run is continued as it was started.
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
 import tempfile
 import warnings
@@ -16,7 +15,7 @@ import optuna
 import yaml
 
 from hwnas.experiments.config import ExperimentConfig, ExperimentError, load_experiment
-from hwnas.experiments.files import write_whole
+from hwnas.experiments.files import check_writable, write_whole
 from hwnas.experiments.optuna_storage import storage_file
 from hwnas.experiments.records import SPACE_SOURCE
 from hwnas.experiments.shown import some_of
@@ -30,16 +29,12 @@ SPACE_SNAPSHOT = "space.yaml"  # the space YAML it was started with (what its ar
 
 def check_run_dir(run_dir: Path, min_free_bytes: int = MIN_FREE_BYTES) -> None:
     """Fail now, not after an hour of work, when the run directory cannot take the results."""
+    label = f"run directory {run_dir}"
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        # a new file of its own (O_EXCL, an unguessable name, gone when closed): a probe of a
-        # fixed name was written through a link planted under it in a folder others can write
-        with tempfile.TemporaryFile(dir=run_dir, prefix=".write-probe-") as f:
-            f.write(b"0" * 4096)
-            f.flush()
-            os.fsync(f.fileno())
     except OSError as e:
-        raise ExperimentError(f"run directory {run_dir} is not writable: {e.strerror}") from None
+        raise ExperimentError(f"{label} is not writable: {e.strerror}") from None
+    check_writable(run_dir, label)
     free = shutil.disk_usage(run_dir).free
     if free < min_free_bytes:
         raise ExperimentError(
