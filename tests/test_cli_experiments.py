@@ -1074,6 +1074,31 @@ def test_a_search_never_writes_its_tables_into_another_programs_database(
     assert (tables, mode) == (["notes"], "delete")
 
 
+def test_read_commands_leave_a_study_db_of_optunas_own_tools_as_it_was(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A study.db in SQLite's default rollback journal, as Optuna's own tools write one
+    (`optuna.copy_study`, an older Optuna install sharing it): `hwnas status` switched it to
+    write-ahead logging, a write by a read command. One whose schema an older Optuna set up
+    (Optuna 3.0 and 3.1's revision) is refused naming the file and Optuna's way to upgrade
+    it, and is not upgraded."""
+    _, run = copy_of(finished_run, tmp_path)
+    db = run / "study.db"
+    with closing(sqlite3.connect(db)) as other:
+        other.execute("PRAGMA journal_mode=DELETE")
+    before = db.read_bytes()
+    assert hwnas("status", str(run)) == 0 and "8 of 8" in capsys.readouterr().out
+    assert db.read_bytes() == before
+    with closing(sqlite3.connect(db)) as other, other:
+        other.execute("UPDATE alembic_version SET version_num = 'v3.0.0.d'")
+    before = db.read_bytes()
+    assert hwnas("status", str(run)) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"hwnas: error: {db}: cannot open") and "\n" not in err
+    assert "Please execute `$ optuna storage upgrade --storage $STORAGE_URL`" in err
+    assert db.read_bytes() == before
+
+
 def test_a_damaged_experiment_yaml_in_a_run_is_said_to_be_written_again_by_a_search(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

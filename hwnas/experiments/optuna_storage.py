@@ -60,7 +60,7 @@ def open_optuna_storage(
             f"{storage_name(config, run_dir)}: cannot open {hide_password(url)!r}: "
             f"{first_line(e)}" + (driver if isinstance(e, ImportError) else "")
         ) from None
-    if sqlite:
+    if sqlite and create:
         _write_ahead_log(storage.engine)
     return storage
 
@@ -297,7 +297,9 @@ def _append_whole(path: str, data: bytes) -> None:
 
 def _write_ahead_log(engine: Any) -> None:
     """SQLite in WAL mode with normal sync: ~4x faster commits (one per stored metric), still
-    safe against a killed process; readers never block the driver."""
+    safe against a killed process; readers never block the driver. Set by a driver only: the
+    mode is stored in the file, and a read command must not write a database that Optuna's
+    own tools made (`optuna.copy_study`, another Optuna install sharing it)."""
     import sqlalchemy
 
     @sqlalchemy.event.listens_for(engine, "connect")
