@@ -1056,16 +1056,22 @@ def test_train_of_a_config_an_earlier_hwnas_exported_says_so(
     assert "(the run recorded 40.38 % with its own recipe and epochs: not comparable)" in said.out
 
 
+def _sampled_config(path: Path) -> Path:
+    """`path`, written as the config of a sampled conv1d architecture that `hwnas train`
+    trains on mnist1d."""
+    space = get_space("conv1d")
+    path.write_text(
+        json.dumps({**arch_config(space, space.sample(0)), "data": {"dataset": "mnist1d"}})
+    )
+    return path
+
+
 def test_train_refuses_a_folder_as_its_weights_file_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """`-o FOLDER --force` trained to the end, then the rename over the folder failed with
     the OS's "Is a directory" naming a temporary file, and the trained weights were lost."""
-    space = get_space("conv1d")
-    config = tmp_path / "c.json"
-    config.write_text(
-        json.dumps({**arch_config(space, space.sample(0)), "data": {"dataset": "mnist1d"}})
-    )
+    config = _sampled_config(tmp_path / "c.json")
     folder = tmp_path / "weights"
     folder.mkdir()
     (folder / "kept.pt").write_bytes(b"mine")
@@ -1077,17 +1083,27 @@ def test_train_refuses_a_folder_as_its_weights_file_before_training(
     assert [p.name for p in folder.iterdir()] == ["kept.pt"]
 
 
+def test_train_refuses_a_weights_folder_it_cannot_write_before_training(tmp_path: Path) -> None:
+    """`hwnas train -o` into a folder it cannot write (read-only media, another user's)
+    trained to the end, then failed to save, and the trained weights were lost. Needs a real
+    read-only mount (root ignores file modes)."""
+    config = _sampled_config(tmp_path / "c.json")
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    done = cli_on_read_only(folder, f"train {config} --epochs 0.05 -o {folder / 'w.pt'}")
+    assert done.returncode == 1, done.stderr
+    said = f"hwnas: error: {folder / 'w.pt'}: its folder {folder} is not writable: Read-only file"
+    assert said in done.stderr
+    assert "training arch" not in done.stderr  # refused before any training
+
+
 def test_train_names_a_default_weights_file_too_long_for_its_folder_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """A config of a 254-byte name, which fits, makes a default weights file of 260 bytes,
     which does not: the OS's bare "[Errno 36] File name too long" named a file the user
     never gave; now the error says it is the default and to give -o."""
-    space = get_space("conv1d")
-    config = tmp_path / f"{'c' * 249}.json"
-    config.write_text(
-        json.dumps({**arch_config(space, space.sample(0)), "data": {"dataset": "mnist1d"}})
-    )
+    config = _sampled_config(tmp_path / f"{'c' * 249}.json")
     assert hwnas_cli("train", str(config), "--epochs", "0.05") == 1
     said = capsys.readouterr().err
     assert (
