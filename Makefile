@@ -29,14 +29,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
 
+# The winner goes to a folder of its own: in RUN/export (where a plain `hwnas export runs/demo`
+# writes), a user's own exports were trained too, and the last in glob order became winner.*
 demo: env
 	$(VENV)/bin/hwnas search examples/demo.yaml
 	$(VENV)/bin/hwnas pareto runs/demo
-	$(VENV)/bin/hwnas export runs/demo --top 1 --format onnx -o runs/demo/export
-	for config in runs/demo/export/trial*.json; do \
-	    $(VENV)/bin/hwnas train $$config --force -o runs/demo/export/winner.trained.pt && \
-	    $(VENV)/bin/hwnas build $$config --weights runs/demo/export/winner.trained.pt \
-	        --onnx runs/demo/export/winner.onnx --calibration mnist1d || exit 1; \
+	$(VENV)/bin/hwnas export runs/demo --top 1 --format onnx -o runs/demo/winner
+	for config in runs/demo/winner/trial*.json; do \
+	    $(VENV)/bin/hwnas train $$config --force -o runs/demo/winner/winner.trained.pt && \
+	    $(VENV)/bin/hwnas build $$config --weights runs/demo/winner/winner.trained.pt \
+	        --onnx runs/demo/winner/winner.onnx --calibration mnist1d || exit 1; \
 	done
 
 lint: env
