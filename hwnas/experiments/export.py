@@ -418,10 +418,7 @@ def export_run(
         try:
             configs = [_export_one(results, row, staged, fmt, seed, data) for row in bar]
         except OSError as e:  # a full disk: the OS's error names no file
-            raise ExperimentError(
-                f"export folder {out_dir}: cannot write the export: {e.strerror or e} "
-                "(nothing was written)"
-            ) from None
+            raise _cannot_write(out_dir, e) from None
         fresh = [f for f in sorted(staged.iterdir()) if not _same(f, out_dir / f.name)]
         _check_no_folder_in_the_way([out_dir / f.name for f in fresh])
         changed = [out_dir / f.name for f in fresh if (out_dir / f.name).exists()]
@@ -443,12 +440,17 @@ def _staging(out_dir: Path) -> Iterator[Path]:
     try:
         staging = tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-")
     except OSError as e:
-        raise ExperimentError(
-            f"export folder {out_dir}: cannot write the export: {e.strerror or e} (nothing was "
-            "written)"
-        ) from None
+        raise _cannot_write(out_dir, e) from None
     with staging as tmp:
         yield Path(tmp)
+
+
+def _cannot_write(out_dir: Path, e: OSError) -> ExperimentError:
+    """The error of an export whose staged files could not be written in `out_dir` (nothing
+    was moved into it yet)."""
+    return ExperimentError(
+        f"export folder {out_dir}: cannot write the export: {e.strerror or e} (nothing was written)"
+    )
 
 
 def _check_no_folder_in_the_way(targets: list[Path]) -> None:
