@@ -22,6 +22,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, 
 from hwnas.experiments.config import ExperimentError, StorageConfig, hide_password
 from hwnas.experiments.records import DamagedRecord
 from hwnas.experiments.shown import some_of
+from hwnas.predictors.whole_files import append_whole
 
 SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's lock
 STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creating too
@@ -268,31 +269,11 @@ class _JournalFile(JournalFileBackend):
         try:
             self._lock.acquire()
             try:
-                _append_whole(self._file_path, text.encode("utf-8"))
+                append_whole(self._file_path, text.encode("utf-8"))
             finally:
                 self._lock.release()
         except OSError as e:
             raise StorageInternalError(f"cannot append to the journal: {e}") from e
-
-
-def _append_whole(path: str, data: bytes) -> None:
-    """Append `data` to the file at `path` and sync it, or, when that fails or is
-    interrupted, cut the file back to what it held before (what was written of `data` is
-    no whole record)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        before = os.fstat(fd).st_size
-        try:
-            rest = memoryview(data)
-            while rest:
-                rest = rest[os.write(fd, rest) :]
-            os.fsync(fd)
-        except BaseException:
-            with suppress(OSError):
-                os.ftruncate(fd, before)
-            raise
-    finally:
-        os.close(fd)
 
 
 def _write_ahead_log(engine: Any) -> None:

@@ -58,7 +58,7 @@ from hwnas.predictors.profile import (
 )
 from hwnas.predictors.profile_plan import Job, planned_jobs
 from hwnas.predictors.repeatability import unrepeatable_warning
-from hwnas.predictors.whole_files import name_too_long, written_whole
+from hwnas.predictors.whole_files import append_whole, name_too_long, written_whole
 from hwnas.spaces import SearchSpace, as_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.errors import whole_number
@@ -155,17 +155,17 @@ def _check_columns(path: Path) -> None:
 
 
 class _Appender:
-    """Appends rows to the CSV, each line written to the file at once (no buffer), writing the
-    header once. A write that fails (a full disk, a file-size limit) is a `ProfileError`
-    naming the profile: it was the OS's bare "[Errno 28] No space left on device", and the
-    closing of a buffered file, which tried the write again, raised it a second time."""
+    """Appends rows to the CSV, each line whole and synced as it is measured (`append_whole`),
+    writing the header once. A write that fails (a full disk, a file-size limit) is a
+    `ProfileError` naming the profile, and leaves the table as it was: it was the OS's bare
+    "[Errno 28] No space left on device", and the closing of a buffered file, which tried the
+    write again, raised it a second time."""
 
     def __init__(self, path: Path):
         fresh = not path.exists() or path.stat().st_size == 0
         if not fresh:
             _check_columns(path)
         self._path = path
-        self._file = path.open("ab", buffering=0)
         self._line = io.StringIO()
         self._writer = csv.DictWriter(self._line, fieldnames=COLUMNS, extrasaction="raise")
         if fresh:
@@ -177,21 +177,17 @@ class _Appender:
         self._append()
 
     def _append(self) -> None:
-        """Write the line the CSV writer made, all of it."""
-        rest = memoryview(self._line.getvalue().encode("utf-8"))
+        """Append the line the CSV writer made."""
+        line = self._line.getvalue().encode("utf-8")
         self._line.seek(0)
         self._line.truncate()
         try:
-            while rest:
-                rest = rest[self._file.write(rest) :]
+            append_whole(self._path, line)
         except OSError as e:
             raise ProfileError(
                 f"{self._path}: cannot write to the profile: {e.strerror or e}; the rows "
                 "measured before are kept, and the same command run again goes on from them"
             ) from None
-
-    def close(self) -> None:
-        self._file.close()
 
 
 def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
@@ -569,7 +565,6 @@ def _measure_todo(
             bar.update(len(wanted))
     finally:  # an interrupted run ends its progress line and keeps every row written
         bar.close()
-        writer.close()
 
 
 def _rows(todo: list[tuple[int, Job, list[str]]]) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 #: the longest file name (in bytes) where the file system does not say: most take 255
@@ -35,6 +35,27 @@ def written_whole(path: Path) -> Iterator[Path]:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def append_whole(path: Path | str, data: bytes) -> None:
+    """Append `data` (whole records) to the file at `path` and sync it, or, when that fails or
+    is interrupted (a full disk, a file-size limit), cut the file back to what it held
+    before: what was written of `data` is no whole record, and a journal or profile ending in
+    half a one was refused, or read with a warning, by the next run."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        before = os.fstat(fd).st_size
+        try:
+            rest = memoryview(data)
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+            os.fsync(fd)
+        except BaseException:
+            with suppress(OSError):
+                os.ftruncate(fd, before)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _partial_name(path: Path) -> str:
