@@ -313,6 +313,15 @@ HOSTILE = {
         VALID.replace("evaluations: 4", "evaluations: 2e1"),
         "line 7: evaluations: Input should be a valid integer",
     ),
+    # PyYAML's YAML 1.1 read 1:30.0 as 90.0 (base 60) where 1:30 was refused: YAML 1.2 text
+    "a base-60 time limit": (
+        VALID + "time_limit_s: 1:30.0\n",
+        "line 9: time_limit_s: Input should be a valid number, unable to parse string",
+    ),
+    "a base-60 bound": (
+        VALID + "constraints: [{metric: params, max: 1:00:00.0}]\n",
+        "line 9: constraints[0].max: Input should be a valid number",
+    ),
     "repeated key": (VALID + "evaluations: 8\n", "line 9: not valid YAML: duplicate key"),
     # a few lines that expand to millions of values, or nest past Python's recursion limit,
     # took minutes or all memory to check (these are just past the bounds: fast either way)

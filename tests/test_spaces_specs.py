@@ -442,10 +442,10 @@ def test_yaml_as_users_write_it(tmp_path):
     assert "InputSpec" not in str(info.value)
 
 
-def test_zero_padded_and_base_60_numbers_are_not_yaml_1_1_integers(tmp_path):
-    """PyYAML (YAML 1.1) reads 016 as octal 14 and 1:30 as 90 (base 60): a silently other
-    space. As in YAML 1.2, 016 is 16 (0o40 and 0x18 are octal and hexadecimal) and 1:30 is no
-    number."""
+def test_zero_padded_and_base_60_numbers_are_not_yaml_1_1_numbers(tmp_path):
+    """PyYAML (YAML 1.1) reads 016 as octal 14, 1:30 as 90 and 0:02.0 as 2.0 (base 60): a
+    silently other space. As in YAML 1.2, 016 is 16 (0o40 and 0x18 are octal and
+    hexadecimal) and 1:30 and 0:02.0 are no numbers."""
     text = yaml.safe_dump({k: v for k, v in GOOD.items() if k != "stages"}, sort_keys=False)
     padded = text + "stages:\n- {depth: [01, 02], width: [016, 0o40, 0x18]}\n"
     space = get_space(_write(tmp_path, "padded", padded))
@@ -453,6 +453,10 @@ def test_zero_padded_and_base_60_numbers_are_not_yaml_1_1_integers(tmp_path):
     sexagesimal = text + "stages:\n- {depth: [1], width: [1:30]}\n"
     with pytest.raises(SpaceError, match=r"stages\[0\]\.width\[0\]: Input should be a valid int"):
         get_space(_write(tmp_path, "sexagesimal", sexagesimal))
+    expansion = text + "stages:\n- {depth: [1], width: [8], block: {expansions: [0:02.0]}}\n"
+    said = r"stages\[0\]\.block\.expansions\[0\]: Input should be a valid number"
+    with pytest.raises(SpaceError, match=said):
+        get_space(_write(tmp_path, "sexagesimal_float", expansion))
 
 
 @pytest.mark.parametrize("tagged", ["!!int x", "!!float x", "!!timestamp x"])

@@ -455,9 +455,9 @@ def _parts(node: yaml.Node) -> list[yaml.Node]:
 
 # YAML 1.1 (PyYAML) reads 016 as octal 14 and 1:30 as 90 (base 60); YAML 1.2, and every user,
 # means 16 and no number: integers are decimal, 0o octal or 0x hexadecimal
-_INT = "tag:yaml.org,2002:int"
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _INT]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 YamlLoader.add_implicit_resolver(
@@ -472,11 +472,14 @@ def _construct_int(loader: YamlLoader, node: yaml.ScalarNode) -> int:
 
 
 YamlLoader.add_constructor(_INT, _construct_int)
-# YAML 1.1 (PyYAML) reads 1e-3 and 2e0 as strings, as it wants a dot; YAML 1.2 and every
-# user mean numbers
+# YAML 1.1 (PyYAML) reads 1e-3 and 2e0 as strings, as it wants a dot, and 1:30.0 as 90.0
+# (base 60, as 1:30 is 90 above); YAML 1.2 and every user mean numbers, and no number
 YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    _FLOAT,
+    re.compile(
+        r"^([-+]?([0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)([eE][-+]?[0-9]+)?"
+        r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))$"
+    ),
     list("-+.0123456789"),
 )
 
