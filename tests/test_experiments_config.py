@@ -309,6 +309,10 @@ HOSTILE = {
         "line 9: latency.target_ms and searcher.settings.latency_targets_ms: give one of them",
     ),
     "a yes for a seed": (VALID + "seed: yes\n", "line 9: seed: must not be a boolean, got True"),
+    "a yes for a resource": (  # was one GPU per evaluation
+        VALID + "executor:\n  kind: ray\n  resources: {num_cpus: 1, num_gpus: yes}\n",
+        "line 11: executor.resources.num_gpus: Input should be a valid number",
+    ),
     "a float count": (
         VALID.replace("evaluations: 4", "evaluations: 2e1"),
         "line 7: evaluations: Input should be a valid integer",

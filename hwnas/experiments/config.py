@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictFloat,
     StrictInt,
     ValidationError,
     ValidationInfo,
@@ -319,7 +320,8 @@ class SearcherConfig(_Strict):
 class ExecutorConfig(_Strict):
     kind: Literal["local", "ray"] = "local"
     address: str | None = None
-    resources: dict[str, float] | None = None
+    # strict, as max_in_flight: `num_gpus: yes` was 1 GPU, lax parsing reading true as 1.0
+    resources: dict[str, StrictFloat] | None = None
     max_in_flight: StrictInt = Field(1, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     max_retries: StrictInt = Field(2, ge=0)
