@@ -68,6 +68,14 @@ def test_defaults_and_short_forms() -> None:
     assert two.needed_metrics == ["accuracy", "params", "macs"]
 
 
+def test_a_date_is_text_as_yaml_1_2_reads_it() -> None:
+    """PyYAML's YAML 1.1 read a run named by its day as a date, refused as "Input should be
+    a valid string" though it was written as one."""
+    dated = VALID.replace("name: t", "name: 2026-12-06").replace("runs/t", "2026-12-06")
+    config = parse_experiment(dated)
+    assert (config.name, config.run_dir) == ("2026-12-06", "2026-12-06")
+
+
 HOSTILE = {
     "wrong type": (VALID.replace("evaluations: 4", "evaluations: four"), "line 7: evaluations"),
     "unknown key": (VALID + "sneaky: 1\n", "line 9: sneaky: unknown key; the keys here: name,"),

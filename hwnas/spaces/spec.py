@@ -454,10 +454,13 @@ def _parts(node: yaml.Node) -> list[yaml.Node]:
 
 
 # YAML 1.1 (PyYAML) reads 016 as octal 14 and 1:30 as 90 (base 60); YAML 1.2, and every user,
-# means 16 and no number: integers are decimal, 0o octal or 0x hexadecimal
+# means 16 and no number: integers are decimal, 0o octal or 0x hexadecimal. It reads
+# 2026-12-06 as a date, which no field takes: YAML 1.2's core schema, and every user naming a
+# run or its folder so, means text
 _INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_YAML11_ONLY = (_INT, _FLOAT, "tag:yaml.org,2002:timestamp")
 YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11_ONLY]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 YamlLoader.add_implicit_resolver(
