@@ -124,12 +124,23 @@ def test_an_empty_metric_name_is_refused_at_once(space):
         get_searcher("random", space, ACCURACY, [(" ", 3.0)])
 
 
-@pytest.mark.parametrize("bound", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize(
+    "bound", [math.nan, math.inf, -math.inf, pytest.param(10**400, id="an int past float")]
+)
 def test_a_constraint_bound_that_is_no_finite_number_is_refused(bound, space):
     """Taken, a NaN bound met by nothing left every trial infeasible (best() None) and an
-    infinite one made every relative excess NaN (a mutant dropping the check survived)."""
+    infinite one made every relative excess NaN (a mutant dropping the check survived); an
+    int past float's range was Python's bare OverflowError, naming no constraint."""
     with pytest.raises(ValueError, match=r"constraints\[1\] \(latency_ms\): bound must be fin"):
         get_searcher("random", space, ACCURACY, [("accuracy", 99.0), ("latency_ms", bound)])
+
+
+@pytest.mark.parametrize("bound", [True, False, "five"])
+def test_a_constraint_bound_that_is_no_number_is_refused(bound, space):
+    """True was taken for a bound of 1 and False for 0, where an experiment file's
+    `max: yes` is refused."""
+    with pytest.raises(ValueError, match=r"constraints\[0\] \(latency_ms\): bound .* is not a n"):
+        get_searcher("random", space, ACCURACY, [("latency_ms", bound)])
 
 
 def test_ask_takes_any_integer_and_refuses_the_rest(space):

@@ -110,17 +110,28 @@ def parse_constraints(constraints: Any) -> tuple[Constraint, ...]:
         if not (isinstance(item, Sequence) and len(item) == 2 and isinstance(item[0], str)):
             raise ValueError(f"constraints[{i}]: expected (metric, bound), got {item!r}")
         _check_metric_name(f"constraints[{i}]", item[0])
-        try:
-            bound = float(item[1])
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"constraints[{i}] ({item[0]}): bound {item[1]!r} is not a number"
-            ) from None
+        bound = _bound(item[1])
+        if bound is None:
+            raise ValueError(f"constraints[{i}] ({item[0]}): bound {item[1]!r} is not a number")
         if not math.isfinite(bound):
             raise ValueError(f"constraints[{i}] ({item[0]}): bound must be finite")
         parsed.append(Constraint(item[0], bound))
     _check_named_once("constraints", [c.metric for c in parsed])
     return tuple(parsed)
+
+
+def _bound(value: Any) -> float | None:
+    """A constraint's bound as a float (infinite where too large for one), or None where it
+    is no number: text that reads as none, or a bool (True was taken for a bound of 1, as an
+    experiment file's `max: yes` is not)."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int past float's range: no finite bound
+        return math.inf
+    except (TypeError, ValueError):
+        return None
 
 
 def _check_metric_name(field: str, metric: str) -> None:
