@@ -1213,6 +1213,18 @@ def test_a_metric_that_is_not_a_number_is_named():
     assert Metrics({"accuracy": np.float32(90.5), "params": np.int64(7)})["params"] == 7.0
 
 
+def test_a_metric_that_is_complex_or_too_large_for_a_float_is_named(space):
+    # numpy's float() took a complex score's real part (an eigenvalue, say) with a warning
+    # only; an int past 1e308 failed as `int too large to convert to float`, naming no metric
+    with pytest.raises(TypeError, match=r"metric 'score': np.complex128\(1\+2j\) is complex"):
+        Metrics({"score": np.complex128(1 + 2j)})
+    with pytest.raises(OverflowError, match="metric 'count': int too large to convert"):
+        Metrics({"count": 10**400})
+    arch = space.sample(0)
+    result = scored_with_costs(space, arch, lambda costs: {"score": np.complex64(3)}, threads=1)
+    assert not result.ok and "metric 'score': np.complex64(3+0j) is complex" in result.reason
+
+
 def test_a_metric_that_is_a_truth_value_is_refused_not_taken_as_one_or_zero(space):
     for flag in (True, np.False_):
         with pytest.raises(TypeError, match=f"metric 'fits': {flag!r} is a truth value"):

@@ -21,10 +21,14 @@ def _number(name: str, value: Any) -> float:
         raise TypeError(f"metric {name!r}: {value!r} is text, not a number")
     if isinstance(value, bool | np.bool_):  # float(True) would pass a check's answer as 1.0
         raise TypeError(f"metric {name!r}: {value!r} is a truth value, not a number")
+    if isinstance(value, complex | np.complexfloating):  # numpy's float() kept the real part
+        raise TypeError(f"metric {name!r}: {value!r} is complex, not a real number")
     try:
         return float(value)
     except (TypeError, ValueError) as e:
         raise type(e)(f"metric {name!r}: {value!r} is not a number") from None
+    except (OverflowError, RuntimeError) as e:  # an int past 1e308; a torch tensor of several
+        raise type(e)(f"metric {name!r}: {e}") from None  # (their repr: too long to show)
 
 
 class Metrics(Mapping[str, float]):
