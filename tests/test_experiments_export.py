@@ -676,6 +676,14 @@ def test_build_names_the_bad_file_or_field(run_dir: Path, tmp_path: Path) -> Non
         hwnas.build(first, weights=other)
     with pytest.raises(ExperimentError, match=f"{first}: not a state_dict"):
         hwnas.build(first, weights=first)
+    state = torch.load(tmp_path / json.loads(first.read_text())["weights"], weights_only=True)
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    for value in (math.nan, math.inf):  # a diverged training's: they built a model of NaN
+        state[name].view(-1)[0] = value
+        torch.save(state, diverged := tmp_path / "diverged.pt")
+        why = f"{diverged}: NaN or infinite values in 1 weight tensor "
+        with pytest.raises(ExperimentError, match=why):
+            hwnas.build(first, weights=diverged)
 
     data = json.loads(first.read_text())
     del data["space"]["version"]

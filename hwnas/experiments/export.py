@@ -29,6 +29,7 @@ from hwnas.experiments.config import ExperimentError, no_nul, uses_dataset
 from hwnas.experiments.files import folder_for, write_weights, written_whole
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import Objectives, RunResults, load
+from hwnas.experiments.shown import counted
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
 from hwnas.spaces.spec import (
     BoundedLoader,
@@ -216,8 +217,9 @@ def weights_file(
 
 
 def _load_weights(model: nn.Module, path: Path) -> None:
-    """Load the state_dict in `path` into `model`; an unreadable file, or weights of another
-    architecture, is an error naming the file (not torch's list of every tensor)."""
+    """Load the state_dict in `path` into `model`; an unreadable file, weights of another
+    architecture (not torch's list of every tensor) or holding NaN or infinite values is an
+    error naming the file."""
     import torch
 
     try:
@@ -238,6 +240,14 @@ def _load_weights(model: nn.Module, path: Path) -> None:
         raise ExperimentError(
             f"{path}: weights of another architecture ({len(misfits)} tensors do not fit "
             f"this config's model, e.g. {misfits[0]!r})"
+        )
+    floats = {k: v for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()}
+    if broken := [k for k, v in floats.items() if not v.isfinite().all()]:
+        # the model would compute NaN, and an int8 `--onnx` stopped on ONNX Runtime's bare
+        # "scale issue"
+        raise ExperimentError(
+            f"{path}: NaN or infinite values in {counted(len(broken), 'weight tensor')} (e.g. "
+            f"{broken[0]!r}): a training that diverged?"
         )
     model.load_state_dict(state)
 
