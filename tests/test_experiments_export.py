@@ -1372,3 +1372,30 @@ def test_a_path_with_a_nul_is_named_by_its_argument(run_dir: Path, tmp_path: Pat
     for argument, call in calls.items():
         with pytest.raises(ExperimentError, match=rf"^{argument} must not contain a NUL"):
             call()
+
+
+def test_a_hand_edited_config_reads_numbers_as_yaml_12_and_old_plain_keys_as_text(
+    tmp_path: Path,
+) -> None:
+    """Configs were read as YAML 1.1, for older exports' plain keys (94763504507919e0, text
+    there): a hand-edited `kernel: 011` rebuilt kernel 9 (octal), `batch_size: 010` trained
+    batches of 8 and `epochs: 1:30` 90 epochs (base 60), silently. Numbers now read as in
+    every other hwnas file, while what YAML 1.1 reads as text stays text."""
+    space = get_space("conv1d")
+    data = arch_config(space, space.sample(0))
+    assert data["key"] == "94763504507919e0"  # an older export's key, written plain
+    name = next(choice for choice in data["choices"] if choice.endswith(".kernel"))
+    text = yaml.safe_dump(data, sort_keys=False)
+    assert "\nkey: 94763504507919e0\n" in text
+    line = f"  {name}: {data['choices'][name]}\n"
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(
+        text.replace(line, f"  {name}: 011\n")
+        + "training: {epochs: 1:30, batch_size: 010, when: 2026-12-06}\n"
+    )
+    config = read_config(edited)
+    assert config["key"] == "94763504507919e0"
+    assert config["choices"][name] == 11
+    assert config["training"] == {"epochs": "1:30", "batch_size": 10, "when": "2026-12-06"}
+    with pytest.raises(ExperimentError, match="edited.yaml: choices: .* kernel 11 "):
+        hwnas.build(edited)  # kernel 11 does not fit here: refused, never built as kernel 9

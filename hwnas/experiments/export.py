@@ -32,7 +32,7 @@ from hwnas.experiments.results import Objectives, RunResults, load
 from hwnas.experiments.shown import counted
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
 from hwnas.spaces.spec import (
-    BoundedLoader,
+    ConfigLoader,
     ReadableDumper,
     parse_yaml,
     read_text,
@@ -90,12 +90,11 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         )
         try:
             # safe and bounded in size and nesting as every YAML hwnas reads, a repeated key
-            # refused; YAML 1.1 as the exporter's yaml.SafeDumper writes it (a key 1234e5 is
-            # left unquoted)
+            # refused
             if path.suffix == ".json":
                 data = json.loads(text, object_pairs_hook=_unique_keys)
             else:
-                data = yaml.load(text, BoundedLoader)
+                data = yaml.load(text, ConfigLoader)
         except (ValueError, RecursionError) as e:  # or nested past reason
             raise ExperimentError(f"{path}: not valid json: {e}") from None
         except yaml.YAMLError as e:  # one line, as every other error (no caret drawing)

@@ -320,8 +320,7 @@ class YamlMapping(dict):
 class BoundedLoader(yaml.SafeLoader):
     """`yaml.SafeLoader` that refuses documents beyond `MAX_YAML_VALUES` or
     `MAX_YAML_NESTING` and repeated keys, and names the line of a value its tag cannot read
-    (YAML 1.1 as PyYAML reads it otherwise: for files hwnas wrote with `yaml.SafeDumper`,
-    which quotes only what YAML 1.1 would read as another type)."""
+    (YAML 1.1 as PyYAML reads it otherwise; the loaders below read YAML 1.2)."""
 
     _nesting = 0
 
@@ -508,6 +507,23 @@ def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 
 
 _YAML12 = YamlLoader("")  # its resolver only: which type a plain scalar reads as
+
+
+class ConfigLoader(YamlLoader):
+    """`YamlLoader` for exported configs: numbers as YAML 1.2 reads them (a hand-edited
+    `batch_size: 010` is 10, not octal 8), while a plain scalar YAML 1.1 reads as text stays
+    text: older exports, written by `yaml.SafeDumper`, left keys such as 94763504507919e0
+    plain."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        text_in_yaml_11 = _YAML11.resolve(kind, value, implicit) == _STR
+        if kind is yaml.ScalarNode and implicit[0] and text_in_yaml_11:
+            return _STR
+        return super().resolve(kind, value, implicit)
+
+
+_STR = "tag:yaml.org,2002:str"
+_YAML11 = yaml.SafeLoader("")  # as _YAML12, for YAML 1.1
 
 
 ReadableDumper.add_representer(str, _text)
