@@ -1399,3 +1399,14 @@ def test_a_hand_edited_config_reads_numbers_as_yaml_12_and_old_plain_keys_as_tex
     assert config["training"] == {"epochs": "1:30", "batch_size": 10, "when": "2026-12-06"}
     with pytest.raises(ExperimentError, match="edited.yaml: choices: .* kernel 11 "):
         hwnas.build(edited)  # kernel 11 does not fit here: refused, never built as kernel 9
+
+
+def test_a_json_config_saved_with_a_byte_order_mark_builds(tmp_path: Path) -> None:
+    """An editor that saves UTF-8 with a byte-order mark (Windows Notepad) made a config
+    unreadable, 'not valid json: Unexpected UTF-8 BOM', where a YAML file with one reads."""
+    space = get_space("conv1d")
+    data = arch_config(space, space.sample(0))
+    marked = tmp_path / "marked.json"
+    marked.write_text(json.dumps(data), encoding="utf-8-sig")
+    assert marked.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert read_config(marked) == data

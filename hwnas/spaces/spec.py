@@ -562,11 +562,12 @@ def _whole(value: Any) -> int:
 def read_text(
     path: Path, error: type[ValueError] = SpaceError, binary: str = "not a text (UTF-8) YAML file"
 ) -> str:
-    """The UTF-8 text of the file `path`; one that cannot be read, or holds no UTF-8 text
-    (`binary` says what it is then), raises `error` naming the file: the space, experiment
-    and exported config files a user names are read alike."""
+    """The UTF-8 text of the file `path`, without the byte-order mark some editors put
+    first (JSON refuses it); one that cannot be read, or holds no UTF-8 text (`binary` says
+    what it is then), raises `error` naming the file: the space, experiment and exported
+    config files a user names are read alike."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise error(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
