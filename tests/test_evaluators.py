@@ -447,6 +447,43 @@ def test_what_is_not_an_npz_file_is_named(tmp_path):
         load_dataset(bad_array)
 
 
+def test_damaged_or_foreign_npz_members_are_named(tmp_path):
+    """A zip member that is no .npy, a .npy header cut short and a password-protected member
+    ended the run with numpy's or zipfile's bare error ("'bytes' object has no attribute
+    'dtype'", "('EOF in multi-line statement', (2, 0))", "File 'x_test.npy' is encrypted"),
+    naming neither the file nor the array."""
+    import io
+    import struct
+    import zipfile
+
+    def npz_with(name, x_train=None):
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as z:  # stored, not deflated: its bytes can be patched
+            for key, array in np.load(_npz_dataset(tmp_path / "whole.npz")).items():
+                buffer = io.BytesIO()
+                np.save(buffer, array)
+                saved = buffer.getvalue()
+                z.writestr(f"{key}.npy", x_train if key == "x_train" and x_train else saved)
+        return path
+
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,\n"  # its ")}" cut off
+    cut = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+    for path, why in (
+        (npz_with("text.npz", b"1,2,3\n"), "not in numpy's .npy format"),
+        (npz_with("cut.npz", cut), "its array header is damaged"),
+    ):
+        with pytest.raises(DatasetError, match=f"{path.name}: array 'x_train' cannot .*{why}"):
+            load_dataset(path)
+    locked = npz_with("locked.npz")
+    raw = bytearray(locked.read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local, central
+        for start in (i for i in range(len(raw)) if raw.startswith(signature, i)):
+            raw[start + flags_at] |= 1  # the "encrypted" flag, as `zip -e` sets it
+    locked.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match="locked.npz: array 'x_train' cannot .*encrypted"):
+        load_dataset(locked)
+
+
 def test_empty_and_too_small_splits_are_named(tmp_path):
     empty = _npz_dataset(tmp_path / "empty.npz", x_test=np.zeros((0, 1, 40)), y_test=np.zeros(0))
     with pytest.raises(DatasetError, match="x_test has no samples"):

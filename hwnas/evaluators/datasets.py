@@ -15,6 +15,7 @@ import hashlib
 import math
 import os
 import random
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Collection
@@ -31,6 +32,18 @@ from hwnas.spaces.errors import did_you_mean
 from hwnas.spaces.spec import MAX_CHANNELS
 
 SPLITS = ("train", "val", "test")
+#: what reading a damaged or foreign .npz raises besides numpy's ValueError: a broken header
+#: (TokenError), an encrypted member or an unsupported zip feature (RuntimeError and its
+#: NotImplementedError), a cut or corrupt archive (BadZipFile, zlib.error, EOFError)
+UNREADABLE_NPZ = (
+    ValueError,
+    OSError,
+    EOFError,
+    RuntimeError,
+    zipfile.BadZipFile,
+    zlib.error,
+    tokenize.TokenError,
+)
 CHUNK_VALUES = 1 << 22  # values per chunk of samples worked in float64 (32 MiB)
 Arrays = dict[str, np.ndarray]
 
@@ -262,13 +275,25 @@ def _read_npz(path: Path, keys: Collection[str] | None = None) -> Arrays:
             for key in f.files:
                 if keys is None or key in keys:
                     arrays[key] = f[key]
+                    if not isinstance(arrays[key], np.ndarray):  # numpy gives its raw bytes
+                        raise ValueError("not in numpy's .npy format")
             return arrays
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    except UNREADABLE_NPZ as e:
         where = f" array {key!r}" if key else ""
-        why = "it holds Python objects, which hwnas never unpickles" if "pickle" in str(e) else e
         raise DatasetError(
-            f"dataset file {path}:{where} cannot read as a numpy .npz ({why})"
+            f"dataset file {path}:{where} cannot read as a numpy .npz ({_unreadable_why(e)})"
         ) from None
+
+
+def _unreadable_why(e: Exception) -> str:
+    """Why a .npz could not be read, in words: numpy's own message, but for a pickled array
+    (whose advice to load it unsafely is not passed on) and a damaged array header (whose
+    Python tokenizer error says nothing of the file)."""
+    if "pickle" in str(e):
+        return "it holds Python objects, which hwnas never unpickles"
+    if isinstance(e, tokenize.TokenError):
+        return "its array header is damaged"
+    return str(e)
 
 
 def _save_whole(path: Path, arrays: Arrays) -> None:
