@@ -309,7 +309,9 @@ def test_bad_npz_files_are_rejected_safely(tmp_path):
     for y, problem in (
         (np.array([0.5, 1.5, 0.0, 1.0]), "y_train holds fractional values, not whole class"),
         (np.array([0, 1, -1, 1]), "y_train holds negative values"),
-        (np.zeros((4, 1)), r"y_train has shape \(4, 1\), not \(N,\)"),
+        (np.zeros((4, 1)), r"y_train has shape \(4, 1\), not \(N,\): flatten it, y.ravel\(\)"),
+        (np.eye(3)[[0, 1, 2, 1]], r"shape \(4, 3\), not \(N,\): its rows are one-hot, give y.argm"),
+        (np.ones((4, 3)), r"y_train has shape \(4, 3\), not \(N,\); labels are a 1-D"),  # no hint
         # cast to int64 these became -2**63, and training failed on every candidate
         (np.array([0.0, 1.0, np.inf, 1.0]), "y_train holds NaN or infinite values"),
         (np.array([0, 1, 1e30, 1]), "y_train holds 1e.30, more than a space's 65536 classes"),

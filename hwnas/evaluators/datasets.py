@@ -571,7 +571,7 @@ def load_dataset(
 def _label_problem(y: np.ndarray) -> str | None:
     """What keeps `y` from being class indices, in words (None when nothing does)."""
     if y.ndim != 1:
-        return f"has shape {y.shape}, not (N,)"
+        return f"has shape {y.shape}, not (N,){_flat_labels_hint(y)}"
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         return "holds NaN or infinite values"
     if y.dtype.kind == "f" and not np.all(y == np.round(y)):
@@ -581,6 +581,18 @@ def _label_problem(y: np.ndarray) -> str | None:
     if y.max() >= MAX_CHANNELS:  # beyond any space's classes (and int64, for uint64 labels)
         return f"holds {y.max()}, more than a space's {MAX_CHANNELS} classes"
     return None
+
+
+def _flat_labels_hint(y: np.ndarray) -> str:
+    """How labels of another shape become class indices, where that is plain: a column
+    (N, 1) flattened, one-hot rows (N, C) (as Keras's to_categorical writes) their argmax."""
+    if y.ndim != 2:
+        return ""
+    if y.shape[1] == 1:
+        return ": flatten it, y.ravel()"
+    if np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+        return ": its rows are one-hot, give y.argmax(axis=1)"
+    return ""
 
 
 def _padding_hint(x: np.ndarray) -> str:
