@@ -1127,8 +1127,9 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
 ) -> None:
     """The run's accuracy is reproduced from another folder with the .npz given by a relative
     path; --epochs over a `steps` recipe, or another dataset, is said not comparable; the
-    run's .npz relabelled since is refused unless named; the run's time limit per candidate
-    does not stop a final training; a copy of the run's .npz is the run's data."""
+    run's .npz relabelled since is refused unless named; trained on other arrays, weights are
+    said to take other standardised inputs only where they do; the run's time limit per
+    candidate does not stop a final training; a copy of the run's .npz is the run's data."""
     from hwnas.experiments.retrain import retraining
 
     rng = np.random.default_rng(0)
@@ -1164,7 +1165,11 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     assert hwnas_cli("train", config.name, "--dataset", str(npz), "-o", "c.pt") == 0
     said = capsys.readouterr()
     assert f"(the run recorded {recorded} with its own dataset: not comparable)" in said.out
-    assert "these weights take inputs standardised as" in said.err
+    assert "these weights take inputs standardised as" in said.err  # other splits drawn
+    # the labels saved as int32: other arrays, but split and scaled as the run's were
+    np.savez(npz, x_train=x[:120], y_train=y[:120].astype(np.int32), x_test=x[120:], y_test=y[120:])
+    assert hwnas_cli("train", config.name, "--dataset", str(npz), "-o", "e.pt") == 0
+    assert "standardised as" not in capsys.readouterr().err
     npz.unlink()  # moved away: the error says where to give its new place
     assert hwnas_cli("train", config.name, "-o", "d.pt") == 1
     assert f"{npz}: the run's dataset is no longer there (moved or deleted): give --dataset" in (

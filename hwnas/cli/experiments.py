@@ -626,8 +626,7 @@ def train(
         f"deploy it: hwnas build {shell_path(config)} --weights {shell_path(out)} --onnx "
         f"FILE.onnx --calibration {shlex.quote(str(training.dataset))}"
     )
-    scaling = evaluator.dataset.standardisation
-    if "dataset" in training.departures and scaling is not None:
+    if (scaling := training.new_standardisation()) is not None:
         say(
             f"hwnas: note: these weights take inputs standardised as {training.dataset}'s are "
             f"(mean {[round(m, 6) for m in scaling.mean]}, std "

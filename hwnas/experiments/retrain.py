@@ -22,6 +22,7 @@ from hwnas.evaluators import typed_settings
 from hwnas.evaluators.datasets import (
     Dataset,
     DatasetError,
+    Standardisation,
     builtin_identity,
     load_dataset,
     npz_digest,
@@ -58,6 +59,17 @@ class Retraining:
                 bar.update(step - bar.n)
 
             return self.evaluator.train(self.arch, progress=advance)
+
+    def new_standardisation(self) -> Standardisation | None:
+        """The standardisation the trained weights take where it is not the one the config's
+        `data` records (another dataset's inputs, scaled by their own statistics), else None:
+        the run's arrays relabelled, or re-saved with other types, scale as the run's did."""
+        scaling = self.evaluator.dataset.standardisation
+        recorded = (self.config.get("data") or {}).get("standardisation") or {}
+        if scaling is None or "dataset" not in self.departures:
+            return None
+        now = {"mean": list(scaling.mean), "std": list(scaling.std)}
+        return None if {k: recorded.get(k) for k in now} == now else scaling
 
     def recorded(self) -> str:
         """The run's validation accuracy in words, to set beside this training's: the same
