@@ -322,6 +322,20 @@ def test_bad_npz_files_are_rejected_safely(tmp_path):
             load_dataset(bad)
 
 
+def test_labels_of_any_numeric_type_are_class_indices(tmp_path):
+    """Labels saved as whole floats (float16 too), small or unsigned integers or booleans load
+    as the same int64 class indices, without a warning: float16 labels were compared with
+    2**16 as float16 and warned "overflow encountered in cast", twice per run."""
+    y_train, y_test = np.arange(20) % 2, np.arange(5) % 2
+    for dtype in (np.float16, np.float32, np.float64, np.uint8, np.int32, np.uint64, bool):
+        labels = {"y_train": y_train.astype(dtype), "y_test": y_test.astype(dtype)}
+        path = _npz_dataset(tmp_path / "typed.npz", **labels)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            data = load_dataset(path)
+        assert data.y_test.tolist() == y_test.tolist() and data.num_classes == 2
+
+
 def test_series_padded_with_nan_to_one_length_are_told_to_be_cropped_or_resampled(tmp_path):
     """UCR/UEA files pad series of unequal length with NaN: the error says so and what to do;
     a NaN elsewhere (or in images) is only named."""

@@ -578,7 +578,8 @@ def _label_problem(y: np.ndarray) -> str | None:
         return "holds fractional values, not whole class numbers"
     if y.min() < 0:
         return "holds negative values"
-    if y.max() >= MAX_CHANNELS:  # beyond any space's classes (and int64, for uint64 labels)
+    # as a Python int: float16 labels compared with 2**16 warned "overflow encountered in cast"
+    if int(y.max()) >= MAX_CHANNELS:  # beyond any space's classes (and int64, for uint64)
         return f"holds {y.max()}, more than a space's {MAX_CHANNELS} classes"
     return None
 
