@@ -35,7 +35,7 @@ SPLITS = ("train", "val", "test")
 #: what reading a damaged or foreign .npz raises besides numpy's ValueError: a broken header
 #: (TokenError), an encrypted member or an unsupported zip feature (RuntimeError and its
 #: NotImplementedError), a cut or corrupt archive (BadZipFile, zlib.error, EOFError)
-UNREADABLE_NPZ = (
+_UNREADABLE_NPZ = (
     ValueError,
     OSError,
     EOFError,
@@ -278,7 +278,7 @@ def _read_npz(path: Path, keys: Collection[str] | None = None) -> Arrays:
                     if not isinstance(arrays[key], np.ndarray):  # numpy gives its raw bytes
                         raise ValueError("not in numpy's .npy format")
             return arrays
-    except UNREADABLE_NPZ as e:
+    except _UNREADABLE_NPZ as e:
         where = f" array {key!r}" if key else ""
         raise DatasetError(
             f"dataset file {path}:{where} cannot read as a numpy .npz ({_unreadable_why(e)})"
