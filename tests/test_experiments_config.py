@@ -132,6 +132,15 @@ HOSTILE = {
         VALID + 'benchmark: "nb\\0.csv"\n',
         "line 9: benchmark: benchmark must not contain a NUL character (\\0)",
     ),
+    # a user this machine lacks: Python's "Could not determine home directory" named no field
+    "an unknown user's home in the run dir": (
+        VALID.replace("run_dir: runs/t", "run_dir: ~no-such-user-hwnas/runs/t"),
+        "line 8: run_dir: run_dir starts with '~no-such-user-hwnas', a home folder unknown here",
+    ),
+    "an unknown user's home in the dataset": (
+        VALID.replace("evaluator: tabular", "dataset: ~no-such-user-hwnas/d.npz\nevaluator: train"),
+        "line 3: dataset: dataset starts with '~no-such-user-hwnas', a home folder unknown here",
+    ),
     "empty run dir": (
         VALID.replace("run_dir: runs/t", "run_dir: ''"),
         "run_dir: run_dir is empty; name the folder that keeps the run",

@@ -73,10 +73,29 @@ def no_nul(path: str | Path, field: str) -> None:
         raise ExperimentError(f"{field} must not contain a NUL character (\\0), got {path!r}")
 
 
+def known_home(path: str, field: str) -> None:
+    """Refuse a path starting with `~` or `~user` whose home folder is unknown here (a user
+    this machine lacks; no $HOME and no passwd entry, as a container run as a bare uid), which
+    hwnas makes absolute as a shell does: Python's "Could not determine home directory" came
+    from a run's start, naming no field."""
+    if not path.startswith("~"):
+        return
+    try:
+        Path(path).expanduser()
+    except RuntimeError:
+        home = PurePosixPath(path.replace("\\", "/")).parts[0]
+        raise ExperimentError(
+            f"{field} starts with {home!r}, a home folder unknown here (no such user, or no "
+            f"$HOME), got {path!r}"
+        ) from None
+
+
 def _path_without_nul(v: str | None, info: ValidationInfo) -> str | None:
-    """An input file's path (or a built-in's name) as `no_nul` takes it, named by its field."""
+    """An input file's path (or a built-in's name) as `no_nul` and `known_home` take it, named
+    by its field."""
     if v is not None:
         no_nul(v, info.field_name or "path")
+        known_home(v, info.field_name or "path")
     return v
 
 
@@ -92,6 +111,7 @@ class SpaceConfig(_Strict):
     @classmethod
     def _no_nul(cls, v: str) -> str:
         no_nul(v, "space")  # "embedded null byte" was all a space file of one said
+        known_home(v, "space")
         return v
 
     @field_validator("input")
@@ -457,6 +477,7 @@ class ExperimentConfig(_Strict):
         if not v.strip():
             raise ValueError("run_dir is empty; name the folder that keeps the run")
         no_nul(v, "run_dir")
+        known_home(v, "run_dir")
         if ".." in PurePosixPath(v.replace("\\", "/")).parts:
             raise ValueError(f"run_dir must not contain '..', got {v!r}")
         # as a shell has it, as the input files are read: not a folder named '~' here
