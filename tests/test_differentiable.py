@@ -796,6 +796,8 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         (dict(weight_decay=-0.1), "weight_decay"),
         (dict(batch_size=1), "batch_size"),
         (dict(weight_lr=float("inf")), "weight_lr must be finite"),
+        (dict(arch_lr=10**400), "arch_lr must be finite"),  # a bare OverflowError before
+        (dict(latency_target_ms=10**400), "latency_target_ms must be a finite number"),
         (dict(latency_targets_ms=0.2), "latency_targets_ms: give a non-empty list"),
         (dict(latency_targets_ms=[0.2, 0.3, 0.2]), r"latency_targets_ms: \[0.2\] given more"),
         (dict(latency_target_ms=float("inf")), "latency_target_ms must be a finite number"),

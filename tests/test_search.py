@@ -834,6 +834,8 @@ def test_settings_and_arguments_no_search_could_use_are_refused(space):
     architecture failed on `.key`."""
     with pytest.raises(ValueError, match="beta must be a finite number, not inf"):
         make("predictor", space, [("accuracy", "max")], beta=math.inf)
+    with pytest.raises(ValueError, match="beta must be a finite number, not 1000"):
+        make("predictor", space, [("accuracy", "max")], beta=10**400)  # no bare OverflowError
     with pytest.raises(ValueError, match="tournament_size must be an integer <= 5, not 50"):
         make("evolution", space, population_size=5, tournament_size=50)
     searcher = make("random", space)

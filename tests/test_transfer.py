@@ -139,6 +139,8 @@ def test_bad_sources_and_settings_are_refused(space, small):
         TransferPredictor(sources.assign(flat=3.0))  # not an SVD that did not converge
     with pytest.raises(PredictorError, match="sources_alpha"):
         TransferPredictor(sources, sources_alpha=-1)
+    with pytest.raises(PredictorError, match="weight_power: must be a finite number >= 0"):
+        TransferPredictor(sources, weight_power=10**400)  # numpy's bare TypeError before
     with pytest.raises(PredictorError, match="fallback: needs a space"):
         TransferPredictor(sources, fallback=True)
     with pytest.raises(PredictorError, match="not fitted"):

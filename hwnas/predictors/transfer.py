@@ -34,6 +34,7 @@ from hwnas.predictors.base import (
     check_training_data,
 )
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.errors import finite_number
 
 
 def _ridge(features: np.ndarray, target: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +108,7 @@ class TransferPredictor(LatencyPredictor):
             ("additive_alpha", additive_alpha),
             ("weight_power", weight_power),
         ):
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            if not finite_number(value) or value < 0:
                 raise PredictorError(f"{name}: must be a finite number >= 0, got {value!r}")
         if fallback and space is None:
             raise PredictorError("fallback: needs a space (it predicts from the architecture)")

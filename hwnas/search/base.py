@@ -27,7 +27,7 @@ import numpy as np
 from hwnas.evaluators.metrics import Metrics
 from hwnas.search.pareto import pareto_mask
 from hwnas.spaces import Arch, SearchSpace, SpaceError
-from hwnas.spaces.errors import whole_number
+from hwnas.spaces.errors import finite_number, whole_number
 
 Direction = Literal["min", "max"]
 
@@ -163,11 +163,7 @@ def integer_setting(name: str, value: Any, minimum: int = 1, maximum: int | None
 def number_setting(name: str, value: Any, low: float, high: float = math.inf) -> float:
     """`value` as a finite float in [low, high], or a ValueError naming the setting (an
     infinite `beta`, say, would turn every score into NaN)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.number)
-        or not math.isfinite(value)
-    ):
+    if not finite_number(value):
         raise ValueError(f"{name} must be a finite number, not {value!r}")
     if not low <= value <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], not {value!r}")

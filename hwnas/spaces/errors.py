@@ -4,6 +4,7 @@ whole number."""
 
 import difflib
 import inspect
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Integral, Real
 
@@ -28,6 +29,15 @@ def real_number(value: object) -> bool:
     """Whether `value` is a real number, numpy's included, and not a truth value (nor text
     such as "10"): `epochs=True` is no number of epochs."""
     return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def finite_number(value: object) -> bool:
+    """Whether `value` is a real number (as `real_number`) that a float holds, finite: an int
+    past 1e308 is none (`math.isfinite` raised a bare OverflowError, naming no setting)."""
+    try:
+        return real_number(value) and math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
 
 
 def did_you_mean(word: str, choices: Sequence[str] | Mapping[str, str]) -> str:
