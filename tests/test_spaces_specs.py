@@ -17,7 +17,7 @@ from cli_runner import hwnas
 
 from hwnas.experiments.results import describe_arch
 from hwnas.spaces import Arch, SpaceError, builtin_spaces, get_space
-from hwnas.spaces.spec import BoundedLoader
+from hwnas.spaces.spec import ConfigLoader
 
 GOOD = {
     "name": "small",
@@ -403,7 +403,7 @@ def test_a_merged_mapping_may_override_what_it_merges_itself(tmp_path):
         "  mixers: {conv: {kernels: [3]}}\n"
     )
     assert get_space(_write(tmp_path, "merged", text)) is not None
-    assert yaml.load(text, BoundedLoader)["block"]["expansions"] == [4]  # exported configs'
+    assert yaml.load(text, ConfigLoader)["block"]["expansions"] == [4]  # exported configs'
     twice = text.replace("    expansions: [4]\n", "    expansions: [4]\n    expansions: [8]\n")
     with pytest.raises(SpaceError, match="line 11: .*duplicate key 'expansions' .*line 10"):
         get_space(_write(tmp_path, "twice", twice))
@@ -412,9 +412,9 @@ def test_a_merged_mapping_may_override_what_it_merges_itself(tmp_path):
 def test_a_plain_equals_key_reads_as_text_and_is_checked_for_repeats():
     """PyYAML reads a plain `=` key as the text "=" when it flattens a mapping; the repeated-key
     check read the keys before that and refused it (no constructor for its YAML 1.1 tag)."""
-    assert yaml.load("choices: {=: 1, a: 2}", BoundedLoader) == {"choices": {"=": 1, "a": 2}}
+    assert yaml.load("choices: {=: 1, a: 2}", ConfigLoader) == {"choices": {"=": 1, "a": 2}}
     with pytest.raises(yaml.YAMLError, match="duplicate key '='"):
-        yaml.load("choices: {=: 1, =: 2}", BoundedLoader)
+        yaml.load("choices: {=: 1, =: 2}", ConfigLoader)
 
 
 def test_yaml_as_users_write_it(tmp_path):
