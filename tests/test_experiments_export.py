@@ -1170,6 +1170,9 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     np.savez(npz, x_train=x[:120], y_train=y[:120].astype(np.int32), x_test=x[120:], y_test=y[120:])
     assert hwnas_cli("train", config.name, "--dataset", str(npz), "-o", "e.pt") == 0
     assert "standardised as" not in capsys.readouterr().err
+    data["data"]["standardisation"] = "edited"  # by hand: the note, not an AttributeError
+    config.write_text(json.dumps(data))
+    assert retraining(config, dataset=str(npz)).new_standardisation() is not None
     npz.unlink()  # moved away: the error says where to give its new place
     assert hwnas_cli("train", config.name, "-o", "d.pt") == 1
     assert f"{npz}: the run's dataset is no longer there (moved or deleted): give --dataset" in (
@@ -1406,12 +1409,17 @@ def test_a_hand_edited_config_reads_numbers_as_yaml_12_and_old_plain_keys_as_tex
         hwnas.build(edited)  # kernel 11 does not fit here: refused, never built as kernel 9
 
 
-def test_a_json_config_saved_with_a_byte_order_mark_builds(tmp_path: Path) -> None:
+def test_a_json_config_with_a_byte_order_mark_or_in_capitals_reads(tmp_path: Path) -> None:
     """An editor that saves UTF-8 with a byte-order mark (Windows Notepad) made a config
-    unreadable, 'not valid json: Unexpected UTF-8 BOM', where a YAML file with one reads."""
+    unreadable, 'not valid json: Unexpected UTF-8 BOM', where a YAML file with one reads; a
+    `.JSON` file was read as YAML, where json's 1e-05 is text."""
     space = get_space("conv1d")
     data = arch_config(space, space.sample(0))
     marked = tmp_path / "marked.json"
     marked.write_text(json.dumps(data), encoding="utf-8-sig")
     assert marked.read_bytes().startswith(b"\xef\xbb\xbf")
     assert read_config(marked) == data
+    data["metrics"] = {"loss": 1e-05}  # json writes 1e-05, text to a YAML 1.1 reader
+    upper = tmp_path / "CONFIG.JSON"  # as some tools and systems name files
+    upper.write_text(json.dumps(data))
+    assert read_config(upper) == data

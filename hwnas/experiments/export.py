@@ -91,7 +91,7 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         try:
             # safe and bounded in size and nesting as every YAML hwnas reads, a repeated key
             # refused
-            if path.suffix == ".json":
+            if path.suffix.lower() == ".json":
                 data = json.loads(text, object_pairs_hook=_unique_keys)
             else:
                 data = yaml.load(text, ConfigLoader)

@@ -65,11 +65,12 @@ class Retraining:
         `data` records (another dataset's inputs, scaled by their own statistics), else None:
         the run's arrays relabelled, or re-saved with other types, scale as the run's did."""
         scaling = self.evaluator.dataset.standardisation
-        recorded = (self.config.get("data") or {}).get("standardisation") or {}
+        recorded = (self.config.get("data") or {}).get("standardisation")
         if scaling is None or "dataset" not in self.departures:
             return None
         now = {"mean": list(scaling.mean), "std": list(scaling.std)}
-        return None if {k: recorded.get(k) for k in now} == now else scaling
+        same = isinstance(recorded, dict) and {k: recorded.get(k) for k in now} == now
+        return None if same else scaling  # a record edited into no mapping: not the same
 
     def recorded(self) -> str:
         """The run's validation accuracy in words, to set beside this training's: the same
