@@ -1423,3 +1423,17 @@ def test_a_json_config_with_a_byte_order_mark_or_in_capitals_reads(tmp_path: Pat
     upper = tmp_path / "CONFIG.JSON"  # as some tools and systems name files
     upper.write_text(json.dumps(data))
     assert read_config(upper) == data
+
+
+def test_a_space_file_with_a_byte_order_mark_exports_its_text_as_a_block(tmp_path: Path) -> None:
+    """The mark an editor put first was kept in the config's embedded space source, which the
+    dumper then wrote as one double-quoted line of escapes instead of the file's lines."""
+    from hwnas.experiments.export import ReadableDumper
+
+    text = (DATA / "tiny_space.yaml").read_text()
+    marked = tmp_path / "marked.yaml"
+    marked.write_text(text, encoding="utf-8-sig")
+    space = get_space(str(marked))
+    data = arch_config(space, space.sample(0))
+    assert data["space"]["source"] == text
+    assert "  source: |" in yaml.dump(data, Dumper=ReadableDumper, sort_keys=False)

@@ -29,6 +29,7 @@ from hwnas.experiments.config import ExperimentError, no_nul, uses_dataset
 from hwnas.experiments.files import folder_for, write_weights, written_whole
 from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import Objectives, RunResults, load
+from hwnas.experiments.run_dir import space_source
 from hwnas.experiments.shown import counted
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
 from hwnas.spaces.spec import (
@@ -61,7 +62,7 @@ def arch_config(space: SearchSpace, arch: Arch, metrics: Mapping[str, Any] | Non
             "version": space.version,
             "input": list(space.input_shape),
             "classes": space.num_classes,
-            "source": Path(space.source).read_text(encoding="utf-8"),
+            "source": space_source(space),
         },
         "key": arch.key,
         "choices": dict(arch),

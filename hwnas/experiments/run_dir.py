@@ -109,8 +109,10 @@ def same_yaml(a: str, b: str) -> bool:
 
 
 def space_source(space: SearchSpace) -> str:
-    """The YAML text `space` was read from (for a built-in, the packaged file)."""
-    return Path(space.source).read_text(encoding="utf-8")
+    """The YAML text `space` was read from (for a built-in, the packaged file), without the
+    byte-order mark some editors put first (kept, an exported config held the text as one
+    line of escapes)."""
+    return Path(space.source).read_text(encoding="utf-8-sig")
 
 
 def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
