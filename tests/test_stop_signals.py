@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from hwnas.experiments.run import terminate_as_interrupt
+from hwnas.experiments.run import interrupts_held, terminate_as_interrupt
 from hwnas.predictors.stop_signals import signals_handled, terminating_signals
 
 
@@ -50,3 +50,19 @@ def test_a_sighup_that_nohup_ignores_stays_ignored(hangup_as_in_a_terminal: None
         os.kill(os.getpid(), signal.SIGHUP)  # ignored: the block goes on
         assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def test_a_ctrl_c_that_a_script_ignores_stays_ignored() -> None:
+    """A shell starts a script's background command (`hwnas search a.yaml &`) with SIGINT
+    ignored: the Ctrl-C meant for the script stopped such a search, where `build`, `export`
+    and every other Python program went on (Python leaves an ignored SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell's `&` leaves it
+    try:
+        for block in (terminate_as_interrupt, interrupts_held):
+            with block():
+                os.kill(os.getpid(), signal.SIGINT)  # ignored: the block goes on
+                assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    except KeyboardInterrupt:  # as a failure, not as a Ctrl-C that stops the whole suite
+        pytest.fail(f"{block.__name__} stopped on an ignored SIGINT")
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -65,7 +65,7 @@ from hwnas.experiments.run_dir import (
 )
 from hwnas.experiments.shown import counted
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore
-from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, terminating_signals
+from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, stopping_signals
 from hwnas.spaces import Arch
 from hwnas.spaces.spec import ReadableDumper
 
@@ -568,7 +568,7 @@ def interrupts_held() -> Iterator[None]:
         held.append(signum)
 
     try:
-        with signals_handled(hold, signal.SIGINT, *terminating_signals()):
+        with signals_handled(hold, *stopping_signals()):
             yield
     finally:
         if held:
@@ -587,7 +587,7 @@ def terminate_as_interrupt(received: list[int] | None = None) -> Iterator[None]:
     end; the run loop checks `received` every round."""
     received = [] if received is None else received
     try:
-        with signals_handled(noting_interrupt(received), signal.SIGINT, *terminating_signals()):
+        with signals_handled(noting_interrupt(received), *stopping_signals()):
             yield
     except KeyboardInterrupt:
         if terminated := [s for s in received if s != signal.SIGINT]:

@@ -26,6 +26,14 @@ def terminating_signals() -> tuple[signal.Signals, ...]:
     return signal.SIGTERM, hangup
 
 
+def stopping_signals() -> tuple[signal.Signals, ...]:
+    """Ctrl-C's SIGINT and the `terminating_signals`, less a SIGINT that is ignored: a shell
+    starts a script's background command (`hwnas search a.yaml &`) so, and the Ctrl-C meant
+    for the script stopped such a search, where every other Python program goes on."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    return (*(() if ignored else (signal.SIGINT,)), *terminating_signals())
+
+
 def noting_interrupt(received: list[int]) -> Callable[[int, Any], None]:
     """A signal handler that notes the signal in `received` and raises KeyboardInterrupt, as
     Ctrl-C does. After a SIGHUP, what is still written to a terminal that hung up goes
