@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
+# ONNX Runtime's telemetry: a device ID and a queue of events in ~/.cache/Microsoft, a .ses file
+# in $TMPDIR, from every process that loads it (an ONNX export, a latency measurement)
+export ORT_DISABLE_TELEMETRY := 1
 
 .PHONY: demo test lint env
 env: $(VENV)/.installed

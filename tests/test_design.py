@@ -12,6 +12,7 @@ import ast
 import configparser
 import inspect
 import json
+import os
 import pickle
 import pydoc
 import re
@@ -611,3 +612,37 @@ def test_a_source_tree_that_was_never_installed_imports(tmp_path):
     )
     assert said.returncode == 0, said.stderr
     assert said.stdout.strip() == "unknown (not installed)"
+
+
+#: a process that loads ONNX Runtime through hwnas: one latency measurement of a tiny model
+_MEASURE_ONCE = (
+    "import torch; from hwnas.predictors import measure_latency; "
+    "measure_latency(torch.nn.Linear(4, 2).eval(), (4,), warmup=0, runs=1, rounds=1)"
+)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_runs_hwnas_without_onnxruntimes_telemetry_files(tmp_path: Path):
+    """ONNX Runtime (1.32) keeps a device ID and a queue of telemetry events in
+    ~/.cache/Microsoft/DeveloperTools/.onnxruntime and a `.ses` file in $TMPDIR, written by
+    every process that loads it (an ONNX export, a latency measurement, the test suite): the
+    development machine's queue held 2385 unsent events (1.8 MB). `make demo` and `make test`
+    run hwnas with it off (`ORT_DISABLE_TELEMETRY`), as they run Ray without usage stats."""
+    shutil.copy(PACKAGE.parent / "Makefile", tmp_path / "Makefile")
+    show_env = f'"{sys.executable}" -c "import json, os; print(json.dumps(dict(os.environ)))"'
+    outside = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    made = subprocess.run(
+        ["make", "-s", f"--eval=show-env: ; @{show_env}", "show-env"],
+        cwd=tmp_path,
+        env=outside,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    env = {**json.loads(made.stdout), "HOME": str(home), "TMPDIR": str(tmp)}
+    subprocess.run([sys.executable, "-c", _MEASURE_ONCE], env=env, check=True)
+    assert not (home / ".cache" / "Microsoft").exists()
+    assert not (tmp / ".ses").exists()
