@@ -845,6 +845,47 @@ def test_a_retraining_on_cuda_sets_the_recorded_accuracy_beside_it_as_near_not_e
     )
 
 
+def test_train_says_why_its_accuracy_is_not_the_one_the_run_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Trained with the run's recipe and seed on another CPU (another vector instruction set:
+    under ATEN_CPU_CAPABILITY=default, avx2 and avx512 one candidate scored 57.5 %, 57.875 %
+    and 58.375 %) or with another torch, `hwnas train` set its number beside the run's as if
+    the two had to be equal; it now says they are not, and why: the versions the run started
+    with where they differ, else the machine. (The run's number is edited here, as another
+    machine would have recorded it.)"""
+    from hwnas.experiments.retrain import retraining
+
+    config, data = _trained_and_exported(
+        tmp_path,
+        "space: conv1d\ndataset: mnist1d\nseed: 3\nevaluator: {name: train, budget: 0.25, "
+        f"settings: {{train: {{batch_size: 32, device: {REPRODUCIBLE_DEVICE}}}}}}}\n",
+    )
+    data["metrics"]["val_accuracy"] += 0.125  # recorded on another machine
+    config.write_text(json.dumps(data))
+    recorded = f"the run recorded {data['metrics']['val_accuracy']:.2f} %"
+    assert hwnas_cli("train", str(config)) == 0
+    said = capsys.readouterr().out
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert (
+        f"({recorded}; not equal, as trained on another machine than the run's, which adds in "
+        f"another order (torch here: {capability} CPU kernels, 1 thread(s)): expect near it)"
+    ) in said
+    ours = float(re.search(r"validation accuracy ([0-9.]+) %", said).group(1))
+    assert retraining(config).recorded(data["metrics"]["val_accuracy"]) == recorded  # equal
+    data["training"]["threads"] = None  # torch's own count, which depends on the machine
+    assert retraining(data).recorded(ours) == (
+        f"{recorded}; not equal, as trained on another machine or thread count (its threads: "
+        f"null) than the run's, which adds in another order (torch here: {capability} CPU "
+        f"kernels, {torch.get_num_threads()} thread(s)): expect near it"
+    )
+    data["run"]["versions"] |= {"torch": "2.12.0", "scikit-learn": "0.1"}  # sklearn: not used
+    assert retraining(data).recorded(ours) == (
+        f"{recorded}; not equal, as the run started with torch 2.12.0 (here "
+        f"{torch.__version__}): expect near it"
+    )
+
+
 def test_the_deployed_onnx_runs_int8_blocks_quantized_with_ranges_from_the_calibration(
     tmp_path: Path,
 ) -> None:

@@ -618,7 +618,7 @@ def train(
         )
         model, metrics = training.run(progress=True)
         save_weights(model, out)
-    recorded = f" ({said})" if (said := training.recorded()) else ""
+    recorded = f" ({said})" if (said := training.recorded(metrics["val_accuracy"])) else ""
     typer.echo(
         f"trained {_epochs(metrics['epochs'])} in {seconds_text(metrics['train_time_s'])}: "
         f"validation accuracy {metrics['val_accuracy']:.2f} %{recorded}, test accuracy "

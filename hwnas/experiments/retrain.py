@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 from tqdm import tqdm
 
@@ -31,9 +32,14 @@ from hwnas.evaluators.train import TrainEvaluator, setting_text
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.export import config_space, read_config
 from hwnas.experiments.files import make_folder, write_weights, written_whole
+from hwnas.experiments.run_identity import SOURCE, package_versions
 from hwnas.predictors.backends import torch_device
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names, real_number
+
+#: the versions the run records (`run.versions`) that a training's numbers depend on: torch's
+#: kernels, numpy's (data splits, generated datasets), Python's float sums, hwnas's defaults
+TRAINING_VERSIONS = ("torch", "numpy", "python", SOURCE)
 
 
 @dataclass
@@ -72,10 +78,12 @@ class Retraining:
         same = isinstance(recorded, dict) and {k: recorded.get(k) for k in now} == now
         return None if same else scaling  # a record edited into no mapping: not the same
 
-    def recorded(self) -> str:
-        """The run's validation accuracy in words, to set beside this training's: the same
-        number where nothing departs from the run's recipe (on the CPU; on CUDA a near one),
-        said to differ where it does."""
+    def recorded(self, accuracy: float | None = None) -> str:
+        """The run's validation accuracy in words, to set beside this training's (`accuracy`,
+        once trained): the same number where nothing departs from the run's recipe, on a
+        machine like the run's with its versions (on CUDA a near one), said to differ where
+        it does. Where this training's is not the run's all the same, it says why (before,
+        another CPU's number was set beside the run's as if it had to be equal)."""
         recorded = (self.config.get("metrics") or {}).get("val_accuracy")
         if recorded is None:
             return ""
@@ -84,7 +92,31 @@ class Retraining:
             return f"{said} with its own {' and '.join(self.departures)}: not comparable"
         if torch_device(self.evaluator.device).type == "cuda":  # seen on an H200: 0.35 points
             return f"{said}; training on CUDA is not bit-reproducible: expect near it, not equal"
-        return said
+        if accuracy is None or accuracy == recorded:
+            return said
+        return f"{said}; not equal, as {self._trained_otherwise()}: expect near it"
+
+    def _trained_otherwise(self) -> str:
+        """Why a training here with the run's recipe and seed scores otherwise than the run's
+        did: the versions the run started with where they differ from these (torch's kernels,
+        numpy's data, Python's sums, hwnas's defaults), else the machine: the kernels torch
+        picks for the CPU's vector instructions (AVX-512, AVX2, none) and, for a recipe of
+        `threads: null`, its thread count add in another order (one conv1d candidate, half
+        an epoch: 58.375 %, 57.875 %, 57.5 %)."""
+        run, now = self.config.get("run"), package_versions()
+        then = run.get("versions") if isinstance(run, dict) else None
+        then = then if isinstance(then, dict) else {}  # none recorded, or edited into none
+        changed = [p for p in TRAINING_VERSIONS if then.get(p, now[p]) != now[p]]
+        if changed:
+            other = ", ".join(f"{p} {then[p]} (here {now[p]})" for p in changed)
+            return f"the run started with {other}"
+        threads = self.evaluator.threads
+        count = " or thread count (its threads: null)" if threads is None else ""
+        return (
+            f"trained on another machine{count} than the run's, which adds in another order "
+            f"(torch here: {torch.backends.cpu.get_cpu_capability()} CPU kernels, "
+            f"{threads or torch.get_num_threads()} thread(s))"
+        )
 
 
 def retraining(
