@@ -868,15 +868,16 @@ def test_train_says_why_its_accuracy_is_not_the_one_the_run_recorded(
     said = capsys.readouterr().out
     capability = torch.backends.cpu.get_cpu_capability()
     assert (
-        f"({recorded}; not equal, as trained on another machine than the run's, which adds in "
-        f"another order (torch here: {capability} CPU kernels, 1 thread(s)): expect near it)"
+        f"({recorded}; not equal, as likely trained on another machine than the run's, which "
+        f"adds in another order (torch here: {capability} CPU kernels, 1 thread(s)): expect "
+        "near it)"
     ) in said
     ours = float(re.search(r"validation accuracy ([0-9.]+) %", said).group(1))
     assert retraining(config).recorded(data["metrics"]["val_accuracy"]) == recorded  # equal
     data["training"]["threads"] = None  # torch's own count, which depends on the machine
     assert retraining(data).recorded(ours) == (
-        f"{recorded}; not equal, as trained on another machine or thread count (its threads: "
-        f"null) than the run's, which adds in another order (torch here: {capability} CPU "
+        f"{recorded}; not equal, as likely trained on another machine or thread count (its "
+        f"threads: null) than the run's, which adds in another order (torch here: {capability} CPU "
         f"kernels, {torch.get_num_threads()} thread(s)): expect near it"
     )
     data["run"]["versions"] |= {"torch": "2.12.0", "scikit-learn": "0.1"}  # sklearn: not used

@@ -68,8 +68,9 @@ class Retraining:
 
     def new_standardisation(self) -> Standardisation | None:
         """The standardisation the trained weights take where it is not the one the config's
-        `data` records (another dataset's inputs, scaled by their own statistics), else None:
-        the run's arrays relabelled, or re-saved with other types, scale as the run's did."""
+        `data` records (another dataset's inputs, scaled by their own statistics; the run's
+        relabelled, whose validation split is drawn otherwise), else None: the run's arrays
+        re-saved with other types scale as the run's did."""
         scaling = self.evaluator.dataset.standardisation
         recorded = (self.config.get("data") or {}).get("standardisation")
         if scaling is None or "dataset" not in self.departures:
@@ -113,7 +114,7 @@ class Retraining:
         threads = self.evaluator.threads
         count = " or thread count (its threads: null)" if threads is None else ""
         return (
-            f"trained on another machine{count} than the run's, which adds in another order "
+            f"likely trained on another machine{count} than the run's, which adds in another order "
             f"(torch here: {torch.backends.cpu.get_cpu_capability()} CPU kernels, "
             f"{threads or torch.get_num_threads()} thread(s))"
         )
