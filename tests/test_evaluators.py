@@ -122,9 +122,12 @@ def test_the_default_dataset_that_does_not_fit_is_said_to_be_the_default():
 
 def test_settings_every_candidate_would_fail_on_are_refused_at_start(space):
     """An infinite epoch count passed "> 0", and a negative seed failed in numpy, per
-    candidate."""
+    candidate, as an lr of 400 digits failed in the optimizer ('int too large to convert to
+    float')."""
     with pytest.raises(ValueError, match="epochs must be > 0 and finite, not inf"):
         get_evaluator("train", space, dataset="digits", epochs=math.inf)
+    with pytest.raises(ValueError, match="lr must be > 0 and finite, not 1000"):
+        TrainEvaluator(space, "digits", lr=10**400)  # a config's int is a float already
     with pytest.raises(ValueError, match="seed must be >= 0, not -1"):
         get_evaluator("train", space, dataset="digits", seed=-1)
     with pytest.raises(ValueError, match="epochs must be > 0, not 0$"):  # as a config reads it

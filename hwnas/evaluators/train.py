@@ -35,7 +35,7 @@ from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import torch_seeded, torch_threads
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.errors import real_number, whole_number
+from hwnas.spaces.errors import finite_number, real_number, whole_number
 
 #: how many training samples `precise_bn` passes through the trained model at most
 PRECISE_BN_SAMPLES = 4096
@@ -58,7 +58,8 @@ def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
     """Refuse the first `(setting, value, ok, rule)` that is not ok, naming it: a bad setting
     stops the evaluator being built instead of failing every candidate one by one."""
     for setting, value, ok, rule in rules:
-        finite = not isinstance(value, float) or math.isfinite(value)  # inf passes "> 0"
+        # inf passes "> 0", and an int past a float's range failed every candidate's optimizer
+        finite = not real_number(value) or finite_number(value)
         if not ok or not finite:
             also = "" if finite else " and finite"
             raise ValueError(f"{setting} must be {rule}{also}, not {setting_text(value)}")
