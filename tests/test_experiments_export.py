@@ -852,9 +852,10 @@ def test_train_says_why_its_accuracy_is_not_the_one_the_run_recorded(
     under ATEN_CPU_CAPABILITY=default, avx2 and avx512 one candidate scored 57.5 %, 57.875 %
     and 58.375 %) or with another torch, `hwnas train` set its number beside the run's as if
     the two had to be equal; it now says they are not, and why: the versions the run started
-    with where they differ, else the machine. (The run's number is edited here, as another
-    machine would have recorded it.)"""
+    with where they differ (a record without hwnas's code digest: an earlier hwnas), else the
+    machine. (The run's number is edited here, as another machine would have recorded it.)"""
     from hwnas.experiments.retrain import retraining
+    from hwnas.experiments.run_identity import SOURCE, UNRECORDED, package_versions
 
     config, data = _trained_and_exported(
         tmp_path,
@@ -885,6 +886,13 @@ def test_train_says_why_its_accuracy_is_not_the_one_the_run_recorded(
         f"{recorded}; not equal, as the run started with torch 2.12.0 (here "
         f"{torch.__version__}): expect near it"
     )
+    # an export of a run started before the versions recorded hwnas's code: an earlier hwnas
+    for versions in ({p: v for p, v in package_versions().items() if p != SOURCE}, None):
+        data["run"]["versions"] = versions
+        assert retraining(data).recorded(ours) == (
+            f"{recorded}; not equal, as the run started with {SOURCE} {UNRECORDED} (here "
+            f"{package_versions()[SOURCE]}): expect near it"
+        )
 
 
 def test_the_deployed_onnx_runs_int8_blocks_quantized_with_ranges_from_the_calibration(

@@ -32,7 +32,7 @@ from hwnas.evaluators.train import TrainEvaluator, setting_text
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.export import config_space, read_config
 from hwnas.experiments.files import make_folder, write_weights, written_whole
-from hwnas.experiments.run_identity import SOURCE, package_versions
+from hwnas.experiments.run_identity import SOURCE, UNRECORDED, package_versions
 from hwnas.predictors.backends import torch_device
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names, real_number
@@ -100,13 +100,14 @@ class Retraining:
     def _trained_otherwise(self) -> str:
         """Why a training here with the run's recipe and seed scores otherwise than the run's
         did: the versions the run started with where they differ from these (torch's kernels,
-        numpy's data, Python's sums, hwnas's defaults), else the machine: the kernels torch
+        numpy's data, Python's sums, hwnas's defaults; a record without hwnas's code digest,
+        or none, is an earlier hwnas's, as a resume takes it), else the machine: the kernels torch
         picks for the CPU's vector instructions (AVX-512, AVX2, none) and, for a recipe of
         `threads: null`, its thread count add in another order (one conv1d candidate, half
         an epoch: 58.375 %, 57.875 %, 57.5 %)."""
         run, now = self.config.get("run"), package_versions()
         then = run.get("versions") if isinstance(run, dict) else None
-        then = then if isinstance(then, dict) else {}  # none recorded, or edited into none
+        then = {SOURCE: UNRECORDED} | (then if isinstance(then, dict) else {})
         changed = [p for p in TRAINING_VERSIONS if then.get(p, now[p]) != now[p]]
         if changed:
             other = ", ".join(f"{p} {then[p]} (here {now[p]})" for p in changed)
