@@ -467,10 +467,11 @@ def test_what_is_not_an_npz_file_is_named(tmp_path):
 
 
 def test_damaged_or_foreign_npz_members_are_named(tmp_path):
-    """A zip member that is no .npy, a .npy header cut short and a password-protected member
-    ended the run with numpy's or zipfile's bare error ("'bytes' object has no attribute
-    'dtype'", "('EOF in multi-line statement', (2, 0))", "File 'x_test.npy' is encrypted"),
-    naming neither the file nor the array."""
+    """A zip member that is no .npy, a .npy header cut short, one claiming an array larger than
+    memory and a password-protected member ended the run with numpy's or zipfile's bare error
+    ("'bytes' object has no attribute 'dtype'", "('EOF in multi-line statement', (2, 0))",
+    "Unable to allocate 291. TiB ...", "File 'x_test.npy' is encrypted"), naming neither the
+    file nor the array."""
     import io
     import struct
     import zipfile
@@ -487,9 +488,13 @@ def test_damaged_or_foreign_npz_members_are_named(tmp_path):
 
     header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,\n"  # its ")}" cut off
     cut = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (10000000000000, 1, 8), }"
+    header = header.ljust(127 - 10, b" ") + b"\n"  # as numpy pads it, to 128 bytes in all
+    huge = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(64)
     for path, why in (
         (npz_with("text.npz", b"1,2,3\n"), "not in numpy's .npy format"),
         (npz_with("cut.npz", cut), "its array header is damaged"),
+        (npz_with("huge.npz", huge), "Unable to allocate"),  # a bare MemoryError, no file
     ):
         with pytest.raises(DatasetError, match=f"{path.name}: array 'x_train' cannot .*{why}"):
             load_dataset(path)

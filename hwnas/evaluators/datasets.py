@@ -34,8 +34,10 @@ from hwnas.spaces.spec import MAX_CHANNELS
 SPLITS = ("train", "val", "test")
 #: what reading a damaged or foreign .npz raises besides numpy's ValueError: a broken header
 #: (TokenError), an encrypted member or an unsupported zip feature (RuntimeError and its
-#: NotImplementedError), a cut or corrupt archive (BadZipFile, zlib.error, EOFError)
+#: NotImplementedError), a cut or corrupt archive (BadZipFile, zlib.error, EOFError), an
+#: array larger than memory, as a damaged header can claim (numpy's MemoryError says how big)
 _UNREADABLE_NPZ = (
+    MemoryError,
     ValueError,
     OSError,
     EOFError,
