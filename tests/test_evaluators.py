@@ -1281,6 +1281,9 @@ def test_a_metric_that_is_complex_or_too_large_for_a_float_is_named(space):
         Metrics({"score": np.complex128(1 + 2j)})
     with pytest.raises(OverflowError, match="metric 'count': int too large to convert"):
         Metrics({"count": 10**400})
+    for tensor in (torch.tensor([1 + 0j]), torch.tensor(1 + 2j)):  # 1.0; "overflow"
+        with pytest.raises(TypeError, match=r"metric 'score': tensor\(.*\) is complex"):
+            Metrics({"score": tensor})
     arch = space.sample(0)
     result = scored_with_costs(space, arch, lambda costs: {"score": np.complex64(3)}, threads=1)
     assert not result.ok and "metric 'score': np.complex64(3+0j) is complex" in result.reason

@@ -21,7 +21,7 @@ def _number(name: str, value: Any) -> float:
         raise TypeError(f"metric {name!r}: {value!r} is text, not a number")
     if isinstance(value, bool | np.bool_):  # float(True) would pass a check's answer as 1.0
         raise TypeError(f"metric {name!r}: {value!r} is a truth value, not a number")
-    if isinstance(value, complex | np.complexfloating):  # numpy's float() kept the real part
+    if _complex(value):
         raise TypeError(f"metric {name!r}: {value!r} is complex, not a real number")
     try:
         return float(value)
@@ -29,6 +29,16 @@ def _number(name: str, value: Any) -> float:
         raise type(e)(f"metric {name!r}: {value!r} is not a number") from None
     except (OverflowError, RuntimeError) as e:  # an int past 1e308; a torch tensor of several
         raise type(e)(f"metric {name!r}: {e}") from None  # (their repr: too long to show)
+
+
+def _complex(value: Any) -> bool:
+    """Whether `value` is a complex number: Python's, numpy's or a torch tensor's, whose
+    `float()` kept the real part (numpy's, a one-value tensor's) or called the value an
+    overflow (a torch scalar's with an imaginary part)."""
+    is_complex = getattr(value, "is_complex", None)  # torch tensors, without importing torch
+    return isinstance(value, complex | np.complexfloating) or (
+        callable(is_complex) and is_complex()
+    )
 
 
 class Metrics(Mapping[str, float]):
