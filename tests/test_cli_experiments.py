@@ -693,6 +693,12 @@ def test_a_run_nothing_feasible_in_still_plots_its_points(
     out, err = capsys.readouterr()
     assert json.loads(out)["front"] == [] and f"wrote {report} (infeasible points only" in err
     assert "No feasible successful evaluation yet" in report.read_text()
+    # why the front is empty, in the line that says so: every success broke a constraint
+    said = "no feasible successful evaluation yet (of 8; 8 succeeded but broke a constraint)"
+    assert hwnas("pareto", str(tmp_path / "run")) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'run'}: {said}"
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    assert said in capsys.readouterr().out.splitlines()
 
 
 def test_read_commands_use_the_recorded_settings_of_an_edited_run_experiment(

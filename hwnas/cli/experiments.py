@@ -217,7 +217,7 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         )
     _say_supernet_searches(results)
     if results.candidates().empty:
-        typer.echo("no feasible successful evaluation yet")
+        typer.echo(_none_feasible(results))
         return
     front = results.pareto()
     typer.echo(f"feasible: {len(results.candidates())}; Pareto front: {len(front)}")
@@ -316,7 +316,7 @@ def pareto(
             empty = {"objectives": objs, "hypervolume": None, "reference": None, "front": []}
             typer.echo(json.dumps(empty, indent=2))
         else:
-            typer.echo(f"{run}: no feasible successful evaluation yet (of {len(results.trials)})")
+            typer.echo(f"{run}: {_none_feasible(results)}")
         if html is not None and _plottable(results, objs):
             typer.echo(f"wrote {html} (infeasible points only: no front yet)", err=as_json)
         elif html is not None:
@@ -419,6 +419,16 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     if hv is not None:
         _say_hypervolume(results, objs, hv)
     _say_metric_notes(results, metrics)
+
+
+def _none_feasible(results) -> str:
+    """That a run has no feasible success, and of how many evaluations, with those that
+    succeeded but broke a constraint: why its front is empty (a run whose every success did
+    showed only `ok N` in `status`, and nothing in `pareto`)."""
+    df = results.trials
+    broke = int((df["status"].eq("ok") & ~df["feasible"].astype(bool)).sum())
+    why = f"; {broke} succeeded but broke a constraint" if broke else ""
+    return f"no feasible successful evaluation yet (of {len(df)}{why})"
 
 
 def _say_metric_notes(results, metrics) -> None:
