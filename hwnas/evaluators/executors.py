@@ -12,7 +12,6 @@ from __future__ import annotations
 import _thread
 import atexit
 import contextlib
-import errno
 import logging
 import os
 import pickle
@@ -32,6 +31,7 @@ from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.failures import failed_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.stop_signals import signals_handled, terminating_signals
+from hwnas.predictors.whole_files import NOT_WRITABLE
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean, real_number, whole_number
 
@@ -523,7 +523,7 @@ def _temp_dir_remedy(e: OSError) -> str | None:
     where = "an embedded Ray keeps its sockets under $RAY_TMPDIR, else $TMPDIR"
     if "AF_UNIX" in str(e):
         return f"{where}: set RAY_TMPDIR to a shorter folder, such as RAY_TMPDIR=/tmp"
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if e.errno in NOT_WRITABLE:
         return (
             f"{where}, else /tmp, where this user cannot write (another user's Ray made the "
             "folder?): set RAY_TMPDIR to a folder of your own, such as RAY_TMPDIR=/tmp/$USER"

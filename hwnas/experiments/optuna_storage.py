@@ -22,7 +22,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, 
 from hwnas.experiments.config import ExperimentError, StorageConfig, hide_password
 from hwnas.experiments.records import DamagedRecord
 from hwnas.experiments.shown import some_of
-from hwnas.predictors.whole_files import append_whole
+from hwnas.predictors.whole_files import NO_ROOM, NOT_WRITABLE, append_whole
 
 SQLITE_TIMEOUT_S = 60  # how long a SQLite write waits for another process's lock
 STORAGE_CREATE_TRIES = 4  # opening a new database that other drivers are creating too
@@ -191,12 +191,6 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
             advice = "free some space, then run the search again (the stored results are kept)"
         message = f"{storage_name(config, run_dir)}: {cause}"
         raise ExperimentError(f"{message}; {advice}" if advice else message) from e
-
-
-#: the OS errors of a write that found no room: a full disk, a full quota, a file-size limit
-NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-#: the OS errors of a write to a file this process may not write: another user's, read-only
-NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def _caused_by(e: BaseException, errnos: tuple[int, ...]) -> bool:

@@ -5,6 +5,7 @@ loop, exports and retraining use it too (`hwnas.experiments.files`)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,11 @@ from pathlib import Path
 
 #: the longest file name (in bytes) where the file system does not say: most take 255
 NAME_MAX = 255
+#: the OS errors of a write that found no room: a full disk, a full quota, a file-size limit
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+#: the OS errors of a write to a file or folder this process may not write: another user's,
+#: read-only
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 @contextmanager
