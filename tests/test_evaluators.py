@@ -541,6 +541,19 @@ def test_splits_are_stratified(tmp_path):
         assert np.bincount(data.y_val).tolist() == [8, 2]
 
 
+def test_a_split_drawn_at_random_keeps_every_class_in_training(tmp_path):
+    """Too small a split to stratify was drawn at random and could take a class whole:
+    ucr:PigCVP (52 classes of 2 training samples) failed for most seeds, and a class of one
+    sample that fell in the validation split failed the file, telling the user to add samples."""
+    for seed in range(5):
+        pig = load_dataset("ucr:PigCVP", seed=seed)
+        assert len(np.unique(pig.y_train)) == 52 and (len(pig.y_train), len(pig.y_val)) == (83, 21)
+    lonely = np.roll([0] * 20 + [1] * 19 + [2], 5)  # the plain draw puts class 2 in validation
+    alone = load_dataset(_npz_dataset(tmp_path / "alone.npz", n_train=40, y_train=lonely))
+    assert np.bincount(alone.y_train).tolist() == [16, 15, 1] and len(alone.y_val) == 8
+    assert np.array_equal(load_dataset("ucr:PigCVP").y_val, load_dataset("ucr:PigCVP").y_val)
+
+
 def test_labels_that_are_not_class_indices_are_refused(tmp_path):
     one_based = _npz_dataset(tmp_path / "one.npz", y_train=np.arange(20) % 3 + 1)
     one_based_said = r"0..C-1.*up to 3 \(in y_train\) but y_train has no \[0\]; number"
@@ -549,10 +562,9 @@ def test_labels_that_are_not_class_indices_are_refused(tmp_path):
     stray = _npz_dataset(tmp_path / "stray.npz", y_test=np.array([0, 1, 2, 0, 100]))
     with pytest.raises(DatasetError, match=r"100 \(in y_test\) .* no \[3, 4, 5\] and 95 more"):
         load_dataset(stray)
-    lonely = np.roll([0] * 20 + [1] * 19 + [2], 5)  # class 2's one sample goes to validation
-    alone = _npz_dataset(tmp_path / "alone.npz", n_train=40, y_train=lonely)
+    few = _npz_dataset(tmp_path / "few.npz", n_train=6, y_train=np.array([0, 0, 0, 0, 1, 2]))
     with pytest.raises(DatasetError, match=r"classes \[2\] have too few samples .* x_val/y_val"):
-        load_dataset(alone)
+        load_dataset(few, val_fraction=0.6)  # 4 to draw, 3 to spare: a class goes
     names = _npz_dataset(tmp_path / "names.npz", y_train=np.array(["cat", "dog"] * 10))
     with pytest.raises(DatasetError, match=r"y_train has dtype <U3, not numeric; number class"):
         load_dataset(names)
