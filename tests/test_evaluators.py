@@ -95,6 +95,15 @@ def test_each_split_fraction_sizes_its_own_split():
     assert [len(data.split(s)[1]) for s in ("train", "val", "test")] == [1131, 126, 540]
 
 
+def test_a_split_seed_that_is_no_integer_in_range_is_refused_naming_it():
+    """seed=None drew other splits at each call, though splits are deterministic for a seed;
+    -1 or 2**32 ended in scikit-learn's error about train_test_split's random_state."""
+    for seed in (None, -1, 2**32, 1.5, True):
+        with pytest.raises(DatasetError, match=rf"seed={seed!r}: must be an integer from 0 to"):
+            load_dataset("digits", seed=seed)
+    assert len(load_dataset("digits", seed=np.int64(2**32 - 1)).y_val) == 288
+
+
 def test_an_unknown_split_is_refused_naming_the_splits():
     with pytest.raises(ValueError, match="unknown split 'validation'; choose from train, val"):
         load_dataset("digits").split("validation")

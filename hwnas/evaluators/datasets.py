@@ -28,7 +28,7 @@ import numpy as np
 
 from hwnas.predictors.whole_files import written_whole
 from hwnas.spaces import SearchSpace, builtin_spaces
-from hwnas.spaces.errors import did_you_mean
+from hwnas.spaces.errors import did_you_mean, whole_number
 from hwnas.spaces.spec import MAX_CHANNELS
 
 SPLITS = ("train", "val", "test")
@@ -46,6 +46,7 @@ _UNREADABLE_NPZ = (
     zlib.error,
     tokenize.TokenError,
 )
+MAX_SPLIT_SEED = 2**32 - 1  # what scikit-learn's train_test_split takes
 CHUNK_VALUES = 1 << 22  # values per chunk of samples worked in float64 (32 MiB)
 Arrays = dict[str, np.ndarray]
 
@@ -549,6 +550,9 @@ def load_dataset(
     for setting, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0 < fraction < 1:
             raise DatasetError(f"{setting}={fraction}: must be between 0 and 1 (exclusive)")
+    # None drew other splits at each call; -1 ended in scikit-learn's words for its own setting
+    if not whole_number(seed) or not 0 <= seed <= MAX_SPLIT_SEED:
+        raise DatasetError(f"seed={seed!r}: must be an integer from 0 to {MAX_SPLIT_SEED}")
     name = str(name)
     arrays = _checked(name, _raw(name))
     _check_labels(name, arrays)
