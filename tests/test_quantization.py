@@ -17,6 +17,7 @@ from hwnas.predictors import BackendError, measure_latency
 from hwnas.predictors.onnx_export import export_onnx
 from hwnas.predictors.onnx_precision import apply_precisions, layer_precisions
 from hwnas.predictors.quiet_loggers import logger_quiet
+from hwnas.search.supernet import fake_quantize
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.counting import count_cost
@@ -162,6 +163,27 @@ def test_fake_quantization_rounds_per_channel_and_per_tensor_with_straight_throu
     torch.testing.assert_close(layer.weight.grad, wq.grad)
     torch.testing.assert_close(x.grad, xq.grad)
     assert layer.weight.grad.abs().min() > 0
+
+
+def test_fp16_rounding_passes_gradients_straight_through_unrounded():
+    """An fp16 block rounds its weights and input to float16 but not the gradients: the
+    casts' own backward rounded them to float16 too, flushing those below 6e-8 to zero in
+    the block and in every layer before it (the supernet's fp16 candidate alike)."""
+    scale = 1e-9  # a loss scale that puts every gradient below float16's smallest step
+    layer = QLinear(6, 4, precision="fp16").train()
+    x = torch.randn(5, 6, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    (scale * layer(x)).sum().backward()
+
+    half = [t.detach().half().float().requires_grad_() for t in (x, layer.weight)]
+    (scale * torch.nn.functional.linear(*half, layer.bias.detach())).sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), torch.nn.functional.linear(*half, layer.bias))
+    torch.testing.assert_close(x.grad, half[0].grad, rtol=1e-6, atol=0)
+    torch.testing.assert_close(layer.weight.grad, half[1].grad, rtol=1e-6, atol=0)
+
+    w = torch.randn(3, 4, requires_grad=True)
+    (scale * fake_quantize(w, "fp16", weight=True)).sum().backward()
+    assert torch.equal(w.grad, torch.full_like(w, scale))
 
 
 def test_int8_quantization_leaves_the_root_logger_as_it_was(monkeypatch):

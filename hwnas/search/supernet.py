@@ -42,7 +42,12 @@ from hwnas.spaces.blocks import PRECISIONS, BlockConfig, StageConfig, mlp_width
 from hwnas.spaces.metaformer import MetaFormerSpace, Option, StagePlan
 from hwnas.spaces.mixers import build_mixer, conv, norm
 from hwnas.spaces.network import MetaFormerNet
-from hwnas.spaces.quant import QUANTIZED_LAYERS, quantize_activation, quantize_weight
+from hwnas.spaces.quant import (
+    QUANTIZED_LAYERS,
+    half_round_trip,
+    quantize_activation,
+    quantize_weight,
+)
 
 
 class ArchGate(nn.Module):
@@ -69,7 +74,7 @@ def fake_quantize(x: torch.Tensor, precision: str, *, weight: bool) -> torch.Ten
     if precision == "fp32":
         return x
     if precision == "fp16":
-        return x.to(torch.float16).to(x.dtype)
+        return half_round_trip(x)
     w_bits, a_bits = PRECISIONS[precision]
     return quantize_weight(x, w_bits) if weight else quantize_activation(x, a_bits)
 

@@ -51,8 +51,24 @@ def quantize_activation(
     return torch.clamp(_round_ste(x / scale), -qmax, qmax) * scale
 
 
-def _half_round_trip(x: torch.Tensor) -> torch.Tensor:
-    return x.to(torch.float16).to(x.dtype)
+class _HalfRoundTrip(torch.autograd.Function):
+    """float16 rounding with a straight-through gradient. The casts' own backward rounds the
+    gradient to float16 as well, which flushed gradients below 6e-8 to zero and rounded the
+    rest to 11 bits, in the layer and in every layer before it (the more so the larger the
+    batch); `x + (rounded - x).detach()` would turn an infinite input into NaN."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.to(torch.float16).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+def half_round_trip(x: torch.Tensor) -> torch.Tensor:
+    """`x` rounded to float16 and back; the gradient passes unrounded."""
+    return _HalfRoundTrip.apply(x)
 
 
 class _Quantized(nn.Module):
@@ -77,7 +93,7 @@ class _Quantized(nn.Module):
         if not self.fake_quant or self.precision == "fp32":
             return x, w
         if self.precision == "fp16":
-            return _half_round_trip(x), _half_round_trip(w)
+            return half_round_trip(x), half_round_trip(w)
         w_bits, a_bits = PRECISIONS[self.precision]
         return quantize_activation(x, a_bits, self._input_range(x)), quantize_weight(w, w_bits)
 
