@@ -212,6 +212,19 @@ def test_torch_cpu_backend_measures_eager():
     assert m.median_ms > 0 and m.fingerprint["backend"] == "torch-cpu"
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime-cpu", "torch-cpu"])
+def test_a_model_measured_mid_training_is_measured_in_eval_mode_and_given_back_its_modes(backend):
+    """A model measured in the middle of its training went on training in eval mode, its
+    batch-norm statistics frozen; a module the caller keeps in eval mode stays so."""
+    model = nn.Sequential(nn.Conv1d(4, 8, 3), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.GELU())
+    model[2].eval()
+    seen = []
+    model[1].register_forward_hook(lambda m, i, o: seen.append(m.training))
+    measure_latency(model, (4, 16), backend=backend, **FAST)
+    assert seen and not any(seen)  # every run (and the export's trace) in eval mode
+    assert [m.training for m in model] == [True, True, False, True] and model.training
+
+
 def test_torch_backend_times_each_float_precision_on_its_own_copy():
     model = nn.Sequential(nn.Conv1d(4, 8, 3), nn.GELU())
     weight = model[0].weight

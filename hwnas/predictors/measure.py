@@ -36,6 +36,7 @@ from hwnas.predictors.fingerprint import device_fingerprint
 from hwnas.predictors.onnx_precision import layer_precisions
 from hwnas.predictors.torch_state import torch_threads
 from hwnas.spaces.blocks import PRECISIONS
+from hwnas.spaces.counting import evaluating
 from hwnas.spaces.errors import whole_number
 
 #: held by each measurement: two at once in one process (threads of a notebook or a service)
@@ -241,10 +242,9 @@ def measure_latencies(
     wanted = [_resolve(model, p) for p in precisions]
     measured = [measured_precision(be, p) for p in wanted]
     example = example_input(batch_size, input_shape)
-    model = model.eval()
     distinct = list({_identity(p): p for p in measured}.values())
     stats = {}
-    with MEASURING, torch_threads(threads):
+    with MEASURING, torch_threads(threads), evaluating(model):
         runners = be.runners(model, example, distinct, threads, clock)
         for got, run in zip(distinct, runners):
             for _ in range(warmup):
@@ -284,8 +284,9 @@ def measure_latency(
     rounds: int = DEFAULT_ROUNDS,
     clock: str = "auto",
 ) -> Measurement:
-    """Latency of `model` (an eval-mode float model; fake quantization off) for inputs of
-    `input_shape` (without batch) on `backend`.
+    """Latency of `model` (a float model, fake quantization off; measured in eval mode, and
+    each of its modules given back its own mode after) for inputs of `input_shape` (without
+    batch) on `backend`.
 
     `precision` is one of fp32, fp16, int8, w4a8 for the whole model, `mixed` for each block
     at the precision its layers carry (stem, downsampling and head stay fp32), or a mapping of

@@ -6,8 +6,9 @@ every convolution and linear layer (and the attention products) read the real sh
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -15,6 +16,19 @@ from torch import nn
 from hwnas.spaces.cost import Cost, weight_bytes
 from hwnas.spaces.mixers import AttentionMixer
 from hwnas.spaces.quant import QUANTIZED_LAYERS, set_fake_quant
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """`model` in eval mode for the body, each of its modules given back its own mode after
+    it: counting or measuring a model in the middle of its training left it in eval mode, its
+    batch-norm statistics frozen for the rest of the training."""
+    modes = {m: m.training for m in model.modules()}
+    try:
+        yield model.eval()
+    finally:
+        for m, training in modes.items():
+            m.training = training
 
 
 def meta_cost(model_fn: Callable[[], nn.Module], input_shape: Sequence[int]) -> Cost:
@@ -84,13 +98,11 @@ def count_cost(model: nn.Module, input_shape: tuple[int, ...], *, throwaway: boo
         elif isinstance(m, AttentionMixer):
             hooks.append(m.register_forward_hook(on_attention))
     device = next(model.parameters(), torch.empty(0)).device
-    modes = {m: m.training for m in model.modules()}
     try:
-        with torch.no_grad():  # eval mode: a training model's norm statistics stay as they are
-            model.eval()(torch.zeros((1, *input_shape), device=device))
+        # eval mode: a training model's norm statistics stay as they are
+        with torch.no_grad(), evaluating(model):
+            model(torch.zeros((1, *input_shape), device=device))
     finally:
         for h in hooks:
             h.remove()
-        for m, training in modes.items():
-            m.training = training
     return Cost(params, totals["macs"], size, totals["activations"])
