@@ -2,7 +2,7 @@
 
 Every mixer maps (B, C, *spatial) to the same shape, so any of them plugs into the one
 MetaFormer block (`x + mixer(norm(x))`). `dim` selects 1D or 2D; `spatial` is the feature-map
-size the mixer will see (needed by the FFT filter and attention bounds).
+size the mixer will see (the FFT filter is sized by it; the other mixers take any size).
 """
 
 from __future__ import annotations
@@ -208,7 +208,9 @@ class PoolMixer(nn.Module):
 
 
 class AttentionMixer(nn.Module):
-    """Multi-head self-attention over all positions (heads of 32 channels, at least one)."""
+    """Multi-head self-attention over all positions: channels // 32 heads (at least one), of
+    32 channels or more (48: one head of 48), or one head where that many do not divide the
+    channels (100: one head of 100)."""
 
     head_channels = 32
 
