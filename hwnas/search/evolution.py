@@ -1,8 +1,9 @@
 """Regularized (aging) evolution (Real et al., 2019) with tournament selection.
 
 Asynchronous: each proposal mutates the winner of a tournament among the population, which is
-the `population_size` most recently *asked* finished trials (age = birth order, so the
-population depends on which results are in, not on when they arrived). Until that many have
+the `population_size` most recently *asked* successful trials (age = birth order, so the
+population depends on which results are in, not on when they arrived; a failed trial never
+joins it, nor pushes an older one out). Until that many have
 been asked, proposals are uniform samples. The defaults (population 20, tournament 10) were
 chosen on NAS-Bench-201 (100 seeds, 100 queries: 94.27 mean test accuracy vs 94.10 for the
 population 10 / tournament 3 of the NB201 paper's setting). Constraints: a feasible
