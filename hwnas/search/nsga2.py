@@ -21,11 +21,14 @@ Two changes make it fit an asynchronous, resumable search:
   (`_compact`).
 
 Its draws and mutations are per choice, through `space.suggest`, not `space.sample` and
-`space.mutate`. Where the canonical form merges draws (blocks beyond a stage's depth, dead
-ops of the pruned NB201 space), small architectures come up more often than a uniform sample
-of the space gives them (the empty pruned NB201 cell in about 1 draw in 46, not 1 in 9445),
-and a mutation that draws an op where it would be dead is pruned back: only crossover grows a
-pruned NB201 cell. On the NB201 latency fronts the same bias helped the predictor searcher
+`space.mutate`. Crossover and mutation act on the choices every successful trial has
+(`infer_relative_search_space`); Optuna draws the others anew, uniformly, in every child (in a
+MetaFormer space: the blocks past a stage's smallest depth, the kernels and dilations). Where
+the canonical form merges draws (blocks beyond a stage's depth, dead ops of the pruned NB201
+space), small architectures come up more often than a uniform sample of the space gives
+them (the empty pruned NB201 cell in about 1 draw in 46, not 1 in 9445), and a mutation
+that draws an op where it would be dead is pruned back: only crossover grows a pruned NB201
+cell. On the NB201 latency fronts the same bias helped the predictor searcher
 (docs/benchmarks.md), so it is left as NSGA-II draws.
 
 Defaults (population 10, crossover probability 0.5) were chosen on NAS-Bench-201, accuracy vs
