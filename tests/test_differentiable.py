@@ -36,7 +36,6 @@ from hwnas.search.differentiable import (
 )
 from hwnas.search.supernet import LatencyTable, SuperNet
 from hwnas.spaces import Arch, SpaceError, get_space
-from hwnas.spaces.mixers import build_mixer
 
 DATA = Path(__file__).parent / "data"
 FAST = dict(epochs=3, warmup_epochs=1, batch_size=64, derive_samples=4, progress=False)
@@ -227,42 +226,6 @@ def test_shared_kernels_are_centres_of_the_largest_and_trained_by_every_op(share
         assert small.parametrizations.weight.original.grad is None
         grad = large.weight.grad
         assert grad[..., 3:6].abs().sum() > 0 and grad[..., :3].abs().sum() == 0
-
-
-@pytest.mark.parametrize("mixer, stage", [("inception", 0), ("attn", 2), ("mbconv", 1)])
-def test_a_block_at_a_narrower_width_runs_the_mixer_that_width_builds(mixer, stage):
-    """A slot picked at a narrower width of its stage mixes the first channels as the mixer
-    built at that width does, the rest left zero. The widest op masked was another network:
-    conv1d's inception at 16 of 32 channels was the identity (its branches on the last
-    channels), attention at 48 of 64 had two heads, not one, and mbconv twice the hidden
-    channels."""
-    torch.manual_seed(0)
-    net = SuperNet(get_space("conv1d"), mixers=[mixer], precisions=["fp32"]).eval()
-    gates, block = net.stages[stage], net.stages[stage].blocks[0]
-    picks = {**net.argmax_selection(), gates.width: 0}
-    net.use(picks)
-    width, k = gates.width.values[0], picks[block.option]
-    option = block.option.values[k]
-    length = (40, 20, 10)[stage]
-    alone = build_mixer(
-        mixer, 1, width, option.kernel or 1, option.dilation or 1, "fp32", ()
-    ).eval()
-    shapes = {n: v.shape for n, v in alone.state_dict().items()}
-    same = [
-        m
-        for m in block.ops[k].modules()
-        if {n: v.shape for n, v in m.state_dict().items()} == shapes
-    ]
-    assert same, f"no {mixer} op of width {width} in the slot"
-    same[0].load_state_dict(alone.state_dict())
-    h = torch.randn(4, max(gates.width.values), length)
-    h[:, width:] = 0
-    with torch.no_grad():
-        mixed = block._mixer_term(k, h)()
-        assert torch.allclose(mixed[:, :width], alone(h[:, :width]), atol=1e-6)
-    assert not mixed[:, width:].any()
-    if mixer == "inception":
-        assert not torch.allclose(mixed[:, :width], h[:, :width])  # it mixes
 
 
 @pytest.fixture(scope="module")

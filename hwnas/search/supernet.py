@@ -13,8 +13,10 @@ and Gumbel-softmax gates over the slot's choices:
   at each precision (`hwnas.spaces.quant`), mixed by the gate's weights (EdMIPS-style composite
   layer: one convolution on the mixed quantized weights).
 - width, per stage: the stage runs at its largest width and a Gumbel-weighted channel mask keeps
-  the first `width` channels. A mixer whose layers the width shapes inside (`WIDTH_SHAPED`) has
-  one op per stage width instead, run on the first channels (`PerWidth`).
+  the first `width` channels. For three mixers that is not the network a narrower width builds:
+  inception's branches sit on the last channels (conv1d's inception is the identity below a
+  stage's largest width), attention keeps the widest block's heads and mbconv its hidden
+  channels. One op per width, exact, searched worse (docs/benchmarks.md), so it stays.
 - depth, per stage: slot j contributes `P(depth > j)` of its residual update, so a block beyond
   the sampled depth is the identity.
 
@@ -174,46 +176,6 @@ def _centred_within(small: torch.Size, large: torch.Size) -> bool:
     )
 
 
-#: mixers whose inner layers a block's width shapes beyond its input and output channels
-#: (inception's split into identity and branches, attention's heads, mbconv's hidden
-#: channels): the widest op, masked, is another network than a narrower block builds
-WIDTH_SHAPED = frozenset({"inception", "attn", "mbconv"})
-
-
-class PerWidth(nn.Module):
-    """One mixer option built at each of a stage's widths, the op of a width run on the first
-    channels (the rest zero), mixed by the width gate's weights. Masking the widest op instead
-    made a narrower inception the identity (its branches sit on the last channels, which the
-    mask zeroes: conv1d's inception at every width but the largest), gave a narrower attention
-    the widest one's heads and a narrower mbconv the widest one's hidden channels."""
-
-    def __init__(self, ops: Sequence[nn.Module], widths: Sequence[int], dim: int):
-        super().__init__()
-        self.ops, self.widths, self.dim = nn.ModuleList(ops), tuple(widths), dim
-
-    def forward(self, x: torch.Tensor, width_weights: torch.Tensor) -> torch.Tensor:
-        def term(op: nn.Module, width: int) -> Callable[[], torch.Tensor]:
-            rest = (0, 0) * self.dim + (0, x.shape[1] - width)  # zeros after the first channels
-            return lambda: F.pad(op(x[:, :width]), rest)
-
-        return weighted_sum(width_weights, [term(op, w) for op, w in zip(self.ops, self.widths)])
-
-
-def option_op(dim: int, option: Option, plan: StagePlan) -> nn.Module:
-    """The supernet's op of one (mixer, kernel, dilation) option of a stage: the mixer at the
-    stage's largest width, or per width where the width shapes it (`PerWidth`); `nn.Identity`
-    for the identity mixer."""
-
-    def built(width: int) -> nn.Module:
-        kernel, dilation = option.kernel or 1, option.dilation or 1
-        mixer = build_mixer(option.mixer, dim, width, kernel, dilation, "fp32", plan.spatial)
-        return mixer or nn.Identity()
-
-    if option.mixer in WIDTH_SHAPED and len(plan.widths) > 1:
-        return PerWidth([built(w) for w in plan.widths], plan.widths, dim)
-    return built(max(plan.widths))
-
-
 def weighted_sum(weights: torch.Tensor, terms: Sequence[Callable[[], torch.Tensor]]):
     """sum_k weights[k] * terms[k](), running only the terms whose weight is not exactly zero
     (a hard Gumbel sample runs one op; its straight-through weight still carries the gradient)."""
@@ -246,7 +208,13 @@ class SuperBlock(nn.Module):
         self.option = ArchGate(plan.options)
         self.expansion = ArchGate(plan.expansions)
         self.precision = ArchGate(plan.precisions)
-        self.ops = nn.ModuleList(option_op(dim, o, plan) for o in plan.options)
+        self.ops = nn.ModuleList(
+            build_mixer(
+                o.mixer, dim, channels, o.kernel or 1, o.dilation or 1, "fp32", plan.spatial
+            )
+            or nn.Identity()
+            for o in plan.options
+        )
         if share_kernels:
             share_kernel_weights(self.ops, [o.mixer for o in plan.options])
         self.norm1, self.norm2 = norm(dim, channels), norm(dim, channels)
@@ -266,11 +234,7 @@ class SuperBlock(nn.Module):
 
     def _mixer_term(self, k: int, x: torch.Tensor) -> Callable[[], torch.Tensor]:
         op = self.ops[k]
-        if isinstance(op, nn.Identity):
-            return lambda: torch.zeros_like(x)
-        if isinstance(op, PerWidth):
-            return lambda: op(x, self.width_gate[0].weights)
-        return lambda: op(x)
+        return (lambda: torch.zeros_like(x)) if isinstance(op, nn.Identity) else (lambda: op(x))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The block's residual update (output minus input) at the sampled choices."""
