@@ -12,7 +12,9 @@ input (`known_models="feature"`, the default) or as the exact latency (`"replace
 latency from the told values alone (`learned`); random search is the baseline. Hypervolume:
 both objectives normalised by the minimum and the 95th percentile of every point evaluated in
 any run, so all modes share one box. `--surrogates` runs every predictor mode with each of
-those surrogates (in the same box).
+those surrogates (in the same box). `--modes nsga2 random` runs NSGA-II (default settings)
+beside random search; `--merge FILE` adds the runs an earlier `--out` wrote, renamed
+`<mode> [<file stem>]`, to the same box (to compare two versions of the code).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from hwnas.spaces import get_space
 PROFILE = Path(__file__).parent / "data/epyc/conv1d_ort_fp32.csv"
 BUDGETS = (30, 50, 100, 150)
 MODES = ("feature", "replace", "learned", "random")
+OTHER_SEARCHERS = ("nsga2", "random")  # a mode that is a searcher's name runs that searcher
 
 
 def run(
@@ -50,7 +53,7 @@ def run(
     if mode in ("feature", "replace"):
         settings |= {"predictors": {"latency_ms": lut}, "known_models": mode}
     objectives = [("zc_naswot", "max"), ("latency_ms", "min")]
-    name = "random" if mode == "random" else "predictor"
+    name = mode if mode in OTHER_SEARCHERS else "predictor"
     searcher = get_searcher(name, space, objectives, seed=seed, **settings)
     points: list[tuple[float, float]] = []
     while len(points) < budget:
@@ -87,12 +90,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--out", type=Path, help="write every run's points here (JSON)")
     parser.add_argument("--surrogates", nargs="+", default=[None], help="predictor surrogates")
+    parser.add_argument("--modes", nargs="+", default=MODES, choices=(*MODES, *OTHER_SEARCHERS))
+    parser.add_argument("--merge", type=Path, nargs="*", default=[], help="earlier --out files")
     args = parser.parse_args()
     start = time.time()
     variants = [
         (mode, surrogate)
-        for mode in MODES
-        for surrogate in ([None] if mode == "random" else args.surrogates)
+        for mode in args.modes
+        for surrogate in ([None] if mode in OTHER_SEARCHERS else args.surrogates)
     ]
     runs = {
         f"{mode} ({surrogate})" if surrogate else mode: Parallel(n_jobs=args.jobs)(
@@ -102,6 +107,8 @@ def main() -> None:
     }
     if args.out:
         args.out.write_text(json.dumps(runs))
+    for path in args.merge:
+        runs |= {f"{mode} [{path.stem}]": r for mode, r in json.loads(path.read_text()).items()}
     table = hv_table(runs)
     print("| searcher / latency | " + " | ".join(f"HV @{b}" for b in BUDGETS) + " |")
     print("|---|" + "---|" * len(BUDGETS))

@@ -46,6 +46,27 @@ def test_a_restored_searcher_proposes_what_the_live_one_does(name, space_name):
                 restored.tell(arch, cost(space, arch))
 
 
+def test_nsga2_children_inherit_every_choice_of_a_metaformer_space():
+    """Without crossover, a child is a parent with a choice or so drawn anew (Optuna's
+    mutation, 1 / the number of choices each): it differs from an earlier trial in a few
+    choices. Optuna crosses and mutates only the choices every parent holds, and blocks past a
+    stage's smallest depth, kernels and dilations were missing from some, so those were drawn
+    anew in every child: 6 to 15 choices away from every trial on conv1d."""
+    space = get_space("conv1d")
+    searcher = get_searcher("nsga2", space, OBJECTIVES, seed=0, crossover_prob=0)
+    for _ in range(8):
+        for arch in searcher.ask(10):
+            searcher.tell(arch, cost(space, arch))
+    trials = [t.arch for t in searcher.trials]
+
+    def apart(a, b) -> int:
+        return sum(a.get(name) != b.get(name) for name in a.keys() | b.keys())
+
+    nearest = [min(apart(child, t) for t in trials[:i]) for i, child in enumerate(trials) if i]
+    later = sorted(nearest[19:])  # past the first two generations
+    assert later[len(later) // 2] <= 3, nearest  # the median child
+
+
 def test_nsga2_drops_discarded_duplicates_from_its_study_and_proposes_the_same(
     tmp_path, monkeypatch
 ):

@@ -21,15 +21,16 @@ Two changes make it fit an asynchronous, resumable search:
   (`_compact`).
 
 Its draws and mutations are per choice, through `space.suggest`, not `space.sample` and
-`space.mutate`. Crossover and mutation act on the choices every successful trial has
-(`infer_relative_search_space`); Optuna draws the others anew, uniformly, in every child (in a
-MetaFormer space: the blocks past a stage's smallest depth, the kernels and dilations). Where
-the canonical form merges draws (blocks beyond a stage's depth, dead ops of the pruned NB201
-space), small architectures come up more often than a uniform sample of the space gives
-them (the empty pruned NB201 cell in about 1 draw in 46, not 1 in 9445), and a mutation
-that draws an op where it would be dead is pruned back: only crossover grows a pruned NB201
-cell. On the NB201 latency fronts the same bias helped the predictor searcher
-(docs/benchmarks.md), so it is left as NSGA-II draws.
+`space.mutate`. Every study trial holds every choice of the space (`_genes`: those an
+architecture does not use, such as blocks past a stage's depth, drawn by a generator seeded
+with it), so crossover and mutation act on them all: Optuna's sampler crosses only the
+choices every parent holds and draws the others anew in every child, which on conv1d left 26
+of 41 choices to uniform draws. Where the canonical form merges draws (blocks beyond a
+stage's depth, dead ops of the pruned NB201 space), small architectures come up more often
+than a uniform sample of the space gives them (the empty pruned NB201 cell in about 1 draw
+in 46, not 1 in 9445), and a mutation that draws an op where it would be dead is pruned
+back: only crossover grows a pruned NB201 cell. On the NB201 latency fronts the same bias
+helped the predictor searcher (docs/benchmarks.md), so it is left as NSGA-II draws.
 
 Defaults (population 10, crossover probability 0.5) were chosen on NAS-Bench-201, accuracy vs
 FPGA latency, 300 evaluations in batches of 10 (HV ratio 0.976 over 15 seeds, against 0.967
@@ -71,11 +72,11 @@ def optuna_quiet() -> AbstractContextManager[None]:
 class AskOrderNSGAIISampler(NSGAIISampler):
     """`NSGAIISampler` whose generations are set by the caller (ask order)."""
 
-    def __init__(self, **settings):
+    def __init__(self, choices: dict[str, BaseDistribution], **settings):
         super().__init__(**settings)
         self.next_generation = 0
         self._parents: dict[int, list[FrozenTrial]] = {0: []}
-        self._shared_choices: dict[str, BaseDistribution] | None = None
+        self._crossed = {name: d for name, d in sorted(choices.items()) if not d.single()}
 
     def get_trial_generation(self, study: Study, trial: FrozenTrial) -> int:
         generation = trial.system_attrs.get(self._get_generation_key())
@@ -116,23 +117,16 @@ class AskOrderNSGAIISampler(NSGAIISampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        """The choices every completed trial has (what crossover may mix), as Optuna's
-        `IntersectionSearchSpace` gives them, but kept up to date as results arrive: Optuna's
-        rescans every trial after the oldest unfinished one, at each ask."""
-        shared = self._shared_choices or {}
-        return {name: d for name, d in sorted(shared.items()) if not d.single()}
+        """Every choice of the space with more than one value: each trial holds them all
+        (`NSGA2Searcher._genes`), so crossover mixes them all. (Optuna's
+        `IntersectionSearchSpace` rescans every trial after the oldest unfinished one at
+        each ask.)"""
+        return self._crossed
 
-    def result_arrived(self, generation: int, choices: dict[str, BaseDistribution]) -> None:
-        """A trial of `generation` completed with these choices: the parents of later
-        generations may change, and the shared choices shrink to those it has too."""
+    def result_arrived(self, generation: int) -> None:
+        """A trial of `generation` completed: the parents of later generations may change."""
         for g in [g for g in self._parents if g > generation]:
             del self._parents[g]
-        shared = self._shared_choices
-        self._shared_choices = (
-            dict(choices)
-            if shared is None
-            else {name: d for name, d in shared.items() if choices.get(name) == d}
-        )
 
     def reseed(self, seed: int) -> None:
         self._rng.rng.seed(seed)
@@ -177,7 +171,7 @@ class NSGA2Searcher(Searcher):
 
     def _new_study(self) -> None:
         """An empty study and sampler: the state of a searcher without trials."""
-        self.sampler = AskOrderNSGAIISampler(**self._sampler_settings)
+        self.sampler = AskOrderNSGAIISampler(self._distributions, **self._sampler_settings)
         directions = ["minimize" if o.direction == "min" else "maximize" for o in self.objectives]
         with optuna_quiet():  # no "study created" line per run
             self.study = optuna.create_study(directions=directions, sampler=self.sampler)
@@ -220,13 +214,36 @@ class NSGA2Searcher(Searcher):
         return arch
 
     def _holding(self, trial: optuna.Trial, arch: Arch) -> optuna.Trial:
-        """`trial`, or in its place one with `arch`'s choices where the space's canonical form
-        changed a drawn choice (the pruned NB201 space turns dead ops into `none`): parents
-        must hold the choices `restore` gives them, which are the architecture's."""
-        if all(trial.params.get(name) == value for name, value in arch.items()):
-            return trial
-        self._discard(trial)
-        return self._enqueued(arch)
+        """`trial` with `arch`'s genes (`_genes`), or in its place a new one where the
+        space's canonical form changed a drawn choice (the pruned NB201 space turns dead ops
+        into `none`): parents must hold the choices `restore` gives them."""
+        if any(trial.params.get(name) != value for name, value in arch.items()):
+            self._discard(trial)
+            return self._enqueued(arch)
+        return self._with_genes(trial, arch)
+
+    def _with_genes(self, trial: optuna.Trial, arch: Arch) -> optuna.Trial:
+        """`trial`, which holds `arch`'s choices, given the rest of its genes."""
+        genes = self._genes(arch)
+        for name in sorted(genes.keys() - trial.params.keys()):
+            d = self._distributions[name]
+            self.study._storage.set_trial_param(
+                trial._trial_id, name, d.to_internal_repr(genes[name]), d
+            )
+        return trial
+
+    def _genes(self, arch: Arch) -> dict[str, Any]:
+        """Every choice of the space for `arch`: its own, and for those it does not use (the
+        blocks past a stage's depth, a kernel its mixer has none of) values drawn by a
+        generator seeded with the architecture, so that `restore` gives them back. Optuna
+        crosses and mutates only the choices every parent holds: without the unused ones, the
+        blocks past a stage's smallest depth and the kernels and dilations of a MetaFormer
+        space were drawn anew, uniformly, in every child (conv1d: 26 of its 41 choices)."""
+        rng = derive_rng(self.seed, int(arch.key, 16))
+        return {
+            name: arch[name] if name in arch else d.choices[int(rng.integers(len(d.choices)))]
+            for name, d in self._distributions.items()
+        }
 
     def _discard(self, trial: optuna.Trial) -> None:
         self.study.tell(trial, state=TrialState.FAIL)
@@ -242,7 +259,7 @@ class NSGA2Searcher(Searcher):
         self.sampler.get_trial_generation(
             self.study, self.study._storage.get_trial(trial._trial_id)
         )
-        return trial
+        return self._with_genes(trial, arch)
 
     def _told(self, trial: Trial) -> None:
         optuna_trial = self._optuna_trials.pop(trial.arch.key, None)
@@ -256,11 +273,11 @@ class NSGA2Searcher(Searcher):
         for c, excess in zip(self.constraints, self.constraint_excess(metrics), strict=True):
             optuna_trial.set_constraint(c.metric, excess)
         self.study.tell(optuna_trial, [metrics[o.metric] for o in self.objectives])
-        self.sampler.result_arrived(trial.index // self.population_size, self._choices(trial))
+        self.sampler.result_arrived(trial.index // self.population_size)
 
     def _add_finished(self, trial: Trial) -> None:
         metrics: Metrics = trial.metrics
-        generation, choices = trial.index // self.population_size, self._choices(trial)
+        generation = trial.index // self.population_size
         attrs = {self.sampler._get_generation_key(): generation}
         if metrics.ok:
             excess = self.constraint_excess(metrics)
@@ -270,17 +287,14 @@ class NSGA2Searcher(Searcher):
         self.study.add_trial(
             optuna.trial.create_trial(
                 state=TrialState.COMPLETE if metrics.ok else TrialState.FAIL,
-                params=dict(trial.arch),
-                distributions=choices,
+                params=self._genes(trial.arch),
+                distributions=self._distributions,
                 values=[metrics[o.metric] for o in self.objectives] if metrics.ok else None,
                 system_attrs=attrs,
             )
         )
         if metrics.ok:
-            self.sampler.result_arrived(generation, choices)
-
-    def _choices(self, trial: Trial) -> dict[str, CategoricalDistribution]:
-        return {k: self._distributions[k] for k in trial.arch}
+            self.sampler.result_arrived(generation)
 
     def _restored_pending(self, trial: Trial) -> None:
         self.sampler.next_generation = trial.index // self.population_size
