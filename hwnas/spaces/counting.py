@@ -21,8 +21,8 @@ from hwnas.spaces.quant import QUANTIZED_LAYERS, set_fake_quant
 @contextlib.contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
     """`model` in eval mode for the body, each of its modules given back its own mode after
-    it: counting or measuring a model in the middle of its training left it in eval mode, its
-    batch-norm statistics frozen for the rest of the training."""
+    it (counting its cost or measuring its latency in the middle of its training: measuring
+    left it in eval mode, its batch-norm statistics frozen for the rest of the training)."""
     modes = {m: m.training for m in model.modules()}
     try:
         yield model.eval()
