@@ -326,6 +326,11 @@ HOSTILE = {
         "line 9: latency.target_ms and searcher.settings.latency_targets_ms: give one of them",
     ),
     "a yes for a seed": (VALID + "seed: yes\n", "line 9: seed: must not be a boolean, got True"),
+    "a name read as a boolean": (  # said only "got True" of `name: on`
+        VALID.replace("name: t", "name: on"),
+        "line 1: name: must not be a boolean, got True (YAML reads an unquoted yes, no, on, off, "
+        "true or false as one: quote it for the text)",
+    ),
     "a yes for a resource": (  # was one GPU per evaluation
         VALID + "executor:\n  kind: ray\n  resources: {num_cpus: 1, num_gpus: yes}\n",
         "line 11: executor.resources.num_gpus: Input should be a valid number",

@@ -41,7 +41,11 @@ def refuse_booleans(v: Any) -> Any:
     parsing reads them as 1 and 0 (`width: [true]` would be a width of 1, `max: yes` a bound
     of 1). For models without boolean fields."""
     if isinstance(v, bool) or isinstance(v, list) and any(isinstance(x, bool) for x in v):
-        raise ValueError(f"must not be a boolean, got {v!r}")
+        # `name: on` read as a boolean: the file's author meant the text
+        raise ValueError(
+            f"must not be a boolean, got {v!r} (YAML reads an unquoted yes, no, on, off, "
+            "true or false as one: quote it for the text)"
+        )
     return v
 
 
