@@ -119,15 +119,19 @@ def scores(task: str, runs: dict, limit: float) -> dict[str, dict[int, list[floa
         return {mode: {b: [best(r[:b]) for r in rs] for b in BUDGETS} for mode, rs in runs.items()}
 
     def points(told: list[dict]) -> np.ndarray:
-        rows = [[-m["zc_naswot"], m["params"]] for m in feasible(told, task, limit)]
-        return np.array(rows, dtype=float).reshape(-1, 2)
+        """The feasible points as losses (a maximised objective negated)."""
+        rows = [
+            [-m[k] if d == "max" else m[k] for k, d in objectives]
+            for m in feasible(told, task, limit)
+        ]
+        return np.array(rows, dtype=float).reshape(-1, len(objectives))
 
     every = np.vstack([points(r) for rs in runs.values() for r in rs])
     low, ref = every.min(axis=0), np.percentile(every, 95, axis=0)
 
     def hv(told: list[dict]) -> float:
         p = points(told)
-        return hypervolume((p - low) / (ref - low), np.ones(2)) if len(p) else 0.0
+        return hypervolume((p - low) / (ref - low), np.ones(len(objectives))) if len(p) else 0.0
 
     return {mode: {b: [hv(r[:b]) for r in rs] for b in BUDGETS} for mode, rs in runs.items()}
 
