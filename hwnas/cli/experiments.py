@@ -52,8 +52,8 @@ def search(
 ) -> None:
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.evaluators import ClusterLost
-    from hwnas.experiments import load, load_experiment, run_experiment
-    from hwnas.experiments.run import ALREADY_COMPLETE, EXHAUSTED, address_problem
+    from hwnas.experiments import load_experiment, run_experiment
+    from hwnas.experiments.run import EXHAUSTED, address_problem
     from hwnas.experiments.run_dir import SNAPSHOT
     from hwnas.experiments.shown import counted
 
@@ -80,6 +80,24 @@ def search(
         raise stopped(
             f"hwnas: {why} before the run was stored; start it with: {start_with}", e
         ) from None
+    _say_summary(summary, experiment)
+    if summary.stopped_by == EXHAUSTED:
+        _note_exhausted(config)
+    elif config.searcher.name == "differentiable":
+        _note_targets_not_searched(summary, experiment, resume_with)
+    why = f"why: hwnas status {shell_path(summary.run_dir)}"
+    if summary.evaluated and summary.failed == summary.evaluated:
+        raise RuntimeError(f"every evaluation failed; {why}")
+    if summary.failed:  # the count alone named no way to the reasons
+        typer.echo(f"hwnas: note: {counted(summary.failed, 'evaluation')} failed; {why}", err=True)
+
+
+def _say_summary(summary, experiment: Path) -> None:
+    """The run's one line: its evaluations and what stopped it (or that it was complete
+    before this search, with what lets it go on)."""
+    from hwnas.experiments.run import ALREADY_COMPLETE
+    from hwnas.experiments.shown import counted
+
     if summary.stopped_by == ALREADY_COMPLETE:
         typer.echo(
             f"run {summary.run_dir} is already complete: "
@@ -92,42 +110,48 @@ def search(
             f"({summary.failed} failed, {summary.by_this_driver} by this driver); "
             f"stopped by {summary.stopped_by}"
         )
-    if summary.stopped_by == EXHAUSTED:
-        targeted = bool(config.latency and config.latency.target_ms) or bool(
-            {"latency_target_ms", "latency_targets_ms"} & config.searcher.settings.keys()
-        )
-        searches, more = (
-            ("each latency target", "more latency targets")
-            if targeted
-            else ("its one search (no latency target)", "latency targets")
-        )
-        why = (
-            f"{searches} gave the architectures it derived (up to derive_count, fewer where "
-            f"its picks coincide); for more, start a new run "
-            f"(another run_dir) with a higher derive_count or {more}"
-            if config.searcher.name == "differentiable"
-            else "every architecture of the space was evaluated"
-        )
-        typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
-    elif config.searcher.name == "differentiable" and (
-        left := load(summary.run_dir).targets_not_searched()
-    ):
-        them = "them" if len(left) > 1 else "it"
-        # stopped by its time limit (per invocation), a resume alone searches them
-        how = (
-            f"raise `evaluations` in {experiment} and resume to search {them}"
-            if summary.stopped_by in ("evaluations", ALREADY_COMPLETE)
-            else f"resume to search {them}: {resume_with}"
-        )
-        typer.echo(
-            f"hwnas: note: {_targets_text(left)} not searched before the run stopped: {how}",
-            err=True,
-        )
-    why = f"why: hwnas status {shell_path(summary.run_dir)}"
-    if summary.evaluated and summary.failed == summary.evaluated:
-        raise RuntimeError(f"every evaluation failed; {why}")
-    if summary.failed:  # the count alone named no way to the reasons
-        typer.echo(f"hwnas: note: {counted(summary.failed, 'evaluation')} failed; {why}", err=True)
+
+
+def _note_exhausted(config) -> None:
+    """Why the searcher had no more candidates to propose, and for the differentiable one,
+    how a new run gets more."""
+    targeted = bool(config.latency and config.latency.target_ms) or bool(
+        {"latency_target_ms", "latency_targets_ms"} & config.searcher.settings.keys()
+    )
+    searches, more = (
+        ("each latency target", "more latency targets")
+        if targeted
+        else ("its one search (no latency target)", "latency targets")
+    )
+    why = (
+        f"{searches} gave the architectures it derived (up to derive_count, fewer where "
+        f"its picks coincide); for more, start a new run "
+        f"(another run_dir) with a higher derive_count or {more}"
+        if config.searcher.name == "differentiable"
+        else "every architecture of the space was evaluated"
+    )
+    typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
+
+
+def _note_targets_not_searched(summary, experiment: Path, resume_with: str) -> None:
+    """The latency targets of a differentiable sweep the run stopped before, and what
+    searches them: more `evaluations`, or a resume where its time limit stopped it."""
+    from hwnas.experiments import load
+    from hwnas.experiments.run import ALREADY_COMPLETE
+
+    if not (left := load(summary.run_dir).targets_not_searched()):
+        return
+    them = "them" if len(left) > 1 else "it"
+    # stopped by its time limit (per invocation), a resume alone searches them
+    how = (
+        f"raise `evaluations` in {experiment} and resume to search {them}"
+        if summary.stopped_by in ("evaluations", ALREADY_COMPLETE)
+        else f"resume to search {them}: {resume_with}"
+    )
+    typer.echo(
+        f"hwnas: note: {_targets_text(left)} not searched before the run stopped: {how}",
+        err=True,
+    )
 
 
 def _exit_past_a_lost_ray(code: int) -> NoReturn:
