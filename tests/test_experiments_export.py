@@ -1487,3 +1487,27 @@ def test_a_space_file_with_a_byte_order_mark_exports_its_text_as_a_block(tmp_pat
     data = arch_config(space, space.sample(0))
     assert data["space"]["source"] == text
     assert "  source: |" in yaml.dump(data, Dumper=ReadableDumper, sort_keys=False)
+
+
+def test_an_onnx_export_names_its_files_and_says_its_weights_are_initial(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`hwnas export --format onnx` says, per config, the weights and ONNX file written with it
+    and how closely ONNX Runtime matches torch, then that the weights are the initial ones and
+    the ONNX file the float form (and how `hwnas build` writes the deployable one)."""
+    assert hwnas_cli("export", str(run_dir), "--format", "onnx", "-o", str(tmp_path)) == 0
+    out, err = capsys.readouterr()
+    (config,) = tmp_path.glob("*.json")
+    data = json.loads(config.read_text())
+    onnx_file, diff = data["onnx"]["file"], data["onnx"]["max_abs_diff"]
+    assert out == (
+        f"wrote {config} + {data['weights']} + {onnx_file} (ONNX Runtime matches torch, max "
+        f"diff {diff:.2g})\n"
+    )
+    assert (
+        "hwnas: note: the weights are the initial ones (the search keeps no trained weights; "
+        "built with the run's seed, `weights_seed` in the config): train the exported model "
+        "before deploying it; the ONNX file is its float inference form (`hwnas build CONFIG "
+        "--weights TRAINED --onnx FILE --calibration DATASET` writes it at its blocks' "
+        "precisions)\n"
+    ) in err
