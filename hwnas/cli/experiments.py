@@ -538,28 +538,45 @@ def export(
     if written and (note := read_config(written[0]).get("data", {}).get("note")):
         typer.echo(f"hwnas: warning: no input standardisation in the export: {note}", err=True)
     for path in written:
-        data = read_config(path)
-        files = [path.name, data.get("weights"), data.get("onnx", {}).get("file")]
-        same = all(before.get(name) == after.get(name) for name in files if name)
-        extra = f" + {data['weights']}" if "weights" in data else ""
-        if "onnx" in data:
-            onnx = data["onnx"]
-            diff = onnx["max_abs_diff"]
-            extra += f" + {onnx['file']} (ONNX Runtime matches torch, max diff {diff:.2g})"
-        typer.echo(f"{'unchanged' if same else 'wrote'} {path}{extra}")
+        _say_exported(path, before, after)
     if fmt in ("onnx", "torch") and written:
-        typer.echo(
-            "hwnas: note: the weights are the initial ones (the search keeps no trained "
-            "weights; built with the run's seed, `weights_seed` in the config): train the "
-            "exported model before deploying it"
-            + (
-                "; the ONNX file is its float inference form (`hwnas build CONFIG --weights "
-                "TRAINED --onnx FILE --calibration DATASET` writes it at its blocks' precisions)"
-                if fmt == "onnx"
-                else ""
-            ),
-            err=True,
-        )
+        _note_initial_weights(fmt)
+
+
+def _say_exported(
+    path: Path, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> None:
+    """One exported config's line: wrote or unchanged (its files' stamps `before` and `after`
+    the export), with the weights and ONNX file written beside it and how closely ONNX
+    Runtime's outputs match torch's."""
+    from hwnas.experiments.export import read_config
+
+    data = read_config(path)
+    files = [path.name, data.get("weights"), data.get("onnx", {}).get("file")]
+    same = all(before.get(name) == after.get(name) for name in files if name)
+    extra = f" + {data['weights']}" if "weights" in data else ""
+    if "onnx" in data:
+        onnx = data["onnx"]
+        diff = onnx["max_abs_diff"]
+        extra += f" + {onnx['file']} (ONNX Runtime matches torch, max diff {diff:.2g})"
+    typer.echo(f"{'unchanged' if same else 'wrote'} {path}{extra}")
+
+
+def _note_initial_weights(fmt: str) -> None:
+    """Say that a torch or onnx export's weights are untrained (the search keeps none), and
+    for onnx, that its file is the float form, not the deployable one `hwnas build` writes."""
+    typer.echo(
+        "hwnas: note: the weights are the initial ones (the search keeps no trained "
+        "weights; built with the run's seed, `weights_seed` in the config): train the "
+        "exported model before deploying it"
+        + (
+            "; the ONNX file is its float inference form (`hwnas build CONFIG --weights "
+            "TRAINED --onnx FILE --calibration DATASET` writes it at its blocks' precisions)"
+            if fmt == "onnx"
+            else ""
+        ),
+        err=True,
+    )
 
 
 def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
