@@ -1511,3 +1511,33 @@ def test_an_onnx_export_names_its_files_and_says_its_weights_are_initial(
         "--weights TRAINED --onnx FILE --calibration DATASET` writes it at its blocks' "
         "precisions)\n"
     ) in err
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"choices": None}, "choices: missing or not a mapping"),
+        ({"space": "conv1d"}, "space: missing or not a mapping"),
+        ({"space": {"name": 1}}, "space.name: missing or not text"),
+        ({"space": {"name": "conv1d", "version": "1"}}, "space.version: missing or not a number"),
+        (
+            {"space": {"name": "conv1d", "version": 1}},
+            "space.source: missing or not the space's YAML text",
+        ),
+    ],
+)
+def test_a_config_missing_a_part_is_refused_naming_it(
+    tmp_path: Path, change: dict, said: str
+) -> None:
+    """A config read from a file or given as data names the part it lacks, after the file's
+    name (or `config` for data)."""
+    space = get_space("conv1d")
+    data = {**arch_config(space, space.sample(0)), **change}
+    with pytest.raises(ExperimentError) as given:
+        read_config(data)
+    assert str(given.value) == f"config: {said}"
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ExperimentError) as read:
+        read_config(path)
+    assert str(read.value) == f"{path}: {said}"
