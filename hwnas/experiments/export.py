@@ -78,28 +78,35 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             "config: give a path to a .json or .yaml file, or the config as a dict "
             "(json.loads(text) or yaml.safe_load(text) of this text), not the text itself"
         )
-    if isinstance(config, Mapping):
-        data = dict(config)
-    else:
-        no_nul(config, "config")
-        path = Path(config)
-        text = read_text(  # not text: an .onnx or .pt file, say
-            path,
-            ExperimentError,
-            "not an hwnas architecture config (a binary file; give the .json or .yaml that "
-            "`hwnas export` wrote)",
-        )
-        try:
-            # safe and bounded in size and nesting as every YAML hwnas reads, a repeated key
-            # refused
-            if path.suffix.lower() == ".json":
-                data = json.loads(text, object_pairs_hook=_unique_keys)
-            else:
-                data = yaml.load(text, ConfigLoader)
-        except (ValueError, RecursionError) as e:  # or nested past reason
-            raise ExperimentError(f"{path}: not valid json: {e}") from None
-        except yaml.YAMLError as e:  # one line, as every other error (no caret drawing)
-            raise ExperimentError(f"{path}:{yaml_problem(e)}") from None
+    data = dict(config) if isinstance(config, Mapping) else _parsed_config_file(config)
+    _check_config(data, source)
+    return data
+
+
+def _parsed_config_file(config: str | Path) -> Any:
+    """The data of a `.json` or `.yaml` config file, whatever its shape: parsed safely,
+    bounded in size and nesting as every YAML hwnas reads, a repeated key refused."""
+    no_nul(config, "config")
+    path = Path(config)
+    text = read_text(  # not text: an .onnx or .pt file, say
+        path,
+        ExperimentError,
+        "not an hwnas architecture config (a binary file; give the .json or .yaml that "
+        "`hwnas export` wrote)",
+    )
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text, object_pairs_hook=_unique_keys)
+        return yaml.load(text, ConfigLoader)
+    except (ValueError, RecursionError) as e:  # or nested past reason
+        raise ExperimentError(f"{path}: not valid json: {e}") from None
+    except yaml.YAMLError as e:  # one line, as every other error (no caret drawing)
+        raise ExperimentError(f"{path}:{yaml_problem(e)}") from None
+
+
+def _check_config(data: Any, source: str) -> None:
+    """Refuse `data` (read from `source`) unless it is an architecture config of this format
+    with its space (name, version, YAML text), its choices and well-formed records."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ExperimentError(
             f"{source}: not an hwnas architecture config (format {FORMAT}): {_found(data)}"
@@ -113,7 +120,6 @@ def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(data["space"].get("source"), str):
         raise ExperimentError(f"{source}: space.source: missing or not the space's YAML text")
     _check_records(data, source)
-    return data
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
