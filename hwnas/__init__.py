@@ -11,12 +11,15 @@ light).
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("hwnas")
 except PackageNotFoundError:  # its source folder on the path, never installed: still usable
     __version__ = "unknown (not installed)"
+if TYPE_CHECKING:  # what `__getattr__` imports on first use, for type checkers to see
+    from hwnas.experiments.export import build, export_deployed_onnx, inference_model
+
 __all__ = ["__version__", "build", "export_deployed_onnx", "inference_model"]
 
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from importlib import import_module
 from importlib.metadata import packages_distributions, requires, version
 from pathlib import Path
 
@@ -565,6 +566,48 @@ def test_dir_and_help_of_a_package_list_its_public_names(package):
     for name in package.__all__:
         if inspect.isfunction(getattr(package, name)):
             assert f"{name}(" in text, name
+
+
+def _for_type_checkers(node: ast.stmt) -> bool:
+    """Whether `node` is an `if TYPE_CHECKING:` block (imports only a type checker runs)."""
+    return isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+
+
+def _bound_at_import(tree: ast.Module) -> set[str]:
+    """The names a module's top-level statements bind when it is imported (not those under
+    `if TYPE_CHECKING:`, nor those inside its functions)."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif not _for_type_checkers(node):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Import | ast.ImportFrom):
+                    names |= {(a.asname or a.name).split(".")[0] for a in sub.names}
+                elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+    return names
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda package: package.__name__)
+def test_type_checkers_see_the_names_a_package_imports_on_first_use(package):
+    """The names a package's `__getattr__` imports on first use were `Any` to mypy and
+    pyright (`hwnas.build`, `run_experiment`, all of `hwnas.predictors`) or, from
+    `hwnas.search`, a variable of type `type[Searcher]`: `PredictorSearcher(...,
+    latency_predictor=...)` and `def f(searcher: NSGA2Searcher)` failed type checking. Each
+    is imported under `if TYPE_CHECKING:` from the module that defines it."""
+    tree = ast.parse(Path(package.__file__).read_text())
+    seen = {
+        alias.asname or alias.name: imported.module
+        for node in tree.body
+        if _for_type_checkers(node)
+        for imported in node.body
+        if isinstance(imported, ast.ImportFrom)
+        for alias in imported.names
+    }
+    assert sorted(set(package.__all__) - _bound_at_import(tree) - set(seen)) == []
+    for name, module in seen.items():
+        assert getattr(import_module(module), name) is getattr(package, name), name
 
 
 # -- experiments ---------------------------------------------------------------------------

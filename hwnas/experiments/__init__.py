@@ -8,7 +8,7 @@ used, so reading a run's results does not.
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwnas.experiments.config import (
     ExperimentConfig,
@@ -17,6 +17,10 @@ from hwnas.experiments.config import (
     parse_experiment,
 )
 from hwnas.experiments.results import RunResults, load
+
+if TYPE_CHECKING:  # what `__getattr__` imports on first use, for type checkers to see
+    from hwnas.experiments.export import build, export_run, inference_model
+    from hwnas.experiments.run import RunSummary, run_experiment
 
 #: public names that need torch -> the module that defines them
 _MODEL_NAMES = {

@@ -6,7 +6,7 @@ scikit-learn and ONNX Runtime.
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "BACKENDS": "backends",
@@ -30,6 +30,27 @@ _EXPORTS = {
     "latency_accuracy": "accuracy",
 }
 __all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # what `__getattr__` imports on first use, for type checkers to see
+    from hwnas.predictors.accuracy import latency_accuracy as latency_accuracy
+    from hwnas.predictors.backends import BACKENDS as BACKENDS
+    from hwnas.predictors.backends import BackendError as BackendError
+    from hwnas.predictors.base import LatencyPredictor as LatencyPredictor
+    from hwnas.predictors.base import PredictorError as PredictorError
+    from hwnas.predictors.fingerprint import device_fingerprint as device_fingerprint
+    from hwnas.predictors.learned import LearnedPredictor as LearnedPredictor
+    from hwnas.predictors.lut import LUTPredictor as LUTPredictor
+    from hwnas.predictors.measure import Measurement as Measurement
+    from hwnas.predictors.measure import MeasurementError as MeasurementError
+    from hwnas.predictors.measure import measure_latency as measure_latency
+    from hwnas.predictors.profile import Profile as Profile
+    from hwnas.predictors.profile import ProfileError as ProfileError
+    from hwnas.predictors.profile import read_profile as read_profile
+    from hwnas.predictors.profiling import build_profile as build_profile
+    from hwnas.predictors.registry import KINDS as KINDS
+    from hwnas.predictors.registry import get_predictor as get_predictor
+    from hwnas.predictors.registry import load_predictor as load_predictor
+    from hwnas.predictors.transfer import TransferPredictor as TransferPredictor
 
 
 def __getattr__(name: str) -> Any:

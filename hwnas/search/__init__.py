@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwnas.search.base import PASSED, Constraint, Objective, Searcher, Trial
 from hwnas.search.pareto import dominates, hypervolume, pareto_mask
 from hwnas.spaces import SearchSpace, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
+
+if TYPE_CHECKING:  # what `__getattr__` imports on first use, for type checkers to see
+    from hwnas.search.evolution import EvolutionSearcher
+    from hwnas.search.nsga2 import NSGA2Searcher
+    from hwnas.search.predictor import PredictorSearcher
+    from hwnas.search.random import RandomSearcher
 
 #: black-box searcher name -> "module:class", imported on first use, as the evaluators are:
 #: the predictor searcher's module pulls in scikit-learn and scipy (1.7 s here), which

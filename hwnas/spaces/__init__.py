@@ -6,7 +6,7 @@ stored results starts without it.
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwnas.spaces.arch import Arch, Choice
 from hwnas.spaces.blocks import MIXERS, PRECISIONS
@@ -21,6 +21,10 @@ from hwnas.spaces.space import (
     get_space,
     space_from_data,
 )
+
+if TYPE_CHECKING:  # what `__getattr__` imports on first use, for type checkers to see
+    from hwnas.spaces.network import reparameterize
+    from hwnas.spaces.quant import set_fake_quant
 
 #: public names that need torch -> the module that defines them
 _MODEL_NAMES = {"reparameterize": "network", "set_fake_quant": "quant"}
