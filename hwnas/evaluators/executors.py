@@ -25,7 +25,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.failures import failed_metrics, failure_reason
@@ -139,7 +139,7 @@ class _ExecutorBase:
             self.cancel()
             raise
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
