@@ -305,7 +305,7 @@ def calibration_inputs(x_train: np.ndarray, count: int = CALIBRATION_INPUTS) -> 
 
 def export_deployed_onnx(
     model: nn.Module,
-    input_shape: tuple[int, ...],
+    input_shape: Sequence[int],
     path: str | Path,
     calibration: np.ndarray | None = None,
 ) -> float:
@@ -333,15 +333,15 @@ def export_deployed_onnx(
             f"{path}: an ONNX model's file name ends in .onnx, not {path.suffix or 'nothing'} "
             "(nothing written)"
         )
-    input_shape = tuple(input_shape)  # a config's `space.input` is a list
+    shape = tuple(input_shape)  # a config's `space.input` is a list
     if calibration is not None:
-        calibration = _checked_calibration(np.asarray(calibration, dtype=np.float32), input_shape)
+        calibration = _checked_calibration(np.asarray(calibration, dtype=np.float32), shape)
     model = inference_model(model)
     precisions = measured_precision(get_backend("onnxruntime-cpu"), layer_precisions(model))
     if calibration is not None:
         x = calibration[:COMPARED_INPUTS]
     else:
-        x = np.random.default_rng(0).standard_normal((3, *input_shape))
+        x = np.random.default_rng(0).standard_normal((3, *shape))
     x = torch.from_numpy(np.asarray(x, dtype=np.float32))
     # the folder is removed again, and `path` left as it was, if the export fails
     with folder_for(path.parent, f"{path}"), written_whole(path) as partial:
