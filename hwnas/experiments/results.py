@@ -59,6 +59,9 @@ ORIGIN_PREFIX = "origin_"  # columns of what the searcher noted of a proposal's 
 OWN_NAMES = (*INFO_COLUMNS, "trial", "arch", "origin")
 
 Objectives = Sequence[tuple[str, str]]
+#: what the public methods take as `objectives` (`objectives_of` reads them): pairs, or
+#: "metric:max" strings as the CLI's, or one pair alone
+GivenObjectives = Objectives | Sequence[str]
 
 
 def _row(trial: optuna.trial.FrozenTrial, start: datetime, arch: Arch) -> dict:
@@ -340,9 +343,7 @@ class RunResults:
         return describe_arch(self.space, arch)
 
     # -- fronts ----------------------------------------------------------------------------
-    def objectives_of(
-        self, objectives: Objectives | Sequence[str] | None = None
-    ) -> list[tuple[str, str]]:
+    def objectives_of(self, objectives: GivenObjectives | None = None) -> list[tuple[str, str]]:
         """`objectives` as checked (metric, direction) pairs: pairs, a searcher's `Objective`s
         (a mapping is refused: its directions would be dropped), or "metric:max" strings
         as the CLI takes them (a bare metric keeps its direction in the run), or one pair
@@ -420,12 +421,12 @@ class RunResults:
         shown += list(COSTS)
         return [m for m in dict.fromkeys(shown) if m in self.trials.columns]
 
-    def candidates(self, objectives: Objectives | None = None) -> pd.DataFrame:
+    def candidates(self, objectives: GivenObjectives | None = None) -> pd.DataFrame:
         """The successful, feasible evaluations with a value of every objective (the run's,
         whose every success has them, or those given): those a front is made of."""
         return self.trials[self._usable(self.objectives_of(objectives))]
 
-    def pareto(self, objectives: Objectives | None = None) -> pd.DataFrame:
+    def pareto(self, objectives: GivenObjectives | None = None) -> pd.DataFrame:
         """The feasible non-dominated evaluations, best in the first objective first; members
         equal in it (a front of three or more objectives has such) by the next objective, and
         so on, then by trial number."""
@@ -445,7 +446,7 @@ class RunResults:
         ascending = [d == "min" for _, d in objectives] + [True]
         return front.sort_values(metrics, ascending=ascending, kind="stable")
 
-    def reference_point(self, objectives: Objectives | None = None) -> np.ndarray:
+    def reference_point(self, objectives: GivenObjectives | None = None) -> np.ndarray:
         """The worst feasible value of each objective, pushed 10% of its range further (as a
         loss), so every front point adds volume."""
         objectives = self.objectives_of(objectives)
@@ -457,7 +458,7 @@ class RunResults:
         return hi + 0.1 * np.where(hi > lo, hi - lo, np.maximum(np.abs(hi), 1.0))
 
     def hypervolume(
-        self, objectives: Objectives | None = None, reference: Sequence[float] | None = None
+        self, objectives: GivenObjectives | None = None, reference: Sequence[float] | None = None
     ) -> float:
         """Hypervolume of the feasible front, in the objectives' units (maximised objectives
         negated); the reference point is given as losses or taken from the data. Against a
@@ -484,7 +485,7 @@ class RunResults:
         return ref
 
     def progress(
-        self, objectives: Objectives | None = None, reference: Sequence[float] | None = None
+        self, objectives: GivenObjectives | None = None, reference: Sequence[float] | None = None
     ) -> pd.DataFrame:
         """After each evaluation: elapsed seconds, hypervolume so far and the best value so far
         of each objective (feasible successful evaluations only; while there is none, a
@@ -523,7 +524,7 @@ class RunResults:
         return pd.DataFrame(rows, columns=columns)
 
     # -- figures (plotly) ------------------------------------------------------------------
-    def figures(self, objectives: Objectives | None = None) -> dict:
+    def figures(self, objectives: GivenObjectives | None = None) -> dict:
         """Every figure of `hwnas.experiments.plots` for this run, by title."""
         from hwnas.experiments import plots
 
