@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -51,6 +51,9 @@ from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 from hwnas.search.sweep import latency_targets, memo_searches
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean, whole_number
+
+if TYPE_CHECKING:  # plotly is imported by the figures alone
+    import plotly.graph_objects as go
 
 INFO_COLUMNS = ["number", "key", "status", "reason", "feasible", "finished_s"]
 ORIGIN_PREFIX = "origin_"  # columns of what the searcher noted of a proposal's origin
@@ -524,7 +527,7 @@ class RunResults:
         return pd.DataFrame(rows, columns=columns)
 
     # -- figures (plotly) ------------------------------------------------------------------
-    def figures(self, objectives: GivenObjectives | None = None) -> dict:
+    def figures(self, objectives: GivenObjectives | None = None) -> dict[str, go.Figure]:
         """Every figure of `hwnas.experiments.plots` for this run, by title."""
         from hwnas.experiments import plots
 
