@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -363,7 +364,9 @@ class Searcher(ABC):
         unless it is 0."""
         return (self.seed, *counters, *((STREAM_TAG, self.stream) if self.stream else ()))
 
-    def sample_unseen(self, rng: np.random.Generator, exclude: set[str] = frozenset()) -> Arch:
+    def sample_unseen(
+        self, rng: np.random.Generator, exclude: AbstractSet[str] = frozenset()
+    ) -> Arch:
         """A uniform sample of the space that was neither seen nor is in `exclude`.
 
         Draws until one is new: at least 10 000 times, and in a nearly exhausted space 20
