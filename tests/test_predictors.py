@@ -359,6 +359,33 @@ def test_profile_has_every_part_and_arch_once(space, profile_path):
     assert meta["space"] == "tiny" and meta["precisions"] == ["fp32", "int8", "w4a8"]
 
 
+def test_the_parts_of_a_space_come_in_their_order_with_their_input_shapes(space):
+    """Blocks first (per stage, width, option, expansion), the stem, the downsamples a stage
+    needs (a stride, or another width), the heads, then each distinct input shape once as an
+    overhead, in the order the network meets them: profiles measure parts in this order."""
+    parts = [(p.id, p.input_shape) for p in metaformer_parts(space)]
+    assert parts == [
+        ("block|s0|w8|dwconv|k3|d1|e2", (8, 16)),
+        ("block|s0|w8|dwconv|k3|d2|e2", (8, 16)),
+        ("block|s0|w8|identity|kNone|dNone|e2", (8, 16)),
+        ("block|s1|w8|dwconv|k3|d1|e2", (8, 8)),
+        ("block|s1|w8|dwconv|k3|d2|e2", (8, 8)),
+        ("block|s1|w8|identity|kNone|dNone|e2", (8, 8)),
+        ("block|s1|w16|dwconv|k3|d1|e2", (16, 8)),
+        ("block|s1|w16|dwconv|k3|d2|e2", (16, 8)),
+        ("block|s1|w16|identity|kNone|dNone|e2", (16, 8)),
+        ("stem", (1, 16)),
+        ("downsample|s1|8->8", (8, 16)),
+        ("downsample|s1|8->16", (8, 16)),
+        ("head|w8", (8, 8)),
+        ("head|w16", (16, 8)),
+        ("overhead|1x16", (1, 16)),
+        ("overhead|8x16", (8, 16)),
+        ("overhead|8x8", (8, 8)),
+        ("overhead|16x8", (16, 8)),
+    ]
+
+
 def test_the_stem_part_is_the_network_stem_for_a_wide_strided_kernel(tmp_path):
     spec = tmp_path / "wide.yaml"
     spec.write_text(TINY.read_text().replace("kernel: 3, stride: 1", "kernel: 5, stride: 2", 1))
