@@ -115,27 +115,49 @@ def downsample_needed(stride: int, cin: int, cout: int) -> bool:
 
 def metaformer_parts(space: MetaFormerSpace) -> Iterator[Part]:
     """Every part a lookup table of `space` needs, blocks first (what searchers need most)."""
+    yield from _block_parts(space)
+    yield Part("stem", tuple(space.input_shape))
+    yield from _downsample_parts(space)
+    yield from _head_parts(space)
+    for shape in _overhead_shapes(space):
+        yield Part("overhead", shape)
+
+
+def _block_parts(space: MetaFormerSpace) -> Iterator[Part]:
+    """Per stage and width, every block option at every expansion, at fp32."""
     for i, plan in enumerate(space.plans):
         for width in plan.widths:
             for o in plan.options:
                 for e in plan.expansions:
                     block = BlockConfig(o.mixer, o.kernel, o.dilation, e, "fp32")
                     yield Part("block", (width, *plan.spatial), i, width, block=block)
-    yield Part("stem", tuple(space.input_shape))
+
+
+def _downsample_parts(space: MetaFormerSpace) -> Iterator[Part]:
+    """Per stage, a downsample from each width that may enter it to each of its widths, where
+    one is needed (a stride, or another width)."""
     for i, (spatial, widths) in enumerate(stage_inputs(space)):
         plan = space.plans[i]
         for cin in widths:
             for cout in plan.widths:
                 if downsample_needed(plan.stride, cin, cout):
                     yield Part("downsample", (cin, *spatial), i, cout, cin)
+
+
+def _head_parts(space: MetaFormerSpace) -> Iterator[Part]:
+    """The head at each width of the last stage."""
     for width in space.plans[-1].widths:
         yield Part("head", (width, *space.plans[-1].spatial), width=width)
+
+
+def _overhead_shapes(space: MetaFormerSpace) -> list[tuple[int, ...]]:
+    """Every distinct input shape of a part, once, in the order the network meets them: its
+    input, then per stage the shapes entering it (before its downsample) and inside it."""
     shapes = dict.fromkeys([tuple(space.input_shape)])
     for i, (spatial, widths) in enumerate(stage_inputs(space)):
         shapes.update(dict.fromkeys((w, *spatial) for w in widths))
         shapes.update(dict.fromkeys((w, *space.plans[i].spatial) for w in space.plans[i].widths))
-    for shape in shapes:
-        yield Part("overhead", shape)
+    return list(shapes)
 
 
 def build_part(space: MetaFormerSpace, part: Part, copies: int = 1) -> nn.Module:
