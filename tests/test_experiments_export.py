@@ -562,6 +562,63 @@ def test_export_notes_a_short_front_and_an_infeasible_trial(
 
 
 @needs_nb201
+def test_status_gives_its_lines_in_order(nb201_run: Path, capsys: pytest.CaptureFixture) -> None:
+    """A finished run's status, line by line on stdout: the counts, the drivers, the
+    objectives and the metric notes, the constraints, the front's size, the best values, the
+    hypervolume and the elapsed time (the versions and the time vary from machine to machine)."""
+    capsys.readouterr()
+    assert hwnas_cli("status", str(nb201_run)) == 0
+    out, err = capsys.readouterr()
+    assert err == ""  # all of it on stdout
+    lines = out.splitlines()
+    assert lines[1].startswith("started with hwnas ")
+    assert re.fullmatch(
+        r"elapsed: \d+\.\d s from the first claim to the last result "
+        r"\(pauses between runs included\)",
+        lines[-1],
+    ), lines[-1]
+    assert lines[:1] + lines[2:-1] == [
+        f"run {nb201_run} (study 'nb', space nasbench201)",
+        "evaluations: 30 of 30 (ok 30, failed 0, in flight 0, left by a stopped driver and not "
+        "evaluated since 0)",
+        "drivers: none running now",
+        "objectives: accuracy (max), hw_fpga_latency_ms (min)",
+        "accuracy: the table's cifar10valid_valid_acc_200ep",
+        "constraints: hw_pixel3_latency_ms <= 12",
+        "feasible: 19; Pareto front: 5",
+        "best accuracy: 89.244",
+        "best hw_fpga_latency_ms: 1.95216",
+        "hypervolume (accuracy max, hw_fpga_latency_ms min): 197.516 (reference point, as "
+        "losses: -1.7588, 4.26832; taken from the feasible evaluations, it moves as they come in)",
+    ]
+
+
+def test_status_of_a_run_without_a_feasible_success_ends_saying_so(
+    failed_run: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The failures come after the drivers, and the line that no evaluation is feasible ends
+    the status: no front, best values or elapsed time."""
+    capsys.readouterr()
+    assert hwnas_cli("status", str(failed_run)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    failures = [line for line in lines if line.startswith("failed x")]
+    assert failures and all(
+        re.match(r"failed x\d \(trials? [\d, ]+\): Predictor", f) for f in failures
+    )
+    assert [line for line in lines if not line.startswith(("started with ", "failed x"))] == [
+        f"run {failed_run} (study 'lat', space {failed_run.parent / 'tiny2d.yaml'})",
+        "evaluations: 3 of 3 (ok 0, failed 3, in flight 0, left by a stopped driver and not "
+        "evaluated since 0)",
+        "drivers: none running now",
+        "objectives: latency_ms (min), size_bytes (min)",
+        f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}, measured on onnxruntime-cpu: "
+        "w4a8 blocks timed as int8 (ONNX Runtime has no 4-bit CPU kernel)",
+        "no feasible successful evaluation yet (of 3)",
+    ]
+    assert lines.index(failures[0]) == 4 and lines.index(failures[-1]) == 3 + len(failures)
+
+
+@needs_nb201
 def test_status_and_export_give_a_constraint_bound_unrounded(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
