@@ -196,42 +196,72 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
 
     The most frequent failure reasons come with their first trial numbers (export --trial N)."""
     from hwnas.experiments import load
-    from hwnas.experiments.records import DRIVER, INTERRUPTED, KEY, RUNNING, STALE, outcome_of
-    from hwnas.experiments.shown import bound_text, metric_text
     from hwnas.experiments.storage import dead_drivers, driver_beats, grace_of
 
     results = load(run)
-    df = results.trials
-    # the trials `df` was made of: every count below is of one moment of the run (read again,
-    # an evaluation stored in between was neither evaluated nor in flight)
-    trials = results.stored_trials
+    df = results.trials  # read first: every count below is of the moment it was read
     beats = driver_beats(results.study)
     dead = dead_drivers(beats, grace_of(results.config))
+    in_flight, owed = _claims_in_flight_and_owed(results, dead)
+    _say_run(run, results)
+    _say_evaluations(results, in_flight, owed)
+    _say_drivers(beats, dead)
+    _say_failures(df.loc[df["status"] == "failed"])
+    _say_objectives_and_constraints(results)
+    _say_supernet_searches(results)
+    if results.candidates().empty:
+        typer.echo(_none_feasible(results))
+        return
+    _say_front(results)
+    _say_elapsed(df)
+
+
+def _claims_in_flight_and_owed(results, dead: set[str]) -> tuple[int, int]:
+    """Of the trials `results.trials` was made of (one moment of the run: read again, an
+    evaluation stored in between was neither evaluated nor in flight), how many claims the
+    running drivers hold, and how many a `dead` driver left that are owed: neither evaluated
+    since nor being evaluated again (then it counts as in flight)."""
+    from hwnas.experiments.records import DRIVER, INTERRUPTED, KEY, RUNNING, STALE, outcome_of
+
+    trials = results.stored_trials
     running = [t for t in trials if outcome_of(t) == RUNNING]
     orphaned = [t for t in running if t.user_attrs.get(DRIVER) in dead]
     live = {t.user_attrs.get(KEY) for t in running if t.user_attrs.get(DRIVER) not in dead}
     # claims a stopped driver left (given back, or still marked running): owed until evaluated
     left = orphaned + [t for t in trials if outcome_of(t) in (STALE, INTERRUPTED)]
-    # owed: neither evaluated since nor being evaluated again (then it counts as in flight)
-    owed = {t.user_attrs.get(KEY) for t in left} - set(df["key"]) - live - {None}
-    statuses = Counter(df["status"])  # ok and failed as in every line below, from one read
-    target = results.config.evaluations
+    owed = {t.user_attrs.get(KEY) for t in left} - set(results.trials["key"]) - live - {None}
+    return len(running) - len(orphaned), len(owed)
+
+
+def _say_run(run: Path, results) -> None:
+    """The run's folder, study and space, and the versions it was started with."""
     typer.echo(f"run {run} (study {results.config.name!r}, space {results.config.space.name})")
     if versions := results.versions:
         typer.echo("started with " + ", ".join(f"{p} {v}" for p, v in versions.items()))
+
+
+def _say_evaluations(results, in_flight: int, owed: int) -> None:
+    """How many evaluations of the target there are, ok, failed, in flight and owed, and when
+    the space has no architecture left to reach the target with."""
+    df, target = results.trials, results.config.evaluations
+    statuses = Counter(df["status"])  # ok and failed as in every line of status, from one read
     typer.echo(
         f"evaluations: {len(df)}{f' of {target}' if target else ''} "
         f"(ok {statuses['ok']}, failed {statuses['failed']}, "
-        f"in flight {len(running) - len(orphaned)}, left by a stopped driver "
-        f"and not evaluated since {len(owed)})"
+        f"in flight {in_flight}, left by a stopped driver "
+        f"and not evaluated since {owed})"
     )
     if target and len(df) < target and df["key"].nunique() >= results.space.cardinality:
         typer.echo(
             f"every architecture of the space ({results.space.cardinality}) was evaluated: "
             f"the run cannot reach {target}"
         )
-    _say_drivers(beats, dead)
-    _say_failures(df.loc[df["status"] == "failed"])
+
+
+def _say_objectives_and_constraints(results) -> None:
+    """The run's objectives with the notes on their metrics, then its constraints."""
+    from hwnas.experiments.shown import bound_text
+
     objectives = ", ".join(f"{m} ({d})" for m, d in results.objectives)
     typer.echo(f"objectives: {objectives}")
     _say_metric_notes(results, [m for m, _ in results.objectives])
@@ -239,10 +269,13 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         typer.echo(
             "constraints: " + ", ".join(f"{m} <= {bound_text(b)}" for m, b in results.constraints)
         )
-    _say_supernet_searches(results)
-    if results.candidates().empty:
-        typer.echo(_none_feasible(results))
-        return
+
+
+def _say_front(results) -> None:
+    """How many evaluations are feasible and on the Pareto front, the front's best value of
+    each objective and, with several objectives, its hypervolume."""
+    from hwnas.experiments.shown import metric_text
+
     front = results.pareto()
     typer.echo(f"feasible: {len(results.candidates())}; Pareto front: {len(front)}")
     for metric, direction in results.objectives:
@@ -253,6 +286,10 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         typer.echo(f"best {metric}: {shown}")
     if len(results.objectives) > 1:
         _say_hypervolume(results, results.objectives, results.hypervolume())
+
+
+def _say_elapsed(df) -> None:
+    """The time from the first claim to the last result of the evaluations `df`, if any."""
     if len(df):
         typer.echo(
             f"elapsed: {df['finished_s'].max():.1f} s from the first claim to the last result "
