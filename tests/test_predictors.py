@@ -26,6 +26,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from cli_runner import cli_on_read_only, hwnas
@@ -41,6 +42,7 @@ from hwnas.predictors import (
     MeasurementError,
     PredictorError,
     ProfileError,
+    TransferPredictor,
     build_profile,
     get_predictor,
     load_predictor,
@@ -2213,3 +2215,53 @@ def test_a_profile_whose_every_row_failed_is_an_error_and_is_kept(tmp_path, monk
     assert hwnas(*rerun, "--retry-failed") == 0
     assert f"{out}: 2 rows (0 failed)" in capsys.readouterr().out
     assert read_profile(out).rows["row_id"].is_unique
+
+
+def _tiny2d_transfer() -> TransferPredictor:
+    """A transfer predictor of tiny2d from two source devices, fitted on four networks."""
+    space = get_space(DATA / "tiny2d.yaml")
+    archs = [space.sample(np.random.default_rng(i)) for i in range(6)]
+    sources = pd.DataFrame(
+        {"cpu": np.arange(1.0, 7.0), "gpu": [2.0, 1.0, 4.0, 3.0, 6.0, 5.0]},
+        index=[a.key for a in archs],
+    )
+    return TransferPredictor(sources, space).fit(archs[:4], [1.0, 2.5, 2.0, 4.0])
+
+
+def _tiny2d_lut() -> LUTPredictor:
+    return LUTPredictor.from_profile(DATA / "tiny2d_ort.csv")
+
+
+MEASURED_ON = "backend='onnxruntime-cpu' device='Intel(R) Xeon(R) Processor'"
+
+
+@pytest.mark.parametrize(
+    ("make", "shown"),
+    [
+        (
+            lambda: read_profile(DATA / "tiny2d_ort.csv"),
+            f"<Profile {DATA / 'tiny2d_ort.csv'} space='tiny2d' backend='onnxruntime-cpu' rows=77>",
+        ),
+        (_tiny2d_lut, f"<LUTPredictor space='tiny2d' parts=77 {MEASURED_ON}>"),
+        (
+            lambda: LearnedPredictor(get_space(DATA / "tiny2d.yaml"), _tiny2d_lut()),
+            f"<LearnedPredictor space='tiny2d' model='calibration' fitted=0 {MEASURED_ON}>",
+        ),
+        (
+            lambda: LearnedPredictor(get_space(DATA / "tiny2d.yaml")),
+            "<LearnedPredictor space='tiny2d' model='boosting' fitted=0>",
+        ),
+        (_tiny2d_transfer, "<TransferPredictor space='tiny2d' source_devices=2 fitted=4>"),
+    ],
+    ids=["profile", "lut", "learned", "learned-boosting", "transfer"],
+)
+def test_a_notebook_shows_a_predictor_or_profile_in_one_line(make, shown):
+    """Typing its name shows what it is (a profile's dataclass repr printed its metadata and
+    table, 1339 characters; a predictor `<hwnas.predictors.lut.LUTPredictor object at 0x...>`)."""
+    assert repr(make()) == shown
+
+
+def test_a_half_made_predictor_shows_the_default_repr():
+    """One whose attributes are not set yet (a debugger inside its `__init__`) is shown as
+    Python shows any object, not as an error."""
+    assert repr(object.__new__(LUTPredictor)).startswith("<hwnas.predictors.lut.LUTPredictor ")

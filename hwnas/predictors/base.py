@@ -27,6 +27,7 @@ from hwnas.spaces import (
     get_space,
     space_from_data,
 )
+from hwnas.spaces.shown import facts_repr, named
 
 FORMAT_VERSION = 1
 
@@ -160,6 +161,24 @@ class LatencyPredictor(ABC):
 
     def __init__(self, space: SearchSpace):
         self.space = space
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its space, its own settings (`_shown`) and the backend and device of its latencies,
+        where recorded."""
+        device = self.measured_on or {}
+        return [
+            *named(space=self.space.name if self.space is not None else None),
+            *self._shown(),
+            *named(
+                backend=device.get("backend") or None,
+                device=device.get("gpu") or device.get("cpu") or None,
+            ),
+        ]
+
+    def _shown(self) -> list[str]:
+        """What its repr says of a predictor of its kind (none by default)."""
+        return []
 
     @abstractmethod
     def fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> LatencyPredictor:

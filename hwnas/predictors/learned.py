@@ -41,6 +41,7 @@ from hwnas.predictors.base import (
 )
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.shown import named
 
 MIN_TRAINING_ARCHS = 5
 # below this many networks boosting without a table ranks unseen ones poorly (held-out Kendall
@@ -99,6 +100,9 @@ class LearnedPredictor(LatencyPredictor):
         self._model: GradientBoostingRegressor | None = None  # boosting (without one)
         self._train_archs: list[Arch] = []
         self._train_latencies: list[float] = []
+
+    def _shown(self) -> list[str]:
+        return named(model=self.model, fitted=len(self._train_archs))
 
     def unpriced_precisions(self) -> list[str]:
         """Those of its table; without one, those no network it was fitted on has: the

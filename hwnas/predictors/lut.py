@@ -41,6 +41,7 @@ from hwnas.predictors.profile import read_profile
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.metaformer import MetaFormerSpace
+from hwnas.spaces.shown import named
 
 
 class BlockLatencyModel(Protocol):
@@ -113,6 +114,9 @@ class LUTPredictor(LatencyPredictor):
         self.block_copies = block_copies
         self.source = source
         self._inputs = stage_inputs(space)
+
+    def _shown(self) -> list[str]:
+        return named(parts=len(self.table))
 
     @classmethod
     def from_profile(

@@ -33,6 +33,7 @@ from hwnas.predictors.measure import best_round_ms
 from hwnas.predictors.parts import block_copies_problem
 from hwnas.predictors.profile_plan import PASS_SUFFIX, planned_jobs
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.shown import facts_repr, named
 from hwnas.spaces.space import LIBRARY
 
 FORMAT_VERSION = 1
@@ -116,6 +117,13 @@ class Profile:
     path: Path
     meta: dict[str, Any]
     rows: pd.DataFrame
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its file, space, backend and row count (a dataclass's repr printed its whole
+        metadata and table)."""
+        meta, rows = self.meta, len(self.rows)
+        return [str(self.path), *named(space=meta["space"], backend=meta["backend"], rows=rows)]
 
     @property
     def ok(self) -> pd.DataFrame:

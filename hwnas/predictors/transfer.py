@@ -35,6 +35,7 @@ from hwnas.predictors.base import (
 )
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import finite_number
+from hwnas.spaces.shown import named
 
 
 def _ridge(features: np.ndarray, target: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +130,9 @@ class TransferPredictor(LatencyPredictor):
         self._floor = 0.0
         self._train_archs: list[Arch] = []
         self._train_latencies: list[float] = []
+
+    def _shown(self) -> list[str]:
+        return named(source_devices=self.sources.shape[1], fitted=len(self._train_archs))
 
     # -- features ------------------------------------------------------------------------------
     @staticmethod
