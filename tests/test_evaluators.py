@@ -1502,3 +1502,53 @@ def test_the_trained_model_comes_back_as_it_was_scored() -> None:
         predicted = torch.cat([predicted, model(torch.from_numpy(x[7:])).argmax(1)])
     assert 100.0 * float((predicted.numpy() == y).mean()) == pytest.approx(metrics["accuracy"])
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+class ConstantLatency:
+    """A latency model of one's own: anything with `predict(archs)`."""
+
+    def predict(self, archs):
+        return np.ones(len(archs))
+
+
+@pytest.mark.parametrize(
+    ("make", "shown"),
+    [
+        (
+            lambda space: load_dataset("digits"),
+            "<Dataset 'digits' train=1149 val=288 test=360 input=(1, 8, 8) classes=10>",
+        ),
+        (
+            lambda space: TrainEvaluator(space, "digits", epochs=0.5),
+            "<TrainEvaluator space='tiny2d' dataset='digits' epochs=0.5>",
+        ),
+        (
+            lambda space: TrainEvaluator(space, "digits", steps=3, device="cpu"),
+            "<TrainEvaluator space='tiny2d' dataset='digits' steps=3 device='cpu'>",
+        ),
+        (
+            lambda space: ZeroCostEvaluator(space, "digits", proxies=["synflow", "params"]),
+            "<ZeroCostEvaluator space='tiny2d' dataset='digits' proxies=['synflow']>",
+        ),
+        (
+            lambda space: get_evaluator("latency", space),
+            "<LatencyEvaluator space='tiny2d' backend='onnxruntime-cpu' precision='mixed'>",
+        ),
+        (
+            lambda space: get_evaluator("latency", space, predictor=ConstantLatency()),
+            "<LatencyEvaluator space='tiny2d' predictor=ConstantLatency>",
+        ),
+        (
+            lambda space: CompositeEvaluator(
+                [get_evaluator("latency", space), ZeroCostEvaluator(space, "digits")]
+            ),
+            "<CompositeEvaluator space='tiny2d' parts=[LatencyEvaluator, ZeroCostEvaluator]>",
+        ),
+    ],
+    ids=["dataset", "train", "train-steps", "zero_cost", "latency", "predicted", "composite"],
+)
+def test_a_notebook_shows_an_evaluator_or_dataset_in_one_line(space, make, shown):
+    """Typing its name shows what it evaluates and how (it showed
+    `<hwnas.evaluators.train.TrainEvaluator object at 0x...>`; a dataset's dataclass repr
+    printed its arrays, 14106 characters for digits)."""
+    assert repr(make(space)) == shown

@@ -680,3 +680,17 @@ def test_an_object_without_space_is_refused_before_any_ray_starts(space, own_ray
     with pytest.raises(TypeError, match="_Spaceless.space must be a SearchSpace, not a str"):
         executor(named)
     assert not ray.is_initialized()
+
+
+def test_a_notebook_shows_an_executor_in_one_line(space):
+    """Its evaluator's kind, evaluations in flight and settings, and whether it is closed (it
+    showed `<hwnas.evaluators.executors.LocalExecutor object at 0x...>`)."""
+    evaluator = Scripted(space, {}, trains=False)
+    with LocalExecutor(evaluator) as local:
+        local.submit(space.sample(np.random.default_rng(0)))
+        assert repr(local) == "<LocalExecutor evaluator=Scripted in_flight=1>"
+    assert repr(local) == "<LocalExecutor evaluator=Scripted in_flight=0 closed>"
+    with RayExecutor(evaluator, max_in_flight=2, timeout_s=30) as remote:
+        shown = "<RayExecutor evaluator=Scripted in_flight=0 max_in_flight=2 timeout_s=30"
+        assert repr(remote) == shown + ">"
+    assert repr(remote) == shown + " closed>"

@@ -184,3 +184,11 @@ def test_an_installed_hwnas_asks_for_hwnas_benchdata(monkeypatch, tmp_path):
         benchdata_dir()
     assert str(e.value).startswith("no benchmark data folder: set HWNAS_BENCHDATA")
     assert str(site.parent / "shared") not in str(e.value)  # python3.11/shared/benchdata
+
+
+@needs_nb201
+def test_a_notebook_shows_the_tabular_evaluator_in_one_line(evaluator):
+    """Its space and the metrics it reads (it showed `<hwnas.evaluators.tabular.
+    TabularEvaluator object at 0x...>`)."""
+    shown = "<TabularEvaluator space='nasbench201' metrics=['accuracy', 'test_accuracy', "
+    assert repr(evaluator) == shown + "'train_time_s']>"

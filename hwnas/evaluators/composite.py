@@ -15,6 +15,7 @@ from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.executors import safe_evaluate
 from hwnas.evaluators.metrics import Metrics, same_value
 from hwnas.spaces import Arch
+from hwnas.spaces.shown import facts_repr, named
 
 
 class CompositeEvaluator:
@@ -33,6 +34,12 @@ class CompositeEvaluator:
             )
         self.parts = list(parts)
         self.space = parts[0].space
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its space and the kinds of its parts."""
+        parts = ", ".join(type(part).__name__ for part in self.parts)
+        return [*named(space=self.space.name), f"parts=[{parts}]"]
 
     @property
     def metric_names(self) -> tuple[str, ...] | None:

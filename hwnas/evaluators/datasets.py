@@ -29,6 +29,7 @@ import numpy as np
 from hwnas.predictors.whole_files import written_whole
 from hwnas.spaces import SearchSpace, builtin_spaces
 from hwnas.spaces.errors import did_you_mean, whole_number
+from hwnas.spaces.shown import facts_repr
 from hwnas.spaces.spec import MAX_CHANNELS
 
 SPLITS = ("train", "val", "test")
@@ -101,6 +102,13 @@ class Dataset:
                     f"indices, not {y.dtype}: load it with load_dataset, or give "
                     "y.astype(np.int64)"
                 )
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its name, split sizes, input shape and classes (a dataclass's repr printed the
+        arrays)."""
+        sizes = [f"{split}={len(self.split(split)[1])}" for split in SPLITS]
+        return [repr(self.name), *sizes, f"input={self.input_shape}", f"classes={self.num_classes}"]
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -34,6 +34,7 @@ from hwnas.predictors.stop_signals import signals_handled, terminating_signals
 from hwnas.predictors.whole_files import NOT_WRITABLE
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean, real_number, whole_number
+from hwnas.spaces.shown import facts_repr, named
 
 Result = tuple[Arch, Metrics]
 
@@ -139,6 +140,22 @@ class _ExecutorBase:
             self.cancel()
             raise
 
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """The kind of evaluator it runs, its evaluations in flight, its own settings
+        (`_shown`) and whether it is closed."""
+        closed = ["closed"] if self.closed else []
+        return [
+            f"evaluator={self._evaluator_kind}",
+            f"in_flight={self.in_flight}",
+            *self._shown(),
+            *closed,
+        ]
+
+    def _shown(self) -> list[str]:
+        """What its repr says of an executor of its kind (none by default)."""
+        return []
+
     def __enter__(self) -> Self:
         return self
 
@@ -154,6 +171,7 @@ class LocalExecutor(_ExecutorBase):
     def __init__(self, evaluator: Evaluator):
         _check_evaluator(evaluator)
         self.evaluator = evaluator
+        self._evaluator_kind = type(evaluator).__name__
         self._queue: deque[tuple[Arch, float | None]] = deque()
 
     @property
@@ -765,7 +783,7 @@ class RayExecutor(_ExecutorBase):
             if self._started:
                 self._started.release()
             raise
-        self.space = evaluator.space
+        self.space, self._evaluator_kind = evaluator.space, type(evaluator).__name__
         self.max_in_flight = self._dispatch_limit(max_in_flight, timeout_s)
         self.timeout_s, self.max_retries = timeout_s, max_retries
         self._died = _worker_died_errors()
@@ -793,6 +811,9 @@ class RayExecutor(_ExecutorBase):
             )
             return fits
         return max_in_flight
+
+    def _shown(self) -> list[str]:
+        return named(max_in_flight=self.max_in_flight, timeout_s=self.timeout_s)
 
     @property
     def in_flight(self) -> int:

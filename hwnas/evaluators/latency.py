@@ -22,6 +22,7 @@ from hwnas.evaluators.failures import COST_METRICS, scored_with_costs
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import PRECISIONS, Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names
+from hwnas.spaces.shown import facts_repr, named
 
 
 class Predictor(Protocol):
@@ -120,6 +121,14 @@ class LatencyEvaluator:
         self.predictor = predictor
         self.backend, self.precision = backend, precision
         self.batch_size, self.threads, self.measure = batch_size, threads, measure
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its space and where latency comes from: the predictor, or the backend and
+        precision each candidate is measured at."""
+        if self.predictor is not None:
+            return [*named(space=self.space.name), f"predictor={type(self.predictor).__name__}"]
+        return named(space=self.space.name, backend=self.backend, precision=self.precision)
 
     @property
     def metric_names(self) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from hwnas.evaluators.failures import failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, Cost, NasBench201Space, SearchSpace, SpaceError
 from hwnas.spaces.nasbench201 import NasBench201Spec
+from hwnas.spaces.shown import facts_repr, named
 
 ACCURACY_TABLE = "nb201.csv.gz"
 LATENCY_TABLE = "nb201_latency_24devices.csv.gz"
@@ -206,6 +207,11 @@ class TabularEvaluator:
         columns = {**self.metrics, **{c: c for c in extra if c not in self.metrics}}
         self.names = list(columns)
         self._values = table[list(columns.values())].to_numpy(dtype=np.float64)
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its space and the metrics it reads from the table's columns."""
+        return named(space=self.space.name, metrics=list(self.metrics))
 
     @property
     def metric_names(self) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import torch_seeded, torch_threads
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import finite_number, real_number, whole_number
+from hwnas.spaces.shown import facts_repr, named
 
 #: how many training samples `precise_bn` passes through the trained model at most
 PRECISE_BN_SAMPLES = 4096
@@ -181,6 +182,17 @@ class TrainEvaluator:
             threads,
             time_limit_s,
             device,
+        )
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its space, dataset and training length (and device, where one is asked for)."""
+        return named(
+            space=self.space.name,
+            dataset=self.dataset.name,
+            epochs=self.epochs if self.steps is None else None,
+            steps=self.steps,
+            device=self.device,
         )
 
     @property

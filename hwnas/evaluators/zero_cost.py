@@ -41,6 +41,7 @@ from hwnas.evaluators.train import check_settings
 from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import torch_seeded
 from hwnas.spaces import Arch, SearchSpace, set_fake_quant
+from hwnas.spaces.shown import facts_repr, named
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -187,6 +188,16 @@ class ZeroCostEvaluator:
         self.proxies = [p for p in proxies if p != "params"]
         self.batch_size, self.batches, self.seed = batch_size, batches, seed
         self.threads, self.device = threads, device
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its space, dataset and proxies (and device, where one is asked for)."""
+        return named(
+            space=self.space.name,
+            dataset=self.dataset.name,
+            proxies=self.proxies,
+            device=self.device,
+        )
 
     @property
     def metric_names(self) -> tuple[str, ...]:
