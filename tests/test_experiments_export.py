@@ -1598,3 +1598,15 @@ def test_a_config_missing_a_part_is_refused_naming_it(
     with pytest.raises(ExperimentError) as read:
         read_config(path)
     assert str(read.value) == f"{path}: {said}"
+
+
+@needs_nb201
+def test_a_notebook_shows_a_runs_results_in_one_line(nb201_run: Path) -> None:
+    """Its folder, name and objectives, and its evaluations once read (it showed
+    `<hwnas.experiments.results.RunResults object at 0x...>`); showing it reads none."""
+    results = load(nb201_run)
+    shown = f"<RunResults {nb201_run} name='nb' [accuracy:max, hw_fpga_latency_ms:min]"
+    assert repr(results) == f"{shown} (evaluations not read yet)>"
+    assert "trials" not in vars(results) and "stored_trials" not in vars(results)
+    assert len(results.trials) == 30
+    assert repr(results) == f"{shown} evaluations=30>"

@@ -51,6 +51,7 @@ from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 from hwnas.search.sweep import latency_targets, memo_searches
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean, whole_number
+from hwnas.spaces.shown import facts_repr
 
 if TYPE_CHECKING:  # plotly is imported by the figures alone
     import plotly.graph_objects as go
@@ -183,6 +184,15 @@ class RunResults:
         # report asked for the same front four times and the same progress twice
         self._fronts: dict[tuple, pd.DataFrame] = {}
         self._progress: dict[tuple, pd.DataFrame] = {}
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its run folder, name, objectives and evaluations, once `trials` has read them
+        (showing it reads nothing: a large run's trials take a while)."""
+        objectives = ", ".join(f"{metric}:{direction}" for metric, direction in self.objectives)
+        read = self.__dict__.get("trials")  # the cached_property's value, where read
+        count = "(evaluations not read yet)" if read is None else f"evaluations={len(read)}"
+        return [str(self.run_dir), f"name={self.config.name!r}", f"[{objectives}]", count]
 
     def _as_recorded(self, config: ExperimentConfig) -> ExperimentConfig:
         """`config` (the run folder's experiment.yaml) with the settings that made the results
