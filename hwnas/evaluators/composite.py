@@ -15,7 +15,7 @@ from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.executors import safe_evaluate
 from hwnas.evaluators.metrics import Metrics, same_value
 from hwnas.spaces import Arch
-from hwnas.spaces.shown import facts_repr, named
+from hwnas.spaces.reprs import facts_repr, named
 
 
 class CompositeEvaluator:

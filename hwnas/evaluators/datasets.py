@@ -29,7 +29,7 @@ import numpy as np
 from hwnas.predictors.whole_files import written_whole
 from hwnas.spaces import SearchSpace, builtin_spaces
 from hwnas.spaces.errors import did_you_mean, whole_number
-from hwnas.spaces.shown import facts_repr
+from hwnas.spaces.reprs import facts_repr
 from hwnas.spaces.spec import MAX_CHANNELS
 
 SPLITS = ("train", "val", "test")

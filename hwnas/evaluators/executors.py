@@ -34,7 +34,7 @@ from hwnas.predictors.stop_signals import signals_handled, terminating_signals
 from hwnas.predictors.whole_files import NOT_WRITABLE
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean, real_number, whole_number
-from hwnas.spaces.shown import facts_repr, named
+from hwnas.spaces.reprs import facts_repr, named
 
 Result = tuple[Arch, Metrics]
 

@@ -22,7 +22,7 @@ from hwnas.evaluators.failures import COST_METRICS, scored_with_costs
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import PRECISIONS, Arch, SearchSpace
 from hwnas.spaces.errors import check_setting_names
-from hwnas.spaces.shown import facts_repr, named
+from hwnas.spaces.reprs import facts_repr, named
 
 
 class Predictor(Protocol):

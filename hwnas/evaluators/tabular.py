@@ -25,7 +25,7 @@ from hwnas.evaluators.failures import failure_reason
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import Arch, Cost, NasBench201Space, SearchSpace, SpaceError
 from hwnas.spaces.nasbench201 import NasBench201Spec
-from hwnas.spaces.shown import facts_repr, named
+from hwnas.spaces.reprs import facts_repr, named
 
 ACCURACY_TABLE = "nb201.csv.gz"
 LATENCY_TABLE = "nb201_latency_24devices.csv.gz"

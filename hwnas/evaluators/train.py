@@ -36,7 +36,7 @@ from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import torch_seeded, torch_threads
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import finite_number, real_number, whole_number
-from hwnas.spaces.shown import facts_repr, named
+from hwnas.spaces.reprs import facts_repr, named
 
 #: how many training samples `precise_bn` passes through the trained model at most
 PRECISE_BN_SAMPLES = 4096

@@ -41,7 +41,7 @@ from hwnas.evaluators.train import check_settings
 from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import torch_seeded
 from hwnas.spaces import Arch, SearchSpace, set_fake_quant
-from hwnas.spaces.shown import facts_repr, named
+from hwnas.spaces.reprs import facts_repr, named
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

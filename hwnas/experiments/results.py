@@ -51,7 +51,7 @@ from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 from hwnas.search.sweep import latency_targets, memo_searches
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean, whole_number
-from hwnas.spaces.shown import facts_repr
+from hwnas.spaces.reprs import facts_repr
 
 if TYPE_CHECKING:  # plotly is imported by the figures alone
     import plotly.graph_objects as go

@@ -27,7 +27,7 @@ from hwnas.spaces import (
     get_space,
     space_from_data,
 )
-from hwnas.spaces.shown import facts_repr, named
+from hwnas.spaces.reprs import facts_repr, named
 
 FORMAT_VERSION = 1
 

@@ -41,7 +41,7 @@ from hwnas.predictors.base import (
 )
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.shown import named
+from hwnas.spaces.reprs import named
 
 MIN_TRAINING_ARCHS = 5
 # below this many networks boosting without a table ranks unseen ones poorly (held-out Kendall

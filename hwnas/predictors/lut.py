@@ -41,7 +41,7 @@ from hwnas.predictors.profile import read_profile
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.metaformer import MetaFormerSpace
-from hwnas.spaces.shown import named
+from hwnas.spaces.reprs import named
 
 
 class BlockLatencyModel(Protocol):

@@ -33,7 +33,7 @@ from hwnas.predictors.measure import best_round_ms
 from hwnas.predictors.parts import block_copies_problem
 from hwnas.predictors.profile_plan import PASS_SUFFIX, planned_jobs
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.shown import facts_repr, named
+from hwnas.spaces.reprs import facts_repr, named
 from hwnas.spaces.space import LIBRARY
 
 FORMAT_VERSION = 1

@@ -35,7 +35,7 @@ from hwnas.predictors.base import (
 )
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import finite_number
-from hwnas.spaces.shown import named
+from hwnas.spaces.reprs import named
 
 
 def _ridge(features: np.ndarray, target: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
