@@ -736,6 +736,19 @@ def test_cli_show_rounds_a_cardinality_of_hundreds_of_digits(tmp_path, capsys):
     )
 
 
+def test_cli_show_gives_a_cardinality_past_pythons_digit_limit(tmp_path, capsys):
+    """Five stages of up to 1024 blocks (the depth limit) hold 10^5120 architectures: `show`
+    stopped on Python's limit of 4300 digits for turning an int into text ("use
+    sys.set_int_max_str_digits() to increase the limit"), which no user of hwnas can do."""
+    data = _with(lambda d: d.update(stages=[{"depth": [1024], "width": [8]}] * 5))
+    path = _write(tmp_path, "deeper", data)
+    assert get_space(path).log10_cardinality == pytest.approx(5120)
+    code, out, _ = _run(capsys, "spaces", "show", str(path), "--json")
+    assert code == 0 and json.loads(out)["cardinality"] == "1" + "0" * 5120
+    code, out, _ = _run(capsys, "spaces", "show", str(path))
+    assert code == 0 and "cardinality: about 1.00e+5120 (5121 digits)" in out.splitlines()
+
+
 def test_cli_show_rounds_a_long_cardinality_half_up(tmp_path, capsys):
     """8888...8 (41 digits) was shown as 'about 8.88e+40', its first digits cut off."""
     data = _with(lambda d: d["stages"][0].update(depth=list(range(1, 41))))

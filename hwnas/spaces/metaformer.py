@@ -35,7 +35,7 @@ from hwnas.spaces.blocks import (
 )
 from hwnas.spaces.cost import Cost
 from hwnas.spaces.errors import SpaceError
-from hwnas.spaces.space import RngLike, SearchSpace, as_rng
+from hwnas.spaces.space import RngLike, SearchSpace, as_rng, decimal_digits
 from hwnas.spaces.spec import (
     BlockSpec,
     MetaFormerSpec,
@@ -673,7 +673,7 @@ class MetaFormerSpace(SearchSpace):
             # the fixed parts that make the network too: what a file sets or leaves to defaults
             "stem": {**self.spec.stem.model_dump(), "feature_map": list(self._after_stem())},
             "max_attention_tokens": self.spec.max_attention_tokens,
-            "cardinality": str(self.cardinality),
+            "cardinality": decimal_digits(self.cardinality),
             "log10_cardinality": round(self.log10_cardinality, 3),
             "stages": [
                 {

@@ -36,6 +36,15 @@ def as_rng(rng: RngLike) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
+def decimal_digits(n: int) -> str:
+    """The decimal digits of `n`, however many: `str(n)` refuses more than 4300 (Python's
+    limit on turning an int into text), and a space's cardinality can have thousands (stages
+    of up to 1024 blocks). `decimal` converts without that limit."""
+    from decimal import Decimal
+
+    return str(Decimal(n))
+
+
 class SearchSpace(ABC):
     """A declarative space of architectures: sample, mutate, cross over, encode, build, cost.
 
