@@ -575,6 +575,32 @@ def test_inputs_whose_samples_hold_no_values_are_named_by_shape(tmp_path):
             load_dataset(hollow)
 
 
+def test_inputs_not_numeric_or_without_axes_enough_are_named_first_by_type(tmp_path):
+    """Inputs not numeric are named by their type, without the hint for labels; inputs of one
+    axis by their shape, without the hint for series of two; where an array has several
+    problems, its type is said before its size, and its shape before its values."""
+    flat = np.zeros(20)
+    nan = np.full(20, np.nan)
+    for x_train, said in (
+        (np.ones((20, 1, 40), complex), "x_train has dtype complex128, not numeric"),
+        (flat.astype(complex), "x_train has dtype complex128, not numeric"),  # not its shape
+        (np.zeros((0, 1, 40), complex), "x_train has dtype complex128, not numeric"),
+        (np.zeros((0, 1, 40)), "x_train has no samples"),
+        (
+            flat,
+            "x_train has shape (20,); expected (N, channels, length) or "
+            "(N, channels, height, width)",
+        ),
+        (nan, "x_train has shape (20,); expected"),  # not its NaN values
+    ):
+        bad = _npz_dataset(tmp_path / "bad.npz", x_train=x_train)
+        with pytest.raises(DatasetError) as e:
+            load_dataset(bad)
+        assert str(e.value).startswith(f"dataset '{bad}': {said}"), str(e.value)
+        assert "class names" not in str(e.value) and "x[:, None]" not in str(e.value)
+        assert str(e.value).endswith(("numeric", "samples", "width)")), str(e.value)
+
+
 def test_splits_are_stratified(tmp_path):
     y = np.array([0] * 40 + [1] * 10)
     path = _npz_dataset(tmp_path / "skewed.npz", n_train=50, y_train=y, y_test=np.arange(5) % 2)
