@@ -480,47 +480,68 @@ def _closest_bundled(name: str, bundled: list[str]) -> str:
 
 # -- checking, splitting, normalising ------------------------------------------------------
 def _checked(name: str, arrays: Arrays) -> Arrays:
-    out = {}
-    for field, a in arrays.items():
-        if a.dtype.kind not in "biuf":
-            fix = "; number class names 0..C-1, e.g. np.unique(y, return_inverse=True)[1] over "
-            fix += "all splits' labels together"
-            raise DatasetError(
-                f"dataset {name!r}: {field} has dtype {a.dtype}, not numeric"
-                + fix * field.startswith("y_")
-            )
-        if a.size == 0:  # no samples, or samples of an axis of length 0
-            empty = f"shape {a.shape}: its samples hold no values" if len(a) else "no samples"
-            raise DatasetError(f"dataset {name!r}: {field} has {empty}")
-        if field.startswith("x_"):
-            if a.ndim < 3:
-                hint = "; series without a channel axis get one with x[:, None]" * (a.ndim == 2)
-                raise DatasetError(
-                    f"dataset {name!r}: {field} has shape {a.shape}; expected (N, channels, "
-                    f"length) or (N, channels, height, width){hint}"
-                )
-            if not np.isfinite(a).all():
-                raise DatasetError(
-                    f"dataset {name!r}: {field} has NaN or infinite values{_padding_hint(a)}"
-                )
-            with np.errstate(over="ignore"):  # said below, naming the file and the array
-                out[field] = a.astype(np.float32, copy=False)  # a large float32 x: no copy
-            if not np.isfinite(out[field]).all():
-                raise DatasetError(f"dataset {name!r}: {field} has values beyond float32's range")
-        else:
-            if problem := _label_problem(a):
-                raise DatasetError(
-                    f"dataset {name!r}: {field} {problem}; labels are a 1-D array of class "
-                    "indices 0..C-1"
-                )
-            out[field] = a.astype(np.int64)
+    """The arrays of dataset `name` checked, inputs as float32 and labels as int64; the first
+    problem found, array by array, is refused naming the array."""
+    out = {field: _checked_array(name, field, a) for field, a in arrays.items()}
+    _check_sample_counts(name, out)
+    return out
+
+
+def _checked_array(name: str, field: str, a: np.ndarray) -> np.ndarray:
+    """The array `field` (an x_ or y_ of a split), refused unless numeric and holding values,
+    then checked and cast as inputs or as labels."""
+    if a.dtype.kind not in "biuf":
+        fix = "; number class names 0..C-1, e.g. np.unique(y, return_inverse=True)[1] over "
+        fix += "all splits' labels together"
+        raise DatasetError(
+            f"dataset {name!r}: {field} has dtype {a.dtype}, not numeric"
+            + fix * field.startswith("y_")
+        )
+    if a.size == 0:  # no samples, or samples of an axis of length 0
+        empty = f"shape {a.shape}: its samples hold no values" if len(a) else "no samples"
+        raise DatasetError(f"dataset {name!r}: {field} has {empty}")
+    if field.startswith("x_"):
+        return _checked_inputs(name, field, a)
+    return _checked_labels(name, field, a)
+
+
+def _checked_inputs(name: str, field: str, x: np.ndarray) -> np.ndarray:
+    """The inputs `field` as float32, refused unless shaped (N, channels, length) or
+    (N, channels, height, width) and finite, in float32 as well."""
+    if x.ndim < 3:
+        hint = "; series without a channel axis get one with x[:, None]" * (x.ndim == 2)
+        raise DatasetError(
+            f"dataset {name!r}: {field} has shape {x.shape}; expected (N, channels, "
+            f"length) or (N, channels, height, width){hint}"
+        )
+    if not np.isfinite(x).all():
+        raise DatasetError(
+            f"dataset {name!r}: {field} has NaN or infinite values{_padding_hint(x)}"
+        )
+    with np.errstate(over="ignore"):  # said below, naming the file and the array
+        single = x.astype(np.float32, copy=False)  # a large float32 x: no copy
+    if not np.isfinite(single).all():
+        raise DatasetError(f"dataset {name!r}: {field} has values beyond float32's range")
+    return single
+
+
+def _checked_labels(name: str, field: str, y: np.ndarray) -> np.ndarray:
+    """The labels `field` as int64 class indices."""
+    if problem := _label_problem(y):
+        raise DatasetError(
+            f"dataset {name!r}: {field} {problem}; labels are a 1-D array of class indices 0..C-1"
+        )
+    return y.astype(np.int64)
+
+
+def _check_sample_counts(name: str, arrays: Arrays) -> None:
+    """Refuse a split whose inputs and labels hold different numbers of samples."""
     for split in SPLITS:
-        x, y = out.get(f"x_{split}"), out.get(f"y_{split}")
+        x, y = arrays.get(f"x_{split}"), arrays.get(f"y_{split}")
         if x is not None and len(x) != len(y):
             raise DatasetError(
                 f"dataset {name!r}: x_{split} has {len(x)} samples but y_{split} has {len(y)}"
             )
-    return out
 
 
 def _split_off(
