@@ -2458,6 +2458,73 @@ def test_ctrl_c_while_the_commands_load_is_one_line(
     assert capsys.readouterr().err == "hwnas: interrupted\n"
 
 
+@pytest.mark.parametrize(
+    ("signum", "code", "word"),
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGHUP, 129, "hung up")],
+)
+def test_a_stop_signal_while_the_commands_load_ends_with_its_status(
+    signum: int,
+    code: int,
+    word: str,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    hangup_as_in_a_terminal: None,
+) -> None:
+    """SIGTERM or SIGHUP in the first second (the commands' modules importing) ends as in a
+    command: 128 + the signal's number, and one line saying how it stopped."""
+    from hwnas import cli
+
+    def stopped():
+        os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(cli, "_register", stopped)
+    assert hwnas("status", "runs/x") == code
+    assert capsys.readouterr().err == f"hwnas: {word}\n"
+
+
+def test_an_end_of_input_in_a_command_ends_it_as_aborted(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An EOFError a command lets out (typer makes it an Abort, after an empty line) ends with
+    status 130 and "hwnas: aborted", not typer's "Aborted!" and status 1."""
+    import hwnas.experiments as package  # the name `hwnas` here is the command runner
+
+    def input_ended(*args, **kwargs):
+        raise EOFError
+
+    monkeypatch.setattr(package, "load", input_ended)
+    assert hwnas("status", "runs/x") == 130
+    assert capsys.readouterr().err == "\nhwnas: aborted\n"
+
+
+def test_debug_lets_an_error_out_whole_and_leaves_warnings_as_python_shows_them(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --debug (anywhere on the line) a command's error leaves `main` as itself, for its
+    traceback, and warnings keep Python's format; without it, the error is one line and exit
+    1, and hwnas's warnings are one line. A command that succeeds returns."""
+    from hwnas import cli
+    from hwnas.experiments import ExperimentError
+
+    formats, register = [], cli._register
+
+    def registering():
+        formats.append(warnings.formatwarning)
+        register()
+
+    monkeypatch.setattr(cli, "_register", registering)
+    python_format = warnings.formatwarning
+    for line in (["--debug", "status", "runs/x"], ["status", "--debug", "runs/x"]):
+        with pytest.raises(ExperimentError, match="runs/x: no such run directory"):
+            cli.main(line)
+        assert capsys.readouterr().err == ""
+    assert formats == [python_format, python_format]
+    assert hwnas("status", "runs/x") == 1
+    assert capsys.readouterr().err == "hwnas: error: runs/x: no such run directory\n"
+    assert formats[2] is cli._one_line_warning
+    assert cli.main(["--version"]) is None and cli.main(["--debug", "spaces", "list"]) is None
+
+
 def test_an_empty_address_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp), "--address", " ") == 2
