@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import typer
 
@@ -164,35 +165,55 @@ def _terminate_as_interrupt(received: list[int]) -> Iterator[None]:
 
 
 def _main(argv: list[str] | None) -> None:
+    """Run the command `argv`, `--debug` taken out of it, and end as it ended."""
     global _stop_said
     _stop_said = False
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
     if not debug:
         warnings.formatwarning = _one_line_warning
     received: list[int] = []  # a SIGTERM or SIGHUP: the stop's code is 143 or 129, not 130
+    code = _run_command([a for a in args if a != "--debug"], debug, received)
+    _exit_as_ended(code, received)
+
+
+def _run_command(args: list[str], debug: bool, received: list[int]) -> int | None:
+    """The exit code of the command `args` (130 where stopped before it ran), a SIGTERM or
+    SIGHUP noted in `received`. An abort or an error exits here, saying so; with `debug`, an
+    error other than a usage error leaves with its traceback."""
     try:
         with _terminate_as_interrupt(received):
             _register()  # imports every command's module: a Ctrl-C may land here
             # without standalone mode, click returns the code of a `typer.Exit`, not raising
-            code = app(args=args, prog_name="hwnas", standalone_mode=False)
+            return app(args=args, prog_name="hwnas", standalone_mode=False)
     except typer.Abort:
         say("hwnas: aborted")
         sys.exit(130)
     except KeyboardInterrupt:  # before a command runs
-        code = 130
+        return 130
     except Exception as e:  # noqa: BLE001 - the one place errors become a one-line cause
-        # a usage error is shown as one even with --debug: its traceback is click's parser,
-        # and it exited 1 (`hwnas --debug` alone: the help, then a NoArgsIsHelpError)
-        if is_usage_error(e):
-            if e.format_message():  # empty when the help was printed instead (no arguments)
-                e.show()
-            sys.exit(e.exit_code)
-        if debug:
+        if debug and not is_usage_error(e):
             raise
-        say(f"hwnas: error: {e}")
-        sys.exit(1)
+        _exit_on_error(e)
+
+
+def _exit_on_error(e: Exception) -> NoReturn:
+    """Exit for the error `e`: a usage error shown as click shows it, with its code (2); any
+    other said in one line, exit 1. A usage error is shown so even with --debug: its
+    traceback is click's parser, and it exited 1 (`hwnas --debug` alone: the help, then a
+    NoArgsIsHelpError)."""
+    if is_usage_error(e):
+        if e.format_message():  # empty when the help was printed instead (no arguments)
+            e.show()
+        sys.exit(e.exit_code)
+    say(f"hwnas: error: {e}")
+    sys.exit(1)
+
+
+def _exit_as_ended(code: int | None, received: list[int]) -> None:
+    """Exit with the command's `code`: 128 + the number of a SIGTERM or SIGHUP noted in
+    `received` for a stopped command, saying how it stopped where the command did not say
+    itself; return where it succeeded."""
     if code == 130 and received:
         code = 128 + received[0]
     if code in (128 + s for s in _STOPPED_BY) and not _stop_said:  # typer ends it silently
