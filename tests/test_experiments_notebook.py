@@ -68,6 +68,33 @@ def test_the_notebook_reads_an_nb201_run_of_pixel3_latency(tmp_path: Path) -> No
     assert "over ['accuracy', 'hw_pixel3_latency_ms', 'hw_fpga_latency_ms']" in printed
 
 
+def test_a_search_in_a_notebook_without_ipywidgets_shows_its_progress(tmp_path: Path) -> None:
+    """`run_experiment` in a Jupyter kernel without ipywidgets (which rich's display there needs)
+    shows its progress in the cell's stderr, to the run's last line: rich's own showed a warning
+    to install ipywidgets and an empty output instead."""
+    data = ROOT / "tests" / "data"
+    text = (
+        f"name: nb\nspace: {data / 'tiny2d.yaml'}\nevaluator: latency\n"
+        f"latency: {{profile: {data / 'tiny2d_ort.csv'}}}\n"
+        "objectives: [{metric: latency_ms, direction: min}]\n"
+        f"searcher: random\nevaluations: 4\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("import sys\nsys.modules['ipywidgets'] = None  # not installed"),
+        nbformat.v4.new_code_cell(
+            "from hwnas.experiments import parse_experiment, run_experiment\n"
+            f"run_experiment(parse_experiment({text!r}))"
+        ),
+    ]
+    NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    outputs = notebook.cells[1].outputs
+    stderr = "".join(o.text for o in outputs if o.get("name") == "stderr")
+    assert "done 4 | failed 0 | in flight 0 | best latency_ms" in stderr
+    assert 'install "ipywidgets"' not in stderr
+    assert not [o for o in outputs if o.output_type == "display_data"]
+
+
 def _run_the_notebook_on(run_dir: Path) -> list:
     """The notebook's cells after the first (which makes its own run) on `run_dir`: no error,
     every figure shown; its code cells' outputs."""

@@ -3,6 +3,7 @@ size, elapsed and estimated time left (rich)."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from collections import deque
@@ -31,6 +32,18 @@ def _whole(width: int) -> Column:
     return Column(no_wrap=True, min_width=width)
 
 
+def _stderr_console() -> Console:
+    """The console the display writes to: stderr. In a Jupyter kernel without ipywidgets,
+    which rich's live display there needs, stderr as a plain stream: rich's own showed a
+    warning to install ipywidgets and an empty output, not even the run's last line."""
+    console = Console(stderr=True)
+    if console.is_jupyter and importlib.util.find_spec("ipywidgets") is None:
+        console = Console(stderr=True, force_jupyter=False)
+    if not console.is_terminal:
+        console.width = LOG_WIDTH
+    return console
+
+
 class SearchProgress:
     """Tracks results as they arrive (every driver's) and renders one live line (a no-op when
     `enabled` is off; when stderr is not a terminal, only the last state, as one whole line).
@@ -51,9 +64,7 @@ class SearchProgress:
         # the start, then the times of the latest results
         self._latest = deque([time.monotonic()], maxlen=RATE_WINDOW + 1)
         self._front = np.empty((0, len(objectives)))  # the feasible results' front, minimised
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            console.width = LOG_WIDTH
+        console = _stderr_console()
         count = 2 * len(str(total)) + 1 if total else len("0/?")
         self._progress = Progress(
             TextColumn("[bold]search", table_column=_whole(len("search"))),
