@@ -603,6 +603,43 @@ def test_an_embedded_ray_is_sized_as_ray_sizes_it_where_its_private_helpers_chan
     assert getattr(executors, sized_by)() is None
 
 
+def _ray_processes() -> list[int]:
+    """The PIDs of the Ray processes (GCS, raylet) this process started, from Linux's /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended meanwhile
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") :]
+        if name in ("gcs_server", "raylet") and int(fields.split()[2]) == os.getpid():
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+def test_a_ctrl_c_while_the_embedded_ray_starts_leaves_no_ray_running(space, own_ray):
+    """A notebook's interrupt (Ctrl-C) while `ray.init` started the embedded Ray left its
+    processes running and out of reach (`ray.is_initialized()` False) for as long as the
+    kernel lived, and the next search started another Ray beside them. The interrupt now
+    comes once that Ray is up, and the Ray is shut down."""
+
+    def interrupt_as_ray_starts() -> None:
+        _wait_until(lambda: bool(_ray_processes()), "Ray's processes starting")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_as_ray_starts)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            RayExecutor(Scripted(space, {}))
+    finally:
+        interrupter.join()
+    assert not ray.is_initialized()
+    _wait_until(lambda: not _ray_processes(), "the interrupted Ray's processes ending", 60)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):
     """Two threads of a notebook or a service each made a RayExecutor: both started Ray, and
     one failed with Ray's "Perhaps you called ray.init twice by accident?" (the processes

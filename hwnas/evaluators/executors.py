@@ -30,7 +30,11 @@ from typing import Any, Protocol, Self
 from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.failures import failed_metrics, failure_reason
 from hwnas.evaluators.metrics import Metrics
-from hwnas.predictors.stop_signals import signals_handled, terminating_signals
+from hwnas.predictors.stop_signals import (
+    signals_handled,
+    stopping_signals,
+    terminating_signals,
+)
 from hwnas.predictors.whole_files import NOT_WRITABLE
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import did_you_mean, real_number, whole_number
@@ -424,26 +428,45 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
                 _started_ray.users += 1
             return _started_ray
         started = _StartedRay()
-        if address is None:
-            try:
+        with _interrupt_once_started(started):
+            if address is None:
+                try:
+                    started.keeper = _init_ray(
+                        address="local",
+                        num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
+                        object_store_memory=_object_store_bytes(),
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
+                    )
+                except OSError as e:
+                    if (remedy := _temp_dir_remedy(e)) is None:
+                        raise
+                    raise OSError(f"{e} ({remedy})") from e
+            else:
                 started.keeper = _init_ray(
-                    address="local",
-                    num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
-                    object_store_memory=_object_store_bytes(),
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
+                    address=address, log_to_driver=False, logging_level=logging.WARNING
                 )
-            except OSError as e:
-                if (remedy := _temp_dir_remedy(e)) is None:
-                    raise
-                raise OSError(f"{e} ({remedy})") from e
-        else:
-            started.keeper = _init_ray(
-                address=address, log_to_driver=False, logging_level=logging.WARNING
-            )
         _started_ray = started
         return started
+
+
+@contextlib.contextmanager
+def _interrupt_once_started(started: _StartedRay) -> Iterator[None]:
+    """Hold a Ctrl-C back while the body starts Ray, then shut that Ray down and deliver it.
+    Interrupted inside `ray.init`, Ray left the processes it had begun running and out of
+    reach (`ray.is_initialized()` False) until the process ended: a notebook's kernel kept
+    them, and its next search started another Ray beside them. (A Ctrl-C that is ignored, as
+    in a background command, stays ignored.)"""
+    held: list[int] = []
+    interrupt = [s for s in stopping_signals() if s == signal.SIGINT]
+    try:
+        with signals_handled(lambda signum, frame: held.append(signum), *interrupt):
+            yield
+    finally:
+        if held:
+            started._shutdown()
+            signal.raise_signal(signal.SIGINT)
 
 
 def _usable_cpus() -> int | None:
