@@ -2384,6 +2384,33 @@ def _until(done, what: str, limit_s: float = 120.0) -> None:
         time.sleep(0.5)
 
 
+def _ray_head(temp_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """A real one-CPU cluster (`ray start --head`) in a session of its own, and its address,
+    once it accepts connections."""
+    port, client_port = free_port(), free_port()
+    cluster = subprocess.Popen(
+        [Path(sys.executable).parent / "ray", "start", "--head", "--block", f"--port={port}",
+         "--num-cpus=1", "--include-dashboard=false", f"--ray-client-server-port={client_port}",
+         f"--temp-dir={temp_dir}"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    _until(lambda: _accepts(port), "the cluster starting")
+    return cluster, f"127.0.0.1:{port}"
+
+
+def _long_training_experiment(tmp_path: Path) -> Path:
+    """An experiment file whose evaluations train for long (200 epochs): a run of it is still
+    evaluating when the test stops its cluster."""
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "name: lost\nspace: conv1d\ndataset: mnist1d\n"
+        "evaluator: {name: train, settings: {train: {epochs: 200}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 4\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    return exp
+
+
 def _in_flight(run: Path, capsys: pytest.CaptureFixture) -> int:
     if not (run / "study.db").exists() or hwnas("status", str(run)) != 0:
         return 0
@@ -2399,26 +2426,11 @@ def test_a_real_cluster_whose_gcs_dies_ends_the_search_with_its_resume_hint(
     cluster up and says how to resume, instead of waiting without a word until Ray ends it,
     and exits with status 1 (Ray's core worker then crashed the interpreter's exit: 139).
     Ray's reconnect timeout of 10 s in the driver makes it give up after 5 s, not 30."""
-    port, client_port = free_port(), free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    ray_bin = Path(sys.executable).parent / "ray"
-    cluster = subprocess.Popen(
-        [ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
-         "--include-dashboard=false", f"--ray-client-server-port={client_port}",
-         f"--temp-dir={ray_temp_dir}"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    cluster, address = _ray_head(ray_temp_dir, env)
     search = None
     try:
-        _until(lambda: _accepts(port), "the cluster starting")
-        exp = tmp_path / "exp.yaml"
-        exp.write_text(
-            "name: lost\nspace: conv1d\ndataset: mnist1d\n"
-            "evaluator: {name: train, settings: {train: {epochs: 200}}}\n"
-            "objectives: [{metric: accuracy, direction: max}]\n"
-            f"searcher: random\nevaluations: 4\nrun_dir: {tmp_path / 'run'}\n"
-        )
-        address = f"127.0.0.1:{port}"
+        exp = _long_training_experiment(tmp_path)
         search = subprocess.Popen(
             [Path(sys.executable).parent / "hwnas", "search", str(exp), "--quiet",
              "--address", address],
@@ -2441,6 +2453,54 @@ def test_a_real_cluster_whose_gcs_dies_ends_the_search_with_its_resume_hint(
     assert hwnas("status", str(tmp_path / "run")) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("evaluations:"))
     assert "in flight 0, left by a stopped driver and not evaluated since 1)" in line, line
+
+
+def test_a_lost_cluster_ends_a_run_in_another_thread_without_interrupting_the_main_one(
+    tmp_path: Path, ray_temp_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A run in a thread of its own (a notebook's `asyncio.to_thread(run_experiment, ...)`)
+    whose cluster dies ends with `ClusterLost` in that thread; the watch of the cluster also
+    raised KeyboardInterrupt in the main thread, wherever it was (another cell, the kernel's
+    event loop)."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    env["RAY_gcs_rpc_server_reconnect_timeout_s"] = "10"
+    cluster, address = _ray_head(ray_temp_dir, env)
+    exp = _long_training_experiment(tmp_path)
+    script = f"""
+import os, threading, time
+from hwnas.experiments import run_experiment
+
+def run():
+    try:
+        run_experiment({str(exp)!r}, address={address!r}, progress=False)
+    except BaseException as e:
+        print("run ended by", type(e).__name__, flush=True)
+
+thread = threading.Thread(target=run)
+thread.start()
+interrupted = 0
+while thread.is_alive():
+    try:
+        time.sleep(0.1)
+    except KeyboardInterrupt:
+        interrupted += 1
+print("main thread interrupted", interrupted, "times", flush=True)
+os._exit(0)  # past Ray's core worker, which crashes an exit after a lost cluster
+"""
+    driver = None
+    try:
+        driver = subprocess.Popen(
+            [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True
+        )
+        _until(lambda: _in_flight(tmp_path / "run", capsys) > 0, "an evaluation starting")
+        os.killpg(cluster.pid, signal.SIGKILL)
+        out, _ = driver.communicate(timeout=120)
+    finally:
+        os.killpg(cluster.pid, signal.SIGKILL)
+        cluster.wait()
+        if driver is not None and driver.poll() is None:
+            driver.kill()
+    assert out.splitlines() == ["run ended by ClusterLost", "main thread interrupted 0 times"]
 
 
 def test_ctrl_c_while_the_commands_load_is_one_line(

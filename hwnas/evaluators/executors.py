@@ -667,8 +667,8 @@ class _GcsWatch:
     A driver whose whole cluster stopped gets no error from Ray: its waits and fetches block
     or come back empty until Ray ends the process, with no word of how to resume. Once the
     GCS has refused connections for `_gcs_patience_s`, the watch records the loss and, while
-    the driver waits for results inside `with watch:`, interrupts it (as Ctrl-C would) so the
-    executor can raise `ClusterLost` in its place. It ends without a word once this process's
+    the main thread waits for results inside `with watch:`, interrupts it (as Ctrl-C would) so
+    the executor can raise `ClusterLost` in its place. It ends without a word once this process's
     Ray is shut down (by its user, with the executor left open): nothing is lost then."""
 
     CHECK_S = 5.0  # between two connection attempts, at most
@@ -682,7 +682,10 @@ class _GcsWatch:
         self._thread.start()
 
     def __enter__(self) -> _GcsWatch:
-        self._waiting = True
+        # the main thread only: the interrupt lands there, so a driver waiting in another
+        # thread (a notebook's `asyncio.to_thread`) interrupted whatever the main one did;
+        # such a driver polls (`results(timeout=...)`) and meets `lost` at its next round
+        self._waiting = threading.current_thread() is threading.main_thread()
         return self
 
     def __exit__(self, *exc: object) -> None:
