@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
+import pickle
 import warnings
 from pathlib import Path
 
@@ -265,6 +267,30 @@ def test_streams_of_one_seed_propose_apart_and_learn_what_others_evaluate(name, 
     alone = make(name, space, objectives)  # stream 0 proposes what a lone searcher does
     alone.restore([(t.arch, t.metrics) for t in first.trials])
     assert [a.key for a in alone.ask(3)] == [a.key for a in first.ask(3)]
+
+
+@pytest.mark.parametrize("name", BLACK_BOX)
+def test_a_pickled_or_deep_copied_searcher_goes_on_with_the_same_search(name, space, evaluator):
+    """A searcher sent to another process (multiprocessing pickles it) or copied goes on as
+    the original does, and telling the copy leaves the original as it was (nsga2's Optuna
+    sampler held a lock: `cannot pickle '_thread.lock' object`)."""
+    objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")] if name != "evolution" else ACCURACY
+    searcher = run(make(name, space, objectives, seed=1), evaluator, 10, batch=3)
+    in_flight = searcher.ask(2)
+    pickled, copied = pickle.loads(pickle.dumps(searcher)), copy.deepcopy(searcher)
+    for arch in in_flight:
+        copied.tell(arch, evaluator.evaluate(arch))
+    assert sum(not t.finished for t in searcher.trials) == 2  # the copy's results are its own
+    for arch, one in itertools.product(in_flight, (searcher, pickled)):
+        one.tell(arch, evaluator.evaluate(arch))
+
+    def proposals(one):  # two rounds of asks, each told before the next
+        return [
+            [t.arch.key for t in run(one, evaluator, len(one.trials) + 3, batch=3).trials[-3:]]
+            for _ in range(2)
+        ]
+
+    assert proposals(pickled) == proposals(copied) == proposals(searcher)
 
 
 def test_nsga2_proposes_while_one_parent_is_in(space, evaluator):

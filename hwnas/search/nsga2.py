@@ -40,6 +40,7 @@ for Optuna's defaults of population 50 / crossover 0.9 scaled to population 20).
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from contextlib import AbstractContextManager
 from typing import Any
@@ -131,6 +132,18 @@ class AskOrderNSGAIISampler(NSGAIISampler):
     def reseed(self, seed: int) -> None:
         self._rng.rng.seed(seed)
         self._random_sampler._rng.rng.seed(seed)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state without Optuna's generation-cache lock, which cannot be pickled: the
+        searcher holding this sampler is then picklable and copyable (`copy.deepcopy`,
+        multiprocessing), as the other searchers are."""
+        state = self.__dict__.copy()
+        state.pop("_thread_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.Lock()
 
 
 class NSGA2Searcher(Searcher):
