@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import re
 import select
 import signal
@@ -318,6 +319,30 @@ def test_loaded_results_are_one_moment_of_a_run_that_goes_on(tmp_path: Path) -> 
     assert len(results.trials) == 6 and results.arch(0) == first
     assert "pareto_2d" in results.figures()
     assert len(load(run_dir).trials) == 12
+
+
+def test_unpickled_results_answer_from_what_was_read_and_never_make_a_storage(
+    tmp_path: Path,
+) -> None:
+    """Results sent to another process (multiprocessing pickles them): Optuna's SQLite
+    storage, unpickled, connected at once and created its tables, so with the run's study.db
+    gone unpickling wrote an empty one into the run folder, and with the folder moved it
+    failed in SQLAlchemy's words, though the trials had been read."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4).replace("journal: study.log, ", "")
+    run_experiment(parse_experiment(text), progress=False)
+    results = load(run_dir)
+    trials, versions = results.trials, results.versions
+    pickled = pickle.dumps(results)
+    for file in run_dir.glob("study.db*"):
+        file.rename(tmp_path / file.name)
+    unpickled = pickle.loads(pickled)
+    assert unpickled.trials.equals(trials) and not (run_dir / "study.db").exists()
+    with pytest.raises(ExperimentError, match=f"{run_dir / 'study.db'}: not found"):
+        _ = unpickled.versions  # more to read: the storage is opened as `load` opens it
+    for file in tmp_path.glob("study.db*"):
+        file.rename(run_dir / file.name)
+    assert pickle.loads(pickled).versions == versions
 
 
 def test_a_report_written_over_is_whole_or_as_it_was(tmp_path: Path) -> None:

@@ -167,16 +167,7 @@ class RunResults:
             raise ExperimentError(_not_a_run(run_dir))
         self.run_dir = run_dir
         self.config: ExperimentConfig = load_snapshot(run_dir)
-        storage = open_optuna_storage(self.config.storage, run_dir, create=False)
-        try:
-            with self._reading():
-                self.study = optuna.load_study(study_name=self.config.name, storage=storage)
-                check_study_attrs(self.study)
-        except KeyError:
-            name = self.config.name
-            held = studies_held(storage)
-            raise ExperimentError(f"{run_dir}: no study {name!r} in its storage{held}") from None
-        self.config = self._as_recorded(self.config)
+        self.config = self._as_recorded(self.config)  # opens `study`: refused here if gone
         self.objectives: list[tuple[str, str]] = self.config.objective_pairs
         self.constraints: list[tuple[str, float]] = self.config.constraint_pairs
         self._archs: dict[int, Arch] = {}  # by trial number, see `_arch_of`
@@ -193,6 +184,31 @@ class RunResults:
         read = self.__dict__.get("trials")  # the cached_property's value, where read
         count = "(evaluations not read yet)" if read is None else f"evaluations={len(read)}"
         return [str(self.run_dir), f"name={self.config.name!r}", f"[{objectives}]", count]
+
+    @cached_property
+    def study(self) -> optuna.Study:
+        """The run's Optuna study, opened as a reader (a missing storage file is refused, not
+        made anew); an unpickled `RunResults` opens it again only when it reads more."""
+        storage = open_optuna_storage(self.config.storage, self.run_dir, create=False)
+        try:
+            with self._reading():
+                study = optuna.load_study(study_name=self.config.name, storage=storage)
+                check_study_attrs(study)
+        except KeyError:
+            name, held = self.config.name, studies_held(storage)
+            raise ExperimentError(
+                f"{self.run_dir}: no study {name!r} in its storage{held}"
+            ) from None
+        return study
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What was read, without the open storage: Optuna's SQLite storage, unpickled,
+        connected at once and created its tables, so unpickling results whose study.db had
+        gone wrote an empty one into the run folder (or failed in SQLAlchemy's words where the
+        folder had moved), even when everything asked of them had been read."""
+        state = self.__dict__.copy()
+        state.pop("study", None)
+        return state
 
     def _as_recorded(self, config: ExperimentConfig) -> ExperimentConfig:
         """`config` (the run folder's experiment.yaml) with the settings that made the results
