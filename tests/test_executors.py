@@ -9,9 +9,11 @@ workers need not import this test module.
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -731,3 +733,15 @@ def test_a_notebook_shows_an_executor_in_one_line(space):
         shown = "<RayExecutor evaluator=Scripted in_flight=0 max_in_flight=2 timeout_s=30"
         assert repr(remote) == shown + ">"
     assert repr(remote) == shown + " closed>"
+
+
+def test_a_ray_executor_refuses_to_be_pickled_or_copied_saying_what_to_send(space):
+    """It failed with "cannot pickle 'module' object", and `copy.copy` made a second executor
+    sharing the first's Ray and evaluations in flight."""
+    arch = space.sample(0)
+    with RayExecutor(Scripted(space, {arch.key: ("done",)}, trains=False)) as executor:
+        for copied in (pickle.dumps, copy.copy, copy.deepcopy, ray.cloudpickle.dumps):
+            with pytest.raises(TypeError, match="a RayExecutor cannot be pickled or copied: it"):
+                copied(executor)
+        [(_, metrics)] = executor.run([arch])
+        assert metrics.ok and metrics["done"] == 1.0  # it works on, unchanged by the refusals

@@ -25,7 +25,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Self
+from typing import Any, NoReturn, Protocol, Self
 
 from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.failures import failed_metrics, failure_reason
@@ -820,6 +820,17 @@ class RayExecutor(_ExecutorBase):
         self._gcs = _GcsWatch(ray.get_runtime_context().gcs_address) if self._streaming else None
         if self._gcs is not None:  # an executor dropped unclosed (a notebook cell run again)
             weakref.finalize(self, self._gcs.stop)
+
+    def __getstate__(self) -> NoReturn:
+        """Refused, for pickling and copying alike: the executor is this process's connection
+        to Ray with its evaluations in flight (pickling failed with "cannot pickle 'module'
+        object", and a `copy.copy` shared them, its `close` shutting down the Ray the original
+        still used)."""
+        raise TypeError(
+            f"a {type(self).__name__} cannot be pickled or copied: it holds this process's "
+            "connection to Ray and its evaluations in flight; pickle its evaluator instead and "
+            "make an executor of it where it is unpickled"
+        )
 
     def _dispatch_limit(self, max_in_flight: int | None, timeout_s: float | None) -> int:
         """How many evaluations go to Ray at once: `max_in_flight`, default what the cluster
