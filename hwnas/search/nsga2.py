@@ -56,7 +56,6 @@ from hwnas.predictors.quiet_loggers import logger_quiet
 from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
 from hwnas.spaces import Arch, SearchSpace
 
-CONSTRAINT_PREFIX = "constraints:"
 #: discarded study trials (duplicates) past which, and past the searcher's trial count, the
 #: study is rebuilt without them
 COMPACT_AFTER = 2000
@@ -291,19 +290,17 @@ class NSGA2Searcher(Searcher):
     def _add_finished(self, trial: Trial) -> None:
         metrics: Metrics = trial.metrics
         generation = trial.index // self.population_size
-        attrs = {self.sampler._get_generation_key(): generation}
-        if metrics.ok:
-            excess = self.constraint_excess(metrics)
-            attrs.update(
-                {CONSTRAINT_PREFIX + c.metric: e for c, e in zip(self.constraints, excess)}
-            )
+        excess = self.constraint_excess(metrics) if metrics.ok else None
         self.study.add_trial(
             optuna.trial.create_trial(
                 state=TrialState.COMPLETE if metrics.ok else TrialState.FAIL,
                 params=self._genes(trial.arch),
                 distributions=self._distributions,
                 values=[metrics[o.metric] for o in self.objectives] if metrics.ok else None,
-                system_attrs=attrs,
+                system_attrs={self.sampler._get_generation_key(): generation},
+                constraints=None
+                if excess is None
+                else {c.metric: e for c, e in zip(self.constraints, excess, strict=True)},
             )
         )
         if metrics.ok:
