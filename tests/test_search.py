@@ -6,6 +6,8 @@ import copy
 import itertools
 import math
 import pickle
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -538,6 +540,22 @@ def test_hypervolume_in_three_dimensions_counts_the_covered_cells():
     cells = np.stack(np.meshgrid(*[np.arange(5.0)] * 3), axis=-1).reshape(-1, 3)  # exact
     covered = [np.any(np.all(points <= c, axis=1)) for c in cells]
     assert hypervolume(points, np.full(3, 5.0)) == sum(covered)
+
+
+def test_the_search_package_imports_where_optuna_moved_its_private_hypervolume():
+    """hwnas.search imported `compute_hypervolume` from Optuna's private `optuna._hypervolume`
+    at import (Optuna 4 turned it from the class `WFG` into that function): a later Optuna
+    that moves or renames it stopped every import of hwnas.search (the searchers, a run's
+    results, the CLI's search). Only hypervolumes of three or more objectives need it."""
+    code = (
+        "import optuna._hypervolume as h; del h.compute_hypervolume\n"
+        "from hwnas.search import hypervolume\n"
+        "import hwnas.experiments.results\n"
+        "print(hypervolume([[1.0, 2.0], [2.0, 1.0]], [3.0, 3.0]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3.0"]
 
 
 def test_hypervolume_improvements_match_the_added_hypervolume():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from optuna._hypervolume import compute_hypervolume
 
 
 def _checked(function: str, name: str, values: Any, ndim: tuple[int, ...]) -> np.ndarray:
@@ -98,6 +97,11 @@ def _hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
         front = inside[np.r_[True, inside[1:, 1] < lowest_before[:-1]]]
         upper = np.concatenate([[ref[1]], front[:-1, 1]])
         return float(np.sum((ref[0] - front[:, 0]) * (upper - front[:, 1])))
+    # Optuna's WFG, from a private module a later Optuna may move (it was a class, `WFG`,
+    # before Optuna 4): imported here, so that only hypervolumes of three or more objectives
+    # need it, not every import of hwnas.search (searchers, a run's results, the CLI)
+    from optuna._hypervolume import compute_hypervolume
+
     front = np.unique(inside[pareto_mask(inside)], axis=0)
     return float(compute_hypervolume(front, ref, assume_pareto=True))
 
