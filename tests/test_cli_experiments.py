@@ -17,7 +17,8 @@ import sys
 import tempfile
 import time
 import warnings
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -2384,9 +2385,10 @@ def _until(done, what: str, limit_s: float = 120.0) -> None:
         time.sleep(0.5)
 
 
-def _ray_head(temp_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+@contextmanager
+def _ray_head(temp_dir: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
     """A real one-CPU cluster (`ray start --head`) in a session of its own, and its address,
-    once it accepts connections."""
+    once it accepts connections; its whole session killed on leaving."""
     port, client_port = free_port(), free_port()
     cluster = subprocess.Popen(
         [Path(sys.executable).parent / "ray", "start", "--head", "--block", f"--port={port}",
@@ -2394,8 +2396,30 @@ def _ray_head(temp_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, st
          f"--temp-dir={temp_dir}"],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    _until(lambda: _accepts(port), "the cluster starting")
-    return cluster, f"127.0.0.1:{port}"
+    try:
+        _until(lambda: _accepts(port), "the cluster starting")
+        yield cluster, f"127.0.0.1:{port}"
+    finally:
+        os.killpg(cluster.pid, signal.SIGKILL)
+        cluster.wait()
+
+
+def _driven_while_the_cluster_dies(
+    command: list, env: dict[str, str], cluster: subprocess.Popen, run: Path, capsys
+) -> subprocess.CompletedProcess:
+    """`command`, a driver of the run `run` on `cluster`, run to its end, the cluster killed
+    (all its processes, as `ray stop --force` ends them) once an evaluation is in flight."""
+    driver = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _until(lambda: _in_flight(run, capsys) > 0, "an evaluation starting")
+        os.killpg(cluster.pid, signal.SIGKILL)
+        out, err = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    return subprocess.CompletedProcess(command, driver.returncode, out, err)
 
 
 def _long_training_experiment(tmp_path: Path) -> Path:
@@ -2427,25 +2451,18 @@ def test_a_real_cluster_whose_gcs_dies_ends_the_search_with_its_resume_hint(
     and exits with status 1 (Ray's core worker then crashed the interpreter's exit: 139).
     Ray's reconnect timeout of 10 s in the driver makes it give up after 5 s, not 30."""
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    cluster, address = _ray_head(ray_temp_dir, env)
-    search = None
-    try:
+    with _ray_head(ray_temp_dir, env) as (cluster, address):
         exp = _long_training_experiment(tmp_path)
-        search = subprocess.Popen(
-            [Path(sys.executable).parent / "hwnas", "search", str(exp), "--quiet",
-             "--address", address],
-            env={**env, "RAY_gcs_rpc_server_reconnect_timeout_s": "10"},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        _until(lambda: _in_flight(tmp_path / "run", capsys) > 0, "an evaluation starting")
-        os.killpg(cluster.pid, signal.SIGKILL)
-        _, err = search.communicate(timeout=120)
-    finally:
-        os.killpg(cluster.pid, signal.SIGKILL)
-        cluster.wait()
-        if search is not None and search.poll() is None:
-            search.kill()
-    assert search.returncode == 1, err
+        search = [Path(sys.executable).parent / "hwnas", "search", str(exp), "--quiet"]
+        ended = _driven_while_the_cluster_dies(
+            [*search, "--address", address],
+            {**env, "RAY_gcs_rpc_server_reconnect_timeout_s": "10"},
+            cluster,
+            tmp_path / "run",
+            capsys,
+        )
+    err = ended.stderr
+    assert ended.returncode == 1, err
     assert "hwnas: error: lost the Ray cluster (its GCS at " in err
     assert "hwnas: note: the Ray cluster (its GCS at " in err  # said when it fell silent
     assert "does not answer; the search gives it up if it is still silent in 5 s" in err
@@ -2455,24 +2472,15 @@ def test_a_real_cluster_whose_gcs_dies_ends_the_search_with_its_resume_hint(
     assert "in flight 0, left by a stopped driver and not evaluated since 1)" in line, line
 
 
-def test_a_lost_cluster_ends_a_run_in_another_thread_without_interrupting_the_main_one(
-    tmp_path: Path, ray_temp_dir: Path, capsys: pytest.CaptureFixture
-) -> None:
-    """A run in a thread of its own (a notebook's `asyncio.to_thread(run_experiment, ...)`)
-    whose cluster dies ends with `ClusterLost` in that thread; the watch of the cluster also
-    raised KeyboardInterrupt in the main thread, wherever it was (another cell, the kernel's
-    event loop)."""
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    env["RAY_gcs_rpc_server_reconnect_timeout_s"] = "10"
-    cluster, address = _ray_head(ray_temp_dir, env)
-    exp = _long_training_experiment(tmp_path)
-    script = f"""
-import os, threading, time
+#: a driver running the experiment file argv[1] on the cluster at argv[2] in a thread of its
+#: own, its main thread counting the KeyboardInterrupts it gets meanwhile
+RUN_IN_A_THREAD = """
+import os, sys, threading, time
 from hwnas.experiments import run_experiment
 
 def run():
     try:
-        run_experiment({str(exp)!r}, address={address!r}, progress=False)
+        run_experiment(sys.argv[1], address=sys.argv[2], progress=False)
     except BaseException as e:
         print("run ended by", type(e).__name__, flush=True)
 
@@ -2487,20 +2495,27 @@ while thread.is_alive():
 print("main thread interrupted", interrupted, "times", flush=True)
 os._exit(0)  # past Ray's core worker, which crashes an exit after a lost cluster
 """
-    driver = None
-    try:
-        driver = subprocess.Popen(
-            [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True
+
+
+def test_a_lost_cluster_ends_a_run_in_another_thread_without_interrupting_the_main_one(
+    tmp_path: Path, ray_temp_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A run in a thread of its own (a notebook's `asyncio.to_thread(run_experiment, ...)`)
+    whose cluster dies ends with `ClusterLost` in that thread; the watch of the cluster also
+    raised KeyboardInterrupt in the main thread, wherever it was (another cell, the kernel's
+    event loop)."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    with _ray_head(ray_temp_dir, env) as (cluster, address):
+        exp = _long_training_experiment(tmp_path)
+        ended = _driven_while_the_cluster_dies(
+            [sys.executable, "-c", RUN_IN_A_THREAD, str(exp), address],
+            {**env, "RAY_gcs_rpc_server_reconnect_timeout_s": "10"},
+            cluster,
+            tmp_path / "run",
+            capsys,
         )
-        _until(lambda: _in_flight(tmp_path / "run", capsys) > 0, "an evaluation starting")
-        os.killpg(cluster.pid, signal.SIGKILL)
-        out, _ = driver.communicate(timeout=120)
-    finally:
-        os.killpg(cluster.pid, signal.SIGKILL)
-        cluster.wait()
-        if driver is not None and driver.poll() is None:
-            driver.kill()
-    assert out.splitlines() == ["run ended by ClusterLost", "main thread interrupted 0 times"]
+    lines = ended.stdout.splitlines()
+    assert lines == ["run ended by ClusterLost", "main thread interrupted 0 times"], ended.stderr
 
 
 def test_ctrl_c_while_the_commands_load_is_one_line(
