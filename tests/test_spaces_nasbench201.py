@@ -252,3 +252,15 @@ def test_samples_draw_every_op_on_every_edge(space):
     rng = np.random.default_rng(0)
     samples = [space.sample(rng) for _ in range(300)]
     assert all({s[e] for s in samples} == set(OPS) for e in EDGES)
+
+
+def test_the_same_input_and_classes_give_the_space_itself():
+    """As a MetaFormer space does: `with_input` of its own shape and class count (as a list,
+    numpy integers) made a new space each time, missing the caches kept per space."""
+    space = get_space("nasbench201")
+    shape = [np.int64(n) for n in space.input_shape]
+    assert space.with_input(shape, np.int64(space.num_classes)) is space
+    assert space.with_input(num_classes=space.num_classes) is space
+    other = space.with_input([3, 16, 16])
+    assert other is not space and other.input_shape == (3, 16, 16)
+    assert other.num_classes == space.num_classes

@@ -151,8 +151,11 @@ class NasBench201Space(SearchSpace):
     def with_input(
         self, input_shape: Sequence[int] | None = None, num_classes: int | None = None
     ) -> NasBench201Space:
-        """The same space for another input shape (without batch) or number of classes."""
-        if input_shape is None and num_classes is None:
+        """The same space for another input shape (without batch) or number of classes; the
+        space itself where they are its own (a new one missed the caches kept per space, as
+        `build(arch, input_shape=space.input_shape)` made one each time)."""
+        input_shape, num_classes = whole_overrides(input_shape, num_classes)
+        if input_shape in (None, self.input_shape) and num_classes in (None, self.num_classes):
             return self
         return NasBench201Space.from_data(
             self.spec.model_dump(), self.source, input_shape=input_shape, num_classes=num_classes
