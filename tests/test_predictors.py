@@ -2261,6 +2261,19 @@ def test_a_notebook_shows_a_predictor_or_profile_in_one_line(make, shown):
     assert repr(make()) == shown
 
 
+def test_a_notebook_shows_a_measurement_in_one_line():
+    """Its latency, spread and settings (the dataclass's repr dumped every round median and
+    the whole device fingerprint)."""
+    m = measure_latency(nn.Linear(4, 4), (4,), backend="torch-cpu", **FAST)
+    shown = repr(m)
+    assert shown == (
+        f"<Measurement latency_ms={m.latency_ms:.4g} variation={m.variation:.2%} "
+        f"backend='torch-cpu' precision='fp32' batch_size=1 threads=1 clock={m.clock!r} "
+        f"runs={m.rounds}x{m.runs}>"
+    )
+    assert "fingerprint" not in shown and "\n" not in shown
+
+
 def test_a_half_made_predictor_shows_the_default_repr():
     """One whose attributes are not set yet (a debugger inside its `__init__`) is shown as
     Python shows any object, not as an error."""

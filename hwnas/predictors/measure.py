@@ -38,6 +38,7 @@ from hwnas.predictors.torch_state import torch_threads
 from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.counting import evaluating
 from hwnas.spaces.errors import whole_number
+from hwnas.spaces.reprs import facts_repr, named
 
 #: held by each measurement: two at once in one process (threads of a notebook or a service)
 #: would each time the other's load, and a dynamo export in one thread broke the other's
@@ -70,6 +71,18 @@ class Measurement:
     rounds: int
     clock: str  # "thread" (CPU time of the one inference thread) or "wall"
     fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    @facts_repr
+    def __repr__(self) -> list[str]:
+        """Its latency, spread and how it was measured (the dataclass's repr dumped every
+        round median and the whole device fingerprint, 612 characters)."""
+        return [
+            f"latency_ms={self.latency_ms:.4g}",
+            f"variation={self.variation:.2%}",
+            *named(backend=self.backend, precision=self.measured_precision),
+            *named(batch_size=self.batch_size, threads=self.threads, clock=self.clock),
+            f"runs={self.rounds}x{self.runs}",
+        ]
 
     @property
     def latency_ms(self) -> float:
