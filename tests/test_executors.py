@@ -10,6 +10,7 @@ workers need not import this test module.
 from __future__ import annotations
 
 import copy
+import faulthandler
 import gc
 import logging
 import os
@@ -496,16 +497,19 @@ def test_the_cluster_watch_ends_with_an_executor_dropped_unclosed_or_its_ray_shu
 
 
 def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at_shutdown(
-    space, own_ray, monkeypatch
+    space, own_ray, monkeypatch, request
 ):
     """On a host with 8 cores, a container allowed 1 CPU must not start 8 parallel trainings.
     A user pressing Ctrl-C again while the executor closes stopped Ray's shutdown half-way
     (exit status 1 and Ray processes left running); the handlers come back after. The
     settings `ray.init` changes come back too: a notebook's `breakpoint()` afterwards waited
-    for a debugger to attach to Ray's, and the `ray` logger stayed at hwnas's level. One
-    test, one embedded Ray: starting one costs seconds."""
+    for a debugger to attach to Ray's, the `ray` logger stayed at hwnas's level and Ray's
+    fault handler stayed on. One test, one embedded Ray: starting one costs seconds."""
     from ray._private import utils
 
+    if faulthandler.is_enabled():  # pytest's, on again after the test
+        faulthandler.disable()
+        request.addfinalizer(lambda: faulthandler.enable(sys.__stderr__))
     monkeypatch.delenv("PYTHONBREAKPOINT", raising=False)
     ray_logger = logging.getLogger("ray")
     monkeypatch.setattr(ray_logger, "level", logging.INFO)
@@ -515,6 +519,7 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     executor = RayExecutor(Scripted(space, {}))  # starts its own Ray: it shuts it down
     assert ray.cluster_resources()["CPU"] == 1
     assert "PYTHONBREAKPOINT" in os.environ and ray_logger.level == logging.WARNING  # Ray's
+    assert faulthandler.is_enabled()  # Ray's
     shutdown = ray.shutdown
 
     def interrupted_shutdown(*args, **kwargs):
@@ -527,6 +532,7 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     assert not ray.is_initialized()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert "PYTHONBREAKPOINT" not in os.environ and ray_logger.level == logging.INFO
+    assert not faulthandler.is_enabled()
 
 
 @pytest.mark.skipif(

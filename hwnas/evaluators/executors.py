@@ -12,6 +12,7 @@ from __future__ import annotations
 import _thread
 import atexit
 import contextlib
+import faulthandler
 import logging
 import os
 import pickle
@@ -373,12 +374,14 @@ def _gcs_patience_s() -> float:
 class _StartedRay:
     """A Ray connection this process started, with the process settings `ray.init` changes
     for Ray's own use: the breakpoint hook (`PYTHONBREAKPOINT`, pointed at Ray's remote
-    debugger, so a notebook's `breakpoint()` waited for a debugger to attach) and the `ray`
-    logger's level. `users` executors use it (every one made while it runs joins it); the
+    debugger, so a notebook's `breakpoint()` waited for a debugger to attach), the `ray`
+    logger's level and whether Python's fault handler is on (Ray turns it on for good).
+    `users` executors use it (every one made while it runs joins it); the
     last one's `release` shuts it down, and the settings are the caller's again."""
 
     breakpoint_hook: str | None = field(default_factory=lambda: os.environ.get("PYTHONBREAKPOINT"))
     ray_log_level: int = field(default_factory=lambda: logging.getLogger("ray").level)
+    fault_handler_on: bool = field(default_factory=faulthandler.is_enabled)
     users: int = 1
     keeper: threading.Event | None = None  # set to end the thread that started it (if any)
 
@@ -404,6 +407,8 @@ class _StartedRay:
         else:
             os.environ["PYTHONBREAKPOINT"] = self.breakpoint_hook
         logging.getLogger("ray").setLevel(self.ray_log_level)
+        if not self.fault_handler_on:
+            faulthandler.disable()
 
 
 #: the Ray this process's executors started, while one of them uses it; `_RAY_LOCK` makes
