@@ -44,6 +44,17 @@ def test_help(command: str, capsys: pytest.CaptureFixture) -> None:
     assert "Usage: hwnas " + command in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "path", [(), ("spaces",), ("spaces", "sample"), ("latency", "profile"), *zip(COMMANDS)]
+)
+def test_dash_h_is_help_everywhere(path: tuple[str, ...], capsys: pytest.CaptureFixture) -> None:
+    """`-h` was "No such option: -h" (exit 2) on every command: it shows what --help shows."""
+    assert hwnas(*path, "--help") == 0
+    helped = capsys.readouterr().out
+    assert hwnas(*path, "-h") == 0
+    assert capsys.readouterr().out == helped and "Usage: hwnas" in helped
+
+
 def option_helps() -> dict[tuple[str, ...], str]:
     """The help text of every option of every command, by (command path..., option)."""
     import typer

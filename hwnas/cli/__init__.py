@@ -27,6 +27,8 @@ app = typer.Typer(
     help="Hardware-aware neural architecture search for PyTorch. Add --debug to any command "
     "for the full traceback of an error.",
     no_args_is_help=True,
+    # -h as --help, as most commands take it; subcommands' contexts inherit the names
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     add_completion=False,
 )
