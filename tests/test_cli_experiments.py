@@ -94,6 +94,13 @@ def test_every_option_says_what_it_takes() -> None:
     assert all(name in precision for name in PRECISIONS), precision
 
 
+def test_profile_help_says_precisions_may_be_comma_separated() -> None:
+    """`--precision fp32,int8` profiles both (and errors suggest that form), but the help
+    said only "repeat", where `--objectives` says "comma separated or repeated"."""
+    said = " ".join(option_helps()[("latency", "profile", "--precision")].split())
+    assert "comma separated or repeated" in said
+
+
 def test_build_help_says_where_weights_come_from_without_weights() -> None:
     """`build` without --weights loads the file the config names (an onnx or torch export's
     .pt); its help said only "state_dict saved with torch.save", as if there were none."""

@@ -61,7 +61,8 @@ def profile(
     precision: list[str] = typer.Option(
         None,
         "--precision",
-        help="fp32, fp16, int8 or w4a8: the precisions to profile (repeat; default: the space's)",
+        help="fp32, fp16, int8 or w4a8: the precisions to profile, comma separated or repeated "
+        "(default: the space's)",
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="seed of the random architectures"),
     archs_only: bool = typer.Option(
