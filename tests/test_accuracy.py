@@ -33,6 +33,16 @@ def test_perfect_prediction_and_numpy_input():
     assert scores["kendall_tau"] == pytest.approx(1.0) and scores["spearman"] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("count", [2, 5, 6, 8, 10])
+def test_a_perfect_or_reversed_ranking_scores_exactly_one(count):
+    """scipy's rank correlations of a perfect ranking came out as 0.9999999999999999 (or
+    ...98) for some counts, which `hwnas latency eval` printed with 16 digits."""
+    measured = np.arange(1.0, count + 1)
+    for predicted, rank in ((measured * 1.01, 1.0), (measured[::-1], -1.0)):
+        scores = latency_accuracy(measured, predicted)
+        assert scores["kendall_tau"] == scores["spearman"] == rank
+
+
 def test_rank_correlation_is_nan_when_undefined():
     single = latency_accuracy([2.0], [2.2])
     assert single["n"] == 1 and single["within_10pct"] == 1.0

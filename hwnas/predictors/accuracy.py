@@ -26,13 +26,18 @@ def _as_vector(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     return array
 
 
+#: decimals a rank correlation keeps: scipy's float rounding (5 networks ranked perfectly
+#: gave 0.9999999999999999, which `latency eval` printed with every digit) is no ranking
+RANK_DECIMALS = 12
+
+
 def _rank_correlation(test, measured: np.ndarray, predicted: np.ndarray) -> float:
     """NaN where ranks say nothing (fewer than two values, or a constant side)."""
     if len(measured) < 2 or np.ptp(measured) == 0 or np.ptp(predicted) == 0:
         return float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(test(measured, predicted).statistic)
+        return round(float(test(measured, predicted).statistic), RANK_DECIMALS)
 
 
 def kendall_tau(first: np.ndarray, second: np.ndarray) -> float:
