@@ -528,7 +528,8 @@ def test_the_report_says_how_many_evaluations_were_infeasible_or_failed(
     nb201_run: Path, tmp_path: Path
 ) -> None:
     """The report counted every evaluation in its title and said nowhere that the figures
-    grey the infeasible ones and leave the failed ones out."""
+    grey the infeasible ones and leave the failed ones out; of one objective, it spoke of
+    Pareto figures it has none of."""
     html = tmp_path / "report.html"
     assert hwnas_cli("pareto", str(nb201_run), "--html", str(html)) == 0
     infeasible = int((~load(nb201_run).trials["feasible"]).sum())
@@ -538,6 +539,12 @@ def test_the_report_says_how_many_evaluations_were_infeasible_or_failed(
         "infeasible: off the front, grey in the Pareto figures) and 0 failed (no values to "
         "plot: <code>hwnas status</code> says why).</p>"
     ) in html.read_text()
+    one_objective = tmp_path / "one.html"
+    view = ["--objectives", "accuracy:max"]
+    assert hwnas_cli("pareto", str(nb201_run), *view, "--html", str(one_objective)) == 0
+    text = one_objective.read_text()  # no Pareto figure to grey them in
+    assert f"{infeasible} infeasible: off the front) and 0 failed" in text
+    assert "pareto_2d" not in text
 
 
 @needs_nb201

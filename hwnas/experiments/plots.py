@@ -312,23 +312,25 @@ def write_report(
         write_whole(
             target,
             f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
-            f"<body><h1>{title}</h1>{_counts(results)}{front_summary(results, objectives)}"
-            f"{''.join(parts)}"
+            f"<body><h1>{title}</h1>{_counts(results, objectives)}"
+            f"{front_summary(results, objectives)}{''.join(parts)}"
             "</body></html>",
         )
     return path
 
 
-def _counts(results: RunResults) -> str:
+def _counts(results: RunResults, objectives: Objectives) -> str:
     """How many evaluations succeeded, were feasible and failed: the figures grey infeasible
     ones and leave failed ones out, which the report said nowhere (its title counted them
-    all, and a run of mostly failed evaluations looked like a short one)."""
+    all, and a run of mostly failed evaluations looked like a short one). One objective has
+    no Pareto figure to grey them in."""
     trials = results.trials
     ok = int(trials["status"].eq("ok").sum())
     feasible = int(trials["feasible"].astype(bool).sum())  # successful and within bounds
+    greyed = ", grey in the Pareto figures" if len(objectives) >= 2 else ""
     return (
         f"<p>Of the {counted(len(trials), 'evaluation')}, {ok} succeeded ({feasible} feasible, "
-        f"{ok - feasible} infeasible: off the front, grey in the Pareto figures) and "
+        f"{ok - feasible} infeasible: off the front{greyed}) and "
         f"{len(trials) - ok} failed (no values to plot: <code>hwnas status</code> says why).</p>"
     )
 
