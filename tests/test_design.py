@@ -208,15 +208,19 @@ def test_constraints_txt_pins_every_distribution_make_env_installs():
     assert sorted(installed - {_distribution(c) for c in constraints if "==" in c}) == []
 
 
-def _built(kind: str, tmp_path: Path) -> tuple[Path, Path]:
-    """The source tree's copy and the `kind` ("sdist" or "wheel") setuptools builds from it
-    (built from a copy: the build writes its egg-info beside setup.cfg)."""
+def _built(kind: str, tmp_path: Path, leftovers: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """The source tree's copy, with the empty files `leftovers` (paths inside it) added, and
+    the `kind` ("sdist" or "wheel") setuptools builds from it (built from a copy: the build
+    writes its egg-info beside setup.cfg)."""
     # .git, venvs, caches and build output, not .ci (the script the Makefile runs)
     junk = shutil.ignore_patterns(
         ".git", ".venv*", ".hypothesis", "*cache*", "*.egg-info", "build", "dist", "runs"
     )
     source = tmp_path / "source"
     shutil.copytree(PACKAGE.parent, source, ignore=junk)
+    for leftover in leftovers:
+        (source / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (source / leftover).touch()
     build = f"from setuptools import build_meta; print(build_meta.build_{kind}(sys.argv[1]))"
     out = subprocess.run(
         [sys.executable, "-c", f"import sys; {build}", str(tmp_path)],
@@ -243,6 +247,23 @@ def test_the_sdist_holds_the_tree_make_demo_and_make_test_run_in(tmp_path: Path)
     }
     assert Path("tests/conftest.py") in wanted  # the copy is the tree, not an empty glob
     assert sorted(wanted - held) == []
+
+
+def test_the_sdist_leaves_out_what_runs_leave_in_its_folders(tmp_path: Path):
+    """The notebook run in Jupyter (in examples/), the tests and a latency profile leave files
+    in folders the sdist takes whole, files git ignores: the sdist took them too (a notebook
+    run's study.db, Jupyter's checkpoints, Hypothesis's database, a profile's lock file)."""
+    leftovers = (
+        "examples/runs/pareto-notebook/study.db",
+        "examples/.ipynb_checkpoints/pareto-checkpoint.ipynb",
+        "tests/.hypothesis/examples/0/1",
+        "benchmarks/data/epyc/conv1d_ort_fp32.csv.lock",
+    )
+    _, sdist = _built("sdist", tmp_path, leftovers)
+    with tarfile.open(sdist) as archive:
+        held = {Path(*Path(n).parts[1:]).as_posix() for n in archive.getnames()}
+    assert "examples/pareto.ipynb" in held
+    assert sorted(set(leftovers) & held) == []
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
