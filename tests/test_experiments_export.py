@@ -26,7 +26,14 @@ from reproducible import REPRODUCIBLE_DEVICE
 
 import hwnas
 from hwnas.evaluators import load_dataset
-from hwnas.experiments import ExperimentError, export_run, load, load_experiment, run_experiment
+from hwnas.experiments import (
+    ExperimentError,
+    export_run,
+    load,
+    load_experiment,
+    plots,
+    run_experiment,
+)
 from hwnas.experiments.config import parse_experiment
 from hwnas.experiments.export import (
     arch_config,
@@ -418,12 +425,21 @@ def test_the_progress_of_a_single_evaluation_is_drawn(tmp_path: Path) -> None:
 
 @needs_nb201
 def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
+    """A grey point's hover showed its values alone: it now names the bound it breaks."""
     results = load(nb201_run)
     fig = results.figures()["pareto_2d"]
     (infeasible,) = [t for t in fig.data if t.name == "infeasible"]
     assert len(infeasible.text) == (~results.trials["feasible"]).sum() > 0
     assert all("hw_pixel3_latency_ms: " in text for text in infeasible.text)
+    assert all(t.endswith("<br>infeasible: hw_pixel3_latency_ms &gt; 12") for t in infeasible.text)
+    others = [text for trace in fig.data if trace.name != "infeasible" for text in trace.text]
+    assert others and not any("infeasible" in text for text in others)
     assert fig.layout.xaxis.title.text == "accuracy"
+    unknown = results.trials.head(2).assign(hw_pixel3_latency_ms=[float("nan"), 1.0])
+    assert plots._broken_bounds(results, unknown) == [  # no value: not "> 12"
+        "<br>infeasible: hw_pixel3_latency_ms unknown",
+        "",
+    ]
 
 
 @needs_nb201

@@ -18,7 +18,13 @@ from hwnas.experiments.components import metric_notes
 from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.files import folder_for, write_whole
 from hwnas.experiments.results import COSTS
-from hwnas.experiments.shown import counted, hypervolume_text, metric_text, origin_text
+from hwnas.experiments.shown import (
+    bound_text,
+    counted,
+    hypervolume_text,
+    metric_text,
+    origin_text,
+)
 
 if TYPE_CHECKING:
     from hwnas.experiments.results import Objectives, RunResults
@@ -37,16 +43,30 @@ def _text(name: Any) -> str:
 
 
 def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> list[str]:
-    """Per point: trial, key, architecture and `RunResults.shown_metrics`. Read column by
-    column: a pandas row per point (`iterrows`) took a second of a 5000-evaluation report."""
+    """Per point: trial, key, architecture, `RunResults.shown_metrics` and the bounds it
+    breaks. Read column by column: a pandas row per point (`iterrows`) took a second of a
+    5000-evaluation report."""
     shown = results.shown_metrics(objectives)
     columns = [df["number"].tolist(), df["key"].tolist(), *(df[m].tolist() for m in shown)]
     texts = []
-    for number, key, *row in zip(*columns):
+    for (number, key, *row), broken in zip(zip(*columns), _broken_bounds(results, df)):
         arch = _text(results.describe(results.arch(int(number))))
         values = "<br>".join(f"{_text(m)}: {metric_text(value)}" for m, value in zip(shown, row))
-        texts.append(f"#{int(number)} {_text(key)}<br>{arch}<br>{values}")
+        texts.append(f"#{int(number)} {_text(key)}<br>{arch}<br>{values}{broken}")
     return texts
+
+
+def _broken_bounds(results: RunResults, df: pd.DataFrame) -> list[str]:
+    """Per point, a hover line naming the constraints it breaks ("" where it keeps them): a
+    grey point's hover showed its values alone, not that it was infeasible nor why."""
+    broken: list[list[str]] = [[] for _ in range(len(df))]
+    for metric, bound in results.constraints:
+        values = df.get(metric, pd.Series(float("nan"), index=df.index)).tolist()
+        for reasons, value in zip(broken, values):
+            if not value <= bound:  # a metric the evaluation did not give: unknown
+                why = "unknown" if pd.isna(value) else f"&gt; {bound_text(bound)}"
+                reasons.append(f"{_text(metric)} {why}")
+    return [f"<br>infeasible: {', '.join(b)}" if b else "" for b in broken]
 
 
 def _ok_points(results: RunResults) -> dict[str, pd.DataFrame]:
