@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import resource
 import shutil
@@ -561,6 +562,31 @@ def test_the_report_says_how_many_evaluations_were_infeasible_or_failed(
     text = one_objective.read_text()  # no Pareto figure to grey them in
     assert f"{infeasible} infeasible: off the front) and 0 failed" in text
     assert "pareto_2d" not in text
+
+
+def test_a_report_names_a_dataset_in_a_folder_whose_name_is_no_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose .npz lay in a folder named in Latin-1 (`donn\\xe9es`, which Python reads
+    as `donn\\udce9es`) named it in the report's accuracy note, and writing the report failed
+    with "surrogates not allowed"; the report is UTF-8, the byte shown as a terminal shows it."""
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/donn\xe9es \xe6\x97\xa5"))
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 2
+    x = (rng.standard_normal((60, 1, 16)) + y[:, None, None]).astype(np.float32)
+    np.savez("d.npz", x_train=x[:40], y_train=y[:40], x_test=x[40:], y_test=y[40:])
+    Path("exp.yaml").write_text(
+        "name: npz\nspace: {name: conv1d, input: [1, 16], classes: 2}\ndataset: d.npz\n"
+        "evaluator: {name: train, settings: {train: {steps: 1, batch_size: 16}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\nsearcher: random\n"
+        "evaluations: 1\nrun_dir: run\n"
+    )
+    run_experiment("exp.yaml", progress=False)
+    report = tmp_path / "report.html"
+    assert hwnas_cli("pareto", "run", "--html", str(report)) == 0
+    assert f"validation split of {tmp_path}/donn\ufffdes \u65e5/d.npz" in report.read_text("utf-8")
 
 
 @needs_nb201

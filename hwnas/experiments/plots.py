@@ -328,15 +328,25 @@ def write_report(
         for i, (name, fig) in enumerate(figures.items())
     ]
     title = f"hwnas run {results.config.name}: {counted(len(results.trials), 'evaluation')}"
+    page = (
+        f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1>{_counts(results, objectives)}"
+        f"{front_summary(results, objectives)}{''.join(parts)}"
+        "</body></html>"
+    )
     with folder_for(path.parent, label or f"report {path}"):
-        write_whole(
-            target,
-            f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
-            f"<body><h1>{title}</h1>{_counts(results, objectives)}"
-            f"{front_summary(results, objectives)}{''.join(parts)}"
-            "</body></html>",
-        )
+        write_whole(target, _as_utf8(page))
     return path
+
+
+def _as_utf8(text: str) -> str:
+    """`text` as UTF-8 can hold it: a file name's bytes that Python kept as lone surrogates
+    (`os.fsdecode` of a name that is no UTF-8, such as a Latin-1 folder `donn\\xe9es`, or any
+    non-ASCII name under a C locale without UTF-8 mode) become their characters again, and
+    bytes that are no UTF-8 the replacement character, as a terminal shows them: a run whose
+    dataset lay in such a folder named it in the report's notes, and writing the report
+    failed with "surrogates not allowed"."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _counts(results: RunResults, objectives: Objectives) -> str:
