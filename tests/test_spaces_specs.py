@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -582,6 +583,33 @@ def test_console_script_reports_bad_spec_without_traceback(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "swirl" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("encoding", "folder", "shown"),
+    [
+        ("utf-8", b"donn\xe9es", b"source: donn\\udce9es/s.yaml"),  # a Latin-1 folder name
+        ("latin-1", "données".encode(), b"description: en\\u2014bas\n"),
+    ],
+)
+def test_show_prints_what_stdouts_encoding_cannot_hold_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str, folder: bytes, shown: bytes
+) -> None:
+    """A strict stdout (`PYTHONIOENCODING`, or a UTF-8 locale other than C.UTF-8 given a name
+    that is no UTF-8) failed with "can't encode character" and printed nothing but that:
+    what it cannot hold is escaped, as Python's stderr escapes it."""
+    monkeypatch.chdir(tmp_path)
+    os.mkdir(folder)
+    spec = Path(os.fsdecode(folder)) / "s.yaml"
+    spec.write_text(yaml.safe_dump({**GOOD, "description": "en\u2014bas"}))
+    result = subprocess.run(
+        [sys.executable, "-m", "hwnas", "spaces", "show", str(spec)],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": encoding},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert shown in result.stdout
 
 
 def test_cli_list(capsys):

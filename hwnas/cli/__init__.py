@@ -10,7 +10,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import NoReturn
 
 import typer
@@ -138,10 +138,31 @@ def main(argv: list[str] | None = None) -> None:
     afterwards: called in-process (a notebook, a host application), they stayed swapped."""
     hooks = warnings.formatwarning, sys.excepthook
     try:
-        _main(argv)
+        with _stdout_escaping():
+            _main(argv)
     finally:
         warnings.formatwarning, sys.excepthook = hooks
         _forget_caught_interrupts()
+
+
+@contextmanager
+def _stdout_escaping() -> Iterator[None]:
+    """stdout writing what its encoding cannot hold as an escape (`\\u2014`, `\\udce9`), as
+    Python's stderr does, while a command runs, where it would fail instead (its errors
+    `strict`): with `PYTHONIOENCODING=latin-1`, or in a UTF-8 locale such as en_US.UTF-8
+    given a file name that is no UTF-8 (a Latin-1 folder `donn\\xe9es`, which Python holds
+    as a lone surrogate), a search or an export failed on the line saying what it wrote,
+    after writing it, and `status` or `spaces show` printed nothing but the error."""
+    stream = sys.stdout
+    strict = getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure")
+    if strict:
+        stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        if strict:
+            with suppress(OSError, ValueError):  # a reader gone, a stream closed
+                stream.reconfigure(errors="strict")
 
 
 def _forget_caught_interrupts() -> None:
