@@ -1733,6 +1733,29 @@ def test_the_front_table_prints_on_an_ascii_stdout(finished_run: Path, tmp_path:
     assert b"Pareto front of " in done.stdout and b"latency_ms" in done.stdout
 
 
+def test_a_file_name_the_locale_cannot_encode_is_named_with_the_cure(tmp_path: Path) -> None:
+    """Under LC_ALL=C with PYTHONUTF8=0 (an ASCII file-system encoding), a space file named
+    `espacé.yaml` in an experiment failed with "'ascii' codec can't encode character '\\xe9'
+    in position 6", naming neither the file nor the cause."""
+    (tmp_path / "exp.yaml").write_text(
+        "name: x\nspace: espac\u00e9.yaml\nevaluator: {name: tabular}\n"
+        "objectives: [{metric: accuracy, direction: max}]\nsearcher: random\n"
+        "evaluations: 1\nrun_dir: run\n",
+        encoding="utf-8",
+    )
+    ascii_locale = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "hwnas", "search", "exp.yaml"],
+        capture_output=True,
+        cwd=tmp_path,
+        env={**os.environ, **ascii_locale},
+    )
+    assert done.returncode == 1 and done.stderr.decode().startswith(
+        "hwnas: error: 'espac\u00e9.yaml': ascii cannot encode '\u00e9' in it"
+    )
+    assert "need a UTF-8 locale (LC_ALL=C.UTF-8) or PYTHONUTF8=1" in done.stderr.decode()
+
+
 def test_a_view_of_other_objectives_still_shows_the_runs_own(
     finished_run: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -4,6 +4,7 @@ commands from its module. Failures print one line naming the cause and exit non-
 
 from __future__ import annotations
 
+import codecs
 import os
 import shlex
 import signal
@@ -229,8 +230,24 @@ def _exit_on_error(e: Exception) -> NoReturn:
         if e.format_message():  # empty when the help was printed instead (no arguments)
             e.show()
         sys.exit(e.exit_code)
-    say(f"hwnas: error: {e}")
+    say(f"hwnas: error: {_cause(e)}")
     sys.exit(1)
+
+
+def _cause(e: Exception) -> str:
+    """`e` as its one line; for text that the locale's encoding, not being UTF-8, cannot
+    encode, the text and where to go: under `LC_ALL=C` with `PYTHONUTF8=0`, or a Latin-1
+    locale, a file named in an experiment or space file with characters it lacks (`space:
+    espace ü.yaml`) failed with "'ascii' codec can't encode character '\\xfc' in position
+    7", naming neither the file nor the cause."""
+    if not isinstance(e, UnicodeEncodeError) or codecs.lookup(e.encoding).name == "utf-8":
+        return str(e)
+    text = e.object if len(e.object) <= 200 else e.object[:200] + "..."
+    return (
+        f"{text!r}: {e.encoding} cannot encode {e.object[e.start : e.end]!r} in it ({e.reason})"
+        "; file names and text beyond ASCII need a UTF-8 locale (LC_ALL=C.UTF-8) or "
+        "PYTHONUTF8=1"
+    )
 
 
 def _exit_as_ended(code: int | None, received: list[int]) -> None:
