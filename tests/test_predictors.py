@@ -989,6 +989,17 @@ def test_resuming_a_profile_with_other_columns_is_refused_and_leaves_it_intact(s
     assert out.read_text() == old
 
 
+def test_a_profile_saved_with_a_byte_order_mark_resumes(space, tmp_path):
+    """A profile saved by a spreadsheet as "CSV UTF-8" starts with a byte-order mark: fitted
+    and scored as it is, it was refused on resuming as "written by another hwnas version"."""
+    out = tmp_path / "p.csv"
+    settings = dict(archs_only=True, progress=False, **PROFILE_FAST)
+    first = build_profile(space, out, samples=1, **settings).rows["row_id"].tolist()
+    out.write_bytes(b"\xef\xbb\xbf" + out.read_bytes())
+    more = build_profile(space, out, samples=2, **settings).rows["row_id"].tolist()
+    assert len(more) == 2 and more[:1] == first
+
+
 # -- lookup table -------------------------------------------------------------------------------
 def test_lut_sum_equals_sum_of_its_parts(space, profile_path):
     lut = LUTPredictor.from_profile(profile_path, space)

@@ -144,8 +144,10 @@ def _row(
 
 
 def _check_columns(path: Path) -> None:
-    """Refuse to append to a profile whose columns are not this version's."""
-    with path.open(encoding="utf-8", newline="") as f:
+    """Refuse to append to a profile whose columns are not this version's. The byte-order
+    mark of a table saved by a spreadsheet ("CSV UTF-8") is no column: read_profile, which
+    fits and scores it, passes over it, but the resume refused it as another version's."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
         header = next(csv.reader(f), [])
     if header != COLUMNS:
         raise ProfileError(
@@ -292,7 +294,7 @@ def _differs(field: str, old: Any, new: Any) -> bool:
 def _drop_failed_rows(path: Path) -> None:
     """Rewrite the profile table without its failed rows (a temporary file renamed over
     it), so that the resumed run measures them again."""
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a byte-order mark: no column
         rows = [row for row in csv.DictReader(f) if row["status"] != "failed"]
     with written_whole(path) as partial, partial.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
