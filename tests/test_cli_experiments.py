@@ -2237,6 +2237,28 @@ def test_a_temp_folder_too_long_for_rays_sockets_is_named_with_its_remedy(tmp_pa
     assert "set RAY_TMPDIR to a shorter folder, such as RAY_TMPDIR=/tmp" in done.stderr
 
 
+def test_a_folder_whose_name_is_no_utf8_is_named_where_ray_cannot_start(tmp_path: Path) -> None:
+    """Ray sends the current folder to its workers as UTF-8: a search on Ray started in a
+    folder named in Latin-1 (`donn\\xe9es`) failed with "executor: 'utf-8' codec can't encode
+    character '\\udce9' in position 24: surrogates not allowed", blamed on its settings."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(exp.read_text() + "executor: {kind: ray}\n")
+    folder = bytes(tmp_path) + b"/donn\xe9es"
+    os.mkdir(folder)
+    done = subprocess.run(  # a process of its own: no Ray this test process started is reused
+        [sys.executable, "-m", "hwnas", "search", str(exp), "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"executor: Ray cannot start with the path {os.fsdecode(folder)!r}" in done.stderr
+    assert "start the search from another folder" in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_ray_temp_folder_this_user_cannot_write_is_named_with_its_remedy(
     tmp_path: Path, monkeypatch
 ) -> None:

@@ -542,13 +542,13 @@ def _init_ray(**settings: Any) -> threading.Event | None:
 
     if threading.current_thread() is threading.main_thread():
         with _sigterm_kept():
-            ray.init(**settings)
+            _ray_init(ray, settings)
         return None
     started, release, failed = threading.Event(), threading.Event(), []
 
     def keep() -> None:
         try:
-            ray.init(**settings)
+            _ray_init(ray, settings)
         except BaseException as e:
             failed.append(e)
             return
@@ -561,6 +561,22 @@ def _init_ray(**settings: Any) -> threading.Event | None:
     if failed:
         raise failed[0]
     return release
+
+
+def _ray_init(ray: Any, settings: dict[str, Any]) -> None:
+    """`ray.init(**settings)`, a folder name Ray cannot send said as such: Ray sends the
+    driver's current folder to its workers as UTF-8, and a search started in a folder whose
+    name is no UTF-8 (a Latin-1 `donn\\xe9es`, or any name beyond ASCII under `LC_ALL=C`
+    with `PYTHONUTF8=0`), which Python holds with lone surrogates, failed with "executor:
+    'utf-8' codec can't encode character '\\udce9' in position 24: surrogates not allowed"."""
+    try:
+        ray.init(**settings)
+    except UnicodeEncodeError as e:
+        raise ValueError(
+            f"Ray cannot start with the path {e.object!r}: it sends the current folder (and "
+            "the script's) to its workers as UTF-8, and this name holds bytes that are no "
+            f"{sys.getfilesystemencoding()} text; start the search from another folder"
+        ) from None
 
 
 def _temp_dir_remedy(e: OSError) -> str | None:
