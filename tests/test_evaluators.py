@@ -5,9 +5,11 @@ Real training on real (small) data: scikit-learn digits on a tiny 2D MetaFormer 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -1342,6 +1344,40 @@ def test_an_evaluation_leaves_the_callers_torch_random_numbers(space, name):
         torch.manual_seed(state)
         assert torch.equal(drawn, torch.rand(4)), f"the caller's generator moved ({state})"
     assert results[0] == results[1]  # and the evaluation draws its own numbers alike
+
+
+@contextlib.contextmanager
+def _in_float64() -> Iterator[None]:
+    """torch.set_default_dtype(torch.float64) for the body, as a notebook may have set it."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("name", ["train", "zero_cost"])
+@pytest.mark.parametrize("caller", [torch.no_grad, torch.inference_mode, _in_float64])
+def test_an_evaluation_in_a_callers_torch_mode_scores_as_in_a_fresh_process(space, name, caller):
+    """A notebook's `torch.no_grad()` / `torch.inference_mode()` block or float64 default
+    dtype is the caller's: the evaluation trains and scores as a Ray worker's fresh process
+    does, and the caller's setting holds again after it. Every candidate failed in-process
+    ("element 0 of tensors does not require grad", "Input type (float) and bias type (double)
+    should be the same"), a message naming neither setting."""
+    settings = {"epochs": 1} if name == "train" else {}
+    evaluator = get_evaluator(name, space, dataset="digits", seed=0, **settings)
+    arch = space.sample(0)
+    fresh = evaluator.evaluate(arch)
+    with caller():
+        state = (torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+        got = evaluator.evaluate(arch)
+        if name == "train":  # `hwnas train` and a notebook's retraining call it directly
+            assert evaluator.train(arch)[1]["accuracy"] == fresh["accuracy"]
+        assert (torch.is_grad_enabled(), torch.is_inference_mode_enabled()) == state
+        dtype = torch.get_default_dtype()
+    assert got.ok, got.reason
+    assert _without_time(got) == _without_time(fresh)
+    assert dtype == (torch.float64 if caller is _in_float64 else torch.float32)
 
 
 def test_a_metric_that_is_not_a_number_is_named():

@@ -82,14 +82,16 @@ def scored_with_costs(
     """`arch`'s analytic costs plus the metrics `score(costs)` measures: what every evaluator
     returns. A failure anywhere is the candidate's result (failed `Metrics` with the costs
     computed by then), never a crash of the caller. `threads`, when given, is torch's thread
-    count for the call; the process's own is restored after it.
+    count for the call; `score` runs at torch's defaults (`torch_defaults`); the process's own
+    settings are restored after it.
     """
-    from hwnas.predictors.torch_state import torch_threads  # torch: only when evaluating
+    # torch: only when evaluating
+    from hwnas.predictors.torch_state import torch_defaults, torch_threads
 
     costs: dict[str, float] = {}
     try:
         costs = cost_metrics(space, arch)
-        with torch_threads(threads):
+        with torch_threads(threads), torch_defaults():
             return Metrics({**costs, **score(costs)})
     except Exception as e:  # every failure is a result, never a crash of the caller
         return Metrics.failed(failure_reason(e), costs)

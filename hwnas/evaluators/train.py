@@ -33,7 +33,7 @@ from hwnas.evaluators.failures import (
 )
 from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
-from hwnas.predictors.torch_state import torch_seeded, torch_threads
+from hwnas.predictors.torch_state import torch_defaults, torch_seeded, torch_threads
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.errors import finite_number, real_number, whole_number
 from hwnas.spaces.reprs import facts_repr, named
@@ -224,7 +224,8 @@ class TrainEvaluator:
         an epoch of mnist1d: 65.875 %, then 65.5 % after one pass over the validation split in
         training mode, before 2026-12-06 the mode the model came back in).
         `progress(step, total)` is called after each training step (a progress bar's)."""
-        with torch_threads(self.threads), torch_seeded(self.seed, torch_device(self.device)):
+        device = torch_device(self.device)
+        with torch_threads(self.threads), torch_defaults(), torch_seeded(self.seed, device):
             return self._train(arch, budget, progress)
 
     def _train(

@@ -1,7 +1,7 @@
 """torch's process-wide settings held for one piece of work and given back after it: the
-thread count and the global random generators. Measuring, training, scoring a proxy and
-building seeded weights each set them; the process that asked (a notebook, a host
-application, a Ray worker's next task) gets its own back."""
+thread count, the global random generators, the default dtype and autograd. Measuring,
+training, scoring a proxy and building seeded weights each set them; the process that asked
+(a notebook, a host application, a Ray worker's next task) gets its own back."""
 
 from __future__ import annotations
 
@@ -28,6 +28,26 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def torch_defaults() -> Iterator[None]:
+    """torch's own defaults for the body, whatever the calling process set: float32 tensors
+    with autograd on (outside `torch.no_grad()` and `torch.inference_mode()`); the caller's
+    settings are restored after it. A model built, trained or scored in this process is then
+    the one a Ray worker's fresh process makes: a notebook's
+    `torch.set_default_dtype(torch.float64)` or `torch.no_grad()` failed every candidate with
+    a torch error that named neither. (A default device is left as set: overriding one takes
+    a torch function mode, which slows every torch call, eager latency measurements too.)"""
+    dtype = torch.get_default_dtype()
+    if dtype != torch.float32:
+        torch.set_default_dtype(torch.float32)
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            yield
+    finally:
+        if dtype != torch.float32:
+            torch.set_default_dtype(dtype)
 
 
 @contextlib.contextmanager
