@@ -7,6 +7,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
@@ -66,6 +67,19 @@ def test_int8_blocks_beside_fp16_blocks_still_run_integer_kernels():
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     out = session.run(None, {"x": x.numpy()})[0]
     assert torch.allclose(torch.from_numpy(out), model(x), atol=0.1)
+
+
+def test_fp16_conversion_works_where_the_caller_made_numpy_raise_on_underflow():
+    """A weight below float16's smallest value becomes 0, what float16 storage means: under
+    a notebook's `np.seterr(all="raise")` the conversion raised "underflow encountered in
+    cast", and every candidate of a latency search with fp16 blocks failed."""
+    model = _conv2d_net(("fp16", "fp32", "fp32"))
+    x = torch.randn(1, 3, 16, 16)
+    graph = export_onnx(model, x)
+    expected = apply_precisions(graph, tuple(x.shape), "fp16")
+    with np.errstate(all="raise"):
+        assert apply_precisions(graph, tuple(x.shape), "fp16") == expected
+        assert np.geterr()["under"] == "raise"  # the caller's setting, as it was
 
 
 def test_count_cost_leaves_a_training_models_norm_statistics_alone():
