@@ -214,6 +214,21 @@ def test_torch_cpu_backend_measures_eager():
     assert m.median_ms > 0 and m.fingerprint["backend"] == "torch-cpu"
 
 
+def test_eager_torch_is_not_timed_under_a_default_device(request):
+    """`torch.set_default_device("cpu")` (or a `with torch.device(...)` block) routes every
+    torch call through a Python hook: a small conv network timed 1.8x slower, recorded as
+    its latency with nothing to say so. Outside it, the same call measures."""
+    model = nn.Linear(8, 8)
+    request.addfinalizer(lambda: torch.set_default_device(None))
+    torch.set_default_device("cpu")
+    with pytest.raises(BackendError, match=r"'torch-cpu': a torch function mode is active"):
+        measure_latency(model, (8,), backend="torch-cpu", **FAST)
+    torch.set_default_device(None)
+    with torch.device("cpu"), pytest.raises(BackendError, match="set_default_device"):
+        measure_latency(model, (8,), backend="torch-cpu", **FAST)
+    assert measure_latency(model, (8,), backend="torch-cpu", **FAST).median_ms > 0
+
+
 @pytest.mark.parametrize("backend", ["onnxruntime-cpu", "torch-cpu"])
 def test_a_model_measured_mid_training_is_measured_in_eval_mode_and_given_back_its_modes(backend):
     """A model measured in the middle of its training went on training in eval mode, its

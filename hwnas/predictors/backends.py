@@ -143,6 +143,23 @@ class OnnxRuntimeCPU:
         return runners
 
 
+def _check_no_function_mode(name: str) -> None:
+    """Refuse to time eager torch under a torch function mode: `torch.set_default_device`
+    (even "cpu") and `with torch.device(...)` route every torch call through a Python hook,
+    which timed a small conv network 1.8x slower, recorded as the network's latency with
+    nothing to say so. (torch names no public test for a mode; a later torch without this
+    one is not checked.)"""
+    mode_enabled = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: False)
+    if mode_enabled():
+        raise BackendError(
+            f"backend {name!r}: a torch function mode is active (torch.set_default_device, "
+            "a `with torch.device(...)` block, or a TorchFunctionMode of yours), which slows "
+            "every eager torch call: its latencies would not be the network's; measure "
+            "outside it (torch.set_default_device(None) ends the default device's), or with "
+            "onnxruntime-cpu"
+        )
+
+
 class TorchEager:
     """Eager PyTorch on one device; float precisions only (no integer kernels in eager)."""
 
@@ -193,6 +210,7 @@ class TorchEager:
 
     def runners(self, model, example, precisions, threads, clock):
         self.check_available()
+        _check_no_function_mode(self.name)
         runners = []
         for spec in precisions:
             precision = self._one_float_precision(spec)
