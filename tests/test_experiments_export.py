@@ -166,6 +166,25 @@ def test_onnx_export_matches_torch_in_onnx_runtime(run_dir: Path, tmp_path: Path
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
 
 
+def test_export_under_a_float64_default_dtype_writes_the_float32_model(
+    run_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A notebook's `torch.set_default_dtype(torch.float64)` made the exported weights
+    float64 and the ONNX export fail; the caller's dtype stays set."""
+    (expected,) = export_run(load(run_dir), tmp_path / "a", trial=1, fmt="onnx")
+    request.addfinalizer(lambda: torch.set_default_dtype(torch.float32))
+    torch.set_default_dtype(torch.float64)
+    (config,) = export_run(load(run_dir), tmp_path / "b", trial=1, fmt="onnx")
+    assert torch.get_default_dtype() == torch.float64
+    weights = [
+        torch.load(c.with_name(json.loads(c.read_text())["weights"]), weights_only=True)
+        for c in (expected, config)
+    ]
+    assert {t.dtype for t in weights[1].values() if t.is_floating_point()} == {torch.float32}
+    assert all(torch.equal(weights[0][k], v) for k, v in weights[1].items())
+    assert (tmp_path / "b" / json.loads(config.read_text())["onnx"]["file"]).is_file()
+
+
 def test_export_takes_a_run_folder_too(run_dir: Path, tmp_path: Path) -> None:
     (by_folder,) = export_run(str(run_dir), tmp_path / "a", top=1)
     (by_results,) = export_run(load(run_dir), tmp_path / "b", top=1)

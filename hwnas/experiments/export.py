@@ -544,20 +544,24 @@ def _export_one(
     if fmt in ("onnx", "torch"):
         import torch
 
-        from hwnas.predictors.torch_state import torch_seeded
+        from hwnas.predictors.torch_state import torch_defaults, torch_seeded
 
-        with torch_seeded(seed, torch.device("cpu")):
-            model = results.space.build(arch)
-        write_weights(model, stem.with_suffix(".pt"))
-        data["weights"] = stem.with_suffix(".pt").name
-        data["weights_seed"] = seed  # torch.manual_seed(seed) then build: the same weights
-        if fmt == "onnx":
-            diff = export_onnx_checked(model, results.space.input_shape, stem.with_suffix(".onnx"))
-            data["onnx"] = {
-                "file": stem.with_suffix(".onnx").name,
-                "form": "float inference model (fake quantization off, branches merged)",
-                "max_abs_diff": diff,
-            }
+        # float32 weights whatever default dtype the caller set (float64: .pt files twice
+        # the size, and the ONNX export failed)
+        with torch_defaults():
+            with torch_seeded(seed, torch.device("cpu")):
+                model = results.space.build(arch)
+            write_weights(model, stem.with_suffix(".pt"))
+            data["weights"] = stem.with_suffix(".pt").name
+            data["weights_seed"] = seed  # torch.manual_seed(seed) then build: the same weights
+            if fmt == "onnx":
+                onnx_file = stem.with_suffix(".onnx")
+                diff = export_onnx_checked(model, results.space.input_shape, onnx_file)
+                data["onnx"] = {
+                    "file": onnx_file.name,
+                    "form": "float inference model (fake quantization off, branches merged)",
+                    "max_abs_diff": diff,
+                }
     path = stem.with_suffix(".yaml" if fmt == "yaml" else ".json")
     if fmt == "yaml":
         text = yaml.dump(data, Dumper=ReadableDumper, sort_keys=False, allow_unicode=True)
