@@ -847,6 +847,33 @@ def test_the_supernet_trains_on_its_threads_and_gives_the_process_its_own_back(
     assert seen == {expected}
 
 
+@pytest.mark.parametrize("mode", ["no_grad", "float64"])
+def test_a_search_in_a_callers_torch_mode_derives_as_in_a_fresh_process(
+    space, digits, mode, request
+):
+    """Asked inside a notebook's `torch.no_grad()`, or after its
+    `torch.set_default_dtype(torch.float64)`, the supernet search failed with a torch error
+    naming neither; it derives what it derives in a fresh process, and the caller's mode
+    holds after it."""
+    few = replace(digits, x_train=digits.x_train[:64], y_train=digits.y_train[:64])
+    quick = dict(FAST, epochs=1, warmup_epochs=0, derive_samples=0)
+
+    def derived() -> list:
+        searcher = get_searcher(
+            "differentiable", space, [("accuracy", "max")], dataset=few, **quick
+        )
+        return searcher.ask(1)
+
+    expected = derived()
+    if mode == "float64":
+        request.addfinalizer(lambda: torch.set_default_dtype(torch.float32))
+        torch.set_default_dtype(torch.float64)
+        assert derived() == expected and torch.get_default_dtype() == torch.float64
+    else:
+        with torch.no_grad():
+            assert derived() == expected and not torch.is_grad_enabled()
+
+
 def test_a_predictor_without_block_latencies_or_an_empty_split_is_refused(space, digits):
     with pytest.raises(ValueError, match="latency_predictor: .*lookup-table.*not LearnedPredictor"):
         DifferentiableSearcher(space, dataset=digits, latency_predictor=LearnedPredictor(space))

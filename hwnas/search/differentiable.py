@@ -66,7 +66,7 @@ from torch.nn import functional as F
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.predictors.backends import device_problem, torch_device
 from hwnas.predictors.lut import BlockLatencyModel, lut_latency
-from hwnas.predictors.torch_state import torch_seeded, torch_threads
+from hwnas.predictors.torch_state import torch_defaults, torch_seeded, torch_threads
 from hwnas.search.base import PASSED, Searcher
 from hwnas.search.supernet import LatencyTable, Selection, SuperNet
 from hwnas.search.sweep import MEMO_PREFIX, latency_target, latency_targets
@@ -318,7 +318,7 @@ class SupernetSearch:
                     f"{split} split, which {'has one sample' if n else 'is empty'} (batch "
                     "norm on batch statistics needs two or more)"
                 )
-        with torch_seeded(None, torch.device("cpu")):
+        with torch_defaults(), torch_seeded(None, torch.device("cpu")):
             net, table = self._supernet()  # the candidates and latencies, checked up front
         self.fastest_ms, self.slowest_ms = (
             table.latency_range_ms(net) if table is not None else (None, None)
@@ -361,7 +361,8 @@ class SupernetSearch:
             if self.predictor is None:
                 raise ValueError("a latency target needs a latency_predictor (a LUT)")
         start = time.perf_counter()
-        with torch_threads(self.threads), torch_seeded(None, self.device):
+        # torch's defaults (float32, autograd on) whatever the caller's process holds
+        with torch_threads(self.threads), torch_defaults(), torch_seeded(None, self.device):
             training = self._warmed_up(target_ms)
             self._train(
                 training, target_ms, range(self.settings.warmup_epochs, self.settings.epochs)
