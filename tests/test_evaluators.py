@@ -1306,6 +1306,46 @@ def test_two_parts_reporting_one_nan_metric_agree(space):
     assert m.ok and math.isnan(m["zc_x"]) and m["y"] == 1.0
 
 
+class _CountingTrainer(TrainEvaluator):
+    """The real training evaluator, counting the training steps it runs."""
+
+    steps_run = 0
+
+    def train(self, arch, budget=None, progress=None):
+        def count(step: int, total: int) -> None:
+            self.steps_run += 1
+
+        return super().train(arch, budget, count)
+
+
+def test_a_candidate_the_predictor_cannot_price_fails_before_it_is_trained(space, tmp_path):
+    """`[train, latency]` with a table measured at fp32 only, in a space offering int8: each
+    int8 candidate was trained in full and only then failed for want of a latency. The
+    prediction is asked first now; a candidate it prices is reported exactly as before."""
+    from hwnas.evaluators.latency import LatencyEvaluator
+    from hwnas.predictors import LUTPredictor, build_profile
+
+    profile = tmp_path / "fp32.csv"
+    fast = dict(warmup=1, runs=3, rounds=1, block_copies=1)
+    build_profile(space, profile, precisions=["fp32"], samples=0, progress=False, **fast)
+    latency = LatencyEvaluator(space, LUTPredictor.from_profile(profile, space))
+    trainer = _CountingTrainer(space, "digits", steps=3, seed=0)
+    composite = CompositeEvaluator([trainer, latency])
+    archs = [space.sample(seed) for seed in range(40)]
+    int8 = next(a for a in archs if "int8" in a.values())
+    fp32 = next(a for a in archs if "int8" not in a.values())
+
+    unpriced = composite.evaluate(int8)
+    assert not unpriced.ok and "at int8 (it has that part at: fp32)" in unpriced.reason
+    assert unpriced == latency.evaluate(int8) and trainer.steps_run == 0
+
+    priced = composite.evaluate(fp32)
+    assert priced.ok and trainer.steps_run == 3
+    before = Metrics().merged(trainer.evaluate(fp32)).merged(latency.evaluate(fp32))
+    assert list(priced) == list(before)  # the parts' order, as stored and exported
+    assert _without_time(priced) == _without_time(before)
+
+
 def test_an_evaluation_on_its_own_threads_gives_the_callers_back(space):
     """An evaluator's `threads` hold for its evaluation only: a notebook that evaluates one
     candidate must not be left on one torch thread afterwards, even when scoring fails."""

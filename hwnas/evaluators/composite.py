@@ -2,7 +2,11 @@
 
 So one call returns, say, training accuracy, predicted latency and the analytic costs. Every
 part runs even when an earlier one failed or raised (a failed training still has a latency);
-the merged result is failed if any part failed, with the first failure's reason. Two parts
+the merged result is failed if any part failed, with the first failure's reason. The one
+exception: a `latency` part that predicts (runs nothing) is asked first, and where it cannot
+price the candidate (a table without its int8 blocks) that failure is the result at once:
+training it first wasted the whole training of every such candidate. Its metrics still merge
+in the parts' order, so a candidate it prices is reported exactly as before. Two parts
 reporting one metric with different values (a trained and a table `accuracy`) fail it too,
 naming the metric: the merged value would silently be the last part's.
 """
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 
 from hwnas.evaluators.base import Evaluator
 from hwnas.evaluators.executors import safe_evaluate
+from hwnas.evaluators.latency import LatencyEvaluator
 from hwnas.evaluators.metrics import Metrics, same_value
 from hwnas.spaces import Arch
 from hwnas.spaces.reprs import facts_repr, named
@@ -51,11 +56,20 @@ class CompositeEvaluator:
 
     def evaluate(self, arch: Arch, budget: float | None = None) -> Metrics:
         """Every part's metrics merged; a part's failure fails the whole, as do two parts
-        reporting one metric with different values (which would be the right one?)."""
+        reporting one metric with different values (which would be the right one?). A
+        predicted latency comes first: where it fails, that is the result, the rest unrun."""
+        predicted = {
+            i: safe_evaluate(part, arch, budget)
+            for i, part in enumerate(self.parts)
+            if _predicts_latency(part)
+        }
+        if unpriced := next((m for m in predicted.values() if not m.ok), None):
+            return unpriced  # the candidate fails whatever the others say: train nothing
         result = Metrics()
         owners: dict[str, str] = {}  # metric -> the part that reported it first
-        for part in self.parts:
-            metrics, name = safe_evaluate(part, arch, budget), type(part).__name__
+        for i, part in enumerate(self.parts):
+            metrics = predicted[i] if i in predicted else safe_evaluate(part, arch, budget)
+            name = type(part).__name__
             clash = sorted(
                 k for k in metrics if k in result and not same_value(result[k], metrics[k])
             )
@@ -67,3 +81,9 @@ class CompositeEvaluator:
                 owners.setdefault(key, name)
             result = result.merged(metrics)
         return result
+
+
+def _predicts_latency(part: Evaluator) -> bool:
+    """Whether `part` predicts latency instead of measuring it: it runs nothing, so it is
+    asked before the other parts (a measuring one keeps its place)."""
+    return isinstance(part, LatencyEvaluator) and part.predictor is not None
