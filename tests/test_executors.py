@@ -503,8 +503,10 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     A user pressing Ctrl-C again while the executor closes stopped Ray's shutdown half-way
     (exit status 1 and Ray processes left running); the handlers come back after. The
     settings `ray.init` changes come back too: a notebook's `breakpoint()` afterwards waited
-    for a debugger to attach to Ray's, the `ray` logger stayed at hwnas's level and Ray's
-    fault handler stayed on. One test, one embedded Ray: starting one costs seconds."""
+    for a debugger to attach to Ray's, the `ray` logger stayed at hwnas's level, Ray's
+    fault handler stayed on and Ray's SIGTERM handler stayed set (a service's SIGTERM then
+    raised SystemExit in whatever its main thread ran). One test, one embedded Ray: starting
+    one costs seconds."""
     from ray._private import utils
 
     if faulthandler.is_enabled():  # pytest's, on again after the test
@@ -513,6 +515,8 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     monkeypatch.delenv("PYTHONBREAKPOINT", raising=False)
     ray_logger = logging.getLogger("ray")
     monkeypatch.setattr(ray_logger, "level", logging.INFO)
+    before = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the module's Ray left Ray's
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, before))
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.setattr(utils, "_get_docker_cpus", lambda *args, **kwargs: 1.0)
@@ -520,6 +524,7 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     assert ray.cluster_resources()["CPU"] == 1
     assert "PYTHONBREAKPOINT" in os.environ and ray_logger.level == logging.WARNING  # Ray's
     assert faulthandler.is_enabled()  # Ray's
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # Ray's
     shutdown = ray.shutdown
 
     def interrupted_shutdown(*args, **kwargs):
@@ -533,6 +538,7 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert "PYTHONBREAKPOINT" not in os.environ and ray_logger.level == logging.INFO
     assert not faulthandler.is_enabled()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 @pytest.mark.skipif(

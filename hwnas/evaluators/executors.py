@@ -375,13 +375,16 @@ class _StartedRay:
     """A Ray connection this process started, with the process settings `ray.init` changes
     for Ray's own use: the breakpoint hook (`PYTHONBREAKPOINT`, pointed at Ray's remote
     debugger, so a notebook's `breakpoint()` waited for a debugger to attach), the `ray`
-    logger's level and whether Python's fault handler is on (Ray turns it on for good).
-    `users` executors use it (every one made while it runs joins it); the
-    last one's `release` shuts it down, and the settings are the caller's again."""
+    logger's level, whether Python's fault handler is on (Ray turns it on for good) and the
+    SIGTERM handler (Ray's, `sys.exit(15)`, stayed: a service's SIGTERM after its search
+    raised SystemExit in whatever its main thread ran). `users` executors use it (every one
+    made while it runs joins it); the last one's `release` shuts it down, and the settings
+    are the caller's again."""
 
     breakpoint_hook: str | None = field(default_factory=lambda: os.environ.get("PYTHONBREAKPOINT"))
     ray_log_level: int = field(default_factory=lambda: logging.getLogger("ray").level)
     fault_handler_on: bool = field(default_factory=faulthandler.is_enabled)
+    sigterm_handler: Any = field(default_factory=lambda: signal.getsignal(signal.SIGTERM))
     users: int = 1
     keeper: threading.Event | None = None  # set to end the thread that started it (if any)
 
@@ -409,6 +412,18 @@ class _StartedRay:
         logging.getLogger("ray").setLevel(self.ray_log_level)
         if not self.fault_handler_on:
             faulthandler.disable()
+        self.give_back_sigterm()
+
+    def give_back_sigterm(self) -> None:
+        """The caller's SIGTERM handler again where Ray's is still the one set (`ray.init` in
+        the main thread sets it; a handler the caller set since stays), from the main thread,
+        the only one that may set it."""
+        handler = signal.getsignal(signal.SIGTERM)
+        if threading.current_thread() is threading.main_thread() and getattr(
+            handler, "__module__", ""
+        ).startswith("ray."):
+            before = self.sigterm_handler
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before)
 
 
 #: the Ray this process's executors started, while one of them uses it; `_RAY_LOCK` makes
@@ -1039,5 +1054,7 @@ class RayExecutor(_ExecutorBase):
                 atexit.unregister(self._ray.shutdown)
             elif self._started:  # the process settings too, where the user shut Ray down
                 self._started.release()
+        if self._started is not None and not self._started.users:  # shut down above, but the
+            self._started.give_back_sigterm()  # handlers the shutdown ran with put Ray's back
         self._started = None
         self.closed = True
