@@ -541,6 +541,17 @@ def test_an_embedded_ray_takes_the_container_cpus_and_ignores_a_second_ctrl_c_at
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_an_embedded_ray_keeps_a_ray_logger_the_caller_quietened(space, own_ray, monkeypatch):
+    """A program that set `logging.getLogger("ray").setLevel(logging.ERROR)` still got Ray's
+    warnings (its token-authentication one) during a search: hwnas started Ray with the
+    logger at WARNING. Its level stays the caller's where that is higher."""
+    ray_logger = logging.getLogger("ray")
+    monkeypatch.setattr(ray_logger, "level", logging.ERROR)
+    with RayExecutor(Scripted(space, {}, trains=False)):
+        assert ray_logger.level == logging.ERROR
+    assert ray_logger.level == logging.ERROR
+
+
 @pytest.mark.skipif(
     not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
     reason="needs a CPU affinity of two cores or more to narrow",

@@ -461,7 +461,7 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
                         object_store_memory=_object_store_bytes(),
                         include_dashboard=False,
                         log_to_driver=False,
-                        logging_level=logging.WARNING,  # Ray's warnings, not its start-up notes
+                        logging_level=_ray_log_level(),
                     )
                 except OSError as e:
                     if (remedy := _temp_dir_remedy(e)) is None:
@@ -469,10 +469,17 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
                     raise OSError(f"{e} ({remedy})") from e
             else:
                 started.keeper = _init_ray(
-                    address=address, log_to_driver=False, logging_level=logging.WARNING
+                    address=address, log_to_driver=False, logging_level=_ray_log_level()
                 )
         _started_ray = started
         return started
+
+
+def _ray_log_level() -> int:
+    """The `ray` logger's level while Ray runs (`ray.init` sets it): WARNING, Ray's warnings
+    and not its start-up notes, or the caller's where that is higher (at WARNING, a program
+    that quietened the logger to ERROR still got Ray's warnings during a search)."""
+    return max(logging.WARNING, logging.getLogger("ray").getEffectiveLevel())
 
 
 @contextlib.contextmanager
