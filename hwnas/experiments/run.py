@@ -71,6 +71,9 @@ from hwnas.spaces.spec import ReadableDumper
 
 ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started
 EXHAUSTED = "exhausted"  # the searcher proposed no more candidates
+#: the `stacklevel` of a warning from a `_say_*` of `_run_experiment`: the line that called
+#: `run_experiment` (a program's, or the `hwnas search` command's)
+_CALLERS_LINE = 4
 # after a locked or unreachable database
 STORED_RESULTS_KEPT = "the stored results are kept: run the search again to go on"
 
@@ -278,7 +281,7 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
         warnings.warn(
             f"latency: {gap}; {effect} (the run keeps the file as it is: measured into, it "
             "stops the run from resuming; a run with the completed file needs a new run_dir)",
-            stacklevel=1,
+            stacklevel=_CALLERS_LINE,
         )
 
 
@@ -298,7 +301,7 @@ def _say_test_split_selects(config: ExperimentConfig) -> None:
         warnings.warn(
             f"objectives: {', '.join(tested)} selects on the test split, which then no longer "
             "estimates accuracy on unseen data; select on accuracy (validation)",
-            stacklevel=1,
+            stacklevel=_CALLERS_LINE,
         )
 
 
