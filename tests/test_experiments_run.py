@@ -797,6 +797,52 @@ def test_sigterm_while_ray_starts_stops_like_ctrl_c(tmp_path: Path, ray_temp_dir
     )
 
 
+#: a process that gets Ctrl-C as the module `argv[1]` starts importing in its first search
+#: (`argv[2]`), then searches again (`argv[3]`), as a notebook's kernel may
+CTRL_C_IN_AN_IMPORT = """
+import importlib.abc, signal, sys
+from hwnas.experiments import run_experiment
+
+class CtrlCInImport(importlib.abc.MetaPathFinder):
+    sent = False
+
+    def find_spec(self, name, path, target=None):
+        if name == sys.argv[1] and not self.sent:
+            self.sent = True
+            signal.raise_signal(signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlCInImport())
+try:
+    run_experiment(sys.argv[2], progress=False)
+except KeyboardInterrupt:
+    print("first: interrupted", flush=True)
+summary = run_experiment(sys.argv[3], progress=False)
+print("second:", summary.evaluated, summary.failed)
+"""
+
+
+def test_ctrl_c_in_a_first_import_stops_the_search_and_the_next_one_runs(tmp_path: Path) -> None:
+    """The first search of a process imports torch, scikit-learn, Optuna's storage and ONNX
+    for seconds: a Ctrl-C inside such an import left the library half initialised, and every
+    later search of the process (a notebook's) failed in it ("partially initialized module
+    'torch' has no attribute 'cuda'") until the kernel restarted. Here Ctrl-C arrives inside
+    torch's import (as it looks for `torch.nn`, its C part loaded): it stops the first search
+    once the import is done, and the second one runs."""
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(digits_training_experiment(tmp_path / "run1", 2))
+    second.write_text(digits_training_experiment(tmp_path / "run2", 2))
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_IN_AN_IMPORT, "torch.nn", str(first), str(second)],
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["first: interrupted", "second: 2 0"], done.stderr
+
+
 def test_a_resume_reads_each_stored_architecture_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,14 +5,21 @@ import (a latency profile, a search, the CLI), and light (the standard library o
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
+
+#: the names of Python's import machinery (frozen, later renamed by `importlib`): a frame of
+#: it on the stack is a module being imported
+_IMPORT_MACHINERY = frozenset({"_frozen_importlib", "importlib._bootstrap"})
 
 
 def terminating_signals() -> tuple[signal.Signals, ...]:
@@ -37,15 +44,56 @@ def stopping_signals() -> tuple[signal.Signals, ...]:
 def noting_interrupt(received: list[int]) -> Callable[[int, Any], None]:
     """A signal handler that notes the signal in `received` and raises KeyboardInterrupt, as
     Ctrl-C does. After a SIGHUP, what is still written to a terminal that hung up goes
-    nowhere first (`terminal_gone`)."""
+    nowhere first (`terminal_gone`). A signal that lands while a module is being imported
+    (one whose import began after the handler was made) takes effect once that import has
+    ended: interrupted, torch, scipy or ONNX stayed half initialised, and every later search
+    of the process (a notebook's) failed in them ("partially initialized module 'torch'")
+    until it restarted; the first search of a process imports them for seconds."""
+    begun = _imports_on(sys._getframe(1))  # the block itself runs inside these
+    deferred: list[int] = []
 
-    def interrupt(signum: int, frame: Any) -> None:
-        received.append(signum)
+    def interrupt(signum: int, frame: FrameType | None) -> None:
         if signum == getattr(signal, "SIGHUP", None):
             terminal_gone()
+        if _importing(frame, begun):
+            if not deferred:  # one is delivered: later ones go with it, as Ctrl-C's do
+                deferred.append(signum)
+                _thread.start_new_thread(_deliver_after_imports, (signum, begun, deferred))
+            return
+        received.append(signum)
         raise KeyboardInterrupt
 
     return interrupt
+
+
+def _imports_on(frame: FrameType | None) -> list[FrameType]:
+    """The frames of the import machinery on `frame`'s stack."""
+    found = []
+    while frame is not None:
+        if frame.f_globals.get("__name__") in _IMPORT_MACHINERY:
+            found.append(frame)
+        frame = frame.f_back
+    return found
+
+
+def _importing(frame: FrameType | None, begun: list[FrameType]) -> bool:
+    """Whether `frame` runs inside an import other than those `begun`."""
+    return any(f not in begun for f in _imports_on(frame))
+
+
+def _deliver_after_imports(signum: int, begun: list[FrameType], deferred: list[int]) -> None:
+    """Send `signum` to the main thread again once it imports nothing more than `begun`: as a
+    signal, which also ends a wait the main thread is in, where the system has one. Run in a
+    thread of `_thread`'s own: `threading.Thread.start` takes a lock that the interrupted
+    import may hold."""
+    main = threading.main_thread().ident
+    while _importing(sys._current_frames().get(main), begun):
+        time.sleep(0.02)
+    deferred.clear()
+    if hasattr(signal, "pthread_kill") and main is not None:
+        signal.pthread_kill(main, signum)
+    else:  # Windows
+        _thread.interrupt_main(signum)
 
 
 @contextlib.contextmanager
