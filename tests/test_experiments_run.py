@@ -591,19 +591,6 @@ def test_sigkill_then_resume_gives_exactly_the_requested_evaluations(tmp_path: P
     assert stale <= set(keys)  # ... and evaluated again, once
 
 
-def test_a_runs_start_warnings_point_at_the_line_that_ran_it(tmp_path: Path) -> None:
-    """A program's warning about its experiment named hwnas's own line (run.py), not the
-    program's `run_experiment` call, as every other warning of hwnas does."""
-    text = nb201_experiment(tmp_path / "run", 1).replace(
-        "objectives: [{metric: accuracy", "objectives: [{metric: test_accuracy"
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run_experiment(parse_experiment(text), progress=False)
-    [warned] = [w for w in caught if "selects on the test split" in str(w.message)]
-    assert warned.filename == __file__
-
-
 def test_hwnas_leaves_optunas_verbosity_as_it_was_and_says_no_study_created(
     tmp_path: Path,
 ) -> None:

@@ -21,7 +21,6 @@ import socket
 import sys
 import threading
 import time
-import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,6 +37,7 @@ from hwnas.predictors.stop_signals import (
 )
 from hwnas.predictors.whole_files import NOT_WRITABLE
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import did_you_mean, real_number, whole_number
 from hwnas.spaces.reprs import facts_repr, named
 
@@ -843,7 +843,7 @@ class RayExecutor(_ExecutorBase):
             if short := _unavailable(options):
                 if address in (None, "local"):  # an embedded Ray gets no more resources later
                     raise ValueError(f"resources: {short}")
-                warnings.warn(f"resources: {short}; evaluations wait for them", stacklevel=2)
+                warn_at_caller(f"resources: {short}; evaluations wait for them")
             self._streaming = not ray_client.is_connected()
             if self._streaming:
                 self._remote = ray.remote(_evaluate_streaming)
@@ -887,11 +887,10 @@ class RayExecutor(_ExecutorBase):
         if max_in_flight is None:
             return fits
         if timeout_s is not None and not self._streaming and max_in_flight > fits:
-            warnings.warn(
+            warn_at_caller(
                 f"max_in_flight {max_in_flight} is more than the {fits} evaluations the Ray "
                 f"cluster fits; over Ray Client timeout_s counts from dispatch, so only {fits} "
-                "are dispatched at once",
-                stacklevel=3,
+                "are dispatched at once"
             )
             return fits
         return max_in_flight

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import torch_defaults, torch_seeded, torch_threads
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import finite_number, real_number, whole_number
 from hwnas.spaces.reprs import facts_repr, named
 
@@ -158,7 +158,7 @@ class TrainEvaluator:
         self.space = space
         self.dataset = resolve_dataset(dataset, space)
         for caveat in validation_caveats(self.dataset):
-            warnings.warn(caveat, stacklevel=2)
+            warn_at_caller(caveat)
         n = len(self.dataset.y_train)
         if n // max(1, math.ceil(n / batch_size)) < 2:  # the smallest batch of an epoch
             raise ValueError(
@@ -168,11 +168,10 @@ class TrainEvaluator:
                 "batch_size that splits them into batches of 2 or more"
             )
         if steps is None and len(self.dataset.y_train) < batch_size:
-            warnings.warn(
+            warn_at_caller(
                 f"dataset {self.dataset.name!r}: its {len(self.dataset.y_train)} training "
                 f"samples are fewer than batch_size {batch_size}, so each epoch is one step; "
-                "lower batch_size or raise epochs",
-                stacklevel=2,
+                "lower batch_size or raise epochs"
             )
         self.epochs, self.steps, self.batch_size = epochs, steps, batch_size
         self.lr, self.weight_decay, self.warmup_fraction = lr, weight_decay, warmup_fraction

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from hwnas.evaluators.train import check_settings
 from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import torch_seeded
 from hwnas.spaces import Arch, SearchSpace, set_fake_quant
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -179,11 +179,10 @@ class ZeroCostEvaluator:
         )
         torch_device(device)  # a name torch cannot parse is refused here
         if n < batch_size * batches:  # proxy values depend on the batch size
-            warnings.warn(
+            warn_at_caller(
                 f"dataset {self.dataset.name!r}: its {n} training samples are fewer than "
                 f"batch_size {batch_size} x batches {batches}, so the proxies score "
-                f"{'a batch' if batches == 1 else 'batches'} of fewer samples",
-                stacklevel=2,
+                f"{'a batch' if batches == 1 else 'batches'} of fewer samples"
             )
         self.proxies = [p for p in proxies if p != "params"]
         self.batch_size, self.batches, self.seed = batch_size, batches, seed

@@ -6,7 +6,6 @@ run is just an Optuna study plus the experiment file it was started from.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -50,6 +49,7 @@ from hwnas.search import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 from hwnas.search.sweep import latency_targets, memo_searches
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import did_you_mean, whole_number
 from hwnas.spaces.reprs import facts_repr
 
@@ -219,10 +219,9 @@ class RunResults:
         changed, details = experiment_changes(stored, config)
         if not changed:
             return config
-        warnings.warn(
+        warn_at_caller(
             f"{self.run_dir / SNAPSHOT}: edited since the run started ({details}); the "
-            "settings the run's storage recorded, those it ran with, are used",
-            stacklevel=3,
+            "settings the run's storage recorded, those it ran with, are used"
         )
         recorded, data = stored_experiment(stored).to_data(), config.to_data()
         for f in changed:  # a setting left out is absent from the data
@@ -319,11 +318,10 @@ class RunResults:
         bad = {m: ok.loc[~np.isfinite(ok[m]), "number"].tolist() for m in needed if m in ok}
         if bad := {m: numbers for m, numbers in bad.items() if numbers}:
             which = "; ".join(f"{m} in trials {numbers[:5]}" for m, numbers in bad.items())
-            warnings.warn(
+            warn_at_caller(
                 f"{self.run_dir}: successful evaluations with a missing or infinite value, "
                 f"which a run never stores ({which}; storage edited or damaged?): left out of "
-                "fronts and hypervolumes",
-                stacklevel=4,
+                "fronts and hypervolumes"
             )
 
     def _feasible(self, df: pd.DataFrame) -> pd.Series:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,13 +66,11 @@ from hwnas.experiments.shown import counted
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore
 from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, stopping_signals
 from hwnas.spaces import Arch
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.spec import ReadableDumper
 
 ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started
 EXHAUSTED = "exhausted"  # the searcher proposed no more candidates
-#: the `stacklevel` of a warning from a `_say_*` of `_run_experiment`: the line that called
-#: `run_experiment` (a program's, or the `hwnas search` command's)
-_CALLERS_LINE = 4
 # after a locked or unreachable database
 STORED_RESULTS_KEPT = "the stored results are kept: run the search again to go on"
 
@@ -278,10 +275,9 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
             )
         gap = f"{config.latency.predictor}: {'; '.join(gaps)}" if gaps else None
     if gap:
-        warnings.warn(
+        warn_at_caller(
             f"latency: {gap}; {effect} (the run keeps the file as it is: measured into, it "
-            "stops the run from resuming; a run with the completed file needs a new run_dir)",
-            stacklevel=_CALLERS_LINE,
+            "stops the run from resuming; a run with the completed file needs a new run_dir)"
         )
 
 
@@ -298,10 +294,9 @@ def _say_test_split_selects(config: ExperimentConfig) -> None:
     validation split's)."""
     chosen = [m for m, _ in (*config.objective_pairs, *config.constraint_pairs)]
     if tested := [m for m in chosen if m.startswith("test_")]:
-        warnings.warn(
+        warn_at_caller(
             f"objectives: {', '.join(tested)} selects on the test split, which then no longer "
-            "estimates accuracy on unseen data; select on accuracy (validation)",
-            stacklevel=_CALLERS_LINE,
+            "estimates accuracy on unseen data; select on accuracy (validation)"
         )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import optuna
@@ -20,6 +19,7 @@ from hwnas.experiments.optuna_storage import storage_file
 from hwnas.experiments.records import SPACE_SOURCE
 from hwnas.experiments.shown import some_of
 from hwnas.spaces import SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.spec import YamlLoader
 
 MIN_FREE_BYTES = 64 * 2**20
@@ -127,23 +127,21 @@ def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
         if same_yaml(copy.read_text(encoding="utf-8", errors="replace"), stored):
             return copy
         private = _private_space(stored)
-        warnings.warn(
+        warn_at_caller(
             f"{copy}: edited since the run started; the space the run's storage recorded, the "
-            f"one it ran in, is used (through {private} while this command runs)",
-            stacklevel=2,
+            f"one it ran in, is used (through {private} while this command runs)"
         )
         return private
     try:
         write_whole(copy, stored)
     except OSError as e:  # a read-only run (archived, another user's): read it all the same
         private = _private_space(stored)
-        warnings.warn(
+        warn_at_caller(
             f"{copy} is missing and cannot be written again ({e.strerror}): the space is read "
-            f"from the run's storage, through {private} while this command runs",
-            stacklevel=2,
+            f"from the run's storage, through {private} while this command runs"
         )
         return private
-    warnings.warn(f"{copy} was missing: written again from the run's storage", stacklevel=2)
+    warn_at_caller(f"{copy} was missing: written again from the run's storage")
     return copy
 
 

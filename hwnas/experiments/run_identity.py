@@ -37,6 +37,7 @@ from hwnas.experiments.run_dir import SPACE_SNAPSHOT, same_yaml, space_source
 from hwnas.experiments.shown import counted
 from hwnas.predictors.fingerprint import package_version
 from hwnas.spaces import SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 
 #: the packages whose version can change what a run proposes or scores: hwnas's defaults,
 #: torch's training and weights, measured latencies, Optuna's NSGA-II, the surrogates
@@ -157,11 +158,10 @@ def _warn_other_versions(study: optuna.Study, run_dir: Path) -> None:
     then = {SOURCE: UNRECORDED} | _started_with(study, now)
     other = [f"{p} {then[p]} (now {v})" for p, v in now.items() if then.get(p, v) != v]
     if other:
-        warnings.warn(
+        warn_at_caller(
             f"run {run_dir} was started with {', '.join(other)}: the resumed part may "
             "search or score differently (other defaults or library behaviour); use a new "
-            "run_dir to keep one set of versions",
-            stacklevel=2,
+            "run_dir to keep one set of versions"
         )
 
 

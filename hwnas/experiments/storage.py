@@ -64,6 +64,7 @@ from hwnas.experiments.run_dir import SNAPSHOT
 from hwnas.experiments.run_identity import check_same_experiment
 from hwnas.search.nsga2 import optuna_quiet
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 
 BEAT_PREFIX = f"{DRIVER}:"  # a study attribute per driver: BEAT_PREFIX + its id -> its heartbeat
 
@@ -329,13 +330,12 @@ class RunStore:
             if off is None or driver in self._said_skewed:
                 continue
             self._said_skewed.add(driver)
-            warnings.warn(
+            warn_at_caller(
                 f"the driver on {beat['host']} (pid {beat['pid']}) stamps its heartbeats {off}: "
                 "drivers sharing a run need clocks that agree well within storage.grace_s "
                 f"({self.grace_s:g} s), or the one whose clock is behind looks dead to the "
                 "other, which takes its claims for stale and evaluates them again; "
-                "synchronise the clocks (NTP)",
-                stacklevel=3,
+                "synchronise the clocks (NTP)"
             )
 
     def _clock_off(self, driver: str, beat: Mapping[str, Any]) -> str | None:

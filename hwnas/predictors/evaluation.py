@@ -8,7 +8,6 @@ come from `hwnas.predictors.accuracy`.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.predictors.profile import Profile, read_profile
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 
 
 def fit_from_profile(
@@ -167,10 +167,9 @@ def holdout_from_profile(
             f"{profile.path}: no held-out whole-architecture rows to evaluate on{why}"
         )
     if len(archs) < total:
-        warnings.warn(
+        warn_at_caller(
             f"{profile.path}: {total - len(archs)} of its {total} networks were used to fit "
-            f"{predictor_name}, so they are left out of the held-out set",
-            stacklevel=2,
+            f"{predictor_name}, so they are left out of the held-out set"
         )
     return archs, y
 

@@ -23,7 +23,6 @@ another model is refit with this version's model and defaults.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,6 +40,7 @@ from hwnas.predictors.base import (
 )
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import named
 
 MIN_TRAINING_ARCHS = 5
@@ -159,12 +159,11 @@ class LearnedPredictor(LatencyPredictor):
         its predictions to rank unseen networks (they are used anyway)."""
         self._fit(archs, latencies)
         if self.lut is None and len(self._train_archs) < FEW_NETWORKS_WITHOUT_TABLE:
-            warnings.warn(
+            warn_at_caller(
                 f"the learned predictor without a lookup table is fitted on only "
                 f"{len(self._train_archs)} networks: below about {FEW_NETWORKS_WITHOUT_TABLE} "
                 "it ranks unseen networks poorly (held-out Kendall tau about 0.3 at 20 "
-                "networks); give it a table (a profile with parts, or --parts) or measure more",
-                stacklevel=2,
+                "networks); give it a table (a profile with parts, or --parts) or measure more"
             )
         return self
 

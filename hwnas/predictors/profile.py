@@ -19,7 +19,6 @@ import io
 import json
 import re
 import shlex
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from hwnas.predictors.measure import best_round_ms
 from hwnas.predictors.parts import block_copies_problem
 from hwnas.predictors.profile_plan import PASS_SUFFIX, planned_jobs
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
 from hwnas.spaces.space import LIBRARY
 
@@ -319,10 +319,9 @@ def read_profile(path: str | Path) -> Profile:
     rows.index = _record_lines(path, data)  # errors below name the line
     if len(data) < len(raw):
         line = data.count(b"\n") + 1
-        warnings.warn(
+        warn_at_caller(
             f"{path}: line {line} is cut short (a run killed while writing it, "
-            "one still writing it, or an edit): left out; resuming the profile measures it again",
-            stacklevel=2,
+            "one still writing it, or an edit): left out; resuming the profile measures it again"
         )
     _check_labels(path, rows)
     _refuse_rows(path, rows, rows["row_id"].duplicated(), "row_id", "measured twice")

@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -61,6 +60,7 @@ from hwnas.predictors.repeatability import unrepeatable_warning
 from hwnas.predictors.whole_files import append_whole, name_too_long, written_whole
 from hwnas.spaces import SearchSpace, as_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import whole_number
 from hwnas.spaces.metaformer import MetaFormerSpace
 
@@ -246,10 +246,9 @@ def _warn_other_versions(profile: Profile, here: dict[str, Any]) -> None:
         if then := set(ok[column].astype(str)) - {now} if column in ok.columns else set():
             other.append(f"{lib} {', '.join(sorted(then))} (now {now})")
     if other:
-        warnings.warn(  # from build_profile's caller
+        warn_at_caller(
             f"{profile.path}: rows measured with {'; '.join(other)}: the rows measured now "
-            "may time differently; give another --out to keep one set of versions",
-            stacklevel=4,
+            "may time differently; give another --out to keep one set of versions"
         )
 
 
@@ -383,7 +382,7 @@ def build_profile(
         )
     profile = read_profile(out)
     if note := unrepeatable_warning(profile):
-        warnings.warn(note, stacklevel=2)
+        warn_at_caller(note)
     return profile
 
 
@@ -495,10 +494,9 @@ def _check_runtime(
         raise ProfileError(str(e)) from None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if cores and settings["threads"] > cores:
-        warnings.warn(
+        warn_at_caller(
             f"threads: {settings['threads']} is more than the {cores} cores this process may "
-            "use: the threads would compete for them and the latencies vary from run to run",
-            stacklevel=3,
+            "use: the threads would compete for them and the latencies vary from run to run"
         )
     _check_timed(runtime, precisions, samples)
 

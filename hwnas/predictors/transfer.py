@@ -19,7 +19,6 @@ rows) and refit on load.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from hwnas.predictors.base import (
     check_training_data,
 )
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import finite_number
 from hwnas.spaces.reprs import named
 
@@ -217,11 +217,10 @@ class TransferPredictor(LatencyPredictor):
             return  # fit names the missing keys
         for device in self.sources.columns:
             if np.allclose(self.sources.loc[keys, device].to_numpy(), y, rtol=1e-9, atol=0):
-                warnings.warn(
+                warn_at_caller(
                     f"sources: column {device!r} holds exactly the latencies being fitted: "
                     "the target device is among the sources, so the predictions copy it; "
-                    "leave it out of sources to predict a new device",
-                    stacklevel=3,
+                    "leave it out of sources to predict a new device"
                 )
 
     def _weights(self, loo: dict[str, np.ndarray], log_y: np.ndarray) -> dict[str, float]:

@@ -52,7 +52,6 @@ import hashlib
 import math
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
@@ -71,6 +70,7 @@ from hwnas.search.base import PASSED, Searcher
 from hwnas.search.supernet import LatencyTable, Selection, SuperNet
 from hwnas.search.sweep import MEMO_PREFIX, latency_target, latency_targets
 from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import check_setting_names, finite_number
 
 LatencyLoss = Literal["log_ratio", "hinge"]
@@ -381,11 +381,10 @@ class SupernetSearch:
         ]
         over = [d.latency_ms for d in derived if target_ms is not None and d.latency_ms > target_ms]
         if over:
-            warnings.warn(
+            warn_at_caller(
                 f"latency target {target_ms} ms is out of reach: {len(over)} of the "
                 f"{len(derived)} derived architecture(s) exceed it (the fastest takes "
-                f"{min(over):.4g} ms in the LUT, as fast as single changes get); proposed anyway",
-                stacklevel=2,
+                f"{min(over):.4g} ms in the LUT, as fast as single changes get); proposed anyway"
             )
         result = SearchResult(target_ms, derived, expected, time.perf_counter() - start, history)
         if self.progress:
@@ -683,10 +682,9 @@ class DifferentiableSearcher(Searcher):
                 else "; steer latency with latency_target_ms or latency_targets_ms "
                 "(latency.target_ms in an experiment)"
             )
-            warnings.warn(
+            warn_at_caller(
                 "constraints: the differentiable searcher does not steer toward them (they only "
-                f"keep infeasible results off best() and the front){steer}",
-                stacklevel=2,
+                f"keep infeasible results off best() and the front){steer}"
             )
         check_setting_names(
             "differentiable searcher",
@@ -714,19 +712,17 @@ class DifferentiableSearcher(Searcher):
         )
         fastest, slowest = self.search.fastest_ms, self.search.slowest_ms
         if below := [t for t in self.targets if t is not None and t < fastest]:
-            warnings.warn(
+            warn_at_caller(
                 f"latency targets {below} ms are below the fastest architecture the LUT prices "
-                f"({fastest:.4g} ms): no search can meet them; each derives the fastest it can",
-                stacklevel=2,
+                f"({fastest:.4g} ms): no search can meet them; each derives the fastest it can"
             )
         above = [t for t in self.targets if t is not None and t > slowest]
         if above and self.search.settings.latency_loss == "log_ratio":
-            warnings.warn(
+            warn_at_caller(
                 f"latency targets {above} ms are above the slowest architecture the LUT prices "
                 f"({slowest:.4g} ms): the log_ratio latency loss pulls those searches toward "
                 "the slowest networks; use latency_loss: hinge (it only penalises exceeding a "
-                "target) or a lower target",
-                stacklevel=2,
+                "target) or a lower target"
             )
         self.results: list[SearchResult] = []
         self._queued: list[Arch] = []  # derived by the last search, not yet proposed
@@ -780,11 +776,10 @@ class DifferentiableSearcher(Searcher):
             and not ("latency" in o.metric and o.direction == "min" and targeted)
         ]
         if unsteered:
-            warnings.warn(
+            warn_at_caller(
                 f"objectives {unsteered}: the differentiable searcher does not steer toward "
                 "them (its supernet minimises cross-entropy, and latency only toward "
-                "latency_target_ms / latency_targets_ms); they only rank the evaluated results",
-                stacklevel=3,
+                "latency_target_ms / latency_targets_ms); they only rank the evaluated results"
             )
 
     def _propose(self, n: int) -> list[Arch]:
@@ -803,11 +798,10 @@ class DifferentiableSearcher(Searcher):
                 if not self.seen(arch) and arch not in proposed:
                     proposed.append(arch)
                 elif first_by != target:  # not a resumed search finding its own again
-                    warnings.warn(
+                    warn_at_caller(
                         f"the supernet search with latency target {target} ms derived "
                         f"architecture {arch.key}, which the one with target {first_by} ms "
-                        "derived too: nothing new from it",
-                        stacklevel=3,
+                        "derived too: nothing new from it"
                     )
         except BaseException:  # a later search failed or was interrupted (Ctrl-C)
             self._queued[:0] = proposed  # nothing was proposed: offer these first next time

@@ -58,6 +58,7 @@ from hwnas.predictors.base import PredictorError
 from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
 from hwnas.search.pareto import hypervolume_improvements, pareto_mask
 from hwnas.spaces import Arch, Cost, SearchSpace
+from hwnas.spaces.callers import warn_at_caller
 
 ENSEMBLES = ("gradient_boosting", "extra_trees", "random_forest", "mlp")
 SURROGATES = (*ENSEMBLES, "gaussian_process", "mlp_then_gaussian_process")
@@ -263,10 +264,9 @@ class PredictorSearcher(Searcher):
             raise ValueError(f"known_models: {known_models!r} is not one of {KNOWN_MODEL_USES}")
         self.beta, self.known_models = number_setting("beta", beta, 0), known_models
         if known_models == "replace" and not self.predictors:  # a setting that does nothing
-            warnings.warn(
+            warn_at_caller(
                 "known_models: 'replace' takes known models' predictions as exact, and there "
-                "are none (no latency predictor, no predictors): it changes nothing",
-                stacklevel=2,
+                "are none (no latency predictor, no predictors): it changes nothing"
             )
         self.reference = {
             m: number_setting(f"reference[{m!r}]", v, -math.inf)
