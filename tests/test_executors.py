@@ -618,6 +618,64 @@ def test_an_embedded_ray_starts_under_an_address_space_limit(ray_temp_dir):
     assert done.stdout.strip() == "ok"
 
 
+_FORKED_CHILD = """
+import multiprocessing
+from hwnas.evaluators import Metrics, RayExecutor
+from hwnas.spaces import get_space
+
+class Done:
+    space = get_space('conv1d')
+    def evaluate(self, arch, budget=None):
+        return Metrics({'done': 1.0})
+
+def child(conn):
+    try:
+        RayExecutor(Done(), num_cpus=1).close()
+        conn.send('connected')
+    except RuntimeError as e:
+        conn.send(str(e))
+
+def forked():
+    fork = multiprocessing.get_context('fork')
+    here, there = fork.Pipe()
+    process = fork.Process(target=child, args=(there,))
+    process.start()
+    said = here.recv() if here.poll(30) else 'hung'
+    process.join(5)
+    if process.is_alive():  # deaf to SIGTERM while Ray waits
+        process.kill()
+        process.join()
+    return said
+
+with RayExecutor(Done(), num_cpus=1, max_in_flight=1) as executor:
+    [(_, metrics)] = executor.run([Done.space.sample(0)])
+    print(forked())
+print(forked())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on Windows")
+def test_a_process_forked_from_one_that_used_ray_is_refused_ray(ray_temp_dir) -> None:
+    """A `multiprocessing.Pool` (Linux's default start method, fork) of a program that had
+    run a search on Ray: a worker's `RayExecutor` blocked for ever at its first call to the
+    parent's Ray, and after that Ray's shutdown, in `ray.init` (Ray's connection does not
+    survive a fork), both deaf to SIGTERM, so the pool's `terminate` hung too. Such a
+    process is now refused Ray at once, saying what to do."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED_CHILD],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RAY_TMPDIR": str(ray_temp_dir)},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = done.stdout.splitlines()
+    assert len(said) == 2, done.stdout  # while the parent's Ray runs, and after it
+    for line in said:
+        assert line.startswith("this process was forked from one that used Ray (pid "), line
+        assert "multiprocessing.get_context('spawn')" in line
+
+
 @pytest.mark.parametrize("change", ["gone", "another signature"])
 @pytest.mark.parametrize(
     ("sized_by", "helper"),

@@ -433,20 +433,54 @@ class _StartedRay:
 #: other
 _RAY_LOCK = threading.Lock()
 _started_ray: _StartedRay | None = None
+#: the process that connected to Ray (through an executor, or by the user's own `ray.init`
+#: where it was connected at a fork), if any: a process forked from it cannot use Ray. Ray's
+#: connection does not survive a fork: in the forked child of a process that had used Ray,
+#: even after its `ray.shutdown()`, `ray.init` waited for ever, and a Ray inherited connected
+#: blocked at its first call, both deaf to SIGTERM (a `multiprocessing.Pool` on Linux's
+#: default start method hung)
+_ray_process: int | None = None
+
+
+def _note_ray_at_fork() -> None:
+    """Before a fork: note this process as the one connected to Ray where it is (its
+    children then know they cannot use it), unless an executor already did."""
+    global _ray_process
+    ray = sys.modules.get("ray")
+    if _ray_process is None and ray is not None and ray.is_initialized():
+        _ray_process = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # no fork on Windows
+    os.register_at_fork(before=_note_ray_at_fork)
+
+
+def _check_not_forked_from_ray() -> None:
+    """Refuse Ray in a process forked from one that used it (see `_ray_process`), saying
+    what to do instead of waiting for ever."""
+    if _ray_process not in (None, os.getpid()):
+        raise RuntimeError(
+            f"this process was forked from one that used Ray (pid {_ray_process}), and Ray "
+            "cannot start or connect in a forked copy of such a process (it waits for ever): "
+            "start this process with multiprocessing's 'spawn' or 'forkserver' method "
+            "(multiprocessing.get_context('spawn')), or evaluate in it with the local executor"
+        )
 
 
 def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
     """Start (address None or "local") or join a Ray cluster: the connection this process's
     executors started, now with one more user, or None where a Ray the user initialised in
     this process is used as it is."""
-    global _started_ray
+    global _started_ray, _ray_process
     import ray
 
+    _check_not_forked_from_ray()
     if address == "local":
         address = None
     if address is not None:
         check_reachable(address)
     with _RAY_LOCK:
+        _ray_process = os.getpid()
         if ray.is_initialized():
             if _started_ray is not None:
                 _started_ray.users += 1
