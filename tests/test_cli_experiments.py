@@ -101,6 +101,15 @@ def test_profile_help_says_precisions_may_be_comma_separated() -> None:
     assert "comma separated or repeated" in said
 
 
+def test_clock_help_says_what_auto_picks_and_holdout_shows_what_it_takes(capsys) -> None:
+    """`--clock auto` did not say which clock it picks, and `--holdout` showed `<str>` for
+    what is a profile or a count."""
+    said = " ".join(option_helps()[("latency", "profile", "--clock")].split())
+    assert "auto picks thread for one thread on a CPU backend" in said and "else wall" in said
+    assert hwnas("latency", "eval", "--help") == 0
+    assert "PROFILE|N" in capsys.readouterr().out
+
+
 def test_build_help_says_where_weights_come_from_without_weights() -> None:
     """`build` without --weights loads the file the config names (an onnx or torch export's
     .pt); its help said only "state_dict saved with torch.save", as if there were none."""

@@ -84,7 +84,10 @@ def profile(
         help="rounds of timed runs; the latency is the median of the least disturbed one",
     ),
     clock: Clock = typer.Option(
-        "auto", "--clock", help="auto, thread (CPU time of the one inference thread) or wall"
+        "auto",
+        "--clock",
+        help="auto, thread (CPU time of the one inference thread) or wall; auto picks "
+        "thread for one thread on a CPU backend (where that clock is fine-grained), else wall",
     ),
     passes: int = typer.Option(
         1, "--passes", min=1, help="measure everything this many times, a pass after another"
@@ -183,6 +186,7 @@ def evaluate(
     holdout: str = typer.Option(
         ...,
         "--holdout",
+        metavar="PROFILE|N",
         help="a profile of whole architectures never used for fitting, or N: hold out the "
         "last N whole architectures the predictor was fitted on and refit without them (a "
         "lookup table, fitted on none: the last N of its profile)",
