@@ -489,6 +489,17 @@ def test_the_figures_escape_names_that_plotly_reads_as_html(tmp_path: Path) -> N
 
 
 @needs_nb201
+def test_progress_rows_keep_their_height_with_many_objectives(nb201_run: Path) -> None:
+    """Hypervolume and a best-so-far row per objective shared plotly's 450 px: with three
+    objectives, four rows of about 70 px once titled. Two objectives keep plotly's height."""
+    results = load(nb201_run)
+    three = ["accuracy:max", "hw_fpga_latency_ms:min", "hw_pixel3_latency_ms:min"]
+    for view, rows, height in ((three, 4, 600), (three[:2], 3, None)):
+        progress = results.figures(view)["progress_evaluations"]
+        assert len(progress.data) == rows and progress.layout.height == height
+
+
+@needs_nb201
 def test_figures_without_a_feasible_evaluation_say_so(tmp_path: Path) -> None:
     """Where every successful evaluation breaks a constraint, the choices and parallel
     coordinates were drawn empty and the progress a flat zero, with no word why."""

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 #: block choice kinds whose frequencies along the front are shown (NB201 edges show "op")
 CHOICE_KINDS = ("mixer", "kernel", "dilation", "precision", "expansion", "op")
+#: plotly's default figure height, and the least height of each row of a progress figure
+#: (four objectives and the hypervolume shared plotly's 450 px, 70 px a row once titled)
+PLOTLY_HEIGHT_PX, PROGRESS_ROW_PX = 450, 150
 #: what the figures that show feasible evaluations alone, and the report, say without any
 NONE_FEASIBLE = "No feasible successful evaluation yet"
 
@@ -182,6 +185,8 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
         )
     fig.update_xaxes(title_text="evaluations" if x == "evaluation" else "seconds", row=len(rows))
     fig.update_layout(title=f"Search progress over {over}", showlegend=False)
+    if len(rows) * PROGRESS_ROW_PX > PLOTLY_HEIGHT_PX:  # plotly's height left rows of 70 px
+        fig.update_layout(height=len(rows) * PROGRESS_ROW_PX)
     return _noted_if_empty(fig, results.candidates(objectives).empty)
 
 
