@@ -63,11 +63,11 @@ def _broken_bounds(results: RunResults, df: pd.DataFrame) -> list[str]:
     """Per point, a hover line naming the constraints it breaks ("" where it keeps them): a
     grey point's hover showed its values alone, not that it was infeasible nor why."""
     broken: list[list[str]] = [[] for _ in range(len(df))]
-    for metric, bound in results.constraints:
-        values = df.get(metric, pd.Series(float("nan"), index=df.index)).tolist()
-        for reasons, value in zip(broken, values):
-            if not value <= bound:  # a metric the evaluation did not give: unknown
-                why = "unknown" if pd.isna(value) else f"&gt; {bound_text(bound)}"
+    for metric, bound, kept in results.bounds_kept(df):
+        given = df[metric].notna() if metric in df else pd.Series(False, index=df.index)
+        for reasons, keeps, known in zip(broken, kept, given):
+            if not keeps:  # a metric the evaluation did not give: unknown
+                why = f"&gt; {bound_text(bound)}" if known else "unknown"
                 reasons.append(f"{_text(metric)} {why}")
     return [f"<br>infeasible: {', '.join(b)}" if b else "" for b in broken]
 

@@ -326,9 +326,17 @@ class RunResults:
 
     def _feasible(self, df: pd.DataFrame) -> pd.Series:
         ok = df["status"] == "ok"
-        for metric, bound in self.constraints:
-            ok &= df.get(metric, pd.Series(np.nan, index=df.index)) <= bound
+        for _, _, kept in self.bounds_kept(df):
+            ok &= kept
         return ok
+
+    def bounds_kept(self, df: pd.DataFrame) -> list[tuple[str, float, pd.Series]]:
+        """Per constraint, its metric, its bound and which rows of `df` (trials) keep it: a
+        row without the metric's value (none given, or not a number) keeps none."""
+        return [
+            (metric, bound, df.get(metric, pd.Series(np.nan, index=df.index)) <= bound)
+            for metric, bound in self.constraints
+        ]
 
     def arch(self, number: int) -> Arch:
         """The `Arch` of the evaluation with this trial number."""
