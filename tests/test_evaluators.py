@@ -774,6 +774,21 @@ def test_a_cached_dataset_has_the_modes_the_umask_allows(tmp_path, monkeypatch):
     assert (tmp_path / "numbers.npz").stat().st_mode & 0o777 == 0o644
 
 
+def test_a_cache_folder_that_cannot_be_looked_in_costs_only_the_caching(tmp_path, monkeypatch):
+    """A cache file that cannot even be looked for: in a shared $HWNAS_CACHE another user
+    made with umask 077 (a folder this user may not enter: "Permission denied"), or under a
+    name too long for the file system, as here (the same error path, and one root meets
+    too). Checking for it raised the OS's error and the dataset did not load at all; an
+    unusable cache costs making the data again, as an unwritable one does."""
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / ("c" * 300)))
+
+    def _numbers():
+        return {"x_train": np.arange(3.0)}
+
+    assert _disk_cached(_numbers)()["x_train"].tolist() == [0, 1, 2]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_user_without_a_home_still_gets_generated_datasets(tmp_path, monkeypatch):
     """A container run as a uid with no passwd entry and no $HOME has no home folder: loading
     a generated dataset failed with "Could not determine home directory", even with

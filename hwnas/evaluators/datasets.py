@@ -325,7 +325,9 @@ def _disk_cached(loader: Callable[[], Arrays]) -> Callable[[], Arrays]:
         if (folder := _cache_dir()) is None:  # no cache to keep it in: made every time
             return loader()
         path = folder / f"{loader.__name__.strip('_')}.npz"
-        if path.is_file():
+        # False, not the OS's error, where the file cannot be looked for (a shared cache
+        # folder this user may not enter): `Path.is_file` raised, and nothing loaded
+        if os.path.isfile(path):
             try:
                 return _read_npz(path)
             except DatasetError:
