@@ -812,6 +812,11 @@ def test_build_names_the_bad_file_or_field(run_dir: Path, tmp_path: Path) -> Non
         hwnas.build(first, weights=other)
     with pytest.raises(ExperimentError, match=f"{first}: not a state_dict"):
         hwnas.build(first, weights=first)
+    weights = (tmp_path / json.loads(first.read_text())["weights"]).read_bytes()
+    (cut := tmp_path / "cut.pt").write_bytes(weights[: len(weights) // 2])  # a copy cut short
+    why = f"{cut}: not a state_dict .*torch: PytorchStreamReader failed reading zip archive"
+    with pytest.raises(ExperimentError, match=why):  # torch's word of why was dropped
+        hwnas.build(first, weights=cut)
     state = torch.load(tmp_path / json.loads(first.read_text())["weights"], weights_only=True)
     name = next(k for k, v in state.items() if v.is_floating_point())
     for value in (math.nan, math.inf):  # a diverged training's: they built a model of NaN

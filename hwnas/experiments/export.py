@@ -225,15 +225,24 @@ def weights_file(
 def _load_weights(model: nn.Module, path: Path) -> None:
     """Load the state_dict in `path` into `model`; an unreadable file, weights of another
     architecture (not torch's list of every tensor) or holding NaN or infinite values is an
-    error naming the file."""
+    error naming the file. One torch cannot read says torch's first line of why (told only
+    "not a state_dict", a copy cut short read as the wrong kind of file)."""
+    import pickle
+
     import torch
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as e:
         raise ExperimentError(f"{path}: cannot read weights: {e.strerror or e}") from None
-    except Exception:  # noqa: BLE001 - unpickling and zip errors come in many types
-        state = None
+    except pickle.UnpicklingError:  # no pickle, or more than tensors (a whole model), where
+        state = None  # torch's words advise loading it unsafely
+    except Exception as e:  # noqa: BLE001 - torch's zip reader fails in many types
+        why = (str(e).strip() or type(e).__name__).splitlines()[0]
+        why = why if len(why) <= 240 else why[:240] + "..."
+        raise ExperimentError(
+            f"{path}: not a state_dict saved with torch.save (torch: {why})"
+        ) from None
     if not isinstance(state, Mapping):
         raise ExperimentError(f"{path}: not a state_dict saved with torch.save")
     mine = model.state_dict()
