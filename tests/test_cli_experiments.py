@@ -1765,6 +1765,26 @@ def test_a_file_name_the_locale_cannot_encode_is_named_with_the_cure(tmp_path: P
     assert "need a UTF-8 locale (LC_ALL=C.UTF-8) or PYTHONUTF8=1" in done.stderr.decode()
 
 
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (MemoryError(), "hwnas: error: out of memory\n"),
+        (KeyError("run_dir"), "hwnas: error: KeyError: 'run_dir'\n"),
+        (RuntimeError(), "hwnas: error: RuntimeError with no message\n"),
+    ],
+)
+def test_an_error_whose_text_says_nothing_is_named_by_its_type(
+    error: Exception, said: str, capsys: pytest.CaptureFixture
+) -> None:
+    """An error without a message (a `MemoryError()` loading a large dataset) printed
+    "hwnas: error: " and nothing more, and a `KeyError` only its bare key."""
+    from hwnas.cli import _exit_on_error
+
+    with pytest.raises(SystemExit) as ended:
+        _exit_on_error(error)
+    assert ended.value.code == 1 and capsys.readouterr().err == said
+
+
 def test_a_view_of_other_objectives_still_shows_the_runs_own(
     finished_run: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -239,7 +239,13 @@ def _cause(e: Exception) -> str:
     encode, the text and where to go: under `LC_ALL=C` with `PYTHONUTF8=0`, or a Latin-1
     locale, a file named in an experiment or space file with characters it lacks (`space:
     espace ü.yaml`) failed with "'ascii' codec can't encode character '\\xfc' in position
-    7", naming neither the file nor the cause."""
+    7", naming neither the file nor the cause. One whose text alone says nothing (no
+    message, as a `MemoryError()`; a `KeyError`'s bare key) is told as a failed candidate
+    is: it printed "hwnas: error: " and nothing more."""
+    if not str(e).strip() or isinstance(e, KeyError):
+        from hwnas.evaluators.failures import failure_reason
+
+        return failure_reason(e)
     if not isinstance(e, UnicodeEncodeError) or codecs.lookup(e.encoding).name == "utf-8":
         return str(e)
     text = e.object if len(e.object) <= 200 else e.object[:200] + "..."
