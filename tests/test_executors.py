@@ -292,6 +292,21 @@ def test_an_evaluator_the_workers_cannot_load_stops_the_executor_with_the_cause(
         assert executor.in_flight == 0
 
 
+def test_a_runtime_environment_ray_cannot_set_up_stops_the_executor_with_the_cause(
+    space, own_ray, ray_temp_dir
+):
+    """A `runtime_env` naming a conda environment the machine lacks failed every candidate
+    with Ray's first line only, "Failed to set up runtime environment.", stored as final, so
+    a resume once the environment was mended did not evaluate them again."""
+    _start_local_ray(ray_temp_dir, runtime_env={"conda": "hwnas-no-such-environment"})
+    archs = [space.sample(i) for i in range(3)]
+    with RayExecutor(Scripted(space, {}, trains=False)) as executor:
+        results = executor.run(archs)
+        with pytest.raises(RuntimeError, match=r"set up the workers' runtime environment \(\w"):
+            next(results)
+        assert executor.in_flight == 0
+
+
 def test_cancel_and_abandoned_run_drop_outstanding_work(space, tmp_path):
     archs = [space.sample(i) for i in range(4)]
     plan = {a.key: ("hang",) for a in archs[2:]} | {archs[0].key: ("done",)}

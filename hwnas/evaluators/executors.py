@@ -253,6 +253,27 @@ def _worker_evaluator(evaluator_ref: Any) -> Evaluator:
     return _WORKER_EVALUATORS[key]
 
 
+def _stopping_error(
+    error: BaseException, setup_error: type[BaseException]
+) -> EvaluatorUnavailable | None:
+    """The `EvaluatorUnavailable` a task's `error` means, or None where it fails only its
+    candidate: a worker that could not load the evaluator, or Ray that could not set up the
+    workers' runtime environment (`setup_error`; a `runtime_env` naming a conda environment
+    or package the machine lacks). Every candidate failed so, with only Ray's first line
+    ("Failed to set up runtime environment."), and stored as final, so a resume, once the
+    environment was mended, did not evaluate them again."""
+    cause = _ray_cause(error)
+    if isinstance(cause, EvaluatorUnavailable):
+        return cause
+    if not isinstance(error, setup_error):
+        return None
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return EvaluatorUnavailable(
+        f"Ray cannot set up the workers' runtime environment ({lines[-1] if lines else ''}); "
+        "no candidate can be evaluated there: mend the runtime_env given to ray.init"
+    )
+
+
 def _shipping(error: BaseException) -> str:
     """The `ray.init` call that ships the code a worker lacked (Ray's `runtime_env`), naming
     the missing module where the error says which: an evaluator class in the user's own
@@ -1054,9 +1075,10 @@ class RayExecutor(_ExecutorBase):
             return task.arch, failed_metrics(self.space, task.arch, reason)
         except Exception as e:  # a Ray task error carries the worker-side error as its cause
             del self._running[ref]
-            if isinstance(_ray_cause(e), EvaluatorUnavailable):
+            unavailable = _stopping_error(e, self._ray.exceptions.RuntimeEnvSetupError)
+            if unavailable is not None:
                 self.cancel()
-                raise _ray_cause(e) from None
+                raise unavailable from None
             return task.arch, failed_metrics(self.space, task.arch, _one_line(e))
 
     def _expire(self) -> list[Result]:
