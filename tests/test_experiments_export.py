@@ -454,12 +454,32 @@ def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
     assert all(t.endswith("<br>infeasible: hw_pixel3_latency_ms &gt; 12") for t in infeasible.text)
     others = [text for trace in fig.data if trace.name != "infeasible" for text in trace.text]
     assert others and not any("infeasible" in text for text in others)
-    assert fig.layout.xaxis.title.text == "accuracy"
+    assert fig.layout.xaxis.title.text == "accuracy (max)"
     unknown = results.trials.head(2).assign(hw_pixel3_latency_ms=[float("nan"), 1.0])
     assert plots._broken_bounds(results, unknown) == [  # no value: not "> 12"
         "<br>infeasible: hw_pixel3_latency_ms unknown",
         "",
     ]
+
+
+@needs_nb201
+def test_the_figures_say_which_way_each_objective_is_optimised(nb201_run: Path) -> None:
+    """Axes, progress rows and parallel dimensions named an objective alone (`accuracy`):
+    which way is better was in the Pareto figures' titles only. Each now says it, as
+    `accuracy (max)`."""
+    results = load(nb201_run)
+    view = ["accuracy:max", "hw_fpga_latency_ms:min", "hw_pixel3_latency_ms:min"]
+    figures = results.figures(view)
+    said = ["accuracy (max)", "hw_fpga_latency_ms (min)", "hw_pixel3_latency_ms (min)"]
+    pareto = figures["pareto_2d"].layout
+    assert [pareto.xaxis.title.text, pareto.yaxis.title.text] == said[:2]
+    assert pareto.title.text == f"Pareto front: {said[0]} vs {said[1]} (front of all 3 objectives)"
+    scene = figures["pareto_3d"].layout.scene
+    assert [scene.xaxis.title.text, scene.yaxis.title.text, scene.zaxis.title.text] == said
+    for over in ("evaluations", "time"):
+        rows = [a.text for a in figures[f"progress_{over}"].layout.annotations]
+        assert rows == ["hypervolume", *(f"best_{s}" for s in said)]
+    assert [d.label for d in figures["parallel"].data[0].dimensions] == said
 
 
 @needs_nb201
@@ -480,11 +500,11 @@ def test_the_figures_escape_names_that_plotly_reads_as_html(tmp_path: Path) -> N
     shown, view = "acc&lt;b&gt;x &amp; y", [name, "hw_fpga_latency_ms:min"]
     figures = results.figures(view)
     pareto = figures["pareto_2d"]
-    assert pareto.layout.xaxis.title.text == shown and shown in pareto.layout.title.text
+    assert pareto.layout.xaxis.title.text == f"{shown} (max)" and shown in pareto.layout.title.text
     assert all(f"<br>{shown}: " in text for trace in pareto.data for text in trace.text)
     progress = figures["progress_evaluations"]
-    assert f"best_{shown}" in [a.text for a in progress.layout.annotations]
-    assert [d.label for d in figures["parallel"].data[0].dimensions][0] == shown
+    assert f"best_{shown} (max)" in [a.text for a in progress.layout.annotations]
+    assert [d.label for d in figures["parallel"].data[0].dimensions][0] == f"{shown} (max)"
     assert name not in json.dumps(pareto.to_plotly_json(), default=str)
 
 

@@ -45,6 +45,14 @@ def _text(name: Any) -> str:
     return escape(str(name), quote=False)
 
 
+def _objective_text(metric: str, direction: str) -> str:
+    """An objective's name with the direction it is optimised in, as every figure's axis,
+    row and dimension titles it: `accuracy (max)`, `latency_ms (min)`. The bare name left
+    which way is better to the figure's title, and the progress and parallel figures said
+    it nowhere."""
+    return f"{_text(metric)} ({direction})"
+
+
 def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> list[str]:
     """Per point: trial, key, architecture, `RunResults.shown_metrics` and the bounds it
     breaks. Read column by column: a pandas row per point (`iterrows`) took a second of a
@@ -119,8 +127,8 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
         text=_hover(results, front, objectives),
         hoverinfo="text",
     )
-    x, y = _text(x), _text(y)
-    title = f"Pareto front: {x} ({dx}) vs {y} ({dy}){_of_all(objectives, 2)}"
+    x, y = _objective_text(x, dx), _objective_text(y, dy)
+    title = f"Pareto front: {x} vs {y}{_of_all(objectives, 2)}"
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y)
     return fig
 
@@ -149,9 +157,9 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
                 text=_hover(results, part, objectives),
                 hoverinfo="text",
             )
-    x, y, z = _text(x), _text(y), _text(z)
+    x, y, z = _objective_text(x, dx), _objective_text(y, dy), _objective_text(z, dz)
     fig.update_layout(
-        title=f"Pareto front: {x} ({dx}), {y} ({dy}), {z} ({dz}){_of_all(objectives, 3)}",
+        title=f"Pareto front: {x}, {y}, {z}{_of_all(objectives, 3)}",
         scene=dict(xaxis_title=x, yaxis_title=y, zaxis_title=z),
     )
     return fig
@@ -171,7 +179,8 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
     progress = results.progress(objectives)
     x = "evaluation" if over == "evaluations" else "finished_s"
     rows = ["hypervolume"] * (len(objectives) > 1) + [f"best_{m}" for m, _ in objectives]
-    titles = [_text(row) for row in rows]
+    titles = ["hypervolume"] * (len(objectives) > 1)
+    titles += [_objective_text(f"best_{m}", d) for m, d in objectives]
     fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, subplot_titles=titles)
     for i, (column, title) in enumerate(zip(rows, titles), start=1):
         fig.add_scatter(
@@ -275,7 +284,7 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
         df,
         dimensions=columns,
         color=first,
-        labels={c: _text(c) for c in columns},
+        labels={c: _text(c) for c in columns} | {m: _objective_text(m, d) for m, d in objectives},
         title="Parallel coordinates (feasible evaluations)",
     )
     return _noted_if_empty(fig, df.empty)
