@@ -520,6 +520,19 @@ def test_progress_rows_keep_their_height_with_many_objectives(nb201_run: Path) -
 
 
 @needs_nb201
+def test_the_pareto_figure_leaves_out_traces_without_points(tmp_path: Path) -> None:
+    """A run with no infeasible evaluation listed "infeasible" in the 2D figure's legend
+    beside no point (and one with nothing feasible, "feasible" and "Pareto front")."""
+    nb201_search(tmp_path / "run", 3)
+    fig = load(tmp_path / "run").figures()["pareto_2d"]
+    assert [t.name for t in fig.data] == ["feasible", "Pareto front"]
+    constraint = "constraints: [{metric: hw_pixel3_latency_ms, max: 0.1}]\n"
+    nb201_search(tmp_path / "none", 3, extra=constraint)
+    fig = load(tmp_path / "none").figures()["pareto_2d"]
+    assert [(t.name, len(t.x)) for t in fig.data] == [("infeasible", 3)]
+
+
+@needs_nb201
 def test_figures_without_a_feasible_evaluation_say_so(tmp_path: Path) -> None:
     """Where every successful evaluation breaks a constraint, the choices and parallel
     coordinates were drawn empty and the progress a flat zero, with no word why."""

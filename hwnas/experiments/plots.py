@@ -97,12 +97,15 @@ def _at_least(results: RunResults, objectives: Objectives, least: int, figure: s
 def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
     """Every successful evaluation on the first two objectives, infeasible greyed; the front
     as a line, or with more objectives, its members (the front of them all, which is no
-    staircase in two of them) marked."""
+    staircase in two of them) marked. A trace without points is left out, as in `pareto_3d`:
+    a run with no infeasible evaluation listed an "infeasible" in the legend beside nothing."""
     objectives = _at_least(results, objectives, 2, "pareto_2d")
     (x, dx), (y, dy) = objectives[:2]
     fig = go.Figure()
     styles = {"feasible": dict(color="#1f77b4"), "infeasible": dict(color="#bbbbbb", symbol="x")}
     for label, df in _ok_points(results).items():
+        if df.empty:
+            continue
         fig.add_scatter(
             x=df[x],
             y=df[y],
@@ -117,16 +120,17 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
     front = results.pareto(objectives).sort_values(x)
     # the staircase bounds the region the front dominates: its steps run along x first when
     # x is minimised (each point covers larger x), along y first when x is maximised
-    fig.add_scatter(
-        x=front[x],
-        y=front[y],
-        mode="lines+markers" if len(objectives) == 2 else "markers",
-        name="Pareto front",
-        line=dict(shape="hv" if dx == "min" else "vh", color="#d62728"),
-        marker=dict(size=10, color="#d62728"),
-        text=_hover(results, front, objectives),
-        hoverinfo="text",
-    )
+    if not front.empty:
+        fig.add_scatter(
+            x=front[x],
+            y=front[y],
+            mode="lines+markers" if len(objectives) == 2 else "markers",
+            name="Pareto front",
+            line=dict(shape="hv" if dx == "min" else "vh", color="#d62728"),
+            marker=dict(size=10, color="#d62728"),
+            text=_hover(results, front, objectives),
+            hoverinfo="text",
+        )
     x, y = _objective_text(x, dx), _objective_text(y, dy)
     title = f"Pareto front: {x} vs {y}{_of_all(objectives, 2)}"
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y)
