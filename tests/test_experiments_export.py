@@ -427,6 +427,15 @@ def test_a_report_written_again_from_the_same_results_is_the_same_file(
 
 
 @needs_nb201
+def test_the_report_declares_itself_an_html5_page(nb201_run: Path, tmp_path: Path) -> None:
+    """The report began with `<html>`: without a doctype, browsers lay it out in quirks mode
+    and validators refuse it."""
+    report = tmp_path / "report.html"
+    assert hwnas_cli("pareto", str(nb201_run), "--html", str(report)) == 0
+    assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html><html>")
+
+
+@needs_nb201
 def test_the_progress_of_a_single_evaluation_is_drawn(tmp_path: Path) -> None:
     """Progress is drawn as lines, and one point makes no line: a run of one evaluation had
     empty progress figures."""

@@ -346,8 +346,8 @@ def write_report(
         for i, (name, fig) in enumerate(figures.items())
     ]
     title = f"hwnas run {results.config.name}: {counted(len(results.trials), 'evaluation')}"
-    page = (
-        f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
+    page = (  # the doctype: without one, browsers lay the page out in quirks mode
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body><h1>{title}</h1>{_counts(results, objectives)}"
         f"{front_summary(results, objectives)}{''.join(parts)}"
         "</body></html>"
