@@ -1015,6 +1015,30 @@ def test_a_profile_saved_with_a_byte_order_mark_resumes(space, tmp_path):
     assert len(more) == 2 and more[:1] == first
 
 
+def test_a_profile_or_predictor_json_saved_with_a_byte_order_mark_is_read(
+    space, profile_path, tmp_path
+):
+    """A profile's metadata or a predictor saved again by a Windows editor starts with a
+    byte-order mark: both were refused ("Unexpected UTF-8 BOM"), the metadata was no longer
+    seen as a profile's (a predictor could be saved over it), and the backend a latency was
+    measured on went unnamed."""
+    from hwnas.predictors.precision_notes import measured_backend
+
+    profile = tmp_path / "p.csv"
+    for suffix in (".csv", ".json"):
+        profile.with_suffix(suffix).write_bytes(profile_path.with_suffix(suffix).read_bytes())
+    lut = get_predictor("lut", space, profile=profile)
+    saved = lut.save(tmp_path / "lut.json")
+    archs = [space.sample(i) for i in range(3)]
+    for marked in (profile.with_suffix(".json"), saved):
+        marked.write_bytes(b"\xef\xbb\xbf" + marked.read_bytes())
+    assert read_profile(profile).meta == read_profile(profile_path).meta
+    assert list(load_predictor(saved, space).predict(archs)) == list(lut.predict(archs))
+    assert measured_backend(profile) == measured_backend(saved) == "onnxruntime-cpu"
+    with pytest.raises(PredictorError, match="that is a file of the profile"):
+        lut.save(profile.with_suffix(".json"))
+
+
 # -- lookup table -------------------------------------------------------------------------------
 def test_lut_sum_equals_sum_of_its_parts(space, profile_path):
     lut = LUTPredictor.from_profile(profile_path, space)

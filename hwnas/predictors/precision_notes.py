@@ -35,7 +35,7 @@ def measured_backend(source: str | Path) -> str | None:
     measurements it was fitted on."""
     path = Path(source)
     try:
-        data = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        data = json.loads(path.with_suffix(".json").read_text(encoding="utf-8-sig"))
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict):

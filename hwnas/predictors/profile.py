@@ -428,10 +428,11 @@ def _best_round_ms(text: str) -> float:
 
 def read_metadata(path: Path) -> dict[str, Any]:
     """A profile's JSON metadata, checked to be a mapping that names its space (a predictor
-    file given where a profile belongs is said to be one)."""
+    file given where a profile belongs is said to be one); a byte-order mark first (a file
+    an editor saved again on Windows, which JSON refuses) is skipped, as in the table."""
     meta_file = metadata_path(path)
     try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        meta = json.loads(meta_file.read_text(encoding="utf-8-sig"))
     except (ValueError, RecursionError) as e:  # not JSON, not text, nested past reason
         raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
     if is_predictor_data(meta):
@@ -458,9 +459,10 @@ def _is_metadata(data: Any) -> bool:
 
 def is_profile_metadata(path: str | Path) -> bool:
     """Whether `path` is a file holding a profile's metadata (whatever its name or format
-    version): writing over it would leave that profile unusable."""
+    version, with a byte-order mark too): writing over it would leave that profile
+    unusable."""
     try:
-        return _is_metadata(json.loads(Path(path).read_text(encoding="utf-8")))
+        return _is_metadata(json.loads(Path(path).read_text(encoding="utf-8-sig")))
     except (OSError, ValueError, RecursionError):
         return False
 

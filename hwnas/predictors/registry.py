@@ -75,10 +75,11 @@ def get_predictor(kind: str, space: SearchSpace | str, **settings: Any) -> Laten
 
 
 def load_predictor(path: str | Path, space: SearchSpace | None = None) -> LatencyPredictor:
-    """A predictor saved with `.save(path)`, rebuilt from its data (refit where learned)."""
+    """A predictor saved with `.save(path)`, rebuilt from its data (refit where learned);
+    a byte-order mark first (a file an editor saved again on Windows) is skipped."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as e:
         raise PredictorError(f"{path}: cannot read predictor: {e.strerror}") from None
     except (ValueError, RecursionError) as e:  # not JSON, or JSON nested or sized past reason
