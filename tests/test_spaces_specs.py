@@ -695,6 +695,14 @@ def test_cli_sample_takes_the_overrides_show_takes(capsys):
     assert code == 0 and _run(capsys, "spaces", "sample", "conv1d", "--input", "1,x")[0] == 2
 
 
+def test_cli_sample_takes_the_count_as_samples_too(capsys):
+    """`-n` alone had no long form; `--samples` names it as `latency profile` names its
+    count of random architectures."""
+    short = _run(capsys, "spaces", "sample", "conv1d", "-n", "2", "--json")
+    long = _run(capsys, "spaces", "sample", "conv1d", "--samples", "2", "--json")
+    assert long == short and short[0] == 0 and len(short[1].splitlines()) == 2
+
+
 def test_cli_sample_rejects_zero(capsys):
     code, _, err = _run(capsys, "spaces", "sample", "conv1d", "-n", "0")
     assert code != 0 and "Traceback" not in err

@@ -96,7 +96,7 @@ def _rounded(digits: str) -> str:
 @app.command()
 def sample(
     space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
-    n: int = typer.Option(1, "-n", min=1, help="how many architectures"),
+    n: int = typer.Option(1, "-n", "--samples", min=1, help="how many architectures"),
     seed: int = typer.Option(0, "--seed", min=0, help="random seed"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
     input_shape: str = INPUT,
