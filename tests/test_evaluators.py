@@ -1411,14 +1411,26 @@ def _in_float64() -> Iterator[None]:
         torch.set_default_dtype(torch.float32)
 
 
+@contextlib.contextmanager
+def _on_meta() -> Iterator[None]:
+    """torch.set_default_device("meta") for the body, as a notebook may have set it (to
+    count a model's parameters without memory, say)."""
+    torch.set_default_device("meta")
+    try:
+        yield
+    finally:
+        torch.set_default_device(None)
+
+
 @pytest.mark.parametrize("name", ["train", "zero_cost"])
-@pytest.mark.parametrize("caller", [torch.no_grad, torch.inference_mode, _in_float64])
+@pytest.mark.parametrize("caller", [torch.no_grad, torch.inference_mode, _in_float64, _on_meta])
 def test_an_evaluation_in_a_callers_torch_mode_scores_as_in_a_fresh_process(space, name, caller):
-    """A notebook's `torch.no_grad()` / `torch.inference_mode()` block or float64 default
-    dtype is the caller's: the evaluation trains and scores as a Ray worker's fresh process
-    does, and the caller's setting holds again after it. Every candidate failed in-process
-    ("element 0 of tensors does not require grad", "Input type (float) and bias type (double)
-    should be the same"), a message naming neither setting."""
+    """A notebook's `torch.no_grad()` / `torch.inference_mode()` block, float64 default
+    dtype or meta default device is the caller's: the evaluation trains and scores as a Ray
+    worker's fresh process does, and the caller's setting holds again after it. Every
+    candidate failed in-process ("element 0 of tensors does not require grad", "Input type
+    (float) and bias type (double) should be the same", "Cannot copy out of meta tensor"), a
+    message naming no setting."""
     settings = {"epochs": 1} if name == "train" else {}
     evaluator = get_evaluator(name, space, dataset="digits", seed=0, **settings)
     arch = space.sample(0)
@@ -1429,10 +1441,11 @@ def test_an_evaluation_in_a_callers_torch_mode_scores_as_in_a_fresh_process(spac
         if name == "train":  # `hwnas train` and a notebook's retraining call it directly
             assert evaluator.train(arch)[1]["accuracy"] == fresh["accuracy"]
         assert (torch.is_grad_enabled(), torch.is_inference_mode_enabled()) == state
-        dtype = torch.get_default_dtype()
+        dtype, device = torch.get_default_dtype(), torch.get_default_device()
     assert got.ok, got.reason
     assert _without_time(got) == _without_time(fresh)
     assert dtype == (torch.float64 if caller is _in_float64 else torch.float32)
+    assert device.type == ("meta" if caller is _on_meta else "cpu")
 
 
 def test_a_metric_that_is_not_a_number_is_named():

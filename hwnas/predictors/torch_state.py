@@ -33,21 +33,31 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 @contextlib.contextmanager
 def torch_defaults() -> Iterator[None]:
     """torch's own defaults for the body, whatever the calling process set: float32 tensors
-    with autograd on (outside `torch.no_grad()` and `torch.inference_mode()`); the caller's
-    settings are restored after it. A model built, trained or scored in this process is then
-    the one a Ray worker's fresh process makes: a notebook's
-    `torch.set_default_dtype(torch.float64)` or `torch.no_grad()` failed every candidate with
-    a torch error that named neither. (A default device is left as set: overriding one takes
-    a torch function mode, which slows every torch call, eager latency measurements too.)"""
+    on the CPU with autograd on (outside `torch.no_grad()` and `torch.inference_mode()`); the
+    caller's settings are restored after it. A model built, trained or scored in this process
+    is then the one a Ray worker's fresh process makes: a notebook's
+    `torch.set_default_dtype(torch.float64)`, `torch.no_grad()` or
+    `torch.set_default_device("meta")` failed every candidate with a torch error that named
+    none of them ("Cannot copy out of meta tensor")."""
     dtype = torch.get_default_dtype()
     if dtype != torch.float32:
         torch.set_default_dtype(torch.float32)
     try:
-        with torch.inference_mode(False), torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad(), _on_the_cpu():
             yield
     finally:
         if dtype != torch.float32:
             torch.set_default_dtype(dtype)
+
+
+def _on_the_cpu() -> contextlib.AbstractContextManager:
+    """The CPU as torch's default device for the body where the caller set another
+    (`torch.set_default_device`, a `with torch.device(...)` block), else nothing: setting it
+    takes a torch function mode, which slows every torch call (eager latency measurements
+    too), so it is set only where the caller's own mode is there already."""
+    if torch.get_default_device().type == "cpu":
+        return contextlib.nullcontext()
+    return torch.device("cpu")
 
 
 @contextlib.contextmanager
