@@ -571,6 +571,7 @@ def test_a_sweep_stopped_by_its_time_limit_is_told_to_resume_not_to_raise_evalua
     assert hwnas("status", str(tmp_path / "run")) == 0
     out = capsys.readouterr().out
     assert "0.07 ms not searched yet (the run searches them as it goes on or is resumed)" in out
+    assert "cannot reach" not in out  # the targets left derive more
 
 
 def test_one_target_not_searched_is_named_as_one(tmp_path, capsys):
@@ -606,6 +607,13 @@ def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "to propose: its one search (no latency target) gave the architectures it" in err
     assert "with a higher derive_count or latency targets" in err
+    # `hwnas status` said "1 of 2" and nothing more, as if a resume would go on
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    out = capsys.readouterr().out
+    assert "evaluations: 1 of 2 (ok 1," in out
+    assert (
+        "every architecture the supernet searches derived was evaluated: the run cannot reach 2"
+    ) in out
 
 
 def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):

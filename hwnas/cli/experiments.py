@@ -242,7 +242,8 @@ def _say_run(run: Path, results) -> None:
 
 def _say_evaluations(results, in_flight: int, owed: int) -> None:
     """How many evaluations of the target there are, ok, failed, in flight and owed, and when
-    the space has no architecture left to reach the target with."""
+    the searcher has no architecture left to reach the target with (the space's all evaluated,
+    or every one the differentiable searcher's supernet searches derived)."""
     df, target = results.trials, results.config.evaluations
     statuses = Counter(df["status"])  # ok and failed as in every line of status, from one read
     typer.echo(
@@ -251,10 +252,18 @@ def _say_evaluations(results, in_flight: int, owed: int) -> None:
         f"in flight {in_flight}, left by a stopped driver "
         f"and not evaluated since {owed})"
     )
-    if target and len(df) < target and df["key"].nunique() >= results.space.cardinality:
+    if not target or len(df) >= target:
+        return
+    if df["key"].nunique() >= results.space.cardinality:
         typer.echo(
             f"every architecture of the space ({results.space.cardinality}) was evaluated: "
             f"the run cannot reach {target}"
+        )
+    elif results.derived_all_evaluated():
+        typer.echo(
+            "every architecture the supernet searches derived was evaluated: the run cannot "
+            f"reach {target} (a new run, in another run_dir, with a higher derive_count or "
+            "more latency targets gets more)"
         )
 
 

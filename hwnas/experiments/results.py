@@ -309,6 +309,18 @@ class RunResults:
         targets = latency_targets(one, settings.get("latency_targets_ms"))
         return [t for t in targets if t is not None and t not in searched]
 
+    def derived_all_evaluated(self) -> bool:
+        """Whether the differentiable searcher has nothing left to propose: every latency target
+        of its sweep was searched and every architecture the searches derived was evaluated, so
+        a run short of its `evaluations` cannot reach them (its resume ends `exhausted`). False
+        for other searchers, and before the first search has finished."""
+        if self.config.searcher.name != "differentiable" or self.targets_not_searched():
+            return False
+        with self._reading():
+            searches = memo_searches(StudyMemo(self.study))
+        derived = {self.space.arch(d["choices"]).key for s in searches for d in s["derived"]}
+        return bool(derived) and derived <= set(self.trials["key"])
+
     def _warn_unstorable(self, df: pd.DataFrame) -> None:
         """Say which successes hold a missing or infinite objective or constraint value, which
         a run never stores (it records such an evaluation as failed): the storage was edited
