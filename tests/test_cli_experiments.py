@@ -2116,11 +2116,12 @@ def test_the_eta_is_no_later_than_the_time_limit(monkeypatch: pytest.MonkeyPatch
 
 
 @needs_nb201
-def test_a_run_stopped_by_its_time_limit_ends_without_an_eta(
+def test_a_run_stopped_by_its_time_limit_ends_without_an_eta_and_says_how_to_go_on(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """A run of 100000 evaluations stopped by its 2 s time limit ended on a line promising
-    the rest in hours ('27/5000 ... | eta 0:10:22', stopped by time limit)."""
+    the rest in hours ('27/5000 ... | eta 0:10:22', stopped by time limit), and named no
+    resume command."""
     exp = tmp_path / "exp.yaml"
     exp.write_text(
         "name: t\nspace: nasbench201\n"
@@ -2131,8 +2132,12 @@ def test_a_run_stopped_by_its_time_limit_ends_without_an_eta(
     assert hwnas("search", str(exp)) == 0
     captured = capsys.readouterr()
     assert captured.out.rstrip().endswith("stopped by time limit")
-    (line,) = captured.err.splitlines()  # stderr is no terminal: the last state only
+    line, note = captured.err.splitlines()  # stderr is no terminal: the last state only
     assert "/100000 " in line and "eta" not in line
+    assert note == (  # it said no way on, as a Ctrl-C's does
+        "hwnas: note: the time limit (2 s, per invocation) stopped the run; any candidates in "
+        f"flight were given back: resume to go on: hwnas search {exp} --resume"
+    )
 
 
 def test_the_eta_counts_hours_past_a_day() -> None:

@@ -574,6 +574,30 @@ def test_a_sweep_stopped_by_its_time_limit_is_told_to_resume_not_to_raise_evalua
     assert "cannot reach" not in out  # the targets left derive more
 
 
+def test_a_candidate_proposed_past_the_time_limit_is_given_back_not_trained(tmp_path, capsys):
+    """The local executor cannot stop an evaluation, and the time limit was looked at only
+    before a proposal: a supernet search that ran past it was followed by its candidate's
+    whole evaluation. The candidate is given back for a resume, which evaluates it."""
+    from cli_runner import hwnas
+
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(supernet_experiment(tmp_path / "run", "derive_count: 1") + "time_limit_s: 0.5\n")
+    with pytest.warns(UserWarning, match="does not steer toward them"):
+        assert hwnas("search", str(exp), "--quiet") == 0
+    out, err = capsys.readouterr()
+    assert out.rstrip().endswith(
+        "0 evaluations (0 failed, 0 by this driver); stopped by time limit"
+    )
+    assert "per invocation) stopped the run; any candidates in flight were given back: " in err
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "left by a stopped driver and not evaluated since 1)" in capsys.readouterr().out
+    exp.write_text(exp.read_text().replace("time_limit_s: 0.5", "time_limit_s: 600"))
+    with pytest.warns(UserWarning, match="does not steer toward them"):
+        assert hwnas("search", str(exp), "--quiet", "--resume") == 0
+    (trial,) = load(tmp_path / "run").trials.itertuples()
+    assert trial.status == "ok" and trial.origin_latency_target_ms == 0.05
+
+
 def test_one_target_not_searched_is_named_as_one(tmp_path, capsys):
     """A sweep of two targets stopped after its first search: `hwnas status` said 'raise
     `evaluations` and resume to search them' of the one target left, as the note did not."""

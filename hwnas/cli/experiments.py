@@ -83,8 +83,11 @@ def search(
     _say_summary(summary, experiment)
     if summary.stopped_by == EXHAUSTED:
         _note_exhausted(config)
-    elif config.searcher.name == "differentiable":
-        _note_targets_not_searched(summary, experiment, resume_with)
+    elif not (
+        config.searcher.name == "differentiable"
+        and _note_targets_not_searched(summary, experiment, resume_with)
+    ):
+        _note_time_limit(summary, config, resume_with)
     why = f"why: hwnas status {shell_path(summary.run_dir)}"
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(f"every evaluation failed; {why}")
@@ -133,14 +136,28 @@ def _note_exhausted(config) -> None:
     typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
 
 
-def _note_targets_not_searched(summary, experiment: Path, resume_with: str) -> None:
-    """The latency targets of a differentiable sweep the run stopped before, and what
-    searches them: more `evaluations`, or a resume where its time limit stopped it."""
+def _note_time_limit(summary, config, resume_with: str) -> None:
+    """How a run its time limit stopped goes on: the end line said only "stopped by time
+    limit", with no resume command (a Ctrl-C's has one), though the limit counts per
+    invocation and the candidates in flight were given back for a resume to evaluate."""
+    if summary.stopped_by != "time limit":
+        return
+    typer.echo(
+        f"hwnas: note: the time limit ({config.time_limit_s:g} s, per invocation) stopped the "
+        f"run; any candidates in flight were given back: resume to go on: {resume_with}",
+        err=True,
+    )
+
+
+def _note_targets_not_searched(summary, experiment: Path, resume_with: str) -> bool:
+    """Say the latency targets of a differentiable sweep the run stopped before, and what
+    searches them: more `evaluations`, or a resume where its time limit stopped it; whether
+    there were any."""
     from hwnas.experiments import load
     from hwnas.experiments.run import ALREADY_COMPLETE
 
     if not (left := load(summary.run_dir).targets_not_searched()):
-        return
+        return False
     them = "them" if len(left) > 1 else "it"
     # stopped by its time limit (per invocation), a resume alone searches them
     how = (
@@ -152,6 +169,7 @@ def _note_targets_not_searched(summary, experiment: Path, resume_with: str) -> N
         f"hwnas: note: {_targets_text(left)} not searched before the run stopped: {how}",
         err=True,
     )
+    return True
 
 
 def _exit_past_a_lost_ray(code: int) -> NoReturn:

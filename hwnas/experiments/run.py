@@ -380,8 +380,7 @@ class _Loop:
         while True:
             if self.received:  # a Ctrl-C whose KeyboardInterrupt a callback swallowed
                 raise KeyboardInterrupt
-            if deadline is not None and time.monotonic() >= deadline:
-                self.executor.cancel()
+            if self._past(deadline, display):
                 return "time limit"
             if time.monotonic() - last_check >= beat_every:
                 if stale := self.store.fail_stale():
@@ -400,9 +399,24 @@ class _Loop:
                     return EXHAUSTED
                 time.sleep(min(0.5, beat_every))  # other drivers are evaluating; wait
                 continue
+            if self._past(deadline, display):  # a proposal (a supernet search) ran past it
+                return "time limit"
             for arch, metrics in self.executor.results(timeout=0.5):
                 self._finish(arch, metrics, display)
             display.set_in_flight(len(self.in_flight))
+
+    def _past(self, deadline: float | None, display: SearchProgress) -> bool:
+        """Whether the time limit has come; if so, the evaluations complete by then are kept
+        and the rest cancelled (their claims given back as the run ends). Asked before each
+        proposal and again before an evaluation starts: the local executor, which cannot stop
+        one, trained a candidate whose proposal had run past the limit, and results Ray had
+        finished but not yet handed over were thrown away."""
+        if deadline is None or time.monotonic() < deadline:
+            return False
+        for arch, metrics in self.executor.finished():
+            self._finish(arch, metrics, display)
+        self.executor.cancel()
+        return True
 
     def _queue_stale(self, stale: list[Arch]) -> None:
         """Queue the candidates of claims just marked stale for evaluation, except those that
