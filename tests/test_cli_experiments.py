@@ -2836,9 +2836,10 @@ def test_a_new_run_inside_another_runs_folder_is_refused(
     capsys.readouterr()
     assert hwnas("search", "experiment.yaml", "--quiet") == 1
     assert capsys.readouterr().err.strip() == (
-        f"hwnas: error: run_dir run is inside the run {run}: a relative run_dir is read from "
-        f"the current directory ({run}); to go on with that run, search from the directory it "
-        "was started in; for a new run, give a run_dir outside it"
+        f"hwnas: error: experiment.yaml is the run {run}'s copy of its experiment, but its "
+        f"run_dir run (read from the current directory: {run}) is another folder, which holds "
+        f"no run; to go on with that run, search from {tmp_path}; for a new run, copy the file "
+        "out of the run's folder and give it a run_dir of its own"
     )
     assert not (run / "run").exists()
     # an absolute run_dir is read from nowhere: it said to search from another directory
@@ -2851,6 +2852,41 @@ def test_a_new_run_inside_another_runs_folder_is_refused(
     )
     monkeypatch.chdir(tmp_path)  # from where it was started, the same file resumes the run
     assert hwnas("search", str(run / "experiment.yaml"), "--quiet") == 0
+    assert "already complete" in capsys.readouterr().out
+
+
+def test_a_runs_own_experiment_file_searched_from_another_directory_is_refused(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """`hwnas search proj/runs/x/experiment.yaml` from outside `proj` read the copy's relative
+    run_dir from there and started a fresh run in ./runs/x, evaluating everything again (with
+    --resume it said only that runs/x held no run); a moved run's copy named its old folder."""
+    run = tmp_path / "proj" / "runs" / "x"
+    shutil.copytree(finished_run, run)
+    snapshot = run / "experiment.yaml"
+    snapshot.write_text(re.sub(r"(?m)^run_dir: .*$", "run_dir: runs/x", snapshot.read_text()))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    refused = (
+        f"hwnas: error: proj/runs/x/experiment.yaml is the run {run}'s copy of its experiment, "
+        f"but its run_dir runs/x (read from the current directory: {tmp_path}) is "
+        f"another folder, which holds no run; to go on with that run, search from "
+        f"{tmp_path / 'proj'}; for a new run, copy the file out of the run's folder and give "
+        "it a run_dir of its own"
+    )
+    for resume in ([], ["--resume"]):
+        assert hwnas("search", "proj/runs/x/experiment.yaml", *resume, "--quiet") == 1
+        assert capsys.readouterr().err.strip() == refused
+    assert not (tmp_path / "runs").exists()
+    moved = tmp_path / "moved"
+    run.rename(moved)  # its copy names runs/x, which is not where it is now
+    assert hwnas("search", "moved/experiment.yaml", "--quiet") == 1
+    assert f"to go on with that run, give run_dir: {moved} in a copy of it;" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.chdir(tmp_path / "proj")
+    shutil.copytree(moved, run)  # from where it was started, the same file resumes the run
+    assert hwnas("search", "runs/x/experiment.yaml", "--quiet") == 0
     assert "already complete" in capsys.readouterr().out
 
 

@@ -562,6 +562,11 @@ class ExperimentConfig(_Strict):
     _source: str = PrivateAttr("")
     _yaml: Any = PrivateAttr(None)
 
+    @property
+    def source(self) -> str:
+        """The experiment file it was read from, as given ("" for one made in Python)."""
+        return self._source
+
     def located(self, loc: tuple[str, ...], message: str) -> ExperimentError:
         """`message` after the file and the line of field `loc`, as a parse error has them
         (an experiment made in Python has neither)."""

@@ -58,6 +58,7 @@ from hwnas.experiments.run_dir import (
     SNAPSHOT,
     SPACE_SNAPSHOT,
     check_new_run_dir,
+    check_not_a_runs_copy,
     check_run_dir,
     check_same_storage,
     space_source,
@@ -130,6 +131,8 @@ def _run_experiment(
         raise TypeError(f"config must be an ExperimentConfig or an experiment file, not {config!r}")
     config = config.with_absolute_inputs(Path.cwd())
     run_dir = Path(config.run_dir)
+    if not (run_dir / SNAPSHOT).is_file():
+        check_not_a_runs_copy(config, run_dir)
     if resume and not (run_dir / SNAPSHOT).is_file():
         raise ExperimentError(
             f"no run to resume in {run_dir} (no {SNAPSHOT}); leave out --resume (resume=True "

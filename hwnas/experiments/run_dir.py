@@ -82,20 +82,50 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
         )
 
 
+def check_not_a_runs_copy(config: ExperimentConfig, run_dir: Path) -> None:
+    """Refuse the copy of its experiment a run keeps (`SNAPSHOT`) where its `run_dir` holds no
+    run: read from another directory than the run was started in, a relative `run_dir` names
+    another folder (and a moved run's copy names its old one). `hwnas search
+    proj/runs/demo/experiment.yaml` run outside `proj` started a fresh run in ./runs/demo and
+    evaluated everything again (with --resume it said only that runs/demo held no run)."""
+    copy = Path(config.source)
+    if copy.name != SNAPSHOT or not _holds_run(folder := copy.parent.resolve()):
+        return
+    where = "" if run_dir.is_absolute() else f" (read from the current directory: {Path.cwd()})"
+    started_in = _started_in(folder, run_dir)
+    go_on = f"search from {started_in}" if started_in else f"give run_dir: {folder} in a copy of it"
+    raise ExperimentError(
+        f"{copy} is the run {folder}'s copy of its experiment, but its run_dir {run_dir}{where} "
+        f"is another folder, which holds no run; to go on with that run, {go_on}; "
+        "for a new run, copy the file out of the run's folder and give it a run_dir of its own"
+    )
+
+
+def _started_in(folder: Path, run_dir: Path) -> Path | None:
+    """The directory a run in `folder` was started in with the relative `run_dir`, if the run
+    is still where that put it."""
+    parts = run_dir.parts
+    if run_dir.is_absolute() or folder.parts[-len(parts) :] != parts:
+        return None
+    return Path(*folder.parts[: -len(parts)])
+
+
 def _enclosing_run(run_dir: Path) -> Path | None:
-    """The run folder `run_dir` lies in, if any: a folder above it with a run's copies of its
-    experiment and space and the storage file that experiment names (a project folder with
-    files of those names of its own has no such storage)."""
-    for folder in run_dir.resolve().parents:
-        if not ((folder / SNAPSHOT).is_file() and (folder / SPACE_SNAPSHOT).is_file()):
-            continue
-        try:
-            storage = storage_file(load_experiment(folder / SNAPSHOT, stored=True).storage, folder)
-        except ExperimentError:
-            continue
-        if storage is not None and storage.parent == folder and storage.is_file():
-            return folder
-    return None
+    """The run folder `run_dir` lies in, if any."""
+    return next((f for f in run_dir.resolve().parents if _holds_run(f)), None)
+
+
+def _holds_run(folder: Path) -> bool:
+    """Whether `folder` is a run's: it has a run's copies of its experiment and space and the
+    storage file that experiment names (a project folder with files of those names of its own
+    has no such storage)."""
+    if not ((folder / SNAPSHOT).is_file() and (folder / SPACE_SNAPSHOT).is_file()):
+        return False
+    try:
+        storage = storage_file(load_experiment(folder / SNAPSHOT, stored=True).storage, folder)
+    except ExperimentError:
+        return False
+    return storage is not None and storage.parent == folder and storage.is_file()
 
 
 def same_yaml(a: str, b: str) -> bool:
