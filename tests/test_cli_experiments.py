@@ -2890,6 +2890,28 @@ def test_a_runs_own_experiment_file_searched_from_another_directory_is_refused(
     assert "already complete" in capsys.readouterr().out
 
 
+def test_results_loaded_by_a_relative_path_read_their_run_after_a_change_of_directory(
+    finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`load("run")`, then a notebook's `%cd` elsewhere: reading the space read `run/` from
+    the new directory, and wrote the run's space.yaml into another project's `run/` folder
+    ('run/space.yaml was missing: written again'); an unpickled copy reopened the storage
+    there too."""
+    import pickle
+
+    shutil.copytree(finished_run, tmp_path / "a" / "run")
+    (tmp_path / "b" / "run").mkdir(parents=True)  # another project's folder of that name
+    monkeypatch.chdir(tmp_path / "a")
+    results = load("run")
+    copied = pickle.dumps(results)
+    monkeypatch.chdir(tmp_path / "b")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert results.space.source == str(tmp_path / "a" / "run" / "space.yaml")
+        assert len(pickle.loads(copied).stored_trials) == 8
+    assert list((tmp_path / "b" / "run").iterdir()) == []
+
+
 def test_a_run_nested_by_an_earlier_hwnas_goes_on_without_its_experiment_file(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

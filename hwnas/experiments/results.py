@@ -165,7 +165,11 @@ class RunResults:
             raise ExperimentError(_a_file_for_a_run(run_dir))
         if not (run_dir / SNAPSHOT).is_file():
             raise ExperimentError(_not_a_run(run_dir))
-        self.run_dir = run_dir
+        self.run_dir = run_dir  # as given, to name the run
+        # the folder its files are read from whatever the current directory is later (a
+        # notebook's %cd, an unpickled copy in another process): a relative one read the
+        # space of another folder of that name, and wrote the space's copy there
+        self._folder = run_dir.absolute()
         self.config: ExperimentConfig = load_snapshot(run_dir)
         self.config = self._as_recorded(self.config)  # opens `study`: refused here if gone
         self.objectives: list[tuple[str, str]] = self.config.objective_pairs
@@ -189,7 +193,7 @@ class RunResults:
     def study(self) -> optuna.Study:
         """The run's Optuna study, opened as a reader (a missing storage file is refused, not
         made anew); an unpickled `RunResults` opens it again only when it reads more."""
-        storage = open_optuna_storage(self.config.storage, self.run_dir, create=False)
+        storage = open_optuna_storage(self.config.storage, self._folder, create=False)
         try:
             with self._reading():
                 study = optuna.load_study(study_name=self.config.name, storage=storage)
@@ -250,7 +254,7 @@ class RunResults:
         from hwnas.experiments.components import make_space
 
         with self._reading():
-            return make_space(self.config, space_copy(self.run_dir, self.study))
+            return make_space(self.config, space_copy(self._folder, self.study))
 
     @cached_property
     def trials(self) -> pd.DataFrame:
