@@ -459,6 +459,23 @@ def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latenc
     return exp
 
 
+def test_a_new_run_refuses_a_journal_in_a_home_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`storage: {journal: ~/j.log}` passed as a path inside the run directory and made a
+    folder named `~` there (a `~` in every other path of an experiment is a home folder)."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    exp.write_text(exp.read_text() + "storage: {journal: ~/j.log}\n")
+    capsys.readouterr()
+    assert hwnas("search", str(exp), "--quiet") == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hwnas: error: {exp}: line 9: storage.journal: '~/j.log' starts with '~', but the "
+        "journal is a file inside the run directory, not in a home folder; name it as one, "
+        "such as study.log"
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_w4a8_winner_says_its_latency_was_timed_as_int8(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

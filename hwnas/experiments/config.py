@@ -684,7 +684,15 @@ def check_new_run(config: ExperimentConfig) -> None:
     `latency_predictor` or `dataset` in place of the experiment's `latency` section or
     `dataset` (the run records, checks on resume and reports those, so a source given only
     to the searcher would go unrecorded), or beside its `latency` section (the run would
-    report the section's predictor as the latency source)."""
+    report the section's predictor as the latency source), and a `storage.journal` starting
+    with `~` (a home folder in every other path of an experiment, but the journal is a file
+    in the run directory: `journal: ~/j.log` made a folder named `~` there)."""
+    if (journal := config.storage.journal) and journal.startswith("~"):
+        raise config.located(
+            ("storage", "journal"),
+            f"storage.journal: {journal!r} starts with '~', but the journal is a file inside "
+            "the run directory, not in a home folder; name it as one, such as study.log",
+        )
     if config.dataset is not None and not uses_dataset(config):
         raise config.located(
             ("dataset",),
