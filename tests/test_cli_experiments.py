@@ -1206,7 +1206,12 @@ def test_a_run_without_its_experiment_yaml_refuses_another_name(
     assert studies == [name] and not (run / "experiment.yaml").exists()
 
 
-def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_missing_run_is_one_line_error(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """A missing run, a folder with none, and a file given for a run each say so in a line;
+    an experiment file names its run (a run's own copy, whose relative run_dir was read from
+    the current directory, named a folder that was not its run)."""
     assert hwnas("status", str(tmp_path)) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"hwnas: error: {tmp_path} is not a run directory (no experiment.yaml)"
@@ -1220,6 +1225,15 @@ def test_missing_run_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err.strip()
     said = "is an experiment file, not a run directory: its run is in"
     assert err == f"hwnas: error: {exp} {said} {tmp_path / 'run'}"
+    monkeypatch.chdir(tmp_path.parent)  # a run's own copy, whose run_dir reads from here
+    copy = Path(tmp_path.name) / "run" / "experiment.yaml"
+    shutil.copytree(finished_run, copy.parent)
+    copy.write_text(re.sub(r"(?m)^run_dir: .*$", "run_dir: run", copy.read_text()))
+    assert hwnas("status", str(copy)) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"hwnas: error: {copy} is a run's copy of its experiment, not a run directory: the run "
+        f"is {copy.parent}"
+    )
     assert hwnas("export", str(DATA / "tiny2d_ort.csv")) == 1
     assert capsys.readouterr().err.strip().endswith("tiny2d_ort.csv is a file, not a run directory")
 

@@ -43,7 +43,7 @@ from hwnas.experiments.records import (
     read_trials,
     stored_arch,
 )
-from hwnas.experiments.run_dir import SNAPSHOT, load_snapshot, space_copy
+from hwnas.experiments.run_dir import SNAPSHOT, holds_run, load_snapshot, space_copy
 from hwnas.experiments.storage import StudyMemo
 from hwnas.search import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
@@ -93,7 +93,12 @@ def _utc(local: datetime) -> datetime:
 
 def _a_file_for_a_run(path: Path) -> str:
     """What to say of a file given where a run directory belongs; an experiment file (the
-    likely mix-up: `hwnas status exp.yaml`) names the run directory it writes."""
+    likely mix-up: `hwnas status exp.yaml`) names the run directory it writes, and a run's own
+    copy of its experiment that run's folder (its relative run_dir, read from the current
+    directory, named another folder from anywhere but the one the run was started in)."""
+    if path.name == SNAPSHOT and holds_run(path.parent):
+        said = f"{path} is a run's copy of its experiment, not a run directory"
+        return f"{said}: the run is {path.parent}"
     try:
         run_dir = load_experiment(path).run_dir
     except ExperimentError:

@@ -89,7 +89,7 @@ def check_not_a_runs_copy(config: ExperimentConfig, run_dir: Path) -> None:
     proj/runs/demo/experiment.yaml` run outside `proj` started a fresh run in ./runs/demo and
     evaluated everything again (with --resume it said only that runs/demo held no run)."""
     copy = Path(config.source)
-    if copy.name != SNAPSHOT or not _holds_run(folder := copy.parent.resolve()):
+    if copy.name != SNAPSHOT or not holds_run(folder := copy.parent.resolve()):
         return
     where = "" if run_dir.is_absolute() else f" (read from the current directory: {Path.cwd()})"
     started_in = _started_in(folder, run_dir)
@@ -112,10 +112,10 @@ def _started_in(folder: Path, run_dir: Path) -> Path | None:
 
 def _enclosing_run(run_dir: Path) -> Path | None:
     """The run folder `run_dir` lies in, if any."""
-    return next((f for f in run_dir.resolve().parents if _holds_run(f)), None)
+    return next((f for f in run_dir.resolve().parents if holds_run(f)), None)
 
 
-def _holds_run(folder: Path) -> bool:
+def holds_run(folder: Path) -> bool:
     """Whether `folder` is a run's: it has a run's copies of its experiment and space and the
     storage file that experiment names (a project folder with files of those names of its own
     has no such storage)."""
