@@ -321,6 +321,23 @@ def test_loaded_results_are_one_moment_of_a_run_that_goes_on(tmp_path: Path) -> 
     assert len(load(run_dir).trials) == 12
 
 
+def test_a_change_to_the_trials_frame_read_reaches_no_later_answer(tmp_path: Path) -> None:
+    """A notebook rescaling `results.trials["accuracy"] *= 100` in place changed the run's
+    results: the trials frame read was the one the fronts and hypervolumes are made of, so
+    the next front showed the rescaled numbers and the hypervolume grew a hundredfold (fronts
+    made before the change kept the old ones)."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 12)), progress=False)
+    results, fresh = load(run_dir), load(run_dir)
+    df = results.trials
+    df["accuracy"] *= 100
+    del df["feasible"]
+    assert results.trials.equals(fresh.trials)
+    assert results.pareto().equals(fresh.pareto())
+    assert results.hypervolume() == fresh.hypervolume()
+    assert results.progress().equals(fresh.progress())
+
+
 def test_unpickled_results_answer_from_what_was_read_and_never_make_a_storage(
     tmp_path: Path,
 ) -> None:

@@ -190,7 +190,7 @@ class RunResults:
         """Its run folder, name, objectives and evaluations, once `trials` has read them
         (showing it reads nothing: a large run's trials take a while)."""
         objectives = ", ".join(f"{metric}:{direction}" for metric, direction in self.objectives)
-        read = self.__dict__.get("trials")  # the cached_property's value, where read
+        read = self.__dict__.get("_trials")  # the cached_property's value, where read
         count = "(evaluations not read yet)" if read is None else f"evaluations={len(read)}"
         return [str(self.run_dir), f"name={self.config.name!r}", f"[{objectives}]", count]
 
@@ -261,13 +261,19 @@ class RunResults:
         with self._reading():
             return make_space(self.config, space_copy(self._folder, self.study))
 
-    @cached_property
+    @property
     def trials(self) -> pd.DataFrame:
         """One row per evaluation in finishing order: number, key, status, reason, feasible,
         finished_s (seconds since the run's first trial started), the searcher's notes of where
         each proposal came from as `origin_*` columns (the differentiable searcher's
         `origin_latency_target_ms`, `origin_derived_rank`), one column per choice and one per
-        metric."""
+        metric. The caller's own copy, as `pareto()`'s is: a notebook's change to it (a metric
+        rescaled in place) changed the fronts, hypervolumes and figures made after it."""
+        return self._trials.copy()
+
+    @cached_property
+    def _trials(self) -> pd.DataFrame:
+        """`trials` as read once, which the fronts, progress and figures are made of."""
         stored = self.stored_trials
         done = [t for t in stored if _evaluated(t)]
         done.sort(key=lambda t: (_utc(t.datetime_complete), t.number))
@@ -383,7 +389,7 @@ class RunResults:
         claim = self._by_number.get(_trial_number(number))
         if claim is None:
             return f"no evaluation with trial number {number}"
-        again = self.trials.loc[self.trials["key"] == claim.user_attrs.get(KEY), "number"]
+        again = self._trials.loc[self._trials["key"] == claim.user_attrs.get(KEY), "number"]
         since = f"evaluated as trial {int(again.iloc[0])}" if len(again) else "not evaluated since"
         return (
             f"trial {number} is a claim that was not evaluated ({outcome_of(claim)}); its "
@@ -424,18 +430,18 @@ class RunResults:
         # failed evaluations store no objective values: with no successful one, a front is
         # empty rather than a view of metrics the run does not have (successes that break a
         # constraint have them all, and a misspelt metric among them is named)
-        metrics = self.metrics() if self.trials["status"].eq("ok").any() else None
+        metrics = self.metrics() if self._trials["status"].eq("ok").any() else None
         return parse_objectives(specs, self.objectives, metrics)
 
     def metrics(self) -> list[str]:
         """The numeric result columns (not the trial's number, key, status, origin or
         choices)."""
         fixed = set(INFO_COLUMNS) | set(self.origin_columns()) | set(self.space.choice_values())
-        return [c for c in self.trials.columns if c not in fixed]
+        return [c for c in self._trials.columns if c not in fixed]
 
     def origin_columns(self) -> list[str]:
         """The `origin_*` columns: what the searcher noted of where proposals came from."""
-        return [c for c in self.trials.columns if c.startswith(ORIGIN_PREFIX)]
+        return [c for c in self._trials.columns if c.startswith(ORIGIN_PREFIX)]
 
     def shown_origins(self, front: pd.DataFrame) -> list[str]:
         """The `origin_*` columns shown beside `front` (`hwnas pareto`'s table, the report's):
@@ -453,7 +459,7 @@ class RunResults:
         return np.stack(cols, axis=1) if cols else np.zeros((len(df), 0))
 
     def _feasible_ok(self) -> pd.Series:
-        df = self.trials
+        df = self._trials
         return df["status"].eq("ok") & df["feasible"].astype(bool)
 
     def _usable(self, objectives: list[tuple[str, str]]) -> pd.Series:
@@ -465,7 +471,7 @@ class RunResults:
         its reference point infinite)."""
         usable = self._feasible_ok()
         for metric, _ in objectives:
-            usable &= np.isfinite(self.trials[metric]) if metric in self.trials else False
+            usable &= np.isfinite(self._trials[metric]) if metric in self._trials else False
         return usable
 
     def shown_metrics(self, objectives: Objectives) -> list[str]:
@@ -475,12 +481,12 @@ class RunResults:
         constrained metrics (why a point is infeasible) and the costs."""
         shown = [m for m, _ in [*objectives, *self.objectives, *self.constraints]]
         shown += list(COSTS)
-        return [m for m in dict.fromkeys(shown) if m in self.trials.columns]
+        return [m for m in dict.fromkeys(shown) if m in self._trials.columns]
 
     def candidates(self, objectives: GivenObjectives | None = None) -> pd.DataFrame:
         """The successful, feasible evaluations with a value of every objective (the run's,
         whose every success has them, or those given): those a front is made of."""
-        return self.trials[self._usable(self.objectives_of(objectives))]
+        return self._trials[self._usable(self.objectives_of(objectives))]
 
     def pareto(self, objectives: GivenObjectives | None = None) -> pd.DataFrame:
         """The feasible non-dominated evaluations, best in the first objective first; members
@@ -556,7 +562,7 @@ class RunResults:
     def _measure_progress(
         self, objectives: list[tuple[str, str]], reference: Sequence[float] | None = None
     ) -> pd.DataFrame:
-        df, usable = self.trials, self._usable(objectives)
+        df, usable = self._trials, self._usable(objectives)
         if usable.any():
             ref, losses = self._reference(objectives, reference), self.losses(df, objectives)
         else:  # failed evaluations may lack the objective columns; nothing to measure yet
