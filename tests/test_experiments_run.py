@@ -338,6 +338,20 @@ def test_a_change_to_the_trials_frame_read_reaches_no_later_answer(tmp_path: Pat
     assert results.progress().equals(fresh.progress())
 
 
+def test_a_view_made_from_the_runs_objectives_leaves_the_run_its_own(tmp_path: Path) -> None:
+    """`view = results.objectives; view.append(...)` for a front of three objectives made
+    that the run's own: every later default front, hypervolume and figure used it."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 12)), progress=False)
+    results, fresh = load(run_dir), load(run_dir)
+    view = results.objectives
+    view.append(("test_accuracy", "max"))
+    results.constraints.clear()
+    assert results.objectives == fresh.objectives and len(results.objectives) == 2
+    assert results.constraints == fresh.constraints == [("hw_fpga_latency_ms", 4.0)]
+    assert results.hypervolume() == fresh.hypervolume()
+
+
 def test_unpickled_results_answer_from_what_was_read_and_never_make_a_storage(
     tmp_path: Path,
 ) -> None:

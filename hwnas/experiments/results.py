@@ -177,8 +177,6 @@ class RunResults:
         self._folder = run_dir.absolute()
         self.config: ExperimentConfig = load_snapshot(run_dir)
         self.config = self._as_recorded(self.config)  # opens `study`: refused here if gone
-        self.objectives: list[tuple[str, str]] = self.config.objective_pairs
-        self.constraints: list[tuple[str, float]] = self.config.constraint_pairs
         self._archs: dict[int, Arch] = {}  # by trial number, see `_arch_of`
         # fronts and progress by objectives, made once from `trials` (itself read once): a
         # report asked for the same front four times and the same progress twice
@@ -193,6 +191,19 @@ class RunResults:
         read = self.__dict__.get("_trials")  # the cached_property's value, where read
         count = "(evaluations not read yet)" if read is None else f"evaluations={len(read)}"
         return [str(self.run_dir), f"name={self.config.name!r}", f"[{objectives}]", count]
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        """The run's objectives, (metric, direction) pairs: a new list at each read, as
+        `trials` is a new frame, so a notebook's `objectives.append(...)` for a view of its
+        own leaves the run's (the default of every method) as it was."""
+        return self.config.objective_pairs
+
+    @property
+    def constraints(self) -> list[tuple[str, float]]:
+        """The run's constraints, (metric, bound) pairs meaning metric <= bound: a new list at
+        each read, as `objectives` is."""
+        return self.config.constraint_pairs
 
     @cached_property
     def study(self) -> optuna.Study:
