@@ -2282,6 +2282,32 @@ def _tiny2d_lut() -> LUTPredictor:
     return LUTPredictor.from_profile(DATA / "tiny2d_ort.csv")
 
 
+def _scale_in_place(data: dict | list) -> None:
+    """Every float in `data`, however deep, ten times larger, in its own container."""
+    for key, value in list(data.items() if isinstance(data, dict) else enumerate(data)):
+        if isinstance(value, dict | list):
+            _scale_in_place(value)
+        elif isinstance(value, float):
+            data[key] = value * 10
+
+
+def test_the_data_a_predictor_gives_is_the_callers_own() -> None:
+    """`data = predictor.to_data()`, scaled for a slower device's variant: the lookup
+    table's parts, the learned predictor's hyperparameters and training latencies and the
+    transfer predictor's settings and training latencies were the predictor's own, so the
+    change changed its predictions, its training data and what it saves."""
+    lut, transfer = _tiny2d_lut(), _tiny2d_transfer()
+    archs = [lut.space.sample(np.random.default_rng(i)) for i in range(12)]
+    slower = lut.predict(archs) * np.linspace(1.1, 1.6, len(archs))
+    learned = LearnedPredictor(lut.space, _tiny2d_lut()).fit(archs, slower)
+    for predictor in (lut, learned, transfer):
+        before, predicted = json.dumps(predictor.to_data()), predictor.predict(archs[:4])
+        data = predictor.to_data()
+        _scale_in_place(data)
+        assert json.dumps(predictor.to_data()) == before
+        np.testing.assert_array_equal(predictor.predict(archs[:4]), predicted)
+
+
 MEASURED_ON = "backend='onnxruntime-cpu' device='Intel(R) Xeon(R) Processor'"
 
 

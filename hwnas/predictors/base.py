@@ -190,7 +190,8 @@ class LatencyPredictor(ABC):
 
     @abstractmethod
     def to_data(self) -> dict[str, Any]:
-        """Everything needed to rebuild this predictor, as JSON-able data."""
+        """Everything needed to rebuild this predictor, as JSON-able data of the caller's own:
+        a change to it (a table scaled for a variant) leaves the predictor as it was."""
 
     def unpriced_precisions(self) -> list[str]:
         """The precisions of its space it cannot price (a table measured at fewer): the

@@ -232,12 +232,12 @@ class LearnedPredictor(LatencyPredictor):
             raise PredictorError("the learned predictor is not fitted: nothing to save")
         return {
             "model": self.model,
-            "hyperparameters": self.hyperparameters,
+            "hyperparameters": dict(self.hyperparameters),
             "source": self.source,
             "lut": self.lut.to_data() if self.lut is not None else None,
             "train": {
                 "archs": [a.to_dict() for a in self._train_archs],
-                "latencies_ms": self._train_latencies,
+                "latencies_ms": list(self._train_latencies),
             },
         }
 

@@ -280,7 +280,7 @@ class LUTPredictor(LatencyPredictor):
                 "block_copies": self.block_copies,
             },
             "source": self.source,
-            "table": self.table,
+            "table": dict(self.table),
         }
 
     @classmethod

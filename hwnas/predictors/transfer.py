@@ -263,7 +263,7 @@ class TransferPredictor(LatencyPredictor):
         if not self._coefs:
             raise PredictorError("the transfer predictor is not fitted: nothing to save")
         return {
-            "settings": self.settings,
+            "settings": dict(self.settings),
             "sources": {
                 "devices": [str(c) for c in self.sources.columns],
                 "keys": self.sources.index.tolist(),
@@ -271,7 +271,7 @@ class TransferPredictor(LatencyPredictor):
             },
             "train": {
                 "archs": [a.to_dict() for a in self._train_archs],
-                "latencies_ms": self._train_latencies,
+                "latencies_ms": list(self._train_latencies),
             },
         }
 
