@@ -1710,7 +1710,9 @@ def test_a_search_stopped_with_its_log_reader_exits_as_stopped(tmp_path: Path) -
         env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
     )
     deadline = time.monotonic() + 120
-    while not (tmp_path / "run" / "study.db").exists() and time.monotonic() < deadline:
+    # the run stored (its space's copy is written last): a Ctrl-C before it leaves no run for
+    # `status`, as on a busy machine two seconds after study.db appeared
+    while not (tmp_path / "run" / "space.yaml").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(2)  # into the loop: the display is up
     search.stdout.close()
