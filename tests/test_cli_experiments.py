@@ -18,7 +18,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from importlib.metadata import version
 from pathlib import Path
 
@@ -194,6 +194,61 @@ def test_every_out_option_is_also_o(tmp_path: Path, capsys: pytest.CaptureFixtur
     cells = ("latency", "profile", "--space", "nasbench201", "--samples", "0", "-o", str(out))
     assert hwnas(*cells) == 1
     assert "a profile of nasbench201 of 0 samples measures nothing" in capsys.readouterr().err
+
+
+#: each command's options and arguments that name a file or folder (or a built-in)
+PATH_PARAMETERS = {
+    "search": ["experiment"],
+    "status": ["run"],
+    "pareto": ["run", "html"],
+    "export": ["run", "out"],
+    "train": ["config", "dataset", "out"],
+    "build": ["config", "weights", "onnx", "calibration"],
+    "latency profile": ["space", "out"],
+    "latency fit": ["profile_path", "out", "parts"],
+    "latency eval": ["predictor_path", "holdout"],
+    "spaces show": ["space"],
+    "spaces sample": ["space"],
+}
+
+
+def test_every_path_option_reads_a_leading_tilde_as_the_home_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """`--out=~/x` (where a shell expands no `~`) is the home folder's x, as an experiment
+    file's paths are: it made a folder named `~` in the current directory, which a later
+    `rm -rf ~` takes for the home folder. So for every option and argument naming a file or
+    folder; an unknown user's home is a usage error naming the option."""
+    import typer
+
+    from hwnas.cli import _register, app
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    shutil.copytree(DATA, work / "tests" / "data")  # the profile names its space from here
+    shutil.copy(DATA / "tiny2d_ort.csv", home)
+    shutil.copy(DATA / "tiny2d_ort.json", home)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    assert hwnas("latency", "fit", "~/tiny2d_ort.csv", "--out=~/fits/lut.json") == 0
+    assert (home / "fits" / "lut.json").is_file()
+    assert sorted(p.name for p in work.iterdir()) == ["tests"]
+    _register()
+    root = typer.main.get_command(app)
+    groups = {"": root, **{f"{n} ": c for n, c in root.commands.items() if hasattr(c, "commands")}}
+    expanded = {}
+    for prefix, group in groups.items():
+        for name, command in group.commands.items():
+            for param in getattr(command, "params", []):
+                with suppress(typer.BadParameter):  # a number, a flag, a choice
+                    got = param.process_value(typer.Context(command), "~/x")
+                    if str(got) == str(home / "x"):
+                        expanded.setdefault(prefix + name, []).append(param.name)
+    assert expanded == PATH_PARAMETERS
+    assert hwnas("latency", "fit", "~/tiny2d_ort.csv", "-o", "~no-such-user-hwnas/p.json") == 2
+    err = capsys.readouterr().err
+    assert "Invalid value for '-o' / '--out': '~no-such-user-hwnas/p.json' starts with" in err
+    assert "a home folder unknown here" in err
 
 
 def test_search_help_says_a_run_is_continued_without_resume_too() -> None:

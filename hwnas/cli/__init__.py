@@ -12,7 +12,8 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import NoReturn
+from pathlib import Path, PurePosixPath
+from typing import NoReturn, TypeVar
 
 import typer
 
@@ -110,6 +111,27 @@ def shell_path(path: object) -> str:
     a dash (which a command would take for an option)."""
     text = str(path)
     return shlex.quote(f"./{text}" if text.startswith("-") else text)
+
+
+PathText = TypeVar("PathText", str, Path)
+
+
+def home_expanded(value: PathText | None) -> PathText | None:
+    """The callback of every option and argument that names a file or folder: a leading `~`
+    or `~user` is that home folder, as a shell has it and as an experiment file's paths are
+    read. A shell expands no `~` after `=`, so `--out=~/x` made a folder named `~` in the
+    current directory (which a later `rm -rf ~` takes for the home folder). A home folder
+    unknown here (no such user, or no $HOME) is a usage error naming the option."""
+    if value is None or not str(value).startswith("~"):
+        return value
+    try:
+        return type(value)(Path(value).expanduser())
+    except RuntimeError:
+        home = PurePosixPath(str(value).replace("\\", "/")).parts[0]
+        raise typer.BadParameter(
+            f"{str(value)!r} starts with {home!r}, a home folder unknown here (no such user, "
+            "or no $HOME)"
+        ) from None
 
 
 def is_usage_error(e: Exception) -> bool:

@@ -15,7 +15,7 @@ from typing import Literal, NoReturn
 
 import typer
 
-from hwnas.cli import say, shell_path, stopped, stopped_word
+from hwnas.cli import home_expanded, say, shell_path, stopped, stopped_word
 
 app = typer.Typer()
 
@@ -24,6 +24,13 @@ app = typer.Typer()
 ExportFormat = Literal["json", "yaml", "onnx", "torch"]
 #: trial numbers `status` gives of each frequent failure reason (the first ones)
 FAILED_TRIALS_SHOWN = 5
+
+#: the run directory `status`, `pareto` and `export` read
+RunArgument = typer.Argument(..., help="run directory", callback=home_expanded)
+#: the exported config `train` and `build` take
+ConfigArgument = typer.Argument(
+    ..., help="exported architecture config (.json or .yaml)", callback=home_expanded
+)
 
 ObjectivesOption = typer.Option(
     None,
@@ -35,7 +42,9 @@ ObjectivesOption = typer.Option(
 
 @app.command()
 def search(
-    experiment: Path = typer.Argument(..., help="experiment YAML file (see examples/)"),
+    experiment: Path = typer.Argument(
+        ..., help="experiment YAML file (see examples/)", callback=home_expanded
+    ),
     address: str = typer.Option(
         None,
         "--address",
@@ -209,7 +218,7 @@ def _last_heard(beat: dict) -> str:
 
 
 @app.command()
-def status(run: Path = typer.Argument(..., help="run directory")) -> None:
+def status(run: Path = RunArgument) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run.
 
     The most frequent failure reasons come with their first trial numbers (export --trial N)."""
@@ -384,10 +393,13 @@ def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:
 
 @app.command()
 def pareto(
-    run: Path = typer.Argument(..., help="run directory"),
+    run: Path = RunArgument,
     objectives: list[str] = ObjectivesOption,
     html: Path = typer.Option(
-        None, "--html", help="write an interactive plotly report to this .html file (folder made)"
+        None,
+        "--html",
+        help="write an interactive plotly report to this .html file (folder made)",
+        callback=home_expanded,
     ),
     as_json: bool = typer.Option(False, "--json", help="print the front as JSON"),
 ) -> None:
@@ -545,7 +557,7 @@ def _json_number(value: float) -> int | float | None:
 
 @app.command()
 def export(
-    run: Path = typer.Argument(..., help="run directory"),
+    run: Path = RunArgument,
     top: int = typer.Option(
         None,
         "--top",
@@ -567,7 +579,13 @@ def export(
         case_sensitive=False,
         help="json or yaml: the configs; torch adds initial weights (.pt), onnx the ONNX model too",
     ),
-    out: Path = typer.Option(None, "-o", "--out", help="output folder (made; default RUN/export)"),
+    out: Path = typer.Option(
+        None,
+        "-o",
+        "--out",
+        help="output folder (made; default RUN/export)",
+        callback=home_expanded,
+    ),
     force: bool = typer.Option(
         False, "--force", help="replace existing files of the same name that differ"
     ),
@@ -683,12 +701,13 @@ def _positive_epochs(epochs: float | None) -> float | None:
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="exported architecture config (.json or .yaml)"),
+    config: Path = ConfigArgument,
     dataset: str = typer.Option(
         None,
         "--dataset",
         help="dataset to train on (a name or an .npz); default: the run's, which the config "
         "records",
+        callback=home_expanded,
     ),
     epochs: float = typer.Option(
         None,
@@ -705,6 +724,7 @@ def train(
         help="file for the trained weights (a state_dict; folder made); default: beside the "
         "config, named as it is with .trained.pt for its .json or .yaml (trial2-x.json: "
         "trial2-x.trained.pt)",
+        callback=home_expanded,
     ),
     force: bool = typer.Option(False, "--force", help="write over an existing weights file"),
 ) -> None:
@@ -780,18 +800,20 @@ def _epochs(count: float) -> str:
 
 @app.command()
 def build(
-    config: Path = typer.Argument(..., help="exported architecture config (.json or .yaml)"),
+    config: Path = ConfigArgument,
     weights: Path = typer.Option(
         None,
         "--weights",
         help="state_dict saved with torch.save; default: the file the config names beside it "
         "(an onnx or torch export's initial weights), else freshly initialised ones",
+        callback=home_expanded,
     ),
     onnx: Path = typer.Option(
         None,
         "--onnx",
         help="also write the model to this .onnx file (folder made) with its blocks at their "
         "precisions, as the search timed them (int8 quantized, fp16 in float16)",
+        callback=home_expanded,
     ),
     calibration: str = typer.Option(
         None,
@@ -799,6 +821,7 @@ def build(
         help="with --onnx: dataset (a name or an .npz) of which 256 training inputs, drawn "
         "at random (seeded), calibrate the int8 activation ranges; without it, random inputs "
         "(right for timing, not for accuracy)",
+        callback=home_expanded,
     ),
 ) -> None:
     """Rebuild the torch model of an exported config and check it runs.

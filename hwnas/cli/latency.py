@@ -10,8 +10,8 @@ from typing import Literal
 
 import typer
 
-from hwnas.cli import stopped, stopped_word
-from hwnas.cli.spaces import CLASSES, INPUT, space_at
+from hwnas.cli import home_expanded, stopped, stopped_word
+from hwnas.cli.spaces import CLASSES, INPUT, SPACE_HELP, space_at
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 
 RANK_SCORES = ("kendall_tau", "spearman")
@@ -45,11 +45,15 @@ app = typer.Typer(
 
 @app.command()
 def profile(
-    space: str = typer.Option(..., "--space", help="built-in name or path to a space YAML"),
+    space: str = typer.Option(..., "--space", help=SPACE_HELP, callback=home_expanded),
     input_shape: str = INPUT,
     classes: int = CLASSES,
     out: Path = typer.Option(
-        ..., "-o", "--out", help="profile CSV to write or resume (+ .json; folder made)"
+        ...,
+        "-o",
+        "--out",
+        help="profile CSV to write or resume (+ .json; folder made)",
+        callback=home_expanded,
     ),
     backend: Backend = typer.Option(
         "onnxruntime-cpu",
@@ -148,9 +152,15 @@ def profile(
 
 @app.command()
 def fit(
-    profile_path: Path = typer.Argument(..., help="profile CSV", metavar="profile"),
+    profile_path: Path = typer.Argument(
+        ..., help="profile CSV", metavar="profile", callback=home_expanded
+    ),
     out: Path = typer.Option(
-        ..., "-o", "--out", help="predictor file to write (JSON; folder made)"
+        ...,
+        "-o",
+        "--out",
+        help="predictor file to write (JSON; folder made)",
+        callback=home_expanded,
     ),
     kind: FitKind = typer.Option(
         "lut",
@@ -161,6 +171,7 @@ def fit(
         None,
         "--parts",
         help="--kind learned: take the lookup table from this profile's parts instead",
+        callback=home_expanded,
     ),
 ) -> None:
     """Build a predictor from a profile and save it as data."""
@@ -182,7 +193,9 @@ def fit(
 
 @app.command("eval")
 def evaluate(
-    predictor_path: Path = typer.Argument(..., help="predictor file", metavar="predictor"),
+    predictor_path: Path = typer.Argument(
+        ..., help="predictor file", metavar="predictor", callback=home_expanded
+    ),
     holdout: str = typer.Option(
         ...,
         "--holdout",
@@ -190,6 +203,7 @@ def evaluate(
         help="a profile of whole architectures never used for fitting, or N: hold out the "
         "last N whole architectures the predictor was fitted on and refit without them (a "
         "lookup table, fitted on none: the last N of its profile)",
+        callback=home_expanded,
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:

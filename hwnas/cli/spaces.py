@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from hwnas.cli import home_expanded
+
 app = typer.Typer(help="Search spaces: list, show, sample.", no_args_is_help=True)
 
 
@@ -30,6 +32,9 @@ INPUT = typer.Option(
     None, "--input", help="another input shape, as an experiment's space.input: C,L or C,H,W"
 )
 CLASSES = typer.Option(None, "--classes", min=2, help="another number of classes")
+SPACE_HELP = "built-in name or path to a space YAML"
+#: the space `show` and `sample` take
+SPACE = typer.Argument(..., help=SPACE_HELP, callback=home_expanded)
 
 
 def space_at(space: str, input_shape: str | None, classes: int | None):
@@ -53,7 +58,7 @@ CARDINALITY_DIGITS = 30  # longer cardinalities are shown rounded (--json has ev
 
 @app.command()
 def show(
-    space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
+    space: str = SPACE,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     input_shape: str = INPUT,
     classes: int = CLASSES,
@@ -95,7 +100,7 @@ def _rounded(digits: str) -> str:
 
 @app.command()
 def sample(
-    space: str = typer.Argument(..., help="built-in name or path to a space YAML"),
+    space: str = SPACE,
     n: int = typer.Option(1, "-n", "--samples", min=1, help="how many architectures"),
     seed: int = typer.Option(0, "--seed", min=0, help="random seed"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
