@@ -926,6 +926,63 @@ def test_a_run_reads_its_inputs_from_any_directory(
     assert "10 evaluations (" in capsys.readouterr().out
 
 
+#: the tabular evaluator's experiment, of the latency one `latency_experiment` writes
+TABULAR = [
+    ("space: {proj}/tiny2d.yaml", "space: nasbench201"),
+    ("latency: {{profile: {data}}}\n", ""),
+    ("evaluator: latency", "evaluator: tabular\nbenchmark: nb.csv"),
+]
+
+
+@pytest.mark.parametrize(
+    "field, written, changes",
+    [
+        ("space", "tiny2d.yaml", [("space: {proj}/tiny2d.yaml", "space: tiny2d.yaml")]),
+        ("latency.profile", "data/p.csv", [("profile: {data}", "profile: data/p.csv")]),
+        ("latency.predictor", "p.json", [("profile: {data}", "predictor: p.json")]),
+        (
+            "dataset",
+            "d.npz",
+            [("evaluator: latency", "evaluator: [latency, zero_cost]\ndataset: d.npz")],
+        ),
+        ("benchmark", "nb.csv", TABULAR),
+    ],
+)
+def test_a_missing_relative_input_says_where_it_was_looked_for(
+    field: str,
+    written: str,
+    changes: list[tuple[str, str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An input named relative to the experiment file's folder, searched from elsewhere
+    (`hwnas search proj/exp.yaml`), was said missing as the file names it ("space:
+    tiny2d.yaml: cannot read: No such file or directory", "evaluator: NAS-Bench-201 table
+    nb.csv does not exist"), with no word that relative paths are read from the current
+    directory."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    exp = latency_experiment(proj, "[fp32]")
+    text = exp.read_text()
+    for old, new in changes:
+        old, new = (c.format(proj=proj, data=DATA / "tiny2d_ort.csv") for c in (old, new))
+        assert old in text
+        text = text.replace(old, new)
+    exp.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    here = Path.cwd()  # tmp_path as the system gives the current directory: links resolved
+    assert hwnas("search", "proj/exp.yaml", "--quiet") == 1
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if f": {written}" in t)
+    beside = " (which has it: proj/tiny2d.yaml from here)" if field == "space" else ""
+    assert capsys.readouterr().err == (
+        f"hwnas: error: proj/exp.yaml: line {line}: {field}: {written}: no such file "
+        f"{here / written}: a relative path is read from the current directory {here}, not "
+        f"the experiment file's folder{beside}\n"
+    )
+    assert not (proj / "run").exists()
+
+
 def test_a_run_keeps_the_space_it_was_started_with(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

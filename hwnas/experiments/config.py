@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields
@@ -628,10 +629,10 @@ class ExperimentConfig(_Strict):
         are files relative to `base`, so that the run directory's copy of the experiment
         reads the same files whichever directory `hwnas status`, `pareto` or `export` runs in.
         Names of built-ins, absolute paths (`~/` expanded) and missing files stay as written
-        (a missing file is then reported under the name the user gave). An unset `benchmark` of
-        the tabular evaluator becomes the table it finds ($HWNAS_BENCHDATA, else the default
-        folder), which can differ between a run's start and its resume: named, it is recorded
-        and checked like any input."""
+        (a run refuses a missing one, saying where it looked: `check_inputs_found`). An unset
+        `benchmark` of the tabular evaluator becomes the table it finds ($HWNAS_BENCHDATA, else
+        the default folder), which can differ between a run's start and its resume: named, it
+        is recorded and checked like any input."""
 
         def absolute(value: str | None) -> str | None:
             if not value or not Path(value).suffix:
@@ -674,6 +675,67 @@ def uses_dataset(config: ExperimentConfig) -> bool:
     return config.searcher.name == "differentiable" or any(
         n in DATA_USERS for n in config.evaluator.names
     )
+
+
+def _input_files(config: ExperimentConfig) -> list[tuple[str, tuple[str, ...], str]]:
+    """The input files an experiment reads: each field's name, its place in the file and its
+    value, where that is a file's name (a suffix; built-ins' names have none), as
+    `with_absolute_inputs` takes them (a `dataset` nothing uses, of a run stored before
+    that was refused, is never read)."""
+    latency = config.latency
+    named = [
+        ("space", ("space", "name"), config.space.name),
+        ("dataset", ("dataset",), config.dataset if uses_dataset(config) else None),
+        ("benchmark", ("benchmark",), config.benchmark),
+        ("latency.predictor", ("latency", "predictor"), latency and latency.predictor),
+        ("latency.profile", ("latency", "profile"), latency and latency.profile),
+    ]
+    return [(field, loc, value) for field, loc, value in named if value and Path(value).suffix]
+
+
+def check_inputs_found(config: ExperimentConfig) -> None:
+    """Refuse an input file named by a relative path that is not there, saying where it was
+    looked for: relative paths are read from the current directory, not the experiment
+    file's folder, and `hwnas search ../proj/exp.yaml` said only "data/d.npz does not
+    exist", as the file names it. A missing absolute path, and one that cannot be looked at
+    (a folder on the way not searchable), are left to the reader's message."""
+    here = Path.cwd()
+    for field, loc, value in _input_files(config):
+        path = Path(value)
+        if path.expanduser().is_absolute() or not _missing(path):
+            continue
+        raise config.located(
+            loc,
+            f"{field}: {value}: no such file {(here / path).resolve()}: a relative path is "
+            f"read from the current directory {here}{_not_the_experiments_folder(config, path)}",
+        )
+
+
+def _missing(path: Path) -> bool:
+    """Whether no file or folder is at `path`."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return True
+    except OSError:  # there may be one: the reader says what is wrong
+        return False
+    return False
+
+
+def _not_the_experiments_folder(config: ExperimentConfig, path: Path) -> str:
+    """That the experiment file's folder, where it is not the current directory, is not
+    where the relative input `path` is read from, with the path to give where it holds it."""
+    here = Path.cwd()
+    folder = Path(config.source).resolve().parent if config.source else here
+    if folder == here:
+        return ""
+    there = folder / path  # os.path.exists: False, not an error, for a folder not searchable
+    has_it = (
+        f" (which has it: {os.path.relpath(there, here)} from here)"
+        if os.path.exists(there)
+        else ""
+    )
+    return f", not the experiment file's folder{has_it}"
 
 
 def check_new_run(config: ExperimentConfig) -> None:

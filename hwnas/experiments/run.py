@@ -38,6 +38,7 @@ from hwnas.experiments.components import (
 from hwnas.experiments.config import (
     ExperimentConfig,
     ExperimentError,
+    check_inputs_found,
     check_new_run,
     load_experiment,
 )
@@ -140,6 +141,7 @@ def _run_experiment(
         )
     if not (run_dir / SNAPSHOT).is_file():
         check_new_run(config)
+    check_inputs_found(config)
     space = make_space(config)  # every part is built (and checked) before anything is written
     check_executor(config, address)
     predictor = latency_predictor(config, space)
