@@ -1816,6 +1816,59 @@ def test_a_full_disk_under_a_journal_is_an_error_naming_it_and_loses_nothing(
     assert run_experiment(parse_experiment(exp.read_text()), progress=False).evaluated == 40
 
 
+#: `hwnas ARGS` (`argv[2:]`) whose third evaluation finds the journal (`argv[1]`) full, as a
+#: disk that filled up meanwhile does (here a file-size limit at its size), then gets Ctrl-C
+FULL_THEN_CTRL_C = """
+import resource, signal, sys
+from pathlib import Path
+from hwnas.cli import main
+from hwnas.evaluators.tabular import TabularEvaluator
+
+evaluate, calls = TabularEvaluator.evaluate, []
+
+def full_then_ctrl_c(self, arch, *args, **kwargs):
+    calls.append(arch)
+    if len(calls) == 3:
+        size = Path(sys.argv[1]).stat().st_size
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        signal.raise_signal(signal.SIGINT)
+    return evaluate(self, arch, *args, **kwargs)
+
+TabularEvaluator.evaluate = full_then_ctrl_c
+main(sys.argv[2:])
+"""
+
+
+def test_ctrl_c_as_the_storage_fails_stops_resumably_and_warns_of_what_was_not_stored(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while the journal's disk is full: giving the claims back and storing the last
+    heartbeat failed too, and that storage error replaced the interrupt, so the search ended
+    as "hwnas: error: ... File too large" (status 1), not as the resumable stop it is. Now
+    the interrupt goes on, and what was not stored is a warning; the resume evaluates the
+    claim left live."""
+    run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
+    exp.write_text(nb201_experiment(run_dir, 6))
+    log = run_dir / "study.log"
+    args = [str(log), "search", str(exp), "--quiet"]
+    driver = subprocess.run(
+        [sys.executable, "-c", FULL_THEN_CTRL_C, *args], capture_output=True, text=True
+    )
+    assert driver.returncode == 130, driver.stderr
+    assert f"hwnas: interrupted; resume with: hwnas search {exp} --resume" in driver.stderr
+    not_stored = [
+        f"hwnas: warning: {log}: the claims of the evaluations in flight were not given back "
+        "([Errno 27] File too large); a resumed run evaluates them again",
+        f"hwnas: warning: {log}: this driver's last heartbeat was not stored ([Errno 27] File "
+        "too large)",
+    ]
+    assert all(line in driver.stderr for line in not_stored), driver.stderr
+    assert "Traceback" not in driver.stderr
+    assert [outcome_of(t) for t in trials_of(run_dir)] == ["ok", "ok", "running"]
+    resumed = run_experiment(parse_experiment(exp.read_text()), resume=True, progress=False)
+    assert resumed.evaluated == 6 and len(set(evaluated_keys(run_dir))) == 6
+
+
 @pytest.mark.parametrize("record", ['{"a": 1}', '{"op_code": 99}', "[1, 2]"])
 def test_a_journal_of_json_that_is_no_journal_record_is_an_error_naming_it(
     tmp_path: Path, record: str

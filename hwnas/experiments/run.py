@@ -65,7 +65,7 @@ from hwnas.experiments.run_dir import (
     space_source,
 )
 from hwnas.experiments.shown import counted
-from hwnas.experiments.storage import Claim, ClaimLost, RunStore
+from hwnas.experiments.storage import Claim, ClaimLost, RunStore, cleaned_up
 from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, stopping_signals
 from hwnas.spaces import Arch
 from hwnas.spaces.callers import warn_at_caller
@@ -326,6 +326,7 @@ class _Loop:
         self.by_me = 0
         self.claim_lost = False  # whether a result was dropped as another driver closed its claim
         self.exhausted = False
+        self.stopped_by: str | None = None  # what ended the run; None when interrupted
         self.shown: set[int] = set()  # trial numbers of the evaluations the display has
         self.learned: set[int] = set()  # trial numbers the searcher has been kept in step with
         #: the leading trials (in number order) that are finished and were shown and learned:
@@ -349,33 +350,37 @@ class _Loop:
             self.config.objective_pairs, self.config.constraint_pairs, self.limit, enabled=show
         )
         self._show(trials, display.add_known)
-        stopped_by = None  # stays None when interrupted (the exception goes on up)
-        with store.beating():
+        undone = f"{store.name}: the claims of the evaluations in flight were not given back"
+        effect = "a resumed run evaluates them again"
+        with store.beating(), cleaned_up(self._give_back, undone, effect):
             try:
                 with self.executor, display, terminate_as_interrupt(self.received):
                     try:
-                        stopped_by = self._loop(display)
+                        self.stopped_by = self._loop(display)
                     except KeyboardInterrupt:  # keep what finished while the searcher worked
                         for arch, metrics in self.executor.finished():
                             self._finish(arch, metrics, display)
                         raise
                     self._show(store.trials(), display.result)  # the last line: the run's end
             except ClusterLost:
-                stopped_by = "the Ray cluster was lost"
+                self.stopped_by = "the Ray cluster was lost"
                 raise
-            finally:
-                if self.in_flight:
-                    why = f"the driver stopped ({stopped_by or 'interrupted'})"
-                    with interrupts_held():  # a second Ctrl-C must not leave claims behind
-                        store.release(self.in_flight.values(), why)
         counts = store.counts()
         return RunSummary(
             Path(self.config.run_dir),
             counts["ok"] + counts["failed"],
             counts["failed"],
             self.by_me,
-            stopped_by,
+            self.stopped_by,
         )
+
+    def _give_back(self) -> None:
+        """Give the claims in flight back as the run ends: a resumed run evaluates their
+        candidates."""
+        if self.in_flight:
+            why = f"the driver stopped ({self.stopped_by or 'interrupted'})"
+            with interrupts_held():  # a second Ctrl-C must not leave claims behind
+                self.store.release(self.in_flight.values(), why)
 
     def _loop(self, display: SearchProgress) -> str:
         time_limit = self.config.time_limit_s

@@ -36,6 +36,7 @@ from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.config import ExperimentConfig, ExperimentError
 from hwnas.experiments.optuna_storage import (
     check_stored,
+    first_line,
     open_optuna_storage,
     storage_file,
     storage_name,
@@ -257,6 +258,11 @@ class RunStore:
                 f"experiment name: {others[0]}; for another experiment, use a new run_dir"
             )
 
+    @property
+    def name(self) -> str:
+        """How messages name the run's storage: its file, or `storage.url`."""
+        return storage_name(self.config.storage, self.run_dir)
+
     def close(self) -> None:
         """Let go of the database (its connections hold the files open)."""
         if isinstance(self.storage, optuna.storages.RDBStorage):
@@ -292,15 +298,18 @@ class RunStore:
                     # or peers would soon take this live driver's claims for stale ones
                     warnings.warn(f"heartbeat not stored ({e}); trying again", stacklevel=1)
 
-        self.heartbeat()
-        thread = threading.Thread(target=beat, name="hwnas-heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
+        def stop() -> None:
             done.set()
             thread.join()
             self.heartbeat(stopped=True)
+
+        self.heartbeat()
+        thread = threading.Thread(target=beat, name="hwnas-heartbeat", daemon=True)
+        thread.start()
+        undone = f"{self.name}: this driver's last heartbeat was not stored"
+        effect = "drivers on other machines take it for stopped only after storage.grace_s"
+        with cleaned_up(stop, undone, effect):
+            yield
 
     def stream(self) -> int:
         """This driver's place among the drivers alive, in the order they started (0 when
@@ -553,6 +562,25 @@ class RunStore:
         except UpdateFinishedTrialError:
             return False
         return True
+
+
+@contextmanager
+def cleaned_up(cleanup: Callable[[], object], undone: str, effect: str) -> Iterator[None]:
+    """Run the block, then `cleanup()` (storage writes that end it) however the block ends.
+    Where the block raised, a cleanup that fails too is a warning (what it left `undone`, why,
+    and the `effect`) and the block's exception goes on: raised in its place, a storage that
+    failed as the claims of a Ctrl-C were given back (a full disk, a journal made read-only)
+    ended the search as that storage error (status 1), not as the resumable stop it is (a
+    lost Ray cluster or a searcher's error as that storage error too)."""
+    try:
+        yield
+    except BaseException:
+        try:
+            cleanup()
+        except Exception as e:  # noqa: BLE001 - any failure of it: the block's error comes first
+            warn_at_caller(f"{undone} ({first_line(e)}); {effect}")
+        raise
+    cleanup()
 
 
 def _pid_alive(pid: int) -> bool:
