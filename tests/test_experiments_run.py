@@ -1779,6 +1779,32 @@ def test_a_journal_lock_left_by_a_killed_driver_is_broken_on_resume(
     assert len(set(evaluated_keys(run_dir))) == 5 and not lock.is_symlink()
 
 
+def test_an_append_whose_journal_lock_another_driver_broke_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver paused while it held the journal's lock (Ctrl-Z, a suspended machine) for
+    longer than the grace period finds it broken by another driver (as Optuna's lock breaks a
+    lock it takes for a killed driver's): its records were appended, but the lock's release
+    raised "did not possess lock", and the search ended as "hwnas: error: Error: did not
+    possess lock". Here the other driver breaks it during an append of the run loop's."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    run_dir = tmp_path / "run"
+    append_whole, broken = optuna_storage.append_whole, []
+
+    def broken_meanwhile(path, data: bytes) -> None:
+        if not broken and threading.current_thread() is threading.main_thread():
+            broken.append(path)
+            JournalFileSymlinkLock(str(path)).release()  # the other driver's forced release
+        append_whole(path, data)
+
+    monkeypatch.setattr(optuna_storage, "append_whole", broken_meanwhile)
+    config = parse_experiment(nb201_experiment(run_dir, 4))
+    assert run_experiment(config, progress=False).evaluated == 4
+    assert broken and not (run_dir / "study.log.lock").is_symlink()
+    assert len(set(evaluated_keys(run_dir))) == 4
+
+
 def test_a_full_disk_under_a_journal_is_an_error_naming_it_and_loses_nothing(
     tmp_path: Path,
 ) -> None:

@@ -232,7 +232,7 @@ def _open_journal(file: Path, create: bool) -> optuna.storages.BaseStorage:
         try:
             text = file.read_bytes()
         finally:
-            lock.release()
+            _let_go(lock)
         whole = text.rfind(b"\n") + 1  # the bytes up to the end of the last whole record
         if whole < len(text):
             raise ExperimentError(
@@ -265,9 +265,20 @@ class _JournalFile(JournalFileBackend):
             try:
                 append_whole(self._file_path, text.encode("utf-8"))
             finally:
-                self._lock.release()
+                _let_go(self._lock)
         except OSError as e:
             raise StorageInternalError(f"cannot append to the journal: {e}") from e
+
+
+def _let_go(lock: JournalFileSymlinkLock) -> None:
+    """Release the journal's `lock`, which another driver may have broken meanwhile: one
+    waiting for it takes a lock held with the journal unwritten for `JOURNAL_LOCK_GRACE_S` for
+    one a killed driver left, and breaks it, so a driver paused while it held the lock (Ctrl-Z,
+    a suspended machine, a stalled network file system) finds it gone. Optuna's release then
+    raised RuntimeError "did not possess lock": the search ended on it though its records
+    were appended, and it replaced the error of an append that failed."""
+    with suppress(RuntimeError):
+        lock.release()
 
 
 def _write_ahead_log(engine: Any) -> None:
