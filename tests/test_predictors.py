@@ -214,6 +214,17 @@ def test_torch_cpu_backend_measures_eager():
     assert m.median_ms > 0 and m.fingerprint["backend"] == "torch-cpu"
 
 
+def test_a_measurement_is_hashable_as_a_frozen_dataclass_is():
+    """`hash(m)` of a measurement, a frozen dataclass, raised "unhashable type: 'dict'" (its
+    fingerprint): no set of measurements, no measurement as a key. Equal ones hash equally;
+    the fingerprint still tells measurements apart."""
+    m = measure_latency(nn.Linear(8, 8), (8,), backend="torch-cpu", **FAST)
+    same = dataclasses.replace(m, fingerprint=dict(m.fingerprint))
+    elsewhere = dataclasses.replace(m, fingerprint={**m.fingerprint, "cpu": "another"})
+    assert hash(same) == hash(m) and {m, same, elsewhere} == {m, elsewhere}
+    assert elsewhere != m
+
+
 def test_eager_torch_is_not_timed_under_a_default_device(request):
     """`torch.set_default_device("cpu")` (or a `with torch.device(...)` block) routes every
     torch call through a Python hook: a small conv network timed 1.8x slower, recorded as

@@ -70,7 +70,9 @@ class Measurement:
     runs: int
     rounds: int
     clock: str  # "thread" (CPU time of the one inference thread) or "wall"
-    fingerprint: dict[str, Any] = field(default_factory=dict)
+    # not hashed (a dict cannot be): hash(m) raised "unhashable type: 'dict'", though a frozen
+    # dataclass is hashable; equal measurements still hash equally
+    fingerprint: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @facts_repr
     def __repr__(self) -> list[str]:
