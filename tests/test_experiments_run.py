@@ -1842,27 +1842,59 @@ def test_a_full_disk_under_a_journal_is_an_error_naming_it_and_loses_nothing(
     assert run_experiment(parse_experiment(exp.read_text()), progress=False).evaluated == 40
 
 
-#: `hwnas ARGS` (`argv[2:]`) whose third evaluation finds the journal (`argv[1]`) full, as a
-#: disk that filled up meanwhile does (here a file-size limit at its size), then gets Ctrl-C
-FULL_THEN_CTRL_C = """
+#: the start of a script running `hwnas ARGS` (`argv[2:]`) whose `full_then_ctrl_c()` makes
+#: the journal (`argv[1]`) full, as a disk that filled up meanwhile does (here a file-size
+#: limit at its size), then sends Ctrl-C
+FULL = """
 import resource, signal, sys
 from pathlib import Path
 from hwnas.cli import main
+
+def full_then_ctrl_c():
+    size = Path(sys.argv[1]).stat().st_size
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    signal.raise_signal(signal.SIGINT)
+"""
+
+#: its third evaluation finds the journal full, then gets Ctrl-C
+FULL_THEN_CTRL_C = (
+    FULL
+    + """
 from hwnas.evaluators.tabular import TabularEvaluator
 
 evaluate, calls = TabularEvaluator.evaluate, []
 
-def full_then_ctrl_c(self, arch, *args, **kwargs):
+def third_full_then_ctrl_c(self, arch, *args, **kwargs):
     calls.append(arch)
     if len(calls) == 3:
-        size = Path(sys.argv[1]).stat().st_size
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        signal.raise_signal(signal.SIGINT)
+        full_then_ctrl_c()
     return evaluate(self, arch, *args, **kwargs)
 
-TabularEvaluator.evaluate = full_then_ctrl_c
+TabularEvaluator.evaluate = third_full_then_ctrl_c
 main(sys.argv[2:])
 """
+)
+
+#: Ray finishes its first two evaluations, which nothing has taken yet, as the journal gets
+#: full and Ctrl-C arrives (here as the second is handed to Ray)
+RAY_FINISHED_FULL_THEN_CTRL_C = (
+    FULL
+    + """
+import ray
+from hwnas.evaluators import RayExecutor
+
+submit = RayExecutor.submit
+
+def finished_full_then_ctrl_c(self, *args, **kwargs):
+    submit(self, *args, **kwargs)
+    if len(self._running) == 2:
+        ray.wait([task.completed() for task in self._running], num_returns=2)
+        full_then_ctrl_c()
+
+RayExecutor.submit = finished_full_then_ctrl_c
+main(sys.argv[2:])
+"""
+)
 
 
 def test_ctrl_c_as_the_storage_fails_stops_resumably_and_warns_of_what_was_not_stored(
@@ -1893,6 +1925,43 @@ def test_ctrl_c_as_the_storage_fails_stops_resumably_and_warns_of_what_was_not_s
     assert [outcome_of(t) for t in trials_of(run_dir)] == ["ok", "ok", "running"]
     resumed = run_experiment(parse_experiment(exp.read_text()), resume=True, progress=False)
     assert resumed.evaluated == 6 and len(set(evaluated_keys(run_dir))) == 6
+
+
+def test_ctrl_c_as_the_storage_fails_with_results_ray_finished_stops_resumably(
+    tmp_path: Path, ray_temp_dir: Path
+) -> None:
+    """Ctrl-C while the journal's disk is full, with evaluations Ray finished that the driver
+    had not taken yet: storing them (as a stopping driver does) failed, and that storage error
+    replaced the interrupt, so the search ended as "hwnas: error: ... File too large" (status
+    1). Now it stops resumably, a warning says they were not stored, and the resume (here
+    without Ray) evaluates them again."""
+    run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
+    text = _lut_experiment(run_dir, "nb", "storage: {journal: study.log}\n")
+    exp.write_text(text + "executor: {kind: ray, max_in_flight: 2, resources: {num_cpus: 1}}\n")
+    log = run_dir / "study.log"
+    args = [str(log), "search", str(exp), "--quiet"]
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_TMPDIR": str(ray_temp_dir),
+    }
+    driver = subprocess.run(
+        [sys.executable, "-c", RAY_FINISHED_FULL_THEN_CTRL_C, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert driver.returncode == 130, driver.stderr
+    assert f"hwnas: interrupted; resume with: hwnas search {exp} --resume" in driver.stderr
+    not_stored = (
+        f"hwnas: warning: {log}: the evaluations finished by the interrupt were not all stored "
+        "([Errno 27] File too large); a resumed run evaluates them again"
+    )
+    assert not_stored in driver.stderr and "Traceback" not in driver.stderr, driver.stderr
+    assert [outcome_of(t) for t in trials_of(run_dir)] == ["running", "running"]
+    resumed = run_experiment(parse_experiment(text), resume=True, progress=False)
+    assert resumed.evaluated == 4 and len(set(evaluated_keys(run_dir))) == 4
 
 
 @pytest.mark.parametrize("record", ['{"a": 1}', '{"op_code": 99}', "[1, 2]"])
@@ -2249,6 +2318,37 @@ def test_an_interrupt_keeps_what_ray_finished_while_the_searcher_proposed(
     statuses = Counter(load(run_dir).trials["status"])
     # the told ones and the one finished during the ask (before: that one was given back)
     assert statuses == {"ok": told_before[0] + 1}, statuses
+
+
+def test_a_result_ray_finished_by_a_ctrl_c_lacking_a_metric_is_the_error_said(
+    tmp_path: Path, ray_temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result Ray finished by a Ctrl-C, stored as the driver stops, that lacks a metric the
+    objectives name (an evaluator that lists no metrics): the error saying so goes on, not
+    the interrupt with a warning that the results were not stored; a resumed run would only
+    meet it again."""
+    import ray
+
+    from hwnas.evaluators import RayExecutor
+    from hwnas.evaluators.latency import LatencyEvaluator
+
+    run_dir, submit = tmp_path / "run", RayExecutor.submit
+    text = _lut_experiment(run_dir).replace("latency_ms, direction", "no_such_ms, direction")
+
+    def ctrl_c_once_finished(self, *args, **kwargs):
+        submit(self, *args, **kwargs)
+        if len(self._running) == 2:
+            ray.wait([task.completed() for task in self._running], num_returns=2)
+            raise KeyboardInterrupt
+
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_temp_dir))
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setattr(LatencyEvaluator, "metric_names", None)  # as an evaluator of one's own
+    monkeypatch.setattr(RayExecutor, "submit", ctrl_c_once_finished)
+    ray_executor = "executor: {kind: ray, max_in_flight: 2, resources: {num_cpus: 1}}\n"
+    with pytest.raises(ExperimentError, match=r"returns no \['no_such_ms'\]"):
+        run_experiment(parse_experiment(text + ray_executor), progress=False)
+    assert list(load(run_dir).trials["status"]) == ["failed"]
 
 
 def _lut_experiment(run_dir: Path, name: str = "lat", storage: str = "") -> str:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -351,6 +352,7 @@ class _Loop:
         )
         self._show(trials, display.add_known)
         undone = f"{store.name}: the claims of the evaluations in flight were not given back"
+        unkept = f"{store.name}: the evaluations finished by the interrupt were not all stored"
         effect = "a resumed run evaluates them again"
         with store.beating(), cleaned_up(self._give_back, undone, effect):
             try:
@@ -358,9 +360,8 @@ class _Loop:
                     try:
                         self.stopped_by = self._loop(display)
                     except KeyboardInterrupt:  # keep what finished while the searcher worked
-                        for arch, metrics in self.executor.finished():
-                            self._finish(arch, metrics, display)
-                        raise
+                        with cleaned_up(partial(self._keep_finished, display), unkept, effect):
+                            raise
                     self._show(store.trials(), display.result)  # the last line: the run's end
             except ClusterLost:
                 self.stopped_by = "the Ray cluster was lost"
@@ -423,10 +424,16 @@ class _Loop:
         finished but not yet handed over were thrown away."""
         if deadline is None or time.monotonic() < deadline:
             return False
-        for arch, metrics in self.executor.finished():
-            self._finish(arch, metrics, display)
+        self._keep_finished(display)
         self.executor.cancel()
         return True
+
+    def _keep_finished(self, display: SearchProgress) -> None:
+        """Store the evaluations the executor finished that no `results` call took yet (Ray's,
+        while the searcher proposed): a stopping driver keeps them rather than giving their
+        claims back to be evaluated again."""
+        for arch, metrics in self.executor.finished():
+            self._finish(arch, metrics, display)
 
     def _queue_stale(self, stale: list[Arch]) -> None:
         """Queue the candidates of claims just marked stale for evaluation, except those that

@@ -571,12 +571,16 @@ def cleaned_up(cleanup: Callable[[], object], undone: str, effect: str) -> Itera
     and the `effect`) and the block's exception goes on: raised in its place, a storage that
     failed as the claims of a Ctrl-C were given back (a full disk, a journal made read-only)
     ended the search as that storage error (status 1), not as the resumable stop it is (a
-    lost Ray cluster or a searcher's error as that storage error too)."""
+    lost Ray cluster or a searcher's error as that storage error too). An `ExperimentError`
+    of the cleanup (a result Ray finished by a Ctrl-C lacking a metric the objectives name)
+    goes on in its place: the experiment needs fixing, which resuming would only meet again."""
     try:
         yield
     except BaseException:
         try:
             cleanup()
+        except ExperimentError:
+            raise
         except Exception as e:  # noqa: BLE001 - any failure of it: the block's error comes first
             warn_at_caller(f"{undone} ({first_line(e)}); {effect}")
         raise
