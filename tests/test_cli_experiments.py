@@ -2285,6 +2285,37 @@ def test_a_run_stopped_by_its_time_limit_ends_without_an_eta_and_says_how_to_go_
     )
 
 
+@needs_nb201
+def test_a_run_whose_last_evaluation_ran_past_the_time_limit_is_complete(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its one evaluation, on the local executor (which cannot stop one), ended past the time
+    limit: the run had every evaluation it asks for, but ended "stopped by time limit" with a
+    note to resume, which said only that the run was already complete."""
+    from hwnas.evaluators.tabular import TabularEvaluator
+
+    evaluate = TabularEvaluator.evaluate
+
+    def past_the_limit(self, arch, *args, **kwargs):
+        time.sleep(3.5)  # the limit is 3 s
+        return evaluate(self, arch, *args, **kwargs)
+
+    monkeypatch.setattr(TabularEvaluator, "evaluate", past_the_limit)
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "name: t\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\nexecutor: {kind: local}\n"
+        f"searcher: random\nevaluations: 1\ntime_limit_s: 3\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    out, err = capsys.readouterr()
+    assert out.rstrip().endswith(
+        "1 evaluation (0 failed, 1 by this driver); stopped by evaluations"
+    )
+    assert "time limit" not in err
+
+
 def test_the_eta_counts_hours_past_a_day() -> None:
     """1000 trainings of 5 minutes showed 'eta 11:15:00' (83 h 15 min, modulo a day)."""
     from hwnas.experiments.progress import hours_minutes_seconds

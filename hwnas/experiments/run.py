@@ -391,8 +391,6 @@ class _Loop:
         while True:
             if self.received:  # a Ctrl-C whose KeyboardInterrupt a callback swallowed
                 raise KeyboardInterrupt
-            if self._past(deadline, display):
-                return "time limit"
             if time.monotonic() - last_check >= beat_every:
                 if stale := self.store.fail_stale():
                     self._queue_stale(stale)
@@ -403,6 +401,10 @@ class _Loop:
             self._settle_waiting(trials)
             if self.limit is not None and done >= self.limit and not self.in_flight:
                 return "evaluations"
+            # after the count: a last evaluation that ran past the limit completed the run,
+            # which said "stopped by time limit" and told to resume, as if evaluations were left
+            if self._past(deadline, display):
+                return "time limit"
             self._launch(done, running)
             display.set_in_flight(len(self.in_flight))
             if not self.in_flight:
