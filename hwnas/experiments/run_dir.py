@@ -48,10 +48,11 @@ def check_new_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
     current directory, a folder of runs, a project) would mix the run's files into them.
     What a start of this same run may have left (its storage, snapshots being written) is
     no obstacle: several drivers may start one run at once. Nor may it go inside another
-    run's folder: a run's own `experiment.yaml` searched from another directory than the one
-    the run was started in reads its relative `run_dir` from there, and started a fresh run
-    nested in the old one; a folder that holds this run's storage already is no such start
-    (a run nested by an earlier hwnas, whose `experiment.yaml` is gone since, goes on)."""
+    run's folder: an experiment searched from inside a run's folder reads its relative
+    `run_dir` from there, and started a fresh run nested in the old one (a run's own
+    `experiment.yaml`, the likely one, is refused before: `check_not_a_runs_copy`); a folder
+    that holds this run's storage already is no such start (a run nested by an earlier
+    hwnas, whose `experiment.yaml` is gone since, goes on)."""
     if (run_dir / SNAPSHOT).is_file():
         return
     storage = storage_file(config.storage, run_dir)

@@ -251,9 +251,8 @@ class RunStore:
         others = [s.study_name for s in self.storage.get_all_studies()]
         if others and self.config.name not in others:
             self.close()
-            where = storage_name(self.config.storage, self.run_dir)
             raise ExperimentError(
-                f"{where} holds the results of study {others[0]!r}, not {self.config.name!r} "
+                f"{self.name} holds the results of study {others[0]!r}, not {self.config.name!r} "
                 f"(the run's {SNAPSHOT} is missing): to continue that run, give the "
                 f"experiment name: {others[0]}; for another experiment, use a new run_dir"
             )
