@@ -251,6 +251,23 @@ def test_every_path_option_reads_a_leading_tilde_as_the_home_folder(
     assert "a home folder unknown here" in err
 
 
+def test_a_file_named_with_a_leading_tilde_of_no_user_is_read_as_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """`hwnas spaces show ~notes.yaml` of a file named so (a shell passes `~notes.yaml` as
+    it is where no user is named `notes.yaml`) was refused as a home folder unknown here,
+    though the command had read it before; a path of that form that is not there still is."""
+    from hwnas.spaces import get_space
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(get_space("conv1d").source, tmp_path / "~no-such-user-hwnas.yaml")
+    capsys.readouterr()
+    assert hwnas("spaces", "show", "~no-such-user-hwnas.yaml") == 0
+    assert capsys.readouterr().out.startswith("name: conv1d")
+    assert hwnas("spaces", "show", "~no-such-user-hwnas/s.yaml") == 2
+    assert "a home folder unknown here" in capsys.readouterr().err
+
+
 def test_search_help_says_a_run_is_continued_without_resume_too() -> None:
     """`hwnas search EXP` continues a run already in its run_dir; --resume only refuses to
     start one. Its help said "continue the run in its run_dir", as if without it the run

@@ -121,12 +121,16 @@ def home_expanded(value: PathText | None) -> PathText | None:
     or `~user` is that home folder, as a shell has it and as an experiment file's paths are
     read. A shell expands no `~` after `=`, so `--out=~/x` made a folder named `~` in the
     current directory (which a later `rm -rf ~` takes for the home folder). A home folder
-    unknown here (no such user, or no $HOME) is a usage error naming the option."""
+    unknown here (no such user, or no $HOME) is a usage error naming the option, but for a
+    file or folder of that very name, which a shell leaves as it is (`~notes.yaml`, no user's
+    home): it was refused, where it had been read."""
     if value is None or not str(value).startswith("~"):
         return value
     try:
         return type(value)(Path(value).expanduser())
     except RuntimeError:
+        if os.path.lexists(value):
+            return value
         home = PurePosixPath(str(value).replace("\\", "/")).parts[0]
         raise typer.BadParameter(
             f"{str(value)!r} starts with {home!r}, a home folder unknown here (no such user, "
