@@ -1131,6 +1131,21 @@ def test_a_part_missing_from_the_table_gets_the_advice_that_fixes_it(
         lut.block_latency(0, width, fp32)
 
 
+def test_a_profile_of_int8_blocks_alone_is_said_to_lack_fp32_blocks(space, tmp_path):
+    """The stem, downsamples, head and overheads are measured at fp32 whatever the profiled
+    precisions: counted as fp32 measurements, they made an int8-only profile's fp32 blocks
+    "parts of a changed space" (at the start of a search, and in each failed candidate's
+    reason, whose advice to profile again into it measures none of them)."""
+    path = tmp_path / "int8.csv"
+    build_profile(space, path, samples=0, precisions=["int8"], progress=False, **PROFILE_FAST)
+    lut = LUTPredictor.from_profile(path, space)
+    assert lut.unpriced_precisions() == ["fp32", "w4a8"]
+    assert lut.unpriced_parts() == []
+    width, (block, *_) = space._stages(space.sample(0))[0]
+    with pytest.raises(PredictorError, match=r"measured no part at fp32 \(only at int8\): "):
+        lut.block_latency(0, width, dataclasses.replace(block, precision="fp32"))
+
+
 def test_expected_latency_is_differentiable_and_matches_the_table(space, profile_path):
     lut = LUTPredictor.from_profile(profile_path, space)
     plan = space.plans[1]

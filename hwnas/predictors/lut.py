@@ -148,8 +148,11 @@ class LUTPredictor(LatencyPredictor):
     # -- the table ---------------------------------------------------------------------------
     @property
     def measured_precisions(self) -> set[str]:
-        """The precisions the table holds any part at (those its profile measured)."""
-        return {key.rsplit("|", 1)[1] for key in self.table}
+        """The precisions the table holds any block at (those its profile measured). The other
+        parts (stem, downsamples, head, overheads) are always measured at fp32: counted, they
+        made a profile of int8 blocks alone look measured at fp32 too, its fp32 blocks missing
+        parts of a changed space (profiling again into it measures none of them)."""
+        return {key.rsplit("|", 1)[1] for key in self.table if key.startswith("block|")}
 
     def unpriced_precisions(self) -> list[str]:
         measured = self.measured_precisions
