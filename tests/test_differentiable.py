@@ -819,6 +819,13 @@ def test_restricted_candidates_and_bad_settings(space, lut, tmp_path):
         SuperNet(get_space("nasbench201"))
 
 
+def test_a_space_without_a_supernet_is_refused_before_its_other_settings():
+    """NAS-Bench-201 was refused only once every other setting passed: first its latency
+    target wanted a profile (which cannot price a cell), then its dataset another shape."""
+    with pytest.raises(SpaceError, match="'nasbench201': the supernet needs a MetaFormer"):
+        DifferentiableSearcher(get_space("nasbench201"), dataset="digits", latency_target_ms=1)
+
+
 @pytest.mark.parametrize(
     "settings, message",
     [

@@ -67,7 +67,7 @@ from hwnas.predictors.backends import device_problem, torch_device
 from hwnas.predictors.lut import BlockLatencyModel, lut_latency
 from hwnas.predictors.torch_state import torch_defaults, torch_seeded, torch_threads
 from hwnas.search.base import PASSED, Searcher
-from hwnas.search.supernet import LatencyTable, Selection, SuperNet
+from hwnas.search.supernet import LatencyTable, Selection, SuperNet, check_supernet_space
 from hwnas.search.sweep import MEMO_PREFIX, latency_target, latency_targets
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
@@ -674,6 +674,7 @@ class DifferentiableSearcher(Searcher):
         **settings: Any,
     ):
         super().__init__(space, objectives, constraints, seed)
+        check_supernet_space(space)  # first: its other settings and inputs mean nothing else
         if self.constraints:
             targeted = latency_target_ms is not None or latency_targets_ms is not None
             steer = (

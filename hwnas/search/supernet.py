@@ -40,7 +40,7 @@ from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
 from hwnas.predictors.lut import BlockLatencyModel, network_latency
-from hwnas.spaces import Arch, SpaceError
+from hwnas.spaces import Arch, SearchSpace, SpaceError
 from hwnas.spaces.blocks import PRECISIONS, BlockConfig, StageConfig, mlp_width
 from hwnas.spaces.metaformer import MetaFormerSpace, Option, StagePlan
 from hwnas.spaces.mixers import build_mixer, conv, norm
@@ -283,6 +283,15 @@ class SuperStage(nn.Module):
         return x
 
 
+def check_supernet_space(space: SearchSpace) -> None:
+    """Refuse a space that is no MetaFormer space: a supernet holds the blocks of one."""
+    if not isinstance(space, MetaFormerSpace):
+        raise SpaceError(
+            f"space {space.name!r}: the supernet needs a MetaFormer space (conv1d, conv2d or a "
+            "space file of kind: metaformer)"
+        )
+
+
 class SuperNet(nn.Module):
     """The supernet of a MetaFormer space; stem, downsampling and head as `space.build` has them
     at every stage's largest width."""
@@ -297,8 +306,7 @@ class SuperNet(nn.Module):
         share_kernels: bool = False,
     ):
         super().__init__()
-        if not isinstance(space, MetaFormerSpace):
-            raise SpaceError(f"space {space.name!r}: the supernet needs a MetaFormer space")
+        check_supernet_space(space)
         self.space = space
         known_names("mixers", mixers, [m for p in space.plans for m in p.mixers])
         known_names("precisions", precisions, [q for p in space.plans for q in p.precisions])
