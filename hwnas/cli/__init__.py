@@ -12,7 +12,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import typer
@@ -126,16 +126,13 @@ def home_expanded(value: PathText | None) -> PathText | None:
     home): it was refused, where it had been read."""
     if value is None or not str(value).startswith("~"):
         return value
-    try:
+    from hwnas.experiments.config import UNKNOWN_HOME, unknown_home
+
+    if (home := unknown_home(str(value))) is None:
         return type(value)(Path(value).expanduser())
-    except RuntimeError:
-        if os.path.lexists(value):
-            return value
-        home = PurePosixPath(str(value).replace("\\", "/")).parts[0]
-        raise typer.BadParameter(
-            f"{str(value)!r} starts with {home!r}, a home folder unknown here (no such user, "
-            "or no $HOME)"
-        ) from None
+    if os.path.lexists(value):
+        return value
+    raise typer.BadParameter(f"{str(value)!r} starts with {home!r}, {UNKNOWN_HOME}")
 
 
 def is_usage_error(e: Exception) -> bool:

@@ -74,21 +74,28 @@ def no_nul(path: str | Path, field: str) -> None:
         raise ExperimentError(f"{field} must not contain a NUL character (\\0), got {path!r}")
 
 
-def known_home(path: str, field: str) -> None:
-    """Refuse a path starting with `~` or `~user` whose home folder is unknown here (a user
-    this machine lacks; no $HOME and no passwd entry, as a container run as a bare uid), which
-    hwnas makes absolute as a shell does: Python's "Could not determine home directory" came
-    from a run's start, naming no field."""
+#: what a path's unknown `~` or `~user` is, in the experiment's and the command line's errors
+UNKNOWN_HOME = "a home folder unknown here (no such user, or no $HOME)"
+
+
+def unknown_home(path: str) -> str | None:
+    """The `~` or `~user` that `path` starts with where that home folder is unknown here (a
+    user this machine lacks; no $HOME and no passwd entry, as a container run as a bare
+    uid), else None: hwnas makes such a path absolute as a shell does."""
     if not path.startswith("~"):
-        return
+        return None
     try:
         Path(path).expanduser()
     except RuntimeError:
-        home = PurePosixPath(path.replace("\\", "/")).parts[0]
-        raise ExperimentError(
-            f"{field} starts with {home!r}, a home folder unknown here (no such user, or no "
-            f"$HOME), got {path!r}"
-        ) from None
+        return PurePosixPath(path.replace("\\", "/")).parts[0]
+    return None
+
+
+def known_home(path: str, field: str) -> None:
+    """Refuse a path whose `~` or `~user` is unknown here (`unknown_home`): Python's "Could
+    not determine home directory" came from a run's start, naming no field."""
+    if (home := unknown_home(path)) is not None:
+        raise ExperimentError(f"{field} starts with {home!r}, {UNKNOWN_HOME}, got {path!r}")
 
 
 def _path_without_nul(v: str | None, info: ValidationInfo) -> str | None:
