@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import pickle
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -1601,6 +1602,22 @@ def test_metrics_are_equal_only_with_the_same_values_status_and_reason():
     assert Metrics({"accuracy": float("nan")}) == Metrics({"accuracy": float("nan")})
     assert Metrics.failed("timeout after 5 s") != Metrics.failed("diverged: loss is nan")
     assert Metrics({"accuracy": 90.0}) != Metrics({"accuracy": 90.0}, status="failed")
+
+
+def test_metrics_told_to_a_searcher_cannot_be_changed_under_it() -> None:
+    """A searcher keeps the `Metrics` it is told: `m.status = "bogus"` afterwards, unchecked,
+    left the trial neither ok nor failed and the searcher's best None. The status and the
+    reason are read-only, as the values are; a copy keeps them."""
+    space = get_space("nasbench201")
+    searcher = get_searcher("random", space, [("accuracy", "max")])
+    (arch,) = searcher.ask(1)
+    told = Metrics({"accuracy": 90.0})
+    searcher.tell(arch, told)
+    for name, value in (("status", "bogus"), ("reason", "edited")):
+        with pytest.raises(AttributeError):
+            setattr(told, name, value)
+    assert searcher.best() is not None and searcher.best().metrics.ok
+    assert pickle.loads(pickle.dumps(Metrics.failed("why"))) == Metrics.failed("why")
 
 
 def test_training_reports_each_step_and_returns_the_model_it_scored() -> None:

@@ -49,7 +49,7 @@ class Metrics(Mapping[str, float]):
     about it and a run never stops because one candidate broke.
     """
 
-    __slots__ = ("_values", "reason", "status")
+    __slots__ = ("_reason", "_status", "_values")
 
     def __init__(
         self, values: Mapping[str, Any] | None = None, *, status: str = OK, reason: str = ""
@@ -67,7 +67,19 @@ class Metrics(Mapping[str, float]):
                 "exception's message)"
             )
         self._values = {str(k): _number(str(k), v) for k, v in (values or {}).items()}
-        self.status, self.reason = status, reason
+        self._status, self._reason = status, reason
+
+    @property
+    def status(self) -> str:
+        """`ok` or `failed`. Read-only, as the values are: a searcher keeps the `Metrics` it
+        is told, and `m.status = "bogus"` after `tell` left that trial neither ok nor failed
+        (its best became None), unchecked by the constructor."""
+        return self._status
+
+    @property
+    def reason(self) -> str:
+        """Why the evaluation failed, in words ('' when it succeeded); read-only, as `status`."""
+        return self._reason
 
     @classmethod
     def failed(cls, reason: str, values: Mapping[str, Any] | None = None) -> Metrics:
@@ -122,4 +134,4 @@ class Metrics(Mapping[str, float]):
         return (Metrics, (self._values,), {"status": self.status, "reason": self.reason})
 
     def __setstate__(self, state):
-        self.status, self.reason = state["status"], state["reason"]
+        self._status, self._reason = state["status"], state["reason"]
