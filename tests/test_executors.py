@@ -586,6 +586,22 @@ def test_an_embedded_ray_takes_the_cpus_this_process_may_run_on(space, own_ray):
         assert executor.max_in_flight == 1
 
 
+#: a program that evaluates one architecture on an embedded Ray and prints its status
+_ONE_EVALUATION = """
+from hwnas.evaluators import Metrics, RayExecutor
+from hwnas.spaces import get_space
+
+class Done:
+    space = get_space('conv1d')
+    def evaluate(self, arch, budget=None):
+        return Metrics({'done': 1.0})
+
+with RayExecutor(Done(), max_in_flight=1) as executor:
+    [(_, metrics)] = executor.run([Done.space.sample(0)])
+print(metrics.status, metrics.reason)
+"""
+
+
 _AS_LIMIT = 4 << 30  # `ulimit -v 4194304`, as a shared server or a batch scheduler may set
 
 
@@ -608,21 +624,10 @@ def test_an_embedded_ray_starts_under_an_address_space_limit(ray_temp_dir):
     now sized within the limit, and the evaluation runs."""
     import resource
 
-    script = (
-        "from hwnas.evaluators import Metrics, RayExecutor\n"
-        "from hwnas.spaces import get_space\n"
-        "class Done:\n"
-        "    space = get_space('conv1d')\n"
-        "    def evaluate(self, arch, budget=None):\n"
-        "        return Metrics({'done': 1.0})\n"
-        "with RayExecutor(Done(), max_in_flight=1) as executor:\n"
-        "    [(_, metrics)] = executor.run([Done.space.sample(0)])\n"
-        "print(metrics.status, metrics.reason)\n"
-    )
     hard = resource.getrlimit(resource.RLIMIT_AS)[1]
     limit = _AS_LIMIT if hard == resource.RLIM_INFINITY else min(_AS_LIMIT, hard)
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", _ONE_EVALUATION],
         capture_output=True,
         text=True,
         env={**os.environ, "RAY_TMPDIR": str(ray_temp_dir)},
@@ -631,6 +636,36 @@ def test_an_embedded_ray_starts_under_an_address_space_limit(ray_temp_dir):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+def _small_shm_namespace() -> list[str] | None:
+    """The command prefix that runs a command with a 64 MB /dev/shm (Docker's default) of its
+    own, in a mount namespace of its own (root's `unshare`), or None where it cannot."""
+    prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c"]
+    mount = 'mount -t tmpfs -o size=64m tmpfs /dev/shm && exec "$@"'
+    try:
+        probe = subprocess.run([*prefix, mount, "sh", "true"], capture_output=True, timeout=30)
+    except OSError:
+        return None
+    return [*prefix, mount, "sh"] if probe.returncode == 0 else None
+
+
+@pytest.mark.skipif(_small_shm_namespace() is None, reason="no mount namespace to shrink /dev/shm")
+def test_an_embedded_ray_starts_without_rays_small_shm_warning(ray_temp_dir):
+    """In a container with Docker's 64 MB /dev/shm, every search on an embedded Ray began with
+    Ray's "WARNING: The object store is using /tmp/ray instead of /dev/shm ... This will harm
+    performance! ... passing '--shm-size=7.63gb' to 'docker run'", though hwnas's store holds
+    only the evaluator. The search now starts without it, and runs."""
+    done = subprocess.run(
+        [*_small_shm_namespace(), sys.executable, "-c", _ONE_EVALUATION],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RAY_TMPDIR": str(ray_temp_dir)},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
+    assert "/dev/shm" not in done.stderr, done.stderr
 
 
 _FORKED_CHILD = """

@@ -510,14 +510,15 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
         with _interrupt_once_started(started):
             if address is None:
                 try:
-                    started.keeper = _init_ray(
-                        address="local",
-                        num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
-                        object_store_memory=_object_store_bytes(),
-                        include_dashboard=False,
-                        log_to_driver=False,
-                        logging_level=_ray_log_level(),
-                    )
+                    with _small_shm_warning_dropped():
+                        started.keeper = _init_ray(
+                            address="local",
+                            num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
+                            object_store_memory=_object_store_bytes(),
+                            include_dashboard=False,
+                            log_to_driver=False,
+                            logging_level=_ray_log_level(),
+                        )
                 except OSError as e:
                     if (remedy := _temp_dir_remedy(e)) is None:
                         raise
@@ -528,6 +529,30 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
                 )
         _started_ray = started
         return started
+
+
+class _SmallShmWarning(logging.Filter):
+    """Drops Ray's warning that its object store is in its temp folder instead of /dev/shm."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "instead of /dev/shm" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _small_shm_warning_dropped() -> Iterator[None]:
+    """Without Ray's warning, while an embedded Ray starts, that a /dev/shm smaller than its
+    object store (Docker's default of 64 MB) puts the store in its temp folder: "This will
+    harm performance! ... passing '--shm-size=7.63gb' to 'docker run'" came first in every
+    `hwnas search` on Ray in such a container, though hwnas puts only the evaluator (with its
+    dataset) in the store, once, for each worker to read once: no size of /dev/shm makes a
+    search faster. Ray's other start-up warnings still show."""
+    logger = logging.getLogger("ray._private.services")
+    dropped = _SmallShmWarning()
+    logger.addFilter(dropped)
+    try:
+        yield
+    finally:
+        logger.removeFilter(dropped)
 
 
 def _ray_log_level() -> int:
