@@ -510,7 +510,7 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
         with _interrupt_once_started(started):
             if address is None:
                 try:
-                    with _small_shm_warning_dropped():
+                    with _ray_start_noise_dropped():
                         started.keeper = _init_ray(
                             address="local",
                             num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
@@ -531,28 +531,44 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
         return started
 
 
-class _SmallShmWarning(logging.Filter):
-    """Drops Ray's warning that its object store is in its temp folder instead of /dev/shm."""
+#: Ray's start-up warnings an embedded Ray is started without: its logger, and words of
+#: the message. A /dev/shm smaller than the object store (Docker's default of 64 MB) puts
+#: the store in Ray's temp folder, with "This will harm performance! ... passing
+#: '--shm-size=7.63gb' to 'docker run'", though hwnas puts only the evaluator (with its
+#: dataset) in the store, once, for each worker to read once: no size of /dev/shm makes a
+#: search faster. A container's CPU quota (`docker run --cpus`) drew "Detecting docker
+#: specified CPUs. In previous versions of Ray, CPU detection in containers was incorrect.
+#: ... set `RAY_USE_MULTIPROCESSING_CPU_COUNT=1`", of Ray's history, though an embedded Ray
+#: has the CPUs of the quota, as the guide says. Each came first in every `hwnas search` on
+#: Ray in such a container; Ray's other warnings still show
+_RAY_START_NOISE = {
+    "ray._private.services": "instead of /dev/shm",
+    "ray._private.utils": "Detecting docker specified CPUs",
+}
+
+
+class _Dropped(logging.Filter):
+    """Drops a logger's messages that hold `words`."""
+
+    def __init__(self, words: str):
+        super().__init__()
+        self.words = words
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "instead of /dev/shm" not in record.getMessage()
+        return self.words not in record.getMessage()
 
 
 @contextlib.contextmanager
-def _small_shm_warning_dropped() -> Iterator[None]:
-    """Without Ray's warning, while an embedded Ray starts, that a /dev/shm smaller than its
-    object store (Docker's default of 64 MB) puts the store in its temp folder: "This will
-    harm performance! ... passing '--shm-size=7.63gb' to 'docker run'" came first in every
-    `hwnas search` on Ray in such a container, though hwnas puts only the evaluator (with its
-    dataset) in the store, once, for each worker to read once: no size of /dev/shm makes a
-    search faster. Ray's other start-up warnings still show."""
-    logger = logging.getLogger("ray._private.services")
-    dropped = _SmallShmWarning()
-    logger.addFilter(dropped)
+def _ray_start_noise_dropped() -> Iterator[None]:
+    """The body (an embedded Ray's start) without the warnings of `_RAY_START_NOISE`."""
+    dropped = {logging.getLogger(name): _Dropped(words) for name, words in _RAY_START_NOISE.items()}
+    for logger, drop in dropped.items():
+        logger.addFilter(drop)
     try:
         yield
     finally:
-        logger.removeFilter(dropped)
+        for logger, drop in dropped.items():
+            logger.removeFilter(drop)
 
 
 def _ray_log_level() -> int:
