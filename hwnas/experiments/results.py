@@ -345,7 +345,7 @@ class RunResults:
         with self._reading():
             searches = memo_searches(StudyMemo(self.study))
         derived = {self.space.arch(d["choices"]).key for s in searches for d in s["derived"]}
-        return bool(derived) and derived <= set(self.trials["key"])
+        return bool(derived) and derived <= set(self._trials["key"])
 
     def _warn_unstorable(self, df: pd.DataFrame) -> None:
         """Say which successes hold a missing or infinite objective or constraint value, which

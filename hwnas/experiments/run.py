@@ -133,14 +133,13 @@ def _run_experiment(
         raise TypeError(f"config must be an ExperimentConfig or an experiment file, not {config!r}")
     config = config.with_absolute_inputs(Path.cwd())
     run_dir = Path(config.run_dir)
-    if not (run_dir / SNAPSHOT).is_file():
+    if not (run_dir / SNAPSHOT).is_file():  # a new run
         check_not_a_runs_copy(config, run_dir)
-    if resume and not (run_dir / SNAPSHOT).is_file():
-        raise ExperimentError(
-            f"no run to resume in {run_dir} (no {SNAPSHOT}); leave out --resume (resume=True "
-            "in Python) to start it"
-        )
-    if not (run_dir / SNAPSHOT).is_file():
+        if resume:
+            raise ExperimentError(
+                f"no run to resume in {run_dir} (no {SNAPSHOT}); leave out --resume "
+                "(resume=True in Python) to start it"
+            )
         check_new_run(config)
     check_inputs_found(config)
     space = make_space(config)  # every part is built (and checked) before anything is written
