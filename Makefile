@@ -49,6 +49,7 @@ lint: env
 	$(VENV)/bin/ruff format --check hwnas tests benchmarks
 
 # two test processes: most tests wait on one core (a training step, a Ray start, a child
-# process); pytest-xdist runs them side by side, about halving the suite's time here
+# process); pytest-xdist runs them side by side, about halving the suite's time here, and
+# keeps a module's tests marked as one group (xdist_group) in one process: one Ray for them
 test: lint
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadgroup

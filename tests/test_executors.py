@@ -1,7 +1,8 @@
 """RayExecutor on a real local Ray runtime: completion order, failures, timeouts, worker death.
 
-One Ray per module (starting one costs seconds); the tests that stop it (over Ray Client, or
-for an embedded Ray of their own) come last, so that it is not started again. The evaluators
+One Ray per module (starting one costs seconds): the module's tests run in one test process
+(pytest-xdist's `loadgroup`), those that stop it (over Ray Client, or for an embedded Ray of
+their own) come last, and those that need no Ray here do not start it again. The evaluators
 below script what a candidate does (finish, raise, hang, wait for another, report its PID to
 be killed) and train for real on digits otherwise; they are pickled by value so the Ray
 workers need not import this test module.
@@ -34,6 +35,7 @@ from hwnas.spaces import get_space
 
 ray = pytest.importorskip("ray")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+pytestmark = pytest.mark.xdist_group("the_module_ray")
 
 
 def _start_local_ray(temp_dir: Path, **settings) -> None:
@@ -59,11 +61,17 @@ def local_ray():
 @pytest.fixture(autouse=True)
 def ray_running(request, local_ray, ray_temp_dir):
     """Each test runs with the module's Ray running, started again where an earlier test
-    stopped it, except a test asking for `own_ray`, which runs with none."""
+    stopped it, except a test asking for `own_ray`, which runs with none, or for `no_ray`."""
     if "own_ray" in request.fixturenames:
         ray.shutdown()
-    elif not ray.is_initialized():
+    elif "no_ray" not in request.fixturenames and not ray.is_initialized():
         _start_local_ray(ray_temp_dir)
+
+
+@pytest.fixture
+def no_ray():
+    """For a test that uses no Ray in this process (it checks a computation, or runs a child
+    process): the module's Ray is not started again for it."""
 
 
 @pytest.fixture
@@ -292,21 +300,6 @@ def test_an_evaluator_the_workers_cannot_load_stops_the_executor_with_the_cause(
         assert executor.in_flight == 0
 
 
-def test_a_runtime_environment_ray_cannot_set_up_stops_the_executor_with_the_cause(
-    space, own_ray, ray_temp_dir
-):
-    """A `runtime_env` naming a conda environment the machine lacks failed every candidate
-    with Ray's first line only, "Failed to set up runtime environment.", stored as final, so
-    a resume once the environment was mended did not evaluate them again."""
-    _start_local_ray(ray_temp_dir, runtime_env={"conda": "hwnas-no-such-environment"})
-    archs = [space.sample(i) for i in range(3)]
-    with RayExecutor(Scripted(space, {}, trains=False)) as executor:
-        results = executor.run(archs)
-        with pytest.raises(RuntimeError, match=r"set up the workers' runtime environment \(\w"):
-            next(results)
-        assert executor.in_flight == 0
-
-
 def test_cancel_and_abandoned_run_drop_outstanding_work(space, tmp_path):
     archs = [space.sample(i) for i in range(4)]
     plan = {a.key: ("hang",) for a in archs[2:]} | {archs[0].key: ("done",)}
@@ -455,6 +448,32 @@ def test_an_evaluator_that_cannot_be_pickled_is_refused_naming_its_attribute(spa
     )
 
 
+def test_a_notebook_shows_an_executor_in_one_line(space):
+    """Its evaluator's kind, evaluations in flight and settings, and whether it is closed (it
+    showed `<hwnas.evaluators.executors.LocalExecutor object at 0x...>`)."""
+    evaluator = Scripted(space, {}, trains=False)
+    with LocalExecutor(evaluator) as local:
+        local.submit(space.sample(np.random.default_rng(0)))
+        assert repr(local) == "<LocalExecutor evaluator=Scripted in_flight=1>"
+    assert repr(local) == "<LocalExecutor evaluator=Scripted in_flight=0 closed>"
+    with RayExecutor(evaluator, max_in_flight=2, timeout_s=30) as remote:
+        shown = "<RayExecutor evaluator=Scripted in_flight=0 max_in_flight=2 timeout_s=30"
+        assert repr(remote) == shown + ">"
+    assert repr(remote) == shown + " closed>"
+
+
+def test_a_ray_executor_refuses_to_be_pickled_or_copied_saying_what_to_send(space):
+    """It failed with "cannot pickle 'module' object", and `copy.copy` made a second executor
+    sharing the first's Ray and evaluations in flight."""
+    arch = space.sample(0)
+    with RayExecutor(Scripted(space, {arch.key: ("done",)}, trains=False)) as executor:
+        for copied in (pickle.dumps, copy.copy, copy.deepcopy, ray.cloudpickle.dumps):
+            with pytest.raises(TypeError, match="a RayExecutor cannot be pickled or copied: it"):
+                copied(executor)
+        [(_, metrics)] = executor.run([arch])
+        assert metrics.ok and metrics["done"] == 1.0  # it works on, unchanged by the refusals
+
+
 # -- last: these stop the module's Ray ---------------------------------------------------------
 def test_over_ray_client_evaluations_waiting_for_a_worker_do_not_time_out(space):
     hanging, waiting = [space.sample(0), space.sample(1)], [space.sample(2), space.sample(3)]
@@ -476,7 +495,7 @@ def test_over_ray_client_evaluations_waiting_for_a_worker_do_not_time_out(space)
 
 
 def test_the_cluster_watch_checks_often_enough_to_tell_a_loss_before_ray_ends_the_driver(
-    monkeypatch,
+    monkeypatch, no_ray
 ):
     """Ray ends a driver whose GCS is silent for its reconnect timeout; the watch gives the
     cluster up at half of it. Checks at most a quarter of that patience apart tell the loss
@@ -617,7 +636,7 @@ def _ray_default_object_store() -> int:
     _ray_default_object_store() <= _AS_LIMIT // 2,
     reason="Ray's own object store fits the limit on this machine",
 )
-def test_an_embedded_ray_starts_under_an_address_space_limit(ray_temp_dir):
+def test_an_embedded_ray_starts_under_an_address_space_limit(ray_temp_dir, no_ray):
     """Under `ulimit -v 4194304` (4 GB) an embedded Ray's raylet could not map the object
     store Ray sizes from the machine's memory (6.8 GB here): after a minute `hwnas search`
     ended with "The current node timed out during startup", no word of memory. The store is
@@ -669,7 +688,7 @@ def _in_container(container: str) -> list[str] | None:
     ],
 )
 def test_an_embedded_ray_starts_without_rays_container_warnings(
-    container: str, warning: str, ray_temp_dir
+    container: str, warning: str, ray_temp_dir, no_ray
 ) -> None:
     """In a container, every search on an embedded Ray began with a warning of Ray's that
     said nothing true of hwnas: with Docker's 64 MB /dev/shm, "The object store is using
@@ -729,7 +748,7 @@ print(forked())
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on Windows")
-def test_a_process_forked_from_one_that_used_ray_is_refused_ray(ray_temp_dir) -> None:
+def test_a_process_forked_from_one_that_used_ray_is_refused_ray(ray_temp_dir, no_ray) -> None:
     """A `multiprocessing.Pool` (Linux's default start method, fork) of a program that had
     run a search on Ray: a worker's `RayExecutor` blocked for ever at its first call to the
     parent's Ray, and after that Ray's shutdown, in `ray.init` (Ray's connection does not
@@ -756,7 +775,7 @@ def test_a_process_forked_from_one_that_used_ray_is_refused_ray(ray_temp_dir) ->
     [("_usable_cpus", "get_num_cpus"), ("_object_store_bytes", "resolve_object_store_memory")],
 )
 def test_an_embedded_ray_is_sized_as_ray_sizes_it_where_its_private_helpers_changed(
-    sized_by: str, helper: str, change: str, monkeypatch: pytest.MonkeyPatch
+    sized_by: str, helper: str, change: str, monkeypatch: pytest.MonkeyPatch, no_ray
 ) -> None:
     """The CPU count and the object store size read private Ray helpers (`ray._private`),
     which a later Ray may move or change: every search on Ray would then stop at its start
@@ -788,6 +807,21 @@ def _ray_processes() -> list[int]:
         if name in ("gcs_server", "raylet") and int(fields.split()[2]) == os.getpid():
             pids.append(int(stat.parent.name))
     return pids
+
+
+def test_a_runtime_environment_ray_cannot_set_up_stops_the_executor_with_the_cause(
+    space, own_ray, ray_temp_dir
+):
+    """A `runtime_env` naming a conda environment the machine lacks failed every candidate
+    with Ray's first line only, "Failed to set up runtime environment.", stored as final, so
+    a resume once the environment was mended did not evaluate them again."""
+    _start_local_ray(ray_temp_dir, runtime_env={"conda": "hwnas-no-such-environment"})
+    archs = [space.sample(i) for i in range(3)]
+    with RayExecutor(Scripted(space, {}, trains=False)) as executor:
+        results = executor.run(archs)
+        with pytest.raises(RuntimeError, match=r"set up the workers' runtime environment \(\w"):
+            next(results)
+        assert executor.in_flight == 0
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
@@ -890,29 +924,3 @@ def test_an_object_without_space_is_refused_before_any_ray_starts(space, own_ray
     with pytest.raises(TypeError, match="_Spaceless.space must be a SearchSpace, not a str"):
         executor(named)
     assert not ray.is_initialized()
-
-
-def test_a_notebook_shows_an_executor_in_one_line(space):
-    """Its evaluator's kind, evaluations in flight and settings, and whether it is closed (it
-    showed `<hwnas.evaluators.executors.LocalExecutor object at 0x...>`)."""
-    evaluator = Scripted(space, {}, trains=False)
-    with LocalExecutor(evaluator) as local:
-        local.submit(space.sample(np.random.default_rng(0)))
-        assert repr(local) == "<LocalExecutor evaluator=Scripted in_flight=1>"
-    assert repr(local) == "<LocalExecutor evaluator=Scripted in_flight=0 closed>"
-    with RayExecutor(evaluator, max_in_flight=2, timeout_s=30) as remote:
-        shown = "<RayExecutor evaluator=Scripted in_flight=0 max_in_flight=2 timeout_s=30"
-        assert repr(remote) == shown + ">"
-    assert repr(remote) == shown + " closed>"
-
-
-def test_a_ray_executor_refuses_to_be_pickled_or_copied_saying_what_to_send(space):
-    """It failed with "cannot pickle 'module' object", and `copy.copy` made a second executor
-    sharing the first's Ray and evaluations in flight."""
-    arch = space.sample(0)
-    with RayExecutor(Scripted(space, {arch.key: ("done",)}, trains=False)) as executor:
-        for copied in (pickle.dumps, copy.copy, copy.deepcopy, ray.cloudpickle.dumps):
-            with pytest.raises(TypeError, match="a RayExecutor cannot be pickled or copied: it"):
-                copied(executor)
-        [(_, metrics)] = executor.run([arch])
-        assert metrics.ok and metrics["done"] == 1.0  # it works on, unchanged by the refusals
