@@ -641,25 +641,16 @@ class ExperimentConfig(_Strict):
         the default folder), which can differ between a run's start and its resume: named, it
         is recorded and checked like any input."""
 
-        def absolute(value: str | None) -> str | None:
-            if not value or not Path(value).suffix:
-                return value
+        def absolute(value: str) -> str:
             if (home := Path(value).expanduser()).is_absolute():  # ~/data.npz as a shell has it
                 return str(home)
             path = base / value
             return str(path.resolve()) if path.is_file() else value
 
-        update: dict[str, Any] = {
-            "space": self.space.model_copy(update={"name": absolute(self.space.name)}),
-            "dataset": absolute(self.dataset),
-            "benchmark": absolute(self.benchmark) or self._found_benchmark(),
-        }
-        if self.latency:
-            source = {"predictor": self.latency.predictor, "profile": self.latency.profile}
-            update["latency"] = self.latency.model_copy(
-                update={k: absolute(v) for k, v in source.items()}
-            )
-        return self.model_copy(update=update)
+        config = self
+        for _, loc, value in _input_files(self, used_only=False):
+            config = _with_value(config, loc, absolute(value))
+        return config.model_copy(update={"benchmark": config.benchmark or self._found_benchmark()})
 
     def _found_benchmark(self) -> str | None:
         """The table the tabular evaluator reads when no `benchmark` is given, if any."""
@@ -684,20 +675,31 @@ def uses_dataset(config: ExperimentConfig) -> bool:
     )
 
 
-def _input_files(config: ExperimentConfig) -> list[tuple[str, tuple[str, ...], str]]:
-    """The input files an experiment reads: each field's name, its place in the file and its
-    value, where that is a file's name (a suffix; built-ins' names have none), as
-    `with_absolute_inputs` takes them (a `dataset` nothing uses, of a run stored before
-    that was refused, is never read)."""
+def _input_files(
+    config: ExperimentConfig, used_only: bool = True
+) -> list[tuple[str, tuple[str, ...], str]]:
+    """The input files an experiment names: each field's name, its place in the file and its
+    value, where that is a file's name (a suffix; built-ins' names have none). With
+    `used_only`, without a `dataset` nothing uses (of a run stored before that was refused:
+    it is never read)."""
     latency = config.latency
+    dataset = config.dataset if uses_dataset(config) or not used_only else None
     named = [
         ("space", ("space", "name"), config.space.name),
-        ("dataset", ("dataset",), config.dataset if uses_dataset(config) else None),
+        ("dataset", ("dataset",), dataset),
         ("benchmark", ("benchmark",), config.benchmark),
         ("latency.predictor", ("latency", "predictor"), latency and latency.predictor),
         ("latency.profile", ("latency", "profile"), latency and latency.profile),
     ]
     return [(field, loc, value) for field, loc, value in named if value and Path(value).suffix]
+
+
+def _with_value(model: BaseModel, loc: tuple[str, ...], value: Any) -> Any:
+    """A copy of `model` with the field at `loc` (its attribute names, outermost first) set
+    to `value`."""
+    head, *rest = loc
+    field = _with_value(getattr(model, head), tuple(rest), value) if rest else value
+    return model.model_copy(update={head: field})
 
 
 def check_inputs_found(config: ExperimentConfig) -> None:
