@@ -2924,9 +2924,10 @@ def test_a_complete_run_started_again_starts_no_executor(
 
 
 def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture, ray_temp_dir: Path, monkeypatch
 ) -> None:
-    """Fewer evaluations than asked, yet exit 0: the note says the space ran out."""
+    """Fewer evaluations than asked, yet exit 0: the note says the space ran out. Resumed, it
+    ends so again without making an executor (an embedded Ray started for nothing)."""
     space = tmp_path / "two.yaml"
     space.write_text(
         "name: two\nversion: 1\nkind: metaformer\ninput: {channels: 1, height: 8, width: 8}\n"
@@ -2950,6 +2951,12 @@ def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
     out = capsys.readouterr().out
     assert "evaluations: 2 of 5" in out
     assert "every architecture of the space (2) was evaluated: the run cannot reach 5" in out
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_temp_dir))
+    exp.write_text(exp.read_text() + "executor: {kind: ray, resources: {tpu_v9: 1}}\n")
+    assert hwnas("search", str(exp), "--quiet") == 0  # no Ray, so nothing to refuse
+    out, err = capsys.readouterr()
+    assert "2 evaluations (0 failed, 0 by this driver); stopped by exhausted" in out
+    assert "the searcher had no more candidates to propose: every architecture" in err
 
 
 @needs_nb201

@@ -68,7 +68,7 @@ from hwnas.experiments.run_dir import (
 from hwnas.experiments.shown import counted
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore, cleaned_up
 from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, stopping_signals
-from hwnas.spaces import Arch
+from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.spec import ReadableDumper
 
@@ -173,8 +173,8 @@ def _run_experiment(
                     if not existing:
                         _say_joined(config, store)
                     searcher.memo = store.memo()
-                    if existing and (complete := _already_complete(config, store)):
-                        return complete  # the stored experiment stays the one that made the run
+                    if existing and (ended := _nothing_to_start(config, store, space)):
+                        return ended  # the stored experiment stays the one that made the run
                     # as hwnas reads it back: plain safe_dump left text such as a name
                     # `1e5` unquoted, which the run then read as a number and refused
                     snapshot = yaml.dump(config.to_data(), Dumper=ReadableDumper, sort_keys=False)
@@ -204,13 +204,22 @@ def _say_joined(config: ExperimentConfig, store: RunStore) -> None:
     )
 
 
-def _already_complete(config: ExperimentConfig, store: RunStore) -> RunSummary | None:
-    """The summary of a run that already has its `evaluations`: nothing to start."""
-    counts = store.counts()
+def _nothing_to_start(
+    config: ExperimentConfig, store: RunStore, space: SearchSpace
+) -> RunSummary | None:
+    """The summary of a run with nothing to evaluate: it has its `evaluations`, or every
+    architecture of its space was evaluated (a resume found that only after its executor,
+    perhaps an embedded Ray, had started)."""
+    trials = store.trials()
+    counts = store.counts(trials)
     done = counts["ok"] + counts["failed"]
-    if config.evaluations is None or done < config.evaluations:
+    if config.evaluations is not None and done >= config.evaluations:
+        ended = ALREADY_COMPLETE
+    elif len(store.evaluated(trials)) >= space.cardinality:
+        ended = EXHAUSTED
+    else:
         return None
-    return RunSummary(Path(config.run_dir), done, counts["failed"], 0, ALREADY_COMPLETE)
+    return RunSummary(Path(config.run_dir), done, counts["failed"], 0, ended)
 
 
 @contextmanager
