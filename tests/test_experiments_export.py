@@ -491,6 +491,60 @@ def test_the_figures_say_which_way_each_objective_is_optimised(nb201_run: Path) 
     assert [d.label for d in figures["parallel"].data[0].dimensions] == said
 
 
+@pytest.mark.parametrize(
+    ("values", "scale"),
+    [
+        ([0.005, 1.0, 29.0], "log"),  # NAS-Bench-201's Pixel 3 latencies, in ms
+        ([1.0, 100.0], "linear"),  # two decades: no more
+        ([1.0, 101.0, float("nan"), float("inf")], "log"),  # neither is drawn
+        ([0.0, 0.01, 10.0], "linear"),  # a log axis has no place for 0
+        ([-1.0, 0.01, 10.0], "linear"),
+        ([float("nan")], "linear"),
+    ],
+)
+def test_an_axis_is_logarithmic_where_its_values_span_over_two_decades(
+    values: list[float], scale: str
+) -> None:
+    assert plots.axis_type(values) == scale
+
+
+@needs_nb201
+def test_a_metric_spanning_decades_is_drawn_on_log_axes(nb201_run: Path, tmp_path: Path) -> None:
+    """NAS-Bench-201's Pixel 3 latencies span 0.005 to 29 ms: on linear axes, the front's
+    fastest points lay crushed against the axis. Each axis of such a metric, in every figure,
+    is logarithmic; accuracy's and the FPGA latency's (2 to 7 ms) stay linear."""
+    results = load(nb201_run)
+    view = ["accuracy:max", "hw_pixel3_latency_ms:min", "hw_fpga_latency_ms:min"]
+    pixel3 = results.trials["hw_pixel3_latency_ms"]
+    assert pixel3.min() < 0.01 and pixel3.max() > 20  # the case in question
+    figures = results.figures(view)
+    pareto = figures["pareto_2d"].layout
+    assert (pareto.xaxis.type, pareto.yaxis.type) == ("linear", "log")
+    scene = figures["pareto_3d"].layout.scene
+    assert [scene.xaxis.type, scene.yaxis.type, scene.zaxis.type] == ["linear", "log", "linear"]
+    progress = figures["progress_evaluations"].layout  # rows: hypervolume, then each best
+    assert [progress[f"yaxis{i}"].type for i in (2, 3, 4)] == ["linear", "log", "linear"]
+    parallel = figures["parallel"].data[0]  # no log axis in plotly's: log10, ticks named
+    drawn = [d for d in parallel.dimensions if d.label == "hw_pixel3_latency_ms (min)"]
+    (dimension,) = drawn
+    feasible = results.candidates(view)["hw_pixel3_latency_ms"]
+    assert np.allclose(10 ** np.asarray(dimension.values, dtype=float), feasible)
+    assert list(dimension.ticktext) == ["0.001", "0.01", "0.1", "1", "10", "100"]
+    assert list(dimension.tickvals) == [-3, -2, -1, 0, 1, 2]
+    fpga = [d for d in parallel.dimensions if d.label == "hw_fpga_latency_ms (min)"]
+    assert fpga[0].ticktext is None  # linear: as plotly draws it
+    report = tmp_path / "report.html"
+    assert (
+        hwnas_cli(
+            "pareto", str(nb201_run), "--objectives", ",".join(view[:2]), "--html", str(report)
+        )
+        == 0
+    )
+    assert (
+        '"yaxis":{"title":{"text":"hw_pixel3_latency_ms (min)"},"type":"log"}' in report.read_text()
+    )
+
+
 @needs_nb201
 def test_the_figures_escape_names_that_plotly_reads_as_html(tmp_path: Path) -> None:
     """A metric named `acc<b>x` made the rest of its axis title, hover lines and labels bold:

@@ -3,12 +3,14 @@ evaluations and time, which choices win along the front, and parallel coordinate
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections import Counter
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -36,6 +38,9 @@ CHOICE_KINDS = ("mixer", "kernel", "dilation", "precision", "expansion", "op")
 PLOTLY_HEIGHT_PX, PROGRESS_ROW_PX = 450, 150
 #: what the figures that show feasible evaluations alone, and the report, say without any
 NONE_FEASIBLE = "No feasible successful evaluation yet"
+#: an axis is logarithmic where its largest value is more than this many times its smallest
+#: (two decades) and none is <= 0 (see `axis_type`)
+LOG_SPAN = 100.0
 
 
 def _text(name: Any) -> str:
@@ -51,6 +56,19 @@ def _objective_text(metric: str, direction: str) -> str:
     which way is better to the figure's title, and the progress and parallel figures said
     it nowhere."""
     return f"{_text(metric)} ({direction})"
+
+
+def axis_type(values: Any) -> str:
+    """How an axis showing `values` (a metric's) is scaled: "log" where they are all positive
+    and the largest is more than `LOG_SPAN` (two decades) times the smallest, "linear"
+    otherwise (a value <= 0 has no place on a log axis). NaN and infinities, which no figure
+    draws, are not counted. On a linear axis, NAS-Bench-201's Pixel 3 latencies (0.005 to
+    29 ms) crushed the front's fastest points against it. Every figure scales each axis
+    that shows a metric by this rule."""
+    shown = np.asarray(values, dtype=float)
+    shown = shown[np.isfinite(shown)]
+    spans = shown.size > 0 and shown.min() > 0 and shown.max() > LOG_SPAN * shown.min()
+    return "log" if spans else "linear"
 
 
 def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> list[str]:
@@ -80,9 +98,15 @@ def _broken_bounds(results: RunResults, df: pd.DataFrame) -> list[str]:
     return [f"<br>infeasible: {', '.join(b)}" if b else "" for b in broken]
 
 
-def _ok_points(results: RunResults) -> dict[str, pd.DataFrame]:
+def _succeeded(results: RunResults) -> pd.DataFrame:
+    """The successful evaluations: every point a Pareto figure draws (or leaves out, lacking
+    a value)."""
     df = results.trials
-    ok = df[df["status"] == "ok"]
+    return df[df["status"] == "ok"]
+
+
+def _ok_points(results: RunResults) -> dict[str, pd.DataFrame]:
+    ok = _succeeded(results)
     return {"feasible": ok[ok["feasible"].astype(bool)], "infeasible": ok[~ok["feasible"]]}
 
 
@@ -131,9 +155,9 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
             text=_hover(results, front, objectives),
             hoverinfo="text",
         )
-    x, y = _objective_text(x, dx), _objective_text(y, dy)
-    title = f"Pareto front: {x} vs {y}{_of_all(objectives, 2)}"
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y)
+    ok, x_text, y_text = _succeeded(results), _objective_text(x, dx), _objective_text(y, dy)
+    title = f"Pareto front: {x_text} vs {y_text}{_of_all(objectives, 2)}"
+    fig.update_layout(title=title, xaxis=_axis(x_text, ok[x]), yaxis=_axis(y_text, ok[y]))
     return fig
 
 
@@ -141,7 +165,7 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
     """The first three objectives in 3D; the front's members (of every objective, as
     `pareto` lists them) larger and red, infeasible greyed."""
     objectives = _at_least(results, objectives, 3, "pareto_3d")
-    (x, dx), (y, dy), (z, dz) = objectives[:3]
+    x, y, z = (m for m, _ in objectives[:3])
     fig = go.Figure()
     front_keys = set(results.pareto(objectives)["key"])
     for label, df in _ok_points(results).items():
@@ -161,12 +185,17 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
                 text=_hover(results, part, objectives),
                 hoverinfo="text",
             )
-    x, y, z = _objective_text(x, dx), _objective_text(y, dy), _objective_text(z, dz)
-    fig.update_layout(
-        title=f"Pareto front: {x}, {y}, {z}{_of_all(objectives, 3)}",
-        scene=dict(xaxis_title=x, yaxis_title=y, zaxis_title=z),
-    )
+    ok, texts = _succeeded(results), [_objective_text(m, d) for m, d in objectives[:3]]
+    axes = {f"{a}axis": _axis(text, ok[m]) for a, text, m in zip("xyz", texts, (x, y, z))}
+    title = f"Pareto front: {', '.join(texts)}{_of_all(objectives, 3)}"
+    fig.update_layout(title=title, scene=axes)
     return fig
+
+
+def _axis(title: str, values: pd.Series) -> dict[str, str]:
+    """A Pareto figure's axis: its title, and its scale (`axis_type`) for the `values` it
+    shows."""
+    return dict(title=title, type=axis_type(values))
 
 
 def _of_all(objectives: Objectives, axes: int) -> str:
@@ -176,7 +205,7 @@ def _of_all(objectives: Objectives, axes: int) -> str:
 
 def progress_figure(results: RunResults, objectives: Objectives, over: str) -> go.Figure:
     """Hypervolume and best value so far of each objective, over `over`: "evaluations" or
-    "time" (seconds)."""
+    "time" (seconds); each row scaled by `axis_type`."""
     if over not in ("evaluations", "time"):
         raise ExperimentError(f"over must be 'evaluations' or 'time', not {over!r}")
     objectives = _at_least(results, objectives, 1, "progress_figure")
@@ -196,6 +225,7 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
             row=i,
             col=1,
         )
+        fig.update_yaxes(type=axis_type(progress[column]), row=i, col=1)
     fig.update_xaxes(title_text="evaluations" if x == "evaluation" else "seconds", row=len(rows))
     fig.update_layout(title=f"Search progress over {over}", showlegend=False)
     if len(rows) * PROGRESS_ROW_PX > PLOTLY_HEIGHT_PX:  # plotly's height left rows of 70 px
@@ -291,15 +321,33 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
         labels={c: _text(c) for c in columns} | {m: _objective_text(m, d) for m, d in objectives},
         title="Parallel coordinates (feasible evaluations)",
     )
+    trace = fig.data[0]
+    for dimension, column in zip(trace.dimensions, columns):  # px keeps their order
+        if column in metrics and axis_type(df[column]) == "log":
+            logs, ticks = _log_scale(df[column])
+            dimension.update(values=logs, range=[ticks["tickvals"][0], ticks["tickvals"][-1]])
+            dimension.update(ticks)
+            if column == first:  # the lines' colours show it too
+                trace.line.color = logs
+                fig.update_coloraxes(colorbar=ticks)
     return _noted_if_empty(fig, df.empty)
+
+
+def _log_scale(values: pd.Series) -> tuple[np.ndarray, dict[str, list]]:
+    """`values` (a metric's, which `axis_type` draws on a log scale) as log10, and ticks at
+    each power of ten they reach, named with the value each stands for: plotly's parallel
+    coordinates have no log axis, so the log scale of their dimensions is drawn by hand."""
+    logs = np.log10(values.to_numpy(dtype=float))
+    drawn = logs[np.isfinite(logs)]
+    decades = list(range(math.floor(drawn.min()), math.ceil(drawn.max()) + 1))
+    return logs, dict(tickvals=decades, ticktext=[metric_text(10.0**k) for k in decades])
 
 
 def plottable(results: RunResults, objectives: Objectives) -> bool:
     """Whether a successful evaluation has a value of every objective, feasible or not: the
     figures grey infeasible points, so a run whose constraints none meets yet still shows
     how far off it is."""
-    ok = results.trials[results.trials["status"] == "ok"]
-    metrics = [m for m, _ in objectives]
+    ok, metrics = _succeeded(results), [m for m, _ in objectives]
     return set(metrics) <= set(ok.columns) and bool(ok[metrics].notna().all(axis=1).any())
 
 
