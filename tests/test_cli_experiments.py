@@ -1488,6 +1488,35 @@ def test_a_view_leaves_out_evaluations_without_its_metric(
 
 
 @needs_nb201
+def test_the_figures_say_how_many_evaluations_they_leave_out_for_lacking_a_value(
+    tmp_path: Path,
+) -> None:
+    """Plotly leaves out a point without a value of an axis's metric (a table's missing
+    entry): the figures of such a view showed fewer points than the run counted, unsaid.
+    Their titles say how many, and for lack of which metric."""
+    import pandas as pd
+
+    table = pd.read_csv(BENCHDATA / "nb201.csv.gz")
+    table.loc[table["arch_str"].str.startswith("|none~0|"), "cifar10_test_200ep"] = float("nan")
+    run = _random_search_on(table, "{latency: false, cost: false}", 40, tmp_path)
+    results = load(run)
+    lacking = int(results.trials["test_accuracy"].isna().sum())
+    assert 0 < lacking < 40 and results.trials["feasible"].all()  # no constraint
+    note = f"<br><sup>{lacking} evaluations without a finite test_accuracy not shown</sup>"
+    view = ["accuracy", "test_accuracy:max", "hw_pixel3_latency_ms:min"]
+    figures = results.figures(view)
+    for name in ("pareto_2d", "pareto_3d", "parallel"):
+        assert figures[name].layout.title.text.endswith(note), name
+    pareto = figures["pareto_2d"]
+    assert sum(len(t.x) for t in pareto.data if t.name != "Pareto front") == 40  # NaN in them
+    whole = results.figures(["accuracy", "hw_pixel3_latency_ms:min"])["pareto_2d"]
+    assert "not shown" not in whole.layout.title.text  # nothing left out: nothing said
+    report = tmp_path / "report.html"
+    assert hwnas("pareto", str(run), "--objectives", ",".join(view), "--html", str(report)) == 0
+    assert f"{lacking} evaluations without a finite test_accuracy not shown" in report.read_text()
+
+
+@needs_nb201
 def test_an_exported_config_is_strict_json_whatever_the_metrics_hold(tmp_path: Path) -> None:
     """A table's infinite value (here of a metric no objective uses) was exported as
     `Infinity`, which Python writes but JSON has not: jq, JavaScript and `hwnas train`'s

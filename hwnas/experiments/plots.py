@@ -71,6 +71,18 @@ def axis_type(values: Any) -> str:
     return "log" if spans else "linear"
 
 
+def _not_shown(df: pd.DataFrame, metrics: list[str]) -> str:
+    """A title's second line saying how many rows of `df` (evaluations a figure draws) lack a
+    finite value of one of `metrics`, its axes ("" where none does): plotly leaves such a
+    point out unsaid, so a view of a metric that some evaluations lack (a table's missing
+    entry, a second evaluator's) showed fewer points than the run counted."""
+    finite = np.isfinite(df[metrics].to_numpy(dtype=float))
+    if not (missing := int((~finite.all(axis=1)).sum())):
+        return ""
+    lacking = " or ".join(_text(m) for m, given in zip(metrics, finite.all(axis=0)) if not given)
+    return f"<br><sup>{counted(missing, 'evaluation')} without a finite {lacking} not shown</sup>"
+
+
 def _hover(results: RunResults, df: pd.DataFrame, objectives: Objectives) -> list[str]:
     """Per point: trial, key, architecture, `RunResults.shown_metrics` and the bounds it
     breaks. Read column by column: a pandas row per point (`iterrows`) took a second of a
@@ -156,7 +168,7 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
             hoverinfo="text",
         )
     ok, x_text, y_text = _succeeded(results), _objective_text(x, dx), _objective_text(y, dy)
-    title = f"Pareto front: {x_text} vs {y_text}{_of_all(objectives, 2)}"
+    title = f"Pareto front: {x_text} vs {y_text}{_of_all(objectives, 2)}{_not_shown(ok, [x, y])}"
     fig.update_layout(title=title, xaxis=_axis(x_text, ok[x]), yaxis=_axis(y_text, ok[y]))
     return fig
 
@@ -187,7 +199,7 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
             )
     ok, texts = _succeeded(results), [_objective_text(m, d) for m, d in objectives[:3]]
     axes = {f"{a}axis": _axis(text, ok[m]) for a, text, m in zip("xyz", texts, (x, y, z))}
-    title = f"Pareto front: {', '.join(texts)}{_of_all(objectives, 3)}"
+    title = f"Pareto front: {', '.join(texts)}{_of_all(objectives, 3)}{_not_shown(ok, [x, y, z])}"
     fig.update_layout(title=title, scene=axes)
     return fig
 
@@ -313,13 +325,14 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
     metrics = [m for m, _ in objectives] + [m for m in COSTS if m in df.columns]
     choices = [c for c in df.columns if c.endswith((".depth", ".width"))]
     columns = list(dict.fromkeys(metrics + choices))
-    first = objectives[0][0]
+    first, feasible = objectives[0][0], _ok_points(results)["feasible"]
+    title = "Parallel coordinates (feasible evaluations)"
     fig = px.parallel_coordinates(
         df,
         dimensions=columns,
         color=first,
         labels={c: _text(c) for c in columns} | {m: _objective_text(m, d) for m, d in objectives},
-        title="Parallel coordinates (feasible evaluations)",
+        title=title + _not_shown(feasible, [m for m, _ in objectives]),
     )
     trace = fig.data[0]
     for dimension, column in zip(trace.dimensions, columns):  # px keeps their order
