@@ -24,6 +24,20 @@ from hwnas.predictors.stop_signals import (
     terminating_signals,
 )
 
+#: the config `hwnas export` writes of the demo's winner, as the examples name it
+DEMO_WINNER = "runs/demo/winner/trialN-KEY"
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: `lines`, command lines that work as written in a clone (those
+    on a run once `make demo` made it; a line ending in ` \\` goes on in the next), under
+    "Examples:", one a line as typer's rich help keeps them; then what `DEMO_WINNER` stands
+    for, where they name it."""
+    named = any(DEMO_WINNER in line for line in lines)
+    note = ["(trialN-KEY: the name of the config `hwnas export` wrote)"] if named else []
+    return "\n".join(["Examples:", *lines, *note])
+
+
 app = typer.Typer(
     name="hwnas",
     help="Hardware-aware neural architecture search for PyTorch. Add --debug to any command "
@@ -31,6 +45,7 @@ app = typer.Typer(
     no_args_is_help=True,
     # -h as --help, as most commands take it; subcommands' contexts inherit the names
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples("hwnas search examples/demo.yaml", "hwnas pareto runs/demo"),
     pretty_exceptions_enable=False,
     add_completion=False,
 )

@@ -15,7 +15,7 @@ from typing import Literal, NoReturn
 
 import typer
 
-from hwnas.cli import home_expanded, say, shell_path, stopped, stopped_word
+from hwnas.cli import DEMO_WINNER, examples, home_expanded, say, shell_path, stopped, stopped_word
 
 app = typer.Typer()
 
@@ -40,7 +40,12 @@ ObjectivesOption = typer.Option(
 )
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "hwnas search examples/demo.yaml",
+        "hwnas search examples/demo.yaml --resume --quiet",
+    )
+)
 def search(
     experiment: Path = typer.Argument(
         ..., help="experiment YAML file (see examples/)", callback=home_expanded
@@ -217,7 +222,11 @@ def _last_heard(beat: dict) -> str:
     return f"heard from {max(0.0, time.time() - beat['time']):.0f} s ago"
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "hwnas status runs/demo",
+    )
+)
 def status(run: Path = RunArgument) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run.
 
@@ -391,7 +400,14 @@ def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:
     return results.objectives_of(flat)
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "hwnas pareto runs/demo",
+        "hwnas pareto runs/demo --objectives accuracy,params:min",
+        "hwnas pareto runs/demo --html runs/demo/front.html",
+        "hwnas pareto runs/demo --json",
+    )
+)
 def pareto(
     run: Path = RunArgument,
     objectives: list[str] = ObjectivesOption,
@@ -555,7 +571,12 @@ def _json_number(value: float) -> int | float | None:
     return int(value) if value == int(value) else value
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "hwnas export runs/demo --top 1 --format onnx -o runs/demo/winner",
+        "hwnas export runs/demo --trial 3 --format yaml",
+    )
+)
 def export(
     run: Path = RunArgument,
     top: int = typer.Option(
@@ -699,7 +720,12 @@ def _positive_epochs(epochs: float | None) -> float | None:
     return epochs
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        f"hwnas train {DEMO_WINNER}.json",
+        f"hwnas train {DEMO_WINNER}.json --epochs 5 -o winner5.pt",
+    )
+)
 def train(
     config: Path = ConfigArgument,
     dataset: str = typer.Option(
@@ -798,7 +824,14 @@ def _epochs(count: float) -> str:
     return f"{count:.3g} epoch{'' if count == 1 else 's'}"
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        f"hwnas build {DEMO_WINNER}.json",
+        f"hwnas build {DEMO_WINNER}.json \\",
+        f"    --weights {DEMO_WINNER}.trained.pt \\",
+        "    --onnx runs/demo/winner/winner.onnx --calibration mnist1d",
+    )
+)
 def build(
     config: Path = ConfigArgument,
     weights: Path = typer.Option(

@@ -10,7 +10,7 @@ from typing import Literal
 
 import typer
 
-from hwnas.cli import home_expanded, stopped, stopped_word
+from hwnas.cli import examples, home_expanded, stopped, stopped_word
 from hwnas.cli.spaces import CLASSES, INPUT, SPACE_HELP, space_at
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 
@@ -39,11 +39,23 @@ FitKind = Literal["lut", "learned"]
 
 app = typer.Typer(
     help="Latency: profile a space on real hardware, fit and evaluate predictors.",
+    epilog=examples(
+        "hwnas latency profile --space conv2d --samples 100 -o profiles/conv2d_ort.csv",
+        "hwnas latency fit profiles/conv2d_ort.csv -o conv2d_lut.json",
+    ),
     no_args_is_help=True,
 )
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "hwnas latency profile --space conv2d --samples 100 -o profiles/conv2d_ort.csv",
+        "hwnas latency profile --space conv2d --archs-only --seed 1 \\",
+        "    -o profiles/conv2d_holdout.csv",
+        "hwnas latency profile --space conv1d --precision fp32,int8 --samples 20 \\",
+        "    -o profiles/conv1d_ort.csv",
+    )
+)
 def profile(
     space: str = typer.Option(..., "--space", help=SPACE_HELP, callback=home_expanded),
     input_shape: str = INPUT,
@@ -150,7 +162,14 @@ def profile(
         )
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "hwnas latency fit profiles/conv2d_ort.csv -o conv2d_lut.json",
+        "hwnas latency fit benchmarks/data/epyc/conv2d_ort_fp32_archs.csv \\",
+        "    --parts benchmarks/data/epyc/conv2d_ort_default.csv --kind learned \\",
+        "    -o conv2d_learned.json",
+    )
+)
 def fit(
     profile_path: Path = typer.Argument(
         ..., help="profile CSV", metavar="profile", callback=home_expanded
@@ -191,7 +210,15 @@ def fit(
     )
 
 
-@app.command("eval")
+@app.command(
+    "eval",
+    epilog=examples(
+        "hwnas latency eval conv2d_lut.json --holdout profiles/conv2d_holdout.csv",
+        "hwnas latency eval conv2d_learned.json \\",
+        "    --holdout benchmarks/data/epyc/conv2d_ort_fp32_holdout.csv",
+        "hwnas latency eval conv2d_learned.json --holdout 20 --json",
+    ),
+)
 def evaluate(
     predictor_path: Path = typer.Argument(
         ..., help="predictor file", metavar="predictor", callback=home_expanded

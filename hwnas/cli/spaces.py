@@ -6,12 +6,16 @@ import json
 
 import typer
 
-from hwnas.cli import home_expanded
+from hwnas.cli import examples, home_expanded
 
-app = typer.Typer(help="Search spaces: list, show, sample.", no_args_is_help=True)
+app = typer.Typer(
+    help="Search spaces: list, show, sample.",
+    epilog=examples("hwnas spaces list", "hwnas spaces show conv1d"),
+    no_args_is_help=True,
+)
 
 
-@app.command("list")
+@app.command("list", epilog=examples("hwnas spaces list"))
 def list_spaces() -> None:
     """The built-in spaces and their sizes."""
     from hwnas.spaces import builtin_spaces, get_space  # numpy: imported per command
@@ -56,7 +60,13 @@ def space_at(space: str, input_shape: str | None, classes: int | None):
 CARDINALITY_DIGITS = 30  # longer cardinalities are shown rounded (--json has every digit)
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "hwnas spaces show conv1d",
+        "hwnas spaces show conv2d --input 1,8,8 --classes 4",
+        "hwnas spaces show nasbench201 --json",
+    )
+)
 def show(
     space: str = SPACE,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
@@ -98,7 +108,12 @@ def _rounded(digits: str) -> str:
     return f"{Decimal(digits):.2e}"
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "hwnas spaces sample conv1d -n 5 --seed 0",
+        "hwnas spaces sample nasbench201 --json",
+    )
+)
 def sample(
     space: str = SPACE,
     n: int = typer.Option(1, "-n", "--samples", min=1, help="how many architectures"),
