@@ -1429,7 +1429,8 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
     assert len(written) == min(2, len(front["front"]))
     assert hwnas("build", str(written[0])) == 0
     out = capsys.readouterr().out  # a json export names no weights: build says so
-    assert "input (batch, 3, 32, 32) -> output (batch, 10); initial weights (the config" in out
+    said = "input (batch, 3, 32, 32) -> output (batch, 10); initial weights, untrained (the config"
+    assert said in out
     assert hwnas("export", str(run), "--format", "TORCH", "-o", str(tmp_path / "pt")) == 0
     assert "note: the weights are the initial ones" in capsys.readouterr().err  # any case
 

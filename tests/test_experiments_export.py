@@ -881,7 +881,8 @@ def test_build_of_a_loaded_config_needs_the_weights_it_names(
     (config,) = export_run(load(run_dir), tmp_path, top=1, fmt="torch")
     data = json.loads(config.read_text())
     assert hwnas_cli("build", str(config)) == 0  # says which weights it loaded
-    assert capsys.readouterr().out.strip().endswith(f"; weights {tmp_path / data['weights']}")
+    loaded = f"; weights {tmp_path / data['weights']} (the export's initial ones: untrained)"
+    assert capsys.readouterr().out.strip().endswith(loaded)
     edited = tmp_path / "edited.json"  # by hand, without its key: build works it out
     edited.write_text(json.dumps({k: v for k, v in data.items() if k != "key"}))
     assert hwnas_cli("build", str(edited), "--weights", str(tmp_path / data["weights"])) == 0
@@ -1223,7 +1224,9 @@ def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
         == 0
     )
     said = capsys.readouterr()
-    assert "calibrated on 256 training inputs of mnist1d" in said.out and not said.err
+    assert "calibrated on 256 training inputs of mnist1d" in said.out
+    assert said.err.startswith(f"hwnas: note: {out} holds untrained weights")  # the one note
+    assert said.err.count("note:") == 1
     assert "QuantizeLinear" in {n.op_type for n in onnx.load(out).graph.node}
     # the difference is said to be on the inputs it was measured on: random ones fit their
     # own random calibration and understate the difference on data; it names how many
@@ -1252,6 +1255,32 @@ def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
     assert wrong in capsys.readouterr().err  # another dataset, not another space, is the fix
     assert hwnas_cli("train", str(tmp_path / "int8.json"), "--dataset", "digits") == 1
     assert wrong in capsys.readouterr().err
+
+
+def test_build_says_when_its_weights_are_the_exports_untrained_ones(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`hwnas build` of a torch or onnx export's config loads the initial weights the export
+    wrote beside it: it said only `weights trial0-KEY.pt`, as of trained ones, and `--onnx`
+    wrote the deployable model of an untrained network without a word. Weights that differ
+    from them (trained since) are not called untrained."""
+    (config,) = export_run(load(run_dir), tmp_path, top=1, fmt="torch")
+    initial = tmp_path / read_config(config)["weights"]
+    deployed = tmp_path / "deployed.onnx"
+    for named in ((), ("--weights", str(initial))):  # by default, or named
+        assert hwnas_cli("build", str(config), *named, "--onnx", str(deployed)) == 0
+        said = capsys.readouterr()
+        assert f"; weights {initial} (the export's initial ones: untrained)\n" in said.out
+        assert f"hwnas: note: {deployed} holds untrained weights" in said.err
+        assert f"train them first (hwnas train {config})" in said.err
+    model = build(config)
+    with torch.no_grad():  # one step away from the initial weights, as any training is
+        next(model.parameters()).add_(0.01)
+    changed = tmp_path / "changed.pt"
+    torch.save(model.state_dict(), changed)
+    assert hwnas_cli("build", str(config), "--weights", str(changed), "--onnx", str(deployed)) == 0
+    said = capsys.readouterr()
+    assert f"; weights {changed}\n" in said.out and "untrained" not in said.out + said.err
 
 
 def test_build_never_writes_the_onnx_file_over_its_weights_or_config(

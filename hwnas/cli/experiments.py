@@ -863,7 +863,7 @@ def build(
     import torch
 
     from hwnas.experiments.export import build as build_model
-    from hwnas.experiments.export import config_space, read_config, weights_file
+    from hwnas.experiments.export import config_space, read_config
 
     if calibration is not None and onnx is None:
         raise typer.BadParameter(
@@ -873,18 +873,39 @@ def build(
     model = build_model(config, weights).eval()
     space = config_space(data, str(config))
     shape, key = space.input_shape, space.arch(data["choices"]).key  # a config may lack its key
+    weights_said, untrained = _weights_built(config, data, weights, model)
     with torch.no_grad():
         out = model(torch.zeros(1, *shape))
     params = sum(p.numel() for p in model.parameters())
-    loaded = weights_file(config, data, weights)
     typer.echo(
         f"built {data['space']['name']} v{data['space']['version']} arch {key}: "
         f"{params:,} parameters, input (batch, {', '.join(map(str, shape))}) -> "
-        f"output (batch, {out.shape[1]}); "
-        + (f"weights {loaded}" if loaded else "initial weights (the config names no file)")
+        f"output (batch, {out.shape[1]}); {weights_said}"
     )
     if onnx is not None:
         _write_deployed_onnx(model, space, onnx, calibration)
+        if untrained:
+            say(
+                f"hwnas: note: {onnx} holds untrained weights (the search keeps no trained "
+                f"ones): train them first (hwnas train {shell_path(config)}), then build "
+                "with --weights and the file it writes"
+            )
+
+
+def _weights_built(config: Path, data: dict, weights: Path | None, model) -> tuple[str, bool]:
+    """What `build` says of the weights `model` was built with, and whether they are
+    untrained: freshly initialised (the config names no file), or the initial ones that a
+    torch or onnx export wrote, by default or named with --weights (they said only
+    `weights trial7-KEY.pt`, as trained ones do, and `--onnx` wrote the deployable model
+    of an untrained network without a word)."""
+    from hwnas.experiments.export import holds_initial_weights, weights_file
+
+    loaded = weights_file(config, data, weights)
+    if loaded is None:
+        return "initial weights, untrained (the config names no file)", True
+    if holds_initial_weights(model, data, str(config)):
+        return f"weights {loaded} (the export's initial ones: untrained)", True
+    return f"weights {loaded}", False
 
 
 def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> None:

@@ -198,6 +198,36 @@ def build(config: str | Path | Mapping[str, Any], weights: str | Path | None = N
     return model
 
 
+def initial_model(space: SearchSpace, arch: Arch, seed: int) -> nn.Module:
+    """The model of `arch` with the initial weights a torch or onnx export writes (the
+    candidate's before training): built after `torch.manual_seed(seed)` at torch's own
+    defaults, float32 on the CPU, whatever the caller set."""
+    import torch
+
+    from hwnas.predictors.torch_state import torch_defaults, torch_seeded
+
+    with torch_defaults(), torch_seeded(seed, torch.device("cpu")):
+        return space.build(arch)
+
+
+def holds_initial_weights(model: nn.Module, data: Mapping[str, Any], source: str) -> bool:
+    """Whether `model`, built from the exported config `data` (read from `source`), holds
+    the initial weights its export wrote, those built with its `weights_seed`: untrained,
+    as the search keeps no trained ones. False for a config that records no seed (and for
+    such weights built by another torch, where the same seed may build other ones)."""
+    import torch
+
+    seed = data.get("weights_seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        return False
+    space = config_space(data, source)
+    initial = initial_model(space, space.arch(data["choices"]), seed).state_dict()
+    held = model.state_dict()
+    return held.keys() == initial.keys() and all(
+        torch.equal(held[name], initial[name]) for name in held
+    )
+
+
 def weights_file(
     config: str | Path | Mapping[str, Any],
     data: Mapping[str, Any],
@@ -551,15 +581,12 @@ def _export_one(
         data["training"] = recipe  # what `hwnas train` trains it with, as the search did
     stem = out_dir / f"trial{int(row['number'])}-{arch.key}"
     if fmt in ("onnx", "torch"):
-        import torch
-
-        from hwnas.predictors.torch_state import torch_defaults, torch_seeded
+        from hwnas.predictors.torch_state import torch_defaults
 
         # float32 weights whatever default dtype the caller set (float64: .pt files twice
         # the size, and the ONNX export failed)
         with torch_defaults():
-            with torch_seeded(seed, torch.device("cpu")):
-                model = results.space.build(arch)
+            model = initial_model(results.space, arch, seed)
             write_weights(model, stem.with_suffix(".pt"))
             data["weights"] = stem.with_suffix(".pt").name
             data["weights_seed"] = seed  # torch.manual_seed(seed) then build: the same weights
