@@ -3,6 +3,7 @@ of its own on a read-only mount."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -50,3 +51,31 @@ def cli_bound_by_file_modes(arguments: str) -> subprocess.CompletedProcess:
         pytest.skip("no way to drop root's file capabilities here")
     cli = [sys.executable, "-c", "from hwnas.cli import main; main()", *arguments.split()]
     return subprocess.run([*drop, *cli], capture_output=True, text=True)
+
+
+def _no_constant(name: str) -> None:
+    """Refuse NaN, Infinity and -Infinity, which Python's json reads but JSON has not."""
+    raise ValueError(f"{name} is no JSON")
+
+
+def status_facts(run: Path, capsys: pytest.CaptureFixture) -> dict:
+    """`hwnas status RUN --json`, read as strict JSON (NaN or Infinity refused), with
+    nothing on stderr."""
+    capsys.readouterr()
+    assert hwnas("status", str(run), "--json") == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return json.loads(out, parse_constant=_no_constant)
+
+
+def status_json(run: Path, capsys: pytest.CaptureFixture) -> dict:
+    """`status_facts`, checked to hold every fact the text gives: the text written from it
+    alone is `hwnas status RUN`'s (for a run without live drivers, whose seconds move)."""
+    from hwnas.cli.experiments import _say_status
+
+    facts = status_facts(run, capsys)
+    assert hwnas("status", str(run)) == 0
+    text = capsys.readouterr().out
+    _say_status(facts)
+    assert capsys.readouterr().out == text
+    return facts

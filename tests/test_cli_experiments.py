@@ -27,7 +27,7 @@ import optuna
 import pytest
 import yaml
 from benchdata import BENCHDATA, needs_nb201
-from cli_runner import cli_bound_by_file_modes, cli_on_read_only, hwnas
+from cli_runner import cli_bound_by_file_modes, cli_on_read_only, hwnas, status_facts, status_json
 from net import free_port
 
 from hwnas.experiments import ExperimentConfig, load
@@ -816,6 +816,8 @@ def test_a_run_nothing_feasible_in_still_plots_its_points(
     assert capsys.readouterr().out.strip() == f"{tmp_path / 'run'}: {said}"
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert said in capsys.readouterr().out.splitlines()
+    facts = status_json(tmp_path / "run", capsys)
+    assert (facts["feasible"], facts["broke_constraints"], facts["best"]) == (0, 8, {})
 
 
 def test_read_commands_use_the_recorded_settings_of_an_edited_run_experiment(
@@ -2239,6 +2241,82 @@ def test_status_says_a_drivers_heartbeat_lies_in_the_future(
     said = r"drivers: 1 running now: elsewhere pid 1 \(its heartbeat (\d+) s ahead of this "
     found = re.search(said + r"machine's clock: the clocks disagree\)", out)
     assert found and 60 < int(found[1]) <= 120, out  # less the seconds `status` took
+    (driver,) = status_facts(run, capsys)["drivers"]  # as --json gives it
+    assert (driver["host"], driver["pid"]) == ("elsewhere", 1)
+    assert 60 < driver["clock_ahead_s"] <= 120 and driver["heard_s_ago"] == 0
+
+
+def test_status_json_of_a_finished_run_agrees_with_the_text(
+    finished_run: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`status` printed text only, where `pareto`, `spaces show` and `latency eval` give
+    scripts JSON: `--json` gives the same facts as one object."""
+    facts = status_json(finished_run, capsys)
+    results = load(finished_run)
+    assert (facts["run"], facts["study"], facts["versions"]) == (
+        str(finished_run),
+        "lat",
+        results.versions,
+    )
+    counts = {"total": 8, "target": 8, "ok": 8, "failed": 0, "in_flight": 0, "owed": 0}
+    assert facts["evaluations"] == counts and facts["cannot_reach_target"] is None
+    assert facts["drivers"] == [] and facts["failures"] == [] and facts["supernet"] is None
+    assert facts["objectives"] == [["latency_ms", "min"]] and facts["constraints"] == []
+    assert (facts["feasible"], facts["front"]) == (8, len(results.pareto()))
+    assert facts["best"] == {"latency_ms": results.pareto()["latency_ms"].min()}
+    assert facts["hypervolume"] is None and facts["reference"] is None  # one objective
+    assert facts["elapsed_s"] == results.trials["finished_s"].max()
+
+
+def test_status_json_of_runs_with_failures_and_with_no_success_agrees_with_the_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Every failure reason, most frequent first, with its count and first trial numbers
+    (the text gives the first three); a run without a success has no best value."""
+    some, none = tmp_path / "some", tmp_path / "none"
+    with pytest.warns(UserWarning, match="not at w4a8"):
+        some.mkdir()
+        assert hwnas("search", str(latency_experiment(some, "[fp32, int8, w4a8]"))) == 0
+        none.mkdir()  # every evaluation fails
+        assert hwnas("search", str(latency_experiment(none, "[w4a8]"))) == 1
+    for folder in (some, none):
+        facts = status_json(folder / "run", capsys)
+        trials = load(folder / "run").trials
+        failed = trials.loc[trials["status"] == "failed"]
+        assert facts["evaluations"]["failed"] == len(failed) > 0
+        assert sum(f["count"] for f in facts["failures"]) == len(failed)
+        for failure in facts["failures"]:
+            numbers = sorted(failed.loc[failed["reason"] == failure["reason"], "number"])
+            assert failure["trials"] == numbers[:5] and failure["count"] == len(numbers)
+    assert status_json(some / "run", capsys)["feasible"] > 0
+    facts = status_json(none / "run", capsys)
+    assert facts["evaluations"]["ok"] == facts["feasible"] == facts["front"] == 0
+    assert facts["best"] == {} and facts["hypervolume"] is None and facts["reference"] is None
+    assert facts["elapsed_s"] == load(none / "run").trials["finished_s"].max()
+
+
+def test_status_json_of_a_run_with_constraints_agrees_with_the_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The constraints with their bounds as given, the evaluations that broke one, and with
+    two objectives the front's hypervolume and its reference point."""
+    exp = latency_experiment(tmp_path, "[fp32, int8]")
+    exp.write_text(
+        exp.read_text().replace(
+            "objectives: [{metric: latency_ms, direction: min}]",
+            "objectives: [{metric: latency_ms, direction: min}, {metric: params, direction: min}]"
+            "\nconstraints: [{metric: params, max: 3000}, {metric: latency_ms, max: 12.3456789}]",
+        )
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    facts = status_json(tmp_path / "run", capsys)
+    results = load(tmp_path / "run")
+    assert facts["constraints"] == [["params", 3000], ["latency_ms", 12.3456789]]
+    feasible = len(results.candidates())
+    assert 0 < facts["feasible"] == feasible < 8 and facts["broke_constraints"] == 8 - feasible
+    assert facts["best"]["params"] == results.pareto()["params"].min() <= 3000
+    assert facts["hypervolume"] == pytest.approx(results.hypervolume())
+    assert facts["reference"] == pytest.approx(list(results.reference_point()))
 
 
 def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture) -> None:
@@ -2981,6 +3059,8 @@ def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
     out = capsys.readouterr().out
     assert "evaluations: 2 of 5" in out
     assert "every architecture of the space (2) was evaluated: the run cannot reach 5" in out
+    reason = {"why": "space_exhausted", "space_cardinality": 2}
+    assert status_json(tmp_path / "run", capsys)["cannot_reach_target"] == reason
     monkeypatch.setenv("RAY_TMPDIR", str(ray_temp_dir))
     exp.write_text(exp.read_text() + "executor: {kind: ray, resources: {tpu_v9: 1}}\n")
     assert hwnas("search", str(exp), "--quiet") == 0  # no Ray, so nothing to refuse

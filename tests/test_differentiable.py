@@ -601,7 +601,7 @@ def test_a_candidate_proposed_past_the_time_limit_is_given_back_not_trained(tmp_
 def test_one_target_not_searched_is_named_as_one(tmp_path, capsys):
     """A sweep of two targets stopped after its first search: `hwnas status` said 'raise
     `evaluations` and resume to search them' of the one target left, as the note did not."""
-    from cli_runner import hwnas
+    from cli_runner import hwnas, status_json
 
     exp = tmp_path / "exp.yaml"
     settings = "derive_count: 1, latency_targets_ms: [0.05, 0.06]"
@@ -617,10 +617,13 @@ def test_one_target_not_searched_is_named_as_one(tmp_path, capsys):
         "supernet: latency target 0.06 ms not searched yet (raise `evaluations` and resume to "
         "search it)"
     ) in out
+    supernet = status_json(tmp_path / "run", capsys)["supernet"]  # as --json gives it
+    assert supernet["searches"] == 1 and supernet["trained_s"] > 0
+    assert (supernet["targets_ms"], supernet["targets_not_searched"]) == ([0.05], [0.06])
 
 
 def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
-    from cli_runner import hwnas
+    from cli_runner import hwnas, status_json
 
     exp = tmp_path / "exp.yaml"
     exp.write_text(
@@ -638,6 +641,9 @@ def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
     assert (
         "every architecture the supernet searches derived was evaluated: the run cannot reach 2"
     ) in out
+    facts = status_json(tmp_path / "run", capsys)
+    assert facts["cannot_reach_target"] == {"why": "derived_all_evaluated"}
+    assert (facts["supernet"]["searches"], facts["supernet"]["targets_ms"]) == (1, [])
 
 
 def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):

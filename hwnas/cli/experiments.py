@@ -198,40 +198,50 @@ def _exit_past_a_lost_ray(code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _say_drivers(beats: dict[str, dict], dead: set[str]) -> None:
+def _say_drivers(drivers: list[dict]) -> None:
     """Which drivers are running the search now (one may be busy without anything in
     flight: training the differentiable searcher's supernet, say), from their heartbeats."""
-    alive = [beat for name, beat in beats.items() if name not in dead]
-    shown = [f"{b['host']} pid {b['pid']} ({_last_heard(b)})" for b in alive]
+    shown = [f"{d['host']} pid {d['pid']} ({_last_heard(d)})" for d in drivers]
     typer.echo(
-        f"drivers: {len(alive)} running now: {', '.join(shown)}"
-        if alive
+        f"drivers: {len(drivers)} running now: {', '.join(shown)}"
+        if drivers
         else "drivers: none running now"
     )
 
 
-def _last_heard(beat: dict) -> str:
+def _last_heard(driver: dict) -> str:
     """When a driver's heartbeat was written, by this machine's clock; one written in its
     future says the two machines' clocks disagree (which makes live drivers look dead)."""
-    import time
-
-    from hwnas.experiments.storage import ahead_s
-
-    if (ahead := ahead_s(beat)) >= 1:
+    if (ahead := driver["clock_ahead_s"]) >= 1:
         return f"its heartbeat {ahead:.0f} s ahead of this machine's clock: the clocks disagree"
-    return f"heard from {max(0.0, time.time() - beat['time']):.0f} s ago"
+    return f"heard from {driver['heard_s_ago']:.0f} s ago"
 
 
 @app.command(
     epilog=examples(
         "hwnas status runs/demo",
+        "hwnas status runs/demo --json",
     )
 )
-def status(run: Path = RunArgument) -> None:
+def status(
+    run: Path = RunArgument,
+    as_json: bool = typer.Option(False, "--json", help="print the status as one JSON object"),
+) -> None:
     """Counts of evaluations, the objectives, best values and hypervolume of a run.
 
     The most frequent failure reasons come with their first trial numbers (export --trial N)."""
+    facts = _status_facts(run)
+    if as_json:  # NaN is no JSON: a missing number is null
+        typer.echo(json.dumps(_strict_json(facts), indent=2, allow_nan=False))
+    else:
+        _say_status(facts)
+
+
+def _status_facts(run: Path) -> dict:
+    """What `status` says of a run, as plain data (`--json` prints it as it is, the text is
+    written from it, so the two cannot disagree): every count of one moment of the run."""
     from hwnas.experiments import load
+    from hwnas.experiments.components import metric_notes
     from hwnas.experiments.storage import dead_drivers, driver_beats, grace_of
 
     results = load(run)
@@ -239,17 +249,131 @@ def status(run: Path = RunArgument) -> None:
     beats = driver_beats(results.study)
     dead = dead_drivers(beats, grace_of(results.config))
     in_flight, owed = _claims_in_flight_and_owed(results, dead)
-    _say_run(run, results)
-    _say_evaluations(results, in_flight, owed)
-    _say_drivers(beats, dead)
-    _say_failures(df.loc[df["status"] == "failed"])
-    _say_objectives_and_constraints(results)
-    _say_supernet_searches(results)
-    if results.candidates().empty:
-        typer.echo(_none_feasible(results))
+    statuses = Counter(df["status"])  # ok and failed as in every line of status, from one read
+    return {
+        "run": str(run),
+        "study": results.config.name,
+        "space": results.config.space.name,
+        "versions": results.versions,
+        "evaluations": {
+            "total": len(df),
+            "target": results.config.evaluations,
+            "ok": statuses["ok"],
+            "failed": statuses["failed"],
+            "in_flight": in_flight,
+            "owed": owed,
+        },
+        "cannot_reach_target": _cannot_reach_target(results),
+        "drivers": [_driver_facts(b) for name, b in beats.items() if name not in dead],
+        "failures": _failure_facts(df.loc[df["status"] == "failed"]),
+        "objectives": results.objectives,
+        "metric_notes": metric_notes(results.config, df, [m for m, _ in results.objectives]),
+        "constraints": [(m, float(b)) for m, b in results.constraints],
+        "supernet": _supernet_facts(results),
+        "broke_constraints": _broke_constraints(df),
+        **_front_facts(results),
+        "elapsed_s": float(df["finished_s"].max()) if len(df) else None,
+    }
+
+
+def _driver_facts(beat: dict) -> dict:
+    """A running driver from its heartbeat: where it runs and when it was heard from, by
+    this machine's clock (a heartbeat ahead of it says the two clocks disagree)."""
+    import time
+
+    from hwnas.experiments.storage import ahead_s
+
+    heard = max(0.0, time.time() - beat["time"])
+    return {
+        "host": beat["host"],
+        "pid": beat["pid"],
+        "heard_s_ago": heard,
+        "clock_ahead_s": ahead_s(beat),
+    }
+
+
+def _cannot_reach_target(results) -> dict | None:
+    """Why the searcher has no architecture left to reach the target with, if it has none:
+    the space's all evaluated, or every one the differentiable searcher's supernet searches
+    derived (None while the target is reached, or can be)."""
+    df, target = results.trials, results.config.evaluations
+    if not target or len(df) >= target:
+        return None
+    if df["key"].nunique() >= results.space.cardinality:
+        return {"why": "space_exhausted", "space_cardinality": results.space.cardinality}
+    if results.derived_all_evaluated():
+        return {"why": "derived_all_evaluated"}
+    return None
+
+
+def _failure_facts(failed) -> list[dict]:
+    """Every reason of the `failed` rows, most frequent first, with its count and first trial
+    numbers (what `hwnas export --trial N` takes to look at one)."""
+    facts = []
+    for reason, count in failed["reason"].value_counts().items():
+        numbers = sorted(int(n) for n in failed.loc[failed["reason"] == reason, "number"])
+        facts.append(
+            {"reason": reason, "count": int(count), "trials": numbers[:FAILED_TRIALS_SHOWN]}
+        )
+    return facts
+
+
+def _supernet_facts(results) -> dict | None:
+    """The differentiable searcher's supernet searches: how many, their latency targets,
+    their training time (which the elapsed time leaves out), and the targets of its sweep not
+    searched yet; None where there were none."""
+    searches = results.supernet_searches()
+    if searches.empty:
+        return None
+    return {
+        "searches": len(searches),
+        "targets_ms": [float(t) for t in searches["target_ms"].dropna()],
+        "trained_s": float(searches["wall_time_s"].sum()),
+        "targets_not_searched": [float(t) for t in results.targets_not_searched()],
+    }
+
+
+def _front_facts(results) -> dict:
+    """How many evaluations are feasible and on the Pareto front, the front's best value of
+    each objective and, with several objectives, its hypervolume and reference point."""
+    feasible, objectives = len(results.candidates()), results.objectives
+    if not feasible:
+        return {"feasible": 0, "front": 0, "best": {}, "hypervolume": None, "reference": None}
+    front = results.pareto()
+    several = len(objectives) > 1
+    return {
+        "feasible": feasible,
+        "front": len(front),
+        "best": {m: float(front[m].max() if d == "max" else front[m].min()) for m, d in objectives},
+        "hypervolume": float(results.hypervolume()) if several else None,
+        "reference": [float(v) for v in results.reference_point()] if several else None,
+    }
+
+
+def _strict_json(value):
+    """`value` (dicts, lists, tuples, numbers) with each float as `_json_number` gives it:
+    counts as integers, a non-finite number as null."""
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    return _json_number(value) if isinstance(value, float) else value
+
+
+def _say_status(facts: dict) -> None:
+    """The text of `status`, line by line, from `_status_facts`."""
+    _say_run(facts)
+    _say_evaluations(facts)
+    _say_drivers(facts["drivers"])
+    _say_failures(facts["failures"])
+    _say_objectives_and_constraints(facts)
+    _say_supernet_searches(facts)
+    if not facts["feasible"]:
+        total = facts["evaluations"]["total"]
+        typer.echo(_none_feasible(total, facts["broke_constraints"]))
         return
-    _say_front(results)
-    _say_elapsed(df)
+    _say_front(facts)
+    _say_elapsed(facts["elapsed_s"])
 
 
 def _claims_in_flight_and_owed(results, dead: set[str]) -> tuple[int, int]:
@@ -269,33 +393,32 @@ def _claims_in_flight_and_owed(results, dead: set[str]) -> tuple[int, int]:
     return len(running) - len(orphaned), len(owed)
 
 
-def _say_run(run: Path, results) -> None:
+def _say_run(facts: dict) -> None:
     """The run's folder, study and space, and the versions it was started with."""
-    typer.echo(f"run {run} (study {results.config.name!r}, space {results.config.space.name})")
-    if versions := results.versions:
+    typer.echo(f"run {facts['run']} (study {facts['study']!r}, space {facts['space']})")
+    if versions := facts["versions"]:
         typer.echo("started with " + ", ".join(f"{p} {v}" for p, v in versions.items()))
 
 
-def _say_evaluations(results, in_flight: int, owed: int) -> None:
+def _say_evaluations(facts: dict) -> None:
     """How many evaluations of the target there are, ok, failed, in flight and owed, and when
-    the searcher has no architecture left to reach the target with (the space's all evaluated,
-    or every one the differentiable searcher's supernet searches derived)."""
-    df, target = results.trials, results.config.evaluations
-    statuses = Counter(df["status"])  # ok and failed as in every line of status, from one read
+    the searcher has no architecture left to reach the target with."""
+    counts = facts["evaluations"]
+    target = counts["target"]
     typer.echo(
-        f"evaluations: {len(df)}{f' of {target}' if target else ''} "
-        f"(ok {statuses['ok']}, failed {statuses['failed']}, "
-        f"in flight {in_flight}, left by a stopped driver "
-        f"and not evaluated since {owed})"
+        f"evaluations: {counts['total']}{f' of {target}' if target else ''} "
+        f"(ok {counts['ok']}, failed {counts['failed']}, "
+        f"in flight {counts['in_flight']}, left by a stopped driver "
+        f"and not evaluated since {counts['owed']})"
     )
-    if not target or len(df) >= target:
+    if (short := facts["cannot_reach_target"]) is None:
         return
-    if df["key"].nunique() >= results.space.cardinality:
+    if short["why"] == "space_exhausted":
         typer.echo(
-            f"every architecture of the space ({results.space.cardinality}) was evaluated: "
+            f"every architecture of the space ({short['space_cardinality']}) was evaluated: "
             f"the run cannot reach {target}"
         )
-    elif results.derived_all_evaluated():
+    else:
         typer.echo(
             "every architecture the supernet searches derived was evaluated: the run cannot "
             f"reach {target} (a new run, in another run_dir, with a higher derive_count or "
@@ -303,78 +426,73 @@ def _say_evaluations(results, in_flight: int, owed: int) -> None:
         )
 
 
-def _say_objectives_and_constraints(results) -> None:
+def _say_objectives_and_constraints(facts: dict) -> None:
     """The run's objectives with the notes on their metrics, then its constraints."""
     from hwnas.experiments.shown import bound_text
 
-    objectives = ", ".join(f"{m} ({d})" for m, d in results.objectives)
+    objectives = ", ".join(f"{m} ({d})" for m, d in facts["objectives"])
     typer.echo(f"objectives: {objectives}")
-    _say_metric_notes(results, [m for m, _ in results.objectives])
-    if results.constraints:
-        typer.echo(
-            "constraints: " + ", ".join(f"{m} <= {bound_text(b)}" for m, b in results.constraints)
-        )
+    for note in facts["metric_notes"]:
+        typer.echo(note)
+    if constraints := facts["constraints"]:
+        typer.echo("constraints: " + ", ".join(f"{m} <= {bound_text(b)}" for m, b in constraints))
 
 
-def _say_front(results) -> None:
+def _say_front(facts: dict) -> None:
     """How many evaluations are feasible and on the Pareto front, the front's best value of
     each objective and, with several objectives, its hypervolume."""
     from hwnas.experiments.shown import metric_text
 
-    front = results.pareto()
-    typer.echo(f"feasible: {len(results.candidates())}; Pareto front: {len(front)}")
-    for metric, direction in results.objectives:
-        best = front[metric].max() if direction == "max" else front[metric].min()
+    typer.echo(f"feasible: {facts['feasible']}; Pareto front: {facts['front']}")
+    for metric, best in facts["best"].items():
         # a whole number (parameters, bytes) as the front table writes it: 1,531,546, not
         # 1.53155e+06
         shown = metric_text(best) if float(best).is_integer() else f"{best:.6g}"
         typer.echo(f"best {metric}: {shown}")
-    if len(results.objectives) > 1:
-        _say_hypervolume(results, results.objectives, results.hypervolume())
+    if facts["hypervolume"] is not None:
+        _say_hypervolume(facts["objectives"], facts["hypervolume"], facts["reference"])
 
 
-def _say_elapsed(df) -> None:
-    """The time from the first claim to the last result of the evaluations `df`, if any."""
-    if len(df):
+def _say_elapsed(elapsed_s: float | None) -> None:
+    """The time from the first claim to the last result of the evaluations, if any."""
+    if elapsed_s is not None:
         typer.echo(
-            f"elapsed: {df['finished_s'].max():.1f} s from the first claim to the last result "
+            f"elapsed: {elapsed_s:.1f} s from the first claim to the last result "
             "(pauses between runs included)"
         )
 
 
-def _say_failures(failed) -> None:
-    """The three most frequent reasons of the `failed` rows, each with its first trial
-    numbers (what `hwnas export --trial N` takes to look at one), then a count of the rest."""
-    reasons = failed["reason"].value_counts()
-    for reason, count in reasons.head(3).items():
-        numbers = sorted(failed.loc[failed["reason"] == reason, "number"])
-        shown = ", ".join(str(n) for n in numbers[:FAILED_TRIALS_SHOWN])
-        more = ", ..." if len(numbers) > FAILED_TRIALS_SHOWN else ""
-        typer.echo(f"failed x{count} (trial{'s' * (count > 1)} {shown}{more}): {reason}")
-    if len(reasons) > 3:  # every failure is counted somewhere
+def _say_failures(failures: list[dict]) -> None:
+    """The three most frequent failure reasons (`_failure_facts`), each with its first trial
+    numbers, then a count of the rest."""
+    for failure in failures[:3]:
+        count, numbers = failure["count"], failure["trials"]
+        shown = ", ".join(str(n) for n in numbers)
+        more = ", ..." if count > len(numbers) else ""
+        typer.echo(f"failed x{count} (trial{'s' * (count > 1)} {shown}{more}): {failure['reason']}")
+    if len(failures) > 3:  # every failure is counted somewhere
         typer.echo(
-            f"failed x{reasons.iloc[3:].sum()}: {len(reasons) - 3} other reasons (all of them: "
-            "the reason column of load(run).trials)"
+            f"failed x{sum(f['count'] for f in failures[3:])}: {len(failures) - 3} other "
+            "reasons (all of them: the reason column of load(run).trials)"
         )
 
 
-def _say_supernet_searches(results) -> None:
+def _say_supernet_searches(facts: dict) -> None:
     """The differentiable searcher's training time, which the elapsed time leaves out, and
     the targets of its sweep not searched yet."""
-    searches = results.supernet_searches()
-    if searches.empty:
+    if (supernet := facts["supernet"]) is None:
         return
-    targets = list(searches["target_ms"].dropna())
+    count, targets = supernet["searches"], supernet["targets_ms"]
     which = f" ({_targets_text(targets)})" if targets else ""
-    whose = "its" if len(searches) == 1 else "their"
+    whose = "its" if count == 1 else "their"
     typer.echo(
-        f"supernet: {len(searches)} search{'es' * (len(searches) > 1)}{which} trained for "
-        f"{searches['wall_time_s'].sum():.1f} s before {whose} architectures were claimed "
+        f"supernet: {count} search{'es' * (count > 1)}{which} trained for "
+        f"{supernet['trained_s']:.1f} s before {whose} architectures were claimed "
         "(not in the elapsed time)"
     )
-    if left := results.targets_not_searched():
-        target = results.config.evaluations  # else stopped by its time limit, or going on
-        reached = target is not None and len(results.trials) >= target
+    if left := supernet["targets_not_searched"]:
+        target = facts["evaluations"]["target"]  # else stopped by its time limit, or going on
+        reached = target is not None and facts["evaluations"]["total"] >= target
         them = "them" if len(left) > 1 else "it"
         how = (
             f"raise `evaluations` and resume to search {them}"
@@ -432,7 +550,8 @@ def pareto(
             empty = {"objectives": objs, "hypervolume": None, "reference": None, "front": []}
             typer.echo(json.dumps(empty, indent=2))
         else:
-            typer.echo(f"{run}: {_none_feasible(results)}")
+            df = results.trials
+            typer.echo(f"{run}: {_none_feasible(len(df), _broke_constraints(df))}")
         if html is not None and _plottable(results, objs):
             typer.echo(f"wrote {html} (infeasible points only: no front yet)", err=as_json)
         elif html is not None:
@@ -533,18 +652,21 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     # as it is, and a run folder named `résultats` in the title stopped it with an error
     typer.echo(table_text.get(), nl=False)
     if hv is not None:
-        _say_hypervolume(results, objs, hv)
+        _say_hypervolume(objs, hv, results.reference_point(objs))
     _say_metric_notes(results, metrics)
 
 
-def _none_feasible(results) -> str:
-    """That a run has no feasible success, and of how many evaluations, with those that
-    succeeded but broke a constraint: why its front is empty (a run whose every success did
-    showed only `ok N` in `status`, and nothing in `pareto`)."""
-    df = results.trials
-    broke = int((df["status"].eq("ok") & ~df["feasible"].astype(bool)).sum())
+def _none_feasible(total: int, broke: int) -> str:
+    """That a run has no feasible success, and of how many evaluations (`total`), with those
+    that succeeded but broke a constraint (`broke`): why its front is empty (a run whose
+    every success did showed only `ok N` in `status`, and nothing in `pareto`)."""
     why = f"; {broke} succeeded but broke a constraint" if broke else ""
-    return f"no feasible successful evaluation yet (of {len(df)}{why})"
+    return f"no feasible successful evaluation yet (of {total}{why})"
+
+
+def _broke_constraints(df) -> int:
+    """How many of the evaluations `df` succeeded but broke a constraint."""
+    return int((df["status"].eq("ok") & ~df["feasible"].astype(bool)).sum())
 
 
 def _say_metric_notes(results, metrics) -> None:
@@ -555,11 +677,11 @@ def _say_metric_notes(results, metrics) -> None:
         typer.echo(note)
 
 
-def _say_hypervolume(results, objs: list[tuple[str, str]], hv: float) -> None:
+def _say_hypervolume(objs: list[tuple[str, str]], hv: float, reference: list[float]) -> None:
     """The hypervolume with the objectives and the reference point (`hypervolume_text`)."""
     from hwnas.experiments.shown import hypervolume_text
 
-    typer.echo(hypervolume_text(objs, hv, results.reference_point(objs)))
+    typer.echo(hypervolume_text(objs, hv, reference))
 
 
 def _json_number(value: float) -> int | float | None:
