@@ -80,10 +80,13 @@ class SearchProgress:
         self._task = self._progress.add_task("search", total=total, completed=0, info="")
 
     def __enter__(self) -> SearchProgress:
-        self._progress.__enter__()
+        if not self._progress.disable:  # rich 13.8 (15 no longer) wrote a blank line on
+            self._progress.__enter__()  # stopping a disabled one, stderr being no terminal
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._progress.disable:
+            return
         try:
             self._render()
             self._progress.__exit__(*exc)
