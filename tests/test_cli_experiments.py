@@ -531,6 +531,19 @@ def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latenc
     return exp
 
 
+def constrained_experiment(tmp_path: Path, precisions: str, constraints: str) -> Path:
+    """`latency_experiment` with a second objective, `params` (min), and these constraints."""
+    exp = latency_experiment(tmp_path, precisions)
+    exp.write_text(
+        exp.read_text().replace(
+            "objectives: [{metric: latency_ms, direction: min}]",
+            "objectives: [{metric: latency_ms, direction: min}, {metric: params, direction: min}]"
+            f"\nconstraints: {constraints}",
+        )
+    )
+    return exp
+
+
 def test_a_new_run_refuses_a_journal_in_a_home_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -791,14 +804,7 @@ def test_a_run_nothing_feasible_in_still_plots_its_points(
     broke a constraint: the one time a user most needs to see how far off they are."""
     from hwnas.experiments import load
 
-    exp = latency_experiment(tmp_path, "[fp32]")
-    exp.write_text(
-        exp.read_text().replace(
-            "objectives: [{metric: latency_ms, direction: min}]",
-            "objectives: [{metric: latency_ms, direction: min}, {metric: params, direction: min}]"
-            "\nconstraints: [{metric: latency_ms, max: 0.000001}]",
-        )
-    )
+    exp = constrained_experiment(tmp_path, "[fp32]", "[{metric: latency_ms, max: 0.000001}]")
     assert hwnas("search", str(exp), "--quiet") == 0
     results = load(tmp_path / "run")
     assert results.pareto().empty
@@ -2300,14 +2306,8 @@ def test_status_json_of_a_run_with_constraints_agrees_with_the_text(
 ) -> None:
     """The constraints with their bounds as given, the evaluations that broke one, and with
     two objectives the front's hypervolume and its reference point."""
-    exp = latency_experiment(tmp_path, "[fp32, int8]")
-    exp.write_text(
-        exp.read_text().replace(
-            "objectives: [{metric: latency_ms, direction: min}]",
-            "objectives: [{metric: latency_ms, direction: min}, {metric: params, direction: min}]"
-            "\nconstraints: [{metric: params, max: 3000}, {metric: latency_ms, max: 12.3456789}]",
-        )
-    )
+    bounds = "[{metric: params, max: 3000}, {metric: latency_ms, max: 12.3456789}]"
+    exp = constrained_experiment(tmp_path, "[fp32, int8]", bounds)
     assert hwnas("search", str(exp), "--quiet") == 0
     facts = status_json(tmp_path / "run", capsys)
     results = load(tmp_path / "run")
