@@ -1526,6 +1526,29 @@ def test_the_figures_say_how_many_evaluations_they_leave_out_for_lacking_a_value
 
 
 @needs_nb201
+def test_a_view_whose_successes_have_only_infinite_values_has_nothing_to_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`plottable` asked for values that are not NaN, where the figures draw finite ones: a
+    view of a metric every success has as infinite gave figures without a point, and
+    `pareto --html` wrote them as a report of "infeasible points only"."""
+    import pandas as pd
+
+    table = pd.read_csv(BENCHDATA / "nb201.csv.gz")
+    table["cifar10_test_200ep"] = np.inf
+    run = _random_search_on(table, "{latency: false, cost: false}", 6, tmp_path)
+    results = load(run)
+    assert np.isinf(results.trials["test_accuracy"]).all()
+    assert results.figures(["accuracy", "test_accuracy:max"]) == {}
+    report = tmp_path / "report.html"
+    capsys.readouterr()
+    view = ["pareto", str(run), "--objectives", "accuracy,test_accuracy:max"]
+    assert hwnas(*view, "--html", str(report)) == 0
+    assert f"nothing to plot, {report} not written" in capsys.readouterr().err
+    assert not report.exists()
+
+
+@needs_nb201
 def test_an_exported_config_is_strict_json_whatever_the_metrics_hold(tmp_path: Path) -> None:
     """A table's infinite value (here of a metric no objective uses) was exported as
     `Infinity`, which Python writes but JSON has not: jq, JavaScript and `hwnas train`'s

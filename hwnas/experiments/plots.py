@@ -357,16 +357,20 @@ def _log_scale(values: pd.Series) -> tuple[np.ndarray, dict[str, list]]:
 
 
 def plottable(results: RunResults, objectives: Objectives) -> bool:
-    """Whether a successful evaluation has a value of every objective, feasible or not: the
-    figures grey infeasible points, so a run whose constraints none meets yet still shows
-    how far off it is."""
+    """Whether a successful evaluation has a finite value of every objective, feasible or not:
+    the figures grey infeasible points, so a run whose constraints none meets yet still shows
+    how far off it is. Finite, as the figures draw (`_not_shown`): a view whose successes
+    had only infinite values was drawn as figures without a point, and `pareto --html` wrote
+    them as a report of "infeasible points only"."""
     ok, metrics = _succeeded(results), [m for m, _ in objectives]
-    return set(metrics) <= set(ok.columns) and bool(ok[metrics].notna().all(axis=1).any())
+    if not set(metrics) <= set(ok.columns):
+        return False
+    return bool(np.isfinite(ok[metrics].to_numpy(dtype=float)).all(axis=1).any())
 
 
 def all_figures(results: RunResults, objectives: Objectives) -> dict[str, go.Figure]:
     """Every figure that applies to these objectives, by title ({} while no successful
-    evaluation has their values)."""
+    evaluation has finite values of them: `plottable`)."""
     figures: dict[str, go.Figure] = {}
     if not plottable(results, objectives):
         return figures
