@@ -1514,7 +1514,7 @@ def test_the_figures_say_how_many_evaluations_they_leave_out_for_lacking_a_value
     note = f"<br><sup>{lacking} evaluations without a finite test_accuracy not shown</sup>"
     view = ["accuracy", "test_accuracy:max", "hw_pixel3_latency_ms:min"]
     figures = results.figures(view)
-    for name in ("pareto_2d", "pareto_3d", "parallel"):
+    for name in ("pareto_2d", "pareto_3d", "parallel", "choices"):  # the choices' shares too
         assert figures[name].layout.title.text.endswith(note), name
     pareto = figures["pareto_2d"]
     assert sum(len(t.x) for t in pareto.data if t.name != "Pareto front") == 40  # NaN in them

@@ -248,7 +248,9 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
 def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure:
     """How often each value of each block choice kind appears along the front (all blocks of
     all front architectures), against the same count over all feasible evaluations (so
-    named: failed and infeasible ones are not counted)."""
+    named: failed and infeasible ones are not counted, nor, as the title says, those
+    without a finite value of an objective)."""
+    objectives = _at_least(results, objectives, 1, "choice_frequencies")
     front, everything = results.pareto(objectives), results.candidates(objectives)
     kinds, unit = [k for k in CHOICE_KINDS if _kind_columns(everything, k)], "blocks"
     if not kinds:  # a space whose choices are not per block: NB201 edges and the like
@@ -271,8 +273,16 @@ def choice_frequencies(results: RunResults, objectives: Objectives) -> go.Figure
                 row=1,
                 col=i,
             )
-    fig.update_layout(title=f"Choices along the Pareto front (share of {unit})", barmode="group")
+    title = f"Choices along the Pareto front (share of {unit})"
+    fig.update_layout(title=title + _feasible_not_shown(results, objectives), barmode="group")
     return _noted_if_empty(fig, everything.empty)
+
+
+def _feasible_not_shown(results: RunResults, objectives: Objectives) -> str:
+    """`_not_shown` of the feasible successes, which the choices and parallel figures draw
+    where they have a finite value of each objective: the choices' shares left out the
+    others unsaid."""
+    return _not_shown(_ok_points(results)["feasible"], [m for m, _ in objectives])
 
 
 def _noted_if_empty(fig: go.Figure, empty: bool) -> go.Figure:
@@ -325,14 +335,13 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
     metrics = [m for m, _ in objectives] + [m for m in COSTS if m in df.columns]
     choices = [c for c in df.columns if c.endswith((".depth", ".width"))]
     columns = list(dict.fromkeys(metrics + choices))
-    first, feasible = objectives[0][0], _ok_points(results)["feasible"]
-    title = "Parallel coordinates (feasible evaluations)"
+    first, title = objectives[0][0], "Parallel coordinates (feasible evaluations)"
     fig = px.parallel_coordinates(
         df,
         dimensions=columns,
         color=first,
         labels={c: _text(c) for c in columns} | {m: _objective_text(m, d) for m, d in objectives},
-        title=title + _not_shown(feasible, [m for m, _ in objectives]),
+        title=title + _feasible_not_shown(results, objectives),
     )
     trace = fig.data[0]
     for dimension, column in zip(trace.dimensions, columns):  # px keeps their order
