@@ -1526,6 +1526,39 @@ def test_the_figures_say_how_many_evaluations_they_leave_out_for_lacking_a_value
 
 
 @needs_nb201
+@pytest.mark.parametrize("bound", [10, 0.5])
+def test_a_metric_is_drawn_on_one_scale_in_every_figure(tmp_path: Path, bound: float) -> None:
+    """Each figure scaled a metric by the values it drew: an energy of 1 where feasible and
+    1000 where not was logarithmic in the Pareto figure (which greys infeasible points) and
+    linear in the progress and parallel ones (feasible evaluations alone). Every figure now
+    scales it by every success's values, and draws the same points; with nothing feasible
+    (bound 0.5) the parallel coordinates have nothing to scale and are drawn still."""
+    import pandas as pd
+
+    table = pd.read_csv(BENCHDATA / "nb201.csv.gz")
+    table["energy"] = np.where(table["arch_idx"] % 2 == 0, 1.0, 1000.0)
+    tabular = (
+        "{latency: false, cost: false, metrics: {accuracy: cifar10_test_200ep, energy: energy}}"
+    )
+    bounded = f"constraints: [{{metric: energy, max: {bound}}}]\n"
+    results = load(_random_search_on(table, tabular, 8, tmp_path, bounded))
+    energy = results.trials["energy"]
+    assert (energy == 1.0).any() and (energy == 1000.0).any()  # the seed draws both kinds
+    figures = results.figures(["accuracy", "energy:min"])
+    pareto = figures["pareto_2d"]
+    assert pareto.layout.yaxis.type == "log"
+    assert sorted(y for t in pareto.data if t.name != "Pareto front" for y in t.y) == sorted(energy)
+    for over in ("evaluations", "time"):  # rows: hypervolume, best accuracy, best energy
+        assert figures[f"progress_{over}"].layout.yaxis3.type == "log"
+    (dimension,) = [d for d in figures["parallel"].data[0].dimensions if d.label == "energy (min)"]
+    feasible = results.candidates(["accuracy", "energy:min"])["energy"]
+    assert np.allclose(10 ** np.asarray(dimension.values, dtype=float), feasible)
+    assert (list(dimension.tickvals or []), list(dimension.range or [])) == (
+        ([0, 1], [0, 1]) if bound == 10 else ([], [])  # a decade at least: not a range of 0
+    )
+
+
+@needs_nb201
 def test_a_view_whose_successes_have_only_infinite_values_has_nothing_to_plot(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -1573,15 +1606,18 @@ def test_an_exported_config_is_strict_json_whatever_the_metrics_hold(tmp_path: P
     assert len(configs) == 6 and kept == [v for v in robust if np.isfinite(v)]
 
 
-def _random_search_on(table, tabular: str, evaluations: int, tmp_path: Path) -> Path:
+def _random_search_on(
+    table, tabular: str, evaluations: int, tmp_path: Path, extra: str = ""
+) -> Path:
     """The run folder of a random search of `evaluations` on `table` (an edited NB201 table)
-    through `hwnas search`, with the tabular evaluator's `tabular` settings (YAML)."""
+    through `hwnas search`, with the tabular evaluator's `tabular` settings (YAML) and the
+    experiment's `extra` lines (constraints)."""
     table.to_csv(tmp_path / "table.csv.gz", index=False)
     run = tmp_path / "run"
     (tmp_path / "exp.yaml").write_text(
         f"name: edited\nspace: nasbench201\nbenchmark: {tmp_path / 'table.csv.gz'}\n"
         f"evaluator: {{name: tabular, settings: {{tabular: {tabular}}}}}\n"
-        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"objectives: [{{metric: accuracy, direction: max}}]\n{extra}"
         f"searcher: random\nevaluations: {evaluations}\nrun_dir: {run}\n"
     )
     assert hwnas("search", str(tmp_path / "exp.yaml"), "--quiet") == 0

@@ -64,11 +64,21 @@ def axis_type(values: Any) -> str:
     otherwise (a value <= 0 has no place on a log axis). NaN and infinities, which no figure
     draws, are not counted. On a linear axis, NAS-Bench-201's Pixel 3 latencies (0.005 to
     29 ms) crushed the front's fastest points against it. Every figure scales each axis
-    that shows a metric by this rule."""
+    that shows a metric by this rule, applied to the same values (`_metric_scale`)."""
     shown = np.asarray(values, dtype=float)
     shown = shown[np.isfinite(shown)]
     spans = shown.size > 0 and shown.min() > 0 and shown.max() > LOG_SPAN * shown.min()
     return "log" if spans else "linear"
+
+
+def _metric_scale(results: RunResults, metric: str) -> str:
+    """`axis_type` of `metric`'s values over every successful evaluation (those the Pareto
+    figures draw, infeasible ones greyed; none where no success has it), the scale of each
+    axis, row and dimension that shows it: each figure decided from the values it drew, and
+    the parallel coordinates (feasible evaluations alone) drew linear a metric whose
+    infeasible values made it logarithmic in the Pareto figures. Within a log axis's span
+    every value is positive, so a figure drawing fewer of them loses none to its scale."""
+    return axis_type(_succeeded(results).get(metric, ()))
 
 
 def _not_shown(df: pd.DataFrame, metrics: list[str]) -> str:
@@ -169,7 +179,7 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
         )
     ok, x_text, y_text = _succeeded(results), _objective_text(x, dx), _objective_text(y, dy)
     title = f"Pareto front: {x_text} vs {y_text}{_of_all(objectives, 2)}{_not_shown(ok, [x, y])}"
-    fig.update_layout(title=title, xaxis=_axis(x_text, ok[x]), yaxis=_axis(y_text, ok[y]))
+    fig.update_layout(title=title, xaxis=_axis(results, x, x_text), yaxis=_axis(results, y, y_text))
     return fig
 
 
@@ -198,16 +208,15 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
                 hoverinfo="text",
             )
     ok, texts = _succeeded(results), [_objective_text(m, d) for m, d in objectives[:3]]
-    axes = {f"{a}axis": _axis(text, ok[m]) for a, text, m in zip("xyz", texts, (x, y, z))}
+    axes = {f"{a}axis": _axis(results, m, text) for a, text, m in zip("xyz", texts, (x, y, z))}
     title = f"Pareto front: {', '.join(texts)}{_of_all(objectives, 3)}{_not_shown(ok, [x, y, z])}"
     fig.update_layout(title=title, scene=axes)
     return fig
 
 
-def _axis(title: str, values: pd.Series) -> dict[str, str]:
-    """A Pareto figure's axis: its title, and its scale (`axis_type`) for the `values` it
-    shows."""
-    return dict(title=title, type=axis_type(values))
+def _axis(results: RunResults, metric: str, title: str) -> dict[str, str]:
+    """A Pareto figure's axis of `metric`: its title, and its scale (`_metric_scale`)."""
+    return dict(title=title, type=_metric_scale(results, metric))
 
 
 def _of_all(objectives: Objectives, axes: int) -> str:
@@ -217,17 +226,20 @@ def _of_all(objectives: Objectives, axes: int) -> str:
 
 def progress_figure(results: RunResults, objectives: Objectives, over: str) -> go.Figure:
     """Hypervolume and best value so far of each objective, over `over`: "evaluations" or
-    "time" (seconds); each row scaled by `axis_type`."""
+    "time" (seconds); the hypervolume's row scaled by `axis_type`, each objective's as its
+    metric is in every figure (`_metric_scale`)."""
     if over not in ("evaluations", "time"):
         raise ExperimentError(f"over must be 'evaluations' or 'time', not {over!r}")
     objectives = _at_least(results, objectives, 1, "progress_figure")
     progress = results.progress(objectives)
     x = "evaluation" if over == "evaluations" else "finished_s"
     rows = ["hypervolume"] * (len(objectives) > 1) + [f"best_{m}" for m, _ in objectives]
+    scales = [axis_type(progress["hypervolume"])] * (len(objectives) > 1)
+    scales += [_metric_scale(results, m) for m, _ in objectives]
     titles = ["hypervolume"] * (len(objectives) > 1)
     titles += [_objective_text(f"best_{m}", d) for m, d in objectives]
     fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, subplot_titles=titles)
-    for i, (column, title) in enumerate(zip(rows, titles), start=1):
+    for i, (column, title, scale) in enumerate(zip(rows, titles, scales), start=1):
         fig.add_scatter(
             x=progress[x],
             y=progress[column],
@@ -237,7 +249,7 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
             row=i,
             col=1,
         )
-        fig.update_yaxes(type=axis_type(progress[column]), row=i, col=1)
+        fig.update_yaxes(type=scale, row=i, col=1)
     fig.update_xaxes(title_text="evaluations" if x == "evaluation" else "seconds", row=len(rows))
     fig.update_layout(title=f"Search progress over {over}", showlegend=False)
     if len(rows) * PROGRESS_ROW_PX > PLOTLY_HEIGHT_PX:  # plotly's height left rows of 70 px
@@ -345,7 +357,8 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
     )
     trace = fig.data[0]
     for dimension, column in zip(trace.dimensions, columns):  # px keeps their order
-        if column in metrics and axis_type(df[column]) == "log":
+        logged = column in metrics and _metric_scale(results, column) == "log"
+        if logged and np.isfinite(df[column]).any():  # no feasible value: nothing to scale
             logs, ticks = _log_scale(df[column])
             dimension.update(values=logs, range=[ticks["tickvals"][0], ticks["tickvals"][-1]])
             dimension.update(ticks)
@@ -358,10 +371,13 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
 def _log_scale(values: pd.Series) -> tuple[np.ndarray, dict[str, list]]:
     """`values` (a metric's, which `axis_type` draws on a log scale) as log10, and ticks at
     each power of ten they reach, named with the value each stands for: plotly's parallel
-    coordinates have no log axis, so the log scale of their dimensions is drawn by hand."""
+    coordinates have no log axis, so the log scale of their dimensions is drawn by hand. At
+    least one decade: the feasible values of a metric scaled by every success's
+    (`_metric_scale`) may be a single power of ten, a range of nothing."""
     logs = np.log10(values.to_numpy(dtype=float))
     drawn = logs[np.isfinite(logs)]
-    decades = list(range(math.floor(drawn.min()), math.ceil(drawn.max()) + 1))
+    low = math.floor(drawn.min())
+    decades = list(range(low, max(math.ceil(drawn.max()), low + 1) + 1))
     return logs, dict(tickvals=decades, ticktext=[metric_text(10.0**k) for k in decades])
 
 
