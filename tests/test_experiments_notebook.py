@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -68,6 +69,40 @@ def test_the_notebook_reads_an_nb201_run_of_pixel3_latency(tmp_path: Path) -> No
     assert "over ['accuracy', 'hw_pixel3_latency_ms', 'hw_fpga_latency_ms']" in printed
 
 
+@pytest.mark.parametrize(
+    ("precisions", "plots", "said"),
+    [
+        ("[fp32, int8]", 6, "None of the 3 evaluations is feasible and successful yet: no front"),
+        ("[w4a8]", 0, "No successful evaluation with a finite value of each objective yet"),
+    ],
+)
+def test_the_notebook_reads_a_run_without_a_front_saying_so(
+    tmp_path: Path, precisions: str, plots: int, said: str
+) -> None:
+    """A run whose every evaluation breaks its constraint, or fails (the latency table has
+    no w4a8 blocks): the front cell stopped on the hypervolume's missing reference point,
+    and on a failed run the trials cell on its missing objectives and every figure cell
+    with a KeyError (`figures()` is {}). They say there is no front, or nothing to plot."""
+    from hwnas.experiments import run_experiment
+    from hwnas.experiments.config import parse_experiment
+
+    data, run_dir = ROOT / "tests" / "data", tmp_path / "run"
+    space = tmp_path / "space.yaml"
+    space.write_text((data / "tiny2d.yaml").read_text().replace("[fp32, int8]", precisions))
+    experiment = parse_experiment(
+        f"name: mf\nspace: {space}\nevaluator: latency\n"
+        f"latency: {{profile: {data / 'tiny2d_ort.csv'}}}\n"
+        "objectives: [{metric: latency_ms, direction: min}, {metric: size_bytes, direction: min}]\n"
+        "constraints: [{metric: latency_ms, max: 0.000001}]\n"
+        f"searcher: random\nevaluations: 3\nrun_dir: {run_dir}\n"
+    )
+    with warnings.catch_warnings():  # the table's warning of w4a8 blocks it has no time of
+        warnings.simplefilter("ignore")
+        run_experiment(experiment, progress=False)
+    outputs = _run_the_notebook_on(run_dir, plots)
+    assert said in "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+
+
 def test_a_search_in_a_notebook_without_ipywidgets_shows_its_progress(tmp_path: Path) -> None:
     """`run_experiment` in a Jupyter kernel without ipywidgets (which rich's display there needs)
     shows its progress in the cell's stderr, to the run's last line: rich's own showed a warning
@@ -95,9 +130,9 @@ def test_a_search_in_a_notebook_without_ipywidgets_shows_its_progress(tmp_path: 
     assert not [o for o in outputs if o.output_type == "display_data"]
 
 
-def _run_the_notebook_on(run_dir: Path) -> list:
+def _run_the_notebook_on(run_dir: Path, plots: int = 6) -> list:
     """The notebook's cells after the first (which makes its own run) on `run_dir`: no error,
-    every figure shown; its code cells' outputs."""
+    `plots` figures shown (every one); its code cells' outputs."""
     notebook = nbformat.read(ROOT / "examples" / "pareto.ipynb", as_version=4)
     first = next(c for c in notebook.cells if c.cell_type == "code")
     imports = "from pathlib import Path\nfrom hwnas.experiments import load\n"
@@ -105,6 +140,6 @@ def _run_the_notebook_on(run_dir: Path) -> list:
     NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    plots = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert len(plots) == 6
+    shown = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(shown) == plots
     return outputs
