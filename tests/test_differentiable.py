@@ -646,6 +646,36 @@ def test_an_exhausted_search_without_a_target_is_told_as_such(tmp_path, capsys):
     assert (facts["supernet"]["searches"], facts["supernet"]["targets_ms"]) == (1, [])
 
 
+def test_a_differentiable_search_that_evaluated_the_whole_space_says_so(tmp_path, capsys):
+    """Its searches derived both architectures of a two-architecture space: the closing note
+    advised a higher derive_count or more latency targets, which find nothing more; it now
+    says the space was evaluated, as it does for every other searcher. (Gates left near
+    uniform by a tiny arch_lr make the draws cover both.)"""
+    from cli_runner import hwnas
+
+    space = tmp_path / "two.yaml"
+    space.write_text(
+        "name: two\nversion: 1\nkind: metaformer\ninput: {channels: 1, height: 8, width: 8}\n"
+        "classes: 10\nstem: {width: 8, kernel: 3, stride: 1}\nblock:\n  mixers:\n"
+        "    conv: {kernels: [3], dilations: [1]}\n    identity: {}\n  expansions: [1]\n"
+        "  precisions: [fp32]\nstages:\n  - {depth: [1], width: [8], stride: 1}\n"
+    )
+    settings = "arch_lr: 0.000001, derive_samples: 8, derive_count: 9"
+    text = supernet_experiment(tmp_path / "run", settings, target=False, evaluations=5)
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(text.replace(str(DATA / "tiny2d.yaml"), str(space)))
+    for _ in range(2):  # the search, then a resume that finds the space evaluated
+        with pytest.warns(UserWarning, match="does not steer toward them"):
+            assert hwnas("search", str(exp), "--quiet") == 0
+        out, err = capsys.readouterr()
+        assert "2 evaluations (0 failed, " in out and "stopped by exhausted" in out
+        assert (
+            "the searcher had no more candidates to propose: every architecture of the space "
+            "was evaluated"
+        ) in err
+        assert "derive_count" not in err
+
+
 def test_derive_count_proposes_the_ranked_candidates_one_after_another(space, lut, digits):
     target = float(np.median(lut.predict([space.sample(s) for s in range(100)])))
     settings = dict(FAST, derive_samples=6, derive_count=3)

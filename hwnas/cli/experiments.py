@@ -96,7 +96,7 @@ def search(
         ) from None
     _say_summary(summary, experiment)
     if summary.stopped_by == EXHAUSTED:
-        _note_exhausted(config)
+        _note_exhausted(config, summary.space_exhausted)
     elif not (
         config.searcher.name == "differentiable"
         and _note_targets_not_searched(summary, experiment, resume_with)
@@ -129,9 +129,10 @@ def _say_summary(summary, experiment: Path) -> None:
         )
 
 
-def _note_exhausted(config) -> None:
-    """Why the searcher had no more candidates to propose, and for the differentiable one,
-    how a new run gets more."""
+def _note_exhausted(config, space_exhausted: bool) -> None:
+    """Why the searcher had no more candidates to propose: every architecture of the space
+    was evaluated, whatever the searcher, or else (the differentiable searcher, the one that
+    stops short of the space) its searches derived no more, and how a new run gets more."""
     targeted = bool(config.latency and config.latency.target_ms) or bool(
         {"latency_target_ms", "latency_targets_ms"} & config.searcher.settings.keys()
     )
@@ -141,11 +142,11 @@ def _note_exhausted(config) -> None:
         else ("its one search (no latency target)", "latency targets")
     )
     why = (
-        f"{searches} gave the architectures it derived (up to derive_count, fewer where "
+        "every architecture of the space was evaluated"
+        if space_exhausted
+        else f"{searches} gave the architectures it derived (up to derive_count, fewer where "
         f"its picks coincide); for more, start a new run "
         f"(another run_dir) with a higher derive_count or {more}"
-        if config.searcher.name == "differentiable"
-        else "every architecture of the space was evaluated"
     )
     typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
 

@@ -68,7 +68,7 @@ from hwnas.experiments.run_dir import (
 from hwnas.experiments.shown import counted
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore, cleaned_up
 from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, stopping_signals
-from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces import Arch
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.spec import ReadableDumper
 
@@ -88,6 +88,9 @@ class RunSummary:
     by_this_driver: int
     # "evaluations", "time limit", EXHAUSTED or ALREADY_COMPLETE (an interrupt raises)
     stopped_by: str
+    # every architecture of the space was evaluated: a run `exhausted` short of that has
+    # searches (the differentiable searcher's) that derived no more
+    space_exhausted: bool = False
 
 
 def run_experiment(
@@ -173,7 +176,7 @@ def _run_experiment(
                     if not existing:
                         _say_joined(config, store)
                     searcher.memo = store.memo()
-                    if existing and (ended := _nothing_to_start(config, store, space)):
+                    if existing and (ended := _nothing_to_start(config, store)):
                         return ended  # the stored experiment stays the one that made the run
                     # as hwnas reads it back: plain safe_dump left text such as a name
                     # `1e5` unquoted, which the run then read as a number and refused
@@ -204,22 +207,28 @@ def _say_joined(config: ExperimentConfig, store: RunStore) -> None:
     )
 
 
-def _nothing_to_start(
-    config: ExperimentConfig, store: RunStore, space: SearchSpace
-) -> RunSummary | None:
+def _nothing_to_start(config: ExperimentConfig, store: RunStore) -> RunSummary | None:
     """The summary of a run with nothing to evaluate: it has its `evaluations`, or every
     architecture of its space was evaluated (a resume found that only after its executor,
     perhaps an embedded Ray, had started)."""
     trials = store.trials()
     counts = store.counts(trials)
     done = counts["ok"] + counts["failed"]
+    space_exhausted = _space_exhausted(store, trials)
     if config.evaluations is not None and done >= config.evaluations:
         ended = ALREADY_COMPLETE
-    elif len(store.evaluated(trials)) >= space.cardinality:
+    elif space_exhausted:
         ended = EXHAUSTED
     else:
         return None
-    return RunSummary(Path(config.run_dir), done, counts["failed"], 0, ended)
+    return RunSummary(Path(config.run_dir), done, counts["failed"], 0, ended, space_exhausted)
+
+
+def _space_exhausted(store: RunStore, trials: list[FrozenTrial]) -> bool:
+    """Whether `trials` (one read of the run's storage) evaluated every architecture of the
+    run's space, ok or failed: what a summary says, so that the end of a run whose searcher
+    ran out tells the space apart from a differentiable searcher's last derived ones."""
+    return len(store.evaluated(trials)) >= store.space.cardinality
 
 
 @contextmanager
@@ -374,13 +383,15 @@ class _Loop:
             except ClusterLost:
                 self.stopped_by = "the Ray cluster was lost"
                 raise
-        counts = store.counts()
+        trials = store.trials()
+        counts = store.counts(trials)
         return RunSummary(
             Path(self.config.run_dir),
             counts["ok"] + counts["failed"],
             counts["failed"],
             self.by_me,
             self.stopped_by,
+            _space_exhausted(store, trials),
         )
 
     def _give_back(self) -> None:
