@@ -720,7 +720,7 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert "no metric 'key' in this run; it has " in capsys.readouterr().err  # not a metric
     assert hwnas("pareto", str(only / "run"), "--html", str(only / "r.html")) == 0
     out, err = capsys.readouterr()
-    assert out.strip() == f"{only / 'run'}: no feasible successful evaluation yet (of 8)"
+    assert out.strip() == f"{only / 'run'}: no feasible successful evaluation (of 8)"
     assert "nothing to plot" in err and not (only / "r.html").exists()  # all failed
     assert hwnas("export", str(only / "run"), "--trial", "0") == 0
     err = capsys.readouterr().err
@@ -814,10 +814,12 @@ def test_a_run_nothing_feasible_in_still_plots_its_points(
     capsys.readouterr()
     assert hwnas("pareto", str(tmp_path / "run"), "--html", str(report), "--json") == 0
     out, err = capsys.readouterr()
-    assert json.loads(out)["front"] == [] and f"wrote {report} (infeasible points only" in err
-    assert "No feasible successful evaluation yet" in report.read_text()
-    # why the front is empty, in the line that says so: every success broke a constraint
-    said = "no feasible successful evaluation yet (of 8; 8 succeeded but broke a constraint)"
+    assert json.loads(out)["front"] == []
+    assert err == f"wrote {report} (infeasible points only: no front)\n"
+    assert "<p>No feasible successful evaluation.</p>" in report.read_text()
+    # why the front is empty, in the line that says so: every success broke a constraint (no
+    # "yet", which the run, ended by its evaluations, does not have)
+    said = "no feasible successful evaluation (of 8; 8 succeeded but broke a constraint)"
     assert hwnas("pareto", str(tmp_path / "run")) == 0
     assert capsys.readouterr().out.strip() == f"{tmp_path / 'run'}: {said}"
     assert hwnas("status", str(tmp_path / "run")) == 0

@@ -554,7 +554,7 @@ def pareto(
             df = results.trials
             typer.echo(f"{run}: {_none_feasible(len(df), _broke_constraints(df))}")
         if html is not None and _plottable(results, objs):
-            typer.echo(f"wrote {html} (infeasible points only: no front yet)", err=as_json)
+            typer.echo(f"wrote {html} (infeasible points only: no front)", err=as_json)
         elif html is not None:
             typer.echo(f"hwnas: note: nothing to plot, {html} not written", err=True)
         return
@@ -660,9 +660,10 @@ def _print_front(results, front, metrics, objs, hv) -> None:
 def _none_feasible(total: int, broke: int) -> str:
     """That a run has no feasible success, and of how many evaluations (`total`), with those
     that succeeded but broke a constraint (`broke`): why its front is empty (a run whose
-    every success did showed only `ok N` in `status`, and nothing in `pareto`)."""
+    every success did showed only `ok N` in `status`, and nothing in `pareto`). No "yet":
+    it was said of finished runs too, which more time does not change."""
     why = f"; {broke} succeeded but broke a constraint" if broke else ""
-    return f"no feasible successful evaluation yet (of {total}{why})"
+    return f"no feasible successful evaluation (of {total}{why})"
 
 
 def _broke_constraints(df) -> int:

@@ -37,7 +37,8 @@ CHOICE_KINDS = ("mixer", "kernel", "dilation", "precision", "expansion", "op")
 #: (four objectives and the hypervolume shared plotly's 450 px, 70 px a row once titled)
 PLOTLY_HEIGHT_PX, PROGRESS_ROW_PX = 450, 150
 #: what the figures that show feasible evaluations alone, and the report, say without any
-NONE_FEASIBLE = "No feasible successful evaluation yet"
+#: (no "yet": a finished run's report says it too)
+NONE_FEASIBLE = "No feasible successful evaluation"
 #: an axis is logarithmic where its largest value is more than this many times its smallest
 #: (two decades) and none is <= 0 (see `axis_type`)
 LOG_SPAN = 100.0
