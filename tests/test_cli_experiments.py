@@ -32,7 +32,7 @@ from net import free_port
 
 from hwnas.experiments import ExperimentConfig, load
 from hwnas.experiments.records import DATASET_SCALING
-from hwnas.experiments.shown import counted
+from hwnas.experiments.shown import counted, metric_text
 
 COMMANDS = ["search", "status", "pareto", "export", "build"]
 DATA = Path(__file__).resolve().parent / "data"
@@ -805,9 +805,16 @@ def test_a_run_nothing_feasible_in_still_plots_its_points(
     from hwnas.experiments import load
 
     exp = constrained_experiment(tmp_path, "[fp32]", "[{metric: latency_ms, max: 0.000001}]")
+    capsys.readouterr()
     assert hwnas("search", str(exp), "--quiet") == 0
     results = load(tmp_path / "run")
     assert results.pareto().empty
+    # the search's end said so: its last line counted the 8 as any others, and nothing more
+    least = metric_text(results.trials["latency_ms"].min())
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"hwnas: note: no successful evaluation met the constraint latency_ms <= 1e-06 (least: "
+        f"{least}): nothing is feasible; details: hwnas status {tmp_path / 'run'}"
+    )
     points = {t.name: len(t.x) for t in results.figures()["pareto_2d"].data}
     assert points == {"infeasible": 8}  # no empty traces beside them
     report = tmp_path / "report.html"
@@ -2370,6 +2377,7 @@ def test_status_json_of_a_run_with_constraints_agrees_with_the_text(
     bounds = "[{metric: params, max: 3000}, {metric: latency_ms, max: 12.3456789}]"
     exp = constrained_experiment(tmp_path, "[fp32, int8]", bounds)
     assert hwnas("search", str(exp), "--quiet") == 0
+    assert "met the constraint" not in capsys.readouterr().err  # some are feasible
     facts = status_json(tmp_path / "run", capsys)
     results = load(tmp_path / "run")
     assert facts["constraints"] == [["params", 3000], ["latency_ms", 12.3456789]]
