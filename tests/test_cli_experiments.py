@@ -1400,8 +1400,8 @@ def test_search_status_pareto_export_build(tmp_path: Path, capsys: pytest.Captur
 
     assert hwnas("search", str(exp), "--resume", "--quiet") == 0  # already complete: no-op
     assert capsys.readouterr().out.strip() == (
-        f"run {run} is already complete: 12 evaluations (0 failed); raise `evaluations` in "
-        f"{exp} to go on"
+        f"run {run} is already complete: 12 evaluations (0 failed); raise `evaluations` above "
+        f"12 in {exp} to go on"
     )
 
     assert hwnas("status", str(run)) == 0
@@ -3091,6 +3091,8 @@ def test_a_complete_run_started_again_starts_no_executor(
     lowered = tmp_path / "lowered.yaml"  # a run that starts nothing keeps its stored target
     lowered.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 5"))
     assert hwnas("search", str(lowered), "--quiet") == 0
+    # raising it to 6 would do nothing still: the advice names the count to pass
+    assert f"raise `evaluations` above 8 in {lowered} to go on" in capsys.readouterr().out
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert "evaluations: 8 of 8" in capsys.readouterr().out
     exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 9"))

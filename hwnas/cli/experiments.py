@@ -120,7 +120,8 @@ def _say_summary(summary, experiment: Path) -> None:
         typer.echo(
             f"run {summary.run_dir} is already complete: "
             f"{counted(summary.evaluated, 'evaluation')} "
-            f"({summary.failed} failed); raise `evaluations` in {experiment} to go on"
+            f"({summary.failed} failed); raise `evaluations` above {summary.evaluated} in "
+            f"{experiment} to go on"
         )
     else:
         typer.echo(
