@@ -3102,11 +3102,9 @@ def test_a_complete_run_started_again_starts_no_executor(
     assert "evaluations: 8 of 9" in capsys.readouterr().out  # nothing lost
 
 
-def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
-    tmp_path: Path, capsys: pytest.CaptureFixture, ray_temp_dir: Path, monkeypatch
-) -> None:
-    """Fewer evaluations than asked, yet exit 0: the note says the space ran out. Resumed, it
-    ends so again without making an executor (an embedded Ray started for nothing)."""
+def _two_architecture_experiment(tmp_path: Path, budget: str) -> Path:
+    """An experiment measuring the latency of a space of two architectures (a conv or an
+    identity block), stopped by `budget` (its `evaluations` or `time_limit_s` line)."""
     space = tmp_path / "two.yaml"
     space.write_text(
         "name: two\nversion: 1\nkind: metaformer\ninput: {channels: 1, height: 8, width: 8}\n"
@@ -3119,8 +3117,32 @@ def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
         f"name: two\nspace: {space}\n"
         "evaluator: {name: latency, settings: {latency: {warmup: 1, runs: 3, rounds: 1}}}\n"
         "objectives: [{metric: latency_ms, direction: min}]\nsearcher: random\n"
-        f"evaluations: 5\nrun_dir: {tmp_path / 'run'}\n"
+        f"{budget}\nrun_dir: {tmp_path / 'run'}\n"
     )
+    return exp
+
+
+def test_status_of_a_time_limited_run_that_evaluated_its_whole_space_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`status` said why a run could not reach its `evaluations` target, and nothing for a
+    run with a time limit alone, which a resume also ends at once, evaluating nothing."""
+    exp = _two_architecture_experiment(tmp_path, "time_limit_s: 600")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert "stopped by exhausted" in capsys.readouterr().out
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    said = "every architecture of the space (2) was evaluated: a resume evaluates nothing more"
+    assert said in capsys.readouterr().out
+    reason = {"why": "space_exhausted", "space_cardinality": 2}
+    assert status_json(tmp_path / "run", capsys)["cannot_reach_target"] == reason
+
+
+def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture, ray_temp_dir: Path, monkeypatch
+) -> None:
+    """Fewer evaluations than asked, yet exit 0: the note says the space ran out. Resumed, it
+    ends so again without making an executor (an embedded Ray started for nothing)."""
+    exp = _two_architecture_experiment(tmp_path, "evaluations: 5")
     assert hwnas("search", str(exp), "--quiet") == 0
     out, err = capsys.readouterr()
     assert "2 evaluations (0 failed, 2 by this driver); stopped by exhausted" in out

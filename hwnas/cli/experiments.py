@@ -322,9 +322,10 @@ def _driver_facts(beat: dict) -> dict:
 def _cannot_reach_target(results) -> dict | None:
     """Why the searcher has no architecture left to reach the target with, if it has none:
     the space's all evaluated, or every one the differentiable searcher's supernet searches
-    derived (None while the target is reached, or can be)."""
+    derived (None while the target is reached, or can be). A run with no target (a time
+    limit alone) is told it too: it has nothing left to evaluate, which `status` left unsaid."""
     df, target = results.trials, results.config.evaluations
-    if not target or len(df) >= target:
+    if target and len(df) >= target:
         return None
     if df["key"].nunique() >= results.space.cardinality:
         return {"why": "space_exhausted", "space_cardinality": results.space.cardinality}
@@ -440,16 +441,17 @@ def _say_evaluations(facts: dict) -> None:
     )
     if (short := facts["cannot_reach_target"]) is None:
         return
+    short_of = f"the run cannot reach {target}" if target else "a resume evaluates nothing more"
     if short["why"] == "space_exhausted":
         typer.echo(
             f"every architecture of the space ({short['space_cardinality']}) was evaluated: "
-            f"the run cannot reach {target}"
+            f"{short_of}"
         )
     else:
         typer.echo(
-            "every architecture the supernet searches derived was evaluated: the run cannot "
-            f"reach {target} (a new run, in another run_dir, with a higher derive_count or "
-            "more latency targets gets more)"
+            f"every architecture the supernet searches derived was evaluated: {short_of} (a "
+            "new run, in another run_dir, with a higher derive_count or more latency targets "
+            "gets more)"
         )
 
 
