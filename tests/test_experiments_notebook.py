@@ -72,8 +72,8 @@ def test_the_notebook_reads_an_nb201_run_of_pixel3_latency(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("precisions", "plots", "said"),
     [
-        ("[fp32, int8]", 6, "None of the 3 evaluations is feasible and successful yet: no front"),
-        ("[w4a8]", 0, "No successful evaluation with a finite value of each objective yet"),
+        ("[fp32, int8]", 6, "None of the 3 evaluations is feasible and successful: no front"),
+        ("[w4a8]", 0, "No successful evaluation with a finite value of each objective: nothing"),
     ],
 )
 def test_the_notebook_reads_a_run_without_a_front_saying_so(
