@@ -3105,16 +3105,9 @@ def test_a_complete_run_started_again_starts_no_executor(
 def _two_architecture_experiment(tmp_path: Path, budget: str) -> Path:
     """An experiment measuring the latency of a space of two architectures (a conv or an
     identity block), stopped by `budget` (its `evaluations` or `time_limit_s` line)."""
-    space = tmp_path / "two.yaml"
-    space.write_text(
-        "name: two\nversion: 1\nkind: metaformer\ninput: {channels: 1, height: 8, width: 8}\n"
-        "classes: 10\nstem: {width: 8, kernel: 3, stride: 1}\nblock:\n  mixers:\n"
-        "    conv: {kernels: [3], dilations: [1]}\n    identity: {}\n  expansions: [1]\n"
-        "  precisions: [fp32]\nstages:\n  - {depth: [1], width: [8], stride: 1}\n"
-    )
     exp = tmp_path / "exp.yaml"
     exp.write_text(
-        f"name: two\nspace: {space}\n"
+        f"name: two\nspace: {DATA / 'two_architectures.yaml'}\n"
         "evaluator: {name: latency, settings: {latency: {warmup: 1, runs: 3, rounds: 1}}}\n"
         "objectives: [{metric: latency_ms, direction: min}]\nsearcher: random\n"
         f"{budget}\nrun_dir: {tmp_path / 'run'}\n"

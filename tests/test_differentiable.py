@@ -653,13 +653,7 @@ def test_a_differentiable_search_that_evaluated_the_whole_space_says_so(tmp_path
     uniform by a tiny arch_lr make the draws cover both.)"""
     from cli_runner import hwnas
 
-    space = tmp_path / "two.yaml"
-    space.write_text(
-        "name: two\nversion: 1\nkind: metaformer\ninput: {channels: 1, height: 8, width: 8}\n"
-        "classes: 10\nstem: {width: 8, kernel: 3, stride: 1}\nblock:\n  mixers:\n"
-        "    conv: {kernels: [3], dilations: [1]}\n    identity: {}\n  expansions: [1]\n"
-        "  precisions: [fp32]\nstages:\n  - {depth: [1], width: [8], stride: 1}\n"
-    )
+    space = DATA / "two_architectures.yaml"
     settings = "arch_lr: 0.000001, derive_samples: 8, derive_count: 9"
     text = supernet_experiment(tmp_path / "run", settings, target=False, evaluations=5)
     exp = tmp_path / "exp.yaml"
