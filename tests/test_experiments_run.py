@@ -56,6 +56,7 @@ from hwnas.experiments.storage import Claim, RunStore
 from hwnas.search import Objective
 from hwnas.search.nsga2 import optuna_quiet
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
+from hwnas.spaces import Arch
 
 pytestmark = needs_nb201
 
@@ -2605,3 +2606,160 @@ def test_a_storage_without_the_runs_study_names_the_first_few_it_holds(tmp_path:
         "; it holds 'a', 'b', 'c' and 2 more, and a run reads only the study its experiment names"
     )
     storage.engine.dispose()
+
+
+def failing_calls(monkeypatch: pytest.MonkeyPatch, fails) -> list[Arch]:
+    """The tabular evaluator failing where `fails(arch, call)` says (call: the 1-based count
+    of evaluations so far), as a killed worker or a timeout fails a candidate by chance; the
+    architectures it was asked to evaluate, in order."""
+    evaluate, calls = TabularEvaluator.evaluate, []
+
+    def flaky(self, arch, budget=None):
+        calls.append(arch)
+        if fails(arch, len(calls)):
+            return Metrics.failed("the worker was killed")
+        return evaluate(self, arch, budget)
+
+    monkeypatch.setattr(TabularEvaluator, "evaluate", flaky)
+    return calls
+
+
+def searchers_made(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The searchers the run loop makes from here on (the real ones, kept to look at)."""
+    made, make = [], run_module.make_searcher
+    monkeypatch.setattr(run_module, "make_searcher", lambda *a: made.append(make(*a)) or made[-1])
+    return made
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_retry_failed_evaluates_each_failure_again_once_and_its_result_replaces_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, storage: str
+) -> None:
+    """A failed candidate was never evaluated again in its run (neither a resume nor more
+    `evaluations` retried it): `retry_failed` does, before searching on, and the retry's
+    result is the architecture's (in the count, the display, the results, the front and the
+    history a searcher is rebuilt from), the failure kept in the storage as history."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 12, executor="{kind: local}")
+    config = parse_experiment(text.replace(STORAGES["journal"], STORAGES[storage]))
+    failing_calls(monkeypatch, lambda arch, call: call in (2, 5, 7))
+    first = run_experiment(config, progress=False)
+    assert (first.evaluated, first.failed, first.retried) == (12, 3, 0)
+    failed = load(run_dir).trials.query("status == 'failed'")
+    calls, searchers = (
+        failing_calls(monkeypatch, lambda arch, call: False),
+        searchers_made(monkeypatch),
+    )
+    capsys.readouterr()
+    again = run_experiment(config, progress=True, retry_failed=True)
+    (line,) = capsys.readouterr().err.splitlines()  # stderr is no terminal: the last state
+    assert " 12/12 " in line and "done 12 | failed 0 | in flight 0" in line
+    assert (again.evaluated, again.failed, again.retried, again.by_this_driver) == (12, 0, 3, 3)
+    assert again.stopped_by == "evaluations"  # a retry spends none of the evaluations
+    assert [a.key for a in calls] == list(failed["key"])  # each once, in claim order
+    results = load(run_dir)
+    assert results.retried == list(failed["number"])
+    assert len(results.trials) == 12 and results.trials["key"].is_unique
+    assert results.trials["status"].eq("ok").all()
+    assert results.pareto()["key"].is_unique
+    store = RunStore(config, run_dir, make_space(config), existing=True)
+    try:
+        counts = store.counts()
+        assert (counts["ok"], counts["failed"], counts["retried"]) == (12, 0, 3)
+        latest = dict((a.key, m) for a, m in store.history())
+        assert all(latest[key].ok for key in failed["key"])
+        assert all(store.evaluated()[key].number > n for key, n in failed[["key", "number"]].values)
+    finally:
+        store.close()
+    # the searcher of the retrying run was told each retry's result, not left with the failure
+    (searcher,) = searchers
+    assert all(searcher._by_key[key].metrics.ok for key in failed["key"])
+    # with no failure left, a retry has nothing to do: the complete run starts nothing
+    done = run_experiment(config, progress=False, retry_failed=True)
+    assert (done.stopped_by, done.retried, len(calls)) == ("already complete", 3, 3)
+
+
+def test_a_retry_that_fails_again_stays_failed_and_the_search_goes_on_to_its_evaluations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One retry per invocation: a candidate that fails again stays failed (a plain resume
+    leaves it so), and with `evaluations` raised the run then searches on up to them."""
+    run_dir = tmp_path / "run"
+    failing_calls(monkeypatch, lambda arch, call: call in (1, 3))
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 8)), progress=False)
+    first = load(run_dir).trials.query("status == 'failed'").sort_values("number")
+    broken, mended = first["key"]
+    calls = failing_calls(monkeypatch, lambda arch, call: arch.key == broken)
+    config = parse_experiment(nb201_experiment(run_dir, 12))
+    summary = run_experiment(config, progress=False, retry_failed=True)
+    assert (summary.evaluated, summary.failed, summary.retried) == (12, 1, 2)
+    assert [a.key for a in calls[:2]] == [broken, mended] and len(calls) == 6
+    trials = load(run_dir).trials
+    assert len(trials) == 12 and trials["key"].is_unique
+    assert list(trials.query("status == 'failed'")["key"]) == [broken]
+    evaluations = [t for t in trials_of(run_dir) if outcome_of(t) in ("ok", "failed")]
+    assert [outcome_of(t) for t in evaluations if t.user_attrs[KEY] == broken] == ["failed"] * 2
+    assert run_experiment(config, progress=False).stopped_by == "already complete"
+    assert len(calls) == 6  # a resume without retry_failed retries nothing
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_only_a_retry_claim_evaluates_a_failed_key_again_and_the_lowest_live_one_wins(
+    tmp_path: Path, storage: str
+) -> None:
+    """A proposal of a failed key stays a duplicate; of two drivers retrying it at once the
+    lower live claim wins; a retry wins at the run's limit (it replaces a counted failure),
+    and once stored it is the key's result (counted once, in `evaluated` and the history)
+    and no second retry of that failure wins: judged and counted behind a peer's live claim
+    (nothing settled) and once all is settled, by the drivers and by one that starts then."""
+    run_dir = tmp_path / "run"
+    config = parse_experiment(
+        nb201_experiment(run_dir, 2).replace(STORAGES["journal"], STORAGES[storage])
+    )
+    space = make_space(config)
+    check_run_dir(run_dir)
+    mine = RunStore(config, run_dir, space)
+    mine.check_same_experiment()
+    peer = RunStore(config, run_dir, space, existing=True)
+    try:
+        (held,) = peer.claim([space.sample(2)], limit=None)  # live: none after it settles
+        good, bad = (o.claim for o in mine.claim([space.sample(0), space.sample(1)], limit=3))
+        ok = mine.finish(good, Metrics({"accuracy": 90.0, "hw_fpga_latency_ms": 3.0}))
+        mine.finish(bad, Metrics.failed("the worker was killed"))
+        retry = {bad.arch.key: bad.number}
+        (proposed,) = mine.claim([bad.arch], limit=None)
+        assert (proposed.won, proposed.why) == (False, "evaluated before")
+        assert not proposed.metrics.ok
+        (won,) = mine.claim([bad.arch], limit=3, retry=retry)
+        (lost,) = peer.claim([bad.arch], limit=3, retry=retry)
+        assert won.won and (lost.won, lost.why) == (False, "claimed by another evaluation")
+        counts = mine.counts()
+        assert (counts["ok"], counts["failed"], counts["running"]) == (1, 1, 2)
+        result = Metrics({"accuracy": 80.0, "hw_fpga_latency_ms": 2.0})
+        mine.finish(won.claim, result)
+
+        def the_retry_is_the_result(store: RunStore, running: int) -> None:
+            counts = store.counts()
+            assert (counts["ok"], counts["failed"], counts["retried"]) == (2, 0, 1)
+            assert counts["running"] == running
+            assert store.evaluated()[bad.arch.key].number == won.claim.number
+            history = [(held.claim.arch, None), (good.arch, ok), (bad.arch, result)]
+            assert store.history()[:3] == history  # then the new one, once claimed
+
+        for store in (mine, peer):
+            the_retry_is_the_result(store, running=1)
+        (late,) = peer.claim([bad.arch], limit=3, retry=retry)
+        assert (late.won, late.why, late.metrics) == (False, "evaluated before", result)
+        new = space.sample(3)  # 2 evaluations (not 3) and the live claim before it
+        assert mine.claim([new], limit=3)[0].why == SURPLUS
+        (taken,) = mine.claim([new], limit=4)
+        assert taken.won
+        peer.release([held.claim])
+        mine.release([taken.claim])
+        fresh = RunStore(config, run_dir, space, existing=True)
+        for store in (mine, peer, fresh):  # all settled now
+            the_retry_is_the_result(store, running=0)
+        fresh.close()
+    finally:
+        mine.close()
+        peer.close()

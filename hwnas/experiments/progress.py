@@ -61,6 +61,7 @@ class SearchProgress:
         #: is no later
         self.deadline: float | None = None
         self.done, self.failed, self.in_flight = 0, 0, 0
+        self._failed_keys: set[str] = set()  # the architectures whose latest result failed
         # the start, then the times of the latest results
         self._latest = deque([time.monotonic()], maxlen=RATE_WINDOW + 1)
         self._front = np.empty((0, len(objectives)))  # the feasible results' front, minimised
@@ -95,19 +96,27 @@ class SearchProgress:
                 raise
             reader_gone()  # the search's own ending (a Ctrl-C, say) goes on, not exit 1
 
-    def add_known(self, metrics: Metrics) -> None:
-        """A result stored before this driver started (not part of the rate the ETA uses)."""
-        self._count(metrics)
+    def add_known(self, metrics: Metrics, key: str = "") -> None:
+        """A result (of the architecture with `key`) stored before this driver started (not
+        part of the rate the ETA uses)."""
+        self._count(metrics, key)
 
-    def result(self, metrics: Metrics) -> None:
-        """A result stored while this driver runs (by it or by another driver)."""
-        self._count(metrics)
+    def result(self, metrics: Metrics, key: str = "") -> None:
+        """A result (of the architecture with `key`) stored while this driver runs (by it or
+        by another driver)."""
+        self._count(metrics, key)
         self._latest.append(time.monotonic())
         self._render()
 
-    def _count(self, metrics: Metrics) -> None:
+    def _count(self, metrics: Metrics, key: str) -> None:
+        """Count a result; one of an architecture whose latest result failed (a retry,
+        `--retry-failed`) replaces that failure, as the run counts it."""
+        if key in self._failed_keys:
+            self.done, self.failed = self.done - 1, self.failed - 1
         self.done += 1
         self.failed += not metrics.ok
+        if key:
+            (self._failed_keys.discard if metrics.ok else self._failed_keys.add)(key)
         self._add_point(metrics)
 
     def set_in_flight(self, n: int) -> None:

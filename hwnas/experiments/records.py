@@ -11,7 +11,7 @@ space, dataset, latency files and package versions), which a resumed run is chec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 
 import optuna
@@ -38,6 +38,9 @@ RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
     "surplus",
     "interrupted",
 )
+#: a failed evaluation whose architecture was evaluated again since (`hwnas search
+#: --retry-failed`): history, neither an evaluation the run counts nor a failure
+RETRIED = "retried"
 DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' digest
 #: study attribute: the per-channel standardisation of the .npz (mean and std lists), which
 #: export passes on even when the file has changed or gone since
@@ -110,6 +113,16 @@ def outcome_of(trial: FrozenTrial) -> str:
     if outcome == RUNNING and trial.state.is_finished():
         return STALE
     return outcome
+
+
+def supersede(trial: FrozenTrial, latest: MutableMapping[str, FrozenTrial]) -> FrozenTrial | None:
+    """Make evaluated `trial` its key's latest evaluation in `latest` (which holds those of
+    the trials before it, taken in number order); the failed evaluation it supersedes, if the
+    key's latest one was that: a key's result is its latest evaluation, so a retried failure
+    counts as neither an evaluation nor a failure. An evaluation after a successful one (two
+    drivers' race over a claim taken for stale) supersedes nothing: both count, as before."""
+    earlier, latest[trial.user_attrs[KEY]] = latest.get(trial.user_attrs[KEY]), trial
+    return earlier if earlier is not None and outcome_of(earlier) == "failed" else None
 
 
 def trial_metrics(trial: FrozenTrial) -> Metrics | None:

@@ -42,6 +42,7 @@ from hwnas.experiments.records import (
     outcome_of,
     read_trials,
     stored_arch,
+    supersede,
 )
 from hwnas.experiments.run_dir import SNAPSHOT, holds_run, load_snapshot, space_copy
 from hwnas.experiments.storage import StudyMemo
@@ -274,19 +275,21 @@ class RunResults:
 
     @property
     def trials(self) -> pd.DataFrame:
-        """One row per evaluation in finishing order: number, key, status, reason, feasible,
-        finished_s (seconds since the run's first trial started), the searcher's notes of where
-        each proposal came from as `origin_*` columns (the differentiable searcher's
-        `origin_latency_target_ms`, `origin_derived_rank`), one column per choice and one per
-        metric. The caller's own copy, as `pareto()`'s is: a notebook's change to it (a metric
-        rescaled in place) changed the fronts, hypervolumes and figures made after it."""
+        """One row per evaluation in finishing order (a failure evaluated again since, by
+        `hwnas search --retry-failed`, is left out: see `retried`): number, key, status,
+        reason, feasible, finished_s (seconds since the run's first trial started), the
+        searcher's notes of where each proposal came from as `origin_*` columns (the
+        differentiable searcher's `origin_latency_target_ms`, `origin_derived_rank`), one
+        column per choice and one per metric. The caller's own copy, as `pareto()`'s is: a
+        notebook's change to it (a metric rescaled in place) changed the fronts, hypervolumes
+        and figures made after it."""
         return self._trials.copy()
 
     @cached_property
     def _trials(self) -> pd.DataFrame:
         """`trials` as read once, which the fronts, progress and figures are made of."""
         stored = self.stored_trials
-        done = [t for t in stored if _evaluated(t)]
+        done = [t for t in stored if _evaluated(t) and t.number not in self._retried]
         done.sort(key=lambda t: (_utc(t.datetime_complete), t.number))
         if not done:
             return pd.DataFrame(columns=INFO_COLUMNS)
@@ -301,6 +304,20 @@ class RunResults:
         choices = [c for c in self.space.choice_values() if c in df.columns]
         metrics = sorted(set(df.columns) - set(info) - set(origin) - set(choices))
         return df[info + origin + choices + metrics].reset_index(drop=True)
+
+    @property
+    def retried(self) -> list[int]:
+        """The trial numbers of the failed evaluations whose architectures were evaluated again
+        since (`hwnas search --retry-failed`): kept in the storage as history, left out of
+        `trials` (the retry's row is the architecture's result there), counted neither as
+        failed nor as evaluations."""
+        return sorted(self._retried)
+
+    @cached_property
+    def _retried(self) -> set[int]:
+        latest: dict[str, optuna.trial.FrozenTrial] = {}
+        superseded = (supersede(t, latest) for t in self.stored_trials if _evaluated(t))
+        return {t.number for t in superseded if t is not None}
 
     @property
     def versions(self) -> dict[str, str]:
@@ -402,6 +419,12 @@ class RunResults:
             return f"no evaluation with trial number {number}"
         again = self._trials.loc[self._trials["key"] == claim.user_attrs.get(KEY), "number"]
         since = f"evaluated as trial {int(again.iloc[0])}" if len(again) else "not evaluated since"
+        if claim.number in self._retried:  # `again` has the retry: a failure replaces none
+            return (
+                f"trial {number} failed ({claim.user_attrs.get(REASON, '')}) and its "
+                f"architecture was evaluated again since (--retry-failed), as trial "
+                f"{int(again.iloc[0])}"
+            )
         return (
             f"trial {number} is a claim that was not evaluated ({outcome_of(claim)}); its "
             f"architecture was {since}"

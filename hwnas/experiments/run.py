@@ -50,6 +50,7 @@ from hwnas.experiments.records import (
     EVALUATED,
     EXPERIMENT,
     KEY,
+    RETRIED,
     RUNNING,
     SURPLUS,
     outcome_of,
@@ -91,6 +92,8 @@ class RunSummary:
     # every architecture of the space was evaluated: a run `exhausted` short of that has
     # searches (the differentiable searcher's) that derived no more
     space_exhausted: bool = False
+    # failed evaluations evaluated again since (`retry_failed`), counted in neither of the above
+    retried: int = 0
 
 
 def run_experiment(
@@ -99,10 +102,15 @@ def run_experiment(
     address: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    retry_failed: bool = False,
 ) -> RunSummary:
     """Run (or continue) the search `config` (or the experiment file it names) describes;
     see the module docstring. An existing run in its `run_dir` is continued; `resume=True`
-    requires one (an `ExperimentError` where there is none). `address` evaluates on that Ray
+    requires one (an `ExperimentError` where there is none). `retry_failed` first evaluates
+    again, once each, every architecture whose latest evaluation in the run failed (a killed
+    worker, a timeout: failures by chance), then searches on as usual: a retry is a new trial
+    of the architecture, whose result replaces the failure's (which stays stored, counted as
+    `retried`, neither as failed nor toward `evaluations`). `address` evaluates on that Ray
     cluster (`auto`, `host:port`, `ray://...`) whatever the experiment's `executor.kind`
     says (an empty one is refused, as `hwnas search --address ""` is); `progress` shows the
     live progress display. Ctrl-C raises `KeyboardInterrupt` (SIGTERM and SIGHUP: `Terminated`, a
@@ -110,7 +118,7 @@ def run_experiment(
     given back: the run can be resumed."""
     received: list[int] = []  # Ctrl-C, SIGTERM, SIGHUP, kept in case a callback swallows one
     with terminate_as_interrupt(received):
-        return _run_experiment(config, address, resume, progress, received)
+        return _run_experiment(config, address, resume, progress, received, retry_failed)
 
 
 def address_problem(address: str | None) -> str | None:
@@ -127,6 +135,7 @@ def _run_experiment(
     resume: bool,
     progress: bool,
     received: list[int],
+    retry_failed: bool = False,
 ) -> RunSummary:
     if problem := address_problem(address):
         raise ExperimentError(f"address: {problem}")
@@ -176,7 +185,7 @@ def _run_experiment(
                     if not existing:
                         _say_joined(config, store)
                     searcher.memo = store.memo()
-                    if existing and (ended := _nothing_to_start(config, store)):
+                    if existing and (ended := _nothing_to_start(config, store, retry_failed)):
                         return ended  # the stored experiment stays the one that made the run
                     # as hwnas reads it back: plain safe_dump left text such as a name
                     # `1e5` unquoted, which the run then read as a number and refused
@@ -184,7 +193,8 @@ def _run_experiment(
                     write_whole(run_dir / SNAPSHOT, snapshot)
                     write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
             executor = executor or make_executor(config, evaluator, address)
-            return _Loop(config, store, searcher, executor, received).run(progress)
+            loop = _Loop(config, store, searcher, executor, received, retry_failed)
+            return loop.run(progress)
     finally:
         if store is not None:
             store.close()
@@ -207,21 +217,27 @@ def _say_joined(config: ExperimentConfig, store: RunStore) -> None:
     )
 
 
-def _nothing_to_start(config: ExperimentConfig, store: RunStore) -> RunSummary | None:
+def _nothing_to_start(
+    config: ExperimentConfig, store: RunStore, retry_failed: bool = False
+) -> RunSummary | None:
     """The summary of a run with nothing to evaluate: it has its `evaluations`, or every
     architecture of its space was evaluated (a resume found that only after its executor,
-    perhaps an embedded Ray, had started)."""
+    perhaps an embedded Ray, had started), and no failure is to be evaluated again."""
     trials = store.trials()
     counts = store.counts(trials)
     done = counts["ok"] + counts["failed"]
     space_exhausted = _space_exhausted(store, trials)
+    if retry_failed and counts["failed"]:
+        return None
     if config.evaluations is not None and done >= config.evaluations:
         ended = ALREADY_COMPLETE
     elif space_exhausted:
         ended = EXHAUSTED
     else:
         return None
-    return RunSummary(Path(config.run_dir), done, counts["failed"], 0, ended, space_exhausted)
+    return RunSummary(
+        Path(config.run_dir), done, counts["failed"], 0, ended, space_exhausted, counts[RETRIED]
+    )
 
 
 def _space_exhausted(store: RunStore, trials: list[FrozenTrial]) -> bool:
@@ -331,8 +347,10 @@ class _Loop:
         searcher,
         executor,
         received: list[int],
+        retry_failed: bool = False,
     ):
         self.config, self.store, self.searcher, self.executor = config, store, searcher, executor
+        self.retry_failed = retry_failed
         #: the stop signals that arrived (see `terminate_as_interrupt`): one is acted on at
         #: the next round even where Python dropped its KeyboardInterrupt
         self.received = received
@@ -340,6 +358,10 @@ class _Loop:
         self.in_flight: dict[str, Claim] = {}
         self.waiting: dict[str, Arch] = {}  # asked by us, being evaluated by another driver
         self.rerun: list[Arch] = []
+        #: `retry_failed`: the failed evaluations to replace, by key (their trial numbers), and
+        #: those of their architectures not claimed yet (claimed before any other candidate)
+        self.retrying: dict[str, int] = {}
+        self.retry: list[Arch] = []
         self.origins: dict[str, dict] = {}  # of the candidates' earlier claims, by key
         self.by_me = 0
         self.claim_lost = False  # whether a result was dropped as another driver closed its claim
@@ -357,7 +379,7 @@ class _Loop:
         store.fail_stale()
         trials = store.trials()
         if history := store.history(trials):
-            self.searcher.restore(history)
+            self.searcher.restore(self._queue_retries(history, trials))
         # restored with every trial of this read: `_learn_from_others` need not parse them again
         self.learned = {t.number for t in trials}
         self.searcher.stream = store.stream()
@@ -392,7 +414,22 @@ class _Loop:
             self.by_me,
             self.stopped_by,
             _space_exhausted(store, trials),
+            counts[RETRIED],
         )
+
+    def _queue_retries(
+        self, history: list[tuple[Arch, Metrics | None]], trials: list[FrozenTrial]
+    ) -> list[tuple[Arch, Metrics | None]]:
+        """With `retry_failed`, queue every architecture whose latest evaluation failed to
+        be evaluated again, noting which failure each replaces; `history` with those pending
+        for the searcher, which is told their new results as they come (told the failure,
+        it could learn no other)."""
+        if not self.retry_failed:
+            return history
+        evaluated = self.store.evaluated(trials)
+        self.retrying = {k: t.number for k, t in evaluated.items() if outcome_of(t) == "failed"}
+        self.retry = [arch for arch, _ in history if arch.key in self.retrying]
+        return [(arch, None if arch.key in self.retrying else m) for arch, m in history]
 
     def _give_back(self) -> None:
         """Give the claims in flight back as the run ends: a resumed run evaluates their
@@ -418,7 +455,8 @@ class _Loop:
             trials = self.store.trials()  # one read of the storage per round
             done, running = self._global_counts(trials, display)
             self._settle_waiting(trials)
-            if self.limit is not None and done >= self.limit and not self.in_flight:
+            # a retry replaces a counted failure: a run at its limit retries them all the same
+            if self.limit is not None and done >= self.limit and not (self.in_flight or self.retry):
                 return "evaluations"
             # after the count: a last evaluation that ran past the limit completed the run,
             # which said "stopped by time limit" and told to resume, as if evaluations were left
@@ -427,7 +465,8 @@ class _Loop:
             self._launch(done, running)
             display.set_in_flight(len(self.in_flight))
             if not self.in_flight:
-                if self.exhausted and not self.rerun and not self.waiting and not running:
+                idle = not (self.rerun or self.retry or self.waiting or running)
+                if self.exhausted and idle:
                     return EXHAUSTED
                 time.sleep(min(0.5, beat_every))  # other drivers are evaluating; wait
                 continue
@@ -501,26 +540,30 @@ class _Loop:
                 self.searcher.pending(arch)
                 self.waiting[key] = arch
 
-    def _show(self, trials: list[FrozenTrial], show: Callable[[Metrics], None]) -> None:
+    def _show(self, trials: list[FrozenTrial], show: Callable[[Metrics, str], None]) -> None:
         """Give the display the evaluations it has not had yet, whichever driver stored them."""
         for t in trials:
             if t.number not in self.shown and (metrics := trial_metrics(t)) is not None:
                 self.shown.add(t.number)
-                show(metrics)
+                show(metrics, t.user_attrs[KEY])
 
     def _launch(self, done: int, running: int) -> None:
-        """Claim and submit candidates while a slot is free and the limit leaves room."""
-        free = self.config.executor.max_in_flight - len(self.in_flight)
-        room = free if self.limit is None else min(free, self.limit - done - running)
-        if room <= 0:
+        """Claim and submit candidates while a slot is free and the limit leaves room; the
+        failures to evaluate again first, whatever the limit (each replaces a counted one)."""
+        free = max(0, self.config.executor.max_in_flight - len(self.in_flight))
+        retries, self.retry = self.retry[:free], self.retry[free:]
+        room = free - len(retries)
+        room = room if self.limit is None else min(room, self.limit - done - running)
+        if room <= 0 and not retries:
             return
-        candidates, self.rerun = self.rerun[:room], self.rerun[room:]
+        candidates, self.rerun = self.rerun[: max(room, 0)], self.rerun[max(room, 0) :]
         if len(candidates) < room and not self.exhausted:
             asked = self.searcher.ask(room - len(candidates))
             self.exhausted = len(asked) < room - len(candidates)
             candidates += asked
+        candidates = retries + candidates
         with interrupts_held():  # claimed is in flight: a Ctrl-C from here on gives it back
-            outcomes = self.store.claim(candidates, self.limit, self._origin)
+            outcomes = self.store.claim(candidates, self.limit, self._origin, self.retrying)
             self.in_flight.update({o.claim.arch.key: o.claim for o in outcomes if o.won})
         for outcome in outcomes:
             arch = outcome.claim.arch
@@ -535,16 +578,18 @@ class _Loop:
 
     def _settle_waiting(self, trials: list[FrozenTrial]) -> None:
         """Tell the searcher about its candidates that another driver has now evaluated, and
-        evaluate those the other driver gave back unevaluated (stopped, or interrupted)."""
+        evaluate those the other driver gave back unevaluated (stopped, or interrupted); of a
+        failure to evaluate again, only an evaluation after it is its result."""
         if not self.waiting:
             return
         evaluated, running = self.store.evaluated(trials), self.store.running_keys(trials)
         for key, arch in list(self.waiting.items()):
-            if key in evaluated:
-                self._tell(arch, trial_metrics(evaluated[key]))
+            latest = evaluated.get(key)
+            if latest is not None and latest.number > self.retrying.get(key, -1):
+                self._tell(arch, trial_metrics(latest))
             elif key not in running:
                 del self.waiting[key]
-                self.rerun.append(arch)
+                (self.retry if key in self.retrying else self.rerun).append(arch)
 
     def _finish(self, arch: Arch, metrics: Metrics, display: SearchProgress) -> None:
         claim = self.in_flight[arch.key]  # kept until stored: a Ctrl-C meanwhile gives it back
@@ -559,7 +604,7 @@ class _Loop:
                 self.by_me += 1
                 self.shown.add(claim.number)
                 display.set_in_flight(len(self.in_flight))
-                display.result(stored)
+                display.result(stored, arch.key)
         except ClaimLost as lost:  # another driver evaluates it again; learn its result there
             self._say_claim_lost(lost)
             del self.in_flight[arch.key]

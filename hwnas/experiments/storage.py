@@ -52,6 +52,7 @@ from hwnas.experiments.records import (
     ORIGIN,
     OUTCOME,
     REASON,
+    RETRIED,
     RUNNING,
     STALE,
     SURPLUS,
@@ -59,6 +60,7 @@ from hwnas.experiments.records import (
     outcome_of,
     read_trials,
     stored_arch,
+    supersede,
     trial_metrics,
 )
 from hwnas.experiments.run_dir import SNAPSHOT
@@ -166,10 +168,10 @@ class StudyMemo(MutableMapping[str, Any]):
 @dataclass
 class _Settled:
     """The finished trials that lead a run's trials (a finished trial never changes): how
-    many, their outcomes, and the first evaluation of each key among them. The run loop reads
-    every trial once per round; counting and judging claims from these plus the trials after
-    them, instead of from all, keeps a round's work from growing with the run (it made long
-    runs quadratic: a third of a tabular evaluation's time at 3000 trials)."""
+    many, their outcomes (`_tally`), and the latest evaluation of each key among them. The run
+    loop reads every trial once per round; counting and judging claims from these plus the
+    trials after them, instead of from all, keeps a round's work from growing with the run (it
+    made long runs quadratic: a third of a tabular evaluation's time at 3000 trials)."""
 
     size: int = 0
     counts: Counter[str] = field(default_factory=Counter)
@@ -182,13 +184,23 @@ class _Settled:
         if self.size and (len(trials) < self.size or trials[self.size - 1].number != self.size - 1):
             raise ValueError("not all of the run's trials in number order")
         while self.size < len(trials) and trials[self.size].state.is_finished():
-            trial = trials[self.size]
-            outcome = outcome_of(trial)
-            self.counts[outcome] += 1
-            if outcome in EVALUATED:
-                self.evaluated.setdefault(trial.user_attrs[KEY], trial)
+            _tally([trials[self.size]], self.counts, self.evaluated)
             self.size += 1
         return trials[self.size :]
+
+
+def _tally(
+    trials: Iterable[FrozenTrial], counts: Counter[str], latest: MutableMapping[str, FrozenTrial]
+) -> None:
+    """Count `trials` (in number order, after those `counts` and `latest` hold) by outcome,
+    each evaluation made its key's latest in `latest`; a failed evaluation one supersedes
+    (`supersede`: evaluated again since) moves from `failed` to `retried`."""
+    for t in trials:
+        outcome = outcome_of(t)
+        counts[outcome] += 1
+        if outcome in EVALUATED and supersede(t, latest) is not None:
+            counts["failed"] -= 1
+            counts[RETRIED] += 1
 
 
 class RunStore:
@@ -384,28 +396,34 @@ class RunStore:
         return read_trials(self.study)
 
     def evaluated(self, trials: list[FrozenTrial] | None = None) -> Mapping[str, FrozenTrial]:
-        """The first evaluated trial of every key (ok or failed evaluation), of `trials` (all
-        of the run's, as one read of the storage) when given, else of a new read. A read-only
-        view over the settled ones and those after them: the run loop asks each round, and a
-        copy of every settled evaluation would grow with the run."""
+        """The latest evaluated trial of every key (ok or failed evaluation: a key's result,
+        which a retry of a failure replaces), of `trials` (all of the run's, as one read of
+        the storage) when given, else of a new read. A read-only view over the settled ones
+        and those after them: the run loop asks each round, and a copy of every settled
+        evaluation would grow with the run."""
         trials = self.trials() if trials is None else trials
         later: dict[str, FrozenTrial] = {}
         for t in self._settled.rest(trials):
             if outcome_of(t) in EVALUATED:
-                later.setdefault(t.user_attrs[KEY], t)
-        return ChainMap(MappingProxyType(self._settled.evaluated), later)
+                later[t.user_attrs[KEY]] = t
+        return ChainMap(later, MappingProxyType(self._settled.evaluated))
 
     def counts(self, trials: list[FrozenTrial] | None = None) -> dict[str, int]:
         """Trials by outcome, of `trials` (all of the run's, as one read of the storage) when
-        given, else of a new read."""
+        given, else of a new read; a failed evaluation evaluated again since counts as
+        `retried`, not `failed` (`_tally`), so `ok` plus `failed` are the run's evaluations."""
         trials = self.trials() if trials is None else trials
-        counts = self._settled.counts + Counter(map(outcome_of, self._settled.rest(trials)))
-        return {o: counts[o] for o in (*EVALUATED, RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED)}
+        rest = self._settled.rest(trials)  # settles first: then the counts are copied
+        counts = Counter(self._settled.counts)
+        _tally(rest, counts, ChainMap({}, self._settled.evaluated))
+        outcomes = (*EVALUATED, RETRIED, RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED)
+        return {o: counts[o] for o in outcomes}
 
     def history(self, trials: list[FrozenTrial] | None = None) -> list[tuple[Arch, Metrics | None]]:
-        """Every candidate any driver claimed, in claim order, with its result (None while not
-        evaluated): what `Searcher.restore` rebuilds its state from; of `trials` (all of the
-        run's, as one read of the storage) when given, else of a new read."""
+        """Every candidate any driver claimed, in claim order, with its latest result (None
+        while not evaluated; a retry's once it is stored): what `Searcher.restore` rebuilds
+        its state from; of `trials` (all of the run's, as one read of the storage) when given,
+        else of a new read."""
         first: dict[str, Arch] = {}
         results: dict[str, Metrics] = {}
         for t in self.trials() if trials is None else trials:  # in number order: claim order
@@ -423,12 +441,18 @@ class RunStore:
         archs: Sequence[Arch],
         limit: int | None,
         origin: Callable[[Arch], dict[str, float | int]] = lambda arch: {},
+        retry: Mapping[str, int] = MappingProxyType({}),
     ) -> list[ClaimOutcome]:
         """Claim `archs` for evaluation by this driver; `limit` caps the run's evaluations;
-        `origin(arch)` (the searcher's note of where it came from) is stored with each claim.
+        `origin(arch)` (the searcher's note of where it came from) is stored with each claim;
+        `retry` maps the keys to evaluate again (`--retry-failed`) to the trial number of the
+        failed evaluation each replaces.
 
         A claim wins when no evaluation of its key exists, no live claim of its key has a lower
         trial number, and the evaluations plus live claims before it leave room under `limit`.
+        A retry claim wins when no evaluation of its key came after the failed one it
+        replaces and no live claim of its key has a lower number, whatever `limit`: it adds no
+        evaluation to the count (its result supersedes the failure, `supersede`).
         """
         claims: list[Claim] = []
         try:
@@ -439,7 +463,7 @@ class RunStore:
             trials = self.trials()
             outcomes = []
             for c in claims:
-                why, metrics = self._judge(c, trials, limit)
+                why, metrics = self._judge(c, trials, limit, retry.get(c.arch.key))
                 if why:
                     self._close(c.trial_id, SURPLUS if why == SURPLUS else DUPLICATE, why)
                 outcomes.append(ClaimOutcome(c, not why, why, metrics))
@@ -460,29 +484,38 @@ class RunStore:
         return {t.user_attrs[KEY] for t in self._settled.rest(trials) if outcome_of(t) == RUNNING}
 
     def _judge(
-        self, claim: Claim, trials: list[FrozenTrial], limit: int | None
+        self, claim: Claim, trials: list[FrozenTrial], limit: int | None, retried: int | None
     ) -> tuple[str, Metrics | None]:
-        """Why `claim` loses (and the stored result of its key, when evaluated before), or ""
-        when it wins; see `claim`. The settled trials all come before a live claim."""
-        before, rest = 0, self._settled.rest(trials)
-        if claim.number >= self._settled.size:
-            if (first := self._settled.evaluated.get(claim.arch.key)) is not None:
-                return "evaluated before", trial_metrics(first)
-            before = sum(self._settled.counts[o] for o in (*EVALUATED, RUNNING))
-            trials = rest
-        for t in trials:
-            outcome = outcome_of(t)
-            same = t.user_attrs.get(KEY) == claim.arch.key and t.number != claim.number
-            if same and outcome in EVALUATED:
-                return "evaluated before", trial_metrics(t)
-            if t.number >= claim.number:
-                continue
-            if same and outcome == RUNNING:
-                return "claimed by another evaluation", None
-            before += outcome in (*EVALUATED, RUNNING)
-        if limit is not None and before >= limit:
+        """Why `claim` loses (and the latest stored result of its key, when evaluated before),
+        or "" when it wins; `retried`: for a retry claim, the number of the failed evaluation
+        it replaces; see `claim`. The settled trials all come before a live claim, unless
+        another driver ended it meanwhile (taken for stale)."""
+        rest = self._settled.rest(trials)
+        counts, latest = Counter(self._settled.counts), ChainMap({}, self._settled.evaluated)
+        if claim.number < self._settled.size:
+            counts, latest, rest = Counter(), {}, trials
+        key = claim.arch.key
+        _tally([t for t in rest if t.number < claim.number], counts, latest)
+        mine = [latest[key]] if key in latest else []
+        mine += [t for t in rest if t.number > claim.number and self._evaluates(t, key)]
+        if mine and (retried is None or mine[-1].number > retried):
+            return "evaluated before", trial_metrics(mine[-1])
+        if any(t.number < claim.number and self._claims(t, key) for t in rest):
+            return "claimed by another evaluation", None
+        before = sum(counts[o] for o in (*EVALUATED, RUNNING))
+        if retried is None and limit is not None and before >= limit:
             return SURPLUS, None
         return "", None
+
+    @staticmethod
+    def _evaluates(trial: FrozenTrial, key: str) -> bool:
+        """Whether `trial` is an evaluation of `key`."""
+        return trial.user_attrs.get(KEY) == key and outcome_of(trial) in EVALUATED
+
+    @staticmethod
+    def _claims(trial: FrozenTrial, key: str) -> bool:
+        """Whether `trial` is a live claim of `key`."""
+        return trial.user_attrs.get(KEY) == key and outcome_of(trial) == RUNNING
 
     def _create_claim(self, arch: Arch, origin: dict[str, float | int] | None = None) -> Claim:
         params = {k: v for k, v in arch.items() if k in self._distributions}
