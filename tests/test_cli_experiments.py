@@ -632,6 +632,47 @@ def test_the_predictor_searcher_goes_on_past_candidates_the_table_cannot_price(
     assert len(from_the_pool) >= 5 and from_the_pool.all(), ok
 
 
+def test_search_retry_failed_evaluates_the_failures_again_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hwnas search` had no `--retry-failed`: candidates that failed by chance (here the
+    first two evaluations) stayed failed in their run. With it they are evaluated again, the
+    end line counts them as retried, and `status`, `pareto` and `export` show the retries'
+    results, each architecture once."""
+    from hwnas.evaluators.latency import LatencyEvaluator
+    from hwnas.evaluators.metrics import Metrics
+
+    exp, run = latency_experiment(tmp_path, "[fp32, int8]"), tmp_path / "run"
+    evaluate, calls = LatencyEvaluator.evaluate, []
+
+    def killed_twice(self, arch, budget=None):
+        calls.append(arch.key)
+        return Metrics.failed("the worker was killed") if len(calls) <= 2 else evaluate(self, arch)
+
+    monkeypatch.setattr(LatencyEvaluator, "evaluate", killed_twice)
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert "--retry-failed evaluates them again" in capsys.readouterr().err
+    failed = sorted(load(run).trials.query("status == 'failed'")["number"])
+    assert len(failed) == 2 and hwnas("search", str(exp), "--quiet", "--retry-failed") == 0
+    out, err = capsys.readouterr()
+    assert f"run {run}: 8 evaluations (0 failed, 2 retried, 2 by this driver)" in out
+    assert "failed" not in err and calls[8:] == calls[:2]  # each retried once
+    assert hwnas("status", str(run)) == 0
+    assert "evaluations: 8 of 8 (ok 8, failed 0, retried 2, in flight 0" in capsys.readouterr().out
+    facts = status_json(run, capsys)
+    assert (facts["evaluations"]["failed"], facts["evaluations"]["retried"]) == (0, 2)
+    assert facts["failures"] == [] and facts["feasible"] == 8
+    assert hwnas("pareto", str(run), "--json") == 0
+    front = json.loads(capsys.readouterr().out)["front"]
+    archs = [json.dumps(p["arch"], sort_keys=True) for p in front]
+    assert front and len(set(archs)) == len(archs)
+    assert not {p["trial"] for p in front} & set(failed)
+    assert hwnas("export", str(run), "--trial", str(failed[0]), "-o", str(tmp_path / "x.json")) == 1
+    said = f"trial {failed[0]} failed (the worker was killed) and its architecture was evaluated"
+    assert said in capsys.readouterr().err
+    assert hwnas("search", "--help") == 0 and "--retry-failed" in capsys.readouterr().out
+
+
 def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -643,7 +684,11 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert result.returncode == 0, result.stderr
     assert "8 evaluations (" in result.stdout and "(0 failed" not in result.stdout  # w4a8
     failed = load(tmp_path / "run").trials["status"].eq("failed").sum()
-    why = f"hwnas: note: {counted(failed, 'evaluation')} failed; why: hwnas status {tmp_path}/run\n"
+    why = (
+        f"hwnas: note: {counted(failed, 'evaluation')} failed; why: hwnas status {tmp_path}/run; "
+        f"where they failed by chance (a killed worker, a timeout), hwnas search {exp} "
+        "--retry-failed evaluates them again\n"
+    )
     assert why in result.stderr  # the closing line's count alone named no way to the reasons
     assert (
         f"hwnas: warning: latency: {DATA / 'tiny2d_ort.csv'}: measured at fp32, int8 only, "
@@ -2332,7 +2377,8 @@ def test_status_json_of_a_finished_run_agrees_with_the_text(
         "lat",
         results.versions,
     )
-    counts = {"total": 8, "target": 8, "ok": 8, "failed": 0, "in_flight": 0, "owed": 0}
+    counts = {"total": 8, "target": 8, "ok": 8, "failed": 0, "retried": 0, "in_flight": 0}
+    counts["owed"] = 0
     assert facts["evaluations"] == counts and facts["cannot_reach_target"] is None
     assert facts["drivers"] == [] and facts["failures"] == [] and facts["supernet"] is None
     assert facts["objectives"] == [["latency_ms", "min"]] and facts["constraints"] == []

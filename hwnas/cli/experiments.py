@@ -63,6 +63,13 @@ def search(
         "already there is continued too)",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="no live progress display"),
+    retry_failed: bool = typer.Option(
+        False,
+        "--retry-failed",
+        help="first evaluate again, once each, the architectures whose latest evaluation "
+        "failed (by chance: a killed worker, a timeout), then search on; a retry's result "
+        "replaces the failure in the run's count",
+    ),
 ) -> None:
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.evaluators import ClusterLost
@@ -78,7 +85,9 @@ def search(
     start_with = f"hwnas search {shell_path(experiment)}{on_cluster}"
     resume_with = f"hwnas search {shell_path(experiment)} --resume{on_cluster}"
     try:
-        summary = run_experiment(config, address=address, resume=resume, progress=not quiet)
+        summary = run_experiment(
+            config, address=address, resume=resume, progress=not quiet, retry_failed=retry_failed
+        )
     except ClusterLost as e:
         again = f"once the cluster at {address} is up again, " if address else ""
         typer.echo(
@@ -107,7 +116,12 @@ def search(
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(f"every evaluation failed; {why}")
     if summary.failed:  # the count alone named no way to the reasons
-        typer.echo(f"hwnas: note: {counted(summary.failed, 'evaluation')} failed; {why}", err=True)
+        typer.echo(
+            f"hwnas: note: {counted(summary.failed, 'evaluation')} failed; {why}; where they "
+            f"failed by chance (a killed worker, a timeout), {start_with} --retry-failed "
+            "evaluates them again",
+            err=True,
+        )
 
 
 def _say_summary(summary, experiment: Path) -> None:
@@ -124,9 +138,10 @@ def _say_summary(summary, experiment: Path) -> None:
             f"{experiment} to go on"
         )
     else:
+        retried = f", {summary.retried} retried" if summary.retried else ""
         typer.echo(
             f"run {summary.run_dir}: {counted(summary.evaluated, 'evaluation')} "
-            f"({summary.failed} failed, {summary.by_this_driver} by this driver); "
+            f"({summary.failed} failed{retried}, {summary.by_this_driver} by this driver); "
             f"stopped by {summary.stopped_by}"
         )
 
@@ -287,6 +302,7 @@ def _status_facts(run: Path) -> dict:
             "target": results.config.evaluations,
             "ok": statuses["ok"],
             "failed": statuses["failed"],
+            "retried": len(results.retried),
             "in_flight": in_flight,
             "owed": owed,
         },
@@ -433,9 +449,10 @@ def _say_evaluations(facts: dict) -> None:
     the searcher has no architecture left to reach the target with."""
     counts = facts["evaluations"]
     target = counts["target"]
+    retried = f", retried {counts['retried']}" if counts["retried"] else ""
     typer.echo(
         f"evaluations: {counts['total']}{f' of {target}' if target else ''} "
-        f"(ok {counts['ok']}, failed {counts['failed']}, "
+        f"(ok {counts['ok']}, failed {counts['failed']}{retried}, "
         f"in flight {counts['in_flight']}, left by a stopped driver "
         f"and not evaluated since {counts['owed']})"
     )
