@@ -1,5 +1,5 @@
 """What was tried for the predictor searcher's Gaussian-process phase with several
-objectives (acquisitions, a kernel), none kept.
+objectives (acquisitions, a kernel, picks against stalls), none kept.
 
     cd benchmarks && ../.venv/bin/python search_predictor_variants.py --variant mc-ehvi \
         --first-seed 0 --seeds 20 --latency hw_fpga_latency_ms hw_pixel3_latency_ms
@@ -26,6 +26,22 @@ Gaussian process (100 results and more); below that the runs are the default's.
   linear term (a constant times a dot product) beside the Matern: a Bayesian linear model of
   the encoding with a GP on what it leaves (fpga latency is linear in the ops; accuracy
   nearly additive).
+- `anchor`: each batch's first pick is the candidate with the best optimistic value of the
+  first objective alone (accuracy: mean + `beta` x std), the other picks the default's greedy
+  hypervolume improvement with that point joined to the front: the stalled seeds end short
+  of the front's most accurate end, where the single-objective searcher finds the table's
+  best in about 30 queries.
+- `gap`: each batch's first pick is the candidate whose optimistic point adds the most
+  hypervolume inside the largest empty rectangle of the front's staircase (between two
+  neighbouring front points, or beyond either end up to the box and the candidates' best
+  optimistic value), the other picks the default's with it joined to the front.
+- `stall-mutant`: while the last `STALL` results brought no new point to the front of
+  everything evaluated, one pick of each batch is a single `space.mutate` of a uniformly
+  drawn front member (as the naive evolution, SEMO, picks), the others the default's.
+- `best-parents`: not a pick but the pool: the parents mutated into candidates are the
+  default's Pareto layers plus the `parents` most accurate trials (best first objective; the
+  single-objective searcher's parents), so more of the pool lies around the most accurate
+  cells.
 """
 
 from __future__ import annotations
@@ -45,14 +61,17 @@ from hwnas.search.predictor import (
     PredictorSearcher,
     closest_likely_feasible,
     default_box,
+    greedy_hypervolume,
 )
 
 BUDGETS = (100, 300)
 DRAWS = 64  # posterior draws of `mc-ehvi` and `parego`
 RHO = 0.05  # augmentation of ParEGO's Chebyshev scalarisation
+STALL = 30  # results without a new front point that make `stall-mutant` act
 DEFAULT_SELECT = PredictorSearcher._select
 DEFAULT_PICK = PredictorSearcher._pick_several
 DEFAULT_KERNEL = GaussianProcess._kernel
+DEFAULT_PARENTS = PredictorSearcher._parents
 
 
 def _select_keeping_rng(self, pool, done, n, rng):
@@ -154,6 +173,82 @@ def select_bucb(self, pool, done, n, rng):
     return [pool[i] for i in picked]
 
 
+def first_then_greedy(first, optimistic, feasible, observed, n, ref):
+    """`first`, then the default's greedy picks with its optimistic point joined to the front
+    (no constraints here: every candidate is feasible)."""
+    rest = feasible.copy()
+    rest[first] = 0  # neither a greedy pick nor the fallback's again
+    observed = np.vstack([observed, optimistic[first]])  # without `ref`, the default's box
+    return [first, *greedy_hypervolume(optimistic, rest, observed, n - 1, ref)]
+
+
+def pick_anchor(self, loss_mean, loss_std, feasible, observed, n, ref):
+    if not _gp_phase(observed) or n < 2:
+        return DEFAULT_PICK(self, loss_mean, loss_std, feasible, observed, n, ref)
+    optimistic = loss_mean - self.beta * loss_std
+    anchor = int(np.argmin(optimistic[:, 0]))
+    return first_then_greedy(anchor, optimistic, feasible, observed, n, ref)
+
+
+def largest_gap(front: np.ndarray, optimistic: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """The corner (the reference point) of the largest empty rectangle of the two-objective
+    staircase of `front` inside the box below `ref`, the ends bounded by the best optimistic
+    values."""
+    front = front[np.all(front < ref, axis=1)]
+    low = np.minimum(front.min(axis=0), optimistic.min(axis=0))
+    steps = np.vstack([[low[0], ref[1]], front[np.argsort(front[:, 0])], [ref[0], low[1]]])
+    areas = np.diff(steps[:, 0]) * -np.diff(steps[:, 1])
+    i = int(np.argmax(areas))
+    return np.array([steps[i + 1, 0], steps[i, 1]])
+
+
+def pick_gap(self, loss_mean, loss_std, feasible, observed, n, ref):
+    if not _gp_phase(observed) or n < 2:
+        return DEFAULT_PICK(self, loss_mean, loss_std, feasible, observed, n, ref)
+    optimistic = loss_mean - self.beta * loss_std
+    front = observed[pareto_mask(observed)]
+    box = default_box(front, optimistic) if ref is None else ref
+    if not np.any(np.all(front < box, axis=1)):
+        return DEFAULT_PICK(self, loss_mean, loss_std, feasible, observed, n, ref)
+    score = hypervolume_improvements(optimistic, front, largest_gap(front, optimistic, box))
+    if np.max(score) <= 0:
+        return DEFAULT_PICK(self, loss_mean, loss_std, feasible, observed, n, ref)
+    return first_then_greedy(int(np.argmax(score)), optimistic, feasible, observed, n, ref)
+
+
+def stalled(self, done) -> bool:
+    """Whether none of the last `STALL` results joined the front of the results before it."""
+    losses = np.stack([self.loss(t.metrics) for t in done])
+    for i in range(len(losses) - 1, len(losses) - 1 - STALL, -1):
+        earlier = losses[:i]
+        if not np.any(np.all(earlier <= losses[i], axis=1)):
+            return False
+    return True
+
+
+def select_stall_mutant(self, pool, done, n, rng):
+    if len(done) < GAUSSIAN_PROCESS_FROM or n < 2 or not stalled(self, done):
+        return DEFAULT_SELECT(self, pool, done, n, rng)
+    batch = DEFAULT_SELECT(self, pool, done, n - 1, rng)
+    losses = np.stack([self.loss(t.metrics) for t in done])
+    front = [done[i].arch for i in np.flatnonzero(pareto_mask(losses))]
+    exclude = {a.key for a in batch}
+    for _ in range(200):
+        arch = self.space.mutate(front[rng.integers(len(front))], rng)
+        if not self.seen(arch) and arch.key not in exclude:
+            return [*batch, arch]
+    return [*batch, self.sample_unseen(rng, exclude)]
+
+
+def parents_and_most_accurate(self, done):
+    chosen = DEFAULT_PARENTS(self, done)
+    if len(done) < GAUSSIAN_PROCESS_FROM:
+        return chosen
+    keys = {t.arch.key for t in chosen}
+    order = np.argsort([self.loss(t.metrics)[0] for t in done], kind="stable")
+    return chosen + [done[i] for i in order[: self.parents] if done[i].arch.key not in keys]
+
+
 def linear_and_matern_kernel(self):
     return DEFAULT_KERNEL(self) + ConstantKernel(0.1, (1e-4, 1e2)) * DotProduct(1.0, (1e-3, 1e2))
 
@@ -162,6 +257,7 @@ DEFAULTS = {
     (PredictorSearcher, "_select"): DEFAULT_SELECT,
     (PredictorSearcher, "_pick_several"): DEFAULT_PICK,
     (GaussianProcess, "_kernel"): DEFAULT_KERNEL,
+    (PredictorSearcher, "_parents"): DEFAULT_PARENTS,
 }
 VARIANTS = {  # what each variant replaces: (class, attribute) -> function
     "mc-ehvi": {
@@ -174,6 +270,10 @@ VARIANTS = {  # what each variant replaces: (class, attribute) -> function
     },
     "bucb": {(PredictorSearcher, "_select"): select_bucb},
     "linear-kernel": {(GaussianProcess, "_kernel"): linear_and_matern_kernel},
+    "anchor": {(PredictorSearcher, "_pick_several"): pick_anchor},
+    "gap": {(PredictorSearcher, "_pick_several"): pick_gap},
+    "stall-mutant": {(PredictorSearcher, "_select"): select_stall_mutant},
+    "best-parents": {(PredictorSearcher, "_parents"): parents_and_most_accurate},
 }
 
 
