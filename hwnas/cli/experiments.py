@@ -44,6 +44,7 @@ ObjectivesOption = typer.Option(
     epilog=examples(
         "hwnas search examples/demo.yaml",
         "hwnas search examples/demo.yaml --resume --quiet",
+        "hwnas search examples/demo.yaml --retry-failed",
     )
 )
 def search(
