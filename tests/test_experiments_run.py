@@ -2763,3 +2763,21 @@ def test_only_a_retry_claim_evaluates_a_failed_key_again_and_the_lowest_live_one
     finally:
         mine.close()
         peer.close()
+
+
+def test_retries_claimed_beside_new_candidates_leave_the_limit_no_surplus(
+    tmp_path: Path, ray_temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With slots for several evaluations (Ray's `max_in_flight`), the retries were claimed
+    beside new candidates the limit had no room for once the retries' live claims counted:
+    those were claimed in vain, stored as surplus, and asked again in reversed order."""
+    run_dir = tmp_path / "run"
+    failing_calls(monkeypatch, lambda arch, call: call in (1, 2))
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 12)), progress=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_temp_dir))
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    ray = "{kind: ray, max_in_flight: 4, resources: {num_cpus: 0.5}}"
+    config = parse_experiment(nb201_experiment(run_dir, 14, executor=ray))
+    summary = run_experiment(config, progress=False, retry_failed=True)
+    assert (summary.evaluated, summary.failed, summary.retried) == (14, 0, 2)
+    assert SURPLUS not in {outcome_of(t) for t in trials_of(run_dir)}

@@ -553,7 +553,9 @@ class _Loop:
         free = max(0, self.config.executor.max_in_flight - len(self.in_flight))
         retries, self.retry = self.retry[:free], self.retry[free:]
         room = free - len(retries)
-        room = room if self.limit is None else min(room, self.limit - done - running)
+        if self.limit is not None:  # the retries claimed now count as live claims, as
+            # `claim` counts them: candidates asked beside them lost as surplus
+            room = min(room, self.limit - done - running - len(retries))
         if room <= 0 and not retries:
             return
         candidates, self.rerun = self.rerun[: max(room, 0)], self.rerun[max(room, 0) :]
