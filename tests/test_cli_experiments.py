@@ -673,6 +673,37 @@ def test_search_retry_failed_evaluates_the_failures_again_and_says_so(
     assert hwnas("search", "--help") == 0 and "--retry-failed" in capsys.readouterr().out
 
 
+def test_a_retry_failed_search_stopped_mid_retry_says_to_resume_retrying(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `--retry-failed` search stopped before its retries were done said to resume with
+    `hwnas search EXP --resume`, which retries nothing: the run had its evaluations, so the
+    command pasted said "already complete" and left the failures failed. The command said
+    goes on retrying."""
+    from hwnas.evaluators.latency import LatencyEvaluator
+    from hwnas.evaluators.metrics import Metrics
+
+    exp, run = latency_experiment(tmp_path, "[fp32, int8]"), tmp_path / "run"
+    evaluate, calls = LatencyEvaluator.evaluate, []
+
+    def killed_twice_then_interrupted(self, arch, budget=None):
+        calls.append(arch.key)
+        if len(calls) == 10:  # the second retry: a Ctrl-C
+            raise KeyboardInterrupt
+        return Metrics.failed("the worker was killed") if len(calls) <= 2 else evaluate(self, arch)
+
+    monkeypatch.setattr(LatencyEvaluator, "evaluate", killed_twice_then_interrupted)
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert hwnas("search", str(exp), "--quiet", "--retry-failed") == 130
+    resume = capsys.readouterr().err.split("resume with: ")[1].strip()
+    assert resume == f"hwnas search {exp} --resume --retry-failed"
+    assert hwnas(*shlex.split(resume)[1:], "--quiet") == 0
+    assert f"run {run}: 8 evaluations (0 failed, 2 retried, 1 by this driver)" in (
+        capsys.readouterr().out
+    )
+    assert calls[8:] == [*calls[:2], calls[1]]  # the second: interrupted, then resumed
+
+
 def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

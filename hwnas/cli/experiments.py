@@ -84,7 +84,9 @@ def search(
     config = load_experiment(experiment)
     on_cluster = f" --address {shlex.quote(address)}" if address else ""
     start_with = f"hwnas search {shell_path(experiment)}{on_cluster}"
-    resume_with = f"hwnas search {shell_path(experiment)} --resume{on_cluster}"
+    # a stopped --retry-failed goes on retrying: a plain resume left its failures failed
+    retrying = " --retry-failed" if retry_failed else ""
+    resume_with = f"hwnas search {shell_path(experiment)} --resume{retrying}{on_cluster}"
     try:
         summary = run_experiment(
             config, address=address, resume=resume, progress=not quiet, retry_failed=retry_failed
