@@ -37,7 +37,7 @@ from hwnas.experiments import load, optuna_storage, plots, run_experiment
 from hwnas.experiments import results as results_module
 from hwnas.experiments import storage as storage_module
 from hwnas.experiments.components import make_searcher, make_space
-from hwnas.experiments.config import ExperimentError, parse_experiment
+from hwnas.experiments.config import ExperimentConfig, ExperimentError, parse_experiment
 from hwnas.experiments.records import (
     EXPERIMENT,
     INTERRUPTED,
@@ -56,7 +56,7 @@ from hwnas.experiments.storage import Claim, RunStore
 from hwnas.search import Objective
 from hwnas.search.nsga2 import optuna_quiet
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
-from hwnas.spaces import Arch
+from hwnas.spaces import Arch, SearchSpace
 
 pytestmark = needs_nb201
 
@@ -1279,19 +1279,26 @@ def test_a_claim_ended_with_optunas_own_tools_is_evaluated_again(tmp_path: Path)
 STORAGES = {"journal": "{journal: study.log, heartbeat_s: 0.5}", "sqlite": "{heartbeat_s: 0.5}"}
 
 
+def two_stores(
+    run_dir: Path, evaluations: int, storage: str
+) -> tuple[ExperimentConfig, SearchSpace, RunStore, RunStore]:
+    """The config and space of a new NB201 run of `evaluations` in `run_dir` on `storage` (a
+    key of STORAGES), and the stores of two drivers of it (the first made it)."""
+    text = nb201_experiment(run_dir, evaluations).replace(STORAGES["journal"], STORAGES[storage])
+    config = parse_experiment(text)
+    space = make_space(config)
+    check_run_dir(run_dir)
+    first = RunStore(config, run_dir, space)
+    first.check_same_experiment()
+    return config, space, first, RunStore(config, run_dir, space, existing=True)
+
+
 @pytest.fixture(params=STORAGES)
 def two_drivers(request, tmp_path: Path) -> Iterator[tuple[RunStore, RunStore, Claim]]:
     """Drivers A and B of one NB201 run on real storage (a journal file, SQLite): A holds a
     claim and looks dead to B (its heartbeat 100 s old, from another host) though it is
     alive, as a driver paused past grace_s or with its clock behind does."""
-    run_dir = tmp_path / "run"
-    text = nb201_experiment(run_dir, 4).replace(STORAGES["journal"], STORAGES[request.param])
-    config = parse_experiment(text)
-    space = make_space(config)
-    check_run_dir(run_dir)
-    a = RunStore(config, run_dir, space)
-    a.check_same_experiment()
-    b = RunStore(config, run_dir, space, existing=True)
+    _, space, a, b = two_stores(tmp_path / "run", 4, request.param)
     try:
         claim = a.claim([space.sample(0)], limit=None)[0].claim
         beat = {"host": "elsewhere", "pid": 1, "time": time.time() - 100, "started": 0.0}
@@ -2713,14 +2720,7 @@ def test_only_a_retry_claim_evaluates_a_failed_key_again_and_the_lowest_live_one
     and no second retry of that failure wins: judged and counted behind a peer's live claim
     (nothing settled) and once all is settled, by the drivers and by one that starts then."""
     run_dir = tmp_path / "run"
-    config = parse_experiment(
-        nb201_experiment(run_dir, 2).replace(STORAGES["journal"], STORAGES[storage])
-    )
-    space = make_space(config)
-    check_run_dir(run_dir)
-    mine = RunStore(config, run_dir, space)
-    mine.check_same_experiment()
-    peer = RunStore(config, run_dir, space, existing=True)
+    config, space, mine, peer = two_stores(run_dir, 2, storage)
     try:
         (held,) = peer.claim([space.sample(2)], limit=None)  # live: none after it settles
         good, bad = (o.claim for o in mine.claim([space.sample(0), space.sample(1)], limit=3))
