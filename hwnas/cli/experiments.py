@@ -153,21 +153,21 @@ def _note_exhausted(config, space_exhausted: bool) -> None:
     """Why the searcher had no more candidates to propose: every architecture of the space
     was evaluated, whatever the searcher, or else (the differentiable searcher, the one that
     stops short of the space) its searches derived no more, and how a new run gets more."""
-    targeted = bool(config.latency and config.latency.target_ms) or bool(
-        {"latency_target_ms", "latency_targets_ms"} & config.searcher.settings.keys()
-    )
-    searches, more = (
-        ("each latency target", "more latency targets")
-        if targeted
-        else ("its one search (no latency target)", "latency targets")
-    )
-    why = (
-        "every architecture of the space was evaluated"
-        if space_exhausted
-        else f"{searches} gave the architectures it derived (up to derive_count, fewer where "
-        f"its picks coincide); for more, start a new run "
-        f"(another run_dir) with a higher derive_count or {more}"
-    )
+    why = "every architecture of the space was evaluated"
+    if not space_exhausted:
+        targeted = bool(config.latency and config.latency.target_ms) or bool(
+            {"latency_target_ms", "latency_targets_ms"} & config.searcher.settings.keys()
+        )
+        searches, more = (
+            ("each latency target", "more latency targets")
+            if targeted
+            else ("its one search (no latency target)", "latency targets")
+        )
+        why = (
+            f"{searches} gave the architectures it derived (up to derive_count, fewer where "
+            f"its picks coincide); for more, start a new run (another run_dir) with a higher "
+            f"derive_count or {more}"
+        )
     typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
 
 

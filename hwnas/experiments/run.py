@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -223,28 +223,33 @@ def _nothing_to_start(
     """The summary of a run with nothing to evaluate: it has its `evaluations`, or every
     architecture of its space was evaluated (a resume found that only after its executor,
     perhaps an embedded Ray, had started), and no failure is to be evaluated again."""
+    summary = _summary(config, store, stopped_by="", by_this_driver=0)
+    if retry_failed and summary.failed:
+        return None
+    if config.evaluations is not None and summary.evaluated >= config.evaluations:
+        return replace(summary, stopped_by=ALREADY_COMPLETE)
+    if summary.space_exhausted:
+        return replace(summary, stopped_by=EXHAUSTED)
+    return None
+
+
+def _summary(
+    config: ExperimentConfig, store: RunStore, stopped_by: str, by_this_driver: int
+) -> RunSummary:
+    """The run's summary as its storage holds it now (one read): its evaluations, failed and
+    retried ones, and whether they cover the space, which tells a run whose searcher ran out
+    on the space apart from a differentiable searcher's last derived architectures."""
     trials = store.trials()
     counts = store.counts(trials)
-    done = counts["ok"] + counts["failed"]
-    space_exhausted = _space_exhausted(store, trials)
-    if retry_failed and counts["failed"]:
-        return None
-    if config.evaluations is not None and done >= config.evaluations:
-        ended = ALREADY_COMPLETE
-    elif space_exhausted:
-        ended = EXHAUSTED
-    else:
-        return None
     return RunSummary(
-        Path(config.run_dir), done, counts["failed"], 0, ended, space_exhausted, counts[RETRIED]
+        Path(config.run_dir),
+        counts["ok"] + counts["failed"],
+        counts["failed"],
+        by_this_driver,
+        stopped_by,
+        len(store.evaluated(trials)) >= store.space.cardinality,
+        counts[RETRIED],
     )
-
-
-def _space_exhausted(store: RunStore, trials: list[FrozenTrial]) -> bool:
-    """Whether `trials` (one read of the run's storage) evaluated every architecture of the
-    run's space, ok or failed: what a summary says, so that the end of a run whose searcher
-    ran out tells the space apart from a differentiable searcher's last derived ones."""
-    return len(store.evaluated(trials)) >= store.space.cardinality
 
 
 @contextmanager
@@ -405,17 +410,7 @@ class _Loop:
             except ClusterLost:
                 self.stopped_by = "the Ray cluster was lost"
                 raise
-        trials = store.trials()
-        counts = store.counts(trials)
-        return RunSummary(
-            Path(self.config.run_dir),
-            counts["ok"] + counts["failed"],
-            counts["failed"],
-            self.by_me,
-            self.stopped_by,
-            _space_exhausted(store, trials),
-            counts[RETRIED],
-        )
+        return _summary(self.config, store, self.stopped_by, self.by_me)
 
     def _queue_retries(
         self, history: list[tuple[Arch, Metrics | None]], trials: list[FrozenTrial]
