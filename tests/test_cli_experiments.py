@@ -950,6 +950,65 @@ def test_a_local_run_resumes_from_its_own_copy_of_its_experiment(
     assert "evaluations: 9 of 9" in capsys.readouterr().out
 
 
+def test_a_moved_project_resumes_its_run_and_still_checks_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A run records its inputs by absolute path: once its project folder was moved, the same
+    files at their new paths were "other settings", and the run could not be resumed. Files
+    holding what the run recorded are followed, and recorded at their new paths, so a later
+    change to one is still refused; a moved file with other content is a change."""
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(DATA / "tiny2d.yaml", old)
+    shutil.copy(DATA / "tiny2d_ort.csv", old / "profile.csv")
+    shutil.copy(DATA / "tiny2d_ort.json", old / "profile.json")
+    x, y = np.random.default_rng(0).normal(size=(120, 1, 8, 8)), np.arange(120) % 10
+    np.savez(old / "data.npz", x_train=x[:100], y_train=y[:100], x_test=x[100:], y_test=y[100:])
+    (old / "exp.yaml").write_text(
+        "name: moved\nspace: tiny2d.yaml\ndataset: data.npz\nevaluator: [zero_cost, latency]\n"
+        "latency: {profile: profile.csv}\nobjectives: [{metric: latency_ms, direction: min}]\n"
+        "searcher: random\nevaluations: 3\nrun_dir: run\n"
+    )
+    monkeypatch.chdir(old)
+    assert hwnas("search", "exp.yaml", "--quiet") == 0
+    new = old.rename(tmp_path / "new")
+    monkeypatch.chdir(new)
+    exp = new / "exp.yaml"
+    exp.write_text(exp.read_text().replace("evaluations: 3", "evaluations: 4"))
+    capsys.readouterr()
+    assert hwnas("search", "exp.yaml", "--resume", "--quiet") == 0
+    moved = ", ".join(
+        f"{field} {old / name} -> {new / name}"
+        for field, name in [
+            ("space", "tiny2d.yaml"),
+            ("dataset", "data.npz"),
+            ("latency.profile", "profile.csv"),
+        ]
+    ).replace(", ", "; ")
+    assert (
+        "hwnas: note: run run reads inputs at other paths than it started with, their content "
+        f"the same ({moved}): it goes on and records the new paths\n"
+    ) in capsys.readouterr().err
+    assert hwnas("status", "run") == 0
+    out = capsys.readouterr().out
+    assert f"space {new / 'tiny2d.yaml'})" in out and "evaluations: 4 of 4" in out
+    profile = new / "profile.csv"
+    measured = profile.read_bytes()
+    profile.write_bytes(measured.replace(b"0.022537500058206206", b"0.032537500058206206", 1))
+    exp.write_text(exp.read_text().replace("evaluations: 4", "evaluations: 5"))
+    assert hwnas("search", "exp.yaml", "--quiet") == 1
+    assert f"the latency file {profile} changed since the run started" in capsys.readouterr().err
+    profile.write_bytes(measured)
+    shutil.copytree(new, tmp_path / "copy")  # with other data
+    monkeypatch.chdir(tmp_path / "copy")
+    np.savez("data.npz", x_train=x[:100] + 1, y_train=y[:100], x_test=x[100:], y_test=y[100:])
+    assert hwnas("search", "exp.yaml", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert "was started with other settings of dataset (dataset: " in err
+    assert "reads inputs at other paths" not in err
+    assert len(load(tmp_path / "copy" / "run").trials) == 4
+
+
 def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp)) == 0

@@ -905,14 +905,16 @@ def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The default table is recorded as the one found at the start: naming it is no change
-    (nor is writing out a setting's default), while another table (named, or found through
-    another $HWNAS_BENCHDATA) is."""
+    (nor is writing out a setting's default), nor is a copy of it found elsewhere (through
+    another $HWNAS_BENCHDATA: the run goes on with the copy), while a table with other numbers
+    (named, or found so) is."""
     run_dir = tmp_path / "run"
     text = nb201_experiment(run_dir, 4)
     run_experiment(parse_experiment(text), progress=False)
     elsewhere = tmp_path / "benchdata"
     elsewhere.mkdir()
-    (elsewhere / "nb201.csv.gz").write_bytes((BENCHDATA / "nb201.csv.gz").read_bytes())
+    table, column = pd.read_csv(BENCHDATA / "nb201.csv.gz"), "cifar10valid_valid_acc_200ep"
+    table.assign(**{column: table[column] - 1}).to_csv(elsewhere / "nb201.csv.gz", index=False)
     changes = {
         "storage": text.replace("journal: study.log", "journal: other.log"),
         "name": text.replace("name: nb", "name: nb2"),
@@ -930,6 +932,10 @@ def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(
     ):
         run_experiment(parse_experiment(text), progress=False)
     assert len(load(run_dir).trials) == 4 and not (run_dir / "other.log").exists()
+    (elsewhere / "nb201.csv.gz").write_bytes((BENCHDATA / "nb201.csv.gz").read_bytes())
+    five = parse_experiment(text.replace("evaluations: 4", "evaluations: 5"))
+    assert run_experiment(five, progress=False).evaluated == 5
+    assert load(run_dir).config.benchmark == str(elsewhere / "nb201.csv.gz")
 
 
 def test_a_run_refuses_a_benchmark_table_whose_numbers_changed(tmp_path: Path) -> None:

@@ -648,7 +648,7 @@ class ExperimentConfig(_Strict):
             return str(path.resolve()) if path.is_file() else value
 
         config = self
-        for _, loc, value in _input_files(self, used_only=False):
+        for _, loc, value in input_files(self, used_only=False):
             config = _with_value(config, loc, absolute(value))
         return config.model_copy(update={"benchmark": config.benchmark or self._found_benchmark()})
 
@@ -675,7 +675,7 @@ def uses_dataset(config: ExperimentConfig) -> bool:
     )
 
 
-def _input_files(
+def input_files(
     config: ExperimentConfig, used_only: bool = True
 ) -> list[tuple[str, tuple[str, ...], str]]:
     """The input files an experiment names: each field's name, its place in the file and its
@@ -709,7 +709,7 @@ def check_inputs_found(config: ExperimentConfig) -> None:
     exist", as the file names it. A missing absolute path, and one that cannot be looked at
     (a folder on the way not searchable), are left to the reader's message."""
     here = Path.cwd()
-    for field, loc, value in _input_files(config):
+    for field, loc, value in input_files(config):
         path = Path(value)
         if path.expanduser().is_absolute() or not _missing(path):
             continue

@@ -3,24 +3,33 @@
 A run's study records what its results depend on when it starts (the experiment's settings,
 the space's YAML, the digests of a `.npz` dataset and of the latency files, the package
 versions); a driver that continues the run compares them with its own and refuses to mix
-two experiments in one storage (or, for package versions, warns).
+two experiments in one storage (or, for package versions, warns). Input files are known by
+content: one named by another path that holds what the run recorded (a project folder moved
+or copied) is the same input, and the run records its new path.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import platform
+import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 
 from hwnas.evaluators.datasets import load_dataset, npz_digest
 from hwnas.evaluators.tabular import benchmark_files, table_digest
 from hwnas.experiments.changes import experiment_changes
-from hwnas.experiments.config import ExperimentConfig, ExperimentError
+from hwnas.experiments.config import (
+    ExperimentConfig,
+    ExperimentError,
+    input_files,
+    stored_experiment,
+)
 from hwnas.experiments.records import (
     BENCHMARK_DIGESTS,
     DATASET_DIGEST,
@@ -89,7 +98,8 @@ def check_same_experiment(
     # read back: a driver starting on the same new study at the same moment may have
     # written its own experiment last, and then this one must not go on
     stored = _recorded(study, EXPERIMENT, config.record_data())
-    changed, details = experiment_changes(stored, config)
+    moves = _moved_inputs(study, stored, config, space)
+    changed, details = experiment_changes(_with_moves(stored, moves), config)
     if changed:
         if not config.storage.url and not any(
             outcome_of(t) in EVALUATED for t in read_trials(study)
@@ -104,7 +114,92 @@ def check_same_experiment(
     _check_same_latency(study, config, run_dir)
     _check_same_benchmark(study, config, run_dir)
     _warn_other_versions(study, run_dir)
+    _record_moves(study, stored, moves, run_dir)
     _name_objectives(study, config)
+
+
+class _Move(NamedTuple):
+    """An input file the run recorded at `old` and now reads, with the same content, at
+    `new`; `digests` is its digest record keyed by the new paths (`attr`, `{path: digest}`),
+    where the run keeps one by path."""
+
+    field: str
+    loc: tuple[str, ...]
+    old: str
+    new: str
+    digests: tuple[str, dict[str, str]] | None
+
+
+def _moved_inputs(
+    study: optuna.Study, stored: dict[str, Any], config: ExperimentConfig, space: SearchSpace
+) -> list[_Move]:
+    """The input files `config` names by other paths than the run recorded whose content is
+    what the run recorded: a project moved or copied to another folder (inputs are stored by
+    absolute path), or a table found through another `$HWNAS_BENCHDATA`. One whose content the
+    run did not record (a run of an earlier hwnas), or that differs, is left a change."""
+    data = config.to_data()
+    if all(stored.get(f) == data.get(f) for f in ("space", "dataset", "benchmark", "latency")):
+        return []
+    before = stored_experiment(stored).with_absolute_inputs(Path.cwd())
+    recorded = {field: value for field, _, value in input_files(before, used_only=False)}
+    moves = []
+    for field, loc, new in input_files(config, used_only=False):
+        old = recorded.get(field)
+        if old and old != new and Path(new).is_file():
+            same, digests = _recorded_content(study, field, config, space)
+            if same:
+                moves.append(_Move(field, loc, old, new, digests))
+    return moves
+
+
+def _recorded_content(
+    study: optuna.Study, field: str, config: ExperimentConfig, space: SearchSpace
+) -> tuple[bool, tuple[str, dict[str, str]] | None]:
+    """Whether the input file of `field` now holds the content the run recorded for it, and
+    its digest record keyed by its current paths where the run keeps one by path."""
+    attrs = study.user_attrs
+    if field == "space":
+        return SPACE_SOURCE in attrs and same_yaml(attrs[SPACE_SOURCE], space_source(space)), None
+    if field == "dataset":
+        npz = str(config.dataset).lower().endswith(".npz")
+        return npz and attrs.get(DATASET_DIGEST) == npz_digest(str(config.dataset)), None
+    attr, digests = (
+        (BENCHMARK_DIGESTS, _benchmark_digests(config))
+        if field == "benchmark"
+        else (LATENCY_DIGESTS, _latency_digests(config))
+    )
+    then = attrs.get(attr) or {}
+    return bool(then) and sorted(then.values()) == sorted(digests.values()), (attr, digests)
+
+
+def _with_moves(stored: dict[str, Any], moves: list[_Move]) -> dict[str, Any]:
+    """The recorded experiment with each moved input at its new path."""
+    data = copy.deepcopy(stored)
+    for move in moves:
+        *outer, last = move.loc
+        place = data
+        for key in outer:
+            place = place[key]
+        place[last] = move.new
+    return data
+
+
+def _record_moves(
+    study: optuna.Study, stored: dict[str, Any], moves: list[_Move], run_dir: Path
+) -> None:
+    """Record the moved inputs' new paths (the experiment, and digests kept by path, so a
+    later change to a moved file is found), and say so: the run is the same experiment."""
+    if not moves:
+        return
+    study.set_user_attr(EXPERIMENT, _with_moves(stored, moves))
+    for attr, digests in dict(m.digests for m in moves if m.digests).items():
+        study.set_user_attr(attr, digests)
+    moved = "; ".join(f"{m.field} {m.old} -> {m.new}" for m in moves)
+    print(
+        f"hwnas: note: run {run_dir} reads inputs at other paths than it started with, "
+        f"their content the same ({moved}): it goes on and records the new paths",
+        file=sys.stderr,
+    )
 
 
 def _check_made_by_hwnas(
@@ -198,10 +293,16 @@ def _check_same_latency(study: optuna.Study, config: ExperimentConfig, run_dir: 
     re-measured, another pass added): the stored latencies came from the files as they
     were, and new ones would be another model's (a run started before the digests were
     stored is taken to have had the current files)."""
-    files = [f for f in _latency_files(config) if f.is_file()]
-    digests = {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
     why = "new latencies would come from another model than the stored ones"
-    _check_same_files(study, LATENCY_DIGESTS, digests, run_dir, "latency file", why)
+    _check_same_files(
+        study, LATENCY_DIGESTS, _latency_digests(config), run_dir, "latency file", why
+    )
+
+
+def _latency_digests(config: ExperimentConfig) -> dict[str, str]:
+    """The sha256 of each latency file the experiment reads, by path."""
+    files = [f for f in _latency_files(config) if f.is_file()]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
 def _check_same_benchmark(study: optuna.Study, config: ExperimentConfig, run_dir: Path) -> None:
@@ -211,11 +312,16 @@ def _check_same_benchmark(study: optuna.Study, config: ExperimentConfig, run_dir
     current tables)."""
     if "tabular" not in config.evaluator.names or not config.benchmark:
         return
+    why = "new results would be looked up in other numbers than the stored ones"
+    digests = _benchmark_digests(config)
+    _check_same_files(study, BENCHMARK_DIGESTS, digests, run_dir, "benchmark table", why)
+
+
+def _benchmark_digests(config: ExperimentConfig) -> dict[str, str]:
+    """The digest of each table the tabular evaluator reads (`table_digest`), by path."""
     latency = config.evaluator.settings.get("tabular", {}).get("latency", True)
     files = [f for f in benchmark_files(config.benchmark, latency) if f.is_file()]
-    digests = {str(f): table_digest(f) for f in files}
-    why = "new results would be looked up in other numbers than the stored ones"
-    _check_same_files(study, BENCHMARK_DIGESTS, digests, run_dir, "benchmark table", why)
+    return {str(f): table_digest(f) for f in files}
 
 
 def _check_same_files(
