@@ -950,14 +950,9 @@ def test_a_local_run_resumes_from_its_own_copy_of_its_experiment(
     assert "evaluations: 9 of 9" in capsys.readouterr().out
 
 
-def test_a_moved_project_resumes_its_run_and_still_checks_its_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
-    """A run records its inputs by absolute path: once its project folder was moved, the same
-    files at their new paths were "other settings", and the run could not be resumed. Files
-    holding what the run recorded are followed, and recorded at their new paths, so a later
-    change to one is still refused; a moved file with other content is a change."""
-    old = tmp_path / "old"
+def started_project(old: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project folder `old` with a space YAML, a `.npz` dataset and a latency profile of its
+    own, named by relative paths, and a run of 3 evaluations started there in `run`."""
     old.mkdir()
     shutil.copy(DATA / "tiny2d.yaml", old)
     shutil.copy(DATA / "tiny2d_ort.csv", old / "profile.csv")
@@ -971,6 +966,17 @@ def test_a_moved_project_resumes_its_run_and_still_checks_its_files(
     )
     monkeypatch.chdir(old)
     assert hwnas("search", "exp.yaml", "--quiet") == 0
+
+
+def test_a_moved_project_resumes_its_run_and_still_checks_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A run records its inputs by absolute path: once its project folder was moved, the same
+    files at their new paths were "other settings", and the run could not be resumed. Files
+    holding what the run recorded are followed, and recorded at their new paths, so a later
+    change to one is still refused; a moved file with other content is a change."""
+    old = tmp_path / "old"
+    started_project(old, monkeypatch)
     new = old.rename(tmp_path / "new")
     monkeypatch.chdir(new)
     exp = new / "exp.yaml"
@@ -1001,12 +1007,41 @@ def test_a_moved_project_resumes_its_run_and_still_checks_its_files(
     profile.write_bytes(measured)
     shutil.copytree(new, tmp_path / "copy")  # with other data
     monkeypatch.chdir(tmp_path / "copy")
-    np.savez("data.npz", x_train=x[:100] + 1, y_train=y[:100], x_test=x[100:], y_test=y[100:])
+    data = dict(np.load("data.npz"))
+    np.savez("data.npz", **data | {"x_train": data["x_train"] + 1})
     assert hwnas("search", "exp.yaml", "--quiet") == 1
     err = capsys.readouterr().err
     assert "was started with other settings of dataset (dataset: " in err
     assert "reads inputs at other paths" not in err
     assert len(load(tmp_path / "copy" / "run").trials) == 4
+
+
+def test_a_complete_moved_run_keeps_its_record_until_it_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A complete run resumed from its moved project keeps its copy of its experiment (with
+    the old paths), and so its record: the record alone took the new paths, and every read
+    of the run after warned that its experiment.yaml was "edited since the run started".
+    The new paths are recorded once the run goes on."""
+    old = tmp_path / "old"
+    started_project(old, monkeypatch)
+    new = old.rename(tmp_path / "new")
+    monkeypatch.chdir(new)
+    capsys.readouterr()
+    assert hwnas("search", "exp.yaml", "--resume") == 0
+    said = capsys.readouterr()
+    assert "is already complete: 3 evaluations" in said.out
+    assert "reads inputs at other paths" not in said.err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "edited since the run started"
+        assert load("run").config.dataset == str(old / "data.npz")
+    exp = new / "exp.yaml"
+    exp.write_text(exp.read_text().replace("evaluations: 3", "evaluations: 4"))
+    assert hwnas("search", "exp.yaml", "--resume", "--quiet") == 0
+    assert "reads inputs at other paths" in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load("run").config.dataset == str(new / "data.npz")
 
 
 def test_a_changed_latency_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

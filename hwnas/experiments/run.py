@@ -181,12 +181,13 @@ def _run_experiment(
                 executor = None if existing else make_executor(config, evaluator, address)
                 with _closed_on_error(executor):
                     store = RunStore(config, run_dir, space, existing)
-                    store.check_same_experiment()
+                    moves = store.check_same_experiment()
                     if not existing:
                         _say_joined(config, store)
                     searcher.memo = store.memo()
                     if existing and (ended := _nothing_to_start(config, store, retry_failed)):
                         return ended  # the stored experiment stays the one that made the run
+                    store.record_moves(moves)  # as the run's copy of its experiment does next
                     # as hwnas reads it back: plain safe_dump left text such as a name
                     # `1e5` unquoted, which the run then read as a number and refused
                     snapshot = yaml.dump(config.to_data(), Dumper=ReadableDumper, sort_keys=False)

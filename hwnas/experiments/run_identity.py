@@ -85,10 +85,13 @@ def code_digest(root: Path) -> str:
 
 def check_same_experiment(
     study: optuna.Study, config: ExperimentConfig, run_dir: Path, space: SearchSpace
-) -> None:
+) -> list[Move]:
     """Refuse to continue a run with a different space, objectives, searcher, evaluator,
     latency source, seed, dataset or benchmark: its stored results would mix two
-    experiments. A new run records what it is started with."""
+    experiments. A new run records what it is started with. Returns the input files read
+    at other paths than the run recorded, their content the same, for `record_moves` to
+    record once the run goes on (a complete one keeps its record, as its copy of its
+    experiment keeps the old paths)."""
     what, advice = (  # a shared database finds a run's study by its name alone
         (f"study {config.name!r} in storage.url", "give it another name")
         if config.storage.url
@@ -114,11 +117,11 @@ def check_same_experiment(
     _check_same_latency(study, config, run_dir)
     _check_same_benchmark(study, config, run_dir)
     _warn_other_versions(study, run_dir)
-    _record_moves(study, stored, moves, run_dir)
     _name_objectives(study, config)
+    return moves
 
 
-class _Move(NamedTuple):
+class Move(NamedTuple):
     """An input file the run recorded at `old` and now reads, with the same content, at
     `new`; `digests` is its digest record keyed by the new paths (`attr`, `{path: digest}`),
     where the run keeps one by path."""
@@ -132,7 +135,7 @@ class _Move(NamedTuple):
 
 def _moved_inputs(
     study: optuna.Study, stored: dict[str, Any], config: ExperimentConfig, space: SearchSpace
-) -> list[_Move]:
+) -> list[Move]:
     """The input files `config` names by other paths than the run recorded whose content is
     what the run recorded: a project moved or copied to another folder (inputs are stored by
     absolute path), or a table found through another `$HWNAS_BENCHDATA`. One whose content the
@@ -148,7 +151,7 @@ def _moved_inputs(
         if old and old != new and Path(new).is_file():
             same, digests = _recorded_content(study, field, config, space)
             if same:
-                moves.append(_Move(field, loc, old, new, digests))
+                moves.append(Move(field, loc, old, new, digests))
     return moves
 
 
@@ -172,7 +175,7 @@ def _recorded_content(
     return bool(then) and sorted(then.values()) == sorted(digests.values()), (attr, digests)
 
 
-def _with_moves(stored: dict[str, Any], moves: list[_Move]) -> dict[str, Any]:
+def _with_moves(stored: dict[str, Any], moves: list[Move]) -> dict[str, Any]:
     """The recorded experiment with each moved input at its new path."""
     data = copy.deepcopy(stored)
     for move in moves:
@@ -184,14 +187,12 @@ def _with_moves(stored: dict[str, Any], moves: list[_Move]) -> dict[str, Any]:
     return data
 
 
-def _record_moves(
-    study: optuna.Study, stored: dict[str, Any], moves: list[_Move], run_dir: Path
-) -> None:
+def record_moves(study: optuna.Study, moves: list[Move], run_dir: Path) -> None:
     """Record the moved inputs' new paths (the experiment, and digests kept by path, so a
     later change to a moved file is found), and say so: the run is the same experiment."""
     if not moves:
         return
-    study.set_user_attr(EXPERIMENT, _with_moves(stored, moves))
+    study.set_user_attr(EXPERIMENT, _with_moves(study.user_attrs[EXPERIMENT], moves))
     for attr, digests in dict(m.digests for m in moves if m.digests).items():
         study.set_user_attr(attr, digests)
     moved = "; ".join(f"{m.field} {m.old} -> {m.new}" for m in moves)

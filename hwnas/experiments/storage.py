@@ -64,7 +64,7 @@ from hwnas.experiments.records import (
     trial_metrics,
 )
 from hwnas.experiments.run_dir import SNAPSHOT
-from hwnas.experiments.run_identity import check_same_experiment
+from hwnas.experiments.run_identity import Move, check_same_experiment, record_moves
 from hwnas.search.nsga2 import optuna_quiet
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
@@ -283,10 +283,15 @@ class RunStore:
         """Where the run's searcher keeps costly work between processes (`Searcher.memo`)."""
         return StudyMemo(self.study)
 
-    def check_same_experiment(self) -> None:
+    def check_same_experiment(self) -> list[Move]:
         """Refuse to continue a run that is not the experiment it was started as
-        (`run_identity.check_same_experiment`)."""
-        check_same_experiment(self.study, self.config, self.run_dir, self.space)
+        (`run_identity.check_same_experiment`); the inputs it reads at other paths, their
+        content the same, for `record_moves`."""
+        return check_same_experiment(self.study, self.config, self.run_dir, self.space)
+
+    def record_moves(self, moves: list[Move]) -> None:
+        """Record the new paths of inputs read at other paths (`run_identity.record_moves`)."""
+        record_moves(self.study, moves, self.run_dir)
 
     # -- liveness --------------------------------------------------------------------------
     def heartbeat(self, stopped: bool = False) -> None:
