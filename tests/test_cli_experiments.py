@@ -950,9 +950,10 @@ def test_a_local_run_resumes_from_its_own_copy_of_its_experiment(
     assert "evaluations: 9 of 9" in capsys.readouterr().out
 
 
-def started_project(old: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def started_project(old: Path, monkeypatch: pytest.MonkeyPatch, more: str = "") -> None:
     """A project folder `old` with a space YAML, a `.npz` dataset and a latency profile of its
-    own, named by relative paths, and a run of 3 evaluations started there in `run`."""
+    own, named by relative paths, and a run of 3 evaluations started there in `run` (with
+    the experiment's lines `more`)."""
     old.mkdir()
     shutil.copy(DATA / "tiny2d.yaml", old)
     shutil.copy(DATA / "tiny2d_ort.csv", old / "profile.csv")
@@ -962,7 +963,7 @@ def started_project(old: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (old / "exp.yaml").write_text(
         "name: moved\nspace: tiny2d.yaml\ndataset: data.npz\nevaluator: [zero_cost, latency]\n"
         "latency: {profile: profile.csv}\nobjectives: [{metric: latency_ms, direction: min}]\n"
-        "searcher: random\nevaluations: 3\nrun_dir: run\n"
+        f"searcher: random\nevaluations: 3\nrun_dir: run\n{more}"
     )
     monkeypatch.chdir(old)
     assert hwnas("search", "exp.yaml", "--quiet") == 0
@@ -1014,6 +1015,34 @@ def test_a_moved_project_resumes_its_run_and_still_checks_its_files(
     assert "was started with other settings of dataset (dataset: " in err
     assert "reads inputs at other paths" not in err
     assert len(load(tmp_path / "copy" / "run").trials) == 4
+
+
+def test_a_shared_database_run_reads_alike_from_each_project_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A study in a shared database (`storage.url`) continued from another copy of its project
+    records that copy's input paths: every read of the run in the first copy then warned that
+    its experiment.yaml was "edited since the run started", and named the other copy's
+    files, though its own hold the same."""
+    shared = f"storage: {{url: 'sqlite:///{tmp_path / 'shared.db'}'}}\n"
+    started_project(tmp_path / "a", monkeypatch, shared)
+    shutil.copytree(tmp_path / "a", tmp_path / "b", ignore=shutil.ignore_patterns("run"))
+    monkeypatch.chdir(tmp_path / "b")
+    exp = Path("exp.yaml")
+    exp.write_text(exp.read_text().replace("evaluations: 3", "evaluations: 4"))
+    assert hwnas("search", "exp.yaml", "--quiet") == 0
+    assert "reads inputs at other paths" in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "edited since the run started"
+        results = load(tmp_path / "a" / "run")
+        assert results.config.space.name == str(tmp_path / "a" / "tiny2d.yaml")
+        assert len(results.trials) == 4
+    data = dict(np.load("data.npz"))  # a file with other content is still a change
+    np.savez("other.npz", **data | {"x_train": data["x_train"] + 1})
+    copy = Path("run/experiment.yaml")
+    copy.write_text(copy.read_text().replace("b/data.npz", "b/other.npz"))
+    with pytest.warns(UserWarning, match=r"edited since the run started \(dataset: "):
+        assert load("run").config.dataset == str(tmp_path / "b" / "data.npz")
 
 
 def test_a_complete_moved_run_keeps_its_record_until_it_goes_on(

@@ -45,6 +45,7 @@ from hwnas.experiments.records import (
     supersede,
 )
 from hwnas.experiments.run_dir import SNAPSHOT, holds_run, load_snapshot, space_copy
+from hwnas.experiments.run_identity import with_moved_inputs
 from hwnas.experiments.storage import StudyMemo
 from hwnas.search import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
@@ -237,6 +238,7 @@ class RunResults:
         objective there would show a front the run never searched for)."""
         if (stored := self.study.user_attrs.get(EXPERIMENT)) is None:
             return config
+        stored = with_moved_inputs(self.study, stored, config)
         changed, details = experiment_changes(stored, config)
         if not changed:
             return config

@@ -101,7 +101,7 @@ def check_same_experiment(
     # read back: a driver starting on the same new study at the same moment may have
     # written its own experiment last, and then this one must not go on
     stored = _recorded(study, EXPERIMENT, config.record_data())
-    moves = _moved_inputs(study, stored, config, space)
+    moves = _moved_inputs(study, stored, config)
     changed, details = experiment_changes(_with_moves(stored, moves), config)
     if changed:
         if not config.storage.url and not any(
@@ -133,8 +133,18 @@ class Move(NamedTuple):
     digests: tuple[str, dict[str, str]] | None
 
 
+def with_moved_inputs(
+    study: optuna.Study, stored: dict[str, Any], config: ExperimentConfig
+) -> dict[str, Any]:
+    """The run's recorded experiment `stored` with the input files `config` names at other
+    paths, their content what the run recorded, at those paths (`_moved_inputs`): what a
+    read of the run compares its copy of its experiment with, which a shared database's
+    study continued from another project folder left naming its own files."""
+    return _with_moves(stored, _moved_inputs(study, stored, config))
+
+
 def _moved_inputs(
-    study: optuna.Study, stored: dict[str, Any], config: ExperimentConfig, space: SearchSpace
+    study: optuna.Study, stored: dict[str, Any], config: ExperimentConfig
 ) -> list[Move]:
     """The input files `config` names by other paths than the run recorded whose content is
     what the run recorded: a project moved or copied to another folder (inputs are stored by
@@ -149,20 +159,21 @@ def _moved_inputs(
     for field, loc, new in input_files(config, used_only=False):
         old = recorded.get(field)
         if old and old != new and Path(new).is_file():
-            same, digests = _recorded_content(study, field, config, space)
+            same, digests = _recorded_content(study, field, config)
             if same:
                 moves.append(Move(field, loc, old, new, digests))
     return moves
 
 
 def _recorded_content(
-    study: optuna.Study, field: str, config: ExperimentConfig, space: SearchSpace
+    study: optuna.Study, field: str, config: ExperimentConfig
 ) -> tuple[bool, tuple[str, dict[str, str]] | None]:
     """Whether the input file of `field` now holds the content the run recorded for it, and
     its digest record keyed by its current paths where the run keeps one by path."""
     attrs = study.user_attrs
-    if field == "space":
-        return SPACE_SOURCE in attrs and same_yaml(attrs[SPACE_SOURCE], space_source(space)), None
+    if field == "space":  # the text `space_source` records
+        text = Path(config.space.name).read_text(encoding="utf-8-sig")
+        return SPACE_SOURCE in attrs and same_yaml(attrs[SPACE_SOURCE], text), None
     if field == "dataset":
         npz = str(config.dataset).lower().endswith(".npz")
         return npz and attrs.get(DATASET_DIGEST) == npz_digest(str(config.dataset)), None
