@@ -8,6 +8,7 @@ import os
 import pickle
 import re
 import select
+import shutil
 import signal
 import socket
 import sqlite3
@@ -936,6 +937,29 @@ def test_another_name_storage_or_benchmark_on_an_existing_run_is_refused(
     five = parse_experiment(text.replace("evaluations: 4", "evaluations: 5"))
     assert run_experiment(five, progress=False).evaluated == 5
     assert load(run_dir).config.benchmark == str(elsewhere / "nb201.csv.gz")
+
+
+def test_a_run_refuses_its_device_latency_table_gone(tmp_path: Path) -> None:
+    """A run of the tabular evaluator with `latency: true` reads the 24-device table beside
+    the accuracy table: once that was deleted, a resume went on, its new results without the
+    devices' columns the stored ones have."""
+    folder = tmp_path / "benchdata"
+    folder.mkdir()
+    for name in ("nb201.csv.gz", "nb201_latency_24devices.csv.gz"):
+        shutil.copy(BENCHDATA / name, folder)
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 2, benchmark=str(folder / "nb201.csv.gz"))
+    run_experiment(
+        parse_experiment(text.replace("latency: false", "latency: true")), progress=False
+    )
+    (folder / "nb201_latency_24devices.csv.gz").unlink()
+    more = text.replace("latency: false", "latency: true").replace(
+        "evaluations: 2", "evaluations: 3"
+    )
+    gone = folder / "nb201_latency_24devices.csv.gz"
+    with pytest.raises(ExperimentError, match=f"the benchmark table {gone} is gone since the run"):
+        run_experiment(parse_experiment(more), progress=False)
+    assert len(load(run_dir).trials) == 2
 
 
 def test_a_run_refuses_a_benchmark_table_whose_numbers_changed(tmp_path: Path) -> None:

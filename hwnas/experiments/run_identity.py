@@ -114,8 +114,9 @@ def check_same_experiment(
         )
     _check_same_space(study, space, run_dir)
     _check_same_data(study, config.dataset, run_dir)
-    _check_same_latency(study, config, run_dir)
-    _check_same_benchmark(study, config, run_dir)
+    moved = dict(m.digests for m in moves if m.digests)  # the digests a move was checked by
+    _check_same_latency(study, config, run_dir, moved)
+    _check_same_benchmark(study, config, run_dir, moved)
     _warn_other_versions(study, run_dir)
     _name_objectives(study, config)
     return moves
@@ -300,15 +301,16 @@ def _check_same_data(study: optuna.Study, path: str | None, run_dir: Path) -> No
         _recorded(study, DATASET_SCALING, {"mean": list(scaling.mean), "std": list(scaling.std)})
 
 
-def _check_same_latency(study: optuna.Study, config: ExperimentConfig, run_dir: Path) -> None:
+def _check_same_latency(
+    study: optuna.Study, config: ExperimentConfig, run_dir: Path, moved: dict[str, dict]
+) -> None:
     """Refuse to continue after the latency predictor or profile file changed (refitted,
     re-measured, another pass added): the stored latencies came from the files as they
     were, and new ones would be another model's (a run started before the digests were
     stored is taken to have had the current files)."""
     why = "new latencies would come from another model than the stored ones"
-    _check_same_files(
-        study, LATENCY_DIGESTS, _latency_digests(config), run_dir, "latency file", why
-    )
+    digests = _latency_digests(config)
+    _check_same_files(study, LATENCY_DIGESTS, digests, moved, run_dir, ("latency file", why))
 
 
 def _latency_digests(config: ExperimentConfig) -> dict[str, str]:
@@ -317,16 +319,19 @@ def _latency_digests(config: ExperimentConfig) -> dict[str, str]:
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
-def _check_same_benchmark(study: optuna.Study, config: ExperimentConfig, run_dir: Path) -> None:
+def _check_same_benchmark(
+    study: optuna.Study, config: ExperimentConfig, run_dir: Path, moved: dict[str, dict]
+) -> None:
     """Refuse to continue after the tabular evaluator's tables changed (a table of your own
-    edited or regenerated with other numbers): the stored results were looked up in them as
-    they were (a run started before their digests were stored is taken to have had the
-    current tables)."""
+    edited or regenerated with other numbers) or one of them is gone (the device latencies
+    beside the accuracy table, whose columns new results would lack): the stored results
+    were looked up in them as they were (a run started before their digests were stored is
+    taken to have had the current tables)."""
     if "tabular" not in config.evaluator.names or not config.benchmark:
         return
     why = "new results would be looked up in other numbers than the stored ones"
     digests = _benchmark_digests(config)
-    _check_same_files(study, BENCHMARK_DIGESTS, digests, run_dir, "benchmark table", why)
+    _check_same_files(study, BENCHMARK_DIGESTS, digests, moved, run_dir, ("benchmark table", why))
 
 
 def _benchmark_digests(config: ExperimentConfig) -> dict[str, str]:
@@ -340,17 +345,24 @@ def _check_same_files(
     study: optuna.Study,
     attr: str,
     digests: dict[str, str],
+    moved: dict[str, dict],
     run_dir: Path,
-    what: str,
-    why: str,
+    said: tuple[str, str],
 ) -> None:
     """Refuse to continue when one of the files the run recorded (as `attr`, by path) has
-    another digest now; a file the record lacks is taken to be as it was."""
-    stored = _recorded(study, attr, digests)
+    another digest now, or is gone; a file the record lacks is taken to be as it was. Files
+    read at other paths (`moved`) were compared with the record as a whole."""
+    what, why = said
+    stored = moved.get(attr) or _recorded(study, attr, digests)
     if changed := [f for f, digest in digests.items() if stored.get(f, digest) != digest]:
         raise ExperimentError(
             f"run {run_dir}: the {what} {changed[0]} changed since the run started ({why}); "
             "restore it, or use a new run_dir for the new one"
+        )
+    if gone := [f for f in stored if f not in digests and not Path(f).is_file()]:
+        raise ExperimentError(
+            f"run {run_dir}: the {what} {gone[0]} is gone since the run started ({why}); "
+            "restore it, or use a new run_dir without it"
         )
 
 
