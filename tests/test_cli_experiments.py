@@ -1012,7 +1012,10 @@ def test_a_moved_project_resumes_its_run_and_still_checks_its_files(
     np.savez("data.npz", **data | {"x_train": data["x_train"] + 1})
     assert hwnas("search", "exp.yaml", "--quiet") == 1
     err = capsys.readouterr().err
+    copied = tmp_path / "copy" / "data.npz"
     assert "was started with other settings of dataset (dataset: " in err
+    # a move, but of other data: the path alone looked like the change
+    assert f"now '{copied}'; {copied}: not the content the run recorded); use" in err
     assert "reads inputs at other paths" not in err
     assert len(load(tmp_path / "copy" / "run").trials) == 4
 

@@ -101,13 +101,16 @@ def check_same_experiment(
     # read back: a driver starting on the same new study at the same moment may have
     # written its own experiment last, and then this one must not go on
     stored = _recorded(study, EXPERIMENT, config.record_data())
-    moves = _moved_inputs(study, stored, config)
+    relocated = _relocated_inputs(study, stored, config)
+    moves = [m for m in relocated if m.same]
     changed, details = experiment_changes(_with_moves(stored, moves), config)
     if changed:
         if not config.storage.url and not any(
             outcome_of(t) in EVALUATED for t in read_trials(study)
         ):  # a first start that failed (a diverged supernet, say): nothing would be lost
             advice = f"it holds no evaluations: remove {run_dir}, or {advice},"
+        if other := [m.new for m in relocated if not m.same]:  # not the move it looks like
+            details += f"; {', '.join(other)}: not the content the run recorded"
         raise ExperimentError(
             f"{what} was started with other settings of {', '.join(changed)} "
             f"({details}); {advice} for a different experiment"
@@ -123,14 +126,15 @@ def check_same_experiment(
 
 
 class Move(NamedTuple):
-    """An input file the run recorded at `old` and now reads, with the same content, at
-    `new`; `digests` is its digest record keyed by the new paths (`attr`, `{path: digest}`),
-    where the run keeps one by path."""
+    """An input file the run recorded at `old` and now reads at `new`, and whether with the
+    content the run recorded (`same`); `digests` is its digest record keyed by the new paths
+    (`attr`, `{path: digest}`), where the run keeps one by path."""
 
     field: str
     loc: tuple[str, ...]
     old: str
     new: str
+    same: bool
     digests: tuple[str, dict[str, str]] | None
 
 
@@ -138,32 +142,31 @@ def with_moved_inputs(
     study: optuna.Study, stored: dict[str, Any], config: ExperimentConfig
 ) -> dict[str, Any]:
     """The run's recorded experiment `stored` with the input files `config` names at other
-    paths, their content what the run recorded, at those paths (`_moved_inputs`): what a
+    paths, their content what the run recorded, at those paths (`_relocated_inputs`): what a
     read of the run compares its copy of its experiment with, which a shared database's
     study continued from another project folder left naming its own files."""
-    return _with_moves(stored, _moved_inputs(study, stored, config))
+    return _with_moves(stored, [m for m in _relocated_inputs(study, stored, config) if m.same])
 
 
-def _moved_inputs(
+def _relocated_inputs(
     study: optuna.Study, stored: dict[str, Any], config: ExperimentConfig
 ) -> list[Move]:
-    """The input files `config` names by other paths than the run recorded whose content is
-    what the run recorded: a project moved or copied to another folder (inputs are stored by
-    absolute path), or a table found through another `$HWNAS_BENCHDATA`. One whose content the
-    run did not record (a run of an earlier hwnas), or that differs, is left a change."""
+    """The input files `config` names by other paths than the run recorded, each the same
+    input where its content is what the run recorded: a project moved or copied to another
+    folder (inputs are stored by absolute path), or a table found through another
+    `$HWNAS_BENCHDATA`. One whose content the run did not record (a run of an earlier
+    hwnas), or that differs, is a change."""
     data = config.to_data()
     if all(stored.get(f) == data.get(f) for f in ("space", "dataset", "benchmark", "latency")):
         return []
     before = stored_experiment(stored).with_absolute_inputs(Path.cwd())
     recorded = {field: value for field, _, value in input_files(before, used_only=False)}
-    moves = []
+    relocated = []
     for field, loc, new in input_files(config, used_only=False):
         old = recorded.get(field)
         if old and old != new and Path(new).is_file():
-            same, digests = _recorded_content(study, field, config)
-            if same:
-                moves.append(Move(field, loc, old, new, digests))
-    return moves
+            relocated.append(Move(field, loc, old, new, *_recorded_content(study, field, config)))
+    return relocated
 
 
 def _recorded_content(
