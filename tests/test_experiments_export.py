@@ -1373,6 +1373,15 @@ def test_train_of_a_config_an_earlier_hwnas_exported_says_so(
     assert f"--dataset: the config records no dataset ({without} dataset)" in (
         capsys.readouterr().err
     )
+    weights = str(tmp_path / "w0.pt")  # its scaling is the named dataset's: none is recorded
+    assert (
+        hwnas_cli("train", str(config), "--dataset", "mnist1d", "--epochs", "0.05", "-o", weights)
+        == 0
+    )
+    said = capsys.readouterr().err
+    assert "these weights take inputs standardised as mnist1d's are (mean [" in said
+    assert f"which the config does not record ({without} standardisation)\n" in said
+    assert "not as the config's data.standardisation says" not in said
     config.write_text(json.dumps({**earlier, "data": {"dataset": "mnist1d"}}))  # early December
     assert hwnas_cli("train", str(config), "--epochs", "0.05", "-o", str(tmp_path / "w.pt")) == 0
     said = capsys.readouterr()

@@ -963,8 +963,20 @@ def train(
         say(
             f"hwnas: note: these weights take inputs standardised as {training.dataset}'s are "
             f"(mean {[round(m, 6) for m in scaling.mean]}, std "
-            f"{[round(v, 6) for v in scaling.std]}), not as the config's data.standardisation says"
+            f"{[round(v, 6) for v in scaling.std]}), {_against_recorded(training.config)}"
         )
+
+
+def _against_recorded(config: dict) -> str:
+    """How `hwnas train`'s note sets the weights' standardisation against the config's: the
+    one it records, or none (a run without data, or an earlier hwnas's export), which the
+    note said it departed from as if the config named one."""
+    from hwnas.experiments.retrain import earlier_export
+
+    if (config.get("data") or {}).get("standardisation") is not None:
+        return "not as the config's data.standardisation says"
+    why = earlier_export(config, "standardisation")
+    return "which the config does not record" + (f" ({why})" if why else "")
 
 
 def _weights_file(out: Path | None, config: Path, dataset: Path, force: bool) -> Path:
