@@ -274,7 +274,10 @@ def _say_latency_device(config: ExperimentConfig, predictor) -> None:
     device = (
         describe_device(predictor.measured_on)
         if predictor.measured_on
-        else "a device it does not record (no measured_on: set it before saving)"
+        else (
+            "a device it does not record (no measured_on: an earlier hwnas saved none; "
+            "hwnas latency fit of its profile records it, as does setting it before saving)"
+        )
     )
     line = f"latency: {source} predicts latencies on {device}"
     if (scored := latency_source(config)) and not scored.startswith("predicted"):
