@@ -1024,6 +1024,31 @@ def test_a_moved_project_resumes_its_run_and_still_checks_its_files(
     assert len(load(tmp_path / "copy" / "run").trials) == 4
 
 
+def test_a_moved_run_of_an_earlier_hwnas_says_it_recorded_no_content_of_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A run started before hwnas recorded its latency file's digest cannot know a moved
+    copy of the file as its own: the refusal said the file, unchanged, was "not the content
+    the run recorded"; it says the run recorded none, and where the file resumes it."""
+    old = tmp_path / "old"
+    started_project(old, monkeypatch)
+    with closing(sqlite3.connect(old / "run" / "study.db")) as db, db:  # as on 2026-12-01
+        db.execute("DELETE FROM study_user_attributes WHERE key = 'hwnas_latency_digests'")
+    new = old.rename(tmp_path / "new")
+    monkeypatch.chdir(new)
+    exp = new / "exp.yaml"
+    exp.write_text(exp.read_text().replace("evaluations: 3", "evaluations: 4"))
+    capsys.readouterr()
+    assert hwnas("search", "exp.yaml", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert "was started with other settings of latency (latency.profile: " in err
+    assert (
+        f"{new / 'profile.csv'}: the run (started by an earlier hwnas) recorded nothing of its "
+        f"content to know it by elsewhere; it resumes with the file at {old / 'profile.csv'}); "
+    ) in err
+    assert "not the content the run recorded" not in err
+
+
 def test_a_shared_database_run_reads_alike_from_each_project_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -109,8 +109,14 @@ def check_same_experiment(
             outcome_of(t) in EVALUATED for t in read_trials(study)
         ):  # a first start that failed (a diverged supernet, say): nothing would be lost
             advice = f"it holds no evaluations: remove {run_dir}, or {advice},"
-        if other := [m.new for m in relocated if not m.same]:  # not the move it looks like
+        if other := [m.new for m in relocated if not m.same and m.recorded]:  # not a move
             details += f"; {', '.join(other)}: not the content the run recorded"
+        if unknown := [m for m in relocated if not m.recorded]:  # an earlier hwnas's run
+            details += "; " + "; ".join(
+                f"{m.new}: the run (started by an earlier hwnas) recorded nothing of its "
+                f"content to know it by elsewhere; it resumes with the file at {m.old}"
+                for m in unknown
+            )
         raise ExperimentError(
             f"{what} was started with other settings of {', '.join(changed)} "
             f"({details}); {advice} for a different experiment"
@@ -127,14 +133,16 @@ def check_same_experiment(
 
 class Move(NamedTuple):
     """An input file the run recorded at `old` and now reads at `new`, and whether with the
-    content the run recorded (`same`); `digests` is its digest record keyed by the new paths
-    (`attr`, `{path: digest}`), where the run keeps one by path."""
+    content the run recorded (`same`; never where the run, of an earlier hwnas, `recorded`
+    none); `digests` is its digest record keyed by the new paths (`attr`, `{path: digest}`),
+    where the run keeps one by path."""
 
     field: str
     loc: tuple[str, ...]
     old: str
     new: str
     same: bool
+    recorded: bool
     digests: tuple[str, dict[str, str]] | None
 
 
@@ -171,23 +179,27 @@ def _relocated_inputs(
 
 def _recorded_content(
     study: optuna.Study, field: str, config: ExperimentConfig
-) -> tuple[bool, tuple[str, dict[str, str]] | None]:
-    """Whether the input file of `field` now holds the content the run recorded for it, and
-    its digest record keyed by its current paths where the run keeps one by path."""
+) -> tuple[bool, bool, tuple[str, dict[str, str]] | None]:
+    """Whether the input file of `field` now holds the content the run recorded for it,
+    whether the run recorded any (an earlier hwnas's did not), and its digest record keyed
+    by its current paths where the run keeps one by path."""
     attrs = study.user_attrs
     if field == "space":  # the text `space_source` records
         text = Path(config.space.name).read_text(encoding="utf-8-sig")
-        return SPACE_SOURCE in attrs and same_yaml(attrs[SPACE_SOURCE], text), None
+        recorded = SPACE_SOURCE in attrs
+        return recorded and same_yaml(attrs[SPACE_SOURCE], text), recorded, None
     if field == "dataset":
         npz = str(config.dataset).lower().endswith(".npz")
-        return npz and attrs.get(DATASET_DIGEST) == npz_digest(str(config.dataset)), None
+        recorded = DATASET_DIGEST in attrs
+        return npz and attrs.get(DATASET_DIGEST) == npz_digest(str(config.dataset)), recorded, None
     attr, digests = (
         (BENCHMARK_DIGESTS, _benchmark_digests(config))
         if field == "benchmark"
         else (LATENCY_DIGESTS, _latency_digests(config))
     )
     then = attrs.get(attr) or {}
-    return bool(then) and sorted(then.values()) == sorted(digests.values()), (attr, digests)
+    same = bool(then) and sorted(then.values()) == sorted(digests.values())
+    return same, bool(then), (attr, digests)
 
 
 def _with_moves(stored: dict[str, Any], moves: list[Move]) -> dict[str, Any]:
