@@ -542,6 +542,20 @@ def test_resuming_a_profile_measured_with_another_runtime_version_says_so(space,
         assert len(build_profile(space, out, **settings).rows) == 2
 
 
+def test_resuming_a_profile_that_records_no_space_digest_says_so(space, tmp_path):
+    """A profile an earlier hwnas started (before its metadata held the space's digest) was
+    resumed without a word, its rows taken to be of the space as it is now, though its YAML
+    may have changed since."""
+    out = tmp_path / "p.csv"
+    settings = dict(samples=2, archs_only=True, progress=False, **PROFILE_FAST)
+    build_profile(space, out, limit=1, **settings)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    del meta["space_digest"]
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="an earlier hwnas started this profile and recorded no"):
+        assert len(build_profile(space, out, **settings).rows) == 2
+
+
 def test_a_profile_is_never_written_through_a_link_planted_beside_it(space, tmp_path):
     """A profile written in a folder others can write (/tmp): its metadata, and its table
     rewritten without the failed rows, went through temporary files of fixed names

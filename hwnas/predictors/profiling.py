@@ -228,6 +228,12 @@ def _resume(out: Path, meta: dict[str, Any], retry_failed: bool) -> set[str]:
     here = device_fingerprint(meta["backend"], "", meta["batch_size"], meta["threads"])
     _check_same_device(existing, device_of({**here, "clock": meta["clock"]}))
     _warn_other_versions(existing, here)
+    if "space_digest" not in old:
+        warn_at_caller(
+            f"{out}: an earlier hwnas started this profile and recorded no digest of its "
+            f"space: its rows are taken to be of space {meta['space']!r} as it is now (where "
+            "its YAML's stem, stages or blocks changed since, give another --out)"
+        )
     rows = existing.rows
     if retry_failed and (rows["status"] == "failed").any():
         _drop_failed_rows(out)
