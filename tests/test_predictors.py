@@ -2154,8 +2154,13 @@ def test_a_predictor_is_read_from_any_directory_and_without_its_space_file(
     older = dict(record["space"], source=str(tmp_path / "gone.yaml"))  # no definition
     del older["definition"]
     moved.write_text(json.dumps({**record, "space": older}))
-    with pytest.raises(PredictorError, match=r"moved.json: its space file .*gone.yaml is missing"):
+    with pytest.raises(
+        PredictorError, match=r"moved.json: its space file .*gone.yaml is missing"
+    ) as e:
         load_predictor(moved)
+    assert str(e.value).endswith(
+        "(an earlier hwnas wrote it): put the space's YAML back at that path"
+    )
 
 
 def test_an_arch_cell_that_is_no_arch_of_the_space_names_its_row(space, profile_path, tmp_path):

@@ -121,7 +121,12 @@ def space_from_reference(ref: dict[str, Any], where: str, near: Path | None = No
         return get_space(found[0], **kwargs)
     if ref["name"] in builtin_spaces():
         return get_space(ref["name"], **kwargs)
-    raise PredictorError(f"{where}: its space file {source} is missing (space {ref['name']!r})")
+    beside = f", or into {near}" if near else ""
+    raise PredictorError(
+        f"{where}: its space file {source} is missing (space {ref['name']!r}), and it holds no "
+        f"copy of the space's definition (an earlier hwnas wrote it): put the space's YAML "
+        f"back at that path{beside}"
+    )
 
 
 def check_space(space: SearchSpace, ref: dict[str, Any], where: str, against: str = "") -> None:
