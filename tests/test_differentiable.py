@@ -389,7 +389,8 @@ def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(
     """The memo key holds what the search depends on: a searcher with another seed,
     another candidate set, another latency table or an edited space of the same name and
     version trains its own (before, it got the first one's architecture; with a table of other
-    values but the same source, or an edited space, it still did)."""
+    values but the same source, or an edited space, it still did). A `.npz` dataset's path is
+    not among them: a run whose project moved trained its finished searches again."""
     memo: dict = {}
 
     def searched(**other) -> bool:
@@ -413,6 +414,9 @@ def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(
     edited = get_space(edited_file)
     assert (edited.name, edited.version) == (space.name, space.version)
     assert searched(space=edited) and len(memo) == 6
+    for folder, trains in (("project", True), ("moved", False)):  # a moved run's .npz data
+        assert searched(dataset=replace(digits, name=f"{tmp_path / folder}/d.npz")) is trains
+    assert len(memo) == 7
 
 
 @pytest.mark.parametrize("estimator", ["reinforce", "gumbel"])

@@ -747,8 +747,11 @@ class DifferentiableSearcher(Searcher):
     def _fingerprint(self) -> str:
         """What a search's result depends on besides its target: the seed, the settings, the
         space, the data and the latency table. A memo shared by other searchers (or a run's,
-        whose experiment may not change) never hands back another search's result."""
+        whose experiment may not change) never hands back another search's result. A `.npz`
+        dataset counts by its arrays, not its path: a run whose project was moved elsewhere
+        finds its finished searches."""
         search, data = self.search, self.search.dataset
+        named = "a .npz file" if data.name.lower().endswith(".npz") else data.name
         digest = hashlib.sha256()
         for part in (
             self.seed,
@@ -756,7 +759,7 @@ class DifferentiableSearcher(Searcher):
             # the whole declaration (an edited space keeps its name and version)
             self.space.spec.model_dump(mode="json", exclude={"description"}),
             tuple(self.space.input_shape),
-            (data.name, data.num_classes),
+            (named, data.num_classes),
         ):
             digest.update(repr(part).encode())
         # the latencies themselves: two tables from one profile path (another
