@@ -1063,7 +1063,9 @@ def test_a_shared_database_run_reads_alike_from_each_project_folder(
     exp = Path("exp.yaml")
     exp.write_text(exp.read_text().replace("evaluations: 3", "evaluations: 4"))
     assert hwnas("search", "exp.yaml", "--quiet") == 0
-    assert "reads inputs at other paths" in capsys.readouterr().err
+    # the study, which the other copy's run folder continues too, not this copy's folder
+    said = "hwnas: note: study 'moved' in storage.url reads inputs at other paths than it"
+    assert said in capsys.readouterr().err
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "edited since the run started"
         results = load(tmp_path / "a" / "run")

@@ -92,11 +92,9 @@ def check_same_experiment(
     at other paths than the run recorded, their content the same, for `record_moves` to
     record once the run goes on (a complete one keeps its record, as its copy of its
     experiment keeps the old paths)."""
-    what, advice = (  # a shared database finds a run's study by its name alone
-        (f"study {config.name!r} in storage.url", "give it another name")
-        if config.storage.url
-        else (f"run {run_dir}", "use a new run_dir")
-    )
+    what = run_named(config, run_dir)
+    # a shared database finds a run's study by its name alone
+    advice = "give it another name" if config.storage.url else "use a new run_dir"
     _check_made_by_hwnas(study, config, what, advice)
     # read back: a driver starting on the same new study at the same moment may have
     # written its own experiment last, and then this one must not go on
@@ -214,9 +212,16 @@ def _with_moves(stored: dict[str, Any], moves: list[Move]) -> dict[str, Any]:
     return data
 
 
-def record_moves(study: optuna.Study, moves: list[Move], run_dir: Path) -> None:
+def run_named(config: ExperimentConfig, run_dir: Path) -> str:
+    """How messages name a run: by its folder, or, in a shared database (`storage.url`), by
+    its study, which several run folders may continue."""
+    return f"study {config.name!r} in storage.url" if config.storage.url else f"run {run_dir}"
+
+
+def record_moves(study: optuna.Study, moves: list[Move], what: str) -> None:
     """Record the moved inputs' new paths (the experiment, and digests kept by path, so a
-    later change to a moved file is found), and say so: the run is the same experiment."""
+    later change to a moved file is found), and say so of the run `what` (`run_named`): it is
+    the same experiment."""
     if not moves:
         return
     study.set_user_attr(EXPERIMENT, _with_moves(study.user_attrs[EXPERIMENT], moves))
@@ -224,7 +229,7 @@ def record_moves(study: optuna.Study, moves: list[Move], run_dir: Path) -> None:
         study.set_user_attr(attr, digests)
     moved = "; ".join(f"{m.field} {m.old} -> {m.new}" for m in moves)
     print(
-        f"hwnas: note: run {run_dir} reads inputs at other paths than it started with, "
+        f"hwnas: note: {what} reads inputs at other paths than it started with, "
         f"their content the same ({moved}): it goes on and records the new paths",
         file=sys.stderr,
     )

@@ -64,7 +64,12 @@ from hwnas.experiments.records import (
     trial_metrics,
 )
 from hwnas.experiments.run_dir import SNAPSHOT
-from hwnas.experiments.run_identity import Move, check_same_experiment, record_moves
+from hwnas.experiments.run_identity import (
+    Move,
+    check_same_experiment,
+    record_moves,
+    run_named,
+)
 from hwnas.search.nsga2 import optuna_quiet
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
@@ -291,7 +296,7 @@ class RunStore:
 
     def record_moves(self, moves: list[Move]) -> None:
         """Record the new paths of inputs read at other paths (`run_identity.record_moves`)."""
-        record_moves(self.study, moves, self.run_dir)
+        record_moves(self.study, moves, run_named(self.config, self.run_dir))
 
     # -- liveness --------------------------------------------------------------------------
     def heartbeat(self, stopped: bool = False) -> None:
