@@ -62,7 +62,7 @@ def arch_config(space: SearchSpace, arch: Arch, metrics: Mapping[str, Any] | Non
             "version": space.version,
             "input": list(space.input_shape),
             "classes": space.num_classes,
-            "source": space_source(space),
+            "source": space_source(space.source),
         },
         "key": arch.key,
         "choices": dict(arch),

@@ -192,7 +192,7 @@ def _run_experiment(
                     # `1e5` unquoted, which the run then read as a number and refused
                     snapshot = yaml.dump(config.to_data(), Dumper=ReadableDumper, sort_keys=False)
                     write_whole(run_dir / SNAPSHOT, snapshot)
-                    write_whole(run_dir / SPACE_SNAPSHOT, space_source(space))
+                    write_whole(run_dir / SPACE_SNAPSHOT, space_source(space.source))
             executor = executor or make_executor(config, evaluator, address)
             loop = _Loop(config, store, searcher, executor, received, retry_failed)
             return loop.run(progress)

@@ -18,7 +18,6 @@ from hwnas.experiments.files import check_writable, write_whole
 from hwnas.experiments.optuna_storage import storage_file
 from hwnas.experiments.records import SPACE_SOURCE
 from hwnas.experiments.shown import some_of
-from hwnas.spaces import SearchSpace
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.spec import YamlLoader
 
@@ -139,11 +138,11 @@ def same_yaml(a: str, b: str) -> bool:
         return a == b
 
 
-def space_source(space: SearchSpace) -> str:
-    """The YAML text `space` was read from (for a built-in, the packaged file), without the
-    byte-order mark some editors put first (kept, an exported config held the text as one
-    line of escapes)."""
-    return Path(space.source).read_text(encoding="utf-8-sig")
+def space_source(path: str | Path) -> str:
+    """The YAML text of the space file at `path` (a space's `source`: for a built-in, the
+    packaged file), without the byte-order mark some editors put first (kept, an exported
+    config held the text as one line of escapes)."""
+    return Path(path).read_text(encoding="utf-8-sig")
 
 
 def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:

@@ -121,9 +121,11 @@ def check_same_experiment(
         )
     _check_same_space(study, space, run_dir)
     _check_same_data(study, config.dataset, run_dir)
-    moved = dict(m.digests for m in moves if m.digests)  # the digests a move was checked by
-    _check_same_latency(study, config, run_dir, moved)
-    _check_same_benchmark(study, config, run_dir, moved)
+    moved = {m.digests[0] for m in moves if m.digests}  # compared as a whole already
+    if LATENCY_DIGESTS not in moved:
+        _check_same_latency(study, config, run_dir)
+    if BENCHMARK_DIGESTS not in moved:
+        _check_same_benchmark(study, config, run_dir)
     _warn_other_versions(study, run_dir)
     _name_objectives(study, config)
     return moves
@@ -182,10 +184,10 @@ def _recorded_content(
     whether the run recorded any (an earlier hwnas's did not), and its digest record keyed
     by its current paths where the run keeps one by path."""
     attrs = study.user_attrs
-    if field == "space":  # the text `space_source` records
-        text = Path(config.space.name).read_text(encoding="utf-8-sig")
+    if field == "space":
         recorded = SPACE_SOURCE in attrs
-        return recorded and same_yaml(attrs[SPACE_SOURCE], text), recorded, None
+        same = recorded and same_yaml(attrs[SPACE_SOURCE], space_source(config.space.name))
+        return same, recorded, None
     if field == "dataset":
         npz = str(config.dataset).lower().endswith(".npz")
         recorded = DATASET_DIGEST in attrs
@@ -321,16 +323,14 @@ def _check_same_data(study: optuna.Study, path: str | None, run_dir: Path) -> No
         _recorded(study, DATASET_SCALING, {"mean": list(scaling.mean), "std": list(scaling.std)})
 
 
-def _check_same_latency(
-    study: optuna.Study, config: ExperimentConfig, run_dir: Path, moved: dict[str, dict]
-) -> None:
+def _check_same_latency(study: optuna.Study, config: ExperimentConfig, run_dir: Path) -> None:
     """Refuse to continue after the latency predictor or profile file changed (refitted,
     re-measured, another pass added): the stored latencies came from the files as they
     were, and new ones would be another model's (a run started before the digests were
     stored is taken to have had the current files)."""
     why = "new latencies would come from another model than the stored ones"
     digests = _latency_digests(config)
-    _check_same_files(study, LATENCY_DIGESTS, digests, moved, run_dir, ("latency file", why))
+    _check_same_files(study, LATENCY_DIGESTS, digests, run_dir, "latency file", why)
 
 
 def _latency_digests(config: ExperimentConfig) -> dict[str, str]:
@@ -339,9 +339,7 @@ def _latency_digests(config: ExperimentConfig) -> dict[str, str]:
     return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
-def _check_same_benchmark(
-    study: optuna.Study, config: ExperimentConfig, run_dir: Path, moved: dict[str, dict]
-) -> None:
+def _check_same_benchmark(study: optuna.Study, config: ExperimentConfig, run_dir: Path) -> None:
     """Refuse to continue after the tabular evaluator's tables changed (a table of your own
     edited or regenerated with other numbers) or one of them is gone (the device latencies
     beside the accuracy table, whose columns new results would lack): the stored results
@@ -351,7 +349,7 @@ def _check_same_benchmark(
         return
     why = "new results would be looked up in other numbers than the stored ones"
     digests = _benchmark_digests(config)
-    _check_same_files(study, BENCHMARK_DIGESTS, digests, moved, run_dir, ("benchmark table", why))
+    _check_same_files(study, BENCHMARK_DIGESTS, digests, run_dir, "benchmark table", why)
 
 
 def _benchmark_digests(config: ExperimentConfig) -> dict[str, str]:
@@ -365,15 +363,13 @@ def _check_same_files(
     study: optuna.Study,
     attr: str,
     digests: dict[str, str],
-    moved: dict[str, dict],
     run_dir: Path,
-    said: tuple[str, str],
+    what: str,
+    why: str,
 ) -> None:
     """Refuse to continue when one of the files the run recorded (as `attr`, by path) has
-    another digest now, or is gone; a file the record lacks is taken to be as it was. Files
-    read at other paths (`moved`) were compared with the record as a whole."""
-    what, why = said
-    stored = moved.get(attr) or _recorded(study, attr, digests)
+    another digest now, or is gone; a file the record lacks is taken to be as it was."""
+    stored = _recorded(study, attr, digests)
     if changed := [f for f, digest in digests.items() if stored.get(f, digest) != digest]:
         raise ExperimentError(
             f"run {run_dir}: the {what} {changed[0]} changed since the run started ({why}); "
@@ -402,7 +398,7 @@ def _check_same_space(study: optuna.Study, space: SearchSpace, run_dir: Path) ->
     """Refuse to continue after the space's YAML changed: the stored architectures were
     proposed and evaluated in the space as it was (a run started before the YAML was
     stored is taken to have had the current one). Comments and layout are no change."""
-    source = space_source(space)
+    source = space_source(space.source)
     if not same_yaml(_recorded(study, SPACE_SOURCE, source), source):
         raise ExperimentError(
             f"run {run_dir}: the space file {space.source} changed since the run "
