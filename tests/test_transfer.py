@@ -157,6 +157,22 @@ def test_fewer_than_two_distinct_measurements_are_refused(space, small):
         TransferPredictor(sources, space).fit(archs[:4], [5.0] * 4)
 
 
+def test_a_fit_on_fewer_than_ten_measurements_is_warned_about(space, small, tmp_path):
+    """Fitted on 2 to 9 measured architectures, a transfer predictor's ranks vary widely from
+    draw to draw, down to reverse order on NAS-Bench-201's unseen devices, and it said
+    nothing; a network measured twice counts once, and loading the file does not warn again."""
+    archs, sources, target = small
+    with pytest.warns(UserWarning, match="fitted on only 5 different measured architectures"):
+        predictor = TransferPredictor(sources, space).fit(
+            [*archs[:5], archs[0]], [*target[:5], target[0] * 1.01]
+        )
+    saved = predictor.save(tmp_path / "transfer.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned of when it was fitted, not at every load
+        loaded = load_predictor(saved)
+    np.testing.assert_array_equal(loaded.predict(archs), predictor.predict(archs))
+
+
 def test_a_source_that_is_the_target_itself_is_warned_about(space, small):
     archs, sources, target = small
     leaked = sources.assign(target=target)  # the device being fitted is also a source
