@@ -1417,6 +1417,19 @@ def test_learned_without_a_table_fits_on_costs_and_encoding(space, profile_path)
         predictor.fit(archs[:7], y[:7])  # its trees could not split: one prediction for all
 
 
+def test_learned_counts_a_network_measured_again_once(space, profile_path):
+    """One network measured 8 times passed the boosting model's minimum of 8, and it then
+    predicted that one latency for every network, warning only that it was fitted on "8
+    networks"; a table calibrated on one network passed its minimum of 5 likewise."""
+    archs, y = read_profile(profile_path).arch_records(space)
+    with pytest.raises(PredictorError, match="needs at least 8 different measured arch.*got 1"):
+        get_predictor("learned", space).fit([archs[0]] * 8, [y[0]] * 8)
+    with pytest.raises(PredictorError, match="needs at least 5 different measured arch.*got 2"):
+        get_predictor("learned", space, profile=profile_path).fit([*archs[:2]] * 3, [*y[:2]] * 3)
+    with pytest.warns(UserWarning, match="fitted on only 8 networks"):
+        get_predictor("learned", space).fit([*archs[:8], archs[0]], [*y[:8], y[0]])
+
+
 def test_learned_without_a_table_refuses_a_precision_none_of_its_networks_had(space):
     """Fitted on fp32 networks only, it priced an int8 network as it would an fp32 one of the
     same size (it never saw what int8 costs), where a table refuses a precision it lacks."""

@@ -158,10 +158,12 @@ class LearnedPredictor(LatencyPredictor):
         """Fit on measured whole networks; warns when, without a table, they are too few for
         its predictions to rank unseen networks (they are used anyway)."""
         self._fit(archs, latencies)
-        if self.lut is None and len(self._train_archs) < FEW_NETWORKS_WITHOUT_TABLE:
+        if self.lut is None and (distinct := _distinct(self._train_archs)) < (
+            FEW_NETWORKS_WITHOUT_TABLE
+        ):
             warn_at_caller(
                 f"the learned predictor without a lookup table is fitted on only "
-                f"{len(self._train_archs)} networks: below about {FEW_NETWORKS_WITHOUT_TABLE} "
+                f"{distinct} networks: below about {FEW_NETWORKS_WITHOUT_TABLE} "
                 "it ranks unseen networks poorly (held-out Kendall tau about 0.3 at 20 "
                 "networks); give it a table (a profile with parts, or --parts) or measure more"
             )
@@ -170,10 +172,10 @@ class LearnedPredictor(LatencyPredictor):
     def _fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> None:
         y = check_training_data(archs, latencies)
         needed = self.minimum_networks()
-        if len(y) < needed:
+        if (distinct := _distinct(archs)) < needed:  # one network measured 8 times is one
             raise PredictorError(
                 f"the learned predictor {'' if self.lut else 'without a lookup table '}needs "
-                f"at least {needed} measured architectures, got {len(y)}"
+                f"at least {needed} different measured architectures, got {distinct}"
             )
         archs = [self.space.validate(a) for a in archs]
         if self.lut is not None:
@@ -252,6 +254,12 @@ class LearnedPredictor(LatencyPredictor):
         archs = [Arch.from_dict(a) for a in data["train"]["archs"]]
         predictor._fit(archs, data["train"]["latencies_ms"])  # warned of when it was fitted
         return predictor
+
+
+def _distinct(archs: Sequence[Arch]) -> int:
+    """How many different architectures `archs` holds (a network measured again counts once:
+    it tells the model nothing about another)."""
+    return len({a.key for a in archs})
 
 
 def _precisions(arch: Arch) -> set[str]:
