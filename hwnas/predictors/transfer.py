@@ -38,9 +38,9 @@ from hwnas.spaces.errors import finite_number
 from hwnas.spaces.reprs import named
 
 #: below this many distinct measured architectures the predictions rank the target device's
-#: networks unreliably: over 10 draws on HELP's six unseen devices, mean Spearman 0.68 from 2,
-#: 0.77 from 3, 0.90 from 5 (single devices as low as -0.82, -0.32, -0.35), against 0.963
-#: (worst 0.79) from 10 (docs/benchmarks.md, "Latency transfer to unseen devices")
+#: networks unreliably: over 10 draws on HELP's six unseen devices, mean Spearman 0.61 from 2,
+#: 0.76 from 3, 0.92 from 5 (single draws as low as -0.79, -0.80, 0.25), against 0.965
+#: (worst 0.82) from 10 (docs/benchmarks.md, "Latency transfer to unseen devices")
 FEW_MEASUREMENTS = 10
 
 
@@ -184,7 +184,7 @@ class TransferPredictor(LatencyPredictor):
                 f"the transfer predictor is fitted on only {distinct} different measured "
                 f"architectures: below about {FEW_MEASUREMENTS} its predictions may rank the "
                 "target device's networks far from their measured order, even in reverse "
-                "(mean Spearman 0.68 from 2, 0.90 from 5 on NAS-Bench-201's unseen devices); "
+                "(mean Spearman 0.61 from 2, 0.92 from 5 on NAS-Bench-201's unseen devices); "
                 "measure more"
             )
         return self
