@@ -164,6 +164,20 @@ def test_a_table_whose_cell_strings_disagree_with_arch_idx_is_refused(space, tmp
         load_nb201(path, latency=False)
 
 
+def test_a_device_latency_marked_unmeasured_is_missing(space, tmp_path):
+    """HW-NAS-Bench marks a cell with no valid measurement -1: read as a latency, it was the
+    device's fastest network, on the Pareto front of any search against that device."""
+    strings = [space.to_string(a) for a in space.enumerate()]
+    accuracies = pd.DataFrame({"arch_idx": range(15625), "acc": 90.0})
+    accuracies.to_csv(tmp_path / "nb201.csv.gz", index=False)
+    latencies = pd.DataFrame({"arch_idx": range(15625), "arch_str": strings, "raspi4": 5.0})
+    latencies.loc[7, "raspi4"] = -1.0
+    latencies.to_csv(tmp_path / "nb201_latency_24devices.csv.gz", index=False)
+    evaluator = TabularEvaluator(space, path=tmp_path, metrics={"accuracy": "acc"}, cost=False)
+    assert evaluator.evaluate(space.from_string(strings[8]))["lat_raspi4_ms"] == 5.0
+    assert np.isnan(evaluator.evaluate(space.from_string(strings[7]))["lat_raspi4_ms"])
+
+
 def test_benchdata_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("HWNAS_BENCHDATA", str(tmp_path))
     assert benchdata_dir() == tmp_path

@@ -137,11 +137,14 @@ def table_digest(path: Path) -> str:
 
 def load_nb201(path: str | Path | None = None, latency: bool = True) -> pd.DataFrame:
     """The NB201 accuracy table (indexed by `arch_idx`), joined with the 24-device latency table
-    as `lat_<device>_ms` columns when `latency` and that file sits beside it."""
+    as `lat_<device>_ms` columns when `latency` and that file sits beside it. A negative
+    latency, HW-NAS-Bench's mark of a cell with no valid measurement (-1), is read as missing:
+    taken as a number, it was the fastest network on that device."""
     accuracy_path, *latency_paths = benchmark_files(path, latency)
     table = _load_table(accuracy_path).copy()  # the caller's own: changing it spares the cache
     for latency_path in latency_paths:
         devices = _load_table(latency_path).drop(columns="arch_str")
+        devices = devices.mask(devices < 0)
         table = table.join(devices.rename(columns=lambda d: f"lat_{d}_ms"))
     return table
 
