@@ -987,6 +987,22 @@ def test_a_config_with_a_repeated_key_or_an_unreadable_tag_is_named(tmp_path: Pa
     assert hwnas.build(data) is not None  # the config as exported still builds
 
 
+def test_weights_saved_from_the_inference_form_are_named_so(tmp_path: Path) -> None:
+    """`inference_model` adds the merged large-kernel convolutions to a model's state_dict:
+    weights saved after it were refused as "weights of another architecture"."""
+    space = get_space("conv2d")
+    arch = next(a for a in map(space.sample, range(50)) if "lkconv" in a.values())
+    config = arch_config(space, arch)
+    saved = tmp_path / "deployed.pt"
+    torch.save(hwnas.inference_model(hwnas.build(config)).state_dict(), saved)
+    with pytest.raises(
+        ExperimentError,
+        match=r"deployed.pt: weights of the model's inference form \(.* e\.g\. 'stages\..*"
+        r"\.merged\.\w+'\): save the state_dict before inference_model",
+    ):
+        hwnas.build(config, weights=saved)
+
+
 def test_an_exported_yaml_quotes_text_a_yaml_12_reader_takes_for_a_number() -> None:
     """SafeDumper quotes what YAML 1.1 would read as another type: an architecture key such
     as 94763504507919e0 (hex digits) stayed plain, which YAML 1.2 readers (hwnas's own space

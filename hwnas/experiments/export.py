@@ -281,6 +281,14 @@ def _load_weights(model: nn.Module, path: Path) -> None:
     misfits = sorted((mine.keys() ^ state.keys()) - kept_since) + sorted(
         k for k in mine.keys() & state.keys() if getattr(state[k], "shape", None) != mine[k].shape
     )
+    if misfits and all(k in state and ".merged." in k for k in misfits):
+        raise ExperimentError(
+            f"{path}: weights of the model's inference form (hwnas.inference_model merged its "
+            f"large-kernel branches into {counted(len(misfits), 'tensor')} the built model "
+            f"lacks, e.g. {misfits[0]!r}): save the state_dict before inference_model (the "
+            "file holds the branches too: without its '.merged.' tensors it loads, and "
+            "inference_model merges them again)"
+        )
     if misfits:
         raise ExperimentError(
             f"{path}: weights of another architecture ({len(misfits)} tensors do not fit "
