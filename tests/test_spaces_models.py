@@ -206,6 +206,32 @@ def test_reparameterize_whole_network_keeps_its_output(space):
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
 
 
+def test_an_fft_network_runs_channels_last_and_in_bfloat16():
+    """The usual casts of a trained image model: `channels_last` strided the 2D frequency
+    filter's last dimension and bfloat16 has no complex type, and both stopped every fft
+    block in `view_as_complex`."""
+    torch.manual_seed(0)
+    space = get_space("conv2d")
+    model = space.build(_mixer_arch(space, "fft")).eval()
+    x = torch.randn(2, *space.input_shape)
+    with torch.no_grad():
+        want = model(x)
+        last = model.to(memory_format=torch.channels_last)
+        torch.testing.assert_close(last(x.to(memory_format=torch.channels_last)), want)
+        got = model.to(torch.bfloat16)(x.to(torch.bfloat16))
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), want, rtol=0.1, atol=0.1)
+
+
+def test_an_fft_block_refuses_another_feature_map_by_its_sizes(space):
+    """Its filter is sized for the feature map it was built for: torch's broadcasting error
+    named two tensor sizes, neither of them the input's."""
+    model = space.build(_mixer_arch(space, "fft"))
+    other = (space.input_shape[0], *(d + 8 for d in space.input_shape[1:]))
+    with pytest.raises(ValueError, match=r"fft mixer was built for a feature map of \(\d+"):
+        model(torch.randn(1, *other))
+
+
 # -- analytic costs ---------------------------------------------------------------------------
 def _flop_counter_macs(model: torch.nn.Module, input_shape) -> int:
     set_fake_quant(model, False).eval()

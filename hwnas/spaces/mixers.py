@@ -234,7 +234,8 @@ class AttentionMixer(nn.Module):
 class FFTMixer(nn.Module):
     """Global frequency filter (GFNet): FFT, learned complex weights, inverse FFT. The filter
     and the transforms stay fp32 at any block precision (there are no integer FFT kernels);
-    the block's MLP is quantized as usual."""
+    the block's MLP is quantized as usual. The filter is sized for one feature map: an input
+    of another size is an error naming both (else a broadcasting error naming neither)."""
 
     def __init__(self, dim, channels, kernel, dilation, precision, spatial: Sequence[int]):
         super().__init__()
@@ -244,8 +245,17 @@ class FFTMixer(nn.Module):
         self.dims = tuple(range(-len(self.spatial), 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # not while `torch.jit.trace` records sizes as tensors (a warning per block)
+        if not torch.jit.is_tracing() and tuple(x.shape[2:]) != self.spatial:
+            raise ValueError(
+                f"the fft mixer was built for a feature map of {self.spatial}, not "
+                f"{tuple(x.shape[2:])}: build the model for this input (space.build(arch, "
+                "input_shape=...))"
+            )
         spectrum = torch.fft.rfftn(x.float(), dim=self.dims, norm="ortho")
-        spectrum = spectrum * torch.view_as_complex(self.weight)
+        # a float32, contiguous copy where the model was cast to bfloat16 (no complex type) or
+        # to channels_last (which strides the 2D filter's last dimension), else the filter
+        spectrum = spectrum * torch.view_as_complex(self.weight.float().contiguous())
         return torch.fft.irfftn(spectrum, s=self.spatial, dim=self.dims, norm="ortho").to(x.dtype)
 
 
