@@ -69,6 +69,17 @@ def test_int8_blocks_beside_fp16_blocks_still_run_integer_kernels():
     assert torch.allclose(torch.from_numpy(out), model(x), atol=0.1)
 
 
+def test_a_graph_with_fp16_blocks_is_sorted_as_the_onnx_standard_wants():
+    """The fp16 conversion appends the casts it adds after the nodes that read them: ONNX
+    Runtime runs such a graph (it sorts it itself), but `onnx.checker` refused it, and so
+    every deployed file of an architecture with an fp16 block."""
+    model = _conv2d_net(("fp32", "fp16", "int8"))
+    x = torch.randn(1, 3, 16, 16)
+    graph = apply_precisions(export_onnx(model, x), tuple(x.shape), layer_precisions(model))
+    onnx.checker.check_model(graph, full_check=True)
+    assert any(n.op_type == "Cast" for n in graph.graph.node)
+
+
 def test_fp16_conversion_works_where_the_caller_made_numpy_raise_on_underflow():
     """A weight below float16's smallest value becomes 0, what float16 storage means: under
     a notebook's `np.seterr(all="raise")` the conversion raised "underflow encountered in

@@ -25,6 +25,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 from onnxruntime.transformers.float16 import convert_float_to_float16
+from onnxruntime.transformers.onnx_model import OnnxModel
 from torch import nn
 
 from hwnas.predictors.onnx_export import INPUT_NAME, ONNX_LOCK, nodes_in_scopes
@@ -123,6 +124,10 @@ def apply_precisions(
         with np.errstate(under="ignore"):
             graph = convert_float_to_float16(graph, keep_io_types=True, node_block_list=blocked)
         _drop_cast_round_trips(graph.graph)
+        # the conversion appends its casts after the nodes that read them: ONNX Runtime sorts
+        # a graph itself, but the ONNX standard wants it sorted, and `onnx.checker` (and
+        # runtimes that follow the standard) refused the deployed file
+        OnnxModel.graph_topological_sort(graph.graph)
     return graph
 
 
