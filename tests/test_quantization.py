@@ -80,6 +80,25 @@ def test_a_graph_with_fp16_blocks_is_sorted_as_the_onnx_standard_wants():
     assert any(n.op_type == "Cast" for n in graph.graph.node)
 
 
+def test_an_fft_model_with_fp16_blocks_passes_strict_shape_inference():
+    """The dynamo exporter (an fft block's) types its initializers in value_info: the float16
+    conversion typed the float32 blocks' weights float16 there and cast them "back" to
+    float32, and `onnx.checker`'s full check refused the file."""
+    space = get_space("conv1d", input_shape=[1, 16])
+    stages = [
+        (plan.widths[0], [BlockConfig(mixer, None, None, 2.0, p)])
+        for plan, mixer, p in zip(space.plans, ("fft", "fft", "identity"), ("fp16", "fp32", "fp16"))
+    ]
+    model = set_fake_quant(space._network(stages).eval(), False)
+    x = torch.randn(1, 1, 16)
+    graph = apply_precisions(export_onnx(model, x), tuple(x.shape), layer_precisions(model))
+    onnx.checker.check_model(graph, full_check=True)
+    weights = {t.name: t.data_type for t in graph.graph.initializer}
+    casts = [n for n in graph.graph.node if n.op_type == "Cast" and n.input[0] in weights]
+    assert casts  # of the float16 weights of the fp16 blocks' norms, kept float32 nodes
+    assert all(weights[n.input[0]] != n.attribute[0].i for n in casts)  # none to its own type
+
+
 def test_fp16_conversion_works_where_the_caller_made_numpy_raise_on_underflow():
     """A weight below float16's smallest value becomes 0, what float16 storage means: under
     a notebook's `np.seterr(all="raise")` the conversion raised "underflow encountered in

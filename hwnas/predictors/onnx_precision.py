@@ -121,6 +121,7 @@ def apply_precisions(
         blocked = [n.name for n in graph.graph.node if n.name not in fp16_nodes]
         # a weight below float16's smallest value becomes 0, as numpy's defaults let it: a
         # caller's `np.seterr(all="raise")` made the cast raise
+        _untype_initializers(graph.graph)
         with np.errstate(under="ignore"):
             graph = convert_float_to_float16(graph, keep_io_types=True, node_block_list=blocked)
         _drop_cast_round_trips(graph.graph)
@@ -129,6 +130,18 @@ def apply_precisions(
         # runtimes that follow the standard) refused the deployed file
         OnnxModel.graph_topological_sort(graph.graph)
     return graph
+
+
+def _untype_initializers(graph: onnx.GraphProto) -> None:
+    """Drop the value_info entries that name initializers (the dynamo exporter's, for a model
+    with FFT mixers), whose types are the initializers' own: the float16 conversion typed
+    them float16 while it kept the float32 nodes' weights float32, and cast each of those
+    weights "back" to float32, a file that strict shape inference (`onnx.checker`'s full
+    check) refused (ONNX Runtime folds those casts: it runs the same graph either way)."""
+    weights = {t.name for t in graph.initializer}
+    kept = [v for v in graph.value_info if v.name not in weights]
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
 
 
 def _cast_to(node: onnx.NodeProto) -> int | None:
