@@ -99,6 +99,12 @@ def test_an_fft_model_with_fp16_blocks_passes_strict_shape_inference():
     assert all(weights[n.input[0]] != n.attribute[0].i for n in casts)  # none to its own type
 
 
+def test_a_printed_model_shows_each_layers_precision():
+    text = repr(_conv2d_net(("int8", "fp16", "w4a8"), train=True))
+    for precision in ("fp32", "int8", "fp16", "w4a8"):  # the stem's and head's, the blocks'
+        assert f"precision={precision})" in text
+
+
 def test_fp16_conversion_works_where_the_caller_made_numpy_raise_on_underflow():
     """A weight below float16's smallest value becomes 0, what float16 storage means: under
     a notebook's `np.seterr(all="raise")` the conversion raised "underflow encountered in

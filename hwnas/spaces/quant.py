@@ -97,6 +97,11 @@ class _Quantized(nn.Module):
         w_bits, a_bits = PRECISIONS[self.precision]
         return quantize_activation(x, a_bits, self._input_range(x)), quantize_weight(w, w_bits)
 
+    def extra_repr(self) -> str:
+        """The layer's own description and its precision: a printed model showed an int8
+        block's layers as it showed an fp32 one's."""
+        return f"{super().extra_repr()}, precision={self.precision}"
+
     def _input_range(self, x: torch.Tensor) -> torch.Tensor:
         """The batch's range while training (which moves the running one toward it); the
         running range in eval mode, or the batch's where no training batch was seen."""
