@@ -282,6 +282,12 @@ def arch_list(archs: Sequence[Arch]) -> list[Arch]:
     return list(archs)
 
 
+def distinct_archs(archs: Sequence[Arch]) -> int:
+    """How many different architectures `archs` holds: a network measured again counts once,
+    as it tells a model nothing about another."""
+    return len({a.key for a in archs})
+
+
 def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np.ndarray:
     y = np.asarray(latencies, dtype=float)
     if len(archs) != len(y):

@@ -37,6 +37,7 @@ from hwnas.predictors.base import (
     PredictorError,
     arch_list,
     check_training_data,
+    distinct_archs,
 )
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.spaces import Arch, SearchSpace
@@ -158,7 +159,7 @@ class LearnedPredictor(LatencyPredictor):
         """Fit on measured whole networks; warns when, without a table, they are too few for
         its predictions to rank unseen networks (they are used anyway)."""
         self._fit(archs, latencies)
-        if self.lut is None and (distinct := _distinct(self._train_archs)) < (
+        if self.lut is None and (distinct := distinct_archs(self._train_archs)) < (
             FEW_NETWORKS_WITHOUT_TABLE
         ):
             warn_at_caller(
@@ -172,7 +173,7 @@ class LearnedPredictor(LatencyPredictor):
     def _fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> None:
         y = check_training_data(archs, latencies)
         needed = self.minimum_networks()
-        if (distinct := _distinct(archs)) < needed:  # one network measured 8 times is one
+        if (distinct := distinct_archs(archs)) < needed:  # one network measured 8 times is one
             raise PredictorError(
                 f"the learned predictor {'' if self.lut else 'without a lookup table '}needs "
                 f"at least {needed} different measured architectures, got {distinct}"
@@ -254,12 +255,6 @@ class LearnedPredictor(LatencyPredictor):
         archs = [Arch.from_dict(a) for a in data["train"]["archs"]]
         predictor._fit(archs, data["train"]["latencies_ms"])  # warned of when it was fitted
         return predictor
-
-
-def _distinct(archs: Sequence[Arch]) -> int:
-    """How many different architectures `archs` holds (a network measured again counts once:
-    it tells the model nothing about another)."""
-    return len({a.key for a in archs})
 
 
 def _precisions(arch: Arch) -> set[str]:

@@ -31,6 +31,7 @@ from hwnas.predictors.base import (
     PredictorError,
     arch_list,
     check_training_data,
+    distinct_archs,
 )
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
@@ -178,7 +179,7 @@ class TransferPredictor(LatencyPredictor):
         """Fit on the target device's measured architectures; warns when they are too few
         for its predictions to rank the device's networks (they are used anyway)."""
         self._fit(archs, latencies)
-        distinct = len({a.key for a in self._train_archs})
+        distinct = distinct_archs(self._train_archs)
         if distinct < FEW_MEASUREMENTS:
             warn_at_caller(
                 f"the transfer predictor is fitted on only {distinct} different measured "
@@ -192,7 +193,7 @@ class TransferPredictor(LatencyPredictor):
     def _fit(self, archs: Sequence[Arch], latencies: Sequence[float]) -> None:
         y = check_training_data(archs, latencies)
         archs = list(archs)
-        if len({a.key for a in archs}) < 2:
+        if distinct_archs(archs) < 2:
             raise PredictorError(
                 "the transfer predictor needs at least 2 different measured architectures "
                 "(10 or more for good ranks); with one it predicts the same latency for all"
