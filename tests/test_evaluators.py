@@ -1402,6 +1402,18 @@ def test_an_evaluation_leaves_the_callers_torch_random_numbers(space, name):
     assert results[0] == results[1]  # and the evaluation draws its own numbers alike
 
 
+def test_a_latency_measurement_leaves_the_callers_torch_random_numbers(space):
+    """The `latency` evaluator builds the candidate (its weights drawn at random) and times it
+    on a random input, both drawn from torch's global generator: unlike the other evaluators',
+    its evaluation moved the caller's `torch.rand` on."""
+    evaluator = get_evaluator("latency", space, warmup=1, runs=2, rounds=1)
+    torch.manual_seed(1)
+    assert evaluator.evaluate(space.sample(0)).ok
+    drawn = torch.rand(4)
+    torch.manual_seed(1)
+    assert torch.equal(drawn, torch.rand(4))
+
+
 @contextlib.contextmanager
 def _in_float64() -> Iterator[None]:
     """torch.set_default_dtype(torch.float64) for the body, as a notebook may have set it."""

@@ -143,23 +143,30 @@ class LatencyEvaluator:
     def _latency(self, arch: Arch) -> dict[str, float]:
         """`latency_ms`, and when it is measured, how steady the measurement was and how busy
         the machine: a measured latency runs slow on a busy machine (2.5x was seen at about
-        3.5 processes per core), so a run's numbers compare only at similar load."""
+        3.5 processes per core), so a run's numbers compare only at similar load. The
+        candidate's weights and the timed input are drawn from torch's global generator, whose
+        state the caller gets back (`torch_seeded`): they moved a notebook's `torch.rand` on,
+        and another thread's seeded training, as no other evaluator does."""
         if self.predictor is not None:
             return {"latency_ms": _predicted(self.predictor, arch)}
+        import torch
+
         from hwnas.predictors import measure_latency
+        from hwnas.predictors.torch_state import torch_seeded
         from hwnas.spaces import reparameterize, set_fake_quant
 
-        model = self.space.build(arch).eval()
-        set_fake_quant(reparameterize(model), False)
-        measurement = measure_latency(
-            model,
-            self.space.input_shape,
-            backend=self.backend,
-            precision=self.precision,
-            batch_size=self.batch_size,
-            threads=self.threads,
-            **self.measure,
-        )
+        with torch_seeded(None, torch.device("cpu")):
+            model = self.space.build(arch).eval()
+            set_fake_quant(reparameterize(model), False)
+            measurement = measure_latency(
+                model,
+                self.space.input_shape,
+                backend=self.backend,
+                precision=self.precision,
+                batch_size=self.batch_size,
+                threads=self.threads,
+                **self.measure,
+            )
         return {
             "latency_ms": float(measurement.latency_ms),
             "latency_variation": float(measurement.variation),
