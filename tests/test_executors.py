@@ -795,8 +795,10 @@ def test_an_embedded_ray_is_sized_as_ray_sizes_it_where_its_private_helpers_chan
     assert getattr(executors, sized_by)() is None
 
 
-def _ray_processes() -> list[int]:
-    """The PIDs of the Ray processes (GCS, raylet) this process started, from Linux's /proc."""
+def _ray_processes(parent: int | None = None) -> list[int]:
+    """The PIDs of the Ray processes (GCS, raylet) this process (or `parent`) started, from
+    Linux's /proc."""
+    parent = os.getpid() if parent is None else parent
     pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -804,7 +806,7 @@ def _ray_processes() -> list[int]:
         except OSError:  # ended meanwhile
             continue
         name, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") :]
-        if name in ("gcs_server", "raylet") and int(fields.split()[2]) == os.getpid():
+        if name in ("gcs_server", "raylet") and int(fields.split()[2]) == parent:
             pids.append(int(stat.parent.name))
     return pids
 
@@ -845,6 +847,63 @@ def test_a_ctrl_c_while_the_embedded_ray_starts_leaves_no_ray_running(space, own
     assert not ray.is_initialized()
     _wait_until(lambda: not _ray_processes(), "the interrupted Ray's processes ending", 60)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+#: a process whose own handler of the signal `argv[1]` stops it as Ctrl-C does (as
+#: `run_experiment`'s SIGTERM and SIGHUP handlers do), starting an embedded Ray; it says when
+#: it stopped, and lives on until its stdin closes
+STOPPED_WHILE_RAY_STARTS = """
+import signal, sys
+from hwnas.evaluators import Metrics, RayExecutor
+from hwnas.spaces import get_space
+
+class Constant:
+    space = get_space("nasbench201")
+
+    def evaluate(self, arch, budget=None):
+        return Metrics({"x": 1.0})
+
+def stop(signum, frame):
+    raise KeyboardInterrupt(signum)
+
+signal.signal(int(sys.argv[1]), stop)
+try:
+    RayExecutor(Constant())
+except KeyboardInterrupt:
+    print("stopped", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_sigterm_or_sighup_while_the_embedded_ray_starts_leaves_no_ray_running(
+    signum, no_ray, ray_temp_dir
+):
+    """A SIGTERM or SIGHUP that the process stops on as on Ctrl-C (`run_experiment` does),
+    arriving while `ray.init` started the embedded Ray, stopped the start half-way (Ray's
+    own SIGTERM handler raised SystemExit in it) and left Ray's GCS running out of reach for
+    as long as the process lived. Now the signal comes once that Ray is up and shut down,
+    and to the process's handler: Ray's shutdown had reset SIGTERM to the system's default,
+    which killed the process."""
+    env = {**os.environ, "RAY_TMPDIR": str(ray_temp_dir)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_WHILE_RAY_STARTS, str(int(signum))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**env, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"},
+    )
+    try:
+        _wait_until(lambda: bool(_ray_processes(child.pid)), "Ray's processes starting")
+        child.send_signal(signum)
+        assert child.stdout.readline() == "stopped\n"
+        _wait_until(lambda: not _ray_processes(child.pid), "the stopped Ray's processes ending", 60)
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):

@@ -788,18 +788,18 @@ def test_a_closed_terminal_stops_the_search_resumably(
 def test_sigterm_while_ray_starts_stops_like_ctrl_c(tmp_path: Path, ray_temp_dir: Path) -> None:
     """`ray.init` sets a SIGTERM handler of its own (`sys.exit(15)`) for the seconds Ray takes
     to start: a SIGTERM then ended the search with status 15 and no word. Here it is sent as
-    soon as Ray's handler is in place (`python -m sigterm_in_ray_init ARGS` is `hwnas ARGS`)."""
+    soon as Ray's GCS starts (`python -m sigterm_in_ray_init ARGS` is `hwnas ARGS`)."""
     run_dir, exp = tmp_path / "run", tmp_path / "exp.yaml"
     ray = "executor: {kind: ray, max_in_flight: 1, resources: {num_cpus: 1}}\n"
     exp.write_text(digits_training_experiment(run_dir, 4) + ray)
     (tmp_path / "sigterm_in_ray_init.py").write_text(
-        "import os, runpy, signal, threading, time\n"
-        "def sigterm_once_ray_handles_it():\n"
-        "    while not getattr(signal.getsignal(signal.SIGTERM), '__module__', '').startswith("
-        "'ray.'):\n"
+        "import os, runpy, signal, subprocess, threading, time\n"
+        "def sigterm_once_ray_starts():\n"
+        "    ps = ['ps', '--ppid', str(os.getpid()), '-o', 'comm=']\n"
+        "    while 'gcs_server' not in subprocess.run(ps, capture_output=True, text=True).stdout:\n"
         "        time.sleep(0.005)\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
-        "threading.Thread(target=sigterm_once_ray_handles_it, daemon=True).start()\n"
+        "threading.Thread(target=sigterm_once_ray_starts, daemon=True).start()\n"
         "runpy.run_module('hwnas', run_name='__main__', alter_sys=True)\n"
     )
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}

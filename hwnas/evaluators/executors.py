@@ -580,20 +580,28 @@ def _ray_log_level() -> int:
 
 @contextlib.contextmanager
 def _interrupt_once_started(started: _StartedRay) -> Iterator[None]:
-    """Hold a Ctrl-C back while the body starts Ray, then shut that Ray down and deliver it.
-    Interrupted inside `ray.init`, Ray left the processes it had begun running and out of
-    reach (`ray.is_initialized()` False) until the process ended: a notebook's kernel kept
-    them, and its next search started another Ray beside them. (A Ctrl-C that is ignored, as
-    in a background command, stays ignored.)"""
+    """Hold a Ctrl-C back while the body starts Ray, then shut that Ray down and deliver it;
+    likewise a SIGTERM or SIGHUP that the caller handles (`run_experiment` stops on them as on
+    Ctrl-C). Interrupted inside `ray.init`, Ray left the processes it had begun running and
+    out of reach (`ray.is_initialized()` False) until the process ended: a notebook's kernel
+    kept them, and its next search started another Ray beside them. Ray is shut down with the
+    signals still held, as `RayExecutor.close` does: Ray's shutdown sets SIGTERM's handler to
+    the system's default beneath Python's, which leaving the block sets again (delivered
+    after the shutdown, the SIGTERM killed the process). (A signal that is ignored, as Ctrl-C
+    in a background command, stays ignored; one left to Python's default action ends the
+    process, and Ray's processes with it.)"""
     held: list[int] = []
-    interrupt = [s for s in stopping_signals() if s == signal.SIGINT]
+    handled = [s for s in stopping_signals() if callable(signal.getsignal(s))]
     try:
-        with signals_handled(lambda signum, frame: held.append(signum), *interrupt):
-            yield
+        with signals_handled(lambda signum, frame: held.append(signum), *handled):
+            try:
+                yield
+            finally:
+                if held:
+                    started._shutdown()
     finally:
         if held:
-            started._shutdown()
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(held[0])
 
 
 def _usable_cpus() -> int | None:
@@ -716,18 +724,42 @@ def _temp_dir_remedy(e: OSError) -> str | None:
 
 
 @contextlib.contextmanager
+def _rays_sigterm_handler_left_out() -> Iterator[None]:
+    """The body's `ray.init` without the SIGTERM handler it sets as it begins (`sys.exit(15)`),
+    so the caller's stays in place: Ray's raised SystemExit in the middle of Ray's start,
+    whose processes begun so far (its GCS) were then left running out of reach until the
+    process ended. Where a later Ray moved the helper it sets it with, its handler is set
+    (and `_sigterm_kept` hands the signal on)."""
+    try:
+        from ray._private import utils
+    except ImportError:
+        utils = None
+    set_handler = getattr(utils, "set_sigterm_handler", None)
+    if set_handler is None:
+        yield
+        return
+    utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        utils.set_sigterm_handler = set_handler
+
+
+@contextlib.contextmanager
 def _sigterm_kept() -> Iterator[None]:
     """Keep the SIGTERM handler the caller set (a search's, which stops it resumably) through
     the body: `ray.init` sets its own, `sys.exit(15)`, and a SIGTERM in the seconds Ray takes
     to start (`timeout`, a batch scheduler) ended `hwnas search` with status 15 and no word.
-    The signal Ray's handler took goes to the caller's. Without a handler of the caller's
+    Ray's is left out (`_rays_sigterm_handler_left_out`); where it is set all the same, the
+    signal it took goes to the caller's. Without a handler of the caller's
     (Python's default), Ray's stays: it shuts Ray down on the way out."""
     before = signal.getsignal(signal.SIGTERM)
     if not callable(before) or threading.current_thread() is not threading.main_thread():
         yield
         return
     try:
-        yield
+        with _rays_sigterm_handler_left_out():
+            yield
     except SystemExit as e:
         if e.code != signal.SIGTERM or signal.getsignal(signal.SIGTERM) is before:
             raise
