@@ -214,6 +214,17 @@ def test_torch_cpu_backend_measures_eager():
     assert m.median_ms > 0 and m.fingerprint["backend"] == "torch-cpu"
 
 
+def test_a_measurement_leaves_the_callers_torch_random_numbers():
+    """The timed input was drawn from torch's global generator: measuring a model in a
+    seeded notebook moved its later `torch.rand` on."""
+    model = nn.Linear(4, 4)
+    torch.manual_seed(1)
+    measure_latency(model, (4,), **FAST)
+    drawn = torch.rand(4)
+    torch.manual_seed(1)
+    assert torch.equal(drawn, torch.rand(4))
+
+
 def test_a_measurement_is_hashable_as_a_frozen_dataclass_is():
     """`hash(m)` of a measurement, a frozen dataclass, raised "unhashable type: 'dict'" (its
     fingerprint): no set of measurements, no measurement as a key. Equal ones hash equally;

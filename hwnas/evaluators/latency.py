@@ -144,9 +144,9 @@ class LatencyEvaluator:
         """`latency_ms`, and when it is measured, how steady the measurement was and how busy
         the machine: a measured latency runs slow on a busy machine (2.5x was seen at about
         3.5 processes per core), so a run's numbers compare only at similar load. The
-        candidate's weights and the timed input are drawn from torch's global generator, whose
-        state the caller gets back (`torch_seeded`): they moved a notebook's `torch.rand` on,
-        and another thread's seeded training, as no other evaluator does."""
+        candidate's weights are drawn from torch's global generator, whose state the caller
+        gets back (`torch_seeded`): they moved a notebook's `torch.rand` on, and another
+        thread's seeded training, as no other evaluator does."""
         if self.predictor is not None:
             return {"latency_ms": _predicted(self.predictor, arch)}
         import torch

@@ -189,10 +189,11 @@ def _sizes(shape: Any) -> bool:
 
 def example_input(batch_size: int, input_shape: Sequence[int]) -> torch.Tensor:
     """A random input batch, or an error naming `batch_size` when memory cannot hold it
-    (torch's allocator names only the bytes it tried)."""
+    (torch's allocator names only the bytes it tried). Drawn from a generator of its own: from
+    torch's global one, a measurement moved the caller's `torch.rand` on."""
     shape = (batch_size, *(int(s) for s in input_shape))
     try:
-        return torch.randn(shape)
+        return torch.randn(shape, generator=torch.Generator().manual_seed(0))
     except RuntimeError as e:
         if "allocate" not in str(e):
             raise
