@@ -1140,7 +1140,8 @@ def test_the_start_line_says_when_the_evaluations_measure_what_the_profile_predi
     err = capsys.readouterr().err
     assert f"latency: {DATA / 'tiny2d_ort.csv'} predicts latencies on Intel(R) Xeon(R)" in err
     scored = "latency_ms is measured by each evaluation on its own machine (onnxruntime-cpu, "
-    assert f"; the searcher uses it, while {scored}precision mixed, 1 thread(s), batch 1)" in err
+    said = "precision mixed, 1 thread(s), batch 1, thread clock)"
+    assert f"; the searcher uses it, while {scored}{said}" in err
     trials = load(tmp_path / "run").trials
     assert trials["latency_ms"].notna().all()
     # a measurement keeps its steadiness and the load it was taken at (a busy machine runs

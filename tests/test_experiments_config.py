@@ -626,7 +626,7 @@ def test_the_latency_source_is_said_in_words() -> None:
     assert latency_source(parse_experiment(VALID)) is None
     assert latency_source(parse_experiment(latency)) == (
         "measured by each evaluation on its own machine (onnxruntime-cpu, precision mixed, "
-        "1 thread(s), batch 1)"
+        "1 thread(s), batch 1, thread clock)"
     )
     section = latency.replace("searcher: random", "searcher: predictor") + (
         "latency: {profile: p.csv}\n"
@@ -636,6 +636,21 @@ def test_the_latency_source_is_said_in_words() -> None:
         "evaluator: latency", "evaluator: {name: latency, settings: {latency: {predictor: null}}}"
     )
     assert latency_source(parse_experiment(measured)).startswith("measured by each evaluation")
+
+
+def test_a_measured_latency_says_which_clock_timed_it() -> None:
+    """Thread (CPU) time and wall time of one network differ (a review measured 17 %), and the
+    latency evaluator's `clock` picks one: a run measured on the wall clock and one on the
+    default thread clock said the same words of their latencies (the latency review)."""
+    from hwnas.experiments.components import latency_source
+
+    def source(settings: str) -> str:
+        evaluator = f"evaluator: {{name: latency, settings: {{latency: {settings}}}}}"
+        return latency_source(parse_experiment(VALID.replace("evaluator: tabular", evaluator)))
+
+    assert source("{}").endswith("1 thread(s), batch 1, thread clock)")
+    assert source("{clock: wall}").endswith("1 thread(s), batch 1, wall clock)")
+    assert source("{threads: 2}").endswith("2 thread(s), batch 1, wall clock)")  # auto's pick
 
 
 def test_a_measured_latency_says_which_block_precisions_ran_as_another() -> None:
@@ -660,7 +675,7 @@ def test_a_measured_latency_says_which_block_precisions_ran_as_another() -> None
     )  # whatever the architectures chose
     fp32 = "evaluator: {name: latency, settings: {latency: {precision: fp32}}}"
     fp32_config = parse_experiment(VALID.replace("evaluator: tabular", fp32))
-    assert latency_source(fp32_config, ["w4a8"]).endswith("batch 1)")  # all timed at fp32
+    assert latency_source(fp32_config, ["w4a8"]).endswith("batch 1, thread clock)")  # at fp32
 
 
 def test_a_predicted_latency_says_how_its_profile_timed_its_block_precisions(tmp_path) -> None:

@@ -119,6 +119,7 @@ def latency_source(config: ExperimentConfig, precisions: Iterable[str] = ()) -> 
     w4a8 block timed as int8 was shown as `w4a8` beside a latency that was int8's (for a
     prediction, the backend its profile was measured on, where its file says)."""
     from hwnas.evaluators.latency import MEASURE_DEFAULTS
+    from hwnas.predictors.fingerprint import auto_clock
     from hwnas.predictors.precision_notes import measured_backend, precision_caveats
 
     if "latency" not in config.evaluator.names:
@@ -130,9 +131,13 @@ def latency_source(config: ExperimentConfig, precisions: Iterable[str] = ()) -> 
         backend = measured_backend(source)
         caveats = precision_caveats(backend, precisions) if backend else None
         return f"{predicted}, measured on {backend}: {caveats}" if caveats else predicted
+    clock = own.get("clock", "auto")
+    if clock == "auto":  # thread and wall time differ (a review saw 17 %): say which it was
+        clock = auto_clock(own["backend"], own["threads"])
     measured = (
         f"measured by each evaluation on its own machine ({own['backend']}, precision "
-        f"{own['precision']}, {own['threads']} thread(s), batch {own['batch_size']})"
+        f"{own['precision']}, {own['threads']} thread(s), batch {own['batch_size']}, "
+        f"{clock} clock)"
     )
     timed = precisions if own["precision"] == "mixed" else [own["precision"]]
     caveats = precision_caveats(own["backend"], timed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import metadata
@@ -37,6 +38,22 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def thread_clock_ticks() -> bool:
+    """Whether the thread clock advances only at scheduler ticks: Windows's GetThreadTimes
+    (15.6 ms by default; the 100 ns `resolution` Python reports is its unit, not its step),
+    where a run of 1 ms read 0 or 15.6 ms."""
+    return time.get_clock_info("thread_time").implementation == "GetThreadTimes()"
+
+
+def auto_clock(backend: str, threads: int) -> str:
+    """The clock `auto` times with: the thread's CPU time with one thread on a CPU backend
+    (immune to other processes taking the CPU) where that clock is fine-grained, else
+    wall-clock time. Here, not in `measure`, so that the read commands, which import no
+    model library, name the clock a run's latencies were measured on."""
+    one_thread = threads == 1 and backend != "torch-cuda"
+    return "thread" if one_thread and not thread_clock_ticks() else "wall"
 
 
 def package_version(package: str) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -32,7 +31,7 @@ from hwnas.predictors.backends import (
     summarize_precision,
 )
 from hwnas.predictors.defaults import DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
-from hwnas.predictors.fingerprint import device_fingerprint
+from hwnas.predictors.fingerprint import auto_clock, device_fingerprint, thread_clock_ticks
 from hwnas.predictors.onnx_precision import layer_precisions
 from hwnas.predictors.torch_state import torch_threads
 from hwnas.spaces.blocks import PRECISIONS
@@ -128,8 +127,7 @@ def resolve_clock(clock: str, backend: str, threads: int) -> str:
     """`auto` is the thread's CPU time with one thread on a CPU backend (immune to other
     processes taking the CPU) where that clock is fine-grained, else wall-clock time."""
     if clock == "auto":
-        one_thread = threads == 1 and backend != "torch-cuda"
-        return "thread" if one_thread and not thread_clock_ticks() else "wall"
+        return auto_clock(backend, threads)
     if clock not in CLOCKS:
         raise MeasurementError(f"clock: unknown {clock!r}; choose auto, {', '.join(CLOCKS)}")
     if clock == "thread" and (threads != 1 or backend == "torch-cuda"):
@@ -142,13 +140,6 @@ def resolve_clock(clock: str, backend: str, threads: int) -> str:
             "default) on Windows, more than a model's run takes; use wall"
         )
     return clock
-
-
-def thread_clock_ticks() -> bool:
-    """Whether the thread clock advances only at scheduler ticks: Windows's GetThreadTimes
-    (15.6 ms by default; the 100 ns `resolution` Python reports is its unit, not its step),
-    where a run of 1 ms read 0 or 15.6 ms."""
-    return time.get_clock_info("thread_time").implementation == "GetThreadTimes()"
 
 
 def check_settings(
