@@ -36,6 +36,11 @@ from hwnas.experiments.shown import counted, metric_text
 
 COMMANDS = ["search", "status", "pareto", "export", "build"]
 DATA = Path(__file__).resolve().parent / "data"
+#: how a note on a latency predicted from `DATA / "tiny2d_ort.csv"` names its measurements
+TINY2D_PREDICTED = (
+    f"predicted from {DATA / 'tiny2d_ort.csv'} (measured on Intel(R) Xeon(R) Processor "
+    "(2 cores), onnxruntime-cpu, 1 thread(s), batch 1)"
+)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -731,7 +736,7 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert hwnas("status", str(tmp_path / "run")) == 0
     out = capsys.readouterr().out
     assert "no measurement for block" in out  # the reasons, by count
-    assert f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}" in out
+    assert f"latency_ms: {TINY2D_PREDICTED}" in out
     assert "elapsed: " in out and "supernet" not in out  # a random search trains none
     assert load(tmp_path / "run").supernet_searches().empty
 
@@ -1875,7 +1880,7 @@ def test_the_report_says_where_latency_came_from_as_pareto_does(
     and a measured latency can differ by far."""
     html = tmp_path / "report.html"
     assert hwnas("pareto", str(finished_run), "--html", str(html)) == 0
-    source = f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}"
+    source = f"latency_ms: {TINY2D_PREDICTED}"
     assert source in capsys.readouterr().out
     assert f"<p>{source}</p>" in html.read_text()
 
@@ -1904,7 +1909,7 @@ def test_pareto_json_stays_json_with_a_report_and_empty_objectives_are_refused(
     (config,) = (tmp_path / "export").glob("*.json")
     exported = json.loads(config.read_text())
     assert "latency_ms" in exported["metrics"]
-    assert exported["metric_sources"] == {"latency_ms": f"predicted from {DATA / 'tiny2d_ort.csv'}"}
+    assert exported["metric_sources"] == {"latency_ms": TINY2D_PREDICTED}
     assert hwnas("pareto", run, "--objectives", "latency_ms:min,latency_ms:max") == 1
     assert "objective 'latency_ms:max': latency_ms is given twice" in capsys.readouterr().err
 
@@ -2318,7 +2323,7 @@ def test_a_views_report_lists_the_runs_own_objectives_beside_its_front(
     columns = ["trial", "size_bytes", "params", "latency_ms", "macs", "architecture"]
     assert re.findall(r"<th>(\w+)</th>", header) == columns
     assert columns[1:-1] == [m for m in row if m not in ("trial", "key", "arch")]  # as --json
-    assert f"<p>latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}</p>" in report
+    assert f"<p>latency_ms: {TINY2D_PREDICTED}</p>" in report
 
 
 def test_a_bare_objective_keeps_its_direction_in_the_run(

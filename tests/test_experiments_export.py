@@ -786,8 +786,9 @@ def test_status_of_a_run_without_a_feasible_success_ends_saying_so(
         "evaluated since 0)",
         "drivers: none running now",
         "objectives: latency_ms (min), size_bytes (min)",
-        f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}, measured on onnxruntime-cpu: "
-        "w4a8 blocks timed as int8 (ONNX Runtime has no 4-bit CPU kernel)",
+        f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'} (measured on Intel(R) Xeon(R) "
+        "Processor (2 cores), onnxruntime-cpu, 1 thread(s), batch 1): w4a8 blocks timed as "
+        "int8 (ONNX Runtime has no 4-bit CPU kernel)",
         "no feasible successful evaluation (of 3)",
     ]
     assert lines.index(failures[0]) == 4 and lines.index(failures[-1]) == 3 + len(failures)

@@ -117,20 +117,28 @@ def latency_source(config: ExperimentConfig, precisions: Iterable[str] = ()) -> 
     are stored under the one name. Either also says how the backend ran the block
     `precisions` given (those of the architectures reported) where that is not as named: a
     w4a8 block timed as int8 was shown as `w4a8` beside a latency that was int8's (for a
-    prediction, the backend its profile was measured on, where its file says)."""
+    prediction, the backend its profile was measured on, where its file says). A prediction
+    names the machine and settings its measurements were made on, as a measurement does: an
+    exported config said only the file's name."""
     from hwnas.evaluators.latency import MEASURE_DEFAULTS
-    from hwnas.predictors.fingerprint import auto_clock
-    from hwnas.predictors.precision_notes import measured_backend, precision_caveats
+    from hwnas.predictors.fingerprint import auto_clock, describe_device
+    from hwnas.predictors.precision_notes import (
+        measured_backend,
+        measured_device,
+        precision_caveats,
+    )
 
     if "latency" not in config.evaluator.names:
         return None
     own = {**MEASURE_DEFAULTS, **config.evaluator.settings.get("latency", {})}
     section = config.latency and (config.latency.predictor or config.latency.profile)
     if source := own.get("predictor", section):
-        predicted = f"predicted from {source}"
-        backend = measured_backend(source)
+        device = measured_device(source)
+        backend = device["backend"] if device else measured_backend(source)
         caveats = precision_caveats(backend, precisions) if backend else None
-        return f"{predicted}, measured on {backend}: {caveats}" if caveats else predicted
+        on = describe_device(device) if device else backend if caveats else None
+        predicted = f"predicted from {source}" + (f" (measured on {on})" if on else "")
+        return f"{predicted}: {caveats}" if caveats else predicted
     clock = own.get("clock", "auto")
     if clock == "auto":  # thread and wall time differ (a review saw 17 %): say which it was
         clock = auto_clock(own["backend"], own["threads"])

@@ -4,9 +4,12 @@ name says. Kept apart from the backends (which import torch) because the read co
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterable
 from pathlib import Path
+
+from hwnas.predictors.fingerprint import device_of
 
 #: backend name -> precision -> how the backend times a block at that precision
 PRECISION_NOTES: dict[str, dict[str, str]] = {
@@ -44,3 +47,30 @@ def measured_backend(source: str | Path) -> str | None:
     if isinstance(found, dict):  # a predictor's device
         found = found.get("backend")
     return found if isinstance(found, str) else None
+
+
+def measured_device(source: str | Path) -> dict[str, str] | None:
+    """The device and settings (`fingerprint.device_of`) whose measurements a latency profile
+    (`.csv`: its first successful row) or a saved predictor (`.json`: where it was measured)
+    holds; None where the file does not say (gone, unreadable, older): a predicted latency
+    said only the file it came from, where a measured one names its machine and settings."""
+    path = Path(source)
+    try:
+        if path.suffix.lower() == ".csv":
+            return _profile_device(path)
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, RecursionError, csv.Error):
+        return None
+    found = data.get("measured_on") if isinstance(data, dict) else None
+    return device_of(found) if isinstance(found, dict) and found.get("cpu") else None
+
+
+def _profile_device(path: Path) -> dict[str, str] | None:
+    """`measured_device` of a profile, read row by row (a read command imports no pandas
+    for it), as `Profile.measured_on` reads it."""
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row.get("status") == "ok" and row.get("fp_cpu"):
+                fields = {k.removeprefix("fp_"): v for k, v in row.items() if k.startswith("fp_")}
+                return device_of({**fields, "clock": row.get("clock") or ""})
+    return None
