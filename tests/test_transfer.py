@@ -191,7 +191,8 @@ def test_a_network_measured_twice_is_held_out_whole(space, small):
     archs, sources, target = small
     again = [*archs[:10], archs[3]]
     predictor = TransferPredictor(sources, space).fit(again, [*target[:10], target[3] * 1.01])
-    refitted, held_out, measured = holdout_from_own_profile(predictor, 1)
+    with pytest.warns(UserWarning, match="fitted on only 9 different"):  # refitted on 9
+        refitted, held_out, measured = holdout_from_own_profile(predictor, 1)
     assert held_out == [archs[3]] and list(measured) == [target[3] * 1.01]
     assert refitted.train_data[0] == archs[:3] + archs[4:10]
 
@@ -214,15 +215,17 @@ def test_eval_holds_out_what_a_transfer_predictor_was_fitted_on(space, tmp_path,
         {"cpu": 2.0 + 1.5 * convs + np.arange(6) % 3, "gpu": 1.0 + 0.3 * convs},
         index=[a.key for a in archs],
     )
-    predictor = TransferPredictor(sources, space).fit(archs[:4], y[:4])
+    with pytest.warns(UserWarning, match="fitted on only 4 different"):
+        predictor = TransferPredictor(sources, space).fit(archs[:4], y[:4])
     predictor.measured_on = read_profile(profile).measured_on()
     saved = predictor.save(tmp_path / "transfer.json")
     capsys.readouterr()
     with pytest.warns(UserWarning, match="4 of its 6 networks were used to fit"):
         assert hwnas("latency", "eval", str(saved), "--holdout", str(profile), "--json") == 0
     assert json.loads(capsys.readouterr().out)["n"] == 2
-    assert hwnas("latency", "eval", str(saved), "--holdout", "2", "--json") == 0
-    refitted = TransferPredictor(sources, space).fit(archs[:2], y[:2])
+    with pytest.warns(UserWarning, match="fitted on only 2 different"):  # refitted on 2
+        assert hwnas("latency", "eval", str(saved), "--holdout", "2", "--json") == 0
+        refitted = TransferPredictor(sources, space).fit(archs[:2], y[:2])
     expected = latency_accuracy(y[2:4], refitted.predict(archs[2:4]))
     assert json.loads(capsys.readouterr().out)["rmse"] == pytest.approx(expected["rmse"])
     assert hwnas("latency", "eval", str(saved), "--holdout", "3") == 1
