@@ -1872,6 +1872,22 @@ def _random_search_on(
     return run
 
 
+def test_status_says_where_a_constrained_latency_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A latency_ms that is only constrained (the objective params) was printed as a bound
+    without saying whether it was predicted (from which file) or measured, as it is for an
+    objective: a bound on a prediction and one on a measurement are not the same promise."""
+    exp = latency_experiment(tmp_path, "[fp32, int8]", objective="params")
+    exp.write_text(exp.read_text() + "constraints: [{metric: latency_ms, max: 1000}]\n")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    capsys.readouterr()
+    source = f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}"
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    assert source in capsys.readouterr().out
+    assert source in status_json(tmp_path / "run", capsys)["metric_notes"]
+
+
 def test_the_report_says_where_latency_came_from_as_pareto_does(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

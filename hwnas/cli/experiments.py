@@ -313,7 +313,9 @@ def _status_facts(run: Path) -> dict:
         "drivers": [_driver_facts(b) for name, b in beats.items() if name not in dead],
         "failures": _failure_facts(df.loc[df["status"] == "failed"]),
         "objectives": results.objectives,
-        "metric_notes": metric_notes(results.config, df, [m for m, _ in results.objectives]),
+        # of the constrained metrics too: a latency_ms bound alone said nowhere whether it
+        # held a prediction or a measurement (and at what load)
+        "metric_notes": metric_notes(results.config, df, results.config.needed_metrics),
         "constraints": [(m, float(b)) for m, b in results.constraints],
         "supernet": _supernet_facts(results),
         "broke_constraints": _broke_constraints(df),
@@ -476,7 +478,8 @@ def _say_evaluations(facts: dict) -> None:
 
 
 def _say_objectives_and_constraints(facts: dict) -> None:
-    """The run's objectives with the notes on their metrics, then its constraints."""
+    """The run's objectives with the notes on their metrics and the constrained ones, then
+    its constraints."""
     from hwnas.experiments.shown import bound_text
 
     objectives = ", ".join(f"{m} ({d})" for m, d in facts["objectives"])
