@@ -2660,6 +2660,25 @@ def test_the_last_progress_line_in_a_log_is_whole(capsys: pytest.CaptureFixture)
     assert "| eta " in line
 
 
+def test_the_progress_line_counts_the_successes_that_broke_a_constraint() -> None:
+    """With a bound no candidate meets, the line said only 'done 30 | failed 0 | in flight
+    0' until the run's closing note: nothing told that every result so far was infeasible."""
+    from hwnas.evaluators.metrics import Metrics
+    from hwnas.experiments.progress import SearchProgress
+
+    objectives, bound = [("accuracy", "max")], [("latency_ms", 1.0)]
+    display = SearchProgress(objectives, bound, total=10, enabled=False)
+    assert "infeasible 0" in display.summary()  # said from the start: constraints apply
+    for latency in (3.0, 2.0, 1.0):  # the last one at the bound: feasible
+        display.result(Metrics({"accuracy": 50.0, "latency_ms": latency}))
+    display.result(Metrics.failed("broken"))  # a failure breaks no constraint
+    summary = display.summary()
+    assert "failed 1 | in flight 0 | infeasible 2 | best accuracy 50" in summary
+    unconstrained = SearchProgress(objectives, [], total=10, enabled=False)
+    unconstrained.result(Metrics({"accuracy": 50.0, "latency_ms": 3.0}))
+    assert "infeasible" not in unconstrained.summary()
+
+
 def test_an_80_column_line_keeps_the_count_and_the_elapsed_time_whole(
     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

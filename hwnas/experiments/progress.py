@@ -47,7 +47,9 @@ def _stderr_console() -> Console:
 class SearchProgress:
     """Tracks results as they arrive (every driver's) and renders one live line (a no-op when
     `enabled` is off; when stderr is not a terminal, only the last state, as one whole line).
-    Best so far and the front count feasible successful evaluations only."""
+    Best so far and the front count feasible successful evaluations only; with constraints
+    it counts the successes that broke one, so a bound none meets shows from the first
+    results, not only in the run's closing note."""
 
     def __init__(
         self,
@@ -60,7 +62,7 @@ class SearchProgress:
         #: when the run's time limit stops it (`time.monotonic()`; None: no limit): the ETA
         #: is no later
         self.deadline: float | None = None
-        self.done, self.failed, self.in_flight = 0, 0, 0
+        self.done, self.failed, self.in_flight, self.infeasible = 0, 0, 0, 0
         self._failed_keys: set[str] = set()  # the architectures whose latest result failed
         # the start, then the times of the latest results
         self._latest = deque([time.monotonic()], maxlen=RATE_WINDOW + 1)
@@ -126,12 +128,15 @@ class SearchProgress:
 
     def _add_point(self, metrics: Metrics) -> None:
         feasible = all(metrics.get(m, math.inf) <= bound for m, bound in self.constraints)
+        self.infeasible += metrics.ok and not feasible
         if metrics.ok and feasible and all(m in metrics for m, _ in self.objectives):
             point = [metrics[m] * (-1 if d == "max" else 1) for m, d in self.objectives]
             self._front = add_to_front(self._front, point)
 
     def summary(self) -> str:
         parts = [f"done {self.done}", f"failed {self.failed}", f"in flight {self.in_flight}"]
+        if self.constraints:
+            parts.append(f"infeasible {self.infeasible}")
         if len(self._front):
             if len(self.objectives) == 1:
                 metric, d = self.objectives[0]
