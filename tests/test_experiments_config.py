@@ -263,6 +263,10 @@ HOSTILE = {
         ),
         "line 4: objectives repeat a metric: ['accuracy', 'accuracy']",
     ),
+    "a constraint named twice": (  # refused when the run started, as the searcher's error
+        VALID + "constraints:\n  - {metric: params, max: 9}\n  - {metric: params, max: 8}\n",
+        "line 9: constraints repeat a metric: ['params', 'params']",
+    ),
     "a cluster address without ray": (
         VALID + "executor: {address: 'ray://head:10001'}\n",
         "line 9: executor.address needs executor.kind: ray",  # the field it names first

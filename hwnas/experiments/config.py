@@ -495,9 +495,12 @@ class ExperimentConfig(_Strict):
     def _consistent(self) -> ExperimentConfig:
         if self.evaluations is None and self.time_limit_s is None:
             raise ValueError("set evaluations, time_limit_s or both")
-        names = [o.metric for o in self.objectives]
-        if len(set(names)) != len(names):
-            raise ValueError(f"objectives repeat a metric: {names}")
+        # as the file is read, at its own line (a repeated constraint was refused only when
+        # the searcher was built, as the searcher's error)
+        for field, items in (("objectives", self.objectives), ("constraints", self.constraints)):
+            names = [item.metric for item in items]
+            if len(set(names)) != len(names):
+                raise ValueError(f"{field} repeat a metric: {names}")
         if self.executor.address and self.executor.kind != "ray":
             raise ValueError("executor.address needs executor.kind: ray")
         uses_latency = "latency" in self.evaluator.names or self.searcher.name in LATENCY_USERS
