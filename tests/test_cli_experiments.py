@@ -3442,6 +3442,28 @@ def test_selecting_on_the_test_split_is_warned_about(tmp_path: Path) -> None:
         assert hwnas("search", str(exp), "--quiet") == 0
 
 
+@needs_nb201
+def test_a_cap_on_a_maximised_metric_is_warned_about(tmp_path: Path) -> None:
+    """A constraint is an upper bound: `{metric: accuracy, max: 80}`, written for "at least
+    80", kept the search below 80 without a word."""
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "name: t\nspace: nasbench201\nevaluator: tabular\n"
+        "objectives: [{metric: accuracy, direction: max},\n"
+        "  {metric: hw_fpga_latency_ms, direction: min}]\n"
+        "constraints: [{metric: accuracy, max: 80}, {metric: hw_fpga_latency_ms, max: 9}]\n"
+        f"searcher: random\nevaluations: 2\nrun_dir: {tmp_path / 'run'}\n"
+    )
+    with pytest.warns(UserWarning) as said:
+        assert hwnas("search", str(exp), "--quiet") == 0
+    capped = [str(w.message) for w in said if "caps a metric" in str(w.message)]
+    assert capped == [
+        "constraints: accuracy <= 80 caps a metric the objectives maximise: a constraint is an "
+        "upper bound only (there is no lower one), so the search keeps accuracy at most 80; to "
+        "want it higher, leave it to the objective"
+    ]
+
+
 def test_an_input_override_says_which_options_of_the_space_it_leaves_out(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

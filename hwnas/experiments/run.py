@@ -161,6 +161,7 @@ def _run_experiment(
         _say_latency_device(config, predictor)
     _say_latency_gaps(config, space, predictor)
     _say_test_split_selects(config)
+    _say_maximised_metric_capped(config)
     _say_left_out(space)
     searcher = make_searcher(config, space, progress, predictor)
     evaluator = make_evaluator(config, space, predictor)
@@ -346,6 +347,23 @@ def _say_test_split_selects(config: ExperimentConfig) -> None:
             f"objectives: {', '.join(tested)} selects on the test split, which then no longer "
             "estimates accuracy on unseen data; select on accuracy (validation)"
         )
+
+
+def _say_maximised_metric_capped(config: ExperimentConfig) -> None:
+    """Say at the start when a constraint caps a metric an objective maximises: a constraint
+    is an upper bound only, and `{metric: accuracy, max: 80}` written for "at least 80" kept
+    the search below 80 without a word."""
+    from hwnas.experiments.shown import bound_text
+
+    maximised = {m for m, d in config.objective_pairs if d == "max"}
+    for metric, bound in config.constraint_pairs:
+        if metric in maximised:
+            warn_at_caller(
+                f"constraints: {metric} <= {bound_text(bound)} caps a metric the objectives "
+                f"maximise: a constraint is an upper bound only (there is no lower one), so "
+                f"the search keeps {metric} at most {bound_text(bound)}; to want it higher, "
+                "leave it to the objective"
+            )
 
 
 class _Loop:
