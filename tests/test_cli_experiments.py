@@ -1882,7 +1882,7 @@ def test_status_says_where_a_constrained_latency_came_from(
     exp.write_text(exp.read_text() + "constraints: [{metric: latency_ms, max: 1000}]\n")
     assert hwnas("search", str(exp), "--quiet") == 0
     capsys.readouterr()
-    source = f"latency_ms: predicted from {DATA / 'tiny2d_ort.csv'}"
+    source = f"latency_ms: {TINY2D_PREDICTED}"
     assert hwnas("status", str(tmp_path / "run")) == 0
     assert source in capsys.readouterr().out
     assert source in status_json(tmp_path / "run", capsys)["metric_notes"]

@@ -2094,7 +2094,10 @@ def test_the_display_counts_every_drivers_evaluations(
     summary = run_experiment(config, progress=True)
     assert summary.evaluated == 10 and summary.by_this_driver == 5
     err = capsys.readouterr().err
-    assert " 10/10 " in err and "done 10 | failed 0 | in flight 0 | front" in err
+    trials = load(run_dir).trials
+    broke = int((trials["status"].eq("ok") & ~trials["feasible"].astype(bool)).sum())
+    assert f"done 10 | failed 0 | in flight 0 | infeasible {broke} | front" in err
+    assert " 10/10 " in err
 
 
 def test_drivers_writing_the_snapshot_at_once_each_write_a_whole_file(tmp_path: Path) -> None:
