@@ -16,7 +16,9 @@ import gc
 import logging
 import os
 import pickle
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -850,8 +852,8 @@ def test_a_ctrl_c_while_the_embedded_ray_starts_leaves_no_ray_running(space, own
 
 
 #: a process whose own handler of the signal `argv[1]` stops it as Ctrl-C does (as
-#: `run_experiment`'s SIGTERM and SIGHUP handlers do), starting an embedded Ray; it says when
-#: it stopped, and lives on until its stdin closes
+#: `run_experiment`'s SIGTERM and SIGHUP handlers do), starting an embedded Ray (or joining
+#: the cluster at `argv[2]`); it says when it stopped, and lives on until its stdin closes
 STOPPED_WHILE_RAY_STARTS = """
 import signal, sys
 from hwnas.evaluators import Metrics, RayExecutor
@@ -868,7 +870,7 @@ def stop(signum, frame):
 
 signal.signal(int(sys.argv[1]), stop)
 try:
-    RayExecutor(Constant())
+    RayExecutor(Constant(), address=sys.argv[2] if len(sys.argv) > 2 else None)
 except KeyboardInterrupt:
     print("stopped", flush=True)
 sys.stdin.read()
@@ -904,6 +906,35 @@ def test_a_sigterm_or_sighup_while_the_embedded_ray_starts_leaves_no_ray_running
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM cannot be handled on Windows")
+def test_a_sigterm_while_joining_a_port_that_is_no_ray_cluster_stops_at_once(no_ray):
+    """A SIGTERM that the process stops on, arriving while it joins a cluster at a port that
+    accepts connections but is no Ray GCS (a mistyped port), was held until `ray.init` gave
+    up, about 14 minutes later: `timeout 120 hwnas search --address host:WRONG` ran on.
+    Joining starts no process that could be left running, so the signal now comes at once."""
+    with socket.socket() as silent:  # accepts (the system's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+        child = subprocess.Popen(
+            [sys.executable, "-c", STOPPED_WHILE_RAY_STARTS, str(int(signal.SIGTERM)), address],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            # a pending connection (`ray.init` trying the port) makes the socket readable
+            _wait_until(lambda: select.select([silent], [], [], 0)[0], "ray.init connecting")
+            child.send_signal(signal.SIGTERM)
+            out, _ = child.communicate(timeout=180)  # a cap far below Ray's 14 minutes
+            assert out == "stopped\n"
+        finally:
+            child.kill()
+            child.wait()
 
 
 def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):

@@ -507,28 +507,46 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
                 _started_ray.users += 1
             return _started_ray
         started = _StartedRay()
-        with _interrupt_once_started(started):
-            if address is None:
-                try:
-                    with _ray_start_noise_dropped():
-                        started.keeper = _init_ray(
-                            address="local",
-                            num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
-                            object_store_memory=_object_store_bytes(),
-                            include_dashboard=False,
-                            log_to_driver=False,
-                            logging_level=_ray_log_level(),
-                        )
-                except OSError as e:
-                    if (remedy := _temp_dir_remedy(e)) is None:
-                        raise
-                    raise OSError(f"{e} ({remedy})") from e
-            else:
-                started.keeper = _init_ray(
-                    address=address, log_to_driver=False, logging_level=_ray_log_level()
-                )
+        if address is None:
+            with _interrupt_once_started(started):
+                started.keeper = _start_embedded(num_cpus)
+        else:
+            started.keeper = _join_cluster(started, address)
         _started_ray = started
         return started
+
+
+def _start_embedded(num_cpus: int | None) -> threading.Event | None:
+    """`_init_ray` of an embedded Ray on this machine, a temp folder Ray cannot use said with
+    its remedy."""
+    try:
+        with _ray_start_noise_dropped():
+            return _init_ray(
+                address="local",
+                num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
+                object_store_memory=_object_store_bytes(),
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=_ray_log_level(),
+            )
+    except OSError as e:
+        if (remedy := _temp_dir_remedy(e)) is None:
+            raise
+        raise OSError(f"{e} ({remedy})") from e
+
+
+def _join_cluster(started: _StartedRay, address: str) -> threading.Event | None:
+    """`_init_ray` of the cluster at `address`, an interrupt (Ctrl-C, or a SIGTERM or SIGHUP
+    the caller stops on) taking effect at once, not held as while an embedded Ray starts:
+    joining starts no process that could be left running, and at a port that accepts
+    connections but is no Ray GCS (a mistyped port, the Ray Client's without `ray://`) Ray
+    retries for about 14 minutes before it gives up, through which Ctrl-C and `timeout`'s
+    SIGTERM were held. A connection half made is shut down, the caller's settings restored."""
+    try:
+        return _init_ray(address=address, log_to_driver=False, logging_level=_ray_log_level())
+    except BaseException:
+        started._shutdown()
+        raise
 
 
 #: Ray's start-up warnings an embedded Ray is started without: its logger, and words of
