@@ -245,8 +245,10 @@ class FFTMixer(nn.Module):
         self.dims = tuple(range(-len(self.spatial), 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # not while `torch.jit.trace` records sizes as tensors (a warning per block)
-        if not torch.jit.is_tracing() and tuple(x.shape[2:]) != self.spatial:
+        # not while `torch.jit.trace` records sizes as tensors (a warning per block), nor
+        # while `torch.fx.symbolic_trace` (FX quantization, feature extractors) passes a proxy
+        traced = torch.jit.is_tracing() or isinstance(x, torch.fx.Proxy)
+        if not traced and tuple(x.shape[2:]) != self.spatial:
             raise ValueError(
                 f"the fft mixer was built for a feature map of {self.spatial}, not "
                 f"{tuple(x.shape[2:])}: build the model for this input (space.build(arch, "
