@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from benchdata import needs_nb201
 
-from hwnas.evaluators import CompositeEvaluator, Dataset
+from hwnas.evaluators import CompositeEvaluator, Dataset, get_evaluator
 from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir, load_nb201
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.spaces import get_space
@@ -176,6 +176,21 @@ def test_a_device_latency_marked_unmeasured_is_missing(space, tmp_path):
     evaluator = TabularEvaluator(space, path=tmp_path, metrics={"accuracy": "acc"}, cost=False)
     assert evaluator.evaluate(space.from_string(strings[8]))["lat_raspi4_ms"] == 5.0
     assert np.isnan(evaluator.evaluate(space.from_string(strings[7]))["lat_raspi4_ms"])
+
+
+def test_a_latency_table_with_a_text_column_is_refused_naming_its_value(space, tmp_path):
+    """The check for HW-NAS-Bench's -1 compared a text column with 0, a TypeError naming
+    neither file nor value, where the evaluator's ValueError named the value."""
+    pd.DataFrame({"arch_idx": range(15625), "acc": 90.0}).to_csv(
+        tmp_path / "nb201.csv.gz", index=False
+    )
+    strings = [space.to_string(a) for a in space.enumerate()]
+    latencies = pd.DataFrame(
+        {"arch_idx": range(15625), "arch_str": strings, "raspi4": 5.0, "source": "mine"}
+    )
+    latencies.to_csv(tmp_path / "nb201_latency_24devices.csv.gz", index=False)
+    with pytest.raises(ValueError, match="tabular: could not convert string to float: 'mine'"):
+        get_evaluator("tabular", space, path=tmp_path, metrics={"accuracy": "acc"}, cost=False)
 
 
 def test_benchdata_dir_from_environment(monkeypatch, tmp_path):

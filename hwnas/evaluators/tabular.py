@@ -144,7 +144,8 @@ def load_nb201(path: str | Path | None = None, latency: bool = True) -> pd.DataF
     table = _load_table(accuracy_path).copy()  # the caller's own: changing it spares the cache
     for latency_path in latency_paths:
         devices = _load_table(latency_path).drop(columns="arch_str")
-        devices = devices.mask(devices < 0)
+        # compared as numbers: a text column of one's own is refused later, as a metric
+        devices = devices.mask(devices.apply(pd.to_numeric, errors="coerce") < 0)
         table = table.join(devices.rename(columns=lambda d: f"lat_{d}_ms"))
     return table
 
