@@ -94,6 +94,13 @@ def device_of(fingerprint: Mapping[str, Any]) -> dict[str, str]:
     return {f: str(fingerprint.get(f, "")) for f in DEVICE_FIELDS}
 
 
+def row_device(row: Mapping[str, Any]) -> dict[str, str]:
+    """The device (`device_of`) of one profile row: its `fp_*` fingerprint columns and the
+    clock it was timed on (an older profile's rows have none)."""
+    fields = {k.removeprefix("fp_"): v for k, v in row.items() if k.startswith("fp_")}
+    return device_of({**fields, "clock": row.get("clock") or ""})
+
+
 def describe_device(device: Mapping[str, str] | None) -> str:
     """One line for a device of `device_of`, e.g. 'AMD EPYC (2 cores), onnxruntime-cpu,
     1 thread(s), batch 1'."""

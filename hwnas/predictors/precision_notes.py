@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from hwnas.predictors.fingerprint import device_of
+from hwnas.predictors.fingerprint import device_of, row_device
 
 #: backend name -> precision -> how the backend times a block at that precision
 PRECISION_NOTES: dict[str, dict[str, str]] = {
@@ -71,6 +71,5 @@ def _profile_device(path: Path) -> dict[str, str] | None:
     with path.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             if row.get("status") == "ok" and row.get("fp_cpu"):
-                fields = {k.removeprefix("fp_"): v for k, v in row.items() if k.startswith("fp_")}
-                return device_of({**fields, "clock": row.get("clock") or ""})
+                return row_device(row)
     return None

@@ -27,7 +27,12 @@ import numpy as np
 import pandas as pd
 
 from hwnas.predictors.base import is_predictor_data, space_from_reference, unreadable_format
-from hwnas.predictors.fingerprint import ADDED_FIELDS, DEVICE_FIELDS, describe_device, device_of
+from hwnas.predictors.fingerprint import (
+    ADDED_FIELDS,
+    DEVICE_FIELDS,
+    describe_device,
+    row_device,
+)
 from hwnas.predictors.measure import best_round_ms
 from hwnas.predictors.parts import block_copies_problem
 from hwnas.predictors.profile_plan import PASS_SUFFIX, planned_jobs
@@ -181,10 +186,7 @@ class Profile:
             return None
         columns += ["clock"] if "clock" in ok.columns else []  # older profiles have none
         distinct = ok[columns].astype(str).drop_duplicates()
-        devices = [
-            device_of({c.removeprefix("fp_"): v for c, v in row.items()})
-            for _, row in distinct.iterrows()
-        ]
+        devices = [row_device(row) for _, row in distinct.iterrows()]
         if len(devices) > 1:
             raise ProfileError(
                 f"{self.path}: its rows were measured on {len(devices)} devices "
