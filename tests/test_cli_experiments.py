@@ -709,6 +709,62 @@ def test_a_retry_failed_search_stopped_mid_retry_says_to_resume_retrying(
     assert calls[8:] == [*calls[:2], calls[1]]  # the second: interrupted, then resumed
 
 
+def test_failures_a_retry_repeats_are_not_advised_a_retry(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Candidates whose table row holds a NaN fail each time they are looked up, yet the
+    search's end advised `--retry-failed` for them as for a killed worker. It says a retry
+    repeats them (as it does), and advises one for the other failures alone."""
+    import pandas as pd
+
+    from hwnas.evaluators.metrics import Metrics
+    from hwnas.evaluators.tabular import TabularEvaluator
+
+    cells = np.arange(15625)
+    acc = np.where(cells % 2 == 0, np.nan, 90.0)
+    pd.DataFrame({"arch_idx": cells, "acc": acc}).to_csv(tmp_path / "t.csv", index=False)
+    exp, run = tmp_path / "exp.yaml", tmp_path / "run"
+    exp.write_text(
+        f"name: gaps\nspace: nasbench201\nbenchmark: {tmp_path / 't.csv'}\n"
+        "evaluator: {name: tabular, settings: {tabular: {latency: false, metrics: {accuracy: "
+        "acc}}}}\nobjectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 6\nrun_dir: {run}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    failed = load(run).trials.query("status == 'failed'")
+    assert (
+        0 < len(failed) < 6
+        and failed["reason"].eq("metrics ['accuracy'] missing or not finite").all()
+    )
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"hwnas: note: {counted(len(failed), 'evaluation')} failed; why: hwnas status {run}; "
+        "each ended without a finite value of a metric the run needs (a NaN in a benchmark "
+        "table, say), which evaluating it again (--retry-failed) repeats"
+    )
+    assert hwnas("search", str(exp), "--quiet", "--retry-failed") == 0  # as the note says
+    assert f"({len(failed)} failed, {len(failed)} retried, " in capsys.readouterr().out
+    # a failure by chance beside them (a killed worker, as in the tests above)
+    evaluate, calls = TabularEvaluator.evaluate, []
+
+    def killed_once(self, arch, budget=None):
+        calls.append(arch.key)
+        return Metrics.failed("the worker was killed") if len(calls) == 1 else evaluate(self, arch)
+
+    monkeypatch.setattr(TabularEvaluator, "evaluate", killed_once)
+    exp.write_text(exp.read_text().replace(f"run_dir: {run}", f"run_dir: {tmp_path / 'r2'}"))
+    assert hwnas("search", str(exp), "--quiet") == 0
+    reasons = load(tmp_path / "r2").trials.query("status == 'failed'")["reason"]
+    alike = int(reasons.str.endswith("not finite").sum())
+    assert 0 < alike == len(reasons) - 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"hwnas: note: {len(reasons)} evaluations failed; why: hwnas status {tmp_path / 'r2'}; "
+        f"{alike} of them ended without a finite value of a metric the run needs (a NaN in a "
+        "benchmark table, say), which evaluating them again repeats; where the others failed "
+        f"by chance (a killed worker, a timeout), hwnas search {exp} --retry-failed evaluates "
+        "them again"
+    )
+
+
 def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -120,11 +120,33 @@ def search(
         raise RuntimeError(f"every evaluation failed; {why}")
     if summary.failed:  # the count alone named no way to the reasons
         typer.echo(
-            f"hwnas: note: {counted(summary.failed, 'evaluation')} failed; {why}; where they "
-            f"failed by chance (a killed worker, a timeout), {start_with} --retry-failed "
-            "evaluates them again",
+            f"hwnas: note: {counted(summary.failed, 'evaluation')} failed; {why}; "
+            f"{_retry_advice(summary.run_dir, start_with)}",
             err=True,
         )
+
+
+def _retry_advice(run_dir: Path, start_with: str) -> str:
+    """What `--retry-failed` does for the run's failures: it evaluates again those that
+    failed by chance (a killed worker, a timeout), but those that ended without a finite
+    value of a metric the run needs (a NaN in a benchmark table) fail again, which the note
+    advising a retry for every failure did not say."""
+    from hwnas.experiments import load
+    from hwnas.experiments.records import fails_again
+
+    df = load(run_dir).trials
+    reasons = df.loc[df["status"] == "failed", "reason"]
+    alike = int(reasons.map(fails_again).sum())
+    retry = f"failed by chance (a killed worker, a timeout), {start_with} --retry-failed evaluates"
+    if not alike:
+        return f"where they {retry} them again"
+    same = "a finite value of a metric the run needs (a NaN in a benchmark table, say)"
+    if alike == len(reasons):
+        return f"each ended without {same}, which evaluating it again (--retry-failed) repeats"
+    return (
+        f"{alike} of them ended without {same}, which evaluating them again repeats; where "
+        f"the others {retry} them again"
+    )
 
 
 def _say_summary(summary, experiment: Path) -> None:

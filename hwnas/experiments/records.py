@@ -41,6 +41,9 @@ RUNNING, STALE, DUPLICATE, SURPLUS, INTERRUPTED = (
 #: a failed evaluation whose architecture was evaluated again since (`hwnas search
 #: --retry-failed`): history, neither an evaluation the run counts nor a failure
 RETRIED = "retried"
+#: the end of the reason of an evaluation stored as failed for lacking a finite value of an
+#: objective or constraint metric (`not_finite_reason`)
+NOT_FINITE = "missing or not finite"
 DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' digest
 #: study attribute: the per-channel standardisation of the .npz (mean and std lists), which
 #: export passes on even when the file has changed or gone since
@@ -50,6 +53,20 @@ BENCHMARK_DIGESTS = "hwnas_benchmark_digests"  # study attribute: {table file: i
 SPACE_SOURCE = "hwnas_space_source"  # study attribute: the space YAML text the run started with
 VERSIONS = "hwnas_versions"  # study attribute: {package: version} of the run's first start
 EXPERIMENT = "hwnas_experiment"  # study attribute: the experiment the run was started with
+
+
+def not_finite_reason(metrics: list[str]) -> str:
+    """The reason of an evaluation that ended without a finite value of `metrics` (objectives
+    or constraints), which the run stores as failed (`RunStore.finish`)."""
+    return f"metrics {metrics} {NOT_FINITE}"
+
+
+def fails_again(reason: str) -> bool:
+    """Whether a failure of `reason` is one evaluating it again (`--retry-failed`) repeats: an
+    evaluation that ran to its end without a finite value of a metric the run needs (a NaN in
+    a benchmark table, say) gives the same values again; not one that failed by chance (a
+    killed worker, a timeout)."""
+    return reason.startswith("metrics [") and reason.endswith(f"] {NOT_FINITE}")
 
 
 class DamagedRecord(ValueError):

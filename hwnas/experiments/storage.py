@@ -57,6 +57,7 @@ from hwnas.experiments.records import (
     STALE,
     SURPLUS,
     check_study_attrs,
+    not_finite_reason,
     outcome_of,
     read_trials,
     stored_arch,
@@ -557,7 +558,7 @@ class RunStore:
         makes it failed."""
         bad = [m for m in self.config.needed_metrics if not math.isfinite(metrics.get(m, math.nan))]
         if metrics.ok and bad:
-            metrics = Metrics.failed(f"metrics {bad} missing or not finite", metrics)
+            metrics = Metrics.failed(not_finite_reason(bad), metrics)
         try:
             self._write_result(claim.trial_id, metrics)
         except UpdateFinishedTrialError:
