@@ -463,6 +463,25 @@ def test_a_misspelt_metric_is_named_while_no_evaluation_is_feasible(tmp_path: Pa
         results.figures(view)
 
 
+def test_run_experiment_says_when_nothing_is_feasible(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`hwnas search` ended a run whose every success broke a constraint with a note saying
+    so; `run_experiment` ended it without a word, its summary counting them as any others."""
+    run_dir = tmp_path / "run"
+    text = nb201_experiment(run_dir, 4).replace("max: 4.0", "max: 0.01")
+    summary = run_experiment(parse_experiment(text), progress=False)
+    assert (summary.evaluated, summary.failed) == (4, 0)
+    least = metric_text(load(run_dir).trials["hw_fpga_latency_ms"].min())
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"hwnas: note: no successful evaluation met the constraint hw_fpga_latency_ms <= 0.01 "
+        f"(least: {least}): nothing is feasible; details: hwnas status {run_dir}"
+    )
+    met = nb201_experiment(tmp_path / "met", 4).replace("max: 4.0", "max: 100")
+    run_experiment(parse_experiment(met), progress=False)
+    assert "nothing is feasible" not in capsys.readouterr().err
+
+
 def test_hover_texts_build_no_pandas_row_per_point(tmp_path: Path, monkeypatch) -> None:
     """A report's hover texts read the points' columns: a pandas row per point (`iterrows`)
     took a second of a 5000-evaluation report. The Series they make do not grow with the

@@ -114,7 +114,6 @@ def search(
         and _note_targets_not_searched(summary, experiment, resume_with)
     ):
         _note_time_limit(summary, config, resume_with)
-    _note_nothing_feasible(summary, config)
     why = f"why: hwnas status {shell_path(summary.run_dir)}"
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(f"every evaluation failed; {why}")
@@ -191,30 +190,6 @@ def _note_exhausted(config, space_exhausted: bool) -> None:
             f"derive_count or {more}"
         )
     typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
-
-
-def _note_nothing_feasible(summary, config) -> None:
-    """Say when every successful evaluation broke a constraint, naming each with the least
-    value its metric reached: the end line counted them as any others, and only `status` or
-    `pareto` told that the run has nothing feasible (no front, no best) to export."""
-    from hwnas.experiments import load
-    from hwnas.experiments.shown import bound_text, metric_text
-
-    if not config.constraint_pairs or summary.evaluated == summary.failed:
-        return  # every evaluation failed (an error), or none was made
-    results = load(summary.run_dir)
-    if not results.candidates().empty:
-        return
-    ok = results.trials[results.trials["status"] == "ok"]
-    constraints = results.constraints
-    bounds = ", ".join(
-        f"{m} <= {bound_text(b)} (least: {metric_text(ok[m].min())})" for m, b in constraints
-    )
-    typer.echo(
-        f"hwnas: note: no successful evaluation met the constraint{'s' * (len(constraints) > 1)} "
-        f"{bounds}: nothing is feasible; details: hwnas status {shell_path(summary.run_dir)}",
-        err=True,
-    )
 
 
 def _note_time_limit(summary, config, resume_with: str) -> None:

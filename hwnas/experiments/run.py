@@ -12,6 +12,7 @@ would ever have it.
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sys
 import time
@@ -57,6 +58,7 @@ from hwnas.experiments.records import (
     stored_arch,
     trial_metrics,
 )
+from hwnas.experiments.results import load
 from hwnas.experiments.run_dir import (
     SNAPSHOT,
     SPACE_SNAPSHOT,
@@ -66,7 +68,7 @@ from hwnas.experiments.run_dir import (
     check_same_storage,
     space_source,
 )
-from hwnas.experiments.shown import counted
+from hwnas.experiments.shown import bound_text, counted, metric_text
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore, cleaned_up
 from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, stopping_signals
 from hwnas.spaces import Arch
@@ -144,6 +146,21 @@ def _run_experiment(
     if not isinstance(config, ExperimentConfig):
         raise TypeError(f"config must be an ExperimentConfig or an experiment file, not {config!r}")
     config = config.with_absolute_inputs(Path.cwd())
+    summary = _search(config, address, resume, progress, received, retry_failed)
+    _say_nothing_feasible(config, summary)
+    return summary
+
+
+def _search(
+    config: ExperimentConfig,
+    address: str | None,
+    resume: bool,
+    progress: bool,
+    received: list[int],
+    retry_failed: bool,
+) -> RunSummary:
+    """Check and build every part of the run of `config` (its inputs absolute), then store and
+    search it."""
     run_dir = Path(config.run_dir)
     if not (run_dir / SNAPSHOT).is_file():  # a new run
         check_not_a_runs_copy(config, run_dir)
@@ -200,6 +217,30 @@ def _run_experiment(
     finally:
         if store is not None:
             store.close()
+
+
+def _say_nothing_feasible(config: ExperimentConfig, summary: RunSummary) -> None:
+    """Say when every successful evaluation broke a constraint, naming each with the least
+    value its metric reached: a run's end (`hwnas search`'s line counted them as any others)
+    left it to `hwnas status` or `pareto` to tell that it has nothing feasible (no front, no
+    best) to export, and in Python said nothing at all."""
+    if not config.constraint_pairs or summary.evaluated == summary.failed:
+        return  # every evaluation failed (an error), or none was made
+    results = load(summary.run_dir)
+    if not results.candidates().empty:
+        return
+    ok = results.trials[results.trials["status"] == "ok"]
+    constraints = results.constraints
+    bounds = ", ".join(
+        f"{m} <= {bound_text(b)} (least: {metric_text(ok[m].min())})" for m, b in constraints
+    )
+    # absolute: no run directory named like an option (-x) for the command to take for one
+    status = f"hwnas status {shlex.quote(str(summary.run_dir.absolute()))}"
+    print(
+        f"hwnas: note: no successful evaluation met the constraint{'s' * (len(constraints) > 1)} "
+        f"{bounds}: nothing is feasible; details: {status}",
+        file=sys.stderr,
+    )
 
 
 def _say_joined(config: ExperimentConfig, store: RunStore) -> None:
