@@ -3,6 +3,7 @@ killed with SIGKILL and resumed, two drivers on one journal, and failed evaluati
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import pickle
@@ -21,7 +22,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 
 import numpy as np
@@ -376,6 +377,36 @@ def test_unpickled_results_answer_from_what_was_read_and_never_make_a_storage(
     for file in tmp_path.glob("study.db*"):
         file.rename(run_dir / file.name)
     assert pickle.loads(pickled).versions == versions
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="lists descriptors by /proc")
+def test_loaded_results_hold_no_descriptor_of_their_storage_between_reads(
+    tmp_path: Path,
+) -> None:
+    """A notebook loading run after run: each `load` of a SQLite run kept its connections'
+    descriptors of study.db and its -wal file until the garbage collector found the storage
+    (or for as long as the results were kept), so a loop over a few hundred runs ran out of
+    descriptors. Reads after the first still work."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(_lut_experiment(run_dir)), progress=False)
+    gc.disable()
+    try:
+        kept = [load(run_dir) for _ in range(3)]
+        assert [len(results.trials) for results in kept] == [4, 4, 4]
+        assert _descriptors_in(run_dir) == []
+        assert kept[0].versions and kept[0].study.user_attrs  # read later, opened again
+        assert _descriptors_in(run_dir) == []
+    finally:
+        gc.enable()
+
+
+def _descriptors_in(folder: Path) -> list[str]:
+    """The files in `folder` this process holds open."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with suppress(OSError):  # the listing's own descriptor, closed since
+            held.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return [file for file in held if file.startswith(str(folder))]
 
 
 def test_a_report_written_over_is_whole_or_as_it_was(tmp_path: Path) -> None:

@@ -51,9 +51,7 @@ def open_optuna_storage(
     if create and file is not None:
         _create_as_umask_allows(file)
     try:
-        storage = _rdb_storage(
-            url, {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if sqlite else {}
-        )
+        storage = _rdb_storage(url, _engine_kwargs(sqlite, create))
     except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds; say which URL failed
         # a database's driver is the user's to install (psycopg2 for postgresql://, ...)
         driver = " (the driver SQLAlchemy uses for this URL: install it)"
@@ -64,6 +62,18 @@ def open_optuna_storage(
     if sqlite and create:
         _write_ahead_log(storage.engine)
     return storage
+
+
+def _engine_kwargs(sqlite: bool, create: bool) -> dict[str, Any]:
+    """How SQLAlchemy connects: SQLite waiting for another process's lock; a reader (not
+    `create`) without a pool, so it holds no connection between its reads. Pooled, each
+    `load` kept its connections (descriptors of study.db and its -wal file, or a database
+    server's connections) until the garbage collector found the storage, or for as long as
+    the results were kept: a notebook loading run after run ran out of descriptors."""
+    from sqlalchemy.pool import NullPool
+
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if sqlite else {}
+    return kwargs if create else {**kwargs, "poolclass": NullPool}
 
 
 def _create_as_umask_allows(file: Path) -> None:
