@@ -375,6 +375,25 @@ def reading_a_run(run: Path, export_to: Path) -> str:
     return result.stdout
 
 
+@pytest.mark.parametrize("command", ["pareto", "search"])
+def test_the_first_command_of_a_process_leaves_pythons_random_numbers_as_they_were(
+    finished_run: Path, tmp_path: Path, command: str
+) -> None:
+    """The first search or front table of a process (a notebook's, calling hwnas after its
+    `random.seed(0)`) imports rich, whose first import drew from Python's global random
+    numbers: the cell's next `random.random()` differed from the same cell run again."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    args = ["pareto", str(finished_run)] if command == "pareto" else ["search", str(exp)]
+    script = (
+        "import random\nfrom hwnas.cli import main\nrandom.seed(0)\nbefore = random.getstate()\n"
+        f"try:\n    main({args!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(random.getstate() == before)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"
+
+
 def test_a_count_of_one_is_singular(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -675,9 +675,7 @@ MIN_TABLE_WIDTH = 80
 
 
 def _print_front(results, front, metrics, objs, hv) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+    from hwnas.experiments.rich_parts import Console, Table
     from hwnas.experiments.shown import counted, metric_text, origin_text
 
     title = f"Pareto front of {results.run_dir}: {len(front)} of "

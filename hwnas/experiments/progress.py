@@ -9,11 +9,17 @@ import time
 from collections import deque
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column
 
 from hwnas.evaluators.metrics import Metrics
+from hwnas.experiments.rich_parts import (
+    BarColumn,
+    Column,
+    Console,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from hwnas.experiments.shown import metric_text
 from hwnas.predictors.stop_signals import reader_gone
 from hwnas.search.pareto import add_to_front

@@ -1,0 +1,26 @@
+"""The parts of rich hwnas draws with (a search's live line, `hwnas pareto`'s table), imported
+here with Python's global random numbers left as the caller had them: rich's first import
+draws one (`rich.style` numbers its styles from `random.getrandbits(24)`), so a notebook's
+`random.seed(0)` before its first search or front table gave other numbers after it than
+the same cell run again."""
+
+import random
+
+_CALLERS = random.getstate()
+try:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Column, Table
+finally:
+    random.setstate(_CALLERS)
+
+__all__ = [
+    "BarColumn",
+    "Column",
+    "Console",
+    "MofNCompleteColumn",
+    "Progress",
+    "Table",
+    "TextColumn",
+    "TimeElapsedColumn",
+]
