@@ -236,6 +236,14 @@ HOSTILE = {
         VALID + "storage: {url: 'sqlite:///shared.db'}\n",
         "url: a relative SQLite path depends on the directory",
     ),
+    "in-memory sqlite url": (  # each connection opened an empty database: "no such table"
+        VALID + "storage: {url: 'sqlite://'}\n",
+        "url: 'sqlite://' is an in-memory SQLite database, which each connection opens empty",
+    ),
+    "in-memory sqlite url by name": (
+        VALID + "storage: {url: 'sqlite:///:memory:'}\n",
+        "url: 'sqlite:///:memory:' is an in-memory SQLite database",
+    ),
     "grace shorter than heartbeats": (
         VALID + "storage: {heartbeat_s: 2, grace_s: 0.1}\n",
         "grace_s (0.1) must be at least twice heartbeat_s (2.0)",

@@ -367,6 +367,22 @@ def hide_password(url: str) -> str:
     return _URL_PASSWORD.sub(r"\1***@", url)
 
 
+def _in_memory_sqlite(url: str) -> bool:
+    """Whether `url` names an in-memory SQLite database (`sqlite://`, `sqlite:///:memory:`,
+    a `mode=memory` URI): the search's connections would each find an empty one."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # not a URL: SQLAlchemy's own error names it when the run opens it
+    database = parsed.database or ""
+    return parsed.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+    )
+
+
 class StorageConfig(_Strict):
     """Where the Optuna study lives: default a SQLite file in the run directory; or an Optuna
     journal file (relative to the run directory); or any Optuna RDB URL (shared storage)."""
@@ -410,6 +426,13 @@ class StorageConfig(_Strict):
     def _one_kind(self) -> StorageConfig:
         if self.journal and self.url:
             raise ValueError("give either journal or url, not both")
+        if self.url and _in_memory_sqlite(self.url):
+            raise ValueError(
+                f"url: {self.url!r} is an in-memory SQLite database, which each connection "
+                "opens empty and which is gone when it closes: nothing of the run would be "
+                "kept; give a file (sqlite:////abs/path.db) or leave url out (study.db in "
+                "the run)"
+            )
         if (
             self.url
             and self.url.startswith("sqlite:///")
