@@ -1441,6 +1441,29 @@ def test_learned_counts_a_network_measured_again_once(space, profile_path):
         get_predictor("learned", space).fit([*archs[:8], archs[0]], [*y[:8], y[0]])
 
 
+def test_learned_refuses_latencies_that_are_all_equal(space, profile_path, tmp_path, capsys):
+    """Fitted without a table on networks all measured alike (a coarse clock, one value given
+    for every network), it predicted that one latency for every network, silently, where the
+    transfer predictor refuses such data; with a table it scaled the table to them."""
+    archs = [space.sample(seed) for seed in range(12)]
+    for lut in (None, LUTPredictor.from_profile(profile_path, space)):
+        with pytest.raises(PredictorError, match="the latencies are all equal: they say nothing"):
+            LearnedPredictor(space, lut).fit(archs, [0.5] * len(archs))
+    profile = tmp_path / "equal.csv"
+    meta = profile_path.with_suffix(".json")
+    profile.with_suffix(".json").write_bytes(meta.read_bytes())
+    with profile_path.open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    for row in rows:
+        _set_fields(row, header, median_ms="0.5", round_medians_ms="0.5;0.5")
+    with profile.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    out = tmp_path / "learned.json"
+    assert hwnas("latency", "fit", str(profile), "--kind", "learned", "-o", str(out)) == 1
+    assert f"{profile}: the latencies are all equal" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_learned_without_a_table_refuses_a_precision_none_of_its_networks_had(space):
     """Fitted on fp32 networks only, it priced an int8 network as it would an fp32 one of the
     same size (it never saw what int8 costs), where a table refuses a precision it lacks."""

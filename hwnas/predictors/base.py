@@ -297,3 +297,15 @@ def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np
     if not np.all(np.isfinite(y)) or np.any(y <= 0):
         raise PredictorError("latencies must be finite and positive (ms)")
     return y
+
+
+def check_latencies_differ(y: np.ndarray, which: str = "latencies") -> None:
+    """Refuse measured latencies that are all equal (a coarse clock, one value given for
+    every network): they say nothing about which architecture is faster, and a model fitted
+    on them predicts one value for every network, or ranks them by what it holds beside
+    them (a table, other devices), not by anything measured."""
+    if np.ptp(y) == 0:
+        raise PredictorError(
+            f"the {which} are all equal: they say nothing about which architecture is "
+            "faster; measure architectures that differ"
+        )

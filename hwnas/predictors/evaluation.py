@@ -67,9 +67,9 @@ def fit_from_profile(
     predictor = LearnedPredictor(space, lut, source=source, **settings)
     try:
         predictor.fit(archs, y)
-    except PredictorError as e:
+    except PredictorError as e:  # named by the profile, as its other refusals are
         if len(archs) >= predictor.minimum_networks():
-            raise
+            raise PredictorError(f"{path}: {e}") from None
         raise _short_of_networks(path, profile, str(e)) from None
     predictor.measured_on = measured_on
     return predictor

@@ -36,6 +36,7 @@ from hwnas.predictors.base import (
     LatencyPredictor,
     PredictorError,
     arch_list,
+    check_latencies_differ,
     check_training_data,
     distinct_archs,
 )
@@ -178,6 +179,7 @@ class LearnedPredictor(LatencyPredictor):
                 f"the learned predictor {'' if self.lut else 'without a lookup table '}needs "
                 f"at least {needed} different measured architectures, got {distinct}"
             )
+        check_latencies_differ(y)
         archs = [self.space.validate(a) for a in archs]
         if self.lut is not None:
             self.grouping, self._coefficients = self._calibrate(archs, y)

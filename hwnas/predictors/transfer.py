@@ -30,6 +30,7 @@ from hwnas.predictors.base import (
     LatencyPredictor,
     PredictorError,
     arch_list,
+    check_latencies_differ,
     check_training_data,
     distinct_archs,
 )
@@ -198,11 +199,7 @@ class TransferPredictor(LatencyPredictor):
                 "the transfer predictor needs at least 2 different measured architectures "
                 "(10 or more for good ranks); with one it predicts the same latency for all"
             )
-        if np.ptp(y) == 0:
-            raise PredictorError(
-                "the target latencies are all equal: they say nothing about which "
-                "architecture is faster; measure architectures that differ"
-            )
+        check_latencies_differ(y, "target latencies")
         self._warn_if_a_source_is_the_target(archs, y)
         log_y = np.log(y)
         self._floor = 0.1 * float(y.min())
