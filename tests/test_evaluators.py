@@ -679,6 +679,25 @@ def test_a_small_or_skewed_validation_split_is_said_when_training_is_set_up(tmp_
         TrainEvaluator(get_space("conv1d"), "mnist1d")
 
 
+def test_a_small_validation_split_is_said_with_how_to_get_a_larger_one(tmp_path):
+    """GunPoint (50 training, 150 test samples) leaves a validation split of 10 drawn from
+    its training samples: the warning said so without saying that a .npz of the same data
+    with x_val, y_val of its own (part of the large test split) sets a larger one."""
+    with pytest.warns(UserWarning) as said:
+        TrainEvaluator(get_space("conv1d", input_shape=(1, 150), num_classes=2), "ucr:GunPoint")
+    caveats = [str(w.message) for w in said]
+    assert any(
+        "validation split has 10 samples, so accuracy moves in steps of 10 points; a .npz "
+        "dataset with x_val, y_val of its own sets a larger one (part of the test split's 150 "
+        "samples, say)" in c
+        for c in caveats
+    ), caveats
+    path = _npz_dataset(tmp_path / "few.npz", n_train=50, n_test=5)  # no test split to spare
+    with pytest.warns(UserWarning) as said:
+        TrainEvaluator(get_space("conv1d", num_classes=3), str(path))
+    assert any(str(w.message).endswith("sets a larger one") for w in said)
+
+
 def _split_caveats(path: Path, x: np.ndarray, x_val: np.ndarray, x_test: np.ndarray) -> list:
     """The warnings a train evaluator gives on a file of x[:40] for training, `x_val` and
     `x_test` (labels alternating)."""

@@ -191,7 +191,7 @@ def validation_caveats(dataset: Dataset) -> list[str]:
     if len(y) < 50:
         caveats.append(
             f"dataset {dataset.name!r}: the validation split has {len(y)} samples, so accuracy "
-            f"moves in steps of {100 / len(y):.3g} points"
+            f"moves in steps of {100 / len(y):.3g} points; {_larger_validation(dataset)}"
         )
     counts = np.bincount(y, minlength=dataset.num_classes)
     share = counts.max() / len(y)
@@ -202,6 +202,16 @@ def validation_caveats(dataset: Dataset) -> list[str]:
             "of always predicting it"
         )
     return caveats + _training_copies(dataset)
+
+
+def _larger_validation(dataset: Dataset) -> str:
+    """How to get a larger validation split than `dataset`'s: a UCR set such as GunPoint
+    (50 training, 150 test samples) leaves 10 drawn from its training samples, while its
+    test split, which the search never ranks by, could spare many."""
+    how = "a .npz dataset with x_val, y_val of its own sets a larger one"
+    if (n_test := len(dataset.y_test)) >= 2 * len(dataset.y_val):
+        how += f" (part of the test split's {n_test} samples, say)"
+    return how
 
 
 def _training_copies(dataset: Dataset) -> list[str]:
