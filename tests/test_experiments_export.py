@@ -1227,6 +1227,31 @@ def test_the_guides_python_for_build_calibration_writes_the_file_the_cli_writes(
     assert cli == (tmp_path / "python.onnx").read_bytes() != (tmp_path / "first.onnx").read_bytes()
 
 
+def test_the_guides_python_for_timing_an_exported_model_runs_as_pasted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """docs/guide.md's Python for timing an exported model (no command does) runs as a user
+    pastes it, with the settings a search's `latency` section times candidates at."""
+    from hwnas.evaluators.latency import MEASURE_DEFAULTS
+
+    guide = (Path(__file__).parents[1] / "docs" / "guide.md").read_text(encoding="utf-8")
+    section = guide.split("To time an exported model as a search times a candidate")[1]
+    code = section.split("```python\n")[1].split("```")[0]
+    space = get_space("conv1d")
+    assert list(space.input_shape) == [1, 40]  # the shape the code names
+    monkeypatch.chdir(tmp_path)
+    config = Path("trial7-d3fb662e91bc9c11.json")
+    config.write_text(json.dumps(_config_at(space, "int8")))
+    torch.save(build(config).state_dict(), "trained.pt")
+    names: dict = {}
+    exec(compile(code, "guide.md", "exec"), names)
+    m = names["m"]
+    settings = {k: v for k, v in MEASURE_DEFAULTS.items() if k != "precision"}
+    assert {k: getattr(m, k) for k in settings} == settings
+    assert MEASURE_DEFAULTS["precision"] == "mixed" and m.precision == "fp32+int8"  # its blocks'
+    assert capsys.readouterr().out.startswith(f"{m.latency_ms:.4f} ms ({m.clock} clock")
+
+
 def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
