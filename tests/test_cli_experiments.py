@@ -839,7 +839,8 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert (
         f"latency: {fp32_only / 'lut.json'}: its measurements (a table, or the "
         "networks it was fitted on) have no int8 blocks, which space 'tiny2d' also offers; "
-        "candidates that use them will fail"
+        "candidates that use them will fail (the run keeps the file as it is: fitted again, "
+        "it stops the run from resuming"  # a predictor is not measured into, as a profile is
     ) in search_with_a_table_lacking(fp32_only, lambda k: k.endswith("|int8"))
 
     no_w24 = tmp_path / "no_w24"  # stage 1 gained width 24 after the table was measured,

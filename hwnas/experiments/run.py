@@ -364,9 +364,10 @@ def _say_latency_gaps(config: ExperimentConfig, space, predictor) -> None:
                 f"it was profiled?), e.g. {', '.join(missing[:3])}"
             )
         gap = f"{config.latency.predictor}: {'; '.join(gaps)}" if gaps else None
-    if gap:
+    if gap:  # a profile is completed by measuring into it, a predictor by fitting it again
+        changed = "measured into" if config.latency.profile else "fitted again"
         warn_at_caller(
-            f"latency: {gap}; {effect} (the run keeps the file as it is: measured into, it "
+            f"latency: {gap}; {effect} (the run keeps the file as it is: {changed}, it "
             "stops the run from resuming; a run with the completed file needs a new run_dir)"
         )
 
