@@ -346,8 +346,9 @@ def build_profile(
     space; `samples` whole random architectures (seeded) are measured after the parts;
     blocks are timed as chains of `block_copies` copies (see `hwnas.predictors.parts`);
     `passes` measures everything that many times, one pass after the other (see the module
-    docstring); `limit` stops after that many new rows (for a partial run); `retry_failed`
-    measures again the rows of the profile that failed to measure. Returns the profile."""
+    docstring); `limit` stops after that many new rows (at least one; for a partial run);
+    `retry_failed` measures again the rows of the profile that failed to measure. Returns the
+    profile."""
     out, space = Path(out), as_space(space)
     _check_arguments(out, space, samples, seed, archs_only, block_copies, passes, limit)
     precisions = _check_precisions(space, precisions or space.precisions)
@@ -475,8 +476,8 @@ def _check_arguments(
         raise ProfileError(f"{what} of 0 samples measures nothing{whole}; give samples")
     if problem := block_copies_problem(block_copies):
         raise ProfileError(problem)
-    if limit is not None:
-        _check_count("limit", limit, 0, " or None")
+    if limit is not None:  # 0 wrote an empty profile, which no predictor can be fitted from
+        _check_count("limit", limit, 1, " or None")
 
 
 def _check_count(name: str, value: Any, least: int, or_else: str = "") -> None:
