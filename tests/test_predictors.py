@@ -1216,15 +1216,26 @@ def test_fit_save_load_predict_is_identical(space, profile_path, tmp_path, kind)
     assert json.loads(path.read_text())["kind"] == kind
 
 
-def test_a_predictor_that_cannot_be_written_names_it(space, profile_path, tmp_path):
+@pytest.mark.parametrize("under", ["", "sub"])
+def test_a_file_where_the_predictors_or_profiles_folder_must_be_is_named(
+    space, profile_path, tmp_path, under
+):
     """A file where the predictor's folder must be: the OS said only "File exists: '...'",
-    naming neither the predictor nor its path (`hwnas latency fit -o FILE/p.json`)."""
-    (tmp_path / "taken").write_text("")
+    naming neither the predictor nor its path, and then (`hwnas latency fit -o FILE/p.json`)
+    "cannot write the predictor there: File exists" (or "Not a directory", a folder deeper),
+    naming not the file in the way; a profile's path likewise."""
+    taken = tmp_path / "taken"
+    taken.write_text("")
     predictor = get_predictor("lut", space, profile=profile_path)
-    out = tmp_path / "taken" / "lut.json"
-    said = f"^{re.escape(str(out))}: cannot write the predictor there: File exists"
+    out = taken / under / "lut.json"
+    said = f"^{re.escape(str(out))}: {re.escape(str(taken))} is a file, not a folder"
     with pytest.raises(PredictorError, match=said):
         predictor.save(out)
+    csv = out.with_suffix(".csv")
+    said = f"^{re.escape(str(csv))}: {re.escape(str(taken))} is a file, not a folder"
+    with pytest.raises(ProfileError, match=said):
+        build_profile(space, csv, samples=1, archs_only=True, progress=False, **PROFILE_FAST)
+    assert list(tmp_path.iterdir()) == [taken]
 
 
 def test_latency_is_the_best_round_median(profile_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwnas.experiments.config import ExperimentError
-from hwnas.predictors.whole_files import written_whole
+from hwnas.predictors.whole_files import file_in_the_way, written_whole
 
 if TYPE_CHECKING:
     import torch
@@ -83,8 +83,7 @@ def check_writable(folder: Path, label: str) -> None:
 def make_folder(folder: Path, label: str) -> None:
     """Make `folder` and its parents, or raise an error that starts with `label` and names
     the file standing where a folder must be (the OS says only "File exists")."""
-    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
+    if (blocking := file_in_the_way(folder)) is not None:
         raise ExperimentError(f"{label}: {blocking} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwnas.predictors.whole_files import written_whole
+from hwnas.predictors.whole_files import file_in_the_way, written_whole
 from hwnas.spaces import (
     Arch,
     SearchSpace,
@@ -249,12 +249,15 @@ class LatencyPredictor(ABC):
 
 def check_predictor_path(path: str | Path) -> Path:
     """`path` as a predictor file may be written to: a `.json` name that is not a profile's
-    metadata (writing over a profile's table or metadata would lose its measurements)."""
+    metadata (writing over a profile's table or metadata would lose its measurements), in a
+    folder that is not a file (`file_in_the_way`)."""
     from hwnas.predictors.profile import is_profile_metadata  # profile imports this module
 
     path = Path(path)
     if path.is_dir():
         raise PredictorError(f"{path}: is a folder; give the predictor file's path (.json)")
+    if (blocking := file_in_the_way(path.parent)) is not None:
+        raise PredictorError(f"{path}: {blocking} is a file, not a folder; nothing written")
     if path.suffix.lower() != ".json":
         raise PredictorError(
             f"{path}: a predictor file's name ends in .json (a profile's table, say, would be "

@@ -57,7 +57,12 @@ from hwnas.predictors.profile import (
 )
 from hwnas.predictors.profile_plan import Job, planned_jobs
 from hwnas.predictors.repeatability import unrepeatable_warning
-from hwnas.predictors.whole_files import append_whole, name_too_long, written_whole
+from hwnas.predictors.whole_files import (
+    append_whole,
+    file_in_the_way,
+    name_too_long,
+    written_whole,
+)
 from hwnas.spaces import SearchSpace, as_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.callers import warn_at_caller
@@ -468,6 +473,8 @@ def _check_arguments(
         )
     if out.is_dir():
         raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
+    if (blocking := file_in_the_way(out.parent)) is not None:
+        raise ProfileError(f"{out}: {blocking} is a file, not a folder")
     for name, value, least in (("samples", samples, 0), ("seed", seed, 0), ("passes", passes, 1)):
         _check_count(name, value, least)
     if samples == 0 and (archs_only or not isinstance(space, MetaFormerSpace)):

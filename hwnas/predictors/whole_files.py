@@ -86,6 +86,13 @@ def name_max(folder: Path) -> int:
     return limit if limit > 0 else NAME_MAX
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file (not a folder) standing at `folder` or one of its parents, where a folder
+    must be to make it, or None: making it there, the OS said only "File exists" (or "Not a
+    directory"), naming neither the file nor the path given."""
+    return next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+
+
 def name_too_long(path: Path) -> str | None:
     """Why `path` cannot be made for a name in it of more bytes than its folder takes
     (`name_max` of the deepest folder of it that exists), or None: the OS said only "File
