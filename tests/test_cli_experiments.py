@@ -795,12 +795,15 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert result.returncode == 0, result.stderr
     assert "8 evaluations (" in result.stdout and "(0 failed" not in result.stdout  # w4a8
     failed = load(tmp_path / "run").trials["status"].eq("failed").sum()
-    why = (
+    why = (  # a retry reads the same table (a resumed run refuses a changed one): it was
+        # advised "where they failed by chance (a killed worker, a timeout)"
         f"hwnas: note: {counted(failed, 'evaluation')} failed; why: hwnas status {tmp_path}/run; "
-        f"where they failed by chance (a killed worker, a timeout), hwnas search {exp} "
-        "--retry-failed evaluates them again\n"
+        "each ended at a part the latency table has no measurement for, which evaluating it "
+        "again (--retry-failed) repeats\n"
     )
     assert why in result.stderr  # the closing line's count alone named no way to the reasons
+    assert hwnas("search", str(exp), "--quiet", "--retry-failed") == 0
+    assert f"({failed} failed, {failed} retried, " in capsys.readouterr().out  # as it says
     assert (
         f"hwnas: warning: latency: {DATA / 'tiny2d_ort.csv'}: measured at fp32, int8 only, "
         "not at w4a8, which space 'tiny2d' also offers; candidates that use them will fail "

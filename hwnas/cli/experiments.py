@@ -127,24 +127,24 @@ def search(
 
 def _retry_advice(run_dir: Path, start_with: str) -> str:
     """What `--retry-failed` does for the run's failures: it evaluates again those that
-    failed by chance (a killed worker, a timeout), but those that ended without a finite
-    value of a metric the run needs (a NaN in a benchmark table) fail again, which the note
+    failed by chance (a killed worker, a timeout), but those `fails_again` tells apart (a
+    NaN in a benchmark table, a part the latency table lacks) fail again, which the note
     advising a retry for every failure did not say."""
     from hwnas.experiments import load
     from hwnas.experiments.records import fails_again
 
     df = load(run_dir).trials
-    reasons = df.loc[df["status"] == "failed", "reason"]
-    alike = int(reasons.map(fails_again).sum())
+    ways = df.loc[df["status"] == "failed", "reason"].map(fails_again)
+    alike = int(ways.notna().sum())
     retry = f"failed by chance (a killed worker, a timeout), {start_with} --retry-failed evaluates"
     if not alike:
         return f"where they {retry} them again"
-    same = "a finite value of a metric the run needs (a NaN in a benchmark table, say)"
-    if alike == len(reasons):
-        return f"each ended without {same}, which evaluating it again (--retry-failed) repeats"
+    same = " or ".join(sorted(set(ways.dropna())))
+    if alike == len(ways):
+        return f"each ended {same}, which evaluating it again (--retry-failed) repeats"
     return (
-        f"{alike} of them ended without {same}, which evaluating them again repeats; where "
-        f"the others {retry} them again"
+        f"{alike} of them ended {same}, which evaluating them again repeats; where the others "
+        f"{retry} them again"
     )
 
 

@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from hwnas.evaluators.metrics import Metrics
+from hwnas.predictors.base import NO_MEASUREMENT, PredictorError
 from hwnas.spaces import Arch
 
 #: a trial's user attributes beside its metrics
@@ -44,6 +45,8 @@ RETRIED = "retried"
 #: the end of the reason of an evaluation stored as failed for lacking a finite value of an
 #: objective or constraint metric (`not_finite_reason`)
 NOT_FINITE = "missing or not finite"
+#: how the reason of an evaluation the latency table could not price begins (`fails_again`)
+_LUT_REFUSAL = f"{PredictorError.__name__}: the latency table"
 DATASET_DIGEST = "hwnas_dataset_digest"  # study attribute: the .npz arrays' digest
 #: study attribute: the per-channel standardisation of the .npz (mean and std lists), which
 #: export passes on even when the file has changed or gone since
@@ -61,12 +64,19 @@ def not_finite_reason(metrics: list[str]) -> str:
     return f"metrics {metrics} {NOT_FINITE}"
 
 
-def fails_again(reason: str) -> bool:
-    """Whether a failure of `reason` is one evaluating it again (`--retry-failed`) repeats: an
-    evaluation that ran to its end without a finite value of a metric the run needs (a NaN in
-    a benchmark table, say) gives the same values again; not one that failed by chance (a
-    killed worker, a timeout)."""
-    return reason.startswith("metrics [") and reason.endswith(f"] {NOT_FINITE}")
+def fails_again(reason: str) -> str | None:
+    """How a failure of `reason` that evaluating it again (`--retry-failed`) repeats ended, or
+    None for one that may have failed by chance (a killed worker, a timeout): an evaluation
+    that ran to its end without a finite value of a metric the run needs (a NaN in a
+    benchmark table, say) gives the same values again, and the latency table that has no
+    measurement of a part is read again as it was (a resumed run refuses a changed file).
+    By the table's own words: a `PredictorError` of another kind (a file a Ray worker could
+    not load) may pass."""
+    if reason.startswith("metrics [") and reason.endswith(f"] {NOT_FINITE}"):
+        return "without a finite value of a metric the run needs (a NaN in a benchmark table, say)"
+    if reason.startswith(_LUT_REFUSAL) and f" {NO_MEASUREMENT} " in reason:
+        return "at a part the latency table has no measurement for"
+    return None
 
 
 class DamagedRecord(ValueError):

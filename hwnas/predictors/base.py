@@ -36,6 +36,11 @@ class PredictorError(ValueError):
     """A predictor that cannot be built, loaded or asked about an architecture."""
 
 
+#: the words of a `PredictorError` for a part the latency table has no measurement of
+#: (`LUTPredictor`): the same file, read again, lacks it again (`hwnas.experiments.records`)
+NO_MEASUREMENT = "has no measurement for"
+
+
 def unreadable_format(data: dict[str, Any], newest: int, required: bool = False) -> str | None:
     """Why a data file's `format_version` is not one this hwnas reads (a newer hwnas wrote
     it, it is not a number, or it is absent where `required`), or None when it is readable

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from hwnas.predictors.base import (
+    NO_MEASUREMENT,
     LatencyPredictor,
     PredictorError,
     arch_list,
@@ -202,7 +203,7 @@ class LUTPredictor(LatencyPredictor):
             )
             table = f"the latency table {self.source}" if self.source else "the latency table"
             raise PredictorError(
-                f"{table} has no measurement for {part_id} at {precision} (it has "
+                f"{table} {NO_MEASUREMENT} {part_id} at {precision} (it has "
                 f"that part at: {', '.join(have) or 'none'}); {advice}"
             )
         return self.table[key]
