@@ -2344,6 +2344,58 @@ def test_eval_and_fit_refuse_a_profile_of_another_input_or_space_definition(
         fit_from_profile(profile_path, "learned", parts=tmp_path / "16.csv")
 
 
+def _edited_tiny(tmp_path, name: str, old: str, new: str):
+    """The tiny space with one choice edited under its name and version (its YAML beside)."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(TINY.read_text().replace(old, new))
+    return get_space(path)
+
+
+def test_files_of_an_edited_space_say_it_was_another_definition_and_which_choice(
+    space, profile_path, tmp_path, capsys
+):
+    """A space whose choices were edited under its name and version passes the space check
+    (its digest leaves the choices out, so a profile of it can be resumed): a held-out
+    profile of it with a new mixer, a predictor fitted on networks with a mixer it dropped and
+    a profile resumed with it said only `s1.b0.mixer: 'pool' not in [...]` or 'not a valid
+    learned predictor file'; they say the file was made for another definition, where it
+    differs, and the resume keeps the profile as it was."""
+    lut = tmp_path / "lut.json"
+    assert hwnas("latency", "fit", str(profile_path), "-o", str(lut)) == 0
+    more = _edited_tiny(
+        tmp_path, "more", "    identity: {}", "    identity: {}\n    pool: {kernels: [3]}"
+    )
+    holdout = build_profile(
+        more, tmp_path / "more.csv", samples=8, seed=1, archs_only=True, progress=False, **FAST
+    )
+    assert hwnas("latency", "eval", str(lut), "--holdout", str(holdout.path)) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "'pool' not in" in err
+    assert (
+        f"another definition of space 'tiny' v1 than {lut} (they differ in block.mixers.pool)"
+        in err
+    )
+    fewer = _edited_tiny(tmp_path, "fewer", "    identity: {}\n", "")
+    learned = fit_from_profile(profile_path, "learned")
+    assert any(v == "identity" for a in learned.train_data[0] for v in a.values())
+    learned.save(tmp_path / "learned.json")
+    with pytest.raises(
+        PredictorError,
+        match=r"fitted on a network not of the space: .*'identity' "
+        r"not in .*another definition .*differ in block\.mixers\.identity\)",
+    ):
+        load_predictor(tmp_path / "learned.json", space=fewer)
+    copy = tmp_path / "copy.csv"
+    for suffix in (".csv", ".json"):
+        copy.with_suffix(suffix).write_bytes(profile_path.with_suffix(suffix).read_bytes())
+    with pytest.raises(ProfileError, match=r"differ in block\.mixers\.identity.*cannot be resumed"):
+        build_profile(fewer, copy, samples=8, progress=False, **PROFILE_FAST)
+    for suffix in (".csv", ".json"):
+        assert (
+            copy.with_suffix(suffix).read_bytes() == profile_path.with_suffix(suffix).read_bytes()
+        )
+
+
 def test_eval_prints_units_and_a_predictor_without_format_version_is_refused(
     profile_path, tmp_path, capsys
 ):

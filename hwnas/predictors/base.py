@@ -82,6 +82,37 @@ def space_digest(definition: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def other_definition_note(space: SearchSpace, recorded: Any, than: str) -> str:
+    """Why a file's network is not one of `space`'s, where the file records (`recorded`)
+    another definition of it than `space` has (`than` names where `space` comes from): a
+    space's choices edited under its name and version pass `check_space` (a profile may be
+    resumed into, or a predictor used, with more choices), so the network that is not one of
+    it is all a user sees otherwise. "" where the file records none or the same one."""
+    mine = space_definition(space)
+    if not isinstance(recorded, dict) or recorded == mine:
+        return ""
+    fields = ", ".join(_differing_fields(recorded, mine)[:4])
+    return (
+        f"; the file was made for another definition of space {space.name!r} "
+        f"v{space.version} than {than} (they differ in {fields}): use files made from one "
+        "definition (profile and fit again after editing a space's choices, or give the "
+        "edited space a new name or version)"
+    )
+
+
+def _differing_fields(a: Any, b: Any, path: str = "") -> list[str]:
+    """The paths of the fields (`block.mixers.pool`, `stages[0].width`) where two space
+    definitions differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(a.keys() | b.keys(), key=str)
+        return [f for k in keys for f in _differing_fields(a.get(k), b.get(k), f"{path}.{k}")]
+    stages = isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
+    if stages and all(isinstance(item, dict) for item in (*a, *b)):  # one by one
+        pairs = enumerate(zip(a, b))
+        return [f for i, (x, y) in pairs for f in _differing_fields(x, y, f"{path}[{i}]")]
+    return [] if a == b else [path.removeprefix(".")]
+
+
 def space_reference(space: SearchSpace) -> dict[str, Any]:
     """What identifies `space` in a data file: name, version, YAML source (absolute), input,
     classes, its definition (to rebuild it where the YAML file is gone) and that digest."""

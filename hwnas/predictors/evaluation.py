@@ -109,7 +109,7 @@ def holdout_from_own_profile(
         )
     profile = read_profile(source)
     _check_own_profile(predictor, profile)
-    archs, y = profile.arch_records(predictor.space)
+    archs, y = profile.arch_records(predictor.space, than="the predictor")
     _check_holdout_count(n, len(archs), f"whole-architecture rows of {source}", minimum=0)
     return predictor, archs[-n:], y[-n:]
 
@@ -156,7 +156,7 @@ def holdout_from_profile(
         f"{profile.path}: the held-out profile",
         against=predictor_name,
     )
-    archs, y = profile.arch_records(predictor.space)
+    archs, y = profile.arch_records(predictor.space, than=predictor_name)
     total = len(archs)
     seen = {a.key for a in predictor.train_data[0]}
     keep = [i for i, a in enumerate(archs) if a.key not in seen]

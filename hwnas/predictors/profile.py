@@ -26,7 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwnas.predictors.base import is_predictor_data, space_from_reference, unreadable_format
+from hwnas.predictors.base import (
+    is_predictor_data,
+    other_definition_note,
+    space_from_reference,
+    unreadable_format,
+)
 from hwnas.predictors.fingerprint import (
     ADDED_FIELDS,
     DEVICE_FIELDS,
@@ -162,9 +167,13 @@ class Profile:
         failed = rows[~models.isin(set(self.archs()["row_id"])) & ~models.duplicated()]
         return f"{len(failed)} {_failed_advice(failed)}" if len(failed) else ""
 
-    def arch_records(self, space: SearchSpace) -> tuple[list[Arch], np.ndarray]:
+    def arch_records(
+        self, space: SearchSpace, than: str = "the space given"
+    ) -> tuple[list[Arch], np.ndarray]:
         """The measured whole architectures of `space` and their latencies (ms); a
-        `ProfileError` naming the row of an arch cell that is not one of them."""
+        `ProfileError` naming the row of an arch cell that is not one of them (and, where the
+        profile records another definition of the space, saying so: `than` names where
+        `space` comes from)."""
         rows = self.archs()
         if rows.empty:  # a table of parts only may lack the `arch` column
             return [], np.zeros(0)
@@ -173,7 +182,9 @@ class Profile:
             try:
                 archs.append(space.validate(Arch.from_json(text)))
             except ValueError as e:  # not JSON, not an arch record, not of this space
-                raise ProfileError(f"{self.path}: row {row_id!r}: arch: {e}") from None
+                recorded = self.meta.get("space_definition")
+                note = other_definition_note(space, recorded, than)
+                raise ProfileError(f"{self.path}: row {row_id!r}: arch: {e}{note}") from None
         return archs, rows["latency_ms"].to_numpy(dtype=float)
 
     def measured_on(self) -> dict[str, str] | None:

@@ -208,12 +208,13 @@ def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
         raise ProfileError(f"{path}: cannot write the profile there: {e.strerror}") from None
 
 
-def _resume(out: Path, meta: dict[str, Any], retry_failed: bool) -> set[str]:
-    """The row ids of the profile `out` that a run with `meta` resumes (none for a new one,
-    or one whose metadata was written but no row yet), raising `meta["passes"]` to the
-    profile's and taking its order of `meta["precisions"]`; a `ProfileError`, deleting
-    nothing, where `out` or its metadata file exists but is not such a profile's.
-    `retry_failed` drops its failed rows, to measure them again."""
+def _resume(out: Path, space: SearchSpace, meta: dict[str, Any], retry_failed: bool) -> set[str]:
+    """The row ids of the profile `out` that a run of `space` with `meta` resumes (none for a
+    new one, or one whose metadata was written but no row yet), raising `meta["passes"]` to
+    the profile's and taking its order of `meta["precisions"]`; a `ProfileError`, deleting
+    nothing, where `out` or its metadata file exists but is not such a profile's, or holds
+    networks that are not of `space`. `retry_failed` drops its failed rows, to measure them
+    again."""
     if not metadata_path(out).exists():
         if out.exists():
             raise ProfileError(
@@ -233,6 +234,7 @@ def _resume(out: Path, meta: dict[str, Any], retry_failed: bool) -> set[str]:
     here = device_fingerprint(meta["backend"], "", meta["batch_size"], meta["threads"])
     _check_same_device(existing, device_of({**here, "clock": meta["clock"]}))
     _warn_other_versions(existing, here)
+    _check_networks_of(existing, space)
     if "space_digest" not in old:
         warn_at_caller(
             f"{out}: an earlier hwnas started this profile and recorded no digest of its "
@@ -244,6 +246,19 @@ def _resume(out: Path, meta: dict[str, Any], retry_failed: bool) -> set[str]:
         _drop_failed_rows(out)
         rows = rows[rows["status"] != "failed"]
     return set(rows["row_id"])
+
+
+def _check_networks_of(profile: Profile, space: SearchSpace) -> None:
+    """Refuse to resume a profile whose measured networks are not all of `space` (its YAML
+    dropped a mixer, kernel or width they use since): its metadata would then record the
+    edited space, and every fit of its networks failed on them."""
+    try:
+        profile.arch_records(space, than="the space given now")
+    except ProfileError as e:
+        raise ProfileError(
+            f"{e}; so it cannot be resumed with this space: give another --out (nothing was "
+            "deleted)"
+        ) from None
 
 
 def _warn_other_versions(profile: Profile, here: dict[str, Any]) -> None:
@@ -378,7 +393,7 @@ def build_profile(
         "passes": passes,
     }
     with _only_writer(out):
-        done = _resume(out, meta, retry_failed)
+        done = _resume(out, space, meta, retry_failed)
         _write_metadata(out, meta)
         jobs = list(planned_jobs(space, meta["precisions"], samples, seed, archs_only))
         todo = _todo(jobs, passes, done, limit)

@@ -13,6 +13,7 @@ from hwnas.predictors.base import (
     PredictorError,
     check_space,
     is_predictor_data,
+    other_definition_note,
     space_from_reference,
     unreadable_format,
 )
@@ -20,7 +21,7 @@ from hwnas.predictors.fingerprint import device_of
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
 from hwnas.predictors.profile import metadata_path, table_beside
-from hwnas.spaces import SearchSpace, as_space
+from hwnas.spaces import SearchSpace, SpaceError, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
 
 KINDS = ("lut", "learned", "transfer")
@@ -102,6 +103,12 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
         predictor = cls.from_data(data, space)
     except PredictorError as e:  # the data does not make a predictor: name the file
         raise PredictorError(f"{path}: {e}") from None
+    except SpaceError as e:  # a network it was fitted on: of an edited space, or damaged
+        if note := other_definition_note(space, data["space"].get("definition"), "the space given"):
+            raise PredictorError(
+                f"{path}: fitted on a network not of the space: {e}{note}"
+            ) from None
+        raise PredictorError(f"{path}: not a valid {data['kind']} predictor file ({e})") from None
     except (KeyError, TypeError, AttributeError, ValueError) as e:  # a damaged or edited file
         what = f"missing field {e}" if isinstance(e, KeyError) else str(e)
         raise PredictorError(
