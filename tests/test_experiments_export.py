@@ -1208,6 +1208,42 @@ def test_build_calibrates_on_inputs_drawn_from_the_whole_training_split(tmp_path
     assert scales[0] > 0.5 * scales[1]  # the first 256 sorted: about 0.1 of the shuffled
 
 
+def test_build_notes_a_calibration_dataset_standardised_otherwise_than_the_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`--calibration` standardises its dataset by the dataset's own statistics: for another
+    file than the run's (here its inputs at another gain and offset) that is not the config's
+    `data.standardisation`, which weights trained on the run's data take. The ranges were so
+    calibrated without a word; a note now gives both scalings where they differ and int8
+    ranges were calibrated (the run's own dataset, the demo's way, has none; the file written
+    is unchanged)."""
+    from hwnas.experiments.export import data_record
+
+    space, out = get_space("conv1d"), str(tmp_path / "x.onnx")
+    for precision in ("int8", "fp32"):
+        config = _config_at(space, precision) | {"data": data_record("mnist1d")}
+        (tmp_path / f"{precision}.json").write_text(json.dumps(config))
+    raw = load_dataset("mnist1d", normalize=False)
+    splits = {f"{a}_{s}": getattr(raw, f"{a}_{s}") for a in "xy" for s in ("train", "val", "test")}
+    field = tmp_path / "field.npz"
+    np.savez(field, **splits | {k: 3 * v + 5 for k, v in splits.items() if k[0] == "x"})
+    build = ("build", str(tmp_path / "int8.json"), "--onnx", out, "--calibration")
+    assert hwnas_cli(*build, "mnist1d") == 0
+    assert "standardised by its own" not in capsys.readouterr().err
+    assert hwnas_cli(*build, str(field)) == 0
+    said = capsys.readouterr().err
+    assert (
+        f"hwnas: note: the int8 ranges were calibrated on {field}'s inputs standardised by its "
+        "own statistics (mean [5.005685], std [2.999859]), not by the config's "
+        "data.standardisation (mean [0.001895], std [0.999953]): right for weights trained on "
+        f"it (hwnas train --dataset {field}); weights trained on the run's data take inputs "
+        "scaled as the config says"
+    ) in said
+    fp32 = ("build", str(tmp_path / "fp32.json"), "--onnx", out, "--calibration", str(field))
+    assert hwnas_cli(*fp32) == 0
+    assert "standardised by its own" not in capsys.readouterr().err  # no ranges calibrated
+
+
 def test_the_guides_python_for_build_calibration_writes_the_file_the_cli_writes(
     tmp_path: Path,
 ) -> None:

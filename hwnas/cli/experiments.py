@@ -10,12 +10,16 @@ import shlex
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import typer
 
 from hwnas.cli import DEMO_WINNER, examples, home_expanded, say, shell_path, stopped, stopped_word
+
+if TYPE_CHECKING:  # numpy: the CLI imports it only for the commands that need it
+    from hwnas.evaluators.datasets import Standardisation
 
 app = typer.Typer()
 
@@ -960,9 +964,13 @@ def train(
     if (scaling := training.new_standardisation()) is not None:
         say(
             f"hwnas: note: these weights take inputs standardised as {training.dataset}'s are "
-            f"(mean {[round(m, 6) for m in scaling.mean]}, std "
-            f"{[round(v, 6) for v in scaling.std]}), {_against_recorded(training.config)}"
+            f"({_scaling_text(scaling.mean, scaling.std)}), {_against_recorded(training.config)}"
         )
+
+
+def _scaling_text(mean: Sequence[float], std: Sequence[float]) -> str:
+    """A per-channel standardisation in words, as `train` and `build` notes give it."""
+    return f"mean {[round(m, 6) for m in mean]}, std {[round(v, 6) for v in std]}"
 
 
 def _against_recorded(config: dict) -> str:
@@ -1065,7 +1073,7 @@ def build(
         f"output (batch, {out.shape[1]}); {weights_said}"
     )
     if onnx is not None:
-        _write_deployed_onnx(model, space, onnx, calibration)
+        _write_deployed_onnx(model, space, onnx, calibration, data)
         if untrained:
             say(
                 f"hwnas: note: {onnx} holds untrained weights (the search keeps no trained "
@@ -1090,9 +1098,10 @@ def _weights_built(config: Path, data: dict, weights: Path | None, model) -> tup
     return f"weights {loaded}", False
 
 
-def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> None:
+def _write_deployed_onnx(model, space, path: Path, calibration: str | None, config: dict) -> None:
     """`hwnas build --onnx`: the model as ONNX at its blocks' precisions, calibrated on the
-    training inputs of the dataset named, drawn at random (standardised as a run's are)."""
+    training inputs of the dataset named, drawn at random (standardised as a run's are: by
+    its own statistics, which a note sets against the config's where they differ)."""
     from hwnas.experiments.export import (
         COMPARED_INPUTS,
         calibration_inputs,
@@ -1101,9 +1110,10 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> N
     from hwnas.experiments.retrain import dataset_for
     from hwnas.predictors.onnx_precision import layer_precisions
 
-    inputs = None
+    inputs = scaling = None
     if calibration is not None:
-        inputs = calibration_inputs(dataset_for(calibration, space).x_train)
+        dataset = dataset_for(calibration, space)
+        inputs, scaling = calibration_inputs(dataset.x_train), dataset.standardisation
     diff = export_deployed_onnx(model, space.input_shape, path, inputs)
     quantized = {"int8", "w4a8"} & set(layer_precisions(model).values())
     source = f"{len(inputs)} training inputs of {calibration}" if inputs is not None else None
@@ -1122,3 +1132,32 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None) -> N
             "--calibration with the run's dataset for a model to deploy",
             err=True,
         )
+    if quantized and scaling is not None:
+        _note_calibration_scaling(calibration, scaling, config)
+
+
+def _note_calibration_scaling(calibration: str, scaling: Standardisation, config: dict) -> None:
+    """Say where `--calibration`'s dataset, standardised by its own statistics (`scaling`),
+    was not at the scaling the config records for the run's inputs: the int8 ranges fit the
+    weights of `hwnas train --dataset` on it, not those trained on the run's data, whose
+    deployed inputs get the config's scaling (the ranges and the inputs then differ)."""
+    from hwnas.experiments.retrain import same_standardisation
+
+    data = config.get("data")
+    recorded = data.get("standardisation") if isinstance(data, dict) else None
+    values = [recorded.get(k) for k in ("mean", "std")] if isinstance(recorded, dict) else []
+    # lists of numbers, as export writes them: a record edited otherwise is set against nothing
+    numbers = len(values) == 2 and all(
+        isinstance(v, list) and all(isinstance(n, int | float) for n in v) for v in values
+    )
+    if not numbers or same_standardisation(scaling, recorded):
+        return
+    said = _scaling_text(recorded["mean"], recorded["std"])
+    say(
+        f"hwnas: note: the int8 ranges were calibrated on {calibration}'s inputs standardised "
+        f"by its own statistics ({_scaling_text(scaling.mean, scaling.std)}), not by the "
+        f"config's data.standardisation ({said}): right for weights trained on it (hwnas "
+        f"train --dataset {shlex.quote(calibration)}); weights trained on the run's data take "
+        "inputs scaled as the config says, which these ranges were not calibrated at "
+        "(calibrate on the run's dataset, or in Python: docs/guide.md, section 6)"
+    )

@@ -75,9 +75,7 @@ class Retraining:
         recorded = (self.config.get("data") or {}).get("standardisation")
         if scaling is None or "dataset" not in self.departures:
             return None
-        now = {"mean": list(scaling.mean), "std": list(scaling.std)}
-        same = isinstance(recorded, dict) and {k: recorded.get(k) for k in now} == now
-        return None if same else scaling  # a record edited into no mapping: not the same
+        return None if same_standardisation(scaling, recorded) else scaling
 
     def recorded(self, accuracy: float | None = None) -> str:
         """The run's validation accuracy in words, to set beside this training's (`accuracy`,
@@ -159,6 +157,13 @@ def earlier_export(config: dict, what: str) -> str | None:
     if "val_accuracy" not in (config.get("metrics") or {}):
         return None
     return f"an earlier hwnas exported the config without its run's {what}"
+
+
+def same_standardisation(scaling: Standardisation, recorded: Any) -> bool:
+    """Whether `scaling` is the standardisation a config's `data.standardisation` records
+    (`recorded`; none, or a record edited into no mapping, is not the same)."""
+    now = {"mean": list(scaling.mean), "std": list(scaling.std)}
+    return isinstance(recorded, dict) and {k: recorded.get(k) for k in now} == now
 
 
 def dataset_for(name: str, space: SearchSpace) -> Dataset:
