@@ -7,6 +7,7 @@ size the mixer will see (the FFT filter is sized by it; the other mixers take an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -224,11 +225,25 @@ class AttentionMixer(nn.Module):
         self.scale = (channels // self.heads) ** -0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c = x.shape[:2]
-        q, k, v = self.qkv(x).reshape(b, 3, self.heads, c // self.heads, -1).unbind(1)
+        heads_shape, out_shape = self._shapes(x)
+        q, k, v = self.qkv(x).reshape(heads_shape).unbind(1)
         attn = torch.softmax((q.transpose(-2, -1) @ k) * self.scale, dim=-1)  # B h N N
-        out = (v @ attn.transpose(-2, -1)).reshape(x.shape)
+        out = (v @ attn.transpose(-2, -1)).reshape(out_shape)
         return self.proj(out)
+
+    def _shapes(self, x: torch.Tensor) -> tuple[Sequence, Sequence]:
+        """The shapes `forward` reshapes to: (B, 3, heads, C / heads, N) and `x`'s own. In an
+        ONNX export, constants with the batch -1: an exported graph's feature map is fixed
+        (only its batch may vary; the TorchScript exporter warns that the sizes are taken as
+        constants). Computed from the traced sizes of `x`, they cost the TorchScript
+        exporter's dynamic-batch graph 4 Shape, 4 Gather, 6 Unsqueeze and 2 Concat nodes per
+        2D block, and a deployed network of four 2D blocks ran 13-19 % slower than the
+        batch-1 graph the search timed (docs/benchmarks.md)."""
+        if not torch.onnx.is_in_onnx_export():
+            b, c = x.shape[:2]
+            return (b, 3, self.heads, c // self.heads, -1), x.shape
+        c, spatial = self.proj.in_channels, [int(s) for s in x.shape[2:]]
+        return (-1, 3, self.heads, c // self.heads, math.prod(spatial)), (-1, c, *spatial)
 
 
 class FFTMixer(nn.Module):
