@@ -26,6 +26,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pandas as pd
 import pytest
 import torch
@@ -2543,3 +2544,21 @@ def test_a_half_made_predictor_shows_the_default_repr():
     """One whose attributes are not set yet (a debugger inside its `__init__`) is shown as
     Python shows any object, not as an error."""
     assert repr(object.__new__(LUTPredictor)).startswith("<hwnas.predictors.lut.LUTPredictor ")
+
+
+def test_a_dynamic_batch_export_from_an_example_of_one_takes_any_batch():
+    """torch.export takes a batch of 1 for a constant: the dynamo exporter (FFT blocks) wrote
+    a graph of batch 1 where attention blocks' matrix products broadcast over the batch (a
+    deployed file calibrated on one input took no other batch size)."""
+    space = get_space("conv1d")
+    choices = dict(space.sample(np.random.default_rng(0)))
+    mixers = iter(["fft", "attn"] * 8)
+    choices.update({k: next(mixers) for k in choices if k.endswith(".mixer")})
+    choices.update({k: "fp32" for k in choices if k.endswith(".precision")})
+    model = _float_model(space, space.arch(choices))
+    graph = export_onnx(model, torch.randn(1, *space.input_shape), dynamic_batch=True)
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = torch.randn(3, *space.input_shape)
+    (got,) = session.run(None, {"x": x.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(x).numpy(), atol=1e-5)

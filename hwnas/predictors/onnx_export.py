@@ -47,6 +47,10 @@ def export_onnx(
     for models with FFT mixers, which TorchScript cannot export). The batch dimension is
     `example`'s, or any with `dynamic_batch` (an exported model's file). One export at a
     time in a process (`ONNX_LOCK`): a thread's export waits for another's."""
+    if dynamic_batch and len(example) == 1:
+        # torch.export takes a batch of 1 for a constant (the size that broadcasts): the
+        # dynamo exporter wrote a graph of attention and FFT blocks that took batch 1 only
+        example = torch.cat([example, example])
     with ONNX_LOCK:
         return _export_either(model, example, dynamic_batch)
 
