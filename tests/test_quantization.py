@@ -69,6 +69,39 @@ def test_int8_blocks_beside_fp16_blocks_still_run_integer_kernels():
     assert torch.allclose(torch.from_numpy(out), model(x), atol=0.1)
 
 
+def test_an_untrained_int8_network_runs_the_integer_kernels_a_trained_one_runs():
+    """The latency evaluator and profiles time untrained networks. Their convolutions followed
+    by BatchNorm fold to all-zero biases, which the TorchScript exporter shares between the
+    convs of one width; the Conv reading the shared bias (each `mbconv` block's depthwise
+    conv) was quantized with another Conv's bias and left a float kernel between
+    DequantizeLinear and QuantizeLinear, timing the untrained network slower than the trained
+    one deployed."""
+    space = get_space("conv2d", input_shape=[3, 16, 16])
+    stages = [(plan.widths[0], [BlockConfig("mbconv", 3, 1, 2.0, "int8")]) for plan in space.plans]
+    x = torch.randn(1, 3, 16, 16)
+
+    def runtime_ops(trained_like: bool) -> list[str]:
+        model = space._network(stages).eval()
+        with torch.no_grad():  # a trained network's BatchNorm: no two folded biases equal
+            for bn in (m for m in model.modules() if trained_like and _is_batch_norm(m)):
+                bn.bias.normal_(0, 0.1)
+                bn.running_mean.normal_(0, 0.1)
+        model = set_fake_quant(reparameterize(model), False)
+        graph = apply_precisions(export_onnx(model, x), tuple(x.shape), layer_precisions(model))
+        return _runtime_ops(graph)
+
+    untrained, trained = runtime_ops(False), runtime_ops(True)
+    # the expand, depthwise and project convs and the two MLP convs of each of 3 blocks
+    assert trained.count("QLinearConv") == 15
+    assert untrained.count("QLinearConv") == 15
+    # float: only the fp32 stem's and two downsamples'
+    assert untrained.count("Conv") == trained.count("Conv") == 3
+
+
+def _is_batch_norm(module: torch.nn.Module) -> bool:
+    return isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+
+
 def test_a_graph_with_fp16_blocks_is_sorted_as_the_onnx_standard_wants():
     """The fp16 conversion appends the casts it adds after the nodes that read them: ONNX
     Runtime runs such a graph (it sorts it itself), but `onnx.checker` refused it, and so

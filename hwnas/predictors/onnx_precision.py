@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -78,7 +79,7 @@ def quantize_int8(
     inputs of `input_shape` (batch included) where none are given."""
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
-        onnx.save(graph, src)
+        onnx.save(_own_initializers(graph), src)
         # quantize_static logs advice on every call; one thread's quantization at a time
         with ONNX_LOCK, logger_quiet(logging.getLogger()):
             quantize_static(
@@ -92,6 +93,27 @@ def quantize_int8(
                 nodes_to_quantize=list(nodes),
             )
         return onnx.load(dst)
+
+
+def _own_initializers(graph: onnx.ModelProto) -> onnx.ModelProto:
+    """`graph` with every Identity of an initializer replaced by a copy of it under the
+    Identity's output name. TorchScript's exporter keeps one of several equal initializers and
+    reads the others through Identity nodes, and an untrained network's convolutions followed
+    by BatchNorm all fold to all-zero biases: two int8 Convs of one width shared a bias (an
+    `mbconv` block's expand and depthwise convs, where no BatchNorm parameter of that width
+    came first). The quantizer quantizes only a bias that is an initializer, so the second Conv
+    read the first's int32 bias, at a scale not its input's times its weight's, and ONNX
+    Runtime left it a float Conv between DequantizeLinear and QuantizeLinear: an untrained
+    network, as the latency evaluator and profiles time them, ran slower than trained."""
+    graph = copy.deepcopy(graph)
+    initializers = {t.name: t for t in graph.graph.initializer}
+    for node in [n for n in graph.graph.node if n.op_type == "Identity"]:
+        if node.input[0] in initializers:
+            own = copy.deepcopy(initializers[node.input[0]])
+            own.name = node.output[0]
+            graph.graph.initializer.append(own)
+            graph.graph.node.remove(node)
+    return graph
 
 
 def apply_precisions(
