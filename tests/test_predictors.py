@@ -1538,6 +1538,31 @@ def test_learned_without_a_table_warns_of_networks_beyond_those_it_was_fitted_on
             each.predict([*train[:2], smallest])
 
 
+def test_learned_without_a_table_warns_of_networks_beyond_once_a_fit(space):
+    """Python's once-a-line record of a warning is cleared whenever warning filters change
+    (`warnings.catch_warnings`, as the predictor searcher sets around its surrogates' fits
+    between asks): a search of 12 evaluations by the predictor searcher, scoring its
+    candidates with such a predictor, warned 27 times."""
+    train = [space.sample(seed) for seed in range(40)]
+    train = [a for a in train if any(v == "dwconv" for v in a.values())]
+    choices = {name: values[0] for name, values in space.choice_values().items()}
+    choices.update({name: "identity" for name in choices if name.endswith(".mixer")})
+    smallest = space.validate(space.canonical(choices))
+    latencies = [space.cost(a).macs / 1e6 + 0.1 for a in train]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fitted on few networks: its own warning
+        predictor = get_predictor("learned", space).fit(train, latencies)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            predictor.predict([smallest])
+            with warnings.catch_warnings():  # a surrogate's fit between two asks
+                warnings.simplefilter("ignore")
+        predictor.fit(train[:-1], latencies[:-1])  # a new fit: its own warning
+        predictor.predict([smallest])
+    assert sum("beyond all" in str(w.message) for w in caught) == 2
+
+
 # -- CLI ----------------------------------------------------------------------------------------
 def test_cli_profile_fit_eval(profile_path, tmp_path, capsys):
     from hwnas.predictors.accuracy import latency_accuracy

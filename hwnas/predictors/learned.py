@@ -101,6 +101,7 @@ class LearnedPredictor(LatencyPredictor):
         self.grouping = GROUPINGS[0]  # the calibration's groups, chosen by fit()
         self._model: GradientBoostingRegressor | None = None  # boosting (without one)
         self._fitted_range = (np.zeros(0), np.zeros(0))  # its features' least and most
+        self._said_beyond = False  # whether it warned of networks beyond them (once a fit)
         self._train_archs: list[Arch] = []
         self._train_latencies: list[float] = []
 
@@ -133,10 +134,13 @@ class LearnedPredictor(LatencyPredictor):
         much as the nearest fitted ones, far off at a space's edges (conv1d, fitted on 250
         sampled networks of 0.108-0.719 ms: a network of identity blocks measured 0.031 ms,
         predicted 0.151; one of conv blocks 0.045, predicted 0.143; of 150 held-out sampled
-        networks, the 6 beyond were predicted with 27 % mean error, the others 15 %). The
-        same text each time, so Python shows it once per calling line."""
+        networks, the 6 beyond were predicted with 27 % mean error, the others 15 %). Once a
+        fit: Python's once-a-line record is cleared whenever warning filters change (the
+        predictor searcher sets them around its surrogates' fits), and a search of 12
+        evaluations by that searcher, which scores its candidates with it, warned 27 times."""
         low, high = self._fitted_range
-        if ((features < low) | (features > high)).any():
+        if not self._said_beyond and ((features < low) | (features > high)).any():
+            self._said_beyond = True
             fitted = self._train_latencies
             warn_at_caller(
                 "the learned predictor without a lookup table is asked about networks beyond "
@@ -210,6 +214,7 @@ class LearnedPredictor(LatencyPredictor):
             model = GradientBoostingRegressor(**self.hyperparameters)
             self._model = model.fit(features, np.log(y))
             self._fitted_range = features.min(axis=0), features.max(axis=0)
+            self._said_beyond = False
         self._train_archs, self._train_latencies = list(archs), [float(v) for v in y]
 
     def minimum_networks(self) -> int:
