@@ -2319,6 +2319,21 @@ def test_a_bad_block_copies_or_subtract_overhead_is_refused_naming_the_file(prof
         read_profile(copy)
 
 
+def test_a_profile_of_a_space_at_an_input_that_leaves_options_out_reads_back(tmp_path):
+    """A profile (and a predictor) of a space at an input override that leaves options out
+    (conv1d at length 16: its lkconv kernel 17 fits no stage) records the space as it was used;
+    read back, that record was refused as a file at its own input refuses such options ("its
+    stored space definition is not valid: block.mixers.lkconv.kernels: [17] never fit"), so
+    nothing measured at such an input could be fitted or evaluated."""
+    space = get_space("conv1d", input_shape=[1, 16])
+    assert any(line.startswith("block.mixers.lkconv.kernels") for line in space.left_out)
+    out = tmp_path / "p.csv"
+    build_profile(space, out, precisions=["fp32"], samples=1, limit=2, progress=False, **FAST)
+    back = read_profile(out).space()
+    assert back.input_shape == (1, 16) and back.left_out == space.left_out
+    assert back.plans == space.plans  # the same choices, stage by stage
+
+
 def test_a_broken_stored_space_is_blamed_on_the_file_that_stores_it(profile_path, tmp_path):
     """Was blamed on the space's YAML file, which is fine, or was a bare KeyError: 'name'."""
     copy = tmp_path / "copy.csv"

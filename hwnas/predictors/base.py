@@ -145,7 +145,7 @@ def space_from_reference(ref: dict[str, Any], where: str, near: Path | None = No
     if isinstance(definition := ref.get("definition"), dict):
         source = ref.get("source") or ref["name"]
         try:
-            return space_from_data(definition, source, **kwargs)
+            return space_from_data(definition, source, recorded=True, **kwargs)
         except SpaceError as e:  # the stored copy is what is wrong, not its source's file
             raise PredictorError(
                 f"{where}: its stored space definition is not valid: "

@@ -160,11 +160,13 @@ class MetaFormerSpace(SearchSpace):
         *,
         input_shape: Sequence[int] | None = None,
         num_classes: int | None = None,
+        check_unused: bool = True,
     ) -> MetaFormerSpace:
         """The space a `kind: metaformer` file's `data` describes (`source` names the file in
-        errors, with the line of a wrong field), with its input shape or classes overridden."""
+        errors, with the line of a wrong field), with its input shape or classes overridden;
+        `check_unused` as the constructor's."""
         try:
-            space = cls(parse_metaformer(data, source), source)
+            space = cls(parse_metaformer(data, source), source, check_unused)
         except SpaceError as e:
             has_line = str(e).startswith(f"{source}: line ")
             if has_line or not (e.field and (at := at_line(data, field_loc(e.field)))):

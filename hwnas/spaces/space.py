@@ -251,9 +251,14 @@ def space_from_data(
     *,
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
+    recorded: bool = False,
 ) -> SearchSpace:
     """The space a parsed space file (or a definition stored elsewhere, as in a predictor
-    file) declares; `source` names it in errors."""
+    file) declares; `source` names it in errors. A `recorded` definition (a profile's or a
+    predictor's, `space_definition` of the space it was made with) may be of a space at an
+    overridden input, whose options that fit no stage there were left out, not refused: it is
+    rebuilt so (as a file at its own input it refused them, and such a file could not be read
+    back)."""
     from hwnas.spaces.metaformer import MetaFormerSpace
     from hwnas.spaces.nasbench201 import NasBench201Space
     from hwnas.spaces.spec import at_line
@@ -261,7 +266,7 @@ def space_from_data(
     kind = data.get("kind", "metaformer")
     overrides = {"input_shape": input_shape, "num_classes": num_classes}
     if kind == "metaformer":
-        return MetaFormerSpace.from_data(data, source, **overrides)
+        return MetaFormerSpace.from_data(data, source, check_unused=not recorded, **overrides)
     if kind == "nasbench201":
         return NasBench201Space.from_data(data, source, **overrides)
     raise SpaceError(
