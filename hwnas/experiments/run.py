@@ -395,8 +395,6 @@ def _say_maximised_metric_capped(config: ExperimentConfig) -> None:
     """Say at the start when a constraint caps a metric an objective maximises: a constraint
     is an upper bound only, and `{metric: accuracy, max: 80}` written for "at least 80" kept
     the search below 80 without a word."""
-    from hwnas.experiments.shown import bound_text
-
     maximised = {m for m, d in config.objective_pairs if d == "max"}
     for metric, bound in config.constraint_pairs:
         if metric in maximised:
