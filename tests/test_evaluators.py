@@ -195,8 +195,13 @@ def test_mistyped_settings_are_named(space):
         get_evaluator("train", space, dataset="digits", epochs="two")
     with pytest.raises(ValueError, match="zero_cost.threads: Input should be a valid integer"):
         get_evaluator(["zero_cost"], space, zero_cost={"threads": 1.5})
-    evaluator = get_evaluator("train", space, dataset="digits", epochs="3", threads="1")
-    assert (evaluator.epochs, evaluator.threads) == (3.0, 1)  # lax: numbers given as text
+    evaluator = get_evaluator("train", space, dataset="digits", epochs=3, threads=1)
+    assert (evaluator.epochs, evaluator.threads) == (3.0, 1)  # a whole number is a float's
+    # text is no number: `epochs: "3"` was read as 3.0 where every other field refused it
+    with pytest.raises(ValueError, match=r"train.epochs: a number, not the text '3' \(a num"):
+        get_evaluator("train", space, dataset="digits", epochs="3")
+    with pytest.raises(ValueError, match="train.precise_bn: true or false, not the text 'yes'"):
+        get_evaluator("train", space, dataset="digits", precise_bn="yes")
     with pytest.raises(ValueError, match="train.epochs: a number, not True"):  # not 1.0
         get_evaluator("train", space, dataset="digits", epochs=True)
 

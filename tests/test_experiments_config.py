@@ -65,6 +65,11 @@ def test_defaults_and_short_forms() -> None:
         VALID + "constraints: [{metric: params, max: 1.0e+6}, {metric: macs, max: 2.0e+8}]\n"
     )
     assert two.constraint_pairs == [("params", 1e6), ("macs", 2e8)]  # each one holds
+    # a number is a whole one or not (1e3 too, as YAML 1.2 reads it); a quoted one is text
+    whole = parse_experiment(
+        VALID + "time_limit_s: 60\nconstraints: [{metric: params, max: 1e3}]\n"
+    )
+    assert (whole.time_limit_s, whole.constraint_pairs) == (60.0, [("params", 1000.0)])
     assert two.needed_metrics == ["accuracy", "params", "macs"]
 
 
@@ -354,7 +359,22 @@ HOSTILE = {
     # PyYAML's YAML 1.1 read 1:30.0 as 90.0 (base 60) where 1:30 was refused: YAML 1.2 text
     "a base-60 time limit": (
         VALID + "time_limit_s: 1:30.0\n",
-        "line 9: time_limit_s: Input should be a valid number, unable to parse string",
+        "line 9: time_limit_s: Input should be a valid number",
+    ),
+    # a number in quotes is text wherever a number belongs, as in a whole-number field: a
+    # bound or a time limit took it (and every setting of an evaluator), a count refused it
+    "a bound in quotes": (
+        VALID + 'constraints: [{metric: params, max: "3"}]\n',
+        "line 9: constraints[0].max: Input should be a valid number (a number in quotes is "
+        "text: write it without them)",
+    ),
+    "a time limit in quotes": (
+        VALID + "time_limit_s: '1e3'\n",
+        "line 9: time_limit_s: Input should be a valid number (a number in quotes is text",
+    ),
+    "a count in quotes": (
+        VALID.replace("evaluations: 4", 'evaluations: "4"'),
+        "line 7: evaluations: Input should be a valid integer (a number in quotes is text",
     ),
     "a base-60 bound": (
         VALID + "constraints: [{metric: params, max: 1:00:00.0}]\n",
@@ -1022,6 +1042,13 @@ def test_an_unknown_setting_names_its_own_line(section: str, expected: str) -> N
             "exp.yaml: line 6: evaluator: zero_cost: proxies: unknown ['fisher']",
         ),
         (
+            "evaluator",  # a number in quotes is text (was read as the float 3.0)
+            "evaluator:\n  name: train\n  settings:\n    train:\n      lr: 0.01\n"
+            '      epochs: "3"\n',
+            "exp.yaml: line 6: evaluator: train.epochs: a number, not the text '3' (a number "
+            "in quotes is text: write it without them)",
+        ),
+        (
             "evaluator",  # a measurement setting (it was placed at the `latency:` line)
             "evaluator:\n  name: latency\n  settings:\n    latency:\n      warmup: 1\n"
             "      runs: 0\nobjectives: [{metric: latency_ms, direction: min}]\n",
@@ -1037,6 +1064,13 @@ def test_an_unknown_setting_names_its_own_line(section: str, expected: str) -> N
             "searcher",
             "searcher:\n  name: differentiable\n  settings:\n    hard: true\n    epochs: ten\n",
             "exp.yaml: line 5: searcher: epochs must be int, not 'ten'",
+        ),
+        (
+            "searcher",
+            "searcher:\n  name: evolution\n  settings:\n    tournament_size: 2\n"
+            '    population_size: "8"\n',
+            "exp.yaml: line 5: searcher: population_size must be an integer >= 1, not '8' (a "
+            "number in quotes is text: write it without them)",
         ),
         (
             "searcher",  # a target of a sweep, named with its index

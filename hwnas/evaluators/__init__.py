@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib import import_module
+from numbers import Real
 from typing import Any, get_type_hints
 
 from pydantic import ConfigDict, PydanticSchemaGenerationError, TypeAdapter, ValidationError
@@ -22,6 +23,7 @@ from hwnas.evaluators.executors import ClusterLost, Executor, LocalExecutor, Ray
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import SearchSpace, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
+from hwnas.spaces.spec import quoted_number
 
 #: evaluator name -> "module:class", imported on first use (the tabular one needs pandas data).
 EVALUATORS = {
@@ -49,9 +51,10 @@ def evaluator_class(name: str) -> type:
 
 
 def typed_settings(owner: str, cls: type, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """`settings` checked against the type hints of `cls`'s constructor (pydantic, lax: `"3"`
-    is an int, `"two"` or `"nope"` for a bool are not), so that a mistyped setting is named,
-    as `owner.setting`, instead of failing deep inside the constructor."""
+    """`settings` checked against the type hints of `cls`'s constructor (pydantic, lax: 3 is
+    a float, `"two"` or `"nope"` for a bool are not), so that a mistyped setting is named,
+    as `owner.setting`, instead of failing deep inside the constructor. Text read as a number
+    or truth value is refused: `epochs: "3"` is text in a file, as everywhere in it."""
     hints = get_type_hints(cls.__init__)
     checked = dict(settings)
     for key, value in settings.items():
@@ -67,7 +70,17 @@ def typed_settings(owner: str, cls: type, settings: Mapping[str, Any]) -> dict[s
         if isinstance(value, bool) and checked[key] is not value:
             # lax pydantic reads true as 1 or 1.0 (epochs: true would train one epoch)
             raise ValueError(f"{owner}.{key}: a number, not {value!r}")
+        if isinstance(value, str) and isinstance(checked[key], Real):  # a bool is one too
+            raise ValueError(f"{owner}.{key}: {_text_for(checked[key], value)}")
     return checked
+
+
+def _text_for(wanted: Real, text: str) -> str:
+    """What to say of `text` where lax pydantic read it as the number or truth value
+    `wanted`."""
+    if isinstance(wanted, bool):
+        return f"true or false, not the text {text!r}"
+    return f"a number, not the text {text!r}{quoted_number(text)}"
 
 
 def _build(name: str, space: SearchSpace, settings: Mapping[str, Any]) -> Evaluator:

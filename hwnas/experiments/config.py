@@ -53,6 +53,9 @@ class ExperimentError(ValueError):
 
 
 class _Strict(BaseModel):
+    """A section of the file. Its numbers are StrictInt or StrictFloat (an int is a float's
+    number too): a number in quotes (`max: "3"`) is text, refused as in a space file."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     _no_booleans = field_validator("*", mode="before")(refuse_booleans)  # no field is one
@@ -249,7 +252,7 @@ class EvaluatorConfig(_Strict):
 
     name: str | list[str]
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    budget: float | None = Field(None, gt=0)
+    budget: StrictFloat | None = Field(None, gt=0)
 
     @property
     def names(self) -> list[str]:
@@ -320,7 +323,7 @@ class Constraint(_Strict):
     """`metric <= max`."""
 
     metric: str
-    max: float
+    max: StrictFloat
 
     _named = field_validator("metric")(_named_metric)
 
@@ -351,7 +354,7 @@ class ExecutorConfig(_Strict):
     # strict, as max_in_flight: `num_gpus: yes` was 1 GPU, lax parsing reading true as 1.0
     resources: dict[str, StrictFloat] | None = None
     max_in_flight: StrictInt = Field(1, ge=1)
-    timeout_s: float | None = Field(None, gt=0)
+    timeout_s: StrictFloat | None = Field(None, gt=0)
     max_retries: StrictInt = Field(2, ge=0)
 
 
@@ -389,8 +392,8 @@ class StorageConfig(_Strict):
 
     journal: str | None = None
     url: str | None = None
-    heartbeat_s: float = Field(5.0, gt=0, description="how often a driver says it is alive")
-    grace_s: float | None = Field(None, gt=0, description="silence after which it is dead")
+    heartbeat_s: StrictFloat = Field(5.0, gt=0, description="how often a driver says it is alive")
+    grace_s: StrictFloat | None = Field(None, gt=0, description="silence after which it is dead")
 
     @field_validator("journal")
     @classmethod
@@ -455,7 +458,7 @@ class LatencyConfig(_Strict):
 
     predictor: str | None = None
     profile: str | None = None
-    target_ms: float | None = Field(None, gt=0)
+    target_ms: StrictFloat | None = Field(None, gt=0)
 
     _no_nul = field_validator("predictor", "profile")(_path_without_nul)
 
@@ -478,7 +481,7 @@ class ExperimentConfig(_Strict):
     constraints: list[Constraint] = Field(default_factory=list)
     searcher: SearcherConfig
     evaluations: StrictInt | None = Field(None, ge=1)
-    time_limit_s: float | None = Field(None, gt=0)
+    time_limit_s: StrictFloat | None = Field(None, gt=0)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     latency: LatencyConfig | None = None

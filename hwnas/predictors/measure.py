@@ -38,6 +38,7 @@ from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.counting import evaluating
 from hwnas.spaces.errors import whole_number
 from hwnas.spaces.reprs import facts_repr, named
+from hwnas.spaces.spec import quoted_number
 
 #: held by each measurement: two at once in one process (threads of a notebook or a service)
 #: would each time the other's load, and a dynamo export in one thread broke the other's
@@ -156,7 +157,9 @@ def check_settings(
     ):
         # a bool is no count: threads=True reached torch as "expects an int, but got bool"
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise MeasurementError(f"{name} must be an integer >= {least}, got {value!r}")
+            raise MeasurementError(
+                f"{name} must be an integer >= {least}, got {value!r}{quoted_number(value)}"
+            )
     if not _sizes(input_shape):
         raise MeasurementError(
             f"input_shape must be positive sizes without the batch, got {input_shape!r}"

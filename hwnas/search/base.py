@@ -29,6 +29,7 @@ from hwnas.evaluators.metrics import Metrics
 from hwnas.search.pareto import pareto_mask
 from hwnas.spaces import Arch, SearchSpace, SpaceError
 from hwnas.spaces.errors import finite_number, whole_number
+from hwnas.spaces.spec import quoted_number
 
 Direction = Literal["min", "max"]
 
@@ -155,7 +156,9 @@ MAX_SEED = 2**32 - 1  # what every seeded library takes (numpy's legacy RandomSt
 def integer_setting(name: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int:
     """`value` as an int, or a ValueError naming the setting (a float or bool is refused)."""
     if not whole_number(value) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}, not {value!r}{quoted_number(value)}"
+        )
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be an integer <= {maximum}, not {value!r}")
     return int(value)
@@ -165,7 +168,7 @@ def number_setting(name: str, value: Any, low: float, high: float = math.inf) ->
     """`value` as a finite float in [low, high], or a ValueError naming the setting (an
     infinite `beta`, say, would turn every score into NaN)."""
     if not finite_number(value):
-        raise ValueError(f"{name} must be a finite number, not {value!r}")
+        raise ValueError(f"{name} must be a finite number, not {value!r}{quoted_number(value)}")
     if not low <= value <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], not {value!r}")
     return float(value)

@@ -72,6 +72,7 @@ from hwnas.search.sweep import MEMO_PREFIX, latency_target, latency_targets
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import check_setting_names, finite_number
+from hwnas.spaces.spec import quoted_number
 
 LatencyLoss = Literal["log_ratio", "hinge"]
 #: how a finished search's key in a searcher's `memo` starts
@@ -113,7 +114,7 @@ class SupernetSettings:
                 continue
             is_bool = isinstance(value, bool | np.bool_)
             if is_bool != (f.type == "bool") or not isinstance(value, kind):
-                raise ValueError(f"{f.name} must be {f.type}, not {value!r}")
+                raise ValueError(f"{f.name} must be {f.type}, not {value!r}{quoted_number(value)}")
             if f.type != "bool" and not finite_number(value):
                 raise ValueError(f"{f.name} must be finite, not {value!r}")
             object.__setattr__(self, f.name, python(value))

@@ -296,7 +296,8 @@ def validation_problem(e: Mapping[str, Any], model: type[BaseModel] | None) -> s
     `widht` is otherwise only "not permitted")."""
     known = _model_at(model, e["loc"][:-1]) if model and e["type"] == "extra_forbidden" else None
     if known is None:
-        return problem_text(e["msg"])
+        number = e["type"] in ("int_type", "float_type")  # a strict field's: text refused
+        return problem_text(e["msg"]) + (quoted_number(e.get("input")) if number else "")
     key, names = str(e["loc"][-1]), list(known.model_fields)
     return f"unknown key{did_you_mean(key, names)}; the keys here: {', '.join(names)}"
 
@@ -511,6 +512,18 @@ def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 
 
 _YAML12 = YamlLoader("")  # its resolver only: which type a plain scalar reads as
+
+
+def quoted_number(value: Any) -> str:
+    """Where `value` is text that a file reads as a number once unquoted (`"3"`, `"0.5"`,
+    `"1e3"`), what to say of it: a number written in quotes is text, refused as one wherever
+    a number belongs in a space or experiment file; else nothing."""
+    if isinstance(value, str) and _YAML12.resolve(yaml.ScalarNode, value, (True, False)) in (
+        _INT,
+        _FLOAT,
+    ):
+        return " (a number in quotes is text: write it without them)"
+    return ""
 
 
 class ConfigLoader(YamlLoader):
