@@ -876,11 +876,13 @@ def test_failed_evaluations_are_reported_and_all_failed_is_an_error(
     assert len(failures) == 4 and "other reasons" in failures[-1]  # the 4th and later in one
     assert sum(int(line.split()[1].removeprefix("x").rstrip(":")) for line in failures) == 8
     # each frequent reason names its trials, which `export --trial N` takes to look at one
-    reasons = load(only / "run").trials.set_index("number")["reason"]
+    # (each alike but for its numbers: the block the table lacks)
+    causes = load(only / "run").trials.set_index("number")["reason"].map(reason_cause)
     for line in failures[:3]:
         numbers, reason = line.split(" (trial", 1)[1].split("): ", 1)
         numbers = [int(n) for n in numbers.removeprefix("s").split(", ")]
-        assert numbers and all(reasons[n] == reason for n in numbers), line
+        cause = reason_cause(reason.split(" (the latest of ")[0])
+        assert numbers and all(causes[n] == cause for n in numbers), line
     assert hwnas("pareto", str(tmp_path / "run"), "--objectives", "key:min") == 1
     assert "no metric 'key' in this run; it has " in capsys.readouterr().err  # not a metric
     assert hwnas("pareto", str(only / "run"), "--html", str(only / "r.html")) == 0
@@ -2676,6 +2678,45 @@ def test_status_json_of_a_finished_run_agrees_with_the_text(
     assert facts["best"] == {"latency_ms": results.pareto()["latency_ms"].min()}
     assert facts["hypervolume"] is None and facts["reference"] is None  # one objective
     assert facts["elapsed_s"] == results.trials["finished_s"].max()
+
+
+def reason_cause(reason: str) -> str:
+    """A failure reason with every number in it (a run of digits, with a decimal point)
+    masked: what `status` counts as one cause."""
+    return re.sub(r"[0-9]+(\.[0-9]+)?", "N", reason)
+
+
+def test_status_counts_failure_reasons_alike_but_for_their_numbers_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`status` counted reasons that differ only by a number apart (a timeout's seconds, the
+    memory an allocation asked for; here the block the latency table lacks at w4a8, by its
+    width and kernel), so one cause read as many reasons of a failure or two each. Alike
+    once their numbers are masked, they count as one, shown by the latest of them (a text
+    as it was, no mask); `--json` still lists every reason in `failures`."""
+    with pytest.warns(UserWarning, match="not at w4a8"):
+        assert hwnas("search", str(latency_experiment(tmp_path, "[w4a8]"))) == 1
+    trials = load(tmp_path / "run").trials.sort_values("number")  # every evaluation failed
+    causes = trials["reason"].map(reason_cause)
+    facts = status_json(tmp_path / "run", capsys)  # the text is written from these facts
+    assert len(facts["failures"]) == trials["reason"].nunique() > causes.nunique()
+    groups = facts["failure_groups"]
+    assert len(groups) == causes.nunique() and [g["count"] for g in groups] == list(
+        causes.value_counts()
+    )
+    for group in groups:
+        alike = trials[causes == reason_cause(group["reason"])]
+        assert group["reason"] == alike["reason"].iloc[-1]  # the latest, a real reason
+        assert group["trials"] == list(alike["number"])[:5] and group["count"] == len(alike)
+        assert group["reasons"] == alike["reason"].nunique()
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("failed x")]
+    several = next(g for g in groups if g["reasons"] > 1)
+    assert lines[groups.index(several)].endswith(
+        f": {several['reason']} (the latest of {several['reasons']} reasons that differ only "
+        "in their numbers)"
+    )
+    assert sum(int(x.split()[1].removeprefix("x").rstrip(":")) for x in lines) == len(trials)
 
 
 def test_status_json_of_runs_with_failures_and_with_no_success_agrees_with_the_text(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -28,6 +29,9 @@ app = typer.Typer()
 ExportFormat = Literal["json", "yaml", "onnx", "torch"]
 #: trial numbers `status` gives of each frequent failure reason (the first ones)
 FAILED_TRIALS_SHOWN = 5
+#: a number in a failure reason (a timeout's seconds, the memory an allocation asked for, a
+#: trial number in a path): reasons alike but for their numbers are one cause to `status`
+REASON_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 #: the run directory `status`, `pareto` and `export` read
 RunArgument = typer.Argument(..., help="run directory", callback=home_expanded)
@@ -313,6 +317,7 @@ def _status_facts(run: Path) -> dict:
         "cannot_reach_target": _cannot_reach_target(results),
         "drivers": [_driver_facts(b) for name, b in beats.items() if name not in dead],
         "failures": _failure_facts(df.loc[df["status"] == "failed"]),
+        "failure_groups": _failure_groups(df.loc[df["status"] == "failed"]),
         "objectives": results.objectives,
         # of the constrained metrics too: a latency_ms bound alone said nowhere whether it
         # held a prediction or a measurement (and at what load)
@@ -368,6 +373,30 @@ def _failure_facts(failed) -> list[dict]:
     return facts
 
 
+def _failure_groups(failed) -> list[dict]:
+    """The reasons of the `failed` rows grouped where they are alike but for their numbers
+    (`REASON_NUMBER`; counted apart, one cause read as many reasons of one failure each),
+    most frequent first: each with its count, first trial numbers, how many distinct
+    `reasons` it holds and, as its `reason`, the latest of them (a real text, no masked one)."""
+    failed = failed.sort_values("number")
+    groups = []
+    for _, group in failed.groupby(failed["reason"].map(_masked), sort=False):
+        groups.append(
+            {
+                "reason": group["reason"].iloc[-1],
+                "count": len(group),
+                "trials": [int(n) for n in group["number"].iloc[:FAILED_TRIALS_SHOWN]],
+                "reasons": group["reason"].nunique(),
+            }
+        )
+    return sorted(groups, key=lambda g: -g["count"])  # stable: ties by their first trial
+
+
+def _masked(reason: str) -> str:
+    """`reason` with each of its numbers masked: equal for reasons alike but for them."""
+    return REASON_NUMBER.sub("#", reason)
+
+
 def _supernet_facts(results) -> dict | None:
     """The differentiable searcher's supernet searches: how many, their latency targets,
     their training time (which the elapsed time leaves out), and the targets of its sweep not
@@ -415,7 +444,7 @@ def _say_status(facts: dict) -> None:
     _say_run(facts)
     _say_evaluations(facts)
     _say_drivers(facts["drivers"])
-    _say_failures(facts["failures"])
+    _say_failures(facts["failure_groups"])
     _say_objectives_and_constraints(facts)
     _say_supernet_searches(facts)
     if not facts["feasible"]:
@@ -515,18 +544,27 @@ def _say_elapsed(elapsed_s: float | None) -> None:
         )
 
 
-def _say_failures(failures: list[dict]) -> None:
-    """The three most frequent failure reasons (`_failure_facts`), each with its first trial
-    numbers, then a count of the rest."""
-    for failure in failures[:3]:
-        count, numbers = failure["count"], failure["trials"]
+def _say_failures(groups: list[dict]) -> None:
+    """The three most frequent failure reasons alike but for their numbers
+    (`_failure_groups`), each with its first trial numbers and, for several reasons, the
+    latest of them, then a count of the rest."""
+    for group in groups[:3]:
+        count, numbers = group["count"], group["trials"]
         shown = ", ".join(str(n) for n in numbers)
         more = ", ..." if count > len(numbers) else ""
-        typer.echo(f"failed x{count} (trial{'s' * (count > 1)} {shown}{more}): {failure['reason']}")
-    if len(failures) > 3:  # every failure is counted somewhere
+        alike = (
+            f" (the latest of {group['reasons']} reasons that differ only in their numbers)"
+            if group["reasons"] > 1
+            else ""
+        )
         typer.echo(
-            f"failed x{sum(f['count'] for f in failures[3:])}: {len(failures) - 3} other "
-            "reasons (all of them: the reason column of load(run).trials)"
+            f"failed x{count} (trial{'s' * (count > 1)} {shown}{more}): {group['reason']}{alike}"
+        )
+    if len(groups) > 3:  # every failure is counted somewhere
+        typer.echo(
+            f"failed x{sum(g['count'] for g in groups[3:])}: "
+            f"{sum(g['reasons'] for g in groups[3:])} other reasons (all of them: the reason "
+            "column of load(run).trials)"
         )
 
 
