@@ -964,6 +964,22 @@ def test_the_choices_figure_labels_each_value_once_in_numeric_order(tmp_path: Pa
     )
 
 
+def test_search_says_nothing_is_feasible_after_its_summary_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hwnas search` said that nothing is feasible after its summary line, as its other
+    notes; moved down into `run_experiment` (for Python, which heard nothing), the note came
+    before it. On one stream (a terminal, `2>&1`): the summary line, then the note, once."""
+    exp = constrained_experiment(tmp_path, "[fp32]", "[{metric: latency_ms, max: 0.000001}]")
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stderr", sys.stdout)  # both streams in the order written
+    assert hwnas("search", str(exp), "--quiet") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith(f"run {tmp_path / 'run'}: 8 evaluations (0 failed, ")
+    assert lines[-1].startswith("hwnas: note: no successful evaluation met the constraint ")
+    assert sum("nothing is feasible" in line for line in lines) == 1
+
+
 def test_a_run_nothing_feasible_in_still_plots_its_points(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

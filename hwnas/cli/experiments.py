@@ -83,7 +83,7 @@ def search(
     """Run (or continue) a search; Ctrl-C stops it and leaves a resumable run."""
     from hwnas.evaluators import ClusterLost
     from hwnas.experiments import load_experiment, run_experiment
-    from hwnas.experiments.run import EXHAUSTED, address_problem
+    from hwnas.experiments.run import EXHAUSTED, address_problem, say_nothing_feasible
     from hwnas.experiments.run_dir import SNAPSHOT
     from hwnas.experiments.shown import counted
 
@@ -96,8 +96,13 @@ def search(
     retrying = " --retry-failed" if retry_failed else ""
     resume_with = f"hwnas search {shell_path(experiment)} --resume{retrying}{on_cluster}"
     try:
-        summary = run_experiment(
-            config, address=address, resume=resume, progress=not quiet, retry_failed=retry_failed
+        summary = run_experiment(  # its note of nothing feasible follows the summary line
+            config,
+            address=address,
+            resume=resume,
+            progress=not quiet,
+            retry_failed=retry_failed,
+            note_nothing_feasible=False,
         )
     except ClusterLost as e:
         again = f"once the cluster at {address} is up again, " if address else ""
@@ -122,6 +127,7 @@ def search(
         and _note_targets_not_searched(summary, experiment, resume_with)
     ):
         _note_time_limit(summary, config, resume_with)
+    say_nothing_feasible(config, summary)
     why = f"why: hwnas status {shell_path(summary.run_dir)}"
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(f"every evaluation failed; {why}")

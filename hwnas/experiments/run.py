@@ -105,6 +105,7 @@ def run_experiment(
     resume: bool = False,
     progress: bool = True,
     retry_failed: bool = False,
+    note_nothing_feasible: bool = True,
 ) -> RunSummary:
     """Run (or continue) the search `config` (or the experiment file it names) describes;
     see the module docstring. An existing run in its `run_dir` is continued; `resume=True`
@@ -117,10 +118,15 @@ def run_experiment(
     says (an empty one is refused, as `hwnas search --address ""` is); `progress` shows the
     live progress display. Ctrl-C raises `KeyboardInterrupt` (SIGTERM and SIGHUP: `Terminated`, a
     subclass of it) and a lost Ray cluster `ClusterLost`, each once the evaluations in flight are
-    given back: the run can be resumed."""
+    given back: the run can be resumed. A run whose every successful evaluation broke a
+    constraint ends with a note saying so on stderr (`say_nothing_feasible`), but with
+    `note_nothing_feasible=False`, for a caller that says it itself (`hwnas search`, after its
+    summary line)."""
     received: list[int] = []  # Ctrl-C, SIGTERM, SIGHUP, kept in case a callback swallows one
     with terminate_as_interrupt(received):
-        return _run_experiment(config, address, resume, progress, received, retry_failed)
+        return _run_experiment(
+            config, address, resume, progress, received, retry_failed, note_nothing_feasible
+        )
 
 
 def address_problem(address: str | None) -> str | None:
@@ -137,7 +143,8 @@ def _run_experiment(
     resume: bool,
     progress: bool,
     received: list[int],
-    retry_failed: bool = False,
+    retry_failed: bool,
+    note_nothing_feasible: bool,
 ) -> RunSummary:
     if problem := address_problem(address):
         raise ExperimentError(f"address: {problem}")
@@ -147,7 +154,8 @@ def _run_experiment(
         raise TypeError(f"config must be an ExperimentConfig or an experiment file, not {config!r}")
     config = config.with_absolute_inputs(Path.cwd())
     summary = _search(config, address, resume, progress, received, retry_failed)
-    _say_nothing_feasible(config, summary)
+    if note_nothing_feasible:
+        say_nothing_feasible(config, summary)
     return summary
 
 
@@ -219,7 +227,7 @@ def _search(
             store.close()
 
 
-def _say_nothing_feasible(config: ExperimentConfig, summary: RunSummary) -> None:
+def say_nothing_feasible(config: ExperimentConfig, summary: RunSummary) -> None:
     """Say when every successful evaluation broke a constraint, naming each with the least
     value its metric reached: a run's end (`hwnas search`'s line counted them as any others)
     left it to `hwnas status` or `pareto` to tell that it has nothing feasible (no front, no
