@@ -1084,6 +1084,18 @@ def test_an_unknown_setting_names_its_own_line(section: str, expected: str) -> N
             "exp.yaml: line 5: searcher: differentiable searcher has no setting 'epoch'",
         ),
         (
+            "searcher",  # a mapping setting given a number failed with "'int' object has no
+            # attribute 'items'", naming neither the setting nor the file
+            "searcher:\n  name: predictor\n  settings:\n    initial: 2\n    reference: 5\n",
+            "exp.yaml: line 5: searcher: reference must be a mapping of metric: bound, not 5",
+        ),
+        (
+            "searcher",  # a list there: "cannot convert dictionary update sequence element"
+            "searcher:\n  name: predictor\n  settings:\n    predictors: [1]\n",
+            "exp.yaml: line 4: searcher: predictors must be a mapping of metric: predictor, "
+            "not [1]",
+        ),
+        (
             "searcher",  # a problem of no one setting: the searcher's line
             "searcher:\n  name: evolution\nobjectives: [{metric: accuracy, direction: max},\n"
             "  {metric: params, direction: min}]\n",

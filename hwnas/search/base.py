@@ -174,6 +174,17 @@ def number_setting(name: str, value: Any, low: float, high: float = math.inf) ->
     return float(value)
 
 
+def mapping_setting(name: str, value: Any, holds: str) -> dict[str, Any]:
+    """`value` (None: empty) as a dict, or a ValueError naming the setting and what its
+    entries are (`holds`): a number or list there failed as "'int' object has no attribute
+    'items'", naming neither the setting nor the file."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a mapping of {holds}, not {value!r}")
+    return dict(value)
+
+
 def _check_arch(method: str, arch: Any) -> None:
     if not isinstance(arch, Arch):
         raise TypeError(

@@ -55,7 +55,14 @@ from threadpoolctl import threadpool_limits
 
 from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.base import PredictorError
-from hwnas.search.base import Searcher, Trial, derive_rng, integer_setting, number_setting
+from hwnas.search.base import (
+    Searcher,
+    Trial,
+    derive_rng,
+    integer_setting,
+    mapping_setting,
+    number_setting,
+)
 from hwnas.search.pareto import hypervolume_improvements, pareto_mask
 from hwnas.spaces import Arch, Cost, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
@@ -240,7 +247,7 @@ class PredictorSearcher(Searcher):
         known_models: str = "feature",
     ):
         super().__init__(space, objectives, constraints, seed)
-        self.predictors = dict(predictors or {})
+        self.predictors = mapping_setting("predictors", predictors, "metric: predictor")
         self._latency_model_metric = None  # the metric `latency_predictor` predicts
         if latency_predictor is not None:
             self._latency_model_metric = latency_metric or self._latency_metric()
@@ -270,7 +277,7 @@ class PredictorSearcher(Searcher):
             )
         self.reference = {
             m: number_setting(f"reference[{m!r}]", v, -math.inf)
-            for m, v in (reference or {}).items()
+            for m, v in mapping_setting("reference", reference, "metric: bound").items()
         }
         objective_metrics = [o.metric for o in self.objectives]
         if self.reference and len(objective_metrics) == 1:
