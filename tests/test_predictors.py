@@ -1165,6 +1165,28 @@ def test_a_part_missing_from_the_table_gets_the_advice_that_fixes_it(
         lut.block_latency(0, width, fp32)
 
 
+def test_a_predictor_file_lacking_a_part_is_advised_to_be_fitted_again(tmp_path):
+    """A part a predictor file's table lacks (its space gained a width since the fit) was
+    advised "profile the space again into" its profile, which left the file without it: the
+    file is fitted again from the profile (which may have the part already). A table read
+    from the profile itself keeps the advice to profile into it."""
+    profile = DATA / "tiny2d_ort.csv"
+    lut = LUTPredictor.from_profile(profile)
+    lut.table = {k: v for k, v in lut.table.items() if "|s1|w24|" not in k and "->24" not in k}
+    arch = lut.space.canonical({**lut.space.sample(0), "s1.width": 24})
+    profile_again = f"profile the space again into {profile.resolve()}, which measures only"
+    with pytest.raises(PredictorError, match=rf"changed since\?\): {re.escape(profile_again)}"):
+        lut.predict([arch])
+    saved = load_predictor(lut.save(tmp_path / "lut.json"))
+    fit_again = (
+        f"changed since?): the predictor file was fitted from {profile.resolve()}: fit it "
+        "again from that profile (hwnas latency fit) once the profile has the part (profile "
+        "the space again into"
+    )
+    with pytest.raises(PredictorError, match=re.escape(fit_again)):
+        saved.predict([arch])
+
+
 def test_a_profile_of_int8_blocks_alone_is_said_to_lack_fp32_blocks(space, tmp_path):
     """The stem, downsamples, head and overheads are measured at fp32 whatever the profiled
     precisions: counted as fp32 measurements, they made an int8-only profile's fp32 blocks

@@ -114,6 +114,9 @@ class LUTPredictor(LatencyPredictor):
         self.subtract_overhead = subtract_overhead
         self.block_copies = block_copies
         self.source = source
+        #: read from a predictor file fitted from the profile `source`: a part the profile
+        #: gains after the fit is in the file only once it is fitted again
+        self.from_file = False
         self._inputs = stage_inputs(space)
 
     def _shown(self) -> list[str]:
@@ -189,6 +192,19 @@ class LUTPredictor(LatencyPredictor):
             f"{option}--precision {','.join([*measured, precision])})"
         )
 
+    def _part_advice(self) -> str:
+        """How to price a part of the space the table lacks: profile the space again into the
+        profile, and, for a table read from a predictor file, fit that again from it (the
+        profile may have the part already); "profile again" alone left the file without it."""
+        profile = self.source or "its profile"
+        again = f"profile the space again into {profile}, which measures only what it lacks"
+        if not self.from_file:
+            return again
+        return (
+            f"the predictor file was fitted from {profile}: fit it again from that profile "
+            f"(hwnas latency fit) once the profile has the part ({again})"
+        )
+
     def _lookup(self, part_id: str, precision: str = "fp32") -> float:
         key = f"{part_id}|{precision}"
         if key not in self.table:
@@ -198,8 +214,7 @@ class LUTPredictor(LatencyPredictor):
                 f"the profile measured no part at {precision} (only at {', '.join(measured)}): "
                 + self._new_profile_advice(measured, precision)
                 if precision not in measured
-                else "the space has it, the profile not (changed since?): profile the space "
-                f"again into {self.source or 'its profile'}, which measures only what it lacks"
+                else f"the space has it, the profile not (changed since?): {self._part_advice()}"
             )
             table = f"the latency table {self.source}" if self.source else "the latency table"
             raise PredictorError(
@@ -289,4 +304,6 @@ class LUTPredictor(LatencyPredictor):
 
     @classmethod
     def from_data(cls, data: dict[str, Any], space: SearchSpace) -> LUTPredictor:
-        return cls(space, data["table"], source=data.get("source", ""), **data["settings"])
+        predictor = cls(space, data["table"], source=data.get("source", ""), **data["settings"])
+        predictor.from_file = True
+        return predictor
