@@ -2459,6 +2459,33 @@ def test_files_of_an_edited_space_say_it_was_another_definition_and_which_choice
         )
 
 
+def test_a_profile_resumed_with_a_space_that_gained_a_choice_says_it_draws_networks_anew(
+    space, tmp_path
+):
+    """A space that gained a mixer draws other seeded networks: resuming a profile with it
+    measured a second set of `samples` networks beside the first without a word. More
+    samples of the same space extend the same draw, and say nothing."""
+    out = tmp_path / "p.csv"
+    settings = dict(archs_only=True, progress=False, **PROFILE_FAST)
+    build_profile(space, out, samples=1, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_profile(space, out, samples=2, **settings)
+    more = _edited_tiny(
+        tmp_path, "more", "    identity: {}", "    identity: {}\n    pool: {kernels: [3]}"
+    )
+    said = (
+        f"{out}: 2 of its 2 networks are not among the 2 that space 'tiny' draws now: its "
+        "choices changed since the profile was started (they differ in block.mixers.pool); "
+        "the resume measures the 2 networks it draws now beside them"
+    )
+    with pytest.warns(UserWarning, match=re.escape(said)):
+        assert len(build_profile(more, out, samples=2, **settings).archs()) == 4
+    with warnings.catch_warnings():  # said once: nothing of the new draw is left to measure
+        warnings.simplefilter("error")
+        build_profile(more, out, samples=2, **settings)
+
+
 def test_eval_prints_units_and_a_predictor_without_format_version_is_refused(
     profile_path, tmp_path, capsys
 ):

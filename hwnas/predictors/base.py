@@ -88,16 +88,23 @@ def other_definition_note(space: SearchSpace, recorded: Any, than: str) -> str:
     space's choices edited under its name and version pass `check_space` (a profile may be
     resumed into, or a predictor used, with more choices), so the network that is not one of
     it is all a user sees otherwise. "" where the file records none or the same one."""
-    mine = space_definition(space)
-    if not isinstance(recorded, dict) or recorded == mine:
+    if not (fields := changed_fields(space, recorded)):
         return ""
-    fields = ", ".join(_differing_fields(recorded, mine)[:4])
     return (
         f"; the file was made for another definition of space {space.name!r} "
-        f"v{space.version} than {than} (they differ in {fields}): use files made from one "
-        "definition (profile and fit again after editing a space's choices, or give the "
+        f"v{space.version} than {than} (they differ in {', '.join(fields)}): use files made "
+        "from one definition (profile and fit again after editing a space's choices, or give the "
         "edited space a new name or version)"
     )
+
+
+def changed_fields(space: SearchSpace, recorded: Any, most: int = 4) -> list[str]:
+    """The first `most` fields (`block.mixers.pool`) where the definition a file records of
+    `space` differs from `space`'s: none where it records none or the same one."""
+    mine = space_definition(space)
+    if not isinstance(recorded, dict) or recorded == mine:
+        return []
+    return _differing_fields(recorded, mine)[:most]
 
 
 def _differing_fields(a: Any, b: Any, path: str = "") -> list[str]:

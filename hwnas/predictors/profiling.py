@@ -34,7 +34,7 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from hwnas.predictors.backends import Backend, BackendError, get_backend
-from hwnas.predictors.base import space_reference
+from hwnas.predictors.base import changed_fields, space_reference
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import (
     LIBRARIES,
@@ -52,6 +52,7 @@ from hwnas.predictors.profile import (
     ProfileError,
     complete_rows,
     metadata_path,
+    model_ids,
     read_metadata,
     read_profile,
 )
@@ -235,6 +236,7 @@ def _resume(out: Path, space: SearchSpace, meta: dict[str, Any], retry_failed: b
     _check_same_device(existing, device_of({**here, "clock": meta["clock"]}))
     _warn_other_versions(existing, here)
     _check_networks_of(existing, space)
+    _warn_networks_drawn_anew(existing, space, meta)
     if "space_digest" not in old:
         warn_at_caller(
             f"{out}: an earlier hwnas started this profile and recorded no digest of its "
@@ -259,6 +261,27 @@ def _check_networks_of(profile: Profile, space: SearchSpace) -> None:
             f"{e}; so it cannot be resumed with this space: give another --out (nothing was "
             "deleted)"
         ) from None
+
+
+def _warn_networks_drawn_anew(profile: Profile, space: SearchSpace, meta: dict[str, Any]) -> None:
+    """Say where a profile is resumed with a space whose choices changed since it was
+    started (a mixer or width added), so that its seeded draw of `samples` networks is
+    another: the resume measures the new draw beside the networks measured before, which
+    doubled the profile's networks without a word."""
+    jobs = planned_jobs(space, meta["precisions"], meta["samples"], meta["seed"], True)
+    drawn = {job.row_id(precision) for job in jobs for precision in job.precisions}
+    rows = profile.rows
+    before = set(model_ids(rows[rows["kind"] == "arch"]["row_id"]))
+    if not (before - drawn and drawn - before):  # none of another draw, or none to measure
+        return
+    fields = changed_fields(space, profile.meta.get("space_definition"))
+    changed = f" (they differ in {', '.join(fields)})" if fields else ""
+    warn_at_caller(
+        f"{profile.path}: {len(before - drawn)} of its {len(before)} networks are not among "
+        f"the {len(drawn)} that space {space.name!r} draws now: its choices changed since the "
+        f"profile was started{changed}; the resume measures the {len(drawn - before)} "
+        "networks it draws now beside them (give another --out to keep to one draw)"
+    )
 
 
 def _warn_other_versions(profile: Profile, here: dict[str, Any]) -> None:
