@@ -2477,7 +2477,7 @@ def test_a_profile_resumed_with_a_space_that_gained_a_choice_says_it_draws_netwo
     said = (
         f"{out}: 2 of its 2 networks are not among the 2 that space 'tiny' draws now: its "
         "choices changed since the profile was started (they differ in block.mixers.pool); "
-        "the resume measures the 2 networks it draws now beside them"
+        "the resume measures the new draw's 2 beside them"
     )
     with pytest.warns(UserWarning, match=re.escape(said)):
         assert len(build_profile(more, out, samples=2, **settings).archs()) == 4

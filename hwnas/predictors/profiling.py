@@ -279,8 +279,8 @@ def _warn_networks_drawn_anew(profile: Profile, space: SearchSpace, meta: dict[s
     warn_at_caller(
         f"{profile.path}: {len(before - drawn)} of its {len(before)} networks are not among "
         f"the {len(drawn)} that space {space.name!r} draws now: its choices changed since the "
-        f"profile was started{changed}; the resume measures the {len(drawn - before)} "
-        "networks it draws now beside them (give another --out to keep to one draw)"
+        f"profile was started{changed}; the resume measures the new draw's "
+        f"{len(drawn - before)} beside them (give another --out to keep to one draw)"
     )
 
 
