@@ -394,6 +394,21 @@ def test_the_first_command_of_a_process_leaves_pythons_random_numbers_as_they_we
     assert result.stdout.strip().splitlines()[-1] == "True"
 
 
+def test_the_help_leaves_pythons_random_numbers_as_they_were() -> None:
+    """typer draws the help with rich, imported on first use: `hwnas.cli.main(["--help"])`
+    as a process's first use of rich (a notebook's, after its `random.seed(0)`) moved
+    Python's random numbers on, as the first search and front table did before."""
+    script = (
+        "import random, sys\nrandom.seed(0)\nexpected = random.random()\nrandom.seed(0)\n"
+        "from hwnas.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('rich.style' in sys.modules, random.random() == expected)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True True"  # rich drew the help
+
+
 def test_a_count_of_one_is_singular(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

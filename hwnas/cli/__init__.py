@@ -17,6 +17,8 @@ from typing import NoReturn, TypeVar
 
 import typer
 
+# before typer draws with rich: rich imported with Python's random numbers kept as they were
+import hwnas.predictors.rich_parts  # noqa: F401
 from hwnas.predictors.stop_signals import (
     noting_interrupt,
     reader_gone,

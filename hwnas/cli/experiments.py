@@ -723,8 +723,8 @@ MIN_TABLE_WIDTH = 80
 
 
 def _print_front(results, front, metrics, objs, hv) -> None:
-    from hwnas.experiments.rich_parts import Console, Table
     from hwnas.experiments.shown import counted, metric_text, origin_text
+    from hwnas.predictors.rich_parts import Console, Table
 
     title = f"Pareto front of {results.run_dir}: {len(front)} of "
     title += counted(len(results.trials), "evaluation")

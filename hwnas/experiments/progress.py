@@ -11,7 +11,8 @@ from collections import deque
 import numpy as np
 
 from hwnas.evaluators.metrics import Metrics
-from hwnas.experiments.rich_parts import (
+from hwnas.experiments.shown import metric_text
+from hwnas.predictors.rich_parts import (
     BarColumn,
     Column,
     Console,
@@ -20,7 +21,6 @@ from hwnas.experiments.rich_parts import (
     TextColumn,
     TimeElapsedColumn,
 )
-from hwnas.experiments.shown import metric_text
 from hwnas.predictors.stop_signals import reader_gone
 from hwnas.search.pareto import add_to_front
 

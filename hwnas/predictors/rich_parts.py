@@ -2,7 +2,10 @@
 here with Python's global random numbers left as the caller had them: rich's first import
 draws one (`rich.style` numbers its styles from `random.getrandbits(24)`), so a notebook's
 `random.seed(0)` before its first search or front table gave other numbers after it than
-the same cell run again."""
+the same cell run again. Here, in a package light enough for `hwnas.cli` to import first
+(`hwnas.experiments` imports pandas, which the CLI's help does without): typer draws its
+help and usage errors with rich, imported on first use, and `hwnas.cli.main(["--help"])`
+moved the numbers on too."""
 
 import random
 
