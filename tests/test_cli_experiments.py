@@ -2262,6 +2262,29 @@ def test_the_front_table_fits_the_terminal_width(
     assert re.match(r"│ \d+ +│ [\d.]+ +│", first_row), first_row  # its trial and latency
 
 
+def test_the_front_keeps_each_architecture_whole_at_80_columns(
+    finished_run: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 columns rich gave the architecture column what the metrics left (23 columns)
+    and folded each architecture into five short lines (a NAS-Bench-201 cell string, one
+    word, cut mid-name): they are listed under the table instead, one a line. A wide
+    terminal's table keeps them in its last column."""
+    results = load(finished_run)
+    front = results.pareto()
+    archs = {int(n): results.describe(results.arch(int(n))) for n in front["number"]}
+    assert archs and all(len(arch) > 40 for arch in archs.values())  # more than the room left
+    monkeypatch.setenv("COLUMNS", "80")
+    assert hwnas("pareto", str(finished_run)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(f"trial {n}: {arch}" in lines for n, arch in archs.items())
+    assert lines[0] == f"Pareto front of {finished_run}: {len(front)} of 8 evaluations"
+    assert max(len(line) for line in lines if line[:1] in "┏┃┡│└") <= 80
+    monkeypatch.setenv("COLUMNS", "400")
+    assert hwnas("pareto", str(finished_run)) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line[:1] == "│"]
+    assert [row.split("│")[-2].strip() for row in rows] == list(archs.values())
+
+
 def test_files_are_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:
     """Experiment, space and exported config files are UTF-8 (the errors say so), but were
     read and written in the locale's encoding: under a C locale without Python's UTF-8 mode

@@ -720,35 +720,70 @@ def _write_report(results, objs, html: Path) -> None:
 #: the front table is drawn at least this wide: at 20 columns rich gave most columns no room,
 #: and the trial numbers and metrics vanished (a narrow terminal wraps the lines instead)
 MIN_TABLE_WIDTH = 80
+#: the least room the front table's architecture column takes (or its longest text, where
+#: shorter): narrower (80 columns, a few metrics), rich folded each architecture into five or
+#: more short lines, cut inside its words (a NAS-Bench-201 cell string is one word), so the
+#: architectures are listed under the table instead, one a line
+MIN_ARCHITECTURE_WIDTH = 40
 
 
 def _print_front(results, front, metrics, objs, hv) -> None:
     from hwnas.experiments.shown import counted, metric_text, origin_text
-    from hwnas.predictors.rich_parts import Console, Table
+    from hwnas.predictors.rich_parts import Console
 
     title = f"Pareto front of {results.run_dir}: {len(front)} of "
     title += counted(len(results.trials), "evaluation")
-    table = Table(title=title)
     origin = results.shown_origins(front)
-    for column in ("trial", *metrics, *origin, "architecture"):
-        table.add_column(column, overflow="fold")
+    headers, rows, archs = ["trial", *metrics, *origin], [], []
     for _, r in front.iterrows():
         values = [metric_text(r[m]) for m in metrics]
         values += [origin_text(r[c]) for c in origin]
-        arch = results.describe(results.arch(int(r["number"])))
-        table.add_row(str(int(r["number"])), *values, arch)
+        rows.append([str(int(r["number"])), *values])
+        archs.append(results.describe(results.arch(int(r["number"]))))
     # COLUMNS, else the terminal's width; 160 when piped, where rich would assume 80. A
     # COLUMNS of 0 or no number is passed over: rich printed no table at all for 0
     width = shutil.get_terminal_size((160, 24)).columns
     console = Console(width=max(width, MIN_TABLE_WIDTH))
+    apart = not _architectures_fit(console, _front_table(headers, rows), archs)
+    if apart:  # the title as a line of its own: over the narrower table, rich wrapped it
+        table = _front_table(headers, rows)
+        typer.echo(title)
+    else:
+        table = _front_table([*headers, "architecture"], [[*r, a] for r, a in zip(rows, archs)])
+        table.title = title
     with console.capture() as table_text:
         console.print(table)
     # through click, as every other line: rich wrote to an ASCII stdout (PYTHONIOENCODING)
     # as it is, and a run folder named `résultats` in the title stopped it with an error
     typer.echo(table_text.get(), nl=False)
+    for row, arch in zip(rows, archs) if apart else ():
+        typer.echo(f"trial {row[0]}: {arch}")
     if hv is not None:
         _say_hypervolume(objs, hv, results.reference_point(objs))
     _say_metric_notes(results, metrics)
+
+
+def _front_table(headers: list[str], rows: list[list[str]]):
+    """The front table of these columns and rows (rich's)."""
+    from hwnas.predictors.rich_parts import Table
+
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _architectures_fit(console, others, archs: list[str]) -> bool:
+    """Whether the architectures `archs` keep room enough in a column beside the table
+    `others` (the front's other columns) on `console`: `MIN_ARCHITECTURE_WIDTH`, or their
+    longest text where shorter, and never less than their longest word (rich folds a word
+    that does not fit, mid-word)."""
+    room = console.width - console.measure(others).maximum - 3  # a border, a space each side
+    words = [len(word) for arch in archs for word in arch.split()]
+    longest = max((len(arch) for arch in archs), default=0)
+    return room >= max(min(MIN_ARCHITECTURE_WIDTH, longest), *words, 0)
 
 
 def _none_feasible(total: int, broke: int) -> str:
