@@ -2285,6 +2285,22 @@ def test_the_front_keeps_each_architecture_whole_at_80_columns(
     assert [row.split("│")[-2].strip() for row in rows] == list(archs.values())
 
 
+def test_the_figures_name_each_metrics_unit(finished_run: Path) -> None:
+    """The figures titled axes, rows and dimensions with the metric's name alone
+    (`latency_ms (min)`, `size_bytes`): each names its unit where hwnas knows it, as people
+    title an axis."""
+    figures = load(finished_run).figures(["latency_ms:min", "size_bytes:min"])
+    pareto = figures["pareto_2d"].layout
+    assert [pareto.xaxis.title.text, pareto.yaxis.title.text] == [
+        "latency (ms, min)",
+        "size (bytes, min)",
+    ]
+    rows = [a.text for a in figures["progress_time"].layout.annotations]
+    assert rows == ["hypervolume", "best_latency (ms, min)", "best_size (bytes, min)"]
+    dimensions = [d.label for d in figures["parallel"].data[0].dimensions]
+    assert dimensions[:4] == ["latency (ms, min)", "size (bytes, min)", "params", "macs"]
+
+
 def test_files_are_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:
     """Experiment, space and exported config files are UTF-8 (the errors say so), but were
     read and written in the locale's encoding: under a C locale without Python's UTF-8 mode

@@ -465,7 +465,7 @@ def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
     assert all(t.endswith("<br>infeasible: hw_pixel3_latency_ms &gt; 12") for t in infeasible.text)
     others = [text for trace in fig.data if trace.name != "infeasible" for text in trace.text]
     assert others and not any("infeasible" in text for text in others)
-    assert fig.layout.xaxis.title.text == "accuracy (max)"
+    assert fig.layout.xaxis.title.text == "accuracy (%, max)"
     unknown = results.trials.head(2).assign(hw_pixel3_latency_ms=[float("nan"), 1.0])
     assert plots._broken_bounds(results, unknown) == [  # no value: not "> 12"
         "<br>infeasible: hw_pixel3_latency_ms unknown",
@@ -477,11 +477,11 @@ def test_infeasible_points_say_why_on_hover(nb201_run: Path) -> None:
 def test_the_figures_say_which_way_each_objective_is_optimised(nb201_run: Path) -> None:
     """Axes, progress rows and parallel dimensions named an objective alone (`accuracy`):
     which way is better was in the Pareto figures' titles only. Each now says it, as
-    `accuracy (max)`."""
+    `accuracy (%, max)`."""
     results = load(nb201_run)
     view = ["accuracy:max", "hw_fpga_latency_ms:min", "hw_pixel3_latency_ms:min"]
     figures = results.figures(view)
-    said = ["accuracy (max)", "hw_fpga_latency_ms (min)", "hw_pixel3_latency_ms (min)"]
+    said = ["accuracy (%, max)", "hw_fpga_latency (ms, min)", "hw_pixel3_latency (ms, min)"]
     pareto = figures["pareto_2d"].layout
     assert [pareto.xaxis.title.text, pareto.yaxis.title.text] == said[:2]
     assert pareto.title.text == f"Pareto front: {said[0]} vs {said[1]} (front of all 3 objectives)"
@@ -527,13 +527,13 @@ def test_a_metric_spanning_decades_is_drawn_on_log_axes(nb201_run: Path, tmp_pat
     progress = figures["progress_evaluations"].layout  # rows: hypervolume, then each best
     assert [progress[f"yaxis{i}"].type for i in (2, 3, 4)] == ["linear", "log", "linear"]
     parallel = figures["parallel"].data[0]  # no log axis in plotly's: log10, ticks named
-    drawn = [d for d in parallel.dimensions if d.label == "hw_pixel3_latency_ms (min)"]
+    drawn = [d for d in parallel.dimensions if d.label == "hw_pixel3_latency (ms, min)"]
     (dimension,) = drawn
     feasible = results.candidates(view)["hw_pixel3_latency_ms"]
     assert np.allclose(10 ** np.asarray(dimension.values, dtype=float), feasible)
     assert list(dimension.ticktext) == ["0.001", "0.01", "0.1", "1", "10", "100"]
     assert list(dimension.tickvals) == [-3, -2, -1, 0, 1, 2]
-    fpga = [d for d in parallel.dimensions if d.label == "hw_fpga_latency_ms (min)"]
+    fpga = [d for d in parallel.dimensions if d.label == "hw_fpga_latency (ms, min)"]
     assert fpga[0].ticktext is None  # linear: as plotly draws it
     report = tmp_path / "report.html"
     assert (
@@ -542,9 +542,8 @@ def test_a_metric_spanning_decades_is_drawn_on_log_axes(nb201_run: Path, tmp_pat
         )
         == 0
     )
-    assert (
-        '"yaxis":{"title":{"text":"hw_pixel3_latency_ms (min)"},"type":"log"}' in report.read_text()
-    )
+    axis = '"yaxis":{"title":{"text":"hw_pixel3_latency (ms, min)"},"type":"log"}'
+    assert axis in report.read_text()
 
 
 @needs_nb201

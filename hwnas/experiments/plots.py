@@ -25,6 +25,7 @@ from hwnas.experiments.shown import (
     counted,
     hypervolume_text,
     metric_text,
+    metric_unit,
     origin_text,
 )
 
@@ -51,12 +52,15 @@ def _text(name: Any) -> str:
     return escape(str(name), quote=False)
 
 
-def _objective_text(metric: str, direction: str) -> str:
-    """An objective's name with the direction it is optimised in, as every figure's axis,
-    row and dimension titles it: `accuracy (max)`, `latency_ms (min)`. The bare name left
-    which way is better to the figure's title, and the progress and parallel figures said
-    it nowhere."""
-    return f"{_text(metric)} ({direction})"
+def _metric_text(metric: str, direction: str = "", prefix: str = "") -> str:
+    """A metric's axis, row or dimension title: its name (after `prefix`, as `best_`) with
+    its unit where hwnas knows it (`metric_unit`) and, for an objective, the direction it
+    is optimised in: `accuracy (%, max)`, `latency (ms, min)`, `params (min)`. The bare name
+    left which way is better to the figure's title (the progress and parallel figures said
+    it nowhere), and `latency_ms` named no unit."""
+    name, unit = metric_unit(metric)
+    said = ", ".join(word for word in (unit, direction) if word)
+    return _text(prefix + name) + (f" ({said})" if said else "")
 
 
 def axis_type(values: Any) -> str:
@@ -178,7 +182,7 @@ def pareto_2d(results: RunResults, objectives: Objectives) -> go.Figure:
             text=_hover(results, front, objectives),
             hoverinfo="text",
         )
-    ok, x_text, y_text = _succeeded(results), _objective_text(x, dx), _objective_text(y, dy)
+    ok, x_text, y_text = _succeeded(results), _metric_text(x, dx), _metric_text(y, dy)
     title = f"Pareto front: {x_text} vs {y_text}{_of_all(objectives, 2)}{_not_shown(ok, [x, y])}"
     fig.update_layout(title=title, xaxis=_axis(results, x, x_text), yaxis=_axis(results, y, y_text))
     return fig
@@ -208,7 +212,7 @@ def pareto_3d(results: RunResults, objectives: Objectives) -> go.Figure:
                 text=_hover(results, part, objectives),
                 hoverinfo="text",
             )
-    ok, texts = _succeeded(results), [_objective_text(m, d) for m, d in objectives[:3]]
+    ok, texts = _succeeded(results), [_metric_text(m, d) for m, d in objectives[:3]]
     axes = {f"{a}axis": _axis(results, m, text) for a, text, m in zip("xyz", texts, (x, y, z))}
     title = f"Pareto front: {', '.join(texts)}{_of_all(objectives, 3)}{_not_shown(ok, [x, y, z])}"
     fig.update_layout(title=title, scene=axes)
@@ -238,7 +242,7 @@ def progress_figure(results: RunResults, objectives: Objectives, over: str) -> g
     scales = [axis_type(progress["hypervolume"])] * (len(objectives) > 1)
     scales += [_metric_scale(results, m) for m, _ in objectives]
     titles = ["hypervolume"] * (len(objectives) > 1)
-    titles += [_objective_text(f"best_{m}", d) for m, d in objectives]
+    titles += [_metric_text(m, d, prefix="best_") for m, d in objectives]
     fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, subplot_titles=titles)
     for i, (column, title, scale) in enumerate(zip(rows, titles, scales), start=1):
         fig.add_scatter(
@@ -353,7 +357,7 @@ def parallel_coordinates(results: RunResults, objectives: Objectives) -> go.Figu
         df,
         dimensions=columns,
         color=first,
-        labels={c: _text(c) for c in columns} | {m: _objective_text(m, d) for m, d in objectives},
+        labels={c: _metric_text(c, dict(objectives).get(c, "")) for c in columns},
         title=title + _feasible_not_shown(results, objectives),
     )
     trace = fig.data[0]
