@@ -457,6 +457,76 @@ def test_a_stage_that_restricts_precisions_is_profiled_at_those_only(tmp_path):
     assert (rows["kind"] == "arch").sum() == 2 and (rows["status"] == "ok").all()  # both archs
 
 
+def _older_int8_notes(*reads) -> list[str]:
+    """The notes of an older int8 quantization that `reads` (calls) warn."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        for read in reads:
+            read()
+    return [str(w.message) for w in said if "before 2026-12-07" in str(w.message)]
+
+
+def _as_older(profile: Path, out: Path, keep=lambda row: True) -> Path:
+    """A copy of `profile` at `out` as an hwnas before `int8_quantizer` wrote it, with the
+    rows `keep` keeps (and their precisions in its metadata)."""
+    with profile.open(newline="") as f:
+        rows = [row for row in csv.DictReader(f) if keep(row)]
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    meta = json.loads(profile.with_suffix(".json").read_text())
+    del meta["int8_quantizer"]
+    measured = {p for row in rows for p in row["precision"].split("+")}
+    meta["precisions"] = [p for p in meta["precisions"] if p in measured]
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    return out
+
+
+def test_a_profile_of_an_older_int8_quantization_says_once_to_measure_it_again(tmp_path):
+    """Before each int8 conv quantized a bias of its own (`_own_initializers`), some int8
+    convolutions of the untrained networks profiled ran as float kernels, timing int8 and
+    w4a8 rows up to 2.9x slow, and nothing in a profile, or a predictor fitted on it, told one
+    made then from one made since. A profile records the quantization it was measured with;
+    one with int8 rows that records none says once to measure it again, and how, as do the
+    predictors fitted on it; an older profile of fp32 rows says nothing."""
+    from hwnas.predictors.precision_notes import INT8_QUANTIZER
+
+    spec = tmp_path / "small.yaml"
+    spec.write_text(
+        "name: small\nversion: 1\nkind: metaformer\ninput: {channels: 1, length: 16}\n"
+        "classes: 4\nstem: {width: 8, kernel: 3, stride: 1}\n"
+        "block: {mixers: {dwconv: {kernels: [3], dilations: [1]}}, expansions: [2], "
+        "precisions: [fp32, int8]}\nstages:\n  - {depth: [1], width: [8], stride: 1}\n"
+    )
+    settings = dict(samples=1, progress=False, **PROFILE_FAST)
+    new = build_profile(spec, tmp_path / "new.csv", **settings)
+    assert new.meta["int8_quantizer"] == INT8_QUANTIZER
+    new_lut = LUTPredictor.from_profile(new.path).save(tmp_path / "new_lut.json")
+    assert _older_int8_notes(lambda: read_profile(new.path), lambda: load_predictor(new_lut)) == []
+
+    old = _as_older(new.path, tmp_path / "old.csv")
+    old_lut = tmp_path / "old_lut.json"
+    notes = _older_int8_notes(
+        lambda: read_profile(old),
+        lambda: read_profile(old),
+        lambda: LUTPredictor.from_profile(old).save(old_lut),
+        lambda: load_predictor(old_lut),
+        lambda: load_predictor(old_lut),
+    )
+    assert len(notes) == 2, notes  # once a file
+    command = f"`hwnas latency profile --space {spec} --precision fp32,int8 --samples 1 --seed 0"
+    assert notes[0].startswith(f"{old}: its int8 latencies were measured by an hwnas before")
+    assert f"measure them again: {command} --out NEW.csv`, with the other" in notes[0]
+    assert notes[1].startswith(f"{old_lut}: its int8 latencies were measured by an hwnas")
+    assert f"fit it again on {old.resolve()} measured again" in notes[1]
+
+    fp32 = _as_older(new.path, tmp_path / "fp32.csv", lambda row: "int8" not in row["precision"])
+    assert _older_int8_notes(lambda: read_profile(fp32)) == []
+    # resumed, an older profile keeps its rows' quantization (they are not measured again)
+    assert build_profile(spec, old, **settings).int8_quantizer is None
+
+
 def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
     out = tmp_path / "orphan.csv"
     out.write_text("row_id,kind\nblock|x,block\n")

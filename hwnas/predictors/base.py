@@ -206,6 +206,9 @@ class LatencyPredictor(ABC):
     #: the device and settings its latencies are for (`fingerprint.device_of` of the profile
     #: it was built from), whichever machine asks it; None where not recorded
     measured_on: dict[str, str] | None = None
+    #: the int8 quantization its int8 and w4a8 latencies were measured with (its profile's
+    #: `Profile.int8_quantizer`); None where not recorded (an earlier hwnas)
+    int8_quantizer: int | None = None
 
     def __init__(self, space: SearchSpace):
         self.space = space
@@ -277,6 +280,7 @@ class LatencyPredictor(ABC):
             "kind": self.kind,
             "space": space_reference(self.space),
             "measured_on": self.measured_on,
+            "int8_quantizer": self.int8_quantizer,
             **self.to_data(),
         }
         try:

@@ -72,6 +72,8 @@ def fit_from_profile(
             raise PredictorError(f"{path}: {e}") from None
         raise _short_of_networks(path, profile, str(e)) from None
     predictor.measured_on = measured_on
+    quantizers = [profile.int8_quantizer, *([lut.int8_quantizer] if lut else [])]
+    predictor.int8_quantizer = None if None in quantizers else min(quantizers)
     return predictor
 
 

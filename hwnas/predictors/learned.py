@@ -87,6 +87,7 @@ class LearnedPredictor(LatencyPredictor):
         self.source = source  # the profile it was fitted from, if any
         self.lut = lut
         self.measured_on = lut.measured_on if lut is not None else None
+        self.int8_quantizer = lut.int8_quantizer if lut is not None else None
         self.model = "calibration" if lut is not None else "boosting"
         defaults = CALIBRATION_HYPERPARAMETERS if lut is not None else BOOSTING_HYPERPARAMETERS
         unknown = sorted(set(hyperparameters or {}) - set(defaults))

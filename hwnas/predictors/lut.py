@@ -147,6 +147,7 @@ class LUTPredictor(LatencyPredictor):
         source = str(Path(path).resolve())  # read from any directory
         predictor = cls(space, table, source=source, block_copies=copies, **settings)
         predictor.measured_on = profile.measured_on()
+        predictor.int8_quantizer = profile.int8_quantizer
         return predictor
 
     # -- the table ---------------------------------------------------------------------------

@@ -20,6 +20,14 @@ PRECISION_NOTES: dict[str, dict[str, str]] = {
     },
     # the torch backends run what they time, or refuse it
 }
+#: the revision of the int8 quantization (`onnx_precision.quantize_int8`) that times int8
+#: and w4a8 blocks, recorded as `int8_quantizer` by a profile and the predictors fitted on
+#: it: 2 since each convolution quantizes a bias of its own (`_own_initializers`,
+#: 2026-12-07). Without it (an earlier hwnas's file) some int8 convolutions of the untrained
+#: networks measured ran as float kernels, too slow
+INT8_QUANTIZER = 2
+#: the precisions timed with that quantization
+INT8_TIMED = ("int8", "w4a8")
 
 
 def precision_caveats(backend: str, precisions: Iterable[str]) -> str | None:

@@ -19,6 +19,7 @@ import io
 import json
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from hwnas.predictors.fingerprint import (
 )
 from hwnas.predictors.measure import best_round_ms
 from hwnas.predictors.parts import block_copies_problem
+from hwnas.predictors.precision_notes import INT8_QUANTIZER, INT8_TIMED
 from hwnas.predictors.profile_plan import PASS_SUFFIX, planned_jobs
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
@@ -220,6 +222,27 @@ class Profile:
             "definition": meta.get("space_definition"),
         }
 
+    @property
+    def int8_quantizer(self) -> int | None:
+        """The int8 quantization its int8 and w4a8 rows were measured with
+        (`precision_notes.INT8_QUANTIZER`); None where it records none (an earlier hwnas)."""
+        found = self.meta.get("int8_quantizer")
+        return found if type(found) is int else None  # not a bool, nor a text
+
+    def measure_again(self) -> str:
+        """The command that measures the profile again into a new one (its settings beyond
+        space, precisions and networks are in its metadata)."""
+        meta = self.meta
+        space = _space_option(meta["space"], str(meta.get("space_source") or meta["space"]))
+        options = {"--precision": ",".join(meta.get("precisions") or [])}
+        options |= {"--samples": meta.get("samples"), "--seed": meta.get("seed")}
+        given = [f"{k} {shlex.quote(str(v))}" for k, v in options.items() if v not in ("", None)]
+        archs_only = ["--archs-only"] if meta.get("archs_only") else []
+        return (
+            f"`hwnas latency profile --space {shlex.quote(space)} {' '.join(given + archs_only)}"
+            f" --out NEW.csv`, with the other settings of {metadata_path(self.path).name}"
+        )
+
     def space(self) -> SearchSpace:
         """The profile's space (`base.space_from_reference`; its YAML file is also looked for
         beside the profile, for a copied one), at the profile's input shape and classes."""
@@ -251,7 +274,7 @@ class Profile:
         advice = []
         if len(missing) > len(failed):
             advice.append(  # the space may have grown since (another width): name it
-                f"`hwnas latency profile --space {shlex.quote(_space_option(space))} "
+                f"`hwnas latency profile --space {shlex.quote(_space_option(*_named(space)))} "
                 f"--out {shlex.quote(str(self.path))}` "
                 "with the profile's other settings resumes it and measures them"
             )
@@ -294,11 +317,41 @@ def _failed_advice(failed: pd.DataFrame) -> str:
     )
 
 
-def _space_option(space: SearchSpace) -> str:
-    """The `--space` a user gives for `space`: a built-in space's name, else its file (the
-    resume advice named the built-in file inside the installed package)."""
-    source = getattr(space, "source", space.name)
-    return space.name if source == str(LIBRARY / f"{space.name}.yaml") else source
+def _named(space: SearchSpace) -> tuple[str, str]:
+    """A space's name and the file it was read from (its name where none)."""
+    return space.name, getattr(space, "source", space.name)
+
+
+def _space_option(name: str, source: str) -> str:
+    """The `--space` a user gives for the space `name` read from `source`: a built-in
+    space's name, else its file (the resume advice named the built-in file inside the
+    installed package)."""
+    return name if source == str(LIBRARY / f"{name}.yaml") else source
+
+
+#: the files `warn_older_int8` warned of in this process: once a file
+_OLDER_INT8_SAID: set[Path] = set()
+
+
+def older_int8(quantizer: int | None, precisions: Iterable[str]) -> list[str]:
+    """The int8 and w4a8 of `precisions` (those of a file's latencies) where its int8
+    quantization (`quantizer`, None where it records none) is older than this hwnas's
+    (`INT8_QUANTIZER`): some of its int8 convolutions then ran as float kernels. Else none."""
+    return [] if (quantizer or 0) >= INT8_QUANTIZER else sorted(set(precisions) & set(INT8_TIMED))
+
+
+def warn_older_int8(path: Path, timed: list[str], again: str) -> None:
+    """Warn, once a file in a process, that the latencies of the profile or predictor at
+    `path` at `timed` (`older_int8`) are to be measured again, as `again` says."""
+    if path.resolve() in _OLDER_INT8_SAID:
+        return
+    _OLDER_INT8_SAID.add(path.resolve())
+    warn_at_caller(
+        f"{path}: its {' and '.join(timed)} latencies were measured by an hwnas before "
+        "2026-12-07, whose int8 quantization left some int8 convolutions of the untrained "
+        "networks it timed as float kernels (int8 mbconv and lkconv blocks 1.6-2.9x slow); "
+        f"measure them again: {again}"
+    )
 
 
 def read_profile(path: str | Path) -> Profile:
@@ -347,7 +400,17 @@ def read_profile(path: str | Path) -> Profile:
         _check_positive(path, rows, ok, "round_medians_ms", latency)
     rows["median_ms"] = pd.to_numeric(rows["median_ms"], errors="coerce")
     rows["latency_ms"] = latency.where(ok, np.nan)
-    return Profile(path, meta, rows.reset_index(drop=True))
+    profile = Profile(path, meta, rows.reset_index(drop=True))
+    if timed := older_int8(profile.int8_quantizer, _precisions_of(rows[ok])):
+        warn_older_int8(path, timed, profile.measure_again())
+    return profile
+
+
+def _precisions_of(rows: pd.DataFrame) -> set[str]:
+    """The block precisions `rows` were measured at (a whole network's joined by '+')."""
+    if "precision" not in rows.columns:  # a hand-made table
+        return set()
+    return {p for joined in rows["precision"].astype(str) for p in joined.split("+")}
 
 
 def _missing_columns(rows: pd.DataFrame) -> list[str]:

@@ -45,6 +45,7 @@ from hwnas.predictors.fingerprint import (
 )
 from hwnas.predictors.measure import Measurement, check_settings, measure_latencies
 from hwnas.predictors.parts import block_copies_problem, build_part
+from hwnas.predictors.precision_notes import INT8_QUANTIZER
 from hwnas.predictors.profile import (
     COLUMNS,
     FORMAT_VERSION,
@@ -229,6 +230,8 @@ def _resume(out: Path, space: SearchSpace, meta: dict[str, Any], retry_failed: b
     meta["precisions"] = old.get("precisions", meta["precisions"])
     if not out.exists() or out.stat().st_size == 0:
         return set()
+    # its rows' int8 quantization: an older one's are still said of (`warn_older_int8`)
+    meta["int8_quantizer"] = old.get("int8_quantizer")
     _check_columns(out)
     _truncate_partial_line(out)
     existing = read_profile(out)
@@ -414,6 +417,7 @@ def build_profile(
         "archs_only": archs_only,
         "block_copies": block_copies,
         "passes": passes,
+        "int8_quantizer": INT8_QUANTIZER,
     }
     with _only_writer(out):
         done = _resume(out, space, meta, retry_failed)

@@ -20,7 +20,12 @@ from hwnas.predictors.base import (
 from hwnas.predictors.fingerprint import device_of
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.lut import LUTPredictor
-from hwnas.predictors.profile import metadata_path, table_beside
+from hwnas.predictors.profile import (
+    metadata_path,
+    older_int8,
+    table_beside,
+    warn_older_int8,
+)
 from hwnas.spaces import SearchSpace, SpaceError, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
 
@@ -115,7 +120,24 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
             f"{path}: not a valid {data['kind']} predictor file ({what})"
         ) from None
     predictor.measured_on = device_of(measured_on) if measured_on is not None else None
+    _warn_older_int8(path, predictor, data.get("int8_quantizer"))
     return predictor
+
+
+def _warn_older_int8(path: Path, predictor: LatencyPredictor, quantizer: Any) -> None:
+    """Say where a predictor of ONNX Runtime latencies prices int8 or w4a8 blocks from
+    measurements of an older int8 quantization (`warn_older_int8`)."""
+    predictor.int8_quantizer = quantizer if type(quantizer) is int else None
+    if (predictor.measured_on or {}).get("backend") != "onnxruntime-cpu":
+        return  # the one backend that times int8; a transfer predictor records no device
+    priced = set(predictor.space.precisions) - set(predictor.unpriced_precisions())
+    if timed := older_int8(predictor.int8_quantizer, priced):
+        source = getattr(predictor, "source", "") or "its profile"
+        again = (
+            f"fit it again on {source} measured again (`hwnas latency profile` into a new "
+            "--out, then `hwnas latency fit`)"
+        )
+        warn_older_int8(path, timed, again)
 
 
 def _not_a_predictor(path: Path, why: str) -> PredictorError:
