@@ -1835,6 +1835,34 @@ def test_a_json_config_with_a_byte_order_mark_or_in_capitals_reads(tmp_path: Pat
     assert read_config(upper) == data
 
 
+def test_a_file_saved_as_utf_16_or_32_is_named_so(tmp_path: Path) -> None:
+    """A space, experiment or config file saved as UTF-16 with its byte-order mark (Windows
+    Notepad's "Unicode") was called "not a text (UTF-8) YAML file", or for a config "a binary
+    file; give the .json or .yaml that `hwnas export` wrote": the error names the encoding and
+    says to save it as UTF-8. A binary file that begins with the same two bytes stays binary."""
+    space = get_space("conv1d")
+    config = yaml.safe_dump(arch_config(space, space.sample(0)))
+    texts = {
+        "space.yaml": (DATA / "tiny_space.yaml").read_text(),
+        "exp.yaml": "name: t\nspace: conv1d\n",
+        "config.yaml": config,
+    }
+    readers = {"space.yaml": get_space, "exp.yaml": load_experiment, "config.yaml": read_config}
+    for encoding, name in (("utf-16", "UTF-16"), ("utf-32", "UTF-32")):
+        for file, text in texts.items():
+            path = tmp_path / file
+            path.write_text(text, encoding=encoding)
+            with pytest.raises(ValueError) as error:
+                readers[file](path)
+            assert str(error.value) == (
+                f"{path}: text saved as {name}, not UTF-8: save it again as UTF-8"
+            )
+    binary = tmp_path / "model.yaml"
+    binary.write_bytes(b"\xff\xfe\x01\x00\x00\x00\x07\x00")  # controls as UTF-16
+    with pytest.raises(ExperimentError, match="model.yaml: not an hwnas architecture config"):
+        read_config(binary)
+
+
 def test_a_space_file_with_a_byte_order_mark_exports_its_text_as_a_block(tmp_path: Path) -> None:
     """The mark an editor put first was kept in the config's embedded space source, which the
     dumper then wrote as one double-quoted line of escapes instead of the file's lines."""

@@ -7,6 +7,7 @@ field and, for schema errors, its line.
 
 from __future__ import annotations
 
+import codecs
 import operator
 import re
 import types
@@ -581,14 +582,41 @@ def read_text(
 ) -> str:
     """The UTF-8 text of the file `path`, without the byte-order mark some editors put
     first (JSON refuses it); one that cannot be read, or holds no UTF-8 text (`binary` says
-    what it is then), raises `error` naming the file: the space, experiment and exported
-    config files a user names are read alike."""
+    what it is then, unless it is UTF-16 or UTF-32 text, which the error names), raises
+    `error` naming the file: the space, experiment and exported config files a user names
+    are read alike."""
     try:
         return path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise error(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
-        raise error(f"{path}: {binary}") from None
+        wide = _wide_unicode(path)
+        what = f"text saved as {wide}, not UTF-8: save it again as UTF-8" if wide else binary
+        raise error(f"{path}: {what}") from None
+
+
+def _wide_unicode(path: Path) -> str | None:
+    """The encoding's name, UTF-16 or UTF-32, where the file at `path` is text in it begun
+    with its byte-order mark (as Windows Notepad saves "Unicode"), so that the error says
+    what to change rather than calling the file binary; None otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError:  # gone since it was read
+        return None
+    for name, marks in _WIDE_MARKS:
+        if data.startswith(marks):
+            try:
+                text = data.decode(name.lower())
+            except UnicodeDecodeError:
+                return None
+            return name if all(c.isprintable() or c in "\t\r\n" for c in text) else None
+    return None
+
+
+_WIDE_MARKS = (  # UTF-32's little-endian mark begins with UTF-16's
+    ("UTF-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)),
+    ("UTF-16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)),
+)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
