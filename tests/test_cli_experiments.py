@@ -1492,7 +1492,9 @@ def test_a_run_refuses_a_latency_file_whose_contents_changed(
 def test_a_run_refuses_a_dataset_file_whose_contents_changed(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same .npz path with other data (relabelled, replaced) would mix two datasets."""
+    """The same .npz path with other data (relabelled, replaced) would mix two datasets. The
+    run's values saved in other types (labels as int32) are said to be that, where they were
+    said to have changed alone, as arrays of other values are, on resume and on export."""
     rng = np.random.default_rng(0)
     arrays = {
         "x_train": rng.normal(size=(30, 1, 40)),
@@ -1518,6 +1520,14 @@ def test_a_run_refuses_a_dataset_file_whose_contents_changed(
     assert hwnas("search", "exp.yaml") == 1
     assert f"the dataset file {data} changed since the run started" in capsys.readouterr().err
     assert len(load(tmp_path / "run").trials) == 2  # nothing was added
+    labels = {y: arrays[y].astype(np.int32) for y in ("y_train", "y_test")}
+    np.savez(data, **{**arrays, **labels})  # the same values in other types: said so
+    assert hwnas("search", "exp.yaml") == 1
+    assert (
+        f"the dataset file {data} changed since the run started (the same values in other "
+        "types: y_train, y_test are int32 where the run read int64): save them in the run's "
+        "types again"
+    ) in capsys.readouterr().err
     time.sleep(1.1)  # a zip's entries keep their time: the file's bytes differ, its arrays not
     np.savez(data, **arrays)  # the data it started with: the run goes on
     assert hwnas("search", "exp.yaml") == 0
@@ -1544,6 +1554,15 @@ def test_a_run_refuses_a_dataset_file_whose_contents_changed(
     np.savez(data, **{**arrays, "x_train": arrays["x_train"] * 2})
     assert hwnas("export", "run", "-o", "old2") == 0
     assert "its arrays changed since the run started" in capsys.readouterr().err
+    np.savez(data, **{**arrays, "x_test": arrays["x_test"].astype(np.float16)})
+    assert hwnas("export", "run", "-o", "old3") == 0  # float16 keeps no random float64 values
+    assert "its arrays changed since the run started\n" in capsys.readouterr().err
+    np.savez(data, **{**arrays, "y_test": arrays["y_test"].astype(np.float32)})
+    assert hwnas("export", "run", "-o", "old4") == 0
+    assert (
+        "its arrays changed since the run started (the same values in other types: y_test is "
+        "float32 where the run read int64)"
+    ) in capsys.readouterr().err
 
 
 def test_reading_a_run_without_storage_creates_none(

@@ -1531,7 +1531,8 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
 ) -> None:
     """The run's accuracy is reproduced from another folder with the .npz given by a relative
     path; --epochs over a `steps` recipe, or another dataset, is said not comparable; the
-    run's .npz relabelled since is refused unless named; trained on other arrays, weights are
+    run's .npz relabelled since is refused unless named (re-saved in other types, it is said
+    so); trained on other arrays, weights are
     said to take other standardised inputs only where they do; the run's time limit per
     candidate does not stop a final training; a copy of the run's .npz is the run's data."""
     from hwnas.experiments.retrain import retraining
@@ -1572,6 +1573,11 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     assert "these weights take inputs standardised as" in said.err  # other splits drawn
     # the labels saved as int32: other arrays, but split and scaled as the run's were
     np.savez(npz, x_train=x[:120], y_train=y[:120].astype(np.int32), x_test=x[120:], y_test=y[120:])
+    assert hwnas_cli("train", config.name, "-o", "e.pt") == 1  # the run's file: said how
+    assert (
+        f"{npz}: its arrays changed since the run (they lack the digest the config's data "
+        "records; the same values in other types: y_train is int32 where the run read int64)"
+    ) in capsys.readouterr().err
     assert hwnas_cli("train", config.name, "--dataset", str(npz), "-o", "e.pt") == 0
     assert "standardised as" not in capsys.readouterr().err
     data["data"]["standardisation"] = "edited"  # by hand: the note, not an AttributeError

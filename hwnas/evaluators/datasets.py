@@ -423,10 +423,63 @@ def npz_digest(path: str | Path) -> str:
     """A digest of the split arrays of the `.npz` dataset `path`: their names, types, shapes
     and values, so saving the same arrays again keeps it and any change to them does not."""
     digest = hashlib.sha256()
-    for name, array in sorted(_npz(Path(path)).items()):
+    _digested(digest, _npz(Path(path)))
+    return digest.hexdigest()
+
+
+def _digested(digest: Any, arrays: Arrays) -> None:
+    """Add `arrays` to the hash `digest`, in the order of their names (inputs before labels)."""
+    for name, array in sorted(arrays.items()):
         digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
         digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
+
+
+#: the types `npz_retyped` tries the arrays at: numpy's and torch's usual inputs and labels
+_RETYPES = tuple(map(np.dtype, ("float32", "float64", "float16", "uint8", "int64", "int32")))
+
+
+def npz_retyped(path: str | Path, digest: str) -> str | None:
+    """How the `.npz` dataset `path` holds the very values of the arrays whose `npz_digest` is
+    `digest` in other types, in words (`the same values in other types: x_train, x_test are
+    float32 where the run read float64`), so that a file saved again with other types is
+    not said to have changed without saying how; None where more than their types differs.
+    The inputs, and the labels, are tried at each of a few usual types, all of them at one
+    (the digest does not keep the types it was made of). Read only once a digest differs:
+    it hashes the inputs once for each type that keeps their values."""
+    arrays = _npz(Path(path))
+    inputs = {n: a for n, a in arrays.items() if n.startswith("x_")}
+    names = arrays.keys() - inputs
+    labels = [y for d in _RETYPES if (y := _retyped(names, arrays, d)) is not None]
+    for x_type in _RETYPES:
+        if (x := _retyped(inputs.keys(), arrays, x_type)) is None:
+            continue
+        prefix = hashlib.sha256()
+        _digested(prefix, x)  # the inputs come first in the digest: hashed once a type
+        for y in labels:
+            whole = prefix.copy()
+            _digested(whole, y)
+            if whole.hexdigest() == digest:
+                return _retyped_words(arrays, x | y)
+    return None
+
+
+def _retyped(names: Collection[str], arrays: Arrays, dtype: np.dtype) -> Arrays | None:
+    """The arrays `names` of `arrays` at `dtype`, or None where one's values do not keep."""
+    with np.errstate(all="ignore"):  # an overflow or a NaN cast is a value not kept
+        cast = {n: arrays[n].astype(dtype) for n in names}
+    return cast if all(np.array_equal(cast[n], arrays[n]) for n in names) else None
+
+
+def _retyped_words(now: Arrays, then: Arrays) -> str:
+    """The arrays whose type is another in `now` than in `then`, in words, by type."""
+    changes: dict[tuple[str, str], list[str]] = {}
+    for name in sorted(now, key=lambda n: (n[0], ("train", "val", "test").index(n[2:]))):
+        if now[name].dtype != then[name].dtype:
+            changes.setdefault((now[name].dtype.name, then[name].dtype.name), []).append(name)
+    return "the same values in other types: " + "; ".join(
+        f"{', '.join(names)} {'are' if len(names) > 1 else 'is'} {new} where the run read {old}"
+        for (new, old), names in changes.items()
+    )
 
 
 BUILTINS: dict[str, Callable[[], Arrays]] = {

@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 from tqdm import tqdm
 
-from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest
+from hwnas.evaluators.datasets import DatasetError, load_dataset, npz_digest, npz_retyped
 from hwnas.experiments.components import latency_source, training_recipe, weights_seed
 from hwnas.experiments.config import ExperimentError, no_nul, uses_dataset
 from hwnas.experiments.files import folder_for, write_weights, written_whole
@@ -547,7 +547,9 @@ def data_record(
     if recorded is None:
         try:
             if digest is not None and npz_digest(dataset) != digest:
-                raise DatasetError(f"{dataset}: its arrays changed since the run started")
+                retyped = npz_retyped(dataset, digest)
+                how = f" ({retyped})" if retyped else ""
+                raise DatasetError(f"{dataset}: its arrays changed since the run started{how}")
             scaling = load_dataset(dataset).standardisation
         except DatasetError as e:  # moved or changed since: the config still names it
             note = f"not read at export: {e}"

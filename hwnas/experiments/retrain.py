@@ -27,6 +27,7 @@ from hwnas.evaluators.datasets import (
     builtin_identity,
     load_dataset,
     npz_digest,
+    npz_retyped,
 )
 from hwnas.evaluators.train import TrainEvaluator, setting_text
 from hwnas.experiments.config import ExperimentError
@@ -241,9 +242,10 @@ def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
         return dataset, same_file
     same_arrays = npz_digest(dataset) == digest
     if same_file and not same_arrays and given is None:
+        retyped = npz_retyped(dataset, digest)
         raise ExperimentError(
             f"{dataset}: its arrays changed since the run (they lack the digest the config's "
-            "data records): the model trained on them would not be the run's; give --dataset "
-            "with this file to train on it as it is now"
+            f"data records{f'; {retyped}' if retyped else ''}): the model trained on them "
+            "would not be the run's; give --dataset with this file to train on it as it is now"
         )
     return dataset, same_arrays

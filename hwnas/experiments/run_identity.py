@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import optuna
 
-from hwnas.evaluators.datasets import load_dataset, npz_digest
+from hwnas.evaluators.datasets import load_dataset, npz_digest, npz_retyped
 from hwnas.evaluators.tabular import benchmark_files, table_digest
 from hwnas.experiments.changes import experiment_changes
 from hwnas.experiments.config import (
@@ -312,7 +312,13 @@ def _check_same_data(study: optuna.Study, path: str | None, run_dir: Path) -> No
     if not path or not path.lower().endswith(".npz") or not Path(path).is_file():
         return  # a built-in, or a missing file the evaluator reports
     digest = npz_digest(path)
-    if _recorded(study, DATASET_DIGEST, digest) != digest:
+    if (recorded := _recorded(study, DATASET_DIGEST, digest)) != digest:
+        if retyped := npz_retyped(path, recorded):
+            raise ExperimentError(
+                f"run {run_dir}: the dataset file {path} changed since the run started "
+                f"({retyped}): save them in the run's types again, or use a new run_dir for "
+                "the new file"
+            )
         raise ExperimentError(
             f"run {run_dir}: the dataset file {path} changed since the run started (its "
             "arrays differ: new results would mix two datasets); restore it, or use a new "
