@@ -1841,6 +1841,25 @@ def test_a_json_config_with_a_byte_order_mark_or_in_capitals_reads(tmp_path: Pat
     assert read_config(upper) == data
 
 
+def test_a_config_given_as_text_is_told_to_be_given_as_its_file(tmp_path: Path) -> None:
+    """The refusal of a config's text advised `yaml.safe_load(text)`, which reads YAML 1.1: a
+    hand-edited `batch_size: 010` was 8 that way, where hwnas reads the file as YAML 1.2 (10)."""
+    from hwnas.experiments.export import ReadableDumper
+
+    space = get_space("conv1d")
+    data = arch_config(space, space.sample(0)) | {"training": {"batch_size": 8}}
+    text = yaml.dump(data, Dumper=ReadableDumper, sort_keys=False)
+    text = text.replace("batch_size: 8", "batch_size: 010")
+    with pytest.raises(ExperimentError) as error:
+        read_config(text)
+    assert "yaml.safe_load(text)" not in str(error.value)
+    assert "YAML text as a .yaml file, which hwnas reads as YAML 1.2" in str(error.value)
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(text)
+    assert read_config(edited)["training"] == {"batch_size": 10}
+    assert yaml.safe_load(text)["training"] == {"batch_size": 8}  # as the message says
+
+
 def test_a_file_saved_as_utf_16_or_32_is_named_so(tmp_path: Path) -> None:
     """A space, experiment or config file saved as UTF-16 with its byte-order mark (Windows
     Notepad's "Unicode") was called "not a text (UTF-8) YAML file", or for a config "a binary

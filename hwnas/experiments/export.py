@@ -71,12 +71,15 @@ def arch_config(space: SearchSpace, arch: Arch, metrics: Mapping[str, Any] | Non
 
 
 def read_config(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """A config as data: a mapping as is, or a `.json` / `.yaml` file (parsed safely)."""
+    """A config as data: a mapping as is, or a `.json` / `.yaml` file (parsed safely, a YAML
+    one as YAML 1.2 with `ConfigLoader`). Its text is refused, saying to give its file: YAML
+    text parsed with `yaml.safe_load` is YAML 1.1, in which a hand-edited `010` is 8."""
     source = _config_source(config)
     if isinstance(config, str) and config.lstrip().startswith(("{", "format:")):
         raise ExperimentError(
             "config: give a path to a .json or .yaml file, or the config as a dict "
-            "(json.loads(text) or yaml.safe_load(text) of this text), not the text itself"
+            "(json.loads(text) of JSON text; YAML text as a .yaml file, which hwnas reads as "
+            "YAML 1.2, where yaml.safe_load reads 1.1: 010 as 8), not the text itself"
         )
     data = dict(config) if isinstance(config, Mapping) else _parsed_config_file(config)
     _check_config(data, source)
