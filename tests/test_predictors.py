@@ -808,6 +808,16 @@ def test_a_profile_given_by_its_metadata_file_names_the_table(tmp_path, capsys):
     assert not (tmp_path / "o.json").exists()
 
 
+def test_a_fit_whose_write_fails_leaves_no_folder_it_made(tmp_path, capsys):
+    """`hwnas latency fit -o new/deeper/NAME.json` whose write failed (here a name longer than
+    the folder takes; a full disk alike) said so, and left the empty folders `new/deeper`
+    it had made for the file; a folder that was there before stays."""
+    out = tmp_path / "new" / "deeper" / f"{'p' * 300}.json"
+    assert hwnas("latency", "fit", str(DATA / "tiny2d_ort.csv"), "-o", str(out)) == 1
+    assert f"{out}: cannot write the predictor there: File name too long" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("stem", ["p" * 250, "\u00e9" * 125], ids=["ascii", "two-byte"])
 def test_a_file_of_a_long_name_that_fits_is_written(tmp_path, stem):
     """A predictor (or report, profile...) of a 255-byte name that the folder takes was

@@ -1,6 +1,6 @@
 """Writing files and folders so that a failure leaves nothing half done: a file is written
 whole (renamed into place, `hwnas.predictors.whole_files.written_whole`, used here as well),
-and the folders a failed command made are removed again.
+and the folders a failed command made are removed again (`removed_if_left_empty`, there too).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwnas.experiments.config import ExperimentError
-from hwnas.predictors.whole_files import file_in_the_way, written_whole
+from hwnas.predictors.whole_files import file_in_the_way, removed_if_left_empty, written_whole
 
 if TYPE_CHECKING:
     import torch
@@ -35,24 +35,6 @@ def write_weights(model: torch.nn.Module, path: Path) -> None:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     path.write_bytes(buffer.getbuffer())
-
-
-@contextmanager
-def removed_if_left_empty(folder: Path) -> Iterator[None]:
-    """For a body that makes `folder` and fills it: when the body fails or is interrupted,
-    the folders of its path that did not exist before and were left empty are removed again,
-    so a command that wrote nothing leaves nothing behind (an empty run directory would look
-    like a run to resume)."""
-    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
-    try:
-        yield
-    except BaseException:
-        for path in made:
-            try:
-                path.rmdir()  # only an empty folder goes
-            except OSError:
-                break
-        raise
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwnas.predictors.whole_files import file_in_the_way, written_whole
+from hwnas.predictors.whole_files import file_in_the_way, removed_if_left_empty, written_whole
 from hwnas.spaces import (
     Arch,
     SearchSpace,
@@ -273,7 +273,8 @@ class LatencyPredictor(ABC):
     def save(self, path: str | Path) -> Path:
         """Write the predictor as a JSON data file (see `check_predictor_path`), making its
         folder; a `PredictorError` naming `path` where it cannot be written (the OS named
-        only a parent folder, or the temporary file, as in "File exists: 'out'")."""
+        only a parent folder, or the temporary file, as in "File exists: 'out'"), and the
+        folders it made for it removed again (`removed_if_left_empty`)."""
         path = check_predictor_path(path)
         record = {
             "format_version": FORMAT_VERSION,
@@ -284,9 +285,10 @@ class LatencyPredictor(ABC):
             **self.to_data(),
         }
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with written_whole(path) as partial:  # a search reading it meanwhile reads the
-                partial.write_text(json.dumps(record) + "\n", encoding="utf-8")  # old or new
+            with removed_if_left_empty(path.parent):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with written_whole(path) as partial:  # a search reading it meanwhile reads
+                    partial.write_text(json.dumps(record) + "\n", encoding="utf-8")  # old or new
         except OSError as e:
             raise PredictorError(
                 f"{path}: cannot write the predictor there: {e.strerror}"

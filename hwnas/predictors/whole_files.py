@@ -1,7 +1,8 @@
 """Files written whole: a temporary file beside the target, renamed over it once written, so
 a reader meanwhile, a kill or a full disk meets the old file or the new one, never half of
-one. It lives here, the lowest package that writes files (profiles, predictors); the run
-loop, exports and retraining use it too (`hwnas.experiments.files`)."""
+one; and the folders made for a write that failed are removed again. It lives here, the
+lowest package that writes files (profiles, predictors); the run loop, exports and
+retraining use it too (`hwnas.experiments.files`)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,24 @@ def written_whole(path: Path) -> Iterator[Path]:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+@contextmanager
+def removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """For a body that makes `folder` and fills it: when the body fails or is interrupted,
+    the folders of its path that did not exist before and were left empty are removed again,
+    so a command that wrote nothing leaves nothing behind (an empty run directory would look
+    like a run to resume; `latency fit -o new/p.json` whose write failed left `new/`)."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for path in made:
+            try:
+                path.rmdir()  # only an empty folder goes
+            except OSError:
+                break
+        raise
 
 
 def append_whole(path: Path | str, data: bytes) -> None:
