@@ -1931,6 +1931,72 @@ def test_a_full_disk_under_a_journal_is_an_error_naming_it_and_loses_nothing(
     assert run_experiment(parse_experiment(exp.read_text()), progress=False).evaluated == 40
 
 
+#: `hwnas ARGS` (`argv[2:]`) where the disk gets full (here a file-size limit of `argv[1]`
+#: bytes) once a new run's storage is made, before its copies of experiment and space
+FULL_AFTER_STORAGE = """
+import resource, sys
+from hwnas.cli import main
+from hwnas.experiments.storage import RunStore
+
+record_moves = RunStore.record_moves
+
+def full_after(self, moves):
+    record_moves(self, moves)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+
+RunStore.record_moves = full_after
+main(sys.argv[2:])
+"""
+
+
+def test_a_run_copy_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    """A new run's copy of its experiment (or space) written into its run directory where
+    there is no room (a full disk; here a file-size limit) ended on the OS's bare "[Errno 27]
+    File too large", naming no file. The same command run again, with room, goes on."""
+    run_dir = tmp_path / "run"
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(nb201_experiment(run_dir, 4))
+    driver = subprocess.run(
+        [sys.executable, "-c", FULL_AFTER_STORAGE, "100", "search", str(exp), "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    copy = run_dir / "experiment.yaml"
+    said = f"hwnas: error: {copy}: cannot write the run's copy of its experiment: File too large"
+    assert driver.returncode == 1 and said in driver.stderr, driver.stderr
+    assert not copy.exists()
+    assert run_experiment(parse_experiment(exp.read_text()), progress=False).evaluated == 4
+
+
+def test_a_private_space_copy_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    """The private copy of the stored space that a read of an edited run makes, written
+    where there is no room (a full disk; here a file-size limit), ended on the OS's bare
+    "[Errno 27] File too large", naming no file."""
+    import resource
+
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 4)), progress=False)
+    copy = run_dir / "space.yaml"
+    copy.write_text(copy.read_text().replace("channels: 16", "channels: 8"))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
+
+    status = subprocess.run(
+        [sys.executable, "-c", "from hwnas.cli import main; main()", "status", str(run_dir)],
+        preexec_fn=limited,
+        env={**os.environ, "TMPDIR": str(temp)},
+        capture_output=True,
+        text=True,
+    )
+    private = re.escape(f"{temp}/hwnas-space-") + r"\w+/space\.yaml"
+    said = f"hwnas: error: {private}: cannot write a copy of the run's space: File too large"
+    assert status.returncode == 1 and re.search(said, status.stderr), status.stderr
+    assert os.listdir(temp) == []  # removed as the process ended
+
+
 #: the start of a script running `hwnas ARGS` (`argv[2:]`) whose `full_then_ctrl_c()` makes
 #: the journal (`argv[1]`) full, as a disk that filled up meanwhile does (here a file-size
 #: limit at its size), then sends Ctrl-C

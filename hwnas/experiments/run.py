@@ -44,7 +44,7 @@ from hwnas.experiments.config import (
     check_new_run,
     load_experiment,
 )
-from hwnas.experiments.files import removed_if_left_empty, write_whole
+from hwnas.experiments.files import removed_if_left_empty
 from hwnas.experiments.optuna_storage import storage_errors
 from hwnas.experiments.progress import SearchProgress
 from hwnas.experiments.records import (
@@ -61,12 +61,12 @@ from hwnas.experiments.records import (
 from hwnas.experiments.results import load
 from hwnas.experiments.run_dir import (
     SNAPSHOT,
-    SPACE_SNAPSHOT,
     check_new_run_dir,
     check_not_a_runs_copy,
     check_run_dir,
     check_same_storage,
     space_source,
+    write_copies,
 )
 from hwnas.experiments.shown import bound_text, counted, metric_text
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore, cleaned_up
@@ -217,8 +217,7 @@ def _search(
                     # as hwnas reads it back: plain safe_dump left text such as a name
                     # `1e5` unquoted, which the run then read as a number and refused
                     snapshot = yaml.dump(config.to_data(), Dumper=ReadableDumper, sort_keys=False)
-                    write_whole(run_dir / SNAPSHOT, snapshot)
-                    write_whole(run_dir / SPACE_SNAPSHOT, space_source(space.source))
+                    write_copies(run_dir, snapshot, space_source(space.source))
             executor = executor or make_executor(config, evaluator, address)
             loop = _Loop(config, store, searcher, executor, received, retry_failed)
             return loop.run(progress)

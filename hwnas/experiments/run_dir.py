@@ -145,6 +145,23 @@ def space_source(path: str | Path) -> str:
     return Path(path).read_text(encoding="utf-8-sig")
 
 
+def write_copies(run_dir: Path, experiment: str, space: str) -> None:
+    """Write the run's copies of its experiment (`SNAPSHOT`, the text `experiment`) and of
+    its space (`SPACE_SNAPSHOT`, `space`) into `run_dir`, each whole; one that cannot be
+    written is an `ExperimentError` naming it: a full disk was the OS's bare "[Errno 28] No
+    space left on device", naming no file."""
+    for name, what, text in (
+        (SNAPSHOT, "experiment", experiment),
+        (SPACE_SNAPSHOT, "space", space),
+    ):
+        try:
+            write_whole(run_dir / name, text)
+        except OSError as e:
+            raise ExperimentError(
+                f"{run_dir / name}: cannot write the run's copy of its {what}: {e.strerror or e}"
+            ) from None
+
+
 def space_copy(run_dir: Path, study: optuna.Study) -> Path | None:
     """The run's copy of the space YAML it ran in; a missing one is written again from the
     text its storage recorded at the start (the file the experiment names may have changed
@@ -182,12 +199,18 @@ _PRIVATE_SPACES: dict[str, Path] = {}
 def _private_space(text: str) -> Path:
     """A space YAML holding `text` in a folder of its own, removed when the process ends; one
     per text, however often a run is read (a notebook polling `load(run)` for hours made a
-    folder per read, each kept until the process ended)."""
+    folder per read, each kept until the process ended). One that cannot be written is an
+    `ExperimentError` naming it (the OS named none: "[Errno 27] File too large")."""
     private = _PRIVATE_SPACES.get(text)
     if private is None or not private.is_file():
         private = Path(tempfile.mkdtemp(prefix="hwnas-space-")) / SPACE_SNAPSHOT
         atexit.register(shutil.rmtree, private.parent, ignore_errors=True)
-        private.write_text(text, encoding="utf-8")
+        try:
+            private.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise ExperimentError(
+                f"{private}: cannot write a copy of the run's space: {e.strerror or e}"
+            ) from None
         _PRIVATE_SPACES[text] = private
     return private
 
