@@ -114,9 +114,9 @@ class LUTPredictor(LatencyPredictor):
         self.subtract_overhead = subtract_overhead
         self.block_copies = block_copies
         self.source = source
-        #: read from a predictor file fitted from the profile `source`: a part the profile
-        #: gains after the fit is in the file only once it is fitted again
-        self.from_file = False
+        #: the predictor file it was read from (`load_predictor`; "" where fitted here): a
+        #: part its profile `source` gains after the fit is in the file only once fitted again
+        self.predictor_file = ""
         self._inputs = stage_inputs(space)
 
     def _shown(self) -> list[str]:
@@ -199,12 +199,21 @@ class LUTPredictor(LatencyPredictor):
         profile may have the part already); "profile again" alone left the file without it."""
         profile = self.source or "its profile"
         again = f"profile the space again into {profile}, which measures only what it lacks"
-        if not self.from_file:
+        if not self.predictor_file:
             return again
         return (
             f"the predictor file was fitted from {profile}: fit it again from that profile "
             f"(hwnas latency fit) once the profile has the part ({again})"
         )
+
+    def _table_name(self) -> str:
+        """The table as its errors name it: by the predictor file it was read from and the
+        profile that was fitted from, else by the profile (a table read from `p.json` was
+        named by its profile alone, a file the user never gave)."""
+        if not self.predictor_file:
+            return f"the latency table {self.source}".rstrip()
+        fitted = f" (fitted from {self.source})" if self.source else ""
+        return f"the latency table of {self.predictor_file}{fitted}"
 
     def _lookup(self, part_id: str, precision: str = "fp32") -> float:
         key = f"{part_id}|{precision}"
@@ -217,9 +226,8 @@ class LUTPredictor(LatencyPredictor):
                 if precision not in measured
                 else f"the space has it, the profile not (changed since?): {self._part_advice()}"
             )
-            table = f"the latency table {self.source}" if self.source else "the latency table"
             raise PredictorError(
-                f"{table} {NO_MEASUREMENT} {part_id} at {precision} (it has "
+                f"{self._table_name()} {NO_MEASUREMENT} {part_id} at {precision} (it has "
                 f"that part at: {', '.join(have) or 'none'}); {advice}"
             )
         return self.table[key]
@@ -305,6 +313,4 @@ class LUTPredictor(LatencyPredictor):
 
     @classmethod
     def from_data(cls, data: dict[str, Any], space: SearchSpace) -> LUTPredictor:
-        predictor = cls(space, data["table"], source=data.get("source", ""), **data["settings"])
-        predictor.from_file = True
-        return predictor
+        return cls(space, data["table"], source=data.get("source", ""), **data["settings"])

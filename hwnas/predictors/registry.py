@@ -120,8 +120,18 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
             f"{path}: not a valid {data['kind']} predictor file ({what})"
         ) from None
     predictor.measured_on = device_of(measured_on) if measured_on is not None else None
+    _note_file(predictor, path)
     _warn_older_int8(path, predictor, data.get("int8_quantizer"))
     return predictor
+
+
+def _note_file(predictor: LatencyPredictor, path: Path) -> None:
+    """Note in a lookup table read from the predictor file `path` (the file's own, or its
+    learned predictor's) that it was: a part the table lacks is then said of the file, and
+    fitting it again is advised (`LUTPredictor.predictor_file`)."""
+    table = predictor.lut if isinstance(predictor, LearnedPredictor) else predictor
+    if isinstance(table, LUTPredictor):
+        table.predictor_file = str(path)
 
 
 def _warn_older_int8(path: Path, predictor: LatencyPredictor, quantizer: Any) -> None:
