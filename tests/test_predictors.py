@@ -2013,6 +2013,27 @@ def test_the_advice_to_resume_a_built_in_spaces_profile_names_the_space(tmp_path
         read_profile(out).check_parts(built_in)
 
 
+def test_a_profile_of_another_installs_built_in_space_is_advised_by_the_space_name(tmp_path):
+    """A profile measured by another checkout or install of hwnas records the built-in YAML
+    inside that one: the advice to resume it, or to measure it again, named that file (which
+    this hwnas may not have) as `--space`. Its space is this hwnas's built-in where the
+    definitions are the same; another definition keeps the file it was read from."""
+    out = tmp_path / "cut.csv"
+    build_profile(get_space("conv1d"), out, samples=0, limit=1, progress=False, **PROFILE_FAST)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    elsewhere = "/opt/other/hwnas/spaces/library/conv1d.yaml"
+    meta["space_source"] = elsewhere
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    profile = read_profile(out)
+    assert profile.measure_again().startswith("`hwnas latency profile --space conv1d --precision")
+    advice = re.escape(f"`hwnas latency profile --space conv1d --out {out}`")
+    with pytest.raises(ProfileError, match=advice):
+        profile.check_parts(profile.space())
+    meta["space_definition"]["description"] = "conv1d, edited there"
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    assert f"--space {elsewhere} --precision" in read_profile(out).measure_again()
+
+
 def test_a_profile_is_not_resumed_on_another_device(space, tmp_path):
     first = tmp_path / "first.csv"
     build_profile(space, first, samples=0, limit=2, progress=False, **PROFILE_FAST)

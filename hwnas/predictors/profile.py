@@ -30,6 +30,7 @@ import pandas as pd
 from hwnas.predictors.base import (
     is_predictor_data,
     other_definition_note,
+    space_definition,
     space_from_reference,
     unreadable_format,
 )
@@ -43,7 +44,7 @@ from hwnas.predictors.measure import best_round_ms
 from hwnas.predictors.parts import block_copies_problem
 from hwnas.predictors.precision_notes import INT8_QUANTIZER, INT8_TIMED
 from hwnas.predictors.profile_plan import PASS_SUFFIX, planned_jobs
-from hwnas.spaces import Arch, SearchSpace
+from hwnas.spaces import Arch, SearchSpace, builtin_spaces, get_space
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
 from hwnas.spaces.space import LIBRARY
@@ -233,7 +234,8 @@ class Profile:
         """The command that measures the profile again into a new one (its settings beyond
         space, precisions and networks are in its metadata)."""
         meta = self.meta
-        space = _space_option(meta["space"], str(meta.get("space_source") or meta["space"]))
+        source = str(meta.get("space_source") or meta["space"])
+        space = _space_option(meta["space"], source, meta.get("space_definition"))
         options = {"--precision": ",".join(meta.get("precisions") or [])}
         options |= {"--samples": meta.get("samples"), "--seed": meta.get("seed")}
         given = [f"{k} {shlex.quote(str(v))}" for k, v in options.items() if v not in ("", None)]
@@ -317,16 +319,22 @@ def _failed_advice(failed: pd.DataFrame) -> str:
     )
 
 
-def _named(space: SearchSpace) -> tuple[str, str]:
-    """A space's name and the file it was read from (its name where none)."""
-    return space.name, getattr(space, "source", space.name)
+def _named(space: SearchSpace) -> tuple[str, str, dict[str, Any]]:
+    """A space's name, the file it was read from (its name where none) and its definition."""
+    return space.name, getattr(space, "source", space.name), space_definition(space)
 
 
-def _space_option(name: str, source: str) -> str:
-    """The `--space` a user gives for the space `name` read from `source`: a built-in
-    space's name, else its file (the resume advice named the built-in file inside the
-    installed package)."""
-    return name if source == str(LIBRARY / f"{name}.yaml") else source
+def _space_option(name: str, source: str, definition: Any) -> str:
+    """The `--space` a user gives for the space `name` read from `source` (whose definition
+    a profile records as `definition`): a built-in space's name, else its file. The resume
+    advice named the built-in file inside the installed package; and one recorded by another
+    checkout or install of hwnas (`source` absolute, its `NAME.yaml` elsewhere) is this
+    hwnas's built-in where its definition is the built-in's."""
+    if name not in builtin_spaces() or Path(source).name != f"{name}.yaml":
+        return source
+    if source == str(LIBRARY / f"{name}.yaml"):  # this hwnas's (a profile may record none)
+        return name
+    return name if definition == space_definition(get_space(name)) else source
 
 
 #: the files `warn_older_int8` warned of in this process: once a file
