@@ -2621,6 +2621,43 @@ def test_a_run_an_earlier_hwnas_started_warns_when_resumed(
     assert load(run).versions == ({} if record == "no versions" else earlier)
 
 
+def test_a_run_an_earlier_hwnas_started_with_a_number_in_quotes_resumes_and_trains(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """An earlier hwnas read an evaluator's `steps: "3"` as 3 and stored the text: the run,
+    resumed with `steps: 3` as a file must now write it, was refused as started with other
+    settings (`'3', now 3`; use a new run_dir), and its export recorded the text, which
+    `hwnas train` refuses. Both take the number the run trained with."""
+    run, exp = tmp_path / "run", tmp_path / "exp.yaml"
+    exp.write_text(
+        f"name: q\nspace: {DATA / 'tiny2d.yaml'}\ndataset: digits\n"
+        "evaluator: {name: train, settings: {train: {steps: 3, batch_size: 32}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 1\nrun_dir: {run}\n"
+    )
+    assert hwnas("search", str(exp), "--quiet") == 0
+    with closing(sqlite3.connect(run / "study.db")) as db, db:  # as the earlier hwnas stored it
+        [(stored,)] = db.execute(
+            "SELECT value_json FROM study_user_attributes WHERE key = 'hwnas_experiment'"
+        )
+        stored = json.loads(stored)
+        stored["evaluator"]["settings"]["train"]["steps"] = "3"
+        db.execute(
+            "UPDATE study_user_attributes SET value_json = ? WHERE key = 'hwnas_experiment'",
+            (json.dumps(stored),),
+        )
+    snapshot = run / "experiment.yaml"
+    snapshot.write_text(snapshot.read_text().replace("steps: 3", "steps: '3'"))
+    assert hwnas("export", str(run), "-o", str(tmp_path / "x")) == 0
+    [config] = (tmp_path / "x").glob("trial0-*.json")
+    assert json.loads(config.read_text())["training"]["steps"] == 3
+    capsys.readouterr()
+    assert hwnas("train", str(config), "-o", str(tmp_path / "w.pt")) == 0, capsys.readouterr().err
+    exp.write_text(exp.read_text().replace("evaluations: 1", "evaluations: 2"))
+    assert hwnas("search", str(exp), "--quiet") == 0, capsys.readouterr().err
+    assert len(load(run).trials) == 2
+
+
 def test_the_code_digest_follows_code_and_spaces_not_line_endings(tmp_path: Path) -> None:
     """A resumed run compares the digest of hwnas's .py and .yaml files: an edit of either
     changes it, a Windows checkout of the same files or another kind of file does not."""

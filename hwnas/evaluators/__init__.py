@@ -55,12 +55,9 @@ def typed_settings(owner: str, cls: type, settings: Mapping[str, Any]) -> dict[s
     a float, `"two"` or `"nope"` for a bool are not), so that a mistyped setting is named,
     as `owner.setting`, instead of failing deep inside the constructor. Text read as a number
     or truth value is refused: `epochs: "3"` is text in a file, as everywhere in it."""
-    hints = get_type_hints(cls.__init__)
     checked = dict(settings)
     for key, value in settings.items():
-        try:
-            adapter = TypeAdapter(hints[key], config=ConfigDict(arbitrary_types_allowed=True))
-        except (KeyError, SchemaError, PydanticSchemaGenerationError):
+        if (adapter := _adapter(cls, key)) is None:
             continue  # not a parameter, or a type pydantic cannot check (a protocol): the
             # constructor checks it
         try:
@@ -73,6 +70,33 @@ def typed_settings(owner: str, cls: type, settings: Mapping[str, Any]) -> dict[s
         if isinstance(value, str) and isinstance(checked[key], Real):  # a bool is one too
             raise ValueError(f"{owner}.{key}: {_text_for(checked[key], value)}")
     return checked
+
+
+def read_as_run(cls: type, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`settings` of evaluator `cls` as a run started by an earlier hwnas ran them: text its
+    lax check read as a number or truth value (`epochs: "3"` trained 3.0 epochs) is that
+    value. Its resume with `epochs: 3`, as a file must write it now, is the same experiment,
+    and its export records the number `hwnas train` takes (`typed_settings` refuses text)."""
+    read = dict(settings)
+    for key, value in settings.items():
+        if isinstance(value, str) and (adapter := _adapter(cls, key)) is not None:
+            try:
+                number = adapter.validate_python(value)
+            except ValidationError:
+                continue  # text the run refused, or took as text
+            if isinstance(number, Real):
+                read[key] = number
+    return read
+
+
+def _adapter(cls: type, key: str) -> TypeAdapter | None:
+    """The lax check of `cls`'s constructor parameter `key`; None where it has no such
+    parameter or pydantic cannot check its type (a protocol)."""
+    try:
+        hint = get_type_hints(cls.__init__)[key]
+        return TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
+    except (KeyError, SchemaError, PydanticSchemaGenerationError):
+        return None
 
 
 def _text_for(wanted: Real, text: str) -> str:
@@ -134,5 +158,6 @@ __all__ = [
     "evaluator_class",
     "get_evaluator",
     "load_dataset",
+    "read_as_run",
     "typed_settings",
 ]

@@ -50,8 +50,10 @@ def training_recipe(config: ExperimentConfig) -> dict[str, Any] | None:
     train the winner as the search did; None for a run that trained nothing."""
     if "train" not in config.evaluator.names:
         return None
-    recipe = {
-        **config.evaluator.settings.get("train", {}),
+    from hwnas.evaluators import evaluator_class, read_as_run
+
+    recipe = {  # an earlier hwnas's run may store text it trained with as a number
+        **read_as_run(evaluator_class("train"), config.evaluator.settings.get("train", {})),
         "seed": _evaluator_seed(config, "train"),
     }
     if config.evaluator.budget is not None:

@@ -219,6 +219,14 @@ def searcher_defaults(
     return defaults
 
 
+def _as_run(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The evaluator `name`'s `settings` as its run ran them (`read_as_run`: an earlier
+    hwnas's run may store `epochs: '3'`, which trained 3.0 epochs)."""
+    from hwnas.evaluators import evaluator_class, read_as_run
+
+    return read_as_run(evaluator_class(name), settings)
+
+
 def evaluator_defaults(name: str, seed: int, latency_section: bool) -> dict[str, Any]:
     """The value each setting of the evaluator `name` takes when an experiment leaves it
     out: its constructor's default, or what stands behind a `None` there (train's epochs,
@@ -655,7 +663,7 @@ class ExperimentConfig(_Strict):
         data["evaluator"]["settings"] = {  # an evaluator left with none: not written
             name: left
             for name, settings in self.evaluator.settings.items()
-            if (left := without_defaults(evaluator_defaults(name, *given), settings))
+            if (left := without_defaults(evaluator_defaults(name, *given), _as_run(name, settings)))
         }
         return data
 
