@@ -479,7 +479,7 @@ def _as_older(profile: Path, out: Path, keep=lambda row: True) -> Path:
     del meta["int8_quantizer"]
     measured = {p for row in rows for p in row["precision"].split("+")}
     meta["precisions"] = [p for p in meta["precisions"] if p in measured]
-    out.with_suffix(".json").write_text(json.dumps(meta))
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")  # as hwnas writes it
     return out
 
 
@@ -523,8 +523,12 @@ def test_a_profile_of_an_older_int8_quantization_says_once_to_measure_it_again(t
 
     fp32 = _as_older(new.path, tmp_path / "fp32.csv", lambda row: "int8" not in row["precision"])
     assert _older_int8_notes(lambda: read_profile(fp32)) == []
-    # resumed, an older profile keeps its rows' quantization (they are not measured again)
+    # resumed, an older profile keeps its rows' quantization (they are not measured again),
+    # and its file as it was where nothing is measured: a run pricing with the profile knows
+    # it by its digest, and refused to go on once a null was written into it
+    before = old.with_suffix(".json").read_bytes()
     assert build_profile(spec, old, **settings).int8_quantizer is None
+    assert old.with_suffix(".json").read_bytes() == before
 
 
 def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):

@@ -230,8 +230,13 @@ def _resume(out: Path, space: SearchSpace, meta: dict[str, Any], retry_failed: b
     meta["precisions"] = old.get("precisions", meta["precisions"])
     if not out.exists() or out.stat().st_size == 0:
         return set()
-    # its rows' int8 quantization: an older one's are still said of (`warn_older_int8`)
-    meta["int8_quantizer"] = old.get("int8_quantizer")
+    # its rows' int8 quantization: an older one's are still said of (`warn_older_int8`); an
+    # earlier hwnas's file records none, and gains no null, so that a resume measuring nothing
+    # leaves it as it was (a run pricing with the profile refuses it changed, by its digest)
+    if "int8_quantizer" in old:
+        meta["int8_quantizer"] = old["int8_quantizer"]
+    else:
+        del meta["int8_quantizer"]
     _check_columns(out)
     _truncate_partial_line(out)
     existing = read_profile(out)
