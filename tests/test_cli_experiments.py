@@ -2305,19 +2305,23 @@ def test_the_front_keeps_each_architecture_whole_at_80_columns(
 
 
 def test_the_figures_name_each_metrics_unit(finished_run: Path) -> None:
-    """The figures titled axes, rows and dimensions with the metric's name alone
-    (`latency_ms (min)`, `size_bytes`): each names its unit where hwnas knows it, as people
-    title an axis."""
+    """The figures titled accuracy without its unit: a metric whose name says none is titled
+    with the unit hwnas reports it in (`accuracy (%, max)`); the others keep the name the
+    experiment file gives them (`latency_ms`, which a user looks for, not `latency (ms)`)."""
+    from hwnas.experiments import plots
+
+    assert plots._metric_text("accuracy", "max") == "accuracy (%, max)"
+    assert plots._metric_text("test_accuracy") == "test_accuracy (%)"
     figures = load(finished_run).figures(["latency_ms:min", "size_bytes:min"])
     pareto = figures["pareto_2d"].layout
     assert [pareto.xaxis.title.text, pareto.yaxis.title.text] == [
-        "latency (ms, min)",
-        "size (bytes, min)",
+        "latency_ms (min)",
+        "size_bytes (min)",
     ]
     rows = [a.text for a in figures["progress_time"].layout.annotations]
-    assert rows == ["hypervolume", "best_latency (ms, min)", "best_size (bytes, min)"]
+    assert rows == ["hypervolume", "best_latency_ms (min)", "best_size_bytes (min)"]
     dimensions = [d.label for d in figures["parallel"].data[0].dimensions]
-    assert dimensions[:4] == ["latency (ms, min)", "size (bytes, min)", "params", "macs"]
+    assert dimensions[:4] == ["latency_ms (min)", "size_bytes (min)", "params", "macs"]
 
 
 def test_files_are_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:

@@ -187,7 +187,7 @@ def test_run_then_results(tmp_path: Path) -> None:
         plots.pareto_3d(results, results.objectives)
     three = [*results.objectives, ("test_accuracy", "max")]  # which corner is best, as in 2D
     title = plots.pareto_3d(results, three).layout.title.text
-    said = "accuracy (%, max), hw_fpga_latency (ms, min), test_accuracy (%, max)"
+    said = "accuracy (%, max), hw_fpga_latency_ms (min), test_accuracy (%, max)"
     assert title == f"Pareto front: {said}"
     with pytest.raises(ExperimentError, match=r"no metric 'acuracy' .*did you mean 'accuracy'"):
         plots.parallel_coordinates(results, [("acuracy", "max")])

@@ -21,11 +21,11 @@ from hwnas.experiments.config import ExperimentError
 from hwnas.experiments.files import folder_for, write_whole
 from hwnas.experiments.results import COSTS
 from hwnas.experiments.shown import (
+    UNITS,
     bound_text,
     counted,
     hypervolume_text,
     metric_text,
-    metric_unit,
     origin_text,
 )
 
@@ -53,14 +53,13 @@ def _text(name: Any) -> str:
 
 
 def _metric_text(metric: str, direction: str = "", prefix: str = "") -> str:
-    """A metric's axis, row or dimension title: its name (after `prefix`, as `best_`) with
-    its unit where hwnas knows it (`metric_unit`) and, for an objective, the direction it
-    is optimised in: `accuracy (%, max)`, `latency (ms, min)`, `params (min)`. The bare name
-    left which way is better to the figure's title (the progress and parallel figures said
-    it nowhere), and `latency_ms` named no unit."""
-    name, unit = metric_unit(metric)
-    said = ", ".join(word for word in (unit, direction) if word)
-    return _text(prefix + name) + (f" ({said})" if said else "")
+    """A metric's axis, row or dimension title: its name as the experiment file gives it
+    (after `prefix`, as `best_`) with, where the name says none, its unit (`UNITS`) and, for
+    an objective, the direction it is optimised in: `accuracy (%, max)`, `latency_ms (min)`,
+    `params`. The bare name left which way is better to the figure's title (the progress and
+    parallel figures said it nowhere), and `accuracy` named no unit."""
+    said = ", ".join(word for word in (UNITS.get(metric, ""), direction) if word)
+    return _text(prefix + metric) + (f" ({said})" if said else "")
 
 
 def axis_type(values: Any) -> str:

@@ -32,23 +32,9 @@ def metric_text(value: float) -> str:
     return f"{value:.17g}"  # 17 digits tell every float apart
 
 
-#: the units hwnas's metrics end their names in (`latency_ms`, `size_bytes`, `train_time_s`,
-#: NAS-Bench-201's `hw_fpga_latency_ms`), and those of names that say none: its evaluators
-#: (training, the tables) report accuracy in percent
-UNIT_ENDINGS = {"_ms": "ms", "_s": "s", "_bytes": "bytes"}
+#: the units of hwnas's metrics whose names say none (`latency_ms` and `size_bytes` do): its
+#: evaluators (training, the tables) report accuracy in percent
 UNITS = {"accuracy": "%", "test_accuracy": "%"}
-
-
-def metric_unit(metric: str) -> tuple[str, str]:
-    """`metric`'s name without the unit it ends in, and that unit ("" where hwnas knows
-    none), for a figure to title an axis as people do: `latency (ms)`, `accuracy (%)`,
-    `params`."""
-    if metric in UNITS:
-        return metric, UNITS[metric]
-    for ending, unit in UNIT_ENDINGS.items():
-        if metric.endswith(ending) and len(metric) > len(ending):
-            return metric.removesuffix(ending), unit
-    return metric, ""
 
 
 def bound_text(value: float) -> str:
