@@ -1864,7 +1864,8 @@ def test_a_file_saved_as_utf_16_or_32_is_named_so(tmp_path: Path) -> None:
     """A space, experiment or config file saved as UTF-16 with its byte-order mark (Windows
     Notepad's "Unicode") was called "not a text (UTF-8) YAML file", or for a config "a binary
     file; give the .json or .yaml that `hwnas export` wrote": the error names the encoding and
-    says to save it as UTF-8. A binary file that begins with the same two bytes stays binary."""
+    says to save it as UTF-8, also where it holds a no-break space (not `isprintable`). A
+    binary file that begins with the same two bytes stays binary."""
     space = get_space("conv1d")
     config = yaml.safe_dump(arch_config(space, space.sample(0)))
     texts = {
@@ -1882,6 +1883,10 @@ def test_a_file_saved_as_utf_16_or_32_is_named_so(tmp_path: Path) -> None:
             assert str(error.value) == (
                 f"{path}: text saved as {name}, not UTF-8: save it again as UTF-8"
             )
+    spaced = tmp_path / "exp.yaml"  # a no-break space, pasted from a web page: still text
+    spaced.write_text("name: t\u00a0# a comment\nspace: conv1d\n", encoding="utf-16")
+    with pytest.raises(ExperimentError, match="text saved as UTF-16, not UTF-8"):
+        load_experiment(spaced)
     binary = tmp_path / "model.yaml"
     binary.write_bytes(b"\xff\xfe\x01\x00\x00\x00\x07\x00")  # controls as UTF-16
     with pytest.raises(ExperimentError, match="model.yaml: not an hwnas architecture config"):

@@ -609,7 +609,8 @@ def _wide_unicode(path: Path) -> str | None:
                 text = data.decode(name.lower())
             except UnicodeDecodeError:
                 return None
-            return name if all(c.isprintable() or c in "\t\r\n" for c in text) else None
+            # a space of another width (a no-break space) is text too, as YAML reads it
+            return name if all(c.isprintable() or c.isspace() for c in text) else None
     return None
 
 
