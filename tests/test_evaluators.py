@@ -502,6 +502,27 @@ def test_npz_arrays_besides_the_splits_are_ignored(tmp_path):
     assert load_dataset(objects).num_classes == 3  # never unpickled: not read at all
 
 
+def test_a_dataset_replaced_by_text_or_complex_arrays_is_said_to_have_changed(tmp_path):
+    """`npz_retyped`, which says how a run's .npz changed where a resume finds another digest,
+    tried text labels (`"cat"`) at number types: the cast itself raised "could not convert
+    string to float", a crash in place of the resume's "changed since the run started", and
+    complex arrays warned that their imaginary parts were discarded. Neither is the run's
+    values in another type."""
+    from hwnas.evaluators.datasets import npz_digest, npz_retyped
+
+    x, y = np.zeros((6, 1, 8)), np.arange(6) % 3
+    run = npz_digest(_npz_dataset(tmp_path / "run.npz", x_train=x, y_train=y))
+    for name, labels in (("text", np.array(["cat", "dog", "ox"] * 2)), ("complex", y + 0j)):
+        path = _npz_dataset(tmp_path / f"{name}.npz", x_train=x, y_train=labels)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert npz_retyped(path, run) is None
+    retyped = _npz_dataset(tmp_path / "int32.npz", x_train=x, y_train=y.astype(np.int32))
+    assert npz_retyped(retyped, run) == (
+        "the same values in other types: y_train is int32 where the run read int64"
+    )
+
+
 def test_what_is_not_an_npz_file_is_named(tmp_path):
     text = tmp_path / "text.npz"
     text.write_text("hello")

@@ -464,7 +464,10 @@ def npz_retyped(path: str | Path, digest: str) -> str | None:
 
 
 def _retyped(names: Collection[str], arrays: Arrays, dtype: np.dtype) -> Arrays | None:
-    """The arrays `names` of `arrays` at `dtype`, or None where one's values do not keep."""
+    """The arrays `names` of `arrays` at `dtype`, or None where one's values do not keep (or
+    are no real numbers: text labels such as "cat" failed the cast itself)."""
+    if any(arrays[n].dtype.kind not in "biuf" for n in names):
+        return None
     with np.errstate(all="ignore"):  # an overflow or a NaN cast is a value not kept
         cast = {n: arrays[n].astype(dtype) for n in names}
     return cast if all(np.array_equal(cast[n], arrays[n]) for n in names) else None
