@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from hwnas.experiments.config import DATA_USERS, ExperimentConfig
+from hwnas.experiments.config import DATA_USERS, ExperimentConfig, settings_as_run
 from hwnas.spaces import SearchSpace, SpaceError, get_space
 from hwnas.spaces.errors import did_you_mean
 
@@ -50,10 +50,8 @@ def training_recipe(config: ExperimentConfig) -> dict[str, Any] | None:
     train the winner as the search did; None for a run that trained nothing."""
     if "train" not in config.evaluator.names:
         return None
-    from hwnas.evaluators import evaluator_class, read_as_run
-
     recipe = {  # an earlier hwnas's run may store text it trained with as a number
-        **read_as_run(evaluator_class("train"), config.evaluator.settings.get("train", {})),
+        **settings_as_run("train", config.evaluator.settings.get("train", {})),
         "seed": _evaluator_seed(config, "train"),
     }
     if config.evaluator.budget is not None:

@@ -219,9 +219,10 @@ def searcher_defaults(
     return defaults
 
 
-def _as_run(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+def settings_as_run(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The evaluator `name`'s `settings` as its run ran them (`read_as_run`: an earlier
-    hwnas's run may store `epochs: '3'`, which trained 3.0 epochs)."""
+    hwnas's run may store `epochs: '3'`, which trained 3.0 epochs), for comparing them and
+    for the training recipe an export records."""
     from hwnas.evaluators import evaluator_class, read_as_run
 
     return read_as_run(evaluator_class(name), settings)
@@ -663,7 +664,11 @@ class ExperimentConfig(_Strict):
         data["evaluator"]["settings"] = {  # an evaluator left with none: not written
             name: left
             for name, settings in self.evaluator.settings.items()
-            if (left := without_defaults(evaluator_defaults(name, *given), _as_run(name, settings)))
+            if (
+                left := without_defaults(
+                    evaluator_defaults(name, *given), settings_as_run(name, settings)
+                )
+            )
         }
         return data
 
