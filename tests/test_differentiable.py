@@ -880,8 +880,9 @@ def test_a_space_without_a_supernet_is_refused_before_its_other_settings():
             "latency_target_ms must be a finite number, not nan",
         ),
         (dict(device="gpu"), "device 'gpu'"),
-        (dict(threads=0), "threads must be a whole number >= 1 or null, not 0"),
-        (dict(threads=True), "threads must be a whole number >= 1 or null, not True"),
+        (dict(threads=0), "threads must be a whole number from 1 to 2147483647 or null, not 0"),
+        (dict(threads=True), "threads must be a whole number from 1 to .* or null, not True"),
+        (dict(threads=2**40), "threads must be .* to 2147483647 or null, not 1099511627776"),
         (dict(device=f"cuda:{torch.cuda.device_count()}"), "no such CUDA device"),
         pytest.param(
             dict(device="mps"),

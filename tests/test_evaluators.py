@@ -34,6 +34,7 @@ from hwnas.evaluators.datasets import _disk_cached
 from hwnas.evaluators.failures import scored_with_costs
 from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
 from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator, grad_norm, jacob_cov
+from hwnas.predictors.torch_state import MAX_THREADS
 from hwnas.search import get_searcher
 from hwnas.spaces import get_space
 
@@ -177,6 +178,16 @@ def test_settings_every_candidate_would_fail_on_are_refused_at_start(space):
         get_evaluator("train", space, dataset="digits", seed=-1)
     with pytest.raises(ValueError, match="epochs must be > 0, not 0$"):  # as a config reads it
         get_evaluator("train", space, dataset="digits", epochs=0.0)
+
+
+@pytest.mark.parametrize("name", ["train", "zero_cost", "latency"])
+def test_a_thread_count_past_torchs_is_refused_naming_it(space, name):
+    """torch.set_num_threads takes a C int: `threads: 2**40` was accepted, then failed every
+    candidate with torch's "Overflow when unpacking long", which named no setting."""
+    data = {} if name == "latency" else {"dataset": "digits"}
+    with pytest.raises(ValueError, match=rf"^{name}: threads must be .*2147483647.*1099511627776"):
+        get_evaluator(name, space, **data, threads=2**40)
+    assert get_evaluator(name, space, **data, threads=MAX_THREADS).threads == MAX_THREADS
 
 
 def test_a_refused_setting_names_the_evaluator_of_a_composite():
@@ -1074,6 +1085,7 @@ def test_precise_bn_draws_its_samples_from_the_whole_training_split():
         ("steps", True),  # failed every candidate: "metric 'steps': True is a truth value"
         ("batch_size", 2.5),  # failed every candidate in the scoring's range()
         ("threads", -1),
+        ("threads", 1.5),  # failed every candidate in torch.set_num_threads
         ("time_limit_s", 0.0),
     ],
 )

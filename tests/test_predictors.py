@@ -136,6 +136,8 @@ def test_a_measurement_warms_up_then_times_rounds_of_runs():
         ({"rounds": 0}, "rounds"),
         ({"threads": 0}, "threads"),
         ({"threads": True}, "threads must be an integer >= 1, got True"),
+        # torch's C int: every measurement failed on "Overflow when unpacking long"
+        ({"threads": 2**40}, "threads must be an integer <= 2147483647, got 1099511627776"),
         ({"threads": 2, "clock": "thread"}, "threads=1"),
         ({"clock": "sundial"}, "sundial"),
     ],

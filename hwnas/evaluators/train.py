@@ -32,7 +32,13 @@ from hwnas.evaluators.failures import (
 )
 from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
-from hwnas.predictors.torch_state import torch_defaults, torch_seeded, torch_threads
+from hwnas.predictors.torch_state import (
+    THREADS_RULE,
+    thread_count,
+    torch_defaults,
+    torch_seeded,
+    torch_threads,
+)
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import finite_number, real_number, whole_number
@@ -53,6 +59,10 @@ TRAINED_METRICS = (
     "epochs",
     "steps",
 )
+
+
+#: the rule of an evaluator's `threads`: `None` keeps torch's own count
+THREADS_OR_NONE = f"{THREADS_RULE} or None"
 
 
 def check_settings(rules: Iterable[tuple[str, Any, bool, str]]) -> None:
@@ -148,7 +158,7 @@ class TrainEvaluator:
                 ("warmup_fraction", warmup_fraction, 0 <= warmup_fraction <= 1, "in [0, 1]"),
                 # at 1 the targets are uniform whatever the label: nothing is learnt
                 ("label_smoothing", label_smoothing, 0 <= label_smoothing < 1, "in [0, 1)"),
-                ("threads", threads, threads is None or threads >= 1, ">= 1 or None"),
+                ("threads", threads, threads is None or thread_count(threads), THREADS_OR_NONE),
                 ("time_limit_s", time_limit_s, time_limit_s is None or time_limit_s > 0, "> 0"),
                 ("seed", seed, seed >= 0, ">= 0"),
                 ("precise_bn", precise_bn, isinstance(precise_bn, bool), "true or false"),

@@ -36,9 +36,9 @@ from hwnas.evaluators.failures import (
     scored_with_costs,
 )
 from hwnas.evaluators.metrics import Metrics
-from hwnas.evaluators.train import check_settings
+from hwnas.evaluators.train import THREADS_OR_NONE, check_settings
 from hwnas.predictors.backends import torch_device
-from hwnas.predictors.torch_state import torch_seeded
+from hwnas.predictors.torch_state import thread_count, torch_seeded
 from hwnas.spaces import Arch, SearchSpace, set_fake_quant
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
@@ -174,7 +174,7 @@ class ZeroCostEvaluator:
                     f"batches of {batch_size})",
                 ),
                 ("seed", seed, seed >= 0, ">= 0"),
-                ("threads", threads, threads is None or threads >= 1, ">= 1 or None"),
+                ("threads", threads, threads is None or thread_count(threads), THREADS_OR_NONE),
             ]
         )
         torch_device(device)  # a name torch cannot parse is refused here

@@ -33,7 +33,7 @@ from hwnas.predictors.backends import (
 from hwnas.predictors.defaults import DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.fingerprint import auto_clock, device_fingerprint, thread_clock_ticks
 from hwnas.predictors.onnx_precision import layer_precisions
-from hwnas.predictors.torch_state import torch_threads
+from hwnas.predictors.torch_state import MAX_THREADS, torch_threads
 from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.counting import evaluating
 from hwnas.spaces.errors import whole_number
@@ -160,6 +160,8 @@ def check_settings(
             raise MeasurementError(
                 f"{name} must be an integer >= {least}, got {value!r}{quoted_number(value)}"
             )
+    if threads > MAX_THREADS:  # torch's C int: every measurement failed on "Overflow ..."
+        raise MeasurementError(f"threads must be an integer <= {MAX_THREADS}, got {threads!r}")
     if not _sizes(input_shape):
         raise MeasurementError(
             f"input_shape must be positive sizes without the batch, got {input_shape!r}"

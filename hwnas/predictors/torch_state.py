@@ -8,13 +8,30 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import torch
+
+from hwnas.spaces.errors import whole_number
 
 #: held by each seeded body: torch's global generators are the process's, and two threads
 #: training at once (two searches of a notebook or a service) drew each other's numbers, each
 #: getting other initial weights than alone (other metrics for the same seed)
 _SEEDED = threading.RLock()
+
+#: the most threads torch takes: `torch.set_num_threads` holds a C int, and a larger count
+#: (`threads: 1099511627776`) was accepted and then failed every candidate with torch's
+#: "Overflow when unpacking long"
+MAX_THREADS = 2**31 - 1
+
+#: what a thread count must be, as messages refusing one say it
+THREADS_RULE = f"a whole number from 1 to {MAX_THREADS}"
+
+
+def thread_count(threads: Any) -> bool:
+    """Whether `threads` is a thread count torch takes (`THREADS_RULE`): a setting that is
+    not is refused where it is given, not by each candidate's `torch.set_num_threads`."""
+    return whole_number(threads) and 1 <= threads <= MAX_THREADS
 
 
 @contextlib.contextmanager

@@ -65,7 +65,13 @@ from torch.nn import functional as F
 from hwnas.evaluators.datasets import Dataset, resolve_dataset
 from hwnas.predictors.backends import device_problem, torch_device
 from hwnas.predictors.lut import BlockLatencyModel, lut_latency
-from hwnas.predictors.torch_state import torch_defaults, torch_seeded, torch_threads
+from hwnas.predictors.torch_state import (
+    THREADS_RULE,
+    thread_count,
+    torch_defaults,
+    torch_seeded,
+    torch_threads,
+)
 from hwnas.search.base import PASSED, Searcher
 from hwnas.search.supernet import LatencyTable, Selection, SuperNet, check_supernet_space
 from hwnas.search.sweep import MEMO_PREFIX, latency_target, latency_targets
@@ -305,10 +311,8 @@ class SupernetSearch:
     ):
         if not isinstance(progress, bool):  # "no" would be true
             raise ValueError(f"progress must be true or false, not {progress!r}")
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-        ):
-            raise ValueError(f"threads must be a whole number >= 1 or null, not {threads!r}")
+        if threads is not None and not thread_count(threads):
+            raise ValueError(f"threads must be {THREADS_RULE} or null, not {threads!r}")
         self.space, self.dataset, self.settings = space, dataset, settings
         self.predictor, self.seed, self.progress = predictor, seed, progress
         self.device, self.threads = search_device(device), threads
