@@ -162,8 +162,9 @@ def test_the_default_dataset_that_does_not_fit_is_said_to_be_the_default():
         with pytest.raises(DatasetError, match="digits is the default where no dataset is given"):
             build()
     for named in ("mnist5k", "digits"):  # named, even the default's name: no such hint
-        with pytest.raises(DatasetError, match=r"expects \(1, 40\)[^(]*$"):
+        with pytest.raises(DatasetError, match=r"expects \(1, 40\)") as e:
             get_evaluator("zero_cost", "conv1d", dataset=named)
+        assert "is the default" not in str(e.value)
 
 
 def test_settings_every_candidate_would_fail_on_are_refused_at_start(space):
@@ -251,8 +252,38 @@ def test_a_shape_mismatch_suggests_a_fix_that_works():
         f"(in Python: {call})"
     )
     assert get_space(tiny.source, input_shape=(1, 28, 28), num_classes=10)  # it works
-    with pytest.raises(DatasetError, match="it needs a space of 1-D inputs"):
+    with pytest.raises(DatasetError, match="it needs a space of 1-D inputs, such as conv1d: set"):
         load_dataset("mnist1d").check_fits(tiny)  # no input_shape makes a 2D space 1D
+
+
+def test_images_given_to_a_1d_space_are_told_to_take_a_2d_one(tmp_path):
+    """Images (N, 1, H, W) given to a 1-D space were told only "it needs a space of 2-D
+    inputs", and greyscale images without a channel axis (N, H, W) only to make the 1-D
+    space take H channels of length W: the message names the 2-D space that takes them."""
+    conv1d = get_space("conv1d")
+    digits = load_dataset("digits")  # 1 x 8 x 8
+    with pytest.raises(DatasetError) as e:
+        digits.check_fits(conv1d)
+    assert str(e.value).endswith(
+        "the data looks like images (channels, height, width): it needs a space of 2-D inputs, "
+        "such as conv2d: set space: {name: conv2d, input: [1, 8, 8], classes: 10} "
+        "(in Python: get_space('conv2d', input_shape=(1, 8, 8), num_classes=10))"
+    )
+    assert digits.check_fits(get_space("conv2d", input_shape=(1, 8, 8), num_classes=10))
+    x = {f"x_{s}": digits.split(s)[0][:, 0] for s in ("train", "test")}  # no channel axis
+    y = {f"y_{s}": digits.split(s)[1] for s in ("train", "test")}
+    grey = _write_npz(tmp_path / "grey.npz", **x, **y)
+    with pytest.raises(DatasetError) as e:
+        load_dataset(grey).check_fits(conv1d)
+    assert "looks like greyscale images (N, height, width), which a space of 2-D inputs " + (
+        "takes with a channel axis: x[:, None] and set space: {name: conv2d, input: [1, 8, 8]"
+    ) in str(e.value)
+    assert "if its axis 1 holds channels instead, set space: {name: conv1d, input: [8, 8]" in (
+        str(e.value)
+    )
+    with pytest.raises(DatasetError) as e:  # a series of 6 channels is no image: as it was
+        load_dataset("uea:BasicMotions").check_fits(conv1d)
+    assert "greyscale" not in str(e.value) and "input: [6, 100]" in str(e.value)
 
 
 def test_image_layouts_get_their_own_fix(tmp_path):

@@ -156,6 +156,13 @@ class Dataset:
                     fix += f", and {_space_fix(space, channels_first, self.num_classes)}"
                 return fix
             as_is = _space_fix(space, shape, self.num_classes)
+            if len(shape) == 2 and _looks_like_greyscale(shape):  # a 1-D space: rows as channels
+                return (
+                    "the data looks like greyscale images (N, height, width), which a space "
+                    "of 2-D inputs takes with a channel axis: x[:, None] and "
+                    f"{_space_fix('conv2d', (1, *shape), self.num_classes)}; if its axis 1 "
+                    f"holds channels instead, {as_is}"
+                )
             if shape[-1] < min(shape[:-1]):  # few channels last, as a 28 x 28 x 1 image
                 return (
                     f"if the data is channels-last: put channels first, x.transpose{axes}, and "
@@ -165,18 +172,35 @@ class Dataset:
         if len(shape) == len(expected) - 1 and shape == expected[1:]:
             return "the data has no channel axis: add one, x[:, None]"
         if len(shape) in (2, 3):
-            fix = f"it needs a space of {len(shape) - 1}-D inputs"
-            if len(shape) == len(expected) - 1:
-                fix += " (or, if its axes are height and width without channels: x[:, None])"
-            return fix
+            return _dimensions_fix(shape, self.num_classes)
         return "spaces take (N, channels, length) or (N, channels, height, width) inputs"
 
 
-def _space_fix(space: SearchSpace, input_shape: tuple[int, ...], num_classes: int) -> str:
-    """How to get `space` for this input shape and class count: in an experiment file, and
-    in Python."""
-    # what get_space takes to load this space again: a built-in's name, else its file
-    named = space.name if space.name in builtin_spaces() else str(space.source)
+def _dimensions_fix(shape: tuple[int, ...], num_classes: int) -> str:
+    """What fits samples of `shape` where the space takes inputs of the other dimensions: the
+    built-in space of theirs (`conv1d` or `conv2d`), at this shape."""
+    dims = len(shape) - 1
+    fits = _space_fix(f"conv{dims}d", shape, num_classes)
+    fix = f"it needs a space of {dims}-D inputs, such as conv{dims}d: {fits}"
+    if dims == 2:
+        return f"the data looks like images (channels, height, width): {fix}"
+    return f"{fix} (or, if its axes are height and width without channels: x[:, None])"
+
+
+def _looks_like_greyscale(shape: tuple[int, ...]) -> bool:
+    """Whether samples of `shape` (two axes) look like greyscale images, height by width,
+    rather than series, channels by length: both axes 8 or longer and of like lengths (an
+    MNIST image is 28 x 28, a series has a few channels of many steps)."""
+    return min(shape) >= 8 and max(shape) <= 2 * min(shape)
+
+
+def _space_fix(space: SearchSpace | str, input_shape: tuple[int, ...], num_classes: int) -> str:
+    """How to get `space` (or the built-in space of that name) for this input shape and
+    class count: in an experiment file, and in Python."""
+    if isinstance(space, str):
+        named = space
+    else:  # what get_space takes to load this space again: a built-in's name, else its file
+        named = space.name if space.name in builtin_spaces() else str(space.source)
     return (
         f"set space: {{name: {named}, input: {list(input_shape)}, classes: {num_classes}}} "
         f"(in Python: get_space({named!r}, input_shape={input_shape}, "
