@@ -1170,6 +1170,38 @@ def test_a_profile_or_predictor_json_saved_with_a_byte_order_mark_is_read(
         lut.save(profile.with_suffix(".json"))
 
 
+def test_a_profile_or_predictor_saved_as_utf_16_or_32_is_named_so(space, profile_path, tmp_path):
+    """A profile's table or metadata, or a predictor, saved as UTF-16 with its byte-order mark
+    (Windows Notepad's "Unicode") was "not a profile table: 'utf-8' codec can't decode byte
+    0xff", "not valid JSON: ..." or "not a predictor file (invalid JSON: ...)", and resuming
+    such a profile ended in the bare codec error, naming no file: they say what space and
+    experiment files say, the encoding and to save it as UTF-8."""
+    profile = tmp_path / "p.csv"
+    for suffix in (".csv", ".json"):
+        profile.with_suffix(suffix).write_bytes(profile_path.with_suffix(suffix).read_bytes())
+    saved = get_predictor("lut", space, profile=profile).save(tmp_path / "lut.json")
+    settings = dict(samples=8, progress=False, **PROFILE_FAST)  # the profile's own: resumed
+    readers = {
+        profile: [lambda: read_profile(profile), lambda: build_profile(space, profile, **settings)],
+        profile.with_suffix(".json"): [lambda: read_profile(profile)],
+        saved: [lambda: load_predictor(saved, space)],
+    }
+    for encoding, name in (("utf-16", "UTF-16"), ("utf-32", "UTF-32")):
+        for path, reads in readers.items():
+            kept = path.read_bytes()
+            path.write_text(kept.decode(), encoding=encoding)
+            for read in reads:
+                with pytest.raises(ValueError) as error:
+                    read()
+                assert str(error.value) == (
+                    f"{path}: text saved as {name}, not UTF-8: save it again as UTF-8"
+                )
+            path.write_bytes(kept)
+    saved.write_bytes(b"\xff\xfe\x01\x00\x00\x00\x07\x00")  # controls as UTF-16: binary
+    with pytest.raises(PredictorError, match="lut.json: not a predictor file .invalid JSON"):
+        load_predictor(saved, space)
+
+
 # -- lookup table -------------------------------------------------------------------------------
 def test_lut_sum_equals_sum_of_its_parts(space, profile_path):
     lut = LUTPredictor.from_profile(profile_path, space)

@@ -48,6 +48,7 @@ from hwnas.spaces import Arch, SearchSpace, builtin_spaces, get_space
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
 from hwnas.spaces.space import LIBRARY
+from hwnas.spaces.spec import saved_as_wide_unicode
 
 FORMAT_VERSION = 1
 MEASUREMENT_COLUMNS = [
@@ -386,7 +387,9 @@ def read_profile(path: str | Path) -> Profile:
             dtype={c: str for c in ("arch_key", "error", "median_ms", "round_medians_ms")},
             keep_default_na=False,
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise undecodable_table(path, e) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ProfileError(f"{path}: not a profile table: {e}") from None
     if missing := _missing_columns(rows):
         raise ProfileError(f"{path}: not a profile table, columns missing: {missing}")
@@ -412,6 +415,12 @@ def read_profile(path: str | Path) -> Profile:
     if timed := older_int8(profile.int8_quantizer, _precisions_of(rows[ok])):
         warn_older_int8(path, timed, profile.measure_again())
     return profile
+
+
+def undecodable_table(path: Path, error: UnicodeDecodeError) -> ProfileError:
+    """The error for a profile table that holds no UTF-8 text, naming it: one saved as UTF-16
+    or UTF-32 (a spreadsheet's "Unicode text") is said to be, as a space file is."""
+    return ProfileError(f"{path}: {saved_as_wide_unicode(path) or f'not a profile table: {error}'}")
 
 
 def _precisions_of(rows: pd.DataFrame) -> set[str]:
@@ -517,7 +526,10 @@ def read_metadata(path: Path) -> dict[str, Any]:
     meta_file = metadata_path(path)
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8-sig"))
-    except (ValueError, RecursionError) as e:  # not JSON, not text, nested past reason
+    except UnicodeDecodeError as e:
+        what = saved_as_wide_unicode(meta_file) or f"not valid JSON: {e}"
+        raise ProfileError(f"{meta_file}: {what}") from None
+    except (ValueError, RecursionError) as e:  # not JSON, nested past reason
         raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
     if is_predictor_data(meta):
         raise ProfileError(

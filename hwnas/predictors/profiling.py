@@ -56,6 +56,7 @@ from hwnas.predictors.profile import (
     model_ids,
     read_metadata,
     read_profile,
+    undecodable_table,
 )
 from hwnas.predictors.profile_plan import Job, planned_jobs
 from hwnas.predictors.repeatability import unrepeatable_warning
@@ -154,8 +155,11 @@ def _check_columns(path: Path) -> None:
     """Refuse to append to a profile whose columns are not this version's. The byte-order
     mark of a table saved by a spreadsheet ("CSV UTF-8") is no column: read_profile, which
     fits and scores it, passes over it, but the resume refused it as another version's."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        header = next(csv.reader(f), [])
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), [])
+    except UnicodeDecodeError as e:  # the bare codec error, naming no file, ended a resume
+        raise undecodable_table(path, e) from None
     if header != COLUMNS:
         raise ProfileError(
             f"{path}: written by another hwnas version (its columns differ); "

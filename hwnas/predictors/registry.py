@@ -28,6 +28,7 @@ from hwnas.predictors.profile import (
 )
 from hwnas.spaces import SearchSpace, SpaceError, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
+from hwnas.spaces.spec import saved_as_wide_unicode
 
 KINDS = ("lut", "learned", "transfer")
 
@@ -88,6 +89,10 @@ def load_predictor(path: str | Path, space: SearchSpace | None = None) -> Latenc
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as e:
         raise PredictorError(f"{path}: cannot read predictor: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        if saved_as := saved_as_wide_unicode(path):
+            raise PredictorError(f"{path}: {saved_as}") from None
+        raise _not_a_predictor(path, f"invalid JSON: {e}") from None
     except (ValueError, RecursionError) as e:  # not JSON, or JSON nested or sized past reason
         raise _not_a_predictor(path, f"invalid JSON: {e}") from None
     if not is_predictor_data(data):

@@ -590,9 +590,16 @@ def read_text(
     except OSError as e:
         raise error(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
-        wide = _wide_unicode(path)
-        what = f"text saved as {wide}, not UTF-8: save it again as UTF-8" if wide else binary
-        raise error(f"{path}: {what}") from None
+        raise error(f"{path}: {saved_as_wide_unicode(path) or binary}") from None
+
+
+def saved_as_wide_unicode(path: Path) -> str | None:
+    """Where the file at `path`, which holds no UTF-8 text, is text saved as UTF-16 or
+    UTF-32, what an error says of it (to save it again as UTF-8); None otherwise. Every file
+    hwnas reads as text (a space, an experiment, a config, a latency profile, a predictor)
+    says it alike."""
+    wide = _wide_unicode(path)
+    return f"text saved as {wide}, not UTF-8: save it again as UTF-8" if wide else None
 
 
 def _wide_unicode(path: Path) -> str | None:
