@@ -30,7 +30,7 @@ from hwnas.evaluators import (
     get_evaluator,
     load_dataset,
 )
-from hwnas.evaluators.datasets import _cache_name, _disk_cached
+from hwnas.evaluators.datasets import SAMPLE_SHAPES, _cache_name, _disk_cached, dataset_names
 from hwnas.evaluators.failures import scored_with_costs
 from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
 from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator, grad_norm, jacob_cov
@@ -165,6 +165,21 @@ def test_the_default_dataset_that_does_not_fit_is_said_to_be_the_default():
         with pytest.raises(DatasetError, match=r"expects \(1, 40\)") as e:
             get_evaluator("zero_cost", "conv1d", dataset=named)
         assert "is the default" not in str(e.value)
+
+
+def test_the_default_datasets_hint_names_only_datasets_of_the_spaces_dimensions():
+    """The hint listed every built-in for any space: `digits` and `mnist5k`, images, for
+    conv1d, whose inputs are series."""
+    hints = {}
+    for space in ("conv1d", "conv2d"):
+        with pytest.raises(DatasetError, match="is the default where no dataset") as e:
+            get_evaluator("zero_cost", space)
+        hints[space] = str(e.value).partition("is the default")[2]
+    series = ["mnist1d", "ucr:GunPoint", "ucr:Coffee", "ucr:PigCVP", "uea:BasicMotions"]
+    assert f"of 1-D inputs: one of {series} or an .npz file" in hints["conv1d"]
+    assert "of 2-D inputs: one of ['digits', 'mnist5k'] or an .npz file" in hints["conv2d"]
+    assert list(SAMPLE_SHAPES) == dataset_names()  # the record is every built-in's, as loaded
+    assert {n: load_dataset(n).input_shape for n in dataset_names()} == SAMPLE_SHAPES
 
 
 def test_settings_every_candidate_would_fail_on_are_refused_at_start(space):

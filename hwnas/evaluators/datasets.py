@@ -539,6 +539,25 @@ def dataset_names() -> list[str]:
     return [*BUILTINS, "ucr:GunPoint", "ucr:Coffee", "ucr:PigCVP", "uea:BasicMotions"]
 
 
+#: the sample shape (channels first) of each of `dataset_names`, recorded so that the ones
+#: of a space's input dimensions are named without loading (or generating) any
+SAMPLE_SHAPES: dict[str, tuple[int, ...]] = {
+    "digits": (1, 8, 8),
+    "mnist1d": (1, 40),
+    "mnist5k": (1, 28, 28),
+    "ucr:GunPoint": (1, 150),
+    "ucr:Coffee": (1, 286),
+    "ucr:PigCVP": (1, 2000),
+    "uea:BasicMotions": (6, 100),
+}
+
+
+def _names_of_dimensions(dims: int) -> list[str]:
+    """The built-in datasets whose samples are `dims`-D (1: series, 2: images), from
+    `SAMPLE_SHAPES`."""
+    return [name for name in dataset_names() if len(SAMPLE_SHAPES[name]) - 1 == dims]
+
+
 def builtin_identity(name: str) -> str:
     """One form of the built-in dataset `name` names, the same for any case or alias
     ("Digits" and "digits", "ucr:PigCVP" and "ucr:PigCentralVenousPressure"), so names of one
@@ -857,7 +876,9 @@ def resolve_dataset(dataset: str | Path | Dataset | None, space: SearchSpace) ->
     except DatasetError as e:
         if given:
             raise
+        dims = len(space.input_shape) - 1
         raise DatasetError(
             f"{e} ({DEFAULT_DATASET} is the default where no dataset is given: name one that "
-            f"fits space {space.name}, from {dataset_names()} or an .npz file)"
+            f"fits space {space.name}, of {dims}-D inputs: one of "
+            f"{_names_of_dimensions(dims)} or an .npz file)"
         ) from None
