@@ -217,10 +217,11 @@ def _recipe(data: dict, source: str, epochs: float | None) -> tuple[dict, list[s
 def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
     """The dataset to train on (`given`, else the run's) and whether it is the run's as the
     run saw it: a `.npz` with the arrays the config's digest records, by any path (moved or
-    copied, the same arrays split and scale alike), else by a path to the run's file. The
-    run's `.npz` changed since is refused unless given: trained on it, the model would not
-    be the run's; one no longer there asks for `--dataset`. An empty `given` is refused: it
-    trained on the run's dataset as if none were given."""
+    copied, the same arrays split and scale alike), or with their values in other types
+    (`npz_retyped`: cast to float32 inputs and int64 labels as every dataset is, they are the
+    run's arrays), else by a path to the run's file. The run's `.npz` changed since (even
+    only retyped) is refused unless given; one no longer there asks for `--dataset`. An
+    empty `given` is refused: it trained on the run's dataset as if none were given."""
     if given is not None and not str(given).strip():  # an unset shell variable, say
         raise ExperimentError("--dataset: empty: name a dataset (or an .npz), or leave it out")
     recorded = data.get("data") or {}
@@ -240,12 +241,14 @@ def _dataset(data: dict, given: str | None) -> tuple[str, bool]:
     same_file = Path(dataset).resolve() == Path(run_dataset).resolve()
     if digest is None:
         return dataset, same_file
-    same_arrays = npz_digest(dataset) == digest
-    if same_file and not same_arrays and given is None:
-        retyped = npz_retyped(dataset, digest)
+    if npz_digest(dataset) == digest:
+        return dataset, True
+    retyped = npz_retyped(dataset, digest)
+    if same_file and given is None:
+        other = "" if retyped else "the model trained on them would not be the run's; "
         raise ExperimentError(
             f"{dataset}: its arrays changed since the run (they lack the digest the config's "
-            f"data records{f'; {retyped}' if retyped else ''}): the model trained on them "
-            "would not be the run's; give --dataset with this file to train on it as it is now"
+            f"data records{f'; {retyped}' if retyped else ''}): {other}give --dataset with "
+            "this file to train on it as it is now"
         )
-    return dataset, same_arrays
+    return dataset, retyped is not None
