@@ -583,6 +583,59 @@ def constrained_experiment(tmp_path: Path, precisions: str, constraints: str) ->
     return exp
 
 
+#: a name that, printed raw, forges a line of its own and sends the terminal a command (a red
+#: colour, a window title)
+FORGING = "x\nhwnas: note: all is well\x1b[31m\x1b]0;owned\x07"
+
+
+@needs_nb201
+def test_a_run_dir_or_file_name_with_a_newline_or_terminal_escape_is_printed_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A `run_dir` or an experiment file named with a newline or a terminal's escape: each
+    message naming it was printed with the characters raw, as two lines, the second reading
+    as another message of hwnas's, and the escapes sent to the terminal; now each message is
+    one line, the characters shown escaped (as Python shows them) and nothing else changed."""
+    exp = tmp_path / f"e{FORGING}.yaml"
+    exp.write_text(
+        "name: t\nspace: nasbench201\n"
+        "evaluator: {name: tabular, settings: {tabular: {cost: false, latency: false}}}\n"
+        "objectives: [{metric: accuracy, direction: max}]\n"
+        f"searcher: random\nevaluations: 2\nrun_dir: {json.dumps(str(tmp_path / FORGING))}\n"
+    )
+    shown = "x\\nhwnas: note: all is well\\x1b[31m\\x1b]0;owned\\x07"
+    # a new run, a complete one, an error
+    for command, code in ((["search", "--quiet"], 0), (["search", "--quiet"], 0), (["status"], 1)):
+        assert hwnas(command[0], str(exp), *command[1:]) == code
+        out, err = capsys.readouterr()
+        lines = (out + err).splitlines()
+        assert len(lines) == 1 and "\x1b" not in lines[0] and "\x07" not in lines[0]
+        assert f"{tmp_path}/{shown}" in lines[0]
+    assert hwnas("search", str(tmp_path / f"gone{FORGING}.yaml")) == 1
+    assert capsys.readouterr().err == (
+        f"hwnas: error: {tmp_path}/gone{shown}.yaml: cannot read: No such file or directory\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", [FORGING, "a b's \\ $HOME", "-x\r\u0085y", "plain.yaml", "donn\u00e9es \u2014 ok"]
+)
+def test_a_pasted_path_is_the_path_and_one_line(name: str) -> None:
+    """The advice's command (`resume with: hwnas search PATH --resume`) read back by a shell
+    names the very file, on one line: in plain quotes a newline was kept raw, splitting the
+    advice in two, and a terminal's escape went to the terminal; now such a path is quoted
+    as $'...' with the characters escaped, which bash reads back as they were."""
+    from hwnas.cli import shell_path
+
+    quoted = shell_path(name)
+    assert quoted.isprintable() and ("$'" in quoted) == (not name.isprintable())
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    said = subprocess.run(
+        ["bash", "-c", f"printf %s {quoted}"], capture_output=True, env=env, check=True
+    ).stdout.decode()
+    assert said == (f"./{name}" if name.startswith("-") else name)
+
+
 def test_a_new_run_refuses_a_journal_in_a_home_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

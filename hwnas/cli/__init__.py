@@ -19,6 +19,7 @@ import typer
 
 # before typer draws with rich: rich imported with Python's random numbers kept as they were
 import hwnas.predictors.rich_parts  # noqa: F401
+from hwnas.predictors.printable import one_line
 from hwnas.predictors.stop_signals import (
     noting_interrupt,
     reader_gone,
@@ -114,10 +115,11 @@ def stopped(message: str, e: KeyboardInterrupt) -> typer.Exit:
 
 
 def say(message: str) -> None:
-    """`message` on stderr; a reader gone (a `| tee` stopped by the same Ctrl-C) is no error:
+    """`message` on stderr, as one line (`one_line`: a path's newline or terminal escape
+    shown as an escape); a reader gone (a `| tee` stopped by the same Ctrl-C) is no error:
     what is still written goes nowhere, and the exit code says how the command ended."""
     try:
-        typer.echo(message, err=True)
+        typer.echo(one_line(message), err=True)
     except BrokenPipeError:
         reader_gone()
 
@@ -125,9 +127,14 @@ def say(message: str) -> None:
 def shell_path(path: object) -> str:
     """`path` as one word of a command a user pastes into a shell: quoted where it holds
     spaces or other characters a shell reads otherwise, and ./-name for a name starting with
-    a dash (which a command would take for an option)."""
+    a dash (which a command would take for an option). One holding a control character (a
+    newline, a terminal's escape) is quoted as $'...', in which bash, zsh and ksh read its
+    escapes back: in plain quotes it was printed raw, splitting the advice line in two."""
     text = str(path)
-    return shlex.quote(f"./{text}" if text.startswith("-") else text)
+    word = f"./{text}" if text.startswith("-") else text
+    if one_line(word) == word:
+        return shlex.quote(word)
+    return "$'" + one_line(word.replace("\\", "\\\\").replace("'", "\\'")) + "'"
 
 
 PathText = TypeVar("PathText", str, Path)
@@ -166,9 +173,10 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    """hwnas's own warnings as one line, as its errors are; others as Python shows them."""
+    """hwnas's own warnings as one line (`one_line`), as its errors are; others as Python
+    shows them."""
     if os.path.abspath(str(filename)).startswith(_PACKAGE):
-        return f"hwnas: warning: {message}\n"
+        return f"hwnas: warning: {one_line(str(message))}\n"
     return _python_warning(message, category, filename, lineno, line)
 
 

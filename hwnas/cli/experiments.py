@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, NoReturn
 import typer
 
 from hwnas.cli import DEMO_WINNER, examples, home_expanded, say, shell_path, stopped, stopped_word
+from hwnas.predictors.printable import one_line
 
 if TYPE_CHECKING:  # numpy: the CLI imports it only for the commands that need it
     from hwnas.evaluators.datasets import Standardisation
@@ -106,10 +107,9 @@ def search(
         )
     except ClusterLost as e:
         again = f"once the cluster at {address} is up again, " if address else ""
-        typer.echo(
+        say(
             f"hwnas: error: {e}; the evaluations in flight were given back: {again}resume "
-            f"with: {resume_with}",
-            err=True,
+            f"with: {resume_with}"
         )
         _exit_past_a_lost_ray(1)
     except KeyboardInterrupt as e:
@@ -132,10 +132,9 @@ def search(
     if summary.evaluated and summary.failed == summary.evaluated:
         raise RuntimeError(f"every evaluation failed; {why}")
     if summary.failed:  # the count alone named no way to the reasons
-        typer.echo(
+        say(
             f"hwnas: note: {counted(summary.failed, 'evaluation')} failed; {why}; "
-            f"{_retry_advice(summary.run_dir, start_with)}",
-            err=True,
+            f"{_retry_advice(summary.run_dir, start_with)}"
         )
 
 
@@ -170,17 +169,21 @@ def _say_summary(summary, experiment: Path) -> None:
 
     if summary.stopped_by == ALREADY_COMPLETE:
         typer.echo(
-            f"run {summary.run_dir} is already complete: "
-            f"{counted(summary.evaluated, 'evaluation')} "
-            f"({summary.failed} failed); raise `evaluations` above {summary.evaluated} in "
-            f"{experiment} to go on"
+            one_line(
+                f"run {summary.run_dir} is already complete: "
+                f"{counted(summary.evaluated, 'evaluation')} "
+                f"({summary.failed} failed); raise `evaluations` above {summary.evaluated} in "
+                f"{experiment} to go on"
+            )
         )
     else:
         retried = f", {summary.retried} retried" if summary.retried else ""
         typer.echo(
-            f"run {summary.run_dir}: {counted(summary.evaluated, 'evaluation')} "
-            f"({summary.failed} failed{retried}, {summary.by_this_driver} by this driver); "
-            f"stopped by {summary.stopped_by}"
+            one_line(
+                f"run {summary.run_dir}: {counted(summary.evaluated, 'evaluation')} "
+                f"({summary.failed} failed{retried}, {summary.by_this_driver} by this driver); "
+                f"stopped by {summary.stopped_by}"
+            )
         )
 
 
@@ -203,7 +206,7 @@ def _note_exhausted(config, space_exhausted: bool) -> None:
             f"its picks coincide); for more, start a new run (another run_dir) with a higher "
             f"derive_count or {more}"
         )
-    typer.echo(f"hwnas: note: the searcher had no more candidates to propose: {why}", err=True)
+    say(f"hwnas: note: the searcher had no more candidates to propose: {why}")
 
 
 def _note_time_limit(summary, config, resume_with: str) -> None:
@@ -212,10 +215,9 @@ def _note_time_limit(summary, config, resume_with: str) -> None:
     invocation and the candidates in flight were given back for a resume to evaluate."""
     if summary.stopped_by != "time limit":
         return
-    typer.echo(
+    say(
         f"hwnas: note: the time limit ({config.time_limit_s:g} s, per invocation) stopped the "
-        f"run; any candidates in flight were given back: resume to go on: {resume_with}",
-        err=True,
+        f"run; any candidates in flight were given back: resume to go on: {resume_with}"
     )
 
 
@@ -235,10 +237,7 @@ def _note_targets_not_searched(summary, experiment: Path, resume_with: str) -> b
         if summary.stopped_by in ("evaluations", ALREADY_COMPLETE)
         else f"resume to search {them}: {resume_with}"
     )
-    typer.echo(
-        f"hwnas: note: {_targets_text(left)} not searched before the run stopped: {how}",
-        err=True,
-    )
+    say(f"hwnas: note: {_targets_text(left)} not searched before the run stopped: {how}")
     return True
 
 
@@ -480,7 +479,7 @@ def _claims_in_flight_and_owed(results, dead: set[str]) -> tuple[int, int]:
 
 def _say_run(facts: dict) -> None:
     """The run's folder, study and space, and the versions it was started with."""
-    typer.echo(f"run {facts['run']} (study {facts['study']!r}, space {facts['space']})")
+    typer.echo(one_line(f"run {facts['run']} (study {facts['study']!r}, space {facts['space']})"))
     if versions := facts["versions"]:
         typer.echo("started with " + ", ".join(f"{p} {v}" for p, v in versions.items()))
 
@@ -648,11 +647,11 @@ def pareto(
             typer.echo(json.dumps(empty, indent=2))
         else:
             df = results.trials
-            typer.echo(f"{run}: {_none_feasible(len(df), _broke_constraints(df))}")
+            typer.echo(one_line(f"{run}: {_none_feasible(len(df), _broke_constraints(df))}"))
         if html is not None and _plottable(results, objs):
-            typer.echo(f"wrote {html} (infeasible points only: no front)", err=as_json)
+            typer.echo(one_line(f"wrote {html} (infeasible points only: no front)"), err=as_json)
         elif html is not None:
-            typer.echo(f"hwnas: note: nothing to plot, {html} not written", err=True)
+            say(f"hwnas: note: nothing to plot, {html} not written")
         return
     front = results.pareto(objs)
     metrics = results.shown_metrics(objs)
@@ -676,7 +675,7 @@ def pareto(
     else:
         _print_front(results, front, metrics, objs, hv)
     if html is not None:
-        typer.echo(f"wrote {html}", err=as_json)  # with --json, stdout is the JSON alone
+        typer.echo(one_line(f"wrote {html}"), err=as_json)  # with --json, stdout is the JSON alone
 
 
 def _note_lacking(results, objs: list[tuple[str, str]]) -> None:
@@ -687,11 +686,10 @@ def _note_lacking(results, objs: list[tuple[str, str]]) -> None:
     everything, view = results.candidates(), results.candidates(objs)
     if left := len(everything) - len(view):
         lacking = [m for m, _ in objs if not everything[m].map(math.isfinite).all()]
-        typer.echo(
+        say(
             f"hwnas: note: {left} of {counted(len(everything), 'feasible evaluation')} "
             f"{'has' if left == 1 else 'have'} no finite {' or '.join(lacking)} value: left "
-            "out of this front",
-            err=True,
+            "out of this front"
         )
 
 
@@ -889,10 +887,10 @@ def export(
         _note_unusable(results, trial)
     elif top is not None and len(written) < top:
         only = counted(len(written), "member")
-        typer.echo(f"hwnas: note: the Pareto front has only {only}", err=True)
+        say(f"hwnas: note: the Pareto front has only {only}")
     after = _stamps(out)
     if written and (note := read_config(written[0]).get("data", {}).get("note")):
-        typer.echo(f"hwnas: warning: no input standardisation in the export: {note}", err=True)
+        say(f"hwnas: warning: no input standardisation in the export: {note}")
     for path in written:
         _say_exported(path, before, after)
     if fmt in ("onnx", "torch") and written:
@@ -915,13 +913,13 @@ def _say_exported(
         onnx = data["onnx"]
         diff = onnx["max_abs_diff"]
         extra += f" + {onnx['file']} (ONNX Runtime matches torch, max diff {diff:.2g})"
-    typer.echo(f"{'unchanged' if same else 'wrote'} {path}{extra}")
+    typer.echo(one_line(f"{'unchanged' if same else 'wrote'} {path}{extra}"))
 
 
 def _note_initial_weights(fmt: str) -> None:
     """Say that a torch or onnx export's weights are untrained (the search keeps none), and
     for onnx, that its file is the float form, not the deployable one `hwnas build` writes."""
-    typer.echo(
+    say(
         "hwnas: note: the weights are the initial ones (the search keeps no trained "
         "weights; built with the run's seed, `weights_seed` in the config): train the "
         "exported model before deploying it"
@@ -930,8 +928,7 @@ def _note_initial_weights(fmt: str) -> None:
             "TRAINED --onnx FILE --calibration DATASET` writes it at its blocks' precisions)"
             if fmt == "onnx"
             else ""
-        ),
-        err=True,
+        )
     )
 
 
@@ -960,7 +957,7 @@ def _note_unusable(results, trial: int) -> None:
         why = f"trial {trial} is infeasible (breaks {', '.join(broken)})"
     else:
         return
-    typer.echo(f"hwnas: note: {why}; its architecture is exported anyway", err=True)
+    say(f"hwnas: note: {why}; its architecture is exported anyway")
 
 
 def _positive_epochs(epochs: float | None) -> float | None:
@@ -1206,10 +1203,9 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None, conf
         f"output differs from the float model's by up to {diff:.3g} on {compared}"
     )
     if quantized and inputs is None:
-        typer.echo(
+        say(
             "hwnas: note: calibrated on random inputs, as the search timed it: give "
-            "--calibration with the run's dataset for a model to deploy",
-            err=True,
+            "--calibration with the run's dataset for a model to deploy"
         )
     if quantized and scaling is not None:
         _note_calibration_scaling(calibration, scaling, config)

@@ -10,9 +10,10 @@ from typing import Literal
 
 import typer
 
-from hwnas.cli import examples, home_expanded, stopped, stopped_word
+from hwnas.cli import examples, home_expanded, say, stopped, stopped_word
 from hwnas.cli.spaces import CLASSES, INPUT, SPACE_HELP, space_at
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
+from hwnas.predictors.printable import one_line
 
 RANK_SCORES = ("kendall_tau", "spearman")
 FEW_HELD_OUT = 20  # below it, `eval` says its scores are rough
@@ -150,7 +151,7 @@ def profile(
     failed = result.rows[result.rows["status"] != "ok"]
     device = describe_device(result.measured_on())
     rows = counted(len(result.rows), "row")
-    typer.echo(f"{out}: {rows} ({len(failed)} failed), measured on {device}")
+    typer.echo(one_line(f"{out}: {rows} ({len(failed)} failed), measured on {device}"))
     if found := agreements(result):
         typer.echo(f"  repeatability: its rounds rank the {' and the '.join(map(str, found))}")
     for _, row in failed.head(5).iterrows():
@@ -261,20 +262,18 @@ def evaluate(
         if None not in (predictor.measured_on, holdout_device):
             differences = device_differences(predictor.measured_on, holdout_device)
             if differences:
-                typer.echo(
+                say(
                     "hwnas: warning: the holdout was measured on another device than the "
                     f"predictor ({'; '.join(differences)}): these scores say how well one device's "
-                    "latencies predict another's, not how good the predictor is",
-                    err=True,
+                    "latencies predict another's, not how good the predictor is"
                 )
     result.update(score(predictor, archs, measured))
     if len(archs) < FEW_HELD_OUT:
-        typer.echo(
+        say(
             f"hwnas: note: {len(archs)} held-out "
             + ("network gives" if len(archs) == 1 else "networks give")
             + " rough scores (one disturbed measurement "
-            f"moves them far); {FEW_HELD_OUT} or more say more",
-            err=True,
+            f"moves them far); {FEW_HELD_OUT} or more say more"
         )
     from hwnas.experiments.shown import metric_text
 

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from hwnas.cli import examples, home_expanded
+from hwnas.cli import examples, home_expanded, say
 
 app = typer.Typer(
     help="Search spaces: list, show, sample.",
@@ -132,10 +132,9 @@ def sample(
 
     sp = space_at(space, input_shape, classes)
     if n > sp.cardinality:
-        typer.echo(
+        say(
             f"hwnas: note: the space has only {counted(sp.cardinality, 'architecture')}: draws "
-            "repeat them",
-            err=True,
+            "repeat them"
         )
     rng = np.random.default_rng(seed)
     for _ in range(n):

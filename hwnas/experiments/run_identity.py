@@ -45,6 +45,7 @@ from hwnas.experiments.records import (
 from hwnas.experiments.run_dir import SPACE_SNAPSHOT, same_yaml, space_source
 from hwnas.experiments.shown import counted
 from hwnas.predictors.fingerprint import package_version
+from hwnas.predictors.printable import one_line
 from hwnas.spaces import SearchSpace
 from hwnas.spaces.callers import warn_at_caller
 
@@ -231,8 +232,10 @@ def record_moves(study: optuna.Study, moves: list[Move], what: str) -> None:
         study.set_user_attr(attr, digests)
     moved = "; ".join(f"{m.field} {m.old} -> {m.new}" for m in moves)
     print(
-        f"hwnas: note: {what} reads inputs at other paths than it started with, "
-        f"their content the same ({moved}): it goes on and records the new paths",
+        one_line(
+            f"hwnas: note: {what} reads inputs at other paths than it started with, "
+            f"their content the same ({moved}): it goes on and records the new paths"
+        ),
         file=sys.stderr,
     )
 

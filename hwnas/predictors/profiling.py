@@ -46,6 +46,7 @@ from hwnas.predictors.fingerprint import (
 from hwnas.predictors.measure import Measurement, check_settings, measure_latencies
 from hwnas.predictors.parts import block_copies_problem, build_part
 from hwnas.predictors.precision_notes import INT8_QUANTIZER
+from hwnas.predictors.printable import one_line
 from hwnas.predictors.profile import (
     COLUMNS,
     FORMAT_VERSION,
@@ -435,14 +436,12 @@ def build_profile(
         todo = _todo(jobs, passes, done, limit)
         left = _rows(_todo(jobs, passes, done, None)) - _rows(todo)
         if progress and done:
-            tqdm.write(f"{out}: resuming, {len(done)} rows measured before", file=sys.stderr)
+            said = f"{out}: resuming, {len(done)} rows measured before"
+            tqdm.write(one_line(said), file=sys.stderr)
         _measure_todo(space, out, todo, settings, block_copies, passes, progress)
     if progress and left:
-        tqdm.write(
-            f"{out}: stopped by the limit with {left} rows left to measure; the same command "
-            "without it goes on",
-            file=sys.stderr,
-        )
+        said = f"{out}: stopped by the limit with {left} rows left to measure; the same command"
+        tqdm.write(one_line(f"{said} without it goes on"), file=sys.stderr)
     profile = read_profile(out)
     if note := unrepeatable_warning(profile):
         warn_at_caller(note)
