@@ -1,8 +1,10 @@
 """hwnas's warnings about what a caller asked point at the caller's line, whichever of
-hwnas's own functions the call went through (`hwnas.spaces.callers.warn_at_caller`)."""
+hwnas's own functions the call went through (`hwnas.spaces.callers.warn_at_caller`), and are
+all of one category, `hwnas.HwnasWarning`."""
 
 from __future__ import annotations
 
+import ast
 import os
 import warnings
 from collections.abc import Callable
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from benchdata import needs_nb201
 
+import hwnas
 from hwnas.evaluators import get_evaluator
 from hwnas.evaluators.datasets import Dataset, load_dataset
 from hwnas.experiments import load, parse_experiment, run_experiment
@@ -122,3 +125,37 @@ def test_a_warning_points_at_the_line_that_called_hwnas(
         warned = [w for w in caught if words in str(w.message)]
         assert warned, f"no warning saying {words!r}: {[str(w.message) for w in caught]}"
         assert {w.filename for w in warned} == {__file__}, words
+        assert {w.category for w in warned} == {hwnas.HwnasWarning}, words
+
+
+def test_a_filter_on_hwnas_warning_silences_hwnas_alone(tmp_path: Path) -> None:
+    """Every warning of hwnas was a plain `UserWarning`: a notebook or a service could not
+    silence hwnas's warnings without silencing every library's."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=hwnas.HwnasWarning)
+        _learned_on_few_networks(tmp_path)  # warns that it was fitted on only 8 networks
+        warnings.warn("another library's warning", UserWarning, stacklevel=1)
+    said = [str(w.message) for w in caught]
+    assert "another library's warning" in said
+    assert not [m for m in said if "fitted on only" in m], said
+
+
+def _categories(source: str) -> list[str]:
+    """The category each `warnings.warn(...)` call in `source` names, as written (`None`
+    where it names none: a `UserWarning`)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "warnings.warn":
+            named = [k.value for k in node.keywords if k.arg == "category"]
+            found.append(ast.unparse((node.args[1:] + named + [ast.Constant(None)])[0]))
+    return found
+
+
+def test_every_warning_hwnas_issues_is_an_hwnas_warning() -> None:
+    """Those not issued through `warn_at_caller` too (a run's heartbeat thread's)."""
+    files = sorted(Path(hwnas.__file__).parent.rglob("*.py"))
+    categories = {f.name: _categories(f.read_text()) for f in files}
+    categories = {name: found for name, found in categories.items() if found}
+    assert sorted(categories) == ["callers.py", "storage.py"]  # the check sees them
+    assert {c for found in categories.values() for c in found} == {"HwnasWarning"}, categories

@@ -51,7 +51,8 @@ MAY_IMPORT = {
     "search": {"spaces", "predictors", "evaluators"},
     "experiments": {"spaces", "predictors", "evaluators", "search"},
     "cli": {"spaces", "predictors", "evaluators", "search", "experiments", "<root>"},  # version
-    "<root>": {"experiments"},  # hwnas.build, a lazy alias of hwnas.experiments.build
+    # hwnas.build, a lazy alias of hwnas.experiments.build; hwnas.HwnasWarning, of spaces
+    "<root>": {"spaces", "experiments"},
     "__main__": {"cli"},  # python -m hwnas: the command line, nothing else
 }
 #: what "the evaluator protocol" is: `Evaluator` and `Metrics`.

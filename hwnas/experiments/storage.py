@@ -73,7 +73,7 @@ from hwnas.experiments.run_identity import (
 )
 from hwnas.search.nsga2 import optuna_quiet
 from hwnas.spaces import Arch, SearchSpace
-from hwnas.spaces.callers import warn_at_caller
+from hwnas.spaces.callers import HwnasWarning, warn_at_caller
 
 BEAT_PREFIX = f"{DRIVER}:"  # a study attribute per driver: BEAT_PREFIX + its id -> its heartbeat
 
@@ -318,7 +318,8 @@ class RunStore:
                     self.heartbeat()
                 except Exception as e:  # noqa: BLE001 - a storage hiccup: beat again next time,
                     # or peers would soon take this live driver's claims for stale ones
-                    warnings.warn(f"heartbeat not stored ({e}); trying again", stacklevel=1)
+                    message = f"heartbeat not stored ({e}); trying again"
+                    warnings.warn(message, HwnasWarning, stacklevel=1)
 
         def stop() -> None:
             done.set()

@@ -1,4 +1,5 @@
-"""Warnings about what a caller asked of hwnas, shown at the caller's line."""
+"""Warnings about what a caller asked of hwnas, shown at the caller's line, and their one
+category, `HwnasWarning`."""
 
 import sys
 import warnings
@@ -9,8 +10,15 @@ from types import FrameType
 _PASSING_ON = frozenset({"functools", "contextlib"})
 
 
+class HwnasWarning(UserWarning):
+    """The category of every warning hwnas itself issues, so a program or notebook can filter
+    hwnas's warnings alone (`warnings.filterwarnings("ignore", category=HwnasWarning)`),
+    leaving torch's, Optuna's and Ray's as they are. A `UserWarning`, so filters on that
+    keep matching hwnas's warnings."""
+
+
 def warn_at_caller(message: str) -> None:
-    """Warn (a `UserWarning`) at the first line outside hwnas's library that led here: the
+    """Warn (an `HwnasWarning`) at the first line outside hwnas's library that led here: the
     line of a program or notebook that called hwnas's public API, whichever of hwnas's own
     functions the call went through (a factory such as `get_evaluator`, a run's loop), so
     Python shows that line and `warnings.filterwarnings(module=...)` matches the caller's
@@ -21,7 +29,7 @@ def warn_at_caller(message: str) -> None:
     frame, level = sys._getframe(1), 2  # the caller of this function, at stacklevel 2
     while frame.f_back is not None and _passes_on(frame):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, stacklevel=level)
+    warnings.warn(message, HwnasWarning, stacklevel=level)
 
 
 def _passes_on(frame: FrameType) -> bool:
