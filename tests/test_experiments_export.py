@@ -2008,7 +2008,7 @@ def test_a_notebook_shows_a_runs_results_in_one_line(nb201_run: Path) -> None:
     results = load(nb201_run)
     shown = f"<RunResults {nb201_run} name='nb' [accuracy:max, hw_fpga_latency_ms:min]"
     assert repr(results) == f"{shown} (evaluations not read yet)>"
-    assert "trials" not in vars(results) and "stored_trials" not in vars(results)
+    assert "_trials" not in vars(results) and "_stored_trials" not in vars(results)
     assert len(results.trials) == 30
     assert repr(results) == f"{shown} evaluations=30>"
 

@@ -356,6 +356,29 @@ def test_a_view_made_from_the_runs_objectives_leaves_the_run_its_own(tmp_path: P
     assert results.hypervolume() == fresh.hypervolume()
 
 
+def test_a_change_to_the_config_or_stored_trials_read_reaches_no_later_answer(
+    tmp_path: Path,
+) -> None:
+    """`results.config` and `results.stored_trials` were the run's own: a notebook's
+    `config.objectives.pop()` made every later default front and hypervolume one of a single
+    objective, and emptying the trials read (or one trial's attributes) emptied `trials`."""
+    run_dir = tmp_path / "run"
+    run_experiment(parse_experiment(nb201_experiment(run_dir, 12)), progress=False)
+    results, fresh = load(run_dir), load(run_dir)
+    config = results.config
+    config.objectives.pop()
+    config.constraints.clear()
+    config.searcher.settings["population_size"] = 2
+    assert results.config == fresh.config
+    assert results.objectives == fresh.objectives and results.constraints == fresh.constraints
+    stored = results.stored_trials
+    stored[0].user_attrs.clear()
+    stored.clear()
+    assert len(results.stored_trials) == len(fresh.stored_trials) > 0
+    assert results.trials.equals(fresh.trials)
+    assert results.hypervolume() == fresh.hypervolume()
+
+
 def test_unpickled_results_answer_from_what_was_read_and_never_make_a_storage(
     tmp_path: Path,
 ) -> None:

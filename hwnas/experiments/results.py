@@ -6,6 +6,7 @@ run is just an Optuna study plus the experiment file it was started from.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -177,8 +178,8 @@ class RunResults:
         # notebook's %cd, an unpickled copy in another process): a relative one read the
         # space of another folder of that name, and wrote the space's copy there
         self._folder = run_dir.absolute()
-        self.config: ExperimentConfig = load_snapshot(run_dir)
-        self.config = self._as_recorded(self.config)  # opens `study`: refused here if gone
+        self._config = load_snapshot(run_dir)
+        self._config = self._as_recorded(self._config)  # opens `study`: refused here if gone
         self._archs: dict[int, Arch] = {}  # by trial number, see `_arch_of`
         # fronts and progress by objectives, made once from `trials` (itself read once): a
         # report asked for the same front four times and the same progress twice
@@ -192,32 +193,40 @@ class RunResults:
         objectives = ", ".join(f"{metric}:{direction}" for metric, direction in self.objectives)
         read = self.__dict__.get("_trials")  # the cached_property's value, where read
         count = "(evaluations not read yet)" if read is None else f"evaluations={len(read)}"
-        return [str(self.run_dir), f"name={self.config.name!r}", f"[{objectives}]", count]
+        return [str(self.run_dir), f"name={self._config.name!r}", f"[{objectives}]", count]
+
+    @property
+    def config(self) -> ExperimentConfig:
+        """The run's experiment, as the run's storage recorded it where its file was edited
+        since. The caller's own copy at each read, as `trials` is: a notebook's change to its
+        lists and dicts (`config.objectives.append(...)`, `config.searcher.settings[...]`)
+        changed the run's objectives, fronts and exports made after it."""
+        return self._config.model_copy(deep=True)
 
     @property
     def objectives(self) -> list[tuple[str, str]]:
         """The run's objectives, (metric, direction) pairs: a new list at each read, as
         `trials` is a new frame, so a notebook's `objectives.append(...)` for a view of its
         own leaves the run's (the default of every method) as it was."""
-        return self.config.objective_pairs
+        return self._config.objective_pairs
 
     @property
     def constraints(self) -> list[tuple[str, float]]:
         """The run's constraints, (metric, bound) pairs meaning metric <= bound: a new list at
         each read, as `objectives` is."""
-        return self.config.constraint_pairs
+        return self._config.constraint_pairs
 
     @cached_property
     def study(self) -> optuna.Study:
         """The run's Optuna study, opened as a reader (a missing storage file is refused, not
         made anew); an unpickled `RunResults` opens it again only when it reads more."""
-        storage = open_optuna_storage(self.config.storage, self._folder, create=False)
+        storage = open_optuna_storage(self._config.storage, self._folder, create=False)
         try:
             with self._reading():
-                study = optuna.load_study(study_name=self.config.name, storage=storage)
+                study = optuna.load_study(study_name=self._config.name, storage=storage)
                 check_study_attrs(study)
         except KeyError:
-            name, held = self.config.name, studies_held(storage)
+            name, held = self._config.name, studies_held(storage)
             raise ExperimentError(
                 f"{self.run_dir}: no study {name!r} in its storage{held}"
             ) from None
@@ -255,14 +264,20 @@ class RunResults:
 
     def _reading(self):
         """Storage errors while reading, naming the storage (a damaged file, a lost server)."""
-        return storage_errors(self.config.storage, self.run_dir, advice="")
+        return storage_errors(self._config.storage, self.run_dir, advice="")
+
+    @property
+    def stored_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """Every trial of the study (Optuna's, claims and enqueued ones too), read once: the
+        caller's own copies, as Optuna's `study.trials` are (a change to one, or to the list,
+        changed the `trials`, `arch` and fronts read after it)."""
+        return copy.deepcopy(self._stored_trials)
 
     @cached_property
-    def stored_trials(self) -> list[optuna.trial.FrozenTrial]:
-        """Every trial of the study (Optuna's, claims and enqueued ones too), read once:
-        `trials`, `arch`, `no_evaluation` and `hwnas status` answer from one moment of a live
-        run (`arch` read earlier than `trials` knew none of the evaluations finished in
-        between, and the figures of those failed)."""
+    def _stored_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """`stored_trials` as read once: `trials`, `arch`, `no_evaluation` and `hwnas status`
+        answer from one moment of a live run (`arch` read earlier than `trials` knew none of
+        the evaluations finished in between, and the figures of those failed)."""
         with self._reading():
             return read_trials(self.study)
 
@@ -273,7 +288,7 @@ class RunResults:
         from hwnas.experiments.components import make_space
 
         with self._reading():
-            return make_space(self.config, space_copy(self._folder, self.study))
+            return make_space(self._config, space_copy(self._folder, self.study))
 
     @property
     def trials(self) -> pd.DataFrame:
@@ -290,7 +305,7 @@ class RunResults:
     @cached_property
     def _trials(self) -> pd.DataFrame:
         """`trials` as read once, which the fronts, progress and figures are made of."""
-        stored = self.stored_trials
+        stored = self._stored_trials
         done = [t for t in stored if _evaluated(t) and t.number not in self._retried]
         done.sort(key=lambda t: (_utc(t.datetime_complete), t.number))
         if not done:
@@ -318,7 +333,7 @@ class RunResults:
     @cached_property
     def _retried(self) -> set[int]:
         latest: dict[str, optuna.trial.FrozenTrial] = {}
-        superseded = (supersede(t, latest) for t in self.stored_trials if _evaluated(t))
+        superseded = (supersede(t, latest) for t in self._stored_trials if _evaluated(t))
         return {t.number for t in superseded if t is not None}
 
     @property
@@ -334,7 +349,7 @@ class RunResults:
         many architectures it proposed) and `wall_time_s`, its training time, which
         `trials.finished_s` leaves out (a search runs before its architectures are claimed)."""
         columns = ["target_ms", "derived", "wall_time_s"]
-        if self.config.searcher.name != "differentiable":
+        if self._config.searcher.name != "differentiable":
             return pd.DataFrame(columns=columns)
         with self._reading():
             searches = memo_searches(StudyMemo(self.study))
@@ -346,9 +361,9 @@ class RunResults:
         supernet search has, in the experiment's order: a sweep stopped (by `evaluations`,
         say) before its last targets; raising `evaluations` and resuming searches them.
         Empty for other searchers."""
-        if self.config.searcher.name != "differentiable":
+        if self._config.searcher.name != "differentiable":
             return []
-        settings, latency = self.config.searcher.settings, self.config.latency
+        settings, latency = self._config.searcher.settings, self._config.latency
         one = settings.get("latency_target_ms", latency.target_ms if latency else None)
         searched = set(self.supernet_searches()["target_ms"])
         targets = latency_targets(one, settings.get("latency_targets_ms"))
@@ -359,7 +374,7 @@ class RunResults:
         of its sweep was searched and every architecture the searches derived was evaluated, so
         a run short of its `evaluations` cannot reach them (its resume ends `exhausted`). False
         for other searchers, and before the first search has finished."""
-        if self.config.searcher.name != "differentiable" or self.targets_not_searched():
+        if self._config.searcher.name != "differentiable" or self.targets_not_searched():
             return False
         with self._reading():
             searches = memo_searches(StudyMemo(self.study))
@@ -434,7 +449,7 @@ class RunResults:
 
     @cached_property
     def _by_number(self) -> dict[int, optuna.trial.FrozenTrial]:
-        return {t.number: t for t in self.stored_trials}
+        return {t.number: t for t in self._stored_trials}
 
     def describe(self, arch: Arch) -> str:
         """The architecture in one line (the cell string for NAS-Bench-201)."""
