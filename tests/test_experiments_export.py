@@ -1207,6 +1207,34 @@ def test_build_calibrates_on_inputs_drawn_from_the_whole_training_split(tmp_path
     assert scales[0] > 0.5 * scales[1]  # the first 256 sorted: about 0.1 of the shuffled
 
 
+def test_build_calibrates_on_a_dataset_of_other_classes(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Calibration reads a dataset's inputs alone (to set the int8 activation ranges), so a
+    file of the model's inputs with labels of other classes (here 3, where the model has 10
+    outputs: unlabelled field recordings given class 0..2) calibrates it: it was refused for
+    its class count. Its inputs must still be the model's."""
+    space = get_space("conv1d")
+    (tmp_path / "int8.json").write_text(json.dumps(_config_at(space, "int8")))
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((600, 1, 40)).astype(np.float32), np.arange(600) % 3
+    three = tmp_path / "three.npz"
+    np.savez(three, x_train=x, y_train=y, x_test=x[:30], y_test=y[:30])
+    out = tmp_path / "three.onnx"
+    build = ("build", str(tmp_path / "int8.json"), "--onnx", str(out), "--calibration")
+    assert hwnas_cli(*build, str(three)) == 0
+    assert f"calibrated on 256 training inputs of {three}" in capsys.readouterr().out
+    assert _input_scale(out) > 0
+    wide = tmp_path / "wide.npz"
+    x = np.concatenate([x, x], axis=2)
+    np.savez(wide, x_train=x, y_train=y, x_test=x[:30], y_test=y[:30])
+    assert hwnas_cli(*build, str(wide)) == 1
+    assert (
+        f"dataset {wide}: inputs (1, 80), where the config's model takes (1, 40): give a "
+        "dataset of those inputs (calibration reads only its inputs, of any classes)"
+    ) in capsys.readouterr().err
+
+
 def test_build_notes_a_calibration_dataset_standardised_otherwise_than_the_config(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -1330,9 +1358,10 @@ def test_build_writes_the_deployed_onnx_calibrated_on_a_dataset(
         )
         == 1
     )
-    wrong = "dataset digits: inputs (1, 8, 8) in 10 classes, where the config's model takes (1, 40)"
+    wrong = "dataset digits: inputs (1, 8, 8), where the config's model takes (1, 40)"
     assert wrong in capsys.readouterr().err  # another dataset, not another space, is the fix
     assert hwnas_cli("train", str(tmp_path / "int8.json"), "--dataset", "digits") == 1
+    wrong = "dataset digits: inputs (1, 8, 8) in 10 classes, where the config's model takes (1, 40)"
     assert wrong in capsys.readouterr().err
 
 

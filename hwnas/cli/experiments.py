@@ -1188,7 +1188,7 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None, conf
 
     inputs = scaling = None
     if calibration is not None:
-        dataset = dataset_for(calibration, space)
+        dataset = dataset_for(calibration, space, inputs_only=True)
         inputs, scaling = calibration_inputs(dataset.x_train), dataset.standardisation
     diff = export_deployed_onnx(model, space.input_shape, path, inputs)
     quantized = {"int8", "w4a8"} & set(layer_precisions(model).values())

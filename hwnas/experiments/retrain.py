@@ -167,11 +167,21 @@ def same_standardisation(scaling: Standardisation, recorded: Any) -> bool:
     return isinstance(recorded, dict) and {k: recorded.get(k) for k in now} == now
 
 
-def dataset_for(name: str, space: SearchSpace) -> Dataset:
+def dataset_for(name: str, space: SearchSpace, *, inputs_only: bool = False) -> Dataset:
     """Dataset `name` loaded as a run loads it, for the model of an exported config: its
     input shape and classes are fixed by the architecture, so one that does not fit asks for
-    another dataset (not, as for an experiment, for a space that fits the data)."""
+    another dataset (not, as for an experiment, for a space that fits the data). With
+    `inputs_only` (calibration, which reads the inputs alone) its labels may be of any
+    classes: a file of other classes was refused for its class count."""
     data = load_dataset(name)
+    if inputs_only:
+        if data.input_shape == tuple(space.input_shape):
+            return data
+        raise ExperimentError(
+            f"dataset {name}: inputs {data.input_shape}, where the config's model takes "
+            f"{space.input_shape}: give a dataset of those inputs (calibration reads only its "
+            "inputs, of any classes)"
+        )
     try:
         return data.check_fits(space)
     except DatasetError:
