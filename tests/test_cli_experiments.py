@@ -3000,6 +3000,36 @@ def test_an_80_column_line_keeps_the_count_and_the_elapsed_time_whole(
     assert len(line) <= 80
 
 
+def test_a_narrow_line_keeps_the_count(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rich shrank every column of the line alike: at 50 columns and under the count of a
+    total under 10 was cut to nothing ('search 0:00:00 done '). The count stays, the rest
+    giving way; in a terminal, COLUMNS=0 is passed over (rich drew an empty line)."""
+    from hwnas.evaluators.metrics import Metrics
+    from hwnas.experiments import progress
+
+    def line(total: int) -> str:
+        with progress.SearchProgress([("accuracy", "max")], [], total=total) as display:
+            for i in range(3):
+                display.result(Metrics({"accuracy": i}))
+        drawn = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", capsys.readouterr().err)  # a terminal's
+        return [text for text in drawn.splitlines() if text][-1]
+
+    for width, total, expected in (
+        (10, 5, "search 3/5"),
+        (20, 5, "search 3/5 0:00:00"),
+        (30, 5, "search 3/5 0:00:00 done 3 | fa"),
+        (50, 5, "search 3/5 0:00:00 done 3 | failed 0 | in flight 0"),
+        (30, 50, "search  3/50 0:00:00 done 3 | "),
+    ):
+        monkeypatch.setattr(progress, "LOG_WIDTH", width)  # a non-terminal line's width
+        assert line(total) == expected
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich takes stderr for a terminal
+    monkeypatch.setenv("COLUMNS", "0")
+    assert line(5).startswith("search 3/5 0:00:00 done 3")  # at the terminal's width, else 80
+
+
 def test_the_eta_follows_evaluations_that_get_slower(monkeypatch: pytest.MonkeyPatch) -> None:
     """Evaluations of 1 s, then of 10 s (a surrogate refitted on more results, say): 60 left
     take 10 minutes, not the 5 min 30 s the rate since the start promised."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import shutil
 import time
 from collections import deque
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +21,9 @@ from hwnas.predictors.rich_parts import (
     Console,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Table,
+    Task,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -30,6 +36,8 @@ LOG_WIDTH = 200
 #: slower as a run goes on (a surrogate refitted on more results, larger candidates late in a
 #: search) made the rate since the start promise too early an end
 RATE_WINDOW = 20
+#: the fewest columns the bar or the info text is drawn in (narrower, it is left out)
+MIN_PART = 4
 
 
 def _whole(width: int) -> Column:
@@ -47,7 +55,41 @@ def _stderr_console() -> Console:
         console = Console(stderr=True, force_jupyter=False)
     if not console.is_terminal:
         console.width = LOG_WIDTH
+    elif console.width < 1:  # COLUMNS=0, passed over as `hwnas pareto` does: rich drew nothing
+        console.width = shutil.get_terminal_size().columns
     return console
+
+
+class _FittedProgress(Progress):
+    """rich's Progress, its line laid out to the console's width: the count whole, then the
+    elapsed time and the 'search' label as they fit, the info text in the room left (cut at
+    its end) and the bar in the rest. rich shrank every column alike where the line was too
+    wide, and at 50 columns and under cut the count of a total under 10 to nothing."""
+
+    def __init__(self, *columns: ProgressColumn, console: Console, **settings: Any) -> None:
+        self._line_console = console  # Progress's own is set after its first render
+        super().__init__(*columns, console=console, **settings)
+
+    def make_tasks_table(self, tasks: Iterable[Task]) -> Table:
+        tasks = [task for task in tasks if task.visible]
+        label, bar, count, elapsed, info = self.columns
+        kept = {count: count.get_table_column().copy()}
+        room = self._line_console.width - kept[count].min_width
+        for column in (elapsed, label):  # the order they stay in
+            if (width := column.get_table_column().min_width + 1) <= room:
+                kept[column], room = column.get_table_column().copy(), room - width
+        text = max((len(task.fields["info"]) for task in tasks), default=0)
+        if room > MIN_PART:
+            kept[info] = info.get_table_column().copy()
+            kept[info].max_width = room - 1
+            room -= min(text, room - 1) + 1
+        if room > MIN_PART:
+            kept[bar] = Column(width=room - 1)
+        shown = [column for column in self.columns if column in kept]
+        table = Table.grid(*(kept[column] for column in shown), padding=(0, 1))
+        for task in tasks:
+            table.add_row(*(column(task) for column in shown))
+        return table
 
 
 class SearchProgress:
@@ -75,7 +117,7 @@ class SearchProgress:
         self._front = np.empty((0, len(objectives)))  # the feasible results' front, minimised
         console = _stderr_console()
         count = 2 * len(str(total)) + 1 if total else len("0/?")
-        self._progress = Progress(
+        self._progress = _FittedProgress(
             TextColumn("[bold]search", table_column=_whole(len("search"))),
             BarColumn(bar_width=None),
             MofNCompleteColumn(table_column=_whole(count)),

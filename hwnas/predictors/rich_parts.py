@@ -12,7 +12,15 @@ import random
 _CALLERS = random.getstate()
 try:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.table import Column, Table
 finally:
     random.setstate(_CALLERS)
@@ -23,7 +31,9 @@ __all__ = [
     "Console",
     "MofNCompleteColumn",
     "Progress",
+    "ProgressColumn",
     "Table",
+    "Task",
     "TextColumn",
     "TimeElapsedColumn",
 ]
