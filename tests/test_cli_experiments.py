@@ -3030,6 +3030,25 @@ def test_a_narrow_line_keeps_the_count(
     assert line(5).startswith("search 3/5 0:00:00 done 3")  # at the terminal's width, else 80
 
 
+def test_a_wide_line_keeps_the_info_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At rich 13.8, the floor, a line laid out to the width was drawn one column too wide (a
+    grid's padding measured wider than drawn), so the info text lost its last character at
+    any width: a log's closing line read 'best accuracy ' for 'best accuracy 2'. Each part
+    is drawn at its width, one space between two, under any rich."""
+    from hwnas.evaluators.metrics import Metrics
+    from hwnas.experiments import progress
+
+    monkeypatch.setattr(progress, "LOG_WIDTH", 120)  # a non-terminal line's width
+    display = progress.SearchProgress([("accuracy", "max")], [], total=None)
+    console = display._progress.console
+    with console.capture() as captured, display:
+        for i in range(3):
+            display.result(Metrics({"accuracy": i}))
+    line = captured.get().splitlines()[-1]
+    assert line.endswith(" 3/? 0:00:00 done 3 | failed 0 | in flight 0 | best accuracy 2")
+    assert line.startswith("search ━") and len(line) == 120
+
+
 def test_the_eta_follows_evaluations_that_get_slower(monkeypatch: pytest.MonkeyPatch) -> None:
     """Evaluations of 1 s, then of 10 s (a surrogate refitted on more results, say): 60 left
     take 10 minutes, not the 5 min 30 s the rate since the start promised."""
