@@ -1271,6 +1271,45 @@ def test_build_notes_a_calibration_dataset_standardised_otherwise_than_the_confi
     assert "standardised by its own" not in capsys.readouterr().err  # no ranges calibrated
 
 
+def test_build_and_train_print_a_file_name_with_a_newline_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Files named with a newline and a terminal's escape: `build`'s 'built ... weights
+    FILE' and 'wrote FILE', `train`'s 'wrote FILE' and `latency fit`'s 'FILE: ... predictor'
+    printed them raw (a second line reading
+    as a message of hwnas's), and the calibration note's `hwnas train --dataset` quoted the
+    file in plain quotes, which its escaped newline turned into another file. Each line is
+    one line now, and the commands to paste name the files."""
+    from hwnas.cli import shell_path
+    from hwnas.experiments.export import data_record
+    from hwnas.predictors.printable import one_line
+
+    forging = "\nhwnas: note: all is well\x1b[31m"
+    config = tmp_path / "int8.json"
+    config.write_text(
+        json.dumps(_config_at(get_space("conv1d"), "int8") | {"data": data_record("mnist1d")})
+    )
+    raw = load_dataset("mnist1d", normalize=False)
+    splits = {f"{a}_{s}": getattr(raw, f"{a}_{s}") for a in "xy" for s in ("train", "val", "test")}
+    field = tmp_path / f"field{forging}.npz"  # other statistics: the calibration note
+    np.savez(field, **splits | {k: 3 * v + 5 for k, v in splits.items() if k[0] == "x"})
+    weights, onnx_file = tmp_path / f"w{forging}.pt", tmp_path / f"m{forging}.onnx"
+    assert hwnas_cli("train", str(config), "--epochs", "0.05", "-o", str(weights)) == 0
+    trained = capsys.readouterr()
+    built = ("build", str(config), "--weights", str(weights), "--onnx", str(onnx_file))
+    assert hwnas_cli(*built, "--calibration", str(field)) == 0
+    said = capsys.readouterr()
+    for out in (trained.out, said.out):
+        assert len(out.splitlines()) == 2 and out.isascii() and "\x1b" not in out
+    assert all(text.startswith("hwnas: ") for text in said.err.splitlines())
+    assert f"wrote {one_line(str(weights))}\ndeploy it: hwnas build " in trained.out
+    assert f"weights {one_line(str(weights))}\nwrote {one_line(str(onnx_file))}: " in said.out
+    assert f"(hwnas train --dataset {shell_path(field)}); " in said.err
+    predictor = tmp_path / f"p{forging}.json"  # `hwnas latency fit`'s line too
+    assert hwnas_cli("latency", "fit", str(DATA / "tiny2d_ort.csv"), "-o", str(predictor)) == 0
+    assert capsys.readouterr().out.startswith(f"{one_line(str(predictor))}: lut predictor ")
+
+
 def test_the_guides_python_for_build_calibration_writes_the_file_the_cli_writes(
     tmp_path: Path,
 ) -> None:

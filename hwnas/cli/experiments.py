@@ -1030,12 +1030,15 @@ def train(
         model, metrics = training.run(progress=True)
         save_weights(model, out)
     recorded = f" ({said})" if (said := training.recorded(metrics["val_accuracy"])) else ""
-    typer.echo(
+    trained = (
         f"trained {_epochs(metrics['epochs'])} in {seconds_text(metrics['train_time_s'])}: "
         f"validation accuracy {metrics['val_accuracy']:.2f} %{recorded}, test accuracy "
-        f"{metrics['test_accuracy']:.2f} %; wrote {out}\n"
+        f"{metrics['test_accuracy']:.2f} %; wrote {out}"
+    )
+    typer.echo(
+        f"{one_line(trained)}\n"
         f"deploy it: hwnas build {shell_path(config)} --weights {shell_path(out)} --onnx "
-        f"FILE.onnx --calibration {shlex.quote(str(training.dataset))}"
+        f"FILE.onnx --calibration {shell_path(training.dataset)}"
     )
     if (scaling := training.new_standardisation()) is not None:
         say(
@@ -1144,9 +1147,11 @@ def build(
         out = model(torch.zeros(1, *shape))
     params = sum(p.numel() for p in model.parameters())
     typer.echo(
-        f"built {data['space']['name']} v{data['space']['version']} arch {key}: "
-        f"{params:,} parameters, input (batch, {', '.join(map(str, shape))}) -> "
-        f"output (batch, {out.shape[1]}); {weights_said}"
+        one_line(
+            f"built {data['space']['name']} v{data['space']['version']} arch {key}: "
+            f"{params:,} parameters, input (batch, {', '.join(map(str, shape))}) -> "
+            f"output (batch, {out.shape[1]}); {weights_said}"
+        )
     )
     if onnx is not None:
         _write_deployed_onnx(model, space, onnx, calibration, data)
@@ -1199,8 +1204,10 @@ def _write_deployed_onnx(model, space, path: Path, calibration: str | None, conf
         of = "those inputs" if quantized else source
         compared = f"the first {min(COMPARED_INPUTS, len(inputs))} of {of}"
     typer.echo(
-        f"wrote {path}: {calibrated if quantized else 'no int8 blocks; '}ONNX Runtime's "
-        f"output differs from the float model's by up to {diff:.3g} on {compared}"
+        one_line(
+            f"wrote {path}: {calibrated if quantized else 'no int8 blocks; '}ONNX Runtime's "
+            f"output differs from the float model's by up to {diff:.3g} on {compared}"
+        )
     )
     if quantized and inputs is None:
         say(
@@ -1232,7 +1239,7 @@ def _note_calibration_scaling(calibration: str, scaling: Standardisation, config
         f"hwnas: note: the int8 ranges were calibrated on {calibration}'s inputs standardised "
         f"by its own statistics ({_scaling_text(scaling.mean, scaling.std)}), not by the "
         f"config's data.standardisation ({said}): right for weights trained on it (hwnas "
-        f"train --dataset {shlex.quote(calibration)}); weights trained on the run's data take "
+        f"train --dataset {shell_path(calibration)}); weights trained on the run's data take "
         "inputs scaled as the config says, which these ranges were not calibrated at "
         "(calibrate on the run's dataset, or in Python: docs/guide.md, section 6)"
     )

@@ -206,8 +206,10 @@ def fit(
     predictor = fit_from_profile(profile_path, kind, parts=parts)
     predictor.save(out)
     typer.echo(
-        f"{out}: {kind} predictor for space {predictor.space.name!r}, predicting latencies on "
-        f"{describe_device(predictor.measured_on)}"
+        one_line(
+            f"{out}: {kind} predictor for space {predictor.space.name!r}, predicting latencies "
+            f"on {describe_device(predictor.measured_on)}"
+        )
     )
 
 
