@@ -3049,6 +3049,23 @@ def test_a_wide_line_keeps_the_info_whole(monkeypatch: pytest.MonkeyPatch) -> No
     assert line.startswith("search ━") and len(line) == 120
 
 
+def test_a_line_with_wide_characters_keeps_its_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A metric named in CJK characters (two of a terminal's cells each): the info text was
+    measured in characters, so the line laid out was too wide and rich cut it, the space
+    after 'search' and the info's end lost ('search━━━ ... best 精度精度精'). It is measured in
+    cells."""
+    from hwnas.evaluators.metrics import Metrics
+    from hwnas.experiments import progress
+
+    monkeypatch.setattr(progress, "LOG_WIDTH", 100)  # a non-terminal line's width
+    display = progress.SearchProgress([("精度精度精度", "max")], [], total=None)
+    with display._progress.console.capture() as captured, display:
+        for i in range(3):
+            display.result(Metrics({"精度精度精度": i}))
+    line = captured.get().splitlines()[-1]
+    assert line.startswith("search ━") and line.endswith(" | best 精度精度精度 2")
+
+
 def test_the_eta_follows_evaluations_that_get_slower(monkeypatch: pytest.MonkeyPatch) -> None:
     """Evaluations of 1 s, then of 10 s (a surrogate refitted on more results, say): 60 left
     take 10 minutes, not the 5 min 30 s the rate since the start promised."""

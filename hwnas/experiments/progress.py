@@ -26,6 +26,7 @@ from hwnas.predictors.rich_parts import (
     Task,
     TextColumn,
     TimeElapsedColumn,
+    cell_len,
 )
 from hwnas.predictors.stop_signals import reader_gone
 from hwnas.search.pareto import add_to_front
@@ -63,8 +64,9 @@ def _stderr_console() -> Console:
 class _FittedProgress(Progress):
     """rich's Progress, its line laid out to the console's width: the count whole, then the
     elapsed time and the 'search' label as they fit, the info text in the room left (cut at
-    its end) and the bar in the rest. rich shrank every column alike where the line was too
-    wide, and at 50 columns and under cut the count of a total under 10 to nothing."""
+    its end; its width in the terminal's cells, two for a CJK character) and the bar in the
+    rest. rich shrank every column alike where the line was too wide, and at 50 columns and
+    under cut the count of a total under 10 to nothing."""
 
     def __init__(self, *columns: ProgressColumn, console: Console, **settings: Any) -> None:
         self._line_console = console  # Progress's own is set after its first render
@@ -78,7 +80,7 @@ class _FittedProgress(Progress):
         for column in (elapsed, label):  # the order they stay in
             if (width := column.get_table_column().min_width + 1) <= room:
                 kept[column], room = column.get_table_column().copy(), room - width
-        text = max((len(task.fields["info"]) for task in tasks), default=0)
+        text = max((cell_len(task.fields["info"]) for task in tasks), default=0)
         if room > MIN_PART:
             kept[info] = info.get_table_column().copy()
             kept[info].max_width = room - 1

@@ -11,6 +11,7 @@ import random
 
 _CALLERS = random.getstate()
 try:
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -36,4 +37,5 @@ __all__ = [
     "Task",
     "TextColumn",
     "TimeElapsedColumn",
+    "cell_len",
 ]
