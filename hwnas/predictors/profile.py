@@ -412,7 +412,7 @@ def read_profile(path: str | Path) -> Profile:
     rows["median_ms"] = pd.to_numeric(rows["median_ms"], errors="coerce")
     rows["latency_ms"] = latency.where(ok, np.nan)
     profile = Profile(path, meta, rows.reset_index(drop=True))
-    if timed := older_int8(profile.int8_quantizer, _precisions_of(rows[ok])):
+    if timed := older_int8(profile.int8_quantizer, block_precisions(rows[ok])):
         warn_older_int8(path, timed, profile.measure_again())
     return profile
 
@@ -423,8 +423,9 @@ def undecodable_table(path: Path, error: UnicodeDecodeError) -> ProfileError:
     return ProfileError(f"{path}: {saved_as_wide_unicode(path) or f'not a profile table: {error}'}")
 
 
-def _precisions_of(rows: pd.DataFrame) -> set[str]:
-    """The block precisions `rows` were measured at (a whole network's joined by '+')."""
+def block_precisions(rows: pd.DataFrame) -> set[str]:
+    """The block precisions `rows` of a profile were measured at (a whole network's joined
+    by '+': a mixed-precision network names its blocks' mix)."""
     if "precision" not in rows.columns:  # a hand-made table
         return set()
     return {p for joined in rows["precision"].astype(str) for p in joined.split("+")}

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hwnas.predictors.accuracy import kendall_tau
-from hwnas.predictors.profile import Profile, model_ids, round_medians
+from hwnas.predictors.profile import Profile, block_precisions, model_ids, round_medians
 
 #: below this the rounds rank a profile's rows too differently to trust for ranking networks
 REPEATABLE_TAU = 0.8
@@ -85,8 +85,7 @@ def _by_precision(rows: pd.DataFrame, kind: str) -> list[tuple[str, pd.DataFrame
     mixed-precision network's `precision` names its blocks' mix, one of many in a profile)."""
     if kind != "arch":
         return [(str(precision), group) for precision, group in rows.groupby("precision")]
-    mixed = {p for text in rows["precision"] for p in str(text).split("+")}
-    return [("+".join(sorted(mixed)), rows)] if len(rows) else []
+    return [("+".join(sorted(block_precisions(rows))), rows)] if len(rows) else []
 
 
 def agreements(profile: Profile) -> list[RoundAgreement]:
