@@ -617,8 +617,34 @@ def test_a_run_dir_or_file_name_with_a_newline_or_terminal_escape_is_printed_on_
     )
 
 
+#: names that, printed raw, show other text than they hold, and how they are shown: a
+#: right-to-left override (`evil\u202egpj.yaml` read as `evillmay.jpg`), bidi isolates, a
+#: zero-width space, a line separator, a tag character (beyond U+FFFF)
+HIDING = {
+    "evil\u202egpj.yaml": "evil\\u202egpj.yaml",
+    "a\u2066b\u2069\u200bc.yaml": "a\\u2066b\\u2069\\u200bc.yaml",
+    "x\u2028y.yaml": "x\\u2028y.yaml",
+    "t\U000e0067.yaml": "t\\U000e0067.yaml",
+}
+
+
+@pytest.mark.parametrize("name", HIDING)
+def test_a_file_name_with_a_format_character_is_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture, name: str
+) -> None:
+    """A file named with a Unicode format character (a right-to-left override, a bidi
+    isolate, a zero-width space) or a line separator: its messages printed the character
+    raw, so the name read as another (`evil\\u202egpj.yaml` as `evillmay.jpg`) or hid a
+    character; now each is shown escaped, as a control character is."""
+    assert hwnas("search", str(tmp_path / name)) == 1
+    assert capsys.readouterr().err == (
+        f"hwnas: error: {tmp_path}/{HIDING[name]}: cannot read: No such file or directory\n"
+    )
+
+
 @pytest.mark.parametrize(
-    "name", [FORGING, "a b's \\ $HOME", "-x\r\u0085y", "plain.yaml", "donn\u00e9es \u2014 ok"]
+    "name",
+    [FORGING, "a b's \\ $HOME", "-x\r\u0085y", "plain.yaml", "donn\u00e9es \u2014 ok", *HIDING],
 )
 def test_a_pasted_path_is_the_path_and_one_line(name: str) -> None:
     """The advice's command (`resume with: hwnas search PATH --resume`) read back by a shell

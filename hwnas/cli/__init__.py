@@ -127,9 +127,10 @@ def say(message: str) -> None:
 def shell_path(path: object) -> str:
     """`path` as one word of a command a user pastes into a shell: quoted where it holds
     spaces or other characters a shell reads otherwise, and ./-name for a name starting with
-    a dash (which a command would take for an option). One holding a control character (a
-    newline, a terminal's escape) is quoted as $'...', in which bash, zsh and ksh read its
-    escapes back: in plain quotes it was printed raw, splitting the advice line in two."""
+    a dash (which a command would take for an option). One holding a character `one_line`
+    escapes (a newline, a terminal's escape, a right-to-left override) is quoted as $'...',
+    in which bash, zsh and ksh read its escapes back: in plain quotes it was printed raw,
+    splitting the advice line in two or showing the name's end reversed."""
     text = str(path)
     word = f"./{text}" if text.startswith("-") else text
     if one_line(word) == word:

@@ -5,22 +5,35 @@ among them, without importing more."""
 
 from __future__ import annotations
 
-import re
+import unicodedata
 
-#: the control characters (C0, DEL, C1): a newline, a carriage return, a terminal's escape
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: the Unicode categories of the characters escaped: the control characters (Cc: C0, DEL, C1:
+#: a newline, a carriage return, a terminal's escape), the format characters (Cf: a
+#: right-to-left override or a bidi isolate, which reorder the text shown around them, a
+#: zero-width space, unseen) and the line and paragraph separators (Zl, Zp: U+2028, U+2029)
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
 #: those with a name of their own in an escape, as in Python's and a shell's $'...'
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def one_line(text: str) -> str:
-    """`text` with each control character shown as an escape (`\\n`, `\\x1b`, `\\u0085`, as
-    a shell's $'...' reads them), other text, non-ASCII included, as it is: a path holding a
-    newline or a terminal's escape (a `run_dir`, a file name), printed raw, split a message
-    into lines that read as other messages, or sent the terminal a command."""
-    return _CONTROL.sub(lambda m: _escape(m[0]), text)
+    """`text` with each control or format character shown as an escape (`\\n`, `\\x1b`,
+    `\\u0085`, `\\u202e`, as Python's repr and a shell's $'...' read them), other text,
+    non-ASCII included, as it is: a path holding a newline or a terminal's escape (a
+    `run_dir`, a file name), printed raw, split a message into lines that read as other
+    messages, or sent the terminal a command; one holding a right-to-left override showed
+    its name's end reversed (`evil\\u202egpj.exe` read as `evilexe.jpg`)."""
+    if text.isprintable():  # no character of _HIDDEN's categories: the common case, quick
+        return text
+    return "".join(_escape(c) if unicodedata.category(c) in _HIDDEN else c for c in text)
 
 
 def _escape(char: str) -> str:
-    """The escape of the control character `char`, by name or by number."""
-    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if char < "\x80" else f"\\u{ord(char):04x}")
+    """The escape of the hidden character `char`: by name, else by number, in the digits
+    that Python and bash's $'...' read after `\\x` (2), `\\u` (4) and `\\U` (8)."""
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
