@@ -1902,6 +1902,20 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "missing.csv" in err and "Traceback" not in err
 
 
+def test_a_missing_profile_says_where_a_relative_path_is_read_from(tmp_path, capsys, monkeypatch):
+    """A profile named by a relative path that is not there: "profile not found" did not say
+    which folder it was looked for in (the current directory, not the experiment's or the
+    predictor's); an absolute path says no more than itself."""
+    monkeypatch.chdir(tmp_path)
+    assert hwnas("latency", "fit", "profiles/missing.csv", "-o", "p.json") == 1
+    assert capsys.readouterr().err == (
+        "hwnas: error: profiles/missing.csv: profile not found (read from the current "
+        f"directory: {tmp_path})\n"
+    )
+    with pytest.raises(ProfileError, match=f"^{tmp_path}/missing.csv: profile not found$"):
+        read_profile(tmp_path / "missing.csv")
+
+
 @pytest.mark.parametrize(
     ("args", "option", "said"),
     [

@@ -369,7 +369,8 @@ def read_profile(path: str | Path) -> Profile:
     if path.is_dir():  # before its metadata's name: "." or "" has none
         raise ProfileError(f"{path}: is a folder, not a profile (a .csv file)")
     if not path.is_file():
-        raise ProfileError(f"{path}: profile not found")
+        where = "" if path.is_absolute() else f" (read from the current directory: {Path.cwd()})"
+        raise ProfileError(f"{path}: profile not found{where}")
     if path.suffix.lower() == ".json" and (table := table_beside(path)):
         raise ProfileError(  # was read as the table: "not a profile table, columns missing"
             f"{path}: the metadata file of the profile {table}; give the profile's .csv"
