@@ -31,6 +31,7 @@ import hwnas
 from hwnas.evaluators import load_dataset
 from hwnas.experiments import (
     ExperimentError,
+    RunResults,
     export_run,
     load,
     load_experiment,
@@ -2079,6 +2080,21 @@ def test_a_notebook_shows_a_runs_results_in_one_line(nb201_run: Path) -> None:
     assert "_trials" not in vars(results) and "_stored_trials" not in vars(results)
     assert len(results.trials) == 30
     assert repr(results) == f"{shown} evaluations=30>"
+
+
+@needs_nb201
+def test_run_results_take_the_run_folder_as_text_as_load_does(
+    nb201_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`RunResults("runs/demo")`, the class `hwnas.experiments` exports, failed with
+    "'str' object has no attribute 'exists'" (only `load` took text): now it reads the run,
+    or refuses a folder that is none, as `load` does."""
+    monkeypatch.chdir(nb201_run.parent)
+    results = RunResults(nb201_run.name)
+    assert repr(results) == repr(load(nb201_run.name))
+    assert results.run_dir == Path(nb201_run.name) and len(results.trials) == 30
+    with pytest.raises(ExperimentError, match=f"^{tmp_path}/gone: no such run directory$"):
+        RunResults(f"{tmp_path}/gone")
 
 
 @pytest.mark.parametrize(("name", "shape"), [("conv1d", (1, 40)), ("conv2d", (3, 8, 8))])

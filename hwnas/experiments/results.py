@@ -124,7 +124,7 @@ def _not_a_run(run_dir: Path) -> str:
 def load(run_dir: str | Path) -> RunResults:
     """The results of the run in `run_dir` (written by `hwnas search`), as stored when they
     are first read: load a live run again for the evaluations finished since."""
-    return RunResults(Path(run_dir))
+    return RunResults(run_dir)
 
 
 def parse_objectives(
@@ -161,12 +161,14 @@ COSTS = ("params", "macs", "size_bytes")
 
 
 class RunResults:
-    """One run's evaluations (see `trials`) with the run's objectives and constraints.
+    """One run's evaluations (see `trials`) with the run's objectives and constraints;
+    `RunResults(run_dir)`, the folder as text or a path, is `load(run_dir)`.
 
     Methods taking `objectives` default to the run's and accept (metric, "min" or "max")
     pairs or the CLI's "metric:max" strings."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: str | Path):
+        run_dir = Path(run_dir)  # as `load` takes it: text ("runs/demo") failed on `.exists`
         if not run_dir.exists():
             raise ExperimentError(f"{run_dir}: no such run directory")
         if run_dir.is_file():
