@@ -533,6 +533,27 @@ def test_a_profile_of_an_older_int8_quantization_says_once_to_measure_it_again(t
     assert old.with_suffix(".json").read_bytes() == before
 
 
+def test_a_learned_predictor_of_older_int8_parts_names_the_parts_profile_to_measure(tmp_path):
+    """A learned predictor fitted with --parts prices blocks by that profile's table: the
+    advice to measure an older int8 quantization again named only the networks' profile,
+    fp32 alone here, as in the shipped `conv2d_learned.json`'s."""
+    spec = tmp_path / "small.yaml"
+    spec.write_text(
+        "name: small\nversion: 1\nkind: metaformer\ninput: {channels: 1, length: 16}\n"
+        "classes: 4\nstem: {width: 8, kernel: 3, stride: 1}\n"
+        "block: {mixers: {dwconv: {kernels: [3, 5], dilations: [1]}}, expansions: [2, 4], "
+        "precisions: [fp32, int8]}\nstages:\n  - {depth: [1, 2], width: [8], stride: 1}\n"
+    )
+    settings = dict(progress=False, **PROFILE_FAST)
+    parts = build_profile(spec, tmp_path / "parts.csv", samples=0, **settings)
+    old = _as_older(parts.path, tmp_path / "old.csv")
+    archs = build_profile(spec, tmp_path / "archs.csv", samples=8, precisions=["fp32"], **settings)
+    with pytest.warns(UserWarning, match=f"{old}: its int8 latencies were measured"):
+        fitted = fit_from_profile(archs.path, "learned", parts=old)
+    (note,) = _older_int8_notes(lambda: load_predictor(fitted.save(tmp_path / "learned.json")))
+    assert f"on {archs.path.resolve()} and its --parts {old.resolve()} measured again" in note
+
+
 def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
     out = tmp_path / "orphan.csv"
     out.write_text("row_id,kind\nblock|x,block\n")

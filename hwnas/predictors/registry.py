@@ -147,12 +147,22 @@ def _warn_older_int8(path: Path, predictor: LatencyPredictor, quantizer: Any) ->
         return  # the one backend that times int8; a transfer predictor records no device
     priced = set(predictor.space.precisions) - set(predictor.unpriced_precisions())
     if timed := older_int8(predictor.int8_quantizer, priced):
-        source = getattr(predictor, "source", "") or "its profile"
         again = (
-            f"fit it again on {source} measured again (`hwnas latency profile` into a new "
-            "--out, then `hwnas latency fit`)"
+            f"fit it again on {_profiles_of(predictor)} measured again (`hwnas latency "
+            "profile` into a new --out, then `hwnas latency fit`)"
         )
         warn_older_int8(path, timed, again)
+
+
+def _profiles_of(predictor: LatencyPredictor) -> str:
+    """The profiles `predictor` was fitted from, as advice names them: a learned predictor
+    fitted with `--parts` prices blocks by that profile's table too (its int8 latencies may
+    be there alone: the advice named only the networks' profile, fp32 in the shipped one)."""
+    source = getattr(predictor, "source", "") or "its profile"
+    table = predictor.lut if isinstance(predictor, LearnedPredictor) else None
+    if table is None or table.source in ("", source):
+        return source
+    return f"{source} and its --parts {table.source}"
 
 
 def _not_a_predictor(path: Path, why: str) -> PredictorError:
