@@ -64,6 +64,7 @@ from hwnas.predictors.repeatability import (
 )
 from hwnas.spaces import get_space, reparameterize, set_fake_quant
 from hwnas.spaces.blocks import BlockConfig
+from hwnas.spaces.space import LIBRARY
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny_space.yaml"
@@ -2107,6 +2108,28 @@ def test_a_profile_of_another_installs_built_in_space_is_advised_by_the_space_na
     meta["space_definition"]["description"] = "conv1d, edited there"
     out.with_suffix(".json").write_text(json.dumps(meta))
     assert f"--space {elsewhere} --precision" in read_profile(out).measure_again()
+
+
+def test_an_older_profile_of_a_built_in_space_recorded_elsewhere_is_advised_by_the_name(
+    tmp_path,
+):
+    """A profile of before 12-01 records no space definition: one recorded by another
+    checkout (the profiles shipped in benchmarks/data record `/work/main/...`) was advised
+    with that file as `--space`, a path a user's clone does not have. Its file still on this
+    machine stays the advice, as it may hold an edited space."""
+    out = tmp_path / "cut.csv"
+    build_profile(get_space("conv1d"), out, samples=0, limit=1, progress=False, **PROFILE_FAST)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    del meta["space_definition"]
+    meta["space_source"] = str(tmp_path / "gone" / "hwnas/spaces/library/conv1d.yaml")
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    assert read_profile(out).measure_again().startswith("`hwnas latency profile --space conv1d ")
+    kept = tmp_path / "other" / "conv1d.yaml"
+    kept.parent.mkdir()
+    kept.write_text((LIBRARY / "conv1d.yaml").read_text())
+    meta["space_source"] = str(kept)
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    assert f"--space {kept} --precision" in read_profile(out).measure_again()
 
 
 def test_a_profile_is_not_resumed_on_another_device(space, tmp_path):

@@ -330,11 +330,15 @@ def _space_option(name: str, source: str, definition: Any) -> str:
     a profile records as `definition`): a built-in space's name, else its file. The resume
     advice named the built-in file inside the installed package; and one recorded by another
     checkout or install of hwnas (`source` absolute, its `NAME.yaml` elsewhere) is this
-    hwnas's built-in where its definition is the built-in's."""
+    hwnas's built-in where its definition is the built-in's, or where it records none (a file
+    of before 12-01) and that file is not on this machine: the advice named a path that
+    could not be given (`/work/main/...` for a profile shipped in `benchmarks/data`)."""
     if name not in builtin_spaces() or Path(source).name != f"{name}.yaml":
         return source
     if source == str(LIBRARY / f"{name}.yaml"):  # this hwnas's (a profile may record none)
         return name
+    if definition is None:
+        return source if Path(source).is_file() else name
     return name if definition == space_definition(get_space(name)) else source
 
 
