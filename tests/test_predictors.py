@@ -1320,7 +1320,8 @@ def test_a_predictor_file_lacking_a_part_is_advised_to_be_fitted_again(tmp_path)
         lut.predict([arch])
     with pytest.raises(PredictorError, match=f"^the latency table {profile.resolve()} has no"):
         lut.predict([arch])
-    saved = load_predictor(lut.save(tmp_path / "lut.json"))
+    saved = load_predictor(LUTPredictor.from_profile(profile).save(tmp_path / "lut.json"))
+    saved.table = {k: v for k, v in saved.table.items() if k in lut.table}  # the space grew
     opening = (
         f"the latency table of {tmp_path / 'lut.json'} (fitted from {profile.resolve()}) has no "
         "measurement for "
@@ -1332,6 +1333,25 @@ def test_a_predictor_file_lacking_a_part_is_advised_to_be_fitted_again(tmp_path)
     )
     with pytest.raises(PredictorError, match=f"^{re.escape(opening)}.*{re.escape(fit_again)}"):
         saved.predict([arch])
+
+
+def test_a_table_lacking_parts_is_not_saved_as_latency_fit_refuses_its_profile(tmp_path):
+    """`hwnas latency fit` refuses a profile lacking parts (an unfinished one): the file could
+    not price every network. From Python, its table (and a learned predictor on it) was saved
+    all the same, and the run searching with the file failed the candidates using them."""
+    rows = _committed_rows()
+    profile = _copied_profile(tmp_path, [row for row in rows if "|s1|w24|" not in row[0]])
+    lut = LUTPredictor.from_profile(profile)
+    learned = get_predictor("learned", lut.space, profile=profile)
+    archs = [lut.space.canonical({**lut.space.sample(i), "s1.width": 16}) for i in range(12)]
+    learned.fit(archs, lut.predict(archs))  # on networks the table prices
+    for predictor in (lut, learned):
+        out = tmp_path / "new" / f"{predictor.kind}.json"
+        with pytest.raises(
+            PredictorError, match=rf"^{re.escape(str(out))}: its table lacks 16 parts of space "
+        ):
+            predictor.save(out)
+        assert not out.parent.exists()
 
 
 def test_a_profile_of_int8_blocks_alone_is_said_to_lack_fp32_blocks(space, tmp_path):

@@ -274,8 +274,17 @@ class LatencyPredictor(ABC):
         """Write the predictor as a JSON data file (see `check_predictor_path`), making its
         folder; a `PredictorError` naming `path` where it cannot be written (the OS named
         only a parent folder, or the temporary file, as in "File exists: 'out'"), and the
-        folders it made for it removed again (`removed_if_left_empty`)."""
+        folders it made for it removed again (`removed_if_left_empty`). A table lacking parts
+        of its space is refused, as `hwnas latency fit` refuses a profile lacking them: the
+        file could not price every network (a partial profile's table was saved from Python)."""
         path = check_predictor_path(path)
+        if missing := self.unpriced_parts():
+            raise PredictorError(
+                f"{path}: its table lacks {len(missing)} parts of space {self.space.name!r} "
+                f"(e.g. {', '.join(missing[:3])}), so the file could not price every network; "
+                "measure them into its profile (`hwnas latency profile` with the profile's "
+                "settings resumes it) and build the predictor again (nothing written)"
+            )
         record = {
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
