@@ -167,17 +167,23 @@ def test_the_default_dataset_that_does_not_fit_is_said_to_be_the_default():
         assert "is the default" not in str(e.value)
 
 
-def test_the_default_datasets_hint_names_only_datasets_of_the_spaces_dimensions():
+def test_the_default_datasets_hint_names_only_datasets_of_the_spaces_input_shape():
     """The hint listed every built-in for any space: `digits` and `mnist5k`, images, for
-    conv1d, whose inputs are series."""
+    conv1d, whose inputs are series. Then it listed those of the space's dimensions: for
+    conv2d's (3, 32, 32) inputs, digits (1, 8, 8), which had just failed, and mnist5k (1, 28,
+    28), neither of which fits."""
     hints = {}
-    for space in ("conv1d", "conv2d"):
+    for space, shape in (("conv1d", None), ("conv2d", None), ("conv2d", (1, 28, 28))):
         with pytest.raises(DatasetError, match="is the default where no dataset") as e:
-            get_evaluator("zero_cost", space)
-        hints[space] = str(e.value).partition("is the default")[2]
-    series = ["mnist1d", "ucr:GunPoint", "ucr:Coffee", "ucr:PigCVP", "uea:BasicMotions"]
-    assert f"of 1-D inputs: one of {series} or an .npz file" in hints["conv1d"]
-    assert "of 2-D inputs: one of ['digits', 'mnist5k'] or an .npz file" in hints["conv2d"]
+            get_evaluator("zero_cost", get_space(space, input_shape=shape))
+        hints[space, shape] = str(e.value).partition("is the default")[2]
+    fits = "name one of (1, 40) inputs, as space conv1d's: one of ['mnist1d'] or an .npz file)"
+    assert hints["conv1d", None].endswith(fits)
+    assert hints["conv2d", None].endswith(
+        "no other built-in dataset has space conv2d's (3, 32, 32) inputs (those of 2-D inputs: "
+        "mnist5k (1, 28, 28)); name an .npz file)"
+    )
+    assert "one of ['mnist5k'] or an .npz file" in hints["conv2d", (1, 28, 28)]
     assert list(SAMPLE_SHAPES) == dataset_names()  # the record is every built-in's, as loaded
     assert {n: load_dataset(n).input_shape for n in dataset_names()} == SAMPLE_SHAPES
 

@@ -552,12 +552,6 @@ SAMPLE_SHAPES: dict[str, tuple[int, ...]] = {
 }
 
 
-def _names_of_dimensions(dims: int) -> list[str]:
-    """The built-in datasets whose samples are `dims`-D (1: series, 2: images), from
-    `SAMPLE_SHAPES`."""
-    return [name for name in dataset_names() if len(SAMPLE_SHAPES[name]) - 1 == dims]
-
-
 def builtin_identity(name: str) -> str:
     """One form of the built-in dataset `name` names, the same for any case or alias
     ("Digits" and "digits", "ucr:PigCVP" and "ucr:PigCentralVenousPressure"), so names of one
@@ -876,9 +870,27 @@ def resolve_dataset(dataset: str | Path | Dataset | None, space: SearchSpace) ->
     except DatasetError as e:
         if given:
             raise
-        dims = len(space.input_shape) - 1
         raise DatasetError(
-            f"{e} ({DEFAULT_DATASET} is the default where no dataset is given: name one that "
-            f"fits space {space.name}, of {dims}-D inputs: one of "
-            f"{_names_of_dimensions(dims)} or an .npz file)"
+            f"{e} ({DEFAULT_DATASET} is the default where no dataset is given: "
+            f"{_other_builtins_hint(space)})"
         ) from None
+
+
+def _other_builtins_hint(space: SearchSpace) -> str:
+    """What to name instead of the default dataset: the other built-ins of `space`'s input
+    shape (from `SAMPLE_SHAPES`), or, where none has it, an .npz file, with the shapes of
+    the built-ins of its dimensions. Naming those of its dimensions alone named the default
+    digits (1, 8, 8), which had just failed, and mnist5k (1, 28, 28), for (3, 32, 32) inputs."""
+    shape = tuple(space.input_shape)
+    others = [name for name in dataset_names() if name != DEFAULT_DATASET]
+    if fitting := [name for name in others if SAMPLE_SHAPES[name] == shape]:
+        return (
+            f"name one of {shape} inputs, as space {space.name}'s: one of {fitting} or an .npz file"
+        )
+    alike = [
+        f"{name} {SAMPLE_SHAPES[name]}" for name in others if len(SAMPLE_SHAPES[name]) == len(shape)
+    ]
+    return (
+        f"no other built-in dataset has space {space.name}'s {shape} inputs (those of "
+        f"{len(shape) - 1}-D inputs: {', '.join(alike)}); name an .npz file"
+    )
