@@ -1450,6 +1450,30 @@ def test_a_missing_relative_input_says_where_it_was_looked_for(
     assert not (proj / "run").exists()
 
 
+def test_a_space_named_without_suffix_says_the_experiment_files_folder_has_its_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`space: sub/tiny2d` beside proj/sub/tiny2d.yaml, searched from proj's parent, was only
+    an "unknown space": named with its suffix, or from proj, the file is hinted."""
+    proj = tmp_path / "proj"
+    (proj / "sub").mkdir(parents=True)
+    exp = latency_experiment(proj, "[fp32]")
+    (proj / "tiny2d.yaml").rename(proj / "sub" / "tiny2d.yaml")
+    exp.write_text(exp.read_text().replace(f"space: {proj}/tiny2d.yaml", "space: sub/tiny2d"))
+    monkeypatch.chdir(tmp_path)
+    here = Path.cwd()  # tmp_path as the system gives the current directory: links resolved
+    assert hwnas("search", "proj/exp.yaml", "--quiet") == 1
+    assert capsys.readouterr().err.endswith(
+        "unknown space 'sub/tiny2d'; built-in spaces: conv1d, conv2d, nasbench201, "
+        "nasbench201-pruned (did you mean the file proj/sub/tiny2d.yaml? A relative path is "
+        f"read from the current directory {here}, not the experiment file's folder)\n"
+    )
+    monkeypatch.chdir(proj)  # get_space's own hint, unchanged
+    assert hwnas("search", "exp.yaml", "--quiet") == 1
+    assert "(did you mean the file sub/tiny2d.yaml?); built-in" in capsys.readouterr().err
+    assert not (proj / "run").exists()
+
+
 def test_a_run_keeps_the_space_it_was_started_with(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -12,7 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from hwnas.experiments.config import DATA_USERS, ExperimentConfig, settings_as_run
+from hwnas.experiments.config import (
+    DATA_USERS,
+    ExperimentConfig,
+    settings_as_run,
+    space_file_hint,
+)
 from hwnas.spaces import SearchSpace, SpaceError, get_space
 from hwnas.spaces.errors import did_you_mean
 
@@ -23,7 +28,8 @@ def make_space(config: ExperimentConfig, source: Path | None = None) -> SearchSp
     try:
         return get_space(source or s.name, input_shape=s.input, num_classes=s.classes)
     except SpaceError as e:
-        raise config.error_in("space", e) from None
+        hint = "" if source else space_file_hint(config)
+        raise config.error_in("space", SpaceError(f"{e}{hint}")) from None
 
 
 def evaluator_settings(

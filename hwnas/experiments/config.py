@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from hwnas.spaces import builtin_spaces
 from hwnas.spaces.errors import check_setting_names
 from hwnas.spaces.spec import (
     NAME_PATTERN,
@@ -780,13 +781,37 @@ def _not_the_experiments_folder(config: ExperimentConfig, path: Path) -> str:
     folder = Path(config.source).resolve().parent if config.source else here
     if folder == here:
         return ""
-    there = folder / path  # os.path.exists: False, not an error, for a folder not searchable
-    has_it = (
-        f" (which has it: {os.path.relpath(there, here)} from here)"
-        if os.path.exists(there)
-        else ""
-    )
+    there = _in_experiments_folder(config, path)
+    has_it = f" (which has it: {os.path.relpath(there, here)} from here)" if there else ""
     return f", not the experiment file's folder{has_it}"
+
+
+def space_file_hint(config: ExperimentConfig) -> str:
+    """Where the experiment's `space`, a name without suffix that is neither a built-in nor
+    a file here, is a space file (NAME.yaml or .yml) in the experiment file's folder: the
+    file, and that relative paths are read from the current directory. Named with its
+    suffix, the file was hinted so (`check_inputs_found`), as the current directory's is
+    by `get_space`; without, it was only an "unknown space"."""
+    name = config.space.name
+    files = [Path(f"{name}{suffix}") for suffix in (".yaml", ".yml")]
+    if Path(name).suffix or name in builtin_spaces() or any(p.exists() for p in files):
+        return ""
+    there = next(filter(None, (_in_experiments_folder(config, file) for file in files)), None)
+    if there is None:
+        return ""
+    return (
+        f" (did you mean the file {os.path.relpath(there)}? A relative path is read from the "
+        f"current directory {Path.cwd()}, not the experiment file's folder)"
+    )
+
+
+def _in_experiments_folder(config: ExperimentConfig, path: Path) -> Path | None:
+    """The relative `path` in the experiment file's folder, where something is there (None
+    for an experiment made in Python, which has no file)."""
+    if not config.source:
+        return None
+    there = Path(config.source).resolve().parent / path
+    return there if os.path.exists(there) else None  # False for a folder not searchable
 
 
 def check_new_run(config: ExperimentConfig) -> None:
