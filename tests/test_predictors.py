@@ -1005,6 +1005,38 @@ def test_a_profile_being_written_is_locked_on_windows_too(tmp_path, monkeypatch)
     assert held == {(out.with_name("p.csv.lock").stat().st_ino, 0, 1)}
 
 
+def test_a_failed_profile_run_leaves_no_folder_it_made_holding_only_its_lock(
+    tmp_path, monkeypatch, capsys
+):
+    """`hwnas latency profile -o new/deeper/p.csv` stopped before it wrote anything there (a
+    full disk at its metadata) left `new/deeper` holding only p.csv.lock, which is never
+    removed: the folders it made go, with the lock. A lock in a folder that was there
+    before stays, as does one beside what the run wrote (a profile to resume)."""
+
+    def full_disk(path: Path, meta: dict) -> None:
+        raise ProfileError(f"{path}: cannot write the profile there: No space left on device")
+
+    monkeypatch.setattr("hwnas.predictors.profiling._write_metadata", full_disk)
+    out = tmp_path / "new" / "deeper" / "p.csv"
+    options = ["--samples", "0", "--limit", "1", "--block-copies", "2"]
+    assert hwnas("latency", "profile", "--space", str(TINY), "--out", str(out), *options) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+    class Stop(Exception):
+        """What stops the run."""
+
+    there = tmp_path / "p.csv"  # in a folder that was there before
+    with pytest.raises(Stop), _only_writer(there):
+        raise Stop
+    assert os.listdir(tmp_path) == ["p.csv.lock"]
+    written = tmp_path / "new" / "p.csv"
+    with pytest.raises(Stop), _only_writer(written):
+        written.with_suffix(".json").write_text("{}")
+        raise Stop
+    assert sorted(os.listdir(written.parent)) == ["p.csv.lock", "p.json"]
+
+
 def test_a_second_run_on_a_profile_being_written_is_refused(space, tmp_path):
     """Two `hwnas latency profile` runs on one --out (two terminals, a cron job): each
     measured every row, and the duplicate rows left a profile that could be neither read

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from itertools import groupby
 from pathlib import Path
@@ -65,6 +65,7 @@ from hwnas.predictors.whole_files import (
     append_whole,
     file_in_the_way,
     name_too_long,
+    removed_if_left_empty,
     written_whole,
 )
 from hwnas.spaces import SearchSpace, as_space, reparameterize, set_fake_quant
@@ -456,22 +457,33 @@ def _only_writer(out: Path) -> Iterator[None]:
     one profile at once each measured every row, and the table's duplicate rows then
     stopped the profile from being read or resumed. A table this process cannot append to
     (another user's, or read-only) is refused here too, before the run rewrites its metadata:
-    it met the OS's bare "[Errno 13] Permission denied" at its first row."""
+    it met the OS's bare "[Errno 13] Permission denied" at its first row. A run that made
+    the profile's folder and fails having written nothing there removes its lock, still held,
+    and the folders it made (`removed_if_left_empty`): they were left holding the lock alone.
+    A lock in a folder that was there before is kept."""
     lock = _lock_path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.is_file():
-            out.open("ab").close()  # opened to append, nothing written
-        f = lock.open("a")
-    except OSError as e:
-        raise ProfileError(f"{out}: cannot write the profile there: {e.strerror}") from None
-    with f:
-        if not _locked(f):
-            raise ProfileError(
-                f"{out}: another `hwnas latency profile` run is writing this profile (it holds "
-                f"{lock.name}); wait for it to end, or give another --out"
-            )
-        yield  # the lock goes with the file's closing, also when the process is killed
+    made = not out.parent.exists()
+    with removed_if_left_empty(out.parent):
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if out.is_file():
+                out.open("ab").close()  # opened to append, nothing written
+            f = lock.open("a")
+        except OSError as e:
+            raise ProfileError(f"{out}: cannot write the profile there: {e.strerror}") from None
+        with f:
+            if not _locked(f):
+                raise ProfileError(
+                    f"{out}: another `hwnas latency profile` run is writing this profile (it "
+                    f"holds {lock.name}); wait for it to end, or give another --out"
+                )
+            try:
+                yield  # the lock goes with the file's closing, also when the process is killed
+            except BaseException:
+                if made and list(out.parent.iterdir()) == [lock]:
+                    with suppress(OSError):  # Windows removes no open file: the folder stays
+                        lock.unlink()
+                raise
 
 
 def _lock_path(out: Path) -> Path:
