@@ -613,6 +613,16 @@ def test_a_count_the_cli_refuses_is_refused_by_build_profile_too(space, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_numpy_counts_build_profile_accepts_are_recorded(space, tmp_path):
+    """`samples`, `seed` and `passes` may be numpy's integers (a count computed with numpy):
+    they were checked and then failed to be written, with Python's bare "Object of type
+    int64 is not JSON serializable", after the profile's folder and lock were made."""
+    counts = dict(samples=np.int64(1), seed=np.int64(3), passes=np.int64(1))
+    out = tmp_path / "p.csv"
+    build_profile(space, out, archs_only=True, progress=False, **counts, **PROFILE_FAST)
+    assert {k: read_profile(out).meta[k] for k in counts} == dict(samples=1, seed=3, passes=1)
+
+
 def test_a_measuring_error_of_several_lines_is_written_on_one(space, tmp_path, monkeypatch):
     """A row is one line: a run killed inside a quoted error of several lines left a table
     that neither a resume nor a read could parse."""

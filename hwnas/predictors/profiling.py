@@ -423,11 +423,11 @@ def build_profile(
         **_space_metadata(space),
         **settings,  # backend, batch_size, threads, warmup, runs, rounds, clock
         "precisions": list(precisions),
-        "samples": samples,
-        "seed": seed,
+        "samples": int(samples),  # numpy's integers, accepted, are no JSON
+        "seed": int(seed),
         "archs_only": archs_only,
         "block_copies": block_copies,
-        "passes": passes,
+        "passes": int(passes),
         "int8_quantizer": INT8_QUANTIZER,
     }
     with _only_writer(out):
