@@ -1,12 +1,15 @@
 """Latency accuracy metrics against values computed by hand on a small table."""
 
 import math
+import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from hwnas.predictors import PredictorError
-from hwnas.predictors.accuracy import latency_accuracy
+from hwnas.predictors.accuracy import _rank_correlation, kendall_tau, latency_accuracy
 
 # measured, predicted; relative errors 0.04, 0.09, 0.5, 0.05, 0.12; one swapped pair (3 <-> 4)
 MEASURED = [1.0, 2.0, 3.0, 4.0, 5.0]
@@ -48,6 +51,27 @@ def test_rank_correlation_is_nan_when_undefined():
     assert single["n"] == 1 and single["within_10pct"] == 1.0
     assert math.isnan(single["kendall_tau"]) and math.isnan(single["spearman"])
     assert math.isnan(latency_accuracy([1.0, 2.0], [1.5, 1.5])["spearman"])
+
+
+def test_rank_correlations_pass_on_warnings_and_meet_no_constant_input():
+    """Every warning around scipy's rank correlations was silenced, not only the one for a
+    constant input (which the NaN answer keeps scipy from meeting): another one was lost."""
+
+    def warning_test(measured, predicted):
+        warnings.warn("a warning of the rank test", RuntimeWarning, stacklevel=2)
+        return SimpleNamespace(statistic=0.5)
+
+    with pytest.warns(RuntimeWarning, match="a warning of the rank test"):
+        assert _rank_correlation(warning_test, np.array([1.0, 2.0]), np.array([2.0, 1.0])) == 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's ConstantInputWarning among them
+        for constant in ([1.5, 1.5], [3.0, 3.0, 3.0]):
+            varied = np.arange(1.0, len(constant) + 1)
+            assert math.isnan(latency_accuracy(varied, constant)["spearman"])
+            assert math.isnan(kendall_tau(np.array(constant), varied))
+        assert latency_accuracy([1.0, 2.0], [2.0, 1.0])["spearman"] == -1.0
+    with pytest.warns(stats.ConstantInputWarning):  # what the NaN answer spares the caller
+        stats.spearmanr([1.5, 1.5], [1.0, 2.0])
 
 
 @pytest.mark.parametrize(
