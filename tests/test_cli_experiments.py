@@ -3285,9 +3285,30 @@ def test_a_search_on_a_read_only_study_file_says_to_make_it_writable(
     done = cli_on_read_only(db, f"search {exp} --quiet")
     assert done.returncode == 1
     assert f"{db}: attempt to write a readonly database; the file is read-only here" in done.stderr
-    assert "make it writable" in done.stderr and "Traceback" not in done.stderr
+    assert "make it writable (or copy the run to a writable place)" in done.stderr
+    assert "Traceback" not in done.stderr
     assert hwnas("status", str(run)) == 0
     assert "evaluations: 8 of 12 (ok 8" in capsys.readouterr().out  # nothing was lost
+
+
+def test_a_search_on_a_read_only_shared_database_is_not_told_to_copy_the_run(
+    tmp_path: Path,
+) -> None:
+    """A `storage.url` SQLite file read-only here: the advice offered to copy the run to a
+    writable place, which leaves that database, outside the run folder, behind. Needs a real
+    read-only mount of the file (root ignores file modes)."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    db = tmp_path / "team.db"
+    exp.write_text(exp.read_text() + f"storage: {{url: 'sqlite:///{db}'}}\n")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 12"))
+    done = cli_on_read_only(db, f"search {exp} --quiet")
+    assert done.returncode == 1
+    assert (
+        f"{db}: attempt to write a readonly database; the file is read-only here: make it "
+        "writable, then run the search again" in done.stderr
+    )
+    assert "copy the run" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_search_on_a_read_only_journal_says_to_make_it_writable(tmp_path: Path) -> None:

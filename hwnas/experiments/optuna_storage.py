@@ -193,9 +193,11 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
             advice = "the file is damaged (hwnas cannot repair it): restore it from a copy"
         # running again meets the same refusal (a journal's is the OS's "Permission denied")
         elif "readonly database" in cause or _caused_by(e, NOT_WRITABLE):
+            # a storage.url database is not in the run folder: a copied run leaves it behind
+            elsewhere = "" if config.url else " (or copy the run to a writable place)"
             advice = (
-                "the file is read-only here: make it writable (or copy the run to a writable "
-                "place), then run the search again (the stored results are kept)"
+                f"the file is read-only here: make it writable{elsewhere}, then run the "
+                "search again (the stored results are kept)"
             )
         elif "disk is full" in cause or _caused_by(e, NO_ROOM):
             advice = "free some space, then run the search again (the stored results are kept)"
