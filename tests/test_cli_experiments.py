@@ -3311,6 +3311,25 @@ def test_a_search_on_a_read_only_shared_database_is_not_told_to_copy_the_run(
     assert "copy the run" not in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_search_on_a_shared_database_in_a_read_only_folder_says_to_make_it_writable(
+    tmp_path: Path,
+) -> None:
+    """A `storage.url` SQLite file in a folder read-only here (status reads it, above): the
+    search said only "unable to open database file", as SQLite could not make its -wal and
+    -shm files there. Needs a real read-only mount (root ignores modes)."""
+    exp = latency_experiment(tmp_path, "[fp32]")
+    shared = tmp_path / "team"
+    shared.mkdir()
+    exp.write_text(exp.read_text() + f"storage: {{url: 'sqlite:///{shared / 'team.db'}'}}\n")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    exp.write_text(exp.read_text().replace("evaluations: 8", "evaluations: 12"))
+    done = cli_on_read_only(shared, f"search {exp} --quiet")
+    assert done.returncode == 1
+    assert "unable to open database file; its folder is not writable here" in done.stderr
+    assert "make it writable, then run the search again" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_a_search_on_a_read_only_journal_says_to_make_it_writable(tmp_path: Path) -> None:
     """As a read-only `study.db` does: the advice was "run the search again to go on", which
     met the same refusal. Needs a real read-only mount of the file (root ignores file

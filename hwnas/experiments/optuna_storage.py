@@ -53,15 +53,29 @@ def open_optuna_storage(
     try:
         storage = _rdb_storage(url, _engine_kwargs(sqlite, create))
     except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds; say which URL failed
-        # a database's driver is the user's to install (psycopg2 for postgresql://, ...)
-        driver = " (the driver SQLAlchemy uses for this URL: install it)"
         raise ExperimentError(
             f"{storage_name(config, run_dir)}: cannot open {hide_password(url)!r}: "
-            f"{first_line(e)}" + (driver if isinstance(e, ImportError) else "")
+            f"{first_line(e)}{_open_advice(e, file if create else None)}"
         ) from None
     if sqlite and create:
         _write_ahead_log(storage.engine)
     return storage
+
+
+def _open_advice(e: Exception, file: Path | None) -> str:
+    """What to do where a storage could not be opened to write: install the URL's database
+    driver (the user's: psycopg2 for postgresql://, ...), or make writable the folder of a
+    SQLite `file` where it is not (SQLite writes its -wal and -shm files beside the database:
+    a shared database in a read-only folder said only "unable to open database file")."""
+    if isinstance(e, ImportError):
+        return " (the driver SQLAlchemy uses for this URL: install it)"
+    if file is not None and not os.access(file.parent, os.W_OK):
+        return (
+            "; its folder is not writable here, and SQLite writes its -wal and -shm files "
+            "beside the database: make it writable, then run the search again (the stored "
+            "results are kept)"
+        )
+    return ""
 
 
 def _engine_kwargs(sqlite: bool, create: bool) -> dict[str, Any]:
