@@ -2308,6 +2308,37 @@ def test_an_unreadable_record_of_the_run_itself_names_the_storage(
         assert "the storage was edited or damaged; restore it from a copy" in err
 
 
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [  # of trial 1 (trial_id 2): a byte flipped in its row, or an edit
+        ("UPDATE trial_params SET param_value = 99 WHERE trial_id = 2", "IndexError"),
+        ("UPDATE trial_params SET param_value = 9e999 WHERE trial_id = 2", "OverflowError"),
+        ("UPDATE trial_params SET distribution_json = '[1]' WHERE trial_id = 2", "TypeError"),
+        ("UPDATE trials SET state = 'COMPLXTE' WHERE trial_id = 2", "LookupError"),
+        ("UPDATE trial_values SET value = NULL WHERE trial_id = 2", "AssertionError"),
+    ],
+)
+def test_a_trial_column_optuna_cannot_decode_names_the_storage(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, edit: str, said: str
+) -> None:
+    """A trial's parameter, distribution, state, time or value that Optuna cannot decode
+    ended in its bare error, naming no file: "hwnas: error: tuple index out of range" for a
+    parameter outside its choices, "Invalid isoformat string: 'x'"."""
+    exp, run = copy_of(finished_run, tmp_path)
+    db = run / "study.db"
+    with closing(sqlite3.connect(db)) as c, c:
+        assert c.execute(edit).rowcount >= 1
+    capsys.readouterr()
+    reads = (["status", str(run)], ["pareto", str(run)], ["export", str(run), "--trial", "0"])
+    for command in (*reads, ["search", str(exp), "--resume", "--quiet"]):
+        assert hwnas(*command) == 1, command
+        err = capsys.readouterr().err
+        assert f"hwnas: error: {db}: a stored record is unreadable ({said}" in err, (command, err)
+        assert "the storage was edited or damaged; restore it from a copy" in err
+    with closing(sqlite3.connect(db)) as c:  # the resume claimed nothing
+        assert c.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 8
+
+
 def test_an_infinity_edited_into_the_storage_is_named_and_left_out_of_the_front(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

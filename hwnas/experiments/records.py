@@ -86,8 +86,9 @@ class DamagedRecord(ValueError):
 
 def read_trials(study: optuna.Study) -> list[FrozenTrial]:
     """All of a study's trials; a stored value that is not JSON, or nested past Python's
-    recursion limit, is a `DamagedRecord` (Optuna let the decoder's bare "Unterminated string
-    starting at ..." through)."""
+    recursion limit, or a column Optuna cannot decode, is a `DamagedRecord` (Optuna let the
+    decoder's bare "Unterminated string starting at ..." through, and "tuple index out of
+    range" for a parameter outside its choices)."""
     with _stored_json():
         return study.get_trials(deepcopy=False)
 
@@ -109,6 +110,12 @@ def _stored_json() -> Iterator[None]:
         raise DamagedRecord(f"a stored value is not JSON ({e})") from None
     except RecursionError:  # json's bare error named no storage
         raise DamagedRecord("a stored value is JSON nested too deeply to read") from None
+    # the other columns as Optuna decodes them: a parameter outside its distribution's choices
+    # (IndexError), at an infinity (OverflowError) or NaN, a distribution that is none
+    # (KeyError, TypeError), a state SQLAlchemy does not know (LookupError), a missing value
+    # (AssertionError); each said bare, naming no storage
+    except (ValueError, LookupError, TypeError, ArithmeticError, AssertionError) as e:
+        raise DamagedRecord(f"a stored record is unreadable ({type(e).__name__}: {e})") from None
 
 
 def stored_arch(trial: FrozenTrial) -> Arch:
