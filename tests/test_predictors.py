@@ -569,6 +569,22 @@ def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
             read_profile(out)
 
 
+def test_a_metadata_file_that_is_a_folder_is_named_and_kept(space, tmp_path):
+    """Resuming said the OS's bare "[Errno 21] Is a directory: 'p.json'", and reading
+    the profile that its metadata file was missing."""
+    settings = dict(samples=1, archs_only=True, progress=False, **PROFILE_FAST)
+    out = tmp_path / "p.csv"
+    build_profile(space, out, **settings)
+    table = out.read_bytes()
+    out.with_suffix(".json").unlink()
+    out.with_suffix(".json").mkdir()
+    with pytest.raises(ProfileError, match=r"p.json: cannot read: Is a directory; a profile"):
+        build_profile(space, out, **settings)
+    with pytest.raises(ProfileError, match=r"p.json: cannot read: Is a directory$"):
+        read_profile(out)
+    assert out.read_bytes() == table
+
+
 @pytest.mark.parametrize(
     "setting, value",
     [("runs", 0), ("warmup", -1), ("batch_size", 0), ("threads", 0), ("seed", -5)],

@@ -380,7 +380,7 @@ def read_profile(path: str | Path) -> Profile:
             f"{path}: the metadata file of the profile {table}; give the profile's .csv"
         )
     meta_file = metadata_path(path)
-    if not meta_file.is_file():
+    if not meta_file.exists():
         if path.suffix.lower() != ".csv":  # a space file given by mistake: profiles are .csv
             raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
         raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
@@ -537,6 +537,8 @@ def read_metadata(path: Path) -> dict[str, Any]:
         raise ProfileError(f"{meta_file}: {what}") from None
     except (ValueError, RecursionError) as e:  # not JSON, nested past reason
         raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
+    except OSError as e:  # a folder, unreadable: the OS's bare "[Errno 21] Is a directory"
+        raise ProfileError(f"{meta_file}: cannot read: {e.strerror or e}") from None
     if is_predictor_data(meta):
         raise ProfileError(
             f"{meta_file}: a {meta['kind']} predictor file, not a profile; give it as a "
