@@ -917,6 +917,9 @@ def test_build_names_the_bad_file_or_field(run_dir: Path, tmp_path: Path) -> Non
     why = f"{cut}: not a state_dict .*torch: PytorchStreamReader failed reading zip archive"
     with pytest.raises(ExperimentError, match=why):  # torch's word of why was dropped
         hwnas.build(first, weights=cut)
+    cut.write_bytes(weights[:8192])  # torch's reader: the OS's bare "Invalid argument"
+    with pytest.raises(ExperimentError, match=f"{cut}: not a state_dict .*cut short or damaged"):
+        hwnas.build(first, weights=cut)
     state = torch.load(tmp_path / json.loads(first.read_text())["weights"], weights_only=True)
     name = next(k for k, v in state.items() if v.is_floating_point())
     for value in (math.nan, math.inf):  # a diverged training's: they built a model of NaN

@@ -259,7 +259,10 @@ def _load_weights(model: nn.Module, path: Path) -> None:
     """Load the state_dict in `path` into `model`; an unreadable file, weights of another
     architecture (not torch's list of every tensor) or holding NaN or infinite values is an
     error naming the file. One torch cannot read says torch's first line of why (told only
-    "not a state_dict", a copy cut short read as the wrong kind of file)."""
+    "not a state_dict", a copy cut short read as the wrong kind of file); one cut short where
+    torch's reader fails with the OS's EINVAL says so (it said "cannot read weights: Invalid
+    argument", as if the file system had failed)."""
+    import errno
     import pickle
 
     import torch
@@ -267,6 +270,11 @@ def _load_weights(model: nn.Module, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as e:
+        if e.errno == errno.EINVAL:  # torch's zip reader seeking before the file's start
+            raise ExperimentError(
+                f"{path}: not a state_dict saved with torch.save (its archive is cut short or "
+                "damaged)"
+            ) from None
         raise ExperimentError(f"{path}: cannot read weights: {e.strerror or e}") from None
     except pickle.UnpicklingError:  # no pickle, or more than tensors (a whole model), where
         state = None  # torch's words advise loading it unsafely
