@@ -1871,6 +1871,19 @@ def test_retraining_a_hand_edited_config_names_the_field_it_breaks(
         retraining({**config, **change}).recorded()
 
 
+def test_retraining_names_the_config_whose_choices_are_not_its_spaces(tmp_path: Path) -> None:
+    """`hwnas build` named the config; `hwnas train` said only "space 'conv1d': s0.width:
+    1000000000 not in [...]", naming no file."""
+    from hwnas.experiments.retrain import retraining
+
+    config = {**_config_at(get_space("conv1d"), "fp32"), "data": {"dataset": "mnist1d"}}
+    config["choices"] = {**config["choices"], "s0.width": 10**9}
+    (file := tmp_path / "edited.json").write_text(json.dumps(config))
+    said = f"^{re.escape(str(file))}: choices: space 'conv1d': s0.width: 1000000000 not in"
+    with pytest.raises(ExperimentError, match=said):
+        retraining(file)
+
+
 @pytest.mark.parametrize("epochs", [0, -1, math.nan, math.inf, True, "2"])
 def test_retraining_refuses_the_epochs_hwnas_train_refuses_naming_the_argument(epochs) -> None:
     """`hwnas train --epochs` takes a number > 0 and finite; `retraining(config,

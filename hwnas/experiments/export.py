@@ -178,6 +178,15 @@ def config_space(data: Mapping[str, Any], source: str = "config") -> SearchSpace
     return space
 
 
+def config_arch(data: Mapping[str, Any], space: SearchSpace, source: str = "config") -> Arch:
+    """The architecture of a config (`source` in errors) in its `space`, an error naming
+    `source` where its choices are not one of the space's."""
+    try:
+        return space.arch(data["choices"])
+    except SpaceError as e:
+        raise ExperimentError(f"{source}: choices: {e}") from None
+
+
 def build(config: str | Path | Mapping[str, Any], weights: str | Path | None = None) -> nn.Module:
     """The exact torch model of an exported config (training mode, as the search built it).
 
@@ -188,10 +197,7 @@ def build(config: str | Path | Mapping[str, Any], weights: str | Path | None = N
     data = read_config(config)
     source = _config_source(config)
     space = config_space(data, source)
-    try:
-        arch = space.arch(data["choices"])
-    except SpaceError as e:
-        raise ExperimentError(f"{source}: choices: {e}") from None
+    arch = config_arch(data, space, source)
     if data.get("key") and data["key"] != arch.key:
         raise ExperimentError(f"{source}: choices give key {arch.key}, config says {data['key']}")
     model = space.build(arch)

@@ -31,7 +31,7 @@ from hwnas.evaluators.datasets import (
 )
 from hwnas.evaluators.train import TrainEvaluator, setting_text
 from hwnas.experiments.config import ExperimentError
-from hwnas.experiments.export import config_space, read_config
+from hwnas.experiments.export import config_arch, config_space, read_config
 from hwnas.experiments.files import make_folder, write_weights, written_whole
 from hwnas.experiments.run_identity import SOURCE, UNRECORDED, package_versions
 from hwnas.predictors.backends import torch_device
@@ -130,6 +130,7 @@ def retraining(
     data = read_config(config)
     source = str(config) if not isinstance(config, dict) else "config"
     space = config_space(data, source)
+    arch = config_arch(data, space, source)
     recipe, departures = _recipe(data, source, epochs)
     dataset, the_runs = _dataset(data, dataset)
     train_data = dataset_for(dataset, space)
@@ -138,7 +139,7 @@ def retraining(
     except ValueError as e:  # a recipe an earlier hwnas took (label_smoothing 1, say)
         raise ExperimentError(f"{source}: training: {e}") from None
     departures += [] if the_runs else ["dataset"]
-    return Retraining(data, space.arch(data["choices"]), dataset, evaluator, departures)
+    return Retraining(data, arch, dataset, evaluator, departures)
 
 
 def epochs_problem(epochs: Any) -> str | None:
