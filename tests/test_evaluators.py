@@ -9,6 +9,7 @@ import contextlib
 import math
 import os
 import pickle
+import re
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -196,8 +197,14 @@ def test_settings_every_candidate_would_fail_on_are_refused_at_start(space):
         get_evaluator("train", space, dataset="digits", epochs=math.inf)
     with pytest.raises(ValueError, match="lr must be > 0 and finite, not 1000"):
         TrainEvaluator(space, "digits", lr=10**400)  # a config's int is a float already
-    with pytest.raises(ValueError, match="seed must be >= 0, not -1"):
+    with pytest.raises(ValueError, match=re.escape("seed must be in [0, 2**64 - 1], not -1")):
         get_evaluator("train", space, dataset="digits", seed=-1)
+    # beyond torch's 64 bits every candidate failed ("Overflow when unpacking long long")
+    with pytest.raises(
+        ValueError, match=re.escape("seed must be in [0, 2**64 - 1], not 18446744073709551616")
+    ):
+        get_evaluator("train", space, dataset="digits", seed=2**64)
+    assert TrainEvaluator(space, "digits", seed=2**64 - 1).seed == 2**64 - 1
     with pytest.raises(ValueError, match="epochs must be > 0, not 0$"):  # as a config reads it
         get_evaluator("train", space, dataset="digits", epochs=0.0)
 
@@ -1206,8 +1213,9 @@ def test_zero_cost_batches_beyond_the_data_are_refused(space):
         ZeroCostEvaluator(space, "digits", batch_size=1)
     with pytest.raises(ValueError, match="^device 'gpu'"):
         ZeroCostEvaluator(space, "digits", device="gpu")
-    with pytest.raises(ValueError, match="^seed must be >= 0, not -1"):  # failed every candidate
-        ZeroCostEvaluator(space, "digits", seed=-1)
+    for seed in (-1, 2**64):  # failed every candidate (beyond 64 bits, in torch)
+        with pytest.raises(ValueError, match=re.escape("seed must be in [0, 2**64 - 1], not")):
+            ZeroCostEvaluator(space, "digits", seed=seed)
 
 
 def test_jacob_cov_is_refused_for_a_one_value_input(tmp_path):

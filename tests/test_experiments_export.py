@@ -1884,6 +1884,22 @@ def test_retraining_names_the_config_whose_choices_are_not_its_spaces(tmp_path: 
         retraining(file)
 
 
+def test_a_seed_beyond_torchs_is_refused_by_train_and_builds_no_untrained_claim() -> None:
+    """A config's `training.seed` (or `weights_seed`, the seed a recipe-less one trains
+    with) beyond torch's 64 bits ended `hwnas train` after it had started, and `hwnas build`,
+    in torch's "Overflow when unpacking long long", naming no file."""
+    from hwnas.experiments.export import holds_initial_weights
+    from hwnas.experiments.retrain import retraining
+
+    config = {**_config_at(get_space("conv1d"), "fp32"), "data": {"dataset": "mnist1d"}}
+    said = re.escape("config: training: seed must be in [0, 2**64 - 1], not 1180591620717411303424")
+    for change in ({"training": {"epochs": 1, "seed": 2**70}}, {"weights_seed": 2**70}):
+        with pytest.raises(ExperimentError, match=f"^{said}"):
+            retraining({**config, **change})
+    model = hwnas.build(config)
+    assert not holds_initial_weights(model, {**config, "weights_seed": 2**70}, "config")
+
+
 @pytest.mark.parametrize("epochs", [0, -1, math.nan, math.inf, True, "2"])
 def test_retraining_refuses_the_epochs_hwnas_train_refuses_naming_the_argument(epochs) -> None:
     """`hwnas train --epochs` takes a number > 0 and finite; `retraining(config,

@@ -34,8 +34,10 @@ from hwnas.evaluators.metrics import Metrics
 from hwnas.predictors.backends import torch_device
 from hwnas.predictors.torch_state import (
     THREADS_RULE,
+    TORCH_SEED_RULE,
     thread_count,
     torch_defaults,
+    torch_seed,
     torch_seeded,
     torch_threads,
 )
@@ -160,7 +162,7 @@ class TrainEvaluator:
                 ("label_smoothing", label_smoothing, 0 <= label_smoothing < 1, "in [0, 1)"),
                 ("threads", threads, threads is None or thread_count(threads), THREADS_OR_NONE),
                 ("time_limit_s", time_limit_s, time_limit_s is None or time_limit_s > 0, "> 0"),
-                ("seed", seed, seed >= 0, ">= 0"),
+                ("seed", seed, torch_seed(seed), TORCH_SEED_RULE),
                 ("precise_bn", precise_bn, isinstance(precise_bn, bool), "true or false"),
             ]
         )

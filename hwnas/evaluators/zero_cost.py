@@ -38,7 +38,12 @@ from hwnas.evaluators.failures import (
 from hwnas.evaluators.metrics import Metrics
 from hwnas.evaluators.train import THREADS_OR_NONE, check_settings
 from hwnas.predictors.backends import torch_device
-from hwnas.predictors.torch_state import thread_count, torch_seeded
+from hwnas.predictors.torch_state import (
+    TORCH_SEED_RULE,
+    thread_count,
+    torch_seed,
+    torch_seeded,
+)
 from hwnas.spaces import Arch, SearchSpace, set_fake_quant
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
@@ -173,7 +178,7 @@ class ZeroCostEvaluator:
                     f"in [1, {most}] (the {n} training samples of {self.dataset.name!r} in "
                     f"batches of {batch_size})",
                 ),
-                ("seed", seed, seed >= 0, ">= 0"),
+                ("seed", seed, torch_seed(seed), TORCH_SEED_RULE),
                 ("threads", threads, threads is None or thread_count(threads), THREADS_OR_NONE),
             ]
         )

@@ -226,9 +226,11 @@ def holds_initial_weights(model: nn.Module, data: Mapping[str, Any], source: str
     such weights built by another torch, where the same seed may build other ones)."""
     import torch
 
+    from hwnas.predictors.torch_state import torch_seed
+
     seed = data.get("weights_seed")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        return False
+    if not isinstance(seed, int) or isinstance(seed, bool) or not torch_seed(seed):
+        return False  # none, or one no export writes (torch's "Overflow when unpacking")
     space = config_space(data, source)
     initial = initial_model(space, space.arch(data["choices"]), seed).state_dict()
     held = model.state_dict()

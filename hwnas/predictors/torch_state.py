@@ -28,6 +28,21 @@ MAX_THREADS = 2**31 - 1
 THREADS_RULE = f"a whole number from 1 to {MAX_THREADS}"
 
 
+#: the largest seed torch takes (`torch.manual_seed` holds an unsigned 64-bit integer): a
+#: larger evaluator seed (`seed: 1180591620717411303424`) was accepted and then failed every
+#: candidate, and `hwnas train` of an export holding one, with torch's "Overflow when
+#: unpacking long long"
+MAX_TORCH_SEED = 2**64 - 1
+
+#: what a seed of torch's must be, as messages refusing one say it
+TORCH_SEED_RULE = "in [0, 2**64 - 1]"
+
+
+def torch_seed(seed: Any) -> bool:
+    """Whether the whole number `seed` is one torch takes (`TORCH_SEED_RULE`)."""
+    return 0 <= seed <= MAX_TORCH_SEED
+
+
 def thread_count(threads: Any) -> bool:
     """Whether `threads` is a thread count torch takes (`THREADS_RULE`): a setting that is
     not is refused where it is given, not by each candidate's `torch.set_num_threads`."""
