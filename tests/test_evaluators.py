@@ -28,10 +28,18 @@ from hwnas.evaluators import (
     DatasetError,
     LocalExecutor,
     Metrics,
+    evaluator_class,
     get_evaluator,
     load_dataset,
+    read_as_run,
 )
-from hwnas.evaluators.datasets import SAMPLE_SHAPES, _cache_name, _disk_cached, dataset_names
+from hwnas.evaluators.datasets import (
+    SAMPLE_SHAPES,
+    _cache_name,
+    _disk_cached,
+    _looks_like_greyscale,
+    dataset_names,
+)
 from hwnas.evaluators.failures import scored_with_costs
 from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
 from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator, grad_norm, jacob_cov
@@ -246,6 +254,21 @@ def test_mistyped_settings_are_named(space):
         get_evaluator("train", space, dataset="digits", epochs=True)
 
 
+def test_an_earlier_runs_text_settings_are_read_as_it_ran_them():
+    """An earlier hwnas's lax check read `epochs: "3"` as 3.0 and `precise_bn: "yes"` as
+    true, and stored the text: read as run, each is the value it trained with (its resume
+    with `precise_bn: true` is the same experiment), where text the check refused, or read
+    as text (a device), stays as it was."""
+    stored = {"epochs": "3", "precise_bn": "yes", "device": "cpu", "batch_size": "x", "lr": 0.1}
+    assert read_as_run(evaluator_class("train"), stored) == {
+        "epochs": 3.0,
+        "precise_bn": True,
+        "device": "cpu",
+        "batch_size": "x",
+        "lr": 0.1,
+    }
+
+
 def _write_npz(path, **arrays):
     np.savez(path, **arrays)
     return path
@@ -312,6 +335,15 @@ def test_images_given_to_a_1d_space_are_told_to_take_a_2d_one(tmp_path):
     with pytest.raises(DatasetError) as e:  # a series of 6 channels is no image: as it was
         load_dataset("uea:BasicMotions").check_fits(conv1d)
     assert "greyscale" not in str(e.value) and "input: [6, 100]" in str(e.value)
+
+
+def test_samples_look_like_greyscale_images_where_both_axes_are_8_or_longer_and_alike():
+    """The rule `check_fits` tells greyscale images (N, height, width) from series
+    (N, channels, length) by: both axes 8 or longer, the longer at most twice the shorter."""
+    assert _looks_like_greyscale((8, 8)) and _looks_like_greyscale((28, 28))
+    assert _looks_like_greyscale((8, 16)) and _looks_like_greyscale((16, 8))
+    assert not _looks_like_greyscale((7, 7))  # a few channels of a short series
+    assert not _looks_like_greyscale((8, 17)) and not _looks_like_greyscale((6, 100))
 
 
 def test_image_layouts_get_their_own_fix(tmp_path):
@@ -590,6 +622,23 @@ def test_a_dataset_replaced_by_text_or_complex_arrays_is_said_to_have_changed(tm
     retyped = _npz_dataset(tmp_path / "int32.npz", x_train=x, y_train=y.astype(np.int32))
     assert npz_retyped(retyped, run) == (
         "the same values in other types: y_train is int32 where the run read int64"
+    )
+
+
+def test_a_dataset_whose_values_a_type_does_not_keep_is_not_said_to_be_retyped(tmp_path):
+    """Labels edited to fractions (0.5 where the run read 0) are other values, though cast back
+    to the run's int64 they are the run's: `npz_retyped` tries an array only at the types
+    that keep its values, so they are said to have changed, not to be the run's values in
+    another type (which `hwnas train` takes for the run's data)."""
+    from hwnas.evaluators.datasets import npz_digest, npz_retyped
+
+    x, y = np.zeros((6, 1, 8)), np.arange(6) % 3
+    run = npz_digest(_npz_dataset(tmp_path / "run.npz", x_train=x, y_train=y))
+    halves = _npz_dataset(tmp_path / "halves.npz", x_train=x, y_train=y + 0.5)
+    assert npz_retyped(halves, run) is None
+    floats = _npz_dataset(tmp_path / "floats.npz", x_train=x, y_train=y.astype(np.float64))
+    assert npz_retyped(floats, run) == (
+        "the same values in other types: y_train is float64 where the run read int64"
     )
 
 
@@ -894,6 +943,16 @@ def test_a_cache_file_made_otherwise_is_made_anew_not_read(tmp_path, monkeypatch
     assert _cache_name("numbers", "numpy", 1) != _cache_name("numbers", "scipy", 1)
     made = sorted(p.name for p in tmp_path.iterdir())
     assert made == sorted(["numbers.npz", *(_cache_name("numbers", "numpy", v) for v in (1, 2))])
+
+
+def test_a_cache_file_made_by_another_version_of_its_generator_is_made_anew(monkeypatch):
+    """The cache file names the generating package's installed version: after an upgrade of
+    mnist1d, the file the earlier version generated is not read as the dataset."""
+    import importlib.metadata
+
+    before = _cache_name("numbers", "numpy", 1)
+    monkeypatch.setattr(importlib.metadata, "version", lambda package: "999.0")
+    assert _cache_name("numbers", "numpy", 1) != before
 
 
 def test_a_cached_dataset_has_the_modes_the_umask_allows(tmp_path, monkeypatch):
