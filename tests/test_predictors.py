@@ -555,6 +555,81 @@ def test_a_learned_predictor_of_older_int8_parts_names_the_parts_profile_to_meas
     assert f"on {archs.path.resolve()} and its --parts {old.resolve()} measured again" in note
 
 
+def test_a_learned_predictor_records_the_int8_quantization_of_its_table(
+    space, profile_path, tmp_path
+):
+    """A learned predictor prices int8 blocks from its lookup table: one made on a profile of
+    this hwnas's int8 quantization records it (recording none, its file warned when loaded
+    that its int8 latencies were measured before the fix), and one whose table is fitted from
+    an older profile records none, whatever its networks' profile records."""
+    from hwnas.predictors.precision_notes import INT8_QUANTIZER
+
+    assert get_predictor("learned", space, profile=profile_path).int8_quantizer == INT8_QUANTIZER
+    older = _as_older(profile_path, tmp_path / "older.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the older profile's own note
+        assert fit_from_profile(profile_path, "learned", parts=older).int8_quantizer is None
+
+
+def test_an_int8_quantizer_recorded_as_text_is_read_as_none(profile_path, tmp_path):
+    """`int8_quantizer: "2"` edited into a profile's metadata or a predictor file is no
+    quantization this hwnas records: read as none (an earlier hwnas's file), its int8
+    latencies are said to be measured again, not compared as text with a number."""
+    edited = tmp_path / "edited.csv"
+    edited.write_bytes(profile_path.read_bytes())
+    meta = json.loads(profile_path.with_suffix(".json").read_text())
+    edited.with_suffix(".json").write_text(json.dumps({**meta, "int8_quantizer": "2"}))
+    lut = tmp_path / "lut.json"
+    notes = _older_int8_notes(lambda: LUTPredictor.from_profile(edited).save(lut))
+    assert read_profile(edited).int8_quantizer is None and len(notes) == 1
+    lut.write_text(json.dumps({**json.loads(lut.read_text()), "int8_quantizer": "2"}))
+    notes = _older_int8_notes(lambda: load_predictor(lut))
+    assert load_predictor(lut).int8_quantizer is None and len(notes) == 1
+
+
+def test_a_predictor_of_an_older_profile_without_int8_latencies_says_nothing(
+    profile_path, tmp_path
+):
+    """An older profile of fp32 rows alone, of a space that allows int8, says nothing of the
+    int8 quantization, and neither does the lookup table fitted on it: it prices no int8
+    block (they are unpriced), so none was measured with the older quantization."""
+    fp32 = _as_older(profile_path, tmp_path / "fp32.csv", lambda row: row["precision"] == "fp32")
+    lut = tmp_path / "lut.json"
+    notes = _older_int8_notes(
+        lambda: LUTPredictor.from_profile(fp32).save(lut), lambda: load_predictor(lut)
+    )
+    assert notes == [] and "int8" in load_predictor(lut).unpriced_precisions()
+
+
+def test_the_command_to_measure_an_archs_only_profile_again_measures_networks_only(
+    profile_path, tmp_path
+):
+    """The command an older profile's note gives to measure it again keeps `--archs-only`
+    where the profile measured whole networks only: without it, the new profile measured
+    every part of the space too."""
+    profile = tmp_path / "archs.csv"
+    profile.write_bytes(profile_path.read_bytes())
+    meta = json.loads(profile_path.with_suffix(".json").read_text())
+    profile.with_suffix(".json").write_text(json.dumps({**meta, "archs_only": True}))
+    assert " --archs-only --out NEW.csv`" in read_profile(profile).measure_again()
+    assert "--archs-only" not in read_profile(profile_path).measure_again()
+
+
+def test_a_profile_table_without_a_precision_column_is_read(tmp_path):
+    """A hand-made table without the `precision` column (its rows' precisions are in their
+    ids) is read and fitted as one with it: the check of its int8 rows' quantization reads
+    the column only where the table has it (else a bare KeyError ended the read)."""
+    rows = pd.read_csv(DATA / "tiny2d_ort.csv", dtype=str, keep_default_na=False)
+    table = tmp_path / "hand.csv"
+    rows.drop(columns=["precision"]).to_csv(table, index=False)
+    table.with_suffix(".json").write_bytes((DATA / "tiny2d_ort.json").read_bytes())
+    assert len(read_profile(table).rows) == len(rows)
+    assert (
+        LUTPredictor.from_profile(table).table
+        == LUTPredictor.from_profile(DATA / "tiny2d_ort.csv").table
+    )
+
+
 def test_a_profile_without_its_metadata_is_kept_and_refused(space, tmp_path):
     out = tmp_path / "orphan.csv"
     out.write_text("row_id,kind\nblock|x,block\n")
@@ -1410,6 +1485,26 @@ def test_a_table_lacking_parts_is_not_saved_as_latency_fit_refuses_its_profile(t
         ):
             predictor.save(out)
         assert not out.parent.exists()
+
+
+def test_a_learned_predictor_file_lacking_a_part_names_the_file(tmp_path):
+    """A learned predictor's lookup table read from its file names that file where it lacks
+    a part, and advises fitting it again, as a lookup table's own file does."""
+    profile = DATA / "tiny2d_ort.csv"
+    learned = get_predictor("learned", read_profile(profile).space(), profile=profile)
+    archs = [a for a in map(learned.space.sample, range(30)) if a["s1.width"] != 24][:12]
+    learned.fit(archs, list(learned.lut.predict(archs)))
+    data = json.loads(learned.save(tmp_path / "learned.json").read_text())
+    table = data["lut"]["table"]  # the space grew since: its file lacks the new parts
+    data["lut"]["table"] = {
+        k: v for k, v in table.items() if "|s1|w24|" not in k and "->24" not in k
+    }
+    (tmp_path / "learned.json").write_text(json.dumps(data))
+    saved = load_predictor(tmp_path / "learned.json")
+    arch = saved.space.canonical({**saved.space.sample(0), "s1.width": 24})
+    opening = f"the latency table of {tmp_path / 'learned.json'} (fitted from {profile.resolve()})"
+    with pytest.raises(PredictorError, match=f"^{re.escape(opening)}.*fit it again from"):
+        saved.predict([arch])
 
 
 def test_a_profile_of_int8_blocks_alone_is_said_to_lack_fp32_blocks(space, tmp_path):
