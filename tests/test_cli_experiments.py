@@ -555,6 +555,17 @@ def test_hwnas_warnings_are_one_line_like_its_errors() -> None:
     assert theirs.startswith(f"{torch_file}:9: UserWarning: y")
 
 
+def test_a_warning_naming_a_path_with_control_characters_is_one_line() -> None:
+    """A warning of hwnas's naming a file whose name holds a newline, a tab, DEL or a C1
+    control is one line, each of them shown escaped as Python shows it, as its errors are."""
+    import hwnas.predictors.profiling as profiling
+    from hwnas.cli import _one_line_warning
+
+    message = UserWarning("runs/a\nb\tc\x7fd\x9be.csv: resumed")
+    said = _one_line_warning(message, UserWarning, profiling.__file__, 9)
+    assert said == "hwnas: warning: runs/a\\nb\\tc\\x7fd\\u009be.csv: resumed\n"
+
+
 def latency_experiment(tmp_path: Path, precisions: str, objective: str = "latency_ms") -> Path:
     """The tiny 2D space with these precisions, scored by the LUT of its real profile (which
     measured fp32 and int8 only): cheap evaluations that fail where the profile has no data."""
@@ -644,7 +655,15 @@ def test_a_file_name_with_a_format_character_is_shown_escaped(
 
 @pytest.mark.parametrize(
     "name",
-    [FORGING, "a b's \\ $HOME", "-x\r\u0085y", "plain.yaml", "donn\u00e9es \u2014 ok", *HIDING],
+    [
+        FORGING,
+        "a b's \\ $HOME",
+        "-x\r\u0085y",
+        "it's\\\nhere",
+        "plain.yaml",
+        "donn\u00e9es \u2014 ok",
+        *HIDING,
+    ],
 )
 def test_a_pasted_path_is_the_path_and_one_line(name: str) -> None:
     """The advice's command (`resume with: hwnas search PATH --resume`) read back by a shell
@@ -2440,6 +2459,29 @@ def test_the_front_keeps_each_architecture_whole_at_80_columns(
     assert [row.split("│")[-2].strip() for row in rows] == list(archs.values())
 
 
+def test_the_front_keeps_an_architecture_in_its_table_exactly_where_it_is_drawn_whole() -> None:
+    """An architecture of one long word (a NAS-Bench-201 cell string) stays in the table's
+    column at the widths where rich draws it whole, on one line, and is listed under the
+    table from one column narrower, where rich folds it mid-word (a column of 40 or more was
+    not enough for a longer word)."""
+    from hwnas.cli.experiments import _architectures_fit, _front_table
+    from hwnas.predictors.rich_parts import Console
+
+    word = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|"
+    others = _front_table(["trial", "latency_ms"], [["1", "0.5"]])
+    drawn = {}
+    for width in range(60, 120):
+        console = Console(width=width)
+        with console.capture() as table:
+            console.print(
+                _front_table(["trial", "latency_ms", "architecture"], [["1", "0.5", word]])
+            )
+        drawn[width] = any(word in line for line in table.get().splitlines())
+        assert _architectures_fit(console, others, [word]) == drawn[width], width
+    assert not all(drawn.values()) and any(drawn.values())
+    assert _architectures_fit(Console(width=60), others, ["a short one"])  # in under 40
+
+
 def test_the_figures_name_each_metrics_unit(finished_run: Path) -> None:
     """The figures titled accuracy without its unit: a metric whose name says none is titled
     with the unit hwnas reports it in (`accuracy (%, max)`); the others keep the name the
@@ -2985,6 +3027,35 @@ def test_status_counts_failure_reasons_alike_but_for_their_numbers_as_one(
     assert sum(int(x.split()[1].removeprefix("x").rstrip(":")) for x in lines) == len(trials)
 
 
+def test_status_groups_reasons_by_their_numbers_most_frequent_first(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """Decimal numbers are masked whole (a timeout of 1.5 s and one of 12 s are one cause);
+    groups are listed most frequent first, each with its first trials, the note of several
+    reasons only where a group holds several, and the line for the rest counts their
+    distinct reasons, not groups."""
+    import pandas as pd
+
+    from hwnas.cli.experiments import _failure_groups, _say_failures
+
+    reasons = [
+        *("timed out after 1.5 s", "timed out after 12 s", "timed out after 30.25 s"),
+        *("no block w8k3", "no block w16k5", "no block w8k3"),
+        *("out of memory", "out of memory", "disk 1 full", "disk 2 full", "nan loss"),
+        *["timed out after 2 s"] * 3,
+    ]
+    failed = pd.DataFrame({"number": range(len(reasons)), "reason": reasons})
+    _say_failures(_failure_groups(failed.iloc[::-1]))
+    assert capsys.readouterr().out.splitlines() == [
+        "failed x6 (trials 0, 1, 2, 11, 12, ...): timed out after 2 s (the latest of 4 "
+        "reasons that differ only in their numbers)",
+        "failed x3 (trials 3, 4, 5): no block w8k3 (the latest of 2 reasons that differ only "
+        "in their numbers)",
+        "failed x2 (trials 6, 7): out of memory",
+        "failed x3: 3 other reasons (all of them: the reason column of load(run).trials)",
+    ]
+
+
 def test_status_json_of_runs_with_failures_and_with_no_success_agrees_with_the_text(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -3101,6 +3172,9 @@ def test_a_narrow_line_keeps_the_count(
 
     for width, total, expected in (
         (10, 5, "search 3/5"),
+        (11, 5, "3/5 0:00:00"),  # the elapsed time kept before the label
+        (15, 5, "3/5 0:00:00"),  # no info text in 3 columns (MIN_PART)
+        (16, 5, "3/5 0:00:00 done"),
         (20, 5, "search 3/5 0:00:00"),
         (30, 5, "search 3/5 0:00:00 done 3 | fa"),
         (50, 5, "search 3/5 0:00:00 done 3 | failed 0 | in flight 0"),
