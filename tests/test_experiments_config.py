@@ -376,6 +376,28 @@ HOSTILE = {
         VALID.replace("evaluations: 4", 'evaluations: "4"'),
         "line 7: evaluations: Input should be a valid integer (a number in quotes is text",
     ),
+    **{
+        f"{field} in quotes": (text, f"{where}: Input should be a valid number (a number in quotes")
+        for field, text, where in (
+            (
+                "a budget",
+                VALID.replace("evaluator: tabular", 'evaluator: {name: tabular, budget: "5"}'),
+                "line 3: evaluator.budget",
+            ),
+            (
+                "a timeout",
+                VALID + 'executor: {kind: local, timeout_s: "30"}\n',
+                "line 9: executor.timeout_s",
+            ),
+            ("a heartbeat", VALID + 'storage: {heartbeat_s: "5"}\n', "line 9: storage.heartbeat_s"),
+            ("a grace", VALID + 'storage: {grace_s: "60"}\n', "line 9: storage.grace_s"),
+            (
+                "a latency target",
+                VALID + 'latency: {target_ms: "2.5"}\n',
+                "line 9: latency.target_ms",
+            ),
+        )
+    },
     "a base-60 bound": (
         VALID + "constraints: [{metric: params, max: 1:00:00.0}]\n",
         "line 9: constraints[0].max: Input should be a valid number",
@@ -1057,6 +1079,13 @@ def test_an_unknown_setting_names_its_own_line(section: str, expected: str) -> N
             "exp.yaml: line 6: evaluator: latency: runs must be an integer >= 1, got 0",
         ),
         (
+            "evaluator",  # a measurement setting in quotes
+            "evaluator:\n  name: latency\n  settings:\n    latency:\n      warmup: 1\n"
+            '      runs: "5"\nobjectives: [{metric: latency_ms, direction: min}]\n',
+            "exp.yaml: line 6: evaluator: latency: runs must be an integer >= 1, got '5' (a "
+            "number in quotes is text: write it without them)",
+        ),
+        (
             "evaluator",
             "evaluator:\n  name: latency\n  settings:\n    latency:\n      threads: 2\n"
             "      clock: thread\nobjectives: [{metric: latency_ms, direction: min}]\n",
@@ -1096,6 +1125,18 @@ def test_an_unknown_setting_names_its_own_line(section: str, expected: str) -> N
             "searcher:\n  name: predictor\n  settings:\n    predictors: [1]\n",
             "exp.yaml: line 4: searcher: predictors must be a mapping of metric: predictor, "
             "not [1]",
+        ),
+        (
+            "searcher",  # a decimal setting in quotes is said to be text too
+            'searcher:\n  name: predictor\n  settings:\n    initial: 2\n    explore: "0.5"\n',
+            "exp.yaml: line 5: searcher: explore must be a finite number, not '0.5' (a number in "
+            "quotes is text: write it without them)",
+        ),
+        (
+            "searcher",  # and a supernet's setting
+            'searcher:\n  name: differentiable\n  settings:\n    hard: true\n    epochs: "3"\n',
+            "exp.yaml: line 5: searcher: epochs must be int, not '3' (a number in quotes is text: "
+            "write it without them)",
         ),
         (
             "searcher",  # a problem of no one setting: the searcher's line

@@ -1648,7 +1648,8 @@ def test_train_says_when_its_accuracy_is_not_the_runs_and_refuses_a_changed_npz(
     assert hwnas_cli("train", config.name, "-o", "e.pt") == 1  # the run's file: said how
     assert (
         f"{npz}: its arrays changed since the run (they lack the digest the config's data "
-        "records; the same values in other types: y_train is int32 where the run read int64)"
+        "records; the same values in other types: y_train is int32 where the run read int64): "
+        "give --dataset with this file"  # its model would be the run's: not said otherwise
     ) in capsys.readouterr().err
     assert hwnas_cli("train", config.name, "--dataset", str(npz), "-o", "e.pt") == 0
     said = capsys.readouterr()
@@ -2032,6 +2033,20 @@ def test_a_file_saved_as_utf_16_or_32_is_named_so(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x01\x00\x00\x00\x07\x00")  # controls as UTF-16
     with pytest.raises(ExperimentError, match="model.yaml: not an hwnas architecture config"):
         read_config(binary)
+
+
+@pytest.mark.parametrize("name", ["UTF-16", "UTF-32"])
+def test_a_file_saved_as_big_endian_utf_16_or_32_is_named_so(tmp_path: Path, name: str) -> None:
+    """Text saved big-endian with its byte-order mark (Notepad's "Unicode big endian") is
+    named as the little-endian one is, not called a file that holds no UTF-8 text."""
+    import codecs
+
+    mark = getattr(codecs, f"BOM_{name.replace('-', '')}_BE")
+    path = tmp_path / "exp.yaml"
+    path.write_bytes(mark + "name: t\nspace: conv1d\n".encode(f"{name}-BE"))
+    with pytest.raises(ExperimentError) as error:
+        load_experiment(path)
+    assert str(error.value) == f"{path}: text saved as {name}, not UTF-8: save it again as UTF-8"
 
 
 def test_a_space_file_with_a_byte_order_mark_exports_its_text_as_a_block(tmp_path: Path) -> None:
