@@ -2265,6 +2265,16 @@ def test_a_damaged_storage_file_is_named_and_called_damaged(
         assert "restore it from a copy" in err and "run the search again" not in err
 
 
+def _refused_as_damaged(commands, db: Path, said: str, capsys: pytest.CaptureFixture) -> None:
+    """Each of `commands` fails naming the storage `db` and what is unreadable in it
+    (`said`), and says to restore it from a copy."""
+    for command in commands:
+        assert hwnas(*command) == 1, command
+        err = capsys.readouterr().err
+        assert f"hwnas: error: {db}: {said}" in err, (command, err)
+        assert "the storage was edited or damaged; restore it from a copy" in err
+
+
 def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the_storage(
     finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -2292,11 +2302,8 @@ def test_an_unreadable_or_mismatched_stored_architecture_names_the_trial_and_the
             assert c.execute(edit, (value, attr)).rowcount == 1
         capsys.readouterr()
         reads = (["status", str(run)], ["export", str(run), "--trial", "1"])
-        for command in (*reads, ["search", str(run / "exp.yaml"), "--resume", "--quiet"]):
-            assert hwnas(*command) == 1, command
-            err = capsys.readouterr().err
-            assert f"hwnas: error: {db}: {said}" in err, (command, err)
-            assert "the storage was edited or damaged; restore it from a copy" in err
+        resume = ["search", str(run / "exp.yaml"), "--resume", "--quiet"]
+        _refused_as_damaged((*reads, resume), db, said, capsys)
         with closing(sqlite3.connect(db)) as c:  # the resume claimed nothing
             assert c.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 8
 
@@ -2320,11 +2327,8 @@ def test_an_unreadable_record_of_the_run_itself_names_the_storage(
         edit = "UPDATE study_user_attributes SET value_json = ? WHERE key = 'hwnas_experiment'"
         assert c.execute(edit, (value,)).rowcount == 1
     capsys.readouterr()
-    for command in (["status", str(run)], ["search", str(exp), "--resume", "--quiet"]):
-        assert hwnas(*command) == 1, command
-        err = capsys.readouterr().err
-        assert f"hwnas: error: {db}: {said}" in err, (command, err)
-        assert "the storage was edited or damaged; restore it from a copy" in err
+    commands = (["status", str(run)], ["search", str(exp), "--resume", "--quiet"])
+    _refused_as_damaged(commands, db, said, capsys)
 
 
 @pytest.mark.parametrize(
@@ -2349,11 +2353,8 @@ def test_a_trial_column_optuna_cannot_decode_names_the_storage(
         assert c.execute(edit).rowcount >= 1
     capsys.readouterr()
     reads = (["status", str(run)], ["pareto", str(run)], ["export", str(run), "--trial", "0"])
-    for command in (*reads, ["search", str(exp), "--resume", "--quiet"]):
-        assert hwnas(*command) == 1, command
-        err = capsys.readouterr().err
-        assert f"hwnas: error: {db}: a stored record is unreadable ({said}" in err, (command, err)
-        assert "the storage was edited or damaged; restore it from a copy" in err
+    resume = ["search", str(exp), "--resume", "--quiet"]
+    _refused_as_damaged((*reads, resume), db, f"a stored record is unreadable ({said}", capsys)
     with closing(sqlite3.connect(db)) as c:  # the resume claimed nothing
         assert c.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 8
 
