@@ -188,6 +188,15 @@ def test_a_batch_no_memory_holds_is_named_by_its_setting():
         measure_latency(nn.Linear(40, 4), (40,), batch_size=10**13)
 
 
+@pytest.mark.parametrize("batch_size", [2**58, 10**30])
+def test_a_batch_past_torchs_sizes_is_named_by_its_setting(batch_size):
+    """Past the bytes torch counts, torch said "Storage size calculation overflowed" (2**58)
+    or "Overflow when unpacking long long" with a C++ stack (`hwnas latency profile
+    --batch-size` 10**30), naming no setting."""
+    with pytest.raises(MeasurementError, match=rf"batch_size {batch_size}: .* more than this"):
+        measure_latency(nn.Linear(16, 4), (16,), batch_size=batch_size)
+
+
 def test_unknown_precision_and_backend_are_refused():
     with pytest.raises(MeasurementError, match="int4"):
         measure_latency(nn.Linear(4, 4), (4,), precision="int4")

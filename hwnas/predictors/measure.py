@@ -183,21 +183,31 @@ def _sizes(shape: Any) -> bool:
     )
 
 
+#: the most bytes a tensor's storage may take: torch counts them in a signed 64-bit integer
+MAX_TENSOR_BYTES = 2**63
+
+
 def example_input(batch_size: int, input_shape: Sequence[int]) -> torch.Tensor:
     """A random input batch, or an error naming `batch_size` when memory cannot hold it
-    (torch's allocator names only the bytes it tried). Drawn from a generator of its own: from
-    torch's global one, a measurement moved the caller's `torch.rand` on."""
+    (torch's allocator names only the bytes it tried), or it is past the sizes torch counts
+    (`MAX_TENSOR_BYTES`: `--batch-size` 10**30 ended in torch's "Overflow when unpacking long
+    long" with a C++ stack, 2**58 in "Storage size calculation overflowed", naming no
+    setting). Drawn from a generator of its own: from torch's global one, a measurement moved
+    the caller's `torch.rand` on."""
     shape = (batch_size, *(int(s) for s in input_shape))
+    size = 4 * np.prod(shape, dtype=float)  # bytes, as float32
+    too_large = MeasurementError(
+        f"batch_size {batch_size}: an input batch of shape {shape} takes {size / 1e9:.3g} GB, "
+        "more than this machine can allocate"
+    )
+    if size >= MAX_TENSOR_BYTES:
+        raise too_large
     try:
         return torch.randn(shape, generator=torch.Generator().manual_seed(0))
     except RuntimeError as e:
         if "allocate" not in str(e):
             raise
-        gigabytes = 4 * np.prod(shape, dtype=float) / 1e9
-        raise MeasurementError(
-            f"batch_size {batch_size}: an input batch of shape {shape} takes {gigabytes:.3g} GB, "
-            "more than this machine can allocate"
-        ) from None
+        raise too_large from None
 
 
 def _resolve(model: nn.Module, precision: PrecisionSpec) -> PrecisionSpec:
