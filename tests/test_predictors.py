@@ -2070,6 +2070,14 @@ def test_repeatability_counts_networks_once_and_ranks_mixed_precisions_together(
     assert str(mixed) == "100 networks (fp16+fp32+int8+w4a8) at 0.908"
 
 
+def test_a_holdout_of_a_digit_no_number_is_taken_for_a_profile(profile_path, tmp_path, capsys):
+    """`--holdout ²`, a digit to `str.isdigit` but no number `int` reads, ended in "invalid
+    literal for int() with base 10: '²'", naming neither the option nor a file."""
+    lut = LUTPredictor.from_profile(profile_path).save(tmp_path / "lut.json")
+    assert hwnas("latency", "eval", str(lut), "--holdout", "\u00b2") == 1
+    assert "\u00b2: profile not found" in capsys.readouterr().err
+
+
 def test_eval_holds_out_what_the_learned_predictor_was_fitted_on(profile_path, tmp_path, capsys):
     """`--holdout N` scores the predictor in the file on the networks it records, not on its
     profile as it is on disk now (re-measured, edited or gone); a held-out profile the

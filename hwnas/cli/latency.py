@@ -251,7 +251,9 @@ def evaluate(
 
     predictor = load_predictor(predictor_path)
     result = {"predictor": predictor.kind, "device": describe_device(predictor.measured_on)}
-    if holdout.removeprefix("-").isdigit():  # a count (-1 is refused as one, not a file)
+    # a count (-1 is refused as one, not a file): decimal digits, which int() reads, and not
+    # any digit (`--holdout ²` ended in "invalid literal for int() with base 10: '²'")
+    if holdout.removeprefix("-").isdecimal():
         predictor, archs, measured = holdout_from_own_profile(predictor, int(holdout))
         result["holdout"] = int(holdout)
     else:
