@@ -2651,6 +2651,27 @@ def test_fit_never_writes_over_another_profiles_metadata_but_over_its_predictor(
     assert load_predictor(lut).kind == "lut"
 
 
+def test_fit_never_writes_over_a_file_that_is_no_predictor(profile_path, tmp_path, capsys):
+    """An exported architecture config (any file but a predictor) given as -o was written
+    over unsaid; a pipe or a device was read for what it holds (`/dev/zero`'s until memory ran
+    out), then replaced by the predictor."""
+    config = tmp_path / "trial0-abc.json"
+    config.write_text('{"space": {"name": "tiny2d"}, "choices": {}}\n')
+    assert hwnas("latency", "fit", str(profile_path), "-o", str(config)) == 1
+    assert f"-o {config}: exists and is no predictor file" in capsys.readouterr().err
+    assert config.read_text() == '{"space": {"name": "tiny2d"}, "choices": {}}\n'
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    with ThreadPoolExecutor(1) as writer:  # what a reader of the pipe gets
+        written = writer.submit(pipe.write_text, "[]")
+        assert hwnas("latency", "fit", str(profile_path), "-o", str(pipe)) == 1
+        reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # the writer's open returns
+        written.result(timeout=10)
+        os.close(reader)
+    assert f"-o {pipe}: not a regular file (a device or a pipe)" in capsys.readouterr().err
+    assert pipe.is_fifo()
+
+
 def test_fit_refuses_a_profile_without_every_part(space, profile_path, tmp_path, capsys):
     partial = tmp_path / "partial.csv"
     build_profile(space, partial, samples=0, limit=3, progress=False, **PROFILE_FAST)

@@ -307,8 +307,10 @@ class LatencyPredictor(ABC):
 
 def check_predictor_path(path: str | Path) -> Path:
     """`path` as a predictor file may be written to: a `.json` name that is not a profile's
-    metadata (writing over a profile's table or metadata would lose its measurements), in a
-    folder that is not a file (`file_in_the_way`)."""
+    metadata (writing over a profile's table or metadata would lose its measurements) nor
+    any other file but a predictor (an exported architecture config was written over
+    unsaid), in a folder that is not a file (`file_in_the_way`). A device or a pipe is
+    refused unread: reading `/dev/zero` for what it holds took all memory."""
     from hwnas.predictors.profile import is_profile_metadata  # profile imports this module
 
     path = Path(path)
@@ -321,12 +323,30 @@ def check_predictor_path(path: str | Path) -> Path:
             f"{path}: a predictor file's name ends in .json (a profile's table, say, would be "
             "lost under it); nothing written"
         )
+    if path.exists() and not path.is_file():
+        raise PredictorError(
+            f"{path}: not a regular file (a device or a pipe); give the predictor file's path "
+            "(nothing written)"
+        )
     if is_profile_metadata(path):
         raise PredictorError(
             f"{path}: that is a file of the profile {path.with_suffix('.csv')}; give the "
             "predictor another name (nothing written)"
         )
+    if path.exists() and not _holds_a_predictor(path):
+        raise PredictorError(
+            f"{path}: exists and is no predictor file, which alone is written over; give the "
+            "predictor another name, or remove the file (nothing written)"
+        )
     return path
+
+
+def _holds_a_predictor(path: Path) -> bool:
+    """Whether the file `path` holds a saved predictor (`is_predictor_data`)."""
+    try:
+        return is_predictor_data(json.loads(path.read_text(encoding="utf-8-sig")))
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON: no predictor
+        return False
 
 
 def is_predictor_data(data: Any) -> bool:
