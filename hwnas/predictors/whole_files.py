@@ -116,9 +116,10 @@ def name_too_long(path: Path) -> str | None:
     """Why `path` cannot be made for a name in it of more bytes than its folder takes
     (`name_max` of the deepest folder of it that exists), or None: the OS said only "File
     name too long", and of a file hwnas names after the one given (a profile's lock) it
-    named a name the user never gave."""
+    named a name the user never gave. `.` (an empty path given, too) has no names: it ended in
+    "max() arg is an empty sequence" (`hwnas train CONFIG -o .`)."""
     limit = name_max(next((p for p in path.parents if os.path.isdir(p)), Path(".")))
-    size, name = max((len(os.fsencode(part)), part) for part in path.parts)
+    size, name = max(((len(os.fsencode(part)), part) for part in path.parts), default=(0, ""))
     if size <= limit:
         return None
     return f"{name!r} is {size} bytes, more than the {limit} a file name may have here"
