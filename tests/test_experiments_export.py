@@ -10,6 +10,7 @@ import re
 import resource
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -1580,6 +1581,27 @@ def test_train_refuses_the_current_folder_as_its_weights_file(
             "hwnas: error: .: is a folder; give the weights file's path" in capsys.readouterr().err
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
+def test_train_force_writes_over_weights_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`--force` ("write over an existing weights file") wrote the weights over anything: a
+    run's study.db, a profile, a pipe (renamed over: as root, `-o /dev/null` made /dev/null a
+    file). Weights, and only they, are written over."""
+    config = _sampled_config(tmp_path / "c.json")
+    (db := tmp_path / "study.db").write_bytes(b"SQLite format 3\x00" + bytes(100))
+    (profile := tmp_path / "p.csv").write_text("row_id,kind\n")
+    os.mkfifo(pipe := tmp_path / "pipe")
+    for kept in (db, profile, pipe):
+        assert hwnas_cli("train", str(config), "--epochs", "0.05", "-o", str(kept), "--force") == 1
+        said = f"hwnas: error: {kept}: exists and holds no weights (a state_dict saved by torch"
+        assert said in capsys.readouterr().err
+    assert db.read_bytes()[:16] == b"SQLite format 3\x00" and profile.read_text() == "row_id,kind\n"
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+    weights = tmp_path / "w.pt"
+    for force in ((), ("--force",)):
+        assert hwnas_cli("train", str(config), "--epochs", "0.05", "-o", str(weights), *force) == 0
 
 
 def test_train_refuses_a_weights_folder_it_cannot_write_before_training(tmp_path: Path) -> None:

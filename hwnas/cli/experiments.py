@@ -1067,9 +1067,11 @@ def _against_recorded(config: dict) -> str:
 def _weights_file(out: Path | None, config: Path, dataset: Path, force: bool) -> Path:
     """The file `hwnas train` saves its weights to (`-o`, default beside the config), refused
     before the training where the save at its end would fail or overwrite what it must not:
-    a name too long, a folder, the config or the dataset itself, or (without `--force`) an
-    existing file."""
+    a name too long, a folder, the config or the dataset itself, (without `--force`) an
+    existing file, or (with it) one holding no weights: `--force` wrote over a run's
+    `study.db`, a profile, or `/dev/null` itself (renamed over)."""
     from hwnas.experiments import ExperimentError
+    from hwnas.experiments.files import holds_weights
     from hwnas.predictors.whole_files import name_too_long
 
     given, out = out, out or config.with_name(f"{config.stem}.trained.pt")
@@ -1086,6 +1088,11 @@ def _weights_file(out: Path | None, config: Path, dataset: Path, force: bool) ->
         )
     if out.exists() and not force:
         raise ExperimentError(f"{out}: exists (trained weights?); give another -o, or --force")
+    if out.exists() and not holds_weights(out):  # a run's study.db, a profile, /dev/null
+        raise ExperimentError(
+            f"{out}: exists and holds no weights (a state_dict saved by torch.save), which "
+            "alone --force writes over; give the weights another -o"
+        )
     return out
 
 

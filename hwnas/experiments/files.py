@@ -37,6 +37,20 @@ def write_weights(model: torch.nn.Module, path: Path) -> None:
     path.write_bytes(buffer.getbuffer())
 
 
+def holds_weights(path: Path) -> bool:
+    """Whether `path` is a regular file holding a state_dict (`torch.save` of tensors, as
+    `write_weights` writes): what `hwnas train --force` may write over."""
+    import torch
+
+    if not path.is_file():  # a device, a pipe: renamed over, /dev/null became a file
+        return False
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - torch's reader fails in many ways on what is no archive
+        return False  # ("list index out of range" for a short text file)
+    return isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
+
+
 @contextmanager
 def folder_for(folder: Path, label: str) -> Iterator[Path]:
     """`folder`, made as `make_folder` makes it, for a body that fills it, and removed again
