@@ -544,6 +544,20 @@ def test_missing_file_binary_file_and_unknown_name(tmp_path):
         get_space(tmp_path / "mine")
 
 
+def test_a_device_given_as_a_file_is_read_to_a_bound(tmp_path):
+    """A space, experiment or exported config file that is a device (`/dev/zero`) was read
+    until memory ran out; reading stops past what any such file holds."""
+    from hwnas.experiments import ExperimentError, load_experiment
+
+    zero = tmp_path / "zero.yaml"
+    zero.symlink_to("/dev/zero")
+    said = f"{zero}: more than 64 Mi characters, more than any space, experiment or config"
+    with pytest.raises(SpaceError, match=re.escape(said)):
+        get_space(zero)
+    with pytest.raises(ExperimentError, match=re.escape(said)):
+        load_experiment(zero)
+
+
 # -- CLI --------------------------------------------------------------------------------------
 def _run(capsys, *args) -> tuple[int, str, str]:
     code = hwnas(*args)

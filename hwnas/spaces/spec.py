@@ -577,20 +577,32 @@ def _whole(value: Any) -> int:
     return operator.index(value)
 
 
+#: the most characters a space, experiment or exported config file is read to: a device
+#: (`/dev/zero`) given for one was read until memory ran out
+MAX_TEXT_CHARS = 64 * 2**20
+
+
 def read_text(
     path: Path, error: type[ValueError] = SpaceError, binary: str = "not a text (UTF-8) YAML file"
 ) -> str:
     """The UTF-8 text of the file `path`, without the byte-order mark some editors put
-    first (JSON refuses it); one that cannot be read, or holds no UTF-8 text (`binary` says
-    what it is then, unless it is UTF-16 or UTF-32 text, which the error names), raises
-    `error` naming the file: the space, experiment and exported config files a user names
-    are read alike."""
+    first (JSON refuses it); one that cannot be read, holds no UTF-8 text (`binary` says
+    what it is then, unless it is UTF-16 or UTF-32 text, which the error names), or more
+    than `MAX_TEXT_CHARS` raises `error` naming the file: the space, experiment and exported
+    config files a user names are read alike (a pipe too: `<(...)`)."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig") as f:
+            text = f.read(MAX_TEXT_CHARS + 1)
     except OSError as e:
         raise error(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
         raise error(f"{path}: {saved_as_wide_unicode(path) or binary}") from None
+    if len(text) > MAX_TEXT_CHARS:
+        raise error(
+            f"{path}: more than {MAX_TEXT_CHARS // 2**20} Mi characters, more than any space, "
+            "experiment or config file holds (a device?)"
+        )
+    return text
 
 
 def saved_as_wide_unicode(path: Path) -> str | None:
@@ -607,7 +619,8 @@ def _wide_unicode(path: Path) -> str | None:
     with its byte-order mark (as Windows Notepad saves "Unicode"), so that the error says
     what to change rather than calling the file binary; None otherwise."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:  # as much as `read_text` reads: a device has no end
+            data = f.read(4 * MAX_TEXT_CHARS)
     except OSError:  # gone since it was read
         return None
     for name, marks in _WIDE_MARKS:
