@@ -1857,6 +1857,16 @@ def test_an_export_or_deployed_onnx_into_a_folder_it_cannot_write_names_the_fold
     assert last == f"hwnas: error: [Errno 30] Read-only file system: '{out / 'm.onnx'}'"
 
 
+def test_onnx_files_named_in_no_utf8_are_written_and_checked(tmp_path: Path) -> None:
+    """ONNX Runtime takes no path that is not UTF-8: `build --onnx` of such a name failed
+    in its "incompatible constructor arguments", naming neither the file nor the option."""
+    space = get_space("conv1d")
+    for export in (export_onnx_checked, export_deployed_onnx):
+        path = tmp_path / os.fsdecode(f"caf\xe9-{export.__name__}.onnx".encode("latin-1"))
+        assert export(hwnas.build(_config_at(space, "fp32")), space.input_shape, path) < 1e-3
+        assert onnx.load(path).graph.input[0].name == "x"
+
+
 def test_an_interrupted_deployed_export_leaves_no_folder_and_a_config_without_recipe_keeps_its_seed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -352,7 +352,9 @@ def export_onnx_checked(
     x = torch.from_numpy(np.random.default_rng(seed).standard_normal((3, *input_shape)))
     x = x.float()
     onnx.save(_onnx_graph(model, x), path)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # the file's bytes: ORT takes no path that is not UTF-8 ("incompatible constructor
+    # arguments", naming neither the file nor the option)
+    session = ort.InferenceSession(Path(path).read_bytes(), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {INPUT_NAME: x.numpy()})
     with torch.no_grad():
         want = model(x).numpy()
@@ -416,7 +418,7 @@ def export_deployed_onnx(
             onnx.save(graph, partial)
         except OSError as e:  # a full disk: the OS's error names no file
             raise ExperimentError(f"{path}: cannot write the model: {e.strerror or e}") from None
-        session = ort.InferenceSession(str(partial), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(partial.read_bytes(), providers=["CPUExecutionProvider"])
         (got,) = session.run(None, {INPUT_NAME: x.numpy()})
     with torch.no_grad():
         return float(np.max(np.abs(got - model(x).numpy())))
