@@ -1238,6 +1238,8 @@ def test_build_calibrates_on_a_dataset_of_other_classes(
         f"dataset {wide}: inputs (1, 80), where the config's model takes (1, 40): give a "
         "dataset of those inputs (calibration reads only its inputs, of any classes)"
     ) in capsys.readouterr().err
+    assert hwnas_cli(*build, " ") == 2  # an unset shell variable: "unknown dataset ' '"
+    assert "Invalid value for --calibration: empty: name a dataset" in capsys.readouterr().err
 
 
 def test_build_notes_a_calibration_dataset_standardised_otherwise_than_the_config(

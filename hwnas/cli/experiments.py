@@ -1145,6 +1145,10 @@ def build(
         raise typer.BadParameter(
             "needs --onnx (it calibrates that file)", param_hint="--calibration"
         )
+    if calibration is not None and not calibration.strip():  # as train's --dataset: unset
+        raise typer.BadParameter(  # shell variable, said "unknown dataset ''"
+            "empty: name a dataset (or an .npz), or leave it out", param_hint="--calibration"
+        )
     data = read_config(config)
     model = build_model(config, weights).eval()
     space = config_space(data, str(config))
