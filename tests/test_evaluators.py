@@ -1382,6 +1382,15 @@ def test_a_predictor_of_ones_own_that_gives_no_array_is_named(space):
     assert m["params"] == space.cost(arch).params
 
 
+@pytest.mark.parametrize("predictor", [3, 0.5, [1.0], {"latency_ms": 1.0}, b"lut.json"])
+def test_a_value_without_predict_is_refused_as_the_predictor(space, predictor):
+    """A value with no `predict(archs)` (a number, a list, a mapping, a path given as bytes)
+    is refused naming the setting: it was taken, and every candidate failed with
+    "AttributeError: 'int' object has no attribute 'predict'"."""
+    with pytest.raises(TypeError, match=r"^predictor must be a fitted predictor"):
+        get_evaluator("latency", space, predictor=predictor)
+
+
 def test_latency_is_measured_at_the_architectures_own_precisions(space):
     """By default each block runs at its own precision (int8 as ONNX Runtime's QDQ): eager
     torch runs a whole network at one float precision, so it is refused for a space with int8

@@ -106,6 +106,12 @@ class LatencyEvaluator:
             from hwnas.predictors import load_predictor
 
             predictor = load_predictor(predictor, space)
+        if predictor is not None and not callable(getattr(predictor, "predict", None)):
+            # taken, it failed every candidate with "'int' object has no attribute 'predict'"
+            raise TypeError(
+                "predictor must be a fitted predictor (an object with predict(archs)), a "
+                f"saved predictor's path, or None to measure, not {predictor!r:.80}"
+            )
         given = dict(backend=backend, precision=precision, batch_size=batch_size, threads=threads)
         measuring = {k: v for k, v in given.items() if v != MEASURE_DEFAULTS[k]}
         if predictor is not None and (measure or measuring):
