@@ -1130,9 +1130,11 @@ def test_divergence_timeout_and_errors_are_failed_metrics(space):
     foreign = get_space("conv1d").sample(0)
     wrong = TrainEvaluator(space, "digits").evaluate(foreign, budget=0.1)
     assert not wrong.ok and wrong.reason.startswith("SpaceError: arch is from space 'conv1d'")
-    for budget in (0, -1, "2"):  # once trained one step and reported ok
+    # 0, -1 and "2" once trained one step and reported ok; an infinite one failed as
+    # "OverflowError: cannot convert float infinity to integer", naming no setting
+    for budget in (0, -1, "2", math.inf):
         m = TrainEvaluator(space, "digits").evaluate(arch, budget=budget)
-        assert not m.ok and "budget must be a number of epochs > 0" in m.reason
+        assert not m.ok and "budget must be a number of epochs > 0 and finite" in m.reason
 
 
 def test_the_test_split_never_fails_a_candidate():

@@ -217,8 +217,11 @@ class TrainEvaluator:
     def _total_steps(self, budget: float | None) -> int:
         per_epoch = math.ceil(len(self.dataset.y_train) / self.batch_size)
         if budget is not None:
-            if not real_number(budget) or not budget > 0:
-                raise ValueError(f"budget must be a number of epochs > 0, not {budget!r}")
+            # an infinite budget failed every candidate as "cannot convert float infinity"
+            if not finite_number(budget) or not budget > 0:
+                raise ValueError(
+                    f"budget must be a number of epochs > 0 and finite, not {budget!r}"
+                )
             return max(1, round(budget * per_epoch))
         return self.steps if self.steps is not None else max(1, round(self.epochs * per_epoch))
 
