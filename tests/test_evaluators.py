@@ -1486,6 +1486,16 @@ def test_composite_merges_every_part(space):
         get_evaluator(["train", "train"], space)
 
 
+def test_evaluators_named_with_their_settings_in_a_mapping_are_refused(space):
+    """The names come first, each one's settings as a keyword argument: a mapping of names
+    to settings (as an experiment file nests them) was taken for its names alone, and the
+    settings were dropped without a word (the latency evaluator measured on 1 thread)."""
+    with pytest.raises(
+        TypeError, match=r"not a mapping of their settings: get_evaluator\(\['latency'\]"
+    ):
+        get_evaluator({"latency": {"threads": 2}}, space)
+
+
 def test_parts_made_with_two_copies_of_a_space_are_told_to_share_one():
     """Two parts of `get_evaluator("latency", "conv1d")` each have their own space object:
     the refusal listed the same space twice and did not say what to do."""

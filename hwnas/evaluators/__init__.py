@@ -129,6 +129,11 @@ def get_evaluator(
     space = as_space(space)
     if isinstance(name, str):
         return _build(name, space, settings)
+    if isinstance(name, Mapping):  # list() would take its keys and drop the settings
+        raise TypeError(
+            "get_evaluator takes the evaluators' names, not a mapping of their settings: "
+            f"get_evaluator({list(name)!r}, space, " + ", ".join(f"{n}={{...}}" for n in name) + ")"
+        )
     names = list(name)
     if repeated := sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"evaluators {repeated} are named twice: each reports its metrics once")
