@@ -142,6 +142,13 @@ def test_a_torch_export_leaves_the_callers_torch_random_numbers(
     assert torch.equal(drawn, torch.rand(4))
 
 
+def test_a_numpy_seed_is_exported_as_the_integer_it_holds(run_dir: Path, tmp_path: Path) -> None:
+    """A seed numpy gave (`np.int64`) seeds the weights as its int: the export failed with
+    "Object of type int64 is not JSON serializable" writing the config's `weights_seed`."""
+    (config,) = export_run(load(run_dir), tmp_path, top=1, fmt="torch", seed=np.int64(3))
+    assert json.loads(config.read_text())["weights_seed"] == 3
+
+
 def test_build_writes_no_scratch_file(
     run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,6 +212,15 @@ def test_export_takes_a_run_folder_too(run_dir: Path, tmp_path: Path) -> None:
         ({"top": -1}, "top must be an integer >= 1, not -1"),
         ({"trial": 1.5}, "trial must be an integer >= 0, not 1.5"),
         ({"top": 2, "trial": 0}, "give top or trial (--top or --trial), not both"),
+        # torch's "Overflow when unpacking long long"; the others were written as the
+        # config's weights_seed, which hwnas train refused or did not take
+        *(
+            (
+                {"fmt": "torch", "seed": seed},
+                f"seed must be an integer in [0, 2**64 - 1], not {seed!r}",
+            )
+            for seed in (2**64, -1, 1.5, "1", True)
+        ),
     ],
 )
 def test_export_refuses_a_bad_choice_of_what_to_export(

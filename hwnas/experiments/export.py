@@ -32,6 +32,7 @@ from hwnas.experiments.results import Objectives, RunResults, load
 from hwnas.experiments.run_dir import space_source
 from hwnas.experiments.shown import counted
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
+from hwnas.spaces.errors import whole_number
 from hwnas.spaces.spec import (
     ConfigLoader,
     ReadableDumper,
@@ -482,6 +483,7 @@ def export_run(
     file with other content (weights trained since, an edited config, an export in another
     format) is replaced only with `overwrite`, never silently."""
     _check_choice(top, trial, fmt, objectives)
+    seed = _checked_seed(seed)
     no_nul(out_dir, "out_dir")
     if isinstance(results, str | Path):
         results = load(results)
@@ -651,6 +653,21 @@ def _check_choice(top: int | None, trial: int | None, fmt: str, objectives: Any)
             raise ExperimentError(f"{name} must be an integer >= {least}, not {value!r}")
     if fmt not in get_args(Format):
         raise ExperimentError(f"format must be json, yaml, onnx or torch, not {fmt!r}")
+
+
+def _checked_seed(seed: Any) -> int | None:
+    """`seed` as the int torch is seeded with (None: the run's), refused by name where torch
+    takes none: 2**64 ended the export in torch's "Overflow when unpacking long long", a
+    numpy integer in "Object of type int64 is not JSON serializable", and -1, 1.5, "1" or
+    True were written as the config's `weights_seed` (torch took -1 and int("1")), which
+    `hwnas train` then refused (-1) or did not take as the seed (it trained from the run's)."""
+    if seed is None:
+        return None
+    from hwnas.predictors.torch_state import TORCH_SEED_RULE, torch_seed
+
+    if not whole_number(seed) or not torch_seed(seed):
+        raise ExperimentError(f"seed must be an integer {TORCH_SEED_RULE}, not {seed!r}")
+    return int(seed)
 
 
 def _pick(results, top: int | None, trial: int | None, objectives: Any) -> pd.DataFrame:
