@@ -135,7 +135,8 @@ def test_run_then_results(tmp_path: Path) -> None:
         best_acc = max(best_acc, acc)
         area += (right - lat) * (best_acc - 50.0)
     assert results.hypervolume(reference=ref) == pytest.approx(area)
-    for bad in ([0], [math.nan, 5.0], [-50.0, math.inf], {"accuracy": -50.0}):
+    # 10**400: numpy's bare "int too large to convert to float"
+    for bad in ([0], [math.nan, 5.0], [-50.0, math.inf], {"accuracy": -50.0}, [-50, 10**400]):
         with pytest.raises(ExperimentError, match=r"reference needs 2 finite numbers .* got "):
             results.hypervolume(reference=bad)  # not a hypervolume of 0 or inf
         with pytest.raises(ExperimentError, match="reference needs 2 finite"):

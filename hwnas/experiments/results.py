@@ -590,7 +590,7 @@ class RunResults:
             return self.reference_point(objectives)
         try:
             ref = np.asarray(reference, float)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # an int past a float's range
             ref = None
         if ref is None or ref.shape != (len(objectives),) or not np.isfinite(ref).all():
             raise ExperimentError(
