@@ -1812,6 +1812,21 @@ def test_learned_counts_a_network_measured_again_once(space, profile_path):
         get_predictor("learned", space).fit([*archs[:8], archs[0]], [*y[:8], y[0]])
 
 
+@pytest.mark.parametrize("latency", [10**400, "fast"], ids=["past a float", "text"])
+def test_latencies_that_are_no_numbers_are_refused_by_fit(space, profile_path, latency):
+    """An int past a float's range ended fit in numpy's bare "int too large to convert to
+    float" (and text in numpy's "could not convert string to float"), naming neither the
+    argument nor the predictor's rule."""
+    archs = [space.sample(seed) for seed in range(12)]
+    latencies = [*np.linspace(1.0, 2.0, 11), latency]
+    for predictor in (
+        get_predictor("learned", space),
+        get_predictor("lut", space, profile=profile_path),
+    ):
+        with pytest.raises(PredictorError, match="^latencies must be finite and positive numbers"):
+            predictor.fit(archs, latencies)
+
+
 def test_learned_refuses_latencies_that_are_all_equal(space, profile_path, tmp_path, capsys):
     """Fitted without a table on networks all measured alike (a coarse clock, one value given
     for every network), it predicted that one latency for every network, silently, where the

@@ -370,7 +370,14 @@ def distinct_archs(archs: Sequence[Arch]) -> int:
 
 
 def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np.ndarray:
-    y = np.asarray(latencies, dtype=float)
+    """`latencies` as floats, one per architecture, finite and positive; a `PredictorError`
+    where they are not (an int past a float's range too: numpy's bare OverflowError)."""
+    try:
+        y = np.asarray(latencies, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise PredictorError(
+            f"latencies must be finite and positive numbers (ms), not {latencies!r:.80}"
+        ) from None
     if len(archs) != len(y):
         raise PredictorError(f"{len(archs)} architectures but {len(y)} latencies")
     if len(y) == 0:
