@@ -872,6 +872,26 @@ def test_a_known_model_that_gives_non_finite_values_is_named(space, evaluator):
             run(searcher, evaluator, 20, batch=10)
 
 
+def test_a_known_model_that_gives_no_numbers_is_named(space, evaluator):
+    """Text from a model of one's own ended the search in numpy's "could not convert string
+    to float: 'fast'", naming neither the model nor its metric."""
+
+    class Text:
+        def predict(self, archs):
+            return ["fast"] * len(archs)
+
+    searcher = make(
+        "predictor",
+        space,
+        [("accuracy", "max"), ("hw_fpga_latency_ms", "min")],
+        predictors={"hw_fpga_latency_ms": Text()},
+        surrogate="extra_trees",
+    )
+    said = r"^predictors\['hw_fpga_latency_ms'\]: predict gave no numbers \(could not convert"
+    with pytest.raises(ValueError, match=said):
+        run(searcher, evaluator, 20, batch=10)
+
+
 def test_settings_and_arguments_no_search_could_use_are_refused(space):
     """An infinite beta made every score NaN (the first candidates of the pool were picked);
     a tournament larger than the population was cut to it without a word; a dict told as an

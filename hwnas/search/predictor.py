@@ -454,11 +454,15 @@ class PredictorSearcher(Searcher):
         of the metric instead: they succeeded, and their prediction raising ended the search."""
         model = self.predictors[metric]
         try:
-            values = np.asarray(model.predict(archs), dtype=float)
+            predicted = model.predict(archs)
         except PredictorError:
             if told is None:
                 raise
-            values = np.array([_price(model, a, m[metric]) for a, m in zip(archs, told)])
+            predicted = [_price(model, a, m[metric]) for a, m in zip(archs, told)]
+        try:
+            values = np.asarray(predicted, dtype=float)
+        except (TypeError, ValueError, OverflowError) as e:  # numpy's words name no model
+            raise ValueError(f"predictors[{metric!r}]: predict gave no numbers ({e})") from None
         if values.shape != (len(archs),) or not np.isfinite(values).all():
             bad = int((~np.isfinite(values)).sum()) if values.shape == (len(archs),) else None
             what = f"non-finite values for {bad} of" if bad is not None else "no value each for"
