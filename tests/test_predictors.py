@@ -1329,6 +1329,8 @@ def test_a_profile_or_predictor_json_saved_with_a_byte_order_mark_is_read(
         marked.write_bytes(b"\xef\xbb\xbf" + marked.read_bytes())
     assert read_profile(profile).meta == read_profile(profile_path).meta
     assert list(load_predictor(saved, space).predict(archs)) == list(lut.predict(archs))
+    # the space as its file, as build_profile takes it ("'str' object has no attribute 'name'")
+    assert list(load_predictor(saved, str(TINY)).predict(archs)) == list(lut.predict(archs))
     assert measured_backend(profile) == measured_backend(saved) == "onnxruntime-cpu"
     with pytest.raises(PredictorError, match="that is a file of the profile"):
         lut.save(profile.with_suffix(".json"))

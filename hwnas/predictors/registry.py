@@ -81,10 +81,15 @@ def get_predictor(kind: str, space: SearchSpace | str, **settings: Any) -> Laten
     return cls(space=space, **settings)
 
 
-def load_predictor(path: str | Path, space: SearchSpace | None = None) -> LatencyPredictor:
-    """A predictor saved with `.save(path)`, rebuilt from its data (refit where learned);
-    a byte-order mark first (a file an editor saved again on Windows) is skipped."""
+def load_predictor(
+    path: str | Path, space: SearchSpace | str | Path | None = None
+) -> LatencyPredictor:
+    """A predictor saved with `.save(path)`, rebuilt from its data (refit where learned),
+    for `space` (a space, or a built-in's name or a space file, as `build_profile` takes it;
+    default the space the file records); a byte-order mark first (a file an editor saved
+    again on Windows) is skipped."""
     path = Path(path)
+    space = as_space(space) if space is not None else None  # a name: "'str' has no 'name'"
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as e:
