@@ -4,6 +4,7 @@ error naming the field and line, and nothing is written; an unusable run dir fai
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 from pathlib import Path
@@ -47,6 +48,14 @@ def test_an_experiment_shows_its_storage_urls_password_hidden() -> None:
     for shown in (repr(config), str(config), repr(config.storage), str(config.storage)):
         assert "s3cret-pw" not in shown and "alice:***@db.example:5432/hwnas" in shown
     assert config.storage.url == url and config.to_data()["storage"]["url"] == url
+
+
+def test_a_storage_url_sqlalchemy_cannot_parse_is_left_to_its_own_error() -> None:
+    """The in-memory check reads the URL with SQLAlchemy; one it cannot parse (a typo) is no
+    in-memory database, and is left for SQLAlchemy's error when the run opens it, not
+    called one."""
+    config = parse_experiment(VALID + "storage: {url: 'db.example/hwnas'}\n")
+    assert config.storage.url == "db.example/hwnas"
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
@@ -248,6 +257,10 @@ HOSTILE = {
     "in-memory sqlite url by name": (
         VALID + "storage: {url: 'sqlite:///:memory:'}\n",
         "url: 'sqlite:///:memory:' is an in-memory SQLite database",
+    ),
+    "in-memory sqlite uri": (  # an absolute path, but mode=memory keeps nothing there
+        VALID + "storage: {url: 'sqlite:////tmp/x.db?mode=memory&uri=true'}\n",
+        "url: 'sqlite:////tmp/x.db?mode=memory&uri=true' is an in-memory SQLite database",
     ),
     "grace shorter than heartbeats": (
         VALID + "storage: {heartbeat_s: 2, grace_s: 0.1}\n",
@@ -757,6 +770,17 @@ def test_a_predicted_latency_says_how_its_profile_timed_its_block_precisions(tmp
         else:
             assert latency_source(config, ["fp32"]) == f"predicted from {source}{on}"
             assert with_w4a8.startswith(f"predicted from {source}{on}{said}"), with_w4a8
+    # a file that names its backend but no machine (an older predictor): the backend where
+    # the caveat it explains is said, and nothing where there is none
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps({"measured_on": {"backend": "onnxruntime-cpu"}}))
+    config = parse_experiment(
+        VALID.replace("evaluator: tabular", "evaluator: latency")
+        + f"latency: {{predictor: {older}}}\n"
+    )
+    assert latency_source(config, ["fp32"]) == f"predicted from {older}"
+    with_w4a8 = latency_source(config, ["fp32", "w4a8"])
+    assert with_w4a8.startswith(f"predicted from {older} (measured on onnxruntime-cpu){said}")
 
 
 def test_the_split_accuracy_is_scored_on_is_said_in_words() -> None:
