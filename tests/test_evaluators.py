@@ -841,6 +841,10 @@ def test_a_small_validation_split_is_said_with_how_to_get_a_larger_one(tmp_path)
     with pytest.warns(UserWarning) as said:
         TrainEvaluator(get_space("conv1d", num_classes=3), str(path))
     assert any(str(w.message).endswith("sets a larger one") for w in said)
+    path = _npz_dataset(tmp_path / "twice.npz", n_train=50, n_test=20)  # at least twice: said
+    with pytest.warns(UserWarning) as said:
+        TrainEvaluator(get_space("conv1d", num_classes=3), str(path))
+    assert any(str(w.message).endswith("(part of the test split's 20 samples, say)") for w in said)
 
 
 def _split_caveats(path: Path, x: np.ndarray, x_val: np.ndarray, x_test: np.ndarray) -> list:

@@ -172,9 +172,11 @@ def test_a_device_latency_marked_unmeasured_is_missing(space, tmp_path):
     accuracies.to_csv(tmp_path / "nb201.csv.gz", index=False)
     latencies = pd.DataFrame({"arch_idx": range(15625), "arch_str": strings, "raspi4": 5.0})
     latencies.loc[7, "raspi4"] = -1.0
+    latencies.loc[9, "raspi4"] = 0.0  # a measurement (rounded), not the mark: kept
     latencies.to_csv(tmp_path / "nb201_latency_24devices.csv.gz", index=False)
     evaluator = TabularEvaluator(space, path=tmp_path, metrics={"accuracy": "acc"}, cost=False)
     assert evaluator.evaluate(space.from_string(strings[8]))["lat_raspi4_ms"] == 5.0
+    assert evaluator.evaluate(space.from_string(strings[9]))["lat_raspi4_ms"] == 0.0
     assert np.isnan(evaluator.evaluate(space.from_string(strings[7]))["lat_raspi4_ms"])
 
 
