@@ -545,7 +545,8 @@ def test_a_metric_spanning_decades_is_drawn_on_log_axes(nb201_run: Path, tmp_pat
     progress = figures["progress_evaluations"].layout  # rows: hypervolume, then each best
     assert [progress[f"yaxis{i}"].type for i in (2, 3, 4)] == ["linear", "log", "linear"]
     parallel = figures["parallel"].data[0]  # no log axis in plotly's: log10, ticks named
-    drawn = [d for d in parallel.dimensions if d.label == "hw_pixel3_latency_ms (min)"]
+    pixel3_label = "hw_pixel3_latency_ms (min)"
+    drawn = [d for d in parallel.dimensions if d.label == pixel3_label]
     (dimension,) = drawn
     feasible = results.candidates(view)["hw_pixel3_latency_ms"]
     assert np.allclose(10 ** np.asarray(dimension.values, dtype=float), feasible)
@@ -553,6 +554,11 @@ def test_a_metric_spanning_decades_is_drawn_on_log_axes(nb201_run: Path, tmp_pat
     assert list(dimension.tickvals) == [-3, -2, -1, 0, 1, 2]
     fpga = [d for d in parallel.dimensions if d.label == "hw_fpga_latency_ms (min)"]
     assert fpga[0].ticktext is None  # linear: as plotly draws it
+    # a log metric first: the lines' colours, which show it, are its log10 too
+    first = results.figures(view[1::-1])["parallel"]
+    (dimension,) = [d for d in first.data[0].dimensions if d.label == pixel3_label]
+    assert np.array_equal(first.data[0].line.color, dimension.values)
+    assert list(first.layout.coloraxis.colorbar.ticktext) == list(dimension.ticktext)
     report = tmp_path / "report.html"
     assert (
         hwnas_cli(
