@@ -788,7 +788,9 @@ def test_search_retry_failed_evaluates_the_failures_again_and_says_so(
 
     monkeypatch.setattr(LatencyEvaluator, "evaluate", killed_twice)
     assert hwnas("search", str(exp), "--quiet") == 0
-    assert "--retry-failed evaluates them again" in capsys.readouterr().err
+    note = capsys.readouterr().err.splitlines()[-1]  # no failure a retry repeats: none named
+    assert note.startswith(f"hwnas: note: 2 evaluations failed; why: hwnas status {run}; where ")
+    assert note.endswith("--retry-failed evaluates them again") and " of them ended " not in note
     failed = sorted(load(run).trials.query("status == 'failed'")["number"])
     assert len(failed) == 2 and hwnas("search", str(exp), "--quiet", "--retry-failed") == 0
     out, err = capsys.readouterr()
@@ -1240,6 +1242,32 @@ def test_a_moved_project_resumes_its_run_and_still_checks_its_files(
     assert f"now '{copied}'; {copied}: not the content the run recorded); use" in err
     assert "reads inputs at other paths" not in err
     assert len(load(tmp_path / "copy" / "run").trials) == 4
+
+
+def test_a_latency_file_moved_alone_is_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A profile moved into a folder of its own, the other inputs where they were, is the
+    same input as a whole project moved: the run goes on, recording its new path; moved with
+    other measurements, it is a change."""
+    old = tmp_path / "old"
+    started_project(old, monkeypatch)
+    (old / "profiles").mkdir()
+    for name in ("profile.csv", "profile.json"):
+        (old / name).rename(old / "profiles" / name)
+    exp = old / "exp.yaml"
+    text = exp.read_text().replace("evaluations: 3", "evaluations: 4")
+    exp.write_text(text.replace("profile: profile.csv", "profile: profiles/profile.csv"))
+    profile = old / "profiles" / "profile.csv"
+    measured = profile.read_bytes()
+    profile.write_bytes(measured.replace(b"0.022537500058206206", b"0.032537500058206206", 1))
+    capsys.readouterr()
+    assert hwnas("search", "exp.yaml", "--resume", "--quiet") == 1
+    assert f"{profile}: not the content the run recorded" in capsys.readouterr().err
+    profile.write_bytes(measured)
+    assert hwnas("search", "exp.yaml", "--resume", "--quiet") == 0
+    moved = f"latency.profile {old / 'profile.csv'} -> {old / 'profiles' / 'profile.csv'}"
+    assert f"the same ({moved}): it goes on" in capsys.readouterr().err
 
 
 def test_a_moved_run_of_an_earlier_hwnas_says_it_recorded_no_content_of_its_file(
@@ -3971,6 +3999,18 @@ def test_status_of_a_time_limited_run_that_evaluated_its_whole_space_says_so(
     assert said in capsys.readouterr().out
     reason = {"why": "space_exhausted", "space_cardinality": 2}
     assert status_json(tmp_path / "run", capsys)["cannot_reach_target"] == reason
+
+
+def test_status_of_a_run_that_reached_its_target_with_its_whole_space_says_no_shortfall(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A run whose `evaluations` target is its space's size reaches it: nothing to say of a
+    target it cannot reach."""
+    exp = _two_architecture_experiment(tmp_path, "evaluations: 2")
+    assert hwnas("search", str(exp), "--quiet") == 0
+    assert status_json(tmp_path / "run", capsys)["cannot_reach_target"] is None
+    assert hwnas("status", str(tmp_path / "run")) == 0
+    assert "was evaluated" not in capsys.readouterr().out
 
 
 def test_a_searcher_out_of_candidates_ends_the_run_and_says_why(
