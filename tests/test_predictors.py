@@ -5,6 +5,7 @@ few timed runs, so a whole profile takes seconds; accuracy targets live in bench
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import functools
@@ -152,6 +153,15 @@ def test_the_auto_clock_times_several_threads_by_the_wall():
     # the CPU time of one thread would leave out the work of the others
     m = measure_latency(nn.Linear(4, 4), (4,), backend="torch-cpu", threads=2, **FAST)
     assert (m.clock, m.threads) == ("wall", 2)
+
+
+def test_the_auto_clock_times_a_gpu_by_the_wall():
+    """A GPU's work is no CPU time of the thread that launches it: one thread on torch-cuda
+    is timed by the wall clock too (named so by `status` and an exported config)."""
+    from hwnas.predictors.fingerprint import auto_clock
+
+    assert auto_clock("torch-cuda", 1) == "wall"
+    assert auto_clock("torch-cpu", 2) == "wall"
 
 
 def test_the_auto_clock_on_windows_is_the_wall(monkeypatch):
@@ -1891,17 +1901,17 @@ def test_learned_without_a_table_warns_of_networks_beyond_those_it_was_fitted_on
     choices.update({name: "identity" for name in choices if name.endswith(".mixer")})
     smallest = space.validate(space.canonical(choices))  # fewer MACs than any of train
     assert space.cost(smallest).macs < min(space.cost(a).macs for a in train)
+    latencies = [space.cost(a).macs / 1e6 + 0.1 for a in train]
     with pytest.warns(UserWarning, match="fitted on only"):
-        predictor = get_predictor("learned", space).fit(
-            train, [space.cost(a).macs / 1e6 + 0.1 for a in train]
-        )
+        predictor = get_predictor("learned", space).fit(train, latencies)
     loaded = load_predictor(predictor.save(tmp_path / "learned.json"))
     fitted = len({a.key for a in train})
+    span = f"({min(latencies):.3g}-{max(latencies):.3g} ms)"  # the fitted range, both ends
     for each in (predictor, loaded):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             each.predict(train)  # the networks it was fitted on: nothing to say
-        beyond = rf"networks beyond all {fitted} it was fitted on \(0\.1\d*-0\.\d+ ms\)"
+        beyond = re.escape(f"networks beyond all {fitted} it was fitted on {span}")
         with pytest.warns(UserWarning, match=beyond):
             each.predict([*train[:2], smallest])
 
@@ -2736,6 +2746,22 @@ def test_a_predictor_is_read_from_any_directory_and_without_its_space_file(
     )
 
 
+def test_a_profile_without_its_space_file_or_a_copy_of_it_says_where_to_put_it(tmp_path):
+    """A profile also finds its space's YAML in its own folder (a copied profile), so the
+    refusal of one that holds no definition names that folder as well as the lost path."""
+    folder = tmp_path / "copied"
+    folder.mkdir()
+    for suffix in (".csv", ".json"):
+        (folder / f"p{suffix}").write_bytes((DATA / f"tiny2d_ort{suffix}").read_bytes())
+    meta = json.loads((folder / "p.json").read_text())  # an earlier hwnas's: no definition
+    gone = tmp_path / "gone" / "tiny2d.yaml"
+    (folder / "p.json").write_text(json.dumps({**meta, "space_source": str(gone)}))
+    with pytest.raises(PredictorError) as e:
+        read_profile(folder / "p.csv").space()
+    assert f"its space file {gone} is missing (space 'tiny2d')" in str(e.value)
+    assert str(e.value).endswith(f"put the space's YAML back at that path, or into {folder}")
+
+
 def test_an_arch_cell_that_is_no_arch_of_the_space_names_its_row(space, profile_path, tmp_path):
     """Was the JSON decoder's "line 1 column 840" or the space's error, without the file."""
     rows = list(csv.reader(profile_path.open(newline="")))
@@ -2891,6 +2917,18 @@ def test_files_of_an_edited_space_say_it_was_another_definition_and_which_choice
         assert (
             copy.with_suffix(suffix).read_bytes() == profile_path.with_suffix(suffix).read_bytes()
         )
+
+
+def test_an_edited_stage_is_named_by_its_place_among_the_stages(space) -> None:
+    """Two definitions with as many stages are compared stage by stage, so the note names the
+    field that differs (`stages[1].width`), not the whole list of stages."""
+    from hwnas.predictors.base import changed_fields, space_definition
+
+    recorded = copy.deepcopy(space_definition(space))
+    recorded["stages"][1]["width"] = [8]
+    assert changed_fields(space, recorded) == ["stages[1].width"]
+    recorded["stages"].pop()  # another number of stages: the stages differ as a whole
+    assert changed_fields(space, recorded) == ["stages"]
 
 
 def test_a_profile_resumed_with_a_space_that_gained_a_choice_says_it_draws_networks_anew(
