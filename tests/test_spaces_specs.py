@@ -17,7 +17,7 @@ import yaml
 from cli_runner import hwnas
 
 from hwnas.experiments.results import describe_arch
-from hwnas.spaces import Arch, SpaceError, builtin_spaces, get_space
+from hwnas.spaces import Arch, SpaceError, builtin_spaces, get_space, space_from_data
 from hwnas.spaces.spec import ConfigLoader
 
 GOOD = {
@@ -542,6 +542,13 @@ def test_missing_file_binary_file_and_unknown_name(tmp_path):
     mine = _write(tmp_path, "mine", GOOD)
     with pytest.raises(SpaceError, match=f"did you mean the file {mine}\\?"):
         get_space(tmp_path / "mine")
+
+
+def test_space_from_data_takes_a_mapping_and_says_so():
+    """Data that is no mapping (a list, None) failed on `.get`, naming no argument."""
+    for not_a_mapping in ([], None):
+        with pytest.raises(TypeError, match=r"^data must be a mapping of a space file's fields"):
+            space_from_data(not_a_mapping, "src")
 
 
 def test_a_device_given_as_a_file_is_read_to_a_bound(tmp_path):

@@ -263,6 +263,10 @@ def space_from_data(
     from hwnas.spaces.nasbench201 import NasBench201Space
     from hwnas.spaces.spec import at_line
 
+    if not isinstance(data, Mapping):  # taken, it failed on `.get`, naming no argument
+        raise TypeError(
+            f"data must be a mapping of a space file's fields (its parsed YAML), not {data!r:.80}"
+        )
     kind = data.get("kind", "metaformer")
     overrides = {"input_shape": input_shape, "num_classes": num_classes}
     if kind == "metaformer":
