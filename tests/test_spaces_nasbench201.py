@@ -77,6 +77,13 @@ def test_bad_cell_strings_are_space_errors(space, text, message):
         space.from_string(text)
 
 
+@pytest.mark.parametrize("text", [None, 3])
+def test_a_cell_string_that_is_not_text_is_a_type_error_naming_the_argument(space, text):
+    """Taken, it failed on `.strip` with an AttributeError naming no argument."""
+    with pytest.raises(TypeError, match=rf"^text must be a NAS-Bench-201 cell string, not {text}"):
+        space.from_string(text)
+
+
 def test_bad_archs_are_rejected(space):
     arch = space.from_string(CELL)
     with pytest.raises(SpaceError, match="2<-1"):

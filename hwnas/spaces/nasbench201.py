@@ -322,6 +322,8 @@ class NasBench201Space(SearchSpace):
 
     def from_string(self, text: str) -> Arch:
         """The canonical `Arch` of a cell string (a pruned space's twin for dead ops)."""
+        if not isinstance(text, str):  # taken, it failed on `.strip`, naming no argument
+            raise TypeError(f"text must be a NAS-Bench-201 cell string, not {text!r:.80}")
         nodes = text.strip().split("+")
         ops: dict[str, str] = {}
         for j, node in enumerate(nodes, start=1):
