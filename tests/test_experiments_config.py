@@ -448,6 +448,13 @@ def test_hostile_files_are_rejected_naming_the_field(text: str, expected: str) -
     assert expected in str(err.value)
 
 
+@pytest.mark.parametrize("given", [None, 3, {}, []])
+def test_parse_experiment_takes_text_and_says_so(given: object) -> None:
+    """Anything but text (parsed data too) failed in yaml's reader on `.read`."""
+    with pytest.raises(TypeError, match=r"^text must be an experiment's YAML text \(load_exp"):
+        parse_experiment(given)  # type: ignore[arg-type]
+
+
 def test_cli_rejects_hostile_file_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -962,6 +962,11 @@ def parse_experiment(
     checked against their classes when the run started: checking them again imported those
     modules, and with them torch or scikit-learn (2 of the 3.6 s of `hwnas status` of a
     training run)."""
+    if not isinstance(text, str):  # yaml's reader failed on `.read`, naming no argument
+        raise TypeError(
+            f"text must be an experiment's YAML text (load_experiment reads a file), not "
+            f"{text!r:.80}"
+        )
     try:
         data = yaml.load(text, Loader=YamlLoader)  # safe; a repeated key is an error
     except yaml.YAMLError as e:
