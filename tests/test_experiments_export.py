@@ -204,6 +204,13 @@ def test_export_takes_a_run_folder_too(run_dir: Path, tmp_path: Path) -> None:
         run_experiment({"name": "x"})
 
 
+def test_export_takes_a_run_or_its_folder_and_nothing_else(tmp_path: Path) -> None:
+    """None failed on `.pareto` with an AttributeError naming no argument; nothing is made."""
+    with pytest.raises(TypeError, match=r"^results must be a RunResults or a run folder's path"):
+        export_run(None, tmp_path / "out")  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("choice", "error"),
     [

@@ -487,6 +487,8 @@ def export_run(
     no_nul(out_dir, "out_dir")
     if isinstance(results, str | Path):
         results = load(results)
+    elif not isinstance(results, RunResults):  # None failed on `.pareto`, naming no argument
+        raise TypeError(f"results must be a RunResults or a run folder's path, not {results!r:.80}")
     rows = _pick(results, top, trial, objectives)
     seed = weights_seed(results.config) if seed is None else seed
     out_dir = Path(out_dir)
