@@ -1839,6 +1839,17 @@ def test_latencies_that_are_no_numbers_are_refused_by_fit(space, profile_path, l
             predictor.fit(archs, latencies)
 
 
+def test_architectures_that_are_no_arch_are_refused_by_fit(space, profile_path):
+    """A dict of an arch's choices failed on `.key` (learned) or was taken unchecked (lut)."""
+    arch = space.sample(0)
+    for predictor in (
+        get_predictor("learned", space),
+        get_predictor("lut", space, profile=profile_path),
+    ):
+        with pytest.raises(TypeError, match=r"^archs must be a list of Arch, not of dict \(space"):
+            predictor.fit([dict(arch)], [1.0])
+
+
 def test_learned_refuses_latencies_that_are_all_equal(space, profile_path, tmp_path, capsys):
     """Fitted without a table on networks all measured alike (a coarse clock, one value given
     for every network), it predicted that one latency for every network, silently, where the

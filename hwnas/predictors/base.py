@@ -371,7 +371,8 @@ def distinct_archs(archs: Sequence[Arch]) -> int:
 
 def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np.ndarray:
     """`latencies` as floats, one per architecture, finite and positive; a `PredictorError`
-    where they are not (an int past a float's range too: numpy's bare OverflowError)."""
+    where they are not (an int past a float's range too: numpy's bare OverflowError), and a
+    TypeError where an architecture is no `Arch` (a dict of its choices)."""
     try:
         y = np.asarray(latencies, dtype=float)
     except (TypeError, ValueError, OverflowError):
@@ -382,6 +383,11 @@ def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np
         raise PredictorError(f"{len(archs)} architectures but {len(y)} latencies")
     if len(y) == 0:
         raise PredictorError("no training data: give at least one measured architecture")
+    if (wrong := next((a for a in archs if not isinstance(a, Arch)), None)) is not None:
+        raise TypeError(  # a dict failed on `.key`, naming no argument
+            f"archs must be a list of Arch, not of {type(wrong).__name__} (space.arch(choices) "
+            "makes one from a mapping of choices)"
+        )
     if not np.all(np.isfinite(y)) or np.any(y <= 0):
         raise PredictorError("latencies must be finite and positive (ms)")
     return y
