@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import errno
 import functools
 import json
 import logging
@@ -956,13 +957,31 @@ def test_a_profile_given_by_its_metadata_file_names_the_table(tmp_path, capsys):
     assert not (tmp_path / "o.json").exists()
 
 
-def test_a_fit_whose_write_fails_leaves_no_folder_it_made(tmp_path, capsys):
-    """`hwnas latency fit -o new/deeper/NAME.json` whose write failed (here a name longer than
-    the folder takes; a full disk alike) said so, and left the empty folders `new/deeper`
-    it had made for the file; a folder that was there before stays."""
-    out = tmp_path / "new" / "deeper" / f"{'p' * 300}.json"
+def test_a_fit_whose_write_fails_leaves_no_folder_it_made(tmp_path, capsys, monkeypatch):
+    """`hwnas latency fit -o new/deeper/NAME.json` whose write failed (a full disk, made
+    here: a name too long is refused before) said so, and left the empty folders
+    `new/deeper` it had made for the file; a folder that was there before stays."""
+
+    def full_disk(path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("hwnas.predictors.base.written_whole", full_disk)
+    out = tmp_path / "new" / "deeper" / "p.json"
     assert hwnas("latency", "fit", str(DATA / "tiny2d_ort.csv"), "-o", str(out)) == 1
-    assert f"{out}: cannot write the predictor there: File name too long" in capsys.readouterr().err
+    said = f"{out}: cannot write the predictor there: {os.strerror(errno.ENOSPC)}"
+    assert said in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_predictor_name_longer_than_its_folder_takes_is_refused_naming_it(tmp_path, capsys):
+    """`save` (and `latency fit -o`, before fitting) of a name of more bytes than a file name
+    may have ended in the OS's bare "[Errno 36] File name too long"."""
+    out = tmp_path / f"{'p' * 5000}.json"
+    said = f"'{out.name}' is 5005 bytes, more than the 255 a file name may have here"
+    with pytest.raises(PredictorError, match=f"^{re.escape(f'{out}: {said}')}"):
+        LUTPredictor.from_profile(DATA / "tiny2d_ort.csv").save(out)
+    assert hwnas("latency", "fit", str(DATA / "tiny2d_ort.csv"), "-o", str(out)) == 1
+    assert f"-o {out}: {said}" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
 

@@ -18,7 +18,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwnas.predictors.whole_files import file_in_the_way, removed_if_left_empty, written_whole
+from hwnas.predictors.whole_files import (
+    file_in_the_way,
+    name_too_long,
+    removed_if_left_empty,
+    written_whole,
+)
 from hwnas.spaces import (
     Arch,
     SearchSpace,
@@ -309,11 +314,14 @@ def check_predictor_path(path: str | Path) -> Path:
     """`path` as a predictor file may be written to: a `.json` name that is not a profile's
     metadata (writing over a profile's table or metadata would lose its measurements) nor
     any other file but a predictor (an exported architecture config was written over
-    unsaid), in a folder that is not a file (`file_in_the_way`). A device or a pipe is
+    unsaid), in a folder that is not a file (`file_in_the_way`), of names its folder takes
+    (`name_too_long`). A device or a pipe is
     refused unread: reading `/dev/zero` for what it holds took all memory."""
     from hwnas.predictors.profile import is_profile_metadata  # profile imports this module
 
     path = Path(path)
+    if problem := name_too_long(path):  # is_dir gave the OS's bare error
+        raise PredictorError(f"{path}: {problem}; give a shorter path (nothing written)")
     if path.is_dir():
         raise PredictorError(f"{path}: is a folder; give the predictor file's path (.json)")
     if (blocking := file_in_the_way(path.parent)) is not None:
