@@ -2222,6 +2222,13 @@ def test_run_results_take_the_run_folder_as_text_as_load_does(
         RunResults(f"{tmp_path}/gone")
 
 
+def test_a_run_folder_name_longer_than_a_file_name_may_be_is_no_run_named_so() -> None:
+    """`load("x" * 5000)` ended in the OS's bare "[Errno 36] File name too long"."""
+    said = "'" + "x" * 5000 + "' is 5000 bytes, more than the 255 a file name may have here"
+    with pytest.raises(ExperimentError, match=rf"^x+: no such run directory \({said}\)$"):
+        load("x" * 5000)
+
+
 @pytest.mark.parametrize(("name", "shape"), [("conv1d", (1, 40)), ("conv2d", (3, 8, 8))])
 def test_the_deployed_onnx_of_attention_blocks_computes_no_shapes(
     tmp_path: Path, name: str, shape: tuple[int, ...]

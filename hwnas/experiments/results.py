@@ -48,6 +48,7 @@ from hwnas.experiments.records import (
 from hwnas.experiments.run_dir import SNAPSHOT, holds_run, load_snapshot, space_copy
 from hwnas.experiments.run_identity import with_moved_inputs
 from hwnas.experiments.storage import StudyMemo
+from hwnas.predictors.whole_files import name_too_long
 from hwnas.search import Objective
 from hwnas.search.pareto import add_to_front, hypervolume, pareto_mask
 from hwnas.search.sweep import latency_targets, memo_searches
@@ -169,6 +170,8 @@ class RunResults:
 
     def __init__(self, run_dir: str | Path):
         run_dir = Path(run_dir)  # as `load` takes it: text ("runs/demo") failed on `.exists`
+        if problem := name_too_long(run_dir):  # `.exists` gave the OS's bare error
+            raise ExperimentError(f"{run_dir}: no such run directory ({problem})")
         if not run_dir.exists():
             raise ExperimentError(f"{run_dir}: no such run directory")
         if run_dir.is_file():
