@@ -544,6 +544,13 @@ def test_missing_file_binary_file_and_unknown_name(tmp_path):
         get_space(tmp_path / "mine")
 
 
+@pytest.mark.parametrize("name", ["x" * 5000, "x" * 5000 + ".yaml"])
+def test_a_space_name_longer_than_a_file_name_may_be_is_a_space_error_naming_it(name):
+    """It ended in the OS's bare "[Errno 36] File name too long"."""
+    with pytest.raises(SpaceError, match=rf"^{name}: cannot read: File name too long$"):
+        get_space(name)
+
+
 def test_space_from_data_takes_a_mapping_and_says_so():
     """Data that is no mapping (a list, None) failed on `.get`, naming no argument."""
     for not_a_mapping in ([], None):

@@ -213,24 +213,12 @@ def get_space(
             "itself)"
         )
     text = str(name_or_path)
-    path = Path(text)
     if not text.strip():
         raise SpaceError("the space is empty: name a built-in space or a space YAML file")
-    if text in builtin_spaces():
-        path = Path(str(LIBRARY / f"{text}.yaml"))
-    elif path.is_dir():
-        inside = f"; the space a run started with is its {path / 'space.yaml'}"
-        raise SpaceError(
-            f"{path}: a folder, not a space file"
-            + (inside if (path / "space.yaml").is_file() else "")
-        )
-    elif not path.suffix and not path.is_file():
-        files = [f for f in (path.with_suffix(".yaml"), path.with_suffix(".yml")) if f.is_file()]
-        hint = f" (did you mean the file {files[0]}?)" if files else ""
-        raise SpaceError(
-            f"unknown space {text!r}{hint or did_you_mean(text, builtin_spaces())}; "
-            f"built-in spaces: {', '.join(builtin_spaces())}"
-        )
+    try:
+        path = _space_file(text)
+    except OSError as e:  # a name longer than a file name may be: the OS's bare error
+        raise SpaceError(f"{text}: cannot read: {e.strerror}") from None
     data = read_yaml(path)
     if experiment_keys := sorted({"searcher", "evaluator", "objectives"} & data.keys()):
         raise SpaceError(
@@ -243,6 +231,28 @@ def get_space(
             "rebuilds its model; the space it came from is in it (space.source)"
         )
     return space_from_data(data, str(path), input_shape=input_shape, num_classes=num_classes)
+
+
+def _space_file(text: str) -> Path:
+    """The file of the built-in space or the space file that `text` names; a `SpaceError`
+    where it names a folder or, without a suffix, no file."""
+    if text in builtin_spaces():
+        return Path(str(LIBRARY / f"{text}.yaml"))
+    path = Path(text)
+    if path.is_dir():
+        inside = f"; the space a run started with is its {path / 'space.yaml'}"
+        raise SpaceError(
+            f"{path}: a folder, not a space file"
+            + (inside if (path / "space.yaml").is_file() else "")
+        )
+    if not path.suffix and not path.is_file():
+        files = [f for f in (path.with_suffix(".yaml"), path.with_suffix(".yml")) if f.is_file()]
+        hint = f" (did you mean the file {files[0]}?)" if files else ""
+        raise SpaceError(
+            f"unknown space {text!r}{hint or did_you_mean(text, builtin_spaces())}; "
+            f"built-in spaces: {', '.join(builtin_spaces())}"
+        )
+    return path
 
 
 def space_from_data(
