@@ -315,8 +315,8 @@ def check_predictor_path(path: str | Path) -> Path:
     metadata (writing over a profile's table or metadata would lose its measurements) nor
     any other file but a predictor (an exported architecture config was written over
     unsaid), in a folder that is not a file (`file_in_the_way`), of names its folder takes
-    (`name_too_long`). A device or a pipe is
-    refused unread: reading `/dev/zero` for what it holds took all memory."""
+    (`name_too_long`). A device or a pipe is refused unread: reading `/dev/zero` for what it
+    holds took all memory."""
     from hwnas.predictors.profile import is_profile_metadata  # profile imports this module
 
     path = Path(path)
