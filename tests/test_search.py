@@ -6,6 +6,7 @@ import copy
 import itertools
 import math
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -693,6 +694,9 @@ def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
         get_searcher("predictor", space, ACCURACY, ensemble_size=0)
     with pytest.raises(ValueError, match="surrogate: unknown 'svm'"):
         get_searcher("predictor", space, ACCURACY, surrogate="svm")
+    for given in (0, "", [], ["gp"]):  # taken for the default, or "unhashable type: 'list'"
+        with pytest.raises(ValueError, match=re.escape(f"surrogate: unknown {given!r}")):
+            get_searcher("predictor", space, ACCURACY, surrogate=given)
     with pytest.raises(ValueError, match="ensemble_size: the gaussian_process surrogate is no"):
         get_searcher("predictor", space, ACCURACY, surrogate="gaussian_process", ensemble_size=5)
 

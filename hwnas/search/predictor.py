@@ -258,7 +258,11 @@ class PredictorSearcher(Searcher):
                 raise ValueError(f"predictors: {metric!r} is no objective or constraint metric")
             if not callable(getattr(model, "predict", None)):
                 raise TypeError(f"predictors[{metric!r}] has no predict(archs) method")
-        surrogate = surrogate or DEFAULT_SURROGATE[len(self.objectives) > 1]
+        if surrogate is None:
+            surrogate = DEFAULT_SURROGATE[len(self.objectives) > 1]
+        elif not isinstance(surrogate, str) or surrogate not in SURROGATES:
+            # 0, "" or [] were taken for the default; ["gp"] ended in "unhashable type"
+            raise ValueError(f"surrogate: unknown {surrogate!r}; choose one of {SURROGATES}")
         if ensemble_size is None and surrogate in DEFAULT_ENSEMBLE_SIZE:
             ensemble_size = DEFAULT_ENSEMBLE_SIZE[surrogate]
         make_surrogate(surrogate, ensemble_size, seed)  # validates the settings early
