@@ -1428,6 +1428,7 @@ def test_latency_measurement_settings_are_checked_at_construction(space):
         ({"warmup": -1}, "warmup must be an integer >= 0"),
         ({"threads": 0}, "threads must be an integer >= 1"),
         ({"clock": "x"}, "clock: unknown 'x'; choose auto, "),
+        ({"clock": ["wall"]}, r"clock: unknown \['wall'\]; choose auto, "),  # "unhashable"
         ({"backend": "torch-cpu", "precision": "int8"}, "precision int8: backend 'torch-cpu'"),
         ({"backend": "torch-cpu"}, r"precision mixed \(the space's blocks take fp32, int8"),
     ],

@@ -129,7 +129,7 @@ def resolve_clock(clock: str, backend: str, threads: int) -> str:
     processes taking the CPU) where that clock is fine-grained, else wall-clock time."""
     if clock == "auto":
         return auto_clock(backend, threads)
-    if clock not in CLOCKS:
+    if not isinstance(clock, str) or clock not in CLOCKS:  # a list: "unhashable type"
         raise MeasurementError(f"clock: unknown {clock!r}; choose auto, {', '.join(CLOCKS)}")
     if clock == "thread" and (threads != 1 or backend == "torch-cuda"):
         raise MeasurementError(
