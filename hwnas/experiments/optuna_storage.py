@@ -62,6 +62,10 @@ def open_optuna_storage(
     return storage
 
 
+#: the end of the advice for a storage this process cannot write (once the cause is mended)
+AGAIN = "then run the search again (the stored results are kept)"
+
+
 def _open_advice(e: Exception, file: Path | None) -> str:
     """What to do where a storage could not be opened to write: install the URL's database
     driver (the user's: psycopg2 for postgresql://, ...), or make writable the folder of a
@@ -72,8 +76,7 @@ def _open_advice(e: Exception, file: Path | None) -> str:
     if file is not None and not os.access(file.parent, os.W_OK):
         return (
             "; its folder is not writable here, and SQLite writes its -wal and -shm files "
-            "beside the database: make it writable, then run the search again (the stored "
-            "results are kept)"
+            f"beside the database: make it writable, {AGAIN}"
         )
     return ""
 
@@ -209,12 +212,9 @@ def storage_errors(config: StorageConfig, run_dir: Path, advice: str) -> Iterato
         elif "readonly database" in cause or _caused_by(e, NOT_WRITABLE):
             # a storage.url database is not in the run folder: a copied run leaves it behind
             elsewhere = "" if config.url else " (or copy the run to a writable place)"
-            advice = (
-                f"the file is read-only here: make it writable{elsewhere}, then run the "
-                "search again (the stored results are kept)"
-            )
+            advice = f"the file is read-only here: make it writable{elsewhere}, {AGAIN}"
         elif "disk is full" in cause or _caused_by(e, NO_ROOM):
-            advice = "free some space, then run the search again (the stored results are kept)"
+            advice = f"free some space, {AGAIN}"
         message = f"{storage_name(config, run_dir)}: {cause}"
         raise ExperimentError(f"{message}; {advice}" if advice else message) from e
 

@@ -91,8 +91,6 @@ class Ensemble:
     seeds (gradient boosting with subsampling, MLPs), or the trees of a forest."""
 
     def __init__(self, kind: str, size: int, seed: int):
-        if kind not in ENSEMBLES:
-            raise ValueError(f"surrogate: unknown {kind!r}; choose one of {SURROGATES}")
         size = integer_setting("ensemble_size", size, minimum=2)  # a spread needs two
         self.kind, self.size, self.seed = kind, size, seed
 
