@@ -1789,6 +1789,15 @@ def test_learned_rejects_foreign_hyperparameters_and_refits_older_files(
     np.testing.assert_allclose(load_predictor(path).predict(fresh), predictor.predict(fresh))
 
 
+@pytest.mark.parametrize("hyperparameters", [0, "", [], "abc", [("alpha", 1.0)]])
+def test_learned_hyperparameters_that_are_no_mapping_are_refused_naming_them(
+    space, hyperparameters
+):
+    """0 or [] was taken for no hyperparameters and text was split into its letters."""
+    with pytest.raises(PredictorError, match="hyperparameters must be a mapping"):
+        LearnedPredictor(space, hyperparameters=hyperparameters)
+
+
 def test_a_loaded_learned_predictor_keeps_the_hyperparameters_it_was_fitted_with(
     space, profile_path, tmp_path
 ):

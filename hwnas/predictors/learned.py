@@ -90,6 +90,11 @@ class LearnedPredictor(LatencyPredictor):
         self.int8_quantizer = lut.int8_quantizer if lut is not None else None
         self.model = "calibration" if lut is not None else "boosting"
         defaults = CALIBRATION_HYPERPARAMETERS if lut is not None else BOOSTING_HYPERPARAMETERS
+        if hyperparameters is not None and not isinstance(hyperparameters, Mapping):
+            raise PredictorError(  # 0 or [] was taken for none; text was split into letters
+                "hyperparameters must be a mapping of the model's settings to values or None, "
+                f"not {hyperparameters!r}"
+            )
         unknown = sorted(set(hyperparameters or {}) - set(defaults))
         if unknown:
             raise PredictorError(
