@@ -149,6 +149,19 @@ def test_a_numpy_seed_is_exported_as_the_integer_it_holds(run_dir: Path, tmp_pat
     assert json.loads(config.read_text())["weights_seed"] == 3
 
 
+def test_numpy_integers_choose_what_to_export_as_the_integers_they_hold(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """top and trial take a numpy integer as the other counts of the API do: np.int64(1)
+    was refused as "top must be an integer >= 1"."""
+    results = load(run_dir)
+    for choice in ({"top": 1}, {"trial": 1}):
+        numpy_choice = {name: np.int64(value) for name, value in choice.items()}
+        (plain,) = export_run(results, tmp_path / "plain", **choice)
+        (numpy,) = export_run(results, tmp_path / "numpy", **numpy_choice)
+        assert numpy.name == plain.name and numpy.read_text() == plain.read_text()
+
+
 def test_build_writes_no_scratch_file(
     run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -649,9 +649,8 @@ def _check_choice(top: int | None, trial: int | None, fmt: str, objectives: Any)
     if objectives is not None and trial is not None:  # one trial is the same in any view
         raise ExperimentError("give objectives with top, not with trial (--objectives, --trial)")
     for name, value in (("top", top), ("trial", trial)):
-        whole = isinstance(value, int) and not isinstance(value, bool)
         least = 1 if name == "top" else 0
-        if value is not None and (not whole or value < least):
+        if value is not None and (not whole_number(value) or value < least):
             raise ExperimentError(f"{name} must be an integer >= {least}, not {value!r}")
     if fmt not in get_args(Format):
         raise ExperimentError(f"format must be json, yaml, onnx or torch, not {fmt!r}")
