@@ -734,6 +734,31 @@ def test_numpy_counts_build_profile_accepts_are_recorded(space, tmp_path):
     assert {k: read_profile(out).meta[k] for k in counts} == dict(samples=1, seed=3, passes=1)
 
 
+def test_numpy_measuring_counts_are_taken_as_the_other_counts_are(space, tmp_path):
+    """build_profile's threads, batch_size, timing counts and block_copies (and
+    measure_latency's, a table's block_copies) take numpy's integers as its samples, seed
+    and passes do, recorded as ints: np.int64(1) was refused as "threads must be an
+    integer"."""
+    counts = dict(threads=1, batch_size=1, warmup=1, runs=2, rounds=1)
+    numpy_counts = {name: np.int64(value) for name, value in counts.items()}
+    out = tmp_path / "p.csv"
+    build_profile(
+        space,
+        out,
+        samples=1,
+        archs_only=True,
+        progress=False,
+        block_copies=np.int64(2),
+        **numpy_counts,
+    )
+    recorded = {**counts, "block_copies": 2}
+    assert {k: read_profile(out).meta[k] for k in recorded} == recorded
+    table = LUTPredictor(space, {}, block_copies=np.int64(2))
+    assert type(table.block_copies) is int  # as its file writes it: numpy's is no JSON
+    measured = measure_latency(nn.Linear(4, 4), (4,), backend="torch-cpu", **numpy_counts)
+    assert all(type(getattr(measured, name)) is int for name in counts)
+
+
 def test_a_measuring_error_of_several_lines_is_written_on_one(space, tmp_path, monkeypatch):
     """A row is one line: a run killed inside a quoted error of several lines left a table
     that neither a resume nor a read could parse."""

@@ -112,7 +112,7 @@ class LUTPredictor(LatencyPredictor):
                 f"subtract_overhead must be true or false, not {subtract_overhead!r}"
             )
         self.subtract_overhead = subtract_overhead
-        self.block_copies = block_copies
+        self.block_copies = int(block_copies)  # numpy's, taken, is no JSON
         self.source = source
         #: the predictor file it was read from (`load_predictor`; "" where fitted here): a
         #: part its profile `source` gains after the fit is in the file only once fitted again

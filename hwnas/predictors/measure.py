@@ -156,7 +156,7 @@ def check_settings(
         ("rounds", rounds, 1),
     ):
         # a bool is no count: threads=True reached torch as "expects an int, but got bool"
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        if not whole_number(value) or value < least:
             raise MeasurementError(
                 f"{name} must be an integer >= {least}, got {value!r}{quoted_number(value)}"
             )
@@ -260,6 +260,8 @@ def measure_latencies(
         rounds=rounds,
         clock=clock,
     )
+    counts = (batch_size, threads, warmup, runs, rounds)  # numpy's, taken, are no JSON
+    batch_size, threads, warmup, runs, rounds = map(int, counts)
     be = get_backend(backend)
     wanted = [_resolve(model, p) for p in precisions]
     measured = [measured_precision(be, p) for p in wanted]

@@ -22,6 +22,7 @@ from typing import Any
 from torch import nn
 
 from hwnas.spaces.blocks import BlockConfig
+from hwnas.spaces.errors import whole_number
 from hwnas.spaces.metaformer import MetaFormerSpace
 from hwnas.spaces.mixers import norm
 from hwnas.spaces.network import MetaFormerBlock, downsample, stem
@@ -31,7 +32,7 @@ from hwnas.spaces.quant import QLinear
 def block_copies_problem(value: Any) -> str | None:
     """Why `value` cannot be a `block_copies` (an integer >= 1: a chain's latency is divided
     by it), or None."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not whole_number(value) or value < 1:
         return f"block_copies must be an integer >= 1, not {value!r}"
     return None
 

@@ -426,7 +426,7 @@ def build_profile(
         "samples": int(samples),  # numpy's integers, accepted, are no JSON
         "seed": int(seed),
         "archs_only": archs_only,
-        "block_copies": block_copies,
+        "block_copies": int(block_copies),
         "passes": int(passes),
         "int8_quantizer": INT8_QUANTIZER,
     }
@@ -559,15 +559,17 @@ def _check_runtime(
     space: SearchSpace, settings: dict, precisions: Sequence[str], samples: int
 ) -> None:
     """Check the backend, the measuring settings (`settings["clock"]` becomes the clock
-    `auto` resolves to) and that the backend times every precision and `samples` networks
-    (`_check_timed`), before anything is written: a typo must not leave a profile that
-    blocks a rerun. Warns when more threads are asked than this process has cores."""
+    `auto` resolves to, the counts Python ints: numpy's, taken, are no JSON) and that the
+    backend times every precision and `samples` networks (`_check_timed`), before anything
+    is written: a typo must not leave a profile that blocks a rerun. Warns when more threads
+    are asked than this process has cores."""
     try:
         runtime = get_backend(settings["backend"])
         runtime.check_available()
         settings["clock"] = check_settings(space.input_shape, **settings)
     except (ValueError, BackendError) as e:
         raise ProfileError(str(e)) from None
+    settings.update({name: int(value) for name, value in settings.items() if whole_number(value)})
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if cores and settings["threads"] > cores:
         warn_at_caller(
