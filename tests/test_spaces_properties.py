@@ -494,6 +494,16 @@ def test_an_arch_record_with_a_bool_version_is_refused():
         Arch.from_dict({"space": "s", "version": True, "choices": {"a": 1}})
 
 
+@pytest.mark.parametrize("version", ["3", 2.7, 3.0, True, None])
+def test_an_arch_whose_version_is_no_integer_is_refused_naming_it(version):
+    """Arch took int(version): text "3" was taken and 2.7 cut to 2, unsaid."""
+    with pytest.raises(
+        TypeError, match=f"^version must be an integer, not {re.escape(repr(version))}$"
+    ):
+        Arch("s", version, {"a": 1})
+    assert Arch("s", np.int64(3), {"a": 1}) == Arch("s", 3, {"a": 1})
+
+
 def test_an_arch_record_with_a_choice_name_that_is_not_text_is_refused_by_name():
     # a YAML record may hold `1: conv` beside `mixer: conv`; JSON names are always text
     with pytest.raises(ValueError, match="choice names must be text, not 1"):

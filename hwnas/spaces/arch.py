@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.spaces.errors import whole_number
+
 Choice = int | float | str
 
 
@@ -34,6 +36,8 @@ class Arch(Mapping[str, Choice]):
     __slots__ = ("_choices", "_key", "space", "version")
 
     def __init__(self, space: str, version: int, choices: Mapping[str, Choice]):
+        if not whole_number(version):  # int("3") took text, int(2.7) cut a fraction unsaid
+            raise TypeError(f"version must be an integer, not {version!r}")
         init = object.__setattr__
         init(self, "space", str(space))
         init(self, "version", int(version))
@@ -79,8 +83,6 @@ class Arch(Mapping[str, Choice]):
         space, version, choices = data["space"], data["version"], data["choices"]
         if not isinstance(space, str):
             raise ValueError(f"arch record: space must be a name, not {space!r}")
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ValueError(f"arch record: version must be an integer, not {version!r}")
         if not isinstance(choices, Mapping):
             raise ValueError(f"arch record: choices must be a mapping, not {choices!r}")
         named = [name for name in choices if not isinstance(name, str)]
@@ -88,7 +90,7 @@ class Arch(Mapping[str, Choice]):
             raise ValueError(f"arch record: choice names must be text, not {named[0]!r}")
         try:
             return cls(space, version, choices)
-        except TypeError as e:  # a choice value that is not an int, float or str
+        except TypeError as e:  # a version that is no integer, a choice no int, float or str
             raise ValueError(f"arch record: {e}") from None
 
     @classmethod
