@@ -489,6 +489,16 @@ def test_an_arch_of_another_version_of_the_space_is_refused():
             space.validate(other)
 
 
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, np.float32("nan")])
+def test_an_arch_with_a_choice_that_is_no_finite_number_is_refused_naming_it(value):
+    """A NaN choice was kept, and written into the arch's JSON as NaN, which is no JSON."""
+    said = f"choice 'a' must be a finite number, not {float(value)!r}"
+    with pytest.raises(ValueError, match=f"^{said}$"):
+        Arch("s", 1, {"a": value})
+    with pytest.raises(ValueError, match=f"^arch record: {said}$"):
+        Arch.from_json(json.dumps({"space": "s", "version": 1, "choices": {"a": float(value)}}))
+
+
 def test_an_arch_record_with_a_bool_version_is_refused():
     with pytest.raises(ValueError, match="version must be an integer, not True"):
         Arch.from_dict({"space": "s", "version": True, "choices": {"a": 1}})

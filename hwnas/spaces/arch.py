@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ def _check_value(name: str, value: Any) -> Choice:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(f"choice {name!r} must be an int, float or str, not {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):  # its JSON would be none
+        raise ValueError(f"choice {name!r} must be a finite number, not {value!r}")
     return value
 
 
@@ -90,7 +93,7 @@ class Arch(Mapping[str, Choice]):
             raise ValueError(f"arch record: choice names must be text, not {named[0]!r}")
         try:
             return cls(space, version, choices)
-        except TypeError as e:  # a version that is no integer, a choice no int, float or str
+        except (TypeError, ValueError) as e:  # a version, or a choice value, Arch refuses
             raise ValueError(f"arch record: {e}") from None
 
     @classmethod
