@@ -14,6 +14,7 @@ import copy
 import faulthandler
 import gc
 import logging
+import math
 import os
 import pickle
 import select
@@ -375,8 +376,13 @@ def test_a_closed_executor_starts_no_ray_of_its_own(space):
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
     [
-        ("timeout_s", "10", "timeout_s must be a number > 0, not '10'"),
-        ("timeout_s", 0, "timeout_s must be a number > 0, not 0"),
+        ("timeout_s", "10", "timeout_s must be a finite number > 0, not '10'"),
+        ("timeout_s", 0, "timeout_s must be a finite number > 0, not 0"),
+        # no float holds 10**400; inf failed the first wait in Ray's float-to-integer
+        pytest.param(
+            "timeout_s", 10**400, f"finite number > 0, not {10**400}$", id="timeout_s-10**400"
+        ),
+        ("timeout_s", math.inf, "timeout_s must be a finite number > 0, not inf"),
         ("max_retries", "2", "max_retries must be an integer >= 0, not '2'"),
         ("max_retries", 1.5, "max_retries must be an integer >= 0, not 1.5"),
         ("max_retries", -1, "max_retries must be an integer >= 0, not -1"),

@@ -38,7 +38,7 @@ from hwnas.predictors.stop_signals import (
 from hwnas.predictors.whole_files import NOT_WRITABLE
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
-from hwnas.spaces.errors import did_you_mean, real_number, whole_number
+from hwnas.spaces.errors import did_you_mean, finite_number, whole_number
 from hwnas.spaces.reprs import facts_repr, named
 
 Result = tuple[Arch, Metrics]
@@ -977,8 +977,10 @@ class RayExecutor(_ExecutorBase):
 
         if max_in_flight is not None and not (whole_number(max_in_flight) and max_in_flight >= 1):
             raise ValueError(f"max_in_flight must be an integer >= 1, not {max_in_flight!r}")
-        if timeout_s is not None and not (real_number(timeout_s) and timeout_s > 0):
-            raise ValueError(f"timeout_s must be a number > 0, not {timeout_s!r}")
+        # inf ended the first wait for an evaluation in Ray's "cannot convert float infinity
+        # to integer", and 10**400 passed "> 0" though no float holds it
+        if timeout_s is not None and not (finite_number(timeout_s) and timeout_s > 0):
+            raise ValueError(f"timeout_s must be a finite number > 0, not {timeout_s!r}")
         if not (whole_number(max_retries) and max_retries >= 0):
             raise ValueError(f"max_retries must be an integer >= 0, not {max_retries!r}")
         _check_evaluator(evaluator)
