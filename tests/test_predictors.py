@@ -2036,6 +2036,7 @@ def test_cli_profile_fit_eval(profile_path, tmp_path, capsys):
     capsys.readouterr()
     main(["latency", "eval", str(out), "--holdout", str(holdout), "--json"])
     scores = json.loads(capsys.readouterr().out)
+    assert scores["holdout"] == str(holdout)  # a profile's path as text; a count is a number
     predictor = load_predictor(out)
     archs, measured = read_profile(holdout).arch_records(predictor.space)
     predicted = predictor.predict(archs)
