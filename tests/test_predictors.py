@@ -1892,6 +1892,29 @@ def test_latencies_that_are_no_numbers_are_refused_by_fit(space, profile_path, l
             predictor.fit(archs, latencies)
 
 
+@pytest.mark.parametrize(
+    "as_given",
+    [
+        lambda y: [str(v) for v in y],
+        lambda y: pd.Series(y).astype(str),
+        lambda y: [*y[:-1], str(y[-1])],
+        lambda y: [True] * len(y),
+    ],
+    ids=["text", "a column of text", "one text", "truth values"],
+)
+def test_latencies_of_number_like_text_are_refused_by_fit(space, profile_path, as_given):
+    """numpy read "0.5" as 0.5, so latencies read as text (a CSV column of strings) were
+    taken, while "fast" was refused; True was taken for 1 ms."""
+    archs = [space.sample(seed) for seed in range(12)]
+    latencies = as_given(list(np.linspace(1.0, 2.0, 12)))
+    for predictor in (
+        get_predictor("learned", space),
+        get_predictor("lut", space, profile=profile_path),
+    ):
+        with pytest.raises(PredictorError, match="^latencies must be finite and positive numbers"):
+            predictor.fit(archs, latencies)
+
+
 def test_architectures_that_are_no_arch_are_refused_by_fit(space, profile_path):
     """A dict of an arch's choices failed on `.key` (learned) or was taken unchecked (lut)."""
     arch = space.sample(0)

@@ -379,10 +379,15 @@ def distinct_archs(archs: Sequence[Arch]) -> int:
 
 def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np.ndarray:
     """`latencies` as floats, one per architecture, finite and positive; a `PredictorError`
-    where they are not (an int past a float's range too: numpy's bare OverflowError), and a
-    TypeError where an architecture is no `Arch` (a dict of its choices)."""
+    where they are not (an int past a float's range too: numpy's bare OverflowError; text
+    such as "0.5", which numpy reads as a number, and truth values too: they are data read
+    wrongly, not latencies), and a TypeError where an architecture is no `Arch` (a dict of
+    its choices)."""
     try:
-        y = np.asarray(latencies, dtype=float)
+        given = np.asarray(latencies)
+        if given.dtype.kind not in "iuf":  # integers or floats, numpy's or pandas' own
+            raise TypeError
+        y = given.astype(float)
     except (TypeError, ValueError, OverflowError):
         raise PredictorError(
             f"latencies must be finite and positive numbers (ms), not {latencies!r:.80}"
