@@ -11,11 +11,14 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from hwnas.predictors.base import PredictorError
+from hwnas.predictors.base import PredictorError, numbers_as_floats
 
 
 def _as_vector(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
+    try:
+        array = numbers_as_floats(values)
+    except (TypeError, ValueError, OverflowError):
+        raise PredictorError(f"{name}: latencies must be numbers, not {values!r:.80}") from None
     if array.ndim != 1:
         raise PredictorError(
             f"{name}: expected a flat sequence of latencies, got shape {array.shape}"

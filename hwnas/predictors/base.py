@@ -377,17 +377,23 @@ def distinct_archs(archs: Sequence[Arch]) -> int:
     return len({a.key for a in archs})
 
 
+def numbers_as_floats(values: Any) -> np.ndarray:
+    """`values` as a float array, where they are integers or floats (numpy's or pandas'
+    own); a TypeError for text such as "0.5", which numpy reads as a number, and for truth
+    values: they are data read wrongly (a CSV column of strings), not latencies."""
+    given = np.asarray(values)
+    if given.dtype.kind not in "iuf":
+        raise TypeError(f"expected numbers, not {given.dtype} values")
+    return given.astype(float)
+
+
 def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np.ndarray:
     """`latencies` as floats, one per architecture, finite and positive; a `PredictorError`
     where they are not (an int past a float's range too: numpy's bare OverflowError; text
-    such as "0.5", which numpy reads as a number, and truth values too: they are data read
-    wrongly, not latencies), and a TypeError where an architecture is no `Arch` (a dict of
-    its choices)."""
+    and truth values: `numbers_as_floats`), and a TypeError where an architecture is no
+    `Arch` (a dict of its choices)."""
     try:
-        given = np.asarray(latencies)
-        if given.dtype.kind not in "iuf":  # integers or floats, numpy's or pandas' own
-            raise TypeError
-        y = given.astype(float)
+        y = numbers_as_floats(latencies)
     except (TypeError, ValueError, OverflowError):
         raise PredictorError(
             f"latencies must be finite and positive numbers (ms), not {latencies!r:.80}"
