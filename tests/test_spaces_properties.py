@@ -514,6 +514,13 @@ def test_an_arch_whose_version_is_no_integer_is_refused_naming_it(version):
     assert Arch("s", np.int64(3), {"a": 1}) == Arch("s", 3, {"a": 1})
 
 
+@pytest.mark.parametrize("space", [123, None, b"s", ["s"]])
+def test_an_arch_whose_space_is_no_name_is_refused_naming_it(space):
+    """Arch took str(space): 123 became the space "123", which no space's arch matches."""
+    with pytest.raises(TypeError, match="^space must be a space's name \\(text\\), not "):
+        Arch(space, 1, {"a": 1})
+
+
 def test_an_arch_record_with_a_choice_name_that_is_not_text_is_refused_by_name():
     # a YAML record may hold `1: conv` beside `mixer: conv`; JSON names are always text
     with pytest.raises(ValueError, match="choice names must be text, not 1"):

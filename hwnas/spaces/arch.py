@@ -39,6 +39,8 @@ class Arch(Mapping[str, Choice]):
     __slots__ = ("_choices", "_key", "space", "version")
 
     def __init__(self, space: str, version: int, choices: Mapping[str, Choice]):
+        if not isinstance(space, str):  # str() made 123 the space "123", unsaid
+            raise TypeError(f"space must be a space's name (text), not {space!r}")
         if not whole_number(version):  # int("3") took text, int(2.7) cut a fraction unsaid
             raise TypeError(f"version must be an integer, not {version!r}")
         init = object.__setattr__
