@@ -30,7 +30,7 @@ from hwnas.search import (
     searcher_class,
 )
 from hwnas.search.predictor import Ensemble, GaussianCopula, GaussianProcess, measures_cost
-from hwnas.spaces import get_space
+from hwnas.spaces import SpaceError, get_space
 from hwnas.spaces.nasbench201 import EDGES
 
 pytestmark = needs_nb201
@@ -1026,6 +1026,24 @@ def test_restore_refuses_a_history_of_other_items_before_telling_any(space, eval
         with pytest.raises(TypeError, match=rf"restore: history\[0\] is {given} .*, not an"):
             fresh.restore(wrong)
     fresh.restore(stored.values())  # the same searcher, nothing told by the refused calls
+    assert_proposes_alike(searcher, fresh, evaluator, batch=2)
+
+
+@pytest.mark.parametrize("name", BLACK_BOX)
+def test_a_refused_restore_leaves_the_searcher_fresh(name, space, evaluator):
+    """A history with a damaged record partway (another space's architecture, or metrics
+    lacking the objective) is refused with none of it restored: the records before it were
+    told, and a retry with the right history was refused as needing a fresh searcher."""
+    searcher = make(name, space, seed=1)
+    run(searcher, evaluator, 4, batch=2)
+    history = [(t.arch, t.metrics) for t in searcher.trials]
+    other = get_space("conv1d").sample(np.random.default_rng(0))
+    fresh = make(name, space, seed=1)
+    with pytest.raises(SpaceError, match="arch is from space 'conv1d'"):
+        fresh.restore([*history[:2], (other, history[2][1]), *history[2:]])
+    with pytest.raises(KeyError, match=r"metrics lack \['accuracy'\]"):
+        fresh.restore([*history[:3], (history[3][0], {"latency_ms": 1.0})])
+    fresh.restore(history)
     assert_proposes_alike(searcher, fresh, evaluator, batch=2)
 
 

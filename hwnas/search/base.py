@@ -290,21 +290,34 @@ class Searcher(ABC):
         """
         if self.trials:
             raise RuntimeError("restore() needs a fresh searcher (this one has trials)")
-        items = list(history)
-        for i, item in enumerate(items):  # all before any is told: a retry needs no new searcher
+        for arch, metrics in self._checked_history(list(history)):
+            if metrics is None:
+                self.pending(arch)
+            else:
+                self.tell(arch, metrics)
+
+    def _checked_history(self, items: list[Any]) -> list[tuple[Arch, Metrics | None]]:
+        """`restore`'s `items`, every one checked before any is registered (a pair, an
+        architecture of this space asked once, metrics `tell` takes), so a refused history
+        leaves the searcher fresh: one of another space's architecture or of metrics lacking
+        an objective partway left those before it registered, and a retry was refused as
+        needing a fresh searcher."""
+        for i, item in enumerate(items):
             if not (isinstance(item, Sequence) and len(item) == 2):  # a dict, not its .values()
                 raise TypeError(
                     f"restore: history[{i}] is {type(item).__name__} {item!r:.60}, not an "
                     "(arch, metrics or None) pair"
                 )
+        keys: set[str] = set()
+        checked = []
         for arch, metrics in items:
             _check_arch("restore", arch)
-            if arch.key in self._by_key:
+            if arch.key in keys:
                 raise ValueError(f"restore: arch {arch.key} appears twice in the history")
-            if metrics is None:
-                self.pending(arch)
-            else:
-                self.tell(arch, metrics)
+            keys.add(arch.key)
+            result = None if metrics is None else self._checked(metrics)
+            checked.append((self.space.validate(arch), result))
+        return checked
 
     def pending(self, arch: Arch) -> None:
         """`arch` is being evaluated elsewhere (another driver asked it): it counts as asked,
