@@ -217,6 +217,22 @@ PATH_PARAMETERS = {
 }
 
 
+def each_parameter() -> Iterator[tuple[str, object, object]]:
+    """Each option and argument of every command: (the command's name as typed, such as
+    "latency fit"; the parameter; a context of its command to process a value in)."""
+    import typer
+
+    from hwnas.cli import _register, app
+
+    _register()
+    root = typer.main.get_command(app)
+    groups = {"": root, **{f"{n} ": c for n, c in root.commands.items() if hasattr(c, "commands")}}
+    for prefix, group in groups.items():
+        for name, command in group.commands.items():
+            for param in getattr(command, "params", []):
+                yield prefix + name, param, typer.Context(command)
+
+
 def test_every_path_option_reads_a_leading_tilde_as_the_home_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ) -> None:
@@ -225,8 +241,6 @@ def test_every_path_option_reads_a_leading_tilde_as_the_home_folder(
     `rm -rf ~` takes for the home folder. So for every option and argument naming a file or
     folder; an unknown user's home is a usage error naming the option."""
     import typer
-
-    from hwnas.cli import _register, app
 
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
@@ -238,22 +252,41 @@ def test_every_path_option_reads_a_leading_tilde_as_the_home_folder(
     assert hwnas("latency", "fit", "~/tiny2d_ort.csv", "--out=~/fits/lut.json") == 0
     assert (home / "fits" / "lut.json").is_file()
     assert sorted(p.name for p in work.iterdir()) == ["tests"]
-    _register()
-    root = typer.main.get_command(app)
-    groups = {"": root, **{f"{n} ": c for n, c in root.commands.items() if hasattr(c, "commands")}}
     expanded = {}
-    for prefix, group in groups.items():
-        for name, command in group.commands.items():
-            for param in getattr(command, "params", []):
-                with suppress(typer.BadParameter):  # a number, a flag, a choice
-                    got = param.process_value(typer.Context(command), "~/x")
-                    if str(got) == str(home / "x"):
-                        expanded.setdefault(prefix + name, []).append(param.name)
+    for name, param, context in each_parameter():
+        with suppress(typer.BadParameter):  # a number, a flag, a choice
+            if str(param.process_value(context, "~/x")) == str(home / "x"):
+                expanded.setdefault(name, []).append(param.name)
     assert expanded == PATH_PARAMETERS
     assert hwnas("latency", "fit", "~/tiny2d_ort.csv", "-o", "~no-such-user-hwnas/p.json") == 2
     err = capsys.readouterr().err
     assert "Invalid value for '-o' / '--out': '~no-such-user-hwnas/p.json' starts with" in err
     assert "a home folder unknown here" in err
+
+
+def test_every_path_option_refuses_an_empty_path_as_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """An empty path names no file or folder: a usage error naming the option, for every
+    option and argument naming one. Typer read '' as the current folder, so `status ''`
+    said ". is not a run directory" and `export RUN -o ''` wrote into the current folder."""
+    import typer
+
+    from hwnas.cli import EMPTY_PATH
+
+    refused = {}
+    for name, param, context in each_parameter():
+        try:
+            param.process_value(context, "")
+        except typer.BadParameter as e:  # a number's and a choice's, too
+            if EMPTY_PATH in str(e):
+                refused.setdefault(name, []).append(param.name)
+    assert refused == PATH_PARAMETERS
+    monkeypatch.chdir(tmp_path)
+    for args, option in ((("status", ""), "'run'"), (("export", "runs/x", "-o", ""), "'-o'")):
+        assert hwnas(*args) == 2, args
+        assert f"Invalid value for {option}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_file_named_with_a_leading_tilde_of_no_user_is_read_as_named(

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 import typer
 
@@ -138,26 +138,39 @@ def shell_path(path: object) -> str:
     return "$'" + one_line(word.replace("\\", "\\\\").replace("'", "\\'")) + "'"
 
 
-PathText = TypeVar("PathText", str, Path)
+#: why an empty file or folder name is refused: `Path('')` is the current folder
+EMPTY_PATH = "an empty path names no file or folder (. is the current folder)"
 
 
-def home_expanded(value: PathText | None) -> PathText | None:
-    """The callback of every option and argument that names a file or folder: a leading `~`
-    or `~user` is that home folder, as a shell has it and as an experiment file's paths are
-    read. A shell expands no `~` after `=`, so `--out=~/x` made a folder named `~` in the
-    current directory (which a later `rm -rf ~` takes for the home folder). A home folder
-    unknown here (no such user, or no $HOME) is a usage error naming the option, but for a
-    file or folder of that very name, which a shell leaves as it is (`~notes.yaml`, no user's
-    home): it was refused, where it had been read."""
-    if value is None or not str(value).startswith("~"):
+def home_expanded(value: str | None) -> str | None:
+    """The callback of every option and argument that names a file or folder (or a built-in
+    by name), and the text `path_named` reads: a leading `~` or `~user` is that home folder,
+    as a shell has it and as an experiment file's paths are read. A shell expands no `~`
+    after `=`, so `--out=~/x` made a folder named `~` in the current directory (which a
+    later `rm -rf ~` takes for the home folder). A home folder unknown here (no such user,
+    or no $HOME) is a usage error naming the option, but for a file or folder of that very
+    name, which a shell leaves as it is (`~notes.yaml`, no user's home): it was refused,
+    where it had been read. An empty one is a usage error naming the option too: read as
+    the current folder, `status ''` said ". is not a run directory" and `export RUN -o ''`
+    wrote into the current folder."""
+    if value == "":
+        raise typer.BadParameter(EMPTY_PATH)
+    if value is None or not value.startswith("~"):
         return value
     from hwnas.experiments.config import UNKNOWN_HOME, unknown_home
 
-    if (home := unknown_home(str(value))) is None:
-        return type(value)(Path(value).expanduser())
+    if (home := unknown_home(value)) is None:
+        return str(Path(value).expanduser())
     if os.path.lexists(value):
         return value
-    raise typer.BadParameter(f"{str(value)!r} starts with {home!r}, {UNKNOWN_HOME}")
+    raise typer.BadParameter(f"{value!r} starts with {home!r}, {UNKNOWN_HOME}")
+
+
+def path_named(text: str) -> Path:
+    """The parser of every option and argument typed `Path`: the text as `home_expanded`
+    reads it. A parser, not a callback: typer makes the text a `Path` before a callback sees
+    it, and of '' it made '.', the current folder."""
+    return Path(home_expanded(text))
 
 
 def is_usage_error(e: Exception) -> bool:

@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Literal, NoReturn
 
 import typer
 
-from hwnas.cli import DEMO_WINNER, examples, home_expanded, say, shell_path, stopped, stopped_word
+from hwnas.cli import (
+    DEMO_WINNER,
+    examples,
+    home_expanded,
+    path_named,
+    say,
+    shell_path,
+    stopped,
+    stopped_word,
+)
 from hwnas.predictors.printable import one_line
 
 if TYPE_CHECKING:  # numpy: the CLI imports it only for the commands that need it
@@ -35,10 +44,10 @@ FAILED_TRIALS_SHOWN = 5
 REASON_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 #: the run directory `status`, `pareto` and `export` read
-RunArgument = typer.Argument(..., help="run directory", callback=home_expanded)
+RunArgument = typer.Argument(..., help="run directory", parser=path_named)
 #: the exported config `train` and `build` take
 ConfigArgument = typer.Argument(
-    ..., help="exported architecture config (.json or .yaml)", callback=home_expanded
+    ..., help="exported architecture config (.json or .yaml)", parser=path_named
 )
 
 ObjectivesOption = typer.Option(
@@ -58,7 +67,7 @@ ObjectivesOption = typer.Option(
 )
 def search(
     experiment: Path = typer.Argument(
-        ..., help="experiment YAML file (see examples/)", callback=home_expanded
+        ..., help="experiment YAML file (see examples/)", parser=path_named
     ),
     address: str = typer.Option(
         None,
@@ -629,7 +638,7 @@ def pareto(
         None,
         "--html",
         help="write an interactive plotly report to this .html file (folder made)",
-        callback=home_expanded,
+        parser=path_named,
     ),
     as_json: bool = typer.Option(False, "--json", help="print the front as JSON"),
 ) -> None:
@@ -856,7 +865,7 @@ def export(
         "-o",
         "--out",
         help="output folder (made; default RUN/export)",
-        callback=home_expanded,
+        parser=path_named,
     ),
     force: bool = typer.Option(
         False, "--force", help="replace existing files of the same name that differ"
@@ -1000,7 +1009,7 @@ def train(
         help="file for the trained weights (a state_dict; folder made); default: beside the "
         "config, named as it is with .trained.pt for its .json or .yaml (trial2-x.json: "
         "trial2-x.trained.pt)",
-        callback=home_expanded,
+        parser=path_named,
     ),
     force: bool = typer.Option(False, "--force", help="write over an existing weights file"),
 ) -> None:
@@ -1115,14 +1124,14 @@ def build(
         "--weights",
         help="state_dict saved with torch.save; default: the file the config names beside it "
         "(an onnx or torch export's initial weights), else freshly initialised ones",
-        callback=home_expanded,
+        parser=path_named,
     ),
     onnx: Path = typer.Option(
         None,
         "--onnx",
         help="also write the model to this .onnx file (folder made) with its blocks at their "
         "precisions, as the search timed them (int8 quantized, fp16 in float16)",
-        callback=home_expanded,
+        parser=path_named,
     ),
     calibration: str = typer.Option(
         None,

@@ -10,7 +10,7 @@ from typing import Literal
 
 import typer
 
-from hwnas.cli import examples, home_expanded, say, stopped, stopped_word
+from hwnas.cli import examples, home_expanded, path_named, say, stopped, stopped_word
 from hwnas.cli.spaces import CLASSES, INPUT, SPACE_HELP, space_at
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.printable import one_line
@@ -66,7 +66,7 @@ def profile(
         "-o",
         "--out",
         help="profile CSV to write or resume (+ .json; folder made)",
-        callback=home_expanded,
+        parser=path_named,
     ),
     backend: Backend = typer.Option(
         "onnxruntime-cpu",
@@ -173,14 +173,14 @@ def profile(
 )
 def fit(
     profile_path: Path = typer.Argument(
-        ..., help="profile CSV", metavar="profile", callback=home_expanded
+        ..., help="profile CSV", metavar="profile", parser=path_named
     ),
     out: Path = typer.Option(
         ...,
         "-o",
         "--out",
         help="predictor file to write (JSON; folder made)",
-        callback=home_expanded,
+        parser=path_named,
     ),
     kind: FitKind = typer.Option(
         "lut",
@@ -191,7 +191,7 @@ def fit(
         None,
         "--parts",
         help="--kind learned: take the lookup table from this profile's parts instead",
-        callback=home_expanded,
+        parser=path_named,
     ),
 ) -> None:
     """Build a predictor from a profile and save it as data."""
@@ -224,7 +224,7 @@ def fit(
 )
 def evaluate(
     predictor_path: Path = typer.Argument(
-        ..., help="predictor file", metavar="predictor", callback=home_expanded
+        ..., help="predictor file", metavar="predictor", parser=path_named
     ),
     holdout: str = typer.Option(
         ...,
