@@ -2394,6 +2394,38 @@ def test_an_unreadable_record_of_the_run_itself_names_the_storage(
 
 @pytest.mark.parametrize(
     ("edit", "said"),
+    [
+        (
+            "UPDATE study_directions SET direction = 'MAXIMISE'",
+            "the study's direction is unreadable ('MAXIMISE' is not among",
+        ),
+        (
+            "UPDATE study_user_attributes SET value_json = '3' WHERE key = 'hwnas_versions'",
+            "the study's hwnas_versions is int 3, not a dict",
+        ),
+        (
+            "UPDATE study_user_attributes SET value_json = '[1]' WHERE key = 'hwnas_experiment'",
+            "the study's hwnas_experiment is list [1], not a dict",
+        ),
+    ],
+)
+def test_a_study_direction_or_attribute_edited_by_hand_names_the_storage(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, edit: str, said: str
+) -> None:
+    """A study direction that is none, or a study attribute of another type than hwnas
+    writes, ended in SQLAlchemy's or Python's bare error ("'MAXIMISE' is not among the defined
+    enum values", "'list' object has no attribute 'get'"), naming no file."""
+    exp, run = copy_of(finished_run, tmp_path)
+    db = run / "study.db"
+    with closing(sqlite3.connect(db)) as c, c:
+        assert c.execute(edit).rowcount >= 1
+    capsys.readouterr()
+    commands = (["status", str(run)], ["pareto", str(run)])
+    _refused_as_damaged((*commands, ["search", str(exp), "--resume", "--quiet"]), db, said, capsys)
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
     [  # of trial 1 (trial_id 2): a byte flipped in its row, or an edit
         ("UPDATE trial_params SET param_value = 99 WHERE trial_id = 2", "IndexError"),
         ("UPDATE trial_params SET param_value = 9e999 WHERE trial_id = 2", "OverflowError"),

@@ -93,12 +93,45 @@ def read_trials(study: optuna.Study) -> list[FrozenTrial]:
         return study.get_trials(deepcopy=False)
 
 
+#: the type of each study attribute hwnas writes and reads, by its name (a driver's
+#: heartbeat by the prefix of its names)
+_STUDY_ATTR_TYPES = {
+    EXPERIMENT: dict,
+    SPACE_SOURCE: str,
+    VERSIONS: dict,
+    LATENCY_DIGESTS: dict,
+    BENCHMARK_DIGESTS: dict,
+    DATASET_DIGEST: str,
+    DATASET_SCALING: dict,
+    f"{DRIVER}:": dict,
+}
+
+
+def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """The study `name` of `storage` (Optuna's `KeyError` where there is none); a direction
+    that is none (edited by hand) is a `DamagedRecord`: SQLAlchemy's bare "'X' is not among
+    the defined enum values" named no storage."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise
+    except LookupError as e:
+        raise DamagedRecord(f"the study's direction is unreadable ({e})") from None
+
+
 def check_study_attrs(study: optuna.Study) -> None:
     """Read the study's own attributes (what the run was started with) once, when it is
-    opened, for a `DamagedRecord` where one is unreadable, as `read_trials` does for trials:
-    the many later reads of them would end in json's bare error."""
+    opened, for a `DamagedRecord` where one is unreadable or not of the type hwnas writes
+    (`_STUDY_ATTR_TYPES`), as `read_trials` does for trials: the many later reads of them
+    ended in json's bare error, or Python's ("'list' object has no attribute 'get'")."""
     with _stored_json():
-        study.user_attrs  # noqa: B018 - read for its errors
+        attrs = study.user_attrs
+    for name, value in attrs.items():
+        kind = _STUDY_ATTR_TYPES.get(name) or _STUDY_ATTR_TYPES.get(name.partition(":")[0] + ":")
+        if kind is not None and not isinstance(value, kind):
+            raise DamagedRecord(
+                f"the study's {name} is {type(value).__name__} {value!r:.60}, not a {kind.__name__}"
+            )
 
 
 @contextmanager

@@ -40,6 +40,7 @@ from hwnas.experiments.records import (
     REASON,
     VERSIONS,
     check_study_attrs,
+    load_study,
     outcome_of,
     read_trials,
     stored_arch,
@@ -228,7 +229,7 @@ class RunResults:
         storage = open_optuna_storage(self._config.storage, self._folder, create=False)
         try:
             with self._reading():
-                study = optuna.load_study(study_name=self._config.name, storage=storage)
+                study = load_study(storage, self._config.name)
                 check_study_attrs(study)
         except KeyError:
             name, held = self._config.name, studies_held(storage)

@@ -57,6 +57,7 @@ from hwnas.experiments.records import (
     STALE,
     SURPLUS,
     check_study_attrs,
+    load_study,
     not_finite_reason,
     outcome_of,
     read_trials,
@@ -233,7 +234,7 @@ class RunStore:
         try:
             with optuna_quiet():
                 self.study = (
-                    optuna.load_study(storage=self.storage, study_name=config.name)
+                    load_study(self.storage, config.name)
                     if existing
                     else optuna.create_study(
                         storage=self.storage,
