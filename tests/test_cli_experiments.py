@@ -327,6 +327,20 @@ def test_export_and_status_help_say_how_to_reach_a_failed_trial(
     assert "failure reasons come with their first trial numbers (export --trial N)" in status
 
 
+def test_the_guides_status_example_names_the_pinned_versions() -> None:
+    """docs/guide.md's `hwnas status` example (section 4) names the versions a run started
+    with as constraints.txt pins them: it showed optuna 5.0.0, pasted from a run older than
+    the pin (5.1.0)."""
+    root = Path(__file__).resolve().parents[1]
+    guide = (root / "docs" / "guide.md").read_text()
+    (line,) = re.findall(r"^ *started with (hwnas .*)$", guide, re.M)
+    said = dict(part.rsplit(" ", 1) for part in line.split(", "))
+    pins = (root / "constraints.txt").read_text().splitlines()
+    pinned = dict(pin.split("==") for pin in pins if "==" in pin)
+    for package in ("torch", "onnxruntime", "optuna", "scikit-learn", "numpy"):
+        assert said[package].split("+")[0] == pinned[package], package
+
+
 def test_calling_main_again_adds_no_commands(capsys: pytest.CaptureFixture) -> None:
     """Each `main()` call used to add every area's commands once more: in a notebook or a
     test process the command tree grew with each call, and building it took seconds."""
