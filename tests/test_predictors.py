@@ -1010,6 +1010,22 @@ def test_a_predictor_name_longer_than_its_folder_takes_is_refused_naming_it(tmp_
     assert os.listdir(tmp_path) == []
 
 
+def test_a_path_of_short_names_longer_than_a_path_may_be_is_refused_naming_its_length(
+    tmp_path, capsys
+):
+    """A path of more bytes than a path may have (PATH_MAX, 4096 on Linux), each of its names
+    short enough, ended in the OS's bare "[Errno 36] File name too long" for `latency fit -o`
+    and `status`, as an over-long name had before `name_too_long`."""
+    deep = tmp_path.joinpath(*["d" * 200] * 21)
+    out = deep / "p.json"
+    said = f"the path is {len(os.fsencode(out))} bytes, more than the "
+    assert hwnas("latency", "fit", str(DATA / "tiny2d_ort.csv"), "-o", str(out)) == 1
+    assert f"-o {out}: {said}" in capsys.readouterr().err
+    assert hwnas("status", str(deep)) == 1
+    assert f"{deep}: no such run directory (the path is " in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("stem", ["p" * 250, "\u00e9" * 125], ids=["ascii", "two-byte"])
 def test_a_file_of_a_long_name_that_fits_is_written(tmp_path, stem):
     """A predictor (or report, profile...) of a 255-byte name that the folder takes was

@@ -15,6 +15,7 @@ from pathlib import Path
 
 #: the longest file name (in bytes) where the file system does not say: most take 255
 NAME_MAX = 255
+PATH_MAX = 4096  # the bytes of a path, its ending NUL included, where the system cannot say
 #: the OS errors of a write that found no room: a full disk, a full quota, a file-size limit
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 #: the OS errors of a write to a file or folder this process may not write: another user's,
@@ -95,14 +96,15 @@ def _partial_name(path: Path) -> str:
     return name + own
 
 
-def name_max(folder: Path) -> int:
-    """The longest file name, in bytes, that the existing `folder` may hold (`NAME_MAX` where
-    the system cannot say, or says -1, "no limit": taken as it was, it refused every name)."""
+def name_max(folder: Path, limit: str = "PC_NAME_MAX", default: int = NAME_MAX) -> int:
+    """The longest file name, in bytes, that the existing `folder` may hold (`default` where
+    the system cannot say, or says -1, "no limit": taken as it was, it refused every name);
+    with `limit` "PC_PATH_MAX", the bytes a path in it may have, its ending NUL included."""
     try:
-        limit = os.pathconf(folder, "PC_NAME_MAX")
+        most = os.pathconf(folder, limit)
     except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or it cannot say
-        return NAME_MAX
-    return limit if limit > 0 else NAME_MAX
+        return default
+    return most if most > 0 else default
 
 
 def file_in_the_way(folder: Path) -> Path | None:
@@ -117,9 +119,14 @@ def name_too_long(path: Path) -> str | None:
     (`name_max` of the deepest folder of it that exists), or None: the OS said only "File
     name too long", and of a file hwnas names after the one given (a profile's lock) it
     named a name the user never gave. `.` (an empty path given, too) has no names: it ended in
-    "max() arg is an empty sequence" (`hwnas train CONFIG -o .`)."""
-    limit = name_max(next((p for p in path.parents if os.path.isdir(p)), Path(".")))
+    "max() arg is an empty sequence" (`hwnas train CONFIG -o .`). So for a path of short
+    names longer as a whole than a path may be (`PATH_MAX`, its ending NUL included)."""
+    folder = next((p for p in path.parents if os.path.isdir(p)), Path("."))
+    limit = name_max(folder)
     size, name = max(((len(os.fsencode(part)), part) for part in path.parts), default=(0, ""))
-    if size <= limit:
-        return None
-    return f"{name!r} is {size} bytes, more than the {limit} a file name may have here"
+    if size > limit:
+        return f"{name!r} is {size} bytes, more than the {limit} a file name may have here"
+    most = name_max(folder, "PC_PATH_MAX", PATH_MAX) - 1
+    if (size := len(os.fsencode(path))) > most:
+        return f"the path is {size} bytes, more than the {most} a path may have here"
+    return None
