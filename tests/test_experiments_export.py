@@ -2264,3 +2264,20 @@ def test_the_deployed_onnx_of_attention_blocks_computes_no_shapes(
         (got,) = session.run(None, {"x": x})
         with torch.no_grad():
             np.testing.assert_allclose(got, model(torch.from_numpy(x)).numpy(), atol=1e-5)
+
+
+def test_an_export_folder_or_run_dir_named_too_long_is_refused_naming_it(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`export -o` and a search's `run_dir` of a 300-byte name ended in the OS's bare
+    "[Errno 36] File name too long" (of the run's `experiment.yaml`, a file never named);
+    neither leaves a folder behind."""
+    long = "b" * 300
+    said = f"'{long}' is 300 bytes, more than the 255 a file name may have here"
+    assert hwnas_cli("export", str(run_dir), "-o", str(tmp_path / long / "x")) == 1
+    assert f"hwnas: error: export folder {tmp_path / long / 'x'}: {said}" in capsys.readouterr().err
+    experiment = tmp_path / "zc.yaml"
+    experiment.write_text(EXPERIMENT.format(run_dir=tmp_path / long))
+    assert hwnas_cli("search", str(experiment)) == 1
+    assert f"hwnas: error: run_dir {tmp_path / long}: {said}" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [experiment.name]

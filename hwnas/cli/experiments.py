@@ -944,8 +944,9 @@ def _note_initial_weights(fmt: str) -> None:
 def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
     """Each file of `folder` by name: its inode and modification time. Export leaves a file
     it would write again with the same content as it is, so an equal stamp after an export
-    means the file is unchanged."""
-    if not folder.is_dir():
+    means the file is unchanged. A folder the OS cannot name (too long) has none: the export
+    names the problem."""
+    if not os.path.isdir(folder):
         return {}
     return {p.name: (s.st_ino, s.st_mtime_ns) for p in folder.iterdir() for s in [p.lstat()]}
 

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwnas.experiments.config import ExperimentError
-from hwnas.predictors.whole_files import file_in_the_way, removed_if_left_empty, written_whole
+from hwnas.predictors.whole_files import (
+    file_in_the_way,
+    name_too_long,
+    removed_if_left_empty,
+    written_whole,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -78,7 +83,11 @@ def check_writable(folder: Path, label: str) -> None:
 
 def make_folder(folder: Path, label: str) -> None:
     """Make `folder` and its parents, or raise an error that starts with `label` and names
-    the file standing where a folder must be (the OS says only "File exists")."""
+    the file standing where a folder must be (the OS says only "File exists"), or a name in
+    it, or the whole path, longer than the system takes (it said only "File name too
+    long")."""
+    if problem := name_too_long(folder):
+        raise ExperimentError(f"{label}: {problem}")
     if (blocking := file_in_the_way(folder)) is not None:
         raise ExperimentError(f"{label}: {blocking} is a file, not a folder")
     try:

@@ -71,6 +71,7 @@ from hwnas.experiments.run_dir import (
 from hwnas.experiments.shown import bound_text, counted, metric_text
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore, cleaned_up
 from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, stopping_signals
+from hwnas.predictors.whole_files import name_too_long
 from hwnas.spaces import Arch
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.spec import ReadableDumper
@@ -170,6 +171,8 @@ def _search(
     """Check and build every part of the run of `config` (its inputs absolute), then store and
     search it."""
     run_dir = Path(config.run_dir)
+    if problem := name_too_long(run_dir):  # `.is_file` gave the OS's bare error
+        raise ExperimentError(f"run_dir {run_dir}: {problem}")
     if not (run_dir / SNAPSHOT).is_file():  # a new run
         check_not_a_runs_copy(config, run_dir)
         if resume:

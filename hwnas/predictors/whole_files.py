@@ -51,7 +51,8 @@ def removed_if_left_empty(folder: Path) -> Iterator[None]:
     the folders of its path that did not exist before and were left empty are removed again,
     so a command that wrote nothing leaves nothing behind (an empty run directory would look
     like a run to resume; `latency fit -o new/p.json` whose write failed left `new/`)."""
-    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    # deepest first; os.path.exists: a name too long for the OS is none, for the body to name
+    made = [p for p in (folder, *folder.parents) if not os.path.exists(p)]
     try:
         yield
     except BaseException:
