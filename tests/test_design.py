@@ -384,7 +384,8 @@ def test_predict_refuses_one_arch_on_its_own():
     space = get_space("conv1d")
     predictor = hwnas.predictors.get_predictor("learned", space)
     archs = [space.sample(seed) for seed in range(8)]
-    predictor.fit(archs, [1.0 + i for i in range(8)])
+    with pytest.warns(hwnas.HwnasWarning, match="fitted on only 8 networks"):
+        predictor.fit(archs, [1.0 + i for i in range(8)])
     with pytest.raises(hwnas.predictors.PredictorError, match=r"predict\(\[arch\]\)"):
         predictor.predict(archs[0])
     assert predictor.predict(archs[:1]).shape == (1,)
