@@ -1438,6 +1438,41 @@ def test_a_profile_or_predictor_saved_as_utf_16_or_32_is_named_so(space, profile
         load_predictor(saved, space)
 
 
+def test_a_predictor_or_profile_file_that_is_a_device_or_huge_is_read_to_a_bound(tmp_path):
+    """A predictor file (`load_predictor`, `hwnas latency eval`, an experiment's predictor)
+    or a profile's table or metadata (`hwnas latency fit`) that is a device (`/dev/zero`) or
+    huge was read whole until memory ran out, as were the checks of `-o` and the notes on
+    where a predicted latency was measured: all read to the bound space and experiment files
+    are read to (`read_text`)."""
+    from hwnas.predictors.base import check_predictor_path
+    from hwnas.predictors.precision_notes import measured_backend, measured_device
+    from hwnas.predictors.profile import is_profile_metadata
+
+    said = "more than 64 Mi characters, more than any space, experiment, config, profile or "
+    zero = tmp_path / "zero.json"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(PredictorError, match=re.escape(f"{zero}: {said}")):
+        load_predictor(zero)
+    assert measured_device(zero) is measured_backend(zero) is None
+    assert not is_profile_metadata(zero)
+    profile = tmp_path / "p.csv"
+    profile.write_bytes((DATA / "tiny2d_ort.csv").read_bytes())
+    profile.with_suffix(".json").symlink_to("/dev/zero")
+    with pytest.raises(ProfileError, match=re.escape(f"{profile.with_suffix('.json')}: {said}")):
+        read_profile(profile)
+    profile.with_suffix(".json").unlink()
+    profile.with_suffix(".json").write_bytes((DATA / "tiny2d_ort.json").read_bytes())
+    huge = 2**36  # sparse: takes no room on disk
+    os.truncate(profile, huge)
+    with pytest.raises(ProfileError, match=re.escape(f"{profile}: {said}")):
+        read_profile(profile)
+    big = tmp_path / "big.json"  # `hwnas latency fit -o big.json`
+    big.touch()
+    os.truncate(big, huge)
+    with pytest.raises(PredictorError, match="big.json: exists and is no predictor file"):
+        check_predictor_path(big)
+
+
 # -- lookup table -------------------------------------------------------------------------------
 def test_lut_sum_equals_sum_of_its_parts(space, profile_path):
     lut = LUTPredictor.from_profile(profile_path, space)

@@ -565,7 +565,7 @@ def test_a_device_given_as_a_file_is_read_to_a_bound(tmp_path):
 
     zero = tmp_path / "zero.yaml"
     zero.symlink_to("/dev/zero")
-    said = f"{zero}: more than 64 Mi characters, more than any space, experiment or config"
+    said = f"{zero}: more than 64 Mi characters, more than any space, experiment, config"
     with pytest.raises(SpaceError, match=re.escape(said)):
         get_space(zero)
     with pytest.raises(ExperimentError, match=re.escape(said)):

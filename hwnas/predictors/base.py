@@ -33,6 +33,7 @@ from hwnas.spaces import (
     space_from_data,
 )
 from hwnas.spaces.reprs import facts_repr, named
+from hwnas.spaces.spec import read_text
 
 FORMAT_VERSION = 1
 
@@ -352,8 +353,8 @@ def check_predictor_path(path: str | Path) -> Path:
 def _holds_a_predictor(path: Path) -> bool:
     """Whether the file `path` holds a saved predictor (`is_predictor_data`)."""
     try:
-        return is_predictor_data(json.loads(path.read_text(encoding="utf-8-sig")))
-    except (OSError, ValueError, RecursionError):  # unreadable, not JSON: no predictor
+        return is_predictor_data(json.loads(read_text(path)))
+    except (ValueError, RecursionError):  # unreadable, too big, not JSON: no predictor
         return False
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hwnas.predictors.fingerprint import device_of, row_device
+from hwnas.spaces.spec import read_text
 
 #: backend name -> precision -> how the backend times a block at that precision
 PRECISION_NOTES: dict[str, dict[str, str]] = {
@@ -46,8 +47,8 @@ def measured_backend(source: str | Path) -> str | None:
     measurements it was fitted on."""
     path = Path(source)
     try:
-        data = json.loads(path.with_suffix(".json").read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError, RecursionError):
+        data = json.loads(read_text(path.with_suffix(".json")))
+    except (ValueError, RecursionError):  # unreadable, too big (`read_text`), not JSON
         return None
     if not isinstance(data, dict):
         return None
@@ -66,7 +67,7 @@ def measured_device(source: str | Path) -> dict[str, str] | None:
     try:
         if path.suffix.lower() == ".csv":
             return _profile_device(path)
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(read_text(path))
     except (OSError, ValueError, RecursionError, csv.Error):
         return None
     found = data.get("measured_on") if isinstance(data, dict) else None

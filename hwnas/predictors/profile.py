@@ -48,7 +48,7 @@ from hwnas.spaces import Arch, SearchSpace, builtin_spaces, get_space
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
 from hwnas.spaces.space import LIBRARY
-from hwnas.spaces.spec import saved_as_wide_unicode
+from hwnas.spaces.spec import read_text, saved_as_wide_unicode
 
 FORMAT_VERSION = 1
 MEASUREMENT_COLUMNS = [
@@ -368,7 +368,8 @@ def warn_older_int8(path: Path, timed: list[str], again: str) -> None:
 
 
 def read_profile(path: str | Path) -> Profile:
-    """Load a profile (CSV rows + JSON metadata); a clear `ProfileError` when unusable."""
+    """Load a profile (CSV rows + JSON metadata); a clear `ProfileError` when unusable (a
+    table or metadata file past what any profile holds, a device, too: `read_text`)."""
     path = Path(path)
     if path.is_dir():  # before its metadata's name: "." or "" has none
         raise ProfileError(f"{path}: is a folder, not a profile (a .csv file)")
@@ -385,15 +386,14 @@ def read_profile(path: str | Path) -> Profile:
             raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
         raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
     meta = read_metadata(path)
-    data = complete_rows(raw := path.read_bytes())
+    raw = read_text(path, ProfileError, "not a profile table: not UTF-8 text").encode()
+    data = complete_rows(raw)
     try:
         rows = pd.read_csv(
             io.BytesIO(data),
             dtype={c: str for c in ("arch_key", "error", "median_ms", "round_medians_ms")},
             keep_default_na=False,
         )
-    except UnicodeDecodeError as e:
-        raise undecodable_table(path, e) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ProfileError(f"{path}: not a profile table: {e}") from None
     if missing := _missing_columns(rows):
@@ -530,15 +530,11 @@ def read_metadata(path: Path) -> dict[str, Any]:
     file given where a profile belongs is said to be one); a byte-order mark first (a file
     an editor saved again on Windows, which JSON refuses) is skipped, as in the table."""
     meta_file = metadata_path(path)
+    text = read_text(meta_file, ProfileError, "not valid JSON: not UTF-8 text")
     try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as e:
-        what = saved_as_wide_unicode(meta_file) or f"not valid JSON: {e}"
-        raise ProfileError(f"{meta_file}: {what}") from None
+        meta = json.loads(text)
     except (ValueError, RecursionError) as e:  # not JSON, nested past reason
         raise ProfileError(f"{meta_file}: not valid JSON: {e}") from None
-    except OSError as e:  # a folder, unreadable: the OS's bare "[Errno 21] Is a directory"
-        raise ProfileError(f"{meta_file}: cannot read: {e.strerror or e}") from None
     if is_predictor_data(meta):
         raise ProfileError(
             f"{meta_file}: a {meta['kind']} predictor file, not a profile; give it as a "
@@ -566,8 +562,8 @@ def is_profile_metadata(path: str | Path) -> bool:
     version, with a byte-order mark too): writing over it would leave that profile
     unusable."""
     try:
-        return _is_metadata(json.loads(Path(path).read_text(encoding="utf-8-sig")))
-    except (OSError, ValueError, RecursionError):
+        return _is_metadata(json.loads(read_text(Path(path))))
+    except (ValueError, RecursionError):  # unreadable, too big (`read_text`), not JSON
         return False
 
 

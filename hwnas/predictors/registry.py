@@ -28,7 +28,7 @@ from hwnas.predictors.profile import (
 )
 from hwnas.spaces import SearchSpace, SpaceError, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
-from hwnas.spaces.spec import saved_as_wide_unicode
+from hwnas.spaces.spec import read_text
 
 KINDS = ("lut", "learned", "transfer")
 
@@ -87,17 +87,13 @@ def load_predictor(
     """A predictor saved with `.save(path)`, rebuilt from its data (refit where learned),
     for `space` (a space, or a built-in's name or a space file, as `build_profile` takes it;
     default the space the file records); a byte-order mark first (a file an editor saved
-    again on Windows) is skipped."""
+    again on Windows) is skipped, and a file past what any predictor holds (a device) is
+    refused (`read_text`)."""
     path = Path(path)
     space = as_space(space) if space is not None else None  # a name: "'str' has no 'name'"
+    text = read_text(path, PredictorError, "not a predictor file (invalid JSON: not UTF-8 text)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as e:
-        raise PredictorError(f"{path}: cannot read predictor: {e.strerror}") from None
-    except UnicodeDecodeError as e:
-        if saved_as := saved_as_wide_unicode(path):
-            raise PredictorError(f"{path}: {saved_as}") from None
-        raise _not_a_predictor(path, f"invalid JSON: {e}") from None
+        data = json.loads(text)
     except (ValueError, RecursionError) as e:  # not JSON, or JSON nested or sized past reason
         raise _not_a_predictor(path, f"invalid JSON: {e}") from None
     if not is_predictor_data(data):

@@ -577,8 +577,8 @@ def _whole(value: Any) -> int:
     return operator.index(value)
 
 
-#: the most characters a space, experiment or exported config file is read to: a device
-#: (`/dev/zero`) given for one was read until memory ran out
+#: the most characters a space, experiment, exported config, latency profile or predictor file
+#: is read to: a device (`/dev/zero`) given for one was read until memory ran out
 MAX_TEXT_CHARS = 64 * 2**20
 
 
@@ -588,8 +588,9 @@ def read_text(
     """The UTF-8 text of the file `path`, without the byte-order mark some editors put
     first (JSON refuses it); one that cannot be read, holds no UTF-8 text (`binary` says
     what it is then, unless it is UTF-16 or UTF-32 text, which the error names), or more
-    than `MAX_TEXT_CHARS` raises `error` naming the file: the space, experiment and exported
-    config files a user names are read alike (a pipe too: `<(...)`)."""
+    than `MAX_TEXT_CHARS` raises `error` naming the file: the space, experiment, exported
+    config, latency profile and predictor files a user names are read alike (a pipe too:
+    `<(...)`)."""
     try:
         with path.open(encoding="utf-8-sig") as f:
             text = f.read(MAX_TEXT_CHARS + 1)
@@ -600,7 +601,7 @@ def read_text(
     if len(text) > MAX_TEXT_CHARS:
         raise error(
             f"{path}: more than {MAX_TEXT_CHARS // 2**20} Mi characters, more than any space, "
-            "experiment or config file holds (a device?)"
+            "experiment, config, profile or predictor file holds (a device?)"
         )
     return text
 
