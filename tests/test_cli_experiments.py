@@ -4024,6 +4024,25 @@ def test_an_empty_address_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert said in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
+def test_a_mistyped_address_is_refused_for_a_complete_run_too(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A complete run evaluates nothing and joins no cluster: `--address nonsense:xx` (and
+    `run_experiment`'s `address=`) was taken unsaid, where a run with work left refused it.
+    Only its form is checked: an address of the right form is joined by no complete run."""
+    from hwnas.experiments import ExperimentError, run_experiment
+
+    exp, _ = copy_of(finished_run, tmp_path)
+    capsys.readouterr()
+    assert hwnas("search", str(exp), "--address", "nonsense:xx") == 2
+    said = "--address: Ray address 'nonsense:xx' is not 'auto', 'host:port' or 'ray://host:port'"
+    assert said in capsys.readouterr().err
+    with pytest.raises(ExperimentError, match="^address: Ray address 'http://x:1': http:// is"):
+        run_experiment(exp, address="http://x:1", progress=False)
+    assert hwnas("search", str(exp), "--quiet", "--address", f"127.0.0.1:{free_port()}") == 0
+    assert "is already complete: 8 evaluations" in capsys.readouterr().out
+
+
 def test_a_complete_run_started_again_starts_no_executor(
     finished_run: Path,
     tmp_path: Path,

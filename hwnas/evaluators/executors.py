@@ -332,6 +332,19 @@ def _unpicklable_part(evaluator: Evaluator) -> str:
     return ""
 
 
+def address_form_problem(address: str) -> str | None:
+    """Why `address` is not of a Ray address's form (`auto`, `local`, `host:port` or
+    `ray://host:port`), or None; nothing is connected to. A run with nothing left to
+    evaluate joins no cluster, yet its address is checked so, that a typo is said at once."""
+    if address in ("auto", "local"):
+        return None
+    try:
+        _host_port(address)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _host_port(address: str) -> tuple[str, int]:
     text = address.removeprefix("ray://")
     if "://" in text:

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 from optuna.trial import FrozenTrial
 
-from hwnas.evaluators.executors import ClusterLost
+from hwnas.evaluators.executors import ClusterLost, address_form_problem
 from hwnas.evaluators.metrics import Metrics
 from hwnas.experiments.components import (
     check_executor,
@@ -132,10 +132,14 @@ def run_experiment(
 
 def address_problem(address: str | None) -> str | None:
     """Why `address` names no Ray cluster to run on, or None: an empty one (an unset shell
-    variable, say) is a mistake, not "no address" (which ran the search on this machine)."""
-    if address is None or (isinstance(address, str) and address.strip()):
+    variable, say) is a mistake, not "no address" (which ran the search on this machine),
+    and one of no Ray address's form (`address_form_problem`) is refused before anything,
+    for a complete run too (which connects to none: a typo was taken unsaid)."""
+    if address is None:
         return None
-    return f"{address!r}: give auto, host:port or ray://host:port, or leave it out"
+    if not (isinstance(address, str) and address.strip()):
+        return f"{address!r}: give auto, host:port or ray://host:port, or leave it out"
+    return address_form_problem(address)
 
 
 def _run_experiment(
