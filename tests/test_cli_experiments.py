@@ -700,6 +700,35 @@ def test_a_file_name_with_a_format_character_is_shown_escaped(
     )
 
 
+def test_a_joiner_inside_a_word_or_an_emoji_is_printed_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A zero-width joiner or non-joiner (U+200D, U+200C) was escaped as every format
+    character is, so an emoji sequence (a family) or a Persian word in a path printed as
+    `\\u200d` / `\\u200c`: between two visible characters each is part of the text, and
+    printed raw (and pasted in plain quotes); where it only hides (at a name's end, beside
+    a space or another format character) it is escaped still, a bidi override always."""
+    from hwnas.cli import shell_path
+    from hwnas.predictors.printable import one_line
+
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # man, woman, girl: one glyph
+    word = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0645"  # Persian: its prefix kept apart
+    name = f"{family} {word}.yaml"
+    assert hwnas("search", str(tmp_path / name)) == 1
+    assert capsys.readouterr().err == (
+        f"hwnas: error: {tmp_path}/{name}: cannot read: No such file or directory\n"
+    )
+    assert shell_path(name) == f"'{name}'"
+    hiding = {
+        "run\u200d": "run\\u200d",
+        "\u200cx": "\\u200cx",
+        "a\u200d\u200db": "a\\u200d\\u200db",
+        "a \u200cb": "a \\u200cb",
+        "a\u200d\u202eb": "a\\u200d\\u202eb",
+    }
+    assert {text: one_line(text) for text in hiding} == hiding
+
+
 @pytest.mark.parametrize(
     "name",
     [
