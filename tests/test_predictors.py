@@ -1603,6 +1603,32 @@ def test_a_table_lacking_parts_is_not_saved_as_latency_fit_refuses_its_profile(t
         assert not out.parent.exists()
 
 
+def test_a_table_whose_int8_blocks_all_failed_is_not_saved_as_latency_fit_refuses_it(
+    tmp_path, capsys
+):
+    """A profile that set out to measure fp32 and int8, whose every int8 block failed to
+    measure: `hwnas latency fit` refused it (int8 parts missing), but from Python its table
+    held fp32 blocks alone, so it was checked at fp32 only and saved as an fp32 table
+    without a word. Both now check the precisions the profile set out to measure."""
+    rows = _committed_rows()
+    header = rows[0]
+    for row in rows[1:]:
+        if row[header.index("precision")] == "int8":
+            row[header.index("status")] = "failed"
+            row[header.index("error")] = "RuntimeError: no int8 kernel"
+    profile = _copied_profile(tmp_path, rows)
+    assert hwnas("latency", "fit", str(profile), "-o", str(tmp_path / "fit.json")) == 1
+    assert "32 of the 77 parts a lookup table" in capsys.readouterr().err
+    lut = LUTPredictor.from_profile(profile)
+    learned = get_predictor("learned", lut.space, profile=profile)
+    for predictor in (lut, learned):
+        out = tmp_path / "new" / f"{predictor.kind}.json"
+        said = f"{out}: its table lacks 32 parts of space 'tiny2d' (e.g. block|s0|w8|conv|"
+        with pytest.raises(PredictorError, match=f"^{re.escape(said)}.*--retry-failed"):
+            predictor.save(out)
+        assert not out.parent.exists()
+
+
 def test_a_learned_predictor_file_lacking_a_part_names_the_file(tmp_path):
     """A learned predictor's lookup table read from its file names that file where it lacks
     a part, and advises fitting it again, as a lookup table's own file does."""

@@ -289,7 +289,8 @@ class LatencyPredictor(ABC):
                 f"{path}: its table lacks {len(missing)} parts of space {self.space.name!r} "
                 f"(e.g. {', '.join(missing[:3])}), so the file could not price every network; "
                 "measure them into its profile (`hwnas latency profile` with the profile's "
-                "settings resumes it) and build the predictor again (nothing written)"
+                "settings resumes it, and with --retry-failed measures again those that failed "
+                "to) and build the predictor again (nothing written)"
             )
         record = {
             "format_version": FORMAT_VERSION,

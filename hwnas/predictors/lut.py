@@ -34,11 +34,10 @@ from hwnas.predictors.parts import (
     downsample_id,
     downsample_needed,
     head_id,
-    metaformer_parts,
     overhead_id,
     stage_inputs,
 )
-from hwnas.predictors.profile import read_profile
+from hwnas.predictors.profile import read_profile, table_parts
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.blocks import BlockConfig
 from hwnas.spaces.metaformer import MetaFormerSpace
@@ -117,6 +116,11 @@ class LUTPredictor(LatencyPredictor):
         #: the predictor file it was read from (`load_predictor`; "" where fitted here): a
         #: part its profile `source` gains after the fit is in the file only once fitted again
         self.predictor_file = ""
+        #: the precisions its profile set out to measure (`from_profile`; None for a table
+        #: given as it is, or read from a predictor file, which was saved complete): a
+        #: precision whose every block failed to measure is missing from the table, not
+        #: left out of it, and a table lacking it is no table to save
+        self.profiled_precisions: list[str] | None = None
         self._inputs = stage_inputs(space)
 
     def _shown(self) -> list[str]:
@@ -148,6 +152,7 @@ class LUTPredictor(LatencyPredictor):
         predictor = cls(space, table, source=source, block_copies=copies, **settings)
         predictor.measured_on = profile.measured_on()
         predictor.int8_quantizer = profile.int8_quantizer
+        predictor.profiled_precisions = profile.precisions(space)
         return predictor
 
     # -- the table ---------------------------------------------------------------------------
@@ -164,16 +169,16 @@ class LUTPredictor(LatencyPredictor):
         return [p for p in self.space.precisions if p not in measured]
 
     def unpriced_parts(self) -> list[str]:
-        """The parts of its space the table lacks at the precisions it measured (a width,
-        depth or option the space gained after profiling): candidates with them fail."""
+        """The parts of its space the table lacks at the precisions its profile set out to
+        measure (`profiled_precisions`; else at those it holds blocks of), as a profile's
+        `check_parts` finds them for `hwnas latency fit`: a width, depth or option the space
+        gained after profiling, or every block of a precision that failed to measure (read
+        from Python, such a table was saved without it, unsaid). Candidates with them fail."""
         measured = self.measured_precisions
-        missing = []
-        for part in metaformer_parts(self.space):
-            precisions = ["fp32"]
-            if part.kind == "block":
-                precisions = [p for p in self.space.plans[part.stage].precisions if p in measured]
-            missing += [f"{part.id}|{p}" for p in precisions if f"{part.id}|{p}" not in self.table]
-        return missing
+        precisions = self.profiled_precisions or [p for p in self.space.precisions if p in measured]
+        return [
+            row_id for row_id in table_parts(self.space, precisions) if row_id not in self.table
+        ]
 
     def _new_profile_advice(self, measured: list[str], precision: str) -> str:
         """How to measure `precision` too: a new profile (one resumes only with the settings

@@ -19,7 +19,7 @@ import io
 import json
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,8 +257,7 @@ class Profile:
         the profile's precisions (none for an archs-only profile)."""
         if self.meta.get("archs_only"):
             return []
-        jobs = planned_jobs(space, self._precisions(space), samples=0, seed=0, archs_only=False)
-        return [job.row_id(p) for job in jobs for p in job.precisions]
+        return table_parts(space, self.precisions(space))
 
     def check_parts(self, space: SearchSpace) -> None:
         """Refuse a profile that lacks parts a lookup table of `space` needs (an interrupted
@@ -285,7 +284,7 @@ class Profile:
             advice.append(f"{len(failed)} of them {_failed_advice(failed)}")
         raise ProfileError(
             f"{self.path}: {len(missing)} of the {len(expected)} parts a lookup table of space "
-            f"{space.name!r} needs at precisions {', '.join(self._precisions(space))} are not "
+            f"{space.name!r} needs at precisions {', '.join(self.precisions(space))} are not "
             f"in the profile (e.g. {', '.join(missing[:3])}); {'; '.join(advice)}"
         )
 
@@ -298,7 +297,7 @@ class Profile:
             self.check_parts(space)
         except ProfileError as e:
             return str(e)
-        profiled = self._precisions(space)
+        profiled = self.precisions(space)
         if unmeasured := [p for p in space.precisions if p not in profiled]:
             return (
                 f"{self.path}: measured at {', '.join(profiled)} only, not at "
@@ -306,9 +305,18 @@ class Profile:
             )
         return None
 
-    def _precisions(self, space: SearchSpace) -> list[str]:
+    def precisions(self, space: SearchSpace) -> list[str]:
         """The precisions profiled (those of the space where an older profile omits them)."""
         return self.meta.get("precisions") or space.precisions
+
+
+def table_parts(space: SearchSpace, precisions: Sequence[str]) -> list[str]:
+    """The row ids of every part a lookup table of `space` at `precisions` holds (a block at
+    those of them its stage allows, any other part at fp32): what a profile measures for a
+    table, and what a table must hold to price every network of the space (`check_parts`
+    of a profile, `LUTPredictor.unpriced_parts` of a table, alike)."""
+    jobs = planned_jobs(space, precisions, samples=0, seed=0, archs_only=False)
+    return [job.row_id(p) for job in jobs for p in job.precisions]
 
 
 def _failed_advice(failed: pd.DataFrame) -> str:
