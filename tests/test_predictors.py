@@ -2320,6 +2320,20 @@ def test_a_missing_profile_says_where_a_relative_path_is_read_from(tmp_path, cap
         read_profile(tmp_path / "missing.csv")
 
 
+def test_a_profile_that_is_a_device_or_a_pipe_is_refused_unread(tmp_path, capsys):
+    """A profile path that exists but is no regular file (`/dev/zero`, a named pipe) was said
+    to be "not found"; it is refused naming what it is, before anything is read (a pipe
+    with no writer would block the read)."""
+    assert hwnas("latency", "fit", "/dev/zero", "-o", str(tmp_path / "p.json")) == 1
+    assert capsys.readouterr().err == (
+        "hwnas: error: /dev/zero: not a regular file (a device or a pipe); nothing read\n"
+    )
+    pipe = tmp_path / "p.csv"
+    os.mkfifo(pipe)
+    with pytest.raises(ProfileError, match=f"^{pipe}: not a regular file .* nothing read$"):
+        read_profile(pipe)
+
+
 @pytest.mark.parametrize(
     ("args", "option", "said"),
     [

@@ -377,10 +377,14 @@ def warn_older_int8(path: Path, timed: list[str], again: str) -> None:
 
 def read_profile(path: str | Path) -> Profile:
     """Load a profile (CSV rows + JSON metadata); a clear `ProfileError` when unusable (a
-    table or metadata file past what any profile holds, a device, too: `read_text`)."""
+    table or metadata file past what any profile holds, a device, too: `read_text`). A table
+    that is a device or a pipe is refused unread, as a predictor file is: a profile is a
+    file with its metadata beside it."""
     path = Path(path)
     if path.is_dir():  # before its metadata's name: "." or "" has none
         raise ProfileError(f"{path}: is a folder, not a profile (a .csv file)")
+    if path.exists() and not path.is_file():  # was "profile not found"
+        raise ProfileError(f"{path}: not a regular file (a device or a pipe); nothing read")
     if not path.is_file():
         where = "" if path.is_absolute() else f" (read from the current directory: {Path.cwd()})"
         raise ProfileError(f"{path}: profile not found{where}")
