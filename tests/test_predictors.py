@@ -1380,6 +1380,28 @@ def test_a_profile_saved_with_a_byte_order_mark_resumes(space, tmp_path):
     assert len(more) == 2 and more[:1] == first
 
 
+def test_a_profile_resumed_that_is_huge_or_a_device_is_refused_unread(space, tmp_path):
+    """Resuming a profile whose table is huge (extended by `truncate`) read it whole, looking
+    for a half-written last line, until memory ran out; one linked to a device was measured
+    into, failing at its first row as "cannot write to the profile". Both are refused naming
+    the table, before a row is read or measured, and nothing is deleted."""
+    out = tmp_path / "p.csv"
+    settings = dict(archs_only=True, progress=False, **PROFILE_FAST)
+    build_profile(space, out, samples=1, **settings)
+    huge = 2**36  # sparse: takes no room on disk
+    os.truncate(out, huge)
+    said = f"{out}: {huge:,} bytes, more than any profile holds, so it cannot be resumed"
+    with pytest.raises(ProfileError, match=f"^{re.escape(said)}; give another --out"):
+        build_profile(space, out, samples=2, **settings)
+    assert out.stat().st_size == huge
+    out.unlink()
+    out.symlink_to("/dev/zero")
+    said = f"{out}: not a regular file (a device or a pipe)"
+    with pytest.raises(ProfileError, match=f"^{re.escape(said)}; .* nothing written$"):
+        build_profile(space, out, samples=2, **settings)
+    assert out.is_symlink()
+
+
 def test_a_profile_or_predictor_json_saved_with_a_byte_order_mark_is_read(
     space, profile_path, tmp_path
 ):

@@ -73,6 +73,7 @@ from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import whole_number
 from hwnas.spaces.metaformer import MetaFormerSpace
+from hwnas.spaces.spec import MAX_TEXT_CHARS
 
 #: metadata fields that must match for a run to resume (append to) an existing profile
 RESUME_FIELDS = (
@@ -151,6 +152,22 @@ def _row(
     else:
         row.update(precision=precision)
     return row
+
+
+#: the most bytes of a profile table that a resume reads: one past them holds more characters
+#: than `read_profile` reads (`MAX_TEXT_CHARS`, of at most 4 bytes each, a byte-order mark aside)
+_MAX_TABLE_BYTES = 4 * (MAX_TEXT_CHARS + 1)
+
+
+def _check_size(path: Path) -> None:
+    """Refuse to resume a table larger than any profile, before its header and rows are
+    read: a huge one (a profile extended by `truncate`) was read whole until memory ran
+    out, by the look for a half-written last line (`_truncate_partial_line`)."""
+    if (size := path.stat().st_size) > _MAX_TABLE_BYTES:
+        raise ProfileError(
+            f"{path}: {size:,} bytes, more than any profile holds, so it cannot be resumed; "
+            "give another --out (nothing was deleted)"
+        )
 
 
 def _check_columns(path: Path) -> None:
@@ -236,6 +253,7 @@ def _resume(out: Path, space: SearchSpace, meta: dict[str, Any], retry_failed: b
     meta["precisions"] = old.get("precisions", meta["precisions"])
     if not out.exists() or out.stat().st_size == 0:
         return set()
+    _check_size(out)
     # its rows' int8 quantization: an older one's are still said of (`warn_older_int8`); an
     # earlier hwnas's file records none, and gains no null, so that a resume measuring nothing
     # leaves it as it was (a run pricing with the profile refuses it changed, by its digest)
@@ -535,6 +553,11 @@ def _check_arguments(
         )
     if out.is_dir():
         raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
+    if out.exists() and not out.is_file():  # a link to a device: rows were written into it
+        raise ProfileError(
+            f"{out}: not a regular file (a device or a pipe); give the profile's file path "
+            "(.csv); nothing written"
+        )
     if (blocking := file_in_the_way(out.parent)) is not None:
         raise ProfileError(f"{out}: {blocking} is a file, not a folder")
     for name, value, least in (("samples", samples, 0), ("seed", seed, 0), ("passes", passes, 1)):
