@@ -4072,6 +4072,24 @@ def test_a_mistyped_address_is_refused_for_a_complete_run_too(
     assert "is already complete: 8 evaluations" in capsys.readouterr().out
 
 
+def test_a_mistyped_executor_address_in_the_file_is_refused_for_a_complete_run_too(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The experiment file's `executor.address` was checked only by a run with work left,
+    building its executor: a complete run took `nonsense:xx` unsaid. It is checked by form,
+    as `--address` is, at its line; the run stays readable (`hwnas status`)."""
+    exp, _ = copy_of(finished_run, tmp_path)
+    exp.write_text(exp.read_text() + "executor: {kind: ray, address: nonsense:xx}\n")
+    line = exp.read_text().count("\n")
+    capsys.readouterr()
+    assert hwnas("search", str(exp), "--quiet") == 1
+    assert capsys.readouterr().err == (
+        f"hwnas: error: {exp}: line {line}: executor.address: Ray address 'nonsense:xx' is "
+        "not 'auto', 'host:port' or 'ray://host:port'\n"
+    )
+    assert hwnas("status", str(tmp_path / "run")) == 0
+
+
 def test_a_complete_run_started_again_starts_no_executor(
     finished_run: Path,
     tmp_path: Path,

@@ -242,9 +242,15 @@ def check_executor(config: ExperimentConfig, address: str | None = None) -> None
     """Refuse Ray-only executor settings for the local executor (but at their defaults, which
     change nothing: a run's copy of its experiment, `to_data`, holds them so), and a
     CUDA device for the evaluators when they run on this machine and it has none (checked
-    before any work: building the executor may start Ray); each at its line of the file, as
-    a parse error."""
+    before any work: building the executor may start Ray), and an `address` of no Ray
+    address's form, as `--address` is (a complete run, which builds no executor, took a
+    typo unsaid); each at its line of the file, as a parse error. Only here, not on parsing:
+    a run's stored experiment, which `hwnas status` reads back, stays readable."""
+    from hwnas.evaluators.executors import address_form_problem
+
     ex = config.executor
+    if ex.address is not None and (problem := address_form_problem(ex.address)):
+        raise config.located(("executor", "address"), f"executor.address: {problem}")
     if not (address or ex.address):
         _check_local_devices(config)
     ray_only = sorted(
