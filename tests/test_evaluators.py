@@ -1034,7 +1034,9 @@ def test_each_accuracy_is_scored_on_its_own_split(space):
     x = rng.normal(size=(51, 1, 8, 8)).astype(np.float32)
     y = np.arange(51) % 2
     data = Dataset("flipped", x, y, x, 1 - y, x, y, num_classes=2)
-    evaluator = TrainEvaluator(two, data, steps=4, batch_size=17)
+    copies = "dataset 'flipped': 51 of the 51 (validation|test) samples have the inputs of a train"
+    with pytest.warns(UserWarning, match=copies):  # one set of inputs, as it should
+        evaluator = TrainEvaluator(two, data, steps=4, batch_size=17)
     m = evaluator.evaluate(two.sample(0))
     assert m.ok, m.reason
     assert m["accuracy"] + m["test_accuracy"] == pytest.approx(100.0)
@@ -1053,7 +1055,9 @@ def test_the_training_loss_is_that_of_the_last_epoch(space):
     on_train = Dataset(
         "on_train", d.x_train, d.y_train, d.x_train, d.y_train, d.x_test, d.y_test, 10
     )
-    m = TrainEvaluator(space, on_train, epochs=6).evaluate(space.sample(0))
+    copies = "'on_train': 1149 of the 1149 validation samples have the inputs of a training"
+    with pytest.warns(UserWarning, match=copies):  # scored on the training split, as it should
+        m = TrainEvaluator(space, on_train, epochs=6).evaluate(space.sample(0))
     assert m.ok, m.reason
     assert m["loss"] == pytest.approx(m["val_loss"], rel=0.25)
 
@@ -1062,9 +1066,10 @@ def test_scoring_passes_no_more_samples_at_once_than_training():
     """A user lowers batch_size until training fits in memory; scoring 512 samples at once
     then took a long-signal candidate from 1.6 to 9.6 GB (attention on long inputs: more)."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((600, 1, 16)).astype(np.float32)
-    y = np.arange(600) % 2
-    data = Dataset("many_val", x[:32], y[:32], x, y, x[:40], y[:40], num_classes=2)
+    x = rng.standard_normal((672, 1, 16)).astype(np.float32)
+    y = np.arange(672) % 2
+    train, val, test = slice(32), slice(32, 632), slice(632, None)  # 600 to score, each its own
+    data = Dataset("many_val", x[train], y[train], x[val], y[val], x[test], y[test], 2)
     space = get_space("conv1d", input_shape=(1, 16), num_classes=2)
     batches = []  # the batch of every call of every module, training and scoring
     hook = torch.nn.modules.module.register_module_forward_pre_hook(
@@ -1205,7 +1210,10 @@ def test_precise_bn_draws_its_samples_from_the_whole_training_split():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(2), 5000)  # more than PRECISE_BN_SAMPLES, sorted by class
     x = (rng.standard_normal((len(y), 1, 16)) + 3.0 * y[:, None, None]).astype(np.float32)
-    sorted_by_class = Dataset("sorted", x, y, x[::10], y[::10], x[1::10], y[1::10], 2)
+    y_val = np.arange(2000) % 2  # drawn apart from the training samples, as a user's are
+    x_val = (rng.standard_normal((2000, 1, 16)) + 3.0 * y_val[:, None, None]).astype(np.float32)
+    val, test = slice(1000), slice(1000, None)
+    sorted_by_class = Dataset("sorted", x, y, x_val[val], y_val[val], x_val[test], y_val[test], 2)
     space = get_space("conv1d", input_shape=(1, 16), num_classes=2)
     arch = space.sample(0)
 

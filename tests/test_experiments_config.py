@@ -1211,7 +1211,8 @@ def test_a_predictor_the_searcher_refuses_is_placed_at_the_latency_section(
     LearnedPredictor(space, lut).fit(archs, lut.predict(archs)).save(tmp_path / "learned.json")
     config = parse_experiment(
         f"name: d\nspace: {data / 'tiny2d.yaml'}\ndataset: digits\n"
-        f"latency: {{predictor: {tmp_path / 'learned.json'}}}\n"
+        # a target: the searcher steers latency_ms, drawing no warning
+        f"latency: {{predictor: {tmp_path / 'learned.json'}, target_ms: 0.05}}\n"
         "evaluator: latency\nobjectives: [{metric: latency_ms, direction: min}]\n"
         "searcher: differentiable\nevaluations: 1\n"
         "run_dir: runs/d\n",

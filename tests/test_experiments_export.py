@@ -754,7 +754,8 @@ def test_a_report_names_a_dataset_in_a_folder_whose_name_is_no_utf8(
         "objectives: [{metric: accuracy, direction: max}]\nsearcher: random\n"
         "evaluations: 1\nrun_dir: run\n"
     )
-    run_experiment("exp.yaml", progress=False)
+    with pytest.warns(UserWarning, match="the validation split has 8 samples"):  # the note's
+        run_experiment("exp.yaml", progress=False)
     report = tmp_path / "report.html"
     assert hwnas_cli("pareto", "run", "--html", str(report)) == 0
     assert f"validation split of {tmp_path}/donn\ufffdes \u65e5/d.npz" in report.read_text("utf-8")

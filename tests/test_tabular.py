@@ -123,8 +123,8 @@ def test_the_loaded_table_is_the_callers_own():
 @needs_nb201
 def test_a_composite_refuses_two_parts_reporting_one_metric_differently(space, evaluator):
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(8, 3, 32, 32)).astype(np.float32), np.arange(8) % 10
-    data = Dataset("noise", x, y, x, y, x, y, num_classes=10)
+    x, y = rng.normal(size=(24, 3, 32, 32)).astype(np.float32), np.arange(24) % 8
+    data = Dataset("noise", x[:8], y[:8], x[8:16], y[8:16], x[16:], y[16:], num_classes=10)
     with pytest.warns(UserWarning, match="validation split has 8 samples"):  # as it should
         trained = TrainEvaluator(space, data, steps=1, batch_size=8)
     arch = space.from_string(BEST_CIFAR10)
