@@ -677,11 +677,12 @@ def test_a_run_dir_or_file_name_with_a_newline_or_terminal_escape_is_printed_on_
 
 #: names that, printed raw, show other text than they hold, and how they are shown: a
 #: right-to-left override (`evil\u202egpj.yaml` read as `evillmay.jpg`), bidi isolates, a
-#: zero-width space, a line separator, a tag character (beyond U+FFFF)
+#: zero-width space, a line and a paragraph separator, a tag character (beyond U+FFFF)
 HIDING = {
     "evil\u202egpj.yaml": "evil\\u202egpj.yaml",
     "a\u2066b\u2069\u200bc.yaml": "a\\u2066b\\u2069\\u200bc.yaml",
     "x\u2028y.yaml": "x\\u2028y.yaml",
+    "p\u2029q.yaml": "p\\u2029q.yaml",
     "t\U000e0067.yaml": "t\\U000e0067.yaml",
 }
 
@@ -735,6 +736,7 @@ def test_a_joiner_inside_a_word_or_an_emoji_is_printed_as_it_is(
         FORGING,
         "a b's \\ $HOME",
         "-x\r\u0085y",
+        "c1\u0080start",  # the first C1 control: \u0080 ($'\x80' is a byte, no character)
         "it's\\\nhere",
         "plain.yaml",
         "donn\u00e9es \u2014 ok",
@@ -1591,9 +1593,15 @@ def test_a_space_named_without_suffix_says_the_experiment_files_folder_has_its_f
         "nasbench201-pruned (did you mean the file proj/sub/tiny2d.yaml? A relative path is "
         f"read from the current directory {here}, not the experiment file's folder)\n"
     )
-    monkeypatch.chdir(proj)  # get_space's own hint, unchanged
+    (proj / "sub" / "tiny2d.yaml").rename(proj / "sub" / "tiny2d.yml")  # as get_space tries
+    assert hwnas("search", "proj/exp.yaml", "--quiet") == 1
+    assert "(did you mean the file proj/sub/tiny2d.yml? A" in capsys.readouterr().err
+    monkeypatch.chdir(proj)  # get_space's own hint, unchanged, and the only one
     assert hwnas("search", "exp.yaml", "--quiet") == 1
-    assert "(did you mean the file sub/tiny2d.yaml?); built-in" in capsys.readouterr().err
+    assert capsys.readouterr().err.endswith(
+        "unknown space 'sub/tiny2d' (did you mean the file sub/tiny2d.yml?); built-in spaces: "
+        "conv1d, conv2d, nasbench201, nasbench201-pruned\n"
+    )
     assert not (proj / "run").exists()
 
 
