@@ -199,7 +199,7 @@ def test_a_batch_no_memory_holds_is_named_by_its_setting():
         measure_latency(nn.Linear(40, 4), (40,), batch_size=10**13)
 
 
-@pytest.mark.parametrize("batch_size", [2**58, 10**30])
+@pytest.mark.parametrize("batch_size", [2**57, 2**58, 10**30])  # 2**57: 2**63 bytes
 def test_a_batch_past_torchs_sizes_is_named_by_its_setting(batch_size):
     """Past the bytes torch counts, torch said "Storage size calculation overflowed" (2**58)
     or "Overflow when unpacking long long" with a C++ stack (`hwnas latency profile
@@ -573,6 +573,15 @@ def test_a_learned_predictor_of_older_int8_parts_names_the_parts_profile_to_meas
         fitted = fit_from_profile(archs.path, "learned", parts=old)
     (note,) = _older_int8_notes(lambda: load_predictor(fitted.save(tmp_path / "learned.json")))
     assert f"on {archs.path.resolve()} and its --parts {old.resolve()} measured again" in note
+    # fitted without --parts, its table is its networks' profile's: that profile alone is named
+    both = _as_older(
+        build_profile(spec, tmp_path / "both.csv", samples=8, **settings).path,
+        tmp_path / "old_both.csv",
+    )
+    with pytest.warns(UserWarning, match=f"{both}: its int8 latencies were measured"):
+        alone = fit_from_profile(both, "learned")
+    (note,) = _older_int8_notes(lambda: load_predictor(alone.save(tmp_path / "alone.json")))
+    assert f"fit it again on {both.resolve()} measured again (`hwnas latency" in note
 
 
 def test_a_learned_predictor_records_the_int8_quantization_of_its_table(
@@ -2022,8 +2031,9 @@ def test_architectures_that_are_no_arch_are_refused_by_fit(space, profile_path):
         get_predictor("learned", space),
         get_predictor("lut", space, profile=profile_path),
     ):
-        with pytest.raises(TypeError, match=r"^archs must be a list of Arch, not of dict \(space"):
-            predictor.fit([dict(arch)], [1.0])
+        for archs in ([dict(arch)], [arch, dict(arch)]):  # wherever it is in the list
+            with pytest.raises(TypeError, match=r"^archs must be a list of Arch, not of dict"):
+                predictor.fit(archs, [1.0] * len(archs))
 
 
 def test_learned_refuses_latencies_that_are_all_equal(space, profile_path, tmp_path, capsys):
@@ -2878,6 +2888,9 @@ def test_fit_never_writes_over_another_profiles_metadata_but_over_its_predictor(
     for _ in range(2):  # an earlier predictor is written over
         assert hwnas("latency", "fit", str(profile_path), "-o", str(lut)) == 0
     assert load_predictor(lut).kind == "lut"
+    lut.write_bytes(b"\xef\xbb\xbf" + lut.read_bytes())  # saved again by a Windows editor
+    assert hwnas("latency", "fit", str(profile_path), "-o", str(lut)) == 0  # still a predictor
+    assert not lut.read_bytes().startswith(b"\xef\xbb\xbf")
 
 
 def test_fit_never_writes_over_a_file_that_is_no_predictor(profile_path, tmp_path, capsys):
@@ -2889,6 +2902,11 @@ def test_fit_never_writes_over_a_file_that_is_no_predictor(profile_path, tmp_pat
     assert hwnas("latency", "fit", str(profile_path), "-o", str(config)) == 1
     assert f"-o {config}: exists and is no predictor file" in capsys.readouterr().err
     assert config.read_text() == '{"space": {"name": "tiny2d"}, "choices": {}}\n'
+    notes = tmp_path / "notes.json"  # no JSON at all: no predictor either
+    notes.write_text("measured on the lab's Pi\n")
+    assert hwnas("latency", "fit", str(profile_path), "-o", str(notes)) == 1
+    assert f"-o {notes}: exists and is no predictor file" in capsys.readouterr().err
+    assert notes.read_text() == "measured on the lab's Pi\n"
     pipe = tmp_path / "pipe.json"
     os.mkfifo(pipe)
     with ThreadPoolExecutor(1) as writer:  # what a reader of the pipe gets
