@@ -10,6 +10,7 @@ import math
 import os
 import pickle
 import re
+import types
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -1396,11 +1397,15 @@ def test_a_predictor_of_ones_own_that_gives_no_array_is_named(space):
     assert m["params"] == space.cost(arch).params
 
 
-@pytest.mark.parametrize("predictor", [3, 0.5, [1.0], {"latency_ms": 1.0}, b"lut.json"])
+@pytest.mark.parametrize(
+    "predictor",
+    [3, 0.5, [1.0], {"latency_ms": 1.0}, b"lut.json", types.SimpleNamespace(predict=1.0)],
+)
 def test_a_value_without_predict_is_refused_as_the_predictor(space, predictor):
-    """A value with no `predict(archs)` (a number, a list, a mapping, a path given as bytes)
-    is refused naming the setting: it was taken, and every candidate failed with
-    "AttributeError: 'int' object has no attribute 'predict'"."""
+    """A value with no `predict(archs)` (a number, a list, a mapping, a path given as bytes,
+    an object whose `predict` is a number, not a method) is refused naming the setting: it
+    was taken, and every candidate failed with "AttributeError: 'int' object has no
+    attribute 'predict'"."""
     with pytest.raises(TypeError, match=r"^predictor must be a fitted predictor"):
         get_evaluator("latency", space, predictor=predictor)
 

@@ -1646,6 +1646,20 @@ def test_train_force_writes_over_weights_alone(
         assert hwnas_cli("train", str(config), "--epochs", "0.05", "-o", str(weights), *force) == 0
 
 
+def test_force_takes_a_state_dict_alone_for_weights(tmp_path: Path) -> None:
+    """What `hwnas train --force` writes over: a state_dict, as `write_weights` saves it;
+    a training checkpoint (weights beside an epoch count and an optimizer), a list of tensors
+    or a tensor alone, which torch reads too, are some other program's files."""
+    from hwnas.experiments.files import holds_weights
+
+    saved = tmp_path / "saved.pt"
+    torch.save({"w": torch.zeros(2), "n": torch.tensor(3)}, saved)
+    assert holds_weights(saved)
+    for other in ({"model": {"w": torch.zeros(2)}, "epoch": 3}, [torch.zeros(2)], torch.zeros(2)):
+        torch.save(other, saved)
+        assert not holds_weights(saved), other
+
+
 def test_train_refuses_a_weights_folder_it_cannot_write_before_training(tmp_path: Path) -> None:
     """`hwnas train -o` into a folder it cannot write (read-only media, another user's)
     trained to the end, then failed to save, and the trained weights were lost. Needs a real

@@ -878,22 +878,28 @@ def test_a_known_model_that_gives_non_finite_values_is_named(space, evaluator):
 
 def test_a_known_model_that_gives_no_numbers_is_named(space, evaluator):
     """Text from a model of one's own ended the search in numpy's "could not convert string
-    to float: 'fast'", naming neither the model nor its metric."""
+    to float: 'fast'", and an int past a float's range in its bare "int too large to convert
+    to float", naming neither the model nor its metric."""
 
     class Text:
         def predict(self, archs):
             return ["fast"] * len(archs)
 
-    searcher = make(
-        "predictor",
-        space,
-        [("accuracy", "max"), ("hw_fpga_latency_ms", "min")],
-        predictors={"hw_fpga_latency_ms": Text()},
-        surrogate="extra_trees",
-    )
-    said = r"^predictors\['hw_fpga_latency_ms'\]: predict gave no numbers \(could not convert"
-    with pytest.raises(ValueError, match=said):
-        run(searcher, evaluator, 20, batch=10)
+    class Huge:
+        def predict(self, archs):
+            return [10**400] * len(archs)
+
+    for model, why in ((Text(), "could not convert"), (Huge(), "int too large")):
+        searcher = make(
+            "predictor",
+            space,
+            [("accuracy", "max"), ("hw_fpga_latency_ms", "min")],
+            predictors={"hw_fpga_latency_ms": model},
+            surrogate="extra_trees",
+        )
+        said = rf"^predictors\['hw_fpga_latency_ms'\]: predict gave no numbers \({why}"
+        with pytest.raises(ValueError, match=said):
+            run(searcher, evaluator, 20, batch=10)
 
 
 def test_settings_and_arguments_no_search_could_use_are_refused(space):

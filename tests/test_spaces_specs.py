@@ -572,6 +572,19 @@ def test_a_device_given_as_a_file_is_read_to_a_bound(tmp_path):
         load_experiment(zero)
 
 
+def test_a_file_of_the_bounds_characters_is_read_whole(tmp_path, monkeypatch):
+    """The bound counts characters, not bytes, and a file of exactly that many is read:
+    only one holding more is refused."""
+    from hwnas.spaces.spec import read_text
+
+    monkeypatch.setattr("hwnas.spaces.spec.MAX_TEXT_CHARS", 12)
+    (text := tmp_path / "t.yaml").write_text("\u00e9" * 12)  # 24 bytes
+    assert read_text(text) == "\u00e9" * 12
+    text.write_text("\u00e9" * 13)
+    with pytest.raises(SpaceError, match=f"^{text}: more than 0 Mi characters"):
+        read_text(text)
+
+
 # -- CLI --------------------------------------------------------------------------------------
 def _run(capsys, *args) -> tuple[int, str, str]:
     code = hwnas(*args)
