@@ -289,6 +289,32 @@ def test_every_path_option_refuses_an_empty_path_as_a_usage_error(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_every_path_option_shows_the_type_typer_shows_for_a_path() -> None:
+    """The help gives each option and argument of type `Path` the type typer gives any path
+    (`<path>`, lower case as `<str>` and `<int>` are): read through a parser to refuse an
+    empty path, they showed the class's name, `<Path>`."""
+    import typing
+
+    import typer
+
+    def shown_type(param, context) -> str:
+        return param.get_help_record(context)[0].split()[-1]
+
+    reference = typer.Typer(add_completion=False)
+
+    @reference.command()
+    def given(run: Path = typer.Argument(...), out: Path = typer.Option(None)) -> None:
+        """Plain path parameters, as typer shows them."""
+
+    command = typer.main.get_command(reference)
+    path = {shown_type(p, typer.Context(command)) for p in command.params}
+    shown = {}
+    for name, param, context in each_parameter():
+        if typing.get_type_hints(context.command.callback).get(param.name) is Path:
+            shown[name, param.name] = shown_type(param, context)
+    assert len(path) == 1 and len(shown) == 16 and set(shown.values()) == path, shown
+
+
 def test_a_file_named_with_a_leading_tilde_of_no_user_is_read_as_named(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ) -> None:

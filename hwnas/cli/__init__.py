@@ -143,16 +143,16 @@ EMPTY_PATH = "an empty path names no file or folder (. is the current folder)"
 
 
 def home_expanded(value: str | None) -> str | None:
-    """The callback of every option and argument that names a file or folder (or a built-in
-    by name), and the text `path_named` reads: a leading `~` or `~user` is that home folder,
-    as a shell has it and as an experiment file's paths are read. A shell expands no `~`
-    after `=`, so `--out=~/x` made a folder named `~` in the current directory (which a
-    later `rm -rf ~` takes for the home folder). A home folder unknown here (no such user,
-    or no $HOME) is a usage error naming the option, but for a file or folder of that very
-    name, which a shell leaves as it is (`~notes.yaml`, no user's home): it was refused,
-    where it had been read. An empty one is a usage error naming the option too: read as
-    the current folder, `status ''` said ". is not a run directory" and `export RUN -o ''`
-    wrote into the current folder."""
+    """The callback of every option and argument of text that names a file or folder (or a built-in
+    by name), and the text `path_named` reads for one typed `Path`: a leading `~` or `~user` is
+    that home folder, as a shell has it and as an experiment file's paths are read. A shell
+    expands no `~` after `=`, so `--out=~/x` made a folder named `~` in the current directory
+    (which a later `rm -rf ~` takes for the home folder). A home folder unknown here (no such
+    user, or no $HOME) is a usage error naming the option, but for a file or folder of that very
+    name, which a shell leaves as it is (`~notes.yaml`, no user's home): it was refused, where
+    it had been read. An empty one is a usage error naming the option too: read as the current
+    folder, `status ''` said ". is not a run directory" and `export RUN -o ''` wrote into the
+    current folder."""
     if value == "":
         raise typer.BadParameter(EMPTY_PATH)
     if value is None or not value.startswith("~"):
@@ -166,11 +166,12 @@ def home_expanded(value: str | None) -> str | None:
     raise typer.BadParameter(f"{value!r} starts with {home!r}, {UNKNOWN_HOME}")
 
 
-def path_named(text: str) -> Path:
-    """The parser of every option and argument typed `Path`: the text as `home_expanded`
-    reads it. A parser, not a callback: typer makes the text a `Path` before a callback sees
-    it, and of '' it made '.', the current folder."""
-    return Path(home_expanded(text))
+def path_named(text: str | None) -> Path | None:
+    """The callback of every option and argument typed `Path`: the text as `home_expanded`
+    reads it. Each is declared with `path_type=str`, so that typer hands over the text as
+    given: made a `Path` first, '' was '.', the current folder. Not a parser: typer's help
+    showed the type of one as the class's name, `<Path>`, where it shows a path as `<path>`."""
+    return None if text is None else Path(home_expanded(text))
 
 
 def is_usage_error(e: Exception) -> bool:

@@ -44,10 +44,10 @@ FAILED_TRIALS_SHOWN = 5
 REASON_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 #: the run directory `status`, `pareto` and `export` read
-RunArgument = typer.Argument(..., help="run directory", parser=path_named)
+RunArgument = typer.Argument(..., help="run directory", path_type=str, callback=path_named)
 #: the exported config `train` and `build` take
 ConfigArgument = typer.Argument(
-    ..., help="exported architecture config (.json or .yaml)", parser=path_named
+    ..., help="exported architecture config (.json or .yaml)", path_type=str, callback=path_named
 )
 
 ObjectivesOption = typer.Option(
@@ -67,7 +67,7 @@ ObjectivesOption = typer.Option(
 )
 def search(
     experiment: Path = typer.Argument(
-        ..., help="experiment YAML file (see examples/)", parser=path_named
+        ..., help="experiment YAML file (see examples/)", path_type=str, callback=path_named
     ),
     address: str = typer.Option(
         None,
@@ -638,7 +638,8 @@ def pareto(
         None,
         "--html",
         help="write an interactive plotly report to this .html file (folder made)",
-        parser=path_named,
+        path_type=str,
+        callback=path_named,
     ),
     as_json: bool = typer.Option(False, "--json", help="print the front as JSON"),
 ) -> None:
@@ -865,7 +866,8 @@ def export(
         "-o",
         "--out",
         help="output folder (made; default RUN/export)",
-        parser=path_named,
+        path_type=str,
+        callback=path_named,
     ),
     force: bool = typer.Option(
         False, "--force", help="replace existing files of the same name that differ"
@@ -1010,7 +1012,8 @@ def train(
         help="file for the trained weights (a state_dict; folder made); default: beside the "
         "config, named as it is with .trained.pt for its .json or .yaml (trial2-x.json: "
         "trial2-x.trained.pt)",
-        parser=path_named,
+        path_type=str,
+        callback=path_named,
     ),
     force: bool = typer.Option(False, "--force", help="write over an existing weights file"),
 ) -> None:
@@ -1125,14 +1128,16 @@ def build(
         "--weights",
         help="state_dict saved with torch.save; default: the file the config names beside it "
         "(an onnx or torch export's initial weights), else freshly initialised ones",
-        parser=path_named,
+        path_type=str,
+        callback=path_named,
     ),
     onnx: Path = typer.Option(
         None,
         "--onnx",
         help="also write the model to this .onnx file (folder made) with its blocks at their "
         "precisions, as the search timed them (int8 quantized, fp16 in float16)",
-        parser=path_named,
+        path_type=str,
+        callback=path_named,
     ),
     calibration: str = typer.Option(
         None,

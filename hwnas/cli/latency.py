@@ -66,7 +66,8 @@ def profile(
         "-o",
         "--out",
         help="profile CSV to write or resume (+ .json; folder made)",
-        parser=path_named,
+        path_type=str,
+        callback=path_named,
     ),
     backend: Backend = typer.Option(
         "onnxruntime-cpu",
@@ -173,14 +174,15 @@ def profile(
 )
 def fit(
     profile_path: Path = typer.Argument(
-        ..., help="profile CSV", metavar="profile", parser=path_named
+        ..., help="profile CSV", metavar="profile", path_type=str, callback=path_named
     ),
     out: Path = typer.Option(
         ...,
         "-o",
         "--out",
         help="predictor file to write (JSON; folder made)",
-        parser=path_named,
+        path_type=str,
+        callback=path_named,
     ),
     kind: FitKind = typer.Option(
         "lut",
@@ -191,7 +193,8 @@ def fit(
         None,
         "--parts",
         help="--kind learned: take the lookup table from this profile's parts instead",
-        parser=path_named,
+        path_type=str,
+        callback=path_named,
     ),
 ) -> None:
     """Build a predictor from a profile and save it as data."""
@@ -224,7 +227,7 @@ def fit(
 )
 def evaluate(
     predictor_path: Path = typer.Argument(
-        ..., help="predictor file", metavar="predictor", parser=path_named
+        ..., help="predictor file", metavar="predictor", path_type=str, callback=path_named
     ),
     holdout: str = typer.Option(
         ...,
