@@ -217,6 +217,18 @@ PATH_PARAMETERS = {
 }
 
 
+#: the parameters of `PATH_PARAMETERS` that are text (a file, or a built-in's name, or a
+#: count): each command says what to give where one is empty
+TEXT_PATHS = {
+    ("train", "dataset"),
+    ("build", "calibration"),
+    ("latency profile", "space"),
+    ("latency eval", "holdout"),
+    ("spaces show", "space"),
+    ("spaces sample", "space"),
+}
+
+
 def each_parameter() -> Iterator[tuple[str, object, object]]:
     """Each option and argument of every command: (the command's name as typed, such as
     "latency fit"; the parameter; a context of its command to process a value in)."""
@@ -281,11 +293,35 @@ def test_every_path_option_refuses_an_empty_path_as_a_usage_error(
         except typer.BadParameter as e:  # a number's and a choice's, too
             if EMPTY_PATH in str(e):
                 refused.setdefault(name, []).append(param.name)
-    assert refused == PATH_PARAMETERS
+    typed_path = {
+        name: [p for p in params if (name, p) not in TEXT_PATHS]
+        for name, params in PATH_PARAMETERS.items()
+    }
+    assert refused == {name: params for name, params in typed_path.items() if params}
     monkeypatch.chdir(tmp_path)
     for args, option in ((("status", ""), "'run'"), (("export", "runs/x", "-o", ""), "'-o'")):
         assert hwnas(*args) == 2, args
         assert f"Invalid value for {option}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("spaces", "show", ""), "the space is empty: name a built-in space or a space YAML"),
+        (("latency", "eval", "p.json", "--holdout", ""), "--holdout: empty: give a held-out"),
+        (("build", "c.json", "--onnx", "m.onnx", "--calibration", ""), "--calibration: empty"),
+    ],
+)
+def test_an_empty_name_of_text_options_says_what_to_name(
+    args: tuple[str, ...], said: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """Options of text that may name a file (a space, a dataset, a held-out profile or a
+    count) say what to give where they are empty, not that a path is empty: `--holdout ''`
+    was read as the folder ".", "is a folder, not a profile"."""
+    monkeypatch.chdir(tmp_path)
+    assert hwnas(*args) != 0
+    assert said in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

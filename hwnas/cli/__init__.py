@@ -143,18 +143,16 @@ EMPTY_PATH = "an empty path names no file or folder (. is the current folder)"
 
 
 def home_expanded(value: str | None) -> str | None:
-    """The callback of every option and argument of text that names a file or folder (or a built-in
-    by name), and the text `path_named` reads for one typed `Path`: a leading `~` or `~user` is
-    that home folder, as a shell has it and as an experiment file's paths are read. A shell
-    expands no `~` after `=`, so `--out=~/x` made a folder named `~` in the current directory
-    (which a later `rm -rf ~` takes for the home folder). A home folder unknown here (no such
-    user, or no $HOME) is a usage error naming the option, but for a file or folder of that very
-    name, which a shell leaves as it is (`~notes.yaml`, no user's home): it was refused, where
-    it had been read. An empty one is a usage error naming the option too: read as the current
-    folder, `status ''` said ". is not a run directory" and `export RUN -o ''` wrote into the
-    current folder."""
-    if value == "":
-        raise typer.BadParameter(EMPTY_PATH)
+    """The callback of every option and argument of text that names a file or folder (or a
+    built-in by name), and the text `path_named` reads for one typed `Path`: a leading `~`
+    or `~user` is that home folder, as a shell has it and as an experiment file's paths are
+    read. A shell expands no `~` after `=`, so `--out=~/x` made a folder named `~` in the
+    current directory (which a later `rm -rf ~` takes for the home folder). A home folder
+    unknown here (no such user, or no $HOME) is a usage error naming the option, but for a
+    file or folder of that very name, which a shell leaves as it is (`~notes.yaml`, no
+    user's home): it was refused, where it had been read. An empty one is left to the
+    command, which says what to name instead (`the space is empty: name a built-in space
+    or a space YAML file`)."""
     if value is None or not value.startswith("~"):
         return value
     from hwnas.experiments.config import UNKNOWN_HOME, unknown_home
@@ -168,9 +166,13 @@ def home_expanded(value: str | None) -> str | None:
 
 def path_named(text: str | None) -> Path | None:
     """The callback of every option and argument typed `Path`: the text as `home_expanded`
-    reads it. Each is declared with `path_type=str`, so that typer hands over the text as
-    given: made a `Path` first, '' was '.', the current folder. Not a parser: typer's help
-    showed the type of one as the class's name, `<Path>`, where it shows a path as `<path>`."""
+    reads it, and an empty one a usage error naming the option: read as the current folder,
+    `status ''` said ". is not a run directory" and `export RUN -o ''` wrote into the current
+    folder. Each is declared with `path_type=str`, so that typer hands over the text as
+    given: made a `Path` first, '' was '.'. Not a parser: typer's help showed the type of
+    one as the class's name, `<Path>`, where it shows a path as `<path>`."""
+    if text == "":
+        raise typer.BadParameter(EMPTY_PATH)
     return None if text is None else Path(home_expanded(text))
 
 

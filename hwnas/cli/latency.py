@@ -252,6 +252,10 @@ def evaluate(
     from hwnas.predictors.fingerprint import describe_device, device_differences
     from hwnas.predictors.repeatability import round_agreement
 
+    if not holdout.strip():  # an unset shell variable: read as a path, it was the folder "."
+        raise typer.BadParameter(
+            "empty: give a held-out profile (.csv) or a count N", param_hint="--holdout"
+        )
     predictor = load_predictor(predictor_path)
     result = {"predictor": predictor.kind, "device": describe_device(predictor.measured_on)}
     # a count (-1 is refused as one, not a file): decimal digits, which int() reads, and not
