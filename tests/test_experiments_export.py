@@ -1499,6 +1499,20 @@ def test_build_never_writes_the_onnx_file_over_its_weights_or_config(
     assert sorted(tmp_path.iterdir()) == sorted(kept)
 
 
+def test_build_names_an_onnx_file_name_too_long_writing_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`build --onnx` of a name longer than a file name may be ended, once the model was
+    exported, in the OS's bare "File name too long" of its temporary file's rename."""
+    config = tmp_path / "a.json"
+    config.write_text(json.dumps(_config_at(get_space("conv1d"), "fp32")))
+    onnx = tmp_path / f"{'m' * 300}.onnx"
+    assert hwnas_cli("build", str(config), "--onnx", str(onnx)) == 1
+    said = f"'{onnx.name}' is 305 bytes, more than the 255 a file name may have here"
+    assert f"hwnas: error: {onnx}: {said} (nothing written)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [config]
+
+
 def _trained_and_exported(tmp_path: Path, settings: str) -> tuple[Path, dict]:
     """The exported config (file and data) of a one-evaluation run of the experiment whose
     space, dataset, seed and evaluator lines are `settings`, ranked by accuracy."""

@@ -2367,6 +2367,17 @@ def test_a_profile_that_is_a_device_or_a_pipe_is_refused_unread(tmp_path, capsys
         read_profile(pipe)
 
 
+def test_a_profile_named_longer_than_a_file_name_may_be_is_refused_naming_it(tmp_path, capsys):
+    """`latency fit`, `--parts` and `latency eval --holdout` of a profile whose name is
+    longer than a file name may be ended in the OS's bare "[Errno 36] File name too long"."""
+    long = tmp_path / f"{'p' * 300}.csv"
+    said = f"'{long.name}' is 304 bytes, more than the 255 a file name may have here"
+    assert hwnas("latency", "fit", str(long), "-o", str(tmp_path / "p.json")) == 1
+    assert capsys.readouterr().err == f"hwnas: error: {long}: {said}\n"
+    with pytest.raises(ProfileError, match=f"^{long}: {said}$"):
+        read_profile(long)
+
+
 @pytest.mark.parametrize(
     ("args", "option", "said"),
     [

@@ -31,6 +31,7 @@ from hwnas.experiments.records import DATASET_DIGEST, DATASET_SCALING
 from hwnas.experiments.results import Objectives, RunResults, load
 from hwnas.experiments.run_dir import space_source
 from hwnas.experiments.shown import counted
+from hwnas.predictors.whole_files import name_too_long
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
 from hwnas.spaces.errors import whole_number
 from hwnas.spaces.spec import (
@@ -402,6 +403,8 @@ def export_deployed_onnx(
             f"{path}: an ONNX model's file name ends in .onnx, not {path.suffix or 'nothing'} "
             "(nothing written)"
         )
+    if problem := name_too_long(path):  # the rename at the end gave the OS's bare error
+        raise ExperimentError(f"{path}: {problem} (nothing written)")
     shape = tuple(input_shape)  # a config's `space.input` is a list
     if calibration is not None:
         calibration = _checked_calibration(np.asarray(calibration, dtype=np.float32), shape)

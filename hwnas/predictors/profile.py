@@ -44,6 +44,7 @@ from hwnas.predictors.measure import best_round_ms
 from hwnas.predictors.parts import block_copies_problem
 from hwnas.predictors.precision_notes import INT8_QUANTIZER, INT8_TIMED
 from hwnas.predictors.profile_plan import PASS_SUFFIX, planned_jobs
+from hwnas.predictors.whole_files import name_too_long
 from hwnas.spaces import Arch, SearchSpace, builtin_spaces, get_space
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
@@ -379,8 +380,11 @@ def read_profile(path: str | Path) -> Profile:
     """Load a profile (CSV rows + JSON metadata); a clear `ProfileError` when unusable (a
     table or metadata file past what any profile holds, a device, too: `read_text`). A table
     that is a device or a pipe is refused unread, as a predictor file is: a profile is a
-    file with its metadata beside it."""
+    file with its metadata beside it, and a name longer than the system takes is named
+    (`name_too_long`; `is_dir` gave the OS's bare "File name too long")."""
     path = Path(path)
+    if problem := name_too_long(path):
+        raise ProfileError(f"{path}: {problem}")
     if path.is_dir():  # before its metadata's name: "." or "" has none
         raise ProfileError(f"{path}: is a folder, not a profile (a .csv file)")
     if path.exists() and not path.is_file():  # was "profile not found"
