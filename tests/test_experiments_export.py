@@ -1513,6 +1513,22 @@ def test_build_names_an_onnx_file_name_too_long_writing_nothing(
     assert list(tmp_path.iterdir()) == [config]
 
 
+def test_a_dataset_file_named_too_long_is_named_by_train_and_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`train --dataset` and `build --calibration` of an .npz whose name is longer than a
+    file name may be ended in the OS's bare "File name too long"."""
+    config = tmp_path / "a.json"
+    config.write_text(json.dumps(_config_at(get_space("conv1d"), "fp32")))
+    npz = tmp_path / f"{'d' * 300}.npz"
+    said = f"dataset file {npz}: '{npz.name}' is 304 bytes, more than the 255 a file name may"
+    onnx = str(tmp_path / "m.onnx")
+    for args in (("train", "--dataset"), ("build", "--onnx", onnx, "--calibration")):
+        assert hwnas_cli(args[0], str(config), *args[1:], str(npz)) == 1
+        assert said in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [config]
+
+
 def _trained_and_exported(tmp_path: Path, settings: str) -> tuple[Path, dict]:
     """The exported config (file and data) of a one-evaluation run of the experiment whose
     space, dataset, seed and evaluator lines are `settings`, ranked by accuracy."""

