@@ -46,6 +46,8 @@ from hwnas.experiments.records import (
     KEY,
     STALE,
     SURPLUS,
+    DamagedRecord,
+    check_study_attrs,
     outcome_of,
     read_trials,
     stored_arch,
@@ -2544,7 +2546,35 @@ def _lut_experiment(run_dir: Path, name: str = "lat", storage: str = "") -> str:
     )
 
 
-@pytest.mark.parametrize("journal", [False, True])
+@pytest.mark.parametrize(
+    ("name", "wrong", "right"),
+    [
+        ("hwnas_experiment", [1], {"name": "nb"}),
+        ("hwnas_space_source", 3, "name: s"),
+        ("hwnas_versions", 3, {"hwnas": "1"}),
+        ("hwnas_latency_digests", ["a"], {"p.csv": "a"}),
+        ("hwnas_benchmark_digests", "a", {"t.pkl": "a"}),
+        ("hwnas_dataset_digest", {"a": 1}, "a"),
+        ("hwnas_dataset_standardisation", [0.5], {"mean": [0.5]}),
+        ("hwnas_driver:1234abcd", "alive", {"beat": 1.0}),  # a heartbeat, by its names' prefix
+    ],
+)
+def test_every_study_attribute_hwnas_reads_is_checked_for_its_type(
+    name: str, wrong: object, right: object
+) -> None:
+    """Each attribute hwnas writes is read back as the type it wrote (a digest table as a
+    dict, a space's text as text): one of another type, edited by hand, is a damaged record
+    when the study is opened, where later reads ended in Python's bare error. One of its
+    type, or an attribute hwnas does not write, is no damage."""
+    study = optuna.create_study()
+    study.set_user_attr("someone_elses", [1])
+    study.set_user_attr(name, right)
+    check_study_attrs(study)
+    study.set_user_attr(name, wrong)
+    with pytest.raises(DamagedRecord, match=f"^the study's {re.escape(name)} is "):
+        check_study_attrs(study)
+
+
 def test_a_run_whose_stored_results_are_gone_is_not_started_over(
     tmp_path: Path, journal: bool
 ) -> None:

@@ -1037,9 +1037,10 @@ def test_restore_refuses_a_history_of_other_items_before_telling_any(space, eval
 
 @pytest.mark.parametrize("name", BLACK_BOX)
 def test_a_refused_restore_leaves_the_searcher_fresh(name, space, evaluator):
-    """A history with a damaged record partway (another space's architecture, or metrics
-    lacking the objective) is refused with none of it restored: the records before it were
-    told, and a retry with the right history was refused as needing a fresh searcher."""
+    """A history with a damaged record partway (another space's architecture, metrics
+    lacking the objective, an architecture asked twice) is refused with none of it restored:
+    the records before it were told, and a retry with the right history was refused as
+    needing a fresh searcher."""
     searcher = make(name, space, seed=1)
     run(searcher, evaluator, 4, batch=2)
     history = [(t.arch, t.metrics) for t in searcher.trials]
@@ -1049,6 +1050,8 @@ def test_a_refused_restore_leaves_the_searcher_fresh(name, space, evaluator):
         fresh.restore([*history[:2], (other, history[2][1]), *history[2:]])
     with pytest.raises(KeyError, match=r"metrics lack \['accuracy'\]"):
         fresh.restore([*history[:3], (history[3][0], {"latency_ms": 1.0})])
+    with pytest.raises(ValueError, match=f"^restore: arch {history[1][0].key} appears twice"):
+        fresh.restore([*history, history[1]])  # its first record was told, then refused
     fresh.restore(history)
     assert_proposes_alike(searcher, fresh, evaluator, batch=2)
 
