@@ -1059,6 +1059,32 @@ def test_a_folder_whose_name_limit_is_not_said_takes_the_usual_one(tmp_path, mon
     assert name_too_long(tmp_path / "p.csv.lock") is None
 
 
+def _path_of_bytes(folder: Path, size: int, name: str = "d" * 100) -> Path:
+    """A path in `folder` of `size` bytes, of names of `name` and a last one that fills it."""
+    path = folder
+    while len(os.fsencode(path / name)) + 2 < size:  # room for a last name of 1 byte or more
+        path = path / name
+    return path / ("p" * (size - len(os.fsencode(path)) - 1))
+
+
+@pytest.mark.parametrize("said", [None, -1], ids=["the system's", "not said"])
+@pytest.mark.parametrize("name", ["d" * 100, "\u00e9" * 100], ids=["ascii", "two-byte"])
+def test_a_path_of_the_most_bytes_a_path_may_have_is_taken(tmp_path, monkeypatch, said, name):
+    """A path may have PATH_MAX bytes but its ending NUL (4095 on Linux, and where the
+    system does not say): a path of them is taken, one more byte is refused, counted in
+    bytes as the OS counts them, not in characters."""
+    from hwnas.predictors.whole_files import name_too_long
+
+    most = 4095  # Linux's PATH_MAX, 4096, but the NUL: where the system does not say
+    if said is None:
+        most = os.pathconf(tmp_path, "PC_PATH_MAX") - 1
+    else:
+        monkeypatch.setattr(os, "pathconf", lambda path, limit: said)
+    assert name_too_long(_path_of_bytes(tmp_path, most, name)) is None
+    too_long = f"the path is {most + 1} bytes, more than the {most} a path may have here"
+    assert name_too_long(_path_of_bytes(tmp_path, most + 1, name)) == too_long
+
+
 def test_a_damaged_predictor_file_is_named(tmp_path):
     data = Path(__file__).parent / "data"
     saved = LUTPredictor.from_profile(data / "tiny2d_ort.csv").save(tmp_path / "lut.json")
@@ -1442,7 +1468,8 @@ def test_a_profile_or_predictor_saved_as_utf_16_or_32_is_named_so(space, profile
     (Windows Notepad's "Unicode") was "not a profile table: 'utf-8' codec can't decode byte
     0xff", "not valid JSON: ..." or "not a predictor file (invalid JSON: ...)", and resuming
     such a profile ended in the bare codec error, naming no file: they say what space and
-    experiment files say, the encoding and to save it as UTF-8."""
+    experiment files say, the encoding and to save it as UTF-8. A table or metadata of no
+    text is said to be no table, or no JSON, of UTF-8 text."""
     profile = tmp_path / "p.csv"
     for suffix in (".csv", ".json"):
         profile.with_suffix(suffix).write_bytes(profile_path.with_suffix(suffix).read_bytes())
@@ -1467,6 +1494,13 @@ def test_a_profile_or_predictor_saved_as_utf_16_or_32_is_named_so(space, profile
     saved.write_bytes(b"\xff\xfe\x01\x00\x00\x00\x07\x00")  # controls as UTF-16: binary
     with pytest.raises(PredictorError, match="lut.json: not a predictor file .invalid JSON"):
         load_predictor(saved, space)
+    meta = profile.with_suffix(".json")
+    for path, what in ((profile, "not a profile table"), (meta, "not valid JSON")):
+        kept = path.read_bytes()
+        path.write_bytes(b"\x80\x81 no text")  # no UTF-8, nor UTF-16 or 32: said so
+        with pytest.raises(ProfileError, match=f"^{re.escape(f'{path}: {what}: not UTF-8')}"):
+            read_profile(profile)
+        path.write_bytes(kept)
 
 
 def test_a_predictor_or_profile_file_that_is_a_device_or_huge_is_read_to_a_bound(tmp_path):
