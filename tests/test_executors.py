@@ -396,6 +396,18 @@ def test_a_wrong_setting_is_refused_naming_it(space, setting, value, message):
         RayExecutor(Scripted(space, {}), **{setting: value})
 
 
+@pytest.mark.parametrize(
+    "address", ["auto", "local", "10.0.0.1:6379", "ray://head:10001", "[::1]:6379", ":6379"]
+)
+def test_every_form_of_a_ray_address_passes_the_form_check(address):
+    """`--address` and an experiment's `executor.address` are checked for a Ray address's
+    form before anything, a complete run's too (`address_form_problem`): each form a
+    RayExecutor takes passes it, `local` (a new embedded cluster) among them."""
+    from hwnas.evaluators.executors import address_form_problem
+
+    assert address_form_problem(address) is None
+
+
 def test_auto_without_a_cluster_says_how_to_get_one(monkeypatch):
     from ray._private import services
 
