@@ -21,6 +21,7 @@ import numpy as np
 from hwnas.predictors.whole_files import (
     file_in_the_way,
     name_too_long,
+    not_regular,
     removed_if_left_empty,
     written_whole,
 )
@@ -333,11 +334,8 @@ def check_predictor_path(path: str | Path) -> Path:
             f"{path}: a predictor file's name ends in .json (a profile's table, say, would be "
             "lost under it); nothing written"
         )
-    if path.exists() and not path.is_file():
-        raise PredictorError(
-            f"{path}: not a regular file (a device or a pipe); give the predictor file's path "
-            "(nothing written)"
-        )
+    if problem := not_regular(path):
+        raise PredictorError(f"{path}: {problem}; give the predictor file's path (nothing written)")
     if is_profile_metadata(path):
         raise PredictorError(
             f"{path}: that is a file of the profile {path.with_suffix('.csv')}; give the "

@@ -44,7 +44,7 @@ from hwnas.predictors.measure import best_round_ms
 from hwnas.predictors.parts import block_copies_problem
 from hwnas.predictors.precision_notes import INT8_QUANTIZER, INT8_TIMED
 from hwnas.predictors.profile_plan import PASS_SUFFIX, planned_jobs
-from hwnas.predictors.whole_files import name_too_long
+from hwnas.predictors.whole_files import name_too_long, not_regular
 from hwnas.spaces import Arch, SearchSpace, builtin_spaces, get_space
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
@@ -387,8 +387,8 @@ def read_profile(path: str | Path) -> Profile:
         raise ProfileError(f"{path}: {problem}")
     if path.is_dir():  # before its metadata's name: "." or "" has none
         raise ProfileError(f"{path}: is a folder, not a profile (a .csv file)")
-    if path.exists() and not path.is_file():  # was "profile not found"
-        raise ProfileError(f"{path}: not a regular file (a device or a pipe); nothing read")
+    if problem := not_regular(path):  # was "profile not found"
+        raise ProfileError(f"{path}: {problem}; nothing read")
     if not path.is_file():
         where = "" if path.is_absolute() else f" (read from the current directory: {Path.cwd()})"
         raise ProfileError(f"{path}: profile not found{where}")

@@ -65,6 +65,7 @@ from hwnas.predictors.whole_files import (
     append_whole,
     file_in_the_way,
     name_too_long,
+    not_regular,
     removed_if_left_empty,
     written_whole,
 )
@@ -553,10 +554,9 @@ def _check_arguments(
         )
     if out.is_dir():
         raise ProfileError(f"{out}: is a folder; give the profile's file path (.csv)")
-    if out.exists() and not out.is_file():  # a link to a device: rows were written into it
+    if problem := not_regular(out):  # a link to a device: rows were written into it
         raise ProfileError(
-            f"{out}: not a regular file (a device or a pipe); give the profile's file path "
-            "(.csv); nothing written"
+            f"{out}: {problem}; give the profile's file path (.csv); nothing written"
         )
     if (blocking := file_in_the_way(out.parent)) is not None:
         raise ProfileError(f"{out}: {blocking} is a file, not a folder")

@@ -108,6 +108,15 @@ def name_max(folder: Path, limit: str = "PC_NAME_MAX", default: int = NAME_MAX) 
     return most if most > 0 else default
 
 
+def not_regular(path: Path) -> str | None:
+    """Why `path` cannot be read or written as a file where it exists as a device or a pipe
+    (a link to `/dev/zero`, a named pipe), or None: a read of one for what it holds never
+    ended, and rows written into one were lost."""
+    if path.exists() and not path.is_file():
+        return "not a regular file (a device or a pipe)"
+    return None
+
+
 def file_in_the_way(folder: Path) -> Path | None:
     """The file (not a folder) standing at `folder` or one of its parents, where a folder
     must be to make it, or None: making it there, the OS said only "File exists" (or "Not a
