@@ -666,6 +666,26 @@ def test_a_device_this_machine_lacks_is_refused_at_start(
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.skipif(
+    torch.cuda.is_available() or torch.backends.mps.is_available(),
+    reason="checks a machine without CUDA and MPS",
+)
+def test_a_device_only_a_clusters_workers_may_have_is_taken_with_an_address() -> None:
+    """A cluster's workers may have a GPU this machine lacks: with an address, of the file's
+    executor as of --address, the device is not checked here (connecting to none)."""
+    from hwnas.experiments.components import check_executor
+
+    config = VALID.replace("nasbench201", "{name: nasbench201, input: [1, 8, 8]}").replace(
+        "evaluator: tabular",
+        "dataset: digits\nevaluator: {name: train, settings: {train: {device: cuda}}}",
+    )
+    with pytest.raises(ExperimentError, match="train.device: 'cuda', but the evaluations run"):
+        check_executor(parse_experiment(config))
+    check_executor(parse_experiment(config), address="127.0.0.1:6379")
+    on_cluster = config + "executor: {kind: ray, address: '127.0.0.1:6379'}\n"
+    check_executor(parse_experiment(on_cluster))
+
+
 def test_full_disk_fails_at_start(tmp_path: Path) -> None:
     from hwnas.experiments.run_dir import check_run_dir
 
