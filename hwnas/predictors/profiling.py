@@ -167,7 +167,7 @@ def _check_size(path: Path) -> None:
     if (size := path.stat().st_size) > _MAX_TABLE_BYTES:
         raise ProfileError(
             f"{path}: {size:,} bytes, more than any profile holds, so it cannot be resumed; "
-            "give another --out (nothing was deleted)"
+            "move it away or give another --out (nothing was deleted)"
         )
 
 
