@@ -1502,6 +1502,11 @@ def test_a_profile_or_predictor_saved_as_utf_16_or_32_is_named_so(space, profile
         with pytest.raises(ProfileError, match=f"^{re.escape(f'{path}: {what}: not UTF-8')}"):
             read_profile(profile)
         path.write_bytes(kept)
+    # resumed, a table of no text is said to be so in the same words, not the codec's
+    profile.write_bytes(profile.read_bytes().replace(b"ok", b"\xe9k", 1))
+    said = f"{profile}: not a profile table: not UTF-8 text"
+    with pytest.raises(ProfileError, match=f"^{re.escape(said)}$"):
+        build_profile(space, profile, **settings)
 
 
 def test_a_predictor_or_profile_file_that_is_a_device_or_huge_is_read_to_a_bound(tmp_path):

@@ -52,6 +52,8 @@ from hwnas.spaces.space import LIBRARY
 from hwnas.spaces.spec import read_text, saved_as_wide_unicode
 
 FORMAT_VERSION = 1
+#: why a profile table that holds no UTF-8 text (nor UTF-16 or 32) is refused
+NOT_UTF8_TABLE = "not a profile table: not UTF-8 text"
 MEASUREMENT_COLUMNS = [
     "median_ms",
     "iqr_ms",
@@ -402,7 +404,7 @@ def read_profile(path: str | Path) -> Profile:
             raise ProfileError(f"{path}: not a profile (a .csv written by `hwnas latency profile`)")
         raise ProfileError(f"{path}: its metadata file {meta_file.name} is missing")
     meta = read_metadata(path)
-    raw = read_text(path, ProfileError, "not a profile table: not UTF-8 text").encode()
+    raw = read_text(path, ProfileError, NOT_UTF8_TABLE).encode()
     data = complete_rows(raw)
     try:
         rows = pd.read_csv(
@@ -438,10 +440,12 @@ def read_profile(path: str | Path) -> Profile:
     return profile
 
 
-def undecodable_table(path: Path, error: UnicodeDecodeError) -> ProfileError:
-    """The error for a profile table that holds no UTF-8 text, naming it: one saved as UTF-16
-    or UTF-32 (a spreadsheet's "Unicode text") is said to be, as a space file is."""
-    return ProfileError(f"{path}: {saved_as_wide_unicode(path) or f'not a profile table: {error}'}")
+def undecodable_table(path: Path) -> ProfileError:
+    """The error for a profile table that holds no UTF-8 text, naming it, in the words
+    `read_profile` says it in (a resume said the codec's "can't decode byte 0xe9 in position
+    487"): one saved as UTF-16 or UTF-32 (a spreadsheet's "Unicode text") is said to be, as a
+    space file is."""
+    return ProfileError(f"{path}: {saved_as_wide_unicode(path) or NOT_UTF8_TABLE}")
 
 
 def block_precisions(rows: pd.DataFrame) -> set[str]:

@@ -178,8 +178,8 @@ def _check_columns(path: Path) -> None:
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             header = next(csv.reader(f), [])
-    except UnicodeDecodeError as e:  # the bare codec error, naming no file, ended a resume
-        raise undecodable_table(path, e) from None
+    except UnicodeDecodeError:  # the bare codec error, naming no file, ended a resume
+        raise undecodable_table(path) from None
     if header != COLUMNS:
         raise ProfileError(
             f"{path}: written by another hwnas version (its columns differ); "
