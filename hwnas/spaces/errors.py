@@ -21,8 +21,10 @@ class SpaceError(ValueError):
 
 def whole_number(value: object) -> bool:
     """Whether `value` is a whole number, numpy's included, and not a truth value: Python
-    takes True for 1, but `threads=True` or `steps: yes` is no count."""
-    return isinstance(value, Integral) and not isinstance(value, bool)
+    takes True for 1, but `threads=True` or `steps: yes` is no count. A plain int is
+    answered first: the check against the ABC `Integral` is slow, and every `Arch` made
+    checks its version."""
+    return type(value) is int or (isinstance(value, Integral) and not isinstance(value, bool))
 
 
 def real_number(value: object) -> bool:
