@@ -2575,6 +2575,7 @@ def test_every_study_attribute_hwnas_reads_is_checked_for_its_type(
         check_study_attrs(study)
 
 
+@pytest.mark.parametrize("journal", [False, True])
 def test_a_run_whose_stored_results_are_gone_is_not_started_over(
     tmp_path: Path, journal: bool
 ) -> None:
