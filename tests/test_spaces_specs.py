@@ -585,6 +585,29 @@ def test_a_file_of_the_bounds_characters_is_read_whole(tmp_path, monkeypatch):
         read_text(text)
 
 
+def test_json_or_none_answers_none_for_every_file_that_is_no_json(tmp_path, monkeypatch):
+    """The kind checks (is this a predictor, a profile's metadata) read a file through
+    `json_or_none`: a file that is gone, of no UTF-8 text, too big, not JSON or JSON
+    nested past Python's recursion limit is simply not one, never an error."""
+    from hwnas.spaces.spec import json_or_none
+
+    monkeypatch.setattr("hwnas.spaces.spec.MAX_TEXT_CHARS", 10**5)
+    (good := tmp_path / "good.json").write_text('\ufeff{"kind": [1, 2]}', encoding="utf-8")
+    assert json_or_none(good) == {"kind": [1, 2]}
+    files = {
+        "gone": None,
+        "binary": b"\xff\xfe\x00\x81",
+        "too big": b"[" + b" " * 10**5 + b"]",
+        "not JSON": b"kind: 1",
+        "nested": b"[" * 50_000 + b"]" * 50_000,
+    }
+    for name, content in files.items():
+        path = tmp_path / f"{name}.json"
+        if content is not None:
+            path.write_bytes(content)
+        assert json_or_none(path) is None, name
+
+
 # -- CLI --------------------------------------------------------------------------------------
 def _run(capsys, *args) -> tuple[int, str, str]:
     code = hwnas(*args)

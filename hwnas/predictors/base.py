@@ -34,7 +34,7 @@ from hwnas.spaces import (
     space_from_data,
 )
 from hwnas.spaces.reprs import facts_repr, named
-from hwnas.spaces.spec import read_text
+from hwnas.spaces.spec import json_or_none
 
 FORMAT_VERSION = 1
 
@@ -351,10 +351,7 @@ def check_predictor_path(path: str | Path) -> Path:
 
 def _holds_a_predictor(path: Path) -> bool:
     """Whether the file `path` holds a saved predictor (`is_predictor_data`)."""
-    try:
-        return is_predictor_data(json.loads(read_text(path)))
-    except (ValueError, RecursionError):  # unreadable, too big, not JSON: no predictor
-        return False
+    return is_predictor_data(json_or_none(path))
 
 
 def is_predictor_data(data: Any) -> bool:

@@ -5,12 +5,11 @@ name says. Kept apart from the backends (which import torch) because the read co
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from hwnas.predictors.fingerprint import device_of, row_device
-from hwnas.spaces.spec import read_text
+from hwnas.spaces.spec import json_or_none
 
 #: backend name -> precision -> how the backend times a block at that precision
 PRECISION_NOTES: dict[str, dict[str, str]] = {
@@ -46,10 +45,7 @@ def measured_backend(source: str | Path) -> str | None:
     unreadable, of another format): a predicted latency carries the caveats of the
     measurements it was fitted on."""
     path = Path(source)
-    try:
-        data = json.loads(read_text(path.with_suffix(".json")))
-    except (ValueError, RecursionError):  # unreadable, too big (`read_text`), not JSON
-        return None
+    data = json_or_none(path.with_suffix(".json"))
     if not isinstance(data, dict):
         return None
     found = data.get("backend") if path.suffix.lower() == ".csv" else data.get("measured_on")
@@ -64,12 +60,12 @@ def measured_device(source: str | Path) -> dict[str, str] | None:
     holds; None where the file does not say (gone, unreadable, older): a predicted latency
     said only the file it came from, where a measured one names its machine and settings."""
     path = Path(source)
-    try:
-        if path.suffix.lower() == ".csv":
+    if path.suffix.lower() == ".csv":
+        try:
             return _profile_device(path)
-        data = json.loads(read_text(path))
-    except (OSError, ValueError, RecursionError, csv.Error):
-        return None
+        except (OSError, ValueError, csv.Error):
+            return None
+    data = json_or_none(path)
     found = data.get("measured_on") if isinstance(data, dict) else None
     return device_of(found) if isinstance(found, dict) and found.get("cpu") else None
 

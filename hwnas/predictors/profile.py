@@ -49,7 +49,7 @@ from hwnas.spaces import Arch, SearchSpace, builtin_spaces, get_space
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
 from hwnas.spaces.space import LIBRARY
-from hwnas.spaces.spec import read_text, saved_as_wide_unicode
+from hwnas.spaces.spec import json_or_none, read_text, saved_as_wide_unicode
 
 FORMAT_VERSION = 1
 #: why a profile table that holds no UTF-8 text (nor UTF-16 or 32) is refused
@@ -581,10 +581,7 @@ def is_profile_metadata(path: str | Path) -> bool:
     """Whether `path` is a file holding a profile's metadata (whatever its name or format
     version, with a byte-order mark too): writing over it would leave that profile
     unusable."""
-    try:
-        return _is_metadata(json.loads(read_text(Path(path))))
-    except (ValueError, RecursionError):  # unreadable, too big (`read_text`), not JSON
-        return False
+    return _is_metadata(json_or_none(Path(path)))
 
 
 def complete_rows(data: bytes) -> bytes:

@@ -8,6 +8,7 @@ field and, for schema errors, its line.
 from __future__ import annotations
 
 import codecs
+import json
 import operator
 import re
 import types
@@ -604,6 +605,17 @@ def read_text(
             "experiment, config, profile or predictor file holds (a device?)"
         )
     return text
+
+
+def json_or_none(path: Path) -> Any:
+    """The JSON the file `path` holds; None where it cannot be read, holds more than
+    `read_text` reads or no JSON: for the checks that only ask whether a file is of a kind
+    (a predictor, a profile's metadata) or what it says of itself, where such a file is
+    simply not one."""
+    try:
+        return json.loads(read_text(path))
+    except (ValueError, RecursionError):  # RecursionError: JSON nested past reason
+        return None
 
 
 def saved_as_wide_unicode(path: Path) -> str | None:
