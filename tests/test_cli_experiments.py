@@ -4119,7 +4119,7 @@ def test_debug_lets_an_error_out_whole_and_leaves_warnings_as_python_shows_them(
 def test_an_empty_address_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     exp = latency_experiment(tmp_path, "[fp32]")
     assert hwnas("search", str(exp), "--address", " ") == 2
-    said = "--address: ' ': give auto, host:port or ray://host:port, or leave it out"
+    said = "--address: ' ': give auto, local, host:port or ray://host:port, or leave it out"
     assert said in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
@@ -4134,7 +4134,7 @@ def test_a_mistyped_address_is_refused_for_a_complete_run_too(
     exp, _ = copy_of(finished_run, tmp_path)
     capsys.readouterr()
     assert hwnas("search", str(exp), "--address", "nonsense:xx") == 2
-    said = "--address: Ray address 'nonsense:xx' is not 'auto', 'host:port' or 'ray://host:port'"
+    said = "--address: Ray address 'nonsense:xx' is not 'auto', 'local', 'host:port' or 'ray://host:port'"
     assert said in capsys.readouterr().err
     with pytest.raises(ExperimentError, match="^address: Ray address 'http://x:1': http:// is"):
         run_experiment(exp, address="http://x:1", progress=False)
@@ -4155,7 +4155,7 @@ def test_a_mistyped_executor_address_in_the_file_is_refused_for_a_complete_run_t
     assert hwnas("search", str(exp), "--quiet") == 1
     assert capsys.readouterr().err == (
         f"hwnas: error: {exp}: line {line}: executor.address: Ray address 'nonsense:xx' is "
-        "not 'auto', 'host:port' or 'ray://host:port'\n"
+        "not 'auto', 'local', 'host:port' or 'ray://host:port'\n"
     )
     assert hwnas("status", str(tmp_path / "run")) == 0
 

@@ -326,7 +326,7 @@ def test_an_unreachable_address_fails_fast_with_a_clear_error(space, scheme):
     address = f"{scheme}127.0.0.1:{free_port()}"
     with pytest.raises(ConnectionError, match=f"Ray cluster at '{address}' is unreachable"):
         RayExecutor(Scripted(space, {}), address=address)
-    with pytest.raises(ValueError, match="not 'auto', 'host:port'"):
+    with pytest.raises(ValueError, match="not 'auto', 'local', 'host:port'"):
         RayExecutor(Scripted(space, {}), address="nowhere")
     with pytest.raises(ValueError, match="http:// is not Ray's; give 'auto', 'host:port'"):
         RayExecutor(Scripted(space, {}), address="http://127.0.0.1:6379")

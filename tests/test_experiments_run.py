@@ -1158,7 +1158,7 @@ def test_an_empty_address_is_refused_as_hwnas_search_refuses_it(
     unset ran the search on this machine ("" taken for no address), where `hwnas search
     --address ""` is refused: both refuse it before anything is written."""
     config = parse_experiment(nb201_experiment(tmp_path / "run", 4))
-    said = f"address: {address!r}: give auto, host:port or ray://host:port, or leave it out"
+    said = f"address: {address!r}: give auto, local, host:port or ray://host:port, or leave it out"
     with pytest.raises(ExperimentError, match=re.escape(said)):
         run_experiment(config, address=address, progress=False)
     assert not (tmp_path / "run").exists()

@@ -72,8 +72,8 @@ def search(
     address: str = typer.Option(
         None,
         "--address",
-        help="run the evaluations on this Ray cluster (auto, host:port, ray://...), whatever "
-        "the experiment's executor.kind says",
+        help="run the evaluations on this Ray cluster (auto, host:port, ray://...; local: an "
+        "embedded one), whatever the experiment's executor.kind says",
     ),
     resume: bool = typer.Option(
         False,

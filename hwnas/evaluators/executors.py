@@ -355,7 +355,9 @@ def _host_port(address: str) -> tuple[str, int]:
         )
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
-        raise ValueError(f"Ray address {address!r} is not 'auto', 'host:port' or 'ray://host:port'")
+        raise ValueError(
+            f"Ray address {address!r} is not 'auto', 'local', 'host:port' or 'ray://host:port'"
+        )
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -953,8 +955,8 @@ class _Task:
 
 
 class RayExecutor(_ExecutorBase):
-    """Evaluations as Ray tasks on an embedded local Ray (`address=None`) or an existing
-    cluster (`"auto"`, `"host:port"`, `"ray://host:port"`).
+    """Evaluations as Ray tasks on an embedded local Ray (`address=None`, or Ray's own
+    `"local"`) or an existing cluster (`"auto"`, `"host:port"`, `"ray://host:port"`).
 
     The evaluator (and its dataset) goes into the object store once. `resources` per
     evaluation (`num_cpus`, default 1; `num_gpus`, fractional allowed; `memory`; custom);

@@ -108,21 +108,21 @@ def run_experiment(
     retry_failed: bool = False,
     note_nothing_feasible: bool = True,
 ) -> RunSummary:
-    """Run (or continue) the search `config` (or the experiment file it names) describes;
-    see the module docstring. An existing run in its `run_dir` is continued; `resume=True`
-    requires one (an `ExperimentError` where there is none). `retry_failed` first evaluates
-    again, once each, every architecture whose latest evaluation in the run failed (a killed
-    worker, a timeout: failures by chance), then searches on as usual: a retry is a new trial
-    of the architecture, whose result replaces the failure's (which stays stored, counted as
-    `retried`, neither as failed nor toward `evaluations`). `address` evaluates on that Ray
-    cluster (`auto`, `host:port`, `ray://...`) whatever the experiment's `executor.kind`
-    says (an empty one is refused, as `hwnas search --address ""` is); `progress` shows the
-    live progress display. Ctrl-C raises `KeyboardInterrupt` (SIGTERM and SIGHUP: `Terminated`, a
-    subclass of it) and a lost Ray cluster `ClusterLost`, each once the evaluations in flight are
-    given back: the run can be resumed. A run whose every successful evaluation broke a
-    constraint ends with a note saying so on stderr (`say_nothing_feasible`), but with
-    `note_nothing_feasible=False`, for a caller that says it itself (`hwnas search`, after its
-    summary line)."""
+    """Run (or continue) the search `config` (or the experiment file it names) describes; see
+    the module docstring. An existing run in its `run_dir` is continued; `resume=True` requires
+    one (an `ExperimentError` where there is none). `retry_failed` first evaluates again, once
+    each, every architecture whose latest evaluation in the run failed (a killed worker, a
+    timeout: failures by chance), then searches on as usual: a retry is a new trial of the
+    architecture, whose result replaces the failure's (which stays stored, counted as `retried`,
+    neither as failed nor toward `evaluations`). `address` evaluates on that Ray cluster
+    (`auto`, `host:port`, `ray://...`; `local`: an embedded one) whatever the experiment's
+    `executor.kind` says (an empty one is refused, as `hwnas search --address ""` is);
+    `progress` shows the live progress display. Ctrl-C raises `KeyboardInterrupt` (SIGTERM and
+    SIGHUP: `Terminated`, a subclass of it) and a lost Ray cluster `ClusterLost`, each once the
+    evaluations in flight are given back: the run can be resumed. A run whose every successful
+    evaluation broke a constraint ends with a note saying so on stderr (`say_nothing_feasible`),
+    but with `note_nothing_feasible=False`, for a caller that says it itself (`hwnas search`,
+    after its summary line)."""
     received: list[int] = []  # Ctrl-C, SIGTERM, SIGHUP, kept in case a callback swallows one
     with terminate_as_interrupt(received):
         return _run_experiment(
@@ -138,7 +138,7 @@ def address_problem(address: str | None) -> str | None:
     if address is None:
         return None
     if not (isinstance(address, str) and address.strip()):
-        return f"{address!r}: give auto, host:port or ray://host:port, or leave it out"
+        return f"{address!r}: give auto, local, host:port or ray://host:port, or leave it out"
     return address_form_problem(address)
 
 
