@@ -2064,6 +2064,25 @@ def test_latencies_of_number_like_text_are_refused_by_fit(space, profile_path, a
             predictor.fit(archs, latencies)
 
 
+@pytest.mark.parametrize(
+    "shaped", [lambda y: np.stack([y, y], axis=1), lambda y: 1.5], ids=["two columns", "one number"]
+)
+def test_latencies_that_are_not_one_per_architecture_are_refused_by_fit(
+    space, profile_path, shaped
+):
+    """Two columns of latencies, one row per architecture, passed the length check and ended
+    the learned predictor's fit in scikit-learn's bare "y should be a 1d array"; one number
+    for them all in numpy's "len() of unsized object"."""
+    archs = [space.sample(seed) for seed in range(12)]
+    latencies = shaped(np.linspace(1.0, 2.0, 12))
+    for predictor in (
+        get_predictor("learned", space),
+        get_predictor("lut", space, profile=profile_path),
+    ):
+        with pytest.raises(PredictorError, match="^latencies must be a flat sequence, one number"):
+            predictor.fit(archs, latencies)
+
+
 def test_architectures_that_are_no_arch_are_refused_by_fit(space, profile_path):
     """A dict of an arch's choices failed on `.key` (learned) or was taken unchecked (lut)."""
     arch = space.sample(0)

@@ -395,6 +395,11 @@ def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np
         raise PredictorError(
             f"latencies must be finite and positive numbers (ms), not {latencies!r:.80}"
         ) from None
+    if y.ndim != 1:  # a table's two columns passed the length check, one number failed it
+        raise PredictorError(
+            f"latencies must be a flat sequence, one number per architecture, not of shape "
+            f"{y.shape}"
+        )
     if len(archs) != len(y):
         raise PredictorError(f"{len(archs)} architectures but {len(y)} latencies")
     if len(y) == 0:
