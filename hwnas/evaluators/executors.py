@@ -469,6 +469,9 @@ class _StartedRay:
 #: other
 _RAY_LOCK = threading.Lock()
 _started_ray: _StartedRay | None = None
+#: a join of a cluster that an interrupt left to Ray's retries in its own thread (see
+#: `_join_cluster`), while it may still be running
+_left_join: threading.Thread | None = None
 #: the process that connected to Ray (through an executor, or by the user's own `ray.init`
 #: where it was connected at a fork), if any: a process forked from it cannot use Ray. Ray's
 #: connection does not survive a fork: in the forked child of a process that had used Ray,
@@ -516,6 +519,7 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
     if address is not None:
         check_reachable(address)
     with _RAY_LOCK:
+        _check_no_join_left()
         _ray_process = os.getpid()
         if ray.is_initialized():
             if _started_ray is not None:
@@ -526,7 +530,7 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
             with _interrupt_once_started(started):
                 started.keeper = _start_embedded(num_cpus)
         else:
-            started.keeper = _join_cluster(started, address)
+            _join_cluster(started, address)
         _started_ray = started
         return started
 
@@ -535,33 +539,75 @@ def _start_embedded(num_cpus: int | None) -> threading.Event | None:
     """`_init_ray` of an embedded Ray on this machine, a temp folder Ray cannot use said with
     its remedy."""
     try:
-        with _ray_start_noise_dropped():
-            return _init_ray(
-                address="local",
-                num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
-                object_store_memory=_object_store_bytes(),
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=_ray_log_level(),
-            )
+        return _init_ray(
+            address="local",
+            num_cpus=_usable_cpus() if num_cpus is None else num_cpus,
+            object_store_memory=_object_store_bytes(),
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=_ray_log_level(),
+        )
     except OSError as e:
         if (remedy := _temp_dir_remedy(e)) is None:
             raise
         raise OSError(f"{e} ({remedy})") from e
 
 
-def _join_cluster(started: _StartedRay, address: str) -> threading.Event | None:
-    """`_init_ray` of the cluster at `address`, an interrupt (Ctrl-C, or a SIGTERM or SIGHUP
-    the caller stops on) taking effect at once, not held as while an embedded Ray starts:
-    joining starts no process that could be left running, and at a port that accepts
-    connections but is no Ray GCS (a mistyped port, the Ray Client's without `ray://`) Ray
-    retries for about 14 minutes before it gives up, through which Ctrl-C and `timeout`'s
-    SIGTERM were held. A connection half made is shut down, the caller's settings restored."""
+def _join_cluster(started: _StartedRay, address: str) -> None:
+    """`ray.init` of the cluster at `address` in a thread of its own, waited for so that an
+    interrupt (Ctrl-C, or a SIGTERM or SIGHUP the caller stops on) takes effect at once, not
+    held as while an embedded Ray starts: joining starts no process that could be left
+    running, and at a port that accepts connections but is no Ray GCS (a mistyped port, the
+    Ray Client's without `ray://`) each of Ray's tries blocks the thread that asked for about
+    40 s, the main thread's signal handlers waiting on it, and Ray retries for minutes. A
+    join that fails is shut down, the caller's settings restored; one interrupted is left to
+    its thread, which does the same once Ray gives up or joins (`_check_no_join_left`)."""
+    global _left_join
+    import ray
+
+    settings = dict(address=address, log_to_driver=False, logging_level=_ray_log_level())
+    outcome: list[BaseException | None] = []
+    decided, finished = threading.Lock(), threading.Event()
+    interrupted = False
+
+    def join() -> None:
+        try:
+            _ray_init(ray, settings)
+            result = None
+        except BaseException as e:
+            result = e
+        with decided:
+            outcome.append(result)
+            finished.set()
+            left = interrupted
+        if left:
+            started._shutdown()
+
+    thread = threading.Thread(target=join, name="hwnas-ray-join", daemon=True)
+    thread.start()
     try:
-        return _init_ray(address=address, log_to_driver=False, logging_level=_ray_log_level())
+        finished.wait()  # not thread.join(): interrupted, it marks the thread as ended
     except BaseException:
+        with decided:
+            if not outcome:
+                interrupted, _left_join = True, thread
+                raise
         started._shutdown()
         raise
+    if outcome[0] is not None:
+        started._shutdown()
+        raise outcome[0]
+
+
+def _check_no_join_left() -> None:
+    """Refuse Ray while a join an interrupt left (`_join_cluster`) is still being tried by
+    Ray in this process: another `ray.init` beside it would meet Ray's half-made connection."""
+    if _left_join is not None and _left_join.is_alive():
+        raise RuntimeError(
+            "an interrupted join of a Ray cluster is still being tried by Ray in this process "
+            "(it gives up after some minutes); restart the process (a notebook's kernel) to "
+            "use Ray now, and check the cluster's address"
+        )
 
 
 #: Ray's start-up warnings an embedded Ray is started without: its logger, and words of
@@ -573,10 +619,14 @@ def _join_cluster(started: _StartedRay, address: str) -> threading.Event | None:
 #: specified CPUs. In previous versions of Ray, CPU detection in containers was incorrect.
 #: ... set `RAY_USE_MULTIPROCESSING_CPU_COUNT=1`", of Ray's history, though an embedded Ray
 #: has the CPUs of the quota, as the guide says. Each came first in every `hwnas search` on
-#: Ray in such a container; Ray's other warnings still show
+#: Ray in such a container. And a start from another thread than the main one (every join of
+#: a cluster: `_join_cluster`) drew "SIGTERM handler is not set because current thread is not
+#: the main thread", though the caller's handler is the one a search wants. Ray's other
+#: warnings still show
 _RAY_START_NOISE = {
     "ray._private.services": "instead of /dev/shm",
     "ray._private.utils": "Detecting docker specified CPUs",
+    "ray._private.worker": "SIGTERM handler is not set because current thread",
 }
 
 
@@ -593,7 +643,7 @@ class _Dropped(logging.Filter):
 
 @contextlib.contextmanager
 def _ray_start_noise_dropped() -> Iterator[None]:
-    """The body (an embedded Ray's start) without the warnings of `_RAY_START_NOISE`."""
+    """The body (a start or join of Ray) without the warnings of `_RAY_START_NOISE`."""
     dropped = {logging.getLogger(name): _Dropped(words) for name, words in _RAY_START_NOISE.items()}
     for logger, drop in dropped.items():
         logger.addFilter(drop)
@@ -729,7 +779,8 @@ def _ray_init(ray: Any, settings: dict[str, Any]) -> None:
     with `PYTHONUTF8=0`), which Python holds with lone surrogates, failed with "executor:
     'utf-8' codec can't encode character '\\udce9' in position 24: surrogates not allowed"."""
     try:
-        ray.init(**settings)
+        with _ray_start_noise_dropped():
+            ray.init(**settings)
     except UnicodeEncodeError as e:
         raise ValueError(
             f"Ray cannot start with the path {e.object!r}: it sends the current folder (and "
