@@ -309,7 +309,7 @@ def test_cancel_and_abandoned_run_drop_outstanding_work(space, tmp_path):
     archs = [space.sample(i) for i in range(4)]
     plan = {a.key: ("hang",) for a in archs[2:]} | {archs[0].key: ("done",)}
     plan[archs[1].key] = ("killable", str(tmp_path))  # hangs once it wrote its PID
-    with RayExecutor(Scripted(space, plan), max_in_flight=1) as executor:
+    with RayExecutor(Scripted(space, plan, trains=False), max_in_flight=1) as executor:
         results = executor.run(archs)
         arch, metrics = next(results)
         assert arch == archs[0] and metrics.ok and executor.in_flight == 3
