@@ -352,11 +352,13 @@ class _RayletDied:
 def test_a_dead_raylet_is_a_lost_cluster_not_failed_evaluations(space):
     from hwnas.evaluators import ClusterLost
 
-    executor = RayExecutor(Scripted(space, {}), max_retries=2)
+    archs = [space.sample(seed) for seed in range(2)]
+    evaluator = Scripted(space, {a.key: ("done",) for a in archs}, trains=False)
+    executor = RayExecutor(evaluator, max_retries=2)
     ray = executor._ray
     try:
-        for seed in range(2):
-            executor.submit(space.sample(seed))
+        for arch in archs:
+            executor.submit(arch)
         executor._ray = _RayletDied(ray)
         with pytest.raises(ClusterLost, match=r"lost the Ray cluster \(LocalRayletDiedError\)"):
             executor.results(timeout=60)  # not retried, not reported as failed metrics
