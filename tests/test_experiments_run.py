@@ -31,6 +31,7 @@ import pandas as pd
 import pytest
 import yaml
 from benchdata import BENCHDATA, needs_nb201
+from optuna.exceptions import StorageInternalError
 
 import hwnas.experiments.run as run_module
 from hwnas.evaluators.metrics import Metrics
@@ -1657,8 +1658,10 @@ def test_a_failed_heartbeat_is_retried_not_the_end_of_heartbeats(
 
     def flaky_heartbeat(self, stopped=False):
         calls.append(stopped)
-        if len(calls) == 2:  # the first beat of the thread hits a locked storage
-            raise RuntimeError("database is locked")
+        if len(calls) == 2:  # the first beat of the thread hits a locked storage, which
+            # Optuna says in a generic message naming neither the storage nor the cause
+            commit = "An exception is raised during the commit. This typically happens..."
+            raise StorageInternalError(commit) from sqlite3.OperationalError("database is locked")
         beat(self, stopped)
 
     monkeypatch.setattr(RunStore, "heartbeat", flaky_heartbeat)

@@ -318,8 +318,9 @@ class RunStore:
                 try:
                     self.heartbeat()
                 except Exception as e:  # noqa: BLE001 - a storage hiccup: beat again next time,
-                    # or peers would soon take this live driver's claims for stale ones
-                    message = f"heartbeat not stored ({e}); trying again"
+                    # or peers would soon take this live driver's claims for stale ones; what
+                    # the database said ("database is locked"), not Optuna's generic message
+                    message = f"heartbeat not stored ({first_line(e)}); trying again"
                     warnings.warn(message, HwnasWarning, stacklevel=1)
 
         def stop() -> None:
