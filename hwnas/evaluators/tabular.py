@@ -156,8 +156,9 @@ class TabularEvaluator:
     Returns `accuracy` (validation, what a searcher optimises), `test_accuracy`, `train_time_s`
     (or whatever `metrics` maps names to), every `hw_*_latency_ms` column and, when `latency`
     is true, every device of the 24-device table as `lat_<device>_ms`, plus `params`, `macs`,
-    `size_bytes`, `activations` from `space.cost` when `cost` is true (about 0.1 s per new
-    cell; benchmarks that need speed turn it off).
+    `size_bytes`, `activations` from `space.cost` when `cost` is true (the first cell of a
+    process imports torch and counts the few distinct parts, 2-3 s, then under a millisecond
+    per new cell; benchmarks that need speed turn it off).
     `budget` is ignored: the table holds final 200-epoch results.
     """
 
