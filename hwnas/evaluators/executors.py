@@ -362,9 +362,10 @@ def _host_port(address: str) -> tuple[str, int]:
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Raise `ConnectionError` quickly when no Ray cluster answers at `address`. For `auto`,
-    the cluster is found with a private helper of Ray's; where a later Ray moved or changed it
-    (ray has no upper pin), nothing is checked and `ray.init` says what it finds."""
+    """Raise `ConnectionError` quickly when nothing accepts a connection at `address` (a port
+    that accepts but is no Ray GCS is left to `ray.init`, which retries it for minutes). For
+    `auto`, the cluster is found with a private helper of Ray's; where a later Ray moved or
+    changed it (ray has no upper pin), nothing is checked and `ray.init` says what it finds."""
     if address == "auto":
         try:
             from ray._private.services import get_ray_address_from_environment
