@@ -426,6 +426,58 @@ def test_auto_without_a_cluster_says_how_to_get_one(monkeypatch):
     assert "ray start --head" in str(e.value) and "Please specify" not in str(e.value)
 
 
+@pytest.fixture
+def no_gcs(request) -> Iterator[str]:
+    """The address of a server that accepts connections but is no Ray GCS: a gRPC server of
+    no service (as the Ray Client's port is to a GCS request), or an HTTP one."""
+    if request.param == "grpc":
+        import grpc
+
+        server = grpc.server(ThreadPoolExecutor(1))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        yield f"127.0.0.1:{port}"
+        server.stop(0)
+    else:
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        class Quiet(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # not on the test's stderr
+                pass
+
+        with HTTPServer(("127.0.0.1", 0), Quiet) as http:
+            threading.Thread(target=http.serve_forever, daemon=True).start()
+            yield f"127.0.0.1:{http.server_address[1]}"
+            http.shutdown()
+
+
+@pytest.mark.parametrize(
+    "no_gcs, said",
+    [
+        (
+            "grpc",
+            "a gRPC server answers there, but no Ray GCS (the Ray Client's port, 10001 by "
+            "default?)",
+        ),
+        ("http", "something accepts connections there, but speaks no gRPC, so no Ray GCS"),
+    ],
+    indirect=["no_gcs"],
+)
+def test_a_port_that_accepts_but_is_no_ray_gcs_is_refused_at_once(no_gcs, said):
+    """A port that accepts connections but is no Ray GCS passed the reachability check, and
+    `ray.init` retried it for about 14 minutes, saying only "Failed to connect to GCS": the
+    Ray Client's port given without `ray://` (a gRPC server of another service), or another
+    program's. Asked for the cluster's ID, as `ray.init` asks first, it is named at once."""
+    from hwnas.evaluators.executors import check_reachable
+
+    with pytest.raises(ConnectionError) as e:
+        check_reachable(no_gcs)
+    assert str(e.value) == (
+        f"Ray cluster at {no_gcs!r}: {said}; give the cluster's GCS port (6379 by default) as "
+        "host:port, or its Ray Client's as ray://host:port"
+    )
+
+
 @pytest.mark.parametrize("change", ["moved", "takes other arguments"])
 def test_auto_is_left_to_ray_where_a_later_ray_moved_its_helper(monkeypatch, change):
     """`auto` is looked up with a private helper of Ray's (ray has no upper pin): where a later
@@ -941,7 +993,7 @@ def _sends_bytes(listening: socket.socket, accepted: list[socket.socket]) -> boo
 
 STOPPED_WHILE_JOINING = """
 import signal, sys, threading
-from hwnas.evaluators import Metrics, RayExecutor
+from hwnas.evaluators import Metrics, RayExecutor, executors
 from hwnas.spaces import get_space
 
 class Constant:
@@ -954,7 +1006,8 @@ def stop(signum, frame):
     raise KeyboardInterrupt(signum)
 
 signal.signal(signal.SIGTERM, stop)
-try:
+executors._gcs_problem = lambda address, timeout_s: None  # to ray.init at once: a silent
+try:  # port passes the GCS check only when its timeout ends
     RayExecutor(Constant(), address=sys.argv[1])
 except KeyboardInterrupt:
     joining = any(t.name == "hwnas-ray-join" and t.is_alive() for t in threading.enumerate())

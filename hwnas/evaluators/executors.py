@@ -362,10 +362,11 @@ def _host_port(address: str) -> tuple[str, int]:
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Raise `ConnectionError` quickly when nothing accepts a connection at `address` (a port
-    that accepts but is no Ray GCS is left to `ray.init`, which retries it for minutes). For
-    `auto`, the cluster is found with a private helper of Ray's; where a later Ray moved or
-    changed it (ray has no upper pin), nothing is checked and `ray.init` says what it finds."""
+    """Raise `ConnectionError` quickly when nothing accepts a connection at `address`, or what
+    does is no Ray GCS (`_gcs_problem`): `ray.init` retried such a port for about 14 minutes,
+    saying only "Failed to connect to GCS". For `auto`, the cluster is found with a private
+    helper of Ray's; where a later Ray moved or changed it (ray has no upper pin), nothing is
+    checked and `ray.init` says what it finds."""
     if address == "auto":
         try:
             from ray._private.services import get_ray_address_from_environment
@@ -387,6 +388,47 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
             f"Ray cluster at {address!r} is unreachable ({refused}); start one with `ray start "
             "--head`, or give no address for an embedded local Ray"
         )
+    if not address.startswith("ray://") and (problem := _gcs_problem(address, timeout_s)):
+        raise ConnectionError(
+            f"Ray cluster at {address!r}: {problem}; give the cluster's GCS port (6379 by "
+            "default) as host:port, or its Ray Client's as ray://host:port"
+        )
+
+
+#: what a server says to a Ray GCS request where it is no GCS: a gRPC server of another
+#: service (the Ray Client's, which `ray://` reaches), or none (HTTP, a database)
+_NO_GCS = {
+    "UNIMPLEMENTED": "a gRPC server answers there, but no Ray GCS (the Ray Client's port, "
+    "10001 by default?)",
+    "UNAVAILABLE": "something accepts connections there, but speaks no gRPC, so no Ray GCS",
+}
+
+
+def _gcs_problem(address: str, timeout_s: float) -> str | None:
+    """Why the server at `address`, which accepts connections, is no Ray GCS, or None: asked
+    for the cluster's ID (`ray.init`'s first request), a GCS answers, or asks for its auth
+    token; a server that stays silent past `timeout_s` (a GCS under load?) is left to
+    `ray.init`, and so is a cluster reached over TLS (`RAY_USE_TLS`), which this plain
+    request cannot speak to."""
+    try:
+        import grpc
+    except ImportError:  # Ray without its gRPC: nothing to ask with
+        return None
+    if os.environ.get("RAY_USE_TLS", "0").lower() not in ("0", "false", ""):
+        return None
+    host, port = _host_port(address)
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with grpc.insecure_channel(target) as channel:
+        ask = channel.unary_unary(
+            "/ray.rpc.NodeInfoGcsService/GetClusterId",
+            request_serializer=bytes,
+            response_deserializer=bytes,
+        )
+        try:
+            ask(b"", timeout=timeout_s)  # an empty request: every field at its default
+        except grpc.RpcError as e:
+            return _NO_GCS.get(e.code().name)
+    return None
 
 
 def _refusal(address: str, timeout_s: float) -> OSError | None:
