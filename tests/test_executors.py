@@ -463,12 +463,15 @@ def no_gcs(request) -> Iterator[str]:
     ],
     indirect=["no_gcs"],
 )
-def test_a_port_that_accepts_but_is_no_ray_gcs_is_refused_at_once(no_gcs, said):
+def test_a_port_that_accepts_but_is_no_ray_gcs_is_refused_at_once(no_gcs, said, monkeypatch):
     """A port that accepts connections but is no Ray GCS passed the reachability check, and
     `ray.init` retried it for about 14 minutes, saying only "Failed to connect to GCS": the
     Ray Client's port given without `ray://` (a gRPC server of another service), or another
-    program's. Asked for the cluster's ID, as `ray.init` asks first, it is named at once."""
+    program's. Asked for the cluster's ID, as `ray.init` asks first, it is named at once;
+    the request bypasses an HTTP proxy set for the web, as Ray's own requests do."""
     from hwnas.evaluators.executors import check_reachable
+
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
 
     with pytest.raises(ConnectionError) as e:
         check_reachable(no_gcs)

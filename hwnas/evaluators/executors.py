@@ -418,7 +418,11 @@ def _gcs_problem(address: str, timeout_s: float) -> str | None:
         return None
     host, port = _host_port(address)
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    with grpc.insecure_channel(target) as channel:
+    # past an HTTP proxy only where Ray's own channels go through it (an http_proxy set for
+    # the web sent the request to the proxy, whose answer was no GCS's)
+    proxied = os.environ.get("RAY_grpc_enable_http_proxy", "0")  # noqa: SIM112 (Ray's)
+    options = [("grpc.enable_http_proxy", int(proxied.lower() in ("1", "true")))]
+    with grpc.insecure_channel(target, options=options) as channel:
         ask = channel.unary_unary(
             "/ray.rpc.NodeInfoGcsService/GetClusterId",
             request_serializer=bytes,
