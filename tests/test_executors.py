@@ -928,12 +928,11 @@ def test_a_ctrl_c_while_the_embedded_ray_starts_leaves_no_ray_running(space, own
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-#: a process whose own handler of the signal `argv[1]` stops it as Ctrl-C does (as
-#: `run_experiment`'s SIGTERM and SIGHUP handlers do), starting an embedded Ray (or joining
-#: the cluster at `argv[2]`); it says when it stopped, and lives on until its stdin closes
-STOPPED_WHILE_RAY_STARTS = """
-import signal, sys
-from hwnas.evaluators import Metrics, RayExecutor
+#: the start of a child process's script: an evaluator of one constant metric, and `stop`, a
+#: signal handler that stops as Ctrl-C does (as `run_experiment`'s SIGTERM and SIGHUP do)
+CHILD_WITH_STOP = """
+import signal, sys, threading
+from hwnas.evaluators import Metrics, RayExecutor, executors
 from hwnas.spaces import get_space
 
 class Constant:
@@ -944,14 +943,21 @@ class Constant:
 
 def stop(signum, frame):
     raise KeyboardInterrupt(signum)
+"""
 
+#: a process that stops on the signal `argv[1]` as on Ctrl-C, starting an embedded Ray; it
+#: says when it stopped, and lives on until its stdin closes
+STOPPED_WHILE_RAY_STARTS = (
+    CHILD_WITH_STOP
+    + """
 signal.signal(int(sys.argv[1]), stop)
 try:
-    RayExecutor(Constant(), address=sys.argv[2] if len(sys.argv) > 2 else None)
+    RayExecutor(Constant())
 except KeyboardInterrupt:
     print("stopped", flush=True)
 sys.stdin.read()
 """
+)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
@@ -994,20 +1000,11 @@ def _sends_bytes(listening: socket.socket, accepted: list[socket.socket]) -> boo
     return any(select.select([c], [], [], 0)[0] and c.recv(1, socket.MSG_PEEK) for c in accepted)
 
 
-STOPPED_WHILE_JOINING = """
-import signal, sys, threading
-from hwnas.evaluators import Metrics, RayExecutor, executors
-from hwnas.spaces import get_space
-
-class Constant:
-    space = get_space("nasbench201")
-
-    def evaluate(self, arch, budget=None):
-        return Metrics({"x": 1.0})
-
-def stop(signum, frame):
-    raise KeyboardInterrupt(signum)
-
+#: a process that stops on SIGTERM as on Ctrl-C, joining the cluster at `argv[1]`; it says
+#: whether Ray was still trying to join, and what asking for Ray again then says
+STOPPED_WHILE_JOINING = (
+    CHILD_WITH_STOP
+    + """
 signal.signal(signal.SIGTERM, stop)
 executors._gcs_problem = lambda address, timeout_s: None  # to ray.init at once: a silent
 try:  # port passes the GCS check only when its timeout ends
@@ -1020,6 +1017,7 @@ try:
 except RuntimeError as e:
     print(e)
 """
+)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM cannot be handled on Windows")
