@@ -1060,6 +1060,45 @@ def test_a_sigterm_while_joining_a_port_that_is_no_ray_cluster_stops_at_once(no_
     assert "SIGTERM handler is not set" not in err
 
 
+#: a process with a SIGTERM handler of its own that joins a cluster, then takes a SIGTERM;
+#: its `ray.init` sets a handler of the signal beneath Python's that writes to stderr and hands
+#: the signal on, as Ray's core worker does as it connects (faulthandler's, in its stead)
+SIGTERM_AFTER_A_JOIN = (
+    CHILD_WITH_STOP
+    + """
+import faulthandler, os, time, ray
+signal.signal(signal.SIGTERM, stop)
+executors.check_reachable = lambda address: None
+ray.init = lambda **settings: faulthandler.register(signal.SIGTERM, chain=True)
+executors._connect("127.0.0.1:6379", None)
+try:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(60)
+except KeyboardInterrupt:
+    print("stopped")
+"""
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM cannot be handled on Windows")
+def test_a_sigterm_after_a_join_goes_to_the_callers_handler_alone(no_ray):
+    """Joined in a thread of its own (`_join_cluster`), Ray's core worker kept the handler of
+    SIGTERM it sets beneath Python's as it connects: a program with a SIGTERM handler of its
+    own that made a RayExecutor by address printed six lines of Ray's "*** SIGTERM received
+    at time=... PC: @ ..." at each SIGTERM, before its handler ran. The caller's handler is
+    set again once Ray has joined, as after an embedded Ray's start."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    child = subprocess.run(
+        [sys.executable, "-c", SIGTERM_AFTER_A_JOIN],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert child.stdout == "stopped\n", child.stderr
+    assert "most recent call first" not in child.stderr
+
+
 def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):
     """Two threads of a notebook or a service each made a RayExecutor: both started Ray, and
     one failed with Ray's "Perhaps you called ray.init twice by accident?" (the processes

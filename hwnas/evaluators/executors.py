@@ -633,7 +633,8 @@ def _join_cluster(started: _StartedRay, address: str) -> None:
     thread = threading.Thread(target=join, name="hwnas-ray-join", daemon=True)
     thread.start()
     try:
-        finished.wait()  # not thread.join(): interrupted, it marks the thread as ended
+        with _sigterm_kept():
+            finished.wait()  # not thread.join(): interrupted, it marks the thread as ended
     except BaseException:
         with decided:
             if not outcome:
@@ -883,7 +884,10 @@ def _sigterm_kept() -> Iterator[None]:
     to start (`timeout`, a batch scheduler) ended `hwnas search` with status 15 and no word.
     Ray's is left out (`_rays_sigterm_handler_left_out`); where it is set all the same, the
     signal it took goes to the caller's. Without a handler of the caller's
-    (Python's default), Ray's stays: it shuts Ray down on the way out."""
+    (Python's default), Ray's stays: it shuts Ray down on the way out. Setting the caller's
+    again also takes the signal back from the one Ray's core worker sets beneath Python's as
+    it connects (even from another thread: a join, `_join_cluster`), which printed six lines
+    of "*** SIGTERM received at time=... PC: @ ..." before handing each SIGTERM on."""
     before = signal.getsignal(signal.SIGTERM)
     if not callable(before) or threading.current_thread() is not threading.main_thread():
         yield
