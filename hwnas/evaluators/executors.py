@@ -410,10 +410,8 @@ def _gcs_problem(address: str, timeout_s: float) -> str | None:
     token; a server that stays silent past `timeout_s` (a GCS under load?) is left to
     `ray.init`, and so is a cluster reached over TLS (`RAY_USE_TLS`), which this plain
     request cannot speak to."""
-    try:
-        import grpc
-    except ImportError:  # Ray without its gRPC: nothing to ask with
-        return None
+    import grpc
+
     if os.environ.get("RAY_USE_TLS", "0").lower() not in ("0", "false", ""):
         return None
     host, port = _host_port(address)
