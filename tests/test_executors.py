@@ -1001,7 +1001,8 @@ def _sends_bytes(listening: socket.socket, accepted: list[socket.socket]) -> boo
 
 
 #: a process that stops on SIGTERM as on Ctrl-C, joining the cluster at `argv[1]`; it says
-#: whether Ray was still trying to join, and what asking for Ray again then says
+#: whether Ray was still trying to join, and what asking for Ray again (embedded, and at that
+#: address) then says
 STOPPED_WHILE_JOINING = (
     CHILD_WITH_STOP
     + """
@@ -1012,10 +1013,12 @@ try:  # port passes the GCS check only when its timeout ends
 except KeyboardInterrupt:
     joining = any(t.name == "hwnas-ray-join" and t.is_alive() for t in threading.enumerate())
     print("stopped while Ray still tried" if joining else "stopped after Ray gave up")
-try:
-    RayExecutor(Constant())
-except RuntimeError as e:
-    print(e)
+executors.check_reachable = lambda address: print("the address checked again")
+for again in ({}, {"address": sys.argv[1]}):
+    try:
+        RayExecutor(Constant(), **again)
+    except RuntimeError as e:
+        print(e)
 """
 )
 
@@ -1027,8 +1030,8 @@ def test_a_sigterm_while_joining_a_port_that_is_no_ray_cluster_stops_at_once(no_
     up, about 14 minutes later: `timeout 120 hwnas search --address host:WRONG` ran on. Then
     it waited for Ray's try under way, about 40 s, the main thread blocked in it: the join
     now runs in a thread of its own, so the signal comes while Ray still tries. Another Ray
-    is refused while that join goes on, and Ray's warning of a start off the main thread is
-    not shown."""
+    is refused while that join goes on, before any address is checked (the GCS check waits
+    5 s at a silent port), and Ray's warning of a start off the main thread is not shown."""
     with socket.socket() as silent:  # accepts, never answers
         silent.bind(("0.0.0.0", 0))  # Ray tries the port at this machine's address
         silent.listen(8)
@@ -1051,12 +1054,12 @@ def test_a_sigterm_while_joining_a_port_that_is_no_ray_cluster_stops_at_once(no_
             child.wait()
             for connection in accepted:
                 connection.close()
-    assert out.splitlines() == [
-        "stopped while Ray still tried",
+    refused = (
         "an interrupted join of a Ray cluster is still being tried by Ray in this process (it "
         "gives up after some minutes); restart the process (a notebook's kernel) to use Ray "
-        "now, and check the cluster's address",
-    ]
+        "now, and check the cluster's address"
+    )
+    assert out.splitlines() == ["stopped while Ray still tried", refused, refused]
     assert "SIGTERM handler is not set" not in err
 
 

@@ -559,7 +559,8 @@ def _connect(address: str | None, num_cpus: int | None) -> _StartedRay | None:
     import ray
 
     _check_not_forked_from_ray()
-    if address == "local":
+    _check_no_join_left()  # before the address is checked (5 s at a silent port), and again
+    if address == "local":  # under the lock, for a join another thread leaves meanwhile
         address = None
     if address is not None:
         check_reachable(address)
