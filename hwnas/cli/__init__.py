@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -168,12 +168,17 @@ def path_named(text: str | None) -> Path | None:
     """The callback of every option and argument typed `Path`: the text as `home_expanded`
     reads it, and an empty one a usage error naming the option: read as the current folder,
     `status ''` said ". is not a run directory" and `export RUN -o ''` wrote into the current
-    folder. Each is declared with `path_type=str`, so that typer hands over the text as
+    folder. Each is declared with `path_type=str` (`AS_PATH`), so that typer hands over the text as
     given: made a `Path` first, '' was '.'. Not a parser: typer's help showed the type of
     one as the class's name, `<Path>`, where it shows a path as `<path>`."""
     if text == "":
         raise typer.BadParameter(EMPTY_PATH)
     return None if text is None else Path(home_expanded(text))
+
+
+#: the settings of every option and argument typed `Path`, spread into its declaration
+#: (`**AS_PATH`): the text as given to `path_named`, which each needs with the other
+AS_PATH: dict[str, Any] = {"path_type": str, "callback": path_named}
 
 
 def is_usage_error(e: Exception) -> bool:

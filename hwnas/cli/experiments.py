@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Literal, NoReturn
 import typer
 
 from hwnas.cli import (
+    AS_PATH,
     DEMO_WINNER,
     examples,
     home_expanded,
-    path_named,
     say,
     shell_path,
     stopped,
@@ -44,10 +44,10 @@ FAILED_TRIALS_SHOWN = 5
 REASON_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 #: the run directory `status`, `pareto` and `export` read
-RunArgument = typer.Argument(..., help="run directory", path_type=str, callback=path_named)
+RunArgument = typer.Argument(..., help="run directory", **AS_PATH)
 #: the exported config `train` and `build` take
 ConfigArgument = typer.Argument(
-    ..., help="exported architecture config (.json or .yaml)", path_type=str, callback=path_named
+    ..., help="exported architecture config (.json or .yaml)", **AS_PATH
 )
 
 ObjectivesOption = typer.Option(
@@ -66,9 +66,7 @@ ObjectivesOption = typer.Option(
     )
 )
 def search(
-    experiment: Path = typer.Argument(
-        ..., help="experiment YAML file (see examples/)", path_type=str, callback=path_named
-    ),
+    experiment: Path = typer.Argument(..., help="experiment YAML file (see examples/)", **AS_PATH),
     address: str = typer.Option(
         None,
         "--address",
@@ -638,8 +636,7 @@ def pareto(
         None,
         "--html",
         help="write an interactive plotly report to this .html file (folder made)",
-        path_type=str,
-        callback=path_named,
+        **AS_PATH,
     ),
     as_json: bool = typer.Option(False, "--json", help="print the front as JSON"),
 ) -> None:
@@ -866,8 +863,7 @@ def export(
         "-o",
         "--out",
         help="output folder (made; default RUN/export)",
-        path_type=str,
-        callback=path_named,
+        **AS_PATH,
     ),
     force: bool = typer.Option(
         False, "--force", help="replace existing files of the same name that differ"
@@ -1012,8 +1008,7 @@ def train(
         help="file for the trained weights (a state_dict; folder made); default: beside the "
         "config, named as it is with .trained.pt for its .json or .yaml (trial2-x.json: "
         "trial2-x.trained.pt)",
-        path_type=str,
-        callback=path_named,
+        **AS_PATH,
     ),
     force: bool = typer.Option(False, "--force", help="write over an existing weights file"),
 ) -> None:
@@ -1128,16 +1123,14 @@ def build(
         "--weights",
         help="state_dict saved with torch.save; default: the file the config names beside it "
         "(an onnx or torch export's initial weights), else freshly initialised ones",
-        path_type=str,
-        callback=path_named,
+        **AS_PATH,
     ),
     onnx: Path = typer.Option(
         None,
         "--onnx",
         help="also write the model to this .onnx file (folder made) with its blocks at their "
         "precisions, as the search timed them (int8 quantized, fp16 in float16)",
-        path_type=str,
-        callback=path_named,
+        **AS_PATH,
     ),
     calibration: str = typer.Option(
         None,

@@ -10,7 +10,7 @@ from typing import Literal
 
 import typer
 
-from hwnas.cli import examples, home_expanded, path_named, say, stopped, stopped_word
+from hwnas.cli import AS_PATH, examples, home_expanded, say, stopped, stopped_word
 from hwnas.cli.spaces import CLASSES, INPUT, SPACE_HELP, space_at
 from hwnas.predictors.defaults import BLOCK_COPIES, DEFAULT_ROUNDS, DEFAULT_RUNS, DEFAULT_WARMUP
 from hwnas.predictors.printable import one_line
@@ -66,8 +66,7 @@ def profile(
         "-o",
         "--out",
         help="profile CSV to write or resume (+ .json; folder made)",
-        path_type=str,
-        callback=path_named,
+        **AS_PATH,
     ),
     backend: Backend = typer.Option(
         "onnxruntime-cpu",
@@ -173,16 +172,13 @@ def profile(
     )
 )
 def fit(
-    profile_path: Path = typer.Argument(
-        ..., help="profile CSV", metavar="profile", path_type=str, callback=path_named
-    ),
+    profile_path: Path = typer.Argument(..., help="profile CSV", metavar="profile", **AS_PATH),
     out: Path = typer.Option(
         ...,
         "-o",
         "--out",
         help="predictor file to write (JSON; folder made)",
-        path_type=str,
-        callback=path_named,
+        **AS_PATH,
     ),
     kind: FitKind = typer.Option(
         "lut",
@@ -193,8 +189,7 @@ def fit(
         None,
         "--parts",
         help="--kind learned: take the lookup table from this profile's parts instead",
-        path_type=str,
-        callback=path_named,
+        **AS_PATH,
     ),
 ) -> None:
     """Build a predictor from a profile and save it as data."""
@@ -227,7 +222,7 @@ def fit(
 )
 def evaluate(
     predictor_path: Path = typer.Argument(
-        ..., help="predictor file", metavar="predictor", path_type=str, callback=path_named
+        ..., help="predictor file", metavar="predictor", **AS_PATH
     ),
     holdout: str = typer.Option(
         ...,
