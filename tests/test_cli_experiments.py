@@ -276,22 +276,24 @@ def test_every_path_option_reads_a_leading_tilde_as_the_home_folder(
     assert "a home folder unknown here" in err
 
 
+@pytest.mark.parametrize(("path", "said"), [("", "EMPTY_PATH"), (" \t", "BLANK_PATH")])
 def test_every_path_option_refuses_an_empty_path_as_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+    path: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ) -> None:
     """An empty path names no file or folder: a usage error naming the option, for every
     option and argument naming one. Typer read '' as the current folder, so `status ''`
-    said ". is not a run directory" and `export RUN -o ''` wrote into the current folder."""
+    said ". is not a run directory" and `export RUN -o ''` wrote into the current folder.
+    A path of only whitespace was taken as a file's name (`export RUN -o ' '`)."""
     import typer
 
-    from hwnas.cli import EMPTY_PATH
+    from hwnas import cli
 
     refused = {}
     for name, param, context in each_parameter():
         try:
-            param.process_value(context, "")
+            param.process_value(context, path)
         except typer.BadParameter as e:  # a number's and a choice's, too
-            if EMPTY_PATH in str(e):
+            if getattr(cli, said) in str(e):
                 refused.setdefault(name, []).append(param.name)
     typed_path = {
         name: [p for p in params if (name, p) not in TEXT_PATHS]
@@ -299,7 +301,7 @@ def test_every_path_option_refuses_an_empty_path_as_a_usage_error(
     }
     assert refused == {name: params for name, params in typed_path.items() if params}
     monkeypatch.chdir(tmp_path)
-    for args, option in ((("status", ""), "'run'"), (("export", "runs/x", "-o", ""), "'-o'")):
+    for args, option in ((("status", path), "'run'"), (("export", "runs/x", "-o", path), "'-o'")):
         assert hwnas(*args) == 2, args
         assert f"Invalid value for {option}" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

@@ -140,6 +140,9 @@ def shell_path(path: object) -> str:
 
 #: why an empty file or folder name is refused: `Path('')` is the current folder
 EMPTY_PATH = "an empty path names no file or folder (. is the current folder)"
+#: a path of only whitespace: a name no one means (`-o "$DIR "` with DIR unset), refused
+#: with the way to name such a file all the same
+BLANK_PATH = "a path of only spaces is taken for a mistake (name such a file as './ ')"
 
 
 def home_expanded(value: str | None) -> str | None:
@@ -170,9 +173,10 @@ def path_named(text: str | None) -> Path | None:
     `status ''` said ". is not a run directory" and `export RUN -o ''` wrote into the current
     folder. Each is declared with `path_type=str` (`AS_PATH`), so that typer hands over the text as
     given: made a `Path` first, '' was '.'. Not a parser: typer's help showed the type of
-    one as the class's name, `<Path>`, where it shows a path as `<path>`."""
-    if text == "":
-        raise typer.BadParameter(EMPTY_PATH)
+    one as the class's name, `<Path>`, where it shows a path as `<path>`. A path of only
+    whitespace is refused too (it was taken as a file's name)."""
+    if text is not None and not text.strip():
+        raise typer.BadParameter(BLANK_PATH if text else EMPTY_PATH)
     return None if text is None else Path(home_expanded(text))
 
 
