@@ -71,7 +71,7 @@ def status_facts(run: Path, capsys: pytest.CaptureFixture) -> dict:
 def status_json(run: Path, capsys: pytest.CaptureFixture) -> dict:
     """`status_facts`, checked to hold every fact the text gives: the text written from it
     alone is `hwnas status RUN`'s (for a run without live drivers, whose seconds move)."""
-    from hwnas.cli.experiments import _say_status
+    from hwnas.cli.status import _say_status
 
     facts = status_facts(run, capsys)
     assert hwnas("status", str(run)) == 0

@@ -408,7 +408,7 @@ def test_the_guides_status_example_names_the_pinned_versions() -> None:
 def test_calling_main_again_adds_no_commands(capsys: pytest.CaptureFixture) -> None:
     """Each `main()` call used to add every area's commands once more: in a notebook or a
     test process the command tree grew with each call, and building it took seconds."""
-    from hwnas.cli import app, experiments, latency, spaces
+    from hwnas.cli import app, deploy, experiments, latency, pareto, spaces, status
 
     for _ in range(3):
         assert hwnas("status", "--help") == 0
@@ -416,6 +416,9 @@ def test_calling_main_again_adds_no_commands(capsys: pytest.CaptureFixture) -> N
         spaces.app,
         latency.app,
         experiments.app,
+        status.app,
+        pareto.app,
+        deploy.app,
     ]
     assert capsys.readouterr().out.count("Usage: hwnas status") == 3
 
@@ -601,7 +604,7 @@ def test_export_formats_are_the_librarys() -> None:
     """`export --format` offers the formats `export_run` takes (the CLI does not import it)."""
     from typing import get_args
 
-    from hwnas.cli.experiments import ExportFormat
+    from hwnas.cli.deploy import ExportFormat
     from hwnas.experiments.export import Format
 
     assert get_args(ExportFormat) == get_args(Format)
@@ -2673,7 +2676,7 @@ def test_the_front_keeps_an_architecture_in_its_table_exactly_where_it_is_drawn_
     column at the widths where rich draws it whole, on one line, and is listed under the
     table from one column narrower, where rich folds it mid-word (a column of 40 or more was
     not enough for a longer word)."""
-    from hwnas.cli.experiments import _architectures_fit, _front_table
+    from hwnas.cli.pareto import _architectures_fit, _front_table
     from hwnas.predictors.rich_parts import Console
 
     word = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|"
@@ -3245,7 +3248,7 @@ def test_status_groups_reasons_by_their_numbers_most_frequent_first(
     distinct reasons, not groups."""
     import pandas as pd
 
-    from hwnas.cli.experiments import _failure_groups, _say_failures
+    from hwnas.cli.status import _failure_groups, _say_failures
 
     reasons = [
         *("timed out after 1.5 s", "timed out after 12 s", "timed out after 30.25 s"),

@@ -1,6 +1,7 @@
-"""The `hwnas` command: one Typer app; each area (spaces, latency, experiments) adds its own
-commands from its module. Failures print one line naming the cause and exit non-zero; pass
-`--debug` anywhere for the full traceback."""
+"""The `hwnas` command: one Typer app; each area (spaces, latency; experiments, status, pareto
+and deploy, whose commands sit on the root) adds its own commands from its module. Failures
+print one line naming the cause and exit non-zero; pass `--debug` anywhere for the full
+traceback."""
 
 from __future__ import annotations
 
@@ -76,13 +77,17 @@ def _register() -> None:
     notebook's or a test process's), typer built every copy each time, and a call took
     seconds after a few hundred."""
     # imported first: a Ctrl-C landing in the imports leaves no group added
-    from hwnas.cli import experiments, latency, spaces
+    from hwnas.cli import deploy, experiments, latency, pareto, spaces, status
 
     if app.registered_groups:
         return
     app.add_typer(spaces.app, name="spaces")
     app.add_typer(latency.app, name="latency")
-    app.add_typer(experiments.app)  # search, status, pareto, export, build: on the root
+    # unnamed, their commands sit on the root, listed in the order they are added here
+    app.add_typer(experiments.app)  # search
+    app.add_typer(status.app)  # status
+    app.add_typer(pareto.app)  # pareto
+    app.add_typer(deploy.app)  # export, train, build
 
 
 _stop_said = False  # whether a stopped command said itself what it left
