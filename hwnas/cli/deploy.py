@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import typer
 
 from hwnas.cli import AS_PATH, DEMO_WINNER, examples, home_expanded, say, shell_path
-from hwnas.cli.runs import ObjectivesOption, RunArgument, _note_lacking, _objectives
+from hwnas.cli.runs import ObjectivesOption, RunArgument, note_lacking, objectives_asked
 from hwnas.predictors.printable import one_line
 
 if TYPE_CHECKING:  # numpy: the CLI imports it only for the commands that need it
@@ -77,9 +77,9 @@ def export(
 
     results = load(run)
     out = out or run / "export"
-    objs = _objectives(results, objectives) if objectives else None
+    objs = objectives_asked(results, objectives) if objectives else None
     if objs is not None and trial is None:
-        _note_lacking(results, objs)
+        note_lacking(results, objs)
     before = _stamps(out)
     written = export_run(
         results,

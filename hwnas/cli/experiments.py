@@ -13,7 +13,7 @@ from typing import NoReturn
 import typer
 
 from hwnas.cli import AS_PATH, examples, say, shell_path, stopped, stopped_word
-from hwnas.cli.runs import _targets_text
+from hwnas.cli.runs import targets_text
 from hwnas.predictors.printable import one_line
 
 app = typer.Typer()
@@ -205,7 +205,7 @@ def _note_targets_not_searched(summary, experiment: Path, resume_with: str) -> b
         if summary.stopped_by in ("evaluations", ALREADY_COMPLETE)
         else f"resume to search {them}: {resume_with}"
     )
-    say(f"hwnas: note: {_targets_text(left)} not searched before the run stopped: {how}")
+    say(f"hwnas: note: {targets_text(left)} not searched before the run stopped: {how}")
     return True
 
 

@@ -13,12 +13,12 @@ from hwnas.cli import AS_PATH, examples, say
 from hwnas.cli.runs import (
     ObjectivesOption,
     RunArgument,
-    _broke_constraints,
-    _json_number,
-    _none_feasible,
-    _note_lacking,
-    _objectives,
-    _say_hypervolume,
+    broke_constraints,
+    json_number,
+    none_feasible,
+    note_lacking,
+    objectives_asked,
+    say_hypervolume,
 )
 from hwnas.predictors.printable import one_line
 
@@ -48,8 +48,8 @@ def pareto(
     from hwnas.experiments import load
 
     results = load(run)
-    objs = _objectives(results, objectives)
-    _note_lacking(results, objs)
+    objs = objectives_asked(results, objectives)
+    note_lacking(results, objs)
     if results.candidates(objs).empty:  # nothing to rank: none evaluated, failed, infeasible
         if html is not None and _plottable(results, objs):  # infeasible points, greyed
             _write_report(results, objs, html)
@@ -58,7 +58,7 @@ def pareto(
             typer.echo(json.dumps(empty, indent=2))
         else:
             df = results.trials
-            typer.echo(one_line(f"{run}: {_none_feasible(len(df), _broke_constraints(df))}"))
+            typer.echo(one_line(f"{run}: {none_feasible(len(df), broke_constraints(df))}"))
         if html is not None and _plottable(results, objs):
             typer.echo(one_line(f"wrote {html} (infeasible points only: no front)"), err=as_json)
         elif html is not None:
@@ -75,13 +75,13 @@ def pareto(
                 "trial": int(r["number"]),
                 "key": r["key"],
                 "arch": results.describe(results.arch(int(r["number"]))),
-                **{m: _json_number(r[m]) for m in metrics},
+                **{m: json_number(r[m]) for m in metrics},
                 **({"origin": origin} if (origin := results.origin(r)) else {}),
             }
             for _, r in front.iterrows()
         ]
-        reference = None if hv is None else [_json_number(v) for v in results.reference_point(objs)]
-        summary = {"objectives": objs, "hypervolume": None if hv is None else _json_number(hv)}
+        reference = None if hv is None else [json_number(v) for v in results.reference_point(objs)]
+        summary = {"objectives": objs, "hypervolume": None if hv is None else json_number(hv)}
         typer.echo(json.dumps({**summary, "reference": reference, "front": rows}, indent=2))
     else:
         _print_front(results, front, metrics, objs, hv)
@@ -153,7 +153,7 @@ def _print_front(results, front, metrics, objs, hv) -> None:
     for row, arch in zip(rows, archs) if apart else ():
         typer.echo(f"trial {row[0]}: {arch}")
     if hv is not None:
-        _say_hypervolume(objs, hv, results.reference_point(objs))
+        say_hypervolume(objs, hv, results.reference_point(objs))
     _say_metric_notes(results, metrics)
 
 

@@ -21,12 +21,14 @@ ObjectivesOption = typer.Option(
 )
 
 
-def _targets_text(targets: list[float]) -> str:
+def targets_text(targets: list[float]) -> str:
     """Latency targets in words: `latency targets 0.3 ms, 0.4 ms`."""
     return f"latency target{'s' * (len(targets) > 1)} {', '.join(f'{t:g} ms' for t in targets)}"
 
 
-def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:
+def objectives_asked(results, specs: list[str] | None) -> list[tuple[str, str]]:
+    """The objectives `--objectives` asks a view for (`metric:min|max`, or a bare objective of
+    the run), else the run's own; an option given but empty is an error, not the default."""
     from hwnas.experiments import ExperimentError
 
     if not specs:
@@ -37,7 +39,7 @@ def _objectives(results, specs: list[str] | None) -> list[tuple[str, str]]:
     return results.objectives_of(flat)
 
 
-def _note_lacking(results, objs: list[tuple[str, str]]) -> None:
+def note_lacking(results, objs: list[tuple[str, str]]) -> None:
     """Say how many feasible evaluations a view leaves out for lacking one of its metrics
     (the run's own objectives are in every successful evaluation)."""
     from hwnas.experiments.shown import counted
@@ -52,7 +54,7 @@ def _note_lacking(results, objs: list[tuple[str, str]]) -> None:
         )
 
 
-def _none_feasible(total: int, broke: int) -> str:
+def none_feasible(total: int, broke: int) -> str:
     """That a run has no feasible success, and of how many evaluations (`total`), with those
     that succeeded but broke a constraint (`broke`): why its front is empty (a run whose
     every success did showed only `ok N` in `status`, and nothing in `pareto`). No "yet":
@@ -61,19 +63,19 @@ def _none_feasible(total: int, broke: int) -> str:
     return f"no feasible successful evaluation (of {total}{why})"
 
 
-def _broke_constraints(df) -> int:
+def broke_constraints(df) -> int:
     """How many of the evaluations `df` succeeded but broke a constraint."""
     return int((df["status"].eq("ok") & ~df["feasible"].astype(bool)).sum())
 
 
-def _say_hypervolume(objs: list[tuple[str, str]], hv: float, reference: list[float]) -> None:
+def say_hypervolume(objs: list[tuple[str, str]], hv: float, reference: list[float]) -> None:
     """The hypervolume with the objectives and the reference point (`hypervolume_text`)."""
     from hwnas.experiments.shown import hypervolume_text
 
     typer.echo(hypervolume_text(objs, hv, reference))
 
 
-def _json_number(value: float) -> int | float | None:
+def json_number(value: float) -> int | float | None:
     """A metric as JSON: counts (params, bytes) as integers, a missing value as null (NaN is
     no JSON)."""
     value = float(value)

@@ -14,11 +14,11 @@ import typer
 from hwnas.cli import examples
 from hwnas.cli.runs import (
     RunArgument,
-    _broke_constraints,
-    _json_number,
-    _none_feasible,
-    _say_hypervolume,
-    _targets_text,
+    broke_constraints,
+    json_number,
+    none_feasible,
+    say_hypervolume,
+    targets_text,
 )
 from hwnas.predictors.printable import one_line
 
@@ -107,7 +107,7 @@ def _status_facts(run: Path) -> dict:
         "metric_notes": metric_notes(results.config, df, results.config.needed_metrics),
         "constraints": [(m, float(b)) for m, b in results.constraints],
         "supernet": _supernet_facts(results),
-        "broke_constraints": _broke_constraints(df),
+        "broke_constraints": broke_constraints(df),
         **_front_facts(results),
         "elapsed_s": float(df["finished_s"].max()) if len(df) else None,
     }
@@ -213,13 +213,13 @@ def _front_facts(results) -> dict:
 
 
 def _strict_json(value):
-    """`value` (dicts, lists, tuples, numbers) with each float as `_json_number` gives it:
+    """`value` (dicts, lists, tuples, numbers) with each float as `json_number` gives it:
     counts as integers, a non-finite number as null."""
     if isinstance(value, dict):
         return {k: _strict_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_strict_json(v) for v in value]
-    return _json_number(value) if isinstance(value, float) else value
+    return json_number(value) if isinstance(value, float) else value
 
 
 def _say_status(facts: dict) -> None:
@@ -232,7 +232,7 @@ def _say_status(facts: dict) -> None:
     _say_supernet_searches(facts)
     if not facts["feasible"]:
         total = facts["evaluations"]["total"]
-        typer.echo(_none_feasible(total, facts["broke_constraints"]))
+        typer.echo(none_feasible(total, facts["broke_constraints"]))
         return
     _say_front(facts)
     _say_elapsed(facts["elapsed_s"])
@@ -315,7 +315,7 @@ def _say_front(facts: dict) -> None:
         shown = metric_text(best) if float(best).is_integer() else f"{best:.6g}"
         typer.echo(f"best {metric}: {shown}")
     if facts["hypervolume"] is not None:
-        _say_hypervolume(facts["objectives"], facts["hypervolume"], facts["reference"])
+        say_hypervolume(facts["objectives"], facts["hypervolume"], facts["reference"])
 
 
 def _say_elapsed(elapsed_s: float | None) -> None:
@@ -357,7 +357,7 @@ def _say_supernet_searches(facts: dict) -> None:
     if (supernet := facts["supernet"]) is None:
         return
     count, targets = supernet["searches"], supernet["targets_ms"]
-    which = f" ({_targets_text(targets)})" if targets else ""
+    which = f" ({targets_text(targets)})" if targets else ""
     whose = "its" if count == 1 else "their"
     typer.echo(
         f"supernet: {count} search{'es' * (count > 1)}{which} trained for "
@@ -373,4 +373,4 @@ def _say_supernet_searches(facts: dict) -> None:
             if reached
             else f"the run searches {them} as it goes on or is resumed"
         )
-        typer.echo(f"supernet: {_targets_text(left)} not searched yet ({how})")
+        typer.echo(f"supernet: {targets_text(left)} not searched yet ({how})")
