@@ -407,7 +407,7 @@ def test_every_form_of_a_ray_address_passes_the_form_check(address):
     """`--address` and an experiment's `executor.address` are checked for a Ray address's
     form before anything, a complete run's too (`address_form_problem`): each form a
     RayExecutor takes passes it, `local` (a new embedded cluster) among them."""
-    from hwnas.evaluators.executors import address_form_problem
+    from hwnas.evaluators.ray_runtime import address_form_problem
 
     assert address_form_problem(address) is None
 
@@ -415,7 +415,7 @@ def test_every_form_of_a_ray_address_passes_the_form_check(address):
 def test_auto_without_a_cluster_says_how_to_get_one(monkeypatch):
     from ray._private import services
 
-    from hwnas.evaluators.executors import check_reachable
+    from hwnas.evaluators.ray_runtime import check_reachable
 
     def no_cluster(*args, **kwargs):  # what Ray raises on a machine running none
         raise ConnectionError("Could not find any running Ray instance. Please specify ...")
@@ -469,7 +469,7 @@ def test_a_port_that_accepts_but_is_no_ray_gcs_is_refused_at_once(no_gcs, said, 
     Ray Client's port given without `ray://` (a gRPC server of another service), or another
     program's. Asked for the cluster's ID, as `ray.init` asks first, it is named at once;
     the request bypasses an HTTP proxy set for the web, as Ray's own requests do."""
-    from hwnas.evaluators.executors import check_reachable
+    from hwnas.evaluators.ray_runtime import check_reachable
 
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
 
@@ -488,7 +488,7 @@ def test_auto_is_left_to_ray_where_a_later_ray_moved_its_helper(monkeypatch, cha
     ImportError (or TypeError) of Ray's internals; the check is then left to `ray.init`."""
     from ray._private import services
 
-    from hwnas.evaluators.executors import check_reachable
+    from hwnas.evaluators.ray_runtime import check_reachable
 
     if change == "moved":
         monkeypatch.delattr(services, "get_ray_address_from_environment")
@@ -705,7 +705,7 @@ _AS_LIMIT = 4 << 30  # `ulimit -v 4194304`, as a shared server or a batch schedu
 
 def _ray_default_object_store() -> int:
     """The object store Ray sizes from the machine's memory (0 where Ray cannot say)."""
-    from hwnas.evaluators.executors import _rays_own
+    from hwnas.evaluators.ray_runtime import _rays_own
 
     return _rays_own(lambda u, _: u.resolve_object_store_memory(u.estimate_available_memory())) or 0
 
@@ -864,14 +864,14 @@ def test_an_embedded_ray_is_sized_as_ray_sizes_it_where_its_private_helpers_chan
 
     from ray._private import utils
 
-    from hwnas.evaluators import executors
+    from hwnas.evaluators import ray_runtime
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (4 << 30, 4 << 30))
     if change == "gone":
         monkeypatch.delattr(utils, helper)
     else:
         monkeypatch.setattr(utils, helper, lambda: 1)
-    assert getattr(executors, sized_by)() is None
+    assert getattr(ray_runtime, sized_by)() is None
 
 
 def _ray_processes(parent: int | None = None) -> list[int]:
@@ -932,7 +932,7 @@ def test_a_ctrl_c_while_the_embedded_ray_starts_leaves_no_ray_running(space, own
 #: signal handler that stops as Ctrl-C does (as `run_experiment`'s SIGTERM and SIGHUP do)
 CHILD_WITH_STOP = """
 import signal, sys, threading
-from hwnas.evaluators import Metrics, RayExecutor, executors
+from hwnas.evaluators import Metrics, RayExecutor, ray_runtime
 from hwnas.spaces import get_space
 
 class Constant:
@@ -1007,13 +1007,13 @@ STOPPED_WHILE_JOINING = (
     CHILD_WITH_STOP
     + """
 signal.signal(signal.SIGTERM, stop)
-executors._gcs_problem = lambda address, timeout_s: None  # to ray.init at once: a silent
+ray_runtime._gcs_problem = lambda address, timeout_s: None  # to ray.init at once: a silent
 try:  # port passes the GCS check only when its timeout ends
     RayExecutor(Constant(), address=sys.argv[1])
 except KeyboardInterrupt:
     joining = any(t.name == "hwnas-ray-join" and t.is_alive() for t in threading.enumerate())
     print("stopped while Ray still tried" if joining else "stopped after Ray gave up")
-executors.check_reachable = lambda address: print("the address checked again")
+ray_runtime.check_reachable = lambda address: print("the address checked again")
 for again in ({}, {"address": sys.argv[1]}):
     try:
         RayExecutor(Constant(), **again)
@@ -1071,9 +1071,9 @@ SIGTERM_AFTER_A_JOIN = (
     + """
 import faulthandler, os, time, ray
 signal.signal(signal.SIGTERM, stop)
-executors.check_reachable = lambda address: None
+ray_runtime.check_reachable = lambda address: None
 ray.init = lambda **settings: faulthandler.register(signal.SIGTERM, chain=True)
-executors._connect("127.0.0.1:6379", None)
+ray_runtime.connect("127.0.0.1:6379", None)
 try:
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(60)

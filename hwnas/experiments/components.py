@@ -246,7 +246,7 @@ def check_executor(config: ExperimentConfig, address: str | None = None) -> None
     address's form, as `--address` is (a complete run, which builds no executor, took a
     typo unsaid); each at its line of the file, as a parse error. Only here, not on parsing:
     a run's stored experiment, which `hwnas status` reads back, stays readable."""
-    from hwnas.evaluators.executors import address_form_problem
+    from hwnas.evaluators.ray_runtime import address_form_problem
 
     ex = config.executor
     if ex.address is not None and (problem := address_form_problem(ex.address)):

@@ -25,8 +25,9 @@ from pathlib import Path
 import yaml
 from optuna.trial import FrozenTrial
 
-from hwnas.evaluators.executors import ClusterLost, address_form_problem
+from hwnas.evaluators.executors import ClusterLost
 from hwnas.evaluators.metrics import Metrics
+from hwnas.evaluators.ray_runtime import address_form_problem
 from hwnas.experiments.components import (
     check_executor,
     check_scored_metrics,
