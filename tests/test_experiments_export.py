@@ -1058,7 +1058,7 @@ def test_an_exported_yaml_quotes_text_a_yaml_12_reader_takes_for_a_number() -> N
     as 94763504507919e0 (hex digits) stayed plain, which YAML 1.2 readers (hwnas's own space
     and experiment reader among them) read as the number 9.476e13."""
     from hwnas.experiments.export import ReadableDumper
-    from hwnas.spaces.spec import YamlLoader
+    from hwnas.spaces.yaml_files import YamlLoader
 
     data = {"key": "94763504507919e0", "octal": "016", "plain": "conv1d", "text": "a\nb\n"}
     text = yaml.dump(data, Dumper=ReadableDumper, sort_keys=False)

@@ -34,7 +34,7 @@ from hwnas.spaces import (
     space_from_data,
 )
 from hwnas.spaces.counting import count_cost
-from hwnas.spaces.spec import ReadableDumper, parse_yaml
+from hwnas.spaces.yaml_files import ReadableDumper, parse_yaml
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

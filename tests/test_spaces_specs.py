@@ -18,7 +18,7 @@ from cli_runner import hwnas
 
 from hwnas.experiments.results import describe_arch
 from hwnas.spaces import Arch, SpaceError, builtin_spaces, get_space, space_from_data
-from hwnas.spaces.spec import ConfigLoader
+from hwnas.spaces.yaml_files import ConfigLoader
 
 GOOD = {
     "name": "small",
@@ -575,9 +575,9 @@ def test_a_device_given_as_a_file_is_read_to_a_bound(tmp_path):
 def test_a_file_of_the_bounds_characters_is_read_whole(tmp_path, monkeypatch):
     """The bound counts characters, not bytes, and a file of exactly that many is read:
     only one holding more is refused."""
-    from hwnas.spaces.spec import read_text
+    from hwnas.spaces.yaml_files import read_text
 
-    monkeypatch.setattr("hwnas.spaces.spec.MAX_TEXT_CHARS", 12)
+    monkeypatch.setattr("hwnas.spaces.yaml_files.MAX_TEXT_CHARS", 12)
     (text := tmp_path / "t.yaml").write_text("\u00e9" * 12)  # 24 bytes
     assert read_text(text) == "\u00e9" * 12
     text.write_text("\u00e9" * 13)
@@ -589,9 +589,9 @@ def test_json_or_none_answers_none_for_every_file_that_is_no_json(tmp_path, monk
     """The kind checks (is this a predictor, a profile's metadata) read a file through
     `json_or_none`: a file that is gone, of no UTF-8 text, too big, not JSON or JSON
     nested past Python's recursion limit is simply not one, never an error."""
-    from hwnas.spaces.spec import json_or_none
+    from hwnas.spaces.yaml_files import json_or_none
 
-    monkeypatch.setattr("hwnas.spaces.spec.MAX_TEXT_CHARS", 10**5)
+    monkeypatch.setattr("hwnas.spaces.yaml_files.MAX_TEXT_CHARS", 10**5)
     (good := tmp_path / "good.json").write_text('\ufeff{"kind": [1, 2]}', encoding="utf-8")
     assert json_or_none(good) == {"kind": [1, 2]}
     files = {

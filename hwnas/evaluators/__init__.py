@@ -23,7 +23,7 @@ from hwnas.evaluators.executors import ClusterLost, Executor, LocalExecutor, Ray
 from hwnas.evaluators.metrics import Metrics
 from hwnas.spaces import SearchSpace, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
-from hwnas.spaces.spec import quoted_number
+from hwnas.spaces.yaml_files import quoted_number
 
 #: evaluator name -> "module:class", imported on first use (the tabular one needs pandas data).
 EVALUATORS = {

@@ -33,16 +33,8 @@ from pydantic import (
 
 from hwnas.spaces import builtin_spaces
 from hwnas.spaces.errors import check_setting_names
-from hwnas.spaces.spec import (
-    NAME_PATTERN,
-    YamlLoader,
-    at_line,
-    field_path,
-    read_text,
-    refuse_booleans,
-    validation_problem,
-    yaml_problem,
-)
+from hwnas.spaces.spec import NAME_PATTERN, at_line, field_path, refuse_booleans, validation_problem
+from hwnas.spaces.yaml_files import YamlLoader, read_text, yaml_problem
 
 LATENCY_USERS = ("predictor", "differentiable")  # searchers that take the `latency` section
 DATA_USERS = ("train", "zero_cost")  # evaluators that run candidates on the `dataset`

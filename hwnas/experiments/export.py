@@ -34,7 +34,7 @@ from hwnas.experiments.shown import counted
 from hwnas.predictors.whole_files import name_too_long
 from hwnas.spaces import Arch, SearchSpace, SpaceError, space_from_data
 from hwnas.spaces.errors import whole_number
-from hwnas.spaces.spec import (
+from hwnas.spaces.yaml_files import (
     ConfigLoader,
     ReadableDumper,
     parse_yaml,

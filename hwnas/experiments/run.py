@@ -75,7 +75,7 @@ from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, sto
 from hwnas.predictors.whole_files import name_too_long
 from hwnas.spaces import Arch
 from hwnas.spaces.callers import warn_at_caller
-from hwnas.spaces.spec import ReadableDumper
+from hwnas.spaces.yaml_files import ReadableDumper
 
 ALREADY_COMPLETE = "already complete"  # the run had its evaluations: nothing was started
 EXHAUSTED = "exhausted"  # the searcher proposed no more candidates

@@ -19,7 +19,7 @@ from hwnas.experiments.optuna_storage import storage_file
 from hwnas.experiments.records import SPACE_SOURCE
 from hwnas.experiments.shown import some_of
 from hwnas.spaces.callers import warn_at_caller
-from hwnas.spaces.spec import YamlLoader
+from hwnas.spaces.yaml_files import YamlLoader
 
 MIN_FREE_BYTES = 64 * 2**20
 SNAPSHOT = "experiment.yaml"  # the experiment a run directory was started from

@@ -34,7 +34,7 @@ from hwnas.spaces import (
     space_from_data,
 )
 from hwnas.spaces.reprs import facts_repr, named
-from hwnas.spaces.spec import json_or_none
+from hwnas.spaces.yaml_files import json_or_none
 
 FORMAT_VERSION = 1
 

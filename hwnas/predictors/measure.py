@@ -38,7 +38,7 @@ from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.counting import evaluating
 from hwnas.spaces.errors import whole_number
 from hwnas.spaces.reprs import facts_repr, named
-from hwnas.spaces.spec import quoted_number
+from hwnas.spaces.yaml_files import quoted_number
 
 #: held by each measurement: two at once in one process (threads of a notebook or a service)
 #: would each time the other's load, and a dynamo export in one thread broke the other's

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hwnas.predictors.fingerprint import device_of, row_device
-from hwnas.spaces.spec import json_or_none
+from hwnas.spaces.yaml_files import json_or_none
 
 #: backend name -> precision -> how the backend times a block at that precision
 PRECISION_NOTES: dict[str, dict[str, str]] = {

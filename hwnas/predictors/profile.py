@@ -49,7 +49,7 @@ from hwnas.spaces import Arch, SearchSpace, builtin_spaces, get_space
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.reprs import facts_repr, named
 from hwnas.spaces.space import LIBRARY
-from hwnas.spaces.spec import json_or_none, read_text, saved_as_wide_unicode
+from hwnas.spaces.yaml_files import json_or_none, read_text, saved_as_wide_unicode
 
 FORMAT_VERSION = 1
 #: why a profile table that holds no UTF-8 text (nor UTF-16 or 32) is refused

@@ -74,7 +74,7 @@ from hwnas.spaces.blocks import PRECISIONS
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import whole_number
 from hwnas.spaces.metaformer import MetaFormerSpace
-from hwnas.spaces.spec import MAX_TEXT_CHARS
+from hwnas.spaces.yaml_files import MAX_TEXT_CHARS
 
 #: metadata fields that must match for a run to resume (append to) an existing profile
 RESUME_FIELDS = (

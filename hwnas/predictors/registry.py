@@ -28,7 +28,7 @@ from hwnas.predictors.profile import (
 )
 from hwnas.spaces import SearchSpace, SpaceError, as_space
 from hwnas.spaces.errors import check_setting_names, did_you_mean
-from hwnas.spaces.spec import read_text
+from hwnas.spaces.yaml_files import read_text
 
 KINDS = ("lut", "learned", "transfer")
 

@@ -29,7 +29,7 @@ from hwnas.evaluators.metrics import Metrics
 from hwnas.search.pareto import pareto_mask
 from hwnas.spaces import Arch, SearchSpace, SpaceError
 from hwnas.spaces.errors import finite_number, whole_number
-from hwnas.spaces.spec import quoted_number
+from hwnas.spaces.yaml_files import quoted_number
 
 Direction = Literal["min", "max"]
 

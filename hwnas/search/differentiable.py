@@ -78,7 +78,7 @@ from hwnas.search.sweep import MEMO_PREFIX, latency_target, latency_targets
 from hwnas.spaces import Arch, SearchSpace
 from hwnas.spaces.callers import warn_at_caller
 from hwnas.spaces.errors import check_setting_names, finite_number
-from hwnas.spaces.spec import quoted_number
+from hwnas.spaces.yaml_files import quoted_number
 
 LatencyLoss = Literal["log_ratio", "hinge"]
 #: how a finished search's key in a searcher's `memo` starts

@@ -204,7 +204,7 @@ def get_space(
 ) -> SearchSpace:
     """A built-in space by name, or a space YAML file by path, optionally with another input
     shape (without batch) or number of classes."""
-    from hwnas.spaces.spec import read_yaml
+    from hwnas.spaces.yaml_files import read_yaml
 
     if not isinstance(name_or_path, str | Path):  # str() of a space is no name of one
         raise TypeError(
