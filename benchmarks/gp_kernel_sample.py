@@ -3,7 +3,7 @@
     cd benchmarks && ../.venv/bin/python gp_kernel_sample.py
 
 The predictor searcher's GP fits its kernel's hyperparameters on at most
-`HYPERPARAMETER_SAMPLE` results and conditions on all (hwnas/search/predictor.py). This fits
+`HYPERPARAMETER_SAMPLE` results and conditions on all (hwnas/search/surrogates.py). This fits
 one on `--train` random NB201 cells (live-cell encoding, normal scores of the metric, as the
 searcher does) both ways, and prints the fit time (one BLAS thread) and the RMSE on
 `--test` other cells, for accuracy and a latency column.
@@ -18,8 +18,8 @@ import numpy as np
 from search_common import tabular
 from threadpoolctl import threadpool_limits
 
-from hwnas.search import predictor
-from hwnas.search.predictor import GaussianCopula, GaussianProcess
+from hwnas.search import surrogates
+from hwnas.search.surrogates import GaussianCopula, GaussianProcess
 
 
 def main() -> None:
@@ -36,21 +36,21 @@ def main() -> None:
     metrics = [evaluator.evaluate(a) for a in archs]
     x = np.stack([space.encode(space.live(a)) for a in archs])
     train, test = slice(0, args.train), slice(args.train, None)
-    sample = predictor.HYPERPARAMETER_SAMPLE
+    sample = surrogates.HYPERPARAMETER_SAMPLE
     print("| metric | kernel fitted on | fit (s) | RMSE on held-out cells |")
     print("|---|---|---|---|")
     for metric in args.metrics:
         y = np.array([m[metric] for m in metrics])
         y = GaussianCopula(y[train])(y)
         for cap in (sample, args.train):
-            predictor.HYPERPARAMETER_SAMPLE = cap
+            surrogates.HYPERPARAMETER_SAMPLE = cap
             with threadpool_limits(limits=1, user_api="blas"):
                 start = time.perf_counter()
                 process = GaussianProcess(0).fit(x[train], y[train])
                 seconds = time.perf_counter() - start
             rmse = np.sqrt(np.mean((process.predict(x[test])[0] - y[test]) ** 2))
             print(f"| {metric} | {min(cap, args.train)} results | {seconds:.2f} | {rmse:.3f} |")
-    predictor.HYPERPARAMETER_SAMPLE = sample
+    surrogates.HYPERPARAMETER_SAMPLE = sample
 
 
 if __name__ == "__main__":

@@ -56,13 +56,12 @@ from sklearn.gaussian_process.kernels import ConstantKernel, DotProduct
 
 from hwnas.search.pareto import hypervolume_improvements, pareto_mask
 from hwnas.search.predictor import (
-    GAUSSIAN_PROCESS_FROM,
-    GaussianProcess,
     PredictorSearcher,
     closest_likely_feasible,
     default_box,
     greedy_hypervolume,
 )
+from hwnas.search.surrogates import GAUSSIAN_PROCESS_FROM, GaussianProcess
 
 BUDGETS = (100, 300)
 DRAWS = 64  # posterior draws of `mc-ehvi` and `parego`

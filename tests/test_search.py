@@ -26,10 +26,11 @@ from hwnas.search import (
     get_searcher,
     hypervolume,
     pareto_mask,
-    predictor,
     searcher_class,
+    surrogates,
 )
-from hwnas.search.predictor import Ensemble, GaussianCopula, GaussianProcess, measures_cost
+from hwnas.search.predictor import measures_cost
+from hwnas.search.surrogates import Ensemble, GaussianCopula, GaussianProcess
 from hwnas.spaces import SpaceError, get_space
 from hwnas.spaces.nasbench201 import EDGES
 
@@ -588,7 +589,8 @@ def test_reference_with_one_objective_is_refused(space):
 def test_a_reference_beyond_every_observed_value_leaves_room_beyond_them():
     """The copula clamped it to the worst observed values: the observed points at the edge of
     the range left the front, and a better point as slow as the slowest scored nothing."""
-    from hwnas.search.predictor import GaussianCopula, hypervolume_improvements
+    from hwnas.search.predictor import hypervolume_improvements
+    from hwnas.search.surrogates import GaussianCopula
 
     accuracy, latency = (
         GaussianCopula(np.array([50.0, 60, 70])),
@@ -609,7 +611,8 @@ def test_a_bound_beyond_a_metric_observed_at_one_value_lies_beyond_it():
     """Every value observed alike (a metric constant so far): the copula mapped any bound onto
     that value's score, so a bound every result exceeds looked met, since the surrogates,
     fitted on one value, predict its score without spread."""
-    from hwnas.search.predictor import GaussianCopula, probability_at_most
+    from hwnas.search.predictor import probability_at_most
+    from hwnas.search.surrogates import GaussianCopula
 
     same = GaussianCopula(np.array([5.0, 5.0, 5.0]))
     assert np.all(np.diff(same(np.array([3.0, 4.0, 5.0, 6.0]))) > 0)
@@ -722,7 +725,7 @@ def test_a_restored_multi_objective_predictor_asks_alike_past_the_switch(
     """Past 100 results the default fits Gaussian processes, on a sampled kernel fit beyond
     300 (here 105, to be reached in few asks): a searcher rebuilt from the stored trials
     still asks what the uninterrupted one does."""
-    monkeypatch.setattr(predictor, "HYPERPARAMETER_SAMPLE", 105)
+    monkeypatch.setattr(surrogates, "HYPERPARAMETER_SAMPLE", 105)
     objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
     searcher = run(make("predictor", space, objectives, initial=100), evaluator, 110, batch=10)
     restored = make("predictor", space, objectives, initial=100)
@@ -742,7 +745,7 @@ def test_gaussian_process_fits_its_hyperparameters_on_a_sample_of_many_results(
     y = GaussianCopula(y)(y)
     sampled = GaussianProcess(0).fit(x[:400], y[:400])
     assert sampled.model.X_train_.shape[0] == 400 and sampled.model.optimizer is None
-    monkeypatch.setattr(predictor, "HYPERPARAMETER_SAMPLE", 400)
+    monkeypatch.setattr(surrogates, "HYPERPARAMETER_SAMPLE", 400)
     full = GaussianProcess(0).fit(x[:400], y[:400])
     assert full.model.optimizer is not None and full.model.kernel_ != sampled.model.kernel_
     errors = [np.sqrt(np.mean((g.predict(x[400:])[0] - y[400:]) ** 2)) for g in (sampled, full)]
@@ -753,7 +756,7 @@ def test_a_gaussian_process_whose_kernel_sample_is_all_ties_fits_on_all_results(
     """A metric that is nearly always one value (a rare 0/1 outcome): a sample that missed
     every other value fitted a kernel of no amplitude, so the process predicted no spread
     anywhere, near the value it had missed too."""
-    monkeypatch.setattr(predictor, "HYPERPARAMETER_SAMPLE", 50)
+    monkeypatch.setattr(surrogates, "HYPERPARAMETER_SAMPLE", 50)
     rng = np.random.default_rng(0)
     x = rng.random((60, 3))
     sample = np.random.default_rng(0).choice(60, 50, replace=False)
@@ -928,7 +931,7 @@ def test_ctrl_c_while_an_mlp_surrogate_trains_stops_the_search():
 
     from sklearn.neural_network import MLPRegressor
 
-    from hwnas.search.predictor import fit_interruptibly
+    from hwnas.search.surrogates import fit_interruptibly
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(1000, 50)), rng.normal(size=1000)
@@ -1104,7 +1107,7 @@ def test_sample_unseen_skips_what_it_is_told_to_exclude(space):
 def test_a_reference_bounds_a_maximised_objective_from_below(space):
     """Accuracy >= 85 in the box: its bound is signed like the accuracy it compares with (a
     mutant dropping the sign put every point outside the box, unnoticed)."""
-    from hwnas.search.predictor import GaussianCopula
+    from hwnas.search.surrogates import GaussianCopula
 
     objectives = [("accuracy", "max"), ("hw_fpga_latency_ms", "min")]
     reference = {"accuracy": 85.0, "hw_fpga_latency_ms": 5.0}

@@ -203,7 +203,7 @@ def searcher_defaults(
         if isinstance(population, int):  # else refused when the searcher is made
             defaults["tournament_size"] = default_tournament_size(population)
     elif name == "predictor":
-        from hwnas.search.predictor import DEFAULT_ENSEMBLE_SIZE, DEFAULT_SURROGATE
+        from hwnas.search.surrogates import DEFAULT_ENSEMBLE_SIZE, DEFAULT_SURROGATE
 
         defaults["surrogate"] = DEFAULT_SURROGATE[objectives > 1]
         surrogate = settings.get("surrogate", defaults["surrogate"])
