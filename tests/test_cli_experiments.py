@@ -4319,8 +4319,8 @@ def test_a_stop_arriving_as_a_claim_is_written_leaves_no_live_claim(
     driver knew of the claim: it used to stay a live ('running') claim nothing gave back."""
     from hwnas.experiments import load_experiment, run_experiment
     from hwnas.experiments.records import outcome_of
-    from hwnas.experiments.run import Terminated
     from hwnas.experiments.storage import RunStore
+    from hwnas.predictors.stop_signals import Terminated
 
     created, create = [], RunStore._create_claim
 

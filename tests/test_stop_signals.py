@@ -7,8 +7,12 @@ import signal
 
 import pytest
 
-from hwnas.experiments.run import interrupts_held, terminate_as_interrupt
-from hwnas.predictors.stop_signals import signals_handled, terminating_signals
+from hwnas.predictors.stop_signals import (
+    interrupts_held,
+    signals_handled,
+    terminate_as_interrupt,
+    terminating_signals,
+)
 
 
 def test_a_signal_pending_while_handlers_are_swapped_leaves_none_swapped(monkeypatch):

@@ -117,12 +117,12 @@ def profile(
     """Measure a space's parts and N random architectures into a profile (resumable).
 
     For an experiment that overrides the space's input or classes: --input and --classes."""
-    from hwnas.experiments.run import terminate_as_interrupt
     from hwnas.experiments.shown import counted
     from hwnas.predictors import build_profile  # heavy: imported per command
     from hwnas.predictors.fingerprint import describe_device
     from hwnas.predictors.profile import ProfileError
     from hwnas.predictors.repeatability import agreements
+    from hwnas.predictors.stop_signals import terminate_as_interrupt
 
     try:
         with terminate_as_interrupt():  # SIGTERM, SIGHUP as Ctrl-C

@@ -13,7 +13,6 @@ would ever have it.
 from __future__ import annotations
 
 import shlex
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -71,7 +70,7 @@ from hwnas.experiments.run_dir import (
 )
 from hwnas.experiments.shown import bound_text, counted, metric_text
 from hwnas.experiments.storage import Claim, ClaimLost, RunStore, cleaned_up
-from hwnas.predictors.stop_signals import noting_interrupt, signals_handled, stopping_signals
+from hwnas.predictors.stop_signals import interrupts_held, terminate_as_interrupt
 from hwnas.predictors.whole_files import name_too_long
 from hwnas.spaces import Arch
 from hwnas.spaces.callers import warn_at_caller
@@ -714,51 +713,3 @@ class _Loop:
         self.waiting.pop(arch.key, None)
         if not self.searcher.told(arch):  # a dead driver's stray claim of an evaluated key
             self.searcher.tell(arch, metrics)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (`signum`) arrived: stop like Ctrl-C (claims given back, a
-    resumable run)."""
-
-    def __init__(self, signum: int = signal.SIGTERM):
-        super().__init__()
-        self.signum = signum
-
-
-@contextmanager
-def interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP back while the block writes claims or results, and deliver
-    them after it: an interrupt inside the storage's transaction left a claim that nothing
-    gave back (read as a live evaluation), or ended in the database library's own error
-    instead of a resumable stop."""
-    held: list[int] = []
-
-    def hold(signum, frame):
-        held.append(signum)
-
-    try:
-        with signals_handled(hold, *stopping_signals()):
-            yield
-    finally:
-        if held:
-            signal.raise_signal(held[0])
-
-
-@contextmanager
-def terminate_as_interrupt(received: list[int] | None = None) -> Iterator[None]:
-    """Turn Ctrl-C, SIGTERM and SIGHUP (see `terminating_signals`) into KeyboardInterrupt
-    (`Terminated` for the last two) while the block runs, and note each in `received`. Installed
-    again after Ray started, which sets a handler of its own; Ray turns the interrupt of a blocking
-    call into a plain KeyboardInterrupt, so the signal is remembered and the interrupt raised again
-    as `Terminated` on the way out. The note also outlives an interrupt Python drops: one raised
-    inside a `__del__` or a weakref callback (run at any moment: SQLAlchemy's, Ray's object refs) is
-    printed as "Exception ignored in ... KeyboardInterrupt:" and lost, and the run went on to its
-    end; the run loop checks `received` every round."""
-    received = [] if received is None else received
-    try:
-        with signals_handled(noting_interrupt(received), *stopping_signals()):
-            yield
-    except KeyboardInterrupt:
-        if terminated := [s for s in received if s != signal.SIGINT]:
-            raise Terminated(terminated[0]) from None
-        raise

@@ -1,7 +1,9 @@
-"""The signals that stop a command (Ctrl-C, SIGTERM, SIGHUP) and the standard streams a stopped
-command can no longer write to. Here, in the lowest package that every stoppable work may
-import (a latency profile, a search, the CLI), and light (the standard library only):
-`hwnas.cli` sets its handlers before any command's module is imported."""
+"""The signals that stop a command (Ctrl-C, SIGTERM, SIGHUP), turned into KeyboardInterrupt
+(`terminate_as_interrupt`) or held back while work writes what must not be cut
+(`interrupts_held`), and the standard streams a stopped command can no longer write to. Here,
+in the lowest package that every stoppable work may import (a latency profile, a search, the
+CLI), and light (the standard library only): `hwnas.cli` sets its handlers before any
+command's module is imported."""
 
 from __future__ import annotations
 
@@ -113,6 +115,54 @@ def signals_handled(handler: Any, *signals: signal.Signals) -> Iterator[None]:
             before = signal.signal(s, handler)  # None: a handler set outside Python
             restore.callback(signal.signal, s, signal.SIG_DFL if before is None else before)
         yield
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (`signum`) arrived: stop like Ctrl-C (claims given back, a
+    resumable run)."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__()
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP back while the block writes claims or results, and deliver
+    them after it: an interrupt inside the storage's transaction left a claim that nothing
+    gave back (read as a live evaluation), or ended in the database library's own error
+    instead of a resumable stop."""
+    held: list[int] = []
+
+    def hold(signum, frame):
+        held.append(signum)
+
+    try:
+        with signals_handled(hold, *stopping_signals()):
+            yield
+    finally:
+        if held:
+            signal.raise_signal(held[0])
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt(received: list[int] | None = None) -> Iterator[None]:
+    """Turn Ctrl-C, SIGTERM and SIGHUP (see `terminating_signals`) into KeyboardInterrupt
+    (`Terminated` for the last two) while the block runs, and note each in `received`. Installed
+    again after Ray started, which sets a handler of its own; Ray turns the interrupt of a blocking
+    call into a plain KeyboardInterrupt, so the signal is remembered and the interrupt raised again
+    as `Terminated` on the way out. The note also outlives an interrupt Python drops: one raised
+    inside a `__del__` or a weakref callback (run at any moment: SQLAlchemy's, Ray's object refs) is
+    printed as "Exception ignored in ... KeyboardInterrupt:" and lost, and the run went on to its
+    end; the run loop checks `received` every round."""
+    received = [] if received is None else received
+    try:
+        with signals_handled(noting_interrupt(received), *stopping_signals()):
+            yield
+    except KeyboardInterrupt:
+        if terminated := [s for s in received if s != signal.SIGINT]:
+            raise Terminated(terminated[0]) from None
+        raise
 
 
 def reader_gone() -> None:
