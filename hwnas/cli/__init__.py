@@ -147,7 +147,7 @@ def shell_path(path: object) -> str:
 EMPTY_PATH = "an empty path names no file or folder (. is the current folder)"
 #: a path of only whitespace: a name no one means (`-o "$DIR "` with DIR unset), refused
 #: with the way to name such a file all the same
-BLANK_PATH = "a path of only spaces is taken for a mistake (name such a file as './ ')"
+BLANK_PATH = "a path of only whitespace is taken for a mistake (name such a file as './ ')"
 
 
 def home_expanded(value: str | None) -> str | None:
