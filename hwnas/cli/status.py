@@ -81,7 +81,7 @@ def _status_facts(run: Path) -> dict:
     df = results.trials  # read first: every count below is of the moment it was read
     beats = driver_beats(results.study)
     dead = dead_drivers(beats, grace_of(results.config))
-    in_flight, owed = _claims_in_flight_and_owed(results, dead)
+    in_flight, owed = results.claims(dead)
     statuses = Counter(df["status"])  # ok and failed as in every line of status, from one read
     return {
         "run": str(run),
@@ -236,23 +236,6 @@ def _say_status(facts: dict) -> None:
         return
     _say_front(facts)
     _say_elapsed(facts["elapsed_s"])
-
-
-def _claims_in_flight_and_owed(results, dead: set[str]) -> tuple[int, int]:
-    """Of the trials `results.trials` was made of (one moment of the run: read again, an
-    evaluation stored in between was neither evaluated nor in flight), how many claims the
-    running drivers hold, and how many a `dead` driver left that are owed: neither evaluated
-    since nor being evaluated again (then it counts as in flight)."""
-    from hwnas.experiments.records import DRIVER, INTERRUPTED, KEY, RUNNING, STALE, outcome_of
-
-    trials = results.stored_trials
-    running = [t for t in trials if outcome_of(t) == RUNNING]
-    orphaned = [t for t in running if t.user_attrs.get(DRIVER) in dead]
-    live = {t.user_attrs.get(KEY) for t in running if t.user_attrs.get(DRIVER) not in dead}
-    # claims a stopped driver left (given back, or still marked running): owed until evaluated
-    left = orphaned + [t for t in trials if outcome_of(t) in (STALE, INTERRUPTED)]
-    owed = {t.user_attrs.get(KEY) for t in left} - set(results.trials["key"]) - live - {None}
-    return len(running) - len(orphaned), len(owed)
 
 
 def _say_run(facts: dict) -> None:

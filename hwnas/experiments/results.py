@@ -32,12 +32,16 @@ from hwnas.experiments.optuna_storage import (
 )
 from hwnas.experiments.records import (
     ARCH,
+    DRIVER,
     EVALUATED,
     EXPERIMENT,
+    INTERRUPTED,
     KEY,
     ORIGIN,
     OUTCOME,
     REASON,
+    RUNNING,
+    STALE,
     VERSIONS,
     check_study_attrs,
     load_study,
@@ -327,6 +331,23 @@ class RunResults:
         choices = [c for c in self.space.choice_values() if c in df.columns]
         metrics = sorted(set(df.columns) - set(info) - set(origin) - set(choices))
         return df[info + origin + choices + metrics].reset_index(drop=True)
+
+    def claims(self, dead_drivers: Iterable[str]) -> tuple[int, int]:
+        """Of the trials `trials` was made of (one moment of the run: read again, an
+        evaluation stored in between was neither evaluated nor in flight), how many claims
+        the running drivers hold, and how many the `dead_drivers` (their ids) left that are
+        owed: neither evaluated since nor being evaluated again (then it counts as in
+        flight). Read without copying the trials (`hwnas status` of a run of 10 000 spent
+        0.8 s of its 10 copying them)."""
+        dead = set(dead_drivers)
+        trials = self._stored_trials
+        running = [t for t in trials if outcome_of(t) == RUNNING]
+        orphaned = [t for t in running if t.user_attrs.get(DRIVER) in dead]
+        live = {t.user_attrs.get(KEY) for t in running if t.user_attrs.get(DRIVER) not in dead}
+        # claims a stopped driver left (given back, or still marked running): owed until evaluated
+        left = orphaned + [t for t in trials if outcome_of(t) in (STALE, INTERRUPTED)]
+        owed = {t.user_attrs.get(KEY) for t in left} - set(self._trials["key"]) - live - {None}
+        return len(running) - len(orphaned), len(owed)
 
     @property
     def retried(self) -> list[int]:
