@@ -2065,14 +2065,17 @@ def test_latencies_of_number_like_text_are_refused_by_fit(space, profile_path, a
 
 
 @pytest.mark.parametrize(
-    "shaped", [lambda y: np.stack([y, y], axis=1), lambda y: 1.5], ids=["two columns", "one number"]
+    "shaped",
+    [lambda y: np.stack([y, y], axis=1), lambda y: 1.5, lambda y: [[*y[:-1]], [y[-1]]]],
+    ids=["two columns", "one number", "ragged rows"],
 )
 def test_latencies_that_are_not_one_per_architecture_are_refused_by_fit(
     space, profile_path, shaped
 ):
     """Two columns of latencies, one row per architecture, passed the length check and ended
     the learned predictor's fit in scikit-learn's bare "y should be a 1d array"; one number
-    for them all in numpy's "len() of unsized object"."""
+    for them all in numpy's "len() of unsized object"; rows of different lengths were called
+    "not finite and positive numbers"."""
     archs = [space.sample(seed) for seed in range(12)]
     latencies = shaped(np.linspace(1.0, 2.0, 12))
     for predictor in (

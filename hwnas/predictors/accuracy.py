@@ -17,12 +17,13 @@ from hwnas.predictors.base import PredictorError, numbers_as_floats
 def _as_vector(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     try:
         array = numbers_as_floats(values)
-    except (TypeError, ValueError, OverflowError):
+    except ValueError:  # numpy's "inhomogeneous shape": rows of different lengths
+        array = None
+    except (TypeError, OverflowError):
         raise PredictorError(f"{name}: latencies must be numbers, not {values!r:.80}") from None
-    if array.ndim != 1:
-        raise PredictorError(
-            f"{name}: expected a flat sequence of latencies, got shape {array.shape}"
-        )
+    if array is None or array.ndim != 1:
+        shape = "ragged rows" if array is None else f"shape {array.shape}"
+        raise PredictorError(f"{name}: expected a flat sequence of latencies, got {shape}")
     if not np.all(np.isfinite(array)):
         raise PredictorError(f"{name}: latencies must be finite numbers")
     return array

@@ -391,14 +391,16 @@ def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np
     `Arch` (a dict of its choices)."""
     try:
         y = numbers_as_floats(latencies)
-    except (TypeError, ValueError, OverflowError):
+    except ValueError:  # numpy's "inhomogeneous shape": rows of different lengths
+        y = None
+    except (TypeError, OverflowError):
         raise PredictorError(
             f"latencies must be finite and positive numbers (ms), not {latencies!r:.80}"
         ) from None
-    if y.ndim != 1:  # a table's two columns passed the length check, one number failed it
+    if y is None or y.ndim != 1:  # two columns passed the length check, one number failed it
+        shape = "ragged" if y is None else f"of shape {y.shape}"
         raise PredictorError(
-            f"latencies must be a flat sequence, one number per architecture, not of shape "
-            f"{y.shape}"
+            f"latencies must be a flat sequence, one number per architecture, not {shape}"
         )
     if len(archs) != len(y):
         raise PredictorError(f"{len(archs)} architectures but {len(y)} latencies")
