@@ -276,14 +276,18 @@ def test_every_path_option_reads_a_leading_tilde_as_the_home_folder(
     assert "a home folder unknown here" in err
 
 
-@pytest.mark.parametrize(("path", "said"), [("", "EMPTY_PATH"), (" \t", "BLANK_PATH")])
+@pytest.mark.parametrize(
+    ("path", "said"), [("", "EMPTY_PATH"), (" \t", "BLANK_PATH"), ("=e18", "EQUALS_PATH")]
+)
 def test_every_path_option_refuses_an_empty_path_as_a_usage_error(
     path: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ) -> None:
     """An empty path names no file or folder: a usage error naming the option, for every
     option and argument naming one. Typer read '' as the current folder, so `status ''`
     said ". is not a run directory" and `export RUN -o ''` wrote into the current folder.
-    A path of only whitespace was taken as a file's name (`export RUN -o ' '`)."""
+    A path of only whitespace was taken as a file's name (`export RUN -o ' '`), and so was
+    the '=e18' of `export RUN -o=e18` (click reads a short option's value from the next
+    character on)."""
     import typer
 
     from hwnas import cli

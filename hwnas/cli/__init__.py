@@ -148,6 +148,12 @@ EMPTY_PATH = "an empty path names no file or folder (. is the current folder)"
 #: a path of only whitespace: a name no one means (`-o "$DIR "` with DIR unset), refused
 #: with the way to name such a file all the same
 BLANK_PATH = "a path of only whitespace is taken for a mistake (name such a file as './ ')"
+#: a path starting with '=': what `-o=NAME` gives (a short option's value starts right after
+#: its letter), refused with the ways to say either
+EQUALS_PATH = (
+    "a path starting with '=' is taken for a mistake (-o=NAME gives '=NAME': write -o NAME or "
+    "--out=NAME; name such a file as './=NAME')"
+)
 
 
 def home_expanded(value: str | None) -> str | None:
@@ -179,9 +185,12 @@ def path_named(text: str | None) -> Path | None:
     folder. Each is declared with `path_type=str` (`AS_PATH`), so that typer hands over the text as
     given: made a `Path` first, '' was '.'. Not a parser: typer's help showed the type of
     one as the class's name, `<Path>`, where it shows a path as `<path>`. A path of only
-    whitespace is refused too (it was taken as a file's name)."""
+    whitespace is refused too (it was taken as a file's name), and one starting with '='
+    (`export RUN -o=e18` wrote into a folder named `=e18`)."""
     if text is not None and not text.strip():
         raise typer.BadParameter(BLANK_PATH if text else EMPTY_PATH)
+    if text is not None and text.startswith("="):
+        raise typer.BadParameter(EQUALS_PATH)
     return None if text is None else Path(home_expanded(text))
 
 
