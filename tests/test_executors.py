@@ -1102,6 +1102,97 @@ def test_a_sigterm_after_a_join_goes_to_the_callers_handler_alone(no_ray):
     assert "most recent call first" not in child.stderr
 
 
+class _Shutdowns:
+    """In `_StartedRay`'s stead for `_join_cluster`: counts the shutdowns of its join."""
+
+    def __init__(self):
+        self.count = 0
+
+    def _shutdown(self):
+        self.count += 1
+
+
+def _interrupted_once(now: Callable[[], bool]) -> Callable[[], Iterator[None]]:
+    """In `_sigterm_kept`'s stead around the wait for a join: a Ctrl-C once `now()`, as the
+    signal's handler raises it in that wait, without a real signal's timing."""
+
+    @contextmanager
+    def interrupted() -> Iterator[None]:
+        _wait_until(now, "the moment of the interrupt", 60)
+        raise KeyboardInterrupt
+        yield
+
+    return interrupted
+
+
+def test_a_join_ray_refuses_is_shut_down_and_its_error_raised(monkeypatch, no_ray):
+    """A join that `ray.init` gave up is shut down (the caller's settings given back, as
+    after any Ray) and raises Ray's error: it is no Ray joined."""
+    from hwnas.evaluators import ray_runtime
+
+    def refused(ray, settings):
+        raise ConnectionError("Failed to connect to GCS")
+
+    monkeypatch.setattr(ray_runtime, "_ray_init", refused)
+    started = _Shutdowns()
+    with pytest.raises(ConnectionError, match="^Failed to connect to GCS$"):
+        ray_runtime._join_cluster(started, "127.0.0.1:6379")
+    assert started.count == 1
+
+
+@pytest.mark.parametrize("ray_answers", ["gives up", "joins"])
+def test_an_interrupted_join_is_shut_down_by_its_thread_once_ray_answers(
+    monkeypatch, no_ray, ray_answers
+):
+    """A Ctrl-C while Ray tries to join leaves the join to its thread: Ray is refused in the
+    process meanwhile; once Ray gives up, or joins after all, the thread shuts that join
+    down, and Ray may be asked for again."""
+    from hwnas.evaluators import ray_runtime
+
+    trying, answer = threading.Event(), threading.Event()
+
+    def slow(ray, settings):
+        trying.set()
+        assert answer.wait(60), "the test letting Ray answer"
+        if ray_answers == "gives up":
+            raise ConnectionError("Failed to connect to GCS")
+
+    monkeypatch.setattr(ray_runtime, "_ray_init", slow)
+    monkeypatch.setattr(ray_runtime, "_sigterm_kept", _interrupted_once(trying.is_set))
+    monkeypatch.setattr(ray_runtime, "_left_join", None)
+    started = _Shutdowns()
+    with pytest.raises(KeyboardInterrupt):
+        ray_runtime._join_cluster(started, "127.0.0.1:6379")
+    with pytest.raises(RuntimeError, match="^an interrupted join of a Ray cluster is still"):
+        ray_runtime._check_no_join_left()
+    assert started.count == 0  # its thread's to shut down, once Ray answers
+    answer.set()
+    ray_runtime._left_join.join(60)
+    assert started.count == 1
+    ray_runtime._check_no_join_left()  # refuses no Ray any more
+
+
+def test_an_interrupt_once_ray_has_joined_shuts_the_join_down_at_once(monkeypatch, no_ray):
+    """A Ctrl-C that comes once Ray has joined, before the wait for the join ends, leaves no
+    join to a thread: the join is shut down at once, and the interrupt raised."""
+    from hwnas.evaluators import ray_runtime
+
+    joining: list[threading.Thread] = []
+
+    def joined() -> bool:
+        return bool(joining) and not joining[0].is_alive()
+
+    monkeypatch.setattr(
+        ray_runtime, "_ray_init", lambda ray, settings: joining.append(threading.current_thread())
+    )
+    monkeypatch.setattr(ray_runtime, "_sigterm_kept", _interrupted_once(joined))
+    monkeypatch.setattr(ray_runtime, "_left_join", None)
+    started = _Shutdowns()
+    with pytest.raises(KeyboardInterrupt):
+        ray_runtime._join_cluster(started, "127.0.0.1:6379")
+    assert started.count == 1 and ray_runtime._left_join is None
+
+
 def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):
     """Two threads of a notebook or a service each made a RayExecutor: both started Ray, and
     one failed with Ray's "Perhaps you called ray.init twice by accident?" (the processes
