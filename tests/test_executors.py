@@ -1193,6 +1193,45 @@ def test_an_interrupt_once_ray_has_joined_shuts_the_join_down_at_once(monkeypatc
     assert started.count == 1 and ray_runtime._left_join is None
 
 
+def test_a_join_another_thread_leaves_meanwhile_refuses_ray_under_the_lock(monkeypatch, no_ray):
+    """A join another thread leaves to Ray (interrupted) while this one checks its address
+    refuses this one's Ray too: it is checked again once the lock is held."""
+    from hwnas.evaluators import ray_runtime
+
+    ends = threading.Event()
+    still_trying = threading.Thread(target=ends.wait, daemon=True)
+    monkeypatch.setattr(ray_runtime, "_left_join", None)
+    monkeypatch.setattr(ray_runtime, "_started_ray", None)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(
+        ray_runtime,
+        "check_reachable",
+        lambda address: setattr(ray_runtime, "_left_join", still_trying),
+    )
+    monkeypatch.setattr(ray_runtime, "_join_cluster", lambda *args: pytest.fail("joined"))
+    still_trying.start()
+    try:
+        with pytest.raises(RuntimeError, match="^an interrupted join of a Ray cluster is still"):
+            ray_runtime.connect("127.0.0.1:6379", None)
+    finally:
+        ends.set()
+
+
+def test_local_is_a_new_embedded_ray_not_an_address_to_join(monkeypatch, no_ray):
+    """`local`, Ray's own word for a new embedded cluster (`--address local`), starts the
+    embedded Ray as no address does, with the CPUs asked for: no host:port to check or
+    join."""
+    from hwnas.evaluators import ray_runtime
+
+    embedded = []
+    monkeypatch.setattr(ray_runtime, "_started_ray", None)
+    monkeypatch.setattr(ray_runtime, "_ray_process", ray_runtime._ray_process)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray_runtime, "_start_embedded", embedded.append)
+    monkeypatch.setattr(ray_runtime, "_join_cluster", lambda *args: pytest.fail("joined"))
+    assert ray_runtime.connect("local", 3) is not None and embedded == [3]
+
+
 def test_executors_made_at_once_in_two_threads_share_one_embedded_ray(space, own_ray):
     """Two threads of a notebook or a service each made a RayExecutor: both started Ray, and
     one failed with Ray's "Perhaps you called ray.init twice by accident?" (the processes
