@@ -426,18 +426,29 @@ def test_auto_without_a_cluster_says_how_to_get_one(monkeypatch):
     assert "ray start --head" in str(e.value) and "Please specify" not in str(e.value)
 
 
+@contextmanager
+def _grpc_server(host: str = "127.0.0.1", *handlers) -> Iterator[str]:
+    """The address of a gRPC server on `host` that serves `handlers`: with none, a server of
+    no service, as the Ray Client's port is to a GCS request (UNIMPLEMENTED)."""
+    import grpc
+
+    server = grpc.server(ThreadPoolExecutor(1), handlers=handlers)
+    if not (port := server.add_insecure_port(f"{host}:0")):
+        pytest.skip(f"no {host} to serve on here")
+    server.start()
+    try:
+        yield f"{host}:{port}"
+    finally:
+        server.stop(0)
+
+
 @pytest.fixture
 def no_gcs(request) -> Iterator[str]:
     """The address of a server that accepts connections but is no Ray GCS: a gRPC server of
-    no service (as the Ray Client's port is to a GCS request), or an HTTP one."""
-    if request.param == "grpc":
-        import grpc
-
-        server = grpc.server(ThreadPoolExecutor(1))
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        yield f"127.0.0.1:{port}"
-        server.stop(0)
+    no service (on IPv4's loopback or IPv6's), or an HTTP one."""
+    if request.param in ("grpc", "grpc on IPv6"):
+        with _grpc_server("[::1]" if request.param == "grpc on IPv6" else "127.0.0.1") as address:
+            yield address
     else:
         from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -459,6 +470,11 @@ def no_gcs(request) -> Iterator[str]:
             "a gRPC server answers there, but no Ray GCS (the Ray Client's port, 10001 by "
             "default?)",
         ),
+        (
+            "grpc on IPv6",
+            "a gRPC server answers there, but no Ray GCS (the Ray Client's port, 10001 by "
+            "default?)",
+        ),
         ("http", "something accepts connections there, but speaks no gRPC, so no Ray GCS"),
     ],
     indirect=["no_gcs"],
@@ -468,7 +484,8 @@ def test_a_port_that_accepts_but_is_no_ray_gcs_is_refused_at_once(no_gcs, said, 
     `ray.init` retried it for about 14 minutes, saying only "Failed to connect to GCS": the
     Ray Client's port given without `ray://` (a gRPC server of another service), or another
     program's. Asked for the cluster's ID, as `ray.init` asks first, it is named at once;
-    the request bypasses an HTTP proxy set for the web, as Ray's own requests do."""
+    the request bypasses an HTTP proxy set for the web, as Ray's own requests do. The same
+    port given as a Ray Client's (`ray://`) is asked nothing of a GCS."""
     from hwnas.evaluators.ray_runtime import check_reachable
 
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{free_port()}")
@@ -479,6 +496,39 @@ def test_a_port_that_accepts_but_is_no_ray_gcs_is_refused_at_once(no_gcs, said, 
         f"Ray cluster at {no_gcs!r}: {said}; give the cluster's GCS port (6379 by default) as "
         "host:port, or its Ray Client's as ray://host:port"
     )
+    assert check_reachable(f"ray://{no_gcs}") is None
+
+
+class _AsksForToken:
+    """A gRPC service (a `grpc.GenericRpcHandler`) that answers every request as a Ray GCS
+    with token authentication answers one without the token."""
+
+    def service(self, details):
+        import grpc
+
+        def refuse(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "no auth token")
+
+        return grpc.unary_unary_rpc_method_handler(refuse)
+
+
+def test_a_ray_gcs_or_what_may_be_one_passes_the_gcs_check(monkeypatch):
+    """Only a port that surely is no Ray GCS is refused: the module's Ray's GCS passes, and so,
+    left to `ray.init`, do a GCS that asks for its auth token, a port silent past the check's
+    timeout (a GCS under load?), and any port where the cluster is reached over TLS, which
+    the check's plain request cannot speak to."""
+    from hwnas.evaluators.ray_runtime import check_reachable
+
+    assert check_reachable(ray.get_runtime_context().gcs_address) is None
+    with _grpc_server("127.0.0.1", _AsksForToken()) as gcs:
+        assert check_reachable(gcs) is None
+    with socket.socket() as silent:  # accepts, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        assert check_reachable(f"127.0.0.1:{silent.getsockname()[1]}", timeout_s=0.5) is None
+    monkeypatch.setenv("RAY_USE_TLS", "1")
+    with _grpc_server() as no_gcs:
+        assert check_reachable(no_gcs) is None
 
 
 @pytest.mark.parametrize("change", ["moved", "takes other arguments"])
