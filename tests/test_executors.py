@@ -55,8 +55,10 @@ def _start_local_ray(temp_dir: Path, **settings) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    """The module's Ray: started by the first test, shut down after the last."""
+def local_ray(ray_temp_dir):
+    """The module's Ray: started by the first test, shut down after the last, before its
+    folder is removed (asking for the folder makes it go last): removed first, the folder
+    stayed in /tmp after a selection of tests whose last one left the module's Ray running."""
     yield
     ray.shutdown()
 
