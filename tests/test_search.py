@@ -400,8 +400,8 @@ def test_failed_evaluations_are_handled(name, space, evaluator):
     searcher = make(name, space)
     for i in range(30):
         (arch,) = searcher.ask(1)
-        if i % 3 == 0:
-            searcher.tell(arch, Metrics.failed("out of memory"))
+        if i % 3 == 0:  # `None` is a failed result too
+            searcher.tell(arch, Metrics.failed("out of memory") if i % 2 else None)
         elif i % 3 == 1:
             searcher.tell(arch, Metrics({"accuracy": float("nan")}))
         else:
