@@ -208,6 +208,21 @@ def test_no_duplicates_with_candidates_in_flight(name, space, evaluator):
         searcher.tell(done.arch, evaluator.evaluate(done.arch))
 
 
+def test_pending_refuses_an_arch_asked_or_told(space, evaluator):
+    """`pending` claims an architecture for another driver once: one asked here, claimed
+    already, or told is refused, and no second trial of it is registered (a mutant refusing
+    only told ones survived the search tests)."""
+    searcher = make("random", space)
+    asked, told = searcher.ask(2)
+    searcher.tell(told, evaluator.evaluate(told))
+    claimed = space.sample(np.random.default_rng(5))
+    searcher.pending(claimed)
+    for arch in (asked, told, claimed):
+        with pytest.raises(ValueError, match="already asked or told"):
+            searcher.pending(arch)
+    assert len(searcher.trials) == 3
+
+
 @pytest.fixture(scope="module")
 def pruned_evaluator():
     return TabularEvaluator(get_space("nasbench201-pruned"), cost=False)
