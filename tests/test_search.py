@@ -223,6 +223,16 @@ def test_pending_refuses_an_arch_asked_or_told(space, evaluator):
     assert len(searcher.trials) == 3
 
 
+def test_nsga2_tells_its_study_every_result_failed_ones_as_failed(space, evaluator):
+    """Every study trial a proposal holds ends complete or failed: a failed evaluation is
+    told to that trial (a mutant adding a new failed trial instead left it running)."""
+    searcher = make("nsga2", space)
+    for i, arch in enumerate(searcher.ask(12)):
+        searcher.tell(arch, Metrics.failed("boom") if i % 3 == 0 else evaluator.evaluate(arch))
+    states = [t.state.name for t in searcher.study.trials]
+    assert "RUNNING" not in states and states.count("COMPLETE") == 8
+
+
 @pytest.fixture(scope="module")
 def pruned_evaluator():
     return TabularEvaluator(get_space("nasbench201-pruned"), cost=False)
