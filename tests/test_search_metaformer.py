@@ -213,3 +213,13 @@ def test_a_searcher_of_ones_own_is_restored_and_its_broken_proposals_named():
         with pytest.raises((SpaceError, RuntimeError), match=said):
             searcher.ask(2)
         assert searcher.trials == []  # nothing of the refused answer registered
+
+    class Again(Uniform):  # proposes its first architecture once more
+        def _propose(self, n):
+            return [self.trials[0].arch] if self.trials else super()._propose(n)
+
+    searcher = Again(space, OBJECTIVES)
+    searcher.ask(1)
+    with pytest.raises(RuntimeError, match=r"Again\._propose\(1\) proposed arch [0-9a-f]+ twice"):
+        searcher.ask(1)
+    assert len(searcher.trials) == 1
