@@ -1092,6 +1092,17 @@ def test_evolution_population_is_the_youngest_successful_trials(space, evaluator
     assert [t.index for t in searcher.population()] == [5, 6, 7, 9]
 
 
+def test_evolution_tournaments_prefer_feasible_then_the_smaller_violation(space):
+    """A feasible trial beats infeasible ones, and among infeasible ones the smaller violation
+    wins however good its objective (a mutant ranking them by feasibility alone, then by
+    accuracy, survived the evolution tests)."""
+    searcher = make("evolution", space, constraints=[("latency_ms", 4.0)])
+    values = [(95.0, 6.0), (50.0, 4.0), (90.0, 5.0)]
+    for arch, (accuracy, latency) in zip(searcher.ask(3), values, strict=True):
+        searcher.tell(arch, Metrics({"accuracy": accuracy, "latency_ms": latency}))
+    assert [t.index for t in sorted(searcher.trials, key=searcher.rank)] == [1, 2, 0]
+
+
 def test_greedy_hypervolume_spreads_one_batch_along_the_front():
     """Each pick joins the front: the point next to the first pick adds nothing after it."""
     from hwnas.search.predictor import greedy_hypervolume
