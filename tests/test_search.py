@@ -1092,6 +1092,11 @@ def test_evolution_population_is_the_youngest_successful_trials(space, evaluator
     assert [t.index for t in searcher.population()] == [5, 6, 7, 9]
 
 
+def one_step_from(arch, members):
+    """Whether `arch` differs from one of `members` in exactly one choice (a mutation of it)."""
+    return any(sum(arch[k] != m[k] for k in m) == 1 for m in members)
+
+
 def test_evolution_tournaments_prefer_feasible_then_the_smaller_violation(space):
     """A feasible trial beats infeasible ones, and among infeasible ones the smaller violation
     wins however good its objective (a mutant ranking them by feasibility alone, then by
@@ -1101,6 +1106,15 @@ def test_evolution_tournaments_prefer_feasible_then_the_smaller_violation(space)
     for arch, (accuracy, latency) in zip(searcher.ask(3), values, strict=True):
         searcher.tell(arch, Metrics({"accuracy": accuracy, "latency_ms": latency}))
     assert [t.index for t in sorted(searcher.trials, key=searcher.rank)] == [1, 2, 0]
+
+
+def test_evolution_tournament_of_the_whole_population_mutates_its_best(space, evaluator):
+    """A tournament the size of the population is won by its best member every time (a
+    mutant holding tournaments of one fewer survived the evolution tests)."""
+    searcher = run(make("evolution", space, population_size=5, tournament_size=5), evaluator, 5)
+    best = searcher.best().arch
+    children = [searcher.ask(1)[0] for _ in range(20)]  # not told: the population stays
+    assert all(one_step_from(child, [best]) for child in children)
 
 
 def test_greedy_hypervolume_spreads_one_batch_along_the_front():
