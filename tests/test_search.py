@@ -1117,6 +1117,16 @@ def test_evolution_tournament_of_the_whole_population_mutates_its_best(space, ev
     assert all(one_step_from(child, [best]) for child in children)
 
 
+def test_evolution_mutates_from_the_population_size_on_within_one_ask(space, evaluator):
+    """Uniform samples only until `population_size` were asked, counting those of the same
+    `ask` (a mutant counting only the trials before the ask sampled the whole batch)."""
+    searcher = run(make("evolution", space, population_size=4), evaluator, 3)
+    members = [t.arch for t in searcher.trials]
+    first, *children = searcher.ask(3)
+    assert not one_step_from(first, members)  # the 4th ask: still a uniform sample
+    assert all(one_step_from(child, members) for child in children)
+
+
 def test_greedy_hypervolume_spreads_one_batch_along_the_front():
     """Each pick joins the front: the point next to the first pick adds nothing after it."""
     from hwnas.search.predictor import greedy_hypervolume
