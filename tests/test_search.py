@@ -438,6 +438,9 @@ def test_failed_evaluations_are_handled(name, space, evaluator):
     )
     with pytest.raises(KeyError, match="accuracy"):
         searcher.tell(searcher.ask(1)[0], Metrics({"acc": 1.0}))
+    failed = searcher.trials[0].arch  # a failure is a result: it is not told again
+    with pytest.raises(ValueError, match="already told"):
+        searcher.tell(failed, evaluator.evaluate(failed))
 
 
 @pytest.mark.parametrize("name", ["evolution", "predictor", "nsga2"])
