@@ -1101,14 +1101,15 @@ def one_step_from(arch, members):
 
 
 def test_evolution_tournaments_prefer_feasible_then_the_smaller_violation(space):
-    """A feasible trial beats infeasible ones, and among infeasible ones the smaller violation
-    wins however good its objective (a mutant ranking them by feasibility alone, then by
-    accuracy, survived the evolution tests)."""
+    """Feasible trials beat infeasible ones and rank by the objective, however much slack
+    they leave; among infeasible ones the smaller violation wins however good its objective
+    (mutants ranking them by feasibility then accuracy, or counting slack as a negative
+    violation, survived the evolution tests)."""
     searcher = make("evolution", space, constraints=[("latency_ms", 4.0)])
-    values = [(95.0, 6.0), (50.0, 4.0), (90.0, 5.0)]
-    for arch, (accuracy, latency) in zip(searcher.ask(3), values, strict=True):
+    values = [(95.0, 6.0), (50.0, 3.0), (90.0, 5.0), (70.0, 4.0)]
+    for arch, (accuracy, latency) in zip(searcher.ask(4), values, strict=True):
         searcher.tell(arch, Metrics({"accuracy": accuracy, "latency_ms": latency}))
-    assert [t.index for t in sorted(searcher.trials, key=searcher.rank)] == [1, 2, 0]
+    assert [t.index for t in sorted(searcher.trials, key=searcher.rank)] == [3, 1, 2, 0]
 
 
 def test_evolution_tournament_of_the_whole_population_mutates_its_best(space, evaluator):
