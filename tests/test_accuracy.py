@@ -84,7 +84,11 @@ def test_rank_correlations_pass_on_warnings_and_meet_no_constant_input():
         ([1.0, 2.0], [1.0, float("nan")], "predicted: latencies must be finite"),
         ([[1.0, 2.0]], [[1.0, 2.0]], "measured: expected a flat sequence"),
         # one number for them all: numpy's bare "len() of unsized object"
-        (1.5, [1.5], r"measured: expected a flat sequence of latencies, got shape \(\)"),
+        (
+            1.5,
+            [1.5],
+            r"measured: expected a flat sequence of latencies, got an array of shape \(\)",
+        ),
         # numpy reads text as numbers: a CSV column of strings is data read wrongly
         (["1.0", "2.0"], [1.0, 2.5], "measured: latencies must be numbers"),
         ([1.0, 2.0], [True, True], "predicted: latencies must be numbers"),

@@ -11,19 +11,16 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from hwnas.predictors.base import PredictorError, numbers_as_floats
+from hwnas.predictors.base import PredictorError, flat_floats
 
 
 def _as_vector(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     try:
-        array = numbers_as_floats(values)
-    except ValueError:  # numpy's "inhomogeneous shape": rows of different lengths
-        array = None
+        array = flat_floats(values)
     except (TypeError, OverflowError):
         raise PredictorError(f"{name}: latencies must be numbers, not {values!r:.80}") from None
-    if array is None or array.ndim != 1:
-        shape = "ragged rows" if array is None else f"shape {array.shape}"
-        raise PredictorError(f"{name}: expected a flat sequence of latencies, got {shape}")
+    except ValueError as e:
+        raise PredictorError(f"{name}: expected a flat sequence of latencies, got {e}") from None
     if not np.all(np.isfinite(array)):
         raise PredictorError(f"{name}: latencies must be finite numbers")
     return array

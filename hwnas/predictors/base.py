@@ -374,34 +374,38 @@ def distinct_archs(archs: Sequence[Arch]) -> int:
     return len({a.key for a in archs})
 
 
-def numbers_as_floats(values: Any) -> np.ndarray:
-    """`values` as a float array, where they are integers or floats (numpy's or pandas'
-    own); a TypeError for text such as "0.5", which numpy reads as a number, and for truth
-    values: they are data read wrongly (a CSV column of strings), not latencies."""
-    given = np.asarray(values)
+def flat_floats(values: Any) -> np.ndarray:
+    """`values` as a flat float array, where they are integers or floats (numpy's or
+    pandas' own); a TypeError for text such as "0.5", which numpy reads as a number, and for
+    truth values: they are data read wrongly (a CSV column of strings), not latencies. A
+    ValueError saying their shape where they are not one flat sequence (rows of different
+    lengths, two columns, one number)."""
+    try:
+        given = np.asarray(values)
+    except ValueError:  # numpy's "inhomogeneous shape"
+        raise ValueError("ragged rows") from None
     if given.dtype.kind not in "iuf":
         raise TypeError(f"expected numbers, not {given.dtype} values")
+    if given.ndim != 1:
+        raise ValueError(f"an array of shape {given.shape}")
     return given.astype(float)
 
 
 def check_training_data(archs: Sequence[Arch], latencies: Sequence[float]) -> np.ndarray:
     """`latencies` as floats, one per architecture, finite and positive; a `PredictorError`
     where they are not (an int past a float's range too: numpy's bare OverflowError; text
-    and truth values: `numbers_as_floats`), and a TypeError where an architecture is no
+    and truth values: `flat_floats`), and a TypeError where an architecture is no
     `Arch` (a dict of its choices)."""
     try:
-        y = numbers_as_floats(latencies)
-    except ValueError:  # numpy's "inhomogeneous shape": rows of different lengths
-        y = None
+        y = flat_floats(latencies)
     except (TypeError, OverflowError):
         raise PredictorError(
             f"latencies must be finite and positive numbers (ms), not {latencies!r:.80}"
         ) from None
-    if y is None or y.ndim != 1:  # two columns passed the length check, one number failed it
-        shape = "ragged" if y is None else f"of shape {y.shape}"
+    except ValueError as e:  # two columns passed the length check, one number failed it
         raise PredictorError(
-            f"latencies must be a flat sequence, one number per architecture, not {shape}"
-        )
+            f"latencies must be a flat sequence, one number per architecture, not {e}"
+        ) from None
     if len(archs) != len(y):
         raise PredictorError(f"{len(archs)} architectures but {len(y)} latencies")
     if len(y) == 0:
