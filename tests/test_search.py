@@ -1112,6 +1112,16 @@ def test_evolution_tournaments_prefer_feasible_then_the_smaller_violation(space)
     assert [t.index for t in sorted(searcher.trials, key=searcher.rank)] == [3, 1, 2, 0]
 
 
+def test_evolution_tournaments_between_equal_violations_prefer_the_better_objective(space):
+    """Equal violations are common where latencies take few values (a table's): the better
+    objective wins between them, whichever the tournament drew first (it was unspecified)."""
+    searcher = make("evolution", space, constraints=[("latency_ms", 4.0)])
+    values = [(60.0, 5.0), (90.0, 5.0), (80.0, 5.0)]
+    for arch, (accuracy, latency) in zip(searcher.ask(3), values, strict=True):
+        searcher.tell(arch, Metrics({"accuracy": accuracy, "latency_ms": latency}))
+    assert [t.index for t in sorted(searcher.trials, key=searcher.rank)] == [1, 2, 0]
+
+
 def test_evolution_tournament_of_the_whole_population_mutates_its_best(space, evaluator):
     """A tournament the size of the population is won by its best member every time (a
     mutant holding tournaments of one fewer survived the evolution tests)."""
