@@ -174,6 +174,21 @@ class Uniform(Searcher):
         return batch
 
 
+def test_a_searcher_of_ones_own_draws_anew_at_each_ask_with_nothing_told():
+    """`rng_for_ask` is a function of the asks, not of the results: an asynchronous run asks
+    again before any result is back (seeded by the finished count, both asks' generators
+    were alike, and a searcher drawing plainly from it proposed its first draw again)."""
+
+    class Plain(Uniform):
+        def _propose(self, n):
+            rng = self.rng_for_ask()
+            return [self.space.sample(rng) for _ in range(n)]
+
+    searcher = Plain(get_space("conv1d"), OBJECTIVES, seed=3)
+    first, second = searcher.ask(1), searcher.ask(1)
+    assert first != second and len(searcher.trials) == 2
+
+
 def test_a_searcher_of_ones_own_is_restored_and_its_broken_proposals_named():
     """A subclass's `_propose` answer is checked by `ask`, naming the class: dicts of
     choices failed later with "'dict' object has no attribute 'key'", another space's
