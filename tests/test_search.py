@@ -1141,13 +1141,64 @@ def test_evolution_mutates_from_the_population_size_on_within_one_ask(space, eva
     assert all(one_step_from(child, members) for child in children)
 
 
-def test_greedy_hypervolume_spreads_one_batch_along_the_front():
-    """Each pick joins the front: the point next to the first pick adds nothing after it."""
+@pytest.mark.parametrize("odds", [1.0, 0.5])
+def test_greedy_hypervolume_spreads_one_batch_along_the_front(odds):
+    """Each pick likely feasible (odds >= 0.5, a mutant asking > 0.5 survived) joins the
+    front: the point next to the first pick adds nothing after it."""
     from hwnas.search.predictor import greedy_hypervolume
 
     points = np.array([[0.0, 1.0], [0.01, 1.0], [1.0, 0.5]])
-    picks = greedy_hypervolume(points, np.ones(3), np.empty((0, 2)), 2, np.array([2.0, 2.0]))
+    feasible = np.full(3, odds)
+    picks = greedy_hypervolume(points, feasible, np.empty((0, 2)), 2, np.array([2.0, 2.0]))
     assert picks == [0, 2]
+
+
+def test_greedy_hypervolume_falls_back_to_the_point_nearest_any_of_the_front():
+    """Nearness to the front is to its nearest point (a mutant measuring to the farthest
+    survived), and once the likely feasible points are picked the likeliest of the others
+    come next, each once (a mutant weighing the picked ones too picked the first again)."""
+    from hwnas.search.predictor import greedy_hypervolume
+
+    observed, ref = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([2.0, 2.0])
+    points = np.array([[0.5, 1.2], [0.05, 1.05]])  # both dominated; the second hugs [0, 1]
+    assert greedy_hypervolume(points, np.ones(2), observed, 1, ref) == [1]
+    points = np.array([[0.1, 1.1], [0.5, 1.5], [0.9, 1.9]])
+    assert greedy_hypervolume(points, np.array([1.0, 0.2, 0.3]), observed, 3, ref) == [0, 2, 1]
+
+
+def test_expected_improvement_is_the_mean_gain_below_the_best_value():
+    """Below the smallest observed loss (mutants taking the largest, or dividing by a zero
+    spread into NaN, survived), and without one, larger for the smaller means."""
+    from hwnas.search.predictor import expected_improvement
+
+    mu, certain = np.array([1.0, 2.0, 3.0]), np.zeros(3)
+    gains = expected_improvement(mu, certain, np.array([2.0, 5.0]))
+    assert gains == pytest.approx([1.0, 0.0, 0.0], abs=1e-8)
+    unsure = expected_improvement(mu, np.ones(3), np.array([2.0, 5.0]))
+    assert np.all(np.diff(unsure) < 0) and unsure[2] < 0.1
+    assert np.all(np.diff(expected_improvement(mu, np.ones(3), np.empty(0))) < 0)
+
+
+def test_a_copula_extrapolates_at_the_slope_across_the_observed_range():
+    """Beyond the observed values the scores go on at the slope from the lowest to the
+    highest (a mutant at one score per unit survived: for params counted in millions a bound
+    just past the largest network lay a million scores beyond it)."""
+    for unit in (1.0, 1e6):
+        copula = GaussianCopula(np.array([1.0, 2.0, 3.0]) * unit)
+        span = copula(3.0 * unit) - copula(1.0 * unit)
+        assert copula(5.0 * unit) - copula(3.0 * unit) == pytest.approx(span)
+        assert copula(1.0 * unit) - copula(0.0) == pytest.approx(span / 2)
+
+
+def test_hypervolume_improvements_ignore_a_front_beyond_the_box():
+    """Front points outside the box below `ref` cover none of it (a mutant keeping them in
+    the sweep survived: its step beyond the box counted as free room)."""
+    from hwnas.search.pareto import hypervolume_improvements
+
+    ref, point = np.array([1.0, 1.0]), np.array([[0.2, 0.2]])
+    for outside in ([0.5, 1.5], [1.5, 0.5]):
+        front = np.array([outside])
+        assert hypervolume_improvements(point, front, ref) == pytest.approx([0.64])
 
 
 def test_hypervolume_of_two_objectives_in_a_box_that_is_no_square():
