@@ -412,12 +412,91 @@ def test_predictor_guides_from_the_initial_count_on(space, evaluator, monkeypatc
     guided, select = [], PredictorSearcher._select
 
     def counting_select(self, pool, done, n, rng):
-        guided.append((len(self.trials), n))
+        guided.append((len(self.trials), n, len(pool)))
         return select(self, pool, done, n, rng)
 
     monkeypatch.setattr(PredictorSearcher, "_select", counting_select)
     run(make("predictor", space, initial=10), evaluator, 16, batch=4)
-    assert guided == [(8, 2), (12, 4)]  # uniform samples for the first 10 only
+    # uniform samples for the first 10 only; then pools of `candidates` (100), not one more
+    assert guided == [(8, 2, 100), (12, 4, 100)]
+    guided.clear()  # without initial samples: guided from 2 results, the fewest fitted on
+    run(make("predictor", space, initial=0), evaluator, 4)
+    assert guided == [(2, 1, 100), (3, 1, 100)]
+
+
+def test_predictor_tops_up_a_batch_larger_than_its_candidate_pool(space, evaluator):
+    """A pool smaller than the batch (a nearly exhausted space; here 2 candidates for 5) is
+    picked whole and the rest drawn uniformly: a mutant asking the acquisition for the whole
+    batch survived (with several objectives its greedy pick ran out of points)."""
+    objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    searcher = get_searcher("predictor", space, objectives, candidates=2, surrogate="extra_trees")
+    run(searcher, evaluator, 10, batch=10)
+    batch = searcher.ask(5)
+    assert len({a.key for a in batch}) == 5
+    assert not {a.key for a in batch} & {t.arch.key for t in searcher.trials if t.ok}
+
+
+def test_predictor_candidates_are_one_to_three_changes_from_a_parent(space, evaluator):
+    """With `explore` 0 every candidate mutates a parent in 1 to 3 choices; with 1 they are
+    uniform samples, mostly farther (mutants sampling where they should mutate, or making at
+    most 2 changes, survived)."""
+    searcher = run(make("predictor", space, parents=1, explore=0.0), evaluator, 5)
+    (parent,) = [t.arch for t in searcher._parents(searcher.trials)]
+
+    def changes(pool):
+        return [sum(a[edge] != parent[edge] for edge in EDGES) for a in pool]
+
+    near = changes(searcher._candidates(searcher.trials, np.random.default_rng(0), set()))
+    assert len(near) == 100 and set(near) == {1, 2, 3}
+    searcher.explore = 1.0
+    far = changes(searcher._candidates(searcher.trials, np.random.default_rng(0), set()))
+    assert np.mean(np.array(far) > 3) > 0.5
+
+
+def test_predictor_surrogates_are_seeded_by_the_seed_and_the_number_of_results(space, evaluator):
+    """Each refit draws its surrogates' random state from the seed and the number of results
+    (mutants leaving out either survived: every seed of a benchmark fitted alike, or every
+    refit of a run)."""
+    searchers = [run(make("predictor", space, seed=s), evaluator, 12) for s in (0, 1)]
+    seeds = [
+        searcher._models(searcher.trials[:n])["accuracy"][1].seed
+        for searcher in searchers
+        for n in (11, 12)
+    ]
+    assert len(set(seeds)) == 4
+    assert searchers[0]._models(searchers[0].trials[:11])["accuracy"][1].seed == seeds[0]
+
+
+@pytest.mark.parametrize("kind", ["gradient_boosting", "extra_trees", "random_forest", "gp"])
+def test_a_surrogate_draws_its_randomness_from_its_seed(kind, monkeypatch):
+    """The same seed fits the same model, another seed another one (mutants seeding a forest,
+    or a Gaussian process's sample of results for its kernel, with 0 survived)."""
+    monkeypatch.setattr(surrogates, "HYPERPARAMETER_SAMPLE", 20)
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 3))
+    y = np.sin(3 * x).sum(axis=1) + rng.normal(0, 0.1, 40)
+
+    def predicted(seed):
+        if kind == "gp":
+            model = surrogates.make_surrogate("gaussian_process", None, seed)
+        else:
+            model = surrogates.make_surrogate(kind, 5, seed)
+        return model.fit(x, y).predict(x + 0.05)[0]
+
+    assert np.array_equal(predicted(0), predicted(0))
+    assert not np.allclose(predicted(0), predicted(1))
+
+
+def test_a_gaussian_process_weighs_every_input_alike_whatever_its_unit():
+    """Its inputs are scaled to [0, 1]: a column in other units (a known model's latency in
+    ms beside one-hot columns) predicts alike (a mutant fitting unscaled inputs survived)."""
+    rng = np.random.default_rng(0)
+    x, new = rng.random((30, 3)), rng.random((5, 3))
+    y = x @ np.array([1.0, -1.0, 0.5])
+    unit, offset = np.array([1.0, 1.0, 1000.0]), np.array([0.0, 0.0, 5.0])
+    scaled = GaussianProcess(0).fit(x * unit + offset, y).predict(new * unit + offset)
+    plain = GaussianProcess(0).fit(x, y).predict(new)
+    assert np.allclose(scaled, plain, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", BLACK_BOX)
@@ -1257,13 +1336,14 @@ def test_predictor_mutates_feasible_trials_before_better_infeasible_ones(space):
     results = [(95.0, 1.0, 2.0), (94.0, 1.5, 2.0), (80.0, 3.0, 0.5), (70.0, 4.0, 0.5)]
     results.append((60.0, 2.0, 0.5))  # on the feasible front, beside the 80
     two = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
-    for objectives, expected in [(ACCURACY, [2, 3]), (two, [2, 4])]:
-        searcher = make("predictor", space, objectives, [("params", 1.0)], parents=2)
+    # several objectives: feasible layers, then infeasible ones, until `parents` are chosen
+    cases = [(ACCURACY, 2, [2, 3]), (two, 2, [2, 4]), (two, 5, [2, 4, 3, 0, 1])]
+    for objectives, parents, expected in cases:
+        searcher = make("predictor", space, objectives, [("params", 1.0)], parents=parents)
         for arch, (accuracy, latency, params) in zip(archs, results, strict=True):
             metrics = {"accuracy": accuracy, "hw_fpga_latency_ms": latency, "params": params}
             searcher.tell(arch, Metrics(metrics))
-        parents = searcher._parents(searcher.trials)
-        assert [t.index for t in parents] == expected, objectives
+        assert [t.index for t in searcher._parents(searcher.trials)] == expected, objectives
 
 
 def test_nsga2_draws_a_repeated_proposal_again_from_another_stream(space, evaluator):
