@@ -795,6 +795,75 @@ def test_a_candidate_known_to_be_at_its_bound_meets_the_constraint(space):
     assert pick == [archs[2]]  # 90 % at the bound, not 80 % below it
 
 
+def test_the_best_observed_value_is_that_of_the_feasible_trials(space):
+    """Expected improvement is over the best feasible result, and the front the hypervolume
+    grows is the feasible one (a mutant taking infeasible trials in too survived)."""
+    searcher = make("predictor", space, constraints=[("latency_ms", 4.0)])
+    for arch, (accuracy, latency) in zip(searcher.ask(3), [(90.0, 5.0), (80.0, 3.0), (70.0, 4.0)]):
+        searcher.tell(arch, Metrics({"accuracy": accuracy, "latency_ms": latency}))
+    scale = GaussianCopula(np.array([90.0, 80.0, 70.0]))
+    observed = searcher._observed_losses(searcher.trials, [scale])
+    assert observed[:, 0].tolist() == [-scale(80.0), -scale(70.0)]
+
+
+def test_a_reference_decides_what_the_predictor_picks(space):
+    """Without `reference` the box reaches past every candidate, and the far corner adds the
+    most; bounded at 2.5 ms it adds nothing, and the small step is the pick (a mutant ignoring
+    `reference` in the acquisition survived)."""
+    archs = [space.sample(seed) for seed in range(5)]
+    values = [(80.0, 2.0), (70.0, 1.0), (99.0, 3.0), (85.0, 1.9), (60.0, 10.0)]
+    accuracy = {a.key: v[0] for a, v in zip(archs, values)}
+    latency = {a.key: v[1] for a, v in zip(archs, values)}
+    objectives = [*ACCURACY, ("latency_ms", "min")]
+    for reference, expected in [
+        (None, archs[2]),
+        ({"accuracy": 60.0, "latency_ms": 2.5}, archs[3]),
+    ]:
+        searcher = make(
+            "predictor",
+            space,
+            objectives,
+            known_models="replace",
+            predictors={"accuracy": FixedValues(accuracy), "latency_ms": FixedValues(latency)},
+            reference=reference,
+        )
+        for arch in archs[:2]:
+            searcher.tell(arch, {"accuracy": accuracy[arch.key], "latency_ms": latency[arch.key]})
+        pick = searcher._select(archs[2:], list(searcher.trials), 1, np.random.default_rng(0))
+        assert pick == [expected], reference
+
+
+def test_a_known_model_as_a_feature_still_learns_its_metric_from_the_told_values(space, evaluator):
+    """`feature`: the metric is learned from what was measured where the model is off (here by
+    100 ms); `replace` takes the model as exact (a mutant replacing in both survived)."""
+    objectives = [*ACCURACY, ("hw_fpga_latency_ms", "min")]
+    exact = evaluator.predictor("hw_fpga_latency_ms")
+
+    class Off:
+        def predict(self, archs):
+            return np.asarray(exact.predict(archs)) + 100.0
+
+    for use in ("feature", "replace"):
+        searcher = make(
+            "predictor",
+            space,
+            objectives,
+            predictors={"hw_fpga_latency_ms": Off()},
+            known_models=use,
+            surrogate="extra_trees",
+        )
+        run(searcher, evaluator, 10, batch=10)
+        archs = [t.arch for t in searcher.trials]
+        models = searcher._models(list(searcher.trials))
+        mean = searcher._predict(models, archs)[0][:, 1]
+        scale, _ = models["hw_fpga_latency_ms"]
+        told = scale(np.array([t.metrics["hw_fpga_latency_ms"] for t in searcher.trials]))
+        if use == "feature":
+            assert np.all((told.min() <= mean) & (mean <= told.max()))
+        else:
+            assert mean == pytest.approx(Off().predict(archs))
+
+
 def test_predictor_surrogate_defaults_follow_the_number_of_objectives(space):
     single = get_searcher("predictor", space, ACCURACY)
     multi = get_searcher("predictor", space, [("accuracy", "max"), ("hw_fpga_latency_ms", "min")])
