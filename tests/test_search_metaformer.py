@@ -129,6 +129,7 @@ def test_the_predictor_learns_from_measured_candidates_its_latency_table_cannot_
     table's price and raised, ending the search (and each resume) at its first guided ask.
     They take the measured latency instead."""
     from hwnas.predictors import LUTPredictor, PredictorError
+    from hwnas.search.predictor import _can_predict
 
     data = Path(__file__).parent / "data"
     path = tmp_path / "tiny2d.yaml"
@@ -161,6 +162,16 @@ def test_the_predictor_learns_from_measured_candidates_its_latency_table_cannot_
         for arch in asked:
             searcher.tell(arch, measured(arch))
     assert searcher.best() is not None
+    # the priced ones keep the table's price (a mutant giving every trial its measured latency
+    # survived), so the feature means one thing for trials and for candidates alike
+    archs, told = [t.arch for t in searcher.trials], [t.metrics for t in searcher.trials]
+    priced = [_can_predict(table, a) for a in archs]
+    assert 0 < sum(priced) < len(archs)
+    expected = [
+        table.predict([a])[0] if p else m["latency_ms"] for a, p, m in zip(archs, priced, told)
+    ]
+    assert searcher._known("latency_ms", archs, told).tolist() == pytest.approx(expected)
+    assert expected != pytest.approx([m["latency_ms"] for m in told])
 
 
 class Uniform(Searcher):
