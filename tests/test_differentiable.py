@@ -861,6 +861,16 @@ def test_a_space_without_a_supernet_is_refused_before_its_other_settings():
         DifferentiableSearcher(get_space("nasbench201"), dataset="digits", latency_target_ms=1)
 
 
+def test_a_memo_gives_its_searches_in_target_order_past_ten_targets():
+    """Sorted by each target's index as a number: as text, the 11th search of a sweep came
+    before the 3rd (a mutant sorting the keys as text survived)."""
+    from hwnas.search.sweep import MEMO_PREFIX, memo_searches
+
+    memo = {f"{MEMO_PREFIX}abc:{i}:{0.1 * (i + 1)}": {"index": i} for i in reversed(range(12))}
+    memo["another searcher's entry"] = {}
+    assert [search["index"] for search in memo_searches(memo)] == list(range(12))
+
+
 @pytest.mark.parametrize(
     "settings, message",
     [
@@ -873,6 +883,7 @@ def test_a_space_without_a_supernet_is_refused_before_its_other_settings():
         (dict(arch_lr=10**400), "arch_lr must be finite"),  # a bare OverflowError before
         (dict(latency_target_ms=10**400), "latency_target_ms must be a finite number"),
         (dict(latency_targets_ms=0.2), "latency_targets_ms: give a non-empty list"),
+        (dict(latency_targets_ms="0.2, 0.3"), "latency_targets_ms: give a non-empty list"),
         (dict(latency_targets_ms=[0.2, 0.3, 0.2]), r"latency_targets_ms: \[0.2\] given more"),
         (dict(latency_target_ms=float("inf")), "latency_target_ms must be a finite number"),
         (dict(latency_target_ms=-1), "latency_target_ms must be > 0 ms and finite, not -1"),
