@@ -296,6 +296,49 @@ def test_the_gumbel_estimator_moves_expected_latency_toward_the_target(space, lu
     assert space.validate(arch) == arch and result.arch_latency_ms <= result.target_ms
 
 
+@pytest.mark.parametrize("estimator", ["reinforce", "gumbel"])
+def test_weight_steps_use_the_train_split_and_architecture_steps_the_validation_split(
+    space, digits, monkeypatch, estimator
+):
+    """A weight step runs one path on a training batch and changes no gate (nor does the
+    warm-up); the architecture step after it runs `reinforce_samples` paths (gumbel: one) on a
+    validation batch and changes no weight (gumbel's gradient reaches them too); the derived
+    candidates are ranked on the validation split in train mode (batch statistics). Mutants
+    swapping the splits or the optimisers' parameters survived. The validation inputs are
+    shifted above every training input, so each forward pass shows its split."""
+    data = replace(
+        digits, x_train=digits.x_train[:128], y_train=digits.y_train[:128], x_val=digits.x_val + 10
+    )
+    passes, last_gates = [], []
+    forward, arch_step = SuperNet.forward, SupernetSearch._arch_step
+
+    def spied_forward(net, x):
+        passes.append(("val" if x.min() > 5 else "train", net.training))
+        return forward(net, x)
+
+    def checked_arch_step(search, net, *args):
+        weights = [p.detach().clone() for p in net.weight_parameters()]
+        gates = [p.detach().clone() for p in net.arch_parameters()]
+        kept = last_gates or [torch.zeros_like(g) for g in gates]  # the gates start at zero
+        assert all(map(torch.equal, gates, kept))  # no weight step (nor the warm-up) moved them
+        out = arch_step(search, net, *args)
+        assert all(map(torch.equal, weights, net.weight_parameters()))
+        last_gates[:] = [p.detach().clone() for p in net.arch_parameters()]
+        assert not all(map(torch.equal, gates, last_gates))
+        return out
+
+    monkeypatch.setattr(SuperNet, "forward", spied_forward)
+    monkeypatch.setattr(SupernetSearch, "_arch_step", checked_arch_step)
+    settings = dict(FAST, epochs=2, estimator=estimator, reinforce_samples=3, derive_samples=3)
+    searcher = DifferentiableSearcher(space, dataset=data, device=REPRODUCIBLE_DEVICE, **settings)
+    searcher.ask(1)
+    steps, paths = 128 // FAST["batch_size"], 3 if estimator == "reinforce" else 1
+    train, val = ("train", True), ("val", True)
+    trained = steps + steps * (1 + paths)
+    assert passes[:trained] == [train] * steps + ([train] + [val] * paths) * steps
+    assert len(passes) > trained and set(passes[trained:]) == {val}  # the ranking
+
+
 def same_sweep(searcher: DifferentiableSearcher, digits, lut) -> DifferentiableSearcher:
     """A new searcher set up as the `sweep` fixture's (same seed, data and targets)."""
     with pytest.warns(UserWarning, match="above the slowest"):
