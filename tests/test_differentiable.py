@@ -36,6 +36,8 @@ from hwnas.search.differentiable import (
 )
 from hwnas.search.supernet import LatencyTable, SuperNet
 from hwnas.spaces import Arch, SpaceError, get_space
+from hwnas.spaces.blocks import mlp_width
+from hwnas.spaces.mixers import conv
 
 DATA = Path(__file__).parent / "data"
 FAST = dict(epochs=3, warmup_epochs=1, batch_size=64, derive_samples=4, progress=False)
@@ -226,6 +228,98 @@ def test_shared_kernels_are_centres_of_the_largest_and_trained_by_every_op(share
         assert small.parametrizations.weight.original.grad is None
         grad = large.weight.grad
         assert grad[..., 3:6].abs().sum() > 0 and grad[..., :3].abs().sum() == 0
+
+
+def _bump_beyond(net: SuperNet, picks: dict) -> None:
+    """Add 3 to the parameters a selection does not use: the downsampling's weights and the
+    normalisations' biases past each stage's width, the MLP's first-layer biases past the
+    hidden size (all of them in a block past the stage's depth), the head's past the last
+    width. (Biases only shift channels evenly, which the next batch norm takes away.)"""
+    for stage in net.stages:
+        width = stage.width.values[picks[stage.width]]
+        depth = stage.depth.values[picks[stage.depth]]
+        stage.downsample[0].weight[width:] += 3
+        for norm in (m for m in stage.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.bias[width:] += 3
+        for j, block in enumerate(stage.blocks):
+            hidden = mlp_width(width, block.expansion.values[picks[block.expansion]])
+            block.fc1.bias[hidden if j < depth else 0 :] += 3
+    net.head_norm.bias[width:] += 3  # the last stage's width
+
+
+def test_a_narrow_path_does_not_depend_on_the_channels_and_blocks_beyond_it(space):
+    """The width masks keep a stage's first `width` channels, the expansion masks a block's
+    first hidden units, and a block past the stage's depth is the identity: biases beyond
+    them change nothing the narrowest, shallowest path computes, where they change the widest
+    one's output. (Mutants leaving the downsampling, the mixer's input, the MLP's hidden units
+    or the head's features unmasked, or running every block whatever the depth, survived.)"""
+    torch.manual_seed(0)
+    net = SuperNet(space)
+    picks = net.sample_selection(torch.Generator().manual_seed(0))
+    for stage in net.stages:
+        for block in stage.blocks:  # a dense convolution: it mixes every channel it is given
+            picks[block.option] = [o.mixer for o in block.option.values].index("conv")
+    sized = [g for s in net.stages for g in (s.width, s.depth, *(b.expansion for b in s.blocks))]
+    narrowest = {**picks, **{g: 0 for g in sized}}
+    widest = {**picks, **{g: len(g.values) - 1 for g in sized}}
+    x = torch.randn(8, 1, 8, 8)
+
+    def output(selection):
+        net.use(selection)
+        return net(x)
+
+    with torch.no_grad():
+        narrow, wide = output(narrowest), output(widest)
+        _bump_beyond(net, narrowest)
+        assert torch.allclose(output(narrowest), narrow, atol=1e-6)
+        assert not torch.allclose(output(widest), wide, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_picked_precision_rounds_the_mlp_as_the_spaces_own_layer(space, precision):
+    """A block's picked precision rounds the weights and the inputs of its MLP layers as a
+    layer built at that precision does. (Mutants leaving the MLP out of the precision
+    mixture, or rounding no layer's inputs, survived: the mixer's weights carried the
+    gradients the tests looked at.)"""
+    torch.manual_seed(0)
+    net = SuperNet(space)
+    block = net.stages[0].blocks[0]
+    picks = net.sample_selection(torch.Generator().manual_seed(0))
+    net.use({**picks, block.precision: block.precision.values.index(precision)})
+    for layer in (block.fc1, block.fc2):
+        alone = conv(2, layer.in_channels, layer.out_channels, 1, precision=precision)
+        own = {
+            k.replace("parametrizations.weight.original", "weight"): v
+            for k, v in layer.state_dict().items()
+        }
+        alone.load_state_dict(own)
+        x = torch.randn(4, layer.in_channels, 4, 4)
+        with torch.no_grad():
+            assert torch.allclose(layer(x), alone(x), atol=1e-6)
+
+
+def test_fitting_to_a_target_trades_the_least_probability_per_millisecond_saved(space, lut):
+    """`fit_latency` passes over a change that loses less probability but saves too little
+    for the one that loses more and meets the target alone. (A mutant ranking changes by the
+    probability they lose, not per millisecond, survived.)"""
+    net = SuperNet(space)
+    table = LatencyTable(net, lut)
+    slow = max((space.sample(s) for s in range(50)), key=lambda a: lut.predict([a])[0])
+    point_logits_at(net, slow)
+    picks = net.argmax_selection()
+    current = net.selection_latency(table, picks)
+
+    def saving(gate) -> float:
+        return current - net.selection_latency(table, {**picks, gate: 1 - picks[gate]})
+
+    pairs = [g for g in picks if len(g.values) == 2 and saving(g) > 1e-9]
+    big, small = max(pairs, key=saving), min(pairs, key=saving)
+    assert saving(big) > 2 * saving(small)  # so big loses less per millisecond below
+    with torch.no_grad():
+        for gate, lost in ((big, 1.0), (small, 0.5)):
+            gate.logits[picks[gate]], gate.logits[1 - picks[gate]] = 0.0, -lost
+    fitted = net.fit_latency(picks, table, current - saving(big))
+    assert fitted == {**picks, big: 1 - picks[big]}
 
 
 @pytest.fixture(scope="module")
@@ -1037,6 +1131,8 @@ def test_candidates_are_ranked_on_a_split_one_past_a_scoring_chunk():
 
 
 def test_soft_mixture_runs_every_candidate(space):
+    """...and its weights are the sharper the lower the temperature (a mutant sampling every
+    gate at temperature 1 survived)."""
     net = SuperNet(space, hard=False)
     net.sample(1.0)
     weights = net.stages[0].blocks[0].option.weights
@@ -1044,6 +1140,12 @@ def test_soft_mixture_runs_every_candidate(space):
     out = net(torch.randn(4, 1, 8, 8))
     assert out.shape == (4, 10) and torch.isfinite(out).all()
     assert np.isclose(weights.sum().item(), 1.0)
+    peaks = []
+    for tau in (5.0, 0.2):  # the same Gumbel noise at two temperatures
+        torch.manual_seed(0)
+        net.sample(tau)
+        peaks.append(net.stages[0].blocks[0].option.weights.max().item())
+    assert peaks[0] < 0.5 < 0.9 < peaks[1]
 
 
 def test_latency_predictor_may_be_a_profile_or_a_saved_lut(space, lut, tmp_path):
