@@ -31,6 +31,8 @@ from hwnas.search.differentiable import (
     DifferentiableSearcher,
     SupernetDiverged,
     SupernetSearch,
+    SupernetSettings,
+    latency_term,
     lut_latency,
     score_function,
 )
@@ -230,6 +232,17 @@ def test_shared_kernels_are_centres_of_the_largest_and_trained_by_every_op(share
         assert grad[..., 3:6].abs().sum() > 0 and grad[..., :3].abs().sum() == 0
 
 
+def test_the_latency_term_is_zero_on_target_and_the_hinge_penalises_only_exceeding_it():
+    """log_ratio pulls from both sides, hinge only down (a mutant penalising a hinge search
+    below its target survived: no test searched with the hinge)."""
+    on, over, under = (torch.tensor(ms) for ms in (0.2, 0.4, 0.1))
+    for kind in ("log_ratio", "hinge"):
+        assert latency_term(on, 0.2, kind).item() == 0
+        assert latency_term(over, 0.2, kind).item() == pytest.approx(np.log(2))
+    assert latency_term(under, 0.2, "log_ratio").item() == pytest.approx(np.log(2))
+    assert latency_term(under, 0.2, "hinge").item() == 0
+
+
 def _bump_beyond(net: SuperNet, picks: dict) -> None:
     """Add 3 to the parameters a selection does not use: the downsampling's weights and the
     normalisations' biases past each stage's width, the MLP's first-layer biases past the
@@ -368,9 +381,19 @@ def test_search_moves_expected_latency_toward_the_target_and_derives_valid_archs
 
 
 @pytest.mark.parametrize("hard", [True, False])
-def test_the_gumbel_estimator_moves_expected_latency_toward_the_target(space, lut, digits, hard):
+def test_the_gumbel_estimator_moves_expected_latency_toward_the_target(
+    space, lut, digits, hard, monkeypatch
+):
     """`estimator: gumbel`, the documented choice beside the default `reinforce`, trains the
-    gates through the relaxed sample itself; no other test ran its architecture step."""
+    gates through the relaxed sample itself, drawn at its step's annealed temperature (a
+    mutant drawing it at 1 survived); no other test ran its architecture step."""
+    sample, taus = SuperNet.sample, []
+
+    def recorded(net, tau=None):
+        sample(net, tau)
+        taus.append(net.tau)
+
+    monkeypatch.setattr(SuperNet, "sample", recorded)
     uniform = SuperNet(space).expected_latency(LatencyTable(SuperNet(space), lut)).item()
     searcher = DifferentiableSearcher(
         space,
@@ -388,6 +411,9 @@ def test_the_gumbel_estimator_moves_expected_latency_toward_the_target(space, lu
     assert latencies[-1] < latencies[1] < latencies[0]  # the warm-up epoch leaves the gates
     assert all(np.isfinite(h["arch_ce"]) for h in result.history[1:])
     assert space.validate(arch) == arch and result.arch_latency_ms <= result.target_ms
+    steps = len(digits.y_train) // FAST["batch_size"]  # the warm-up's, then weight and arch
+    assert taus[:steps] == [5.0] * steps and taus[steps::2] == taus[steps + 1 :: 2]
+    assert taus[-1] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("estimator", ["reinforce", "gumbel"])
@@ -554,6 +580,26 @@ def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(
     for folder, trains in (("project", True), ("moved", False)):  # a moved run's .npz data
         assert searched(dataset=replace(digits, name=f"{tmp_path / folder}/d.npz")) is trains
     assert len(memo) == 7
+
+
+def test_the_seed_draws_the_supernet_weights_and_the_batch_order(space, digits):
+    """Each seed starts from its own weights and its own order of training batches; the same
+    seed from the same ones. (Mutants seeding either with 0 survived: every test of a second
+    seed only asked whether something was trained.)"""
+
+    def started(seed: int):
+        settings = SupernetSettings(batch_size=64)
+        search = SupernetSearch(space, digits, settings, seed=seed, device="cpu", progress=False)
+        with torch.random.fork_rng():  # `build` seeds torch's generator
+            training = search._start()
+        weights = torch.cat([p.detach().flatten() for p in training.net.weight_parameters()])
+        return weights, next(training.train)[1]
+
+    (weights, labels), (same_weights, same_labels), (other_weights, other_labels) = (
+        started(seed) for seed in (0, 0, 1)
+    )
+    assert torch.equal(weights, same_weights) and torch.equal(labels, same_labels)
+    assert not torch.equal(weights, other_weights) and not torch.equal(labels, other_labels)
 
 
 @pytest.mark.parametrize("estimator", ["reinforce", "gumbel"])
