@@ -550,10 +550,12 @@ def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(
     space, digits, lut, tmp_path
 ):
     """The memo key holds what the search depends on: a searcher with another seed,
-    another candidate set, another latency table or an edited space of the same name and
-    version trains its own (before, it got the first one's architecture; with a table of other
-    values but the same source, or an edited space, it still did). A `.npz` dataset's path is
-    not among them: a run whose project moved trained its finished searches again."""
+    another candidate set, another latency table, other samples under the dataset's name or
+    an edited space of the same name and version trains its own (before, it got the first
+    one's architecture; with a table of other values but the same source, or an edited
+    space, it still did; a mutant leaving the samples out of the key survived). A `.npz`
+    dataset's path is not among them: a run whose project moved trained its finished
+    searches again."""
     memo: dict = {}
 
     def searched(**other) -> bool:
@@ -577,9 +579,11 @@ def test_a_memo_shared_with_another_seed_or_setting_hands_back_nothing(
     edited = get_space(edited_file)
     assert (edited.name, edited.version) == (space.name, space.version)
     assert searched(space=edited) and len(memo) == 6
+    fewer = replace(digits, x_train=digits.x_train[:128], y_train=digits.y_train[:128])
+    assert searched(dataset=fewer) and len(memo) == 7  # the same name, other samples
     for folder, trains in (("project", True), ("moved", False)):  # a moved run's .npz data
         assert searched(dataset=replace(digits, name=f"{tmp_path / folder}/d.npz")) is trains
-    assert len(memo) == 7
+    assert len(memo) == 8
 
 
 def test_the_seed_draws_the_supernet_weights_and_the_batch_order(space, digits):
@@ -600,6 +604,24 @@ def test_the_seed_draws_the_supernet_weights_and_the_batch_order(space, digits):
     )
     assert torch.equal(weights, same_weights) and torch.equal(labels, same_labels)
     assert not torch.equal(weights, other_weights) and not torch.equal(labels, other_labels)
+
+
+def test_a_memo_hands_each_search_of_a_reordered_sweep_its_own_target(space, lut, digits):
+    """A memo key names a search's target as well as its place in the sweep: a sweep of the
+    same targets in the other order (another experiment sharing the memo) got the first
+    sweep's searches by their places, with the wrong targets. (A mutant keying by the place
+    alone survived.)"""
+    few = replace(digits, x_train=digits.x_train[:64], y_train=digits.y_train[:64])
+    quick = dict(FAST, epochs=1, warmup_epochs=0, derive_samples=0)
+    memo: dict = {}
+    for targets in ([0.03, 0.06], [0.06, 0.03]):
+        searcher = DifferentiableSearcher(
+            space, dataset=few, latency_predictor=lut, latency_targets_ms=targets, **quick
+        )
+        searcher.memo = memo
+        searcher.ask(2)
+        assert [r.target_ms for r in searcher.results] == targets
+        assert all(r.arch_latency_ms <= r.target_ms for r in searcher.results)
 
 
 @pytest.mark.parametrize("estimator", ["reinforce", "gumbel"])
