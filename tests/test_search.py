@@ -833,6 +833,19 @@ def test_a_reference_decides_what_the_predictor_picks(space):
         assert pick == [expected], reference
 
 
+def knowing_fpga_latency(space, objectives, model, use: str):
+    """A predictor searcher (a forest surrogate) given `model` as the known
+    `hw_fpga_latency_ms`, used as `known_models` says."""
+    return make(
+        "predictor",
+        space,
+        objectives,
+        predictors={"hw_fpga_latency_ms": model},
+        known_models=use,
+        surrogate="extra_trees",
+    )
+
+
 def test_a_known_model_as_a_feature_still_learns_its_metric_from_the_told_values(space, evaluator):
     """`feature`: the metric is learned from what was measured where the model is off (here by
     100 ms); `replace` takes the model as exact (a mutant replacing in both survived)."""
@@ -844,14 +857,7 @@ def test_a_known_model_as_a_feature_still_learns_its_metric_from_the_told_values
             return np.asarray(exact.predict(archs)) + 100.0
 
     for use in ("feature", "replace"):
-        searcher = make(
-            "predictor",
-            space,
-            objectives,
-            predictors={"hw_fpga_latency_ms": Off()},
-            known_models=use,
-            surrogate="extra_trees",
-        )
+        searcher = knowing_fpga_latency(space, objectives, Off(), use)
         run(searcher, evaluator, 10, batch=10)
         archs = [t.arch for t in searcher.trials]
         models = searcher._models(list(searcher.trials))
@@ -1043,14 +1049,7 @@ def test_a_known_model_that_gives_non_finite_values_is_named(space, evaluator):
             return [math.nan if i == 3 else v for i, v in enumerate(exact.predict(archs))]
 
     for use in ("feature", "replace"):
-        searcher = make(
-            "predictor",
-            space,
-            objectives,
-            predictors={"hw_fpga_latency_ms": SometimesNaN()},
-            known_models=use,
-            surrogate="extra_trees",
-        )
+        searcher = knowing_fpga_latency(space, objectives, SometimesNaN(), use)
         with pytest.raises(ValueError, match=r"predictors\['hw_fpga_latency_ms'\]: predict gave"):
             run(searcher, evaluator, 20, batch=10)
 
