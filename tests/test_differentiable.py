@@ -1199,8 +1199,8 @@ def test_candidates_are_ranked_on_a_split_one_past_a_scoring_chunk():
 
 
 def test_soft_mixture_runs_every_candidate(space):
-    """...and its weights are the sharper the lower the temperature (a mutant sampling every
-    gate at temperature 1 survived)."""
+    """A soft mixture runs every candidate, weighted to sum to 1, the more sharply the lower
+    the temperature (a mutant sampling every gate at temperature 1 survived)."""
     net = SuperNet(space, hard=False)
     net.sample(1.0)
     weights = net.stages[0].blocks[0].option.weights
