@@ -1258,6 +1258,66 @@ def test_epochs_and_steps_together_are_refused(space):
     assert TrainEvaluator(space, "digits").epochs == 10  # the default, when neither is given
 
 
+def test_the_learning_rate_warms_up_linearly_then_decays_along_a_cosine_to_zero(space):
+    """The schedule the docs promise: `warmup_fraction` of the steps rise linearly to `lr`
+    (a fresh network's first large steps are what the warm-up tames), then a cosine decay
+    that ends near zero, so the last epoch's weights (and `loss`) have settled."""
+    trainer = TrainEvaluator(space, "digits", lr=1.0, warmup_fraction=0.25)
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule, rates = trainer._schedule(optimizer, 20), []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 0.5 * (1 + math.cos(math.pi / 5))])
+    assert rates[5:] == pytest.approx(
+        [0.5 * (1 + math.cos(math.pi * s / 20)) for s in range(5, 20)]
+    )
+    assert rates[-1] < 0.01
+
+
+def test_label_smoothing_is_in_the_training_loss_and_not_in_the_validation_loss(space):
+    """`loss` is what training minimised, label smoothing included (a smoothing the trainer
+    left out trained on hard labels); `val_loss` is the plain cross-entropy of the model that
+    comes back, so it compares across candidates trained with any smoothing."""
+    arch = space.sample(0)
+    plain = TrainEvaluator(space, "digits", steps=20).evaluate(arch)
+    trainer = TrainEvaluator(space, "digits", steps=20, label_smoothing=0.3)
+    model, smoothed = trainer.train(arch)
+    assert smoothed["loss"] > plain["loss"] + 0.1
+    x, y = (torch.from_numpy(a) for a in trainer.dataset.split("val"))
+    with torch.no_grad():
+        cross_entropy = float(nn.functional.cross_entropy(model(x), y))
+    assert smoothed["val_loss"] == pytest.approx(cross_entropy, rel=1e-5)
+
+
+def test_weight_decay_shrinks_the_trained_weights(space):
+    """`weight_decay` reaches the optimizer: a heavy decay leaves the weights smaller than
+    none (one the optimizer never got trained every candidate at AdamW's own 0.01)."""
+
+    def weight_norm(weight_decay: float) -> float:
+        model, _ = TrainEvaluator(space, "digits", steps=20, weight_decay=weight_decay).train(
+            space.sample(0)
+        )
+        return float(torch.cat([p.detach().flatten() for p in model.parameters()]).norm())
+
+    assert weight_norm(5.0) < 0.95 * weight_norm(0.0)
+
+
+def test_the_training_time_leaves_out_the_scoring(space, monkeypatch):
+    """`train_time_s` is build, training and `precise_bn`, as documented: the cost of a
+    candidate's training, not of scoring splits whose size is the user's choice."""
+    score = TrainEvaluator._score
+
+    def a_slow_validation_split(self, model, x, y, device, clock):
+        clock.start -= 1000.0  # as if scoring took 1000 s (the time limit is None)
+        return score(self, model, x, y, device, clock)
+
+    monkeypatch.setattr(TrainEvaluator, "_score", a_slow_validation_split)
+    m = TrainEvaluator(space, "digits", steps=2).evaluate(space.sample(0))
+    assert m.ok and m["train_time_s"] < 1000, m
+
+
 # -- zero-cost, latency, composition ---------------------------------------------------------
 def test_zero_cost_proxies_are_reported_and_deterministic(space):
     evaluator = ZeroCostEvaluator(space, "digits", batch_size=32)
