@@ -6,6 +6,7 @@ Real training on real (small) data: scikit-learn digits on a tiny 2D MetaFormer 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import pickle
@@ -43,7 +44,15 @@ from hwnas.evaluators.datasets import (
 )
 from hwnas.evaluators.failures import scored_with_costs
 from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
-from hwnas.evaluators.zero_cost import PROXIES, ZeroCostEvaluator, grad_norm, jacob_cov
+from hwnas.evaluators.zero_cost import (
+    PROXIES,
+    ZeroCostEvaluator,
+    grad_norm,
+    jacob_cov,
+    naswot,
+    snip,
+    synflow,
+)
 from hwnas.predictors.torch_state import MAX_THREADS
 from hwnas.search import get_searcher
 from hwnas.spaces import get_space
@@ -1352,19 +1361,61 @@ def test_zero_cost_batches_beyond_the_data_are_refused(space):
             ZeroCostEvaluator(space, "digits", seed=seed)
 
 
-def test_jacob_cov_is_refused_for_a_one_value_input(tmp_path):
+def test_zero_cost_batches_are_distinct_samples_drawn_by_the_seed(space):
+    """Proxies are averaged over `batches` batches to tame the noise of one: batches repeating
+    one sample set would average nothing. Another seed draws other samples (as it draws other
+    initial weights), so scores averaged over seeds cover the data too."""
+    cpu = torch.device("cpu")
+
+    def drawn(seed: int) -> list[bytes]:
+        evaluator = ZeroCostEvaluator(space, "digits", batch_size=16, batches=3, seed=seed)
+        return [row.tobytes() for x, _ in evaluator._batches(cpu) for row in x.numpy()]
+
+    first = drawn(0)
+    assert len(set(first)) == len(first) == 48
+    assert set(drawn(1)) != set(first)
+
+
+def test_a_data_free_proxy_scores_the_same_over_any_number_of_batches(space):
+    """Each proxy is the mean over the batches, not their sum: a score keeps one batch's scale
+    whatever `batches` is (synflow sees only the input's shape, so it is the same exactly)."""
+
+    def synflow_over(batches: int) -> float:
+        evaluator = ZeroCostEvaluator(
+            space, "digits", proxies=["synflow"], batch_size=16, batches=batches
+        )
+        return evaluator.evaluate(space.sample(0))["zc_synflow"]
+
+    assert synflow_over(3) == pytest.approx(synflow_over(1), rel=1e-12)
+
+
+def test_a_proxys_score_does_not_depend_on_the_other_proxies_asked_for(space):
+    """Every proxy scores the same seeded initial weights, so asking for more proxies (or
+    fewer, to save time) leaves each score as it was, comparable across runs."""
+    arch = space.sample(1)
+
+    def scores(proxies: list[str]) -> Metrics:
+        return ZeroCostEvaluator(space, "digits", proxies=proxies, batch_size=16).evaluate(arch)
+
+    alone, together = scores(["snip"]), scores(["naswot", "grad_norm", "snip"])
+    assert alone["zc_snip"] == together["zc_snip"]
+
+
+@pytest.mark.parametrize("width", [1, 2])
+def test_jacob_cov_is_refused_for_an_input_of_fewer_than_three_values(tmp_path, width):
     """jacob_cov correlates the input Jacobians of fewer samples than the input has values:
-    of one (then) for a 1x1 input, on which batch norm cannot train, so every
-    candidate failed with torch's "Expected more than 1 value per channel"."""
+    of one (then) for a 1x1 or 1x2 input, which has no correlation, so every candidate
+    failed in torch's words ("Expected more than 1 value per channel", from batch norm, or
+    "linalg.eigh: The input tensor A must have at least 2 dimensions")."""
     path = tmp_path / "point.yaml"
     path.write_text(
-        "name: point\ninput: {channels: 1, height: 1, width: 1}\nclasses: 10\n"
+        f"name: point\ninput: {{channels: 1, height: 1, width: {width}}}\nclasses: 10\n"
         "stem: {width: 8, kernel: 1}\nblock: {mixers: {conv: {kernels: [1]}, identity: {}}, "
         "expansions: [2], precisions: [fp32]}\nstages: [{depth: [1, 2], width: [8]}]\n"
     )
     point = get_space(path)
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(32, 1, 1, 1)).astype(np.float32), np.arange(32) % 10
+    x, y = rng.normal(size=(32, 1, 1, width)).astype(np.float32), np.arange(32) % 10
     data = Dataset("point", x, y, x, y, x, y, num_classes=10)
     with pytest.raises(ValueError, match=r"^proxies: jacob_cov needs an input of 3 or more"):
         ZeroCostEvaluator(point, data, batch_size=16)
@@ -1394,6 +1445,41 @@ def test_grad_norm_sums_the_norms_of_each_layers_gradient():
     expected = sum(float(net[i].weight.grad.norm()) for i in (0, 4))
     net, batch = _tiny_net_and_batch()
     assert grad_norm(net, batch) == pytest.approx(expected, rel=1e-6)
+
+
+def test_synflow_scores_the_weights_magnitudes_not_their_signs():
+    """Synflow (Tanaka et al. 2020) runs the network with |weights|, so it is data-free and
+    blind to signs: networks that differ only in their weights' signs are one score (without
+    the absolute values, ReLUs cut signed sums and the score ranked initialisations by luck)."""
+    net, batch = _tiny_net_and_batch()
+    flipped = copy.deepcopy(net)
+    with torch.no_grad():
+        for layer in (flipped[0], flipped[4]):
+            layer.weight.neg_()
+    assert synflow(flipped, batch) == pytest.approx(synflow(net, batch), rel=1e-12)
+
+
+def test_snip_sums_the_magnitude_of_every_weights_saliency():
+    """SNIP (Lee et al. 2019) scores each weight by |theta * dL/dtheta| and sums them; the
+    magnitude of each layer's sum instead lets the saliencies of one layer cancel."""
+    net, (x, y) = _tiny_net_and_batch()
+    nn.functional.cross_entropy(net(x), y).backward()
+    with torch.no_grad():
+        expected = sum(float((net[i].weight * net[i].weight.grad).abs().sum()) for i in (0, 4))
+    net, batch = _tiny_net_and_batch()
+    assert snip(net, batch) == pytest.approx(expected, rel=1e-6)
+
+
+def test_naswot_is_the_log_determinant_of_how_many_units_each_two_inputs_share():
+    """NASWOT (Mellor et al. 2021): K[i, j] counts the ReLU units that inputs i and j leave
+    both active or both inactive; the score is log |K|. A kernel of shared active units alone,
+    or codes that count a unit at exactly 0 as active, score other networks better."""
+    net, (x, y) = _tiny_net_and_batch()
+    with torch.no_grad():
+        codes = (net[2](net[1](net[0](x))).flatten(1) > 0).numpy()
+    shared = (codes[:, None, :] == codes[None, :, :]).sum(-1)
+    expected = np.linalg.slogdet(shared.astype(np.float64))[1]
+    assert naswot(net, (x, y)) == pytest.approx(expected, rel=1e-9)
 
 
 def test_jacob_cov_correlates_fewer_samples_than_input_values():
