@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import os
 import pickle
@@ -1569,6 +1570,44 @@ def test_latency_is_measured_at_the_architectures_own_precisions(space):
     assert as_fp32.evaluate(arch).ok
 
 
+def test_a_latency_evaluator_times_the_float_inference_model_at_its_own_settings(
+    space, monkeypatch
+):
+    """What is timed is the network a device runs: fake quantization off (int8 blocks run as
+    the backend's int8 kernels, not as float ops that simulate them), at the evaluator's
+    precision, batch size and threads. None of it shows in `latency_ms` but as a wrong time,
+    so the real measurement is watched on its way in."""
+    import hwnas.predictors
+    from hwnas.spaces.quant import QUANTIZED_LAYERS
+
+    measure, seen = hwnas.predictors.measure_latency, []
+
+    @functools.wraps(measure)  # its signature is what the settings are checked against
+    def watched(model, input_shape, **settings):
+        quantizing = {m.fake_quant for m in model.modules() if isinstance(m, QUANTIZED_LAYERS)}
+        seen.append((quantizing, settings))
+        return measure(model, input_shape, **settings)
+
+    monkeypatch.setattr(hwnas.predictors, "measure_latency", watched)
+    arch = next(a for a in map(space.sample, range(100)) if "int8" in a.values())
+    fast = {"warmup": 1, "runs": 1, "rounds": 1}
+    m = get_evaluator("latency", space, batch_size=2, **fast).evaluate(arch)
+    assert m.ok, m.reason
+    settings = dict(backend="onnxruntime-cpu", precision="mixed", batch_size=2, threads=1)
+    assert seen == [({False}, {**settings, **fast})]
+
+
+@pytest.mark.skipif(not hasattr(os, "getloadavg"), reason="the OS keeps no load average")
+def test_a_measured_latency_comes_with_the_machines_load_per_core(space):
+    """`load_per_core` is the 1-minute load average over the cores, so 1.0 means as many
+    runnable processes as cores on any machine: the whole machine's load reads twice as busy
+    on a machine of twice the cores."""
+    cores, before = os.cpu_count() or 1, os.getloadavg()[0]
+    m = get_evaluator("latency", space, warmup=1, runs=1, rounds=1).evaluate(space.sample(0))
+    after = os.getloadavg()[0]
+    assert min(before, after) / cores <= m["load_per_core"] <= max(before, after) / cores
+
+
 def test_latency_measurement_settings_are_checked_at_construction(space):
     with pytest.raises(
         ValueError, match=r"latency evaluator has no setting 'warmpu' \(did you mean 'warmup'"
@@ -1984,6 +2023,8 @@ def test_every_evaluator_lists_the_metrics_it_returns(space):
         get_evaluator("latency", space, warmup=1, runs=3, rounds=1),
     ]
     evaluators.append(CompositeEvaluator(evaluators[1:]))
+    one_ms = types.SimpleNamespace(predict=lambda archs: [1.0] * len(archs))
+    evaluators.append(get_evaluator("latency", space, predictor=one_ms))  # measures nothing
     for evaluator in evaluators:
         metrics = evaluator.evaluate(arch, budget=None)
         assert metrics.ok, metrics.reason
