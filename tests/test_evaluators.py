@@ -1744,6 +1744,60 @@ def test_two_parts_reporting_one_nan_metric_agree(space):
     assert m.ok and math.isnan(m["zc_x"]) and m["y"] == 1.0
 
 
+class _Agreeing(_Fixed):
+    """A second kind of fixed part, so a reason can tell the two apart."""
+
+
+class _Listing(_Fixed):
+    """A fixed part that lists the metrics it returns."""
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(self.values)
+
+
+def test_a_composite_needs_a_part_and_says_so_when_a_part_lists_no_metrics(space):
+    """No parts is refused (it would score nothing); a part of one's own without
+    `metric_names` makes the composite's None, "not known", so objectives are not checked
+    against a list that misses that part's metrics."""
+    with pytest.raises(ValueError, match="^a composite evaluator needs at least one part"):
+        CompositeEvaluator([])
+    listing = _Listing(space, {"x": 1.0})
+    assert CompositeEvaluator([listing, _Listing(space, {"y": 1.0})]).metric_names == ("x", "y")
+    assert CompositeEvaluator([listing, _Fixed(space, {"y": 1.0})]).metric_names is None
+
+
+def test_a_clash_names_the_part_that_reported_the_metric_first(space):
+    """Of three parts reporting `x`, the first two alike, the third otherwise: the reason
+    names the first reporter, whose value the others were compared with."""
+    parts = [_Fixed(space, {"x": 1.0}), _Agreeing(space, {"x": 1.0}), _Fixed(space, {"x": 2.0})]
+    m = CompositeEvaluator(parts).evaluate(space.sample(0))
+    assert m.reason == "_Fixed and _Fixed both report ['x'] with different values", m.reason
+
+
+def test_a_measured_latency_keeps_its_place_among_the_parts(space):
+    """Only a predicted latency is asked first (it runs nothing and can spare a training); a
+    measured one is timed where the user put it, after the parts before it, and its failure
+    leaves them run, as any part's does."""
+    from hwnas.evaluators.latency import LatencyEvaluator
+
+    order = []
+
+    class _Logged(_Fixed):
+        def evaluate(self, arch, budget=None):
+            order.append("fixed")
+            return super().evaluate(arch, budget)
+
+    class _LoggedLatency(LatencyEvaluator):
+        def evaluate(self, arch, budget=None):
+            order.append("latency")
+            return super().evaluate(arch, budget)
+
+    measured = _LoggedLatency(space, warmup=1, runs=1, rounds=1)
+    m = CompositeEvaluator([_Logged(space, {"x": 1.0}), measured]).evaluate(space.sample(0))
+    assert m.ok and order == ["fixed", "latency"], (m, order)
+
+
 class _CountingTrainer(TrainEvaluator):
     """The real training evaluator, counting the training steps it runs."""
 
