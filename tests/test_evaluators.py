@@ -43,7 +43,7 @@ from hwnas.evaluators.datasets import (
     _looks_like_greyscale,
     dataset_names,
 )
-from hwnas.evaluators.failures import scored_with_costs
+from hwnas.evaluators.failures import failure_reason, scored_with_costs
 from hwnas.evaluators.train import TrainEvaluator, recompute_batch_norm
 from hwnas.evaluators.zero_cost import (
     PROXIES,
@@ -2065,6 +2065,39 @@ def test_an_exception_without_a_message_raised_from_another_names_that_one(space
     reason = scored_with_costs(space, space.sample(0), score).reason
     assert reason.startswith("RuntimeError with no message, raised at test_evaluators.py:")
     assert reason.endswith(" in score (from KeyError: 'missing')")
+
+
+def test_an_exception_without_a_message_raised_from_none_names_no_other(space):
+    """`raise RuntimeError() from None` says the failure it was raised while handling is no
+    part of it: the reason names where it was raised, not that hidden one."""
+
+    def score(_costs):
+        try:
+            return {"x": {}["missing"]}
+        except KeyError:
+            raise RuntimeError() from None
+
+    reason = scored_with_costs(space, space.sample(0), score).reason
+    assert reason.startswith("RuntimeError with no message, raised at test_evaluators.py:")
+    assert reason.endswith(" in score"), reason
+
+
+def test_an_exception_whose_message_is_only_spaces_has_no_message(space):
+    """A message of blanks says nothing, so the reason says where the failure was raised
+    instead of ending in `RuntimeError:   `."""
+
+    def score(_costs):
+        raise RuntimeError("  ")
+
+    reason = scored_with_costs(space, space.sample(0), score).reason
+    assert reason.startswith("RuntimeError with no message, raised at test_evaluators.py:")
+
+
+def test_running_out_of_memory_without_a_message_says_only_that():
+    """A bare MemoryError (Python's own, when an allocation fails) reads `out of memory`, not
+    `out of memory: ` with the colon of an empty message."""
+    assert failure_reason(MemoryError()) == "out of memory"
+    assert failure_reason(MemoryError("8 GB")) == "out of memory: 8 GB"
 
 
 def test_every_evaluator_lists_the_metrics_it_returns(space):
