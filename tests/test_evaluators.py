@@ -2127,6 +2127,27 @@ def test_metrics_are_equal_only_with_the_same_values_status_and_reason():
     assert Metrics({"accuracy": 90.0}) != Metrics({"accuracy": 90.0}, status="failed")
 
 
+def test_merged_metrics_take_the_new_values_and_keep_the_first_failures_reason():
+    """How a composite's parts combine: a later part's values are added (and win), the result
+    fails if either failed, and the reason is the first failure's, the one that explains the
+    others (a time limit hit, then the metrics that timed-out part could not give)."""
+    first = Metrics.failed("timeout after 5 s", {"accuracy": 10.0, "params": 3.0})
+    merged = first.merged(Metrics.failed("diverged: loss is nan", {"accuracy": 20.0}))
+    assert merged == Metrics.failed("timeout after 5 s", {"accuracy": 20.0, "params": 3.0})
+    assert Metrics({"a": 1.0}).merged({"a": 2.0, "b": 3.0}) == Metrics({"a": 2.0, "b": 3.0})
+
+
+def test_metrics_come_back_from_their_record_and_refuse_a_status_of_their_own():
+    """`to_dict` / `from_dict` keep a result whole (a failure stays a failure, with its
+    reason), a record without a status is a success, and a status other than ok or failed is
+    refused: a trial neither ok nor failed had no best and no failure count."""
+    for metrics in (Metrics({"accuracy": 90.0}), Metrics.failed("diverged", {"params": 3.0})):
+        assert Metrics.from_dict(metrics.to_dict()) == metrics
+    assert Metrics.from_dict({"values": {"accuracy": 90.0}}) == Metrics({"accuracy": 90.0})
+    with pytest.raises(ValueError, match="^status must be 'ok' or 'failed', not 'bogus'"):
+        Metrics({"accuracy": 90.0}, status="bogus")
+
+
 def test_metrics_told_to_a_searcher_cannot_be_changed_under_it() -> None:
     """A searcher keeps the `Metrics` it is told: `m.status = "bogus"` afterwards, unchecked,
     left the trial neither ok nor failed and the searcher's best None. The status and the
