@@ -10,7 +10,7 @@ import pytest
 from benchdata import needs_nb201
 
 from hwnas.evaluators import CompositeEvaluator, Dataset, get_evaluator
-from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir, load_nb201
+from hwnas.evaluators.tabular import TabularEvaluator, benchdata_dir, load_nb201, table_digest
 from hwnas.evaluators.train import TrainEvaluator
 from hwnas.spaces import get_space
 
@@ -250,3 +250,43 @@ def test_a_new_cells_cost_is_looked_up_as_the_guide_says(space):
     guide = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
     for text in (guide, " ".join(TabularEvaluator.__doc__.split())):
         assert "then under a millisecond per new cell" in text
+
+
+def _official_table(space, path: Path, **columns) -> pd.DataFrame:
+    """A table of every cell in the official order, with its `arch_str` and `columns`."""
+    strings = [space.to_string(a) for a in space.enumerate()]
+    table = pd.DataFrame({"arch_idx": range(15625), "arch_str": strings, **columns})
+    table.to_csv(path, index=False)
+    return table
+
+
+def test_a_tables_rows_may_come_in_any_order_with_padded_cell_strings(space, tmp_path):
+    """Rows are found by `arch_idx`, not by their place in the file: a table saved in another
+    row order (sorted by accuracy, say), its cell strings padded with blanks, reads as the
+    official one."""
+    table = _official_table(space, tmp_path / "official.csv", acc=np.arange(15625.0))
+    shuffled = table.sample(frac=1.0, random_state=0).assign(arch_str=" " + table.arch_str + " ")
+    shuffled.to_csv(tmp_path / "nb201.csv.gz", index=False)
+    evaluator = TabularEvaluator(space, path=tmp_path, metrics={"accuracy": "acc"}, cost=False)
+    for index in (0, 7, 15624):
+        assert evaluator.evaluate(space.from_string(table.arch_str[index]))["accuracy"] == index
+
+
+def test_a_table_changed_on_disk_is_read_again(space, tmp_path):
+    """Tables are cached, but by their file's time and size: a notebook that edits its table
+    and builds the evaluator again gets the new numbers, not the old ones."""
+    path = tmp_path / "nb201.csv.gz"
+    _official_table(space, path, acc=90.0)
+    assert load_nb201(path, latency=False)["acc"].eq(90.0).all()
+    _official_table(space, path, acc=12.25)  # another size too, where times are coarse
+    assert load_nb201(path, latency=False)["acc"].eq(12.25).all()
+
+
+def test_a_tables_digest_changes_with_its_column_names(space, tmp_path):
+    """A run is resumed only on the tables it began with: two columns' names swapped (the
+    validation and the test accuracy) are other metrics, though every row holds the same
+    numbers."""
+    first, swapped = tmp_path / "first.csv", tmp_path / "swapped.csv"
+    _official_table(space, first, val=90.0, test=80.0)
+    pd.read_csv(first).rename(columns={"val": "test", "test": "val"}).to_csv(swapped, index=False)
+    assert table_digest(first) != table_digest(swapped)
