@@ -271,3 +271,17 @@ def test_the_same_input_and_classes_give_the_space_itself():
     other = space.with_input([3, 16, 16])
     assert other is not space and other.input_shape == (3, 16, 16)
     assert other.num_classes == space.num_classes
+
+
+def test_mutations_change_every_edge_to_every_other_op(space):
+    """A mutation is one edge set to another op, any edge and any op: an off-by-one that never
+    picked the last edge (3<-2) left part of the space unreachable by evolution and passed
+    every test."""
+    rng = np.random.default_rng(0)
+    parent = space.from_string(CELL)
+    reached = {e: set() for e in EDGES}
+    for _ in range(400):
+        child = space.mutate(parent, rng)
+        (edge,) = [e for e in EDGES if child[e] != parent[e]]
+        reached[edge].add(child[edge])
+    assert reached == {e: set(OPS) - {parent[e]} for e in EDGES}
