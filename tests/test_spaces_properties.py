@@ -441,6 +441,33 @@ def test_suggest_with_a_real_optuna_study(name, caplog):
         assert space.suggest(replay.ask()) == arch
 
 
+def test_suggest_snaps_a_kernel_or_dilation_halfway_between_two_to_the_smaller():
+    """A mixer's kernel and dilation are suggested from the stage's full lists and snapped to
+    the nearest the mixer allows; halfway between two, to the smaller. Optuna stores only the
+    suggested values, so a changed tie-break would turn a resumed or replayed study's trials
+    into other networks than the ones it scored."""
+    spec = {
+        "name": "ties",
+        "input": {"channels": 1, "length": 32},
+        "classes": 2,
+        "stem": {"width": 4},
+        "block": {
+            "mixers": {
+                "conv": {"kernels": [3, 7], "dilations": [1, 3]},
+                "dwconv": {"kernels": [5], "dilations": [2]},
+            },
+            "expansions": [1],
+            "precisions": ["fp32"],
+        },
+        "stages": [{"depth": [1], "width": [4]}],
+    }
+    space = MetaFormerSpace(parse_metaformer(spec, "ties"), "ties")
+    params = {"s0.depth": 1, "s0.width": 4, "s0.b0.expansion": 1.0, "s0.b0.precision": "fp32"}
+    block = {"s0.b0.mixer": "conv", "s0.b0.kernel": 5, "s0.b0.dilation": 2}
+    arch = space.suggest(optuna.trial.FixedTrial({**params, **block}))
+    assert (arch["s0.b0.kernel"], arch["s0.b0.dilation"]) == (3, 1)
+
+
 def test_choice_values_cover_every_choice_of_every_arch(space, samples):
     values = space.choice_values()
     for arch in samples[:300]:
