@@ -20,7 +20,7 @@ from hwnas.spaces import (
     set_fake_quant,
 )
 from hwnas.spaces.blocks import BlockConfig, receptive_field
-from hwnas.spaces.mixers import LKConvMixer
+from hwnas.spaces.mixers import LKConvMixer, build_mixer
 from hwnas.spaces.network import MetaFormerBlock
 from hwnas.spaces.quant import QUANTIZED_LAYERS
 
@@ -446,3 +446,86 @@ def test_an_mlp_width_rounds_to_the_nearest_channel():
     from hwnas.spaces.blocks import mlp_width
 
     assert [mlp_width(5, 1.5), mlp_width(10, 0.25), mlp_width(1, 0.1)] == [8, 2, 1]
+
+
+@pytest.mark.parametrize(("kernel", "small"), [(3, 1), (5, 3), (13, 3)])
+def test_lkconv_runs_a_3_wide_branch_beside_a_wider_kernel_and_a_1_wide_one_beside_3(kernel, small):
+    """The small branch is what RepLKNet adds beside its large kernel; beside a 3-wide kernel
+    a 3-wide branch would only repeat it, so it is 1 wide (and the block's params, MACs and
+    latency are those of that network)."""
+    for dim in (1, 2):
+        mixer = LKConvMixer(dim, 4, kernel, 1, "fp32", (15,) * dim)
+        assert mixer.small.kernel_size == (small,) * dim
+        assert mixer.large.kernel_size == (kernel,) * dim
+
+
+def test_an_inception_mixer_has_a_square_3_wide_branch_and_a_band_along_each_axis():
+    """InceptionNeXt's branches: identity, 3 x 3, 1 x k and k x 1 in 2D (3 and k in 1D). Two
+    bands along one axis build, run and cost the same, so only their shapes tell them apart."""
+    shapes = [b.kernel_size for b in build_mixer("inception", 2, 32, 7, spatial=(9, 9)).branches]
+    assert shapes == [(3, 3), (1, 7), (7, 1)]
+    shapes = [b.kernel_size for b in build_mixer("inception", 1, 32, 7, spatial=(9,)).branches]
+    assert shapes == [(3,), (7,)]
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_a_pool_mixer_maps_a_constant_map_to_zero_even_at_its_borders(dim):
+    """PoolFormer's mixer is average pooling minus its input (the block adds the input back),
+    averaged over the positions inside the map only: a constant map has nothing to mix, at
+    the borders too, where averaging in the zero padding would dim it."""
+    mixer = build_mixer("pool", dim, 3, 5, spatial=(7,) * dim)
+    out = mixer(torch.full((2, 3, *(7,) * dim), 2.5))
+    torch.testing.assert_close(out, torch.zeros_like(out))
+
+
+@pytest.mark.parametrize(("channels", "heads"), [(64, 2), (48, 1), (100, 1)])
+def test_attention_is_multi_head_scaled_dot_product_attention_over_all_positions(channels, heads):
+    """What the attention mixer computes: softmax(q k^T / sqrt(head channels)) v per head over
+    every position of the map, between its qkv and output projections; channels // 32 heads
+    where they divide the channels, else one (100 channels: not 3 heads of 33)."""
+    torch.manual_seed(0)
+    mixer = build_mixer("attn", 2, channels, spatial=(3, 4))
+    assert mixer.heads == heads
+    x = torch.randn(2, channels, 3, 4)
+    q, k, v = mixer.qkv(x).reshape(2, 3, heads, channels // heads, 12).transpose(-2, -1).unbind(1)
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v)  # B, heads, N, C / heads
+    expected = mixer.proj(out.transpose(-2, -1).reshape(2, channels, 3, 4))
+    with torch.no_grad():
+        torch.testing.assert_close(mixer(x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("spatial", [(10,), (6, 9)])
+def test_an_fft_mixer_with_a_filter_of_ones_gives_back_its_input(spatial):
+    """The global filter multiplies the spectrum and the inverse transform undoes the forward
+    one ("ortho" both ways): a filter of ones passes the map through unchanged, where a
+    mismatched normalisation would scale every block's mixer output by the map's size."""
+    mixer = build_mixer("fft", len(spatial), 3, spatial=spatial)
+    with torch.no_grad():
+        mixer.weight.zero_()[..., 0] = 1  # (real, imaginary) = (1, 0) at every frequency
+        x = torch.randn(2, 3, *spatial)
+        torch.testing.assert_close(mixer(x), x, rtol=1e-4, atol=1e-5)
+
+
+def _params(mixer: str, c: int, k: int) -> int:
+    """A 2D mixer's parameters at `c` channels and kernel `k` on an 8 x 8 map, from the
+    structure its docstring gives (weights + biases; batch norm: scale + shift)."""
+    gc = c // 8  # inception: an eighth of the channels per branch
+    return {
+        "conv": c * c * k * k + c,
+        "dwconv": (c * k * k + c) + (c * c + c),  # depthwise k x k, then pointwise
+        "mbconv": c * 2 * c + 2 * 2 * c + 2 * c * k * k + 2 * 2 * c + 2 * c * c + c,
+        "lkconv": (c * k * k + 2 * c) + (c * 3 * 3 + 2 * c),  # two depthwise conv + BN
+        "inception": (gc * 3 * 3 + gc) + 2 * (gc * k + gc),  # 3 x 3, 1 x k, k x 1
+        "pool": 0,
+        "attn": (c * 3 * c + 3 * c) + (c * c + c),
+        "fft": c * 8 * (8 // 2 + 1) * 2,  # a complex weight per channel and frequency
+    }[mixer]
+
+
+@pytest.mark.parametrize("mixer", [m for m in MIXERS if m != "identity"])
+def test_each_mixer_has_the_parameters_of_its_documented_structure(mixer):
+    """Counted costs are read off the built model, so a mixer built wrong (a dense convolution
+    for a depthwise one, a branch of another width) is counted as built, and only its own
+    structure tells."""
+    module = build_mixer(mixer, 2, 16, 5, spatial=(8, 8))
+    assert sum(p.numel() for p in module.parameters()) == _params(mixer, 16, 5)
