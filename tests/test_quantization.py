@@ -297,3 +297,23 @@ def test_onnx_export_leaves_the_torch_onnx_loggers_level_as_it_was():
         assert seen == [logging.CRITICAL] and logger.level == logging.CRITICAL
     finally:
         logger.setLevel(level)
+
+
+def test_a_layers_input_range_is_its_first_batchs_then_moves_a_tenth_toward_each_next():
+    """While training, an int8 layer rounds its input on the batch's own range and keeps a
+    running range: the first batch's, then 0.1 of the way toward each later batch's (as batch
+    norm's statistics move). In eval mode it rounds on that range, symmetric: an input beyond
+    it is clipped to +-127 steps, either sign, as ONNX Runtime's weights are."""
+    layer = QLinear(3, 2, precision="int8").train()
+    w = quantize_weight(layer.weight.detach(), 8)
+    first, second = torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[-12.0, 3.0, 0.3]])
+    with torch.no_grad():
+        layer(first)
+        assert layer.activation_range == 2.0
+        expected = torch.nn.functional.linear(_rounded(second, torch.tensor(12.0), 8), w)
+        torch.testing.assert_close(layer(second), expected + layer.bias)
+        assert layer.activation_range == pytest.approx(3.0)  # 2 + 0.1 * (12 - 2)
+        loud = torch.tensor([[-30.0, 30.0, 1.0]])
+        clipped = _rounded(loud.clamp(-3.0, 3.0), layer.activation_range, 8)
+        expected = torch.nn.functional.linear(clipped, w) + layer.bias
+        torch.testing.assert_close(layer.eval()(loud), expected)
