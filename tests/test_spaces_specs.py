@@ -189,6 +189,34 @@ BAD_SPECS = {
         _with(lambda d: d["block"].update(expansions=[1, 1.05])),
         ["block.expansions", "[1.0, 1.05]", "width 8"],
     ),
+    # a width, depth, kernel or dilation of 0 is no network: refused here, not in torch
+    "zero_width": (_with(lambda d: d["stages"][0].update(width=[0, 8])), ["stages[0].width"]),
+    "zero_dilation": (
+        _with(lambda d: d["block"]["mixers"]["conv"].update(dilations=[0, 1])),
+        ["block.mixers.conv.dilations", "positive"],
+    ),
+    # as kernels on attention: a knob the mixer lacks would silently do nothing
+    "dilations_on_pool": (
+        _with(lambda d: d["block"]["mixers"].update(pool={"kernels": [3], "dilations": [2]})),
+        ["block.mixers", "pool", "no dilation"],
+    ),
+    "huge_expansion": (
+        _with(lambda d: d["block"].update(expansions=[2, 1000])),
+        ["block.expansions", "at most 64"],
+    ),
+    # the stages' own blocks may leave a field to the default one, which must so set each
+    "incomplete_default_block": (
+        _with(lambda d: d["block"].pop("precisions")),
+        ["block", "the default block must set precisions"],
+    ),
+    "zero_attention_tokens": (
+        _with(lambda d: d.update(max_attention_tokens=0)),
+        ["max_attention_tokens", "greater than or equal to 1"],
+    ),
+    "input_of_both_kinds": (
+        _with(lambda d: d["input"].update(height=16)),
+        ["input", "either length (1D) or height and width (2D)"],
+    ),
 }
 
 
