@@ -367,6 +367,8 @@ def test_an_rng_of_another_kind_is_refused_by_name():
     space = get_space("conv1d")
     with pytest.raises(TypeError, match="rng must be a numpy Generator, an int seed or None"):
         space.sample(random.Random(1))
+    with pytest.raises(TypeError, match="not bool"):  # True is no seed, though it counts as 1
+        space.sample(True)
     assert space.sample(np.int64(3)) == space.sample(3)
     with pytest.raises(ValueError, match="rng must be a seed >= 0"):  # was numpy's own words
         space.sample(-1)

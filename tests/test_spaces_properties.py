@@ -162,10 +162,11 @@ def test_mutate_and_crossover_accept_seeds_and_reject_foreign_archs(space):
     assert space.mutate(a, 3) == space.mutate(a, 3)
     assert space.crossover(a, b, 3) == space.crossover(a, b, 3)
     other = get_space("conv2d" if space.name != "conv2d" else "conv1d")
-    with pytest.raises(SpaceError, match=other.name):
-        space.mutate(other.sample(0), 0)
+    for method in (space.mutate, space.live):  # live: what accuracy predictors read
+        with pytest.raises(SpaceError, match=other.name):
+            method(other.sample(0))
     choices = dict(a)  # a hand-written record: was an AttributeError ('dict' has no 'space')
-    for method in (space.validate, space.mutate, space.encode, space.cost, space.build):
+    for method in (space.validate, space.mutate, space.encode, space.cost, space.build, space.live):
         with pytest.raises(SpaceError, match=r"takes an Arch, not a dict \(space.arch\(choices"):
             method(choices)
 

@@ -17,7 +17,7 @@ import yaml
 from cli_runner import hwnas
 
 from hwnas.experiments.results import describe_arch
-from hwnas.spaces import Arch, SpaceError, builtin_spaces, get_space, space_from_data
+from hwnas.spaces import Arch, SpaceError, as_space, builtin_spaces, get_space, space_from_data
 from hwnas.spaces.yaml_files import ConfigLoader
 
 GOOD = {
@@ -333,10 +333,23 @@ def test_bad_spec_is_one_error_naming_field_and_file(tmp_path, case):
         assert word in message, (word, message)
 
 
-def test_an_experiment_file_given_as_a_space_is_named_as_such():
+def test_an_experiment_file_given_as_a_space_is_named_as_such(tmp_path):
     demo = Path(__file__).parents[1] / "examples" / "demo.yaml"
     with pytest.raises(SpaceError, match=r"demo.yaml: an experiment file \(it has evaluator, "):
         get_space(demo)
+    objectives = _write(tmp_path, "objectives", {**GOOD, "objectives": ["accuracy"]})
+    with pytest.raises(SpaceError, match=r"an experiment file \(it has objectives\)"):
+        get_space(objectives)
+
+
+def test_as_space_takes_a_space_a_builtin_name_or_a_space_files_path(tmp_path):
+    """What `get_evaluator`, `get_searcher`, `get_predictor` and `build_profile` accept for
+    their space: a file's path as a `Path` too, not only as text."""
+    space, path = get_space("conv1d"), _write(tmp_path, "good", GOOD)
+    assert as_space(space) is space and as_space("conv1d").name == "conv1d"
+    assert as_space(path).name == as_space(str(path)).name == "small"
+    with pytest.raises(TypeError, match="space must be a SearchSpace"):
+        as_space(3)
 
 
 def test_a_file_without_suffix_a_run_folder_and_an_export_are_told_apart(tmp_path):
