@@ -407,6 +407,8 @@ def test_arch_is_frozen():
     assert (arch.space, arch.version, arch.key, dict(arch)) == (space.name, 1, key, choices)
     assert pickle.loads(pickle.dumps(arch)) == arch
     assert Arch.from_json(arch.to_json()).key == key
+    later = Arch(space.name, 2, choices)  # Ray and process pools pickle archs: every field
+    assert pickle.loads(pickle.dumps(later)) == later
 
 
 @pytest.mark.parametrize(
@@ -419,6 +421,7 @@ def test_arch_is_frozen():
         ({"space": 3, "version": 1, "choices": {}}, "space"),
         ({"space": "s", "version": 1, "choices": {"a": [1]}}, "'a'"),
         ([1, 2], "arch record"),
+        ({"space": "s", "choices": {}}, "arch record is missing ['version']"),
     ],
 )
 def test_a_bad_arch_record_is_refused_naming_the_field(record, field):
