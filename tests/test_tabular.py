@@ -148,16 +148,20 @@ def test_a_table_with_a_cell_missing_or_repeated_is_refused(tmp_path):
             load_nb201(path, latency=False)
 
 
+def _official_table(space, **columns) -> pd.DataFrame:
+    """A table of every cell in the official order: `arch_idx`, its `arch_str` and `columns`."""
+    strings = [space.to_string(a) for a in space.enumerate()]
+    return pd.DataFrame({"arch_idx": range(15625), "arch_str": strings, **columns})
+
+
 def test_a_table_whose_cell_strings_disagree_with_arch_idx_is_refused(space, tmp_path):
     """A table numbered in another order (its own enumeration, sorted strings) would give every
     cell another cell's numbers: its `arch_str` must be the official cell of each `arch_idx`."""
-    strings = [space.to_string(a) for a in space.enumerate()]
-    path = tmp_path / "own.csv"
-    table = pd.DataFrame({"arch_idx": range(15625), "arch_str": strings, "acc": 90.0})
+    table, path = _official_table(space, acc=90.0), tmp_path / "own.csv"
     table.to_csv(path, index=False)
-    assert load_nb201(path, latency=False)["arch_str"].tolist() == strings
+    assert load_nb201(path, latency=False)["arch_str"].tolist() == table.arch_str.tolist()
     path = tmp_path / "sorted.csv"  # another file: tables are cached by path
-    table.assign(arch_str=sorted(strings)).to_csv(path, index=False)
+    table.assign(arch_str=sorted(table.arch_str)).to_csv(path, index=False)
     with pytest.raises(
         ValueError,
         match=r"sorted.csv: arch_str of arch_idx 0 is '\|avg_pool_3x3~0\|\+"
@@ -169,10 +173,10 @@ def test_a_table_whose_cell_strings_disagree_with_arch_idx_is_refused(space, tmp
 def test_a_device_latency_marked_unmeasured_is_missing(space, tmp_path):
     """HW-NAS-Bench marks a cell with no valid measurement -1: read as a latency, it was the
     device's fastest network, on the Pareto front of any search against that device."""
-    strings = [space.to_string(a) for a in space.enumerate()]
     accuracies = pd.DataFrame({"arch_idx": range(15625), "acc": 90.0})
     accuracies.to_csv(tmp_path / "nb201.csv.gz", index=False)
-    latencies = pd.DataFrame({"arch_idx": range(15625), "arch_str": strings, "raspi4": 5.0})
+    latencies = _official_table(space, raspi4=5.0)
+    strings = latencies.arch_str
     latencies.loc[7, "raspi4"] = -1.0
     latencies.loc[9, "raspi4"] = 0.0  # a measurement (rounded), not the mark: kept
     latencies.to_csv(tmp_path / "nb201_latency_24devices.csv.gz", index=False)
@@ -188,10 +192,7 @@ def test_a_latency_table_with_a_text_column_is_refused_naming_its_value(space, t
     pd.DataFrame({"arch_idx": range(15625), "acc": 90.0}).to_csv(
         tmp_path / "nb201.csv.gz", index=False
     )
-    strings = [space.to_string(a) for a in space.enumerate()]
-    latencies = pd.DataFrame(
-        {"arch_idx": range(15625), "arch_str": strings, "raspi4": 5.0, "source": "mine"}
-    )
+    latencies = _official_table(space, raspi4=5.0, source="mine")
     latencies.to_csv(tmp_path / "nb201_latency_24devices.csv.gz", index=False)
     with pytest.raises(ValueError, match="tabular: could not convert string to float: 'mine'"):
         get_evaluator("tabular", space, path=tmp_path, metrics={"accuracy": "acc"}, cost=False)
@@ -252,19 +253,11 @@ def test_a_new_cells_cost_is_looked_up_as_the_guide_says(space):
         assert "then under a millisecond per new cell" in text
 
 
-def _official_table(space, path: Path, **columns) -> pd.DataFrame:
-    """A table of every cell in the official order, with its `arch_str` and `columns`."""
-    strings = [space.to_string(a) for a in space.enumerate()]
-    table = pd.DataFrame({"arch_idx": range(15625), "arch_str": strings, **columns})
-    table.to_csv(path, index=False)
-    return table
-
-
 def test_a_tables_rows_may_come_in_any_order_with_padded_cell_strings(space, tmp_path):
     """Rows are found by `arch_idx`, not by their place in the file: a table saved in another
     row order (sorted by accuracy, say), its cell strings padded with blanks, reads as the
     official one."""
-    table = _official_table(space, tmp_path / "official.csv", acc=np.arange(15625.0))
+    table = _official_table(space, acc=np.arange(15625.0))
     shuffled = table.sample(frac=1.0, random_state=0).assign(arch_str=" " + table.arch_str + " ")
     shuffled.to_csv(tmp_path / "nb201.csv.gz", index=False)
     evaluator = TabularEvaluator(space, path=tmp_path, metrics={"accuracy": "acc"}, cost=False)
@@ -276,9 +269,10 @@ def test_a_table_changed_on_disk_is_read_again(space, tmp_path):
     """Tables are cached, but by their file's time and size: a notebook that edits its table
     and builds the evaluator again gets the new numbers, not the old ones."""
     path = tmp_path / "nb201.csv.gz"
-    _official_table(space, path, acc=90.0)
+    _official_table(space, acc=90.0).to_csv(path, index=False)
     assert load_nb201(path, latency=False)["acc"].eq(90.0).all()
-    _official_table(space, path, acc=12.25)  # another size too, where times are coarse
+    # another size too, where times are coarse
+    _official_table(space, acc=12.25).to_csv(path, index=False)
     assert load_nb201(path, latency=False)["acc"].eq(12.25).all()
 
 
@@ -287,6 +281,6 @@ def test_a_tables_digest_changes_with_its_column_names(space, tmp_path):
     validation and the test accuracy) are other metrics, though every row holds the same
     numbers."""
     first, swapped = tmp_path / "first.csv", tmp_path / "swapped.csv"
-    _official_table(space, first, val=90.0, test=80.0)
+    _official_table(space, val=90.0, test=80.0).to_csv(first, index=False)
     pd.read_csv(first).rename(columns={"val": "test", "test": "val"}).to_csv(swapped, index=False)
     assert table_digest(first) != table_digest(swapped)
